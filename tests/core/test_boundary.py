@@ -1,0 +1,103 @@
+"""The engine/GUI boundary, enforced by tests rather than by review.
+
+* ``tlstudio`` never imports Qt (nor ``ui``), and imports with PySide6 absent.
+* ``ui`` never imports TensorFlow or Keras itself.
+* The light engine modules that the GUI imports at start-up do not load TensorFlow.
+"""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+# Modules the GUI may import on its start-up path: they must not pull in TensorFlow.
+LIGHT_MODULES = [
+    "tlstudio",
+    "tlstudio.config",
+    "tlstudio.events",
+    "tlstudio.cancel",
+    "tlstudio.errors",
+    "tlstudio.imaging",
+    "tlstudio.cli",
+]
+
+
+def _imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+def _py_files(package: str) -> list[Path]:
+    return sorted((ROOT / package).rglob("*.py"))
+
+
+@pytest.mark.parametrize("path", _py_files("tlstudio"), ids=lambda p: str(p.relative_to(ROOT)))
+def test_engine_never_imports_qt(path):
+    bad = _imports(path) & {"PySide6", "PyQt5", "PyQt6", "shiboken6", "pyqtgraph", "ui"}
+    assert not bad, f"{path.relative_to(ROOT)} imports {sorted(bad)}; the engine must stay Qt-free"
+
+
+@pytest.mark.parametrize("path", _py_files("ui"), ids=lambda p: str(p.relative_to(ROOT)))
+def test_ui_never_imports_tensorflow_or_keras(path):
+    bad = _imports(path) & {"tensorflow", "keras", "tf_keras"}
+    assert not bad, f"{path.relative_to(ROOT)} imports {sorted(bad)}; call tlstudio instead"
+
+
+def _run(code: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def test_engine_imports_with_pyside6_absent():
+    """Every tlstudio module imports when PySide6 cannot be imported at all."""
+    proc = _run(
+        """
+        import sys, pkgutil, importlib
+        for name in ("PySide6", "shiboken6", "pyqtgraph"):
+            sys.modules[name] = None  # makes `import PySide6` raise ImportError
+        import tlstudio
+        failed = []
+        for info in pkgutil.walk_packages(tlstudio.__path__, "tlstudio."):
+            if info.name.endswith("__main__"):
+                continue
+            try:
+                importlib.import_module(info.name)
+            except Exception as exc:
+                failed.append(f"{info.name}: {exc!r}")
+        print("\\n".join(failed))
+        sys.exit(1 if failed else 0)
+        """
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize("module", LIGHT_MODULES)
+def test_light_modules_do_not_load_tensorflow(module):
+    proc = _run(
+        f"""
+        import sys, importlib
+        importlib.import_module({module!r})
+        heavy = sorted(m for m in ("tensorflow", "keras") if m in sys.modules)
+        print(heavy)
+        sys.exit(1 if heavy else 0)
+        """
+    )
+    assert proc.returncode == 0, f"importing {module} loaded {proc.stdout.strip()} {proc.stderr[-2000:]}"

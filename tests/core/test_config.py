@@ -1,0 +1,94 @@
+"""Stage configs are frozen, validate their values, and round-trip through JSON."""
+
+import dataclasses
+import json
+
+import pytest
+
+from tlstudio.config import (
+    AugmentConfig,
+    DataConfig,
+    DenseSpec,
+    ExportConfig,
+    FreezeConfig,
+    HeadConfig,
+    ModelConfig,
+    RunConfig,
+    TrainConfig,
+    from_dict,
+    from_json,
+    to_dict,
+    to_json,
+)
+from tlstudio.errors import ConfigError
+
+
+def _full_run_config() -> RunConfig:
+    return RunConfig(
+        data=DataConfig(root="/data/pets", val_fraction=0.25, test_fraction=0.1, seed=7,
+                        augment=AugmentConfig(flip="horizontal", rotation=0.1, zoom=0.2)),
+        model=ModelConfig(
+            backbone="resnet50", weights="file:/tmp/w.weights.h5", image_size=160,
+            head=HeadConfig(pooling="max", dense=(DenseSpec(128, "relu", 0.3), DenseSpec(64, "gelu", 0.0)), dropout=0.1),
+            freeze=FreezeConfig(mode="blocks", blocks=("conv1", "conv2_x")),
+        ),
+        train=TrainConfig(epochs=3, fine_tune_epochs=2, optimizer="adamw", schedule="cosine"),
+        run_dir="/tmp/run1",
+    )
+
+
+@pytest.mark.parametrize(
+    "config",
+    [DataConfig(), ModelConfig(), TrainConfig(), ExportConfig(formats=("keras", "tflite")), _full_run_config()],
+    ids=lambda c: type(c).__name__,
+)
+def test_round_trip(config):
+    text = to_json(config)
+    json.loads(text)  # valid JSON
+    back = from_json(type(config), text)
+    assert back == config
+    assert type(back) is type(config)
+
+
+def test_nested_types_are_restored():
+    back = from_json(RunConfig, to_json(_full_run_config()))
+    assert isinstance(back.model.head.dense, tuple)
+    assert isinstance(back.model.head.dense[0], DenseSpec)
+    assert back.model.freeze.blocks == ("conv1", "conv2_x")
+    assert isinstance(back.data.augment, AugmentConfig)
+
+
+def test_configs_are_frozen():
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        TrainConfig().epochs = 3  # type: ignore[misc]
+
+
+def test_unknown_keys_ignored_and_missing_keys_defaulted():
+    data = to_dict(TrainConfig(epochs=9))
+    data["from_the_future"] = 1
+    del data["batch_size"]
+    cfg = from_dict(TrainConfig, data)
+    assert cfg.epochs == 9 and cfg.batch_size == TrainConfig().batch_size
+
+
+@pytest.mark.parametrize(
+    "factory, fragment",
+    [
+        (lambda: TrainConfig(optimizer="rmsprop"), "Received: 'rmsprop'"),
+        (lambda: TrainConfig(epochs=0, fine_tune_epochs=0), "at least one epoch"),
+        (lambda: DataConfig(val_fraction=0.6, test_fraction=0.5), "leave images to train"),
+        (lambda: HeadConfig(dense=(DenseSpec(),) * 4), "at most 3"),
+        (lambda: ModelConfig(weights="imagenet21k"), "Received: weights='imagenet21k'"),
+        (lambda: FreezeConfig(mode="up_to"), "needs a layer name"),
+        (lambda: ExportConfig(formats=("pt",)), "unknown export format"),
+        (lambda: AugmentConfig(rotation=2.0), "rotation must be within"),
+    ],
+)
+def test_bad_values_raise_clear_errors(factory, fragment):
+    with pytest.raises(ConfigError, match=fragment.replace("(", r"\(").replace(")", r"\)")):
+        factory()
+
+
+def test_invalid_json_names_the_config():
+    with pytest.raises(ConfigError, match="TrainConfig JSON is not valid"):
+        from_json(TrainConfig, "{not json")

