@@ -25,6 +25,7 @@ LIGHT_MODULES = [
     "tlstudio.cancel",
     "tlstudio.errors",
     "tlstudio.imaging",
+    "tlstudio.paths",
     "tlstudio.cli",
 ]
 
