@@ -1,0 +1,116 @@
+"""Fixtures for the GUI tests: isolated QSettings, a main window, tiny datasets.
+
+No GUI test touches the user's home: QSettings writes INI files into a
+temporary folder with a per-test organisation name, and the engine's caches
+are redirected by ``tests/conftest.py``.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _qsettings_in_tmp(tmp_path_factory):
+    """Point every QSettings scope and format at a temporary folder for the session."""
+    from PySide6.QtCore import QSettings
+
+    base = tmp_path_factory.mktemp("qsettings")
+    os.environ["XDG_CONFIG_HOME"] = str(base / "xdg")
+    QSettings.setDefaultFormat(QSettings.Format.IniFormat)
+    for fmt in (QSettings.Format.IniFormat, QSettings.Format.NativeFormat):
+        for scope in (QSettings.Scope.UserScope, QSettings.Scope.SystemScope):
+            QSettings.setPath(fmt, scope, str(base / "ini"))
+    yield base
+
+
+@pytest.fixture(autouse=True)
+def isolated_settings(qapp, _qsettings_in_tmp):
+    """A fresh, empty settings scope for each test (unique organisation name)."""
+    from PySide6.QtCore import QSettings
+
+    from ui.settings import APPLICATION
+
+    old_org, old_app = qapp.organizationName(), qapp.applicationName()
+    qapp.setOrganizationName(f"tlstudio-test-{uuid.uuid4().hex[:8]}")
+    qapp.setApplicationName(APPLICATION)
+    store = QSettings()
+    assert str(_qsettings_in_tmp) in store.fileName(), store.fileName()
+    yield store
+    store.clear()
+    qapp.setOrganizationName(old_org)
+    qapp.setApplicationName(old_app)
+
+
+@pytest.fixture
+def app_state():
+    from ui.state import AppState
+
+    return AppState()
+
+
+@pytest.fixture
+def main_window(qtbot, isolated_settings):
+    """A shown MainWindow with settings restored from the isolated scope."""
+    from ui import worker
+    from ui.main_window import MainWindow
+
+    window = MainWindow()
+    qtbot.addWidget(window)
+    window.show()
+    qtbot.waitExposed(window)
+    yield window
+    worker.wait_all(30_000)
+    qtbot.wait(10)
+
+
+def _write_images(folder: Path, n: int, color: tuple[int, int, int], size: int = 40, seed: int = 0) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    for i in range(n):
+        noise = rng.integers(-30, 30, size=(size, size, 3))
+        arr = np.clip(np.array(color)[None, None, :] + noise, 0, 255).astype(np.uint8)
+        Image.fromarray(arr).save(folder / f"img_{i:03d}.png")
+
+
+@pytest.fixture
+def tiny_dataset(tmp_path) -> Path:
+    """A generated 3-class folder, 8 small images per class."""
+    root = tmp_path / "tiny"
+    try:
+        from tlstudio.data import generate_sample_dataset
+    except ImportError:
+        generate_sample_dataset = None
+    if generate_sample_dataset is not None:
+        try:
+            return Path(generate_sample_dataset(root, per_class=8, size=40))
+        except TypeError:
+            pass
+    for k, (name, color) in enumerate({"circles": (200, 40, 40), "squares": (40, 200, 40), "stripes": (40, 40, 200)}.items()):
+        _write_images(root / name, 8, color, seed=k)
+    return root
+
+
+@pytest.fixture
+def broken_file_dataset(tmp_path) -> Path:
+    """Two classes of 6 good images each, plus one unreadable .jpg file."""
+    root = tmp_path / "with_broken"
+    _write_images(root / "cats", 6, (180, 120, 60), seed=1)
+    _write_images(root / "dogs", 6, (60, 120, 180), seed=2)
+    (root / "cats" / "broken.jpg").write_bytes(b"this is not an image")
+    return root
+
+
+@pytest.fixture
+def no_class_folder(tmp_path) -> Path:
+    """A folder with loose files and no class sub-folders: unusable as a dataset."""
+    root = tmp_path / "no_classes"
+    root.mkdir()
+    (root / "readme.txt").write_text("no images here")
+    return root

@@ -1,0 +1,487 @@
+"""The main window: a step navigator over the workflow pages, menus and a status bar.
+
+Data → Model → Train → Evaluate → Inspect → Export. Each page module in
+``ui/pages`` is imported when it exists; a missing one shows a friendly
+placeholder, and one that fails to import shows why (so one broken page never
+takes the whole app down). The status bar always shows the dataset, the
+backbone, the run state and whether TensorFlow has finished loading.
+"""
+
+from __future__ import annotations
+
+import importlib
+import traceback
+from pathlib import Path
+
+from PySide6.QtCore import QSize, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QMainWindow,
+    QMessageBox,
+    QStackedWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from tlstudio import __version__
+from tlstudio.config import DataConfig, ModelConfig, TrainConfig
+from ui import settings as app_settings
+from ui import worker
+from ui.pages import PAGES, class_name
+from ui.widgets.icons import icon
+from ui.state import AppState
+from ui.widgets.error_dialog import ErrorDialog, show_error
+
+RUN_STATE_TEXT = {
+    "idle": "Idle",
+    "running": "Training…",
+    "cancelling": "Cancelling…",
+    "finished": "Run finished",
+    "cancelled": "Run cancelled",
+    "failed": "Run failed",
+}
+
+
+class PlaceholderPage(QWidget):
+    """Shown for a page whose module has not landed yet (or failed to import)."""
+
+    def __init__(self, title: str, description: str, problem: str = "", parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setObjectName("PlaceholderPage")
+        heading = QLabel(title)
+        heading.setObjectName("PageTitle")
+        text = QLabel(description + "\n\nThis step is not available in this version yet.")
+        text.setWordWrap(True)
+        text.setObjectName("PlaceholderText")
+        layout = QVBoxLayout(self)
+        layout.addWidget(heading)
+        layout.addWidget(text)
+        if problem:
+            err = QLabel(f"The page could not be loaded: {problem}")
+            err.setWordWrap(True)
+            err.setObjectName("PlaceholderError")
+            err.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+            layout.addWidget(err)
+        layout.addStretch(1)
+        self.problem = problem
+
+
+def load_page(key: str, title: str, description: str, state: AppState) -> QWidget:
+    """Instantiate ``ui.pages.<key>_page.<Key>Page(state)`` or a placeholder."""
+    module_name = f"ui.pages.{key}_page"
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name == module_name:
+            return PlaceholderPage(title, description)
+        traceback.print_exc()
+        return PlaceholderPage(title, description, problem=f"{type(exc).__name__}: {exc}")
+    except Exception as exc:  # noqa: BLE001 - one broken page must not stop the app
+        traceback.print_exc()
+        return PlaceholderPage(title, description, problem=f"{type(exc).__name__}: {exc}")
+    cls = getattr(module, class_name(key), None)
+    if cls is None:
+        return PlaceholderPage(title, description, problem=f"{module_name} has no {class_name(key)}")
+    try:
+        return cls(state)
+    except Exception as exc:  # noqa: BLE001
+        traceback.print_exc()
+        return PlaceholderPage(title, description, problem=f"{type(exc).__name__}: {exc}")
+
+
+class MainWindow(QMainWindow):
+    """The tlstudio main window.
+
+    Args:
+        state: The shared state; a new one (with the last configs from the
+            settings) is created when None.
+        restore: Restore geometry, last page and configs from QSettings.
+
+    Signals:
+        tensorflow_ready_changed(bool): the background TensorFlow import finished.
+    """
+
+    tensorflow_ready_changed = Signal(bool)
+
+    def __init__(self, state: AppState | None = None, restore: bool = True):
+        super().__init__()
+        self.setObjectName("MainWindow")
+        self.setWindowTitle("Transfer Learning Studio")
+        self.setWindowIcon(icon("app"))
+        self.setAcceptDrops(True)
+        self.setMinimumSize(QSize(720, 480))
+
+        if state is None:
+            state = AppState()
+            if restore:
+                _restore_configs(state)
+        self.state = state
+        self.tensorflow_ready = False
+        self._close_when_idle = False
+        self._last_error_dialog: ErrorDialog | None = None
+
+        self._build_pages()
+        self._build_actions()
+        self._build_menus()
+        self._build_status_bar()
+        self._connect_state()
+
+        self.resize(1200, 800)
+        if restore:
+            self._restore_window()
+        self._refresh_status()
+
+    # -------------------------------------------------------------- layout
+
+    def _build_pages(self) -> None:
+        self.navigator = QListWidget()
+        self.navigator.setObjectName("Navigator")
+        self.navigator.setIconSize(QSize(22, 22))
+        self.navigator.setSpacing(2)
+        self.navigator.setToolTip("Workflow steps (Ctrl+1 … Ctrl+6)")
+        self.navigator.setAccessibleName("Workflow steps")
+        self.stack = QStackedWidget()
+        self.stack.setObjectName("PageStack")
+        self.pages: dict[str, QWidget] = {}
+        for number, (key, title, description) in enumerate(PAGES, start=1):
+            page = load_page(key, title, description, self.state)
+            page.setProperty("pageKey", key)
+            self.pages[key] = page
+            self.stack.addWidget(page)
+            item = QListWidgetItem(icon(f"step_{key}"), title)
+            item.setToolTip(f"{title} (Ctrl+{number}): {description}")
+            item.setData(Qt.ItemDataRole.UserRole, key)
+            self.navigator.addItem(item)
+        self.navigator.currentRowChanged.connect(self.stack.setCurrentIndex)
+        self.navigator.setCurrentRow(0)
+        self.navigator.setFixedWidth(self.navigator.sizeHintForColumn(0) + 48)
+
+        central = QWidget()
+        layout = QHBoxLayout(central)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        layout.addWidget(self.navigator)
+        layout.addWidget(self.stack, 1)
+        self.setCentralWidget(central)
+
+    def _build_actions(self) -> None:
+        self.open_action = QAction(icon("folder"), "&Open folder…", self)
+        self.open_action.setShortcut(QKeySequence.StandardKey.Open)
+        self.open_action.setStatusTip("Open a folder of images, one sub-folder per class")
+        self.open_action.triggered.connect(self.choose_folder)
+
+        self.sample_action = QAction(icon("sample"), "Open &sample dataset", self)
+        self.sample_action.setShortcut(QKeySequence("Ctrl+Shift+O"))
+        self.sample_action.setStatusTip("Open the small bundled sample dataset (generated on first use)")
+        self.sample_action.triggered.connect(self.state.request_open_sample)
+
+        self.quit_action = QAction("&Quit", self)
+        self.quit_action.setShortcut(QKeySequence("Ctrl+Q"))
+        self.quit_action.setMenuRole(QAction.MenuRole.QuitRole)
+        self.quit_action.triggered.connect(self.close)
+
+        self.cancel_action = QAction(icon("cancel"), "&Cancel running work", self)
+        self.cancel_action.setShortcut(QKeySequence(Qt.Key.Key_Escape))
+        self.cancel_action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+        self.cancel_action.setStatusTip("Stop the running task at its next safe point")
+        self.cancel_action.setEnabled(False)
+        self.cancel_action.triggered.connect(self.cancel_work)
+
+        self.page_actions: list[QAction] = []
+        for number, (key, title, _description) in enumerate(PAGES, start=1):
+            action = QAction(f"&{number} {title}", self)
+            action.setShortcut(QKeySequence(f"Ctrl+{number}"))
+            action.triggered.connect(lambda _=False, k=key: self.show_page(k))
+            self.page_actions.append(action)
+            self.addAction(action)
+
+        self.about_action = QAction("&About Transfer Learning Studio", self)
+        self.about_action.setMenuRole(QAction.MenuRole.AboutRole)
+        self.about_action.triggered.connect(self.show_about)
+        self.shortcuts_action = QAction("&Keyboard shortcuts", self)
+        self.shortcuts_action.setShortcut(QKeySequence.StandardKey.HelpContents)
+        self.shortcuts_action.triggered.connect(self.show_shortcuts)
+
+    def _build_menus(self) -> None:
+        bar = self.menuBar()
+        file_menu = bar.addMenu("&File")
+        file_menu.addAction(self.open_action)
+        file_menu.addAction(self.sample_action)
+        self.recent_menu = file_menu.addMenu("Open &recent")
+        self.recent_menu.setObjectName("RecentMenu")
+        self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
+        self._fill_recent_menu()
+        file_menu.addSeparator()
+        file_menu.addAction(self.cancel_action)
+        file_menu.addSeparator()
+        file_menu.addAction(self.quit_action)
+
+        view_menu = bar.addMenu("&View")
+        for action in self.page_actions:
+            view_menu.addAction(action)
+        view_menu.addSeparator()
+        self.navigator_action = QAction("Show step &navigator", self)
+        self.navigator_action.setCheckable(True)
+        self.navigator_action.setChecked(True)
+        self.navigator_action.toggled.connect(self.navigator.setVisible)
+        view_menu.addAction(self.navigator_action)
+
+        help_menu = bar.addMenu("&Help")
+        help_menu.addAction(self.shortcuts_action)
+        help_menu.addAction(self.about_action)
+
+    def _build_status_bar(self) -> None:
+        bar = self.statusBar()
+        bar.setObjectName("StatusBar")
+        self.dataset_label = QLabel()
+        self.dataset_label.setObjectName("StatusDataset")
+        self.dataset_label.setToolTip("Current dataset: folder, usable images and classes")
+        self.backbone_label = QLabel()
+        self.backbone_label.setObjectName("StatusBackbone")
+        self.backbone_label.setToolTip("Backbone and weights of the model to train")
+        self.run_label = QLabel()
+        self.run_label.setObjectName("StatusRun")
+        self.run_label.setToolTip("State of the training run")
+        self.tf_label = QLabel("Loading TensorFlow…")
+        self.tf_label.setObjectName("StatusTensorFlow")
+        self.tf_label.setProperty("ready", False)
+        self.tf_label.setToolTip("TensorFlow loads in the background; training and model building wait for it")
+        for widget in (self.dataset_label, self.backbone_label, self.run_label, self.tf_label):
+            bar.addPermanentWidget(widget)
+
+    def _connect_state(self) -> None:
+        s = self.state
+        s.data_changed.connect(lambda _d: self._refresh_status())
+        s.data_config_changed.connect(self._on_data_config_changed)
+        s.model_config_changed.connect(lambda _c: self._refresh_status())
+        s.run_state_changed.connect(lambda _s: self._refresh_status())
+        s.busy_changed.connect(lambda _b: self._refresh_status())
+        s.error_reported.connect(self.show_error)
+        s.status_message.connect(lambda text, ms: self.statusBar().showMessage(text, ms))
+        s.page_requested.connect(self.show_page)
+        s.open_folder_requested.connect(lambda _p: self.show_page("data"))
+        s.open_sample_requested.connect(lambda: self.show_page("data"))
+        # any task on any runner enables Esc
+        self._poll = QTimer(self)
+        self._poll.setInterval(250)
+        self._poll.timeout.connect(self._update_cancel_action)
+        self._poll.start()
+
+    # ------------------------------------------------------------- actions
+
+    def show_page(self, key: str) -> None:
+        """Show page ``key`` (``"data"``, ``"model"``, …)."""
+        for row in range(self.navigator.count()):
+            if self.navigator.item(row).data(Qt.ItemDataRole.UserRole) == key:
+                self.navigator.setCurrentRow(row)
+                return
+
+    def current_page_key(self) -> str:
+        item = self.navigator.currentItem()
+        return item.data(Qt.ItemDataRole.UserRole) if item is not None else ""
+
+    def choose_folder(self) -> None:
+        """Ask for a dataset folder and open it."""
+        start = self.state.dataset_root or (app_settings.recent_folders() or [str(Path.home())])[0]
+        folder = QFileDialog.getExistingDirectory(self, "Open a dataset folder (one sub-folder per class)", start)
+        if folder:
+            self.open_folder(folder)
+
+    def open_folder(self, folder: str | Path) -> None:
+        """Open a dataset folder (remembered in the recent list)."""
+        folder = str(folder)
+        app_settings.add_recent_folder(folder)
+        self.state.request_open_folder(folder)
+
+    def cancel_work(self) -> None:
+        """Ask every running task to stop (Esc)."""
+        if worker.active_runners(include_background=False):
+            self.state.mark_cancelling()
+            worker.cancel_all()
+            self.statusBar().showMessage("Cancelling… the task stops at its next safe point.", 4000)
+
+    def show_error(self, message: str, details: str = "") -> ErrorDialog:
+        """Show an error with a Details expander (non-blocking)."""
+        self._last_error_dialog = show_error(self, message, details)
+        return self._last_error_dialog
+
+    @property
+    def last_error_dialog(self) -> ErrorDialog | None:
+        return self._last_error_dialog
+
+    def show_about(self) -> None:
+        QMessageBox.about(
+            self,
+            "About Transfer Learning Studio",
+            f"<h3>Transfer Learning Studio {__version__}</h3>"
+            "<p>Fine-tune pretrained VGG and ResNet image classifiers with Keras: "
+            "choose data, freeze layers, train with live plots, inspect and export.</p>"
+            "<p>Licensed under the Apache License 2.0.</p>",
+        )
+
+    def show_shortcuts(self) -> None:
+        rows = [("Ctrl+O", "Open a dataset folder"), ("Ctrl+Shift+O", "Open the sample dataset")]
+        rows += [(f"Ctrl+{n}", f"Go to {title}") for n, (_k, title, _d) in enumerate(PAGES, start=1)]
+        rows += [("F5", "Start training (Train page)"), ("Esc", "Cancel running work"), ("Ctrl+Q", "Quit")]
+        html = "<table>" + "".join(f"<tr><td><b>{k}</b>&nbsp;&nbsp;</td><td>{v}</td></tr>" for k, v in rows) + "</table>"
+        box = QMessageBox(QMessageBox.Icon.NoIcon, "Keyboard shortcuts", html, QMessageBox.StandardButton.Close, self)
+        box.setTextFormat(Qt.TextFormat.RichText)
+        box.open()
+
+    def set_tensorflow_ready(self, ready: bool, message: str = "") -> None:
+        """Flip the status-bar indicator once the background import finished."""
+        self.tensorflow_ready = ready
+        if ready:
+            self.tf_label.setText("TensorFlow ready")
+            self.tf_label.setToolTip(message or "TensorFlow is loaded")
+        else:
+            self.tf_label.setText("TensorFlow unavailable")
+            self.tf_label.setToolTip(message or "TensorFlow could not be loaded")
+        self.tf_label.setProperty("ready", ready)
+        self.tf_label.style().unpolish(self.tf_label)
+        self.tf_label.style().polish(self.tf_label)
+        self.tensorflow_ready_changed.emit(ready)
+
+    # -------------------------------------------------------------- status
+
+    def _on_data_config_changed(self, config: DataConfig) -> None:
+        self._refresh_status()
+
+    def _refresh_status(self) -> None:
+        s = self.state
+        if s.dataset_root:
+            classes = len(s.class_names)
+            images = s.num_images
+            if s.prepared_data is not None:
+                self.dataset_label.setText(f"Data: {s.dataset_name} · {images} images · {classes} classes")
+            else:
+                self.dataset_label.setText(f"Data: {s.dataset_name} (not loaded)")
+            self.dataset_label.setToolTip(s.dataset_root)
+        else:
+            self.dataset_label.setText("Data: none")
+        m = s.model_config
+        weights = m.weights if not m.weights.startswith("file:") else "file"
+        self.backbone_label.setText(f"Model: {m.backbone} ({weights})")
+        self.run_label.setText(RUN_STATE_TEXT.get(s.run_state, s.run_state))
+        self.run_label.setProperty("runState", s.run_state)
+        self.run_label.style().unpolish(self.run_label)
+        self.run_label.style().polish(self.run_label)
+
+    def _update_cancel_action(self) -> None:
+        self.cancel_action.setEnabled(bool(worker.active_runners(include_background=False)))
+
+    def _fill_recent_menu(self) -> None:
+        self.recent_menu.clear()
+        folders = app_settings.recent_folders()
+        for n, folder in enumerate(folders, start=1):
+            action = self.recent_menu.addAction(f"&{n} {folder}")
+            action.setData(folder)
+            action.triggered.connect(lambda _=False, f=folder: self.open_folder(f))
+        if not folders:
+            empty = self.recent_menu.addAction("(no recent folders)")
+            empty.setEnabled(False)
+        else:
+            self.recent_menu.addSeparator()
+            clear = self.recent_menu.addAction("Clear list")
+            clear.triggered.connect(app_settings.clear_recent_folders)
+
+    # ------------------------------------------------------- drag and drop
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 - Qt API
+        if _dropped_folder(event.mimeData()) is not None:
+            event.acceptProposedAction()
+        else:
+            event.ignore()
+
+    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802 - Qt API
+        folder = _dropped_folder(event.mimeData())
+        if folder is None:
+            event.ignore()
+            return
+        event.acceptProposedAction()
+        self.open_folder(folder)
+
+    # ------------------------------------------------------------- closing
+
+    def confirm_close_during_run(self) -> bool:
+        """Ask whether to stop the running work and quit (True = yes)."""
+        answer = QMessageBox.question(
+            self,
+            "Stop and quit?",
+            "Work is still running (training, scanning or a model build).\n\n"
+            "Stop it and quit? A cancelled training run keeps its last checkpoint.",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+            QMessageBox.StandardButton.No,
+        )
+        return answer == QMessageBox.StandardButton.Yes
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt API
+        running = worker.active_runners(include_background=False)
+        if running:
+            if not self._close_when_idle and not self.confirm_close_during_run():
+                event.ignore()
+                return
+            # Cancel, then close again once every worker has finished by itself.
+            self._close_when_idle = True
+            self.state.mark_cancelling()
+            worker.cancel_all()
+            self.statusBar().showMessage("Stopping the running work before quitting…")
+            for runner in running:
+                runner.finished.connect(self._close_if_idle)
+            event.ignore()
+            return
+        self._save_settings()
+        self._poll.stop()
+        super().closeEvent(event)
+
+    def _close_if_idle(self) -> None:
+        if self._close_when_idle and not worker.active_runners(include_background=False):
+            QTimer.singleShot(0, self.close)
+
+    def _save_settings(self) -> None:
+        store = app_settings.settings()
+        app_settings.save_window(self.saveGeometry(), self.saveState(), self.navigator.currentRow(), store)
+        app_settings.save_config(self.state.data_config, store)
+        app_settings.save_config(self.state.model_config, store)
+        app_settings.save_config(self.state.train_config, store)
+        store.sync()
+
+    def _restore_window(self) -> None:
+        geometry = app_settings.window_geometry()
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        state = app_settings.window_state()
+        if state is not None:
+            self.restoreState(state)
+        page = app_settings.last_page()
+        if 0 <= page < self.navigator.count():
+            self.navigator.setCurrentRow(page)
+
+
+def _restore_configs(state: AppState) -> None:
+    data = app_settings.load_config(DataConfig)
+    if data is not None:
+        # The folder is reopened explicitly (recent list); keep only the settings.
+        state.set_data_config(DataConfig(**{**data.__dict__, "root": ""}))
+    model = app_settings.load_config(ModelConfig)
+    if model is not None:
+        state.set_model_config(model)
+    train = app_settings.load_config(TrainConfig)
+    if train is not None:
+        state.set_train_config(train)
+
+
+def _dropped_folder(mime) -> str | None:
+    if mime is None or not mime.hasUrls():
+        return None
+    for url in mime.urls():
+        if url.isLocalFile():
+            path = Path(url.toLocalFile())
+            if path.is_dir():
+                return str(path)
+    return None
