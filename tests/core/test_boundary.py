@@ -27,6 +27,7 @@ LIGHT_MODULES = [
     "tlstudio.imaging",
     "tlstudio.paths",
     "tlstudio.cli",
+    "tlstudio.data",
 ]
 
 

@@ -1,0 +1,110 @@
+"""``tlstudio-cli scan DATA``: validate a dataset folder and show how it splits.
+
+Prints the classes, the valid images per class, the split counts, the class
+weights and every skipped file with its reason. Exits 0 when the data can
+train a classifier and 2 when it cannot (the reason goes to stderr).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from tlstudio.cli import EXIT_OK, EXIT_UNUSABLE, error
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "scan",
+        help="validate a dataset folder and print class counts, split and skipped files",
+        description=__doc__.split("\n\n", 1)[1] if __doc__ else None,
+    )
+    parser.add_argument("data", metavar="DATA", help="dataset folder: DATA/<class>/* or DATA/{train,val,test}/<class>/*")
+    parser.add_argument("--json", action="store_true", help="print the dataset report as JSON on stdout")
+    parser.add_argument("--val", type=float, default=0.2, metavar="F", help="validation fraction per class (default 0.2)")
+    parser.add_argument("--test", type=float, default=0.0, metavar="F", help="test fraction per class (default 0)")
+    parser.add_argument("--seed", type=int, default=1337, metavar="N", help="split seed (default 1337)")
+    parser.add_argument("--max-megapixels", type=float, default=89.0, metavar="MP", help="skip larger images (default 89)")
+    parser.add_argument("--no-cache", action="store_true", help="decode every file again instead of using the validation cache")
+    parser.set_defaults(func=run)
+
+
+def _progress(event) -> None:
+    from tlstudio.events import Progress
+
+    if isinstance(event, Progress) and sys.stderr.isatty():
+        end = "\n" if event.done >= event.total else ""
+        print(f"\r{event.message}", end=end, file=sys.stderr, flush=True)
+
+
+def _print_report(data: dict, split_counts: dict | None) -> None:
+    print(f"Dataset: {data['root']} ({data['layout']} layout)")
+    print(f"Classes: {len(data['class_names'])}; files: {data['num_files']}, valid: {data['num_valid']}, skipped: {data['num_skipped']}")
+    print(f"Validated in {data['seconds']:.2f} s ({data['cache_hits']} cached)")
+    names = data["class_names"]
+    if names:
+        width = max(8, *(len(n) for n in names))
+        if split_counts:
+            splits = [s for s in ("train", "val", "test") if any(split_counts[s].values())] or ["train"]
+            print(f"\n{'class':<{width}}  " + "  ".join(f"{s:>6}" for s in splits) + "   weight")
+            for i, name in enumerate(names):
+                cells = "  ".join(f"{split_counts[s][name]:>6}" for s in splits)
+                print(f"{name:<{width}}  {cells}   {data['class_weights'][name]:.3f}")
+            print(f"{'total':<{width}}  " + "  ".join(f"{sum(split_counts[s].values()):>6}" for s in splits))
+        else:
+            for split, per_class in data["valid_counts"].items():
+                label = "" if split == "all" else f" ({split})"
+                print(f"\nValid images{label}:")
+                for name in names:
+                    print(f"  {name:<{width}}  {per_class.get(name, 0):>6}")
+    for warning in data["warnings"]:
+        print(f"\nwarning: {warning}")
+    if data["skipped"]:
+        print(f"\nSkipped files ({len(data['skipped'])}):")
+        for s in data["skipped"]:
+            print(f"  {s['path']}: {s['reason']}")
+
+
+def run(args: argparse.Namespace) -> int:
+    from tlstudio.config import DataConfig
+    from tlstudio.data.prepare import check_usable
+    from tlstudio.data.scan import scan_folder
+    from tlstudio.data.split import split_items
+    from tlstudio.data.validate import validate_files
+    from tlstudio.errors import ConfigError, DataError
+
+    try:
+        config = DataConfig(
+            root=args.data, val_fraction=args.val, test_fraction=args.test, seed=args.seed, max_megapixels=args.max_megapixels
+        )
+    except ConfigError as exc:
+        error(str(exc))
+        return 1
+    scan = scan_folder(config.root)  # DataError for a missing folder: exit 2 via main
+    report = validate_files(
+        scan, max_megapixels=config.max_megapixels, use_cache=not args.no_cache, sink=None if args.json else _progress
+    )
+    data = report.to_dict()
+    problem = None
+    split = None
+    try:
+        check_usable(report)
+        split = split_items(report, config)
+    except DataError as exc:
+        problem = str(exc)
+    if split is not None:
+        data["counts"] = {s: dict(c) for s, c in split.counts.items()}
+        data["totals"] = {s: sum(c.values()) for s, c in split.counts.items()}
+        data["class_weights"] = {n: round(split.class_weights[i], 6) for i, n in enumerate(split.class_names)}
+        data.update(seed=config.seed, val_fraction=config.val_fraction, test_fraction=config.test_fraction)
+    data["usable"] = problem is None
+    data["error"] = problem
+    if args.json:
+        print(json.dumps(data, indent=2))
+    else:
+        _print_report(data, data.get("counts"))
+    if problem is not None:
+        error(problem)
+        return EXIT_UNUSABLE
+    return EXIT_OK

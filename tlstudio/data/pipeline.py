@@ -1,0 +1,142 @@
+"""``tf.data`` input pipeline over validated items, decoded by Pillow.
+
+Images are read through :func:`tlstudio.imaging.load_image`, the same path as
+validation and prediction (EXIF orientation, RGB conversion, bilinear resize),
+never through ``tf.io.decode_image``, which rejects files Pillow reads (CMYK
+JPEG, 16-bit PNG, a GIF named ``.jpg``...).
+
+The pipeline is::
+
+    range(N) -> shuffle(N, seed)            # training only; shuffles indices, cheap
+             -> map(load, parallel)         # Pillow via tf.numpy_function, uint8
+             -> batch -> cast float32 -> prefetch
+
+When the decoded images fit :data:`CACHE_BUDGET_BYTES`, each one is kept in
+memory (uint8) after its first decode, so later epochs skip Pillow entirely
+while the shuffle stays a full shuffle of all images.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import threading
+from typing import Sequence
+
+import numpy as np
+import tensorflow as tf
+
+from tlstudio import imaging
+from tlstudio.data.types import Item
+from tlstudio.errors import DataError
+
+CACHE_BUDGET_BYTES = 1 << 30
+"""Largest decoded size (uint8 bytes) kept in memory by :func:`make_dataset`."""
+
+
+class _ImageLoader:
+    """Decode item ``i`` to a uint8 (S, S, 3) array, optionally memoised."""
+
+    def __init__(self, paths: Sequence[str], image_size: int, cache: bool):
+        self.paths = list(paths)
+        self.size = image_size
+        self.store = np.zeros((len(self.paths), image_size, image_size, 3), np.uint8) if cache else None
+        self.filled = np.zeros(len(self.paths), bool) if cache else None
+        self._lock = threading.Lock()
+
+    def load(self, index: int) -> np.ndarray:
+        path = self.paths[index]
+        try:
+            return imaging.load_image(path, self.size)
+        except Exception as exc:  # file changed or vanished after validation
+            raise DataError(f"Cannot read {path} any more: {exc}. Rescan the dataset.", path=path) from exc
+
+    def __call__(self, index: np.ndarray) -> np.ndarray:
+        i = int(index)
+        if self.store is None:
+            return self.load(i)
+        if not self.filled[i]:
+            image = self.load(i)
+            with self._lock:
+                self.store[i] = image
+                self.filled[i] = True
+            return image
+        return self.store[i]
+
+
+def cache_fits(num_items: int, image_size: int, budget: int = CACHE_BUDGET_BYTES) -> bool:
+    """Whether ``num_items`` decoded images of side ``image_size`` fit the memory budget."""
+    return num_items * image_size * image_size * 3 <= budget
+
+
+def _check_args(items: Sequence[Item], image_size: int, batch_size: int) -> None:
+    if not items:
+        raise ValueError("make_dataset needs at least one item. Received: 0 items")
+    if image_size < 1:
+        raise ValueError(f"image_size must be >= 1. Received: image_size={image_size!r}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1. Received: batch_size={batch_size!r}")
+
+
+def make_dataset(
+    items: Sequence[Item],
+    image_size: int,
+    batch_size: int,
+    *,
+    shuffle: bool = False,
+    seed: int = 0,
+    cache: bool = True,
+    drop_remainder: bool = False,
+) -> tf.data.Dataset:
+    """Build a batched dataset of ``(images, labels)`` from validated items.
+
+    Args:
+        items: Items from :func:`tlstudio.data.prepare_data` (``train``, ``val`` or ``test``).
+        image_size: Square side every image is resized to.
+        batch_size: Images per batch.
+        shuffle: Reshuffle all items every epoch (training), seeded by ``seed``.
+        seed: Shuffle seed; the same seed gives the same order of epochs.
+        cache: Keep decoded images in memory when they fit :data:`CACHE_BUDGET_BYTES`.
+        drop_remainder: Drop the last, smaller batch.
+
+    Returns:
+        A ``tf.data.Dataset`` yielding float32 images ``[B, S, S, 3]`` with raw
+        RGB values in 0..255 and int32 labels ``[B]``.
+    """
+    items = tuple(items)
+    _check_args(items, image_size, batch_size)
+    n = len(items)
+    loader = _ImageLoader([it.path for it in items], image_size, cache=cache and cache_fits(n, image_size))
+    labels = tf.constant(np.array([it.label for it in items], np.int32))
+
+    def load(index):
+        image = tf.numpy_function(loader, [index], tf.uint8, stateful=False)
+        image.set_shape((image_size, image_size, 3))
+        return image, tf.gather(labels, index)
+
+    ds = tf.data.Dataset.range(n)
+    if shuffle:
+        ds = ds.shuffle(n, seed=seed, reshuffle_each_iteration=True)
+    ds = ds.map(load, num_parallel_calls=tf.data.AUTOTUNE)
+    ds = ds.batch(batch_size, drop_remainder=drop_remainder)
+    ds = ds.map(lambda x, y: (tf.cast(x, tf.float32), y), num_parallel_calls=tf.data.AUTOTUNE)
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def load_items_array(items: Sequence[Item], image_size: int, workers: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Decode items into arrays, for small sets and evaluation.
+
+    Args:
+        items: Items to load, in order.
+        image_size: Square side every image is resized to.
+        workers: Decoding threads; None picks one per core.
+
+    Returns:
+        ``(images, labels)``: float32 ``[N, S, S, 3]`` in 0..255 and int32 ``[N]``.
+    """
+    items = tuple(items)
+    images = np.zeros((len(items), image_size, image_size, 3), np.float32)
+    loader = _ImageLoader([it.path for it in items], image_size, cache=False)
+    with cf.ThreadPoolExecutor(max_workers=workers) as pool:
+        for i, image in enumerate(pool.map(loader.load, range(len(items)))):
+            images[i] = image
+    return images, np.array([it.label for it in items], np.int32)

@@ -1,0 +1,170 @@
+"""Find the classes and candidate image files of a dataset folder.
+
+Two layouts are recognised:
+
+* flat: ``root/<class>/...``; the app splits the images later;
+* presplit: ``root/{train,val,test}/<class>/...`` (folder names in any letter
+  case, ``validation`` accepted for ``val``); the user's split is kept.
+
+Class folders are searched recursively. Hidden files and folders (names that
+start with a dot, such as ``.DS_Store``, ``._photo.jpg`` or ``.git``) are
+ignored. Symbolic links are followed, but a folder already visited (by its
+resolved path) is not entered again, so link loops end.
+
+Files inside a class folder whose extension is not an image type (``.txt``,
+``.csv``...) are reported as skipped, never dropped silently. Files lying
+directly in the root are ignored and mentioned in ``ScanResult.warnings``.
+The scan opens no file; :func:`tlstudio.data.validate_files` decides by
+content whether a file really is an image.
+"""
+
+from __future__ import annotations
+
+import os
+
+from tlstudio.data.types import LAYOUT_FLAT, LAYOUT_PRESPLIT, SPLIT_ALL, ScanResult, SkippedFile
+from tlstudio.errors import DataError
+
+IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
+"""Extensions (lower case) of files the scan treats as candidate images."""
+
+SPLIT_FOLDER_NAMES = {"train": "train", "val": "val", "validation": "val", "test": "test"}
+"""Folder name (lower case) -> split, for the presplit layout."""
+
+
+def is_hidden(name: str) -> bool:
+    """Whether a file or folder name is hidden (``.DS_Store``, ``._x.jpg``, ``.git``)."""
+    return name.startswith(".")
+
+
+def _list_dir(path: str) -> list[os.DirEntry]:
+    with os.scandir(path) as it:
+        return sorted((e for e in it if not is_hidden(e.name)), key=lambda e: e.name)
+
+
+def _is_dir(entry: os.DirEntry) -> bool:
+    try:
+        return entry.is_dir(follow_symlinks=True)
+    except OSError:
+        return False
+
+
+def _walk_class(
+    folder: str,
+    visited: set[str],
+    images: list[str],
+    skipped: list[SkippedFile],
+    warnings: list[str],
+) -> None:
+    """Collect files under ``folder`` recursively, entering each real folder once."""
+    real = os.path.realpath(folder)
+    if real in visited:
+        warnings.append(f"{folder}: already visited (symbolic link loop or duplicate link); not entered again")
+        return
+    visited.add(real)
+    try:
+        entries = _list_dir(folder)
+    except OSError as exc:
+        skipped.append(SkippedFile(folder, f"unreadable folder: {exc.strerror or exc}"))
+        return
+    for entry in entries:
+        path = os.path.join(folder, entry.name)
+        if _is_dir(entry):
+            _walk_class(path, visited, images, skipped, warnings)
+            continue
+        ext = os.path.splitext(entry.name)[1].lower()
+        if ext in IMAGE_EXTENSIONS:
+            images.append(path)
+        else:
+            shown = ext or "no extension"
+            skipped.append(SkippedFile(path, f"not an image file type ({shown})"))
+
+
+def _scan_classes(
+    parent: str,
+    visited: set[str],
+    skipped: list[SkippedFile],
+    warnings: list[str],
+) -> dict[str, tuple[str, ...]]:
+    """Map each class folder directly under ``parent`` to its candidate files."""
+    files: dict[str, tuple[str, ...]] = {}
+    stray: list[str] = []
+    for entry in _list_dir(parent):
+        path = os.path.join(parent, entry.name)
+        if _is_dir(entry):
+            images: list[str] = []
+            _walk_class(path, visited, images, skipped, warnings)
+            files[entry.name] = tuple(images)
+        else:
+            stray.append(entry.name)
+    if stray:
+        shown = ", ".join(stray[:5]) + (f" and {len(stray) - 5} more" if len(stray) > 5 else "")
+        warnings.append(f"{parent}: ignored {len(stray)} file(s) outside class folders ({shown}); put images in one folder per class")
+    return files
+
+
+def scan_folder(root: str | os.PathLike) -> ScanResult:
+    """List the classes and candidate image files of a dataset folder.
+
+    Args:
+        root: Dataset folder in the flat or presplit layout.
+
+    Returns:
+        A :class:`ScanResult`. An empty folder gives a result without classes;
+        :func:`tlstudio.data.prepare_data` turns that into a :class:`DataError`.
+
+    Raises:
+        DataError: If ``root`` is empty, does not exist or is not a folder.
+    """
+    if not str(root).strip():
+        raise DataError("No dataset folder was given. Choose a folder with one sub-folder per class.")
+    root = os.path.abspath(os.fspath(root))
+    if not os.path.exists(root):
+        raise DataError(f"Dataset folder {root} does not exist.", path=root)
+    if not os.path.isdir(root):
+        raise DataError(f"Dataset path {root} is not a folder. Received a file; choose the folder that holds the class folders.", path=root)
+    try:
+        top = _list_dir(root)
+    except OSError as exc:
+        raise DataError(f"Dataset folder {root} cannot be read: {exc.strerror or exc}.", path=root) from exc
+
+    skipped: list[SkippedFile] = []
+    warnings: list[str] = []
+    visited: set[str] = {os.path.realpath(root)}
+
+    top_dirs = [e for e in top if _is_dir(e)]
+    split_of = {e.name: SPLIT_FOLDER_NAMES.get(e.name.lower()) for e in top_dirs}
+    splits_present = {s for s in split_of.values() if s}
+    if "train" in splits_present and len(splits_present) >= 2:
+        files: dict[str, dict[str, tuple[str, ...]]] = {}
+        split_dirs: dict[str, str] = {}
+        for entry in top_dirs:
+            split = split_of[entry.name]
+            path = os.path.join(root, entry.name)
+            if split is None:
+                warnings.append(f"{path}: ignored; a presplit dataset holds only train, val and test folders")
+                continue
+            if split in files:
+                warnings.append(f"{path}: ignored; {split_dirs[split]} is already the {split} folder")
+                continue
+            real = os.path.realpath(path)
+            visited.add(real)
+            files[split] = _scan_classes(path, visited, skipped, warnings)
+            split_dirs[split] = path
+        stray = [e.name for e in top if not _is_dir(e)]
+        if stray:
+            warnings.append(f"{root}: ignored {len(stray)} file(s) next to the split folders ({', '.join(stray[:5])})")
+        names = sorted({name for per_class in files.values() for name in per_class})
+        ordered = {s: files[s] for s in ("train", "val", "test") if s in files}
+        return ScanResult(root, LAYOUT_PRESPLIT, tuple(names), ordered, split_dirs, tuple(skipped), tuple(warnings))
+
+    per_class = _scan_classes(root, visited, skipped, warnings)
+    return ScanResult(
+        root,
+        LAYOUT_FLAT,
+        tuple(sorted(per_class)),
+        {SPLIT_ALL: per_class},
+        {SPLIT_ALL: root},
+        tuple(skipped),
+        tuple(warnings),
+    )
