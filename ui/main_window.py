@@ -437,6 +437,13 @@ class MainWindow(QMainWindow):
             return
         self._save_settings()
         self._poll.stop()
+        for page in self.pages.values():
+            shutdown = getattr(page, "shutdown", None)
+            if callable(shutdown):
+                try:
+                    shutdown()
+                except Exception:  # noqa: BLE001 - closing must not fail on one page
+                    traceback.print_exc()
         super().closeEvent(event)
 
     def _close_if_idle(self) -> None:

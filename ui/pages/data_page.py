@@ -1,0 +1,790 @@
+"""The Data page: open a folder, check it, split it, and set augmentation.
+
+Scanning and validating run in a :class:`~ui.worker.TaskRunner` with progress
+and Cancel; changing the split only re-splits the validated files (cheap, on
+the GUI thread); thumbnails load lazily off the GUI thread; the augmentation
+preview runs the real Keras augmentation layers in the worker.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtGui import QGuiApplication, QImage, QPixmap
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QGridLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QMenu,
+    QProgressBar,
+    QPushButton,
+    QScrollArea,
+    QSpinBox,
+    QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
+    QTabWidget,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from tlstudio.config import AugmentConfig, DataConfig
+from tlstudio.data import split_items  # light: no TensorFlow
+from tlstudio.errors import TlStudioError
+from tlstudio.events import LogMessage, Progress
+from ui import settings as app_settings
+from ui.state import AppState
+from ui.widgets.class_chart import ClassCountChart
+from ui.widgets.thumbnails import ThumbnailModel, ThumbnailView
+from ui.worker import TaskRunner
+
+FLIP_LABELS = {
+    "none": "No flip",
+    "horizontal": "Left–right",
+    "vertical": "Up–down",
+    "horizontal_and_vertical": "Both",
+}
+PREVIEW_IMAGES = 2
+PREVIEW_VARIANTS = 4
+PREVIEW_SIZE = 128
+
+
+# ------------------------------------------------------------ worker functions
+# These run in the worker thread; heavy engine modules are imported inside them.
+
+
+def load_dataset(data_config: DataConfig, *, sink, cancel):
+    """Scan, validate and split ``data_config.root`` (runs in the worker)."""
+    from tlstudio.data import prepare_data
+
+    sink(Progress("scan", 0, 0, f"Scanning {data_config.root}…"))
+    return prepare_data(data_config, sink=sink, cancel=cancel)
+
+
+def load_sample_dataset(data_config: DataConfig, *, sink, cancel):
+    """Generate the bundled sample dataset on first use, then load it (runs in the worker)."""
+    from tlstudio.data import sample_dataset_path
+
+    sink(Progress("sample", 0, 0, "Preparing the sample dataset…"))
+    root = sample_dataset_path()
+    return load_dataset(dataclasses.replace(data_config, root=str(root)), sink=sink, cancel=cancel)
+
+
+def preview_augmentation(paths: list[str], augment: AugmentConfig, seed: int, variants: int, size: int, *, cancel=None) -> np.ndarray:
+    """Augmented copies of a few images, shape ``(len(paths), 1 + variants, size, size, 3)`` uint8.
+
+    Column 0 is the original; the others come from the model's own
+    ``"augmentation"`` block (:func:`tlstudio.data.build_augmentation`) called
+    with ``training=True``. Runs in the worker: it loads TensorFlow.
+    """
+    from tlstudio.data import build_augmentation
+    from tlstudio.imaging import load_image
+
+    originals = np.stack([load_image(p, size) for p in paths]).astype("float32")
+    block = build_augmentation(augment, seed)
+    columns = [originals]
+    for _ in range(variants):
+        if cancel is not None and cancel.cancelled:
+            break
+        if block is None:
+            columns.append(originals)
+        else:
+            columns.append(np.asarray(block(originals, training=True), dtype="float32"))
+    return np.clip(np.stack(columns, axis=1), 0, 255).astype("uint8")
+
+
+def _array_to_pixmap(arr: np.ndarray) -> QPixmap:
+    arr = np.ascontiguousarray(arr, dtype=np.uint8)
+    h, w, _ = arr.shape
+    image = QImage(arr.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
+    return QPixmap.fromImage(image)
+
+
+def _percent_spin(tip: str, maximum: float = 90.0) -> QDoubleSpinBox:
+    spin = QDoubleSpinBox()
+    spin.setRange(0.0, maximum)
+    spin.setDecimals(0)
+    spin.setSingleStep(5.0)
+    spin.setSuffix(" %")
+    spin.setToolTip(tip)
+    return spin
+
+
+class DataPage(QWidget):
+    """Choose a dataset folder, see what is in it, split it, set augmentation.
+
+    Args:
+        state: The shared application state.
+        parent: Parent widget.
+    """
+
+    def __init__(self, state: AppState, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setObjectName("DataPage")
+        self.state = state
+        self.prepared: Any = None
+        self._pending: tuple[str, str] | None = None  # ("folder", path) / ("sample", "") queued behind a running load
+        self._updating = False
+
+        self.runner = TaskRunner(self)
+        self.runner.event.connect(self._on_event)
+        self.runner.result.connect(self._on_loaded)
+        self.runner.error.connect(self._on_load_error)
+        self.runner.finished.connect(self._on_load_finished)
+
+        self.preview_runner = TaskRunner(self)
+        self.preview_runner.result.connect(self._on_preview)
+        self.preview_runner.error.connect(self._on_preview_error)
+        self.preview_runner.finished.connect(self._on_preview_finished)
+        self._preview_again = False
+        self._preview_timer = QTimer(self)
+        self._preview_timer.setSingleShot(True)
+        self._preview_timer.setInterval(400)
+        self._preview_timer.timeout.connect(self.refresh_preview)
+
+        self._build_ui()
+        self._show_config(state.data_config)
+        self._show_prepared(None)
+
+        state.open_folder_requested.connect(self.open_folder)
+        state.open_sample_requested.connect(self.open_sample)
+        state.data_config_changed.connect(self._show_config)
+
+    # ------------------------------------------------------------------ UI
+
+    def _build_ui(self) -> None:
+        title = QLabel("Data")
+        title.setObjectName("PageTitle")
+
+        self.open_button = QPushButton("Open folder…")
+        self.open_button.setObjectName("PrimaryButton")
+        self.open_button.setToolTip("Choose a folder with one sub-folder of images per class (Ctrl+O)")
+        self.open_button.clicked.connect(self.choose_folder)
+        self.sample_button = QPushButton("Open sample dataset")
+        self.sample_button.setToolTip("A small generated dataset of shapes, to try the app (Ctrl+Shift+O)")
+        self.sample_button.clicked.connect(self.open_sample)
+        self.recent_button = QToolButton()
+        self.recent_button.setText("Recent")
+        self.recent_button.setToolTip("Reopen a recently used dataset folder")
+        self.recent_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        self.recent_menu = QMenu(self.recent_button)
+        self.recent_menu.aboutToShow.connect(self._fill_recent)
+        self.recent_button.setMenu(self.recent_menu)
+
+        self.folder_label = QLabel()
+        self.folder_label.setObjectName("Hint")
+        self.folder_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.folder_label.setWordWrap(True)
+
+        self.progress = QProgressBar()
+        self.progress.setToolTip("Checking every image file")
+        self.progress.setMaximumWidth(260)
+        self.progress.setVisible(False)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setToolTip("Stop checking the folder (Esc)")
+        self.cancel_button.clicked.connect(self.cancel)
+        self.cancel_button.setVisible(False)
+        self.status_label = QLabel()
+        self.status_label.setObjectName("DataStatus")
+        self.status_label.setWordWrap(True)
+
+        top = QHBoxLayout()
+        top.addWidget(title)
+        top.addSpacing(12)
+        top.addWidget(self.open_button)
+        top.addWidget(self.sample_button)
+        top.addWidget(self.recent_button)
+        top.addStretch(1)
+        top.addWidget(self.progress)
+        top.addWidget(self.cancel_button)
+
+        # Left column: classes, chart, split.
+        self.class_table = QTableWidget(0, 5)
+        self.class_table.setObjectName("ClassTable")
+        self.class_table.setHorizontalHeaderLabels(["Class", "Train", "Val", "Test", "Total"])
+        self.class_table.setToolTip("Usable images per class and split")
+        self.class_table.verticalHeader().setVisible(False)
+        self.class_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.class_table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.class_table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        header = self.class_table.horizontalHeader()
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        for col in range(1, 5):
+            header.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
+        self.class_table.itemSelectionChanged.connect(self._on_class_selected)
+
+        self.chart = ClassCountChart()
+
+        classes_box = QGroupBox("Classes")
+        classes_layout = QVBoxLayout(classes_box)
+        classes_layout.addWidget(self.class_table, 1)
+        classes_layout.addWidget(self.chart, 1)
+
+        self.val_spin = _percent_spin("Share of each class held out to validate after every epoch")
+        self.test_spin = _percent_spin("Share of each class kept aside for a final test (0 = no test split)")
+        self.seed_spin = QSpinBox()
+        self.seed_spin.setRange(0, 2**31 - 1)
+        self.seed_spin.setToolTip("Seed of the split and the augmentation: the same seed gives the same split")
+        self.split_label = QLabel()
+        self.split_label.setObjectName("SplitCounts")
+        self.split_label.setWordWrap(True)
+        for spin in (self.val_spin, self.test_spin, self.seed_spin):
+            spin.setMaximumWidth(160)
+            spin.valueChanged.connect(self._on_split_changed)
+        split_box = QGroupBox("Split")
+        split_form = QFormLayout(split_box)
+        split_form.addRow("Validation:", self.val_spin)
+        split_form.addRow("Test:", self.test_spin)
+        split_form.addRow("Seed:", self.seed_spin)
+        split_form.addRow(self.split_label)
+
+        left = QWidget()
+        left_layout = QVBoxLayout(left)
+        left_layout.setContentsMargins(0, 0, 0, 0)
+        left_layout.addWidget(classes_box, 1)
+        left_layout.addWidget(split_box)
+
+        # Right: tabs.
+        self.tabs = QTabWidget()
+        self.tabs.setObjectName("DataTabs")
+        self.tabs.addTab(self._build_images_tab(), "Images")
+        self.tabs.addTab(self._build_report_tab(), "Validation report")
+        self.tabs.addTab(self._build_augment_tab(), "Augmentation")
+        self.tabs.currentChanged.connect(self._on_tab_changed)
+
+        splitter = QSplitter(Qt.Orientation.Horizontal)
+        splitter.addWidget(left)
+        splitter.addWidget(self.tabs)
+        splitter.setStretchFactor(0, 2)
+        splitter.setStretchFactor(1, 3)
+        splitter.setChildrenCollapsible(False)
+        splitter.setSizes([420, 640])
+
+        layout = QVBoxLayout(self)
+        layout.addLayout(top)
+        layout.addWidget(self.folder_label)
+        layout.addWidget(self.status_label)
+        layout.addWidget(splitter, 1)
+
+        QWidget.setTabOrder(self.open_button, self.sample_button)
+        QWidget.setTabOrder(self.sample_button, self.recent_button)
+        QWidget.setTabOrder(self.recent_button, self.class_table)
+
+    def _build_images_tab(self) -> QWidget:
+        self.class_combo = QComboBox()
+        self.class_combo.setToolTip("Show the images of one class, or of all classes")
+        self.class_combo.currentIndexChanged.connect(self._show_thumbnails)
+        self.images_label = QLabel()
+        self.images_label.setObjectName("Hint")
+        self.thumb_model = ThumbnailModel(parent=self)
+        self.thumb_view = ThumbnailView()
+        self.thumb_view.setModel(self.thumb_model)
+        self.thumb_view.setToolTip("Thumbnails load as they scroll into view")
+        row = QHBoxLayout()
+        row.addWidget(QLabel("Class:"))
+        row.addWidget(self.class_combo, 1)
+        row.addWidget(self.images_label)
+        tab = QWidget()
+        layout = QVBoxLayout(tab)
+        layout.addLayout(row)
+        layout.addWidget(self.thumb_view, 1)
+        return tab
+
+    def _build_report_tab(self) -> QWidget:
+        self.report_summary = QLabel("No dataset loaded.")
+        self.report_summary.setObjectName("ReportSummary")
+        self.report_summary.setWordWrap(True)
+        self.report_table = QTableWidget(0, 2)
+        self.report_table.setObjectName("SkippedTable")
+        self.report_table.setHorizontalHeaderLabels(["Skipped file", "Reason"])
+        self.report_table.setToolTip("Every file that will not be used, and why")
+        self.report_table.verticalHeader().setVisible(False)
+        self.report_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.report_table.setWordWrap(False)
+        self.report_table.setTextElideMode(Qt.TextElideMode.ElideLeft)
+        header = self.report_table.horizontalHeader()
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
+        self.warnings_label = QLabel()
+        self.warnings_label.setWordWrap(True)
+        self.warnings_label.setObjectName("Hint")
+        self.copy_report_button = QPushButton("Copy report")
+        self.copy_report_button.setToolTip("Copy the summary and every skipped file with its reason")
+        self.copy_report_button.clicked.connect(self.copy_report)
+        buttons = QHBoxLayout()
+        buttons.addStretch(1)
+        buttons.addWidget(self.copy_report_button)
+        tab = QWidget()
+        layout = QVBoxLayout(tab)
+        layout.addWidget(self.report_summary)
+        layout.addWidget(self.report_table, 1)
+        layout.addWidget(self.warnings_label)
+        layout.addLayout(buttons)
+        return tab
+
+    def _build_augment_tab(self) -> QWidget:
+        self.flip_combo = QComboBox()
+        for key, label in FLIP_LABELS.items():
+            self.flip_combo.addItem(label, key)
+        self.flip_combo.setMaximumWidth(220)
+        self.flip_combo.setToolTip("Random mirror images; use left–right for most photos, not for text or digits")
+        self.aug_checks: dict[str, QCheckBox] = {}
+        self.aug_spins: dict[str, QDoubleSpinBox] = {}
+        tips = {
+            "rotation": ("Rotation", "Random rotation up to this share of a full turn (10 % = ±36°)", 10.0),
+            "zoom": ("Zoom", "Random zoom in or out by up to this share", 10.0),
+            "contrast": ("Contrast", "Random contrast change by up to this share", 10.0),
+            "translation": ("Shift", "Random shift by up to this share of the width and height", 10.0),
+        }
+        form = QFormLayout()
+        form.addRow("Flip:", self.flip_combo)
+        for key, (label, tip, default) in tips.items():
+            check = QCheckBox(label)
+            check.setToolTip(tip)
+            spin = _percent_spin(tip, maximum=100.0)
+            spin.setMaximumWidth(140)
+            spin.setValue(default)
+            spin.setEnabled(False)
+            check.toggled.connect(spin.setEnabled)
+            check.toggled.connect(self._on_augment_changed)
+            spin.valueChanged.connect(self._on_augment_changed)
+            self.aug_checks[key], self.aug_spins[key] = check, spin
+            form.addRow(check, spin)
+        self.flip_combo.currentIndexChanged.connect(self._on_augment_changed)
+
+        note = QLabel("Augmentation runs inside the model during training only; validation, "
+                      "evaluation and prediction see the original images.")
+        note.setWordWrap(True)
+        note.setObjectName("Hint")
+
+        self.preview_button = QPushButton("New preview")
+        self.preview_button.setToolTip("Draw new random augmentations of the preview images")
+        self.preview_button.clicked.connect(self._new_preview)
+        self.preview_status = QLabel("Open a dataset to preview augmentation.")
+        self.preview_status.setObjectName("Hint")
+        self.preview_status.setWordWrap(True)
+        self.preview_grid = QGridLayout()
+        self.preview_grid.setSpacing(6)
+        grid_holder = QWidget()
+        grid_holder.setLayout(self.preview_grid)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setWidget(grid_holder)
+        self.preview_labels: list[QLabel] = []
+        self._preview_seed = 0
+
+        preview_row = QHBoxLayout()
+        preview_row.addWidget(self.preview_status, 1)
+        preview_row.addWidget(self.preview_button)
+
+        tab = QWidget()
+        layout = QVBoxLayout(tab)
+        layout.addLayout(form)
+        layout.addWidget(note)
+        layout.addLayout(preview_row)
+        layout.addWidget(scroll, 1)
+        return tab
+
+    # ------------------------------------------------------------- loading
+
+    def choose_folder(self) -> None:
+        """Ask for a folder with a dialog and open it."""
+        start = self.state.dataset_root or (app_settings.recent_folders() or [str(Path.home())])[0]
+        folder = QFileDialog.getExistingDirectory(self, "Open a dataset folder (one sub-folder per class)", start)
+        if folder:
+            app_settings.add_recent_folder(folder)
+            self.open_folder(folder)
+
+    def open_folder(self, folder: str) -> None:
+        """Scan and validate ``folder`` in the worker."""
+        self._start(("folder", str(folder)))
+
+    def open_sample(self) -> None:
+        """Generate (first time) and load the bundled sample dataset in the worker."""
+        self._start(("sample", ""))
+
+    def cancel(self) -> None:
+        """Stop the running scan at its next file."""
+        self._pending = None
+        self.runner.cancel()
+        self.status_label.setText("Cancelling…")
+
+    def is_loading(self) -> bool:
+        return self.runner.is_running()
+
+    def _start(self, request: tuple[str, str]) -> None:
+        if self.runner.is_running():
+            self._pending = request  # start it when the current load has wound down
+            self.runner.cancel()
+            return
+        kind, folder = request
+        config = self.state.data_config
+        self.progress.setRange(0, 0)
+        self.progress.setVisible(True)
+        self.cancel_button.setVisible(True)
+        self.open_button.setEnabled(False)
+        self.sample_button.setEnabled(False)
+        self.state.begin_busy("data")
+        if kind == "sample":
+            self.status_label.setText("Preparing the sample dataset…")
+            self.runner.start(load_sample_dataset, config)
+        else:
+            self.status_label.setText(f"Checking {folder}…")
+            self.folder_label.setText(folder)
+            self.runner.start(load_dataset, dataclasses.replace(config, root=folder))
+
+    def _on_event(self, event: object) -> None:
+        if isinstance(event, Progress):
+            if event.total:
+                self.progress.setRange(0, event.total)
+                self.progress.setValue(event.done)
+                self.progress.setFormat(f"%v / %m files")
+            if event.message:
+                self.status_label.setText(event.message)
+        elif isinstance(event, LogMessage) and event.level != "info":
+            self.state.show_status(event.message, 6000)
+
+    def _on_loaded(self, prepared: Any) -> None:
+        if prepared is None:
+            return
+        if getattr(prepared, "cancelled", False):
+            self.status_label.setText("Cancelled. The previous dataset is still loaded." if self.prepared else "Cancelled.")
+            return
+        root = str(prepared.root)
+        app_settings.add_recent_folder(root)
+        self.state.update_data_config(root=root)
+        self._set_prepared(prepared)
+        report = prepared.report
+        skipped = f", {report.num_skipped} skipped" if report.num_skipped else ""
+        self.status_label.setText(
+            f"{report.num_valid} usable images in {len(prepared.class_names)} classes{skipped} "
+            f"(checked in {report.seconds:.1f} s)."
+        )
+
+    def _on_load_error(self, message: str, details: str) -> None:
+        self.status_label.setText(f"Could not open the dataset: {message}")
+        self.state.report_error(message, details)
+
+    def _on_load_finished(self) -> None:
+        self.progress.setVisible(False)
+        self.cancel_button.setVisible(False)
+        self.open_button.setEnabled(True)
+        self.sample_button.setEnabled(True)
+        self.state.end_busy("data")
+        if self._pending is not None:
+            request, self._pending = self._pending, None
+            QTimer.singleShot(0, lambda: self._start(request))
+
+    # ------------------------------------------------------------- display
+
+    def _set_prepared(self, prepared: Any) -> None:
+        self.prepared = prepared
+        self._show_prepared(prepared)
+        self.state.set_prepared_data(prepared)
+        self._schedule_preview()
+
+    def _show_prepared(self, prepared: Any) -> None:
+        if prepared is None:
+            self.folder_label.setText(self.state.dataset_root or "No dataset open. Open a folder, drop one on the window, or try the sample dataset.")
+            self.class_table.setRowCount(0)
+            self.chart.set_counts({}, ())
+            self.split_label.setText("")
+            self._fill_report(None)
+            self.class_combo.blockSignals(True)
+            self.class_combo.clear()
+            self.class_combo.blockSignals(False)
+            self.thumb_model.set_paths([])
+            return
+        self.folder_label.setText(f"{prepared.root}  ({'train/val folders' if prepared.layout == 'presplit' else 'one folder per class'})")
+        self._fill_counts(prepared)
+        self._fill_report(prepared.report)
+        current = self.class_combo.currentData()
+        self.class_combo.blockSignals(True)
+        self.class_combo.clear()
+        self.class_combo.addItem(f"All classes", None)
+        for name in prepared.class_names:
+            self.class_combo.addItem(name, name)
+        index = self.class_combo.findData(current) if current else 0
+        self.class_combo.setCurrentIndex(max(index, 0))
+        self.class_combo.blockSignals(False)
+        self._show_thumbnails()
+
+    def _fill_counts(self, prepared: Any) -> None:
+        counts = prepared.counts
+        names = prepared.class_names
+        self.class_table.setRowCount(len(names))
+        for row, name in enumerate(names):
+            values = [int(counts.get(split, {}).get(name, 0)) for split in ("train", "val", "test")]
+            cells = [name, *[str(v) for v in values], str(sum(values))]
+            for col, text in enumerate(cells):
+                item = QTableWidgetItem(text)
+                if col:
+                    item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+                self.class_table.setItem(row, col, item)
+        self.chart.set_counts(counts, names)
+        totals = {split: sum(per.values()) for split, per in counts.items()}
+        text = f"Train {totals.get('train', 0)} · Validation {totals.get('val', 0)}"
+        if totals.get("test", 0) or self.state.data_config.test_fraction > 0:
+            text += f" · Test {totals.get('test', 0)}"
+        if prepared.layout == "presplit":
+            text += "  (from the dataset's own train/val folders)"
+        self.split_label.setText(text)
+        self.split_label.setProperty("error", False)
+
+    def _fill_report(self, report: Any) -> None:
+        if report is None:
+            self.report_summary.setText("No dataset loaded.")
+            self.report_table.setRowCount(0)
+            self.warnings_label.setText("")
+            self.copy_report_button.setEnabled(False)
+            return
+        skipped = list(report.skipped)
+        self.report_summary.setText(
+            f"{report.num_files} files looked at: {report.num_valid} usable, {len(skipped)} skipped."
+            + (f" {report.cache_hits} results came from the cache." if report.cache_hits else "")
+        )
+        self.report_table.setRowCount(len(skipped))
+        root = report.root.rstrip("/\\")
+        for row, item in enumerate(skipped):
+            shown = item.path[len(root) + 1:] if item.path.startswith(root) else item.path
+            path_item = QTableWidgetItem(shown)
+            path_item.setToolTip(item.path)
+            self.report_table.setItem(row, 0, path_item)
+            self.report_table.setItem(row, 1, QTableWidgetItem(item.reason))
+        warnings = list(getattr(report.scan, "warnings", ()))
+        self.warnings_label.setText("\n".join(f"Note: {w}" for w in warnings))
+        self.copy_report_button.setEnabled(True)
+        self.tabs.setTabText(1, f"Validation report ({len(skipped)} skipped)" if skipped else "Validation report")
+
+    def report_text(self) -> str:
+        """The validation report as plain text (what Copy puts on the clipboard)."""
+        if self.prepared is None:
+            return ""
+        report = self.prepared.report
+        lines = [f"Dataset: {report.root}", self.report_summary.text()]
+        for split, per_class in self.prepared.counts.items():
+            if any(per_class.values()):
+                lines.append(f"{split}: " + ", ".join(f"{k} {v}" for k, v in per_class.items()))
+        if report.skipped:
+            lines.append("")
+            lines.append("Skipped files:")
+            lines.extend(f"{s.path}\t{s.reason}" for s in report.skipped)
+        for w in getattr(report.scan, "warnings", ()):
+            lines.append(f"Note: {w}")
+        return "\n".join(lines)
+
+    def copy_report(self) -> None:
+        QGuiApplication.clipboard().setText(self.report_text())
+        self.state.show_status("Validation report copied to the clipboard.", 3000)
+
+    def _show_thumbnails(self, *_args) -> None:
+        prepared = self.prepared
+        if prepared is None:
+            self.thumb_model.set_paths([])
+            self.images_label.setText("")
+            return
+        wanted = self.class_combo.currentData()
+        paths, labels, tips = [], [], []
+        for split, items in (("train", prepared.train), ("val", prepared.val), ("test", prepared.test)):
+            for item in items:
+                name = prepared.class_names[item.label]
+                if wanted is not None and name != wanted:
+                    continue
+                paths.append(item.path)
+                labels.append(Path(item.path).name)
+                tips.append(f"{item.path}\nclass: {name} · split: {split}")
+        order = sorted(range(len(paths)), key=lambda i: paths[i])
+        self.thumb_model.set_paths([paths[i] for i in order], [labels[i] for i in order], [tips[i] for i in order])
+        self.images_label.setText(f"{len(paths)} images")
+
+    def _on_class_selected(self) -> None:
+        rows = self.class_table.selectionModel().selectedRows()
+        if rows and self.prepared is not None:
+            name = self.prepared.class_names[rows[0].row()]
+            self.class_combo.setCurrentIndex(max(self.class_combo.findData(name), 0))
+            self.tabs.setCurrentIndex(0)
+
+    # --------------------------------------------------------------- split
+
+    def _show_config(self, config: DataConfig) -> None:
+        self._updating = True
+        try:
+            self.val_spin.setValue(round(config.val_fraction * 100))
+            self.test_spin.setValue(round(config.test_fraction * 100))
+            self.seed_spin.setValue(config.seed)
+            aug = config.augment
+            self.flip_combo.setCurrentIndex(max(self.flip_combo.findData(aug.flip), 0))
+            for key, check in self.aug_checks.items():
+                value = getattr(aug, key)
+                check.setChecked(value > 0)
+                if value > 0:
+                    self.aug_spins[key].setValue(round(value * 100))
+        finally:
+            self._updating = False
+
+    def _on_split_changed(self, *_args) -> None:
+        if self._updating:
+            return
+        val, test = self.val_spin.value() / 100.0, self.test_spin.value() / 100.0
+        if val + test >= 0.95:
+            self._split_problem(f"Validation + test = {val + test:.0%} leaves too little to train on.")
+            return
+        try:
+            config = self.state.update_data_config(val_fraction=val, test_fraction=test, seed=self.seed_spin.value())
+        except TlStudioError as exc:
+            self._split_problem(str(exc))
+            return
+        self.resplit(config)
+
+    def resplit(self, config: DataConfig | None = None) -> None:
+        """Split the validated files again with the current fractions and seed (cheap)."""
+        prepared = self.prepared
+        if prepared is None:
+            return
+        config = config or self.state.data_config
+        try:
+            result = split_items(prepared.report, dataclasses.replace(config, root=prepared.root))
+        except TlStudioError as exc:
+            self._split_problem(str(exc))
+            return
+        updated = dataclasses.replace(
+            prepared,
+            train=result.train,
+            val=result.val,
+            test=result.test,
+            counts={split: dict(per) for split, per in result.counts.items()},
+            class_weights=dict(result.class_weights),
+            seed=config.seed,
+        )
+        self.prepared = updated
+        self._fill_counts(updated)
+        self._show_thumbnails()
+        self.state.set_prepared_data(updated)
+
+    def _split_problem(self, message: str) -> None:
+        self.split_label.setText(message)
+        self.split_label.setProperty("error", True)
+        self.split_label.style().unpolish(self.split_label)
+        self.split_label.style().polish(self.split_label)
+
+    # -------------------------------------------------------- augmentation
+
+    def augment_config(self) -> AugmentConfig:
+        """The augmentation the toggles describe."""
+        values = {
+            key: (self.aug_spins[key].value() / 100.0 if check.isChecked() else 0.0)
+            for key, check in self.aug_checks.items()
+        }
+        return AugmentConfig(flip=self.flip_combo.currentData() or "none", **values)
+
+    def _on_augment_changed(self, *_args) -> None:
+        if self._updating:
+            return
+        self.state.update_data_config(augment=self.augment_config())
+        self._schedule_preview()
+
+    def _on_tab_changed(self, index: int) -> None:
+        if index == 2 and not self.preview_labels:
+            self._schedule_preview()
+
+    def _schedule_preview(self) -> None:
+        if self.prepared is not None and self.tabs.currentIndex() == 2:
+            self._preview_timer.start()
+
+    def _new_preview(self) -> None:
+        self._preview_seed += 1
+        self.refresh_preview()
+
+    def preview_paths(self) -> list[str]:
+        """A few training images, one per class first, for the preview."""
+        prepared = self.prepared
+        if prepared is None:
+            return []
+        seen: dict[int, str] = {}
+        for item in prepared.train:
+            seen.setdefault(item.label, item.path)
+        return list(seen.values())[:PREVIEW_IMAGES]
+
+    def refresh_preview(self) -> None:
+        """Compute the augmentation preview in the worker (loads TensorFlow on first use)."""
+        paths = self.preview_paths()
+        if not paths:
+            return
+        if self.preview_runner.is_running():
+            self._preview_again = True
+            return
+        augment = self.augment_config()
+        self.preview_button.setEnabled(False)
+        self.preview_status.setText("Computing the preview with the Keras augmentation layers…")
+        seed = self.state.data_config.seed + 1000 * self._preview_seed
+        self.preview_runner.start(preview_augmentation, paths, augment, seed, PREVIEW_VARIANTS, PREVIEW_SIZE)
+
+    def _on_preview(self, grid: np.ndarray) -> None:
+        while self.preview_grid.count():
+            widget = self.preview_grid.takeAt(0).widget()
+            if widget is not None:
+                widget.deleteLater()
+        self.preview_labels = []
+        headers = ["original"] + [f"augmented {i}" for i in range(1, grid.shape[1])]
+        for col, text in enumerate(headers):
+            head = QLabel(text)
+            head.setAlignment(Qt.AlignmentFlag.AlignCenter)
+            head.setObjectName("Hint")
+            self.preview_grid.addWidget(head, 0, col)
+        for row in range(grid.shape[0]):
+            for col in range(grid.shape[1]):
+                label = QLabel()
+                label.setPixmap(_array_to_pixmap(grid[row, col]))
+                label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+                label.setToolTip("Original image" if col == 0 else "One random draw of the augmentation")
+                self.preview_grid.addWidget(label, row + 1, col)
+                self.preview_labels.append(label)
+        for r in range(self.preview_grid.rowCount()):
+            self.preview_grid.setRowStretch(r, 0)
+        for c in range(self.preview_grid.columnCount()):
+            self.preview_grid.setColumnStretch(c, 0)
+        self.preview_grid.setRowStretch(grid.shape[0] + 1, 1)
+        self.preview_grid.setColumnStretch(grid.shape[1], 1)
+        aug = self.augment_config()
+        self.preview_status.setText(
+            "Random draws of the training augmentation." if aug.enabled else "Augmentation is off: training sees the images as they are."
+        )
+
+    def _on_preview_error(self, message: str, details: str) -> None:
+        self.preview_status.setText(f"Preview failed: {message}")
+
+    def _on_preview_finished(self) -> None:
+        self.preview_button.setEnabled(True)
+        if self._preview_again:
+            self._preview_again = False
+            QTimer.singleShot(0, self.refresh_preview)
+
+    # ---------------------------------------------------------------- misc
+
+    def _fill_recent(self) -> None:
+        self.recent_menu.clear()
+        folders = app_settings.recent_folders()
+        for folder in folders:
+            action = self.recent_menu.addAction(folder)
+            action.triggered.connect(lambda _=False, f=folder: self.open_folder(f))
+        if not folders:
+            self.recent_menu.addAction("(no recent folders)").setEnabled(False)
+
+    def shutdown(self, timeout_ms: int = 5000) -> None:
+        """Stop thumbnail loading and background work (called when the window closes)."""
+        self.runner.cancel()
+        self.preview_runner.cancel()
+        self.thumb_model.shutdown(timeout_ms)
