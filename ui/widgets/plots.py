@@ -1,0 +1,332 @@
+"""Live training plots: loss, accuracy and learning rate, drawn with pyqtgraph.
+
+:class:`TrainingPlots` listens to the training events of one run
+(:class:`~tlstudio.events.RunStarted`, :class:`~tlstudio.events.PhaseChanged`,
+:class:`~tlstudio.events.BatchEnd`, :class:`~tlstudio.events.EpochEnd`) through
+:meth:`TrainingPlots.handle_event`. Every curve is created once, in the
+constructor; new points only grow a numpy buffer and the curve is updated with
+``setData``. Redrawing is coalesced: however many events arrive, the curves are
+redrawn at most :data:`REDRAW_INTERVAL_MS` apart, so plotting never competes
+with the rest of the GUI for the event loop.
+
+The x axis is the epoch, fractional for batches: a batch ``b`` of ``steps`` in
+epoch ``e`` sits at ``e + (b + 1) / steps``; the train and validation figures of
+epoch ``e`` sit at ``e + 1``, where that epoch ends.
+
+Keras reports a batch's loss and accuracy as the running mean over the epoch so
+far. The batch curves undo that mean between two delivered events (the GUI
+sees about 20 batch events a second, not every batch): with running means
+``m1`` after ``n1`` batches and ``m2`` after ``n2``, the mean of the batches in
+between is ``(n2 * m2 - n1 * m1) / (n2 - n1)``. That "recent" value is then
+smoothed with an exponential moving average, which follows the training much
+more closely than the epoch-long running mean.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtWidgets import QVBoxLayout, QWidget
+
+from tlstudio.events import BatchEnd, EpochEnd, PhaseChanged, RunStarted
+
+REDRAW_INTERVAL_MS = 100
+"""Minimum time between two redraws of the curves."""
+
+DEFAULT_SMOOTHING = 0.6
+"""Weight of the past in the exponential moving average of the batch curves."""
+
+TRAIN_COLOUR = "#2f6fb3"
+VAL_COLOUR = "#e08a2c"
+RAW_COLOUR = (47, 111, 179, 70)
+LR_COLOUR = "#3a9a5b"
+PHASE_COLOUR = "#8a3ab9"
+AXIS_COLOUR = "#34414e"
+
+
+class Series:
+    """A growing (x, y) buffer that hands numpy views to ``setData`` without copying.
+
+    The capacity doubles when full, so appending is amortised O(1) and a long
+    run never re-converts Python lists.
+    """
+
+    def __init__(self, capacity: int = 256):
+        self._x = np.empty(capacity, dtype=np.float64)
+        self._y = np.empty(capacity, dtype=np.float64)
+        self._n = 0
+
+    def __len__(self) -> int:
+        return self._n
+
+    def append(self, x: float, y: float) -> None:
+        if self._n == len(self._x):
+            self._x = np.concatenate([self._x, np.empty_like(self._x)])
+            self._y = np.concatenate([self._y, np.empty_like(self._y)])
+        self._x[self._n] = x
+        self._y[self._n] = y
+        self._n += 1
+
+    def clear(self) -> None:
+        self._n = 0
+
+    @property
+    def x(self) -> np.ndarray:
+        return self._x[: self._n]
+
+    @property
+    def y(self) -> np.ndarray:
+        return self._y[: self._n]
+
+
+class _Ema:
+    """Exponential moving average that starts from its first value (no bias toward 0)."""
+
+    def __init__(self, smoothing: float):
+        self.smoothing = smoothing
+        self.value: float | None = None
+
+    def update(self, x: float) -> float:
+        if self.value is None or not math.isfinite(self.value):
+            self.value = x
+        else:
+            self.value = self.smoothing * self.value + (1.0 - self.smoothing) * x
+        return self.value
+
+    def reset(self) -> None:
+        self.value = None
+
+
+def _finite(value: Any) -> float | None:
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        return None
+    return v if math.isfinite(v) else None
+
+
+def _style_plot(widget: pg.PlotWidget, left: str, bottom: str = "") -> pg.PlotItem:
+    widget.setMenuEnabled(False)
+    widget.hideButtons()
+    plot = widget.getPlotItem()
+    plot.showGrid(x=True, y=True, alpha=0.2)
+    plot.setLabel("left", left, color=AXIS_COLOUR)
+    if bottom:
+        plot.setLabel("bottom", bottom, color=AXIS_COLOUR)
+    for name in ("left", "bottom"):
+        axis = plot.getAxis(name)
+        axis.setTextPen(AXIS_COLOUR)
+        axis.setPen(AXIS_COLOUR)
+        axis.enableAutoSIPrefix(False)
+    plot.setDownsampling(auto=True, mode="peak")
+    plot.setClipToView(True)
+    return plot
+
+
+class TrainingPlots(QWidget):
+    """Three stacked plots for one training run: loss, accuracy and learning rate.
+
+    Each of the loss and accuracy plots holds four curves: the raw "recent"
+    batch values (faint), their smoothed version, and the per-epoch train and
+    validation points. The learning-rate plot holds one curve (log scale). A
+    dashed vertical line marks where phase 2 (fine-tuning) starts.
+
+    Args:
+        smoothing: EMA weight of the past for the batch curves, in ``[0, 1)``.
+        parent: Parent widget.
+
+    Attributes:
+        curves: Every curve by name (``"loss_batch"``, ``"loss_smooth"``,
+            ``"loss_train"``, ``"loss_val"``, the same for ``"acc_…"``, and ``"lr"``).
+        phase_lines: The phase-2 markers, one per plot.
+    """
+
+    def __init__(self, smoothing: float = DEFAULT_SMOOTHING, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setObjectName("TrainingPlots")
+        if not 0.0 <= smoothing < 1.0:
+            raise ValueError(f"smoothing must be within [0, 1). Received: smoothing={smoothing!r}")
+        self._smoothing = smoothing
+
+        self.loss_widget = pg.PlotWidget(background="w")
+        self.acc_widget = pg.PlotWidget(background="w")
+        self.lr_widget = pg.PlotWidget(background="w")
+        self.loss_widget.setToolTip(
+            "Loss. Faint line: recent training batches; bold line: the same, smoothed; "
+            "squares: training loss per epoch; circles: validation loss per epoch."
+        )
+        self.acc_widget.setToolTip(
+            "Accuracy. Faint line: recent training batches; bold line: the same, smoothed; "
+            "squares: training accuracy per epoch; circles: validation accuracy per epoch."
+        )
+        self.lr_widget.setToolTip("Learning rate used for each batch (log scale)")
+        loss_plot = _style_plot(self.loss_widget, "loss")
+        acc_plot = _style_plot(self.acc_widget, "accuracy")
+        lr_plot = _style_plot(self.lr_widget, "LR", bottom="epoch")
+        acc_plot.setYRange(0.0, 1.0, padding=0.02)
+        acc_plot.enableAutoRange(axis="y", enable=False)
+        lr_plot.setLogMode(x=False, y=True)
+        for widget in (self.loss_widget, self.acc_widget):
+            widget.setMinimumHeight(140)
+        self.lr_widget.setMinimumHeight(90)
+        acc_plot.setXLink(loss_plot)
+        lr_plot.setXLink(loss_plot)
+
+        self.curves: dict[str, pg.PlotDataItem] = {}
+        self.series: dict[str, Series] = {}
+        # loss falls and accuracy rises: keep each legend in the corner the curves leave free
+        for prefix, plot, offset in (("loss", loss_plot, (-8, 8)), ("acc", acc_plot, (-8, -8))):
+            legend = plot.addLegend(offset=offset, labelTextColor=AXIS_COLOUR, brush=(255, 255, 255, 200))
+            legend.setLabelTextSize("8pt")
+            self._add_curve(f"{prefix}_batch", plot, pen=pg.mkPen(RAW_COLOUR, width=1))
+            self._add_curve(f"{prefix}_smooth", plot, pen=pg.mkPen(TRAIN_COLOUR, width=2), name="train (batches)")
+            self._add_curve(
+                f"{prefix}_train", plot, pen=None, symbol="s", symbolSize=8,
+                symbolBrush=TRAIN_COLOUR, symbolPen="w", name="train (epoch)",
+            )
+            self._add_curve(
+                f"{prefix}_val", plot, pen=pg.mkPen(VAL_COLOUR, width=2), symbol="o", symbolSize=8,
+                symbolBrush=VAL_COLOUR, symbolPen="w", name="validation",
+            )
+        self._add_curve("lr", lr_plot, pen=pg.mkPen(LR_COLOUR, width=2))
+
+        self.phase_lines: list[pg.InfiniteLine] = []
+        for plot in (loss_plot, acc_plot, lr_plot):
+            line = pg.InfiniteLine(
+                angle=90, movable=False,
+                pen=pg.mkPen(PHASE_COLOUR, width=1.5, style=Qt.PenStyle.DashLine),
+                label="fine-tune" if plot is loss_plot else None,
+                labelOpts={"position": 0.92, "color": PHASE_COLOUR, "anchors": [(0, 0), (0, 0)]},
+            )
+            line.setVisible(False)
+            line.setZValue(-10)
+            plot.addItem(line, ignoreBounds=True)
+            self.phase_lines.append(line)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(4)
+        layout.addWidget(self.loss_widget, 3)
+        layout.addWidget(self.acc_widget, 3)
+        layout.addWidget(self.lr_widget, 2)
+
+        self._redraw_timer = QTimer(self)
+        self._redraw_timer.setSingleShot(True)
+        self._redraw_timer.setInterval(REDRAW_INTERVAL_MS)
+        self._redraw_timer.timeout.connect(self.redraw)
+        self._dirty: set[str] = set()
+        self.reset()
+
+    def _add_curve(self, key: str, plot: pg.PlotItem, **kwargs: Any) -> None:
+        curve = plot.plot([], [], **kwargs)
+        self.curves[key] = curve
+        self.series[key] = Series()
+
+    # ----------------------------------------------------------------- API
+
+    @property
+    def phase2_epoch(self) -> float | None:
+        """Epoch where phase 2 starts (the marker's position), or None before phase 2."""
+        return self._phase2_epoch
+
+    def reset(self) -> None:
+        """Forget the current run: empty every curve and hide the phase marker."""
+        for series in self.series.values():
+            series.clear()
+        self._dirty = set(self.series)
+        self._ema = {"loss": _Ema(self._smoothing), "acc": _Ema(self._smoothing)}
+        self._last_batch: tuple[int, int, float, float] | None = None  # epoch, n, loss mean, acc mean
+        self._phase2_epoch: float | None = None
+        for line in self.phase_lines:
+            line.setVisible(False)
+        self.redraw()
+
+    def point_count(self, key: str) -> int:
+        """Number of points in curve ``key`` (buffered, even if not yet redrawn)."""
+        return len(self.series[key])
+
+    def handle_event(self, event: object) -> None:
+        """Add what ``event`` says to the curves (other event types are ignored)."""
+        if isinstance(event, BatchEnd):
+            self.add_batch(event)
+        elif isinstance(event, EpochEnd):
+            self.add_epoch(event)
+        elif isinstance(event, PhaseChanged):
+            if event.phase >= 2:
+                self.mark_phase2(event.first_epoch)
+        elif isinstance(event, RunStarted):
+            self.reset()
+
+    def add_batch(self, event: BatchEnd) -> None:
+        """Add one (throttled) batch event to the batch curves and the LR curve."""
+        steps = max(1, int(event.steps))
+        n = int(event.batch) + 1
+        x = event.epoch + min(n, steps) / steps
+        loss = _finite(event.loss)
+        acc = _finite(event.accuracy)
+        recent_loss, recent_acc = loss, acc
+        last = self._last_batch
+        if last is not None and last[0] == event.epoch and n > last[1]:
+            # mean of the batches since the previous event, from the two running means
+            n1 = last[1]
+            if loss is not None and last[2] is not None:
+                recent_loss = (n * loss - n1 * last[2]) / (n - n1)
+            if acc is not None and last[3] is not None:
+                recent_acc = min(1.0, max(0.0, (n * acc - n1 * last[3]) / (n - n1)))
+        self._last_batch = (event.epoch, n, loss, acc)
+        for prefix, value in (("loss", recent_loss), ("acc", recent_acc)):
+            if value is None:
+                continue
+            self.series[f"{prefix}_batch"].append(x, value)
+            self.series[f"{prefix}_smooth"].append(x, self._ema[prefix].update(value))
+            self._dirty.update((f"{prefix}_batch", f"{prefix}_smooth"))
+        lr = _finite(event.learning_rate)
+        if lr is not None and lr > 0:
+            self.series["lr"].append(x, lr)
+            self._dirty.add("lr")
+        self._schedule()
+
+    def add_epoch(self, event: EpochEnd) -> None:
+        """Add the train and validation figures of one finished epoch."""
+        x = float(event.epoch + 1)
+        metrics = event.metrics or {}
+        for prefix, key in (("loss", "loss"), ("acc", "accuracy")):
+            for kind, name in (("train", key), ("val", f"val_{key}")):
+                value = _finite(metrics.get(name))
+                if value is not None:
+                    self.series[f"{prefix}_{kind}"].append(x, value)
+                    self._dirty.add(f"{prefix}_{kind}")
+        if not len(self.series["lr"]):
+            lr = _finite(event.learning_rate)
+            if lr is not None and lr > 0:
+                self.series["lr"].append(x, lr)
+                self._dirty.add("lr")
+        self._schedule()
+
+    def mark_phase2(self, first_epoch: float) -> None:
+        """Show the phase-2 marker at ``first_epoch`` (global, 0-based epoch index)."""
+        self._phase2_epoch = float(first_epoch)
+        for line in self.phase_lines:
+            line.setPos(self._phase2_epoch)
+            line.setVisible(True)
+        # the smoothed batch curves restart: the fine-tuning loss is a new regime
+        for ema in self._ema.values():
+            ema.reset()
+
+    def redraw(self) -> None:
+        """Push the buffered points of every changed curve into pyqtgraph now."""
+        self._redraw_timer.stop()
+        dirty, self._dirty = self._dirty, set()
+        for key in dirty:
+            series = self.series[key]
+            self.curves[key].setData(series.x, series.y)
+
+    # ----------------------------------------------------------- internals
+
+    def _schedule(self) -> None:
+        if not self._redraw_timer.isActive():
+            self._redraw_timer.start()
