@@ -1,0 +1,459 @@
+"""``run_training``: one training run of the two-phase transfer-learning recipe.
+
+The recipe (see the Keras transfer-learning guide):
+
+1. Phase 1, ``"head"``: the whole backbone frozen, train the new head for
+   ``epochs`` at ``learning_rate``. When augmentation is off and
+   ``feature_cache="auto"``, the backbone's features are computed once and
+   the head trains on them (:mod:`tlstudio.training.features`).
+2. Phase 2, ``"fine_tune"`` (when ``fine_tune_epochs > 0`` and the freeze mode
+   is not ``"all"``): unfreeze what :class:`~tlstudio.config.FreezeConfig`
+   leaves trainable, recompile with a NEW optimizer at
+   ``fine_tune_learning_rate`` and continue the epoch numbering.
+
+The backbone is always called with ``training=False``, so BatchNorm layers
+keep their ImageNet statistics in both phases.
+
+Monitoring: the best epoch (checkpoint, early stopping, ``best_metrics``) is
+chosen by ``TrainConfig.monitor``. Without a validation split
+(``val_fraction=0`` and no ``val`` folder) a ``val_*`` monitor falls back to
+the matching training metric, e.g. ``val_accuracy`` -> ``accuracy``.
+
+Errors: :func:`run_training` does not raise. Every failure, a user-fixable
+:class:`~tlstudio.errors.TlStudioError` (bad data folder, missing weights) or
+any other exception, ends the run with ``RunFinished(error=<one line>,
+error_details=<traceback>)`` and a :class:`RunResult` carrying the same.
+Only ``KeyboardInterrupt``/``SystemExit`` propagate, after ``RunFinished``
+(``cancelled=True``) was sent.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import os
+import time
+import traceback
+import warnings
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tlstudio import paths
+from tlstudio.cancel import CancelToken, ensure_token
+from tlstudio.config import RunConfig
+from tlstudio.errors import ConfigError, TlStudioError
+from tlstudio.events import (
+    LogMessage,
+    PhaseChanged,
+    PhasePlan,
+    RunFinished,
+    RunStarted,
+    Sink,
+    null_sink,
+)
+from tlstudio.training import features as feature_cache
+from tlstudio.training import result as results
+from tlstudio.training.callbacks import (
+    CancelCallback,
+    CheckpointCallback,
+    EventCallback,
+    PhaseEarlyStopping,
+    RunState,
+    ScalarLogger,
+    safe_sink,
+)
+from tlstudio.training.optimizers import make_optimizer
+from tlstudio.training.result import RunResult
+from tlstudio.training.strategy import describe_devices, is_chief, precision_policy, select_strategy
+
+logger = logging.getLogger(__name__)
+
+LOSS = "sparse_categorical_crossentropy"
+
+
+def default_run_dir(config: RunConfig) -> Path:
+    """``runs_dir()/<YYYYmmdd-HHMMSS>-<backbone>``, made unique with a suffix if taken."""
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    base = paths.runs_dir() / f"{stamp}-{config.model.backbone}"
+    candidate, n = base, 1
+    while candidate.exists():
+        n += 1
+        candidate = base.with_name(f"{base.name}-{n}")
+    return candidate
+
+
+def _one_line(exc: BaseException) -> str:
+    if isinstance(exc, TlStudioError):
+        return str(exc)
+    text = str(exc).strip().splitlines()
+    first = text[0] if text else ""
+    return f"training failed: {type(exc).__name__}: {first}" if first else f"training failed: {type(exc).__name__}"
+
+
+@dataclasses.dataclass
+class _Session:
+    """What one call of run_training builds up, for the final report."""
+
+    run_dir: Path
+    state: RunState
+    model: Any = None
+    class_names: tuple[str, ...] = ()
+    feature_cache: bool = False
+    devices: str = ""
+    model_path: str | None = None
+
+
+def run_training(
+    config: RunConfig,
+    sink: Sink = null_sink,
+    cancel: CancelToken | None = None,
+    *,
+    strategy: tf.distribute.Strategy | None = None,
+) -> RunResult:
+    """Train a transfer-learning model and write its run folder.
+
+    Events, in order: ``RunStarted`` -> for each phase ``PhaseChanged`` ->
+    ``BatchEnd``... -> ``EpochEnd`` (-> ``CheckpointSaved`` when the monitored
+    metric improved) ... -> ``RunFinished``, which is sent exactly once, also
+    after an error or a cancel. Before ``RunStarted`` the data preparation
+    sends ``Progress``/``LogMessage`` events, and the feature cache sends
+    ``Progress(stage="features")``.
+
+    Args:
+        config: Data, model and training settings. ``config.run_dir`` empty
+            makes a new folder under :func:`tlstudio.paths.runs_dir`;
+            ``config.resume_from`` continues an earlier run (see
+            :func:`tlstudio.training.resume_config`).
+        sink: Receives the events. An exception raised by the sink is logged
+            and ignored.
+        cancel: Checked after every batch; a cancelled run stops within one
+            batch, saves ``model.keras`` (best checkpoint, else current weights)
+            and reports ``cancelled=True``.
+        strategy: A ``tf.distribute`` strategy to train under; None chooses one
+            with :func:`tlstudio.training.strategy.select_strategy`.
+
+    Returns:
+        The :class:`RunResult`, also written to ``run_dir/result.json``.
+    """
+    started = time.perf_counter()
+    sink = safe_sink(sink)
+    cancel = ensure_token(cancel)
+    state = RunState(monitor=config.train.monitor)
+    session = _Session(run_dir=Path(config.run_dir or config.resume_from or default_run_dir(config)), state=state)
+    error: str | None = None
+    details: str | None = None
+    interrupted: BaseException | None = None
+    try:
+        with precision_policy(config.train.mixed_precision):
+            _train(config, session, sink, cancel, strategy)
+    except Exception as exc:  # noqa: BLE001 - reported through RunFinished, see module docstring
+        error, details = _one_line(exc), traceback.format_exc()
+        logger.debug("training run failed", exc_info=True)
+    except (KeyboardInterrupt, SystemExit) as exc:
+        state.cancelled = True
+        interrupted = exc
+    if session.model is not None and session.model_path is None:
+        try:
+            session.model_path = _save_usable_model(session)
+        except Exception as exc:  # noqa: BLE001
+            if error is None:
+                error, details = _one_line(exc), traceback.format_exc()
+    best = dict(state.best_metrics)
+    outcome = RunResult(
+        run_dir=str(session.run_dir),
+        model_path=session.model_path,
+        best_metrics=best,
+        history=tuple(dict(h) for h in state.history),
+        class_names=session.class_names,
+        cancelled=state.cancelled or cancel.cancelled,
+        error=error,
+        error_details=details,
+        epochs_completed=state.epochs_completed,
+        feature_cache=session.feature_cache,
+        seconds=round(time.perf_counter() - started, 3),
+        monitor=state.monitor,
+        devices=session.devices,
+    )
+    _write_outcome(session, outcome)
+    sink(
+        RunFinished(
+            cancelled=outcome.cancelled,
+            error=error,
+            error_details=details,
+            best_metrics=best,
+            model_path=outcome.model_path,
+            run_dir=outcome.run_dir,
+            epochs_completed=outcome.epochs_completed,
+        )
+    )
+    if interrupted is not None:
+        raise interrupted
+    return outcome
+
+
+# --------------------------------------------------------------------------- the run
+
+
+def _train(
+    config: RunConfig,
+    session: _Session,
+    sink: Sink,
+    cancel: CancelToken,
+    strategy: tf.distribute.Strategy | None,
+) -> None:
+    from tlstudio.backbones import get_spec
+    from tlstudio.data import build_augmentation, make_dataset, prepare_data
+    from tlstudio.model import apply_freeze, build_model, find_backbone, find_head, freeze_all, param_counts
+
+    train = config.train
+    state = session.state
+    run_dir = session.run_dir
+    keras.utils.set_random_seed(train.seed)
+
+    data = prepare_data(config.data, sink=sink, cancel=cancel)
+    session.class_names = tuple(data.class_names)
+    if data.cancelled:
+        state.cancelled = True
+        return
+
+    resuming = bool(config.resume_from)
+    if resuming:
+        _load_previous(config, session)
+    if not is_chief():  # multi-worker: only the chief writes the real run folder
+        import tempfile
+
+        session.run_dir = run_dir = Path(tempfile.mkdtemp(prefix="tlstudio-worker-"))
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if not resuming:
+        (run_dir / results.RUN_CONFIG).write_text(results.config_snapshot(config), encoding="utf-8")
+    results.write_json(run_dir / results.CLASS_NAMES, list(data.class_names))
+    results.write_json(run_dir / results.DATASET_REPORT, data.to_dict())
+
+    has_val = len(data.val) > 0
+    if state.monitor.startswith("val_") and not has_val:
+        state.monitor = state.monitor[len("val_") :]
+        sink(LogMessage(f"no validation split: monitoring '{state.monitor}' on the training data instead", "warning"))
+
+    image_size = config.model.image_size or int(get_spec(config.model.backbone).default_size)
+    strategy = strategy or select_strategy()
+    session.devices = describe_devices(strategy, mixed_precision=train.mixed_precision)
+    batch_size = train.batch_size
+    num_train, num_val = len(data.train), len(data.val)
+    steps = math.ceil(num_train / batch_size)
+    val_steps = math.ceil(num_val / batch_size) if has_val else 0
+
+    augment = config.data.augment
+    with strategy.scope():
+        augmentation = build_augmentation(augment, config.data.seed) if augment.enabled else None
+        model = build_model(config.model, data.num_classes, augment=augmentation, seed=train.seed)
+    session.model = model
+    if resuming:
+        model.load_weights(str(Path(config.resume_from) / results.LAST_WEIGHTS))
+
+    # Plan both phases: parameter counts as each phase will see them.
+    head_epochs = train.epochs
+    fine_epochs = train.fine_tune_epochs if config.model.freeze.mode != "all" else 0
+    if train.fine_tune_epochs and not fine_epochs:
+        sink(LogMessage("freeze mode 'all' keeps the backbone frozen: the fine-tuning phase is skipped", "warning"))
+    plans = []
+    if fine_epochs:
+        apply_freeze(model, config.model.freeze)
+        plans.append(PhasePlan(2, "fine_tune", fine_epochs, train.fine_tune_learning_rate, *param_counts(model)))
+    freeze_all(model)
+    if head_epochs:
+        plans.insert(0, PhasePlan(1, "head", head_epochs, train.learning_rate, *param_counts(model)))
+
+    use_cache = bool(head_epochs) and train.feature_cache == "auto" and not augment.enabled
+    session.feature_cache = use_cache
+    class_weight = {int(k): float(v) for k, v in data.class_weights.items()} if train.class_weights else None
+
+    sink(
+        RunStarted(
+            run_dir=str(run_dir),
+            class_names=tuple(data.class_names),
+            phases=tuple(plans),
+            total_epochs=head_epochs + fine_epochs,
+            steps_per_epoch=steps,
+            validation_steps=val_steps,
+            num_train=num_train,
+            num_val=num_val,
+            batch_size=batch_size,
+            feature_cache=use_cache,
+            devices=session.devices,
+        )
+    )
+
+    def image_data():
+        train_ds = make_dataset(data.train, image_size, batch_size, shuffle=True, seed=train.seed)
+        val_ds = make_dataset(data.val, image_size, batch_size) if has_val else None
+        return train_ds, val_ds
+
+    common = dict(sink=sink, state=state, steps=steps, num_train=num_train, batch_size=batch_size, cancel=cancel, run_dir=run_dir, train=train)
+
+    for plan in plans:
+        if cancel.cancelled:
+            state.cancelled = True
+            break
+        state.phase = plan.index
+        first_epoch = state.epochs_completed
+        sink(
+            PhaseChanged(
+                phase=plan.index,
+                name=plan.name,
+                first_epoch=first_epoch,
+                epochs=plan.epochs,
+                learning_rate=plan.learning_rate,
+                trainable_params=plan.trainable_params,
+                non_trainable_params=plan.non_trainable_params,
+            )
+        )
+        if plan.index == 1:
+            freeze_all(model)
+        else:
+            apply_freeze(model, config.model.freeze)
+        if plan.index == 1 and use_cache:
+            head = find_head(model)
+            fitted = _features_for_head(model, find_backbone(model), data, image_size, batch_size, sink, cancel, train.seed, config)
+            if fitted is None:
+                state.cancelled = True
+                break
+            train_ds, val_ds = fitted
+            fit_model = head
+        else:
+            train_ds, val_ds = image_data()
+            fit_model = model
+        with strategy.scope():
+            optimizer = make_optimizer(train, plan.learning_rate, steps, plan.epochs)
+            fit_model.compile(optimizer=optimizer, loss=LOSS, metrics=["accuracy"])
+        _fit(fit_model, model, train_ds, val_ds, plan, first_epoch, class_weight, **common)
+        if state.cancelled:
+            break
+
+    session.model_path = _save_usable_model(session)
+
+
+def _fit(fit_model, full_model, train_ds, val_ds, plan, first_epoch, class_weight, *, sink, state, steps, num_train, batch_size, cancel, run_dir, train):
+    callbacks: list[keras.callbacks.Callback] = [
+        CancelCallback(cancel, state),
+        EventCallback(
+            sink,
+            state,
+            phase=plan.index,
+            steps=steps,
+            num_samples=num_train,
+            batch_size=batch_size,
+            optimizer=lambda: fit_model.optimizer,
+        ),
+        CheckpointCallback(full_model, str(run_dir), state, sink, best_name=results.BEST_WEIGHTS, last_name=results.LAST_WEIGHTS, history_name=results.HISTORY),
+    ]
+    if train.early_stopping:
+        callbacks.append(PhaseEarlyStopping(state, train.patience))
+    if train.tensorboard:
+        callbacks.append(ScalarLogger(str(run_dir / results.LOGS), state))
+    fit_model.fit(
+        train_ds,
+        validation_data=val_ds,
+        epochs=first_epoch + plan.epochs,
+        initial_epoch=first_epoch,
+        class_weight=class_weight,
+        callbacks=callbacks,
+        shuffle=False,  # the datasets shuffle themselves, reproducibly
+        verbose=0,
+    )
+
+
+def feature_model(model: keras.Model, backbone: keras.Model) -> keras.Model:
+    """Raw RGB images -> backbone output, sharing the model's layers.
+
+    Rebuilds the model's chain from its input up to and including the
+    backbone (``preprocess`` and any layer before the backbone), calling the
+    backbone with ``training=False``. Augmentation is skipped: it is off
+    outside training anyway.
+    """
+    inputs = keras.Input(shape=model.inputs[0].shape[1:], dtype=model.inputs[0].dtype, name="images")
+    x = inputs
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.InputLayer) or layer.name == "augmentation":
+            continue
+        x = layer(x, training=False)
+        if layer is backbone:
+            break
+    else:
+        raise ValueError(f"the model has no backbone layer named {backbone.name!r}. Received layers: {[l.name for l in model.layers]}")
+    return keras.Model(inputs, x, name="features")
+
+
+def _features_for_head(model, backbone, data, image_size, batch_size, sink, cancel, seed, config):
+    """(train_ds, val_ds) of backbone features, or None when cancelled."""
+    extractor = feature_model(model, backbone)
+    weights_id = feature_cache.weights_fingerprint(backbone)
+    out = []
+    for split, items, shuffle in (("train", data.train, True), ("val", data.val, False)):
+        if not items:
+            out.append(None)
+            continue
+        key = feature_cache.cache_key(items, image_size, backbone.name, weights_id)
+        feats = feature_cache.extract_features(
+            extractor, items, image_size, batch_size, key=key, sink=sink, cancel=cancel, split=split
+        )
+        if feats is None:
+            return None
+        labels = np.array([it.label for it in items], np.int32)
+        out.append(feature_cache.feature_dataset(feats, labels, batch_size, shuffle=shuffle, seed=seed))
+    return out[0], out[1]
+
+
+# --------------------------------------------------------------------------- run folder
+
+
+def _load_previous(config: RunConfig, session: _Session) -> None:
+    """Continue the history, best value and class names of ``config.resume_from``."""
+    folder = Path(config.resume_from)
+    if not (folder / results.LAST_WEIGHTS).is_file():
+        raise ConfigError(
+            f"cannot resume from {folder}: it has no {results.LAST_WEIGHTS} (no epoch was completed). Received: resume_from={str(folder)!r}"
+        )
+    previous = results.load_run(folder)
+    if previous.class_names and tuple(previous.class_names) != session.class_names:
+        raise ConfigError(
+            f"cannot resume from {folder}: its classes {list(previous.class_names)} differ from the dataset's {list(session.class_names)}."
+        )
+    state = session.state
+    state.history = [dict(h) for h in previous.history]
+    if previous.best_metrics and previous.monitor in previous.best_metrics:
+        state.best_value = float(previous.best_metrics[previous.monitor])
+        state.best_metrics = dict(previous.best_metrics)
+
+
+def _save_usable_model(session: _Session) -> str | None:
+    """Save ``model.keras`` with the best checkpoint's weights, else the current ones."""
+    model = session.model
+    if model is None:
+        return None
+    best = session.run_dir / results.BEST_WEIGHTS
+    if best.is_file():
+        with warnings.catch_warnings():
+            # The checkpoint may predate this phase's optimizer; only layer weights matter here.
+            warnings.filterwarnings("ignore", message=".*optimizer.*")
+            model.load_weights(str(best))
+    path = session.run_dir / results.MODEL
+    session.run_dir.mkdir(parents=True, exist_ok=True)
+    model.save(str(path))
+    return str(path)
+
+
+def _write_outcome(session: _Session, outcome: RunResult) -> None:
+    try:
+        session.run_dir.mkdir(parents=True, exist_ok=True)
+        results.write_json(session.run_dir / results.HISTORY, [dict(h) for h in outcome.history])
+        data = outcome.to_dict()
+        data.pop("history", None)
+        results.write_json(session.run_dir / results.RESULT, data)
+    except OSError as exc:
+        logger.warning("could not write the run result into %s: %s", session.run_dir, exc)

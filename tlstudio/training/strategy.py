@@ -1,0 +1,120 @@
+"""Where training runs: CPU, one GPU, several GPUs, several machines.
+
+:func:`select_strategy` picks a :mod:`tf.distribute` strategy:
+
+* ``TF_CONFIG`` set in the environment -> ``MultiWorkerMirroredStrategy``
+  (every worker runs the same command; see the README);
+* more than one visible GPU -> ``MirroredStrategy`` over all of them;
+* otherwise the default strategy, which places work on the one GPU when
+  there is one, else on the CPU.
+
+``TrainConfig.batch_size`` is always the *global* batch: under a mirrored
+strategy each replica gets ``batch_size / num_replicas_in_sync`` images per
+step, so the optimisation (and the learning rate that suits it) is the same
+on one device or many.
+
+Mixed precision (``mixed_float16``) is applied only when a GPU is visible; on
+CPU it would be slower and less accurate. The model's softmax output layer is
+float32 under any policy.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from typing import Iterator
+
+import keras
+import tensorflow as tf
+
+
+def gpus() -> list:
+    """Visible physical GPUs."""
+    try:
+        return tf.config.list_physical_devices("GPU")
+    except Exception:  # noqa: BLE001 - a broken CUDA install must not stop CPU training
+        return []
+
+
+def select_strategy(*, allow_multi_worker: bool = True) -> tf.distribute.Strategy:
+    """The distribution strategy for this machine (see the module docstring).
+
+    Args:
+        allow_multi_worker: Honour ``TF_CONFIG`` (multi-machine training).
+    """
+    if allow_multi_worker and os.environ.get("TF_CONFIG"):
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    if len(gpus()) > 1:
+        return tf.distribute.MirroredStrategy()
+    return tf.distribute.get_strategy()
+
+
+def replicas(strategy: tf.distribute.Strategy) -> int:
+    """Replicas that share each global batch."""
+    return int(getattr(strategy, "num_replicas_in_sync", 1) or 1)
+
+
+def is_chief() -> bool:
+    """True unless ``TF_CONFIG`` names this process as a non-chief worker.
+
+    Only the chief writes the run folder's files; other workers write to a
+    private temporary folder, as TensorFlow's multi-worker guide advises.
+    """
+    raw = os.environ.get("TF_CONFIG")
+    if not raw:
+        return True
+    try:
+        task = json.loads(raw).get("task", {})
+    except ValueError:
+        return True
+    kind, index = task.get("type", "worker"), int(task.get("index", 0))
+    cluster = json.loads(raw).get("cluster", {})
+    if kind == "chief":
+        return True
+    if "chief" in cluster:
+        return False
+    return kind == "worker" and index == 0
+
+
+def describe_devices(strategy: tf.distribute.Strategy | None = None, *, mixed_precision: bool = False) -> str:
+    """One line saying where training runs, e.g. ``"CPU (2 threads), default strategy"``.
+
+    Args:
+        strategy: The strategy in use; None describes :func:`select_strategy`'s choice.
+        mixed_precision: Whether mixed precision was asked for.
+    """
+    strategy = strategy or select_strategy()
+    gpu_list = gpus()
+    name = type(strategy).__name__
+    n = replicas(strategy)
+    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        try:
+            workers = len(json.loads(os.environ.get("TF_CONFIG", "{}")).get("cluster", {}).get("worker", []))
+        except ValueError:
+            workers = 0
+        where = f"{workers} workers, {n} replicas"
+    elif gpu_list:
+        where = f"{len(gpu_list)} GPU" + ("s" if len(gpu_list) > 1 else "")
+    else:
+        cpus = tf.config.list_logical_devices("CPU")
+        where = f"CPU ({os.cpu_count() or 1} cores" + (f", {len(cpus)} logical devices" if len(cpus) > 1 else "") + ")"
+    strategy_text = "default strategy" if name in ("_DefaultDistributionStrategy", "DefaultDistributionStrategy") else f"{name} x{n}"
+    precision = "mixed_float16" if (mixed_precision and gpu_list) else "float32"
+    return f"{where}, {strategy_text}, {precision}"
+
+
+@contextlib.contextmanager
+def precision_policy(mixed_precision: bool) -> Iterator[str]:
+    """Set the Keras dtype policy for a run and restore the previous one afterwards.
+
+    Yields the policy name in use: ``"mixed_float16"`` when asked for and a GPU
+    is visible, else ``"float32"``.
+    """
+    previous = keras.config.dtype_policy()
+    name = "mixed_float16" if (mixed_precision and gpus()) else "float32"
+    keras.config.set_dtype_policy(name)
+    try:
+        yield name
+    finally:
+        keras.config.set_dtype_policy(previous)
