@@ -39,11 +39,11 @@ def render_shape(kind: str, size: int, rng: np.random.Generator) -> Image.Image:
     scale = 2  # draw large, then downsample for smooth edges
     big = size * scale
     bg, fg = _colour_pair(rng)
-    noise = rng.normal(0.0, 12.0, (big, big, 3))
+    noise = rng.normal(0.0, 8.0, (big, big, 3))
     canvas = np.clip(bg[None, None, :] + noise, 0, 255).astype(np.uint8)
     img = Image.fromarray(canvas, "RGB")
     draw = ImageDraw.Draw(img)
-    radius = float(rng.uniform(0.18, 0.36)) * big
+    radius = float(rng.uniform(0.28, 0.42)) * big
     cx = float(rng.uniform(radius, big - radius))
     cy = float(rng.uniform(radius, big - radius))
     colour = tuple(int(c) for c in fg)
@@ -51,7 +51,7 @@ def render_shape(kind: str, size: int, rng: np.random.Generator) -> Image.Image:
         draw.ellipse((cx - radius, cy - radius, cx + radius, cy + radius), fill=colour)
     else:
         sides = 4 if kind == "square" else 3
-        draw.regular_polygon((cx, cy, radius), sides, rotation=float(rng.uniform(0, 360)), fill=colour)
+        draw.regular_polygon((cx, cy, radius), sides, rotation=float(rng.uniform(-8, 8)), fill=colour)
     return img.resize((size, size), Image.Resampling.LANCZOS)
 
 

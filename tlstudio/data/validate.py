@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import os
+import re
 import time
 from typing import Callable
 
@@ -41,6 +42,13 @@ STAGE = "validate"
 def too_large_reason(max_megapixels: float, width: int = 0, height: int = 0) -> str:
     """The skip reason for an image over the size limit."""
     size = f" ({width}x{height})" if width and height else ""
+    return f"larger than {max_megapixels:g} megapixels{size}"
+
+
+def _bomb_reason(exc: Exception, max_megapixels: float) -> str:
+    """Reason for Pillow's DecompressionBombError, which states only the pixel count."""
+    found = re.search(r"\((\d+) pixels\)", str(exc))
+    size = f" ({int(found.group(1)) / 1e6:.0f} megapixels)" if found else ""
     return f"larger than {max_megapixels:g} megapixels{size}"
 
 
@@ -70,8 +78,8 @@ def check_file(path: str, max_megapixels: float = 89.0) -> FileCheck:
                 img = Image.open(fh)
             except UnidentifiedImageError:
                 return FileCheck("not an image")
-            except Image.DecompressionBombError:
-                return FileCheck(too_large_reason(max_megapixels))
+            except Image.DecompressionBombError as exc:
+                return FileCheck(_bomb_reason(exc, max_megapixels))
             with img:
                 width, height = img.size
                 if width * height > max_pixels:
@@ -89,9 +97,12 @@ def check_file(path: str, max_megapixels: float = 89.0) -> FileCheck:
         return FileCheck("unreadable (permission denied)")
     except FileNotFoundError:
         return FileCheck("unreadable (file not found)")
-    except Image.DecompressionBombError:
-        return FileCheck(too_large_reason(max_megapixels))
+    except Image.DecompressionBombError as exc:
+        return FileCheck(_bomb_reason(exc, max_megapixels))
     except Exception as exc:  # noqa: BLE001 - a bad file must never crash validation
+        if "truncated" in str(exc).lower():  # cut off inside the header
+            kind = "JPEG" if os.path.splitext(path)[1].lower() in (".jpg", ".jpeg") else "image"
+            return FileCheck(f"truncated {kind}")
         return FileCheck(f"unreadable: {_describe(exc)}")
 
 
