@@ -1,0 +1,501 @@
+"""Export a trained model to deployable files, each verified outside the app.
+
+:func:`export_model` takes an in-memory Keras model, :func:`export_run` a run
+folder (or a ``.keras`` file). Both follow the same steps:
+
+1. refuse when a target exists and ``overwrite`` is off (nothing is written);
+2. write every requested format under a hidden temporary name in the
+   destination folder;
+3. reload all temporaries in one fresh process that imports only
+   TensorFlow/Keras and compare their probabilities with the in-app model on a
+   fixed batch of images (unless ``verify=False``);
+4. when every format is within its tolerance (:data:`FORMAT_TOLERANCES`),
+   rename them to their final names and write ``labels.txt`` and ``model.json``.
+
+If anything fails (a writer, the verification, a tolerance) every temporary is
+deleted and :class:`~tlstudio.errors.ExportError` is raised: a failed export
+leaves no new file behind, and an existing file is only ever replaced by a
+verified one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import keras
+import numpy as np
+
+from tlstudio.cancel import CancelToken, ensure_token
+from tlstudio.config import ExportConfig
+from tlstudio.errors import ExportError, ModelFileError
+from tlstudio.events import LogMessage, Progress, Sink, null_sink
+from tlstudio.export import atomic
+from tlstudio.export.formats import FORMAT_LABELS, FORMAT_TOLERANCES, available_formats, target_paths
+from tlstudio.export.metadata import (
+    build_metadata,
+    class_counts_from_report,
+    input_hw,
+    labels_text,
+    read_class_names,
+    read_json,
+)
+from tlstudio.export.verify import predict_in_fresh_process, top1_agreement
+
+NUM_VERIFY_IMAGES = 8
+"""Images used for verification when the caller passes none."""
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    """What an export wrote and how exactly each file reproduces the app.
+
+    Attributes:
+        files: Format to the final path of its file (a folder for SavedModel).
+        labels_path: ``labels.txt``.
+        metadata_path: ``model.json``.
+        parity: Format to max |Δ| of probabilities against the in-app model
+            (empty when verification was off).
+        top1_agreement: Format to the share of verification images whose
+            top-1 class matches the app's.
+        tolerances: Format to the bound its parity had to meet.
+        num_verify_images: Images the verification predicted.
+        seconds: Wall time of the whole export.
+        format_seconds: Format to the time its writer took.
+        cancelled: True when the export was cancelled (nothing was written).
+    """
+
+    files: Mapping[str, str] = field(default_factory=dict)
+    labels_path: str | None = None
+    metadata_path: str | None = None
+    parity: Mapping[str, float] = field(default_factory=dict)
+    top1_agreement: Mapping[str, float] = field(default_factory=dict)
+    tolerances: Mapping[str, float] = field(default_factory=dict)
+    num_verify_images: int = 0
+    seconds: float = 0.0
+    format_seconds: Mapping[str, float] = field(default_factory=dict)
+    cancelled: bool = False
+
+    @property
+    def verified(self) -> bool:
+        """True when every exported file was checked in a fresh process."""
+        return bool(self.files) and set(self.parity) >= set(self.files)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-friendly dict (for ``--json`` and ``model.json``)."""
+        data = dataclasses.asdict(self)
+        data["verified"] = self.verified
+        return data
+
+
+# --------------------------------------------------------------------------- writers
+
+
+def _signature(model: keras.Model) -> list[keras.InputSpec]:
+    height, width = input_hw(model)
+    return [keras.InputSpec(shape=(None, height, width, 3), dtype="float32", name="image")]
+
+
+def _write_keras(model: keras.Model, path: Path) -> None:
+    model.save(str(path))
+
+
+def _write_savedmodel(model: keras.Model, path: Path) -> None:
+    model.export(str(path), format="tf_saved_model", input_signature=_signature(model), verbose=False)
+
+
+def _write_tflite(model: keras.Model, path: Path) -> None:
+    model.export(str(path), format="litert", input_signature=_signature(model), verbose=False)
+
+
+def _write_tflite_dynamic(model: keras.Model, path: Path) -> None:
+    import tensorflow as tf
+
+    model.export(
+        str(path),
+        format="litert",
+        input_signature=_signature(model),
+        verbose=False,
+        optimizations=[tf.lite.Optimize.DEFAULT],
+    )
+
+
+def _write_onnx(model: keras.Model, path: Path) -> None:
+    model.export(str(path), format="onnx", input_signature=_signature(model), verbose=False)
+
+
+WRITERS: dict[str, Callable[[keras.Model, Path], None]] = {
+    "keras": _write_keras,
+    "savedmodel": _write_savedmodel,
+    "tflite": _write_tflite,
+    "tflite_dynamic": _write_tflite_dynamic,
+    "onnx": _write_onnx,
+}
+"""Format to ``writer(model, temp_path)``; a writer writes exactly ``temp_path``."""
+
+
+# --------------------------------------------------------------------------- export
+
+
+def _check_request(export_cfg: ExportConfig) -> None:
+    if not export_cfg.formats:
+        raise ExportError("Choose at least one export format. Received: formats=()")
+    if not export_cfg.out_dir:
+        raise ExportError("Choose a destination folder for the export. Received: out_dir=''")
+    if not export_cfg.name or any(c in export_cfg.name for c in "/\\") or export_cfg.name.startswith("."):
+        raise ExportError(
+            f"The export name must be a plain file name without folders or a leading dot. Received: name={export_cfg.name!r}"
+        )
+    reasons = available_formats() if "onnx" in export_cfg.formats else {}
+    for fmt in export_cfg.formats:
+        if reasons.get(fmt):
+            raise ExportError(f"{FORMAT_LABELS[fmt]} export is not available: {reasons[fmt]} Received: formats={export_cfg.formats!r}")
+
+
+def _check_targets(targets: Mapping[str, Path], overwrite: bool) -> None:
+    out_dir = next(iter(targets.values())).parent
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ExportError(f"The destination {out_dir} is a file, not a folder.", path=str(out_dir))
+    existing = [p for p in targets.values() if p.exists()]
+    if existing and not overwrite:
+        names = ", ".join(p.name for p in existing)
+        raise ExportError(
+            f"Not overwriting existing files in {out_dir}: {names}. Choose another name or folder, "
+            f"or allow overwriting (CLI: --force).",
+            path=str(existing[0]),
+        )
+
+
+def export_model(
+    model: keras.Model,
+    export_cfg: ExportConfig,
+    *,
+    metadata: Mapping[str, Any],
+    verify_images: np.ndarray | None = None,
+    sink: Sink = null_sink,
+    cancel: CancelToken | None = None,
+) -> ExportResult:
+    """Export an in-memory model to every format of ``export_cfg``.
+
+    Args:
+        model: A Keras model taking raw RGB float pixels (None, H, W, 3) in
+            0..255 and returning softmax probabilities.
+        export_cfg: Formats, destination, base name, overwrite and verify flags.
+        metadata: Must hold ``"class_names"`` (label order); may hold
+            ``"run_config"``, ``"best_metrics"``, ``"dataset_class_counts"``
+            and other JSON values to record in ``model.json``.
+        verify_images: Raw RGB pixels (N, H, W, 3) for verification; None uses
+            a fixed, seeded batch of synthetic images.
+        sink: Receives :class:`~tlstudio.events.Progress` and
+            :class:`~tlstudio.events.LogMessage` events.
+        cancel: Checked between steps; a cancelled export removes its
+            temporaries and returns ``ExportResult(cancelled=True)``.
+
+    Returns:
+        An :class:`ExportResult`.
+
+    Raises:
+        ExportError: a target exists (and ``overwrite`` is off), a format is
+            unavailable, a writer failed, or a file did not reproduce the app's
+            probabilities within its tolerance. Nothing new is left on disk.
+    """
+    start = time.perf_counter()
+    cancel = ensure_token(cancel)
+    meta = dict(metadata)
+    class_names = [str(n) for n in meta.pop("class_names", None) or []]
+    if not class_names:
+        raise ExportError("The export needs the class names in label order. Received: class_names=[]")
+    try:
+        height, width = input_hw(model)
+    except ValueError as exc:
+        raise ExportError(f"This model cannot be exported as an image classifier: {exc}") from exc
+    n_out = int(model.output_shape[-1])
+    if n_out != len(class_names):
+        raise ExportError(
+            f"The model has {n_out} outputs but {len(class_names)} class names were given. Received: {class_names}"
+        )
+    _check_request(export_cfg)
+    formats = tuple(dict.fromkeys(export_cfg.formats))
+    targets = target_paths(export_cfg.out_dir, export_cfg.name, formats)
+    _check_targets(targets, export_cfg.overwrite)
+    out_dir = Path(export_cfg.out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model(np.zeros((1, height, width, 3), dtype=np.float32), training=False)  # some writers need a called model
+
+    steps = len(formats) + (1 if export_cfg.verify else 0) + 1
+    done = 0
+    temps: dict[str, Path] = {}
+    format_seconds: dict[str, float] = {}
+    for fmt in formats:
+        atomic.remove_stale_temps(targets[fmt])
+    try:
+        for fmt in formats:
+            if cancel.cancelled:
+                return _cancelled(temps, start, sink)
+            final = targets[fmt]
+            temp = atomic.temp_path_for(final)
+            temps[fmt] = temp
+            sink(Progress("export", done, steps, f"Writing {FORMAT_LABELS[fmt]}: {final.name}"))
+            t0 = time.perf_counter()
+            try:
+                WRITERS[fmt](model, temp)
+            except ExportError:
+                raise
+            except Exception as exc:
+                raise ExportError(f"Writing {final} failed: {type(exc).__name__}: {exc}", path=str(final)) from exc
+            format_seconds[fmt] = round(time.perf_counter() - t0, 3)
+            if not temp.exists():
+                raise ExportError(f"Writing {final} produced no file.", path=str(final))
+            done += 1
+
+        parity: dict[str, float] = {}
+        agreement: dict[str, float] = {}
+        n_images = 0
+        if export_cfg.verify:
+            if cancel.cancelled:
+                return _cancelled(temps, start, sink)
+            images = _verification_batch(verify_images, height, width)
+            n_images = len(images)
+            sink(Progress("export", done, steps, f"Verifying {len(temps)} file(s) in a fresh TensorFlow process"))
+            expected = np.asarray(model.predict(images, batch_size=16, verbose=0), dtype=np.float32)
+            results = predict_in_fresh_process(temps, images)
+            for fmt in formats:
+                got = results.get(fmt, "no result")
+                if isinstance(got, str):
+                    raise ExportError(
+                        f"The exported {FORMAT_LABELS[fmt]} file {targets[fmt]} does not load outside the app: {got}",
+                        path=str(targets[fmt]),
+                    )
+                if got.shape != expected.shape:
+                    raise ExportError(
+                        f"The exported {FORMAT_LABELS[fmt]} file {targets[fmt]} gives outputs of shape {got.shape}, "
+                        f"the app's model {expected.shape}.",
+                        path=str(targets[fmt]),
+                    )
+                parity[fmt] = float(np.max(np.abs(got.astype(np.float64) - expected.astype(np.float64))))
+                agreement[fmt] = top1_agreement(got, expected)
+                sink(LogMessage(f"{FORMAT_LABELS[fmt]}: max |Δ| = {parity[fmt]:.3g}, top-1 agreement {agreement[fmt]:.0%}"))
+            _check_parity(formats, parity, agreement, targets)
+            done += 1
+
+        if cancel.cancelled:
+            return _cancelled(temps, start, sink)
+        sink(Progress("export", done, steps, "Renaming files into place"))
+        for fmt in formats:
+            atomic.commit(temps[fmt], targets[fmt])
+        temps.clear()
+    except BaseException:
+        for temp in temps.values():
+            atomic.remove_path(temp)
+        raise
+
+    files = {fmt: str(targets[fmt]) for fmt in formats}
+    tolerances = {fmt: FORMAT_TOLERANCES[fmt] for fmt in formats}
+    model_json = build_metadata(model, class_names, meta)
+    model_json["files"] = {fmt: targets[fmt].name for fmt in formats}
+    model_json["verification"] = {
+        "images": n_images,
+        "max_abs_diff": parity,
+        "top1_agreement": agreement,
+        "tolerance": tolerances,
+        "process": "fresh python -I process importing only TensorFlow/Keras" if parity else None,
+    }
+    atomic.write_text_atomic(targets["labels"], labels_text(class_names))
+    atomic.write_text_atomic(targets["metadata"], json.dumps(model_json, indent=2, default=str) + "\n")
+    done += 1
+    seconds = round(time.perf_counter() - start, 3)
+    sink(Progress("export", done, steps, f"Exported {len(files)} file(s) to {out_dir} in {seconds:.1f} s"))
+    return ExportResult(
+        files=files,
+        labels_path=str(targets["labels"]),
+        metadata_path=str(targets["metadata"]),
+        parity=parity,
+        top1_agreement=agreement,
+        tolerances=tolerances,
+        num_verify_images=n_images,
+        seconds=seconds,
+        format_seconds=format_seconds,
+    )
+
+
+def _cancelled(temps: dict[str, Path], start: float, sink: Sink) -> ExportResult:
+    for temp in temps.values():
+        atomic.remove_path(temp)
+    temps.clear()
+    sink(LogMessage("Export cancelled; nothing was written.", "warning"))
+    return ExportResult(cancelled=True, seconds=round(time.perf_counter() - start, 3))
+
+
+def _check_parity(
+    formats: tuple[str, ...], parity: Mapping[str, float], agreement: Mapping[str, float], targets: Mapping[str, Path]
+) -> None:
+    for fmt in formats:
+        bound = FORMAT_TOLERANCES[fmt]
+        ok = parity[fmt] <= bound or (fmt == "tflite_dynamic" and agreement[fmt] == 1.0)
+        if not ok:
+            raise ExportError(
+                f"The exported {FORMAT_LABELS[fmt]} file {targets[fmt].name} does not reproduce the app's predictions: "
+                f"max |Δ| of probabilities is {parity[fmt]:.3g}, above the allowed {bound:g} "
+                f"(top-1 agreement {agreement[fmt]:.0%}). Nothing was written. Received: format={fmt!r}",
+                path=str(targets[fmt]),
+            )
+
+
+def _verification_batch(images: np.ndarray | None, height: int, width: int) -> np.ndarray:
+    if images is not None:
+        batch = np.asarray(images, dtype=np.float32)
+        if batch.ndim != 4 or batch.shape[1:] != (height, width, 3) or len(batch) == 0:
+            raise ExportError(
+                f"Verification images must have shape (N, {height}, {width}, 3). Received: {batch.shape}"
+            )
+        return batch
+    return synthetic_images(NUM_VERIFY_IMAGES, height, width)
+
+
+def synthetic_images(n: int, height: int, width: int, seed: int = 0) -> np.ndarray:
+    """A fixed batch of test pixels: gradients, flat colours and seeded noise, 0..255."""
+    rng = np.random.default_rng(seed)
+    batch = rng.uniform(0, 255, size=(n, height, width, 3)).astype(np.float32)
+    if n >= 1:
+        ramp = np.linspace(0, 255, width, dtype=np.float32)
+        batch[0] = np.broadcast_to(ramp[None, :, None], (height, width, 3))
+    if n >= 2:
+        batch[1] = 127.0
+    return batch
+
+
+# --------------------------------------------------------------------------- runs
+
+
+def _resolve_model(run_or_model: str | Path) -> tuple[Path, Path]:
+    """(model.keras path, folder with its metadata) for a run folder or a .keras file."""
+    path = Path(run_or_model)
+    if path.is_dir():
+        model_path = path / "model.keras"
+        if not model_path.is_file():
+            raise ModelFileError(
+                f"{path} has no model.keras; pick a finished run folder or a .keras file.", path=str(path)
+            )
+        return model_path, path
+    if path.is_file():
+        if path.suffix != ".keras":
+            raise ModelFileError(
+                f"{path} is not a .keras model; export starts from a run folder or a .keras file. Received: {path.suffix or 'no suffix'}",
+                path=str(path),
+            )
+        return path, path.parent
+    raise ModelFileError(f"{path} does not exist.", path=str(path))
+
+
+def load_keras_model(path: str | Path) -> keras.Model:
+    """Load a ``.keras`` file without compiling it, with a readable error."""
+    try:
+        return keras.saving.load_model(str(path), compile=False)
+    except Exception as exc:
+        raise ModelFileError(f"Cannot load {path} as a Keras model: {type(exc).__name__}: {exc}", path=str(path)) from exc
+
+
+def run_metadata(folder: str | Path) -> dict[str, Any]:
+    """Facts about a run for ``model.json``, read from its folder's JSON files.
+
+    Missing or unreadable files are simply left out.
+    """
+    folder = Path(folder)
+    meta: dict[str, Any] = {}
+    names = read_class_names(folder)
+    if names:
+        meta["class_names"] = names
+    run_config = read_json(folder / "run_config.json")
+    if isinstance(run_config, dict):
+        meta["run_config"] = run_config
+    result = read_json(folder / "result.json")
+    if isinstance(result, dict) and isinstance(result.get("best_metrics"), dict):
+        meta["best_metrics"] = result["best_metrics"]
+    counts = class_counts_from_report(read_json(folder / "dataset_report.json"))
+    if counts:
+        meta["dataset_class_counts"] = counts
+    if (folder / "run_config.json").is_file():
+        meta["run_dir"] = str(folder.resolve())
+    return meta
+
+
+def validation_images(run_config: Mapping[str, Any] | None, height: int, width: int, n: int = NUM_VERIFY_IMAGES) -> np.ndarray | None:
+    """Up to ``n`` real images of the run's dataset, read like training reads them.
+
+    Picks files round-robin over the class folders in sorted order, so the
+    batch is the same every time; unreadable files are skipped. Returns None
+    when the dataset is not reachable.
+    """
+    from tlstudio.imaging import load_image
+
+    root = Path(((run_config or {}).get("data") or {}).get("root") or "")
+    if not str(root) or not root.is_dir():
+        return None
+    per_class: list[list[Path]] = []
+    for class_dir in sorted(p for p in root.rglob("*") if p.is_dir()):
+        files = sorted(f for f in class_dir.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES)
+        if files:
+            per_class.append(files)
+    arrays: list[np.ndarray] = []
+    index = 0
+    while len(arrays) < n and any(index < len(files) for files in per_class):
+        for files in per_class:
+            if index < len(files) and len(arrays) < n:
+                try:
+                    arrays.append(load_image(files[index], size=(width, height)))
+                except Exception:
+                    pass
+        index += 1
+    return np.stack(arrays).astype(np.float32) if arrays else None
+
+
+def export_run(
+    run_dir: str | Path,
+    export_cfg: ExportConfig,
+    sink: Sink = null_sink,
+    cancel: CancelToken | None = None,
+) -> ExportResult:
+    """Export the model of a run folder (or a ``.keras`` file) with its metadata.
+
+    Reads ``model.keras`` and the run's ``class_names.json``,
+    ``run_config.json``, ``result.json`` and ``dataset_report.json`` (or a
+    ``labels.txt``/``model.json`` next to a ``.keras`` file). Verification uses
+    up to eight real images of the run's dataset when the dataset folder is
+    still there, else a fixed synthetic batch.
+
+    Args:
+        run_dir: A run folder or a ``.keras`` file.
+        export_cfg: Formats, destination, name, overwrite and verify flags.
+        sink: Receives progress events.
+        cancel: Checked between steps.
+
+    Returns:
+        An :class:`ExportResult`.
+
+    Raises:
+        ModelFileError: the run folder or model file cannot be read.
+        ExportError: see :func:`export_model`.
+    """
+    cancel = ensure_token(cancel)
+    model_path, folder = _resolve_model(run_dir)
+    sink(Progress("export", 0, 0, f"Loading {model_path}"))
+    meta = run_metadata(folder)
+    model = load_keras_model(model_path)
+    if "class_names" not in meta:
+        meta["class_names"] = [f"class_{i}" for i in range(int(model.output_shape[-1]))]
+        sink(LogMessage(f"No class names found next to {model_path}; using class_0, class_1, ...", "warning"))
+    meta["source_model"] = str(model_path.resolve())
+    images = None
+    if export_cfg.verify:
+        try:
+            height, width = input_hw(model)
+        except ValueError as exc:
+            raise ExportError(f"{model_path} is not an image classifier tlstudio can export: {exc}", path=str(model_path)) from exc
+        images = validation_images(meta.get("run_config"), height, width)
+    return export_model(model, export_cfg, metadata=meta, verify_images=images, sink=sink, cancel=cancel)

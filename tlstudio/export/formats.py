@@ -1,0 +1,116 @@
+"""Which export formats exist, what they are called on disk, and how exact they must be.
+
+ONNX is optional: it is offered only when ``tf2onnx`` and ``onnxruntime`` are
+installed and a tiny conversion actually works with the installed
+TensorFlow/NumPy. The probe runs once per process.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import tempfile
+from pathlib import Path
+
+from tlstudio.config import EXPORT_FORMATS
+
+FORMAT_LABELS = {
+    "keras": "Keras (.keras)",
+    "savedmodel": "TensorFlow SavedModel",
+    "tflite": "TFLite float32",
+    "tflite_dynamic": "TFLite dynamic-range quantized",
+    "onnx": "ONNX",
+}
+"""Human-readable name of every format."""
+
+FORMAT_TOLERANCES = {
+    "keras": 1e-5,
+    "savedmodel": 1e-5,
+    "tflite": 1e-3,
+    "tflite_dynamic": 5e-2,
+    "onnx": 1e-4,
+}
+"""Largest allowed max |Δ| between the exported file's probabilities and the app's.
+
+``tflite_dynamic`` stores int8 weights, so it is held to a looser bound; it
+also passes when its top-1 class agrees with the app's on every image.
+"""
+
+LABELS_FILE = "labels.txt"
+METADATA_FILE = "model.json"
+
+
+def target_paths(out_dir: str | Path, name: str, formats: tuple[str, ...] | list[str]) -> dict[str, Path]:
+    """Final paths an export writes, keyed by format, plus ``"labels"`` and ``"metadata"``.
+
+    Args:
+        out_dir: Destination folder.
+        name: Base name, e.g. ``"model"`` gives ``model.keras``,
+            ``model_savedmodel/``, ``model.tflite``, ``model_dynamic.tflite``
+            and ``model.onnx``.
+        formats: Formats to export.
+    """
+    out = Path(out_dir)
+    names = {
+        "keras": f"{name}.keras",
+        "savedmodel": f"{name}_savedmodel",
+        "tflite": f"{name}.tflite",
+        "tflite_dynamic": f"{name}_dynamic.tflite",
+        "onnx": f"{name}.onnx",
+    }
+    paths = {fmt: out / names[fmt] for fmt in formats}
+    paths["labels"] = out / LABELS_FILE
+    paths["metadata"] = out / METADATA_FILE
+    return paths
+
+
+def available_formats() -> dict[str, str | None]:
+    """Every export format mapped to None when it can be used, else the reason it cannot.
+
+    Returns:
+        A dict over :data:`tlstudio.config.EXPORT_FORMATS`, e.g.
+        ``{"keras": None, ..., "onnx": "ONNX export needs tf2onnx ..."}``.
+    """
+    result: dict[str, str | None] = {fmt: None for fmt in EXPORT_FORMATS}
+    result["onnx"] = onnx_unavailable_reason()
+    return result
+
+
+@functools.lru_cache(maxsize=1)
+def onnx_unavailable_reason() -> str | None:
+    """None when ONNX export works here, else one sentence saying why not."""
+    missing = [m for m in ("tf2onnx", "onnx", "onnxruntime") if importlib.util.find_spec(m) is None]
+    if missing:
+        return (
+            f"ONNX export needs {', '.join(missing)} (pip install tf2onnx onnx onnxruntime); "
+            "not installed in this environment."
+        )
+    try:
+        _probe_onnx_conversion()
+    except Exception as exc:  # any failure means "does not work with this TF/NumPy"
+        first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        return f"ONNX converter is installed but does not work with this TensorFlow/NumPy: {first}"
+    return None
+
+
+def _probe_onnx_conversion() -> None:
+    """Convert and run a two-layer model; raise when anything fails or disagrees."""
+    import keras
+    import numpy as np
+    import onnxruntime
+
+    inputs = keras.Input((8, 8, 3), name="image")
+    x = keras.layers.Rescaling(1.0 / 255)(inputs)
+    x = keras.layers.Conv2D(2, 3)(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    outputs = keras.layers.Dense(2, activation="softmax")(x)
+    model = keras.Model(inputs, outputs)
+    batch = np.linspace(0, 255, 2 * 8 * 8 * 3, dtype="float32").reshape(2, 8, 8, 3)
+    expected = np.asarray(model(batch, training=False))  # also builds the model, which export needs
+    with tempfile.TemporaryDirectory(prefix="tlstudio-onnx-probe-") as tmp:
+        path = str(Path(tmp) / "probe.onnx")
+        model.export(path, format="onnx", verbose=False)
+        session = onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
+        got = session.run(None, {session.get_inputs()[0].name: batch})[0]
+    if not np.allclose(got, expected, atol=1e-4):
+        raise RuntimeError(f"probe predictions differ by {float(np.abs(got - expected).max()):.3g}")

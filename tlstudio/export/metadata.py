@@ -1,0 +1,164 @@
+"""``labels.txt`` and ``model.json``: what a user needs to use an exported model.
+
+``model.json`` says how to feed the model (RGB, HxWx3, 0..255, no further
+preprocessing), what comes out (softmax probabilities in ``class_names``
+order) and how it was made (backbone, weights, frozen layers, head, training
+config, best metrics, dataset class counts, versions, UTC creation time).
+It also records the verification result of every exported file.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+from pathlib import Path
+from typing import Any, Mapping
+
+INPUT_DESCRIPTION = "RGB uint8/float 0..255, HxWx3, no further preprocessing"
+
+METADATA_VERSION = 1
+
+
+def input_hw(model: Any) -> tuple[int, int]:
+    """(height, width) of a Keras image model's input.
+
+    Raises:
+        ValueError: when the input is not (None, H, W, 3) with known H and W.
+    """
+    shape = tuple(model.input_shape if not isinstance(model.input_shape, list) else model.input_shape[0])
+    if len(shape) != 4 or shape[-1] != 3 or shape[1] is None or shape[2] is None:
+        raise ValueError(f"expected an image model with input (None, H, W, 3). Received: input_shape={shape}")
+    return int(shape[1]), int(shape[2])
+
+
+def frozen_layer_names(model: Any) -> list[str]:
+    """Names of the layers holding weights that are not trainable.
+
+    Looks inside the nested ``"backbone"`` model when there is one, since that
+    is where freezing applies; otherwise looks at every layer of ``model``.
+    """
+    try:
+        scope = model.get_layer("backbone")
+    except (ValueError, AttributeError):
+        scope = model
+    names: list[str] = []
+    for layer in getattr(scope, "layers", []):
+        if layer.weights and not layer.trainable:
+            names.append(layer.name)
+    if scope is not model and not scope.trainable:
+        names = [layer.name for layer in scope.layers if layer.weights]
+    return names
+
+
+def versions() -> dict[str, str]:
+    """tlstudio, TensorFlow, Keras and NumPy versions."""
+    import keras
+    import numpy
+    import tensorflow as tf
+
+    from tlstudio import __version__
+
+    return {"tlstudio": __version__, "tensorflow": tf.__version__, "keras": keras.__version__, "numpy": numpy.__version__}
+
+
+def build_metadata(
+    model: Any,
+    class_names: list[str] | tuple[str, ...],
+    metadata: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Assemble the ``model.json`` content.
+
+    Args:
+        model: The in-app Keras model.
+        class_names: Class names in label order.
+        metadata: Optional facts about the run, any of ``"run_config"`` (a
+            RunConfig as a dict), ``"best_metrics"``, ``"dataset_class_counts"``,
+            ``"history"``, ``"run_dir"``. Extra keys are copied as they are.
+
+    Returns:
+        A JSON-serialisable dict.
+    """
+    meta = dict(metadata or {})
+    height, width = input_hw(model)
+    run_config = meta.pop("run_config", None) or {}
+    model_cfg = run_config.get("model", {}) if isinstance(run_config, dict) else {}
+    data_cfg = run_config.get("data", {}) if isinstance(run_config, dict) else {}
+    out: dict[str, Any] = {
+        "metadata_version": METADATA_VERSION,
+        "class_names": list(class_names),
+        "num_classes": len(class_names),
+        "input": {
+            "name": "image",
+            "height": height,
+            "width": width,
+            "channels": 3,
+            "color": "RGB",
+            "dtype": "float32",
+            "range": [0, 255],
+            "description": INPUT_DESCRIPTION.replace("HxW", f"{height}x{width}"),
+        },
+        "output": {"description": "softmax probabilities, one per class, in class_names order"},
+        "backbone": model_cfg.get("backbone"),
+        "weights": model_cfg.get("weights"),
+        "head": model_cfg.get("head"),
+        "freeze": model_cfg.get("freeze"),
+        "frozen_layers": frozen_layer_names(model),
+        "augment": data_cfg.get("augment"),
+        "training": run_config.get("train") if isinstance(run_config, dict) else None,
+        "best_metrics": dict(meta.pop("best_metrics", None) or {}),
+        "dataset_class_counts": meta.pop("dataset_class_counts", None) or {},
+        "versions": versions(),
+        "created": _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z"),
+    }
+    out.update(meta)
+    return out
+
+
+def labels_text(class_names: list[str] | tuple[str, ...]) -> str:
+    """``labels.txt`` content: one class per line, in label order."""
+    return "".join(f"{name}\n" for name in class_names)
+
+
+def read_class_names(folder: str | Path) -> list[str] | None:
+    """Class names stored next to a model, or None.
+
+    Looks for ``labels.txt``, then ``model.json``, then a run folder's
+    ``class_names.json`` in ``folder``.
+    """
+    folder = Path(folder)
+    labels = folder / "labels.txt"
+    if labels.is_file():
+        names = [line.strip() for line in labels.read_text(encoding="utf-8").splitlines() if line.strip()]
+        if names:
+            return names
+    for fname in ("model.json", "class_names.json"):
+        path = folder / fname
+        if path.is_file():
+            try:
+                data = json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, json.JSONDecodeError):
+                continue
+            if isinstance(data, dict):
+                data = data.get("class_names")
+            if isinstance(data, list) and data:
+                return [str(n) for n in data]
+    return None
+
+
+def read_json(path: Path) -> Any:
+    """Parse a JSON file, or return None when it is missing or unreadable."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
+def class_counts_from_report(report: Any) -> dict[str, Any]:
+    """Per-class image counts from a run's ``dataset_report.json``, whatever its exact shape."""
+    if not isinstance(report, dict):
+        return {}
+    for key in ("counts", "class_counts", "valid_counts"):
+        value = report.get(key)
+        if isinstance(value, dict) and value:
+            return value
+    return {}
