@@ -1,0 +1,584 @@
+"""Evaluate a trained or exported model on a labelled dataset split.
+
+:func:`evaluate_model` accepts a run folder (``model.keras`` + ``class_names.json``)
+or any exported model file (``.keras``, a SavedModel folder, ``.tflite``) with the
+``labels.txt`` / ``model.json`` written next to it by the export, so a model can
+be evaluated without the project that made it.
+
+Images are read through :func:`tlstudio.imaging.load_image`, the same Pillow
+path as training, and fed as raw RGB float 0..255 (the preprocessing is inside
+the model). Keras/TensorFlow are imported only when a model is loaded.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from tlstudio.cancel import CancelToken, ensure_token
+from tlstudio.config import DataConfig
+from tlstudio.errors import DataError, ModelFileError
+from tlstudio.evaluation.metrics import (
+    Metrics,
+    cell_members,
+    compute_metrics,
+    most_confident_mistakes,
+    predicted_labels,
+)
+from tlstudio.events import LogMessage, Progress, Sink, null_sink
+
+SPLIT_CHOICES = ("val", "test", "train", "all")
+BATCH_SIZE = 16
+
+
+# --------------------------------------------------------------------------- model
+
+
+def read_class_names(folder: str | os.PathLike) -> list[str] | None:
+    """Class names stored in ``folder``: ``labels.txt``, ``model.json`` or ``class_names.json``."""
+    folder = Path(folder)
+    labels = folder / "labels.txt"
+    if labels.is_file():
+        names = [line.strip() for line in labels.read_text(encoding="utf-8").splitlines() if line.strip()]
+        if names:
+            return names
+    for fname in ("model.json", "class_names.json"):
+        path = folder / fname
+        if not path.is_file():
+            continue
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if isinstance(data, dict):
+            data = data.get("class_names")
+        if isinstance(data, list) and data:
+            return [str(n) for n in data]
+    return None
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """Where a model file and its class names are (found without loading TensorFlow).
+
+    Attributes:
+        model_path: The model file or SavedModel folder.
+        kind: ``"keras"``, ``"savedmodel"`` or ``"tflite"``.
+        class_names: Class names in label order.
+        run_dir: The run folder when the model came from one, else None.
+    """
+
+    model_path: str
+    kind: str
+    class_names: tuple[str, ...]
+    run_dir: str | None = None
+
+
+def resolve_model(path: str | os.PathLike) -> ModelSource:
+    """Find the model file, its format and its class names.
+
+    Args:
+        path: A run folder, a ``.keras`` / ``.tflite`` file, or a SavedModel folder.
+
+    Raises:
+        ModelFileError: when there is no model there or its class names are missing.
+    """
+    p = Path(path).expanduser()
+    run_dir = None
+    if p.is_dir() and (p / "model.keras").is_file():
+        run_dir, p = str(p), p / "model.keras"
+    if p.is_dir() and (p / "saved_model.pb").is_file():
+        kind = "savedmodel"
+    elif p.is_file() and p.suffix == ".keras":
+        kind = "keras"
+    elif p.is_file() and p.suffix == ".tflite":
+        kind = "tflite"
+    elif not p.exists():
+        raise ModelFileError(f"{p} does not exist. Pick a run folder or an exported model file.", path=str(p))
+    else:
+        raise ModelFileError(
+            f"{p} is not a model tlstudio can evaluate: expected a run folder, a .keras or .tflite file, "
+            f"or a SavedModel folder.",
+            path=str(p),
+        )
+    names = None
+    for folder in ([Path(run_dir)] if run_dir else []) + [p if kind == "savedmodel" else p.parent, p.parent.parent if kind == "savedmodel" else p.parent]:
+        names = read_class_names(folder)
+        if names:
+            break
+    if not names:
+        raise ModelFileError(
+            f"{p} has no class names: put the labels.txt or model.json written by the export next to it.",
+            path=str(p),
+        )
+    return ModelSource(str(p), kind, tuple(names), run_dir)
+
+
+class LoadedModel:
+    """A model ready to predict batches of raw RGB images.
+
+    Attributes:
+        source: Where the model came from.
+        image_size: (height, width) the model takes.
+        model: The Keras model for ``.keras`` files (None for other formats),
+            for tools such as Grad-CAM that need the layers.
+    """
+
+    def __init__(self, source: ModelSource, predict_fn: Callable[[np.ndarray], np.ndarray], image_size: tuple[int, int], model: Any = None):
+        self.source = source
+        self.image_size = image_size
+        self.model = model
+        self._predict = predict_fn
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        return self.source.class_names
+
+    def predict(self, images: np.ndarray) -> np.ndarray:
+        """Probabilities ``(N, C)`` for float32 images ``(N, H, W, 3)`` in 0..255."""
+        probs = np.asarray(self._predict(np.asarray(images, dtype=np.float32)), dtype=np.float64)
+        if probs.ndim != 2 or probs.shape[1] != len(self.class_names):
+            raise ModelFileError(
+                f"{self.source.model_path} gives outputs of shape {probs.shape}, but its labels list "
+                f"{len(self.class_names)} classes.",
+                path=self.source.model_path,
+            )
+        return probs
+
+
+def _hw(shape: Sequence[Any], path: str) -> tuple[int, int]:
+    dims = list(shape)
+    if len(dims) != 4 or not dims[1] or not dims[2]:
+        raise ModelFileError(f"{path} does not take fixed-size images (N, H, W, 3). Received input shape: {tuple(dims)}", path=path)
+    return int(dims[1]), int(dims[2])
+
+
+def load_model(path: str | os.PathLike) -> LoadedModel:
+    """Load a run folder's model or an exported file for prediction (imports TensorFlow).
+
+    Raises:
+        ModelFileError: when the file cannot be read as a model.
+    """
+    source = resolve_model(path)
+    try:
+        if source.kind == "keras":
+            import keras
+
+            try:  # registers tlstudio's own layers, when the model package defines any
+                import tlstudio.model  # noqa: F401
+            except ImportError:
+                pass
+            model = keras.saving.load_model(source.model_path, compile=False)
+            size = _hw(model.input_shape, source.model_path)
+            return LoadedModel(source, lambda x: model.predict_on_batch(x), size, model)
+        import tensorflow as tf
+
+        if source.kind == "savedmodel":
+            loaded = tf.saved_model.load(source.model_path)
+            fn = loaded.signatures["serving_default"]
+            (name, spec), = fn.structured_input_signature[1].items()
+            size = _hw(spec.shape.as_list(), source.model_path)
+
+            def run(x: np.ndarray) -> np.ndarray:
+                out = fn(**{name: tf.constant(x)})
+                return next(iter(out.values())).numpy()
+
+            return LoadedModel(source, run, size, None)
+        interpreter = tf.lite.Interpreter(model_path=source.model_path)
+        inp = interpreter.get_input_details()[0]
+        size = _hw(inp["shape"], source.model_path)
+
+        def run_tflite(x: np.ndarray) -> np.ndarray:
+            interpreter.resize_tensor_input(inp["index"], list(x.shape))
+            interpreter.allocate_tensors()
+            interpreter.set_tensor(inp["index"], x.astype(np.float32))
+            interpreter.invoke()
+            return interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
+
+        return LoadedModel(source, run_tflite, size, None)
+    except ModelFileError:
+        raise
+    except Exception as exc:  # Keras/TF raise many kinds for a broken file
+        raise ModelFileError(f"cannot load the model {source.model_path}: {exc}", path=source.model_path) from exc
+
+
+# --------------------------------------------------------------------------- results
+
+
+@dataclass(frozen=True)
+class ImagePrediction:
+    """One evaluated image.
+
+    Attributes:
+        index: Row in the :class:`EvaluationResult` arrays.
+        path: Image file.
+        true: True label (-1 when unknown).
+        pred: Predicted label.
+        confidence: Probability of the predicted label.
+        probs: Probabilities of every class.
+    """
+
+    index: int
+    path: str
+    true: int
+    pred: int
+    confidence: float
+    probs: tuple[float, ...]
+
+    @property
+    def correct(self) -> bool:
+        return self.true == self.pred
+
+    def top(self, k: int) -> list[tuple[int, float]]:
+        """The ``k`` most probable (label, probability), highest first."""
+        order = np.argsort(-np.asarray(self.probs), kind="stable")[:k]
+        return [(int(i), float(self.probs[i])) for i in order]
+
+
+@dataclass(frozen=True)
+class EvaluationResult:
+    """Predictions and metrics of one model on one split.
+
+    Attributes:
+        model_path: The evaluated model file.
+        split: ``"val"``, ``"test"``, ``"train"`` or ``"all"``.
+        class_names: The model's class names; index = label.
+        paths: Image files in evaluation order.
+        y_true: True labels ``(N,)``.
+        probs: Predicted probabilities ``(N, C)``.
+        metrics: Accuracy, per-class table, confusion matrix, top-k, calibration.
+        skipped: ``(path, reason)`` of images that could not be read.
+        cancelled: True when cancelled; arrays then hold the images done so far.
+        seconds: Wall time.
+    """
+
+    model_path: str
+    split: str
+    class_names: tuple[str, ...]
+    paths: tuple[str, ...]
+    y_true: np.ndarray = field(repr=False)
+    probs: np.ndarray = field(repr=False)
+    metrics: Metrics = field(repr=False)
+    skipped: tuple[tuple[str, str], ...] = ()
+    cancelled: bool = False
+    seconds: float = 0.0
+
+    @property
+    def y_pred(self) -> np.ndarray:
+        return predicted_labels(self.probs) if len(self.paths) else np.zeros((0,), np.int64)
+
+    @property
+    def accuracy(self) -> float:
+        return self.metrics.accuracy
+
+    def image(self, index: int) -> ImagePrediction:
+        """The record of image ``index``."""
+        pred = int(self.y_pred[index])
+        row = self.probs[index]
+        return ImagePrediction(index, self.paths[index], int(self.y_true[index]), pred, float(row[pred]), tuple(float(v) for v in row))
+
+    def cell(self, true_class: int, pred_class: int) -> list[ImagePrediction]:
+        """Images behind confusion cell (true, pred), most confident first."""
+        return [self.image(int(i)) for i in cell_members(self.y_true, self.probs, true_class, pred_class)]
+
+    def mistakes(self, limit: int | None = None) -> list[ImagePrediction]:
+        """Misclassified images across every class, most confident first."""
+        return [self.image(int(i)) for i in most_confident_mistakes(self.y_true, self.probs, limit)]
+
+    def to_dict(self, include_images: bool = False) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "model_path": self.model_path,
+            "split": self.split,
+            "cancelled": self.cancelled,
+            "seconds": round(self.seconds, 3),
+            "skipped": [{"path": p, "reason": r} for p, r in self.skipped],
+            **self.metrics.to_dict(),
+        }
+        if include_images:
+            data["images"] = [
+                {"path": r.path, "true": self.class_names[r.true], "pred": self.class_names[r.pred], "confidence": r.confidence}
+                for r in (self.image(i) for i in range(len(self.paths)))
+            ]
+        return data
+
+    def write_csv(self, path: str | os.PathLike) -> None:
+        """Write one row per image: path, true, predicted, confidence, correct, one column per class."""
+        write_predictions_csv(path, [self.image(i) for i in range(len(self.paths))], self.class_names)
+
+
+def write_predictions_csv(path: str | os.PathLike, rows: Sequence[ImagePrediction], class_names: Sequence[str]) -> None:
+    """Write per-image predictions to CSV (written to a temp file, then renamed).
+
+    Rows whose ``true`` is -1 (unlabelled images) leave ``true`` and ``correct`` empty.
+    """
+    target = Path(path)
+    tmp = target.with_name(target.name + ".tmp")
+    with open(tmp, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["path", "true", "predicted", "confidence", "correct", *[f"p_{n}" for n in class_names]])
+        for r in rows:
+            labelled = r.true >= 0
+            writer.writerow([
+                r.path,
+                class_names[r.true] if labelled else "",
+                class_names[r.pred],
+                f"{r.confidence:.6f}",
+                ("1" if r.correct else "0") if labelled else "",
+                *[f"{p:.6f}" for p in r.probs],
+            ])
+    os.replace(tmp, target)
+
+
+# --------------------------------------------------------------------------- prediction
+
+
+def predict_paths(
+    model: LoadedModel,
+    paths: Sequence[str],
+    *,
+    sink: Sink | None = None,
+    cancel: CancelToken | None = None,
+    stage: str = "evaluate",
+) -> tuple[list[int], np.ndarray, list[tuple[str, str]], bool]:
+    """Predict image files in batches.
+
+    Returns:
+        ``(kept, probs, skipped, cancelled)``: indices into ``paths`` that were
+        read, their probabilities, ``(path, reason)`` of unreadable files, and
+        whether the work was cancelled.
+    """
+    from tlstudio.imaging import load_image
+
+    sink = sink or null_sink
+    cancel = ensure_token(cancel)
+    h, w = model.image_size
+    kept: list[int] = []
+    chunks: list[np.ndarray] = []
+    skipped: list[tuple[str, str]] = []
+    total = len(paths)
+    for start in range(0, total, BATCH_SIZE):
+        if cancel.cancelled:
+            return kept, _stack(chunks, len(model.class_names)), skipped, True
+        batch, batch_idx = [], []
+        for i in range(start, min(start + BATCH_SIZE, total)):
+            try:
+                batch.append(load_image(paths[i], (w, h)).astype(np.float32))
+                batch_idx.append(i)
+            except Exception as exc:  # Pillow raises OSError, ValueError, DecompressionBombError...
+                skipped.append((str(paths[i]), f"{type(exc).__name__}: {exc}"))
+        if batch:
+            chunks.append(model.predict(np.stack(batch)))
+            kept.extend(batch_idx)
+        done = min(start + BATCH_SIZE, total)
+        sink(Progress(stage, done, total, f"predicted {done}/{total} images"))
+    return kept, _stack(chunks, len(model.class_names)), skipped, False
+
+
+def _stack(chunks: list[np.ndarray], num_classes: int) -> np.ndarray:
+    return np.concatenate(chunks) if chunks else np.zeros((0, num_classes))
+
+
+def predict_images(
+    model: LoadedModel | str | os.PathLike,
+    paths: Sequence[str],
+    *,
+    sink: Sink | None = None,
+    cancel: CancelToken | None = None,
+) -> tuple[list[ImagePrediction], list[tuple[str, str]]]:
+    """Predict unlabelled images (single-image and folder tests).
+
+    Returns:
+        ``(predictions, skipped)``; each prediction has ``true == -1``.
+    """
+    if not isinstance(model, LoadedModel):
+        model = load_model(model)
+    kept, probs, skipped, _ = predict_paths(model, list(paths), sink=sink, cancel=cancel, stage="predict")
+    out = []
+    for row, i in enumerate(kept):
+        pred = int(np.argmax(probs[row]))
+        out.append(ImagePrediction(row, str(paths[i]), -1, pred, float(probs[row, pred]), tuple(float(v) for v in probs[row])))
+    return out, skipped
+
+
+# --------------------------------------------------------------------------- data
+
+
+def _prepare(data: Any, source: ModelSource, sink: Sink, cancel: CancelToken) -> Any:
+    """Turn ``data_or_items`` into a PreparedData (folders and configs are scanned and split)."""
+    if data is not None and not isinstance(data, (str, os.PathLike, DataConfig)):
+        return data
+    from dataclasses import replace
+
+    from tlstudio.data import prepare_data
+
+    base = DataConfig()
+    if source.run_dir:
+        from tlstudio.training.result import load_run_config
+
+        base = load_run_config(source.run_dir).data
+    if data is None:
+        if not source.run_dir:
+            raise DataError(f"{source.model_path} is not a run folder: give the dataset folder to evaluate on.")
+        config = base
+    elif isinstance(data, DataConfig):
+        config = data
+    else:
+        config = replace(base, root=str(data))
+    if not config.root:
+        raise DataError("no dataset folder to evaluate on. Received: root=''")
+    return prepare_data(config, sink=sink, cancel=cancel)
+
+
+def _select(data: Any, source: ModelSource, split: str) -> tuple[list[tuple[str, int]], tuple[str, ...]]:
+    """Labelled (path, label) pairs of ``split`` and the class names they refer to."""
+    from tlstudio.data import Item, PreparedData
+
+    if isinstance(data, PreparedData):
+        splits = {"train": data.train, "val": data.val, "test": data.test}
+        chosen = data.train + data.val + data.test if split == "all" else splits[split]
+        if not chosen:
+            raise DataError(f"the dataset {data.root} has no '{split}' images to evaluate on.", path=data.root)
+        return [(it.path, it.label) for it in chosen], tuple(data.class_names)
+    pairs = []
+    for entry in data:
+        if isinstance(entry, Item):
+            pairs.append((entry.path, entry.label))
+        else:
+            path, label = entry
+            pairs.append((str(path), int(label)))
+    if not pairs:
+        raise DataError("no images to evaluate on. Received: an empty list")
+    return pairs, source.class_names
+
+
+def _map_labels(pairs: list[tuple[str, int]], data_names: tuple[str, ...], model_names: tuple[str, ...], model_path: str) -> list[tuple[str, int]]:
+    if data_names == model_names:
+        return pairs
+    missing = [n for n in data_names if n not in model_names]
+    if missing:
+        raise DataError(
+            f"the dataset has classes the model {model_path} does not know: {missing}. "
+            f"Received model classes: {list(model_names)}"
+        )
+    remap = {i: model_names.index(n) for i, n in enumerate(data_names)}
+    return [(p, remap[label]) for p, label in pairs]
+
+
+# --------------------------------------------------------------------------- entry points
+
+
+def evaluate_loaded(
+    model: LoadedModel,
+    pairs: Sequence[tuple[str, int]],
+    *,
+    split: str = "val",
+    sink: Sink | None = None,
+    cancel: CancelToken | None = None,
+) -> EvaluationResult:
+    """Evaluate an already loaded model on labelled ``(path, label)`` pairs (model label order)."""
+    sink = sink or null_sink
+    started = time.perf_counter()
+    paths = [p for p, _ in pairs]
+    kept, probs, skipped, cancelled = predict_paths(model, paths, sink=sink, cancel=cancel)
+    y_true = np.asarray([pairs[i][1] for i in kept], dtype=np.int64)
+    for path, reason in skipped:
+        sink(LogMessage(f"skipped {path}: {reason}", "warning"))
+    metrics = compute_metrics(y_true, probs, model.class_names)
+    return EvaluationResult(
+        model_path=model.source.model_path,
+        split=split,
+        class_names=model.class_names,
+        paths=tuple(paths[i] for i in kept),
+        y_true=y_true,
+        probs=probs,
+        metrics=metrics,
+        skipped=tuple(skipped),
+        cancelled=cancelled,
+        seconds=time.perf_counter() - started,
+    )
+
+
+def _empty_result(model: LoadedModel, split: str) -> EvaluationResult:
+    """The result of an evaluation cancelled before any image was predicted."""
+    n = len(model.class_names)
+    y_true, probs = np.zeros((0,), np.int64), np.zeros((0, n))
+    return EvaluationResult(
+        model.source.model_path, split, model.class_names, (), y_true, probs,
+        compute_metrics(y_true, probs, model.class_names), cancelled=True,
+    )
+
+
+def evaluate_splits(
+    model_path_or_run_dir: str | os.PathLike | LoadedModel,
+    data_or_items: Any = None,
+    *,
+    splits: Sequence[str] = ("val", "test"),
+    sink: Sink | None = None,
+    cancel: CancelToken | None = None,
+) -> dict[str, EvaluationResult]:
+    """Evaluate one model on several splits, loading the model and data once.
+
+    Splits after the first that have no images (typically ``"test"``) are left out.
+    """
+    sink = sink or null_sink
+    cancel = ensure_token(cancel)
+    for s in splits:
+        if s not in SPLIT_CHOICES:
+            raise DataError(f"split must be one of {SPLIT_CHOICES}. Received: split={s!r}")
+    model = model_path_or_run_dir if isinstance(model_path_or_run_dir, LoadedModel) else load_model(model_path_or_run_dir)
+    prepared = _prepare(data_or_items, model.source, sink, cancel)
+    if getattr(prepared, "cancelled", False):
+        return {splits[0]: _empty_result(model, splits[0])}
+    results: dict[str, EvaluationResult] = {}
+    for i, s in enumerate(splits):
+        try:
+            pairs, names = _select(prepared, model.source, s)
+        except DataError:
+            if i == 0:
+                raise
+            continue
+        pairs = _map_labels(pairs, names, model.class_names, model.source.model_path)
+        results[s] = evaluate_loaded(model, pairs, split=s, sink=sink, cancel=cancel)
+        if results[s].cancelled:
+            break
+    return results
+
+
+def evaluate_model(
+    model_path_or_run_dir: str | os.PathLike | LoadedModel,
+    data_or_items: Any = None,
+    *,
+    split: str = "val",
+    sink: Sink | None = None,
+    cancel: CancelToken | None = None,
+) -> EvaluationResult:
+    """Evaluate a run's model or an exported model file on one split.
+
+    Args:
+        model_path_or_run_dir: A run folder, an exported ``.keras`` / ``.tflite``
+            file or SavedModel folder (with its ``labels.txt`` / ``model.json``),
+            or a :class:`LoadedModel`.
+        data_or_items: None (a run folder's own dataset and split), a dataset
+            folder, a :class:`~tlstudio.config.DataConfig`, a
+            :class:`~tlstudio.data.PreparedData`, or a sequence of
+            :class:`~tlstudio.data.Item` / ``(path, label)`` pairs in the model's
+            label order (``split`` is then only a name). A folder given with a
+            run folder is split with the run's seed and fractions.
+        split: ``"val"``, ``"test"``, ``"train"`` or ``"all"``.
+        sink: Receives :class:`~tlstudio.events.Progress` per batch and a
+            :class:`~tlstudio.events.LogMessage` per unreadable image.
+        cancel: Checked between batches; a cancelled result holds what was done.
+
+    Raises:
+        ModelFileError: the model or its class names cannot be read.
+        DataError: the split is empty, or the dataset has classes the model lacks.
+    """
+    results = evaluate_splits(model_path_or_run_dir, data_or_items, splits=(split,), sink=sink, cancel=cancel)
+    return results[split]
