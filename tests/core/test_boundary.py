@@ -28,6 +28,7 @@ LIGHT_MODULES = [
     "tlstudio.paths",
     "tlstudio.cli",
     "tlstudio.data",
+    "tlstudio.backbones",
 ]
 
 

