@@ -29,6 +29,8 @@ LIGHT_MODULES = [
     "tlstudio.cli",
     "tlstudio.data",
     "tlstudio.backbones",
+    "tlstudio.evaluation",
+    "tlstudio.project",
 ]
 
 

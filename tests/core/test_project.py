@@ -1,0 +1,192 @@
+"""Project file: round-trip, schema versions, autosave recovery, run history, config diff."""
+
+import json
+import os
+import time
+from dataclasses import replace
+
+import pytest
+
+from tlstudio.config import DataConfig, ModelConfig, RunConfig, TrainConfig, to_json
+from tlstudio.errors import ProjectError
+from tlstudio.project import SCHEMA_VERSION, Project, autosave_path, config_diff, recover
+from tlstudio.training.result import RunResult
+
+
+def _history(n, start_acc=0.5):
+    return tuple(
+        {"epoch": i, "phase": 1, "loss": 1.0 / (i + 1), "accuracy": start_acc + 0.1 * i, "val_loss": 1.2 / (i + 1), "val_accuracy": start_acc + 0.05 * i, "lr": 1e-3, "seconds": 1.0}
+        for i in range(n)
+    )
+
+
+def _run_folder(tmp_path, name, config, epochs=2, cancelled=False):
+    run_dir = tmp_path / "runs" / name
+    run_dir.mkdir(parents=True)
+    (run_dir / "run_config.json").write_text(to_json(config))
+    history = _history(epochs)
+    (run_dir / "history.json").write_text(json.dumps(list(history)))
+    (run_dir / "logs").mkdir()
+    best = dict(history[-1])
+    result = RunResult(
+        run_dir=str(run_dir), model_path=str(run_dir / "model.keras"), best_metrics=best, history=history,
+        class_names=("ants", "bees"), cancelled=cancelled, epochs_completed=epochs,
+    )
+    (run_dir / "result.json").write_text(json.dumps({k: v for k, v in result.to_dict().items() if k != "history"}))
+    return result
+
+
+def test_round_trip_keeps_configs_and_runs(tmp_path):
+    config = RunConfig(
+        data=DataConfig(root="/data/ants-bees", val_fraction=0.25),
+        model=ModelConfig(backbone="resnet50", weights="none", image_size=64),
+        train=TrainConfig(epochs=3, learning_rate=0.01),
+    )
+    project = Project.new("demo", data=config.data, model=config.model, train=config.train)
+    project.add_run(_run_folder(tmp_path, "run-a", config), config)
+    project.set_notes("run-a", "first try")
+    path = project.save(tmp_path / "demo.tlsproj")
+    assert not project.dirty
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
+
+    raw = json.loads(path.read_text())
+    assert raw["schema_version"] == SCHEMA_VERSION and raw["dataset"] == "/data/ants-bees"
+
+    again = Project.load(path)
+    assert (again.data, again.model, again.train) == (config.data, config.model, config.train)
+    assert again.dataset == "/data/ants-bees" and again.name == "demo"
+    (run,) = again.runs
+    assert run.id == "run-a" and run.status == "finished" and run.notes == "first try"
+    assert run.run_config == config
+    assert [h["epoch"] for h in run.history] == [0, 1]
+    assert run.best_metrics["val_accuracy"] == pytest.approx(0.55)
+    assert run.summary()["backbone"] == "resnet50"
+    assert not again.dirty
+
+
+def test_newer_schema_gets_a_clear_message(tmp_path):
+    path = tmp_path / "future.tlsproj"
+    path.write_text(json.dumps({"schema_version": 3, "runs": []}))
+    with pytest.raises(ProjectError, match=r"made by a newer tlstudio \(schema 3\); this version reads up to 1") as info:
+        Project.load(path)
+    assert str(path) in str(info.value) and info.value.path == str(path)
+
+
+def test_v0_file_is_migrated(tmp_path):
+    config = RunConfig(data=DataConfig(root="/old/data"), model=ModelConfig(backbone="vgg16", weights="none"))
+    run = _run_folder(tmp_path, "old-run", config, epochs=3)
+    # Hand-written v0 file: no schema_version, one "config" block, runs as folder paths.
+    old = {
+        "name": "legacy",
+        "dataset": "/old/data",
+        "config": {
+            "data": {"val_fraction": 0.3, "seed": 7},
+            "model": {"backbone": "vgg16", "weights": "none", "image_size": 96},
+            "train": {"epochs": 4, "batch_size": 8},
+        },
+        "runs": [run.run_dir, {"dir": str(tmp_path / "gone"), "notes": "deleted later"}],
+    }
+    path = tmp_path / "legacy.tlsproj"
+    path.write_text(json.dumps(old))
+
+    project = Project.load(path)
+    assert project.dirty  # migrated in memory, not yet saved in the new schema
+    assert project.data.root == "/old/data" and project.data.val_fraction == 0.3 and project.data.seed == 7
+    assert project.model.image_size == 96 and project.train.epochs == 4 and project.train.batch_size == 8
+    first, second = project.runs
+    assert first.id == "old-run" and len(first.history) == 3 and first.status == "finished"  # refreshed from its folder
+    assert second.id == "gone" and second.history == [] and second.notes == "deleted later"
+
+    project.save()
+    assert json.loads(path.read_text())["schema_version"] == SCHEMA_VERSION
+
+
+def test_broken_files_raise_project_errors(tmp_path):
+    with pytest.raises(ProjectError, match="does not exist"):
+        Project.load(tmp_path / "missing.tlsproj")
+    bad = tmp_path / "bad.tlsproj"
+    bad.write_text("{not json")
+    with pytest.raises(ProjectError, match="not valid JSON"):
+        Project.load(bad)
+    with pytest.raises(ProjectError, match="no file yet"):
+        Project.new().save()
+
+
+def test_autosave_recovery_after_a_crash(tmp_path):
+    path = tmp_path / "p.tlsproj"
+    project = Project.new("p", dataset="/d")
+    project.save(path)
+    assert recover(path) is None
+
+    project.set_configs(train=TrainConfig(epochs=9))
+    side = project.autosave()
+    assert side == autosave_path(path) and side.name == "p.tlsproj.autosave"
+    os.utime(side, ns=(time.time_ns() + 10**9, time.time_ns() + 10**9))  # newer than the project file
+    # ... the app dies here without saving. Next start:
+    assert recover(path) == side
+    assert Project.load(path).train.epochs == 5  # the project file itself is untouched
+    recovered = Project.recover(path)
+    assert recovered.train.epochs == 9 and recovered.path == path and recovered.dirty
+    recovered.save()
+    assert not side.exists() and recover(path) is None
+
+
+def test_older_autosave_is_not_offered(tmp_path):
+    path = tmp_path / "p.tlsproj"
+    project = Project.new("p")
+    project.save(path)
+    side = project.autosave()
+    os.utime(side, ns=(1, 1))
+    assert recover(path) is None
+
+
+def test_untitled_autosave_lives_in_the_cache():
+    project = Project.new()
+    side = project.autosave()
+    assert side.parent.name == "autosave" and str(side).startswith(os.environ["TLSTUDIO_CACHE_DIR"])
+    assert recover(None) == side
+    project.save(side.parent.parent / "named.tlsproj")
+    assert recover(None) is None
+
+
+def test_resumed_run_updates_its_record(tmp_path):
+    config = RunConfig(data=DataConfig(root="/d"))
+    first = _run_folder(tmp_path, "r", config, epochs=2, cancelled=True)
+    project = Project.new()
+    record = project.add_run(first)
+    assert record.status == "cancelled" and record.run_config == config
+    resumed = replace(first, history=_history(4), epochs_completed=4, cancelled=False)
+    project.add_run(resumed)
+    assert len(project.runs) == 1 and project.runs[0].epochs_completed == 4 and project.runs[0].status == "finished"
+
+
+def test_remove_run_can_delete_files(tmp_path):
+    config = RunConfig()
+    project = Project.new()
+    a = project.add_run(_run_folder(tmp_path, "a", config))
+    b = project.add_run(_run_folder(tmp_path, "b", config))
+    project.remove_run(a.id)
+    assert os.path.isdir(a.run_dir) and [r.id for r in project.runs] == ["b"]
+    project.remove_run(b.id, delete_files=True)
+    assert not os.path.exists(b.run_dir) and project.runs == []
+    with pytest.raises(ProjectError, match="no run 'a'"):
+        project.remove_run("a")
+
+
+def test_compare_runs_curves_and_config_diff(tmp_path):
+    base = RunConfig(data=DataConfig(root="/d"), model=ModelConfig(weights="none"))
+    other = replace(base, train=replace(base.train, learning_rate=0.01), model=replace(base.model, backbone="resnet50"))
+    project = Project.new()
+    project.add_run(_run_folder(tmp_path, "a", base, epochs=2))
+    project.add_run(_run_folder(tmp_path, "b", other, epochs=3))
+    cmp = project.compare_runs(["a", "b"])
+    assert cmp.curves["a"]["epoch"] == [1, 2] and cmp.curves["b"]["epoch"] == [1, 2, 3]
+    assert cmp.curves["b"]["val_accuracy"] == pytest.approx([0.5, 0.55, 0.6])
+    assert cmp.config_diff == [("model.backbone", "vgg16", "resnet50"), ("train.learning_rate", 0.001, 0.01)]
+    with pytest.raises(ProjectError, match="two or more"):
+        project.compare_runs(["a"])
+
+
+def test_config_diff_marks_missing_keys():
+    assert config_diff([{"a": {"x": 1}}, {"a": {"x": 1, "y": 2}}]) == [("a.y", None, 2)]
+    assert config_diff([{"run_dir": "1"}, {"run_dir": "2"}]) == []
