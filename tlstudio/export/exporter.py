@@ -484,6 +484,8 @@ def export_run(
     """
     cancel = ensure_token(cancel)
     model_path, folder = _resolve_model(run_dir)
+    _check_request(export_cfg)  # refuse before the slow model load
+    _check_targets(target_paths(export_cfg.out_dir, export_cfg.name, export_cfg.formats), export_cfg.overwrite)
     sink(Progress("export", 0, 0, f"Loading {model_path}"))
     meta = run_metadata(folder)
     model = load_keras_model(model_path)

@@ -1,0 +1,99 @@
+"""``tlstudio-cli predict MODEL IMG_OR_DIR...``: top-k classes for image files.
+
+MODEL is an exported ``.keras`` file, a SavedModel folder, a ``.tflite`` or
+``.onnx`` file, or a run folder. Folders of images are searched recursively.
+Images are read like training reads them (EXIF orientation, RGB, resize).
+A file that cannot be read gets a row with its error and does not stop the
+others. Exit 0 when every file was predicted, 1 when some could not be read
+(or the model could not be loaded), 2 when no image files were found.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+
+from tlstudio.cli import EXIT_ERROR, EXIT_OK, EXIT_UNUSABLE, error
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "predict",
+        help="predict the top-k classes of images with an exported model",
+        description=__doc__.split("\n\n", 1)[1] if __doc__ else None,
+    )
+    parser.add_argument("model", metavar="MODEL", help=".keras, SavedModel folder, .tflite, .onnx or run folder")
+    parser.add_argument("images", metavar="IMG_OR_DIR", nargs="+", help="image files or folders")
+    parser.add_argument("--top-k", type=int, default=3, metavar="K", help="classes per image (default 3)")
+    parser.add_argument("--batch-size", type=int, default=32, metavar="N", help="images per forward pass (default 32)")
+    parser.add_argument("--csv", metavar="OUT.csv", help="also write the rows to a CSV file")
+    parser.add_argument("--json", action="store_true", help="print the rows as JSON on stdout")
+    parser.set_defaults(func=run)
+
+
+def _progress(event) -> None:
+    from tlstudio.events import Progress
+
+    if isinstance(event, Progress):
+        end = "\n" if event.total and event.done >= event.total else ""
+        prefix = "\r" if sys.stderr.isatty() else ""
+        if end or prefix:
+            print(f"{prefix}{event.message}", end=end, file=sys.stderr, flush=True)
+
+
+def write_csv(path: str, rows, top_k: int) -> None:
+    """Rows as CSV: path, then class_i/prob_i pairs, then error."""
+    header = ["path"]
+    for i in range(1, top_k + 1):
+        header += [f"class_{i}", f"prob_{i}"]
+    header.append("error")
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(header)
+        for row in rows:
+            cells = [row.path]
+            for i in range(top_k):
+                if i < len(row.top):
+                    cells += [row.top[i][0], f"{row.top[i][1]:.6f}"]
+                else:
+                    cells += ["", ""]
+            cells.append(row.error or "")
+            writer.writerow(cells)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.top_k < 1:
+        error(f"--top-k must be at least 1. Received: {args.top_k}")
+        return EXIT_ERROR
+    if args.batch_size < 1:
+        error(f"--batch-size must be at least 1. Received: {args.batch_size}")
+        return EXIT_ERROR
+
+    from tlstudio.export.predict import collect_images, predict
+
+    files = collect_images(args.images)
+    if not files:
+        error(f"no image files found in {' '.join(args.images)}")
+        return EXIT_UNUSABLE
+    rows = predict(args.model, files, top_k=args.top_k, batch_size=args.batch_size, sink=_progress)
+    if args.csv:
+        try:
+            write_csv(args.csv, rows, args.top_k)
+        except OSError as exc:
+            error(f"cannot write {args.csv}: {exc.strerror or exc}")
+            return EXIT_ERROR
+    if args.json:
+        print(json.dumps([r.to_dict() for r in rows], indent=2))
+    else:
+        for row in rows:
+            if row.error:
+                print(f"{row.path}\terror: {row.error}")
+            else:
+                print(f"{row.path}\t" + "\t".join(f"{c} {p:.3f}" for c, p in row.top))
+    failed = [r for r in rows if r.error]
+    if failed:
+        print(f"{len(failed)} of {len(rows)} file(s) could not be read", file=sys.stderr)
+        return EXIT_ERROR
+    return EXIT_OK
