@@ -37,6 +37,9 @@ from tlstudio.data.types import ScanResult, SkippedFile, ValidationReport
 from tlstudio.events import Progress, Sink, null_sink
 
 STAGE = "validate"
+_ORIENTATION = 0x0112  # EXIF tag
+CHUNK_FILES = 16
+"""Most files one decoding task checks."""
 
 
 def too_large_reason(max_megapixels: float, width: int = 0, height: int = 0) -> str:
@@ -91,7 +94,8 @@ def check_file(path: str, max_megapixels: float = 89.0) -> FileCheck:
                         kind = "JPEG" if img.format == "JPEG" else "image"
                         return FileCheck(f"truncated {kind}", width, height)
                     return FileCheck(f"unreadable: {_describe(exc)}", width, height)
-                imaging.to_rgb(img)
+                if img.mode != "RGB" or img.getexif().get(_ORIENTATION, 1) != 1:
+                    imaging.to_rgb(img)  # otherwise to_rgb would only copy the pixels
                 return FileCheck(None, width, height)
     except PermissionError:
         return FileCheck("unreadable (permission denied)")
@@ -214,6 +218,10 @@ def validate_files(
     )
 
 
+def _check_chunk(paths: list[str], max_megapixels: float) -> list[FileCheck]:
+    return [check_file(path, max_megapixels) for path in paths]
+
+
 def _run_checks(
     todo: list[str],
     max_megapixels: float,
@@ -224,26 +232,31 @@ def _run_checks(
     fresh: list[tuple[str, int, int, FileCheck]],
     reporter: Callable[..., None],
 ) -> None:
-    """Check ``todo`` in a thread pool, keeping a bounded number of files in flight."""
-    window = workers * 4
-    pending: dict[cf.Future, str] = {}
-    it = iter(todo)
+    """Check ``todo`` in a thread pool, a few files per task, a bounded number of tasks in flight.
+
+    Several files per task keep the per-task overhead small next to decoding a
+    thumbnail; few enough that cancel is noticed within milliseconds.
+    """
+    chunk = max(1, min(CHUNK_FILES, len(todo) // (workers * 4) or 1))
+    chunks = (todo[i : i + chunk] for i in range(0, len(todo), chunk))
+    window = workers * 2
+    pending: dict[cf.Future, list[str]] = {}
     with cf.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="tlstudio-validate") as pool:
         while True:
             while len(pending) < window and not cancel.cancelled:
-                path = next(it, None)
-                if path is None:
+                paths = next(chunks, None)
+                if paths is None:
                     break
-                pending[pool.submit(check_file, path, max_megapixels)] = path
+                pending[pool.submit(_check_chunk, paths, max_megapixels)] = paths
             if not pending:
                 break
             done, _ = cf.wait(pending, return_when=cf.FIRST_COMPLETED)
             for future in done:
-                path = pending.pop(future)
-                check = future.result()
-                results[path] = check
-                if path in stats:
-                    fresh.append((path, *stats[path], check))
+                paths = pending.pop(future)
+                for path, check in zip(paths, future.result()):
+                    results[path] = check
+                    if path in stats:
+                        fresh.append((path, *stats[path], check))
             reporter(len(results))
 
 
