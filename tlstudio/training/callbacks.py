@@ -230,6 +230,12 @@ class CheckpointCallback(keras.callbacks.Callback):
     when ``fit`` trains only the head on cached features: the head's
     variables are shared with the full model.
 
+    With ``defer_writes=True`` (the feature-cache phase, where an epoch takes
+    milliseconds but a full VGG checkpoint is tens of megabytes) the best head
+    weights are kept in memory and both files are written once, when ``fit``
+    ends (also after a cancel). :class:`CheckpointSaved` is still sent at the
+    improving epoch, with the path the file is written to.
+
     Args:
         full_model: The complete model whose weights are saved.
         run_dir: The run folder.
@@ -237,6 +243,8 @@ class CheckpointCallback(keras.callbacks.Callback):
         sink: Receives :class:`CheckpointSaved` events.
         best_name: File name of the best checkpoint.
         last_name: File name of the last checkpoint.
+        history_name: File name of the history, rewritten every epoch (None: not written).
+        defer_writes: Keep checkpoints in memory until the end of ``fit``.
     """
 
     def __init__(
@@ -249,28 +257,52 @@ class CheckpointCallback(keras.callbacks.Callback):
         best_name: str,
         last_name: str,
         history_name: str | None = None,
+        defer_writes: bool = False,
     ):
         super().__init__()
-        self.history_path = os.path.join(run_dir, history_name) if history_name else None
         self.full_model = full_model
         self.best_path = os.path.join(run_dir, best_name)
         self.last_path = os.path.join(run_dir, last_name)
+        self.history_path = os.path.join(run_dir, history_name) if history_name else None
         self.state = state
         self.sink = sink
+        self.defer_writes = defer_writes
+        self._pending_best = None
+        self._epochs_seen = 0
+
+    def on_train_begin(self, logs=None):
+        self._pending_best = None
+        self._epochs_seen = 0
 
     def on_epoch_end(self, epoch, logs=None):
         if self.state.cancelled or not self.state.history or self.state.history[-1]["epoch"] != epoch:
             return
+        self._epochs_seen += 1
         entry = self.state.history[-1]
-        self.full_model.save_weights(self.last_path, overwrite=True)
         if self.history_path:
             write_json(self.history_path, self.state.history)
+        if not self.defer_writes:
+            self.full_model.save_weights(self.last_path, overwrite=True)
         value = entry.get(self.state.monitor)
         if value is not None and is_better(value, self.state.best_value, self.state.mode):
             self.state.best_value = float(value)
             self.state.best_metrics = dict(entry)
-            self.full_model.save_weights(self.best_path, overwrite=True)
+            if self.defer_writes:
+                self._pending_best = self.model.get_weights()
+            else:
+                self.full_model.save_weights(self.best_path, overwrite=True)
             self.sink(CheckpointSaved(path=self.best_path, epoch=int(epoch), monitor=self.state.monitor, value=float(value)))
+
+    def on_train_end(self, logs=None):
+        if not self.defer_writes or not self._epochs_seen:
+            return
+        if self._pending_best is not None:
+            current = self.model.get_weights()
+            self.model.set_weights(self._pending_best)
+            self.full_model.save_weights(self.best_path, overwrite=True)
+            self.model.set_weights(current)
+            self._pending_best = None
+        self.full_model.save_weights(self.last_path, overwrite=True)
 
 
 class PhaseEarlyStopping(keras.callbacks.Callback):

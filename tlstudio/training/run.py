@@ -209,8 +209,8 @@ def _train(
     cancel: CancelToken,
     strategy: tf.distribute.Strategy | None,
 ) -> None:
-    from tlstudio.backbones import get_spec
-    from tlstudio.data import build_augmentation, make_dataset, prepare_data
+    from tlstudio.backbones import resolve_image_size
+    from tlstudio.data import make_dataset, prepare_data
     from tlstudio.model import apply_freeze, build_model, find_backbone, find_head, freeze_all, param_counts
 
     train = config.train
@@ -242,7 +242,7 @@ def _train(
         state.monitor = state.monitor[len("val_") :]
         sink(LogMessage(f"no validation split: monitoring '{state.monitor}' on the training data instead", "warning"))
 
-    image_size = config.model.image_size or int(get_spec(config.model.backbone).default_size)
+    image_size = resolve_image_size(config.model.backbone, config.model.image_size)
     strategy = strategy or select_strategy()
     session.devices = describe_devices(strategy, mixed_precision=train.mixed_precision)
     batch_size = train.batch_size
@@ -252,8 +252,7 @@ def _train(
 
     augment = config.data.augment
     with strategy.scope():
-        augmentation = build_augmentation(augment, config.data.seed) if augment.enabled else None
-        model = build_model(config.model, data.num_classes, augment=augmentation, seed=train.seed)
+        model = build_model(config.model, data.num_classes, augment=augment, seed=train.seed)
     session.model = model
     if resuming:
         model.load_weights(str(Path(config.resume_from) / results.LAST_WEIGHTS))
@@ -266,10 +265,12 @@ def _train(
     plans = []
     if fine_epochs:
         apply_freeze(model, config.model.freeze)
-        plans.append(PhasePlan(2, "fine_tune", fine_epochs, train.fine_tune_learning_rate, *param_counts(model)))
+        counts = param_counts(model)
+        plans.append(PhasePlan(2, "fine_tune", fine_epochs, train.fine_tune_learning_rate, counts.trainable, counts.non_trainable))
     freeze_all(model)
     if head_epochs:
-        plans.insert(0, PhasePlan(1, "head", head_epochs, train.learning_rate, *param_counts(model)))
+        counts = param_counts(model)
+        plans.insert(0, PhasePlan(1, "head", head_epochs, train.learning_rate, counts.trainable, counts.non_trainable))
 
     use_cache = bool(head_epochs) and train.feature_cache == "auto" and not augment.enabled
     session.feature_cache = use_cache
@@ -352,7 +353,16 @@ def _fit(fit_model, full_model, train_ds, val_ds, plan, first_epoch, class_weigh
             batch_size=batch_size,
             optimizer=lambda: fit_model.optimizer,
         ),
-        CheckpointCallback(full_model, str(run_dir), state, sink, best_name=results.BEST_WEIGHTS, last_name=results.LAST_WEIGHTS, history_name=results.HISTORY),
+        CheckpointCallback(
+            full_model,
+            str(run_dir),
+            state,
+            sink,
+            best_name=results.BEST_WEIGHTS,
+            last_name=results.LAST_WEIGHTS,
+            history_name=results.HISTORY,
+            defer_writes=fit_model is not full_model,
+        ),
     ]
     if train.early_stopping:
         callbacks.append(PhaseEarlyStopping(state, train.patience))
