@@ -133,3 +133,30 @@ def test_predict_images_unlabelled(exported):
     rows, skipped = predict_images(exported / "model" / "model.keras", [str(exported / "data" / "blue" / "b0.png")])
     assert not skipped and rows[0].pred == 1 and rows[0].true == -1
     assert rows[0].top(2)[0] == (1, pytest.approx(rows[0].confidence))
+
+
+def test_cli_evaluate_text_json_and_csv(exported, tmp_path, capsys):
+    from tlstudio.cli import main
+
+    model = str(exported / "model" / "model.keras")
+    data = str(exported / "data")
+    assert main(["evaluate", model, data, "--split", "all", "--csv", str(tmp_path / "out.csv")]) == 0
+    out = capsys.readouterr().out
+    assert "Accuracy: 0.8571" in out and "Confusion matrix" in out
+    assert "red -> blue" in out and "r3.png" in out
+    assert len((tmp_path / "out.csv").read_text().splitlines()) == 8
+
+    assert main(["evaluate", model, data, "--split", "all", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["confusion"] == [[3, 1], [0, 3]] and report["per_class"][0]["name"] == "red"
+    assert report["mistakes"][0]["true"] == "red"
+
+
+def test_cli_evaluate_errors_are_one_line(exported, tmp_path, capsys):
+    from tlstudio.cli import main
+
+    assert main(["evaluate", str(tmp_path / "none.keras")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("tlstudio-cli: error:") and "does not exist" in err and err.count("\n") == 1
+    # an exported model needs a dataset folder: exit 2 (unusable input)
+    assert main(["evaluate", str(exported / "model" / "model.keras")]) == 2

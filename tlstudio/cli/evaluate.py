@@ -1,0 +1,87 @@
+"""``tlstudio-cli evaluate MODEL_OR_RUN [DATA]``: accuracy, per-class table and confusion matrix.
+
+MODEL_OR_RUN is a run folder or an exported model (.keras, .tflite, SavedModel
+folder) with the labels.txt or model.json written next to it. Without DATA a
+run folder is evaluated on its own dataset and split; a DATA folder given with
+a run folder is split with the run's seed and fractions, and with an exported
+model with the default ones (use --split all to evaluate every image).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from tlstudio.cli import EXIT_OK
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "evaluate",
+        help="evaluate a run or an exported model: accuracy, per-class table, confusion matrix",
+        description=__doc__.split("\n\n", 1)[1] if __doc__ else None,
+    )
+    parser.add_argument("model", metavar="MODEL_OR_RUN", help="run folder, .keras/.tflite file or SavedModel folder")
+    parser.add_argument("data", metavar="DATA", nargs="?", default=None, help="dataset folder (default: the run's own dataset)")
+    parser.add_argument("--split", choices=("val", "test", "train", "all"), default="val", help="which images to evaluate (default val)")
+    parser.add_argument("--json", action="store_true", help="print the metrics as JSON on stdout")
+    parser.add_argument("--csv", metavar="FILE", default=None, help="write one row per image (path, true, predicted, probabilities)")
+    parser.add_argument("--mistakes", type=int, default=5, metavar="N", help="list the N most confident mistakes (default 5, 0 = none)")
+    parser.set_defaults(func=run)
+
+
+def _progress(event) -> None:
+    from tlstudio.events import Progress
+
+    if isinstance(event, Progress) and sys.stderr.isatty():
+        end = "\n" if event.done >= event.total else ""
+        print(f"\r{event.stage}: {event.message}", end=end, file=sys.stderr, flush=True)
+
+
+def _print_text(result, mistakes: int) -> None:
+    m = result.metrics
+    names = m.class_names
+    print(f"Model: {result.model_path}")
+    print(f"Split: {result.split}, images: {m.num_images}" + (f", unreadable: {len(result.skipped)}" if result.skipped else ""))
+    print(f"Accuracy: {m.accuracy:.4f}   macro F1: {m.macro_f1:.4f}", end="")
+    for k, v in m.top_k.items():
+        if k > 1:
+            print(f"   top-{k}: {v:.4f}", end="")
+    if m.calibration is not None:
+        print(f"   ECE: {m.calibration.ece:.4f}", end="")
+    print()
+    width = max(8, *(len(n) for n in names))
+    print(f"\n{'class':<{width}}  precision  recall      f1  support")
+    for r in m.per_class:
+        print(f"{r.name:<{width}}  {r.precision:>9.3f}  {r.recall:>6.3f}  {r.f1:>6.3f}  {r.support:>7}")
+    col = max(6, *(len(n) for n in names))
+    print(f"\nConfusion matrix (rows: true, columns: predicted)")
+    print(" " * width + "  " + "  ".join(f"{n:>{col}}" for n in names))
+    for i, name in enumerate(names):
+        print(f"{name:<{width}}  " + "  ".join(f"{int(c):>{col}}" for c in m.confusion[i]))
+    wrong = result.mistakes(mistakes) if mistakes > 0 else []
+    if wrong:
+        print(f"\nMost confident mistakes:")
+        for r in wrong:
+            print(f"  {r.confidence:.3f}  {names[r.true]} -> {names[r.pred]}  {r.path}")
+    for path, reason in result.skipped:
+        print(f"skipped {path}: {reason}", file=sys.stderr)
+
+
+def run(args: argparse.Namespace) -> int:
+    from tlstudio.evaluation import evaluate_model
+
+    result = evaluate_model(args.model, args.data, split=args.split, sink=_progress)
+    if args.csv:
+        result.write_csv(args.csv)
+    if args.json:
+        data = result.to_dict()
+        data["mistakes"] = [
+            {"path": r.path, "true": result.class_names[r.true], "pred": result.class_names[r.pred], "confidence": r.confidence}
+            for r in result.mistakes(args.mistakes if args.mistakes > 0 else None)
+        ]
+        print(json.dumps(data, indent=2))
+    else:
+        _print_text(result, args.mistakes)
+    return EXIT_OK
