@@ -203,3 +203,24 @@ def test_cancelled_preparation_returns_empty_splits(tmp_path):
     token.cancel()
     data = prepare_data(DataConfig(root=str(root)), cancel=token, use_cache=False)
     assert data.cancelled and data.train == () and data.val == ()
+
+
+def test_images_in_root_without_class_folders_say_so(tmp_path):
+    root = tmp_path / "d"
+    root.mkdir()
+    for i in range(3):
+        _img(root / f"{i}.png")
+    with pytest.raises(DataError, match=r"has 3 file\(s\) but no class folders"):
+        prepare_data(DataConfig(root=str(root)))
+
+
+def test_presplit_ignores_test_fraction_with_a_warning(tmp_path):
+    from tlstudio.events import LogMessage
+
+    root = tmp_path / "d"
+    _make(root / "train", {"a": 4, "b": 4})
+    _make(root / "val", {"a": 1, "b": 1})
+    events = []
+    data = prepare_data(DataConfig(root=str(root), test_fraction=0.2), sink=events.append)
+    assert data.test == ()
+    assert any(isinstance(e, LogMessage) and "test_fraction is ignored" in e.message for e in events)

@@ -258,3 +258,13 @@ def test_cancel_stops_early_and_says_so(tmp_path):
 def test_invalid_limit_is_rejected(tmp_path):
     with pytest.raises(ValueError, match="Received"):
         _validate(tmp_path, max_megapixels=0)
+
+
+def test_a_corrupt_cache_file_is_rebuilt(tmp_path):
+    from tlstudio.data.cache import default_path
+
+    _save(Image.new("RGB", (8, 8)), tmp_path / "a" / "x.png")
+    with open(default_path(), "wb") as fh:
+        fh.write(b"this is not a database" * 100)
+    assert _validate(tmp_path).num_valid == 1
+    assert _validate(tmp_path).cache_hits == 1

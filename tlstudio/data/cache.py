@@ -59,16 +59,32 @@ class ValidationCache:
         self.path = path or default_path()
         self._conn: sqlite3.Connection | None = None
         try:
-            conn = sqlite3.connect(self.path, timeout=10.0)
+            self._conn = self._open()
+        except sqlite3.OperationalError:
+            self._conn = None  # locked by another process, read-only disk...: go on uncached
+        except sqlite3.DatabaseError:
+            # Not a database any more (truncated, overwritten): start a new one.
+            try:
+                os.remove(self.path)
+                self._conn = self._open()
+            except (OSError, sqlite3.Error):
+                self._conn = None
+        except sqlite3.Error:
+            self._conn = None
+
+    def _open(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, timeout=10.0)
+        try:
             conn.execute(
                 "CREATE TABLE IF NOT EXISTS checks ("
                 " path TEXT PRIMARY KEY, size INTEGER, mtime_ns INTEGER, version TEXT,"
                 " reason TEXT, width INTEGER, height INTEGER, decoded INTEGER)"
             )
             conn.commit()
-            self._conn = conn
         except sqlite3.Error:
-            self._conn = None
+            conn.close()
+            raise
+        return conn
 
     @property
     def available(self) -> bool:

@@ -36,8 +36,10 @@ def check_usable(report: ValidationReport) -> None:
     if not names:
         if report.layout == LAYOUT_PRESPLIT:
             raise DataError(f"Dataset folder {root} has train/val folders but no class folders inside them. Expected {root}/train/<class>/image.jpg.", path=root)
+        loose = report.scan.loose_files
+        found = f"has {len(loose)} file(s) but no class folders" if loose else "is empty: no class folders found"
         raise DataError(
-            f"Dataset folder {root} is empty: no class folders found. Put images in one sub-folder per class, e.g. {root}/cats/1.jpg and {root}/dogs/1.jpg.",
+            f"Dataset folder {root} {found}. Put images in one sub-folder per class, e.g. {root}/cats/1.jpg and {root}/dogs/1.jpg.",
             path=root,
         )
     if len(names) < 2:
@@ -96,6 +98,8 @@ def prepare_data(
         )
     if report.num_skipped:
         sink(LogMessage(f"{report.num_skipped} file(s) skipped; see the dataset report for reasons", "warning"))
+    if scan.layout == LAYOUT_PRESPLIT and data_config.test_fraction > 0 and "test" not in scan.files:
+        sink(LogMessage(f"{scan.root} is already split and has no test folder; test_fraction is ignored", "warning"))
     check_usable(report)
     result = split_items(report, data_config)
     return PreparedData(

@@ -10,6 +10,7 @@ in a few epochs.
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -56,7 +57,7 @@ def render_shape(kind: str, size: int, rng: np.random.Generator) -> Image.Image:
 
 
 def _write_png(img: Image.Image, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     img.save(tmp, format="PNG", compress_level=1)
     os.replace(tmp, path)  # atomic: a concurrent reader never sees half a file
 

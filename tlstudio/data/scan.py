@@ -85,6 +85,7 @@ def _scan_classes(
     visited: set[str],
     skipped: list[SkippedFile],
     warnings: list[str],
+    loose: list[str],
 ) -> dict[str, tuple[str, ...]]:
     """Map each class folder directly under ``parent`` to its candidate files."""
     files: dict[str, tuple[str, ...]] = {}
@@ -97,6 +98,7 @@ def _scan_classes(
             files[entry.name] = tuple(images)
         else:
             stray.append(entry.name)
+            loose.append(path)
     if stray:
         shown = ", ".join(stray[:5]) + (f" and {len(stray) - 5} more" if len(stray) > 5 else "")
         warnings.append(f"{parent}: ignored {len(stray)} file(s) outside class folders ({shown}); put images in one folder per class")
@@ -149,16 +151,18 @@ def scan_folder(root: str | os.PathLike) -> ScanResult:
                 continue
             real = os.path.realpath(path)
             visited.add(real)
-            files[split] = _scan_classes(path, visited, skipped, warnings)
+            files[split] = _scan_classes(path, visited, skipped, warnings, [])
             split_dirs[split] = path
         stray = [e.name for e in top if not _is_dir(e)]
         if stray:
             warnings.append(f"{root}: ignored {len(stray)} file(s) next to the split folders ({', '.join(stray[:5])})")
         names = sorted({name for per_class in files.values() for name in per_class})
         ordered = {s: files[s] for s in ("train", "val", "test") if s in files}
-        return ScanResult(root, LAYOUT_PRESPLIT, tuple(names), ordered, split_dirs, tuple(skipped), tuple(warnings))
+        loose = tuple(os.path.join(root, name) for name in stray)
+        return ScanResult(root, LAYOUT_PRESPLIT, tuple(names), ordered, split_dirs, tuple(skipped), tuple(warnings), loose)
 
-    per_class = _scan_classes(root, visited, skipped, warnings)
+    loose_files: list[str] = []
+    per_class = _scan_classes(root, visited, skipped, warnings, loose_files)
     return ScanResult(
         root,
         LAYOUT_FLAT,
@@ -167,4 +171,5 @@ def scan_folder(root: str | os.PathLike) -> ScanResult:
         {SPLIT_ALL: root},
         tuple(skipped),
         tuple(warnings),
+        tuple(loose_files),
     )

@@ -59,6 +59,8 @@ class ScanResult:
         skipped: Files inside class folders whose extension is not an image type.
         warnings: Things ignored on purpose that a user may want to know about
             (files directly in the root, unexpected folders, symlink loops).
+        loose_files: Files lying directly in the root (or next to the split
+            folders), outside any class folder; they are not used.
     """
 
     root: str
@@ -68,6 +70,7 @@ class ScanResult:
     split_dirs: Mapping[str, str]
     skipped: tuple[SkippedFile, ...] = ()
     warnings: tuple[str, ...] = ()
+    loose_files: tuple[str, ...] = ()
 
     @property
     def num_files(self) -> int:
