@@ -630,6 +630,12 @@ def load_weights_by_name(model: "keras.Model", path: Path) -> list[str]:
         names = {l.name for l in model.layers}
         unmatched = [n for n in stored if n not in names]
         parts = [f"The weights in {path} do not fit the {model.name} backbone."]
+        if stored and len(missing) == len(targets):
+            parts.append(
+                f"None of the {len(stored)} layers in the file matches: the file holds {_short(stored, 4)}; "
+                f"the backbone expects {_short(missing, 4)}. Was it saved from another backbone?"
+            )
+            raise WeightsUnavailableError(" ".join(parts), path=str(path))
         if shape_errors:
             parts.append(f"Shape mismatches: {_short(shape_errors, 4)}.")
         if missing:
