@@ -268,3 +268,19 @@ def test_a_corrupt_cache_file_is_rebuilt(tmp_path):
         fh.write(b"this is not a database" * 100)
     assert _validate(tmp_path).num_valid == 1
     assert _validate(tmp_path).cache_hits == 1
+
+
+def test_unreadable_results_are_not_cached(tmp_path, monkeypatch):
+    path = _save(Image.new("RGB", (8, 8)), tmp_path / "a" / "x.png")
+    real_open = open
+
+    def denied(file, *args, **kwargs):
+        if str(file) == str(path):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr(validate_module, "open", denied, raising=False)
+    assert _reasons(_validate(tmp_path)) == {"x.png": "unreadable (permission denied)"}
+    monkeypatch.delattr(validate_module, "open")  # permissions fixed: same mtime, must be checked again
+    again = _validate(tmp_path)
+    assert again.cache_hits == 0 and again.num_valid == 1

@@ -5,6 +5,7 @@ Nothing here imports TensorFlow; the GUI can read every record at start-up.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Any, Mapping
 
@@ -79,8 +80,6 @@ class ScanResult:
 
     def class_dir(self, split: str, class_name: str) -> str:
         """Folder holding ``class_name`` images of ``split``."""
-        import os
-
         return os.path.join(self.split_dirs[split], class_name)
 
 

@@ -121,6 +121,15 @@ def _from_cache(check: FileCheck, max_megapixels: float) -> FileCheck | None:
     return check
 
 
+def _cacheable(check: FileCheck) -> bool:
+    """Whether a result may be reused while the file's size and mtime stay the same.
+
+    "unreadable" results are not: fixing permissions changes no mtime, and an
+    I/O error on a network drive may be gone on the next try.
+    """
+    return not (check.reason or "").startswith("unreadable")
+
+
 def default_workers() -> int:
     """Threads used for decoding: one per CPU core, at most 8."""
     return max(1, min(8, os.cpu_count() or 1))
@@ -255,7 +264,7 @@ def _run_checks(
                 paths = pending.pop(future)
                 for path, check in zip(paths, future.result()):
                     results[path] = check
-                    if path in stats:
+                    if path in stats and _cacheable(check):
                         fresh.append((path, *stats[path], check))
             reporter(len(results))
 
