@@ -222,7 +222,7 @@ class TrainingPlots(QWidget):
         self.reset()
 
     def _add_curve(self, key: str, plot: pg.PlotItem, **kwargs: Any) -> None:
-        curve = plot.plot([], [], **kwargs)
+        curve = plot.plot([], [], connect="finite", **kwargs)
         self.curves[key] = curve
         self.series[key] = Series()
 
@@ -246,8 +246,8 @@ class TrainingPlots(QWidget):
         self.redraw()
 
     def point_count(self, key: str) -> int:
-        """Number of points in curve ``key`` (buffered, even if not yet redrawn)."""
-        return len(self.series[key])
+        """Number of finite points in curve ``key`` (buffered, even if not yet redrawn)."""
+        return int(np.isfinite(self.series[key].y).sum())
 
     def handle_event(self, event: object) -> None:
         """Add what ``event`` says to the curves (other event types are ignored)."""
@@ -313,9 +313,13 @@ class TrainingPlots(QWidget):
         for line in self.phase_lines:
             line.setPos(self._phase2_epoch)
             line.setVisible(True)
-        # the smoothed batch curves restart: the fine-tuning loss is a new regime
+        # the batch curves restart: fine-tuning is a new regime, so break the lines there
         for ema in self._ema.values():
             ema.reset()
+        for key in ("loss_batch", "loss_smooth", "acc_batch", "acc_smooth", "lr"):
+            if len(self.series[key]):
+                self.series[key].append(self._phase2_epoch, math.nan)
+                self._dirty.add(key)
 
     def redraw(self) -> None:
         """Push the buffered points of every changed curve into pyqtgraph now."""

@@ -1,0 +1,631 @@
+"""The Train page: hyperparameters, Start / Cancel / Resume, live plots, progress and log.
+
+Training runs :func:`tlstudio.training.run_training` in a
+:class:`~ui.worker.TaskRunner` (one QThread). Its events arrive here as Qt
+signals, batch events throttled to about 20 per second; the plots redraw at
+most every 100 ms, and the log pane is capped, so a long run never slows the
+GUI down. Cancel sets the run's cancel token: the engine stops within one
+batch, saves a usable model and still reports ``RunFinished``.
+
+The engine does not raise for a failed run: it returns a
+:class:`~tlstudio.training.RunResult` whose ``error`` is a readable line and
+``error_details`` the traceback; both go to the error dialog.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QPlainTextEdit,
+    QProgressBar,
+    QPushButton,
+    QScrollArea,
+    QSpinBox,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
+
+from tlstudio.config import OPTIMIZERS, SCHEDULES, RunConfig, TrainConfig
+from tlstudio.events import (
+    BatchEnd,
+    CheckpointSaved,
+    EpochEnd,
+    LogMessage,
+    PhaseChanged,
+    Progress,
+    RunFinished,
+    RunStarted,
+)
+from ui.state import AppState
+from ui.widgets.plots import TrainingPlots
+from ui.worker import TaskRunner
+
+LOG_LINES = 2000
+"""Lines kept in the log pane."""
+
+OPTIMIZER_LABELS = {
+    "adam": "Adam (adaptive, a safe default)",
+    "sgd": "SGD with momentum",
+    "adamw": "AdamW (Adam with weight decay)",
+}
+SCHEDULE_LABELS = {
+    "constant": "Constant",
+    "cosine": "Cosine decay",
+    "step": "Step decay",
+}
+MONITOR_LABELS = {
+    "val_accuracy": "validation accuracy",
+    "val_loss": "validation loss",
+    "accuracy": "training accuracy",
+    "loss": "training loss",
+}
+
+
+def train_in_worker(config: RunConfig, *, sink, cancel):
+    """Run the training (in the worker thread: this loads TensorFlow)."""
+    from tlstudio.training import run_training
+
+    return run_training(config, sink, cancel)
+
+
+def format_duration(seconds: float) -> str:
+    """``75`` -> ``"1:15"``, ``3725`` -> ``"1:02:05"``."""
+    seconds = max(0, int(round(seconds)))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def _lr_spin(tip: str) -> QDoubleSpinBox:
+    spin = QDoubleSpinBox()
+    spin.setDecimals(7)
+    spin.setRange(1e-7, 1.0)
+    spin.setSingleStep(1e-4)
+    spin.setStepType(QDoubleSpinBox.StepType.AdaptiveDecimalStepType)
+    spin.setToolTip(tip)
+    return spin
+
+
+class TrainPage(QWidget):
+    """Set hyperparameters and train with live plots.
+
+    Args:
+        state: The shared application state.
+        parent: Parent widget.
+
+    Signals:
+        run_finished(object): the run ended; the :class:`~tlstudio.training.RunResult`
+            (None when the worker failed before the engine could return one).
+    """
+
+    run_finished = Signal(object)
+
+    def __init__(self, state: AppState, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setObjectName("TrainPage")
+        self.state = state
+        self._updating = False
+        self._result: Any = None
+        self._run_dir = ""
+        self._plan: RunStarted | None = None
+        self._t_first_batch: float | None = None
+        self._first_step = 0
+        self._last_finished: RunFinished | None = None
+        self._worker_error: tuple[str, str] | None = None
+
+        self.runner = TaskRunner(self)
+        self.runner.event.connect(self.handle_event)
+        self.runner.result.connect(self._on_result)
+        self.runner.error.connect(self._on_worker_error)
+        self.runner.finished.connect(self._on_finished)
+
+        self._build_ui()
+        self._show_config(state.train_config)
+        state.train_config_changed.connect(self._on_state_config)
+        state.run_state_changed.connect(lambda _s: self._update_buttons())
+        state.data_config_changed.connect(lambda _c: self._update_buttons())
+        self._update_buttons()
+
+    # ------------------------------------------------------------------ UI
+
+    def _build_ui(self) -> None:
+        title = QLabel("Train")
+        title.setObjectName("PageTitle")
+
+        # --- hyperparameters
+        self.epochs_spin = QSpinBox()
+        self.epochs_spin.setRange(0, 1000)
+        self.epochs_spin.setToolTip("Phase 1: epochs that train only the new head, with the backbone frozen")
+        self.fine_epochs_spin = QSpinBox()
+        self.fine_epochs_spin.setRange(0, 1000)
+        self.fine_epochs_spin.setToolTip(
+            "Phase 2: epochs that fine-tune the unfrozen backbone layers (Model page) at the low learning rate. 0 skips it."
+        )
+        self.batch_spin = QSpinBox()
+        self.batch_spin.setRange(1, 4096)
+        self.batch_spin.setToolTip("Images per training step. Smaller uses less memory; 16-64 is typical")
+        self.optimizer_combo = QComboBox()
+        for key in OPTIMIZERS:
+            self.optimizer_combo.addItem(OPTIMIZER_LABELS.get(key, key), key)
+        self.optimizer_combo.setToolTip("The algorithm that updates the weights")
+        self.lr_spin = _lr_spin("Phase 1 learning rate (head training). 1e-3 suits Adam")
+        self.fine_lr_spin = _lr_spin("Phase 2 learning rate (fine-tuning). Keep it low, e.g. 1e-5, not to wreck the pretrained features")
+        self.schedule_combo = QComboBox()
+        for key in SCHEDULES:
+            self.schedule_combo.addItem(SCHEDULE_LABELS.get(key, key), key)
+        self.schedule_combo.setToolTip("How the learning rate changes during each phase")
+        self.early_check = QCheckBox("Stop early")
+        self.early_check.setToolTip("End a phase when the monitored metric has not improved for 'patience' epochs")
+        self.patience_spin = QSpinBox()
+        self.patience_spin.setRange(1, 100)
+        self.patience_spin.setSuffix(" epochs")
+        self.patience_spin.setToolTip("Epochs without improvement before stopping early")
+        self.monitor_combo = QComboBox()
+        for key, label in MONITOR_LABELS.items():
+            self.monitor_combo.addItem(label, key)
+        self.monitor_combo.setToolTip("The metric that picks the best epoch (saved checkpoint) and drives early stopping")
+        self.class_weights_check = QCheckBox("Balance classes")
+        self.class_weights_check.setToolTip("Weight the loss so that rare classes count as much as common ones")
+        self.seed_spin = QSpinBox()
+        self.seed_spin.setRange(0, 2**31 - 1)
+        self.seed_spin.setToolTip("Seed of weight initialisation and shuffling: the same seed repeats a run")
+        early_row = QHBoxLayout()
+        early_row.setContentsMargins(0, 0, 0, 0)
+        early_row.addWidget(self.early_check)
+        early_row.addWidget(self.patience_spin, 1)
+        early = QWidget()
+        early.setLayout(early_row)
+
+        params_box = QGroupBox("Hyperparameters")
+        form = QFormLayout(params_box)
+        form.addRow("Epochs (head):", self.epochs_spin)
+        form.addRow("Fine-tune epochs:", self.fine_epochs_spin)
+        form.addRow("Batch size:", self.batch_spin)
+        form.addRow("Optimizer:", self.optimizer_combo)
+        form.addRow("Learning rate:", self.lr_spin)
+        form.addRow("Fine-tune LR:", self.fine_lr_spin)
+        form.addRow("LR schedule:", self.schedule_combo)
+        form.addRow("Best epoch by:", self.monitor_combo)
+        form.addRow("Early stopping:", early)
+        form.addRow("Class weights:", self.class_weights_check)
+        form.addRow("Seed:", self.seed_spin)
+
+        # --- actions
+        self.start_button = QPushButton("Start")
+        self.start_button.setObjectName("PrimaryButton")
+        self.start_button.setToolTip("Start training with these settings (F5)")
+        self.start_button.clicked.connect(self.start)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setToolTip("Stop after the current batch; the model so far is kept (Esc)")
+        self.cancel_button.clicked.connect(self.cancel)
+        self.resume_button = QPushButton("Resume")
+        self.resume_button.setToolTip("Continue the last run from its last checkpoint, for the epochs it has left")
+        self.resume_button.clicked.connect(self.resume)
+        self.start_action = QAction("Start training", self)
+        self.start_action.setShortcut(QKeySequence(Qt.Key.Key_F5))
+        self.start_action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+        self.start_action.triggered.connect(self.start)
+        self.addAction(self.start_action)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.start_button)
+        buttons.addWidget(self.cancel_button)
+        buttons.addWidget(self.resume_button)
+
+        self.summary_label = QLabel("No run yet.")
+        self.summary_label.setObjectName("RunSummary")
+        self.summary_label.setWordWrap(True)
+        self.summary_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+
+        left = QWidget()
+        left_layout = QVBoxLayout(left)
+        left_layout.setContentsMargins(0, 0, 0, 0)
+        left_layout.addWidget(params_box)
+        left_layout.addLayout(buttons)
+        left_layout.addWidget(self.summary_label)
+        left_layout.addStretch(1)
+        left_scroll = QScrollArea()
+        left_scroll.setWidgetResizable(True)
+        left_scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        left_scroll.setWidget(left)
+        left_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        left_scroll.setMinimumWidth(left.minimumSizeHint().width() + left_scroll.verticalScrollBar().sizeHint().width() + 4)
+
+        # --- progress, plots, log
+        self.progress = QProgressBar()
+        self.progress.setObjectName("TrainProgress")
+        self.progress.setRange(0, 1)
+        self.progress.setValue(0)
+        self.progress.setFormat("Idle")
+        self.progress.setToolTip("Batches done over the whole run")
+        self.speed_label = QLabel()
+        self.speed_label.setObjectName("TrainSpeed")
+        self.speed_label.setToolTip("Estimated time left and training throughput")
+        self.cache_label = QLabel()
+        self.cache_label.setObjectName("FeatureCacheNotice")
+        self.cache_label.setWordWrap(True)
+        self.cache_label.setVisible(False)
+        self.cache_label.setToolTip(
+            "With the backbone frozen and no augmentation, phase 1 computes the backbone's features once "
+            "and trains the head on them: much faster, same result."
+        )
+        self.cache_label.setStyleSheet("background: #e8f1fb; border: 1px solid #9cc3ea; border-radius: 3px; padding: 3px;")
+        progress_row = QHBoxLayout()
+        progress_row.addWidget(self.progress, 1)
+        progress_row.addWidget(self.speed_label)
+
+        self.plots = TrainingPlots()
+        self.log = QPlainTextEdit()
+        self.log.setObjectName("TrainLog")
+        self.log.setReadOnly(True)
+        self.log.setMaximumBlockCount(LOG_LINES)
+        self.log.setToolTip("What the run did: data checks, phases, epochs, checkpoints and warnings")
+        self.log.setPlaceholderText("The run's log appears here.")
+
+        right_split = QSplitter(Qt.Orientation.Vertical)
+        right_split.addWidget(self.plots)
+        right_split.addWidget(self.log)
+        right_split.setStretchFactor(0, 4)
+        right_split.setStretchFactor(1, 1)
+        right_split.setChildrenCollapsible(False)
+        right = QWidget()
+        right_layout = QVBoxLayout(right)
+        right_layout.setContentsMargins(0, 0, 0, 0)
+        right_layout.addLayout(progress_row)
+        right_layout.addWidget(self.cache_label)
+        right_layout.addWidget(right_split, 1)
+
+        splitter = QSplitter(Qt.Orientation.Horizontal)
+        splitter.addWidget(left_scroll)
+        splitter.addWidget(right)
+        splitter.setStretchFactor(0, 1)
+        splitter.setStretchFactor(1, 3)
+        splitter.setChildrenCollapsible(False)
+        splitter.setSizes([330, 800])
+
+        layout = QVBoxLayout(self)
+        layout.addWidget(title)
+        layout.addWidget(splitter, 1)
+
+        for widget in (self.epochs_spin, self.fine_epochs_spin, self.batch_spin, self.patience_spin, self.seed_spin):
+            widget.valueChanged.connect(self._push_config)
+        for widget in (self.lr_spin, self.fine_lr_spin):
+            widget.valueChanged.connect(self._push_config)
+        for widget in (self.optimizer_combo, self.schedule_combo, self.monitor_combo):
+            widget.currentIndexChanged.connect(self._push_config)
+        for widget in (self.early_check, self.class_weights_check):
+            widget.toggled.connect(self._push_config)
+        self.early_check.toggled.connect(self.patience_spin.setEnabled)
+
+        order = [self.epochs_spin, self.fine_epochs_spin, self.batch_spin, self.optimizer_combo, self.lr_spin,
+                 self.fine_lr_spin, self.schedule_combo, self.monitor_combo, self.early_check, self.patience_spin,
+                 self.class_weights_check, self.seed_spin, self.start_button, self.cancel_button, self.resume_button, self.log]
+        for a, b in zip(order, order[1:]):
+            QWidget.setTabOrder(a, b)
+
+    # -------------------------------------------------------------- config
+
+    def train_config(self) -> TrainConfig:
+        """The :class:`TrainConfig` the widgets show (other fields kept from the state)."""
+        import dataclasses
+
+        return dataclasses.replace(
+            self.state.train_config,
+            epochs=self.epochs_spin.value(),
+            fine_tune_epochs=self.fine_epochs_spin.value(),
+            batch_size=self.batch_spin.value(),
+            optimizer=self.optimizer_combo.currentData(),
+            learning_rate=float(self.lr_spin.value()),
+            fine_tune_learning_rate=float(self.fine_lr_spin.value()),
+            schedule=self.schedule_combo.currentData(),
+            monitor=self.monitor_combo.currentData(),
+            early_stopping=self.early_check.isChecked(),
+            patience=self.patience_spin.value(),
+            class_weights=self.class_weights_check.isChecked(),
+            seed=self.seed_spin.value(),
+        )
+
+    def _push_config(self) -> None:
+        if self._updating:
+            return
+        try:
+            config = self.train_config()
+        except Exception as exc:  # noqa: BLE001 - e.g. 0 + 0 epochs while typing
+            self.state.show_status(str(exc))
+            return
+        self._updating = True
+        try:
+            self.state.set_train_config(config)
+        finally:
+            self._updating = False
+
+    def _on_state_config(self, config: TrainConfig) -> None:
+        if not self._updating:
+            self._show_config(config)
+
+    def _show_config(self, config: TrainConfig) -> None:
+        self._updating = True
+        try:
+            self.epochs_spin.setValue(config.epochs)
+            self.fine_epochs_spin.setValue(config.fine_tune_epochs)
+            self.batch_spin.setValue(config.batch_size)
+            self.optimizer_combo.setCurrentIndex(max(0, self.optimizer_combo.findData(config.optimizer)))
+            self.lr_spin.setValue(config.learning_rate)
+            self.fine_lr_spin.setValue(config.fine_tune_learning_rate)
+            self.schedule_combo.setCurrentIndex(max(0, self.schedule_combo.findData(config.schedule)))
+            self.monitor_combo.setCurrentIndex(max(0, self.monitor_combo.findData(config.monitor)))
+            self.early_check.setChecked(config.early_stopping)
+            self.patience_spin.setValue(config.patience)
+            self.patience_spin.setEnabled(config.early_stopping)
+            self.class_weights_check.setChecked(config.class_weights)
+            self.seed_spin.setValue(config.seed)
+        finally:
+            self._updating = False
+
+    # ------------------------------------------------------------- actions
+
+    def is_running(self) -> bool:
+        return self.runner.is_running()
+
+    def start(self) -> bool:
+        """Start a new run with the current configs; False (with a message) when it cannot start."""
+        if self.runner.is_running() or self.state.is_running:
+            return False
+        if not self.state.data_config.root:
+            self.state.report_error("Open a dataset on the Data page before training.", "")
+            return False
+        try:
+            self._push_config()
+            config = self.state.run_config()
+        except Exception as exc:  # noqa: BLE001 - a ConfigError is written for people
+            self.state.report_error(f"The training settings are not valid: {exc}", "")
+            return False
+        return self._launch(config, f"Training {config.model.backbone} on {Path(config.data.root).name}")
+
+    def resume(self) -> bool:
+        """Continue the last run from its last checkpoint."""
+        if self.runner.is_running() or self.state.is_running:
+            return False
+        run_dir = self.resumable_run()
+        if not run_dir:
+            self.state.report_error("There is no earlier run with a checkpoint to resume.", "")
+            return False
+        try:
+            from tlstudio.training import resume_config  # light: reads JSON only
+
+            config = resume_config(run_dir)
+        except Exception as exc:  # noqa: BLE001
+            from ui.worker import format_error
+
+            message, details = format_error(exc)
+            self.state.report_error(f"Cannot resume the run in {run_dir}: {message}", details)
+            return False
+        return self._launch(config, f"Resuming the run in {run_dir}", reset_plots=False)
+
+    def cancel(self) -> None:
+        """Ask the run to stop after the current batch."""
+        if self.runner.is_running():
+            self.runner.cancel()
+            self.state.mark_cancelling()
+            self._log("Cancelling: the run stops after the current batch and keeps its model.", "warning")
+            self._update_buttons()
+
+    def resumable_run(self) -> str:
+        """The last run folder that has a ``last.weights.h5`` checkpoint, or ``""``."""
+        candidates = [self._run_dir, getattr(self.state.run_result, "run_dir", "") or ""]
+        for run_dir in candidates:
+            if run_dir and (Path(run_dir) / "last.weights.h5").is_file():
+                return run_dir
+        return ""
+
+    def _launch(self, config: RunConfig, message: str, reset_plots: bool = True) -> bool:
+        self._result = None
+        self._last_finished = None
+        self._worker_error = None
+        self._plan = None
+        self._t_first_batch = None
+        if reset_plots:
+            self.plots.reset()
+            self.log.clear()
+        self.cache_label.setVisible(False)
+        self.progress.setRange(0, 0)  # busy until RunStarted gives the number of steps
+        self.progress.setFormat("Preparing data…")
+        self.speed_label.setText("")
+        self.summary_label.setText(message + "…")
+        self._log(message)
+        self.state.begin_busy("training")
+        self.state.start_run(config)
+        self.runner.start(train_in_worker, config)
+        self._update_buttons()
+        return True
+
+    def _update_buttons(self) -> None:
+        running = self.runner.is_running()
+        cancelling = running and self.runner.is_cancelling()
+        self.start_button.setEnabled(not running)
+        self.start_action.setEnabled(not running)
+        self.cancel_button.setEnabled(running and not cancelling)
+        self.resume_button.setEnabled(not running and bool(self.resumable_run()))
+        self.cancel_button.setText("Cancelling…" if cancelling else "Cancel")
+        for widget in (self.epochs_spin, self.fine_epochs_spin, self.batch_spin, self.optimizer_combo, self.lr_spin,
+                       self.fine_lr_spin, self.schedule_combo, self.monitor_combo, self.early_check,
+                       self.class_weights_check, self.seed_spin):
+            widget.setEnabled(not running)
+        self.patience_spin.setEnabled(not running and self.early_check.isChecked())
+
+    # -------------------------------------------------------------- events
+
+    def handle_event(self, event: object) -> None:
+        """Update the plots, progress and log from one engine event."""
+        self.plots.handle_event(event)
+        if isinstance(event, BatchEnd):
+            self._on_batch(event)
+        elif isinstance(event, EpochEnd):
+            self._on_epoch(event)
+        elif isinstance(event, RunStarted):
+            self._on_run_started(event)
+        elif isinstance(event, PhaseChanged):
+            name = "Training the head (backbone frozen)" if event.phase == 1 else "Fine-tuning the backbone"
+            self._log(
+                f"Phase {event.phase}: {name}, {event.epochs} epochs at learning rate {event.learning_rate:g}; "
+                f"{event.trainable_params:,} trainable, {event.non_trainable_params:,} frozen parameters."
+            )
+            if event.phase == 2:
+                self.cache_label.setVisible(False)
+        elif isinstance(event, Progress):
+            self._on_progress(event)
+        elif isinstance(event, LogMessage):
+            self._log(event.message, event.level)
+        elif isinstance(event, CheckpointSaved):
+            self._log(f"Best so far: {MONITOR_LABELS.get(event.monitor, event.monitor)} {event.value:.4f} at epoch {event.epoch + 1}; checkpoint saved.")
+        elif isinstance(event, RunFinished):
+            self._last_finished = event
+
+    def _on_run_started(self, event: RunStarted) -> None:
+        self._plan = event
+        self._run_dir = event.run_dir
+        total = max(1, event.total_epochs * event.steps_per_epoch)
+        self.progress.setRange(0, total)
+        self.progress.setValue(0)
+        self.progress.setFormat("Starting…")
+        phases = ", ".join(f"{p.name.replace('_', '-')} {p.epochs} epochs" for p in event.phases)
+        self._log(
+            f"Run folder {event.run_dir}. {event.num_train} training and {event.num_val} validation images, "
+            f"{len(event.class_names)} classes, batch size {event.batch_size}, {event.steps_per_epoch} steps per epoch; "
+            f"{phases}. Devices: {event.devices}."
+        )
+        if event.feature_cache:
+            self.cache_label.setText(
+                "Feature cache in use: phase 1 computes the frozen backbone's features once and trains the head "
+                "on them, so its epochs are much faster."
+            )
+            self.cache_label.setVisible(True)
+
+    def _on_batch(self, event: BatchEnd) -> None:
+        now = time.monotonic()
+        if self._t_first_batch is None:
+            self._t_first_batch, self._first_step = now, event.global_step
+        plan = self._plan
+        total_epochs = plan.total_epochs if plan is not None else event.epoch + 1
+        steps = max(1, event.steps)
+        done_steps = event.epoch * steps + event.batch + 1
+        total = max(1, total_epochs * steps)
+        if self.progress.maximum() != total:
+            self.progress.setRange(0, total)
+        self.progress.setValue(min(done_steps, total))
+        self.progress.setFormat(
+            f"Phase {event.phase} · epoch {event.epoch + 1}/{total_epochs} · batch {event.batch + 1}/{steps} · %p%"
+        )
+        elapsed = now - self._t_first_batch
+        progressed = event.global_step - self._first_step
+        parts = []
+        if progressed > 0 and elapsed > 0:
+            eta = elapsed / progressed * max(0, total - done_steps)
+            parts.append(f"ETA {format_duration(eta)}")
+        if event.images_per_sec > 0:
+            parts.append(f"{event.images_per_sec:,.0f} images/s")
+        self.speed_label.setText(" · ".join(parts))
+
+    def _on_epoch(self, event: EpochEnd) -> None:
+        m = event.metrics or {}
+        parts = [f"loss {m['loss']:.4f}" if "loss" in m else "", f"accuracy {m['accuracy']:.3f}" if "accuracy" in m else ""]
+        if "val_loss" in m:
+            parts.append(f"val loss {m['val_loss']:.4f}")
+        if "val_accuracy" in m:
+            parts.append(f"val accuracy {m['val_accuracy']:.3f}")
+        text = ", ".join(p for p in parts if p)
+        self._log(f"Epoch {event.epoch + 1} (phase {event.phase}, {event.seconds:.1f} s, LR {event.learning_rate:.2g}): {text}")
+
+    def _on_progress(self, event: Progress) -> None:
+        if event.total > 0 and self._t_first_batch is None:
+            self.progress.setRange(0, event.total)
+            self.progress.setValue(min(event.done, event.total))
+            label = {"features": "Computing backbone features", "validate": "Checking images"}.get(event.stage, event.stage)
+            self.progress.setFormat(f"{label} %v/%m")
+        if event.message and (event.total == 0 or event.done == 0 or event.done >= event.total):
+            self._log(event.message)
+
+    def _log(self, message: str, level: str = "info") -> None:
+        stamp = time.strftime("%H:%M:%S")
+        prefix = {"warning": "⚠ ", "error": "✖ "}.get(level, "")
+        self.log.appendPlainText(f"{stamp}  {prefix}{message}")
+
+    # ---------------------------------------------------------- the end
+
+    def _on_result(self, result: Any) -> None:
+        self._result = result
+
+    def _on_worker_error(self, message: str, details: str) -> None:
+        self._worker_error = (message, details)
+
+    def _on_finished(self) -> None:
+        result = self._result
+        self.plots.redraw()
+        self.state.end_busy("training")
+        error = getattr(result, "error", None)
+        details = getattr(result, "error_details", None) or ""
+        if self._worker_error is not None:
+            error, details = self._worker_error
+        if result is not None and getattr(result, "run_dir", ""):
+            self._run_dir = result.run_dir
+        self.state.finish_run(result, error=error)
+        self.progress.setRange(0, 1)
+        if error:
+            self.progress.setValue(0)
+            self.progress.setFormat("Failed")
+            self.summary_label.setText(f"The run failed: {error}")
+            self._log(error, "error")
+            self.state.report_error(f"Training failed: {error}", details)
+        else:
+            self.progress.setValue(1)
+            cancelled = bool(getattr(result, "cancelled", False))
+            self.progress.setFormat("Cancelled" if cancelled else "Finished")
+            self.summary_label.setText(self._summary(result))
+            self._log(self._summary(result))
+        self.speed_label.setText(self._elapsed_text(result))
+        self._update_buttons()
+        self.run_finished.emit(result)
+
+    def _elapsed_text(self, result: Any) -> str:
+        seconds = getattr(result, "seconds", 0.0) or 0.0
+        return f"took {format_duration(seconds)}" if seconds else ""
+
+    def _summary(self, result: Any) -> str:
+        if result is None:
+            return "The run ended without a result."
+        best = dict(getattr(result, "best_metrics", {}) or {})
+        head = "Run cancelled" if getattr(result, "cancelled", False) else "Run finished"
+        head += f" after {getattr(result, 'epochs_completed', 0)} epochs."
+        if best:
+            epoch = best.get("epoch")
+            figures = []
+            for key in ("val_accuracy", "val_loss", "accuracy", "loss"):
+                if key in best:
+                    figures.append(f"{MONITOR_LABELS[key]} {best[key]:.4f}" if "loss" in key else f"{MONITOR_LABELS[key]} {best[key]:.3f}")
+            where = f" (epoch {int(epoch) + 1})" if isinstance(epoch, (int, float)) else ""
+            head += f" Best{where}: " + ", ".join(figures) + "."
+        if getattr(result, "model_path", None):
+            head += f" Model saved to {result.model_path}."
+        return head
+
+    @property
+    def last_result(self) -> Any:
+        """The last run's :class:`~tlstudio.training.RunResult` (or None)."""
+        return self._result
+
+    def shutdown(self) -> None:
+        """Cancel a running run and wait for it (the main window calls this when closing)."""
+        self.runner.cancel()
+        self.runner.wait(60_000)
