@@ -58,8 +58,10 @@ def _print_report(data: dict, split_counts: dict | None) -> None:
                 print(f"\nValid images{label}:")
                 for name in names:
                     print(f"  {name:<{width}}  {per_class.get(name, 0):>6}")
-    for warning in data["warnings"]:
-        print(f"\nwarning: {warning}")
+    if data["warnings"]:
+        print("\nWarnings:")
+        for warning in data["warnings"]:
+            print(f"  {warning}")
     if data["skipped"]:
         print(f"\nSkipped files ({len(data['skipped'])}):")
         for s in data["skipped"]:

@@ -91,7 +91,7 @@ class ValidationReport:
         scan: The scan this report validates.
         valid: Valid files per split and class (same keys as ``scan.files``).
         skipped: Every unusable file with its reason, including the scan's
-            wrong-extension files.
+            wrong-extension files, sorted by path.
         seconds: Wall time of the validation.
         cache_hits: Files whose result came from the validation cache.
         max_megapixels: The size limit that was applied.

@@ -219,7 +219,7 @@ def validate_files(
     return ValidationReport(
         scan=scan,
         valid=valid,
-        skipped=tuple(skipped),
+        skipped=tuple(sorted(skipped, key=lambda s: s.path)),
         seconds=seconds,
         cache_hits=cache_hits,
         max_megapixels=max_megapixels,
