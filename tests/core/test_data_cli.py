@@ -107,3 +107,16 @@ def test_cli_scan_and_sample_import_without_tensorflow():
         "sys.exit(1 if 'tensorflow' in sys.modules or 'keras' in sys.modules else 0)"
     )
     assert subprocess.run([sys.executable, "-c", code], capture_output=True).returncode == 0
+
+
+def test_scan_json_matches_the_dataset_report_of_prepare_data(tmp_path, capsys):
+    from tlstudio.config import DataConfig
+    from tlstudio.data import prepare_data
+
+    root = _make(tmp_path / "d", {"a": 7, "b": 9})
+    (root / "b" / "x.gif").write_text("GIF89a but not really")
+    assert main(["scan", str(root), "--json", "--val", "0.3", "--test", "0.1", "--seed", "4"]) == 0
+    cli = json.loads(capsys.readouterr().out)
+    report = prepare_data(DataConfig(root=str(root), val_fraction=0.3, test_fraction=0.1, seed=4)).to_dict()
+    for key in ("root", "layout", "class_names", "seed", "counts", "totals", "class_weights", "skipped", "num_valid"):
+        assert cli[key] == report[key], key

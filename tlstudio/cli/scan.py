@@ -38,7 +38,8 @@ def _progress(event) -> None:
         print(f"\r{event.message}", end=end, file=sys.stderr, flush=True)
 
 
-def _print_report(data: dict, split_counts: dict | None) -> None:
+def _print_report(data: dict) -> None:
+    split_counts = data.get("counts")
     print(f"Dataset: {data['root']} ({data['layout']} layout)")
     print(f"Classes: {len(data['class_names'])}; files: {data['num_files']}, valid: {data['num_valid']}, skipped: {data['num_skipped']}")
     print(f"Validated in {data['seconds']:.2f} s ({data['cache_hits']} cached)")
@@ -48,7 +49,7 @@ def _print_report(data: dict, split_counts: dict | None) -> None:
         if split_counts:
             splits = [s for s in ("train", "val", "test") if any(split_counts[s].values())] or ["train"]
             print(f"\n{'class':<{width}}  " + "  ".join(f"{s:>6}" for s in splits) + "   weight")
-            for i, name in enumerate(names):
+            for name in names:
                 cells = "  ".join(f"{split_counts[s][name]:>6}" for s in splits)
                 print(f"{name:<{width}}  {cells}   {data['class_weights'][name]:.3f}")
             print(f"{'total':<{width}}  " + "  ".join(f"{sum(split_counts[s].values()):>6}" for s in splits))
@@ -70,7 +71,7 @@ def _print_report(data: dict, split_counts: dict | None) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from tlstudio.config import DataConfig
-    from tlstudio.data.prepare import check_usable
+    from tlstudio.data.prepare import assemble, check_usable
     from tlstudio.data.scan import scan_folder
     from tlstudio.data.split import split_items
     from tlstudio.data.validate import validate_files
@@ -87,25 +88,20 @@ def run(args: argparse.Namespace) -> int:
     report = validate_files(
         scan, max_megapixels=config.max_megapixels, use_cache=not args.no_cache, sink=None if args.json else _progress
     )
-    data = report.to_dict()
     problem = None
-    split = None
     try:
         check_usable(report)
-        split = split_items(report, config)
+        data = assemble(report, split_items(report, config), config.seed).to_dict()
+        data.update(val_fraction=config.val_fraction, test_fraction=config.test_fraction)
     except DataError as exc:
         problem = str(exc)
-    if split is not None:
-        data["counts"] = {s: dict(c) for s, c in split.counts.items()}
-        data["totals"] = {s: sum(c.values()) for s, c in split.counts.items()}
-        data["class_weights"] = {n: round(split.class_weights[i], 6) for i, n in enumerate(split.class_names)}
-        data.update(seed=config.seed, val_fraction=config.val_fraction, test_fraction=config.test_fraction)
+        data = report.to_dict()
     data["usable"] = problem is None
     data["error"] = problem
     if args.json:
         print(json.dumps(data, indent=2))
     else:
-        _print_report(data, data.get("counts"))
+        _print_report(data)
     if problem is not None:
         error(problem)
         return EXIT_UNUSABLE

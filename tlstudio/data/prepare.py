@@ -9,7 +9,15 @@ from tlstudio.cancel import CancelToken
 from tlstudio.config import DataConfig
 from tlstudio.data.scan import scan_folder
 from tlstudio.data.split import split_items
-from tlstudio.data.types import LAYOUT_PRESPLIT, SPLIT_ALL, SPLITS, PreparedData, ValidationReport, empty_counts
+from tlstudio.data.types import (
+    LAYOUT_PRESPLIT,
+    SPLIT_ALL,
+    SPLITS,
+    PreparedData,
+    SplitResult,
+    ValidationReport,
+    empty_counts,
+)
 from tlstudio.data.validate import validate_files
 from tlstudio.errors import DataError
 from tlstudio.events import LogMessage, Sink, null_sink
@@ -101,16 +109,20 @@ def prepare_data(
     if scan.layout == LAYOUT_PRESPLIT and data_config.test_fraction > 0 and "test" not in scan.files:
         sink(LogMessage(f"{scan.root} is already split and has no test folder; test_fraction is ignored", "warning"))
     check_usable(report)
-    result = split_items(report, data_config)
+    return assemble(report, split_items(report, data_config), data_config.seed)
+
+
+def assemble(report: ValidationReport, split: SplitResult, seed: int) -> PreparedData:
+    """Bundle a validation report and its split into :class:`PreparedData`."""
     return PreparedData(
-        class_names=result.class_names,
-        train=result.train,
-        val=result.val,
-        test=result.test,
+        class_names=split.class_names,
+        train=split.train,
+        val=split.val,
+        test=split.test,
         report=report,
-        counts={s: dict(result.counts[s]) for s in SPLITS},
-        class_weights=dict(result.class_weights),
-        layout=scan.layout,
-        root=scan.root,
-        seed=data_config.seed,
+        counts={s: dict(split.counts[s]) for s in SPLITS},
+        class_weights=dict(split.class_weights),
+        layout=report.layout,
+        root=report.root,
+        seed=seed,
     )
