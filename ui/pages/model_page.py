@@ -337,7 +337,16 @@ class ModelPage(QWidget):
         self._show_config(state.model_config)
         state.model_config_changed.connect(self._on_state_config)
         state.data_changed.connect(lambda _d: self._update_counts())
-        self._layout_timer.start()
+        self.tree_status.setText("The layer list is built when this page is first shown.")
+
+    def showEvent(self, event) -> None:  # noqa: N802 - Qt API
+        # Build lazily: only a user who opens this page pays for the Keras build.
+        super().showEvent(event)
+        self._schedule_layout()
+
+    def _schedule_layout(self) -> None:
+        if self.isVisible():
+            self._layout_timer.start()
 
     # ------------------------------------------------------------------ UI
 
@@ -607,7 +616,7 @@ class ModelPage(QWidget):
         self._update_head_rows()
         self._update_counts()
         if self.layout_info is None or self.layout_info.key != config.backbone or self._layout_size(config) != self.layout_info.image_size:
-            self._layout_timer.start()
+            self._schedule_layout()
 
     # ------------------------------------------------------------ handlers
 
@@ -625,7 +634,7 @@ class ModelPage(QWidget):
             self.state.set_model_config(config)
         finally:
             self._updating = False
-        self._layout_timer.start()
+        self._schedule_layout()
 
     def _on_weights_changed(self) -> None:
         self._update_weights()
@@ -634,7 +643,7 @@ class ModelPage(QWidget):
     def _on_size_changed(self) -> None:
         self._push_config()
         self._update_counts()
-        self._layout_timer.start()
+        self._schedule_layout()
 
     def _on_head_changed(self) -> None:
         self._update_head_rows()
@@ -755,6 +764,8 @@ class ModelPage(QWidget):
         if layout.key != self.backbone_combo.currentData():
             return
         self.layout_info = layout
+        for button in self.preset_buttons.values():
+            button.setEnabled(True)
         self._fill_tree(layout)
         self._set_frozen(set(layout.frozen))
         self.tree_status.setText(
@@ -773,7 +784,7 @@ class ModelPage(QWidget):
         for button in self.preset_buttons.values():
             button.setEnabled(True)
         if self._wanted_layout is not None:
-            self._layout_timer.start()
+            self._schedule_layout()
 
     def _fill_tree(self, layout: BackboneLayout) -> None:
         self._updating = True
