@@ -120,3 +120,17 @@ def test_scan_json_matches_the_dataset_report_of_prepare_data(tmp_path, capsys):
     report = prepare_data(DataConfig(root=str(root), val_fraction=0.3, test_fraction=0.1, seed=4)).to_dict()
     for key in ("root", "layout", "class_names", "seed", "counts", "totals", "class_weights", "skipped", "num_valid"):
         assert cli[key] == report[key], key
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="needs a file system that accepts any bytes in names")
+def test_file_names_that_are_not_utf8(tmp_path, capsys):
+    import os
+
+    root = _make(tmp_path / "d", {"a": 2, "b": 2})
+    Image.new("RGB", (4, 4)).save(os.fsdecode(os.fsencode(str(root / "a")) + b"/\xff\xfe.png"), format="PNG")
+    (root / "b" / os.fsdecode(b"bad\xff.jpg")).write_text("x")
+    for _ in range(2):  # second run reads the cache
+        assert main(["scan", str(root), "--val", "0.3"]) == 0
+    out = capsys.readouterr().out
+    assert "bad\\xff.jpg: not an image" in out
+    assert "(5 cached)" in out

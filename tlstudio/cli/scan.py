@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 from tlstudio.cli import EXIT_OK, EXIT_UNUSABLE, error
@@ -38,9 +39,14 @@ def _progress(event) -> None:
         print(f"\r{event.message}", end=end, file=sys.stderr, flush=True)
 
 
+def _show(text: str) -> str:
+    """Printable form of a path whose name is not valid UTF-8 (undecodable bytes as \\xNN)."""
+    return os.fsencode(text).decode("utf-8", "backslashreplace")
+
+
 def _print_report(data: dict) -> None:
     split_counts = data.get("counts")
-    print(f"Dataset: {data['root']} ({data['layout']} layout)")
+    print(f"Dataset: {_show(data['root'])} ({data['layout']} layout)")
     print(f"Classes: {len(data['class_names'])}; files: {data['num_files']}, valid: {data['num_valid']}, skipped: {data['num_skipped']}")
     print(f"Validated in {data['seconds']:.2f} s ({data['cache_hits']} cached)")
     names = data["class_names"]
@@ -51,22 +57,22 @@ def _print_report(data: dict) -> None:
             print(f"\n{'class':<{width}}  " + "  ".join(f"{s:>6}" for s in splits) + "   weight")
             for name in names:
                 cells = "  ".join(f"{split_counts[s][name]:>6}" for s in splits)
-                print(f"{name:<{width}}  {cells}   {data['class_weights'][name]:.3f}")
+                print(f"{_show(name):<{width}}  {cells}   {data['class_weights'][name]:.3f}")
             print(f"{'total':<{width}}  " + "  ".join(f"{sum(split_counts[s].values()):>6}" for s in splits))
         else:
             for split, per_class in data["valid_counts"].items():
                 label = "" if split == "all" else f" ({split})"
                 print(f"\nValid images{label}:")
                 for name in names:
-                    print(f"  {name:<{width}}  {per_class.get(name, 0):>6}")
+                    print(f"  {_show(name):<{width}}  {per_class.get(name, 0):>6}")
     if data["warnings"]:
         print("\nWarnings:")
         for warning in data["warnings"]:
-            print(f"  {warning}")
+            print(f"  {_show(warning)}")
     if data["skipped"]:
         print(f"\nSkipped files ({len(data['skipped'])}):")
         for s in data["skipped"]:
-            print(f"  {s['path']}: {s['reason']}")
+            print(f"  {_show(s['path'])}: {s['reason']}")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -103,6 +109,6 @@ def run(args: argparse.Namespace) -> int:
     else:
         _print_report(data)
     if problem is not None:
-        error(problem)
+        error(_show(problem))
         return EXIT_UNUSABLE
     return EXIT_OK

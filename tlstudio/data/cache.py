@@ -21,7 +21,7 @@ import PIL
 
 from tlstudio import paths
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 VERSION_TAG = f"v{SCHEMA_VERSION}-pillow{PIL.__version__}"
 
 
@@ -42,6 +42,11 @@ class FileCheck:
     width: int = 0
     height: int = 0
     decoded: bool = True
+
+
+def _key(path: str) -> bytes:
+    """The database key of a path: its bytes on disk (names need not be valid UTF-8)."""
+    return os.fsencode(path)
 
 
 def default_path() -> str:
@@ -77,7 +82,7 @@ class ValidationCache:
         try:
             conn.execute(
                 "CREATE TABLE IF NOT EXISTS checks ("
-                " path TEXT PRIMARY KEY, size INTEGER, mtime_ns INTEGER, version TEXT,"
+                " path BLOB PRIMARY KEY, size INTEGER, mtime_ns INTEGER, version TEXT,"
                 " reason TEXT, width INTEGER, height INTEGER, decoded INTEGER)"
             )
             conn.commit()
@@ -99,7 +104,8 @@ class ValidationCache:
         if self._conn is None or not keys:
             return {}
         found: dict[str, FileCheck] = {}
-        names = list(keys)
+        by_key = {_key(path): path for path in keys}
+        names = list(by_key)
         try:
             for start in range(0, len(names), 500):
                 chunk = names[start : start + 500]
@@ -108,8 +114,9 @@ class ValidationCache:
                     f"SELECT path, size, mtime_ns, version, reason, width, height, decoded FROM checks WHERE path IN ({marks})",
                     chunk,
                 )
-                for path, size, mtime_ns, version, reason, width, height, decoded in rows:
-                    if version == VERSION_TAG and keys.get(path) == (size, mtime_ns):
+                for key, size, mtime_ns, version, reason, width, height, decoded in rows:
+                    path = by_key.get(bytes(key))
+                    if path is not None and version == VERSION_TAG and keys[path] == (size, mtime_ns):
                         found[path] = FileCheck(reason, width, height, bool(decoded))
         except sqlite3.Error:
             return {}
@@ -120,7 +127,7 @@ class ValidationCache:
         if self._conn is None:
             return
         rows = [
-            (path, size, mtime_ns, VERSION_TAG, c.reason, c.width, c.height, int(c.decoded))
+            (_key(path), size, mtime_ns, VERSION_TAG, c.reason, c.width, c.height, int(c.decoded))
             for path, size, mtime_ns, c in entries
         ]
         if not rows:

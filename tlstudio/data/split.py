@@ -31,7 +31,7 @@ from tlstudio.errors import DataError
 def split_key(seed: int, class_name: str, relative_path: str) -> bytes:
     """The sort key that places a file in the split order of its class."""
     text = f"{seed}\x00{class_name}\x00{relative_path.replace(os.sep, '/')}"
-    return hashlib.blake2b(text.encode("utf-8"), digest_size=8).digest()
+    return hashlib.blake2b(text.encode("utf-8", "surrogateescape"), digest_size=8).digest()
 
 
 def split_counts(n: int, val_fraction: float, test_fraction: float) -> tuple[int, int, int]:
