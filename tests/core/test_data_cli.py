@@ -133,4 +133,4 @@ def test_file_names_that_are_not_utf8(tmp_path, capsys):
         assert main(["scan", str(root), "--val", "0.3"]) == 0
     out = capsys.readouterr().out
     assert "bad\\xff.jpg: not an image" in out
-    assert "(5 cached)" in out
+    assert "(6 cached)" in out
