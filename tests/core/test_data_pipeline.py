@@ -119,3 +119,12 @@ def test_augmentation_is_seeded():
     a = np.asarray(build_augmentation(augment, seed=11)(x, training=True))
     b = np.asarray(build_augmentation(augment, seed=11)(x, training=True))
     np.testing.assert_allclose(a, b)
+
+
+def test_a_file_gone_since_validation_fails_with_its_path(items, tmp_path):
+    import os
+
+    os.remove(items[2].path)
+    with pytest.raises(Exception, match="rgb_2.png"):
+        for _ in make_dataset(items, 8, 2, cache=False):
+            pass

@@ -101,6 +101,8 @@ def test_decompression_bomb_is_reported_as_too_large(tmp_path):
     path.write_bytes(_png_header_only(30000, 30000))  # 900 MP: Pillow refuses to open it
     report = _validate(tmp_path)
     assert _reasons(report) == {"bomb.png": "larger than 89 megapixels (900 megapixels)"}
+    generous = _validate(tmp_path, max_megapixels=1000.0)  # above what Pillow accepts
+    assert _reasons(generous) == {"bomb.png": "larger than Pillow's limit of 179 megapixels (900 megapixels)"}
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root can read files without read permission")

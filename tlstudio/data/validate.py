@@ -52,6 +52,9 @@ def _bomb_reason(exc: Exception, max_megapixels: float) -> str:
     """Reason for Pillow's DecompressionBombError, which states only the pixel count."""
     found = re.search(r"\((\d+) pixels\)", str(exc))
     size = f" ({int(found.group(1)) / 1e6:.0f} megapixels)" if found else ""
+    pillow_limit = 2 * (Image.MAX_IMAGE_PIXELS or 0) / 1e6  # Pillow refuses images above this
+    if pillow_limit and max_megapixels > pillow_limit:
+        return f"larger than Pillow's limit of {pillow_limit:.0f} megapixels{size}"
     return f"larger than {max_megapixels:g} megapixels{size}"
 
 
