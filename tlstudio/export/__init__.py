@@ -1,5 +1,8 @@
 """Export trained models and predict with exported files.
 
+Importing this package is cheap; TensorFlow loads when an export or
+prediction function is first used.
+
 An export writes one or more model files (Keras ``.keras``, TensorFlow
 SavedModel, TFLite float32 or dynamic-range quantized, and ONNX when a working
 converter is installed) together with ``labels.txt`` and ``model.json``. Every
@@ -22,20 +25,38 @@ rows = predict("out/model.keras", ["cat.jpg"], top_k=2)
 ```
 """
 
-from tlstudio.export.exporter import ExportResult, export_model, export_run
-from tlstudio.export.formats import FORMAT_TOLERANCES, available_formats, target_paths
-from tlstudio.export.predict import Prediction, load_predictor, predict
-from tlstudio.export.verify import verify_export
+from __future__ import annotations
 
-__all__ = [
-    "ExportResult",
-    "FORMAT_TOLERANCES",
-    "Prediction",
-    "available_formats",
-    "export_model",
-    "export_run",
-    "load_predictor",
-    "predict",
-    "target_paths",
-    "verify_export",
-]
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "ExportResult": "tlstudio.export.exporter",
+    "export_model": "tlstudio.export.exporter",
+    "export_run": "tlstudio.export.exporter",
+    "FORMAT_LABELS": "tlstudio.export.formats",
+    "FORMAT_TOLERANCES": "tlstudio.export.formats",
+    "available_formats": "tlstudio.export.formats",
+    "target_paths": "tlstudio.export.formats",
+    "Prediction": "tlstudio.export.predict",
+    "load_predictor": "tlstudio.export.predict",
+    "predict": "tlstudio.export.predict",
+    "verify_export": "tlstudio.export.verify",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    # Lazy: `import tlstudio.export` and `tlstudio.export.formats` stay free of
+    # TensorFlow, so the GUI can name files and check targets on its own thread.
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'tlstudio.export' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

@@ -1,0 +1,438 @@
+"""Export page: write the trained model as deployable files and show how exact they are.
+
+The user picks the formats (an unavailable one is disabled, its tooltip says
+why), the destination folder and a base name. Existing files are only
+replaced after a question. The export runs in a :class:`~ui.worker.TaskRunner`
+(the engine's :func:`tlstudio.export.export_run`, which reloads every file in a
+fresh TensorFlow-only process); the page then lists each written file with its
+max |Δ| of probabilities against the app's model and the bound it had to meet.
+
+TensorFlow is only touched inside worker functions: the page itself imports
+the light :mod:`tlstudio.export.formats` (file names, labels, tolerances).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import Qt, QUrl
+from PySide6.QtGui import QDesktopServices
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QCheckBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from tlstudio.config import EXPORT_FORMATS, ExportConfig
+from tlstudio.errors import ConfigError
+from tlstudio.events import LogMessage, Progress
+from tlstudio.export.formats import FORMAT_LABELS, FORMAT_TOLERANCES, target_paths
+from ui.state import AppState
+from ui.worker import TaskRunner
+
+FORMAT_HINTS = {
+    "keras": "Keras 3 native file with the preprocessing inside; load with keras.saving.load_model",
+    "savedmodel": "TensorFlow SavedModel folder for TF Serving / tf.saved_model.load; signature input 'image'",
+    "tflite": "TensorFlow Lite, float32: mobile and edge devices, same numbers as the app",
+    "tflite_dynamic": "TensorFlow Lite with int8 weights (about 4x smaller); probabilities may shift slightly",
+    "onnx": "ONNX for onnxruntime and other runtimes",
+}
+DEFAULT_FORMATS = ("keras", "savedmodel", "tflite")
+CHECKING = "Checking whether this format works here…"
+
+
+def export_in_worker(source: str, config: ExportConfig, *, sink, cancel):
+    """Worker-thread entry point: import the heavy exporter here, never on the GUI thread."""
+    from tlstudio.export.exporter import export_run
+
+    return export_run(source, config, sink=sink, cancel=cancel)
+
+
+def probe_formats_in_worker() -> dict[str, str | None]:
+    """Worker-thread entry point: which formats work (the ONNX probe converts a tiny model)."""
+    from tlstudio.export.formats import available_formats
+
+    return available_formats()
+
+
+def default_out_dir(model_path: str) -> str:
+    """``<run folder>/export`` for a run's model, else ``export`` next to the file."""
+    if not model_path:
+        return ""
+    path = Path(model_path)
+    folder = path if path.is_dir() else path.parent
+    return str(folder / "export")
+
+
+class ExportPage(QWidget):
+    """Choose formats, destination and name; export with verification; show parity."""
+
+    def __init__(self, state: AppState, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setObjectName("ExportPage")
+        self.state = state
+        self.availability: dict[str, str | None] = {}
+        self.last_result: Any = None
+        self._out_dir_edited = False
+        self._build_ui()
+
+        self.runner = TaskRunner(self)
+        self.runner.event.connect(self.handle_event)
+        self.runner.result.connect(self._on_result)
+        self.runner.error.connect(self._on_error)
+        self.runner.finished.connect(self._on_finished)
+        self.probe_runner = TaskRunner(self, background=True)
+        self.probe_runner.result.connect(self.set_availability)
+        self.probe_runner.error.connect(self._on_probe_error)
+
+        state.model_path_changed.connect(self.set_model_path)
+        self.set_model_path(state.model_path)
+        self._update_buttons()
+
+    # ------------------------------------------------------------------ UI
+
+    def _build_ui(self) -> None:
+        title = QLabel("Export")
+        title.setObjectName("PageTitle")
+        intro = QLabel(
+            "Save the trained model for use outside the app. Every file takes raw RGB pixels (0..255) and is "
+            "checked in a separate TensorFlow process against the app's predictions before it gets its name."
+        )
+        intro.setObjectName("Hint")
+        intro.setWordWrap(True)
+
+        # --- source
+        self.source_edit = QLineEdit()
+        self.source_edit.setPlaceholderText("Train a model, or choose a run folder's model.keras")
+        self.source_edit.setToolTip("The model to export: a run's model.keras (its run folder supplies the metadata)")
+        self.source_edit.textChanged.connect(self._on_source_changed)
+        self.source_button = QPushButton("Choose…")
+        self.source_button.setToolTip("Pick a .keras model file")
+        self.source_button.clicked.connect(self.choose_source)
+        source_row = QHBoxLayout()
+        source_row.addWidget(self.source_edit, 1)
+        source_row.addWidget(self.source_button)
+
+        # --- formats
+        formats_box = QGroupBox("Formats")
+        formats_layout = QVBoxLayout(formats_box)
+        self.format_checks: dict[str, QCheckBox] = {}
+        for fmt in EXPORT_FORMATS:
+            check = QCheckBox(FORMAT_LABELS[fmt])
+            check.setObjectName(f"format_{fmt}")
+            check.setChecked(fmt in DEFAULT_FORMATS)
+            check.setToolTip(FORMAT_HINTS[fmt])
+            check.toggled.connect(self._update_buttons)
+            formats_layout.addWidget(check)
+            self.format_checks[fmt] = check
+        onnx = self.format_checks["onnx"]
+        onnx.setEnabled(False)
+        onnx.setToolTip(CHECKING)
+
+        # --- destination
+        self.out_edit = QLineEdit()
+        self.out_edit.setPlaceholderText("Folder for the exported files")
+        self.out_edit.setToolTip("Destination folder; created when missing")
+        self.out_edit.textEdited.connect(self._on_out_edited)
+        self.out_edit.textChanged.connect(self._update_buttons)
+        self.out_button = QPushButton("Browse…")
+        self.out_button.setToolTip("Pick the destination folder")
+        self.out_button.clicked.connect(self.choose_out_dir)
+        out_row = QHBoxLayout()
+        out_row.addWidget(self.out_edit, 1)
+        out_row.addWidget(self.out_button)
+        self.name_edit = QLineEdit("model")
+        self.name_edit.setToolTip("Base file name: model.keras, model_savedmodel/, model.tflite, model_dynamic.tflite, model.onnx")
+        self.name_edit.textChanged.connect(self._update_buttons)
+        self.verify_check = QCheckBox("Check every file in a fresh TensorFlow process")
+        self.verify_check.setChecked(True)
+        self.verify_check.setToolTip(
+            "Reload each file without tlstudio, predict the same images and compare the probabilities. "
+            "A file that differs by more than its limit is not written."
+        )
+
+        dest_box = QGroupBox("Destination")
+        form = QFormLayout(dest_box)
+        form.addRow("Model:", source_row)
+        form.addRow("Folder:", out_row)
+        form.addRow("Name:", self.name_edit)
+        form.addRow("", self.verify_check)
+
+        # --- actions
+        self.export_button = QPushButton("Export")
+        self.export_button.setObjectName("PrimaryButton")
+        self.export_button.setToolTip("Write and verify the chosen formats")
+        self.export_button.clicked.connect(self.start_export)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setToolTip("Stop after the current step; nothing is written")
+        self.cancel_button.clicked.connect(self.runner_cancel)
+        self.open_button = QPushButton("Open folder")
+        self.open_button.setToolTip("Show the exported files in the file manager")
+        self.open_button.clicked.connect(self.open_out_dir)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.export_button)
+        buttons.addWidget(self.cancel_button)
+        buttons.addStretch(1)
+        buttons.addWidget(self.open_button)
+
+        self.progress = QProgressBar()
+        self.progress.setObjectName("ExportProgress")
+        self.progress.setRange(0, 1)
+        self.progress.setValue(0)
+        self.progress.setFormat("Idle")
+        self.status_label = QLabel("")
+        self.status_label.setObjectName("ExportStatus")
+        self.status_label.setWordWrap(True)
+        self.status_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+
+        # --- results
+        self.results_table = QTableWidget(0, 4)
+        self.results_table.setObjectName("ExportResults")
+        self.results_table.setHorizontalHeaderLabels(["Format", "File", "max |Δ| probability", "Limit"])
+        self.results_table.verticalHeader().setVisible(False)
+        self.results_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.results_table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        header = self.results_table.horizontalHeader()
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(2, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(3, QHeaderView.ResizeMode.ResizeToContents)
+        self.results_table.setToolTip(
+            "Largest difference between a file's probabilities and the app's, on the same images, in a fresh process"
+        )
+        results_box = QGroupBox("Written files")
+        results_layout = QVBoxLayout(results_box)
+        results_layout.addWidget(self.results_table)
+
+        top = QHBoxLayout()
+        top.addWidget(formats_box)
+        top.addWidget(dest_box, 1)
+
+        layout = QVBoxLayout(self)
+        layout.addWidget(title)
+        layout.addWidget(intro)
+        layout.addLayout(top)
+        layout.addLayout(buttons)
+        layout.addWidget(self.progress)
+        layout.addWidget(self.status_label)
+        layout.addWidget(results_box, 1)
+
+    # ------------------------------------------------------------ inputs
+
+    def set_model_path(self, path: str) -> None:
+        """Use ``path`` as the model to export (follows the state's trained model)."""
+        self.source_edit.setText(str(path or ""))
+
+    def _on_source_changed(self, text: str) -> None:
+        if not self._out_dir_edited:
+            self.out_edit.setText(default_out_dir(text.strip()))
+        self._update_buttons()
+
+    def _on_out_edited(self, _text: str) -> None:
+        self._out_dir_edited = True
+
+    def choose_source(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Model to export", self.source_edit.text(), "Keras models (*.keras)")
+        if path:
+            self.source_edit.setText(path)
+
+    def choose_out_dir(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Export to folder", self.out_edit.text())
+        if path:
+            self._out_dir_edited = True
+            self.out_edit.setText(path)
+
+    def open_out_dir(self) -> None:
+        folder = self.out_edit.text().strip()
+        if folder and Path(folder).is_dir():
+            QDesktopServices.openUrl(QUrl.fromLocalFile(folder))
+
+    def selected_formats(self) -> tuple[str, ...]:
+        """The checked formats that are available, in the canonical order."""
+        return tuple(f for f in EXPORT_FORMATS if self.format_checks[f].isChecked() and self.format_checks[f].isEnabled())
+
+    def export_config(self, overwrite: bool = False) -> ExportConfig:
+        """The :class:`ExportConfig` the widgets describe."""
+        return ExportConfig(
+            formats=self.selected_formats(),
+            out_dir=self.out_edit.text().strip(),
+            name=self.name_edit.text().strip(),
+            overwrite=overwrite,
+            verify=self.verify_check.isChecked(),
+        )
+
+    # ------------------------------------------------------- availability
+
+    def showEvent(self, event) -> None:  # noqa: N802 - Qt naming
+        super().showEvent(event)
+        self.probe_formats()
+
+    def probe_formats(self) -> None:
+        """Ask the engine (in a worker) which formats work; runs once."""
+        if self.availability or self.probe_runner.is_running():
+            return
+        self.probe_runner.start(probe_formats_in_worker)
+
+    def set_availability(self, reasons: dict[str, str | None]) -> None:
+        """Enable each format checkbox, or disable it with the reason as its tooltip."""
+        self.availability = dict(reasons)
+        for fmt, check in self.format_checks.items():
+            reason = reasons.get(fmt)
+            check.setEnabled(reason is None)
+            if reason is None:
+                check.setToolTip(FORMAT_HINTS[fmt])
+                check.setText(FORMAT_LABELS[fmt])
+            else:
+                check.setChecked(False)
+                check.setToolTip(f"Not available: {reason}")
+                check.setText(f"{FORMAT_LABELS[fmt]} (not available)")
+        self._update_buttons()
+
+    def _on_probe_error(self, message: str, _details: str) -> None:
+        self.set_availability({**{f: None for f in EXPORT_FORMATS}, "onnx": f"The ONNX check failed: {message}"})
+
+    # --------------------------------------------------------------- run
+
+    def _missing_input(self) -> str | None:
+        if not self.source_edit.text().strip():
+            return "Choose a trained model first (train one, or pick a .keras file)."
+        if not Path(self.source_edit.text().strip()).exists():
+            return f"The model {self.source_edit.text().strip()} does not exist."
+        if not self.selected_formats():
+            return "Choose at least one format."
+        if not self.out_edit.text().strip():
+            return "Choose a destination folder."
+        if not self.name_edit.text().strip():
+            return "Give the files a name."
+        return None
+
+    def _update_buttons(self, *_args) -> None:
+        running = hasattr(self, "runner") and self.runner.is_running()
+        problem = self._missing_input()
+        self.export_button.setEnabled(not running and problem is None)
+        self.export_button.setToolTip(problem or "Write and verify the chosen formats")
+        self.cancel_button.setEnabled(running)
+        for widget in (self.source_edit, self.source_button, self.out_edit, self.out_button, self.name_edit, self.verify_check):
+            widget.setEnabled(not running)
+        folder = self.out_edit.text().strip()
+        self.open_button.setEnabled(bool(folder) and Path(folder).is_dir())
+
+    def existing_targets(self) -> list[Path]:
+        """Files and folders the export would replace."""
+        cfg = self.export_config()
+        return [p for p in target_paths(cfg.out_dir, cfg.name, cfg.formats).values() if p.exists()]
+
+    def confirm_overwrite(self, existing: list[Path]) -> bool:
+        """Ask before replacing files; True when the user agrees."""
+        names = "\n".join(f"  {p.name}" for p in existing)
+        answer = QMessageBox.question(
+            self,
+            "Replace existing files?",
+            f"{existing[0].parent} already contains:\n{names}\n\nReplace them with the new export?",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+            QMessageBox.StandardButton.No,
+        )
+        return answer == QMessageBox.StandardButton.Yes
+
+    def start_export(self) -> bool:
+        """Validate the inputs, ask about overwriting, then export in the worker.
+
+        Returns:
+            True when the export started.
+        """
+        if self.runner.is_running():
+            return False
+        problem = self._missing_input()
+        if problem:
+            self.status_label.setText(problem)
+            return False
+        existing = self.existing_targets()
+        if existing and not self.confirm_overwrite(existing):
+            self.status_label.setText("Export not started: the existing files were kept.")
+            return False
+        try:
+            config = self.export_config(overwrite=bool(existing))
+        except ConfigError as exc:
+            self.status_label.setText(str(exc))
+            return False
+        self.last_result = None
+        self.results_table.setRowCount(0)
+        self.progress.setRange(0, 0)
+        self.progress.setFormat("Starting…")
+        self.status_label.setText(f"Exporting {', '.join(FORMAT_LABELS[f] for f in config.formats)}…")
+        self.state.begin_busy("export")
+        self.runner.start(export_in_worker, self.source_edit.text().strip(), config)
+        self._update_buttons()
+        return True
+
+    def runner_cancel(self) -> None:
+        self.runner.cancel()
+        self.status_label.setText("Cancelling: stopping after the current step…")
+
+    def handle_event(self, event: object) -> None:
+        if isinstance(event, Progress):
+            if event.total:
+                self.progress.setRange(0, event.total)
+                self.progress.setValue(event.done)
+            self.progress.setFormat(event.message or "%p%")
+        elif isinstance(event, LogMessage):
+            self.status_label.setText(event.message)
+
+    def _on_result(self, result: Any) -> None:
+        self.last_result = result
+        if getattr(result, "cancelled", False):
+            self.status_label.setText("Export cancelled; nothing was written.")
+            return
+        self.show_result(result)
+        self.state.show_status(f"Exported {len(result.files)} file(s) to {self.out_edit.text().strip()}")
+
+    def show_result(self, result: Any) -> None:
+        """Fill the table with one row per written file and its parity."""
+        rows: list[tuple[str, str, str, str]] = []
+        for fmt, path in result.files.items():
+            if fmt in result.parity:
+                delta = f"{result.parity[fmt]:.2g}"
+                if fmt == "tflite_dynamic":
+                    delta += f"  (top-1 agrees {result.top1_agreement.get(fmt, 0):.0%})"
+            else:
+                delta = "not checked"
+            rows.append((FORMAT_LABELS[fmt], str(path), delta, f"{FORMAT_TOLERANCES[fmt]:g}"))
+        if result.labels_path:
+            rows.append(("Labels", str(result.labels_path), "", ""))
+        if result.metadata_path:
+            rows.append(("Metadata", str(result.metadata_path), "", ""))
+        self.results_table.setRowCount(len(rows))
+        for r, cells in enumerate(rows):
+            for c, text in enumerate(cells):
+                item = QTableWidgetItem(text)
+                item.setToolTip(text)
+                self.results_table.setItem(r, c, item)
+        checked = "checked in a fresh process" if result.verified else "not checked"
+        self.status_label.setText(
+            f"Wrote {len(result.files)} model file(s), labels.txt and model.json in {result.seconds:.1f} s ({checked})."
+        )
+
+    def _on_error(self, message: str, details: str) -> None:
+        self.status_label.setText(f"Export failed: {message}")
+        self.state.report_error(message, details)
+
+    def _on_finished(self) -> None:
+        self.state.end_busy("export")
+        self.progress.setRange(0, 1)
+        self.progress.setValue(1 if self.last_result is not None and not getattr(self.last_result, "cancelled", False) else 0)
+        self.progress.setFormat("Done" if self.progress.value() else "Idle")
+        self._update_buttons()
