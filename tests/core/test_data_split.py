@@ -224,3 +224,11 @@ def test_presplit_ignores_test_fraction_with_a_warning(tmp_path):
     data = prepare_data(DataConfig(root=str(root), test_fraction=0.2), sink=events.append)
     assert data.test == ()
     assert any(isinstance(e, LogMessage) and "test_fraction is ignored" in e.message for e in events)
+
+
+def test_split_items_alone_rejects_an_empty_class(tmp_path):
+    root = _make(tmp_path / "d", {"a": 4})
+    (root / "b").mkdir()
+    report = validate_files(scan_folder(root))
+    with pytest.raises(DataError, match=r"Class 'b' has no valid images in .*b"):
+        split_items(report, DataConfig(root=str(root), val_fraction=0.0))

@@ -60,6 +60,8 @@ def _split_class(
     val_fraction: float,
     test_fraction: float,
 ) -> tuple[list[str], list[str], list[str]]:
+    if not paths:
+        raise DataError(f"Class '{class_name}' has no valid images in {class_dir}. Every class needs images to train on.", path=class_dir)
     n_train, n_val, n_test = split_counts(len(paths), val_fraction, test_fraction)
     if n_train < 1:
         need = _needed(val_fraction, test_fraction)
