@@ -4,9 +4,10 @@ One :class:`RunState` is shared by the callbacks of every phase of a run: it
 holds the history, the best value so far and whether the run was cancelled.
 The callbacks are meant to be passed to ``fit`` in this order::
 
-    [CancelCallback, EventCallback, CheckpointCallback, PhaseEarlyStopping, TensorBoard]
+    [EventCallback, CancelCallback, CheckpointCallback, PhaseEarlyStopping, ScalarLogger]
 
-so that an epoch cut short by a cancel is neither reported nor checkpointed.
+so that a cancel asked for while handling a ``BatchEnd`` stops after that batch,
+and an epoch cut short by a cancel is neither reported nor checkpointed.
 """
 
 from __future__ import annotations

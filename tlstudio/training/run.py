@@ -343,7 +343,6 @@ def _train(
 
 def _fit(fit_model, full_model, train_ds, val_ds, plan, first_epoch, class_weight, *, sink, state, steps, num_train, batch_size, cancel, run_dir, train):
     callbacks: list[keras.callbacks.Callback] = [
-        CancelCallback(cancel, state),
         EventCallback(
             sink,
             state,
@@ -353,6 +352,7 @@ def _fit(fit_model, full_model, train_ds, val_ds, plan, first_epoch, class_weigh
             batch_size=batch_size,
             optimizer=lambda: fit_model.optimizer,
         ),
+        CancelCallback(cancel, state),  # after the events: a sink may cancel on a BatchEnd
         CheckpointCallback(
             full_model,
             str(run_dir),
