@@ -1,0 +1,147 @@
+"""The Evaluate page with a tiny hand-weighted Keras model (red vs blue images)."""
+
+from __future__ import annotations
+
+import csv
+import os
+
+import numpy as np
+import pytest
+from PIL import Image
+
+TIMEOUT = 60_000
+
+
+def _tiny_model(path):
+    """1x1 conv (identity) -> mean colour -> softmax((red - blue) / 50, (blue - red) / 50)."""
+    import keras
+
+    inputs = keras.Input((16, 16, 3))
+    x = keras.layers.Conv2D(3, 1, name="conv", use_bias=False)(inputs)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    outputs = keras.layers.Dense(2, activation="softmax", name="predictions")(x)
+    model = keras.Model(inputs, outputs)
+    model.get_layer("conv").set_weights([np.eye(3, dtype=np.float32).reshape(1, 1, 3, 3)])
+    kernel = np.array([[1.0, -1.0], [0.0, 0.0], [-1.0, 1.0]], np.float32) / 50.0
+    model.get_layer("predictions").set_weights([kernel, np.zeros(2, np.float32)])
+    model.save(path)
+
+
+def _image(path, rgb):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new("RGB", (20, 20), rgb).save(path)
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    root = tmp_path_factory.mktemp("evalpage")
+    (root / "model").mkdir()
+    _tiny_model(root / "model" / "model.keras")
+    (root / "model" / "labels.txt").write_text("red\nblue\n")
+    for i, rgb in enumerate([(250, 0, 0), (200, 20, 10), (180, 0, 60), (90, 0, 160)]):
+        _image(root / "data" / "red" / f"r{i}.png", rgb)
+    for i, rgb in enumerate([(0, 0, 250), (10, 30, 200), (40, 0, 120)]):
+        _image(root / "data" / "blue" / f"b{i}.png", rgb)
+    return root
+
+
+@pytest.fixture
+def page(qtbot):
+    from ui.pages.evaluate_page import EvaluatePage
+    from ui.state import AppState
+
+    state = AppState()
+    widget = EvaluatePage(state)
+    qtbot.addWidget(widget)
+    widget.resize(1100, 760)
+    yield widget
+    widget.shutdown()
+
+
+def _evaluated(qtbot, page, exported):
+    with qtbot.waitSignal(page.runner.finished, timeout=TIMEOUT):
+        page.open_exported_model(str(exported / "model" / "model.keras"), str(exported / "data"), all_images=True)
+    assert page.results, page.summary.text()
+    return page.result
+
+
+def _click_cell(qtbot, page, row, col):
+    from PySide6.QtCore import Qt
+
+    view = page.matrix
+    rect = view.visualItemRect(view.item(row, col))
+    qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+
+
+def test_clicking_a_confusion_cell_shows_its_images(qtbot, page, exported):
+    page.show()
+    result = _evaluated(qtbot, page, exported)
+    assert result.metrics.confusion.tolist() == [[3, 1], [0, 3]]
+    assert "85.7%" in page.summary.text()
+    assert page.matrix.item(0, 1).text() == "1\n25%"
+    assert page.class_table.item(0, 0).text() == "red" and page.class_table.item(0, 4).text() == "4"
+
+    _click_cell(qtbot, page, 0, 1)  # true red, predicted blue
+    assert [os.path.basename(p) for p in page.thumbs.paths()] == ["r3.png"]
+    assert "predicted <b>blue</b>" in page.images_label.text()
+
+    _click_cell(qtbot, page, 0, 0)  # correct reds, most confident first
+    assert [os.path.basename(p) for p in page.thumbs.paths()] == ["r0.png", "r1.png", "r2.png"]
+    probs = [r.confidence for r in page.shown_images]
+    assert probs == sorted(probs, reverse=True)
+
+    _click_cell(qtbot, page, 1, 0)  # empty cell
+    assert page.thumbs.paths() == []
+
+    page.mistakes_button.click()
+    assert [os.path.basename(p) for p in page.thumbs.paths()] == ["r3.png"]
+
+
+def test_single_image_test_shows_top_k_bars_and_grad_cam(qtbot, page, exported):
+    page.set_model(str(exported / "model" / "model.keras"))
+    with qtbot.waitSignal(page.runner.finished, timeout=TIMEOUT):
+        assert page.test_image(str(exported / "data" / "blue" / "b1.png"))
+    values = page.bars.values()
+    assert [name for name, _ in values] == ["blue", "red"]
+    assert values[0][1] > 0.5 and sum(p for _, p in values) == pytest.approx(1.0, abs=1e-5)
+    assert "<b>blue</b>" in page.prediction_label.text()
+    assert "Grad-CAM: red areas" in page.prediction_label.text()
+    assert page.loaded_model is not None  # kept for the next test, no reload
+
+
+def test_paste_from_clipboard(qtbot, page, exported):
+    from PySide6.QtGui import QColor, QGuiApplication, QImage
+
+    page.set_model(str(exported / "model" / "model.keras"))
+    image = QImage(24, 24, QImage.Format.Format_RGB32)
+    image.fill(QColor(240, 10, 10))
+    QGuiApplication.clipboard().setImage(image)
+    with qtbot.waitSignal(page.runner.finished, timeout=TIMEOUT):
+        assert page.paste_image()
+    assert page.bars.values()[0][0] == "red"
+
+
+def test_folder_test_and_csv(qtbot, page, exported, tmp_path):
+    page.set_model(str(exported / "model" / "model.keras"))
+    with qtbot.waitSignal(page.runner.finished, timeout=TIMEOUT):
+        assert page.test_folder(str(exported / "data"))
+    assert page.folder_table.rowCount() == 7
+    assert page.csv_button.isEnabled()
+    out = tmp_path / "preds.csv"
+    page.save_csv(str(out))
+    rows = list(csv.DictReader(out.open()))
+    assert len(rows) == 7
+    by_name = {os.path.basename(r["path"]): r["predicted"] for r in rows}
+    assert by_name["r0.png"] == "red" and by_name["b0.png"] == "blue" and by_name["r3.png"] == "blue"
+
+
+def test_bad_model_reports_a_readable_error(qtbot, page, tmp_path):
+    bad = tmp_path / "m.keras"
+    bad.write_bytes(b"not a model")
+    (tmp_path / "labels.txt").write_text("a\nb\n")
+    errors = []
+    page.state.error_reported.connect(lambda m, d: errors.append(m))
+    with qtbot.waitSignal(page.runner.finished, timeout=TIMEOUT):
+        page.open_exported_model(str(bad), str(tmp_path))
+    assert errors and "m.keras" in errors[0]

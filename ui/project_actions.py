@@ -1,0 +1,383 @@
+"""Projects in the GUI: the File-menu actions and the controller behind them.
+
+:class:`ProjectController` keeps one :class:`tlstudio.project.Project` in step
+with the shared :class:`ui.state.AppState`: config changes and finished runs
+go into the project and are autosaved to its side file a moment later; opening
+a project puts its configs back into the state. There is one controller per
+state, reached with :func:`project_controller`.
+
+:func:`install_project_actions` adds New / Open / Open recent / Save / Save As
+to the main window's File menu and offers to recover an autosave left by a
+crash. Everything here is light: the project module never loads TensorFlow.
+"""
+
+from __future__ import annotations
+
+import weakref
+from pathlib import Path
+from typing import Any, Callable
+
+from PySide6.QtCore import QEvent, QObject, QTimer, Signal
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import QFileDialog, QMainWindow, QMenu, QMessageBox, QWidget
+
+from tlstudio.errors import TlStudioError
+from tlstudio.project import PROJECT_SUFFIX, Project, recover
+
+RECENT_KEY = "projects/recent"
+LAST_KEY = "projects/last"
+MAX_RECENT = 8
+AUTOSAVE_DELAY_MS = 3000
+FILE_FILTER = f"tlstudio projects (*{PROJECT_SUFFIX});;All files (*)"
+
+_CONTROLLERS: "weakref.WeakKeyDictionary[QObject, ProjectController]" = weakref.WeakKeyDictionary()
+
+
+def _settings():
+    from ui.settings import settings
+
+    return settings()
+
+
+def recent_projects() -> list[str]:
+    """Recently opened or saved project files, newest first (missing files dropped)."""
+    value = _settings().value(RECENT_KEY, [])
+    if isinstance(value, str):
+        value = [value] if value else []
+    return [str(p) for p in value or [] if Path(str(p)).is_file()]
+
+
+def _remember(path: Path) -> None:
+    store = _settings()
+    items = [str(path)] + [p for p in recent_projects() if p != str(path)]
+    store.setValue(RECENT_KEY, items[:MAX_RECENT])
+    store.setValue(LAST_KEY, str(path))
+    store.sync()
+
+
+class ProjectController(QObject):
+    """The current project, kept in step with an :class:`~ui.state.AppState`.
+
+    Signals:
+        project_changed(object): a project was created or opened.
+        runs_changed(): runs were added, updated or removed.
+        dirty_changed(bool): the project gained or lost unsaved changes.
+        saved(str): the project was written to this path.
+    """
+
+    project_changed = Signal(object)
+    runs_changed = Signal()
+    dirty_changed = Signal(bool)
+    saved = Signal(str)
+
+    def __init__(self, state: Any, parent: QObject | None = None):
+        super().__init__(parent)
+        self.state = state
+        self.project = Project.new(data=state.data_config, model=state.model_config, train=state.train_config)
+        self.project.dirty = False
+        self._applying = False
+        self._autosave_timer = QTimer(self)
+        self._autosave_timer.setSingleShot(True)
+        self._autosave_timer.setInterval(AUTOSAVE_DELAY_MS)
+        self._autosave_timer.timeout.connect(self.autosave)
+        state.data_config_changed.connect(self._on_configs_changed)
+        state.model_config_changed.connect(self._on_configs_changed)
+        state.train_config_changed.connect(self._on_configs_changed)
+        state.run_finished.connect(self._on_run_finished)
+
+    # ------------------------------------------------------------- queries
+
+    @property
+    def path(self) -> Path | None:
+        return self.project.path
+
+    @property
+    def dirty(self) -> bool:
+        return self.project.dirty
+
+    def title(self) -> str:
+        """``name`` with a ``*`` when there are unsaved changes."""
+        return f"{self.project.name}{' *' if self.project.dirty else ''}"
+
+    # ------------------------------------------------------------- changes
+
+    def _changed(self, runs: bool = False) -> None:
+        self.project.dirty = True
+        self.dirty_changed.emit(True)
+        if runs:
+            self.runs_changed.emit()
+        self._autosave_timer.start()
+
+    def _on_configs_changed(self, _config: object) -> None:
+        if self._applying:
+            return
+        self.project.set_configs(data=self.state.data_config, model=self.state.model_config, train=self.state.train_config)
+        self._changed()
+
+    def _on_run_finished(self, result: Any) -> None:
+        if result is None or not getattr(result, "run_dir", None):
+            return
+        self.add_run(result, self.state.last_run_config)
+
+    def add_run(self, result: Any, config: Any = None) -> None:
+        """Record a run result (new or resumed) and autosave soon."""
+        self.project.add_run(result, config)
+        self._changed(runs=True)
+
+    def remove_run(self, run_id: str, delete_files: bool = False) -> None:
+        self.project.remove_run(run_id, delete_files=delete_files)
+        self._changed(runs=True)
+
+    def refresh_run(self, run_id: str) -> None:
+        self.project.refresh_run(run_id)
+        self._changed(runs=True)
+
+    # ------------------------------------------------------------- file operations
+
+    def _apply(self, project: Project) -> None:
+        """Make ``project`` current and push its configs into the state."""
+        self._autosave_timer.stop()
+        self.project = project
+        self._applying = True
+        try:
+            self.state.set_data_config(project.data)
+            self.state.set_model_config(project.model)
+            self.state.set_train_config(project.train)
+        finally:
+            self._applying = False
+        best = project.best_run()
+        if best is not None and best.model_path and Path(best.model_path).exists():
+            self.state.set_model_path(best.model_path)
+        self.project_changed.emit(project)
+        self.runs_changed.emit()
+        self.dirty_changed.emit(project.dirty)
+
+    def new_project(self) -> Project:
+        """A fresh, untitled project with the current configs and no runs."""
+        project = Project.new(data=self.state.data_config, model=self.state.model_config, train=self.state.train_config)
+        project.dirty = False
+        self._apply(project)
+        return project
+
+    def open_project(self, path: str | Path) -> Project:
+        """Open a project file and apply its configs. Raises ProjectError."""
+        project = Project.load(path)
+        self._apply(project)
+        if project.dataset and Path(project.dataset).is_dir():
+            self.state.request_open_folder(project.dataset)
+        _remember(Path(path))
+        return project
+
+    def recover_project(self, path: str | Path | None) -> Project:
+        """Open the autosave of ``path`` (None: the untitled autosave)."""
+        project = Project.recover(path)
+        self._apply(project)
+        if project.dataset and Path(project.dataset).is_dir():
+            self.state.request_open_folder(project.dataset)
+        return project
+
+    def save(self, path: str | Path | None = None) -> Path:
+        """Save (or Save As when ``path`` is given). Raises ProjectError."""
+        self._autosave_timer.stop()
+        self.project.set_configs(data=self.state.data_config, model=self.state.model_config, train=self.state.train_config)
+        target = self.project.save(path)
+        _remember(target)
+        self.dirty_changed.emit(False)
+        self.saved.emit(str(target))
+        return target
+
+    def autosave(self) -> Path | None:
+        """Write the side file when there are unsaved changes."""
+        if not self.project.dirty:
+            return None
+        try:
+            return self.project.autosave()
+        except TlStudioError as exc:
+            self.state.show_status(f"Autosave failed: {exc}", 6000)
+            return None
+
+    def pending_recovery(self) -> tuple[str | None, Path] | None:
+        """``(project path or None, autosave file)`` worth offering at start-up, or None."""
+        last = _settings().value(LAST_KEY, "")
+        candidates: list[str | None] = [str(last)] if last else []
+        candidates.append(None)
+        for path in candidates:
+            side = recover(path)
+            if side is not None:
+                return path, side
+        return None
+
+
+def project_controller(state: Any) -> ProjectController:
+    """The one :class:`ProjectController` of ``state`` (created on first use)."""
+    controller = _CONTROLLERS.get(state)
+    if controller is None:
+        controller = ProjectController(state, parent=state)
+        _CONTROLLERS[state] = controller
+    return controller
+
+
+class _CloseWatcher(QObject):
+    """Autosaves unsaved changes when the main window closes (recovery offers them next time)."""
+
+    def __init__(self, controller: ProjectController, parent: QObject):
+        super().__init__(parent)
+        self.controller = controller
+
+    def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt API
+        if event.type() == QEvent.Type.Close:
+            self.controller.autosave()
+        return False
+
+
+class ProjectActions(QObject):
+    """The File-menu actions of one main window."""
+
+    def __init__(self, window: QMainWindow, controller: ProjectController):
+        super().__init__(window)
+        self.window = window
+        self.controller = controller
+        self.ask: Callable[[str, str], bool] = self._ask
+        """Yes/no question hook (replaced in tests)."""
+        self.new_action = QAction("&New project", window)
+        self.new_action.setShortcut(QKeySequence.StandardKey.New)
+        self.new_action.triggered.connect(self.new_project)
+        self.open_action = QAction("Open &project…", window)
+        self.open_action.setShortcut(QKeySequence("Ctrl+Alt+O"))
+        self.open_action.triggered.connect(self.choose_and_open)
+        self.save_action = QAction("&Save project", window)
+        self.save_action.setShortcut(QKeySequence.StandardKey.Save)
+        self.save_action.triggered.connect(self.save)
+        self.save_as_action = QAction("Save project &as…", window)
+        self.save_as_action.setShortcut(QKeySequence.StandardKey.SaveAs)
+        self.save_as_action.triggered.connect(self.save_as)
+        self.recent_menu = QMenu("Recent p&rojects", window)
+        self.recent_menu.setObjectName("RecentProjectsMenu")
+        self.recent_menu.aboutToShow.connect(self._fill_recent)
+        controller.dirty_changed.connect(self._update_title)
+        controller.project_changed.connect(lambda _p: self._update_title())
+        controller.saved.connect(lambda _p: self._update_title())
+        self._update_title()
+
+    def _parent(self) -> QWidget:
+        return self.window
+
+    def _ask(self, title: str, text: str) -> bool:
+        answer = QMessageBox.question(self._parent(), title, text)
+        return answer == QMessageBox.StandardButton.Yes
+
+    def _error(self, exc: Exception) -> None:
+        self.controller.state.report_error(str(exc), "")
+
+    def _update_title(self) -> None:
+        self.window.setWindowTitle(f"{self.controller.title()} — Transfer Learning Studio")
+
+    def _fill_recent(self) -> None:
+        self.recent_menu.clear()
+        paths = recent_projects()
+        for n, path in enumerate(paths, start=1):
+            action = self.recent_menu.addAction(f"&{n} {path}")
+            action.triggered.connect(lambda _=False, p=path: self.open(p))
+        if not paths:
+            self.recent_menu.addAction("(no recent projects)").setEnabled(False)
+
+    def _confirm_discard(self) -> bool:
+        if not self.controller.dirty:
+            return True
+        return self.ask("Unsaved project", f"{self.controller.project.name} has unsaved changes. Discard them?")
+
+    def new_project(self) -> None:
+        if self._confirm_discard():
+            self.controller.new_project()
+
+    def choose_and_open(self) -> None:
+        if not self._confirm_discard():
+            return
+        path, _ = QFileDialog.getOpenFileName(self._parent(), "Open project", str(Path.home()), FILE_FILTER)
+        if path:
+            self.open(path, confirmed=True)
+
+    def open(self, path: str, confirmed: bool = False) -> bool:
+        if not confirmed and not self._confirm_discard():
+            return False
+        try:
+            self.controller.open_project(path)
+        except TlStudioError as exc:
+            self._error(exc)
+            return False
+        self.controller.state.show_status(f"Opened {path}")
+        return True
+
+    def save(self) -> bool:
+        if self.controller.path is None:
+            return self.save_as()
+        try:
+            path = self.controller.save()
+        except TlStudioError as exc:
+            self._error(exc)
+            return False
+        self.controller.state.show_status(f"Saved {path}")
+        return True
+
+    def save_as(self) -> bool:
+        start = str(self.controller.path or Path.home() / f"{self.controller.project.name}{PROJECT_SUFFIX}")
+        path, _ = QFileDialog.getSaveFileName(self._parent(), "Save project as", start, FILE_FILTER)
+        if not path:
+            return False
+        if not path.endswith(PROJECT_SUFFIX):
+            path += PROJECT_SUFFIX
+        try:
+            self.controller.save(path)
+        except TlStudioError as exc:
+            self._error(exc)
+            return False
+        return True
+
+    def offer_recovery(self) -> bool:
+        """Ask to restore an autosave newer than its project; True when restored."""
+        pending = self.controller.pending_recovery()
+        if pending is None:
+            return False
+        path, side = pending
+        name = Path(path).name if path else "an untitled project"
+        if not self.ask("Recover unsaved work", f"tlstudio found unsaved changes to {name} from an earlier session ({side}). Restore them?"):
+            return False
+        try:
+            self.controller.recover_project(path)
+        except TlStudioError as exc:
+            self._error(exc)
+            return False
+        return True
+
+
+def _file_menu(window: QMainWindow) -> QMenu:
+    for action in window.menuBar().actions():
+        menu = action.menu()
+        if menu is not None and menu.title().replace("&", "") == "File":
+            return menu
+    return window.menuBar().addMenu("&File")
+
+
+def install_project_actions(main_window: QMainWindow, state: Any, offer_recovery: bool = True) -> ProjectActions:
+    """Add the project actions to ``main_window``'s File menu.
+
+    Args:
+        main_window: The main window (its File menu gets the actions at the top).
+        state: The shared AppState.
+        offer_recovery: Ask, once the event loop runs, whether to restore an autosave.
+    """
+    controller = project_controller(state)
+    actions = ProjectActions(main_window, controller)
+    menu = _file_menu(main_window)
+    first = menu.actions()[0] if menu.actions() else None
+    for action in (actions.new_action, actions.open_action):
+        menu.insertAction(first, action)
+    menu.insertMenu(first, actions.recent_menu)
+    for action in (actions.save_action, actions.save_as_action):
+        menu.insertAction(first, action)
+    menu.insertSeparator(first)
+    main_window.project_actions = actions
+    main_window.installEventFilter(_CloseWatcher(controller, main_window))
+    if offer_recovery:
+        QTimer.singleShot(0, actions.offer_recovery)
+    return actions

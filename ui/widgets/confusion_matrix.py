@@ -1,0 +1,83 @@
+"""A heat-coloured confusion matrix whose cells can be clicked.
+
+Each cell shows the count and the row-normalised percentage (the share of the
+true class that went to the predicted class); the colour follows the
+percentage, so a small class's mistakes stand out as much as a large one's.
+Clicking a cell emits :attr:`ConfusionMatrixView.cell_activated` with
+``(true_class, predicted_class)``.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QBrush, QColor
+from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableWidget, QTableWidgetItem, QWidget
+
+_LOW = np.array([247, 251, 255], float)  # near white
+_HIGH_OK = np.array([33, 113, 181], float)  # blue for the diagonal
+_HIGH_BAD = np.array([203, 24, 29], float)  # red for mistakes
+
+
+def heat_colour(fraction: float, diagonal: bool) -> QColor:
+    """Cell colour for a row-normalised value in [0, 1]."""
+    f = float(np.clip(fraction, 0.0, 1.0)) ** 0.7  # lift small shares so they remain visible
+    high = _HIGH_OK if diagonal else _HIGH_BAD
+    rgb = _LOW + (high - _LOW) * f
+    return QColor(int(rgb[0]), int(rgb[1]), int(rgb[2]))
+
+
+class ConfusionMatrixView(QTableWidget):
+    """Rows are true classes, columns predicted classes.
+
+    Signals:
+        cell_activated(int, int): the user clicked cell (true, predicted).
+    """
+
+    cell_activated = Signal(int, int)
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setObjectName("ConfusionMatrix")
+        self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectItems)
+        self.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.setCornerButtonEnabled(False)
+        self.setToolTip("Rows: true class. Columns: predicted class. Click a cell to see its images.")
+        self.setAccessibleName("Confusion matrix")
+        self._counts = np.zeros((0, 0), np.int64)
+        self.cellClicked.connect(self._clicked)
+
+    def set_matrix(self, counts: np.ndarray | Sequence[Sequence[int]], class_names: Sequence[str]) -> None:
+        """Show a count matrix ``[true][pred]`` for ``class_names``."""
+        counts = np.asarray(counts, dtype=np.int64)
+        n = len(class_names)
+        self._counts = counts
+        self.clear()
+        self.setRowCount(n)
+        self.setColumnCount(n)
+        self.setHorizontalHeaderLabels([f"→ {c}" for c in class_names])
+        self.setVerticalHeaderLabels(list(class_names))
+        totals = counts.sum(axis=1)
+        for i in range(n):
+            for j in range(n):
+                c = int(counts[i, j])
+                frac = c / totals[i] if totals[i] else 0.0
+                item = QTableWidgetItem(f"{c}\n{frac:.0%}")
+                item.setTextAlignment(Qt.AlignmentFlag.AlignCenter)
+                colour = heat_colour(frac, i == j)
+                item.setBackground(QBrush(colour))
+                item.setForeground(QBrush(QColor("white" if colour.lightnessF() < 0.55 else "#1b1f23")))
+                item.setToolTip(f"true {class_names[i]}, predicted {class_names[j]}: {c} image(s), {frac:.1%} of {class_names[i]}")
+                item.setData(Qt.ItemDataRole.UserRole, (i, j))
+                self.setItem(i, j, item)
+
+    def counts(self) -> np.ndarray:
+        return self._counts.copy()
+
+    def _clicked(self, row: int, column: int) -> None:
+        self.cell_activated.emit(row, column)

@@ -1,0 +1,282 @@
+"""Run history: the project's runs in a table, and two or more of them compared.
+
+Selecting runs overlays their accuracy and loss curves (pyqtgraph) and lists
+the config values that differ between them. A run's TensorBoard log folder
+opens in the system file browser; deleting a run asks first and can delete
+its folder too.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable
+
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, QUrl
+from PySide6.QtGui import QDesktopServices
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QCheckBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QMessageBox,
+    QPushButton,
+    QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from tlstudio.errors import TlStudioError
+
+COLUMNS = (
+    ("id", "Run"),
+    ("status", "Status"),
+    ("backbone", "Backbone"),
+    ("weights", "Weights"),
+    ("freeze", "Freeze"),
+    ("epochs", "Epochs"),
+    ("learning_rate", "LR"),
+    ("batch_size", "Batch"),
+    ("val_accuracy", "Best val acc"),
+    ("created", "Created"),
+)
+
+PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf")
+
+
+def _fmt(key: str, value: Any) -> str:
+    if value is None:
+        return "—"
+    if key in ("val_accuracy", "accuracy") and isinstance(value, (int, float)):
+        return f"{value:.1%}"
+    if key == "learning_rate" and isinstance(value, (int, float)):
+        return f"{value:g}"
+    if key == "created" and isinstance(value, str):
+        return value.replace("T", " ").replace("Z", "")[:16]
+    return str(value)
+
+
+class RunHistoryWidget(QWidget):
+    """Table of runs plus a comparison of the selected ones.
+
+    Args:
+        controller: The :class:`ui.project_actions.ProjectController` whose project is shown.
+    """
+
+    def __init__(self, controller: Any, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setObjectName("RunHistory")
+        self.controller = controller
+        self.confirm_delete: Callable[[str], tuple[bool, bool]] = self._confirm_delete
+        """Hook returning (delete?, also delete files?); replaced in tests."""
+        self.open_url: Callable[[QUrl], Any] = QDesktopServices.openUrl
+        """Hook that opens a folder in the system browser; replaced in tests."""
+
+        self.table = QTableWidget(0, len(COLUMNS))
+        self.table.setObjectName("RunTable")
+        self.table.setHorizontalHeaderLabels([title for _, title in COLUMNS])
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.verticalHeader().setVisible(False)
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table.setAccessibleName("Runs")
+        self.table.itemSelectionChanged.connect(self.update_comparison)
+
+        self.hint = QLabel("Select two or more runs (Ctrl+click) to overlay their curves and see what differs.")
+        self.hint.setWordWrap(True)
+        self.logs_button = QPushButton("Open TensorBoard logs")
+        self.logs_button.setToolTip("Open the selected run's TensorBoard log folder")
+        self.logs_button.clicked.connect(self.open_logs)
+        self.delete_button = QPushButton("Delete run…")
+        self.delete_button.clicked.connect(self.delete_selected)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.hint, 1)
+        buttons.addWidget(self.logs_button)
+        buttons.addWidget(self.delete_button)
+
+        pg.setConfigOptions(antialias=True)
+        self.acc_plot = pg.PlotWidget(background="w")
+        self.acc_plot.setObjectName("CompareAccuracy")
+        self.loss_plot = pg.PlotWidget(background="w")
+        self.loss_plot.setObjectName("CompareLoss")
+        for plot, title in ((self.acc_plot, "Accuracy (solid: validation, dashed: training)"), (self.loss_plot, "Loss (solid: validation, dashed: training)")):
+            plot.setTitle(title, color="#333", size="10pt")
+            plot.setLabel("bottom", "epoch")
+            plot.showGrid(x=True, y=True, alpha=0.25)
+            plot.addLegend(offset=(-10, 10))
+        self.train_curves = QCheckBox("Show training curves")
+        self.train_curves.setChecked(True)
+        self.train_curves.toggled.connect(self.update_comparison)
+
+        self.diff_table = QTableWidget(0, 1)
+        self.diff_table.setObjectName("ConfigDiff")
+        self.diff_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.diff_table.verticalHeader().setVisible(False)
+        self.diff_table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.diff_table.horizontalHeader().setStretchLastSection(True)
+        self.diff_label = QLabel("Config differences")
+
+        plots = QWidget()
+        plots_layout = QHBoxLayout(plots)
+        plots_layout.setContentsMargins(0, 0, 0, 0)
+        plots_layout.addWidget(self.acc_plot)
+        plots_layout.addWidget(self.loss_plot)
+        lower = QWidget()
+        lower_layout = QVBoxLayout(lower)
+        lower_layout.setContentsMargins(0, 0, 0, 0)
+        lower_layout.addWidget(plots, 3)
+        lower_layout.addWidget(self.train_curves)
+        lower_layout.addWidget(self.diff_label)
+        lower_layout.addWidget(self.diff_table, 2)
+        top = QWidget()
+        top_layout = QVBoxLayout(top)
+        top_layout.setContentsMargins(0, 0, 0, 0)
+        top_layout.addWidget(self.table)
+        top_layout.addLayout(buttons)
+        splitter = QSplitter(Qt.Orientation.Vertical)
+        splitter.addWidget(top)
+        splitter.addWidget(lower)
+        splitter.setStretchFactor(0, 1)
+        splitter.setStretchFactor(1, 2)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(splitter)
+
+        controller.runs_changed.connect(self.refresh)
+        controller.project_changed.connect(lambda _p: self.refresh())
+        self.refresh()
+
+    # ------------------------------------------------------------- table
+
+    def refresh(self) -> None:
+        """Reload the table from the project, keeping the selection where possible."""
+        selected = set(self.selected_ids())
+        runs = self.controller.project.runs
+        self.table.blockSignals(True)
+        self.table.setRowCount(len(runs))
+        for row, record in enumerate(runs):
+            summary = record.summary()
+            for col, (key, _title) in enumerate(COLUMNS):
+                item = QTableWidgetItem(_fmt(key, summary.get(key)))
+                item.setData(Qt.ItemDataRole.UserRole, record.id)
+                if col == 0:
+                    item.setToolTip(f"{record.run_dir}\n{record.notes}".strip())
+                self.table.setItem(row, col, item)
+            if record.id in selected:
+                self.table.selectRow(row)
+        self.table.blockSignals(False)
+        self._update_buttons()
+        self.update_comparison()
+
+    def selected_ids(self) -> list[str]:
+        rows = sorted({i.row() for i in self.table.selectedIndexes()})
+        return [self.table.item(r, 0).data(Qt.ItemDataRole.UserRole) for r in rows if self.table.item(r, 0)]
+
+    def select_runs(self, ids: list[str]) -> None:
+        """Select the rows of ``ids`` (replacing the selection)."""
+        self.table.clearSelection()
+        mode = self.table.selectionMode()
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.MultiSelection)
+        for row in range(self.table.rowCount()):
+            if self.table.item(row, 0).data(Qt.ItemDataRole.UserRole) in ids:
+                self.table.selectRow(row)
+        self.table.setSelectionMode(mode)
+
+    def _update_buttons(self) -> None:
+        n = len(self.selected_ids())
+        self.logs_button.setEnabled(n == 1)
+        self.delete_button.setEnabled(n == 1)
+
+    # ------------------------------------------------------------- comparison
+
+    def update_comparison(self) -> None:
+        """Overlay the curves of the selected runs and list their config differences."""
+        self._update_buttons()
+        ids = self.selected_ids()
+        project = self.controller.project
+        for plot in (self.acc_plot, self.loss_plot):
+            plot.clear()
+        self.diff_table.setRowCount(0)
+        if not ids:
+            self.diff_label.setText("Config differences: select two or more runs")
+            return
+        records = [project.get_run(i) for i in ids]
+        from tlstudio.project import config_diff, history_curves
+
+        show_train = self.train_curves.isChecked()
+        for n, record in enumerate(records):
+            colour = PALETTE[n % len(PALETTE)]
+            curves = history_curves(record.history)
+            x = curves["epoch"]
+            for plot, key in ((self.acc_plot, "accuracy"), (self.loss_plot, "loss")):
+                if f"val_{key}" in curves:
+                    plot.plot(x, curves[f"val_{key}"], pen=pg.mkPen(colour, width=2), symbol="o", symbolSize=5, symbolBrush=colour, name=record.id)
+                if show_train and key in curves:
+                    plot.plot(x, curves[key], pen=pg.mkPen(colour, width=1.5, style=Qt.PenStyle.DashLine),
+                              name=None if f"val_{key}" in curves else record.id)
+        if len(records) < 2:
+            self.diff_label.setText("Config differences: select two or more runs")
+            return
+        rows = config_diff([r.config for r in records])
+        self.diff_label.setText(f"Config differences ({len(rows)})" if rows else "Config differences: the configs are identical")
+        self.diff_table.setColumnCount(1 + len(records))
+        self.diff_table.setHorizontalHeaderLabels(["setting", *[r.id for r in records]])
+        self.diff_table.setRowCount(len(rows))
+        for row, values in enumerate(rows):
+            for col, value in enumerate(values):
+                self.diff_table.setItem(row, col, QTableWidgetItem("—" if value is None else str(value)))
+
+    def diff_rows(self) -> list[tuple[str, ...]]:
+        """The config diff as shown: ``(setting, value per run...)``."""
+        out = []
+        for row in range(self.diff_table.rowCount()):
+            out.append(tuple(self.diff_table.item(row, c).text() for c in range(self.diff_table.columnCount())))
+        return out
+
+    def plotted_runs(self) -> list[str]:
+        """Names of the validation curves on the accuracy plot."""
+        return [item.name() for item in self.acc_plot.getPlotItem().listDataItems() if item.name()]
+
+    # ------------------------------------------------------------- actions
+
+    def open_logs(self) -> bool:
+        ids = self.selected_ids()
+        if len(ids) != 1:
+            return False
+        record = self.controller.project.get_run(ids[0])
+        folder = Path(record.log_dir)
+        if not folder.is_dir():
+            self.controller.state.show_status(f"{record.id} has no TensorBoard logs ({folder} does not exist)", 6000)
+            return False
+        self.open_url(QUrl.fromLocalFile(str(folder)))
+        return True
+
+    def _confirm_delete(self, run_id: str) -> tuple[bool, bool]:
+        box = QMessageBox(self)
+        box.setIcon(QMessageBox.Icon.Warning)
+        box.setWindowTitle("Delete run")
+        box.setText(f"Remove run {run_id} from the project?")
+        files = QCheckBox("Also delete its folder and model files from disk")
+        box.setCheckBox(files)
+        box.setStandardButtons(QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel)
+        ok = box.exec() == QMessageBox.StandardButton.Yes
+        return ok, files.isChecked()
+
+    def delete_selected(self) -> bool:
+        ids = self.selected_ids()
+        if len(ids) != 1:
+            return False
+        ok, delete_files = self.confirm_delete(ids[0])
+        if not ok:
+            return False
+        try:
+            self.controller.remove_run(ids[0], delete_files=delete_files)
+        except TlStudioError as exc:
+            self.controller.state.report_error(str(exc), "")
+            return False
+        return True
