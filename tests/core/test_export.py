@@ -373,3 +373,21 @@ def test_readme_snippet_runs_without_tlstudio(exported):
     printed = proc.stdout.split()
     expected = predict(out / "model.keras", [work / "photo.jpg"], top_k=1)[0].top[0][0]
     assert printed == [expected, expected]
+
+
+def test_cli_and_export_names_import_without_tensorflow():
+    """The GUI and the CLI dispatcher import these on their own thread: no TensorFlow allowed."""
+    code = textwrap.dedent(
+        """
+        import sys
+        import tlstudio.export, tlstudio.export.formats, tlstudio.cli.export, tlstudio.cli.predict
+        from tlstudio.export import target_paths, FORMAT_LABELS
+        from tlstudio.cli import build_parser
+        build_parser()
+        heavy = sorted(m for m in ("tensorflow", "keras") if m in sys.modules)
+        print(heavy)
+        sys.exit(1 if heavy else 0)
+        """
+    )
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr[-2000:]

@@ -1,9 +1,9 @@
-"""``tlstudio-cli export RUN_DIR_OR_MODEL --format ... --out DIR``: write deployable model files.
+"""tlstudio-cli export RUN_DIR_OR_MODEL --format ... --out DIR: write deployable model files.
 
-Exports a run folder's model (or a ``.keras`` file) to the chosen formats with
-``labels.txt`` and ``model.json``, and checks every file in a fresh
+Exports a run folder's model (or a .keras file) to the chosen formats with
+labels.txt and model.json, and checks every file in a fresh
 TensorFlow-only process against the app's predictions. Existing files are not
-replaced unless ``--force`` is given. Exit 0 on success, 1 when the export
+replaced unless --force is given. Exit 0 on success, 1 when the export
 failed or was refused.
 """
 

@@ -1,7 +1,7 @@
-"""``tlstudio-cli predict MODEL IMG_OR_DIR...``: top-k classes for image files.
+"""tlstudio-cli predict MODEL IMG_OR_DIR...: top-k classes for image files.
 
-MODEL is an exported ``.keras`` file, a SavedModel folder, a ``.tflite`` or
-``.onnx`` file, or a run folder. Folders of images are searched recursively.
+MODEL is an exported .keras file, a SavedModel folder, a .tflite or
+.onnx file, or a run folder. Folders of images are searched recursively.
 Images are read like training reads them (EXIF orientation, RGB, resize).
 A file that cannot be read gets a row with its error and does not stop the
 others. Exit 0 when every file was predicted, 1 when some could not be read

@@ -122,13 +122,17 @@ def _savedmodel_runner(path: Path) -> tuple[Callable, tuple, int]:
 
 
 def _tflite_runner(path: Path) -> tuple[Callable, tuple, int]:
+    import warnings
+
     try:
         from ai_edge_litert.interpreter import Interpreter
     except ImportError:
         import tensorflow as tf
 
         Interpreter = tf.lite.Interpreter
-    interpreter = Interpreter(model_path=str(path))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # tf.lite.Interpreter's deprecation notice
+        interpreter = Interpreter(model_path=str(path))
     inp = interpreter.get_input_details()[0]
     out = interpreter.get_output_details()[0]
     state = {"shape": None}
