@@ -1,0 +1,144 @@
+"""Projects in the GUI: File-menu actions, run history restored, run comparison, recovery."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import replace
+
+import pytest
+
+from tlstudio.config import DataConfig, ModelConfig, RunConfig, TrainConfig, to_json
+from tlstudio.project import Project
+from tlstudio.training.result import RunResult
+
+
+def _run(tmp_path, name, config, accs):
+    run_dir = tmp_path / "runs" / name
+    (run_dir / "logs").mkdir(parents=True)
+    (run_dir / "run_config.json").write_text(to_json(config))
+    history = tuple(
+        {"epoch": i, "phase": 1, "loss": 1.0 - a, "accuracy": a, "val_loss": 1.1 - a, "val_accuracy": a - 0.05, "lr": 1e-3, "seconds": 1.0}
+        for i, a in enumerate(accs)
+    )
+    return RunResult(run_dir=str(run_dir), best_metrics=dict(history[-1]), history=history, class_names=("a", "b"), epochs_completed=len(accs))
+
+
+@pytest.fixture
+def saved_project(tmp_path):
+    base = RunConfig(data=DataConfig(root=str(tmp_path / "no-data")), model=ModelConfig(weights="none"), train=TrainConfig(epochs=2))
+    other = replace(base, model=replace(base.model, backbone="resnet50"), train=replace(base.train, learning_rate=0.01, epochs=3))
+    project = Project.new("demo", data=base.data, model=base.model, train=TrainConfig(epochs=7, batch_size=8))
+    project.add_run(_run(tmp_path, "run-vgg", base, [0.6, 0.7]), base)
+    project.add_run(_run(tmp_path, "run-resnet", other, [0.5, 0.8, 0.9]), other)
+    return project.save(tmp_path / "demo.tlsproj")
+
+
+@pytest.fixture
+def window(qtbot):
+    from ui.main_window import MainWindow
+    from ui.project_actions import install_project_actions
+
+    win = MainWindow(restore=False)
+    qtbot.addWidget(win)
+    actions = install_project_actions(win, win.state, offer_recovery=False)
+    win.resize(1200, 800)
+    yield win, actions
+
+
+def test_file_menu_has_the_project_actions(window):
+    win, actions = window
+    file_menu = next(a.menu() for a in win.menuBar().actions() if a.menu() and a.menu().title().replace("&", "") == "File")
+    texts = [a.text() for a in file_menu.actions()]
+    assert texts[:5] == ["&New project", "Open &project…", "Recent p&rojects", "&Save project", "Save project &as…"]
+
+
+def test_open_saved_project_restores_configs_and_run_history(window, saved_project):
+    win, actions = window
+    assert actions.open(str(saved_project))
+    state = win.state
+    assert state.train_config.epochs == 7 and state.train_config.batch_size == 8
+    history = win.pages["evaluate"].history
+    table = history.table
+    assert table.rowCount() == 2
+    assert [table.item(r, 0).text() for r in range(2)] == ["run-vgg", "run-resnet"]
+    assert table.item(1, 2).text() == "resnet50" and table.item(1, 8).text() == "85.0%"
+    assert "demo" in win.windowTitle() and "*" not in win.windowTitle()
+    from ui.project_actions import recent_projects
+
+    assert recent_projects()[0] == str(saved_project)
+
+
+def test_compare_two_runs(window, saved_project):
+    win, actions = window
+    actions.open(str(saved_project))
+    history = win.pages["evaluate"].history
+    history.select_runs(["run-vgg", "run-resnet"])
+    assert history.selected_ids() == ["run-vgg", "run-resnet"]
+    assert history.plotted_runs() == ["run-vgg", "run-resnet"]
+    diff = history.diff_rows()
+    assert ("model.backbone", "vgg16", "resnet50") in diff
+    assert ("train.learning_rate", "0.001", "0.01") in diff
+    assert ("train.epochs", "2", "3") in diff
+    assert all(not row[0].startswith("run_dir") for row in diff)
+    # the curves are the runs' validation accuracies
+    items = [i for i in history.acc_plot.getPlotItem().listDataItems() if i.name() == "run-resnet"]
+    assert list(items[0].getData()[1]) == pytest.approx([0.45, 0.75, 0.85])
+
+
+def test_a_finished_run_is_recorded_and_autosaved(window, saved_project, tmp_path, qtbot):
+    win, actions = window
+    actions.open(str(saved_project))
+    config = RunConfig(data=DataConfig(root="/x"), train=TrainConfig(epochs=1))
+    win.state.start_run(config)
+    win.state.finish_run(_run(tmp_path, "run-new", config, [0.9]))
+    assert win.pages["evaluate"].history.table.rowCount() == 3
+    assert win.windowTitle().startswith("demo *")
+    side = actions.controller.autosave()
+    assert side.name == "demo.tlsproj.autosave"
+    assert len(json.loads(side.read_text())["runs"]) == 3
+    assert actions.save()
+    assert not side.exists() and len(json.loads(saved_project.read_text())["runs"]) == 3
+
+
+def test_recovery_is_offered_after_a_crash(qtbot, saved_project):
+    from ui.main_window import MainWindow
+    from ui.project_actions import install_project_actions
+
+    first = MainWindow(restore=False)
+    qtbot.addWidget(first)
+    actions = install_project_actions(first, first.state, offer_recovery=False)
+    actions.open(str(saved_project))
+    first.state.update_train_config(epochs=11)
+    side = actions.controller.autosave()
+    future = time.time_ns() + 10**9
+    os.utime(side, ns=(future, future))
+    # the app "crashes": no save. A new window at the next start offers the autosave.
+    second = MainWindow(restore=False)
+    qtbot.addWidget(second)
+    again = install_project_actions(second, second.state, offer_recovery=False)
+    asked = []
+    again.ask = lambda title, text: asked.append(text) or True
+    assert again.offer_recovery()
+    assert "demo.tlsproj" in asked[0]
+    assert second.state.train_config.epochs == 11
+    assert again.controller.dirty and again.controller.path == saved_project
+
+
+def test_delete_run_asks_and_open_logs(window, saved_project):
+    win, actions = window
+    actions.open(str(saved_project))
+    history = win.pages["evaluate"].history
+    opened = []
+    history.open_url = opened.append
+    history.select_runs(["run-vgg"])
+    assert history.open_logs()
+    assert opened[0].toLocalFile().endswith(os.path.join("run-vgg", "logs"))
+
+    history.confirm_delete = lambda run_id: (False, False)
+    assert not history.delete_selected() and history.table.rowCount() == 2
+    history.confirm_delete = lambda run_id: (True, True)
+    run_dir = actions.controller.project.get_run("run-vgg").run_dir
+    assert history.delete_selected()
+    assert history.table.rowCount() == 1 and not os.path.exists(run_dir)
