@@ -56,10 +56,17 @@ def last_conv_layer(model: Any) -> str:
     convs = [r for r in rows if r.type == "Conv2D"]
     if not convs:
         raise ValueError(f"model {model.name!r} has no convolutional layer for Grad-CAM. Received: {model.name!r}")
-    # The last spatial layer after the last conv (its activation, a residual add) holds the final maps.
-    last_conv = convs[-1].index
-    spatial_after = [r for r in rows if r.index >= last_conv]
-    return spatial_after[-1].path
+    # The last conv's maps after its BatchNorm / activation / residual add: follow
+    # the rows that keep its output shape, stopping at pooling.
+    last = convs[-1]
+    path = last.path
+    for r in rows:
+        if r.index <= last.index:
+            continue
+        if r.output_shape != last.output_shape or "Pool" in r.type:
+            break
+        path = r.path
+    return path
 
 
 def _output_layer(model: Any):
@@ -111,6 +118,12 @@ def grad_cam(model: Any, image: np.ndarray, class_index: int | None = None, laye
     sub = keras.Model(model_inputs(chain[-1]), [target.output, inner.outputs[0]])
     pre, post = prefix_models(chain), suffix_models(chain)
     batch = tf.convert_to_tensor(prepare_image(image, model))
+    out_shape = functional_of(model).outputs[0].shape
+    if len(out_shape) != 2:
+        raise ValueError(
+            f"Grad-CAM needs a classifier whose output is one score per class; {model.name!r} outputs "
+            f"{tuple(out_shape[1:])} (a backbone without its top?). Received: {model.name!r}"
+        )
     out_layer = _output_layer(model)
     softmax = getattr(out_layer, "activation", None) is keras.activations.softmax
     with _LOCK:

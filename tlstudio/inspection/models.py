@@ -15,49 +15,34 @@ import keras
 
 from tlstudio.errors import ConfigError, ModelFileError
 
-# key -> (keras.applications constructor name, default square input size)
-BACKBONES: dict[str, tuple[str, int]] = {
-    "vgg16": ("VGG16", 224),
-    "vgg19": ("VGG19", 224),
-    "resnet50": ("ResNet50", 224),
-    "resnet101": ("ResNet101", 224),
-    "resnet152": ("ResNet152", 224),
-    "resnet50v2": ("ResNet50V2", 224),
-    "resnet101v2": ("ResNet101V2", 224),
-    "resnet152v2": ("ResNet152V2", 224),
-}
-
 
 def backbone_keys() -> list[str]:
     """Registry keys the inspector can build."""
+    from tlstudio.backbones import BACKBONES
+
     return list(BACKBONES)
 
 
 def build_backbone(key: str, image_size: int = 0, include_top: bool = False) -> Any:
-    """Build backbone ``key`` without weights.
+    """Build registry backbone ``key`` without weights (only the architecture matters here).
 
     Args:
         key: Registry key, e.g. ``"vgg16"`` or ``"resnet50v2"``.
-        image_size: Square input side; 0 uses the backbone's default (224).
-            ``include_top=True`` needs the default size.
-        include_top: Keep the ImageNet classifier (Flatten/Dense for VGG).
+        image_size: Square input side; 0 uses the backbone's default.
+        include_top: Keep the ImageNet classifier (needs the default size).
 
     Raises:
         ConfigError: Unknown key or an input size the backbone refuses.
     """
-    k = key.lower()
-    if k not in BACKBONES:
-        raise ConfigError(f"unknown backbone {key!r}; choose one of {', '.join(BACKBONES)}. Received: {key!r}")
-    ctor, default = BACKBONES[k]
-    size = image_size or default
-    if include_top and size != default:
-        raise ConfigError(f"include_top needs the default input size {default}. Received: image_size={image_size}")
-    try:
-        return getattr(keras.applications, ctor)(
-            include_top=include_top, weights=None, input_shape=(size, size, 3)
-        )
-    except ValueError as exc:
-        raise ConfigError(f"{key} cannot be built at {size}×{size}: {exc}. Received: image_size={image_size}") from exc
+    from tlstudio import backbones
+
+    spec = backbones.get_spec(key.lower())
+    size = backbones.resolve_image_size(spec.key, image_size)
+    if not include_top:
+        return backbones.build_backbone(spec.key, "none", size)
+    if size != spec.default_size:
+        raise ConfigError(f"include_top needs the default input size {spec.default_size}. Received: image_size={image_size}")
+    return getattr(keras.applications, spec.keras_name)(include_top=True, weights=None, input_shape=(size, size, 3))
 
 
 def load_model(path: str | Path) -> Any:
@@ -81,10 +66,10 @@ def load_model(path: str | Path) -> Any:
 
 def resolve(model_or_key: str, image_size: int = 0, include_top: bool = False) -> Any:
     """A model from a ``.keras`` path or a backbone key (what the CLI's argument may be)."""
-    if model_or_key.lower() in BACKBONES:
+    if model_or_key.lower() in backbone_keys():
         return build_backbone(model_or_key, image_size, include_top)
     if model_or_key.endswith((".keras", ".h5")) or Path(model_or_key).exists():
         return load_model(model_or_key)
     raise ConfigError(
-        f"{model_or_key!r} is neither a .keras file nor a backbone ({', '.join(BACKBONES)}). Received: {model_or_key!r}"
+        f"{model_or_key!r} is neither a .keras file nor a backbone ({', '.join(backbone_keys())}). Received: {model_or_key!r}"
     )

@@ -64,7 +64,7 @@ def group_of(name: str, parent: str) -> tuple[str, str]:
         return "post", ""
     if name.startswith("head") or name in ("predictions", "flatten", "fc1", "fc2"):
         return "head", ""
-    if name.startswith(("augment", "preprocess", "random_", "rescaling", "normalization")) or parent.startswith("augment"):
+    if name.startswith(("augment", "preprocess", "random_", "rescaling", "normalization")) or parent.startswith(("augment", "preprocess")):
         return "input", ""
     return parent or "", ""
 
@@ -122,8 +122,8 @@ def _row_for(layer: Any, node: Any, ins: list[tuple[int, int]]) -> LayerRow:
     in_shapes = [_shape(t) for t in node.input_tensors]
     out_shape = _shape(node.output_tensors[0])
     in_shape = in_shapes[0] if in_shapes else out_shape
-    trainable = _weights_count(layer.trainable_weights)
-    non_trainable = _weights_count(layer.non_trainable_weights)
+    trainable = _weights_count(getattr(layer, "trainable_weights", ()))  # a raw keras.ops op has none
+    non_trainable = _weights_count(getattr(layer, "non_trainable_weights", ()))
     row = LayerRow(
         index=0,
         name=layer.name,
@@ -150,6 +150,20 @@ def _row_for(layer: Any, node: Any, ins: list[tuple[int, int]]) -> LayerRow:
         forms.append(rf)
         if layer.padding == "same" and row.pad[0] != row.pad[1]:
             row.note = "'same' padding here is asymmetric: TensorFlow adds the odd pixel at the bottom/right."
+    elif isinstance(layer, keras.layers.DepthwiseConv2D):
+        sizes, row.pad = _spatial_formulas(layer, in_shape, "conv")
+        forms += sizes
+        row.kernel, row.strides = tuple(layer.kernel_size), tuple(layer.strides)
+        row.dilation, row.padding = tuple(layer.dilation_rate), layer.padding
+        fh, fw = row.kernel
+        d_in, mult = in_shape[-1], layer.depth_multiplier
+        row.filters = d_in * mult
+        value = (fh * fw + int(layer.use_bias)) * d_in * mult
+        bias = " + 1" if layer.use_bias else ""
+        forms.append(Formula("parameters", f"({fh}·{fw}{bias})·{d_in}·{mult} = {value}", value, "(F·F + 1)·D_in·multiplier"))
+        r, j, rf = fm.receptive_field(r, j, fw, row.strides[1], row.dilation[1])
+        forms.append(rf)
+        row.note = "Depthwise: one filter per input channel, so no sum over channels."
     elif isinstance(layer, (keras.layers.MaxPooling2D, keras.layers.AveragePooling2D)):
         sizes, row.pad = _spatial_formulas(layer, in_shape, "pool")
         forms += sizes

@@ -1,0 +1,59 @@
+"""``tlstudio-cli inspect``: tables, PNGs and the calculator from the command line."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tlstudio.cli import main
+
+
+def test_inspect_backbone_writes_table_and_pngs(tmp_path, capsys):
+    image = tmp_path / "img.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (50, 60, 3), dtype=np.uint8)).save(image)
+    out = tmp_path / "out"
+    code = main(["inspect", "vgg16", "--image-size", "32", "--layer", "block1_conv1", "--layer", "block3_conv1",
+                 "--image", str(image), "--out", str(out), "--format", "csv", "--json"])
+    assert code == 0
+    data = json.loads(capsys.readouterr().out)
+    names = sorted(p.split("/")[-1] for p in data["files"])
+    assert names == [
+        "activations_block1_conv1.png", "activations_block3_conv1.png", "filters_block1_conv1.png",
+        "filters_block3_conv1.png", "vgg16_layers.csv",
+    ]
+    assert data["totals"]["total_params"] == 14_714_688  # VGG16 without its top
+    assert data["memory"]["largest_batch"] > 0
+    assert (out / "vgg16_layers.csv").read_text().count("\n") == len(data["rows"]) + 1
+    assert Image.open(out / "filters_block1_conv1.png").mode == "RGB"
+
+
+def test_inspect_calc_error_is_one_line(tmp_path, capsys):
+    spec = tmp_path / "spec.json"
+    spec.write_text(json.dumps({"input_shape": [10, 10, 3], "layers": [{"kind": "conv", "f": 3, "s": 2, "p": 0, "k": 4}]}))
+    assert main(["inspect", "--calc", str(spec)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "4.5" in err and err.startswith("tlstudio-cli: error: Layer 1")
+
+
+def test_inspect_calc_cross_check(tmp_path, capsys):
+    spec = tmp_path / "spec.json"
+    spec.write_text(json.dumps({"input_shape": [16, 16, 3], "layers": [
+        {"kind": "conv", "f": 3, "s": 1, "p": 1, "k": 4}, {"kind": "pool", "f": 2, "s": 2}, {"kind": "flatten"},
+        {"kind": "dense", "k": 2, "activation": "softmax"}]}))
+    assert main(["inspect", "--calc", str(spec), "--cross-check"]) == 0
+    out = capsys.readouterr().out
+    assert "(16 − 3 + 2·1)/1 + 1 = 16" in out and "Keras agrees with every row." in out
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["inspect", "nosuchnet"], "neither a .keras file nor a backbone"),
+    (["inspect", "missing.keras"], "no such model file"),
+    (["inspect", "vgg16", "--image-size", "32", "--layer", "nope"], "no layer 'nope'"),
+])
+def test_inspect_errors(argv, words, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 1
+    assert words in capsys.readouterr().err
