@@ -8,6 +8,26 @@ Typical use::
     train_ds = make_dataset(data.train, 224, 32, shuffle=True, seed=config.data.seed)
     augmentation = build_augmentation(config.data.augment, config.data.seed)
 
+What the layer does with a folder:
+
+* **Layouts**: ``root/<class>/...`` (the app splits) or
+  ``root/{train,val,test}/<class>/...`` (kept as the user split it; ``val``
+  may be spelled ``validation``, any letter case). Class folders are searched
+  recursively; class names are the folder names, sorted.
+* **Ignored, silently**: hidden files and folders (``.DS_Store``, ``._x.jpg``,
+  ``.git``), and folders already visited through a symbolic link.
+* **Ignored, with a warning** (``ScanResult.warnings``): files directly in the
+  root, and extra folders next to ``train``/``val``/``test``.
+* **Skipped, with a reason** (``ValidationReport.skipped``): files in class
+  folders whose extension is not jpg/jpeg/png/bmp/gif/webp/tif/tiff, and image
+  files that fail validation (zero bytes, not an image, truncated, too large,
+  unreadable). Content decides, not the extension: a GIF named ``.jpg`` is used.
+* **Cache**: per-file results in ``tlstudio.paths.cache_dir("validation")``,
+  keyed by (path, size, mtime_ns); rescanning an unchanged folder costs one
+  ``stat`` per file.
+* **Split**: per class, by a seeded hash of the file name relative to the class
+  folder; stable when files are added, identical for the same seed.
+
 Importing this package does not import TensorFlow or Keras; only
 :func:`make_dataset`, :func:`load_items_array` and :func:`build_augmentation`
 load them, on their first call.
