@@ -75,6 +75,8 @@ def test_hidden_files_and_folders_are_ignored(tmp_path):
     (tmp_path / "a" / ".DS_Store").write_bytes(b"\0\0\0\1Bud1")
     _img(tmp_path / "a" / ".thumbs" / "t.png")
     _img(tmp_path / ".git" / "objects" / "x.png")
+    _img(tmp_path / "__MACOSX" / "a" / "._ok.png")
+    (tmp_path / "a" / "Thumbs.db").write_bytes(b"\0" * 16)
     _img(tmp_path / "b" / "ok.png")
     scan = scan_folder(tmp_path)
     assert scan.class_names == ("a", "b")

@@ -15,9 +15,10 @@ What the layer does with a folder:
   may be spelled ``validation``, any letter case). Class folders are searched
   recursively; class names are the folder names, sorted.
 * **Ignored, silently**: hidden files and folders (``.DS_Store``, ``._x.jpg``,
-  ``.git``), and folders already visited through a symbolic link.
+  ``.git``), system clutter (``__MACOSX``, ``Thumbs.db``, ``desktop.ini``).
 * **Ignored, with a warning** (``ScanResult.warnings``): files directly in the
-  root, and extra folders next to ``train``/``val``/``test``.
+  root, extra folders next to ``train``/``val``/``test``, and folders already
+  visited through a symbolic link (so link loops end).
 * **Skipped, with a reason** (``ValidationReport.skipped``): files in class
   folders whose extension is not jpg/jpeg/png/bmp/gif/webp/tif/tiff, and image
   files that fail validation (zero bytes, not an image, truncated, too large,

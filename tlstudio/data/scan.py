@@ -7,7 +7,8 @@ Two layouts are recognised:
   case, ``validation`` accepted for ``val``); the user's split is kept.
 
 Class folders are searched recursively. Hidden files and folders (names that
-start with a dot, such as ``.DS_Store``, ``._photo.jpg`` or ``.git``) are
+start with a dot, such as ``.DS_Store``, ``._photo.jpg`` or ``.git``) and
+operating-system clutter (``__MACOSX``, ``Thumbs.db``, ``desktop.ini``) are
 ignored. Symbolic links are followed, but a folder already visited (by its
 resolved path) is not entered again, so link loops end.
 
@@ -32,9 +33,14 @@ SPLIT_FOLDER_NAMES = {"train": "train", "val": "val", "validation": "val", "test
 """Folder name (lower case) -> split, for the presplit layout."""
 
 
+SYSTEM_NAMES = frozenset({"__macosx", "thumbs.db", "desktop.ini", "$recycle.bin", "system volume information"})
+"""Operating-system clutter (lower case), ignored like hidden files. ``__MACOSX``
+is the folder of ``._`` files that unzipping a macOS archive leaves behind."""
+
+
 def is_hidden(name: str) -> bool:
-    """Whether a file or folder name is hidden (``.DS_Store``, ``._x.jpg``, ``.git``)."""
-    return name.startswith(".")
+    """Whether a name is hidden (``.DS_Store``, ``._x.jpg``, ``.git``) or system clutter (``__MACOSX``, ``Thumbs.db``)."""
+    return name.startswith(".") or name.lower() in SYSTEM_NAMES
 
 
 def _list_dir(path: str) -> list[os.DirEntry]:
