@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -98,6 +99,10 @@ def test_sample_default_goes_to_the_cache(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("TLSTUDIO_CACHE_DIR", str(tmp_path / "cache"))
     assert main(["sample"]) == 0
     assert capsys.readouterr().out.strip() == str(tmp_path / "cache" / "sample-shapes-v1")
+    assert main(["sample", "--per-class", "2", "--json"]) == 0
+    small = json.loads(capsys.readouterr().out)["path"]
+    assert small != str(tmp_path / "cache" / "sample-shapes-v1")
+    assert len(list(Path(small).rglob("*.png"))) == 6
 
 
 def test_cli_scan_and_sample_import_without_tensorflow():

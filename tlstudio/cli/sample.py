@@ -1,8 +1,8 @@
 """``tlstudio-cli sample [OUT]``: generate the synthetic shapes dataset.
 
-Without OUT, the dataset is generated once into the tlstudio cache and its
-path is printed; with OUT, it is written there (OUT must be empty or new,
-unless ``--force``).
+Without OUT, the dataset is generated once into the tlstudio cache (one
+folder per setting) and its path is printed; with OUT, it is written there
+(OUT must be empty or new, unless ``--force``).
 """
 
 from __future__ import annotations
@@ -36,11 +36,7 @@ def run(args: argparse.Namespace) -> int:
         error(f"--per-class must be >= 1 and --size >= 16. Received: --per-class {args.per_class} --size {args.size}")
         return EXIT_ERROR
     if args.out is None:
-        if (args.per_class, args.size, args.seed) == (60, 64, 0):
-            path = sample_dataset_path()
-        else:
-            error("--per-class, --size and --seed need an OUT folder; the cached sample uses the defaults")
-            return EXIT_ERROR
+        path = sample_dataset_path(per_class=args.per_class, size=args.size, seed=args.seed)
     else:
         out = os.path.abspath(args.out)
         if os.path.isfile(out):
