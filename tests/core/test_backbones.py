@@ -390,3 +390,60 @@ def test_weights_status_none_and_file(tmp_path):
     assert not weights_status("resnet50", f"file:{other}").available
     with pytest.raises(ConfigError, match="Received: weights='pretrained'"):
         weights_status("resnet50", "pretrained")
+
+
+def test_efficientnet_imagenet_file_matches_keras_own_imagenet_build(empty_keras_home, monkeypatch):
+    """Loading the cached file by path must give what ``weights="imagenet"`` gives.
+
+    Keras adds an input rescaling only on its ``"imagenet"`` branch; the
+    reference here takes that branch, fed the same (random) file.
+    """
+    from keras.src.applications import efficientnet as keras_efficientnet
+
+    name = "efficientnetb0_notop.h5"
+    source = keras.applications.EfficientNetB0(include_top=False, weights=None, input_shape=(32, 32, 3))
+    rng = np.random.default_rng(4)
+    norm = next(l for l in source.layers if isinstance(l, keras.layers.Normalization))
+    norm.set_weights([rng.uniform(0.3, 0.6, 3).astype("float32"), rng.uniform(0.04, 0.08, 3).astype("float32"), norm.get_weights()[2]])
+    empty_keras_home.mkdir(parents=True)
+    _write_legacy_h5(source, empty_keras_home / name)
+    monkeypatch.setattr(keras_efficientnet.file_utils, "get_file", lambda *a, **k: str(empty_keras_home / name))
+    reference = keras.applications.EfficientNetB0(include_top=False, weights="imagenet", input_shape=(32, 32, 3))
+    ours = build_backbone("efficientnetb0", "imagenet", 32)
+    x = np.random.default_rng(5).uniform(0, 255, size=(2, 32, 32, 3)).astype("float32")
+    expected = np.asarray(reference(x, training=False))
+
+    def relative_error(model):  # random weights give tiny activations: compare relative to their scale
+        return float(np.max(np.abs(np.asarray(model(x, training=False)) - expected)) / np.max(np.abs(expected)))
+
+    assert relative_error(ours) <= 1e-4
+    # Without the correction the two differ, so the check above can fail.
+    plain = keras.applications.EfficientNetB0(include_top=False, weights=str(empty_keras_home / name), input_shape=(32, 32, 3))
+    assert relative_error(plain) > 1e-2
+
+
+def test_preprocessing_stays_float32_under_mixed_precision():
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        layer = preprocess_layer("vgg16")
+        pixels = np.full((1, 2, 2, 3), 200.3, "float32")
+        out = layer(pixels)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    assert keras.backend.standardize_dtype(out.dtype) == "float32"
+    np.testing.assert_allclose(np.asarray(out)[0, 0, 0], [200.3 - 103.939, 200.3 - 116.779, 200.3 - 123.68], atol=1e-4)
+
+
+def test_file_weights_reach_normalization_state(tmp_path):
+    """Normalization keeps constants of its variables; loading must refresh them."""
+    source = build_backbone("efficientnetb0", "none", 32)
+    norm = next(l for l in source.layers if isinstance(l, keras.layers.Normalization))
+    norm.set_weights([np.array([0.4, 0.5, 0.45], "float32"), np.array([0.05, 0.06, 0.07], "float32"), norm.get_weights()[2]])
+    norm.finalize_state()
+    path = tmp_path / "effnet.weights.h5"
+    source.save_weights(path)
+    loaded = build_backbone("efficientnetb0", f"file:{path}", 32)
+    x = np.random.default_rng(6).uniform(0, 255, size=(2, 32, 32, 3)).astype("float32")
+    expected = np.asarray(source(x, training=False))
+    got = np.asarray(loaded(x, training=False))
+    assert np.max(np.abs(got - expected)) <= 1e-4 * np.max(np.abs(expected))
