@@ -17,7 +17,10 @@ done before timing), so "cold" means "no validation cache", not "cold disk".
 
 Run::
 
-    .venv/bin/python benchmarks/bench_scan.py [--count 5000] [--repeat 3] [--data PATH ...]
+    .venv/bin/python benchmarks/bench_scan.py [--count 5000] [--repeat 3] [--data PATH ...] [--pipeline]
+
+``--pipeline`` adds the epoch times of ``make_dataset`` (first epoch decodes
+with Pillow, later ones come from the in-memory cache).
 """
 
 from __future__ import annotations
@@ -121,16 +124,37 @@ def bench(root: Path, repeat: int) -> dict[str, float]:
     return wall
 
 
+def bench_pipeline(root: Path, image_size: int = 224, batch_size: int = 32) -> None:
+    """Epoch times of make_dataset: first epoch (Pillow decode), then from the memory cache."""
+    from tlstudio.config import DataConfig
+    from tlstudio.data import make_dataset, prepare_data
+
+    data = prepare_data(DataConfig(root=str(root), val_fraction=0.0))
+    n = len(data.train)
+    print(f"\n== make_dataset on {root}: {n} images at {image_size}x{image_size}, batch {batch_size}")
+    for cache in (True, False):
+        ds = make_dataset(data.train, image_size, batch_size, shuffle=True, seed=0, cache=cache)
+        for epoch in (1, 2, 3):
+            start = time.perf_counter()
+            count = sum(int(x.shape[0]) for x, _ in ds)
+            s = time.perf_counter() - start
+            assert count == n
+            print(f"  cache={str(cache):<5} epoch {epoch}: {s:6.2f} s  {n / s:7.0f} images/s")
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--count", type=int, default=5000, help="images in the generated folder (0 skips it)")
     parser.add_argument("--repeat", type=int, default=3, help="timed runs per measurement, interleaved; the best is shown")
     parser.add_argument("--data", nargs="*", default=None, help="folders to benchmark (default: ants-bees)")
+    parser.add_argument("--pipeline", action="store_true", help="also time make_dataset epochs (loads TensorFlow)")
     args = parser.parse_args(argv)
     folders = [Path(p) for p in args.data] if args.data is not None else [ANTS_BEES.resolve()]
     for folder in folders:
         if folder.is_dir():
             bench(folder, args.repeat)
+            if args.pipeline:
+                bench_pipeline(folder)
         else:
             print(f"skipping {folder}: not found", file=sys.stderr)
     if args.count > 0:
