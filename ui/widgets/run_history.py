@@ -85,6 +85,7 @@ class RunHistoryWidget(QWidget):
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.table.horizontalHeader().setStretchLastSection(True)
         self.table.setAccessibleName("Runs")
+        self.table.setMinimumHeight(150)
         self.table.itemSelectionChanged.connect(self.update_comparison)
 
         self.hint = QLabel("Select two or more runs (Ctrl+click) to overlay their curves and see what differs.")
@@ -108,7 +109,7 @@ class RunHistoryWidget(QWidget):
             plot.setTitle(title, color="#333", size="10pt")
             plot.setLabel("bottom", "epoch")
             plot.showGrid(x=True, y=True, alpha=0.25)
-            plot.addLegend(offset=(-10, 10))
+            plot.addLegend(offset=(-10, 10), brush=pg.mkBrush(255, 255, 255, 210), labelTextColor="#222")
         self.train_curves = QCheckBox("Show training curves")
         self.train_curves.setChecked(True)
         self.train_curves.toggled.connect(self.update_comparison)
@@ -219,6 +220,13 @@ class RunHistoryWidget(QWidget):
                 if show_train and key in curves:
                     plot.plot(x, curves[key], pen=pg.mkPen(colour, width=1.5, style=Qt.PenStyle.DashLine),
                               name=None if f"val_{key}" in curves else record.id)
+        longest = max((len(r.history) for r in records), default=0)
+        for plot in (self.acc_plot, self.loss_plot):
+            axis = plot.getAxis("bottom")
+            if 0 < longest <= 25:
+                axis.setTickSpacing(major=5 if longest > 12 else 1, minor=1)
+            else:
+                axis.setTickSpacing()
         if len(records) < 2:
             self.diff_label.setText("Config differences: select two or more runs")
             return
