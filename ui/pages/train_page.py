@@ -387,7 +387,7 @@ class TrainPage(QWidget):
             self.state.report_error("Open a dataset on the Data page before training.", "")
             return False
         try:
-            self._push_config()
+            self.state.set_train_config(self.train_config())  # raises when the widgets disagree (0 + 0 epochs)
             config = self.state.run_config()
         except Exception as exc:  # noqa: BLE001 - a ConfigError is written for people
             self.state.report_error(f"The training settings are not valid: {exc}", "")

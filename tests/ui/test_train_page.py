@@ -1,0 +1,204 @@
+"""The live plots and the Train page, fed with engine events (no training here).
+
+A real training run through the whole window is in ``test_workflow.py``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from tlstudio.config import DataConfig, TrainConfig
+from tlstudio.events import BatchEnd, EpochEnd, LogMessage, PhaseChanged, PhasePlan, Progress, RunStarted
+from ui.pages.train_page import TrainPage, format_duration
+from ui.state import AppState
+from ui.widgets.plots import Series, TrainingPlots
+
+
+def _run_started(feature_cache=False, steps=4, epochs=3):
+    phases = (PhasePlan(1, "head", 2, 1e-3, 10, 100), PhasePlan(2, "fine_tune", epochs - 2, 1e-5, 60, 50))
+    return RunStarted("/tmp/run", ("a", "b"), phases, epochs, steps, 1, 16, 4, 4, feature_cache=feature_cache)
+
+
+def _batch(epoch, batch, loss, acc, steps=4, phase=1, lr=1e-3):
+    return BatchEnd(phase, epoch, batch, steps, epoch * steps + batch + 1, loss, acc, lr, 120.0)
+
+
+def test_series_grows_past_its_capacity():
+    s = Series(capacity=2)
+    for i in range(5):
+        s.append(i, i * i)
+    assert len(s) == 5
+    np.testing.assert_array_equal(s.x, [0, 1, 2, 3, 4])
+    np.testing.assert_array_equal(s.y, [0, 1, 4, 9, 16])
+    s.clear()
+    assert len(s) == 0 and s.x.size == 0
+
+
+def test_batch_curves_undo_the_running_mean(qtbot):
+    plots = TrainingPlots(smoothing=0.0)  # no smoothing: the smooth curve equals the recent values
+    qtbot.addWidget(plots)
+    per_batch = [4.0, 2.0, 0.0, 2.0]
+    means = np.cumsum(per_batch) / np.arange(1, 5)
+    # the GUI sees batches 0, 2 and 3 of the epoch (throttling dropped batch 1)
+    for b in (0, 2, 3):
+        plots.handle_event(_batch(0, b, float(means[b]), 0.5))
+    plots.redraw()
+    x, y = plots.curves["loss_batch"].getOriginalDataset()
+    np.testing.assert_allclose(x, [0.25, 0.75, 1.0])
+    # batch 0 alone, then the mean of batches 1-2, then batch 3
+    np.testing.assert_allclose(y, [4.0, 1.0, 2.0])
+    np.testing.assert_allclose(plots.curves["loss_smooth"].getOriginalDataset()[1], y)
+    # a new epoch restarts Keras's running mean: its first value is taken as it is
+    plots.handle_event(_batch(1, 0, 7.0, 0.5))
+    assert plots.series["loss_batch"].y[-1] == 7.0
+
+
+def test_smoothing_follows_an_exponential_moving_average(qtbot):
+    plots = TrainingPlots(smoothing=0.5)
+    qtbot.addWidget(plots)
+    running = 0.0
+    for b, v in enumerate([1.0, 3.0, 5.0]):
+        running = (running * b + v) / (b + 1)
+        plots.handle_event(_batch(0, b, running, 0.1))
+    smooth = plots.series["loss_smooth"].y
+    np.testing.assert_allclose(smooth, [1.0, 2.0, 3.5])
+
+
+def test_epoch_points_lr_and_phase_marker(qtbot):
+    plots = TrainingPlots()
+    qtbot.addWidget(plots)
+    plots.handle_event(_run_started())
+    for epoch in range(3):
+        phase = 1 if epoch < 2 else 2
+        if epoch == 2:
+            plots.handle_event(PhaseChanged(2, "fine_tune", 2, 1, 1e-5, 60, 50))
+        for b in range(4):
+            plots.handle_event(_batch(epoch, b, 1.0 / (epoch + 1), 0.5, phase=phase, lr=1e-3 if phase == 1 else 1e-5))
+        plots.handle_event(EpochEnd(phase, epoch, {"loss": 1.0, "accuracy": 0.6, "val_loss": 1.2, "val_accuracy": 0.5}, 1e-3, 1.0))
+    plots.redraw()
+    assert plots.point_count("loss_batch") == 12
+    assert plots.point_count("lr") == 12
+    for key in ("loss_train", "loss_val", "acc_train", "acc_val"):
+        x, _y = plots.curves[key].getOriginalDataset()
+        np.testing.assert_array_equal(x, [1.0, 2.0, 3.0])
+    np.testing.assert_array_equal(plots.curves["acc_val"].getOriginalDataset()[1], [0.5, 0.5, 0.5])
+    assert plots.phase2_epoch == 2.0
+    assert all(line.isVisible() and line.value() == 2.0 for line in plots.phase_lines)
+    # the batch lines break at the phase change instead of joining the two phases
+    y = plots.series["lr"].y
+    assert np.isnan(y).sum() == 1 and y[np.isfinite(y)].min() == pytest.approx(1e-5)
+
+    plots.reset()
+    assert all(plots.point_count(k) == 0 for k in plots.curves)
+    assert plots.curves["loss_val"].getOriginalDataset()[0] is None or len(plots.curves["loss_val"].getOriginalDataset()[0]) == 0
+    assert not any(line.isVisible() for line in plots.phase_lines)
+
+
+def test_smoothing_out_of_range_is_refused(qtbot):
+    with pytest.raises(ValueError, match="Received: smoothing=1.0"):
+        TrainingPlots(smoothing=1.0)
+
+
+def test_format_duration():
+    assert format_duration(0) == "0:00"
+    assert format_duration(75) == "1:15"
+    assert format_duration(3725) == "1:02:05"
+
+
+@pytest.fixture
+def page(qtbot):
+    state = AppState(train_config=TrainConfig(epochs=2, fine_tune_epochs=1, batch_size=4))
+    page = TrainPage(state)
+    qtbot.addWidget(page)
+    page.resize(1000, 700)
+    page.show()
+    return page
+
+
+def test_widgets_and_state_stay_in_step(page):
+    state = page.state
+    assert page.epochs_spin.value() == 2 and page.fine_epochs_spin.value() == 1
+    page.batch_spin.setValue(16)
+    page.optimizer_combo.setCurrentIndex(page.optimizer_combo.findData("sgd"))
+    page.early_check.setChecked(True)
+    page.patience_spin.setValue(5)
+    page.fine_lr_spin.setValue(2e-5)
+    cfg = state.train_config
+    assert (cfg.batch_size, cfg.optimizer, cfg.early_stopping, cfg.patience) == (16, "sgd", True, 5)
+    assert cfg.fine_tune_learning_rate == pytest.approx(2e-5)
+    state.update_train_config(epochs=7, schedule="cosine", class_weights=False)
+    assert page.epochs_spin.value() == 7
+    assert page.schedule_combo.currentData() == "cosine"
+    assert not page.class_weights_check.isChecked()
+
+
+def test_start_without_a_dataset_says_so_and_stays_idle(page, qtbot):
+    errors = []
+    page.state.error_reported.connect(lambda message, details: errors.append(message))
+    assert page.start() is False
+    assert errors and "Data page" in errors[0]
+    assert not page.is_running() and page.start_button.isEnabled() and not page.cancel_button.isEnabled()
+    assert page.state.run_state == "idle"
+
+
+def test_invalid_settings_are_reported_not_started(page, tmp_path):
+    errors = []
+    page.state.error_reported.connect(lambda message, details: errors.append(message))
+    page.state.update_data_config(root=str(tmp_path))
+    page.epochs_spin.setValue(0)
+    page.fine_epochs_spin.setValue(0)  # 0 + 0 epochs: TrainConfig refuses it
+    assert page.start() is False
+    assert errors and "at least one epoch" in errors[0]
+    assert not page.is_running() and page.state.run_state == "idle"
+
+
+def test_events_drive_progress_log_and_cache_notice(page):
+    page.handle_event(Progress("validate", 3, 10, "Checked 3 of 10 images"))
+    assert page.progress.maximum() == 10 and page.progress.value() == 3
+    page.handle_event(LogMessage("no validation split", "warning"))
+    page.handle_event(_run_started(feature_cache=True))
+    assert page.cache_label.isVisible() and "Feature cache" in page.cache_label.text()
+    assert page.progress.maximum() == 3 * 4
+    page.handle_event(_batch(0, 0, 1.0, 0.5))
+    page.handle_event(_batch(0, 2, 1.0, 0.5))
+    assert page.progress.value() == 3
+    assert "epoch 1/3" in page.progress.format() and "batch 3/4" in page.progress.format()
+    assert "images/s" in page.speed_label.text()
+    page.handle_event(EpochEnd(1, 0, {"loss": 0.9, "accuracy": 0.7, "val_loss": 1.1, "val_accuracy": 0.6}, 1e-3, 2.0))
+    page.handle_event(PhaseChanged(2, "fine_tune", 2, 1, 1e-5, 60, 50))
+    assert not page.cache_label.isVisible()
+    text = page.log.toPlainText()
+    assert "⚠ no validation split" in text
+    assert "val accuracy 0.600" in text
+    assert "Phase 2: Fine-tuning" in text
+    assert page.plots.point_count("loss_batch") == 2
+    assert not math.isnan(page.plots.phase2_epoch)
+
+
+def test_summary_names_best_metrics_and_model(page):
+    from tlstudio.training import RunResult
+
+    result = RunResult(
+        run_dir="/tmp/r", model_path="/tmp/r/model.keras", epochs_completed=3,
+        best_metrics={"epoch": 1, "val_accuracy": 0.875, "val_loss": 0.3, "accuracy": 0.9, "loss": 0.25},
+    )
+    text = page._summary(result)
+    assert "Run finished after 3 epochs" in text and "(epoch 2)" in text
+    assert "validation accuracy 0.875" in text and "/tmp/r/model.keras" in text
+    cancelled = RunResult(run_dir="/tmp/r", cancelled=True, epochs_completed=1)
+    assert page._summary(cancelled).startswith("Run cancelled after 1 epochs")
+
+
+def test_resume_needs_a_checkpoint(page, tmp_path):
+    assert not page.resume_button.isEnabled()
+    run = tmp_path / "run"
+    run.mkdir()
+    page._run_dir = str(run)
+    assert page.resumable_run() == ""
+    (run / "last.weights.h5").write_bytes(b"")
+    assert page.resumable_run() == str(run)
+    page._update_buttons()
+    assert page.resume_button.isEnabled()
