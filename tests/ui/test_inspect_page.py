@@ -1,0 +1,114 @@
+"""The Inspect page: live calculator, layer table, filters and memory panel."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+from PySide6.QtCore import Qt
+
+from ui.pages.inspect_page import InspectPage
+from ui.state import AppState
+
+
+@pytest.fixture
+def page(qtbot):
+    p = InspectPage(AppState())
+    qtbot.addWidget(p)
+    p.resize(1200, 750)
+    p.show()
+    yield p
+    p.build_runner.wait()
+    p.visual_runner.wait()
+
+
+def _cell(table, r, c):
+    return table.item(r, c).text()
+
+
+def test_calculator_updates_live_and_explains_errors(page):
+    calc = page.calculator
+    # Example network: row 1 is conv F=3 P=1 on 32×32 → 32×32×16.
+    assert _cell(calc.results, 1, 1) == "32×32×16"
+    assert _cell(calc.results, 1, 2) == "448"
+    calc.editor.item(0, 4).setText("8")  # K=8 filters
+    assert _cell(calc.results, 1, 1) == "32×32×8"
+    assert _cell(calc.results, 1, 2) == "224"  # (3·3·3 + 1)·8
+    calc.editor.item(0, 1).setText("5")  # F=5, P=1: 30 → 30 → pool 15 → conv 15 → pool (15 − 2)/2 + 1 = 7.5
+    assert calc.table is None
+    assert "Layer 5 (pool, F=2, S=2, P=0)" in calc.message.text() and "7.5" in calc.message.text()
+    calc.editor.item(0, 3).setText("2")  # P=2 restores 32
+    assert calc.table is not None
+    assert "(32 − 5 + 2·2)/1 + 1 = 32" in _cell(calc.results, 1, 5)
+    assert _cell(calc.results, 1, 2) == f"{(5 * 5 * 3 + 1) * 8:,}"
+    calc.in_w.setValue(10)
+    calc.in_h.setValue(10)
+    calc.editor.item(0, 1).setText("3")
+    calc.editor.item(0, 3).setText("0")
+    calc.editor.item(0, 2).setText("2")  # (10 − 3 + 0)/2 + 1 = 4.5
+    assert calc.table is None
+    assert "4.5" in calc.message.text() and "not a whole number" in calc.message.text()
+    assert not calc.results.isEnabled()
+    calc.editor.item(0, 2).setText("1")
+    assert calc.table is not None and calc.results.isEnabled()
+    rows = calc.editor.rowCount()
+    calc.add_row()
+    assert calc.editor.rowCount() == rows + 1 and calc.results.rowCount() == rows + 2
+    calc.editor.cellWidget(0, 0).setCurrentText("pool")
+    assert calc.table is not None, calc.message.text()
+    assert calc.table.rows[1].type == "maxpool"
+    calc.editor.item(0, 4).setText("x")
+    assert "whole number" in calc.message.text()
+
+
+def test_table_populated_sorted_with_tooltips_and_filters(page, qtbot, tmp_path):
+    with qtbot.waitSignal(page.table_ready, timeout=120_000) as blocker:
+        page.select_source("vgg16", 32)
+    table = blocker.args[0]
+    assert page.table_model.rowCount() == len(table.rows) == 19  # input + 13 conv + 5 pool (no top)
+    assert "14,714,688" in page.totals_label.text()
+    model = page.proxy
+    # Sort by parameters, largest first: a block5 conv (2,359,808).
+    page.view.sortByColumn(10, Qt.SortOrder.DescendingOrder)
+    first = model.index(0, 1).data()
+    assert first.strip().startswith("block5_conv") or first.strip().startswith("block4_conv2")
+    assert model.index(0, 10).data() == "2,359,808"
+    tip = model.index(0, 1).data(Qt.ItemDataRole.ToolTipRole)
+    assert "(3·3·512 + 1)·512 = 2359808" in tip
+    page.filter_edit.setText("pool")
+    assert model.rowCount() == 5
+    page.filter_edit.setText("")
+    page.select_layer("block1_conv1")
+    assert "(3·3·3 + 1)·64 = 1792" in page.details.toPlainText()
+    # Filters tab: 64 RGB 3×3 kernels drawn in the worker.
+    with qtbot.waitSignal(page.visual_runner.finished, timeout=60_000):
+        page.tabs.setCurrentIndex(1)
+    assert not page.filter_image.pixmap().isNull()
+    assert "64 filters of 3×3×3" in page.filter_info.text()
+    # Activations tab with an image file.
+    path = tmp_path / "img.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (40, 40, 3), dtype=np.uint8)).save(path)
+    page.tabs.setCurrentIndex(2)
+    with qtbot.waitSignal(page.visual_runner.finished, timeout=60_000):
+        page.set_image(str(path))
+    assert "32×32×64" in page.act_info.text()
+    assert not page.act_image.pixmap().isNull()
+    # Memory panel follows the model.
+    mem = page.memory
+    mem.budget.setValue(1.0)
+    mem.slider.setValue(8)
+    small = mem.bar.value()
+    mem.slider.setValue(256)
+    assert mem.bar.value() > small
+    assert "Largest batch that fits" in mem.suggestion.text()
+
+
+def test_build_error_is_reported(page, qtbot):
+    errors = []
+    page.state.error_reported.connect(lambda m, d: errors.append(m))
+    page.state.set_model_path("/nonexistent/model.keras")
+    page.source.setCurrentIndex(0)
+    with qtbot.waitSignal(page.build_runner.finished, timeout=60_000):
+        page.load()
+    assert errors and "no such model file" in errors[0]
+    assert "Could not inspect" in page.status.text()
