@@ -286,3 +286,20 @@ def test_unreadable_results_are_not_cached(tmp_path, monkeypatch):
     monkeypatch.delattr(validate_module, "open")  # permissions fixed: same mtime, must be checked again
     again = _validate(tmp_path)
     assert again.cache_hits == 0 and again.num_valid == 1
+
+
+def test_cancel_midway_keeps_and_caches_what_was_checked(tmp_path, monkeypatch):
+    monkeypatch.setattr(validate_module._Reporter, "interval", 0.0)  # report after every task
+    for i in range(40):
+        _save(Image.new("RGB", (8, 8)), tmp_path / "a" / f"{i:02d}.png")
+    token = CancelToken()
+
+    def sink(event):
+        if isinstance(event, Progress) and event.done > 0:
+            token.cancel()
+
+    report = _validate(tmp_path, sink=sink, cancel=token, workers=1)
+    assert report.cancelled
+    assert 0 < report.num_valid < 40 and report.num_skipped == 0
+    again = _validate(tmp_path)
+    assert again.cache_hits == report.num_valid and again.num_valid == 40 and not again.cancelled

@@ -273,7 +273,9 @@ def _run_checks(
 
 
 class _Reporter:
-    """Send Progress events at most every 0.1 s (and the first and last)."""
+    """Send Progress events at most every ``interval`` seconds (and the first and last)."""
+
+    interval = 0.1
 
     def __init__(self, sink: Sink, total: int):
         self.sink = sink
@@ -282,6 +284,6 @@ class _Reporter:
 
     def __call__(self, done: int, force: bool = False) -> None:
         now = time.perf_counter()
-        if force or now - self.last >= 0.1 or done == self.total:
+        if force or now - self.last >= self.interval or done == self.total:
             self.last = now
             self.sink(Progress(STAGE, done, self.total, f"validating {done}/{self.total} files"))
