@@ -268,8 +268,13 @@ class LayerFilterProxy(QSortFilterProxyModel):
         self._text = ""
 
     def set_text(self, text: str) -> None:
-        self._text = text.strip().lower()
-        self.invalidateFilter()
+        if hasattr(self, "beginFilterChange"):  # Qt >= 6.10
+            self.beginFilterChange()
+            self._text = text.strip().lower()
+            self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
+        else:  # pragma: no cover - older Qt
+            self._text = text.strip().lower()
+            self.invalidateFilter()
 
     def filterAcceptsRow(self, source_row, source_parent):  # noqa: N802
         if not self._text:
@@ -418,7 +423,14 @@ class CalculatorWidget(QWidget):
 
     def _set_row(self, r: int, layer: CalcLayer) -> None:
         self.editor.setCellWidget(r, 0, self._kind_combo(layer.kind))
-        values = (layer.f, layer.s, layer.p, layer.k, layer.activation if layer.kind != "pool" else layer.pool)
+        spatial = layer.kind in ("conv", "pool")
+        values = (
+            layer.f if spatial else "",
+            layer.s if spatial else "",
+            layer.p if spatial else "",
+            layer.k if layer.kind in ("conv", "dense") else "",
+            layer.pool if layer.kind == "pool" else ("" if layer.kind == "flatten" else layer.activation),
+        )
         for c, v in enumerate(values, start=1):
             self.editor.setItem(r, c, QTableWidgetItem(str(v)))
 
@@ -846,7 +858,7 @@ class InspectPage(QWidget):
         t = table.totals
         self.totals_label.setText(
             f"<b>{len(table.rows)} layers</b> · parameters {t.total_params:,} "
-            f"(trainable {t.trainable_params:,}, frozen {t.frozen_params:,}) · "
+            f"(trainable {t.trainable_params:,}, non-trainable {t.frozen_params:,}) · "
             f"activations {fm.human_bytes(t.activation_bytes)} per image"
         )
         self.status.setText(f"{table.name}: {label}" if label else table.name)
@@ -966,7 +978,8 @@ class InspectPage(QWidget):
         kind = getattr(self, "_visual_kind", "")
         if kind == "filters":
             g = result
-            self.filter_image.setPixmap(to_pixmap(g.image))
+            side = max(240, min(self.filter_image.parentWidget().width(), self.filter_image.parentWidget().height()) - 8)
+            self.filter_image.setPixmap(to_pixmap(g.image, side))
             fh, fw, d_in, k = g.kernel_shape
             what = {"rgb": "RGB kernels", "channel": f"input channel {g.channel}", "mean": f"mean over {d_in} input channels"}[g.mode]
             self.filter_info.setText(
@@ -974,7 +987,8 @@ class InspectPage(QWidget):
             )
         elif kind == "activations":
             maps = result["maps"]
-            self.act_image.setPixmap(to_pixmap(maps.image))
+            side = max(240, min(self.act_image.parentWidget().width(), self.act_image.parentWidget().height()) - 8)
+            self.act_image.setPixmap(to_pixmap(maps.image, side))
             top = maps.stats[:8]
             dead = sum(1 for s in maps.stats if s.max == 0)
             lines = [f"{maps.layer}: output {shape_text(maps.shape)}; maps sorted by mean activation, brightest first."]
