@@ -155,3 +155,11 @@ def test_cli_predict_csv_and_json(model_and_export, mixed_folder, tmp_path, caps
     empty.mkdir()
     assert cli_main(["predict", str(out / "model.keras"), str(empty)]) == 2
     assert "no image files found" in capsys.readouterr().err
+
+
+def test_public_names_are_the_functions_not_submodules():
+    import tlstudio.export as export
+    import tlstudio.export.prediction  # noqa: F401  (importing a submodule must not shadow a function)
+
+    assert callable(export.predict) and export.predict.__module__ == "tlstudio.export.prediction"
+    assert export.export_run.__name__ == "export_run" and export.verify_export.__name__ == "verify_export"

@@ -71,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
         error(f"--batch-size must be at least 1. Received: {args.batch_size}")
         return EXIT_ERROR
 
-    from tlstudio.export.predict import collect_images, predict
+    from tlstudio.export.prediction import collect_images, predict
 
     files = collect_images(args.images)
     if not files:

@@ -38,9 +38,9 @@ _EXPORTS = {
     "FORMAT_TOLERANCES": "tlstudio.export.formats",
     "available_formats": "tlstudio.export.formats",
     "target_paths": "tlstudio.export.formats",
-    "Prediction": "tlstudio.export.predict",
-    "load_predictor": "tlstudio.export.predict",
-    "predict": "tlstudio.export.predict",
+    "Prediction": "tlstudio.export.prediction",
+    "load_predictor": "tlstudio.export.prediction",
+    "predict": "tlstudio.export.prediction",
     "verify_export": "tlstudio.export.verify",
 }
 
