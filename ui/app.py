@@ -81,6 +81,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+    from ui.widgets import pyside_guard
+
+    pyside_guard.apply()
+
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
 

@@ -15,6 +15,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from ui.widgets import pyside_guard
+
+pyside_guard.apply()  # PySide6 6.12 + Python 3.11 refcount bug; see ui.widgets.pyside_guard
+
 
 @pytest.fixture(scope="session", autouse=True)
 def _qsettings_in_tmp(tmp_path_factory):
@@ -57,16 +61,24 @@ def app_state():
 
 @pytest.fixture
 def main_window(qtbot, isolated_settings):
-    """A shown MainWindow with settings restored from the isolated scope."""
+    """A shown MainWindow with settings restored from the isolated scope.
+
+    At teardown every task is cancelled and joined before the window closes,
+    so closing never stops on the "work is still running" question.
+    """
     from ui import worker
     from ui.main_window import MainWindow
 
     window = MainWindow()
-    qtbot.addWidget(window)
     window.show()
     qtbot.waitExposed(window)
     yield window
     worker.wait_all(30_000)
+    qtbot.waitUntil(lambda: not worker.active_runners(), timeout=30_000)
+    window.confirm_close_during_run = lambda: True
+    window.close()
+    qtbot.waitUntil(lambda: not window.isVisible(), timeout=30_000)
+    window.deleteLater()
     qtbot.wait(10)
 
 

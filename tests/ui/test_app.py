@@ -1,0 +1,215 @@
+"""The application shell: start-up without TensorFlow, settings, errors, closing during work."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
+from PySide6.QtGui import QDropEvent
+
+from tlstudio.config import DataConfig, ModelConfig, TrainConfig
+from ui import settings as app_settings
+from ui import worker
+from ui.main_window import MainWindow, PlaceholderPage, load_page
+from ui.pages import PAGES
+from ui.worker import TaskRunner
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_window_shows_before_tensorflow_is_imported_then_indicator_flips(tmp_path):
+    """Run the real entry point in a fresh process: no TensorFlow until the window is up."""
+    code = textwrap.dedent(
+        f"""
+        import os, sys, time
+        os.environ["QT_QPA_PLATFORM"] = "offscreen"
+        from PySide6.QtCore import QSettings, QTimer
+        from PySide6.QtWidgets import QApplication
+        QSettings.setDefaultFormat(QSettings.Format.IniFormat)
+        QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, {str(tmp_path)!r})
+        t0 = time.perf_counter()
+        app = QApplication([])
+        report = {{}}
+
+        def check_shown():
+            win = next(w for w in QApplication.topLevelWidgets() if w.objectName() == "MainWindow")
+            report["visible"] = win.isVisible()
+            report["tf_at_show"] = "tensorflow" in sys.modules
+            report["seconds_to_show"] = round(time.perf_counter() - t0, 2)
+            report["indicator_at_show"] = win.tf_label.text()
+            win.tensorflow_ready_changed.connect(lambda ok: (report.update(ready=ok, indicator=win.tf_label.text()), app.quit()))
+
+        QTimer.singleShot(0, check_shown)
+        QTimer.singleShot(120_000, app.quit)
+        import ui.app
+        ui.app.main([])
+        print(report)
+        """
+    )
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = eval(proc.stdout.strip().splitlines()[-1])  # noqa: S307 - our own dict literal
+    assert report["visible"] is True
+    assert report["tf_at_show"] is False, "TensorFlow was imported before the window was shown"
+    assert report["indicator_at_show"] == "Loading TensorFlow…"
+    assert report["ready"] is True and report["indicator"] == "TensorFlow ready"
+
+
+def test_every_step_has_a_page_or_a_placeholder(main_window):
+    assert [main_window.navigator.item(i).data(Qt.ItemDataRole.UserRole) for i in range(main_window.navigator.count())] == [
+        key for key, _t, _d in PAGES
+    ]
+    assert main_window.stack.count() == len(PAGES)
+    assert type(main_window.pages["data"]).__name__ == "DataPage"
+    missing = load_page("nonexistent", "Nowhere", "A page that does not exist.", main_window.state)
+    assert isinstance(missing, PlaceholderPage) and missing.problem == ""
+
+
+def test_ctrl_number_switches_pages(main_window, qtbot):
+    main_window.activateWindow()
+    qtbot.keyClick(main_window, Qt.Key.Key_3, Qt.KeyboardModifier.ControlModifier)
+    assert main_window.current_page_key() == "train"
+    assert main_window.stack.currentWidget() is main_window.pages["train"]
+    main_window.page_actions[0].trigger()
+    assert main_window.current_page_key() == "data"
+
+
+def test_status_bar_follows_state(main_window):
+    state = main_window.state
+    state.update_model_config(backbone="resnet50", weights="none")
+    assert main_window.backbone_label.text() == "Model: resnet50 (none)"
+    state.start_run(state.run_config())
+    assert main_window.run_label.text() == "Training…"
+    state.mark_cancelling()
+    assert main_window.run_label.text() == "Cancelling…"
+    state.finish_run(None, error="boom")
+    assert main_window.run_label.text() == "Run failed" and state.run_state == "failed"
+
+
+def test_settings_persist_within_the_isolated_scope(qtbot, isolated_settings, tmp_path):
+    first = MainWindow()
+    qtbot.addWidget(first)
+    first.show()
+    first.resize(760, 530)
+    first.state.update_model_config(backbone="resnet50", image_size=64)
+    first.state.update_train_config(epochs=3, batch_size=8)
+    first.state.update_data_config(val_fraction=0.3, seed=7)
+    first.show_page("model")
+    app_settings.add_recent_folder(tmp_path)
+    first.close()
+
+    assert app_settings.load_config(ModelConfig).backbone == "resnet50"
+
+    second = MainWindow()
+    qtbot.addWidget(second)
+    assert second.state.model_config.backbone == "resnet50" and second.state.model_config.image_size == 64
+    assert second.state.train_config == TrainConfig(epochs=3, batch_size=8)
+    assert second.state.data_config.val_fraction == 0.3 and second.state.data_config.seed == 7
+    assert second.state.data_config.root == ""  # folders come back through the recent list
+    assert second.current_page_key() == "model"
+    assert (second.size().width(), second.size().height()) == (760, 530)
+    assert app_settings.recent_folders()[0] == str(tmp_path.resolve())
+    second._fill_recent_menu()
+    assert any(a.data() == str(tmp_path.resolve()) for a in second.recent_menu.actions())
+
+
+def test_unreadable_stored_config_falls_back_to_defaults(isolated_settings):
+    isolated_settings.setValue("config/data", "{not json")
+    assert app_settings.load_config(DataConfig) is None
+
+
+def test_engine_error_shows_readable_message_with_details(main_window, qtbot):
+    main_window.state.report_error("Dataset folder /x is empty: no class folders found.", "Traceback (most recent call last):\n  ...")
+    dialog = main_window.last_error_dialog
+    qtbot.waitUntil(dialog.isVisible, timeout=5_000)
+    assert dialog.message_label.text() == "Dataset folder /x is empty: no class folders found."
+    assert not dialog.details_view.isVisible()
+    dialog.details_button.click()
+    assert dialog.details_view.isVisible()
+    assert "Traceback" in dialog.details_view.toPlainText()
+    dialog.copy_button.click()
+    from PySide6.QtGui import QGuiApplication
+
+    assert QGuiApplication.clipboard().text().startswith("Dataset folder /x is empty")
+    dialog.close()
+
+
+def test_dropping_a_folder_opens_it(main_window, qtbot, tiny_dataset):
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(tiny_dataset))])
+    event = QDropEvent(QPointF(50, 50), Qt.DropAction.CopyAction, mime, Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier)
+    with qtbot.waitSignal(main_window.state.open_folder_requested, timeout=5_000) as blocker:
+        main_window.dropEvent(event)
+    assert blocker.args == [str(tiny_dataset)]
+    assert app_settings.recent_folders()[0] == str(tiny_dataset.resolve())
+    assert main_window.current_page_key() == "data"
+    qtbot.waitUntil(lambda: main_window.state.prepared_data is not None, timeout=30_000)
+    assert main_window.state.dataset_root == str(tiny_dataset.resolve())
+
+
+def test_dropping_a_file_is_refused(main_window, tmp_path):
+    f = tmp_path / "note.txt"
+    f.write_text("x")
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(f))])
+    event = QDropEvent(QPointF(5, 5), Qt.DropAction.CopyAction, mime, Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier)
+    main_window.dropEvent(event)
+    assert not event.isAccepted()
+
+
+def test_close_during_a_task_asks_then_cancels_and_waits(main_window, qtbot, monkeypatch):
+    started = threading.Event()
+    saw_cancel = []
+
+    def long_task(*, sink, cancel):
+        started.set()
+        while not cancel.cancelled:
+            time.sleep(0.01)
+        time.sleep(0.2)  # winding down takes a moment
+        saw_cancel.append(True)
+        return "stopped"
+
+    runner = TaskRunner(main_window)
+    runner.start(long_task)
+    assert started.wait(10)
+
+    answers = []
+    monkeypatch.setattr(main_window, "confirm_close_during_run", lambda: answers.append("no") or False)
+    main_window.close()
+    assert answers == ["no"]
+    assert main_window.isVisible() and runner.is_running() and not runner.token.cancelled
+
+    monkeypatch.setattr(main_window, "confirm_close_during_run", lambda: answers.append("yes") or True)
+    main_window.close()
+    assert answers == ["no", "yes"]
+    assert runner.token.cancelled
+    assert main_window.isVisible()  # still open until the worker has finished by itself
+    qtbot.waitUntil(lambda: not main_window.isVisible(), timeout=10_000)
+    assert saw_cancel == [True]
+    assert not runner.is_running()
+    assert worker.active_runners(include_background=False) == []
+
+
+def test_close_when_idle_does_not_ask(main_window, monkeypatch):
+    monkeypatch.setattr(main_window, "confirm_close_during_run", lambda: (_ for _ in ()).throw(AssertionError("asked")))
+    main_window.close()
+    assert not main_window.isVisible()
+
+
+def test_escape_cancels_running_work(main_window, qtbot):
+    def until_cancelled(*, cancel):
+        while not cancel.cancelled:
+            time.sleep(0.01)
+        return "cancelled"
+
+    runner = TaskRunner(main_window)
+    runner.start(until_cancelled)
+    qtbot.waitUntil(main_window.cancel_action.isEnabled, timeout=5_000)
+    with qtbot.waitSignal(runner.finished, timeout=10_000):
+        main_window.cancel_action.trigger()
+    assert runner.token.cancelled
