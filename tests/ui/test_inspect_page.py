@@ -112,3 +112,31 @@ def test_build_error_is_reported(page, qtbot):
         page.load()
     assert errors and "no such model file" in errors[0]
     assert "Could not inspect" in page.status.text()
+
+
+def test_current_model_gradcam(qtbot, tmp_path):
+    from tlstudio.config import ModelConfig
+
+    state = AppState(model_config=ModelConfig(backbone="vgg16", weights="imagenet", image_size=32))
+    page = InspectPage(state)
+    qtbot.addWidget(page)
+    page.show()
+    try:
+        with qtbot.waitSignal(page.table_ready, timeout=120_000) as blocker:
+            page.select_source("__current__")
+        table = blocker.args[0]
+        assert any(r.path == "backbone/block1_conv1" for r in table.rows)  # nested backbone expanded
+        assert "untrained" in page.status.text()  # the inspector never downloads weights
+        assert page.cam_class.count() == 1 + 2  # "Predicted" + two classes
+        path = tmp_path / "img.png"
+        Image.fromarray(np.random.default_rng(1).integers(0, 255, (48, 48, 3), dtype=np.uint8)).save(path)
+        page.set_image(str(path))
+        page.tabs.setCurrentIndex(3)
+        page.cam_class.setCurrentIndex(2)  # class 1
+        with qtbot.waitSignal(page.visual_runner.finished, timeout=60_000):
+            page.cam_button.click()
+        assert "block5_conv3" in page.cam_info.text() and page.cam_info.text().startswith("Class 1")
+        assert not page.cam_image.pixmap().isNull()
+    finally:
+        page.build_runner.wait()
+        page.visual_runner.wait()
