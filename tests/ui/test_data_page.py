@@ -1,0 +1,199 @@
+"""The Data page: open, report, split, thumbnails, errors, cancel, augmentation preview."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import pytest
+from PySide6.QtGui import QGuiApplication
+
+from tlstudio.config import AugmentConfig
+from ui.pages import data_page as data_page_module
+from ui.pages.data_page import DataPage, preview_augmentation
+from ui.state import AppState
+from ui import worker
+
+
+@pytest.fixture
+def page(qtbot):
+    state = AppState()
+    widget = DataPage(state)
+    qtbot.addWidget(widget)
+    widget.resize(1000, 700)
+    widget.show()
+    yield widget
+    widget.shutdown()
+    worker.wait_all(30_000)
+    qtbot.waitUntil(lambda: not widget.runner.is_running() and not widget.preview_runner.is_running(), timeout=30_000)
+
+
+def _open(qtbot, page, folder):
+    with qtbot.waitSignal(page.runner.finished, timeout=60_000):
+        page.state.request_open_folder(str(folder))
+
+
+def _table(table):
+    return [[table.item(r, c).text() for c in range(table.columnCount())] for r in range(table.rowCount())]
+
+
+def test_open_folder_shows_class_counts_and_updates_state(qtbot, page, tiny_dataset):
+    _open(qtbot, page, tiny_dataset)
+    prepared = page.state.prepared_data
+    assert prepared is not None and page.prepared is prepared
+    rows = _table(page.class_table)
+    assert [r[0] for r in rows] == list(prepared.class_names)
+    assert len(rows) == 3
+    for row in rows:
+        train, val, test, total = (int(x) for x in row[1:])
+        assert total == 8 and train + val + test == 8 and val >= 1
+    assert page.chart.totals == [8, 8, 8]
+    assert page.state.data_config.root == str(tiny_dataset.resolve())
+    assert page.state.num_images == 24
+    assert "24 usable images in 3 classes" in page.status_label.text()
+
+
+def test_skipped_file_is_listed_with_reason_and_copied(qtbot, page, broken_file_dataset):
+    _open(qtbot, page, broken_file_dataset)
+    rows = _table(page.report_table)
+    assert len(rows) == 1
+    assert rows[0][0].endswith("broken.jpg")
+    assert rows[0][1]  # a reason, in words
+    assert "1 skipped" in page.report_summary.text()
+    assert "(1 skipped)" in page.tabs.tabText(1)
+    page.copy_report_button.click()
+    copied = QGuiApplication.clipboard().text()
+    assert "broken.jpg" in copied and rows[0][1] in copied
+    assert "cats" in copied and "dogs" in copied
+
+
+def test_folder_without_classes_reports_a_readable_error(qtbot, page, no_class_folder):
+    errors = []
+    page.state.error_reported.connect(lambda m, d: errors.append((m, d)))
+    _open(qtbot, page, no_class_folder)
+    assert len(errors) == 1
+    message, details = errors[0]
+    assert "no class folders" in message and str(no_class_folder) in message
+    assert "Traceback" in details and "DataError" in details
+    assert page.state.prepared_data is None
+    assert "Could not open the dataset" in page.status_label.text()
+    assert page.open_button.isEnabled() and not page.cancel_button.isVisible()
+
+
+def test_main_window_shows_error_dialog_for_broken_folder(qtbot, main_window, no_class_folder):
+    page = main_window.pages["data"]
+    with qtbot.waitSignal(page.runner.finished, timeout=60_000):
+        main_window.open_folder(no_class_folder)
+    dialog = main_window.last_error_dialog
+    assert dialog is not None
+    qtbot.waitUntil(dialog.isVisible, timeout=5_000)
+    assert "no class folders" in dialog.message
+    assert "Traceback" in dialog.details
+    dialog.close()
+
+
+def test_changing_the_split_recomputes_counts(qtbot, page, tiny_dataset):
+    _open(qtbot, page, tiny_dataset)
+    page.val_spin.setValue(25)
+    page.test_spin.setValue(25)
+    assert page.state.data_config.val_fraction == 0.25 and page.state.data_config.test_fraction == 0.25
+    rows = _table(page.class_table)
+    for row in rows:
+        assert [int(x) for x in row[1:]] == [4, 2, 2, 8]
+    counts = page.state.prepared_data.counts
+    assert sum(counts["test"].values()) == 6
+    assert "Test 6" in page.split_label.text()
+    before = {i.path for i in page.state.prepared_data.val}
+    page.seed_spin.setValue(page.seed_spin.value() + 1)
+    after = {i.path for i in page.state.prepared_data.val}
+    assert before != after  # a new seed draws a new split of the same size
+    assert len(before) == len(after)
+
+
+def test_impossible_split_is_explained_not_applied(qtbot, page, tiny_dataset):
+    _open(qtbot, page, tiny_dataset)
+    page.val_spin.setValue(50)
+    page.test_spin.setValue(50)
+    assert "too little to train on" in page.split_label.text()
+    assert page.state.data_config.test_fraction < 0.5
+
+
+def test_thumbnails_load_lazily(qtbot, page, tmp_path):
+    from tests.ui.conftest import _write_images
+
+    root = tmp_path / "many"
+    _write_images(root / "a", 60, (200, 50, 50), size=32, seed=1)
+    _write_images(root / "b", 60, (50, 50, 200), size=32, seed=2)
+    page.resize(700, 500)
+    _open(qtbot, page, root)
+    model = page.thumb_model
+    assert model.rowCount() == 120
+    qtbot.waitUntil(lambda: model.loaded_count() > 0, timeout=20_000)
+    qtbot.wait(300)
+    assert model.requested_count() < 120  # only what the view has shown
+    first = model.index(0)
+    assert not model.data(first, 1).isNull()  # DecorationRole: a real pixmap
+    page.class_combo.setCurrentIndex(page.class_combo.findData("b"))
+    assert model.rowCount() == 60
+    assert all("/b/" in p for p in model.paths())
+
+
+def test_cancel_stops_a_slow_scan(qtbot, page, tiny_dataset, monkeypatch):
+    started = threading.Event()
+
+    def slow_load(data_config, *, sink, cancel):
+        started.set()
+        while not cancel.cancelled:
+            time.sleep(0.01)
+        from types import SimpleNamespace
+
+        return SimpleNamespace(cancelled=True)
+
+    monkeypatch.setattr(data_page_module, "load_dataset", slow_load)
+    page.open_folder(str(tiny_dataset))
+    assert started.wait(10)
+    assert page.cancel_button.isVisible() and page.state.busy
+    with qtbot.waitSignal(page.runner.finished, timeout=10_000):
+        page.cancel_button.click()
+    assert page.state.prepared_data is None
+    assert page.status_label.text().startswith("Cancelled")
+    assert not page.state.busy and not page.cancel_button.isVisible()
+
+
+def test_augmentation_toggles_update_the_config(page):
+    page.flip_combo.setCurrentIndex(page.flip_combo.findData("horizontal"))
+    page.aug_checks["rotation"].setChecked(True)
+    page.aug_spins["rotation"].setValue(20)
+    aug = page.state.data_config.augment
+    assert aug == AugmentConfig(flip="horizontal", rotation=0.2)
+    page.aug_checks["rotation"].setChecked(False)
+    assert page.state.data_config.augment.rotation == 0.0
+
+
+def test_preview_augmentation_returns_original_and_variants(tiny_dataset):
+    paths = sorted(str(p) for p in tiny_dataset.rglob("*.png"))[:2]
+    grid = preview_augmentation(paths, AugmentConfig(flip="horizontal", rotation=0.2), seed=3, variants=3, size=32)
+    assert grid.shape == (2, 4, 32, 32, 3) and grid.dtype == np.uint8
+    assert not np.array_equal(grid[0, 0], grid[0, 1]) or not np.array_equal(grid[0, 0], grid[0, 2])
+    off = preview_augmentation(paths, AugmentConfig(), seed=3, variants=2, size=32)
+    assert np.array_equal(off[:, 0], off[:, 1]) and np.array_equal(off[:, 0], off[:, 2])
+
+
+def test_open_sample_dataset_generates_and_loads_it(qtbot, page):
+    with qtbot.waitSignal(page.runner.finished, timeout=120_000):
+        page.state.request_open_sample()
+    prepared = page.state.prepared_data
+    assert prepared is not None and len(prepared.class_names) >= 2
+    assert page.class_table.rowCount() == len(prepared.class_names)
+    assert page.state.dataset_root == str(prepared.root)
+
+
+def test_preview_tab_shows_augmented_samples(qtbot, page, tiny_dataset):
+    _open(qtbot, page, tiny_dataset)
+    page.aug_checks["zoom"].setChecked(True)
+    with qtbot.waitSignal(page.preview_runner.finished, timeout=120_000):
+        page.tabs.setCurrentIndex(2)
+    assert len(page.preview_labels) == 2 * (1 + data_page_module.PREVIEW_VARIANTS)
+    assert all(not label.pixmap().isNull() for label in page.preview_labels)
+    assert page.preview_status.text().startswith("Random draws")
