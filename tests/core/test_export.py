@@ -391,3 +391,23 @@ def test_cli_and_export_names_import_without_tensorflow():
     )
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr[-2000:]
+
+
+def test_real_build_model_layout_exports_with_parity(tmp_path):
+    """The app's own model (preprocess layer, nested backbone and head) survives every core format."""
+    from tlstudio.model import build_model
+
+    model = build_model(ModelConfig(backbone="vgg16", weights="none", image_size=SIZE), len(CLASS_NAMES))
+    images = np.random.default_rng(11).uniform(0, 255, size=(4, SIZE, SIZE, 3)).astype("float32")
+    probs = model.predict(images, verbose=0)
+    assert np.ptp(probs) > 1e-3  # not a constant output, so parity means something
+    result = export_model(
+        model,
+        ExportConfig(formats=("keras", "savedmodel", "tflite"), out_dir=str(tmp_path)),
+        metadata={"class_names": CLASS_NAMES},
+        verify_images=images,
+    )
+    assert result.parity["keras"] <= 1e-5 and result.parity["savedmodel"] <= 1e-5 and result.parity["tflite"] <= 1e-3
+    meta = json.loads(Path(result.metadata_path).read_text(encoding="utf-8"))
+    assert "block1_conv1" in meta["frozen_layers"] and "block5_conv3" in meta["frozen_layers"]
+    assert meta["input"]["height"] == SIZE
