@@ -54,7 +54,8 @@ def check_table_against_keras(model) -> int:
         assert row.output_shape == keras_out
         width = row.formula("output width")
         if width is not None:
-            assert fm.framework_output(width) == keras_out[1] if len(keras_out) == 3 else True, f"{row.path}: {width.text} vs Keras {keras_out}"
+            if len(keras_out) == 3:
+                assert fm.framework_output(width) == keras_out[1], f"{row.path}: {width.text} vs Keras {keras_out}"
             height = row.formula("output height") or width  # square input and kernel: one formula for both
             assert fm.framework_output(height) == keras_out[0], f"{row.path}: {height.text} vs Keras {keras_out}"
             checked += 1
@@ -145,3 +146,15 @@ def test_resnet50_receptive_field_groups_and_freezing():
     assert table.totals.frozen_params == frozen
     # conv1 in ResNet floors: (230 − 7)/2 + 1 = 112.5 → 112, and says so.
     assert "floored to 112" in table.row("conv1_conv").formula("output width").text
+
+
+def test_resnet_groups_sum_to_the_totals():
+    model = build_backbone("resnet50", 64)
+    table = layer_table(model)
+    stages = table.groups()
+    assert [g.name for g in stages] == ["input", "conv1", "conv2_x", "conv3_x", "conv4_x", "conv5_x"]
+    assert sum(g.params for g in stages) == table.totals.total_params
+    blocks = [g.name for g in table.groups("block")]
+    assert blocks[2:5] == ["conv2_block1", "conv2_block2", "conv2_block3"]
+    assert len([b for b in blocks if b.startswith("conv4_block")]) == 6  # ResNet50: 3, 4, 6, 3 blocks
+    assert stages[-1].output_shape == (2, 2, 2048) and stages[-1].rf == table.rows[-1].rf

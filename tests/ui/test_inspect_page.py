@@ -82,17 +82,22 @@ def test_table_populated_sorted_with_tooltips_and_filters(page, qtbot, tmp_path)
     assert "(3·3·3 + 1)·64 = 1792" in page.details.toPlainText()
     # Filters tab: 64 RGB 3×3 kernels drawn in the worker.
     with qtbot.waitSignal(page.visual_runner.finished, timeout=60_000):
-        page.tabs.setCurrentIndex(1)
+        page.tabs.setCurrentIndex(page._tab_index["Filters"])
     assert not page.filter_image.pixmap().isNull()
     assert "64 filters of 3×3×3" in page.filter_info.text()
     # Activations tab with an image file.
     path = tmp_path / "img.png"
     Image.fromarray(np.random.default_rng(0).integers(0, 255, (40, 40, 3), dtype=np.uint8)).save(path)
-    page.tabs.setCurrentIndex(2)
+    page.tabs.setCurrentIndex(page._tab_index["Activations"])
     with qtbot.waitSignal(page.visual_runner.finished, timeout=60_000):
         page.set_image(str(path))
     assert "32×32×64" in page.act_info.text()
     assert not page.act_image.pixmap().isNull()
+    # Blocks tab: VGG16's five blocks, their parameters summing to the total.
+    assert [page.blocks.item(r, 0).text() for r in range(page.blocks.rowCount())] == ["input"] + [f"block{i}" for i in range(1, 6)]
+    page.blocks.cellDoubleClicked.emit(3, 0)
+    assert page.filter_edit.text() == "block3" and page.proxy.rowCount() == 4
+    page.filter_edit.setText("")
     # Memory panel follows the model.
     mem = page.memory
     mem.budget.setValue(1.0)
@@ -131,7 +136,7 @@ def test_current_model_gradcam(qtbot, tmp_path):
         path = tmp_path / "img.png"
         Image.fromarray(np.random.default_rng(1).integers(0, 255, (48, 48, 3), dtype=np.uint8)).save(path)
         page.set_image(str(path))
-        page.tabs.setCurrentIndex(3)
+        page.tabs.setCurrentIndex(page._tab_index["Grad-CAM"])
         page.cam_class.setCurrentIndex(2)  # class 1
         with qtbot.waitSignal(page.visual_runner.finished, timeout=60_000):
             page.cam_button.click()

@@ -350,6 +350,31 @@ class Totals:
         return self.activation_elements * BYTES_PER_FLOAT32
 
 
+@dataclass(frozen=True)
+class GroupSummary:
+    """One block of layers (a VGG block, a ResNet stage or residual block, the head).
+
+    Attributes:
+        name: Group name, e.g. ``"conv3_x"`` or ``"conv3_block2"``.
+        layers: Rows in the group.
+        params: Parameters of the group.
+        trainable_params: Of which trainable.
+        act_elements: Output elements of all its layers for one image.
+        output_shape: Output shape of its last layer.
+        rf: Receptive field at its last layer.
+        jump: Jump at its last layer.
+    """
+
+    name: str
+    layers: int
+    params: int
+    trainable_params: int
+    act_elements: int
+    output_shape: tuple | None
+    rf: int | None
+    jump: int | None
+
+
 @dataclass
 class LayerTable:
     """A model's rows and totals."""
@@ -380,6 +405,40 @@ class LayerTable:
     def names(self) -> list[str]:
         return [r.name for r in self.rows]
 
+    def groups(self, level: str = "group") -> list[GroupSummary]:
+        """Rows summed by ``group`` (stages: ``conv2_x``) or ``block`` (``conv2_block1``), in order.
+
+        With ``level="block"``, rows without a block fall back to their group.
+        """
+        if level not in ("group", "block"):
+            raise ValueError(f"level must be 'group' or 'block'. Received: level={level!r}")
+        order: list[str] = []
+        members: dict[str, list[LayerRow]] = {}
+        for r in self.rows:
+            key = (r.block or r.group) if level == "block" else r.group
+            key = key or "(other)"
+            if key not in members:
+                order.append(key)
+                members[key] = []
+            members[key].append(r)
+        out = []
+        for key in order:
+            rs = members[key]
+            last = rs[-1]
+            out.append(
+                GroupSummary(
+                    name=key,
+                    layers=len(rs),
+                    params=sum(r.params for r in rs),
+                    trainable_params=sum(r.trainable_params for r in rs),
+                    act_elements=sum(r.act_elements for r in rs),
+                    output_shape=last.output_shape,
+                    rf=last.rf,
+                    jump=last.jump,
+                )
+            )
+        return out
+
     def to_dict(self) -> dict[str, Any]:
         t = self.totals
         return {
@@ -387,6 +446,7 @@ class LayerTable:
             "input_shape": list(self.input_shape),
             "totals": {**asdict(t), "activation_bytes": t.activation_bytes},
             "rows": [r.to_dict() for r in self.rows],
+            "groups": [asdict(g) for g in self.groups()],
         }
 
 

@@ -62,6 +62,14 @@ def to_markdown(table: LayerTable, memory: MemoryEstimate | None = None) -> str:
     for cells in _rows(table):
         lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
     lines += [""] + [f"- {x}" for x in totals_lines(table)]
+    groups = table.groups()
+    if len(groups) > 1:
+        lines += ["", "## Blocks", "", "| block | layers | params | trainable | activations | output | rf | jump |", "|---|---|---|---|---|---|---|---|"]
+        for g in groups:
+            lines.append(
+                f"| {g.name} | {g.layers} | {g.params:,} | {g.trainable_params:,} | {human_bytes(g.act_elements * 4)} | "
+                f"{_cell(g.output_shape)} | {_cell(g.rf)} | {_cell(g.jump)} |"
+            )
     if memory is not None:
         lines += ["", f"Training memory at batch {memory.batch_size}:"] + [f"- {x}" for x in memory.lines()]
     return "\n".join(lines) + "\n"

@@ -705,6 +705,7 @@ class InspectPage(QWidget):
         self.details = QTextBrowser()
         self.details.setHtml("<p>Select a layer to see its formulas.</p>")
         self.tabs.addTab(self.details, "Details")
+        self.tabs.addTab(self._blocks_tab(), "Blocks")
         self.tabs.addTab(self._filters_tab(), "Filters")
         self.tabs.addTab(self._activations_tab(), "Activations")
         self.tabs.addTab(self._gradcam_tab(), "Grad-CAM")
@@ -712,6 +713,7 @@ class InspectPage(QWidget):
         self.tabs.addTab(self.calculator, "Calculator")
         self.memory = MemoryPanel()
         self.tabs.addTab(self.memory, "Memory")
+        self._tab_index = {self.tabs.tabText(i): i for i in range(self.tabs.count())}
         self.tabs.currentChanged.connect(lambda _: self._refresh_visual())
 
         split = QSplitter(Qt.Orientation.Horizontal)
@@ -728,6 +730,43 @@ class InspectPage(QWidget):
         state.model_config_changed.connect(self._mark_stale)
 
     # ------------------------------------------------------------------ tabs
+
+    def _blocks_tab(self) -> QWidget:
+        w = QWidget()
+        self.block_level = QComboBox()
+        self.block_level.addItem("Stages (conv2_x, block1…)", "group")
+        self.block_level.addItem("Residual blocks (conv2_block1…)", "block")
+        self.block_level.currentIndexChanged.connect(lambda _: self._fill_blocks())
+        self.blocks = QTableWidget(0, 7)
+        self.blocks.setHorizontalHeaderLabels(["Block", "Layers", "Params", "Trainable", "Activations", "Output", "RF / jump"])
+        self.blocks.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.blocks.verticalHeader().setVisible(False)
+        self.blocks.horizontalHeader().setStretchLastSection(True)
+        self.blocks.setToolTip("Double-click a block to show its layers in the table")
+        self.blocks.cellDoubleClicked.connect(lambda r, _c: self.filter_edit.setText(self.blocks.item(r, 0).text()))
+        top = QHBoxLayout()
+        top.addWidget(QLabel("Group by:"))
+        top.addWidget(self.block_level)
+        top.addStretch(1)
+        layout = QVBoxLayout(w)
+        layout.addLayout(top)
+        layout.addWidget(self.blocks, 1)
+        return w
+
+    def _fill_blocks(self) -> None:
+        if self.table is None:
+            self.blocks.setRowCount(0)
+            return
+        groups = self.table.groups(self.block_level.currentData())
+        self.blocks.setRowCount(len(groups))
+        for r, g in enumerate(groups):
+            cells = (
+                g.name, str(g.layers), f"{g.params:,}", f"{g.trainable_params:,}", fm.human_bytes(g.act_elements * 4),
+                shape_text(g.output_shape), f"{g.rf} / {g.jump}" if g.rf is not None else "",
+            )
+            for c, text in enumerate(cells):
+                self.blocks.setItem(r, c, QTableWidgetItem(text))
+        self.blocks.resizeColumnsToContents()
 
     def _filters_tab(self) -> QWidget:
         w = QWidget()
@@ -864,6 +903,7 @@ class InspectPage(QWidget):
         )
         self.status.setText(f"{table.name}: {label}" if label else table.name)
         self.memory.set_totals(t)
+        self._fill_blocks()
         self.cam_class.clear()
         self.cam_class.addItem("Predicted class", None)
         names = self.state.class_names
@@ -928,10 +968,10 @@ class InspectPage(QWidget):
     # ------------------------------------------------------------- visuals
 
     def _refresh_visual(self) -> None:
-        tab = self.tabs.currentIndex()
-        if tab == 1:
+        current = self.tabs.currentWidget()
+        if current is self.tabs.widget(self._tab_index["Filters"]):
             self._request("filters")
-        elif tab == 2:
+        elif current is self.tabs.widget(self._tab_index["Activations"]):
             self._request("activations")
 
     def _request(self, kind: str) -> None:
