@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install everything tlstudio needs on a fresh Debian/Ubuntu machine:
 # the system libraries Qt loads, a virtualenv in .venv, and the package with
-# its test and offline extras. Safe to run again: each step is skipped when done.
+# its test, offline and onnx extras. Safe to run again: each step is skipped when done.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -37,6 +37,6 @@ want=$(sha256sum pyproject.toml | cut -d' ' -f1)
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
     echo "bootstrap: installing tlstudio and its dependencies into $VENV"
     "$VENV/bin/python" -m pip install -q --upgrade pip
-    "$VENV/bin/python" -m pip install -q -e ".[test,offline]"
+    "$VENV/bin/python" -m pip install -q -e ".[test,offline,onnx]"
     echo "$want" > "$stamp"
 fi
