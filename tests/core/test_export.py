@@ -347,13 +347,14 @@ def test_cli_export_refuses_then_forces(run_dir, tmp_path, capsys):
 
 
 def test_readme_snippet_runs_without_tlstudio(exported):
-    """docs/using-exported-models.md's code loads .keras and SavedModel and agrees with predict()."""
+    """The README's snippet loads .keras and SavedModel without tlstudio and agrees with predict()."""
     from PIL import Image
 
     from tlstudio.export import predict
 
-    text = (ROOT / "docs" / "using-exported-models.md").read_text(encoding="utf-8")
-    blocks = re.findall(r"```python\n(.*?)```", text, flags=re.S)
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Using an exported model without tlstudio", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```python\n(.*?)```", section, flags=re.S)
     assert len(blocks) == 1
     code = blocks[0]
     assert len(code.strip().splitlines()) <= 10
