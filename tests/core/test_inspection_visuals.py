@@ -142,6 +142,9 @@ def test_app_model_layout_nested_backbone_and_head():
     cam = grad_cam(model, image, class_index=2)
     assert cam.class_index == 2 and cam.heatmap.shape == (40, 40) and cam.overlay.shape == (40, 40, 3)
     assert cam.probabilities.shape == (3,) and cam.probabilities.sum() == pytest.approx(1, abs=1e-4)
+    from tlstudio.inspection.gradcam import _plan
+
+    assert _plan(model, cam.layer) is _plan(model, cam.layer)  # sub-models built once per model and layer
     # The output layer's softmax is restored after the logit gradient.
     assert model.get_layer("head").get_layer("predictions").activation is keras.activations.softmax
 

@@ -27,7 +27,7 @@ def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "inspect",
         help="layer table with formulas, filter/activation grids and Grad-CAM for a model or backbone",
-        description=__doc__.split("\n\n", 1)[1] if __doc__ else None,
+        description=__doc__.split("\n\n", 1)[1].replace("``", "") if __doc__ else None,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("model", nargs="?", metavar="MODEL_OR_BACKBONE", help=".keras file or backbone key (vgg16, resnet50, ...)")

@@ -21,10 +21,11 @@ import numpy as np
 import tensorflow as tf
 from PIL import Image
 
-from tlstudio.inspection.activations import _run, model_inputs, prefix_models, prepare_image, suffix_models
+from tlstudio.inspection.activations import _CACHE, _run, model_inputs, prefix_models, prepare_image, suffix_models
+from tlstudio.inspection.activations import _LOCK as _CACHE_LOCK
 from tlstudio.inspection.table import find_layer, functional_of, graph_nodes, is_container, layer_table
 
-_LOCK = threading.Lock()
+_LOCK = threading.Lock()  # guards the temporary linear output activation
 
 
 @dataclass
@@ -99,6 +100,23 @@ def overlay_heatmap(image: np.ndarray, heatmap: np.ndarray, alpha: float = 0.45)
     return out.round().clip(0, 255).astype(np.uint8)
 
 
+def _plan(model: Any, layer: str) -> tuple[list, Any, list]:
+    """(prefix models, sub-model → [maps, container output], suffix models), cached per model and layer."""
+    key = ("gradcam", layer)
+    with _CACHE_LOCK:
+        cached = _CACHE.setdefault(model, {}).get(key)
+    if cached is not None:
+        return cached
+    chain, target = find_layer(model, layer)
+    inner = functional_of(chain[-1])
+    if target is chain[-1] or isinstance(target, keras.layers.InputLayer):
+        raise ValueError(f"Grad-CAM needs a layer with spatial maps. Received: {layer!r}")
+    plan = (prefix_models(chain), keras.Model(model_inputs(chain[-1]), [target.output, inner.outputs[0]]), suffix_models(chain))
+    with _CACHE_LOCK:
+        _CACHE.setdefault(model, {})[key] = plan
+    return plan
+
+
 def grad_cam(model: Any, image: np.ndarray, class_index: int | None = None, layer: str | None = None, alpha: float = 0.45) -> GradCam:
     """Grad-CAM heatmap of ``class_index`` (default: the predicted class) for ``image``.
 
@@ -111,12 +129,7 @@ def grad_cam(model: Any, image: np.ndarray, class_index: int | None = None, laye
     """
     image = np.asarray(image).astype(np.uint8)
     layer = layer or last_conv_layer(model)
-    chain, target = find_layer(model, layer)
-    inner = functional_of(chain[-1])
-    if target is chain[-1] or isinstance(target, keras.layers.InputLayer):
-        raise ValueError(f"Grad-CAM needs a layer with spatial maps. Received: {layer!r}")
-    sub = keras.Model(model_inputs(chain[-1]), [target.output, inner.outputs[0]])
-    pre, post = prefix_models(chain), suffix_models(chain)
+    pre, sub, post = _plan(model, layer)
     batch = tf.convert_to_tensor(prepare_image(image, model))
     out_shape = functional_of(model).outputs[0].shape
     if len(out_shape) != 2:
