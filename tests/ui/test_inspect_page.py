@@ -14,6 +14,7 @@ from ui.state import AppState
 @pytest.fixture
 def page(qtbot):
     p = InspectPage(AppState())
+    p.auto_load = False  # each test chooses what to inspect
     qtbot.addWidget(p)
     p.resize(1200, 750)
     p.show()
@@ -113,6 +114,7 @@ def test_build_error_is_reported(page, qtbot):
     page.state.error_reported.connect(lambda m, d: errors.append(m))
     page.state.set_model_path("/nonexistent/model.keras")
     page.source.setCurrentIndex(0)
+    page.build_runner.wait()
     with qtbot.waitSignal(page.build_runner.finished, timeout=60_000):
         page.load()
     assert errors and "no such model file" in errors[0]
@@ -125,10 +127,9 @@ def test_current_model_gradcam(qtbot, tmp_path):
     state = AppState(model_config=ModelConfig(backbone="vgg16", weights="imagenet", image_size=32))
     page = InspectPage(state)
     qtbot.addWidget(page)
-    page.show()
     try:
         with qtbot.waitSignal(page.table_ready, timeout=120_000) as blocker:
-            page.select_source("__current__")
+            page.show()  # the current model is inspected when the page opens
         table = blocker.args[0]
         assert any(r.path == "backbone/block1_conv1" for r in table.rows)  # nested backbone expanded
         assert "untrained" in page.status.text()  # the inspector never downloads weights
@@ -145,3 +146,12 @@ def test_current_model_gradcam(qtbot, tmp_path):
     finally:
         page.build_runner.wait()
         page.visual_runner.wait()
+
+
+def test_newest_choice_wins_while_building(page, qtbot):
+    page.select_source("vgg16", 32)
+    page.select_source("resnet50", 32)  # chosen while VGG16 still builds: queued, not dropped
+    qtbot.waitUntil(lambda: page.table is not None and page.table.name == "resnet50", timeout=120_000)
+    qtbot.waitUntil(lambda: not page.build_runner.is_running(), timeout=60_000)
+    assert page.table_model.rowCount() == len(page.table.rows) > 170
+    assert not page.state.busy

@@ -637,6 +637,9 @@ class InspectPage(QWidget):
         self.table: Any = None
         self.image_path = ""
         self._stale = True
+        self._load_again = False
+        self.auto_load = True
+        """Inspect the current model as soon as the page is shown (tests switch it off)."""
         self._pending: dict[str, tuple] = {}
         self.build_runner = TaskRunner(self)
         self.visual_runner = TaskRunner(self)
@@ -659,7 +662,7 @@ class InspectPage(QWidget):
         self.size.setToolTip("Input size for a backbone chosen here")
         self.load_button = QPushButton("Inspect")
         self.load_button.clicked.connect(self.load)
-        self.status = QLabel("Choose a model and press Inspect.")
+        self.status = QLabel("The current model is inspected when this page opens; or choose a backbone.")
         self.status.setWordWrap(True)
         bar = QHBoxLayout()
         bar.addWidget(QLabel("Model:"))
@@ -850,12 +853,13 @@ class InspectPage(QWidget):
 
     def _mark_stale(self, *_: Any) -> None:
         self._stale = True
-        if self.source.currentData() == CURRENT and self.isVisible() and self.table is not None:
+        if self.source.currentData() == CURRENT and self.isVisible() and self.auto_load:
             self.load()
 
     def showEvent(self, event) -> None:  # noqa: N802
+        """Inspect the current model when the page is first shown or the model changed meanwhile."""
         super().showEvent(event)
-        if self._stale and self.table is not None and self.source.currentData() == CURRENT:
+        if self.auto_load and self._stale and self.source.currentData() == CURRENT:
             self.load()
 
     def select_source(self, key: str, image_size: int = 0) -> None:
@@ -871,7 +875,9 @@ class InspectPage(QWidget):
     def load(self) -> None:
         """Build or load the chosen model in the worker; the table follows."""
         if self.build_runner.is_running():
+            self._load_again = True  # the newest choice wins once the current build ends
             return
+        self._load_again = False
         source = self.source.currentData()
         self._stale = False
         self.status.setText("Building the model…")
@@ -882,8 +888,9 @@ class InspectPage(QWidget):
         )
 
     def _on_build_running(self, running: bool) -> None:
-        self.load_button.setEnabled(not running)
         (self.state.begin_busy if running else self.state.end_busy)("inspect")
+        if not running and self._load_again:
+            self.load()
 
     def _on_built(self, result: dict) -> None:
         self.model = result["model"]
