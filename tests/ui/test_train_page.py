@@ -71,6 +71,9 @@ def test_epoch_points_lr_and_phase_marker(qtbot):
     plots = TrainingPlots()
     qtbot.addWidget(plots)
     plots.handle_event(_run_started())
+    # the x axis is fixed to the planned 3 epochs (new points do not rescale it)
+    (x0, x1), _ = plots.loss_widget.getPlotItem().viewRange()
+    assert x0 < 0.1 and 3.0 < x1 < 3.2
     for epoch in range(3):
         phase = 1 if epoch < 2 else 2
         if epoch == 2:
@@ -90,6 +93,10 @@ def test_epoch_points_lr_and_phase_marker(qtbot):
     # the batch lines break at the phase change instead of joining the two phases
     y = plots.series["lr"].y
     assert np.isnan(y).sum() == 1 and y[np.isfinite(y)].min() == pytest.approx(1e-5)
+
+    # a point past the plan (e.g. a resumed run) widens the axis
+    plots.handle_event(_batch(3, 1, 0.5, 0.5))
+    assert plots.loss_widget.getPlotItem().viewRange()[0][1] > 4.0
 
     plots.reset()
     assert all(plots.point_count(k) == 0 for k in plots.curves)
