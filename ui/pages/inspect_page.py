@@ -641,8 +641,10 @@ class InspectPage(QWidget):
         self.auto_load = True
         """Inspect the current model as soon as the page is shown (tests switch it off)."""
         self._pending: dict[str, tuple] = {}
-        self.build_runner = TaskRunner(self)
-        self.visual_runner = TaskRunner(self)
+        # Short, uncancellable reads of the model: closing the window waits for
+        # them instead of asking the user (background=True).
+        self.build_runner = TaskRunner(self, background=True)
+        self.visual_runner = TaskRunner(self, background=True)
         self.build_runner.result.connect(self._on_built)
         self.build_runner.error.connect(self._on_error)
         self.build_runner.running_changed.connect(self._on_build_running)
