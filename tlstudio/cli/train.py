@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 import time
@@ -383,6 +384,13 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_ERROR
     config = build_config(args)
 
+    strategy = None
+    if os.environ.get("TF_CONFIG"):
+        # MultiWorkerMirroredStrategy must exist before TensorFlow runs any op.
+        from tlstudio.training.strategy import select_strategy
+
+        strategy = select_strategy()
+
     from tlstudio.cancel import CancelToken
     from tlstudio.training import run_training
 
@@ -401,7 +409,7 @@ def run(args: argparse.Namespace) -> int:
             from tlstudio.training.result import read_history
 
             printer.set_first_epoch(len(read_history(config.resume_from)))
-        result = run_training(config, printer, token)
+        result = run_training(config, printer, token, strategy=strategy)
     finally:
         signal.signal(signal.SIGINT, previous)
 

@@ -12,13 +12,15 @@ and an epoch cut short by a cancel is neither reported nor checkpointed.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
 import time
+import warnings
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import keras
 import numpy as np
@@ -51,6 +53,47 @@ def safe_sink(sink: Sink) -> Sink:
                 logger.warning("event sink raised on %s; the run goes on", type(event).__name__, exc_info=True)
 
     return wrapped
+
+
+@contextlib.contextmanager
+def without_optimizers(model) -> Iterator[None]:
+    """Detach the optimizers (and compile state) of ``model`` and its nested models meanwhile.
+
+    Keras writes a compiled model's optimizer state into ``save_weights`` and
+    ``.keras`` files; for Adam that triples a VGG16 checkpoint (59 -> 176 MB),
+    and a ``.keras`` file saved compiled warns about the missing optimizer
+    variables on every load. A new optimizer is made for each phase anyway, so
+    checkpoints and the usable model hold layer weights only, and
+    ``model.keras`` loads uncompiled, ready for ``predict``.
+    """
+    owners = [model] + [layer for layer in getattr(model, "layers", ()) if isinstance(layer, keras.Model)]
+    saved = [(owner, getattr(owner, "optimizer", None), getattr(owner, "compiled", False)) for owner in owners]
+    try:
+        for owner, optimizer, compiled in saved:
+            if optimizer is not None:
+                owner.optimizer = None
+            if compiled:
+                owner.compiled = False
+        yield
+    finally:
+        for owner, optimizer, compiled in saved:
+            if optimizer is not None:
+                owner.optimizer = optimizer
+            if compiled:
+                owner.compiled = True
+
+
+def save_weights(model, path: str) -> None:
+    """``model.save_weights(path)`` without optimizer state (see :func:`without_optimizers`)."""
+    with without_optimizers(model):
+        model.save_weights(path, overwrite=True)
+
+
+def load_weights(model, path: str) -> None:
+    """``model.load_weights(path)``, quiet about the optimizer state the file does not hold."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*optimizer.*")
+        model.load_weights(path)
 
 
 def is_better(value: float, best: float | None, mode: str) -> bool:
@@ -283,7 +326,7 @@ class CheckpointCallback(keras.callbacks.Callback):
         if self.history_path:
             write_json(self.history_path, self.state.history)
         if not self.defer_writes:
-            self.full_model.save_weights(self.last_path, overwrite=True)
+            save_weights(self.full_model, self.last_path)
         value = entry.get(self.state.monitor)
         if value is not None and is_better(value, self.state.best_value, self.state.mode):
             self.state.best_value = float(value)
@@ -291,7 +334,7 @@ class CheckpointCallback(keras.callbacks.Callback):
             if self.defer_writes:
                 self._pending_best = self.model.get_weights()
             else:
-                self.full_model.save_weights(self.best_path, overwrite=True)
+                save_weights(self.full_model, self.best_path)
             self.sink(CheckpointSaved(path=self.best_path, epoch=int(epoch), monitor=self.state.monitor, value=float(value)))
 
     def on_train_end(self, logs=None):
@@ -300,10 +343,10 @@ class CheckpointCallback(keras.callbacks.Callback):
         if self._pending_best is not None:
             current = self.model.get_weights()
             self.model.set_weights(self._pending_best)
-            self.full_model.save_weights(self.best_path, overwrite=True)
+            save_weights(self.full_model, self.best_path)
             self.model.set_weights(current)
             self._pending_best = None
-        self.full_model.save_weights(self.last_path, overwrite=True)
+        save_weights(self.full_model, self.last_path)
 
 
 class PhaseEarlyStopping(keras.callbacks.Callback):

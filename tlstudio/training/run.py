@@ -35,7 +35,6 @@ import math
 import os
 import time
 import traceback
-import warnings
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -66,7 +65,9 @@ from tlstudio.training.callbacks import (
     PhaseEarlyStopping,
     RunState,
     ScalarLogger,
+    load_weights,
     safe_sink,
+    without_optimizers,
 )
 from tlstudio.training.optimizers import make_optimizer
 from tlstudio.training.result import RunResult
@@ -255,7 +256,7 @@ def _train(
         model = build_model(config.model, data.num_classes, augment=augment, seed=train.seed)
     session.model = model
     if resuming:
-        model.load_weights(str(Path(config.resume_from) / results.LAST_WEIGHTS))
+        load_weights(model, str(Path(config.resume_from) / results.LAST_WEIGHTS))
 
     # Plan both phases: parameter counts as each phase will see them.
     head_epochs = train.epochs
@@ -450,13 +451,11 @@ def _save_usable_model(session: _Session) -> str | None:
         return None
     best = session.run_dir / results.BEST_WEIGHTS
     if best.is_file():
-        with warnings.catch_warnings():
-            # The checkpoint may predate this phase's optimizer; only layer weights matter here.
-            warnings.filterwarnings("ignore", message=".*optimizer.*")
-            model.load_weights(str(best))
+        load_weights(model, str(best))
     path = session.run_dir / results.MODEL
     session.run_dir.mkdir(parents=True, exist_ok=True)
-    model.save(str(path))
+    with without_optimizers(model):
+        model.save(str(path))
     return str(path)
 
 

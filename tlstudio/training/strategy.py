@@ -3,7 +3,9 @@
 :func:`select_strategy` picks a :mod:`tf.distribute` strategy:
 
 * ``TF_CONFIG`` set in the environment -> ``MultiWorkerMirroredStrategy``
-  (every worker runs the same command; see the README);
+  (every worker runs the same command; see the README). It must be created
+  before TensorFlow runs any op, so ``tlstudio-cli train`` creates it first
+  thing and passes it to ``run_training``;
 * more than one visible GPU -> ``MirroredStrategy`` over all of them;
 * otherwise the default strategy, which places work on the one GPU when
   there is one, else on the CPU.
@@ -65,11 +67,11 @@ def is_chief() -> bool:
     if not raw:
         return True
     try:
-        task = json.loads(raw).get("task", {})
+        spec = json.loads(raw)
     except ValueError:
         return True
+    task, cluster = spec.get("task", {}), spec.get("cluster", {})
     kind, index = task.get("type", "worker"), int(task.get("index", 0))
-    cluster = json.loads(raw).get("cluster", {})
     if kind == "chief":
         return True
     if "chief" in cluster:
