@@ -197,3 +197,11 @@ def test_preview_tab_shows_augmented_samples(qtbot, page, tiny_dataset):
     assert len(page.preview_labels) == 2 * (1 + data_page_module.PREVIEW_VARIANTS)
     assert all(not label.pixmap().isNull() for label in page.preview_labels)
     assert page.preview_status.text().startswith("Random draws")
+
+
+def test_split_changed_elsewhere_is_applied_to_the_loaded_data(qtbot, page, tiny_dataset):
+    _open(qtbot, page, tiny_dataset)
+    page.state.update_data_config(val_fraction=0.25, test_fraction=0.25)
+    assert page.test_spin.value() == 25
+    assert [int(x) for x in _table(page.class_table)[0][1:]] == [4, 2, 2, 8]
+    assert sum(page.state.prepared_data.counts["test"].values()) == 6

