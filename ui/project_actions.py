@@ -17,7 +17,7 @@ import weakref
 from pathlib import Path
 from typing import Any, Callable
 
-from PySide6.QtCore import QEvent, QObject, QTimer, Signal
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QFileDialog, QMainWindow, QMenu, QMessageBox, QWidget
 
@@ -203,9 +203,21 @@ class ProjectController(QObject):
         candidates.append(None)
         for path in candidates:
             side = recover(path)
-            if side is not None:
-                return path, side
+            if side is None:
+                continue
+            if path is None and not _worth_recovering(side):
+                continue
+            return path, side
         return None
+
+
+def _worth_recovering(side: Path) -> bool:
+    """An untitled autosave is offered only when it holds a dataset or runs."""
+    try:
+        project = Project.load(side)
+    except TlStudioError:
+        return False
+    return bool(project.dataset or project.runs)
 
 
 def project_controller(state: Any) -> ProjectController:
@@ -237,8 +249,9 @@ class ProjectActions(QObject):
         super().__init__(window)
         self.window = window
         self.controller = controller
-        self.ask: Callable[[str, str], bool] = self._ask
-        """Yes/no question hook (replaced in tests)."""
+        self.ask: Callable[[str, str], bool] | None = None
+        """Yes/no question hook; None asks with a message box (tests set a function)."""
+        self.recovery_box: QMessageBox | None = None
         self.new_action = QAction("&New project", window)
         self.new_action.setShortcut(QKeySequence.StandardKey.New)
         self.new_action.triggered.connect(self.new_project)
@@ -284,7 +297,7 @@ class ProjectActions(QObject):
     def _confirm_discard(self) -> bool:
         if not self.controller.dirty:
             return True
-        return self.ask("Unsaved project", f"{self.controller.project.name} has unsaved changes. Discard them?")
+        return (self.ask or self._ask)("Unsaved project", f"{self.controller.project.name} has unsaved changes. Discard them?")
 
     def new_project(self) -> None:
         if self._confirm_discard():
@@ -334,19 +347,37 @@ class ProjectActions(QObject):
         return True
 
     def offer_recovery(self) -> bool:
-        """Ask to restore an autosave newer than its project; True when restored."""
+        """Offer to restore an autosave newer than its project.
+
+        With the default question hook the offer is a non-modal message box (so
+        start-up never blocks) and this returns False; the restore happens when
+        the user answers Yes. With a replaced :attr:`ask` hook the answer is
+        synchronous and the return value says whether the project was restored.
+        """
         pending = self.controller.pending_recovery()
         if pending is None:
             return False
         path, side = pending
         name = Path(path).name if path else "an untitled project"
-        if not self.ask("Recover unsaved work", f"tlstudio found unsaved changes to {name} from an earlier session ({side}). Restore them?"):
-            return False
+        text = f"tlstudio found unsaved changes to {name} from an earlier session ({side}). Restore them?"
+        if self.ask is not None:
+            return self.ask("Recover unsaved work", text) and self._recover(path)
+        box = QMessageBox(QMessageBox.Icon.Question, "Recover unsaved work", text,
+                          QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, self._parent())
+        box.setObjectName("RecoveryOffer")
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.finished.connect(lambda code: code == QMessageBox.StandardButton.Yes and self._recover(path))
+        self.recovery_box = box
+        box.open()
+        return False
+
+    def _recover(self, path: str | None) -> bool:
         try:
             self.controller.recover_project(path)
         except TlStudioError as exc:
             self._error(exc)
             return False
+        self.controller.state.show_status("Recovered the unsaved changes")
         return True
 
 

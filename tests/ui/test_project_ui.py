@@ -142,3 +142,28 @@ def test_delete_run_asks_and_open_logs(window, saved_project):
     run_dir = actions.controller.project.get_run("run-vgg").run_dir
     assert history.delete_selected()
     assert history.table.rowCount() == 1 and not os.path.exists(run_dir)
+
+
+def test_default_recovery_offer_does_not_block_start_up(qtbot, saved_project):
+    from PySide6.QtWidgets import QMessageBox
+
+    from ui.main_window import MainWindow
+    from ui.project_actions import install_project_actions
+
+    first = MainWindow(restore=False)
+    qtbot.addWidget(first)
+    actions = install_project_actions(first, first.state, offer_recovery=False)
+    actions.open(str(saved_project))
+    first.state.update_train_config(batch_size=4)
+    side = actions.controller.autosave()
+    os.utime(side, ns=(time.time_ns() + 10**9,) * 2)
+
+    second = MainWindow(restore=False)
+    qtbot.addWidget(second)
+    install_project_actions(second, second.state)  # offers once the event loop runs
+    qtbot.waitUntil(lambda: second.project_actions.recovery_box is not None and second.project_actions.recovery_box.isVisible())
+    box = second.project_actions.recovery_box
+    assert "demo.tlsproj" in box.text()
+    box.button(QMessageBox.StandardButton.Yes).click()
+    qtbot.waitUntil(lambda: second.state.train_config.batch_size == 4)
+    assert second.project_actions.controller.path == saved_project
