@@ -167,3 +167,20 @@ def test_default_recovery_offer_does_not_block_start_up(qtbot, saved_project):
     box.button(QMessageBox.StandardButton.Yes).click()
     qtbot.waitUntil(lambda: second.state.train_config.batch_size == 4)
     assert second.project_actions.controller.path == saved_project
+
+
+def test_resume_button_hands_the_run_folder_to_the_handler(window, saved_project):
+    win, actions = window
+    actions.open(str(saved_project))
+    history = win.pages["evaluate"].history
+    record = actions.controller.project.get_run("run-resnet")
+    open(os.path.join(record.run_dir, "last.weights.h5"), "wb").close()
+    asked = []
+    history.set_resume_handler(asked.append)
+    assert history.resume_button.isVisibleTo(history)
+    history.select_runs(["run-vgg"])  # no checkpoint: cannot resume
+    assert not history.resume_button.isEnabled() and not history.resume_selected()
+    history.select_runs(["run-resnet"])
+    assert history.resume_button.isEnabled()
+    history.resume_button.click()
+    assert asked == [record.run_dir]

@@ -74,6 +74,9 @@ class RunHistoryWidget(QWidget):
         """Hook returning (delete?, also delete files?); replaced in tests."""
         self.open_url: Callable[[QUrl], Any] = QDesktopServices.openUrl
         """Hook that opens a folder in the system browser; replaced in tests."""
+        self.resume_handler: Callable[[str], Any] | None = None
+        """Continues a run folder for more epochs (the Train page's resume); the
+        Resume button is hidden while this is None. See :meth:`set_resume_handler`."""
 
         self.table = QTableWidget(0, len(COLUMNS))
         self.table.setObjectName("RunTable")
@@ -93,10 +96,15 @@ class RunHistoryWidget(QWidget):
         self.logs_button = QPushButton("Open TensorBoard logs")
         self.logs_button.setToolTip("Open the selected run's TensorBoard log folder")
         self.logs_button.clicked.connect(self.open_logs)
+        self.resume_button = QPushButton("Resume")
+        self.resume_button.setToolTip("Continue the selected run from its last checkpoint, with the same config")
+        self.resume_button.clicked.connect(self.resume_selected)
+        self.resume_button.setVisible(False)
         self.delete_button = QPushButton("Delete run…")
         self.delete_button.clicked.connect(self.delete_selected)
         buttons = QHBoxLayout()
         buttons.addWidget(self.hint, 1)
+        buttons.addWidget(self.resume_button)
         buttons.addWidget(self.logs_button)
         buttons.addWidget(self.delete_button)
 
@@ -191,6 +199,7 @@ class RunHistoryWidget(QWidget):
     def _update_buttons(self) -> None:
         n = len(self.selected_ids())
         self.logs_button.setEnabled(n == 1)
+        self.resume_button.setEnabled(n == 1 and self._resumable(self.selected_ids()[0]))
         self.delete_button.setEnabled(n == 1)
 
     # ------------------------------------------------------------- comparison
@@ -262,6 +271,23 @@ class RunHistoryWidget(QWidget):
             self.controller.state.show_status(f"{record.id} has no TensorBoard logs ({folder} does not exist)", 6000)
             return False
         self.open_url(QUrl.fromLocalFile(str(folder)))
+        return True
+
+    def set_resume_handler(self, handler: Callable[[str], Any] | None) -> None:
+        """Show the Resume button and call ``handler(run_dir)`` when it is clicked."""
+        self.resume_handler = handler
+        self.resume_button.setVisible(handler is not None)
+        self._update_buttons()
+
+    def _resumable(self, run_id: str) -> bool:
+        record = self.controller.project.get_run(run_id)
+        return (Path(record.run_dir) / "last.weights.h5").is_file()
+
+    def resume_selected(self) -> bool:
+        ids = self.selected_ids()
+        if len(ids) != 1 or self.resume_handler is None or not self._resumable(ids[0]):
+            return False
+        self.resume_handler(self.controller.project.get_run(ids[0]).run_dir)
         return True
 
     def _confirm_delete(self, run_id: str) -> tuple[bool, bool]:
