@@ -156,9 +156,12 @@ def map_stats(maps: np.ndarray) -> list[MapStats]:
 
 
 def _tiles(maps: np.ndarray) -> np.ndarray:
+    """Each map to 0..255: 0 stays black, the 99.5th percentile is white (a few hot pixels do not dim the rest)."""
     lo = maps.min(axis=(1, 2), keepdims=True)
     lo = np.minimum(lo, 0)  # keep 0 black for ReLU outputs
-    hi = maps.max(axis=(1, 2), keepdims=True)
+    hi = np.percentile(maps, 99.5, axis=(1, 2), keepdims=True)
+    hi = np.where(hi > lo, hi, maps.max(axis=(1, 2), keepdims=True))
+    maps = np.minimum(maps, hi)
     span = np.where(hi - lo > 0, hi - lo, 1)
     return ((maps - lo) / span * 255).round().astype(np.uint8)
 

@@ -133,6 +133,19 @@ def gradcam_job(model: Any, image_path: str, class_index: int | None, layer: str
 # --------------------------------------------------------------------------- helpers
 
 
+def fit_pixmap(array: Any, area: QWidget, crisp: bool = False) -> QPixmap:
+    """``array`` as a pixmap scaled to fit ``area`` (up or down; whole-number zoom when ``crisp``)."""
+    pix = to_pixmap(array)
+    w, h = max(200, area.width() - 12), max(200, area.height() - 12)
+    if crisp:
+        zoom = min(w // max(1, pix.width()), h // max(1, pix.height()))
+        if zoom >= 2:
+            return pix.scaled(pix.width() * zoom, pix.height() * zoom, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.FastTransformation)
+    if pix.width() > w or pix.height() > h or not crisp:
+        return pix.scaled(w, h, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation)
+    return pix
+
+
 def to_pixmap(array: Any, max_side: int = 0) -> QPixmap:
     """A uint8 (H, W) or (H, W, 3) numpy array as a QPixmap."""
     import numpy as np
@@ -827,11 +840,14 @@ class InspectPage(QWidget):
         self.filter_channel = QSpinBox()
         self.filter_channel.setRange(0, 4095)
         self.filter_channel.setPrefix("input channel ")
+        self.filter_channel.setEnabled(False)
+        self.filter_mode.currentTextChanged.connect(lambda mode: self.filter_channel.setEnabled(mode == "channel"))
         self.filter_mode.currentTextChanged.connect(lambda _: self._refresh_visual())
         self.filter_channel.valueChanged.connect(lambda _: self._refresh_visual() if self.filter_mode.currentText() == "channel" else None)
         self.filter_info = QLabel("Select a convolution layer.")
         self.filter_info.setWordWrap(True)
         area, self.filter_image = image_label()
+        self.filter_area = area
         top = QHBoxLayout()
         top.addWidget(QLabel("Show:"))
         top.addWidget(self.filter_mode)
@@ -862,6 +878,7 @@ class InspectPage(QWidget):
         self.act_info.setWordWrap(True)
         self.act_info.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         area, self.act_image = image_label()
+        self.act_area = area
         top = self._image_buttons()
         top.addWidget(self.act_image_label, 1)
         layout = QVBoxLayout(w)
@@ -881,6 +898,7 @@ class InspectPage(QWidget):
         self.cam_info = QLabel("Grad-CAM needs a classifier: the current model, not a bare backbone.")
         self.cam_info.setWordWrap(True)
         area, self.cam_image = image_label()
+        self.cam_area = area
         grid = QGridLayout()
         grid.addLayout(self._image_buttons(), 0, 0, 1, 2)
         grid.addWidget(QLabel("Class"), 1, 0)
@@ -924,10 +942,6 @@ class InspectPage(QWidget):
 
     def load(self) -> None:
         """Build or load the chosen model in the worker; the table follows."""
-        if self.build_runner.is_running():
-            self._load_again = True  # the newest choice wins once the current build ends
-            return
-        self._load_again = False
         source = self.source.currentData()
         weights = self.weights.currentData() if source != CURRENT else "none"
         if weights != "none":
@@ -937,6 +951,10 @@ class InspectPage(QWidget):
             if not status.available and status.source != "download":
                 self.status.setText(status.message)
                 return
+        if self.build_runner.is_running():
+            self._load_again = True  # the newest choice wins once the current build ends
+            return
+        self._load_again = False
         self._stale = False
         self.status.setText("Building the model…")
         cfg = self.state.model_config
@@ -1068,6 +1086,8 @@ class InspectPage(QWidget):
                 return
             layer = row.path if self.cam_layer.currentData() == "selected" and row is not None else None
             args = (gradcam_job, self.model, self.image_path, self.cam_class.currentData(), layer)
+        label = {"filters": self.filter_info, "activations": self.act_info, "gradcam": self.cam_info}[kind]
+        label.setText(f"Computing {kind.replace('gradcam', 'Grad-CAM')} of {row.path if row is not None else 'the model'}…")
         self._pending[kind] = args
         if not self.visual_runner.is_running():
             self._next_visual()
@@ -1084,8 +1104,7 @@ class InspectPage(QWidget):
         kind = getattr(self, "_visual_kind", "")
         if kind == "filters":
             g = result
-            side = max(240, min(self.filter_image.parentWidget().width(), self.filter_image.parentWidget().height()) - 8)
-            self.filter_image.setPixmap(to_pixmap(g.image, side))
+            self.filter_image.setPixmap(fit_pixmap(g.image, self.filter_area, crisp=True))
             fh, fw, d_in, k = g.kernel_shape
             what = {"rgb": "RGB kernels", "channel": f"input channel {g.channel}", "mean": f"mean over {d_in} input channels"}[g.mode]
             self.filter_info.setText(
@@ -1093,8 +1112,7 @@ class InspectPage(QWidget):
             )
         elif kind == "activations":
             maps = result["maps"]
-            side = max(240, min(self.act_image.parentWidget().width(), self.act_image.parentWidget().height()) - 8)
-            self.act_image.setPixmap(to_pixmap(maps.image, side))
+            self.act_image.setPixmap(fit_pixmap(maps.image, self.act_area))
             top = maps.stats[:8]
             dead = sum(1 for s in maps.stats if s.max == 0)
             lines = [f"{maps.layer}: output {shape_text(maps.shape)}; maps sorted by mean activation, brightest first."]
@@ -1104,7 +1122,7 @@ class InspectPage(QWidget):
             self.act_info.setText("\n".join(lines))
         elif kind == "gradcam":
             cam = result
-            self.cam_image.setPixmap(to_pixmap(cam.overlay, 512))
+            self.cam_image.setPixmap(fit_pixmap(cam.overlay, self.cam_area))
             names = self.state.class_names
             cls = names[cam.class_index] if cam.class_index < len(names) else str(cam.class_index)
             self.cam_info.setText(f"Class {cls} (p = {cam.probability:.1%}) at layer {cam.layer}.")
