@@ -145,3 +145,17 @@ def test_bad_model_reports_a_readable_error(qtbot, page, tmp_path):
     with qtbot.waitSignal(page.runner.finished, timeout=TIMEOUT):
         page.open_exported_model(str(bad), str(tmp_path))
     assert errors and "m.keras" in errors[0]
+
+
+def test_dropping_an_image_file_tests_it(qtbot, page, exported):
+    from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+    from PySide6.QtGui import QDropEvent
+
+    page.set_model(str(exported / "model" / "model.keras"))
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(exported / "data" / "red" / "r1.png"))])
+    event = QDropEvent(QPointF(5, 5), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    with qtbot.waitSignal(page.runner.finished, timeout=TIMEOUT):
+        page.drop_area.dropEvent(event)
+    assert page.bars.values()[0][0] == "red"
+    assert "r1.png" in page.prediction_label.text()
