@@ -57,3 +57,22 @@ def test_inspect_errors(argv, words, capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert main(argv) == 1
     assert words in capsys.readouterr().err
+
+
+def test_inspect_saved_app_model_with_gradcam(tmp_path, capsys):
+    from tlstudio.config import ModelConfig
+    from tlstudio.model import build_model
+
+    path = tmp_path / "model.keras"
+    build_model(ModelConfig(backbone="vgg16", weights="none", image_size=32), num_classes=2).save(path)
+    image = tmp_path / "img.jpg"
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (64, 48, 3), dtype=np.uint8)).save(image)
+    out = tmp_path / "out"
+    code = main(["inspect", str(path), "--image", str(image), "--layer", "backbone/block2_conv1", "--out", str(out), "--json"])
+    assert code == 0
+    data = json.loads(capsys.readouterr().out)
+    names = sorted(p.split("/")[-1] for p in data["files"])
+    assert "gradcam.png" in names and "activations_backbone_block2_conv1.png" in names
+    assert Image.open(out / "gradcam.png").size == (48, 64)  # the heatmap comes back at the image's size
+    paths = [r["path"] for r in data["rows"]]
+    assert "backbone/block1_conv1" in paths and "head/predictions" in paths
