@@ -460,8 +460,9 @@ class MemoryEstimate:
     The estimate counts what backpropagation must hold at once: every layer's
     activations and their gradients for the batch, the input batch, the
     weights, their gradients (trainable only) and the optimizer's slots
-    (Adam keeps two per trainable weight). It ignores framework workspace and
-    fragmentation, so treat it as a lower bound with a 10-30% margin.
+    (Adam keeps two per trainable weight). It counts an activation gradient for
+    every layer, even frozen ones at the start of the network that need none,
+    and ignores framework workspace and fragmentation; keep a 10-30% margin.
     """
 
     batch_size: int
