@@ -234,6 +234,20 @@ class EvaluatePage(QWidget):
         self.class_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.class_table.verticalHeader().setVisible(False)
         self.class_table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        import pyqtgraph as pg
+
+        self.reliability = pg.PlotWidget(background="w")
+        self.reliability.setObjectName("ReliabilityPlot")
+        self.reliability.setMinimumHeight(160)
+        self.reliability.setLabel("bottom", "confidence")
+        self.reliability.setLabel("left", "accuracy")
+        self.reliability.setXRange(0, 1, padding=0.02)
+        self.reliability.setYRange(0, 1, padding=0.02)
+        self.reliability.setMouseEnabled(x=False, y=False)
+        self.reliability.setToolTip(
+            "Reliability curve: accuracy of the images in each confidence bin. A calibrated model follows the diagonal; "
+            "ECE is the image-weighted mean gap."
+        )
         self.matrix = ConfusionMatrixView()
         self.matrix.cell_activated.connect(self.show_cell)
         self.mistakes_button = QPushButton("Show the most confident mistakes")
@@ -244,6 +258,7 @@ class EvaluatePage(QWidget):
         self.thumb_view = ThumbnailView()
         self.thumb_view.setModel(self.thumbs)
         self.thumb_view.setAccessibleName("Images behind the selected cell")
+        self.thumb_view.setMinimumHeight(96 + 50)
 
         left = QWidget()
         left_layout = QVBoxLayout(left)
@@ -253,6 +268,7 @@ class EvaluatePage(QWidget):
         split_row.addWidget(self.split_combo, 1)
         left_layout.addLayout(split_row)
         left_layout.addWidget(self.class_table)
+        left_layout.addWidget(self.reliability, 1)
         right = QWidget()
         right_layout = QVBoxLayout(right)
         right_layout.setContentsMargins(0, 0, 0, 0)
@@ -384,13 +400,23 @@ class EvaluatePage(QWidget):
             return
         if path.endswith("saved_model.pb"):
             path = str(Path(path).parent)
-        data = self.state.dataset_root or QFileDialog.getExistingDirectory(self, "Dataset to evaluate on", str(Path.home()))
-        if data:
-            self.open_exported_model(path, data)
+        if self.state.dataset_root:
+            # The current data settings, so the validation split is the one the app trains with.
+            self.open_exported_model(path, self.state.data_config)
+            return
+        folder = QFileDialog.getExistingDirectory(self, "Labelled dataset to evaluate on", str(Path.home()))
+        if folder:
+            self.open_exported_model(path, folder, all_images=True)
 
-    def open_exported_model(self, model_path: str, data_folder: str, all_images: bool = False) -> None:
-        """Evaluate an exported model on a labelled dataset folder, without the project."""
-        self.set_model(model_path, data_folder, ("all",) if all_images else ("val", "test"))
+    def open_exported_model(self, model_path: str, data: Any, all_images: bool = False) -> None:
+        """Evaluate an exported model on a labelled dataset, without the project.
+
+        Args:
+            model_path: Exported ``.keras`` / ``.tflite`` file or SavedModel folder.
+            data: Dataset folder or :class:`~tlstudio.config.DataConfig`.
+            all_images: Evaluate every image instead of the validation and test splits.
+        """
+        self.set_model(model_path, data, ("all",) if all_images else ("val", "test"))
         if not self.isVisible():
             self.evaluate()
 
@@ -458,8 +484,31 @@ class EvaluatePage(QWidget):
                 if col == 1 and r.predicted == 0:
                     item.setToolTip("never predicted: precision is 0 by convention")
                 self.class_table.setItem(row, col, item)
+        table = self.class_table
+        fit = table.horizontalHeader().height() + sum(table.rowHeight(r) for r in range(table.rowCount())) + 2 * table.frameWidth() + 2
+        table.setMaximumHeight(max(80, min(fit, 320)))
         self.matrix.set_matrix(m.confusion, m.class_names)
+        self._plot_reliability(m.calibration)
         self._show_images([], "Click a confusion-matrix cell to see its images.")
+
+    def _plot_reliability(self, cal: Any) -> None:
+        import pyqtgraph as pg
+
+        plot = self.reliability
+        plot.clear()
+        plot.plot([0, 1], [0, 1], pen=pg.mkPen("#888", width=1, style=Qt.PenStyle.DashLine))
+        if cal is None:
+            return
+        used = [b for b in cal.bins if b.count]
+        if used:
+            width = (cal.bins[0].upper - cal.bins[0].lower) * 0.9
+            bars = pg.BarGraphItem(
+                x=[(b.lower + b.upper) / 2 for b in used], height=[b.accuracy for b in used], width=width,
+                brush=pg.mkBrush(33, 113, 181, 170), pen=pg.mkPen("#215f9a"),
+            )
+            plot.addItem(bars)
+            plot.plot([b.confidence for b in used], [b.accuracy for b in used], pen=None, symbol="o", symbolSize=5, symbolBrush="#d62728")
+        plot.setTitle(f"Reliability · ECE {cal.ece:.3f}", color="#333", size="9pt")
 
     @property
     def result(self) -> Any:
