@@ -122,7 +122,7 @@ class StallTracer:
                     if ident == self._thread.ident:
                         continue
                     who = "GUI" if ident == self._main else f"thread {ident}"
-                    stack = traceback.extract_stack(frame)[-6:]
+                    stack = traceback.extract_stack(frame)[-14:]
                     lines.append(f"  [{who}] " + " <- ".join(f"{Path(f.filename).name}:{f.lineno} {f.name}" for f in reversed(stack)))
                 self.samples.append((late * 1000.0, "\n".join(lines)))
                 while not self._stop.is_set() and self.beat._last == last:
@@ -179,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--feature-cache", default="off", choices=("auto", "off"),
                         help="off (default) sends a batch event for every image batch: the harder case")
-    parser.add_argument("--build", default="resnet50", help="backbone the Model page builds meanwhile (default resnet50)")
+    parser.add_argument("--build", default="resnet50", help="backbone the Model page builds meanwhile (default resnet50; 'none' to train alone)")
     parser.add_argument("--build-size", type=int, default=224)
     parser.add_argument("--switch-interval", type=float, default=0.0, help="sys.setswitchinterval in seconds (0 = Python's default)")
     parser.add_argument("--intra-op-threads", type=int, default=0,
@@ -247,13 +247,15 @@ def main(argv: list[str] | None = None) -> int:
     beat.start()
     t0 = time.perf_counter()
     train_page.start()
-    model_page.show()  # starts the layer-list build in its worker
-    run_until(lambda: not train_page.is_running() and bool(layouts) and not model_page.runner.is_running(), 3600)
+    building = args.build != "none"
+    if building:
+        model_page.show()  # starts the layer-list build in its worker
+    run_until(lambda: not train_page.is_running() and (bool(layouts) or not building) and not model_page.runner.is_running(), 3600)
     stats = beat.stop()
     stats["seconds"] = time.perf_counter() - t0
     stats["batch_events"] = events["batch"]
     stats["epochs"] = getattr(train_page.last_result, "epochs_completed", 0)
-    rows.append(("worker: training + model build", stats))
+    rows.append(("worker: training + model build" if building else "worker: training", stats))
     if tracer is not None:
         tracer.stop()
         for late, where in tracer.samples:
@@ -293,13 +295,14 @@ def main(argv: list[str] | None = None) -> int:
             describe_backbone(ModelConfig(backbone=args.build, weights="none", image_size=args.build_size))
             finished["build"] = True
 
-        beat.start()
-        t0 = time.perf_counter()
-        QTimer.singleShot(50, naive_build)
-        run_until(lambda: finished["build"], 600)
-        stats = beat.stop()
-        stats["seconds"] = time.perf_counter() - t0
-        rows.append(("naive: model build on the GUI thread", stats))
+        if building:
+            beat.start()
+            t0 = time.perf_counter()
+            QTimer.singleShot(50, naive_build)
+            run_until(lambda: finished["build"], 600)
+            stats = beat.stop()
+            stats["seconds"] = time.perf_counter() - t0
+            rows.append(("naive: model build on the GUI thread", stats))
 
     model_page.shutdown()
     train_page.shutdown()
@@ -323,7 +326,7 @@ def main(argv: list[str] | None = None) -> int:
         worker = [s for n, s in rows if n.startswith("worker: training")]
         if worker:
             verdict = "meets" if worker[0]["worst_ms"] < TARGET_MS else "MISSES"
-            print(f"training + build in workers {verdict} the target: worst gap {worker[0]['worst_ms']:.1f} ms (target < {TARGET_MS:.0f} ms); "
+            print(f"work in workers {verdict} the target: worst gap {worker[0]['worst_ms']:.1f} ms (target < {TARGET_MS:.0f} ms); "
                   f"{worker[0]['batch_events']} batch events reached the GUI.")
     return 0
 

@@ -154,6 +154,10 @@ def describe_backbone(model_config: ModelConfig) -> BackboneLayout:
     """
     import keras
 
+    from ui.pages.train_page import lower_thread_priority
+
+    lower_thread_priority()
+
     from tlstudio.backbones import assign_blocks, build_backbone, get_spec, resolve_image_size
     from tlstudio.model import resolve_freeze
 
