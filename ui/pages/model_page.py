@@ -152,19 +152,18 @@ def describe_backbone(model_config: ModelConfig) -> BackboneLayout:
     with all their parameters as ``fixed``: the engine keeps them frozen in
     inference mode whatever the selection.
     """
-    import keras
-
     from ui.pages.train_page import lower_thread_priority
 
     lower_thread_priority()
 
+    # Keras itself is only touched through the engine; layer kinds are read by class name.
     from tlstudio.backbones import assign_blocks, build_backbone, get_spec, resolve_image_size
     from tlstudio.model import resolve_freeze
 
     spec = get_spec(model_config.backbone)
     size = resolve_image_size(model_config.backbone, model_config.image_size)
     backbone = build_backbone(model_config.backbone, "none", size)
-    members = [layer for layer in backbone.layers if not isinstance(layer, keras.layers.InputLayer)]
+    members = [layer for layer in backbone.layers if not _is_kind(layer, "InputLayer")]
     names = [layer.name for layer in members]
     blocks = assign_blocks(names, spec)
     layers: list[LayerInfo] = []
@@ -172,7 +171,7 @@ def describe_backbone(model_config: ModelConfig) -> BackboneLayout:
         total = sum(int(math.prod(w.shape)) for w in layer.weights)
         if not total:
             continue
-        if isinstance(layer, keras.layers.BatchNormalization):
+        if _is_kind(layer, "BatchNormalization"):
             layers.append(LayerInfo(layer.name, type(layer).__name__, block, 0, total))
         else:
             layers.append(LayerInfo(layer.name, type(layer).__name__, block, total, 0))
@@ -187,6 +186,11 @@ def describe_backbone(model_config: ModelConfig) -> BackboneLayout:
 
 
 # ----------------------------------------------------------- pure helpers
+
+
+def _is_kind(layer: object, class_name: str) -> bool:
+    """True when ``layer`` is a ``class_name`` or a subclass of it (no Keras import needed)."""
+    return any(cls.__name__ == class_name for cls in type(layer).__mro__)
 
 
 def head_param_count(head: HeadConfig, feature_shape: tuple[int, ...], num_classes: int) -> int:
