@@ -160,3 +160,22 @@ def test_cli_evaluate_errors_are_one_line(exported, tmp_path, capsys):
     assert err.startswith("tlstudio-cli: error:") and "does not exist" in err and err.count("\n") == 1
     # an exported model needs a dataset folder: exit 2 (unusable input)
     assert main(["evaluate", str(exported / "model" / "model.keras")]) == 2
+
+
+def test_savedmodel_and_tflite_exports_give_the_keras_numbers(exported, tmp_path):
+    import keras
+    import tensorflow as tf
+
+    model = keras.saving.load_model(exported / "model" / "model.keras")
+    saved = tmp_path / "model_savedmodel"
+    model.export(str(saved), verbose=False)
+    converter = tf.lite.TFLiteConverter.from_saved_model(str(saved))
+    (tmp_path / "model.tflite").write_bytes(converter.convert())
+    (tmp_path / "labels.txt").write_text("red\nblue\n")  # next to the exports, as the export writes it
+    config = DataConfig(root=str(exported / "data"), val_fraction=0.0)
+    reference = evaluate_model(exported / "model" / "model.keras", config, split="all")
+    for path, kind in ((saved, "savedmodel"), (tmp_path / "model.tflite", "tflite")):
+        assert resolve_model(path).kind == kind
+        result = evaluate_model(path, config, split="all")
+        assert result.paths == reference.paths
+        np.testing.assert_allclose(result.probs, reference.probs, atol=1e-4)

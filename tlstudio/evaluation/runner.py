@@ -109,7 +109,9 @@ def resolve_model(path: str | os.PathLike) -> ModelSource:
             path=str(p),
         )
     names = None
-    for folder in ([Path(run_dir)] if run_dir else []) + [p if kind == "savedmodel" else p.parent, p.parent.parent if kind == "savedmodel" else p.parent]:
+    folders = [Path(run_dir)] if run_dir else []
+    folders += [p, p.parent] if kind == "savedmodel" else [p.parent]  # labels.txt sits next to the export
+    for folder in folders:
         names = read_class_names(folder)
         if names:
             break
@@ -191,7 +193,11 @@ def load_model(path: str | os.PathLike) -> LoadedModel:
                 return next(iter(out.values())).numpy()
 
             return LoadedModel(source, run, size, None)
-        interpreter = tf.lite.Interpreter(model_path=source.model_path)
+        import warnings
+
+        with warnings.catch_warnings():  # TF's "use LiteRT" notice says nothing about this file
+            warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter is deprecated.*")
+            interpreter = tf.lite.Interpreter(model_path=source.model_path)
         inp = interpreter.get_input_details()[0]
         size = _hw(inp["shape"], source.model_path)
 
