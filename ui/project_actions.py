@@ -128,6 +128,11 @@ class ProjectController(QObject):
         self.project.remove_run(run_id, delete_files=delete_files)
         self._changed(runs=True)
 
+    def set_notes(self, run_id: str, notes: str) -> None:
+        """Store the user's note about a run (no table refresh: the note was typed there)."""
+        self.project.set_notes(run_id, notes)
+        self._changed()
+
     def refresh_run(self, run_id: str) -> None:
         self.project.refresh_run(run_id)
         self._changed(runs=True)

@@ -184,3 +184,16 @@ def test_resume_button_hands_the_run_folder_to_the_handler(window, saved_project
     assert history.resume_button.isEnabled()
     history.resume_button.click()
     assert asked == [record.run_dir]
+
+
+def test_notes_typed_in_the_run_table_are_saved(window, saved_project):
+    win, actions = window
+    actions.open(str(saved_project))
+    history = win.pages["evaluate"].history
+    from ui.widgets.run_history import NOTES_COLUMN
+
+    history.table.item(0, NOTES_COLUMN).setText("baseline")
+    assert actions.controller.project.get_run("run-vgg").notes == "baseline"
+    assert actions.controller.dirty
+    actions.save()
+    assert Project.load(saved_project).get_run("run-vgg").notes == "baseline"

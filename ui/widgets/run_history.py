@@ -42,7 +42,9 @@ COLUMNS = (
     ("batch_size", "Batch"),
     ("val_accuracy", "Best val acc"),
     ("created", "Created"),
+    ("notes", "Notes"),
 )
+NOTES_COLUMN = len(COLUMNS) - 1
 
 PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf")
 
@@ -83,13 +85,14 @@ class RunHistoryWidget(QWidget):
         self.table.setHorizontalHeaderLabels([title for _, title in COLUMNS])
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.DoubleClicked | QAbstractItemView.EditTrigger.EditKeyPressed)
         self.table.verticalHeader().setVisible(False)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.table.horizontalHeader().setStretchLastSection(True)
         self.table.setAccessibleName("Runs")
         self.table.setMinimumHeight(150)
         self.table.itemSelectionChanged.connect(self.update_comparison)
+        self.table.itemChanged.connect(self._on_item_changed)
 
         self.hint = QLabel("Select two or more runs (Ctrl+click) to overlay their curves and see what differs.")
         self.hint.setWordWrap(True)
@@ -169,10 +172,14 @@ class RunHistoryWidget(QWidget):
         self.table.blockSignals(True)
         self.table.setRowCount(len(runs))
         for row, record in enumerate(runs):
-            summary = record.summary()
+            summary = {**record.summary(), "notes": record.notes}
             for col, (key, _title) in enumerate(COLUMNS):
-                item = QTableWidgetItem(_fmt(key, summary.get(key)))
+                item = QTableWidgetItem(record.notes if key == "notes" else _fmt(key, summary.get(key)))
                 item.setData(Qt.ItemDataRole.UserRole, record.id)
+                if key == "notes":
+                    item.setToolTip("Double-click to write a note about this run")
+                else:
+                    item.setFlags(item.flags() & ~Qt.ItemFlag.ItemIsEditable)
                 if col == 0:
                     item.setToolTip(f"{record.run_dir}\n{record.notes}".strip())
                 self.table.setItem(row, col, item)
@@ -181,6 +188,14 @@ class RunHistoryWidget(QWidget):
         self.table.blockSignals(False)
         self._update_buttons()
         self.update_comparison()
+
+    def _on_item_changed(self, item: QTableWidgetItem) -> None:
+        if item.column() != NOTES_COLUMN:
+            return
+        run_id = item.data(Qt.ItemDataRole.UserRole)
+        record = self.controller.project.get_run(run_id)
+        if item.text() != record.notes:
+            self.controller.set_notes(run_id, item.text())
 
     def selected_ids(self) -> list[str]:
         rows = sorted({i.row() for i in self.table.selectedIndexes()})
