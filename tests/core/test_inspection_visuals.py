@@ -45,6 +45,11 @@ def test_filter_grid_shapes_and_modes():
     assert k.shape[0] == first.shown
     tile = first.image[1 : 1 + 24, 1 : 1 + 24]
     assert tile.min() == 0 and tile.max() == 255
+    # 1×1 kernels: one value per tile, shaded on one scale across filters (not a flat grey).
+    from tlstudio.inspection.filters import filter_tiles
+
+    tiles, _ = filter_tiles(np.arange(8, dtype=np.float32).reshape(1, 1, 2, 4), "channel", 1)
+    assert tiles[:, 0, 0].tolist() == [0, 85, 170, 255]  # channel 1 holds 4, 5, 6, 7
     with pytest.raises(ValueError, match="channel must be within"):
         filter_grid(model, "conv2", mode="channel", channel=99)
     with pytest.raises(ValueError, match="no 2-D convolution kernel"):
@@ -156,3 +161,15 @@ def test_table_markdown_and_csv():
     csv_text = to_csv(table)
     lines = csv_text.strip().splitlines()
     assert len(lines) == len(table.rows) + 1 and lines[0].startswith("index,path,type")
+
+
+def test_any_size_preprocessing_rows_get_concrete_shapes():
+    from tlstudio.config import ModelConfig
+    from tlstudio.model import build_model
+
+    model = build_model(ModelConfig(backbone="resnet50", weights="none", image_size=SIZE), num_classes=2)
+    table = layer_table(model)
+    pre = [r for r in table.rows if r.path.startswith("preprocess/")]
+    assert pre and all(r.output_shape == (SIZE, SIZE, 3) for r in pre)  # the sub-model itself says (None, None, 3)
+    assert all(r.act_elements == SIZE * SIZE * 3 for r in pre)
+    assert all(None not in r.output_shape for r in table.rows)

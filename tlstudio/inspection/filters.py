@@ -1,5 +1,7 @@
 """Grids of convolution kernels, each filter normalised to its own range.
 
+(1×1 kernels, one value per filter, share a single scale instead.)
+
 The first layer of an RGB network has 3 input channels, so each filter is a
 small colour image. Deeper filters have tens or hundreds of input channels;
 they are shown one input channel at a time (``mode="channel"``) or averaged
@@ -70,15 +72,18 @@ def filter_tiles(kernel: np.ndarray, mode: str = "auto", channel: int = 0) -> tu
     if mode == "auto":
         mode = "rgb" if d_in == 3 else "mean"
     k = np.moveaxis(kernel, 3, 0)  # (K, Fh, Fw, D_in)
+    # A 1×1 kernel has one value per filter and channel: per-filter scaling would
+    # paint every tile grey, so those share one scale across all filters.
+    joint = kernel.shape[0] * kernel.shape[1] == 1
     if mode == "rgb":
         if d_in != 3:
             raise ValueError(f"RGB view needs 3 input channels. Received: D_in={d_in}")
-        return normalise(k, axis=(1, 2, 3)), mode
+        return normalise(k, axis=None if joint else (1, 2, 3)), mode
     if mode == "channel":
         if not 0 <= channel < d_in:
             raise ValueError(f"channel must be within [0, {d_in - 1}]. Received: channel={channel}")
-        return normalise(k[..., channel], axis=(1, 2)), mode
-    return normalise(k.mean(axis=3), axis=(1, 2)), mode
+        return normalise(k[..., channel], axis=None if joint else (1, 2)), mode
+    return normalise(k.mean(axis=3), axis=None if joint else (1, 2)), mode
 
 
 def filter_grid(

@@ -117,10 +117,26 @@ def _spatial_formulas(layer, in_shape, kind: str) -> tuple[list[Formula], tuple[
     return forms, (*pads["height"], *pads["width"])
 
 
-def _row_for(layer: Any, node: Any, ins: list[tuple[int, int]]) -> LayerRow:
-    """A row for a leaf layer; ``ins`` are the (rf, jump) of its inputs."""
-    in_shapes = [_shape(t) for t in node.input_tensors]
+def _fill(shape: tuple, known: tuple | None) -> tuple:
+    """``shape`` with its unknown dimensions taken from ``known`` (same rank), if any."""
+    if known is None or len(known) != len(shape):
+        return shape
+    return tuple(k if s is None else s for s, k in zip(shape, known))
+
+
+def _row_for(layer: Any, node: Any, ins: list[tuple[int, int]], known: list[tuple | None] | None = None) -> LayerRow:
+    """A row for a leaf layer; ``ins`` are the (rf, jump) of its inputs.
+
+    ``known`` are the concrete input shapes seen from the outer model: a
+    sub-model built for any image size (the app's preprocessing) reports
+    ``None`` sizes that the outer graph knows.
+    """
+    known = known or [None] * len(node.input_tensors)
+    in_shapes = [_fill(_shape(t), k) for t, k in zip(node.input_tensors, known)]
     out_shape = _shape(node.output_tensors[0])
+    if None in out_shape and in_shapes and len(in_shapes[0]) == len(out_shape):
+        if all(o is None or o == i for o, i in zip(out_shape, in_shapes[0])):  # shape-preserving op
+            out_shape = _fill(out_shape, in_shapes[0])
     in_shape = in_shapes[0] if in_shapes else out_shape
     trainable = _weights_count(getattr(layer, "trainable_weights", ()))  # a raw keras.ops op has none
     non_trainable = _weights_count(getattr(layer, "non_trainable_weights", ()))
@@ -228,9 +244,14 @@ def layer_table(model: Any, name: str | None = None) -> LayerTable:
     table = LayerTable(name=name or model.name, input_shape=input_shape)
     rows: list[LayerRow] = table.rows
 
-    def walk(m: Any, in_states: list[tuple[int, int]], prefix: str, depth: int) -> list[tuple[int, int]]:
+    shapes: dict[int, tuple] = {}  # concrete per-image shapes by tensor id, across nesting levels
+
+    def walk(m: Any, in_states: list[tuple[int, int]], prefix: str, depth: int, in_shapes: list | None = None) -> list[tuple[int, int]]:
         f = functional_of(m)
         state: dict[int, tuple[int, int]] = {id(t): s for t, s in zip(f.inputs, in_states)}
+        for t, known in zip(f.inputs, in_shapes or []):
+            if known is not None:
+                shapes[id(t)] = _fill(_shape(t), known)
         parent = prefix.rstrip("/").split("/")[-1] if prefix else ""
         for node in graph_nodes(m):
             op = node.operation
@@ -244,12 +265,18 @@ def layer_table(model: Any, name: str | None = None) -> LayerTable:
                         )
                     )
                     state.setdefault(id(node.output_tensors[0]), (1, 1))
+                    shapes.setdefault(id(node.output_tensors[0]), shape)
                 continue
             ins = [state.get(id(t), (1, 1)) for t in node.input_tensors]
+            known = [shapes.get(id(t)) for t in node.input_tensors]
             if is_container(op):
-                outs = walk(op, ins, f"{prefix}{op.name}/", depth + 1)
+                outs = walk(op, ins, f"{prefix}{op.name}/", depth + 1, known)
+                for t_out, t_in in zip(node.output_tensors, functional_of(op).outputs):
+                    if id(t_in) in shapes:
+                        shapes[id(t_out)] = _fill(_shape(t_out), shapes[id(t_in)])
             else:
-                row = _row_for(op, node, ins)
+                row = _row_for(op, node, ins, known)
+                shapes[id(node.output_tensors[0])] = row.output_shape
                 row.path = prefix + op.name
                 row.depth = depth
                 row.group, row.block = group_of(op.name, parent)

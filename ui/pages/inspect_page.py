@@ -1108,7 +1108,8 @@ class InspectPage(QWidget):
             fh, fw, d_in, k = g.kernel_shape
             what = {"rgb": "RGB kernels", "channel": f"input channel {g.channel}", "mean": f"mean over {d_in} input channels"}[g.mode]
             self.filter_info.setText(
-                f"{g.layer}: {k} filters of {fh}×{fw}×{d_in}, showing {g.shown} ({what}); each filter scaled to its own range."
+                f"{g.layer}: {k} filters of {fh}×{fw}×{d_in}, showing {g.shown} ({what}); "
+                + ("1×1 kernels: one weight each, all on one scale." if fh * fw == 1 else "each filter scaled to its own range.")
             )
         elif kind == "activations":
             maps = result["maps"]
