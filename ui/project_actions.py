@@ -22,7 +22,7 @@ from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QFileDialog, QMainWindow, QMenu, QMessageBox, QWidget
 
 from tlstudio.errors import TlStudioError
-from tlstudio.project import PROJECT_SUFFIX, Project, recover
+from tlstudio.project import PROJECT_SUFFIX, Project, discard_autosave, recover
 
 RECENT_KEY = "projects/recent"
 LAST_KEY = "projects/last"
@@ -217,12 +217,12 @@ class ProjectController(QObject):
 
 
 def _worth_recovering(side: Path) -> bool:
-    """An untitled autosave is offered only when it holds a dataset or runs."""
+    """An untitled autosave is offered only when it records runs (trained models are real work)."""
     try:
         project = Project.load(side)
     except TlStudioError:
         return False
-    return bool(project.dataset or project.runs)
+    return bool(project.runs)
 
 
 def project_controller(state: Any) -> ProjectController:
@@ -352,7 +352,7 @@ class ProjectActions(QObject):
         return True
 
     def offer_recovery(self) -> bool:
-        """Offer to restore an autosave newer than its project.
+        """Offer to restore an autosave newer than its project (declining deletes it).
 
         With the default question hook the offer is a non-modal message box (so
         start-up never blocks) and this returns False; the restore happens when
@@ -366,12 +366,15 @@ class ProjectActions(QObject):
         name = Path(path).name if path else "an untitled project"
         text = f"tlstudio found unsaved changes to {name} from an earlier session ({side}). Restore them?"
         if self.ask is not None:
-            return self.ask("Recover unsaved work", text) and self._recover(path)
+            if self.ask("Recover unsaved work", text):
+                return self._recover(path)
+            discard_autosave(path)
+            return False
         box = QMessageBox(QMessageBox.Icon.Question, "Recover unsaved work", text,
                           QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, self._parent())
         box.setObjectName("RecoveryOffer")
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        box.finished.connect(lambda code: code == QMessageBox.StandardButton.Yes and self._recover(path))
+        box.finished.connect(lambda code: self._recover(path) if code == QMessageBox.StandardButton.Yes else discard_autosave(path))
         self.recovery_box = box
         box.open()
         return False

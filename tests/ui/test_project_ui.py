@@ -197,3 +197,17 @@ def test_notes_typed_in_the_run_table_are_saved(window, saved_project):
     assert actions.controller.dirty
     actions.save()
     assert Project.load(saved_project).get_run("run-vgg").notes == "baseline"
+
+
+def test_declined_recovery_is_not_offered_again(window, saved_project):
+    from tlstudio.project import recover
+
+    win, actions = window
+    actions.open(str(saved_project))
+    win.state.update_train_config(batch_size=2)
+    side = actions.controller.autosave()
+    os.utime(side, ns=(time.time_ns() + 10**9,) * 2)
+    actions.ask = lambda title, text: False
+    assert not actions.offer_recovery()
+    assert recover(saved_project) is None and not side.exists()
+    assert actions.controller.pending_recovery() is None
