@@ -538,8 +538,11 @@ def evaluate_splits(
     for s in splits:
         if s not in SPLIT_CHOICES:
             raise DataError(f"split must be one of {SPLIT_CHOICES}. Received: split={s!r}")
-    model = model_path_or_run_dir if isinstance(model_path_or_run_dir, LoadedModel) else load_model(model_path_or_run_dir)
-    prepared = _prepare(data_or_items, model.source, sink, cancel)
+    loaded = isinstance(model_path_or_run_dir, LoadedModel)
+    source = model_path_or_run_dir.source if loaded else resolve_model(model_path_or_run_dir)
+    # Check and split the data before loading TensorFlow, so a wrong folder fails fast.
+    prepared = _prepare(data_or_items, source, sink, cancel)
+    model = model_path_or_run_dir if loaded else load_model(model_path_or_run_dir)
     if getattr(prepared, "cancelled", False):
         return {splits[0]: _empty_result(model, splits[0])}
     results: dict[str, EvaluationResult] = {}
