@@ -542,18 +542,21 @@ def evaluate_splits(
     source = model_path_or_run_dir.source if loaded else resolve_model(model_path_or_run_dir)
     # Check and split the data before loading TensorFlow, so a wrong folder fails fast.
     prepared = _prepare(data_or_items, source, sink, cancel)
+    chosen: dict[str, list[tuple[str, int]]] = {}
+    if not getattr(prepared, "cancelled", False):
+        for i, s in enumerate(splits):
+            try:
+                pairs, names = _select(prepared, source, s)
+            except DataError:
+                if i == 0:
+                    raise
+                continue
+            chosen[s] = _map_labels(pairs, names, source.class_names, source.model_path)
     model = model_path_or_run_dir if loaded else load_model(model_path_or_run_dir)
-    if getattr(prepared, "cancelled", False):
+    if not chosen:  # preparation was cancelled
         return {splits[0]: _empty_result(model, splits[0])}
     results: dict[str, EvaluationResult] = {}
-    for i, s in enumerate(splits):
-        try:
-            pairs, names = _select(prepared, model.source, s)
-        except DataError:
-            if i == 0:
-                raise
-            continue
-        pairs = _map_labels(pairs, names, model.class_names, model.source.model_path)
+    for s, pairs in chosen.items():
         results[s] = evaluate_loaded(model, pairs, split=s, sink=sink, cancel=cancel)
         if results[s].cancelled:
             break
