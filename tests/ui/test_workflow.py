@@ -107,6 +107,17 @@ def test_open_pick_freeze_train_then_cancel(qtbot, main_window, shapes):
     _assert_idle(window)
     assert page.resume_button.isEnabled()  # the run left a checkpoint
 
+    # --- resume it: the plan is complete, so the page's epochs come on top
+    _set_training(window, epochs=0, fine_tune_epochs=1, batch_size=8)
+    with qtbot.waitSignal(page.run_finished, timeout=RUN_TIMEOUT_MS) as finished:
+        qtbot.mouseClick(page.resume_button, Qt.MouseButton.LeftButton)
+    resumed = finished.args[0]
+    assert resumed.error is None, resumed.error_details
+    assert resumed.run_dir == result.run_dir and resumed.epochs_completed == 3
+    # the plots kept the first session and continued after it
+    assert _curve_len(page, "loss_val") == 3
+    assert page.plots.curves["loss_val"].getOriginalDataset()[0][-1] == 3.0
+
     # --- a second, longer run, cancelled inside its first epoch
     _set_training(window, epochs=3, fine_tune_epochs=2, batch_size=2)
     state.update_train_config(feature_cache="off")  # image batches: many small steps per epoch

@@ -239,7 +239,10 @@ class TrainPage(QWidget):
         self.cancel_button.setToolTip("Stop after the current batch; the model so far is kept (Esc)")
         self.cancel_button.clicked.connect(self.cancel)
         self.resume_button = QPushButton("Resume")
-        self.resume_button.setToolTip("Continue the last run from its last checkpoint, for the epochs it has left")
+        self.resume_button.setToolTip(
+            "Continue the last run from its last checkpoint: the epochs it has left, or, when it completed "
+            "its plan, the epochs set above"
+        )
         self.resume_button.clicked.connect(self.resume)
         self.start_action = QAction("Start training", self)
         self.start_action.setShortcut(QKeySequence(Qt.Key.Key_F5))
@@ -429,17 +432,23 @@ class TrainPage(QWidget):
         if not run_dir:
             self.state.report_error("There is no earlier run with a checkpoint to resume.", "")
             return False
-        try:
-            from tlstudio.training import resume_config  # light: reads JSON only
+        from tlstudio.errors import ConfigError
+        from tlstudio.training import resume_config  # light: reads JSON only
 
-            config = resume_config(run_dir)
+        try:
+            try:
+                config = resume_config(run_dir)  # the epochs the run has left
+            except ConfigError:
+                # the run completed its plan: train the epochs set on this page on top of it
+                config = resume_config(run_dir, epochs=self.epochs_spin.value(), fine_tune_epochs=self.fine_epochs_spin.value())
         except Exception as exc:  # noqa: BLE001
             from ui.worker import format_error
 
             message, details = format_error(exc)
             self.state.report_error(f"Cannot resume the run in {run_dir}: {message}", details)
             return False
-        return self._launch(config, f"Resuming the run in {run_dir}", reset_plots=False)
+        more = config.train.epochs + config.train.fine_tune_epochs
+        return self._launch(config, f"Resuming the run in {run_dir} for {more} more epochs", reset_plots=False)
 
     def cancel(self) -> None:
         """Ask the run to stop after the current batch."""
