@@ -23,7 +23,7 @@ from PIL import Image
 
 from tlstudio.inspection.activations import _CACHE, _run, model_inputs, prefix_models, prepare_image, suffix_models
 from tlstudio.inspection.activations import _LOCK as _CACHE_LOCK
-from tlstudio.inspection.table import find_layer, functional_of, graph_nodes, is_container, layer_table
+from tlstudio.inspection.table import find_layer, functional_of, is_container, layer_table
 
 _LOCK = threading.Lock()  # guards the temporary linear output activation
 
@@ -180,4 +180,4 @@ def grad_cam(model: Any, image: np.ndarray, class_index: int | None = None, laye
     )
 
 
-__all__ = ["GradCam", "grad_cam", "last_conv_layer", "overlay_heatmap", "jet", "graph_nodes"]
+__all__ = ["GradCam", "grad_cam", "last_conv_layer", "overlay_heatmap", "jet"]

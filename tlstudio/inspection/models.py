@@ -1,9 +1,8 @@
 """Get a model to inspect: a saved ``.keras`` file or a backbone by registry key.
 
-Backbones come from :mod:`tlstudio.backbones` when its registry provides a
-builder, and otherwise straight from ``keras.applications``; either way the
-inspector builds them without weights unless asked, since only the
-architecture matters for the table.
+Backbones are built through :mod:`tlstudio.backbones`, without weights unless
+asked: the layer table needs only the architecture, while trained weights
+make filters and activation maps worth looking at.
 """
 
 from __future__ import annotations
