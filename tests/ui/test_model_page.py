@@ -137,6 +137,17 @@ def test_single_layer_checkbox_gives_a_layers_config_the_engine_agrees_with(qtbo
     assert page.param_counts() == _engine_counts(page.state.model_config)
 
 
+def test_a_backbone_listed_once_is_not_built_again(qtbot):
+    first = _page(qtbot, ModelConfig(backbone="vgg16", weights="none", image_size=32))
+    config = ModelConfig(backbone="vgg16", weights="none", image_size=32, freeze=FreezeConfig(mode="blocks", blocks=("block1",)))
+    second = _page(qtbot, config)
+    assert second.runner.token is None  # no worker task was started
+    assert second.layout_info.layers == first.layout_info.layers
+    # the cached list still shows this page's own freeze selection
+    assert second.frozen_layers() == {"block1_conv1", "block1_conv2"}
+    assert second.param_counts() == _engine_counts(config)
+
+
 def test_head_designer_updates_config_and_counts(qtbot):
     page = _page(qtbot, ModelConfig(backbone="vgg16", weights="none", image_size=32))
     before = page.param_counts()

@@ -87,6 +87,9 @@ POOLING_LABELS = {
 
 DEFAULT_NUM_CLASSES = 2
 
+_LAYOUTS: dict[tuple[str, int], "BackboneLayout"] = {}
+"""Layer lists already built in this process, by (backbone key, input size): they never change."""
+
 
 # --------------------------------------------------------------- worker side
 
@@ -760,6 +763,11 @@ class ModelPage(QWidget):
             self._wanted_layout = wanted  # build again when the running one ends
             return
         self._wanted_layout = None
+        cached = _LAYOUTS.get(wanted)
+        if cached is not None:  # the same backbone at the same size was listed before
+            frozen = _frozen_from_config(cached, self.state.model_config.freeze) if self.state.model_config.backbone == key else None
+            self._on_layout(dataclasses.replace(cached, frozen=frozenset(cached.selectable_names if frozen is None else frozen)))
+            return
         label = self.backbone_combo.currentText()
         self.tree_status.setText(f"Building {label} at {wanted[1]} px to list its layers…")
         for button in self.preset_buttons.values():
@@ -771,6 +779,7 @@ class ModelPage(QWidget):
     def _on_layout(self, layout: BackboneLayout) -> None:
         if layout.key != self.backbone_combo.currentData():
             return
+        _LAYOUTS[(layout.key, layout.image_size)] = layout
         self.layout_info = layout
         for button in self.preset_buttons.values():
             button.setEnabled(True)
