@@ -95,6 +95,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from ui.main_window import MainWindow
 
     window = MainWindow()
+    _install_optional_actions(window)
     window.show()
 
     if args.folder:
@@ -107,6 +108,17 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     app.aboutToQuit.connect(lambda: _shutdown(worker))
     return app.exec()
+
+
+def _install_optional_actions(window) -> None:
+    """Add the File-menu project actions when the project module is present."""
+    try:
+        from ui.project_actions import install_project_actions
+    except ModuleNotFoundError as exc:
+        if exc.name != "ui.project_actions":
+            raise
+        return
+    install_project_actions(window, window.state)
 
 
 def _shutdown(worker_module) -> None:

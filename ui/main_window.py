@@ -126,6 +126,7 @@ class MainWindow(QMainWindow):
         self.state = state
         self.tensorflow_ready = False
         self._close_when_idle = False
+        self._shown_once = False
         self._last_error_dialog: ErrorDialog | None = None
 
         self._build_pages()
@@ -150,17 +151,16 @@ class MainWindow(QMainWindow):
         self.navigator.setAccessibleName("Workflow steps")
         self.stack = QStackedWidget()
         self.stack.setObjectName("PageStack")
-        self.pages: dict[str, QWidget] = {}
+        self.pages = _Pages(self._build_page)
         for number, (key, title, description) in enumerate(PAGES, start=1):
-            page = load_page(key, title, description, self.state)
-            page.setProperty("pageKey", key)
-            self.pages[key] = page
-            self.stack.addWidget(page)
+            slot = QWidget()  # stands in for the page until it is built
+            slot.setProperty("pageKey", key)
+            self.stack.addWidget(slot)
             item = QListWidgetItem(icon(f"step_{key}"), title)
             item.setToolTip(f"{title} (Ctrl+{number}): {description}")
             item.setData(Qt.ItemDataRole.UserRole, key)
             self.navigator.addItem(item)
-        self.navigator.currentRowChanged.connect(self.stack.setCurrentIndex)
+        self.navigator.currentRowChanged.connect(self._on_row_changed)
         self.navigator.setCurrentRow(0)
         self.navigator.setFixedWidth(self.navigator.sizeHintForColumn(0) + 48)
 
@@ -171,6 +171,43 @@ class MainWindow(QMainWindow):
         layout.addWidget(self.navigator)
         layout.addWidget(self.stack, 1)
         self.setCentralWidget(central)
+
+    def _build_page(self, key: str) -> QWidget:
+        """Create page ``key`` now and put it in the stack (called through ``self.pages``)."""
+        index = next(i for i, (k, _t, _d) in enumerate(PAGES) if k == key)
+        _key, title, description = PAGES[index]
+        page = load_page(key, title, description, self.state)
+        page.setProperty("pageKey", key)
+        slot = self.stack.widget(index)
+        current = self.stack.currentIndex()
+        self.stack.insertWidget(index, page)
+        self.stack.removeWidget(slot)
+        slot.deleteLater()
+        self.stack.setCurrentIndex(current)
+        return page
+
+    def _on_row_changed(self, row: int) -> None:
+        if 0 <= row < len(PAGES):
+            self.pages[PAGES[row][0]]  # build on first visit
+            self.stack.setCurrentIndex(row)
+
+    def build_remaining_pages(self) -> None:
+        """Build every page not built yet (normally done one per event-loop turn after show)."""
+        for key, _t, _d in PAGES:
+            self.pages[key]
+
+    def _build_next_page(self) -> None:
+        for key, _t, _d in PAGES:
+            if key not in self.pages:
+                self.pages[key]
+                QTimer.singleShot(0, self._build_next_page)  # let the window paint in between
+                return
+
+    def showEvent(self, event) -> None:  # noqa: N802 - Qt API
+        super().showEvent(event)
+        if not self._shown_once:
+            self._shown_once = True
+            QTimer.singleShot(0, self._build_next_page)
 
     def _build_actions(self) -> None:
         self.open_action = QAction(icon("folder"), "&Open folder…", self)
@@ -471,6 +508,26 @@ class MainWindow(QMainWindow):
         page = app_settings.last_page()
         if 0 <= page < self.navigator.count():
             self.navigator.setCurrentRow(page)
+
+
+class _Pages(dict):
+    """``{key: page}`` that builds a page the first time it is looked up.
+
+    Only the current page is built before the window shows; the others follow
+    one per event-loop turn right after, or at once when someone asks for
+    ``window.pages[key]``. ``values()``/``items()`` list the built ones.
+    """
+
+    def __init__(self, build):
+        super().__init__()
+        self._build = build
+
+    def __missing__(self, key: str) -> QWidget:
+        if key not in {k for k, _t, _d in PAGES}:
+            raise KeyError(key)
+        page = self._build(key)
+        self[key] = page
+        return page
 
 
 def _restore_configs(state: AppState) -> None:

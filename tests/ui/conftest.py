@@ -52,6 +52,16 @@ def isolated_settings(qapp, _qsettings_in_tmp):
     qapp.setApplicationName(old_app)
 
 
+@pytest.fixture(autouse=True)
+def _never_block_on_close(monkeypatch):
+    """Closing a window with work still running answers "stop and quit" instead of
+    opening a modal question that no one would click (pytest-qt closes widgets
+    at teardown). Tests about that question patch the window's method themselves."""
+    from ui.main_window import MainWindow
+
+    monkeypatch.setattr(MainWindow, "confirm_close_during_run", lambda self: True)
+
+
 @pytest.fixture
 def app_state():
     from ui.state import AppState

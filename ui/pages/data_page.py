@@ -47,7 +47,6 @@ from tlstudio.errors import TlStudioError
 from tlstudio.events import LogMessage, Progress
 from ui import settings as app_settings
 from ui.state import AppState
-from ui.widgets.class_chart import ClassCountChart
 from ui.widgets.thumbnails import ThumbnailModel, ThumbnailView
 from ui.worker import TaskRunner
 
@@ -227,12 +226,16 @@ class DataPage(QWidget):
             header.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
         self.class_table.itemSelectionChanged.connect(self._on_class_selected)
 
-        self.chart = ClassCountChart()
+        # The chart (pyqtgraph) is created with the first counts: keeps start-up fast.
+        self.chart = None
+        self.chart_holder = QWidget()
+        self.chart_holder.setMinimumHeight(160)
+        QVBoxLayout(self.chart_holder).setContentsMargins(0, 0, 0, 0)
 
         classes_box = QGroupBox("Classes")
         classes_layout = QVBoxLayout(classes_box)
         classes_layout.addWidget(self.class_table, 1)
-        classes_layout.addWidget(self.chart, 1)
+        classes_layout.addWidget(self.chart_holder, 1)
 
         self.val_spin = _percent_spin("Share of each class held out to validate after every epoch")
         self.test_spin = _percent_spin("Share of each class kept aside for a final test (0 = no test split)")
@@ -502,7 +505,8 @@ class DataPage(QWidget):
         if prepared is None:
             self.folder_label.setText(self.state.dataset_root or "No dataset open. Open a folder, drop one on the window, or try the sample dataset.")
             self.class_table.setRowCount(0)
-            self.chart.set_counts({}, ())
+            if self.chart is not None:
+                self.chart.set_counts({}, ())
             self.split_label.setText("")
             self._fill_report(None)
             self.class_combo.blockSignals(True)
@@ -536,6 +540,11 @@ class DataPage(QWidget):
                 if col:
                     item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
                 self.class_table.setItem(row, col, item)
+        if self.chart is None:
+            from ui.widgets.class_chart import ClassCountChart
+
+            self.chart = ClassCountChart()
+            self.chart_holder.layout().addWidget(self.chart)
         self.chart.set_counts(counts, names)
         totals = {split: sum(per.values()) for split, per in counts.items()}
         text = f"Train {totals.get('train', 0)} · Validation {totals.get('val', 0)}"
