@@ -26,6 +26,12 @@ so accuracies are lower than with ImageNet). The baseline gets them through
 Each side reports validation accuracy on its own split (the tlstudio split is
 stratified per class, ``image_dataset_from_directory`` takes the last 20 % of
 a seeded shuffle), so the accuracies compare two 49-image validation sets.
+``image_dataset_from_directory`` reads the GIF saved as ``.jpg`` without
+complaint (``tf.io.decode_image`` sniffs the content).
+
+Measured on 2 shared CPU cores, 224 px (TensorFlow 2.21, Keras 3.15):
+tlstudio 75.9 s, baseline 657.7 s, 8.7x faster; final val_accuracy 0.571
+vs 0.469 (best epoch 0.612 on both sides).
 """
 
 from __future__ import annotations

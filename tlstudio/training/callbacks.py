@@ -216,6 +216,7 @@ class EventCallback(keras.callbacks.Callback):
         self._epoch_start = 0.0
         self._current_epoch = 0
         self._epoch_lr = float("nan")
+        self._batch_lr = float("nan")
 
     def on_epoch_begin(self, epoch, logs=None):
         self._current_epoch = int(epoch)
@@ -228,6 +229,9 @@ class EventCallback(keras.callbacks.Callback):
         if self.num_samples <= 0:
             return self.batch_size
         return max(0, min(self.batch_size, self.num_samples - batch * self.batch_size))
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self._batch_lr = current_learning_rate(self.get_optimizer())
 
     def on_train_batch_end(self, batch, logs=None):
         logs = logs or {}
@@ -246,7 +250,7 @@ class EventCallback(keras.callbacks.Callback):
                 global_step=self.state.global_step,
                 loss=_float(logs.get("loss")),
                 accuracy=_float(logs.get("accuracy")),
-                learning_rate=current_learning_rate(self.get_optimizer()),
+                learning_rate=self._batch_lr,
                 images_per_sec=float(ips),
             )
         )

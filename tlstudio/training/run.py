@@ -160,7 +160,9 @@ def run_training(
     except (KeyboardInterrupt, SystemExit) as exc:
         state.cancelled = True
         interrupted = exc
-    if session.model is not None and session.model_path is None:
+    # A usable model after a cancel (best checkpoint, else current weights), or after an
+    # error once some epoch was trained; never an untrained model for a run that failed.
+    if session.model is not None and session.model_path is None and (error is None or state.epochs_completed):
         try:
             session.model_path = _save_usable_model(session)
         except Exception as exc:  # noqa: BLE001
@@ -323,7 +325,7 @@ def _train(
             apply_freeze(model, config.model.freeze)
         if plan.index == 1 and use_cache:
             head = find_head(model)
-            fitted = _features_for_head(model, find_backbone(model), data, image_size, batch_size, sink, cancel, train.seed, config)
+            fitted = _features_for_head(model, find_backbone(model), data, image_size, batch_size, sink, cancel, train.seed)
             if fitted is None:
                 state.cancelled = True
                 break
@@ -402,7 +404,7 @@ def feature_model(model: keras.Model, backbone: keras.Model) -> keras.Model:
     return keras.Model(inputs, x, name="features")
 
 
-def _features_for_head(model, backbone, data, image_size, batch_size, sink, cancel, seed, config):
+def _features_for_head(model, backbone, data, image_size, batch_size, sink, cancel, seed):
     """(train_ds, val_ds) of backbone features, or None when cancelled."""
     extractor = feature_model(model, backbone)
     weights_id = feature_cache.weights_fingerprint(backbone)
