@@ -407,7 +407,10 @@ class MainWindow(QMainWindow):
         m = s.model_config
         weights = m.weights if not m.weights.startswith("file:") else "file"
         self.backbone_label.setText(f"Model: {m.backbone} ({weights})")
-        self.run_label.setText(RUN_STATE_TEXT.get(s.run_state, s.run_state))
+        text = RUN_STATE_TEXT.get(s.run_state, s.run_state)
+        if s.busy and not s.is_running:
+            text = f"{text} · working…"
+        self.run_label.setText(text)
         self.run_label.setProperty("runState", s.run_state)
         self.run_label.style().unpolish(self.run_label)
         self.run_label.style().polish(self.run_label)

@@ -83,8 +83,8 @@ def main_window(qtbot, isolated_settings):
     window.show()
     qtbot.waitExposed(window)
     yield window
-    worker.wait_all(30_000)
-    qtbot.waitUntil(lambda: not worker.active_runners(), timeout=30_000)
+    worker.wait_all(120_000)  # pages may run background work (format probes, model builds)
+    qtbot.waitUntil(lambda: not worker.active_runners(), timeout=120_000)
     window.confirm_close_during_run = lambda: True
     window.close()
     qtbot.waitUntil(lambda: not window.isVisible(), timeout=30_000)

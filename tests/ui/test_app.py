@@ -213,3 +213,27 @@ def test_escape_cancels_running_work(main_window, qtbot):
     with qtbot.waitSignal(runner.finished, timeout=10_000):
         main_window.cancel_action.trigger()
     assert runner.token.cancelled
+
+
+def test_pages_are_built_after_show_or_on_first_lookup(qtbot, isolated_settings):
+    window = MainWindow(restore=False)
+    qtbot.addWidget(window)
+    assert set(window.pages) == {"data"}  # only the visible page before show
+    train = window.pages["train"]  # a lookup builds it at once
+    assert type(train).__name__ == "TrainPage" or isinstance(train, PlaceholderPage)
+    assert window.stack.indexOf(train) == 2
+    window.show()
+    qtbot.waitUntil(lambda: len(window.pages) == len(PAGES), timeout=30_000)
+    assert [window.stack.widget(i).property("pageKey") for i in range(window.stack.count())] == [k for k, _t, _d in PAGES]
+    window.show_page("train")
+    assert window.stack.currentWidget() is window.pages["train"]
+    worker.wait_all(120_000)  # a page may have started background work when shown
+    qtbot.waitUntil(lambda: not worker.active_runners(), timeout=120_000)
+
+
+def test_status_bar_shows_background_work(main_window):
+    state = main_window.state
+    state.begin_busy("scan")
+    assert main_window.run_label.text() == "Idle · working…"
+    state.end_busy("scan")
+    assert main_window.run_label.text() == "Idle"
