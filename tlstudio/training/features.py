@@ -41,8 +41,10 @@ CACHE_VERSION = 1
 DISK_LIMIT_BYTES = 4 << 30
 """Features larger than this are kept in memory only."""
 
+MEMORY_BUDGET_BYTES = 2 << 30
+"""Features kept in memory across runs of one process (the newest entry is always kept)."""
+
 _MEMORY: "OrderedDict[str, np.ndarray]" = OrderedDict()
-_MEMORY_ENTRIES = 4
 
 
 def weights_fingerprint(layer: keras.layers.Layer) -> str:
@@ -92,7 +94,7 @@ def _disk_path(key: str) -> str:
 def _remember(key: str, features: np.ndarray) -> None:
     _MEMORY[key] = features
     _MEMORY.move_to_end(key)
-    while len(_MEMORY) > _MEMORY_ENTRIES:
+    while len(_MEMORY) > 1 and sum(a.nbytes for a in _MEMORY.values()) > MEMORY_BUDGET_BYTES:
         _MEMORY.popitem(last=False)
 
 
