@@ -349,3 +349,16 @@ def test_run_config_snapshot_round_trips(shapes, tmp_path):
     saved = from_json(RunConfig, (Path(result.run_dir) / "run_config.json").read_text())
     assert saved == config
     assert dataclasses.replace(saved, run_dir="") != config
+
+
+def test_class_weights_weight_the_loss_of_an_unbalanced_dataset(tmp_path):
+    root = generate_sample_dataset(tmp_path / "unbalanced", per_class=16, size=SIZE, seed=4)
+    for path in sorted((root / "circle").iterdir())[6:]:
+        path.unlink()  # 6 circles, 16 squares, 16 triangles
+    data = DataConfig(root=str(root), val_fraction=0.25, seed=7)
+    weighted = run_training(make_config(root, tmp_path / "w", epochs=1, data=data))
+    plain = run_training(make_config(root, tmp_path / "p", epochs=1, data=data, class_weights=False))
+    report = json.loads((Path(weighted.run_dir) / "dataset_report.json").read_text())
+    assert report["class_weights"]["circle"] > 1.5 > report["class_weights"]["square"]
+    # Same seed and batches: only the loss weighting differs, and so do the losses.
+    assert weighted.history[0]["loss"] != pytest.approx(plain.history[0]["loss"], rel=1e-3)
