@@ -33,7 +33,7 @@ CACHE_LIMIT = 2000
 
 
 def load_thumbnail(path: str, size: int) -> QImage:
-    """Decode ``path`` and return a QImage whose longer side is ``size`` (null on failure).
+    """Decode ``path`` and return a ``size`` x ``size`` QImage, the picture centred (null on failure).
 
     Safe to call from any thread (QImage, unlike QPixmap, is not tied to the GUI thread).
     """
@@ -48,8 +48,11 @@ def load_thumbnail(path: str, size: int) -> QImage:
     scale = size / max(img.width, img.height)
     if scale != 1.0:  # fit the tile, up or down, keeping the aspect ratio
         img = img.resize((max(1, round(img.width * scale)), max(1, round(img.height * scale))), Image.Resampling.BILINEAR)
-    data = img.tobytes("raw", "RGB")
-    qimg = QImage(data, img.width, img.height, 3 * img.width, QImage.Format.Format_RGB888)
+    # Centre on a transparent square so every caption sits on the same line.
+    tile = Image.new("RGBA", (size, size), (0, 0, 0, 0))
+    tile.paste(img, ((size - img.width) // 2, (size - img.height) // 2))
+    data = tile.tobytes("raw", "RGBA")
+    qimg = QImage(data, size, size, 4 * size, QImage.Format.Format_RGBA8888)
     return qimg.copy()  # own the pixels; `data` goes away with this frame
 
 
