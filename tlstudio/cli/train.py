@@ -1,10 +1,10 @@
-"""``tlstudio-cli train DATA``: fine-tune a pretrained backbone on a folder of images.
+"""tlstudio-cli train DATA: fine-tune a pretrained backbone on a folder of images.
 
-Runs the same ``run_training`` as the GUI: phase 1 trains a new head on the
+Runs the same run_training as the GUI: phase 1 trains a new head on the
 frozen backbone (on cached backbone features when augmentation is off),
-phase 2 (``--fine-tune-epochs``) unfreezes what ``--freeze`` leaves trainable
+phase 2 (--fine-tune-epochs) unfreezes what --freeze leaves trainable
 and continues at a low learning rate. Progress and an ETA go to stderr; the
-final summary to stdout (or the run result as JSON with ``--json``).
+final summary to stdout (or the run result as JSON with --json).
 Ctrl-C stops after the current batch and still saves a usable model.
 """
 
