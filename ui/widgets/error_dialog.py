@@ -98,7 +98,12 @@ class ErrorDialog(QDialog):
         self.details_button.setText("Hide details" if visible else "Show details")
         if self.details_button.isChecked() != visible:
             self.details_button.setChecked(visible)
-        self.adjustSize()
+        layout = self.layout()
+        if layout is not None:
+            layout.activate()
+        hint = self.sizeHint().height()
+        # Grow to show the details (keeping a size the user chose); shrink back when folded.
+        self.resize(self.width(), max(self.height(), hint) if visible else hint)
 
     def full_text(self) -> str:
         """Message and details as one text, the way Copy puts it on the clipboard."""
