@@ -131,6 +131,10 @@ def test_engine_error_shows_readable_message_with_details(main_window, qtbot):
     assert not dialog.details_view.isVisible()
     dialog.details_button.click()
     assert dialog.details_view.isVisible()
+    qtbot.wait(10)
+    details_bottom = dialog.details_view.geometry().bottom()
+    buttons_top = dialog.copy_button.mapTo(dialog, QPoint(0, 0)).y()
+    assert details_bottom < buttons_top  # the expanded traceback does not hide the buttons
     assert "Traceback" in dialog.details_view.toPlainText()
     dialog.copy_button.click()
     from PySide6.QtGui import QGuiApplication
