@@ -241,3 +241,20 @@ def test_status_bar_shows_background_work(main_window):
     assert main_window.run_label.text() == "Idle · working…"
     state.end_busy("scan")
     assert main_window.run_label.text() == "Idle"
+
+
+def test_recent_folders_are_newest_first_unique_and_bounded(isolated_settings, tmp_path):
+    folders = []
+    for i in range(app_settings.MAX_RECENT + 2):
+        folder = tmp_path / f"d{i}"
+        folder.mkdir()
+        folders.append(folder)
+        app_settings.add_recent_folder(folder)
+    app_settings.add_recent_folder(folders[3])
+    recent = app_settings.recent_folders()
+    assert len(recent) == app_settings.MAX_RECENT
+    assert recent[0] == str(folders[3].resolve())
+    assert recent[1] == str(folders[-1].resolve())
+    assert len(set(recent)) == len(recent)
+    folders[-1].rmdir()
+    assert str(folders[-1].resolve()) not in app_settings.recent_folders()  # gone folders drop out

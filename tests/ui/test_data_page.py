@@ -205,3 +205,26 @@ def test_split_changed_elsewhere_is_applied_to_the_loaded_data(qtbot, page, tiny
     assert page.test_spin.value() == 25
     assert [int(x) for x in _table(page.class_table)[0][1:]] == [4, 2, 2, 8]
     assert sum(page.state.prepared_data.counts["test"].values()) == 6
+
+
+def test_unreadable_thumbnail_becomes_a_tile_not_a_crash(qtbot, tmp_path):
+    from ui.widgets.thumbnails import ThumbnailModel, load_thumbnail
+
+    bad = tmp_path / "bad.jpg"
+    bad.write_bytes(b"not an image")
+    good = tmp_path / "good.png"
+    from PIL import Image
+
+    Image.new("RGB", (50, 20), (255, 0, 0)).save(good)
+    assert load_thumbnail(str(bad), 32).isNull()
+    image = load_thumbnail(str(good), 32)
+    assert (image.width(), image.height()) == (32, 32)
+    assert image.pixelColor(16, 16).red() == 255 and image.pixelColor(16, 0).alpha() == 0  # centred, padded
+
+    model = ThumbnailModel(thumb_size=32)
+    model.set_paths([str(bad), str(good)])
+    for row in range(2):
+        model.data(model.index(row), 1)  # DecorationRole: asks for the thumbnails
+    qtbot.waitUntil(lambda: model.loaded_count() == 2, timeout=10_000)
+    assert not model.data(model.index(0), 1).isNull()
+    model.shutdown()

@@ -210,3 +210,22 @@ def test_wait_all_cancels_and_joins_every_runner(qtbot):
     assert worker.wait_all(10_000)
     for r in runners:
         qtbot.waitUntil(lambda r=r: not r.is_running(), timeout=5_000)
+
+
+def test_run_in_thread_wires_the_callbacks(qtbot):
+    got = {"events": [], "results": [], "finished": 0}
+
+    def work(x, *, sink):
+        sink(LogMessage("half way"))
+        return x * 2
+
+    runner = worker.run_in_thread(
+        work, 21,
+        on_event=got["events"].append,
+        on_result=got["results"].append,
+        on_finished=lambda: got.__setitem__("finished", got["finished"] + 1),
+    )
+    qtbot.waitUntil(lambda: got["finished"] == 1, timeout=10_000)
+    assert got["results"] == [42]
+    assert [e.message for e in got["events"]] == ["half way"]
+    assert not runner.is_running()
