@@ -209,3 +209,35 @@ def test_resume_needs_a_checkpoint(page, tmp_path):
     assert page.resumable_run() == str(run)
     page._update_buttons()
     assert page.resume_button.isEnabled()
+
+
+@pytest.mark.slow
+def test_training_in_a_subprocess_relays_events_cancel_and_result(tmp_path):
+    from tlstudio.cancel import CancelToken
+    from tlstudio.config import ModelConfig, RunConfig
+    from tlstudio.data import generate_sample_dataset
+    from ui.pages.train_page import train_in_subprocess
+
+    root = generate_sample_dataset(tmp_path / "shapes", per_class=12, size=32)
+    config = RunConfig(
+        data=DataConfig(root=str(root)),
+        model=ModelConfig(backbone="vgg16", weights="none", image_size=32),
+        train=TrainConfig(epochs=3, batch_size=2, feature_cache="off", tensorboard=False),
+        run_dir=str(tmp_path / "run"),
+    )
+    token = CancelToken()
+    seen = []
+
+    def sink(event):
+        seen.append(event)
+        if isinstance(event, BatchEnd):
+            token.cancel()  # relayed to the child, which stops at its next batch
+
+    result = train_in_subprocess(config, sink=sink, cancel=token)
+    kinds = [type(e).__name__ for e in seen]
+    assert kinds.index("RunStarted") < kinds.index("BatchEnd") < kinds.index("RunFinished")
+    assert result.cancelled and result.error is None
+    assert result.epochs_completed == 0
+    assert result.run_dir == str(tmp_path / "run")
+    batches = [e for e in seen if isinstance(e, BatchEnd)]
+    assert len(batches) < batches[0].steps  # stopped inside the first epoch

@@ -108,6 +108,72 @@ def train_in_worker(config: RunConfig, *, sink, cancel):
     return run_training(config, sink, cancel)
 
 
+_RESULT_TAG = "__tlstudio_result__"
+
+
+def _train_child(config: RunConfig, events, stop) -> None:
+    """Entry point of the training process: run_training with its events put on a queue."""
+    import threading
+
+    from tlstudio.cancel import CancelToken
+    from tlstudio.training import run_training
+
+    token = CancelToken()
+
+    def watch() -> None:
+        # poll, never stop.wait(): a process that exits while waiting on a
+        # multiprocessing Event makes the parent's set() block for ever
+        while not stop.is_set():
+            time.sleep(0.05)
+        token.cancel()
+
+    threading.Thread(target=watch, name="tlstudio-cancel-watch", daemon=True).start()
+    result = run_training(config, events.put, token)
+    events.put((_RESULT_TAG, result.to_dict()))  # plain types: always picklable
+
+
+def train_in_subprocess(config: RunConfig, *, sink, cancel):
+    """Run the training in a separate Python process and relay its events (experimental).
+
+    The GUI process then shares no GIL with TensorFlow: only unpickling the
+    events runs here. The price is a second TensorFlow import (a few seconds)
+    and its memory for every run. Cancel is relayed through an event; a run
+    stops at its next batch exactly as in-process.
+    """
+    import multiprocessing
+    import queue as queue_module
+
+    ctx = multiprocessing.get_context("spawn")
+    events = ctx.Queue()
+    stop = ctx.Event()
+    process = ctx.Process(target=_train_child, args=(config, events, stop), name="tlstudio-training", daemon=True)
+    process.start()
+    result = None
+    try:
+        while True:
+            if cancel.cancelled and not stop.is_set():
+                stop.set()
+            try:
+                item = events.get(timeout=0.1)
+            except queue_module.Empty:
+                if not process.is_alive():
+                    break
+                continue
+            if isinstance(item, tuple) and len(item) == 2 and item[0] == _RESULT_TAG:
+                from tlstudio.training import RunResult
+
+                result = RunResult.from_dict(item[1])
+                break
+            sink(item)
+    finally:
+        if process.is_alive():
+            stop.set()
+        process.join(60)
+    if result is None:
+        raise RuntimeError(f"the training process ended without a result (exit code {process.exitcode})")
+    return result
+
+
 def format_duration(seconds: float) -> str:
     """``75`` -> ``"1:15"``, ``3725`` -> ``"1:02:05"``."""
     seconds = max(0, int(round(seconds)))
@@ -132,6 +198,8 @@ class TrainPage(QWidget):
     Args:
         state: The shared application state.
         parent: Parent widget.
+        train_fn: ``fn(run_config, *, sink, cancel) -> RunResult`` run in the worker:
+            :func:`train_in_worker` (default) or :func:`train_in_subprocess`.
 
     Signals:
         run_finished(object): the run ended; the :class:`~tlstudio.training.RunResult`
@@ -140,10 +208,11 @@ class TrainPage(QWidget):
 
     run_finished = Signal(object)
 
-    def __init__(self, state: AppState, parent: QWidget | None = None):
+    def __init__(self, state: AppState, parent: QWidget | None = None, *, train_fn=train_in_worker):
         super().__init__(parent)
         self.setObjectName("TrainPage")
         self.state = state
+        self.train_fn = train_fn
         self._updating = False
         self._result: Any = None
         self._run_dir = ""
@@ -483,7 +552,7 @@ class TrainPage(QWidget):
         self._log(message)
         self.state.begin_busy("training")
         self.state.start_run(config)
-        self.runner.start(train_in_worker, config)
+        self.runner.start(self.train_fn, config)
         self._update_buttons()
         return True
 
