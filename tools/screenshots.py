@@ -75,6 +75,9 @@ def capture(out: Path, train: bool, suffix: str = "", pages: tuple[str, ...] | N
 
     configure_application(app)
     from ui.main_window import MainWindow
+    from ui.worker import install_gui_thread_gc
+
+    install_gui_thread_gc()
 
     window = MainWindow(restore=False)
     window.resize(*WINDOW_SIZE)

@@ -92,6 +92,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_application(app)
 
     from ui import worker
+
+    worker.install_gui_thread_gc()
     from ui.main_window import MainWindow
 
     window = MainWindow()

@@ -29,6 +29,7 @@ The design follows napari's ``thread_worker`` and Orange's
 
 from __future__ import annotations
 
+import gc
 import inspect
 import threading
 import time
@@ -36,7 +37,7 @@ import traceback
 import weakref
 from typing import Any, Callable
 
-from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
+from PySide6.QtCore import QCoreApplication, QObject, Qt, QThread, QTimer, Signal, Slot
 
 from tlstudio.cancel import CancelToken
 from tlstudio.errors import TlStudioError
@@ -79,6 +80,60 @@ def wait_all(timeout_ms: int = 30_000) -> bool:
         left = max(0, int((deadline - time.monotonic()) * 1000))
         ok = runner.wait(left) and ok
     return ok
+
+
+class GuiThreadGarbageCollector(QObject):
+    """Runs Python's cyclic garbage collector in the GUI thread only.
+
+    Automatic collection runs in whichever thread happens to allocate, so a
+    worker thread may free a cycle that holds Qt objects (a closed page, a
+    pixmap) and Qt then destroys them outside the GUI thread: a segmentation
+    fault. This object switches automatic collection off and collects from a
+    GUI-thread timer instead, with the same generation thresholds (the
+    approach of pyqtgraph's ``GarbageCollector``). Collections hold the GIL
+    either way, so the GUI waits no longer than with automatic collection.
+
+    Args:
+        interval_ms: Timer interval.
+        parent: Owning QObject (the application).
+    """
+
+    def __init__(self, interval_ms: int = 500, parent: QObject | None = None):
+        super().__init__(parent)
+        self.threshold = gc.get_threshold()
+        gc.disable()
+        self.timer = QTimer(self)
+        self.timer.setInterval(interval_ms)
+        self.timer.timeout.connect(self.check)
+        self.timer.start()
+
+    @Slot()
+    def check(self) -> None:
+        """Collect the generations whose allocation counts passed their thresholds."""
+        counts = gc.get_count()
+        if counts[0] > self.threshold[0]:
+            generation = 0
+            if counts[1] > self.threshold[1]:
+                generation = 2 if counts[2] > self.threshold[2] else 1
+            gc.collect(generation)
+
+    def stop(self) -> None:
+        """Hand collection back to Python."""
+        self.timer.stop()
+        gc.enable()
+
+
+def install_gui_thread_gc(interval_ms: int = 500) -> GuiThreadGarbageCollector | None:
+    """Install one :class:`GuiThreadGarbageCollector` on the running QApplication (idempotent)."""
+    app = QCoreApplication.instance()
+    if app is None:
+        return None
+    existing = getattr(app, "_tlstudio_gc", None)
+    if existing is not None:
+        return existing
+    collector = GuiThreadGarbageCollector(interval_ms, parent=app)
+    app._tlstudio_gc = collector
+    return collector
 
 
 def format_error(exc: BaseException) -> tuple[str, str]:

@@ -34,6 +34,27 @@ def _qsettings_in_tmp(tmp_path_factory):
     yield base
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _gc_in_gui_thread(qapp):
+    """Collect garbage in the GUI thread only, as the app does (see ui.worker)."""
+    import gc
+
+    from ui.worker import install_gui_thread_gc
+
+    collector = install_gui_thread_gc()
+    yield collector
+    gc.collect()
+
+
+@pytest.fixture(autouse=True)
+def _collect_after_test(_gc_in_gui_thread):
+    """Free each test's Qt objects in the GUI thread before the next test starts."""
+    import gc
+
+    yield
+    gc.collect()
+
+
 @pytest.fixture(autouse=True)
 def isolated_settings(qapp, _qsettings_in_tmp):
     """A fresh, empty settings scope for each test (unique organisation name)."""

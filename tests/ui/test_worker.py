@@ -229,3 +229,26 @@ def test_run_in_thread_wires_the_callbacks(qtbot):
     assert got["results"] == [42]
     assert [e.message for e in got["events"]] == ["half way"]
     assert not runner.is_running()
+
+
+def test_garbage_is_collected_by_the_gui_thread_timer(qapp, qtbot):
+    import gc
+    import weakref
+
+    collector = worker.install_gui_thread_gc()
+    assert collector is worker.install_gui_thread_gc()  # one per application
+    assert not gc.isenabled()  # worker threads never trigger a collection
+
+    class Node:
+        pass
+
+    node = Node()
+    node.cycle = node
+    ref = weakref.ref(node)
+    del node
+    saved = collector.threshold
+    collector.threshold = (0, 0, 0)
+    try:
+        qtbot.waitUntil(lambda: ref() is None, timeout=5_000)  # freed by the timer's check()
+    finally:
+        collector.threshold = saved
