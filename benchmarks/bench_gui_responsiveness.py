@@ -22,6 +22,29 @@ up to ``sys.getswitchinterval()`` (5 ms) each time it wants to run. The
 
 Target: worst gap < 50 ms for the worker scenarios.
 
+Measured on a shared 2-core CPU machine (ants-bees, VGG16 at 96 px from
+scratch, 2 + 1 epochs, ResNet50 built at 224 px meanwhile; the load average
+from other jobs was 1-5, so expect run-to-run spread):
+
+==========================================  ========  ======  =====
+scenario                                    worst ms  p99 ms  >50ms
+==========================================  ========  ======  =====
+worker thread: training + model build        174-275   18-27   2-10
+worker thread: training alone                179-195   18-21    1-8
+subprocess (``--process``): training + build  74-116   15-21      2
+subprocess: training alone                    44-92    15-18    0-1
+naive: training on the GUI thread (1 epoch)  6800-44000      -      -
+naive: model build on the GUI thread         640-1020      -      -
+==========================================  ========  ======  =====
+
+Before the plots fixed their x range and cached their axes, the worker
+scenario measured 725-790 ms worst, 35-44 ms p99 and 35-49 stalls.
+``--trace-stalls`` shows what remains in the thread mode: TensorFlow C calls
+that hold the GIL (graph building when each ``fit`` starts, freeing a
+concrete function, h5py writing a checkpoint, converting arrays to tensors)
+and two Python-heavy workers (training and a Keras build) taking turns with
+the GUI thread for the GIL.
+
 Run (offscreen; the ants-bees photos are used when present, else generated shapes)::
 
     .venv/bin/python benchmarks/bench_gui_responsiveness.py [--data PATH] [--size 96]
