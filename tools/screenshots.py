@@ -60,10 +60,6 @@ def capture(out: Path, train: bool, suffix: str = "", pages: tuple[str, ...] | N
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     # The demo run goes to a temporary folder, not the user's run history.
     os.environ.setdefault("TLSTUDIO_RUNS_DIR", tempfile.mkdtemp(prefix="tlstudio-shots-runs-"))
-    from ui.widgets import pyside_guard
-
-    pyside_guard.apply()
-
     from PySide6.QtCore import QSettings
     from PySide6.QtWidgets import QApplication
 

@@ -15,7 +15,7 @@ import sys
 import time
 from typing import Sequence
 
-HEAVY_MODULES = ("tlstudio.training", "tlstudio.model", "tlstudio.backbones")
+HEAVY_MODULES = ("tlstudio.training.run", "tlstudio.model", "tlstudio.backbones")
 """Engine modules imported by the warm-up thread, so later work starts at once."""
 
 
@@ -80,10 +80,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Start the GUI and return the exit code."""
     args = parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-    from ui.widgets import pyside_guard
-
-    pyside_guard.apply()
 
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication

@@ -36,9 +36,6 @@ from ui.pages import PAGES, class_name
 from ui.widgets.icons import icon
 from ui.state import AppState
 from ui.widgets.error_dialog import ErrorDialog, show_error
-from ui.widgets import pyside_guard
-
-pyside_guard.apply()  # PySide6 6.12 + Python 3.11 refcount bug; see ui.widgets.pyside_guard
 
 RUN_STATE_TEXT = {
     "idle": "Idle",

@@ -42,9 +42,6 @@ from PySide6.QtCore import QCoreApplication, QObject, Qt, QThread, QTimer, Signa
 from tlstudio.cancel import CancelToken
 from tlstudio.errors import TlStudioError
 from tlstudio.events import BatchEnd, Progress
-from ui.widgets import pyside_guard
-
-pyside_guard.apply()  # PySide6 6.12 + Python 3.11 refcount bug; see ui.widgets.pyside_guard
 
 THROTTLE_SECONDS = 0.05
 """Minimum time between two delivered throttled events (about 20 Hz)."""

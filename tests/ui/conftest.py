@@ -15,9 +15,6 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ui.widgets import pyside_guard
-
-pyside_guard.apply()  # PySide6 6.12 + Python 3.11 refcount bug; see ui.widgets.pyside_guard
 
 
 @pytest.fixture(scope="session", autouse=True)
