@@ -332,3 +332,21 @@ def test_cli_ctrl_c_cancels_gracefully(tmp_path):
     result = json.loads((out / "result.json").read_text())
     assert result["cancelled"] is True and 1 <= result["epochs_completed"] < 40
     assert (out / "model.keras").is_file()
+
+
+def test_feature_cache_key_accepts_file_names_that_are_not_utf8(tmp_path):
+    """Linux allows any bytes in a file name; the cache key must not choke on them."""
+    import os
+
+    from tlstudio.data import Item
+    from tlstudio.training.features import items_fingerprint
+
+    name = os.fsdecode(b"caf\xe9.png")  # Latin-1 byte, not valid UTF-8
+    path = tmp_path / name
+    path.write_bytes(b"x")
+    other = tmp_path / "cafe.png"
+    other.write_bytes(b"x")
+    key = items_fingerprint([Item(str(path), 0)])
+    assert key != items_fingerprint([Item(str(other), 0)])
+    path.write_bytes(b"xy")  # a changed file changes the key
+    assert key != items_fingerprint([Item(str(path), 0)])

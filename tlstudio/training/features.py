@@ -67,7 +67,7 @@ def items_fingerprint(items: Sequence[Item]) -> str:
             stamp = f"{st.st_size}:{st.st_mtime_ns}"
         except OSError:
             stamp = "missing"
-        digest.update(f"{item.path}\0{item.label}\0{stamp}\n".encode())
+        digest.update(f"{item.path}\0{item.label}\0{stamp}\n".encode("utf-8", "surrogateescape"))
     return digest.hexdigest()
 
 
