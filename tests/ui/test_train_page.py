@@ -9,6 +9,7 @@ import math
 
 import numpy as np
 import pytest
+from PySide6.QtCore import Qt
 
 from tlstudio.config import DataConfig, TrainConfig
 from tlstudio.events import BatchEnd, EpochEnd, LogMessage, PhaseChanged, PhasePlan, Progress, RunStarted
@@ -241,3 +242,100 @@ def test_training_in_a_subprocess_relays_events_cancel_and_result(tmp_path):
     assert result.run_dir == str(tmp_path / "run")
     batches = [e for e in seen if isinstance(e, BatchEnd)]
     assert len(batches) < batches[0].steps  # stopped inside the first epoch
+
+
+def _write_run(run_dir, history, epochs=2, fine_tune_epochs=1, checkpoint=True):
+    """A run folder as run_training leaves it: config snapshot, history, checkpoint."""
+    import json
+
+    from tlstudio.config import ModelConfig, RunConfig, to_json
+
+    run_dir.mkdir(parents=True)
+    config = RunConfig(
+        data=DataConfig(root=str(run_dir.parent)),
+        model=ModelConfig(backbone="vgg16", weights="none", image_size=32),
+        train=TrainConfig(epochs=epochs, fine_tune_epochs=fine_tune_epochs, batch_size=4),
+        run_dir=str(run_dir),
+    )
+    (run_dir / "run_config.json").write_text(to_json(config), encoding="utf-8")
+    (run_dir / "history.json").write_text(json.dumps(history), encoding="utf-8")
+    if checkpoint:
+        (run_dir / "last.weights.h5").write_bytes(b"")
+    return run_dir
+
+
+class _Recorder:
+    """A train_fn that records the config it is given and returns a plain result."""
+
+    def __init__(self):
+        self.configs = []
+
+    def __call__(self, config, *, sink, cancel):
+        from tlstudio.training import RunResult
+
+        self.configs.append(config)
+        return RunResult(run_dir=config.run_dir, epochs_completed=1)
+
+
+@pytest.fixture
+def recorded(qtbot):
+    state = AppState(train_config=TrainConfig(epochs=4, fine_tune_epochs=5, batch_size=4))
+    recorder = _Recorder()
+    page = TrainPage(state, train_fn=recorder)
+    qtbot.addWidget(page)
+    return page, recorder
+
+
+def test_resume_a_run_picked_from_the_history(recorded, qtbot, tmp_path):
+    page, recorder = recorded
+    last = _write_run(tmp_path / "last", [{"phase": 1}])
+    page._run_dir = str(last)
+    picked = _write_run(tmp_path / "picked", [{"phase": 1}])  # 1 of 2 head epochs done
+    with qtbot.waitSignal(page.run_finished, timeout=10_000):
+        assert page.resume(str(picked)) is True
+    config = recorder.configs[-1]
+    assert config.run_dir == str(picked) and config.resume_from == str(picked)
+    # what the picked run has left, not the page's 4 + 5 epochs
+    assert (config.train.epochs, config.train.fine_tune_epochs) == (1, 1)
+    assert page.resumable_run() == str(picked)  # Resume now means the picked run
+    assert "Resuming the run in " + str(picked) in page.log.toPlainText()
+
+
+def test_resume_a_completed_picked_run_trains_the_pages_epochs(recorded, qtbot, tmp_path):
+    page, recorder = recorded
+    done = _write_run(tmp_path / "done", [{"phase": 1}, {"phase": 1}, {"phase": 2}])
+    with qtbot.waitSignal(page.run_finished, timeout=10_000):
+        assert page.resume(done) is True  # a Path is accepted too
+    config = recorder.configs[-1]
+    assert (config.train.epochs, config.train.fine_tune_epochs) == (4, 5)
+    assert config.resume_from == str(done)
+
+
+def test_resume_without_a_run_dir_keeps_the_last_run(recorded, qtbot, tmp_path):
+    page, recorder = recorded
+    errors = []
+    page.state.error_reported.connect(lambda message, details: errors.append(message))
+    assert page.resume() is False and "no earlier run" in errors[-1]
+    last = _write_run(tmp_path / "last", [{"phase": 1}])
+    page._run_dir = str(last)
+    page._update_buttons()
+    with qtbot.waitSignal(page.run_finished, timeout=10_000):
+        qtbot.mouseClick(page.resume_button, Qt.MouseButton.LeftButton)
+    assert recorder.configs[-1].resume_from == str(last)
+
+
+def test_resume_a_picked_run_that_cannot_be_resumed_says_why(recorded, tmp_path):
+    page, recorder = recorded
+    errors = []
+    page.state.error_reported.connect(lambda message, details: errors.append(message))
+    assert page.resume(str(tmp_path / "missing")) is False
+    assert "missing" in errors[-1] and "does not exist" in errors[-1]
+    early = _write_run(tmp_path / "early", [], checkpoint=False)
+    assert page.resume(str(early)) is False
+    assert "last.weights.h5" in errors[-1] and str(early) in errors[-1]
+    not_a_run = tmp_path / "plain"
+    not_a_run.mkdir()
+    (not_a_run / "last.weights.h5").write_bytes(b"")
+    assert page.resume(str(not_a_run)) is False
+    assert "run_config.json" in errors[-1]
+    assert recorder.configs == [] and not page.is_running()

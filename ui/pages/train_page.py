@@ -312,7 +312,7 @@ class TrainPage(QWidget):
             "Continue the last run from its last checkpoint: the epochs it has left, or, when it completed "
             "its plan, the epochs set above"
         )
-        self.resume_button.clicked.connect(self.resume)
+        self.resume_button.clicked.connect(lambda: self.resume())  # not clicked(bool) into run_dir
         self.start_action = QAction("Start training", self)
         self.start_action.setShortcut(QKeySequence(Qt.Key.Key_F5))
         self.start_action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
@@ -493,14 +493,41 @@ class TrainPage(QWidget):
             return False
         return self._launch(config, f"Training {config.model.backbone} on {Path(config.data.root).name}")
 
-    def resume(self) -> bool:
-        """Continue the last run from its last checkpoint."""
+    def resume(self, run_dir: str | None = None) -> bool:
+        """Continue a run from its last checkpoint.
+
+        Args:
+            run_dir: The run folder to continue, e.g. one picked from the run
+                history. None continues the last run of this session (see
+                :meth:`resumable_run`).
+
+        Returns:
+            True when the run started; False, with the reason reported through
+            the state's error signal, when it could not (another run is going,
+            no such run folder, or no ``last.weights.h5`` in it).
+
+        A run whose plan is complete continues for the epochs set on this page;
+        otherwise for the epochs it has left.
+        """
         if self.runner.is_running() or self.state.is_running:
             return False
-        run_dir = self.resumable_run()
-        if not run_dir:
-            self.state.report_error("There is no earlier run with a checkpoint to resume.", "")
-            return False
+        if run_dir is None:
+            run_dir = self.resumable_run()
+            if not run_dir:
+                self.state.report_error("There is no earlier run with a checkpoint to resume.", "")
+                return False
+        else:
+            run_dir = str(run_dir)
+            if not Path(run_dir).is_dir():
+                self.state.report_error(f"Cannot resume the run in {run_dir}: the folder does not exist.", "")
+                return False
+            if not (Path(run_dir) / "last.weights.h5").is_file():
+                self.state.report_error(
+                    f"Cannot resume the run in {run_dir}: it has no checkpoint (last.weights.h5); "
+                    "the run stopped before its first epoch ended.",
+                    "",
+                )
+                return False
         from tlstudio.errors import ConfigError
         from tlstudio.training import resume_config  # light: reads JSON only
 
@@ -517,7 +544,10 @@ class TrainPage(QWidget):
             self.state.report_error(f"Cannot resume the run in {run_dir}: {message}", details)
             return False
         more = config.train.epochs + config.train.fine_tune_epochs
-        return self._launch(config, f"Resuming the run in {run_dir} for {more} more epochs", reset_plots=False)
+        # the plots go on from the run on show; another run starts them afresh
+        same = bool(self._run_dir) and Path(self._run_dir).resolve() == Path(run_dir).resolve()
+        self._run_dir = run_dir
+        return self._launch(config, f"Resuming the run in {run_dir} for {more} more epochs", reset_plots=not same)
 
     def cancel(self) -> None:
         """Ask the run to stop after the current batch."""
