@@ -112,6 +112,58 @@ def _finite(value: Any) -> float | None:
     return v if math.isfinite(v) else None
 
 
+def format_rate(value: float) -> str:
+    """Short label for a learning rate: ``1e-3``, ``5e-4``, ``2.5e-4``, ``0.01``."""
+    if value <= 0 or not math.isfinite(value):
+        return ""
+    if 1e-2 <= value < 1e3:
+        return f"{value:.3g}"
+    mantissa, exponent = f"{value:.1e}".split("e")
+    return f"{mantissa.rstrip('0').rstrip('.')}e{int(exponent)}"
+
+
+class RateAxis(pg.AxisItem):
+    """Left axis of the learning-rate plot (log scale) with few, readable labels.
+
+    pyqtgraph labels every 1..9 multiple inside a decade when fewer than three
+    decades are visible, so the usual 1e-3 → 1e-4 fine-tuning drop crowds nine
+    labels into the top of the plot. This axis labels the decades (``1e-3``),
+    adds the 2× and 5× multiples only when at most one decade is in view,
+    thins the labels to one per ``MIN_LABEL_GAP`` pixels, and draws the other
+    multiples as unlabelled minor ticks.
+    """
+
+    MIN_LABEL_GAP = 22
+    """Minimum distance in (logical) pixels between two labels."""
+
+    def logTickValues(self, minVal, maxVal, size, stdTicks):  # noqa: N802, N803 - pyqtgraph API
+        span = maxVal - minVal
+        if not (math.isfinite(span) and span > 0):
+            return []
+        lo, hi = math.floor(minVal), math.ceil(maxVal)
+        decades = [float(d) for d in range(lo, hi + 1) if minVal <= d <= maxVal]
+        multiples = (2, 5) if len(decades) <= 1 else ()
+        labelled = sorted(decades + [d + math.log10(k) for d in range(lo, hi + 1) for k in multiples
+                                     if minVal <= d + math.log10(k) <= maxVal])
+        if not labelled:
+            # less than a factor 2 in view: plain evenly spaced values
+            return [(spacing, [v for v in values if minVal <= v <= maxVal]) for spacing, values in stdTicks[-1:]]
+        per_label = span / max(1.0, float(size)) * self.MIN_LABEL_GAP
+        step = 1
+        while len(labelled) > 1 and (labelled[-1] - labelled[0]) / max(1, len(labelled) - 1) * step < per_label:
+            step += 1
+        labelled = labelled[::-1][::step][::-1]  # keep the largest value labelled
+        minor = [d + math.log10(k) for d in range(lo, hi + 1) for k in range(1, 10)
+                 if minVal <= d + math.log10(k) <= maxVal]
+        minor = [v for v in minor if all(abs(v - m) > 1e-9 for m in labelled)]
+        return [(1.0, labelled), (None, minor)]
+
+    def logTickStrings(self, values, scale, spacing):  # noqa: N802 - pyqtgraph API
+        if spacing is None:  # the unlabelled minor ticks
+            return [""] * len(values)
+        return [format_rate(10.0 ** v) for v in values]
+
+
 def _style_plot(widget: pg.PlotWidget, left: str, bottom: str = "") -> pg.PlotItem:
     widget.setMenuEnabled(False)
     widget.hideButtons()
@@ -160,7 +212,7 @@ class TrainingPlots(QWidget):
 
         self.loss_widget = pg.PlotWidget(background="w")
         self.acc_widget = pg.PlotWidget(background="w")
-        self.lr_widget = pg.PlotWidget(background="w")
+        self.lr_widget = pg.PlotWidget(background="w", axisItems={"left": RateAxis(orientation="left")})
         self.loss_widget.setToolTip(
             "Loss. Faint line: recent training batches; bold line: the same, smoothed; "
             "squares: training loss per epoch; circles: validation loss per epoch."
