@@ -1,0 +1,147 @@
+"""The engine server: jobs in a persistent child process, events, cancel, errors, restart.
+
+The child preloads nothing here (no TensorFlow): the jobs are the small
+functions below, imported in the child by their ``module:function`` name.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+
+from tlstudio.cancel import CancelToken
+from tlstudio.errors import DataError
+from tlstudio.events import LogMessage, Progress
+from tlstudio.procrun import EngineProcess, EngineProcessError, RemoteTraceback, resolve
+
+HERE = __name__
+
+
+def count_to(n, *, sink, cancel):
+    """Sends n Progress events; stops early when cancelled; returns (done, pid)."""
+    done = 0
+    for i in range(n):
+        if cancel.cancelled:
+            break
+        sink(Progress("count", i + 1, n))
+        done += 1
+        time.sleep(0.01)
+    return done, os.getpid()
+
+
+def wait_for_cancel(*, sink, cancel):
+    sink(LogMessage("waiting"))
+    while not cancel.cancelled:
+        time.sleep(0.01)
+    return "stopped"
+
+
+def ignore_cancel(*, sink):
+    sink(LogMessage("sleeping"))
+    time.sleep(60)
+
+
+def fail(path):
+    raise DataError(f"Cannot read {path}: broken.", path=path)
+
+
+def die():
+    os._exit(3)
+
+
+def unpicklable_result():
+    return lambda: None
+
+
+@pytest.fixture
+def server():
+    server = EngineProcess(preload=(), niceness=0, cancel_timeout=5.0)
+    yield server
+    server.shutdown(10)
+
+
+def test_jobs_run_in_one_reused_child_with_ordered_events(server):
+    seen = []
+    done, pid = server.call(f"{HERE}:count_to", 5, sink=seen.append)
+    assert done == 5 and pid != os.getpid()
+    assert [e.done for e in seen] == [1, 2, 3, 4, 5]
+    assert server.wait_ready(30) and server.loaded == ()
+    _, pid2 = server.call(f"{HERE}:count_to", 1, sink=seen.append)
+    assert pid2 == pid and server.starts == 1  # the same process serves the next job
+
+
+def test_two_jobs_run_at_the_same_time(server):
+    import threading
+
+    results = {}
+    token = CancelToken()
+    waiter = threading.Thread(target=lambda: results.__setitem__("wait", server.call(f"{HERE}:wait_for_cancel", cancel=token)))
+    waiter.start()
+    # a second job completes while the first one is still running
+    assert server.call(f"{HERE}:count_to", 3, sink=lambda e: None)[0] == 3
+    assert waiter.is_alive()
+    token.cancel()
+    waiter.join(30)
+    assert results["wait"] == "stopped"
+
+
+def test_cancel_reaches_the_job(server):
+    token = CancelToken()
+    seen = []
+
+    def sink(event):
+        seen.append(event)
+        if len(seen) == 2:
+            token.cancel()
+
+    done, _ = server.call(f"{HERE}:count_to", 10_000, sink=sink, cancel=token)
+    assert 2 <= done < 10_000
+
+
+def test_errors_keep_their_type_message_and_child_traceback(server):
+    with pytest.raises(DataError, match="Cannot read /x/y.jpg: broken") as info:
+        server.call(f"{HERE}:fail", "/x/y.jpg")
+    assert isinstance(info.value.__cause__, RemoteTraceback)
+    assert "in fail" in info.value.__cause__.text
+    with pytest.raises(EngineProcessError, match="cannot be sent back"):
+        server.call(f"{HERE}:unpicklable_result")
+    with pytest.raises(EngineProcessError, match="arguments"):
+        server.call(f"{HERE}:count_to", lambda: 0)
+    with pytest.raises(ModuleNotFoundError):
+        server.call("tlstudio.no_such_module:fn")
+
+
+def test_a_dead_child_fails_its_job_and_the_next_call_restarts_it(server):
+    with pytest.raises(EngineProcessError, match="exit code 3"):
+        server.call(f"{HERE}:die")
+    assert server.call(f"{HERE}:count_to", 1, sink=lambda e: None)[0] == 1
+    assert server.starts == 2
+
+
+def test_a_job_that_ignores_cancel_is_stopped_as_a_last_resort():
+    server = EngineProcess(preload=(), niceness=0, cancel_timeout=0.5)
+    token = CancelToken()
+    token.cancel()
+    try:
+        with pytest.raises(EngineProcessError, match="did not stop"):
+            server.call(f"{HERE}:ignore_cancel", cancel=token)
+        assert not server.is_alive()
+    finally:
+        server.shutdown(5)
+
+
+def test_shutdown_is_clean_and_idempotent(server):
+    server.call(f"{HERE}:count_to", 1, sink=lambda e: None)
+    process = server._process
+    assert server.shutdown(10) is True
+    assert process.exitcode == 0 and not server.is_alive()
+    assert server.shutdown(1) is True
+
+
+def test_resolve_names_a_function():
+    assert resolve("os.path:join") is os.path.join
+    assert resolve(len) is len
+    with pytest.raises(ValueError, match="Received: 'os.path.join'"):
+        resolve("os.path.join")

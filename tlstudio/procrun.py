@@ -1,0 +1,455 @@
+"""Run engine functions in one persistent child process: the engine server.
+
+A desktop front end that trains in a thread of its own process shares
+Python's GIL with TensorFlow: graph tracing, h5py checkpoint writes and
+array-to-tensor conversions hold it for 100-300 ms, and the window freezes
+meanwhile. :class:`EngineProcess` moves that work to a separate Python
+process, started once and reused, so TensorFlow is imported once per
+session, not once per run::
+
+    server = engine_server()          # the shared instance (not started yet)
+    server.start()                    # spawns the child; returns at once
+    result = server.call("tlstudio.training:run_training", config, sink=sink, cancel=token)
+
+:meth:`EngineProcess.call` blocks its calling thread (a GUI worker thread)
+until the job ends, and meanwhile hands every event the job sends to
+``sink`` in that calling thread. Several calls may run at once (a training
+and a model build): the child runs each job in a thread of its own.
+
+Protocol (all payloads are pickled in the sending process, so an object that
+cannot be pickled fails the job with a readable error instead of vanishing
+in a queue's feeder thread):
+
+* parent -> child, on the request queue: ``("run", job, payload)``,
+  ``("cancel", job)``, ``("stop",)``.
+* child -> parent, on the response queue: ``("ready", 0, modules)``,
+  ``("event", job, payload)``, ``("result", job, payload)``,
+  ``("error", job, payload)``.
+
+Cancellation: :meth:`EngineProcess.call` sends ``("cancel", job)`` when the
+caller's :class:`~tlstudio.cancel.CancelToken` is set; the child sets the
+job's own token, which the engine function checks at its next safe point
+(a training stops after the current batch and still returns its result).
+Stopping: :meth:`EngineProcess.shutdown` cancels every job, asks the child to
+exit and waits. Only a child that has not exited after that wait is
+terminated, and killed if it still lingers: the last resort, the same one
+:meth:`call` takes when a cancelled job does not end within
+``cancel_timeout`` seconds. The server is also stopped at interpreter exit.
+
+The module is pure Python (multiprocessing, threading, pickle): it imports
+neither Qt nor TensorFlow; the child imports what its jobs need.
+"""
+
+from __future__ import annotations
+
+import atexit
+import importlib
+import inspect
+import itertools
+import multiprocessing
+import os
+import pickle
+import queue
+import threading
+import time
+import traceback
+from typing import Any, Callable
+
+from tlstudio.cancel import CancelToken
+
+PRELOAD = ("tensorflow", "keras", "tlstudio.backbones", "tlstudio.model", "tlstudio.training.run")
+"""Modules the child imports as soon as it starts, so the first job finds them loaded."""
+
+CHILD_NICENESS = 5
+"""How much lower than the parent the OS schedules the child (POSIX): the GUI gets a core first."""
+
+
+class RemoteTraceback(Exception):
+    """The traceback text of an exception raised in the child; set as the ``__cause__``."""
+
+    def __init__(self, text: str):
+        super().__init__(text)
+        self.text = text
+
+    def __str__(self) -> str:
+        return f'\n"""\n{self.text}"""'
+
+
+class EngineProcessError(RuntimeError):
+    """The engine process died, or a job's payload could not cross the process boundary."""
+
+
+def resolve(target: str | Callable) -> Callable:
+    """``"package.module:function"`` -> the function (a callable is returned as it is).
+
+    Raises:
+        ValueError: when ``target`` is a string without ``":"``.
+    """
+    if callable(target):
+        return target
+    module_name, sep, qualname = str(target).partition(":")
+    if not sep or not module_name or not qualname:
+        raise ValueError(f"target must be 'package.module:function'. Received: {target!r}")
+    obj: Any = importlib.import_module(module_name)
+    for part in qualname.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+def _accepts(fn: Callable, name: str) -> bool:
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
+    return name in params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+
+
+# ------------------------------------------------------------------ child side
+
+
+def _dump_error(exc: BaseException) -> bytes:
+    text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    try:
+        exc_bytes: bytes | None = pickle.dumps(exc)
+        pickle.loads(exc_bytes)  # some exceptions pickle but do not unpickle
+    except Exception:  # noqa: BLE001 - fall back to the text
+        exc_bytes = None
+    return pickle.dumps((exc_bytes, f"{type(exc).__name__}: {exc}", text))
+
+
+def _run_job(job: int, payload: bytes, token: CancelToken, responses: Any) -> None:
+    def send_event(event: object) -> None:
+        try:
+            data = pickle.dumps(event)
+        except Exception:  # noqa: BLE001 - an event that cannot travel is dropped, the job goes on
+            return
+        responses.put(("event", job, data))
+
+    try:
+        target, args, kwargs = pickle.loads(payload)
+        fn = resolve(target)
+        if _accepts(fn, "sink"):
+            kwargs.setdefault("sink", send_event)
+        if _accepts(fn, "cancel"):
+            kwargs.setdefault("cancel", token)
+        value = fn(*args, **kwargs)
+        try:
+            data = pickle.dumps(value)
+        except Exception as exc:  # noqa: BLE001
+            raise EngineProcessError(
+                f"the result of {target!r} cannot be sent back to the application. Received: {type(value).__name__} ({exc})"
+            ) from exc
+        responses.put(("result", job, data))
+    except BaseException as exc:  # noqa: BLE001 - every failure must reach the caller
+        responses.put(("error", job, _dump_error(exc)))
+
+
+def _serve(requests: Any, responses: Any, preload: tuple[str, ...], niceness: int) -> None:
+    """The child's main loop: start a thread per job, route cancels, stop on request."""
+    if niceness and hasattr(os, "nice"):
+        try:
+            os.nice(niceness)
+        except OSError:
+            pass
+    loaded = []
+    for name in preload:
+        try:
+            importlib.import_module(name)
+            loaded.append(name)
+        except Exception:  # noqa: BLE001 - a job that needs it reports the failure itself
+            pass
+    responses.put(("ready", 0, pickle.dumps(tuple(loaded))))
+    tokens: dict[int, CancelToken] = {}
+    threads: dict[int, threading.Thread] = {}
+    while True:
+        try:
+            message = requests.get()
+        except (EOFError, OSError):  # the parent went away
+            message = ("stop",)
+        kind = message[0]
+        for done in [j for j, t in threads.items() if not t.is_alive()]:
+            threads.pop(done)
+            tokens.pop(done, None)
+        if kind == "run":
+            job, payload = message[1], message[2]
+            token = tokens[job] = CancelToken()
+            thread = threading.Thread(target=_run_job, args=(job, payload, token, responses), name=f"engine-job-{job}", daemon=True)
+            threads[job] = thread
+            thread.start()
+        elif kind == "cancel":
+            token = tokens.get(message[1])
+            if token is not None:
+                token.cancel()
+        elif kind == "stop":
+            for token in tokens.values():
+                token.cancel()
+            for thread in threads.values():
+                thread.join(30)
+            break
+    responses.close()
+    responses.join_thread()  # every queued response reaches the pipe before exit
+
+
+# ----------------------------------------------------------------- parent side
+
+
+class EngineProcess:
+    """A persistent child process that runs engine functions for this process.
+
+    Args:
+        preload: Modules the child imports when it starts (TensorFlow and the
+            heavy tlstudio modules by default).
+        niceness: How much lower the child's scheduling priority is (POSIX).
+        cancel_timeout: Seconds a cancelled job may take to end before the
+            child is killed as a last resort (and restarted by the next call).
+        start_method: ``multiprocessing`` start method. ``"spawn"`` (default)
+            gives a clean interpreter: forking a process that runs Qt threads
+            is unsafe.
+    """
+
+    def __init__(
+        self,
+        preload: tuple[str, ...] = PRELOAD,
+        niceness: int = CHILD_NICENESS,
+        cancel_timeout: float = 120.0,
+        start_method: str = "spawn",
+    ):
+        self.preload = tuple(preload)
+        self.niceness = int(niceness)
+        self.cancel_timeout = float(cancel_timeout)
+        self._ctx = multiprocessing.get_context(start_method)
+        self._lock = threading.RLock()
+        self._process: Any = None
+        self._requests: Any = None
+        self._responses: Any = None
+        self._reader: threading.Thread | None = None
+        self._jobs: dict[int, queue.Queue] = {}
+        self._jobs_lock = threading.Lock()  # never held while waiting: the reader must keep reading
+        self._ids = itertools.count(1)
+        self._ready = threading.Event()
+        self.loaded: tuple[str, ...] = ()
+        self.starts = 0
+        """How many child processes were started (a restart after a crash counts)."""
+
+    # ------------------------------------------------------------ lifecycle
+
+    def start(self) -> None:
+        """Start the child when it is not running (returns at once; idempotent)."""
+        with self._lock:
+            if self.is_alive():
+                return
+            self._close_queues()
+            self._ready.clear()
+            self._requests = self._ctx.Queue()
+            self._responses = self._ctx.Queue()
+            self._process = self._ctx.Process(
+                target=_serve,
+                args=(self._requests, self._responses, self.preload, self.niceness),
+                name="tlstudio-engine",
+                daemon=True,
+            )
+            self._process.start()
+            self.starts += 1
+            self._reader = threading.Thread(
+                target=self._read, args=(self._process, self._responses), name="tlstudio-engine-reader", daemon=True
+            )
+            self._reader.start()
+
+    def is_alive(self) -> bool:
+        """True while the child process runs."""
+        process = self._process
+        return process is not None and process.is_alive()
+
+    def is_ready(self) -> bool:
+        """True once the running child has imported its preload modules."""
+        return self._ready.is_set() and self.is_alive()
+
+    def wait_ready(self, timeout: float | None = None) -> bool:
+        """Block until the child has imported its preload modules; True when it has."""
+        return self._ready.wait(timeout) and self.is_alive()
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None else None
+
+    def shutdown(self, timeout: float = 30.0) -> bool:
+        """Cancel every job, ask the child to exit and wait for it.
+
+        A child still alive after ``timeout`` seconds is terminated, then
+        killed: the last resort. Returns True when it exited by itself.
+        """
+        with self._lock:
+            process = self._process
+            if process is None:
+                return True
+            clean = True
+            if process.is_alive():
+                try:
+                    with self._jobs_lock:
+                        jobs = list(self._jobs)
+                    for job in jobs:
+                        self._requests.put(("cancel", job))
+                    self._requests.put(("stop",))
+                except (OSError, ValueError):
+                    pass
+                process.join(timeout)
+                if process.is_alive():
+                    clean = False
+                    process.terminate()
+                    process.join(5)
+                    if process.is_alive():
+                        process.kill()
+                        process.join(5)
+            self._process = None
+            if self._reader is not None:
+                self._reader.join(5)
+            self._fail_all(f"the engine process stopped (exit code {process.exitcode})")
+            self._close_queues()
+            return clean
+
+    def _close_queues(self) -> None:
+        for q in (self._requests, self._responses):
+            if q is not None:
+                try:
+                    q.close()
+                    q.cancel_join_thread()
+                except (OSError, ValueError):
+                    pass
+        self._requests = self._responses = None
+
+    # ----------------------------------------------------------------- jobs
+
+    def call(
+        self,
+        target: str | Callable,
+        *args: Any,
+        sink: Callable[[object], None] | None = None,
+        cancel: CancelToken | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        """Run ``target(*args, **kwargs)`` in the child and return its result.
+
+        Blocks the calling thread. Events the job sends to its sink are given
+        to ``sink`` here, in the calling thread, in order. Starts the child
+        when it is not running.
+
+        Args:
+            target: ``"package.module:function"`` (imported in the child only)
+                or a module-level function.
+            *args: Positional arguments; they must pickle.
+            sink: Receives the job's events.
+            cancel: Setting it asks the job to stop at its next safe point.
+            **kwargs: Keyword arguments; they must pickle.
+
+        Raises:
+            Exception: what the job raised (its child traceback as ``__cause__``).
+            EngineProcessError: the arguments or the result could not be
+                pickled, or the child died during the job.
+        """
+        try:
+            payload = pickle.dumps((target, args, kwargs))
+        except Exception as exc:  # noqa: BLE001
+            raise EngineProcessError(f"the arguments of {target!r} cannot be sent to the engine process: {exc}") from exc
+        inbox: queue.Queue = queue.Queue()
+        with self._lock:
+            self.start()
+            job = next(self._ids)
+            with self._jobs_lock:
+                self._jobs[job] = inbox
+            requests, process = self._requests, self._process
+            requests.put(("run", job, payload))
+        cancel_sent_at: float | None = None
+        try:
+            while True:
+                if cancel is not None and cancel.cancelled and cancel_sent_at is None:
+                    cancel_sent_at = time.monotonic()
+                    try:
+                        requests.put(("cancel", job))
+                    except (OSError, ValueError):
+                        pass
+                try:
+                    kind, data = inbox.get(timeout=0.1)
+                except queue.Empty:
+                    if cancel_sent_at is not None and time.monotonic() - cancel_sent_at > self.cancel_timeout:
+                        if self._process is process:
+                            self.shutdown(timeout=1.0)  # last resort: the job ignores its cancel token
+                        raise EngineProcessError(
+                            f"the job {target!r} did not stop within {self.cancel_timeout:g} s of being cancelled; "
+                            "the engine process was stopped"
+                        )
+                    continue
+                if kind == "event":
+                    if sink is not None:
+                        sink(pickle.loads(data))
+                elif kind == "result":
+                    return pickle.loads(data)
+                elif kind == "error":
+                    raise self._rebuild_error(data)
+                else:  # "died"
+                    raise EngineProcessError(data)
+        finally:
+            with self._jobs_lock:
+                self._jobs.pop(job, None)
+
+    @staticmethod
+    def _rebuild_error(data: bytes) -> BaseException:
+        exc_bytes, summary, text = pickle.loads(data)
+        exc: BaseException | None = None
+        if exc_bytes is not None:
+            try:
+                exc = pickle.loads(exc_bytes)
+            except Exception:  # noqa: BLE001
+                exc = None
+        if exc is None:
+            exc = EngineProcessError(summary)
+        exc.__cause__ = RemoteTraceback(text)
+        return exc
+
+    # ------------------------------------------------------------- internals
+
+    def _read(self, process: Any, responses: Any) -> None:
+        """Reader thread: route each response to the job waiting for it."""
+        while True:
+            try:
+                kind, job, data = responses.get(timeout=0.2)
+            except queue.Empty:
+                if not process.is_alive():
+                    break
+                continue
+            except (EOFError, OSError, ValueError):
+                break
+            if kind == "ready":
+                self.loaded = pickle.loads(data)
+                self._ready.set()
+                continue
+            with self._jobs_lock:
+                inbox = self._jobs.get(job)
+            if inbox is not None:
+                inbox.put((kind, data))
+        if self._process is process:
+            self._fail_all(f"the engine process ended unexpectedly (exit code {process.exitcode})")
+
+    def _fail_all(self, message: str) -> None:
+        with self._jobs_lock:
+            inboxes = list(self._jobs.values())
+        for inbox in inboxes:
+            inbox.put(("died", message))
+
+
+_SERVER: EngineProcess | None = None
+_SERVER_LOCK = threading.Lock()
+
+
+def engine_server() -> EngineProcess:
+    """The process-wide :class:`EngineProcess` (created on first use, not started)."""
+    global _SERVER
+    with _SERVER_LOCK:
+        if _SERVER is None:
+            _SERVER = EngineProcess()
+            atexit.register(_SERVER.shutdown, 10.0)
+        return _SERVER
+
+
+def engine_server_running() -> bool:
+    """True when the shared server exists and its child process runs."""
+    return _SERVER is not None and _SERVER.is_alive()
