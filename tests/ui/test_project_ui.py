@@ -85,6 +85,14 @@ def test_compare_two_runs(window, saved_project):
     # the curves are the runs' validation accuracies
     items = [i for i in history.acc_plot.getPlotItem().listDataItems() if i.name() == "run-resnet"]
     assert list(items[0].getData()[1]) == pytest.approx([0.45, 0.75, 0.85])
+    # one legend above both plots, in the curves' colours; none inside the plots to cover curves
+    entries = history.legend_entries()
+    assert [run for _colour, run in entries] == ["run-vgg", "run-resnet"]
+    assert items[0].opts["pen"].color().name() == entries[1][0]
+    assert all(text in history.legend.text() for text in ("run-vgg", "run-resnet"))
+    assert history.acc_plot.getPlotItem().legend is None and history.legend.wordWrap()
+    history.select_runs([])
+    assert history.legend_entries() == [] and history.legend.text() == ""
 
 
 def test_a_finished_run_is_recorded_and_autosaved(window, saved_project, tmp_path, qtbot):

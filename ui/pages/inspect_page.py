@@ -395,8 +395,12 @@ class CalculatorWidget(QWidget):
         self.check_label = QLabel("")
         self.check_label.setWordWrap(True)
         top.addStretch(1)
+        # the buttons get their own row: on one line with the input they made
+        # the whole Inspect tab panel 800 px wide and squeezed the layer table
+        buttons = QHBoxLayout()
         for b in (self.add_button, self.remove_button, self.reset_button, self.check_button):
-            top.addWidget(b)
+            buttons.addWidget(b)
+        buttons.addStretch(1)
 
         self.editor = QTableWidget(0, len(self.EDIT_COLUMNS))
         self.editor.setHorizontalHeaderLabels(list(self.EDIT_COLUMNS))
@@ -418,6 +422,7 @@ class CalculatorWidget(QWidget):
 
         layout = QVBoxLayout(self)
         layout.addLayout(top)
+        layout.addLayout(buttons)
         split = QSplitter(Qt.Orientation.Vertical)
         split.addWidget(self.editor)
         lower = QWidget()
@@ -792,7 +797,10 @@ class InspectPage(QWidget):
         split.setStretchFactor(0, 3)
         split.setStretchFactor(1, 2)
         split.setSizes([640, 420])
+        title = QLabel("Inspect")
+        title.setObjectName("PageTitle")
         layout = QVBoxLayout(self)
+        layout.addWidget(title)
         layout.addLayout(bar)
         layout.addWidget(split, 1)
 

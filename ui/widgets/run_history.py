@@ -8,6 +8,7 @@ its folder too.
 
 from __future__ import annotations
 
+from html import escape
 from pathlib import Path
 from typing import Any, Callable
 
@@ -120,7 +121,15 @@ class RunHistoryWidget(QWidget):
             plot.setTitle(title, color="#333", size="10pt")
             plot.setLabel("bottom", "epoch")
             plot.showGrid(x=True, y=True, alpha=0.25)
-            plot.addLegend(offset=(-10, 10), brush=pg.mkBrush(255, 255, 255, 210), labelTextColor="#222")
+        # One legend for both plots, as a wrapping label above them: run names are
+        # long, and a pyqtgraph legend inside a half-width plot covered the
+        # curves and was clipped at its right edge at 200% scaling.
+        self.legend = QLabel("")
+        self.legend.setObjectName("CompareLegend")
+        self.legend.setTextFormat(Qt.TextFormat.RichText)
+        self.legend.setWordWrap(True)
+        self.legend.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.legend.setToolTip("Colour of each selected run in both plots")
         self.train_curves = QCheckBox("Show training curves")
         self.train_curves.setChecked(True)
         self.train_curves.toggled.connect(self.update_comparison)
@@ -141,6 +150,7 @@ class RunHistoryWidget(QWidget):
         lower = QWidget()
         lower_layout = QVBoxLayout(lower)
         lower_layout.setContentsMargins(0, 0, 0, 0)
+        lower_layout.addWidget(self.legend)
         lower_layout.addWidget(plots, 3)
         lower_layout.addWidget(self.train_curves)
         lower_layout.addWidget(self.diff_label)
@@ -227,6 +237,8 @@ class RunHistoryWidget(QWidget):
         for plot in (self.acc_plot, self.loss_plot):
             plot.clear()
         self.diff_table.setRowCount(0)
+        self.legend.clear()
+        self._legend_entries: list[tuple[str, str]] = []
         if not ids:
             self.diff_label.setText("Config differences: select two or more runs")
             return
@@ -244,6 +256,10 @@ class RunHistoryWidget(QWidget):
                 if show_train and key in curves:
                     plot.plot(x, curves[key], pen=pg.mkPen(colour, width=1.5, style=Qt.PenStyle.DashLine),
                               name=None if f"val_{key}" in curves else record.id)
+        self._legend_entries = [(PALETTE[n % len(PALETTE)], r.id) for n, r in enumerate(records)]
+        self.legend.setText(" &nbsp; ".join(
+            f'<span style="color:{colour}">&#9632;</span>&nbsp;{escape(run_id)}' for colour, run_id in self._legend_entries
+        ))
         longest = max((len(r.history) for r in records), default=0)
         for plot in (self.acc_plot, self.loss_plot):
             axis = plot.getAxis("bottom")
@@ -269,6 +285,10 @@ class RunHistoryWidget(QWidget):
         for row in range(self.diff_table.rowCount()):
             out.append(tuple(self.diff_table.item(row, c).text() for c in range(self.diff_table.columnCount())))
         return out
+
+    def legend_entries(self) -> list[tuple[str, str]]:
+        """``(colour, run id)`` of each run named in the legend, in order."""
+        return list(self._legend_entries)
 
     def plotted_runs(self) -> list[str]:
         """Names of the validation curves on the accuracy plot."""
