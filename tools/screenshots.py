@@ -55,6 +55,15 @@ def _save(window, out: Path, name: str, log: list[str]) -> None:
     print(f"saved {path}", flush=True)
 
 
+def _first_conv_layer(page) -> str | None:
+    """Name of the first convolution in the Inspect page's table (any backbone), or None."""
+    rows = getattr(getattr(page, "table_model", None), "rows", None) or []
+    for row in rows:
+        if "Conv" in str(getattr(row, "type", "")):
+            return row.name
+    return rows[0].name if rows else None
+
+
 def capture(out: Path, train: bool, suffix: str = "", pages: tuple[str, ...] | None = None) -> list[str]:
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -161,8 +170,9 @@ def capture(out: Path, train: bool, suffix: str = "", pages: tuple[str, ...] | N
             page.load()
             _wait(app, lambda: state.busy, 5)
             _wait(app, lambda: not state.busy, 300)
-            if hasattr(page, "select_layer"):
-                page.select_layer("block1_conv1")
+            layer = _first_conv_layer(page)
+            if layer:
+                page.select_layer(layer)
                 _wait(app, lambda: not state.busy, 120)
         if key == "export" and train and state.model_path and hasattr(page, "start_export"):
             for fmt, check in getattr(page, "format_checks", {}).items():

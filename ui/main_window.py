@@ -10,6 +10,8 @@ backbone, the run state and whether TensorFlow has finished loading.
 from __future__ import annotations
 
 import importlib
+import inspect
+import sys
 import traceback
 from pathlib import Path
 
@@ -181,7 +183,40 @@ class MainWindow(QMainWindow):
         self.stack.removeWidget(slot)
         slot.deleteLater()
         self.stack.setCurrentIndex(current)
+        if key == "evaluate":
+            self._wire_resume(page)
         return page
+
+    def _wire_resume(self, evaluate_page: QWidget) -> None:
+        """Let the Runs tab's Resume button continue a run on the Train page.
+
+        Only done when the Train page can resume a chosen run folder
+        (``TrainPage.resume(run_dir=...)``); the button stays hidden otherwise.
+        """
+        history = getattr(evaluate_page, "history", None)
+        if history is None or not hasattr(history, "set_resume_handler"):
+            return
+        module = sys.modules.get("ui.pages.train_page")
+        if module is None:
+            try:
+                module = importlib.import_module("ui.pages.train_page")
+            except Exception:  # noqa: BLE001 - no Train page: nothing to resume with
+                return
+        resume = getattr(getattr(module, "TrainPage", None), "resume", None)
+        try:
+            accepts_folder = resume is not None and "run_dir" in inspect.signature(resume).parameters
+        except (TypeError, ValueError):
+            accepts_folder = False
+        if accepts_folder:
+            history.set_resume_handler(self.resume_run)
+
+    def resume_run(self, run_dir: str) -> bool:
+        """Show the Train page and continue the run in ``run_dir`` there."""
+        self.show_page("train")
+        page = self.pages["train"]
+        if not hasattr(page, "resume"):
+            return False
+        return bool(page.resume(run_dir=run_dir))
 
     def _on_row_changed(self, row: int) -> None:
         if 0 <= row < len(PAGES):

@@ -258,3 +258,31 @@ def test_recent_folders_are_newest_first_unique_and_bounded(isolated_settings, t
     assert len(set(recent)) == len(recent)
     folders[-1].rmdir()
     assert str(folders[-1].resolve()) not in app_settings.recent_folders()  # gone folders drop out
+
+
+def test_runs_tab_resume_goes_to_the_train_page_when_it_can_resume_a_folder(qtbot, isolated_settings, monkeypatch):
+    from ui.pages import train_page
+
+    asked = []
+
+    def resume(self, run_dir: str | None = None) -> bool:
+        asked.append(run_dir)
+        return True
+
+    monkeypatch.setattr(train_page.TrainPage, "resume", resume)
+    window = MainWindow(restore=False)
+    qtbot.addWidget(window)
+    history = window.pages["evaluate"].history
+    assert history.resume_handler is not None and history.resume_button.isVisibleTo(history)
+    assert history.resume_handler("/runs/one")
+    assert asked == ["/runs/one"] and window.current_page_key() == "train"
+
+
+def test_runs_tab_resume_stays_hidden_without_a_folder_parameter(qtbot, isolated_settings, monkeypatch):
+    from ui.pages import train_page
+
+    monkeypatch.setattr(train_page.TrainPage, "resume", lambda self: False)
+    window = MainWindow(restore=False)
+    qtbot.addWidget(window)
+    history = window.pages["evaluate"].history
+    assert history.resume_handler is None and not history.resume_button.isVisibleTo(history)
