@@ -159,3 +159,42 @@ def test_dropping_an_image_file_tests_it(qtbot, page, exported):
         page.drop_area.dropEvent(event)
     assert page.bars.values()[0][0] == "red"
     assert "r1.png" in page.prediction_label.text()
+
+
+def test_unreadable_image_clears_the_last_picture_and_says_why(qtbot, page, exported, tmp_path):
+    page.set_model(str(exported / "model" / "model.keras"))
+    with qtbot.waitSignal(page.runner.finished, timeout=TIMEOUT):
+        assert page.test_image(str(exported / "data" / "blue" / "b1.png"))
+    assert page.drop_area.pixmap() is not None and not page.drop_area.pixmap().isNull()
+    bad = tmp_path / "notes.jpg"
+    bad.write_text("not a picture")
+    with qtbot.waitSignal(page.runner.finished, timeout=TIMEOUT):
+        assert page.test_image(str(bad))
+    text = page.prediction_label.text()
+    assert text.startswith("Cannot read notes.jpg: ") and "Error" not in text
+    assert page.bars.values() == []
+    assert page.drop_area.pixmap().isNull() and page.drop_area.text() == "notes.jpg"
+
+
+def test_csv_to_an_unwritable_place_reports_a_readable_error(qtbot, page, exported, tmp_path):
+    page.set_model(str(exported / "model" / "model.keras"))
+    with qtbot.waitSignal(page.runner.finished, timeout=TIMEOUT):
+        assert page.test_folder(str(exported / "data" / "red"))
+    errors = []
+    page.state.error_reported.connect(lambda m, d: errors.append(m))
+    page.save_csv(str(tmp_path / "missing-folder" / "preds.csv"))
+    assert errors and errors[0].startswith("Could not write ") and "preds.csv" in errors[0]
+
+
+@pytest.mark.parametrize(
+    ("reason", "text"),
+    [
+        ("UnidentifiedImageError: cannot identify image file 'x'", "not an image, or an image format that cannot be read."),
+        ("OSError: image file is truncated", "image file is truncated"),
+        ("file is empty", "file is empty"),
+    ],
+)
+def test_readable_reason(reason, text):
+    from ui.pages.evaluate_page import readable_reason
+
+    assert readable_reason(reason) == text

@@ -93,6 +93,16 @@ def _qimage(array: Any) -> QImage:
     return QImage(arr.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
 
 
+def readable_reason(reason: str) -> str:
+    """Why a file could not be read, for people: no exception class names."""
+    head, sep, rest = str(reason).partition(": ")
+    if sep and head.isidentifier() and head[:1].isupper() and head.endswith(("Error", "Exception")):
+        if head == "UnidentifiedImageError":
+            return "not an image, or an image format that cannot be read."
+        return rest
+    return str(reason)
+
+
 def _pct(value: float | None) -> str:
     return "—" if value is None else f"{value:.1%}"
 
@@ -251,6 +261,7 @@ class EvaluatePage(QWidget):
         self.matrix = ConfusionMatrixView()
         self.matrix.cell_activated.connect(self.show_cell)
         self.mistakes_button = QPushButton("Show the most confident mistakes")
+        self.mistakes_button.setToolTip("Wrongly classified images of the split, the most confident first")
         self.mistakes_button.clicked.connect(lambda: self.show_mistakes())
         self.images_label = QLabel("Click a confusion-matrix cell to see its images.")
         self.images_label.setObjectName("ImagesLabel")
@@ -303,14 +314,17 @@ class EvaluatePage(QWidget):
         self.gradcam_box.setToolTip("Colour the image regions that drove the prediction (Keras models only)")
         self.gradcam_box.setChecked(True)
         self.pick_button = QPushButton("Pick image…")
+        self.pick_button.setToolTip("Predict one image file (you can also drop one on the picture area)")
         self.pick_button.clicked.connect(self.choose_image)
         self.paste_button = QPushButton("Paste")
         self.paste_button.setToolTip("Test the image on the clipboard (Ctrl+V)")
         self.paste_button.clicked.connect(self.paste_image)
         self.folder_button = QPushButton("Test a folder…")
+        self.folder_button.setToolTip("Predict every image in a folder and its subfolders")
         self.folder_button.clicked.connect(self.choose_folder)
         self.csv_button = QPushButton("Save CSV…")
         self.csv_button.setEnabled(False)
+        self.csv_button.setToolTip("Save the folder results as CSV: path, predicted class and every class probability")
         self.csv_button.clicked.connect(self.choose_csv)
         self.folder_table = QTableWidget(0, 3)
         self.folder_table.setObjectName("FolderResults")
@@ -326,7 +340,7 @@ class EvaluatePage(QWidget):
         single = QHBoxLayout()
         single.addWidget(self.drop_area, 3)
         bars_box = QVBoxLayout()
-        bars_box.addWidget(QLabel(f"Top {TOP_K} classes"))
+        bars_box.addWidget(QLabel("Most likely classes"))
         bars_box.addWidget(self.bars)
         bars_box.addWidget(self.prediction_label)
         bars_box.addStretch(1)
@@ -579,6 +593,10 @@ class EvaluatePage(QWidget):
         pix = QPixmap(path)
         if not pix.isNull():
             self.drop_area.setPixmap(pix.scaled(self.drop_area.size(), Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation))
+        else:  # never leave the previous picture next to this file's result
+            self.drop_area.clear()
+            self.drop_area.setText(Path(path).name)
+        self.bars.set_values([])
         self.prediction_label.setText("Predicting…")
         self._start_predict([path], self.gradcam_box.isChecked(), self._on_single)
         return True
@@ -608,10 +626,12 @@ class EvaluatePage(QWidget):
         self.loaded_model = out["model"]
         names = self.loaded_model.class_names
         if not out["rows"]:
-            reason = out["skipped"][0][1] if out["skipped"] else "unknown reason"
-            self.prediction_label.setText(f"Cannot read this image: {reason}")
+            path, reason = out["skipped"][0] if out["skipped"] else ("", "unknown reason")
+            self.prediction_label.setText(f"Cannot read {Path(path).name or 'this image'}: {readable_reason(reason)}")
+            self.prediction_label.setToolTip(f"{path}\n{reason}")
             self.bars.set_values([])
             return
+        self.prediction_label.setToolTip("")
         row = out["rows"][0]
         self.bars.set_values([(names[i], p) for i, p in row.top(TOP_K)])
         text = f"<b>{names[row.pred]}</b> ({row.confidence:.1%})<br>{Path(row.path).name}"
@@ -645,7 +665,11 @@ class EvaluatePage(QWidget):
         """Write the folder-test predictions to ``path``."""
         from tlstudio.evaluation import write_predictions_csv
 
-        write_predictions_csv(path, self.test_rows, self.loaded_model.class_names)
+        try:
+            write_predictions_csv(path, self.test_rows, self.loaded_model.class_names)
+        except OSError as exc:
+            self.state.report_error(f"Could not write {path}: {exc.strerror or exc}.", "")
+            return
         self.state.show_status(f"Saved {len(self.test_rows)} predictions to {path}")
 
     # ------------------------------------------------------------- plumbing
