@@ -909,7 +909,10 @@ class InspectPage(QWidget):
         self.cam_layer.addItem("Selected layer", "selected")
         self.cam_button = QPushButton("Compute Grad-CAM")
         self.cam_button.clicked.connect(lambda: self._request("gradcam"))
-        self.cam_info = QLabel("Grad-CAM needs a classifier: the current model, not a bare backbone.")
+        self.cam_info = QLabel(
+            "Pick an image (a dataset image or a file), then compute Grad-CAM. It needs a classifier: "
+            "inspect the Current model, not a bare backbone."
+        )
         self.cam_info.setWordWrap(True)
         area, self.cam_image = image_label()
         self.cam_area = area
