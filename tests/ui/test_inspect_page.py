@@ -173,3 +173,17 @@ def test_newest_choice_wins_while_building(page, qtbot):
     qtbot.waitUntil(lambda: not page.build_runner.is_running(), timeout=60_000)
     assert page.table_model.rowCount() == len(page.table.rows) > 170
     assert not page.state.busy
+
+
+def test_size_and_weights_show_only_for_a_backbone_choice(qtbot):
+    from ui.pages.inspect_page import CURRENT, InspectPage
+    from ui.state import AppState
+
+    page = InspectPage(AppState())
+    qtbot.addWidget(page)
+    page.auto_load = False
+    page.show()
+    assert page.source.currentData() == CURRENT
+    assert not page.size.isVisible() and not page.weights.isVisible()
+    page.source.setCurrentIndex(page.source.findData("vgg16"))
+    assert page.size.isVisible() and page.weights.isVisible()

@@ -933,8 +933,10 @@ class InspectPage(QWidget):
 
     def _on_source_changed(self, *_: Any) -> None:
         backbone = self.source.currentData() != CURRENT
-        self.size.setEnabled(backbone)
-        self.weights.setEnabled(backbone)
+        # the current model has its own size and weights: hide these rather than
+        # show a greyed-out "224 px, untrained" that contradicts it
+        self.size.setVisible(backbone)
+        self.weights.setVisible(backbone)
 
     def _mark_stale(self, *_: Any) -> None:
         self._stale = True
