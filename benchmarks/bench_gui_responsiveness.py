@@ -82,16 +82,31 @@ class Heartbeat:
         self.timer.setInterval(interval_ms)
         self.timer.timeout.connect(self._beat)
         self.gaps: list[float] = []
+        self.long: list[tuple[float, float, float]] = []
+        """Gaps over the target: (seconds since start, gap ms, GUI-thread CPU ms during the gap)."""
+        self.marks: list[tuple[float, str]] = []
         self._last: float | None = None
+        self._last_cpu = 0.0
+        self._t0 = 0.0
 
     def _beat(self) -> None:
         now = time.perf_counter()
+        cpu = time.thread_time()
         if self._last is not None:
-            self.gaps.append((now - self._last) * 1000.0)
-        self._last = now
+            gap = (now - self._last) * 1000.0
+            self.gaps.append(gap)
+            if gap > TARGET_MS:
+                # little CPU in the gap: the GUI thread waited (GIL, OS); much: it was busy itself
+                self.long.append((self._last - self._t0, gap, (cpu - self._last_cpu) * 1000.0))
+        self._last, self._last_cpu = now, cpu
+
+    def mark(self, what: str) -> None:
+        """Note when something happened, to read the long gaps against."""
+        self.marks.append((time.perf_counter() - self._t0, what))
 
     def start(self) -> None:
-        self.gaps, self._last = [], None
+        self.gaps, self.long, self.marks, self._last = [], [], [], None
+        self._t0 = time.perf_counter()
         self.timer.start()
 
     def stop(self) -> dict:
@@ -207,8 +222,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--switch-interval", type=float, default=0.0, help="sys.setswitchinterval in seconds (0 = Python's default)")
     parser.add_argument("--intra-op-threads", type=int, default=0,
                         help="TensorFlow intra/inter-op threads (0 = TensorFlow's default, one per core)")
-    parser.add_argument("--process", action="store_true",
-                        help="train in a separate process (train_in_subprocess) instead of a worker thread")
+    parser.add_argument("--thread", action="store_true",
+                        help="run TensorFlow in the worker threads (train_in_worker) instead of the engine process (the app's default)")
     parser.add_argument("--no-naive", action="store_true", help="skip the GUI-thread baselines")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     parser.add_argument("--trace-stalls", action="store_true", help="print what each thread ran during gaps > 50 ms")
@@ -225,7 +240,7 @@ def main(argv: list[str] | None = None) -> int:
     app = QApplication.instance() or QApplication([])
     from tlstudio.config import DataConfig, FreezeConfig, ModelConfig, TrainConfig
     from ui.pages.model_page import ModelPage, describe_backbone
-    from ui.pages.train_page import TrainPage, train_in_subprocess, train_in_worker
+    from ui.pages.train_page import TrainPage, start_engine_process, train_in_process, train_in_worker
     from ui.state import AppState
     from ui.worker import TaskRunner
 
@@ -240,7 +255,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     errors: list[str] = []
     state.error_reported.connect(lambda message, details: errors.append(message))
-    train_page = TrainPage(state, train_fn=train_in_subprocess if args.process else train_in_worker)
+    process = not args.thread
+    train_page = TrainPage(state, train_fn=train_in_process if process else train_in_worker)
     train_page.resize(1200, 800)
     train_page.show()
     build_state = AppState(model_config=ModelConfig(backbone=args.build, weights="none", image_size=args.build_size))
@@ -249,21 +265,37 @@ def main(argv: list[str] | None = None) -> int:
     beat = Heartbeat()
     rows: list[tuple[str, dict]] = []
 
-    # 1. the start-up warm-up import, in a worker
-    runner = TaskRunner()
-    done = {"import": False}
-    runner.finished.connect(lambda: done.__setitem__("import", True))
-    beat.start()
-    t0 = time.perf_counter()
-    runner.start(warm_up_import)
-    run_until(lambda: done["import"], 600)
-    stats = beat.stop()
-    stats["seconds"] = time.perf_counter() - t0
-    rows.append(("worker: TensorFlow import", stats))
+    # 1. the start-up warm-up: the engine process imports TensorFlow, or a worker does
+    if process:
+        from tlstudio.procrun import engine_server
+
+        beat.start()
+        t0 = time.perf_counter()
+        start_engine_process()
+        run_until(lambda: engine_server().is_ready() or not engine_server().is_alive(), 600)
+        stats = beat.stop()
+        stats["seconds"] = time.perf_counter() - t0
+        rows.append(("process: engine start (TensorFlow import)", stats))
+    else:
+        runner = TaskRunner()
+        done = {"import": False}
+        runner.finished.connect(lambda: done.__setitem__("import", True))
+        beat.start()
+        t0 = time.perf_counter()
+        runner.start(warm_up_import)
+        run_until(lambda: done["import"], 600)
+        stats = beat.stop()
+        stats["seconds"] = time.perf_counter() - t0
+        rows.append(("worker: TensorFlow import", stats))
 
     # 2. training and a model build at the same time, each in its worker
     events = {"batch": 0}
     train_page.runner.event.connect(lambda e: events.__setitem__("batch", events["batch"] + (type(e).__name__ == "BatchEnd")))
+    train_page.runner.event.connect(
+        lambda e: beat.mark(type(e).__name__) if type(e).__name__ in ("RunStarted", "PhaseChanged", "EpochEnd", "RunFinished") else None
+    )
+    train_page.runner.finished.connect(lambda: beat.mark("training finished"))
+    model_page.layout_ready.connect(lambda _layout: beat.mark("layer list shown"))
     layouts: list = []
     model_page.layout_ready.connect(layouts.append)
     tracer = StallTracer(beat) if args.trace_stalls else None
@@ -280,8 +312,11 @@ def main(argv: list[str] | None = None) -> int:
     stats["seconds"] = time.perf_counter() - t0
     stats["batch_events"] = events["batch"]
     stats["epochs"] = getattr(train_page.last_result, "epochs_completed", 0)
-    where = "process" if args.process else "worker"
+    where = "process" if process else "worker"
     rows.append((f"{where}: training + model build" if building else f"{where}: training", stats))
+    if args.trace_stalls:
+        timeline = sorted([(t, f"gap {gap:.0f} ms, GUI thread CPU {cpu:.0f} ms") for t, gap, cpu in beat.long] + beat.marks)
+        print("timeline (s):", *(f"{t:7.2f}  {what}" for t, what in timeline), sep="\n  ", file=sys.stderr)
     if tracer is not None:
         tracer.stop()
         for late, where in tracer.samples:
@@ -332,6 +367,10 @@ def main(argv: list[str] | None = None) -> int:
 
     model_page.shutdown()
     train_page.shutdown()
+    if process:
+        from tlstudio.procrun import engine_server
+
+        engine_server().shutdown()
     info = {
         "data": str(root),
         "backbone": args.backbone,
@@ -339,7 +378,7 @@ def main(argv: list[str] | None = None) -> int:
         "build": f"{args.build}@{args.build_size}",
         "switch_interval_s": sys.getswitchinterval(),
         "tf_threads": args.intra_op_threads or "default",
-        "training_in": "subprocess" if args.process else "worker thread",
+        "training_in": "engine process" if process else "worker thread",
         "load_avg": round(os.getloadavg()[0], 1),
         "cpus": os.cpu_count(),
     }

@@ -60,7 +60,7 @@ from tlstudio.cancel import CancelToken
 PRELOAD = ("tensorflow", "keras", "tlstudio.backbones", "tlstudio.model", "tlstudio.training.run")
 """Modules the child imports as soon as it starts, so the first job finds them loaded."""
 
-CHILD_NICENESS = 5
+CHILD_NICENESS = 10
 """How much lower than the parent the OS schedules the child (POSIX): the GUI gets a core first."""
 
 

@@ -192,3 +192,22 @@ def test_changing_backbone_resets_a_foreign_freeze_selection(qtbot):
     assert state.model_config.backbone == "resnet50"
     assert state.model_config.freeze == FreezeConfig(mode="all")
     assert "Residual" in page.backbone_help.text()
+
+
+def test_layer_list_is_built_in_the_engine_process_when_it_runs(monkeypatch):
+    import tlstudio.procrun as procrun
+    from ui.pages.model_page import describe_backbone, describe_backbone_in_process, layout_builder
+
+    server = procrun.EngineProcess(preload=(), niceness=0)  # the job imports Keras itself
+    monkeypatch.setattr(procrun, "_SERVER", server)
+    assert layout_builder() is describe_backbone  # no process is spawned just to list layers
+    server.start()
+    try:
+        assert layout_builder() is describe_backbone_in_process
+        config = ModelConfig(backbone="vgg16", weights="none", image_size=32, freeze=FreezeConfig(mode="blocks", blocks=("block1",)))
+        remote = describe_backbone_in_process(config)
+        assert server.starts == 1
+    finally:
+        server.shutdown(30)
+    assert remote == describe_backbone(config)  # the same plain layout as a build here
+    assert {"block1_conv1", "block1_conv2"} <= remote.frozen and "block2_conv1" not in remote.frozen

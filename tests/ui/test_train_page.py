@@ -213,11 +213,12 @@ def test_resume_needs_a_checkpoint(page, tmp_path):
 
 
 @pytest.mark.slow
-def test_training_in_a_subprocess_relays_events_cancel_and_result(tmp_path):
+def test_training_in_the_engine_process_relays_events_cancel_and_result(tmp_path):
     from tlstudio.cancel import CancelToken
     from tlstudio.config import ModelConfig, RunConfig
     from tlstudio.data import generate_sample_dataset
-    from ui.pages.train_page import train_in_subprocess
+    from tlstudio.procrun import engine_server
+    from ui.pages.train_page import start_engine_process, train_in_process
 
     root = generate_sample_dataset(tmp_path / "shapes", per_class=12, size=32)
     config = RunConfig(
@@ -234,7 +235,14 @@ def test_training_in_a_subprocess_relays_events_cancel_and_result(tmp_path):
         if isinstance(event, BatchEnd):
             token.cancel()  # relayed to the child, which stops at its next batch
 
-    result = train_in_subprocess(config, sink=sink, cancel=token)
+    start_engine_process()
+    server = engine_server()
+    starts = server.starts
+    try:
+        result = train_in_process(config, sink=sink, cancel=token)
+        assert server.is_alive() and server.starts == starts  # the process stays for the next run
+    finally:
+        server.shutdown(30)
     kinds = [type(e).__name__ for e in seen]
     assert kinds.index("RunStarted") < kinds.index("BatchEnd") < kinds.index("RunFinished")
     assert result.cancelled and result.error is None

@@ -6,6 +6,9 @@ happens in a :class:`~ui.worker.TaskRunner`, never on the GUI thread: the worker
 returns a plain :class:`BackboneLayout` (layer names, blocks and parameter
 counts, computed once), and the page sums those numbers on the GUI thread as
 checkboxes change, so the trainable / non-trainable counts update instantly.
+When the shared engine process (:mod:`tlstudio.procrun`) runs, the worker has
+the build done there (:func:`describe_backbone_in_process`), so its Python
+work does not compete with the GUI thread for the GIL.
 
 A checked layer is *frozen* during fine-tuning (phase 2). Phase 1 always
 trains the head alone, with the whole backbone frozen.
@@ -186,6 +189,31 @@ def describe_backbone(model_config: ModelConfig) -> BackboneLayout:
     except Exception:  # noqa: BLE001 - a stale freeze config (other backbone) starts all frozen
         frozen = frozenset(names)
     return BackboneLayout(model_config.backbone, int(size), tuple(layers), tuple(order), shape, frozen)  # type: ignore[arg-type]
+
+
+def describe_backbone_in_process(model_config: ModelConfig) -> BackboneLayout:
+    """:func:`describe_backbone` run in the shared engine process (called in the worker thread).
+
+    Building a ResNet50 is a second of pure-Python Keras work; in the GUI
+    process it would take turns on the GIL with the GUI thread (and with a
+    training). The engine process builds it instead and sends back the plain
+    :class:`BackboneLayout`.
+    """
+    from tlstudio.procrun import engine_server
+
+    return engine_server().call("ui.pages.model_page:describe_backbone", model_config)
+
+
+def layout_builder():
+    """The function the page's worker runs to list a backbone's layers.
+
+    :func:`describe_backbone_in_process` when the shared engine process is
+    running (the app starts it at start-up), else :func:`describe_backbone`
+    in the worker thread (no process is spawned just for this).
+    """
+    from tlstudio.procrun import engine_server_running
+
+    return describe_backbone_in_process if engine_server_running() else describe_backbone
 
 
 # ----------------------------------------------------------- pure helpers
@@ -774,7 +802,7 @@ class ModelPage(QWidget):
             button.setEnabled(False)
         self.state.begin_busy("model-layout")
         config = dataclasses.replace(self.state.model_config, backbone=key, image_size=wanted[1])
-        self.runner.start(describe_backbone, config)
+        self.runner.start(layout_builder(), config)
 
     def _on_layout(self, layout: BackboneLayout) -> None:
         if layout.key != self.backbone_combo.currentData():

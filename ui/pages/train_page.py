@@ -1,11 +1,19 @@
 """The Train page: hyperparameters, Start / Cancel / Resume, live plots, progress and log.
 
-Training runs :func:`tlstudio.training.run_training` in a
-:class:`~ui.worker.TaskRunner` (one QThread). Its events arrive here as Qt
-signals, batch events throttled to about 20 per second; the plots redraw at
-most every 100 ms, and the log pane is capped, so a long run never slows the
-GUI down. Cancel sets the run's cancel token: the engine stops within one
-batch, saves a usable model and still reports ``RunFinished``.
+Training runs in a :class:`~ui.worker.TaskRunner` (one QThread) that wraps
+:func:`tlstudio.training.run_training`; its events arrive here as Qt signals,
+batch events throttled to about 20 per second; the plots redraw at most
+every 100 ms, and the log pane is capped, so a long run never slows the GUI
+down. Cancel sets the run's cancel token: the engine stops within one batch,
+saves a usable model and still reports ``RunFinished``.
+
+By default the worker thread relays the run from the shared engine process
+(:func:`train_in_process`, :mod:`tlstudio.procrun`): TensorFlow then runs in
+a child process that is started once and reused, and its GIL-holding calls
+(graph tracing, checkpoint writes, tensor conversions) cannot stall the GUI.
+:func:`train_in_worker` runs TensorFlow in the worker thread itself (tests
+use it: no second process); its GIL stalls reach 170-280 ms, see
+``benchmarks/bench_gui_responsiveness.py``.
 
 The engine does not raise for a failed run: it returns a
 :class:`~tlstudio.training.RunResult` whose ``error`` is a readable line and
@@ -108,70 +116,36 @@ def train_in_worker(config: RunConfig, *, sink, cancel):
     return run_training(config, sink, cancel)
 
 
-_RESULT_TAG = "__tlstudio_result__"
+def train_in_process(config: RunConfig, *, sink, cancel):
+    """Run the training in the shared engine process and relay its events (the default).
 
-
-def _train_child(config: RunConfig, events, stop) -> None:
-    """Entry point of the training process: run_training with its events put on a queue."""
-    import threading
-
-    from tlstudio.cancel import CancelToken
-    from tlstudio.training import run_training
-
-    token = CancelToken()
-
-    def watch() -> None:
-        # poll, never stop.wait(): a process that exits while waiting on a
-        # multiprocessing Event makes the parent's set() block for ever
-        while not stop.is_set():
-            time.sleep(0.05)
-        token.cancel()
-
-    threading.Thread(target=watch, name="tlstudio-cancel-watch", daemon=True).start()
-    result = run_training(config, events.put, token)
-    events.put((_RESULT_TAG, result.to_dict()))  # plain types: always picklable
-
-
-def train_in_subprocess(config: RunConfig, *, sink, cancel):
-    """Run the training in a separate Python process and relay its events (experimental).
-
-    The GUI process then shares no GIL with TensorFlow: only unpickling the
-    events runs here. The price is a second TensorFlow import (a few seconds)
-    and its memory for every run. Cancel is relayed through an event; a run
-    stops at its next batch exactly as in-process.
+    Called in the Train page's worker thread (a :class:`~ui.worker.TaskRunner`
+    QThread): it blocks that thread, not the GUI, until the run ends, and
+    hands each event the child sends to ``sink``, which re-emits it as a Qt
+    signal. So training still runs in one worker that wraps
+    :func:`tlstudio.training.run_training` and delivers its events as
+    signals; only the TensorFlow work itself happens in the child, which
+    shares no GIL with the GUI. The child is started once (see
+    :func:`start_engine_process`) and reused, so TensorFlow is imported once
+    per session. Cancel is relayed to the child, where the run stops after
+    its current batch exactly as in-process.
     """
-    import multiprocessing
-    import queue as queue_module
+    from tlstudio.procrun import engine_server
 
-    ctx = multiprocessing.get_context("spawn")
-    events = ctx.Queue()
-    stop = ctx.Event()
-    process = ctx.Process(target=_train_child, args=(config, events, stop), name="tlstudio-training", daemon=True)
-    process.start()
-    result = None
-    try:
-        while True:
-            if cancel.cancelled and not stop.is_set():
-                stop.set()
-            try:
-                item = events.get(timeout=0.1)
-            except queue_module.Empty:
-                if not process.is_alive():
-                    break
-                continue
-            if isinstance(item, tuple) and len(item) == 2 and item[0] == _RESULT_TAG:
-                from tlstudio.training import RunResult
+    return engine_server().call("tlstudio.training:run_training", config, sink=sink, cancel=cancel)
 
-                result = RunResult.from_dict(item[1])
-                break
-            sink(item)
-    finally:
-        if process.is_alive():
-            stop.set()
-        process.join(60)
-    if result is None:
-        raise RuntimeError(f"the training process ended without a result (exit code {process.exitcode})")
-    return result
+
+def start_engine_process() -> None:
+    """Start the shared engine process in the background (returns at once).
+
+    The app calls this at start-up so that the child's TensorFlow import is
+    done by the time the user trains; a first run that finds it not started
+    starts it. It stops at interpreter exit, or with
+    ``tlstudio.procrun.engine_server().shutdown()``.
+    """
+    from tlstudio.procrun import engine_server
+
+    engine_server().start()
 
 
 def format_duration(seconds: float) -> str:
@@ -199,7 +173,8 @@ class TrainPage(QWidget):
         state: The shared application state.
         parent: Parent widget.
         train_fn: ``fn(run_config, *, sink, cancel) -> RunResult`` run in the worker:
-            :func:`train_in_worker` (default) or :func:`train_in_subprocess`.
+            :func:`train_in_process` (default: the shared engine process) or
+            :func:`train_in_worker` (TensorFlow in the worker thread itself).
 
     Signals:
         run_finished(object): the run ended; the :class:`~tlstudio.training.RunResult`
@@ -208,7 +183,7 @@ class TrainPage(QWidget):
 
     run_finished = Signal(object)
 
-    def __init__(self, state: AppState, parent: QWidget | None = None, *, train_fn=train_in_worker):
+    def __init__(self, state: AppState, parent: QWidget | None = None, *, train_fn=train_in_process):
         super().__init__(parent)
         self.setObjectName("TrainPage")
         self.state = state
