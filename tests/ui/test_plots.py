@@ -52,3 +52,25 @@ def test_one_decade_gets_multiples_and_thin_axes_fewer_labels(qtbot):
     labelled = [v for spacing, values in many if spacing is not None for v in values]
     assert 1 < len(labelled) <= 60 // RateAxis.MIN_LABEL_GAP + 1
     assert labelled[-1] == 0.0
+
+
+def _bottom_labels(plots: TrainingPlots) -> list[str]:
+    axis = plots.loss_widget.getPlotItem().getAxis("bottom")
+    low, high = axis.range
+    out = []
+    for spacing, values in axis.tickValues(low, high, axis.width())[:1]:
+        out += axis.tickStrings(values, 1.0, spacing)
+    return out
+
+
+def test_epoch_axis_labels_whole_epochs(qtbot):
+    plots = TrainingPlots()
+    qtbot.addWidget(plots)
+    plots.resize(600, 500)
+    plots.show()
+    assert _bottom_labels(plots) == ["0", "1"]  # empty: no 0.1 … 0.9
+    plots.set_epochs(6)
+    assert _bottom_labels(plots) == [str(e) for e in range(7)]
+    plots.set_epochs(40)
+    labels = _bottom_labels(plots)
+    assert labels[:3] == ["0", "5", "10"] and labels[-1] == "40"

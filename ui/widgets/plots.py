@@ -301,6 +301,7 @@ class TrainingPlots(QWidget):
         self._phase2_epoch: float | None = None
         self._x_end: float | None = None
         self.loss_widget.getPlotItem().enableAutoRange(x=True)
+        self._epoch_ticks(1.0)  # an empty plot shows epochs 0 and 1, not 0.1 … 0.9
         for line in self.phase_lines:
             line.setVisible(False)
         self.redraw()
@@ -384,6 +385,17 @@ class TrainingPlots(QWidget):
         plot = self.loss_widget.getPlotItem()  # the other plots are x-linked to it
         plot.enableAutoRange(x=False)
         plot.setXRange(0.0, self._x_end, padding=0.02)
+        self._epoch_ticks(self._x_end)
+
+    def _epoch_ticks(self, end: float) -> None:
+        """Label whole epochs on the x axes (every 1, 2, 5 or 10 epochs for ``[0, end]``)."""
+        major = next((step for step, limit in ((1, 12), (2, 25), (5, 60), (10, 120)) if end <= limit), None)
+        for widget in (self.loss_widget, self.acc_widget, self.lr_widget):
+            axis = widget.getPlotItem().getAxis("bottom")
+            if major is None:
+                axis.setTickSpacing()  # long runs: pyqtgraph's automatic spacing
+            else:
+                axis.setTickSpacing(major=major, minor=1 if major > 1 else 0.5)
 
     def _last_x(self) -> float:
         ends = [float(np.nanmax(s.x)) for s in self.series.values() if len(s)]
