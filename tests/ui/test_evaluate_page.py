@@ -198,3 +198,23 @@ def test_readable_reason(reason, text):
     from ui.pages.evaluate_page import readable_reason
 
     assert readable_reason(reason) == text
+
+
+def test_confusion_matrix_cells_open_from_the_keyboard(qtbot):
+    from PySide6.QtCore import Qt
+
+    from ui.widgets.confusion_matrix import ConfusionMatrixView
+
+    view = ConfusionMatrixView()
+    qtbot.addWidget(view)
+    view.set_matrix([[3, 1], [0, 2]], ["a", "b"])
+    view.show()
+    view.setFocus()
+    view.setCurrentCell(0, 0)
+    seen = []
+    view.cell_activated.connect(lambda r, c: seen.append((r, c)))
+    qtbot.keyClick(view, Qt.Key.Key_Right)
+    qtbot.keyClick(view, Qt.Key.Key_Down)
+    qtbot.keyClick(view, Qt.Key.Key_Return)
+    qtbot.keyClick(view, Qt.Key.Key_Down)  # already on the last row: nothing new
+    assert seen == [(0, 1), (1, 1), (1, 1)]

@@ -3,8 +3,9 @@
 Each cell shows the count and the row-normalised percentage (the share of the
 true class that went to the predicted class); the colour follows the
 percentage, so a small class's mistakes stand out as much as a large one's.
-Clicking a cell emits :attr:`ConfusionMatrixView.cell_activated` with
-``(true_class, predicted_class)``.
+Clicking a cell, or moving to it with the arrow keys (Enter or Space shows
+the current cell again), emits :attr:`ConfusionMatrixView.cell_activated`
+with ``(true_class, predicted_class)``.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Sequence
 
 import numpy as np
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QBrush, QColor
+from PySide6.QtGui import QBrush, QColor, QKeyEvent
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableWidget, QTableWidgetItem, QWidget
 
 _LOW = np.array([247, 251, 255], float)  # near white
@@ -33,7 +34,8 @@ class ConfusionMatrixView(QTableWidget):
     """Rows are true classes, columns predicted classes.
 
     Signals:
-        cell_activated(int, int): the user clicked cell (true, predicted).
+        cell_activated(int, int): the user clicked, or moved the keyboard
+            focus to, cell (true, predicted).
     """
 
     cell_activated = Signal(int, int)
@@ -47,7 +49,9 @@ class ConfusionMatrixView(QTableWidget):
         self.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         self.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         self.setCornerButtonEnabled(False)
-        self.setToolTip("Rows: true class. Columns: predicted class. Click a cell to see its images.")
+        self.setToolTip(
+            "Rows: true class. Columns: predicted class. Click a cell (or move with the arrow keys) to see its images."
+        )
         self.setAccessibleName("Confusion matrix")
         self._counts = np.zeros((0, 0), np.int64)
         self.cellClicked.connect(self._clicked)
@@ -78,6 +82,14 @@ class ConfusionMatrixView(QTableWidget):
 
     def counts(self) -> np.ndarray:
         return self._counts.copy()
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802 - Qt API
+        before = (self.currentRow(), self.currentColumn())
+        super().keyPressEvent(event)
+        row, column = self.currentRow(), self.currentColumn()
+        activate = event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter, Qt.Key.Key_Space)
+        if row >= 0 and column >= 0 and (activate or (row, column) != before):
+            self.cell_activated.emit(row, column)
 
     def _clicked(self, row: int, column: int) -> None:
         self.cell_activated.emit(row, column)
