@@ -286,3 +286,17 @@ def test_runs_tab_resume_stays_hidden_without_a_folder_parameter(qtbot, isolated
     qtbot.addWidget(window)
     history = window.pages["evaluate"].history
     assert history.resume_handler is None and not history.resume_button.isVisibleTo(history)
+
+
+def test_buttons_of_the_data_evaluate_inspect_and_export_pages_have_tooltips(qtbot, isolated_settings):
+    from PySide6.QtWidgets import QCheckBox, QPushButton
+
+    window = MainWindow(restore=False)
+    qtbot.addWidget(window)
+    missing = []
+    for key in ("data", "evaluate", "inspect", "export"):
+        page = window.pages[key]
+        for button in page.findChildren(QPushButton) + page.findChildren(QCheckBox):
+            if button.text() and not button.toolTip():
+                missing.append(f"{key}: {button.text()}")
+    assert missing == []

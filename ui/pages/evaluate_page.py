@@ -221,6 +221,7 @@ class EvaluatePage(QWidget):
         self.progress.setMaximumWidth(220)
         self.progress.setVisible(False)
         self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setToolTip("Stop the evaluation or prediction in progress (Esc)")
         self.cancel_button.setVisible(False)
         self.cancel_button.clicked.connect(self.runner.cancel)
         header = QHBoxLayout()

@@ -380,8 +380,11 @@ class CalculatorWidget(QWidget):
         for box in (self.in_h, self.in_w, self.in_c):
             top.addWidget(box)
         self.add_button = QPushButton("Add row")
+        self.add_button.setToolTip("Insert a 3×3 convolution after the selected row")
         self.remove_button = QPushButton("Remove row")
+        self.remove_button.setToolTip("Remove the selected layer")
         self.reset_button = QPushButton("Example")
+        self.reset_button.setToolTip("Replace the rows with a small example network")
         self.add_button.clicked.connect(self.add_row)
         self.remove_button.clicked.connect(self.remove_row)
         self.reset_button.clicked.connect(lambda: self.set_spec(example_spec()))
@@ -725,6 +728,7 @@ class InspectPage(QWidget):
             "and activations (HED edges: VGG16 only, offline)"
         )
         self.load_button = QPushButton("Inspect")
+        self.load_button.setToolTip("Build or load the chosen model and list its layers")
         self.load_button.clicked.connect(self.load)
         self.status = QLabel("The current model is inspected when this page opens; or choose a backbone.")
         self.status.setWordWrap(True)
@@ -879,6 +883,7 @@ class InspectPage(QWidget):
         dataset.setToolTip("A random image of the loaded dataset")
         dataset.clicked.connect(self.pick_dataset_image)
         browse = QPushButton("Open image…")
+        browse.setToolTip("Use an image file for the activations and Grad-CAM")
         browse.clicked.connect(self.browse_image)
         row.addWidget(dataset)
         row.addWidget(browse)
@@ -908,6 +913,7 @@ class InspectPage(QWidget):
         self.cam_layer.addItem("Last convolution", "")
         self.cam_layer.addItem("Selected layer", "selected")
         self.cam_button = QPushButton("Compute Grad-CAM")
+        self.cam_button.setToolTip("Colour the regions of the image that drove the chosen class")
         self.cam_button.clicked.connect(lambda: self._request("gradcam"))
         self.cam_info = QLabel(
             "Pick an image (a dataset image or a file), then compute Grad-CAM. It needs a classifier: "

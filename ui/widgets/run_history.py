@@ -105,6 +105,7 @@ class RunHistoryWidget(QWidget):
         self.resume_button.clicked.connect(self.resume_selected)
         self.resume_button.setVisible(False)
         self.delete_button = QPushButton("Delete run…")
+        self.delete_button.setToolTip("Remove the selected run from the project (asks first; can delete its files too)")
         self.delete_button.clicked.connect(self.delete_selected)
         buttons = QHBoxLayout()
         buttons.addWidget(self.hint, 1)
@@ -131,6 +132,7 @@ class RunHistoryWidget(QWidget):
         self.legend.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.legend.setToolTip("Colour of each selected run in both plots")
         self.train_curves = QCheckBox("Show training curves")
+        self.train_curves.setToolTip("Also draw each run's training curves (dashed) next to its validation curves")
         self.train_curves.setChecked(True)
         self.train_curves.toggled.connect(self.update_comparison)
 
