@@ -397,32 +397,6 @@ def _file_menu(window: QMainWindow) -> QMenu:
     return window.menuBar().addMenu("&File")
 
 
-def _connect_resume(main_window: QMainWindow) -> None:
-    """Let the run history resume any run through the Train page, when it can take a run folder."""
-    import inspect
-
-    pages = getattr(main_window, "pages", {})
-    train, evaluate = pages.get("train"), pages.get("evaluate")
-    history = getattr(evaluate, "history", None)
-    resume = getattr(train, "resume", None)
-    if history is None or not callable(resume):
-        return
-    try:
-        takes_run_dir = "run_dir" in inspect.signature(resume).parameters
-    except (TypeError, ValueError):
-        takes_run_dir = False
-    if not takes_run_dir:
-        return
-
-    def handler(run_dir: str) -> None:
-        show = getattr(main_window, "show_page", None)
-        if callable(show):
-            show("train")
-        resume(run_dir=run_dir)
-
-    history.set_resume_handler(handler)
-
-
 def install_project_actions(main_window: QMainWindow, state: Any, offer_recovery: bool = True) -> ProjectActions:
     """Add the project actions to ``main_window``'s File menu.
 
@@ -442,7 +416,6 @@ def install_project_actions(main_window: QMainWindow, state: Any, offer_recovery
         menu.insertAction(first, action)
     menu.insertSeparator(first)
     main_window.project_actions = actions
-    _connect_resume(main_window)
     main_window.installEventFilter(_CloseWatcher(controller, main_window))
     if offer_recovery:
         QTimer.singleShot(0, actions.offer_recovery)

@@ -219,3 +219,19 @@ def test_declined_recovery_is_not_offered_again(window, saved_project):
     assert not actions.offer_recovery()
     assert recover(saved_project) is None and not side.exists()
     assert actions.controller.pending_recovery() is None
+
+
+def test_runs_tab_resume_uses_the_train_page(window, saved_project, qtbot, monkeypatch):
+    win, actions = window
+    actions.open(str(saved_project))
+    history = win.pages["evaluate"].history
+    assert history.resume_handler is not None and history.resume_button.isVisibleTo(history)
+    train = win.pages["train"]
+    asked = []
+    monkeypatch.setattr(train, "resume", lambda run_dir=None: asked.append(run_dir) or True)
+    record = actions.controller.project.get_run("run-resnet")
+    open(os.path.join(record.run_dir, "last.weights.h5"), "wb").close()  # a checkpoint to resume from
+    history.select_runs(["run-resnet"])
+    history.resume_button.click()
+    assert asked == [record.run_dir]
+    assert win.current_page_key() == "train"
