@@ -272,7 +272,8 @@ def main(argv: list[str] | None = None) -> int:
         beat.start()
         t0 = time.perf_counter()
         start_engine_process()
-        run_until(lambda: engine_server().is_ready() or not engine_server().is_alive(), 600)
+        server = engine_server()
+        run_until(lambda: server.is_ready() or (server.starts > 0 and not server.is_alive()), 600)
         stats = beat.stop()
         stats["seconds"] = time.perf_counter() - t0
         rows.append(("process: engine start (TensorFlow import)", stats))

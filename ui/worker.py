@@ -25,6 +25,15 @@ and before the result, so a plot never misses the last batch of an epoch.
 
 The design follows napari's ``thread_worker`` and Orange's
 ``ConcurrentWidgetMixin``: the engine function knows nothing about Qt.
+
+The function may itself hand the work to another process and relay it: the
+Train page's default, :func:`ui.pages.train_page.train_in_process`, calls
+:meth:`tlstudio.procrun.EngineProcess.call`, which blocks this worker thread
+while TensorFlow runs in the shared engine process and passes each event the
+child sends to ``sink`` here. To the GUI it is the same task: one QThread,
+events as queued signals, cancel through the token, then result and
+finished. What changes is that TensorFlow no longer holds this process's
+GIL, so the GUI thread is never kept waiting for it.
 """
 
 from __future__ import annotations

@@ -235,8 +235,14 @@ def test_training_in_the_engine_process_relays_events_cancel_and_result(tmp_path
         if isinstance(event, BatchEnd):
             token.cancel()  # relayed to the child, which stops at its next batch
 
-    start_engine_process()
+    import time
+
+    start_engine_process()  # returns at once; a thread starts the process
     server = engine_server()
+    deadline = time.monotonic() + 60
+    while not server.is_alive() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert server.is_alive()
     starts = server.starts
     try:
         result = train_in_process(config, sink=sink, cancel=token)

@@ -142,10 +142,19 @@ def start_engine_process() -> None:
     done by the time the user trains; a first run that finds it not started
     starts it. It stops at interpreter exit, or with
     ``tlstudio.procrun.engine_server().shutdown()``.
-    """
-    from tlstudio.procrun import engine_server
 
-    engine_server().start()
+    Importing :mod:`multiprocessing` and spawning the child take some 50 ms
+    of Python work, so a short-lived plain thread does it: the GUI thread
+    only waits for the GIL in 5 ms slices meanwhile.
+    """
+    import threading
+
+    def start() -> None:
+        from tlstudio.procrun import engine_server
+
+        engine_server().start()
+
+    threading.Thread(target=start, name="tlstudio-engine-start", daemon=True).start()
 
 
 def format_duration(seconds: float) -> str:
