@@ -60,6 +60,10 @@ from tlstudio.cancel import CancelToken
 PRELOAD = ("tensorflow", "keras", "tlstudio.backbones", "tlstudio.model", "tlstudio.training.run")
 """Modules the child imports as soon as it starts, so the first job finds them loaded."""
 
+SHARED_ENV_PREFIXES = ("TLSTUDIO_", "KERAS_HOME")
+"""Environment variables each job takes from the parent at call time (run and cache folders):
+the child lives long, and the parent may change them after it started."""
+
 CHILD_NICENESS = 10
 """How much lower than the parent the OS schedules the child (POSIX): the GUI gets a core first."""
 
@@ -126,7 +130,10 @@ def _run_job(job: int, payload: bytes, token: CancelToken, responses: Any) -> No
         responses.put(("event", job, data))
 
     try:
-        target, args, kwargs = pickle.loads(payload)
+        target, args, kwargs, env = pickle.loads(payload)
+        for name in [n for n in os.environ if n.startswith(SHARED_ENV_PREFIXES) and n not in env]:
+            os.environ.pop(name, None)
+        os.environ.update(env)
         fn = resolve(target)
         if _accepts(fn, "sink"):
             kwargs.setdefault("sink", send_event)
@@ -331,7 +338,8 @@ class EngineProcess:
 
         Blocks the calling thread. Events the job sends to its sink are given
         to ``sink`` here, in the calling thread, in order. Starts the child
-        when it is not running.
+        when it is not running. The job sees this process's current
+        ``TLSTUDIO_*`` and ``KERAS_HOME`` environment variables.
 
         Args:
             target: ``"package.module:function"`` (imported in the child only)
@@ -347,7 +355,8 @@ class EngineProcess:
                 pickled, or the child died during the job.
         """
         try:
-            payload = pickle.dumps((target, args, kwargs))
+            env = {name: value for name, value in os.environ.items() if name.startswith(SHARED_ENV_PREFIXES)}
+            payload = pickle.dumps((target, args, kwargs, env))
         except Exception as exc:  # noqa: BLE001
             raise EngineProcessError(f"the arguments of {target!r} cannot be sent to the engine process: {exc}") from exc
         inbox: queue.Queue = queue.Queue()

@@ -51,6 +51,10 @@ def die():
     os._exit(3)
 
 
+def read_env(name):
+    return os.environ.get(name)
+
+
 def unpicklable_result():
     return lambda: None
 
@@ -145,3 +149,14 @@ def test_resolve_names_a_function():
     assert resolve(len) is len
     with pytest.raises(ValueError, match="Received: 'os.path.join'"):
         resolve("os.path.join")
+
+
+def test_jobs_see_the_callers_current_run_and_cache_settings(server, monkeypatch):
+    monkeypatch.setenv("TLSTUDIO_RUNS_DIR", "/first")
+    assert server.call(f"{HERE}:read_env", "TLSTUDIO_RUNS_DIR") == "/first"
+    monkeypatch.setenv("TLSTUDIO_RUNS_DIR", "/second")  # changed after the child started
+    monkeypatch.setenv("TLSTUDIO_EXTRA", "x")
+    assert server.call(f"{HERE}:read_env", "TLSTUDIO_RUNS_DIR") == "/second"
+    assert server.call(f"{HERE}:read_env", "TLSTUDIO_EXTRA") == "x"
+    monkeypatch.delenv("TLSTUDIO_EXTRA")
+    assert server.call(f"{HERE}:read_env", "TLSTUDIO_EXTRA") is None
