@@ -108,6 +108,11 @@ def _accepts(fn: Callable, name: str) -> bool:
     return name in params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
 
 
+def module_version(name: str) -> str:
+    """``module.__version__`` of an importable module (a job for the child, e.g. ``"tensorflow"``)."""
+    return str(getattr(importlib.import_module(name), "__version__", "unknown"))
+
+
 # ------------------------------------------------------------------ child side
 
 

@@ -160,3 +160,9 @@ def test_jobs_see_the_callers_current_run_and_cache_settings(server, monkeypatch
     assert server.call(f"{HERE}:read_env", "TLSTUDIO_EXTRA") == "x"
     monkeypatch.delenv("TLSTUDIO_EXTRA")
     assert server.call(f"{HERE}:read_env", "TLSTUDIO_EXTRA") is None
+
+
+def test_module_version_job(server):
+    import pytest as pytest_module
+
+    assert server.call("tlstudio.procrun:module_version", "pytest") == pytest_module.__version__

@@ -218,7 +218,7 @@ def test_training_in_the_engine_process_relays_events_cancel_and_result(tmp_path
     from tlstudio.config import ModelConfig, RunConfig
     from tlstudio.data import generate_sample_dataset
     from tlstudio.procrun import engine_server
-    from ui.pages.train_page import start_engine_process, train_in_process
+    from ui.pages.train_page import start_engine_process, train_in_process, wait_for_engine
 
     root = generate_sample_dataset(tmp_path / "shapes", per_class=12, size=32)
     config = RunConfig(
@@ -244,6 +244,11 @@ def test_training_in_the_engine_process_relays_events_cancel_and_result(tmp_path
         time.sleep(0.01)
     assert server.is_alive()
     starts = server.starts
+    import importlib.metadata
+    import re
+
+    version = importlib.metadata.version("tensorflow")  # what the child imported, read without importing it here
+    assert re.match(rf"TensorFlow {re.escape(version)} loaded in the engine process in \d+\.\d s$", wait_for_engine(300))
     try:
         result = train_in_process(config, sink=sink, cancel=token)
         assert server.is_alive() and server.starts == starts  # the process stays for the next run
