@@ -205,6 +205,34 @@ def _serve(requests: Any, responses: Any, preload: tuple[str, ...], niceness: in
 # ----------------------------------------------------------------- parent side
 
 
+class _main_module_hidden:
+    """Start the child without re-running this process's ``__main__`` in it.
+
+    A spawned child normally imports the parent's main script as
+    ``__mp_main__``; a script without an ``if __name__ == "__main__":`` guard
+    would then open a second window, or train, in the engine process instead
+    of serving it. The child only needs :func:`_serve`, which lives here, so
+    a bare ``__main__`` module stands in while the process starts.
+    """
+
+    _lock = threading.Lock()
+
+    def __enter__(self) -> None:
+        import sys
+        import types
+
+        self._lock.acquire()
+        self._saved = sys.modules.get("__main__")
+        sys.modules["__main__"] = types.ModuleType("__main__")
+
+    def __exit__(self, *exc: object) -> None:
+        import sys
+
+        if self._saved is not None:
+            sys.modules["__main__"] = self._saved
+        self._lock.release()
+
+
 class EngineProcess:
     """A persistent child process that runs engine functions for this process.
 
@@ -260,7 +288,8 @@ class EngineProcess:
                 name="tlstudio-engine",
                 daemon=True,
             )
-            self._process.start()
+            with _main_module_hidden():
+                self._process.start()
             self.starts += 1
             self._reader = threading.Thread(
                 target=self._read, args=(self._process, self._responses), name="tlstudio-engine-reader", daemon=True

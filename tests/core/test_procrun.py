@@ -166,3 +166,27 @@ def test_module_version_job(server):
     import pytest as pytest_module
 
     assert server.call("tlstudio.procrun:module_version", "pytest") == pytest_module.__version__
+
+
+def test_a_script_without_a_main_guard_is_not_run_again_in_the_child(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = tmp_path / "unguarded.py"
+    script.write_text(
+        "import os\n"
+        "from tlstudio.procrun import EngineProcess\n"
+        "print('top level', os.getpid(), flush=True)\n"
+        "server = EngineProcess(preload=(), niceness=0)\n"
+        "print('job', server.call('os:getpid'), flush=True)\n"
+        "print('clean', server.shutdown(10), flush=True)\n",
+        encoding="utf-8",
+    )
+    root = str(Path(__file__).resolve().parents[2])
+    env = dict(os.environ, PYTHONPATH=root + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path)
+    lines = out.stdout.splitlines()
+    assert out.returncode == 0, out.stderr
+    assert [line.split()[0] for line in lines] == ["top", "job", "clean"]  # the top level ran once, in the parent
+    assert lines[0].split()[1] != lines[1].split()[1] and lines[2] == "clean True"
