@@ -30,7 +30,7 @@ configuration, ranges over the runs):
 ================================================  ====  ==========  =========  =====  =======
 scenario                                          runs  worst ms    p99 ms     >50ms  seconds
 ================================================  ====  ==========  =========  =====  =======
-engine process: training + model build (default)  10    29-50       13.6-14.3  0      25-45
+engine process: training + model build (default)  10    29-50       13.6-14.3  0      24-45
 engine process: training alone                    5     24-61       12.9-16.1  0-1    22-36
 engine process: start (TensorFlow import)         12    17-88       10.8-17.7  0-1    2.4-3.6
 worker threads: training + model build            2     168-170     17-18      2-3    23-32
