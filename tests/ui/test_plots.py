@@ -58,8 +58,8 @@ def _bottom_labels(plots: TrainingPlots) -> list[str]:
     axis = plots.loss_widget.getPlotItem().getAxis("bottom")
     low, high = axis.range
     out = []
-    for spacing, values in axis.tickValues(low, high, axis.width())[:1]:
-        out += axis.tickStrings(values, 1.0, spacing)
+    for spacing, values in axis.tickValues(low, high, axis.width()):
+        out += [text for text, v in zip(axis.tickStrings(values, 1.0, spacing), values) if low <= v <= high]
     return out
 
 
@@ -70,7 +70,7 @@ def test_epoch_axis_labels_whole_epochs(qtbot):
     plots.show()
     assert _bottom_labels(plots) == ["0", "1"]  # empty: no 0.1 … 0.9
     plots.set_epochs(6)
-    assert _bottom_labels(plots) == [str(e) for e in range(7)]
+    assert _bottom_labels(plots) == [str(e) for e in range(7)]  # no 0.5, 1.5, …
     plots.set_epochs(40)
     labels = _bottom_labels(plots)
     assert labels[:3] == ["0", "5", "10"] and labels[-1] == "40"

@@ -257,8 +257,10 @@ class TrainingPlots(QWidget):
             line = pg.InfiniteLine(
                 angle=90, movable=False,
                 pen=pg.mkPen(PHASE_COLOUR, width=1.5, style=Qt.PenStyle.DashLine),
-                label="fine-tune" if plot is loss_plot else None,
-                labelOpts={"position": 0.92, "color": PHASE_COLOUR, "anchors": [(0, 0), (0, 0)]},
+                # labelled on the LR plot, half-way up: the legends sit in the corners
+                # of the other two, and the LR steps down at the marker, top to bottom
+                label="fine-tune" if plot is lr_plot else None,
+                labelOpts={"position": 0.5, "color": PHASE_COLOUR, "anchors": [(0, 0.5), (0, 0.5)]},
             )
             line.setVisible(False)
             line.setZValue(-10)
@@ -395,7 +397,7 @@ class TrainingPlots(QWidget):
             if major is None:
                 axis.setTickSpacing()  # long runs: pyqtgraph's automatic spacing
             else:
-                axis.setTickSpacing(major=major, minor=1 if major > 1 else 0.5)
+                axis.setTickSpacing(levels=[(float(major), 0.0)])  # one level: no labelled half epochs
 
     def _last_x(self) -> float:
         ends = [float(np.nanmax(s.x)) for s in self.series.values() if len(s)]
