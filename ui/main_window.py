@@ -96,6 +96,9 @@ def load_page(key: str, title: str, description: str, state: AppState) -> QWidge
         return PlaceholderPage(title, description, problem=f"{type(exc).__name__}: {exc}")
 
 
+CANCELLING_MESSAGE = "Cancelling… the task stops at its next safe point."
+
+
 class MainWindow(QMainWindow):
     """The tlstudio main window.
 
@@ -332,7 +335,9 @@ class MainWindow(QMainWindow):
         s.data_config_changed.connect(self._on_data_config_changed)
         s.model_config_changed.connect(lambda _c: self._refresh_status())
         s.run_state_changed.connect(lambda _s: self._refresh_status())
+        s.run_state_changed.connect(lambda _s: QTimer.singleShot(0, self, self._clear_cancelling_message))
         s.busy_changed.connect(lambda _b: self._refresh_status())
+        s.busy_changed.connect(lambda _b: QTimer.singleShot(0, self, self._clear_cancelling_message))
         s.error_reported.connect(self.show_error)
         s.status_message.connect(lambda text, ms: self.statusBar().showMessage(text, ms))
         s.page_requested.connect(self.show_page)
@@ -375,7 +380,12 @@ class MainWindow(QMainWindow):
         if worker.active_runners(include_background=False):
             self.state.mark_cancelling()
             worker.cancel_all()
-            self.statusBar().showMessage("Cancelling… the task stops at its next safe point.", 4000)
+            self.statusBar().showMessage(CANCELLING_MESSAGE, 4000)
+
+    def _clear_cancelling_message(self) -> None:
+        """Drop "Cancelling…" from the status bar once nothing is left to stop."""
+        if self.statusBar().currentMessage() == CANCELLING_MESSAGE and not worker.active_runners(include_background=False):
+            self.statusBar().clearMessage()
 
     def show_error(self, message: str, details: str = "") -> ErrorDialog:
         """Show an error with a Details expander (non-blocking)."""

@@ -219,6 +219,25 @@ def test_escape_cancels_running_work(main_window, qtbot):
     assert runner.token.cancelled
 
 
+def test_cancelling_message_goes_once_the_work_stopped(main_window, qtbot):
+    from ui.main_window import CANCELLING_MESSAGE
+
+    def until_cancelled(*, cancel):
+        while not cancel.cancelled:
+            time.sleep(0.01)
+        return "cancelled"
+
+    state = main_window.state
+    runner = TaskRunner(main_window)
+    runner.running_changed.connect(lambda running: (state.begin_busy if running else state.end_busy)("test"))
+    runner.start(until_cancelled)
+    qtbot.waitUntil(main_window.cancel_action.isEnabled, timeout=5_000)
+    main_window.cancel_action.trigger()
+    assert main_window.statusBar().currentMessage() == CANCELLING_MESSAGE
+    qtbot.waitUntil(lambda: not runner.is_running(), timeout=10_000)
+    qtbot.waitUntil(lambda: main_window.statusBar().currentMessage() == "", timeout=2_000)
+
+
 def test_pages_are_built_after_show_or_on_first_lookup(qtbot, isolated_settings):
     window = MainWindow(restore=False)
     qtbot.addWidget(window)
