@@ -127,6 +127,8 @@ def test_folder_test_and_csv(qtbot, page, exported, tmp_path):
     with qtbot.waitSignal(page.runner.finished, timeout=TIMEOUT):
         assert page.test_folder(str(exported / "data"))
     assert page.folder_table.rowCount() == 7
+    assert page.folder_label.text() == "Folder results: 7 images tested"
+    assert page.prediction_label.text() == ""  # the single-image result is not overwritten
     assert page.csv_button.isEnabled()
     out = tmp_path / "preds.csv"
     page.save_csv(str(out))

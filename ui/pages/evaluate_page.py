@@ -350,7 +350,9 @@ class EvaluatePage(QWidget):
         test_layout = QVBoxLayout(test_tab)
         test_layout.addLayout(buttons)
         test_layout.addLayout(single, 3)
-        test_layout.addWidget(QLabel("Folder results"))
+        self.folder_label = QLabel("Folder results")
+        self.folder_label.setObjectName("FolderLabel")
+        test_layout.addWidget(self.folder_label)
         test_layout.addWidget(self.folder_table, 2)
 
         # ---- runs tab
@@ -654,7 +656,9 @@ class EvaluatePage(QWidget):
             self.folder_table.setItem(r, 1, QTableWidgetItem(names[row.pred]))
             self.folder_table.setItem(r, 2, QTableWidgetItem(f"{row.confidence:.1%}"))
         skipped = f", {len(out['skipped'])} unreadable" if out["skipped"] else ""
-        self.prediction_label.setText(f"Tested {len(self.test_rows)} images{skipped}")
+        # its own label: the single-image result above stays about its own image
+        self.folder_label.setText(f"Folder results: {len(self.test_rows)} images tested{skipped}")
+        self.folder_label.setToolTip("\n".join(f"{p}: {readable_reason(r)}" for p, r in out["skipped"][:20]))
         self._update_buttons()
 
     def choose_csv(self) -> None:
