@@ -285,7 +285,8 @@ class ProjectActions(QObject):
         return answer == QMessageBox.StandardButton.Yes
 
     def _error(self, exc: Exception) -> None:
-        self.controller.state.report_error(str(exc), "")
+        message = str(exc) or type(exc).__name__
+        self.controller.state.report_error(message[:1].upper() + message[1:], "")  # a sentence, for the dialog
 
     def _update_title(self) -> None:
         self.window.setWindowTitle(f"{self.controller.title()} — Transfer Learning Studio")

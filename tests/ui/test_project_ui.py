@@ -235,3 +235,16 @@ def test_runs_tab_resume_uses_the_train_page(window, saved_project, qtbot, monke
     history.resume_button.click()
     assert asked == [record.run_dir]
     assert win.current_page_key() == "train"
+
+
+def test_opening_a_missing_or_broken_project_says_why(window, tmp_path):
+    win, actions = window
+    errors = []
+    win.state.error_reported.connect(lambda m, d: errors.append(m))
+    broken = tmp_path / "broken.tlsproj"
+    broken.write_text("{not json")
+    assert not actions.open(str(tmp_path / "missing.tlsproj"), confirmed=True)
+    assert not actions.open(str(broken), confirmed=True)
+    assert len(errors) == 2
+    assert "missing.tlsproj" in errors[0] and "broken.tlsproj" in errors[1]
+    assert not any(m[:1].islower() for m in errors)  # sentences, not raw exception text
