@@ -410,6 +410,18 @@ class MainWindow(QMainWindow):
         rows = [("Ctrl+O", "Open a dataset folder"), ("Ctrl+Shift+O", "Open the sample dataset")]
         rows += [(f"Ctrl+{n}", f"Go to {title}") for n, (_k, title, _d) in enumerate(PAGES, start=1)]
         rows += [("F5", "Start training (Train page)"), ("Esc", "Cancel running work"), ("Ctrl+Q", "Quit")]
+        project = getattr(self, "project_actions", None)
+        for name in ("new_action", "open_action", "save_action", "save_as_action"):
+            action = getattr(project, name, None)
+            if action is not None and not action.shortcut().isEmpty():
+                text = action.text().replace("&", "").rstrip("…")
+                rows.append((action.shortcut().toString(QKeySequence.SequenceFormat.NativeText), text))
+        rows += [
+            ("Ctrl+V", "Test the image on the clipboard (Evaluate page)"),
+            ("Arrows, Enter", "Show a confusion-matrix cell's images (Evaluate page)"),
+        ]
+        self.shortcut_rows = rows
+        """The rows of the last shortcut list shown: ``(keys, what they do)``."""
         html = "<table>" + "".join(f"<tr><td><b>{k}</b>&nbsp;&nbsp;</td><td>{v}</td></tr>" for k, v in rows) + "</table>"
         box = QMessageBox(QMessageBox.Icon.NoIcon, "Keyboard shortcuts", html, QMessageBox.StandardButton.Close, self)
         box.setTextFormat(Qt.TextFormat.RichText)

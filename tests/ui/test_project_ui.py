@@ -248,3 +248,11 @@ def test_opening_a_missing_or_broken_project_says_why(window, tmp_path):
     assert len(errors) == 2
     assert "missing.tlsproj" in errors[0] and "broken.tlsproj" in errors[1]
     assert not any(m[:1].islower() for m in errors)  # sentences, not raw exception text
+
+
+def test_shortcut_list_includes_the_project_and_evaluate_keys(window):
+    win, _actions = window
+    win.show_shortcuts()
+    what = dict(win.shortcut_rows)
+    assert what["Ctrl+S"] == "Save project" and what["Ctrl+Alt+O"] == "Open project"
+    assert "Evaluate" in what["Ctrl+V"]
