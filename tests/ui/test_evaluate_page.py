@@ -76,7 +76,9 @@ def _click_cell(qtbot, page, row, col):
 
 def test_clicking_a_confusion_cell_shows_its_images(qtbot, page, exported):
     page.show()
+    assert not page.summary.isVisible()  # nothing to say yet: no empty gap above the tabs
     result = _evaluated(qtbot, page, exported)
+    assert page.summary.isVisible()
     assert result.metrics.confusion.tolist() == [[3, 1], [0, 3]]
     assert "85.7%" in page.summary.text()
     assert page.matrix.item(0, 1).text() == "1\n25%"

@@ -234,6 +234,7 @@ class EvaluatePage(QWidget):
         self.summary.setObjectName("EvaluationSummary")
         self.summary.setWordWrap(True)
         self.summary.setTextFormat(Qt.TextFormat.RichText)
+        self.summary.setVisible(False)  # shown with the first text: no empty gap above the tabs
 
         # ---- results tab
         self.split_combo = QComboBox()
@@ -447,6 +448,7 @@ class EvaluatePage(QWidget):
             return False
         self._stale = False
         self.summary.setText("Evaluating…")
+        self.summary.setVisible(True)
         self._on_result = self._on_evaluated
         self.state.begin_busy("evaluate")
         self.runner.finished.connect(self._end_busy)
@@ -475,6 +477,7 @@ class EvaluatePage(QWidget):
             if result.cancelled:
                 parts.append("cancelled: partial results")
         self.summary.setText("<br>".join(parts))
+        self.summary.setVisible(True)
         if self.results:
             self.show_split(next(iter(self.results)))
         self._update_buttons()
@@ -686,6 +689,7 @@ class EvaluatePage(QWidget):
 
     def _on_error(self, message: str, details: str) -> None:
         self.summary.setText(f"<span style='color:#b00020'>{message}</span>")
+        self.summary.setVisible(True)
         self.prediction_label.setText("")
         self.state.report_error(message, details)
 

@@ -14,7 +14,7 @@ from typing import Sequence
 
 import numpy as np
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QBrush, QColor, QKeyEvent
+from PySide6.QtGui import QBrush, QColor, QKeyEvent, QPainter, QPaintEvent
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableWidget, QTableWidgetItem, QWidget
 
 _LOW = np.array([247, 251, 255], float)  # near white
@@ -39,6 +39,9 @@ class ConfusionMatrixView(QTableWidget):
     """
 
     cell_activated = Signal(int, int)
+
+    EMPTY_TEXT = "No results yet: train a model or open an exported one, then Evaluate."
+    """Shown in the empty matrix, so the space does not look broken."""
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -82,6 +85,15 @@ class ConfusionMatrixView(QTableWidget):
 
     def counts(self) -> np.ndarray:
         return self._counts.copy()
+
+    def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 - Qt API
+        super().paintEvent(event)
+        if self.rowCount() == 0:
+            painter = QPainter(self.viewport())
+            painter.setPen(self.palette().placeholderText().color())
+            flags = Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap
+            painter.drawText(self.viewport().rect().adjusted(12, 12, -12, -12), flags, self.EMPTY_TEXT)
+            painter.end()
 
     def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802 - Qt API
         before = (self.currentRow(), self.currentColumn())
