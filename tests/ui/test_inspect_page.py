@@ -187,3 +187,18 @@ def test_size_and_weights_show_only_for_a_backbone_choice(qtbot):
     assert not page.size.isVisible() and not page.weights.isVisible()
     page.source.setCurrentIndex(page.source.findData("vgg16"))
     assert page.size.isVisible() and page.weights.isVisible()
+
+
+def test_tab_panel_leaves_room_for_the_layer_table(qtbot):
+    from ui.pages.inspect_page import InspectPage
+    from ui.state import AppState
+
+    page = InspectPage(AppState())
+    qtbot.addWidget(page)
+    page.auto_load = False
+    # the calculator used to force the tab panel to ~800 px, leaving the table a
+    # couple of columns on a 1024 px window
+    assert page.tabs.minimumSizeHint().width() <= 420
+    page.resize(860, 600)
+    page.show()
+    assert page.view.width() >= 380

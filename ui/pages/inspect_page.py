@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
     QFileDialog,
+    QFrame,
     QFormLayout,
     QGridLayout,
     QHBoxLayout,
@@ -789,7 +790,13 @@ class InspectPage(QWidget):
         self.tabs.addTab(self._activations_tab(), "Activations")
         self.tabs.addTab(self._gradcam_tab(), "Grad-CAM")
         self.calculator = CalculatorWidget()
-        self.tabs.addTab(self.calculator, "Calculator")
+        # scrolls rather than widening the whole tab panel (and squeezing the
+        # layer table) on a small window
+        calculator_area = QScrollArea()
+        calculator_area.setWidgetResizable(True)
+        calculator_area.setFrameShape(QFrame.Shape.NoFrame)
+        calculator_area.setWidget(self.calculator)
+        self.tabs.addTab(calculator_area, "Calculator")
         self.memory = MemoryPanel()
         self.tabs.addTab(self.memory, "Memory")
         self._tab_index = {self.tabs.tabText(i): i for i in range(self.tabs.count())}
