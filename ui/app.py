@@ -1,8 +1,9 @@
 """Application entry point: ``tlstudio [FOLDER] [--sample]``.
 
-The window goes on screen first; TensorFlow is imported afterwards in a
-background thread (through the engine's heavy modules) and the status bar
-flips from "Loading TensorFlow…" to "TensorFlow ready". Nothing on the path
+The window goes on screen first; afterwards a background thread starts the
+engine process where training runs, waits until it has loaded TensorFlow, then
+imports the heavy engine modules here for the Inspect, Evaluate and Export
+pages, and the status bar flips from "Loading TensorFlow…" to "TensorFlow ready". Nothing on the path
 to the first paint imports TensorFlow or Keras.
 """
 
@@ -12,11 +13,10 @@ import argparse
 import importlib
 import os
 import sys
-import time
 from typing import Sequence
 
-HEAVY_MODULES = ("tlstudio.training.run", "tlstudio.model", "tlstudio.backbones")
-"""Engine modules imported by the warm-up thread, so later work starts at once."""
+HEAVY_MODULES = ("tlstudio.model", "tlstudio.backbones")
+"""Engine modules the GUI process imports in the warm-up thread (they load Keras and TensorFlow)."""
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -31,22 +31,23 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 
 def warm_up_tensorflow() -> str:
-    """Import the heavy engine modules (and with them TensorFlow); runs in a worker.
+    """Load TensorFlow where it is needed; runs in a background worker.
+
+    Training runs in the persistent engine process
+    (:func:`ui.pages.train_page.wait_for_engine`), so that process is started
+    and loads TensorFlow first. The Inspect, Evaluate and Export pages run their
+    Keras work in this process's worker threads, so the heavy engine modules are
+    imported here afterwards, once, rather than on the first click there.
 
     Returns:
-        A short description, e.g. ``"TensorFlow 2.21.0 loaded in 3.2 s"``.
+        A short description, e.g. ``"TensorFlow 2.21.0 loaded in the engine process in 3.2 s"``.
     """
-    start = time.perf_counter()
-    loaded = []
+    from ui.pages.train_page import wait_for_engine
+
+    text = wait_for_engine()
     for name in HEAVY_MODULES:
-        try:
-            importlib.import_module(name)
-            loaded.append(name)
-        except ModuleNotFoundError as exc:
-            if exc.name != name:
-                raise
-    tf = importlib.import_module("tensorflow")  # already loaded by the modules above when they exist
-    return f"TensorFlow {tf.__version__} loaded in {time.perf_counter() - start:.1f} s"
+        importlib.import_module(name)
+    return text
 
 
 def configure_application(app) -> None:
