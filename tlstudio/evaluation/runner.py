@@ -13,7 +13,6 @@ the model). Keras/TensorFlow are imported only when a model is loaded.
 from __future__ import annotations
 
 import csv
-import json
 import os
 import time
 from dataclasses import dataclass, field
@@ -33,35 +32,13 @@ from tlstudio.evaluation.metrics import (
     predicted_labels,
 )
 from tlstudio.events import LogMessage, Progress, Sink, null_sink
+from tlstudio.export.metadata import read_class_names
 
 SPLIT_CHOICES = ("val", "test", "train", "all")
 BATCH_SIZE = 16
 
 
 # --------------------------------------------------------------------------- model
-
-
-def read_class_names(folder: str | os.PathLike) -> list[str] | None:
-    """Class names stored in ``folder``: ``labels.txt``, ``model.json`` or ``class_names.json``."""
-    folder = Path(folder)
-    labels = folder / "labels.txt"
-    if labels.is_file():
-        names = [line.strip() for line in labels.read_text(encoding="utf-8").splitlines() if line.strip()]
-        if names:
-            return names
-    for fname in ("model.json", "class_names.json"):
-        path = folder / fname
-        if not path.is_file():
-            continue
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            continue
-        if isinstance(data, dict):
-            data = data.get("class_names")
-        if isinstance(data, list) and data:
-            return [str(n) for n in data]
-    return None
 
 
 @dataclass(frozen=True)
