@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from dataclasses import dataclass
 from typing import Any, Iterable
 
@@ -89,6 +90,9 @@ POOLING_LABELS = {
 }
 
 DEFAULT_NUM_CLASSES = 2
+
+MIN_COMBO_CHARS = 14
+"""Characters a combo box shows at its narrowest (longer choices are elided, not clipped)."""
 
 _LAYOUTS: dict[tuple[str, int], "BackboneLayout"] = {}
 """Layer lists already built in this process, by (backbone key, input size): they never change."""
@@ -434,6 +438,11 @@ class ModelPage(QWidget):
             "the backbone's own size is usually best. 0 = the backbone's default."
         )
 
+        # Long item texts must not set the panel's width: the combos elide, the lists show it all.
+        for combo in (self.backbone_combo, self.weights_combo):
+            combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            combo.setMinimumContentsLength(MIN_COMBO_CHARS)
+
         backbone_box = QGroupBox("Backbone")
         form = QFormLayout(backbone_box)
         form.addRow("Network:", self.backbone_combo)
@@ -461,6 +470,8 @@ class ModelPage(QWidget):
         self.final_dropout.setSingleStep(0.1)
         self.final_dropout.setDecimals(2)
         self.final_dropout.setToolTip("Share of features dropped at random right before the output layer while training")
+        self.pooling_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.pooling_combo.setMinimumContentsLength(MIN_COMBO_CHARS)
         head_box = QGroupBox("Head (the new classifier)")
         head_layout = QVBoxLayout(head_box)
         head_form = QFormLayout()
@@ -485,6 +496,10 @@ class ModelPage(QWidget):
         left_scroll.setWidgetResizable(True)
         left_scroll.setFrameShape(QScrollArea.Shape.NoFrame)
         left_scroll.setWidget(left)
+        # The form wraps and elides to any width down to its minimum: scroll up and down only.
+        left_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        left_scroll.setMinimumWidth(left.minimumSizeHint().width() + left_scroll.verticalScrollBar().sizeHint().width())
+        self.left_scroll = left_scroll
 
         # --- freezing
         self.preset_buttons: dict[str, QPushButton] = {}
@@ -518,10 +533,12 @@ class ModelPage(QWidget):
         self.expand_button.setCheckable(True)
         self.expand_button.setToolTip("Show or hide the layers of every block")
         self.expand_button.toggled.connect(self._on_expand)
-        presets_row.addWidget(self.expand_button)
         self.tree_status = QLabel()
         self.tree_status.setObjectName("Hint")
         self.tree_status.setWordWrap(True)
+        status_row = QHBoxLayout()  # beside the status, not the presets: that row stays narrow
+        status_row.addWidget(self.tree_status, 1)
+        status_row.addWidget(self.expand_button, 0, Qt.AlignmentFlag.AlignTop)
         self.counts_label = QLabel()
         self.counts_label.setObjectName("ParamCounts")
         self.counts_label.setWordWrap(True)
@@ -531,7 +548,7 @@ class ModelPage(QWidget):
         freeze_box = QGroupBox("Freezing (what stays fixed while fine-tuning)")
         freeze_layout = QVBoxLayout(freeze_box)
         freeze_layout.addLayout(presets_row)
-        freeze_layout.addWidget(self.tree_status)
+        freeze_layout.addLayout(status_row)
         freeze_layout.addWidget(self.tree, 1)
         freeze_layout.addWidget(self.counts_label)
 
@@ -541,7 +558,8 @@ class ModelPage(QWidget):
         splitter.setStretchFactor(0, 2)
         splitter.setStretchFactor(1, 3)
         splitter.setChildrenCollapsible(False)
-        splitter.setSizes([440, 620])
+        splitter.setSizes([420, 600])
+        self.splitter = splitter
 
         layout = QVBoxLayout(self)
         layout.addWidget(title)
@@ -768,7 +786,8 @@ class ModelPage(QWidget):
             mark, prop = "✔ ", "ok"
         else:
             mark, prop = "⚠ ", "missing"
-        self.weights_status.setText(mark + message)
+        # File names and paths have no spaces to wrap at: allow a break after _ / and \\.
+        self.weights_status.setText(mark + re.sub(r"([_/\\\\])", "\\1\u200b", message))
         self.weights_status.setProperty("status", prop)
         colour = {"ok": "#2e7d32", "missing": "#b3261e"}.get(prop, "")
         self.weights_status.setStyleSheet(f"color: {colour};" if colour else "")

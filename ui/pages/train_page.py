@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QEvent, Qt, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -62,6 +62,15 @@ from ui.widgets.plots import TrainingPlots
 from ui.worker import TaskRunner
 
 LOG_LINES = 2000
+
+RIGHT_MARGIN = 8
+"""Pixels between the progress bar, plots and log and the window's right edge."""
+
+LOG_MIN_HEIGHT = 60
+"""The log keeps about three lines however short the window."""
+
+PLOTS_HEIGHT_FOR_LR = 560
+"""Below this plot-area height the learning-rate plot is hidden so loss and accuracy stay readable."""
 """Lines kept in the log pane."""
 
 OPTIMIZER_LABELS = {
@@ -390,9 +399,13 @@ class TrainPage(QWidget):
         right_split.setStretchFactor(0, 4)
         right_split.setStretchFactor(1, 1)
         right_split.setChildrenCollapsible(False)
+        self.log.setMinimumHeight(LOG_MIN_HEIGHT)
+        self.right_split = right_split
+        self.plots.installEventFilter(self)
         right = QWidget()
         right_layout = QVBoxLayout(right)
-        right_layout.setContentsMargins(0, 0, 0, 0)
+        # A gap from the splitter handle and from the window's right edge.
+        right_layout.setContentsMargins(4, 0, RIGHT_MARGIN, 0)
         right_layout.addLayout(progress_row)
         right_layout.addWidget(self.cache_label)
         right_layout.addWidget(right_split, 1)
@@ -424,6 +437,27 @@ class TrainPage(QWidget):
                  self.class_weights_check, self.seed_spin, self.start_button, self.cancel_button, self.resume_button, self.log]
         for a, b in zip(order, order[1:]):
             QWidget.setTabOrder(a, b)
+
+    def eventFilter(self, watched, event) -> bool:  # noqa: N802 - Qt API
+        if watched is self.plots and event.type() == QEvent.Type.Resize:
+            self._fit_plots(event.size().height())
+        return super().eventFilter(watched, event)
+
+    def _fit_plots(self, height: int) -> None:
+        """Show the learning-rate plot only when loss and accuracy keep a readable height.
+
+        In a short window three stacked plots squeeze the loss and accuracy
+        axes until their tick labels vanish; the learning rate is the least
+        needed of the three, so it goes first and the accuracy plot takes over
+        the epoch axis title.
+        """
+        show_lr = height >= PLOTS_HEIGHT_FOR_LR
+        if self.plots.lr_widget.isVisibleTo(self.plots) == show_lr:
+            return
+        self.plots.lr_widget.setVisible(show_lr)
+        axis = self.plots.acc_widget.getPlotItem().getAxis("bottom")
+        axis.setLabel("epoch")
+        axis.showLabel(not show_lr)
 
     # -------------------------------------------------------------- config
 
