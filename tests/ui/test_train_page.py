@@ -358,3 +358,16 @@ def test_resume_a_picked_run_that_cannot_be_resumed_says_why(recorded, tmp_path)
     assert page.resume(str(not_a_run)) is False
     assert "run_config.json" in errors[-1]
     assert recorder.configs == [] and not page.is_running()
+
+
+def test_plots_stay_readable_in_a_small_window(qtbot):
+    page = TrainPage(AppState())
+    qtbot.addWidget(page)
+    page.resize(880, 620)  # the page's share of a 1024x680 window
+    page.show()
+    qtbot.waitExposed(page)
+    assert page.plots.loss_widget.height() >= 140
+    assert page.plots.acc_widget.height() >= 140
+    assert page.log.height() >= 60
+    right_edge = page.plots.mapTo(page, page.plots.rect().topRight()).x()
+    assert right_edge <= page.width() - 8
