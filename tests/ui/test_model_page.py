@@ -211,3 +211,17 @@ def test_layer_list_is_built_in_the_engine_process_when_it_runs(monkeypatch):
         server.shutdown(30)
     assert remote == describe_backbone(config)  # the same plain layout as a build here
     assert {"block1_conv1", "block1_conv2"} <= remote.frozen and "block2_conv1" not in remote.frozen
+
+
+def test_backbone_and_head_panels_fit_a_small_window(qtbot):
+    page = ModelPage(AppState())
+    qtbot.addWidget(page)
+    page.resize(880, 620)  # the page's share of a 1024x680 window
+    page.show()
+    qtbot.waitExposed(page)
+    form = page.left_scroll.widget()
+    assert form.minimumSizeHint().width() <= page.left_scroll.viewport().width()
+    for label in (page.backbone_help, page.weights_help, page.weights_status):
+        assert label.wordWrap()
+        assert label.minimumSizeHint().width() <= label.width()
+    assert page.weights_combo.sizeHint().width() <= page.weights_combo.width()
