@@ -154,3 +154,19 @@ def no_class_folder(tmp_path) -> Path:
     root.mkdir()
     (root / "readme.txt").write_text("no images here")
     return root
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_teardown(item):
+    """Stop and join every background task before pytest-qt closes the test's widgets.
+
+    pytest-qt closes widgets registered with ``qtbot.addWidget`` before fixture
+    teardown runs; a page may still be building a model in a worker then (pages
+    are built lazily after the window shows), and deleting a window under a
+    running worker crashes the process.
+    """
+    from ui import worker
+
+    if worker.active_runners():
+        worker.wait_all(120_000)  # cancels, then joins
+    return (yield)
