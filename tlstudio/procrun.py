@@ -9,7 +9,10 @@ session, not once per run::
 
     server = engine_server()          # the shared instance (not started yet)
     server.start()                    # spawns the child; returns at once
-    result = server.call("tlstudio.training:run_training", config, sink=sink, cancel=token)
+    result = server.call("train", run_config, sink=sink, cancel=token)
+
+Jobs are called by name: the child runs only the jobs of its registry
+(:data:`tlstudio.jobs.JOBS`), each as ``f(config, sink=, cancel=)``.
 
 :meth:`EngineProcess.call` blocks its calling thread (a GUI worker thread)
 until the job ends, and meanwhile hands every event the job sends to
@@ -22,7 +25,9 @@ in a queue's feeder thread):
 
 * parent -> child, on the request queue: ``("run", job, payload)``,
   ``("cancel", job)``, ``("stop",)``.
-* child -> parent, on the response queue: ``("ready", 0, modules)``,
+* child -> parent, on the response queue: ``("ready", 0, modules)`` once
+  the device is set up and the preload modules are imported (jobs that do
+  not need TensorFlow run before that),
   ``("event", job, payload)``, ``("result", job, payload)``,
   ``("error", job, payload)``.
 
@@ -36,6 +41,12 @@ terminated, and killed if it still lingers: the last resort, the same one
 :meth:`call` takes when a cancelled job does not end within
 ``cancel_timeout`` seconds. The server is also stopped at interpreter exit.
 
+The child dies with its parent: a watchdog thread in the child checks every
+:data:`PARENT_CHECK_SECONDS` that the parent still lives (it sees a SIGKILL
+too); when it has gone, the child cancels its jobs, lets them reach their
+next safe point and save (at most :data:`PARENT_DEATH_GRACE_SECONDS`), and
+exits.
+
 The module is pure Python (multiprocessing, threading, pickle): it imports
 neither Qt nor TensorFlow; the child imports what its jobs need.
 """
@@ -44,7 +55,6 @@ from __future__ import annotations
 
 import atexit
 import importlib
-import inspect
 import itertools
 import multiprocessing
 import os
@@ -67,6 +77,12 @@ the child lives long, and the parent may change them after it started."""
 CHILD_NICENESS = 10
 """How much lower than the parent the OS schedules the child (POSIX): the GUI gets a core first."""
 
+PARENT_CHECK_SECONDS = 0.5
+"""How often the child checks that its parent still lives."""
+
+PARENT_DEATH_GRACE_SECONDS = 60.0
+"""How long the child lets its cancelled jobs wind down (a training saves its model) after the parent died."""
+
 
 class RemoteTraceback(Exception):
     """The traceback text of an exception raised in the child; set as the ``__cause__``."""
@@ -83,34 +99,22 @@ class EngineProcessError(RuntimeError):
     """The engine process died, or a job's payload could not cross the process boundary."""
 
 
-def resolve(target: str | Callable) -> Callable:
-    """``"package.module:function"`` -> the function (a callable is returned as it is).
+def resolve(target: str) -> Callable:
+    """``"package.module:function"`` -> the function.
 
     Raises:
-        ValueError: when ``target`` is a string without ``":"``.
+        ValueError: when ``target`` is not of that form, or names a module of
+            the GUI package ``ui`` (the engine never imports the GUI).
     """
-    if callable(target):
-        return target
     module_name, sep, qualname = str(target).partition(":")
     if not sep or not module_name or not qualname:
         raise ValueError(f"target must be 'package.module:function'. Received: {target!r}")
+    if module_name.split(".")[0] == "ui":
+        raise ValueError(f"the engine process never imports the GUI package 'ui'. Received: {target!r}")
     obj: Any = importlib.import_module(module_name)
     for part in qualname.split("."):
         obj = getattr(obj, part)
     return obj
-
-
-def _accepts(fn: Callable, name: str) -> bool:
-    try:
-        params = inspect.signature(fn).parameters
-    except (TypeError, ValueError):
-        return False
-    return name in params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
-
-
-def module_version(name: str) -> str:
-    """``module.__version__`` of an importable module (a job for the child, e.g. ``"tensorflow"``)."""
-    return str(getattr(importlib.import_module(name), "__version__", "unknown"))
 
 
 # ------------------------------------------------------------------ child side
@@ -126,77 +130,144 @@ def _dump_error(exc: BaseException) -> bytes:
     return pickle.dumps((exc_bytes, f"{type(exc).__name__}: {exc}", text))
 
 
-def _run_job(job: int, payload: bytes, token: CancelToken, responses: Any) -> None:
-    def send_event(event: object) -> None:
+class _Child:
+    """State of the child process: the job table, the device set-up, the exclusive lock."""
+
+    def __init__(self, responses: Any, registry: dict[str, str], light: frozenset, exclusive: frozenset):
+        self.responses = responses
+        self.registry = registry
+        self.light = light
+        self.exclusive = exclusive
+        self.device_ready = threading.Event()
+        self.exclusive_lock = threading.Lock()
+        self.tokens: dict[int, CancelToken] = {}
+        self.threads: dict[int, threading.Thread] = {}
+        self.dropped_events = 0
+
+    def run_job(self, job: int, payload: bytes, token: CancelToken) -> None:
+        responses = self.responses
+
+        def send_event(event: object) -> None:
+            try:
+                data = pickle.dumps(event)
+            except Exception as exc:  # noqa: BLE001 - an event that cannot travel is dropped, the job goes on
+                self.dropped_events += 1
+                import sys
+
+                print(f"tlstudio engine: dropped an event of job {job} that cannot be pickled: {type(event).__name__} ({exc})", file=sys.stderr)
+                return
+            responses.put(("event", job, data))
+
         try:
-            data = pickle.dumps(event)
-        except Exception:  # noqa: BLE001 - an event that cannot travel is dropped, the job goes on
+            name, config, env = pickle.loads(payload)
+            for var in [n for n in os.environ if n.startswith(SHARED_ENV_PREFIXES) and n not in env]:
+                os.environ.pop(var, None)
+            os.environ.update(env)
+            if name not in self.registry:
+                raise KeyError(f"the engine has no job called {name!r}; its jobs are {', '.join(sorted(self.registry))}. Received: {name!r}")
+            fn = resolve(self.registry[name])
+            if name not in self.light:
+                self.device_ready.wait()
+            if name in self.exclusive:
+                with self.exclusive_lock:
+                    value = fn(config, sink=send_event, cancel=token)
+            else:
+                value = fn(config, sink=send_event, cancel=token)
+            try:
+                data = pickle.dumps(value)
+            except Exception as exc:  # noqa: BLE001
+                raise EngineProcessError(
+                    f"the result of the job {name!r} cannot be sent back to the application. Received: {type(value).__name__} ({exc})"
+                ) from exc
+            responses.put(("result", job, data))
+        except BaseException as exc:  # noqa: BLE001 - every failure must reach the caller
+            responses.put(("error", job, _dump_error(exc)))
+
+    def prepare(self, preload: tuple[str, ...], setup_device: bool) -> None:
+        """Set up the device, then import the preload modules; then tell the parent."""
+        try:
+            if setup_device:
+                from tlstudio.jobs.device import setup_device as setup
+
+                setup()
+        finally:
+            self.device_ready.set()
+        loaded = []
+        for name in preload:
+            try:
+                importlib.import_module(name)
+                loaded.append(name)
+            except Exception:  # noqa: BLE001 - a job that needs it reports the failure itself
+                pass
+        self.responses.put(("ready", 0, pickle.dumps(tuple(loaded))))
+
+    def cancel_all(self) -> None:
+        for token in list(self.tokens.values()):
+            token.cancel()
+
+    def join_all(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        for thread in list(self.threads.values()):
+            thread.join(max(0.0, deadline - time.monotonic()))
+
+    def watch_parent(self, interval: float, grace: float) -> None:
+        """Exit when the parent dies (even by SIGKILL): cancel, let jobs save, then go."""
+        parent = multiprocessing.parent_process()
+        if parent is None:
             return
-        responses.put(("event", job, data))
+        while parent.is_alive():
+            time.sleep(interval)
+        import sys
 
-    try:
-        target, args, kwargs, env = pickle.loads(payload)
-        for name in [n for n in os.environ if n.startswith(SHARED_ENV_PREFIXES) and n not in env]:
-            os.environ.pop(name, None)
-        os.environ.update(env)
-        fn = resolve(target)
-        if _accepts(fn, "sink"):
-            kwargs.setdefault("sink", send_event)
-        if _accepts(fn, "cancel"):
-            kwargs.setdefault("cancel", token)
-        value = fn(*args, **kwargs)
-        try:
-            data = pickle.dumps(value)
-        except Exception as exc:  # noqa: BLE001
-            raise EngineProcessError(
-                f"the result of {target!r} cannot be sent back to the application. Received: {type(value).__name__} ({exc})"
-            ) from exc
-        responses.put(("result", job, data))
-    except BaseException as exc:  # noqa: BLE001 - every failure must reach the caller
-        responses.put(("error", job, _dump_error(exc)))
+        print("tlstudio engine: the application process has gone; stopping the running jobs.", file=sys.stderr)
+        self.cancel_all()
+        self.join_all(grace)
+        os._exit(0)
 
 
-def _serve(requests: Any, responses: Any, preload: tuple[str, ...], niceness: int) -> None:
+def _serve(
+    requests: Any,
+    responses: Any,
+    registry: dict[str, str],
+    light: frozenset,
+    exclusive: frozenset,
+    preload: tuple[str, ...],
+    niceness: int,
+    setup_device: bool,
+    parent_check: float,
+    parent_grace: float,
+) -> None:
     """The child's main loop: start a thread per job, route cancels, stop on request."""
     if niceness and hasattr(os, "nice"):
         try:
             os.nice(niceness)
         except OSError:
             pass
-    loaded = []
-    for name in preload:
-        try:
-            importlib.import_module(name)
-            loaded.append(name)
-        except Exception:  # noqa: BLE001 - a job that needs it reports the failure itself
-            pass
-    responses.put(("ready", 0, pickle.dumps(tuple(loaded))))
-    tokens: dict[int, CancelToken] = {}
-    threads: dict[int, threading.Thread] = {}
+    child = _Child(responses, registry, light, exclusive)
+    threading.Thread(target=child.watch_parent, args=(parent_check, parent_grace), name="engine-parent-watch", daemon=True).start()
+    threading.Thread(target=child.prepare, args=(preload, setup_device), name="engine-prepare", daemon=True).start()
     while True:
         try:
             message = requests.get()
         except (EOFError, OSError):  # the parent went away
             message = ("stop",)
         kind = message[0]
-        for done in [j for j, t in threads.items() if not t.is_alive()]:
-            threads.pop(done)
-            tokens.pop(done, None)
+        for done in [j for j, t in child.threads.items() if not t.is_alive()]:
+            child.threads.pop(done)
+            child.tokens.pop(done, None)
         if kind == "run":
             job, payload = message[1], message[2]
-            token = tokens[job] = CancelToken()
-            thread = threading.Thread(target=_run_job, args=(job, payload, token, responses), name=f"engine-job-{job}", daemon=True)
-            threads[job] = thread
+            token = child.tokens[job] = CancelToken()
+            thread = threading.Thread(target=child.run_job, args=(job, payload, token), name=f"engine-job-{job}", daemon=True)
+            child.threads[job] = thread
             thread.start()
         elif kind == "cancel":
-            token = tokens.get(message[1])
+            token = child.tokens.get(message[1])
             if token is not None:
                 token.cancel()
         elif kind == "stop":
-            for token in tokens.values():
-                token.cancel()
-            for thread in threads.values():
-                thread.join(30)
+            child.cancel_all()
+            child.join_all(30)
             break
     responses.close()
     responses.join_thread()  # every queued response reaches the pipe before exit
@@ -234,29 +305,52 @@ class _main_module_hidden:
 
 
 class EngineProcess:
-    """A persistent child process that runs engine functions for this process.
+    """A persistent child process that runs engine jobs for this process.
 
     Args:
+        registry: Job name -> ``"module:function"``; the child runs only
+            these (default: :data:`tlstudio.jobs.JOBS`).
+        light_jobs: Names that start before the device is set up (no TensorFlow).
+        exclusive_jobs: Names that change process-wide state; the child runs
+            them one at a time.
         preload: Modules the child imports when it starts (TensorFlow and the
             heavy tlstudio modules by default).
+        setup_device: Set up the GPUs (memory growth, optional limit) before
+            any job that uses TensorFlow (:func:`tlstudio.jobs.device.setup_device`).
         niceness: How much lower the child's scheduling priority is (POSIX).
         cancel_timeout: Seconds a cancelled job may take to end before the
             child is killed as a last resort (and restarted by the next call).
         start_method: ``multiprocessing`` start method. ``"spawn"`` (default)
             gives a clean interpreter: forking a process that runs Qt threads
             is unsafe.
+        parent_check: Seconds between the child's checks that this process lives.
+        parent_grace: Seconds the child lets cancelled jobs finish after this process died.
     """
 
     def __init__(
         self,
+        registry: dict[str, str] | None = None,
+        light_jobs: frozenset[str] | None = None,
+        exclusive_jobs: frozenset[str] | None = None,
         preload: tuple[str, ...] = PRELOAD,
+        setup_device: bool = True,
         niceness: int = CHILD_NICENESS,
         cancel_timeout: float = 120.0,
         start_method: str = "spawn",
+        parent_check: float = PARENT_CHECK_SECONDS,
+        parent_grace: float = PARENT_DEATH_GRACE_SECONDS,
     ):
+        from tlstudio import jobs
+
+        self.registry = dict(jobs.JOBS if registry is None else registry)
+        self.light_jobs = frozenset(jobs.LIGHT_JOBS if light_jobs is None else light_jobs)
+        self.exclusive_jobs = frozenset(jobs.EXCLUSIVE_JOBS if exclusive_jobs is None else exclusive_jobs)
         self.preload = tuple(preload)
+        self.setup_device = bool(setup_device)
         self.niceness = int(niceness)
         self.cancel_timeout = float(cancel_timeout)
+        self.parent_check = float(parent_check)
+        self.parent_grace = float(parent_grace)
         self._ctx = multiprocessing.get_context(start_method)
         self._lock = threading.RLock()
         self._process: Any = None
@@ -270,6 +364,8 @@ class EngineProcess:
         self.loaded: tuple[str, ...] = ()
         self.starts = 0
         """How many child processes were started (a restart after a crash counts)."""
+        self.on_exit: Callable[[int | None], None] | None = None
+        """Called (in a reader thread) with the exit code when the child ends without :meth:`shutdown`."""
 
     # ------------------------------------------------------------ lifecycle
 
@@ -284,7 +380,18 @@ class EngineProcess:
             self._responses = self._ctx.Queue()
             self._process = self._ctx.Process(
                 target=_serve,
-                args=(self._requests, self._responses, self.preload, self.niceness),
+                args=(
+                    self._requests,
+                    self._responses,
+                    self.registry,
+                    self.light_jobs,
+                    self.exclusive_jobs,
+                    self.preload,
+                    self.niceness,
+                    self.setup_device,
+                    self.parent_check,
+                    self.parent_grace,
+                ),
                 name="tlstudio-engine",
                 daemon=True,
             )
@@ -362,13 +469,13 @@ class EngineProcess:
 
     def call(
         self,
-        target: str | Callable,
-        *args: Any,
+        name: str,
+        config: Any = None,
+        *,
         sink: Callable[[object], None] | None = None,
         cancel: CancelToken | None = None,
-        **kwargs: Any,
     ) -> Any:
-        """Run ``target(*args, **kwargs)`` in the child and return its result.
+        """Run job ``name`` with ``config`` in the child and return its result.
 
         Blocks the calling thread. Events the job sends to its sink are given
         to ``sink`` here, in the calling thread, in order. Starts the child
@@ -376,23 +483,25 @@ class EngineProcess:
         ``TLSTUDIO_*`` and ``KERAS_HOME`` environment variables.
 
         Args:
-            target: ``"package.module:function"`` (imported in the child only)
-                or a module-level function.
-            *args: Positional arguments; they must pickle.
+            name: A job of :attr:`registry`, e.g. ``"evaluate"``.
+            config: The job's config; it must pickle.
             sink: Receives the job's events.
             cancel: Setting it asks the job to stop at its next safe point.
-            **kwargs: Keyword arguments; they must pickle.
 
         Raises:
+            KeyError: ``name`` is not a job of the registry.
             Exception: what the job raised (its child traceback as ``__cause__``).
-            EngineProcessError: the arguments or the result could not be
+            EngineProcessError: the config or the result could not be
                 pickled, or the child died during the job.
         """
+        target = name
+        if name not in self.registry:
+            raise KeyError(f"the engine has no job called {name!r}; its jobs are {', '.join(sorted(self.registry))}. Received: {name!r}")
         try:
-            env = {name: value for name, value in os.environ.items() if name.startswith(SHARED_ENV_PREFIXES)}
-            payload = pickle.dumps((target, args, kwargs, env))
+            env = {var: value for var, value in os.environ.items() if var.startswith(SHARED_ENV_PREFIXES)}
+            payload = pickle.dumps((name, config, env))
         except Exception as exc:  # noqa: BLE001
-            raise EngineProcessError(f"the arguments of {target!r} cannot be sent to the engine process: {exc}") from exc
+            raise EngineProcessError(f"the config of the job {name!r} cannot be sent to the engine process: {exc}") from exc
         inbox: queue.Queue = queue.Queue()
         with self._lock:
             self.start()
@@ -470,7 +579,14 @@ class EngineProcess:
             if inbox is not None:
                 inbox.put((kind, data))
         if self._process is process:
+            process.join(1.0)
             self._fail_all(f"the engine process ended unexpectedly (exit code {process.exitcode})")
+            callback = self.on_exit
+            if callback is not None:
+                try:
+                    callback(process.exitcode)
+                except Exception:  # noqa: BLE001 - a failing listener must not kill the reader
+                    traceback.print_exc()
 
     def _fail_all(self, message: str) -> None:
         with self._jobs_lock:

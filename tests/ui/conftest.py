@@ -43,6 +43,24 @@ def _gc_in_gui_thread(qapp):
     gc.collect()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def engine_client(qapp, _gc_in_gui_thread):
+    """One real engine process for the GUI tests, as the app has: pages submit their jobs to it.
+
+    It is the application's client (:func:`ui.engine.engine`), started once;
+    TensorFlow loads in that child process only.
+    """
+    from tlstudio.procrun import EngineProcess
+    from ui.engine import EngineClient, set_engine
+
+    client = EngineClient(EngineProcess(niceness=0, cancel_timeout=60.0), parent=qapp)
+    previous = set_engine(client)
+    client.server.start()
+    yield client
+    client.shutdown(30)
+    set_engine(previous)
+
+
 @pytest.fixture(autouse=True)
 def _collect_after_test(_gc_in_gui_thread):
     """Free each test's Qt objects in the GUI thread before the next test starts."""

