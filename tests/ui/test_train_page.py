@@ -213,54 +213,33 @@ def test_resume_needs_a_checkpoint(page, tmp_path):
 
 
 @pytest.mark.slow
-def test_training_in_the_engine_process_relays_events_cancel_and_result(tmp_path):
-    from tlstudio.cancel import CancelToken
-    from tlstudio.config import ModelConfig, RunConfig
-    from tlstudio.data import generate_sample_dataset
-    from tlstudio.procrun import engine_server
-    from ui.pages.train_page import start_engine_process, train_in_process, wait_for_engine
+def test_the_page_trains_in_the_engine_process_and_cancel_stops_the_run(qtbot, tmp_path, engine_client):
+    """Start on the page, the run goes to the engine process, its events come back; Cancel stops it."""
+    import os
+
+    from tlstudio.config import ModelConfig
+    from tlstudio.data import generate_sample_dataset, prepare_data
 
     root = generate_sample_dataset(tmp_path / "shapes", per_class=12, size=32)
-    config = RunConfig(
-        data=DataConfig(root=str(root)),
-        model=ModelConfig(backbone="vgg16", weights="none", image_size=32),
-        train=TrainConfig(epochs=3, batch_size=2, feature_cache="off", tensorboard=False),
-        run_dir=str(tmp_path / "run"),
+    state = AppState(
+        data_config=DataConfig(root=str(root)),
+        model_config=ModelConfig(backbone="vgg16", weights="none", image_size=32),
+        train_config=TrainConfig(epochs=50, batch_size=2, feature_cache="off", tensorboard=False),
     )
-    token = CancelToken()
-    seen = []
-
-    def sink(event):
-        seen.append(event)
-        if isinstance(event, BatchEnd):
-            token.cancel()  # relayed to the child, which stops at its next batch
-
-    import time
-
-    start_engine_process()  # returns at once; a thread starts the process
-    server = engine_server()
-    deadline = time.monotonic() + 60
-    while not server.is_alive() and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert server.is_alive()
-    starts = server.starts
-    import importlib.metadata
-    import re
-
-    version = importlib.metadata.version("tensorflow")  # what the child imported, read without importing it here
-    assert re.match(rf"TensorFlow {re.escape(version)} loaded in the engine process in \d+\.\d s$", wait_for_engine(300))
-    try:
-        result = train_in_process(config, sink=sink, cancel=token)
-        assert server.is_alive() and server.starts == starts  # the process stays for the next run
-    finally:
-        server.shutdown(30)
-    kinds = [type(e).__name__ for e in seen]
-    assert kinds.index("RunStarted") < kinds.index("BatchEnd") < kinds.index("RunFinished")
-    assert result.cancelled and result.error is None
-    assert result.epochs_completed == 0
-    assert result.run_dir == str(tmp_path / "run")
-    batches = [e for e in seen if isinstance(e, BatchEnd)]
-    assert len(batches) < batches[0].steps  # stopped inside the first epoch
+    state.set_prepared_data(prepare_data(state.data_config))
+    page = TrainPage(state)
+    qtbot.addWidget(page)
+    batches = []
+    page.runner.event.connect(lambda e: batches.append(e) if isinstance(e, BatchEnd) else None)
+    assert page.client is engine_client
+    page.start()
+    qtbot.waitUntil(lambda: len(batches) >= 2, timeout=120_000)
+    assert engine_client.server.pid != os.getpid()
+    with qtbot.waitSignal(page.run_finished, timeout=120_000) as finished:
+        page.cancel()
+    result = finished.args[0]
+    assert result.cancelled and result.error is None and result.epochs_completed < 50
+    assert engine_client.server.is_alive()  # the process stays for the next job
 
 
 def _write_run(run_dir, history, epochs=2, fine_tune_epochs=1, checkpoint=True):
@@ -283,26 +262,54 @@ def _write_run(run_dir, history, epochs=2, fine_tune_epochs=1, checkpoint=True):
     return run_dir
 
 
+def record_train(config, *, sink, cancel):
+    """A ``"train"`` job for a test engine: writes the config it received to ``$TLSTUDIO_TEST_RECORD``."""
+    import os
+    from pathlib import Path
+
+    from tlstudio.config import to_json
+    from tlstudio.training import RunResult
+
+    folder = Path(os.environ["TLSTUDIO_TEST_RECORD"])
+    number = len(list(folder.glob("*.json")))
+    (folder / f"{number:03d}.json").write_text(to_json(config), encoding="utf-8")
+    return RunResult(run_dir=config.run_dir, epochs_completed=1)
+
+
 class _Recorder:
-    """A train_fn that records the config it is given and returns a plain result."""
+    """The configs a test engine's ``"train"`` job received, in order."""
 
-    def __init__(self):
-        self.configs = []
+    def __init__(self, folder):
+        self.folder = folder
 
-    def __call__(self, config, *, sink, cancel):
-        from tlstudio.training import RunResult
+    @property
+    def configs(self):
+        from tlstudio.config import RunConfig, from_json
 
-        self.configs.append(config)
-        return RunResult(run_dir=config.run_dir, epochs_completed=1)
+        return [from_json(RunConfig, p.read_text(encoding="utf-8")) for p in sorted(self.folder.glob("*.json"))]
+
+
+@pytest.fixture(scope="module")
+def recording_engine(qapp):
+    """A real engine process whose ``"train"`` job only records the config the page sends."""
+    from tlstudio.procrun import EngineProcess
+    from ui.engine import EngineClient
+
+    server = EngineProcess(registry={"train": f"{__name__}:record_train"}, preload=(), setup_device=False, niceness=0)
+    client = EngineClient(server)
+    yield client
+    client.shutdown(10)
 
 
 @pytest.fixture
-def recorded(qtbot):
+def recorded(qtbot, recording_engine, tmp_path, monkeypatch):
+    folder = tmp_path / "recorded"
+    folder.mkdir()
+    monkeypatch.setenv("TLSTUDIO_TEST_RECORD", str(folder))
     state = AppState(train_config=TrainConfig(epochs=4, fine_tune_epochs=5, batch_size=4))
-    recorder = _Recorder()
-    page = TrainPage(state, train_fn=recorder)
+    page = TrainPage(state, client=recording_engine)
     qtbot.addWidget(page)
-    return page, recorder
+    return page, _Recorder(folder)
 
 
 def test_resume_a_run_picked_from_the_history(recorded, qtbot, tmp_path):

@@ -1,19 +1,15 @@
 """The Train page: hyperparameters, Start / Cancel / Resume, live plots, progress and log.
 
-Training runs in a :class:`~ui.worker.TaskRunner` (one QThread) that wraps
-:func:`tlstudio.training.run_training`; its events arrive here as Qt signals,
+Training is the engine job ``"train"`` (:func:`tlstudio.jobs.train.train`),
+submitted through the one engine client (:mod:`ui.engine`); it runs in the
+engine process, and its events arrive here as Qt signals,
 batch events throttled to about 20 per second; the plots redraw at most
 every 100 ms, and the log pane is capped, so a long run never slows the GUI
 down. Cancel sets the run's cancel token: the engine stops within one batch,
 saves a usable model and still reports ``RunFinished``.
 
-By default the worker thread relays the run from the shared engine process
-(:func:`train_in_process`, :mod:`tlstudio.procrun`): TensorFlow then runs in
-a child process that is started once and reused, and its GIL-holding calls
-(graph tracing, checkpoint writes, tensor conversions) cannot stall the GUI.
-:func:`train_in_worker` runs TensorFlow in the worker thread itself (tests
-use it: no second process); its GIL stalls reach 170-280 ms, see
-``benchmarks/bench_gui_responsiveness.py``.
+TensorFlow never runs in the GUI process: its GIL-holding calls (graph
+tracing, checkpoint writes, tensor conversions) cannot stall the window.
 
 The engine does not raise for a failed run: it returns a
 :class:`~tlstudio.training.RunResult` whose ``error`` is a readable line and
@@ -59,7 +55,7 @@ from tlstudio.events import (
 )
 from ui.state import AppState
 from ui.widgets.plots import TrainingPlots
-from ui.worker import TaskRunner
+from ui.engine import EngineClient, engine
 
 LOG_LINES = 2000
 
@@ -91,108 +87,6 @@ MONITOR_LABELS = {
 }
 
 
-WORKER_NICENESS = 5
-"""How much lower than the GUI thread the OS schedules a training or build thread (Linux)."""
-
-
-def lower_thread_priority(niceness: int = WORKER_NICENESS) -> bool:
-    """Make the calling thread yield the CPU to the GUI thread when both want it.
-
-    On Linux a thread has its own nice value; raising it for the worker means
-    that when the GIL is handed over, the GUI thread gets a core first instead
-    of queueing behind the worker and TensorFlow. Each task runs on a fresh
-    QThread, so nothing else inherits it. Elsewhere this does nothing.
-    Returns True when the priority was changed.
-    """
-    import os
-    import threading
-
-    if not hasattr(os, "setpriority") or not hasattr(threading, "get_native_id"):
-        return False
-    try:
-        tid = threading.get_native_id()
-        os.setpriority(os.PRIO_PROCESS, tid, os.getpriority(os.PRIO_PROCESS, tid) + niceness)
-    except OSError:
-        return False
-    return True
-
-
-def train_in_worker(config: RunConfig, *, sink, cancel):
-    """Run the training (in the worker thread: this loads TensorFlow)."""
-    from tlstudio.training import run_training
-
-    lower_thread_priority()
-    return run_training(config, sink, cancel)
-
-
-def train_in_process(config: RunConfig, *, sink, cancel):
-    """Run the training in the shared engine process and relay its events (the default).
-
-    Called in the Train page's worker thread (a :class:`~ui.worker.TaskRunner`
-    QThread): it blocks that thread, not the GUI, until the run ends, and
-    hands each event the child sends to ``sink``, which re-emits it as a Qt
-    signal. So training still runs in one worker that wraps
-    :func:`tlstudio.training.run_training` and delivers its events as
-    signals; only the TensorFlow work itself happens in the child, which
-    shares no GIL with the GUI. The child is started once (see
-    :func:`start_engine_process`) and reused, so TensorFlow is imported once
-    per session. Cancel is relayed to the child, where the run stops after
-    its current batch exactly as in-process.
-    """
-    from tlstudio.procrun import engine_server
-
-    return engine_server().call("tlstudio.training:run_training", config, sink=sink, cancel=cancel)
-
-
-def start_engine_process() -> None:
-    """Start the shared engine process in the background (returns at once).
-
-    The app calls this at start-up so that the child's TensorFlow import is
-    done by the time the user trains; a first run that finds it not started
-    starts it. It stops at interpreter exit, or with
-    ``tlstudio.procrun.engine_server().shutdown()``.
-
-    Importing :mod:`multiprocessing` and spawning the child take some 50 ms
-    of Python work, so a short-lived plain thread does it: the GUI thread
-    only waits for the GIL in 5 ms slices meanwhile.
-    """
-    import threading
-
-    def start() -> None:
-        from tlstudio.procrun import engine_server
-
-        engine_server().start()
-
-    threading.Thread(target=start, name="tlstudio-engine-start", daemon=True).start()
-
-
-def wait_for_engine(timeout: float = 600.0) -> str:
-    """Start the engine process when needed and wait until TensorFlow is loaded in it.
-
-    A drop-in for the app's start-up warm-up (run it in a background
-    :class:`~ui.worker.TaskRunner`; its result feeds the "TensorFlow ready"
-    indicator): TensorFlow is then loaded where training runs, and the GUI
-    process does not pay the import's GIL stalls.
-
-    Returns:
-        A short description, e.g. ``"TensorFlow 2.21.0 loaded in the engine process in 3.2 s"``.
-
-    Raises:
-        RuntimeError: when the process exits or is not ready within ``timeout`` seconds.
-    """
-    from tlstudio.procrun import engine_server
-
-    start = time.perf_counter()
-    server = engine_server()
-    server.start()
-    if not server.wait_ready(timeout):
-        raise RuntimeError(
-            f"The engine process did not load TensorFlow within {timeout:g} s (exit code {getattr(server._process, 'exitcode', None)})."
-        )
-    version = server.call("tlstudio.procrun:module_version", "tensorflow")
-    return f"TensorFlow {version} loaded in the engine process in {time.perf_counter() - start:.1f} s"
-
-
 def format_duration(seconds: float) -> str:
     """``75`` -> ``"1:15"``, ``3725`` -> ``"1:02:05"``."""
     seconds = max(0, int(round(seconds)))
@@ -217,9 +111,7 @@ class TrainPage(QWidget):
     Args:
         state: The shared application state.
         parent: Parent widget.
-        train_fn: ``fn(run_config, *, sink, cancel) -> RunResult`` run in the worker:
-            :func:`train_in_process` (default: the shared engine process) or
-            :func:`train_in_worker` (TensorFlow in the worker thread itself).
+        client: The engine client that runs the ``"train"`` job (default: the app's, :func:`ui.engine.engine`).
 
     Signals:
         run_finished(object): the run ended; the :class:`~tlstudio.training.RunResult`
@@ -228,11 +120,11 @@ class TrainPage(QWidget):
 
     run_finished = Signal(object)
 
-    def __init__(self, state: AppState, parent: QWidget | None = None, *, train_fn=train_in_process):
+    def __init__(self, state: AppState, parent: QWidget | None = None, *, client: EngineClient | None = None):
         super().__init__(parent)
         self.setObjectName("TrainPage")
         self.state = state
-        self.train_fn = train_fn
+        self.client = client if client is not None else engine()
         self._updating = False
         self._result: Any = None
         self._run_dir = ""
@@ -242,7 +134,7 @@ class TrainPage(QWidget):
         self._last_finished: RunFinished | None = None
         self._worker_error: tuple[str, str] | None = None
 
-        self.runner = TaskRunner(self)
+        self.runner = self.client.task(self)
         self.runner.event.connect(self.handle_event)
         self.runner.result.connect(self._on_result)
         self.runner.error.connect(self._on_worker_error)
@@ -627,7 +519,7 @@ class TrainPage(QWidget):
         self._log(message)
         self.state.begin_busy("training")
         self.state.start_run(config)
-        self.runner.start(self.train_fn, config)
+        self.runner.start("train", config)
         self._update_buttons()
         return True
 
