@@ -1,23 +1,22 @@
 """Application entry point: ``tlstudio [FOLDER] [--sample]``.
 
-The window goes on screen first; afterwards a background thread starts the
-engine process where training runs, waits until it has loaded TensorFlow, then
-imports the heavy engine modules here for the Inspect, Evaluate and Export
-pages, and the status bar flips from "Loading TensorFlow…" to "TensorFlow ready". Nothing on the path
-to the first paint imports TensorFlow or Keras.
+The window goes on screen first; afterwards the engine client
+(:mod:`ui.engine`) starts the engine process, which sets up its device and
+loads TensorFlow, and the status bar flips from "Engine starting…" to the
+device the engine computes on. This process never imports TensorFlow or
+Keras: every model job runs in the engine process.
+
+Unexpected exceptions on the GUI thread reach :func:`install_exception_hook`:
+the user sees the error dialog (with "Copy details"), and the traceback is
+appended to ``<cache>/logs/gui-errors.log``.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import os
 import sys
 from typing import Sequence
-
-HEAVY_MODULES = ("tlstudio.model", "tlstudio.backbones")
-"""Engine modules the GUI process imports in the warm-up thread (they load Keras and TensorFlow)."""
-
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
@@ -28,26 +27,6 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--sample", action="store_true", help="open the bundled sample dataset")
     parser.add_argument("--no-warmup", action="store_true", help=argparse.SUPPRESS)
     return parser.parse_args(list(argv) if argv is not None else sys.argv[1:])
-
-
-def warm_up_tensorflow() -> str:
-    """Load TensorFlow where it is needed; runs in a background worker.
-
-    Training runs in the persistent engine process
-    (:func:`ui.pages.train_page.wait_for_engine`), so that process is started
-    and loads TensorFlow first. The Inspect, Evaluate and Export pages run their
-    Keras work in this process's worker threads, so the heavy engine modules are
-    imported here afterwards, once, rather than on the first click there.
-
-    Returns:
-        A short description, e.g. ``"TensorFlow 2.21.0 loaded in the engine process in 3.2 s"``.
-    """
-    from ui.pages.train_page import wait_for_engine
-
-    text = wait_for_engine()
-    for name in HEAVY_MODULES:
-        importlib.import_module(name)
-    return text
 
 
 def configure_application(app) -> None:
@@ -66,15 +45,51 @@ def configure_application(app) -> None:
 
 
 def start_warmup(window):
-    """Start the TensorFlow import in a TaskRunner; the window's indicator follows it."""
-    from ui.worker import TaskRunner
+    """Start the engine process in the background; the window's status bar follows it."""
+    from ui.engine import engine
 
-    runner = TaskRunner(window, background=True)
-    runner.result.connect(lambda text: window.set_tensorflow_ready(True, text))
-    runner.error.connect(lambda message, _details: window.set_tensorflow_ready(False, message))
-    runner.start(warm_up_tensorflow)
-    window.warmup_runner = runner
-    return runner
+    client = engine()
+    window.watch_engine(client)
+    client.start()
+    return client
+
+
+def error_log_path():
+    """Where unexpected GUI errors are logged: ``<cache>/logs/gui-errors.log``."""
+    from tlstudio.paths import cache_dir
+
+    return cache_dir("logs") / "gui-errors.log"
+
+
+def install_exception_hook(window) -> None:
+    """Show unexpected exceptions in the error dialog and append them to the log file.
+
+    Replaces :data:`sys.excepthook` (PySide6 routes exceptions raised in slots
+    and event handlers there), so a bug shows a readable dialog with the
+    details to copy, instead of only a traceback on a terminal nobody reads.
+    """
+    import datetime
+    import traceback
+
+    def hook(exc_type, exc, tb) -> None:
+        details = "".join(traceback.format_exception(exc_type, exc, tb))
+        log = error_log_path()
+        try:
+            log.parent.mkdir(parents=True, exist_ok=True)
+            with open(log, "a", encoding="utf-8") as fh:
+                fh.write(f"--- {datetime.datetime.now().isoformat(timespec='seconds')}\n{details}\n")
+            where = f"The details were written to {log}."
+        except OSError as write_error:
+            where = f"The details could not be written to {log} ({write_error})."
+        text = str(exc).strip()
+        message = f"An unexpected error occurred: {exc_type.__name__}{': ' + text if text else ''}. {where}"
+        sys.__stderr__.write(details)
+        try:
+            window.show_error(message, details)
+        except Exception:  # noqa: BLE001 - the window itself may be what failed
+            traceback.print_exc()
+
+    sys.excepthook = hook
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -92,9 +107,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     worker.install_gui_thread_gc()
     from ui.main_window import MainWindow
+    from ui.project_actions import install_project_actions
 
     window = MainWindow()
-    _install_optional_actions(window)
+    install_exception_hook(window)
+    install_project_actions(window, window.state)
     window.show()
 
     if args.folder:
@@ -102,29 +119,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     elif args.sample:
         QTimer.singleShot(0, window.state.request_open_sample)
     if not args.no_warmup:
-        # After the first paint: the import competes for the GIL with painting.
+        # After the first paint: spawning the engine process takes some 50 ms of Python work here.
         QTimer.singleShot(200, lambda: start_warmup(window))
 
     app.aboutToQuit.connect(lambda: _shutdown(worker))
     return app.exec()
 
 
-def _install_optional_actions(window) -> None:
-    """Add the File-menu project actions when the project module is present."""
-    try:
-        from ui.project_actions import install_project_actions
-    except ModuleNotFoundError as exc:
-        if exc.name != "ui.project_actions":
-            raise
-        return
-    install_project_actions(window, window.state)
-
-
 def _shutdown(worker_module) -> None:
     """Stop every background task and thumbnail job before Qt tears down."""
     from PySide6.QtCore import QThreadPool
 
+    from ui.engine import engine
+
     worker_module.wait_all(30_000)
+    engine().shutdown(30)
     QThreadPool.globalInstance().clear()
     QThreadPool.globalInstance().waitForDone(5_000)
 

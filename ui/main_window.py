@@ -10,7 +10,6 @@ backbone, the run state and whether TensorFlow has finished loading.
 from __future__ import annotations
 
 import importlib
-import inspect
 import sys
 import traceback
 from pathlib import Path
@@ -49,51 +48,14 @@ RUN_STATE_TEXT = {
 }
 
 
-class PlaceholderPage(QWidget):
-    """Shown for a page whose module has not landed yet (or failed to import)."""
+def load_page(key: str, state: AppState) -> QWidget:
+    """Instantiate ``ui.pages.<key>_page.<Key>Page(state)``.
 
-    def __init__(self, title: str, description: str, problem: str = "", parent: QWidget | None = None):
-        super().__init__(parent)
-        self.setObjectName("PlaceholderPage")
-        heading = QLabel(title)
-        heading.setObjectName("PageTitle")
-        text = QLabel(description + "\n\nThis step is not available in this version yet.")
-        text.setWordWrap(True)
-        text.setObjectName("PlaceholderText")
-        layout = QVBoxLayout(self)
-        layout.addWidget(heading)
-        layout.addWidget(text)
-        if problem:
-            err = QLabel(f"The page could not be loaded: {problem}")
-            err.setWordWrap(True)
-            err.setObjectName("PlaceholderError")
-            err.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-            layout.addWidget(err)
-        layout.addStretch(1)
-        self.problem = problem
-
-
-def load_page(key: str, title: str, description: str, state: AppState) -> QWidget:
-    """Instantiate ``ui.pages.<key>_page.<Key>Page(state)`` or a placeholder."""
-    module_name = f"ui.pages.{key}_page"
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        if exc.name == module_name:
-            return PlaceholderPage(title, description)
-        traceback.print_exc()
-        return PlaceholderPage(title, description, problem=f"{type(exc).__name__}: {exc}")
-    except Exception as exc:  # noqa: BLE001 - one broken page must not stop the app
-        traceback.print_exc()
-        return PlaceholderPage(title, description, problem=f"{type(exc).__name__}: {exc}")
-    cls = getattr(module, class_name(key), None)
-    if cls is None:
-        return PlaceholderPage(title, description, problem=f"{module_name} has no {class_name(key)}")
-    try:
-        return cls(state)
-    except Exception as exc:  # noqa: BLE001
-        traceback.print_exc()
-        return PlaceholderPage(title, description, problem=f"{type(exc).__name__}: {exc}")
+    A page that cannot be imported or built is a bug: the error propagates
+    (the global exception hook shows it), nothing is hidden behind a placeholder.
+    """
+    module = importlib.import_module(f"ui.pages.{key}_page")
+    return getattr(module, class_name(key))(state)
 
 
 CANCELLING_MESSAGE = "Cancelling… the task stops at its next safe point."
@@ -177,8 +139,7 @@ class MainWindow(QMainWindow):
     def _build_page(self, key: str) -> QWidget:
         """Create page ``key`` now and put it in the stack (called through ``self.pages``)."""
         index = next(i for i, (k, _t, _d) in enumerate(PAGES) if k == key)
-        _key, title, description = PAGES[index]
-        page = load_page(key, title, description, self.state)
+        page = load_page(key, self.state)
         page.setProperty("pageKey", key)
         slot = self.stack.widget(index)
         current = self.stack.currentIndex()
@@ -191,35 +152,13 @@ class MainWindow(QMainWindow):
         return page
 
     def _wire_resume(self, evaluate_page: QWidget) -> None:
-        """Let the Runs tab's Resume button continue a run on the Train page.
-
-        Only done when the Train page can resume a chosen run folder
-        (``TrainPage.resume(run_dir=...)``); the button stays hidden otherwise.
-        """
-        history = getattr(evaluate_page, "history", None)
-        if history is None or not hasattr(history, "set_resume_handler"):
-            return
-        module = sys.modules.get("ui.pages.train_page")
-        if module is None:
-            try:
-                module = importlib.import_module("ui.pages.train_page")
-            except Exception:  # noqa: BLE001 - no Train page: nothing to resume with
-                return
-        resume = getattr(getattr(module, "TrainPage", None), "resume", None)
-        try:
-            accepts_folder = resume is not None and "run_dir" in inspect.signature(resume).parameters
-        except (TypeError, ValueError):
-            accepts_folder = False
-        if accepts_folder:
-            history.set_resume_handler(self.resume_run)
+        """Let the Runs tab's Resume button continue a run on the Train page."""
+        evaluate_page.history.set_resume_handler(self.resume_run)
 
     def resume_run(self, run_dir: str) -> bool:
         """Show the Train page and continue the run in ``run_dir`` there."""
         self.show_page("train")
-        page = self.pages["train"]
-        if not hasattr(page, "resume"):
-            return False
-        return bool(page.resume(run_dir=run_dir))
+        return bool(self.pages["train"].resume(run_dir=run_dir))
 
     def _on_row_changed(self, row: int) -> None:
         if 0 <= row < len(PAGES):
@@ -322,10 +261,12 @@ class MainWindow(QMainWindow):
         self.run_label = QLabel()
         self.run_label.setObjectName("StatusRun")
         self.run_label.setToolTip("State of the training run")
-        self.tf_label = QLabel("Loading TensorFlow…")
+        self.tf_label = QLabel("Engine starting…")
         self.tf_label.setObjectName("StatusTensorFlow")
         self.tf_label.setProperty("ready", False)
-        self.tf_label.setToolTip("TensorFlow loads in the background; training and model building wait for it")
+        self.tf_label.setToolTip(
+            "The engine process loads TensorFlow in the background; every model job runs there, never in this window's process"
+        )
         for widget in (self.dataset_label, self.backbone_label, self.run_label, self.tf_label):
             bar.addPermanentWidget(widget)
 
@@ -427,15 +368,44 @@ class MainWindow(QMainWindow):
         box.setTextFormat(Qt.TextFormat.RichText)
         box.open()
 
+    def watch_engine(self, client) -> None:
+        """Show the engine's state and device in the status bar (:class:`ui.engine.EngineClient`)."""
+        client.state_changed.connect(self._on_engine_state)
+        client.crashed.connect(lambda message: self.statusBar().showMessage(message, 15_000))
+        if client.state != "stopped":
+            self._on_engine_state(client.state, client.message)
+
+    def _on_engine_state(self, state: str, message: str) -> None:
+        from ui import engine as engine_module
+
+        client = engine_module.engine()
+        if state == engine_module.READY and client.device is not None:
+            device = client.device
+            self.tf_label.setText(device.summary())
+            details = [message, f"TensorFlow {device.tensorflow}, Keras {device.keras}"]
+            if device.kind == "GPU":
+                details.append("GPU memory growth on" if device.memory_growth else "GPU memory limited")
+            if device.setup_error:
+                details.append(f"Device set-up: {device.setup_error}")
+            self.set_tensorflow_ready(True, "\n".join(details))
+        elif state == engine_module.FAILED:
+            self.set_tensorflow_ready(False, message)
+        elif state == engine_module.RESTARTING:
+            self.tf_label.setText("Engine restarting…")
+            self.tf_label.setToolTip(message)
+        elif state == engine_module.STARTING:
+            self.tf_label.setText("Engine starting…")
+
     def set_tensorflow_ready(self, ready: bool, message: str = "") -> None:
-        """Flip the status-bar indicator once the background import finished."""
+        """Flip the status-bar indicator once the engine process is ready (or failed)."""
         self.tensorflow_ready = ready
         if ready:
-            self.tf_label.setText("TensorFlow ready")
-            self.tf_label.setToolTip(message or "TensorFlow is loaded")
+            if self.tf_label.text() in ("Engine starting…", "Engine restarting…"):
+                self.tf_label.setText("Engine ready")
+            self.tf_label.setToolTip(message or "The engine process has loaded TensorFlow")
         else:
-            self.tf_label.setText("TensorFlow unavailable")
-            self.tf_label.setToolTip(message or "TensorFlow could not be loaded")
+            self.tf_label.setText("Engine unavailable")
+            self.tf_label.setToolTip(message or "The engine process could not start")
         self.tf_label.setProperty("ready", ready)
         self.tf_label.style().unpolish(self.tf_label)
         self.tf_label.style().polish(self.tf_label)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import textwrap
@@ -9,21 +10,22 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
 from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent
 
 from tlstudio.config import DataConfig, ModelConfig, TrainConfig
 from ui import settings as app_settings
 from ui import worker
-from ui.main_window import MainWindow, PlaceholderPage, load_page
+from ui.main_window import MainWindow, load_page
 from ui.pages import PAGES
 from ui.worker import TaskRunner
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_window_shows_before_tensorflow_is_imported_then_indicator_flips(tmp_path):
-    """Run the real entry point in a fresh process: no TensorFlow until the window is up."""
+def test_window_shows_then_the_engine_reports_its_device_and_tensorflow_never_loads_here(tmp_path):
+    """Run the real entry point in a fresh process: the engine process loads TensorFlow, this one never does."""
     code = textwrap.dedent(
         f"""
         import os, sys, time
@@ -42,7 +44,9 @@ def test_window_shows_before_tensorflow_is_imported_then_indicator_flips(tmp_pat
             report["tf_at_show"] = "tensorflow" in sys.modules
             report["seconds_to_show"] = round(time.perf_counter() - t0, 2)
             report["indicator_at_show"] = win.tf_label.text()
-            win.tensorflow_ready_changed.connect(lambda ok: (report.update(ready=ok, indicator=win.tf_label.text()), app.quit()))
+            win.tensorflow_ready_changed.connect(
+                lambda ok: (report.update(ready=ok, indicator=win.tf_label.text(), tf_at_ready="tensorflow" in sys.modules), app.quit())
+            )
 
         QTimer.singleShot(0, check_shown)
         QTimer.singleShot(120_000, app.quit)
@@ -56,18 +60,19 @@ def test_window_shows_before_tensorflow_is_imported_then_indicator_flips(tmp_pat
     report = eval(proc.stdout.strip().splitlines()[-1])  # noqa: S307 - our own dict literal
     assert report["visible"] is True
     assert report["tf_at_show"] is False, "TensorFlow was imported before the window was shown"
-    assert report["indicator_at_show"] == "Loading TensorFlow…"
-    assert report["ready"] is True and report["indicator"] == "TensorFlow ready"
+    assert report["indicator_at_show"] == "Engine starting…"
+    assert report["ready"] is True and re.fullmatch(r"CPU: \d+ cores?|GPU: .+", report["indicator"]), report
+    assert report["tf_at_ready"] is False, "TensorFlow was imported in the GUI process"
 
 
-def test_every_step_has_a_page_or_a_placeholder(main_window):
+def test_every_step_has_a_page_and_a_missing_page_is_an_error(main_window):
     assert [main_window.navigator.item(i).data(Qt.ItemDataRole.UserRole) for i in range(main_window.navigator.count())] == [
         key for key, _t, _d in PAGES
     ]
     assert main_window.stack.count() == len(PAGES)
     assert type(main_window.pages["data"]).__name__ == "DataPage"
-    missing = load_page("nonexistent", "Nowhere", "A page that does not exist.", main_window.state)
-    assert isinstance(missing, PlaceholderPage) and missing.problem == ""
+    with pytest.raises(ModuleNotFoundError):
+        load_page("nonexistent", main_window.state)
 
 
 def test_ctrl_number_switches_pages(main_window, qtbot):
@@ -243,7 +248,7 @@ def test_pages_are_built_after_show_or_on_first_lookup(qtbot, isolated_settings)
     qtbot.addWidget(window)
     assert set(window.pages) == {"data"}  # only the visible page before show
     train = window.pages["train"]  # a lookup builds it at once
-    assert type(train).__name__ == "TrainPage" or isinstance(train, PlaceholderPage)
+    assert type(train).__name__ == "TrainPage"
     assert window.stack.indexOf(train) == 2
     window.show()
     qtbot.waitUntil(lambda: len(window.pages) == len(PAGES), timeout=30_000)
@@ -297,14 +302,26 @@ def test_runs_tab_resume_goes_to_the_train_page_when_it_can_resume_a_folder(qtbo
     assert asked == ["/runs/one"] and window.current_page_key() == "train"
 
 
-def test_runs_tab_resume_stays_hidden_without_a_folder_parameter(qtbot, isolated_settings, monkeypatch):
-    from ui.pages import train_page
+def test_an_unexpected_error_in_a_slot_shows_the_dialog_and_is_logged(main_window, qtbot, monkeypatch, tmp_path):
+    from PySide6.QtCore import QTimer
 
-    monkeypatch.setattr(train_page.TrainPage, "resume", lambda self: False)
-    window = MainWindow(restore=False)
-    qtbot.addWidget(window)
-    history = window.pages["evaluate"].history
-    assert history.resume_handler is None and not history.resume_button.isVisibleTo(history)
+    from ui import app as app_module
+
+    log = tmp_path / "logs" / "gui-errors.log"
+    monkeypatch.setattr(app_module, "error_log_path", lambda: log)
+    monkeypatch.setattr(sys, "excepthook", sys.excepthook)  # restored after the test
+    app_module.install_exception_hook(main_window)
+
+    def broken_slot():
+        raise ZeroDivisionError("a bug in a slot")
+
+    QTimer.singleShot(0, broken_slot)
+    qtbot.waitUntil(lambda: main_window.last_error_dialog is not None and main_window.last_error_dialog.isVisible(), timeout=5_000)
+    dialog = main_window.last_error_dialog
+    assert "ZeroDivisionError: a bug in a slot" in dialog.message and str(log) in dialog.message
+    assert "broken_slot" in dialog.details
+    assert "a bug in a slot" in log.read_text(encoding="utf-8")
+    dialog.close()
 
 
 def test_buttons_of_the_data_evaluate_inspect_and_export_pages_have_tooltips(qtbot, isolated_settings):
