@@ -53,7 +53,6 @@ neither Qt nor TensorFlow; the child imports what its jobs need.
 
 from __future__ import annotations
 
-import atexit
 import importlib
 import itertools
 import multiprocessing
@@ -593,22 +592,3 @@ class EngineProcess:
             inboxes = list(self._jobs.values())
         for inbox in inboxes:
             inbox.put(("died", message))
-
-
-_SERVER: EngineProcess | None = None
-_SERVER_LOCK = threading.Lock()
-
-
-def engine_server() -> EngineProcess:
-    """The process-wide :class:`EngineProcess` (created on first use, not started)."""
-    global _SERVER
-    with _SERVER_LOCK:
-        if _SERVER is None:
-            _SERVER = EngineProcess()
-            atexit.register(_SERVER.shutdown, 10.0)
-        return _SERVER
-
-
-def engine_server_running() -> bool:
-    """True when the shared server exists and its child process runs."""
-    return _SERVER is not None and _SERVER.is_alive()

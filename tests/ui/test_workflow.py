@@ -1,8 +1,8 @@
 """The whole workflow through the main window, the way a user drives it.
 
 Open a folder, pick a model and freeze a block, train with live plots, cancel
-a second run mid-epoch, and hit the error paths. Training takes the app's
-default path: a worker thread relaying the run from the engine process. Real training on a tiny
+a second run mid-epoch, and hit the error paths. Every model job,
+training included, runs in the engine process (the session's engine client). Real training on a tiny
 generated dataset (3 classes x 12 images of 32 px) with VGG16 at 32 px and
 random weights, so it stays a few seconds per run on a CPU.
 """
@@ -21,15 +21,6 @@ from tlstudio.events import BatchEnd
 
 RUN_TIMEOUT_MS = 300_000
 STEP_TIMEOUT_MS = 120_000
-
-
-@pytest.fixture(autouse=True, scope="module")
-def engine_process():
-    """The runs here go through the app's default path, the shared engine process; stop it afterwards."""
-    yield
-    from tlstudio.procrun import engine_server
-
-    assert engine_server().shutdown(60)  # it exits by itself, no kill needed
 
 
 @pytest.fixture
