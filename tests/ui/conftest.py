@@ -140,19 +140,9 @@ def _write_images(folder: Path, n: int, color: tuple[int, int, int], size: int =
 @pytest.fixture
 def tiny_dataset(tmp_path) -> Path:
     """A generated 3-class folder, 8 small images per class."""
-    root = tmp_path / "tiny"
-    try:
-        from tlstudio.data import generate_sample_dataset
-    except ImportError:
-        generate_sample_dataset = None
-    if generate_sample_dataset is not None:
-        try:
-            return Path(generate_sample_dataset(root, per_class=8, size=40))
-        except TypeError:
-            pass
-    for k, (name, color) in enumerate({"circles": (200, 40, 40), "squares": (40, 200, 40), "stripes": (40, 40, 200)}.items()):
-        _write_images(root / name, 8, color, seed=k)
-    return root
+    from tlstudio.data import generate_sample_dataset
+
+    return Path(generate_sample_dataset(tmp_path / "tiny", per_class=8, size=40))
 
 
 @pytest.fixture
