@@ -1,0 +1,71 @@
+"""The Export page's jobs: export a model with its verification, and say which formats work here.
+
+``export`` loads its own copy of the model rather than one from the engine's
+model cache: the export writes and traces that model, and a cached model may
+be in use by another job at the same time (Grad-CAM briefly swaps its output
+activation), which must never leak into an exported file. Its result is an
+:class:`~tlstudio.export.result.ExportResult`, which the GUI unpickles without
+TensorFlow. Neither job changes process-wide state.
+
+This module imports TensorFlow only inside the job functions: the GUI imports
+:class:`ExportJobConfig` from it.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from tlstudio.cancel import CancelToken
+from tlstudio.config import ExportConfig
+from tlstudio.errors import ConfigError
+from tlstudio.events import Sink
+from tlstudio.export.result import ExportResult
+
+
+@dataclass(frozen=True)
+class ExportJobConfig:
+    """What the ``export`` job exports, and how.
+
+    Attributes:
+        source: A run folder or a ``.keras`` file (its folder supplies the
+            class names and run metadata).
+        config: Formats, destination folder, base name, overwrite and verify flags.
+    """
+
+    source: str
+    config: ExportConfig
+
+    def __post_init__(self) -> None:
+        source = str(self.source) if isinstance(self.source, (str, os.PathLike)) else ""
+        if not source:
+            raise ConfigError(f"an export needs a run folder or a .keras file to export. Received: source={self.source!r}")
+        object.__setattr__(self, "source", source)
+        if not isinstance(self.config, ExportConfig):
+            raise ConfigError(f"an export needs an ExportConfig. Received: {type(self.config).__name__}")
+
+
+def export(config: ExportJobConfig, *, sink: Sink, cancel: CancelToken) -> ExportResult:
+    """Write the chosen formats of ``config.source`` and check each one in a fresh TensorFlow process.
+
+    Sends :class:`~tlstudio.events.Progress` per step; cancel is checked
+    between steps, and a cancelled export writes nothing.
+
+    Raises:
+        ModelFileError: the run folder or model file cannot be read.
+        ExportError: a target exists without overwrite, a writer failed, or a
+            file's predictions differ from the app's by more than its limit.
+    """
+    from tlstudio.export.exporter import export_run
+
+    return export_run(config.source, config.config, sink=sink, cancel=cancel)
+
+
+def export_formats(config: None = None, *, sink: Sink, cancel: CancelToken) -> dict[str, str | None]:
+    """Every export format mapped to None when it works here, else the reason it does not.
+
+    The ONNX check converts a tiny model, once per engine process.
+    """
+    from tlstudio.export.formats import available_formats
+
+    return available_formats()
