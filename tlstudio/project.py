@@ -4,9 +4,9 @@ A project file (``*.tlsproj``) records the dataset path, the data, model and
 training configs (as :func:`tlstudio.config.to_dict` writes them) and the runs,
 each with its run folder, config snapshot, history and best metrics.
 
-* **Safe writes**: every save writes a temporary file next to the target and
-  renames it over the target (:func:`os.replace`), so a crash never leaves a
-  half-written project.
+* **Safe writes**: every save goes through :mod:`tlstudio.io.atomic` (a
+  temporary file next to the target, fsynced, then renamed over it), so a
+  crash never leaves a half-written project.
 * **Autosave**: :meth:`Project.autosave` writes the same content to a side file
   (``<name>.tlsproj.autosave``; untitled projects autosave into the cache).
   After a crash, :func:`recover` says whether the side file is newer than the
@@ -30,6 +30,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 from tlstudio.config import DataConfig, ModelConfig, RunConfig, TrainConfig, from_dict, to_dict
 from tlstudio.errors import ConfigError, ProjectError
+from tlstudio.io.atomic import atomic_write_text
 
 SCHEMA_VERSION = 1
 """Schema written by this version of tlstudio."""
@@ -312,21 +313,17 @@ def discard_autosave(path: str | os.PathLike | None) -> None:
         pass
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+def _write_project_file(path: Path, text: str) -> None:
+    """Write a project or autosave file atomically; an OSError becomes a :class:`ProjectError`."""
     try:
-        with open(tmp, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(path, text)
     except OSError as exc:
-        try:
-            tmp.unlink()
-        except OSError:
-            pass
-        raise ProjectError(f"cannot write the project file {path}: {exc.strerror or exc}.", path=str(path)) from exc
+        raise ProjectError(
+            f"cannot write the project file {path}: expected a writable folder with free space. "
+            f"Received: {exc.strerror or exc}.",
+            path=str(path),
+        ) from exc
 
 
 class Project:
@@ -484,7 +481,7 @@ class Project:
         if target is None:
             raise ProjectError("the project has no file yet: choose where to save it. Received: path=None")
         old = self.path
-        _atomic_write(target, json.dumps(self.to_dict(), indent=2, allow_nan=True))
+        _write_project_file(target, json.dumps(self.to_dict(), indent=2, allow_nan=True))
         if old is None:
             discard_autosave(None)
         elif old != target:
@@ -499,7 +496,7 @@ class Project:
     def autosave(self) -> Path:
         """Write the current state to the side file; the project file is untouched."""
         side = autosave_path(self.path)
-        _atomic_write(side, json.dumps(self.to_dict(), indent=2, allow_nan=True))
+        _write_project_file(side, json.dumps(self.to_dict(), indent=2, allow_nan=True))
         return side
 
     # ----------------------------------------------------------------- configs

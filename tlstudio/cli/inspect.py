@@ -21,6 +21,7 @@ import sys
 from pathlib import Path
 
 from tlstudio.cli import EXIT_ERROR, EXIT_OK, error
+from tlstudio.io.atomic import atomic_write_text
 
 
 def register(subparsers) -> None:
@@ -60,7 +61,7 @@ def _emit_table(table, args, memory=None) -> tuple[str, Path | None]:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"{_safe(table.name)}_layers.{args.format}"
-    path.write_text(text, encoding="utf-8")
+    atomic_write_text(path, text)
     return text, path
 
 

@@ -13,6 +13,7 @@ the model). Keras/TensorFlow are imported only when a model is loaded.
 from __future__ import annotations
 
 import csv
+import io
 import os
 import time
 from dataclasses import dataclass, field
@@ -33,6 +34,7 @@ from tlstudio.evaluation.metrics import (
 )
 from tlstudio.events import LogMessage, Progress, Sink, null_sink
 from tlstudio.export.metadata import read_class_names
+from tlstudio.io.atomic import atomic_write_text
 
 SPLIT_CHOICES = ("val", "test", "train", "all")
 BATCH_SIZE = 16
@@ -297,26 +299,24 @@ class EvaluationResult:
 
 
 def write_predictions_csv(path: str | os.PathLike, rows: Sequence[ImagePrediction], class_names: Sequence[str]) -> None:
-    """Write per-image predictions to CSV (written to a temp file, then renamed).
+    """Write per-image predictions to CSV, atomically (see :mod:`tlstudio.io.atomic`).
 
     Rows whose ``true`` is -1 (unlabelled images) leave ``true`` and ``correct`` empty.
     """
-    target = Path(path)
-    tmp = target.with_name(target.name + ".tmp")
-    with open(tmp, "w", newline="", encoding="utf-8") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(["path", "true", "predicted", "confidence", "correct", *[f"p_{n}" for n in class_names]])
-        for r in rows:
-            labelled = r.true >= 0
-            writer.writerow([
-                r.path,
-                class_names[r.true] if labelled else "",
-                class_names[r.pred],
-                f"{r.confidence:.6f}",
-                ("1" if r.correct else "0") if labelled else "",
-                *[f"{p:.6f}" for p in r.probs],
-            ])
-    os.replace(tmp, target)
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(["path", "true", "predicted", "confidence", "correct", *[f"p_{n}" for n in class_names]])
+    for r in rows:
+        labelled = r.true >= 0
+        writer.writerow([
+            r.path,
+            class_names[r.true] if labelled else "",
+            class_names[r.pred],
+            f"{r.confidence:.6f}",
+            ("1" if r.correct else "0") if labelled else "",
+            *[f"{p:.6f}" for p in r.probs],
+        ])
+    atomic_write_text(path, buf.getvalue())
 
 
 # --------------------------------------------------------------------------- prediction

@@ -20,10 +20,8 @@ verified one.
 
 from __future__ import annotations
 
-import dataclasses
-import json
+import contextlib
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
@@ -34,7 +32,6 @@ from tlstudio.cancel import CancelToken, ensure_token
 from tlstudio.config import ExportConfig
 from tlstudio.errors import ExportError, ModelFileError
 from tlstudio.events import LogMessage, Progress, Sink, null_sink
-from tlstudio.export import atomic
 from tlstudio.export.formats import FORMAT_LABELS, FORMAT_TOLERANCES, available_formats, target_paths
 from tlstudio.export.metadata import (
     build_metadata,
@@ -44,54 +41,14 @@ from tlstudio.export.metadata import (
     read_class_names,
     read_json,
 )
+from tlstudio.export.result import ExportResult
 from tlstudio.export.verify import predict_in_fresh_process, top1_agreement
+from tlstudio.io.atomic import atomic_path, atomic_write_json, atomic_write_text, remove_stale_temps
 
 NUM_VERIFY_IMAGES = 8
 """Images used for verification when the caller passes none."""
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
-
-
-@dataclass(frozen=True)
-class ExportResult:
-    """What an export wrote and how exactly each file reproduces the app.
-
-    Attributes:
-        files: Format to the final path of its file (a folder for SavedModel).
-        labels_path: ``labels.txt``.
-        metadata_path: ``model.json``.
-        parity: Format to max |Δ| of probabilities against the in-app model
-            (empty when verification was off).
-        top1_agreement: Format to the share of verification images whose
-            top-1 class matches the app's.
-        tolerances: Format to the bound its parity had to meet.
-        num_verify_images: Images the verification predicted.
-        seconds: Wall time of the whole export.
-        format_seconds: Format to the time its writer took.
-        cancelled: True when the export was cancelled (nothing was written).
-    """
-
-    files: Mapping[str, str] = field(default_factory=dict)
-    labels_path: str | None = None
-    metadata_path: str | None = None
-    parity: Mapping[str, float] = field(default_factory=dict)
-    top1_agreement: Mapping[str, float] = field(default_factory=dict)
-    tolerances: Mapping[str, float] = field(default_factory=dict)
-    num_verify_images: int = 0
-    seconds: float = 0.0
-    format_seconds: Mapping[str, float] = field(default_factory=dict)
-    cancelled: bool = False
-
-    @property
-    def verified(self) -> bool:
-        """True when every exported file was checked in a fresh process."""
-        return bool(self.files) and set(self.parity) >= set(self.files)
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-friendly dict (for ``--json`` and ``model.json``)."""
-        data = dataclasses.asdict(self)
-        data["verified"] = self.verified
-        return data
 
 
 # --------------------------------------------------------------------------- writers
@@ -230,70 +187,69 @@ def export_model(
 
     steps = len(formats) + (1 if export_cfg.verify else 0) + 1
     done = 0
-    temps: dict[str, Path] = {}
     format_seconds: dict[str, float] = {}
+    parity: dict[str, float] = {}
+    agreement: dict[str, float] = {}
+    n_images = 0
     for fmt in formats:
-        atomic.remove_stale_temps(targets[fmt])
+        remove_stale_temps(targets[fmt])
     try:
-        for fmt in formats:
-            if cancel.cancelled:
-                return _cancelled(temps, start, sink)
-            final = targets[fmt]
-            temp = atomic.temp_path_for(final)
-            temps[fmt] = temp
-            sink(Progress("export", done, steps, f"Writing {FORMAT_LABELS[fmt]}: {final.name}"))
-            t0 = time.perf_counter()
-            try:
-                WRITERS[fmt](model, temp)
-            except ExportError:
-                raise
-            except Exception as exc:
-                raise ExportError(f"Writing {final} failed: {type(exc).__name__}: {exc}", path=str(final)) from exc
-            format_seconds[fmt] = round(time.perf_counter() - t0, 3)
-            if not temp.exists():
-                raise ExportError(f"Writing {final} produced no file.", path=str(final))
-            done += 1
-
-        parity: dict[str, float] = {}
-        agreement: dict[str, float] = {}
-        n_images = 0
-        if export_cfg.verify:
-            if cancel.cancelled:
-                return _cancelled(temps, start, sink)
-            images = _verification_batch(verify_images, height, width)
-            n_images = len(images)
-            sink(Progress("export", done, steps, f"Verifying {len(temps)} file(s) in a fresh TensorFlow process"))
-            expected = np.asarray(model.predict(images, batch_size=16, verbose=0), dtype=np.float32)
-            results = predict_in_fresh_process(temps, images)
+        # Each format is written to a temporary (atomic_path); leaving the stack
+        # normally renames them all into place, an exception removes them all.
+        with contextlib.ExitStack() as stack:
+            temps: dict[str, Path] = {}
             for fmt in formats:
-                got = results.get(fmt, "no result")
-                if isinstance(got, str):
-                    raise ExportError(
-                        f"The exported {FORMAT_LABELS[fmt]} file {targets[fmt]} does not load outside the app: {got}",
-                        path=str(targets[fmt]),
-                    )
-                if got.shape != expected.shape:
-                    raise ExportError(
-                        f"The exported {FORMAT_LABELS[fmt]} file {targets[fmt]} gives outputs of shape {got.shape}, "
-                        f"the app's model {expected.shape}.",
-                        path=str(targets[fmt]),
-                    )
-                parity[fmt] = float(np.max(np.abs(got.astype(np.float64) - expected.astype(np.float64))))
-                agreement[fmt] = top1_agreement(got, expected)
-                sink(LogMessage(f"{FORMAT_LABELS[fmt]}: max |Δ| = {parity[fmt]:.3g}, top-1 agreement {agreement[fmt]:.0%}"))
-            _check_parity(formats, parity, agreement, targets)
-            done += 1
+                if cancel.cancelled:
+                    raise _Cancelled
+                final = targets[fmt]
+                temp = stack.enter_context(atomic_path(final))
+                temps[fmt] = temp
+                sink(Progress("export", done, steps, f"Writing {FORMAT_LABELS[fmt]}: {final.name}"))
+                t0 = time.perf_counter()
+                try:
+                    WRITERS[fmt](model, temp)
+                except ExportError:
+                    raise
+                except Exception as exc:
+                    raise ExportError(f"Writing {final} failed: {type(exc).__name__}: {exc}", path=str(final)) from exc
+                format_seconds[fmt] = round(time.perf_counter() - t0, 3)
+                if not temp.exists():
+                    raise ExportError(f"Writing {final} produced no file.", path=str(final))
+                done += 1
 
-        if cancel.cancelled:
-            return _cancelled(temps, start, sink)
-        sink(Progress("export", done, steps, "Renaming files into place"))
-        for fmt in formats:
-            atomic.commit(temps[fmt], targets[fmt])
-        temps.clear()
-    except BaseException:
-        for temp in temps.values():
-            atomic.remove_path(temp)
-        raise
+            if export_cfg.verify:
+                if cancel.cancelled:
+                    raise _Cancelled
+                images = _verification_batch(verify_images, height, width)
+                n_images = len(images)
+                sink(Progress("export", done, steps, f"Verifying {len(temps)} file(s) in a fresh TensorFlow process"))
+                expected = np.asarray(model.predict(images, batch_size=16, verbose=0), dtype=np.float32)
+                results = predict_in_fresh_process(temps, images)
+                for fmt in formats:
+                    got = results.get(fmt, "no result")
+                    if isinstance(got, str):
+                        raise ExportError(
+                            f"The exported {FORMAT_LABELS[fmt]} file {targets[fmt]} does not load outside the app: {got}",
+                            path=str(targets[fmt]),
+                        )
+                    if got.shape != expected.shape:
+                        raise ExportError(
+                            f"The exported {FORMAT_LABELS[fmt]} file {targets[fmt]} gives outputs of shape {got.shape}, "
+                            f"the app's model {expected.shape}.",
+                            path=str(targets[fmt]),
+                        )
+                    parity[fmt] = float(np.max(np.abs(got.astype(np.float64) - expected.astype(np.float64))))
+                    agreement[fmt] = top1_agreement(got, expected)
+                    sink(LogMessage(f"{FORMAT_LABELS[fmt]}: max |Δ| = {parity[fmt]:.3g}, top-1 agreement {agreement[fmt]:.0%}"))
+                _check_parity(formats, parity, agreement, targets)
+                done += 1
+
+            if cancel.cancelled:
+                raise _Cancelled
+            sink(Progress("export", done, steps, "Renaming files into place"))
+    except _Cancelled:
+        sink(LogMessage("Export cancelled; nothing was written.", "warning"))
+        return ExportResult(cancelled=True, seconds=round(time.perf_counter() - start, 3))
 
     files = {fmt: str(targets[fmt]) for fmt in formats}
     tolerances = {fmt: FORMAT_TOLERANCES[fmt] for fmt in formats}
@@ -306,8 +262,8 @@ def export_model(
         "tolerance": tolerances,
         "process": "fresh python -I process importing only TensorFlow/Keras" if parity else None,
     }
-    atomic.write_text_atomic(targets["labels"], labels_text(class_names))
-    atomic.write_text_atomic(targets["metadata"], json.dumps(model_json, indent=2, default=str) + "\n")
+    atomic_write_text(targets["labels"], labels_text(class_names))
+    atomic_write_json(targets["metadata"], model_json, default=str)
     done += 1
     seconds = round(time.perf_counter() - start, 3)
     sink(Progress("export", done, steps, f"Exported {len(files)} file(s) to {out_dir} in {seconds:.1f} s"))
@@ -324,12 +280,8 @@ def export_model(
     )
 
 
-def _cancelled(temps: dict[str, Path], start: float, sink: Sink) -> ExportResult:
-    for temp in temps.values():
-        atomic.remove_path(temp)
-    temps.clear()
-    sink(LogMessage("Export cancelled; nothing was written.", "warning"))
-    return ExportResult(cancelled=True, seconds=round(time.perf_counter() - start, 3))
+class _Cancelled(Exception):
+    """Raised inside the export's write stack so that its temporaries are removed."""
 
 
 def _check_parity(

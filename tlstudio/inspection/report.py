@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from tlstudio.io.atomic import atomic_path
 from tlstudio.inspection.formulas import LayerTable, MemoryEstimate, human_bytes
 
 COLUMNS = (
@@ -91,7 +92,8 @@ def save_png(array: np.ndarray, path: str | Path) -> Path:
         raise ValueError(f"save_png expects uint8. Received: dtype={arr.dtype}")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(arr).save(path, format="PNG")
+    with atomic_path(path) as tmp:
+        Image.fromarray(arr).save(tmp, format="PNG")
     return path
 
 

@@ -27,6 +27,7 @@ import numpy as np
 
 from tlstudio.cancel import CancelToken
 from tlstudio.events import BatchEnd, CheckpointSaved, EpochEnd, Sink
+from tlstudio.io.atomic import atomic_path
 from tlstudio.training.optimizers import current_learning_rate
 from tlstudio.training.result import write_json
 
@@ -84,9 +85,14 @@ def without_optimizers(model) -> Iterator[None]:
 
 
 def save_weights(model, path: str) -> None:
-    """``model.save_weights(path)`` without optimizer state (see :func:`without_optimizers`)."""
-    with without_optimizers(model):
-        model.save_weights(path, overwrite=True)
+    """``model.save_weights(path)`` without optimizer state, atomically.
+
+    See :func:`without_optimizers`; the file is written under a temporary
+    name and renamed into place (:func:`tlstudio.io.atomic.atomic_path`), so
+    a run killed mid-checkpoint keeps its previous checkpoint whole.
+    """
+    with without_optimizers(model), atomic_path(path) as tmp:
+        model.save_weights(str(tmp), overwrite=True)
 
 
 def load_weights(model, path: str) -> None:

@@ -34,6 +34,7 @@ from tlstudio.cancel import CancelToken
 from tlstudio.events import Progress, Sink
 from tlstudio.data import make_dataset
 from tlstudio.data.types import Item
+from tlstudio.io.atomic import atomic_path
 
 logger = logging.getLogger(__name__)
 
@@ -123,16 +124,11 @@ def store(key: str, features: np.ndarray) -> None:
     if features.nbytes > DISK_LIMIT_BYTES:
         return
     path = _disk_path(key)
-    tmp = f"{path}.{os.getpid()}.tmp.npy"
     try:
-        np.save(tmp, features, allow_pickle=False)
-        os.replace(tmp, path)
+        with atomic_path(path, fsync=False) as tmp:  # a cache: losing it to a power cut costs a recompute
+            np.save(tmp, features, allow_pickle=False)
     except OSError as exc:
         logger.warning("could not write the feature cache %s: %s", path, exc)
-        try:
-            os.remove(tmp)
-        except OSError:
-            pass
 
 
 def clear_memory() -> None:

@@ -16,6 +16,7 @@ from typing import Any, Mapping
 
 from tlstudio.config import RunConfig, from_json, to_json
 from tlstudio.errors import ConfigError, ProjectError
+from tlstudio.io.atomic import atomic_write_json
 
 RUN_CONFIG = "run_config.json"
 CLASS_NAMES = "class_names.json"
@@ -107,11 +108,8 @@ def _read_json(path: Path) -> Any:
 
 
 def write_json(path: str | os.PathLike, data: Any) -> None:
-    """Write ``data`` as indented JSON, atomically (a temp file then rename)."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, allow_nan=True), encoding="utf-8")
-    os.replace(tmp, path)
+    """Write ``data`` as indented JSON, atomically (see :func:`tlstudio.io.atomic.atomic_write_json`)."""
+    atomic_write_json(path, data)
 
 
 def read_history(run_dir: str | os.PathLike) -> list[dict[str, Any]]:

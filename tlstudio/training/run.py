@@ -56,6 +56,7 @@ from tlstudio.events import (
     Sink,
     null_sink,
 )
+from tlstudio.io.atomic import atomic_path, atomic_write_text
 from tlstudio.training import features as feature_cache
 from tlstudio.training import result as results
 from tlstudio.training.callbacks import (
@@ -236,7 +237,7 @@ def _train(
         session.run_dir = run_dir = Path(tempfile.mkdtemp(prefix="tlstudio-worker-"))
     run_dir.mkdir(parents=True, exist_ok=True)
     if not resuming:
-        (run_dir / results.RUN_CONFIG).write_text(results.config_snapshot(config), encoding="utf-8")
+        atomic_write_text(run_dir / results.RUN_CONFIG, results.config_snapshot(config))
     results.write_json(run_dir / results.CLASS_NAMES, list(data.class_names))
     results.write_json(run_dir / results.DATASET_REPORT, data.to_dict())
 
@@ -456,8 +457,8 @@ def _save_usable_model(session: _Session) -> str | None:
         load_weights(model, str(best))
     path = session.run_dir / results.MODEL
     session.run_dir.mkdir(parents=True, exist_ok=True)
-    with without_optimizers(model):
-        model.save(str(path))
+    with without_optimizers(model), atomic_path(path) as tmp:
+        model.save(str(tmp))
     return str(path)
 
 
