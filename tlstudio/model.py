@@ -14,7 +14,9 @@ features and put the very same layers back into the full model.
 Freezing follows the Keras transfer-learning recipe: phase 1 trains the head
 with the whole backbone frozen (:func:`freeze_all`); phase 2 unfreezes what the
 :class:`~tlstudio.config.FreezeConfig` does not freeze (:func:`apply_freeze`)
-and fine-tunes at a low learning rate. BatchNorm layers are never trainable
+and fine-tunes at a low learning rate. Which layers a config freezes, and the
+parameter counts that follow, are computed without Keras in :mod:`tlstudio.layout`
+(the Model page shows the same numbers). BatchNorm layers are never trainable
 and, since the backbone is called with ``training=False``, always run in
 inference mode. Changing ``trainable`` only takes effect for training after the
 model is compiled again.
@@ -31,27 +33,13 @@ import numpy as np
 from tlstudio import backbones
 from tlstudio.config import AugmentConfig, FreezeConfig, HeadConfig, ModelConfig
 from tlstudio.errors import ConfigError
+from tlstudio.layout import ParamCounts, resolve_freeze  # noqa: F401 - shared with the GUI, re-exported here
 
 INPUT_NAME = "image"
 BACKBONE_NAME = "backbone"
 HEAD_NAME = "head"
 PREPROCESS_NAME = "preprocess"
 AUGMENTATION_NAME = "augmentation"
-
-
-@dataclass(frozen=True)
-class ParamCounts:
-    """Parameter counts of a model.
-
-    Attributes:
-        trainable: Values the optimizer would update.
-        non_trainable: Frozen values (frozen layers, BatchNorm statistics...).
-        total: ``trainable + non_trainable``.
-    """
-
-    trainable: int
-    non_trainable: int
-    total: int
 
 
 @dataclass(frozen=True)
@@ -224,57 +212,6 @@ def _backbone_key(model: keras.Model, key: str | None) -> str:
     if name.startswith("tlstudio_") and name[len("tlstudio_"):] in backbones.BACKBONES:
         return name[len("tlstudio_"):]
     raise ConfigError(f"Cannot tell which backbone this model uses; pass key=. Received: model name {name!r}")
-
-
-def resolve_freeze(backbone_layers: Sequence[str], key: str, freeze_cfg: FreezeConfig) -> set[str]:
-    """Name the backbone layers that a freeze config keeps frozen.
-
-    A pure function of layer names (no TensorFlow needed), shared by
-    :func:`apply_freeze`, the GUI and tests. BatchNorm layers are frozen
-    anyway by :func:`apply_freeze`; this only answers for the selection.
-
-    Args:
-        backbone_layers: Backbone layer names in model order.
-        key: Backbone registry key (for block names).
-        freeze_cfg: The selection: ``all``, ``none``, ``blocks``, ``up_to`` or ``layers``.
-            ``up_to`` accepts a layer name or a block name (freezes through
-            the block's last layer).
-
-    Raises:
-        ConfigError: a named block or layer does not exist; the message lists the choices.
-    """
-    names = list(backbone_layers)
-    mode = freeze_cfg.mode
-    if mode == "all":
-        return set(names)
-    if mode == "none":
-        return set()
-    blocks = backbones.assign_blocks(names, key)
-    if mode == "blocks":
-        valid = backbones.get_spec(key).blocks
-        unknown = [b for b in freeze_cfg.blocks if b not in valid]
-        if unknown:
-            raise ConfigError(f"Unknown block(s) {unknown}; {key} has blocks {list(valid)}. Received: blocks={list(freeze_cfg.blocks)}")
-        wanted = set(freeze_cfg.blocks)
-        return {n for n, b in zip(names, blocks) if b in wanted}
-    if mode == "up_to":
-        target = freeze_cfg.up_to
-        if target in names:
-            last = names.index(target)
-        elif target in blocks:
-            last = len(blocks) - 1 - blocks[::-1].index(target)
-        else:
-            raise ConfigError(
-                f"freeze up_to names no layer or block of {key} (e.g. {names[len(names) // 2]!r} or "
-                f"{backbones.get_spec(key).blocks[1]!r}). Received: up_to={target!r}"
-            )
-        return set(names[: last + 1])
-    if mode == "layers":
-        unknown = [n for n in freeze_cfg.layers if n not in names]
-        if unknown:
-            raise ConfigError(f"Unknown layer(s) of {key}: {unknown[:8]}. Received: layers={list(freeze_cfg.layers)[:8]}")
-        return set(freeze_cfg.layers)
-    raise ConfigError(f"Unknown freeze mode. Received: mode={mode!r}")  # pragma: no cover - config validates
 
 
 def _report(model: keras.Model, before: ParamCounts) -> FreezeReport:
