@@ -1,30 +1,45 @@
-"""The Evaluate page with a tiny hand-weighted Keras model (red vs blue images)."""
+"""The Evaluate page on the real engine process, with a tiny hand-weighted Keras model (red vs blue images).
+
+The model is written by a separate Python process, so this (GUI) test process
+never imports Keras: every prediction crosses to the engine and back.
+"""
 
 from __future__ import annotations
 
 import csv
 import os
+import subprocess
+import sys
+from pathlib import Path
 
-import numpy as np
 import pytest
 from PIL import Image
 
 TIMEOUT = 60_000
+ROOT = Path(__file__).resolve().parents[2]
+
+TINY_MODEL = """
+import sys
+import keras
+import numpy as np
+
+# 1x1 conv (identity) -> mean colour -> softmax((red - blue) / 50, (blue - red) / 50)
+inputs = keras.Input((16, 16, 3))
+x = keras.layers.Conv2D(3, 1, name="conv", use_bias=False)(inputs)
+x = keras.layers.GlobalAveragePooling2D()(x)
+outputs = keras.layers.Dense(2, activation="softmax", name="predictions")(x)
+model = keras.Model(inputs, outputs)
+model.get_layer("conv").set_weights([np.eye(3, dtype=np.float32).reshape(1, 1, 3, 3)])
+kernel = np.array([[1.0, -1.0], [0.0, 0.0], [-1.0, 1.0]], np.float32) / 50.0
+model.get_layer("predictions").set_weights([kernel, np.zeros(2, np.float32)])
+model.save(sys.argv[1])
+"""
 
 
 def _tiny_model(path):
-    """1x1 conv (identity) -> mean colour -> softmax((red - blue) / 50, (blue - red) / 50)."""
-    import keras
-
-    inputs = keras.Input((16, 16, 3))
-    x = keras.layers.Conv2D(3, 1, name="conv", use_bias=False)(inputs)
-    x = keras.layers.GlobalAveragePooling2D()(x)
-    outputs = keras.layers.Dense(2, activation="softmax", name="predictions")(x)
-    model = keras.Model(inputs, outputs)
-    model.get_layer("conv").set_weights([np.eye(3, dtype=np.float32).reshape(1, 1, 3, 3)])
-    kernel = np.array([[1.0, -1.0], [0.0, 0.0], [-1.0, 1.0]], np.float32) / 50.0
-    model.get_layer("predictions").set_weights([kernel, np.zeros(2, np.float32)])
-    model.save(path)
+    """Write the tiny model to ``path`` in another process (this one stays free of Keras)."""
+    proc = subprocess.run([sys.executable, "-c", TINY_MODEL, str(path)], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
 
 
 def _image(path, rgb):
@@ -54,7 +69,7 @@ def page(qtbot):
     state = AppState()
     widget = EvaluatePage(state)
     qtbot.addWidget(widget)
-    widget.resize(1100, 760)
+    widget.resize(1200, 800)
     yield widget
     widget.shutdown()
 
@@ -100,6 +115,26 @@ def test_clicking_a_confusion_cell_shows_its_images(qtbot, page, exported):
     assert [os.path.basename(p) for p in page.thumbs.paths()] == ["r3.png"]
 
 
+def test_results_screenshot(qtbot, page, exported, tmp_path):
+    """After an evaluation and a single-image test, both tabs have their content (looked at by eye too)."""
+    page.show()
+    _evaluated(qtbot, page, exported)
+    page.mistakes_button.click()
+    qtbot.waitUntil(lambda: page.thumbs.loaded_count() == 1, timeout=TIMEOUT)
+    shot = page.grab()
+    shot.save(str(tmp_path / "evaluate_results.png"))
+    assert (shot.width(), shot.height()) == (1200, 800)
+    with qtbot.waitSignal(page.runner.finished, timeout=TIMEOUT):
+        assert page.test_image(str(exported / "data" / "blue" / "b1.png"))
+    with qtbot.waitSignal(page.runner.finished, timeout=TIMEOUT):
+        assert page.test_folder(str(exported / "data"))
+    page.tabs.setCurrentIndex(1)
+    qtbot.wait(50)
+    page.grab().save(str(tmp_path / "evaluate_test_images.png"))
+    assert page.drop_area.pixmap() is not None and not page.drop_area.pixmap().isNull()
+    assert page.folder_table.rowCount() == 7 and page.bars.values()[0][0] == "blue"
+
+
 def test_single_image_test_shows_top_k_bars_and_grad_cam(qtbot, page, exported):
     page.set_model(str(exported / "model" / "model.keras"))
     with qtbot.waitSignal(page.runner.finished, timeout=TIMEOUT):
@@ -109,7 +144,20 @@ def test_single_image_test_shows_top_k_bars_and_grad_cam(qtbot, page, exported):
     assert values[0][1] > 0.5 and sum(p for _, p in values) == pytest.approx(1.0, abs=1e-5)
     assert "<b>blue</b>" in page.prediction_label.text()
     assert "Grad-CAM: red areas" in page.prediction_label.text()
-    assert page.loaded_model is not None  # kept for the next test, no reload
+    overlay = page.drop_area.pixmap().toImage()
+    centre = overlay.pixelColor(overlay.width() // 2, overlay.height() // 2)
+    b1 = (10, 30, 200)  # the image's own colour: the heatmap is blended over it
+    assert abs(centre.red() - b1[0]) + abs(centre.green() - b1[1]) + abs(centre.blue() - b1[2]) > 40
+    assert not hasattr(page, "loaded_model")  # the page keeps a path; the engine keeps the model
+
+
+def test_grad_cam_can_be_turned_off(qtbot, page, exported):
+    page.set_model(str(exported / "model" / "model.keras"))
+    page.gradcam_box.setChecked(False)
+    with qtbot.waitSignal(page.runner.finished, timeout=TIMEOUT):
+        assert page.test_image(str(exported / "data" / "red" / "r0.png"))
+    assert page.bars.values()[0][0] == "red"
+    assert "Grad-CAM" not in page.prediction_label.text()
 
 
 def test_paste_from_clipboard(qtbot, page, exported):

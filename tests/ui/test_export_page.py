@@ -1,8 +1,14 @@
-"""Export page: formats, destination, overwrite question, export in the worker, parity table."""
+"""Export page on the real engine process: formats, destination, overwrite question, export, parity table.
+
+The tiny trained run is written by a separate Python process, so this (GUI)
+test process never imports Keras.
+"""
 
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -10,20 +16,24 @@ from PySide6.QtWidgets import QMessageBox
 
 from ui.pages.export_page import ExportPage
 
+ROOT = Path(__file__).resolve().parents[2]
+
 
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory) -> Path:
-    pytest.importorskip("keras")
-    from tests.core.test_export import make_run_dir
-
-    return make_run_dir(tmp_path_factory.mktemp("export-page"))
+    """A run folder around a tiny trained model (tests.core.test_export.make_run_dir, in another process)."""
+    base = tmp_path_factory.mktemp("export-page")
+    code = "import sys; from pathlib import Path; from tests.core.test_export import make_run_dir; print(make_run_dir(Path(sys.argv[1])))"
+    proc = subprocess.run([sys.executable, "-c", code, str(base)], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    return Path(proc.stdout.strip().splitlines()[-1])
 
 
 @pytest.fixture
 def page(qtbot, app_state):
     widget = ExportPage(app_state)
     qtbot.addWidget(widget)
-    widget.resize(900, 640)
+    widget.resize(1200, 800)
     yield widget
     widget.runner.wait(60_000)
     widget.probe_runner.wait(60_000)
@@ -34,7 +44,7 @@ def _wait_done(qtbot, page, timeout=180_000):
     qtbot.wait(50)
 
 
-def test_export_runs_in_worker_and_shows_parity(qtbot, page, app_state, tiny_run, tmp_path, monkeypatch):
+def test_export_runs_in_the_engine_and_shows_parity(qtbot, page, app_state, tiny_run, tmp_path, monkeypatch):
     app_state.set_model_path(str(tiny_run / "model.keras"))
     assert page.source_edit.text() == str(tiny_run / "model.keras")
     assert page.out_edit.text() == str(tiny_run / "export")  # default: next to the run
@@ -61,7 +71,12 @@ def test_export_runs_in_worker_and_shows_parity(qtbot, page, app_state, tiny_run
     assert "checked in a fresh process" in page.status_label.text()
     assert json.loads((tmp_path / "out" / "model.json").read_text())["class_names"] == ["ants", "bees", "wasps"]
     assert page.export_button.isEnabled() and not page.cancel_button.isEnabled()
-    page.grab().save(str(tmp_path / "export_page.png"))
+    assert page.progress.format() == "Done" and not page.state.busy
+    page.show()
+    qtbot.waitExposed(page)
+    shot = page.grab()
+    shot.save(str(tmp_path / "export_page.png"))
+    assert (shot.width(), shot.height()) == (1200, 800)
 
     # Same destination again: the page asks first; "No" keeps the files and starts nothing.
     before = (tmp_path / "out" / "ants.keras").stat().st_mtime_ns

@@ -10,8 +10,10 @@
 * **Runs**: the project's run history and run comparison.
 
 "Open exported model…" evaluates any exported model file the same way,
-without the project. Every prediction runs in a :class:`ui.worker.TaskRunner`;
-the page never imports TensorFlow.
+without the project. Every evaluation and prediction is a job of the engine
+process (``evaluate``, ``predict``, see :mod:`tlstudio.jobs.evaluate`): the
+page keeps only the model's path, the engine keeps the loaded model in its
+cache, and the page receives plain results. It never imports TensorFlow.
 """
 
 from __future__ import annotations
@@ -43,46 +45,19 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from tlstudio.data.scan import IMAGE_EXTENSIONS
+from tlstudio.evaluation import write_predictions_csv
+from tlstudio.events import Progress
+from tlstudio.jobs.evaluate import EvaluateConfig, PredictConfig, PredictResult
+from tlstudio.jobs.models import ModelRef
+from ui.engine import engine
 from ui.project_actions import project_controller
 from ui.widgets.confusion_matrix import ConfusionMatrixView
 from ui.widgets.run_history import RunHistoryWidget
 from ui.widgets.thumbnails import ThumbnailModel, ThumbnailView
-from ui.worker import TaskRunner
 
 TOP_K = 5
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 SPLIT_TITLES = {"val": "Validation", "test": "Test", "train": "Training", "all": "All images"}
-
-
-# --------------------------------------------------------------------------- worker functions
-
-
-def evaluate_job(model_path: str, data: Any = None, splits: tuple[str, ...] = ("val", "test"), *, sink=None, cancel=None) -> tuple[Any, dict]:
-    """Load a model and evaluate it on ``splits`` (the test split only when there is one); runs in the worker."""
-    from tlstudio.evaluation import evaluate_splits, load_model
-
-    model = load_model(model_path)
-    return model, evaluate_splits(model, data, splits=splits, sink=sink, cancel=cancel)
-
-
-def predict_job(model: Any, paths: list[str], gradcam: bool = False, *, sink=None, cancel=None) -> dict:
-    """Predict image files; for a single image also compute Grad-CAM when asked (runs in the worker)."""
-    from tlstudio.evaluation import load_model, predict_images
-
-    if isinstance(model, (str, os.PathLike)):
-        model = load_model(model)
-    rows, skipped = predict_images(model, paths, sink=sink, cancel=cancel)
-    out: dict[str, Any] = {"model": model, "rows": rows, "skipped": skipped, "overlay": None, "gradcam_error": None}
-    if gradcam and len(rows) == 1 and model.model is not None:
-        try:
-            from tlstudio.imaging import load_image
-            from tlstudio.inspection.gradcam import grad_cam
-
-            image = load_image(rows[0].path)
-            out["overlay"] = grad_cam(model.model, image, class_index=rows[0].pred).overlay
-        except Exception as exc:  # noqa: BLE001 - Grad-CAM is a bonus; show why it is missing
-            out["gradcam_error"] = f"{type(exc).__name__}: {exc}"
-    return out
 
 
 def _qimage(array: Any) -> QImage:
@@ -192,14 +167,14 @@ class EvaluatePage(QWidget):
         self.model_path = ""
         self.data: Any = None
         self.splits: tuple[str, ...] = ("val", "test")
-        self.loaded_model: Any = None
         self.results: dict[str, Any] = {}
         self.current_split = "val"
         self.shown_images: list[Any] = []
         self.test_rows: list[Any] = []
+        self.test_class_names: tuple[str, ...] = ()
         self._stale = False
         self._temp_dir = tempfile.TemporaryDirectory(prefix="tlstudio-paste-")
-        self.runner = TaskRunner(self)
+        self.runner = engine().task(self)
         self.runner.progress.connect(self._on_progress)
         self.runner.error.connect(self._on_error)
         self.runner.running_changed.connect(self._on_running)
@@ -400,7 +375,6 @@ class EvaluatePage(QWidget):
         self.model_path = str(path)
         self.data = data
         self.splits = tuple(splits)
-        self.loaded_model = None
         self._stale = True
         kind = "run" if (Path(path) / "run_config.json").is_file() else "exported model"
         self.source_label.setText(f"<b>Model</b> ({kind}): {path}")
@@ -452,15 +426,15 @@ class EvaluatePage(QWidget):
         self._on_result = self._on_evaluated
         self.state.begin_busy("evaluate")
         self.runner.finished.connect(self._end_busy)
-        self.runner.start(evaluate_job, self.model_path, self.data, self.splits)
+        self.runner.start("evaluate", EvaluateConfig(self.model_ref(), self.data, self.splits))
         return True
 
     def _end_busy(self) -> None:
         self.runner.finished.disconnect(self._end_busy)
         self.state.end_busy("evaluate")
 
-    def _on_evaluated(self, value: tuple[Any, dict]) -> None:
-        self.loaded_model, self.results = value
+    def _on_evaluated(self, results: dict[str, Any]) -> None:
+        self.results = dict(results)
         self.split_combo.blockSignals(True)
         self.split_combo.clear()
         for split in self.results:
@@ -564,11 +538,12 @@ class EvaluatePage(QWidget):
 
     # ------------------------------------------------------------- image tests
 
-    def _model_for_tests(self) -> Any:
-        return self.loaded_model or self.model_path
+    def model_ref(self) -> ModelRef:
+        """The model every job of this page works on (the engine keeps it loaded between jobs)."""
+        return ModelRef(path=self.model_path)
 
     def choose_image(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Test an image", str(Path.home()), "Images (" + " ".join(f"*{s}" for s in IMAGE_SUFFIXES) + ")")
+        path, _ = QFileDialog.getOpenFileName(self, "Test an image", str(Path.home()), "Images (" + " ".join(f"*{s}" for s in sorted(IMAGE_EXTENSIONS)) + ")")
         if path:
             self.test_image(path)
 
@@ -616,7 +591,7 @@ class EvaluatePage(QWidget):
         """Predict every image under ``folder`` (recursively) into the folder table."""
         if not self.model_path or self.runner.is_running():
             return False
-        paths = sorted(str(p) for p in Path(folder).rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+        paths = sorted(str(p) for p in Path(folder).rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
         if not paths:
             self.state.show_status(f"No images in {folder}")
             return False
@@ -626,42 +601,40 @@ class EvaluatePage(QWidget):
 
     def _start_predict(self, paths: list[str], gradcam: bool, slot) -> None:
         self._on_result = slot
-        self.runner.start(predict_job, self._model_for_tests(), paths, gradcam)
+        self.runner.start("predict", PredictConfig(self.model_ref(), tuple(paths), gradcam))
 
-    def _on_single(self, out: dict) -> None:
-        self.loaded_model = out["model"]
-        names = self.loaded_model.class_names
-        if not out["rows"]:
-            path, reason = out["skipped"][0] if out["skipped"] else ("", "unknown reason")
+    def _on_single(self, out: PredictResult) -> None:
+        names = out.class_names
+        if not out.rows:
+            path, reason = out.skipped[0] if out.skipped else ("", "unknown reason")
             self.prediction_label.setText(f"Cannot read {Path(path).name or 'this image'}: {readable_reason(reason)}")
             self.prediction_label.setToolTip(f"{path}\n{reason}")
             self.bars.set_values([])
             return
         self.prediction_label.setToolTip("")
-        row = out["rows"][0]
+        row = out.rows[0]
         self.bars.set_values([(names[i], p) for i, p in row.top(TOP_K)])
         text = f"<b>{names[row.pred]}</b> ({row.confidence:.1%})<br>{Path(row.path).name}"
-        if out["overlay"] is not None:
-            img = _qimage(out["overlay"])
+        if out.overlay is not None:
+            img = _qimage(out.overlay)
             self.drop_area.setPixmap(QPixmap.fromImage(img).scaled(self.drop_area.size(), Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation))
             text += "<br>Grad-CAM: red areas drove the prediction"
-        elif out["gradcam_error"]:
-            text += f"<br>Grad-CAM unavailable: {out['gradcam_error']}"
+        elif out.gradcam_error:
+            text += f"<br>Grad-CAM unavailable: {out.gradcam_error}"
         self.prediction_label.setText(text)
 
-    def _on_folder(self, out: dict) -> None:
-        self.loaded_model = out["model"]
-        names = self.loaded_model.class_names
-        self.test_rows = out["rows"]
+    def _on_folder(self, out: PredictResult) -> None:
+        names = self.test_class_names = out.class_names
+        self.test_rows = list(out.rows)
         self.folder_table.setRowCount(len(self.test_rows))
         for r, row in enumerate(self.test_rows):
             self.folder_table.setItem(r, 0, QTableWidgetItem(row.path))
             self.folder_table.setItem(r, 1, QTableWidgetItem(names[row.pred]))
             self.folder_table.setItem(r, 2, QTableWidgetItem(f"{row.confidence:.1%}"))
-        skipped = f", {len(out['skipped'])} unreadable" if out["skipped"] else ""
+        skipped = f", {len(out.skipped)} unreadable" if out.skipped else ""
         # its own label: the single-image result above stays about its own image
         self.folder_label.setText(f"Folder results: {len(self.test_rows)} images tested{skipped}")
-        self.folder_label.setToolTip("\n".join(f"{p}: {readable_reason(r)}" for p, r in out["skipped"][:20]))
+        self.folder_label.setToolTip("\n".join(f"{p}: {readable_reason(r)}" for p, r in out.skipped[:20]))
         self._update_buttons()
 
     def choose_csv(self) -> None:
@@ -671,10 +644,8 @@ class EvaluatePage(QWidget):
 
     def save_csv(self, path: str) -> None:
         """Write the folder-test predictions to ``path``."""
-        from tlstudio.evaluation import write_predictions_csv
-
         try:
-            write_predictions_csv(path, self.test_rows, self.loaded_model.class_names)
+            write_predictions_csv(path, self.test_rows, self.test_class_names)
         except OSError as exc:
             self.state.report_error(f"Could not write {path}: {exc.strerror or exc}.", "")
             return
@@ -682,8 +653,12 @@ class EvaluatePage(QWidget):
 
     # ------------------------------------------------------------- plumbing
 
-    def _on_progress(self, event: Any) -> None:
-        self.progress.setRange(0, max(1, event.total))
+    def _on_progress(self, event: Progress) -> None:
+        self.progress.setToolTip(event.message)
+        if not event.total:  # e.g. loading the model: no count yet
+            self.progress.setRange(0, 0)
+            return
+        self.progress.setRange(0, event.total)
         self.progress.setValue(event.done)
         self.progress.setFormat(f"{event.stage} %v/%m")
 

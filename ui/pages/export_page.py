@@ -2,19 +2,20 @@
 
 The user picks the formats (an unavailable one is disabled, its tooltip says
 why), the destination folder and a base name. Existing files are only
-replaced after a question. The export runs in a :class:`~ui.worker.TaskRunner`
-(the engine's :func:`tlstudio.export.export_run`, which reloads every file in a
-fresh TensorFlow-only process); the page then lists each written file with its
-max |Δ| of probabilities against the app's model and the bound it had to meet.
+replaced after a question. The export is the engine's ``export`` job
+(:mod:`tlstudio.jobs.export`, which reloads every file in a fresh
+TensorFlow-only process); which formats work here is its ``export_formats``
+job. The page then lists each written file with its max |Δ| of probabilities
+against the app's model and the bound it had to meet.
 
-TensorFlow is only touched inside worker functions: the page itself imports
-the light :mod:`tlstudio.export.formats` (file names, labels, tolerances).
+The page never imports TensorFlow: it imports the light
+:mod:`tlstudio.export.formats` (file names, labels, tolerances) and the job's
+config, and receives a plain :class:`~tlstudio.export.result.ExportResult`.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from PySide6.QtCore import Qt, QUrl
 from PySide6.QtGui import QDesktopServices
@@ -41,8 +42,10 @@ from tlstudio.config import EXPORT_FORMATS, ExportConfig
 from tlstudio.errors import ConfigError
 from tlstudio.events import LogMessage, Progress
 from tlstudio.export.formats import FORMAT_LABELS, FORMAT_TOLERANCES, target_paths
+from tlstudio.export.result import ExportResult
+from tlstudio.jobs.export import ExportJobConfig
+from ui.engine import engine
 from ui.state import AppState
-from ui.worker import TaskRunner
 
 FORMAT_HINTS = {
     "keras": "Keras 3 native file with the preprocessing inside; load with keras.saving.load_model",
@@ -53,20 +56,6 @@ FORMAT_HINTS = {
 }
 DEFAULT_FORMATS = ("keras", "savedmodel", "tflite")
 CHECKING = "Checking whether this format works here…"
-
-
-def export_in_worker(source: str, config: ExportConfig, *, sink, cancel):
-    """Worker-thread entry point: import the heavy exporter here, never on the GUI thread."""
-    from tlstudio.export.exporter import export_run
-
-    return export_run(source, config, sink=sink, cancel=cancel)
-
-
-def probe_formats_in_worker() -> dict[str, str | None]:
-    """Worker-thread entry point: which formats work (the ONNX probe converts a tiny model)."""
-    from tlstudio.export.formats import available_formats
-
-    return available_formats()
 
 
 def default_out_dir(model_path: str) -> str:
@@ -86,16 +75,16 @@ class ExportPage(QWidget):
         self.setObjectName("ExportPage")
         self.state = state
         self.availability: dict[str, str | None] = {}
-        self.last_result: Any = None
+        self.last_result: ExportResult | None = None
         self._out_dir_edited = False
         self._build_ui()
 
-        self.runner = TaskRunner(self)
+        self.runner = engine().task(self)
         self.runner.event.connect(self.handle_event)
         self.runner.result.connect(self._on_result)
         self.runner.error.connect(self._on_error)
         self.runner.finished.connect(self._on_finished)
-        self.probe_runner = TaskRunner(self, background=True)
+        self.probe_runner = engine().task(self, background=True)
         self.probe_runner.result.connect(self.set_availability)
         self.probe_runner.error.connect(self._on_probe_error)
 
@@ -282,10 +271,10 @@ class ExportPage(QWidget):
         self.probe_formats()
 
     def probe_formats(self) -> None:
-        """Ask the engine (in a worker) which formats work; runs once."""
+        """Ask the engine which formats work (its ``export_formats`` job); runs once."""
         if self.availability or self.probe_runner.is_running():
             return
-        self.probe_runner.start(probe_formats_in_worker)
+        self.probe_runner.start("export_formats")
 
     def set_availability(self, reasons: dict[str, str | None]) -> None:
         """Enable each format checkbox, or disable it with the reason as its tooltip."""
@@ -349,7 +338,7 @@ class ExportPage(QWidget):
         return answer == QMessageBox.StandardButton.Yes
 
     def start_export(self) -> bool:
-        """Validate the inputs, ask about overwriting, then export in the worker.
+        """Validate the inputs, ask about overwriting, then run the engine's ``export`` job.
 
         Returns:
             True when the export started.
@@ -365,7 +354,7 @@ class ExportPage(QWidget):
             self.status_label.setText("Export not started: the existing files were kept.")
             return False
         try:
-            config = self.export_config(overwrite=bool(existing))
+            config = ExportJobConfig(self.source_edit.text().strip(), self.export_config(overwrite=bool(existing)))
         except ConfigError as exc:
             self.status_label.setText(str(exc))
             return False
@@ -373,9 +362,9 @@ class ExportPage(QWidget):
         self.results_table.setRowCount(0)
         self.progress.setRange(0, 0)
         self.progress.setFormat("Starting…")
-        self.status_label.setText(f"Exporting {', '.join(FORMAT_LABELS[f] for f in config.formats)}…")
+        self.status_label.setText(f"Exporting {', '.join(FORMAT_LABELS[f] for f in config.config.formats)}…")
         self.state.begin_busy("export")
-        self.runner.start(export_in_worker, self.source_edit.text().strip(), config)
+        self.runner.start("export", config)
         self._update_buttons()
         return True
 
@@ -392,15 +381,15 @@ class ExportPage(QWidget):
         elif isinstance(event, LogMessage):
             self.status_label.setText(event.message)
 
-    def _on_result(self, result: Any) -> None:
+    def _on_result(self, result: ExportResult) -> None:
         self.last_result = result
-        if getattr(result, "cancelled", False):
+        if result.cancelled:
             self.status_label.setText("Export cancelled; nothing was written.")
             return
         self.show_result(result)
         self.state.show_status(f"Exported {len(result.files)} file(s) to {self.out_edit.text().strip()}")
 
-    def show_result(self, result: Any) -> None:
+    def show_result(self, result: ExportResult) -> None:
         """Fill the table with one row per written file and its parity."""
         rows: list[tuple[str, str, str, str]] = []
         for fmt, path in result.files.items():
@@ -433,6 +422,6 @@ class ExportPage(QWidget):
     def _on_finished(self) -> None:
         self.state.end_busy("export")
         self.progress.setRange(0, 1)
-        self.progress.setValue(1 if self.last_result is not None and not getattr(self.last_result, "cancelled", False) else 0)
+        self.progress.setValue(1 if self.last_result is not None and not self.last_result.cancelled else 0)
         self.progress.setFormat("Done" if self.progress.value() else "Idle")
         self._update_buttons()
