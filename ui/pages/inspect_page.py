@@ -51,6 +51,8 @@ from PySide6.QtWidgets import (
 from tlstudio.backbones import BACKBONES, WEIGHTS_DESCRIPTIONS, WEIGHTS_LABELS, get_spec, weights_status
 from tlstudio.data.scan import IMAGE_EXTENSIONS
 from tlstudio.inspection import formulas as fm
+from tlstudio.inspection.report import to_csv, to_markdown
+from tlstudio.io.atomic import atomic_write_text
 from tlstudio.jobs.inspect import FILTER_MODES, ActivationsConfig, FiltersConfig, GradCamConfig, InspectTableConfig
 from tlstudio.jobs.models import ModelRef
 from ui.engine import engine
@@ -474,9 +476,7 @@ class InspectPage(QWidget):
             self.save_table(path)
 
     def save_table(self, path: str) -> str:
-        """Write the shown table as CSV (``.csv``) or Markdown (anything else); returns the path ("" on failure)."""
-        from tlstudio.inspection.report import to_csv, to_markdown
-
+        """Write the shown table as CSV (``.csv``) or Markdown (anything else), atomically; returns the path ("" on failure)."""
         target = Path(path)
         if target.suffix.lower() == ".csv":
             text = to_csv(self.table)
@@ -484,7 +484,7 @@ class InspectPage(QWidget):
             memory = fm.training_memory(self.table.totals, self.memory.slider.value(), self.memory.optimizer.currentText())
             text = to_markdown(self.table, memory)
         try:
-            target.write_text(text, encoding="utf-8")
+            atomic_write_text(target, text)
         except OSError as exc:
             self.state.report_error(f"Could not write the layer table to {target}: {exc.strerror or exc}. Received: {path!r}", "")
             return ""
