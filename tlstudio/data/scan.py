@@ -25,9 +25,7 @@ import os
 
 from tlstudio.data.types import LAYOUT_FLAT, LAYOUT_PRESPLIT, SPLIT_ALL, ScanResult, SkippedFile
 from tlstudio.errors import DataError
-
-IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
-"""Extensions (lower case) of files the scan treats as candidate images."""
+from tlstudio.io import IMAGE_EXTENSIONS  # noqa: F401  (the scan's candidate images; re-exported by tlstudio.data)
 
 SPLIT_FOLDER_NAMES = {"train": "train", "val": "val", "validation": "val", "test": "test"}
 """Folder name (lower case) -> split, for the presplit layout."""

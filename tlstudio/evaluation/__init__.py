@@ -10,6 +10,8 @@ Public API::
 
 Importing this package never imports TensorFlow or Keras: the metrics are
 NumPy, and :func:`evaluate_model` loads Keras only when it loads a model.
+:func:`load_model`, :func:`resolve_model`, :class:`LoadedModel` and
+:class:`ModelSource` are those of :mod:`tlstudio.io.models`.
 """
 
 from tlstudio.evaluation.metrics import (
@@ -31,17 +33,14 @@ from tlstudio.evaluation.runner import (
     SPLIT_CHOICES,
     EvaluationResult,
     ImagePrediction,
-    LoadedModel,
-    ModelSource,
     evaluate_loaded,
     evaluate_model,
     evaluate_splits,
-    load_model,
     predict_images,
     read_class_names,
-    resolve_model,
     write_predictions_csv,
 )
+from tlstudio.io.models import LoadedModel, ModelSource, load_model, resolve_model
 
 __all__ = [
     "SPLIT_CHOICES",

@@ -1,9 +1,10 @@
 """Evaluate a trained or exported model on a labelled dataset split.
 
 :func:`evaluate_model` accepts a run folder (``model.keras`` + ``class_names.json``)
-or any exported model file (``.keras``, a SavedModel folder, ``.tflite``) with the
-``labels.txt`` / ``model.json`` written next to it by the export, so a model can
-be evaluated without the project that made it.
+or any exported model file (``.keras``, a SavedModel folder, ``.tflite``,
+``.onnx``) with the ``labels.txt`` / ``model.json`` written next to it by the
+export, so a model can be evaluated without the project that made it. Models
+are found and loaded by :mod:`tlstudio.io.models`.
 
 Images are read through :func:`tlstudio.imaging.load_image`, the same Pillow
 path as training, and fed as raw RGB float 0..255 (the preprocessing is inside
@@ -17,14 +18,13 @@ import io
 import os
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
 from tlstudio.cancel import CancelToken, ensure_token
 from tlstudio.config import DataConfig
-from tlstudio.errors import DataError, ModelFileError
+from tlstudio.errors import DataError
 from tlstudio.evaluation.metrics import (
     Metrics,
     cell_members,
@@ -33,165 +33,12 @@ from tlstudio.evaluation.metrics import (
     predicted_labels,
 )
 from tlstudio.events import LogMessage, Progress, Sink, null_sink
-from tlstudio.export.metadata import read_class_names
+from tlstudio.export.metadata import read_class_names  # noqa: F401  (re-exported by tlstudio.evaluation)
 from tlstudio.io.atomic import atomic_write_text
+from tlstudio.io.models import LoadedModel, ModelSource, load_model, resolve_model
 
 SPLIT_CHOICES = ("val", "test", "train", "all")
 BATCH_SIZE = 16
-
-
-# --------------------------------------------------------------------------- model
-
-
-@dataclass(frozen=True)
-class ModelSource:
-    """Where a model file and its class names are (found without loading TensorFlow).
-
-    Attributes:
-        model_path: The model file or SavedModel folder.
-        kind: ``"keras"``, ``"savedmodel"`` or ``"tflite"``.
-        class_names: Class names in label order.
-        run_dir: The run folder when the model came from one, else None.
-    """
-
-    model_path: str
-    kind: str
-    class_names: tuple[str, ...]
-    run_dir: str | None = None
-
-
-def resolve_model(path: str | os.PathLike) -> ModelSource:
-    """Find the model file, its format and its class names.
-
-    Args:
-        path: A run folder, a ``.keras`` / ``.tflite`` file, or a SavedModel folder.
-
-    Raises:
-        ModelFileError: when there is no model there or its class names are missing.
-    """
-    p = Path(path).expanduser()
-    run_dir = None
-    if p.is_dir() and (p / "model.keras").is_file():
-        run_dir, p = str(p), p / "model.keras"
-    if p.is_dir() and (p / "saved_model.pb").is_file():
-        kind = "savedmodel"
-    elif p.is_file() and p.suffix == ".keras":
-        kind = "keras"
-    elif p.is_file() and p.suffix == ".tflite":
-        kind = "tflite"
-    elif not p.exists():
-        raise ModelFileError(f"{p} does not exist. Pick a run folder or an exported model file.", path=str(p))
-    else:
-        raise ModelFileError(
-            f"{p} is not a model tlstudio can evaluate: expected a run folder, a .keras or .tflite file, "
-            f"or a SavedModel folder.",
-            path=str(p),
-        )
-    names = None
-    folders = [Path(run_dir)] if run_dir else []
-    folders += [p, p.parent] if kind == "savedmodel" else [p.parent]  # labels.txt sits next to the export
-    for folder in folders:
-        names = read_class_names(folder)
-        if names:
-            break
-    if not names:
-        raise ModelFileError(
-            f"{p} has no class names: put the labels.txt or model.json written by the export next to it.",
-            path=str(p),
-        )
-    return ModelSource(str(p), kind, tuple(names), run_dir)
-
-
-class LoadedModel:
-    """A model ready to predict batches of raw RGB images.
-
-    Attributes:
-        source: Where the model came from.
-        image_size: (height, width) the model takes.
-        model: The Keras model for ``.keras`` files (None for other formats),
-            for tools such as Grad-CAM that need the layers.
-    """
-
-    def __init__(self, source: ModelSource, predict_fn: Callable[[np.ndarray], np.ndarray], image_size: tuple[int, int], model: Any = None):
-        self.source = source
-        self.image_size = image_size
-        self.model = model
-        self._predict = predict_fn
-
-    @property
-    def class_names(self) -> tuple[str, ...]:
-        return self.source.class_names
-
-    def predict(self, images: np.ndarray) -> np.ndarray:
-        """Probabilities ``(N, C)`` for float32 images ``(N, H, W, 3)`` in 0..255."""
-        probs = np.asarray(self._predict(np.asarray(images, dtype=np.float32)), dtype=np.float64)
-        if probs.ndim != 2 or probs.shape[1] != len(self.class_names):
-            raise ModelFileError(
-                f"{self.source.model_path} gives outputs of shape {probs.shape}, but its labels list "
-                f"{len(self.class_names)} classes.",
-                path=self.source.model_path,
-            )
-        return probs
-
-
-def _hw(shape: Sequence[Any], path: str) -> tuple[int, int]:
-    dims = list(shape)
-    if len(dims) != 4 or not dims[1] or not dims[2]:
-        raise ModelFileError(f"{path} does not take fixed-size images (N, H, W, 3). Received input shape: {tuple(dims)}", path=path)
-    return int(dims[1]), int(dims[2])
-
-
-def load_model(path: str | os.PathLike) -> LoadedModel:
-    """Load a run folder's model or an exported file for prediction (imports TensorFlow).
-
-    Raises:
-        ModelFileError: when the file cannot be read as a model.
-    """
-    source = resolve_model(path)
-    try:
-        if source.kind == "keras":
-            import keras
-
-            try:  # registers tlstudio's own layers, when the model package defines any
-                import tlstudio.model  # noqa: F401
-            except ImportError:
-                pass
-            model = keras.saving.load_model(source.model_path, compile=False)
-            size = _hw(model.input_shape, source.model_path)
-            return LoadedModel(source, lambda x: model.predict_on_batch(x), size, model)
-        import tensorflow as tf
-
-        if source.kind == "savedmodel":
-            loaded = tf.saved_model.load(source.model_path)
-            fn = loaded.signatures["serving_default"]
-            (name, spec), = fn.structured_input_signature[1].items()
-            size = _hw(spec.shape.as_list(), source.model_path)
-
-            def run(x: np.ndarray) -> np.ndarray:
-                out = fn(**{name: tf.constant(x)})
-                return next(iter(out.values())).numpy()
-
-            return LoadedModel(source, run, size, None)
-        import warnings
-
-        with warnings.catch_warnings():  # TF's "use LiteRT" notice says nothing about this file
-            warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter is deprecated.*")
-            interpreter = tf.lite.Interpreter(model_path=source.model_path)
-        inp = interpreter.get_input_details()[0]
-        size = _hw(inp["shape"], source.model_path)
-
-        def run_tflite(x: np.ndarray) -> np.ndarray:
-            interpreter.resize_tensor_input(inp["index"], list(x.shape))
-            interpreter.allocate_tensors()
-            interpreter.set_tensor(inp["index"], x.astype(np.float32))
-            interpreter.invoke()
-            return interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
-
-        return LoadedModel(source, run_tflite, size, None)
-    except ModelFileError:
-        raise
-    except Exception as exc:  # Keras/TF raise many kinds for a broken file
-        raise ModelFileError(f"cannot load the model {source.model_path}: {exc}", path=source.model_path) from exc
 
 
 # --------------------------------------------------------------------------- results

@@ -30,7 +30,7 @@ import numpy as np
 
 from tlstudio.cancel import CancelToken, ensure_token
 from tlstudio.config import ExportConfig
-from tlstudio.errors import ExportError, ModelFileError
+from tlstudio.errors import ExportError
 from tlstudio.events import LogMessage, Progress, Sink, null_sink
 from tlstudio.export.formats import FORMAT_LABELS, FORMAT_TOLERANCES, available_formats, target_paths
 from tlstudio.export.metadata import (
@@ -43,12 +43,12 @@ from tlstudio.export.metadata import (
 )
 from tlstudio.export.result import ExportResult
 from tlstudio.export.verify import predict_in_fresh_process, top1_agreement
+from tlstudio.io import IMAGE_EXTENSIONS
 from tlstudio.io.atomic import atomic_path, atomic_write_json, atomic_write_text, remove_stale_temps
+from tlstudio.io.models import find_keras_model, load_keras_model
 
 NUM_VERIFY_IMAGES = 8
 """Images used for verification when the caller passes none."""
-
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 
 
 # --------------------------------------------------------------------------- writers
@@ -325,34 +325,6 @@ def synthetic_images(n: int, height: int, width: int, seed: int = 0) -> np.ndarr
 # --------------------------------------------------------------------------- runs
 
 
-def _resolve_model(run_or_model: str | Path) -> tuple[Path, Path]:
-    """(model.keras path, folder with its metadata) for a run folder or a .keras file."""
-    path = Path(run_or_model)
-    if path.is_dir():
-        model_path = path / "model.keras"
-        if not model_path.is_file():
-            raise ModelFileError(
-                f"{path} has no model.keras; pick a finished run folder or a .keras file.", path=str(path)
-            )
-        return model_path, path
-    if path.is_file():
-        if path.suffix != ".keras":
-            raise ModelFileError(
-                f"{path} is not a .keras model; export starts from a run folder or a .keras file. Received: {path.suffix or 'no suffix'}",
-                path=str(path),
-            )
-        return path, path.parent
-    raise ModelFileError(f"{path} does not exist.", path=str(path))
-
-
-def load_keras_model(path: str | Path) -> keras.Model:
-    """Load a ``.keras`` file without compiling it, with a readable error."""
-    try:
-        return keras.saving.load_model(str(path), compile=False)
-    except Exception as exc:
-        raise ModelFileError(f"Cannot load {path} as a Keras model: {type(exc).__name__}: {exc}", path=str(path)) from exc
-
-
 def run_metadata(folder: str | Path) -> dict[str, Any]:
     """Facts about a run for ``model.json``, read from its folder's JSON files.
 
@@ -391,7 +363,7 @@ def validation_images(run_config: Mapping[str, Any] | None, height: int, width: 
         return None
     per_class: list[list[Path]] = []
     for class_dir in sorted(p for p in root.rglob("*") if p.is_dir()):
-        files = sorted(f for f in class_dir.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES)
+        files = sorted(f for f in class_dir.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_EXTENSIONS)
         if files:
             per_class.append(files)
     arrays: list[np.ndarray] = []
@@ -435,7 +407,8 @@ def export_run(
         ExportError: see :func:`export_model`.
     """
     cancel = ensure_token(cancel)
-    model_path, folder = _resolve_model(run_dir)
+    model_path, run_folder = find_keras_model(run_dir)
+    folder = Path(run_folder) if run_folder else model_path.parent
     _check_request(export_cfg)  # refuse before the slow model load
     _check_targets(target_paths(export_cfg.out_dir, export_cfg.name, export_cfg.formats), export_cfg.overwrite)
     sink(Progress("export", 0, 0, f"Loading {model_path}"))

@@ -97,7 +97,8 @@ def _probe_onnx_conversion() -> None:
     """Convert and run a two-layer model; raise when anything fails or disagrees."""
     import keras
     import numpy as np
-    import onnxruntime
+
+    from tlstudio.io.runners import open_runner
 
     inputs = keras.Input((8, 8, 3), name="image")
     x = keras.layers.Rescaling(1.0 / 255)(inputs)
@@ -110,7 +111,6 @@ def _probe_onnx_conversion() -> None:
     with tempfile.TemporaryDirectory(prefix="tlstudio-onnx-probe-") as tmp:
         path = str(Path(tmp) / "probe.onnx")
         model.export(path, format="onnx", verbose=False)
-        session = onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
-        got = session.run(None, {session.get_inputs()[0].name: batch})[0]
+        got = open_runner("onnx", path)(batch)
     if not np.allclose(got, expected, atol=1e-4):
         raise RuntimeError(f"probe predictions differ by {float(np.abs(got - expected).max()):.3g}")

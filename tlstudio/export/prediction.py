@@ -4,7 +4,8 @@ Images are read through :func:`tlstudio.imaging.load_image`, the same Pillow
 path as training (EXIF orientation, RGB conversion, resize to the model's
 input size), and fed as raw RGB float pixels: the preprocessing is in the
 model. Files are predicted in batches; a file that cannot be read gets a row
-with an error and never stops the others.
+with an error and never stops the others. Models are loaded by
+:mod:`tlstudio.io.models`.
 """
 
 from __future__ import annotations
@@ -18,12 +19,9 @@ from typing import Any, Callable, Iterable
 import numpy as np
 
 from tlstudio.cancel import CancelToken, ensure_token
-from tlstudio.errors import ModelFileError
 from tlstudio.events import Progress, Sink, null_sink
-from tlstudio.export.metadata import read_class_names, read_json
-
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
-"""File suffixes picked up when a folder is given."""
+from tlstudio.io import IMAGE_EXTENSIONS
+from tlstudio.io.models import load_model
 
 
 @dataclass(frozen=True)
@@ -71,134 +69,21 @@ class Predictor:
         return np.asarray(self.run(np.asarray(batch, dtype=np.float32)), dtype=np.float32)
 
 
-def _model_kind(path: Path) -> tuple[str, Path]:
-    if path.is_dir():
-        if (path / "saved_model.pb").is_file():
-            return "savedmodel", path
-        if (path / "model.keras").is_file():
-            return "keras", path / "model.keras"
-        raise ModelFileError(
-            f"{path} is neither a SavedModel folder (no saved_model.pb) nor a run folder (no model.keras).",
-            path=str(path),
-        )
-    if not path.is_file():
-        raise ModelFileError(f"Model {path} does not exist.", path=str(path))
-    kinds = {".keras": "keras", ".tflite": "tflite", ".onnx": "onnx"}
-    if path.suffix.lower() not in kinds:
-        raise ModelFileError(
-            f"{path} is not a model tlstudio can predict with; use a .keras, .tflite or .onnx file or a SavedModel folder. "
-            f"Received: {path.suffix or 'no suffix'}",
-            path=str(path),
-        )
-    return kinds[path.suffix.lower()], path
-
-
-def _keras_runner(path: Path) -> tuple[Callable, tuple, int]:
-    import keras
-
-    model = keras.saving.load_model(str(path), compile=False)
-
-    def run(batch: np.ndarray) -> np.ndarray:
-        return np.asarray(model(batch, training=False))
-
-    return run, tuple(model.input_shape), int(model.output_shape[-1])
-
-
-def _savedmodel_runner(path: Path) -> tuple[Callable, tuple, int]:
-    import tensorflow as tf
-
-    loaded = tf.saved_model.load(str(path))
-    if "serving_default" not in loaded.signatures:
-        raise ValueError("it has no serving_default signature")
-    fn = loaded.signatures["serving_default"]
-    (arg_name, spec), = fn.structured_input_signature[1].items()
-    (out_spec,) = fn.structured_outputs.values()
-
-    def run(batch: np.ndarray) -> np.ndarray:
-        outputs = fn(**{arg_name: tf.constant(batch)})
-        return next(iter(outputs.values())).numpy()
-
-    return run, tuple(spec.shape.as_list()), int(out_spec.shape[-1])
-
-
-def _tflite_runner(path: Path) -> tuple[Callable, tuple, int]:
-    import warnings
-
-    try:
-        from ai_edge_litert.interpreter import Interpreter
-    except ImportError:
-        import tensorflow as tf
-
-        Interpreter = tf.lite.Interpreter
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)  # tf.lite.Interpreter's deprecation notice
-        interpreter = Interpreter(model_path=str(path))
-    inp = interpreter.get_input_details()[0]
-    out = interpreter.get_output_details()[0]
-    state = {"shape": None}
-
-    def run(batch: np.ndarray) -> np.ndarray:
-        if state["shape"] != batch.shape:
-            interpreter.resize_tensor_input(inp["index"], list(batch.shape))
-            interpreter.allocate_tensors()
-            state["shape"] = batch.shape
-        interpreter.set_tensor(inp["index"], batch)
-        interpreter.invoke()
-        return interpreter.get_tensor(out["index"]).copy()
-
-    shape = tuple(int(d) for d in inp.get("shape_signature", inp["shape"]))
-    return run, shape, int(out["shape"][-1])
-
-
-def _onnx_runner(path: Path) -> tuple[Callable, tuple, int]:
-    import onnxruntime
-
-    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    inp = session.get_inputs()[0]
-
-    def run(batch: np.ndarray) -> np.ndarray:
-        return session.run(None, {inp.name: batch})[0]
-
-    shape = tuple(d if isinstance(d, int) else None for d in inp.shape)
-    return run, shape, int(session.get_outputs()[0].shape[-1])
-
-
-_RUNNERS = {"keras": _keras_runner, "savedmodel": _savedmodel_runner, "tflite": _tflite_runner, "onnx": _onnx_runner}
-
-
 def load_predictor(model_path: str | Path) -> Predictor:
     """Load an exported model (or a run folder's ``model.keras``) for prediction.
 
-    The input size comes from the model itself, or from the ``model.json`` next
-    to it when the model does not fix it. Class names come from ``labels.txt``,
+    Loading is :func:`tlstudio.io.models.load_model`: the input size comes
+    from the model itself, or from the ``model.json`` next to it when the
+    model does not fix it. Class names come from ``labels.txt``,
     ``model.json`` or a run's ``class_names.json`` next to the model (for a
     SavedModel folder, also inside it); else ``class_0``, ``class_1``...
 
     Raises:
         ModelFileError: the path is missing or not a model that loads.
     """
-    kind, path = _model_kind(Path(model_path))
-    try:
-        run, shape, num_classes = _RUNNERS[kind](path)
-    except ModelFileError:
-        raise
-    except Exception as exc:
-        raise ModelFileError(f"Cannot load {path} as a {kind} model: {type(exc).__name__}: {exc}", path=str(path)) from exc
-    folders = [path] if path.is_dir() else []
-    folders.append(path.parent)
-    names = next((n for n in (read_class_names(f) for f in folders) if n), None)
-    height = shape[1] if len(shape) == 4 else None
-    width = shape[2] if len(shape) == 4 else None
-    if height in (None, -1) or width in (None, -1):
-        meta = next((m for m in (read_json(f / "model.json") for f in folders) if isinstance(m, dict)), {})
-        height, width = meta.get("input", {}).get("height"), meta.get("input", {}).get("width")
-    if not height or not width or (len(shape) == 4 and shape[-1] not in (3, None, -1)):
-        raise ModelFileError(
-            f"{path} does not take (H, W, 3) RGB images with a known size. Received: input shape {shape}", path=str(path)
-        )
-    if not names or len(names) != num_classes:
-        names = [f"class_{i}" for i in range(num_classes)]
-    return Predictor(str(path), kind, int(height), int(width), names, run)
+    loaded = load_model(model_path, require_class_names=False)
+    height, width = loaded.image_size
+    return Predictor(loaded.source.model_path, loaded.kind, height, width, list(loaded.class_names), loaded.run)
 
 
 def collect_images(inputs: Iterable[str | Path]) -> list[Path]:
@@ -210,7 +95,7 @@ def collect_images(inputs: Iterable[str | Path]) -> list[Path]:
             for root, dirs, files in os.walk(p):
                 dirs[:] = sorted(d for d in dirs if not d.startswith("."))
                 for name in sorted(files):
-                    if not name.startswith(".") and Path(name).suffix.lower() in IMAGE_SUFFIXES:
+                    if not name.startswith(".") and Path(name).suffix.lower() in IMAGE_EXTENSIONS:
                         out.append(Path(root) / name)
         else:
             out.append(p)

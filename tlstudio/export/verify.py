@@ -4,6 +4,10 @@ The check runs ``python -I`` (isolated mode: no user site, no current folder on
 ``sys.path``) with a script that imports only NumPy, TensorFlow, Keras and, for
 ONNX, onnxruntime. It never imports tlstudio and fails if anything pulled it
 in, so a passing export is known to work on a machine without the app.
+
+The script loads each file with the app's own per-format runners: it executes
+the self-contained file :mod:`tlstudio.io.runners` with :func:`runpy.run_path`
+(a file, not the tlstudio package), so there is one model loader to keep right.
 """
 
 from __future__ import annotations
@@ -19,54 +23,22 @@ from typing import Mapping
 import numpy as np
 
 from tlstudio.errors import ExportError
+from tlstudio.io import runners
 
 FRESH_PROCESS_SCRIPT = r'''
-import json, os, sys
+import json, os, runpy, sys
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np
 
 spec = json.load(open(sys.argv[1], encoding="utf-8"))
 images = np.load(spec["images"]).astype("float32")
+open_runner = runpy.run_path(spec["runners"], run_name="tlstudio_runners")["open_runner"]
 report = {}
-
-def run_keras(path):
-    import keras
-    model = keras.saving.load_model(path, compile=False)
-    return model.predict(images, batch_size=16, verbose=0)
-
-def run_savedmodel(path):
-    import tensorflow as tf
-    loaded = tf.saved_model.load(path)
-    fn = loaded.signatures["serving_default"]
-    (arg_name,) = fn.structured_input_signature[1].keys()
-    outputs = fn(**{arg_name: tf.constant(images)})
-    return next(iter(outputs.values())).numpy()
-
-def run_tflite(path):
-    try:
-        from ai_edge_litert.interpreter import Interpreter
-    except ImportError:
-        import tensorflow as tf
-        Interpreter = tf.lite.Interpreter
-    interpreter = Interpreter(model_path=path)
-    inp = interpreter.get_input_details()[0]
-    interpreter.resize_tensor_input(inp["index"], list(images.shape))
-    interpreter.allocate_tensors()
-    interpreter.set_tensor(inp["index"], images)
-    interpreter.invoke()
-    return interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
-
-def run_onnx(path):
-    import onnxruntime
-    session = onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
-    return session.run(None, {session.get_inputs()[0].name: images})[0]
-
-RUNNERS = {"keras": run_keras, "savedmodel": run_savedmodel, "tflite": run_tflite,
-           "tflite_dynamic": run_tflite, "onnx": run_onnx}
 
 for fmt, path in spec["files"].items():
     try:
-        probs = np.asarray(RUNNERS[fmt](path), dtype="float32")
+        kind = "tflite" if fmt == "tflite_dynamic" else fmt
+        probs = np.asarray(open_runner(kind, path)(images), dtype="float32")
         out = os.path.join(spec["out_dir"], fmt + ".npy")
         np.save(out, probs)
         report[fmt] = {"probs": out}
@@ -107,6 +79,7 @@ def predict_in_fresh_process(
             "files": {fmt: str(Path(p).resolve()) for fmt, p in paths.items()},
             "out_dir": str(tmp_path),
             "report": str(tmp_path / "report.json"),
+            "runners": runners.__file__,
         }
         (tmp_path / "spec.json").write_text(json.dumps(spec), encoding="utf-8")
         env = dict(os.environ)

@@ -12,7 +12,8 @@ from typing import Any
 
 import keras
 
-from tlstudio.errors import ConfigError, ModelFileError
+from tlstudio.errors import ConfigError
+from tlstudio.io.models import load_keras_model
 
 
 def backbone_keys() -> list[str]:
@@ -51,22 +52,14 @@ def build_backbone(key: str, image_size: int = 0, include_top: bool = False, wei
 
 
 def load_model(path: str | Path) -> Any:
-    """Load a ``.keras`` model file for inspection (not compiled).
+    """Load a ``.keras`` model file (or a run folder's) for inspection, uncompiled.
+
+    The same as :func:`tlstudio.io.models.load_keras_model`.
 
     Raises:
         ModelFileError: The file is missing or is not a Keras model.
     """
-    p = Path(path)
-    if not p.is_file():
-        raise ModelFileError(f"{p}: no such model file.", path=str(p))
-    try:  # the app's custom layers register themselves on import
-        import tlstudio.model  # noqa: F401
-    except ImportError:
-        pass
-    try:
-        return keras.saving.load_model(str(p), compile=False)
-    except Exception as exc:  # Keras raises many types for a bad file
-        raise ModelFileError(f"{p}: cannot be read as a Keras model ({type(exc).__name__}: {exc}).", path=str(p)) from exc
+    return load_keras_model(path)
 
 
 def resolve(model_or_key: str, image_size: int = 0, include_top: bool = False) -> Any:
