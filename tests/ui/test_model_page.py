@@ -1,8 +1,9 @@
 """The Model page: presets, freeze checkboxes, live parameter counts, weights status.
 
-The page's counts are checked against the engine itself: the same ModelConfig
-is built with :func:`tlstudio.model.build_model`, frozen with
-:func:`tlstudio.model.apply_freeze` and counted with
+The layer list comes from the real engine process (the session's
+``engine_client``). The page's counts are checked against Keras itself: the
+same ModelConfig is built here with :func:`tlstudio.model.build_model`, frozen
+with :func:`tlstudio.model.apply_freeze` and counted with
 :func:`tlstudio.model.param_counts`. Backbones are built at 32 px with random
 weights to keep the tests light.
 """
@@ -15,62 +16,10 @@ import pytest
 from PySide6.QtCore import Qt
 
 from tlstudio.config import DenseSpec, FreezeConfig, HeadConfig, ModelConfig
-from ui.pages.model_page import (
-    BackboneLayout,
-    LayerInfo,
-    ModelPage,
-    freeze_config_for,
-    head_param_count,
-    preset_frozen,
-)
+from ui.pages.model_page import ModelPage
 from ui.state import AppState
 
 LAYOUT_TIMEOUT_MS = 120_000
-
-
-def _toy_layout() -> BackboneLayout:
-    layers = (
-        LayerInfo("b1_conv1", "Conv2D", "b1", 10, 0),
-        LayerInfo("b1_bn", "BatchNormalization", "b1", 0, 4),
-        LayerInfo("b1_conv2", "Conv2D", "b1", 20, 0),
-        LayerInfo("b2_conv1", "Conv2D", "b2", 30, 0),
-        LayerInfo("b2_conv2", "Conv2D", "b2", 40, 0),
-    )
-    return BackboneLayout("toy", 32, layers, ("b1", "b2"), (2, 2, 8))
-
-
-def test_freeze_config_for_picks_the_simplest_mode():
-    layout = _toy_layout()
-    assert freeze_config_for(layout, {"b1_conv1", "b1_conv2", "b2_conv1", "b2_conv2"}) == FreezeConfig(mode="all")
-    assert freeze_config_for(layout, set()) == FreezeConfig(mode="none")
-    assert freeze_config_for(layout, {"b1_conv1", "b1_conv2"}) == FreezeConfig(mode="blocks", blocks=("b1",))
-    # a partial block cannot be said with blocks: the exact layers, in model order
-    assert freeze_config_for(layout, {"b2_conv1", "b1_conv1"}) == FreezeConfig(mode="layers", layers=("b1_conv1", "b2_conv1"))
-
-
-def test_presets_on_a_toy_layout():
-    layout = _toy_layout()
-    assert preset_frozen(layout, "all") == {"b1_conv1", "b1_conv2", "b2_conv1", "b2_conv2"}
-    assert preset_frozen(layout, "none") == set()
-    assert preset_frozen(layout, "last") == {"b1_conv1", "b1_conv2"}
-    with pytest.raises(ValueError, match="Received: 'first'"):
-        preset_frozen(layout, "first")
-
-
-@pytest.mark.parametrize(
-    "head",
-    [
-        HeadConfig(pooling="avg"),
-        HeadConfig(pooling="max", dense=(DenseSpec(16, "relu", 0.1), DenseSpec(8, "gelu"))),
-        HeadConfig(pooling="flatten", dense=(DenseSpec(5),)),
-    ],
-)
-def test_head_param_count_matches_the_engine_head(head):
-    from tlstudio.model import build_head, param_counts
-
-    shape = (3, 3, 12)
-    expected = param_counts(build_head(head, shape, 4)).trainable
-    assert head_param_count(head, shape, 4) == expected
 
 
 def _page(qtbot, config: ModelConfig) -> ModelPage:
@@ -194,25 +143,6 @@ def test_changing_backbone_resets_a_foreign_freeze_selection(qtbot):
     assert "Residual" in page.backbone_help.text()
 
 
-def test_layer_list_is_built_in_the_engine_process_when_it_runs(monkeypatch):
-    import tlstudio.procrun as procrun
-    from ui.pages.model_page import describe_backbone, describe_backbone_in_process, layout_builder
-
-    server = procrun.EngineProcess(preload=(), niceness=0)  # the job imports Keras itself
-    monkeypatch.setattr(procrun, "_SERVER", server)
-    assert layout_builder() is describe_backbone  # no process is spawned just to list layers
-    server.start()
-    try:
-        assert layout_builder() is describe_backbone_in_process
-        config = ModelConfig(backbone="vgg16", weights="none", image_size=32, freeze=FreezeConfig(mode="blocks", blocks=("block1",)))
-        remote = describe_backbone_in_process(config)
-        assert server.starts == 1
-    finally:
-        server.shutdown(30)
-    assert remote == describe_backbone(config)  # the same plain layout as a build here
-    assert {"block1_conv1", "block1_conv2"} <= remote.frozen and "block2_conv1" not in remote.frozen
-
-
 def test_backbone_and_head_panels_fit_a_small_window(qtbot):
     page = ModelPage(AppState())
     qtbot.addWidget(page)
@@ -225,3 +155,81 @@ def test_backbone_and_head_panels_fit_a_small_window(qtbot):
         assert label.wordWrap()
         assert label.minimumSizeHint().width() <= label.width()
     assert page.weights_combo.sizeHint().width() <= page.weights_combo.width()
+
+
+def test_the_layer_list_comes_from_the_engine_job(qtbot, monkeypatch):
+    from ui.pages import model_page
+
+    monkeypatch.setattr(model_page, "_LAYOUTS", {})  # not from this process's list of earlier layouts
+    page = _page(qtbot, ModelConfig(backbone="mobilenetv2", weights="none", image_size=32))
+    assert page.runner.job == "describe_backbone"
+    layout = page.layout_info
+    assert layout.key == "mobilenetv2" and layout.image_size == 32
+    # BatchNorm layers are counted but get no checkbox: they always stay frozen
+    shown = {item.data(0, Qt.ItemDataRole.UserRole) for item in page._layer_items()}
+    assert shown == set(layout.selectable_names)
+    assert any(layer.kind == "BatchNormalization" for layer in layout.layers)
+    assert "layers to freeze or fine-tune" in page.tree_status.text()
+
+
+def test_a_selection_made_for_another_backbone_is_set_aside_with_a_note(qtbot):
+    config = ModelConfig(backbone="vgg16", weights="none", image_size=32, freeze=FreezeConfig(mode="blocks", blocks=("conv2_x",)))
+    page = _page(qtbot, config)
+    assert page.frozen_layers() == set(page.layout_info.selectable_names)
+    note = page.tree_status.text()
+    assert "does not fit vgg16" in note and "conv2_x" in note and "Received:" in note
+
+
+def test_a_config_set_elsewhere_shows_in_the_widgets_and_counts(qtbot):
+    page = _page(qtbot, ModelConfig(backbone="vgg16", weights="none", image_size=32))
+    edits = []
+    page.form.edited.connect(edits.append)
+    head = HeadConfig(pooling="max", dense=(DenseSpec(64, "gelu", 0.2),), dropout=0.1)
+    page.state.update_model_config(head=head, freeze=FreezeConfig(mode="blocks", blocks=("block1", "block2")))
+    assert edits == []  # written to the widgets, not echoed back as an edit
+    assert page.pooling_combo.currentData() == "max" and page.dense_count.value() == 1
+    assert page.dense_rows[0].spec() == DenseSpec(64, "gelu", 0.2) and page.final_dropout.value() == 0.1
+    assert page.frozen_layers() == {"block1_conv1", "block1_conv2", "block2_conv1", "block2_conv2"}
+    assert page.param_counts() == _engine_counts(page.state.model_config)
+
+
+def test_a_backbone_the_page_does_not_offer_is_reported(qtbot):
+    state = AppState()
+    messages = []
+    state.status_message.connect(lambda message, _ms: messages.append(message))
+    state.set_model_config(ModelConfig(backbone="vgg99", weights="none"))
+    page = ModelPage(state)
+    qtbot.addWidget(page)
+    assert any("backbone" in m and "Received: 'vgg99'" in m for m in messages), messages
+
+
+def test_an_empty_weights_file_is_refused_with_a_reason(qtbot):
+    state = AppState(model_config=ModelConfig(backbone="vgg16", weights="none"))
+    messages = []
+    state.status_message.connect(lambda message, _ms: messages.append(message))
+    page = ModelPage(state)
+    qtbot.addWidget(page)
+    page.weights_combo.setCurrentIndex(page.weights_combo.findData("file"))
+    assert state.model_config.weights == "none"
+    assert messages[-1] == "Choose a weights file (.weights.h5) for the backbone. Received: an empty path"
+    page.use_weights_file("/tmp/backbone.weights.h5")
+    assert state.model_config.weights == "file:/tmp/backbone.weights.h5"
+
+
+@pytest.mark.parametrize("size", [(1200, 800), (1024, 680)], ids=["1200x800", "1024x680"])
+def test_screenshot_after_the_layer_tree_is_shown(qtbot, tmp_path, size):
+    state = AppState(model_config=ModelConfig(backbone="vgg16", weights="none", image_size=32))
+    page = ModelPage(state)
+    qtbot.addWidget(page)
+    page.resize(*size)
+    with qtbot.waitSignal(page.layout_ready, timeout=LAYOUT_TIMEOUT_MS):
+        page.show()
+    qtbot.mouseClick(page.preset_buttons["last"], Qt.MouseButton.LeftButton)
+    page.expand_button.setChecked(True)
+    qtbot.wait(50)
+    path = tmp_path / f"model_page_{size[0]}x{size[1]}.png"
+    assert page.grab().save(str(path))
+    assert path.stat().st_size > 10_000
+    # nothing cut off: the tree shows its three columns, the counts their text
+    assert page.tree.header().sectionSize(0) > 150
+    assert page.counts_label.isVisible() and page.counts_label.height() >= page.counts_label.heightForWidth(page.counts_label.width())
