@@ -24,7 +24,7 @@ from tlstudio.config import DataConfig
 from tlstudio.errors import ConfigError
 from tlstudio.evaluation.runner import SPLIT_CHOICES, EvaluationResult, ImagePrediction
 from tlstudio.events import LogMessage, Progress, Sink
-from tlstudio.jobs.models import ModelRef, loaded_model
+from tlstudio.jobs.models import ModelRef, loaded_model, model_lock
 
 
 def _as_ref(model: ModelRef | str | os.PathLike) -> ModelRef:
@@ -85,7 +85,8 @@ def evaluate(config: EvaluateConfig, *, sink: Sink, cancel: CancelToken) -> dict
 
     sink(Progress("load", 0, 0, f"Loading {config.model.path}"))
     model = loaded_model(config.model)
-    return evaluate_splits(model, config.data, splits=config.splits, sink=sink, cancel=cancel)
+    with model_lock(model):
+        return evaluate_splits(model, config.data, splits=config.splits, sink=sink, cancel=cancel)
 
 
 @dataclass(frozen=True)
@@ -149,12 +150,13 @@ def predict(config: PredictConfig, *, sink: Sink, cancel: CancelToken) -> Predic
 
     sink(Progress("load", 0, 0, f"Loading {config.model.path}"))
     model = loaded_model(config.model)
-    rows, skipped = predict_images(model, list(config.paths), sink=sink, cancel=cancel)
     overlay, gradcam_error = None, None
-    if config.gradcam and len(rows) == 1:
-        overlay, gradcam_error = _gradcam_overlay(model, rows[0])
-        if gradcam_error:
-            sink(LogMessage(f"Grad-CAM of {rows[0].path} unavailable: {gradcam_error}", "warning"))
+    with model_lock(model):
+        rows, skipped = predict_images(model, list(config.paths), sink=sink, cancel=cancel)
+        if config.gradcam and len(rows) == 1:
+            overlay, gradcam_error = _gradcam_overlay(model, rows[0])
+    if overlay is None and gradcam_error:
+        sink(LogMessage(f"Grad-CAM of {rows[0].path} unavailable: {gradcam_error}", "warning"))
     return PredictResult(
         model_path=model.source.model_path,
         class_names=tuple(model.class_names),

@@ -291,7 +291,10 @@ def gradcam(config: GradCamConfig, *, sink: Sink, cancel: CancelToken) -> GradCa
         return None
     from tlstudio.inspection.gradcam import grad_cam
 
-    cam = grad_cam(model, image, config.class_index, config.layer or None)
+    from tlstudio.jobs.models import model_lock
+
+    with model_lock(model):  # Grad-CAM runs the output layer linearly for a moment
+        cam = grad_cam(model, image, config.class_index, config.layer or None)
     return GradCamResult(
         layer=cam.layer,
         class_index=int(cam.class_index),

@@ -9,6 +9,12 @@ are keyed by their settings.
 
 The cache lives in the engine process; it holds at most
 :data:`MODEL_CACHE_SIZE` models and drops the least recently used one.
+
+Jobs run in threads of their own, so two jobs may share one cached model.
+Grad-CAM runs the output layer linearly for a moment (the class score is the
+logit), so a job that runs a cached model end to end holds
+:func:`model_lock` for that model meanwhile: an evaluation never sees the
+logits, and Grad-CAM never sees a half-switched model.
 """
 
 from __future__ import annotations
@@ -66,7 +72,8 @@ class ModelRef:
         if self.model_config is not None:
             return f"{self.model_config.backbone} from the Model page (untrained weights)"
         what = "untrained weights" if self.weights == "none" else f"{self.weights} weights"
-        return f"{self.backbone} backbone at {self.image_size or 'default size'} ({what})"
+        size = f"{self.image_size} px" if self.image_size else "its default size"
+        return f"{self.backbone} backbone at {size} ({what})"
 
 
 def _stamp(path: str) -> tuple:
@@ -96,6 +103,7 @@ class ModelCache:
         self._items: OrderedDict[tuple, Any] = OrderedDict()
         self._lock = threading.Lock()
         self._loading: dict[tuple, threading.Lock] = {}
+        self._locks: dict[int, tuple[Any, threading.RLock]] = {}  # the model is kept with its lock, so its id stays unique
         self.loads = 0
         """How many times a model was loaded or built (a cache miss)."""
 
@@ -117,9 +125,15 @@ class ModelCache:
                 self._items[key] = value
                 self._items.move_to_end(key)
                 while len(self._items) > self.capacity:
-                    self._items.popitem(last=False)
+                    _key, dropped = self._items.popitem(last=False)
+                    self._locks.pop(id(dropped), None)
                 self._loading.pop(key, None)
             return value
+
+    def lock(self, value: Any) -> threading.RLock:
+        """The lock of one cached model (``value`` as :meth:`get` returned it)."""
+        with self._lock:
+            return self._locks.setdefault(id(value), (value, threading.RLock()))[1]
 
     def clear(self) -> None:
         with self._lock:
@@ -131,6 +145,15 @@ class ModelCache:
 
 CACHE = ModelCache()
 """The engine process's model cache."""
+
+
+def model_lock(model: Any) -> threading.RLock:
+    """The lock to hold while running a cached model end to end (a ``LoadedModel`` or its Keras model).
+
+    A ``LoadedModel`` and its ``.model`` share one lock.
+    """
+    keras = getattr(model, "model", None)
+    return CACHE.lock(keras if keras is not None else model)
 
 
 def loaded_model(ref: ModelRef) -> Any:
