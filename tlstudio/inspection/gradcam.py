@@ -21,6 +21,7 @@ import numpy as np
 import tensorflow as tf
 from PIL import Image
 
+from tlstudio import compat
 from tlstudio.inspection.activations import _CACHE, _run, model_inputs, prefix_models, prepare_image, suffix_models
 from tlstudio.inspection.activations import _LOCK as _CACHE_LOCK
 from tlstudio.inspection.table import find_layer, functional_of, is_container, layer_table
@@ -76,7 +77,7 @@ def _output_layer(model: Any):
     while True:
         fn = functional_of(m)
         out = fn.outputs[0]
-        op = out._keras_history.operation
+        op = compat.producing_layer(out)
         if is_container(op):
             m = op
             continue

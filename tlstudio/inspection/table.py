@@ -18,6 +18,7 @@ from typing import Any
 
 import keras
 
+from tlstudio import compat
 from tlstudio.inspection import formulas as fm
 from tlstudio.inspection.formulas import Formula, LayerRow, LayerTable
 
@@ -27,13 +28,8 @@ _STEM = re.compile(r"^(conv1|pool1)_")
 
 
 def functional_of(model: Any) -> Any:
-    """The functional graph behind ``model`` (a Sequential's inner Functional), or None."""
-    if isinstance(model, keras.Sequential):
-        fn = getattr(model, "_functional", None)
-        return fn
-    if hasattr(model, "_nodes_by_depth") and getattr(model, "_nodes_by_depth", None):
-        return model
-    return None
+    """The functional graph behind ``model`` (a Sequential's inner Functional), or None (see :mod:`tlstudio.compat`)."""
+    return compat.functional_graph(model)
 
 
 def is_container(layer: Any) -> bool:
@@ -46,8 +42,7 @@ def graph_nodes(model: Any) -> list:
     fn = functional_of(model)
     if fn is None:
         raise TypeError(f"expected a Functional or built Sequential model. Received: {type(model).__name__}")
-    by_depth = fn._nodes_by_depth
-    return [node for depth in sorted(by_depth, reverse=True) for node in by_depth[depth]]
+    return compat.graph_nodes(fn)
 
 
 def group_of(name: str, parent: str) -> tuple[str, str]:

@@ -12,7 +12,6 @@ and an epoch cut short by a cancel is neither reported nor checkpointed.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
 import os
@@ -20,12 +19,13 @@ import time
 import warnings
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import keras
 import numpy as np
 
 from tlstudio.cancel import CancelToken
+from tlstudio.compat import without_optimizers
 from tlstudio.events import BatchEnd, CheckpointSaved, EpochEnd, Sink
 from tlstudio.io.atomic import atomic_path
 from tlstudio.training.optimizers import current_learning_rate
@@ -56,40 +56,13 @@ def safe_sink(sink: Sink) -> Sink:
     return wrapped
 
 
-@contextlib.contextmanager
-def without_optimizers(model) -> Iterator[None]:
-    """Detach the optimizers (and compile state) of ``model`` and its nested models meanwhile.
-
-    Keras writes a compiled model's optimizer state into ``save_weights`` and
-    ``.keras`` files; for Adam that triples a VGG16 checkpoint (59 -> 176 MB),
-    and a ``.keras`` file saved compiled warns about the missing optimizer
-    variables on every load. A new optimizer is made for each phase anyway, so
-    checkpoints and the usable model hold layer weights only, and
-    ``model.keras`` loads uncompiled, ready for ``predict``.
-    """
-    owners = [model] + [layer for layer in getattr(model, "layers", ()) if isinstance(layer, keras.Model)]
-    saved = [(owner, getattr(owner, "optimizer", None), getattr(owner, "compiled", False)) for owner in owners]
-    try:
-        for owner, optimizer, compiled in saved:
-            if optimizer is not None:
-                owner.optimizer = None
-            if compiled:
-                owner.compiled = False
-        yield
-    finally:
-        for owner, optimizer, compiled in saved:
-            if optimizer is not None:
-                owner.optimizer = optimizer
-            if compiled:
-                owner.compiled = True
-
-
 def save_weights(model, path: str) -> None:
     """``model.save_weights(path)`` without optimizer state, atomically.
 
-    See :func:`without_optimizers`; the file is written under a temporary
-    name and renamed into place (:func:`tlstudio.io.atomic.atomic_path`), so
-    a run killed mid-checkpoint keeps its previous checkpoint whole.
+    See :func:`tlstudio.compat.without_optimizers`. The file is written
+    under a temporary name and renamed into place
+    (:func:`tlstudio.io.atomic.atomic_path`), so a run killed mid-checkpoint
+    keeps its previous checkpoint whole.
     """
     with without_optimizers(model), atomic_path(path) as tmp:
         model.save_weights(str(tmp), overwrite=True)

@@ -45,6 +45,7 @@ import tensorflow as tf
 
 from tlstudio import paths
 from tlstudio.cancel import CancelToken, ensure_token
+from tlstudio.compat import without_optimizers
 from tlstudio.config import RunConfig
 from tlstudio.errors import ConfigError, TlStudioError
 from tlstudio.events import (
@@ -68,7 +69,6 @@ from tlstudio.training.callbacks import (
     ScalarLogger,
     load_weights,
     safe_sink,
-    without_optimizers,
 )
 from tlstudio.training.optimizers import make_optimizer
 from tlstudio.training.result import RunResult

@@ -1,0 +1,162 @@
+"""Everything that depends on Keras internals or on one Keras version's behaviour.
+
+tlstudio relies on a few things Keras does not promise. They live here, each
+behind one function, and ``tests/core/test_compat.py`` has one contract test
+per item that fails when an installed Keras stops behaving as relied on:
+
+* :func:`producing_layer`: which layer made a symbolic tensor
+  (``tensor._keras_history.operation``);
+* :func:`functional_graph` and :func:`graph_nodes`: a model's graph in
+  execution order (``Sequential._functional``, ``Functional._nodes_by_depth``);
+* :func:`without_optimizers`: saving a compiled model without its optimizer
+  state (``model.optimizer = None``, ``model.compiled = False``);
+* :func:`finalize_layer_state` and :func:`match_efficientnet_imagenet_scaling`:
+  ``Normalization`` keeps constants that only ``finalize_state`` refreshes,
+  and Keras' EfficientNet adds an input rescaling only on its ``"imagenet"``
+  branch;
+* :func:`imagenet_file_name` and :func:`imagenet_url`: the file names and
+  download addresses ``keras.applications`` uses for ImageNet weights.
+
+Importing this module is cheap: Keras is imported inside the functions.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any, Iterator
+
+from tlstudio.errors import ConfigError
+
+# --------------------------------------------------------------------------- graph
+
+
+def producing_layer(tensor: Any) -> Any:
+    """The layer (or nested model) whose call produced the symbolic ``tensor``."""
+    return tensor._keras_history.operation
+
+
+def functional_graph(model: Any) -> Any:
+    """The functional graph behind ``model``: itself, a built Sequential's inner Functional, or None."""
+    import keras
+
+    if isinstance(model, keras.Sequential):
+        return getattr(model, "_functional", None)
+    if getattr(model, "_nodes_by_depth", None):
+        return model
+    return None
+
+
+def graph_nodes(graph: Any) -> list:
+    """The nodes of a functional graph (from :func:`functional_graph`) in execution order."""
+    by_depth = graph._nodes_by_depth
+    return [node for depth in sorted(by_depth, reverse=True) for node in by_depth[depth]]
+
+
+# --------------------------------------------------------------------------- saving
+
+
+@contextlib.contextmanager
+def without_optimizers(model: Any) -> Iterator[None]:
+    """Detach the optimizers (and compile state) of ``model`` and its nested models meanwhile.
+
+    Keras writes a compiled model's optimizer state into ``save_weights`` and
+    ``.keras`` files; for Adam that triples a VGG16 checkpoint (59 -> 176 MB),
+    and a ``.keras`` file saved compiled warns about the missing optimizer
+    variables on every load. A new optimizer is made for each phase anyway, so
+    checkpoints and the usable model hold layer weights only, and
+    ``model.keras`` loads uncompiled, ready for ``predict``.
+    """
+    import keras
+
+    owners = [model] + [layer for layer in getattr(model, "layers", ()) if isinstance(layer, keras.Model)]
+    saved = [(owner, getattr(owner, "optimizer", None), getattr(owner, "compiled", False)) for owner in owners]
+    try:
+        for owner, optimizer, compiled in saved:
+            if optimizer is not None:
+                owner.optimizer = None
+            if compiled:
+                owner.compiled = False
+        yield
+    finally:
+        for owner, optimizer, compiled in saved:
+            if optimizer is not None:
+                owner.optimizer = optimizer
+            if compiled:
+                owner.compiled = True
+
+
+# --------------------------------------------------------------------------- layer state
+
+
+def finalize_layer_state(layer: Any) -> None:
+    """Make ``layer`` use weights just given to it with ``set_weights``.
+
+    ``Normalization`` computes with constants made from its mean and variance
+    variables, refreshed only by ``finalize_state`` (as Keras' own loaders do).
+    """
+    if hasattr(layer, "finalize_state"):
+        layer.finalize_state()
+
+
+EFFICIENTNET_STDDEV_RGB = (0.229, 0.224, 0.225)
+"""Per-channel ImageNet standard deviation of ``keras.applications.efficientnet``."""
+
+
+def match_efficientnet_imagenet_scaling(model: Any) -> None:
+    """Give a file-loaded EfficientNet the input scaling of ``weights="imagenet"``.
+
+    With ``weights="imagenet"`` Keras adds a ``Rescaling(1 / sqrt(stddev))``
+    after the stem's ``Normalization``; loading the same file by path does
+    not. Multiplying the normalisation variance by ``stddev`` gives the same
+    output, since ``(x - mean) / sqrt(var * s) == (x - mean) / sqrt(var) / sqrt(s)``.
+    """
+    import keras
+    import numpy as np
+
+    norm = next(layer for layer in model.layers if isinstance(layer, keras.layers.Normalization))
+    mean, variance, *rest = norm.get_weights()
+    norm.set_weights([mean, variance * np.asarray(EFFICIENTNET_STDDEV_RGB, variance.dtype), *rest])
+    finalize_layer_state(norm)
+
+
+# --------------------------------------------------------------------------- ImageNet files
+
+KERAS_APPLICATIONS_URL = "https://storage.googleapis.com/tensorflow/keras-applications/"
+"""Download folder of the VGG, ResNet and MobileNetV2 ImageNet weights."""
+
+EFFICIENTNET_URL = "https://storage.googleapis.com/keras-applications/"
+"""Download folder of the EfficientNet ImageNet weights."""
+
+MOBILENET_V2_SIZES = (96, 128, 160, 192, 224)
+"""Input sizes with their own MobileNetV2 weights file; other sizes use the 224 one."""
+
+
+def imagenet_file_name(family: str, key: str, image_size: int) -> str:
+    """The file ``keras.applications`` downloads for backbone ``key`` without its top.
+
+    Args:
+        family: The backbone family (``"vgg"``, ``"resnet"``, ``"resnet_v2"``,
+            ``"mobilenet_v2"``, ``"efficientnet"``).
+        key: The registry key, which is Keras' own model name (``"resnet50v2"``).
+        image_size: Input side (only MobileNetV2's file depends on it).
+
+    Raises:
+        ConfigError: no ImageNet file is known for ``family``.
+    """
+    if family in ("vgg", "resnet", "resnet_v2"):
+        return f"{key}_weights_tf_dim_ordering_tf_kernels_notop.h5"
+    if family == "mobilenet_v2":
+        rows = image_size if image_size in MOBILENET_V2_SIZES else 224
+        return f"mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_{rows}_no_top.h5"
+    if family == "efficientnet":
+        return f"{key}_notop.h5"
+    raise ConfigError(f"No ImageNet weights are known for this backbone family. Received: {family!r} ({key!r})")
+
+
+def imagenet_url(family: str, key: str, image_size: int) -> str:
+    """Where ``keras.applications`` downloads :func:`imagenet_file_name` from."""
+    name = imagenet_file_name(family, key, image_size)
+    folder = {"vgg": f"{key}/", "resnet": "resnet/", "resnet_v2": "resnet/", "mobilenet_v2": "mobilenet_v2/"}
+    if family == "efficientnet":
+        return f"{EFFICIENTNET_URL}{name}"
+    return f"{KERAS_APPLICATIONS_URL}{folder[family]}{name}"
