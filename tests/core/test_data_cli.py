@@ -55,10 +55,10 @@ def test_scan_json_is_machine_readable(tmp_path, capsys):
     assert json.loads(capsys.readouterr().out)["cache_hits"] == 0
 
 
-def test_scan_unusable_data_exits_2_with_one_line_error(tmp_path, capsys):
+def test_scan_unusable_data_exits_3_with_one_line_error(tmp_path, capsys):
     root = _make(tmp_path / "d", {"only": 3})
     (root / "only" / "bad.png").write_text("x")
-    assert main(["scan", str(root)]) == 2
+    assert main(["scan", str(root)]) == 3
     captured = capsys.readouterr()
     assert "bad.png: not an image" in captured.out  # the report is still printed
     err = captured.err.strip().splitlines()
@@ -67,19 +67,19 @@ def test_scan_unusable_data_exits_2_with_one_line_error(tmp_path, capsys):
 
 def test_scan_unusable_json_reports_the_error(tmp_path, capsys):
     root = _make(tmp_path / "d", {"a": 3})
-    assert main(["scan", str(root), "--json"]) == 2
+    assert main(["scan", str(root), "--json"]) == 3
     data = json.loads(capsys.readouterr().out)
     assert data["usable"] is False and "only one class" in data["error"]
 
 
-def test_scan_missing_folder_exits_2(tmp_path, capsys):
-    assert main(["scan", str(tmp_path / "missing")]) == 2
+def test_scan_missing_folder_exits_3(tmp_path, capsys):
+    assert main(["scan", str(tmp_path / "missing")]) == 3
     assert "does not exist" in capsys.readouterr().err
 
 
-def test_scan_bad_fraction_exits_1(tmp_path, capsys):
+def test_scan_bad_fraction_is_a_usage_error(tmp_path, capsys):
     root = _make(tmp_path / "d", {"a": 3, "b": 3})
-    assert main(["scan", str(root), "--val", "1.5"]) == 1
+    assert main(["scan", str(root), "--val", "1.5"]) == 2
     assert "val_fraction" in capsys.readouterr().err
 
 
@@ -128,7 +128,7 @@ def test_scan_json_matches_the_dataset_report_of_prepare_data(tmp_path, capsys):
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="needs a file system that accepts any bytes in names")
-def test_file_names_that_are_not_utf8(tmp_path, capsys):
+def test_file_names_that_are_not_utf8_are_listed_as_their_bytes(tmp_path, capfdbinary):
     import os
 
     root = _make(tmp_path / "d", {"a": 2, "b": 2})
@@ -136,6 +136,24 @@ def test_file_names_that_are_not_utf8(tmp_path, capsys):
     (root / "b" / os.fsdecode(b"bad\xff.jpg")).write_text("x")
     for _ in range(2):  # second run reads the cache
         assert main(["scan", str(root), "--val", "0.3"]) == 0
-    out = capsys.readouterr().out
-    assert "bad\\xff.jpg: not an image" in out
-    assert "(6 cached)" in out
+    out = capfdbinary.readouterr().out
+    # printed with surrogateescape: the original bytes, as `ls` prints them, so a script can open the file
+    assert os.fsencode(str(root / "b")) + b"/bad\xff.jpg: not an image" in out
+    assert b"(6 cached)" in out
+    assert main(["scan", str(root), "--json"]) == 0
+    data = json.loads(capfdbinary.readouterr().out)
+    assert [os.fsencode(s["path"]) for s in data["skipped"]] == [os.fsencode(str(root / "b")) + b"/bad\xff.jpg"]
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="needs a file system that accepts any bytes in names")
+def test_unusable_data_with_a_name_that_is_not_utf8_is_one_line(tmp_path, capfdbinary):
+    import os
+
+    root = tmp_path / "d"
+    (root / os.fsdecode(b"caf\xe9")).mkdir(parents=True)
+    Image.new("RGB", (4, 4)).save(root / os.fsdecode(b"caf\xe9") / "0.png")
+    assert main(["scan", str(root)]) == 3
+    captured = capfdbinary.readouterr()
+    assert b"caf\xe9" in captured.out  # the class is listed with its own bytes
+    err = captured.err
+    assert err.startswith(b"tlstudio-cli: error:") and err.count(b"\n") == 1 and b"Traceback" not in err

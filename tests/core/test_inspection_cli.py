@@ -30,12 +30,48 @@ def test_inspect_backbone_writes_table_and_pngs(tmp_path, capsys):
     assert Image.open(out / "filters_block1_conv1.png").mode == "RGB"
 
 
-def test_inspect_calc_error_is_one_line(tmp_path, capsys):
+def test_inspect_calc_strict_error_is_one_line(tmp_path, capsys):
     spec = tmp_path / "spec.json"
     spec.write_text(json.dumps({"input_shape": [10, 10, 3], "layers": [{"kind": "conv", "f": 3, "s": 2, "p": 0, "k": 4}]}))
-    assert main(["inspect", "--calc", str(spec)]) == 1
+    assert main(["inspect", "--calc", str(spec), "--strict"]) == 1
     err = capsys.readouterr().err.strip()
-    assert err.count("\n") == 0 and "4.5" in err and err.startswith("tlstudio-cli: error: Layer 1")
+    assert err.count("\n") == 0 and "4.5" in err and err.startswith(f"tlstudio-cli: error: {spec}: Layer 1")
+    assert "Received:" in err
+    # without --strict the same spec is floored, as Keras does: (10 − 3)/2 + 1 = 4.5 → 4
+    assert main(["inspect", "--calc", str(spec), "--json"]) == 0
+    row = json.loads(capsys.readouterr().out)["table"]["rows"][1]
+    assert row["output_shape"] == [4, 4, 4] and row["exact_output_shape"] == [4.5, 4.5, 4] and row["floored"]
+
+
+@pytest.mark.parametrize(
+    "content, words",
+    [
+        (b'{"input_shape": "ab", "layers": []}', ["input_shape must be [height, width, channels]", "Received: input_shape='ab'"]),
+        (b'{"input_shape": [8, 8, 3], "layers": [{"kind": "conv", "k": 2, "name": "caf\xe9"}]}',
+         ["not UTF-8", "layers[1].name", "0xe9", "Received:"]),
+        (b'{"input_shape": [8, 8, 3], "layers": [{"kind": "conv", "k": "two"}]}', ["layers[1].k (Layer 1)", "Received: k='two'"]),
+        (b"{", ["not valid JSON", "Received:"]),
+    ],
+)
+def test_inspect_calc_bad_spec_file_is_one_line_naming_file_and_field(tmp_path, capsys, content, words):
+    spec = tmp_path / "spec.json"
+    spec.write_bytes(content)
+    assert main(["inspect", "--calc", str(spec)]) == 1
+    captured = capsys.readouterr()
+    err = captured.err
+    assert err.count("\n") == 1 and err.startswith(f"tlstudio-cli: error: {spec}: ")
+    assert "Traceback" not in err + captured.out
+    for word in words:
+        assert word in err
+
+
+def test_inspect_usage_errors_exit_2(tmp_path, capsys):
+    assert main(["inspect"]) == 2
+    assert "give a MODEL_OR_BACKBONE" in capsys.readouterr().err
+    assert main(["inspect", "vgg16", "--strict"]) == 2
+    assert "--strict goes with --calc" in capsys.readouterr().err
+    assert main(["inspect", "vgg16", "--batch-size", "0"]) == 2
+    assert "--batch-size must be >= 1. Received: 0" in capsys.readouterr().err
 
 
 def test_inspect_calc_cross_check(tmp_path, capsys):

@@ -62,31 +62,35 @@ def test_calculator_rows_and_totals():
     assert table.totals.activation_elements == sum(fm.prod(s) for s in shapes)
 
 
-def test_non_integer_output_is_a_teaching_error():
+def test_non_integer_output_is_a_teaching_error_in_strict_mode():
     spec = CalcSpec((10, 10, 3), (CalcLayer("conv", f=3, s=1, p=1, k=4), CalcLayer("conv", f=3, s=2, p=0, k=4)))
     with pytest.raises(CalculatorError) as info:
-        calculate(spec)
+        calculate(spec, strict=True)
     msg = str(info.value)
     assert "Layer 2 (conv, F=3, S=2, P=0)" in msg
     assert "(10 − 3 + 2·0)/2 + 1 = 4.5" in msg
     assert "not a whole number" in msg
     assert "S=1 (→ 8)" in msg  # a fix that works, with its result
+    assert "Received: width 10, F=3, S=2, P=0" in msg
     assert isinstance(info.value, ConfigError)
-    # non-strict mode floors as Keras does and says so
-    table = calculate(spec, strict=False)
-    assert table.rows[-1].output_shape == (4, 4, 4)
-    assert "floored" in table.rows[-1].note
+    # the default floors as Keras does and says so
+    table = calculate(spec)
+    row = table.rows[-1]
+    assert row.output_shape == (4, 4, 4) and row.exact_output_shape == (4.5, 4.5, 4) and row.floored
+    assert "floored" in row.note and "S=1 (→ 8)" in row.fix
+    assert table.floored_rows == [row]
 
 
 def test_suggested_padding_fixes_really_work():
     # (10 − 3 + 2·0)/3 + 1 = 3.33…; P=1 gives (10 − 3 + 2)/3 + 1 = 4.
     spec = CalcSpec((10, 10, 3), (CalcLayer("conv", f=3, s=3, p=0, k=4),))
     with pytest.raises(CalculatorError) as info:
-        calculate(spec)
+        calculate(spec, strict=True)
     assert "3.333" in str(info.value)
     assert "P=1 (→ 4)" in str(info.value)
-    fixed = calculate(CalcSpec((10, 10, 3), (CalcLayer("conv", f=3, s=3, p=1, k=4),)))
-    assert fixed.rows[-1].output_shape == (4, 4, 4)
+    assert "P=1 (→ 4)" in calculate(spec).rows[-1].fix
+    fixed = calculate(CalcSpec((10, 10, 3), (CalcLayer("conv", f=3, s=3, p=1, k=4),)), strict=True)
+    assert fixed.rows[-1].output_shape == (4, 4, 4) and not fixed.floored_rows
 
 
 def test_filter_larger_than_input_is_explained():
@@ -125,6 +129,46 @@ def test_spec_json_round_trip_and_unknown_keys():
         CalcSpec.from_json(json.dumps(bad))
     with pytest.raises(CalculatorError, match="not valid JSON"):
         CalcSpec.from_json("{")
+
+
+@pytest.mark.parametrize(
+    "data, words",
+    [
+        ({"input_shape": "ab", "layers": []}, "input_shape must be [height, width, channels]"),
+        ({"input_shape": [32, 32], "layers": []}, "Received: input_shape=[32, 32]"),
+        ({"input_shape": [32, 32.5, 3], "layers": []}, "three whole numbers"),
+        ({"input_shape": [8, 8, 3], "layers": 5}, '"layers" must be a list'),
+        ({"input_shape": [8, 8, 3], "layers": [5]}, "layers[1] (Layer 1) must be an object"),
+        ({"input_shape": [8, 8, 3], "layers": [{"kind": "conv", "f": "3"}]}, "layers[1].f (Layer 1) must be a whole number"),
+        ({"input_shape": [8, 8, 3], "layers": [{"kind": "conv", "k": 2}, {"kind": "dense", "bias": "yes"}]},
+         "layers[2].bias (Layer 2) must be true or false"),
+        ({"input_shape": [8, 8, 3], "layers": [{"kind": 3}]}, "layers[1].kind (Layer 1) must be one of"),
+        ([1, 2], 'a JSON object with "input_shape" and "layers"'),
+    ],
+)
+def test_spec_fields_are_checked_with_their_name(data, words):
+    with pytest.raises(CalculatorError) as info:
+        CalcSpec.from_dict(data)
+    assert words in str(info.value) and "Received:" in str(info.value)
+
+
+def test_spec_file_errors_name_the_file_and_field(tmp_path):
+    bad = tmp_path / "latin1.json"
+    bad.write_bytes(b'{"input_shape": [8, 8, 3],\n "layers": [{"kind": "conv", "k": 2, "name": "caf\xe9"}]}')
+    with pytest.raises(CalculatorError) as info:
+        CalcSpec.from_file(bad)
+    msg = str(info.value)
+    assert msg.startswith(f"{bad}: ") and "layers[1].name" in msg and "line 2" in msg and "0xe9" in msg
+    assert "Received:" in msg
+    shape = tmp_path / "shape.json"
+    shape.write_text('{"input_shape": "ab", "layers": []}', encoding="utf-8")
+    with pytest.raises(CalculatorError, match=r"shape\.json: input_shape must be .*Received: input_shape='ab'"):
+        CalcSpec.from_file(shape)
+    with pytest.raises(CalculatorError, match=r"missing\.json: cannot read the calculator spec"):
+        CalcSpec.from_file(tmp_path / "missing.json")
+    good = tmp_path / "good.json"
+    good.write_text(example_spec().to_json(), encoding="utf-8-sig")  # a BOM from a Windows editor is fine
+    assert CalcSpec.from_file(good) == example_spec()
 
 
 def test_same_padding_in_calculator():

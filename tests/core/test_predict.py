@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -153,8 +155,67 @@ def test_cli_predict_csv_and_json(model_and_export, mixed_folder, tmp_path, caps
 
     empty = tmp_path / "empty_dir"
     empty.mkdir()
-    assert cli_main(["predict", str(out / "model.keras"), str(empty)]) == 2
+    assert cli_main(["predict", str(out / "model.keras"), str(empty)]) == 3  # unusable data
     assert "no image files found" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="needs a file system that accepts any bytes in names")
+def test_cli_predict_file_names_that_are_not_utf8(model_and_export, tmp_path, capfdbinary):
+    _, out = model_and_export
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    raw_name = os.fsencode(str(folder)) + b"/caf\xe9.png"  # Latin-1 é: not valid UTF-8
+    Image.fromarray(np.full((40, 40, 3), 120, dtype=np.uint8)).save(os.fsdecode(raw_name), format="PNG")
+    Image.fromarray(np.full((40, 40, 3), 30, dtype=np.uint8)).save(folder / "plain.png")
+    csv_path = tmp_path / "rows.csv"
+    code = cli_main(["predict", str(out / "model.keras"), str(folder), "--csv", str(csv_path)])
+    captured = capfdbinary.readouterr()
+    assert code == 0, captured.err
+    assert b"Traceback" not in captured.err
+    lines = [line for line in captured.out.splitlines() if line.startswith(raw_name)]
+    assert len(lines) == 1 and lines[0].split(b"\t")[1].split()[0].decode() in CLASS_NAMES  # printed as its own bytes
+    with open(csv_path, newline="", encoding="utf-8", errors="surrogateescape") as fh:
+        table = list(csv.DictReader(fh))
+    assert sorted(os.fsencode(r["path"]) for r in table) == sorted([raw_name, os.fsencode(str(folder / "plain.png"))])
+    assert all(r["error"] == "" for r in table)
+    assert os.path.exists(os.fsdecode(next(os.fsencode(r["path"]) for r in table if b"caf" in os.fsencode(r["path"]))))
+
+    code = cli_main(["predict", str(out / "model.keras"), str(folder), "--json"])
+    rows = json.loads(capfdbinary.readouterr().out)
+    assert code == 0 and sorted(os.fsencode(r["path"]) for r in rows)[0] == raw_name
+
+
+def test_cli_predict_never_truncates_an_existing_csv_before_the_table_exists(model_and_export, mixed_folder, tmp_path, capsys):
+    _, out = model_and_export
+    csv_path = tmp_path / "keep.csv"
+    csv_path.write_text("precious,rows\n1,2\n", encoding="utf-8")
+    # the model cannot be loaded: the command fails and the old CSV is untouched, no temporary left behind
+    assert cli_main(["predict", str(tmp_path / "missing.keras"), str(mixed_folder), "--csv", str(csv_path)]) == 1
+    assert "missing.keras" in capsys.readouterr().err
+    assert csv_path.read_text(encoding="utf-8") == "precious,rows\n1,2\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["keep.csv"]
+    # a good run replaces it with the complete table, written next to it and renamed
+    good = mixed_folder / "a_good.jpg"
+    assert cli_main(["predict", str(out / "model.keras"), str(good), "--csv", str(csv_path)]) == 0
+    capsys.readouterr()
+    with open(csv_path, newline="", encoding="utf-8") as fh:
+        assert [r["path"] for r in csv.DictReader(fh)] == [str(good)]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["keep.csv"]
+
+
+def test_cli_predict_csv_that_is_a_folder_is_refused_before_predicting(model_and_export, mixed_folder, tmp_path, capsys):
+    _, out = model_and_export
+    folder = tmp_path / "results"
+    folder.mkdir()
+    (folder / "old.csv").write_text("x", encoding="utf-8")
+    assert cli_main(["predict", str(out / "model.keras"), str(mixed_folder), "--csv", str(folder)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"--csv {folder} is a folder" in err and "Received:" in err
+    assert (folder / "old.csv").read_text(encoding="utf-8") == "x"  # nothing in it was touched
+    assert cli_main(["predict", str(out / "model.keras"), str(mixed_folder), "--csv", str(tmp_path / "no" / "x.csv")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    assert cli_main(["predict", str(out / "model.keras"), str(mixed_folder), "--top-k", "0"]) == 2
+    assert "--top-k must be at least 1. Received: 0" in capsys.readouterr().err
 
 
 def test_public_names_are_the_functions_not_submodules():

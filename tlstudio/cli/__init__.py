@@ -6,40 +6,86 @@ import (no TensorFlow at module level).
 
 Conventions shared by every command:
 
-* a user-fixable error is one line on stderr, ``tlstudio-cli: error: ...``;
-* exit code 0 on success, 1 on an error, 2 when the input is unusable
-  (for example a dataset with fewer than two valid classes);
-* ``--json`` prints machine-readable output on stdout instead of text.
+* a user-fixable error is one line on stderr, ``tlstudio-cli: error: ...``,
+  never a traceback (``TLSTUDIO_DEBUG=1`` shows the traceback of an
+  unexpected error);
+* the exit codes are those of :mod:`tlstudio.cli.exit_codes`: 0 success,
+  1 failure, 2 bad command line, 3 unusable data, 130 cancelled;
+* ``--json`` prints machine-readable output on stdout instead of text;
+* file names that are not valid UTF-8 are printed and written back as their
+  original bytes (``surrogateescape``), never a crash.
 """
 
 from __future__ import annotations
 
 import argparse
+import codecs
+import contextlib
 import importlib
 import os
 import sys
-from typing import Sequence
+from typing import Iterator, Sequence
 
 from tlstudio import __version__
+from tlstudio.cli.exit_codes import (
+    EXIT_CANCELLED,
+    EXIT_DATA,
+    EXIT_ERROR,
+    EXIT_OK,
+    EXIT_UNUSABLE,
+    EXIT_USAGE,
+    describe as describe_exit_codes,
+)
 from tlstudio.errors import DataError, TlStudioError
+
+__all__ = [
+    "COMMANDS", "EXIT_CANCELLED", "EXIT_DATA", "EXIT_ERROR", "EXIT_OK", "EXIT_UNUSABLE", "EXIT_USAGE",
+    "FS_ERRORS", "UsageError", "build_parser", "error", "main", "one_line",
+]
 
 COMMANDS = ("scan", "sample", "train", "predict", "export", "inspect", "evaluate")
 """Sub-command module names, in the order ``--help`` lists them."""
 
-EXIT_OK = 0
-EXIT_ERROR = 1
-EXIT_UNUSABLE = 2
+FS_ERRORS = "tlstudio-surrogateescape"
+"""Codec error handler of the CLI's stdout and stderr.
+
+``surrogateescape`` for the lone surrogates that stand for the undecodable
+bytes of a file name (so the original bytes are printed, as ``ls`` does), and
+``backslashreplace`` for any other character the stream's encoding lacks.
+"""
+
+
+def _fs_errors(exc: UnicodeError):
+    try:
+        return codecs.lookup_error("surrogateescape")(exc)
+    except UnicodeError:
+        return codecs.lookup_error("backslashreplace")(exc)
+
+
+codecs.register_error(FS_ERRORS, _fs_errors)
+
+
+class UsageError(TlStudioError):
+    """The command line is wrong: an option value out of range, a missing argument (exit 2)."""
+
+
+def one_line(message: str) -> str:
+    """``message`` with its lines joined, so an error stays on one line."""
+    return " ".join(part.strip() for part in str(message).splitlines() if part.strip())
 
 
 def error(message: str) -> None:
     """Print a one-line error on stderr."""
-    print(f"tlstudio-cli: error: {message}", file=sys.stderr)
+    print(f"tlstudio-cli: error: {one_line(message)}", file=sys.stderr, flush=True)
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``tlstudio-cli`` parser with every sub-command that is built."""
     parser = argparse.ArgumentParser(
         prog="tlstudio-cli",
         description="Transfer Learning Studio: scan data, fine-tune VGG/ResNet, export and inspect models.",
+        epilog="exit codes:\n" + describe_exit_codes(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"tlstudio {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -54,25 +100,85 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the CLI and return its exit code."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if not getattr(args, "command", None):
-        parser.print_help()
-        return EXIT_ERROR
+@contextlib.contextmanager
+def _file_name_safe_streams() -> Iterator[None]:
+    """Let stdout and stderr print any file name while the command runs, then restore them."""
+    saved = []
+    for stream in (sys.stdout, sys.stderr):
+        errors = getattr(stream, "errors", None)
+        if errors is not None and errors != FS_ERRORS and hasattr(stream, "reconfigure"):
+            try:
+                stream.reconfigure(errors=FS_ERRORS)
+            except (ValueError, OSError, AttributeError):  # a closed or exotic stream: leave it
+                continue
+            saved.append((stream, errors))
+    try:
+        yield
+    finally:
+        for stream, errors in saved:
+            with contextlib.suppress(ValueError, OSError, AttributeError):
+                stream.reconfigure(errors=errors)
+
+
+def _unexpected(exc: BaseException) -> int:
+    if os.environ.get("TLSTUDIO_DEBUG"):
+        raise exc
+    if isinstance(exc, OSError) and exc.filename is not None:
+        name = os.fsdecode(exc.filename) if isinstance(exc.filename, bytes) else str(exc.filename)
+        error(f"{name}: {exc.strerror or exc}. Received: {type(exc).__name__} (errno {exc.errno})")
+    else:
+        error(
+            f"unexpected {type(exc).__name__}: {exc or 'no message'}. Received: this is a bug in tlstudio; "
+            "run again with TLSTUDIO_DEBUG=1 to see the traceback and report it"
+        )
+    return EXIT_ERROR
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         return int(args.func(args) or 0)
+    except UsageError as exc:
+        error(str(exc))
+        return EXIT_USAGE
     except DataError as exc:
         error(str(exc))
-        return EXIT_UNUSABLE
+        return EXIT_DATA
     except TlStudioError as exc:
         error(str(exc))
         return EXIT_ERROR
     except KeyboardInterrupt:
         error("interrupted")
-        return 130
+        return EXIT_CANCELLED
+    except BrokenPipeError:  # e.g. `tlstudio-cli scan DATA | head`: the reader left, nothing to say
+        with contextlib.suppress(OSError, ValueError):
+            sys.stdout = open(os.devnull, "w")  # keep the interpreter's final flush quiet
+        return EXIT_ERROR
+    except Exception as exc:  # noqa: BLE001 - the last line of defence: one line, no traceback
+        return _unexpected(exc)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI and return its exit code (see :mod:`tlstudio.cli.exit_codes`).
+
+    Args:
+        argv: The arguments after the program name; ``None`` reads ``sys.argv``.
+
+    Returns:
+        The exit code: 0 success, 1 failure, 2 bad command line, 3 unusable
+        data, 130 cancelled. ``--help`` and ``--version`` return 0 instead of
+        exiting, and so does nothing else: ``main`` never raises ``SystemExit``.
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    with _file_name_safe_streams():
+        parser = build_parser()
+        try:
+            args = parser.parse_args(argv)
+        except SystemExit as exc:  # argparse: 2 after its usage message, 0 after --help/--version
+            return exc.code if isinstance(exc.code, int) else (EXIT_OK if exc.code is None else EXIT_USAGE)
+        if not getattr(args, "command", None):
+            parser.print_help(sys.stderr)
+            return EXIT_USAGE
+        return _run(args)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -5,6 +5,9 @@ folder) with the labels.txt or model.json written next to it. Without DATA a
 run folder is evaluated on its own dataset and split; a DATA folder given with
 a run folder is split with the run's seed and fractions, and with an exported
 model with the default ones (use --split all to evaluate every image).
+
+Exit 0 on success, 1 when the model or run folder cannot be used, 2 for a bad
+command line, 3 when there is no usable dataset to evaluate on.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import argparse
 import json
 import sys
 
-from tlstudio.cli import EXIT_OK
+from tlstudio.cli import EXIT_OK, UsageError
 
 
 def register(subparsers) -> None:
@@ -70,6 +73,16 @@ def _print_text(result, mistakes: int) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.data is None:
+        from tlstudio.io.models import resolve_model
+
+        source = resolve_model(args.model)  # ModelFileError: exit 1 via main
+        if not source.run_dir:  # only a run folder knows its own dataset: DATA is a missing argument
+            raise UsageError(
+                f"{source.model_path} is an exported model, not a run folder: give the DATA folder to evaluate on. "
+                "Received: no DATA argument"
+            )
+
     from tlstudio.evaluation import evaluate_model
 
     result = evaluate_model(args.model, args.data, split=args.split, sink=_progress)

@@ -4,7 +4,7 @@ Exports a run folder's model (or a .keras file) to the chosen formats with
 labels.txt and model.json, and checks every file in a fresh
 TensorFlow-only process against the app's predictions. Existing files are not
 replaced unless --force is given. Exit 0 on success, 1 when the export
-failed or was refused.
+failed or was refused, 2 for a bad command line (an unknown --format).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import argparse
 import json
 import sys
 
-from tlstudio.cli import EXIT_ERROR, EXIT_OK, error
+from tlstudio.cli import EXIT_OK, EXIT_USAGE, error
 from tlstudio.config import EXPORT_FORMATS
 
 
@@ -56,9 +56,9 @@ def run(args: argparse.Namespace) -> int:
         config = ExportConfig(
             formats=formats, out_dir=args.out, name=args.name, overwrite=args.force, verify=not args.no_verify
         )
-    except ConfigError as exc:
+    except ConfigError as exc:  # --format, --name: the command line is wrong
         error(str(exc))
-        return EXIT_ERROR
+        return EXIT_USAGE
 
     from tlstudio.export import export_run
 

@@ -9,7 +9,12 @@ the formulas substituted, then the totals and a training-memory estimate.
 ``--layer L`` writes the filter grid of a convolution; with ``--image IMG``
 it also writes L's activation maps and a Grad-CAM heatmap (at L, or at the
 last convolution when no layer is given). ``--calc SPEC.json`` runs the layer
-calculator on a hand-written network instead of a model.
+calculator on a hand-written network instead of a model: an output size that
+is not a whole number is floored as Keras does and the row is flagged with
+the exact value and a fix; ``--strict`` refuses it instead.
+
+Exit 0 on success, 1 when the model or spec cannot be used (or the
+cross-check differs), 2 for a bad command line.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ import re
 import sys
 from pathlib import Path
 
-from tlstudio.cli import EXIT_ERROR, EXIT_OK, error
+from tlstudio.cli import EXIT_ERROR, EXIT_OK, EXIT_USAGE, error
 from tlstudio.io.atomic import atomic_write_text
 
 
@@ -37,6 +42,10 @@ def register(subparsers) -> None:
     parser.add_argument("--class", dest="class_index", type=int, default=None, metavar="N", help="class index for Grad-CAM (default: predicted)")
     parser.add_argument("--calc", metavar="SPEC.json", help="run the layer calculator on this network spec")
     parser.add_argument("--cross-check", action="store_true", help="with --calc: build the spec in Keras and compare")
+    parser.add_argument(
+        "--strict", action="store_true",
+        help="with --calc: refuse an output size that is not a whole number instead of flooring it as Keras does",
+    )
     parser.add_argument("--out", metavar="DIR", help="write the table and PNGs here (default: table on stdout)")
     parser.add_argument("--format", choices=("md", "csv"), default="md", help="table format (default md)")
     parser.add_argument("--image-size", type=int, default=0, metavar="N", help="input side for a backbone key (default: its own)")
@@ -65,19 +74,22 @@ def _emit_table(table, args, memory=None) -> tuple[str, Path | None]:
     return text, path
 
 
-def _run_calc(args) -> int:
-    from tlstudio.inspection.calculator import CalcSpec, calculate, cross_check
+def _floor_lines(table) -> list[str]:
+    """One line per floored row: the exact size, the floor and the fix."""
+    return [f"note: {row.name}: {row.note}" for row in table.floored_rows]
 
-    path = Path(args.calc)
+
+def _run_calc(args) -> int:
+    from tlstudio.inspection.calculator import CalcSpec, CalculatorError, calculate, cross_check
+
+    spec = CalcSpec.from_file(args.calc)  # CalculatorError naming the file and field: one line, exit 1 via main
     try:
-        spec = CalcSpec.from_json(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        error(f"{path}: cannot read the calculator spec ({exc.strerror or exc}).")
-        return EXIT_ERROR
-    table = calculate(spec)  # CalculatorError: one line, exit 1 via main
+        table = calculate(spec, strict=args.strict)
+    except CalculatorError as exc:  # a layer that cannot be computed (or, with --strict, floored): name the file too
+        raise CalculatorError(f"{args.calc}: {exc}") from exc
     result: dict = {"table": table.to_dict()}
     if args.cross_check:
-        check = cross_check(spec)
+        check = cross_check(spec, strict=args.strict)
         result["cross_check"] = {"ok": check.ok, "mismatches": check.mismatches()}
     text, written = _emit_table(table, args)
     if args.json:
@@ -85,6 +97,8 @@ def _run_calc(args) -> int:
         print(json.dumps(result, indent=2, default=str))
     else:
         print(text if written is None else f"wrote {written}")
+        for line in _floor_lines(table):
+            print(line)
         if args.cross_check:
             print("Keras agrees with every row." if result["cross_check"]["ok"] else "\n".join(result["cross_check"]["mismatches"]))
     return EXIT_OK if not args.cross_check or result["cross_check"]["ok"] else EXIT_ERROR
@@ -94,11 +108,17 @@ def run(args: argparse.Namespace) -> int:
     if args.calc:
         return _run_calc(args)
     if not args.model:
-        error("give a MODEL_OR_BACKBONE (a .keras file or a backbone key) or --calc SPEC.json.")
-        return EXIT_ERROR
+        error("give a MODEL_OR_BACKBONE (a .keras file or a backbone key) or --calc SPEC.json. Received: neither")
+        return EXIT_USAGE
+    if args.strict or args.cross_check:
+        error(f"{'--strict' if args.strict else '--cross-check'} goes with --calc SPEC.json. Received: a model ({args.model})")
+        return EXIT_USAGE
     if args.batch_size < 1:
         error(f"--batch-size must be >= 1. Received: {args.batch_size}")
-        return EXIT_ERROR
+        return EXIT_USAGE
+    if args.budget_gb <= 0:
+        error(f"--budget-gb must be > 0. Received: {args.budget_gb:g}")
+        return EXIT_USAGE
     image = None
     if args.image:
         from tlstudio.imaging import load_image

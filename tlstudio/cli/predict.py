@@ -5,17 +5,24 @@ MODEL is an exported .keras file, a SavedModel folder, a .tflite or
 Images are read like training reads them (EXIF orientation, RGB, resize).
 A file that cannot be read gets a row with its error and does not stop the
 others. Exit 0 when every file was predicted, 1 when some could not be read
-(or the model could not be loaded), 2 when no image files were found.
+(or the model could not be loaded), 2 for a bad command line, 3 when no image
+files were found. --csv is written to a temporary file next to OUT.csv and
+renamed at the end, so an existing OUT.csv is replaced only by a complete
+table. File names that are not valid UTF-8 keep their original bytes in the
+CSV and in the printed rows.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import io
 import json
+import os
 import sys
 
-from tlstudio.cli import EXIT_ERROR, EXIT_OK, EXIT_UNUSABLE, error
+from tlstudio.cli import EXIT_DATA, EXIT_ERROR, EXIT_OK, EXIT_USAGE, error
+from tlstudio.io.atomic import atomic_write_bytes
 
 
 def register(subparsers) -> None:
@@ -44,45 +51,78 @@ def _progress(event) -> None:
 
 
 def write_csv(path: str, rows, top_k: int) -> None:
-    """Rows as CSV: path, then class_i/prob_i pairs, then error."""
+    """Write the rows as CSV: path, then class_i/prob_i pairs, then error.
+
+    The table goes to a temporary file in the same folder, renamed over
+    ``path`` once complete (:func:`tlstudio.io.atomic.atomic_write_bytes`):
+    an existing file is never truncated before the new table exists, and a
+    failed write leaves it as it was. Paths that are not valid UTF-8 are
+    written as their original bytes (``surrogateescape``).
+
+    Args:
+        path: The CSV file to write.
+        rows: :class:`~tlstudio.export.Prediction` rows.
+        top_k: The number of class/probability column pairs.
+
+    Raises:
+        OSError: The folder is missing or not writable, or the disk is full.
+    """
     header = ["path"]
     for i in range(1, top_k + 1):
         header += [f"class_{i}", f"prob_{i}"]
     header.append("error")
-    with open(path, "w", newline="", encoding="utf-8") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(header)
-        for row in rows:
-            cells = [row.path]
-            for i in range(top_k):
-                if i < len(row.top):
-                    cells += [row.top[i][0], f"{row.top[i][1]:.6f}"]
-                else:
-                    cells += ["", ""]
-            cells.append(row.error or "")
-            writer.writerow(cells)
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(header)
+    for row in rows:
+        cells = [row.path]
+        for i in range(top_k):
+            if i < len(row.top):
+                cells += [row.top[i][0], f"{row.top[i][1]:.6f}"]
+            else:
+                cells += ["", ""]
+        cells.append(row.error or "")
+        writer.writerow(cells)
+    atomic_write_bytes(path, buf.getvalue().encode("utf-8", "surrogateescape"))
+
+
+def csv_problem(path: str) -> str | None:
+    """Why ``--csv path`` cannot be written, checked before any prediction; None when it can."""
+    folder = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path):
+        return f"--csv {path} is a folder; give a file name such as {os.path.join(path, 'predictions.csv')}. Received: a folder"
+    if not os.path.isdir(folder):
+        return f"--csv {path}: the folder {folder} does not exist. Received: a missing folder"
+    if not os.access(folder, os.W_OK):
+        return f"--csv {path}: the folder {folder} is not writable. Received: a read-only folder"
+    return None
 
 
 def run(args: argparse.Namespace) -> int:
     if args.top_k < 1:
         error(f"--top-k must be at least 1. Received: {args.top_k}")
-        return EXIT_ERROR
+        return EXIT_USAGE
     if args.batch_size < 1:
         error(f"--batch-size must be at least 1. Received: {args.batch_size}")
-        return EXIT_ERROR
+        return EXIT_USAGE
+    problem = csv_problem(args.csv) if args.csv else None
+    if problem:
+        error(problem)
+        return EXIT_USAGE
 
     from tlstudio.export.prediction import collect_images, predict
 
     files = collect_images(args.images)
     if not files:
-        error(f"no image files found in {' '.join(args.images)}")
-        return EXIT_UNUSABLE
+        error(f"no image files found in {' '.join(args.images)}. Received: {len(args.images)} path(s) without image files")
+        return EXIT_DATA
     rows = predict(args.model, files, top_k=args.top_k, batch_size=args.batch_size, sink=_progress)
     if args.csv:
         try:
             write_csv(args.csv, rows, args.top_k)
         except OSError as exc:
-            error(f"cannot write {args.csv}: {exc.strerror or exc}")
+            error(f"--csv {args.csv}: cannot write the table ({exc.strerror or exc}); any earlier file there is unchanged. "
+                  f"Received: {type(exc).__name__}")
             return EXIT_ERROR
     if args.json:
         print(json.dumps([r.to_dict() for r in rows], indent=2))

@@ -2,7 +2,8 @@
 
 Without OUT, the dataset is generated once into the tlstudio cache (one
 folder per setting) and its path is printed; with OUT, it is written there
-(OUT must be empty or new, unless ``--force``).
+(OUT must be empty or new, unless ``--force``). Exit 0 on success, 1 when
+OUT cannot be written (or is not empty), 2 for a bad command line.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import argparse
 import json
 import os
 
-from tlstudio.cli import EXIT_ERROR, EXIT_OK, error
+from tlstudio.cli import EXIT_ERROR, EXIT_OK, EXIT_USAGE, error
 
 
 def register(subparsers) -> None:
@@ -34,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.per_class < 1 or args.size < 16:
         error(f"--per-class must be >= 1 and --size >= 16. Received: --per-class {args.per_class} --size {args.size}")
-        return EXIT_ERROR
+        return EXIT_USAGE
     if args.out is None:
         path = sample_dataset_path(per_class=args.per_class, size=args.size, seed=args.seed)
     else:

@@ -2,17 +2,18 @@
 
 Prints the classes, the valid images per class, the split counts, the class
 weights and every skipped file with its reason. Exits 0 when the data can
-train a classifier and 2 when it cannot (the reason goes to stderr).
+train a classifier, 3 when it cannot (the reason goes to stderr) and 2 for a
+bad command line. File names that are not valid UTF-8 are printed as their
+original bytes, as ``ls`` prints them.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 
-from tlstudio.cli import EXIT_OK, EXIT_UNUSABLE, error
+from tlstudio.cli import EXIT_DATA, EXIT_OK, EXIT_USAGE, error
 
 
 def register(subparsers) -> None:
@@ -39,14 +40,9 @@ def _progress(event) -> None:
         print(f"\r{event.message}", end=end, file=sys.stderr, flush=True)
 
 
-def _show(text: str) -> str:
-    """Printable form of a path whose name is not valid UTF-8 (undecodable bytes as \\xNN)."""
-    return os.fsencode(text).decode("utf-8", "backslashreplace")
-
-
 def _print_report(data: dict) -> None:
     split_counts = data.get("counts")
-    print(f"Dataset: {_show(data['root'])} ({data['layout']} layout)")
+    print(f"Dataset: {data['root']} ({data['layout']} layout)")
     print(f"Classes: {len(data['class_names'])}; files: {data['num_files']}, valid: {data['num_valid']}, skipped: {data['num_skipped']}")
     print(f"Validated in {data['seconds']:.2f} s ({data['cache_hits']} cached)")
     names = data["class_names"]
@@ -57,22 +53,22 @@ def _print_report(data: dict) -> None:
             print(f"\n{'class':<{width}}  " + "  ".join(f"{s:>6}" for s in splits) + "   weight")
             for name in names:
                 cells = "  ".join(f"{split_counts[s][name]:>6}" for s in splits)
-                print(f"{_show(name):<{width}}  {cells}   {data['class_weights'][name]:.3f}")
+                print(f"{name:<{width}}  {cells}   {data['class_weights'][name]:.3f}")
             print(f"{'total':<{width}}  " + "  ".join(f"{sum(split_counts[s].values()):>6}" for s in splits))
         else:
             for split, per_class in data["valid_counts"].items():
                 label = "" if split == "all" else f" ({split})"
                 print(f"\nValid images{label}:")
                 for name in names:
-                    print(f"  {_show(name):<{width}}  {per_class.get(name, 0):>6}")
+                    print(f"  {name:<{width}}  {per_class.get(name, 0):>6}")
     if data["warnings"]:
         print("\nWarnings:")
         for warning in data["warnings"]:
-            print(f"  {_show(warning)}")
+            print(f"  {warning}")
     if data["skipped"]:
         print(f"\nSkipped files ({len(data['skipped'])}):")
         for s in data["skipped"]:
-            print(f"  {_show(s['path'])}: {s['reason']}")
+            print(f"  {s['path']}: {s['reason']}")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -89,8 +85,8 @@ def run(args: argparse.Namespace) -> int:
         )
     except ConfigError as exc:
         error(str(exc))
-        return 1
-    scan = scan_folder(config.root)  # DataError for a missing folder: exit 2 via main
+        return EXIT_USAGE
+    scan = scan_folder(config.root)  # DataError for a missing folder: exit 3 via main
     report = validate_files(
         scan, max_megapixels=config.max_megapixels, use_cache=not args.no_cache, sink=None if args.json else _progress
     )
@@ -109,6 +105,6 @@ def run(args: argparse.Namespace) -> int:
     else:
         _print_report(data)
     if problem is not None:
-        error(_show(problem))
-        return EXIT_UNUSABLE
+        error(problem)
+        return EXIT_DATA
     return EXIT_OK

@@ -7,9 +7,16 @@ is how one checks a hand calculation. :func:`cross_check` builds the same
 network in Keras and compares, to show that the arithmetic is what the
 framework does.
 
-An impossible configuration (an output size that is not a whole number, or a
-filter larger than its padded input) raises :class:`CalculatorError` naming
-the layer and the arithmetic, with a fix that would work.
+The calculator accepts every network Keras accepts. An output size that is
+not a whole number, e.g. a 2×2 pool with stride 2 on 13 pixels,
+``(13 − 2)/2 + 1 = 6.5``, is floored as Keras does (6) and the row is flagged:
+``row.floored`` is True, ``row.exact_output_shape`` holds the exact sizes
+(``(6.5, 6.5, 64)``), ``row.output_shape`` the floor and ``row.fix`` the
+changes that would make it whole (``"padding 'same' (→ 7)"``, ``"an input of
+30×30"``); ``table.floored_rows`` lists those rows. With ``strict=True`` (for
+teaching) such a row raises :class:`CalculatorError` instead. A filter larger
+than its padded input is impossible in Keras too and always raises. Every
+error names the layer, the arithmetic and ends with ``Received: ...``.
 
 Example:
 
@@ -22,13 +29,26 @@ spec = CalcSpec(input_shape=(32, 32, 3), layers=(
 ))
 table = calculate(spec)
 table.rows[1].output_shape   # (32, 32, 16)
+
+cnn = CalcSpec(input_shape=(32, 32, 3), layers=(
+    CalcLayer("conv", f=3, k=32), CalcLayer("pool", f=2, s=2),
+    CalcLayer("conv", f=3, k=64), CalcLayer("pool", f=2, s=2),   # 13 → 6.5, floored to 6
+    CalcLayer("conv", f=3, k=64), CalcLayer("flatten"),
+    CalcLayer("dense", k=64), CalcLayer("dense", k=10, activation="softmax"),
+))
+table = calculate(cnn)                      # calculate(cnn, strict=True) raises instead
+table.totals.total_params                   # 122570, as Keras counts
+[r.name for r in table.floored_rows]        # ['pool4']
 ```
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import os
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 from tlstudio.errors import ConfigError
@@ -92,32 +112,162 @@ class CalcSpec:
         return json.dumps(self.to_dict(), indent=indent)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "CalcSpec":
-        """Build a spec from :meth:`to_dict` output (unknown keys are an error)."""
+    def from_dict(cls, data: Any) -> "CalcSpec":
+        """Build a spec from :meth:`to_dict` output, checking every field's type and range.
+
+        Args:
+            data: ``{"input_shape": [H, W, C], "layers": [{...}, ...]}``; a
+                missing ``input_shape`` means ``[224, 224, 3]``.
+
+        Returns:
+            The spec. Row values are checked for type here; ranges (F >= 1...)
+            are checked again by :func:`calculate`.
+
+        Raises:
+            CalculatorError: Naming the field (``input_shape``, ``layers[2].f``),
+                what was expected and ``Received: ...``.
+        """
         if not isinstance(data, dict) or "layers" not in data:
             raise CalculatorError(
                 'a calculator spec is a JSON object with "input_shape" and "layers". '
-                f"Received: {str(data)[:80]!r}"
+                f"Received: {_short(data)}"
             )
-        shape = tuple(int(v) for v in data.get("input_shape", (224, 224, 3)))
-        if len(shape) != 3:
-            raise CalculatorError(f"input_shape must be [height, width, channels]. Received: {list(shape)}")
+        shape = _input_shape(data.get("input_shape", [224, 224, 3]))
+        rows = data["layers"]
+        if not isinstance(rows, list):
+            raise CalculatorError(f'"layers" must be a list of layer objects. Received: {_short(rows)}')
         layers = []
         allowed = set(CalcLayer.__dataclass_fields__)
-        for i, row in enumerate(data["layers"], start=1):
+        for i, row in enumerate(rows, start=1):
+            if not isinstance(row, dict):
+                raise CalculatorError(
+                    f'layers[{i}] (Layer {i}) must be an object such as {{"kind": "conv", "f": 3, "k": 16}}. '
+                    f"Received: {_short(row)}"
+                )
             unknown = set(row) - allowed
             if unknown:
                 raise CalculatorError(f"Layer {i} has unknown keys {sorted(unknown)}; allowed: {sorted(allowed)}. Received: {row}")
+            for key, value in row.items():
+                problem = _field_problem(key, value)
+                if problem:
+                    raise CalculatorError(f"layers[{i}].{key} (Layer {i}) must be {problem}. Received: {key}={_short(value)}")
             layers.append(CalcLayer(**row))
-        return cls(input_shape=shape, layers=tuple(layers))  # type: ignore[arg-type]
+        return cls(input_shape=shape, layers=tuple(layers))
 
     @classmethod
     def from_json(cls, text: str) -> "CalcSpec":
+        """Parse the JSON text of a spec (see :meth:`from_dict`).
+
+        Raises:
+            CalculatorError: The text is not JSON, or a field is wrong.
+        """
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
             raise CalculatorError(f"the calculator spec is not valid JSON: {exc}. Received: {text[:80]!r}") from exc
         return cls.from_dict(data)
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike) -> "CalcSpec":
+        """Read a spec file; every error names the file.
+
+        Args:
+            path: A UTF-8 JSON file as :meth:`to_json` writes it.
+
+        Raises:
+            CalculatorError: The file cannot be read, is not UTF-8 or JSON, or
+                a field is wrong; the message starts with the file name.
+        """
+        name = os.fsdecode(path)
+        try:
+            raw = Path(path).read_bytes()
+        except OSError as exc:
+            raise CalculatorError(
+                f"{name}: cannot read the calculator spec ({exc.strerror or exc}). Received: {type(exc).__name__}"
+            ) from exc
+        try:
+            text = raw.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            line = raw.count(b"\n", 0, exc.start) + 1
+            column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+            field = _non_utf8_field(raw)
+            where = f"{field} (line {line}, column {column})" if field else f"line {line}, column {column}"
+            raise CalculatorError(
+                f"{name}: the calculator spec must be UTF-8 JSON text, but {where} holds byte "
+                f"0x{raw[exc.start]:02x}, which is not UTF-8; save the file as UTF-8. "
+                f"Received: {raw[max(0, exc.start - 20) : exc.start + 20]!r}"
+            ) from exc
+        try:
+            return cls.from_json(text)
+        except CalculatorError as exc:
+            raise CalculatorError(f"{name}: {exc}") from exc
+
+
+def _non_utf8_field(raw: bytes) -> str:
+    """Where in the spec the first text that is not UTF-8 sits, e.g. ``"layers[1].name"``; ``""`` if unknown."""
+    try:
+        data = json.loads(raw.decode("utf-8", "surrogateescape"))
+    except ValueError:
+        return ""
+
+    def bad(text: str) -> bool:
+        return any("\udc80" <= ch <= "\udcff" for ch in text)
+
+    def walk(value: Any, path: str) -> str:
+        if isinstance(value, str):
+            return path if bad(value) else ""
+        if isinstance(value, list):
+            for i, item in enumerate(value):
+                found = walk(item, f"{path}[{i + 1 if path == 'layers' else i}]")
+                if found:
+                    return found
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if bad(key):
+                    return f"{path}.<key>" if path else "<key>"
+                found = walk(item, f"{path}.{key}" if path else key)
+                if found:
+                    return found
+        return ""
+
+    return walk(data, "")
+
+
+def _short(value: Any, limit: int = 80) -> str:
+    text = json.dumps(value, default=str) if not isinstance(value, str) else repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _whole(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _input_shape(value: Any) -> tuple[int, int, int]:
+    if not isinstance(value, (list, tuple)) or len(value) != 3 or not all(_whole(v) and v >= 1 for v in value):
+        raise CalculatorError(
+            "input_shape must be [height, width, channels], three whole numbers >= 1, e.g. [32, 32, 3]. "
+            f"Received: input_shape={_short(value)}"
+        )
+    return (int(value[0]), int(value[1]), int(value[2]))
+
+
+_FIELD_TYPES = {
+    "kind": (lambda v: isinstance(v, str), f"one of {LAYER_KINDS}"),
+    "f": (_whole, "a whole number >= 1 (the filter size F)"),
+    "s": (_whole, "a whole number >= 1 (the stride S)"),
+    "p": (lambda v: _whole(v) or v in ("same", "valid"), "a whole number >= 0, 'same' or 'valid' (the padding P)"),
+    "k": (_whole, "a whole number >= 1 (filters K or units)"),
+    "activation": (lambda v: isinstance(v, str), 'an activation name such as "relu", "linear" or "softmax"'),
+    "pool": (lambda v: isinstance(v, str), f"one of {POOL_TYPES}"),
+    "bias": (lambda v: isinstance(v, bool), "true or false"),
+    "name": (lambda v: isinstance(v, str), "a text"),
+}
+
+
+def _field_problem(key: str, value: Any) -> str | None:
+    """What ``value`` of row field ``key`` should be, or None when its type is right."""
+    ok, expected = _FIELD_TYPES[key]
+    return None if ok(value) else expected
 
 
 def example_spec() -> CalcSpec:
@@ -158,8 +308,9 @@ def _check_row(layer: CalcLayer, index: int) -> None:
         raise CalculatorError(f"{where}: pool must be one of {POOL_TYPES}. Received: pool={layer.pool!r}")
 
 
-def _suggestions(w: int, f: int, s: int, p: int) -> list[str]:
-    tips = []
+def _tips(w: int, f: int, s: int, p: int) -> list[str]:
+    """Changes to one conv/pool row that make ``(W − F + 2P)/S + 1`` whole, each with its result."""
+    tips = [f"padding 'same' (→ {-(-w // s)}, pads just enough for ⌈W/S⌉ outputs)"]
     for cand in range(0, f + s + 1):
         if cand != p and (w - f + 2 * cand) >= 0 and (w - f + 2 * cand) % s == 0:
             tips.append(f"P={cand} (→ {(w - f + 2 * cand) // s + 1})")
@@ -170,16 +321,84 @@ def _suggestions(w: int, f: int, s: int, p: int) -> list[str]:
         if cand >= 1 and (w - cand + 2 * p) >= 0 and (w - cand + 2 * p) % s == 0:
             tips.append(f"F={cand} (→ {(w - cand + 2 * p) // s + 1})")
             break
-    tips.append("'same' padding, which pads just enough for ⌈W/S⌉ outputs")
     return tips
 
 
-def _spatial(layer: CalcLayer, index: int, size: int, axis: str, strict: bool) -> tuple[int, Formula, int, int]:
-    """Output size along one axis; returns ``(out, formula, pad_before, pad_after)``."""
+def _axis_is_whole(layers: tuple[CalcLayer, ...], size: int) -> bool:
+    """Whether every conv/pool output along one axis is whole, starting from ``size`` input pixels."""
+    for layer in layers:
+        if layer.kind == "flatten":
+            return True
+        if layer.kind not in ("conv", "pool"):
+            continue
+        f, s, p = layer.f, layer.s, layer.p
+        if not (_whole(f) and _whole(s) and f >= 1 and s >= 1):
+            return True  # an invalid row: calculate() reports it; nothing to judge past it
+        if p == "same":
+            size = -(-size // s)
+            continue
+        p = 0 if p == "valid" else p
+        if not (_whole(p) and p >= 0):
+            return True
+        span = size + 2 * p - f
+        if span < 0 or span % s:
+            return False
+        size = span // s + 1
+    return True
+
+
+def _nearest_whole_input(layers: tuple[CalcLayer, ...], size: int) -> int | None:
+    """The input size closest to ``size`` (the smaller on a tie) for which every size along the axis is whole."""
+    if _axis_is_whole(layers, size):
+        return size
+    for delta in range(1, max(64, size) + 1):
+        for cand in (size - delta, size + delta):
+            if cand >= 1 and _axis_is_whole(layers, cand):
+                return cand
+    return None
+
+
+def _input_tip(spec: CalcSpec) -> str:
+    """E.g. ``"an input of 30×30"``, the nearest input for which no row needs flooring, or ``""``."""
+    h, w = int(spec.input_shape[0]), int(spec.input_shape[1])
+    new_h, new_w = _nearest_whole_input(spec.layers, h), _nearest_whole_input(spec.layers, w)
+    if new_h is None or new_w is None or (new_h, new_w) == (h, w):
+        return ""
+    if new_h == h:
+        return f"an input width of {new_w} (every size then whole)"
+    if new_w == w:
+        return f"an input height of {new_h} (every size then whole)"
+    return f"an input of {new_h}×{new_w} (every size then whole)"
+
+
+@dataclass(frozen=True)
+class _Axis:
+    """One spatial axis of a conv/pool row."""
+
+    axis: str
+    size: int
+    out: int
+    formula: Formula
+    before: int
+    after: int
+
+    @property
+    def floored(self) -> bool:
+        """The explicit-padding arithmetic gave a fraction (``'same'`` is ⌈W/S⌉ by definition, never floored)."""
+        return self.formula.general != "ceil(W/S), P implied" and not float(self.formula.value).is_integer()
+
+    @property
+    def exact(self) -> float | int:
+        value = float(self.formula.value)
+        return int(value) if value.is_integer() else round(value, 6)
+
+
+def _spatial(layer: CalcLayer, index: int, size: int, axis: str) -> _Axis:
+    """Output size along one axis (floored as Keras does); raises when the filter does not fit."""
     f, s = layer.f, layer.s
     if layer.p == "same":
         formula, before, after = fm.conv_output_same(size, f, s, axis=axis)
-        return fm.same_padding(size, f, s)[0], formula, before, after
+        return _Axis(axis, size, fm.same_padding(size, f, s)[0], formula, before, after)
     p = 0 if layer.p == "valid" else int(layer.p)
     if layer.kind == "pool" and p == 0:
         formula = fm.pool_output(size, f, s, axis=axis)
@@ -189,37 +408,57 @@ def _spatial(layer: CalcLayer, index: int, size: int, axis: str, strict: bool) -
     if span < f:
         raise CalculatorError(
             f"{layer.label(index)} on {axis} {size}: {formula.text}. The {f}-pixel filter does not fit in the "
-            f"padded input of {size} + 2·{p} = {span} pixels, so there is no position to place it. "
-            f"Use a smaller F, more padding (P={(f - size + 1) // 2}), or remove a pooling layer before this one."
+            f"padded input of {size} + 2·{p} = {span} pixels, so there is no position to place it (Keras refuses "
+            f"it too). Use a smaller F, more padding (P={(f - size + 1) // 2}), or remove a pooling layer before "
+            f"this one. Received: {axis} {size}, F={f}, S={s}, P={p}"
         )
-    if not float(formula.value).is_integer():
-        left = (size - f + 2 * p) % s
-        message = (
-            f"{layer.label(index)} on {axis} {size}: {formula.text}, which is not a whole number, so the filter "
-            f"cannot tile the input evenly: stepping {s} pixels at a time from the first edge, the last "
-            f"{left} pixel{'s' if left != 1 else ''} at the far edge {'are' if left != 1 else 'is'} never reached. "
-            f"Keras would silently floor this to {fm.framework_output(formula)}. Try "
-            + ", or ".join(_suggestions(size, f, s, p))
-            + "."
-        )
-        if strict:
-            raise CalculatorError(message)
-    return fm.framework_output(formula), formula, p, p
+    return _Axis(axis, size, fm.framework_output(formula), formula, p, p)
 
 
-def calculate(spec: CalcSpec, strict: bool = True) -> LayerTable:
-    """Compute the full layer table of ``spec`` by arithmetic alone.
+def _uncovered(a: _Axis, layer: CalcLayer) -> str:
+    p = 0 if layer.p == "valid" else int(layer.p)
+    left = (a.size - layer.f + 2 * p) % layer.s
+    return f"the last {left} pixel{'s' if left != 1 else ''} at the far edge {'are' if left != 1 else 'is'} never reached"
+
+
+def _fix_text(layer: CalcLayer, axes: list[_Axis], input_tip: str) -> str:
+    """The suggested fixes of a floored row, e.g. ``"padding 'same' (→ 7, ...), or F=3 (→ 6), or an input of 30×30"``."""
+    per_axis = []
+    for a in axes:
+        tips = _tips(a.size, layer.f, layer.s, 0 if layer.p == "valid" else int(layer.p))
+        per_axis.append((a.axis, tips))
+    if len(per_axis) == 2 and per_axis[0][1] != per_axis[1][1]:
+        text = "; ".join(f"{axis}: " + ", or ".join(tips) for axis, tips in per_axis)
+    else:
+        text = ", or ".join(per_axis[0][1])
+    return f"{text}, or {input_tip}" if input_tip else text
+
+
+def _floored_formula(a: _Axis) -> Formula:
+    text = f"{a.formula.text}, floored to {a.out} as Keras does"
+    return Formula(a.formula.name, text, a.formula.value, a.formula.general)
+
+
+def calculate(spec: CalcSpec, strict: bool = False) -> LayerTable:
+    """Compute the full layer table of ``spec`` by arithmetic alone, as Keras would build it.
 
     Args:
         spec: The network.
-        strict: Refuse non-integer output sizes (the default, for teaching).
-            When False they are floored as Keras does, and the row's note says so.
+        strict: Refuse an output size that is not a whole number (for
+            teaching). By default (False) it is floored as Keras does and the
+            row is flagged: ``row.floored`` is True, ``row.exact_output_shape``
+            holds the exact sizes, ``row.output_shape`` the floor, ``row.fix``
+            the changes that would make it whole, and ``row.note`` says it in
+            a sentence; ``table.floored_rows`` lists those rows.
 
     Returns:
         A :class:`~tlstudio.inspection.formulas.LayerTable`; row 0 is the input.
 
     Raises:
-        CalculatorError: A row is invalid or its arithmetic is impossible.
+        CalculatorError: A row is invalid, a filter does not fit in its padded
+            input, or (with ``strict``) an output size is not whole. The
+            message names the layer, shows the arithmetic and ends with
+            ``Received: ...``.
     """
     h, w, c = (int(v) for v in spec.input_shape)
     if min(h, w, c) < 1:
@@ -230,6 +469,7 @@ def calculate(spec: CalcSpec, strict: bool = True) -> LayerTable:
     table.rows.append(
         LayerRow(index=0, name="input", type="Input", output_shape=shape, act_elements=fm.prod(shape), rf=1, jump=1)
     )
+    floored: list[tuple[LayerRow, CalcLayer, list[_Axis]]] = []
     for i, layer in enumerate(spec.layers, start=1):
         _check_row(layer, i)
         name = layer.name or f"{layer.kind}{i}"
@@ -242,14 +482,28 @@ def calculate(spec: CalcSpec, strict: bool = True) -> LayerTable:
                     "Convolution and pooling must come before Flatten. Received: input shape " + str(shape)
                 )
             hh, ww, cc = shape
-            out_w, f_w, pl, pr = _spatial(layer, i, ww, "width", strict)
-            out_h, f_h, pt, pb = _spatial(layer, i, hh, "height", strict)
-            forms += [f_w] if hh == ww else [f_h, f_w]
+            ax_w = _spatial(layer, i, ww, "width")
+            ax_h = _spatial(layer, i, hh, "height")
+            bad = [a for a in (ax_w, ax_h) if a.floored]
+            if bad and strict:
+                a = bad[0]
+                tips = _tips(a.size, layer.f, layer.s, 0 if layer.p == "valid" else int(layer.p))
+                input_tip = _input_tip(spec)
+                raise CalculatorError(
+                    f"{layer.label(i)} on {a.axis} {a.size}: {a.formula.text}, which is not a whole number, so the "
+                    f"filter cannot tile the input evenly: stepping {layer.s} pixels at a time from the first edge, "
+                    f"{_uncovered(a, layer)}. Keras would silently floor this to {a.out}; strict mode refuses it. Try "
+                    + ", or ".join(tips + ([input_tip] if input_tip else []))
+                    + f". Received: {a.axis} {a.size}, F={layer.f}, S={layer.s}, P={layer.p}"
+                )
+            forms += [_floored_formula(ax_w) if ax_w.floored else ax_w.formula]
+            if hh != ww or ax_h.floored != ax_w.floored:
+                forms = [_floored_formula(ax_h) if ax_h.floored else ax_h.formula] + forms
             k = layer.k if layer.kind == "conv" else cc
-            shape = (out_h, out_w, k)
+            shape = (ax_h.out, ax_w.out, k)
             row.kernel, row.strides, row.dilation = (layer.f, layer.f), (layer.s, layer.s), (1, 1)
             row.padding = layer.p if isinstance(layer.p, str) else ("valid" if layer.p == 0 else "explicit")
-            row.pad = (pt, pb, pl, pr)
+            row.pad = (ax_h.before, ax_h.after, ax_w.before, ax_w.after)
             if layer.kind == "conv":
                 row.filters = layer.k
                 row.activation = layer.activation
@@ -259,8 +513,10 @@ def calculate(spec: CalcSpec, strict: bool = True) -> LayerTable:
             else:
                 row.type = f"{layer.pool}pool"
                 forms.append(Formula("parameters", "pooling has no parameters = 0", 0, "0"))
-            if float(f_w.value) != out_w or float(f_h.value) != out_h:
-                row.note = "The output size was floored, as Keras does: the last pixels are ignored."
+            if bad:
+                row.floored = True
+                row.exact_output_shape = (ax_h.exact, ax_w.exact, k)
+                floored.append((row, layer, bad))
             r, j, rf = fm.receptive_field(r, j, layer.f, layer.s)
             forms.append(rf)
         elif layer.kind == "flatten":
@@ -287,6 +543,16 @@ def calculate(spec: CalcSpec, strict: bool = True) -> LayerTable:
         row.frozen = False if row.trainable_params else None
         row.formulas = tuple(forms)
         table.rows.append(row)
+    if floored:
+        input_tip = _input_tip(spec)
+        for row, layer, bad in floored:
+            row.fix = _fix_text(layer, bad, input_tip)
+            if len(bad) == 2 and bad[0].size == bad[1].size:
+                bad = [dataclasses.replace(bad[0], axis="height and width")]
+            sizes = "; ".join(
+                f"{a.axis} {a.formula.text} is not a whole number, floored to {a.out} ({_uncovered(a, layer)})" for a in bad
+            )
+            row.note = f"The output size was floored, as Keras does: {sizes}. Fix: {row.fix}."
     return table
 
 
@@ -361,11 +627,16 @@ def build_keras(spec: CalcSpec):
     return keras.Model(inputs, x, name="calculator"), names
 
 
-def cross_check(spec: CalcSpec, strict: bool = True) -> CrossCheck:
+def cross_check(spec: CalcSpec, strict: bool = False) -> CrossCheck:
     """Compare the calculator with the equivalent Keras model, row by row.
 
+    Args:
+        spec: The network.
+        strict: As in :func:`calculate`: refuse a non-whole output size
+            instead of flooring it as Keras does.
+
     Raises:
-        CalculatorError: When ``strict`` and the spec is impossible (Keras would floor).
+        CalculatorError: A row is invalid, or (with ``strict``) an output size is not whole.
     """
     table = calculate(spec, strict=strict)
     model, names = build_keras(spec)

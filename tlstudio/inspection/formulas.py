@@ -13,7 +13,8 @@ Conventions (as in Keras and CS231n):
   implies is ``max((out − 1)·S + F_eff − W, 0)``, split with the odd pixel at
   the bottom/right, as TensorFlow does;
 * frameworks floor a non-integer output size (the last pixels are ignored);
-  the calculator refuses it instead, because a student should notice;
+  the calculator floors it too and flags the row with the exact value and a
+  fix (``LayerRow.floored``), or refuses it in strict mode, for teaching;
 * receptive field: ``r_out = r_in + (F − 1)·d·j_in`` and ``j_out = j_in·S``
   (``j`` is the jump, the distance in input pixels between neighbouring
   outputs); a merge (Add, Concatenate) takes the largest ``r`` and ``j`` of its
@@ -256,6 +257,14 @@ class LayerRow:
         frozen: True when the layer has weights and none of them train.
         formulas: The substituted formulas for this row.
         note: One or two sentences worth knowing about this row.
+        floored: True when an output size was not a whole number and was
+            floored, as Keras does (the calculator's rows; ``output_shape``
+            holds the floor).
+        exact_output_shape: With ``floored``, the output shape before
+            flooring, e.g. ``(6.5, 6.5, 64)`` where ``output_shape`` is
+            ``(6, 6, 64)``; otherwise None.
+        fix: With ``floored``, the changes that would make the size whole,
+            e.g. ``"padding 'same' (→ 7), or an input of 30×30"``; otherwise ``""``.
     """
 
     index: int
@@ -282,6 +291,9 @@ class LayerRow:
     frozen: bool | None = None
     formulas: tuple[Formula, ...] = ()
     note: str = ""
+    floored: bool = False
+    exact_output_shape: tuple | None = None
+    fix: str = ""
 
     @property
     def params(self) -> int:
@@ -395,6 +407,11 @@ class LayerTable:
             input_elements=prod(self.input_shape),
         )
 
+    @property
+    def floored_rows(self) -> list[LayerRow]:
+        """Rows whose output size was not a whole number and was floored (see :attr:`LayerRow.floored`)."""
+        return [r for r in self.rows if r.floored]
+
     def row(self, name: str) -> LayerRow:
         """The row of layer ``name`` (or its path)."""
         for r in self.rows:
@@ -447,6 +464,7 @@ class LayerTable:
             "totals": {**asdict(t), "activation_bytes": t.activation_bytes},
             "rows": [r.to_dict() for r in self.rows],
             "groups": [asdict(g) for g in self.groups()],
+            "floored": [r.name for r in self.floored_rows],
         }
 
 
