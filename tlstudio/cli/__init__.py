@@ -150,8 +150,8 @@ def _run(args: argparse.Namespace) -> int:
         error("interrupted")
         return EXIT_CANCELLED
     except BrokenPipeError:  # e.g. `tlstudio-cli scan DATA | head`: the reader left, nothing to say
-        with contextlib.suppress(OSError, ValueError):
-            sys.stdout = open(os.devnull, "w")  # keep the interpreter's final flush quiet
+        with contextlib.suppress(OSError, ValueError, AttributeError):  # keep the interpreter's final flush quiet
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_ERROR
     except Exception as exc:  # noqa: BLE001 - the last line of defence: one line, no traceback
         return _unexpected(exc)

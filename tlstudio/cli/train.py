@@ -23,6 +23,7 @@ import os
 import signal
 import sys
 import time
+import types
 import typing
 from pathlib import Path
 from typing import Any
@@ -277,7 +278,7 @@ def _field_with_bad_bytes(raw: bytes) -> str:
 def _type_problem(tp: Any, value: Any) -> str | None:
     """What a JSON ``value`` should be for the annotated type ``tp``; None when it fits."""
     origin, args = typing.get_origin(tp), typing.get_args(tp)
-    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+    if origin in (typing.Union, types.UnionType):
         if value is None and type(None) in args:
             return None
         problems = [_type_problem(a, value) for a in args if a is not type(None)]
@@ -289,7 +290,7 @@ def _type_problem(tp: Any, value: Any) -> str | None:
         for item in value:
             problem = _type_problem(inner, item)
             if problem:
-                return f"a list of {problem.removeprefix('a ').removeprefix('an ')}s"
+                return f"a list of {problem[2:]}s" if problem.startswith("a ") else f"a list whose items are {problem}"
         return None
     if dataclasses.is_dataclass(tp):
         return None if isinstance(value, dict) else "a JSON object"
@@ -320,7 +321,7 @@ def _config_problem(cls: type, data: Any, where: str) -> str | None:
             if problem:
                 return problem
             continue
-        if typing.get_origin(tp) is tuple and args_dataclass(tp) and isinstance(value, list):
+        if typing.get_origin(tp) is tuple and _holds_dataclasses(tp) and isinstance(value, list):
             for i, item in enumerate(value):
                 problem = _config_problem(typing.get_args(tp)[0], item, f"{name}[{i}]")
                 if problem:
@@ -332,7 +333,7 @@ def _config_problem(cls: type, data: Any, where: str) -> str | None:
     return None
 
 
-def args_dataclass(tp: Any) -> bool:
+def _holds_dataclasses(tp: Any) -> bool:
     """Whether a ``tuple[X, ...]`` annotation holds config dataclasses."""
     args = typing.get_args(tp)
     return bool(args) and dataclasses.is_dataclass(args[0])
@@ -438,12 +439,12 @@ def check_run_folder(run_dir: str) -> None:
         except (OSError, ValueError) as exc:
             raise ProjectError(
                 f"{weights}: the checkpoint is damaged and cannot be read, so the run cannot be resumed from it "
-                f"({one_line_reason(exc)}). Received: a file of {weights.stat().st_size:,} bytes",
+                f"({_first_line(exc)}). Received: a file of {weights.stat().st_size:,} bytes",
                 path=str(weights),
             ) from exc
 
 
-def one_line_reason(exc: BaseException) -> str:
+def _first_line(exc: BaseException) -> str:
     """The first line of an exception's message, without its library prefix."""
     text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
     return text.split("(", 1)[-1].rstrip(")") if text.startswith("Unable to") and "(" in text else text

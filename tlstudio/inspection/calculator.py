@@ -294,14 +294,14 @@ def _check_row(layer: CalcLayer, index: int) -> None:
     if layer.kind not in LAYER_KINDS:
         raise CalculatorError(f"Layer {index}: kind must be one of {LAYER_KINDS}. Received: kind={layer.kind!r}")
     if layer.kind in ("conv", "pool"):
-        if not isinstance(layer.f, int) or layer.f < 1:
+        if not _whole(layer.f) or layer.f < 1:
             raise CalculatorError(f"{where}: the filter size F must be a whole number >= 1. Received: F={layer.f!r}")
-        if not isinstance(layer.s, int) or layer.s < 1:
+        if not _whole(layer.s) or layer.s < 1:
             raise CalculatorError(f"{where}: the stride S must be a whole number >= 1. Received: S={layer.s!r}")
         p = layer.p
-        if not (p in ("same", "valid") or (isinstance(p, int) and not isinstance(p, bool) and p >= 0)):
+        if not (p in ("same", "valid") or (_whole(p) and p >= 0)):
             raise CalculatorError(f"{where}: the padding P must be a whole number >= 0, 'same' or 'valid'. Received: P={p!r}")
-    if layer.kind in ("conv", "dense") and (not isinstance(layer.k, int) or layer.k < 1):
+    if layer.kind in ("conv", "dense") and (not _whole(layer.k) or layer.k < 1):
         what = "filters K" if layer.kind == "conv" else "units"
         raise CalculatorError(f"{where}: the number of {what} must be >= 1. Received: K={layer.k!r}")
     if layer.kind == "pool" and layer.pool not in POOL_TYPES:
@@ -381,11 +381,12 @@ class _Axis:
     formula: Formula
     before: int
     after: int
+    same: bool = False
 
     @property
     def floored(self) -> bool:
         """The explicit-padding arithmetic gave a fraction (``'same'`` is ⌈W/S⌉ by definition, never floored)."""
-        return self.formula.general != "ceil(W/S), P implied" and not float(self.formula.value).is_integer()
+        return not self.same and not float(self.formula.value).is_integer()
 
     @property
     def exact(self) -> float | int:
@@ -398,7 +399,7 @@ def _spatial(layer: CalcLayer, index: int, size: int, axis: str) -> _Axis:
     f, s = layer.f, layer.s
     if layer.p == "same":
         formula, before, after = fm.conv_output_same(size, f, s, axis=axis)
-        return _Axis(axis, size, fm.same_padding(size, f, s)[0], formula, before, after)
+        return _Axis(axis, size, fm.same_padding(size, f, s)[0], formula, before, after, same=True)
     p = 0 if layer.p == "valid" else int(layer.p)
     if layer.kind == "pool" and p == 0:
         formula = fm.pool_output(size, f, s, axis=axis)
@@ -496,9 +497,8 @@ def calculate(spec: CalcSpec, strict: bool = False) -> LayerTable:
                     + ", or ".join(tips + ([input_tip] if input_tip else []))
                     + f". Received: {a.axis} {a.size}, F={layer.f}, S={layer.s}, P={layer.p}"
                 )
-            forms += [_floored_formula(ax_w) if ax_w.floored else ax_w.formula]
-            if hh != ww or ax_h.floored != ax_w.floored:
-                forms = [_floored_formula(ax_h) if ax_h.floored else ax_h.formula] + forms
+            shown = (ax_w,) if hh == ww else (ax_h, ax_w)  # a square input: one formula for both axes
+            forms += [_floored_formula(a) if a.floored else a.formula for a in shown]
             k = layer.k if layer.kind == "conv" else cc
             shape = (ax_h.out, ax_w.out, k)
             row.kernel, row.strides, row.dilation = (layer.f, layer.f), (layer.s, layer.s), (1, 1)
