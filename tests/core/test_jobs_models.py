@@ -83,3 +83,20 @@ def test_a_model_ref_names_exactly_one_model():
         ModelRef()
     with pytest.raises(ConfigError, match="Received: path='/x'"):
         ModelRef(path="/x", backbone="vgg16")
+
+
+def test_a_bare_keras_file_without_class_names_can_still_be_inspected(tmp_path, monkeypatch):
+    import keras
+
+    from tlstudio.jobs import models
+
+    monkeypatch.setattr(models, "CACHE", ModelCache())
+    inputs = keras.Input((8, 8, 3))
+    outputs = keras.layers.Dense(2, activation="softmax")(keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(4, 3)(inputs)))
+    path = tmp_path / "bare.keras"
+    keras.Model(inputs, outputs).save(path)
+    model = models.keras_model(ModelRef(path=str(path)))
+    assert [layer.__class__.__name__ for layer in model.layers][1] == "Conv2D"
+    assert models.keras_model(ModelRef(path=str(path))) is model and models.CACHE.loads == 1
+    with pytest.raises(Exception, match="no class names"):
+        models.loaded_model(ModelRef(path=str(path)))  # prediction still needs them

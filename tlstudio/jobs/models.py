@@ -183,7 +183,14 @@ def keras_model(ref: ModelRef) -> Any:
         ConfigError, WeightsUnavailableError: the model cannot be built.
     """
     if ref.path:
-        loaded = loaded_model(ref)
+        from tlstudio.io.models import load_model, resolve_model
+
+        source = resolve_model(ref.path, require_class_names=False)
+        if source.class_names:  # the same cached model the prediction jobs use
+            loaded = loaded_model(ref)
+        else:  # a bare .keras file: its layers can still be inspected
+            path = os.path.abspath(ref.path)
+            loaded = CACHE.get(("file-unlabelled", path, _stamp(path)), lambda: load_model(path, require_class_names=False))
         if loaded.model is None:
             from tlstudio.errors import ModelFileError
 
