@@ -130,3 +130,17 @@ def test_bad_shapes_say_what_was_received():
         compute_metrics([0, 1], np.zeros((3, 2)), ("a", "b"))
     with pytest.raises(ValueError, match=r"\[0, 2\)"):
         confusion_matrix([0, 2], [0, 1], 2)
+
+
+def test_predictions_csv_keeps_file_names_that_are_not_utf8(tmp_path):
+    import os
+
+    from tlstudio.evaluation import write_predictions_csv
+    from tlstudio.evaluation.runner import ImagePrediction
+
+    name = os.fsdecode(b"/photos/caf\xe9.png")  # a Latin-1 name on a UTF-8 system
+    row = ImagePrediction(index=0, path=name, true=1, pred=1, confidence=0.9, probs=(0.1, 0.9))
+    out = tmp_path / "pred.csv"
+    write_predictions_csv(out, [row], ["a", "b"])
+    lines = out.read_bytes().splitlines()
+    assert lines[1].startswith(b"/photos/caf\xe9.png,b,b,0.900000,1,")

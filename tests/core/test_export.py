@@ -342,7 +342,7 @@ def test_cli_export_refuses_then_forces(run_dir, tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.startswith("tlstudio-cli: error: Not overwriting existing files") and "--force" in err
     assert cli_main(args + ["--force"]) == 0
-    assert cli_main(["export", str(run_dir), "--format", "keras,pdf", "--out", str(out)]) == 1
+    assert cli_main(["export", str(run_dir), "--format", "keras,pdf", "--out", str(out)]) == 2  # a usage error
     assert "unknown export format(s) ['pdf']" in capsys.readouterr().err
 
 

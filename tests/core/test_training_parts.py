@@ -216,16 +216,16 @@ def test_cli_train_help_describes_the_option_syntax():
         assert text in proc.stdout
 
 
-def test_cli_train_bad_data_is_one_line_and_exit_2(tmp_path):
+def test_cli_train_bad_data_is_one_line_and_exit_3(tmp_path):
     proc = _cli("train", str(tmp_path / "nothing"), "--weights", "none", "--epochs", "1")
-    assert proc.returncode == 2
+    assert proc.returncode == 3  # unusable data, distinct from a usage error
     errors = [l for l in proc.stderr.splitlines() if l.startswith("tlstudio-cli: error:")]
     assert len(errors) == 1 and str(tmp_path / "nothing") in errors[0]
 
 
-def test_cli_train_bad_option_is_one_line_and_exit_1(tmp_path):
+def test_cli_train_bad_option_is_one_line_and_a_usage_error(tmp_path):
     proc = _cli("train", str(tmp_path), "--freeze", "half")
-    assert proc.returncode == 1
+    assert proc.returncode == 2
     assert proc.stderr.strip().splitlines()[-1].startswith("tlstudio-cli: error: --freeze must be")
 
 

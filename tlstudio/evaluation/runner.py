@@ -34,7 +34,7 @@ from tlstudio.evaluation.metrics import (
 )
 from tlstudio.events import LogMessage, Progress, Sink, null_sink
 from tlstudio.export.metadata import read_class_names  # noqa: F401  (re-exported by tlstudio.evaluation)
-from tlstudio.io.atomic import atomic_write_text
+from tlstudio.io.atomic import atomic_write_bytes
 from tlstudio.io.models import LoadedModel, ModelSource, load_model, resolve_model
 
 SPLIT_CHOICES = ("val", "test", "train", "all")
@@ -149,6 +149,8 @@ def write_predictions_csv(path: str | os.PathLike, rows: Sequence[ImagePredictio
     """Write per-image predictions to CSV, atomically (see :mod:`tlstudio.io.atomic`).
 
     Rows whose ``true`` is -1 (unlabelled images) leave ``true`` and ``correct`` empty.
+    File names that are not UTF-8 are written as their original bytes
+    (``surrogateescape``), so they never stop the export.
     """
     buf = io.StringIO()
     writer = csv.writer(buf)
@@ -163,7 +165,7 @@ def write_predictions_csv(path: str | os.PathLike, rows: Sequence[ImagePredictio
             ("1" if r.correct else "0") if labelled else "",
             *[f"{p:.6f}" for p in r.probs],
         ])
-    atomic_write_text(path, buf.getvalue())
+    atomic_write_bytes(path, buf.getvalue().encode("utf-8", errors="surrogateescape"))
 
 
 # --------------------------------------------------------------------------- prediction
