@@ -58,8 +58,42 @@ def _cell(table, r, c):
     return table.item(r, c).text()
 
 
+def test_calculator_floors_as_keras_does_and_flags_the_row(page):
+    """The ordinary Keras CNN of the issue: 122,570 parameters, its second pool takes 13 to 6."""
+    from tlstudio.inspection.calculator import CalcSpec
+
+    calc = page.calculator
+    assert not calc.strict_box.isChecked()  # Keras' behaviour by default
+    spec = CalcSpec.from_dict(
+        {
+            "input_shape": [32, 32, 3],
+            "layers": [
+                {"kind": "conv", "f": 3, "k": 32},
+                {"kind": "pool", "f": 2, "s": 2},
+                {"kind": "conv", "f": 3, "k": 64},
+                {"kind": "pool", "f": 2, "s": 2},
+                {"kind": "conv", "f": 3, "k": 64},
+                {"kind": "flatten"},
+                {"kind": "dense", "k": 64},
+                {"kind": "dense", "k": 10},
+            ],
+        }
+    )
+    calc.set_spec(spec)
+    assert calc.table is not None and calc.table.totals.total_params == 122_570
+    assert "13×13×64 → 6×6×64" not in calc.message.text()  # the exact size is 6.5
+    assert "6.5×6.5×64 → 6×6×64" in calc.message.text() and "To get whole sizes" in calc.message.text()
+    floored = [r for r in range(calc.results.rowCount()) if calc.results.item(r, 1).background().color().name() == "#fff3cd"]
+    assert [calc.results.item(r, 0).text() for r in floored] == [calc.table.floored_rows[0].name]
+    calc.strict_box.setChecked(True)  # for teaching: refused, with the arithmetic
+    assert calc.table is None and "6.5" in calc.message.text()
+    calc.strict_box.setChecked(False)
+    assert calc.table is not None
+
+
 def test_calculator_updates_live_and_explains_errors(page, qtbot):
     calc = page.calculator
+    calc.strict_box.setChecked(True)  # refuse fractional sizes, as a teacher would
     # Example network: row 1 is conv F=3 P=1 on 32×32 → 32×32×16.
     assert _cell(calc.results, 1, 1) == "32×32×16"
     assert _cell(calc.results, 1, 2) == "448"

@@ -10,7 +10,9 @@ from __future__ import annotations
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
+    QCheckBox,
     QAbstractItemView,
     QComboBox,
     QHBoxLayout,
@@ -76,7 +78,15 @@ class CalculatorWidget(QWidget):
         self.check_runner.running_changed.connect(lambda running: self.check_button.setEnabled(not running))
         self.check_label = QLabel("")
         self.check_label.setWordWrap(True)
+        self.strict_box = QCheckBox("Strict")
+        self.strict_box.setObjectName("CalculatorStrict")
+        self.strict_box.setToolTip(
+            "Refuse a layer whose output size (W−F+2P)/S+1 is not a whole number, for teaching.\n"
+            "Unticked, the size is floored as Keras does and the row says so, with a fix."
+        )
+        self.strict_box.toggled.connect(self.recompute)
         top.addStretch(1)
+        top.addWidget(self.strict_box)
         # the buttons get their own row: on one line with the input they made
         # the whole Inspect tab panel 800 px wide and squeezed the layer table
         buttons = QHBoxLayout()
@@ -237,7 +247,7 @@ class CalculatorWidget(QWidget):
         self._checking = self.spec()
         self.check_label.setText("Building the network in Keras…")
         self.check_label.setStyleSheet("")
-        self.check_runner.start("cross_check", CrossCheckConfig(self._checking, strict=True))
+        self.check_runner.start("cross_check", CrossCheckConfig(self._checking, strict=self.strict_box.isChecked()))
 
     def _still_shown(self) -> bool:
         """True when the editor still shows the spec being checked (an edit meanwhile makes the answer stale)."""
@@ -267,7 +277,7 @@ class CalculatorWidget(QWidget):
             return
         self.check_label.setText("")
         try:
-            table = calculate(self.spec(), strict=True)  # a student should notice a fractional size
+            table = calculate(self.spec(), strict=self.strict_box.isChecked())
         except CalculatorError as exc:
             self.error = str(exc)
             self.table = None
@@ -278,8 +288,17 @@ class CalculatorWidget(QWidget):
             return
         self.error = ""
         self.table = table
-        self.message.setText("Every output size is a whole number: the network is valid.")
-        self.message.setStyleSheet("color: #2e7d32;")
+        floored = [row for row in table.rows if row.floored]
+        if floored:
+            self.message.setText(
+                "Keras accepts this network, flooring "
+                + "; ".join(f"{row.name}: {shape_text(row.exact_output_shape)} → {shape_text(row.output_shape)}" for row in floored)
+                + f". To get whole sizes: {floored[0].fix}."
+            )
+            self.message.setStyleSheet("color: #b26a00;")
+        else:
+            self.message.setText("Every output size is a whole number: the network is valid.")
+            self.message.setStyleSheet("color: #2e7d32;")
         self.results.setEnabled(True)
         self.results.setRowCount(len(table.rows))
         for r, row in enumerate(table.rows):
@@ -288,6 +307,9 @@ class CalculatorWidget(QWidget):
             for c, text in enumerate(cells):
                 item = QTableWidgetItem(text)
                 item.setToolTip(row.formula_text() or text)
+                if row.floored:
+                    item.setBackground(QColor("#fff3cd"))
+                    item.setToolTip(f"{row.note}\n{row.formula_text()}".strip())
                 self.results.setItem(r, c, item)
         self.results.resizeColumnsToContents()
         t = table.totals
