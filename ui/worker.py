@@ -1,22 +1,15 @@
-"""Run engine work off the GUI thread and hear about it as Qt signals.
+"""The QThread machinery under :mod:`ui.engine`: run a function off the GUI thread, hear about it as Qt signals.
 
-This is the one way the GUI runs anything slow (scanning a folder, building a
-model, training, exporting). A :class:`TaskRunner` lives in the GUI thread. Each
-call to :meth:`TaskRunner.start` creates a worker object, moves it to a fresh
-``QThread`` and calls a plain engine function there::
-
-    runner = TaskRunner(self)
-    runner.event.connect(self.on_event)          # every engine event, in order
-    runner.result.connect(self.on_result)        # the return value
-    runner.error.connect(self.on_error)          # (message, traceback text)
-    runner.finished.connect(self.on_finished)    # always last
-    runner.start(run_training, run_config)       # fn(run_config, sink=..., cancel=...)
-
-If ``fn`` accepts ``sink`` and ``cancel`` keyword arguments it receives them:
-``sink`` forwards every event to the GUI thread (queued signals), ``cancel`` is a
-:class:`tlstudio.cancel.CancelToken` that :meth:`TaskRunner.cancel` sets. Work
-is never interrupted by force: no ``QThread.terminate()``, the function stops
-at its next safe point.
+Pages do not use this module directly: they submit engine jobs through
+:mod:`ui.engine`, whose :class:`~ui.engine.EngineTask` is a
+:class:`TaskRunner` whose function blocks on the engine process while the
+job runs there. A :class:`TaskRunner` lives in the GUI thread. Each call to
+:meth:`TaskRunner.start` creates a worker object, moves it to a fresh
+``QThread`` and calls the function there as ``fn(*args, sink=..., cancel=...)``:
+``sink`` forwards every event to the GUI thread (queued signals), ``cancel``
+is a :class:`tlstudio.cancel.CancelToken` that :meth:`TaskRunner.cancel`
+sets. Work is never interrupted by force: no ``QThread.terminate()``, the
+function stops at its next safe point.
 
 Per-batch events (:class:`tlstudio.events.BatchEnd`) and generic
 :class:`tlstudio.events.Progress` events are throttled to about 20 per second.
@@ -25,21 +18,11 @@ and before the result, so a plot never misses the last batch of an epoch.
 
 The design follows napari's ``thread_worker`` and Orange's
 ``ConcurrentWidgetMixin``: the engine function knows nothing about Qt.
-
-The function may itself hand the work to another process and relay it: the
-Train page's default, :func:`ui.pages.train_page.train_in_process`, calls
-:meth:`tlstudio.procrun.EngineProcess.call`, which blocks this worker thread
-while TensorFlow runs in the shared engine process and passes each event the
-child sends to ``sink`` here. To the GUI it is the same task: one QThread,
-events as queued signals, cancel through the token, then result and
-finished. What changes is that TensorFlow no longer holds this process's
-GIL, so the GUI thread is never kept waiting for it.
 """
 
 from __future__ import annotations
 
 import gc
-import inspect
 import threading
 import time
 import traceback
@@ -161,14 +144,6 @@ def format_error(exc: BaseException) -> tuple[str, str]:
     return message, details
 
 
-def _accepts(fn: Callable, name: str) -> bool:
-    try:
-        params = inspect.signature(fn).parameters
-    except (TypeError, ValueError):
-        return False
-    return name in params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
-
-
 class _Throttle:
     """Rate-limits some event types, keeping the newest one pending.
 
@@ -227,11 +202,7 @@ class _Worker(QObject):
     @Slot()
     def run(self) -> None:
         throttle = _Throttle(self.event.emit, self._interval, THROTTLED_TYPES)
-        kwargs = dict(self._kwargs)
-        if _accepts(self._fn, "sink"):
-            kwargs.setdefault("sink", throttle)
-        if _accepts(self._fn, "cancel"):
-            kwargs.setdefault("cancel", self._token)
+        kwargs = dict(self._kwargs, sink=throttle, cancel=self._token)
         try:
             value = self._fn(*self._args, **kwargs)
         except BaseException as exc:  # noqa: BLE001 - every failure must reach the GUI
@@ -290,8 +261,8 @@ class TaskRunner(QObject):
     def start(self, fn: Callable, *args: Any, **kwargs: Any) -> CancelToken:
         """Run ``fn(*args, **kwargs)`` in a new thread and return its cancel token.
 
-        ``sink`` and ``cancel`` are passed as keyword arguments when ``fn``
-        accepts them (and the caller did not pass them itself).
+        ``fn`` is called as ``fn(*args, **kwargs, sink=..., cancel=...)``: every
+        task takes the sink its events go to and the token that cancels it.
 
         Raises:
             RuntimeError: if a task is already running on this runner.
@@ -377,31 +348,3 @@ class TaskRunner(QObject):
             thread.deleteLater()
         if worker is not None:
             worker.deleteLater()
-
-
-def run_in_thread(
-    fn: Callable,
-    *args: Any,
-    parent: QObject | None = None,
-    on_result: Callable[[Any], None] | None = None,
-    on_error: Callable[[str, str], None] | None = None,
-    on_event: Callable[[object], None] | None = None,
-    on_finished: Callable[[], None] | None = None,
-    **kwargs: Any,
-) -> TaskRunner:
-    """Start ``fn`` on a new :class:`TaskRunner` with callbacks; returns the runner.
-
-    A convenience for one-shot work (a model build, a preview). Keep the
-    returned runner alive (``parent`` does that) until it finishes.
-    """
-    runner = TaskRunner(parent)
-    if on_event is not None:
-        runner.event.connect(on_event)
-    if on_result is not None:
-        runner.result.connect(on_result)
-    if on_error is not None:
-        runner.error.connect(on_error)
-    if on_finished is not None:
-        runner.finished.connect(on_finished)
-    runner.start(fn, *args, **kwargs)
-    return runner

@@ -211,7 +211,7 @@ def test_close_when_idle_does_not_ask(main_window, monkeypatch):
 
 
 def test_escape_cancels_running_work(main_window, qtbot):
-    def until_cancelled(*, cancel):
+    def until_cancelled(*, sink, cancel):
         while not cancel.cancelled:
             time.sleep(0.01)
         return "cancelled"
@@ -227,7 +227,7 @@ def test_escape_cancels_running_work(main_window, qtbot):
 def test_cancelling_message_goes_once_the_work_stopped(main_window, qtbot):
     from ui.main_window import CANCELLING_MESSAGE
 
-    def until_cancelled(*, cancel):
+    def until_cancelled(*, sink, cancel):
         while not cancel.cancelled:
             time.sleep(0.01)
         return "cancelled"

@@ -62,13 +62,16 @@ def test_events_arrive_on_gui_thread_in_order_and_result_last(qtbot):
     assert not runner.is_running()
 
 
-def test_function_without_sink_or_cancel_runs_plainly(qtbot):
+def test_the_function_always_gets_sink_and_cancel(qtbot):
+    def plain(values):
+        return sum(values)
+
     runner = TaskRunner()
     rec = Recorder(runner)
     with qtbot.waitSignal(runner.finished, timeout=10_000):
-        runner.start(sum, [1, 2, 3])
-    assert rec.results == [6]
-    assert rec.events == []
+        runner.start(plain, [1, 2, 3])
+    assert rec.results == [] and len(rec.errors) == 1
+    assert "unexpected keyword argument 'sink'" in rec.errors[0][0]
 
 
 def test_error_becomes_message_and_traceback(qtbot):
@@ -177,10 +180,14 @@ def test_final_progress_is_never_dropped(qtbot):
     assert len(got) <= 3
 
 
+def add(values, *, sink, cancel):
+    return sum(values)
+
+
 def test_start_while_running_is_refused_and_runner_is_reusable(qtbot):
     gate = threading.Event()
 
-    def wait_for_gate(*, cancel):
+    def wait_for_gate(*, sink, cancel):
         gate.wait(10)
         return "first"
 
@@ -188,18 +195,18 @@ def test_start_while_running_is_refused_and_runner_is_reusable(qtbot):
     rec = Recorder(runner)
     runner.start(wait_for_gate)
     with pytest.raises(RuntimeError, match="already running"):
-        runner.start(sum, [1])
+        runner.start(add, [1])
     assert runner in worker.active_runners()
     with qtbot.waitSignal(runner.finished, timeout=10_000):
         gate.set()
     with qtbot.waitSignal(runner.finished, timeout=10_000):
-        runner.start(sum, [2, 3])
+        runner.start(add, [2, 3])
     assert rec.results == ["first", 5]
     assert runner not in worker.active_runners()
 
 
 def test_wait_all_cancels_and_joins_every_runner(qtbot):
-    def until_cancelled(*, cancel):
+    def until_cancelled(*, sink, cancel):
         while not cancel.cancelled:
             time.sleep(0.005)
         return "cancelled"
@@ -210,25 +217,6 @@ def test_wait_all_cancels_and_joins_every_runner(qtbot):
     assert worker.wait_all(10_000)
     for r in runners:
         qtbot.waitUntil(lambda r=r: not r.is_running(), timeout=5_000)
-
-
-def test_run_in_thread_wires_the_callbacks(qtbot):
-    got = {"events": [], "results": [], "finished": 0}
-
-    def work(x, *, sink):
-        sink(LogMessage("half way"))
-        return x * 2
-
-    runner = worker.run_in_thread(
-        work, 21,
-        on_event=got["events"].append,
-        on_result=got["results"].append,
-        on_finished=lambda: got.__setitem__("finished", got["finished"] + 1),
-    )
-    qtbot.waitUntil(lambda: got["finished"] == 1, timeout=10_000)
-    assert got["results"] == [42]
-    assert [e.message for e in got["events"]] == ["half way"]
-    assert not runner.is_running()
 
 
 def test_garbage_is_collected_by_the_gui_thread_timer(qapp, qtbot):
