@@ -56,6 +56,7 @@ from tlstudio.events import (
 from ui.state import AppState
 from ui.widgets.plots import TrainingPlots
 from ui.engine import EngineClient, engine
+from ui.forms import FormBinder
 
 LOG_LINES = 2000
 
@@ -125,7 +126,6 @@ class TrainPage(QWidget):
         self.setObjectName("TrainPage")
         self.state = state
         self.client = client if client is not None else engine()
-        self._updating = False
         self._result: Any = None
         self._run_dir = ""
         self._plan: RunStarted | None = None
@@ -142,7 +142,7 @@ class TrainPage(QWidget):
 
         self._build_ui()
         self._show_config(state.train_config)
-        state.train_config_changed.connect(self._on_state_config)
+        state.train_config_changed.connect(self._show_config)
         state.run_state_changed.connect(lambda _s: self._update_buttons())
         state.data_config_changed.connect(lambda _c: self._update_buttons())
         self._update_buttons()
@@ -314,15 +314,25 @@ class TrainPage(QWidget):
         layout.addWidget(title)
         layout.addWidget(splitter, 1)
 
-        for widget in (self.epochs_spin, self.fine_epochs_spin, self.batch_spin, self.patience_spin, self.seed_spin):
-            widget.valueChanged.connect(self._push_config)
-        for widget in (self.lr_spin, self.fine_lr_spin):
-            widget.valueChanged.connect(self._push_config)
-        for widget in (self.optimizer_combo, self.schedule_combo, self.monitor_combo):
-            widget.currentIndexChanged.connect(self._push_config)
-        for widget in (self.early_check, self.class_weights_check):
-            widget.toggled.connect(self._push_config)
+        self.form = FormBinder(self.state.train_config, parent=self)
+        for path, widget in (
+            ("epochs", self.epochs_spin),
+            ("fine_tune_epochs", self.fine_epochs_spin),
+            ("batch_size", self.batch_spin),
+            ("optimizer", self.optimizer_combo),
+            ("learning_rate", self.lr_spin),
+            ("fine_tune_learning_rate", self.fine_lr_spin),
+            ("schedule", self.schedule_combo),
+            ("monitor", self.monitor_combo),
+            ("early_stopping", self.early_check),
+            ("patience", self.patience_spin),
+            ("class_weights", self.class_weights_check),
+            ("seed", self.seed_spin),
+        ):
+            self.form.bind(path, widget)
         self.early_check.toggled.connect(self.patience_spin.setEnabled)
+        self.form.edited.connect(self.state.set_train_config)
+        self.form.invalid.connect(lambda message: self.state.show_status(message))
 
         order = [self.epochs_spin, self.fine_epochs_spin, self.batch_spin, self.optimizer_combo, self.lr_spin,
                  self.fine_lr_spin, self.schedule_combo, self.monitor_combo, self.early_check, self.patience_spin,
@@ -354,61 +364,16 @@ class TrainPage(QWidget):
     # -------------------------------------------------------------- config
 
     def train_config(self) -> TrainConfig:
-        """The :class:`TrainConfig` the widgets show (other fields kept from the state)."""
-        import dataclasses
+        """The :class:`TrainConfig` the widgets show (other fields kept from the state).
 
-        return dataclasses.replace(
-            self.state.train_config,
-            epochs=self.epochs_spin.value(),
-            fine_tune_epochs=self.fine_epochs_spin.value(),
-            batch_size=self.batch_spin.value(),
-            optimizer=self.optimizer_combo.currentData(),
-            learning_rate=float(self.lr_spin.value()),
-            fine_tune_learning_rate=float(self.fine_lr_spin.value()),
-            schedule=self.schedule_combo.currentData(),
-            monitor=self.monitor_combo.currentData(),
-            early_stopping=self.early_check.isChecked(),
-            patience=self.patience_spin.value(),
-            class_weights=self.class_weights_check.isChecked(),
-            seed=self.seed_spin.value(),
-        )
-
-    def _push_config(self) -> None:
-        if self._updating:
-            return
-        try:
-            config = self.train_config()
-        except Exception as exc:  # noqa: BLE001 - e.g. 0 + 0 epochs while typing
-            self.state.show_status(str(exc))
-            return
-        self._updating = True
-        try:
-            self.state.set_train_config(config)
-        finally:
-            self._updating = False
-
-    def _on_state_config(self, config: TrainConfig) -> None:
-        if not self._updating:
-            self._show_config(config)
+        Raises:
+            ConfigError: the widgets show values the config refuses (e.g. 0 + 0 epochs).
+        """
+        return self.form.read()
 
     def _show_config(self, config: TrainConfig) -> None:
-        self._updating = True
-        try:
-            self.epochs_spin.setValue(config.epochs)
-            self.fine_epochs_spin.setValue(config.fine_tune_epochs)
-            self.batch_spin.setValue(config.batch_size)
-            self.optimizer_combo.setCurrentIndex(max(0, self.optimizer_combo.findData(config.optimizer)))
-            self.lr_spin.setValue(config.learning_rate)
-            self.fine_lr_spin.setValue(config.fine_tune_learning_rate)
-            self.schedule_combo.setCurrentIndex(max(0, self.schedule_combo.findData(config.schedule)))
-            self.monitor_combo.setCurrentIndex(max(0, self.monitor_combo.findData(config.monitor)))
-            self.early_check.setChecked(config.early_stopping)
-            self.patience_spin.setValue(config.patience)
-            self.patience_spin.setEnabled(config.early_stopping)
-            self.class_weights_check.setChecked(config.class_weights)
-            self.seed_spin.setValue(config.seed)
-        finally:
-            self._updating = False
+        self.form.set_config(config)
+        self.patience_spin.setEnabled(config.early_stopping)
 
     # ------------------------------------------------------------- actions
 
