@@ -31,6 +31,16 @@ LIGHT_MODULES = [
     "tlstudio.backbones",
     "tlstudio.evaluation",
     "tlstudio.project",
+    "tlstudio.procrun",
+    "tlstudio.layout",
+    "tlstudio.compat",
+    "tlstudio.io",
+    "tlstudio.io.atomic",
+    "tlstudio.io.models",
+    "tlstudio.jobs",
+    "tlstudio.jobs.models",
+    "tlstudio.jobs.device",
+    *sorted({target.split(":")[0] for target in __import__("tlstudio.jobs", fromlist=["JOBS"]).JOBS.values()}),
 ]
 
 
@@ -106,3 +116,34 @@ def test_light_modules_do_not_load_tensorflow(module):
         """
     )
     assert proc.returncode == 0, f"importing {module} loaded {proc.stdout.strip()} {proc.stderr[-2000:]}"
+
+
+def test_importing_every_gui_module_loads_no_tensorflow():
+    """Every page, widget and helper of the GUI, imported together, leaves TensorFlow and Keras out."""
+    modules = sorted(
+        ".".join(p.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__") for p in _py_files("ui")
+    )
+    proc = _run(
+        f"""
+        import sys, importlib
+        for name in {modules!r}:
+            importlib.import_module(name)
+        heavy = sorted(m for m in sys.modules if m.split(".")[0] in ("tensorflow", "keras", "tf_keras"))
+        print(heavy[:5])
+        sys.exit(1 if heavy else 0)
+        """
+    )
+    assert proc.returncode == 0, f"the GUI modules loaded {proc.stdout.strip()} {proc.stderr[-2000:]}"
+
+
+def test_every_engine_job_is_a_tlstudio_function_taking_config_sink_and_cancel():
+    import inspect
+
+    from tlstudio.jobs import JOBS, resolve_job
+
+    for name, target in JOBS.items():
+        assert target.startswith("tlstudio."), f"job {name!r} points outside the engine: {target}"
+        params = inspect.signature(resolve_job(name)).parameters
+        assert list(params)[:1] and {"sink", "cancel"} <= set(params), f"job {name!r}: {list(params)}"
+        assert params["sink"].kind is inspect.Parameter.KEYWORD_ONLY and params["cancel"].kind is inspect.Parameter.KEYWORD_ONLY
+
