@@ -185,7 +185,7 @@ class InspectPage(QWidget):
         self.view.verticalHeader().setDefaultSectionSize(22)
         self.view.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         self.view.horizontalHeader().setStretchLastSection(True)
-        self.view.horizontalHeader().setResizeContentsPrecision(80)  # size columns from a sample: ResNet152 has 500+ rows
+        self.view.horizontalHeader().setResizeContentsPrecision(0)  # size columns from the visible rows: ResNet152 has 500+ rows
         self.view.selectionModel().currentRowChanged.connect(self._on_row_changed)
         self.filter_edit = QLineEdit()
         self.filter_edit.setPlaceholderText("Filter layers: name, type or group (e.g. conv3_x, Conv2D)")
