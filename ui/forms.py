@@ -167,7 +167,9 @@ class FormBinder(QObject):
 
     Signals:
         edited(object): the user changed a widget and the widgets make this
-            valid config (not sent when it equals the previous one).
+            valid config. Not sent when it equals the previous one, except
+            right after a refusal: then it says the widgets are valid again
+            (the page clears its message).
         invalid(str): the user changed a widget and the values are refused;
             the readable reason. The previous config stays.
     """
@@ -184,6 +186,7 @@ class FormBinder(QObject):
         self._bindings: list[Binding] = []
         self._writing = 0
         self._shown = False
+        self._refused = False
 
     # -------------------------------------------------------------- binding
 
@@ -275,6 +278,7 @@ class FormBinder(QObject):
             return
         self._config = config
         self._shown = True
+        self._refused = False
         problems = []
         with self.writing():
             for binding in self._bindings:
@@ -308,10 +312,12 @@ class FormBinder(QObject):
         try:
             config = self.read()
         except INVALID_INPUT as exc:
+            self._refused = True
             self.invalid.emit(str(exc))
             return None
-        if config != self._config:
+        if config != self._config or self._refused:
             self._config = config
+            self._refused = False
             self.edited.emit(config)
         return config
 

@@ -1,19 +1,24 @@
-"""The Data page: open, report, split, thumbnails, errors, cancel, augmentation preview."""
+"""The Data page: open, report, split, thumbnails, errors, cancel, augmentation preview.
+
+Opening a folder and the augmentation preview are jobs of the real engine
+process (the session's ``engine_client``).
+"""
 
 from __future__ import annotations
 
-import threading
-import time
+import os
 
 import numpy as np
 import pytest
+from PIL import Image
 from PySide6.QtGui import QGuiApplication
 
 from tlstudio.config import AugmentConfig
-from ui.pages import data_page as data_page_module
-from ui.pages.data_page import DataPage, preview_augmentation
-from ui.state import AppState
+from tlstudio.events import Progress
 from ui import worker
+from ui.pages import data_page as data_page_module
+from ui.pages.data_page import DataPage
+from ui.state import AppState
 
 
 @pytest.fixture
@@ -114,9 +119,15 @@ def test_changing_the_split_recomputes_counts(qtbot, page, tiny_dataset):
 def test_impossible_split_is_explained_not_applied(qtbot, page, tiny_dataset):
     _open(qtbot, page, tiny_dataset)
     page.val_spin.setValue(50)
-    page.test_spin.setValue(50)
-    assert "too little to train on" in page.split_label.text()
-    assert page.state.data_config.test_fraction < 0.5
+    page.test_spin.setValue(46)  # DataConfig takes it; the page keeps 5 % to train on
+    assert "too little to train on" in page.split_label.text() and "Received: 50% + 46%" in page.split_label.text()
+    assert page.split_label.property("error")
+    page.test_spin.setValue(50)  # DataConfig itself refuses it
+    assert "must leave images to train on. Received: 0.5 + 0.5" in page.split_label.text()
+    assert page.state.data_config.val_fraction == 0.5 and page.state.data_config.test_fraction == 0.0
+    page.test_spin.setValue(0)  # back to the split in force: the counts come back
+    assert page.split_label.text() == "Train 12 · Validation 12"
+    assert not page.split_label.property("error")
 
 
 def test_thumbnails_load_lazily(qtbot, page, tmp_path):
@@ -139,23 +150,33 @@ def test_thumbnails_load_lazily(qtbot, page, tmp_path):
     assert all("/b/" in p for p in model.paths())
 
 
-def test_cancel_stops_a_slow_scan(qtbot, page, tiny_dataset, monkeypatch):
-    started = threading.Event()
+@pytest.fixture
+def slow_dataset(tmp_path):
+    """Two classes of 100 large JPEGs each (hard links of one file): seconds to validate."""
+    rng = np.random.default_rng(0)
+    big = tmp_path / "big.jpg"
+    Image.fromarray(rng.integers(0, 255, (2000, 2000, 3), dtype=np.uint8)).save(big, quality=90)
+    root = tmp_path / "slow"
+    for name in ("a", "b"):
+        (root / name).mkdir(parents=True)
+        for i in range(100):
+            os.link(big, root / name / f"{i:03d}.jpg")
+    return root
 
-    def slow_load(data_config, *, sink, cancel):
-        started.set()
-        while not cancel.cancelled:
-            time.sleep(0.01)
-        from types import SimpleNamespace
 
-        return SimpleNamespace(cancelled=True)
+def test_cancel_stops_a_slow_scan_in_the_engine(qtbot, page, slow_dataset):
+    checked = []
 
-    monkeypatch.setattr(data_page_module, "load_dataset", slow_load)
-    page.open_folder(str(tiny_dataset))
-    assert started.wait(10)
-    assert page.cancel_button.isVisible() and page.state.busy
-    with qtbot.waitSignal(page.runner.finished, timeout=10_000):
-        page.cancel_button.click()
+    def cancel_at_first_file(event):
+        if isinstance(event, Progress) and event.stage == "validate" and event.done and not checked:
+            checked.append(event)
+            page.cancel_button.click()
+
+    page.runner.event.connect(cancel_at_first_file)
+    with qtbot.waitSignal(page.runner.finished, timeout=60_000):
+        page.open_folder(str(slow_dataset))
+        assert page.cancel_button.isVisible() and page.state.busy
+    assert checked and checked[0].done < checked[0].total == 200
     assert page.state.prepared_data is None
     assert page.status_label.text().startswith("Cancelled")
     assert not page.state.busy and not page.cancel_button.isVisible()
@@ -169,15 +190,6 @@ def test_augmentation_toggles_update_the_config(page):
     assert aug == AugmentConfig(flip="horizontal", rotation=0.2)
     page.aug_checks["rotation"].setChecked(False)
     assert page.state.data_config.augment.rotation == 0.0
-
-
-def test_preview_augmentation_returns_original_and_variants(tiny_dataset):
-    paths = sorted(str(p) for p in tiny_dataset.rglob("*.png"))[:2]
-    grid = preview_augmentation(paths, AugmentConfig(flip="horizontal", rotation=0.2), seed=3, variants=3, size=32)
-    assert grid.shape == (2, 4, 32, 32, 3) and grid.dtype == np.uint8
-    assert not np.array_equal(grid[0, 0], grid[0, 1]) or not np.array_equal(grid[0, 0], grid[0, 2])
-    off = preview_augmentation(paths, AugmentConfig(), seed=3, variants=2, size=32)
-    assert np.array_equal(off[:, 0], off[:, 1]) and np.array_equal(off[:, 0], off[:, 2])
 
 
 def test_open_sample_dataset_generates_and_loads_it(qtbot, page):
@@ -228,3 +240,35 @@ def test_unreadable_thumbnail_becomes_a_tile_not_a_crash(qtbot, tmp_path):
     qtbot.waitUntil(lambda: model.loaded_count() == 2, timeout=10_000)
     assert not model.data(model.index(0), 1).isNull()
     model.shutdown()
+
+
+def test_split_refused_before_any_dataset_is_explained_then_cleared(page):
+    page.val_spin.setValue(60)
+    page.test_spin.setValue(40)
+    assert "Received: 0.6 + 0.4" in page.split_label.text()
+    page.test_spin.setValue(10)
+    assert page.split_label.text() == "" and not page.split_label.property("error")
+    assert (page.state.data_config.val_fraction, page.state.data_config.test_fraction) == (0.6, 0.1)
+
+
+@pytest.mark.parametrize("size", [(1200, 800), (1024, 680)], ids=["1200x800", "1024x680"])
+def test_screenshot_after_an_augmentation_preview(qtbot, page, tiny_dataset, tmp_path, size):
+    page.resize(*size)
+    _open(qtbot, page, tiny_dataset)
+    page.flip_combo.setCurrentIndex(page.flip_combo.findData("horizontal"))
+    page.aug_checks["rotation"].setChecked(True)
+    with qtbot.waitSignal(page.preview_runner.finished, timeout=120_000):
+        page.tabs.setCurrentIndex(2)
+    assert page.preview_runner.job == "augment_preview"
+    assert len(page.preview_labels) == 2 * (1 + data_page_module.PREVIEW_VARIANTS)
+    qtbot.wait(50)
+    path = tmp_path / f"data_page_{size[0]}x{size[1]}.png"
+    assert page.grab().save(str(path))
+    # every preview tile is inside the visible part of its scroll area, not cut off
+    viewport = page.preview_labels[0].parentWidget().parentWidget()
+    for label in page.preview_labels:
+        top_left = label.mapTo(viewport, label.rect().topLeft())
+        assert top_left.x() >= 0 and top_left.x() + label.pixmap().width() <= viewport.width()
+    page.tabs.setCurrentIndex(0)
+    qtbot.wait(50)
+    assert page.grab().save(str(tmp_path / f"data_page_{size[0]}x{size[1]}_images.png"))

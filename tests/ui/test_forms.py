@@ -85,8 +85,10 @@ def test_a_refused_edit_says_why_and_keeps_the_last_valid_config(train_form):
     assert seen.edited == []
     assert len(seen.invalid) == 1 and "at least one epoch" in seen.invalid[0] and "Received:" in seen.invalid[0]
     assert form.config.epochs == 3
+    epochs.setValue(3)  # back to the last valid config: said once, so the page can clear its message
+    assert seen.edited == [TrainConfig(epochs=3, fine_tune_epochs=0)]
     epochs.setValue(2)
-    assert seen.edited[-1].epochs == 2
+    assert seen.edited[-1].epochs == 2 and len(seen.edited) == 2
 
 
 def test_the_echo_of_an_edit_is_not_written_back(train_form, qtbot):

@@ -233,3 +233,70 @@ def test_screenshot_after_the_layer_tree_is_shown(qtbot, tmp_path, size):
     # nothing cut off: the tree shows its three columns, the counts their text
     assert page.tree.header().sectionSize(0) > 150
     assert page.counts_label.isVisible() and page.counts_label.height() >= page.counts_label.heightForWidth(page.counts_label.width())
+
+
+GUI_WITHOUT_TENSORFLOW = r"""
+import json, sys, time
+from PySide6.QtCore import QCoreApplication
+from PySide6.QtWidgets import QApplication
+
+app = QApplication([])
+app.setOrganizationName("tlstudio-test-subprocess")
+from tlstudio.config import ModelConfig
+from tlstudio.procrun import EngineProcess
+from ui.engine import EngineClient, set_engine
+from ui.pages.data_page import DataPage
+from ui.pages.model_page import ModelPage
+from ui.state import AppState
+
+client = EngineClient(EngineProcess(niceness=0), parent=app)
+set_engine(client)
+client.server.start()
+state = AppState(model_config=ModelConfig(backbone="vgg16", weights="none", image_size=32))
+data, model = DataPage(state), ModelPage(state)
+layouts = []
+model.layout_ready.connect(layouts.append)
+
+
+def wait(condition, seconds=180):
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            raise SystemExit("timed out")
+        QCoreApplication.processEvents()
+        time.sleep(0.01)
+
+
+model.show()
+data.show()
+data.open_folder(sys.argv[1])
+wait(lambda: layouts and state.prepared_data is not None and not data.runner.is_running())
+data.tabs.setCurrentIndex(2)
+wait(lambda: data.preview_labels and not data.preview_runner.is_running())
+print(json.dumps({
+    "layers": len(layouts[0].selectable_names),
+    "images": state.num_images,
+    "tiles": len(data.preview_labels),
+    "heavy": sorted(m for m in ("tensorflow", "keras") if m in sys.modules),
+}))
+client.shutdown(30)
+"""
+
+
+def test_the_model_and_data_pages_keep_tensorflow_out_of_the_gui_process(tiny_dataset, tmp_path):
+    """Layer tree, dataset and augmentation preview, all from the engine: the GUI process never loads TensorFlow."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "HOME": str(tmp_path), "XDG_CONFIG_HOME": str(tmp_path / "config")}
+    proc = subprocess.run(
+        [sys.executable, "-c", GUI_WITHOUT_TENSORFLOW, str(tiny_dataset)],
+        cwd=root, env=env, capture_output=True, text=True, timeout=600,
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+    report = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert report == {"layers": 13, "images": 24, "tiles": 8, "heavy": []}

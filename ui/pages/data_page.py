@@ -1,9 +1,12 @@
 """The Data page: open a folder, check it, split it, and set augmentation.
 
-Scanning and validating run in a :class:`~ui.worker.TaskRunner` with progress
-and Cancel; changing the split only re-splits the validated files (cheap, on
-the GUI thread); thumbnails load lazily off the GUI thread; the augmentation
-preview runs the real Keras augmentation layers in the worker.
+Scanning and validating run in the engine process (the light job
+``"prepare_data"``, no TensorFlow) with progress and Cancel; changing the
+split only re-splits the validated files (cheap, on the GUI thread);
+thumbnails load lazily off the GUI thread; the augmentation preview is the
+engine job ``"augment_preview"``, which runs the real Keras augmentation
+layers and sends back a uint8 array. The split and augmentation widgets are
+bound to the :class:`~tlstudio.config.DataConfig` by one :class:`~ui.forms.FormBinder`.
 """
 
 from __future__ import annotations
@@ -43,12 +46,14 @@ from PySide6.QtWidgets import (
 
 from tlstudio.config import AugmentConfig, DataConfig
 from tlstudio.data import split_items  # light: no TensorFlow
-from tlstudio.errors import TlStudioError
+from tlstudio.errors import ConfigError, TlStudioError
 from tlstudio.events import LogMessage, Progress
+from tlstudio.jobs.data import AugmentPreviewConfig, PrepareDataConfig  # config dataclasses only: no TensorFlow
 from ui import settings as app_settings
+from ui.engine import engine
+from ui.forms import FormBinder
 from ui.state import AppState
 from ui.widgets.thumbnails import ThumbnailModel, ThumbnailView
-from ui.worker import TaskRunner
 
 FLIP_LABELS = {
     "none": "No flip",
@@ -61,48 +66,22 @@ PREVIEW_VARIANTS = 3
 PREVIEW_SIZE = 128
 
 
-# ------------------------------------------------------------ worker functions
-# These run in the worker thread; heavy engine modules are imported inside them.
+MIN_TRAIN_SHARE = 0.05
+"""The page refuses a split that leaves less than this share of each class to train on."""
 
 
-def load_dataset(data_config: DataConfig, *, sink, cancel):
-    """Scan, validate and split ``data_config.root`` (runs in the worker)."""
-    from tlstudio.data import prepare_data
+def leave_enough_to_train(config: DataConfig) -> None:
+    """The page's rule for a split, beyond :class:`DataConfig`'s own: keep at least 5 % to train on.
 
-    sink(Progress("scan", 0, 0, f"Scanning {data_config.root}…"))
-    return prepare_data(data_config, sink=sink, cancel=cancel)
-
-
-def load_sample_dataset(data_config: DataConfig, *, sink, cancel):
-    """Generate the bundled sample dataset on first use, then load it (runs in the worker)."""
-    from tlstudio.data import sample_dataset_path
-
-    sink(Progress("sample", 0, 0, "Preparing the sample dataset…"))
-    root = sample_dataset_path()
-    return load_dataset(dataclasses.replace(data_config, root=str(root)), sink=sink, cancel=cancel)
-
-
-def preview_augmentation(paths: list[str], augment: AugmentConfig, seed: int, variants: int, size: int, *, cancel=None) -> np.ndarray:
-    """Augmented copies of a few images, shape ``(len(paths), 1 + variants, size, size, 3)`` uint8.
-
-    Column 0 is the original; the others come from the model's own
-    ``"augmentation"`` block (:func:`tlstudio.data.build_augmentation`) called
-    with ``training=True``. Runs in the worker: it loads TensorFlow.
+    Raises:
+        ConfigError: validation plus test take 95 % or more.
     """
-    from tlstudio.data import build_augmentation
-    from tlstudio.imaging import load_image
-
-    originals = np.stack([load_image(p, size) for p in paths]).astype("float32")
-    block = build_augmentation(augment, seed)
-    columns = [originals]
-    for _ in range(variants):
-        if cancel is not None and cancel.cancelled:
-            break
-        if block is None:
-            columns.append(originals)
-        else:
-            columns.append(np.asarray(block(originals, training=True), dtype="float32"))
-    return np.clip(np.stack(columns, axis=1), 0, 255).astype("uint8")
+    held_out = config.val_fraction + config.test_fraction
+    if held_out >= 1.0 - MIN_TRAIN_SHARE:
+        raise ConfigError(
+            f"Validation + test = {held_out:.0%} leaves too little to train on; keep them under {1 - MIN_TRAIN_SHARE:.0%}. "
+            f"Received: {config.val_fraction:.0%} + {config.test_fraction:.0%}"
+        )
 
 
 def _array_to_pixmap(arr: np.ndarray) -> QPixmap:
@@ -137,15 +116,15 @@ class DataPage(QWidget):
         self.prepared: Any = None
         self._split_key_of_prepared: tuple[float, float, int] | None = None
         self._pending: tuple[str, str] | None = None  # ("folder", path) / ("sample", "") queued behind a running load
-        self._updating = False
+        self._previewed: AugmentConfig | None = None
 
-        self.runner = TaskRunner(self)
+        self.runner = engine().task(self)
         self.runner.event.connect(self._on_event)
         self.runner.result.connect(self._on_loaded)
         self.runner.error.connect(self._on_load_error)
         self.runner.finished.connect(self._on_load_finished)
 
-        self.preview_runner = TaskRunner(self)
+        self.preview_runner = engine().task(self, background=True)
         self.preview_runner.result.connect(self._on_preview)
         self.preview_runner.error.connect(self._on_preview_error)
         self.preview_runner.finished.connect(self._on_preview_finished)
@@ -156,12 +135,13 @@ class DataPage(QWidget):
         self._preview_timer.timeout.connect(self.refresh_preview)
 
         self._build_ui()
-        self._show_config(state.data_config)
+        self.form = self._bind_form(state.data_config)
+        self.form.set_config(state.data_config)
         self._show_prepared(None)
 
         state.open_folder_requested.connect(self.open_folder)
         state.open_sample_requested.connect(self.open_sample)
-        state.data_config_changed.connect(self._show_config)
+        state.data_config_changed.connect(self._on_state_config)
 
     # ------------------------------------------------------------------ UI
 
@@ -247,7 +227,6 @@ class DataPage(QWidget):
         self.split_label.setWordWrap(True)
         for spin in (self.val_spin, self.test_spin, self.seed_spin):
             spin.setMaximumWidth(160)
-            spin.valueChanged.connect(self._on_split_changed)
         split_box = QGroupBox("Split")
         split_form = QFormLayout(split_box)
         split_form.addRow("Validation:", self.val_spin)
@@ -361,13 +340,8 @@ class DataPage(QWidget):
             spin = _percent_spin(tip, maximum=100.0)
             spin.setMaximumWidth(140)
             spin.setValue(default)
-            spin.setEnabled(False)
-            check.toggled.connect(spin.setEnabled)
-            check.toggled.connect(self._on_augment_changed)
-            spin.valueChanged.connect(self._on_augment_changed)
             self.aug_checks[key], self.aug_spins[key] = check, spin
             form.addRow(check, spin)
-        self.flip_combo.currentIndexChanged.connect(self._on_augment_changed)
 
         note = QLabel("Augmentation runs inside the model during training only; validation, "
                       "evaluation and prediction see the original images.")
@@ -436,6 +410,7 @@ class DataPage(QWidget):
             return
         kind, folder = request
         config = self.state.data_config
+        job = PrepareDataConfig(config, sample=True) if kind == "sample" else PrepareDataConfig(dataclasses.replace(config, root=folder))
         self.progress.setRange(0, 0)
         self.progress.setVisible(True)
         self.cancel_button.setVisible(True)
@@ -444,11 +419,10 @@ class DataPage(QWidget):
         self.state.begin_busy("data")
         if kind == "sample":
             self.status_label.setText("Preparing the sample dataset…")
-            self.runner.start(load_sample_dataset, config)
         else:
             self.status_label.setText(f"Checking {folder}…")
             self.folder_label.setText(folder)
-            self.runner.start(load_dataset, dataclasses.replace(config, root=folder))
+        self.runner.start("prepare_data", job)
 
     def _on_event(self, event: object) -> None:
         if isinstance(event, Progress):
@@ -630,42 +604,39 @@ class DataPage(QWidget):
 
     # --------------------------------------------------------------- split
 
-    def _show_config(self, config: DataConfig) -> None:
-        self._updating = True
-        try:
-            self.val_spin.setValue(round(config.val_fraction * 100))
-            self.test_spin.setValue(round(config.test_fraction * 100))
-            self.seed_spin.setValue(config.seed)
-            aug = config.augment
-            self.flip_combo.setCurrentIndex(max(self.flip_combo.findData(aug.flip), 0))
-            for key, check in self.aug_checks.items():
-                value = getattr(aug, key)
-                check.setChecked(value > 0)
-                if value > 0:
-                    self.aug_spins[key].setValue(round(value * 100))
-        finally:
-            self._updating = False
-        # The split settings may have been changed elsewhere (settings, a project file).
+    def _bind_form(self, config: DataConfig) -> FormBinder:
+        """Bind the split and augmentation widgets to their fields of the data config."""
+        form = FormBinder(config, parent=self, check=leave_enough_to_train)
+        form.bind("val_fraction", self.val_spin, scale=100)
+        form.bind("test_fraction", self.test_spin, scale=100)
+        form.bind("seed", self.seed_spin)
+        form.bind("augment.flip", self.flip_combo)
+        for key, check in self.aug_checks.items():
+            form.bind_toggle(f"augment.{key}", check, self.aug_spins[key], scale=100, off=0.0)
+        form.edited.connect(self._on_form_edited)
+        form.invalid.connect(self._split_problem)
+        return form
+
+    def _on_form_edited(self, config: DataConfig) -> None:
+        if self.split_label.property("error"):  # valid again: the counts replace the message
+            self._set_split_error(False)
+            if self.prepared is not None:
+                self._fill_counts(self.prepared)
+            else:
+                self.split_label.setText("")
+        self.state.set_data_config(config)
+
+    def _on_state_config(self, config: DataConfig) -> None:
+        """Show a data config, whoever set it (this page's form, settings, a project file)."""
+        self.form.set_config(config)
         if self.prepared is not None and self._split_key(config) != self._split_key_of_prepared:
             self.resplit(config)
+        if config.augment != self._previewed:
+            self._schedule_preview()
 
     @staticmethod
     def _split_key(config: DataConfig) -> tuple[float, float, int]:
         return (config.val_fraction, config.test_fraction, config.seed)
-
-    def _on_split_changed(self, *_args) -> None:
-        if self._updating:
-            return
-        val, test = self.val_spin.value() / 100.0, self.test_spin.value() / 100.0
-        if val + test >= 0.95:
-            self._split_problem(f"Validation + test = {val + test:.0%} leaves too little to train on.")
-            return
-        try:
-            config = self.state.update_data_config(val_fraction=val, test_fraction=test, seed=self.seed_spin.value())
-        except TlStudioError as exc:
-            self._split_problem(str(exc))
-            return
-        self.resplit(config)
 
     def resplit(self, config: DataConfig | None = None) -> None:
         """Split the validated files again with the current fractions and seed (cheap)."""
@@ -695,28 +666,21 @@ class DataPage(QWidget):
 
     def _split_problem(self, message: str) -> None:
         self.split_label.setText(message)
-        self.split_label.setProperty("error", True)
+        self._set_split_error(True)
+
+    def _set_split_error(self, error: bool) -> None:
+        self.split_label.setProperty("error", error)
         self.split_label.style().unpolish(self.split_label)
         self.split_label.style().polish(self.split_label)
 
     # -------------------------------------------------------- augmentation
 
     def augment_config(self) -> AugmentConfig:
-        """The augmentation the toggles describe."""
-        values = {
-            key: (self.aug_spins[key].value() / 100.0 if check.isChecked() else 0.0)
-            for key, check in self.aug_checks.items()
-        }
-        return AugmentConfig(flip=self.flip_combo.currentData() or "none", **values)
-
-    def _on_augment_changed(self, *_args) -> None:
-        if self._updating:
-            return
-        self.state.update_data_config(augment=self.augment_config())
-        self._schedule_preview()
+        """The augmentation the toggles show."""
+        return self.form.config.augment
 
     def _on_tab_changed(self, index: int) -> None:
-        if index == 2 and not self.preview_labels:
+        if index == 2 and (not self.preview_labels or self._previewed != self.state.data_config.augment):
             self._schedule_preview()
 
     def _schedule_preview(self) -> None:
@@ -738,7 +702,7 @@ class DataPage(QWidget):
         return list(seen.values())[:PREVIEW_IMAGES]
 
     def refresh_preview(self) -> None:
-        """Compute the augmentation preview in the worker (loads TensorFlow on first use)."""
+        """Ask the engine for the augmentation preview of a few training images."""
         paths = self.preview_paths()
         if not paths:
             return
@@ -749,7 +713,8 @@ class DataPage(QWidget):
         self.preview_button.setEnabled(False)
         self.preview_status.setText("Computing the preview with the Keras augmentation layers…")
         seed = self.state.data_config.seed + 1000 * self._preview_seed
-        self.preview_runner.start(preview_augmentation, paths, augment, seed, PREVIEW_VARIANTS, PREVIEW_SIZE)
+        self._previewed = augment
+        self.preview_runner.start("augment_preview", AugmentPreviewConfig(tuple(paths), augment, seed, PREVIEW_VARIANTS, PREVIEW_SIZE))
 
     def _on_preview(self, grid: np.ndarray) -> None:
         while self.preview_grid.count():
@@ -777,7 +742,7 @@ class DataPage(QWidget):
             self.preview_grid.setColumnStretch(c, 0)
         self.preview_grid.setRowStretch(grid.shape[0] + 1, 1)
         self.preview_grid.setColumnStretch(grid.shape[1], 1)
-        aug = self.augment_config()
+        aug = self._previewed
         self.preview_status.setText(
             "Random draws of the training augmentation." if aug.enabled else "Augmentation is off: training sees the images as they are."
         )
