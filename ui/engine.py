@@ -160,8 +160,12 @@ class EngineClient(QObject):
     def _warm_up(self, *, sink: Callable[[object], None], cancel: CancelToken) -> tuple[Any, float]:
         began = time.perf_counter()
         self.server.start()
-        if not self.server.wait_ready(600.0):
-            raise RuntimeError(f"The engine process did not start (exit code {getattr(self.server._process, 'exitcode', None)}).")
+        deadline = time.monotonic() + 600.0
+        while not self.server.wait_ready(0.2):  # a cancelled warm-up (closing, a test's teardown) stops waiting
+            if cancel.cancelled:
+                raise RuntimeError("The engine start-up was cancelled.")
+            if time.monotonic() > deadline or (self.server.starts and not self.server.is_alive()):
+                raise RuntimeError(f"The engine process did not start (exit code {getattr(self.server._process, 'exitcode', None)}).")
         device = self.server.call("device", None, sink=sink, cancel=cancel)
         return device, time.perf_counter() - began
 

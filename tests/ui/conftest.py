@@ -112,6 +112,8 @@ def main_window(qtbot, isolated_settings):
     At teardown every task is cancelled and joined before the window closes,
     so closing never stops on the "work is still running" question.
     """
+    from PySide6.QtWidgets import QWidget
+
     from ui import worker
     from ui.main_window import MainWindow
 
@@ -120,7 +122,11 @@ def main_window(qtbot, isolated_settings):
     qtbot.waitExposed(window)
     yield window
     worker.wait_all(120_000)  # pages may run background work (format probes, model builds)
-    qtbot.waitUntil(lambda: not worker.active_runners(), timeout=120_000)
+
+    def own_runners():  # the window's pages' tasks: the window must not be deleted under them
+        return [r for r in worker.active_runners() if isinstance(r.parent(), QWidget) and (r.parent() is window or window.isAncestorOf(r.parent()))]
+
+    qtbot.waitUntil(lambda: not own_runners(), timeout=120_000)
     window.confirm_close_during_run = lambda: True
     window.close()
     qtbot.waitUntil(lambda: not window.isVisible(), timeout=30_000)
