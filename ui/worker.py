@@ -29,6 +29,7 @@ import traceback
 import weakref
 from typing import Any, Callable
 
+import shiboken6
 from PySide6.QtCore import QCoreApplication, QObject, Qt, QThread, QTimer, Signal, Slot
 
 from tlstudio.cancel import CancelToken
@@ -297,8 +298,21 @@ class TaskRunner(QObject):
             self._token.cancel()
 
     def is_running(self) -> bool:
-        """True from :meth:`start` until ``finished`` has been emitted."""
-        return self._running
+        """True from :meth:`start` until ``finished`` has been emitted.
+
+        A runner whose owner was deleted before its queued ``finished``
+        arrived (a page closed right after its task ended) never receives it:
+        it counts as running only while its thread still runs.
+        """
+        if not self._running:
+            return False
+        if shiboken6.isValid(self):
+            return True
+        thread = self._thread
+        try:
+            return thread is not None and thread.isRunning()
+        except RuntimeError:  # the thread object is gone too
+            return False
 
     def is_cancelling(self) -> bool:
         """True while a cancelled task is still winding down."""

@@ -240,3 +240,18 @@ def test_garbage_is_collected_by_the_gui_thread_timer(qapp, qtbot):
         qtbot.waitUntil(lambda: ref() is None, timeout=5_000)  # freed by the timer's check()
     finally:
         collector.threshold = saved
+
+
+def test_a_runner_deleted_before_its_finished_signal_arrives_is_not_running_forever(qtbot):
+    """A page closed right after its task ended never gets the queued ``finished``: it must not count as running."""
+    import shiboken6
+    from PySide6.QtWidgets import QWidget
+
+    owner = QWidget()
+    runner = TaskRunner(owner)
+    runner.start(add, [1, 2])
+    assert runner.wait(10_000)  # the thread ended; its "done" is still queued for the GUI thread
+    assert runner in worker.active_runners()
+    shiboken6.delete(owner)  # deletes the runner's C++ object with it, before the event loop runs
+    assert not shiboken6.isValid(runner)
+    assert runner not in worker.active_runners()
