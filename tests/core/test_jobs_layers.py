@@ -69,3 +69,14 @@ def test_the_second_description_reuses_the_cached_backbone():
 def test_unknown_backbone_is_a_readable_error():
     with pytest.raises(ConfigError, match="Received: backbone='vgg17'"):
         _describe(ModelConfig(backbone="vgg17", weights="none"))
+
+
+def test_the_job_module_imports_without_tensorflow():
+    """The GUI imports job modules for their config dataclasses: they must stay light."""
+    import subprocess
+    import sys
+
+    code = "import sys, tlstudio.jobs.layers, tlstudio.jobs.data; print(sorted(m for m in ('tensorflow', 'keras') if m in sys.modules))"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip() == "[]"

@@ -252,23 +252,28 @@ def test_split_refused_before_any_dataset_is_explained_then_cleared(page):
 
 
 @pytest.mark.parametrize("size", [(1200, 800), (1024, 680)], ids=["1200x800", "1024x680"])
-def test_screenshot_after_an_augmentation_preview(qtbot, page, tiny_dataset, tmp_path, size):
-    page.resize(*size)
-    _open(qtbot, page, tiny_dataset)
+def test_screenshot_after_an_augmentation_preview(qtbot, main_window, tiny_dataset, tmp_path, size):
+    main_window.resize(*size)
+    page = main_window.pages["data"]
+    with qtbot.waitSignal(page.runner.finished, timeout=60_000):
+        main_window.open_folder(tiny_dataset)
+    main_window.show_page("data")
     page.flip_combo.setCurrentIndex(page.flip_combo.findData("horizontal"))
     page.aug_checks["rotation"].setChecked(True)
     with qtbot.waitSignal(page.preview_runner.finished, timeout=120_000):
         page.tabs.setCurrentIndex(2)
     assert page.preview_runner.job == "augment_preview"
     assert len(page.preview_labels) == 2 * (1 + data_page_module.PREVIEW_VARIANTS)
-    qtbot.wait(50)
+    qtbot.wait(100)
     path = tmp_path / f"data_page_{size[0]}x{size[1]}.png"
-    assert page.grab().save(str(path))
-    # every preview tile is inside the visible part of its scroll area, not cut off
-    viewport = page.preview_labels[0].parentWidget().parentWidget()
+    assert main_window.grab().save(str(path))
+    # every tile is whole in the visible part of the preview: nothing cut off at the right
+    viewport = page.preview_scroll.viewport()
+    assert not page.preview_scroll.horizontalScrollBar().isVisible()
     for label in page.preview_labels:
-        top_left = label.mapTo(viewport, label.rect().topLeft())
-        assert top_left.x() >= 0 and top_left.x() + label.pixmap().width() <= viewport.width()
+        right = label.mapTo(viewport, label.contentsRect().center()).x() + label.pixmap().width() // 2
+        assert right <= viewport.width()
+        assert label.pixmap().width() >= data_page_module.MIN_PREVIEW_TILE
     page.tabs.setCurrentIndex(0)
-    qtbot.wait(50)
-    assert page.grab().save(str(tmp_path / f"data_page_{size[0]}x{size[1]}_images.png"))
+    qtbot.wait(100)
+    assert main_window.grab().save(str(tmp_path / f"data_page_{size[0]}x{size[1]}_images.png"))

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import Qt, QTimer
+from PySide6.QtCore import QEvent, Qt, QTimer
 from PySide6.QtGui import QGuiApplication, QImage, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -64,6 +64,9 @@ FLIP_LABELS = {
 PREVIEW_IMAGES = 2
 PREVIEW_VARIANTS = 3
 PREVIEW_SIZE = 128
+"""Side of the preview images the engine draws, in pixels: the largest a tile is shown."""
+MIN_PREVIEW_TILE = 48
+"""Smallest side a preview tile shrinks to before the preview scrolls sideways."""
 
 
 MIN_TRAIN_SHARE = 0.05
@@ -361,6 +364,9 @@ class DataPage(QWidget):
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
         scroll.setWidget(grid_holder)
+        scroll.installEventFilter(self)  # tiles shrink to the width, see _fit_preview
+        self.preview_scroll = scroll
+        self._preview_pixmaps: list[QPixmap] = []
         self.preview_labels: list[QLabel] = []
         self._preview_seed = 0
 
@@ -722,6 +728,7 @@ class DataPage(QWidget):
             if widget is not None:
                 widget.deleteLater()
         self.preview_labels = []
+        self._preview_pixmaps = []
         headers = ["original"] + [f"augmented {i}" for i in range(1, grid.shape[1])]
         for col, text in enumerate(headers):
             head = QLabel(text)
@@ -731,7 +738,7 @@ class DataPage(QWidget):
         for row in range(grid.shape[0]):
             for col in range(grid.shape[1]):
                 label = QLabel()
-                label.setPixmap(_array_to_pixmap(grid[row, col]))
+                self._preview_pixmaps.append(_array_to_pixmap(grid[row, col]))
                 label.setAlignment(Qt.AlignmentFlag.AlignCenter)
                 label.setToolTip("Original image" if col == 0 else "One random draw of the augmentation")
                 self.preview_grid.addWidget(label, row + 1, col)
@@ -742,10 +749,33 @@ class DataPage(QWidget):
             self.preview_grid.setColumnStretch(c, 0)
         self.preview_grid.setRowStretch(grid.shape[0] + 1, 1)
         self.preview_grid.setColumnStretch(grid.shape[1], 1)
+        self._fit_preview()
         aug = self._previewed
         self.preview_status.setText(
             "Random draws of the training augmentation." if aug.enabled else "Augmentation is off: training sees the images as they are."
         )
+
+    def preview_tile_side(self) -> int:
+        """Side of a preview tile: as large as the images, or as four columns fit in the tab's width."""
+        columns = 1 + PREVIEW_VARIANTS
+        scroll = self.preview_scroll
+        margins = self.preview_grid.contentsMargins()
+        width = (
+            scroll.width() - 2 * scroll.frameWidth() - scroll.verticalScrollBar().sizeHint().width()
+            - margins.left() - margins.right() - self.preview_grid.horizontalSpacing() * (columns - 1)
+        )
+        return max(MIN_PREVIEW_TILE, min(PREVIEW_SIZE, width // columns))
+
+    def _fit_preview(self) -> None:
+        side = self.preview_tile_side()
+        for label, pixmap in zip(self.preview_labels, self._preview_pixmaps):
+            if label.pixmap().width() != side:
+                label.setPixmap(pixmap.scaled(side, side, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation))
+
+    def eventFilter(self, watched, event) -> bool:  # noqa: N802 - Qt API
+        if watched is self.preview_scroll and event.type() == QEvent.Type.Resize and self.preview_labels:
+            self._fit_preview()
+        return super().eventFilter(watched, event)
 
     def _on_preview_error(self, message: str, details: str) -> None:
         self.preview_status.setText(f"Preview failed: {message}")
