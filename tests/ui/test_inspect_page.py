@@ -158,6 +158,12 @@ def test_table_populated_sorted_with_tooltips_and_filters(page, qtbot, tmp_path,
     assert model.index(0, 10).data() == "2,359,808"
     tip = model.index(0, 1).data(Qt.ItemDataRole.ToolTipRole)
     assert "(3·3·512 + 1)·512 = 2359808" in tip
+    page.set_table(table)  # a new table keeps the user's sort
+    assert model.index(0, 10).data() == "2,359,808"
+    page.view.sortByColumn(0, Qt.SortOrder.AscendingOrder)
+    page.set_table(table)  # the default sort is the model's own order
+    assert [model.index(r, 0).data() for r in range(3)] == [page.table_model.index(r, 0).data() for r in range(3)]
+    assert page.view.horizontalHeader().sortIndicatorSection() == 0
     page.filter_edit.setText("pool")
     assert model.rowCount() == 5
     page.filter_edit.setText("")

@@ -414,7 +414,15 @@ class InspectPage(QWidget):
     def set_table(self, table: Any, label: str = "") -> None:
         """Show ``table`` (a LayerTable) of :attr:`model_ref`, and clear the pictures of the previous model."""
         self.table = table
+        # The rows arrive in model order, which is the default sort (# ascending):
+        # replace them unsorted and sort only when the user chose another column.
+        # Sorting 515 ResNet152 rows through the proxy costs ~35 ms of GUI time.
+        header = self.view.horizontalHeader()
+        column, order = header.sortIndicatorSection(), header.sortIndicatorOrder()
+        self.proxy.sort(-1)
         self.table_model.set_table(table)
+        if (column, order) != (0, Qt.SortOrder.AscendingOrder):
+            self.proxy.sort(column, order)
         self.view.resizeColumnsToContents()
         self.view.setColumnWidth(1, min(max(self.view.columnWidth(1), 160), 300))
         t = table.totals
