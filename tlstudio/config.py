@@ -36,6 +36,14 @@ def _check(cond: bool, message: str) -> None:
         raise ConfigError(message)
 
 
+SEED_LIMIT = 2**32
+"""Seeds are whole numbers in ``[0, SEED_LIMIT)`` (what NumPy and TensorFlow accept)."""
+
+
+def _check_seed(seed: int) -> None:
+    _check(0 <= seed < SEED_LIMIT, f"seed must be a whole number within [0, 2**32). Received: seed={seed!r}")
+
+
 @dataclass(frozen=True)
 class AugmentConfig:
     """Random augmentation, applied by Keras preprocessing layers in training only.
@@ -96,6 +104,7 @@ class DataConfig:
             f"val_fraction + test_fraction must leave images to train on. Received: {self.val_fraction!r} + {self.test_fraction!r}",
         )
         _check(self.max_megapixels > 0, f"max_megapixels must be positive. Received: {self.max_megapixels!r}")
+        _check_seed(self.seed)
 
 
 @dataclass(frozen=True)
@@ -245,6 +254,12 @@ class TrainConfig:
         _check(self.fine_tune_learning_rate > 0, f"fine_tune_learning_rate must be positive. Received: {self.fine_tune_learning_rate!r}")
         _check(self.feature_cache in ("auto", "off"), f"feature_cache must be 'auto' or 'off'. Received: {self.feature_cache!r}")
         _check(self.monitor in ("val_accuracy", "val_loss", "accuracy", "loss"), f"monitor must be a loss or accuracy metric. Received: {self.monitor!r}")
+        _check(0.0 <= self.momentum < 1.0, f"momentum must be within [0, 1). Received: momentum={self.momentum!r}")
+        _check(self.weight_decay >= 0, f"weight_decay must be >= 0. Received: weight_decay={self.weight_decay!r}")
+        _check(self.step_every >= 1, f"step_every must be >= 1. Received: step_every={self.step_every!r}")
+        _check(0.0 < self.step_gamma <= 1.0, f"step_gamma must be within (0, 1]. Received: step_gamma={self.step_gamma!r}")
+        _check(self.patience >= 0, f"patience must be >= 0. Received: patience={self.patience!r}")
+        _check_seed(self.seed)
 
 
 @dataclass(frozen=True)
@@ -309,37 +324,95 @@ def _encode(value: Any) -> Any:
     return value
 
 
-def from_dict(cls: type[T], data: dict[str, Any]) -> T:
+def from_dict(cls: type[T], data: dict[str, Any], where: str = "") -> T:
     """Build config ``cls`` from a dict made by :func:`to_dict`.
 
     Unknown keys are ignored (a newer file read by an older app); missing keys
-    take their defaults (an older file read by a newer app).
+    take their defaults (an older file read by a newer app). Every value is
+    checked for its type before the config checks its range, so a file holding
+    ``"batch_size": 2.5`` or ``"seed": "x"`` is refused.
+
+    Args:
+        cls: The config dataclass.
+        data: The JSON object.
+        where: Dotted name of ``data`` inside a larger file (``"train"``),
+            used in messages.
+
+    Raises:
+        ConfigError: naming the field, what was expected and ``Received: ...``.
     """
     if not isinstance(data, dict):
-        raise ConfigError(f"{cls.__name__} expects a JSON object. Received: {type(data).__name__}")
-    hints = typing.get_type_hints(cls)
+        what = where or cls.__name__
+        raise ConfigError(f"{what} must be a JSON object ({cls.__name__}). Received: {_short_json(data)}")
+    hints = _hints(cls)
     kwargs = {}
     for f in dataclasses.fields(cls):
         if f.name in data:
-            kwargs[f.name] = _decode(hints[f.name], data[f.name])
-    return cls(**kwargs)
+            kwargs[f.name] = _decode(hints[f.name], data[f.name], f"{where}.{f.name}" if where else f.name)
+    try:
+        return cls(**kwargs)
+    except ConfigError as exc:
+        if not where:
+            raise
+        raise ConfigError(f"{where}: {exc}") from exc
 
 
-def _decode(tp: Any, value: Any) -> Any:
+_HINTS: dict[type, dict[str, Any]] = {}
+
+
+def _hints(cls: type) -> dict[str, Any]:
+    hints = _HINTS.get(cls)
+    if hints is None:
+        hints = _HINTS[cls] = typing.get_type_hints(cls)
+    return hints
+
+
+def _short_json(value: Any) -> str:
+    text = json.dumps(value, default=str)
+    return text if len(text) <= 60 else text[:59] + "…"
+
+
+_EXPECTED = {bool: "true or false", int: "a whole number", float: "a number", str: "a text"}
+
+
+def _wrong_type(name: str, expected: str, value: Any) -> ConfigError:
+    leaf = name.rsplit(".", 1)[-1]
+    return ConfigError(f"{name} must be {expected}. Received: {leaf}={_short_json(value)}")
+
+
+def _decode(tp: Any, value: Any, name: str = "value") -> Any:
     origin = typing.get_origin(tp)
     args = typing.get_args(tp)
     if dataclasses.is_dataclass(tp):
-        return from_dict(tp, value)
+        return from_dict(tp, value, name)
     if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise _wrong_type(name, "a list", value)
         inner = args[0] if args else Any
-        return tuple(_decode(inner, v) for v in value)
+        return tuple(_decode(inner, v, f"{name}[{i}]") for i, v in enumerate(value))
     if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
         if value is None:
             return None
         non_none = [a for a in args if a is not type(None)]
-        return _decode(non_none[0], value) if non_none else value
-    if tp is float and isinstance(value, int):
+        return _decode(non_none[0], value, name) if non_none else value
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise _wrong_type(name, _EXPECTED[bool], value)
+        return value
+    if tp is int:
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise _wrong_type(name, _EXPECTED[int], value)
+        return value
+    if tp is float:
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            raise _wrong_type(name, _EXPECTED[float], value)
+        if value != value or value in (float("inf"), float("-inf")):
+            raise _wrong_type(name, "a finite number", value)
         return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise _wrong_type(name, _EXPECTED[str], value)
+        return value
     return value
 
 

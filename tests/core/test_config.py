@@ -92,3 +92,40 @@ def test_bad_values_raise_clear_errors(factory, fragment):
 def test_invalid_json_names_the_config():
     with pytest.raises(ConfigError, match="TrainConfig JSON is not valid"):
         from_json(TrainConfig, "{not json")
+
+
+@pytest.mark.parametrize(
+    "cls, data, fragment",
+    [
+        (TrainConfig, {"batch_size": 2.5}, "batch_size must be a whole number. Received: batch_size=2.5"),
+        (TrainConfig, {"seed": "x"}, 'seed must be a whole number. Received: seed="x"'),
+        (TrainConfig, {"early_stopping": "yes"}, 'early_stopping must be true or false. Received: early_stopping="yes"'),
+        (TrainConfig, {"epochs": True}, "epochs must be a whole number. Received: epochs=true"),
+        (TrainConfig, {"learning_rate": "fast"}, 'learning_rate must be a number. Received: learning_rate="fast"'),
+        (DataConfig, {"seed": -1}, "seed must be a whole number within [0, 2**32). Received: seed=-1"),
+        (ModelConfig, {"weights": 5}, "weights must be a text. Received: weights=5"),
+        (ModelConfig, {"head": {"dense": [{"units": "many"}]}}, 'head.dense[0].units must be a whole number. Received: units="many"'),
+        (ModelConfig, {"head": []}, "head must be a JSON object (HeadConfig). Received: []"),
+        (TrainConfig, {"momentum": 1.5}, "momentum must be within [0, 1). Received: momentum=1.5"),
+    ],
+)
+def test_from_dict_refuses_wrong_types_and_ranges_naming_the_field(cls, data, fragment):
+    with pytest.raises(ConfigError) as info:
+        from_dict(cls, data)
+    assert fragment in str(info.value)
+
+
+def test_from_dict_prefixes_the_place_in_a_larger_file():
+    with pytest.raises(ConfigError) as info:
+        from_dict(RunConfig, {"train": {"batch_size": 2.5}})
+    assert "train.batch_size must be a whole number. Received: batch_size=2.5" in str(info.value)
+    with pytest.raises(ConfigError) as info:
+        from_dict(RunConfig, {"train": {"batch_size": 0}})
+    assert str(info.value).startswith("train: batch_size must be >= 1. Received: batch_size=0")
+
+
+def test_from_dict_accepts_whole_numbers_for_floats_and_lists_for_tuples():
+    cfg = from_dict(TrainConfig, {"learning_rate": 1, "epochs": 2})
+    assert cfg.learning_rate == 1.0 and isinstance(cfg.learning_rate, float)
+    head = from_dict(HeadConfig, {"dense": [{"units": 8}]})
+    assert head.dense == (DenseSpec(units=8),)
