@@ -7,10 +7,22 @@ each with its run folder, config snapshot, history and best metrics.
 * **Safe writes**: every save goes through :mod:`tlstudio.io.atomic` (a
   temporary file next to the target, fsynced, then renamed over it), so a
   crash never leaves a half-written project.
-* **Autosave**: :meth:`Project.autosave` writes the same content to a side file
-  (``<name>.tlsproj.autosave``; untitled projects autosave into the cache).
-  After a crash, :func:`recover` says whether the side file is newer than the
-  project, and :meth:`Project.recover` opens it.
+* **Autosave per session**: :meth:`Project.autosave` writes the same content
+  to a side file of its own session (``<name>.tlsproj.<session>.autosave``;
+  untitled projects autosave into the cache as
+  ``untitled.tlsproj.<session>.autosave``), so two sessions never write over
+  each other's autosave. After a crash, :func:`pending_autosaves` lists the
+  side files of other sessions newer than the project, :func:`recover` gives
+  the newest, and :meth:`Project.recover` opens it. Only a save, or an
+  explicit "discard", removes a side file.
+* **Typed schema**: every field is checked for type and range by
+  :mod:`tlstudio.schemas`. A bad top-level field refuses the file with one
+  message naming the file, the field, what was expected and ``Received``; a
+  bad run entry, or a run folder whose ``history.json`` or ``run_config.json``
+  is damaged, marks only that run damaged (:attr:`RunRecord.damaged`) and the
+  rest of the project opens.
+* **Safe deletes**: :meth:`Project.remove_run` deletes a run folder only when
+  :mod:`tlstudio.io.safe_delete` accepts it as a tlstudio run folder.
 * **Versioned schema**: ``schema_version`` is :data:`SCHEMA_VERSION`. Older
   files are migrated step by step by :data:`MIGRATIONS`; a file from a newer
   tlstudio raises :class:`~tlstudio.errors.ProjectError`.
@@ -22,8 +34,9 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import logging
 import os
-import shutil
+import uuid
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
@@ -31,6 +44,9 @@ from typing import Any, Callable, Mapping, Sequence
 from tlstudio.config import DataConfig, ModelConfig, RunConfig, TrainConfig, from_dict, to_dict
 from tlstudio.errors import ConfigError, ProjectError
 from tlstudio.io.atomic import atomic_write_text
+from tlstudio.io.safe_delete import delete_run_folder, deletable_run_folder
+
+logger = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
 """Schema written by this version of tlstudio."""
@@ -38,6 +54,16 @@ SCHEMA_VERSION = 1
 PROJECT_SUFFIX = ".tlsproj"
 AUTOSAVE_SUFFIX = ".autosave"
 UNTITLED_AUTOSAVE = "untitled" + PROJECT_SUFFIX + AUTOSAVE_SUFFIX
+"""The autosave of untitled projects before autosaves were per session (still offered)."""
+
+
+def new_session_id() -> str:
+    """A fresh session id: the process id and a random part (``"4242-1a2b3c4d"``)."""
+    return f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
+
+
+SESSION_ID = new_session_id()
+"""This process's session; every project autosaves to a file of its own session."""
 
 CURVE_KEYS = ("loss", "accuracy", "val_loss", "val_accuracy", "lr")
 """History values that :meth:`Project.compare_runs` returns as curves."""
@@ -99,7 +125,14 @@ def migrate(data: Mapping[str, Any], path: str | os.PathLike | None = None) -> d
         )
     out = dict(data)
     while version < SCHEMA_VERSION:
-        out = MIGRATIONS[version](out)
+        try:
+            out = MIGRATIONS[version](out)
+        except (TypeError, AttributeError, ValueError, KeyError) as exc:
+            raise ProjectError(
+                f"{where}looks like a schema-{version} project but cannot be upgraded: expected its fields to hold "
+                f"objects, lists and texts as that schema wrote them. Received: {type(exc).__name__}: {exc}",
+                path=str(path) if path else None,
+            ) from exc
         version += 1
         out["schema_version"] = version
     return out
@@ -124,6 +157,9 @@ class RunRecord:
         model_path: The run's usable model, or None.
         class_names: Class names in label order.
         epochs_completed: Epochs completed over every session of the run.
+        damaged: Empty for a good run; otherwise the message saying which file
+            and field is damaged (the run shows as damaged; its entry is
+            written back unchanged).
     """
 
     id: str
@@ -137,11 +173,34 @@ class RunRecord:
     model_path: str | None = None
     class_names: list[str] = field(default_factory=list)
     epochs_completed: int = 0
+    damaged: str = ""
+    raw: dict[str, Any] | None = field(default=None, repr=False, compare=False)
 
     @property
     def run_config(self) -> RunConfig:
-        """The config snapshot as a :class:`RunConfig` (defaults when it is missing)."""
-        return from_dict(RunConfig, self.config or {})
+        """The config snapshot as a :class:`RunConfig` (defaults when it is missing).
+
+        Raises:
+            ProjectError: the snapshot is damaged.
+        """
+        from tlstudio.schemas import check_run_config
+
+        return check_run_config(self.config or {}, None, f"run {self.id} config")
+
+    @classmethod
+    def damaged_entry(cls, entry: Any, message: str, index: int) -> "RunRecord":
+        """A placeholder for a run entry that cannot be read; it is saved back unchanged."""
+        data = entry if isinstance(entry, Mapping) else {}
+        run_dir = data.get("run_dir") if isinstance(data.get("run_dir"), str) else ""
+        run_id = data.get("id") if isinstance(data.get("id"), str) and data.get("id") else (Path(run_dir).name if run_dir else f"run-{index + 1}")
+        return cls(
+            id=str(run_id),
+            run_dir=run_dir,
+            status="damaged",
+            notes=data.get("notes") if isinstance(data.get("notes"), str) else "",
+            damaged=message,
+            raw=entry if isinstance(entry, dict) else {"damaged_entry": entry},
+        )
 
     @property
     def log_dir(self) -> str:
@@ -154,7 +213,7 @@ class RunRecord:
         model, train = cfg.get("model") or {}, cfg.get("train") or {}
         return {
             "id": self.id,
-            "status": self.status,
+            "status": "damaged" if self.damaged else self.status,
             "backbone": model.get("backbone", ""),
             "weights": model.get("weights", ""),
             "freeze": (model.get("freeze") or {}).get("mode", ""),
@@ -167,6 +226,8 @@ class RunRecord:
         }
 
     def to_dict(self) -> dict[str, Any]:
+        if self.raw is not None:  # an entry that could not be read: never lose it
+            return dict(self.raw)
         return {
             "id": self.id,
             "run_dir": self.run_dir,
@@ -182,9 +243,15 @@ class RunRecord:
         }
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "RunRecord":
-        if not isinstance(data, Mapping) or not data.get("run_dir"):
-            raise ProjectError(f"a run entry needs 'run_dir'. Received: {dict(data) if isinstance(data, Mapping) else data!r}")
+    def from_dict(cls, data: Mapping[str, Any], path: Any = None, field: str = "run") -> "RunRecord":
+        """A record from a project file's run entry, every field checked.
+
+        Raises:
+            ProjectError: naming ``path``, ``field`` and the bad key, what was expected and ``Received``.
+        """
+        from tlstudio.schemas import check_run_entry
+
+        data = check_run_entry(dict(data) if isinstance(data, Mapping) else data, path, field)
         return cls(
             id=str(data.get("id") or Path(data["run_dir"]).name),
             run_dir=str(data["run_dir"]),
@@ -280,35 +347,93 @@ def history_curves(history: Sequence[Mapping[str, Any]]) -> dict[str, list[float
 # --------------------------------------------------------------------------- project
 
 
-def autosave_path(path: str | os.PathLike | None) -> Path:
-    """The autosave side file of a project file (the cache for an untitled project)."""
+def autosave_path(path: str | os.PathLike | None, session: str | None = SESSION_ID) -> Path:
+    """The autosave side file of a project file for one session.
+
+    Args:
+        path: The project file; None for an untitled project (its autosave
+            lives in the cache).
+        session: The session id; None gives the name used before autosaves
+            were per session (``<name>.tlsproj.autosave``).
+    """
+    tail = f".{session}{AUTOSAVE_SUFFIX}" if session else AUTOSAVE_SUFFIX
     if path is None:
         from tlstudio.paths import cache_dir
 
-        return cache_dir("autosave") / UNTITLED_AUTOSAVE
+        return cache_dir("autosave") / f"untitled{PROJECT_SUFFIX}{tail}"
     p = Path(path)
-    return p.with_name(p.name + AUTOSAVE_SUFFIX)
+    return p.with_name(p.name + tail)
 
 
-def recover(path: str | os.PathLike | None) -> Path | None:
-    """The autosave file to offer after a crash, or None.
-
-    An autosave is offered when it exists and is newer than the project file
-    (or the project file is missing). A clean save removes the autosave, so
-    after a normal exit there is nothing to offer.
-    """
-    side = autosave_path(path)
-    if not side.is_file():
+def _session_of(side: Path, base: str) -> str | None:
+    """The session id in a side file's name (``""`` for the old shared name), or None if it is not one."""
+    name = side.name
+    if not (name.startswith(base) and name.endswith(AUTOSAVE_SUFFIX)):
         return None
-    if path is None or not Path(path).is_file():
-        return side
-    return side if side.stat().st_mtime_ns > Path(path).stat().st_mtime_ns else None
+    middle = name[len(base) : -len(AUTOSAVE_SUFFIX)]
+    if middle == "":
+        return ""
+    return middle[1:] if middle.startswith(".") and "." not in middle[1:] else None
 
 
-def discard_autosave(path: str | os.PathLike | None) -> None:
-    """Delete the autosave side file of ``path`` if there is one."""
+def pending_autosaves(path: str | os.PathLike | None, own_session: str | None = SESSION_ID) -> list[Path]:
+    """Autosaves of ``path`` left by other sessions and worth offering, newest first.
+
+    An autosave is offered when it is newer than the project file (or the
+    project file is missing). A clean save removes its session's autosave,
+    so after a normal exit there is nothing to offer. ``own_session``'s file
+    is never offered: it is this session's current work.
+    """
+    if path is None:
+        from tlstudio.paths import cache_dir
+
+        folder, base = cache_dir("autosave"), f"untitled{PROJECT_SUFFIX}"
+        project_mtime = None
+    else:
+        p = Path(path)
+        folder, base = p.parent, p.name
+        project_mtime = p.stat().st_mtime_ns if p.is_file() else None
+    if not folder.is_dir():
+        return []
+    found = []
+    for side in folder.glob(f"{glob_escape(base)}*{AUTOSAVE_SUFFIX}"):
+        session = _session_of(side, base)
+        if session is None or (own_session and session == own_session) or not side.is_file():
+            continue
+        try:
+            mtime = side.stat().st_mtime_ns
+        except OSError:
+            continue
+        if project_mtime is None or mtime > project_mtime:
+            found.append((mtime, side))
+    return [side for _, side in sorted(found, reverse=True)]
+
+
+def glob_escape(text: str) -> str:
+    """``text`` with glob's special characters escaped."""
+    return "".join(f"[{c}]" if c in "*?[" else c for c in text)
+
+
+def recover(path: str | os.PathLike | None, own_session: str | None = SESSION_ID) -> Path | None:
+    """The newest autosave of ``path`` from another session to offer after a crash, or None."""
+    pending = pending_autosaves(path, own_session)
+    return pending[0] if pending else None
+
+
+def discard_autosave(path: str | os.PathLike | None, side: str | os.PathLike | None = None, session: str | None = SESSION_ID) -> None:
+    """Delete one autosave side file: ``side``, or ``session``'s file for ``path``.
+
+    Only autosave files are ever deleted: ``side`` must be an autosave of ``path``.
+
+    Raises:
+        ProjectError: ``side`` is not an autosave of ``path``.
+    """
+    target = Path(side) if side is not None else autosave_path(path, session)
+    base = Path(path).name if path is not None else f"untitled{PROJECT_SUFFIX}"
+    if _session_of(target, base) is None:
+        raise ProjectError(f"refusing to delete {target}: expected an autosave of {base}. Received: {target.name}", path=str(target))
     try:
-        autosave_path(path).unlink()
+        target.unlink()
     except FileNotFoundError:
         pass
 
@@ -341,6 +466,9 @@ class Project:
         runs: Run records, oldest first.
         created: ISO creation time.
         dirty: True when there are unsaved changes.
+        session: The session whose autosave file this project writes.
+        recovered_from: The autosave this project was restored from; deleted
+            by the next successful save, kept until then.
     """
 
     def __init__(
@@ -362,6 +490,18 @@ class Project:
         self.runs: list[RunRecord] = list(runs)
         self.created = created or _now()
         self.dirty = False
+        self.session: str = SESSION_ID
+        self.recovered_from: Path | None = None
+
+    @property
+    def damaged_runs(self) -> list[RunRecord]:
+        """Runs whose entry or run folder is damaged (see :attr:`RunRecord.damaged`)."""
+        return [r for r in self.runs if r.damaged]
+
+    @property
+    def problems(self) -> list[str]:
+        """One message per damaged run, for a warning when the project opens."""
+        return [f"Run {r.id} is damaged: {r.damaged}" for r in self.damaged_runs]
 
     # ----------------------------------------------------------------- create / load / save
 
@@ -406,18 +546,31 @@ class Project:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], path: str | os.PathLike | None = None) -> "Project":
         """Build a project from a dict of any schema up to :data:`SCHEMA_VERSION`."""
+        from tlstudio.schemas import check_project, json_text
+
+        where = path or "the project"
         if not isinstance(data, Mapping):
-            raise ProjectError(f"{path or 'the project'} must hold a JSON object. Received: {type(data).__name__}")
+            raise ProjectError(
+                f"{where}: expected a JSON object (a tlstudio project). Received: {json_text(data)}",
+                path=str(path) if path else None,
+            )
         current = migrate(data, path)
+        check_project(current, where)
         try:
-            data_cfg = from_dict(DataConfig, current.get("data") or {})
+            data_cfg = from_dict(DataConfig, current.get("data") or {}, "data")
             if current.get("dataset") and not data_cfg.root:
                 data_cfg = replace(data_cfg, root=str(current["dataset"]))
-            model_cfg = from_dict(ModelConfig, current.get("model") or {})
-            train_cfg = from_dict(TrainConfig, current.get("train") or {})
-        except (ConfigError, TypeError, ValueError) as exc:
-            raise ProjectError(f"{path or 'the project'} has an invalid config: {exc}", path=str(path) if path else None) from exc
-        runs = [RunRecord.from_dict(r) for r in current.get("runs") or []]
+            model_cfg = from_dict(ModelConfig, current.get("model") or {}, "model")
+            train_cfg = from_dict(TrainConfig, current.get("train") or {}, "train")
+        except ConfigError as exc:
+            raise ProjectError(f"{where}: {exc}", path=str(path) if path else None) from exc
+        runs = []
+        for n, entry in enumerate(current.get("runs") or []):
+            try:
+                runs.append(RunRecord.from_dict(entry, where, f"runs[{n}]"))
+            except ProjectError as exc:
+                logger.warning("run entry %d of %s is damaged: %s", n, where, exc)
+                runs.append(RunRecord.damaged_entry(entry, str(exc), n))
         return cls(
             name=str(current.get("name") or ""),
             data=data_cfg,
@@ -438,33 +591,61 @@ class Project:
         Raises:
             ProjectError: the file is missing, not JSON, or from a newer tlstudio.
         """
+        from tlstudio.schemas import read_json
+
         p = Path(path)
-        try:
-            text = p.read_text(encoding="utf-8")
-        except FileNotFoundError as exc:
-            raise ProjectError(f"the project file {p} does not exist.", path=str(p)) from exc
-        except OSError as exc:
-            raise ProjectError(f"cannot read the project file {p}: {exc.strerror or exc}.", path=str(p)) from exc
-        try:
-            data = json.loads(text)
-        except ValueError as exc:
-            raise ProjectError(f"{p} is not a tlstudio project: it is not valid JSON ({exc}).", path=str(p)) from exc
+        data = read_json(p, "project file")
         project = cls.from_dict(data, path=p)
         migrated = data.get("schema_version", 0) != SCHEMA_VERSION if isinstance(data, dict) else False
         for record in project.runs:
-            if not record.history and Path(record.run_dir).is_dir():
-                project.refresh_run(record.id)
+            project._check_run_folder(record)
+            if not record.damaged and not record.history and Path(record.run_dir).is_dir():
+                try:
+                    project.refresh_run(record.id)
+                except ProjectError as exc:
+                    project._mark_damaged(record.id, str(exc))
         project.dirty = migrated
         return project
 
+    def _check_run_folder(self, record: RunRecord) -> None:
+        """Mark ``record`` damaged when the files of its run folder that the app reads back are damaged."""
+        if record.damaged or not record.run_dir or not Path(record.run_dir).is_dir():
+            return
+        from tlstudio.schemas import check_run_folder
+
+        try:
+            check_run_folder(record.run_dir, open_weights=False)
+        except ProjectError as exc:
+            logger.warning("run %s is damaged: %s", record.id, exc)
+            record.damaged = str(exc)
+
+    def _mark_damaged(self, run_id: str, message: str) -> None:
+        logger.warning("run %s is damaged: %s", run_id, message)
+        self.get_run(run_id).damaged = message
+
     @classmethod
-    def recover(cls, path: str | os.PathLike | None) -> "Project":
-        """Open the autosave of ``path`` (see :func:`recover`); the result belongs to ``path`` and is dirty."""
-        side = autosave_path(path)
+    def recover(cls, path: str | os.PathLike | None, side: str | os.PathLike | None = None) -> "Project":
+        """Open an autosave of ``path``; the result belongs to ``path`` and is dirty.
+
+        Args:
+            path: The project file (None: untitled).
+            side: The autosave to open; None takes the newest one of another
+                session (:func:`recover`).
+
+        The autosave file is kept until the recovered project is saved.
+
+        Raises:
+            ProjectError: there is no autosave, or it cannot be read.
+        """
+        if side is None:
+            side = recover(path)
+            if side is None:
+                raise ProjectError(f"there is no autosave to recover for {path or 'an untitled project'}. Received: none")
         project = cls.load(side)
         project.path = Path(path) if path else None
         if path:
             project.name = project.name or Path(path).stem
+        project.recovered_from = Path(side)
         project.dirty = True
         return project
 
@@ -482,20 +663,26 @@ class Project:
             raise ProjectError("the project has no file yet: choose where to save it. Received: path=None")
         old = self.path
         _write_project_file(target, json.dumps(self.to_dict(), indent=2, allow_nan=True))
-        if old is None:
-            discard_autosave(None)
-        elif old != target:
-            discard_autosave(old)
+        discard_autosave(old, session=self.session)
+        if old != target:
+            discard_autosave(target, session=self.session)
+        if self.recovered_from is not None:  # its content is now in the saved file
+            try:
+                self.recovered_from.unlink()
+            except FileNotFoundError:
+                pass
+            except OSError as exc:
+                logger.warning("could not remove the recovered autosave %s: %s", self.recovered_from, exc)
+            self.recovered_from = None
         self.path = target
         if not self.name or self.name == "untitled":
             self.name = target.stem
-        discard_autosave(target)
         self.dirty = False
         return target
 
     def autosave(self) -> Path:
         """Write the current state to the side file; the project file is untouched."""
-        side = autosave_path(self.path)
+        side = autosave_path(self.path, self.session)
         _write_project_file(side, json.dumps(self.to_dict(), indent=2, allow_nan=True))
         return side
 
@@ -568,21 +755,37 @@ class Project:
         return fresh
 
     def set_notes(self, run_id: str, notes: str) -> None:
-        self.get_run(run_id).notes = notes
+        record = self.get_run(run_id)
+        record.notes = notes
+        if record.raw is not None:
+            record.raw["notes"] = notes
         self.dirty = True
+
+    def deletable_folder(self, run_id: str) -> Path | None:
+        """The run's folder if it may be deleted, None when it no longer exists.
+
+        Raises:
+            ProjectError: the folder is not a tlstudio run folder, saying why.
+        """
+        record = self.get_run(run_id)
+        if not record.run_dir:
+            return None
+        return deletable_run_folder(record.run_dir, self.data.root or None)
 
     def remove_run(self, run_id: str, delete_files: bool = False) -> RunRecord:
         """Forget a run; with ``delete_files`` also delete its run folder.
 
+        The folder is deleted only when it is a tlstudio run folder (see
+        :mod:`tlstudio.io.safe_delete`); otherwise nothing is deleted and the
+        run stays in the project.
+
         Raises:
-            ProjectError: no such run, or the folder cannot be deleted.
+            ProjectError: no such run, the folder is not a run folder, or it
+                cannot be deleted.
         """
         record = self.get_run(run_id)
-        if delete_files and Path(record.run_dir).exists():
-            try:
-                shutil.rmtree(record.run_dir)
-            except OSError as exc:
-                raise ProjectError(f"cannot delete the run folder {record.run_dir}: {exc.strerror or exc}.", path=record.run_dir) from exc
+        if delete_files and record.run_dir:
+            delete_run_folder(record.run_dir, self.data.root or None)
         self.runs.remove(record)
         self.dirty = True
         return record

@@ -118,17 +118,48 @@ def test_autosave_recovery_after_a_crash(tmp_path):
     project.save(path)
     assert recover(path) is None
 
+    project.session = "1111-crashed"  # the session that is about to crash
     project.set_configs(train=TrainConfig(epochs=9))
     side = project.autosave()
-    assert side == autosave_path(path) and side.name == "p.tlsproj.autosave"
+    assert side == autosave_path(path, "1111-crashed") and side.name == "p.tlsproj.1111-crashed.autosave"
     os.utime(side, ns=(time.time_ns() + 10**9, time.time_ns() + 10**9))  # newer than the project file
-    # ... the app dies here without saving. Next start:
+    # ... the app dies here without saving. Next start (this test's session):
     assert recover(path) == side
+    assert recover(path, own_session="1111-crashed") is None  # a session never recovers its own live work
     assert Project.load(path).train.epochs == 5  # the project file itself is untouched
     recovered = Project.recover(path)
     assert recovered.train.epochs == 9 and recovered.path == path and recovered.dirty
+    recovered.autosave()  # the recovered work autosaves to this session's own file...
+    assert side.exists()  # ...and the crashed session's file stays until a save
     recovered.save()
     assert not side.exists() and recover(path) is None
+    assert not autosave_path(path).exists()
+
+
+def test_each_session_autosaves_to_its_own_file(tmp_path):
+    path = tmp_path / "p.tlsproj"
+    Project.new("p").save(path)
+    crashed = Project.load(path)
+    crashed.session = "1111-crashed"
+    crashed.set_configs(train=TrainConfig(epochs=9))
+    crashed_side = crashed.autosave()
+    os.utime(crashed_side, ns=(time.time_ns() + 10**9,) * 2)
+    current = Project.load(path)  # the next session edits before answering the recovery offer
+    current.set_configs(train=TrainConfig(epochs=3))
+    own = current.autosave()
+    assert own != crashed_side
+    assert Project.load(crashed_side).train.epochs == 9  # not written over
+    assert recover(path) == crashed_side
+
+
+def test_the_old_shared_autosave_is_still_offered(tmp_path):
+    path = tmp_path / "p.tlsproj"
+    Project.new("p").save(path)
+    legacy = autosave_path(path, None)
+    assert legacy.name == "p.tlsproj.autosave"
+    legacy.write_text(json.dumps(Project.new("p", train=TrainConfig(epochs=7)).to_dict()))
+    os.utime(legacy, ns=(time.time_ns() + 10**9,) * 2)
+    assert recover(path) == legacy and Project.recover(path).train.epochs == 7
 
 
 def test_older_autosave_is_not_offered(tmp_path):
@@ -142,6 +173,7 @@ def test_older_autosave_is_not_offered(tmp_path):
 
 def test_untitled_autosave_lives_in_the_cache():
     project = Project.new()
+    project.session = "2222-other"
     side = project.autosave()
     assert side.parent.name == "autosave" and str(side).startswith(os.environ["TLSTUDIO_CACHE_DIR"])
     assert recover(None) == side
