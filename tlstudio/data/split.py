@@ -12,6 +12,11 @@ ones go to test, the next ones to validation, the rest to training. So:
 
 A split with a fraction above 0 gets at least one image of every class.
 
+A run stores the split it trained on (:mod:`tlstudio.data.manifest`), so a
+later evaluation or resume never re-splits. A file that appears after the run
+was made is placed by :func:`assign_new_file`: a threshold on its own hash,
+independent of every other file, so existing files never move.
+
 A presplit dataset keeps the user's split. When it has no validation folder
 and ``val_fraction > 0``, the validation images are taken from its training
 folder in the same way.
@@ -32,6 +37,34 @@ def split_key(seed: int, class_name: str, relative_path: str) -> bytes:
     """The sort key that places a file in the split order of its class."""
     text = f"{seed}\x00{class_name}\x00{relative_path.replace(os.sep, '/')}"
     return hashlib.blake2b(text.encode("utf-8", "surrogateescape"), digest_size=8).digest()
+
+
+def hash_fraction(seed: int, class_name: str, relative_path: str) -> float:
+    """The file's :func:`split_key` as a number in [0, 1), uniform over files."""
+    return int.from_bytes(split_key(seed, class_name, relative_path), "big") / float(1 << 64)
+
+
+def assign_new_file(seed: int, class_name: str, relative_path: str, val_fraction: float, test_fraction: float) -> str:
+    """The split of a file that was not there when the split was made.
+
+    The file goes to ``"test"`` when its :func:`hash_fraction` is below
+    ``test_fraction``, to ``"val"`` when below ``test_fraction + val_fraction``,
+    else to ``"train"``. Nothing else is looked at, so adding a file never
+    moves another one.
+
+    Args:
+        seed: The split seed.
+        class_name: The file's class.
+        relative_path: The path relative to its class folder.
+        val_fraction: Share of new files that go to validation.
+        test_fraction: Share of new files that go to test.
+    """
+    u = hash_fraction(seed, class_name, relative_path)
+    if u < test_fraction:
+        return "test"
+    if u < test_fraction + val_fraction:
+        return "val"
+    return "train"
 
 
 def split_counts(n: int, val_fraction: float, test_fraction: float) -> tuple[int, int, int]:

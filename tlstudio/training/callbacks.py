@@ -28,8 +28,9 @@ from tlstudio.cancel import CancelToken
 from tlstudio.compat import without_optimizers
 from tlstudio.events import BatchEnd, CheckpointSaved, EpochEnd, Sink
 from tlstudio.io.atomic import atomic_path
+from tlstudio.training import saveguard
 from tlstudio.training.optimizers import current_learning_rate
-from tlstudio.training.result import write_json
+from tlstudio.training.result import WEIGHTS_EPOCHS_ATTR, write_json
 
 logger = logging.getLogger(__name__)
 
@@ -56,16 +57,42 @@ def safe_sink(sink: Sink) -> Sink:
     return wrapped
 
 
-def save_weights(model, path: str) -> None:
+def save_weights(model, path: str, epochs: int | None = None) -> None:
     """``model.save_weights(path)`` without optimizer state, atomically.
 
     See :func:`tlstudio.compat.without_optimizers`. The file is written
     under a temporary name and renamed into place
     (:func:`tlstudio.io.atomic.atomic_path`), so a run killed mid-checkpoint
-    keeps its previous checkpoint whole.
+    keeps its previous checkpoint whole. A second Ctrl-C waits for it
+    (:func:`tlstudio.training.saveguard.saving`).
+
+    Args:
+        model: The model whose weights are saved.
+        path: The ``.weights.h5`` file.
+        epochs: Epochs completed, stored as the root attribute
+            :data:`~tlstudio.training.result.WEIGHTS_EPOCHS_ATTR` so that a
+            resume can check ``history.json`` against the weights.
     """
-    with without_optimizers(model), atomic_path(path) as tmp:
+    with saveguard.saving(), without_optimizers(model), atomic_path(path) as tmp:
         model.save_weights(str(tmp), overwrite=True)
+        if epochs is not None:
+            import h5py
+
+            with h5py.File(tmp, "a") as fh:
+                fh.attrs[WEIGHTS_EPOCHS_ATTR] = int(epochs)
+
+
+def weights_epochs(path: str | os.PathLike) -> int | None:
+    """The epochs count stored in a weights file by :func:`save_weights`; None when absent or unreadable."""
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as fh:
+            value = fh.attrs.get(WEIGHTS_EPOCHS_ATTR)
+    except (OSError, ValueError) as exc:
+        logger.warning("cannot read the epoch count of %s: %s", path, exc)
+        return None
+    return None if value is None else int(value)
 
 
 def load_weights(model, path: str) -> None:
@@ -101,6 +128,8 @@ class RunState:
         best_value: Best monitored value so far (over earlier sessions too).
         best_metrics: The epoch entry where ``best_value`` was reached.
         phase: Current phase (1 or 2).
+        epochs_saved: Leading entries of ``history`` whose weights are in
+            ``last.weights.h5``; ``history.json`` never holds more.
     """
 
     monitor: str = "val_accuracy"
@@ -110,6 +139,7 @@ class RunState:
     best_value: float | None = None
     best_metrics: dict[str, Any] = field(default_factory=dict)
     phase: int = 1
+    epochs_saved: int = 0
 
     @property
     def mode(self) -> str:
@@ -251,7 +281,12 @@ class EventCallback(keras.callbacks.Callback):
 
 
 class CheckpointCallback(keras.callbacks.Callback):
-    """Writes ``last.weights.h5`` (and the history) every epoch, ``best.weights.h5`` on improvement.
+    """Writes ``last.weights.h5`` then the history every epoch, ``best.weights.h5`` on improvement.
+
+    ``history.json`` is written only after the weights it describes, so it is
+    never ahead of ``last.weights.h5`` (which records its epoch count, see
+    :func:`save_weights`); a run killed between the two writes leaves the
+    weights one epoch ahead at most.
 
     The weights saved are those of ``full_model`` (backbone and head), even
     when ``fit`` trains only the head on cached features: the head's
@@ -260,8 +295,8 @@ class CheckpointCallback(keras.callbacks.Callback):
     With ``defer_writes=True`` (the feature-cache phase, where an epoch takes
     milliseconds but a full VGG checkpoint is tens of megabytes) the best head
     weights are kept in memory and both files are written once, when ``fit``
-    ends (also after a cancel). :class:`CheckpointSaved` is still sent at the
-    improving epoch, with the path the file is written to.
+    ends (also after a cancel), then the history. :class:`CheckpointSaved` is
+    still sent at the improving epoch, with the path the file is written to.
 
     Args:
         full_model: The complete model whose weights are saved.
@@ -306,30 +341,42 @@ class CheckpointCallback(keras.callbacks.Callback):
             return
         self._epochs_seen += 1
         entry = self.state.history[-1]
-        if self.history_path:
-            write_json(self.history_path, self.state.history)
-        if not self.defer_writes:
-            save_weights(self.full_model, self.last_path)
+        done = len(self.state.history)
         value = entry.get(self.state.monitor)
-        if value is not None and is_better(value, self.state.best_value, self.state.mode):
-            self.state.best_value = float(value)
-            self.state.best_metrics = dict(entry)
-            if self.defer_writes:
-                self._pending_best = self.model.get_weights()
-            else:
-                save_weights(self.full_model, self.best_path)
+        improved = value is not None and is_better(value, self.state.best_value, self.state.mode)
+        with saveguard.saving():
+            if not self.defer_writes:
+                save_weights(self.full_model, self.last_path, done)
+                self.state.epochs_saved = done
+                self._write_history()
+            if improved:
+                self.state.best_value = float(value)
+                self.state.best_metrics = dict(entry)
+                if self.defer_writes:
+                    self._pending_best = self.model.get_weights()
+                else:
+                    save_weights(self.full_model, self.best_path)
+        if improved:
             self.sink(CheckpointSaved(path=self.best_path, epoch=int(epoch), monitor=self.state.monitor, value=float(value)))
+
+    def _write_history(self) -> None:
+        if self.history_path:
+            write_json(self.history_path, self.state.history[: self.state.epochs_saved])
 
     def on_train_end(self, logs=None):
         if not self.defer_writes or not self._epochs_seen:
             return
-        if self._pending_best is not None:
-            current = self.model.get_weights()
-            self.model.set_weights(self._pending_best)
-            save_weights(self.full_model, self.best_path)
-            self.model.set_weights(current)
-            self._pending_best = None
-        save_weights(self.full_model, self.last_path)
+        done = len(self.state.history)
+        with saveguard.saving():
+            if self._pending_best is not None:
+                current = self.model.get_weights()
+                self.model.set_weights(self._pending_best)
+                save_weights(self.full_model, self.best_path)
+                self.model.set_weights(current)
+                self._pending_best = None
+            save_weights(self.full_model, self.last_path, done)
+            self.state.epochs_saved = done
+            self._write_history()
 
 
 class PhaseEarlyStopping(keras.callbacks.Callback):

@@ -27,6 +27,20 @@ LAST_WEIGHTS = "last.weights.h5"
 MODEL = "model.keras"
 RESULT = "result.json"
 LOGS = "logs"
+SPLIT_MANIFEST = "split_manifest.json"
+RUN_MARKER = ".tlstudio-run"
+"""Marker file of a run folder: JSON ``{"format": "tlstudio-run", "version": 1, "created": ..., "tlstudio": ...}``."""
+
+MARKER_FORMAT = "tlstudio-run"
+
+RUN_ENTRIES = frozenset(
+    {RUN_MARKER, RUN_CONFIG, CLASS_NAMES, DATASET_REPORT, SPLIT_MANIFEST, HISTORY, BEST_WEIGHTS, LAST_WEIGHTS, MODEL, RESULT, LOGS}
+)
+"""Everything tlstudio writes in a run folder (``logs`` is a folder). Temporaries
+of these, ``.NAME.tmp-XXXXXXXX...`` (see :mod:`tlstudio.io.atomic`), may also be present."""
+
+WEIGHTS_EPOCHS_ATTR = "tlstudio_epochs_completed"
+"""Root attribute of ``last.weights.h5``: the epochs completed that the weights hold."""
 
 
 @dataclass(frozen=True)
@@ -98,6 +112,62 @@ class RunResult:
         return cls(**kwargs)
 
 
+def marker_text() -> str:
+    """The content of a new :data:`RUN_MARKER` file."""
+    import datetime as _dt
+
+    from tlstudio import __version__
+
+    created = _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    return json.dumps({"format": MARKER_FORMAT, "version": 1, "created": created, "tlstudio": __version__}, indent=2) + "\n"
+
+
+def has_marker(run_dir: str | os.PathLike) -> bool:
+    """True when ``run_dir`` holds a readable :data:`RUN_MARKER` of the right format."""
+    try:
+        data = json.loads((Path(run_dir) / RUN_MARKER).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(data, dict) and data.get("format") == MARKER_FORMAT
+
+
+def _is_own_temp(name: str) -> bool:
+    return any(name.startswith(f".{entry}.tmp-") or name.startswith(f".{entry}.old-") for entry in RUN_ENTRIES)
+
+
+def run_folder_problem(run_dir: str | os.PathLike) -> str | None:
+    """Why ``run_dir`` is not a folder tlstudio may delete as a run, or None when it is one.
+
+    A deletable run folder is a real folder (not a symbolic link) holding a
+    :data:`RUN_MARKER` and nothing but :data:`RUN_ENTRIES` and their
+    temporaries; ``logs`` holds only TensorBoard event files in ``train``/``validation``.
+
+    Returns:
+        One sentence naming the folder and what was found, or None.
+    """
+    folder = Path(run_dir)
+    if folder.is_symlink() or not folder.is_dir():
+        return f"{folder} is not a folder (or is a symbolic link). Received: {run_dir!s}"
+    if not has_marker(folder):
+        return f"{folder} has no {RUN_MARKER} marker, so it was not made by tlstudio as a run folder."
+    strangers = sorted(p.name for p in folder.iterdir() if p.name not in RUN_ENTRIES and not _is_own_temp(p.name))
+    if strangers:
+        shown = ", ".join(strangers[:5]) + (f" and {len(strangers) - 5} more" if len(strangers) > 5 else "")
+        return f"{folder} holds files tlstudio did not write: {shown}."
+    logs = folder / LOGS
+    if logs.exists():
+        if logs.is_symlink() or not logs.is_dir():
+            return f"{logs} is not the TensorBoard log folder tlstudio writes."
+        for root, dirs, files in os.walk(logs):
+            rel = Path(root).relative_to(logs)
+            if rel.parts and rel.parts[0] not in ("train", "validation"):
+                return f"{logs} holds a folder tlstudio did not write: {rel}."
+            for name in files:
+                if ".tfevents." not in name:
+                    return f"{logs} holds a file tlstudio did not write: {rel / name}."
+    return None
+
+
 def _read_json(path: Path) -> Any:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
@@ -152,6 +222,16 @@ def load_run(run_dir: str | os.PathLike) -> RunResult:
         data["run_dir"] = str(folder)
         model = folder / MODEL
         data["model_path"] = str(model) if model.is_file() else None
+        recorded = data.get("epochs_completed")
+        if isinstance(recorded, int) and not isinstance(recorded, bool) and len(history) > recorded:
+            # history.json is written every epoch, result.json once at the end:
+            # a later session was killed before it could write its result.
+            data["epochs_completed"] = len(history)
+            data["cancelled"] = True
+            data["error"] = data.get("error") or (
+                f"the last session of the run in {folder} was interrupted after epoch {len(history)}: "
+                f"{RESULT} describes an earlier session; {MODEL} is the earlier session's model."
+            )
         return RunResult.from_dict(data)
     if not (folder / RUN_CONFIG).is_file():
         raise ProjectError(f"{folder} is not a tlstudio run folder: {RUN_CONFIG} is missing.", path=str(folder))

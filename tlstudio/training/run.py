@@ -57,9 +57,11 @@ from tlstudio.events import (
     Sink,
     null_sink,
 )
+from tlstudio.data import manifest as split_manifest
 from tlstudio.io.atomic import atomic_path, atomic_write_text
 from tlstudio.training import features as feature_cache
 from tlstudio.training import result as results
+from tlstudio.training import saveguard
 from tlstudio.training.callbacks import (
     CancelCallback,
     CheckpointCallback,
@@ -69,9 +71,11 @@ from tlstudio.training.callbacks import (
     ScalarLogger,
     load_weights,
     safe_sink,
+    weights_epochs,
 )
 from tlstudio.training.optimizers import make_optimizer
 from tlstudio.training.result import RunResult
+from tlstudio.training.run_folder import check_new_run_dir, create_run_dir
 from tlstudio.training.strategy import describe_devices, is_chief, precision_policy, select_strategy
 
 logger = logging.getLogger(__name__)
@@ -80,14 +84,8 @@ LOSS = "sparse_categorical_crossentropy"
 
 
 def default_run_dir(config: RunConfig) -> Path:
-    """``runs_dir()/<YYYYmmdd-HHMMSS>-<backbone>``, made unique with a suffix if taken."""
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    base = paths.runs_dir() / f"{stamp}-{config.model.backbone}"
-    candidate, n = base, 1
-    while candidate.exists():
-        n += 1
-        candidate = base.with_name(f"{base.name}-{n}")
-    return candidate
+    """Create and return a new, exclusive ``runs_dir()/<YYYYmmdd-HHMMSS>-<backbone>[-N]`` folder."""
+    return create_run_dir("", backbone=config.model.backbone)
 
 
 def _one_line(exc: BaseException) -> str:
@@ -102,8 +100,9 @@ def _one_line(exc: BaseException) -> str:
 class _Session:
     """What one call of run_training builds up, for the final report."""
 
-    run_dir: Path
+    run_dir: Path | None
     state: RunState
+    owns_dir: bool = False
     model: Any = None
     class_names: tuple[str, ...] = ()
     feature_cache: bool = False
@@ -147,7 +146,8 @@ def run_training(
     sink = safe_sink(sink)
     cancel = ensure_token(cancel)
     state = RunState(monitor=config.train.monitor)
-    session = _Session(run_dir=Path(config.run_dir or config.resume_from or default_run_dir(config)), state=state)
+    target = config.run_dir or config.resume_from
+    session = _Session(run_dir=Path(target) if target else None, state=state)
     error: str | None = None
     details: str | None = None
     error_type: str | None = None
@@ -163,30 +163,37 @@ def run_training(
         interrupted = exc
     # A usable model after a cancel (best checkpoint, else current weights), or after an
     # error once some epoch was trained; never an untrained model for a run that failed.
-    if session.model is not None and session.model_path is None and (error is None or state.epochs_completed):
+    if session.owns_dir and session.model is not None and session.model_path is None and (error is None or state.epochs_saved):
         try:
             session.model_path = _save_usable_model(session)
         except Exception as exc:  # noqa: BLE001
             if error is None:
                 error, details, error_type = _one_line(exc), traceback.format_exc(), type(exc).__name__
+            logger.warning("could not save model.keras into %s: %s", session.run_dir, exc)
+        except KeyboardInterrupt as exc:  # an abort during the save: the previous model.keras is kept whole
+            interrupted = interrupted or exc
     best = dict(state.best_metrics)
+    saved = state.history[: state.epochs_saved]  # the epochs whose weights are on disk
     outcome = RunResult(
-        run_dir=str(session.run_dir),
+        run_dir=str(session.run_dir) if session.run_dir is not None else "",
         model_path=session.model_path,
         best_metrics=best,
-        history=tuple(dict(h) for h in state.history),
+        history=tuple(dict(h) for h in saved),
         class_names=session.class_names,
         cancelled=state.cancelled or cancel.cancelled,
         error=error,
         error_details=details,
-        epochs_completed=state.epochs_completed,
+        epochs_completed=len(saved),
         feature_cache=session.feature_cache,
         seconds=round(time.perf_counter() - started, 3),
         monitor=state.monitor,
         devices=session.devices,
         error_type=error_type,
     )
-    _write_outcome(session, outcome)
+    try:
+        _write_outcome(session, outcome)
+    except KeyboardInterrupt as exc:
+        interrupted = interrupted or exc
     sink(
         RunFinished(
             cancelled=outcome.cancelled,
@@ -219,27 +226,47 @@ def _train(
 
     train = config.train
     state = session.state
-    run_dir = session.run_dir
     keras.utils.set_random_seed(train.seed)
 
-    data = prepare_data(config.data, sink=sink, cancel=cancel)
-    session.class_names = tuple(data.class_names)
-    if data.cancelled:
-        state.cancelled = True
-        return
-
     resuming = bool(config.resume_from)
+    if config.run_dir:  # refuse someone else's folder before the slow data preparation
+        check_new_run_dir(config.run_dir, config.resume_from)
+    new_manifest = None
+    if resuming and (stored := split_manifest.read_manifest(config.resume_from)) is not None:
+        reconciled = split_manifest.prepare_from_manifest(stored, config.data, assign_new=True, sink=sink, cancel=cancel)
+        if reconciled is None:
+            state.cancelled = True
+            return
+        data, new_manifest = reconciled.data, reconciled.manifest
+    else:
+        if resuming:
+            sink(LogMessage(f"{config.resume_from} has no {split_manifest.MANIFEST_FILE} (made by an older version): the folder is split again with the run's seed", "warning"))
+        data = prepare_data(config.data, sink=sink, cancel=cancel)
+        if data.cancelled:
+            session.class_names = tuple(data.class_names)
+            state.cancelled = True
+            return
+        new_manifest = split_manifest.manifest_from_data(data, config.data)
+    session.class_names = tuple(data.class_names)
+
     if resuming:
-        _load_previous(config, session)
+        _load_previous(config, session, sink)
     if not is_chief():  # multi-worker: only the chief writes the real run folder
         import tempfile
 
-        session.run_dir = run_dir = Path(tempfile.mkdtemp(prefix="tlstudio-worker-"))
-    run_dir.mkdir(parents=True, exist_ok=True)
-    if not resuming:
-        atomic_write_text(run_dir / results.RUN_CONFIG, results.config_snapshot(config))
-    results.write_json(run_dir / results.CLASS_NAMES, list(data.class_names))
-    results.write_json(run_dir / results.DATASET_REPORT, data.to_dict())
+        session.run_dir = Path(tempfile.mkdtemp(prefix="tlstudio-worker-"))
+    else:
+        session.run_dir = create_run_dir(
+            config.run_dir or config.resume_from, backbone=config.model.backbone, resume_from=config.resume_from
+        )
+    session.owns_dir = True
+    run_dir = session.run_dir
+    with saveguard.saving():
+        if not resuming:
+            atomic_write_text(run_dir / results.RUN_CONFIG, results.config_snapshot(config))
+        results.write_json(run_dir / results.CLASS_NAMES, list(data.class_names))
+        results.write_json(run_dir / results.DATASET_REPORT, data.to_dict())
+        split_manifest.write_manifest(run_dir, new_manifest)
 
     has_val = len(data.val) > 0
     if state.monitor.startswith("val_") and not has_val:
@@ -428,10 +455,16 @@ def _features_for_head(model, backbone, data, image_size, batch_size, sink, canc
 # --------------------------------------------------------------------------- run folder
 
 
-def _load_previous(config: RunConfig, session: _Session) -> None:
-    """Continue the history, best value and class names of ``config.resume_from``."""
+def _load_previous(config: RunConfig, session: _Session, sink: Sink) -> None:
+    """Continue the history, best value and class names of ``config.resume_from``.
+
+    The history is cut to the epochs ``last.weights.h5`` holds (its recorded
+    epoch count), so a session killed between the two writes resumes from a
+    consistent state.
+    """
     folder = Path(config.resume_from)
-    if not (folder / results.LAST_WEIGHTS).is_file():
+    last = folder / results.LAST_WEIGHTS
+    if not last.is_file():
         raise ConfigError(
             f"cannot resume from {folder}: it has no {results.LAST_WEIGHTS} (no epoch was completed). Received: resume_from={str(folder)!r}"
         )
@@ -441,7 +474,15 @@ def _load_previous(config: RunConfig, session: _Session) -> None:
             f"cannot resume from {folder}: its classes {list(previous.class_names)} differ from the dataset's {list(session.class_names)}."
         )
     state = session.state
-    state.history = [dict(h) for h in previous.history]
+    history = [dict(h) for h in previous.history]
+    held = weights_epochs(last)
+    if held is not None and held < len(history):
+        sink(LogMessage(f"{last} holds {held} epochs but {results.HISTORY} lists {len(history)}: continuing after epoch {held}", "warning"))
+        history = history[:held]
+    elif held is not None and held > len(history):
+        sink(LogMessage(f"{last} holds {held} epochs, one more than {results.HISTORY} recorded (a session was stopped between the two writes)", "warning"))
+    state.history = history
+    state.epochs_saved = len(history)
     if previous.best_metrics and previous.monitor in previous.best_metrics:
         state.best_value = float(previous.best_metrics[previous.monitor])
         state.best_metrics = dict(previous.best_metrics)
@@ -450,25 +491,25 @@ def _load_previous(config: RunConfig, session: _Session) -> None:
 def _save_usable_model(session: _Session) -> str | None:
     """Save ``model.keras`` with the best checkpoint's weights, else the current ones."""
     model = session.model
-    if model is None:
+    if model is None or session.run_dir is None:
         return None
     best = session.run_dir / results.BEST_WEIGHTS
     if best.is_file():
         load_weights(model, str(best))
     path = session.run_dir / results.MODEL
-    session.run_dir.mkdir(parents=True, exist_ok=True)
-    with without_optimizers(model), atomic_path(path) as tmp:
+    with saveguard.saving(), without_optimizers(model), atomic_path(path) as tmp:
         model.save(str(tmp))
     return str(path)
 
 
 def _write_outcome(session: _Session, outcome: RunResult) -> None:
-    if not session.run_dir.is_dir():
-        return  # failed before the run folder was made (e.g. unusable data): leave no empty folder
+    if not session.owns_dir or session.run_dir is None or not session.run_dir.is_dir():
+        return  # failed before the run folder was made (e.g. unusable data, a folder in use): write nothing
     try:
-        results.write_json(session.run_dir / results.HISTORY, [dict(h) for h in outcome.history])
-        data = outcome.to_dict()
-        data.pop("history", None)
-        results.write_json(session.run_dir / results.RESULT, data)
+        with saveguard.saving():
+            results.write_json(session.run_dir / results.HISTORY, [dict(h) for h in outcome.history])
+            data = outcome.to_dict()
+            data.pop("history", None)
+            results.write_json(session.run_dir / results.RESULT, data)
     except OSError as exc:
         logger.warning("could not write the run result into %s: %s", session.run_dir, exc)

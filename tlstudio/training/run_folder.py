@@ -1,0 +1,104 @@
+"""Making run folders: a new run never reuses a folder.
+
+* A folder given by the user (``RunConfig.run_dir``, the CLI's ``--out``) is
+  used only when it does not exist yet or is empty; a non-empty folder is
+  refused unless the run resumes it (``resume_from`` names the same folder).
+* A default folder, ``runs_dir()/<YYYYmmdd-HHMMSS>-<backbone>``, is created
+  with :func:`os.mkdir`, which fails when the name exists, and retried with a
+  ``-2``, ``-3``... suffix; so two runs started in the same second (in two
+  processes too) get two folders.
+* Every run folder gets the :data:`~tlstudio.training.result.RUN_MARKER`
+  file, which a delete checks before removing anything
+  (:func:`tlstudio.training.result.run_folder_problem`).
+
+This module is light (no TensorFlow): the CLI checks ``--out`` with it before
+loading Keras.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime
+from pathlib import Path
+
+from tlstudio import paths
+from tlstudio.errors import ConfigError
+from tlstudio.io.atomic import atomic_write_text
+from tlstudio.training import result as results
+
+MAX_SUFFIX = 1000
+
+
+def same_folder(a: str | os.PathLike, b: str | os.PathLike) -> bool:
+    """Whether two paths name the same folder (resolved, so ``runs/a`` and ``./runs/a/`` match)."""
+    return Path(a).expanduser().resolve() == Path(b).expanduser().resolve()
+
+
+def check_new_run_dir(run_dir: str | os.PathLike, resume_from: str | os.PathLike = "") -> None:
+    """Refuse ``run_dir`` for a new run when it is a file or a non-empty folder.
+
+    Args:
+        run_dir: The folder asked for.
+        resume_from: The run being resumed, if any; resuming a folder in place is allowed.
+
+    Raises:
+        ConfigError: naming the folder, what it holds and what to do instead.
+    """
+    folder = Path(run_dir)
+    if resume_from and same_folder(folder, resume_from):
+        return
+    if folder.exists() and not folder.is_dir():
+        raise ConfigError(f"the run folder {folder} is a file. Choose a new folder. Received: run_dir={str(folder)!r}", path=str(folder))
+    if folder.is_dir():
+        entries = sorted(p.name for p in folder.iterdir())
+        if entries:
+            shown = ", ".join(entries[:4]) + (" ..." if len(entries) > 4 else "")
+            raise ConfigError(
+                f"the run folder {folder} already exists and is not empty ({shown}); a new run never reuses a folder. "
+                f"Choose a new folder, or resume that run (CLI: --resume {folder}). Received: run_dir={str(folder)!r}",
+                path=str(folder),
+            )
+
+
+def write_marker(run_dir: Path) -> None:
+    """Write the run marker unless the folder already has a valid one."""
+    if not results.has_marker(run_dir):
+        atomic_write_text(run_dir / results.RUN_MARKER, results.marker_text())
+
+
+def create_run_dir(run_dir: str | os.PathLike = "", *, backbone: str = "model", resume_from: str | os.PathLike = "") -> Path:
+    """Create (or, for a resume in place, reuse) the run folder and mark it.
+
+    Args:
+        run_dir: The folder asked for; empty makes a new default folder.
+        backbone: Part of the default name.
+        resume_from: The run being resumed, if any.
+
+    Returns:
+        The run folder, which exists and holds the marker.
+
+    Raises:
+        ConfigError: ``run_dir`` is a file or a non-empty folder of another run.
+        OSError: the folder cannot be created.
+    """
+    if run_dir:
+        folder = Path(run_dir)
+        check_new_run_dir(folder, resume_from)
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.mkdir(folder)
+        except FileExistsError:
+            check_new_run_dir(folder, resume_from)  # made empty by us or another process meanwhile
+        write_marker(folder)
+        return folder
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    base = paths.runs_dir() / f"{stamp}-{backbone}"
+    for n in range(1, MAX_SUFFIX + 1):
+        candidate = base if n == 1 else base.with_name(f"{base.name}-{n}")
+        try:
+            os.mkdir(candidate)
+        except FileExistsError:
+            continue
+        write_marker(candidate)
+        return candidate
+    raise ConfigError(f"no free run folder name under {base.parent}: {base.name} to {base.name}-{MAX_SUFFIX} all exist.", path=str(base.parent))
