@@ -2,8 +2,8 @@
 
 Results are keyed by the file's absolute path and checked against its size and
 modification time (``st_mtime_ns``), so an edited or replaced file is decoded
-again. Entries also record the Pillow version, since a new Pillow may read a
-file differently. The cache is one SQLite file under
+again. Entries also record the Pillow and tlstudio versions, since a new
+Pillow may read a file differently and a new tlstudio may check it differently. The cache is one SQLite file under
 ``tlstudio.paths.cache_dir("validation")``.
 
 The cache is an optimisation only: any database problem (locked, corrupt,
@@ -19,10 +19,11 @@ from typing import Iterable
 
 import PIL
 
+import tlstudio
 from tlstudio import paths
 
 SCHEMA_VERSION = 2
-VERSION_TAG = f"v{SCHEMA_VERSION}-pillow{PIL.__version__}"
+VERSION_TAG = f"v{SCHEMA_VERSION}-pillow{PIL.__version__}-tlstudio{tlstudio.__version__}"
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,12 @@ so any head (average, max, flatten) trains on them unchanged. They are kept
 in memory for the process and written to
 ``tlstudio.paths.cache_dir("features")`` as ``.npy`` files, keyed by a hash
 of the images (path, size, modification time, order), the backbone's
-weights, the input size and the Keras version. A different weights file or
-an edited image therefore misses the cache.
+weights, the input size, the dtype policy and the tlstudio, Keras,
+TensorFlow, NumPy and Pillow versions. A different weights file, an edited
+image or an upgrade therefore misses the cache. A damaged entry (a
+zero-length or truncated file, the wrong shape) is logged, deleted and
+rebuilt. The disk cache is kept under :func:`tlstudio.caches.feature_limit_bytes`,
+evicting the least recently used entries.
 """
 
 from __future__ import annotations
@@ -29,7 +33,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tlstudio import paths
+import PIL
+
+import tlstudio
+from tlstudio import caches, paths
 from tlstudio.cancel import CancelToken
 from tlstudio.events import Progress, Sink
 from tlstudio.data import make_dataset
@@ -38,7 +45,7 @@ from tlstudio.io.atomic import atomic_path
 
 logger = logging.getLogger(__name__)
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 DISK_LIMIT_BYTES = 4 << 30
 """Features larger than this are kept in memory only."""
 
@@ -72,12 +79,24 @@ def items_fingerprint(items: Sequence[Item]) -> str:
     return digest.hexdigest()
 
 
+def versions() -> dict[str, str]:
+    """Everything outside the images and weights that can change the features: versions and dtype policy."""
+    return {
+        "tlstudio": tlstudio.__version__,
+        "keras": keras.__version__,
+        "tensorflow": tf.__version__,
+        "numpy": np.__version__,
+        "pillow": PIL.__version__,
+        "dtype_policy": keras.config.dtype_policy().name,
+    }
+
+
 def cache_key(items: Sequence[Item], image_size: int, backbone_name: str, backbone_weights: str) -> str:
-    """The cache key of one split's features."""
+    """The cache key of one split's features (see :func:`versions` for what else it includes)."""
     payload = json.dumps(
         {
             "v": CACHE_VERSION,
-            "keras": keras.__version__,
+            **versions(),
             "items": items_fingerprint(items),
             "size": int(image_size),
             "backbone": backbone_name,
@@ -109,13 +128,24 @@ def lookup(key: str, expected_shape: tuple[int, ...]) -> np.ndarray | None:
     if os.path.isfile(path):
         try:
             features = np.load(path, allow_pickle=False)
-        except (OSError, ValueError) as exc:
-            logger.warning("ignoring unreadable feature cache %s: %s", path, exc)
+        except (OSError, ValueError, EOFError) as exc:  # zero-length or truncated: EOFError, ValueError
+            _drop_damaged(path, f"{type(exc).__name__}: {exc}")
             return None
         if features.shape == expected_shape and features.dtype == np.float32:
+            caches.touch(path)
             _remember(key, features)
             return features
+        _drop_damaged(path, f"expected float32 {expected_shape}, found {features.dtype} {features.shape}")
     return None
+
+
+def _drop_damaged(path: str, why: str) -> None:
+    """Delete a damaged cache entry so it is rebuilt (and say so in the log)."""
+    logger.warning("ignoring the damaged feature cache entry %s (%s); it will be rebuilt", path, why)
+    try:
+        os.remove(path)
+    except OSError as exc:
+        logger.warning("could not delete the damaged feature cache entry %s: %s", path, exc)
 
 
 def store(key: str, features: np.ndarray) -> None:
@@ -125,10 +155,22 @@ def store(key: str, features: np.ndarray) -> None:
         return
     path = _disk_path(key)
     try:
+        limit = caches.feature_limit_bytes()
+    except ValueError as exc:
+        logger.warning("%s; using the default limit", exc)
+        limit = caches.DEFAULT_FEATURE_LIMIT_BYTES
+    if features.nbytes > limit:
+        logger.info("features of %d bytes exceed the disk cache limit of %d bytes: kept in memory only", features.nbytes, limit)
+        return
+    try:
         with atomic_path(path, fsync=False) as tmp:  # a cache: losing it to a power cut costs a recompute
             np.save(tmp, features, allow_pickle=False)
     except OSError as exc:
         logger.warning("could not write the feature cache %s: %s", path, exc)
+        return
+    evicted = caches.enforce_limit(os.path.dirname(path), limit, keep=[path])
+    if evicted:
+        logger.info("feature cache over %d bytes: evicted %d least recently used entries", limit, len(evicted))
 
 
 def clear_memory() -> None:
