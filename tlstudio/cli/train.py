@@ -5,7 +5,10 @@ frozen backbone (on cached backbone features when augmentation is off),
 phase 2 (--fine-tune-epochs) unfreezes what --freeze leaves trainable
 and continues at a low learning rate. Progress and an ETA go to stderr; the
 final summary to stdout (or the run result as JSON with --json).
-Ctrl-C stops after the current batch and still saves a usable model.
+Ctrl-C (or SIGTERM) stops after the current batch and still saves a usable
+model; a second Ctrl-C stops at once, but waits for a save in progress, so no
+file is left half-written. A new run never reuses a folder: --out naming an
+existing, non-empty folder is refused unless --resume names the same folder.
 --resume first checks the run folder's files and names the damaged file and
 field instead of failing half-way.
 
@@ -624,8 +627,31 @@ def summary(result) -> str:
     return "\n".join(lines)
 
 
+def check_out(args: argparse.Namespace) -> None:
+    """Refuse ``--out`` when it names a file or a non-empty folder that ``--resume`` does not name.
+
+    Raises:
+        UsageError: naming the folder, what it holds, and what to do instead.
+    """
+    if not args.out:
+        return
+    from tlstudio.training.run_folder import check_new_run_dir, same_folder
+
+    if args.resume and not same_folder(args.out, args.resume):
+        raise UsageError(
+            f"--out and --resume name different folders; a resume continues its run in its own folder. "
+            f"Leave out --out. Received: --out {args.out} --resume {args.resume}",
+            path=args.out,
+        )
+    try:
+        check_new_run_dir(args.out, args.resume)
+    except ConfigError as exc:
+        raise UsageError(str(exc), path=exc.path) from exc
+
+
 def _config(args: argparse.Namespace):
     """``build_config`` with its errors sorted: a bad option is a usage error, a damaged run names its file."""
+    check_out(args)
     if not args.resume:
         try:
             return build_config(args)
@@ -642,6 +668,36 @@ def _config(args: argparse.Namespace):
             f"Received: --resume {args.resume}",
             path=args.resume,
         ) from exc
+
+
+def install_cancel_handlers(token) -> dict[int, Any]:
+    """SIGINT and SIGTERM cancel ``token``; a second SIGINT aborts, after any save in progress.
+
+    The abort goes through :func:`tlstudio.training.saveguard.interrupt`: it
+    raises ``KeyboardInterrupt`` at once, or, while a checkpoint, the history or
+    the model is being written, when that write has finished.
+
+    Returns:
+        The previous handlers, by signal number, to put back.
+    """
+    from tlstudio.training import saveguard
+
+    def on_signal(signum, frame):
+        if signum == signal.SIGINT and token.cancelled:  # second Ctrl-C: stop now, but never mid-save
+            if saveguard.in_progress():
+                print("\nwaiting for the save in progress to finish, then stopping...", file=sys.stderr, flush=True)
+            saveguard.interrupt(KeyboardInterrupt())
+            return
+        if token.cancelled:
+            return
+        what = "Ctrl-C" if signum == signal.SIGINT else "SIGTERM"
+        print(f"\n{what}: cancelling after the current batch (Ctrl-C again to abort)...", file=sys.stderr, flush=True)
+        token.cancel()
+
+    previous = {}
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        previous[signum] = signal.signal(signum, on_signal)
+    return previous
 
 
 def run(args: argparse.Namespace) -> int:
@@ -662,14 +718,7 @@ def run(args: argparse.Namespace) -> int:
 
     token = CancelToken()
     printer = ProgressPrinter()
-
-    def on_sigint(signum, frame):
-        if token.cancelled:  # second Ctrl-C: stop now
-            raise KeyboardInterrupt
-        print("\ncancelling after the current batch (Ctrl-C again to abort)...", file=sys.stderr, flush=True)
-        token.cancel()
-
-    previous = signal.signal(signal.SIGINT, on_sigint)
+    previous = install_cancel_handlers(token)
     try:
         if config.resume_from:
             from tlstudio.training.result import read_history
@@ -677,7 +726,8 @@ def run(args: argparse.Namespace) -> int:
             printer.set_first_epoch(len(read_history(config.resume_from)))
         result = run_training(config, printer, token, strategy=strategy)
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
     if args.json:
         data = result.to_dict()
