@@ -140,6 +140,50 @@ class EpochEnd:
 
 
 @dataclass(frozen=True)
+class Validating:
+    """The validation pass at the end of an epoch is running.
+
+    Sent once when validation starts (``batch=0``) and after each validation
+    batch, so a progress display can say "validating" instead of sitting on
+    the last training batch.
+
+    Attributes:
+        phase: 1 or 2.
+        epoch: Global 0-based epoch index being validated.
+        batch: Validation batches finished so far (0 at the start).
+        steps: Validation batches in all (0 when unknown).
+    """
+
+    phase: int
+    epoch: int
+    batch: int
+    steps: int
+
+
+@dataclass(frozen=True)
+class TrainingAdvice:
+    """The run shows a sign that it is not learning well, and what to try.
+
+    Sent at most once per ``code`` and run session (see
+    :mod:`tlstudio.training.advice`); it never stops the run.
+
+    Attributes:
+        code: Machine name of the rule, e.g. ``"high_initial_loss"``, ``"chance_accuracy"``,
+            ``"divergent_loss"``, ``"overfitting"``.
+        title: A few words for a badge, e.g. ``"Loss far above chance"``.
+        message: What was seen, with the figures.
+        suggestion: What to try, concretely.
+        epoch: Global 0-based epoch index where it was seen.
+    """
+
+    code: str
+    title: str
+    message: str
+    suggestion: str
+    epoch: int
+
+
+@dataclass(frozen=True)
 class CheckpointSaved:
     """The best-so-far checkpoint was written."""
 

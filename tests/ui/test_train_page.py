@@ -197,7 +197,7 @@ def test_summary_names_best_metrics_and_model(page):
     assert "Run finished after 3 epochs" in text and "(epoch 2)" in text
     assert "validation accuracy 0.875" in text and "/tmp/r/model.keras" in text
     cancelled = RunResult(run_dir="/tmp/r", cancelled=True, epochs_completed=1)
-    assert page._summary(cancelled).startswith("Run cancelled after 1 epochs")
+    assert page._summary(cancelled).startswith("Run cancelled after 1 epoch.")
 
 
 def test_resume_needs_a_checkpoint(page, tmp_path):
@@ -378,3 +378,173 @@ def test_plots_stay_readable_in_a_small_window(qtbot):
     assert page.log.height() >= 60
     right_edge = page.plots.mapTo(page, page.plots.rect().topRight()).x()
     assert right_edge <= page.width() - 8
+
+
+# --------------------------------------------------------------- resume numbering
+
+
+def _resumed_started(remaining=1, steps=4, val_steps=2):
+    """RunStarted of a resumed session: only the epochs the run has left are planned."""
+    phases = (PhasePlan(2, "fine_tune", remaining, 1e-5, 60, 50),)
+    return RunStarted("/tmp/run", ("a", "b"), phases, remaining, steps, val_steps, 16, 8, 4)
+
+
+def _train_then_cancel(page, done=6, steps=4, partial=2):
+    """Draw ``done`` whole epochs (5 head + 1 fine-tune) and ``partial`` batches of a cut-short epoch."""
+    phases = (PhasePlan(1, "head", 5, 1e-3, 10, 100), PhasePlan(2, "fine_tune", 2, 1e-5, 60, 50))
+    page.handle_event(RunStarted("/tmp/run", ("a", "b"), phases, 7, steps, 2, 16, 8, 4))
+    page.handle_event(PhaseChanged(1, "head", 0, 5, 1e-3, 10, 100))
+    for epoch in range(done + 1):
+        if epoch == 5:
+            page.handle_event(PhaseChanged(2, "fine_tune", 5, 2, 1e-5, 60, 50))
+        phase = 1 if epoch < 5 else 2
+        for b in range(steps if epoch < done else partial):
+            page.handle_event(_batch(epoch, b, 0.5, 0.8, steps=steps, phase=phase))
+        if epoch < done:
+            page.handle_event(EpochEnd(phase, epoch, {"loss": 0.5, "accuracy": 0.8, "val_loss": 0.6, "val_accuracy": 0.7}, 1e-3, 1.0))
+
+
+def test_a_resumed_session_counts_epochs_over_the_whole_run(page):
+    """Phase 2 · epoch 7/6 · 100% must not happen: the bar counts the run's 7 epochs."""
+    _train_then_cancel(page)
+    page.handle_event(_resumed_started(remaining=1))
+    page.handle_event(PhaseChanged(2, "fine_tune", 6, 1, 1e-5, 60, 50))
+    page.handle_event(_batch(6, 0, 0.4, 0.8, phase=2))
+    assert "epoch 7/7" in page.progress.format() and "batch 1/4" in page.progress.format()
+    assert page.progress.maximum() == 7 * 4
+    assert page.progress.value() == 6 * 4 + 1  # 6 epochs done before, 1 batch of the 7th: not 100 %
+    assert "1 epoch (epoch 7)" in page.log.toPlainText()
+    assert "1 epochs" not in page.log.toPlainText()
+
+
+def test_a_resumed_session_draws_over_the_cut_short_epoch_and_ends_the_axis_at_the_last_epoch(page):
+    plots = page.plots
+    _train_then_cancel(page)
+    assert plots.series["loss_batch"].x.max() == pytest.approx(6.5)  # the cut-short epoch's 2 of 4 batches
+    page.handle_event(_resumed_started(remaining=1))
+    page.handle_event(PhaseChanged(2, "fine_tune", 6, 1, 1e-5, 60, 50))
+    # the partial epoch is gone: it is trained again
+    assert plots.series["loss_batch"].x.max() == pytest.approx(6.0)
+    assert plots.point_count("loss_train") == 6 and plots.point_count("loss_val") == 6
+    (x0, x1), _ = plots.loss_widget.getPlotItem().viewRange()
+    assert 7.0 <= x1 < 7.3  # a 7-epoch run, not 8
+    page.handle_event(_batch(6, 3, 0.4, 0.8, phase=2))
+    page.handle_event(EpochEnd(2, 6, {"loss": 0.4, "accuracy": 0.85}, 1e-5, 1.0))
+    (x0, x1), _ = plots.loss_widget.getPlotItem().viewRange()
+    assert 7.0 <= x1 < 7.3 and plots.phase2_epoch == 5.0
+
+
+def test_resuming_another_run_draws_its_history_first(recorded, qtbot, tmp_path):
+    page, _recorder = recorded
+    history = [{"epoch": e, "phase": 1 if e < 2 else 2, "loss": 1.0 - e / 10, "accuracy": 0.5 + e / 10,
+                "val_loss": 1.1, "val_accuracy": 0.5, "lr": 1e-3 if e < 2 else 1e-5} for e in range(3)]
+    run = _write_run(tmp_path / "three", history[:2], epochs=2, fine_tune_epochs=2)
+    with qtbot.waitSignal(page.run_finished, timeout=10_000):
+        assert page.resume(str(run)) is True
+    assert page.plots.point_count("loss_train") == 2 and page.plots.point_count("acc_val") == 2
+
+
+def test_resume_message_and_recorded_config_are_the_runs_own(recorded, qtbot, tmp_path):
+    """The project records run_config.json's settings (5 epochs), not the epochs left (4)."""
+    page, recorder = recorded
+    run = _write_run(tmp_path / "walk", [{"epoch": 0, "phase": 1}], epochs=5, fine_tune_epochs=2)
+    with qtbot.waitSignal(page.run_finished, timeout=10_000):
+        assert page.resume(str(run)) is True
+    sent = recorder.configs[-1]
+    assert (sent.train.epochs, sent.train.fine_tune_epochs) == (4, 2)  # the engine trains what is left
+    kept = page.state.last_run_config
+    assert (kept.train.epochs, kept.train.fine_tune_epochs) == (5, 2)  # what the project stores
+    assert not kept.resume_from
+    log = page.log.toPlainText()
+    assert "1 epoch done; training the 4 epochs of head training and 2 epochs of fine-tuning it has left (to epoch 7)" in log
+
+
+def test_resume_message_of_a_completed_run():
+    from ui.pages.train_page import resume_message
+
+    text = resume_message("/r", 7, 0, 1, extended=True)
+    assert text == "Resuming the run in /r: 7 epochs done, its plan complete; training 1 epoch of fine-tuning more as set on this page (to epoch 8)"
+
+
+# ------------------------------------------------------------------ validation
+
+
+def test_validation_shows_on_the_progress_bar(page):
+    page.handle_event(_run_started(steps=4))
+    page.handle_event(PhaseChanged(1, "head", 0, 2, 1e-3, 10, 100))
+    page.handle_event(_batch(0, 3, 0.5, 0.5))
+    from tlstudio.events import Validating
+
+    page.handle_event(Validating(1, 0, 0, 0))
+    assert "validating 0/1…" in page.progress.format() and "epoch 1/3" in page.progress.format()
+    page.handle_event(Validating(1, 0, 1, 3))
+    assert "validating 1/3…" in page.progress.format()
+
+
+def test_the_eta_times_validation_apart_and_does_not_jump():
+    """1 s per training step, 4 s per validation: the estimate holds across the first validation."""
+    from ui.pages.train_eta import EtaClock
+
+    clock = EtaClock(total_epochs=3, first_epoch=0, steps=4, validation_steps=4)
+    clock.phase_changed(1)
+    t = 0.0
+    estimates = []
+    for epoch in range(2):
+        for b in range(4):
+            t += 1.0
+            clock.batch(t, epoch, b, epoch * 4 + b + 1)
+            if clock.seconds_left(t) is not None:
+                estimates.append((t, clock.seconds_left(t)))
+        clock.validating(t)
+        t += 4.0
+        clock.epoch_end(t, epoch)
+    # every estimate plus the time it was made is the run's true end: 3 x (4 + 4) s
+    for when, left in estimates:
+        assert when + left == pytest.approx(24.0, abs=1.01)
+
+
+def test_the_eta_label_keeps_its_width(page):
+    before = page.speed_label.minimumWidth()
+    page.speed_label.setText("ETA 1:38 · 120 images/s")
+    assert page.speed_label.minimumWidth() == before >= page.speed_label.sizeHint().width()
+
+
+# -------------------------------------------------------------------- advice
+
+
+def test_advice_is_a_log_line_and_a_badge_never_a_dialog(page):
+    from tlstudio.events import TrainingAdvice
+
+    errors = []
+    page.state.error_reported.connect(lambda message, details: errors.append(message))
+    page.handle_event(_run_started())
+    assert not page.advice_label.isVisible()
+    page.handle_event(TrainingAdvice("high_initial_loss", "Loss far above chance", "The loss is 6.80; ln(2) = 0.69.",
+                                     "Lower the learning rate.", 0))
+    assert page.advice_label.isVisible() and "Loss far above chance" in page.advice_label.text()
+    assert "Lower the learning rate" in page.advice_label.text()
+    assert "💡 Advice (Loss far above chance, epoch 1)" in page.log.toPlainText()
+    page.handle_event(TrainingAdvice("chance_accuracy", "Accuracy at chance", "0.50 after 3 epochs", "Check the labels.", 2))
+    assert "Accuracy at chance" in page.advice_label.text() and "+1 more" in page.advice_label.text()
+    assert "Loss far above chance" in page.advice_label.toolTip()
+    assert errors == [] and page.advice[0].code == "high_initial_loss"
+
+
+# ----------------------------------------------------------------------- log
+
+
+def test_the_log_keeps_a_readable_height_and_follows_every_run(page, qtbot):
+    line = page.log.fontMetrics().lineSpacing()
+    assert page.log.height() >= 6 * line
+    bar = page.log.verticalScrollBar()
+    for i in range(200):
+        page._log(f"line {i}")
+    assert bar.maximum() > 0 and bar.value() == bar.maximum()
+    bar.setValue(0)  # the user scrolls up to read: new lines do not pull the view away
+    page._log("more")
+    assert bar.value() == 0
+    page._follow_log()  # what every new run or resume does
+    page._log("second run")
+    assert bar.value() == bar.maximum()
+    page._log("and on")
+    assert bar.value() == bar.maximum()

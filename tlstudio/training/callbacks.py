@@ -26,7 +26,7 @@ import numpy as np
 
 from tlstudio.cancel import CancelToken
 from tlstudio.compat import without_optimizers
-from tlstudio.events import BatchEnd, CheckpointSaved, EpochEnd, Sink
+from tlstudio.events import BatchEnd, CheckpointSaved, EpochEnd, Sink, Validating
 from tlstudio.io.atomic import atomic_path
 from tlstudio.training import saveguard
 from tlstudio.training.optimizers import current_learning_rate
@@ -35,6 +35,9 @@ from tlstudio.training.result import WEIGHTS_EPOCHS_ATTR, write_json
 logger = logging.getLogger(__name__)
 
 HISTORY_KEYS = ("loss", "accuracy", "val_loss", "val_accuracy")
+
+VALIDATING_INTERVAL = 0.1
+"""Seconds between two :class:`~tlstudio.events.Validating` events (the first and last always go)."""
 
 
 def safe_sink(sink: Sink) -> Sink:
@@ -130,6 +133,8 @@ class RunState:
         phase: Current phase (1 or 2).
         epochs_saved: Leading entries of ``history`` whose weights are in
             ``last.weights.h5``; ``history.json`` never holds more.
+        advisor: The run's :class:`tlstudio.training.advice.Advisor` (made by the first
+            :class:`EventCallback`; shared by the phases so each advice is given once).
     """
 
     monitor: str = "val_accuracy"
@@ -139,6 +144,7 @@ class RunState:
     best_value: float | None = None
     best_metrics: dict[str, Any] = field(default_factory=dict)
     phase: int = 1
+    advisor: Any = None
     epochs_saved: int = 0
 
     @property
@@ -199,6 +205,7 @@ class EventCallback(keras.callbacks.Callback):
         batch_size: Global batch size.
         optimizer: Returns the optimizer in use (for the learning rate).
         window: Batches over which ``images_per_sec`` is measured.
+        validation_steps: Validation batches per epoch, for :class:`Validating` (0: unknown).
     """
 
     def __init__(
@@ -212,9 +219,12 @@ class EventCallback(keras.callbacks.Callback):
         batch_size: int,
         optimizer: Callable[[], Any],
         window: int = 10,
+        validation_steps: int = 0,
     ):
         super().__init__()
         self.sink = sink
+        self.validation_steps = int(validation_steps)
+        self._val_sent = 0.0
         self.state = state
         self.phase = phase
         self.steps = steps
@@ -263,6 +273,7 @@ class EventCallback(keras.callbacks.Callback):
                 images_per_sec=float(ips),
             )
         )
+        self._advise(lambda advisor: advisor.batch(epoch=self._current_epoch, batch=int(batch), steps=self.steps, loss=logs.get("loss")))
 
     def on_epoch_end(self, epoch, logs=None):
         if self.state.cancelled:
@@ -278,6 +289,38 @@ class EventCallback(keras.callbacks.Callback):
         self.state.history.append(entry)
         metrics = {k: entry[k] for k in HISTORY_KEYS if k in entry}
         self.sink(EpochEnd(phase=self.phase, epoch=int(epoch), metrics=metrics, learning_rate=self._epoch_lr, seconds=seconds))
+        self._advise(lambda advisor: advisor.epoch(self.state.history))
+
+    # -- validation progress and advice (kept apart from the batch/epoch reporting above)
+
+    def on_test_begin(self, logs=None):
+        self._validating(0, force=True)
+
+    def on_test_batch_end(self, batch, logs=None):
+        self._validating(int(batch) + 1)
+
+    def _validating(self, done: int, *, force: bool = False) -> None:
+        """Send :class:`Validating`, at most every ``VALIDATING_INTERVAL`` seconds after the first."""
+        now = time.perf_counter()
+        if not force and now - self._val_sent < VALIDATING_INTERVAL and done != self.validation_steps:
+            return
+        self._val_sent = now
+        self.sink(Validating(phase=self.phase, epoch=int(self._current_epoch), batch=done, steps=int(self.validation_steps)))
+
+    def _advise(self, check: Callable[[Any], list]) -> None:
+        """Send the :class:`~tlstudio.events.TrainingAdvice` that ``check(advisor)`` returns.
+
+        The advisor never stops a run: a failure in it is logged and dropped.
+        """
+        try:
+            if self.state.advisor is None:
+                from tlstudio.training.advice import Advisor
+
+                self.state.advisor = Advisor(int(self.model.outputs[0].shape[-1]))
+            for advice in check(self.state.advisor):
+                self.sink(advice)
+        except Exception:  # noqa: BLE001 - advice is optional, the run is not
+            logger.warning("training advice failed; the run goes on without it", exc_info=True)
 
 
 class CheckpointCallback(keras.callbacks.Callback):

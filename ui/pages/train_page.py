@@ -52,7 +52,10 @@ from tlstudio.events import (
     Progress,
     RunFinished,
     RunStarted,
+    TrainingAdvice,
+    Validating,
 )
+from ui.pages.train_eta import EtaClock
 from ui.state import AppState
 from ui.widgets.plots import TrainingPlots
 from ui.engine import EngineClient, engine
@@ -63,12 +66,21 @@ LOG_LINES = 2000
 RIGHT_MARGIN = 8
 """Pixels between the progress bar, plots and log and the window's right edge."""
 
-LOG_MIN_HEIGHT = 60
-"""The log keeps about three lines however short the window."""
+"""Lines kept in the log pane."""
+
+LOG_MIN_LINES = 6
+"""The log keeps at least this many lines visible however short the window."""
+
+LOG_SHARE = 0.28
+"""Share of the plots-and-log height the log gets at first (the splitter moves it)."""
 
 PLOTS_HEIGHT_FOR_LR = 560
 """Below this plot-area height the learning-rate plot is hidden so loss and accuracy stay readable."""
-"""Lines kept in the log pane."""
+
+SPEED_SAMPLE = "ETA 0:00:00 · 99,999 images/s"
+"""The widest text of the ETA label: its width is kept, so the progress bar does not change width."""
+
+ADVICE_STYLE = "background: #fff4d6; border: 1px solid #e0b44c; border-radius: 3px; padding: 3px 6px; color: #5a4300;"
 
 OPTIMIZER_LABELS = {
     "adam": "Adam (adaptive, a safe default)",
@@ -86,6 +98,11 @@ MONITOR_LABELS = {
     "accuracy": "training accuracy",
     "loss": "training loss",
 }
+
+
+def plural(count: int, noun: str) -> str:
+    """``plural(1, "epoch")`` -> ``"1 epoch"``, ``plural(3, "epoch")`` -> ``"3 epochs"``."""
+    return f"{count:,} {noun}" if count == 1 else f"{count:,} {noun}s"
 
 
 def format_duration(seconds: float) -> str:
@@ -133,6 +150,10 @@ class TrainPage(QWidget):
         self._first_step = 0
         self._last_finished: RunFinished | None = None
         self._worker_error: tuple[str, str] | None = None
+        self._epoch_offset = 0  # global index of the session's first epoch (a resumed run's earlier epochs)
+        self._session_started = False  # the first PhaseChanged of the session has arrived
+        self._eta: EtaClock | None = None
+        self._advice: list[TrainingAdvice] = []
 
         self.runner = self.client.task(self)
         self.runner.event.connect(self.handle_event)
@@ -264,6 +285,14 @@ class TrainPage(QWidget):
         self.speed_label = QLabel()
         self.speed_label.setObjectName("TrainSpeed")
         self.speed_label.setToolTip("Estimated time left and training throughput")
+        self.speed_label.setMinimumWidth(self.speed_label.fontMetrics().horizontalAdvance(SPEED_SAMPLE) + 8)
+        self.speed_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        self.advice_label = QLabel()
+        self.advice_label.setObjectName("AdviceBadge")
+        self.advice_label.setWordWrap(True)
+        self.advice_label.setVisible(False)
+        self.advice_label.setStyleSheet(ADVICE_STYLE)
+        self.advice_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.cache_label = QLabel()
         self.cache_label.setObjectName("FeatureCacheNotice")
         self.cache_label.setWordWrap(True)
@@ -291,7 +320,8 @@ class TrainPage(QWidget):
         right_split.setStretchFactor(0, 4)
         right_split.setStretchFactor(1, 1)
         right_split.setChildrenCollapsible(False)
-        self.log.setMinimumHeight(LOG_MIN_HEIGHT)
+        line = self.log.fontMetrics().lineSpacing()
+        self.log.setMinimumHeight(LOG_MIN_LINES * line + 2 * self.log.frameWidth() + 8)
         self.right_split = right_split
         self.plots.installEventFilter(self)
         right = QWidget()
@@ -300,6 +330,7 @@ class TrainPage(QWidget):
         right_layout.setContentsMargins(4, 0, RIGHT_MARGIN, 0)
         right_layout.addLayout(progress_row)
         right_layout.addWidget(self.cache_label)
+        right_layout.addWidget(self.advice_label)
         right_layout.addWidget(right_split, 1)
 
         splitter = QSplitter(Qt.Orientation.Horizontal)
@@ -339,6 +370,14 @@ class TrainPage(QWidget):
                  self.class_weights_check, self.seed_spin, self.start_button, self.cancel_button, self.resume_button, self.log]
         for a, b in zip(order, order[1:]):
             QWidget.setTabOrder(a, b)
+
+    def showEvent(self, event) -> None:  # noqa: N802 - Qt API
+        super().showEvent(event)
+        if not getattr(self, "_log_sized", False):
+            self._log_sized = True
+            total = sum(self.right_split.sizes()) or self.right_split.height()
+            log = max(self.log.minimumHeight(), int(total * LOG_SHARE))
+            self.right_split.setSizes([max(1, total - log), log])
 
     def eventFilter(self, watched, event) -> bool:  # noqa: N802 - Qt API
         if watched is self.plots and event.type() == QEvent.Type.Resize:
@@ -433,23 +472,32 @@ class TrainPage(QWidget):
         from tlstudio.errors import ConfigError
         from tlstudio.training import resume_config  # light: reads JSON only
 
+        from tlstudio.training.result import load_run_config, read_history
+
+        extended = False
         try:
+            recorded = load_run_config(run_dir)  # the run's own settings, as run_config.json holds them
+            history = read_history(run_dir)
             try:
                 config = resume_config(run_dir)  # the epochs the run has left
             except ConfigError:
                 # the run completed its plan: train the epochs set on this page on top of it
                 config = resume_config(run_dir, epochs=self.epochs_spin.value(), fine_tune_epochs=self.fine_epochs_spin.value())
+                extended = True
         except Exception as exc:  # noqa: BLE001
             from ui.worker import format_error
 
             message, details = format_error(exc)
             self.state.report_error(f"Cannot resume the run in {run_dir}: {message}", details)
             return False
-        more = config.train.epochs + config.train.fine_tune_epochs
-        # the plots go on from the run on show; another run starts them afresh
+        message = resume_message(run_dir, len(history), config.train.epochs, config.train.fine_tune_epochs, extended)
+        # the plots go on from the run on show; another run's plots are redrawn from its history
         same = bool(self._run_dir) and Path(self._run_dir).resolve() == Path(run_dir).resolve()
         self._run_dir = run_dir
-        return self._launch(config, f"Resuming the run in {run_dir} for {more} more epochs", reset_plots=not same)
+        started = self._launch(config, message, reset_plots=not same, recorded=recorded)
+        if started and not same:
+            self.plots.show_history(history)
+        return started
 
     def cancel(self) -> None:
         """Ask the run to stop after the current batch."""
@@ -467,15 +515,30 @@ class TrainPage(QWidget):
                 return run_dir
         return ""
 
-    def _launch(self, config: RunConfig, message: str, reset_plots: bool = True) -> bool:
+    def _launch(self, config: RunConfig, message: str, reset_plots: bool = True, recorded: RunConfig | None = None) -> bool:
+        """Submit the ``"train"`` job.
+
+        Args:
+            config: What the engine runs (for a resume: the epochs left).
+            message: The first log line and summary.
+            reset_plots: Start the plots and log afresh (False: a resume of the run on show).
+            recorded: The settings the project records for this run (for a resume:
+                the run's own ``run_config.json``, not the epochs left); None: ``config``.
+        """
         self._result = None
         self._last_finished = None
         self._worker_error = None
         self._plan = None
         self._t_first_batch = None
+        self._epoch_offset = 0
+        self._session_started = False
+        self._eta = None
+        self._advice = []
+        self._show_advice()
         if reset_plots:
             self.plots.reset()
             self.log.clear()
+        self._follow_log()
         self.cache_label.setVisible(False)
         self.progress.setRange(0, 0)  # busy until RunStarted gives the number of steps
         self.progress.setFormat("Preparing data…")
@@ -483,7 +546,7 @@ class TrainPage(QWidget):
         self.summary_label.setText(message + "…")
         self._log(message)
         self.state.begin_busy("training")
-        self.state.start_run(config)
+        self.state.start_run(recorded if recorded is not None else config)
         self.runner.start("train", config)
         self._update_buttons()
         return True
@@ -514,13 +577,11 @@ class TrainPage(QWidget):
         elif isinstance(event, RunStarted):
             self._on_run_started(event)
         elif isinstance(event, PhaseChanged):
-            name = "Training the head (backbone frozen)" if event.phase == 1 else "Fine-tuning the backbone"
-            self._log(
-                f"Phase {event.phase}: {name}, {event.epochs} epochs at learning rate {event.learning_rate:g}; "
-                f"{event.trainable_params:,} trainable, {event.non_trainable_params:,} frozen parameters."
-            )
-            if event.phase == 2:
-                self.cache_label.setVisible(False)
+            self._on_phase(event)
+        elif isinstance(event, Validating):
+            self._on_validating(event)
+        elif isinstance(event, TrainingAdvice):
+            self._on_advice(event)
         elif isinstance(event, Progress):
             self._on_progress(event)
         elif isinstance(event, LogMessage):
@@ -537,7 +598,7 @@ class TrainPage(QWidget):
         self.progress.setRange(0, total)
         self.progress.setValue(0)
         self.progress.setFormat("Starting…")
-        phases = ", ".join(f"{p.name.replace('_', '-')} {p.epochs} epochs" for p in event.phases)
+        phases = ", ".join(f"{p.name.replace('_', '-')} {plural(p.epochs, 'epoch')}" for p in event.phases)
         self._log(
             f"Run folder {event.run_dir}. {event.num_train} training and {event.num_val} validation images, "
             f"{len(event.class_names)} classes, batch size {event.batch_size}, {event.steps_per_epoch} steps per epoch; "
@@ -550,12 +611,38 @@ class TrainPage(QWidget):
             )
             self.cache_label.setVisible(True)
 
+    def _on_phase(self, event: PhaseChanged) -> None:
+        if not self._session_started:
+            # the session's first phase says where it starts: a resumed run's earlier epochs come first
+            self._session_started = True
+            self._epoch_offset = int(event.first_epoch)
+            plan = self._plan
+            if plan is not None:
+                self._eta = EtaClock(self._total_epochs(), self._epoch_offset, plan.steps_per_epoch, plan.validation_steps)
+                self.progress.setRange(0, max(1, self._total_epochs() * max(1, plan.steps_per_epoch)))
+                self.progress.setValue(self._epoch_offset * max(1, plan.steps_per_epoch))
+        if self._eta is not None:
+            self._eta.phase_changed(event.phase)
+        name = "Training the head (backbone frozen)" if event.phase == 1 else "Fine-tuning the backbone"
+        first, last = event.first_epoch + 1, event.first_epoch + event.epochs
+        span = f"epoch {first}" if first == last else f"epochs {first}-{last}"
+        self._log(
+            f"Phase {event.phase}: {name}, {plural(event.epochs, 'epoch')} ({span}) at learning rate "
+            f"{event.learning_rate:g}; {event.trainable_params:,} trainable, {event.non_trainable_params:,} frozen parameters."
+        )
+        if event.phase == 2:
+            self.cache_label.setVisible(False)
+
+    def _total_epochs(self, fallback: int = 1) -> int:
+        """Epochs of the whole run: this session's plan after the epochs earlier sessions completed."""
+        plan = self._plan
+        return self._epoch_offset + plan.total_epochs if plan is not None else fallback
+
     def _on_batch(self, event: BatchEnd) -> None:
         now = time.monotonic()
         if self._t_first_batch is None:
             self._t_first_batch, self._first_step = now, event.global_step
-        plan = self._plan
-        total_epochs = plan.total_epochs if plan is not None else event.epoch + 1
+        total_epochs = max(self._total_epochs(event.epoch + 1), event.epoch + 1)
         steps = max(1, event.steps)
         done_steps = event.epoch * steps + event.batch + 1
         total = max(1, total_epochs * steps)
@@ -565,17 +652,62 @@ class TrainPage(QWidget):
         self.progress.setFormat(
             f"Phase {event.phase} · epoch {event.epoch + 1}/{total_epochs} · batch {event.batch + 1}/{steps} · %p%"
         )
-        elapsed = now - self._t_first_batch
-        progressed = event.global_step - self._first_step
+        if self._eta is None:
+            plan = self._plan
+            self._eta = EtaClock(total_epochs, self._epoch_offset, steps, plan.validation_steps if plan else 0)
+            self._eta.phase_changed(event.phase)
+        self._eta.batch(now, event.epoch, event.batch, event.global_step)
+        self._show_speed(now, event.images_per_sec)
+
+    def _show_speed(self, now: float, images_per_sec: float | None = None) -> None:
+        """The ETA (and, from batches, the throughput) next to the progress bar."""
+        if images_per_sec is not None:
+            self._images_per_sec = images_per_sec
         parts = []
-        if progressed > 0 and elapsed > 0:
-            eta = elapsed / progressed * max(0, total - done_steps)
-            parts.append(f"ETA {format_duration(eta)}")
-        if event.images_per_sec > 0:
-            parts.append(f"{event.images_per_sec:,.0f} images/s")
+        left = self._eta.seconds_left(now) if self._eta is not None else None
+        if left is not None:
+            parts.append(f"ETA {format_duration(left)}")
+        ips = getattr(self, "_images_per_sec", 0.0)
+        if ips > 0:
+            parts.append(f"{ips:,.0f} images/s")
         self.speed_label.setText(" · ".join(parts))
 
+    def _on_validating(self, event: Validating) -> None:
+        now = time.monotonic()
+        plan = self._plan
+        steps = event.steps or (plan.validation_steps if plan is not None else 0)
+        total_epochs = max(self._total_epochs(event.epoch + 1), event.epoch + 1)
+        done = f" {min(event.batch, steps)}/{steps}" if steps else ""
+        self.progress.setFormat(f"Phase {event.phase} · epoch {event.epoch + 1}/{total_epochs} · validating{done}… · %p%")
+        if self._eta is not None:
+            self._eta.validating(now)
+            self._show_speed(now)
+
+    def _on_advice(self, event: TrainingAdvice) -> None:
+        """A line in the log and the badge above the plots; never a dialog."""
+        self._advice.append(event)
+        self._log(f"Advice ({event.title}, epoch {event.epoch + 1}): {event.message} Try: {event.suggestion}", "advice")
+        self._show_advice()
+
+    def _show_advice(self) -> None:
+        if not self._advice:
+            self.advice_label.setVisible(False)
+            self.advice_label.clear()
+            return
+        latest = self._advice[-1]
+        more = f" (+{len(self._advice) - 1} more: see the log)" if len(self._advice) > 1 else ""
+        self.advice_label.setText(f"⚠ <b>{_html(latest.title)}</b>{more}: {_html(latest.suggestion)}")
+        self.advice_label.setToolTip("\n\n".join(f"{a.title}: {a.message}\nTry: {a.suggestion}" for a in self._advice))
+        self.advice_label.setVisible(True)
+
+    @property
+    def advice(self) -> list[TrainingAdvice]:
+        """The advice the current run has given so far."""
+        return list(self._advice)
+
     def _on_epoch(self, event: EpochEnd) -> None:
+        if self._eta is not None:
+            self._eta.epoch_end(time.monotonic(), event.epoch)
         m = event.metrics or {}
         parts = [f"loss {m['loss']:.4f}" if "loss" in m else "", f"accuracy {m['accuracy']:.3f}" if "accuracy" in m else ""]
         if "val_loss" in m:
@@ -584,6 +716,8 @@ class TrainPage(QWidget):
             parts.append(f"val accuracy {m['val_accuracy']:.3f}")
         text = ", ".join(p for p in parts if p)
         self._log(f"Epoch {event.epoch + 1} (phase {event.phase}, {event.seconds:.1f} s, LR {event.learning_rate:.2g}): {text}")
+
+    _log_follows = True
 
     def _on_progress(self, event: Progress) -> None:
         if event.total > 0 and self._t_first_batch is None:
@@ -595,9 +729,19 @@ class TrainPage(QWidget):
             self._log(event.message)
 
     def _log(self, message: str, level: str = "info") -> None:
+        """Append a line; the log follows it unless the user scrolled up to read."""
+        bar = self.log.verticalScrollBar()
+        follow = self._log_follows or bar.value() >= bar.maximum() - 2
         stamp = time.strftime("%H:%M:%S")
-        prefix = {"warning": "⚠ ", "error": "✖ "}.get(level, "")
+        prefix = {"warning": "⚠ ", "error": "✖ ", "advice": "💡 "}.get(level, "")
         self.log.appendPlainText(f"{stamp}  {prefix}{message}")
+        if follow:
+            bar.setValue(bar.maximum())
+        self._log_follows = False
+
+    def _follow_log(self) -> None:
+        """The next log line scrolls to the end whatever the scroll position (a new run starts)."""
+        self._log_follows = True
 
     # ---------------------------------------------------------- the end
 
@@ -644,7 +788,7 @@ class TrainPage(QWidget):
             return "The run ended without a result."
         best = dict(getattr(result, "best_metrics", {}) or {})
         head = "Run cancelled" if getattr(result, "cancelled", False) else "Run finished"
-        head += f" after {getattr(result, 'epochs_completed', 0)} epochs."
+        head += f" after {plural(int(getattr(result, 'epochs_completed', 0) or 0), 'epoch')}."
         if best:
             epoch = best.get("epoch")
             figures = []
@@ -666,3 +810,28 @@ class TrainPage(QWidget):
         """Cancel a running run and wait for it (the main window calls this when closing)."""
         self.runner.cancel()
         self.runner.wait(60_000)
+
+
+def _html(text: str) -> str:
+    from html import escape
+
+    return escape(text, quote=False)
+
+
+def resume_message(run_dir: str, done: int, epochs: int, fine_tune_epochs: int, extended: bool) -> str:
+    """The first log line of a resume: what the run has done and what this session adds.
+
+    Args:
+        run_dir: The run folder.
+        done: Epochs the run completed before (its ``history.json`` entries).
+        epochs: Head-training epochs this session trains.
+        fine_tune_epochs: Fine-tuning epochs this session trains.
+        extended: True when the run had completed its plan and the page's epochs are added.
+    """
+    parts = [plural(n, "epoch") + f" {what}" for n, what in ((epochs, "of head training"), (fine_tune_epochs, "of fine-tuning")) if n]
+    more = " and ".join(parts)
+    total = done + epochs + fine_tune_epochs
+    head = f"Resuming the run in {run_dir}: {plural(done, 'epoch')} done"
+    if extended:
+        return f"{head}, its plan complete; training {more} more as set on this page (to epoch {total})"
+    return f"{head}; training the {more} it has left (to epoch {total})"

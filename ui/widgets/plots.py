@@ -77,6 +77,18 @@ class Series:
     def clear(self) -> None:
         self._n = 0
 
+    def truncate_after(self, x_max: float) -> int:
+        """Drop the trailing points with ``x > x_max``; returns how many went.
+
+        A resumed run drops the batches of the epoch a cancel cut short
+        (points are appended in x order, so they are the trailing ones).
+        """
+        keep = self._n
+        while keep and not self._x[keep - 1] <= x_max:
+            keep -= 1
+        dropped, self._n = self._n - keep, keep
+        return dropped
+
     @property
     def x(self) -> np.ndarray:
         return self._x[: self._n]
@@ -302,6 +314,7 @@ class TrainingPlots(QWidget):
         self._last_batch: tuple[int, int, float, float] | None = None  # epoch, n, loss mean, acc mean
         self._phase2_epoch: float | None = None
         self._x_end: float | None = None
+        self._session_epochs: int | None = None
         self.loss_widget.getPlotItem().enableAutoRange(x=True)
         self._epoch_ticks(1.0)  # an empty plot shows epochs 0 and 1, not 0.1 … 0.9
         for line in self.phase_lines:
@@ -319,11 +332,62 @@ class TrainingPlots(QWidget):
         elif isinstance(event, EpochEnd):
             self.add_epoch(event)
         elif isinstance(event, PhaseChanged):
-            if event.phase >= 2:
+            if self._session_epochs is not None:
+                self.begin_session(event.first_epoch, self._session_epochs)
+            # a resumed session that goes on fine-tuning keeps the marker where phase 2 began
+            resumed_in_phase2 = self._phase2_epoch is not None and self._phase2_epoch <= event.first_epoch
+            if event.phase >= 2 and not resumed_in_phase2:
                 self.mark_phase2(event.first_epoch)
         elif isinstance(event, RunStarted):
-            # a resumed run continues after the points already drawn
-            self.set_epochs(event.total_epochs, offset=self._last_x())
+            # this session's epochs; where it starts comes with the first PhaseChanged
+            self._session_epochs = event.total_epochs
+            self.set_epochs(event.total_epochs, offset=self._completed_epochs())
+
+    def begin_session(self, first_epoch: int, epochs: int) -> None:
+        """A run session starts at global epoch ``first_epoch`` for ``epochs`` more epochs.
+
+        The x axis ends at ``first_epoch + epochs`` (the run's last epoch),
+        and what was drawn after ``first_epoch`` goes: the batches of an
+        epoch a cancel cut short, which the resumed run trains again.
+        """
+        self._session_epochs = None
+        for key, series in self.series.items():
+            if series.truncate_after(float(first_epoch)):
+                self._dirty.add(key)
+        for ema in self._ema.values():
+            ema.reset()
+        self._last_batch = None
+        if self._phase2_epoch is not None and self._phase2_epoch > first_epoch:
+            self._phase2_epoch = None
+            for line in self.phase_lines:
+                line.setVisible(False)
+        self._x_end = max(1.0, float(first_epoch) + float(epochs))
+        self._apply_x_range()
+        self._schedule()
+
+    def show_history(self, history) -> None:
+        """Draw the per-epoch points of a run's ``history.json`` entries (after :meth:`reset`).
+
+        Used when a run that is not on show is resumed, so its earlier epochs
+        stay visible under the new ones.
+        """
+        for entry in history:
+            epoch, phase = int(entry.get("epoch", 0)), int(entry.get("phase", 1))
+            if phase >= 2 and self._phase2_epoch is None:
+                self.mark_phase2(epoch)
+            metrics = {k: entry[k] for k in ("loss", "accuracy", "val_loss", "val_accuracy") if k in entry}
+            self.add_epoch(EpochEnd(phase, epoch, metrics, math.nan, 0.0))
+            lr = _finite(entry.get("lr"))
+            if lr is not None and lr > 0:  # the epoch's rate as a step
+                self.series["lr"].append(float(epoch), lr)
+                self.series["lr"].append(float(epoch + 1), lr)
+        self._dirty = set(self.series)
+        self.redraw()
+
+    def _completed_epochs(self) -> float:
+        """The last whole epoch with a drawn epoch point (0 when none)."""
+        ends = [float(np.nanmax(self.series[k].x)) for k in ("loss_train", "loss_val", "acc_train", "acc_val") if len(self.series[k])]
+        return max(ends) if ends else 0.0
 
     def add_batch(self, event: BatchEnd) -> None:
         """Add one (throttled) batch event to the batch curves and the LR curve."""
@@ -398,10 +462,6 @@ class TrainingPlots(QWidget):
                 axis.setTickSpacing()  # long runs: pyqtgraph's automatic spacing
             else:
                 axis.setTickSpacing(levels=[(float(major), 0.0)])  # one level: no labelled half epochs
-
-    def _last_x(self) -> float:
-        ends = [float(np.nanmax(s.x)) for s in self.series.values() if len(s)]
-        return max(ends) if ends else 0.0
 
     def _widen(self, x: float) -> None:
         if self._x_end is not None and x > self._x_end:
