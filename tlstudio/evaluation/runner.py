@@ -6,6 +6,11 @@ or any exported model file (``.keras``, a SavedModel folder, ``.tflite``,
 export, so a model can be evaluated without the project that made it. Models
 are found and loaded by :mod:`tlstudio.io.models`.
 
+A run folder is evaluated on the split it trained on: the file lists stored
+in its ``split_manifest.json`` (:mod:`tlstudio.data.manifest`), never a fresh
+split of the folder as it is now. Files gone since are counted as missing, new
+files are left out, and both are reported (``EvaluationResult.notes``).
+
 Images are read through :func:`tlstudio.imaging.load_image`, the same Pillow
 path as training, and fed as raw RGB float 0..255 (the preprocessing is inside
 the model). Keras/TensorFlow are imported only when a model is loaded.
@@ -17,7 +22,7 @@ import csv
 import io
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Sequence
 
 import numpy as np
@@ -89,6 +94,10 @@ class EvaluationResult:
         skipped: ``(path, reason)`` of images that could not be read.
         cancelled: True when cancelled; arrays then hold the images done so far.
         seconds: Wall time.
+        notes: How the folder differs from the run's stored split, e.g.
+            ``"2 files of the val split are missing since the run was made"``.
+        missing: Files of this split in the run's manifest that are gone.
+        not_evaluated: Files new since the run was made, left out.
     """
 
     model_path: str
@@ -101,6 +110,9 @@ class EvaluationResult:
     skipped: tuple[tuple[str, str], ...] = ()
     cancelled: bool = False
     seconds: float = 0.0
+    notes: tuple[str, ...] = ()
+    missing: int = 0
+    not_evaluated: int = 0
 
     @property
     def y_pred(self) -> np.ndarray:
@@ -131,6 +143,9 @@ class EvaluationResult:
             "cancelled": self.cancelled,
             "seconds": round(self.seconds, 3),
             "skipped": [{"path": p, "reason": r} for p, r in self.skipped],
+            "notes": list(self.notes),
+            "missing": self.missing,
+            "not_evaluated": self.not_evaluated,
             **self.metrics.to_dict(),
         }
         if include_images:
@@ -242,19 +257,26 @@ def predict_images(
 # --------------------------------------------------------------------------- data
 
 
-def _prepare(data: Any, source: ModelSource, sink: Sink, cancel: CancelToken) -> Any:
-    """Turn ``data_or_items`` into a PreparedData (folders and configs are scanned and split)."""
-    if data is not None and not isinstance(data, (str, os.PathLike, DataConfig)):
-        return data
-    from dataclasses import replace
+def _prepare(data: Any, source: ModelSource, sink: Sink, cancel: CancelToken) -> tuple[Any, Any]:
+    """Turn ``data_or_items`` into ``(PreparedData or items, Reconciled or None)``.
 
+    A run folder evaluated on its own dataset uses the run's stored split
+    (:func:`tlstudio.data.manifest.prepare_from_manifest`); other folders and
+    configs are scanned and split with the run's seed and fractions. The
+    first value is None when the preparation was cancelled.
+    """
+    if data is not None and not isinstance(data, (str, os.PathLike, DataConfig)):
+        return data, None
+    from tlstudio.data import manifest as split_manifest
     from tlstudio.data import prepare_data
 
     base = DataConfig()
+    stored = None
     if source.run_dir:
         from tlstudio.training.result import load_run_config
 
         base = load_run_config(source.run_dir).data
+        stored = split_manifest.read_manifest(source.run_dir)
     if data is None:
         if not source.run_dir:
             raise DataError(f"{source.model_path} is not a run folder: give the dataset folder to evaluate on.")
@@ -265,7 +287,25 @@ def _prepare(data: Any, source: ModelSource, sink: Sink, cancel: CancelToken) ->
         config = replace(base, root=str(data))
     if not config.root:
         raise DataError("no dataset folder to evaluate on. Received: root=''")
-    return prepare_data(config, sink=sink, cancel=cancel)
+    if stored is not None and _same_folder(config.root, base.root, stored.root):
+        reconciled = split_manifest.prepare_from_manifest(stored, config, assign_new=False, sink=sink, cancel=cancel)
+        return (reconciled.data if reconciled is not None else None), reconciled
+    if source.run_dir and stored is None and data is None:
+        sink(LogMessage(
+            f"{source.run_dir} has no {split_manifest.MANIFEST_FILE} (made by an older version): "
+            "the dataset is split again with the run's seed, which may differ from the split it trained on",
+            "warning",
+        ))
+    prepared = prepare_data(config, sink=sink, cancel=cancel)
+    return (None if prepared.cancelled else prepared), None
+
+
+def _same_folder(path: str, *others: str) -> bool:
+    try:
+        here = os.path.realpath(path)
+        return any(other and os.path.realpath(other) == here for other in others)
+    except (OSError, ValueError):
+        return False
 
 
 def _select(data: Any, source: ModelSource, split: str) -> tuple[list[tuple[str, int]], tuple[str, ...]]:
@@ -367,9 +407,9 @@ def evaluate_splits(
     loaded = isinstance(model_path_or_run_dir, LoadedModel)
     source = model_path_or_run_dir.source if loaded else resolve_model(model_path_or_run_dir)
     # Check and split the data before loading TensorFlow, so a wrong folder fails fast.
-    prepared = _prepare(data_or_items, source, sink, cancel)
+    prepared, reconciled = _prepare(data_or_items, source, sink, cancel)
     chosen: dict[str, list[tuple[str, int]]] = {}
-    if not getattr(prepared, "cancelled", False):
+    if prepared is not None:
         for i, s in enumerate(splits):
             try:
                 pairs, names = _select(prepared, source, s)
@@ -384,6 +424,13 @@ def evaluate_splits(
     results: dict[str, EvaluationResult] = {}
     for s, pairs in chosen.items():
         results[s] = evaluate_loaded(model, pairs, split=s, sink=sink, cancel=cancel)
+        if reconciled is not None:
+            results[s] = replace(
+                results[s],
+                notes=reconciled.messages,
+                missing=int(reconciled.missing.get(s, 0)) if s != "all" else sum(reconciled.missing.values()),
+                not_evaluated=reconciled.new_left_out,
+            )
         if results[s].cancelled:
             break
     return results
