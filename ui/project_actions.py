@@ -7,8 +7,19 @@ a project puts its configs back into the state. There is one controller per
 state, reached with :func:`project_controller`.
 
 :func:`install_project_actions` adds New / Open / Open recent / Save / Save As
-to the main window's File menu and offers to recover an autosave left by a
-crash. Everything here is light: the project module never loads TensorFlow.
+and "Clear caches…" to the main window's File menu and offers to recover an
+autosave left by a crash.
+
+Recovery: each session autosaves to its own file, so nothing this session
+does can write over a crashed session's autosave. The offer is a modal
+question asked as soon as the event loop runs, and autosaving is held until
+it is answered. "Restore" opens the autosave (kept until the project is
+saved), "Discard" deletes it, and closing the question any other way keeps
+it for the next start.
+
+Opening a project with damaged runs opens the rest and shows one warning
+naming each damaged file and field. Everything here is light: the project
+module never loads TensorFlow.
 """
 
 from __future__ import annotations
@@ -22,7 +33,10 @@ from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QFileDialog, QMainWindow, QMenu, QMessageBox, QWidget
 
 from tlstudio.errors import TlStudioError
-from tlstudio.project import PROJECT_SUFFIX, Project, discard_autosave, recover
+from tlstudio.project import PROJECT_SUFFIX, Project, discard_autosave, new_session_id, recover
+
+RESTORE, DISCARD, KEEP = "restore", "discard", "keep"
+"""Answers to the recovery offer."""
 
 RECENT_KEY = "projects/recent"
 LAST_KEY = "projects/last"
@@ -73,9 +87,14 @@ class ProjectController(QObject):
     def __init__(self, state: Any, parent: QObject | None = None):
         super().__init__(parent)
         self.state = state
+        self.session = new_session_id()
+        """This window's session: its projects autosave to files of their own."""
         self.project = Project.new(data=state.data_config, model=state.model_config, train=state.train_config)
+        self.project.session = self.session
         self.project.dirty = False
         self._applying = False
+        self.autosave_held = False
+        """True while the recovery offer is unanswered: nothing autosaves until then."""
         self._autosave_timer = QTimer(self)
         self._autosave_timer.setSingleShot(True)
         self._autosave_timer.setInterval(AUTOSAVE_DELAY_MS)
@@ -142,6 +161,7 @@ class ProjectController(QObject):
     def _apply(self, project: Project) -> None:
         """Make ``project`` current and push its configs into the state."""
         self._autosave_timer.stop()
+        project.session = self.session
         self.project = project
         self._applying = True
         try:
@@ -173,9 +193,9 @@ class ProjectController(QObject):
         _remember(Path(path))
         return project
 
-    def recover_project(self, path: str | Path | None) -> Project:
-        """Open the autosave of ``path`` (None: the untitled autosave)."""
-        project = Project.recover(path)
+    def recover_project(self, path: str | Path | None, side: str | Path | None = None) -> Project:
+        """Open an autosave of ``path`` (None: untitled); ``side`` picks the file (default: the newest)."""
+        project = Project.recover(path, side)
         self._apply(project)
         if project.dataset and Path(project.dataset).is_dir():
             self.state.request_open_folder(project.dataset)
@@ -192,8 +212,11 @@ class ProjectController(QObject):
         return target
 
     def autosave(self) -> Path | None:
-        """Write the side file when there are unsaved changes."""
+        """Write this session's side file when there are unsaved changes (not while recovery is unanswered)."""
         if not self.project.dirty:
+            return None
+        if self.autosave_held:
+            self._autosave_timer.start()  # try again once the recovery question is answered
             return None
         try:
             return self.project.autosave()
@@ -202,12 +225,15 @@ class ProjectController(QObject):
             return None
 
     def pending_recovery(self) -> tuple[str | None, Path] | None:
-        """``(project path or None, autosave file)`` worth offering at start-up, or None."""
+        """``(project path or None, autosave file)`` worth offering at start-up, or None.
+
+        Autosaves of this controller's own session are never offered.
+        """
         last = _settings().value(LAST_KEY, "")
         candidates: list[str | None] = [str(last)] if last else []
         candidates.append(None)
         for path in candidates:
-            side = recover(path)
+            side = recover(path, own_session=self.project.session)
             if side is None:
                 continue
             if path is None and not _worth_recovering(side):
@@ -257,6 +283,11 @@ class ProjectActions(QObject):
         self.ask: Callable[[str, str], bool] | None = None
         """Yes/no question hook; None asks with a message box (tests set a function)."""
         self.recovery_box: QMessageBox | None = None
+        self.ask_recovery: Callable[[str], str] | None = None
+        """Recovery question hook returning RESTORE, DISCARD or KEEP; None asks with a modal box."""
+        self.clear_caches_action = QAction("Clear &caches…", window)
+        self.clear_caches_action.setToolTip("Delete the backbone-feature and image-check caches (rebuilt when needed)")
+        self.clear_caches_action.triggered.connect(self.clear_caches)
         self.new_action = QAction("&New project", window)
         self.new_action.setShortcut(QKeySequence.StandardKey.New)
         self.new_action.triggered.connect(self.new_project)
@@ -320,11 +351,48 @@ class ProjectActions(QObject):
         if not confirmed and not self._confirm_discard():
             return False
         try:
-            self.controller.open_project(path)
+            project = self.controller.open_project(path)
         except TlStudioError as exc:
             self._error(exc)
             return False
         self.controller.state.show_status(f"Opened {path}")
+        self.report_problems(project)
+        return True
+
+    def report_problems(self, project: Project) -> None:
+        """Warn once about the damaged runs of a project that opened (the rest of it is usable)."""
+        problems = project.problems
+        if not problems:
+            return
+        n = len(problems)
+        self.controller.state.report_error(
+            f"{project.path or project.name} opened, but {n} run{'s are' if n > 1 else ' is'} damaged and shown as "
+            "damaged in the run history; the other runs are fine. The details name each damaged file and field.",
+            "\n\n".join(problems),
+        )
+
+    def clear_caches(self) -> bool:
+        """Ask (showing the folder and size), then delete the caches."""
+        from tlstudio.caches import cache_info, cache_root, clear_caches, human_size
+
+        usages = cache_info()
+        total = sum(u.bytes for u in usages)
+        lines = "\n".join(f"• {u.description}: {human_size(u.bytes)} in {u.folder}" for u in usages)
+        text = (
+            f"Delete {human_size(total)} of cached data in {cache_root()}?\n\n{lines}\n\n"
+            "The caches are rebuilt when needed (the next training computes its backbone features again). "
+            "Autosaves, logs and sample datasets are kept."
+        )
+        if not (self.ask or self._ask)("Clear caches", text):
+            return False
+        try:
+            freed = clear_caches()
+        except OSError as exc:
+            self.controller.state.report_error(
+                f"Could not clear the caches: {exc.filename}: {exc.strerror or exc}. Received: {type(exc).__name__}", ""
+            )
+            return False
+        self.controller.state.show_status(f"Cleared {human_size(sum(u.bytes for u in freed))} of caches from {cache_root()}")
         return True
 
     def save(self) -> bool:
@@ -353,40 +421,70 @@ class ProjectActions(QObject):
         return True
 
     def offer_recovery(self) -> bool:
-        """Offer to restore an autosave newer than its project (declining deletes it).
+        """Offer to restore an autosave another session left (modal; autosave is held until answered).
 
-        With the default question hook the offer is a non-modal message box (so
-        start-up never blocks) and this returns False; the restore happens when
-        the user answers Yes. With a replaced :attr:`ask` hook the answer is
-        synchronous and the return value says whether the project was restored.
+        Returns:
+            True when the project was restored.
         """
-        pending = self.controller.pending_recovery()
+        controller = self.controller
+        pending = controller.pending_recovery()
         if pending is None:
+            controller.autosave_held = False
             return False
         path, side = pending
-        name = Path(path).name if path else "an untitled project"
-        text = f"tlstudio found unsaved changes to {name} from an earlier session ({side}). Restore them?"
-        if self.ask is not None:
-            if self.ask("Recover unsaved work", text):
-                return self._recover(path)
-            discard_autosave(path)
-            return False
-        box = QMessageBox(QMessageBox.Icon.Question, "Recover unsaved work", text,
-                          QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, self._parent())
-        box.setObjectName("RecoveryOffer")
-        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        box.finished.connect(lambda code: self._recover(path) if code == QMessageBox.StandardButton.Yes else discard_autosave(path))
-        self.recovery_box = box
-        box.open()
+        controller.autosave_held = True
+        try:
+            name = Path(path).name if path else "an untitled project"
+            text = (
+                f"tlstudio found unsaved changes to {name} from an earlier session that did not close normally:\n"
+                f"{side}\n\nRestore them? Discard deletes that file; closing this question keeps it for next time."
+            )
+            answer = self._recovery_answer(text)
+        finally:
+            controller.autosave_held = False
+        if answer == RESTORE:
+            return self._recover(path, side)
+        if answer == DISCARD:
+            try:
+                discard_autosave(path, side)
+            except (TlStudioError, OSError) as exc:
+                self._error(exc)
         return False
 
-    def _recover(self, path: str | None) -> bool:
+    def _recovery_answer(self, text: str) -> str:
+        if self.ask_recovery is not None:
+            return self.ask_recovery(text)
+        if self.ask is not None:  # a yes/no hook: no means discard
+            return RESTORE if self.ask("Recover unsaved work", text) else DISCARD
+        box = QMessageBox(QMessageBox.Icon.Question, "Recover unsaved work", text, QMessageBox.StandardButton.NoButton, self._parent())
+        box.setObjectName("RecoveryOffer")
+        restore = box.addButton("Restore", QMessageBox.ButtonRole.AcceptRole)
+        discard = box.addButton("Discard", QMessageBox.ButtonRole.DestructiveRole)
+        later = box.addButton("Keep for later", QMessageBox.ButtonRole.RejectRole)
+        box.setDefaultButton(restore)
+        box.setEscapeButton(later)
+        box.setWindowModality(Qt.WindowModality.ApplicationModal)
+        self.recovery_box = box
         try:
-            self.controller.recover_project(path)
+            box.exec()
+            clicked = box.clickedButton()
+        finally:
+            self.recovery_box = None
+            box.deleteLater()
+        if clicked is restore:
+            return RESTORE
+        if clicked is discard:
+            return DISCARD
+        return KEEP
+
+    def _recover(self, path: str | None, side: Path | None = None) -> bool:
+        try:
+            project = self.controller.recover_project(path, side)
         except TlStudioError as exc:
             self._error(exc)
             return False
         self.controller.state.show_status("Recovered the unsaved changes")
+        self.report_problems(project)
         return True
 
 
@@ -416,8 +514,13 @@ def install_project_actions(main_window: QMainWindow, state: Any, offer_recovery
     for action in (actions.save_action, actions.save_as_action):
         menu.insertAction(first, action)
     menu.insertSeparator(first)
+    quit_action = next((a for a in menu.actions() if a.text().replace("&", "").lower().startswith(("quit", "exit"))), None)
+    menu.insertAction(quit_action, actions.clear_caches_action)
+    if quit_action is not None:
+        menu.insertSeparator(quit_action)
     main_window.project_actions = actions
     main_window.installEventFilter(_CloseWatcher(controller, main_window))
     if offer_recovery:
+        controller.autosave_held = True  # until the offer is answered (it runs once the event loop starts)
         QTimer.singleShot(0, actions.offer_recovery)
     return actions

@@ -104,7 +104,7 @@ def test_a_finished_run_is_recorded_and_autosaved(window, saved_project, tmp_pat
     assert win.pages["evaluate"].history.table.rowCount() == 3
     assert win.windowTitle().startswith("demo *")
     side = actions.controller.autosave()
-    assert side.name == "demo.tlsproj.autosave"
+    assert side.name == f"demo.tlsproj.{actions.controller.session}.autosave"
     assert len(json.loads(side.read_text())["runs"]) == 3
     assert actions.save()
     assert not side.exists() and len(json.loads(saved_project.read_text())["runs"]) == 3
@@ -152,9 +152,8 @@ def test_delete_run_asks_and_open_logs(window, saved_project):
     assert history.table.rowCount() == 1 and not os.path.exists(run_dir)
 
 
-def test_default_recovery_offer_does_not_block_start_up(qtbot, saved_project):
-    from PySide6.QtWidgets import QMessageBox
-
+def _crashed_session(qtbot, saved_project, **train):
+    """A window that opens the project, edits it, autosaves and then 'crashes' (never saves)."""
     from ui.main_window import MainWindow
     from ui.project_actions import install_project_actions
 
@@ -162,19 +161,68 @@ def test_default_recovery_offer_does_not_block_start_up(qtbot, saved_project):
     qtbot.addWidget(first)
     actions = install_project_actions(first, first.state, offer_recovery=False)
     actions.open(str(saved_project))
-    first.state.update_train_config(batch_size=4)
+    first.state.update_train_config(**train)
     side = actions.controller.autosave()
     os.utime(side, ns=(time.time_ns() + 10**9,) * 2)
+    return side
 
+
+def test_recovery_offer_is_modal_and_comes_before_any_autosave(qtbot, saved_project, monkeypatch):
+    from ui.main_window import MainWindow
+    from ui.project_actions import RESTORE, ProjectActions, install_project_actions
+
+    side = _crashed_session(qtbot, saved_project, batch_size=4)
+    crashed_text = side.read_text()
+    seen = {}
+
+    def modal_box(self, text):
+        # While the question is open, this session edits and its autosave timer fires:
+        # nothing may be written, least of all over the crashed session's file.
+        self.controller.state.update_train_config(batch_size=16)
+        seen["autosave while asking"] = self.controller.autosave()
+        seen["text"] = text
+        return RESTORE
+
+    monkeypatch.setattr(ProjectActions, "_recovery_answer", modal_box)
     second = MainWindow(restore=False)
     qtbot.addWidget(second)
-    install_project_actions(second, second.state)  # offers once the event loop runs
-    qtbot.waitUntil(lambda: second.project_actions.recovery_box is not None and second.project_actions.recovery_box.isVisible())
-    box = second.project_actions.recovery_box
-    assert "demo.tlsproj" in box.text()
-    box.button(QMessageBox.StandardButton.Yes).click()
+    actions = install_project_actions(second, second.state)  # offers once the event loop runs
+    assert actions.controller.autosave_held  # held from the start, before the offer even shows
+    qtbot.waitUntil(lambda: "text" in seen)
+    assert seen["autosave while asking"] is None and str(side) in seen["text"]
+    assert side.read_text() == crashed_text
     qtbot.waitUntil(lambda: second.state.train_config.batch_size == 4)
-    assert second.project_actions.controller.path == saved_project
+    assert actions.controller.path == saved_project and not actions.controller.autosave_held
+    assert side.exists()  # kept until the recovered project is saved
+    assert actions.save() and not side.exists()
+
+
+def test_default_recovery_box_is_application_modal_and_escape_keeps_the_file(qtbot, saved_project):
+    from PySide6.QtCore import QTimer, Qt
+    from PySide6.QtWidgets import QApplication
+
+    from ui.main_window import MainWindow
+    from ui.project_actions import install_project_actions
+
+    side = _crashed_session(qtbot, saved_project, batch_size=4)
+    second = MainWindow(restore=False)
+    qtbot.addWidget(second)
+    actions = install_project_actions(second, second.state, offer_recovery=False)
+    seen = {}
+
+    def close_without_answering():
+        box = actions.recovery_box
+        seen["modality"] = box.windowModality()
+        seen["buttons"] = [b.text() for b in box.buttons()]
+        box.reject()  # Escape or the window's close button
+
+    QTimer.singleShot(50, close_without_answering)
+    assert not actions.offer_recovery()
+    QApplication.processEvents()
+    assert seen["modality"] == Qt.WindowModality.ApplicationModal
+    assert sorted(seen["buttons"]) == ["Discard", "Keep for later", "Restore"]
+    assert side.exists()  # closing without answering keeps the crashed session's work
+    assert actions.controller.pending_recovery() == (str(saved_project), side)
 
 
 def test_resume_button_hands_the_run_folder_to_the_handler(window, saved_project):
@@ -207,18 +255,93 @@ def test_notes_typed_in_the_run_table_are_saved(window, saved_project):
     assert Project.load(saved_project).get_run("run-vgg").notes == "baseline"
 
 
-def test_declined_recovery_is_not_offered_again(window, saved_project):
+def test_declined_recovery_is_not_offered_again(window, saved_project, qtbot):
     from tlstudio.project import recover
+    from ui.project_actions import DISCARD
 
+    win, actions = window
+    side = _crashed_session(qtbot, saved_project, batch_size=2)
+    actions.ask_recovery = lambda text: DISCARD
+    assert not actions.offer_recovery()
+    assert recover(saved_project) is None and not side.exists()
+    assert actions.controller.pending_recovery() is None
+
+
+def test_this_sessions_own_autosave_is_never_offered(window, saved_project):
     win, actions = window
     actions.open(str(saved_project))
     win.state.update_train_config(batch_size=2)
     side = actions.controller.autosave()
     os.utime(side, ns=(time.time_ns() + 10**9,) * 2)
-    actions.ask = lambda title, text: False
-    assert not actions.offer_recovery()
-    assert recover(saved_project) is None and not side.exists()
-    assert actions.controller.pending_recovery() is None
+    assert actions.controller.pending_recovery() is None and side.exists()
+
+
+def test_delete_confirmation_shows_the_full_path_and_refuses_a_photo_folder(window, saved_project, tmp_path):
+    win, actions = window
+    actions.open(str(saved_project))
+    history = win.pages["evaluate"].history
+    record = actions.controller.project.get_run("run-vgg")
+    text, refused = history.delete_prompt("run-vgg")
+    assert refused is None and str(os.path.realpath(record.run_dir)) in text
+    # a run entry that points at a folder of photos
+    photos = tmp_path / "photos" / "cats"
+    photos.mkdir(parents=True)
+    (photos / "1.jpg").write_bytes(b"\xff\xd8 a photo")
+    actions.controller.project.get_run("run-resnet").run_dir = str(tmp_path / "photos")
+    text, refused = history.delete_prompt("run-resnet")
+    assert refused and str(tmp_path / "photos") in text and "Its folder stays on disk" in text
+    errors = []
+    win.state.error_reported.connect(lambda m, d: errors.append(m))
+    history.confirm_delete = lambda run_id: (True, True)  # even if a caller insists on deleting files
+    history.select_runs(["run-resnet"])
+    assert not history.delete_selected()
+    assert (photos / "1.jpg").exists() and "Not deleting" in errors[0]
+    assert "run-resnet" in [r.id for r in actions.controller.project.runs]
+
+
+def test_a_damaged_run_is_shown_damaged_and_the_project_opens(window, saved_project):
+    from ui.widgets.run_history import DAMAGED_COLOUR
+
+    win, actions = window
+    run_dir = Project.load(saved_project).get_run("run-resnet").run_dir
+    with open(os.path.join(run_dir, "history.json"), "w") as fh:
+        fh.write('[{"epoch": "first"}]')
+    errors = []
+    win.state.error_reported.connect(lambda m, d: errors.append((m, d)))
+    assert actions.open(str(saved_project))
+    history = win.pages["evaluate"].history
+    assert history.table.rowCount() == 2
+    from ui.widgets.run_history import COLUMNS
+
+    status_col = [key for key, _ in COLUMNS].index("status")
+    rows = {history.table.item(r, 0).data(0x0100): r for r in range(history.table.rowCount())}
+    damaged = history.table.item(rows["run-resnet"], status_col)
+    assert damaged.text() == "damaged" and damaged.foreground().color().name() == DAMAGED_COLOUR
+    assert "history.json" in damaged.toolTip() and "epoch must be a whole number" in damaged.toolTip()
+    assert history.table.item(rows["run-vgg"], status_col).text() != "damaged"
+    message, details = errors[0]
+    assert "1 run is damaged" in message and "history.json" in details and 'Received: epoch="first"' in details
+    open(os.path.join(run_dir, "last.weights.h5"), "wb").close()
+    history.set_resume_handler(lambda run_dir: None)
+    history.select_runs(["run-resnet"])
+    assert not history.resume_button.isEnabled()
+
+
+def test_clear_caches_asks_with_folder_and_size(window, monkeypatch, tmp_path):
+    from tlstudio import paths
+
+    monkeypatch.setenv("TLSTUDIO_CACHE_DIR", str(tmp_path / "cache"))
+    win, actions = window
+    file_menu = next(a.menu() for a in win.menuBar().actions() if a.menu() and a.menu().title().replace("&", "") == "File")
+    assert actions.clear_caches_action in file_menu.actions()
+    npy = paths.cache_dir("features") / "k.npy"
+    npy.write_bytes(b"0" * 2048)
+    asked = []
+    actions.ask = lambda title, text: asked.append(text) or False
+    assert not actions.clear_caches() and npy.exists()
+    assert str(tmp_path / "cache") in asked[0] and "2.0 KB" in asked[0]
+    actions.ask = lambda title, text: True
+    assert actions.clear_caches() and not npy.exists()
 
 
 def test_runs_tab_resume_uses_the_train_page(window, saved_project, qtbot, monkeypatch):

@@ -2,8 +2,12 @@
 
 Selecting runs overlays their accuracy and loss curves (pyqtgraph) and lists
 the config values that differ between them. A run's TensorBoard log folder
-opens in the system file browser; deleting a run asks first and can delete
-its folder too.
+opens in the system file browser; deleting a run asks first, showing the run
+folder's full path, and can delete that folder too, but only when it is a
+tlstudio run folder (:mod:`tlstudio.io.safe_delete`); otherwise the question
+says why the files stay. A damaged run (its entry, ``history.json`` or
+``run_config.json`` cannot be read) is shown as damaged, in red, with the
+message naming the file and field as its tooltip; it cannot be resumed.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from typing import Any, Callable
 
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QUrl
-from PySide6.QtGui import QDesktopServices
+from PySide6.QtGui import QBrush, QColor, QDesktopServices
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -46,6 +50,8 @@ COLUMNS = (
     ("notes", "Notes"),
 )
 NOTES_COLUMN = len(COLUMNS) - 1
+DAMAGED_COLOUR = "#c62828"
+"""Text colour of a damaged run's row."""
 
 PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf")
 
@@ -74,7 +80,8 @@ class RunHistoryWidget(QWidget):
         self.setObjectName("RunHistory")
         self.controller = controller
         self.confirm_delete: Callable[[str], tuple[bool, bool]] = self._confirm_delete
-        """Hook returning (delete?, also delete files?); replaced in tests."""
+        """Hook returning (delete?, also delete files?); replaced in tests. The
+        question's text is :meth:`delete_prompt`."""
         self.open_url: Callable[[QUrl], Any] = QDesktopServices.openUrl
         """Hook that opens a folder in the system browser; replaced in tests."""
         self.resume_handler: Callable[[str], Any] | None = None
@@ -194,6 +201,10 @@ class RunHistoryWidget(QWidget):
                     item.setFlags(item.flags() & ~Qt.ItemFlag.ItemIsEditable)
                 if col == 0:
                     item.setToolTip(f"{record.run_dir}\n{record.notes}".strip())
+                if record.damaged:
+                    item.setForeground(QBrush(QColor(DAMAGED_COLOUR)))
+                    if key != "notes":
+                        item.setToolTip(f"Damaged: {record.damaged}")
                 self.table.setItem(row, col, item)
             if record.id in selected:
                 self.table.selectRow(row)
@@ -318,7 +329,7 @@ class RunHistoryWidget(QWidget):
 
     def _resumable(self, run_id: str) -> bool:
         record = self.controller.project.get_run(run_id)
-        return (Path(record.run_dir) / "last.weights.h5").is_file()
+        return not record.damaged and bool(record.run_dir) and (Path(record.run_dir) / "last.weights.h5").is_file()
 
     def resume_selected(self) -> bool:
         ids = self.selected_ids()
@@ -327,16 +338,43 @@ class RunHistoryWidget(QWidget):
         self.resume_handler(self.controller.project.get_run(ids[0]).run_dir)
         return True
 
+    def delete_prompt(self, run_id: str) -> tuple[str, str | None]:
+        """The delete question for a run, and why its folder cannot be deleted (None when it can).
+
+        The question names the run folder by its full path.
+        """
+        record = self.controller.project.get_run(run_id)
+        try:
+            folder = self.controller.project.deletable_folder(run_id)
+        except TlStudioError as exc:
+            return (
+                f"Remove run {run_id} from the project?\n\nIts folder stays on disk:\n{exc}",
+                str(exc),
+            )
+        if folder is None:
+            return f"Remove run {run_id} from the project?\n\nIts folder {record.run_dir or '(none)'} no longer exists.", "the folder no longer exists"
+        return (
+            f"Remove run {run_id} from the project?\n\nIts run folder is\n{folder}\n\n"
+            "Tick the box to also delete that folder (model, checkpoints, history and logs). This cannot be undone.",
+            None,
+        )
+
     def _confirm_delete(self, run_id: str) -> tuple[bool, bool]:
+        text, refused = self.delete_prompt(run_id)
         box = QMessageBox(self)
         box.setIcon(QMessageBox.Icon.Warning)
         box.setWindowTitle("Delete run")
-        box.setText(f"Remove run {run_id} from the project?")
-        files = QCheckBox("Also delete its folder and model files from disk")
+        box.setText(text)
+        box.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        files = QCheckBox("Also delete this run folder from disk")
+        files.setEnabled(refused is None)
+        if refused is not None:
+            files.setToolTip(refused)
         box.setCheckBox(files)
         box.setStandardButtons(QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel)
+        box.setDefaultButton(QMessageBox.StandardButton.Cancel)
         ok = box.exec() == QMessageBox.StandardButton.Yes
-        return ok, files.isChecked()
+        return ok, files.isChecked() and refused is None
 
     def delete_selected(self) -> bool:
         ids = self.selected_ids()
