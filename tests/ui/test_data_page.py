@@ -277,3 +277,29 @@ def test_screenshot_after_an_augmentation_preview(qtbot, main_window, tiny_datas
     page.tabs.setCurrentIndex(0)
     qtbot.wait(100)
     assert main_window.grab().save(str(tmp_path / f"data_page_{size[0]}x{size[1]}_images.png"))
+
+
+def _presplit(root, splits):
+    from tests.ui.conftest import _write_images
+
+    for i, split in enumerate(splits):
+        _write_images(root / split / "ants", 4, (180, 120, 60), seed=10 + i)
+        _write_images(root / split / "bees", 4, (60, 120, 180), seed=20 + i)
+    return root
+
+
+def test_split_boxes_a_train_val_layout_ignores_are_disabled_with_the_reason(qtbot, page, tmp_path, tiny_dataset):
+    _open(qtbot, page, _presplit(tmp_path / "walk", ("train", "val")))
+    assert not page.val_spin.isEnabled() and not page.test_spin.isEnabled() and not page.seed_spin.isEnabled()
+    assert page.split_reason.isVisible() and "own train/ and val/ folders" in page.split_reason.text()
+    assert "val/ folder is the validation split" in page.val_spin.toolTip()
+    assert "no test/ folder" in page.test_spin.toolTip()
+    # train/ and test/: the Validation share is taken from train/, so it and the seed work; Test does not
+    _open(qtbot, page, _presplit(tmp_path / "trainonly", ("train", "test")))
+    assert page.val_spin.isEnabled() and page.seed_spin.isEnabled() and not page.test_spin.isEnabled()
+    assert "own test/ folder is the test split" in page.test_spin.toolTip()
+    assert "Validation share is taken from train/" in page.split_reason.text()
+    # a folder per class: everything applies again, with the usual tooltips
+    _open(qtbot, page, tiny_dataset)
+    assert page.val_spin.isEnabled() and page.test_spin.isEnabled() and page.seed_spin.isEnabled()
+    assert not page.split_reason.isVisible() and page.val_spin.toolTip().startswith("Share of each class")

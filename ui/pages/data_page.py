@@ -236,6 +236,12 @@ class DataPage(QWidget):
         split_form.addRow("Test:", self.test_spin)
         split_form.addRow("Seed:", self.seed_spin)
         split_form.addRow(self.split_label)
+        self.split_reason = QLabel()
+        self.split_reason.setObjectName("SplitDisabledReason")
+        self.split_reason.setWordWrap(True)
+        self.split_reason.setVisible(False)
+        split_form.addRow(self.split_reason)
+        self._split_tips = {spin: spin.toolTip() for spin in (self.val_spin, self.test_spin, self.seed_spin)}
 
         left = QWidget()
         left_layout = QVBoxLayout(left)
@@ -488,6 +494,7 @@ class DataPage(QWidget):
             if self.chart is not None:
                 self.chart.set_counts({}, ())
             self.split_label.setText("")
+            self._update_split_controls(None)
             self._fill_report(None)
             self.class_combo.blockSignals(True)
             self.class_combo.clear()
@@ -534,6 +541,41 @@ class DataPage(QWidget):
             text += "  (from the dataset's own train/val folders)"
         self.split_label.setText(text)
         self.split_label.setProperty("error", False)
+        self._update_split_controls(prepared)
+
+    def _update_split_controls(self, prepared: Any) -> None:
+        """Disable, with the reason, the split boxes a dataset's own train/val folders make void.
+
+        A folder per class is split by the Validation and Test shares and the
+        seed. A dataset with its own ``train``/``val`` (and ``test``) folders
+        keeps them: the Test share never applies, and the Validation share and
+        the seed only when there is no ``val`` folder (the validation images
+        are then taken from ``train``).
+        """
+        reasons: dict[QWidget, str] = {}
+        summary = ""
+        if prepared is not None and prepared.layout == "presplit":
+            valid = getattr(prepared.report, "valid", {}) or {}
+            has_val = any(valid.get("val", {}).values())
+            has_test = any(valid.get("test", {}).values())
+            reasons[self.test_spin] = (
+                "the dataset's own test/ folder is the test split" if has_test
+                else "the dataset has train/val folders and no test/ folder, so there is no test split"
+            )
+            if has_val:
+                reasons[self.val_spin] = "the dataset's own val/ folder is the validation split"
+                reasons[self.seed_spin] = "the seed shuffles a split the app makes; this dataset's folders set the split"
+                folders = "train/, val/ and test/" if has_test else "train/ and val/"
+                summary = f"Validation, Test and Seed are off: this dataset brings its own {folders} folders."
+            else:
+                summary = "Test is off: this dataset brings its own train/ and test/ folders; the Validation share is taken from train/."
+        for spin, tip in self._split_tips.items():
+            reason = reasons.get(spin)
+            spin.setEnabled(reason is None)
+            spin.setToolTip(tip if reason is None else f"Not used for this dataset: {reason}.")
+        self.split_reason.setText(summary)
+        self.split_reason.setToolTip("\n".join(f"• {r[0].upper()}{r[1:]}." for r in reasons.values()))
+        self.split_reason.setVisible(bool(reasons))
 
     def _fill_report(self, report: Any) -> None:
         if report is None:
