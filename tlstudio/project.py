@@ -76,6 +76,20 @@ def _now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
+def _run_started(run_dir: str) -> str:
+    """When a run started: the ``created`` time its run-folder marker records, or ``""`` without one.
+
+    A record is added when the run ends; its ``created`` must be the start, not the finish.
+    """
+    from tlstudio.training.result import RUN_MARKER
+
+    try:
+        data = json.loads((Path(run_dir) / RUN_MARKER).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return ""
+    return str(data.get("created") or "") if isinstance(data, dict) else ""
+
+
 # --------------------------------------------------------------------------- schema migration
 
 
@@ -284,7 +298,7 @@ class RunRecord:
             config=config_dict,
             history=[dict(h) for h in result.history],
             best_metrics=dict(result.best_metrics),
-            created=_now(),
+            created=_run_started(result.run_dir) or _now(),
             status=status,
             model_path=result.model_path,
             class_names=list(result.class_names),

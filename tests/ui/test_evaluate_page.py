@@ -270,3 +270,64 @@ def test_confusion_matrix_cells_open_from_the_keyboard(qtbot):
     qtbot.keyClick(view, Qt.Key.Key_Return)
     qtbot.keyClick(view, Qt.Key.Key_Down)  # already on the last row: nothing new
     assert seen == [(0, 1), (1, 1), (1, 1)]
+
+
+def test_a_selected_mistake_stays_red_and_a_selected_hit_stays_blue(qtbot):
+    from ui.widgets.confusion_matrix import ConfusionMatrixView
+
+    view = ConfusionMatrixView()
+    qtbot.addWidget(view)
+    view.resize(300, 240)
+    view.set_matrix([[3, 3], [0, 2]], ["a", "b"])
+    view.show()
+    qtbot.waitExposed(view)
+
+    def colour(row, col):
+        rect = view.visualItemRect(view.item(row, col))
+        image = view.viewport().grab().toImage()
+        return image.pixelColor(rect.left() + 8, rect.top() + 8)  # inside the frame, clear of the text
+
+    for row, col in ((0, 1), (0, 0)):
+        before = colour(row, col)
+        view.setCurrentCell(row, col)
+        view.item(row, col).setSelected(True)
+        after = colour(row, col)
+        assert (after.red(), after.green(), after.blue()) == (before.red(), before.green(), before.blue())
+    mistake, hit = colour(0, 1), colour(0, 0)
+    assert mistake.red() > mistake.blue() + 40  # red: a mistake
+    assert hit.blue() > hit.red() + 40  # blue: correct
+
+
+def test_the_empty_matrix_says_evaluating_while_it_runs_and_the_progress_is_readable(qtbot, page, exported):
+    from tlstudio.events import Progress
+
+    texts = []
+    page.runner.running_changed.connect(lambda running: texts.append((running, page.matrix.empty_text())))
+    _evaluated(qtbot, page, exported)
+    assert texts[0] == (True, page.matrix.BUSY_TEXT) and texts[-1] == (False, page.matrix.EMPTY_TEXT)
+    page._on_progress(Progress("evaluate", 16, 153, "predicted 16/153 images"))
+    assert page.progress.text() == "Evaluating 16/153 images"
+    needed = page.progress.fontMetrics().horizontalAdvance("Evaluating 12,345/12,345 images")
+    assert page.progress.minimumWidth() > needed
+
+
+def test_the_empty_config_diff_has_a_named_column(qtbot, page):
+    header = page.history.diff_table.horizontalHeaderItem(0)
+    assert header is not None and header.text() == "setting"
+
+
+def test_a_run_record_is_created_when_the_run_started(tmp_path):
+    import json
+
+    from tlstudio.project import RunRecord
+    from tlstudio.training import RunResult
+    from tlstudio.training.result import RUN_MARKER
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / RUN_MARKER).write_text(json.dumps({"created": "2025-03-01T09:30:00Z"}), encoding="utf-8")
+    record = RunRecord.from_result(RunResult(run_dir=str(run), cancelled=True))
+    assert record.created == "2025-03-01T09:30:00Z"  # the start, not the time the run was cancelled
+    from ui.widgets.run_history import _fmt
+
+    assert _fmt("created", record.created).startswith("2025-03-01")

@@ -54,6 +54,12 @@ from ui.engine import engine
 from ui.project_actions import project_controller
 from ui.widgets.confusion_matrix import ConfusionMatrixView
 from ui.widgets.run_history import RunHistoryWidget
+
+PROGRESS_VERBS = {"evaluate": "Evaluating", "predict": "Predicting", "load": "Loading"}
+"""Progress stage -> the word the progress bar starts with."""
+
+PROGRESS_SAMPLE = "Evaluating 12,345/12,345 images"
+"""The longest progress text the bar is sized for."""
 from ui.widgets.thumbnails import ThumbnailModel, ThumbnailView
 
 TOP_K = 5
@@ -193,7 +199,9 @@ class EvaluatePage(QWidget):
         self.open_button.setToolTip("Evaluate any exported .keras / .tflite file or SavedModel folder on a dataset")
         self.open_button.clicked.connect(self.choose_exported_model)
         self.progress = QProgressBar()
-        self.progress.setMaximumWidth(220)
+        self.progress.setObjectName("EvaluateProgress")
+        # wide enough for its longest text: "Evaluating 12,345/12,345 images" is never clipped
+        self.progress.setMinimumWidth(self.progress.fontMetrics().horizontalAdvance(PROGRESS_SAMPLE) + 40)
         self.progress.setVisible(False)
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setToolTip("Stop the evaluation or prediction in progress (Esc)")
@@ -660,7 +668,7 @@ class EvaluatePage(QWidget):
             return
         self.progress.setRange(0, event.total)
         self.progress.setValue(event.done)
-        self.progress.setFormat(f"{event.stage} %v/%m")
+        self.progress.setFormat(f"{PROGRESS_VERBS.get(event.stage, event.stage.capitalize())} %v/%m images")
 
     def _on_error(self, message: str, details: str) -> None:
         self.summary.setText(f"<span style='color:#b00020'>{message}</span>")
@@ -673,6 +681,9 @@ class EvaluatePage(QWidget):
         self.cancel_button.setVisible(running)
         if running:
             self.progress.setRange(0, 0)
+        # an empty matrix says what is happening, not "No results yet" while it is being computed
+        evaluating = running and getattr(self.runner, "job", "") == "evaluate"
+        self.matrix.set_empty_text(self.matrix.BUSY_TEXT if evaluating else self.matrix.EMPTY_TEXT)
         self._update_buttons()
 
     def _update_buttons(self) -> None:

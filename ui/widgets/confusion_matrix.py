@@ -5,7 +5,8 @@ true class that went to the predicted class); the colour follows the
 percentage, so a small class's mistakes stand out as much as a large one's.
 Clicking a cell, or moving to it with the arrow keys (Enter or Space shows
 the current cell again), emits :attr:`ConfusionMatrixView.cell_activated`
-with ``(true_class, predicted_class)``.
+with ``(true_class, predicted_class)``. A selected cell keeps its colour (red
+for a mistake, blue for a correct prediction) and gets a dark frame.
 """
 
 from __future__ import annotations
@@ -14,8 +15,17 @@ from typing import Sequence
 
 import numpy as np
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QBrush, QColor, QKeyEvent, QPainter, QPaintEvent
-from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableWidget, QTableWidgetItem, QWidget
+from PySide6.QtGui import QBrush, QColor, QKeyEvent, QPainter, QPaintEvent, QPen
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHeaderView,
+    QStyle,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
+    QTableWidget,
+    QTableWidgetItem,
+    QWidget,
+)
 
 _LOW = np.array([247, 251, 255], float)  # near white
 _HIGH_OK = np.array([33, 113, 181], float)  # blue for the diagonal
@@ -43,6 +53,9 @@ class ConfusionMatrixView(QTableWidget):
     EMPTY_TEXT = "No results yet: train a model or open an exported one, then Evaluate."
     """Shown in the empty matrix, so the space does not look broken."""
 
+    BUSY_TEXT = "Evaluating… the confusion matrix appears here when every image is predicted."
+    """Shown in the empty matrix while an evaluation runs."""
+
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
         self.setObjectName("ConfusionMatrix")
@@ -57,7 +70,19 @@ class ConfusionMatrixView(QTableWidget):
         )
         self.setAccessibleName("Confusion matrix")
         self._counts = np.zeros((0, 0), np.int64)
+        self._empty_text = self.EMPTY_TEXT
+        self.setItemDelegate(_KeepColourDelegate(self))
         self.cellClicked.connect(self._clicked)
+
+    def empty_text(self) -> str:
+        """The text the empty matrix shows."""
+        return self._empty_text
+
+    def set_empty_text(self, text: str) -> None:
+        """Set what the empty matrix says (e.g. :data:`BUSY_TEXT` while evaluating)."""
+        if text != self._empty_text:
+            self._empty_text = text
+            self.viewport().update()
 
     def set_matrix(self, counts: np.ndarray | Sequence[Sequence[int]], class_names: Sequence[str]) -> None:
         """Show a count matrix ``[true][pred]`` for ``class_names``."""
@@ -92,7 +117,7 @@ class ConfusionMatrixView(QTableWidget):
             painter = QPainter(self.viewport())
             painter.setPen(self.palette().placeholderText().color())
             flags = Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap
-            painter.drawText(self.viewport().rect().adjusted(12, 12, -12, -12), flags, self.EMPTY_TEXT)
+            painter.drawText(self.viewport().rect().adjusted(12, 12, -12, -12), flags, self._empty_text)
             painter.end()
 
     def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802 - Qt API
@@ -105,3 +130,27 @@ class ConfusionMatrixView(QTableWidget):
 
     def _clicked(self, row: int, column: int) -> None:
         self.cell_activated.emit(row, column)
+
+
+class _KeepColourDelegate(QStyledItemDelegate):
+    """Paints a cell in its own heat colour, selected or not; the selected cell gets a dark frame.
+
+    The default selection paints the highlight colour (blue) over the cell,
+    so a selected mistake looked like a correct prediction.
+    """
+
+    FRAME = QColor("#1b1f23")
+
+    def paint(self, painter: QPainter, option: QStyleOptionViewItem, index) -> None:
+        selected = bool(option.state & QStyle.StateFlag.State_Selected)
+        plain = QStyleOptionViewItem(option)
+        plain.state &= ~QStyle.StateFlag.State_Selected
+        plain.state &= ~QStyle.StateFlag.State_HasFocus
+        super().paint(painter, plain, index)
+        if selected:
+            painter.save()
+            pen = QPen(self.FRAME, 3)
+            pen.setJoinStyle(Qt.PenJoinStyle.MiterJoin)
+            painter.setPen(pen)
+            painter.drawRect(option.rect.adjusted(1, 1, -2, -2))
+            painter.restore()

@@ -64,8 +64,19 @@ def _fmt(key: str, value: Any) -> str:
     if key == "learning_rate" and isinstance(value, (int, float)):
         return f"{value:g}"
     if key == "created" and isinstance(value, str):
-        return value.replace("T", " ").replace("Z", "")[:16]
+        return _local_time(value)
     return str(value)
+
+
+def _local_time(iso: str) -> str:
+    """``"2025-03-01T09:30:00Z"`` (UTC, as projects store it) -> ``"2025-03-01 10:30"`` in local time."""
+    import datetime as _dt
+
+    try:
+        stamp = _dt.datetime.fromisoformat(iso.replace("Z", "+00:00"))
+    except ValueError:
+        return iso.replace("T", " ").replace("Z", "")[:16]
+    return (stamp.astimezone() if stamp.tzinfo else stamp).strftime("%Y-%m-%d %H:%M")
 
 
 class RunHistoryWidget(QWidget):
@@ -144,6 +155,7 @@ class RunHistoryWidget(QWidget):
         self.train_curves.toggled.connect(self.update_comparison)
 
         self.diff_table = QTableWidget(0, 1)
+        self.diff_table.setHorizontalHeaderLabels(["setting"])  # not Qt's default "1"
         self.diff_table.setObjectName("ConfigDiff")
         self.diff_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.diff_table.verticalHeader().setVisible(False)
