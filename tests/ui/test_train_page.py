@@ -242,6 +242,31 @@ def test_the_page_trains_in_the_engine_process_and_cancel_stops_the_run(qtbot, t
     assert engine_client.server.is_alive()  # the process stays for the next job
 
 
+@pytest.mark.slow
+def test_a_real_run_shows_validation_on_the_progress_bar(qtbot, tmp_path, engine_client):
+    """A one-epoch run in the engine process: Validating events arrive and the bar says so."""
+    from tlstudio.config import ModelConfig
+    from tlstudio.data import generate_sample_dataset, prepare_data
+    from tlstudio.events import Validating
+
+    root = generate_sample_dataset(tmp_path / "shapes", per_class=10, size=32)
+    state = AppState(
+        data_config=DataConfig(root=str(root), val_fraction=0.4),
+        model_config=ModelConfig(backbone="vgg16", weights="none", image_size=32),
+        train_config=TrainConfig(epochs=1, fine_tune_epochs=0, batch_size=4, feature_cache="off", tensorboard=False),
+    )
+    state.set_prepared_data(prepare_data(state.data_config))
+    page = TrainPage(state)
+    qtbot.addWidget(page)
+    formats = []
+    page.runner.event.connect(lambda e: formats.append(page.progress.format()) if isinstance(e, Validating) else None)
+    with qtbot.waitSignal(page.run_finished, timeout=180_000) as finished:
+        assert page.start()
+    assert finished.args[0].error is None and finished.args[0].epochs_completed == 1
+    assert formats and all("epoch 1/1 · validating" in f for f in formats)
+    assert "1 epoch" in page.summary_label.text() and "1 epochs" not in page.log.toPlainText()
+
+
 def _write_run(run_dir, history, epochs=2, fine_tune_epochs=1, checkpoint=True):
     """A run folder as run_training leaves it: config snapshot, history, checkpoint."""
     import json
