@@ -26,6 +26,7 @@ Weights sources, the ``weights`` string of :class:`~tlstudio.config.ModelConfig`
 from __future__ import annotations
 
 import importlib.util
+import logging
 import os
 import re
 import socket
@@ -41,6 +42,8 @@ from tlstudio.paths import keras_models_dir
 if TYPE_CHECKING:  # pragma: no cover
     import keras
     import numpy as np
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -569,29 +572,77 @@ def read_weights_file(path: Path) -> dict[str, list["np.ndarray"]]:
     ``.keras`` model file. Nested models are flattened: their inner layers are
     listed by their own names.
 
+    Nothing is read whole into memory before it is checked: a ``.keras``
+    archive's declared sizes are checked (:func:`tlstudio.io.limits.check_zip`)
+    and its weights member is streamed to a temporary file; the total size of
+    the file's datasets is checked before any is read, so a compressed "bomb"
+    gives a clear error instead of exhausting memory.
+
     Raises:
-        WeightsUnavailableError: missing or unreadable file.
+        WeightsUnavailableError: missing, unreadable or too large a file.
     """
-    import io
+    import tempfile
     import zipfile
 
     import h5py
 
+    from tlstudio.io.limits import FileTooLarge, check_h5_total, check_zip, copy_member
+
     path = Path(path)
     if not path.is_file():
         raise WeightsUnavailableError(f"Weights file not found: {path}.", path=str(path))
+    extracted: Path | None = None
     try:
         if zipfile.is_zipfile(path):  # a .keras model: the weights are one member of the archive
+            check_zip(path)
             with zipfile.ZipFile(path) as archive:
                 if "model.weights.h5" not in archive.namelist():
                     raise WeightsUnavailableError(f"{path} is a zip archive without model.weights.h5; it is not a .keras model.", path=str(path))
-                f = h5py.File(io.BytesIO(archive.read("model.weights.h5")), "r")
+                fd, name = tempfile.mkstemp(prefix="tlstudio-weights-", suffix=".h5")
+                os.close(fd)
+                extracted = Path(name)
+                copy_member(archive, "model.weights.h5", extracted)  # streamed, never whole in memory
+            f = h5py.File(extracted, "r")
         else:
             f = h5py.File(path, "r")
+        try:
+            check_h5_total(f, path)
+        except BaseException:
+            f.close()
+            raise
+    except FileTooLarge as exc:
+        _remove_quietly(extracted)
+        raise WeightsUnavailableError(f"Cannot read weights file {path}: {exc}", path=str(path)) from exc
     except (OSError, zipfile.BadZipFile) as exc:
+        _remove_quietly(extracted)
         raise WeightsUnavailableError(
             f"Cannot read weights file {path}: it is not an HDF5 (.h5) or .keras file ({exc}).", path=str(path)
         ) from exc
+    except BaseException:
+        _remove_quietly(extracted)
+        raise
+    try:
+        return _read_layers(f)
+    finally:
+        _remove_quietly(extracted)
+
+
+def _remove_quietly(path: Path | None) -> None:
+    """Delete a temporary extracted weights file (ours, in the temp folder)."""
+    if path is None:
+        return
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        logger.warning("could not delete the temporary weights file %s: %s", path, exc)
+
+
+def _read_layers(f) -> dict[str, list["np.ndarray"]]:
+    """Every layer's arrays of an open weights file, by layer name (closes the file)."""
+    import h5py
+
     layers: dict[str, list] = {}
     with f:
         root = f["model_weights"] if "model_weights" in f and "layer_names" in f["model_weights"].attrs else f

@@ -15,6 +15,14 @@ A path may be a run folder (its ``model.keras`` is used), a ``.keras``,
 :class:`~tlstudio.errors.ModelFileError` that starts with ``Cannot load PATH:``
 and ends with ``Received: ...``.
 
+A ``.keras`` file is a zip archive: its members' declared sizes are checked
+against a limit (:mod:`tlstudio.io.limits`, ``TLSTUDIO_MAX_MODEL_MB``) before
+Keras opens it, so a zip bomb is refused with a clear error instead of
+exhausting memory. Keras loads ``.keras`` files in ``safe_mode`` (no
+arbitrary code). SavedModel, TFLite and ONNX files are graphs that run
+TensorFlow, LiteRT or onnxruntime operations of the file's choosing: load
+them only from a source you trust, as you would a program.
+
 Importing this module does not import TensorFlow or Keras; loading a model does.
 """
 
@@ -22,6 +30,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,6 +39,7 @@ import numpy as np
 
 from tlstudio.errors import ModelFileError
 from tlstudio.export.metadata import read_class_names, read_json
+from tlstudio.io.limits import FileTooLarge, check_zip
 from tlstudio.io.runners import KINDS, Runner, open_runner
 
 KIND_LABELS = {"keras": "Keras", "savedmodel": "SavedModel", "tflite": "TFLite", "onnx": "ONNX"}
@@ -183,8 +193,23 @@ class LoadedModel:
         return probs
 
 
+def _check_size(source: ModelSource) -> None:
+    """Refuse a ``.keras`` archive whose members would expand beyond the limit, before Keras opens it."""
+    if source.kind != "keras" or not zipfile.is_zipfile(source.model_path):  # a legacy .h5 is not a zip
+        return
+    try:
+        check_zip(source.model_path)
+    except FileTooLarge as exc:
+        raise _cannot_load(source.model_path, f"it is refused before loading: {exc}") from exc
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise _cannot_load(
+            source.model_path, f"it is not a readable .keras archive. Received: {type(exc).__name__}: {exc}"
+        ) from exc
+
+
 def _open(source: ModelSource) -> Runner:
     label = KIND_LABELS[source.kind]
+    _check_size(source)
     try:
         return open_runner(source.kind, source.model_path)
     except Exception as exc:  # Keras, TF, LiteRT and onnxruntime raise many kinds for a broken file
