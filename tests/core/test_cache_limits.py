@@ -127,3 +127,26 @@ def test_validation_cache_survives_a_damaged_database(monkeypatch, tmp_path):
         assert cache.available
         cache.store([("/a.jpg", 1, 2, FileCheck(None, 3, 4))])
         assert cache.lookup({"/a.jpg": (1, 2)})["/a.jpg"].width == 3
+
+
+def test_an_image_broken_after_the_scan_gives_the_data_error_naming_the_file(tmp_path):
+    from PIL import Image
+
+    from tlstudio.data.pipeline import make_dataset, unreadable_image_error
+    from tlstudio.errors import DataError
+
+    items = []
+    for i in range(2):
+        p = tmp_path / f"{i}.png"
+        Image.new("RGB", (40, 40), (i * 100, 0, 0)).save(p)
+        items.append(Item(str(p), i))
+    dataset = make_dataset(items, 32, 2, cache=False)
+    (tmp_path / "1.png").write_bytes(b"")  # broken after the scan
+    with pytest.raises(Exception) as info:
+        for _ in dataset:
+            pass
+    assert not isinstance(info.value, DataError)  # TensorFlow's own error...
+    error = unreadable_image_error(info.value)  # ...carries the file, which training reports
+    assert isinstance(error, DataError) and error.path == str(tmp_path / "1.png")
+    assert str(error).startswith(f"{tmp_path / '1.png'}: the image cannot be read any more") and "Received: " in str(error)
+    assert unreadable_image_error(ValueError("unrelated")) is None

@@ -18,6 +18,7 @@ while the shuffle stays a full shuffle of all images.
 
 from __future__ import annotations
 
+import collections
 import concurrent.futures as cf
 import threading
 from typing import Sequence
@@ -48,7 +49,13 @@ class _ImageLoader:
         try:
             return imaging.load_image(path, self.size)
         except Exception as exc:  # file changed or vanished after validation
-            raise DataError(f"Cannot read {path} any more: {exc}. Rescan the dataset.", path=path) from exc
+            error = DataError(
+                f"{path}: the image cannot be read any more (it changed or vanished after the scan); expected an "
+                f"image Pillow reads. Received: {type(exc).__name__}: {exc}. Rescan the dataset.",
+                path=path,
+            )
+            _remember_failure(error)
+            raise error from exc
 
     def __call__(self, index: np.ndarray) -> np.ndarray:
         i = int(index)
@@ -61,6 +68,38 @@ class _ImageLoader:
                 self.filled[i] = True
             return image
         return self.store[i]
+
+
+_FAILURES: "collections.OrderedDict[str, DataError]" = collections.OrderedDict()
+_FAILURES_LOCK = threading.Lock()
+_MAX_FAILURES = 64
+
+
+def _remember_failure(error: DataError) -> None:
+    with _FAILURES_LOCK:
+        _FAILURES[str(error.path)] = error
+        _FAILURES.move_to_end(str(error.path))
+        while len(_FAILURES) > _MAX_FAILURES:
+            _FAILURES.popitem(last=False)
+
+
+def unreadable_image_error(exc: BaseException) -> DataError | None:
+    """The :class:`DataError` naming the file behind a failed ``tf.data`` step, or None.
+
+    An image that breaks after the scan fails inside ``tf.numpy_function``,
+    and TensorFlow re-raises that as ``UnknownError: Graph execution error``
+    with the file name buried in its text. Training calls this on any error
+    to report the file instead.
+    """
+    if isinstance(exc, DataError):
+        return exc
+    text = str(exc)
+    with _FAILURES_LOCK:
+        failures = list(_FAILURES.values())
+    for error in reversed(failures):
+        if error.path and error.path in text:
+            return error
+    return None
 
 
 def cache_fits(num_items: int, image_size: int, budget: int = CACHE_BUDGET_BYTES) -> bool:
