@@ -156,6 +156,9 @@ def run_training(
         with precision_policy(config.train.mixed_precision):
             _train(config, session, sink, cancel, strategy)
     except Exception as exc:  # noqa: BLE001 - reported through RunFinished, see module docstring
+        from tlstudio.data.pipeline import unreadable_image_error
+
+        exc = unreadable_image_error(exc) or exc  # an image broken after the scan: name it, not "Graph execution error"
         error, details, error_type = _one_line(exc), traceback.format_exc(), type(exc).__name__
         logger.debug("training run failed", exc_info=True)
     except (KeyboardInterrupt, SystemExit) as exc:
