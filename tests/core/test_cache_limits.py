@@ -150,3 +150,27 @@ def test_an_image_broken_after_the_scan_gives_the_data_error_naming_the_file(tmp
     assert isinstance(error, DataError) and error.path == str(tmp_path / "1.png")
     assert str(error).startswith(f"{tmp_path / '1.png'}: the image cannot be read any more") and "Received: " in str(error)
     assert unreadable_image_error(ValueError("unrelated")) is None
+
+
+def test_training_names_an_image_broken_after_the_scan(tmp_path):
+    from tlstudio.config import DataConfig, HeadConfig, ModelConfig, RunConfig, TrainConfig
+    from tlstudio.data import generate_sample_dataset
+    from tlstudio.events import RunStarted
+    from tlstudio.training import run_training
+
+    root = generate_sample_dataset(tmp_path / "data", per_class=4, size=32, seed=1)
+    victim = sorted(p for p in root.rglob("*.png"))[0]
+    config = RunConfig(
+        data=DataConfig(root=str(root), val_fraction=0.25, seed=1),
+        model=ModelConfig(backbone="vgg16", weights="none", image_size=32, head=HeadConfig(dropout=0.0)),
+        train=TrainConfig(epochs=1, batch_size=4, feature_cache="off", tensorboard=False),
+        run_dir=str(tmp_path / "run"),
+    )
+
+    def sink(event):
+        if isinstance(event, RunStarted):  # after the scan, before the first batch
+            victim.write_bytes(b"")
+
+    result = run_training(config, sink)
+    assert result.error_type == "DataError", result.error
+    assert result.error.startswith(f"{victim}: the image cannot be read any more") and "Received:" in result.error
