@@ -412,3 +412,32 @@ def test_real_build_model_layout_exports_with_parity(tmp_path):
     meta = json.loads(Path(result.metadata_path).read_text(encoding="utf-8"))
     assert "block1_conv1" in meta["frozen_layers"] and "block5_conv3" in meta["frozen_layers"]
     assert meta["input"]["height"] == SIZE
+
+
+def test_formats_exported_one_at_a_time_are_all_described_in_model_json(tiny_model, tmp_path):
+    """Issue 15 item 8: model.json describes every file in the folder, not only the last export's."""
+    out = tmp_path / "out"
+    meta = {"class_names": CLASS_NAMES}
+    export_model(tiny_model, _tiny_config(out, formats=("keras",)), metadata=meta)
+    second = export_model(tiny_model, _tiny_config(out, formats=("tflite",)), metadata=meta)  # no --force needed
+    data = json.loads(Path(second.metadata_path).read_text(encoding="utf-8"))
+    assert data["files"] == {"keras": "model.keras", "tflite": "model.tflite"}
+    assert set(data["file_details"]) == {"keras", "tflite"} and data["file_details"]["keras"]["verified"] is True
+    assert set(data["verification"]["max_abs_diff"]) == {"keras", "tflite"}
+    on_disk = {p.name for p in out.iterdir()} - {"labels.txt", "model.json"}
+    assert on_disk == set(data["files"].values())
+    # A file removed by the user is no longer described by the next export.
+    (out / "model.keras").unlink()
+    third = export_model(tiny_model, _tiny_config(out, formats=("savedmodel",), verify=False), metadata=meta)
+    assert json.loads(Path(third.metadata_path).read_text())["files"] == {"tflite": "model.tflite", "savedmodel": "model_savedmodel"}
+
+
+def test_another_models_export_cannot_share_the_folder(tiny_model, tmp_path):
+    out = tmp_path / "out"
+    export_model(tiny_model, _tiny_config(out, verify=False), metadata={"class_names": CLASS_NAMES})
+    before = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
+    other = build_tiny_model(num_classes=2, seed=4)
+    for overwrite in (False, True):
+        with pytest.raises(ExportError, match=r"already holds model\.keras exported from another model .*Received: classes \['a', 'b'\]"):
+            export_model(other, _tiny_config(out, formats=("tflite",), verify=False, overwrite=overwrite), metadata={"class_names": ["a", "b"]})
+    assert {p.name: p.stat().st_mtime_ns for p in out.iterdir()} == before

@@ -10,7 +10,13 @@ folder (or a ``.keras`` file). Both follow the same steps:
    TensorFlow/Keras and compare their probabilities with the in-app model on a
    fixed batch of images (unless ``verify=False``);
 4. when every format is within its tolerance (:data:`FORMAT_TOLERANCES`),
-   rename them to their final names and write ``labels.txt`` and ``model.json``.
+   rename them to their final names and write ``labels.txt`` and ``model.json``
+   (which also keeps describing the files an earlier export left in the folder).
+
+Every format serves :func:`tlstudio.export.inference.inference_model`:
+preprocessing -> backbone -> head in inference mode, without the training
+augmentation; the verification compares it with the app's model in
+inference mode.
 
 If anything fails (a writer, the verification, a tolerance) every temporary is
 deleted and :class:`~tlstudio.errors.ExportError` is raised: a failed export
@@ -33,11 +39,16 @@ from tlstudio.config import ExportConfig
 from tlstudio.errors import ExportError
 from tlstudio.events import LogMessage, Progress, Sink, null_sink
 from tlstudio.export.formats import FORMAT_LABELS, FORMAT_TOLERANCES, available_formats, target_paths
+from tlstudio.export.inference import augmentation_layers, inference_model
 from tlstudio.export.metadata import (
+    SERVED_GRAPH,
     build_metadata,
     class_counts_from_report,
     input_hw,
+    is_export_metadata,
     labels_text,
+    merge_previous,
+    previous_export,
     read_class_names,
     read_json,
 )
@@ -119,7 +130,9 @@ def _check_targets(targets: Mapping[str, Path], overwrite: bool) -> None:
     out_dir = next(iter(targets.values())).parent
     if out_dir.exists() and not out_dir.is_dir():
         raise ExportError(f"The destination {out_dir} is a file, not a folder.", path=str(out_dir))
-    existing = [p for p in targets.values() if p.exists()]
+    shared = {targets.get("labels"), targets.get("metadata")}
+    mergeable = is_export_metadata(read_json(out_dir / "model.json"))  # earlier export: model.json is merged, not lost
+    existing = [p for p in targets.values() if p.exists() and not (mergeable and p in shared)]
     if existing and not overwrite:
         names = ", ".join(p.name for p in existing)
         raise ExportError(
@@ -182,8 +195,16 @@ def export_model(
     targets = target_paths(export_cfg.out_dir, export_cfg.name, formats)
     _check_targets(targets, export_cfg.overwrite)
     out_dir = Path(export_cfg.out_dir)
+    try:
+        previous = previous_export(out_dir, class_names, (height, width), formats)
+    except ValueError as exc:
+        raise ExportError(str(exc), path=str(out_dir)) from exc
+    left_out = augmentation_layers(model)
+    served = inference_model(model)
+    if left_out:
+        sink(LogMessage(f"Training augmentation left out of the export: {', '.join(left_out)}"))
     out_dir.mkdir(parents=True, exist_ok=True)
-    model(np.zeros((1, height, width, 3), dtype=np.float32), training=False)  # some writers need a called model
+    served(np.zeros((1, height, width, 3), dtype=np.float32), training=False)  # some writers need a called model
 
     steps = len(formats) + (1 if export_cfg.verify else 0) + 1
     done = 0
@@ -207,7 +228,7 @@ def export_model(
                 sink(Progress("export", done, steps, f"Writing {FORMAT_LABELS[fmt]}: {final.name}"))
                 t0 = time.perf_counter()
                 try:
-                    WRITERS[fmt](model, temp)
+                    WRITERS[fmt](served, temp)
                 except ExportError:
                     raise
                 except Exception as exc:
@@ -223,6 +244,7 @@ def export_model(
                 images = _verification_batch(verify_images, height, width)
                 n_images = len(images)
                 sink(Progress("export", done, steps, f"Verifying {len(temps)} file(s) in a fresh TensorFlow process"))
+                # The app's own model in inference mode (augmentation off), not the served copy.
                 expected = np.asarray(model.predict(images, batch_size=16, verbose=0), dtype=np.float32)
                 results = predict_in_fresh_process(temps, images)
                 for fmt in formats:
@@ -253,8 +275,18 @@ def export_model(
 
     files = {fmt: str(targets[fmt]) for fmt in formats}
     tolerances = {fmt: FORMAT_TOLERANCES[fmt] for fmt in formats}
-    model_json = build_metadata(model, class_names, meta)
+    model_json = build_metadata(served, class_names, meta)
+    model_json["served_graph"] = SERVED_GRAPH
     model_json["files"] = {fmt: targets[fmt].name for fmt in formats}
+    model_json["file_details"] = {
+        fmt: {
+            "file": targets[fmt].name,
+            "created": model_json["created"],
+            "source_model": meta.get("source_model"),
+            "verified": fmt in parity,
+        }
+        for fmt in formats
+    }
     model_json["verification"] = {
         "images": n_images,
         "max_abs_diff": parity,
@@ -262,6 +294,7 @@ def export_model(
         "tolerance": tolerances,
         "process": "fresh python -I process importing only TensorFlow/Keras" if parity else None,
     }
+    model_json = merge_previous(model_json, previous, out_dir)
     atomic_write_text(targets["labels"], labels_text(class_names))
     atomic_write_json(targets["metadata"], model_json, default=str)
     done += 1

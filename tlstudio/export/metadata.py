@@ -5,6 +5,13 @@ preprocessing), what comes out (softmax probabilities in ``class_names``
 order) and how it was made (backbone, weights, frozen layers, head, training
 config, best metrics, dataset class counts, versions, UTC creation time).
 It also records the verification result of every exported file.
+
+``model.json`` describes every model file in its folder: exporting formats
+one at a time adds each to ``files``, ``file_details`` and ``verification``
+(:func:`merge_previous`) instead of forgetting the ones exported before.
+Files of another model (other classes or input size) cannot share a folder's
+``labels.txt`` and ``model.json``, so such an export is refused
+(:func:`previous_export`).
 """
 
 from __future__ import annotations
@@ -111,6 +118,81 @@ def build_metadata(
         "created": _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z"),
     }
     out.update(meta)
+    return out
+
+
+SERVED_GRAPH = "image -> preprocess -> backbone -> head, inference mode (training augmentation left out)"
+
+
+def is_export_metadata(data: Any) -> bool:
+    """True for a ``model.json`` written by a tlstudio export."""
+    return isinstance(data, dict) and "metadata_version" in data and isinstance(data.get("files"), dict)
+
+
+def previous_export(
+    out_dir: str | Path,
+    class_names: list[str] | tuple[str, ...],
+    hw: tuple[int, int],
+    replacing: list[str] | tuple[str, ...],
+) -> dict[str, Any] | None:
+    """The folder's earlier ``model.json`` when its other files may stay described by the new one.
+
+    Args:
+        out_dir: The export folder.
+        class_names: The new export's class names.
+        hw: The new export's (height, width).
+        replacing: Formats the new export writes (their earlier files are replaced).
+
+    Returns:
+        The earlier metadata, or None when there is none (or not a tlstudio one).
+
+    Raises:
+        ValueError: earlier files that stay belong to a model with other classes
+            or another input size; the message names them.
+    """
+    path = Path(out_dir) / "model.json"
+    data = read_json(path)
+    if not is_export_metadata(data):
+        return None
+    staying = {fmt: name for fmt, name in data["files"].items() if fmt not in replacing and (Path(out_dir) / str(name)).exists()}
+    if not staying:
+        return data
+    old_names = [str(n) for n in data.get("class_names") or []]
+    old_input = data.get("input") or {}
+    old_hw = (old_input.get("height"), old_input.get("width"))
+    if old_names != list(class_names) or old_hw != tuple(hw):
+        raise ValueError(
+            f"{out_dir} already holds {', '.join(sorted(map(str, staying.values())))} exported from another model "
+            f"(classes {old_names}, input {old_hw[0]}x{old_hw[1]}); labels.txt and model.json describe one model. "
+            f"Choose another folder, or move those files away. Received: classes {list(class_names)}, input {hw[0]}x{hw[1]}"
+        )
+    return data
+
+
+def merge_previous(new: dict[str, Any], previous: Mapping[str, Any] | None, out_dir: str | Path) -> dict[str, Any]:
+    """Add the files of an earlier export that are still in ``out_dir`` (and not replaced) to ``new``.
+
+    Merges ``files``, ``file_details`` and the per-format ``verification``
+    values; the new export's own entries win.
+    """
+    if not previous:
+        return new
+    out = dict(new)
+    files = dict(new.get("files") or {})
+    details = dict(new.get("file_details") or {})
+    verification = {k: (dict(v) if isinstance(v, dict) else v) for k, v in (new.get("verification") or {}).items()}
+    old_verification = previous.get("verification") or {}
+    old_details = previous.get("file_details") or {}
+    for fmt, name in (previous.get("files") or {}).items():
+        if fmt in files or not (Path(out_dir) / str(name)).exists():
+            continue
+        files[fmt] = name
+        details[fmt] = old_details.get(fmt) or {"file": name, "created": previous.get("created"), "source_model": previous.get("source_model")}
+        for key in ("max_abs_diff", "top1_agreement", "tolerance"):
+            old = old_verification.get(key) or {}
+            if fmt in old and isinstance(verification.get(key), dict):
+                verification[key][fmt] = old[fmt]
+    out["files"], out["file_details"], out["verification"] = files, details, verification
     return out
 
 
