@@ -61,6 +61,10 @@ def test_accuracy_at_chance_after_three_epochs():
     (advice,) = advisor.epoch(_epochs({"loss": 0.7, "accuracy": 0.5}, {"loss": 0.7, "accuracy": 0.52}, {"loss": 0.69, "accuracy": 0.49}))
     assert advice.code == "chance_accuracy" and "0.49 after 3 epochs" in advice.message and "0.50" in advice.message
     assert "augmentation" in advice.suggestion
+    # 3 classes: 0.42, 0.37, 0.42 is near chance (0.33); a run that learns is not
+    walk = _epochs({"accuracy": 0.424}, {"accuracy": 0.368}, {"accuracy": 0.424})
+    assert [a.code for a in Advisor(3).epoch(walk)] == ["chance_accuracy"]
+    assert Advisor(3).epoch(_epochs({"accuracy": 0.45}, {"accuracy": 0.55}, {"accuracy": 0.7})) == []
 
 
 def test_a_large_train_val_gap_for_two_epochs_is_overfitting():

@@ -14,8 +14,8 @@ time each rule fires; it never stops a run. The rules:
     A batch loss that is NaN or infinite, or an epoch's training loss that
     rose sharply over the best epoch of the same phase.
 ``chance_accuracy``
-    Training accuracy still at chance (``1 / classes``) after
-    :data:`CHANCE_EPOCHS` epochs.
+    Training accuracy, averaged over the last :data:`CHANCE_EPOCHS` epochs,
+    still near chance (``1 / classes``).
 ``overfitting``
     Training accuracy well above validation accuracy for two epochs running.
 ``underfitting_augmentation``
@@ -40,8 +40,11 @@ HIGH_LOSS_FACTOR = 3.0
 CHANCE_EPOCHS = 3
 """Completed epochs after which a training accuracy at chance is flagged."""
 
-CHANCE_MARGIN = 0.05
-"""Accuracy within this of ``1 / classes`` counts as chance."""
+CHANCE_MARGIN = 0.03
+"""Accuracy within ``CHANCE_MARGIN + CHANCE_SHARE * (1 - 1 / classes)`` of ``1 / classes`` counts as chance."""
+
+CHANCE_SHARE = 0.1
+"""See :data:`CHANCE_MARGIN`: 0.58 counts as chance for 2 classes, 0.43 for 3, 0.22 for 10."""
 
 RISE_FACTOR = 1.5
 """An epoch loss above this many times the phase's best epoch loss is a divergence."""
@@ -153,7 +156,9 @@ class Advisor:
             return []
         chance = 1.0 / self.num_classes
         recent = [_finite(h.get("accuracy")) for h in history[-CHANCE_EPOCHS:]]
-        if any(a is None or a > chance + CHANCE_MARGIN for a in recent):
+        if any(a is None for a in recent):
+            return []
+        if sum(recent) / len(recent) > chance + CHANCE_MARGIN + CHANCE_SHARE * (1.0 - chance):
             return []
         return self._fire(
             "chance_accuracy",

@@ -77,9 +77,6 @@ LOG_SHARE = 0.28
 PLOTS_HEIGHT_FOR_LR = 560
 """Below this plot-area height the learning-rate plot is hidden so loss and accuracy stay readable."""
 
-SPEED_SAMPLE = "ETA 0:00:00 · 99,999 images/s"
-"""The widest text of the ETA label: its width is kept, so the progress bar does not change width."""
-
 ADVICE_STYLE = "background: #fff4d6; border: 1px solid #e0b44c; border-radius: 3px; padding: 3px 6px; color: #5a4300;"
 
 OPTIMIZER_LABELS = {
@@ -285,8 +282,8 @@ class TrainPage(QWidget):
         self.speed_label = QLabel()
         self.speed_label.setObjectName("TrainSpeed")
         self.speed_label.setToolTip("Estimated time left and training throughput")
-        self.speed_label.setMinimumWidth(self.speed_label.fontMetrics().horizontalAdvance(SPEED_SAMPLE) + 8)
         self.speed_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        self.speed_label.setMinimumHeight(self.speed_label.fontMetrics().height())  # no jump when text appears
         self.advice_label = QLabel()
         self.advice_label.setObjectName("AdviceBadge")
         self.advice_label.setWordWrap(True)
@@ -302,8 +299,11 @@ class TrainPage(QWidget):
             "and trains the head on them: much faster, same result."
         )
         self.cache_label.setStyleSheet("background: #e8f1fb; border: 1px solid #9cc3ea; border-radius: 3px; padding: 3px;")
-        progress_row = QHBoxLayout()
-        progress_row.addWidget(self.progress, 1)
+        # the bar has the whole width to itself: its text ("Phase 2 · epoch 7/7 · validating 3/8… · 96%")
+        # fits at 1024 px, and the ETA appearing beneath it never changes its width
+        progress_row = QVBoxLayout()
+        progress_row.setSpacing(1)
+        progress_row.addWidget(self.progress)
         progress_row.addWidget(self.speed_label)
 
         self.plots = TrainingPlots()
