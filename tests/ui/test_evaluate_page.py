@@ -307,6 +307,8 @@ def test_the_empty_matrix_says_evaluating_while_it_runs_and_the_progress_is_read
     assert texts[0] == (True, page.matrix.BUSY_TEXT) and texts[-1] == (False, page.matrix.EMPTY_TEXT)
     page._on_progress(Progress("evaluate", 16, 153, "predicted 16/153 images"))
     assert page.progress.text() == "Evaluating 16/153 images"
+    page._on_progress(Progress("validate", 0, 180, "checking images"))
+    assert page.progress.text() == "Checking 0/180 images"
     needed = page.progress.fontMetrics().horizontalAdvance("Evaluating 12,345/12,345 images")
     assert page.progress.minimumWidth() > needed
 

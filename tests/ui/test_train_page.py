@@ -556,7 +556,7 @@ def test_advice_is_a_log_line_and_a_badge_never_a_dialog(page):
                                      "Lower the learning rate.", 0))
     assert page.advice_label.isVisible() and "Loss far above chance" in page.advice_label.text()
     assert "Lower the learning rate" in page.advice_label.text()
-    assert "💡 Advice (Loss far above chance, epoch 1)" in page.log.toPlainText()
+    assert "» Advice (Loss far above chance, epoch 1)" in page.log.toPlainText()
     page.handle_event(TrainingAdvice("chance_accuracy", "Accuracy at chance", "0.50 after 3 epochs", "Check the labels.", 2))
     assert "Accuracy at chance" in page.advice_label.text() and "+1 more" in page.advice_label.text()
     assert "Loss far above chance" in page.advice_label.toolTip()

@@ -55,7 +55,7 @@ from ui.project_actions import project_controller
 from ui.widgets.confusion_matrix import ConfusionMatrixView
 from ui.widgets.run_history import RunHistoryWidget
 
-PROGRESS_VERBS = {"evaluate": "Evaluating", "predict": "Predicting", "load": "Loading"}
+PROGRESS_VERBS = {"evaluate": "Evaluating", "predict": "Predicting", "load": "Loading", "validate": "Checking", "scan": "Scanning"}
 """Progress stage -> the word the progress bar starts with."""
 
 PROGRESS_SAMPLE = "Evaluating 12,345/12,345 images"

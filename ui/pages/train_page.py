@@ -733,7 +733,7 @@ class TrainPage(QWidget):
         bar = self.log.verticalScrollBar()
         follow = self._log_follows or bar.value() >= bar.maximum() - 2
         stamp = time.strftime("%H:%M:%S")
-        prefix = {"warning": "⚠ ", "error": "✖ ", "advice": "💡 "}.get(level, "")
+        prefix = {"warning": "⚠ ", "error": "✖ ", "advice": "» "}.get(level, "")
         self.log.appendPlainText(f"{stamp}  {prefix}{message}")
         if follow:
             bar.setValue(bar.maximum())
