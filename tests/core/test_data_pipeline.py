@@ -10,7 +10,7 @@ from tlstudio import imaging
 from tlstudio.config import AugmentConfig
 from tlstudio.data import Item, build_augmentation, load_items_array, make_dataset
 
-tf = pytest.importorskip("tensorflow")
+import tensorflow as tf  # noqa: E402
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-keras = pytest.importorskip("keras")
+import keras  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from tests.core.test_export import CLASS_NAMES, SIZE, build_tiny_model, train_tiny_model  # noqa: E402

@@ -88,7 +88,7 @@ def test_training_well_below_validation_suggests_less_augmentation():
 
 def test_the_callback_sends_advice_and_validation_progress():
     """EventCallback with a tiny real Keras model: advice from the batches, Validating from evaluation."""
-    keras = pytest.importorskip("keras")
+    import keras
     from tlstudio.training.callbacks import EventCallback, RunState
 
     events = []
@@ -111,7 +111,7 @@ def test_the_callback_sends_advice_and_validation_progress():
 
 
 def test_a_failing_advisor_never_stops_the_callback(caplog):
-    keras = pytest.importorskip("keras")
+    import keras
     from tlstudio.training.callbacks import EventCallback, RunState
 
     class Broken:
