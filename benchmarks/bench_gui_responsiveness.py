@@ -84,9 +84,13 @@ the target in both runs, where the naive baseline froze the GUI thread for
   ``set_table`` costs ~80 ms of GUI CPU: ``endResetModel`` (the sort proxy
   sorting 515 rows through Python ``data()``) ~21 ms,
   ``resizeColumnsToContents`` ~45-53 ms (about 17 000 Python ``data()``
-  calls in all), the first paint ~13 ms. A fix belongs to the Inspect
-  page (size the columns from a few rows or fixed widths, sort after the
-  reset), not to this benchmark.
+  calls in all), the first paint ~13 ms. Fixed since in the Inspect page
+  (columns sized from the visible rows; rows replaced unsorted when the
+  default order is on): ``set_table`` now costs ~43 ms of GUI CPU, and a
+  third ``--quick --no-naive`` run at load 3.1 measured the ResNet152 table
+  at worst 39.2 ms, no gap over 50 ms. In that run, with the machine's
+  other jobs on both cores, training + model build took 60 s instead of 18
+  and had 4 gaps over 50 ms (worst 57 ms); Evaluate 36 ms, Export 35 ms.
 * **training + model build** (run 2: 4 gaps over 50 ms in 34 s, worst
   99 ms; run 1: none): run 2 was not traced; in the ``--trace-stalls``
   development run the same scenario had 4 such gaps (57-81 ms) with only
