@@ -33,6 +33,9 @@ JOBS: dict[str, str] = {
     "augment_preview": "tlstudio.jobs.data:augment_preview",
     # Model page
     "describe_backbone": "tlstudio.jobs.layers:describe_backbone",
+    "probe": "tlstudio.jobs.probe:probe",
+    # Data page (Audit tab)
+    "audit": "tlstudio.jobs.audit:audit",
     # Train page
     "train": "tlstudio.jobs.train:train",
     # Evaluate page
