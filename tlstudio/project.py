@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 from tlstudio.config import DataConfig, ModelConfig, RunConfig, TrainConfig, from_dict, to_dict
+from tlstudio.dataset_decisions import DatasetDecisions
 from tlstudio.errors import ConfigError, ProjectError
 from tlstudio.io.atomic import atomic_write_text
 from tlstudio.io.safe_delete import delete_run_folder, deletable_run_folder
@@ -483,6 +484,8 @@ class Project:
         session: The session whose autosave file this project writes.
         recovered_from: The autosave this project was restored from; deleted
             by the next successful save, kept until then.
+        decisions: Label overrides, exclusions and dismissed audit suspects
+            (:class:`~tlstudio.dataset_decisions.DatasetDecisions`).
     """
 
     def __init__(
@@ -495,6 +498,7 @@ class Project:
         runs: Sequence[RunRecord] = (),
         path: str | os.PathLike | None = None,
         created: str = "",
+        decisions: DatasetDecisions | None = None,
     ):
         self.path: Path | None = Path(path) if path else None
         self.name = name or (self.path.stem if self.path else "untitled")
@@ -506,6 +510,7 @@ class Project:
         self.dirty = False
         self.session: str = SESSION_ID
         self.recovered_from: Path | None = None
+        self.decisions = decisions if decisions is not None else DatasetDecisions()
 
     @property
     def damaged_runs(self) -> list[RunRecord]:
@@ -555,6 +560,7 @@ class Project:
             "model": to_dict(self.model),
             "train": to_dict(self.train),
             "runs": [r.to_dict() for r in self.runs],
+            **self.decisions.to_dict(),
         }
 
     @classmethod
@@ -593,6 +599,7 @@ class Project:
             runs=runs,
             path=path,
             created=str(current.get("created") or ""),
+            decisions=DatasetDecisions.from_dict(current),
         )
 
     @classmethod

@@ -348,6 +348,34 @@ def check_project(data: Mapping[str, Any], path: Any = None) -> None:
     runs = data.get("runs")
     if runs is not None and not isinstance(runs, list):
         raise _fail(path, "runs", "a list of run entries", runs)
+    check_audit_fields(data, path)
+
+
+def check_audit_fields(data: Mapping[str, Any], path: Any = None) -> None:
+    """Check the dataset-audit fields of a project dict (each optional).
+
+    ``label_overrides`` maps an image path to the class name the user gave it;
+    ``excluded`` and ``audit_dismissed`` are lists of image paths.
+
+    Raises:
+        ProjectError: naming the file and field.
+    """
+    overrides = data.get("label_overrides")
+    if overrides is not None:
+        if not isinstance(overrides, Mapping):
+            raise _fail(path, "label_overrides", 'an object such as {"/data/cats/1.jpg": "dogs"}', overrides)
+        for key, value in overrides.items():
+            if not isinstance(value, str) or not value:
+                raise _fail(path, f"label_overrides[{json_text(key)}]", "a class name (a non-empty text)", value)
+    for key in ("excluded", "audit_dismissed"):
+        value = data.get(key)
+        if value is None:
+            continue
+        if not isinstance(value, list):
+            raise _fail(path, key, "a list of image paths", value)
+        for n, item in enumerate(value):
+            if not isinstance(item, str) or not item:
+                raise _fail(path, f"{key}[{n}]", "an image path (a non-empty text)", item)
 
 
 # --------------------------------------------------------------------------- calculator specs
