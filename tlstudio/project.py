@@ -617,6 +617,8 @@ class Project:
         p = Path(path)
         data = read_json(p, "project file")
         project = cls.from_dict(data, path=p)
+        if p.suffix == PROJECT_SUFFIX and project.name == "untitled":
+            project.name = p.stem  # written by a tlstudio that saved an untitled project without naming it
         migrated = data.get("schema_version", 0) != SCHEMA_VERSION if isinstance(data, dict) else False
         for record in project.runs:
             project._check_run_folder(record)
@@ -683,6 +685,8 @@ class Project:
         if target is None:
             raise ProjectError("the project has no file yet: choose where to save it. Received: path=None")
         old = self.path
+        if not self.name or self.name == "untitled":
+            self.name = target.stem  # the file records the name the window title shows when it reopens
         _write_project_file(target, json.dumps(self.to_dict(), indent=2, allow_nan=True))
         discard_autosave(old, session=self.session)
         if old != target:
@@ -696,8 +700,6 @@ class Project:
                 logger.warning("could not remove the recovered autosave %s: %s", self.recovered_from, exc)
             self.recovered_from = None
         self.path = target
-        if not self.name or self.name == "untitled":
-            self.name = target.stem
         self.dirty = False
         return target
 

@@ -251,6 +251,14 @@ def _worth_recovering(side: Path) -> bool:
     return bool(project.runs)
 
 
+def last_run(project: Project) -> Any:
+    """The project's most recently recorded run that is not damaged, or None."""
+    for run in reversed(project.runs):
+        if not run.damaged and run.run_dir:
+            return run
+    return None
+
+
 def project_controller(state: Any) -> ProjectController:
     """The one :class:`ProjectController` of ``state`` (created on first use)."""
     controller = _CONTROLLERS.get(state)
@@ -305,6 +313,7 @@ class ProjectActions(QObject):
         self.recent_menu.aboutToShow.connect(self._fill_recent)
         controller.dirty_changed.connect(self._update_title)
         controller.project_changed.connect(lambda _p: self._update_title())
+        controller.project_changed.connect(self._show_last_run)
         controller.saved.connect(lambda _p: self._update_title())
         self._update_title()
 
@@ -321,6 +330,20 @@ class ProjectActions(QObject):
 
     def _update_title(self) -> None:
         self.window.setWindowTitle(f"{self.controller.title()} — Transfer Learning Studio")
+
+    def _show_last_run(self, project: Project) -> None:
+        """Put an opened project's last run on the Train page: its plots, summary and Resume."""
+        run = last_run(project)
+        pages = getattr(self.window, "pages", None)
+        if run is None or pages is None:
+            return
+        try:
+            page = pages["train"]
+        except KeyError:  # a window without a Train page
+            return
+        show = getattr(page, "show_run", None)
+        if callable(show):
+            show(run)
 
     def _fill_recent(self) -> None:
         self.recent_menu.clear()

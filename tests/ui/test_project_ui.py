@@ -379,3 +379,38 @@ def test_shortcut_list_includes_the_project_and_evaluate_keys(window):
     what = dict(win.shortcut_rows)
     assert what["Ctrl+S"] == "Save project" and what["Ctrl+Alt+O"] == "Open project"
     assert "Evaluate" in what["Ctrl+V"]
+
+
+def test_reopening_a_project_shows_its_last_run_on_the_train_page(window, saved_project, tmp_path):
+    win, actions = window
+    (tmp_path / "runs" / "run-resnet" / "last.weights.h5").write_bytes(b"checkpoint")  # a run that can go on
+    assert actions.open(str(saved_project))
+    page = win.pages["train"]
+    x, y = page.plots.curves["acc_val"].getOriginalDataset()
+    assert list(x) == [1.0, 2.0, 3.0] and list(y) == pytest.approx([0.45, 0.75, 0.85])
+    assert page.summary_label.text().startswith("Run finished after 3 epochs.")
+    assert page.progress.format() == "Finished"
+    assert page.resumable_run() == str(tmp_path / "runs" / "run-resnet")
+    assert page.resume_button.isEnabled()
+    assert "run-resnet" in page.log.toPlainText()
+
+
+def test_an_untitled_project_saved_as_a_file_reopens_under_the_file_name(window, tmp_path, qtbot):
+    win, actions = window
+    assert actions.controller.project.name == "untitled"
+    target = actions.controller.save(tmp_path / "walk.tlsproj")
+    assert win.windowTitle().startswith("walk ")
+    assert json.loads(target.read_text())["name"] == "walk"
+    actions.new_project()
+    assert win.windowTitle().startswith("untitled")
+    assert actions.open(str(target))
+    assert win.windowTitle() == "walk — Transfer Learning Studio"
+
+
+def test_a_file_that_recorded_the_name_untitled_opens_under_its_file_name(window, tmp_path):
+    win, actions = window
+    path = tmp_path / "older.tlsproj"
+    data = Project.new("untitled").to_dict()
+    path.write_text(json.dumps(data))
+    assert actions.open(str(path))
+    assert win.windowTitle() == "older — Transfer Learning Studio"

@@ -515,6 +515,45 @@ class TrainPage(QWidget):
                 return run_dir
         return ""
 
+    def show_run(self, run: Any) -> bool:
+        """Show a run that ended earlier (a reopened project's last run): plots, summary and Resume.
+
+        Args:
+            run: A :class:`tlstudio.project.RunRecord` (or anything with ``run_dir``,
+                ``history``, ``status``, ``epochs_completed``, ``best_metrics`` and ``model_path``).
+
+        Returns:
+            False, showing nothing, while a run is going or when ``run`` has no run folder.
+        """
+        if self.runner.is_running() or run is None or not getattr(run, "run_dir", ""):
+            return False
+        from types import SimpleNamespace
+
+        status = getattr(run, "status", "finished")
+        self._run_dir = str(run.run_dir)
+        self._advice = []
+        self._show_advice()
+        self.plots.reset()
+        self.plots.show_history(list(getattr(run, "history", ()) or ()))
+        self.log.clear()
+        self._follow_log()
+        self.cache_label.setVisible(False)
+        self.progress.setRange(0, 1)
+        self.progress.setValue(0 if status == "failed" else 1)
+        self.progress.setFormat({"cancelled": "Cancelled", "failed": "Failed"}.get(status, "Finished"))
+        self.speed_label.setText("")
+        view = SimpleNamespace(
+            cancelled=status == "cancelled",
+            epochs_completed=getattr(run, "epochs_completed", 0),
+            best_metrics=getattr(run, "best_metrics", {}),
+            model_path=getattr(run, "model_path", None),
+        )
+        summary = "The run failed." if status == "failed" else self._summary(view)
+        self.summary_label.setText(summary)
+        self._log(f"Last run of the project, in {self._run_dir}. {summary}")
+        self._update_buttons()
+        return True
+
     def _launch(self, config: RunConfig, message: str, reset_plots: bool = True, recorded: RunConfig | None = None) -> bool:
         """Submit the ``"train"`` job.
 
