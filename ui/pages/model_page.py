@@ -372,7 +372,7 @@ class ModelPage(QWidget):
 
         splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.addWidget(left_scroll)
-        splitter.addWidget(freeze_box)
+        splitter.addWidget(self._build_probe_tabs(freeze_box))
         splitter.setStretchFactor(0, 2)
         splitter.setStretchFactor(1, 3)
         splitter.setChildrenCollapsible(False)
@@ -732,4 +732,25 @@ class ModelPage(QWidget):
         """Stop a running layer build (the main window calls this when closing)."""
         self._layout_timer.stop()
         self.runner.cancel()
+        self.probe_panel.shutdown()
         self.runner.wait(30_000)
+
+    # ------------------------------------------------- transfer probe (issue 12)
+
+    def _build_probe_tabs(self, freeze_box: QWidget) -> QWidget:
+        """The right side: the freezing tree and the "Transfer probe" tab (:mod:`ui.pages.probe_panel`)."""
+        from PySide6.QtWidgets import QTabWidget
+
+        from ui.pages.probe_panel import ProbePanel
+
+        self.probe_panel = ProbePanel(self.state)
+        self.probe_panel.run_requested.connect(self.run_probe)
+        self.right_tabs = QTabWidget()
+        self.right_tabs.setObjectName("ModelTabs")
+        self.right_tabs.addTab(freeze_box, "Freezing")
+        self.right_tabs.addTab(self.probe_panel, "Transfer probe")
+        return self.right_tabs
+
+    def run_probe(self) -> bool:
+        """Submit the "probe" job with this page's backbone, weights and size and the Data page's dataset."""
+        return self.probe_panel.start(self.probe_panel.config_for(self.state.data_config, self.form.config))
