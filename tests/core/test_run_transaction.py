@@ -107,13 +107,16 @@ def test_run_folder_has_marker_manifest_and_weights_match_history(shapes, tmp_pa
     result = run_training(make_config(shapes, tmp_path / "run", epochs=2, feature_cache="auto"))
     assert result.error is None, result.error_details
     run_dir = Path(result.run_dir)
-    assert results.run_folder_problem(run_dir) is None
+    from tlstudio.errors import ProjectError
+    from tlstudio.io.safe_delete import deletable_run_folder
+
+    assert deletable_run_folder(run_dir) == run_dir.resolve()
     assert (run_dir / results.SPLIT_MANIFEST).is_file()
     assert weights_epochs(run_dir / results.LAST_WEIGHTS) == 2  # the feature-cache phase writes at its end
     assert_consistent(run_dir)
     (run_dir / "notes.txt").write_text("mine")
-    assert "notes.txt" in results.run_folder_problem(run_dir)
-    assert "marker" in results.run_folder_problem(tmp_path)
+    with pytest.raises(ProjectError, match="notes.txt"):
+        deletable_run_folder(run_dir)
 
 
 def test_saveguard_defers_an_abort_until_the_save_ends():
@@ -166,9 +169,12 @@ def test_resume_killed_mid_run_keeps_the_previous_model_and_a_consistent_history
     run_dir, model_bytes, history = finished_run
     proc = _resume_process(run_dir, epochs=20)
     try:
-        for line in proc.stdout:  # wait for the first resumed epoch, then kill while it writes or trains
+        for line in proc.stdout:  # wait for the first resumed epoch to be saved, then kill during the next one
             if line.startswith("EPOCH"):
                 break
+        deadline = time.monotonic() + 60
+        while len(results.read_history(run_dir)) < len(history) + 1 and time.monotonic() < deadline:
+            time.sleep(0.02)
         time.sleep(0.15)
     finally:
         proc.kill()

@@ -26,28 +26,16 @@ from pathlib import Path
 from tlstudio.errors import ProjectError
 from tlstudio.io import IMAGE_EXTENSIONS
 
-RUN_MARKER = ".tlstudio-run"
-"""Marker file written into every new run folder."""
-
-RUN_FILES = frozenset(
-    {
-        "run_config.json",
-        "class_names.json",
-        "dataset_report.json",
-        "history.json",
-        "best.weights.h5",
-        "last.weights.h5",
-        "model.keras",
-        "result.json",
-        "split_manifest.json",
-    }
-)
-"""Files tlstudio writes at the top of a run folder."""
+from tlstudio.training.result import RUN_ENTRIES as _WRITTEN  # noqa: E402 - the run folder's layout, defined once
+from tlstudio.training.result import RUN_MARKER  # noqa: E402,F401 - re-exported
 
 RUN_FOLDERS = frozenset({"logs", "export"})
-"""Sub-folders tlstudio writes in a run folder."""
+"""Sub-folders a run folder may hold: TensorBoard logs, and exports made into the default ``<run>/export``."""
 
-RUN_ENTRIES = RUN_FILES | RUN_FOLDERS | {RUN_MARKER}
+RUN_FILES = frozenset(_WRITTEN - RUN_FOLDERS - {RUN_MARKER})
+"""Files tlstudio writes at the top of a run folder."""
+
+RUN_ENTRIES = frozenset(_WRITTEN | RUN_FOLDERS)
 """Every entry a run folder may hold."""
 
 _TEMP = re.compile(r"^\.(?P<name>.+?)\.(tmp|old)-[0-9a-zA-Z_]+")

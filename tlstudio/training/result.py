@@ -131,43 +131,6 @@ def has_marker(run_dir: str | os.PathLike) -> bool:
     return isinstance(data, dict) and data.get("format") == MARKER_FORMAT
 
 
-def _is_own_temp(name: str) -> bool:
-    return any(name.startswith(f".{entry}.tmp-") or name.startswith(f".{entry}.old-") for entry in RUN_ENTRIES)
-
-
-def run_folder_problem(run_dir: str | os.PathLike) -> str | None:
-    """Why ``run_dir`` is not a folder tlstudio may delete as a run, or None when it is one.
-
-    A deletable run folder is a real folder (not a symbolic link) holding a
-    :data:`RUN_MARKER` and nothing but :data:`RUN_ENTRIES` and their
-    temporaries; ``logs`` holds only TensorBoard event files in ``train``/``validation``.
-
-    Returns:
-        One sentence naming the folder and what was found, or None.
-    """
-    folder = Path(run_dir)
-    if folder.is_symlink() or not folder.is_dir():
-        return f"{folder} is not a folder (or is a symbolic link). Received: {run_dir!s}"
-    if not has_marker(folder):
-        return f"{folder} has no {RUN_MARKER} marker, so it was not made by tlstudio as a run folder."
-    strangers = sorted(p.name for p in folder.iterdir() if p.name not in RUN_ENTRIES and not _is_own_temp(p.name))
-    if strangers:
-        shown = ", ".join(strangers[:5]) + (f" and {len(strangers) - 5} more" if len(strangers) > 5 else "")
-        return f"{folder} holds files tlstudio did not write: {shown}."
-    logs = folder / LOGS
-    if logs.exists():
-        if logs.is_symlink() or not logs.is_dir():
-            return f"{logs} is not the TensorBoard log folder tlstudio writes."
-        for root, dirs, files in os.walk(logs):
-            rel = Path(root).relative_to(logs)
-            if rel.parts and rel.parts[0] not in ("train", "validation"):
-                return f"{logs} holds a folder tlstudio did not write: {rel}."
-            for name in files:
-                if ".tfevents." not in name:
-                    return f"{logs} holds a file tlstudio did not write: {rel / name}."
-    return None
-
-
 def _read_json(path: Path) -> Any:
     try:
         return json.loads(path.read_text(encoding="utf-8"))

@@ -9,7 +9,7 @@
   processes too) get two folders.
 * Every run folder gets the :data:`~tlstudio.training.result.RUN_MARKER`
   file, which a delete checks before removing anything
-  (:func:`tlstudio.training.result.run_folder_problem`).
+  (:func:`tlstudio.io.safe_delete.deletable_run_folder`).
 
 This module is light (no TensorFlow): the CLI checks ``--out`` with it before
 loading Keras.
