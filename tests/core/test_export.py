@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-keras = pytest.importorskip("keras")
+import keras  # noqa: E402
 
 from tlstudio.cli import main as cli_main  # noqa: E402
 from tlstudio.config import EXPORT_FORMATS, DataConfig, ExportConfig, ModelConfig, RunConfig, TrainConfig, to_json  # noqa: E402

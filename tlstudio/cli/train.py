@@ -432,10 +432,8 @@ def check_run_folder(run_dir: str) -> None:
 
     weights = folder / results.LAST_WEIGHTS
     if weights.is_file():
-        try:
-            import h5py
-        except ImportError:  # pragma: no cover - Keras needs it; nothing to check with otherwise
-            return
+        import h5py
+
         try:
             with h5py.File(weights, "r"):
                 pass
