@@ -7,7 +7,10 @@ answers each one on the Data page's Audit tab:
   but training, evaluation and export treat it as the class named here.
 * **Exclude** adds the image to the exclusion list: the file is untouched and
   never used.
-* **Looks right** dismisses the suspect: the next audit does not ask again.
+* **Looks right** dismisses one finding about an image: the next audit does
+  not show it again. A dismissal is keyed by the finding's kind and the image
+  (:func:`finding_key`, ``"label:/data/cats/1.jpg"``), so saying a duplicate
+  is fine does not hide a label issue of the same image.
 
 Images are keyed by their path exactly as the scan reports it. Nothing here
 touches a file: the decisions are plain data saved inside the project file
@@ -22,6 +25,21 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 
+FINDING_KINDS = ("label", "duplicate", "outlier")
+"""Kinds of audit findings a dismissal can name."""
+
+
+def finding_key(kind: str, path: str) -> str:
+    """The key of one finding about one image: ``"label:/data/cats/1.jpg"``.
+
+    Raises:
+        ValueError: ``kind`` is not one of :data:`FINDING_KINDS`.
+    """
+    if kind not in FINDING_KINDS:
+        raise ValueError(f"a finding kind must be one of {list(FINDING_KINDS)}. Received: {kind!r}")
+    return f"{kind}:{path}"
+
+
 @dataclass
 class DatasetDecisions:
     """Label overrides, exclusions and dismissed audit suspects of one project.
@@ -29,7 +47,7 @@ class DatasetDecisions:
     Attributes:
         label_overrides: Image path -> the class name the user gave it.
         excluded: Image paths never used for training, evaluation or export.
-        dismissed: Image paths the user marked "looks right".
+        dismissed: Finding keys (:func:`finding_key`) the user marked "looks right".
     """
 
     label_overrides: dict[str, str] = field(default_factory=dict)
@@ -54,20 +72,24 @@ class DatasetDecisions:
         if str(path) in self.excluded:
             self.excluded.remove(str(path))
 
-    def dismiss(self, path: str) -> None:
-        """Mark the suspect ``path`` as looking right (once)."""
-        if str(path) not in self.dismissed:
-            self.dismissed.append(str(path))
+    def dismiss(self, key: str) -> None:
+        """Mark the finding ``key`` (:func:`finding_key`) as looking right (once)."""
+        if str(key) not in self.dismissed:
+            self.dismissed.append(str(key))
 
-    def undismiss(self, path: str) -> None:
-        """Ask about ``path`` again in the next audit."""
-        if str(path) in self.dismissed:
-            self.dismissed.remove(str(path))
+    def undismiss(self, key: str) -> None:
+        """Show the finding ``key`` again in the next audit."""
+        if str(key) in self.dismissed:
+            self.dismissed.remove(str(key))
+
+    def is_dismissed(self, kind: str, path: str) -> bool:
+        """True when the user said the ``kind`` finding about ``path`` looks right."""
+        return finding_key(kind, path) in self.dismissed
 
     def is_decided(self, path: str) -> bool:
-        """True when the user already answered for ``path`` (relabelled, excluded or dismissed)."""
+        """True when ``path`` is relabelled or excluded."""
         p = str(path)
-        return p in self.label_overrides or p in self.excluded or p in self.dismissed
+        return p in self.label_overrides or p in self.excluded
 
     def to_dict(self) -> dict[str, Any]:
         """The project-file fields (``label_overrides``, ``excluded``, ``audit_dismissed``)."""

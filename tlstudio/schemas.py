@@ -355,7 +355,8 @@ def check_audit_fields(data: Mapping[str, Any], path: Any = None) -> None:
     """Check the dataset-audit fields of a project dict (each optional).
 
     ``label_overrides`` maps an image path to the class name the user gave it;
-    ``excluded`` and ``audit_dismissed`` are lists of image paths.
+    ``excluded`` lists image paths, ``audit_dismissed`` finding keys
+    (:func:`tlstudio.dataset_decisions.finding_key`).
 
     Raises:
         ProjectError: naming the file and field.
@@ -367,15 +368,15 @@ def check_audit_fields(data: Mapping[str, Any], path: Any = None) -> None:
         for key, value in overrides.items():
             if not isinstance(value, str) or not value:
                 raise _fail(path, f"label_overrides[{json_text(key)}]", "a class name (a non-empty text)", value)
-    for key in ("excluded", "audit_dismissed"):
+    for key, what in (("excluded", "an image path"), ("audit_dismissed", 'a finding such as "label:/data/cats/1.jpg"')):
         value = data.get(key)
         if value is None:
             continue
         if not isinstance(value, list):
-            raise _fail(path, key, "a list of image paths", value)
+            raise _fail(path, key, f"a list, each item {what}", value)
         for n, item in enumerate(value):
             if not isinstance(item, str) or not item:
-                raise _fail(path, f"{key}[{n}]", "an image path (a non-empty text)", item)
+                raise _fail(path, f"{key}[{n}]", f"{what} (a non-empty text)", item)
 
 
 # --------------------------------------------------------------------------- calculator specs

@@ -1,0 +1,94 @@
+"""Move one image into another class folder, never overwriting and never deleting.
+
+The dataset audit's "Relabel" may move a file from its class folder to the
+suggested one after the user confirmed both full paths
+(:mod:`ui.pages.audit_actions`). The move is a rename inside the dataset:
+the bytes are never rewritten, a file already at the target is never
+replaced (a free name ``photo-1.jpg`` is chosen instead), and both folders
+are fsynced so that a crash leaves the image in exactly one of the two
+places. Undo is the same move back.
+
+This module is light: no TensorFlow, no Qt.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+from pathlib import Path
+
+from tlstudio.errors import DataError
+from tlstudio.io.atomic import fsync_dir
+
+
+def class_target(path: str | os.PathLike, given: str, label: str) -> Path:
+    """Where ``path`` (now in class folder ``given``) goes in class folder ``label``.
+
+    The class folder is the image's parent; the target is the sibling folder
+    ``label`` (so ``train/ants/x.jpg`` goes to ``train/bees/x.jpg`` in a dataset
+    with split folders). When a file of that name exists there, the name gets
+    ``-1``, ``-2``… before its suffix.
+
+    Raises:
+        DataError: the image is not inside a folder named ``given``, or
+            ``label`` is not a plain folder name.
+    """
+    source = Path(path)
+    if source.parent.name != given:
+        raise DataError(
+            f"{source}: expected the image inside its class folder {given!r} to move it. "
+            f"Received: folder {source.parent.name!r}"
+        )
+    if not label or label in (".", "..") or "/" in label or "\\" in label:
+        raise DataError(f"{source}: the class to move it to must be a folder name. Received: {label!r}")
+    folder = source.parent.parent / label
+    target = folder / source.name
+    n = 1
+    while target.exists():
+        target = folder / f"{source.stem}-{n}{source.suffix}"
+        n += 1
+    return target
+
+
+def move_image(source: str | os.PathLike, target: str | os.PathLike) -> Path:
+    """Move ``source`` to ``target`` without ever replacing a file at ``target``.
+
+    The target's folder is created when missing. On POSIX the move is a hard
+    link then an unlink of the old name, so an existing target makes it fail
+    instead of being overwritten; where links are not supported, the target is
+    checked and the file renamed.
+
+    Returns:
+        The target path.
+
+    Raises:
+        DataError: the source is missing, the target exists, or the file
+            system refused (the message names both paths).
+    """
+    src, dst = Path(source), Path(target)
+    if not src.is_file():
+        raise DataError(f"{src}: expected an image file to move to {dst}. Received: no such file")
+    if dst.exists():
+        raise DataError(f"{dst}: a file is already there; nothing was moved (the app never overwrites an image). "
+                        f"Received: move from {src}")
+    try:
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.link(src, dst)
+        except OSError as exc:
+            if exc.errno == errno.EEXIST:
+                raise
+            if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV, errno.EMLINK):
+                raise
+            if dst.exists():  # no hard links here: check, then rename
+                raise FileExistsError(errno.EEXIST, "exists", str(dst)) from exc
+            os.rename(src, dst)
+        else:
+            os.unlink(src)
+    except FileExistsError as exc:
+        raise DataError(f"{dst}: a file is already there; nothing was moved. Received: move from {src}") from exc
+    except OSError as exc:
+        raise DataError(f"could not move {src} to {dst}: expected a writable dataset folder. Received: {exc.strerror or exc}") from exc
+    for folder in {src.parent, dst.parent}:
+        fsync_dir(folder)
+    return dst
