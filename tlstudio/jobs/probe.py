@@ -18,7 +18,8 @@ from typing import Any
 
 from tlstudio.cancel import CancelToken
 from tlstudio.config import DataConfig, ModelConfig
-from tlstudio.events import Sink
+from tlstudio.errors import ConfigError
+from tlstudio.events import LogMessage, Sink
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,12 @@ class ProbeConfig:
     cuts: tuple[str, ...] = ()
     batch_size: int = 32
     cache_dir: str = ""
+
+    def __post_init__(self) -> None:
+        if self.folds < 2:
+            raise ConfigError(f"folds must be at least 2 for cross-validation. Received: folds={self.folds!r}")
+        if self.batch_size < 1:
+            raise ConfigError(f"batch_size must be at least 1. Received: batch_size={self.batch_size!r}")
 
 
 @dataclass(frozen=True)
@@ -110,5 +117,69 @@ class ProbeResult:
 
 
 def probe(config: ProbeConfig, *, sink: Sink, cancel: CancelToken) -> ProbeResult:
-    """Score a linear probe at every cut point of the backbone (the job ``"probe"``)."""
-    raise NotImplementedError("the probe job is being built")
+    """Score a linear probe at every cut point of the backbone (the job ``"probe"``).
+
+    Prepares the dataset (scan, validation, split), takes the pooled features
+    of every image at every cut from the cache (one extraction pass when
+    missing), then scores each cut by stratified k-fold cross-validation on
+    the training split.
+
+    Raises:
+        DataError: the dataset cannot be used, or a class has fewer than 2 training images.
+        ConfigError: an unknown backbone or cut, or an image size the backbone refuses.
+        WeightsUnavailableError: the weights cannot be loaded.
+    """
+    import time
+
+    import numpy as np
+
+    from tlstudio.analysis.dataset import analysis_data
+    from tlstudio.analysis.pooled_cache import pooled_features
+    from tlstudio.analysis.probe import best_cut, explain, score_cuts
+
+    start = time.perf_counter()
+    data = analysis_data(config.data, sink=sink, cancel=cancel)
+    if data.cancelled:
+        return _cancelled(data.class_names, start)
+    features = pooled_features(
+        data.paths, backbone=config.model.backbone, weights=config.model.weights, image_size=config.model.image_size,
+        batch_size=config.batch_size, cache_dir=config.cache_dir or None, sink=sink, cancel=cancel,
+    )
+    if features is None:
+        return _cancelled(data.class_names, start)
+    unknown = [c for c in config.cuts if c not in features.cuts]
+    if unknown:
+        raise ConfigError(
+            f"cuts: {unknown[0]!r} is not a cut point of {config.model.backbone}; expected one of "
+            f"{', '.join(features.cuts)}. Received: cuts={list(config.cuts)!r}"
+        )
+    cuts = tuple(c for c in features.cuts if not config.cuts or c in config.cuts)
+    rows = data.rows("train")
+    labels = data.labels[rows]
+    scores, folds, cancelled = score_cuts(
+        features.arrays, cuts, data.labels, rows=rows, num_classes=len(data.class_names), folds=config.folds,
+        seed=config.data.seed, sink=sink, cancel=cancel, all_cuts=features.cuts,
+    )
+    if folds and folds < config.folds:
+        sink(LogMessage(f"the smallest class has {int(np.bincount(labels).min())} training images: "
+                        f"{folds} folds instead of {config.folds}", "warning"))
+    chance = float(np.bincount(labels).max() / max(len(labels), 1))
+    best = best_cut(scores)
+    return ProbeResult(
+        cuts=tuple(scores),
+        best=best.layer if best else "",
+        explanation=explain(scores, chance, folds, len(features.cuts)) if not cancelled else "The probe was cancelled.",
+        class_names=data.class_names,
+        num_images=int(len(rows)),
+        folds=folds,
+        chance=chance,
+        seconds=time.perf_counter() - start,
+        cache_hit=features.cache_hit,
+        cancelled=cancelled,
+    )
+
+
+def _cancelled(class_names: tuple[str, ...], start: float) -> ProbeResult:
+    import time
+
+    return ProbeResult((), "", "The probe was cancelled.", class_names, seconds=time.perf_counter() - start, cancelled=True)

@@ -1,0 +1,210 @@
+"""The dataset audit's findings, computed from files, perceptual hashes and pooled features.
+
+Thresholds (the defaults of :class:`tlstudio.jobs.audit.AuditConfig`):
+
+* **Exact duplicates**: the same bytes (a BLAKE2b hash of the file content).
+* **Near duplicates**: two images are a near pair when their 64-bit
+  perceptual hashes (``imagehash.phash``, a DCT of the 32x32 grey image)
+  differ in at most :data:`PHASH_DISTANCE` = 6 bits, which catches resized,
+  recompressed and lightly retouched copies, **or** when the cosine
+  similarity of their pooled backbone features, standardised per channel
+  over the dataset, is at least :data:`NEAR_SIMILARITY` = 0.97, which catches
+  copies the hash misses (small crops, colour changes). Pairs are joined
+  into groups (connected components); a group that only repeats an exact
+  group is not listed again. A group's ``similarity`` is the lowest feature
+  cosine similarity between two of its members.
+* **Leaks**: a group whose images are in more than one split.
+* **Label issues**: confident learning (Northcutt et al., 2021) on the
+  out-of-fold probabilities, by ``cleanlab.filter.find_label_issues``,
+  ranked by self-confidence; the score is ``1 - p(given label)``.
+* **Outliers**: the mean cosine distance to the :data:`K_NEIGHBOURS` = 5
+  nearest images in standardised feature space; an image is an outlier when
+  its score is above the median by more than 3 robust standard deviations
+  (1.4826 x the median absolute deviation).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections import defaultdict
+from typing import Mapping, Sequence
+
+import numpy as np
+
+from tlstudio.cancel import CancelToken
+from tlstudio.jobs.audit import DuplicateGroup, Imbalance, LabelIssue, Outlier
+
+logger = logging.getLogger(__name__)
+
+PHASH_DISTANCE = 6
+NEAR_SIMILARITY = 0.97
+K_NEIGHBOURS = 5
+OUTLIER_MADS = 3.0
+_BLOCK = 1024
+
+
+def content_hash(path: str) -> str:
+    """BLAKE2b of the file's bytes, read in 1 MiB blocks."""
+    digest = hashlib.blake2b(digest_size=20)
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def perceptual_hashes(paths: Sequence[str], cancel: CancelToken | None = None) -> np.ndarray:
+    """The 64-bit ``imagehash.phash`` of every image as ``uint64`` (read through :mod:`tlstudio.imaging`)."""
+    import imagehash
+
+    from tlstudio.imaging import load_rgb
+
+    out = np.zeros(len(paths), np.uint64)
+    for i, path in enumerate(paths):
+        if cancel is not None and cancel.cancelled:
+            break
+        bits = imagehash.phash(load_rgb(path)).hash.flatten()
+        out[i] = np.uint64(int("".join("1" if b else "0" for b in bits), 2))
+    return out
+
+
+def normalised(features: np.ndarray) -> np.ndarray:
+    """Features standardised per channel over the dataset, then scaled to unit length (cosine = dot)."""
+    x = np.asarray(features, np.float32)
+    x = (x - x.mean(axis=0)) / (x.std(axis=0) + 1e-6)
+    return x / (np.linalg.norm(x, axis=1, keepdims=True) + 1e-12)
+
+
+def _pairs_within(values: np.ndarray, test) -> list[tuple[int, int]]:
+    """Index pairs ``i < j`` where ``test(block_i, all)`` is true, computed in row blocks."""
+    pairs = []
+    n = len(values)
+    for start in range(0, n, _BLOCK):
+        hits = test(values[start : start + _BLOCK], values)
+        rows, cols = np.nonzero(hits)
+        rows = rows + start
+        keep = rows < cols
+        pairs += list(zip(rows[keep].tolist(), cols[keep].tolist()))
+    return pairs
+
+
+def near_pairs(hashes: np.ndarray, unit: np.ndarray, phash_distance: int, similarity: float) -> list[tuple[int, int]]:
+    """Pairs within ``phash_distance`` bits or at or above ``similarity`` (cosine of ``unit`` rows)."""
+    by_hash = _pairs_within(hashes, lambda a, b: np.bitwise_count(a[:, None] ^ b[None, :]) <= phash_distance)
+    by_features = _pairs_within(unit, lambda a, b: a @ b.T >= similarity)
+    return sorted(set(by_hash) | set(by_features))
+
+
+def _components(n: int, pairs: Sequence[tuple[int, int]]) -> list[list[int]]:
+    parent = list(range(n))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for a, b in pairs:
+        ra, rb = find(a), find(b)
+        if ra != rb:
+            parent[max(ra, rb)] = min(ra, rb)
+    groups: dict[int, list[int]] = defaultdict(list)
+    for i in range(n):
+        groups[find(i)].append(i)
+    return [sorted(g) for g in groups.values() if len(g) > 1]
+
+
+def _group(kind: str, members: Sequence[int], paths: Sequence[str], splits: Sequence[str], similarity: float) -> DuplicateGroup:
+    members = sorted(members, key=lambda i: paths[i])
+    split_of = tuple(splits[i] for i in members)
+    return DuplicateGroup(kind, tuple(paths[i] for i in members), split_of, len(set(split_of)) > 1, float(similarity))
+
+
+def duplicate_groups(
+    paths: Sequence[str],
+    splits: Sequence[str],
+    content: Sequence[str],
+    hashes: np.ndarray,
+    unit: np.ndarray,
+    *,
+    phash_distance: int = PHASH_DISTANCE,
+    similarity: float = NEAR_SIMILARITY,
+) -> list[DuplicateGroup]:
+    """Exact groups (same content hash), then near groups; leaks first within each kind."""
+    by_content: dict[str, list[int]] = defaultdict(list)
+    for i, h in enumerate(content):
+        by_content[h].append(i)
+    exact = [_group("exact", g, paths, splits, 1.0) for g in by_content.values() if len(g) > 1]
+    near = []
+    for members in _components(len(paths), near_pairs(hashes, unit, phash_distance, similarity)):
+        if len({content[i] for i in members}) == 1:
+            continue  # only copies of one file: already an exact group
+        sims = unit[members] @ unit[members].T
+        near.append(_group("near", members, paths, splits, float(sims[np.triu_indices(len(members), 1)].min())))
+
+    def order(g: DuplicateGroup):
+        return (not g.cross_split, -g.similarity, g.paths)
+
+    return sorted(exact, key=order) + sorted(near, key=order)
+
+
+def label_issues(
+    oof_proba: np.ndarray, labels: np.ndarray, paths: Sequence[str], class_names: Sequence[str]
+) -> list[LabelIssue]:
+    """Confident learning on out-of-fold probabilities: the suspects, most suspicious first."""
+    from cleanlab.filter import find_label_issues
+
+    labels = np.asarray(labels, np.int64)
+    proba = np.asarray(oof_proba, np.float64)
+    proba = proba / np.clip(proba.sum(axis=1, keepdims=True), 1e-12, None)
+    ranked = find_label_issues(labels, proba, return_indices_ranked_by="self_confidence")
+    issues = []
+    for i in ranked:
+        given = int(labels[i])
+        scores = proba[i].copy()
+        scores[given] = -1.0
+        suggested = int(np.argmax(scores))
+        issues.append(LabelIssue(paths[i], class_names[given], class_names[suggested], float(1.0 - proba[i, given])))
+    return issues
+
+
+def outliers(unit: np.ndarray, paths: Sequence[str], *, k: int = K_NEIGHBOURS, limit: int = 20) -> list[Outlier]:
+    """Images whose mean cosine distance to their ``k`` nearest neighbours is unusually large, strangest first."""
+    n = len(paths)
+    if n < 3:
+        return []
+    k = min(k, n - 1)
+    scores = np.zeros(n, np.float32)
+    for start in range(0, n, _BLOCK):
+        dist = 1.0 - unit[start : start + _BLOCK] @ unit.T
+        for r in range(dist.shape[0]):
+            dist[r, start + r] = np.inf  # not its own neighbour
+        nearest = np.partition(dist, k - 1, axis=1)[:, :k]
+        scores[start : start + len(nearest)] = nearest.mean(axis=1)
+    median = float(np.median(scores))
+    spread = 1.4826 * float(np.median(np.abs(scores - median))) or 1e-6
+    flagged = np.flatnonzero(scores > median + OUTLIER_MADS * spread)
+    flagged = flagged[np.argsort(-scores[flagged], kind="stable")][:limit]
+    return [Outlier(paths[i], float(scores[i])) for i in flagged]
+
+
+def imbalance(counts: Mapping[str, int]) -> Imbalance:
+    """Counts per class, largest over smallest, and what to do about it."""
+    counts = dict(counts)
+    largest = max(counts, key=counts.get)
+    smallest = min(counts, key=counts.get)
+    ratio = counts[largest] / max(counts[smallest], 1)
+    if ratio < 1.5:
+        advice = "The classes are balanced; nothing to do."
+    elif ratio < 3:
+        advice = (
+            f"Mildly imbalanced ('{largest}' has {ratio:.1f}x the images of '{smallest}'): keep class weights on "
+            "(the default) and read per-class recall, not only accuracy."
+        )
+    else:
+        advice = (
+            f"Strongly imbalanced ('{largest}' has {ratio:.1f}x the images of '{smallest}'): collect more "
+            f"'{smallest}' images if you can, keep class weights on (the default), and judge the model by "
+            "per-class recall or balanced accuracy; plain accuracy rewards always answering the large class."
+        )
+    return Imbalance(counts, float(ratio), advice)
