@@ -324,10 +324,218 @@ def test_tab_panel_leaves_room_for_the_layer_table(qtbot):
     page.auto_load = False
     # the calculator used to force the tab panel to ~800 px, leaving the table a
     # couple of columns on a 1024 px window
-    assert page.tabs.minimumSizeHint().width() <= 420
+    assert page.tabs.minimumSizeHint().width() <= 460
     page.resize(860, 600)
     page.show()
-    assert page.view.width() >= 380
+    assert page.view.width() >= 340
+
+
+_AUGMENTED_TABLE = """
+import pickle, sys
+from tlstudio.config import AugmentConfig, ModelConfig
+from tlstudio.inspection.table import layer_table
+from tlstudio.model import build_model
+model = build_model(ModelConfig(backbone="vgg16", weights="none", image_size=32), 2,
+                    augment=AugmentConfig(flip="horizontal", rotation=0.1))
+sys.stdout.buffer.write(pickle.dumps(layer_table(model)))
+"""
+
+
+@pytest.fixture(scope="module")
+def augmented_table():
+    """A LayerTable of an augmented VGG16 (a child process builds it: this process stays free of TensorFlow)."""
+    import pickle
+
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    proc = subprocess.run([sys.executable, "-c", _AUGMENTED_TABLE], cwd=ROOT, env=env, capture_output=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return pickle.loads(proc.stdout)
+
+
+def _visible_titles(page) -> list[str]:
+    model = page.view.model()
+    return [model.headerData(i, Qt.Orientation.Horizontal) for i in range(model.columnCount()) if not page.view.isColumnHidden(i)]
+
+
+def _visible_column_rects(page) -> list[tuple[str, int, int]]:
+    """(title, left, right) of every shown column, in viewport pixels."""
+    header = page.view.horizontalHeader()
+    model = page.view.model()
+    return [
+        (model.headerData(i, Qt.Orientation.Horizontal), header.sectionViewportPosition(i),
+         header.sectionViewportPosition(i) + header.sectionSize(i))
+        for i in range(model.columnCount()) if not page.view.isColumnHidden(i)
+    ]
+
+
+@pytest.mark.parametrize("size", [(1024 - 170, 680 - 60), (1600 - 170, 1000 - 60)])
+def test_layout_fits_from_1024x680(qtbot, augmented_table, size):
+    """At the page size of a 1024×680 window: the four columns whole, every tab title shown, no scroll arrows."""
+    page = InspectPage(AppState())
+    page.auto_load = False
+    qtbot.addWidget(page)
+    page.resize(*size)
+    page.show()
+    page.set_table(augmented_table, "test")
+    qtbot.wait(20)
+    assert _visible_titles(page) == ["#", "Layer", "Output", "Params"]
+    viewport = page.view.viewport().width()
+    for title, left, right in _visible_column_rects(page):
+        assert 0 <= left and right <= viewport + 1, (title, left, right, viewport)
+    # the Layer column is wide enough for its names (a tag included)
+    fm = page.view.fontMetrics()
+    widest = max(fm.horizontalAdvance(page.proxy.index(r, 1).data()) for r in range(page.proxy.rowCount()))
+    assert page.view.columnWidth(1) >= min(widest, 160)
+    # every side tab whole: no scroll arrows, each title within the tab bar
+    bar = page.tabs.tabBar()
+    assert not page.tabs.usesScrollButtons()
+    assert [page.tabs.tabText(i) for i in range(page.tabs.count())] == ["Details", "Blocks", "Filters", "Activations", "Grad-CAM"]
+    assert bar.tabRect(bar.count() - 1).right() <= bar.width() and bar.width() <= page.tabs.width()
+    assert page.tabs.geometry().right() <= page.split.width()
+    # the calculator and memory are sections of their own, beside Layers
+    assert [page.sections.tabText(i) for i in range(page.sections.count())] == ["Layers", "Calculator", "Memory"]
+    sections = page.sections.tabBar()
+    assert sections.tabRect(sections.count() - 1).right() <= sections.width()
+    page.grab().save(str(SCREENSHOTS / f"inspect_layout_{size[0]}.png"))
+
+
+def test_calculator_formulas_are_not_cut_off(qtbot):
+    """Each result row wraps its formulas, one a line, inside the visible width."""
+    page = InspectPage(AppState())
+    page.auto_load = False
+    qtbot.addWidget(page)
+    page.resize(1024 - 170, 680 - 60)
+    page.show()
+    page.sections.setCurrentIndex(1)
+    qtbot.wait(20)
+    results = page.calculator.results
+    viewport = results.viewport().width()
+    last = results.columnCount() - 1
+    assert results.horizontalHeader().sectionViewportPosition(last) + results.columnWidth(last) <= viewport + 1
+    fm = results.fontMetrics()
+    for r in range(results.rowCount()):
+        lines = results.item(r, last).text().split("\n")
+        # every formula fits its column width, or the row is tall enough for it to wrap
+        needed = sum(max(1, -(-fm.horizontalAdvance(line) // max(1, results.columnWidth(last) - 8))) for line in lines)
+        assert results.rowHeight(r) >= needed * fm.lineSpacing(), (r, lines, results.rowHeight(r))
+    page.grab().save(str(SCREENSHOTS / "inspect_calculator.png"))
+
+
+def test_columns_are_chosen_from_the_header_menu_and_remembered(qtbot, augmented_table):
+    page = InspectPage(AppState())
+    page.auto_load = False
+    qtbot.addWidget(page)
+    page.set_table(augmented_table)
+    menu = page.columns.menu()
+    titles = [a.text().split(" — ")[0] for a in menu.actions() if a.isCheckable()]
+    assert titles == [title for title, _ in page.table_model.COLUMNS]
+    rf = next(a for a in menu.actions() if a.text().startswith("RF"))
+    assert "Receptive field" in rf.text() and not rf.isChecked()
+    rf.setChecked(True)  # as a click does
+    assert "RF" in _visible_titles(page)
+    fixed = next(a for a in menu.actions() if a.text() == "Layer")
+    assert fixed.isChecked() and not fixed.isEnabled()
+    page.columns.set_shown("path", False)  # the layer name cannot be hidden
+    assert "Layer" in _visible_titles(page)
+    # a new page (the next launch) shows the same columns
+    again = InspectPage(AppState())
+    again.auto_load = False
+    qtbot.addWidget(again)
+    assert _visible_titles(again) == ["#", "Layer", "Output", "Params", "RF"]
+    again.columns.reset()
+    third = InspectPage(AppState())
+    third.auto_load = False
+    qtbot.addWidget(third)
+    assert _visible_titles(third) == ["#", "Layer", "Output", "Params"]
+
+
+def test_augmentation_and_channel_flip_rows_explain_themselves(qtbot, augmented_table):
+    """aug_flip is the training-only augmentation; preprocess/flip is the RGB→BGR channel flip."""
+    page = InspectPage(AppState())
+    page.auto_load = False
+    qtbot.addWidget(page)
+    page.set_table(augmented_table)
+    by_path = {row.path: r for r, row in enumerate(page.table_model.rows)}
+    aug = page.table_model.index(by_path["augmentation/aug_flip"], 1)
+    assert aug.data().strip() == "aug_flip  · training only"
+    tip = aug.data(Qt.ItemDataRole.ToolTipRole)
+    assert "Training-only augmentation (RandomFlip)" in tip and "inactive" in tip
+    flip = page.table_model.index(by_path["preprocess/flip"], 1)
+    assert flip.data().strip() == "flip  · RGB → BGR"
+    assert "reverses the colour channels" in flip.data(Qt.ItemDataRole.ToolTipRole)
+    page.select_layer("augmentation/aug_flip")
+    assert "At inference" in page.details.toPlainText() and "inactive" in page.details.toPlainText()
+    page.select_layer("preprocess/flip")
+    assert "does not mirror the image" in page.details.toPlainText()
+    page.select_layer("backbone/block1_conv1")
+    assert "Group" in page.details.toPlainText() and "Training-only" not in page.details.toPlainText()
+
+
+def test_splitter_does_not_move_when_pictures_and_long_paths_arrive(qtbot, augmented_table, tmp_path):
+    """A long image path and a large picture leave the splitter where it was."""
+    page = InspectPage(AppState())
+    page.auto_load = False
+    qtbot.addWidget(page)
+    page.resize(1024 - 170, 680 - 60)
+    page.show()
+    page.set_table(augmented_table)
+    page.tabs.setCurrentIndex(page._tab_index["Activations"])
+    qtbot.wait(20)
+    before = page.split.sizes()
+    deep = tmp_path / ("a_very_long_folder_name_without_any_spaces_" * 3) / "circles"
+    deep.mkdir(parents=True)
+    image = deep / ("an_image_with_a_long_name_" * 3 + ".png")
+    Image.fromarray(np.zeros((900, 1400, 3), dtype=np.uint8)).save(image)
+    page.model_ref = None  # nothing to compute: only the labels and preview change
+    assert page.set_image(str(image))
+    page.act_image.set_picture(np.zeros((2000, 3000), dtype=np.uint8))
+    page.cam_image.set_picture(np.zeros((2000, 3000, 3), dtype=np.uint8))
+    qtbot.wait(50)
+    assert page.split.sizes() == before
+    assert page.act_image_label.toolTip() == str(image) and "…" in page.act_image_label.text()
+    assert page.act_image.pixmap().width() <= page.act_image.width()
+
+
+def test_grad_cam_reuses_the_activations_image_and_answers_at_once(qtbot, tmp_path):
+    """Dataset image on either tab: the image shows on the Grad-CAM tab at once; an unreadable file is named."""
+    from tlstudio.data.types import Item
+
+    files = []
+    for i in range(3):
+        path = tmp_path / f"img{i}.png"
+        Image.fromarray(np.full((48, 64, 3), 40 * i, dtype=np.uint8)).save(path)
+        files.append(str(path))
+
+    class Prepared:
+        val = [Item(f, i % 2) for i, f in enumerate(files)]
+        train = ()
+
+    state = AppState()
+    page = InspectPage(state)
+    page.auto_load = False
+    qtbot.addWidget(page)
+    page.resize(900, 640)
+    page.show()
+    page.tabs.setCurrentIndex(page._tab_index["Grad-CAM"])
+    page.pick_dataset_image()  # no dataset: said on the tab itself
+    assert page.cam_info.text().startswith("No dataset loaded")
+    state.set_prepared_data(Prepared())
+    page.tabs.setCurrentIndex(page._tab_index["Activations"])
+    page.pick_dataset_image()
+    chosen = page.image_path
+    assert chosen in files and page.act_image_label.toolTip() == chosen
+    page.tabs.setCurrentIndex(page._tab_index["Grad-CAM"])
+    # the same image, on the Grad-CAM tab, at once: its name and its picture
+    assert page.cam_image_label.toolTip() == chosen
+    assert not page.cam_image.pixmap().isNull()
+    assert "Grad-CAM is computed when this tab is open" in page.cam_info.text()
+    page.pick_dataset_image()  # another image of the dataset, shown at once
+    assert page.image_path != chosen and page.cam_image_label.toolTip() == page.image_path
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"not a png")
+    assert not page.set_image(str(broken))
+    assert str(broken) in page.cam_info.text().replace("\u200b", "") and "Received:" in page.cam_info.text()
+    assert page.image_path != str(broken)
 
 
 _GUI_PROCESS = """

@@ -1,14 +1,19 @@
 """The Inspect page: what every layer does, with the arithmetic shown.
 
+Three sections: **Layers**, **Calculator** and **Memory**.
+
 * A sortable **layer table** of the current model (or a backbone chosen in the
-  combo box): shapes, F/S/P, filters, parameters, activation memory,
-  receptive field and frozen state. Each row's tooltip holds its formulas with
-  the numbers substituted; the **Details** tab explains the selected layer.
+  combo box). It shows #, layer, output and parameters; F/S/P, filters,
+  activation memory, receptive field, frozen state and the rest are in the
+  **Details** tab and in the header's column menu (remembered in QSettings).
+  Each row's tooltip holds its formulas with the numbers substituted.
 * **Filters**: the selected convolution's kernels (RGB for the first layer,
   one input channel or the channel mean deeper down).
 * **Activations**: the selected layer's feature maps for an image from the
   dataset or a file, sorted by mean activation, with per-map statistics.
-* **Grad-CAM**: where the model looks for a class.
+* **Grad-CAM**: where the model looks for a class, for the same image as the
+  Activations tab; shown as soon as the image is chosen, computed when the
+  tab is open.
 * **Calculator** (:mod:`ui.widgets.calculator`) and **Memory**
   (:mod:`ui.widgets.memory_panel`): pure arithmetic, no engine needed.
 
@@ -20,11 +25,13 @@ sends it with each job; the engine's model cache keeps the model loaded.
 
 from __future__ import annotations
 
+import logging
 import random
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import Qt, Signal
+import numpy as np
+from PySide6.QtCore import QByteArray, QEvent, QSettings, Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -44,12 +51,14 @@ from PySide6.QtWidgets import (
     QTableWidgetItem,
     QTabWidget,
     QTextBrowser,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
 from tlstudio.backbones import BACKBONES, WEIGHTS_DESCRIPTIONS, WEIGHTS_LABELS, get_spec, weights_status
 from tlstudio.data.scan import IMAGE_EXTENSIONS
+from tlstudio.imaging import load_rgb
 from tlstudio.inspection import formulas as fm
 from tlstudio.inspection.report import to_csv, to_markdown
 from tlstudio.io.atomic import atomic_write_text
@@ -57,8 +66,17 @@ from tlstudio.jobs.inspect import FILTER_MODES, ActivationsConfig, FiltersConfig
 from tlstudio.jobs.models import ModelRef
 from ui.engine import engine
 from ui.widgets.calculator import CalculatorWidget
-from ui.widgets.images import fit_pixmap, image_label
-from ui.widgets.layer_table_model import LayerFilterProxy, LayerTableModel, detail_html, shape_text
+from ui.widgets.column_chooser import ColumnChooser
+from ui.widgets.images import PathLabel, breakable, image_label, wrapping_label
+from ui.widgets.layer_table_model import (
+    DEFAULT_COLUMNS,
+    FIXED_COLUMNS,
+    HEADER_TIPS,
+    LayerFilterProxy,
+    LayerTableModel,
+    detail_html,
+    shape_text,
+)
 from ui.widgets.memory_panel import MemoryPanel
 
 CURRENT = "__current__"
@@ -75,6 +93,18 @@ VISUAL_JOBS = ("filters", "activations", "gradcam")
 
 MIN_COMBO_CHARS = 16
 """Characters the weights box shows closed (its open list shows every name whole)."""
+
+LAYER_COLUMN_MIN = 110
+"""Narrowest the Layer column gets when the view is short of room (names elide; the tooltip keeps them)."""
+
+COLUMNS_KEY = "inspect/layer_columns"
+"""QSettings key of the layer table's shown columns."""
+
+SPLITTER_KEY = "inspect/splitter"
+"""QSettings key of the table/detail splitter's state."""
+
+PREVIEW_SIDE = 512
+"""Longest side of the chosen image's preview on the Grad-CAM tab."""
 
 
 class InspectPage(QWidget):
@@ -93,6 +123,8 @@ class InspectPage(QWidget):
         """The model the shown table describes; every picture job is sent with it."""
         self.table: Any = None
         self.image_path = ""
+        self._preview: Any = None
+        """The chosen image, small, shown on the Grad-CAM tab until its Grad-CAM arrives."""
         self._stale = True
         self._load_again = False
         self._building: ModelRef | None = None
@@ -100,6 +132,8 @@ class InspectPage(QWidget):
         """Inspect the current model as soon as the page is shown (tests switch it off)."""
         self._pending: dict[str, Any] = {}
         self._visual: tuple[str, ModelRef | None] = ("", None)
+        self._cam_key: Any = None
+        """The Grad-CAM config last requested: switching tabs does not compute the same picture twice."""
         # Short reads of the model the user did not have to confirm: closing the
         # window waits for them instead of asking (background=True).
         self.build_runner = engine().task(self, background=True)
@@ -113,17 +147,30 @@ class InspectPage(QWidget):
 
         title = QLabel("Inspect")
         title.setObjectName("PageTitle")
-        split = QSplitter(Qt.Orientation.Horizontal)
-        split.addWidget(self._table_panel())
-        split.addWidget(self._tabs())
-        split.setStretchFactor(0, 3)
-        split.setStretchFactor(1, 2)
-        # the tab panel starts wide enough for its seven tab titles on a 1200 px window
-        split.setSizes([620, 540])
+        self.split = QSplitter(Qt.Orientation.Horizontal)
+        self.split.addWidget(self._table_panel())
+        self.split.addWidget(self._tabs())
+        self.split.setChildrenCollapsible(False)
+        self.split.setStretchFactor(0, 1)
+        self.split.setStretchFactor(1, 1)
+        self.split.setSizes([480, 480])
+        self._restore_splitter()
+        self.split.splitterMoved.connect(self._store_splitter)
+        # The calculator and the memory estimate are sections of their own: as
+        # side tabs, seven titles did not fit and hid behind scroll arrows.
+        self.sections = QTabWidget()
+        self.sections.setObjectName("InspectSections")
+        self.sections.setDocumentMode(True)
+        self.sections.addTab(self.split, "Layers")
+        self.sections.setTabToolTip(0, "The inspected model's layers, filters, activations and Grad-CAM")
+        self.sections.addTab(self._calculator_section(), "Calculator")
+        self.sections.setTabToolTip(1, "Edit a plain CNN and watch its shapes, parameters and receptive fields")
+        self.sections.addTab(self._memory_section(), "Memory")
+        self.sections.setTabToolTip(2, "Training memory of the inspected model by batch size")
         layout = QVBoxLayout(self)
         layout.addWidget(title)
         layout.addLayout(self._source_bar())
-        layout.addWidget(split, 1)
+        layout.addWidget(self.sections, 1)
 
         state.model_path_changed.connect(self._mark_stale)
         state.model_config_changed.connect(self._mark_stale)
@@ -157,8 +204,7 @@ class InspectPage(QWidget):
         self.load_button = QPushButton("Inspect")
         self.load_button.setToolTip("Build or load the chosen model and list its layers")
         self.load_button.clicked.connect(self.load)
-        self.status = QLabel("The current model is inspected when this page opens; or choose a backbone.")
-        self.status.setWordWrap(True)
+        self.status = wrapping_label("The current model is inspected when this page opens; or choose a backbone.")
         bar = QHBoxLayout()
         bar.addWidget(QLabel("Model:"))
         bar.addWidget(self.source)
@@ -187,18 +233,33 @@ class InspectPage(QWidget):
         self.view.horizontalHeader().setStretchLastSection(True)
         self.view.horizontalHeader().setResizeContentsPrecision(0)  # size columns from the visible rows: ResNet152 has 500+ rows
         self.view.selectionModel().currentRowChanged.connect(self._on_row_changed)
+        self.view.setMinimumWidth(300)
+        self.view.viewport().installEventFilter(self)
+        self.columns = ColumnChooser(
+            self.view, LayerTableModel.COLUMNS, DEFAULT_COLUMNS, FIXED_COLUMNS, COLUMNS_KEY,
+            tips={key: HEADER_TIPS[title] for title, key in LayerTableModel.COLUMNS if title in HEADER_TIPS},
+        )
+        self.columns_button = QToolButton()
+        self.columns_button.setText("Columns")
+        self.columns_button.setToolTip(
+            "Show or hide columns (also a right-click on the header); every value is in the Details tab"
+        )
+        self.columns.changed.connect(self._size_columns)
+        self.columns_button.clicked.connect(
+            lambda: self.columns.menu(self).exec(self.columns_button.mapToGlobal(self.columns_button.rect().bottomLeft()))
+        )
         self.filter_edit = QLineEdit()
         self.filter_edit.setPlaceholderText("Filter layers: name, type or group (e.g. conv3_x, Conv2D)")
         self.filter_edit.setClearButtonEnabled(True)
         self.filter_edit.textChanged.connect(self.proxy.set_text)
-        self.totals_label = QLabel("")
-        self.totals_label.setWordWrap(True)
+        self.totals_label = wrapping_label("")
         self.save_button = QPushButton("Save table…")
         self.save_button.setToolTip("Write the layer table with its formulas as Markdown (.md) or CSV (.csv)")
         self.save_button.setEnabled(False)
         self.save_button.clicked.connect(self._ask_save_table)
         filter_row = QHBoxLayout()
         filter_row.addWidget(self.filter_edit, 1)
+        filter_row.addWidget(self.columns_button)
         filter_row.addWidget(self.save_button)
         panel = QWidget()
         layout = QVBoxLayout(panel)
@@ -217,19 +278,56 @@ class InspectPage(QWidget):
         self.tabs.addTab(self._filters_tab(), "Filters")
         self.tabs.addTab(self._activations_tab(), "Activations")
         self.tabs.addTab(self._gradcam_tab(), "Grad-CAM")
-        self.calculator = CalculatorWidget()
-        # scrolls rather than widening the whole tab panel (and squeezing the
-        # layer table) on a small window
-        calculator_area = QScrollArea()
-        calculator_area.setWidgetResizable(True)
-        calculator_area.setFrameShape(QFrame.Shape.NoFrame)
-        calculator_area.setWidget(self.calculator)
-        self.tabs.addTab(calculator_area, "Calculator")
-        self.memory = MemoryPanel()
-        self.tabs.addTab(self.memory, "Memory")
+        # five titles fit beside the table from 1024 px up; never hide one behind arrows
+        self.tabs.setUsesScrollButtons(False)
         self._tab_index = {self.tabs.tabText(i): i for i in range(self.tabs.count())}
         self.tabs.currentChanged.connect(lambda _: self._refresh_visual())
         return self.tabs
+
+    def _size_columns(self) -> None:
+        """Size the columns from their contents, the layer names between 160 and 320 px, then fit the view."""
+        self.view.resizeColumnsToContents()
+        self.view.setColumnWidth(1, min(max(self.view.columnWidth(1), 160), 320))
+        self._fit_columns()
+
+    def _fit_columns(self) -> None:
+        """Narrow the Layer column (its names elide, the tooltip keeps them) until the shown columns fit the view."""
+        shown = [i for i in range(self.table_model.columnCount()) if not self.view.isColumnHidden(i)]
+        overflow = sum(self.view.columnWidth(i) for i in shown) - self.view.viewport().width()
+        if overflow > 0 and 1 in shown and shown[-1] != 1:
+            self.view.setColumnWidth(1, max(LAYER_COLUMN_MIN, self.view.columnWidth(1) - overflow))
+
+    def eventFilter(self, watched, event) -> bool:  # noqa: N802
+        """Keep the shown columns inside the table when its viewport narrows."""
+        if watched is self.view.viewport() and event.type() == QEvent.Type.Resize:
+            self._fit_columns()
+        return super().eventFilter(watched, event)
+
+    def _calculator_section(self) -> QWidget:
+        self.calculator = CalculatorWidget()
+        # scrolls on a short window instead of squeezing the editor and results
+        area = QScrollArea()
+        area.setWidgetResizable(True)
+        area.setFrameShape(QFrame.Shape.NoFrame)
+        area.setWidget(self.calculator)
+        return area
+
+    def _memory_section(self) -> QWidget:
+        self.memory = MemoryPanel()
+        self.memory.setMaximumWidth(760)  # a slider across 1500 px reads badly
+        holder = QWidget()
+        row = QHBoxLayout(holder)
+        row.addWidget(self.memory, 1)
+        row.addStretch(0)
+        return holder
+
+    def _restore_splitter(self) -> None:
+        state = QSettings().value(SPLITTER_KEY)
+        if isinstance(state, QByteArray) and not self.split.restoreState(state):
+            logging.getLogger(__name__).warning("ignoring an unreadable %s setting", SPLITTER_KEY)
+
+    def _store_splitter(self, *_: Any) -> None:
+        QSettings().setValue(SPLITTER_KEY, self.split.saveState())
 
     def _blocks_tab(self) -> QWidget:
         w = QWidget()
@@ -265,8 +363,7 @@ class InspectPage(QWidget):
         self.filter_mode.currentTextChanged.connect(lambda mode: self.filter_channel.setEnabled(mode == "channel"))
         self.filter_mode.currentTextChanged.connect(lambda _: self._refresh_visual())
         self.filter_channel.valueChanged.connect(lambda _: self._refresh_visual() if self.filter_mode.currentText() == "channel" else None)
-        self.filter_info = QLabel("Select a convolution layer.")
-        self.filter_info.setWordWrap(True)
+        self.filter_info = wrapping_label("Select a convolution layer.")
         self.filter_area, self.filter_image = image_label()
         top = QHBoxLayout()
         top.addWidget(QLabel("Show:"))
@@ -282,7 +379,7 @@ class InspectPage(QWidget):
     def _image_buttons(self) -> QHBoxLayout:
         row = QHBoxLayout()
         dataset = QPushButton("Dataset image")
-        dataset.setToolTip("A random image of the loaded dataset")
+        dataset.setToolTip("A random image of the loaded dataset (validation split first); the Activations and Grad-CAM tabs share it")
         dataset.clicked.connect(self.pick_dataset_image)
         browse = QPushButton("Open image…")
         browse.setToolTip("Use an image file for the activations and Grad-CAM")
@@ -293,10 +390,8 @@ class InspectPage(QWidget):
 
     def _activations_tab(self) -> QWidget:
         w = QWidget()
-        self.act_image_label = QLabel("No image: pick one from the dataset or a file.")
-        self.act_image_label.setWordWrap(True)
-        self.act_info = QLabel("")
-        self.act_info.setWordWrap(True)
+        self.act_image_label = PathLabel("No image: pick one from the dataset or a file.")
+        self.act_info = wrapping_label("")
         self.act_info.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.act_area, self.act_image = image_label()
         top = self._image_buttons()
@@ -316,14 +411,18 @@ class InspectPage(QWidget):
         self.cam_button = QPushButton("Compute Grad-CAM")
         self.cam_button.setToolTip("Colour the regions of the image that drove the chosen class")
         self.cam_button.clicked.connect(lambda: self._request("gradcam"))
-        self.cam_info = QLabel(
+        self.cam_info = wrapping_label(
             "Pick an image (a dataset image or a file), then compute Grad-CAM. It needs a classifier: "
             "inspect the Current model, not a bare backbone."
         )
-        self.cam_info.setWordWrap(True)
         self.cam_area, self.cam_image = image_label()
+        self.cam_image_label = PathLabel("No image: pick one from the dataset or a file.")
+        self.cam_class.currentIndexChanged.connect(lambda _: self._refresh_visual())
+        self.cam_layer.currentIndexChanged.connect(lambda _: self._refresh_visual())
+        buttons = self._image_buttons()
+        buttons.addWidget(self.cam_image_label, 1)
         grid = QGridLayout()
-        grid.addLayout(self._image_buttons(), 0, 0, 1, 2)
+        grid.addLayout(buttons, 0, 0, 1, 2)
         grid.addWidget(QLabel("Class"), 1, 0)
         grid.addWidget(self.cam_class, 1, 1)
         grid.addWidget(QLabel("Layer"), 2, 0)
@@ -396,7 +495,7 @@ class InspectPage(QWidget):
         self._load_again = False
         self._stale = False
         self._building = ref
-        self.status.setText(f"Building {ref.label}…")
+        self.status.setText(f"Building {breakable(ref.label)}…")
         self.build_runner.start("inspect_table", InspectTableConfig(ref))
 
     def _on_build_running(self, running: bool) -> None:
@@ -423,27 +522,28 @@ class InspectPage(QWidget):
         self.table_model.set_table(table)
         if (column, order) != (0, Qt.SortOrder.AscendingOrder):
             self.proxy.sort(column, order)
-        self.view.resizeColumnsToContents()
-        self.view.setColumnWidth(1, min(max(self.view.columnWidth(1), 160), 300))
+        self._size_columns()
         t = table.totals
         self.totals_label.setText(
             f"<b>{len(table.rows)} layers</b> · parameters {t.total_params:,} "
             f"(trainable {t.trainable_params:,}, non-trainable {t.frozen_params:,}) · "
             f"activations {fm.human_bytes(t.activation_bytes)} per image"
         )
-        self.status.setText(f"{table.name}: {label}" if label else table.name)
+        self.status.setText(f"{table.name}: {breakable(label)}" if label else table.name)
         self.memory.set_totals(t)
         self.save_button.setEnabled(True)
         self._fill_blocks()
         self._pending.clear()
         for picture in (self.filter_image, self.act_image, self.cam_image):
             picture.clear()
+        self._cam_key = None
         self.filter_info.setText("Select a convolution layer to see its filters.")
         self.act_info.setText("")
         self._fill_classes(table)
         self.table_ready.emit(table)
 
     def _fill_classes(self, table: Any) -> None:
+        self.cam_class.blockSignals(True)  # one Grad-CAM for the new model, not one per class added
         self.cam_class.clear()
         self.cam_class.addItem("Predicted class", None)
         names = self.state.class_names
@@ -451,6 +551,7 @@ class InspectPage(QWidget):
         n = out[-1] if out and len(out) == 1 else 0
         for i in range(n if n <= 1000 else 0):
             self.cam_class.addItem(f"{i}: {names[i]}" if i < len(names) else str(i), i)
+        self.cam_class.blockSignals(False)
         classifier = self.model_ref is None or not self.model_ref.backbone
         self.cam_button.setEnabled(classifier)
         self.cam_info.setText(
@@ -458,6 +559,8 @@ class InspectPage(QWidget):
             if classifier
             else "Grad-CAM needs a classifier (one score per class): inspect the Current model, not a bare backbone."
         )
+        if classifier and self._preview is not None:
+            self.cam_image.set_picture(self._preview)
 
     def _fill_blocks(self) -> None:
         if self.table is None:
@@ -500,7 +603,7 @@ class InspectPage(QWidget):
         return str(target)
 
     def _on_error(self, message: str, details: str) -> None:
-        self.status.setText(f"Could not inspect: {message}")
+        self.status.setText(f"Could not inspect: {breakable(message)}")
         self.state.report_error(message, details)
 
     # ------------------------------------------------------------- selection
@@ -537,15 +640,23 @@ class InspectPage(QWidget):
     # --------------------------------------------------------------- images
 
     def pick_dataset_image(self) -> None:
-        """Use a random image of the loaded dataset (validation split first)."""
+        """Use a random image of the loaded dataset (validation split first), or say on the tab why not."""
         prepared = self.state.prepared_data
         items = []
         if prepared is not None:
             items = list(getattr(prepared, "val", ()) or ()) or list(getattr(prepared, "train", ()) or ())
         if not items:
-            self.state.show_status("No dataset loaded: open a dataset on the Data page, or open an image file.")
+            message = "No dataset loaded: open a dataset on the Data page, or open an image file."
+            self._say_image(message)
+            self.state.show_status(message)
             return
-        self.set_image(random.choice(items).path)
+        split = "validation" if list(getattr(prepared, "val", ()) or ()) else "training"
+        others = [item for item in items if str(item.path) != self.image_path] or items
+        item = random.choice(others)
+        label = getattr(item, "label", None)
+        names = self.state.class_names
+        cls = names[label] if isinstance(label, int) and 0 <= label < len(names) else ""
+        self.set_image(str(item.path), f"{split}{' · ' + cls if cls else ''}: ")
 
     def browse_image(self) -> None:
         """Ask for an image file to use."""
@@ -554,11 +665,48 @@ class InspectPage(QWidget):
         if path:
             self.set_image(path)
 
-    def set_image(self, path: str) -> None:
-        """Use the image at ``path`` for the activations and Grad-CAM."""
+    def _say_image(self, message: str) -> None:
+        """Show ``message`` where the image is used: the Activations and Grad-CAM tabs."""
+        self.act_info.setText(message)
+        self.cam_info.setText(message)
+
+    def set_image(self, path: str, prefix: str = "") -> bool:
+        """Use the image at ``path`` for the activations and Grad-CAM; False (and said on both tabs) when unreadable.
+
+        The image is read at once: the Grad-CAM tab shows it before any job
+        runs, and the tab that is open computes its picture.
+
+        Args:
+            path: An image file.
+            prefix: Shown before the path, e.g. ``"validation · cats: "``.
+        """
+        try:
+            image = load_rgb(path)
+            image.thumbnail((PREVIEW_SIDE, PREVIEW_SIDE))
+            preview = np.asarray(image, dtype=np.uint8)
+        except (OSError, ValueError) as exc:  # PIL.UnidentifiedImageError is an OSError
+            suffixes = ", ".join(sorted(IMAGE_EXTENSIONS))
+            self._say_image(
+                f"Could not read the image {breakable(str(path))}: expected an image file ({suffixes}). "
+                f"Received: {type(exc).__name__}: {exc}"
+            )
+            return False
         self.image_path = str(path)
-        self.act_image_label.setText(self.image_path)
+        self._preview = preview
+        for label in (self.act_image_label, self.cam_image_label):
+            label.set_path(self.image_path, prefix)
+        self.act_image.clear()
+        self.act_info.setText("")
+        self._cam_key = None
+        if self.cam_button.isEnabled():
+            self.cam_image.set_picture(preview)
+            self.cam_info.setText(
+                f"{breakable(Path(self.image_path).name)}, {preview.shape[1]}×{preview.shape[0]} shown"
+                + ("" if max(preview.shape[:2]) < PREVIEW_SIDE else " reduced")
+                + ": Grad-CAM is computed when this tab is open (or press Compute)."
+            )
         self._refresh_visual()
+        return True
 
     # ------------------------------------------------------------- visuals
 
@@ -568,6 +716,10 @@ class InspectPage(QWidget):
             self._request("filters")
         elif current is self.tabs.widget(self._tab_index["Activations"]):
             self._request("activations")
+        elif current is self.tabs.widget(self._tab_index["Grad-CAM"]) and self.image_path and self.cam_button.isEnabled():
+            config = self._visual_config("gradcam")
+            if config is not None and config != self._cam_key:
+                self._request("gradcam")
 
     def _visual_config(self, kind: str) -> Any:
         """The job config for ``kind`` and the current selection, or None after saying what is missing."""
@@ -606,6 +758,8 @@ class InspectPage(QWidget):
         config = self._visual_config(kind)
         if config is None:
             return
+        if kind == "gradcam":
+            self._cam_key = config
         target = getattr(config, "layer", "") or "the last convolution"
         self._info(kind).setText(f"Computing {kind.replace('gradcam', 'Grad-CAM')} of {target}…")
         self._pending[kind] = config
@@ -631,7 +785,7 @@ class InspectPage(QWidget):
             self._show_gradcam(result)
 
     def _show_filters(self, g: Any) -> None:
-        self.filter_image.setPixmap(fit_pixmap(g.image, self.filter_area, crisp=True))
+        self.filter_image.set_picture(g.image, crisp=True)
         fh, fw, d_in, k = g.kernel_shape
         what = {"rgb": "RGB kernels", "channel": f"input channel {g.channel}", "mean": f"mean over {d_in} input channels"}[g.mode]
         self.filter_info.setText(
@@ -640,7 +794,7 @@ class InspectPage(QWidget):
         )
 
     def _show_activations(self, maps: Any) -> None:
-        self.act_image.setPixmap(fit_pixmap(maps.image, self.act_area))
+        self.act_image.set_picture(maps.image)
         dead = sum(1 for s in maps.stats if s.max == 0)
         lines = [f"{maps.layer}: output {shape_text(maps.shape)}; maps sorted by mean activation, brightest first."]
         lines.append("Top maps: " + ", ".join(f"#{s.channel} mean {s.mean:.3g} max {s.max:.3g} zero {s.frac_zero:.0%}" for s in maps.stats[:8]))
@@ -649,7 +803,7 @@ class InspectPage(QWidget):
         self.act_info.setText("\n".join(lines))
 
     def _show_gradcam(self, cam: Any) -> None:
-        self.cam_image.setPixmap(fit_pixmap(cam.overlay, self.cam_area))
+        self.cam_image.set_picture(cam.overlay)
         names = self.state.class_names
         cls = names[cam.class_index] if cam.class_index < len(names) else str(cam.class_index)
         self.cam_info.setText(f"Class {cls} (p = {cam.probability:.1%}) at layer {cam.layer}.")

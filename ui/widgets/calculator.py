@@ -108,8 +108,14 @@ class CalculatorWidget(QWidget):
         self.results = QTableWidget(0, len(self.RESULT_COLUMNS))
         self.results.setHorizontalHeaderLabels(list(self.RESULT_COLUMNS))
         self.results.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.results.horizontalHeader().setStretchLastSection(True)
+        # the formulas wrap in a column that takes the remaining width, one formula
+        # a line, instead of running off the right edge
+        header = self.results.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(len(self.RESULT_COLUMNS) - 1, QHeaderView.ResizeMode.Stretch)
+        self.results.setWordWrap(True)
         self.results.verticalHeader().setVisible(False)
+        self.results.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.totals = QLabel("")
 
         layout = QVBoxLayout(self)
@@ -303,7 +309,7 @@ class CalculatorWidget(QWidget):
         self.results.setRowCount(len(table.rows))
         for r, row in enumerate(table.rows):
             cells = (row.name, shape_text(row.output_shape), f"{row.params:,}", str(row.rf), str(row.jump),
-                     "; ".join(f.text for f in row.formulas))
+                     "\n".join(f.text for f in row.formulas))
             for c, text in enumerate(cells):
                 item = QTableWidgetItem(text)
                 item.setToolTip(row.formula_text() or text)
@@ -311,7 +317,6 @@ class CalculatorWidget(QWidget):
                     item.setBackground(QColor("#fff3cd"))
                     item.setToolTip(f"{row.note}\n{row.formula_text()}".strip())
                 self.results.setItem(r, c, item)
-        self.results.resizeColumnsToContents()
         t = table.totals
         self.totals.setText(
             f"Parameters: {t.total_params:,}   ·   activations per image: {t.activation_elements:,} values "

@@ -24,6 +24,12 @@ HEADER_TIPS = {
 }
 """Header tooltips of the columns whose short titles need one."""
 
+DEFAULT_COLUMNS = ("index", "path", "output_shape", "params")
+"""Columns shown until the user chooses others: the rest is in the Details tab and the header's menu."""
+
+FIXED_COLUMNS = ("index", "path")
+"""Columns the column chooser cannot hide: without them a row names nothing."""
+
 _RIGHT_ALIGNED = frozenset({"index", "params", "trainable_params", "act_bytes", "rf", "jump", "filters"})
 
 
@@ -41,6 +47,41 @@ def pair_text(pair: Any) -> str:
     if not pair:
         return ""
     return str(pair[0]) if len(set(pair)) == 1 else "×".join(map(str, pair))
+
+
+def layer_role(row: Any) -> tuple[str, str]:
+    """``(tag, explanation)`` for a row whose purpose its name hides, or ``("", "")``.
+
+    The tag (may be empty) follows the name in the table; the explanation goes
+    in the row's tooltip and at the top of the Details tab.
+
+    The app's model holds two kinds of layers that look alike in a table: the
+    training-only augmentation (``augmentation/aug_flip``, a ``RandomFlip``)
+    and the preprocessing's channel flip (``preprocess/flip``, the ``Flip`` of
+    ``keras.ops.flip``), which mirrors colours, not the image.
+    """
+    path = row.path or row.name
+    if path.startswith("augmentation/") or row.type.startswith("Random"):
+        return (
+            "training only",
+            f"Training-only augmentation ({row.type}): it changes the images only while the model trains. "
+            "At inference (Evaluate, predictions, Grad-CAM, activations and every export) it is inactive "
+            "and passes the image through unchanged.",
+        )
+    if path.startswith("preprocess/") and row.type == "Flip":
+        return (
+            "RGB → BGR",
+            "Part of the backbone's own preprocessing: reverses the colour channels, RGB → BGR, because the "
+            "backbone was trained on BGR images. It does not mirror the image and is no augmentation: it runs "
+            "in training and at inference alike.",
+        )
+    if path.startswith("preprocess/") and row.type == "Rescaling":
+        return (
+            "",
+            "Part of the backbone's own preprocessing (no weights): scales or shifts the raw 0..255 pixels to "
+            "the range the backbone was trained on, in training and at inference alike.",
+        )
+    return "", ""
 
 
 class LayerTableModel(QAbstractTableModel):
@@ -90,7 +131,8 @@ class LayerTableModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.DisplayRole:
             return self.COLUMNS[section][0]
         if role == Qt.ItemDataRole.ToolTipRole:
-            return HEADER_TIPS.get(self.COLUMNS[section][0])
+            tip = HEADER_TIPS.get(self.COLUMNS[section][0])
+            return (f"{tip}\n" if tip else "") + "Right-click to show or hide columns."
         return None
 
     def data(self, index, role=Qt.ItemDataRole.DisplayRole):
@@ -104,7 +146,11 @@ class LayerTableModel(QAbstractTableModel):
             return sort_value(row, key)
         if role == Qt.ItemDataRole.ToolTipRole:
             tip = row.formula_text() or "No formula: this layer keeps the shape and has no parameters."
-            return f"{row.path or row.name}\n{tip}" + (f"\n\n{row.note}" if row.note else "")
+            role_note = layer_role(row)[1]
+            notes = "".join(f"\n\n{n}" for n in (role_note, row.note) if n)
+            return f"{row.path or row.name} ({row.type})\n{tip}{notes}"
+        if role == Qt.ItemDataRole.ForegroundRole and key == "path" and layer_role(row)[0] == "training only":
+            return QColor("#9a6b00")
         if role == Qt.ItemDataRole.TextAlignmentRole and key in _RIGHT_ALIGNED:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         if role == Qt.ItemDataRole.ForegroundRole and key == "frozen" and row.frozen is not None:
@@ -129,7 +175,8 @@ def display_text(row: Any, key: str) -> str:
     if key == "index":
         return str(row.index)
     if key == "path":
-        return ("    " * row.depth) + row.name
+        tag = layer_role(row)[0]
+        return ("    " * row.depth) + row.name + (f"  · {tag}" if tag else "")
     if key == "output_shape":
         return shape_text(row.output_shape)
     if key in ("kernel", "strides"):
@@ -181,7 +228,11 @@ def detail_html(row: Any) -> str:
     """The Details pane for one row: shapes, settings and every formula."""
     e = html.escape
     parts = [f"<h3>{e(row.path or row.name)} <small>({e(row.type)})</small></h3>"]
+    role_note = layer_role(row)[1]
+    if role_note:
+        parts.append(f"<p style='background:#fff3cd; color:#5a4300; padding:4px'>{e(role_note)}</p>")
     facts = [
+        ("Group", f"{row.group} / {row.block}" if row.block else row.group),
         ("Input", shape_text(row.input_shape)),
         ("Output", shape_text(row.output_shape)),
         ("Kernel F", pair_text(row.kernel)),
