@@ -1,14 +1,17 @@
 """Save a screenshot of every page of the app, driven the way a user would.
 
-Opens the main window offscreen at a fixed size on the sample dataset, visits
-Data (images, report, augmentation), Model, Train (after a tiny real run),
-Evaluate, Inspect (the trained model, then bare VGG16 and ResNet50), Export
-and the run comparison (after a second run), and writes
-``docs/screenshots/<page>.png``. Shots larger than :data:`MAX_BYTES` are
-saved with a 256-colour palette to keep the repository small.
-A second pass at 200% scaling (``QT_SCALE_FACTOR=2``, in a child process,
-because the factor is read when the application starts) saves
-``data@2x.png`` and ``model@2x.png``.
+Opens the main window offscreen on the sample dataset, visits Data (images,
+report, augmentation), Model, Train (after a tiny real run), Evaluate,
+Inspect (the trained model, its calculator, then bare VGG16 and ResNet50),
+Export and the run comparison (after a second run), and saves every view at
+two window sizes: ``docs/screenshots/<page>.png`` at 1600×1000 and
+``<page>_small.png`` at 1024×680, the smallest size the pages are laid out
+for. A page that will not shrink to a size is reported (its shot comes out
+larger). Shots larger than :data:`MAX_BYTES` are saved with a 256-colour
+palette to keep the repository small. A second pass at 200% scaling
+(``QT_SCALE_FACTOR=2``, in a child process, because the factor is read when
+the application starts) saves ``data@2x.png`` and ``model@2x.png`` at
+1024×680 logical pixels.
 
 Usage::
 
@@ -32,7 +35,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-WINDOW_SIZE = (1280, 820)
+SIZES = {
+    "large": ("", (1600, 1000)),
+    "small": ("_small", (1024, 680)),
+    "hidpi": ("", (1024, 680)),
+}
+"""Window sizes a pass saves: name -> (file name suffix, (width, height) in logical pixels)."""
+
 MAX_BYTES = 300_000
 
 
@@ -65,6 +74,20 @@ def _save(window, out: Path, name: str, log: list[str]) -> None:
     print(f"saved {path}", flush=True)
 
 
+def _save_sizes(app, window, out: Path, name: str, log: list[str], sizes: tuple[str, ...]) -> None:
+    """Save the window at every size in ``sizes`` (keys of :data:`SIZES`), then return to the first."""
+    for key in sizes:
+        suffix, size = SIZES[key]
+        window.resize(*size)
+        _settle(app, 0.4)
+        if (window.width(), window.height()) != size:
+            print(f"warning: {name}: the window will not shrink to {size[0]}×{size[1]}; "
+                  f"it is {window.width()}×{window.height()} (a page's minimum size)", file=sys.stderr)
+        _save(window, out, f"{name}{suffix}", log)
+    window.resize(*SIZES[sizes[0]][1])
+    _settle(app, 0.2)
+
+
 def _first_conv_layer(page) -> str | None:
     """Name of the first convolution in the Inspect page's table (any backbone), or None."""
     rows = getattr(getattr(page, "table_model", None), "rows", None) or []
@@ -74,7 +97,10 @@ def _first_conv_layer(page) -> str | None:
     return rows[0].name if rows else None
 
 
-def capture(out: Path, train: bool, suffix: str = "", pages: tuple[str, ...] | None = None) -> list[str]:
+def capture(
+    out: Path, train: bool, suffix: str = "", pages: tuple[str, ...] | None = None, sizes: tuple[str, ...] = ("large", "small")
+) -> list[str]:
+    """Drive the app through every page and save the shots (see the module docstring); returns the saved paths."""
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     # The demo run goes to a temporary folder, not the user's run history.
@@ -95,7 +121,7 @@ def capture(out: Path, train: bool, suffix: str = "", pages: tuple[str, ...] | N
     install_gui_thread_gc()
 
     window = MainWindow(restore=False)
-    window.resize(*WINDOW_SIZE)
+    window.resize(*SIZES[sizes[0]][1])
     window.show()
     start_warmup(window)
     state = window.state
@@ -116,11 +142,11 @@ def capture(out: Path, train: bool, suffix: str = "", pages: tuple[str, ...] | N
     _wait(app, lambda: data.thumb_model.loaded_count() >= min(12, data.thumb_model.rowCount()), 30)
     _settle(app)
     if want("data"):
-        _save(window, out, f"data{suffix}", saved)
+        _save_sizes(app, window, out, f"data{suffix}", saved, sizes)
     if want("data_report"):
         data.tabs.setCurrentIndex(1)
         _settle(app, 0.2)
-        _save(window, out, f"data_report{suffix}", saved)
+        _save_sizes(app, window, out, f"data_report{suffix}", saved, sizes)
     if want("data_augment"):
         data.flip_combo.setCurrentIndex(data.flip_combo.findData("horizontal"))
         data.aug_checks["rotation"].setChecked(True)
@@ -129,7 +155,7 @@ def capture(out: Path, train: bool, suffix: str = "", pages: tuple[str, ...] | N
         _wait(app, lambda: data.preview_runner.is_running(), 5)
         _wait(app, lambda: bool(data.preview_labels) and not data.preview_runner.is_running(), 180)
         _settle(app)
-        _save(window, out, f"data_augment{suffix}", saved)
+        _save_sizes(app, window, out, f"data_augment{suffix}", saved, sizes)
         # keep the run below fast: no augmentation means the feature cache can be used
         data.flip_combo.setCurrentIndex(data.flip_combo.findData("none"))
         data.aug_checks["rotation"].setChecked(False)
@@ -151,7 +177,7 @@ def capture(out: Path, train: bool, suffix: str = "", pages: tuple[str, ...] | N
         _wait(app, lambda: bool(got) and not state.busy, 240)
     _settle(app)
     if want("model"):
-        _save(window, out, f"model{suffix}", saved)
+        _save_sizes(app, window, out, f"model{suffix}", saved, sizes)
 
     # --- Train
     train_page = window.pages["train"]
@@ -166,7 +192,7 @@ def capture(out: Path, train: bool, suffix: str = "", pages: tuple[str, ...] | N
             print("warning: the training run did not finish in time", file=sys.stderr)
         _settle(app, 1.0)
     if want("train"):
-        _save(window, out, f"train{suffix}", saved)
+        _save_sizes(app, window, out, f"train{suffix}", saved, sizes)
     # --- Evaluate, Inspect, Export
     for key in ("evaluate", "inspect", "export"):
         if not want(key):
@@ -190,7 +216,12 @@ def capture(out: Path, train: bool, suffix: str = "", pages: tuple[str, ...] | N
                 _wait(app, lambda: state.busy, 5)
                 _wait(app, lambda: not state.busy, 600)
         _settle(app, 1.0)
-        _save(window, out, f"{key}{suffix}", saved)
+        _save_sizes(app, window, out, f"{key}{suffix}", saved, sizes)
+        if key == "inspect" and hasattr(page, "sections") and want("inspect_calculator"):
+            titles = [page.sections.tabText(i) for i in range(page.sections.count())]
+            page.sections.setCurrentIndex(titles.index("Calculator"))
+            _save_sizes(app, window, out, f"inspect_calculator{suffix}", saved, sizes)
+            page.sections.setCurrentIndex(0)
 
     # --- Inspect on bare backbones: VGG16 activations (offline weights), ResNet50 formulas
     inspect = window.pages["inspect"]
@@ -217,7 +248,7 @@ def capture(out: Path, train: bool, suffix: str = "", pages: tuple[str, ...] | N
         _wait(app, lambda: inspect.visual_runner.is_running(), 2)
         _wait(app, lambda: not inspect.visual_runner.is_running(), 180)
         _settle(app, 1.0)
-        _save(window, out, f"{name}{suffix}", saved)
+        _save_sizes(app, window, out, f"{name}{suffix}", saved, sizes)
     if hasattr(inspect, "source"):
         inspect.source.setCurrentIndex(0)  # back to the current model
 
@@ -236,7 +267,7 @@ def capture(out: Path, train: bool, suffix: str = "", pages: tuple[str, ...] | N
             history.select_runs([r.id for r in history.controller.project.runs])
             evaluate.tabs.setCurrentIndex(2)
             _settle(app, 1.0)
-            _save(window, out, f"run_compare{suffix}", saved)
+            _save_sizes(app, window, out, f"run_compare{suffix}", saved, sizes)
             evaluate.tabs.setCurrentIndex(0)
         else:
             print("warning: the second training run did not finish in time", file=sys.stderr)
@@ -258,14 +289,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-hidpi", action="store_true", help="skip the 200%% pass")
     parser.add_argument("--pages", default="", help=argparse.SUPPRESS)
     parser.add_argument("--suffix", default="", help=argparse.SUPPRESS)
+    parser.add_argument("--sizes", default="large,small", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     pages = tuple(p for p in args.pages.split(",") if p) or None
-    saved = capture(out, train=not args.no_train, suffix=args.suffix, pages=pages)
+    sizes = tuple(k for k in args.sizes.split(",") if k)
+    unknown = [k for k in sizes if k not in SIZES]
+    if unknown or not sizes:
+        parser.error(f"--sizes takes a comma-separated list of {', '.join(SIZES)}. Received: {args.sizes!r}")
+    saved = capture(out, train=not args.no_train, suffix=args.suffix, pages=pages, sizes=sizes)
     if not args.no_hidpi and not args.suffix:
         env = dict(os.environ, QT_SCALE_FACTOR="2")
-        cmd = [sys.executable, __file__, "--out", str(out), "--no-hidpi", "--suffix", "@2x", "--pages", "data,model", "--no-train"]
+        cmd = [sys.executable, __file__, "--out", str(out), "--no-hidpi", "--suffix", "@2x", "--pages", "data,model", "--no-train", "--sizes", "hidpi"]
         subprocess.run(cmd, env=env, check=True)
     print(f"{len(saved)} screenshots in {out}")
     return 0
