@@ -255,6 +255,7 @@ class DataPage(QWidget):
         self.tabs.addTab(self._build_images_tab(), "Images")
         self.tabs.addTab(self._build_report_tab(), "Validation report")
         self.tabs.addTab(self._build_augment_tab(), "Augmentation")
+        self.tabs.addTab(self._build_audit_tab(), "Audit")
         self.tabs.currentChanged.connect(self._on_tab_changed)
 
         splitter = QSplitter(Qt.Orientation.Horizontal)
@@ -828,6 +829,16 @@ class DataPage(QWidget):
             self._preview_again = False
             QTimer.singleShot(0, self.refresh_preview)
 
+    # ------------------------------------------------------ audit (issue 13)
+
+    def _build_audit_tab(self) -> QWidget:
+        """The Audit tab (:mod:`ui.widgets.audit_view`): runs the "audit" job; a moved file rescans the folder."""
+        from ui.widgets.audit_view import AuditView
+
+        self.audit_view = AuditView(self.state)
+        self.audit_view.actions.dataset_changed.connect(lambda: self.state.dataset_root and self.open_folder(self.state.dataset_root))
+        return self.audit_view
+
     # ---------------------------------------------------------------- misc
 
     def _fill_recent(self) -> None:
@@ -843,4 +854,5 @@ class DataPage(QWidget):
         """Stop thumbnail loading and background work (called when the window closes)."""
         self.runner.cancel()
         self.preview_runner.cancel()
+        self.audit_view.shutdown(timeout_ms)
         self.thumb_model.shutdown(timeout_ms)

@@ -1,0 +1,219 @@
+"""The Audit tab: findings as thumbnails, Relabel (confirmed move, undo), Exclude, Looks right.
+
+The view is driven with real :class:`~tlstudio.jobs.audit.AuditResult`
+instances naming real image files of a generated dataset; every action runs
+for real on those files and on the state's project.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import pytest
+
+from tlstudio.jobs.audit import AuditResult, DuplicateGroup, Imbalance, LabelIssue, Outlier
+from ui.project_actions import project_controller
+from ui.state import AppState
+from ui.widgets.audit_view import AuditView
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture
+def dataset(tiny_dataset) -> Path:
+    return tiny_dataset.resolve()
+
+
+def _result(root: Path) -> AuditResult:
+    p = lambda c, i: str(root / c / f"{c}_{i:03d}.png")  # noqa: E731
+    return AuditResult(
+        duplicates=(
+            DuplicateGroup("exact", (p("circle", 1), p("circle", 2)), ("train", "val"), True, 1.0),
+            DuplicateGroup("near", (p("square", 3), p("square", 4), p("square", 5)), ("train", "train", "train"), False, 0.981),
+        ),
+        label_issues=(
+            LabelIssue(p("circle", 0), "circle", "square", 0.93),
+            LabelIssue(p("triangle", 6), "triangle", "circle", 0.71),
+        ),
+        outliers=(Outlier(p("square", 7), 0.62),),
+        imbalance=Imbalance({"circle": 8, "square": 8, "triangle": 8}, 1.0, "The classes are balanced."),
+        class_names=("circle", "square", "triangle"),
+        num_images=24,
+        cut="block5_pool",
+        seconds=2.5,
+    )
+
+
+@pytest.fixture
+def view(qtbot, dataset):
+    state = AppState()
+    widget = AuditView(state)
+    qtbot.addWidget(widget)
+    widget.resize(1024, 680)
+    widget.show()
+    widget.show_result(_result(dataset))
+    qtbot.waitUntil(lambda: widget.loader.pending() == 0, timeout=10_000)
+    yield widget
+    widget.shutdown()
+
+
+def _card(view, kind, path):
+    return next(c for c in view.cards() if c.kind == kind and c.path == str(path))
+
+
+def _grab(widget, name: str, tmp_path: Path) -> None:
+    for w, h in ((1024, 680), (1600, 1000)):
+        widget.resize(w, h)
+        pixmap = widget.grab()
+        assert (pixmap.width(), pixmap.height()) == (w, h)
+        for folder in filter(None, (tmp_path, os.environ.get("TLSTUDIO_GRAB_DIR"))):
+            assert pixmap.save(str(Path(folder) / f"{name}_{w}x{h}.png"))
+
+
+def test_the_grid_shows_every_finding_with_labels_scores_and_duplicates_side_by_side(view, dataset, tmp_path):
+    labels = view.label_grid.cards
+    assert [c.path for c in labels] == [str(dataset / "circle" / "circle_000.png"), str(dataset / "triangle" / "triangle_006.png")]
+    assert "given <b>circle</b> → suggested <b>square</b>" in labels[0].info.text() and "score 0.93" in labels[0].info.text()
+    assert all(c.relabel_button.isVisible() for c in labels)
+    assert all(not c.thumb.pixmap().isNull() and c.thumb.pixmap().width() == 96 for c in view.cards())
+
+    rows = view.duplicate_rows
+    assert [len(r.cards) for r in rows] == [2, 3]
+    first = rows[0].cards
+    assert first[0].y() == first[1].y() and first[0].x() < first[1].x()  # side by side
+    assert "a leak" in view.duplicate_title.text() or "across splits" in view.duplicate_title.text()
+    assert "1 duplicate group span" in view.summary.text()
+    assert not any(c.relabel_button.isVisible() for r in rows for c in r.cards)
+
+    assert [c.path for c in view.outlier_grid.cards] == [str(dataset / "square" / "square_007.png")]
+    assert "0.62" in view.outlier_grid.cards[0].info.text()
+    assert "1.0×" in view.balance.text() and "balanced" in view.balance.text() and "circle" in view.balance.text()
+    assert view.label_title.text() == "Possible label issues (2)"
+    _grab(view, "audit_view", tmp_path)
+
+
+def test_relabel_asks_with_both_full_paths_and_moves_only_after_yes_then_undo_moves_back(view, dataset):
+    source = dataset / "circle" / "circle_000.png"
+    target = dataset / "square" / "circle_000.png"
+    before = _digest(source)
+    asked: list[str] = []
+    project = project_controller(view.state).project
+
+    view.actions.confirm = lambda title, text: asked.append(text) or False  # "Keep in place"
+    _card(view, "label", source).relabel_button.click()
+    assert str(source) in asked[0] and str(target) in asked[0]
+    assert source.exists() and not target.exists()
+    assert project.decisions.label_overrides == {str(source): "square"}
+    assert project.dirty
+    view.undo_button.click()
+    assert project.decisions.label_overrides == {}
+
+    rescans: list[int] = []
+    view.actions.dataset_changed.connect(lambda: rescans.append(1))
+    view.actions.confirm = lambda title, text: asked.append(text) or True  # "Move"
+    _card(view, "label", source).relabel_button.click()
+    assert str(source) in asked[1] and str(target) in asked[1]
+    assert not source.exists() and _digest(target) == before
+    assert project.decisions.label_overrides == {}  # the folder carries the label now
+    assert "Moved to square/circle_000.png" in _card(view, "label", source).status.text()
+    assert rescans == [1]
+
+    assert "Move circle/circle_000.png to square" in view.undo_button.toolTip()
+    view.undo_button.click()
+    assert source.exists() and not target.exists() and _digest(source) == before
+    assert project.decisions.label_overrides == {}
+    assert rescans == [1, 1]
+    assert _card(view, "label", source).status.text() == ""
+
+
+def test_a_move_onto_a_taken_name_never_overwrites(view, dataset):
+    source = dataset / "triangle" / "triangle_006.png"
+    taken = dataset / "circle" / "triangle_006.png"
+    taken.write_bytes(b"someone else's file")
+    asked: list[str] = []
+    view.actions.confirm = lambda title, text: asked.append(text) or True
+    _card(view, "label", source).relabel_button.click()
+    free = dataset / "circle" / "triangle_006-1.png"
+    assert str(free) in asked[0]
+    assert taken.read_bytes() == b"someone else's file" and free.exists() and not source.exists()
+    view.actions.undo()
+    assert source.exists() and not free.exists()
+
+
+def test_exclude_leaves_the_file_untouched_and_records_it(view, dataset):
+    path = dataset / "square" / "square_007.png"
+    before, stat = _digest(path), path.stat()
+    card = _card(view, "outlier", path)
+    card.exclude_button.click()
+    project = project_controller(view.state).project
+    assert project.decisions.excluded == [str(path)]
+    assert _digest(path) == before and path.stat().st_mtime_ns == stat.st_mtime_ns
+    assert card.status.text() == "Excluded (file untouched)" and not card.exclude_button.isEnabled()
+    assert len(list(dataset.rglob("*.png"))) == 24
+    view.undo_button.click()
+    assert project.decisions.excluded == [] and card.exclude_button.isEnabled()
+
+
+def test_looks_right_removes_the_suspect_and_an_audit_run_again_keeps_it_hidden(view, dataset, qtbot):
+    path = str(dataset / "circle" / "circle_000.png")
+    _card(view, "label", path).dismiss_button.click()
+    assert [c.path for c in view.label_grid.cards] == [str(dataset / "triangle" / "triangle_006.png")]
+    assert view.label_title.text() == "Possible label issues (1)"
+    project = project_controller(view.state).project
+    assert project.decisions.dismissed == [f"label:{path}"]
+
+    view.show_result(_result(dataset))  # the same findings again
+    assert path not in [c.path for c in view.label_grid.cards]
+    assert "1 finding you marked as looking right is hidden" in view.summary.text()
+
+    view.undo_button.click()  # it comes back
+    assert path in [c.path for c in view.label_grid.cards]
+
+    group = view.duplicate_rows[1]
+    buttons = [b for b in group.findChildren(type(view.undo_button)) if b.text() == "Looks right"]
+    buttons[0].click()
+    assert [len(r.cards) for r in view.duplicate_rows] == [2]
+    assert all(f"duplicate:{p}" in project.decisions.dismissed for p in group.group.paths)
+    assert len(list(dataset.rglob("*.png"))) == 24  # nothing is ever deleted
+
+
+def test_run_audit_without_a_dataset_says_what_is_missing(qtbot):
+    view = AuditView(AppState())
+    qtbot.addWidget(view)
+    assert view.run_audit() is False
+    assert "Received: no dataset folder" in view.controls.status.text()
+    assert view.summary.text().startswith("Run the audit")
+
+
+def test_data_page_audit_tab_rescans_after_a_move_and_after_its_undo(qtbot, dataset):
+    from ui import worker
+    from ui.pages.data_page import DataPage
+
+    page = DataPage(AppState())
+    qtbot.addWidget(page)
+    page.resize(1024, 680)
+    page.show()
+    with qtbot.waitSignal(page.runner.finished, timeout=60_000):
+        page.state.request_open_folder(str(dataset))
+    tabs = page.tabs
+    assert tabs.tabText(tabs.count() - 1) == "Audit" and tabs.widget(tabs.count() - 1) is page.audit_view
+    view = page.audit_view
+    view.show_result(_result(dataset))
+    view.actions.confirm = lambda title, text: True
+
+    def totals():
+        return {r: int(page.class_table.item(r, 4).text()) for r in range(page.class_table.rowCount())}
+
+    assert totals() == {0: 8, 1: 8, 2: 8}
+    with qtbot.waitSignal(page.runner.finished, timeout=60_000):
+        _card(view, "label", dataset / "circle" / "circle_000.png").relabel_button.click()
+    assert totals() == {0: 7, 1: 9, 2: 8}  # circle, square, triangle
+    with qtbot.waitSignal(page.runner.finished, timeout=60_000):
+        view.undo_button.click()
+    assert totals() == {0: 8, 1: 8, 2: 8}
+    page.shutdown()
+    worker.wait_all(30_000)
