@@ -18,7 +18,8 @@ from typing import Any, Mapping
 
 from tlstudio.cancel import CancelToken
 from tlstudio.config import DataConfig, ModelConfig
-from tlstudio.events import Sink
+from tlstudio.errors import ConfigError
+from tlstudio.events import LogMessage, Progress, Sink
 
 
 @dataclass(frozen=True)
@@ -31,8 +32,9 @@ class AuditConfig:
         cut: The cut layer whose pooled features the audit uses; empty picks the
             backbone's last cut.
         folds: Stratified folds of the out-of-fold head fits.
-        near_similarity: Feature cosine similarity at or above which two images
-            are near duplicates (see :mod:`tlstudio.analysis.audit`).
+        near_similarity: Cosine similarity of the standardised pooled features of
+            the backbone's last cut at or above which two images are near
+            duplicates (see :mod:`tlstudio.analysis.audit`).
         phash_distance: Perceptual-hash Hamming distance (of 64 bits) at or below
             which two images are near duplicates.
         max_outliers: At most this many outliers are reported.
@@ -44,11 +46,23 @@ class AuditConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     cut: str = ""
     folds: int = 5
-    near_similarity: float = 0.97
+    near_similarity: float = 0.98
     phash_distance: int = 6
     max_outliers: int = 20
     batch_size: int = 32
     cache_dir: str = ""
+
+    def __post_init__(self) -> None:
+        checks = (
+            (self.folds >= 2, f"folds must be at least 2. Received: folds={self.folds!r}"),
+            (0.0 < self.near_similarity <= 1.0, f"near_similarity must be within (0, 1]. Received: {self.near_similarity!r}"),
+            (0 <= self.phash_distance <= 64, f"phash_distance must be within [0, 64]. Received: {self.phash_distance!r}"),
+            (self.max_outliers >= 0, f"max_outliers must be >= 0. Received: {self.max_outliers!r}"),
+            (self.batch_size >= 1, f"batch_size must be at least 1. Received: {self.batch_size!r}"),
+        )
+        for ok, message in checks:
+            if not ok:
+                raise ConfigError(message)
 
 
 @dataclass(frozen=True)
@@ -174,5 +188,91 @@ class AuditResult:
 
 
 def audit(config: AuditConfig, *, sink: Sink, cancel: CancelToken) -> AuditResult:
-    """Audit a dataset (the job ``"audit"``)."""
-    raise NotImplementedError("the audit job is being built")
+    """Audit a dataset (the job ``"audit"``): every split, nothing on disk is changed.
+
+    Prepares the dataset, takes the pooled features of every image from the
+    cache (one extraction pass when missing), picks the cut (``config.cut``,
+    or the one whose out-of-fold head scores best), then finds duplicates and
+    leaks, label issues, outliers and the class imbalance.
+
+    Raises:
+        DataError: the dataset cannot be used, or a class has fewer than 2 images.
+        ConfigError: an unknown backbone or cut.
+        WeightsUnavailableError: the weights cannot be loaded.
+    """
+    import time
+
+    import numpy as np
+
+    from tlstudio.analysis import audit as find
+    from tlstudio.analysis.dataset import analysis_data
+    from tlstudio.analysis.kfold import kfold_fit
+    from tlstudio.analysis.pooled_cache import pooled_features
+
+    start = time.perf_counter()
+    data = analysis_data(config.data, sink=sink, cancel=cancel)
+    empty = Imbalance({}, 1.0, "")
+    if data.cancelled:
+        return AuditResult((), (), (), empty, data.class_names, seconds=time.perf_counter() - start, cancelled=True)
+    features = pooled_features(
+        data.paths, backbone=config.model.backbone, weights=config.model.weights, image_size=config.model.image_size,
+        batch_size=config.batch_size, cache_dir=config.cache_dir or None, sink=sink, cancel=cancel,
+    )
+    if features is None:
+        return AuditResult((), (), (), empty, data.class_names, len(data.paths), seconds=time.perf_counter() - start, cancelled=True)
+    if config.cut and config.cut not in features.cuts:
+        raise ConfigError(
+            f"cut: {config.cut!r} is not a cut point of {config.model.backbone}; expected one of "
+            f"{', '.join(features.cuts)}. Received: cut={config.cut!r}"
+        )
+    counts = {name: int(n) for name, n in zip(data.class_names, np.bincount(data.labels, minlength=len(data.class_names)))}
+    imbalance = find.imbalance(counts)
+    n_classes = len(data.class_names)
+
+    def stopped(duplicates=(), issues=(), cut="") -> AuditResult:
+        return AuditResult(tuple(duplicates), tuple(issues), (), imbalance, data.class_names, len(data.paths), cut,
+                           time.perf_counter() - start, cancelled=True)
+
+    # Label issues: the out-of-fold probabilities of the chosen (or best) cut.
+    best = None
+    for i, cut in enumerate([config.cut] if config.cut else features.cuts):
+        sink(Progress("audit", i, len(features.cuts), f"Fitting out-of-fold heads on {cut}"))
+        fit = kfold_fit(features[cut], data.labels, num_classes=n_classes, folds=config.folds, seed=config.data.seed, cancel=cancel)
+        if fit.cancelled:
+            return stopped()
+        if best is None or fit.accuracy > best[1].accuracy:
+            best = (cut, fit)
+    cut, fit = best
+    sink(LogMessage(f"audit uses {cut} (out-of-fold accuracy {fit.accuracy:.2f} ± {fit.std:.2f} over {fit.folds} folds)"))
+    issues = find.label_issues(fit.oof_proba, data.labels, data.paths, data.class_names)
+    # Duplicates and leaks.
+    sink(Progress("audit", 0, len(data.paths), "Hashing files for duplicates"))
+    content = []
+    for i, path in enumerate(data.paths):
+        if cancel.cancelled:
+            return stopped(issues=issues, cut=cut)
+        content.append(find.content_hash(path))
+    sink(Progress("audit", 0, len(data.paths), "Perceptual hashes for near duplicates"))
+    hashes = find.perceptual_hashes(data.paths, cancel)
+    if cancel.cancelled:
+        return stopped(issues=issues, cut=cut)
+    unit = find.normalised(features[cut])
+    deepest = find.normalised(features[features.cuts[-1]])  # the most invariant to resizing and recompression
+    duplicates = find.duplicate_groups(
+        data.paths, data.splits, content, hashes, deepest, phash_distance=config.phash_distance, similarity=config.near_similarity
+    )
+    outliers = find.outliers(unit, data.paths, limit=config.max_outliers)
+    leaks = sum(g.cross_split for g in duplicates)
+    if leaks:
+        sink(LogMessage(f"{leaks} duplicate group(s) span splits: the same photo is in more than one split (a leak)", "warning"))
+    sink(Progress("audit", len(data.paths), len(data.paths), "Audit finished"))
+    return AuditResult(
+        duplicates=tuple(duplicates),
+        label_issues=tuple(issues),
+        outliers=tuple(outliers),
+        imbalance=imbalance,
+        class_names=data.class_names,
+        num_images=len(data.paths),
+        cut=cut,
+        seconds=time.perf_counter() - start,
+    )
