@@ -342,8 +342,8 @@ def from_dict(cls: type[T], data: dict[str, Any], where: str = "") -> T:
         ConfigError: naming the field, what was expected and ``Received: ...``.
     """
     if not isinstance(data, dict):
-        what = where or cls.__name__
-        raise ConfigError(f"{what} must be a JSON object ({cls.__name__}). Received: {_short_json(data)}")
+        what = where or "the file"
+        raise ConfigError(f"{what} must hold a JSON object (the {cls.__name__} settings). Received: {_short_json(data)}")
     hints = _hints(cls)
     kwargs = {}
     for f in dataclasses.fields(cls):
@@ -376,8 +376,7 @@ _EXPECTED = {bool: "true or false", int: "a whole number", float: "a number", st
 
 
 def _wrong_type(name: str, expected: str, value: Any) -> ConfigError:
-    leaf = name.rsplit(".", 1)[-1]
-    return ConfigError(f"{name} must be {expected}. Received: {leaf}={_short_json(value)}")
+    return ConfigError(f"{name} must be {expected}. Received: {name}={_short_json(value)}")
 
 
 def _decode(tp: Any, value: Any, name: str = "value") -> Any:

@@ -143,9 +143,8 @@ def _is_number(value: Any) -> bool:
 
 def _fail(path: Any, field: str, expected: str, value: Any) -> ProjectError:
     where = f"{path}: " if path else ""
-    leaf = field.rsplit(".", 1)[-1]
     return ProjectError(
-        f"{where}{field} must be {expected}. Received: {leaf}={json_text(value)}", path=str(path) if path else None
+        f"{where}{field} must be {expected}. Received: {field}={json_text(value)}", path=str(path) if path else None
     )
 
 
@@ -241,7 +240,7 @@ def load_history(run_dir: str | os.PathLike) -> list[dict[str, Any]]:
     path = Path(run_dir) / HISTORY
     if not path.is_file():
         return []
-    return check_history(read_json(path, "history file"), path, "the history")
+    return check_history(read_json(path, "history file"), path, "history")
 
 
 def load_run_config(run_dir: str | os.PathLike) -> RunConfig:
@@ -272,7 +271,7 @@ def check_run_folder(run_dir: str | os.PathLike, *, open_weights: bool = True) -
     if (folder / RESULT).is_file():
         check_result(read_json(folder / RESULT, "result file"), folder / RESULT)
     if (folder / CLASS_NAMES).is_file():
-        check_class_names(read_json(folder / CLASS_NAMES, "class names file"), folder / CLASS_NAMES, "the class names")
+        check_class_names(read_json(folder / CLASS_NAMES, "class names file"), folder / CLASS_NAMES, "class_names")
     weights = folder / LAST_WEIGHTS
     if open_weights and weights.is_file():
         import h5py

@@ -104,8 +104,8 @@ def test_invalid_json_names_the_config():
         (TrainConfig, {"learning_rate": "fast"}, 'learning_rate must be a number. Received: learning_rate="fast"'),
         (DataConfig, {"seed": -1}, "seed must be a whole number within [0, 2**32). Received: seed=-1"),
         (ModelConfig, {"weights": 5}, "weights must be a text. Received: weights=5"),
-        (ModelConfig, {"head": {"dense": [{"units": "many"}]}}, 'head.dense[0].units must be a whole number. Received: units="many"'),
-        (ModelConfig, {"head": []}, "head must be a JSON object (HeadConfig). Received: []"),
+        (ModelConfig, {"head": {"dense": [{"units": "many"}]}}, 'head.dense[0].units must be a whole number. Received: head.dense[0].units="many"'),
+        (ModelConfig, {"head": []}, "head must hold a JSON object (the HeadConfig settings). Received: []"),
         (TrainConfig, {"momentum": 1.5}, "momentum must be within [0, 1). Received: momentum=1.5"),
     ],
 )
@@ -118,7 +118,7 @@ def test_from_dict_refuses_wrong_types_and_ranges_naming_the_field(cls, data, fr
 def test_from_dict_prefixes_the_place_in_a_larger_file():
     with pytest.raises(ConfigError) as info:
         from_dict(RunConfig, {"train": {"batch_size": 2.5}})
-    assert "train.batch_size must be a whole number. Received: batch_size=2.5" in str(info.value)
+    assert "train.batch_size must be a whole number. Received: train.batch_size=2.5" in str(info.value)
     with pytest.raises(ConfigError) as info:
         from_dict(RunConfig, {"train": {"batch_size": 0}})
     assert str(info.value).startswith("train: batch_size must be >= 1. Received: batch_size=0")

@@ -35,17 +35,17 @@ def test_a_weights_field_that_is_a_number_refuses_the_project(tmp_path):
     path = _project_file(tmp_path, model={"weights": 5})
     with pytest.raises(ProjectError) as info:
         Project.load(path)
-    _one_message(str(info.value), str(path), "model.weights must be a text", "Received: weights=5")
+    _one_message(str(info.value), str(path), "model.weights must be a text", "Received: model.weights=5")
 
 
 @pytest.mark.parametrize(
     "entry, fragments",
     [
-        ({"epochs_completed": "abc"}, ("runs[0].epochs_completed must be a whole number >= 0", 'Received: epochs_completed="abc"')),
-        ({"history": [1, 2]}, ("runs[0].history[0] must be an object", "Received: history[0]=1")),
-        ({"history": {"loss": 1}}, ("runs[0].history must be a list of epochs", 'Received: history={"loss": 1}')),
+        ({"epochs_completed": "abc"}, ("runs[0].epochs_completed must be a whole number >= 0", 'Received: runs[0].epochs_completed="abc"')),
+        ({"history": [1, 2]}, ("runs[0].history[0] must be an object", "Received: runs[0].history[0]=1")),
+        ({"history": {"loss": 1}}, ("runs[0].history must be a list of epochs", 'Received: runs[0].history={"loss": 1}')),
         ({"best_metrics": {"val_accuracy": "high"}}, ("runs[0].best_metrics.val_accuracy must be a number",)),
-        ({"config": {"train": {"batch_size": 2.5}}}, ("runs[0].config.train.batch_size must be a whole number", "Received: batch_size=2.5")),
+        ({"config": {"train": {"batch_size": 2.5}}}, ("runs[0].config.train.batch_size must be a whole number", "Received: runs[0].config.train.batch_size=2.5")),
         ({"class_names": "cats"}, ("runs[0].class_names must be a list of class names",)),
     ],
 )
@@ -74,7 +74,7 @@ def test_a_damaged_history_json_marks_only_that_run(tmp_path):
     project = Project.load(_project_file(tmp_path, runs=runs))
     a, b = project.runs
     assert not a.damaged
-    _one_message(b.damaged, str(tmp_path / "b" / "history.json"), "the history[0].loss must be a number", 'Received: loss="nan?"')
+    _one_message(b.damaged, str(tmp_path / "b" / "history.json"), "history[0].loss must be a number", 'Received: history[0].loss="nan?"')
 
 
 def test_a_truncated_history_json_marks_the_run_damaged(tmp_path):
@@ -92,7 +92,7 @@ def test_a_truncated_history_json_marks_the_run_damaged(tmp_path):
         (b'{"name": "caf\xe9"}', ("name is not UTF-8 text (byte 0xe9 on line 1)",)),
         (b"[1, 2]", ("expected a JSON object (a tlstudio project). Received: [1, 2]",)),
         (b'{"schema_version": 1, "runs": 3}', ("runs must be a list of run entries. Received: runs=3",)),
-        (b'{"schema_version": 1, "train": {"seed": "x"}}', ("train.seed must be a whole number", 'Received: seed="x"')),
+        (b'{"schema_version": 1, "train": {"seed": "x"}}', ("train.seed must be a whole number", 'Received: train.seed="x"')),
         (b'{"schema_version": 1, "data": {"val_fraction": 2}}', ("data: val_fraction must be within [0, 1)",)),
         (b'{"runs": 3}', ("schema-0 project but cannot be upgraded", "Received: TypeError")),
     ],
@@ -109,12 +109,12 @@ def test_run_folder_files(tmp_path):
     (tmp_path / "run_config.json").write_text(json.dumps({**to_dict(RunConfig()), "train": {"seed": "x"}}))
     with pytest.raises(ProjectError) as info:
         load_run_config(tmp_path)
-    _one_message(str(info.value), str(tmp_path / "run_config.json"), "train.seed must be a whole number", 'Received: seed="x"')
+    _one_message(str(info.value), str(tmp_path / "run_config.json"), "train.seed must be a whole number", 'Received: train.seed="x"')
     with pytest.raises(ProjectError, match="must be a whole number"):
         check_run_folder(tmp_path, open_weights=False)
     (tmp_path / "run_config.json").write_text(to_json(RunConfig()))
     (tmp_path / "history.json").write_text('[{"epoch": 0, "phase": 3}]')
-    with pytest.raises(ProjectError, match=r"history\[0\].phase must be 1 or 2. Received: phase=3"):
+    with pytest.raises(ProjectError, match=r"history\[0\].phase must be 1 or 2. Received: history\[0\].phase=3"):
         load_history(tmp_path)
     (tmp_path / "history.json").write_text("[]")
     (tmp_path / "result.json").write_text('{"best_metrics": [1]}')

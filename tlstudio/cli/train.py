@@ -20,15 +20,11 @@ when cancelled with Ctrl-C.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import os
 import signal
 import sys
 import time
-import types
-import typing
-from pathlib import Path
 from typing import Any
 
 from tlstudio.cli import EXIT_CANCELLED, EXIT_DATA, EXIT_ERROR, EXIT_OK, EXIT_USAGE, UsageError, error
@@ -223,226 +219,15 @@ _METRIC_KEYS = ("loss", "accuracy", "val_loss", "val_accuracy", "lr", "seconds")
 """History values that must be numbers (or null) when present."""
 
 
-def _json_text(value: Any) -> str:
-    text = json.dumps(value, default=str)
-    return text if len(text) <= 60 else text[:59] + "…"
-
-
-def _read_json_file(path: Path) -> Any:
-    """The JSON in ``path``; ProjectError naming the file when it is unreadable, not UTF-8 or not JSON."""
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise ProjectError(f"{path}: cannot be read ({exc.strerror or exc}). Received: {type(exc).__name__}", path=str(path)) from exc
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = raw.count(b"\n", 0, exc.start) + 1
-        field = _field_with_bad_bytes(raw)
-        raise ProjectError(
-            f"{path}: {field + ' ' if field else ''}is not UTF-8 text (byte 0x{raw[exc.start]:02x} on line {line}); "
-            f"the run folder is damaged. Received: {raw[max(0, exc.start - 20): exc.start + 20]!r}",
-            path=str(path),
-        ) from exc
-    try:
-        return json.loads(text)
-    except ValueError as exc:
-        raise ProjectError(
-            f"{path}: is not valid JSON ({exc}); the run folder is damaged. Received: {text[:60]!r}", path=str(path)
-        ) from exc
-
-
-def _field_with_bad_bytes(raw: bytes) -> str:
-    """The JSON field holding the first text that is not UTF-8, e.g. ``"model.backbone"``; ``""`` if unknown."""
-    try:
-        data = json.loads(raw.decode("utf-8", "surrogateescape"))
-    except ValueError:
-        return ""
-
-    def bad(text: str) -> bool:
-        return any("\udc80" <= ch <= "\udcff" for ch in text)
-
-    def walk(value: Any, where: str) -> str:
-        if isinstance(value, str):
-            return (where or "the text") if bad(value) else ""
-        items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
-        for key, item in items:
-            name = f"{where}[{key}]" if isinstance(key, int) else (f"{where}.{key}" if where else key)
-            if isinstance(key, str) and bad(key):
-                return name
-            found = walk(item, name)
-            if found:
-                return found
-        return ""
-
-    return walk(data, "")
-
-
-def _type_problem(tp: Any, value: Any) -> str | None:
-    """What a JSON ``value`` should be for the annotated type ``tp``; None when it fits."""
-    origin, args = typing.get_origin(tp), typing.get_args(tp)
-    if origin in (typing.Union, types.UnionType):
-        if value is None and type(None) in args:
-            return None
-        problems = [_type_problem(a, value) for a in args if a is not type(None)]
-        return None if any(p is None for p in problems) else " or ".join(p for p in problems if p)
-    if origin is tuple:
-        if not isinstance(value, list):
-            return "a list"
-        inner = args[0] if args else Any
-        for item in value:
-            problem = _type_problem(inner, item)
-            if problem:
-                return f"a list of {problem[2:]}s" if problem.startswith("a ") else f"a list whose items are {problem}"
-        return None
-    if dataclasses.is_dataclass(tp):
-        return None if isinstance(value, dict) else "a JSON object"
-    if tp is bool:
-        return None if isinstance(value, bool) else "true or false"
-    if tp is int:
-        return None if isinstance(value, int) and not isinstance(value, bool) else "a whole number"
-    if tp is float:
-        return None if isinstance(value, (int, float)) and not isinstance(value, bool) else "a number"
-    if tp is str:
-        return None if isinstance(value, str) else "a text"
-    return None
-
-
-def _config_problem(cls: type, data: Any, where: str) -> str | None:
-    """The first field of ``data`` whose type does not fit config class ``cls``, as ``"field must be ... Received: ..."``."""
-    if not isinstance(data, dict):
-        what = f"{where} must be" if where else "the file must hold"
-        return f"{what} a JSON object ({cls.__name__}). Received: {_json_text(data)}"
-    hints = typing.get_type_hints(cls)
-    for f in dataclasses.fields(cls):
-        if f.name not in data:
-            continue
-        name = f"{where}.{f.name}" if where else f.name
-        tp, value = hints[f.name], data[f.name]
-        if dataclasses.is_dataclass(tp):
-            problem = _config_problem(tp, value, name)
-            if problem:
-                return problem
-            continue
-        if typing.get_origin(tp) is tuple and _holds_dataclasses(tp) and isinstance(value, list):
-            for i, item in enumerate(value):
-                problem = _config_problem(typing.get_args(tp)[0], item, f"{name}[{i}]")
-                if problem:
-                    return problem
-            continue
-        expected = _type_problem(tp, value)
-        if expected:
-            return f"{name} must be {expected}. Received: {name}={_json_text(value)}"
-    return None
-
-
-def _holds_dataclasses(tp: Any) -> bool:
-    """Whether a ``tuple[X, ...]`` annotation holds config dataclasses."""
-    args = typing.get_args(tp)
-    return bool(args) and dataclasses.is_dataclass(args[0])
-
-
 def check_run_folder(run_dir: str) -> None:
-    """Check the files a resume reads, before anything is loaded.
-
-    ``run_config.json`` is checked field by field against the config classes
-    (type, then range), ``history.json`` entry by entry, ``result.json`` and
-    ``class_names.json`` for their shape, and ``last.weights.h5`` is opened.
-
-    Args:
-        run_dir: The folder given to ``--resume``.
+    """Check a run folder's files before ``--resume`` loads anything (see :func:`tlstudio.schemas.check_run_folder`).
 
     Raises:
-        ProjectError: Naming the damaged file and field, what was expected
-            and ``Received: ...``. A folder that is missing or has no
-            ``run_config.json`` is left to :func:`~tlstudio.training.resume_config`.
+        ProjectError: naming the damaged file and field, what was expected and ``Received: ...``.
     """
-    from tlstudio.config import RunConfig, from_dict
-    from tlstudio.training import result as results
+    from tlstudio.schemas import check_run_folder as check
 
-    folder = Path(run_dir)
-    config_path = folder / results.RUN_CONFIG
-    if not config_path.is_file():
-        return
-    data = _read_json_file(config_path)
-    problem = _config_problem(RunConfig, data, "")
-    if problem is None:
-        try:
-            from_dict(RunConfig, data)
-        except ConfigError as exc:
-            problem = str(exc)
-    if problem:
-        raise ProjectError(f"{config_path}: {problem}", path=str(config_path))
-
-    history_path = folder / results.HISTORY
-    if history_path.is_file():
-        history = _read_json_file(history_path)
-        if not isinstance(history, list):
-            raise ProjectError(
-                f"{history_path}: must hold a JSON list of epochs. Received: {_json_text(history)}", path=str(history_path)
-            )
-        for n, entry in enumerate(history, start=1):
-            where = f"{history_path}: entry {n}"
-            if not isinstance(entry, dict):
-                raise ProjectError(
-                    f'{where} must be an object such as {{"epoch": 0, "phase": 1, "loss": 0.7}}. Received: {_json_text(entry)}',
-                    path=str(history_path),
-                )
-            for key in ("epoch", "phase"):
-                value = entry.get(key, 1)
-                if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-                    raise ProjectError(f"{where}, field {key!r} must be a whole number >= 0. Received: {key}={_json_text(value)}", path=str(history_path))
-            if entry.get("phase", 1) not in (1, 2):
-                raise ProjectError(f"{where}, field 'phase' must be 1 or 2. Received: phase={_json_text(entry['phase'])}", path=str(history_path))
-            for key in _METRIC_KEYS:
-                value = entry.get(key)
-                if value is not None and (not isinstance(value, (int, float)) or isinstance(value, bool)):
-                    raise ProjectError(f"{where}, field {key!r} must be a number. Received: {key}={_json_text(value)}", path=str(history_path))
-
-    result_path = folder / results.RESULT
-    if result_path.is_file():
-        result = _read_json_file(result_path)
-        if not isinstance(result, dict):
-            raise ProjectError(f"{result_path}: must be a JSON object. Received: {_json_text(result)}", path=str(result_path))
-        best = result.get("best_metrics") or {}
-        if not isinstance(best, dict) or not all(
-            isinstance(v, (int, float)) and not isinstance(v, bool) for v in best.values()
-        ):
-            raise ProjectError(
-                f"{result_path}: field 'best_metrics' must map metric names to numbers. Received: best_metrics={_json_text(best)}",
-                path=str(result_path),
-            )
-        if not isinstance(result.get("monitor", ""), str):
-            raise ProjectError(
-                f"{result_path}: field 'monitor' must be a metric name. Received: monitor={_json_text(result['monitor'])}",
-                path=str(result_path),
-            )
-        names = result.get("class_names") or []
-        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
-            raise ProjectError(
-                f"{result_path}: field 'class_names' must be a list of texts. Received: class_names={_json_text(names)}",
-                path=str(result_path),
-            )
-
-    names_path = folder / results.CLASS_NAMES
-    if names_path.is_file():
-        names = _read_json_file(names_path)
-        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
-            raise ProjectError(f"{names_path}: must hold a list of class names. Received: {_json_text(names)}", path=str(names_path))
-
-    weights = folder / results.LAST_WEIGHTS
-    if weights.is_file():
-        import h5py
-
-        try:
-            with h5py.File(weights, "r"):
-                pass
-        except (OSError, ValueError) as exc:
-            raise ProjectError(
-                f"{weights}: the checkpoint is damaged and cannot be read, so the run cannot be resumed from it "
-                f"({_first_line(exc)}). Received: a file of {weights.stat().st_size:,} bytes",
-                path=str(weights),
-            ) from exc
+    check(run_dir)
 
 
 def _first_line(exc: BaseException) -> str:
