@@ -402,6 +402,26 @@ def test_layout_fits_from_1024x680(qtbot, augmented_table, size):
     page.grab().save(str(SCREENSHOTS / f"inspect_layout_{size[0]}.png"))
 
 
+def test_shrinking_the_window_keeps_the_layer_names_readable(qtbot, augmented_table):
+    """A table loaded in a large window, then the window made small: the names keep 160 px, all columns fit."""
+    page = InspectPage(AppState())
+    page.auto_load = False
+    qtbot.addWidget(page)
+    page.resize(1600 - 170, 1000 - 60)
+    page.show()
+    page.set_table(augmented_table, "test")
+    qtbot.wait(20)
+    page.resize(1024 - 170, 680 - 60)
+    qtbot.wait(50)
+    assert page.view.columnWidth(1) >= 160
+    viewport = page.view.viewport().width()
+    assert all(right <= viewport + 1 for _, _, right in _visible_column_rects(page)), _visible_column_rects(page)
+    page.columns.set_shown("type", True)  # more columns than room: the names narrow, never below the minimum
+    page.columns.set_shown("group", True)
+    assert page.view.columnWidth(1) >= 110
+    page.columns.reset()
+
+
 def test_calculator_formulas_are_not_cut_off(qtbot):
     """Each result row wraps its formulas, one a line, inside the visible width."""
     page = InspectPage(AppState())

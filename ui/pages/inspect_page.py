@@ -230,7 +230,8 @@ class InspectPage(QWidget):
         self.view.verticalHeader().setVisible(False)
         self.view.verticalHeader().setDefaultSectionSize(22)
         self.view.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-        self.view.horizontalHeader().setStretchLastSection(True)
+        # the Layer column, not the last one, takes the width left over (_fit_columns)
+        self.view.horizontalHeader().setStretchLastSection(False)
         self.view.horizontalHeader().setResizeContentsPrecision(0)  # size columns from the visible rows: ResNet152 has 500+ rows
         self.view.selectionModel().currentRowChanged.connect(self._on_row_changed)
         self.view.setMinimumWidth(300)
@@ -285,17 +286,20 @@ class InspectPage(QWidget):
         return self.tabs
 
     def _size_columns(self) -> None:
-        """Size the columns from their contents, the layer names between 160 and 320 px, then fit the view."""
+        """Size the columns from their contents; the Layer column takes what is left (see :meth:`_fit_columns`)."""
         self.view.resizeColumnsToContents()
-        self.view.setColumnWidth(1, min(max(self.view.columnWidth(1), 160), 320))
         self._fit_columns()
 
     def _fit_columns(self) -> None:
-        """Narrow the Layer column (its names elide, the tooltip keeps them) until the shown columns fit the view."""
+        """Give the Layer column the width the other shown columns leave, at least :data:`LAYER_COLUMN_MIN`.
+
+        Below that, names elide (the tooltip keeps them) and the view scrolls sideways.
+        """
         shown = [i for i in range(self.table_model.columnCount()) if not self.view.isColumnHidden(i)]
-        overflow = sum(self.view.columnWidth(i) for i in shown) - self.view.viewport().width()
-        if overflow > 0 and 1 in shown and shown[-1] != 1:
-            self.view.setColumnWidth(1, max(LAYER_COLUMN_MIN, self.view.columnWidth(1) - overflow))
+        if 1 not in shown:
+            return
+        others = sum(self.view.columnWidth(i) for i in shown if i != 1)
+        self.view.setColumnWidth(1, max(LAYER_COLUMN_MIN, self.view.viewport().width() - others))
 
     def eventFilter(self, watched, event) -> bool:  # noqa: N802
         """Keep the shown columns inside the table when its viewport narrows."""
