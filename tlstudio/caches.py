@@ -1,11 +1,14 @@
 """The disk caches: what they hold, how large they may grow, and clearing them.
 
-tlstudio keeps two caches under :func:`tlstudio.paths.cache_dir`, both safe
+tlstudio keeps three caches under :func:`tlstudio.paths.cache_dir`, all safe
 to delete at any time (they are rebuilt when needed):
 
 * ``features/``: backbone features as ``.npy`` files
   (:mod:`tlstudio.training.features`), kept under a size limit by
   :func:`enforce_limit`, least recently used first;
+* ``pooled/``: pooled features at every cut point of a backbone, for the
+  transfer probe and the dataset audit (:mod:`tlstudio.analysis.pooled_cache`):
+  ``.npy`` shards and their ``.json`` manifests;
 * ``validation/``: the SQLite file of image checks (:mod:`tlstudio.data.cache`).
 
 Autosaves, error logs and sample datasets also live under the cache folder;
@@ -30,6 +33,7 @@ logger = logging.getLogger(__name__)
 
 CACHES = {
     "features": ("backbone features", (".npy",)),
+    "pooled": ("pooled features of every cut point (probe, audit)", (".npy", ".json")),
     "validation": ("image check results", (".sqlite", ".sqlite-journal", ".sqlite-wal", ".sqlite-shm")),
 }
 """Cache name -> (description, endings of the files it owns)."""

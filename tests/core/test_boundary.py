@@ -40,6 +40,14 @@ LIGHT_MODULES = [
     "tlstudio.jobs",
     "tlstudio.jobs.models",
     "tlstudio.jobs.device",
+    "tlstudio.caches",
+    "tlstudio.schemas",
+    "tlstudio.analysis",
+    "tlstudio.analysis.cuts",
+    "tlstudio.analysis.pooled_cache",
+    "tlstudio.analysis.kfold",
+    "tlstudio.analysis.probe",
+    "tlstudio.analysis.audit",
     *sorted({target.split(":")[0] for target in __import__("tlstudio.jobs", fromlist=["JOBS"]).JOBS.values()}),
 ]
 
