@@ -125,3 +125,15 @@ def test_a_failing_advisor_never_stops_the_callback(caplog):
     callback.set_model(model)
     callback.on_train_batch_end(0, {"loss": 1.0, "accuracy": 0.5})
     assert len(events) == 1 and "training advice failed" in caplog.text
+
+
+def test_without_augmentation_the_advice_never_says_use_less_augmentation():
+    history = _epochs(
+        {"loss": 0.9, "accuracy": 0.55, "val_loss": 0.3, "val_accuracy": 0.9},
+        {"loss": 0.8, "accuracy": 0.6, "val_loss": 0.3, "val_accuracy": 0.92},
+    )
+    (with_aug,) = Advisor(2, augmentation=True).epoch(history)
+    (without,) = Advisor(2, augmentation=False).epoch(history)
+    assert with_aug.code == without.code == "underfitting_augmentation"
+    assert "less augmentation" in with_aug.suggestion.lower()
+    assert "less augmentation" not in without.suggestion.lower() and "dropout" in without.suggestion

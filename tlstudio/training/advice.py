@@ -74,13 +74,16 @@ class Advisor:
 
     Args:
         num_classes: Classes the model predicts (sets ``ln(classes)`` and chance accuracy).
+        augmentation: Whether the run augments its training images (None: unknown).
+            The advice names augmentation only where it can be the cause.
 
     Each rule fires at most once per advisor; :meth:`batch` and :meth:`epoch`
     return the advice that fired on that call (usually none).
     """
 
-    def __init__(self, num_classes: int):
+    def __init__(self, num_classes: int, augmentation: bool | None = None):
         self.num_classes = max(2, int(num_classes))
+        self.augmentation = augmentation
         self.fired: set[str] = set()
 
     # ------------------------------------------------------------- inputs
@@ -194,8 +197,13 @@ class Advisor:
                 "underfitting_augmentation",
                 "Training harder than validation",
                 f"Training accuracy {train:.2f} is well below validation accuracy {val:.2f} (epoch {epoch + 1}).",
-                "Use less augmentation (smaller rotation, zoom and contrast) or a lower head dropout: "
-                "the training images are harder than the real ones.",
+                (
+                    "Use less augmentation (smaller rotation, zoom and contrast) or a lower head dropout: "
+                    "the training images are harder than the real ones."
+                    if self.augmentation is not False
+                    else "Augmentation is off, so the head's dropout makes training harder than validation: "
+                    "lower the dropout (Model page), or train longer at the same rate."
+                ),
                 epoch,
             )
         return []

@@ -135,6 +135,7 @@ class RunState:
             ``last.weights.h5``; ``history.json`` never holds more.
         advisor: The run's :class:`tlstudio.training.advice.Advisor` (made by the first
             :class:`EventCallback`; shared by the phases so each advice is given once).
+        augmentation: Whether the run augments its training images (None: unknown).
     """
 
     monitor: str = "val_accuracy"
@@ -145,6 +146,7 @@ class RunState:
     best_metrics: dict[str, Any] = field(default_factory=dict)
     phase: int = 1
     advisor: Any = None
+    augmentation: bool | None = None
     epochs_saved: int = 0
 
     @property
@@ -316,7 +318,7 @@ class EventCallback(keras.callbacks.Callback):
             if self.state.advisor is None:
                 from tlstudio.training.advice import Advisor
 
-                self.state.advisor = Advisor(int(self.model.outputs[0].shape[-1]))
+                self.state.advisor = Advisor(int(self.model.outputs[0].shape[-1]), self.state.augmentation)
             for advice in check(self.state.advisor):
                 self.sink(advice)
         except Exception:  # noqa: BLE001 - advice is optional, the run is not

@@ -145,7 +145,7 @@ def run_training(
     started = time.perf_counter()
     sink = safe_sink(sink)
     cancel = ensure_token(cancel)
-    state = RunState(monitor=config.train.monitor)
+    state = RunState(monitor=config.train.monitor, augmentation=config.data.augment.enabled)
     target = config.run_dir or config.resume_from
     session = _Session(run_dir=Path(target) if target else None, state=state)
     error: str | None = None
