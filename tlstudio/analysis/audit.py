@@ -164,7 +164,7 @@ def label_issues(
     labels = np.asarray(labels, np.int64)
     proba = np.asarray(oof_proba, np.float64)
     proba = proba / np.clip(proba.sum(axis=1, keepdims=True), 1e-12, None)
-    confident = set(find_label_issues(labels, proba).nonzero()[0].tolist())
+    confident = set(find_label_issues(labels, proba, n_jobs=1).nonzero()[0].tolist())
     disagree = set(np.flatnonzero(np.argmax(proba, axis=1) != labels).tolist())
     ranked = sorted(confident | disagree, key=lambda i: (proba[i, labels[i]], i))  # self-confidence, lowest first
     issues = []
