@@ -217,3 +217,27 @@ def test_data_page_audit_tab_rescans_after_a_move_and_after_its_undo(qtbot, data
     assert totals() == {0: 8, 1: 8, 2: 8}
     page.shutdown()
     worker.wait_all(30_000)
+
+
+def test_run_audit_runs_the_engine_job_on_the_open_dataset(qtbot, dataset):
+    from tlstudio.config import DataConfig, ModelConfig
+
+    state = AppState(data_config=DataConfig(root=str(dataset), val_fraction=0.25),
+                     model_config=ModelConfig(backbone="vgg16", weights="none", image_size=32))
+    view = AuditView(state)
+    qtbot.addWidget(view)
+    view.show()
+    errors: list[str] = []
+    view.runner.error.connect(lambda message, details: errors.append(message + details[-1500:]))
+    with qtbot.waitSignal(view.runner.finished, timeout=240_000):
+        assert view.run_audit() is True
+        assert view.runner.job == "audit"
+    assert errors == []
+    result = view.result
+    qtbot.waitUntil(lambda: not view.runner.is_running(), timeout=30_000)
+    assert isinstance(result, AuditResult) and result.num_images == 24 and not result.cancelled
+    assert len(view.label_grid.cards) == len(result.label_issues)
+    assert len(view.duplicate_rows) == len(result.duplicates)
+    assert view.label_title.isVisible() and "circle" in view.balance.text()
+    assert "24 images audited" in view.summary.text()
+    view.shutdown()

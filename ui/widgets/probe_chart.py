@@ -102,7 +102,7 @@ class ProbeChart(QWidget):
         plot = self.plot_widget.getPlotItem()
         plot.showGrid(x=False, y=True, alpha=0.25)
         plot.setLabel("left", "CV accuracy", color=AXIS_COLOUR)
-        plot.setLabel("bottom", "cut point (input → output)", color=AXIS_COLOUR)
+        self.plot_widget.setToolTip("Cut points from the input (left) to the output (right); hover a point for its score")
         for name in ("left", "bottom"):
             axis = plot.getAxis(name)
             axis.setTextPen(AXIS_COLOUR)
