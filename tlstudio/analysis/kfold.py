@@ -70,6 +70,27 @@ def usable_folds(labels: np.ndarray, folds: int) -> int:
     return max(2, min(int(folds), smallest))
 
 
+def fold_splits(labels: np.ndarray, folds: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The stratified, shuffled ``(train_rows, test_rows)`` of every fold: the one fold assignment.
+
+    The probe, the audit and the head sweep all split with this, so the same
+    labels, folds and seed give the same folds everywhere.
+
+    Args:
+        labels: ``[N]`` integer labels.
+        folds: Wanted folds (reduced by :func:`usable_folds`).
+        seed: Seed of the shuffle.
+
+    Raises:
+        DataError: too few images per class for cross-validation.
+    """
+    from sklearn.model_selection import StratifiedKFold
+
+    labels = np.asarray(labels, np.int64)
+    splitter = StratifiedKFold(n_splits=usable_folds(labels, folds), shuffle=True, random_state=seed)
+    return list(splitter.split(np.zeros(len(labels)), labels))
+
+
 def make_head(C: float = DEFAULT_C, seed: int = 0):
     """The linear head: standardise, then multinomial logistic regression."""
     from sklearn.linear_model import LogisticRegression
@@ -106,15 +127,13 @@ def kfold_fit(
     Raises:
         DataError: too few images per class for cross-validation.
     """
-    from sklearn.model_selection import StratifiedKFold
-
     labels = np.asarray(labels, np.int64)
-    k = usable_folds(labels, folds)
+    splits = fold_splits(labels, folds, seed)
+    k = len(splits)
     classes = int(num_classes if num_classes is not None else labels.max() + 1)
     oof = np.zeros((len(labels), classes), np.float32)
     scores: list[float] = []
-    splitter = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed)
-    for train_idx, test_idx in splitter.split(np.zeros(len(labels)), labels):
+    for train_idx, test_idx in splits:
         if cancel is not None and cancel.cancelled:
             return _result(scores, oof, k, cancelled=True)
         head = make_head(C, seed)

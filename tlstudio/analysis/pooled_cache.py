@@ -1,9 +1,12 @@
 """The multi-cut pooled feature cache: one pass over the images, every cut stored.
 
 For each cut point of a backbone (:mod:`tlstudio.analysis.cuts`) the cache
-keeps the global-average-pooled feature vector of every image: a float32
-``[N, C]`` array per cut (VGG16: 64 + 128 + 256 + 512 + 512 values, about
-5.9 KB per image for all five cuts). Each array is one ``.npy`` shard under
+keeps the global-average-pooled and the global-max-pooled feature vector of
+every image: two float32 ``[N, C]`` arrays per cut (VGG16: 64 + 128 + 256 +
+512 + 512 values, about 5.9 KB per image and pooling for all five cuts; the
+max-pooled ones let a head sweep compare the two poolings without another
+pass). Each array is one ``.npy`` shard (``KEY.CUT.npy`` average,
+``KEY.CUT.max.npy`` max) under
 ``tlstudio.paths.cache_dir("pooled")``; readers get an :class:`numpy.memmap`,
 so the features are never held whole in memory.
 
@@ -34,7 +37,7 @@ import json
 import logging
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping, Sequence
 
@@ -48,7 +51,11 @@ from tlstudio.io.atomic import atomic_path, atomic_write_json
 
 logger = logging.getLogger(__name__)
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2
+"""2: max-pooled shards beside the average-pooled ones."""
+
+POOLINGS = ("avg", "max")
+"""The poolings stored per cut: ``arrays`` holds ``"avg"``, ``max_arrays`` holds ``"max"``."""
 CHUNK_IMAGES = 256
 """Images decoded and pushed through the backbone per chunk (bounds the memory of an extraction)."""
 
@@ -71,9 +78,11 @@ class PooledFeatures:
     Attributes:
         paths: The images, in the order of the rows.
         cuts: Cut layer names, input to output.
-        arrays: ``cut -> np.memmap`` of shape ``[len(paths), channels]``, float32, read-only.
+        arrays: ``cut -> np.memmap`` of shape ``[len(paths), channels]``, float32, read-only
+            (global average pooling).
         key: The cache key.
         cache_hit: True when nothing was computed.
+        max_arrays: The same for global max pooling.
     """
 
     paths: tuple[str, ...]
@@ -81,9 +90,22 @@ class PooledFeatures:
     arrays: Mapping[str, np.ndarray]
     key: str
     cache_hit: bool
+    max_arrays: Mapping[str, np.ndarray] = field(default_factory=dict)
 
     def __getitem__(self, cut: str) -> np.ndarray:
         return self.arrays[cut]
+
+    def pooled(self, cut: str, pooling: str) -> np.ndarray:
+        """The ``[N, C]`` features of ``cut`` under ``pooling`` (``"avg"`` or ``"max"``).
+
+        Raises:
+            KeyError: an unknown cut or pooling, naming both and the choices.
+        """
+        table = {"avg": self.arrays, "max": self.max_arrays}.get(pooling)
+        if table is None or cut not in table:
+            raise KeyError(f"no pooled features for cut {cut!r} with pooling {pooling!r}; expected a cut of "
+                           f"{', '.join(self.cuts)} and a pooling of {', '.join(POOLINGS)}. Received: {cut!r}, {pooling!r}")
+        return table[cut]
 
     def channels(self, cut: str) -> int:
         """Length of the feature vector at ``cut``."""
@@ -169,8 +191,13 @@ def _manifest_path(folder: Path, key: str) -> Path:
     return folder / f"{key}.json"
 
 
-def _shard_path(folder: Path, key: str, cut: str) -> Path:
-    return folder / f"{key}.{_safe(cut)}.npy"
+def _shard_path(folder: Path, key: str, cut: str, pooling: str = "avg") -> Path:
+    return folder / (f"{key}.{_safe(cut)}.npy" if pooling == "avg" else f"{key}.{_safe(cut)}.{pooling}.npy")
+
+
+def _shards(folder: Path, key: str, cuts: Sequence[str]) -> list[tuple[str, str, Path]]:
+    """``(pooling, cut, path)`` of every shard of an entry, average-pooled first."""
+    return [(pooling, cut, _shard_path(folder, key, cut, pooling)) for pooling in POOLINGS for cut in cuts]
 
 
 def _folder(cache_dir: str | os.PathLike | None) -> Path:
@@ -190,27 +217,26 @@ def _read(folder: Path, key: str, image_paths: tuple[str, ...]) -> PooledFeature
         meta = json.loads(manifest.read_text(encoding="utf-8"))
         cuts = tuple(meta["cuts"])
         channels = dict(meta["channels"])
-        arrays = {}
-        for cut in cuts:
-            shard = _shard_path(folder, key, cut)
+        arrays: dict[str, dict[str, np.ndarray]] = {pooling: {} for pooling in POOLINGS}
+        for pooling, cut, shard in _shards(folder, key, cuts):
             array = np.load(shard, mmap_mode="r", allow_pickle=False)
             if array.shape != (len(image_paths), int(channels[cut])) or array.dtype != np.float32:
                 raise ValueError(
                     f"expected float32 {(len(image_paths), channels[cut])} in {shard}, found {array.dtype} {array.shape}"
                 )
-            arrays[cut] = array
+            arrays[pooling][cut] = array
     except (OSError, ValueError, KeyError, TypeError, EOFError) as exc:
         logger.warning("ignoring the damaged pooled feature cache entry %s (%s: %s); it will be rebuilt",
                        manifest, type(exc).__name__, exc)
         return None
-    for cut in cuts:
-        caches.touch(_shard_path(folder, key, cut))
+    for _, _, shard in _shards(folder, key, cuts):
+        caches.touch(shard)
     caches.touch(manifest)
-    return PooledFeatures(image_paths, cuts, arrays, key, cache_hit=True)
+    return PooledFeatures(image_paths, cuts, arrays["avg"], key, cache_hit=True, max_arrays=arrays["max"])
 
 
 def _extraction_model(backbone_model, spec_key: str, cuts: Sequence[str]):
-    """Raw RGB images -> the pooled output of every cut (preprocessing inside)."""
+    """Raw RGB images -> the average-pooled output of every cut, then the max-pooled ones (preprocessing inside)."""
     import keras
 
     size = int(backbone_model.input.shape[1])
@@ -220,17 +246,18 @@ def _extraction_model(backbone_model, spec_key: str, cuts: Sequence[str]):
     if not isinstance(outputs, (list, tuple)):
         outputs = [outputs]
     pooled = [keras.ops.cast(keras.ops.mean(o, axis=(1, 2)), "float32") for o in outputs]
+    pooled += [keras.ops.cast(keras.ops.max(o, axis=(1, 2)), "float32") for o in outputs]
     return keras.Model(inputs, pooled)
 
 
 def _extract(model, image_paths: tuple[str, ...], size: int, batch_size: int, targets: list[np.ndarray],
              sink: Sink, cancel: CancelToken) -> bool:
-    """Fill ``targets`` (one memmap per cut) chunk by chunk; False when cancelled."""
+    """Fill ``targets`` (one memmap per model output) chunk by chunk; False when cancelled."""
     from tlstudio.data.pipeline import load_items_array
     from tlstudio.data.types import Item
 
     total = len(image_paths)
-    sink(Progress("features", 0, total, f"Computing pooled features at {len(targets)} cuts for {total} images"))
+    sink(Progress("features", 0, total, f"Computing pooled features at {len(targets) // len(POOLINGS)} cuts for {total} images"))
     for start in range(0, total, CHUNK_IMAGES):
         if cancel.cancelled:
             return False
@@ -300,14 +327,14 @@ def pooled_features(
 
     cuts = cut_points([layer.name for layer in model.layers], backbone)
     extractor = _extraction_model(model, backbone, cuts)
-    channels = {cut: int(out.shape[-1]) for cut, out in zip(cuts, extractor.outputs)}
+    channels = {cut: int(out.shape[-1]) for cut, out in zip(cuts, extractor.outputs)}  # the average-pooled half
     global _EXTRACTIONS
     _EXTRACTIONS += 1
     try:
         with contextlib.ExitStack() as stack:
             targets = []
-            for cut in cuts:  # a cache: no fsync, a power cut costs a recompute
-                tmp = stack.enter_context(atomic_path(_shard_path(folder, key, cut), fsync=False))
+            for _, cut, shard in _shards(folder, key, cuts):  # a cache: no fsync, a power cut costs a recompute
+                tmp = stack.enter_context(atomic_path(shard, fsync=False))
                 targets.append(np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(len(image_paths), channels[cut])))
             try:
                 finished = _extract(extractor, image_paths, size, batch_size, targets, sink, cancel)
@@ -321,14 +348,15 @@ def pooled_features(
         return None
     atomic_write_json(_manifest_path(folder, key), {
         "version": CACHE_VERSION, "backbone": backbone, "weights": weights, "image_size": size,
-        "count": len(image_paths), "cuts": list(cuts), "channels": channels, "versions": versions(),
+        "count": len(image_paths), "cuts": list(cuts), "channels": channels, "poolings": list(POOLINGS),
+        "versions": versions(),
     }, fsync=False)
     _evict(folder, key, cuts)
     result = _read(folder, key, image_paths)
     if result is None:
         raise OSError(f"{_manifest_path(folder, key)}: the pooled feature cache just written cannot be read back. "
                       "Expected the shards written a moment ago. Received: a missing or damaged file")
-    return PooledFeatures(image_paths, result.cuts, result.arrays, key, cache_hit=False)
+    return PooledFeatures(image_paths, result.cuts, result.arrays, key, cache_hit=False, max_arrays=result.max_arrays)
 
 
 def _backbone(backbone: str, weights: str, size: int):
@@ -343,7 +371,7 @@ def _evict(folder: Path, key: str, cuts: Sequence[str]) -> None:
     except ValueError as exc:
         logger.warning("%s; using the default limit", exc)
         limit = caches.DEFAULT_FEATURE_LIMIT_BYTES
-    keep = [_shard_path(folder, key, cut) for cut in cuts]
+    keep = [shard for _, _, shard in _shards(folder, key, cuts)]
     evicted = caches.enforce_limit(folder, limit, endings=(".npy",), keep=keep)
     if evicted:
         logger.info("pooled feature cache over %d bytes: evicted %d least recently used shards", limit, len(evicted))
