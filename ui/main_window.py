@@ -475,13 +475,23 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------- closing
 
+    def running_work_text(self) -> str:
+        """The quit question about running work, naming only what is running."""
+        running = worker.active_runners(include_background=False)
+        names = running_work_names(running)
+        what = _join(names) or "A task"
+        verb = "is" if len(names) <= 1 else "are"
+        text = f"{what[:1].upper()}{what[1:]} {verb} still running.\n\nStop {'it' if len(names) <= 1 else 'them'} and quit?"
+        if any(getattr(r, "job", "") == "train" for r in running):
+            text += " The cancelled training run keeps its last checkpoint and can be resumed."
+        return text
+
     def confirm_close_during_run(self) -> bool:
         """Ask whether to stop the running work and quit (True = yes)."""
         answer = QMessageBox.question(
             self,
             "Stop and quit?",
-            "Work is still running (training, scanning or a model build).\n\n"
-            "Stop it and quit? A cancelled training run keeps its last checkpoint.",
+            self.running_work_text(),
             QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
             QMessageBox.StandardButton.No,
         )
@@ -500,6 +510,11 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage("Stopping the running work before quitting…")
             for runner in running:
                 runner.finished.connect(self._close_if_idle)
+            event.ignore()
+            return
+        self._close_when_idle = False
+        project = getattr(self, "project_actions", None)
+        if project is not None and not project.confirm_close():  # save the project? (runs it would lose are listed)
             event.ignore()
             return
         self._save_settings()
@@ -535,6 +550,38 @@ class MainWindow(QMainWindow):
         page = app_settings.last_page()
         if 0 <= page < self.navigator.count():
             self.navigator.setCurrentRow(page)
+
+
+JOB_DESCRIPTIONS = {
+    "train": "a training run",
+    "prepare_data": "a dataset scan",
+    "describe_backbone": "a model build",
+    "evaluate": "an evaluation",
+    "predict": "a prediction",
+    "export": "an export",
+    "inspect_table": "a model inspection",
+    "filters": "a filter visualisation",
+    "activations": "an activation visualisation",
+    "gradcam": "a Grad-CAM computation",
+    "cross_check": "a formula cross-check",
+}
+"""What the quit question calls each engine job."""
+
+
+def running_work_names(runners) -> list[str]:
+    """One description per running task (engine jobs by name, others as "a task"), without repeats."""
+    names: list[str] = []
+    for runner in runners:
+        job = getattr(runner, "job", "")
+        name = JOB_DESCRIPTIONS.get(job, f"a {job.replace('_', ' ')} job" if job else "a task")
+        if name not in names:
+            names.append(name)
+    return names
+
+
+def _join(items: list[str]) -> str:
+    """``["a", "b", "c"]`` -> ``"a, b and c"``."""
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + f" and {items[-1]}" if items else ""
 
 
 class _Pages(dict):

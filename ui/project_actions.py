@@ -17,6 +17,11 @@ it is answered. "Restore" opens the autosave (kept until the project is
 saved), "Discard" deletes it, and closing the question any other way keeps
 it for the next start.
 
+Closing the window asks whether to save a project with unsaved changes
+(Save / Don't save / Cancel), listing every run that not saving would drop
+from the project; a clean close removes this session's autosave, so the next
+start only offers recovery after a crash.
+
 Opening a project with damaged runs opens the rest and shows one warning
 naming each damaged file and field. Everything here is light: the project
 module never loads TensorFlow.
@@ -24,11 +29,14 @@ module never loads TensorFlow.
 
 from __future__ import annotations
 
+import json
+import logging
+import os
 import weakref
 from pathlib import Path
 from typing import Any, Callable
 
-from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
+from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QFileDialog, QMainWindow, QMenu, QMessageBox, QWidget
 
@@ -37,6 +45,11 @@ from tlstudio.project import PROJECT_SUFFIX, Project, discard_autosave, new_sess
 
 RESTORE, DISCARD, KEEP = "restore", "discard", "keep"
 """Answers to the recovery offer."""
+
+SAVE, DONT_SAVE, CANCEL = "save", "dont-save", "cancel"
+"""Answers to the save question when the window closes."""
+
+logger = logging.getLogger(__name__)
 
 RECENT_KEY = "projects/recent"
 LAST_KEY = "projects/last"
@@ -224,6 +237,42 @@ class ProjectController(QObject):
             self.state.show_status(f"Autosave failed: {exc}", 6000)
             return None
 
+    def unsaved_runs(self) -> list[Any]:
+        """Runs the project file does not hold yet (new runs, or runs resumed since the last save).
+
+        An untitled project has saved none of its runs.
+        """
+        saved: dict[str, int] = {}
+        if self.path is not None:
+            try:
+                data = json.loads(Path(self.path).read_text(encoding="utf-8"))
+                for entry in data.get("runs") or []:
+                    if isinstance(entry, dict) and isinstance(entry.get("run_dir"), str):
+                        saved[os.path.abspath(entry["run_dir"])] = int(entry.get("epochs_completed") or 0)
+            except (OSError, ValueError, TypeError, AttributeError) as exc:
+                logger.warning("could not read %s to list its saved runs; counting every run as unsaved: %s", self.path, exc)
+                saved = {}
+        return [
+            run
+            for run in self.project.runs
+            if run.run_dir and saved.get(os.path.abspath(run.run_dir), -1) != int(run.epochs_completed or 0)
+        ]
+
+    def discard_own_autosave(self, recovered: bool = False) -> None:
+        """Delete this session's autosave (the window closes cleanly: nothing for a next start to recover).
+
+        Args:
+            recovered: Also delete the earlier session's autosave this project was restored from.
+        """
+        sides: list[Path | None] = [None]
+        if recovered and self.project.recovered_from is not None:
+            sides.append(self.project.recovered_from)
+        for side in sides:
+            try:
+                discard_autosave(self.path, side, session=self.session)
+            except (TlStudioError, OSError) as exc:
+                logger.warning("could not remove an autosave of %s (%s): %s", self.path or "an untitled project", side, exc)
+
     def pending_recovery(self) -> tuple[str | None, Path] | None:
         """``(project path or None, autosave file)`` worth offering at start-up, or None.
 
@@ -268,19 +317,6 @@ def project_controller(state: Any) -> ProjectController:
     return controller
 
 
-class _CloseWatcher(QObject):
-    """Autosaves unsaved changes when the main window closes (recovery offers them next time)."""
-
-    def __init__(self, controller: ProjectController, parent: QObject):
-        super().__init__(parent)
-        self.controller = controller
-
-    def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt API
-        if event.type() == QEvent.Type.Close:
-            self.controller.autosave()
-        return False
-
-
 class ProjectActions(QObject):
     """The File-menu actions of one main window."""
 
@@ -290,6 +326,9 @@ class ProjectActions(QObject):
         self.controller = controller
         self.ask: Callable[[str, str], bool] | None = None
         """Yes/no question hook; None asks with a message box (tests set a function)."""
+        self.ask_save: Callable[[str], str] | None = None
+        """Save-on-close question hook returning SAVE, DONT_SAVE or CANCEL; None asks with a modal box."""
+        self.save_box: QMessageBox | None = None
         self.recovery_box: QMessageBox | None = None
         self.ask_recovery: Callable[[str], str] | None = None
         """Recovery question hook returning RESTORE, DISCARD or KEEP; None asks with a modal box."""
@@ -443,6 +482,68 @@ class ProjectActions(QObject):
             return False
         return True
 
+    def close_question(self) -> str | None:
+        """The text of the save question the window asks when it closes, or None when there is nothing to ask.
+
+        A named project with unsaved changes is asked about; so is an untitled
+        one that records runs. An untitled project without runs is not: its
+        settings are kept for the next start anyway.
+        """
+        controller = self.controller
+        project = controller.project
+        if not project.dirty or (controller.path is None and not project.runs):
+            return None
+        where = str(controller.path) if controller.path else "a project file"
+        text = f"{project.name} has unsaved changes. Save them to {where} before quitting?"
+        runs = controller.unsaved_runs()
+        if runs:
+            n = len(runs)
+            lines = "\n".join(f"• {r.id}: {r.epochs_completed} epoch{'s' if r.epochs_completed != 1 else ''}, {r.run_dir}" for r in runs)
+            text += (
+                f"\n\nNot saving drops {n} run{'s' if n > 1 else ''} from the project's run history "
+                f"(the run folder{'s stay' if n > 1 else ' stays'} on disk):\n{lines}"
+            )
+        return text
+
+    def confirm_close(self) -> bool:
+        """Ask whether to save unsaved project changes before the window closes.
+
+        Returns:
+            True when the window may close: the project was saved, the user chose
+            not to save (this session's autosave is then removed, so the next
+            start does not offer it as a crash recovery), or there was nothing
+            to save. False when the user cancelled, or the save failed or was
+            cancelled.
+        """
+        controller = self.controller
+        text = self.close_question()
+        if text is None:
+            controller.discard_own_autosave()
+            return True
+        answer = (self.ask_save or self._ask_save)(text)
+        if answer == SAVE:
+            return self.save()  # an untitled project asks where; cancelling that keeps the window open
+        if answer == DONT_SAVE:
+            controller.discard_own_autosave(recovered=True)
+            return True
+        return False
+
+    def _ask_save(self, text: str) -> str:
+        buttons = QMessageBox.StandardButton
+        box = QMessageBox(QMessageBox.Icon.Question, "Save project?", text, buttons.Save | buttons.Discard | buttons.Cancel, self._parent())
+        box.setObjectName("SaveOnClose")
+        box.button(buttons.Discard).setText("Don't save")
+        box.setDefaultButton(buttons.Save)
+        box.setEscapeButton(buttons.Cancel)
+        box.setWindowModality(Qt.WindowModality.ApplicationModal)
+        self.save_box = box
+        try:
+            clicked = box.exec()
+        finally:
+            self.save_box = None
+            box.deleteLater()
+        return {buttons.Save: SAVE, buttons.Discard: DONT_SAVE}.get(buttons(clicked), CANCEL)
+
     def offer_recovery(self) -> bool:
         """Offer to restore an autosave another session left (modal; autosave is held until answered).
 
@@ -542,7 +643,6 @@ def install_project_actions(main_window: QMainWindow, state: Any, offer_recovery
     if quit_action is not None:
         menu.insertSeparator(quit_action)
     main_window.project_actions = actions
-    main_window.installEventFilter(_CloseWatcher(controller, main_window))
     if offer_recovery:
         controller.autosave_held = True  # until the offer is answered (it runs once the event loop starts)
         QTimer.singleShot(0, actions.offer_recovery)

@@ -336,3 +336,28 @@ def test_buttons_of_the_data_evaluate_inspect_and_export_pages_have_tooltips(qtb
             if button.text() and not button.toolTip():
                 missing.append(f"{key}: {button.text()}")
     assert missing == []
+
+
+def test_quit_question_names_only_the_work_that_is_running(main_window):
+    def until_cancelled(*, sink, cancel):
+        while not cancel.cancelled:
+            time.sleep(0.01)
+
+    scan = TaskRunner(main_window)
+    scan.job = "prepare_data"  # what an EngineTask records
+    scan.start(until_cancelled)
+    try:
+        text = main_window.running_work_text()
+        assert text.startswith("A dataset scan is still running.") and "Stop it and quit?" in text
+        assert "training" not in text and "model build" not in text
+        train = TaskRunner(main_window)
+        train.job = "train"
+        train.start(until_cancelled)
+        text = main_window.running_work_text()
+        assert text.startswith("A dataset scan and a training run are still running.") or text.startswith(
+            "A training run and a dataset scan are still running."
+        )
+        assert "Stop them and quit?" in text and "keeps its last checkpoint" in text
+    finally:
+        worker.cancel_all()
+        worker.wait_all(10_000)

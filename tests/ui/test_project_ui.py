@@ -35,6 +35,14 @@ def saved_project(tmp_path):
     return project.save(tmp_path / "demo.tlsproj")
 
 
+@pytest.fixture(autouse=True)
+def _closing_never_blocks(monkeypatch):
+    """Windows closed at teardown answer the save question "Don't save" instead of opening a modal box."""
+    from ui.project_actions import DONT_SAVE, ProjectActions
+
+    monkeypatch.setattr(ProjectActions, "_ask_save", lambda self, text: DONT_SAVE)
+
+
 @pytest.fixture
 def window(qtbot):
     from ui.main_window import MainWindow
@@ -320,7 +328,7 @@ def test_a_damaged_run_is_shown_damaged_and_the_project_opens(window, saved_proj
     assert "history.json" in damaged.toolTip() and "epoch must be a whole number" in damaged.toolTip()
     assert history.table.item(rows["run-vgg"], status_col).text() != "damaged"
     message, details = errors[0]
-    assert "1 run is damaged" in message and "history.json" in details and 'Received: epoch="first"' in details
+    assert "1 run is damaged" in message and "history.json" in details and 'Received: history[0].epoch="first"' in details
     open(os.path.join(run_dir, "last.weights.h5"), "wb").close()
     history.set_resume_handler(lambda run_dir: None)
     history.select_runs(["run-resnet"])
@@ -414,3 +422,85 @@ def test_a_file_that_recorded_the_name_untitled_opens_under_its_file_name(window
     path.write_text(json.dumps(data))
     assert actions.open(str(path))
     assert win.windowTitle() == "older — Transfer Learning Studio"
+
+
+def _add_new_run(win, tmp_path, name="run-new"):
+    config = RunConfig(data=DataConfig(root="/x"), train=TrainConfig(epochs=1))
+    win.state.start_run(config)
+    result = _run(tmp_path, name, config, [0.9])
+    win.state.finish_run(result)
+    return result
+
+
+def test_quit_asks_to_save_and_lists_the_runs_not_saving_would_drop(window, saved_project, tmp_path, qtbot):
+    from tlstudio.project import pending_autosaves
+    from ui.project_actions import CANCEL, DONT_SAVE
+
+    win, actions = window
+    win.show()
+    actions.open(str(saved_project))
+    result = _add_new_run(win, tmp_path)
+    side = actions.controller.autosave()
+    asked = []
+    actions.ask_save = lambda text: asked.append(text) or CANCEL
+    win.close()
+    assert win.isVisible() and side.exists()  # cancelled: nothing lost, the session goes on
+    text = asked[0]
+    assert "demo has unsaved changes" in text and str(saved_project) in text
+    assert "Not saving drops 1 run" in text and f"run-new: 1 epoch, {result.run_dir}" in text
+    assert "run-vgg" not in text and "run-resnet" not in text  # those are in the file already
+
+    actions.ask_save = lambda text: asked.append(text) or DONT_SAVE
+    win.close()
+    assert not win.isVisible()
+    assert not side.exists()  # a clean quit: the next start offers no crash recovery
+    assert pending_autosaves(saved_project, own_session=None) == []
+    assert len(json.loads(saved_project.read_text())["runs"]) == 2  # "Don't save" left the file alone
+    assert os.path.isdir(result.run_dir)  # and the run folder on disk
+
+
+def test_quit_with_save_writes_the_run_into_the_project(window, saved_project, tmp_path):
+    from ui.project_actions import SAVE
+
+    win, actions = window
+    win.show()
+    actions.open(str(saved_project))
+    _add_new_run(win, tmp_path)
+    actions.ask_save = lambda text: SAVE
+    win.close()
+    assert not win.isVisible()
+    assert [r["id"] for r in json.loads(saved_project.read_text())["runs"]] == ["run-vgg", "run-resnet", "run-new"]
+    assert list(saved_project.parent.glob("*.autosave")) == []
+
+
+def test_quit_does_not_ask_about_a_saved_project_or_an_untitled_one_without_runs(window, saved_project, qtbot):
+    win, actions = window
+    asked = []
+    actions.ask_save = lambda text: asked.append(text)
+    win.state.update_train_config(batch_size=3)  # untitled, no runs: the settings are kept anyway
+    assert actions.close_question() is None
+    assert actions.open(str(saved_project), confirmed=True)
+    assert actions.close_question() is None
+    win.show()
+    win.close()
+    assert not win.isVisible() and asked == []
+
+
+def test_quit_untitled_with_a_run_asks_and_a_cancelled_save_as_keeps_the_window(window, tmp_path, monkeypatch):
+    from PySide6.QtWidgets import QFileDialog
+
+    from ui.project_actions import SAVE
+
+    win, actions = window
+    win.show()
+    _add_new_run(win, tmp_path, "run-only")
+    asked = []
+    actions.ask_save = lambda text: asked.append(text) or SAVE
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: ("", ""))
+    win.close()
+    assert win.isVisible()  # Save As was cancelled: nothing was saved, so the window stays
+    assert "untitled has unsaved changes" in asked[0] and "run-only: 1 epoch" in asked[0]
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(tmp_path / "kept"), ""))
+    win.close()
+    assert not win.isVisible()
+    assert [r["id"] for r in json.loads((tmp_path / "kept.tlsproj").read_text())["runs"]] == ["run-only"]
