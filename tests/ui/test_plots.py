@@ -74,3 +74,98 @@ def test_epoch_axis_labels_whole_epochs(qtbot):
     plots.set_epochs(40)
     labels = _bottom_labels(plots)
     assert labels[:3] == ["0", "5", "10"] and labels[-1] == "40"
+
+
+# ------------------------------------------------------------ layout at both window sizes
+
+
+def drawn_labels(axis) -> list[str]:
+    """The tick labels ``axis`` actually paints (pyqtgraph drops those that do not fit)."""
+    from PySide6.QtGui import QImage, QPainter
+
+    image = QImage(10, 10, QImage.Format.Format_ARGB32)
+    painter = QPainter(image)
+    try:
+        specs = axis.generateDrawSpecs(painter)
+    finally:
+        painter.end()
+    return [text for _rect, _flags, text in specs[2]] if specs else []
+
+
+def scene_rect(item, widget):
+    """``item``'s bounding rect in ``widget``'s pixel coordinates."""
+    from PySide6.QtCore import QRect
+
+    view = item.scene().views()[0]
+    rect = view.mapFromScene(item.sceneBoundingRect()).boundingRect()
+    return QRect(view.mapTo(widget, rect.topLeft()), rect.size())
+
+
+def feed_demo_run(plots: TrainingPlots, fine_tune_lr: float = 1e-4) -> None:
+    """Four head epochs at 1e-3 and two fine-tuning epochs, as the screenshots' demo run."""
+    from tlstudio.events import EpochEnd, PhaseChanged, RunStarted, PhasePlan
+
+    phases = (PhasePlan(1, "head", 4, 1e-3, 10, 100), PhasePlan(2, "fine_tune", 2, fine_tune_lr, 60, 50))
+    plots.handle_event(RunStarted("/tmp/run", ("a", "b", "c"), phases, 6, 8, 2, 128, 32, 16))
+    for epoch in range(6):
+        phase = 1 if epoch < 4 else 2
+        if epoch in (0, 4):
+            plan = phases[phase - 1]
+            plots.handle_event(PhaseChanged(phase, plan.name, epoch, plan.epochs, plan.learning_rate, 10, 100))
+        for batch in range(8):
+            t = epoch + (batch + 1) / 8
+            lr = 1e-3 if phase == 1 else fine_tune_lr
+            plots.handle_event(BatchEnd(phase, epoch, batch, 8, epoch * 8 + batch + 1, 36 * 0.6**t, min(1.0, 0.3 + 0.11 * t), lr, 50.0))
+        metrics = {"loss": 30 * 0.6**epoch, "accuracy": 0.3 + 0.1 * epoch, "val_loss": 8 * 0.6**epoch, "val_accuracy": 0.3 + 0.12 * epoch}
+        plots.handle_event(EpochEnd(phase, epoch, metrics, 1e-3 if phase == 1 else fine_tune_lr, 1.0))
+    plots.redraw()
+
+
+@pytest.mark.parametrize("size", [(396, 330), (396, 390), (790, 520)])  # 1024x680 (with/without advice), 1600x1000
+def test_legend_sits_above_the_plots_and_the_lr_strip_stays_readable(qtbot, size):
+    plots = TrainingPlots()
+    qtbot.addWidget(plots)
+    plots.resize(*size)
+    plots.show()
+    qtbot.waitExposed(plots)
+    feed_demo_run(plots)
+    qtbot.wait(50)
+    # the legend is a row of its own: no legend item inside a plot, nothing of it over a data area
+    for widget in (plots.loss_widget, plots.acc_widget, plots.lr_widget):
+        assert widget.getPlotItem().legend is None
+        assert not plots.legend.geometry().intersects(widget.geometry())
+    assert plots.legend.geometry().bottom() < plots.loss_widget.geometry().top()
+    line = plots.legend.fontMetrics().lineSpacing()
+    assert plots.legend.height() < 2 * line, "the legend wraps onto a second line"
+    assert plots.legend.sizeHint().width() <= plots.width()
+    # the three data areas share their left edge, so the epochs line up under one another
+    lefts = {scene_rect(w.getPlotItem().getViewBox(), plots).left() for w in (plots.loss_widget, plots.acc_widget, plots.lr_widget)}
+    assert len(lefts) == 1, lefts
+    # the LR strip: both rates labelled, the marker labelled with the fine-tuning rate, inside the strip
+    lr_box = plots.lr_widget.getPlotItem().getViewBox()
+    assert lr_box.height() >= 36
+    assert drawn_labels(plots.lr_widget.getPlotItem().getAxis("left")) == ["1e-4", "1e-3"]
+    assert drawn_labels(plots.lr_widget.getPlotItem().getAxis("bottom"))[:3] == ["0", "1", "2"]
+    label = plots.phase_lines[-1].label
+    assert label.isVisible() and label.toPlainText() == "fine-tune · LR 1e-4"
+    assert scene_rect(lr_box, plots).contains(scene_rect(label, plots)), "the fine-tune label is cut"
+    # loss and accuracy keep readable data areas and tick labels; the epochs are numbered once, at the bottom
+    for widget in (plots.loss_widget, plots.acc_widget):
+        assert widget.getPlotItem().getViewBox().height() >= 90
+        assert len(drawn_labels(widget.getPlotItem().getAxis("left"))) >= 3
+        assert drawn_labels(widget.getPlotItem().getAxis("bottom")) == []
+
+
+def test_marker_label_without_a_known_rate_and_after_reset(qtbot):
+    plots = TrainingPlots()
+    qtbot.addWidget(plots)
+    plots.resize(400, 400)
+    plots.show()
+    plots.mark_phase2(3)
+    assert plots.phase_lines[-1].label.toPlainText() == "fine-tune"
+    plots.mark_phase2(3, 2.5e-5)
+    assert plots.phase_lines[-1].label.toPlainText() == "fine-tune · LR 2.5e-5"
+    plots.reset()
+    assert not plots.phase_lines[-1].isVisible()
+    plots.show_history([{"epoch": 0, "phase": 1, "loss": 1.0, "lr": 1e-3}, {"epoch": 1, "phase": 2, "loss": 0.5, "lr": 1e-5}])
+    assert plots.phase2_epoch == 1.0 and plots.phase_lines[-1].label.toPlainText() == "fine-tune · LR 1e-5"

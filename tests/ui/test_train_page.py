@@ -392,16 +392,39 @@ def test_resume_a_picked_run_that_cannot_be_resumed_says_why(recorded, tmp_path)
     assert recorder.configs == [] and not page.is_running()
 
 
-def test_plots_stay_readable_in_a_small_window(qtbot):
+@pytest.mark.parametrize("size", [(856, 610), (1432, 930)])  # the page's share of a 1024x680 and a 1600x1000 window
+@pytest.mark.parametrize("advice", [False, True])
+def test_plots_stay_readable_with_the_lr_strip_and_no_legend_over_a_curve(qtbot, size, advice):
+    from tests.ui.test_plots import drawn_labels, feed_demo_run, scene_rect
+    from tlstudio.events import TrainingAdvice
+
     page = TrainPage(AppState())
     qtbot.addWidget(page)
-    page.resize(880, 620)  # the page's share of a 1024x680 window
+    page.resize(*size)
     page.show()
     qtbot.waitExposed(page)
-    assert page.plots.loss_widget.height() >= 140
-    assert page.plots.acc_widget.height() >= 140
+    plots = page.plots
+    feed_demo_run(plots)
+    if advice:  # the badge above the plots (four lines at 1024 px) takes their height
+        for code in ("a", "b"):
+            page.handle_event(TrainingAdvice(code, "Training harder than validation", "seen",
+                                             "Use less augmentation (smaller rotation, zoom and contrast) or a lower head "
+                                             "dropout: the training images are harder than the real ones.", 4))
+    qtbot.wait(50)
+    # the learning rate is never hidden: a strip with both rates and the labelled fine-tuning marker
+    assert plots.lr_widget.isVisible()
+    lr_box = plots.lr_widget.getPlotItem().getViewBox()
+    assert lr_box.height() >= 36
+    assert drawn_labels(plots.lr_widget.getPlotItem().getAxis("left")) == ["1e-4", "1e-3"]
+    label = plots.phase_lines[-1].label
+    assert label.toPlainText() == "fine-tune · LR 1e-4"
+    assert scene_rect(lr_box, plots).contains(scene_rect(label, plots))
+    for widget in (plots.loss_widget, plots.acc_widget):
+        assert widget.getPlotItem().getViewBox().height() >= 90
+        assert not plots.legend.geometry().intersects(widget.geometry())
+    assert plots.legend.height() < 2 * plots.legend.fontMetrics().lineSpacing()
     assert page.log.height() >= 60
-    right_edge = page.plots.mapTo(page, page.plots.rect().topRight()).x()
+    right_edge = plots.mapTo(page, plots.rect().topRight()).x()
     assert right_edge <= page.width() - 8
 
 

@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QEvent, Qt, Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -73,9 +73,6 @@ LOG_MIN_LINES = 6
 
 LOG_SHARE = 0.28
 """Share of the plots-and-log height the log gets at first (the splitter moves it)."""
-
-PLOTS_HEIGHT_FOR_LR = 560
-"""Below this plot-area height the learning-rate plot is hidden so loss and accuracy stay readable."""
 
 ADVICE_STYLE = "background: #fff4d6; border: 1px solid #e0b44c; border-radius: 3px; padding: 3px 6px; color: #5a4300;"
 
@@ -323,7 +320,6 @@ class TrainPage(QWidget):
         line = self.log.fontMetrics().lineSpacing()
         self.log.setMinimumHeight(LOG_MIN_LINES * line + 2 * self.log.frameWidth() + 8)
         self.right_split = right_split
-        self.plots.installEventFilter(self)
         right = QWidget()
         right_layout = QVBoxLayout(right)
         # A gap from the splitter handle and from the window's right edge.
@@ -378,27 +374,6 @@ class TrainPage(QWidget):
             total = sum(self.right_split.sizes()) or self.right_split.height()
             log = max(self.log.minimumHeight(), int(total * LOG_SHARE))
             self.right_split.setSizes([max(1, total - log), log])
-
-    def eventFilter(self, watched, event) -> bool:  # noqa: N802 - Qt API
-        if watched is self.plots and event.type() == QEvent.Type.Resize:
-            self._fit_plots(event.size().height())
-        return super().eventFilter(watched, event)
-
-    def _fit_plots(self, height: int) -> None:
-        """Show the learning-rate plot only when loss and accuracy keep a readable height.
-
-        In a short window three stacked plots squeeze the loss and accuracy
-        axes until their tick labels vanish; the learning rate is the least
-        needed of the three, so it goes first and the accuracy plot takes over
-        the epoch axis title.
-        """
-        show_lr = height >= PLOTS_HEIGHT_FOR_LR
-        if self.plots.lr_widget.isVisibleTo(self.plots) == show_lr:
-            return
-        self.plots.lr_widget.setVisible(show_lr)
-        axis = self.plots.acc_widget.getPlotItem().getAxis("bottom")
-        axis.setLabel("epoch")
-        axis.showLabel(not show_lr)
 
     # -------------------------------------------------------------- config
 

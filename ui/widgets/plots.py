@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtWidgets import QGraphicsItem, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QGraphicsItem, QLabel, QVBoxLayout, QWidget
 
 from tlstudio.events import BatchEnd, EpochEnd, PhaseChanged, RunStarted
 
@@ -49,6 +49,41 @@ RAW_COLOUR = (47, 111, 179, 70)
 LR_COLOUR = "#3a9a5b"
 PHASE_COLOUR = "#8a3ab9"
 AXIS_COLOUR = "#34414e"
+
+LEFT_AXIS_SAMPLES = ("-0.00", "2.5e-4")
+"""The widest tick labels the left axes make room for (loss ``-0.00``, accuracy ``0.8``, learning rate ``2.5e-4``)."""
+
+LR_PADDING = 0.3
+"""Share of the learning rate's (log) range added above and below it, so the decade labels at its ends fit."""
+
+PLOT_MIN_HEIGHT = 110
+"""Minimum height (px) of the loss and accuracy plots."""
+
+LR_MIN_HEIGHT = 78
+"""Minimum height (px) of the learning-rate strip: room for two decade labels, the epoch axis and its title."""
+
+LR_MAX_HEIGHT = 170
+"""The learning-rate strip never grows past this: a tall window gives the room to loss and accuracy."""
+
+
+LEGEND_FONT_SCALE = 0.9
+"""The legend's font relative to the page's: one line above the plots in a 1024-pixel-wide window."""
+
+
+def legend_html() -> str:
+    """The legend row above the plots: one sample per kind of mark, in the marks' colours.
+
+    The dashed fine-tuning marker needs no entry: the learning-rate strip labels it.
+    """
+    entries = (
+        (TRAIN_COLOUR, "&#9473;&#9473;", "train (batches)"),
+        (TRAIN_COLOUR, "&#9632;", "train (epoch)"),
+        (VAL_COLOUR, "&#9472;&#9679;&#9472;", "validation"),
+    )
+    return " &nbsp; ".join(
+        f'<span style="white-space:nowrap"><span style="color:{colour}; font-weight:bold">{glyph}</span>&nbsp;{text}</span>'
+        for colour, glyph, text in entries
+    )
 
 
 class Series:
@@ -176,14 +211,30 @@ class RateAxis(pg.AxisItem):
         return [format_rate(10.0 ** v) for v in values]
 
 
+def left_axis_width(widget: QWidget) -> int:
+    """Width (px) of every plot's left axis: tick labels plus the rotated title.
+
+    The three plots get the same width, so their data areas, and the epochs
+    on them, line up under one another.
+    """
+    metrics = widget.fontMetrics()
+    ticks = max(metrics.horizontalAdvance(text) for text in LEFT_AXIS_SAMPLES)
+    return ticks + 6 + round(1.4 * metrics.height())  # tick text offset, then the rotated title
+
+
 def _style_plot(widget: pg.PlotWidget, left: str, bottom: str = "") -> pg.PlotItem:
+    """Common look of the three plots; only the one with a ``bottom`` title shows epoch numbers."""
     widget.setMenuEnabled(False)
     widget.hideButtons()
     plot = widget.getPlotItem()
     plot.showGrid(x=True, y=True, alpha=0.2)
     plot.setLabel("left", left, color=AXIS_COLOUR)
+    plot.getAxis("left").setWidth(left_axis_width(widget))
     if bottom:
         plot.setLabel("bottom", bottom, color=AXIS_COLOUR)
+    else:
+        # the plots share the epoch axis: its numbers are drawn once, under the bottom plot
+        plot.getAxis("bottom").setStyle(showValues=False)
     for name in ("left", "bottom"):
         axis = plot.getAxis(name)
         axis.setTextPen(AXIS_COLOUR)
@@ -202,8 +253,14 @@ class TrainingPlots(QWidget):
 
     Each of the loss and accuracy plots holds four curves: the raw "recent"
     batch values (faint), their smoothed version, and the per-epoch train and
-    validation points. The learning-rate plot holds one curve (log scale). A
-    dashed vertical line marks where phase 2 (fine-tuning) starts.
+    validation points. The learning-rate strip at the bottom holds one curve
+    (log scale) and the epoch axis the three plots share. A dashed vertical
+    line marks where phase 2 (fine-tuning) starts; on the strip it is labelled
+    with the fine-tuning learning rate.
+
+    The legend is a row of text above the plots, never inside them, so it
+    hides no curve whatever the window size. The strip keeps a readable
+    height (two decade labels and the marker's label) in a 1024×680 window.
 
     Args:
         smoothing: EMA weight of the past for the batch curves, in ``[0, 1)``.
@@ -212,7 +269,8 @@ class TrainingPlots(QWidget):
     Attributes:
         curves: Every curve by name (``"loss_batch"``, ``"loss_smooth"``,
             ``"loss_train"``, ``"loss_val"``, the same for ``"acc_…"``, and ``"lr"``).
-        phase_lines: The phase-2 markers, one per plot.
+        phase_lines: The phase-2 markers, one per plot (the last one, on the LR strip, labelled).
+        legend: The legend row above the plots.
     """
 
     def __init__(self, smoothing: float = DEFAULT_SMOOTHING, parent: QWidget | None = None):
@@ -221,6 +279,7 @@ class TrainingPlots(QWidget):
         if not 0.0 <= smoothing < 1.0:
             raise ValueError(f"smoothing must be within [0, 1). Received: smoothing={smoothing!r}")
         self._smoothing = smoothing
+        self._phase2_lr: float | None = None
 
         self.loss_widget = pg.PlotWidget(background="w")
         self.acc_widget = pg.PlotWidget(background="w")
@@ -233,25 +292,39 @@ class TrainingPlots(QWidget):
             "Accuracy. Faint line: recent training batches; bold line: the same, smoothed; "
             "squares: training accuracy per epoch; circles: validation accuracy per epoch."
         )
-        self.lr_widget.setToolTip("Learning rate used for each batch (log scale)")
+        self.lr_widget.setToolTip("Learning rate used for each batch (log scale); the dashed line is where fine-tuning starts")
         loss_plot = _style_plot(self.loss_widget, "loss")
         acc_plot = _style_plot(self.acc_widget, "accuracy")
         lr_plot = _style_plot(self.lr_widget, "LR", bottom="epoch")
         acc_plot.setYRange(0.0, 1.0, padding=0.02)
         acc_plot.enableAutoRange(axis="y", enable=False)
         lr_plot.setLogMode(x=False, y=True)
+        lr_plot.getViewBox().setDefaultPadding(LR_PADDING)
         for widget in (self.loss_widget, self.acc_widget):
-            widget.setMinimumHeight(140)
-        self.lr_widget.setMinimumHeight(90)
+            widget.setMinimumHeight(PLOT_MIN_HEIGHT)
+        self.lr_widget.setMinimumHeight(LR_MIN_HEIGHT)
+        self.lr_widget.setMaximumHeight(LR_MAX_HEIGHT)
         acc_plot.setXLink(loss_plot)
         lr_plot.setXLink(loss_plot)
 
+        self.legend = QLabel(legend_html())
+        self.legend.setObjectName("TrainingPlotsLegend")
+        self.legend.setTextFormat(Qt.TextFormat.RichText)
+        self.legend.setWordWrap(True)
+        self.legend.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        self.legend.setStyleSheet(f"color: {AXIS_COLOUR};")
+        font = self.legend.font()
+        font.setPointSizeF(font.pointSizeF() * LEGEND_FONT_SCALE)
+        self.legend.setFont(font)
+        self.legend.setToolTip(
+            "Both plots: the faint line is the mean of the batches since the last update, the bold line the same "
+            "smoothed; squares and circles are the training and validation figures of each finished epoch; "
+            "the dashed line marks where fine-tuning the backbone starts."
+        )
+
         self.curves: dict[str, pg.PlotDataItem] = {}
         self.series: dict[str, Series] = {}
-        # loss falls and accuracy rises: keep each legend in the corner the curves leave free
-        for prefix, plot, offset in (("loss", loss_plot, (-8, 8)), ("acc", acc_plot, (-8, -8))):
-            legend = plot.addLegend(offset=offset, labelTextColor=AXIS_COLOUR, brush=(255, 255, 255, 200))
-            legend.setLabelTextSize("8pt")
+        for prefix, plot in (("loss", loss_plot), ("acc", acc_plot)):
             self._add_curve(f"{prefix}_batch", plot, pen=pg.mkPen(RAW_COLOUR, width=1))
             self._add_curve(f"{prefix}_smooth", plot, pen=pg.mkPen(TRAIN_COLOUR, width=2), name="train (batches)")
             self._add_curve(
@@ -269,10 +342,11 @@ class TrainingPlots(QWidget):
             line = pg.InfiniteLine(
                 angle=90, movable=False,
                 pen=pg.mkPen(PHASE_COLOUR, width=1.5, style=Qt.PenStyle.DashLine),
-                # labelled on the LR plot, half-way up: the legends sit in the corners
-                # of the other two, and the LR steps down at the marker, top to bottom
+                # labelled on the LR strip, half-way up: the rate steps down at the marker,
+                # so the label sits between the two levels, on the side of the line with
+                # more room (pyqtgraph flips the anchor when the line passes the middle)
                 label="fine-tune" if plot is lr_plot else None,
-                labelOpts={"position": 0.5, "color": PHASE_COLOUR, "anchors": [(0, 0.5), (0, 0.5)]},
+                labelOpts={"position": 0.5, "color": PHASE_COLOUR, "anchors": [(0, 0.5), (1, 0.5)]},
             )
             line.setVisible(False)
             line.setZValue(-10)
@@ -281,7 +355,8 @@ class TrainingPlots(QWidget):
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.setSpacing(4)
+        layout.setSpacing(2)
+        layout.addWidget(self.legend)
         layout.addWidget(self.loss_widget, 3)
         layout.addWidget(self.acc_widget, 3)
         layout.addWidget(self.lr_widget, 2)
@@ -337,7 +412,7 @@ class TrainingPlots(QWidget):
             # a resumed session that goes on fine-tuning keeps the marker where phase 2 began
             resumed_in_phase2 = self._phase2_epoch is not None and self._phase2_epoch <= event.first_epoch
             if event.phase >= 2 and not resumed_in_phase2:
-                self.mark_phase2(event.first_epoch)
+                self.mark_phase2(event.first_epoch, event.learning_rate)
         elif isinstance(event, RunStarted):
             # this session's epochs; where it starts comes with the first PhaseChanged
             self._session_epochs = event.total_epochs
@@ -374,7 +449,7 @@ class TrainingPlots(QWidget):
         for entry in history:
             epoch, phase = int(entry.get("epoch", 0)), int(entry.get("phase", 1))
             if phase >= 2 and self._phase2_epoch is None:
-                self.mark_phase2(epoch)
+                self.mark_phase2(epoch, _finite(entry.get("lr")))
             metrics = {k: entry[k] for k in ("loss", "accuracy", "val_loss", "val_accuracy") if k in entry}
             self.add_epoch(EpochEnd(phase, epoch, metrics, math.nan, 0.0))
             lr = _finite(entry.get("lr"))
@@ -468,12 +543,22 @@ class TrainingPlots(QWidget):
             self._x_end = float(math.ceil(x))
             self._apply_x_range()
 
-    def mark_phase2(self, first_epoch: float) -> None:
-        """Show the phase-2 marker at ``first_epoch`` (global, 0-based epoch index)."""
+    def mark_phase2(self, first_epoch: float, learning_rate: float | None = None) -> None:
+        """Show the phase-2 marker at ``first_epoch`` (global, 0-based epoch index).
+
+        Args:
+            first_epoch: Where fine-tuning starts.
+            learning_rate: Its starting learning rate, shown in the marker's label ("fine-tune · LR 1e-4");
+                None or not positive: the label says "fine-tune" only.
+        """
         self._phase2_epoch = float(first_epoch)
+        rate = format_rate(learning_rate) if learning_rate is not None else ""
         for line in self.phase_lines:
             line.setPos(self._phase2_epoch)
             line.setVisible(True)
+        label = self.phase_lines[-1].label
+        label.format = f"fine-tune · LR {rate}" if rate else "fine-tune"
+        label.valueChanged()  # re-renders the text (it skips that while the line is hidden)
         # the batch curves restart: fine-tuning is a new regime, so break the lines there
         for ema in self._ema.values():
             ema.reset()
