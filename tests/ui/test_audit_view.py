@@ -59,6 +59,14 @@ def view(qtbot, dataset):
     qtbot.waitUntil(lambda: widget.loader.pending() == 0, timeout=10_000)
     yield widget
     widget.shutdown()
+    _no_autosave_left(widget.state)
+
+
+def _no_autosave_left(state) -> None:
+    """Stop the project's pending autosave and remove its file: later tests expect no untitled autosave."""
+    controller = project_controller(state)
+    controller._autosave_timer.stop()
+    controller.discard_own_autosave()
 
 
 def _card(view, kind, path):
@@ -217,6 +225,7 @@ def test_data_page_audit_tab_rescans_after_a_move_and_after_its_undo(qtbot, data
     assert totals() == {0: 8, 1: 8, 2: 8}
     page.shutdown()
     worker.wait_all(30_000)
+    _no_autosave_left(page.state)
 
 
 def test_run_audit_runs_the_engine_job_on_the_open_dataset(qtbot, dataset):
@@ -241,3 +250,4 @@ def test_run_audit_runs_the_engine_job_on_the_open_dataset(qtbot, dataset):
     assert view.label_title.isVisible() and "circle" in view.balance.text()
     assert "24 images audited" in view.summary.text()
     view.shutdown()
+    _no_autosave_left(state)

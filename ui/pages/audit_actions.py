@@ -88,7 +88,7 @@ class AuditActions(QObject):
         self.undo_stack: list[UndoEntry] = []
         self.moved: dict[str, str] = {}
         self.confirm: Callable[[str, str], bool] = self._ask
-        self.controller.project_changed.connect(self._forget)  # undo belongs to the project it changed
+        self._watched: Any = None
 
     def _forget(self, _project: object = None) -> None:
         self.undo_stack.clear()
@@ -100,7 +100,12 @@ class AuditActions(QObject):
     def controller(self):
         from ui.project_actions import project_controller
 
-        return project_controller(self.state)
+        # Looked up on first use only: creating the controller makes it autosave every config change.
+        controller = project_controller(self.state)
+        if controller is not self._watched:
+            controller.project_changed.connect(self._forget)  # undo belongs to the project it changed
+            self._watched = controller
+        return controller
 
     @property
     def decisions(self) -> DatasetDecisions:
