@@ -150,7 +150,9 @@ def test_cli_predict_csv_and_json(model_and_export, mixed_folder, tmp_path, caps
 
     code = cli_main(["predict", str(out / "model_savedmodel"), str(mixed_folder / "a_good.jpg")])
     assert code == 0
-    line = capsys.readouterr().out.strip()
+    captured = capsys.readouterr()
+    assert "runs the graph code stored in it" in captured.err and "source you trust" in captured.err
+    line = captured.out.strip()
     assert line.startswith(str(mixed_folder / "a_good.jpg")) and line.split("\t")[1].split()[0] in CLASS_NAMES
 
     empty = tmp_path / "empty_dir"

@@ -22,6 +22,7 @@ import os
 import sys
 
 from tlstudio.cli import EXIT_DATA, EXIT_ERROR, EXIT_OK, EXIT_USAGE, error
+from tlstudio.errors import TlStudioError
 from tlstudio.io.atomic import atomic_write_bytes
 
 
@@ -86,6 +87,10 @@ def write_csv(path: str, rows, top_k: int) -> None:
     atomic_write_bytes(path, buf.getvalue().encode("utf-8", "surrogateescape"))
 
 
+GRAPH_CODE_KINDS = {"savedmodel": "SavedModel", "tflite": "TFLite model", "onnx": "ONNX model"}
+"""Model formats that execute the computation graph stored in the file (not only weights)."""
+
+
 def csv_problem(path: str) -> str | None:
     """Why ``--csv path`` cannot be written, checked before any prediction; None when it can."""
     folder = os.path.dirname(os.path.abspath(path))
@@ -111,6 +116,18 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_USAGE
 
     from tlstudio.export.prediction import collect_images, predict
+    from tlstudio.io.models import find_model
+
+    try:
+        _path, kind, _run_dir = find_model(args.model)
+    except TlStudioError:
+        kind = ""  # predict() reports the missing or unreadable model in its own words
+    if kind in GRAPH_CODE_KINDS:
+        print(
+            f"note: {args.model} is a {GRAPH_CODE_KINDS[kind]}, which runs the graph code stored in it; "
+            "only predict with such files from a source you trust.",
+            file=sys.stderr,
+        )
 
     files = collect_images(args.images)
     if not files:
