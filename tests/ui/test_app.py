@@ -361,3 +361,25 @@ def test_quit_question_names_only_the_work_that_is_running(main_window):
     finally:
         worker.cancel_all()
         worker.wait_all(10_000)
+
+
+def test_the_export_error_shown_in_the_gui_does_not_end_with_the_format_key(qtbot):
+    from ui.pages.export_page import ExportPage, export_error_text
+    from ui.state import AppState
+
+    message = (
+        "The exported SavedModel file saved_model does not reproduce the app's predictions: max |Δ| of probabilities "
+        "is 0.2, above the allowed 0.0001 (top-1 agreement 80%). Nothing was written. Received: format='savedmodel'"
+    )
+    assert export_error_text(message).endswith("Nothing was written.")
+    assert export_error_text("Bad size. Received: (3, 4)") == "Bad size. Received: (3, 4)"  # other values stay
+    state = AppState()
+    page = ExportPage(state)
+    qtbot.addWidget(page)
+    reported = []
+    state.error_reported.connect(lambda m, d: reported.append((m, d)))
+    page._on_error(message, "Traceback …")
+    shown, details = reported[0]
+    assert shown.endswith("Nothing was written.") and "format='savedmodel'" not in shown
+    assert "Received: format='savedmodel'" in details and "Traceback" in details
+    assert not page.status_label.text().endswith("'savedmodel'")

@@ -15,6 +15,7 @@ config, and receives a plain :class:`~tlstudio.export.result.ExportResult`.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QUrl
@@ -416,8 +417,11 @@ class ExportPage(QWidget):
         )
 
     def _on_error(self, message: str, details: str) -> None:
-        self.status_label.setText(f"Export failed: {message}")
-        self.state.report_error(message, details)
+        shown = export_error_text(message)
+        if shown != message:
+            details = f"{message}\n\n{details}" if details else message  # the full engine message stays in the details
+        self.status_label.setText(f"Export failed: {shown}")
+        self.state.report_error(shown, details)
 
     def _on_finished(self) -> None:
         self.state.end_busy("export")
@@ -425,3 +429,16 @@ class ExportPage(QWidget):
         self.progress.setValue(1 if self.last_result is not None and not self.last_result.cancelled else 0)
         self.progress.setFormat("Done" if self.progress.value() else "Idle")
         self._update_buttons()
+
+
+_FORMAT_RECEIVED = re.compile(r"\s*Received: format=(['\"])[\w-]+\1\.?\s*$")
+
+
+def export_error_text(message: str) -> str:
+    """An export error as the GUI shows it: without a trailing ``Received: format='…'``.
+
+    The engine's message already names the format in words (``SavedModel``,
+    the file name); the repeated internal key helps the CLI's users, not a GUI
+    user, and stays in the dialog's details.
+    """
+    return _FORMAT_RECEIVED.sub("", message)
