@@ -76,6 +76,19 @@ class AugmentConfig:
         )
 
 
+def _check_decisions(exclude: tuple[str, ...], relabel: tuple[tuple[str, str], ...]) -> None:
+    for i, path in enumerate(exclude):
+        _check(isinstance(path, str) and bool(path), f"exclude[{i}] must be an image path. Received: {path!r}")
+    seen: set[str] = set()
+    for i, pair in enumerate(relabel):
+        _check(
+            isinstance(pair, tuple) and len(pair) == 2 and all(isinstance(v, str) and v for v in pair),
+            f"relabel[{i}] must be a pair [image path, class name]. Received: {list(pair) if isinstance(pair, tuple) else pair!r}",
+        )
+        _check(pair[0] not in seen, f"relabel lists {pair[0]!r} twice; an image has one class. Received: relabel[{i}]={list(pair)!r}")
+        seen.add(pair[0])
+
+
 @dataclass(frozen=True)
 class DataConfig:
     """Where the images are and how to split them.
@@ -87,6 +100,10 @@ class DataConfig:
         seed: Seed for the split and for augmentation.
         max_megapixels: Images larger than this are skipped with a reason.
         augment: Training-time augmentation.
+        exclude: Images (absolute paths as the scan reports them) left out of
+            every split: the project's exclusion list. The files are untouched.
+        relabel: ``(path, class name)`` pairs: the image counts under that
+            class wherever it lies (the project's label overrides).
     """
 
     root: str = ""
@@ -95,8 +112,11 @@ class DataConfig:
     seed: int = 1337
     max_megapixels: float = 89.0
     augment: AugmentConfig = field(default_factory=AugmentConfig)
+    exclude: tuple[str, ...] = ()
+    relabel: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
+        _check_decisions(self.exclude, self.relabel)
         _check(0.0 <= self.val_fraction < 1.0, f"val_fraction must be within [0, 1). Received: val_fraction={self.val_fraction!r}")
         _check(0.0 <= self.test_fraction < 1.0, f"test_fraction must be within [0, 1). Received: test_fraction={self.test_fraction!r}")
         _check(

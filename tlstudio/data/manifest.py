@@ -371,6 +371,9 @@ def prepare_from_manifest(
     if report.cancelled:
         return None
     check_usable(report)
+    from tlstudio.data.prepare import honour_decisions
+
+    report = honour_decisions(report, data_config, sink)  # the project's exclusions and label overrides
     result = reconcile(manifest, report, assign_new=assign_new)
     for message in result.messages:
         sink(LogMessage(message, "warning"))

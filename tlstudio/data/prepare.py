@@ -7,6 +7,7 @@ from collections import Counter
 
 from tlstudio.cancel import CancelToken
 from tlstudio.config import DataConfig
+from tlstudio.data.decisions import apply_decisions
 from tlstudio.data.scan import scan_folder
 from tlstudio.data.split import split_items
 from tlstudio.data.types import (
@@ -77,7 +78,8 @@ def prepare_data(
     """Scan, validate and split a dataset folder.
 
     Args:
-        data_config: Folder, split fractions, seed and size limit.
+        data_config: Folder, split fractions, seed, size limit, and the
+            project's exclusions and label overrides (applied before the split).
         sink: Receives Progress events while validating and a LogMessage per
             scan warning and for the skipped-file total.
         cancel: Checked between files; a cancelled call returns
@@ -109,7 +111,29 @@ def prepare_data(
     if scan.layout == LAYOUT_PRESPLIT and data_config.test_fraction > 0 and "test" not in scan.files:
         sink(LogMessage(f"{scan.root} is already split and has no test folder; test_fraction is ignored", "warning"))
     check_usable(report)
+    report = honour_decisions(report, data_config, sink)
     return assemble(report, split_items(report, data_config), data_config.seed)
+
+
+def honour_decisions(report: ValidationReport, data_config: DataConfig, sink: Sink | None = None) -> ValidationReport:
+    """Apply the project's exclusions and label overrides (:mod:`tlstudio.data.decisions`) and say what changed.
+
+    Raises:
+        DataError: an override names an unknown class, or the decisions leave a class empty.
+    """
+    sink = sink or null_sink
+    report, applied = apply_decisions(report, data_config)
+    if applied.changed:
+        sink(LogMessage(
+            f"the project's decisions: {len(applied.excluded)} image(s) excluded, "
+            f"{len(applied.relabelled)} counted under another class (listed in the dataset report)"
+        ))
+    if applied.not_found:
+        sink(LogMessage(
+            f"{len(applied.not_found)} excluded or relabelled path(s) are not valid images of {report.root} and change "
+            f"nothing, e.g. {applied.not_found[0]}", "info",
+        ))
+    return report
 
 
 def assemble(report: ValidationReport, split: SplitResult, seed: int) -> PreparedData:

@@ -225,6 +225,7 @@ def _train(
 ) -> None:
     from tlstudio.backbones import resolve_image_size
     from tlstudio.data import make_dataset, prepare_data
+    from tlstudio.data.decisions import decisions_report
     from tlstudio.model import apply_freeze, build_model, find_backbone, find_head, freeze_all, param_counts
 
     train = config.train
@@ -268,7 +269,7 @@ def _train(
         if not resuming:
             atomic_write_text(run_dir / results.RUN_CONFIG, results.config_snapshot(config))
         results.write_json(run_dir / results.CLASS_NAMES, list(data.class_names))
-        results.write_json(run_dir / results.DATASET_REPORT, data.to_dict())
+        results.write_json(run_dir / results.DATASET_REPORT, {**data.to_dict(), "decisions": decisions_report(config.data, data)})
         split_manifest.write_manifest(run_dir, new_manifest)
 
     has_val = len(data.val) > 0
