@@ -111,8 +111,8 @@ def prepare_data(
     if scan.layout == LAYOUT_PRESPLIT and data_config.test_fraction > 0 and "test" not in scan.files:
         sink(LogMessage(f"{scan.root} is already split and has no test folder; test_fraction is ignored", "warning"))
     check_usable(report)
-    report = honour_decisions(report, data_config, sink)
-    return assemble(report, split_items(report, data_config), data_config.seed)
+    # The report stays the files' validation; only the split sees the project's decisions.
+    return assemble(report, split_items(honour_decisions(report, data_config, sink), data_config), data_config.seed)
 
 
 def honour_decisions(report: ValidationReport, data_config: DataConfig, sink: Sink | None = None) -> ValidationReport:

@@ -12,6 +12,10 @@ Every decision goes into the current project
 * **Exclude** adds the image to the project's exclusion list; the file is untouched.
 * **Looks right** dismisses the finding.
 
+Every change is copied into the state's :class:`~tlstudio.config.DataConfig`
+(``exclude``, ``relabel``: :meth:`AuditActions.sync_data_config`), which is
+what training, evaluation and export see.
+
 Nothing is ever deleted. Each action pushes one entry on an undo stack;
 :meth:`AuditActions.undo` reverts the newest (a move is undone by moving the
 file back, which never overwrites either).
@@ -93,6 +97,20 @@ class AuditActions(QObject):
     def _forget(self, _project: object = None) -> None:
         self.undo_stack.clear()
         self.moved.clear()
+        self.sync_data_config()  # another project: its decisions
+
+    def sync_data_config(self) -> None:
+        """Copy the project's exclusions and label overrides into the state's DataConfig.
+
+        The engine sees only the configs: training, evaluation, export, the
+        audit and the embedding map honour ``DataConfig.exclude`` and
+        ``DataConfig.relabel`` (:mod:`tlstudio.data.decisions`).
+        """
+        decisions = self.decisions
+        self.state.update_data_config(
+            exclude=tuple(sorted(decisions.excluded)),
+            relabel=tuple(sorted(decisions.label_overrides.items())),
+        )
 
     # ------------------------------------------------------------- project
 
@@ -115,6 +133,7 @@ class AuditActions(QObject):
     def _saved(self, text: str) -> None:
         # Marks the project dirty and schedules its autosave, as every other project change does.
         self.controller._changed()
+        self.sync_data_config()
         self.changed.emit(text)
 
     # ------------------------------------------------------------- actions

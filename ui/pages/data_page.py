@@ -46,6 +46,7 @@ from PySide6.QtWidgets import (
 
 from tlstudio.config import AugmentConfig, DataConfig
 from tlstudio.data import split_items  # light: no TensorFlow
+from tlstudio.data.decisions import apply_decisions  # light: no TensorFlow
 from tlstudio.errors import ConfigError, TlStudioError
 from tlstudio.events import LogMessage, Progress
 from tlstudio.jobs.data import AugmentPreviewConfig, PrepareDataConfig  # config dataclasses only: no TensorFlow
@@ -117,7 +118,7 @@ class DataPage(QWidget):
         self.setObjectName("DataPage")
         self.state = state
         self.prepared: Any = None
-        self._split_key_of_prepared: tuple[float, float, int] | None = None
+        self._split_key_of_prepared: tuple | None = None
         self._pending: tuple[str, str] | None = None  # ("folder", path) / ("sample", "") queued behind a running load
         self._previewed: AugmentConfig | None = None
 
@@ -684,8 +685,8 @@ class DataPage(QWidget):
             self._schedule_preview()
 
     @staticmethod
-    def _split_key(config: DataConfig) -> tuple[float, float, int]:
-        return (config.val_fraction, config.test_fraction, config.seed)
+    def _split_key(config: DataConfig) -> tuple:
+        return (config.val_fraction, config.test_fraction, config.seed, config.exclude, config.relabel)
 
     def resplit(self, config: DataConfig | None = None) -> None:
         """Split the validated files again with the current fractions and seed (cheap)."""
@@ -694,7 +695,8 @@ class DataPage(QWidget):
             return
         config = config or self.state.data_config
         try:
-            result = split_items(prepared.report, dataclasses.replace(config, root=prepared.root))
+            config = dataclasses.replace(config, root=prepared.root)
+            result = split_items(apply_decisions(prepared.report, config)[0], config)  # the Audit tab's exclusions and relabels
         except TlStudioError as exc:
             self._split_problem(str(exc))
             return
