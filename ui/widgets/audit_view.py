@@ -302,6 +302,7 @@ class AuditView(QWidget):
                                     "(features of the Model page's backbone; nothing is changed)")
         self.undo_button = QPushButton("Undo")
         self.undo_button.setObjectName("AuditUndo")
+        self.undo_button.setToolTip("Undo the last relabel, move, exclusion or dismissal (a moved image goes back to its folder)")
         self.undo_button.setEnabled(False)
         self.undo_button.clicked.connect(self.actions.undo)
         self.controls.layout().itemAt(0).layout().addWidget(self.undo_button)
