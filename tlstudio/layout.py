@@ -10,7 +10,7 @@ without TensorFlow:
   keeps frozen (also what :func:`tlstudio.model.apply_freeze` freezes);
 * :func:`freeze_config_for` and :func:`preset_frozen`: the other way round,
   from checked layers or a preset to a config;
-* :func:`head_param_count`, :func:`fine_tune_counts` and :func:`head_training_counts`:
+* :func:`head_param_count`, :func:`head_stat_count`, :func:`fine_tune_counts` and :func:`head_training_counts`:
   the parameter counts of the head and of the whole model in each phase,
   equal to what Keras counts on the built model.
 
@@ -247,17 +247,15 @@ def head_param_count(head: HeadConfig, feature_shape: Sequence[int], num_classes
 
     Pooling and dropout hold no weights; every Dense layer has
     ``inputs * units + units``. ``"flatten"`` feeds ``h * w * channels``
-    values to the first Dense layer, the global poolings ``channels``.
+    values to the first Dense layer, the global poolings ``channels``. The
+    input statistics of ``head_norm`` never train: see :func:`head_stat_count`.
 
     Raises:
         ConfigError: fewer than 2 classes, or ``feature_shape`` is not ``(h, w, channels)``.
     """
     if num_classes < 2:
         raise ConfigError(f"A classifier needs at least 2 classes. Received: num_classes={num_classes}")
-    shape = tuple(int(d) for d in feature_shape)
-    if len(shape) != 3:
-        raise ConfigError(f"The head expects a (height, width, channels) feature map. Received: {tuple(feature_shape)}")
-    width = shape[0] * shape[1] * shape[2] if head.pooling == "flatten" else shape[2]
+    width = _pooled_width(head, feature_shape)
     total = 0
     for spec in head.dense:
         total += width * spec.units + spec.units
@@ -265,21 +263,46 @@ def head_param_count(head: HeadConfig, feature_shape: Sequence[int], num_classes
     return total + width * num_classes + num_classes
 
 
-def fine_tune_counts(layout: BackboneLayout, frozen: Iterable[str], head_params: int) -> ParamCounts:
+def head_stat_count(head: HeadConfig, feature_shape: Sequence[int]) -> int:
+    """Non-trainable values of the head: ``head_norm``'s mean and variance per pooled feature, and its count.
+
+    Raises:
+        ConfigError: ``feature_shape`` is not ``(h, w, channels)``.
+    """
+    return 2 * _pooled_width(head, feature_shape) + 1
+
+
+def _pooled_width(head: HeadConfig, feature_shape: Sequence[int]) -> int:
+    shape = tuple(int(d) for d in feature_shape)
+    if len(shape) != 3:
+        raise ConfigError(f"The head expects a (height, width, channels) feature map. Received: {tuple(feature_shape)}")
+    return shape[0] * shape[1] * shape[2] if head.pooling == "flatten" else shape[2]
+
+
+def fine_tune_counts(layout: BackboneLayout, frozen: Iterable[str], head_params: int, head_stats: int = 0) -> ParamCounts:
     """Parameters of the full model while fine-tuning (phase 2) with ``frozen`` kept frozen.
 
     What :func:`tlstudio.model.apply_freeze` followed by
     :func:`tlstudio.model.param_counts` reports: the head always trains,
     BatchNorm never does, and a backbone with nothing left to train stays
     frozen as a whole.
+
+    Args:
+        layout: The backbone.
+        frozen: Layers kept frozen.
+        head_params: Trainable parameters of the head (:func:`head_param_count`).
+        head_stats: Its non-trainable input statistics (:func:`head_stat_count`).
     """
     frozen = set(frozen)
     trainable = sum(layer.trainable for layer in layout.layers if layer.name not in frozen)
-    fixed = sum(layer.fixed + (layer.trainable if layer.name in frozen else 0) for layer in layout.layers)
+    fixed = sum(layer.fixed + (layer.trainable if layer.name in frozen else 0) for layer in layout.layers) + head_stats
     return ParamCounts(trainable + head_params, fixed, trainable + fixed + head_params)
 
 
-def head_training_counts(layout: BackboneLayout, head_params: int) -> ParamCounts:
-    """Parameters of the full model while the head trains alone (phase 1): the whole backbone frozen."""
-    total = layout.total_params
+def head_training_counts(layout: BackboneLayout, head_params: int, head_stats: int = 0) -> ParamCounts:
+    """Parameters of the full model while the head trains alone (phase 1): the whole backbone frozen.
+
+    ``head_params`` and ``head_stats`` as for :func:`fine_tune_counts`.
+    """
+    total = layout.total_params + head_stats
     return ParamCounts(head_params, total, total + head_params)

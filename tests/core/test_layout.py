@@ -10,6 +10,7 @@ weights), the counts with :func:`tlstudio.model.param_counts`.
 from __future__ import annotations
 
 import dataclasses
+import math
 import subprocess
 import sys
 import textwrap
@@ -28,6 +29,7 @@ from tlstudio.layout import (
     frozen_for,
     frozen_or_all,
     head_param_count,
+    head_stat_count,
     head_training_counts,
     preset_frozen,
 )
@@ -116,7 +118,8 @@ def test_head_param_count_matches_a_keras_head(head):
 
     shape = (3, 3, 12)
     keras_head = build_head(head, shape, 4)
-    assert head_param_count(head, shape, 4) == keras_head.count_params()
+    assert head_param_count(head, shape, 4) == sum(math.prod(w.shape) for w in keras_head.trainable_weights)
+    assert head_param_count(head, shape, 4) + head_stat_count(head, shape) == keras_head.count_params()
 
 
 def test_head_param_count_refuses_what_the_engine_refuses():
@@ -156,10 +159,11 @@ def test_presets_round_trip_through_the_engine_freeze(real, preset):
     frozen, counts = _keras_frozen(dataclasses.replace(config, freeze=freeze))
     assert frozen & set(layout.selectable_names) == wanted
     head = head_param_count(config.head, layout.feature_shape, NUM_CLASSES)
-    expected = fine_tune_counts(layout, wanted, head)
+    stats = head_stat_count(config.head, layout.feature_shape)
+    expected = fine_tune_counts(layout, wanted, head, stats)
     assert (counts.trainable, counts.non_trainable, counts.total) == (expected.trainable, expected.non_trainable, expected.total)
     if preset == "all":  # nothing to fine-tune: the same counts as head training
-        assert expected == head_training_counts(layout, head)
+        assert expected == head_training_counts(layout, head, stats)
 
 
 def test_a_partial_selection_round_trips_as_layers(real):
@@ -170,7 +174,9 @@ def test_a_partial_selection_round_trips_as_layers(real):
     assert freeze == FreezeConfig(mode="layers", layers=tuple(n for n in names if n in wanted))
     frozen, counts = _keras_frozen(dataclasses.replace(config, freeze=freeze))
     assert frozen & set(names) == wanted
-    expected = fine_tune_counts(layout, wanted, head_param_count(config.head, layout.feature_shape, NUM_CLASSES))
+    expected = fine_tune_counts(
+        layout, wanted, head_param_count(config.head, layout.feature_shape, NUM_CLASSES), head_stat_count(config.head, layout.feature_shape)
+    )
     assert (counts.trainable, counts.non_trainable, counts.total) == (expected.trainable, expected.non_trainable, expected.total)
 
 

@@ -57,6 +57,7 @@ def vgg_model():
 
 
 VGG_HEAD = 512 * 3 + 3
+VGG_HEAD_STATS = 512 * 2 + 1  # head_norm's mean, variance and count: never trained
 
 
 # --------------------------------------------------------------------------- layout
@@ -105,12 +106,12 @@ def test_augmentation_sits_before_preprocessing_and_is_off_in_inference():
 @pytest.mark.parametrize(
     "head_cfg, feature_shape, expected_layers, expected_params",
     [
-        (HeadConfig(pooling="avg", dropout=0.0), (2, 2, 8), ["head_pool", "predictions"], 8 * 3 + 3),
-        (HeadConfig(pooling="max", dropout=0.5), (2, 2, 8), ["head_pool", "head_dropout", "predictions"], 8 * 3 + 3),
+        (HeadConfig(pooling="avg", dropout=0.0), (2, 2, 8), ["head_pool", "head_norm", "predictions"], 8 * 3 + 3),
+        (HeadConfig(pooling="max", dropout=0.5), (2, 2, 8), ["head_pool", "head_norm", "head_dropout", "predictions"], 8 * 3 + 3),
         (
             HeadConfig(pooling="flatten", dense=(DenseSpec(16, "gelu", 0.25), DenseSpec(4, "tanh")), dropout=0.1),
             (2, 2, 8),
-            ["head_pool", "head_dense_1", "head_dropout_1", "head_dense_2", "head_dropout", "predictions"],
+            ["head_pool", "head_norm", "head_dense_1", "head_dropout_1", "head_dense_2", "head_dropout", "predictions"],
             (32 * 16 + 16) + (16 * 4 + 4) + (4 * 3 + 3),
         ),
     ],
@@ -119,7 +120,9 @@ def test_build_head_options(head_cfg, feature_shape, expected_layers, expected_p
     head = build_head(head_cfg, feature_shape, 3)
     names = [l.name for l in head.layers if not isinstance(l, keras.layers.InputLayer)]
     assert names == expected_layers
-    assert param_counts(head) == ParamCounts(expected_params, 0, expected_params)
+    width = 32 if head_cfg.pooling == "flatten" else 8  # head_norm: a mean and a variance per pooled feature, and a count
+    stats = 2 * width + 1
+    assert param_counts(head) == ParamCounts(expected_params, stats, expected_params + stats)
     features = np.random.default_rng(1).normal(size=(5, *feature_shape)).astype("float32")
     probs = np.asarray(head(features, training=False))
     assert probs.shape == (5, 3)
@@ -137,9 +140,10 @@ def test_head_seed_makes_initial_weights_repeatable():
     a = build_head(HeadConfig(dense=(DenseSpec(8),)), (1, 1, 6), 2, seed=7)
     b = build_head(HeadConfig(dense=(DenseSpec(8),)), (1, 1, 6), 2, seed=7)
     c = build_head(HeadConfig(dense=(DenseSpec(8),)), (1, 1, 6), 2, seed=8)
-    for wa, wb in zip(a.get_weights(), b.get_weights()):
-        np.testing.assert_array_equal(wa, wb)
-    assert not np.array_equal(a.get_weights()[0], c.get_weights()[0])
+    for wa, wb in zip(a.trainable_weights, b.trainable_weights):
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(wa), keras.ops.convert_to_numpy(wb))
+    first = keras.ops.convert_to_numpy(a.trainable_weights[0])
+    assert not np.array_equal(first, keras.ops.convert_to_numpy(c.trainable_weights[0]))
 
 
 def test_find_parts_of_a_foreign_model_is_a_clear_error():
@@ -156,7 +160,7 @@ def test_find_parts_of_a_foreign_model_is_a_clear_error():
 
 def test_new_model_trains_only_the_head(vgg_model):
     freeze_all(vgg_model)
-    total = conv_params(*VGG16_CONVS) + VGG_HEAD
+    total = conv_params(*VGG16_CONVS) + VGG_HEAD + VGG_HEAD_STATS
     assert param_counts(vgg_model) == ParamCounts(VGG_HEAD, total - VGG_HEAD, total)
 
 
@@ -248,8 +252,8 @@ def test_batchnorm_never_trains_even_when_everything_is_unfrozen(bn_model):
     backbone = find_backbone(bn_model)
     non_bn = sum(int(np.prod(w.shape)) for l in backbone.layers if not isinstance(l, keras.layers.BatchNormalization) for w in l.weights)
     bn = sum(int(np.prod(w.shape)) for l in bns for w in l.weights)
-    head = param_counts(find_head(bn_model)).total
-    assert report.after == ParamCounts(non_bn + head, bn, non_bn + head + bn)
+    head = param_counts(find_head(bn_model))
+    assert report.after == ParamCounts(non_bn + head.trainable, bn + head.non_trainable, non_bn + bn + head.total)
 
 
 def test_resnet_up_to_block_freezes_the_early_stages(bn_model):

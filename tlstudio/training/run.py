@@ -60,6 +60,7 @@ from tlstudio.events import (
 from tlstudio.data import manifest as split_manifest
 from tlstudio.io.atomic import atomic_path, atomic_write_text
 from tlstudio.training import features as feature_cache
+from tlstudio.training import head_norm
 from tlstudio.training import result as results
 from tlstudio.training import saveguard
 from tlstudio.training.callbacks import (
@@ -334,6 +335,9 @@ def _train(
 
     common = dict(sink=sink, state=state, steps=steps, num_train=num_train, batch_size=batch_size, cancel=cancel, run_dir=run_dir, train=train)
 
+    # The head's input statistics are adapted once per run, before its first epoch;
+    # a resumed run has them in last.weights.h5 already.
+    normalised = False
     for plan in plans:
         if cancel.cancelled:
             state.cancelled = True
@@ -361,11 +365,22 @@ def _train(
             if fitted is None:
                 state.cancelled = True
                 break
-            train_ds, val_ds = fitted
+            train_ds, val_ds, train_features = fitted
+            if not resuming and not _adapt(head, head_norm.array_chunks(train_features), sink):
+                state.cancelled = True
+                break
             fit_model = head
         else:
+            if not resuming and not normalised:
+                chunks = head_norm.image_chunks(
+                    feature_model(model, find_backbone(model)), data.train, image_size, batch_size, sink=sink, cancel=cancel
+                )
+                if not _adapt(find_head(model), chunks, sink):
+                    state.cancelled = True
+                    break
             train_ds, val_ds = image_data()
             fit_model = model
+        normalised = True
         with strategy.scope():
             optimizer = make_optimizer(train, plan.learning_rate, steps, plan.epochs)
             fit_model.compile(optimizer=optimizer, loss=LOSS, metrics=["accuracy"])
@@ -374,6 +389,15 @@ def _train(
             break
 
     session.model_path = _save_usable_model(session)
+
+
+def _adapt(head, chunks, sink: Sink) -> bool:
+    """Adapt the head's ``head_norm`` from ``chunks``; False when the pass was cancelled."""
+    stats = head_norm.adapt_head_normalization(head, chunks)
+    if stats is None:
+        return False
+    sink(LogMessage(stats.sentence(), "info"))
+    return True
 
 
 def _fit(fit_model, full_model, train_ds, val_ds, plan, first_epoch, class_weight, *, sink, state, steps, num_train, batch_size, cancel, run_dir, train):
@@ -437,10 +461,11 @@ def feature_model(model: keras.Model, backbone: keras.Model) -> keras.Model:
 
 
 def _features_for_head(model, backbone, data, image_size, batch_size, sink, cancel, seed):
-    """(train_ds, val_ds) of backbone features, or None when cancelled."""
+    """(train_ds, val_ds, train features array) of backbone features, or None when cancelled."""
     extractor = feature_model(model, backbone)
     weights_id = feature_cache.weights_fingerprint(backbone)
     out = []
+    train_features = None
     for split, items, shuffle in (("train", data.train, True), ("val", data.val, False)):
         if not items:
             out.append(None)
@@ -451,9 +476,11 @@ def _features_for_head(model, backbone, data, image_size, batch_size, sink, canc
         )
         if feats is None:
             return None
+        if split == "train":
+            train_features = feats
         labels = np.array([it.label for it in items], np.int32)
         out.append(feature_cache.feature_dataset(feats, labels, batch_size, shuffle=shuffle, seed=seed))
-    return out[0], out[1]
+    return out[0], out[1], train_features
 
 
 # --------------------------------------------------------------------------- run folder
