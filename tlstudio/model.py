@@ -5,7 +5,7 @@ Layout (every part a named, nested piece so other modules can find it)::
     "image"         Input (S, S, 3) float32, raw RGB 0..255
     "augmentation"  Random* layers, active only in training (absent when off)
     "preprocess"    the backbone's own preprocess_input, as standard Keras ops
-    "backbone"      keras.applications model without top, called with training=False
+    "backbone"      keras.applications model without top (up to ModelConfig.cut), called with training=False
     "head"          nested model: pooling -> "head_norm" -> 0-3 Dense(+Dropout) -> Dropout -> "predictions"
 
 The head is a model of its own so training can fit it alone on cached backbone
@@ -155,7 +155,9 @@ def build_model(
     :func:`freeze_all`.
 
     Args:
-        model_cfg: Backbone, weights, input size and head.
+        model_cfg: Backbone, weights, input size, cut point and head. With a
+            ``cut``, the nested backbone ends at that layer (its later layers
+            are not part of the model, nor of a saved or exported file).
         num_classes: Number of classes of the softmax output.
         augment: Training-time augmentation; None or all-off leaves it out.
         seed: Seed of the augmentation layers and the head initialisers.
@@ -167,7 +169,7 @@ def build_model(
     size = backbones.resolve_image_size(model_cfg.backbone, model_cfg.image_size)
     if num_classes < 2:
         raise ConfigError(f"A classifier needs at least 2 classes. Received: num_classes={num_classes}")
-    backbone = backbones.build_backbone(model_cfg.backbone, model_cfg.weights, size, name=BACKBONE_NAME)
+    backbone = backbones.build_backbone(model_cfg.backbone, model_cfg.weights, size, name=BACKBONE_NAME, cut=model_cfg.cut)
     inputs = keras.Input(shape=(size, size, 3), dtype="float32", name=INPUT_NAME)
     x = inputs
     if augment is not None and augment.enabled:

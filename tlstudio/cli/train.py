@@ -190,6 +190,7 @@ def build_config(args: argparse.Namespace):
         image_size=args.image_size,
         head=parse_head(args.head),
         freeze=parse_freeze(args.freeze),
+        cut=args.cut,
     )
     train_kwargs: dict[str, Any] = dict(
         epochs=5 if args.epochs is None else args.epochs,
@@ -251,6 +252,12 @@ def register(subparsers) -> None:
     g.add_argument("--image-size", type=int, default=0, metavar="N", help="square input side; 0 = the backbone's default")
     g.add_argument("--head", default="avg", metavar="SPEC", help="pooling and dense layers, e.g. avg:dense=256:dropout=0.2 (default avg)")
     g.add_argument("--freeze", default="all", metavar="SPEC", help="what stays frozen while fine-tuning (default all)")
+    g.add_argument(
+        "--cut",
+        default="",
+        metavar="LAYER",
+        help="end the backbone at this cut point, e.g. block4_pool (see `tlstudio-cli probe`); default: the whole backbone",
+    )
     g = parser.add_argument_group("training")
     g.add_argument("--epochs", type=int, default=None, metavar="N", help="phase 1 (head) epochs (default 5)")
     g.add_argument("--fine-tune-epochs", type=int, default=None, metavar="N", help="phase 2 (fine-tuning) epochs (default 0)")

@@ -21,7 +21,10 @@ from tlstudio.layout import BackboneLayout, LayerInfo, frozen_or_all
 def describe_backbone(config: ModelConfig, *, sink: Sink, cancel: CancelToken) -> BackboneLayout:
     """List the layers of ``config.backbone`` at ``config.image_size`` (the job ``"describe_backbone"``).
 
-    Only ``backbone``, ``image_size`` and ``freeze`` of ``config`` matter. BatchNorm
+    Only ``backbone``, ``image_size``, ``cut`` and ``freeze`` of ``config`` matter:
+    with a ``cut``, only the layers up to and including it are listed (the rest
+    is not part of the model), and the output shape is the cut's. The layout
+    also carries every cut point of the backbone for a choice list. BatchNorm
     layers are listed with all their parameters as ``fixed``: the engine keeps
     them frozen in inference mode whatever the selection. A freeze selection
     that does not fit this backbone (made for another one) leaves every layer
@@ -29,7 +32,7 @@ def describe_backbone(config: ModelConfig, *, sink: Sink, cancel: CancelToken) -
     say so.
 
     Raises:
-        ConfigError: unknown backbone or an image size it refuses.
+        ConfigError: unknown backbone, an image size it refuses or a cut that is not a cut point.
     """
     import keras
 
@@ -38,8 +41,10 @@ def describe_backbone(config: ModelConfig, *, sink: Sink, cancel: CancelToken) -
 
     spec = backbones.get_spec(config.backbone)
     size = backbones.resolve_image_size(config.backbone, config.image_size)
+    backbones.check_cut(spec.key, config.cut)
     sink(Progress("layers", 0, 0, f"Building {spec.display_name} at {size} px to list its layers…"))
-    backbone = keras_model(ModelRef(backbone=spec.key, image_size=size, weights="none"))
+    whole = keras_model(ModelRef(backbone=spec.key, image_size=size, weights="none"))
+    backbone = backbones.truncate_backbone(whole, spec.key, config.cut)
     members = [layer for layer in backbone.layers if not isinstance(layer, keras.layers.InputLayer)]
     names = tuple(layer.name for layer in members)
     layers: list[LayerInfo] = []
@@ -54,7 +59,16 @@ def describe_backbone(config: ModelConfig, *, sink: Sink, cancel: CancelToken) -
             layers.append(LayerInfo(layer.name, kind, block, total, 0))
     order = tuple(b for b in spec.blocks if any(layer.block == b for layer in layers))
     shape = tuple(int(d) for d in backbone.output.shape[1:])
-    layout = BackboneLayout(spec.key, int(size), tuple(layers), order, shape, names=names)  # type: ignore[arg-type]
+    layout = BackboneLayout(
+        spec.key,
+        int(size),
+        tuple(layers),
+        order,
+        shape,  # type: ignore[arg-type]
+        names=names,
+        cut=config.cut,
+        cut_points=backbones.cut_points(spec.key),
+    )
     frozen, note = frozen_or_all(layout, config.freeze)
     if note:
         sink(LogMessage(note, "warning"))
