@@ -34,6 +34,7 @@ JOBS: dict[str, str] = {
     # Model page
     "describe_backbone": "tlstudio.jobs.layers:describe_backbone",
     "probe": "tlstudio.jobs.probe:probe",
+    "sweep": "tlstudio.jobs.sweep:sweep",
     # Data page (Audit tab)
     "audit": "tlstudio.jobs.audit:audit",
     "embed": "tlstudio.jobs.embed:embed",
@@ -57,9 +58,9 @@ JOBS: dict[str, str] = {
 LIGHT_JOBS: frozenset[str] = frozenset({"prepare_data"})
 """Jobs that never touch TensorFlow: they start at once, before the engine has set up its device."""
 
-EXCLUSIVE_JOBS: frozenset[str] = frozenset({"train"})
+EXCLUSIVE_JOBS: frozenset[str] = frozenset({"train", "sweep"})
 """Jobs that change process-wide state (global random seeds, the Keras dtype policy):
-the engine runs them one at a time, never two together."""
+the engine runs them one at a time, never two together. (``sweep`` clears the Keras session after every trial.)"""
 
 
 def job_target(name: str) -> str:
