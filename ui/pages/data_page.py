@@ -257,6 +257,7 @@ class DataPage(QWidget):
         self.tabs.addTab(self._build_report_tab(), "Validation report")
         self.tabs.addTab(self._build_augment_tab(), "Augmentation")
         self.tabs.addTab(self._build_audit_tab(), "Audit")
+        self.tabs.addTab(self._build_map_tab(), "Map")
         self.tabs.currentChanged.connect(self._on_tab_changed)
 
         splitter = QSplitter(Qt.Orientation.Horizontal)
@@ -841,6 +842,14 @@ class DataPage(QWidget):
         self.audit_view.actions.dataset_changed.connect(lambda: self.state.dataset_root and self.open_folder(self.state.dataset_root))
         return self.audit_view
 
+    def _build_map_tab(self) -> QWidget:
+        """The embedding map (:mod:`ui.widgets.embedding_map`); coloured by the last audit's findings too."""
+        from ui.widgets.embedding_map import EmbeddingMap
+
+        self.embedding_map = EmbeddingMap(self.state)
+        self.audit_view.audited.connect(self.embedding_map.set_audit)
+        return self.embedding_map
+
     # ---------------------------------------------------------------- misc
 
     def _fill_recent(self) -> None:
@@ -857,4 +866,5 @@ class DataPage(QWidget):
         self.runner.cancel()
         self.preview_runner.cancel()
         self.audit_view.shutdown(timeout_ms)
+        self.embedding_map.shutdown(timeout_ms)
         self.thumb_model.shutdown(timeout_ms)

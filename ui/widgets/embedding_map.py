@@ -1,0 +1,254 @@
+"""The embedding map: every image as one point of a 2D projection of its backbone features.
+
+The engine's ``"embed"`` job (:mod:`tlstudio.jobs.embed`) returns the
+coordinates; this widget draws them with **one** pyqtgraph
+``ScatterPlotItem`` (arrays in, no Python object per point), so 10,000
+points pan and zoom smoothly. A combo colours the points by class, by
+predicted class, by correct/wrong (needs the trained model of the last run)
+or by audit flag (needs an audit result: label issue, duplicate, leak,
+outlier). Hovering a point shows its thumbnail and path; clicking opens the
+image in the system viewer and emits :attr:`EmbeddingMap.point_clicked`.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QPointF, Qt, QUrl, Signal
+from PySide6.QtGui import QBrush, QColor, QDesktopServices
+from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QToolTip, QVBoxLayout, QWidget
+
+from tlstudio.jobs.embed import EmbedConfig, EmbedResult  # config dataclasses only: no TensorFlow
+from ui.engine import engine
+from ui.widgets.job_controls import JobControls
+
+logger = logging.getLogger(__name__)
+
+BUSY_KEY = "embed"
+COLOUR_MODES = ("Class", "Predicted class", "Correct / wrong", "Audit flag")
+PALETTE = ("#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac")
+UNKNOWN = "#9a9a9a"
+FLAG_COLOURS = {"none": "#c8c8c8", "label issue": "#e15759", "duplicate": "#f28e2b", "leak": "#b000b0", "outlier": "#4e79a7"}
+CORRECT_COLOURS = {"correct": "#59a14f", "wrong": "#e15759", "no prediction": UNKNOWN}
+
+
+def audit_flags(paths: tuple[str, ...], audit: Any) -> list[str]:
+    """The audit flag of every path: ``"leak"`` > ``"label issue"`` > ``"duplicate"`` > ``"outlier"`` > ``"none"``."""
+    flags: dict[str, str] = {}
+    if audit is not None:
+        for o in audit.outliers:
+            flags[o.path] = "outlier"
+        for g in audit.duplicates:
+            for p in g.paths:
+                flags[p] = "duplicate"
+        for i in audit.label_issues:
+            flags[i.path] = "label issue"
+        for g in audit.duplicates:
+            if g.cross_split:
+                for p in g.paths:
+                    flags[p] = "leak"
+    return [flags.get(p, "none") for p in paths]
+
+
+class EmbeddingMap(QWidget):
+    """A "Compute map" control, a colour-mode combo, a legend line and the scatter plot.
+
+    Args:
+        state: The shared :class:`~ui.state.AppState`.
+        parent: Parent widget.
+
+    Attributes:
+        result: The last :class:`~tlstudio.jobs.embed.EmbedResult` shown.
+        audit: The last audit result (for the "Audit flag" colours), or None.
+        open_images: Open a clicked image in the system viewer (tests turn it off).
+
+    Signals:
+        point_clicked(str): the path of a clicked point.
+    """
+
+    point_clicked = Signal(str)
+
+    def __init__(self, state: Any, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.state = state
+        self.result: EmbedResult | None = None
+        self.audit: Any = None
+        self.open_images = True
+        self._brush_index = np.zeros(0, np.int64)
+
+        self.controls = JobControls("Compute map", "Project every image's backbone features to 2D (PCA, then t-SNE); "
+                                    "uses the Model page's backbone and the last run's model for predictions")
+        self.colour_combo = QComboBox()
+        self.colour_combo.addItems(COLOUR_MODES)
+        self.colour_combo.setToolTip("Colour the points by class, by the model's prediction, by correct/wrong, or by audit finding")
+        self.colour_combo.currentIndexChanged.connect(lambda _i: self.recolour())
+        self.legend = QLabel("")
+        self.legend.setObjectName("Hint")
+        self.legend.setTextFormat(Qt.TextFormat.RichText)
+        self.legend.setWordWrap(True)
+        row = QHBoxLayout()
+        row.addWidget(QLabel("Colour by"))
+        row.addWidget(self.colour_combo)
+        row.addWidget(self.legend, 1)
+
+        self.plot = pg.PlotWidget()
+        self.plot.setBackground("w")
+        self.plot.hideAxis("left")
+        self.plot.hideAxis("bottom")
+        self.plot.setAspectLocked(True)
+        self.scatter = pg.ScatterPlotItem(size=7, pen=None, hoverable=True, hoverSize=11, tip=None)
+        self.scatter.setToolTip("")
+        self.plot.addItem(self.scatter)
+        self.scatter.sigClicked.connect(self._on_clicked)
+        self.scatter.sigHovered.connect(self._on_hovered)
+
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.controls)
+        layout.addLayout(row)
+        layout.addWidget(self.plot, 1)
+
+        self.runner = engine().task(self)
+        self.controls.attach(self.runner)
+        self.controls.run_button.clicked.connect(self.compute)
+        self.runner.result.connect(self._on_result)
+        self.runner.error.connect(self._on_error)
+        self.runner.finished.connect(lambda: self.state.end_busy(BUSY_KEY))
+
+    # ------------------------------------------------------------------ API
+
+    def embed_config(self) -> EmbedConfig:
+        """The map of the current dataset with the Model page's backbone; the last run's model predicts."""
+        model_path = getattr(self.state, "model_path", "") or ""
+        return EmbedConfig(data=self.state.data_config, model=self.state.model_config, model_path=model_path)
+
+    def compute(self) -> bool:
+        """Submit the ``"embed"`` job; False (and a status line saying why) when it cannot start."""
+        if self.runner.is_running():
+            return False
+        config = self.embed_config()
+        if not config.data.root:
+            self.controls.status.setText("Open a dataset folder first: the map shows its images. Received: no dataset folder")
+            return False
+        self.controls.status.setText(f"Mapping {config.data.root} with {config.model.backbone} features…")
+        self.state.begin_busy(BUSY_KEY)
+        self.runner.start("embed", config)
+        return True
+
+    def set_audit(self, audit: Any) -> None:
+        """Keep the audit result for the "Audit flag" colours."""
+        self.audit = audit
+        if self.result is not None and self.colour_combo.currentText() == "Audit flag":
+            self.recolour()
+
+    def show_result(self, result: EmbedResult) -> None:
+        """Draw ``result``: one ``setData`` call on one scatter item."""
+        self.result = result
+        self.scatter.setData(pos=np.asarray(result.coords, np.float64), data=np.arange(len(result.paths)))
+        self.recolour()
+        self.plot.autoRange()
+        method = {"tsne": "t-SNE", "pca": "PCA"}.get(result.method, result.method)
+        self.controls.status.setText(
+            f"{len(result.paths)} images, {method} of the {result.cut} features"
+            + (f", {result.seconds:.1f} s" if result.seconds else "") + ". Hover a point for its image; click to open it."
+        )
+
+    def colour_keys(self) -> list[str]:
+        """The colour group of every point under the current mode (what the legend names)."""
+        r = self.result
+        if r is None:
+            return []
+        mode = self.colour_combo.currentText()
+        names = r.class_names
+        if mode == "Class":
+            return [names[int(i)] for i in r.labels]
+        if mode == "Predicted class":
+            if not len(r.predicted_names):
+                return ["no prediction"] * len(r.paths)
+            return [n or "no prediction" for n in r.predicted_names]
+        if mode == "Correct / wrong":
+            if not len(r.predicted):
+                return ["no prediction"] * len(r.paths)
+            return ["no prediction" if p < 0 and not n else ("correct" if p == t else "wrong")
+                    for p, t, n in zip(r.predicted.tolist(), r.labels.tolist(), r.predicted_names)]
+        return audit_flags(r.paths, self.audit)
+
+    def recolour(self) -> None:
+        """Set the brushes of every point for the current mode (one brush per group, shared)."""
+        keys = self.colour_keys()
+        if not keys:
+            return
+        mode = self.colour_combo.currentText()
+        order = self._groups(mode, keys)
+        colours = {key: self._colour(mode, key, i) for i, key in enumerate(order)}
+        brushes = {key: QBrush(QColor(colour)) for key, colour in colours.items()}
+        index = {key: i for i, key in enumerate(order)}
+        self._brush_index = np.array([index[k] for k in keys], np.int64)
+        table = [brushes[k] for k in order]
+        self.scatter.setBrush([table[i] for i in self._brush_index])
+        counts = {k: int((self._brush_index == index[k]).sum()) for k in order}
+        self.legend.setText(" ".join(
+            f"<span style='color:{colours[k]}'>●</span> {html.escape(k)} ({counts[k]})" for k in order if counts[k]
+        ))
+
+    def brush_colours(self) -> list[str]:
+        """The fill colour (``#rrggbb``) of every point, as drawn."""
+        return [QColor(b.color()).name() for b in self.scatter.data["brush"]]
+
+    def shutdown(self, timeout_ms: int = 5000) -> None:
+        """Cancel a running map job (its thread ends when the engine answers)."""
+        self.runner.cancel()
+
+    # ------------------------------------------------------------ internals
+
+    def _groups(self, mode: str, keys: list[str]) -> list[str]:
+        if mode == "Correct / wrong":
+            return list(CORRECT_COLOURS)
+        if mode == "Audit flag":
+            return list(FLAG_COLOURS)
+        names = list(self.result.class_names)
+        return names + sorted({k for k in keys if k not in names})
+
+    def _colour(self, mode: str, key: str, i: int) -> str:
+        if mode == "Correct / wrong":
+            return CORRECT_COLOURS[key]
+        if mode == "Audit flag":
+            return FLAG_COLOURS[key]
+        if key in self.result.class_names:
+            return PALETTE[self.result.class_names.index(key) % len(PALETTE)]
+        return UNKNOWN
+
+    def _on_clicked(self, _item, points, _event=None) -> None:
+        if not len(points) or self.result is None:
+            return
+        path = self.result.paths[int(points[0].data())]
+        self.point_clicked.emit(path)
+        if self.open_images:
+            QDesktopServices.openUrl(QUrl.fromLocalFile(path))
+
+    def _on_hovered(self, _item, points, event=None) -> None:
+        if not len(points) or self.result is None:
+            QToolTip.hideText()
+            return
+        i = int(points[0].data())
+        r = self.result
+        label = r.class_names[int(r.labels[i])]
+        predicted = f"<br>predicted {html.escape(r.predicted_names[i])}" if len(r.predicted_names) and r.predicted_names[i] else ""
+        text = (f"<img src='{QUrl.fromLocalFile(r.paths[i]).toString()}' width='128'><br>"
+                f"<b>{html.escape(label)}</b> · {html.escape(r.splits[i])}{predicted}<br>{html.escape(Path(r.paths[i]).name)}")
+        pos = event.screenPos() if event is not None and hasattr(event, "screenPos") else QPointF(0, 0)
+        QToolTip.showText(pos.toPoint(), text, self.plot)
+
+    def _on_result(self, result: EmbedResult) -> None:
+        if result.cancelled:
+            self.controls.status.setText("Cancelled.")
+            return
+        self.show_result(result)
+
+    def _on_error(self, message: str, details: str) -> None:
+        self.controls.status.setText(f"The map failed: {message}")
+        self.state.report_error(f"The embedding map failed: {message}", details)
