@@ -40,6 +40,8 @@ class AppState(QObject):
         error_reported(str, str): a readable message and its details for the error dialog.
         status_message(str, int): a transient status-bar message and its timeout in ms.
         page_requested(str): ask the main window to show a page (``"data"``, ``"model"``...).
+        audit_requested(): someone (the Train page's audit offer) asked the Data page to run the dataset audit.
+        audit_recorded(str): an audit of the dataset folder ``root`` finished (see :meth:`AppState.audit_of`).
     """
 
     data_config_changed = Signal(object)
@@ -56,6 +58,8 @@ class AppState(QObject):
     error_reported = Signal(str, str)
     status_message = Signal(str, int)
     page_requested = Signal(str)
+    audit_requested = Signal()
+    audit_recorded = Signal(str)
 
     def __init__(
         self,
@@ -74,6 +78,7 @@ class AppState(QObject):
         self._run_result: Any = None
         self._model_path = ""
         self._busy: dict[str, int] = {}
+        self._audits: dict[str, Any] = {}
 
     # ------------------------------------------------------------- configs
 
@@ -131,6 +136,17 @@ class AppState(QObject):
     def run_config(self, **changes: Any) -> RunConfig:
         """A :class:`~tlstudio.config.RunConfig` from the current stage configs."""
         return RunConfig(data=self._data_config, model=self._model_config, train=self._train_config, **changes)
+
+    # --------------------------------------------------------------- audit
+
+    def record_audit(self, root: str, result: Any) -> None:
+        """Keep the audit result of dataset folder ``root`` for this session; emits ``audit_recorded``."""
+        self._audits[_folder_key(root)] = result
+        self.audit_recorded.emit(root)
+
+    def audit_of(self, root: str) -> Any:
+        """The last audit result of ``root`` in this session, or None."""
+        return self._audits.get(_folder_key(root))
 
     # ---------------------------------------------------------------- data
 
@@ -311,3 +327,9 @@ def dataset_size(prepared: Any) -> int:
 def _check_type(value: Any, cls: type) -> None:
     if not isinstance(value, cls):
         raise TypeError(f"expected a {cls.__name__}. Received: {type(value).__name__}")
+
+
+def _folder_key(root: str) -> str:
+    import os
+
+    return os.path.realpath(root) if root else ""

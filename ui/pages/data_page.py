@@ -842,12 +842,21 @@ class DataPage(QWidget):
         self.audit_view.actions.dataset_changed.connect(lambda: self.state.dataset_root and self.open_folder(self.state.dataset_root))
         return self.audit_view
 
+    def _run_requested_audit(self) -> None:
+        """Show the Audit tab and start the audit (asked by the Train page's audit offer)."""
+        self.state.page_requested.emit("data")
+        self.tabs.setCurrentWidget(self.audit_view)
+        if self.audit_view.result is None or not self.state.audit_of(self.state.data_config.root):
+            self.audit_view.run_audit()
+
     def _build_map_tab(self) -> QWidget:
         """The embedding map (:mod:`ui.widgets.embedding_map`); coloured by the last audit's findings too."""
         from ui.widgets.embedding_map import EmbeddingMap
 
         self.embedding_map = EmbeddingMap(self.state)
         self.audit_view.audited.connect(self.embedding_map.set_audit)
+        self.audit_view.audited.connect(lambda result: self.state.record_audit(self.state.data_config.root, result))
+        self.state.audit_requested.connect(self._run_requested_audit)
         return self.embedding_map
 
     # ---------------------------------------------------------------- misc

@@ -339,6 +339,10 @@ class TrainPage(QWidget):
 
         layout = QVBoxLayout(self)
         layout.addWidget(title)
+        from ui.pages.audit_offer import AuditOffer
+
+        self.audit_offer = AuditOffer(self.state)  # issue 13: audit before the first training
+        layout.addWidget(self.audit_offer)
         layout.addWidget(splitter, 1)
 
         self.form = FormBinder(self.state.train_config, parent=self)

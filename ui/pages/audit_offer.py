@@ -1,0 +1,81 @@
+"""The Train page's audit line: offer the dataset audit before the first training, warn about leaks.
+
+Before a dataset is trained on for the first time, a non-modal line says
+"This dataset was never audited" with a **Run audit** button: it shows the
+Data page's Audit tab and starts the audit there
+(:attr:`ui.state.AppState.audit_requested`). When an audit of the current
+dataset found duplicates that span splits, the line becomes a one-line
+warning: validation accuracy is inflated by the leaked photos.
+
+The line hides once the dataset has an audit without leaks, or once a run
+has been trained on it (the offer is for the first training only).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QWidget
+
+LEAK_COLOUR = "#b00020"
+
+
+def _key(root: str) -> str:
+    return os.path.realpath(root) if root else ""
+
+
+class AuditOffer(QWidget):
+    """One line on the Train page: the audit offer, or the leak warning.
+
+    Args:
+        state: The shared :class:`~ui.state.AppState`.
+        parent: Parent widget.
+    """
+
+    def __init__(self, state: Any, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.state = state
+        self._trained: set[str] = set()
+        self.label = QLabel("")
+        self.label.setObjectName("AuditOffer")
+        self.label.setWordWrap(True)
+        self.button = QPushButton("Run audit")
+        self.button.setToolTip("Look for mislabelled images, duplicates and train/val leaks on the Data page's Audit tab")
+        self.button.clicked.connect(self.state.audit_requested.emit)
+        row = QHBoxLayout(self)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.addWidget(self.label, 1)
+        row.addWidget(self.button)
+        state.data_config_changed.connect(lambda _c: self.refresh())
+        state.audit_recorded.connect(lambda _root: self.refresh())
+        state.run_started.connect(self._on_run_started)
+        self.refresh()
+
+    def _on_run_started(self, config: Any) -> None:
+        root = getattr(getattr(config, "data", None), "root", "") or self.state.data_config.root
+        self._trained.add(_key(root))
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Show the offer, the leak warning, or nothing, for the current dataset."""
+        root = self.state.data_config.root
+        audit = self.state.audit_of(root) if root else None
+        leaks = len(audit.leaks) if audit is not None else 0
+        if audit is not None and audit.cancelled and not leaks:
+            audit = None  # a cancelled audit without leaks found so far does not count
+        if not root:
+            self.setVisible(False)
+        elif leaks:
+            self.label.setText(
+                f"<span style='color:{LEAK_COLOUR}'>⚠ The audit found {leaks} photo group{'s' if leaks != 1 else ''} in more than "
+                "one split (train/val leaks): validation accuracy will be inflated. See the Data page's Audit tab.</span>"
+            )
+            self.button.setText("Show audit")
+            self.setVisible(True)
+        elif audit is None and _key(root) not in self._trained:
+            self.label.setText("This dataset was never audited — mislabelled images and train/val leaks are cheap to find first.")
+            self.button.setText("Run audit")
+            self.setVisible(True)
+        else:
+            self.setVisible(False)
