@@ -33,6 +33,7 @@ JOBS: dict[str, str] = {
     "augment_preview": "tlstudio.jobs.data:augment_preview",
     # Model page
     "describe_backbone": "tlstudio.jobs.layers:describe_backbone",
+    "default_weights": "tlstudio.jobs.weights:default_weights",
     "probe": "tlstudio.jobs.probe:probe",
     "sweep": "tlstudio.jobs.sweep:sweep",
     # Data page (Audit tab)
@@ -55,7 +56,7 @@ JOBS: dict[str, str] = {
 }
 """Job name -> ``"tlstudio.module:function"``. The only work the engine process runs."""
 
-LIGHT_JOBS: frozenset[str] = frozenset({"prepare_data"})
+LIGHT_JOBS: frozenset[str] = frozenset({"prepare_data", "default_weights"})
 """Jobs that never touch TensorFlow: they start at once, before the engine has set up its device."""
 
 EXCLUSIVE_JOBS: frozenset[str] = frozenset({"train", "sweep"})

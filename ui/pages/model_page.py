@@ -43,7 +43,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from tlstudio.backbones import BACKBONES, WEIGHTS_DESCRIPTIONS, DefaultWeights, default_weights, weights_status
+from tlstudio.backbones import BACKBONES, WEIGHTS_DESCRIPTIONS, DefaultWeights, weights_status
+from tlstudio.jobs.weights import DefaultWeightsConfig
 from tlstudio.config import ACTIVATION_CHOICES, DenseSpec, FreezeConfig, ModelConfig
 from tlstudio.errors import ConfigError, TlStudioError
 from tlstudio.layout import (
@@ -53,10 +54,10 @@ from tlstudio.layout import (
     freeze_config_for,
     frozen_or_all,
     head_param_count,
+    head_stat_count,
     preset_frozen,
 )
 from ui.engine import engine
-from ui.worker import TaskRunner
 from ui.forms import FormBinder
 from ui.state import AppState
 
@@ -201,8 +202,9 @@ class ModelPage(QWidget):
         state.data_changed.connect(lambda _d: self._update_counts())
         self.tree_status.setText("The layer list is built when this page is first shown.")
         self._default_shown: tuple[str, str] | None = None
-        self.default_runner = TaskRunner(self, background=True)
-        self.default_runner.result.connect(self._apply_default_weights)
+        self._default_asked: tuple[str, int] = ("", 0)
+        self.default_runner = engine().task(self, background=True)
+        self.default_runner.result.connect(self._on_default_weights)
         self.default_runner.error.connect(lambda message, _details: self.state.show_status(f"Could not check the ImageNet weights: {message}", 6000))
         self.choose_default_weights()
 
@@ -511,10 +513,11 @@ class ModelPage(QWidget):
             self._apply_default_weights((key, cached))
             return
 
-        def decide(*, sink, cancel):  # noqa: ARG001 - the runner's signature
-            return key, default_weights(config.backbone, image_size=config.image_size)
+        self._default_asked = key
+        self.default_runner.start("default_weights", DefaultWeightsConfig(config.backbone, config.weights, config.image_size))
 
-        self.default_runner.start(decide)
+    def _on_default_weights(self, choice: DefaultWeights) -> None:
+        self._apply_default_weights((self._default_asked, choice))
 
     def _apply_default_weights(self, decided: tuple[tuple[str, int], DefaultWeights]) -> None:
         key, choice = decided
@@ -762,7 +765,8 @@ class ModelPage(QWidget):
         """Parameters of the full model while fine-tuning; None until the layer list has arrived."""
         if not self._layout_matches():
             return None
-        return fine_tune_counts(self.layout_info, self.frozen_layers(), self.head_params())
+        stats = head_stat_count(self.form.config.head, self.layout_info.feature_shape)
+        return fine_tune_counts(self.layout_info, self.frozen_layers(), self.head_params(), stats)
 
     def param_counts(self) -> tuple[int, int] | None:
         """(trainable, non-trainable) parameters of the full model while fine-tuning, or None."""

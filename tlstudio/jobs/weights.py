@@ -1,0 +1,35 @@
+"""The job ``default_weights``: which weights source a first run should select.
+
+A network probe for the ImageNet download server takes up to a few seconds;
+the job runs it in the engine process, so the GUI never waits on it.
+It needs no TensorFlow (:data:`tlstudio.jobs.LIGHT_JOBS`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tlstudio.cancel import CancelToken
+from tlstudio.events import Sink
+
+
+@dataclass(frozen=True)
+class DefaultWeightsConfig:
+    """What a fresh start asks for.
+
+    Attributes:
+        backbone: Registry key, e.g. ``"vgg16"``.
+        wanted: The weights source the configuration holds.
+        image_size: Input side (0: the backbone's default).
+    """
+
+    backbone: str
+    wanted: str = "imagenet"
+    image_size: int = 0
+
+
+def default_weights(config: DefaultWeightsConfig, *, sink: Sink, cancel: CancelToken):
+    """The :class:`tlstudio.backbones.DefaultWeights` for ``config`` (see :func:`tlstudio.backbones.default_weights`)."""
+    from tlstudio.backbones import default_weights as decide
+
+    return decide(config.backbone, config.wanted, image_size=config.image_size)
