@@ -82,7 +82,7 @@ WEIGHTS_HELP: dict[str, str] = {
 """What each weights source means for the user; the registry's description when a source has none here."""
 
 PRESETS: tuple[tuple[str, str, str], ...] = (
-    ("all", "Feature extraction (all frozen)", "Keep every backbone layer frozen and train only the new head. Fast, needs little data."),
+    ("all", "Freeze all", "Feature extraction: keep every backbone layer frozen and train only the new head. Fast, needs little data."),
     ("last", "Fine-tune last block", "After training the head, also fine-tune the last backbone block at a low learning rate."),
     ("none", "Fine-tune all", "After training the head, fine-tune every backbone layer at a low learning rate. Needs more data."),
 )
