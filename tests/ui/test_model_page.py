@@ -346,3 +346,14 @@ def test_a_chosen_source_or_a_cached_imagenet_file_is_never_replaced(qtbot, offl
     qtbot.waitUntil(lambda: not page.default_runner.is_running(), timeout=10_000)
     qtbot.wait(50)
     assert cached.model_config.weights == "imagenet" and not page.default_note.isVisibleTo(page)
+
+
+def test_both_columns_fit_a_1024x680_window(main_window, qtbot):
+    """The form and the freezing/probe tabs need no more width than the page has (nothing clipped)."""
+    main_window.resize(1024, 680)
+    main_window.show_page("model")
+    qtbot.wait(50)
+    page = main_window.pages["model"]
+    assert page.splitter.minimumSizeHint().width() <= page.splitter.width()
+    for button in page.preset_buttons.values():
+        assert button.width() >= button.sizeHint().width(), button.text()
