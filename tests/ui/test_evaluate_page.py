@@ -333,3 +333,96 @@ def test_a_run_record_is_created_when_the_run_started(tmp_path):
     from ui.widgets.run_history import _fmt
 
     assert _fmt("created", record.created).startswith("2025-03-01")
+
+
+# ------------------------------------------------------------ the Runs tab at both window sizes
+
+
+def _add_run(page, root, name, **train):
+    """Record a finished run called ``name`` (its folder under ``root``) with ``train`` overrides."""
+    from dataclasses import replace
+
+    from tlstudio.config import DataConfig, ModelConfig, RunConfig, TrainConfig, to_json
+    from tlstudio.training.result import RunResult
+
+    config = RunConfig(data=DataConfig(root=str(root / "no-data")), model=ModelConfig(weights="none"), train=TrainConfig(epochs=4))
+    config = replace(config, train=replace(config.train, **train))
+    run_dir = root / "runs" / name
+    (run_dir / "logs").mkdir(parents=True)
+    (run_dir / "run_config.json").write_text(to_json(config))
+    history = tuple({"epoch": i, "phase": 1, "loss": 1.0 - a, "accuracy": a, "val_loss": 1.1 - a, "val_accuracy": a - 0.05,
+                     "lr": 1e-3, "seconds": 1.0} for i, a in enumerate((0.3, 0.5, 0.7)))
+    page.controller.add_run(RunResult(run_dir=str(run_dir), best_metrics=dict(history[-1]), history=history,
+                                      class_names=("a", "b"), epochs_completed=3), config)
+    return str(run_dir)
+
+
+def _fully_visible(table, row, col) -> bool:
+    return table.viewport().rect().contains(table.visualRect(table.model().index(row, col)))
+
+
+@pytest.mark.parametrize("size", [(856, 610), (1432, 930)])  # the page's share of a 1024x680 and a 1600x1000 window
+def test_runs_table_fits_without_a_horizontal_scrollbar_and_every_difference_shows(qtbot, page, tmp_path, size):
+    from PySide6.QtCore import Qt
+
+    from ui.widgets.run_history import COLUMNS, NOTES_COLUMN, RUN_MIN_WIDTH
+
+    _add_run(page, tmp_path, "20261130-010330-vgg16", fine_tune_epochs=2)
+    long_dir = _add_run(page, tmp_path, "20261130-010441-resnet50-augmented-long-name", epochs=3, fine_tune_epochs=1,
+                        learning_rate=3e-4)
+    history = page.history
+    page.resize(*size)
+    page.show()
+    page.tabs.setCurrentWidget(history)
+    qtbot.waitExposed(page)
+    history.select_runs([r.id for r in page.controller.project.runs])
+    qtbot.wait(50)
+    table, header = history.table, history.table.horizontalHeader()
+    assert not table.horizontalScrollBar().isVisible()
+    assert header.length() <= table.viewport().width()
+    for col in range(1, NOTES_COLUMN):  # every column after Run shows its whole contents and title
+        assert header.sectionSize(col) >= max(table.sizeHintForColumn(col), header.sectionSizeHint(col)), COLUMNS[col]
+    assert header.sectionSize(NOTES_COLUMN) >= header.sectionSizeHint(NOTES_COLUMN)  # "Notes" is not cut
+    for row in range(table.rowCount()):
+        for col in range(len(COLUMNS)):
+            assert _fully_visible(table, row, col), (row, COLUMNS[col])
+    # a long run name is elided in the middle when it must be; hovering it gives the run folder
+    row = [table.item(r, 0).text() for r in range(table.rowCount())].index("20261130-010441-resnet50-augmented-long-name")
+    assert table.textElideMode() == Qt.TextElideMode.ElideMiddle
+    assert long_dir in table.item(row, 0).toolTip()
+    assert header.sectionSize(0) >= RUN_MIN_WIDTH
+    if size[0] > 1200:  # room enough: the whole name shows
+        assert header.sectionSize(0) >= table.sizeHintForColumn(0)
+    # every config difference is visible, none behind a scrollbar
+    diff = history.diff_table
+    assert history.diff_rows()[0][0] == "train.epochs" and len(history.diff_rows()) == 3
+    assert history.diff_label.text() == "Config differences (3)"
+    assert diff.verticalScrollBar().maximum() == 0
+    for row in range(diff.rowCount()):
+        assert _fully_visible(diff, row, 0), history.diff_rows()[row]
+    # notes make the Notes column keep its minimum, still without a horizontal scrollbar
+    table.item(0, NOTES_COLUMN).setText("baseline")
+    history.fit_columns()
+    qtbot.wait(20)
+    assert not table.horizontalScrollBar().isVisible() and header.length() <= table.viewport().width()
+
+
+def test_many_differences_scroll_and_the_title_says_so(qtbot, page, tmp_path):
+    from ui.widgets.run_history import DIFF_ROWS_SHOWN
+
+    _add_run(page, tmp_path, "run-a")
+    _add_run(page, tmp_path, "run-b", epochs=3, fine_tune_epochs=1, learning_rate=3e-4, batch_size=8, seed=7,
+             fine_tune_learning_rate=2e-5, patience=5, optimizer="sgd")
+    history = page.history
+    page.resize(856, 610)
+    page.show()
+    page.tabs.setCurrentWidget(history)
+    qtbot.waitExposed(page)
+    history.select_runs(["run-a", "run-b"])
+    qtbot.wait(50)
+    rows = len(history.diff_rows())
+    assert rows > DIFF_ROWS_SHOWN
+    assert f"({rows}; scroll the table for the other {rows - DIFF_ROWS_SHOWN})" in history.diff_label.text()
+    diff = history.diff_table
+    assert diff.verticalScrollBar().isVisible() and diff.verticalScrollBar().maximum() > 0
+    assert all(_fully_visible(diff, r, 0) for r in range(DIFF_ROWS_SHOWN))

@@ -8,6 +8,15 @@ tlstudio run folder (:mod:`tlstudio.io.safe_delete`); otherwise the question
 says why the files stay. A damaged run (its entry, ``history.json`` or
 ``run_config.json`` cannot be read) is shown as damaged, in red, with the
 message naming the file and field as its tooltip; it cannot be resumed.
+
+Both tables fit their width: the runs table sizes every column to its
+contents and gives the Run column what is left (at least
+:data:`RUN_MIN_WIDTH`), eliding long names in the middle with the run folder's
+full path in the tooltip, and Notes stretches into the rest; they refit when
+the view resizes, so a 1024×680 window needs no horizontal scrollbar. The
+config differences table is as tall as its rows (up to
+:data:`DIFF_ROWS_SHOWN`, then it scrolls and its title says how many rows are
+below).
 """
 
 from __future__ import annotations
@@ -17,7 +26,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import pyqtgraph as pg
-from PySide6.QtCore import Qt, QUrl
+from PySide6.QtCore import QEvent, Qt, QUrl
 from PySide6.QtGui import QBrush, QColor, QDesktopServices
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -45,13 +54,34 @@ COLUMNS = (
     ("epochs", "Epochs"),
     ("learning_rate", "LR"),
     ("batch_size", "Batch"),
-    ("val_accuracy", "Best val acc"),
+    ("val_accuracy", "Val acc"),
     ("created", "Created"),
     ("notes", "Notes"),
 )
 NOTES_COLUMN = len(COLUMNS) - 1
 DAMAGED_COLOUR = "#c62828"
 """Text colour of a damaged run's row."""
+
+RUN_MIN_WIDTH = 110
+"""The Run column never gets narrower than this (px); a long run name is elided in the middle."""
+
+NOTES_MIN_WIDTH = 80
+"""Room (px) the Run column leaves for the Notes column (its title's width while no run has a note); Notes takes the rest."""
+
+DIFF_ROWS_SHOWN = 6
+"""The config differences table shows this many rows at most; more scroll, and its title says so."""
+
+COLUMN_TIPS = {
+    "id": "The run's name; hover a run for its folder",
+    "freeze": "Which backbone layers stay frozen while fine-tuning",
+    "epochs": "Epochs the run completed",
+    "learning_rate": "Head-training learning rate",
+    "batch_size": "Batch size",
+    "val_accuracy": "Best validation accuracy of the run",
+    "created": "When the run started (local time)",
+    "notes": "Your notes: double-click a cell to write one",
+}
+"""Header tooltips of the runs table, by column key."""
 
 PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf")
 
@@ -77,6 +107,18 @@ def _local_time(iso: str) -> str:
     except ValueError:
         return iso.replace("T", " ").replace("Z", "")[:16]
     return (stamp.astimezone() if stamp.tzinfo else stamp).strftime("%Y-%m-%d %H:%M")
+
+
+def _compact_rows(table: QTableWidget) -> None:
+    """Rows one text line tall (plus padding), not the style's roomier default."""
+    table.verticalHeader().setDefaultSectionSize(table.fontMetrics().height() + 10)
+
+
+def _rows_height(table: QTableWidget, rows: int) -> int:
+    """Height (px) that shows the header and ``rows`` rows of ``table`` without a vertical scrollbar."""
+    header = table.horizontalHeader().sizeHint().height()
+    bar = table.horizontalScrollBar().sizeHint().height() if table.horizontalScrollBar().isVisible() else 0
+    return header + rows * table.verticalHeader().defaultSectionSize() + 2 * table.frameWidth() + bar + 2
 
 
 class RunHistoryWidget(QWidget):
@@ -106,10 +148,17 @@ class RunHistoryWidget(QWidget):
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.DoubleClicked | QAbstractItemView.EditTrigger.EditKeyPressed)
         self.table.verticalHeader().setVisible(False)
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        self.table.horizontalHeader().setStretchLastSection(True)
+        _compact_rows(self.table)
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        self.table.horizontalHeader().setStretchLastSection(True)  # Notes takes what is left
+        self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        self.table.setWordWrap(False)
+        for col, (key, _title) in enumerate(COLUMNS):
+            if key in COLUMN_TIPS:
+                self.table.horizontalHeaderItem(col).setToolTip(COLUMN_TIPS[key])
         self.table.setAccessibleName("Runs")
-        self.table.setMinimumHeight(150)
+        self.table.setMinimumHeight(_rows_height(self.table, 3))
+        self.table.viewport().installEventFilter(self)  # its width is the room the columns share
         self.table.itemSelectionChanged.connect(self.update_comparison)
         self.table.itemChanged.connect(self._on_item_changed)
 
@@ -159,8 +208,11 @@ class RunHistoryWidget(QWidget):
         self.diff_table.setObjectName("ConfigDiff")
         self.diff_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.diff_table.verticalHeader().setVisible(False)
-        self.diff_table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        self.diff_table.horizontalHeader().setStretchLastSection(True)
+        _compact_rows(self.diff_table)
+        self.diff_table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        self.diff_table.setWordWrap(False)
+        self.diff_table.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
+        self.diff_table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)  # the runs share the width
         self.diff_label = QLabel("Config differences")
 
         plots = QWidget()
@@ -175,7 +227,7 @@ class RunHistoryWidget(QWidget):
         lower_layout.addWidget(plots, 3)
         lower_layout.addWidget(self.train_curves)
         lower_layout.addWidget(self.diff_label)
-        lower_layout.addWidget(self.diff_table, 2)
+        lower_layout.addWidget(self.diff_table)  # as tall as its rows: the plots take the rest
         top = QWidget()
         top_layout = QVBoxLayout(top)
         top_layout.setContentsMargins(0, 0, 0, 0)
@@ -185,14 +237,48 @@ class RunHistoryWidget(QWidget):
         splitter.addWidget(top)
         splitter.addWidget(lower)
         splitter.setStretchFactor(0, 1)
-        splitter.setStretchFactor(1, 2)
+        splitter.setStretchFactor(1, 3)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(splitter)
 
         controller.runs_changed.connect(self.refresh)
         controller.project_changed.connect(lambda _p: self.refresh())
+        self._fit_diff_table()
         self.refresh()
+
+    # ------------------------------------------------------------- layout
+
+    def eventFilter(self, watched, event) -> bool:  # noqa: N802 - Qt API
+        if watched is self.table.viewport() and event.type() == QEvent.Type.Resize:
+            self.fit_columns()
+        return super().eventFilter(watched, event)
+
+    def fit_columns(self) -> None:
+        """Size the runs table's columns to the view's width, so it needs no horizontal scrollbar.
+
+        Every column but Run and Notes gets its contents' width; Run gets the
+        width of its longest name if there is room, else what is left after
+        :data:`NOTES_MIN_WIDTH` for Notes, or the Notes title's width while
+        no run has a note (at least :data:`RUN_MIN_WIDTH`, names elided in
+        the middle); Notes stretches into the rest.
+        """
+        header = self.table.horizontalHeader()
+        widths = [max(self.table.sizeHintForColumn(c), header.sectionSizeHint(c)) for c in range(len(COLUMNS))]
+        for col in range(1, NOTES_COLUMN):
+            header.resizeSection(col, widths[col])
+        notes = min(NOTES_MIN_WIDTH, widths[NOTES_COLUMN])  # no notes yet: room for the title only
+        room = self.table.viewport().width() - sum(widths[1:NOTES_COLUMN]) - notes
+        header.resizeSection(0, max(RUN_MIN_WIDTH, min(widths[0], room)))
+        # a stretched last section never shrinks below its size before stretching (100 px by default)
+        header.setStretchLastSection(False)
+        header.resizeSection(NOTES_COLUMN, notes)
+        header.setStretchLastSection(True)
+
+    def _fit_diff_table(self) -> None:
+        """Make the differences table as tall as its rows (at most :data:`DIFF_ROWS_SHOWN`; more scroll)."""
+        rows = self.diff_table.rowCount()
+        self.diff_table.setFixedHeight(_rows_height(self.diff_table, min(max(rows, 1), DIFF_ROWS_SHOWN)))
 
     # ------------------------------------------------------------- table
 
@@ -221,6 +307,7 @@ class RunHistoryWidget(QWidget):
             if record.id in selected:
                 self.table.selectRow(row)
         self.table.blockSignals(False)
+        self.fit_columns()
         self._update_buttons()
         self.update_comparison()
 
@@ -262,6 +349,7 @@ class RunHistoryWidget(QWidget):
         for plot in (self.acc_plot, self.loss_plot):
             plot.clear()
         self.diff_table.setRowCount(0)
+        self._fit_diff_table()
         self.legend.clear()
         self._legend_entries: list[tuple[str, str]] = []
         if not ids:
@@ -296,13 +384,23 @@ class RunHistoryWidget(QWidget):
             self.diff_label.setText("Config differences: select two or more runs")
             return
         rows = config_diff([r.config for r in records])
-        self.diff_label.setText(f"Config differences ({len(rows)})" if rows else "Config differences: the configs are identical")
+        hidden = len(rows) - DIFF_ROWS_SHOWN
+        title = f"Config differences ({len(rows)}"
+        title += f"; scroll the table for the other {hidden})" if hidden > 0 else ")"
+        self.diff_label.setText(title if rows else "Config differences: the configs are identical")
         self.diff_table.setColumnCount(1 + len(records))
         self.diff_table.setHorizontalHeaderLabels(["setting", *[r.id for r in records]])
         self.diff_table.setRowCount(len(rows))
         for row, values in enumerate(rows):
             for col, value in enumerate(values):
-                self.diff_table.setItem(row, col, QTableWidgetItem("—" if value is None else str(value)))
+                item = QTableWidgetItem("—" if value is None else str(value))
+                item.setToolTip(item.text())  # the full value when the column elides it
+                self.diff_table.setItem(row, col, item)
+        header = self.diff_table.horizontalHeader()
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
+        for col, record in enumerate(records, start=1):
+            self.diff_table.horizontalHeaderItem(col).setToolTip(record.run_dir or record.id)
+        self._fit_diff_table()
 
     def diff_rows(self) -> list[tuple[str, ...]]:
         """The config diff as shown: ``(setting, value per run...)``."""
