@@ -98,6 +98,36 @@ def finalize_layer_state(layer: Any) -> None:
         layer.finalize_state()
 
 
+@contextlib.contextmanager
+def normalization_as_constants(model: Any) -> Iterator[None]:
+    """Within the block, every ``Normalization`` layer of ``model`` computes with NumPy constants.
+
+    After ``finalize_state`` a ``Normalization`` layer holds its mean and
+    variance as eager tensors made outside any graph; the ONNX converter
+    turns such captured tensors into extra graph inputs that no caller feeds
+    ("Required inputs (['…/head_norm/Sub/y:0', …]) are missing"). NumPy arrays
+    are converted inside ``call`` instead, so they become graph constants.
+    The layers get their tensors back afterwards.
+    """
+    import keras
+    import numpy as np
+
+    saved = []
+    stack = [model]
+    while stack:
+        layer = stack.pop()
+        stack.extend(getattr(layer, "layers", ()))
+        if isinstance(layer, keras.layers.Normalization) and getattr(layer, "mean", None) is not None:
+            saved.append((layer, layer.mean, layer.variance))
+            layer.mean = np.asarray(layer.mean)
+            layer.variance = np.asarray(layer.variance)
+    try:
+        yield
+    finally:
+        for layer, mean, variance in saved:
+            layer.mean, layer.variance = mean, variance
+
+
 EFFICIENTNET_STDDEV_RGB = (0.229, 0.224, 0.225)
 """Per-channel ImageNet standard deviation of ``keras.applications.efficientnet``."""
 

@@ -134,3 +134,20 @@ def test_imagenet_file_table_matches_what_keras_applications_downloads(monkeypat
             assert key in keras_resnet.WEIGHTS_HASHES
             name = compat.imagenet_file_name(spec.family, key, 224)
             assert compat.imagenet_url(spec.family, key, 224) == f"{keras_resnet.BASE_WEIGHTS_PATH}{name}"
+
+
+def test_normalization_as_constants_swaps_the_statistics_for_numpy_and_back():
+    import keras
+    import numpy as np
+
+    from tlstudio import compat
+
+    inputs = keras.Input((3,))
+    norm = keras.layers.Normalization(name="norm")
+    model = keras.Model(inputs, norm(inputs))
+    norm.adapt(np.array([[0.0, 1.0, 2.0], [2.0, 3.0, 4.0]], np.float32))
+    before = norm.mean
+    with compat.normalization_as_constants(model):
+        assert isinstance(norm.mean, np.ndarray) and isinstance(norm.variance, np.ndarray)
+        np.testing.assert_allclose(model(np.array([[1.0, 2.0, 3.0]], np.float32)), [[0.0, 0.0, 0.0]], atol=1e-6)
+    assert norm.mean is before

@@ -208,7 +208,8 @@ def test_data_page_audit_tab_rescans_after_a_move_and_after_its_undo(qtbot, data
     with qtbot.waitSignal(page.runner.finished, timeout=60_000):
         page.state.request_open_folder(str(dataset))
     tabs = page.tabs
-    assert tabs.tabText(tabs.count() - 1) == "Audit" and tabs.widget(tabs.count() - 1) is page.audit_view
+    audit_index = tabs.indexOf(page.audit_view)
+    assert audit_index >= 0 and tabs.tabText(audit_index) == "Audit"
     view = page.audit_view
     view.show_result(_result(dataset))
     view.actions.confirm = lambda title, text: True

@@ -95,7 +95,10 @@ def _write_tflite_dynamic(model: keras.Model, path: Path) -> None:
 
 
 def _write_onnx(model: keras.Model, path: Path) -> None:
-    model.export(str(path), format="onnx", input_signature=_signature(model), verbose=False)
+    from tlstudio import compat
+
+    with compat.normalization_as_constants(model):  # the head's input statistics as graph constants
+        model.export(str(path), format="onnx", input_signature=_signature(model), verbose=False)
 
 
 WRITERS: dict[str, Callable[[keras.Model, Path], None]] = {
