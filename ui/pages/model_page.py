@@ -528,7 +528,7 @@ class ModelPage(QWidget):
         if choice.weights != config.weights:
             self.state.update_model_config(weights=choice.weights)
         self._default_shown = (key[0], choice.weights)
-        self.default_note.setText(f"ⓘ {choice.reason}")
+        self.default_note.setText(choice.reason)  # no symbol: not every desktop font has one
         self.default_note.setVisible(True)
         if choice.weights != "imagenet":
             self.state.show_status(
