@@ -202,3 +202,35 @@ def test_resume_on_a_full_disk_fails_cleanly(finished_run):
     assert (run_dir / results.LAST_WEIGHTS).read_bytes() == last_before
     assert assert_consistent(run_dir) == history
     assert not [p.name for p in run_dir.iterdir() if ".tmp-" in p.name]  # failed writes removed their temporaries
+
+
+def test_sigterm_cancels_a_cli_training_which_saves_a_usable_run(shapes, tmp_path):
+    """`kill PID` (SIGTERM) acts as cancel: the run stops after its batch, saves, and exits as cancelled."""
+    out = tmp_path / "run"
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="")
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "import sys; from tlstudio.cli import main; sys.exit(main(sys.argv[1:]))",
+         "train", str(shapes), "--backbone", "vgg16", "--weights", "none", "--image-size", "32", "--epochs", "200",
+         "--batch-size", "8", "--no-feature-cache", "--no-tensorboard", "--out", str(out)],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        seen = []
+        for line in proc.stderr:  # progress goes to stderr; wait for the first finished epoch
+            seen.append(line)
+            if line.startswith("epoch 1 "):
+                break
+        proc.send_signal(signal.SIGTERM)
+        _out, rest = proc.communicate(timeout=120)
+        err = "".join(seen) + rest
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert "SIGTERM: cancelling after the current batch" in err
+    assert proc.returncode == 130, err[-2000:]
+    run = load_run(out)
+    assert run.cancelled and 1 <= run.epochs_completed < 200
+    assert_consistent(out)
+    import keras
+
+    assert keras.saving.load_model(out / results.MODEL, compile=False).output_shape[-1] == 3
