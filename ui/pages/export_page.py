@@ -388,7 +388,10 @@ class ExportPage(QWidget):
             self.status_label.setText("Export cancelled; nothing was written.")
             return
         self.show_result(result)
-        self.state.show_status(f"Exported {len(result.files)} file(s) to {self.out_edit.text().strip()}")
+        # The status bar shares its width with the permanent labels: the folder's name, not its whole path
+        # (the path is in the Folder box and the table above).
+        folder = Path(self.out_edit.text().strip()).name or self.out_edit.text().strip()
+        self.state.show_status(f"Exported {len(result.files)} file(s) to …/{folder}")
 
     def show_result(self, result: ExportResult) -> None:
         """Fill the table with one row per written file and its parity."""
