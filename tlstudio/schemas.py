@@ -107,8 +107,13 @@ def read_json(path: str | os.PathLike, what: str = "file") -> Any:
         ) from exc
 
 
-def field_with_bad_bytes(raw: bytes) -> str:
-    """The JSON field holding the first text that is not UTF-8, e.g. ``"model.backbone"``; ``""`` if unknown."""
+def field_with_bad_bytes(raw: bytes, one_based: tuple[str, ...] = ()) -> str:
+    """The JSON field holding the first text that is not UTF-8, e.g. ``"model.backbone"``; ``""`` if unknown.
+
+    Args:
+        raw: The file's bytes.
+        one_based: Lists whose items a message numbers from 1 (the calculator's ``"layers"``).
+    """
     try:
         data = json.loads(raw.decode("utf-8", "surrogateescape"))
     except ValueError:
@@ -122,7 +127,10 @@ def field_with_bad_bytes(raw: bytes) -> str:
             return (where or "the text") if bad(value) else ""
         items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
         for key, item in items:
-            name = f"{where}[{key}]" if isinstance(key, int) else (f"{where}.{key}" if where else key)
+            if isinstance(key, int):
+                name = f"{where}[{key + 1 if where in one_based else key}]"
+            else:
+                name = f"{where}.{key}" if where else key
             if isinstance(key, str) and bad(key):
                 return name
             found = walk(item, name)

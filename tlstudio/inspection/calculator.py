@@ -190,7 +190,9 @@ class CalcSpec:
         except UnicodeDecodeError as exc:
             line = raw.count(b"\n", 0, exc.start) + 1
             column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
-            field = _non_utf8_field(raw)
+            from tlstudio.schemas import field_with_bad_bytes
+
+            field = field_with_bad_bytes(raw, one_based=("layers",))
             where = f"{field} (line {line}, column {column})" if field else f"line {line}, column {column}"
             raise CalculatorError(
                 f"{name}: the calculator spec must be UTF-8 JSON text, but {where} holds byte "
@@ -201,36 +203,6 @@ class CalcSpec:
             return cls.from_json(text)
         except CalculatorError as exc:
             raise CalculatorError(f"{name}: {exc}") from exc
-
-
-def _non_utf8_field(raw: bytes) -> str:
-    """Where in the spec the first text that is not UTF-8 sits, e.g. ``"layers[1].name"``; ``""`` if unknown."""
-    try:
-        data = json.loads(raw.decode("utf-8", "surrogateescape"))
-    except ValueError:
-        return ""
-
-    def bad(text: str) -> bool:
-        return any("\udc80" <= ch <= "\udcff" for ch in text)
-
-    def walk(value: Any, path: str) -> str:
-        if isinstance(value, str):
-            return path if bad(value) else ""
-        if isinstance(value, list):
-            for i, item in enumerate(value):
-                found = walk(item, f"{path}[{i + 1 if path == 'layers' else i}]")
-                if found:
-                    return found
-        if isinstance(value, dict):
-            for key, item in value.items():
-                if bad(key):
-                    return f"{path}.<key>" if path else "<key>"
-                found = walk(item, f"{path}.{key}" if path else key)
-                if found:
-                    return found
-        return ""
-
-    return walk(data, "")
 
 
 def _short(value: Any, limit: int = 80) -> str:
