@@ -21,7 +21,7 @@ from tlstudio.cli import EXIT_OK, UsageError
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "cache",
-        help="show or clear the feature and validation caches",
+        help="show or clear the disk caches (features, pooled features, image checks)",
         description=__doc__.split("\n\n", 1)[1] if __doc__ else None,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -29,8 +29,8 @@ def register(subparsers) -> None:
     info = actions.add_parser("info", help="print each cache's folder, file count and size")
     info.add_argument("--json", action="store_true", help="print the caches as JSON")
     clear = actions.add_parser("clear", help="delete the cache files (they are rebuilt when needed)")
-    clear.add_argument("--only", choices=("features", "validation"), action="append", metavar="NAME",
-                       help="clear only this cache (features or validation); may be repeated")
+    clear.add_argument("--only", choices=("features", "pooled", "validation"), action="append", metavar="NAME",
+                       help="clear only this cache (features, pooled or validation); may be repeated")
     clear.add_argument("--json", action="store_true", help="print what was deleted as JSON")
     parser.set_defaults(func=run, cache_action=None)
 
