@@ -251,6 +251,11 @@ class TrainConfig:
             nothing in the backbone trains and augmentation is off; ``"off"`` never does.
         mixed_precision: Use ``mixed_float16`` on a GPU (ignored on CPU).
         tensorboard: Write TensorBoard logs into the run folder.
+        label_smoothing: Share of each label spread evenly over all classes in the
+            training loss (0 = plain cross-entropy; 0.1 is a common choice).
+        auto_head: Before training, probe the cut points and sweep small heads on
+            the pooled feature cache, then train the chosen cut and head
+            (recorded in ``auto_head.json`` in the run folder).
     """
 
     epochs: int = 5
@@ -272,6 +277,8 @@ class TrainConfig:
     feature_cache: str = "auto"
     mixed_precision: bool = False
     tensorboard: bool = True
+    label_smoothing: float = 0.0
+    auto_head: bool = False
 
     def __post_init__(self) -> None:
         _check(self.epochs >= 0, f"epochs must be >= 0. Received: epochs={self.epochs!r}")
@@ -289,6 +296,12 @@ class TrainConfig:
         _check(self.step_every >= 1, f"step_every must be >= 1. Received: step_every={self.step_every!r}")
         _check(0.0 < self.step_gamma <= 1.0, f"step_gamma must be within (0, 1]. Received: step_gamma={self.step_gamma!r}")
         _check(self.patience >= 0, f"patience must be >= 0. Received: patience={self.patience!r}")
+        _check(
+            isinstance(self.label_smoothing, (int, float)) and not isinstance(self.label_smoothing, bool)
+            and 0.0 <= self.label_smoothing < 1.0,
+            f"label_smoothing must be a number within [0, 1). Received: label_smoothing={self.label_smoothing!r}",
+        )
+        _check(isinstance(self.auto_head, bool), f"auto_head must be true or false. Received: auto_head={self.auto_head!r}")
         _check_seed(self.seed)
 
 

@@ -32,7 +32,8 @@ def _full_run_config() -> RunConfig:
             head=HeadConfig(pooling="max", dense=(DenseSpec(128, "relu", 0.3), DenseSpec(64, "gelu", 0.0)), dropout=0.1),
             freeze=FreezeConfig(mode="blocks", blocks=("conv1", "conv2_x")),
         ),
-        train=TrainConfig(epochs=3, fine_tune_epochs=2, optimizer="adamw", schedule="cosine"),
+        train=TrainConfig(epochs=3, fine_tune_epochs=2, optimizer="adamw", schedule="cosine",
+                          label_smoothing=0.1, auto_head=True),
         run_dir="/tmp/run1",
     )
 
@@ -82,6 +83,9 @@ def test_unknown_keys_ignored_and_missing_keys_defaulted():
         (lambda: FreezeConfig(mode="up_to"), "needs a layer name"),
         (lambda: ExportConfig(formats=("pt",)), "unknown export format"),
         (lambda: AugmentConfig(rotation=2.0), "rotation must be within"),
+        (lambda: TrainConfig(label_smoothing=1.0), "Received: label_smoothing=1.0"),
+        (lambda: TrainConfig(label_smoothing=-0.1), "Received: label_smoothing=-0.1"),
+        (lambda: TrainConfig(auto_head=1), "auto_head must be true or false. Received: auto_head=1"),
     ],
 )
 def test_bad_values_raise_clear_errors(factory, fragment):
@@ -107,6 +111,9 @@ def test_invalid_json_names_the_config():
         (ModelConfig, {"head": {"dense": [{"units": "many"}]}}, 'head.dense[0].units must be a whole number. Received: head.dense[0].units="many"'),
         (ModelConfig, {"head": []}, "head must hold a JSON object (the HeadConfig settings). Received: []"),
         (TrainConfig, {"momentum": 1.5}, "momentum must be within [0, 1). Received: momentum=1.5"),
+        (TrainConfig, {"label_smoothing": "a"}, 'label_smoothing must be a number. Received: label_smoothing="a"'),
+        (TrainConfig, {"label_smoothing": 1}, "label_smoothing must be a number within [0, 1). Received: label_smoothing=1"),
+        (TrainConfig, {"auto_head": "yes"}, 'auto_head must be true or false. Received: auto_head="yes"'),
     ],
 )
 def test_from_dict_refuses_wrong_types_and_ranges_naming_the_field(cls, data, fragment):
@@ -129,3 +136,10 @@ def test_from_dict_accepts_whole_numbers_for_floats_and_lists_for_tuples():
     assert cfg.learning_rate == 1.0 and isinstance(cfg.learning_rate, float)
     head = from_dict(HeadConfig, {"dense": [{"units": 8}]})
     assert head.dense == (DenseSpec(units=8),)
+
+
+def test_label_smoothing_and_auto_head_round_trip_and_default_off():
+    assert TrainConfig().label_smoothing == 0.0 and TrainConfig().auto_head is False
+    back = from_json(TrainConfig, to_json(TrainConfig(label_smoothing=0.2, auto_head=True)))
+    assert back.label_smoothing == 0.2 and back.auto_head is True
+    assert from_dict(TrainConfig, {}).label_smoothing == 0.0  # an older file without the fields

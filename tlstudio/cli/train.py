@@ -201,6 +201,7 @@ def build_config(args: argparse.Namespace):
         fine_tune_learning_rate=args.fine_tune_lr,
         momentum=args.momentum,
         weight_decay=args.weight_decay,
+        label_smoothing=args.label_smoothing,
         early_stopping=args.early_stopping > 0,
         patience=max(1, args.early_stopping),
         monitor=args.monitor,
@@ -267,6 +268,7 @@ def register(subparsers) -> None:
     g.add_argument("--optimizer", default="adam", choices=("adam", "sgd", "adamw"), help="(default adam)")
     g.add_argument("--momentum", type=float, default=0.9, metavar="X", help="SGD momentum (default 0.9)")
     g.add_argument("--weight-decay", type=float, default=1e-4, metavar="X", help="AdamW weight decay (default 1e-4)")
+    g.add_argument("--label-smoothing", type=float, default=0.0, metavar="X", help="label smoothing of the loss, within [0, 1) (default 0)")
     g.add_argument("--schedule", default="constant", metavar="SPEC", help="constant | cosine | step[:EVERY[,GAMMA]] (default constant)")
     g.add_argument("--early-stopping", type=int, default=0, metavar="N", help="stop a phase after N epochs without improvement (default off)")
     g.add_argument("--monitor", default="val_accuracy", choices=("val_accuracy", "val_loss", "accuracy", "loss"), help="metric for the best checkpoint (default val_accuracy)")

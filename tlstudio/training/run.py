@@ -74,6 +74,7 @@ from tlstudio.training.callbacks import (
     safe_sink,
     weights_epochs,
 )
+from tlstudio.training.loss import make_loss
 from tlstudio.training.optimizers import make_optimizer
 from tlstudio.training.result import RunResult
 from tlstudio.training.run_folder import check_new_run_dir, create_run_dir
@@ -383,7 +384,7 @@ def _train(
         normalised = True
         with strategy.scope():
             optimizer = make_optimizer(train, plan.learning_rate, steps, plan.epochs)
-            fit_model.compile(optimizer=optimizer, loss=LOSS, metrics=["accuracy"])
+            fit_model.compile(optimizer=optimizer, loss=make_loss(train), metrics=["accuracy"])
         _fit(fit_model, model, train_ds, val_ds, plan, first_epoch, class_weight, **common)
         if state.cancelled:
             break
