@@ -45,7 +45,7 @@ def test_ten_thousand_points_are_one_scatter_item(qtbot):
     widget.plot.repaint()
     seconds = time.perf_counter() - start
     items = [i for i in widget.plot.getPlotItem().items if isinstance(i, pg.GraphicsObject)]
-    assert items == [widget.scatter]  # no per-point items
+    assert items == [widget.scatter, widget.highlight]  # the points and the selection rings: no per-point items
     assert len(widget.scatter.data) == 10_000
     assert widget.scatter.childItems() == []
     assert seconds < 5.0, seconds  # generous for a shared 2-core machine; typically well under a second
@@ -116,4 +116,103 @@ def test_map_tab_runs_the_real_embed_job(qtbot, tiny_dataset):
     qtbot.waitUntil(lambda: widget.result is not None, timeout=300_000)
     assert len(widget.result.paths) == 24 and len(widget.scatter.data) == 24
     assert "24 images" in widget.controls.status.text()
+    widget.shutdown()
+
+
+# ---------------------------------------------------------------- lasso
+
+
+def test_points_in_polygon_even_odd():
+    from ui.widgets.lasso import points_in_polygon
+
+    square = np.array([[0, 0], [2, 0], [2, 2], [0, 2]], float)
+    pts = np.array([[1, 1], [3, 1], [-0.5, 1], [1, 2.5], [1.9, 0.1]], float)
+    assert points_in_polygon(pts, square).tolist() == [True, False, False, False, True]
+    triangle = np.array([[0, 0], [4, 0], [0, 4]], float)
+    assert points_in_polygon(np.array([[1, 1], [3, 3], [0.5, 3.0]]), triangle).tolist() == [True, False, True]
+    bow_tie = np.array([[0, 0], [2, 2], [2, 0], [0, 2]], float)  # self-crossing: two lobes, even-odd
+    assert points_in_polygon(np.array([[1.8, 1.0], [0.2, 1.0], [1.0, 0.2]]), bow_tie).tolist() == [True, True, False]
+    assert not points_in_polygon(pts, square[:2]).any()  # fewer than 3 vertices selects nothing
+    try:
+        points_in_polygon(np.zeros((3, 3)), square)
+    except ValueError as exc:
+        assert "Received: shape (3, 3)" in str(exc)
+    else:
+        raise AssertionError("a [N, 3] array must be refused")
+
+
+def _drag(widget, view_points, modifiers=Qt.KeyboardModifier.NoModifier):
+    """Press, move through and release at ``view_points`` (view coordinates) on the plot's viewport."""
+    from PySide6.QtCore import QEvent, QPointF
+    from PySide6.QtGui import QMouseEvent
+    from PySide6.QtWidgets import QApplication
+
+    vb = widget.view_box
+    viewport = widget.plot.viewport()
+
+    def at(x, y):
+        return QPointF(widget.plot.mapFromScene(vb.mapViewToScene(pg.Point(x, y))))
+
+    def send(kind, pos, buttons):
+        button = Qt.MouseButton.LeftButton if kind != QEvent.Type.MouseMove else Qt.MouseButton.NoButton
+        event = QMouseEvent(kind, pos, viewport.mapToGlobal(pos), button, buttons, modifiers)
+        QApplication.sendEvent(viewport, event)
+
+    first = at(*view_points[0])
+    send(QEvent.Type.MouseButtonPress, first, Qt.MouseButton.LeftButton)
+    for x, y in view_points[1:]:
+        time.sleep(0.012)  # pyqtgraph drops moves faster than its mouseRateLimit (100 Hz)
+        send(QEvent.Type.MouseMove, at(x, y), Qt.MouseButton.LeftButton)
+    send(QEvent.Type.MouseButtonRelease, at(*view_points[-1]), Qt.MouseButton.NoButton)
+
+
+def _circle(cx, cy, r, n=48):
+    t = np.linspace(0, 2 * np.pi, n)
+    return [(cx + r * np.cos(a), cy + r * np.sin(a)) for a in t]
+
+
+def test_lasso_selects_the_points_inside_at_ten_thousand(qtbot):
+    from ui.widgets.lasso import points_in_polygon
+
+    widget = _map(qtbot)
+    result = _result(10_000)
+    widget.show_result(result)
+    widget.plot.setXRange(-1, 1, padding=0)
+    widget.plot.setYRange(-1, 1, padding=0)
+    qtbot.wait(50)
+    widget.lasso_button.setChecked(True)
+    with qtbot.waitSignal(widget.images_selected, timeout=3000) as blocker:
+        _drag(widget, _circle(0.1, -0.1, 0.3))
+    coords = np.asarray(result.coords, np.float64)
+    inside = np.hypot(coords[:, 0] - 0.1, coords[:, 1] + 0.1) < 0.29
+    outside = np.hypot(coords[:, 0] - 0.1, coords[:, 1] + 0.1) > 0.31
+    chosen = set(blocker.args[0])
+    assert 500 < len(chosen) < 5000
+    assert {result.paths[i] for i in np.flatnonzero(inside)} <= chosen  # everything well inside is selected
+    assert not chosen & {result.paths[i] for i in np.flatnonzero(outside)}  # nothing well outside is
+    assert len(widget.highlight.data) == len(chosen) == len(widget.selected)
+    assert f"{len(chosen)} images in the lasso" in widget.selection_label.text()
+    assert not widget.view_box.lassoing() and widget.view_box.outline.path().isEmpty()
+    # the same test on the polygon directly agrees with the mouse-drawn one
+    direct = points_in_polygon(coords, np.array(_circle(0.1, -0.1, 0.3)))
+    assert abs(int(direct.sum()) - len(chosen)) < 0.02 * len(chosen)
+    widget.clear_selection()
+    assert len(widget.highlight.data) == 0 and not widget.clear_button.isEnabled()
+    widget.shutdown()
+
+
+def test_shift_drag_lassos_and_plain_drag_pans(qtbot):
+    widget = _map(qtbot)
+    widget.show_result(_result(2_000))
+    widget.plot.setXRange(-1, 1, padding=0)
+    widget.plot.setYRange(-1, 1, padding=0)
+    qtbot.wait(50)
+    before = widget.view_box.viewRange()
+    with qtbot.waitSignal(widget.images_selected, timeout=3000):
+        _drag(widget, _circle(0, 0, 0.4), Qt.KeyboardModifier.ShiftModifier)
+    assert len(widget.selected) > 0
+    assert widget.view_box.viewRange() == before  # a lasso does not pan
+    _drag(widget, [(0, 0), (0.1, 0), (0.2, 0), (0.3, 0)])
+    assert widget.view_box.viewRange() != before  # without Shift or the toggle, a drag pans
+    assert len(widget.selected) > 0  # and keeps the selection
     widget.shutdown()
