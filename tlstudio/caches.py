@@ -9,6 +9,8 @@ to delete at any time (they are rebuilt when needed):
 * ``pooled/``: pooled features at every cut point of a backbone, for the
   transfer probe and the dataset audit (:mod:`tlstudio.analysis.pooled_cache`):
   ``.npy`` shards and their ``.json`` manifests;
+* ``pixels/``: decoded images at the training size as ``.npy`` shards
+  (:mod:`tlstudio.data.pixel_cache`), under their own size limit;
 * ``validation/``: the SQLite file of image checks (:mod:`tlstudio.data.cache`).
 
 Autosaves, error logs and sample datasets also live under the cache folder;
@@ -34,6 +36,7 @@ logger = logging.getLogger(__name__)
 CACHES = {
     "features": ("backbone features", (".npy",)),
     "pooled": ("pooled features of every cut point (probe, audit)", (".npy", ".json")),
+    "pixels": ("decoded images at the training size (tlstudio.data.pixel_cache)", (".npy",)),
     "validation": ("image check results", (".sqlite", ".sqlite-journal", ".sqlite-wal", ".sqlite-shm")),
 }
 """Cache name -> (description, endings of the files it owns)."""

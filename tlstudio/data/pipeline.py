@@ -14,12 +14,24 @@ The pipeline is::
 When the decoded images fit :data:`CACHE_BUDGET_BYTES`, each one is kept in
 memory (uint8) after its first decode, so later epochs skip Pillow entirely
 while the shuffle stays a full shuffle of all images.
+
+When they do not fit, the decoded-image cache (:mod:`tlstudio.data.pixel_cache`)
+decodes every image once, with the same loader, into memory-mapped ``.npy``
+shards on disk, and every epoch slices them::
+
+    range(N) -> shuffle(N, seed) -> batch -> gather rows from the shards -> cast float32 -> prefetch
+
+The shuffle is the same op with the same seed, so the batches are exactly
+those of the Pillow path. When the cache's disk budget or the disk is too
+small, a warning says so (folder, bytes needed, bytes free) and the pipeline
+decodes with Pillow every epoch.
 """
 
 from __future__ import annotations
 
 import collections
 import concurrent.futures as cf
+import logging
 import threading
 from typing import Sequence
 
@@ -27,8 +39,11 @@ import numpy as np
 import tensorflow as tf
 
 from tlstudio import imaging
+from tlstudio.data import pixel_cache
 from tlstudio.data.types import Item
 from tlstudio.errors import DataError
+
+logger = logging.getLogger(__name__)
 
 CACHE_BUDGET_BYTES = 1 << 30
 """Largest decoded size (uint8 bytes) kept in memory by :func:`make_dataset`."""
@@ -116,6 +131,41 @@ def _check_args(items: Sequence[Item], image_size: int, batch_size: int) -> None
         raise ValueError(f"batch_size must be >= 1. Received: batch_size={batch_size!r}")
 
 
+def _open_pixel_cache(paths: Sequence[str], image_size: int) -> list[np.ndarray] | None:
+    """The decoded-image cache's shards for these files (built if needed), or None when it refuses."""
+    loader = _ImageLoader(paths, image_size, cache=False)
+    try:
+        return pixel_cache.ensure(paths, image_size, loader.load, shard_images=PIXEL_SHARD_IMAGES)
+    except pixel_cache.PixelCacheRefused as exc:
+        logger.warning("%s. Decoding %d images with Pillow every epoch instead.", exc, len(paths))
+        return None
+
+
+def _from_pixel_cache(shards: list[np.ndarray], labels: tf.Tensor, n: int, image_size: int, batch_size: int,
+                      shuffle: bool, seed: int, drop_remainder: bool) -> tf.data.Dataset:
+    """Batches sliced from the memory-mapped shards; the same order as the Pillow path for a seed."""
+    per_shard = shards[0].shape[0]  # every shard but the last holds this many
+
+    def take(indices: np.ndarray) -> np.ndarray:
+        return pixel_cache.gather(shards, per_shard, indices)
+
+    def load(indices):
+        images = tf.numpy_function(take, [indices], tf.uint8, stateful=False)
+        images.set_shape((batch_size if drop_remainder else None, image_size, image_size, 3))
+        return tf.cast(images, tf.float32), tf.gather(labels, indices)
+
+    ds = tf.data.Dataset.range(n)
+    if shuffle:
+        ds = ds.shuffle(n, seed=seed, reshuffle_each_iteration=True)
+    ds = ds.batch(batch_size, drop_remainder=drop_remainder)
+    ds = ds.map(load, num_parallel_calls=tf.data.AUTOTUNE)
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
+PIXEL_SHARD_IMAGES: int | None = None
+"""Images per decoded-image cache shard; None sizes shards by :data:`pixel_cache.SHARD_BYTES` (tests set it)."""
+
+
 def make_dataset(
     items: Sequence[Item],
     image_size: int,
@@ -125,6 +175,7 @@ def make_dataset(
     seed: int = 0,
     cache: bool = True,
     drop_remainder: bool = False,
+    disk_cache: bool = True,
 ) -> tf.data.Dataset:
     """Build a batched dataset of ``(images, labels)`` from validated items.
 
@@ -136,6 +187,10 @@ def make_dataset(
         seed: Shuffle seed; the same seed gives the same order of epochs.
         cache: Keep decoded images in memory when they fit :data:`CACHE_BUDGET_BYTES`.
         drop_remainder: Drop the last, smaller batch.
+        disk_cache: With ``cache``, when the images do not fit in memory, decode
+            them once into the on-disk decoded-image cache and read every epoch
+            from it (:mod:`tlstudio.data.pixel_cache`); False decodes with
+            Pillow every epoch. The cache is built here, before this returns.
 
     Returns:
         A ``tf.data.Dataset`` yielding float32 images ``[B, S, S, 3]`` with raw
@@ -144,8 +199,14 @@ def make_dataset(
     items = tuple(items)
     _check_args(items, image_size, batch_size)
     n = len(items)
-    loader = _ImageLoader([it.path for it in items], image_size, cache=cache and cache_fits(n, image_size))
+    paths = [it.path for it in items]
+    fits = cache_fits(n, image_size, CACHE_BUDGET_BYTES)
     labels = tf.constant(np.array([it.label for it in items], np.int32))
+    if cache and not fits and disk_cache:
+        shards = _open_pixel_cache(paths, image_size)
+        if shards is not None:
+            return _from_pixel_cache(shards, labels, n, image_size, batch_size, shuffle, seed, drop_remainder)
+    loader = _ImageLoader(paths, image_size, cache=cache and fits)
 
     def load(index):
         image = tf.numpy_function(loader, [index], tf.uint8, stateful=False)
