@@ -357,3 +357,31 @@ def test_both_columns_fit_a_1024x680_window(main_window, qtbot):
     assert page.splitter.minimumSizeHint().width() <= page.splitter.width()
     for button in page.preset_buttons.values():
         assert button.width() >= button.sizeHint().width(), button.text()
+
+
+def test_cut_combo_lists_the_backbones_cut_points_and_the_tree_follows_the_cut(qtbot):
+    """The cut combo edits ModelConfig.cut; the engine's describe_backbone lists only the layers up to the cut."""
+    page = _page(qtbot, ModelConfig(backbone="vgg16", weights="none", image_size=32))
+    state = page.state
+    combo = page.cut_combo
+    assert [combo.itemData(i) for i in range(combo.count())] == ["", "block1_pool", "block2_pool", "block3_pool", "block4_pool"]
+    assert combo.itemText(0) == "Whole backbone (ends at block5_pool)"
+    assert page.tree.topLevelItemCount() == 5 and page.layout_info.cut == ""
+
+    with qtbot.waitSignal(page.layout_ready, timeout=LAYOUT_TIMEOUT_MS) as got:
+        combo.setCurrentIndex(combo.findData("block3_pool"))
+        assert state.model_config.cut == "block3_pool"
+    layout = got.args[0]
+    assert layout.cut == "block3_pool" and layout.feature_shape[-1] == 256
+    assert [page.tree.topLevelItem(i).text(0) for i in range(page.tree.topLevelItemCount())] == ["block1", "block2", "block3"]
+    assert page.param_counts() == _engine_counts(state.model_config)
+
+    # another backbone: its own cut points, and a cut it lacks falls back to the whole backbone
+    page.backbone_combo.setCurrentIndex(page.backbone_combo.findData("resnet50"))
+    assert state.model_config.backbone == "resnet50" and state.model_config.cut == ""
+    assert combo.itemData(1) == "pool1_pool" and combo.findData("block3_pool") < 0
+    # the state's config is shown: the last cut point is the whole backbone
+    state.set_model_config(ModelConfig(backbone="vgg16", weights="none", image_size=32, cut="block5_pool"))
+    assert combo.currentData() == "" and state.model_config.cut == "block5_pool"
+    state.set_model_config(ModelConfig(backbone="vgg16", weights="none", image_size=32, cut="block2_pool"))
+    assert combo.currentText() == "block2_pool"

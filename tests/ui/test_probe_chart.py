@@ -132,3 +132,22 @@ def test_model_page_runs_the_probe_job_in_the_engine_and_draws_every_cut(qtbot, 
     state.update_model_config(image_size=48)  # the chart now belongs to other settings
     assert panel.stale.isVisible() and "32 px" in panel.stale.text()
     _grab(page, "model_page_probe", tmp_path)
+
+
+def test_use_this_cut_and_a_click_on_a_point_set_the_model_pages_cut(qtbot):
+    from ui.pages.model_page import ModelPage
+
+    state = AppState(model_config=ModelConfig(backbone="vgg16", weights="none", image_size=32))
+    page = ModelPage(state)
+    qtbot.addWidget(page)
+    panel = page.probe_panel
+    assert not panel.use_button.isEnabled()
+    panel.show_result(_result())
+    assert panel.use_button.isEnabled() and panel.use_button.text() == "Use block4_pool"
+    panel.use_button.click()
+    assert state.model_config.cut == "block4_pool" and page.cut_combo.currentData() == "block4_pool"
+    spot = next(p for p in panel.chart.points.points() if p.data().layer == "block2_pool")
+    panel.chart.points.sigClicked.emit(panel.chart.points, [spot], None)
+    assert state.model_config.cut == "block2_pool" and page.cut_combo.currentText() == "block2_pool"
+    panel.choose_cut("block5_pool")  # the last cut is the whole backbone
+    assert page.cut_combo.currentData() == ""

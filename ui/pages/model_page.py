@@ -43,7 +43,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from tlstudio.backbones import BACKBONES, WEIGHTS_DESCRIPTIONS, DefaultWeights, weights_status
+from tlstudio.backbones import BACKBONES, WEIGHTS_DESCRIPTIONS, DefaultWeights, cut_points, weights_status
 from tlstudio.jobs.weights import DefaultWeightsConfig
 from tlstudio.config import ACTIVATION_CHOICES, DenseSpec, FreezeConfig, ModelConfig
 from tlstudio.errors import ConfigError, TlStudioError
@@ -101,12 +101,34 @@ MIN_COMBO_CHARS = 14
 _DEFAULT_CHOICES: dict[tuple[str, int], DefaultWeights] = {}
 """Default-weights decisions of this session, by (backbone key, input size): the network is probed once."""
 
-_LAYOUTS: dict[tuple[str, int], BackboneLayout] = {}
-"""Layer lists already described in this session, by (backbone key, input size): they never change."""
+_LAYOUTS: dict[tuple[str, int, str], BackboneLayout] = {}
+"""Layer lists already described in this session, by (backbone key, input size, cut): they never change."""
+
+WHOLE_BACKBONE = "Whole backbone"
+"""Label of the cut combo's "" item (the model uses every layer)."""
 
 
 def _fmt(n: int) -> str:
     return f"{n:,}".replace(",", "\u202f")
+
+
+def cut_choices(backbone: str) -> tuple[str, ...]:
+    """The cut points the combo offers for ``backbone``: all but the last, which is the whole backbone ("")."""
+    if backbone not in BACKBONES:
+        return ()
+    return cut_points(backbone)[:-1]
+
+
+def shown_cut(backbone: str, cut: str) -> str:
+    """The combo's value for ``cut``: the backbone's last cut point is the whole backbone, ``""``."""
+    points = cut_points(backbone) if backbone in BACKBONES else ()
+    return "" if points and cut == points[-1] else cut
+
+
+def layout_key(config: ModelConfig) -> tuple[str, int, str] | None:
+    """What a layer list depends on: (backbone, input side, cut); None for an unknown backbone."""
+    size = layout_size(config)
+    return None if size is None else (config.backbone, size, shown_cut(config.backbone, config.cut))
 
 
 def layout_size(config: ModelConfig) -> int | None:
@@ -180,7 +202,8 @@ class ModelPage(QWidget):
         self.setObjectName("ModelPage")
         self.state = state
         self.layout_info: BackboneLayout | None = None
-        self._wanted_layout: tuple[str, int] | None = None
+        self._wanted_layout: tuple[str, int, str] | None = None
+        self._cuts_for: str | None = None
 
         self.runner = engine().task(self, background=True)
         self.runner.result.connect(self._on_layout)
@@ -258,6 +281,13 @@ class ModelPage(QWidget):
         self.weights_status.setObjectName("WeightsStatus")
         self.weights_status.setWordWrap(True)
         self.weights_status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.cut_combo = QComboBox()
+        self.cut_combo.setObjectName("CutCombo")
+        self.cut_combo.setToolTip(
+            "Where the backbone ends: the head takes the features of this layer, and the layers after it are left "
+            "out of the model (training, export, inspector and freezing follow). Early blocks see edges and "
+            "textures, late blocks object parts; the Transfer probe tab scores each cut on your images."
+        )
         self.size_spin = QSpinBox()
         self.size_spin.setObjectName("ImageSize")
         self.size_spin.setRange(0, 1024)
@@ -268,7 +298,7 @@ class ModelPage(QWidget):
         )
 
         # Long item texts must not set the panel's width: the combos elide, the lists show it all.
-        for combo in (self.backbone_combo, self.weights_combo):
+        for combo in (self.backbone_combo, self.weights_combo, self.cut_combo):
             combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
             combo.setMinimumContentsLength(MIN_COMBO_CHARS)
 
@@ -288,6 +318,7 @@ class ModelPage(QWidget):
         self.default_note.setStyleSheet("background: #e8f1fb; border: 1px solid #9cc3ea; border-radius: 3px; padding: 3px;")
         form.addRow(self.default_note)
         form.addRow("Input size:", self.size_spin)
+        form.addRow("Cut at:", self.cut_combo)
 
         # --- head
         self.pooling_combo = QComboBox()
@@ -402,6 +433,7 @@ class ModelPage(QWidget):
         layout.addWidget(splitter, 1)
 
         # What only the widgets show follows them directly; the config goes through self.form.
+        self.backbone_combo.currentIndexChanged.connect(self._fill_cuts)  # before the form reads the cut
         self.backbone_combo.currentIndexChanged.connect(self._update_backbone_help)
         self.backbone_combo.currentIndexChanged.connect(self._update_weights)
         self.weights_combo.currentIndexChanged.connect(self._update_weights)
@@ -409,7 +441,7 @@ class ModelPage(QWidget):
         self.dense_count.valueChanged.connect(self._update_head_rows)
 
         order = [self.backbone_combo, self.weights_combo, self.weights_file, self.weights_browse, self.size_spin,
-                 self.pooling_combo, self.dense_count]
+                 self.cut_combo, self.pooling_combo, self.dense_count]
         for row in self.dense_rows:
             order += [row.units, row.activation, row.dropout]
         order += [self.final_dropout, *self.preset_buttons.values(), self.expand_button, self.tree]
@@ -432,6 +464,8 @@ class ModelPage(QWidget):
             write=self.size_spin.setValue,
             signals=[self.size_spin.valueChanged],
         )
+        form.bind_custom("cut", read=lambda: self.cut_combo.currentData() or "", write=self._write_cut,
+                         signals=[self.cut_combo.currentIndexChanged])
         form.bind("head.pooling", self.pooling_combo)
         form.bind_custom(
             "head.dense",
@@ -467,6 +501,45 @@ class ModelPage(QWidget):
             raise ValueError(f"weights must be one of {list(WEIGHTS_DESCRIPTIONS)} or 'file:PATH'. Received: {weights!r}")
         self.weights_combo.setCurrentIndex(index)
 
+    def _fill_cuts(self) -> None:
+        """List the cut points of the backbone the combo shows; keep the cut when the new backbone has it too."""
+        backbone = self.backbone_combo.currentData()
+        keep = self.cut_combo.currentData() or ""
+        self._cuts_for = backbone
+        choices = cut_choices(backbone)
+        points = cut_points(backbone) if backbone in BACKBONES else ()
+        self.cut_combo.blockSignals(True)  # the backbone's own change signal makes the one edit
+        try:
+            self.cut_combo.clear()
+            whole = f"{WHOLE_BACKBONE} (ends at {points[-1]})" if points else WHOLE_BACKBONE
+            self.cut_combo.addItem(whole, "")
+            self.cut_combo.setItemData(0, "Use every layer of the backbone", Qt.ItemDataRole.ToolTipRole)
+            for depth, name in enumerate(choices, start=1):
+                self.cut_combo.addItem(name, name)
+                self.cut_combo.setItemData(depth, f"End the backbone at {name} (cut point {depth} of {len(points)})",
+                                           Qt.ItemDataRole.ToolTipRole)
+            self.cut_combo.setCurrentIndex(max(0, self.cut_combo.findData(keep)))
+        finally:
+            self.cut_combo.blockSignals(False)
+
+    def _write_cut(self, cut: str) -> None:
+        if self._cuts_for != self.backbone_combo.currentData():
+            self._fill_cuts()
+        value = shown_cut(self.backbone_combo.currentData(), cut)
+        index = self.cut_combo.findData(value)
+        if index < 0:
+            raise ValueError(f"cut must be one of the cut points of {self.backbone_combo.currentText()} "
+                             f"({', '.join(cut_choices(self.backbone_combo.currentData()))}) or \"\". Received: {cut!r}")
+        self.cut_combo.setCurrentIndex(index)
+
+    def use_cut(self, layer: str) -> None:
+        """End the backbone at ``layer`` (the probe's "Use this cut"); the layer tree follows."""
+        self._write_cut(layer)  # outside form.writing(): this is an edit
+        self.form.commit()
+        shown = self.cut_combo.currentData() or ""
+        self.state.show_status(f"The model now ends at {layer}" + (" (the whole backbone)" if not shown else "")
+                               + "; the freezing tree lists the layers up to it.", 6000)
+
     def _write_dense(self, dense: tuple[DenseSpec, ...]) -> None:
         self.dense_count.setValue(len(dense))
         for row, spec in zip(self.dense_rows, dense):
@@ -474,7 +547,8 @@ class ModelPage(QWidget):
 
     def _layout_matches(self) -> bool:
         """True when the tree shows the layers of the backbone the combo shows."""
-        return self.layout_info is not None and self.layout_info.key == self.backbone_combo.currentData()
+        return (self.layout_info is not None and self.layout_info.key == self.backbone_combo.currentData()
+                and shown_cut(self.layout_info.key, self.layout_info.cut) == (self.cut_combo.currentData() or ""))
 
     def _read_freeze(self) -> FreezeConfig:
         if not self._layout_matches():  # no tree for this backbone yet: the selection stays as it is
@@ -490,8 +564,9 @@ class ModelPage(QWidget):
 
     def _on_form_edited(self, config: ModelConfig) -> None:
         previous = self.state.model_config
-        if config.backbone != previous.backbone and config.freeze.mode not in ("all", "none"):
-            # block and layer names belong to the old backbone
+        moved = config.backbone != previous.backbone or config.cut != previous.cut
+        if moved and config.freeze.mode not in ("all", "none"):
+            # block and layer names belong to the old backbone (or to layers the new cut leaves out)
             config = dataclasses.replace(config, freeze=FreezeConfig(mode="all"))
         self.state.set_model_config(config)
 
@@ -541,8 +616,8 @@ class ModelPage(QWidget):
             self.default_note.setVisible(False)
         self.form.set_config(config)
         self._update_counts()
-        size = layout_size(config)
-        if size is not None and (self.layout_info is None or (self.layout_info.key, self.layout_info.image_size) != (config.backbone, size)):
+        key = layout_key(config)
+        if key is not None and (self.layout_info is None or self._key_of(self.layout_info) != key):
             self._schedule_layout()
 
     def _on_item_changed(self, _item: QTreeWidgetItem, column: int) -> None:
@@ -633,11 +708,11 @@ class ModelPage(QWidget):
     def refresh_layout(self) -> None:
         """Ask the engine for the layers of the chosen backbone at the chosen size (unless shown already)."""
         config = self.form.config
-        size = layout_size(config)
-        if size is None:
+        wanted = layout_key(config)
+        if wanted is None:
             return
-        wanted = (config.backbone, size)
-        if self.layout_info is not None and (self.layout_info.key, self.layout_info.image_size) == wanted:
+        size = wanted[1]
+        if self.layout_info is not None and self._key_of(self.layout_info) == wanted:
             return
         if self.runner.is_running():
             self._wanted_layout = wanted  # ask again when the running one ends
@@ -647,16 +722,22 @@ class ModelPage(QWidget):
         if cached is not None:  # the same backbone at the same size was listed before
             self._on_layout(cached)
             return
-        self.tree_status.setText(f"Building {BACKBONES[config.backbone].display_name} at {size} px in the engine to list its layers…")
+        upto = f" up to {wanted[2]}" if wanted[2] else ""
+        self.tree_status.setText(f"Building {BACKBONES[config.backbone].display_name}{upto} at {size} px in the engine to list its layers…")
         for button in self.preset_buttons.values():
             button.setEnabled(False)
         self.state.begin_busy("model-layout")
-        self.runner.start("describe_backbone", ModelConfig(backbone=config.backbone, weights="none", image_size=size, freeze=config.freeze))
+        self.runner.start("describe_backbone", ModelConfig(backbone=config.backbone, weights="none", image_size=size,
+                                                           freeze=config.freeze, cut=wanted[2]))
+
+    @staticmethod
+    def _key_of(layout: BackboneLayout) -> tuple[str, int, str]:
+        return layout.key, layout.image_size, shown_cut(layout.key, layout.cut)
 
     def _on_layout(self, layout: BackboneLayout) -> None:
-        _LAYOUTS[(layout.key, layout.image_size)] = layout
+        _LAYOUTS[self._key_of(layout)] = layout
         config = self.form.config
-        if (layout.key, layout.image_size) != (config.backbone, layout_size(config)):
+        if self._key_of(layout) != layout_key(config):
             return  # the choice changed meanwhile; the next build is scheduled
         self.layout_info = layout
         for button in self.preset_buttons.values():
@@ -808,6 +889,7 @@ class ModelPage(QWidget):
 
         self.probe_panel = ProbePanel(self.state)
         self.probe_panel.run_requested.connect(self.run_probe)
+        self.probe_panel.cut_chosen.connect(self.use_cut)
         self.right_tabs = QTabWidget()
         self.right_tabs.setObjectName("ModelTabs")
         self.right_tabs.addTab(freeze_box, "Freezing")

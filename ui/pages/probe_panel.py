@@ -9,6 +9,9 @@ trained or written into the dataset; features go to the app's cache.
 
 When the backbone, weights, input size or dataset change after a probe, the
 chart stays, and a line says which settings it was scored with.
+
+"Use this cut" (or a click on any point of the chart) sends ``cut_chosen``:
+the Model page sets its cut-point combo (``ModelConfig.cut``) to that layer.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from __future__ import annotations
 from typing import Any
 
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QFormLayout, QLabel, QSpinBox, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QFormLayout, QHBoxLayout, QLabel, QPushButton, QSpinBox, QVBoxLayout, QWidget
 
 from tlstudio.backbones import BACKBONES
 from tlstudio.config import DataConfig, ModelConfig
@@ -59,10 +62,12 @@ class ProbePanel(QWidget):
     Signals:
         run_requested(): the user pressed "Run probe" (the Model page builds the config and calls :meth:`start`).
         probed(object): a :class:`~tlstudio.jobs.probe.ProbeResult` arrived.
+        cut_chosen(str): the user chose a cut layer ("Use this cut" or a click on its point).
     """
 
     run_requested = Signal()
     probed = Signal(object)
+    cut_chosen = Signal(str)
 
     def __init__(self, state: Any, parent: QWidget | None = None):
         super().__init__(parent)
@@ -89,6 +94,20 @@ class ProbePanel(QWidget):
         self.stale.setStyleSheet("color: #8a5a00;")
         self.stale.setVisible(False)
         self.chart = ProbeChart()
+        self.use_button = QPushButton("Use this cut")
+        self.use_button.setObjectName("UseCutButton")
+        self.use_button.setToolTip("End the model's backbone at the best cut (the Model page's \"Cut at\"); "
+                                   "click another point of the chart to use that cut instead")
+        self.use_button.setEnabled(False)
+        self.use_button.clicked.connect(lambda: self.choose_cut(self.chart.best_layer))
+        use_row = QHBoxLayout()
+        use_row.addWidget(self.use_button)
+        self.use_hint = QLabel("")
+        self.use_hint.setObjectName("Hint")
+        self.use_hint.setWordWrap(True)
+        use_row.addWidget(self.use_hint, 1)
+        self.chart.points.sigClicked.connect(self._on_point_clicked)
+        self.chart.best_marker.sigClicked.connect(self._on_point_clicked)
 
         layout = QVBoxLayout(self)
         layout.addWidget(intro)
@@ -96,6 +115,7 @@ class ProbePanel(QWidget):
         layout.addWidget(self.controls)
         layout.addWidget(self.stale)
         layout.addWidget(self.chart, 1)
+        layout.addLayout(use_row)
 
         self.runner = engine().task(self)
         self.controls.attach(self.runner)
@@ -131,7 +151,16 @@ class ProbePanel(QWidget):
         """Draw ``result`` (scored with ``config``, when known)."""
         self.scored = config
         self.chart.set_result(result)
+        best = self.chart.best_layer
+        self.use_button.setEnabled(bool(best))
+        self.use_button.setText(f"Use {best}" if best else "Use this cut")
+        self.use_hint.setText("or click a point to use its cut" if best else "")
         self._update_stale()
+
+    def choose_cut(self, layer: str) -> None:
+        """Send ``cut_chosen(layer)`` (nothing for an empty name)."""
+        if layer:
+            self.cut_chosen.emit(layer)
 
     def shutdown(self, timeout_ms: int = 30_000) -> None:
         """Cancel a running probe and wait for it."""
@@ -147,6 +176,12 @@ class ProbePanel(QWidget):
         else:
             self.controls.status.setText(f"Probed {describe(self._running)} in {result.seconds:.1f} s." if self._running else "")
         self.probed.emit(result)
+
+    def _on_point_clicked(self, _item: Any, points: Any, *_event: Any) -> None:
+        data = points[0].data() if len(points) else None
+        layer = getattr(data, "layer", "")
+        if layer:
+            self.choose_cut(layer)
 
     def _on_error(self, message: str, details: str) -> None:
         self.controls.status.setText(f"The probe failed: {message}")
