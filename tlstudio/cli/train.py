@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import signal
 import sys
 import time
@@ -441,9 +440,14 @@ def check_out(args: argparse.Namespace) -> None:
         raise UsageError(str(exc), path=exc.path) from exc
 
 
-def _config(args: argparse.Namespace):
-    """``build_config`` with its errors sorted: a bad option is a usage error, a damaged run names its file."""
-    check_out(args)
+def _config(args: argparse.Namespace, *, chief: bool = True):
+    """``build_config`` with its errors sorted: a bad option is a usage error, a damaged run names its file.
+
+    A non-chief worker of a multi-worker run does not check ``--out``: it never
+    writes there (the chief does, and may have created it already).
+    """
+    if chief:
+        check_out(args)
     if not args.resume:
         try:
             return build_config(args)
@@ -496,10 +500,15 @@ def run(args: argparse.Namespace) -> int:
     if not args.data and not args.resume:
         error("DATA is required (or --resume RUN_DIR). Received: no dataset folder")
         return EXIT_USAGE
-    config = _config(args)
+    from tlstudio.training.cluster import role
+
+    worker = role()  # a bad TF_CONFIG is a ConfigError naming it, before anything is loaded
+    if worker is not None:
+        print(f"multi-worker training: {worker.describe()}", file=sys.stderr, flush=True)
+    config = _config(args, chief=worker is None or worker.chief)
 
     strategy = None
-    if os.environ.get("TF_CONFIG"):
+    if worker is not None:
         # MultiWorkerMirroredStrategy must exist before TensorFlow runs any op.
         from tlstudio.training.strategy import select_strategy
 

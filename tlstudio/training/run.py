@@ -77,7 +77,7 @@ from tlstudio.training.callbacks import (
 from tlstudio.training.loss import make_loss
 from tlstudio.training.optimizers import make_optimizer
 from tlstudio.training.result import RunResult
-from tlstudio.training.run_folder import check_new_run_dir, create_run_dir
+from tlstudio.training.run_folder import check_new_run_dir, create_run_dir, remove_worker_scratch, worker_scratch_dir
 from tlstudio.training.strategy import describe_devices, is_chief, precision_policy, select_strategy
 
 logger = logging.getLogger(__name__)
@@ -110,6 +110,7 @@ class _Session:
     feature_cache: bool = False
     devices: str = ""
     model_path: str | None = None
+    scratch: bool = False  # a non-chief worker's temporary run folder, deleted at the end
 
 
 def run_training(
@@ -199,6 +200,8 @@ def run_training(
         _write_outcome(session, outcome)
     except KeyboardInterrupt as exc:
         interrupted = interrupted or exc
+    if session.scratch:
+        outcome = _drop_scratch(session, outcome, sink)
     sink(
         RunFinished(
             cancelled=outcome.cancelled,
@@ -235,7 +238,8 @@ def _train(
     keras.utils.set_random_seed(train.seed)
 
     resuming = bool(config.resume_from)
-    if config.run_dir:  # refuse someone else's folder before the slow data preparation
+    chief = is_chief()
+    if config.run_dir and chief:  # refuse someone else's folder before the slow data preparation
         check_new_run_dir(config.run_dir, config.resume_from)
     new_manifest = None
     if resuming and (stored := split_manifest.read_manifest(config.resume_from)) is not None:
@@ -257,10 +261,9 @@ def _train(
 
     if resuming:
         _load_previous(config, session, sink)
-    if not is_chief():  # multi-worker: only the chief writes the real run folder
-        import tempfile
-
-        session.run_dir = Path(tempfile.mkdtemp(prefix="tlstudio-worker-"))
+    if not chief:  # multi-worker: only the chief writes the real run folder
+        session.run_dir = worker_scratch_dir()
+        session.scratch = True
     else:
         session.run_dir = create_run_dir(
             config.run_dir or config.resume_from, backbone=config.model.backbone, resume_from=config.resume_from
@@ -545,3 +548,15 @@ def _write_outcome(session: _Session, outcome: RunResult) -> None:
             results.write_json(session.run_dir / results.RESULT, data)
     except OSError as exc:
         logger.warning("could not write the run result into %s: %s", session.run_dir, exc)
+def _drop_scratch(session: _Session, outcome: RunResult, sink: Sink) -> RunResult:
+    """Delete a non-chief worker's temporary run folder; its result then names no folder and no model."""
+    from tlstudio.training.cluster import role
+
+    me = role()
+    try:
+        remove_worker_scratch(session.run_dir, index=me.index if me else 0)
+    except Exception as exc:  # noqa: BLE001 - the run is over; say what is left behind
+        logger.warning("could not delete the worker's temporary run folder %s", session.run_dir, exc_info=True)
+        sink(LogMessage(f"could not delete this worker's temporary run folder {session.run_dir}: {exc}", "warning"))
+        return outcome
+    return dataclasses.replace(outcome, run_dir="", model_path=None)

@@ -102,3 +102,54 @@ def create_run_dir(run_dir: str | os.PathLike = "", *, backbone: str = "model", 
         write_marker(candidate)
         return candidate
     raise ConfigError(f"no free run folder name under {base.parent}: {base.name} to {base.name}-{MAX_SUFFIX} all exist.", path=str(base.parent))
+
+
+WORKER_PREFIX = "tlstudio-worker-"
+"""Name prefix of a non-chief worker's temporary run folder."""
+
+KEEP_WORKER_MODEL_ENV = "TLSTUDIO_KEEP_WORKER_MODEL"
+"""A folder where a non-chief worker copies its ``model.keras`` (as ``worker-<index>.keras``) before
+its temporary run folder is deleted; for tests that compare the workers' weights. Unset: nothing is kept."""
+
+
+def worker_scratch_dir() -> Path:
+    """A new, marked temporary run folder for a non-chief worker of a multi-worker run.
+
+    The worker writes its checkpoints and ``model.keras`` there, as the chief
+    does into the real run folder (a Keras save is collective, so every worker
+    must save), and :func:`remove_worker_scratch` deletes it when the run ends.
+    """
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp(prefix=WORKER_PREFIX))
+    write_marker(folder)
+    return folder
+
+
+def remove_worker_scratch(folder: str | os.PathLike, *, index: int = 0) -> bool:
+    """Delete a worker's temporary run folder; first copy its model where :data:`KEEP_WORKER_MODEL_ENV` asks.
+
+    Only a marked folder made by :func:`worker_scratch_dir` is deleted
+    (:func:`tlstudio.io.safe_delete.delete_run_folder` checks it holds nothing
+    tlstudio did not write).
+
+    Args:
+        folder: The worker's temporary run folder.
+        index: The worker's ``TF_CONFIG`` task index, for the kept model's name.
+
+    Returns:
+        True when the folder was deleted, False when it was gone already.
+
+    Raises:
+        ProjectError: the folder is not one tlstudio made (nothing deleted).
+    """
+    from tlstudio.io.atomic import atomic_write_bytes
+    from tlstudio.io.safe_delete import delete_run_folder
+
+    folder = Path(folder)
+    keep = os.environ.get(KEEP_WORKER_MODEL_ENV, "").strip()
+    model = folder / results.MODEL
+    if keep and model.is_file():
+        Path(keep).mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(Path(keep) / f"worker-{index}.keras", model.read_bytes())
+    return delete_run_folder(folder)

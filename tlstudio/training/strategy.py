@@ -30,6 +30,10 @@ from typing import Iterator
 import keras
 import tensorflow as tf
 
+from tlstudio.training.cluster import is_chief, role
+
+__all__ = ["describe_devices", "gpus", "is_chief", "precision_policy", "replicas", "role", "select_strategy"]
+
 
 def gpus() -> list:
     """Visible physical GPUs."""
@@ -39,6 +43,43 @@ def gpus() -> list:
         return []
 
 
+class MultiWorkerMirroredStrategy(tf.distribute.MultiWorkerMirroredStrategy):
+    """``tf.distribute.MultiWorkerMirroredStrategy`` with the ``reduce`` that Keras 3's ``fit`` calls.
+
+    Keras 3 (3.15 here) calls ``strategy.reduce`` in two ways that
+    ``tf.distribute``'s multi-worker strategy rejects, so every worker of a
+    ``fit`` failed:
+
+    * once per ``fit``, on the whole first ``(inputs, labels)`` batch with
+      ``axis=None``, to build the metrics symbolically. ``Strategy.reduce``
+      does not support a nest (a TODO in TensorFlow), and with several workers
+      the tuple reaches the collective all-reduce as one value:
+      ``ValueError: Attempt to convert a value (PerReplica:{...}) ... to a
+      Tensor``. Here each leaf is reduced on its own, in the same order on
+      every worker, so the collectives match.
+    * every step, on the scalar loss and metrics with ``axis=0``, which does
+      not exist on a scalar: ``ValueError: Invalid reduction dimension 0 for
+      input with 0 dimensions``. A scalar is reduced across replicas only
+      (``axis=None``), which is the mean Keras asks for.
+
+    Anything else goes through unchanged.
+    """
+
+    def reduce(self, reduce_op, value, axis):  # noqa: D102 - documented on the class
+        if isinstance(value, (tuple, list, dict)):
+            return tf.nest.map_structure(lambda v: self.reduce(reduce_op, v, axis), value)
+        if axis is not None and _rank(self, value) == 0:
+            axis = None
+        return super().reduce(reduce_op, value, axis)
+
+
+def _rank(strategy: tf.distribute.Strategy, value) -> int | None:
+    """The rank of one replica's part of ``value`` (None when unknown)."""
+    local = strategy.experimental_local_results(value)
+    shape = getattr(local[0], "shape", None) if local else None
+    return None if shape is None else shape.rank
+
+
 def select_strategy(*, allow_multi_worker: bool = True) -> tf.distribute.Strategy:
     """The distribution strategy for this machine (see the module docstring).
 
@@ -46,7 +87,7 @@ def select_strategy(*, allow_multi_worker: bool = True) -> tf.distribute.Strateg
         allow_multi_worker: Honour ``TF_CONFIG`` (multi-machine training).
     """
     if allow_multi_worker and os.environ.get("TF_CONFIG"):
-        return tf.distribute.MultiWorkerMirroredStrategy()
+        return MultiWorkerMirroredStrategy()
     if len(gpus()) > 1:
         return tf.distribute.MirroredStrategy()
     return tf.distribute.get_strategy()
@@ -55,28 +96,6 @@ def select_strategy(*, allow_multi_worker: bool = True) -> tf.distribute.Strateg
 def replicas(strategy: tf.distribute.Strategy) -> int:
     """Replicas that share each global batch."""
     return int(getattr(strategy, "num_replicas_in_sync", 1) or 1)
-
-
-def is_chief() -> bool:
-    """True unless ``TF_CONFIG`` names this process as a non-chief worker.
-
-    Only the chief writes the run folder's files; other workers write to a
-    private temporary folder, as TensorFlow's multi-worker guide advises.
-    """
-    raw = os.environ.get("TF_CONFIG")
-    if not raw:
-        return True
-    try:
-        spec = json.loads(raw)
-    except ValueError:
-        return True
-    task, cluster = spec.get("task", {}), spec.get("cluster", {})
-    kind, index = task.get("type", "worker"), int(task.get("index", 0))
-    if kind == "chief":
-        return True
-    if "chief" in cluster:
-        return False
-    return kind == "worker" and index == 0
 
 
 def describe_devices(strategy: tf.distribute.Strategy | None = None, *, mixed_precision: bool = False) -> str:
