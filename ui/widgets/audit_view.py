@@ -59,12 +59,12 @@ class _Loaded(QObject):
 
 
 class _Job(QRunnable):
-    def __init__(self, path: str, signals: _Loaded):
+    def __init__(self, path: str, signals: _Loaded, size: int = THUMB):
         super().__init__()
-        self.path, self.signals = path, signals
+        self.path, self.signals, self.size = path, signals, size
 
     def run(self) -> None:
-        image = load_thumbnail(self.path, THUMB)
+        image = load_thumbnail(self.path, self.size)
         try:
             self.signals.loaded.emit(self.path, image)
         except RuntimeError:  # the view went away meanwhile
@@ -72,10 +72,16 @@ class _Job(QRunnable):
 
 
 class ThumbnailLoader(QObject):
-    """Loads thumbnails on a private pool and hands each one to the labels waiting for it."""
+    """Loads thumbnails on a private pool and hands each one to the labels waiting for it.
 
-    def __init__(self, parent: QObject | None = None):
+    Args:
+        parent: Owner.
+        size: Side of the square thumbnails, in pixels.
+    """
+
+    def __init__(self, parent: QObject | None = None, size: int = THUMB):
         super().__init__(parent)
+        self.size = size
         self._pool = QThreadPool(self)
         self._pool.setMaxThreadCount(2)
         self._signals = _Loaded()
@@ -91,7 +97,7 @@ class ThumbnailLoader(QObject):
         first = path not in self._waiting
         self._waiting.setdefault(path, []).append(label)
         if first:
-            self._pool.start(_Job(path, self._signals))
+            self._pool.start(_Job(path, self._signals, self.size))
 
     def pending(self) -> int:
         return len(self._waiting)
@@ -102,7 +108,7 @@ class ThumbnailLoader(QObject):
 
     def _on_loaded(self, path: str, image: QImage) -> None:
         if image.isNull():
-            pixmap = QPixmap(THUMB, THUMB)
+            pixmap = QPixmap(self.size, self.size)
             pixmap.fill(QColor("#f3d6d2"))  # unreadable or moved away: a pale red tile
         else:
             pixmap = QPixmap.fromImage(image)

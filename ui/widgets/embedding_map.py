@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, Qt, QUrl, Signal
-from PySide6.QtGui import QBrush, QColor, QDesktopServices
+from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QPushButton, QToolButton, QToolTip, QVBoxLayout, QWidget
 
 from tlstudio.jobs.embed import EmbedConfig, EmbedResult  # config dataclasses only: no TensorFlow
@@ -73,7 +73,8 @@ class EmbeddingMap(QWidget):
     Attributes:
         result: The last :class:`~tlstudio.jobs.embed.EmbedResult` shown.
         audit: The last audit result (for the "Audit flag" colours), or None.
-        open_images: Open a clicked image in the system viewer (tests turn it off).
+        open_images: Show a new selection in the Grad-CAM gallery (tests turn it off).
+        selected: Indices of the selected points.
 
     Signals:
         point_clicked(str): the path of a clicked point.
@@ -91,6 +92,7 @@ class EmbeddingMap(QWidget):
         self.open_images = True
         self._brush_index = np.zeros(0, np.int64)
         self.selected = np.zeros(0, np.int64)
+        self._gallery = None
 
         self.controls = JobControls("Compute map", "Project every image's backbone features to 2D (PCA, then t-SNE); "
                                     "uses the Model page's backbone and the last run's model for predictions")
@@ -243,7 +245,7 @@ class EmbeddingMap(QWidget):
         inside = np.flatnonzero(points_in_polygon(np.asarray(self.result.coords, np.float64), polygon))
         self.select(inside, "in the lasso")
         if len(inside):
-            self.images_selected.emit([self.result.paths[i] for i in inside])
+            self._opened(inside, f"{len(inside)} image{'s' if len(inside) != 1 else ''} in the lasso")
         return inside
 
     def select(self, indices, how: str = "selected") -> None:
@@ -299,8 +301,10 @@ class EmbeddingMap(QWidget):
         return [QColor(b.color()).name() for b in self.scatter.data["brush"]]
 
     def shutdown(self, timeout_ms: int = 5000) -> None:
-        """Cancel a running map job (its thread ends when the engine answers)."""
+        """Cancel a running map job and the gallery's Grad-CAM jobs (their threads end when the engine answers)."""
         self.runner.cancel()
+        if self._gallery is not None:
+            self._gallery.shutdown(timeout_ms)
 
     # ------------------------------------------------------------ internals
 
@@ -328,9 +332,29 @@ class EmbeddingMap(QWidget):
         path = self.result.paths[index]
         self.select([index], "clicked")
         self.point_clicked.emit(path)
-        self.images_selected.emit([path])
+        self._opened([index], Path(path).name)
+
+    def caption(self, i: int) -> str:
+        """What the map knows of point ``i``: class, split and the model's prediction."""
+        r = self.result
+        text = f"{r.class_names[int(r.labels[i])]} · {r.splits[i]}"
+        predicted = r.predicted_names[i] if len(r.predicted_names) else ""
+        return text + (f" · predicted {predicted}" if predicted else "")
+
+    def gallery(self):
+        """The window of selected images with their Grad-CAM (:mod:`ui.widgets.gradcam_gallery`), made on first use."""
+        if self._gallery is None:
+            from ui.widgets.gradcam_gallery import GradCamGallery
+
+            self._gallery = GradCamGallery(self.state, self)
+        return self._gallery
+
+    def _opened(self, indices, title: str) -> None:
+        """A new selection: emit its paths and, unless turned off, show the images with their Grad-CAM."""
+        paths = [self.result.paths[int(i)] for i in indices]
+        self.images_selected.emit(paths)
         if self.open_images:
-            QDesktopServices.openUrl(QUrl.fromLocalFile(path))
+            self.gallery().show_images(paths, [self.caption(int(i)) for i in indices], title)
 
     def _on_hovered(self, _item, points, event=None) -> None:
         if not len(points) or self.result is None:
