@@ -28,7 +28,7 @@ the stage's time measured inside it (TensorFlow's import is not counted):
 
 Then, in one process (``rates``), on the training split:
 
-* the input pipeline alone (one epoch, no model): the decoded-image cache
+* the input pipeline alone (the second of two epochs, no model): the decoded-image cache
   pipeline and today's Pillow pipeline (what ``make_dataset`` does past the
   in-memory budget: ``tf.numpy_function`` + Pillow per image, every epoch),
   and their ratio (target >= 5x);

@@ -212,3 +212,45 @@ def test_cache_info_and_clear_only_pixels(items, capsys):
     assert "cleared pixels: 3 files" in capsys.readouterr().out
     assert _shards() == [] and feats.exists()
     assert all(item and os.path.exists(item.path) for item in items)  # images are never touched
+
+
+def test_a_full_disk_while_writing_keeps_nothing_and_falls_back_with_events(items, monkeypatch, pillow_calls):
+    from tlstudio.events import LogMessage, Progress
+
+    real = np.lib.format.open_memmap
+    written = []
+
+    def full_disk(path, *args, **kwargs):
+        if written:  # the first shard fits, the second finds the disk full
+            raise OSError(28, "No space left on device", str(path))
+        written.append(path)
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(np.lib.format, "open_memmap", full_disk)
+    events = []
+    ds = pipeline.make_dataset(items, 32, 4, sink=events.append)
+    warnings = [e.message for e in events if isinstance(e, LogMessage) and e.level == "warning"]
+    assert len(warnings) == 1 and "No space left on device" in warnings[0] and "Received: OSError" in warnings[0]
+    assert warnings[0].startswith(str(paths.cache_dir("pixels")))
+    assert [p.name for p in _shards()] == [pixel_cache.plan([it.path for it in items], 32, shard_images=SHARD).shards[0].name]
+    assert not [p for p in paths.cache_dir("pixels").iterdir() if ".tmp-" in p.name]  # no half-written temporary
+    pillow_calls.clear()
+    _epoch(ds)
+    assert len(pillow_calls) == 12  # the Pillow path
+    monkeypatch.setattr(np.lib.format, "open_memmap", real)
+    events.clear()
+    pipeline.make_dataset(items, 32, 4, sink=events.append)  # room again: only the missing shards are written
+    infos = [e.message for e in events if isinstance(e, LogMessage)]
+    assert len(infos) == 1 and infos[0].startswith("decoded-image cache: writing") and str(paths.cache_dir("pixels")) in infos[0]
+    progress = [(e.done, e.total) for e in events if isinstance(e, Progress) and e.stage == "pixels"]
+    assert progress == [(SHARD, SHARD + 2), (SHARD + 2, SHARD + 2)]
+
+
+def test_cancel_while_writing_stops_and_keeps_finished_shards(items):
+    from tlstudio.cancel import CancelToken
+
+    token = CancelToken()
+    token.cancel()
+    with pytest.raises(pixel_cache.PixelCacheCancelled, match="cancelled while writing"):
+        pipeline.make_dataset(items, 32, 4, cancel=token)
+    assert _shards() == [] and not list(paths.cache_dir("pixels").iterdir())

@@ -39,9 +39,12 @@ import numpy as np
 import tensorflow as tf
 
 from tlstudio import imaging
+from tlstudio.caches import human_size
+from tlstudio.cancel import CancelToken
 from tlstudio.data import pixel_cache
 from tlstudio.data.types import Item
 from tlstudio.errors import DataError
+from tlstudio.events import LogMessage, Progress, Sink, null_sink
 
 logger = logging.getLogger(__name__)
 
@@ -131,14 +134,44 @@ def _check_args(items: Sequence[Item], image_size: int, batch_size: int) -> None
         raise ValueError(f"batch_size must be >= 1. Received: batch_size={batch_size!r}")
 
 
-def _open_pixel_cache(paths: Sequence[str], image_size: int) -> list[np.ndarray] | None:
-    """The decoded-image cache's shards for these files (built if needed), or None when it refuses."""
-    loader = _ImageLoader(paths, image_size, cache=False)
+def _pixel_folder() -> str:
     try:
-        return pixel_cache.ensure(paths, image_size, loader.load, shard_images=PIXEL_SHARD_IMAGES)
+        return str(pixel_cache.folder())
+    except OSError:  # the cache folder itself cannot be made
+        return "the decoded-image cache folder"
+
+
+def _open_pixel_cache(paths: Sequence[str], image_size: int, sink: Sink, cancel: CancelToken | None) -> list[np.ndarray] | None:
+    """The decoded-image cache's shards for these files (built if needed), or None when it refuses or fails.
+
+    Raises:
+        DataError: an image cannot be read any more.
+        PixelCacheCancelled: ``cancel`` was set while writing.
+    """
+    loader = _ImageLoader(paths, image_size, cache=False)
+
+    def progress(done: int, total: int) -> None:
+        sink(Progress("pixels", done, total, f"decoded-image cache: {done}/{total} images decoded once"))
+
+    def planned(p: pixel_cache.Plan) -> None:
+        if p.missing:
+            message = (f"decoded-image cache: writing {human_size(p.bytes_to_write)} for {p.images_to_write} of {p.count} images at "
+                       f"{image_size}x{image_size} to {p.folder}; later epochs read it instead of decoding")
+            sink(LogMessage(message, "info"))  # pixel_cache logs it too
+
+    try:
+        return pixel_cache.ensure(paths, image_size, loader.load, shard_images=PIXEL_SHARD_IMAGES,
+                                  cancel=(lambda: cancel.cancelled) if cancel is not None else None,
+                                  progress=progress, planned=planned)
     except pixel_cache.PixelCacheRefused as exc:
-        logger.warning("%s. Decoding %d images with Pillow every epoch instead.", exc, len(paths))
-        return None
+        message = f"{exc}. Decoding {len(paths)} images with Pillow every epoch instead."
+    except OSError as exc:  # the disk filled up, a shard vanished: nothing half-written is kept
+        message = (f"{_pixel_folder()}: the decoded-image cache could not be "
+                   f"written or read; expected a writable folder with room. Received: {type(exc).__name__}: {exc}. "
+                   f"Decoding {len(paths)} images with Pillow every epoch instead.")
+    logger.warning(message)
+    sink(LogMessage(message, "warning"))
+    return None
 
 
 def _from_pixel_cache(shards: list[np.ndarray], labels: tf.Tensor, n: int, image_size: int, batch_size: int,
@@ -176,6 +209,8 @@ def make_dataset(
     cache: bool = True,
     drop_remainder: bool = False,
     disk_cache: bool = True,
+    sink: Sink | None = None,
+    cancel: CancelToken | None = None,
 ) -> tf.data.Dataset:
     """Build a batched dataset of ``(images, labels)`` from validated items.
 
@@ -191,10 +226,18 @@ def make_dataset(
             them once into the on-disk decoded-image cache and read every epoch
             from it (:mod:`tlstudio.data.pixel_cache`); False decodes with
             Pillow every epoch. The cache is built here, before this returns.
+        sink: Receives ``Progress(stage="pixels")`` while the decoded-image
+            cache is written, and a ``LogMessage`` saying how much it writes
+            where, or why it refused (then the Pillow path is used).
+        cancel: Checked while the decoded-image cache is written.
 
     Returns:
         A ``tf.data.Dataset`` yielding float32 images ``[B, S, S, 3]`` with raw
         RGB values in 0..255 and int32 labels ``[B]``.
+
+    Raises:
+        DataError: an image cannot be read any more (while writing the cache).
+        PixelCacheCancelled: ``cancel`` was set while writing the cache.
     """
     items = tuple(items)
     _check_args(items, image_size, batch_size)
@@ -203,7 +246,7 @@ def make_dataset(
     fits = cache_fits(n, image_size, CACHE_BUDGET_BYTES)
     labels = tf.constant(np.array([it.label for it in items], np.int32))
     if cache and not fits and disk_cache:
-        shards = _open_pixel_cache(paths, image_size)
+        shards = _open_pixel_cache(paths, image_size, sink or null_sink, cancel)
         if shards is not None:
             return _from_pixel_cache(shards, labels, n, image_size, batch_size, shuffle, seed, drop_remainder)
     loader = _ImageLoader(paths, image_size, cache=cache and fits)

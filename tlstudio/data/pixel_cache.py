@@ -98,6 +98,11 @@ class Plan:
     bytes_total: int
     bytes_to_write: int
 
+    @property
+    def images_to_write(self) -> int:
+        """Images in the missing shards."""
+        return sum(stop - start for start, stop in map(self.shard_range, self.missing))
+
     def shard_range(self, index: int) -> tuple[int, int]:
         """The ``[start, stop)`` image indices held by shard ``index``."""
         start = index * self.shard_images
@@ -120,6 +125,15 @@ def limit_bytes() -> int:
     if mb < 0:
         raise ValueError(f"{LIMIT_ENV} must be a whole number of megabytes >= 0. Received: {text!r}")
     return mb << 20
+
+
+def folder() -> Path:
+    """The cache folder (created if missing).
+
+    Raises:
+        OSError: it cannot be created.
+    """
+    return paths.cache_dir(CACHE_NAME)
 
 
 def version_tag() -> str:
@@ -197,9 +211,9 @@ def plan(image_paths: Sequence[str], image_size: int, *, shard_images: int | Non
     per_image = image_bytes(image_size)
     k = max(1, int(shard_images) if shard_images else SHARD_BYTES // per_image)
     key = cache_key(image_paths, image_size)
-    folder = paths.cache_dir(CACHE_NAME)
+    where = folder()
     n_shards = max(1, -(-count // k))
-    shard_paths = tuple(folder / f"{key}-s{image_size}-{i:05d}of{n_shards:05d}.npy" for i in range(n_shards))
+    shard_paths = tuple(where / f"{key}-s{image_size}-{i:05d}of{n_shards:05d}.npy" for i in range(n_shards))
     header = 128  # numpy's .npy header for these arrays (padded to 64 bytes; 128 is the usual size)
     missing, to_write, total = [], 0, 0
     for i, path in enumerate(shard_paths):
@@ -209,7 +223,7 @@ def plan(image_paths: Sequence[str], image_size: int, *, shard_images: int | Non
         if not _shard_ok(path, rows, image_size):
             missing.append(i)
             to_write += size
-    return Plan(key, folder, image_size, count, k, shard_paths, tuple(missing), total, to_write)
+    return Plan(key, where, image_size, count, k, shard_paths, tuple(missing), total, to_write)
 
 
 def check_space(p: Plan, limit: int | None = None) -> None:
@@ -273,6 +287,7 @@ def ensure(
     workers: int | None = None,
     cancel: Callable[[], bool] | None = None,
     progress: Callable[[int, int], None] | None = None,
+    planned: Callable[[Plan], None] | None = None,
 ) -> list[np.ndarray]:
     """Build what is missing of the entry and return its shards, memory-mapped read-only.
 
@@ -285,6 +300,7 @@ def ensure(
         workers: Decoding threads; None picks one per core.
         cancel: Polled while writing; True stops (the shard being written is discarded).
         progress: Called with (images written, images to write) after each shard.
+        planned: Called with the :class:`Plan` once the space is checked, before anything is written.
 
     Returns:
         The shards in order; image ``i`` is ``shards[i // K][i % K]`` with ``K`` the shard size.
@@ -297,9 +313,11 @@ def ensure(
     p = plan(image_paths, image_size, shard_images=shard_images)
     if p.missing:
         check_space(p)
-        todo = sum(p.shard_range(i)[1] - p.shard_range(i)[0] for i in p.missing)
+        todo = p.images_to_write
         logger.info("decoded-image cache: writing %s for %d of %d images at %dx%d to %s",
                     caches.human_size(p.bytes_to_write), todo, p.count, image_size, image_size, p.folder)
+        if planned is not None:
+            planned(p)
         done = 0
         with cf.ThreadPoolExecutor(max_workers=workers) as pool:
             for i in p.missing:
