@@ -426,3 +426,49 @@ def test_many_differences_scroll_and_the_title_says_so(qtbot, page, tmp_path):
     diff = history.diff_table
     assert diff.verticalScrollBar().isVisible() and diff.verticalScrollBar().maximum() > 0
     assert all(_fully_visible(diff, r, 0) for r in range(DIFF_ROWS_SHOWN))
+
+
+def test_a_confusion_cell_rings_its_images_on_the_embedding_map(qtbot, page, exported):
+    """The Evaluate page and the Data page's map meet only through ui.map_link: a cell rings its points there,
+    the evaluation colours the map by predicted class and correct/wrong, and "Show on map" asks for the Data page."""
+    import numpy as np
+
+    from tlstudio.jobs.embed import EmbedResult
+    from ui.map_link import map_link
+    from ui.widgets.embedding_map import CORRECT_COLOURS, EmbeddingMap
+
+    paths = tuple(sorted(str(p) for p in (exported / "data").rglob("*.png")))
+    labels = np.array([0 if "/red/" in p else 1 for p in paths])
+    unevaluated = str(exported / "data" / "red" / "not-evaluated.png")  # a point the evaluation never saw
+    result = EmbedResult(coords=np.linspace(-1, 1, 2 * (len(paths) + 1)).reshape(-1, 2).astype(np.float32),
+                         labels=np.append(labels, 0), paths=paths + (unevaluated,), splits=("val",) * (len(paths) + 1),
+                         class_names=("red", "blue"))  # computed without a model: no predictions of its own
+    embedding = EmbeddingMap(page.state)
+    embedding.open_images = False
+    qtbot.addWidget(embedding)
+    embedding.show_result(result)
+
+    page.show()
+    _evaluated(qtbot, page, exported)
+    assert not page.map_button.isEnabled()
+    _click_cell(qtbot, page, 0, 1)  # true red, predicted blue: r3.png
+    assert embedding.selected_paths() == [p for p in paths if p.endswith("r3.png")]
+    assert "of true red → predicted blue" in embedding.selection_label.text()
+    assert len(embedding.highlight.data) == 1 and page.map_button.isEnabled()
+    _click_cell(qtbot, page, 0, 0)
+    assert sorted(os.path.basename(p) for p in embedding.selected_paths()) == ["r0.png", "r1.png", "r2.png"]
+
+    embedding.colour_combo.setCurrentText("Correct / wrong")
+    colours = embedding.brush_colours()
+    by_name = dict(zip((os.path.basename(p) for p in result.paths), colours))
+    assert by_name["r3.png"] == CORRECT_COLOURS["wrong"] and by_name["r0.png"] == by_name["b0.png"] == CORRECT_COLOURS["correct"]
+    assert by_name["not-evaluated.png"] == CORRECT_COLOURS["no prediction"]
+    embedding.colour_combo.setCurrentText("Predicted class")
+    assert "blue (4)" in embedding.legend.text() and "red (3)" in embedding.legend.text()
+
+    asked = []
+    page.state.page_requested.connect(asked.append)
+    with qtbot.waitSignal(map_link(page.state).show_requested, timeout=1000):
+        page.map_button.click()
+    assert asked == ["data"]
+    embedding.shutdown()

@@ -857,6 +857,10 @@ class DataPage(QWidget):
         self.audit_view.audited.connect(self.embedding_map.set_audit)
         self.audit_view.audited.connect(lambda result: self.state.record_audit(self.state.data_config.root, result))
         self.state.audit_requested.connect(self._run_requested_audit)
+        from ui.map_link import map_link
+
+        # "Show on map" on the Evaluate page: the main window shows this page, this shows the Map tab.
+        map_link(self.state).show_requested.connect(lambda: self.tabs.setCurrentWidget(self.embedding_map))
         return self.embedding_map
 
     # ---------------------------------------------------------------- misc

@@ -3,7 +3,9 @@
 * **Results**: validation (and test) accuracy, top-k, calibration error and a
   per-class table of the best model; a heat-coloured confusion matrix whose
   cells open the images behind them (true class, predicted class and
-  probability, most confident first); "Show the most confident mistakes".
+  probability, most confident first) and rings them on the Data page's
+  embedding map ("Show on map" goes there; :mod:`ui.map_link`);
+  "Show the most confident mistakes".
 * **Test images**: pick a file, drop one or paste from the clipboard to see the
   top-k probabilities and a Grad-CAM overlay; test a whole folder and save the
   predictions as CSV.
@@ -51,6 +53,7 @@ from tlstudio.events import Progress
 from tlstudio.jobs.evaluate import EvaluateConfig, PredictConfig, PredictResult
 from tlstudio.jobs.models import ModelRef
 from ui.engine import engine
+from ui.map_link import Prediction, map_link
 from ui.project_actions import project_controller
 from ui.widgets.confusion_matrix import ConfusionMatrixView
 from ui.widgets.run_history import RunHistoryWidget
@@ -248,6 +251,10 @@ class EvaluatePage(QWidget):
         self.mistakes_button = QPushButton("Show the most confident mistakes")
         self.mistakes_button.setToolTip("Wrongly classified images of the split, the most confident first")
         self.mistakes_button.clicked.connect(lambda: self.show_mistakes())
+        self.map_button = QPushButton("Show on map")
+        self.map_button.setToolTip("Show these images ringed on the Data page's embedding map (Map tab)")
+        self.map_button.clicked.connect(lambda: map_link(self.state).request_show())
+        self.map_button.setEnabled(False)
         self.images_label = QLabel("Click a confusion-matrix cell to see its images.")
         self.images_label.setObjectName("ImagesLabel")
         self.thumbs = ThumbnailModel(thumb_size=96, parent=self)
@@ -280,6 +287,7 @@ class EvaluatePage(QWidget):
         images_layout.setContentsMargins(0, 0, 0, 0)
         images_row = QHBoxLayout()
         images_row.addWidget(self.images_label, 1)
+        images_row.addWidget(self.map_button)
         images_row.addWidget(self.mistakes_button)
         images_layout.addLayout(images_row)
         images_layout.addWidget(self.thumb_view)
@@ -460,6 +468,7 @@ class EvaluatePage(QWidget):
                 parts.append("cancelled: partial results")
         self.summary.setText("<br>".join(parts))
         self.summary.setVisible(True)
+        self._share_predictions()
         if self.results:
             self.show_split(next(iter(self.results)))
         self._update_buttons()
@@ -494,7 +503,8 @@ class EvaluatePage(QWidget):
         table.setMaximumHeight(max(80, min(fit, 320)))
         self.matrix.set_matrix(m.confusion, m.class_names)
         self._plot_reliability(m.calibration)
-        self._show_images([], "Click a confusion-matrix cell to see its images.")
+        self._show_images([], "Click a confusion-matrix cell to see its images and ring them on the map.")
+        self.map_button.setEnabled(False)
 
     def _plot_reliability(self, cal: Any) -> None:
         import pyqtgraph as pg
@@ -528,6 +538,18 @@ class EvaluatePage(QWidget):
         rows = result.cell(true_class, pred_class)
         names = result.class_names
         self._show_images(rows, f"True <b>{names[true_class]}</b>, predicted <b>{names[pred_class]}</b>: {len(rows)} image(s), most confident first")
+        map_link(self.state).highlight([r.path for r in rows], f"true {names[true_class]} → predicted {names[pred_class]}")
+        self.map_button.setEnabled(bool(rows))
+
+    def _share_predictions(self) -> None:
+        """Give the embedding map every evaluated image's true and predicted class (its colour modes use them)."""
+        predictions: dict[str, Prediction] = {}
+        for split, result in self.results.items():
+            names = result.class_names
+            for path, true, pred in zip(result.paths, result.y_true.tolist(), result.y_pred.tolist()):
+                if 0 <= true < len(names) and 0 <= pred < len(names):
+                    predictions[path] = Prediction(names[true], names[pred], split)
+        map_link(self.state).set_predictions(predictions)
 
     def show_mistakes(self, limit: int = 200) -> None:
         result = self.result
@@ -535,6 +557,8 @@ class EvaluatePage(QWidget):
             return
         rows = result.mistakes(limit)
         self._show_images(rows, f"The {len(rows)} most confident mistakes across all classes")
+        map_link(self.state).highlight([r.path for r in rows], "the most confident mistakes")
+        self.map_button.setEnabled(bool(rows))
 
     def _show_images(self, rows: list[Any], text: str) -> None:
         self.shown_images = list(rows)

@@ -66,7 +66,8 @@ class ConfusionMatrixView(QTableWidget):
         self.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         self.setCornerButtonEnabled(False)
         self.setToolTip(
-            "Rows: true class. Columns: predicted class. Click a cell (or move with the arrow keys) to see its images."
+            "Rows: true class. Columns: predicted class. Click a cell (or move with the arrow keys) to see its images; "
+            "they are ringed on the Data page's embedding map too."
         )
         self.setAccessibleName("Confusion matrix")
         self._counts = np.zeros((0, 0), np.int64)

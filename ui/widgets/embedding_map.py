@@ -13,13 +13,19 @@ a left drag) draws a free-hand polygon and selects every point inside it
 (:mod:`ui.widgets.lasso`: a NumPy point-in-polygon test, milliseconds at
 10,000 points). The selection is ringed in black on a second scatter item
 and :attr:`EmbeddingMap.images_selected` carries its paths; Esc or "Clear"
-drops it.
+drops it; "Show images" opens the selection with its Grad-CAM.
+
+**From the Evaluate page** (through :func:`ui.map_link.map_link`, never by
+importing the page): clicking a confusion-matrix cell rings that cell's
+images here, and the evaluation's predictions colour the map by predicted
+class and by correct/wrong when the map was computed without a model.
 """
 
 from __future__ import annotations
 
 import html
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +37,7 @@ from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QPushButton, QTool
 
 from tlstudio.jobs.embed import EmbedConfig, EmbedResult  # config dataclasses only: no TensorFlow
 from ui.engine import engine
+from ui.map_link import map_link
 from ui.widgets.job_controls import JobControls
 from ui.widgets.lasso import LassoViewBox, points_in_polygon
 
@@ -111,17 +118,22 @@ class EmbeddingMap(QWidget):
                                      "without this toggle); the selected images open with their Grad-CAM")
         self.selection_label = QLabel("")
         self.selection_label.setObjectName("MapSelection")
+        self.selection_label.setWordWrap(True)
         self.clear_button = QPushButton("Clear")
         self.clear_button.setToolTip("Clear the selection (Esc)")
         self.clear_button.clicked.connect(self.clear_selection)
         self.clear_button.setEnabled(False)
+        self.open_button = QPushButton("Show images")
+        self.open_button.setToolTip("Show the selected images with their Grad-CAM")
+        self.open_button.clicked.connect(self.open_selection)
+        self.open_button.setEnabled(False)
         row = QHBoxLayout()
         row.addWidget(QLabel("Colour by"))
         row.addWidget(self.colour_combo)
         row.addWidget(self.lasso_button)
-        row.addWidget(self.selection_label)
+        row.addWidget(self.open_button)
         row.addWidget(self.clear_button)
-        row.addStretch(1)
+        row.addWidget(self.selection_label, 1)
 
         self.view_box = LassoViewBox()
         self.lasso_button.toggled.connect(self._on_lasso_toggled)
@@ -148,6 +160,13 @@ class EmbeddingMap(QWidget):
         layout.addLayout(row)
         layout.addWidget(self.legend)
         layout.addWidget(self.plot, 1)
+
+        self.link = map_link(state)
+        self.link.highlight_changed.connect(self._on_highlight)
+        self.link.predictions_changed.connect(self._on_predictions)
+        self._index: dict[str, int] = {}
+        if self.link.current is not None:
+            self._on_highlight(self.link.current)
 
         self.runner = engine().task(self)
         self.controls.attach(self.runner)
@@ -186,7 +205,10 @@ class EmbeddingMap(QWidget):
         """Draw ``result``: one ``setData`` call on one scatter item."""
         self.result = result
         self.scatter.setData(pos=np.asarray(result.coords, np.float64), data=np.arange(len(result.paths)))
+        self._index = {p: i for i, p in enumerate(result.paths)}
         self.clear_selection()
+        if self.link.current is not None:
+            self._on_highlight(self.link.current)
         self.recolour()
         self.plot.autoRange()
         method = {"tsne": "t-SNE", "pca": "PCA"}.get(result.method, result.method)
@@ -205,13 +227,16 @@ class EmbeddingMap(QWidget):
         names = r.class_names
         if mode == "Class":
             return [names[int(i)] for i in r.labels]
+        evaluated = self.link.predictions
         if mode == "Predicted class":
             if not len(r.predicted_names):
-                return ["no prediction"] * len(r.paths)
+                found = [evaluated.get(p) for p in r.paths]
+                return [e.predicted if e is not None else "no prediction" for e in found]
             return [n or "no prediction" for n in r.predicted_names]
         if mode == "Correct / wrong":
             if not len(r.predicted):
-                return ["no prediction"] * len(r.paths)
+                found = [evaluated.get(p) for p in r.paths]
+                return ["no prediction" if e is None else ("correct" if e.correct else "wrong") for e in found]
             return ["no prediction" if p < 0 and not n else ("correct" if p == t else "wrong")
                     for p, t, n in zip(r.predicted.tolist(), r.labels.tolist(), r.predicted_names)]
         return audit_flags(r.paths, self.audit)
@@ -258,6 +283,7 @@ class EmbeddingMap(QWidget):
         n = len(idx)
         self.selection_label.setText(f"{n} image{'s' if n != 1 else ''} {how}" if n or how != "selected" else "")
         self.clear_button.setEnabled(bool(n))
+        self.open_button.setEnabled(bool(n))
 
     def selected_paths(self) -> list[str]:
         """The paths of the selected points."""
@@ -271,6 +297,45 @@ class EmbeddingMap(QWidget):
         self._draw_selection()
         self.selection_label.setText("")
         self.clear_button.setEnabled(False)
+        self.open_button.setEnabled(False)
+
+    def open_selection(self) -> None:
+        """Show the selected images with their Grad-CAM."""
+        if self.result is not None and len(self.selected):
+            n = len(self.selected)
+            self.gallery().show_images([self.result.paths[int(i)] for i in self.selected],
+                                       [self.caption(int(i)) for i in self.selected], self.selection_label.text() or f"{n} images")
+
+    def indices_of(self, paths) -> tuple[np.ndarray, int]:
+        """The map indices of ``paths`` and how many of them are not on the map (matched as given, then resolved)."""
+        found, missing, resolved = [], 0, None
+        for p in paths:
+            i = self._index.get(p)
+            if i is None:
+                if resolved is None:
+                    resolved = {os.path.realpath(q): j for q, j in self._index.items()}
+                i = resolved.get(os.path.realpath(p))
+            if i is None:
+                missing += 1
+            else:
+                found.append(i)
+        return np.asarray(found, np.int64), missing
+
+    def _on_highlight(self, highlight) -> None:
+        if highlight is None:
+            self.clear_selection()
+            return
+        if self.result is None:  # applied when a map is drawn
+            self.selection_label.setText(f"Compute the map to see the {len(highlight.paths)} images of {highlight.title}")
+            return
+        indices, missing = self.indices_of(highlight.paths)
+        self.select(indices, f"of {highlight.title}" + (f" ({missing} not on the map)" if missing else ""))
+        if not len(indices) and highlight.paths:
+            self.selection_label.setText(f"None of the {len(highlight.paths)} images of {highlight.title} is on the map")
+
+    def _on_predictions(self, _predictions) -> None:
+        if self.result is not None and self.colour_combo.currentText() in ("Predicted class", "Correct / wrong"):
+            self.recolour()
 
     def keyPressEvent(self, event) -> None:  # noqa: N802 - Qt API
         if event.key() == Qt.Key.Key_Escape and len(self.selected):
