@@ -41,6 +41,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
+from tlstudio.audit_record import AuditRecord
 from tlstudio.config import DataConfig, ModelConfig, RunConfig, TrainConfig, from_dict, to_dict
 from tlstudio.dataset_decisions import DatasetDecisions
 from tlstudio.errors import ConfigError, ProjectError
@@ -486,6 +487,8 @@ class Project:
             by the next successful save, kept until then.
         decisions: Label overrides, exclusions and dismissed audit suspects
             (:class:`~tlstudio.dataset_decisions.DatasetDecisions`).
+        audit: The last dataset audit (:class:`~tlstudio.audit_record.AuditRecord`), or None.
+        audit_problem: Why the file's audit record was dropped (damaged), else "".
     """
 
     def __init__(
@@ -499,6 +502,7 @@ class Project:
         path: str | os.PathLike | None = None,
         created: str = "",
         decisions: DatasetDecisions | None = None,
+        audit: AuditRecord | None = None,
     ):
         self.path: Path | None = Path(path) if path else None
         self.name = name or (self.path.stem if self.path else "untitled")
@@ -511,6 +515,8 @@ class Project:
         self.session: str = SESSION_ID
         self.recovered_from: Path | None = None
         self.decisions = decisions if decisions is not None else DatasetDecisions()
+        self.audit = audit
+        self.audit_problem = ""
 
     @property
     def damaged_runs(self) -> list[RunRecord]:
@@ -519,8 +525,11 @@ class Project:
 
     @property
     def problems(self) -> list[str]:
-        """One message per damaged run, for a warning when the project opens."""
-        return [f"Run {r.id} is damaged: {r.damaged}" for r in self.damaged_runs]
+        """One message per damaged run (and a damaged audit record), for a warning when the project opens."""
+        problems = [f"Run {r.id} is damaged: {r.damaged}" for r in self.damaged_runs]
+        if self.audit_problem:
+            problems.append(f"The last audit's record is damaged and was dropped (run the audit again): {self.audit_problem}")
+        return problems
 
     # ----------------------------------------------------------------- create / load / save
 
@@ -561,6 +570,7 @@ class Project:
             "train": to_dict(self.train),
             "runs": [r.to_dict() for r in self.runs],
             **self.decisions.to_dict(),
+            **({"audit": self.audit.to_dict()} if self.audit is not None else {}),
         }
 
     @classmethod
@@ -591,7 +601,14 @@ class Project:
             except ProjectError as exc:
                 logger.warning("run entry %d of %s is damaged: %s", n, where, exc)
                 runs.append(RunRecord.damaged_entry(entry, str(exc), n))
-        return cls(
+        audit, audit_problem = None, ""
+        if current.get("audit") is not None:
+            try:
+                audit = AuditRecord.from_dict(current["audit"], where)
+            except ProjectError as exc:  # the audit can run again: the project still opens, and says so
+                logger.warning("dropped the damaged audit record of %s: %s", where, exc)
+                audit_problem = str(exc)
+        project = cls(
             name=str(current.get("name") or ""),
             data=data_cfg,
             model=model_cfg,
@@ -600,7 +617,10 @@ class Project:
             path=path,
             created=str(current.get("created") or ""),
             decisions=DatasetDecisions.from_dict(current),
+            audit=audit,
         )
+        project.audit_problem = audit_problem
+        return project
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "Project":
@@ -708,6 +728,14 @@ class Project:
         side = autosave_path(self.path, self.session)
         _write_project_file(side, json.dumps(self.to_dict(), indent=2, allow_nan=True))
         return side
+
+    # ----------------------------------------------------------------- audit
+
+    def set_audit(self, record: AuditRecord | None) -> None:
+        """Keep ``record`` as the last dataset audit (None forgets it) and mark the project dirty."""
+        self.audit = record
+        self.audit_problem = ""
+        self.dirty = True
 
     # ----------------------------------------------------------------- configs
 

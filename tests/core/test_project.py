@@ -222,3 +222,61 @@ def test_compare_runs_curves_and_config_diff(tmp_path):
 def test_config_diff_marks_missing_keys():
     assert config_diff([{"a": {"x": 1}}, {"a": {"x": 1, "y": 2}}]) == [("a.y", None, 2)]
     assert config_diff([{"run_dir": "1"}, {"run_dir": "2"}]) == []
+
+
+# --------------------------------------------------------------------------- the last audit
+
+
+def _audit_result():
+    from tlstudio.jobs.audit import AuditResult, DuplicateGroup, Imbalance, LabelIssue, Outlier
+
+    return AuditResult(
+        duplicates=(DuplicateGroup("near", ("/d/a/1.jpg", "/d/b/2.jpg"), ("train", "val"), True, 0.9876),),
+        label_issues=(LabelIssue("/d/a/3.jpg", "a", "b", 0.75),), outliers=(Outlier("/d/b/4.jpg", 0.5),),
+        imbalance=Imbalance({"a": 10, "b": 5}, 2.0, "Collect more b."), class_names=("a", "b"), num_images=15,
+        cut="block5_pool", seconds=1.5,
+    )
+
+
+def test_the_last_audit_round_trips_and_covers_only_the_same_files(tmp_path):
+    from tlstudio.audit_record import AuditRecord, file_list_fingerprint
+
+    files = [str(tmp_path / "data" / "a" / f"{i}.jpg") for i in range(3)]
+    fingerprint = file_list_fingerprint(files)
+    assert fingerprint == file_list_fingerprint(reversed(files + files[:1]))  # order and repeats do not matter
+    assert fingerprint != file_list_fingerprint(files[:2]) and fingerprint != file_list_fingerprint(files + ["/x.jpg"])
+    project = Project.new(dataset=str(tmp_path / "data"))
+    project.set_audit(AuditRecord.from_result(_audit_result(), str(tmp_path / "data"), fingerprint))
+    path = project.save(tmp_path / "p.tlsproj")
+    again = Project.load(path)
+    record = again.audit
+    assert record is not None and record.fingerprint == fingerprint and record.ran.endswith("Z")
+    assert record.summary == {"num_images": 15, "label_issues": 1, "duplicates": 1, "leaks": 1, "outliers": 1, "cut": "block5_pool"}
+    assert record.result() == _audit_result()  # the findings come back whole
+    assert record.covers(str(tmp_path / "data"), fingerprint)
+    assert record.covers(str(tmp_path / "data" / "."), fingerprint)  # the same folder, spelt differently
+    assert not record.covers(str(tmp_path / "data"), file_list_fingerprint(files[:2]))  # files changed
+    assert not record.covers(str(tmp_path / "other"), fingerprint) and not record.covers(str(tmp_path / "data"), "")
+
+
+def test_a_damaged_audit_record_is_dropped_and_said_so(tmp_path):
+    from tlstudio.audit_record import AuditRecord
+
+    project = Project.new(dataset="/d")
+    project.set_audit(AuditRecord.from_result(_audit_result(), "/d", "sha256:x"))
+    data = project.to_dict()
+    data["audit"]["findings"]["label_issues"][0]["score"] = "high"
+    path = tmp_path / "p.tlsproj"
+    path.write_text(json.dumps(data))
+    again = Project.load(path)
+    assert again.audit is None
+    assert again.problems == [
+        "The last audit's record is damaged and was dropped (run the audit again): "
+        f"{path}: audit.findings.label_issues[0].score must be a number. Received: audit.findings.label_issues[0].score=\"high\""
+    ]
+    data["audit"] = "yesterday"
+    path.write_text(json.dumps(data))
+    assert "audit must be an object. Received: audit=\"yesterday\"" in Project.load(path).audit_problem
+    del data["audit"]
+    path.write_text(json.dumps(data))
+    assert Project.load(path).audit is None and Project.load(path).problems == []  # older files have none
