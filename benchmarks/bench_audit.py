@@ -17,8 +17,8 @@ What it does, in a fresh temporary folder (the shared photos are only read):
    bees) are moved into the other class folder;
 4. runs the ``audit`` job (``tlstudio.jobs.run_job``) from an empty cache,
    then again with the pooled features cached;
-5. runs one epoch of the hand-written Keras baseline of ``bench_sweep.py``
-   (``image_dataset_from_directory``, frozen VGG16, average pooling, dropout,
+5. runs one epoch of the hand-written Keras baseline (``transfer_baseline.py``:
+   ``image_dataset_from_directory``, frozen VGG16, average pooling, dropout,
    softmax, Adam) on the same copy, in the same process.
 
 It prints duplicate precision and recall over planted (source, copy) pairs
@@ -166,9 +166,10 @@ def main(argv=None) -> int:
 
 def run_baseline_epoch(train_dir: Path, weights: str, image_size: int) -> tuple[float, float]:
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from bench_sweep import run_baseline_epoch as baseline
+    from transfer_baseline import run_transfer_baseline
 
-    return baseline(train_dir, weights, image_size)
+    run = run_transfer_baseline(train_dir, weights, image_size, epochs=1, seed=SEED)
+    return run.seconds, run.val_accuracy
 
 
 if __name__ == "__main__":

