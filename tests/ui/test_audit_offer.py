@@ -33,3 +33,37 @@ def test_offer_then_leak_warning_then_nothing(qtbot, tmp_path):
     assert not offer.isHidden()
     state.run_started.emit(RunConfig(data=DataConfig(root=other)))
     assert offer.isHidden()
+
+
+def test_an_audit_saved_in_the_project_is_not_offered_again_until_the_files_change(qtbot, tmp_path):
+    from types import SimpleNamespace
+
+    from tlstudio.audit_record import AuditRecord, file_list_fingerprint
+    from tlstudio.project import Project
+    from ui.project_actions import project_controller
+
+    root = tmp_path / "data"
+    files = [str(root / "a" / f"{i}.jpg") for i in range(3)]
+
+    def scanned(paths):
+        return SimpleNamespace(root=str(root), cancelled=False, report=SimpleNamespace(valid={"all": {"a": tuple(paths)}}))
+
+    state = AppState()
+    offer = AuditOffer(state)
+    qtbot.addWidget(offer)
+    project = Project.new(dataset=str(root))
+    project.set_audit(AuditRecord.from_result(_audit(leak=False), str(root), file_list_fingerprint(files)))
+    project_controller(state)._apply(project)  # what opening the project file does
+    state.set_prepared_data(scanned(files))
+    assert offer.isHidden()  # audited, same files: not offered again
+    state.set_prepared_data(scanned(files + [str(root / "a" / "new.jpg")]))
+    assert not offer.isHidden() and "files changed since its last audit" in offer.label.text()
+    assert offer.button.text() == "Run audit"
+    state.set_prepared_data(scanned(files))
+    assert offer.isHidden()
+
+    leaky = Project.new(dataset=str(root))  # a project whose saved audit found leaks warns without running anything
+    leaky.set_audit(AuditRecord.from_result(_audit(leak=True), str(root), file_list_fingerprint(files)))
+    project_controller(state)._apply(leaky)
+    assert not offer.isHidden() and "1 photo group in more than one split" in offer.label.text()
+    project_controller(state)._autosave_timer.stop()

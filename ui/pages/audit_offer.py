@@ -9,12 +9,19 @@ warning: validation accuracy is inflated by the leaked photos.
 
 The line hides once the dataset has an audit without leaks, or once a run
 has been trained on it (the offer is for the first training only).
+
+Audits are remembered in the project (:attr:`tlstudio.project.Project.audit`),
+so reopening a project whose dataset was audited does not offer it again,
+unless the dataset's files changed since (another file-list fingerprint):
+then the line says so and offers to run it again.
 """
 
 from __future__ import annotations
 
 import os
 from typing import Any
+
+from ui.widgets.audit_view import current_fingerprint, when_text
 
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QWidget
 
@@ -50,6 +57,10 @@ class AuditOffer(QWidget):
         state.data_config_changed.connect(lambda _c: self.refresh())
         state.audit_recorded.connect(lambda _root: self.refresh())
         state.run_started.connect(self._on_run_started)
+        state.data_changed.connect(lambda _p: self.refresh())  # a rescan: the files may have changed
+        from ui.project_actions import project_controller
+
+        project_controller(state).project_changed.connect(lambda _p: self.refresh())
         self.refresh()
 
     def _on_run_started(self, config: Any) -> None:
@@ -57,15 +68,31 @@ class AuditOffer(QWidget):
         self._trained.add(_key(root))
         self.refresh()
 
+    def record(self) -> Any:
+        """The project's last audit when it was of the current dataset folder, else None."""
+        from ui.project_actions import project_controller
+
+        record = getattr(project_controller(self.state).project, "audit", None)
+        root = self.state.data_config.root
+        return record if record is not None and _key(record.root) == _key(root) else None
+
     def refresh(self) -> None:
         """Show the offer, the leak warning, or nothing, for the current dataset."""
         root = self.state.data_config.root
         audit = self.state.audit_of(root) if root else None
-        leaks = len(audit.leaks) if audit is not None else 0
-        if audit is not None and audit.cancelled and not leaks:
+        record = self.record() if root else None
+        now = current_fingerprint(self.state) if record is not None else ""
+        changed = bool(record is not None and now and record.fingerprint and now != record.fingerprint)
+        if audit is not None and audit.cancelled and not audit.leaks:
             audit = None  # a cancelled audit without leaks found so far does not count
+        leaks = 0 if changed else (len(audit.leaks) if audit is not None else int(record.summary.get("leaks", 0)) if record else 0)
         if not root:
             self.setVisible(False)
+        elif changed and _key(root) not in self._trained:
+            self.label.setText(f"The dataset's files changed since its last audit ({when_text(record.ran)}) — "
+                               "run it again to find new train/val leaks and mislabelled images.")
+            self.button.setText("Run audit")
+            self.setVisible(True)
         elif leaks:
             self.label.setText(
                 f"<span style='color:{LEAK_COLOUR}'>⚠ The audit found {leaks} photo group{'s' if leaks != 1 else ''} in more than "
@@ -73,7 +100,7 @@ class AuditOffer(QWidget):
             )
             self.button.setText("Show audit")
             self.setVisible(True)
-        elif audit is None and _key(root) not in self._trained:
+        elif audit is None and record is None and _key(root) not in self._trained:
             self.label.setText("This dataset was never audited — mislabelled images and train/val leaks are cheap to find first.")
             self.button.setText("Run audit")
             self.setVisible(True)

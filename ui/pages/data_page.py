@@ -846,7 +846,7 @@ class DataPage(QWidget):
         """Show the Audit tab and start the audit (asked by the Train page's audit offer)."""
         self.state.page_requested.emit("data")
         self.tabs.setCurrentWidget(self.audit_view)
-        if self.audit_view.result is None or not self.state.audit_of(self.state.data_config.root):
+        if not self.audit_view.is_current():  # none yet, another folder, or the files changed since
             self.audit_view.run_audit()
 
     def _build_map_tab(self) -> QWidget:
@@ -856,6 +856,9 @@ class DataPage(QWidget):
         self.embedding_map = EmbeddingMap(self.state)
         self.audit_view.audited.connect(self.embedding_map.set_audit)
         self.audit_view.audited.connect(lambda result: self.state.record_audit(self.state.data_config.root, result))
+        if self.audit_view.result is not None:  # the project's last audit, shown before these were connected
+            self.embedding_map.set_audit(self.audit_view.result)
+            self.state.record_audit(self.state.data_config.root, self.audit_view.result)
         self.state.audit_requested.connect(self._run_requested_audit)
         from ui.map_link import map_link
 

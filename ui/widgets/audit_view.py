@@ -15,11 +15,20 @@ Cards carry the actions of :class:`~ui.pages.audit_actions.AuditActions`:
 Relabel (label issues), Exclude, Looks right; Undo takes back the newest.
 Findings the project already dismissed are not shown again. Thumbnails load
 off the GUI thread (:func:`ui.widgets.thumbnails.load_thumbnail`).
+
+A finished audit is saved in the project (:class:`~tlstudio.audit_record.AuditRecord`:
+when, on which files, what it found). When a project opens, or this tab is
+built, the project's last audit of the current dataset is shown at once,
+marked with its date, and said to be out of date when the dataset's files
+changed since (:meth:`AuditView.is_current`).
 """
 
 from __future__ import annotations
 
+import datetime as _dt
 import html
+import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -38,11 +47,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from tlstudio.audit_record import AuditRecord, dataset_fingerprint
 from tlstudio.jobs.audit import AuditConfig, AuditResult, DuplicateGroup, Imbalance  # dataclasses only
 from ui.engine import engine
 from ui.pages.audit_actions import AuditActions
 from ui.widgets.job_controls import JobControls
 from ui.widgets.thumbnails import load_thumbnail
+
+logger = logging.getLogger(__name__)
 
 THUMB = 96
 CARD_WIDTH = 236
@@ -273,6 +285,27 @@ def imbalance_html(imbalance: Imbalance) -> str:
             f"<p>Largest / smallest class: <b>{imbalance.ratio:.1f}×</b>. {html.escape(imbalance.advice)}</p>")
 
 
+def _same_folder(a: str, b: str) -> bool:
+    return bool(a) and bool(b) and os.path.realpath(a) == os.path.realpath(b)
+
+
+def current_fingerprint(state: Any) -> str:
+    """The file-list fingerprint of the state's dataset as last scanned; "" when the scan is not of that folder."""
+    prepared = getattr(state, "prepared_data", None)
+    if prepared is None or not _same_folder(getattr(prepared, "root", ""), state.data_config.root):
+        return ""
+    return dataset_fingerprint(prepared)
+
+
+def when_text(iso: str) -> str:
+    """An ISO UTC time as local "2026-11-30 03:40" (the text itself when it is not a time)."""
+    try:
+        moment = _dt.datetime.fromisoformat(iso.replace("Z", "+00:00"))
+    except ValueError:
+        return iso
+    return moment.astimezone().strftime("%Y-%m-%d %H:%M")
+
+
 # ----------------------------------------------------------------------- view
 
 
@@ -288,6 +321,9 @@ class AuditView(QWidget):
         label_grid: Cards of the label issues.
         outlier_grid: Cards of the outliers.
         duplicate_rows: One row widget per duplicate group shown, each with ``cards``.
+        result_root: The dataset folder of the result shown.
+        result_fingerprint: Its file-list fingerprint when it ran ("" when unknown).
+        restored: The project record the result shown came from, or None when it ran in this session.
 
     Signals:
         audited(object): an :class:`~tlstudio.jobs.audit.AuditResult` arrived.
@@ -300,6 +336,12 @@ class AuditView(QWidget):
         self.setObjectName("AuditView")
         self.state = state
         self.result: AuditResult | None = None
+        self.result_root = ""
+        self.result_fingerprint = ""
+        self.restored: AuditRecord | None = None
+        self._submitted = ("", "")
+        self._shown_stale = False
+        self._root_seen = state.data_config.root
         self.actions = AuditActions(state, self)
         self.loader = ThumbnailLoader(self)
         self.duplicate_rows: list[QWidget] = []
@@ -357,6 +399,10 @@ class AuditView(QWidget):
         self.actions.changed.connect(self._on_decided)
         self.actions.failed.connect(self._on_failed)
         self._show_sections(False)
+        self._watched_controller: Any = None
+        state.data_changed.connect(lambda _p: self._update_staleness())
+        state.data_config_changed.connect(lambda _c: self._on_dataset_maybe_changed())
+        self.restore_from_project()
 
     # ------------------------------------------------------------------ API
 
@@ -373,6 +419,7 @@ class AuditView(QWidget):
             self.controls.status.setText("Open a dataset folder first: the audit looks at its images. Received: no dataset folder")
             return False
         self.controls.status.setText(f"Auditing {config.data.root} with {config.model.backbone} features…")
+        self._submitted = (config.data.root, current_fingerprint(self.state))
         self.state.begin_busy(BUSY_KEY)
         self.runner.start("audit", config)
         return True
@@ -404,9 +451,87 @@ class AuditView(QWidget):
             parts.append(f"{hidden} finding{'s' if hidden != 1 else ''} you marked as looking right {'are' if hidden != 1 else 'is'} hidden.")
         if result.cancelled:
             parts.append("Cancelled: the lists are partial.")
+        if self.restored is not None:
+            parts.insert(0, f"<b>Last audit, {html.escape(when_text(self.restored.ran))}</b> (saved in the project):")
+        self._shown_stale = self._stale()
+        if self._shown_stale:
+            parts.append(f"<span style='color:{LEAK_COLOUR}'>The dataset's files changed since this audit: run it again.</span>")
         self.summary.setText(" ".join(parts))
         for card in self.cards():
             self._refresh_card(card)
+
+    # ------------------------------------------------------ the project's record
+
+    @property
+    def controller(self):
+        from ui.project_actions import project_controller
+
+        controller = project_controller(self.state)
+        if controller is not self._watched_controller:
+            controller.project_changed.connect(lambda _p: self.restore_from_project())
+            self._watched_controller = controller
+        return controller
+
+    def restore_from_project(self) -> bool:
+        """Show the project's last audit of the current dataset, if it has one (no job runs); True when shown."""
+        record = getattr(self.controller.project, "audit", None)
+        root = self.state.data_config.root
+        if record is None or not _same_folder(record.root, root):
+            return False
+        try:
+            result = record.result()
+        except (KeyError, TypeError, ValueError) as exc:  # from_dict checked it; log what is dropped all the same
+            logger.warning("the project's audit record of %s could not be shown: %s", record.root, exc)
+            return False
+        self.result_root, self.result_fingerprint, self.restored = record.root, record.fingerprint, record
+        self.show_result(result)
+        self.controls.status.setText(f"The project's last audit, {when_text(record.ran)}: not run again.")
+        self.audited.emit(result)
+        return True
+
+    def is_current(self) -> bool:
+        """True when the result shown is a finished audit of the current dataset's files as last scanned."""
+        if self.result is None or self.result.cancelled or not _same_folder(self.result_root, self.state.data_config.root):
+            return False
+        now = current_fingerprint(self.state)
+        return bool(now) and now == self.result_fingerprint
+
+    def _stale(self) -> bool:
+        """True when the dataset's files are known to differ from the ones the shown audit saw."""
+        now = current_fingerprint(self.state)
+        return bool(self.result is not None and now and self.result_fingerprint and now != self.result_fingerprint)
+
+    def _update_staleness(self) -> None:
+        if self.result is not None and self._stale() != self._shown_stale:
+            self.show_result(self.result)
+
+    def _on_dataset_maybe_changed(self) -> None:
+        """Another dataset folder: its own record, or nothing (other config changes leave the findings alone)."""
+        root = self.state.data_config.root
+        if _same_folder(root, self._root_seen) or root == self._root_seen:
+            return
+        self._root_seen = root
+        if self.result_root and not _same_folder(self.result_root, root) and not self.restore_from_project():
+            self._clear()
+        elif self.result is None:
+            self.restore_from_project()
+
+    def _clear(self) -> None:
+        self.result, self.result_root, self.result_fingerprint, self.restored = None, "", "", None
+        self.label_grid.set_cards([])
+        self.outlier_grid.set_cards([])
+        self._set_duplicates([])
+        self._show_sections(False)
+        self.summary.setText("Run the audit to look for mislabelled images, duplicates across splits and outliers.")
+
+    def _save_record(self, result: AuditResult) -> None:
+        """Keep a finished audit in the project (autosaved soon), so it is not offered or run again for the same files."""
+        root, fingerprint = self._submitted
+        self.result_root, self.result_fingerprint, self.restored = root, fingerprint, None
+        if result.cancelled or not root:
+            return
+        self.controller.project.set_audit(AuditRecord.from_result(result, root, fingerprint))
+        self.controller._changed()  # marks the project dirty and schedules its autosave, as every project change does
 
     def cards(self) -> list[SuspectCard]:
         """Every card shown, label issues, then duplicates, then outliers."""
@@ -556,6 +681,7 @@ class AuditView(QWidget):
         self.state.report_error(message, "")
 
     def _on_result(self, result: AuditResult) -> None:
+        self._save_record(result)
         self.show_result(result)
         self.controls.status.setText("Cancelled." if result.cancelled else "Audit finished.")
         self.audited.emit(result)

@@ -1,0 +1,79 @@
+"""The last audit is saved in the project: reopening shows its findings without a job, and says when the files changed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+
+from tlstudio.audit_record import file_list_fingerprint
+from ui.project_actions import project_controller
+from ui.state import AppState
+from ui.widgets.audit_view import AuditView
+
+from .test_audit_view import _result
+
+
+def _prepared(root: Path, extra: tuple[str, ...] = ()) -> SimpleNamespace:
+    """What the Data page's scan hands the state: the valid files per split and class."""
+    valid = {"all": {c: tuple(sorted(str(p) for p in (root / c).glob("*.png"))) + tuple(e for e in extra if f"/{c}/" in e)
+                     for c in ("circle", "square", "triangle")}}
+    return SimpleNamespace(root=str(root), cancelled=False, report=SimpleNamespace(valid=valid))
+
+
+def _no_autosave_left(state) -> None:
+    controller = project_controller(state)
+    controller._autosave_timer.stop()
+    controller.discard_own_autosave()
+
+
+def test_a_finished_audit_is_saved_and_a_reopened_project_shows_it_without_running(qtbot, tiny_dataset, tmp_path):
+    root = tiny_dataset.resolve()
+    state = AppState()
+    state.update_data_config(root=str(root))
+    state.set_prepared_data(_prepared(root))
+    view = AuditView(state)
+    qtbot.addWidget(view)
+    assert view.result is None and not view.is_current()
+    # what the real job's answer goes through, without the engine (the job is tested elsewhere)
+    view._submitted = (str(root), file_list_fingerprint(str(p) for p in root.rglob("*.png")))
+    view._on_result(_result(root))
+    record = project_controller(state).project.audit
+    assert record is not None and record.summary["leaks"] == 1 and record.summary["label_issues"] == 2
+    assert record.fingerprint == view.result_fingerprint and view.is_current()
+    saved = project_controller(state).save(tmp_path / "audited.tlsproj")
+    _no_autosave_left(state)
+
+    # Another window opens the project: the Audit tab shows the findings at once.
+    other = AppState()
+    submitted = []
+    view2 = AuditView(other)
+    qtbot.addWidget(view2)
+    view2.runner.start = lambda *a, **k: submitted.append(a)  # no job may run
+    project_controller(other).open_project(saved)
+    assert view2.result == _result(root) and not submitted
+    assert "Last audit" in view2.summary.text() and "not run again" in view2.controls.status.text()
+    assert [c.path for c in view2.label_grid.cards] == [str(root / "circle" / "circle_000.png"), str(root / "triangle" / "triangle_006.png")]
+    assert not view2.is_current()  # the folder was not scanned yet in this window: unknown, so not trusted
+    other.set_prepared_data(_prepared(root))
+    assert view2.is_current() and "changed since" not in view2.summary.text()
+    other.set_prepared_data(_prepared(root, (str(root / "circle" / "new.png"),)))  # a file was added since
+    assert not view2.is_current() and "The dataset's files changed since this audit" in view2.summary.text()
+    _no_autosave_left(other)
+
+
+def test_a_tab_built_after_the_project_opened_shows_its_audit(qtbot, tiny_dataset, tmp_path):
+    from tlstudio.audit_record import AuditRecord
+
+    root = tiny_dataset.resolve()
+    state = AppState()
+    controller = project_controller(state)
+    controller.project.set_audit(AuditRecord.from_result(_result(root), str(root), "sha256:abc"))
+    state.update_data_config(root=str(root))
+    view = AuditView(state)
+    qtbot.addWidget(view)
+    assert view.result == _result(root) and view.restored is not None
+    state.update_data_config(root=str(tmp_path))  # another dataset: its findings are not these
+    assert view.result is None and not view.label_grid.cards
+    state.update_data_config(root=str(root))
+    assert view.result == _result(root)
+    _no_autosave_left(state)
