@@ -98,7 +98,7 @@ def test_model_page_probe_tab_refuses_without_a_dataset_and_names_what_is_missin
     page = ModelPage(state)
     qtbot.addWidget(page)
     tabs = page.right_tabs
-    assert [tabs.tabText(i) for i in range(tabs.count())] == ["Freezing", "Transfer probe"]
+    assert [tabs.tabText(i) for i in range(tabs.count())] == ["Freezing", "Transfer probe", "Head sweep"]
     assert page.run_probe() is False
     text = page.probe_panel.controls.status.text()
     assert "Open a dataset on the Data page" in text and "Received: no dataset folder" in text

@@ -877,6 +877,7 @@ class ModelPage(QWidget):
         self.default_runner.wait(10_000)
         self.runner.cancel()
         self.probe_panel.shutdown()
+        self.sweep_panel.shutdown()
         self.runner.wait(30_000)
 
     # ------------------------------------------------- transfer probe (issue 12)
@@ -894,6 +895,10 @@ class ModelPage(QWidget):
         self.right_tabs.setObjectName("ModelTabs")
         self.right_tabs.addTab(freeze_box, "Freezing")
         self.right_tabs.addTab(self.probe_panel, "Transfer probe")
+        from ui.pages.sweep_panel import SweepPanel
+
+        self.sweep_panel = SweepPanel(self.state)
+        self.right_tabs.addTab(self.sweep_panel, "Head sweep")
         return self.right_tabs
 
     def run_probe(self) -> bool:

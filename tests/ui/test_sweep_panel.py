@@ -1,0 +1,213 @@
+"""The Model page's "Head sweep" tab: trial table, plots, storage in the project, resume and promote.
+
+The table and plots are driven with real :class:`~tlstudio.jobs.sweep.Trial`
+instances (the data the engine sends). The panel tests run the real
+``"sweep"`` job in the session's engine process on a tiny generated dataset
+(VGG16 with random weights at 32 px, a linear head, 2 folds, 3 epochs).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PySide6.QtCore import Qt
+
+from tlstudio.analysis.promote import head_config
+from tlstudio.config import DataConfig, FreezeConfig, ModelConfig, TrainConfig
+from tlstudio.jobs.sweep import SweepResult, Trial, TrialFinished, TrialParams
+from ui.pages.sweep_files import last_sweep, sweeps_folder
+from ui.pages.sweep_panel import SweepPanel, fine_tune_freeze
+from ui.state import AppState
+from ui.widgets.sweep_plot import SweepPlot, axis_positions, best_so_far
+from ui.widgets.sweep_table import SweepTable
+
+SWEEP_TIMEOUT_MS = 120_000
+
+
+def _trial(cut="block3_pool", acc=0.7, std=0.02, lr=1e-3, wd=0.0, hidden=(), error="", seconds=1.5):
+    params = TrialParams(cut=cut, hidden=hidden, learning_rate=lr, weight_decay=wd, epochs=3)
+    if error:
+        return Trial(params, float("nan"), float("nan"), seconds, error=error)
+    return Trial(params, acc, std, seconds, fold_accuracies=(acc - std, acc + std), epochs_run=(3, 2))
+
+
+TRIALS = [
+    _trial("block3_pool", 0.62, lr=1e-3),
+    _trial("block1_pool", 0.55, lr=3e-4, wd=1e-2, hidden=(16,)),
+    _trial("block4_pool", 0.0, error="ValueError: features contain NaN"),
+    _trial("block4_pool", 0.81, lr=3e-3, wd=1e-1, hidden=(32, 16)),
+    _trial("block2_pool", 0.74, lr=1e-3),
+]
+
+
+def _grab(widget, name: str, tmp_path: Path) -> Path:
+    out = tmp_path / f"{name}.png"
+    assert widget.grab().save(str(out))
+    target = os.environ.get("TLSTUDIO_GRAB_DIR")
+    if target:
+        widget.grab().save(str(Path(target) / out.name))
+    return out
+
+
+def test_table_sorts_numbers_as_numbers_and_lists_a_failed_trial_with_its_message(qtbot):
+    table = SweepTable()
+    qtbot.addWidget(table)
+    for i, trial in enumerate(TRIALS):
+        table.trials.put(i, trial)
+    model, proxy = table.trials, table.proxy
+    assert model.rowCount() == 5 and model.best == 3
+    failed = model.index(2, 3)
+    assert model.data(failed) == "failed: ValueError: features contain NaN"
+    assert model.data(model.index(2, 1)) == "—"
+    assert "failed and the sweep went on" in model.data(failed, Qt.ItemDataRole.ToolTipRole)
+    assert model.data(model.index(3, 1), Qt.ItemDataRole.FontRole).bold()
+    assert model.data(model.index(3, 6)) == "32+16"
+
+    table.sortByColumn(1, Qt.SortOrder.DescendingOrder)  # CV accuracy, best first; the failed one last
+    order = [proxy.index(r, 0).data() for r in range(proxy.rowCount())]
+    assert order == ["4", "5", "1", "2", "3"]
+    table.sortByColumn(8, Qt.SortOrder.AscendingOrder)  # learning rate: 3e-4 < 1e-3 < 3e-3 numerically
+    lrs = [proxy.index(r, 8).data() for r in range(proxy.rowCount())]
+    assert lrs[0] == "0.0003" and lrs[-1] == "0.003"
+    table.select_trial(3)  # by plan position, whatever the sort
+    assert table.selected_trial() is TRIALS[3]
+
+
+def test_plot_draws_score_by_parameter_and_the_best_so_far_line(qtbot, tmp_path):
+    plot = SweepPlot()
+    qtbot.addWidget(plot)
+    plot.resize(700, 260)
+    cuts = tuple(f"block{i}_pool" for i in range(1, 6))
+    plot.set_trials([], cuts)
+    for i, trial in enumerate(TRIALS):
+        plot.add_trial(i, trial)
+        x, y = plot.best_line_data()
+        scored = [t.cv_accuracy for t in TRIALS[: i + 1] if t.ok]
+        assert len(y) == i + 1 and math.isclose(y[-1], max(scored))
+    x, y = plot.best_line_data()
+    assert list(x) == [1, 2, 3, 4, 5] and np.allclose(y, [0.62, 0.62, 0.62, 0.81, 0.81])
+    assert np.all(np.diff(y) >= 0)
+    assert len(plot.points.points()) == 4  # the failed trial has no score
+
+    xs, ticks = axis_positions([t for t in TRIALS if t.ok], "cut", cuts)
+    assert [label for _x, label in ticks] == ["block1", "block2", "block3", "block4"]  # by depth, short enough to fit
+    assert xs == [2.0, 0.0, 3.0, 1.0]
+    xs, ticks = axis_positions([t for t in TRIALS if t.ok], "weight_decay")
+    assert xs[0] < xs[1] < xs[2] and ticks[0][1] == "0"  # 0 gets its own tick left of the log axis
+    plot.set_parameter("learning_rate")
+    assert plot.scale_note.text() == "log scale"
+    png = _grab(plot, "sweep_plot", tmp_path)
+    assert png.stat().st_size > 3000
+    assert best_so_far([TRIALS[2]])[0].size == 0
+
+
+def test_fine_tuning_a_fully_frozen_promoted_model_unfreezes_the_last_block_up_to_the_cut():
+    model = ModelConfig(backbone="vgg16", cut="block3_pool", freeze=FreezeConfig(mode="all"))
+    assert fine_tune_freeze(model) == FreezeConfig(mode="blocks", blocks=("block1", "block2"))
+    assert fine_tune_freeze(ModelConfig(backbone="vgg16")).blocks == ("block1", "block2", "block3", "block4")
+
+
+def _panel(qtbot, dataset: Path, project: Path) -> SweepPanel:
+    state = AppState(
+        model_config=ModelConfig(backbone="vgg16", weights="none", image_size=32),
+        data_config=DataConfig(root=str(dataset), val_fraction=0.25),
+        train_config=TrainConfig(epochs=3, batch_size=8, patience=2),
+    )
+    panel = SweepPanel(state, project_path=lambda: project)
+    qtbot.addWidget(panel)
+    panel.resize(900, 640)
+    panel.show()
+    panel.search_combo.setCurrentIndex(panel.search_combo.findData("grid"))
+    panel.folds_spin.setValue(2)
+    panel.param_edits["cuts"].setText("block2_pool, block3_pool")
+    panel.param_edits["poolings"].setText("avg")
+    for key in ("hidden", "dropouts", "label_smoothings", "epochs"):
+        panel.param_checks[key].setChecked(False)  # the pages' values: linear head, dropout 0.2, 3 epochs
+    panel.param_edits["learning_rates"].setText("0.001, 0.01")
+    panel.param_edits["weight_decays"].setText("0")
+    return panel
+
+
+def test_sweep_runs_in_the_engine_is_stored_in_the_project_and_resumes(qtbot, tiny_dataset, tmp_path):
+    project = tmp_path / "proj" / "ants.tlsproj"
+    panel = _panel(qtbot, tiny_dataset, project)
+    assert panel.run.__self__ is panel and not panel.resume_button.isEnabled()
+    events: list[TrialFinished] = []
+    panel.runner.event.connect(lambda e: events.append(e) if isinstance(e, TrialFinished) else None)
+    panel.trials_spin.setValue(4)  # the whole 2 cuts x 2 learning rates grid
+
+    def cancel_after_two(event):
+        if isinstance(event, TrialFinished) and event.index == 1:
+            panel.runner.cancel()
+
+    panel.runner.event.connect(cancel_after_two)
+    with qtbot.waitSignal(panel.finished_sweep, timeout=SWEEP_TIMEOUT_MS) as got:
+        assert panel.run() is True
+        assert panel.runner.job == "sweep"
+    qtbot.waitUntil(lambda: not panel.runner.is_running(), timeout=30_000)
+    panel.runner.event.disconnect(cancel_after_two)
+    first: SweepResult = got.args[0]
+    assert first.cancelled and 2 <= len(first.trials) < 4
+    assert [e.index for e in events][:2] == [0, 1]
+    assert panel.table.trials.rowCount() == len(first.trials)
+    x, y = panel.plot.best_line_data()
+    assert len(y) == len(first.trials) and math.isclose(y[-1], max(t.cv_accuracy for t in first.trials))
+
+    folder = sweeps_folder(project)
+    assert folder == tmp_path / "proj" / "ants.sweeps"
+    stored = last_sweep(folder)
+    assert stored is not None and len(stored.trials) == len(first.trials) and not stored.complete
+    assert stored.config.space.cuts == ("block2_pool", "block3_pool") and stored.config.trials == 4
+
+    # reopening the project: a new panel shows the last sweep, and Resume finishes it
+    again = _panel(qtbot, tiny_dataset, project)
+    assert again.table.trials.rowCount() == len(first.trials)
+    assert "Resume continues it" in again.controls.status.text()
+    assert again.resume_button.isEnabled()
+    with qtbot.waitSignal(again.finished_sweep, timeout=SWEEP_TIMEOUT_MS) as got:
+        assert again.resume() is True
+    qtbot.waitUntil(lambda: not again.runner.is_running(), timeout=30_000)
+    done: SweepResult = got.args[0]
+    assert not done.cancelled and len(done.trials) == 4
+    assert sum(t.resumed for t in done.trials) == len(first.trials)
+    statuses = [again.table.trials.data(again.table.trials.index(r, 3)) for r in range(4)]
+    assert statuses.count("resumed") == len(first.trials) and statuses.count("ok") == 4 - len(first.trials)
+    assert last_sweep(folder).complete and not again.resume_button.isEnabled()
+    assert len([p for p in folder.iterdir() if p.is_dir()]) == 1  # resumed in place, nothing overwritten elsewhere
+
+    # promote the best trial: the same head and training as the trial
+    assert again.table.selected_row() == done.best_index
+    best = done.best
+    run = again.promote_selected(start=False)
+    state = again.state
+    assert run is not None and state.model_config.head == head_config(best.params)
+    assert state.model_config.cut == best.params.cut
+    assert state.train_config.learning_rate == best.params.learning_rate and state.train_config.epochs == 3
+    assert state.train_config.fine_tune_epochs == 0
+    again.fine_tune_check.setChecked(True)
+    run = again.promote_selected(start=False)
+    assert run.train.fine_tune_epochs == 5 and state.model_config.freeze.mode == "blocks"
+    assert "unfreezes the last block" in again.promote_hint.text()
+    _grab(again, "sweep_panel", tmp_path)
+
+
+def test_run_refuses_without_a_dataset_and_a_bad_value_names_the_parameter(qtbot, tmp_path):
+    panel = SweepPanel(AppState(model_config=ModelConfig(backbone="vgg16", weights="none", image_size=32)),
+                       project_path=lambda: None)
+    qtbot.addWidget(panel)
+    assert panel.run() is False
+    assert "Open a dataset on the Data page" in panel.controls.status.text()
+    panel.state.update_data_config(root=str(tmp_path))
+    panel.param_edits["learning_rates"].setText("0.001, fast")
+    assert panel.run() is False
+    text = panel.controls.status.text()
+    assert "Learning rate" in text and "Received: '0.001, fast'" in text
+    panel.param_edits["learning_rates"].setText("0.001")
+    panel.param_edits["cuts"].setText("block9_pool")
+    assert panel.run() is False and "'block9_pool' is not a cut point of vgg16" in panel.controls.status.text()
+    assert not panel.runner.is_running()
+    assert not panel.promote_button.isEnabled() and panel.promote_selected() is None

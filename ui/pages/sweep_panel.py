@@ -1,0 +1,606 @@
+"""The Model page's "Head sweep" tab: many small heads scored in seconds, and the best one promoted to a run.
+
+"Run sweep" submits the exclusive engine job ``"sweep"``
+(:mod:`tlstudio.jobs.sweep`) with the page's backbone, weights and size,
+the Data page's dataset and split, and the search space set here. Every
+trial trains a head on the cached pooled features of one cut and is scored
+by stratified k-fold cross-validation on the training images; each
+:class:`~tlstudio.jobs.sweep.TrialFinished` event adds a row to the
+sortable :class:`~ui.widgets.sweep_table.SweepTable` and a point to the
+:class:`~ui.widgets.sweep_plot.SweepPlot` (score against a chosen
+parameter, and the best-so-far line). A failing trial is listed with its
+message and the sweep goes on.
+
+The space: a parameter whose box is ticked takes the values listed beside
+it (a random search draws learning rate and weight decay log-uniformly, and
+dropout and label smoothing uniformly, between the smallest and largest
+value listed); an unticked one stays at the value the Model and Train pages
+show now.
+
+Storage: every sweep has its own folder next to the project
+(:mod:`ui.pages.sweep_files`); the engine rewrites its trials file after
+each trial. Reopening the project shows its last sweep, and "Resume"
+continues it: the trials already scored are kept, the rest run.
+
+"Promote" turns the selected trial into the Model and Train configs
+(:func:`tlstudio.analysis.promote.promote`: the same head, optimizer, batch
+size, epochs and early stopping as the trial) and starts the full run on
+the Train page, with a fine-tuning phase when "then fine-tune" is ticked.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+from pathlib import Path
+from typing import Any, Callable
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QGridLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QSpinBox,
+    QSplitter,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from tlstudio.analysis.promote import promote, unsupported  # plain Python: no Keras
+from tlstudio.backbones import BACKBONES, block_of, cut_points
+from tlstudio.config import DataConfig, FreezeConfig, ModelConfig, RunConfig, TrainConfig
+from tlstudio.errors import ConfigError, TlStudioError
+from tlstudio.jobs.sweep import POOLINGS, SearchSpace, SweepConfig, SweepResult, Trial, TrialFinished
+from ui.engine import engine
+from ui.pages.sweep_files import StoredSweep, last_sweep, new_sweep, sweeps_folder
+from ui.widgets.job_controls import JobControls
+from ui.widgets.sweep_plot import SweepPlot
+from ui.widgets.sweep_table import SweepTable, hidden_text
+
+logger = logging.getLogger(__name__)
+
+BUSY_KEY = "sweep"
+
+INTRO = ("Trains many small heads on the cached features of your training images and scores each by k-fold "
+         "cross-validation: seconds per trial, not a training run. Promote the best to train it for real.")
+
+DEFAULT_FINE_TUNE_EPOCHS = 5
+
+
+def _floats(text: str) -> tuple[float, ...]:
+    return tuple(float(v) for v in _items(text))
+
+
+def _ints(text: str) -> tuple[int, ...]:
+    return tuple(int(v) for v in _items(text))
+
+
+def _items(text: str) -> list[str]:
+    return [v.strip() for v in text.replace(";", ",").split(",") if v.strip()]
+
+
+def _hidden(text: str) -> tuple[tuple[int, ...], ...]:
+    out = []
+    for item in _items(text):
+        out.append(() if item.lower() in ("linear", "none", "0", "-") else tuple(int(u) for u in item.replace("x", "+").split("+")))
+    return tuple(out)
+
+
+def _words(text: str) -> tuple[str, ...]:
+    return tuple(_items(text))
+
+
+def _fmt_floats(values: tuple[float, ...]) -> str:
+    return ", ".join(f"{v:g}" for v in values)
+
+
+@dataclasses.dataclass(frozen=True)
+class Parameter:
+    """One row of the search-space editor.
+
+    Attributes:
+        key: The :class:`~tlstudio.jobs.sweep.SearchSpace` field.
+        label: What the row is called.
+        parse: Text -> the field's tuple (raises ValueError on bad text).
+        default: The text of :class:`SearchSpace`'s default values.
+        tip: What the values mean and how to write them.
+    """
+
+    key: str
+    label: str
+    parse: Callable[[str], tuple]
+    default: str
+    tip: str
+
+
+_SPACE = SearchSpace()
+PARAMETERS: tuple[Parameter, ...] = (
+    Parameter("cuts", "Cut", lambda t: () if t.strip().lower() == "all" else _words(t), "all",
+              "Cut layers to try, comma-separated, or 'all' for every cut point of the backbone"),
+    Parameter("poolings", "Pooling", _words, ", ".join(_SPACE.poolings), "avg and/or max"),
+    Parameter("hidden", "Hidden layers", _hidden, ", ".join(hidden_text(h) for h in _SPACE.hidden),
+              "Hidden layer choices: 'linear' (none), '256' (one layer), '256+128' (two layers)"),
+    Parameter("dropouts", "Dropout", _floats, _fmt_floats(_SPACE.dropouts), "Dropout rates in [0, 1)"),
+    Parameter("learning_rates", "Learning rate", _floats, _fmt_floats(_SPACE.learning_rates),
+              "Learning rates (a random search draws log-uniformly between the smallest and largest)"),
+    Parameter("weight_decays", "Weight decay", _floats, _fmt_floats(_SPACE.weight_decays),
+              "Decoupled weight decay; 0 uses Adam (a random search draws log-uniformly, and keeps 0 possible)"),
+    Parameter("label_smoothings", "Label smoothing", _floats, _fmt_floats(_SPACE.label_smoothings),
+              "Label smoothing in [0, 1)"),
+    Parameter("epochs", "Epochs", _ints, ", ".join(str(e) for e in _SPACE.epochs),
+              "Epoch budgets; early stopping on an inner validation split usually ends sooner"),
+)
+
+
+def fixed_values(key: str, model: ModelConfig, train: TrainConfig) -> tuple:
+    """The one value an unticked parameter keeps: what the Model and Train pages show now."""
+    if key == "cuts":
+        return (model.cut or cut_points(model.backbone)[-1],) if model.backbone in BACKBONES else ()
+    if key == "poolings":
+        return (model.head.pooling if model.head.pooling in POOLINGS else "avg",)
+    if key == "hidden":
+        return (tuple(d.units for d in model.head.dense),)
+    if key == "dropouts":
+        return (float(model.head.dropout),)
+    if key == "learning_rates":
+        return (float(train.learning_rate),)
+    if key == "weight_decays":
+        return (float(train.weight_decay) if train.optimizer == "adamw" else 0.0,)
+    if key == "label_smoothings":
+        return (float(getattr(train, "label_smoothing", 0.0)),)
+    if key == "epochs":
+        return (max(1, int(train.epochs)),)
+    raise KeyError(key)
+
+
+def fine_tune_freeze(model: ModelConfig) -> FreezeConfig:
+    """Freeze everything but the last block up to the model's cut (the Model page's "Fine-tune last block")."""
+    spec = BACKBONES[model.backbone]
+    last = block_of(spec, model.cut or cut_points(spec.key)[-1])
+    blocks = list(spec.blocks)
+    kept = blocks[: blocks.index(last) + 1] if last in blocks else blocks
+    return FreezeConfig(mode="blocks", blocks=tuple(kept[:-1])) if len(kept) > 1 else FreezeConfig(mode="none")
+
+
+class SweepPanel(QWidget):
+    """Set up, run, resume and promote head sweeps.
+
+    Args:
+        state: The shared :class:`~ui.state.AppState`.
+        parent: Parent widget.
+        project_path: Returns the path of the open project (None when untitled);
+            by default the one of :func:`ui.project_actions.project_controller`.
+
+    Signals:
+        finished_sweep(object): a :class:`~tlstudio.jobs.sweep.SweepResult` arrived.
+        promoted(object): the :class:`~tlstudio.config.RunConfig` a trial was promoted to.
+    """
+
+    finished_sweep = Signal(object)
+    promoted = Signal(object)
+
+    def __init__(self, state: Any, parent: QWidget | None = None, *, project_path: Callable[[], Any] | None = None):
+        super().__init__(parent)
+        self.setObjectName("SweepPanel")
+        self.state = state
+        self.shown: SweepConfig | None = None  # the sweep whose trials the table shows
+        self.stored: StoredSweep | None = None  # the project's last sweep, as read back
+        self._running: SweepConfig | None = None
+        self._project_path = project_path or self._controller_path
+
+        self._build_ui()
+        self.runner = engine().task(self)
+        self.controls.attach(self.runner)
+        self.runner.event.connect(self._on_event)
+        self.runner.result.connect(self._on_result)
+        self.runner.error.connect(self._on_error)
+        self.runner.finished.connect(self._on_finished)
+        self.runner.running_changed.connect(lambda _r: self._update_buttons())
+        self.controls.run_button.clicked.connect(lambda: self.run())
+        if project_path is None:
+            from ui.project_actions import project_controller
+
+            project_controller(state).project_changed.connect(lambda _p: self.load_last())
+        self.load_last()
+
+    # ------------------------------------------------------------------ UI
+
+    def _build_ui(self) -> None:
+        intro = QLabel(INTRO)
+        intro.setObjectName("Hint")
+        intro.setWordWrap(True)
+
+        self.search_combo = QComboBox()
+        self.search_combo.setObjectName("SweepSearch")
+        self.search_combo.addItem("Random", "random")
+        self.search_combo.addItem("Grid", "grid")
+        self.search_combo.setToolTip("Random: draws settings from the ranges (covers the few settings that matter "
+                                     "better). Grid: every combination of the listed values, in a seeded order")
+        self.trials_spin = QSpinBox()
+        self.trials_spin.setObjectName("SweepTrials")
+        self.trials_spin.setRange(0, 1000)
+        self.trials_spin.setValue(24)
+        self.trials_spin.setSpecialValueText("whole grid")
+        self.trials_spin.setToolTip("Trials to run (a grid capped below its size runs a seeded sample of it; "
+                                    "0 runs the whole grid)")
+        self.folds_spin = QSpinBox()
+        self.folds_spin.setObjectName("SweepFolds")
+        self.folds_spin.setRange(2, 10)
+        self.folds_spin.setValue(SweepConfig().folds)
+        self.folds_spin.setToolTip("Cross-validation folds per trial")
+        self.seed_spin = QSpinBox()
+        self.seed_spin.setObjectName("SweepSeed")
+        self.seed_spin.setRange(0, 2**31 - 1)
+        self.seed_spin.setToolTip("Seed of the plan, the folds and every trial's initialisation: the same seed repeats a sweep")
+        self.space_button = QToolButton()
+        self.space_button.setObjectName("SweepSpaceToggle")
+        self.space_button.setText("Search space")
+        self.space_button.setCheckable(True)
+        self.space_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.space_button.setToolTip("Show or hide which parameters the sweep varies and their values")
+        self.trials_spin.setMaximumWidth(110)
+        self.folds_spin.setMaximumWidth(60)
+        self.seed_spin.setMaximumWidth(100)
+        top = QHBoxLayout()
+        for label, widget in (("Search:", self.search_combo), ("Trials:", self.trials_spin), ("Folds:", self.folds_spin)):
+            top.addWidget(QLabel(label))
+            top.addWidget(widget)
+        top.addStretch(1)
+
+        self.space_box = QGroupBox("Parameters to vary")
+        self.space_box.setObjectName("SweepSpace")
+        self.space_box.setToolTip("A ticked parameter takes the values listed beside it; an unticked one keeps "
+                                  "the value the Model and Train pages show")
+        grid = QGridLayout(self.space_box)
+        grid.setHorizontalSpacing(6)
+        grid.setVerticalSpacing(3)
+        self.param_checks: dict[str, QCheckBox] = {}
+        self.param_edits: dict[str, QLineEdit] = {}
+        half = (len(PARAMETERS) + 1) // 2
+        for i, param in enumerate(PARAMETERS):
+            check = QCheckBox(param.label)
+            check.setChecked(True)
+            check.setToolTip(f"Vary {param.label.lower()} (unticked: keep the page's value)")
+            edit = QLineEdit(param.default)
+            edit.setObjectName(f"SweepValues_{param.key}")
+            edit.setToolTip(param.tip)
+            check.toggled.connect(edit.setEnabled)
+            row, col = i % half, (i // half) * 2
+            grid.addWidget(check, row, col)
+            grid.addWidget(edit, row, col + 1)
+            self.param_checks[param.key] = check
+            self.param_edits[param.key] = edit
+        seed_row = QHBoxLayout()
+        seed_row.addWidget(self.seed_spin)
+        seed_row.addStretch(1)
+        grid.addWidget(QLabel("Seed:"), half, 0)
+        grid.addLayout(seed_row, half, 1)
+        grid.setColumnStretch(1, 1)
+        grid.setColumnStretch(3, 1)
+        self.space_button.toggled.connect(self._show_space)
+
+        self.controls = JobControls("Run sweep", "Score the trials of this search space on the dataset (k-fold CV on cached features)")
+        self.resume_button = QPushButton("Resume")
+        self.resume_button.setObjectName("SweepResume")
+        self.resume_button.setToolTip("Continue the project's last sweep: the trials it scored are kept, the rest run")
+        self.resume_button.clicked.connect(lambda: self.resume())
+        run_row = QHBoxLayout()
+        run_row.addWidget(self.controls, 1)
+        run_row.addWidget(self.space_button, 0, Qt.AlignmentFlag.AlignTop)
+        run_row.addWidget(self.resume_button, 0, Qt.AlignmentFlag.AlignTop)
+
+        self.table = SweepTable()
+        self.table.trial_selected.connect(self._on_selected)
+        self.plot = SweepPlot()
+        self.plot.trial_clicked.connect(self.table.select_trial)
+        split = QSplitter(Qt.Orientation.Vertical)
+        split.addWidget(self.table)
+        split.addWidget(self.plot)
+        split.setChildrenCollapsible(False)
+        split.setStretchFactor(0, 3)
+        split.setStretchFactor(1, 2)
+        self.splitter = split
+
+        self.promote_button = QPushButton("Promote to a run")
+        self.promote_button.setObjectName("SweepPromote")
+        self.promote_button.setToolTip("Put the selected trial's cut and head into the Model page and its training "
+                                       "settings into the Train page, and start the full run there")
+        self.promote_button.clicked.connect(lambda: self.promote_selected())
+        self.fine_tune_check = QCheckBox("then fine-tune")
+        self.fine_tune_check.setObjectName("SweepFineTune")
+        self.fine_tune_check.setToolTip("After the head, fine-tune the backbone (the freezing tree's unfrozen layers; "
+                                        "the last block when everything is frozen) at the Train page's low learning rate")
+        self.fine_tune_spin = QSpinBox()
+        self.fine_tune_spin.setRange(1, 1000)
+        self.fine_tune_spin.setValue(DEFAULT_FINE_TUNE_EPOCHS)
+        self.fine_tune_spin.setSuffix(" epochs")
+        self.fine_tune_spin.setEnabled(False)
+        self.fine_tune_check.toggled.connect(self.fine_tune_spin.setEnabled)
+        self.promote_hint = QLabel("")
+        self.promote_hint.setObjectName("Hint")
+        self.promote_hint.setWordWrap(True)
+        promote_row = QHBoxLayout()
+        promote_row.addWidget(self.promote_button)
+        promote_row.addWidget(self.fine_tune_check)
+        promote_row.addWidget(self.fine_tune_spin)
+        promote_row.addWidget(self.promote_hint, 1)
+
+        layout = QVBoxLayout(self)
+        layout.addWidget(intro)
+        layout.addLayout(top)
+        layout.addWidget(self.space_box)
+        layout.addLayout(run_row)
+        layout.addWidget(split, 1)
+        layout.addLayout(promote_row)
+        self.space_button.setChecked(True)
+        self._update_buttons()
+
+    def _show_space(self, shown: bool) -> None:
+        self.space_box.setVisible(shown)
+        self.space_button.setArrowType(Qt.ArrowType.DownArrow if shown else Qt.ArrowType.RightArrow)
+
+    # -------------------------------------------------------------- config
+
+    def space(self, model: ModelConfig, train: TrainConfig) -> SearchSpace:
+        """The search space the editor shows (unticked parameters at the pages' values).
+
+        Raises:
+            ConfigError: a value that cannot be read, naming the parameter and ``Received``.
+        """
+        values: dict[str, tuple] = {}
+        for param in PARAMETERS:
+            text = self.param_edits[param.key].text()
+            if not self.param_checks[param.key].isChecked():
+                values[param.key] = fixed_values(param.key, model, train)
+                continue
+            try:
+                values[param.key] = param.parse(text)
+            except ValueError:
+                raise ConfigError(f"Search space, {param.label}: {param.tip.lower()}. Received: {text!r}") from None
+            if not values[param.key] and param.key != "cuts":
+                raise ConfigError(f"Search space, {param.label}: list at least one value. Received: {text!r}")
+        cuts = values["cuts"]
+        known = cut_points(model.backbone) if model.backbone in BACKBONES else ()
+        unknown = [c for c in cuts if c not in known]
+        if unknown:
+            raise ConfigError(f"Search space, Cut: {unknown[0]!r} is not a cut point of {model.backbone}; expected 'all' "
+                              f"or some of {', '.join(known)}. Received: {self.param_edits['cuts'].text()!r}")
+        try:
+            return SearchSpace(**values)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"Search space: {exc}. Received: {values!r}") from None
+
+    def config_for(self, data: DataConfig, model: ModelConfig, train: TrainConfig) -> SweepConfig:
+        """The sweep config for the pages' data, model and training with this tab's settings.
+
+        Raises:
+            ConfigError: a setting the sweep refuses, in words.
+        """
+        return SweepConfig(data=data, model=model, space=self.space(model, train), trials=self.trials_spin.value(),
+                           search=self.search_combo.currentData(), seed=self.seed_spin.value(),
+                           folds=self.folds_spin.value(), batch_size=train.batch_size,
+                           patience=train.patience if train.early_stopping else SweepConfig().patience)
+
+    def show_settings(self, config: SweepConfig) -> None:
+        """Show ``config``'s search, trials, folds, seed and space in the editor."""
+        self.search_combo.setCurrentIndex(max(0, self.search_combo.findData(config.search)))
+        self.trials_spin.setValue(config.trials)
+        self.folds_spin.setValue(config.folds)
+        self.seed_spin.setValue(config.seed)
+        space = config.space
+        texts = {"cuts": ", ".join(space.cuts) or "all", "poolings": ", ".join(space.poolings),
+                 "hidden": ", ".join(hidden_text(h) for h in space.hidden), "dropouts": _fmt_floats(space.dropouts),
+                 "learning_rates": _fmt_floats(space.learning_rates), "weight_decays": _fmt_floats(space.weight_decays),
+                 "label_smoothings": _fmt_floats(space.label_smoothings),
+                 "epochs": ", ".join(str(e) for e in space.epochs)}
+        for key, text in texts.items():
+            self.param_edits[key].setText(text)
+            self.param_checks[key].setChecked(True)
+
+    # ------------------------------------------------------------------ API
+
+    def sweeps_folder(self) -> Path:
+        """Where this project's sweeps are kept."""
+        return sweeps_folder(self._project_path())
+
+    def run(self, config: SweepConfig | None = None) -> bool:
+        """Start a new sweep in a new folder of the project; False (and the reason on the status line) when it cannot."""
+        if self.runner.is_running():
+            self.controls.status.setText("A sweep is already running.")
+            return False
+        if config is None:
+            if not self.state.data_config.root:
+                self.controls.status.setText("Open a dataset on the Data page first: the sweep scores its training "
+                                             "images. Received: no dataset folder")
+                return False
+            try:
+                config = self.config_for(self.state.data_config, self.state.model_config, self.state.train_config)
+            except TlStudioError as exc:
+                self.controls.status.setText(str(exc))
+                return False
+        try:
+            config = new_sweep(self.sweeps_folder(), config)
+        except OSError as exc:
+            self.controls.status.setText(f"Cannot make a folder for the sweep in {self.sweeps_folder()}: expected a "
+                                         f"writable folder. Received: {exc}")
+            return False
+        self.stored = None
+        return self._start(config, f"Sweeping {config.trials or 'all'} trials ({config.search}) on {config.data.root}…")
+
+    def resume(self) -> bool:
+        """Continue the project's last sweep in its folder; False when there is none or one is running."""
+        if self.runner.is_running():
+            return False
+        stored = self.stored or last_sweep(self.sweeps_folder())
+        if stored is None:
+            self.controls.status.setText(f"There is no sweep to resume in {self.sweeps_folder()}.")
+            return False
+        self.stored = stored
+        self.show_settings(stored.config)
+        return self._start(stored.config, f"Resuming the sweep in {stored.folder.name}: {stored.scored} trials "
+                                          "already scored are kept…")
+
+    def load_last(self) -> StoredSweep | None:
+        """Show the project's last sweep (its settings and trials), or an empty table."""
+        if self.runner.is_running():
+            return None
+        folder = self.sweeps_folder()
+        stored = last_sweep(folder)
+        self.stored = stored
+        if stored is None:
+            self.shown = None
+            self._show_trials([])
+            self.controls.status.setText("")
+        else:
+            self.shown = stored.config
+            self.show_settings(stored.config)
+            # read back from the project: plain trials here ("resumed" marks those a Resume kept)
+            self._show_trials([dataclasses.replace(t, resumed=False) for t in stored.trials])
+            state = "complete" if stored.complete else "Resume continues it"
+            self.controls.status.setText(f"The project's last sweep ({stored.folder.name}): {len(stored.trials)} trials, "
+                                         f"{self._best_text(list(stored.trials))}; {state}.")
+            self.space_button.setChecked(False)
+        self._update_buttons()
+        return stored
+
+    def selected_trial(self) -> Trial | None:
+        return self.table.selected_trial()
+
+    def promote_selected(self, *, start: bool = True) -> RunConfig | None:
+        """Turn the selected trial into the Model and Train configs and (``start``) begin the full run.
+
+        Returns:
+            The run config, or None (with the reason beside the button) when no scored trial is selected.
+        """
+        trial = self.selected_trial()
+        if trial is None or self.shown is None:
+            self.promote_hint.setText("Select a trial in the table first.")
+            return None
+        fine = self.fine_tune_spin.value() if self.fine_tune_check.isChecked() else 0
+        try:
+            run = promote(trial, self.shown, fine_tune_epochs=fine,
+                          fine_tune_learning_rate=self.state.train_config.fine_tune_learning_rate)
+        except TlStudioError as exc:
+            self.promote_hint.setText(str(exc))
+            return None
+        model = dataclasses.replace(run.model, cut="" if run.model.cut == cut_points(run.model.backbone)[-1] else run.model.cut)
+        notes = list(unsupported(trial.params, cut_points(model.backbone)[-1]))
+        if fine and model.freeze.mode == "all":
+            model = dataclasses.replace(model, freeze=fine_tune_freeze(model))
+            notes.append("fine-tuning unfreezes the last block (everything was frozen)")
+        run = dataclasses.replace(run, model=model)
+        self.state.set_model_config(model)
+        self.state.set_train_config(run.train)
+        if self.state.data_config.root != run.data.root:
+            notes.append(f"the sweep scored {run.data.root}; the run trains the dataset open now")
+        what = f"trial {self.table.selected_row() + 1} ({trial.cv_accuracy:.1%})"
+        self.promote_hint.setText(f"Promoted {what}" + (f"; {'; '.join(notes)}" if notes else "") + ".")
+        self.promoted.emit(run)
+        if start:
+            self._start_training(what)
+        return run
+
+    def shutdown(self, timeout_ms: int = 30_000) -> None:
+        """Cancel a running sweep and wait for it (it saves each finished trial)."""
+        self.runner.cancel()
+        self.runner.wait(timeout_ms)
+
+    # ------------------------------------------------------------ internals
+
+    def _controller_path(self) -> Any:
+        from ui.project_actions import project_controller
+
+        return project_controller(self.state).path
+
+    def _start(self, config: SweepConfig, message: str) -> bool:
+        self._running = config
+        self.space_button.setChecked(False)  # the trials need the room; the toggle shows the space again
+        self.shown = config
+        self._show_trials([])
+        self.controls.status.setText(message)
+        self.state.begin_busy(BUSY_KEY)
+        self.runner.start("sweep", config)
+        self._update_buttons()
+        return True
+
+    def _show_trials(self, trials: list[Trial], best: int | None = None) -> None:
+        order = cut_points(self.shown.model.backbone) if self.shown and self.shown.model.backbone in BACKBONES else ()
+        self.table.trials.set_trials(trials, best)
+        self.plot.set_trials(trials, order)
+        self._on_selected(self.table.selected_trial())
+
+    def _on_event(self, event: object) -> None:
+        if isinstance(event, TrialFinished):
+            self.table.trials.put(event.index, event.trial, event.best_index)
+            self.plot.add_trial(event.index, event.trial)
+
+    def _on_result(self, result: SweepResult) -> None:
+        self._show_trials(list(result.trials), result.best_index)
+        if result.best_index >= 0:
+            self.table.select_trial(result.best_index)
+        failed = sum(1 for t in result.trials if not t.ok)
+        parts = [f"{len(result.trials)} trials in {result.seconds:.1f} s", self._best_text(list(result.trials))]
+        if failed:
+            parts.append(f"{failed} failed (see the Status column)")
+        if result.cancelled:
+            parts.insert(0, "Cancelled; Resume continues")
+        self.controls.status.setText("; ".join(parts) + ".")
+        self.finished_sweep.emit(result)
+
+    def _on_error(self, message: str, details: str) -> None:
+        self.controls.status.setText(f"The sweep failed: {message}")
+        self.state.report_error(f"The head sweep failed: {message}", details)
+
+    def _on_finished(self) -> None:
+        self._running = None
+        self.state.end_busy(BUSY_KEY)
+        try:
+            self.stored = last_sweep(self.sweeps_folder())
+        except OSError as exc:  # the folder went away: nothing to resume
+            logger.warning("cannot read the sweeps in %s: %s", self.sweeps_folder(), exc)
+            self.stored = None
+        self._update_buttons()
+
+    @staticmethod
+    def _best_text(trials: list[Trial]) -> str:
+        scored = [t for t in trials if t.ok and not math.isnan(t.cv_accuracy)]
+        if not scored:
+            return "none scored yet"
+        best = max(scored, key=lambda t: t.cv_accuracy)
+        return f"best {best.cv_accuracy:.1%} ± {best.cv_std:.1%} ({best.params.label()})"
+
+    def _on_selected(self, trial: Trial | None) -> None:
+        self.plot.select(self.table.selected_row())
+        self._update_buttons()
+        if trial is not None and not trial.ok:
+            self.promote_hint.setText("A failed trial cannot be promoted.")
+        elif trial is not None:
+            self.promote_hint.setText("")
+
+    def _update_buttons(self) -> None:
+        running = self.runner.is_running() if hasattr(self, "runner") else False
+        trial = self.table.selected_trial()
+        self.promote_button.setEnabled(not running and trial is not None and trial.ok and self.shown is not None)
+        can_resume = self.stored is not None and not self.stored.complete
+        self.resume_button.setEnabled(not running and can_resume)
+
+    def _start_training(self, what: str) -> None:
+        """Start the full run on the Train page of this window (the configs are set already)."""
+        window = self.window()
+        pages = getattr(window, "pages", None)
+        if pages is None:
+            self.promote_hint.setText(self.promote_hint.text() + " Start it on the Train page.")
+            return
+        self.state.request_page("train")
+        page = pages["train"]
+        if not page.start():
+            self.promote_hint.setText(self.promote_hint.text() + " The run did not start: see the Train page.")
+            return
+        self.state.show_status(f"Training the promoted {what} on the Train page", 6000)
