@@ -485,7 +485,7 @@ class AuditView(QWidget):
             return False
         self.result_root, self.result_fingerprint, self.restored = record.root, record.fingerprint, record
         self.show_result(result)
-        self.controls.status.setText(f"The project's last audit, {when_text(record.ran)}: not run again.")
+        self.controls.status.setText("Shown from the project file: not run again. Run audit looks again.")
         self.audited.emit(result)
         return True
 
