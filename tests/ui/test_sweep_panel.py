@@ -211,3 +211,24 @@ def test_run_refuses_without_a_dataset_and_a_bad_value_names_the_parameter(qtbot
     assert panel.run() is False and "'block9_pool' is not a cut point of vgg16" in panel.controls.status.text()
     assert not panel.runner.is_running()
     assert not panel.promote_button.isEnabled() and panel.promote_selected() is None
+
+
+def test_train_page_auto_checkbox_edits_train_config_auto_head(qtbot, tmp_path):
+    from ui.pages.train_page import TrainPage
+
+    state = AppState(train_config=TrainConfig(epochs=2))
+    page = TrainPage(state)
+    qtbot.addWidget(page)
+    page.resize(1024, 680)
+    page.show()
+    check = page.auto_head_check
+    assert check.text() == "Choose cut and head automatically" and not check.isChecked()
+    check.setChecked(True)
+    assert state.train_config.auto_head is True
+    assert state.run_config().train.auto_head is True  # what Start sends to the train job
+    state.update_train_config(auto_head=False)
+    assert not check.isChecked()
+    # the form column keeps its width: the box and its hint fit without sideways scrolling
+    left = check.parentWidget()
+    assert check.geometry().right() <= left.width()
+    _grab(page, "train_page_auto", tmp_path)

@@ -225,6 +225,19 @@ class TrainPage(QWidget):
         form.addRow("Early stopping:", early)
         form.addRow("Class weights:", self.class_weights_check)
         form.addRow("Seed:", self.seed_spin)
+        # issue 12: TrainConfig.auto_head, the "Auto" choice of cut and head
+        self.auto_head_check = QCheckBox("Choose cut and head automatically")
+        self.auto_head_check.setObjectName("AutoHead")
+        self.auto_head_check.setToolTip(
+            "Before training, run the transfer probe and a short head sweep on the cached features, then train "
+            "the cut and head they choose instead of the Model page's. The run says what it chose and why "
+            "(auto_head.json in the run folder)."
+        )
+        auto_hint = QLabel("probe + sweep first; overrides the Model page's cut and head")
+        auto_hint.setObjectName("Hint")
+        auto_hint.setWordWrap(True)
+        form.addRow(self.auto_head_check)
+        form.addRow(auto_hint)
 
         # --- actions
         self.start_button = QPushButton("Start")
@@ -359,6 +372,7 @@ class TrainPage(QWidget):
             ("patience", self.patience_spin),
             ("class_weights", self.class_weights_check),
             ("seed", self.seed_spin),
+            ("auto_head", self.auto_head_check),
         ):
             self.form.bind(path, widget)
         self.early_check.toggled.connect(self.patience_spin.setEnabled)
@@ -367,7 +381,7 @@ class TrainPage(QWidget):
 
         order = [self.epochs_spin, self.fine_epochs_spin, self.batch_spin, self.optimizer_combo, self.lr_spin,
                  self.fine_lr_spin, self.schedule_combo, self.monitor_combo, self.early_check, self.patience_spin,
-                 self.class_weights_check, self.seed_spin, self.start_button, self.cancel_button, self.resume_button, self.log]
+                 self.class_weights_check, self.seed_spin, self.auto_head_check, self.start_button, self.cancel_button, self.resume_button, self.log]
         for a, b in zip(order, order[1:]):
             QWidget.setTabOrder(a, b)
 
