@@ -410,8 +410,13 @@ class ProgressPrinter:
         self.first_epoch = epoch
 
 
-def summary(result) -> str:
-    """The final human-readable summary of a run."""
+def summary(result, worker=None) -> str:
+    """The final human-readable summary of a run.
+
+    Args:
+        result: The :class:`~tlstudio.training.result.RunResult`.
+        worker: This process's :class:`~tlstudio.training.cluster.Role` in a multi-worker run, else None.
+    """
     lines = []
     best = result.best_metrics
     state = "cancelled" if result.cancelled else ("failed" if result.error else "finished")
@@ -423,7 +428,10 @@ def summary(result) -> str:
         lines.append("Phase 1 trained the head on cached backbone features.")
     if getattr(result, "auto_head", None):
         lines.append(str(result.auto_head.get("reason", "")))
-    lines.append(f"Run folder: {result.run_dir}")
+    if result.run_dir:
+        lines.append(f"Run folder: {result.run_dir}")
+    elif worker is not None and not worker.chief:
+        lines.append("Run folder: written by the chief worker; this worker's temporary folder was deleted.")
     if result.model_path:
         lines.append(f"Model:      {result.model_path}")
     return "\n".join(lines)
@@ -515,7 +523,7 @@ def run(args: argparse.Namespace) -> int:
 
     worker = role()  # a bad TF_CONFIG is a ConfigError naming it, before anything is loaded
     if worker is not None:
-        print(f"multi-worker training: {worker.describe()}", file=sys.stderr, flush=True)
+        print(f"multi-worker training: {worker.describe()}; waiting for all {worker.total} workers to join", file=sys.stderr, flush=True)
     config = _config(args, chief=worker is None or worker.chief)
 
     strategy = None
@@ -545,7 +553,7 @@ def run(args: argparse.Namespace) -> int:
         data = result.to_dict()
         print(json.dumps(data, indent=2))
     else:
-        print(summary(result))
+        print(summary(result, worker))
     if result.error:
         error(result.error)
         return EXIT_DATA if result.error_type == "DataError" else EXIT_ERROR

@@ -78,7 +78,7 @@ from tlstudio.training.loss import make_loss
 from tlstudio.training.optimizers import make_optimizer
 from tlstudio.training.result import RunResult
 from tlstudio.training.run_folder import check_new_run_dir, create_run_dir, remove_worker_scratch, worker_scratch_dir
-from tlstudio.training.strategy import describe_devices, is_chief, precision_policy, select_strategy
+from tlstudio.training.strategy import describe_devices, distribute_ready, eval_batch_size, is_chief, precision_policy, select_strategy, train_steps
 
 logger = logging.getLogger(__name__)
 
@@ -287,8 +287,8 @@ def _train(
     session.devices = describe_devices(strategy, mixed_precision=train.mixed_precision)
     batch_size = train.batch_size
     num_train, num_val = len(data.train), len(data.val)
-    steps = math.ceil(num_train / batch_size)
-    val_steps = math.ceil(num_val / batch_size) if has_val else 0
+    steps = train_steps(num_train, batch_size, strategy)  # across workers, less a last batch too small to split
+    val_steps = math.ceil(num_val / eval_batch_size(num_val, batch_size, strategy)) if has_val else 0
 
     augment = config.data.augment
     with strategy.scope():
@@ -388,6 +388,7 @@ def _train(
         with strategy.scope():
             optimizer = make_optimizer(train, plan.learning_rate, steps, plan.epochs)
             fit_model.compile(optimizer=optimizer, loss=make_loss(train), metrics=["accuracy"])
+        train_ds, val_ds = distribute_ready(train_ds, val_ds, num_train=num_train, num_val=num_val, batch_size=batch_size, strategy=strategy)
         _fit(fit_model, model, train_ds, val_ds, plan, first_epoch, class_weight, **common)
         if state.cancelled:
             break
@@ -548,6 +549,8 @@ def _write_outcome(session: _Session, outcome: RunResult) -> None:
             results.write_json(session.run_dir / results.RESULT, data)
     except OSError as exc:
         logger.warning("could not write the run result into %s: %s", session.run_dir, exc)
+
+
 def _drop_scratch(session: _Session, outcome: RunResult, sink: Sink) -> RunResult:
     """Delete a non-chief worker's temporary run folder; its result then names no folder and no model."""
     from tlstudio.training.cluster import role

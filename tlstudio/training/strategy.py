@@ -24,15 +24,30 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 from typing import Iterator
 
 import keras
 import tensorflow as tf
 
+from tlstudio.errors import ConfigError
 from tlstudio.training.cluster import is_chief, role
 
-__all__ = ["describe_devices", "gpus", "is_chief", "precision_policy", "replicas", "role", "select_strategy"]
+__all__ = [
+    "MultiWorkerMirroredStrategy",
+    "describe_devices",
+    "distribute_ready",
+    "eval_batch_size",
+    "gpus",
+    "is_chief",
+    "is_multi_worker",
+    "precision_policy",
+    "replicas",
+    "role",
+    "select_strategy",
+    "train_steps",
+]
 
 
 def gpus() -> list:
@@ -51,12 +66,15 @@ class MultiWorkerMirroredStrategy(tf.distribute.MultiWorkerMirroredStrategy):
     ``fit`` failed:
 
     * once per ``fit``, on the whole first ``(inputs, labels)`` batch with
-      ``axis=None``, to build the metrics symbolically. ``Strategy.reduce``
-      does not support a nest (a TODO in TensorFlow), and with several workers
-      the tuple reaches the collective all-reduce as one value:
-      ``ValueError: Attempt to convert a value (PerReplica:{...}) ... to a
-      Tensor``. Here each leaf is reduced on its own, in the same order on
-      every worker, so the collectives match.
+      ``axis=None``, only to learn its shapes and build the metrics
+      symbolically. ``Strategy.reduce`` does not support a nest (a TODO in
+      TensorFlow), and with several workers the tuple reaches the collective
+      all-reduce as one value: ``ValueError: Attempt to convert a value
+      (PerReplica:{...}) ... to a Tensor``. Reducing each leaf would not do
+      either: a global batch that does not split evenly (29 images on two
+      workers: 15 and 14) gives the workers different shapes, and the
+      collective fails. A nest (which only that call passes) gets this
+      worker's own first replica's values, with no collective at all.
     * every step, on the scalar loss and metrics with ``axis=0``, which does
       not exist on a scalar: ``ValueError: Invalid reduction dimension 0 for
       input with 0 dimensions``. A scalar is reduced across replicas only
@@ -67,7 +85,7 @@ class MultiWorkerMirroredStrategy(tf.distribute.MultiWorkerMirroredStrategy):
 
     def reduce(self, reduce_op, value, axis):  # noqa: D102 - documented on the class
         if isinstance(value, (tuple, list, dict)):
-            return tf.nest.map_structure(lambda v: self.reduce(reduce_op, v, axis), value)
+            return tf.nest.map_structure(lambda v: self.experimental_local_results(v)[0], value)
         if axis is not None and _rank(self, value) == 0:
             axis = None
         return super().reduce(reduce_op, value, axis)
@@ -139,3 +157,92 @@ def precision_policy(mixed_precision: bool) -> Iterator[str]:
         yield name
     finally:
         keras.config.set_dtype_policy(previous)
+
+
+def is_multi_worker(strategy: tf.distribute.Strategy | None) -> bool:
+    """Whether ``strategy`` spans several workers (``TF_CONFIG``)."""
+    return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) and int(getattr(strategy.extended, "_num_workers", 1)) > 1
+
+
+def train_steps(num_train: int, batch_size: int, strategy: tf.distribute.Strategy | None) -> int:
+    """Training batches per epoch: all of them, less a last batch too small to give every replica an image.
+
+    Across workers each global batch is split between the replicas; a last
+    batch of fewer images than replicas leaves one with none, and TensorFlow's
+    CPU convolution fails on an empty batch ("input depth must be evenly
+    divisible by filter depth"). That batch is skipped: the images it would
+    hold (fewer than the replicas) change every epoch with the shuffle.
+    """
+    full, rest = divmod(num_train, batch_size)
+    if rest and is_multi_worker(strategy) and rest < replicas(strategy):
+        return full
+    return math.ceil(num_train / batch_size)
+
+
+def eval_batch_size(num_val: int, batch_size: int, strategy: tf.distribute.Strategy | None) -> int:
+    """A validation batch size whose every batch gives each replica at least one image.
+
+    Validation must see every image, so instead of skipping a small last batch
+    (see :func:`train_steps`) the batch size is lowered until the last batch
+    is empty or large enough; for a tiny split, one batch holds it all.
+
+    Raises:
+        ConfigError: the validation split has fewer images than replicas.
+    """
+    n = replicas(strategy)
+    rest = num_val % batch_size
+    if not is_multi_worker(strategy) or num_val == 0 or rest == 0 or rest >= n:
+        return batch_size
+    if num_val < n:
+        raise ConfigError(
+            f"the validation split has {num_val} images, fewer than the {n} replicas training across workers: each needs at least one. "
+            f"Raise the validation fraction (--val) or train on fewer workers. Received: {num_val} validation images"
+        )
+    for size in range(min(batch_size, num_val), n - 1, -1):
+        if num_val % size == 0 or num_val % size >= n:
+            return size
+    return num_val
+
+
+def distribute_ready(train_ds, val_ds, *, num_train: int, num_val: int, batch_size: int, strategy: tf.distribute.Strategy | None):
+    """``(train_ds, val_ds)`` ready for ``fit`` under ``strategy``; unchanged unless it spans several workers.
+
+    Across workers:
+
+    * every dataset is sharded by data (``AutoShardPolicy.DATA``): each
+      worker runs the same seeded pipeline, splits every global batch between
+      the replicas and keeps its part, so together the workers see each image
+      once per epoch. (The datasets are built from an index range, not from
+      files, so sharding by file is impossible; ``AUTO`` would fall back to
+      this with a warning.) Each worker reads every image of a batch;
+    * the last training batch is skipped when it is too small for every
+      replica to get an image (:func:`train_steps`), and the validation
+      batches are resized so that every replica gets one (:func:`eval_batch_size`).
+
+    Args:
+        train_ds: Batched ``(inputs, labels)`` training dataset.
+        val_ds: Batched validation dataset, or None.
+        num_train: Training examples.
+        num_val: Validation examples.
+        batch_size: The global batch size of both datasets.
+        strategy: The strategy ``fit`` runs under.
+    """
+    if not is_multi_worker(strategy):
+        return train_ds, val_ds
+    if batch_size < replicas(strategy):
+        raise ConfigError(
+            f"the batch size {batch_size} is smaller than the {replicas(strategy)} replicas training across workers; "
+            f"each replica needs at least one image per batch. Raise --batch-size. Received: batch_size={batch_size}"
+        )
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    steps = train_steps(num_train, batch_size, strategy)
+    if steps < math.ceil(num_train / batch_size):
+        train_ds = train_ds.take(steps)
+    train_ds = train_ds.with_options(options)
+    if val_ds is not None:
+        size = eval_batch_size(num_val, batch_size, strategy)
+        if size != batch_size:
+            val_ds = val_ds.unbatch().batch(size)
+        val_ds = val_ds.with_options(options)
+    return train_ds, val_ds
