@@ -232,3 +232,30 @@ def test_train_page_auto_checkbox_edits_train_config_auto_head(qtbot, tmp_path):
     left = check.parentWidget()
     assert check.geometry().right() <= left.width()
     _grab(page, "train_page_auto", tmp_path)
+
+
+def test_promote_in_the_window_starts_the_full_run_on_the_train_page(main_window, qtbot, tiny_dataset):
+    """Promote puts the trial into the Model and Train pages and the Train page starts it in the engine."""
+    from tlstudio.jobs.sweep import SweepConfig
+
+    state = main_window.state
+    model = ModelConfig(backbone="vgg16", weights="none", image_size=32)
+    state.set_model_config(model)
+    state.set_train_config(TrainConfig(epochs=3, batch_size=8, tensorboard=False))
+    state.set_data_config(DataConfig(root=str(tiny_dataset), val_fraction=0.25))
+    main_window.show_page("model")
+    panel = main_window.pages["model"].sweep_panel
+    panel.shown = SweepConfig(data=state.data_config, model=model, batch_size=8, patience=2)
+    panel._show_trials(TRIALS)
+    panel.table.select_trial(3)
+    assert panel.promote_button.isEnabled()
+    train_page = main_window.pages["train"]
+    with qtbot.waitSignal(train_page.run_finished, timeout=SWEEP_TIMEOUT_MS) as finished:
+        run = panel.promote_selected()
+        assert run is not None and main_window.current_page_key() == "train"
+        assert train_page.runner.is_running() and train_page.runner.job == "train"
+        sent = state.last_run_config
+        assert sent.model.head == head_config(TRIALS[3].params) and sent.model.cut == "block4_pool"
+        assert sent.train.learning_rate == TRIALS[3].params.learning_rate and sent.train.optimizer == "adamw"
+        train_page.cancel()
+    assert finished.args[0] is None or finished.args[0].error is None
