@@ -119,6 +119,7 @@ class EmbeddingMap(QWidget):
         self.selection_label = QLabel("")
         self.selection_label.setObjectName("MapSelection")
         self.selection_label.setWordWrap(True)
+        self.selection_label.setVisible(False)  # shown with a selection's text
         self.clear_button = QPushButton("Clear")
         self.clear_button.setToolTip("Clear the selection (Esc)")
         self.clear_button.clicked.connect(self.clear_selection)
@@ -133,7 +134,7 @@ class EmbeddingMap(QWidget):
         row.addWidget(self.lasso_button)
         row.addWidget(self.open_button)
         row.addWidget(self.clear_button)
-        row.addWidget(self.selection_label, 1)
+        row.addStretch(1)
 
         self.view_box = LassoViewBox()
         self.lasso_button.toggled.connect(self._on_lasso_toggled)
@@ -158,6 +159,7 @@ class EmbeddingMap(QWidget):
         layout = QVBoxLayout(self)
         layout.addWidget(self.controls)
         layout.addLayout(row)
+        layout.addWidget(self.selection_label)
         layout.addWidget(self.legend)
         layout.addWidget(self.plot, 1)
 
@@ -281,9 +283,13 @@ class EmbeddingMap(QWidget):
         self.selected = idx
         self._draw_selection()
         n = len(idx)
-        self.selection_label.setText(f"{n} image{'s' if n != 1 else ''} {how}" if n or how != "selected" else "")
+        self._say_selection(f"{n} image{'s' if n != 1 else ''} {how}" if n or how != "selected" else "")
         self.clear_button.setEnabled(bool(n))
         self.open_button.setEnabled(bool(n))
+
+    def _say_selection(self, text: str) -> None:
+        self.selection_label.setText(text)
+        self.selection_label.setVisible(bool(text))
 
     def selected_paths(self) -> list[str]:
         """The paths of the selected points."""
@@ -295,7 +301,7 @@ class EmbeddingMap(QWidget):
         """Drop the selection (the rings go)."""
         self.selected = np.zeros(0, np.int64)
         self._draw_selection()
-        self.selection_label.setText("")
+        self._say_selection("")
         self.clear_button.setEnabled(False)
         self.open_button.setEnabled(False)
 
@@ -326,12 +332,12 @@ class EmbeddingMap(QWidget):
             self.clear_selection()
             return
         if self.result is None:  # applied when a map is drawn
-            self.selection_label.setText(f"Compute the map to see the {len(highlight.paths)} images of {highlight.title}")
+            self._say_selection(f"Compute the map to see the {len(highlight.paths)} images of {highlight.title}")
             return
         indices, missing = self.indices_of(highlight.paths)
         self.select(indices, f"of {highlight.title}" + (f" ({missing} not on the map)" if missing else ""))
         if not len(indices) and highlight.paths:
-            self.selection_label.setText(f"None of the {len(highlight.paths)} images of {highlight.title} is on the map")
+            self._say_selection(f"None of the {len(highlight.paths)} images of {highlight.title} is on the map")
 
     def _on_predictions(self, _predictions) -> None:
         if self.result is not None and self.colour_combo.currentText() in ("Predicted class", "Correct / wrong"):
