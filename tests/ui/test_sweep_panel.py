@@ -259,3 +259,23 @@ def test_promote_in_the_window_starts_the_full_run_on_the_train_page(main_window
         assert sent.train.learning_rate == TRIALS[3].params.learning_rate and sent.train.optimizer == "adamw"
         train_page.cancel()
     assert finished.args[0] is None or finished.args[0].error is None
+
+
+def test_the_space_size_line_counts_the_grid_and_follows_the_ticks(qtbot):
+    state = AppState(model_config=ModelConfig(backbone="vgg16", weights="none", image_size=32))
+    panel = SweepPanel(state, project_path=lambda: None)
+    qtbot.addWidget(panel)
+    panel.search_combo.setCurrentIndex(panel.search_combo.findData("grid"))
+    panel.trials_spin.setValue(0)
+    from tlstudio.analysis.sweep import grid_size  # the engine's count of the same space
+    from tlstudio.backbones import cut_points
+
+    size = grid_size(panel.space(state.model_config, state.train_config), cut_points("vgg16"))
+    assert size == 4320  # 5 cuts x 2 poolings x 4 hidden x 3 dropouts x 3 rates x 3 decays x 2 smoothings x 2 budgets
+    assert panel.size_label.text() == "grid of 4,320 points: 4,320 trials"
+    for key in ("poolings", "hidden", "dropouts", "weight_decays", "label_smoothings", "epochs"):
+        panel.param_checks[key].setChecked(False)
+    panel.trials_spin.setValue(10)
+    assert panel.size_label.text() == "grid of 15 points: 10 trials"
+    panel.param_edits["learning_rates"].setText("0.001, x")
+    assert panel.size_label.text() == "space not valid" and "Received" in panel.size_label.toolTip()

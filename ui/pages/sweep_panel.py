@@ -46,6 +46,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QPushButton,
+    QSizePolicy,
     QSpinBox,
     QSplitter,
     QToolButton,
@@ -204,6 +205,8 @@ class SweepPanel(QWidget):
         self.runner.finished.connect(self._on_finished)
         self.runner.running_changed.connect(lambda _r: self._update_buttons())
         self.controls.run_button.clicked.connect(lambda: self.run())
+        state.model_config_changed.connect(lambda _c: self._update_size())
+        state.train_config_changed.connect(lambda _c: self._update_size())
         if project_path is None:
             from ui.project_actions import project_controller
 
@@ -252,7 +255,11 @@ class SweepPanel(QWidget):
         for label, widget in (("Search:", self.search_combo), ("Trials:", self.trials_spin), ("Folds:", self.folds_spin)):
             top.addWidget(QLabel(label))
             top.addWidget(widget)
-        top.addStretch(1)
+        self.size_label = QLabel("")
+        self.size_label.setObjectName("Hint")
+        self.size_label.setToolTip("How many settings the search space holds, and how many the sweep will try")
+        self.size_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)  # never widens the tab
+        top.addWidget(self.size_label, 1)
 
         self.space_box = QGroupBox("Parameters to vary")
         self.space_box.setObjectName("SweepSpace")
@@ -285,6 +292,12 @@ class SweepPanel(QWidget):
         grid.setColumnStretch(1, 1)
         grid.setColumnStretch(3, 1)
         self.space_button.toggled.connect(self._show_space)
+        for widget in (*self.param_edits.values(),):
+            widget.textChanged.connect(self._update_size)
+        for check in self.param_checks.values():
+            check.toggled.connect(self._update_size)
+        self.search_combo.currentIndexChanged.connect(self._update_size)
+        self.trials_spin.valueChanged.connect(self._update_size)
 
         self.controls = JobControls("Run sweep", "Score the trials of this search space on the dataset (k-fold CV on cached features)")
         self.resume_button = QPushButton("Resume")
@@ -341,6 +354,27 @@ class SweepPanel(QWidget):
         layout.addLayout(promote_row)
         self.space_button.setChecked(True)
         self._update_buttons()
+        self._update_size()
+
+    def _update_size(self) -> None:
+        """Say how many points the space has and how many trials will run ("grid of 96 points: 24 in a seeded order")."""
+        try:
+            space = self.space(self.state.model_config, self.state.train_config)
+        except (TlStudioError, KeyError) as exc:
+            self.size_label.setText("space not valid")
+            self.size_label.setToolTip(str(exc))
+            return
+        self.size_label.setToolTip("How many settings the search space holds, and how many the sweep will try")
+        model = self.state.model_config
+        cuts = len(space.cuts) or (len(cut_points(model.backbone)) if model.backbone in BACKBONES else 1)
+        size = cuts * math.prod(len(getattr(space, name)) for name in
+                                ("poolings", "hidden", "dropouts", "learning_rates", "weight_decays", "label_smoothings", "epochs"))
+        trials = self.trials_spin.value()
+        if self.search_combo.currentData() == "grid":
+            runs = size if trials == 0 else min(trials, size)
+            self.size_label.setText(f"grid of {size:,} points: {runs:,} trials")
+        else:
+            self.size_label.setText(f"{trials:,} random draws")
 
     def _show_space(self, shown: bool) -> None:
         self.space_box.setVisible(shown)
@@ -452,7 +486,13 @@ class SweepPanel(QWidget):
         if self.runner.is_running():
             return None
         folder = self.sweeps_folder()
-        stored = last_sweep(folder)
+        try:
+            stored = last_sweep(folder)
+        except OSError as exc:
+            logger.warning("cannot list the sweeps in %s: %s", folder, exc)
+            self.controls.status.setText(f"Cannot read the project's sweeps in {folder}: expected a readable folder. "
+                                         f"Received: {exc}")
+            stored = None
         self.stored = stored
         if stored is None:
             self.shown = None
@@ -496,6 +536,10 @@ class SweepPanel(QWidget):
             model = dataclasses.replace(model, freeze=fine_tune_freeze(model))
             notes.append("fine-tuning unfreezes the last block (everything was frozen)")
         run = dataclasses.replace(run, model=model)
+        now = self.state.model_config
+        if (now.backbone, now.weights, now.image_size) != (model.backbone, model.weights, model.image_size):
+            notes.append(f"the Model page is back on the sweep's {model.backbone}, {model.weights} weights, "
+                         f"{model.image_size or 'default'} px")
         self.state.set_model_config(model)
         self.state.set_train_config(run.train)
         if self.state.data_config.root != run.data.root:
