@@ -215,8 +215,8 @@ def stage_rates(args: argparse.Namespace) -> dict:
     pixel_rate, n = baseline.pipeline_rate(cached)
     pillow_rate, _ = baseline.pipeline_rate(pillow)
     model = baseline.tiny_model(size, CLASSES)
-    step_rate = baseline.model_step_rate(model, size, batch, CLASSES)
     steps = max(1, min(n, args.fit_images) // batch)
+    step_rate = baseline.model_step_rate(model, size, batch, CLASSES, steps=steps)  # as many steps as each fit below
     fit_pixel = baseline.fit_epoch_rate(model, cached.take(steps), steps * batch)
     fit_pillow = baseline.fit_epoch_rate(model, pillow.take(steps), steps * batch)
     return {
@@ -273,7 +273,7 @@ def run_stage(stage: str, data: Path, work: Path, args: argparse.Namespace) -> d
 
 
 def _row(name: str, r: dict, note: str = "") -> None:
-    print(f"  {name:<13} {r['seconds']:>9.2f} s  {r['peak_rss_mb']:>8.0f} MB  {note}")
+    print(f"  {name:<13} {r['seconds']:>9.2f} s  {r['peak_rss_mb']:>8.0f} MB  {note}", flush=True)
 
 
 def bench_count(count: int, args: argparse.Namespace) -> dict:
@@ -283,20 +283,26 @@ def bench_count(count: int, args: argparse.Namespace) -> dict:
         gen = generate(data, count, args.workers)
         print(f"\n== {count} images ({CLASSES} classes, 32-64 px JPEG) in {work}; training size {args.image_size} px, "
               f"batch {args.batch_size}; generated in {gen:.1f} s")
-        print(f"  {'stage':<13} {'time':>11}  {'peak RSS':>11}")
-        res = {name: run_stage(name, data, work, args) for name in STAGES}
-        _row("scan", res["scan"], f"{res['scan']['files']} files")
-        _row("split", res["split"], f"validate + split: {res['split']['train']} train / {res['split']['val']} val (cold validation cache)")
-        f = res["features"]
+        print(f"  {'stage':<13} {'time':>11}  {'peak RSS':>11}", flush=True)
+        res: dict = {}
+
+        def stage(name: str) -> dict:
+            res[name] = run_stage(name, data, work, args)
+            return res[name]
+
+        _row("scan", stage("scan"), f"{res['scan']['files']} files")
+        _row("split", stage("split"), f"validate + split: {res['split']['train']} train / {res['split']['val']} val (cold validation cache)")
+        f = stage("features")
         _row("features", f, f"extraction {f['feature_seconds']:.2f} s = {count / max(f['feature_seconds'], 1e-9):.0f} images/s "
                             f"(whole 1-epoch run; feature cache {'on' if f['feature_cache'] else 'OFF'})")
-        h = res["head"]
+        h = stage("head")
         _row("head", h, f"{h['epochs']} epochs on the cache {h['epoch_seconds']:.2f} s "
                         f"({'features reused' if h['features_reused'] else 'features RECOMPUTED'}; whole run)")
-        b = res["pixel-build"]
+        b = stage("pixel-build")
         _row("pixel build", b, f"{b['images']} images decoded once, {b['bytes_written'] / 2**20:.1f} MB written")
-        e = res["pixel-epoch"]
+        e = stage("pixel-epoch")
         _row("pixel epoch", e, f"{e['images'] / e['seconds']:.0f} images/s including opening the cache ({e['open_seconds']:.2f} s)")
+        stage("rates")
         r = res["rates"]
         print(f"  rates ({r['images']} training images, peak RSS {r['peak_rss_mb']:.0f} MB):")
         print(f"    input pipeline alone: decoded-image cache {r['pixel_pipeline']:.0f} images/s, Pillow {r['pillow_pipeline']:.0f} "
