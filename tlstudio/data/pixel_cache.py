@@ -15,10 +15,12 @@ One cache entry is keyed by everything that decides its pixels:
 * :data:`FORMAT_VERSION`, the tlstudio and Pillow versions and the resampling
   filter (a new resize gives new pixels).
 
-Shard ``i`` of a key is ``<key>-s<S>-<i>of<n>.npy`` under
+Shard ``i`` of ``n`` holding ``K`` images each is ``<key>-s<S>-k<K>-<i>of<n>.npy`` under
 ``cache_dir("pixels")``, written through :func:`tlstudio.io.atomic.atomic_path`,
 so a shard on disk is complete or absent. A shard whose header, shape or size
-is wrong (damaged, truncated) is rebuilt; so is one evicted. Shards are kept
+is wrong (damaged, truncated) is rebuilt; so is one evicted. Pixels changed
+in place without a change of size are not detected: that would need a
+checksum read of the whole entry every time it is opened. Shards are kept
 under a disk budget (``TLSTUDIO_PIXEL_CACHE_MB``, default 16 GB), least
 recently used first (:func:`tlstudio.caches.enforce_limit`).
 
@@ -213,7 +215,7 @@ def plan(image_paths: Sequence[str], image_size: int, *, shard_images: int | Non
     key = cache_key(image_paths, image_size)
     where = folder()
     n_shards = max(1, -(-count // k))
-    shard_paths = tuple(where / f"{key}-s{image_size}-{i:05d}of{n_shards:05d}.npy" for i in range(n_shards))
+    shard_paths = tuple(where / f"{key}-s{image_size}-k{k}-{i:05d}of{n_shards:05d}.npy" for i in range(n_shards))
     header = 128  # numpy's .npy header for these arrays (padded to 64 bytes; 128 is the usual size)
     missing, to_write, total = [], 0, 0
     for i, path in enumerate(shard_paths):
