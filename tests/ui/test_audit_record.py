@@ -77,3 +77,20 @@ def test_a_tab_built_after_the_project_opened_shows_its_audit(qtbot, tiny_datase
     state.update_data_config(root=str(root))
     assert view.result == _result(root)
     _no_autosave_left(state)
+
+
+def test_the_data_page_hands_a_restored_audit_to_the_map_and_the_train_pages_offer(qtbot, tiny_dataset):
+    from tlstudio.audit_record import AuditRecord
+    from ui.pages.data_page import DataPage
+
+    root = tiny_dataset.resolve()
+    state = AppState()
+    project_controller(state).project.set_audit(AuditRecord.from_result(_result(root), str(root), "sha256:abc"))
+    state.update_data_config(root=str(root))
+    page = DataPage(state)
+    qtbot.addWidget(page)
+    assert page.audit_view.result == _result(root)
+    assert page.embedding_map.audit == _result(root)  # the map's "Audit flag" colours
+    assert state.audit_of(str(root)) == _result(root)  # what the Train page's offer reads
+    page.shutdown()
+    _no_autosave_left(state)
