@@ -53,3 +53,17 @@ def test_show_on_map_shows_the_data_pages_map_tab(qtbot):
     map_link(state).request_show()
     assert asked == ["data"] and page.tabs.currentWidget() is page.embedding_map
     page.shutdown()
+
+
+def test_the_legend_says_how_to_get_predictions_and_audit_flags(qtbot, tmp_path):
+    widget = EmbeddingMap(AppState())
+    widget.open_images = False
+    qtbot.addWidget(widget)
+    widget.show_result(_result(tmp_path))
+    widget.colour_combo.setCurrentText("Correct / wrong")
+    assert "no prediction (6)" in widget.legend.text() and "evaluate a trained model on the Evaluate page" in widget.legend.text()
+    widget.colour_combo.setCurrentText("Audit flag")
+    assert "no audit yet" in widget.legend.text()
+    widget.colour_combo.setCurrentText("Class")
+    assert "—" not in widget.legend.text()
+    widget.shutdown()

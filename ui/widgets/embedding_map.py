@@ -259,9 +259,13 @@ class EmbeddingMap(QWidget):
         if len(self.selected):
             self._draw_selection()
         counts = {k: int((self._brush_index == index[k]).sum()) for k in order}
-        self.legend.setText(" ".join(
-            f"<span style='color:{colours[k]}'>●</span> {html.escape(k)} ({counts[k]})" for k in order if counts[k]
-        ))
+        text = " ".join(f"<span style='color:{colours[k]}'>●</span> {html.escape(k)} ({counts[k]})" for k in order if counts[k])
+        if mode in ("Predicted class", "Correct / wrong") and counts.get("no prediction") == len(keys):
+            text += (" — no predictions yet: evaluate a trained model on the Evaluate page, or compute the map again "
+                     "after training.")
+        elif mode == "Audit flag" and self.audit is None:
+            text += " — no audit yet: run it on the Audit tab."
+        self.legend.setText(text)
 
     # ------------------------------------------------------------ selection
 
