@@ -151,3 +151,8 @@ def test_use_this_cut_and_a_click_on_a_point_set_the_model_pages_cut(qtbot):
     assert state.model_config.cut == "block2_pool" and page.cut_combo.currentText() == "block2_pool"
     panel.choose_cut("block5_pool")  # the last cut is the whole backbone
     assert page.cut_combo.currentData() == ""
+    messages = []
+    state.status_message.connect(lambda text, _ms: messages.append(text))
+    panel.choose_cut("conv4_block6_out")  # a chart scored for ResNet50 while the page shows VGG16
+    assert state.model_config.cut == "" and page.cut_combo.currentData() == ""
+    assert messages and "Cannot use this cut" in messages[-1] and "Received: 'conv4_block6_out'" in messages[-1]

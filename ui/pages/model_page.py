@@ -533,8 +533,16 @@ class ModelPage(QWidget):
         self.cut_combo.setCurrentIndex(index)
 
     def use_cut(self, layer: str) -> None:
-        """End the backbone at ``layer`` (the probe's "Use this cut"); the layer tree follows."""
-        self._write_cut(layer)  # outside form.writing(): this is an edit
+        """End the backbone at ``layer`` (the probe's "Use this cut"); the layer tree follows.
+
+        A layer the chosen backbone does not have (a chart scored for another backbone) changes nothing
+        and says so on the status bar.
+        """
+        try:
+            self._write_cut(layer)  # outside form.writing(): this is an edit
+        except ValueError as exc:
+            self.state.show_status(f"Cannot use this cut: {exc}", 8000)
+            return
         self.form.commit()
         shown = self.cut_combo.currentData() or ""
         self.state.show_status(f"The model now ends at {layer}" + (" (the whole backbone)" if not shown else "")
