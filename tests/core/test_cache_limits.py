@@ -20,76 +20,49 @@ def _items(tmp_path, n=2):
     return out
 
 
-@pytest.fixture()
-def features(monkeypatch, tmp_path):
-    from tlstudio.training import features as module
-
-    monkeypatch.setenv("TLSTUDIO_CACHE_DIR", str(tmp_path / "cache"))
-    module.clear_memory()
-    yield module
-    module.clear_memory()
-
-
-def test_key_includes_versions_and_dtype_policy(features, tmp_path, monkeypatch):
+def test_key_includes_versions_and_dtype_policy(tmp_path, monkeypatch):
     import keras
     import PIL
 
     import tlstudio
+    from tlstudio.analysis import pooled_cache
 
-    items = _items(tmp_path)
-    base = features.cache_key(items, 32, "vgg16", "w")
-    assert set(features.versions()) == {"tlstudio", "keras", "tensorflow", "numpy", "pillow", "dtype_policy"}
+    paths_ = [item.path for item in _items(tmp_path)]
+
+    def key():
+        return pooled_cache.cache_key(paths_, "vgg16", "w", 32, pooled_cache.dtype_policy())
+
+    base = key()
+    assert set(pooled_cache.versions()) == {"tlstudio", "keras", "tensorflow", "numpy", "pillow"}
     monkeypatch.setattr(tlstudio, "__version__", "999.0")
-    assert features.cache_key(items, 32, "vgg16", "w") != base
+    assert key() != base
     monkeypatch.undo()
-    monkeypatch.setenv("TLSTUDIO_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setattr(PIL, "__version__", "0.0.1")
-    assert features.cache_key(items, 32, "vgg16", "w") != base
+    assert key() != base
     monkeypatch.undo()
     previous = keras.config.dtype_policy()
     keras.config.set_dtype_policy("mixed_float16")
     try:
-        assert features.cache_key(items, 32, "vgg16", "w") != base
+        assert pooled_cache.dtype_policy() == "mixed_float16" and key() != base
     finally:
         keras.config.set_dtype_policy(previous)
-    assert features.cache_key(items, 32, "vgg16", "w") == base
+    assert key() == base
 
 
-@pytest.mark.parametrize("content", [b"", b"\x93NUMPY\x01\x00v\x00{'descr'", b"not numpy at all"])
-def test_a_damaged_entry_is_ignored_deleted_and_rebuilt(features, content, caplog):
-    path = features._disk_path("k" * 32)
-    with open(path, "wb") as fh:
-        fh.write(content)
-    assert features.lookup("k" * 32, (2, 3)) is None  # no EOFError, no ValueError
-    assert not os.path.exists(path)
-    assert "damaged feature cache entry" in caplog.text
-    good = np.arange(6, dtype=np.float32).reshape(2, 3)
-    features.store("k" * 32, good)
-    features.clear_memory()
-    np.testing.assert_array_equal(features.lookup("k" * 32, (2, 3)), good)
-
-
-def test_a_wrong_shape_is_a_miss_and_rebuilt(features):
-    features.store("s" * 32, np.zeros((2, 3), np.float32))
-    features.clear_memory()
-    assert features.lookup("s" * 32, (4, 3)) is None and not os.path.exists(features._disk_path("s" * 32))
-
-
-def test_disk_cache_keeps_under_its_limit_evicting_least_recently_used(features, monkeypatch):
-    monkeypatch.setenv(caches.FEATURE_LIMIT_ENV, "1")  # 1 MB
-    block = np.zeros((100_000,), np.float32)  # 400 KB
-    keys = ["a" * 32, "b" * 32, "c" * 32]
+def test_enforce_limit_evicts_least_recently_used_and_keeps_the_new_files(tmp_path):
+    folder = tmp_path / "pooled"
+    folder.mkdir()
     now = time.time()
-    for n, key in enumerate(keys[:2]):
-        features.store(key, block)
-        os.utime(features._disk_path(key), (now - 100 + n, now - 100 + n))
-    features.clear_memory()
-    assert features.lookup(keys[0], block.shape) is not None  # "a" used: now the newest
-    features.store(keys[2], block)  # 1.2 MB > 1 MB: the least recently used ("b") goes
-    present = {k for k in keys if os.path.exists(features._disk_path(k))}
-    assert present == {keys[0], keys[2]}
-    total = sum(os.path.getsize(features._disk_path(k)) for k in present)
-    assert total <= 1 << 20
+    for n, name in enumerate(["a", "b", "c"]):
+        (folder / f"{name}.npy").write_bytes(b"0" * 400_000)
+        os.utime(folder / f"{name}.npy", (now - 100 + n, now - 100 + n))
+    (folder / "a.json").write_text("{}")  # not an ending the eviction was given: never touched
+    caches.touch(folder / "a.npy")  # "a" used: now the newest
+    evicted = caches.enforce_limit(folder, 1 << 20, endings=(".npy",), keep=[folder / "c.npy"])
+    assert evicted == [folder / "b.npy"]
+    assert sorted(p.name for p in folder.iterdir()) == ["a.json", "a.npy", "c.npy"]
+    assert caches.enforce_limit(folder, 0, endings=(".npy",), keep=[folder / "c.npy"]) == [folder / "a.npy"]
+    assert (folder / "c.npy").exists()
 
 
 def test_the_limit_setting_is_checked(monkeypatch):
@@ -102,6 +75,9 @@ def test_clear_deletes_only_cache_files(monkeypatch, tmp_path, capsys):
     monkeypatch.setenv("TLSTUDIO_CACHE_DIR", str(tmp_path / "cache"))
     feats = paths.cache_dir("features")
     (feats / "x.npy").write_bytes(b"1" * 100)
+    pooled = paths.cache_dir("pooled")
+    (pooled / "k.block5_pool.npy").write_bytes(b"3" * 30)
+    (pooled / "k.json").write_text("{}")
     (feats / "mine.jpg").write_bytes(b"a photo someone put here")
     (paths.cache_dir("validation") / "validation-v2.sqlite").write_bytes(b"2" * 50)
     autosave = paths.cache_dir("autosave") / "untitled.tlsproj.1-a.autosave"
@@ -114,6 +90,7 @@ def test_clear_deletes_only_cache_files(monkeypatch, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "cleared features: 1 files, 100 bytes" in out and "cleared validation: 1 files, 50 bytes" in out
     assert not (feats / "x.npy").exists() and (feats / "mine.jpg").exists() and autosave.exists()
+    assert list(pooled.iterdir()) == []
     assert cli_main(["cache"]) == 2
     assert "needs an action" in capsys.readouterr().err
 

@@ -20,7 +20,6 @@ from tlstudio.config import DataConfig, FreezeConfig, HeadConfig, ModelConfig, R
 from tlstudio.data import generate_sample_dataset, load_items_array, prepare_data
 from tlstudio.events import BatchEnd, CheckpointSaved, EpochEnd, LogMessage, PhaseChanged, Progress, RunFinished, RunStarted
 from tlstudio.training import RunResult, load_run, resume_config, run_training
-from tlstudio.training import features as feature_cache
 from tlstudio.training.run import feature_model
 
 SIZE = 64
@@ -211,16 +210,20 @@ def test_feature_cache_model_equals_slow_path(shapes, tmp_path):
 
 def test_feature_cache_reused_from_disk(shapes, tmp_path, monkeypatch):
     monkeypatch.setenv("TLSTUDIO_CACHE_DIR", str(tmp_path / "cache"))
-    feature_cache.clear_memory()
     rec1, rec2 = Recorder(), Recorder()
     run_training(make_config(shapes, tmp_path / "a", epochs=1), rec1)
-    feature_cache.clear_memory()  # force the second run to read the .npy files
     run_training(make_config(shapes, tmp_path / "b", epochs=1), rec2)
     first = [e.message for e in rec1.of(Progress) if e.stage == "features"]
     second = [e.message for e in rec2.of(Progress) if e.stage == "features"]
     assert any("computing" in m for m in first)
     assert second and all("reused" in m for m in second)
-    assert len(list((tmp_path / "cache" / "features").glob("*.npy"))) == 2  # train and val
+    shards = sorted((tmp_path / "cache" / "pooled").glob("*.npy"))
+    assert len(shards) == 2  # train and val: the average-pooled last cut only
+    assert all(p.name.endswith(".block5_pool.npy") for p in shards)
+    for shard in shards:  # what the head needs: 512 float32 per image, not the 2x2x512 map
+        array = np.load(shard, mmap_mode="r")
+        assert array.dtype == np.float32 and array.shape[1:] == (512,)
+    assert not list((tmp_path / "cache" / "features").glob("*.npy"))  # the old full-map cache is not written
 
 
 def test_same_seed_gives_the_same_history(shapes, tmp_path):

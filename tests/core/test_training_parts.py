@@ -277,31 +277,24 @@ def test_is_chief_reads_tf_config(monkeypatch):
 
 
 def test_feature_cache_keys_follow_files_and_weights(tmp_path, monkeypatch):
-    from tlstudio.data.types import Item
-    from tlstudio.training import features
+    from tlstudio.analysis import pooled_cache
 
     monkeypatch.setenv("TLSTUDIO_CACHE_DIR", str(tmp_path / "cache"))
     image = tmp_path / "a.png"
     image.write_bytes(b"x")
-    items = (Item(str(image), 0),)
-    key = features.cache_key(items, 64, "backbone", "w1")
-    assert key == features.cache_key(items, 64, "backbone", "w1")
-    assert key != features.cache_key(items, 96, "backbone", "w1")
-    assert key != features.cache_key(items, 64, "backbone", "w2")
+    paths = (str(image),)
+    key = pooled_cache.cache_key(paths, "backbone", "w1", 64)
+    assert key == pooled_cache.cache_key(paths, "backbone", "w1", 64)
+    assert key != pooled_cache.cache_key(paths, "backbone", "w1", 96)
+    assert key != pooled_cache.cache_key(paths, "backbone", "w2", 64)
+    assert key != pooled_cache.cache_key(paths, "backbone", "w1", 64, "mixed_float16")
     image.write_bytes(b"xy")  # edited file: new size and mtime
-    assert key != features.cache_key(items, 64, "backbone", "w1")
+    assert key != pooled_cache.cache_key(paths, "backbone", "w1", 64)
 
-    feats = np.arange(6, dtype=np.float32).reshape(1, 1, 2, 3)
-    features.store("k1", feats)
-    features.clear_memory()
-    np.testing.assert_array_equal(features.lookup("k1", (1, 1, 2, 3)), feats)
-    assert features.lookup("k1", (2, 1, 2, 3)) is None  # wrong shape is a miss
-
-    layer = keras.layers.Dense(2)
-    layer.build((None, 3))
-    fp = features.weights_fingerprint(layer)
-    layer.kernel.assign(layer.kernel + 1.0)
-    assert features.weights_fingerprint(layer) != fp
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    fp = pooled_cache.values_fingerprint(model)
+    model.layers[0].kernel.assign(model.layers[0].kernel + 1.0)
+    assert pooled_cache.values_fingerprint(model) != fp
 
 
 def test_cli_ctrl_c_cancels_gracefully(tmp_path):
@@ -338,15 +331,14 @@ def test_feature_cache_key_accepts_file_names_that_are_not_utf8(tmp_path):
     """Linux allows any bytes in a file name; the cache key must not choke on them."""
     import os
 
-    from tlstudio.data import Item
-    from tlstudio.training.features import items_fingerprint
+    from tlstudio.analysis.pooled_cache import files_fingerprint
 
     name = os.fsdecode(b"caf\xe9.png")  # Latin-1 byte, not valid UTF-8
     path = tmp_path / name
     path.write_bytes(b"x")
     other = tmp_path / "cafe.png"
     other.write_bytes(b"x")
-    key = items_fingerprint([Item(str(path), 0)])
-    assert key != items_fingerprint([Item(str(other), 0)])
+    key = files_fingerprint([str(path)])
+    assert key != files_fingerprint([str(other)])
     path.write_bytes(b"xy")  # a changed file changes the key
-    assert key != items_fingerprint([Item(str(path), 0)])
+    assert key != files_fingerprint([str(path)])

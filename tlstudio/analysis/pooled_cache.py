@@ -1,31 +1,43 @@
-"""The multi-cut pooled feature cache: one pass over the images, every cut stored.
+"""The pooled feature cache: one pass over the images, the features every consumer needs, on disk.
 
-For each cut point of a backbone (:mod:`tlstudio.analysis.cuts`) the cache
-keeps the global-average-pooled and the global-max-pooled feature vector of
-every image: two float32 ``[N, C]`` arrays per cut (VGG16: 64 + 128 + 256 +
-512 + 512 values, about 5.9 KB per image and pooling for all five cuts; the
-max-pooled ones let a head sweep compare the two poolings without another
-pass). Each array is one ``.npy`` shard (``KEY.CUT.npy`` average,
-``KEY.CUT.max.npy`` max) under
-``tlstudio.paths.cache_dir("pooled")``; readers get an :class:`numpy.memmap`,
-so the features are never held whole in memory.
+One format serves the transfer probe, the head sweeps, the dataset audit and
+phase-1 training (:mod:`tlstudio.training.features`). An entry belongs to one
+list of images at one backbone, weights source, size and precision; it holds
+one ``.npy`` shard per cut point and kind:
+
+* ``"avg"`` (``KEY.CUT.npy``) and ``"max"`` (``KEY.CUT.max.npy``): the
+  global-average- and global-max-pooled feature vectors, float32 ``[N, C]``
+  (VGG16: 64 + 128 + 256 + 512 + 512 values at its five cuts, about 5.9 KB per
+  image and pooling for all of them; 2 KB for the last cut alone);
+* ``"map"`` (``KEY.CUT.map16.npy``): the whole feature map as float16
+  ``[N, H, W, C]``, written only when a flatten head asks for it.
+
+A caller asks for the cuts and kinds it needs; the shards already on disk are
+reused and only the missing ones are computed, in one pass. The probe asks
+for every cut with both poolings, training for its model's last cut with its
+head's pooling, so a training after a probe computes nothing. The manifest
+``KEY.json`` lists the shards written so far; it is written after them, so a
+shard it does not list is never read.
 
 Extraction runs in chunks of images: each chunk is decoded (the one Pillow
 path, :mod:`tlstudio.imaging`), pushed through the backbone in batches, and
-written straight into the memory-mapped temporaries of
-:func:`tlstudio.io.atomic.atomic_path`; ``Progress("features", ...)`` events
-follow the chunks and ``cancel`` is checked between batches. A cancelled or
-failed extraction leaves no file behind. The manifest ``KEY.json`` is written
-last, so a shard without its manifest is never read.
+written with plain file writes into ``.npy`` files created by
+:func:`numpy.lib.format.open_memmap` at the temporary paths of
+:func:`tlstudio.io.atomic.atomic_path` (plain writes, not a mapping, so the
+written pages never count towards the process's memory). ``Progress("features",
+...)`` events follow the chunks and ``cancel`` is checked between batches. A
+cancelled or failed extraction leaves no file behind. Readers get a read-only
+:class:`numpy.memmap` per shard; :class:`RowReader` streams rows out of one
+with file reads, so a pass over all of them keeps the memory flat too.
 
 The key covers everything that changes the features: the image files in
 order with their sizes and modification times, the backbone, the weights
-source (the weights file's size and modification time, or for random
-weights a hash of their values), the image size and the tlstudio,
-TensorFlow, Keras, NumPy and Pillow versions. A damaged entry (a missing or
-truncated shard, a wrong shape) is logged and rebuilt. The folder is kept
-under :func:`tlstudio.caches.feature_limit_bytes` by evicting the least
-recently used shards.
+(the weights file's size and modification time, or a hash of the weight
+values for random or changed weights), the image size, the Keras dtype policy
+and the tlstudio, TensorFlow, Keras, NumPy and Pillow versions. A damaged
+shard (missing, truncated, a wrong shape or dtype) is logged and rebuilt. The
+folder is kept under :func:`tlstudio.caches.feature_limit_bytes` by evicting
+the least recently used shards.
 """
 
 from __future__ import annotations
@@ -37,9 +49,12 @@ import json
 import logging
 import os
 import re
+import shutil
+import sys
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 import numpy as np
 
@@ -51,11 +66,13 @@ from tlstudio.io.atomic import atomic_path, atomic_write_json
 
 logger = logging.getLogger(__name__)
 
-CACHE_VERSION = 2
-"""2: max-pooled shards beside the average-pooled ones."""
+CACHE_VERSION = 3
+"""2: max-pooled shards beside the average-pooled ones. 3: any subset of shards, float16 maps, the dtype policy in the key."""
 
 POOLINGS = ("avg", "max")
-"""The poolings stored per cut: ``arrays`` holds ``"avg"``, ``max_arrays`` holds ``"max"``."""
+"""The poolings stored per cut by default: ``arrays`` holds ``"avg"``, ``max_arrays`` holds ``"max"``."""
+KINDS: dict[str, Any] = {"avg": np.float32, "max": np.float32, "map": np.float16}
+"""Every kind of shard and its dtype: the two poolings, and whole feature maps for flatten heads."""
 CHUNK_IMAGES = 256
 """Images decoded and pushed through the backbone per chunk (bounds the memory of an extraction)."""
 
@@ -73,7 +90,7 @@ def extraction_count() -> int:
 
 @dataclass(frozen=True)
 class PooledFeatures:
-    """The pooled features of a list of images at every cut of a backbone.
+    """The cached features of a list of images at the cuts of a backbone.
 
     Attributes:
         paths: The images, in the order of the rows.
@@ -83,6 +100,7 @@ class PooledFeatures:
         key: The cache key.
         cache_hit: True when nothing was computed.
         max_arrays: The same for global max pooling.
+        maps: ``cut -> np.memmap`` float16 ``[len(paths), H, W, C]`` feature maps (only when asked for).
     """
 
     paths: tuple[str, ...]
@@ -91,17 +109,18 @@ class PooledFeatures:
     key: str
     cache_hit: bool
     max_arrays: Mapping[str, np.ndarray] = field(default_factory=dict)
+    maps: Mapping[str, np.ndarray] = field(default_factory=dict)
 
     def __getitem__(self, cut: str) -> np.ndarray:
         return self.arrays[cut]
 
     def pooled(self, cut: str, pooling: str) -> np.ndarray:
-        """The ``[N, C]`` features of ``cut`` under ``pooling`` (``"avg"`` or ``"max"``).
+        """The features of ``cut`` of one kind: ``"avg"`` or ``"max"`` ``[N, C]``, or ``"map"`` ``[N, H, W, C]``.
 
         Raises:
-            KeyError: an unknown cut or pooling, naming both and the choices.
+            KeyError: an unknown or not loaded cut or kind, naming both and the choices.
         """
-        table = {"avg": self.arrays, "max": self.max_arrays}.get(pooling)
+        table = {"avg": self.arrays, "max": self.max_arrays, "map": self.maps}.get(pooling)
         if table is None or cut not in table:
             raise KeyError(f"no pooled features for cut {cut!r} with pooling {pooling!r}; expected a cut of "
                            f"{', '.join(self.cuts)} and a pooling of {', '.join(POOLINGS)}. Received: {cut!r}, {pooling!r}")
@@ -109,7 +128,94 @@ class PooledFeatures:
 
     def channels(self, cut: str) -> int:
         """Length of the feature vector at ``cut``."""
-        return int(self.arrays[cut].shape[1])
+        table = self.arrays if cut in self.arrays else self.max_arrays if cut in self.max_arrays else self.maps
+        return int(table[cut].shape[-1])
+
+
+class RowReader:
+    """Rows of a ``.npy`` shard read with plain file reads, never through a memory map.
+
+    Every page of a memory map a process has touched counts towards its
+    resident memory until the kernel needs it back, so one epoch over a
+    memory-mapped cache would look like the whole cache in RAM. Reading the
+    rows a batch needs with ``read`` keeps them in the page cache only.
+
+    Args:
+        array: A shard opened with ``np.load(path, mmap_mode="r")`` (its file, offset,
+            dtype and shape are used; its pages are never touched).
+    """
+
+    def __init__(self, array: np.memmap) -> None:
+        if not isinstance(array, np.memmap) or array.filename is None or not array.flags.c_contiguous:
+            raise TypeError(f"RowReader reads a C-ordered memory-mapped .npy shard. Received: {type(array).__name__}")
+        self.path = str(array.filename)
+        self.offset = int(array.offset)
+        self.dtype = array.dtype
+        self.row_shape = tuple(array.shape[1:])
+        self.count = int(array.shape[0])
+        self.row_bytes = int(np.prod(self.row_shape, dtype=np.int64)) * self.dtype.itemsize
+        self._lock = threading.Lock()
+        self._file = None
+
+    def __len__(self) -> int:
+        return self.count
+
+    def _read(self, start: int, count: int) -> bytes:
+        if self._file is None:
+            self._file = open(self.path, "rb")  # noqa: SIM115 - kept open for the reader's life
+        self._file.seek(self.offset + start * self.row_bytes)
+        data = self._file.read(count * self.row_bytes)
+        if len(data) != count * self.row_bytes:
+            raise OSError(f"{self.path}: the feature cache shard ended early. Expected rows {start}..{start + count - 1} "
+                          f"of {self.count}. Received: {len(data)} of {count * self.row_bytes} bytes")
+        return data
+
+    def range(self, start: int, stop: int) -> np.ndarray:
+        """Rows ``start:stop`` (clipped to the shard) as a new array."""
+        start, stop = max(0, int(start)), min(self.count, int(stop))
+        if stop <= start:
+            return np.empty((0, *self.row_shape), self.dtype)
+        with self._lock:
+            data = self._read(start, stop - start)
+        return np.frombuffer(data, self.dtype).reshape(stop - start, *self.row_shape).copy()
+
+    def rows(self, index: Sequence[int] | np.ndarray) -> np.ndarray:
+        """The rows ``index`` in that order (runs of consecutive rows are read at once)."""
+        index = np.asarray(index, np.int64).reshape(-1)
+        if index.size and (index.min() < 0 or index.max() >= self.count):
+            raise IndexError(f"{self.path}: row index out of range. Expected 0..{self.count - 1}. "
+                             f"Received: {int(index.min())}..{int(index.max())}")
+        out = np.empty((len(index), *self.row_shape), self.dtype)
+        order = np.argsort(index, kind="stable")
+        ordered = index[order]
+        with self._lock:
+            i = 0
+            while i < len(ordered):
+                j = i + 1
+                while j < len(ordered) and ordered[j] == ordered[j - 1] + 1:
+                    j += 1
+                data = self._read(int(ordered[i]), j - i)
+                out[order[i:j]] = np.frombuffer(data, self.dtype).reshape(j - i, *self.row_shape)
+                i = j
+        return out
+
+    def chunks(self, size: int = 4096) -> Iterator[np.ndarray]:
+        """All rows in order, ``size`` at a time."""
+        for start in range(0, self.count, max(1, int(size))):
+            yield self.range(start, start + size)
+
+    def close(self) -> None:
+        """Close the file (a later read opens it again)."""
+        with self._lock:
+            if self._file is not None:
+                self._file.close()
+                self._file = None
+
+    def __del__(self) -> None:  # pragma: no cover - best effort
+        try:
+            self.close()
+        except Exception:  # noqa: BLE001 - interpreter shutdown
+            pass
 
 
 def _version(package: str) -> str:
@@ -130,6 +236,14 @@ def versions() -> dict[str, str]:
         "numpy": np.__version__,
         "pillow": PIL.__version__,
     }
+
+
+def dtype_policy() -> str:
+    """The Keras dtype policy the backbone would compute under (``"float32"`` while Keras is not loaded)."""
+    keras = sys.modules.get("keras")
+    if keras is None:
+        return "float32"
+    return str(keras.config.dtype_policy().name)
 
 
 def files_fingerprint(image_paths: Sequence[str]) -> str:
@@ -163,21 +277,23 @@ def weights_stamp(backbone: str, weights: str, image_size: int) -> str | None:
 
 
 def values_fingerprint(model) -> str:
-    """A hash of every weight value of a Keras model (for random weights)."""
+    """A hash of every weight value of a Keras model, with names and shapes (for random or changed weights)."""
+    import keras
+
     digest = hashlib.blake2b(digest_size=16)
     for variable in model.weights:
-        value = np.ascontiguousarray(np.asarray(variable.numpy()))
+        value = np.ascontiguousarray(keras.ops.convert_to_numpy(variable))
         digest.update(variable.path.encode())
         digest.update(str(value.shape).encode())
         digest.update(value.tobytes())
     return digest.hexdigest()
 
 
-def cache_key(image_paths: Sequence[str], backbone: str, weights_id: str, image_size: int) -> str:
-    """The cache key of the pooled features of ``image_paths``."""
+def cache_key(image_paths: Sequence[str], backbone: str, weights_id: str, image_size: int, policy: str = "float32") -> str:
+    """The cache key of the features of ``image_paths`` (the same for every cut and kind)."""
     payload = json.dumps(
         {"v": CACHE_VERSION, **versions(), "files": files_fingerprint(image_paths), "n": len(image_paths),
-         "backbone": backbone, "weights": weights_id, "size": int(image_size), "dtype": "float32"},
+         "backbone": backbone, "weights": weights_id, "size": int(image_size), "policy": policy},
         sort_keys=True,
     )
     return hashlib.sha256(payload.encode()).hexdigest()[:32]
@@ -192,12 +308,8 @@ def _manifest_path(folder: Path, key: str) -> Path:
 
 
 def _shard_path(folder: Path, key: str, cut: str, pooling: str = "avg") -> Path:
-    return folder / (f"{key}.{_safe(cut)}.npy" if pooling == "avg" else f"{key}.{_safe(cut)}.{pooling}.npy")
-
-
-def _shards(folder: Path, key: str, cuts: Sequence[str]) -> list[tuple[str, str, Path]]:
-    """``(pooling, cut, path)`` of every shard of an entry, average-pooled first."""
-    return [(pooling, cut, _shard_path(folder, key, cut, pooling)) for pooling in POOLINGS for cut in cuts]
+    ending = {"avg": ".npy", "max": ".max.npy", "map": ".map16.npy"}[pooling]
+    return folder / f"{key}.{_safe(cut)}{ending}"
 
 
 def _folder(cache_dir: str | os.PathLike | None) -> Path:
@@ -208,60 +320,107 @@ def _folder(cache_dir: str | os.PathLike | None) -> Path:
     return paths.cache_dir("pooled")
 
 
-def _read(folder: Path, key: str, image_paths: tuple[str, ...]) -> PooledFeatures | None:
-    """The cached entry of ``key``, or None when absent or damaged (then logged)."""
+def _load_manifest(folder: Path, key: str) -> dict | None:
+    """The entry's manifest, or None when absent or unreadable (then logged)."""
     manifest = _manifest_path(folder, key)
     if not manifest.is_file():
         return None
     try:
         meta = json.loads(manifest.read_text(encoding="utf-8"))
-        cuts = tuple(meta["cuts"])
-        channels = dict(meta["channels"])
-        arrays: dict[str, dict[str, np.ndarray]] = {pooling: {} for pooling in POOLINGS}
-        for pooling, cut, shard in _shards(folder, key, cuts):
-            array = np.load(shard, mmap_mode="r", allow_pickle=False)
-            if array.shape != (len(image_paths), int(channels[cut])) or array.dtype != np.float32:
-                raise ValueError(
-                    f"expected float32 {(len(image_paths), channels[cut])} in {shard}, found {array.dtype} {array.shape}"
-                )
-            arrays[pooling][cut] = array
-    except (OSError, ValueError, KeyError, TypeError, EOFError) as exc:
+        if meta.get("version") != CACHE_VERSION or not isinstance(meta.get("shards"), dict):
+            raise ValueError(f"expected a version {CACHE_VERSION} manifest with 'shards'")
+        return meta
+    except (OSError, ValueError, TypeError, AttributeError) as exc:
         logger.warning("ignoring the damaged pooled feature cache entry %s (%s: %s); it will be rebuilt",
                        manifest, type(exc).__name__, exc)
         return None
-    for _, _, shard in _shards(folder, key, cuts):
-        caches.touch(shard)
-    caches.touch(manifest)
-    return PooledFeatures(image_paths, cuts, arrays["avg"], key, cache_hit=True, max_arrays=arrays["max"])
 
 
-def _extraction_model(backbone_model, spec_key: str, cuts: Sequence[str]):
-    """Raw RGB images -> the average-pooled output of every cut, then the max-pooled ones (preprocessing inside)."""
+def _open(folder: Path, key: str, meta: dict | None, count: int, wanted: Sequence[tuple[str, str]]
+          ) -> tuple[dict[tuple[str, str], np.ndarray], list[tuple[str, str]]]:
+    """The wanted shards the manifest lists and that read back whole, and the missing ones."""
+    listed = meta["shards"] if meta else {}
+    found: dict[tuple[str, str], np.ndarray] = {}
+    missing = []
+    for kind, cut in wanted:
+        row = listed.get(kind, {}).get(cut)
+        shard = _shard_path(folder, key, cut, kind)
+        if row is None:
+            missing.append((kind, cut))
+            continue
+        try:
+            array = np.load(shard, mmap_mode="r", allow_pickle=False)
+            expected = (count, *[int(d) for d in row])
+            if array.shape != expected or array.dtype != KINDS[kind] or not array.flags.c_contiguous:
+                raise ValueError(f"expected {np.dtype(KINDS[kind]).name} {expected}, found {array.dtype} {array.shape}")
+        except (OSError, ValueError, TypeError, EOFError) as exc:
+            logger.warning("ignoring the damaged pooled feature cache shard %s (%s: %s); it will be rebuilt",
+                           shard, type(exc).__name__, exc)
+            missing.append((kind, cut))
+            continue
+        found[(kind, cut)] = array
+    return found, missing
+
+
+def _extraction_model(backbone_model, preprocess, wanted: Sequence[tuple[str, str]]):
+    """Raw RGB images -> one output per wanted ``(kind, cut)``: pooled vectors or whole maps (preprocessing inside)."""
     import keras
 
-    size = int(backbone_model.input.shape[1])
+    size = int(backbone_model.inputs[0].shape[1])
+    cuts = list(dict.fromkeys(cut for _, cut in wanted))
     sub = keras.Model(backbone_model.inputs, [backbone_model.get_layer(c).output for c in cuts])
     inputs = keras.Input((size, size, 3), dtype="float32")
-    outputs = sub(backbones.preprocess_layer(spec_key)(inputs))
+    outputs = sub(preprocess(inputs))
     if not isinstance(outputs, (list, tuple)):
         outputs = [outputs]
-    pooled = [keras.ops.cast(keras.ops.mean(o, axis=(1, 2)), "float32") for o in outputs]
-    pooled += [keras.ops.cast(keras.ops.max(o, axis=(1, 2)), "float32") for o in outputs]
-    return keras.Model(inputs, pooled)
+    by_cut = dict(zip(cuts, outputs))
+    result = []
+    for kind, cut in wanted:
+        o = by_cut[cut]
+        if kind == "avg":
+            result.append(keras.ops.cast(keras.ops.mean(o, axis=(1, 2)), "float32"))
+        elif kind == "max":
+            result.append(keras.ops.cast(keras.ops.max(o, axis=(1, 2)), "float32"))
+        else:
+            result.append(keras.ops.cast(o, "float32"))
+    return keras.Model(inputs, result)
 
 
-def _extract(model, image_paths: tuple[str, ...], size: int, batch_size: int, targets: list[np.ndarray],
-             sink: Sink, cancel: CancelToken) -> bool:
-    """Fill ``targets`` (one memmap per model output) chunk by chunk; False when cancelled."""
+class _ShardWriter:
+    """A new ``.npy`` file of a known shape, filled row range by row range with file writes."""
+
+    def __init__(self, path: Path, dtype, shape: tuple[int, ...]) -> None:
+        created = np.lib.format.open_memmap(path, mode="w+", dtype=dtype, shape=shape)  # header + size, no data pages
+        self.offset = int(created.offset)
+        self.dtype = np.dtype(dtype)
+        self.row_bytes = int(np.prod(shape[1:], dtype=np.int64)) * self.dtype.itemsize
+        del created
+        self._file = open(path, "r+b")  # noqa: SIM115 - closed by close()
+
+    def write(self, start: int, rows: np.ndarray) -> None:
+        self._file.seek(self.offset + start * self.row_bytes)
+        self._file.write(np.ascontiguousarray(rows, self.dtype).tobytes())
+
+    def close(self) -> None:
+        self._file.close()
+
+
+def _say(label: str, text: str) -> str:
+    return f"{label}: {text}" if label else text[:1].upper() + text[1:]
+
+
+def _extract(model, image_paths: tuple[str, ...], size: int, batch_size: int, writers: list[_ShardWriter],
+             chunk_images: int, label: str, sink: Sink, cancel: CancelToken) -> bool:
+    """Fill ``writers`` (one per model output) chunk by chunk; False when cancelled."""
     from tlstudio.data.pipeline import load_items_array
     from tlstudio.data.types import Item
 
     total = len(image_paths)
-    sink(Progress("features", 0, total, f"Computing pooled features at {len(targets) // len(POOLINGS)} cuts for {total} images"))
-    for start in range(0, total, CHUNK_IMAGES):
+    sink(Progress("features", 0, total, _say(label, f"computing backbone features for {total} images")))
+    for start in range(0, total, chunk_images):
         if cancel.cancelled:
             return False
-        chunk = [Item(p, 0) for p in image_paths[start : start + CHUNK_IMAGES]]
+        chunk = [Item(p, 0) for p in image_paths[start : start + chunk_images]]
         images, _ = load_items_array(chunk, size, workers=2)
         for b in range(0, len(chunk), batch_size):
             if cancel.cancelled:
@@ -269,12 +428,24 @@ def _extract(model, image_paths: tuple[str, ...], size: int, batch_size: int, ta
             outs = model.predict_on_batch(images[b : b + batch_size])
             if not isinstance(outs, (list, tuple)):
                 outs = [outs]
-            for target, out in zip(targets, outs):
-                target[start + b : start + b + len(out)] = np.asarray(out, np.float32)
+            for writer, out in zip(writers, outs):
+                writer.write(start + b, np.asarray(out))
         del images
         done = start + len(chunk)
-        sink(Progress("features", done, total, f"Pooled features {done}/{total}"))
+        sink(Progress("features", done, total, _say(label, f"backbone features {done}/{total}")))
     return True
+
+
+def _check_space(folder: Path, needed: int) -> None:
+    """Refuse an extraction the disk cannot hold, before any work."""
+    try:
+        free = shutil.disk_usage(folder).free
+    except OSError as exc:
+        logger.warning("could not read the free space of %s: %s", folder, exc)
+        return
+    if needed > free:
+        raise OSError(f"{folder}: not enough disk space for the feature cache. Expected {caches.human_size(needed)} free. "
+                      f"Received: {caches.human_size(free)} free")
 
 
 def pooled_features(
@@ -287,8 +458,15 @@ def pooled_features(
     cache_dir: str | os.PathLike | None = None,
     sink: Sink = null_sink,
     cancel: CancelToken | None = None,
+    cuts: Sequence[str] | None = None,
+    poolings: Sequence[str] = POOLINGS,
+    model: Any = None,
+    preprocess: Any = None,
+    weights_id: str | None = None,
+    chunk_images: int = CHUNK_IMAGES,
+    label: str = "",
 ) -> PooledFeatures | None:
-    """The pooled features of ``image_paths`` at every cut, from the cache or one extraction pass.
+    """The cached features of ``image_paths`` at the chosen cuts, from the cache or one extraction pass.
 
     Args:
         image_paths: The images, in the order of the rows.
@@ -299,64 +477,120 @@ def pooled_features(
         cache_dir: The cache folder; None uses ``tlstudio.paths.cache_dir("pooled")``.
         sink: Receives ``Progress("features", ...)`` events.
         cancel: Checked between batches.
+        cuts: The cut layers wanted; None means every cut point of the backbone.
+        poolings: The kinds wanted per cut: ``"avg"``, ``"max"`` and/or ``"map"`` (float16 feature maps).
+        model: An already built backbone to extract with (e.g. a training model's
+            nested backbone, possibly cut); None builds one from ``weights``.
+        preprocess: The layer from raw RGB to ``model``'s input; None uses the
+            backbone's own (:func:`tlstudio.backbones.preprocess_layer`).
+        weights_id: What identifies the weight values in the key; None uses the
+            weights file's stamp, or hashes the values of random weights or of a given ``model``.
+        chunk_images: Images decoded per chunk (bounds the memory of an extraction).
+        label: Prefix of the progress messages (e.g. ``"train"``).
 
     Returns:
-        The features, or None when cancelled (nothing is then left on disk).
+        The features, or None when cancelled (nothing of the pass is then left on disk).
 
     Raises:
         ConfigError, WeightsUnavailableError: the backbone cannot be built.
         DataError: an image cannot be read any more (names the file).
+        OSError: the cache folder lacks the space the new shards need (names the folder and both sizes).
     """
     cancel = cancel if cancel is not None else CancelToken()
     image_paths = tuple(image_paths)
+    kinds = tuple(dict.fromkeys(poolings))
+    bad = [k for k in kinds if k not in KINDS]
+    if bad or not kinds:
+        raise ValueError(f"poolings must be among {', '.join(KINDS)}. Received: {list(poolings)!r}")
     size = backbones.resolve_image_size(backbone, image_size)
     folder = _folder(cache_dir)
-    stamp = weights_stamp(backbone, weights, size)
-    model = None
-    if stamp is None:  # random weights: the values are the identity, so build first
-        model = _backbone(backbone, weights, size)
-        stamp = "none|" + values_fingerprint(model)
-    key = cache_key(image_paths, backbone, stamp, size)
-    hit = _read(folder, key, image_paths)
-    if hit is not None:
-        sink(Progress("features", len(image_paths), len(image_paths), f"{len(image_paths)} cached pooled features reused"))
-        return hit
+    stamp = weights_id
+    if stamp is None and model is None:
+        stamp = weights_stamp(backbone, weights, size)
+    if stamp is None:  # random weights or a given model: the values are the identity, so build first
+        model = model if model is not None else _backbone(backbone, weights, size)
+        stamp = "values|" + values_fingerprint(model)
+    key = cache_key(image_paths, backbone, stamp, size, dtype_policy())
+    meta = _load_manifest(folder, key)
+    if cuts is None and meta and meta.get("backbone_cuts"):
+        cuts = tuple(meta["backbone_cuts"])
+    backbone_cuts = meta.get("backbone_cuts") if meta else None
+    if cuts is None:
+        model = model if model is not None else _backbone(backbone, weights, size)
+        cuts = _cut_points(model, backbone)
+        backbone_cuts = list(cuts)
+    cuts = tuple(cuts)
+    wanted = [(kind, cut) for kind in kinds for cut in cuts]
+    found, missing = _open(folder, key, meta, len(image_paths), wanted)
+    if not missing:
+        for kind, cut in wanted:
+            caches.touch(_shard_path(folder, key, cut, kind))
+        caches.touch(_manifest_path(folder, key))
+        sink(Progress("features", len(image_paths), len(image_paths),
+                      _say(label, f"{len(image_paths)} cached backbone features reused")))
+        return _result(image_paths, cuts, found, key, cache_hit=True)
     if model is None:
         model = _backbone(backbone, weights, size)
-    from tlstudio.analysis.cuts import cut_points
-
-    cuts = cut_points([layer.name for layer in model.layers], backbone)
-    extractor = _extraction_model(model, backbone, cuts)
-    channels = {cut: int(out.shape[-1]) for cut, out in zip(cuts, extractor.outputs)}  # the average-pooled half
+    unknown = [cut for _, cut in missing if cut not in {layer.name for layer in model.layers}]
+    if unknown:
+        raise ValueError(f"{backbone}: no layer {unknown[0]!r} to take features from. Expected one of "
+                         f"{', '.join(_cut_points(model, backbone))}. Received: cuts={list(cuts)!r}")
+    extractor = _extraction_model(model, preprocess or backbones.preprocess_layer(backbone), missing)
+    shapes = {wk: tuple(int(d) for d in out.shape[1:]) for wk, out in zip(missing, extractor.outputs)}
+    _check_space(folder, sum(len(image_paths) * int(np.prod(s)) * np.dtype(KINDS[k]).itemsize for (k, _), s in shapes.items()))
     global _EXTRACTIONS
     _EXTRACTIONS += 1
     try:
         with contextlib.ExitStack() as stack:
-            targets = []
-            for _, cut, shard in _shards(folder, key, cuts):  # a cache: no fsync, a power cut costs a recompute
-                tmp = stack.enter_context(atomic_path(shard, fsync=False))
-                targets.append(np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(len(image_paths), channels[cut])))
+            writers = []
+            for kind, cut in missing:  # a cache: no fsync, a power cut costs a recompute
+                tmp = stack.enter_context(atomic_path(_shard_path(folder, key, cut, kind), fsync=False))
+                writers.append(_ShardWriter(tmp, KINDS[kind], (len(image_paths), *shapes[(kind, cut)])))
             try:
-                finished = _extract(extractor, image_paths, size, batch_size, targets, sink, cancel)
+                finished = _extract(extractor, image_paths, size, batch_size, writers, max(1, int(chunk_images)),
+                                    label, sink, cancel)
             finally:
-                for target in targets:
-                    target.flush()
-                del targets
+                for writer in writers:
+                    writer.close()
             if not finished:
                 raise _Cancelled  # atomic_path removes every temporary; nothing is committed
     except _Cancelled:
         return None
-    atomic_write_json(_manifest_path(folder, key), {
-        "version": CACHE_VERSION, "backbone": backbone, "weights": weights, "image_size": size,
-        "count": len(image_paths), "cuts": list(cuts), "channels": channels, "poolings": list(POOLINGS),
-        "versions": versions(),
-    }, fsync=False)
-    _evict(folder, key, cuts)
-    result = _read(folder, key, image_paths)
-    if result is None:
+    _write_manifest(folder, key, backbone, weights, size, len(image_paths), backbone_cuts, shapes)
+    _evict(folder, key, wanted)
+    found, missing = _open(folder, key, _load_manifest(folder, key), len(image_paths), wanted)
+    if missing:
         raise OSError(f"{_manifest_path(folder, key)}: the pooled feature cache just written cannot be read back. "
-                      "Expected the shards written a moment ago. Received: a missing or damaged file")
-    return PooledFeatures(image_paths, result.cuts, result.arrays, key, cache_hit=False, max_arrays=result.max_arrays)
+                      f"Expected the shards written a moment ago. Received: {len(missing)} missing or damaged")
+    return _result(image_paths, cuts, found, key, cache_hit=False)
+
+
+def _result(image_paths, cuts, found, key, *, cache_hit) -> PooledFeatures:
+    tables: dict[str, dict[str, np.ndarray]] = {kind: {} for kind in KINDS}
+    for (kind, cut), array in found.items():
+        tables[kind][cut] = array
+    return PooledFeatures(image_paths, tuple(cuts), tables["avg"], key, cache_hit=cache_hit,
+                          max_arrays=tables["max"], maps=tables["map"])
+
+
+def _write_manifest(folder: Path, key: str, backbone: str, weights: str, size: int, count: int,
+                    backbone_cuts: list[str] | None, shapes: Mapping[tuple[str, str], tuple[int, ...]]) -> None:
+    """List the new shards beside those already listed (re-read now: another process may have added some)."""
+    meta = _load_manifest(folder, key) or {}
+    shards: dict[str, dict[str, list[int]]] = {kind: dict(meta.get("shards", {}).get(kind, {})) for kind in KINDS}
+    for (kind, cut), shape in shapes.items():
+        shards[kind][cut] = list(shape)
+    atomic_write_json(_manifest_path(folder, key), {
+        "version": CACHE_VERSION, "backbone": backbone, "weights": weights, "image_size": size, "count": count,
+        "backbone_cuts": backbone_cuts or meta.get("backbone_cuts"), "shards": shards,
+        "policy": dtype_policy(), "versions": versions(),
+    }, fsync=False)
+
+
+def _cut_points(model, backbone: str) -> tuple[str, ...]:
+    from tlstudio.analysis.cuts import cut_points
+
+    return cut_points([layer.name for layer in model.layers], backbone)
 
 
 def _backbone(backbone: str, weights: str, size: int):
@@ -365,13 +599,17 @@ def _backbone(backbone: str, weights: str, size: int):
     return keras_model(ModelRef(backbone=backbone, image_size=size, weights=weights))
 
 
-def _evict(folder: Path, key: str, cuts: Sequence[str]) -> None:
+def _evict(folder: Path, key: str, wanted: Sequence[tuple[str, str]]) -> None:
     try:
         limit = caches.feature_limit_bytes()
     except ValueError as exc:
         logger.warning("%s; using the default limit", exc)
         limit = caches.DEFAULT_FEATURE_LIMIT_BYTES
-    keep = [shard for _, _, shard in _shards(folder, key, cuts)]
+    keep = [_shard_path(folder, key, cut, kind) for kind, cut in wanted]
     evicted = caches.enforce_limit(folder, limit, endings=(".npy",), keep=keep)
     if evicted:
         logger.info("pooled feature cache over %d bytes: evicted %d least recently used shards", limit, len(evicted))
+    kept = sum(p.stat().st_size for p in keep if p.exists())
+    if kept > limit:
+        logger.warning("the features just cached (%s) exceed the feature cache limit of %s (%s); they are kept "
+                       "until the next extraction", caches.human_size(kept), caches.human_size(limit), caches.FEATURE_LIMIT_ENV)

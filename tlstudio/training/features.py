@@ -1,231 +1,208 @@
-"""The feature cache: run the frozen backbone once, then train the head on its outputs.
+"""The training feature cache: run the frozen backbone once, then train the head on what it needs.
 
 While the backbone is frozen (phase 1) and augmentation is off, every epoch
 would push the same images through the same backbone. Computing the
-backbone's output once per image and fitting only the nested ``"head"``
-sub-model on those features gives the same model (the head's variables are
-shared with the full model) at a small fraction of the cost: on a CPU the
-backbone forward pass is nearly all of the work.
+backbone's output once per image and fitting only the head on it gives the
+same model (the head's variables are shared with the full model) at a small
+fraction of the cost: on a CPU the backbone forward pass is nearly all of the work.
 
-Features are the backbone's output feature maps (before the head's pooling),
-so any head (average, max, flatten) trains on them unchanged. They are kept
-in memory for the process and written to
-``tlstudio.paths.cache_dir("features")`` as ``.npy`` files, keyed by a hash
-of the images (path, size, modification time, order), the backbone's
-weights, the input size, the dtype policy and the tlstudio, Keras,
-TensorFlow, NumPy and Pillow versions. A different weights file, an edited
-image or an upgrade therefore misses the cache. A damaged entry (a
-zero-length or truncated file, the wrong shape) is logged, deleted and
-rebuilt. The disk cache is kept under :func:`tlstudio.caches.feature_limit_bytes`,
-evicting the least recently used entries.
+What is stored is what the head needs, in the one cache format of
+:mod:`tlstudio.analysis.pooled_cache` (so a probe's features are reused by a
+training, and the other way round):
+
+* an average or max pooling head: the pooled vector of the backbone's last
+  layer, float32 (VGG16: 512 values, 2 KB per image at any input size); the
+  head then trains from its ``head_norm`` layer on (:func:`fit_model`);
+* a flatten head: the whole feature map, float16 (VGG16 at 224 px: 7x7x512,
+  49 KB per image), which the whole head trains on.
+
+Features are extracted in chunks into ``.npy`` shards on disk and never held
+whole in memory. :func:`cached_features` returns a :class:`CachedFeatures`
+whose ``features`` is a read-only :class:`numpy.memmap`; training reads it
+batch by batch through a ``tf.data`` pipeline (:meth:`CachedFeatures.dataset`)
+and the head's normalisation is adapted chunk by chunk
+(:meth:`CachedFeatures.chunks`), both with plain file reads
+(:class:`~tlstudio.analysis.pooled_cache.RowReader`), so the memory of head
+training stays flat as the number of images grows.
+
+The cache key covers the images (path, size, modification time, order), the
+backbone, its weights (the weights file's stamp for a new run, a hash of the
+values for random weights or a resumed run), the input size, the Keras dtype
+policy and the tlstudio, Keras, TensorFlow, NumPy and Pillow versions. A
+damaged shard is logged and rebuilt; the folder is kept under
+:func:`tlstudio.caches.feature_limit_bytes`, least recently used first, and
+``tlstudio-cli cache clear`` empties it.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import logging
-import os
-from collections import OrderedDict
-from typing import Sequence
+import functools
+from dataclasses import dataclass
+from typing import Any, Iterator, Sequence
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-import PIL
-
-import tlstudio
-from tlstudio import caches, paths
+from tlstudio import backbones
+from tlstudio.analysis import pooled_cache
+from tlstudio.analysis.pooled_cache import RowReader
 from tlstudio.cancel import CancelToken
-from tlstudio.events import Progress, Sink
-from tlstudio.data import make_dataset
 from tlstudio.data.types import Item
-from tlstudio.io.atomic import atomic_path
+from tlstudio.events import Sink, null_sink
 
-logger = logging.getLogger(__name__)
-
-CACHE_VERSION = 2
-DISK_LIMIT_BYTES = 4 << 30
-"""Features larger than this are kept in memory only."""
-
-MEMORY_BUDGET_BYTES = 2 << 30
-"""Features kept in memory across runs of one process (the newest entry is always kept)."""
-
-_MEMORY: "OrderedDict[str, np.ndarray]" = OrderedDict()
+KIND_OF_POOLING = {"avg": "avg", "max": "max", "flatten": "map"}
+"""Head pooling -> the kind of features it trains on (pooled vectors, or float16 maps for flatten)."""
+CHUNK_ROWS = 4096
+"""Rows read at once when the cached features are streamed (head normalisation)."""
 
 
-def weights_fingerprint(layer: keras.layers.Layer) -> str:
-    """A hash of every weight value of ``layer`` (the backbone), with shapes and names."""
-    digest = hashlib.blake2b(digest_size=16)
-    for variable in layer.weights:
-        value = np.ascontiguousarray(keras.ops.convert_to_numpy(variable))
-        digest.update(variable.path.encode())
-        digest.update(str(value.shape).encode())
-        digest.update(value.tobytes())
-    return digest.hexdigest()
+@dataclass(frozen=True)
+class CachedFeatures:
+    """The cached backbone features of one split, on disk.
+
+    Attributes:
+        features: Read-only :class:`numpy.memmap`: float32 ``[N, C]`` pooled vectors
+            (average or max head), or float16 ``[N, H, W, C]`` maps (flatten head).
+        labels: int32 ``[N]`` class indices, in the order of the rows.
+        pooling: The head pooling the features are for: ``"avg"``, ``"max"`` or ``"flatten"``.
+        cut: The backbone layer they were taken from.
+        key: The cache key of the entry.
+        cache_hit: True when nothing was computed.
+    """
+
+    features: np.ndarray
+    labels: np.ndarray
+    pooling: str
+    cut: str
+    key: str
+    cache_hit: bool
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    @property
+    def bytes_per_image(self) -> int:
+        """Size of one image's features on disk."""
+        return int(np.prod(self.features.shape[1:], dtype=np.int64)) * self.features.dtype.itemsize
+
+    @functools.cached_property
+    def reader(self) -> RowReader:
+        """Reads rows of :attr:`features` with file reads (no mapped pages)."""
+        return RowReader(self.features)
+
+    def chunks(self, rows: int = CHUNK_ROWS) -> Iterator[np.ndarray]:
+        """Every row in order, ``rows`` at a time, as float32."""
+        for chunk in self.reader.chunks(rows):
+            yield chunk.astype(np.float32, copy=False)
+
+    def dataset(self, batch_size: int, *, shuffle: bool, seed: int) -> tf.data.Dataset:
+        """``(features, labels)`` batches read from disk (see :func:`feature_dataset`)."""
+        return feature_dataset(self.features, self.labels, batch_size, shuffle=shuffle, seed=seed, reader=self.reader)
 
 
-def items_fingerprint(items: Sequence[Item]) -> str:
-    """A hash of the items in order: path, label, file size and modification time."""
-    digest = hashlib.blake2b(digest_size=16)
-    for item in items:
-        try:
-            st = os.stat(item.path)
-            stamp = f"{st.st_size}:{st.st_mtime_ns}"
-        except OSError:
-            stamp = "missing"
-        digest.update(f"{item.path}\0{item.label}\0{stamp}\n".encode("utf-8", "surrogateescape"))
-    return digest.hexdigest()
-
-
-def versions() -> dict[str, str]:
-    """Everything outside the images and weights that can change the features: versions and dtype policy."""
-    return {
-        "tlstudio": tlstudio.__version__,
-        "keras": keras.__version__,
-        "tensorflow": tf.__version__,
-        "numpy": np.__version__,
-        "pillow": PIL.__version__,
-        "dtype_policy": keras.config.dtype_policy().name,
-    }
-
-
-def cache_key(items: Sequence[Item], image_size: int, backbone_name: str, backbone_weights: str) -> str:
-    """The cache key of one split's features (see :func:`versions` for what else it includes)."""
-    payload = json.dumps(
-        {
-            "v": CACHE_VERSION,
-            **versions(),
-            "items": items_fingerprint(items),
-            "size": int(image_size),
-            "backbone": backbone_name,
-            "weights": backbone_weights,
-        },
-        sort_keys=True,
-    )
-    return hashlib.sha256(payload.encode()).hexdigest()[:32]
-
-
-def _disk_path(key: str) -> str:
-    return os.path.join(str(paths.cache_dir("features")), f"{key}.npy")
-
-
-def _remember(key: str, features: np.ndarray) -> None:
-    _MEMORY[key] = features
-    _MEMORY.move_to_end(key)
-    while len(_MEMORY) > 1 and sum(a.nbytes for a in _MEMORY.values()) > MEMORY_BUDGET_BYTES:
-        _MEMORY.popitem(last=False)
-
-
-def lookup(key: str, expected_shape: tuple[int, ...]) -> np.ndarray | None:
-    """Cached features for ``key`` from memory or disk, or None."""
-    hit = _MEMORY.get(key)
-    if hit is not None and hit.shape == expected_shape:
-        _MEMORY.move_to_end(key)
-        return hit
-    path = _disk_path(key)
-    if os.path.isfile(path):
-        try:
-            features = np.load(path, allow_pickle=False)
-        except (OSError, ValueError, EOFError) as exc:  # zero-length or truncated: EOFError, ValueError
-            _drop_damaged(path, f"{type(exc).__name__}: {exc}")
-            return None
-        if features.shape == expected_shape and features.dtype == np.float32:
-            caches.touch(path)
-            _remember(key, features)
-            return features
-        _drop_damaged(path, f"expected float32 {expected_shape}, found {features.dtype} {features.shape}")
-    return None
-
-
-def _drop_damaged(path: str, why: str) -> None:
-    """Delete a damaged cache entry so it is rebuilt (and say so in the log)."""
-    logger.warning("ignoring the damaged feature cache entry %s (%s); it will be rebuilt", path, why)
-    try:
-        os.remove(path)
-    except OSError as exc:
-        logger.warning("could not delete the damaged feature cache entry %s: %s", path, exc)
-
-
-def store(key: str, features: np.ndarray) -> None:
-    """Keep ``features`` in memory and, when not too large, on disk (best effort)."""
-    _remember(key, features)
-    if features.nbytes > DISK_LIMIT_BYTES:
-        return
-    path = _disk_path(key)
-    try:
-        limit = caches.feature_limit_bytes()
-    except ValueError as exc:
-        logger.warning("%s; using the default limit", exc)
-        limit = caches.DEFAULT_FEATURE_LIMIT_BYTES
-    if features.nbytes > limit:
-        logger.info("features of %d bytes exceed the disk cache limit of %d bytes: kept in memory only", features.nbytes, limit)
-        return
-    try:
-        with atomic_path(path, fsync=False) as tmp:  # a cache: losing it to a power cut costs a recompute
-            np.save(tmp, features, allow_pickle=False)
-    except OSError as exc:
-        logger.warning("could not write the feature cache %s: %s", path, exc)
-        return
-    evicted = caches.enforce_limit(os.path.dirname(path), limit, keep=[path])
-    if evicted:
-        logger.info("feature cache over %d bytes: evicted %d least recently used entries", limit, len(evicted))
-
-
-def clear_memory() -> None:
-    """Forget the features kept in memory (the disk cache stays)."""
-    _MEMORY.clear()
-
-
-def extract_features(
-    feature_model: keras.Model,
+def cached_features(
     items: Sequence[Item],
-    image_size: int,
-    batch_size: int,
     *,
-    key: str | None,
-    sink: Sink,
-    cancel: CancelToken,
+    backbone: str,
+    weights: str,
+    image_size: int,
+    pooling: str = "avg",
+    cut: str = "",
+    model: keras.Model | None = None,
+    weights_id: str | None = None,
+    batch_size: int = 32,
+    chunk_images: int = pooled_cache.CHUNK_IMAGES,
+    cache_dir: str | None = None,
+    sink: Sink = null_sink,
+    cancel: CancelToken | None = None,
     split: str = "train",
-) -> np.ndarray | None:
-    """Backbone features of ``items`` in order, from the cache or computed in batches.
+) -> CachedFeatures | None:
+    """The features a head with ``pooling`` trains on, for ``items``, from the cache or one chunked pass.
+
+    Nothing is held whole in memory: images are decoded and pushed through
+    the backbone ``chunk_images`` at a time and written to ``.npy`` shards
+    (``cache_dir``, default ``tlstudio.paths.cache_dir("pooled")``), and the
+    result maps them read-only. Example, for a benchmark::
+
+        feats = cached_features(items, backbone="vgg16", weights="none", image_size=32)
+        for x, y in feats.dataset(64, shuffle=True, seed=0): ...
 
     Args:
-        feature_model: Raw RGB images -> backbone output (preprocessing inside).
-        items: The images.
-        image_size: Input side.
+        items: The images and labels, in the order of the rows.
+        backbone: Registry key, e.g. ``"vgg16"``.
+        weights: The backbone's weights source (``"imagenet"``, ``"none"``, ``"file:PATH"``...).
+        image_size: Input side; 0 uses the backbone's default.
+        pooling: The head's pooling: ``"avg"``, ``"max"`` (pooled float32 vectors) or
+            ``"flatten"`` (float16 feature maps).
+        cut: With no ``model``, the backbone layer to take features from; "" is its last layer.
+        model: A model made by :func:`tlstudio.model.build_model`: its own
+            preprocessing and nested backbone (and that backbone's last layer) are used.
+        weights_id: What identifies the backbone's weight values in the cache key. None
+            hashes the values of ``model``'s backbone, or, with no model, uses the
+            weights file's stamp (hashing random weights).
         batch_size: Images per forward pass.
-        key: Cache key from :func:`cache_key`; None disables the cache.
+        chunk_images: Images decoded per chunk.
+        cache_dir: The cache folder; None uses the shared pooled feature cache.
         sink: Receives ``Progress(stage="features")`` events.
         cancel: Checked between batches.
-        split: ``"train"`` or ``"val"``, for the progress message.
+        split: Names the split in the progress messages.
 
     Returns:
-        float32 array ``[len(items), *feature_shape]``, or None when cancelled.
+        The :class:`CachedFeatures` (``features`` is a :class:`numpy.memmap`), or
+        None when cancelled (nothing of the pass is then left on disk).
+
+    Raises:
+        ValueError: an unknown pooling (named, with the choices).
+        ConfigError, WeightsUnavailableError: the backbone cannot be built.
+        DataError: an image cannot be read any more (names the file).
+        OSError: the disk lacks the space for the features (names the folder and both sizes).
     """
-    shape = (len(items), *[int(d) for d in feature_model.output.shape[1:]])
-    total = len(items)
-    if key is not None:
-        hit = lookup(key, shape)
-        if hit is not None:
-            sink(Progress("features", total, total, f"{split}: {total} cached backbone features reused"))
-            return hit
-    out = np.empty(shape, np.float32)
-    done = 0
-    sink(Progress("features", 0, total, f"{split}: computing backbone features for {total} images"))
-    dataset = make_dataset(items, image_size, batch_size, shuffle=False, cache=False)
-    for images, _ in dataset:
-        if cancel.cancelled:
-            return None
-        batch = feature_model.predict_on_batch(images)
-        n = int(batch.shape[0])
-        out[done : done + n] = np.asarray(batch, np.float32)
-        done += n
-        sink(Progress("features", done, total, f"{split}: backbone features {done}/{total}"))
-    if key is not None:
-        store(key, out)
-    return out
+    kind = KIND_OF_POOLING.get(pooling)
+    if kind is None:
+        raise ValueError(f"pooling must be one of {', '.join(KIND_OF_POOLING)}. Received: {pooling!r}")
+    size = backbones.resolve_image_size(backbone, image_size)
+    if model is not None:
+        from tlstudio.model import PREPROCESS_NAME, find_backbone
+
+        net = find_backbone(model)
+        preprocess = model.get_layer(PREPROCESS_NAME)
+    else:
+        net = backbones.build_backbone(backbone, weights, size, cut=cut)
+        preprocess = backbones.preprocess_layer(backbone)
+        if weights_id is None and weights != "none":
+            weights_id = pooled_cache.weights_stamp(backbone, weights, size)
+    layer = net.layers[-1].name
+    result = pooled_cache.pooled_features(
+        [item.path for item in items], backbone=backbone, weights=weights, image_size=size, batch_size=batch_size,
+        cache_dir=cache_dir, sink=sink, cancel=cancel, cuts=(layer,), poolings=(kind,), model=net,
+        preprocess=preprocess, weights_id=weights_id, chunk_images=chunk_images, label=split,
+    )
+    if result is None:
+        return None
+    labels = np.array([item.label for item in items], np.int32)
+    return CachedFeatures(result.pooled(layer, kind), labels, pooling, layer, result.key, result.cache_hit)
+
+
+def fit_model(head: keras.Model, pooling: str) -> keras.Model:
+    """The part of ``head`` that trains on cached features of ``pooling``, sharing its layers.
+
+    A flatten head trains whole on the cached maps. An average or max head
+    trains from ``head_norm`` on, on the cached pooled vectors: its
+    ``head_pool`` layer has no weights, and the cache already applied it.
+    """
+    if KIND_OF_POOLING.get(pooling) == "map":
+        return head
+    layers = [layer for layer in head.layers if not isinstance(layer, keras.layers.InputLayer)]
+    names = [layer.name for layer in layers]
+    if not names or names[0] != "head_pool":
+        raise ValueError(f"the head should start with its 'head_pool' layer. Received layers: {names}")
+    width = int(layers[0].output.shape[-1])
+    inputs = keras.Input(shape=(width,), dtype="float32", name="pooled_features")
+    x = inputs
+    for layer in layers[1:]:
+        x = layer(x)
+    return keras.Model(inputs, x, name=f"{head.name}_on_pooled")
 
 
 def feature_dataset(
@@ -235,19 +212,35 @@ def feature_dataset(
     *,
     shuffle: bool,
     seed: int,
+    reader: Any = None,
 ) -> tf.data.Dataset:
     """A ``(features, labels)`` dataset that shuffles exactly like the image pipeline.
 
     :func:`tlstudio.data.make_dataset` shuffles the item indices with
     ``Dataset.range(n).shuffle(n, seed)``; this does the same, so with the same
     seed the head sees the same batches on the features as on the images.
+    Only the indices live in the pipeline: each batch's rows are read when it
+    is needed, from a memory-mapped shard through a
+    :class:`~tlstudio.analysis.pooled_cache.RowReader` (file reads), or
+    sliced from an in-memory array. Rows come out as float32.
     """
     n = len(labels)
-    feats = tf.constant(features)
+    if reader is None and isinstance(features, np.memmap):
+        reader = RowReader(features)
+    row_shape = tuple(int(d) for d in features.shape[1:])
     labs = tf.constant(np.asarray(labels, np.int32))
+
+    def rows(index: np.ndarray) -> np.ndarray:
+        out = reader.rows(index) if reader is not None else features[index]
+        return np.asarray(out, np.float32)
+
+    def gather(index):
+        x = tf.numpy_function(rows, [index], tf.float32, stateful=False)
+        x.set_shape((None, *row_shape))
+        return x, tf.gather(labs, index)
+
     ds = tf.data.Dataset.range(n)
     if shuffle:
         ds = ds.shuffle(n, seed=seed, reshuffle_each_iteration=True)
-    ds = ds.batch(batch_size)
-    ds = ds.map(lambda idx: (tf.gather(feats, idx), tf.gather(labs, idx)))
+    ds = ds.batch(batch_size).map(gather)
     return ds.prefetch(tf.data.AUTOTUNE)

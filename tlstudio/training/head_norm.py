@@ -10,8 +10,10 @@ changes the result beyond rounding), and writes them into the layer's
 non-trainable weights. Checkpoints, resumed runs and exported models carry
 them like any other weight.
 
-The features come from the feature cache when phase 1 runs on it
-(:func:`array_chunks`), otherwise from one inference pass of the frozen
+The features come from the feature cache when phase 1 runs on it (already
+pooled vectors, or float16 maps for a flatten head, streamed chunk by chunk
+from disk: :meth:`tlstudio.training.features.CachedFeatures.chunks`,
+:func:`array_chunks`), otherwise from one inference pass of the frozen
 backbone over the training images (:func:`image_chunks`).
 """
 
@@ -105,8 +107,9 @@ def adapt_head_normalization(head: keras.Model, chunks: Iterable[np.ndarray]) ->
 
     Args:
         head: The nested head model (:func:`tlstudio.model.find_head`).
-        chunks: Backbone feature maps ``[n, h, w, c]`` (any chunking), the
-            whole training split once. Iteration stops early when a chunk is None
+        chunks: Backbone feature maps ``[n, h, w, c]``, or vectors ``[n, c]``
+            the head's pooling was already applied to (the feature cache), in any
+            chunking, the whole training split once. Iteration stops early when a chunk is None
             (a cancelled image pass): the layer is then left unchanged.
 
     Returns:
@@ -128,7 +131,8 @@ def adapt_head_normalization(head: keras.Model, chunks: Iterable[np.ndarray]) ->
     for chunk in chunks:
         if chunk is None:
             return None
-        pooled = keras.ops.convert_to_numpy(pool(np.asarray(chunk, np.float32)))
+        chunk = np.asarray(chunk, np.float32)
+        pooled = chunk if chunk.ndim == 2 else keras.ops.convert_to_numpy(pool(chunk))
         moments.add(pooled)
     if not moments.count:
         raise ConfigError("The head's input normalisation needs training features. Received: 0 training images")
@@ -150,7 +154,12 @@ def adapt_head_normalization(head: keras.Model, chunks: Iterable[np.ndarray]) ->
 
 
 def array_chunks(features: np.ndarray, chunk: int = CHUNK) -> Iterator[np.ndarray]:
-    """Cached feature maps in slices of ``chunk`` (a memory map is read one slice at a time)."""
+    """Cached features in slices of ``chunk``; a memory-mapped shard is read with file reads, never mapped in."""
+    if isinstance(features, np.memmap) and features.flags.c_contiguous:
+        from tlstudio.analysis.pooled_cache import RowReader
+
+        yield from RowReader(features).chunks(chunk)
+        return
     for start in range(0, len(features), chunk):
         yield features[start : start + chunk]
 

@@ -365,15 +365,16 @@ def _train(
             apply_freeze(model, config.model.freeze)
         if plan.index == 1 and use_cache:
             head = find_head(model)
-            fitted = _features_for_head(model, find_backbone(model), data, image_size, batch_size, sink, cancel, train.seed)
+            fitted = _features_for_head(model, config, data, image_size, batch_size, sink, cancel, train.seed, resuming)
             if fitted is None:
                 state.cancelled = True
                 break
             train_ds, val_ds, train_features = fitted
-            if not resuming and not _adapt(head, head_norm.array_chunks(train_features), sink):
+            with strategy.scope():  # a model made outside the scope cannot be fitted under it
+                fit_model = feature_cache.fit_model(head, config.model.head.pooling)
+            if not resuming and not _adapt(head, train_features.chunks(), sink):
                 state.cancelled = True
                 break
-            fit_model = head
         else:
             if not resuming and not normalised:
                 chunks = head_norm.image_chunks(
@@ -465,26 +466,38 @@ def feature_model(model: keras.Model, backbone: keras.Model) -> keras.Model:
     return keras.Model(inputs, x, name="features")
 
 
-def _features_for_head(model, backbone, data, image_size, batch_size, sink, cancel, seed):
-    """(train_ds, val_ds, train features array) of backbone features, or None when cancelled."""
-    extractor = feature_model(model, backbone)
-    weights_id = feature_cache.weights_fingerprint(backbone)
+def _features_for_head(model, config, data, image_size, batch_size, sink, cancel, seed, resuming):
+    """(train_ds, val_ds, train CachedFeatures) of cached features, or None when cancelled.
+
+    Average and max heads train on cached pooled vectors, a flatten head on
+    cached float16 maps (:mod:`tlstudio.training.features`); the datasets
+    read them from disk batch by batch. A new run's backbone holds exactly its
+    weights source, so the weights file's stamp keys the cache (shared with
+    the probe and sweeps); random weights and a resumed run's backbone are
+    keyed by a hash of their values.
+    """
+    from tlstudio.analysis.pooled_cache import weights_stamp
+
+    pooling = config.model.head.pooling
+    weights_id = None
+    if not resuming and config.model.weights != "none":
+        weights_id = weights_stamp(config.model.backbone, config.model.weights, image_size)
     out = []
     train_features = None
     for split, items, shuffle in (("train", data.train, True), ("val", data.val, False)):
         if not items:
             out.append(None)
             continue
-        key = feature_cache.cache_key(items, image_size, backbone.name, weights_id)
-        feats = feature_cache.extract_features(
-            extractor, items, image_size, batch_size, key=key, sink=sink, cancel=cancel, split=split
+        cached = feature_cache.cached_features(
+            items, backbone=config.model.backbone, weights=config.model.weights, image_size=image_size,
+            pooling=pooling, model=model, weights_id=weights_id, batch_size=batch_size, sink=sink, cancel=cancel,
+            split=split,
         )
-        if feats is None:
+        if cached is None:
             return None
         if split == "train":
-            train_features = feats
-        labels = np.array([it.label for it in items], np.int32)
-        out.append(feature_cache.feature_dataset(feats, labels, batch_size, shuffle=shuffle, seed=seed))
+            train_features = cached
+        out.append(cached.dataset(batch_size, shuffle=shuffle, seed=seed))
     return out[0], out[1], train_features
 
 
