@@ -94,3 +94,23 @@ def test_the_data_page_hands_a_restored_audit_to_the_map_and_the_train_pages_off
     assert state.audit_of(str(root)) == _result(root)  # what the Train page's offer reads
     page.shutdown()
     _no_autosave_left(state)
+
+
+def test_a_move_made_by_the_audit_tab_does_not_make_the_audit_out_of_date(qtbot, tiny_dataset):
+    root = tiny_dataset.resolve()
+    state = AppState()
+    state.update_data_config(root=str(root))
+    state.set_prepared_data(_prepared(root))
+    view = AuditView(state)
+    qtbot.addWidget(view)
+    view._submitted = (str(root), file_list_fingerprint(str(p) for p in root.rglob("*.png")))
+    view._on_result(_result(root))
+    moved = str(root / "square" / "circle_000.png")
+    after_move = _prepared(root, (moved,))  # (the test only adds the new name; the fingerprint differs all the same)
+    view.actions.dataset_changed.emit()  # what a confirmed Relabel move does; the Data page rescans
+    state.set_prepared_data(after_move)
+    assert view.is_current() and "changed since" not in view.summary.text()
+    assert project_controller(state).project.audit.fingerprint == view.result_fingerprint
+    state.set_prepared_data(_prepared(root, (moved, str(root / "circle" / "new.png"))))  # a file added by hand later
+    assert not view.is_current() and "changed since" in view.summary.text()
+    _no_autosave_left(state)

@@ -20,7 +20,9 @@ A finished audit is saved in the project (:class:`~tlstudio.audit_record.AuditRe
 when, on which files, what it found). When a project opens, or this tab is
 built, the project's last audit of the current dataset is shown at once,
 marked with its date, and said to be out of date when the dataset's files
-changed since (:meth:`AuditView.is_current`).
+changed since (:meth:`AuditView.is_current`). A file moved by this tab's
+Relabel (or its Undo) does not count as a change: the rescan it causes is
+adopted as the files the audit stands for.
 """
 
 from __future__ import annotations
@@ -342,6 +344,7 @@ class AuditView(QWidget):
         self._submitted = ("", "")
         self._shown_stale = False
         self._root_seen = state.data_config.root
+        self._adopt_next_scan = False
         self.actions = AuditActions(state, self)
         self.loader = ThumbnailLoader(self)
         self.duplicate_rows: list[QWidget] = []
@@ -397,6 +400,8 @@ class AuditView(QWidget):
         self.runner.error.connect(self._on_error)
         self.runner.finished.connect(lambda: self.state.end_busy(BUSY_KEY))
         self.actions.changed.connect(self._on_decided)
+        # A move made here rescans the folder; that new file list is not "the dataset changed since the audit".
+        self.actions.dataset_changed.connect(lambda: setattr(self, "_adopt_next_scan", True))
         self.actions.failed.connect(self._on_failed)
         self._show_sections(False)
         self._watched_controller: Any = None
@@ -502,8 +507,24 @@ class AuditView(QWidget):
         return bool(self.result is not None and now and self.result_fingerprint and now != self.result_fingerprint)
 
     def _update_staleness(self) -> None:
+        if self._adopt_next_scan:
+            self._adopt_scan()
         if self.result is not None and self._stale() != self._shown_stale:
             self.show_result(self.result)
+
+    def _adopt_scan(self) -> None:
+        """The rescan after a move this tab made (or undid): the audit still stands for the files as they are now."""
+        now = current_fingerprint(self.state)
+        if not now:
+            return  # not the rescan yet (another folder, or cancelled)
+        self._adopt_next_scan = False
+        if self.result is None or not self.result_fingerprint:
+            return
+        self.result_fingerprint = now
+        record = getattr(self.controller.project, "audit", None)
+        if record is not None and _same_folder(record.root, self.result_root) and record.fingerprint != now:
+            record.fingerprint = now
+            self.controller._changed()
 
     def _on_dataset_maybe_changed(self) -> None:
         """Another dataset folder: its own record, or nothing (other config changes leave the findings alone)."""
