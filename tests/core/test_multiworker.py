@@ -17,7 +17,9 @@ the CPU. It checks what a user relies on:
   the workers and their gradients summed, not averaged per worker).
 
 The feature-cache path and the image path (``--no-feature-cache``) each get
-one test.
+one test (marked ``slow``: two or three TensorFlow processes each); a third
+checks that workers started with different options stop at once, naming the
+option, instead of hanging in a collective.
 """
 
 from __future__ import annotations
@@ -65,8 +67,11 @@ def _env(tmp: Path, extra: dict[str, str]) -> dict[str, str]:
     return env
 
 
-def _train(tmp: Path, data: Path, out: Path, args: list[str], *, workers: int) -> list[tuple[int, dict, str]]:
-    """Run ``workers`` CLI trainings (a cluster when > 1); [(exit code, JSON result, stderr)] by task index."""
+def _train(tmp: Path, data: Path, out: Path, args: list[str], *, workers: int, last_args: tuple[str, ...] = ()) -> list[tuple[int, dict, str]]:
+    """Run ``workers`` CLI trainings (a cluster when > 1); [(exit code, JSON result, stderr)] by task index.
+
+    ``last_args`` are added to the last worker's command only.
+    """
     (tmp / "tmp").mkdir(exist_ok=True)
     ports = _free_ports(workers)
     procs = []
@@ -76,6 +81,8 @@ def _train(tmp: Path, data: Path, out: Path, args: list[str], *, workers: int) -
             cluster = {"worker": [f"localhost:{p}" for p in ports]}
             extra["TF_CONFIG"] = json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})
         cmd = [sys.executable, "-m", "tlstudio", "train", str(data), *TRAIN, *args, "--out", str(out)]
+        if index == workers - 1:
+            cmd += list(last_args)
         procs.append(subprocess.Popen(cmd, cwd=ROOT, env=_env(tmp, extra), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
     results = []
     try:
@@ -105,6 +112,7 @@ def _weights(path: Path) -> list[np.ndarray]:
     return [np.asarray(w) for w in load_keras_model(path).get_weights()]
 
 
+@pytest.mark.slow  # three CLI processes: about 25 CPU-seconds each on the feature path, 35 on the image path
 @pytest.mark.parametrize("cache", ["features", "images"])
 def test_two_workers_train_one_model(tmp_path, sample, cache):
     args = BATCH + (["--no-feature-cache"] if cache == "images" else [])
@@ -140,3 +148,14 @@ def test_two_workers_train_one_model(tmp_path, sample, cache):
     assert alone_rc == 0, alone_err[-3000:]
     for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
         assert chief["history"][0][key] == pytest.approx(alone["history"][0][key], rel=1e-4, abs=1e-6), key
+
+
+def test_workers_started_differently_stop_with_the_difference_named(tmp_path, sample):
+    """A different option on one worker would make the collectives hang or fail deep in TensorFlow."""
+    results = _train(tmp_path, sample, tmp_path / "run", BATCH, workers=2, last_args=("--lr", "0.01"))
+    for (rc, result, stderr), mine in zip(results, ("0.001", "0.01")):
+        assert rc == 1, stderr[-3000:]
+        assert "the workers were started with different settings (train.learning_rate)" in result["error"]
+        assert f"train.learning_rate={mine}" in result["error"]
+        assert result["history"] == [] and result["model_path"] is None
+    assert not [p.name for p in (tmp_path / "tmp").iterdir() if p.name.startswith("tlstudio-worker-")]

@@ -78,7 +78,7 @@ from tlstudio.training.loss import make_loss
 from tlstudio.training.optimizers import make_optimizer
 from tlstudio.training.result import RunResult
 from tlstudio.training.run_folder import check_new_run_dir, create_run_dir, remove_worker_scratch, worker_scratch_dir
-from tlstudio.training.strategy import describe_devices, distribute_ready, eval_batch_size, is_chief, precision_policy, select_strategy, train_steps
+from tlstudio.training.strategy import check_same_run, describe_devices, distribute_ready, eval_batch_size, is_chief, precision_policy, select_strategy, train_steps
 
 logger = logging.getLogger(__name__)
 
@@ -284,6 +284,7 @@ def _train(
 
     image_size = resolve_image_size(config.model.backbone, config.model.image_size)
     strategy = strategy or select_strategy()
+    check_same_run(strategy, config, data)  # across workers: the same settings and the same split, or a clear error
     session.devices = describe_devices(strategy, mixed_precision=train.mixed_precision)
     batch_size = train.batch_size
     num_train, num_val = len(data.train), len(data.val)

@@ -29,6 +29,7 @@ import os
 from typing import Iterator
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from tlstudio.errors import ConfigError
@@ -36,6 +37,7 @@ from tlstudio.training.cluster import is_chief, role
 
 __all__ = [
     "MultiWorkerMirroredStrategy",
+    "check_same_run",
     "describe_devices",
     "distribute_ready",
     "eval_batch_size",
@@ -47,6 +49,7 @@ __all__ = [
     "role",
     "select_strategy",
     "train_steps",
+    "workers_agree",
 ]
 
 
@@ -246,3 +249,86 @@ def distribute_ready(train_ds, val_ds, *, num_train: int, num_val: int, batch_si
             val_ds = val_ds.unbatch().batch(size)
         val_ds = val_ds.with_options(options)
     return train_ds, val_ds
+
+
+def _digest(text: str) -> int:
+    """A 56-bit digest of ``text``: exact in an int64 tensor on every device."""
+    import hashlib
+
+    return int.from_bytes(hashlib.sha256(text.encode("utf-8")).digest()[:7], "big")
+
+
+def workers_agree(strategy: tf.distribute.Strategy | None, texts: list[str]) -> list[int]:
+    """For each of ``texts``, how many different values the workers hold (1: they all agree).
+
+    One all-gather of a digest per text and replica; every worker must call
+    it at the same point with as many texts (they run the same code). On one
+    machine nothing is exchanged and every count is 1.
+    """
+    if not is_multi_worker(strategy) or not texts:
+        return [1] * len(texts)
+    values = [_digest(t) for t in texts]
+    local = strategy.experimental_distribute_values_from_function(lambda ctx: tf.constant([values], tf.int64))
+    gathered = np.asarray(strategy.gather(local, axis=0))  # [replicas, len(texts)]
+    return [len(set(column.tolist())) for column in gathered.T]
+
+
+def _leaves(value, prefix: str = "") -> dict[str, str]:
+    """``{"train.batch_size": "32", ...}`` from a nested dict, values as JSON."""
+    if isinstance(value, dict):
+        out: dict[str, str] = {}
+        for key, item in value.items():
+            out.update(_leaves(item, f"{prefix}{key}."))
+        return out
+    return {prefix.rstrip("."): json.dumps(value, sort_keys=True)}
+
+
+def check_same_run(strategy: tf.distribute.Strategy | None, config, data) -> None:
+    """Refuse to train when the workers' settings or datasets differ.
+
+    Different settings (``--batch-size``, ``--epochs``...) or a different
+    copy of the dataset make workers run different steps; their collectives
+    then hang or fail with a shape mismatch deep inside TensorFlow. Every
+    worker compares a digest of its settings (all but the data folder and the
+    run folder) and of its split (each image's path relative to the data
+    folder, its label, its split) with the others', and all stop with the
+    same error when they differ.
+
+    Args:
+        strategy: The run's strategy; nothing is checked on one machine.
+        config: The :class:`~tlstudio.config.RunConfig`.
+        data: The prepared dataset (``class_names``, ``train``, ``val``, ``test``).
+
+    Raises:
+        ConfigError: naming what differs and this worker's side of it.
+    """
+    if not is_multi_worker(strategy):
+        return
+    import dataclasses
+    import os
+
+    from tlstudio.config import to_dict
+
+    me = role()
+    who = me.describe().split(" (")[0] if me else "this worker"
+    settings = dataclasses.replace(config, data=dataclasses.replace(config.data, root=""), run_dir="", resume_from="")
+    fields = _leaves(to_dict(settings))
+    differ = [name for name, n in zip(fields, workers_agree(strategy, list(fields.values()))) if n > 1]
+    if differ:
+        shown = ", ".join(f"{name}={fields[name]}" for name in differ[:6]) + (" ..." if len(differ) > 6 else "")
+        raise ConfigError(
+            f"the workers were started with different settings ({', '.join(differ[:6])}): run the same tlstudio-cli train "
+            f"options on every worker (only the data folder's location may differ). Received on {who}: {shown}"
+        )
+    root = config.data.root or (os.path.dirname(config.resume_from) if config.resume_from else "")
+    lines = [json.dumps(list(data.class_names))]
+    for split in ("train", "val", "test"):
+        for item in getattr(data, split, ()):
+            rel = os.path.relpath(item.path, root) if root else item.path
+            lines.append(f"{split}\t{item.label}\t{rel}")
+    if (n := workers_agree(strategy, ["\n".join(lines)])[0]) > 1:
+        raise ConfigError(
+            f"the workers' datasets differ ({n} different splits): put the same files at the same place on every host. "
+            f"Received on {who}: {len(data.train)} training, {len(data.val)} validation and {len(data.test)} test images "
+            f"in {len(data.class_names)} classes under {root or 'the data folder'} (digest {_digest(chr(10).join(lines)):014x})"
+        )
