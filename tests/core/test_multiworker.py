@@ -112,7 +112,7 @@ def _weights(path: Path) -> list[np.ndarray]:
     return [np.asarray(w) for w in load_keras_model(path).get_weights()]
 
 
-@pytest.mark.slow  # three CLI processes: about 25 CPU-seconds each on the feature path, 35 on the image path
+@pytest.mark.slow  # two or three TensorFlow processes: over 40 s on two cores
 @pytest.mark.parametrize("cache", ["features", "images"])
 def test_two_workers_train_one_model(tmp_path, sample, cache):
     args = BATCH + (["--no-feature-cache"] if cache == "images" else [])
