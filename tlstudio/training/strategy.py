@@ -2,7 +2,7 @@
 
 :func:`select_strategy` picks a :mod:`tf.distribute` strategy:
 
-* ``TF_CONFIG`` set in the environment -> ``MultiWorkerMirroredStrategy``
+* ``TF_CONFIG`` set in the environment -> :class:`MultiWorkerMirroredStrategy`
   (every worker runs the same command; see the README). It must be created
   before TensorFlow runs any op, so ``tlstudio-cli train`` creates it first
   thing and passes it to ``run_training``;
@@ -14,6 +14,19 @@
 strategy each replica gets ``batch_size / num_replicas_in_sync`` images per
 step, so the optimisation (and the learning rate that suits it) is the same
 on one device or many.
+
+Across several workers (``run_training`` calls these; each is a no-op on one machine):
+
+* :class:`MultiWorkerMirroredStrategy` mends the two ``strategy.reduce`` calls
+  of Keras 3's ``fit`` that TensorFlow's multi-worker strategy rejects;
+* :func:`check_same_run` stops every worker, naming the difference, when
+  they were started with different options or hold different splits;
+* :func:`distribute_ready` shards the datasets by data and keeps every
+  replica's share of a batch non-empty (:func:`train_steps`,
+  :func:`eval_batch_size`);
+* only the chief writes the run folder (:func:`is_chief`, from
+  :mod:`tlstudio.training.cluster`); the others use
+  :func:`tlstudio.training.run_folder.worker_scratch_dir`.
 
 Mixed precision (``mixed_float16``) is applied only when a GPU is visible; on
 CPU it would be slower and less accurate. The model's softmax output layer is
