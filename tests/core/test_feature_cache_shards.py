@@ -219,3 +219,16 @@ def test_a_run_on_the_cache_trains_the_model_a_run_on_images_trains(tmp_path, mo
     assert np.max(np.abs(p_fast - p_slow)) <= tol
     for a, b in zip(fast.history, slow.history):
         assert a["loss"] == pytest.approx(b["loss"], rel=tol)
+
+
+def test_a_damaged_manifest_rebuilds_the_entry(items, caplog):
+    model = _model()
+    first = features.cached_features(items, backbone="vgg16", weights="none", image_size=SIZE, model=model)
+    manifest = Path(first.features.filename).parent / f"{first.key}.json"
+    manifest.write_text("{not json")
+    before = pooled_cache.extraction_count()
+    with caplog.at_level(logging.WARNING):
+        again = features.cached_features(items, backbone="vgg16", weights="none", image_size=SIZE, model=model)
+    assert pooled_cache.extraction_count() == before + 1 and not again.cache_hit
+    assert "damaged pooled feature cache entry" in caplog.text and str(manifest) in caplog.text
+    assert features.cached_features(items, backbone="vgg16", weights="none", image_size=SIZE, model=model).cache_hit
