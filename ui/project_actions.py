@@ -308,6 +308,11 @@ def last_run(project: Project) -> Any:
     return None
 
 
+def existing_project_controller(state: Any) -> ProjectController | None:
+    """The :class:`ProjectController` of ``state`` if one was made, else None (making one starts autosaving)."""
+    return _CONTROLLERS.get(state)
+
+
 def project_controller(state: Any) -> ProjectController:
     """The one :class:`ProjectController` of ``state`` (created on first use)."""
     controller = _CONTROLLERS.get(state)

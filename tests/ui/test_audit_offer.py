@@ -2,10 +2,23 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tlstudio.config import DataConfig, RunConfig
 from tlstudio.jobs.audit import AuditResult, DuplicateGroup, Imbalance
 from ui.pages.audit_offer import AuditOffer
+from ui.project_actions import project_controller
 from ui.state import AppState
+
+
+@pytest.fixture
+def state():
+    """An app state whose project (the offer reads its saved audit) leaves no autosave behind for later tests."""
+    app_state = AppState()
+    yield app_state
+    controller = project_controller(app_state)
+    controller._autosave_timer.stop()
+    controller.discard_own_autosave()
 
 
 def _audit(leak: bool) -> AuditResult:
@@ -13,8 +26,7 @@ def _audit(leak: bool) -> AuditResult:
     return AuditResult((group,), (), (), Imbalance({}, 1.0, ""))
 
 
-def test_offer_then_leak_warning_then_nothing(qtbot, tmp_path):
-    state = AppState()
+def test_offer_then_leak_warning_then_nothing(qtbot, tmp_path, state):
     offer = AuditOffer(state)
     qtbot.addWidget(offer)
     assert offer.isHidden()  # no dataset
@@ -35,20 +47,17 @@ def test_offer_then_leak_warning_then_nothing(qtbot, tmp_path):
     assert offer.isHidden()
 
 
-def test_an_audit_saved_in_the_project_is_not_offered_again_until_the_files_change(qtbot, tmp_path):
+def test_an_audit_saved_in_the_project_is_not_offered_again_until_the_files_change(qtbot, tmp_path, state):
     from types import SimpleNamespace
 
     from tlstudio.audit_record import AuditRecord, file_list_fingerprint
     from tlstudio.project import Project
-    from ui.project_actions import project_controller
-
     root = tmp_path / "data"
     files = [str(root / "a" / f"{i}.jpg") for i in range(3)]
 
     def scanned(paths):
         return SimpleNamespace(root=str(root), cancelled=False, report=SimpleNamespace(valid={"all": {"a": tuple(paths)}}))
 
-    state = AppState()
     offer = AuditOffer(state)
     qtbot.addWidget(offer)
     project = Project.new(dataset=str(root))
@@ -66,4 +75,3 @@ def test_an_audit_saved_in_the_project_is_not_offered_again_until_the_files_chan
     leaky.set_audit(AuditRecord.from_result(_audit(leak=True), str(root), file_list_fingerprint(files)))
     project_controller(state)._apply(leaky)
     assert not offer.isHidden() and "1 photo group in more than one split" in offer.label.text()
-    project_controller(state)._autosave_timer.stop()

@@ -58,9 +58,7 @@ class AuditOffer(QWidget):
         state.audit_recorded.connect(lambda _root: self.refresh())
         state.run_started.connect(self._on_run_started)
         state.data_changed.connect(lambda _p: self.refresh())  # a rescan: the files may have changed
-        from ui.project_actions import project_controller
-
-        project_controller(state).project_changed.connect(lambda _p: self.refresh())
+        self._watched: Any = None
         self.refresh()
 
     def _on_run_started(self, config: Any) -> None:
@@ -69,10 +67,19 @@ class AuditOffer(QWidget):
         self.refresh()
 
     def record(self) -> Any:
-        """The project's last audit when it was of the current dataset folder, else None."""
-        from ui.project_actions import project_controller
+        """The project's last audit when it was of the current dataset folder, else None.
 
-        record = getattr(project_controller(self.state).project, "audit", None)
+        The project controller is looked up, never made (making one starts autosaving).
+        """
+        from ui.project_actions import existing_project_controller
+
+        controller = existing_project_controller(self.state)
+        if controller is None:
+            return None
+        if controller is not self._watched:  # another project opening: refresh
+            controller.project_changed.connect(lambda _p: self.refresh())
+            self._watched = controller
+        record = getattr(controller.project, "audit", None)
         root = self.state.data_config.root
         return record if record is not None and _key(record.root) == _key(root) else None
 

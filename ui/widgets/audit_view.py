@@ -469,17 +469,26 @@ class AuditView(QWidget):
 
     @property
     def controller(self):
+        """The project controller, made if needed (only when the user acts: making one starts autosaving)."""
         from ui.project_actions import project_controller
 
-        controller = project_controller(self.state)
-        if controller is not self._watched_controller:
+        project_controller(self.state)
+        return self._existing_controller()
+
+    def _existing_controller(self):
+        """The project controller if one exists (never made here), watched for another project opening."""
+        from ui.project_actions import existing_project_controller
+
+        controller = existing_project_controller(self.state)
+        if controller is not None and controller is not self._watched_controller:
             controller.project_changed.connect(lambda _p: self.restore_from_project())
             self._watched_controller = controller
         return controller
 
     def restore_from_project(self) -> bool:
         """Show the project's last audit of the current dataset, if it has one (no job runs); True when shown."""
-        record = getattr(self.controller.project, "audit", None)
+        controller = self._existing_controller()
+        record = getattr(controller.project, "audit", None) if controller is not None else None
         root = self.state.data_config.root
         if record is None or not _same_folder(record.root, root):
             return False
@@ -521,7 +530,8 @@ class AuditView(QWidget):
         if self.result is None or not self.result_fingerprint:
             return
         self.result_fingerprint = now
-        record = getattr(self.controller.project, "audit", None)
+        controller = self._existing_controller()
+        record = getattr(controller.project, "audit", None) if controller is not None else None
         if record is not None and _same_folder(record.root, self.result_root) and record.fingerprint != now:
             record.fingerprint = now
             self.controller._changed()
