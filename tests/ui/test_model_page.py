@@ -383,5 +383,7 @@ def test_cut_combo_lists_the_backbones_cut_points_and_the_tree_follows_the_cut(q
     # the state's config is shown: the last cut point is the whole backbone
     state.set_model_config(ModelConfig(backbone="vgg16", weights="none", image_size=32, cut="block5_pool"))
     assert combo.currentData() == "" and state.model_config.cut == "block5_pool"
-    state.set_model_config(ModelConfig(backbone="vgg16", weights="none", image_size=32, cut="block2_pool"))
-    assert combo.currentText() == "block2_pool"
+    with qtbot.waitSignal(page.layout_ready, timeout=LAYOUT_TIMEOUT_MS):
+        state.set_model_config(ModelConfig(backbone="vgg16", weights="none", image_size=32, cut="block2_pool"))
+        assert combo.currentText() == "block2_pool"
+    assert page.layout_info.cut == "block2_pool" and page.tree.topLevelItemCount() == 2

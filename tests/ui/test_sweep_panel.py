@@ -279,3 +279,22 @@ def test_the_space_size_line_counts_the_grid_and_follows_the_ticks(qtbot):
     assert panel.size_label.text() == "grid of 15 points: 10 trials"
     panel.param_edits["learning_rates"].setText("0.001, x")
     assert panel.size_label.text() == "space not valid" and "Received" in panel.size_label.toolTip()
+
+
+def test_trials_of_other_settings_say_so_and_auto_head_shows_on_the_model_page(qtbot, tmp_path):
+    from tlstudio.jobs.sweep import SweepConfig
+    from ui.pages.model_page import ModelPage
+
+    model = ModelConfig(backbone="vgg16", weights="none", image_size=32)
+    state = AppState(model_config=model, data_config=DataConfig(root=str(tmp_path)))
+    page = ModelPage(state)
+    qtbot.addWidget(page)
+    panel = page.sweep_panel
+    panel.shown = SweepConfig(data=state.data_config, model=model)
+    panel._show_trials(TRIALS)
+    assert panel.stale.isHidden()
+    state.update_model_config(image_size=48)
+    assert not panel.stale.isHidden() and "32 px" in panel.stale.text() and str(tmp_path) in panel.stale.text()
+    assert page.auto_note.isHidden()
+    state.update_train_config(auto_head=True)
+    assert not page.auto_note.isHidden()

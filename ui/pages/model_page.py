@@ -212,7 +212,7 @@ class ModelPage(QWidget):
         self._layout_timer = QTimer(self)
         self._layout_timer.setSingleShot(True)
         self._layout_timer.setInterval(250)
-        self._layout_timer.timeout.connect(self.refresh_layout)
+        self._layout_timer.timeout.connect(self._on_layout_timer)
 
         self._build_ui()
         self.form = self._bind_form(state.model_config)
@@ -223,6 +223,8 @@ class ModelPage(QWidget):
         self._update_counts()
         state.model_config_changed.connect(self._on_state_config)
         state.data_changed.connect(lambda _d: self._update_counts())
+        state.train_config_changed.connect(self._update_auto_note)
+        self._update_auto_note(state.train_config)
         self.tree_status.setText("The layer list is built when this page is first shown.")
         self._default_shown: tuple[str, str] | None = None
         self._default_asked: tuple[str, int] = ("", 0)
@@ -239,6 +241,11 @@ class ModelPage(QWidget):
     def _schedule_layout(self) -> None:
         if self.isVisible():
             self._layout_timer.start()
+
+    def _on_layout_timer(self) -> None:
+        # a page closed while the timer ran (a window closing, a test ending) starts no engine job
+        if self.isVisible():
+            self.refresh_layout()
 
     # ------------------------------------------------------------------ UI
 
@@ -352,6 +359,15 @@ class ModelPage(QWidget):
         self.head_summary.setObjectName("Hint")
         self.head_summary.setWordWrap(True)
         head_layout.addWidget(self.head_summary)
+        self.auto_note = QLabel(
+            "The Train page's \u201cChoose cut and head automatically\u201d is on: the run picks its cut and head "
+            "with the probe and a short sweep, and these settings are the starting point only."
+        )
+        self.auto_note.setObjectName("AutoHeadNote")
+        self.auto_note.setWordWrap(True)
+        self.auto_note.setStyleSheet("background: #fff4e0; border: 1px solid #e0b060; border-radius: 3px; padding: 3px;")
+        self.auto_note.setVisible(False)
+        head_layout.addWidget(self.auto_note)
 
         left = QWidget()
         left_layout = QVBoxLayout(left)
@@ -706,6 +722,10 @@ class ModelPage(QWidget):
         self.weights_status.setProperty("status", prop)
         colour = {"ok": "#2e7d32", "missing": "#b3261e"}.get(prop, "")
         self.weights_status.setStyleSheet(f"color: {colour};" if colour else "")
+
+    def _update_auto_note(self, train) -> None:
+        """Say so when the Train page's Auto choice overrides this page's cut and head."""
+        self.auto_note.setVisible(bool(getattr(train, "auto_head", False)))
 
     def _update_head_rows(self) -> None:
         for i, row in enumerate(self.dense_rows):

@@ -207,6 +207,8 @@ class SweepPanel(QWidget):
         self.controls.run_button.clicked.connect(lambda: self.run())
         state.model_config_changed.connect(lambda _c: self._update_size())
         state.train_config_changed.connect(lambda _c: self._update_size())
+        state.model_config_changed.connect(lambda _c: self._update_stale())
+        state.data_config_changed.connect(lambda _c: self._update_stale())
         if project_path is None:
             from ui.project_actions import project_controller
 
@@ -313,6 +315,11 @@ class SweepPanel(QWidget):
         self.table.trial_selected.connect(self._on_selected)
         self.plot = SweepPlot()
         self.plot.trial_clicked.connect(self.table.select_trial)
+        self.stale = QLabel("")
+        self.stale.setObjectName("SweepStale")
+        self.stale.setWordWrap(True)
+        self.stale.setStyleSheet("color: #8a5a00;")
+        self.stale.setVisible(False)
         split = QSplitter(Qt.Orientation.Vertical)
         split.addWidget(self.table)
         split.addWidget(self.plot)
@@ -350,6 +357,7 @@ class SweepPanel(QWidget):
         layout.addLayout(top)
         layout.addWidget(self.space_box)
         layout.addLayout(run_row)
+        layout.addWidget(self.stale)
         layout.addWidget(split, 1)
         layout.addLayout(promote_row)
         self.space_button.setChecked(True)
@@ -574,10 +582,27 @@ class SweepPanel(QWidget):
         self._update_buttons()
         return True
 
+    def _update_stale(self) -> None:
+        """Say so when the trials shown were scored on another dataset or backbone than the pages show now."""
+        shown = self.shown
+        if shown is None:
+            self.stale.setVisible(False)
+            return
+        m, now = shown.model, self.state.model_config
+        spec = BACKBONES.get(m.backbone)
+        name = spec.display_name if spec else m.backbone
+        size = m.image_size or (spec.default_size if spec else 0)
+        changed = ((m.backbone, m.weights, m.image_size) != (now.backbone, now.weights, now.image_size)
+                   or shown.data.root != self.state.data_config.root)
+        self.stale.setText(f"These trials are for {name}, {m.weights} weights, {size} px on {shown.data.root}; the "
+                           "pages show other settings now. Promote uses the sweep's.")
+        self.stale.setVisible(changed)
+
     def _show_trials(self, trials: list[Trial], best: int | None = None) -> None:
         order = cut_points(self.shown.model.backbone) if self.shown and self.shown.model.backbone in BACKBONES else ()
         self.table.trials.set_trials(trials, best)
         self.plot.set_trials(trials, order)
+        self._update_stale()
         self._on_selected(self.table.selected_trial())
 
     def _on_event(self, event: object) -> None:
