@@ -114,3 +114,23 @@ def test_a_move_made_by_the_audit_tab_does_not_make_the_audit_out_of_date(qtbot,
     state.set_prepared_data(_prepared(root, (moved, str(root / "circle" / "new.png"))))  # a file added by hand later
     assert not view.is_current() and "changed since" in view.summary.text()
     _no_autosave_left(state)
+
+
+def test_a_project_opened_with_the_same_configs_shows_its_audit_after_the_rescan(qtbot, tiny_dataset, tmp_path):
+    """The app restores the last configs before the project opens: no config changes, yet the audit must show."""
+    from tlstudio.audit_record import AuditRecord
+    from tlstudio.project import Project
+
+    root = tiny_dataset.resolve()
+    project = Project.new(dataset=str(root))
+    project.set_audit(AuditRecord.from_result(_result(root), str(root), "sha256:abc"))
+    saved = project.save(tmp_path / "same.tlsproj")
+    state = AppState()
+    state.set_data_config(project.data)  # what restoring the last session's configs did
+    view = AuditView(state)  # built before the window's project controller exists
+    qtbot.addWidget(view)
+    assert view.result is None
+    project_controller(state).open_project(saved)  # same configs: no data_config_changed
+    state.set_prepared_data(_prepared(root))  # the rescan opening a project asks for
+    assert view.result == _result(root) and "Last audit" in view.summary.text()
+    _no_autosave_left(state)

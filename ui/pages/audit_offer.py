@@ -66,6 +66,10 @@ class AuditOffer(QWidget):
         self._trained.add(_key(root))
         self.refresh()
 
+    def showEvent(self, event) -> None:  # noqa: N802 - Qt API
+        super().showEvent(event)
+        self.refresh()
+
     def record(self) -> Any:
         """The project's last audit when it was of the current dataset folder, else None.
 

@@ -515,7 +515,14 @@ class AuditView(QWidget):
         now = current_fingerprint(self.state)
         return bool(self.result is not None and now and self.result_fingerprint and now != self.result_fingerprint)
 
+    def showEvent(self, event) -> None:  # noqa: N802 - Qt API
+        super().showEvent(event)
+        if self.result is None:
+            self.restore_from_project()  # a project opened with the same configs emits no config change
+
     def _update_staleness(self) -> None:
+        if self.result is None:
+            self.restore_from_project()  # a project opened before this tab heard of its controller: the rescan says so
         if self._adopt_next_scan:
             self._adopt_scan()
         if self.result is not None and self._stale() != self._shown_stale:
