@@ -298,3 +298,31 @@ def test_trials_of_other_settings_say_so_and_auto_head_shows_on_the_model_page(q
     assert page.auto_note.isHidden()
     state.update_train_config(auto_head=True)
     assert not page.auto_note.isHidden()
+
+
+def test_opening_a_project_shows_its_last_sweep(qtbot, tmp_path):
+    """The panel follows the state's project controller: open shows that project's sweep, new shows none of it."""
+    from tlstudio.analysis import sweep_store
+    from tlstudio.jobs.sweep import SweepConfig
+    from ui.pages.sweep_files import new_sweep
+    from ui.project_actions import project_controller
+
+    state = AppState(model_config=ModelConfig(backbone="vgg16", weights="none", image_size=32))
+    controller = project_controller(state)
+    try:
+        path = controller.save(tmp_path / "bees.tlsproj")
+        config = new_sweep(sweeps_folder(path), SweepConfig(model=state.model_config, trials=5))
+        sweep_store.save(config.trials_file, {}, TRIALS)
+        panel = SweepPanel(state)  # the controller's project path, not a given one
+        qtbot.addWidget(panel)
+        assert panel.sweeps_folder() == tmp_path / "bees.sweeps"
+        assert panel.table.trials.rowCount() == 5 and panel.stored.folder.parent == tmp_path / "bees.sweeps"
+        assert panel.resume_button.isEnabled()  # 4 of 5 scored: not complete
+
+        controller.new_project()
+        assert panel.stored is None or panel.stored.folder.parent != tmp_path / "bees.sweeps"
+        controller.open_project(path)
+        assert panel.table.trials.rowCount() == 5 and panel.shown.trials == 5
+        assert panel.table.trials.data(panel.table.trials.index(2, 3)).startswith("failed: ValueError")
+    finally:
+        controller.discard_own_autosave()

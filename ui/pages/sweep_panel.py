@@ -177,7 +177,8 @@ class SweepPanel(QWidget):
         state: The shared :class:`~ui.state.AppState`.
         parent: Parent widget.
         project_path: Returns the path of the open project (None when untitled);
-            by default the one of :func:`ui.project_actions.project_controller`.
+            by default the one of the state's project controller
+            (:func:`ui.project_actions.existing_project_controller`; none: untitled).
 
     Signals:
         finished_sweep(object): a :class:`~tlstudio.jobs.sweep.SweepResult` arrived.
@@ -210,9 +211,11 @@ class SweepPanel(QWidget):
         state.model_config_changed.connect(lambda _c: self._update_stale())
         state.data_config_changed.connect(lambda _c: self._update_stale())
         if project_path is None:
-            from ui.project_actions import project_controller
+            from ui.project_actions import existing_project_controller
 
-            project_controller(state).project_changed.connect(lambda _p: self.load_last())
+            controller = existing_project_controller(state)  # making one would start autosaving
+            if controller is not None:
+                controller.project_changed.connect(lambda _p: self.load_last())
         self.load_last()
 
     # ------------------------------------------------------------------ UI
@@ -567,9 +570,10 @@ class SweepPanel(QWidget):
     # ------------------------------------------------------------ internals
 
     def _controller_path(self) -> Any:
-        from ui.project_actions import project_controller
+        from ui.project_actions import existing_project_controller
 
-        return project_controller(self.state).path
+        controller = existing_project_controller(self.state)
+        return controller.path if controller is not None else None
 
     def _start(self, config: SweepConfig, message: str) -> bool:
         self._running = config
