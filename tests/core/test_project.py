@@ -171,7 +171,9 @@ def test_older_autosave_is_not_offered(tmp_path):
     assert recover(path) is None
 
 
-def test_untitled_autosave_lives_in_the_cache():
+def test_untitled_autosave_lives_in_the_cache(tmp_path, monkeypatch):
+    # A cache of its own: windows of other tests leave untitled autosaves in the session's cache.
+    monkeypatch.setenv("TLSTUDIO_CACHE_DIR", str(tmp_path / "cache"))
     project = Project.new()
     project.session = "2222-other"
     side = project.autosave()
