@@ -214,3 +214,28 @@ def test_worker_scratch_delete_refuses_a_folder_it_did_not_make(tmp_path):
     with pytest.raises(ProjectError):
         remove_worker_scratch(tmp_path)
     assert (tmp_path / "photo.jpg").exists()
+
+
+def test_a_cancel_on_any_worker_stops_this_one_too():
+    import keras
+
+    from tlstudio.cancel import CancelToken
+    from tlstudio.training.callbacks import CancelCallback, RunState
+
+    asked = []
+
+    def agree(flag):  # stands for the all-reduce: another worker was cancelled after two batches
+        asked.append(flag)
+        return len(asked) >= 3
+
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    token, state = CancelToken(), RunState()
+    callback = CancelCallback(token, state, agree)
+    callback.set_model(model)
+    model.stop_training = False  # as fit sets it
+    callback.on_train_batch_end(0)
+    callback.on_train_batch_end(1)
+    assert not token.cancelled and not state.cancelled and not model.stop_training
+    callback.on_train_batch_end(2)
+    assert token.cancelled and state.cancelled and model.stop_training
+    assert asked == [False, False, False]  # this worker's own token was never set before

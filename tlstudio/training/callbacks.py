@@ -170,15 +170,31 @@ class CancelCallback(keras.callbacks.Callback):
 
     Checks the token after every training batch (and every validation batch,
     so a cancel during validation does not wait for the whole validation set).
+
+    Across several workers a worker may not stop alone: the others would wait
+    in the next collective until TensorFlow gives up on it. With ``agree``
+    (:func:`tlstudio.training.strategy.any_worker`) every check asks all the
+    workers, so a cancel on any of them (Ctrl-C, SIGTERM) stops all of them
+    after the same batch, and each cancels its own token.
+
+    Args:
+        cancel: The run's token.
+        state: Shared run state (``cancelled`` is set here).
+        agree: Maps this worker's flag to "some worker was cancelled"; None on one machine.
     """
 
-    def __init__(self, cancel: CancelToken, state: RunState):
+    def __init__(self, cancel: CancelToken, state: RunState, agree: Callable[[bool], bool] | None = None):
         super().__init__()
         self.cancel = cancel
         self.state = state
+        self.agree = agree
 
     def _check(self) -> bool:
-        if self.cancel.cancelled:
+        cancelled = self.cancel.cancelled
+        if self.agree is not None and self.agree(cancelled) and not cancelled:
+            self.cancel.cancel()  # another worker was cancelled: this one stops with it
+            cancelled = True
+        if cancelled:
             self.state.cancelled = True
             self.model.stop_training = True
             return True

@@ -78,7 +78,7 @@ from tlstudio.training.loss import make_loss
 from tlstudio.training.optimizers import make_optimizer
 from tlstudio.training.result import RunResult
 from tlstudio.training.run_folder import check_new_run_dir, create_run_dir, remove_worker_scratch, worker_scratch_dir
-from tlstudio.training.strategy import check_same_run, describe_devices, distribute_ready, eval_batch_size, is_chief, precision_policy, select_strategy, train_steps
+from tlstudio.training.strategy import any_worker, check_same_run, describe_devices, distribute_ready, eval_batch_size, is_chief, precision_policy, select_strategy, train_steps
 
 logger = logging.getLogger(__name__)
 
@@ -418,7 +418,7 @@ def _fit(fit_model, full_model, train_ds, val_ds, plan, first_epoch, class_weigh
             batch_size=batch_size,
             optimizer=lambda: fit_model.optimizer,
         ),
-        CancelCallback(cancel, state),  # after the events: a sink may cancel on a BatchEnd
+        CancelCallback(cancel, state, any_worker(fit_model.distribute_strategy)),  # after the events: a sink may cancel on a BatchEnd
         CheckpointCallback(
             full_model,
             str(run_dir),
