@@ -16,6 +16,11 @@ Usage::
   k-fold CV on the cached pooled features (cached by the probe above).
   Prints trials per second, the best CV accuracy and the RSS before and
   after the trials.
+* train --head auto: the train job with ``TrainConfig.auto_head`` from an
+  EMPTY cache (a fresh cache folder): probe, 10-trial sweep, training of the
+  chosen cut and head; its time against the baseline epoch and its
+  validation accuracy against the default head (average pooling, 5 epochs)
+  trained with the same weights right after.
 * baseline: one epoch of the script a Keras user writes from the
   transfer-learning guide (``image_dataset_from_directory``, frozen VGG16 with
   ``training=False``, average pooling, dropout 0.2, softmax, Adam 1e-3,
@@ -59,17 +64,39 @@ def run_probe(data: Path, weights: str, image_size: int, folds: int):
 
 
 def run_sweep(data: Path, weights: str, image_size: int, folds: int, trials: int):
+    """The sweep job; returns ``(seconds, result, rss_growth_mb, {trial index: RSS MB after it})``."""
     from tlstudio.config import DataConfig, ModelConfig
     from tlstudio.jobs import run_job
-    from tlstudio.jobs.sweep import SweepConfig
+    from tlstudio.jobs.sweep import SweepConfig, TrialFinished
 
     config = SweepConfig(DataConfig(root=str(data), val_fraction=0.2, seed=SEED),
                          ModelConfig(backbone="vgg16", weights=weights, image_size=image_size),
                          trials=trials, search="random", seed=0, folds=folds)
+    rss: dict[int, float] = {}
+
+    def sink(event) -> None:
+        if isinstance(event, TrialFinished):
+            rss[event.index] = _rss_mb()
+
     rss_before = _rss_mb()
     start = time.perf_counter()
-    result = run_job("sweep", config)
-    return time.perf_counter() - start, result, _rss_mb() - rss_before
+    result = run_job("sweep", config, sink=sink)
+    return time.perf_counter() - start, result, _rss_mb() - rss_before, rss
+
+
+def run_training_job(data: Path, weights: str, image_size: int, *, auto: bool, run_dir: Path):
+    """``train --head auto`` (``auto=True``) or ``train`` with the default head; ``(seconds, RunResult)``."""
+    from tlstudio.config import DataConfig, ModelConfig, RunConfig, TrainConfig
+    from tlstudio.jobs import run_job
+
+    config = RunConfig(DataConfig(root=str(data), val_fraction=0.2, seed=SEED),
+                       ModelConfig(backbone="vgg16", weights=weights, image_size=image_size),
+                       TrainConfig(auto_head=auto, tensorboard=False, seed=SEED), run_dir=str(run_dir))
+    start = time.perf_counter()
+    result = run_job("train", config)
+    if result.error:
+        raise SystemExit(f"bench_sweep: the {'auto' if auto else 'default'} head run failed: {result.error}")
+    return time.perf_counter() - start, result
 
 
 def _rss_mb() -> float:
@@ -128,7 +155,7 @@ def main(argv=None) -> int:
     print(f"  {result.explanation}")
     t_warm, warm = run_probe(data, args.weights, args.image_size, args.folds)
     assert warm.cache_hit, "the second probe should reuse the cached features"
-    t_sweep, sweep, rss_growth = run_sweep(data, args.weights, args.image_size, args.folds, args.trials)
+    t_sweep, sweep, rss_growth, rss_trials = run_sweep(data, args.weights, args.image_size, args.folds, args.trials)
     assert sweep.cache_hit, "the sweep should reuse the features the probe cached"
     print(f"\nsweep: {len(sweep.trials)} random trials, {sweep.folds}-fold CV on {sweep.num_images} training images")
     ranked = sorted((t for t in sweep.trials if t.ok), key=lambda t: -t.cv_accuracy)
@@ -138,6 +165,12 @@ def main(argv=None) -> int:
     if failed:
         print(f"  {len(failed)} failed trials, e.g. {failed[0].error}")
     t_base, acc_base = run_baseline_epoch(data, args.weights, args.image_size)
+
+    # train --head auto from an EMPTY cache, then the default head (avg pooling, 5 epochs) with the same weights
+    os.environ["TLSTUDIO_CACHE_DIR"] = tempfile.mkdtemp(prefix="bench-sweep-auto-")
+    runs = Path(tempfile.mkdtemp(prefix="bench-sweep-runs-"))
+    t_auto, auto = run_training_job(data, args.weights, args.image_size, auto=True, run_dir=runs / "auto")
+    t_default, default = run_training_job(data, args.weights, args.image_size, auto=False, run_dir=runs / "default")
     print(f"\nprobe, empty cache:     {t_cold:7.1f} s  ({t_cold / t_base:.2f} baseline epochs)")
     print(f"probe, features cached: {t_warm:7.1f} s  ({t_warm / t_base:.2f} baseline epochs)")
     print(f"sweep, {len(sweep.trials)} trials cached: {t_sweep:7.1f} s  ({t_sweep / t_base:.2f} baseline epochs; "
@@ -147,6 +180,20 @@ def main(argv=None) -> int:
         print(f"best sweep CV accuracy: {best.cv_accuracy:.3f} ± {best.cv_std:.3f} ({best.params.label()}); "
               f"best linear probe {max(c.cv_accuracy for c in result.cuts):.3f}")
     print(f"RSS change over the sweep: {rss_growth:+.1f} MB")
+    if rss_trials:
+        first, last = min(rss_trials), max(rss_trials)
+        per = (rss_trials[last] - rss_trials[first]) / max(1, last - first)
+        print(f"RSS after trial 1: {rss_trials[first]:.1f} MB; after trial {last + 1}: {rss_trials[last]:.1f} MB "
+              f"({per:+.2f} MB per trial)")
+    choice = auto.auto_head or {}
+    print(f"\ntrain --head auto, empty cache: {t_auto:7.1f} s  ({t_auto / t_base:.2f} baseline epochs; search "
+          f"{choice.get('search_seconds', float('nan')):.1f} s) chose {choice.get('trial', {}).get('cut')} "
+          f"(CV {choice.get('cv_accuracy', float('nan')):.3f}): val_accuracy {auto.best_metrics.get('val_accuracy', float('nan')):.3f} "
+          f"at its best epoch by {auto.monitor}, {auto.epochs_completed} epochs")
+    print(f"  {choice.get('reason', '')}")
+    print(f"default head (avg, 5 epochs):  {t_default:7.1f} s  val_accuracy "
+          f"{default.best_metrics.get('val_accuracy', float('nan')):.3f} at its best epoch by {default.monitor}; "
+          f"last epoch {default.history[-1].get('val_accuracy', float('nan')) if default.history else float('nan'):.3f}")
     print(f"baseline, one epoch:    {t_base:7.1f} s  (val_accuracy {acc_base:.3f} after that epoch)")
     return 0
 
