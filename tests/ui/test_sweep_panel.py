@@ -92,6 +92,10 @@ def test_plot_draws_score_by_parameter_and_the_best_so_far_line(qtbot, tmp_path)
     assert list(x) == [1, 2, 3, 4, 5] and np.allclose(y, [0.62, 0.62, 0.62, 0.81, 0.81])
     assert np.all(np.diff(y) >= 0)
     assert len(plot.points.points()) == 4  # the failed trial has no score
+    spot = max(plot.points.points(), key=lambda p: p.pos().y())
+    with qtbot.waitSignal(plot.trial_clicked) as clicked:  # a click selects the trial in the table
+        plot.points.sigClicked.emit(plot.points, [spot], None)
+    assert clicked.args == [3] and "trial 4: 81.0%" in plot._tip(0, 0, spot.data())
 
     xs, ticks = axis_positions([t for t in TRIALS if t.ok], "cut", cuts)
     assert [label for _x, label in ticks] == ["block1", "block2", "block3", "block4"]  # by depth, short enough to fit

@@ -269,9 +269,14 @@ class SweepPlot(QWidget):
         self.empty.setText("")
         xs, ticks = axis_positions([t for _i, t in scored], name, self.cut_order)
         self._xs = {i: x for (i, _t), x in zip(scored, xs)}
-        self.points.setData([{"pos": (x, t.cv_accuracy), "data": i} for (i, t), x in zip(scored, xs)])
+        # arrays, not a list of spot dicts: pyqtgraph's fast path (one call per trial event)
+        self.points.setData(x=np.asarray(xs, float), y=np.asarray([t.cv_accuracy for _i, t in scored], float),
+                            data=np.asarray([i for i, _t in scored], dtype=object))
         best = best_index(self.trials)
-        self.best_point.setData([{"pos": (self._xs[best], self.trials[best].cv_accuracy)}] if best in self._xs else [])
+        if best in self._xs:
+            self.best_point.setData(x=[self._xs[best]], y=[self.trials[best].cv_accuracy])
+        else:
+            self.best_point.setData([])
         axis = plot.getAxis("bottom")
         axis.setTicks([ticks] if ticks else None)
         if ticks and name in CATEGORICAL:
@@ -284,7 +289,7 @@ class SweepPlot(QWidget):
     def _draw_ring(self) -> None:
         xs = getattr(self, "_xs", {})
         if self.selected in xs:
-            self.ring.setData([{"pos": (xs[self.selected], self.trials[self.selected].cv_accuracy)}])
+            self.ring.setData(x=[xs[self.selected]], y=[self.trials[self.selected].cv_accuracy])
         else:
             self.ring.setData([])
 

@@ -38,6 +38,8 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("Epochs", "Epoch budget (early stopping usually ends sooner); the epochs run per fold are in the tooltip"),
     ("Time", "Wall time of the trial, all folds"),
 )
+SIZE_ROWS = 20
+"""Rows the column widths are measured on (later rows are elided when longer)."""
 STATUS_COLUMN = 3
 STATUS_WIDTH = 150
 """Pixels of the Status column: a long failure message is elided there and whole in its tooltip."""
@@ -199,13 +201,23 @@ class SweepTable(QTableView):
         self.verticalHeader().setVisible(False)
         self.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 6)
         header = self.horizontalHeader()
-        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        # Interactive, sized from the first rows: ResizeToContents would measure every cell of
+        # every row after each new trial (seconds per trial past a few hundred).
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        header.setResizeContentsPrecision(SIZE_ROWS)
         header.setStretchLastSection(True)
-        header.setSectionResizeMode(STATUS_COLUMN, QHeaderView.ResizeMode.Interactive)
-        header.resizeSection(STATUS_COLUMN, STATUS_WIDTH)
+        self._sized_rows = -1
+        self.trials.modelReset.connect(self._fit_columns)
+        self.trials.rowsInserted.connect(lambda *_a: self._fit_columns() if self.trials.rowCount() <= SIZE_ROWS else None)
+        self._fit_columns()
         self.setWordWrap(False)
         self.setTextElideMode(Qt.TextElideMode.ElideRight)
         self.selectionModel().selectionChanged.connect(lambda *_a: self.trial_selected.emit(self.selected_trial()))
+
+    def _fit_columns(self) -> None:
+        """Size the columns to the header and the first :data:`SIZE_ROWS` rows; Status gets a fixed width."""
+        self.resizeColumnsToContents()
+        self.horizontalHeader().resizeSection(STATUS_COLUMN, STATUS_WIDTH)
 
     def selected_row(self) -> int:
         """Plan position of the selected trial, or -1."""
