@@ -232,3 +232,18 @@ def test_a_damaged_manifest_rebuilds_the_entry(items, caplog):
     assert pooled_cache.extraction_count() == before + 1 and not again.cache_hit
     assert "damaged pooled feature cache entry" in caplog.text and str(manifest) in caplog.text
     assert features.cached_features(items, backbone="vgg16", weights="none", image_size=SIZE, model=model).cache_hit
+
+
+def test_the_dataset_reads_the_shard_when_batches_are_drawn_not_when_built(tmp_path):
+    """No copy of the features is taken into the pipeline: rows written after it was built are what it yields."""
+    path = tmp_path / "f.npy"
+    writer = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=(10, 4))
+    writer[:] = 1.0
+    writer.flush()
+    cached = features.CachedFeatures(np.load(path, mmap_mode="r"), np.arange(10, dtype=np.int32) % 2, "avg", "c", "k", True)
+    dataset = cached.dataset(3, shuffle=False, seed=0)
+    writer[:] = np.arange(40, dtype=np.float32).reshape(10, 4)
+    writer.flush()
+    rows = np.concatenate([x.numpy() for x, _ in dataset])
+    np.testing.assert_array_equal(rows, np.arange(40, dtype=np.float32).reshape(10, 4))
+    np.testing.assert_array_equal(np.concatenate(list(cached.chunks(4))), rows)
