@@ -15,8 +15,10 @@ the stage's time measured inside it (TensorFlow's import is not counted):
 * ``split``: :func:`tlstudio.data.prepare_data` with a cold validation cache
   (scan, open every image once, stratified split 80/20).
 * ``features``: ``run_training`` with ``feature_cache="auto"`` and one epoch on
-  a tiny backbone (MobileNetV2, random weights, at ``--image-size``); the
-  feature extraction's own time is read from its progress events.
+  a tiny backbone (MobileNetV2, random weights, at ``--image-size``), so the
+  training feature cache of :mod:`tlstudio.training.features` (pooled
+  vectors in memory-mapped shards) is what is measured; the extraction's own
+  time is read from its progress events, and the cache's size on disk.
 * ``head``: ``run_training`` again in a new process with ``--head-epochs``
   epochs; the features come from the cache, and the epochs' time is the sum
   of the ``EpochEnd`` seconds.
@@ -188,7 +190,11 @@ def _train(args: argparse.Namespace, epochs: int) -> dict:
 
 
 def stage_features(args: argparse.Namespace) -> dict:
-    return _train(args, 1)
+    out = _train(args, 1)
+    from tlstudio.caches import cache_info
+
+    out["feature_cache_bytes"] = sum(u.bytes for u in cache_info() if u.name in ("features", "pooled"))
+    return out
 
 
 def stage_head(args: argparse.Namespace) -> dict:
@@ -318,7 +324,8 @@ def bench_count(count: int, args: argparse.Namespace) -> dict:
         _row("scan", stage("scan"), f"{res['scan']['files']} files")
         _row("split", stage("split"), f"validate + split: {res['split']['train']} train / {res['split']['val']} val (cold validation cache)")
         f = stage("features")
-        _row("features", f, f"extraction {f['feature_seconds']:.2f} s = {count / max(f['feature_seconds'], 1e-9):.0f} images/s "
+        _row("features", f, f"extraction {f['feature_seconds']:.2f} s = {count / max(f['feature_seconds'], 1e-9):.0f} images/s, "
+                            f"cache {f['feature_cache_bytes'] / 2**20:.1f} MB = {f['feature_cache_bytes'] / count:.0f} bytes/image "
                             f"(whole 1-epoch run; feature cache {'on' if f['feature_cache'] else 'OFF'})")
         h = stage("head")
         _row("head", h, f"{h['epochs']} epochs on the cache {h['epoch_seconds']:.2f} s "
