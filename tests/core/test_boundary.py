@@ -33,6 +33,8 @@ LIGHT_MODULES = [
     "tlstudio.project",
     "tlstudio.procrun",
     "tlstudio.layout",
+    "tlstudio.training.cluster",
+    "tlstudio.audit_record",
     "tlstudio.compat",
     "tlstudio.io",
     "tlstudio.io.atomic",
