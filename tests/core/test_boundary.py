@@ -35,6 +35,7 @@ LIGHT_MODULES = [
     "tlstudio.layout",
     "tlstudio.training.cluster",
     "tlstudio.audit_record",
+    "tlstudio.project_sweeps",
     "tlstudio.compat",
     "tlstudio.io",
     "tlstudio.io.atomic",

@@ -18,7 +18,7 @@ value listed); an unticked one stays at the value the Model and Train pages
 show now.
 
 Storage: every sweep has its own folder next to the project
-(:mod:`ui.pages.sweep_files`); the engine rewrites its trials file after
+(:mod:`tlstudio.project_sweeps`); the engine rewrites its trials file after
 each trial. Reopening the project shows its last sweep, and "Resume"
 continues it: the trials already scored are kept, the rest run.
 
@@ -60,7 +60,7 @@ from tlstudio.config import DataConfig, FreezeConfig, ModelConfig, RunConfig, Tr
 from tlstudio.errors import ConfigError, TlStudioError
 from tlstudio.jobs.sweep import POOLINGS, SearchSpace, SweepConfig, SweepResult, Trial, TrialFinished
 from ui.engine import engine
-from ui.pages.sweep_files import StoredSweep, last_sweep, new_sweep, sweeps_folder
+from tlstudio.project_sweeps import StoredSweep, last_sweep, new_sweep, sweeps_folder
 from ui.widgets.job_controls import JobControls
 from ui.widgets.sweep_plot import SweepPlot
 from ui.widgets.sweep_table import SweepTable, hidden_text
