@@ -10,7 +10,6 @@ backbone, the run state and whether TensorFlow has finished loading.
 from __future__ import annotations
 
 import importlib
-import sys
 import traceback
 from pathlib import Path
 
@@ -25,7 +24,6 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QMessageBox,
     QStackedWidget,
-    QVBoxLayout,
     QWidget,
 )
 

@@ -11,7 +11,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import keras  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from tests.core.test_export import CLASS_NAMES, SIZE, build_tiny_model, train_tiny_model  # noqa: E402

@@ -1,6 +1,5 @@
 """Deleting a run deletes only a tlstudio run folder: never photos, never a folder it cannot vouch for."""
 
-import json
 import os
 
 import pytest

@@ -13,7 +13,6 @@ import os
 from pathlib import Path
 
 import numpy as np
-import pytest
 from PySide6.QtCore import Qt
 
 from tlstudio.analysis.promote import head_config

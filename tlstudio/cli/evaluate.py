@@ -59,13 +59,13 @@ def _print_text(result, mistakes: int) -> None:
     for r in m.per_class:
         print(f"{r.name:<{width}}  {r.precision:>9.3f}  {r.recall:>6.3f}  {r.f1:>6.3f}  {r.support:>7}")
     col = max(6, *(len(n) for n in names))
-    print(f"\nConfusion matrix (rows: true, columns: predicted)")
+    print("\nConfusion matrix (rows: true, columns: predicted)")
     print(" " * width + "  " + "  ".join(f"{n:>{col}}" for n in names))
     for i, name in enumerate(names):
         print(f"{name:<{width}}  " + "  ".join(f"{int(c):>{col}}" for c in m.confusion[i]))
     wrong = result.mistakes(mistakes) if mistakes > 0 else []
     if wrong:
-        print(f"\nMost confident mistakes:")
+        print("\nMost confident mistakes:")
         for r in wrong:
             print(f"  {r.confidence:.3f}  {names[r.true]} -> {names[r.pred]}  {r.path}")
     for path, reason in result.skipped:

@@ -444,7 +444,7 @@ class DataPage(QWidget):
             if event.total:
                 self.progress.setRange(0, event.total)
                 self.progress.setValue(event.done)
-                self.progress.setFormat(f"%v / %m files")
+                self.progress.setFormat("%v / %m files")
             if event.message:
                 self.status_label.setText(event.message)
         elif isinstance(event, LogMessage) and event.level != "info":
@@ -510,7 +510,7 @@ class DataPage(QWidget):
         current = self.class_combo.currentData()
         self.class_combo.blockSignals(True)
         self.class_combo.clear()
-        self.class_combo.addItem(f"All classes", None)
+        self.class_combo.addItem("All classes", None)
         for name in prepared.class_names:
             self.class_combo.addItem(name, name)
         index = self.class_combo.findData(current) if current else 0
