@@ -8,10 +8,12 @@ the same :class:`~tlstudio.config.HeadConfig`, the optimizer of
 rate and weight decay, the same batch size, epoch budget and early-stopping
 patience (on ``val_loss``, as the trials stop on their inner validation loss).
 
-Settings the run configuration cannot carry yet are listed by
-:func:`unsupported`, never dropped silently: the cut point needs
-``ModelConfig.cut`` and label smoothing ``TrainConfig.label_smoothing``;
-each is set when the field exists.
+The cut point goes into ``ModelConfig.cut`` and label smoothing into
+``TrainConfig.label_smoothing`` (the run's loss smooths the labels as the
+trial's did, :mod:`tlstudio.training.loss`). :func:`unsupported` lists what
+an older configuration without those fields could not carry, never dropping
+it silently. ``train --head auto`` promotes its best trial through the same
+path (:mod:`tlstudio.analysis.auto_head`).
 
 Plain Python: no Keras.
 """
