@@ -43,22 +43,24 @@ be shared):
 
 The machine's other load changes the figures, so compare rows of the same run.
 
-Measured with ``--counts 2000 6000 20000`` on 2 CPU cores shared with other
-jobs (load average 5-10), 32 px, batch 32 (seconds / peak RSS)::
+Measured with ``--counts 2000 6000`` on 2 CPU cores shared with other jobs
+(load average 4-5), 32 px, batch 32, with the pooled training feature cache
+(seconds / peak RSS)::
 
-    images   scan          split          features        head            pixel build     pixel epoch    cache/Pillow
-      2000   0.01 s 39 MB  0.90 s 43 MB   39.95 s 803 MB  14.99 s 745 MB  1.45 s 661 MB   0.40 s 666 MB  11.6x
-      6000   0.09 s 40 MB  4.12 s 48 MB   55.23 s 867 MB  20.61 s 787 MB  6.74 s 677 MB   2.26 s 682 MB  13.4x
-     20000   0.17 s 42 MB  10.61 s 58 MB  85.14 s 894 MB  31.37 s 815 MB  16.48 s 732 MB  2.03 s 726 MB  16.3x
+    images   scan          split         features        head           pixel build    pixel epoch     cache/Pillow
+      2000   0.00 s 39 MB  0.33 s 43 MB  9.16 s 801 MB   8.51 s 752 MB  0.75 s 661 MB  0.25 s 667 MB   10.4x
+      6000   0.02 s 40 MB  1.04 s 47 MB  15.28 s 862 MB  5.14 s 787 MB  1.13 s 677 MB  0.26 s 684 MB   10.7x
 
-At 20000 images: input pipeline alone 33958 images/s from the decoded-image
-cache against 2083 images/s through Pillow (16.3x; an earlier, less loaded
-run of 2000/6000 images gave 28.3x and 34.9x); the model step alone 240
-images/s; together 188 (cache) and 227 (Pillow) images/s. At this size the
-tiny trainable network is the bottleneck on a CPU, so the two "together"
-figures are equal within the run-to-run noise of a loaded machine (repeated
-alone: 92-276 vs 130-338 images/s); the cache matters where the model step
-is faster than Pillow (a GPU, larger photos to decode).
+Feature cache 5120 bytes per image (1280 float32: MobileNetV2 pooled). At
+6000 images: input pipeline alone 32509 images/s from the decoded-image
+cache against 3043 images/s through Pillow (10.7x); the model step alone 247
+images/s; together (Keras fit) 264 images/s on the cache, 215 on Pillow.
+An earlier run under load 8-10 with 20000 images gave 33958 against 2083
+images/s (16.3x), pixel build 16.5 s and a pixel epoch 2.0 s (including
+1.5 s opening it). At 32 px the tiny trainable network is the bottleneck on
+a CPU, so the "together" figures differ by the machine's noise (repeated
+runs under load: 92-276 vs 130-338 images/s); the cache matters where the
+model step outruns Pillow (a GPU, larger photos to decode).
 """
 
 from __future__ import annotations
