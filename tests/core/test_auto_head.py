@@ -63,6 +63,9 @@ def test_sweep_cuts_are_the_best_and_close_neighbours():
     assert auto_head.sweep_cuts(probe) == ("b2", "b3")  # b4 is more than the margin below the best
     assert auto_head.sweep_cuts(_probe({"b1": 0.9, "b2": 0.88})) == ("b1", "b2")
     assert auto_head.sweep_cuts(_probe({"only": 0.6})) == ("only",)
+    # a cut whose max-pooled probe is clearly better moves the sweep there
+    assert auto_head.sweep_cuts(probe, {"b1": 0.80, "b2": 0.6}) == ("b1",)
+    assert auto_head.sweep_cuts(probe, {"b1": 0.72, "b2": 0.6}) == ("b2", "b3")
 
 
 def test_auto_head_trains_the_chosen_cut_and_head_and_records_why(data, tmp_path, small):
@@ -74,7 +77,7 @@ def test_auto_head_trains_the_chosen_cut_and_head_and_records_why(data, tmp_path
     record = json.loads((run_dir / "auto_head.json").read_text())
     assert record["format"] == "tlstudio-auto-head" and record["version"] == 1
     chosen = TrialParams.from_json(record["chosen"]["trial"])
-    assert len(record["probe"]["cuts"]) == 5 and record["probe"]["best"] in record["sweep"]["cuts"]
+    assert len(record["probe"]["cuts"]) == 5 and set(record["probe_max_pooled"]) == {c["layer"] for c in record["probe"]["cuts"]}
     assert chosen.cut in record["sweep"]["cuts"] and len(record["sweep"]["trials"]) == 3
     # the chosen trial is the best scored one
     scores = [t["cv_accuracy"] for t in record["sweep"]["trials"] if t["cv_accuracy"] is not None]
