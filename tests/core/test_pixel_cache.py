@@ -279,3 +279,32 @@ def test_training_past_the_memory_budget_reads_its_epochs_from_the_cache(tmp_pat
     assert len(decodes) == 18  # every image of the dataset...
     assert max(decodes.values()) <= 2  # ...decoded at most twice in 3 epochs: the input statistics pass, the cache
     assert len(_shards()) == 2  # one entry for the training split, one for validation
+
+
+def test_training_cancelled_while_the_cache_is_written_is_a_cancellation(tmp_path, monkeypatch):
+    from tlstudio.cancel import CancelToken
+    from tlstudio.config import DataConfig, HeadConfig, ModelConfig, RunConfig, TrainConfig
+    from tlstudio.data import generate_sample_dataset
+    from tlstudio.events import Progress
+    from tlstudio.training import run_training
+
+    monkeypatch.setenv("TLSTUDIO_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(pipeline, "CACHE_BUDGET_BYTES", 0)
+    root = generate_sample_dataset(tmp_path / "shapes", per_class=6, size=40, seed=1)
+    config = RunConfig(
+        data=DataConfig(root=str(root), val_fraction=0.25, seed=3),
+        model=ModelConfig(backbone="vgg16", weights="none", image_size=32, head=HeadConfig(dropout=0.0)),
+        train=TrainConfig(epochs=2, batch_size=8, seed=5, feature_cache="off", tensorboard=False),
+        run_dir=str(tmp_path / "run"),
+    )
+    cancel = CancelToken()
+    stages = []
+
+    def sink(event):
+        if isinstance(event, Progress) and event.stage == "pixels":
+            stages.append(event)
+            cancel.cancel()
+
+    result = run_training(config, sink=sink, cancel=cancel)
+    assert stages, "training past the memory budget reports the decoded-image cache's progress"
+    assert result.cancelled and result.error is None and result.epochs_completed == 0

@@ -57,7 +57,9 @@ if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
     import tensorflow as tf
 
+    from tlstudio.cancel import CancelToken
     from tlstudio.config import AugmentConfig
+    from tlstudio.events import Sink
 
 
 def make_dataset(
@@ -69,13 +71,18 @@ def make_dataset(
     seed: int = 0,
     cache: bool = True,
     drop_remainder: bool = False,
+    disk_cache: bool = True,
+    sink: "Sink | None" = None,
+    cancel: "CancelToken | None" = None,
 ) -> "tf.data.Dataset":
     """Batched ``tf.data.Dataset`` of (float32 images 0..255, int32 labels); see
-    :func:`tlstudio.data.pipeline.make_dataset`."""
+    :func:`tlstudio.data.pipeline.make_dataset` (``disk_cache``, ``sink`` and
+    ``cancel`` concern the decoded-image cache)."""
     from tlstudio.data import pipeline
 
     return pipeline.make_dataset(
-        items, image_size, batch_size, shuffle=shuffle, seed=seed, cache=cache, drop_remainder=drop_remainder
+        items, image_size, batch_size, shuffle=shuffle, seed=seed, cache=cache, drop_remainder=drop_remainder,
+        disk_cache=disk_cache, sink=sink, cancel=cancel,
     )
 
 

@@ -32,18 +32,14 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
-import os
 import time
 import traceback
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import keras
-import numpy as np
 import tensorflow as tf
 
-from tlstudio import paths
 from tlstudio.cancel import CancelToken, ensure_token
 from tlstudio.compat import without_optimizers
 from tlstudio.config import RunConfig
@@ -58,6 +54,7 @@ from tlstudio.events import (
     null_sink,
 )
 from tlstudio.data import manifest as split_manifest
+from tlstudio.data.pixel_cache import PixelCacheCancelled
 from tlstudio.io.atomic import atomic_path, atomic_write_text
 from tlstudio.training import features as feature_cache
 from tlstudio.training import head_norm
@@ -334,8 +331,12 @@ def _train(
     )
 
     def image_data():
-        train_ds = make_dataset(data.train, image_size, batch_size, shuffle=True, seed=train.seed)
-        val_ds = make_dataset(data.val, image_size, batch_size) if has_val else None
+        """The image datasets; None when cancelled while the decoded-image cache was written."""
+        try:
+            train_ds = make_dataset(data.train, image_size, batch_size, shuffle=True, seed=train.seed, sink=sink, cancel=cancel)
+            val_ds = make_dataset(data.val, image_size, batch_size, sink=sink, cancel=cancel) if has_val else None
+        except PixelCacheCancelled:
+            return None
         return train_ds, val_ds
 
     common = dict(sink=sink, state=state, steps=steps, num_train=num_train, batch_size=batch_size, cancel=cancel, run_dir=run_dir, train=train)
@@ -384,7 +385,11 @@ def _train(
                 if not _adapt(find_head(model), chunks, sink):
                     state.cancelled = True
                     break
-            train_ds, val_ds = image_data()
+            datasets = image_data()
+            if datasets is None:
+                state.cancelled = True
+                break
+            train_ds, val_ds = datasets
             fit_model = model
         normalised = True
         with strategy.scope():
