@@ -62,11 +62,10 @@ from ui.engine import EngineClient, engine
 from ui.forms import FormBinder
 
 LOG_LINES = 2000
+"""Lines kept in the log pane."""
 
 RIGHT_MARGIN = 8
 """Pixels between the progress bar, plots and log and the window's right edge."""
-
-"""Lines kept in the log pane."""
 
 LOG_MIN_LINES = 6
 """The log keeps at least this many lines visible however short the window."""
@@ -86,6 +85,15 @@ SCHEDULE_LABELS = {
     "cosine": "Cosine decay",
     "step": "Step decay",
 }
+STAGE_LABELS = {
+    "validate": "Checking images",
+    "features": "Computing backbone features",
+    "pixels": "Decoding images once into the cache",
+    "probe": "Transfer probe",
+    "sweep": "Head sweep",
+}
+"""Progress-bar text of the engine's ``Progress`` stages before the first batch."""
+
 MONITOR_LABELS = {
     "val_accuracy": "validation accuracy",
     "val_loss": "validation loss",
@@ -755,7 +763,7 @@ class TrainPage(QWidget):
         if event.total > 0 and self._t_first_batch is None:
             self.progress.setRange(0, event.total)
             self.progress.setValue(min(event.done, event.total))
-            label = {"features": "Computing backbone features", "validate": "Checking images"}.get(event.stage, event.stage)
+            label = STAGE_LABELS.get(event.stage, event.stage)
             self.progress.setFormat(f"{label} %v/%m")
         if event.message and (event.total == 0 or event.done == 0 or event.done >= event.total):
             self._log(event.message)
