@@ -45,6 +45,15 @@ baseline epochs (search 64.7 s with the feature pass), chose block3_pool avg
 at its best epoch by val_loss, against 0.694 for the default head (avg, 5
 epochs, best epoch by val_accuracy) on the same weights; baseline epoch 69.5 s.
 The 49 validation images put about ±0.065 on each accuracy.
+
+Again with the max-pooled probe in the auto search (commit 12afbb6): probe
+cold 80.9 s, cached 3.7 s; sweep 40.4 s = 0.49 baseline epochs, RSS 1903.8 ->
+1886.4 MB over 24 trials; ``--head auto`` from an empty cache 111.3 s = 1.34
+baseline epochs (search 96.6 s), swept block1-2_pool (max-pooled block1 probe
+0.739) but its 10 random trials drew no max-pooled block1 head: it chose
+block1_pool avg [256] (CV 0.693 ± 0.104), val_accuracy 0.633, against 0.694
+for the default head; baseline epoch 83.2 s. Ten random trials are too few
+to find the 0.765 head the 24-trial sweep finds reliably.
 """
 
 from __future__ import annotations
