@@ -156,3 +156,16 @@ def test_cli_head_auto_sets_auto_head_and_keeps_other_heads():
     assert auto.train.auto_head and auto.model.head == HeadConfig()
     plain = _config(build_parser().parse_args(["train", "photos", "--head", "max:dense=16"]))
     assert not plain.train.auto_head and plain.model.head.pooling == "max"
+
+
+def test_the_sweep_takes_the_pooling_the_probe_found_better():
+    from types import SimpleNamespace
+
+    from tlstudio.analysis.auto_head import auto_space, probe_pooling
+
+    probe_result = SimpleNamespace(cuts=[SimpleNamespace(layer="block1_pool", cv_accuracy=0.69),
+                                         SimpleNamespace(layer="block2_pool", cv_accuracy=0.66)])
+    assert probe_pooling(probe_result, {"block1_pool": 0.76, "block2_pool": 0.60}, ["block1_pool", "block2_pool"]) == "max"
+    assert probe_pooling(probe_result, {"block1_pool": 0.65, "block2_pool": 0.60}, ["block1_pool", "block2_pool"]) == "avg"
+    assert probe_pooling(probe_result, None, ["block1_pool"]) == "avg"
+    assert auto_space(["block1_pool"], ("max",)).poolings == ("max",)
