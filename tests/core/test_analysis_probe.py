@@ -56,6 +56,29 @@ def test_probe_scores_every_cut_and_reuses_the_cache(dataset):
     assert [c.cv_accuracy for c in second.cuts] == [c.cv_accuracy for c in first.cuts]
     data = second.to_json()
     assert set(data["cuts"][0]) >= {"layer", "cv_accuracy", "cv_std", "features"} and data["best"] == first.best
+    for cut in first.cuts:  # both poolings scored; a cut keeps the better
+        assert [p for p, _, _ in cut.by_pooling] == ["avg", "max"]
+        assert cut.cv_accuracy == max(acc for _, acc, _ in cut.by_pooling) == cut.accuracy_with(cut.pooling)
+    assert set(data["cuts"][0]["by_pooling"]) == {"avg", "max"} and data["cuts"][0]["pooling"] in ("avg", "max")
+
+
+def test_a_cut_keeps_the_pooling_that_separates_the_classes():
+    from tlstudio.analysis.probe import score_cuts
+
+    rng = np.random.default_rng(0)
+    labels = np.repeat([0, 1], 30)
+    noise = rng.normal(size=(60, 8)).astype(np.float32)
+    signal = noise + 3.0 * labels[:, None]  # only the max-pooled features know the class
+
+    class Features:
+        def pooled(self, cut, pooling):
+            return {"avg": noise, "max": signal}[pooling]
+
+    scores, folds, cancelled = score_cuts(Features(), ["c"], labels, num_classes=2, folds=3, seed=0,
+                                          sink=lambda e: None, cancel=CancelToken(), poolings=("avg", "max"))
+    assert not cancelled and folds == 3
+    (cut,) = scores
+    assert cut.pooling == "max" and cut.cv_accuracy > 0.9 and cut.accuracy_with("avg") < 0.75
 
 
 def test_a_changed_file_rebuilds_the_cache(dataset):

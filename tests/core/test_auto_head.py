@@ -159,13 +159,16 @@ def test_cli_head_auto_sets_auto_head_and_keeps_other_heads():
 
 
 def test_the_sweep_takes_the_pooling_the_probe_found_better():
-    from types import SimpleNamespace
+    from tlstudio.analysis.auto_head import auto_space, max_pool_scores, probe_pooling
 
-    from tlstudio.analysis.auto_head import auto_space, probe_pooling
+    def cut(layer, depth, avg, mx):
+        best = max((("avg", avg), ("max", mx)), key=lambda t: t[1])
+        return CutScore(layer, best[1], 0.05, 64, depth, best[0], (("avg", avg, 0.05), ("max", mx, 0.05)))
 
-    probe_result = SimpleNamespace(cuts=[SimpleNamespace(layer="block1_pool", cv_accuracy=0.69),
-                                         SimpleNamespace(layer="block2_pool", cv_accuracy=0.66)])
-    assert probe_pooling(probe_result, {"block1_pool": 0.76, "block2_pool": 0.60}, ["block1_pool", "block2_pool"]) == "max"
-    assert probe_pooling(probe_result, {"block1_pool": 0.65, "block2_pool": 0.60}, ["block1_pool", "block2_pool"]) == "avg"
-    assert probe_pooling(probe_result, None, ["block1_pool"]) == "avg"
+    probe = ProbeResult((cut("block1_pool", 0, 0.69, 0.76), cut("block2_pool", 1, 0.66, 0.60)), "block1_pool", "")
+    assert max_pool_scores(probe) == {"block1_pool": 0.76, "block2_pool": 0.60}
+    assert probe_pooling(probe, max_pool_scores(probe), ["block1_pool", "block2_pool"]) == "max"
+    probe = ProbeResult((cut("block1_pool", 0, 0.69, 0.65), cut("block2_pool", 1, 0.66, 0.60)), "block1_pool", "")
+    assert probe_pooling(probe, max_pool_scores(probe), ["block1_pool", "block2_pool"]) == "avg"
+    assert probe_pooling(_probe({"b1": 0.7}), {}, ["b1"]) == "avg"  # a probe of average pooling only
     assert auto_space(["block1_pool"], ("max",)).poolings == ("max",)

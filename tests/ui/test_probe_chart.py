@@ -156,3 +156,20 @@ def test_use_this_cut_and_a_click_on_a_point_set_the_model_pages_cut(qtbot):
     panel.choose_cut("conv4_block6_out")  # a chart scored for ResNet50 while the page shows VGG16
     assert state.model_config.cut == "" and page.cut_combo.currentData() == ""
     assert messages and "Cannot use this cut" in messages[-1] and "Received: 'conv4_block6_out'" in messages[-1]
+
+
+def test_using_a_cut_takes_the_pooling_the_probe_found_better(qtbot):
+    from ui.pages.model_page import ModelPage
+
+    state = AppState(model_config=ModelConfig(backbone="vgg16", weights="none", image_size=32))
+    page = ModelPage(state)
+    qtbot.addWidget(page)
+    cuts = (CutScore("block1_pool", 0.76, 0.05, 64, 0, "max", (("avg", 0.69, 0.05), ("max", 0.76, 0.05))),
+            CutScore("block2_pool", 0.70, 0.04, 128, 1, "avg", (("avg", 0.70, 0.04), ("max", 0.61, 0.06))))
+    page.probe_panel.show_result(ProbeResult(cuts, "block1_pool", "block1_pool transfers best with max pooling."))
+    assert "max pooling" in page.probe_panel.chart.summary.text()
+    assert "avg pooling 69.0%" in ProbeChart._tip(0, 0.76, cuts[0])
+    page.probe_panel.use_button.click()
+    assert state.model_config.cut == "block1_pool" and state.model_config.head.pooling == "max"
+    page.probe_panel.choose_cut("block2_pool")
+    assert state.model_config.cut == "block2_pool" and state.model_config.head.pooling == "avg"

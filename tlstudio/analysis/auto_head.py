@@ -8,8 +8,8 @@ calls :func:`train_with_auto_head`, which
    standardised logistic regression scores every cut by stratified k-fold
    CV on the training split (a cut set in ``ModelConfig.cut`` is the only
    cut probed);
-2. scores the same linear probe on the max-pooled features too
-   (:func:`max_pool_scores`, from the cache: seconds), then runs a short
+2. takes the probe's scores on average- and on max-pooled features
+   (:func:`max_pool_scores`), then runs a short
    random sweep (:func:`tlstudio.jobs.sweep.sweep`, :data:`AUTO_TRIALS`
    trials of :func:`auto_space`) on the best cut by either pooling and its
    neighbours in depth (:func:`sweep_cuts`), with the pooling whose probe
@@ -110,34 +110,15 @@ def sweep_cuts(probe_result, max_scores: dict[str, float] | None = None) -> tupl
 def probe_pooling(probe_result, max_scores: dict[str, float] | None, cuts: Sequence[str]) -> str:
     """``"max"`` when the max-pooled linear probe beats the average-pooled one at the best of ``cuts``, else ``"avg"``."""
     max_scores = max_scores or {}
-    avg_scores = {c.layer: c.cv_accuracy for c in probe_result.cuts}
+    avg_scores = {c.layer: c.accuracy_with("avg") or 0.0 for c in probe_result.cuts}
     best = max(cuts, key=lambda c: max(avg_scores.get(c, 0.0), max_scores.get(c, 0.0)))
     return "max" if max_scores.get(best, 0.0) > avg_scores.get(best, 0.0) else "avg"
 
 
-def max_pool_scores(config: RunConfig, cuts: Sequence[str], folds: int, cache_dir: str, *, sink: Sink,
-                    cancel: CancelToken) -> dict[str, float] | None:
-    """The linear probe of every cut on its max-pooled features (cached by the probe): cut -> CV accuracy.
-
-    None when cancelled.
-    """
-    from tlstudio.analysis.dataset import analysis_data
-    from tlstudio.analysis.pooled_cache import pooled_features
-    from tlstudio.analysis.probe import score_cuts
-
-    data = analysis_data(config.data, sink=sink, cancel=cancel)
-    if data.cancelled:
-        return None
-    pooled = pooled_features(data.paths, backbone=config.model.backbone, weights=config.model.weights,
-                             image_size=config.model.image_size, batch_size=config.train.batch_size,
-                             cache_dir=cache_dir or None, sink=sink, cancel=cancel)
-    if pooled is None:
-        return None
-    arrays = {cut: pooled.pooled(cut, "max") for cut in cuts}
-    scores, _, cancelled = score_cuts(arrays, list(cuts), data.labels, rows=data.rows("train"),
-                                      num_classes=len(data.class_names), folds=folds, seed=config.data.seed,
-                                      sink=sink, cancel=cancel, all_cuts=pooled.cuts)
-    return None if cancelled else {s.layer: s.cv_accuracy for s in scores}
+def max_pool_scores(probe_result) -> dict[str, float]:
+    """The probe's linear score of every cut on its max-pooled features: cut -> CV accuracy."""
+    scores = {c.layer: c.accuracy_with("max") for c in probe_result.cuts}
+    return {layer: acc for layer, acc in scores.items() if acc is not None}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -270,8 +251,8 @@ def choose(config: RunConfig, *, sink: Sink, cancel: CancelToken, trials: int | 
     if not probe_result.best:
         raise TlStudioError(f"Auto head: the probe scored no cut point of {model.backbone}. Received: cuts=[]")
     sink(LogMessage(probe_result.explanation, "info"))
-    max_scores = max_pool_scores(config, [c.layer for c in probe_result.cuts], folds, cache_dir, sink=sink, cancel=cancel)
-    if max_scores is None or cancel.cancelled:
+    max_scores = max_pool_scores(probe_result)
+    if cancel.cancelled:
         return None
     cuts = sweep_cuts(probe_result, max_scores)
     pooling = probe_pooling(probe_result, max_scores, cuts)

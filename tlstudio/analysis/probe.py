@@ -2,9 +2,10 @@
 
 Which layer transfers depends on how far the user's images are from the
 backbone's training images: early layers are general, late layers specific.
-For every cut, :func:`tlstudio.analysis.kfold.kfold_fit` scores standardised
-pooled features with a multinomial logistic regression by stratified k-fold
-cross-validation; the best cut is the one with the highest mean accuracy
+For every cut and pooling, :func:`tlstudio.analysis.kfold.kfold_fit` scores
+standardised pooled features with a multinomial logistic regression by
+stratified k-fold cross-validation (on the same folds); a cut keeps its
+better pooling, and the best cut is the one with the highest mean accuracy
 (the shallower one on a tie, since it makes a smaller model).
 """
 
@@ -33,29 +34,45 @@ def score_cuts(
     sink: Sink,
     cancel: CancelToken,
     all_cuts: Sequence[str] | None = None,
+    poolings: Sequence[str] | None = None,
 ) -> tuple[list[CutScore], int, bool]:
-    """Score ``cuts`` of ``arrays`` (``cut -> [N, C]``), on ``rows`` only when given.
+    """Score ``cuts`` on ``rows`` only when given.
+
+    Args:
+        arrays: ``cut -> [N, C]`` features of one pooling; or, with ``poolings``,
+            a :class:`~tlstudio.analysis.pooled_cache.PooledFeatures` whose
+            ``pooled(cut, pooling)`` gives each pooling's features.
+        poolings: Score each of these poolings at every cut and keep the better.
 
     Returns:
         ``(scores, folds_used, cancelled)``; ``scores`` are in the order of ``cuts``.
     """
     order = list(all_cuts or cuts)
     labels = np.asarray(labels, np.int64)
+    kinds = list(poolings) if poolings else [None]
+    total = len(cuts) * len(kinds)
     scores: list[CutScore] = []
     k = 0
     for i, cut in enumerate(cuts):
-        if cancel.cancelled:
-            return scores, k, True
-        sink(Progress("probe", i, len(cuts), f"Probing {cut} ({i + 1}/{len(cuts)})"))
-        features = arrays[cut]
-        x = features if rows is None else np.asarray(features[rows])
-        y = labels if rows is None else labels[rows]
-        fit = kfold_fit(x, y, num_classes=num_classes, folds=folds, seed=seed, cancel=cancel)
-        if fit.cancelled:
-            return scores, fit.folds, True
-        k = fit.folds
-        scores.append(CutScore(cut, fit.accuracy, fit.std, int(features.shape[1]), order.index(cut)))
-    sink(Progress("probe", len(cuts), len(cuts), "Probe finished"))
+        tried: list[tuple[str, float, float]] = []
+        for j, pooling in enumerate(kinds):
+            if cancel.cancelled:
+                return scores, k, True
+            step = i * len(kinds) + j
+            what = cut if pooling is None else f"{cut}, {pooling} pooling"
+            sink(Progress("probe", step, total, f"Probing {what} ({step + 1}/{total})"))
+            features = arrays[cut] if pooling is None else arrays.pooled(cut, pooling)
+            x = features if rows is None else np.asarray(features[rows])
+            y = labels if rows is None else labels[rows]
+            fit = kfold_fit(x, y, num_classes=num_classes, folds=folds, seed=seed, cancel=cancel)
+            if fit.cancelled:
+                return scores, fit.folds, True
+            k = fit.folds
+            tried.append((pooling or "avg", float(fit.accuracy), float(fit.std)))
+        pooling, accuracy, std = max(tried, key=lambda t: round(t[1], 6))  # the first listed on a tie
+        scores.append(CutScore(cut, accuracy, std, int(features.shape[1]), order.index(cut), pooling,
+                               tuple(tried) if poolings else ()))
+    sink(Progress("probe", total, total, "Probe finished"))
     return scores, k, False
 
 
@@ -77,4 +94,5 @@ def explain(scores: Sequence[CutScore], chance: float, folds: int, num_cuts: int
             f"No cut does clearly better than chance (best {best.layer}: {score}): these features do not separate "
             "the classes; check the labels (the audit) or try other weights."
         )
-    return f"{best.layer} transfers best ({score}): {depth_sentence(best.depth_index, num_cuts)}."
+    pooled = f" with {best.pooling} pooling" if len(best.by_pooling) > 1 else ""
+    return f"{best.layer} transfers best{pooled} ({score}): {depth_sentence(best.depth_index, num_cuts)}."

