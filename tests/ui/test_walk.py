@@ -53,6 +53,9 @@ def test_the_whole_walk_from_data_to_a_reopened_project(qtbot, shapes, tmp_path,
     from tlstudio.project import pending_autosaves
     from ui import worker
 
+    # The GUI's own cache: windows of earlier tests in this process may have left untitled autosaves,
+    # which the reopened window would rightly offer to recover. (The engine keeps the session's cache.)
+    monkeypatch.setenv("TLSTUDIO_CACHE_DIR", str(tmp_path / "gui-cache"))
     window, actions = _window(qtbot)
     state = window.state
     errors: list[str] = []
