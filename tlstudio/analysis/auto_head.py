@@ -207,7 +207,9 @@ def _reason(trial, sweep_result, probe_result, cuts: Sequence[str], default_cut:
             f"{', '.join(cuts)} (chance {sweep_result.chance:.3f}). ")
     probe_best = next(c for c in probe_result.cuts if c.layer == probe_result.best)
     text += f"The linear probe chose {probe_best.layer} ({probe_best.cv_accuracy:.3f})"
-    if max_scores:
+    if probe_best.by_pooling:
+        text += f" with {probe_best.pooling} pooling"
+    elif max_scores:
         layer = max(max_scores, key=lambda k: max_scores[k])
         text += f", on max-pooled features {layer} ({max_scores[layer]:.3f})"
     default = next((c for c in probe_result.cuts if c.layer == default_cut), None)
