@@ -241,7 +241,8 @@ class TrainPage(QWidget):
             "the cut and head they choose instead of the Model page's. The run says what it chose and why "
             "(auto_head.json in the run folder)."
         )
-        auto_hint = QLabel("probe + sweep first; overrides the Model page's cut and head")
+        auto_hint = QLabel("probe + sweep first; overrides the Model page's cut and head, and the head epochs "
+                           "(early stopping on validation loss decides)")
         auto_hint.setObjectName("Hint")
         auto_hint.setWordWrap(True)
         form.addRow(self.auto_head_check)
