@@ -67,22 +67,31 @@ class CacheUsage:
     bytes: int
 
 
+def megabytes_from_env(name: str, default_bytes: int) -> int:
+    """A cache limit in bytes from the environment variable ``name`` (megabytes), else ``default_bytes``.
+
+    Raises:
+        ValueError: the variable is not a whole number >= 0.
+    """
+    text = os.environ.get(name, "").strip()
+    if not text:
+        return default_bytes
+    try:
+        mb = int(text)
+    except ValueError:
+        mb = -1
+    if mb < 0:
+        raise ValueError(f"{name} must be a whole number of megabytes >= 0. Received: {text!r}")
+    return mb << 20
+
+
 def feature_limit_bytes() -> int:
     """The feature cache's size limit: ``TLSTUDIO_FEATURE_CACHE_MB`` megabytes, else 4 GB.
 
     Raises:
         ValueError: the variable is not a whole number >= 0.
     """
-    text = os.environ.get(FEATURE_LIMIT_ENV, "").strip()
-    if not text:
-        return DEFAULT_FEATURE_LIMIT_BYTES
-    try:
-        mb = int(text)
-    except ValueError:
-        mb = -1
-    if mb < 0:
-        raise ValueError(f"{FEATURE_LIMIT_ENV} must be a whole number of megabytes >= 0. Received: {text!r}")
-    return mb << 20
+    return megabytes_from_env(FEATURE_LIMIT_ENV, DEFAULT_FEATURE_LIMIT_BYTES)
 
 
 def _owned(folder: Path, endings: Iterable[str]) -> list[Path]:

@@ -117,16 +117,7 @@ def limit_bytes() -> int:
     Raises:
         ValueError: the variable is not a whole number >= 0.
     """
-    text = os.environ.get(LIMIT_ENV, "").strip()
-    if not text:
-        return DEFAULT_LIMIT_BYTES
-    try:
-        mb = int(text)
-    except ValueError:
-        mb = -1
-    if mb < 0:
-        raise ValueError(f"{LIMIT_ENV} must be a whole number of megabytes >= 0. Received: {text!r}")
-    return mb << 20
+    return caches.megabytes_from_env(LIMIT_ENV, DEFAULT_LIMIT_BYTES)
 
 
 def folder() -> Path:
