@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.core.analysis_data import make_presplit, seeded_weights
+from tests.core.test_training import Recorder
 from tlstudio.analysis import auto_head
 from tlstudio.analysis.promote import head_config
 from tlstudio.cancel import CancelToken
@@ -39,17 +40,6 @@ def _config(data, run_dir: Path, **train) -> RunConfig:
     return RunConfig(data=DataConfig(root=str(base / "data")),
                      model=ModelConfig(backbone="vgg16", weights=weights, image_size=32, head=HeadConfig()),
                      train=TrainConfig(**defaults), run_dir=str(run_dir))
-
-
-class Recorder:
-    def __init__(self):
-        self.events = []
-
-    def __call__(self, event):
-        self.events.append(event)
-
-    def of(self, kind):
-        return [e for e in self.events if isinstance(e, kind)]
 
 
 def _probe(scores: dict[str, float]) -> ProbeResult:
