@@ -109,3 +109,13 @@ def test_outliers_need_a_clear_margin():
     rng = np.random.default_rng(0)
     unit = find.normalised(rng.normal(size=(50, 16)))
     assert len(find.outliers(unit, [f"p{i}" for i in range(50)])) <= 2
+
+
+def test_a_shared_perceptual_hash_needs_agreeing_features():
+    from tlstudio.analysis.audit import near_pairs
+
+    hashes = np.array([0b1010, 0b1011, 0b1010, 0xFFFF0000], dtype=np.uint64)  # 0, 1 and 2 within 1 bit
+    unit = np.array([[1.0, 0.0], [0.96, 0.28], [0.6, 0.8], [0.0, 1.0]])  # cos(0, 1) 0.96; cos(0, 2) 0.6
+    assert near_pairs(hashes, unit, phash_distance=6, similarity=0.98) == [(0, 1)]  # 0-2 and 1-2 share a hash only
+    assert near_pairs(hashes, unit, phash_distance=6, similarity=0.98, hash_confirm=0.0) == [(0, 1), (0, 2), (1, 2)]
+    assert (2, 3) in near_pairs(hashes, unit, phash_distance=6, similarity=0.8)  # far hashes: the features alone (cos 0.8)

@@ -6,7 +6,11 @@ Thresholds (the defaults of :class:`tlstudio.jobs.audit.AuditConfig`):
 * **Near duplicates**: two images are a near pair when their 64-bit
   perceptual hashes (``imagehash.phash``, a DCT of the 32x32 grey image)
   differ in at most :data:`PHASH_DISTANCE` = 6 bits, which catches resized,
-  recompressed and lightly retouched copies, **or** when the cosine
+  recompressed and lightly retouched copies, and their features agree to a
+  cosine similarity of at least :data:`HASH_CONFIRM` = 0.9 (plain pictures,
+  such as the sample dataset's flat shapes, share a hash with different
+  pictures of the same layout: two circles of other colours scored 0.76),
+  **or** when the cosine
   similarity of their pooled features at the backbone's last cut (the most
   invariant to resizing and recompression), standardised per channel over the
   dataset, is at least :data:`NEAR_SIMILARITY` = 0.98, which catches copies
@@ -46,6 +50,7 @@ logger = logging.getLogger(__name__)
 
 PHASH_DISTANCE = 6
 NEAR_SIMILARITY = 0.98
+HASH_CONFIRM = 0.9
 K_NEIGHBOURS = 5
 OUTLIER_MADS = 3.0
 _BLOCK = 1024
@@ -95,11 +100,14 @@ def _pairs_within(values: np.ndarray, test) -> list[tuple[int, int]]:
     return pairs
 
 
-def near_pairs(hashes: np.ndarray, unit: np.ndarray, phash_distance: int, similarity: float) -> list[tuple[int, int]]:
-    """Pairs within ``phash_distance`` bits or at or above ``similarity`` (cosine of ``unit`` rows)."""
+def near_pairs(hashes: np.ndarray, unit: np.ndarray, phash_distance: int, similarity: float,
+               hash_confirm: float = HASH_CONFIRM) -> list[tuple[int, int]]:
+    """Pairs at or above ``similarity`` (cosine of ``unit`` rows), or within ``phash_distance`` bits
+    and at or above ``hash_confirm``."""
     by_hash = _pairs_within(hashes, lambda a, b: np.bitwise_count(a[:, None] ^ b[None, :]) <= phash_distance)
+    confirmed = [(i, j) for i, j in by_hash if float(unit[i] @ unit[j]) >= hash_confirm]
     by_features = _pairs_within(unit, lambda a, b: a @ b.T >= similarity)
-    return sorted(set(by_hash) | set(by_features))
+    return sorted(set(confirmed) | set(by_features))
 
 
 def _components(n: int, pairs: Sequence[tuple[int, int]]) -> list[list[int]]:
