@@ -12,7 +12,7 @@ plot. Hovering a point names its layer, accuracy and feature length.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import pyqtgraph as pg
@@ -41,6 +41,12 @@ class PercentAxis(pg.AxisItem):
     def tickStrings(self, values, scale, spacing):  # noqa: N802 - pyqtgraph API
         decimals = 0 if spacing * scale >= 0.01 else 1
         return [f"{v * scale:.{decimals}%}" for v in values]
+
+
+def short_names(names: Sequence[str]) -> list[str]:
+    """Layer names cut at their first ``_`` when that keeps them apart (``block4_pool`` -> ``block4``), so ticks fit."""
+    heads = [n.split("_", 1)[0] for n in names]
+    return heads if len(set(heads)) == len(heads) else list(names)
 
 
 def _short(name: str, limit: int = TICK_CHARS) -> str:
@@ -177,7 +183,8 @@ class ProbeChart(QWidget):
             self.best_marker.setData([])
             self.best_label.setText("")
         plot = self.plot_widget.getPlotItem()
-        plot.getAxis("bottom").setTicks([[(i, _short(name)) for i, name in enumerate(self.layers)]])
+        names = short_names(self.layers)  # block4_pool -> block4, so five cuts fit a 1024-wide window
+        plot.getAxis("bottom").setTicks([[(i, _short(name)) for i, name in enumerate(names)]])
         self.chance_line.setVisible(result.chance > 0)
         self.chance_line.setValue(result.chance)
         low = min(float(np.min(y - std)), result.chance or 1.0)

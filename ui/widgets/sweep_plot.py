@@ -24,7 +24,7 @@ from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from tlstudio.jobs.sweep import Trial, best_index  # dataclasses only: no TensorFlow
-from ui.widgets.probe_chart import PercentAxis
+from ui.widgets.probe_chart import PercentAxis, short_names
 
 POINT_COLOUR = "#2f6fb3"
 BEST_COLOUR = "#d1495b"
@@ -96,12 +96,6 @@ def axis_positions(trials: Sequence[Trial], name: str, cut_order: Sequence[str] 
             ticks = [(zero_at, "0")] + [t for t in ticks if t[0] > zero_at]
         return xs, ticks
     return [float(v) for v in values], []
-
-
-def short_names(names: Sequence[str]) -> list[str]:
-    """Layer names cut at their first ``_`` when that keeps them apart (``block4_pool`` -> ``block4``), so ticks fit."""
-    heads = [n.split("_", 1)[0] for n in names]
-    return heads if len(set(heads)) == len(heads) else list(names)
 
 
 def best_so_far(trials: Sequence[Trial]) -> tuple[np.ndarray, np.ndarray]:
