@@ -1,9 +1,10 @@
 """Save a screenshot of every page of the app, driven the way a user would.
 
 Opens the main window offscreen on the sample dataset, visits Data (images,
-report, augmentation), Model, Train (after a tiny real run), Evaluate,
-Inspect (the trained model, its calculator, then bare VGG16 and ResNet50),
-Export and the run comparison (after a second run), and saves every view at
+report, augmentation), Model (with a transfer probe and a 12-trial head
+sweep), Train (after a tiny real run), Evaluate, Inspect (the trained model,
+its calculator, then bare VGG16 and ResNet50), Export, the Data page's audit
+and embedding map, and the run comparison (after a second run), and saves every view at
 two window sizes: ``docs/screenshots/<page>.png`` at 1600×1000 and
 ``<page>_small.png`` at 1024×680, the smallest size the pages are laid out
 for. A page that will not shrink to a size is reported (its shot comes out
@@ -178,6 +179,24 @@ def capture(
     _settle(app)
     if want("model"):
         _save_sizes(app, window, out, f"model{suffix}", saved, sizes)
+    # the transfer probe and a short head sweep on the pooled feature cache
+    for name, panel, start in (
+        ("model_probe", getattr(model_page, "probe_panel", None), lambda: model_page.run_probe()),
+        ("model_sweep", getattr(model_page, "sweep_panel", None), lambda: model_page.sweep_panel.run()),
+    ):
+        if panel is None or not want(name):
+            continue
+        model_page.right_tabs.setCurrentWidget(panel)
+        if name == "model_sweep":
+            panel.trials_spin.setValue(12)
+        if start():
+            _wait(app, lambda: panel.runner.is_running(), 5)
+            if not _wait(app, lambda: not panel.runner.is_running(), 600):
+                print(f"warning: {name} did not finish in time", file=sys.stderr)
+        _settle(app, 1.0)
+        _save_sizes(app, window, out, f"{name}{suffix}", saved, sizes)
+    if hasattr(model_page, "right_tabs"):
+        model_page.right_tabs.setCurrentIndex(0)
 
     # --- Train
     train_page = window.pages["train"]
@@ -251,6 +270,25 @@ def capture(
         _save_sizes(app, window, out, f"{name}{suffix}", saved, sizes)
     if hasattr(inspect, "source"):
         inspect.source.setCurrentIndex(0)  # back to the current model
+
+    # --- Data page: the audit, then the embedding map coloured by its flags
+    if want("data_audit") and hasattr(data, "audit_view"):
+        window.show_page("data")
+        data.tabs.setCurrentWidget(data.audit_view)
+        if data.audit_view.run_audit():
+            _wait(app, lambda: data.audit_view.runner.is_running(), 5)
+            _wait(app, lambda: not data.audit_view.runner.is_running(), 600)
+        _settle(app, 1.5)
+        _save_sizes(app, window, out, f"data_audit{suffix}", saved, sizes)
+    if want("data_map") and hasattr(data, "embedding_map"):
+        window.show_page("data")
+        data.tabs.setCurrentWidget(data.embedding_map)
+        if data.embedding_map.compute():
+            _wait(app, lambda: data.embedding_map.runner.is_running(), 5)
+            _wait(app, lambda: not data.embedding_map.runner.is_running(), 600)
+        _settle(app, 1.0)
+        _save_sizes(app, window, out, f"data_map{suffix}", saved, sizes)
+    data.tabs.setCurrentIndex(0)
 
     # --- Runs tab: a second, different run (after the pages above show the first model)
     if train and want("run_compare") and hasattr(train_page, "start"):
