@@ -89,6 +89,14 @@ def _save_sizes(app, window, out: Path, name: str, log: list[str], sizes: tuple[
     _settle(app, 0.2)
 
 
+def _run_job(app, runner, start, name: str, timeout: float = 600) -> None:
+    """Start a tab's engine job with ``start()`` and wait until its ``runner`` is idle again."""
+    if start():
+        _wait(app, runner.is_running, 5)
+        if not _wait(app, lambda: not runner.is_running(), timeout):
+            print(f"warning: {name} did not finish in time", file=sys.stderr)
+
+
 def _first_conv_layer(page) -> str | None:
     """Name of the first convolution in the Inspect page's table (any backbone), or None."""
     rows = getattr(getattr(page, "table_model", None), "rows", None) or []
@@ -189,10 +197,7 @@ def capture(
         model_page.right_tabs.setCurrentWidget(panel)
         if name == "model_sweep":
             panel.trials_spin.setValue(12)
-        if start():
-            _wait(app, lambda: panel.runner.is_running(), 5)
-            if not _wait(app, lambda: not panel.runner.is_running(), 600):
-                print(f"warning: {name} did not finish in time", file=sys.stderr)
+        _run_job(app, panel.runner, start, name)
         _settle(app, 1.0)
         _save_sizes(app, window, out, f"{name}{suffix}", saved, sizes)
     if hasattr(model_page, "right_tabs"):
@@ -272,22 +277,17 @@ def capture(
         inspect.source.setCurrentIndex(0)  # back to the current model
 
     # --- Data page: the audit, then the embedding map coloured by its flags
-    if want("data_audit") and hasattr(data, "audit_view"):
+    for name, tab, start in (
+        ("data_audit", getattr(data, "audit_view", None), lambda: data.audit_view.run_audit()),
+        ("data_map", getattr(data, "embedding_map", None), lambda: data.embedding_map.compute()),
+    ):
+        if tab is None or not want(name):
+            continue
         window.show_page("data")
-        data.tabs.setCurrentWidget(data.audit_view)
-        if data.audit_view.run_audit():
-            _wait(app, lambda: data.audit_view.runner.is_running(), 5)
-            _wait(app, lambda: not data.audit_view.runner.is_running(), 600)
+        data.tabs.setCurrentWidget(tab)
+        _run_job(app, tab.runner, start, name)
         _settle(app, 1.5)
-        _save_sizes(app, window, out, f"data_audit{suffix}", saved, sizes)
-    if want("data_map") and hasattr(data, "embedding_map"):
-        window.show_page("data")
-        data.tabs.setCurrentWidget(data.embedding_map)
-        if data.embedding_map.compute():
-            _wait(app, lambda: data.embedding_map.runner.is_running(), 5)
-            _wait(app, lambda: not data.embedding_map.runner.is_running(), 600)
-        _settle(app, 1.0)
-        _save_sizes(app, window, out, f"data_map{suffix}", saved, sizes)
+        _save_sizes(app, window, out, f"{name}{suffix}", saved, sizes)
     data.tabs.setCurrentIndex(0)
 
     # --- Runs tab: a second, different run (after the pages above show the first model)
