@@ -19,6 +19,8 @@ from pathlib import Path
 from tlstudio.errors import ProjectError
 
 PROJECT_SUFFIX = ".tlsproj"
+"""The suffix of project files."""
+
 AUTOSAVE_SUFFIX = ".autosave"
 UNTITLED_AUTOSAVE = "untitled" + PROJECT_SUFFIX + AUTOSAVE_SUFFIX
 """The autosave of untitled projects before autosaves were per session (still offered)."""
