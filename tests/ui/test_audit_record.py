@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from types import SimpleNamespace
 
-from tlstudio.audit_record import file_list_fingerprint
+from tlstudio.project.audit_record import file_list_fingerprint
 from ui.project_actions import project_controller
 from ui.state import AppState
 from ui.widgets.audit_view import AuditView
@@ -62,7 +62,7 @@ def test_a_finished_audit_is_saved_and_a_reopened_project_shows_it_without_runni
 
 
 def test_a_tab_built_after_the_project_opened_shows_its_audit(qtbot, tiny_dataset, tmp_path):
-    from tlstudio.audit_record import AuditRecord
+    from tlstudio.project.audit_record import AuditRecord
 
     root = tiny_dataset.resolve()
     state = AppState()
@@ -80,7 +80,7 @@ def test_a_tab_built_after_the_project_opened_shows_its_audit(qtbot, tiny_datase
 
 
 def test_the_data_page_hands_a_restored_audit_to_the_map_and_the_train_pages_offer(qtbot, tiny_dataset):
-    from tlstudio.audit_record import AuditRecord
+    from tlstudio.project.audit_record import AuditRecord
     from ui.pages.data_page import DataPage
 
     root = tiny_dataset.resolve()
@@ -118,7 +118,7 @@ def test_a_move_made_by_the_audit_tab_does_not_make_the_audit_out_of_date(qtbot,
 
 def test_a_project_opened_with_the_same_configs_shows_its_audit_after_the_rescan(qtbot, tiny_dataset, tmp_path):
     """The app restores the last configs before the project opens: no config changes, yet the audit must show."""
-    from tlstudio.audit_record import AuditRecord
+    from tlstudio.project.audit_record import AuditRecord
     from tlstudio.project import Project
 
     root = tiny_dataset.resolve()

@@ -18,7 +18,7 @@ from PySide6.QtCore import Qt
 from tlstudio.analysis.promote import head_config
 from tlstudio.config import DataConfig, FreezeConfig, ModelConfig, TrainConfig
 from tlstudio.jobs.sweep import SweepResult, Trial, TrialFinished, TrialParams
-from tlstudio.project_sweeps import last_sweep, sweeps_folder
+from tlstudio.project.sweeps import last_sweep, sweeps_folder
 from ui.pages.sweep_panel import SweepPanel, fine_tune_freeze
 from ui.state import AppState
 from ui.widgets.sweep_plot import SweepPlot, axis_positions, best_so_far
@@ -307,7 +307,7 @@ def test_opening_a_project_shows_its_last_sweep(qtbot, tmp_path):
     """The panel follows the state's project controller: open shows that project's sweep, new shows none of it."""
     from tlstudio.analysis import sweep_store
     from tlstudio.jobs.sweep import SweepConfig
-    from tlstudio.project_sweeps import new_sweep
+    from tlstudio.project.sweeps import new_sweep
     from ui.project_actions import project_controller
 
     state = AppState(model_config=ModelConfig(backbone="vgg16", weights="none", image_size=32))

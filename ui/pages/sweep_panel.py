@@ -60,7 +60,7 @@ from tlstudio.config import DataConfig, FreezeConfig, ModelConfig, RunConfig, Tr
 from tlstudio.errors import ConfigError, TlStudioError
 from tlstudio.jobs.sweep import POOLINGS, SearchSpace, SweepConfig, SweepResult, Trial, TrialFinished
 from ui.engine import engine
-from tlstudio.project_sweeps import StoredSweep, last_sweep, new_sweep, sweeps_folder
+from tlstudio.project.sweeps import StoredSweep, last_sweep, new_sweep, sweeps_folder
 from ui.widgets.job_controls import JobControls
 from ui.widgets.sweep_plot import SweepPlot
 from ui.widgets.sweep_table import SweepTable, hidden_text

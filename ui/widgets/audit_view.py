@@ -49,7 +49,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from tlstudio.audit_record import AuditRecord, dataset_fingerprint
+from tlstudio.project.audit_record import AuditRecord, dataset_fingerprint
 from tlstudio.jobs.audit import AuditConfig, AuditResult, DuplicateGroup, Imbalance  # dataclasses only
 from ui.engine import engine
 from ui.pages.audit_actions import AuditActions

@@ -1,457 +1,51 @@
-"""Projects: one JSON file holding the dataset, the stage configs and the run history.
+"""The project: one JSON file holding the dataset, the stage configs and the run history.
 
 A project file (``*.tlsproj``) records the dataset path, the data, model and
 training configs (as :func:`tlstudio.config.to_dict` writes them) and the runs,
-each with its run folder, config snapshot, history and best metrics.
+each with its run folder, config snapshot, history and best metrics
+(:class:`~tlstudio.project.runs.RunRecord`).
 
 * **Safe writes**: every save goes through :mod:`tlstudio.io.atomic` (a
   temporary file next to the target, fsynced, then renamed over it), so a
   crash never leaves a half-written project.
 * **Autosave per session**: :meth:`Project.autosave` writes the same content
-  to a side file of its own session (``<name>.tlsproj.<session>.autosave``;
-  untitled projects autosave into the cache as
-  ``untitled.tlsproj.<session>.autosave``), so two sessions never write over
-  each other's autosave. After a crash, :func:`pending_autosaves` lists the
-  side files of other sessions newer than the project, :func:`recover` gives
-  the newest, and :meth:`Project.recover` opens it. Only a save, or an
-  explicit "discard", removes a side file.
+  to a side file of its own session, :meth:`Project.recover` opens one after
+  a crash (:mod:`tlstudio.project.autosave`). Only a save, or an explicit
+  "discard", removes a side file.
 * **Typed schema**: every field is checked for type and range by
   :mod:`tlstudio.schemas`. A bad top-level field refuses the file with one
   message naming the file, the field, what was expected and ``Received``; a
   bad run entry, or a run folder whose ``history.json`` or ``run_config.json``
-  is damaged, marks only that run damaged (:attr:`RunRecord.damaged`) and the
-  rest of the project opens.
+  is damaged, marks only that run damaged and the rest of the project opens.
 * **Safe deletes**: :meth:`Project.remove_run` deletes a run folder only when
   :mod:`tlstudio.io.safe_delete` accepts it as a tlstudio run folder.
-* **Versioned schema**: ``schema_version`` is :data:`SCHEMA_VERSION`. Older
-  files are migrated step by step by :data:`MIGRATIONS`; a file from a newer
-  tlstudio raises :class:`~tlstudio.errors.ProjectError`.
+* **Versioned schema**: older files are migrated on load
+  (:mod:`tlstudio.project.migrations`); a file from a newer tlstudio raises
+  :class:`~tlstudio.errors.ProjectError`.
 
 This module is light: it never imports TensorFlow.
 """
 
 from __future__ import annotations
 
-import datetime as _dt
 import json
 import logging
 import os
-import uuid
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
-from tlstudio.audit_record import AuditRecord
 from tlstudio.config import DataConfig, ModelConfig, RunConfig, TrainConfig, from_dict, to_dict
 from tlstudio.dataset_decisions import DatasetDecisions
 from tlstudio.errors import ConfigError, ProjectError
 from tlstudio.io.atomic import atomic_write_text
 from tlstudio.io.safe_delete import delete_run_folder, deletable_run_folder
+from tlstudio.project.audit_record import AuditRecord
+from tlstudio.project.autosave import PROJECT_SUFFIX, SESSION_ID, autosave_path, discard_autosave, recover
+from tlstudio.project.migrations import SCHEMA_VERSION, migrate
+from tlstudio.project.runs import RunComparison, RunRecord, config_diff, history_curves, utc_now
 
 logger = logging.getLogger(__name__)
-
-SCHEMA_VERSION = 1
-"""Schema written by this version of tlstudio."""
-
-PROJECT_SUFFIX = ".tlsproj"
-AUTOSAVE_SUFFIX = ".autosave"
-UNTITLED_AUTOSAVE = "untitled" + PROJECT_SUFFIX + AUTOSAVE_SUFFIX
-"""The autosave of untitled projects before autosaves were per session (still offered)."""
-
-
-def new_session_id() -> str:
-    """A fresh session id: the process id and a random part (``"4242-1a2b3c4d"``)."""
-    return f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
-
-
-SESSION_ID = new_session_id()
-"""This process's session; every project autosaves to a file of its own session."""
-
-CURVE_KEYS = ("loss", "accuracy", "val_loss", "val_accuracy", "lr")
-"""History values that :meth:`Project.compare_runs` returns as curves."""
-
-DIFF_IGNORED = ("run_dir", "resume_from")
-"""Config keys that differ between any two runs and are left out of config diffs."""
-
-
-def _now() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
-
-
-def _run_started(run_dir: str) -> str:
-    """When a run started: the ``created`` time its run-folder marker records, or ``""`` without one.
-
-    A record is added when the run ends; its ``created`` must be the start, not the finish.
-    """
-    from tlstudio.training.result import RUN_MARKER
-
-    try:
-        data = json.loads((Path(run_dir) / RUN_MARKER).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return ""
-    return str(data.get("created") or "") if isinstance(data, dict) else ""
-
-
-# --------------------------------------------------------------------------- schema migration
-
-
-def _v0_to_v1(data: dict[str, Any]) -> dict[str, Any]:
-    """v0 (no ``schema_version``) kept one ``config`` dict ({data, model, train}),
-    the dataset as ``dataset`` and runs as plain run-folder paths."""
-    config = dict(data.get("config") or {})
-    dataset = data.get("dataset") or (config.get("data") or {}).get("root", "")
-    data_cfg = dict(config.get("data") or {})
-    data_cfg["root"] = dataset
-    runs = []
-    for entry in data.get("runs") or []:
-        run_dir = entry if isinstance(entry, str) else (entry or {}).get("dir") or (entry or {}).get("run_dir", "")
-        notes = "" if isinstance(entry, str) else str((entry or {}).get("notes", ""))
-        runs.append({"id": Path(run_dir).name, "run_dir": run_dir, "status": "unknown", "notes": notes})
-    return {
-        "schema_version": 1,
-        "name": data.get("name", ""),
-        "created": data.get("created", ""),
-        "dataset": dataset,
-        "data": data_cfg,
-        "model": dict(config.get("model") or {}),
-        "train": dict(config.get("train") or {}),
-        "runs": runs,
-    }
-
-
-MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {0: _v0_to_v1}
-"""``MIGRATIONS[v]`` turns a schema-``v`` dict into schema ``v + 1``."""
-
-
-def migrate(data: Mapping[str, Any], path: str | os.PathLike | None = None) -> dict[str, Any]:
-    """Bring a project dict from any older schema up to :data:`SCHEMA_VERSION`.
-
-    Raises:
-        ProjectError: when the file comes from a newer tlstudio, or its version is unknown.
-    """
-    where = f"{path} " if path else "the project "
-    version = data.get("schema_version", 0)
-    if not isinstance(version, int) or version < 0:
-        raise ProjectError(f"{where}has an invalid schema_version. Received: {version!r}", path=str(path) if path else None)
-    if version > SCHEMA_VERSION:
-        raise ProjectError(
-            f"{where}was made by a newer tlstudio (schema {version}); this version reads up to {SCHEMA_VERSION}. "
-            "Update tlstudio to open it.",
-            path=str(path) if path else None,
-        )
-    out = dict(data)
-    while version < SCHEMA_VERSION:
-        try:
-            out = MIGRATIONS[version](out)
-        except (TypeError, AttributeError, ValueError, KeyError) as exc:
-            raise ProjectError(
-                f"{where}looks like a schema-{version} project but cannot be upgraded: expected its fields to hold "
-                f"objects, lists and texts as that schema wrote them. Received: {type(exc).__name__}: {exc}",
-                path=str(path) if path else None,
-            ) from exc
-        version += 1
-        out["schema_version"] = version
-    return out
-
-
-# --------------------------------------------------------------------------- runs
-
-
-@dataclass
-class RunRecord:
-    """One training run as the project remembers it.
-
-    Attributes:
-        id: Unique within the project (the run folder's name by default).
-        run_dir: The run folder.
-        config: The :class:`~tlstudio.config.RunConfig` snapshot, as a dict.
-        history: One dict per epoch (see :class:`tlstudio.training.RunResult`).
-        best_metrics: Metrics of the best epoch.
-        created: ISO time the run was added.
-        status: ``"finished"``, ``"cancelled"``, ``"failed"`` or ``"unknown"``.
-        notes: Free text from the user.
-        model_path: The run's usable model, or None.
-        class_names: Class names in label order.
-        epochs_completed: Epochs completed over every session of the run.
-        damaged: Empty for a good run; otherwise the message saying which file
-            and field is damaged (the run shows as damaged; its entry is
-            written back unchanged).
-    """
-
-    id: str
-    run_dir: str
-    config: dict[str, Any] = field(default_factory=dict)
-    history: list[dict[str, Any]] = field(default_factory=list)
-    best_metrics: dict[str, Any] = field(default_factory=dict)
-    created: str = ""
-    status: str = "unknown"
-    notes: str = ""
-    model_path: str | None = None
-    class_names: list[str] = field(default_factory=list)
-    epochs_completed: int = 0
-    damaged: str = ""
-    raw: dict[str, Any] | None = field(default=None, repr=False, compare=False)
-
-    @property
-    def run_config(self) -> RunConfig:
-        """The config snapshot as a :class:`RunConfig` (defaults when it is missing).
-
-        Raises:
-            ProjectError: the snapshot is damaged.
-        """
-        from tlstudio.schemas import check_run_config
-
-        return check_run_config(self.config or {}, None, f"run {self.id} config")
-
-    @classmethod
-    def damaged_entry(cls, entry: Any, message: str, index: int) -> "RunRecord":
-        """A placeholder for a run entry that cannot be read; it is saved back unchanged."""
-        data = entry if isinstance(entry, Mapping) else {}
-        run_dir = data.get("run_dir") if isinstance(data.get("run_dir"), str) else ""
-        run_id = data.get("id") if isinstance(data.get("id"), str) and data.get("id") else (Path(run_dir).name if run_dir else f"run-{index + 1}")
-        return cls(
-            id=str(run_id),
-            run_dir=run_dir,
-            status="damaged",
-            notes=data.get("notes") if isinstance(data.get("notes"), str) else "",
-            damaged=message,
-            raw=entry if isinstance(entry, dict) else {"damaged_entry": entry},
-        )
-
-    @property
-    def log_dir(self) -> str:
-        """The run's TensorBoard log folder."""
-        return str(Path(self.run_dir) / "logs")
-
-    def summary(self) -> dict[str, Any]:
-        """Key settings and metrics for a run list."""
-        cfg = self.config or {}
-        model, train = cfg.get("model") or {}, cfg.get("train") or {}
-        return {
-            "id": self.id,
-            "status": "damaged" if self.damaged else self.status,
-            "backbone": model.get("backbone", ""),
-            "weights": model.get("weights", ""),
-            "freeze": (model.get("freeze") or {}).get("mode", ""),
-            "epochs": self.epochs_completed,
-            "learning_rate": train.get("learning_rate"),
-            "batch_size": train.get("batch_size"),
-            "val_accuracy": self.best_metrics.get("val_accuracy"),
-            "accuracy": self.best_metrics.get("accuracy"),
-            "created": self.created,
-        }
-
-    def to_dict(self) -> dict[str, Any]:
-        if self.raw is not None:  # an entry that could not be read: never lose it
-            return dict(self.raw)
-        return {
-            "id": self.id,
-            "run_dir": self.run_dir,
-            "config": self.config,
-            "history": [dict(h) for h in self.history],
-            "best_metrics": dict(self.best_metrics),
-            "created": self.created,
-            "status": self.status,
-            "notes": self.notes,
-            "model_path": self.model_path,
-            "class_names": list(self.class_names),
-            "epochs_completed": self.epochs_completed,
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any], path: Any = None, field: str = "run") -> "RunRecord":
-        """A record from a project file's run entry, every field checked.
-
-        Raises:
-            ProjectError: naming ``path``, ``field`` and the bad key, what was expected and ``Received``.
-        """
-        from tlstudio.schemas import check_run_entry
-
-        data = check_run_entry(dict(data) if isinstance(data, Mapping) else data, path, field)
-        return cls(
-            id=str(data.get("id") or Path(data["run_dir"]).name),
-            run_dir=str(data["run_dir"]),
-            config=dict(data.get("config") or {}),
-            history=[dict(h) for h in data.get("history") or []],
-            best_metrics=dict(data.get("best_metrics") or {}),
-            created=str(data.get("created") or ""),
-            status=str(data.get("status") or "unknown"),
-            notes=str(data.get("notes") or ""),
-            model_path=data.get("model_path"),
-            class_names=[str(n) for n in data.get("class_names") or []],
-            epochs_completed=int(data.get("epochs_completed") or len(data.get("history") or [])),
-        )
-
-    @classmethod
-    def from_result(cls, result: Any, config: RunConfig | None = None, run_id: str | None = None) -> "RunRecord":
-        """Build a record from a :class:`tlstudio.training.RunResult`.
-
-        The config snapshot is ``config`` or, when None, the run folder's ``run_config.json``.
-        """
-        if config is None:
-            snapshot = Path(result.run_dir) / "run_config.json"
-            config_dict = json.loads(snapshot.read_text(encoding="utf-8")) if snapshot.is_file() else {}
-        else:
-            config_dict = to_dict(config)
-        status = "failed" if result.error else "cancelled" if result.cancelled else "finished"
-        return cls(
-            id=run_id or Path(result.run_dir).name,
-            run_dir=str(result.run_dir),
-            config=config_dict,
-            history=[dict(h) for h in result.history],
-            best_metrics=dict(result.best_metrics),
-            created=_run_started(result.run_dir) or _now(),
-            status=status,
-            model_path=result.model_path,
-            class_names=list(result.class_names),
-            epochs_completed=int(result.epochs_completed),
-        )
-
-
-@dataclass(frozen=True)
-class RunComparison:
-    """Runs side by side.
-
-    Attributes:
-        ids: The compared runs, in the order asked.
-        curves: ``{run_id: {"epoch": [...], "loss": [...], "val_accuracy": [...], ...}}``;
-            a metric a run does not record is absent from its dict.
-        config_diff: ``(dotted key, value of run 1, value of run 2, ...)`` for every
-            config value that differs (None where a run lacks the key).
-        best_metrics: ``{run_id: best metrics}``.
-    """
-
-    ids: tuple[str, ...]
-    curves: dict[str, dict[str, list[float]]]
-    config_diff: list[tuple[Any, ...]]
-    best_metrics: dict[str, dict[str, Any]]
-
-
-def flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    """``{"train": {"epochs": 5}}`` -> ``{"train.epochs": 5}``; lists stay values."""
-    out: dict[str, Any] = {}
-    for key, value in data.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, Mapping):
-            out.update(flatten(value, name + "."))
-        else:
-            out[name] = value
-    return out
-
-
-def config_diff(configs: Sequence[Mapping[str, Any]], ignore: Sequence[str] = DIFF_IGNORED) -> list[tuple[Any, ...]]:
-    """Keys whose values differ between config dicts, as ``(key, value1, value2, ...)``, sorted by key."""
-    flats = [flatten({k: v for k, v in c.items() if k not in ignore}) for c in configs]
-    keys = sorted(set().union(*flats)) if flats else []
-    rows = []
-    for key in keys:
-        values = [f.get(key) for f in flats]
-        if any(v != values[0] for v in values[1:]):
-            rows.append((key, *values))
-    return rows
-
-
-def history_curves(history: Sequence[Mapping[str, Any]]) -> dict[str, list[float]]:
-    """Per-epoch curves of a history, keyed by metric; ``"epoch"`` holds 1-based epoch numbers."""
-    curves: dict[str, list[float]] = {"epoch": [int(h.get("epoch", i)) + 1 for i, h in enumerate(history)]}
-    for key in CURVE_KEYS:
-        if history and all(key in h and h[key] is not None for h in history):
-            curves[key] = [float(h[key]) for h in history]
-    return curves
-
-
-# --------------------------------------------------------------------------- project
-
-
-def autosave_path(path: str | os.PathLike | None, session: str | None = SESSION_ID) -> Path:
-    """The autosave side file of a project file for one session.
-
-    Args:
-        path: The project file; None for an untitled project (its autosave
-            lives in the cache).
-        session: The session id; None gives the name used before autosaves
-            were per session (``<name>.tlsproj.autosave``).
-    """
-    tail = f".{session}{AUTOSAVE_SUFFIX}" if session else AUTOSAVE_SUFFIX
-    if path is None:
-        from tlstudio.paths import cache_dir
-
-        return cache_dir("autosave") / f"untitled{PROJECT_SUFFIX}{tail}"
-    p = Path(path)
-    return p.with_name(p.name + tail)
-
-
-def _session_of(side: Path, base: str) -> str | None:
-    """The session id in a side file's name (``""`` for the old shared name), or None if it is not one."""
-    name = side.name
-    if not (name.startswith(base) and name.endswith(AUTOSAVE_SUFFIX)):
-        return None
-    middle = name[len(base) : -len(AUTOSAVE_SUFFIX)]
-    if middle == "":
-        return ""
-    return middle[1:] if middle.startswith(".") and "." not in middle[1:] else None
-
-
-def pending_autosaves(path: str | os.PathLike | None, own_session: str | None = SESSION_ID) -> list[Path]:
-    """Autosaves of ``path`` left by other sessions and worth offering, newest first.
-
-    An autosave is offered when it is newer than the project file (or the
-    project file is missing). A clean save removes its session's autosave,
-    so after a normal exit there is nothing to offer. ``own_session``'s file
-    is never offered: it is this session's current work.
-    """
-    if path is None:
-        from tlstudio.paths import cache_dir
-
-        folder, base = cache_dir("autosave"), f"untitled{PROJECT_SUFFIX}"
-        project_mtime = None
-    else:
-        p = Path(path)
-        folder, base = p.parent, p.name
-        project_mtime = p.stat().st_mtime_ns if p.is_file() else None
-    if not folder.is_dir():
-        return []
-    found = []
-    for side in folder.glob(f"{glob_escape(base)}*{AUTOSAVE_SUFFIX}"):
-        session = _session_of(side, base)
-        if session is None or (own_session and session == own_session) or not side.is_file():
-            continue
-        try:
-            mtime = side.stat().st_mtime_ns
-        except OSError:
-            continue
-        if project_mtime is None or mtime > project_mtime:
-            found.append((mtime, side))
-    return [side for _, side in sorted(found, reverse=True)]
-
-
-def glob_escape(text: str) -> str:
-    """``text`` with glob's special characters escaped."""
-    return "".join(f"[{c}]" if c in "*?[" else c for c in text)
-
-
-def recover(path: str | os.PathLike | None, own_session: str | None = SESSION_ID) -> Path | None:
-    """The newest autosave of ``path`` from another session to offer after a crash, or None."""
-    pending = pending_autosaves(path, own_session)
-    return pending[0] if pending else None
-
-
-def discard_autosave(path: str | os.PathLike | None, side: str | os.PathLike | None = None, session: str | None = SESSION_ID) -> None:
-    """Delete one autosave side file: ``side``, or ``session``'s file for ``path``.
-
-    Only autosave files are ever deleted: ``side`` must be an autosave of ``path``.
-
-    Raises:
-        ProjectError: ``side`` is not an autosave of ``path``.
-    """
-    target = Path(side) if side is not None else autosave_path(path, session)
-    base = Path(path).name if path is not None else f"untitled{PROJECT_SUFFIX}"
-    if _session_of(target, base) is None:
-        raise ProjectError(f"refusing to delete {target}: expected an autosave of {base}. Received: {target.name}", path=str(target))
-    try:
-        target.unlink()
-    except FileNotFoundError:
-        pass
 
 
 def _write_project_file(path: Path, text: str) -> None:
@@ -487,7 +81,7 @@ class Project:
             by the next successful save, kept until then.
         decisions: Label overrides, exclusions and dismissed audit suspects
             (:class:`~tlstudio.dataset_decisions.DatasetDecisions`).
-        audit: The last dataset audit (:class:`~tlstudio.audit_record.AuditRecord`), or None.
+        audit: The last dataset audit (:class:`~tlstudio.project.audit_record.AuditRecord`), or None.
         audit_problem: Why the file's audit record was dropped (damaged), else "".
     """
 
@@ -510,7 +104,7 @@ class Project:
         self.model = model or ModelConfig()
         self.train = train or TrainConfig()
         self.runs: list[RunRecord] = list(runs)
-        self.created = created or _now()
+        self.created = created or utc_now()
         self.dirty = False
         self.session: str = SESSION_ID
         self.recovered_from: Path | None = None
@@ -563,7 +157,7 @@ class Project:
             "app": "tlstudio",
             "name": self.name,
             "created": self.created,
-            "modified": _now(),
+            "modified": utc_now(),
             "dataset": self.data.root,
             "data": to_dict(self.data),
             "model": to_dict(self.model),
@@ -575,7 +169,7 @@ class Project:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], path: str | os.PathLike | None = None) -> "Project":
-        """Build a project from a dict of any schema up to :data:`SCHEMA_VERSION`."""
+        """Build a project from a dict of any schema up to :data:`~tlstudio.project.migrations.SCHEMA_VERSION`."""
         from tlstudio.schemas import check_project, json_text
 
         where = path or "the project"
@@ -673,7 +267,7 @@ class Project:
         Args:
             path: The project file (None: untitled).
             side: The autosave to open; None takes the newest one of another
-                session (:func:`recover`).
+                session (:func:`~tlstudio.project.autosave.recover`).
 
         The autosave file is kept until the recovered project is saved.
 
