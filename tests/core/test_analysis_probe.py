@@ -17,7 +17,7 @@ from tlstudio.config import DataConfig, ModelConfig
 from tlstudio.errors import ConfigError
 from tlstudio.events import Progress
 from tlstudio.jobs import run_job
-from tlstudio.jobs.probe import ProbeConfig
+from tlstudio.api.probe import ProbeConfig
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,7 @@ from tlstudio.cancel import CancelToken
 from tlstudio.config import DataConfig, ModelConfig, RunConfig
 from tlstudio.errors import ConfigError
 from tlstudio.jobs import EXCLUSIVE_JOBS, JOBS, run_job
-from tlstudio.jobs.sweep import SearchSpace, SweepConfig, Trial, TrialFinished, TrialParams
+from tlstudio.api.sweep import SearchSpace, SweepConfig, Trial, TrialFinished, TrialParams
 
 CUTS = tuple(f"block{b}_pool" for b in range(1, 6))
 SMALL = SearchSpace(hidden=((), (16,)), dropouts=(0.0, 0.3), learning_rates=(1e-3, 1e-2), weight_decays=(0.0, 1e-2),

@@ -15,8 +15,8 @@ from tlstudio.cancel import CancelToken
 from tlstudio.config import DataConfig, HeadConfig, ModelConfig, RunConfig, TrainConfig, from_json
 from tlstudio.events import LogMessage, Progress, RunFinished
 from tlstudio.jobs import run_job
-from tlstudio.jobs.probe import CutScore, ProbeResult
-from tlstudio.jobs.sweep import TrialParams
+from tlstudio.api.probe import CutScore, ProbeResult
+from tlstudio.api.sweep import TrialParams
 from tlstudio.training.result import RUN_ENTRIES, RUN_CONFIG, RESULT
 
 

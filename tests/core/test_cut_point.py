@@ -21,8 +21,8 @@ from tlstudio.data import generate_sample_dataset
 from tlstudio.errors import ConfigError
 from tlstudio.export import export_run
 from tlstudio.jobs import run_job
-from tlstudio.jobs.inspect import InspectTableConfig
-from tlstudio.jobs.models import ModelRef
+from tlstudio.api.inspect import InspectTableConfig
+from tlstudio.api.model_ref import ModelRef
 from tlstudio.model import build_model, find_backbone, find_head
 
 SIZE = 64

@@ -9,7 +9,8 @@ import pytest
 
 from tlstudio.config import ModelConfig
 from tlstudio.errors import ConfigError
-from tlstudio.jobs.models import ModelCache, ModelRef
+from tlstudio.jobs.models import ModelCache
+from tlstudio.api.model_ref import ModelRef
 
 
 class Thing:

@@ -20,7 +20,7 @@ from PySide6.QtCore import Qt
 
 from tlstudio.backbones import BACKBONES, WEIGHTS_LABELS
 from tlstudio.config import ModelConfig
-from tlstudio.jobs.models import ModelRef
+from tlstudio.api.model_ref import ModelRef
 from ui.pages.inspect_page import CURRENT, InspectPage
 from ui.state import AppState
 

@@ -20,6 +20,8 @@ import logging
 
 import numpy as np
 
+from tlstudio.api.embed import METHODS
+
 logger = logging.getLogger(__name__)
 
 PCA_COMPONENTS = 50
@@ -28,7 +30,6 @@ TSNE_LIMIT = 5000
 """Above this many images the map is PCA alone (t-SNE would take minutes)."""
 TSNE_MIN = 8
 """Below this many images the map is PCA alone."""
-METHODS = ("auto", "tsne", "pca")
 
 
 def project_2d(features: np.ndarray, *, method: str = "auto", seed: int = 0, tsne_limit: int = TSNE_LIMIT) -> tuple[np.ndarray, str]:

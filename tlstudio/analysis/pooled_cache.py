@@ -489,7 +489,8 @@ def _cut_points(model, backbone: str) -> tuple[str, ...]:
 
 
 def _backbone(backbone: str, weights: str, size: int):
-    from tlstudio.jobs.models import ModelRef, keras_model
+    from tlstudio.api.model_ref import ModelRef
+    from tlstudio.jobs.models import keras_model
 
     return keras_model(ModelRef(backbone=backbone, image_size=size, weights=weights))
 

@@ -19,7 +19,7 @@ from tlstudio.analysis.cuts import depth_sentence
 from tlstudio.analysis.kfold import kfold_fit
 from tlstudio.cancel import CancelToken
 from tlstudio.events import Progress, Sink
-from tlstudio.jobs.probe import CutScore
+from tlstudio.api.probe import CutScore
 
 
 def score_cuts(

@@ -24,7 +24,7 @@ import dataclasses
 
 from tlstudio.config import DenseSpec, HeadConfig, ModelConfig, RunConfig, TrainConfig
 from tlstudio.errors import ConfigError
-from tlstudio.jobs.sweep import SweepConfig, Trial, TrialParams
+from tlstudio.api.sweep import SweepConfig, Trial, TrialParams
 
 
 def head_config(params: TrialParams) -> HeadConfig:

@@ -24,7 +24,7 @@ import numpy as np
 
 from tlstudio.errors import ConfigError
 from tlstudio.io.atomic import atomic_write_json
-from tlstudio.jobs.sweep import Trial
+from tlstudio.api.sweep import Trial
 
 FORMAT = "tlstudio-sweep"
 VERSION = 1

@@ -37,7 +37,8 @@ def describe_backbone(config: ModelConfig, *, sink: Sink, cancel: CancelToken) -
     import keras
 
     from tlstudio import backbones
-    from tlstudio.jobs.models import ModelRef, keras_model
+    from tlstudio.api.model_ref import ModelRef
+    from tlstudio.jobs.models import keras_model
 
     spec = backbones.get_spec(config.backbone)
     size = backbones.resolve_image_size(config.backbone, config.image_size)

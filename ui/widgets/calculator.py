@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
 
 from tlstudio.inspection import formulas as fm
 from tlstudio.inspection.calculator import LAYER_KINDS, CalcLayer, CalcSpec, CalculatorError, calculate, example_spec
-from tlstudio.jobs.inspect import CrossCheckConfig
+from tlstudio.api.inspect import CrossCheckConfig
 from ui.engine import engine
 from ui.widgets.layer_table_model import shape_text
 
