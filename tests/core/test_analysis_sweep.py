@@ -217,7 +217,7 @@ def test_promote_gives_a_run_config_whose_head_reproduces_the_trial(dataset):
     """Train the promoted RunConfig's head with plain Keras fit() on the same cached features and folds."""
     import keras
 
-    from tlstudio.analysis.pooled_cache import pooled_features
+    from tlstudio.features.pooled_cache import pooled_features
     from tlstudio.analysis.dataset import analysis_data
     from tlstudio.events import null_sink
     from tlstudio.model import build_head

@@ -14,7 +14,7 @@ import keras
 import pytest
 
 from tlstudio import backbones
-from tlstudio.analysis import cuts
+from tlstudio.features import cuts
 from tlstudio.cli import main as cli_main
 from tlstudio.config import DataConfig, ExportConfig, HeadConfig, ModelConfig, RunConfig, TrainConfig, from_dict, to_dict
 from tlstudio.data import generate_sample_dataset

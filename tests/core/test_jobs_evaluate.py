@@ -24,7 +24,7 @@ from tlstudio.evaluation.runner import BATCH_SIZE
 from tlstudio.events import LogMessage, Progress
 from tlstudio.jobs import run_job
 from tlstudio.api.evaluate import EvaluateConfig, PredictConfig, PredictResult
-from tlstudio.jobs.models import CACHE
+from tlstudio.model_cache import CACHE
 from tlstudio.api.model_ref import ModelRef
 
 ROOT = Path(__file__).resolve().parents[2]

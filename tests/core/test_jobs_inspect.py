@@ -15,7 +15,7 @@ from PIL import Image
 from tlstudio.cancel import CancelToken
 from tlstudio.errors import ConfigError
 from tlstudio.events import Progress
-from tlstudio.inspection.calculator import CalcLayer, CalcSpec, CalculatorError, example_spec
+from tlstudio.shapes.calculator import CalcLayer, CalcSpec, CalculatorError, example_spec
 from tlstudio.jobs import run_job
 from tlstudio.api.inspect import (
     ActivationsConfig,
@@ -27,7 +27,7 @@ from tlstudio.api.inspect import (
     GradCamResult,
     InspectTableConfig,
 )
-from tlstudio.jobs.models import CACHE
+from tlstudio.model_cache import CACHE
 from tlstudio.api.model_ref import ModelRef
 
 SIZE = 32

@@ -60,7 +60,7 @@ def _cell(table, r, c):
 
 def test_calculator_floors_as_keras_does_and_flags_the_row(page):
     """The ordinary Keras CNN of the issue: 122,570 parameters, its second pool takes 13 to 6."""
-    from tlstudio.inspection.calculator import CalcSpec
+    from tlstudio.shapes.calculator import CalcSpec
 
     calc = page.calculator
     assert not calc.strict_box.isChecked()  # Keras' behaviour by default

@@ -1,7 +1,7 @@
 """A 2D map of the pooled backbone features: PCA, then t-SNE (scikit-learn).
 
 The features of every image (one cut of the pooled feature cache,
-:mod:`tlstudio.analysis.pooled_cache`) are standardised per channel, reduced
+:mod:`tlstudio.features.pooled_cache`) are standardised per channel, reduced
 by PCA to at most :data:`PCA_COMPONENTS` dimensions, then laid out in 2D by
 ``sklearn.manifold.TSNE`` (PCA initialisation, a fixed seed, perplexity
 ``min(30, (N - 1) / 3)``).

@@ -203,7 +203,7 @@ def run_sweep_job(config: SweepConfig, *, sink: Sink, cancel: CancelToken) -> Sw
     from tlstudio import backbones
     from tlstudio.analysis import sweep_store
     from tlstudio.analysis.dataset import analysis_data
-    from tlstudio.analysis.pooled_cache import pooled_features
+    from tlstudio.features.pooled_cache import pooled_features
 
     start = time.perf_counter()
     data = analysis_data(config.data, sink=sink, cancel=cancel)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from tlstudio.api.model_ref import ModelRef
-from tlstudio.inspection.calculator import CalcSpec
+from tlstudio.shapes.calculator import CalcSpec
 
 
 FILTER_MODES = ("auto", "rgb", "channel", "mean")
@@ -85,7 +85,7 @@ class CrossCheckConfig:
     Attributes:
         spec: The calculator's network.
         strict: Refuse a network whose output sizes are not whole numbers
-            (see :func:`tlstudio.inspection.calculator.calculate`) instead of
+            (see :func:`tlstudio.shapes.calculator.calculate`) instead of
             flooring them as Keras does.
     """
 

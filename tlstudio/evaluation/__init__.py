@@ -11,11 +11,11 @@ The results and the metrics (pure NumPy) are defined in :mod:`tlstudio.api.evalu
 and :mod:`tlstudio.api.metrics`. Importing this package never imports TensorFlow
 or Keras: :func:`evaluate_model` loads Keras only when it loads a model.
 :func:`load_model`, :func:`resolve_model`, :class:`LoadedModel` and
-:class:`ModelSource` are those of :mod:`tlstudio.io.models`.
+:class:`ModelSource` are those of :mod:`tlstudio.io.model_files`.
 """
 
 from tlstudio.evaluation.runner import evaluate_loaded, evaluate_model, evaluate_splits, predict_images
-from tlstudio.io.models import LoadedModel, ModelSource, load_model, resolve_model
+from tlstudio.io.model_files import LoadedModel, ModelSource, load_model, resolve_model
 
 __all__ = [
     "LoadedModel",

@@ -4,7 +4,7 @@
 or any exported model file (``.keras``, a SavedModel folder, ``.tflite``,
 ``.onnx``) with the ``labels.txt`` / ``model.json`` written next to it by the
 export, so a model can be evaluated without the project that made it. Models
-are found and loaded by :mod:`tlstudio.io.models`.
+are found and loaded by :mod:`tlstudio.io.model_files`.
 
 A run folder is evaluated on the split it trained on: the file lists stored
 in its ``split_manifest.json`` (:mod:`tlstudio.data.manifest`), never a fresh
@@ -31,7 +31,7 @@ from tlstudio.cancel import CancelToken, ensure_token
 from tlstudio.config import DataConfig
 from tlstudio.errors import DataError
 from tlstudio.events import LogMessage, Progress, Sink, null_sink
-from tlstudio.io.models import LoadedModel, ModelSource, load_model, resolve_model
+from tlstudio.io.model_files import LoadedModel, ModelSource, load_model, resolve_model
 
 BATCH_SIZE = 16
 

@@ -38,7 +38,7 @@ def audit(config: AuditConfig, *, sink: Sink, cancel: CancelToken) -> AuditResul
     from tlstudio.analysis import audit as find
     from tlstudio.analysis.dataset import analysis_data
     from tlstudio.analysis.kfold import kfold_fit
-    from tlstudio.analysis.pooled_cache import pooled_features
+    from tlstudio.features.pooled_cache import pooled_features
 
     start = time.perf_counter()
     data = analysis_data(config.data, sink=sink, cancel=cancel)

@@ -1,7 +1,7 @@
 """The embedding map job: a 2D projection of every image's pooled backbone features.
 
 Features come from the pooled feature cache shared with the probe and the
-audit (:mod:`tlstudio.analysis.pooled_cache`: one cut, average pooling), so a
+audit (:mod:`tlstudio.features.pooled_cache`: one cut, average pooling), so a
 map after an audit of the same data and backbone costs only the projection
 (:mod:`tlstudio.analysis.embed`: PCA then t-SNE, or PCA alone above
 ``tsne_limit`` images). The dataset honours the project's exclusions and
@@ -40,7 +40,7 @@ def embed(config: EmbedConfig, *, sink: Sink, cancel: CancelToken) -> EmbedResul
 
     from tlstudio.analysis.dataset import analysis_data
     from tlstudio.analysis.embed import project_2d
-    from tlstudio.analysis.pooled_cache import pooled_features
+    from tlstudio.features.pooled_cache import pooled_features
 
     start = time.perf_counter()
     data = analysis_data(config.data, sink=sink, cancel=cancel)
@@ -77,7 +77,7 @@ def embed(config: EmbedConfig, *, sink: Sink, cancel: CancelToken) -> EmbedResul
 def _predict(model_path: str, paths, class_names, sink: Sink, cancel: CancelToken):
     """The model's class per image, as dataset labels (-1 when unknown) and names ("" when unreadable)."""
     from tlstudio.evaluation.runner import predict_paths
-    from tlstudio.io.models import load_model
+    from tlstudio.io.model_files import load_model
 
     model = load_model(model_path)
     kept, probs, skipped, _ = predict_paths(model, list(paths), sink=sink, cancel=cancel, stage="embed")

@@ -1,9 +1,9 @@
 """The Evaluate page's jobs: evaluate a model on dataset splits, and predict image files.
 
 Both name their model with a :class:`~tlstudio.api.model_ref.ModelRef` and take
-it from the engine's model cache (:func:`tlstudio.jobs.models.loaded_model`),
+it from the engine's model cache (:func:`tlstudio.model_cache.loaded_model`),
 so testing image after image on one model loads it once. They return plain
-picklable data: :class:`~tlstudio.evaluation.EvaluationResult` per split, and
+picklable data: :class:`~tlstudio.api.evaluate.EvaluationResult` per split, and
 a :class:`PredictResult` whose Grad-CAM overlay is a uint8 array. Neither
 changes process-wide state, so they may run next to other jobs.
 
@@ -20,7 +20,7 @@ import numpy as np
 from tlstudio.api.evaluate import EvaluateConfig, EvaluationResult, ImagePrediction, PredictConfig, PredictResult
 from tlstudio.cancel import CancelToken
 from tlstudio.events import LogMessage, Progress, Sink
-from tlstudio.jobs.models import loaded_model, model_lock
+from tlstudio.model_cache import loaded_model, model_lock
 
 
 def evaluate(config: EvaluateConfig, *, sink: Sink, cancel: CancelToken) -> dict[str, EvaluationResult]:
@@ -31,7 +31,7 @@ def evaluate(config: EvaluateConfig, *, sink: Sink, cancel: CancelToken) -> dict
     checked between batches, and a cancelled split holds the images done so far.
 
     Returns:
-        Split name -> :class:`~tlstudio.evaluation.EvaluationResult`, in the
+        Split name -> :class:`~tlstudio.api.evaluate.EvaluationResult`, in the
         order of ``config.splits``.
 
     Raises:

@@ -1,10 +1,10 @@
 """The Inspect page's engine jobs: the layer table, filters, activations, Grad-CAM and the calculator's check.
 
 Each job names its model with a :class:`~tlstudio.api.model_ref.ModelRef` and
-gets it from the engine's model cache (:func:`~tlstudio.jobs.models.keras_model`),
+gets it from the engine's model cache (:func:`~tlstudio.model_cache.keras_model`),
 so clicking through layers of one model loads it once. Results are plain
-data defined in :mod:`tlstudio.api.inspect` or in the light :mod:`tlstudio.inspection.formulas` and
-:mod:`tlstudio.inspection.calculator` modules: the GUI unpickles them without
+data defined in :mod:`tlstudio.api.inspect` or in the light :mod:`tlstudio.shapes.formulas` and
+:mod:`tlstudio.shapes.calculator` modules: the GUI unpickles them without
 importing TensorFlow.
 
 Keras and the heavy inspection modules are imported inside the functions
@@ -24,8 +24,8 @@ from tlstudio.api.inspect import FILTER_MODES, ActivationsConfig, ActivationsRes
 from tlstudio.api.model_ref import ModelRef
 from tlstudio.cancel import CancelToken
 from tlstudio.events import Progress, Sink
-from tlstudio.inspection.calculator import CrossCheck
-from tlstudio.inspection.formulas import LayerTable
+from tlstudio.shapes.calculator import CrossCheck
+from tlstudio.shapes.formulas import LayerTable
 
 
 # --------------------------------------------------------------------------- configs
@@ -38,7 +38,7 @@ from tlstudio.inspection.formulas import LayerTable
 
 
 def _model(ref: ModelRef, sink: Sink, stage: str) -> Any:
-    from tlstudio.jobs.models import keras_model
+    from tlstudio.model_cache import keras_model
 
     sink(Progress(stage, 0, 2, f"Getting {ref.label}…"))
     model = keras_model(ref)
@@ -56,7 +56,7 @@ def inspect_table(config: InspectTableConfig, *, sink: Sink, cancel: CancelToken
     """The layer table of ``config.model``: every layer's shapes, settings, parameters and formulas.
 
     Returns:
-        The :class:`~tlstudio.inspection.formulas.LayerTable` (plain dataclasses), or None when cancelled.
+        The :class:`~tlstudio.shapes.formulas.LayerTable` (plain dataclasses), or None when cancelled.
     """
     if cancel.cancelled:
         return None
@@ -131,7 +131,7 @@ def gradcam(config: GradCamConfig, *, sink: Sink, cancel: CancelToken) -> GradCa
         return None
     from tlstudio.inspection.gradcam import grad_cam
 
-    from tlstudio.jobs.models import model_lock
+    from tlstudio.model_cache import model_lock
 
     with model_lock(model):  # Grad-CAM runs the output layer linearly for a moment
         cam = grad_cam(model, image, config.class_index, config.layer or None)
@@ -154,7 +154,7 @@ def cross_check(config: CrossCheckConfig, *, sink: Sink, cancel: CancelToken) ->
     """
     if cancel.cancelled:
         return None
-    from tlstudio.inspection.calculator import cross_check as check
+    from tlstudio.shapes.calculator import cross_check as check
 
     sink(Progress("cross_check", 0, 1, "Building the network in Keras…"))
     return check(config.spec, strict=config.strict)

