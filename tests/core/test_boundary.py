@@ -51,6 +51,9 @@ LIGHT_MODULES = [
     "tlstudio.analysis.kfold",
     "tlstudio.analysis.probe",
     "tlstudio.analysis.audit",
+    "tlstudio.shapes.formulas",
+    "tlstudio.shapes.calculator",
+    *sorted("tlstudio.api." + p.stem for p in (ROOT / "tlstudio" / "api").glob("*.py") if p.stem != "__init__"),
     *sorted({target.split(":")[0] for target in __import__("tlstudio.jobs", fromlist=["JOBS"]).JOBS.values()}),
 ]
 
