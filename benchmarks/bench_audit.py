@@ -92,7 +92,7 @@ def build_copy(source: Path, out: Path, n_exact: int, n_near: int, n_flips: int)
 def run_audit(root: Path, weights: str, image_size: int):
     from tlstudio.config import DataConfig, ModelConfig
     from tlstudio.jobs import run_job
-    from tlstudio.jobs.audit import AuditConfig
+    from tlstudio.api.audit import AuditConfig
 
     config = AuditConfig(DataConfig(root=str(root), val_fraction=0.2, seed=SEED),
                          ModelConfig(backbone="vgg16", weights=weights, image_size=image_size))

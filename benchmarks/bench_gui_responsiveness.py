@@ -599,10 +599,10 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_naive:
         import dataclasses
 
-        from tlstudio.jobs.evaluate import EvaluateConfig
-        from tlstudio.jobs.export import ExportJobConfig
-        from tlstudio.jobs.inspect import GradCamConfig, InspectTableConfig
-        from tlstudio.jobs.models import ModelRef
+        from tlstudio.api.evaluate import EvaluateConfig
+        from tlstudio.api.export import ExportJobConfig
+        from tlstudio.api.inspect import GradCamConfig, InspectTableConfig
+        from tlstudio.api.model_ref import ModelRef
 
         one_epoch = dataclasses.replace(state.run_config(), train=dataclasses.replace(train_config, epochs=1, fine_tune_epochs=0))
         assert isinstance(one_epoch, RunConfig)

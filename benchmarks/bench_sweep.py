@@ -84,7 +84,7 @@ SEED = 1337
 def run_probe(data: Path, weights: str, image_size: int, folds: int):
     from tlstudio.config import DataConfig, ModelConfig
     from tlstudio.jobs import run_job
-    from tlstudio.jobs.probe import ProbeConfig
+    from tlstudio.api.probe import ProbeConfig
 
     config = ProbeConfig(DataConfig(root=str(data), val_fraction=0.2, seed=SEED),
                          ModelConfig(backbone="vgg16", weights=weights, image_size=image_size), folds=folds)
@@ -97,7 +97,7 @@ def run_sweep(data: Path, weights: str, image_size: int, folds: int, trials: int
     """The sweep job; returns ``(seconds, result, rss_growth_mb, {trial index: RSS MB after it})``."""
     from tlstudio.config import DataConfig, ModelConfig
     from tlstudio.jobs import run_job
-    from tlstudio.jobs.sweep import SweepConfig, TrialFinished
+    from tlstudio.api.sweep import SweepConfig, TrialFinished
 
     config = SweepConfig(DataConfig(root=str(data), val_fraction=0.2, seed=SEED),
                          ModelConfig(backbone="vgg16", weights=weights, image_size=image_size),

@@ -3,7 +3,7 @@
 tlstudio keeps three caches under :func:`tlstudio.paths.cache_dir`, all safe
 to delete at any time (they are rebuilt when needed):
 
-* ``pooled/``: backbone features (:mod:`tlstudio.analysis.pooled_cache`):
+* ``pooled/``: backbone features (:mod:`tlstudio.features.pooled_cache`):
   pooled vectors at the cut points of a backbone, and float16 feature maps
   for flatten heads, for phase-1 training (:mod:`tlstudio.training.features`),
   the transfer probe, head sweeps and the dataset audit: ``.npy`` shards and

@@ -18,7 +18,7 @@ file                   checked by
 ``result.json``        :func:`check_result`
 ``class_names.json``   :func:`check_class_names`
 calculator specs       :func:`load_calc_spec` (the calculator's own
-                       :meth:`~tlstudio.inspection.calculator.CalcSpec.from_file`)
+                       :meth:`~tlstudio.shapes.calculator.CalcSpec.from_file`)
 =====================  ======================================================
 
 :func:`check_run_folder` checks a whole run folder before a resume or when a
@@ -34,6 +34,7 @@ from typing import Any, Mapping
 
 from tlstudio.config import RunConfig, from_dict
 from tlstudio.errors import ConfigError, ProjectError
+from tlstudio.io.json_text import field_with_bad_bytes
 
 RUN_CONFIG = "run_config.json"
 HISTORY = "history.json"
@@ -105,40 +106,6 @@ def read_json(path: str | os.PathLike, what: str = "file") -> Any:
         raise ProjectError(
             f"{path}: the {what} is not valid JSON ({exc}). Received: {received}", path=str(path)
         ) from exc
-
-
-def field_with_bad_bytes(raw: bytes, one_based: tuple[str, ...] = ()) -> str:
-    """The JSON field holding the first text that is not UTF-8, e.g. ``"model.backbone"``; ``""`` if unknown.
-
-    Args:
-        raw: The file's bytes.
-        one_based: Lists whose items a message numbers from 1 (the calculator's ``"layers"``).
-    """
-    try:
-        data = json.loads(raw.decode("utf-8", "surrogateescape"))
-    except ValueError:
-        return ""
-
-    def bad(text: str) -> bool:
-        return any("\udc80" <= ch <= "\udcff" for ch in text)
-
-    def walk(value: Any, where: str) -> str:
-        if isinstance(value, str):
-            return (where or "the text") if bad(value) else ""
-        items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
-        for key, item in items:
-            if isinstance(key, int):
-                name = f"{where}[{key + 1 if where in one_based else key}]"
-            else:
-                name = f"{where}.{key}" if where else key
-            if isinstance(key, str) and bad(key):
-                return name
-            found = walk(item, name)
-            if found:
-                return found
-        return ""
-
-    return walk(data, "")
 
 
 def _is_int(value: Any) -> bool:
@@ -393,11 +360,11 @@ def load_calc_spec(path: str | os.PathLike):
     """A calculator spec file, checked by the calculator itself.
 
     Returns:
-        A :class:`tlstudio.inspection.calculator.CalcSpec`.
+        A :class:`tlstudio.shapes.calculator.CalcSpec`.
 
     Raises:
-        tlstudio.inspection.calculator.CalculatorError: naming the file and field.
+        tlstudio.shapes.calculator.CalculatorError: naming the file and field.
     """
-    from tlstudio.inspection.calculator import CalcSpec
+    from tlstudio.shapes.calculator import CalcSpec
 
     return CalcSpec.from_file(path)

@@ -72,7 +72,7 @@ class EngineClient(QObject):
     Signals:
         state_changed(str, str): ``(state, message)``; state is one of
             ``"starting"``, ``"ready"``, ``"restarting"``, ``"failed"``, ``"stopped"``.
-        device_changed(object): the :class:`tlstudio.jobs.device.DeviceInfo` the engine computes on.
+        device_changed(object): the :class:`tlstudio.api.device.DeviceInfo` the engine computes on.
         crashed(str): the engine process died; a sentence for people.
 
     Args:

@@ -13,7 +13,7 @@ from tlstudio.analysis import audit as find
 from tlstudio.config import DataConfig, ModelConfig
 from tlstudio.errors import ConfigError
 from tlstudio.jobs import run_job
-from tlstudio.jobs.audit import AuditConfig
+from tlstudio.api.audit import AuditConfig
 
 
 

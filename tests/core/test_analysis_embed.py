@@ -10,7 +10,7 @@ from tlstudio.analysis.embed import project_2d
 from tlstudio.config import DataConfig, ModelConfig
 from tlstudio.errors import ConfigError
 from tlstudio.jobs import JOBS, run_job
-from tlstudio.jobs.embed import EmbedConfig
+from tlstudio.api.embed import EmbedConfig
 
 
 def _blobs(n_per: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -10,14 +10,14 @@ import pytest
 from PIL import Image
 
 from tests.core.analysis_data import make_presplit, seeded_weights
-from tlstudio.analysis import pooled_cache
-from tlstudio.analysis.cuts import cut_points
+from tlstudio.features import pooled_cache
+from tlstudio.features.cuts import cut_points
 from tlstudio.cancel import CancelToken
 from tlstudio.config import DataConfig, ModelConfig
 from tlstudio.errors import ConfigError
 from tlstudio.events import Progress
 from tlstudio.jobs import run_job
-from tlstudio.jobs.probe import ProbeConfig
+from tlstudio.api.probe import ProbeConfig
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,7 @@ from tlstudio.cancel import CancelToken
 from tlstudio.config import DataConfig, ModelConfig, RunConfig
 from tlstudio.errors import ConfigError
 from tlstudio.jobs import EXCLUSIVE_JOBS, JOBS, run_job
-from tlstudio.jobs.sweep import SearchSpace, SweepConfig, Trial, TrialFinished, TrialParams
+from tlstudio.api.sweep import SearchSpace, SweepConfig, Trial, TrialFinished, TrialParams
 
 CUTS = tuple(f"block{b}_pool" for b in range(1, 6))
 SMALL = SearchSpace(hidden=((), (16,)), dropouts=(0.0, 0.3), learning_rates=(1e-3, 1e-2), weight_decays=(0.0, 1e-2),
@@ -217,7 +217,7 @@ def test_promote_gives_a_run_config_whose_head_reproduces_the_trial(dataset):
     """Train the promoted RunConfig's head with plain Keras fit() on the same cached features and folds."""
     import keras
 
-    from tlstudio.analysis.pooled_cache import pooled_features
+    from tlstudio.features.pooled_cache import pooled_features
     from tlstudio.analysis.dataset import analysis_data
     from tlstudio.events import null_sink
     from tlstudio.model import build_head

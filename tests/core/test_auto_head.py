@@ -9,14 +9,14 @@ import pytest
 
 from tests.core.analysis_data import make_presplit, seeded_weights
 from tests.core.test_training import Recorder
-from tlstudio.analysis import auto_head
+from tlstudio.jobs import auto_head
 from tlstudio.analysis.promote import head_config
 from tlstudio.cancel import CancelToken
 from tlstudio.config import DataConfig, HeadConfig, ModelConfig, RunConfig, TrainConfig, from_json
 from tlstudio.events import LogMessage, Progress, RunFinished
 from tlstudio.jobs import run_job
-from tlstudio.jobs.probe import CutScore, ProbeResult
-from tlstudio.jobs.sweep import TrialParams
+from tlstudio.api.probe import CutScore, ProbeResult
+from tlstudio.api.sweep import TrialParams
 from tlstudio.training.result import RUN_ENTRIES, RUN_CONFIG, RESULT
 
 
@@ -149,7 +149,7 @@ def test_cli_head_auto_sets_auto_head_and_keeps_other_heads():
 
 
 def test_the_sweep_takes_the_pooling_the_probe_found_better():
-    from tlstudio.analysis.auto_head import auto_space, max_pool_scores, probe_pooling
+    from tlstudio.jobs.auto_head import auto_space, max_pool_scores, probe_pooling
 
     def cut(layer, depth, avg, mx):
         best = max((("avg", avg), ("max", mx)), key=lambda t: t[1])

@@ -24,7 +24,7 @@ def test_key_includes_versions_and_dtype_policy(tmp_path, monkeypatch):
     import PIL
 
     import tlstudio
-    from tlstudio.analysis import pooled_cache
+    from tlstudio.features import pooled_cache
 
     paths_ = [item.path for item in _items(tmp_path)]
 

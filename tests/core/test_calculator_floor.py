@@ -8,7 +8,7 @@ import json
 import pytest
 
 from tlstudio.cli import main
-from tlstudio.inspection.calculator import CalcLayer, CalcSpec, CalculatorError, calculate, cross_check
+from tlstudio.shapes.calculator import CalcLayer, CalcSpec, CalculatorError, calculate, cross_check
 
 keras = pytest.importorskip("keras")
 

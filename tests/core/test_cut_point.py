@@ -14,15 +14,15 @@ import keras
 import pytest
 
 from tlstudio import backbones
-from tlstudio.analysis import cuts
+from tlstudio.features import cuts
 from tlstudio.cli import main as cli_main
 from tlstudio.config import DataConfig, ExportConfig, HeadConfig, ModelConfig, RunConfig, TrainConfig, from_dict, to_dict
 from tlstudio.data import generate_sample_dataset
 from tlstudio.errors import ConfigError
 from tlstudio.export import export_run
 from tlstudio.jobs import run_job
-from tlstudio.jobs.inspect import InspectTableConfig
-from tlstudio.jobs.models import ModelRef
+from tlstudio.api.inspect import InspectTableConfig
+from tlstudio.api.model_ref import ModelRef
 from tlstudio.model import build_model, find_backbone, find_head
 
 SIZE = 64

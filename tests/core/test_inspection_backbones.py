@@ -12,8 +12,8 @@ import gc
 import keras
 import pytest
 
-from tlstudio.inspection import formulas as fm
-from tlstudio.inspection.models import build_backbone
+from tlstudio.shapes import formulas as fm
+from tlstudio.backbone_build import build_backbone
 from tlstudio.inspection.table import is_container, layer_table
 
 BACKBONE_SIZES = {

@@ -9,8 +9,8 @@ import sys
 import pytest
 
 from tlstudio.errors import ConfigError
-from tlstudio.inspection import formulas as fm
-from tlstudio.inspection.calculator import CalcLayer, CalcSpec, CalculatorError, calculate, cross_check, example_spec
+from tlstudio.shapes import formulas as fm
+from tlstudio.shapes.calculator import CalcLayer, CalcSpec, CalculatorError, calculate, cross_check, example_spec
 
 
 def test_conv_output_formula_shows_numbers():
@@ -213,7 +213,7 @@ def test_calculator_cross_check_agrees_with_keras():
 def test_calculator_does_not_import_tensorflow():
     code = (
         "import sys\n"
-        "from tlstudio.inspection.calculator import calculate, example_spec\n"
+        "from tlstudio.shapes.calculator import calculate, example_spec\n"
         "calculate(example_spec())\n"
         "sys.exit(1 if {'tensorflow', 'keras'} & set(sys.modules) else 0)\n"
     )

@@ -15,8 +15,8 @@ from tests.core.test_export import CLASS_NAMES, SIZE, build_tiny_model
 from tlstudio.config import ExportConfig
 from tlstudio.errors import ModelFileError
 from tlstudio.export import FORMAT_TOLERANCES, available_formats, export_model
-from tlstudio.io import models as io_models
-from tlstudio.io.models import LoadedModel, find_model, load_keras_model, load_model, resolve_model
+from tlstudio.io import model_files as io_models
+from tlstudio.io.model_files import LoadedModel, find_model, load_keras_model, load_model, resolve_model
 
 ROOT = Path(__file__).resolve().parents[2]
 TARGETS = {"keras": "model.keras", "savedmodel": "model_savedmodel", "tflite": "model.tflite", "onnx": "model.onnx"}
@@ -132,7 +132,7 @@ def test_load_keras_model_refuses_other_formats(exported):
 
 def test_importing_the_io_package_does_not_load_tensorflow():
     code = (
-        "import sys, tlstudio.io, tlstudio.io.atomic, tlstudio.io.models, tlstudio.io.runners\n"
+        "import sys, tlstudio.io, tlstudio.io.atomic, tlstudio.io.model_files, tlstudio.io.runners\n"
         "print([m for m in ('tensorflow', 'keras', 'onnxruntime') if m in sys.modules])"
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)

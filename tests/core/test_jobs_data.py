@@ -20,7 +20,8 @@ from tlstudio.errors import ConfigError, DataError
 from tlstudio.events import Progress
 from tlstudio.imaging import load_image
 from tlstudio.jobs import LIGHT_JOBS, run_job
-from tlstudio.jobs.data import AugmentPreviewConfig, PrepareDataConfig, augment_preview, prepare
+from tlstudio.api.data import AugmentPreviewConfig, PrepareDataConfig
+from tlstudio.jobs.data import augment_preview, prepare
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -23,8 +23,9 @@ from tlstudio.errors import ConfigError, ModelFileError
 from tlstudio.evaluation.runner import BATCH_SIZE
 from tlstudio.events import LogMessage, Progress
 from tlstudio.jobs import run_job
-from tlstudio.jobs.evaluate import EvaluateConfig, PredictConfig, PredictResult
-from tlstudio.jobs.models import CACHE, ModelRef
+from tlstudio.api.evaluate import EvaluateConfig, PredictConfig, PredictResult
+from tlstudio.model_cache import CACHE
+from tlstudio.api.model_ref import ModelRef
 
 ROOT = Path(__file__).resolve().parents[2]
 

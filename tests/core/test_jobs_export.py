@@ -13,9 +13,9 @@ from tlstudio.cancel import CancelToken
 from tlstudio.config import EXPORT_FORMATS, ExportConfig
 from tlstudio.errors import ConfigError, ExportError, ModelFileError
 from tlstudio.events import Progress
-from tlstudio.export.result import ExportResult
+from tlstudio.api.export import ExportResult
 from tlstudio.jobs import run_job
-from tlstudio.jobs.export import ExportJobConfig
+from tlstudio.api.export import ExportJobConfig
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -15,9 +15,9 @@ from PIL import Image
 from tlstudio.cancel import CancelToken
 from tlstudio.errors import ConfigError
 from tlstudio.events import Progress
-from tlstudio.inspection.calculator import CalcLayer, CalcSpec, CalculatorError, example_spec
+from tlstudio.shapes.calculator import CalcLayer, CalcSpec, CalculatorError, example_spec
 from tlstudio.jobs import run_job
-from tlstudio.jobs.inspect import (
+from tlstudio.api.inspect import (
     ActivationsConfig,
     ActivationsResult,
     CrossCheckConfig,
@@ -27,7 +27,8 @@ from tlstudio.jobs.inspect import (
     GradCamResult,
     InspectTableConfig,
 )
-from tlstudio.jobs.models import CACHE, ModelRef
+from tlstudio.model_cache import CACHE
+from tlstudio.api.model_ref import ModelRef
 
 SIZE = 32
 

@@ -12,7 +12,7 @@ from tlstudio.errors import ConfigError
 from tlstudio.events import LogMessage, Progress
 from tlstudio.jobs import run_job
 from tlstudio.jobs.layers import describe_backbone
-from tlstudio.jobs.models import CACHE
+from tlstudio.model_cache import CACHE
 from tlstudio.layout import BackboneLayout
 
 VGG_CONVS = [f"block{b}_conv{c}" for b, n in ((1, 2), (2, 2), (3, 3), (4, 3), (5, 3)) for c in range(1, n + 1)]

@@ -9,7 +9,8 @@ import pytest
 
 from tlstudio.config import ModelConfig
 from tlstudio.errors import ConfigError
-from tlstudio.jobs.models import ModelCache, ModelRef
+from tlstudio.model_cache import ModelCache
+from tlstudio.api.model_ref import ModelRef
 
 
 class Thing:
@@ -66,7 +67,7 @@ def test_a_model_lock_excludes_a_second_user_until_released():
 
 
 def test_model_lock_is_shared_by_a_loaded_model_and_its_keras_model(monkeypatch):
-    from tlstudio.jobs import models
+    from tlstudio import model_cache as models
 
     cache = ModelCache()
     monkeypatch.setattr(models, "CACHE", cache)
@@ -88,7 +89,7 @@ def test_a_model_ref_names_exactly_one_model():
 def test_a_bare_keras_file_without_class_names_can_still_be_inspected(tmp_path, monkeypatch):
     import keras
 
-    from tlstudio.jobs import models
+    from tlstudio import model_cache as models
 
     monkeypatch.setattr(models, "CACHE", ModelCache())
     inputs = keras.Input((8, 8, 3))

@@ -107,7 +107,7 @@ def sample(tmp_path_factory) -> Path:
 
 
 def _weights(path: Path) -> list[np.ndarray]:
-    from tlstudio.io.models import load_keras_model
+    from tlstudio.io.model_files import load_keras_model
 
     return [np.asarray(w) for w in load_keras_model(path).get_weights()]
 

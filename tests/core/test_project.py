@@ -230,7 +230,7 @@ def test_config_diff_marks_missing_keys():
 
 
 def _audit_result():
-    from tlstudio.jobs.audit import AuditResult, DuplicateGroup, Imbalance, LabelIssue, Outlier
+    from tlstudio.api.audit import AuditResult, DuplicateGroup, Imbalance, LabelIssue, Outlier
 
     return AuditResult(
         duplicates=(DuplicateGroup("near", ("/d/a/1.jpg", "/d/b/2.jpg"), ("train", "val"), True, 0.9876),),

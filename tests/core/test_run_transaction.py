@@ -108,7 +108,7 @@ def test_run_folder_has_marker_manifest_and_weights_match_history(shapes, tmp_pa
     assert result.error is None, result.error_details
     run_dir = Path(result.run_dir)
     from tlstudio.errors import ProjectError
-    from tlstudio.io.safe_delete import deletable_run_folder
+    from tlstudio.training.safe_delete import deletable_run_folder
 
     assert deletable_run_folder(run_dir) == run_dir.resolve()
     assert (run_dir / results.SPLIT_MANIFEST).is_file()

@@ -6,7 +6,7 @@ import pytest
 
 from tlstudio.config import RunConfig, to_json
 from tlstudio.errors import ProjectError
-from tlstudio.io.safe_delete import RUN_MARKER, deletable_run_folder, delete_run_folder
+from tlstudio.training.safe_delete import RUN_MARKER, deletable_run_folder, delete_run_folder
 from tlstudio.project import Project, RunRecord
 
 

@@ -138,7 +138,7 @@ def test_read_json_refuses_large_files(tmp_path, monkeypatch):
 
 
 def test_calculator_specs_go_through_the_calculators_own_checks(tmp_path):
-    from tlstudio.inspection.calculator import CalculatorError
+    from tlstudio.shapes.calculator import CalculatorError
 
     spec = tmp_path / "spec.json"
     spec.write_bytes(b'{"input_shape": "ab", "layers": []}')

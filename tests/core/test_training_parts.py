@@ -277,7 +277,7 @@ def test_is_chief_reads_tf_config(monkeypatch):
 
 
 def test_feature_cache_keys_follow_files_and_weights(tmp_path, monkeypatch):
-    from tlstudio.analysis import pooled_cache
+    from tlstudio.features import pooled_cache
 
     monkeypatch.setenv("TLSTUDIO_CACHE_DIR", str(tmp_path / "cache"))
     image = tmp_path / "a.png"
@@ -331,7 +331,7 @@ def test_feature_cache_key_accepts_file_names_that_are_not_utf8(tmp_path):
     """Linux allows any bytes in a file name; the cache key must not choke on them."""
     import os
 
-    from tlstudio.analysis.pooled_cache import files_fingerprint
+    from tlstudio.features.pooled_cache import files_fingerprint
 
     name = os.fsdecode(b"caf\xe9.png")  # Latin-1 byte, not valid UTF-8
     path = tmp_path / name

@@ -83,7 +83,7 @@ def test_good_weights_still_read_from_h5_and_from_a_keras_archive(tmp_path):
 
 
 def test_load_model_refuses_a_bomb_before_keras_opens_it(tmp_path, monkeypatch):
-    from tlstudio.io import models
+    from tlstudio.io import model_files as models
 
     bomb = _bomb(tmp_path / "bomb.keras", 64)
     (tmp_path / "labels.txt").write_text("a\nb\n")

@@ -1,6 +1,6 @@
 """The Audit tab: findings as thumbnails, Relabel (confirmed move, undo), Exclude, Looks right.
 
-The view is driven with real :class:`~tlstudio.jobs.audit.AuditResult`
+The view is driven with real :class:`~tlstudio.api.audit.AuditResult`
 instances naming real image files of a generated dataset; every action runs
 for real on those files and on the state's project.
 """
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tlstudio.jobs.audit import AuditResult, DuplicateGroup, Imbalance, LabelIssue, Outlier
+from tlstudio.api.audit import AuditResult, DuplicateGroup, Imbalance, LabelIssue, Outlier
 from ui.project_actions import project_controller
 from ui.state import AppState
 from ui.widgets.audit_view import AuditView

@@ -8,8 +8,8 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
 
-from tlstudio.jobs.audit import AuditResult, DuplicateGroup, Imbalance, LabelIssue, Outlier
-from tlstudio.jobs.embed import EmbedResult
+from tlstudio.api.audit import AuditResult, DuplicateGroup, Imbalance, LabelIssue, Outlier
+from tlstudio.api.embed import EmbedResult
 from ui.state import AppState
 from ui.widgets.embedding_map import FLAG_COLOURS, EmbeddingMap
 

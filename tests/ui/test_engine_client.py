@@ -34,7 +34,7 @@ def block(config, *, sink, cancel):
 
 
 def device(config, *, sink, cancel):
-    from tlstudio.jobs.device import DeviceInfo
+    from tlstudio.api.device import DeviceInfo
 
     return DeviceInfo("CPU", "test CPU", 0, 0, 2, False, "test", "test")
 

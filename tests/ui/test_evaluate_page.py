@@ -433,7 +433,7 @@ def test_a_confusion_cell_rings_its_images_on_the_embedding_map(qtbot, page, exp
     the evaluation colours the map by predicted class and correct/wrong, and "Show on map" asks for the Data page."""
     import numpy as np
 
-    from tlstudio.jobs.embed import EmbedResult
+    from tlstudio.api.embed import EmbedResult
     from ui.map_link import map_link
     from ui.widgets.embedding_map import CORRECT_COLOURS, EmbeddingMap
 

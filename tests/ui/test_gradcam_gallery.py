@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tlstudio.jobs.embed import EmbedResult
+from tlstudio.api.embed import EmbedResult
 from ui.state import AppState
 from ui.widgets.gradcam_gallery import MAX_GRADCAM, NO_MODEL_TEXT, GradCamGallery
 

@@ -20,7 +20,7 @@ from PySide6.QtCore import Qt
 
 from tlstudio.backbones import BACKBONES, WEIGHTS_LABELS
 from tlstudio.config import ModelConfig
-from tlstudio.jobs.models import ModelRef
+from tlstudio.api.model_ref import ModelRef
 from ui.pages.inspect_page import CURRENT, InspectPage
 from ui.state import AppState
 
@@ -60,7 +60,7 @@ def _cell(table, r, c):
 
 def test_calculator_floors_as_keras_does_and_flags_the_row(page):
     """The ordinary Keras CNN of the issue: 122,570 parameters, its second pool takes 13 to 6."""
-    from tlstudio.inspection.calculator import CalcSpec
+    from tlstudio.shapes.calculator import CalcSpec
 
     calc = page.calculator
     assert not calc.strict_box.isChecked()  # Keras' behaviour by default

@@ -6,7 +6,7 @@ import os
 
 import numpy as np
 
-from tlstudio.jobs.embed import EmbedResult
+from tlstudio.api.embed import EmbedResult
 from ui.map_link import Prediction, map_link
 from ui.state import AppState
 from ui.widgets.embedding_map import EmbeddingMap

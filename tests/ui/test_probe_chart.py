@@ -1,6 +1,6 @@
 """The transfer probe's chart and its tab on the Model page.
 
-The chart is driven with real :class:`~tlstudio.jobs.probe.ProbeResult`
+The chart is driven with real :class:`~tlstudio.api.probe.ProbeResult`
 instances (data, the same the engine sends). The page test runs the real
 ``"probe"`` job in the session's engine process on a tiny generated dataset.
 """
@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tlstudio.config import DataConfig, ModelConfig
-from tlstudio.jobs.probe import CutScore, ProbeResult
+from tlstudio.api.probe import CutScore, ProbeResult
 from ui.state import AppState
 from ui.widgets.probe_chart import ProbeChart
 

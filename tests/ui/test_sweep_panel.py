@@ -1,6 +1,6 @@
 """The Model page's "Head sweep" tab: trial table, plots, storage in the project, resume and promote.
 
-The table and plots are driven with real :class:`~tlstudio.jobs.sweep.Trial`
+The table and plots are driven with real :class:`~tlstudio.api.sweep.Trial`
 instances (the data the engine sends). The panel tests run the real
 ``"sweep"`` job in the session's engine process on a tiny generated dataset
 (VGG16 with random weights at 32 px, a linear head, 2 folds, 3 epochs).
@@ -17,7 +17,7 @@ from PySide6.QtCore import Qt
 
 from tlstudio.analysis.promote import head_config
 from tlstudio.config import DataConfig, FreezeConfig, ModelConfig, TrainConfig
-from tlstudio.jobs.sweep import SweepResult, Trial, TrialFinished, TrialParams
+from tlstudio.api.sweep import SweepResult, Trial, TrialFinished, TrialParams
 from tlstudio.project.sweeps import last_sweep, sweeps_folder
 from ui.pages.sweep_panel import SweepPanel, fine_tune_freeze
 from ui.state import AppState
@@ -239,7 +239,7 @@ def test_train_page_auto_checkbox_edits_train_config_auto_head(qtbot, tmp_path):
 
 def test_promote_in_the_window_starts_the_full_run_on_the_train_page(main_window, qtbot, tiny_dataset):
     """Promote puts the trial into the Model and Train pages and the Train page starts it in the engine."""
-    from tlstudio.jobs.sweep import SweepConfig
+    from tlstudio.api.sweep import SweepConfig
 
     state = main_window.state
     model = ModelConfig(backbone="vgg16", weights="none", image_size=32)
@@ -285,7 +285,7 @@ def test_the_space_size_line_counts_the_grid_and_follows_the_ticks(qtbot):
 
 
 def test_trials_of_other_settings_say_so_and_auto_head_shows_on_the_model_page(qtbot, tmp_path):
-    from tlstudio.jobs.sweep import SweepConfig
+    from tlstudio.api.sweep import SweepConfig
     from ui.pages.model_page import ModelPage
 
     model = ModelConfig(backbone="vgg16", weights="none", image_size=32)
@@ -306,7 +306,7 @@ def test_trials_of_other_settings_say_so_and_auto_head_shows_on_the_model_page(q
 def test_opening_a_project_shows_its_last_sweep(qtbot, tmp_path):
     """The panel follows the state's project controller: open shows that project's sweep, new shows none of it."""
     from tlstudio.analysis import sweep_store
-    from tlstudio.jobs.sweep import SweepConfig
+    from tlstudio.api.sweep import SweepConfig
     from tlstudio.project.sweeps import new_sweep
     from ui.project_actions import project_controller
 

@@ -1,6 +1,6 @@
 """The dataset audit's findings, computed from files, perceptual hashes and pooled features.
 
-Thresholds (the defaults of :class:`tlstudio.jobs.audit.AuditConfig`):
+Thresholds (the defaults of :class:`tlstudio.api.audit.AuditConfig`):
 
 * **Exact duplicates**: the same bytes (a BLAKE2b hash of the file content).
 * **Near duplicates**: two images are a near pair when their 64-bit
@@ -44,7 +44,7 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from tlstudio.cancel import CancelToken
-from tlstudio.jobs.audit import DuplicateGroup, Imbalance, LabelIssue, Outlier
+from tlstudio.api.audit import DuplicateGroup, Imbalance, LabelIssue, Outlier
 
 logger = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """A 2D map of the pooled backbone features: PCA, then t-SNE (scikit-learn).
 
 The features of every image (one cut of the pooled feature cache,
-:mod:`tlstudio.analysis.pooled_cache`) are standardised per channel, reduced
+:mod:`tlstudio.features.pooled_cache`) are standardised per channel, reduced
 by PCA to at most :data:`PCA_COMPONENTS` dimensions, then laid out in 2D by
 ``sklearn.manifold.TSNE`` (PCA initialisation, a fixed seed, perplexity
 ``min(30, (N - 1) / 3)``).
@@ -20,6 +20,8 @@ import logging
 
 import numpy as np
 
+from tlstudio.api.embed import METHODS
+
 logger = logging.getLogger(__name__)
 
 PCA_COMPONENTS = 50
@@ -28,7 +30,6 @@ TSNE_LIMIT = 5000
 """Above this many images the map is PCA alone (t-SNE would take minutes)."""
 TSNE_MIN = 8
 """Below this many images the map is PCA alone."""
-METHODS = ("auto", "tsne", "pca")
 
 
 def project_2d(features: np.ndarray, *, method: str = "auto", seed: int = 0, tsne_limit: int = TSNE_LIMIT) -> tuple[np.ndarray, str]:

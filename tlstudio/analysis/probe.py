@@ -15,11 +15,11 @@ from typing import Sequence
 
 import numpy as np
 
-from tlstudio.analysis.cuts import depth_sentence
+from tlstudio.features.cuts import depth_sentence
 from tlstudio.analysis.kfold import kfold_fit
 from tlstudio.cancel import CancelToken
 from tlstudio.events import Progress, Sink
-from tlstudio.jobs.probe import CutScore
+from tlstudio.api.probe import CutScore
 
 
 def score_cuts(
@@ -40,7 +40,7 @@ def score_cuts(
 
     Args:
         arrays: ``cut -> [N, C]`` features of one pooling; or, with ``poolings``,
-            a :class:`~tlstudio.analysis.pooled_cache.PooledFeatures` whose
+            a :class:`~tlstudio.features.pooled_cache.PooledFeatures` whose
             ``pooled(cut, pooling)`` gives each pooling's features.
         poolings: Score each of these poolings at every cut and keep the better.
 

@@ -13,7 +13,7 @@ The cut point goes into ``ModelConfig.cut`` and label smoothing into
 trial's did, :mod:`tlstudio.training.loss`). :func:`unsupported` lists what
 an older configuration without those fields could not carry, never dropping
 it silently. ``train --head auto`` promotes its best trial through the same
-path (:mod:`tlstudio.analysis.auto_head`).
+path (:mod:`tlstudio.jobs.auto_head`).
 
 Plain Python: no Keras.
 """
@@ -24,7 +24,7 @@ import dataclasses
 
 from tlstudio.config import DenseSpec, HeadConfig, ModelConfig, RunConfig, TrainConfig
 from tlstudio.errors import ConfigError
-from tlstudio.jobs.sweep import SweepConfig, Trial, TrialParams
+from tlstudio.api.sweep import SweepConfig, Trial, TrialParams
 
 
 def head_config(params: TrialParams) -> HeadConfig:

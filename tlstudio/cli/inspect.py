@@ -80,7 +80,7 @@ def _floor_lines(table) -> list[str]:
 
 
 def _run_calc(args) -> int:
-    from tlstudio.inspection.calculator import CalcSpec, CalculatorError, calculate, cross_check
+    from tlstudio.shapes.calculator import CalcSpec, CalculatorError, calculate, cross_check
 
     spec = CalcSpec.from_file(args.calc)  # CalculatorError naming the file and field: one line, exit 1 via main
     try:
@@ -129,8 +129,8 @@ def run(args: argparse.Namespace) -> int:
             error(f"{args.image}: cannot be read as an image ({exc}).")
             return EXIT_ERROR
 
-    from tlstudio.inspection.formulas import largest_batch, training_memory
-    from tlstudio.inspection.models import resolve
+    from tlstudio.shapes.formulas import largest_batch, training_memory
+    from tlstudio.backbone_build import resolve
     from tlstudio.inspection.report import save_png, totals_lines
     from tlstudio.inspection.table import layer_table
 

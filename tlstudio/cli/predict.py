@@ -116,7 +116,7 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_USAGE
 
     from tlstudio.export.prediction import collect_images, predict
-    from tlstudio.io.models import find_model
+    from tlstudio.io.model_files import find_model
 
     try:
         _path, kind, _run_dir = find_model(args.model)

@@ -73,7 +73,7 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     from tlstudio.cli import EXIT_CANCELLED
     from tlstudio.jobs import run_job
-    from tlstudio.jobs.probe import ProbeConfig
+    from tlstudio.api.probe import ProbeConfig
 
     data, model = model_configs(args)
     if args.folds < 2:

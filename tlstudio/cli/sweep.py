@@ -43,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
     from tlstudio.config import to_dict
     from tlstudio.errors import ConfigError
     from tlstudio.jobs import run_job
-    from tlstudio.jobs.sweep import SweepConfig
+    from tlstudio.api.sweep import SweepConfig
 
     data, model = model_configs(args)
     if args.folds < 2:

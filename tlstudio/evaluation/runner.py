@@ -4,7 +4,7 @@
 or any exported model file (``.keras``, a SavedModel folder, ``.tflite``,
 ``.onnx``) with the ``labels.txt`` / ``model.json`` written next to it by the
 export, so a model can be evaluated without the project that made it. Models
-are found and loaded by :mod:`tlstudio.io.models`.
+are found and loaded by :mod:`tlstudio.io.model_files`.
 
 A run folder is evaluated on the split it trained on: the file lists stored
 in its ``split_manifest.json`` (:mod:`tlstudio.data.manifest`), never a fresh
@@ -18,169 +18,25 @@ the model). Keras/TensorFlow are imported only when a model is loaded.
 
 from __future__ import annotations
 
-import csv
-import io
 import os
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any, Sequence
 
 import numpy as np
 
+from tlstudio.api.evaluate import SPLIT_CHOICES, EvaluationResult, ImagePrediction
+from tlstudio.api.metrics import compute_metrics
 from tlstudio.cancel import CancelToken, ensure_token
 from tlstudio.config import DataConfig
 from tlstudio.errors import DataError
-from tlstudio.evaluation.metrics import (
-    Metrics,
-    cell_members,
-    compute_metrics,
-    most_confident_mistakes,
-    predicted_labels,
-)
 from tlstudio.events import LogMessage, Progress, Sink, null_sink
-from tlstudio.export.metadata import read_class_names  # noqa: F401  (re-exported by tlstudio.evaluation)
-from tlstudio.io.atomic import atomic_write_bytes
-from tlstudio.io.models import LoadedModel, ModelSource, load_model, resolve_model
+from tlstudio.io.model_files import LoadedModel, ModelSource, load_model, resolve_model
 
-SPLIT_CHOICES = ("val", "test", "train", "all")
 BATCH_SIZE = 16
 
 
 # --------------------------------------------------------------------------- results
-
-
-@dataclass(frozen=True)
-class ImagePrediction:
-    """One evaluated image.
-
-    Attributes:
-        index: Row in the :class:`EvaluationResult` arrays.
-        path: Image file.
-        true: True label (-1 when unknown).
-        pred: Predicted label.
-        confidence: Probability of the predicted label.
-        probs: Probabilities of every class.
-    """
-
-    index: int
-    path: str
-    true: int
-    pred: int
-    confidence: float
-    probs: tuple[float, ...]
-
-    @property
-    def correct(self) -> bool:
-        return self.true == self.pred
-
-    def top(self, k: int) -> list[tuple[int, float]]:
-        """The ``k`` most probable (label, probability), highest first."""
-        order = np.argsort(-np.asarray(self.probs), kind="stable")[:k]
-        return [(int(i), float(self.probs[i])) for i in order]
-
-
-@dataclass(frozen=True)
-class EvaluationResult:
-    """Predictions and metrics of one model on one split.
-
-    Attributes:
-        model_path: The evaluated model file.
-        split: ``"val"``, ``"test"``, ``"train"`` or ``"all"``.
-        class_names: The model's class names; index = label.
-        paths: Image files in evaluation order.
-        y_true: True labels ``(N,)``.
-        probs: Predicted probabilities ``(N, C)``.
-        metrics: Accuracy, per-class table, confusion matrix, top-k, calibration.
-        skipped: ``(path, reason)`` of images that could not be read.
-        cancelled: True when cancelled; arrays then hold the images done so far.
-        seconds: Wall time.
-        notes: How the folder differs from the run's stored split, e.g.
-            ``"2 files of the val split are missing since the run was made"``.
-        missing: Files of this split in the run's manifest that are gone.
-        not_evaluated: Files new since the run was made, left out.
-    """
-
-    model_path: str
-    split: str
-    class_names: tuple[str, ...]
-    paths: tuple[str, ...]
-    y_true: np.ndarray = field(repr=False)
-    probs: np.ndarray = field(repr=False)
-    metrics: Metrics = field(repr=False)
-    skipped: tuple[tuple[str, str], ...] = ()
-    cancelled: bool = False
-    seconds: float = 0.0
-    notes: tuple[str, ...] = ()
-    missing: int = 0
-    not_evaluated: int = 0
-
-    @property
-    def y_pred(self) -> np.ndarray:
-        return predicted_labels(self.probs) if len(self.paths) else np.zeros((0,), np.int64)
-
-    @property
-    def accuracy(self) -> float:
-        return self.metrics.accuracy
-
-    def image(self, index: int) -> ImagePrediction:
-        """The record of image ``index``."""
-        pred = int(self.y_pred[index])
-        row = self.probs[index]
-        return ImagePrediction(index, self.paths[index], int(self.y_true[index]), pred, float(row[pred]), tuple(float(v) for v in row))
-
-    def cell(self, true_class: int, pred_class: int) -> list[ImagePrediction]:
-        """Images behind confusion cell (true, pred), most confident first."""
-        return [self.image(int(i)) for i in cell_members(self.y_true, self.probs, true_class, pred_class)]
-
-    def mistakes(self, limit: int | None = None) -> list[ImagePrediction]:
-        """Misclassified images across every class, most confident first."""
-        return [self.image(int(i)) for i in most_confident_mistakes(self.y_true, self.probs, limit)]
-
-    def to_dict(self, include_images: bool = False) -> dict[str, Any]:
-        data: dict[str, Any] = {
-            "model_path": self.model_path,
-            "split": self.split,
-            "cancelled": self.cancelled,
-            "seconds": round(self.seconds, 3),
-            "skipped": [{"path": p, "reason": r} for p, r in self.skipped],
-            "notes": list(self.notes),
-            "missing": self.missing,
-            "not_evaluated": self.not_evaluated,
-            **self.metrics.to_dict(),
-        }
-        if include_images:
-            data["images"] = [
-                {"path": r.path, "true": self.class_names[r.true], "pred": self.class_names[r.pred], "confidence": r.confidence}
-                for r in (self.image(i) for i in range(len(self.paths)))
-            ]
-        return data
-
-    def write_csv(self, path: str | os.PathLike) -> None:
-        """Write one row per image: path, true, predicted, confidence, correct, one column per class."""
-        write_predictions_csv(path, [self.image(i) for i in range(len(self.paths))], self.class_names)
-
-
-def write_predictions_csv(path: str | os.PathLike, rows: Sequence[ImagePrediction], class_names: Sequence[str]) -> None:
-    """Write per-image predictions to CSV, atomically (see :mod:`tlstudio.io.atomic`).
-
-    Rows whose ``true`` is -1 (unlabelled images) leave ``true`` and ``correct`` empty.
-    File names that are not UTF-8 are written as their original bytes
-    (``surrogateescape``), so they never stop the export.
-    """
-    buf = io.StringIO()
-    writer = csv.writer(buf)
-    writer.writerow(["path", "true", "predicted", "confidence", "correct", *[f"p_{n}" for n in class_names]])
-    for r in rows:
-        labelled = r.true >= 0
-        writer.writerow([
-            r.path,
-            class_names[r.true] if labelled else "",
-            class_names[r.pred],
-            f"{r.confidence:.6f}",
-            ("1" if r.correct else "0") if labelled else "",
-            *[f"{p:.6f}" for p in r.probs],
-        ])
-    atomic_write_bytes(path, buf.getvalue().encode("utf-8", errors="surrogateescape"))
 
 
 # --------------------------------------------------------------------------- prediction

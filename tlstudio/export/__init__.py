@@ -31,7 +31,6 @@ import importlib
 from typing import Any
 
 _EXPORTS = {
-    "ExportResult": "tlstudio.export.result",
     "export_model": "tlstudio.export.exporter",
     "export_run": "tlstudio.export.exporter",
     "FORMAT_LABELS": "tlstudio.export.formats",

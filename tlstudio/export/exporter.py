@@ -34,29 +34,18 @@ from typing import Any, Callable, Mapping
 import keras
 import numpy as np
 
+from tlstudio.api.export import ExportResult
 from tlstudio.cancel import CancelToken, ensure_token
 from tlstudio.config import ExportConfig
 from tlstudio.errors import ExportError
 from tlstudio.events import LogMessage, Progress, Sink, null_sink
 from tlstudio.export.formats import FORMAT_LABELS, FORMAT_TOLERANCES, available_formats, target_paths
 from tlstudio.export.inference import augmentation_layers, inference_model
-from tlstudio.export.metadata import (
-    SERVED_GRAPH,
-    build_metadata,
-    class_counts_from_report,
-    input_hw,
-    is_export_metadata,
-    labels_text,
-    merge_previous,
-    previous_export,
-    read_class_names,
-    read_json,
-)
-from tlstudio.export.result import ExportResult
+from tlstudio.export.metadata import SERVED_GRAPH, build_metadata, class_counts_from_report, input_hw, is_export_metadata, labels_text, merge_previous, previous_export
 from tlstudio.export.verify import predict_in_fresh_process, top1_agreement
 from tlstudio.io import IMAGE_EXTENSIONS
 from tlstudio.io.atomic import atomic_path, atomic_write_json, atomic_write_text, remove_stale_temps
-from tlstudio.io.models import find_keras_model, load_keras_model
+from tlstudio.io.model_files import find_keras_model, load_keras_model, read_class_names, read_json
 
 NUM_VERIFY_IMAGES = 8
 """Images used for verification when the caller passes none."""

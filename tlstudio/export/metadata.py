@@ -20,6 +20,7 @@ import datetime as _dt
 import json
 from pathlib import Path
 from typing import Any, Mapping
+from tlstudio.io.model_files import read_json
 
 INPUT_DESCRIPTION = "RGB uint8/float 0..255, HxWx3, no further preprocessing"
 
@@ -199,40 +200,6 @@ def merge_previous(new: dict[str, Any], previous: Mapping[str, Any] | None, out_
 def labels_text(class_names: list[str] | tuple[str, ...]) -> str:
     """``labels.txt`` content: one class per line, in label order."""
     return "".join(f"{name}\n" for name in class_names)
-
-
-def read_class_names(folder: str | Path) -> list[str] | None:
-    """Class names stored next to a model, or None.
-
-    Looks for ``labels.txt``, then ``model.json``, then a run folder's
-    ``class_names.json`` in ``folder``.
-    """
-    folder = Path(folder)
-    labels = folder / "labels.txt"
-    if labels.is_file():
-        names = [line.strip() for line in labels.read_text(encoding="utf-8").splitlines() if line.strip()]
-        if names:
-            return names
-    for fname in ("model.json", "class_names.json"):
-        path = folder / fname
-        if path.is_file():
-            try:
-                data = json.loads(path.read_text(encoding="utf-8"))
-            except (OSError, json.JSONDecodeError):
-                continue
-            if isinstance(data, dict):
-                data = data.get("class_names")
-            if isinstance(data, list) and data:
-                return [str(n) for n in data]
-    return None
-
-
-def read_json(path: Path) -> Any:
-    """Parse a JSON file, or return None when it is missing or unreadable."""
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
-        return None
 
 
 def class_counts_from_report(report: Any) -> dict[str, Any]:

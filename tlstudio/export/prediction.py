@@ -5,7 +5,7 @@ path as training (EXIF orientation, RGB conversion, resize to the model's
 input size), and fed as raw RGB float pixels: the preprocessing is in the
 model. Files are predicted in batches; a file that cannot be read gets a row
 with an error and never stops the others. Models are loaded by
-:mod:`tlstudio.io.models`.
+:mod:`tlstudio.io.model_files`.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import numpy as np
 from tlstudio.cancel import CancelToken, ensure_token
 from tlstudio.events import Progress, Sink, null_sink
 from tlstudio.io import IMAGE_EXTENSIONS
-from tlstudio.io.models import load_model
+from tlstudio.io.model_files import load_model
 
 
 @dataclass(frozen=True)
@@ -72,7 +72,7 @@ class Predictor:
 def load_predictor(model_path: str | Path) -> Predictor:
     """Load an exported model (or a run folder's ``model.keras``) for prediction.
 
-    Loading is :func:`tlstudio.io.models.load_model`: the input size comes
+    Loading is :func:`tlstudio.io.model_files.load_model`: the input size comes
     from the model itself, or from the ``model.json`` next to it when the
     model does not fix it. Class names come from ``labels.txt``,
     ``model.json`` or a run's ``class_names.json`` next to the model (for a

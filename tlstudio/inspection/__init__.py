@@ -2,12 +2,6 @@
 
 Modules, one job each:
 
-* :mod:`~tlstudio.inspection.formulas`: pure arithmetic (output sizes, implied
-  padding, parameter counts, receptive fields, memory estimates) and the
-  :class:`LayerRow`/:class:`LayerTable` dataclasses. No TensorFlow: the GUI
-  calculator runs it on every keystroke.
-* :mod:`~tlstudio.inspection.calculator`: a plain CNN spec to a full table
-  without Keras; ``cross_check`` builds the equivalent Keras model on demand.
 * :mod:`~tlstudio.inspection.report`: a table as Markdown or CSV, arrays to PNG.
 * :mod:`~tlstudio.inspection.table`: the layer table of any Keras model,
   nested backbones expanded and ResNet blocks grouped (imports Keras).
@@ -15,6 +9,6 @@ Modules, one job each:
   :mod:`~tlstudio.inspection.gradcam`: kernel grids, feature-map grids and
   Grad-CAM heatmaps (import Keras).
 
-This package's ``__init__`` imports nothing heavy so that
-``tlstudio.inspection.formulas`` and ``.calculator`` stay light.
+The arithmetic itself (formulas and the Keras-free calculator) is in
+:mod:`tlstudio.shapes`.
 """

@@ -11,47 +11,18 @@ from __future__ import annotations
 
 import threading
 import weakref
-from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
 import keras
 import numpy as np
 from PIL import Image
 
+from tlstudio.api.inspect import ActivationsResult, MapStat
 from tlstudio.inspection.report import grid
 from tlstudio.inspection.table import find_layer, functional_of, graph_nodes
 
 _CACHE: "weakref.WeakKeyDictionary[Any, dict]" = weakref.WeakKeyDictionary()
 _LOCK = threading.Lock()
-
-
-@dataclass(frozen=True)
-class MapStats:
-    """Statistics of one feature map."""
-
-    channel: int
-    mean: float
-    max: float
-    frac_zero: float
-
-
-@dataclass
-class ActivationMaps:
-    """A layer's feature maps for one image.
-
-    Attributes:
-        layer: Layer name or path as requested.
-        shape: The layer's output shape for one image, e.g. ``(56, 56, 256)``.
-        maps: (N, H, W) float32 maps in display order (highest mean first).
-        stats: One :class:`MapStats` per map, same order.
-        image: uint8 grid of the first ``max_maps`` maps, each scaled to its own range.
-    """
-
-    layer: str
-    shape: tuple
-    maps: np.ndarray
-    stats: list[MapStats] = field(default_factory=list)
-    image: np.ndarray | None = None
 
 
 def model_input_size(model: Any) -> tuple[int | None, int | None]:
@@ -146,11 +117,11 @@ def feature_extractor(model: Any, layers: Sequence[str]) -> Callable[[np.ndarray
     return extract
 
 
-def map_stats(maps: np.ndarray) -> list[MapStats]:
+def map_stats(maps: np.ndarray) -> list[MapStat]:
     """Stats of (C, H, W) maps in their channel order."""
     flat = maps.reshape(maps.shape[0], -1)
     return [
-        MapStats(channel=c, mean=float(flat[c].mean()), max=float(flat[c].max()), frac_zero=float((flat[c] == 0).mean()))
+        MapStat(channel=c, mean=float(flat[c].mean()), max=float(flat[c].max()), frac_zero=float((flat[c] == 0).mean()))
         for c in range(flat.shape[0])
     ]
 
@@ -168,7 +139,7 @@ def _tiles(maps: np.ndarray) -> np.ndarray:
 
 def activation_maps(
     model: Any, image: np.ndarray, layers: str | Sequence[str], max_maps: int = 64, scale: int | None = None
-) -> dict[str, ActivationMaps]:
+) -> dict[str, ActivationsResult]:
     """Feature maps of ``layers`` for ``image``, sorted by mean activation.
 
     Args:
@@ -179,7 +150,7 @@ def activation_maps(
         scale: Pixels per map pixel; default makes each tile at least 32 px.
 
     Returns:
-        ``{layer: ActivationMaps}``.
+        ``{layer: ActivationsResult}`` (with ``maps``).
     """
     names = [layers] if isinstance(layers, str) else list(layers)
     outputs = feature_extractor(model, names)(prepare_image(image, model))
@@ -194,7 +165,7 @@ def activation_maps(
         maps = maps[order]
         stats = [stats[c] for c in order]
         s = scale or max(1, 32 // max(maps.shape[1], maps.shape[2]))
-        result[name] = ActivationMaps(
-            layer=name, shape=tuple(out.shape[1:]), maps=maps, stats=stats, image=grid(_tiles(maps[:max_maps]), scale=s)
+        result[name] = ActivationsResult(
+            layer=name, shape=tuple(out.shape[1:]), stats=tuple(stats), image=grid(_tiles(maps[:max_maps]), scale=s), maps=maps
         )
     return result

@@ -10,41 +10,13 @@ over channels (``mode="mean"``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from tlstudio.api.inspect import FILTER_MODES, FiltersResult
 from tlstudio.inspection.report import grid, normalise
 from tlstudio.inspection.table import find_layer
-
-FILTER_MODES = ("auto", "rgb", "channel", "mean")
-
-
-@dataclass
-class FilterGrid:
-    """A picture of a conv layer's kernels.
-
-    Attributes:
-        layer: Layer name.
-        image: uint8 grid, (H, W, 3) for RGB filters or (H, W) otherwise.
-        mode: ``"rgb"``, ``"channel"`` or ``"mean"``.
-        channel: Input channel shown (``mode="channel"``), else None.
-        kernel_shape: ``(Fh, Fw, D_in, K)``.
-        shown: Filters in the grid (at most ``max_filters``).
-        cols: Grid columns.
-        scale: Pixels per kernel pixel.
-    """
-
-    layer: str
-    image: np.ndarray
-    mode: str
-    channel: int | None
-    kernel_shape: tuple[int, int, int, int]
-    shown: int
-    cols: int
-    scale: int
-
 
 def conv_kernel(model: Any, layer: str) -> np.ndarray:
     """The (Fh, Fw, D_in, K) kernel of Conv2D ``layer`` as float32 numpy.
@@ -88,7 +60,7 @@ def filter_tiles(kernel: np.ndarray, mode: str = "auto", channel: int = 0) -> tu
 
 def filter_grid(
     model: Any, layer: str, mode: str = "auto", channel: int = 0, max_filters: int | None = None, scale: int | None = None
-) -> FilterGrid:
+) -> FiltersResult:
     """A grid image of Conv2D ``layer``'s filters.
 
     Args:
@@ -105,7 +77,7 @@ def filter_grid(
         tiles = tiles[:max_filters]
     scale = scale or max(1, 24 // max(kernel.shape[0], kernel.shape[1]))
     cols = int(np.ceil(np.sqrt(tiles.shape[0])))
-    return FilterGrid(
+    return FiltersResult(
         layer=layer,
         image=grid(tiles, cols=cols, scale=scale),
         mode=mode,

@@ -13,7 +13,6 @@ backbone called with training=False → head) and on any Functional model.
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
 from typing import Any
 
 import keras
@@ -22,34 +21,12 @@ import tensorflow as tf
 from PIL import Image
 
 from tlstudio import compat
+from tlstudio.api.inspect import GradCamResult
 from tlstudio.inspection.activations import _CACHE, _run, model_inputs, prefix_models, prepare_image, suffix_models
 from tlstudio.inspection.activations import _LOCK as _CACHE_LOCK
 from tlstudio.inspection.table import find_layer, functional_of, is_container, layer_table
 
 _LOCK = threading.Lock()  # guards the temporary linear output activation
-
-
-@dataclass
-class GradCam:
-    """A Grad-CAM result.
-
-    Attributes:
-        layer: The layer the maps come from.
-        class_index: The class explained.
-        probability: The model's probability for that class.
-        probabilities: Every class probability.
-        heatmap: (H, W) float32 in 0..1 at the image's size.
-        overlay: (H, W, 3) uint8 image with the heatmap blended over it.
-        cam: The raw map at the layer's resolution, before resizing.
-    """
-
-    layer: str
-    class_index: int
-    probability: float
-    probabilities: np.ndarray
-    heatmap: np.ndarray
-    overlay: np.ndarray
-    cam: np.ndarray
 
 
 def last_conv_layer(model: Any) -> str:
@@ -118,7 +95,7 @@ def _plan(model: Any, layer: str) -> tuple[list, Any, list]:
     return plan
 
 
-def grad_cam(model: Any, image: np.ndarray, class_index: int | None = None, layer: str | None = None, alpha: float = 0.45) -> GradCam:
+def grad_cam(model: Any, image: np.ndarray, class_index: int | None = None, layer: str | None = None, alpha: float = 0.45) -> GradCamResult:
     """Grad-CAM heatmap of ``class_index`` (default: the predicted class) for ``image``.
 
     Args:
@@ -170,7 +147,7 @@ def grad_cam(model: Any, image: np.ndarray, class_index: int | None = None, laye
     heat = np.asarray(Image.fromarray(cam, mode="F").resize((w, h), Image.Resampling.BILINEAR), dtype=np.float32)
     heat = np.clip(heat, 0, 1)
     p = probs[0].numpy()
-    return GradCam(
+    return GradCamResult(
         layer=layer,
         class_index=idx,
         probability=float(p[idx]),
@@ -181,4 +158,4 @@ def grad_cam(model: Any, image: np.ndarray, class_index: int | None = None, laye
     )
 
 
-__all__ = ["GradCam", "grad_cam", "last_conv_layer", "overlay_heatmap", "jet"]
+__all__ = ["grad_cam", "last_conv_layer", "overlay_heatmap", "jet"]

@@ -13,7 +13,7 @@ import numpy as np
 from PIL import Image
 
 from tlstudio.io.atomic import atomic_path
-from tlstudio.inspection.formulas import LayerTable, MemoryEstimate, human_bytes
+from tlstudio.shapes.formulas import LayerTable, MemoryEstimate, human_bytes
 
 COLUMNS = (
     "index", "path", "type", "group", "block", "input_shape", "output_shape", "kernel", "strides", "padding",

@@ -6,7 +6,7 @@ expanded into its own layers, its rows carrying a ``path`` such as
 ``"resnet50/conv2_block1_1_conv"``. ResNet layers are grouped by stage
 (``conv2_x``) and residual block (``conv2_block1``), VGG layers by block.
 
-Each row's formulas are computed by :mod:`~tlstudio.inspection.formulas`
+Each row's formulas are computed by :mod:`~tlstudio.shapes.formulas`
 from the layer's configuration alone; the row's shapes and parameter counts
 are what Keras reports, so a test can check that the two agree everywhere.
 """
@@ -19,8 +19,8 @@ from typing import Any
 import keras
 
 from tlstudio import compat
-from tlstudio.inspection import formulas as fm
-from tlstudio.inspection.formulas import Formula, LayerRow, LayerTable
+from tlstudio.shapes import formulas as fm
+from tlstudio.shapes.formulas import Formula, LayerRow, LayerTable
 
 _RESNET = re.compile(r"^(conv\d)_block(\d+)_")
 _VGG = re.compile(r"^(block\d+)_")
@@ -226,7 +226,7 @@ def layer_table(model: Any, name: str | None = None) -> LayerTable:
         name: Table title; defaults to the model name.
 
     Returns:
-        A :class:`~tlstudio.inspection.formulas.LayerTable`; the first row is
+        A :class:`~tlstudio.shapes.formulas.LayerTable`; the first row is
         the input, then every leaf layer in execution order.
     """
     fn = functional_of(model)

@@ -3,7 +3,7 @@
 * :mod:`tlstudio.io.atomic` writes every file and folder the app produces
   (JSON, CSV, PNG, weights, model files) under a temporary name and renames
   it into place, so a crash never leaves half a file under the final name.
-* :mod:`tlstudio.io.models` loads a model (``.keras``, SavedModel, TFLite,
+* :mod:`tlstudio.io.model_files` loads a model (``.keras``, SavedModel, TFLite,
   ONNX) and predicts with it; TensorFlow loads only when a model does.
 * :data:`IMAGE_EXTENSIONS` says which files are images.
 

@@ -8,7 +8,7 @@ signature), ``"tflite"`` (LiteRT, float or quantized) and ``"onnx"``
 
 This file is self-contained on purpose: it imports NumPy at the top and
 TensorFlow, Keras, LiteRT or onnxruntime inside the functions, and nothing
-from tlstudio. :mod:`tlstudio.io.models` builds the app's loader on it, and
+from tlstudio. :mod:`tlstudio.io.model_files` builds the app's loader on it, and
 the export verification executes this same file in a fresh ``python -I``
 process that never imports tlstudio (:mod:`tlstudio.export.verify`), so the
 check that an exported file works without the app runs the app's own code.

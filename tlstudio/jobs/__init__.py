@@ -14,8 +14,9 @@ the names below; the engine refuses any other name, so no caller can make it
 import code outside this package's table. Tests and the CLI call the same
 functions in-process with :func:`run_job`.
 
-Every module here imports TensorFlow and Keras inside its functions only:
-the GUI imports the config dataclasses from them.
+Every module here imports TensorFlow and Keras inside its functions only.
+The configs, results and events of the jobs are defined in :mod:`tlstudio.api`,
+which the GUI imports; this package holds only the job functions.
 """
 
 from __future__ import annotations

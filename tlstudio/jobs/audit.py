@@ -7,184 +7,15 @@ issues come from confident learning on out-of-fold probabilities of k-fold
 head fits (:mod:`tlstudio.analysis.kfold`); outliers from the kNN distance in
 feature space.
 
-This module is light at import: the GUI imports :class:`AuditConfig` and the
-result dataclasses from it without loading TensorFlow.
+The config and the result dataclasses are in :mod:`tlstudio.api.audit`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Mapping
-
+from tlstudio.api.audit import AuditConfig, AuditResult, Imbalance
 from tlstudio.cancel import CancelToken
-from tlstudio.config import DataConfig, ModelConfig
 from tlstudio.errors import ConfigError
 from tlstudio.events import LogMessage, Progress, Sink
-
-
-@dataclass(frozen=True)
-class AuditConfig:
-    """What the audit runs on.
-
-    Attributes:
-        data: The dataset and its split (every split is audited; splits mark leaks).
-        model: Only ``backbone``, ``weights`` and ``image_size`` are used.
-        cut: The cut layer whose pooled features the audit uses; empty picks the
-            backbone's last cut.
-        folds: Stratified folds of the out-of-fold head fits.
-        near_similarity: Cosine similarity of the standardised pooled features of
-            the backbone's last cut at or above which two images are near
-            duplicates (see :mod:`tlstudio.analysis.audit`).
-        phash_distance: Perceptual-hash Hamming distance (of 64 bits) at or below
-            which two images are near duplicates.
-        max_outliers: At most this many outliers are reported.
-        batch_size: Images per forward pass while extracting features.
-        cache_dir: Folder of the pooled feature cache; empty uses the app's cache folder.
-    """
-
-    data: DataConfig = field(default_factory=DataConfig)
-    model: ModelConfig = field(default_factory=ModelConfig)
-    cut: str = ""
-    folds: int = 5
-    near_similarity: float = 0.98
-    phash_distance: int = 6
-    max_outliers: int = 20
-    batch_size: int = 32
-    cache_dir: str = ""
-
-    def __post_init__(self) -> None:
-        checks = (
-            (self.folds >= 2, f"folds must be at least 2. Received: folds={self.folds!r}"),
-            (0.0 < self.near_similarity <= 1.0, f"near_similarity must be within (0, 1]. Received: {self.near_similarity!r}"),
-            (0 <= self.phash_distance <= 64, f"phash_distance must be within [0, 64]. Received: {self.phash_distance!r}"),
-            (self.max_outliers >= 0, f"max_outliers must be >= 0. Received: {self.max_outliers!r}"),
-            (self.batch_size >= 1, f"batch_size must be at least 1. Received: {self.batch_size!r}"),
-        )
-        for ok, message in checks:
-            if not ok:
-                raise ConfigError(message)
-
-
-@dataclass(frozen=True)
-class DuplicateGroup:
-    """Images that are the same photo.
-
-    Attributes:
-        kind: ``"exact"`` (same bytes) or ``"near"`` (resized, recompressed, lightly edited).
-        paths: The images, as the scan reports them (absolute paths), sorted.
-        splits: The split of each path, in the same order.
-        cross_split: True when the group spans splits: a train/val leak.
-        similarity: 1.0 for exact copies; for near copies the lowest feature
-            cosine similarity inside the group.
-    """
-
-    kind: str
-    paths: tuple[str, ...]
-    splits: tuple[str, ...]
-    cross_split: bool
-    similarity: float
-
-
-@dataclass(frozen=True)
-class LabelIssue:
-    """An image whose folder (label) the out-of-fold head disagrees with.
-
-    Attributes:
-        path: The image.
-        given: The class folder it is in.
-        suggested: The class the head predicts.
-        score: How suspicious, 0..1, higher first: ``1 - p(given)`` out of fold.
-    """
-
-    path: str
-    given: str
-    suggested: str
-    score: float
-
-
-@dataclass(frozen=True)
-class Outlier:
-    """An image far from every other image in feature space.
-
-    Attributes:
-        path: The image.
-        score: Mean cosine distance to its k nearest neighbours (0..2, higher is stranger).
-    """
-
-    path: str
-    score: float
-
-
-@dataclass(frozen=True)
-class Imbalance:
-    """Images per class and what to do about an imbalance.
-
-    Attributes:
-        counts: Images per class, over every split.
-        ratio: Largest class over smallest class (1.0 is balanced).
-        advice: One or two plain sentences.
-    """
-
-    counts: Mapping[str, int]
-    ratio: float
-    advice: str
-
-
-@dataclass(frozen=True)
-class AuditResult:
-    """Everything the audit found, most important first in each list.
-
-    Attributes:
-        duplicates: Exact groups first, then near groups; cross-split groups first within each kind.
-        label_issues: Most suspicious first.
-        outliers: Strangest first.
-        imbalance: Class counts, ratio and advice.
-        class_names: Class names in label order.
-        num_images: Images audited.
-        cut: The cut layer whose features were used.
-        seconds: Wall time of the whole job.
-        cancelled: True when the job stopped early; the lists are then partial.
-    """
-
-    duplicates: tuple[DuplicateGroup, ...]
-    label_issues: tuple[LabelIssue, ...]
-    outliers: tuple[Outlier, ...]
-    imbalance: Imbalance
-    class_names: tuple[str, ...] = ()
-    num_images: int = 0
-    cut: str = ""
-    seconds: float = 0.0
-    cancelled: bool = False
-
-    @property
-    def leaks(self) -> tuple[DuplicateGroup, ...]:
-        """The duplicate groups that span splits."""
-        return tuple(g for g in self.duplicates if g.cross_split)
-
-    def to_json(self) -> dict[str, Any]:
-        """The JSON of ``tlstudio-cli audit --json``."""
-        return {
-            "duplicates": [
-                {"kind": g.kind, "paths": list(g.paths), "splits": list(g.splits),
-                 "cross_split": g.cross_split, "similarity": round(g.similarity, 4)}
-                for g in self.duplicates
-            ],
-            "label_issues": [
-                {"path": i.path, "given": i.given, "suggested": i.suggested, "score": round(i.score, 4)}
-                for i in self.label_issues
-            ],
-            "outliers": [{"path": o.path, "score": round(o.score, 4)} for o in self.outliers],
-            "imbalance": {
-                "counts": dict(self.imbalance.counts),
-                "ratio": round(self.imbalance.ratio, 3),
-                "advice": self.imbalance.advice,
-            },
-            "class_names": list(self.class_names),
-            "num_images": self.num_images,
-            "cut": self.cut,
-            "seconds": round(self.seconds, 3),
-            "cancelled": self.cancelled,
-        }
 
 
 def audit(config: AuditConfig, *, sink: Sink, cancel: CancelToken) -> AuditResult:
@@ -207,7 +38,7 @@ def audit(config: AuditConfig, *, sink: Sink, cancel: CancelToken) -> AuditResul
     from tlstudio.analysis import audit as find
     from tlstudio.analysis.dataset import analysis_data
     from tlstudio.analysis.kfold import kfold_fit
-    from tlstudio.analysis.pooled_cache import pooled_features
+    from tlstudio.features.pooled_cache import pooled_features
 
     start = time.perf_counter()
     data = analysis_data(config.data, sink=sink, cancel=cancel)

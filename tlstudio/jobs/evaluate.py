@@ -1,68 +1,26 @@
 """The Evaluate page's jobs: evaluate a model on dataset splits, and predict image files.
 
-Both name their model with a :class:`~tlstudio.jobs.models.ModelRef` and take
-it from the engine's model cache (:func:`tlstudio.jobs.models.loaded_model`),
+Both name their model with a :class:`~tlstudio.api.model_ref.ModelRef` and take
+it from the engine's model cache (:func:`tlstudio.model_cache.loaded_model`),
 so testing image after image on one model loads it once. They return plain
-picklable data: :class:`~tlstudio.evaluation.EvaluationResult` per split, and
+picklable data: :class:`~tlstudio.api.evaluate.EvaluationResult` per split, and
 a :class:`PredictResult` whose Grad-CAM overlay is a uint8 array. Neither
 changes process-wide state, so they may run next to other jobs.
 
-This module imports TensorFlow only inside the job functions: the GUI imports
-:class:`EvaluateConfig` and :class:`PredictConfig` from it.
+This module imports TensorFlow only inside the job functions. The configs and
+results are in :mod:`tlstudio.api.evaluate`.
 """
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from tlstudio.api.evaluate import EvaluateConfig, EvaluationResult, ImagePrediction, PredictConfig, PredictResult
 from tlstudio.cancel import CancelToken
-from tlstudio.config import DataConfig
-from tlstudio.errors import ConfigError
-from tlstudio.evaluation.runner import SPLIT_CHOICES, EvaluationResult, ImagePrediction
 from tlstudio.events import LogMessage, Progress, Sink
-from tlstudio.jobs.models import ModelRef, loaded_model, model_lock
-
-
-def _as_ref(model: ModelRef | str | os.PathLike) -> ModelRef:
-    """``model`` as a :class:`ModelRef` (a path becomes ``ModelRef(path=...)``)."""
-    if isinstance(model, ModelRef):
-        return model
-    if isinstance(model, (str, os.PathLike)) and str(model):
-        return ModelRef(path=str(model))
-    raise ConfigError(f"the model to evaluate must be a model reference or a path to a model. Received: {model!r}")
-
-
-@dataclass(frozen=True)
-class EvaluateConfig:
-    """What the ``evaluate`` job evaluates.
-
-    Attributes:
-        model: The model: a run folder or exported model file, as a
-            :class:`ModelRef` or a path (turned into one).
-        data: Where the labelled images are: None (a run folder's own dataset
-            and split), a dataset folder, or a :class:`~tlstudio.config.DataConfig`.
-        splits: Splits to evaluate, in order (``"val"``, ``"test"``,
-            ``"train"``, ``"all"``); splits after the first that have no
-            images are left out of the result.
-    """
-
-    model: ModelRef
-    data: DataConfig | str | None = None
-    splits: tuple[str, ...] = ("val", "test")
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "model", _as_ref(self.model))
-        if isinstance(self.data, os.PathLike):
-            object.__setattr__(self, "data", str(self.data))
-        splits = (self.splits,) if isinstance(self.splits, str) else tuple(self.splits)
-        object.__setattr__(self, "splits", splits)
-        bad = [s for s in splits if s not in SPLIT_CHOICES]
-        if not splits or bad:
-            raise ConfigError(f"splits must be one or more of {SPLIT_CHOICES}. Received: splits={splits!r}")
+from tlstudio.model_cache import loaded_model, model_lock
 
 
 def evaluate(config: EvaluateConfig, *, sink: Sink, cancel: CancelToken) -> dict[str, EvaluationResult]:
@@ -73,7 +31,7 @@ def evaluate(config: EvaluateConfig, *, sink: Sink, cancel: CancelToken) -> dict
     checked between batches, and a cancelled split holds the images done so far.
 
     Returns:
-        Split name -> :class:`~tlstudio.evaluation.EvaluationResult`, in the
+        Split name -> :class:`~tlstudio.api.evaluate.EvaluationResult`, in the
         order of ``config.splits``.
 
     Raises:
@@ -87,53 +45,6 @@ def evaluate(config: EvaluateConfig, *, sink: Sink, cancel: CancelToken) -> dict
     model = loaded_model(config.model)
     with model_lock(model):
         return evaluate_splits(model, config.data, splits=config.splits, sink=sink, cancel=cancel)
-
-
-@dataclass(frozen=True)
-class PredictConfig:
-    """What the ``predict`` job predicts.
-
-    Attributes:
-        model: A run folder or exported model file, as a :class:`ModelRef`
-            or a path (turned into one).
-        paths: Image files to predict.
-        gradcam: Also compute a Grad-CAM overlay when exactly one image is
-            predicted (Keras models only).
-    """
-
-    model: ModelRef
-    paths: tuple[str, ...]
-    gradcam: bool = False
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "model", _as_ref(self.model))
-        paths = (self.paths,) if isinstance(self.paths, (str, os.PathLike)) else self.paths
-        object.__setattr__(self, "paths", tuple(str(p) for p in paths))
-        if not self.paths:
-            raise ConfigError("prediction needs at least one image file. Received: paths=()")
-
-
-@dataclass(frozen=True)
-class PredictResult:
-    """Predictions of image files by one model.
-
-    Attributes:
-        model_path: The model file that predicted.
-        class_names: The model's class names; index = label.
-        rows: One prediction per readable image, in the order of the request
-            (``true`` is -1: the images are unlabelled).
-        skipped: ``(path, reason)`` of the files that could not be read.
-        overlay: Grad-CAM of the single image over it, RGB uint8 ``(H, W, 3)``,
-            or None when not asked for or not available.
-        gradcam_error: Why the asked-for Grad-CAM is missing, else None.
-    """
-
-    model_path: str
-    class_names: tuple[str, ...]
-    rows: tuple[ImagePrediction, ...]
-    skipped: tuple[tuple[str, str], ...] = ()
-    overlay: np.ndarray | None = None
-    gradcam_error: str | None = None
 
 
 def predict(config: PredictConfig, *, sink: Sink, cancel: CancelToken) -> PredictResult:

@@ -4,45 +4,18 @@
 model cache: the export writes and traces that model, and a cached model may
 be in use by another job at the same time (Grad-CAM briefly swaps its output
 activation), which must never leak into an exported file. Its result is an
-:class:`~tlstudio.export.result.ExportResult`, which the GUI unpickles without
+:class:`~tlstudio.api.export.ExportResult`, which the GUI unpickles without
 TensorFlow. Neither job changes process-wide state.
 
-This module imports TensorFlow only inside the job functions: the GUI imports
-:class:`ExportJobConfig` from it.
+This module imports TensorFlow only inside the job functions. The config and
+result are in :mod:`tlstudio.api.export`.
 """
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass
-
+from tlstudio.api.export import ExportJobConfig, ExportResult
 from tlstudio.cancel import CancelToken
-from tlstudio.config import ExportConfig
-from tlstudio.errors import ConfigError
 from tlstudio.events import Sink
-from tlstudio.export.result import ExportResult
-
-
-@dataclass(frozen=True)
-class ExportJobConfig:
-    """What the ``export`` job exports, and how.
-
-    Attributes:
-        source: A run folder or a ``.keras`` file (its folder supplies the
-            class names and run metadata).
-        config: Formats, destination folder, base name, overwrite and verify flags.
-    """
-
-    source: str
-    config: ExportConfig
-
-    def __post_init__(self) -> None:
-        source = str(self.source) if isinstance(self.source, (str, os.PathLike)) else ""
-        if not source:
-            raise ConfigError(f"an export needs a run folder or a .keras file to export. Received: source={self.source!r}")
-        object.__setattr__(self, "source", source)
-        if not isinstance(self.config, ExportConfig):
-            raise ConfigError(f"an export needs an ExportConfig. Received: {type(self.config).__name__}")
 
 
 def export(config: ExportJobConfig, *, sink: Sink, cancel: CancelToken) -> ExportResult:

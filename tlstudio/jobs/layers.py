@@ -1,7 +1,7 @@
 """The Model page's job: describe a backbone's layers as a plain :class:`~tlstudio.layout.BackboneLayout`.
 
 The engine builds the backbone once (random weights: the counts do not
-depend on them; the model cache of :mod:`tlstudio.jobs.models` keeps it for
+depend on them; the model cache of :mod:`tlstudio.model_cache` keeps it for
 the next job on the same backbone and size) and returns layer names, blocks
 and parameter counts. The GUI then answers every freeze and head question
 with the Keras-free arithmetic of :mod:`tlstudio.layout`.
@@ -37,7 +37,8 @@ def describe_backbone(config: ModelConfig, *, sink: Sink, cancel: CancelToken) -
     import keras
 
     from tlstudio import backbones
-    from tlstudio.jobs.models import ModelRef, keras_model
+    from tlstudio.api.model_ref import ModelRef
+    from tlstudio.model_cache import keras_model
 
     spec = backbones.get_spec(config.backbone)
     size = backbones.resolve_image_size(config.backbone, config.image_size)

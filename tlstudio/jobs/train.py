@@ -6,7 +6,7 @@ it sets the global random seeds of Python, NumPy, TensorFlow and Keras.
 With ``config.train.auto_head`` (``train --head auto``, the GUI's "Auto"
 choice) the job first probes the cut points and sweeps small heads on the
 pooled feature cache, then trains the chosen cut and head and records the
-choice in the run folder (:mod:`tlstudio.analysis.auto_head`). A resumed run
+choice in the run folder (:mod:`tlstudio.jobs.auto_head`). A resumed run
 (``resume_from``) continues the run it resumes: it searches nothing again.
 """
 
@@ -29,7 +29,7 @@ def train(config: RunConfig, *, sink: Sink, cancel: CancelToken, strategy: Any =
         strategy: A ``tf.distribute`` strategy (the CLI's multi-worker training); None chooses one.
     """
     if config.train.auto_head and not config.resume_from:
-        from tlstudio.analysis.auto_head import train_with_auto_head
+        from tlstudio.jobs.auto_head import train_with_auto_head
 
         return train_with_auto_head(config, sink, cancel, strategy=strategy)
     from tlstudio.training.run import run_training

@@ -7,25 +7,9 @@ It needs no TensorFlow (:data:`tlstudio.jobs.LIGHT_JOBS`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
+from tlstudio.api.weights import DefaultWeightsConfig
 from tlstudio.cancel import CancelToken
 from tlstudio.events import Sink
-
-
-@dataclass(frozen=True)
-class DefaultWeightsConfig:
-    """What a fresh start asks for.
-
-    Attributes:
-        backbone: Registry key, e.g. ``"vgg16"``.
-        wanted: The weights source the configuration holds.
-        image_size: Input side (0: the backbone's default).
-    """
-
-    backbone: str
-    wanted: str = "imagenet"
-    image_size: int = 0
 
 
 def default_weights(config: DefaultWeightsConfig, *, sink: Sink, cancel: CancelToken):

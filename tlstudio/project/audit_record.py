@@ -13,7 +13,7 @@ sorted paths of every valid image, as the scan reports them: adding,
 removing, renaming or moving an image changes it; editing the project's
 exclusions or relabels does not (the audit looked at the same files).
 
-The findings are the audit's JSON (:meth:`tlstudio.jobs.audit.AuditResult.to_json`),
+The findings are the audit's JSON (:meth:`tlstudio.api.audit.AuditResult.to_json`),
 checked field by field when read back (:meth:`AuditRecord.from_dict`). This
 module is light: no TensorFlow, no Qt.
 """
@@ -69,7 +69,7 @@ class AuditRecord:
         fingerprint: :func:`file_list_fingerprint` of its valid images then ("" when unknown).
         summary: Counts for a one-line summary: ``num_images``, ``label_issues``,
             ``duplicates``, ``leaks``, ``outliers``, and the ``cut`` used.
-        findings: The audit's JSON (:meth:`~tlstudio.jobs.audit.AuditResult.to_json`).
+        findings: The audit's JSON (:meth:`~tlstudio.api.audit.AuditResult.to_json`).
     """
 
     ran: str
@@ -80,7 +80,7 @@ class AuditRecord:
 
     @classmethod
     def from_result(cls, result: Any, root: str, fingerprint: str, ran: str = "") -> "AuditRecord":
-        """The record of an :class:`~tlstudio.jobs.audit.AuditResult` of ``root``."""
+        """The record of an :class:`~tlstudio.api.audit.AuditResult` of ``root``."""
         return cls(
             ran=ran or _now(),
             root=str(root),
@@ -101,8 +101,8 @@ class AuditRecord:
         return _same_folder(self.root, root) and bool(fingerprint) and fingerprint == self.fingerprint
 
     def result(self) -> Any:
-        """The findings as an :class:`~tlstudio.jobs.audit.AuditResult` (checked when the record was read)."""
-        from tlstudio.jobs.audit import AuditResult, DuplicateGroup, Imbalance, LabelIssue, Outlier
+        """The findings as an :class:`~tlstudio.api.audit.AuditResult` (checked when the record was read)."""
+        from tlstudio.api.audit import AuditResult, DuplicateGroup, Imbalance, LabelIssue, Outlier
 
         f = self.findings
         imbalance = f.get("imbalance") or {}

@@ -18,7 +18,7 @@ each with its run folder, config snapshot, history and best metrics
   bad run entry, or a run folder whose ``history.json`` or ``run_config.json``
   is damaged, marks only that run damaged and the rest of the project opens.
 * **Safe deletes**: :meth:`Project.remove_run` deletes a run folder only when
-  :mod:`tlstudio.io.safe_delete` accepts it as a tlstudio run folder.
+  :mod:`tlstudio.training.safe_delete` accepts it as a tlstudio run folder.
 * **Versioned schema**: older files are migrated on load
   (:mod:`tlstudio.project.migrations`); a file from a newer tlstudio raises
   :class:`~tlstudio.errors.ProjectError`.
@@ -39,7 +39,7 @@ from tlstudio.config import DataConfig, ModelConfig, RunConfig, TrainConfig, fro
 from tlstudio.dataset_decisions import DatasetDecisions
 from tlstudio.errors import ConfigError, ProjectError
 from tlstudio.io.atomic import atomic_write_text
-from tlstudio.io.safe_delete import delete_run_folder, deletable_run_folder
+from tlstudio.training.safe_delete import delete_run_folder, deletable_run_folder
 from tlstudio.project.audit_record import AuditRecord
 from tlstudio.project.autosave import PROJECT_SUFFIX, SESSION_ID, autosave_path, discard_autosave, recover
 from tlstudio.project.migrations import SCHEMA_VERSION, migrate
@@ -421,7 +421,7 @@ class Project:
         """Forget a run; with ``delete_files`` also delete its run folder.
 
         The folder is deleted only when it is a tlstudio run folder (see
-        :mod:`tlstudio.io.safe_delete`); otherwise nothing is deleted and the
+        :mod:`tlstudio.training.safe_delete`); otherwise nothing is deleted and the
         run stays in the project.
 
         Raises:

@@ -24,7 +24,7 @@ from pathlib import Path
 from tlstudio.config import from_dict, to_dict
 from tlstudio.errors import ConfigError
 from tlstudio.io.atomic import atomic_write_json
-from tlstudio.jobs.sweep import SweepConfig, Trial
+from tlstudio.api.sweep import SweepConfig, Trial
 from tlstudio.paths import cache_dir
 
 logger = logging.getLogger(__name__)

@@ -7,7 +7,7 @@ same model (the head's variables are shared with the full model) at a small
 fraction of the cost: on a CPU the backbone forward pass is nearly all of the work.
 
 What is stored is what the head needs, in the one cache format of
-:mod:`tlstudio.analysis.pooled_cache` (so a probe's features are reused by a
+:mod:`tlstudio.features.pooled_cache` (so a probe's features are reused by a
 training, and the other way round):
 
 * an average or max pooling head: the pooled vector of the backbone's last
@@ -22,7 +22,7 @@ whose ``features`` is a read-only :class:`numpy.memmap`; training reads it
 batch by batch through a ``tf.data`` pipeline (:meth:`CachedFeatures.dataset`)
 and the head's normalisation is adapted chunk by chunk
 (:meth:`CachedFeatures.chunks`), both with plain file reads
-(:class:`~tlstudio.analysis.shards.RowReader`), so the memory of head
+(:class:`~tlstudio.features.shards.RowReader`), so the memory of head
 training stays flat as the number of images grows.
 
 The cache key covers the images (path, size, modification time, order), the
@@ -45,8 +45,8 @@ import numpy as np
 import tensorflow as tf
 
 from tlstudio import backbones
-from tlstudio.analysis import pooled_cache
-from tlstudio.analysis.shards import RowReader
+from tlstudio.features import pooled_cache
+from tlstudio.features.shards import RowReader
 from tlstudio.cancel import CancelToken
 from tlstudio.data.types import Item
 from tlstudio.events import Sink, null_sink
@@ -221,7 +221,7 @@ def feature_dataset(
     seed the head sees the same batches on the features as on the images.
     Only the indices live in the pipeline: each batch's rows are read when it
     is needed, from a memory-mapped shard through a
-    :class:`~tlstudio.analysis.shards.RowReader` (file reads), or
+    :class:`~tlstudio.features.shards.RowReader` (file reads), or
     sliced from an in-memory array. Rows come out as float32.
     """
     n = len(labels)

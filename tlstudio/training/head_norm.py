@@ -156,7 +156,7 @@ def adapt_head_normalization(head: keras.Model, chunks: Iterable[np.ndarray]) ->
 def array_chunks(features: np.ndarray, chunk: int = CHUNK) -> Iterator[np.ndarray]:
     """Cached features in slices of ``chunk``; a memory-mapped shard is read with file reads, never mapped in."""
     if isinstance(features, np.memmap) and features.flags.c_contiguous:
-        from tlstudio.analysis.shards import RowReader
+        from tlstudio.features.shards import RowReader
 
         yield from RowReader(features).chunks(chunk)
         return

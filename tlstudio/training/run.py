@@ -482,7 +482,7 @@ def _features_for_head(model, config, data, image_size, batch_size, sink, cancel
     the probe and sweeps); random weights and a resumed run's backbone are
     keyed by a hash of their values.
     """
-    from tlstudio.analysis.pooled_cache import weights_stamp
+    from tlstudio.features.pooled_cache import weights_stamp
 
     pooling = config.model.head.pooling
     weights_id = None

@@ -9,7 +9,7 @@
   processes too) get two folders.
 * Every run folder gets the :data:`~tlstudio.training.result.RUN_MARKER`
   file, which a delete checks before removing anything
-  (:func:`tlstudio.io.safe_delete.deletable_run_folder`).
+  (:func:`tlstudio.training.safe_delete.deletable_run_folder`).
 
 This module is light (no TensorFlow): the CLI checks ``--out`` with it before
 loading Keras.
@@ -130,7 +130,7 @@ def remove_worker_scratch(folder: str | os.PathLike, *, index: int = 0) -> bool:
     """Delete a worker's temporary run folder; first copy its model where :data:`KEEP_WORKER_MODEL_ENV` asks.
 
     Only a marked folder made by :func:`worker_scratch_dir` is deleted
-    (:func:`tlstudio.io.safe_delete.delete_run_folder` checks it holds nothing
+    (:func:`tlstudio.training.safe_delete.delete_run_folder` checks it holds nothing
     tlstudio did not write).
 
     Args:
@@ -144,7 +144,7 @@ def remove_worker_scratch(folder: str | os.PathLike, *, index: int = 0) -> bool:
         ProjectError: the folder is not one tlstudio made (nothing deleted).
     """
     from tlstudio.io.atomic import atomic_write_bytes
-    from tlstudio.io.safe_delete import delete_run_folder
+    from tlstudio.training.safe_delete import delete_run_folder
 
     folder = Path(folder)
     keep = os.environ.get(KEEP_WORKER_MODEL_ENV, "").strip()

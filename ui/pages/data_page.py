@@ -49,7 +49,7 @@ from tlstudio.data import split_items  # light: no TensorFlow
 from tlstudio.data.decisions import apply_decisions  # light: no TensorFlow
 from tlstudio.errors import ConfigError, TlStudioError
 from tlstudio.events import LogMessage, Progress
-from tlstudio.jobs.data import AugmentPreviewConfig, PrepareDataConfig  # config dataclasses only: no TensorFlow
+from tlstudio.api.data import AugmentPreviewConfig, PrepareDataConfig  # config dataclasses only: no TensorFlow
 from ui import settings as app_settings
 from ui.engine import engine
 from ui.forms import FormBinder

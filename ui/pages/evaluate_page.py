@@ -48,10 +48,10 @@ from PySide6.QtWidgets import (
 )
 
 from tlstudio.data.scan import IMAGE_EXTENSIONS
-from tlstudio.evaluation import write_predictions_csv
+from tlstudio.api.evaluate import write_predictions_csv
 from tlstudio.events import Progress
-from tlstudio.jobs.evaluate import EvaluateConfig, PredictConfig, PredictResult
-from tlstudio.jobs.models import ModelRef
+from tlstudio.api.evaluate import EvaluateConfig, PredictConfig, PredictResult
+from tlstudio.api.model_ref import ModelRef
 from ui.engine import engine
 from ui.map_link import Prediction, map_link
 from ui.project_actions import project_controller
@@ -527,7 +527,7 @@ class EvaluatePage(QWidget):
 
     @property
     def result(self) -> Any:
-        """The :class:`~tlstudio.evaluation.EvaluationResult` on display, or None."""
+        """The :class:`~tlstudio.api.evaluate.EvaluationResult` on display, or None."""
         return self.results.get(self.current_split)
 
     def show_cell(self, true_class: int, pred_class: int) -> None:

@@ -10,7 +10,7 @@ against the app's model and the bound it had to meet.
 
 The page never imports TensorFlow: it imports the light
 :mod:`tlstudio.export.formats` (file names, labels, tolerances) and the job's
-config, and receives a plain :class:`~tlstudio.export.result.ExportResult`.
+config, and receives a plain :class:`~tlstudio.api.export.ExportResult`.
 """
 
 from __future__ import annotations
@@ -43,8 +43,8 @@ from tlstudio.config import EXPORT_FORMATS, ExportConfig
 from tlstudio.errors import ConfigError
 from tlstudio.events import LogMessage, Progress
 from tlstudio.export.formats import FORMAT_LABELS, FORMAT_TOLERANCES, target_paths
-from tlstudio.export.result import ExportResult
-from tlstudio.jobs.export import ExportJobConfig
+from tlstudio.api.export import ExportResult
+from tlstudio.api.export import ExportJobConfig
 from ui.engine import engine
 from ui.state import AppState
 

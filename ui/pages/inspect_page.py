@@ -19,7 +19,7 @@ Three sections: **Layers**, **Calculator** and **Memory**.
 
 Every model-bound computation is an engine job (:mod:`tlstudio.jobs.inspect`)
 run through :func:`ui.engine.engine`. The page never holds a Keras model: it
-keeps the :class:`~tlstudio.jobs.models.ModelRef` of the inspected model and
+keeps the :class:`~tlstudio.api.model_ref.ModelRef` of the inspected model and
 sends it with each job; the engine's model cache keeps the model loaded.
 """
 
@@ -59,11 +59,11 @@ from PySide6.QtWidgets import (
 from tlstudio.backbones import BACKBONES, WEIGHTS_DESCRIPTIONS, WEIGHTS_LABELS, get_spec, weights_status
 from tlstudio.data.scan import IMAGE_EXTENSIONS
 from tlstudio.imaging import load_rgb
-from tlstudio.inspection import formulas as fm
+from tlstudio.shapes import formulas as fm
 from tlstudio.inspection.report import to_csv, to_markdown
 from tlstudio.io.atomic import atomic_write_text
-from tlstudio.jobs.inspect import FILTER_MODES, ActivationsConfig, FiltersConfig, GradCamConfig, InspectTableConfig
-from tlstudio.jobs.models import ModelRef
+from tlstudio.api.inspect import FILTER_MODES, ActivationsConfig, FiltersConfig, GradCamConfig, InspectTableConfig
+from tlstudio.api.model_ref import ModelRef
 from ui.engine import engine
 from ui.widgets.calculator import CalculatorWidget
 from ui.widgets.column_chooser import ColumnChooser

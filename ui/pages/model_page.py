@@ -44,7 +44,7 @@ from PySide6.QtWidgets import (
 )
 
 from tlstudio.backbones import BACKBONES, WEIGHTS_DESCRIPTIONS, DefaultWeights, cut_points, weights_status
-from tlstudio.jobs.weights import DefaultWeightsConfig
+from tlstudio.api.weights import DefaultWeightsConfig
 from tlstudio.config import ACTIVATION_CHOICES, DenseSpec, FreezeConfig, ModelConfig
 from tlstudio.errors import ConfigError, TlStudioError
 from tlstudio.layout import (

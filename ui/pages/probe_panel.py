@@ -23,7 +23,7 @@ from PySide6.QtWidgets import QFormLayout, QHBoxLayout, QLabel, QPushButton, QSp
 
 from tlstudio.backbones import BACKBONES
 from tlstudio.config import DataConfig, ModelConfig
-from tlstudio.jobs.probe import ProbeConfig, ProbeResult  # dataclasses only: no TensorFlow
+from tlstudio.api.probe import ProbeConfig, ProbeResult  # dataclasses only: no TensorFlow
 from ui.engine import engine
 from ui.widgets.job_controls import JobControls
 from ui.widgets.probe_chart import ProbeChart
@@ -61,7 +61,7 @@ class ProbePanel(QWidget):
 
     Signals:
         run_requested(): the user pressed "Run probe" (the Model page builds the config and calls :meth:`start`).
-        probed(object): a :class:`~tlstudio.jobs.probe.ProbeResult` arrived.
+        probed(object): a :class:`~tlstudio.api.probe.ProbeResult` arrived.
         cut_chosen(str): the user chose a cut layer ("Use this cut" or a click on its point).
     """
 

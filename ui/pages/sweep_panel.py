@@ -5,7 +5,7 @@
 the Data page's dataset and split, and the search space set here. Every
 trial trains a head on the cached pooled features of one cut and is scored
 by stratified k-fold cross-validation on the training images; each
-:class:`~tlstudio.jobs.sweep.TrialFinished` event adds a row to the
+:class:`~tlstudio.api.sweep.TrialFinished` event adds a row to the
 sortable :class:`~ui.widgets.sweep_table.SweepTable` and a point to the
 :class:`~ui.widgets.sweep_plot.SweepPlot` (score against a chosen
 parameter, and the best-so-far line). A failing trial is listed with its
@@ -58,7 +58,7 @@ from tlstudio.analysis.promote import promote, unsupported  # plain Python: no K
 from tlstudio.backbones import BACKBONES, block_of, cut_points
 from tlstudio.config import DataConfig, FreezeConfig, ModelConfig, RunConfig, TrainConfig
 from tlstudio.errors import ConfigError, TlStudioError
-from tlstudio.jobs.sweep import POOLINGS, SearchSpace, SweepConfig, SweepResult, Trial, TrialFinished
+from tlstudio.api.sweep import POOLINGS, SearchSpace, SweepConfig, SweepResult, Trial, TrialFinished
 from ui.engine import engine
 from tlstudio.project.sweeps import StoredSweep, last_sweep, new_sweep, sweeps_folder
 from ui.widgets.job_controls import JobControls
@@ -107,7 +107,7 @@ class Parameter:
     """One row of the search-space editor.
 
     Attributes:
-        key: The :class:`~tlstudio.jobs.sweep.SearchSpace` field.
+        key: The :class:`~tlstudio.api.sweep.SearchSpace` field.
         label: What the row is called.
         parse: Text -> the field's tuple (raises ValueError on bad text).
         default: The text of :class:`SearchSpace`'s default values.
@@ -181,7 +181,7 @@ class SweepPanel(QWidget):
             (:func:`ui.project_actions.existing_project_controller`; none: untitled).
 
     Signals:
-        finished_sweep(object): a :class:`~tlstudio.jobs.sweep.SweepResult` arrived.
+        finished_sweep(object): a :class:`~tlstudio.api.sweep.SweepResult` arrived.
         promoted(object): the :class:`~tlstudio.config.RunConfig` a trial was promoted to.
     """
 

@@ -50,7 +50,7 @@ from PySide6.QtWidgets import (
 )
 
 from tlstudio.project.audit_record import AuditRecord, dataset_fingerprint
-from tlstudio.jobs.audit import AuditConfig, AuditResult, DuplicateGroup, Imbalance  # dataclasses only
+from tlstudio.api.audit import AuditConfig, AuditResult, DuplicateGroup, Imbalance  # dataclasses only
 from ui.engine import engine
 from ui.pages.audit_actions import AuditActions
 from ui.widgets.job_controls import JobControls
@@ -328,7 +328,7 @@ class AuditView(QWidget):
         restored: The project record the result shown came from, or None when it ran in this session.
 
     Signals:
-        audited(object): an :class:`~tlstudio.jobs.audit.AuditResult` arrived.
+        audited(object): an :class:`~tlstudio.api.audit.AuditResult` arrived.
     """
 
     audited = Signal(object)

@@ -1,6 +1,6 @@
 """The CNN calculator: edit a plain network and watch shapes, parameters and receptive fields update.
 
-Every keystroke recomputes with :mod:`tlstudio.inspection.calculator` (pure
+Every keystroke recomputes with :mod:`tlstudio.shapes.calculator` (pure
 arithmetic, no TensorFlow). "Check with Keras" builds the same network in the
 engine process (the ``cross_check`` job) and compares every row.
 """
@@ -27,9 +27,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from tlstudio.inspection import formulas as fm
-from tlstudio.inspection.calculator import LAYER_KINDS, CalcLayer, CalcSpec, CalculatorError, calculate, example_spec
-from tlstudio.jobs.inspect import CrossCheckConfig
+from tlstudio.shapes import formulas as fm
+from tlstudio.shapes.calculator import LAYER_KINDS, CalcLayer, CalcSpec, CalculatorError, calculate, example_spec
+from tlstudio.api.inspect import CrossCheckConfig
 from ui.engine import engine
 from ui.widgets.layer_table_model import shape_text
 

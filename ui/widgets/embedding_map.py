@@ -35,7 +35,7 @@ from PySide6.QtCore import QPointF, Qt, QUrl, Signal
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QPushButton, QToolButton, QToolTip, QVBoxLayout, QWidget
 
-from tlstudio.jobs.embed import EmbedConfig, EmbedResult  # config dataclasses only: no TensorFlow
+from tlstudio.api.embed import EmbedConfig, EmbedResult  # config dataclasses only: no TensorFlow
 from ui.engine import engine
 from ui.map_link import map_link
 from ui.widgets.job_controls import JobControls
@@ -78,7 +78,7 @@ class EmbeddingMap(QWidget):
         parent: Parent widget.
 
     Attributes:
-        result: The last :class:`~tlstudio.jobs.embed.EmbedResult` shown.
+        result: The last :class:`~tlstudio.api.embed.EmbedResult` shown.
         audit: The last audit result (for the "Audit flag" colours), or None.
         open_images: Show a new selection in the Grad-CAM gallery (tests turn it off).
         selected: Indices of the selected points.

@@ -35,8 +35,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from tlstudio.jobs.evaluate import PredictConfig, PredictResult  # dataclasses only: no TensorFlow
-from tlstudio.jobs.models import ModelRef
+from tlstudio.api.evaluate import PredictConfig, PredictResult  # dataclasses only: no TensorFlow
+from tlstudio.api.model_ref import ModelRef
 from ui.engine import engine
 from ui.widgets.audit_view import ThumbnailLoader
 

@@ -1,6 +1,6 @@
 """The layer table as a Qt model: display text, sortable values, formula tooltips, a name filter.
 
-It shows a :class:`~tlstudio.inspection.formulas.LayerTable`, the plain data
+It shows a :class:`~tlstudio.shapes.formulas.LayerTable`, the plain data
 the engine's ``inspect_table`` job returns.
 """
 
@@ -12,7 +12,7 @@ from typing import Any
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QSortFilterProxyModel, Qt
 from PySide6.QtGui import QColor
 
-from tlstudio.inspection import formulas as fm
+from tlstudio.shapes import formulas as fm
 
 HEADER_TIPS = {
     "F": "Kernel (window) size",
@@ -85,7 +85,7 @@ def layer_role(row: Any) -> tuple[str, str]:
 
 
 class LayerTableModel(QAbstractTableModel):
-    """Qt model over a :class:`~tlstudio.inspection.formulas.LayerTable`.
+    """Qt model over a :class:`~tlstudio.shapes.formulas.LayerTable`.
 
     ``Qt.UserRole`` gives sortable values (numbers for numeric columns).
     """

@@ -8,10 +8,10 @@ from typing import Any
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QComboBox, QDoubleSpinBox, QFormLayout, QHBoxLayout, QLabel, QProgressBar, QSlider, QVBoxLayout, QWidget
 
-from tlstudio.inspection import formulas as fm
+from tlstudio.shapes import formulas as fm
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
-"""Optimizers the panel offers (their slot counts are in :data:`tlstudio.inspection.formulas.OPTIMIZER_SLOTS`)."""
+"""Optimizers the panel offers (their slot counts are in :data:`tlstudio.shapes.formulas.OPTIMIZER_SLOTS`)."""
 
 
 class MemoryPanel(QWidget):

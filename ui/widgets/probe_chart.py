@@ -6,7 +6,7 @@ in another colour and labelled, a dashed line shows chance (always answering
 the largest class), and the probe's one-sentence explanation sits under the
 plot. Hovering a point names its layer, accuracy and feature length.
 
-:meth:`ProbeChart.set_result` takes a :class:`tlstudio.jobs.probe.ProbeResult`
+:meth:`ProbeChart.set_result` takes a :class:`tlstudio.api.probe.ProbeResult`
 (plain data from the engine process).
 """
 
@@ -19,7 +19,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
-from tlstudio.jobs.probe import CutScore, ProbeResult  # dataclasses only: no TensorFlow
+from tlstudio.api.probe import CutScore, ProbeResult  # dataclasses only: no TensorFlow
 
 LINE_COLOUR = "#2f6fb3"
 BEST_COLOUR = "#d1495b"

@@ -4,7 +4,7 @@ Selecting runs overlays their accuracy and loss curves (pyqtgraph) and lists
 the config values that differ between them. A run's TensorBoard log folder
 opens in the system file browser; deleting a run asks first, showing the run
 folder's full path, and can delete that folder too, but only when it is a
-tlstudio run folder (:mod:`tlstudio.io.safe_delete`); otherwise the question
+tlstudio run folder (:mod:`tlstudio.training.safe_delete`); otherwise the question
 says why the files stay. A damaged run (its entry, ``history.json`` or
 ``run_config.json`` cannot be read) is shown as damaged, in red, with the
 message naming the file and field as its tooltip; it cannot be resumed.

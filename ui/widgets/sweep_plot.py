@@ -8,7 +8,7 @@
   trial is a red star; a selected trial is ringed.
 * **Best so far** (right): every trial's score in arrival order (grey) and
   the running best as a step line, updated with ``setData`` as each
-  :class:`~tlstudio.jobs.sweep.TrialFinished` arrives.
+  :class:`~tlstudio.api.sweep.TrialFinished` arrives.
 
 Failed trials have no score and are not drawn (the table lists them).
 """
@@ -23,7 +23,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
-from tlstudio.jobs.sweep import Trial, best_index  # dataclasses only: no TensorFlow
+from tlstudio.api.sweep import Trial, best_index  # dataclasses only: no TensorFlow
 from ui.widgets.probe_chart import PercentAxis, short_names
 
 POINT_COLOUR = "#2f6fb3"

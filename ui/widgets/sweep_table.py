@@ -1,6 +1,6 @@
 """The sweep's trial table: one row per trial, sortable by any column.
 
-:class:`SweepTableModel` holds :class:`tlstudio.jobs.sweep.Trial` instances
+:class:`SweepTableModel` holds :class:`tlstudio.api.sweep.Trial` instances
 (plain data from the engine process) in plan order; :class:`SweepTable` is a
 ``QTableView`` over it through a sorting proxy. Numbers sort as numbers
 (``Qt.UserRole`` holds the sort key); a failed trial shows "failed" with its
@@ -17,7 +17,7 @@ from PySide6.QtCore import QAbstractTableModel, QModelIndex, QSortFilterProxyMod
 from PySide6.QtGui import QBrush, QColor, QFont
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableView, QWidget
 
-from tlstudio.jobs.sweep import Trial, best_index  # dataclasses only: no TensorFlow
+from tlstudio.api.sweep import Trial, best_index  # dataclasses only: no TensorFlow
 
 SORT_ROLE = Qt.ItemDataRole.UserRole
 FAILED_BRUSH = QBrush(QColor("#fbe9e7"))
@@ -73,7 +73,7 @@ class SweepTableModel(QAbstractTableModel):
     # ------------------------------------------------------------------ API
 
     def set_trials(self, trials: Sequence[Trial], best: int | None = None) -> None:
-        """Show exactly ``trials``; ``best`` defaults to :func:`tlstudio.jobs.sweep.best_index`."""
+        """Show exactly ``trials``; ``best`` defaults to :func:`tlstudio.api.sweep.best_index`."""
         self.beginResetModel()
         self.trials = list(trials)
         self.best = best_index(self.trials) if best is None else best
@@ -180,7 +180,7 @@ class SweepTable(QTableView):
     """The sortable trial table (click a header to sort; the selection follows the trial, not the row).
 
     Signals:
-        trial_selected(object): the selected :class:`~tlstudio.jobs.sweep.Trial`, or None.
+        trial_selected(object): the selected :class:`~tlstudio.api.sweep.Trial`, or None.
     """
 
     trial_selected = Signal(object)

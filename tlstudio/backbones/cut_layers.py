@@ -29,7 +29,7 @@ _EFFICIENTNETB0_CUTS = (
 def cut_points(key: str) -> tuple[str, ...]:
     """The layers a model of backbone ``key`` may be cut at, input to output, without building it.
 
-    The last layer of each block (what :func:`tlstudio.analysis.cuts.cut_points`
+    The last layer of each block (what :func:`tlstudio.features.cuts.cut_points`
     finds on the built model; a test checks the two agree): ``block1_pool`` ..
     ``block5_pool`` for VGG, the stage outputs for ResNet, each block's output
     for MobileNetV2 and EfficientNetB0. The last one is the whole backbone.

@@ -8,7 +8,7 @@ whole cache in RAM. :class:`ShardWriter` fills a ``.npy`` file created by
 :class:`RowReader` reads the rows a batch needs with ``read`` calls, so the
 pages stay in the page cache only and the memory of a pass stays flat.
 
-Used by :mod:`tlstudio.analysis.pooled_cache` and
+Used by :mod:`tlstudio.features.pooled_cache` and
 :mod:`tlstudio.training.features`. NumPy only.
 """
 

@@ -52,8 +52,8 @@ from pathlib import Path
 from typing import Any
 
 from tlstudio.errors import ConfigError
-from tlstudio.inspection import formulas as fm
-from tlstudio.inspection.formulas import Formula, LayerRow, LayerTable
+from tlstudio.shapes import formulas as fm
+from tlstudio.shapes.formulas import Formula, LayerRow, LayerTable
 
 LAYER_KINDS = ("conv", "pool", "flatten", "dense")
 POOL_TYPES = ("max", "avg")
@@ -190,7 +190,7 @@ class CalcSpec:
         except UnicodeDecodeError as exc:
             line = raw.count(b"\n", 0, exc.start) + 1
             column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
-            from tlstudio.schemas import field_with_bad_bytes
+            from tlstudio.io.json_text import field_with_bad_bytes
 
             field = field_with_bad_bytes(raw, one_based=("layers",))
             where = f"{field} (line {line}, column {column})" if field else f"line {line}, column {column}"
@@ -425,7 +425,7 @@ def calculate(spec: CalcSpec, strict: bool = False) -> LayerTable:
             a sentence; ``table.floored_rows`` lists those rows.
 
     Returns:
-        A :class:`~tlstudio.inspection.formulas.LayerTable`; row 0 is the input.
+        A :class:`~tlstudio.shapes.formulas.LayerTable`; row 0 is the input.
 
     Raises:
         CalculatorError: A row is invalid, a filter does not fit in its padded

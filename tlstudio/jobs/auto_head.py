@@ -77,7 +77,7 @@ def auto_space(cuts: Sequence[str], poolings: Sequence[str] = ("avg", "max")):
     a low and a high learning rate, and an epoch budget that early stopping
     on the inner validation loss cuts short.
     """
-    from tlstudio.jobs.sweep import SearchSpace
+    from tlstudio.api.sweep import SearchSpace
 
     return SearchSpace(cuts=tuple(cuts), poolings=tuple(poolings), hidden=((), (256,), (256, 128)), dropouts=(0.0, 0.5),
                        learning_rates=(3e-4, 3e-3), weight_decays=(0.0, 1e-2), label_smoothings=(0.0, 0.1),
@@ -93,7 +93,7 @@ def sweep_cuts(probe_result, max_scores: dict[str, float] | None = None) -> tupl
     and 0.74 max-pooled).
 
     Args:
-        probe_result: A :class:`~tlstudio.jobs.probe.ProbeResult` with at least one scored cut.
+        probe_result: A :class:`~tlstudio.api.probe.ProbeResult` with at least one scored cut.
         max_scores: The same probe on max-pooled features, by cut.
 
     Returns:
@@ -234,8 +234,10 @@ def choose(config: RunConfig, *, sink: Sink, cancel: CancelToken, trials: int | 
         DataError: the dataset cannot be used, or a class has fewer than 2 training images.
         TlStudioError: every trial failed (names the first trial's error).
     """
-    from tlstudio.jobs.probe import ProbeConfig, probe
-    from tlstudio.jobs.sweep import SweepConfig, sweep
+    from tlstudio.api.probe import ProbeConfig
+    from tlstudio.jobs.probe import probe
+    from tlstudio.api.sweep import SweepConfig
+    from tlstudio.jobs.sweep import sweep
 
     trials = AUTO_TRIALS if trials is None else int(trials)
     folds = AUTO_FOLDS if folds is None else int(folds)

@@ -29,6 +29,7 @@ Importing this module does not import TensorFlow or Keras; loading a model does.
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import zipfile
 from dataclasses import dataclass
@@ -38,7 +39,6 @@ from typing import Any
 import numpy as np
 
 from tlstudio.errors import ModelFileError
-from tlstudio.export.metadata import read_class_names, read_json
 from tlstudio.io.limits import FileTooLarge, check_zip
 from tlstudio.io.runners import KINDS, Runner, open_runner
 
@@ -306,3 +306,37 @@ def load_keras_model(path: str | os.PathLike) -> Any:
     """
     model_path, _ = find_keras_model(path)
     return _open(ModelSource(str(model_path), "keras", ())).model
+
+
+def read_class_names(folder: str | Path) -> list[str] | None:
+    """Class names stored next to a model, or None.
+
+    Looks for ``labels.txt``, then ``model.json``, then a run folder's
+    ``class_names.json`` in ``folder``.
+    """
+    folder = Path(folder)
+    labels = folder / "labels.txt"
+    if labels.is_file():
+        names = [line.strip() for line in labels.read_text(encoding="utf-8").splitlines() if line.strip()]
+        if names:
+            return names
+    for fname in ("model.json", "class_names.json"):
+        path = folder / fname
+        if path.is_file():
+            try:
+                data = json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, json.JSONDecodeError):
+                continue
+            if isinstance(data, dict):
+                data = data.get("class_names")
+            if isinstance(data, list) and data:
+                return [str(n) for n in data]
+    return None
+
+
+def read_json(path: Path) -> Any:
+    """Parse a JSON file, or return None when it is missing or unreadable."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return None

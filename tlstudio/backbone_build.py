@@ -13,7 +13,7 @@ from typing import Any
 import keras
 
 from tlstudio.errors import ConfigError
-from tlstudio.io.models import load_keras_model
+from tlstudio.io.model_files import load_keras_model
 
 
 def backbone_keys() -> list[str]:
@@ -54,7 +54,7 @@ def build_backbone(key: str, image_size: int = 0, include_top: bool = False, wei
 def load_model(path: str | Path) -> Any:
     """Load a ``.keras`` model file (or a run folder's) for inspection, uncompiled.
 
-    The same as :func:`tlstudio.io.models.load_keras_model`.
+    The same as :func:`tlstudio.io.model_files.load_keras_model`.
 
     Raises:
         ModelFileError: The file is missing or is not a Keras model.

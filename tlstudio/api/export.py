@@ -1,14 +1,36 @@
-"""What an export wrote: :class:`ExportResult`, plain data that imports without TensorFlow.
-
-The engine's ``export`` job returns it to the GUI process, which unpickles it;
-so it lives here and not in :mod:`tlstudio.export.exporter`, which imports Keras.
-"""
+"""The export job's contract: :class:`ExportJobConfig` and :class:`ExportResult`. Keras-free."""
 
 from __future__ import annotations
 
 import dataclasses
+import os
 from dataclasses import dataclass, field
 from typing import Any, Mapping
+
+from tlstudio.config import ExportConfig
+from tlstudio.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class ExportJobConfig:
+    """What the ``export`` job exports, and how.
+
+    Attributes:
+        source: A run folder or a ``.keras`` file (its folder supplies the
+            class names and run metadata).
+        config: Formats, destination folder, base name, overwrite and verify flags.
+    """
+
+    source: str
+    config: ExportConfig
+
+    def __post_init__(self) -> None:
+        source = str(self.source) if isinstance(self.source, (str, os.PathLike)) else ""
+        if not source:
+            raise ConfigError(f"an export needs a run folder or a .keras file to export. Received: source={self.source!r}")
+        object.__setattr__(self, "source", source)
+        if not isinstance(self.config, ExportConfig):
+            raise ConfigError(f"an export needs an ExportConfig. Received: {type(self.config).__name__}")
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ written with plain file writes into ``.npy`` files created by
 written pages never count towards the process's memory). ``Progress("features",
 ...)`` events follow the chunks and ``cancel`` is checked between batches. A
 cancelled or failed extraction leaves no file behind. Readers get a read-only
-:class:`numpy.memmap` per shard; :class:`~tlstudio.analysis.shards.RowReader` streams rows out of one
+:class:`numpy.memmap` per shard; :class:`~tlstudio.features.shards.RowReader` streams rows out of one
 with file reads, so a pass over all of them keeps the memory flat too.
 
 The key covers everything that changes the features: the image files in
@@ -61,7 +61,7 @@ import tlstudio
 from tlstudio import backbones, caches, paths
 from tlstudio.cancel import CancelToken
 from tlstudio.events import Progress, Sink, null_sink
-from tlstudio.analysis.shards import RowReader, ShardWriter  # noqa: F401 - RowReader is part of this API
+from tlstudio.features.shards import RowReader, ShardWriter  # noqa: F401 - RowReader is part of this API
 from tlstudio.io.atomic import atomic_path, atomic_write_json
 
 logger = logging.getLogger(__name__)
@@ -483,13 +483,14 @@ def _write_manifest(folder: Path, key: str, backbone: str, weights: str, size: i
 
 
 def _cut_points(model, backbone: str) -> tuple[str, ...]:
-    from tlstudio.analysis.cuts import cut_points
+    from tlstudio.features.cuts import cut_points
 
     return cut_points([layer.name for layer in model.layers], backbone)
 
 
 def _backbone(backbone: str, weights: str, size: int):
-    from tlstudio.jobs.models import ModelRef, keras_model
+    from tlstudio.api.model_ref import ModelRef
+    from tlstudio.model_cache import keras_model
 
     return keras_model(ModelRef(backbone=backbone, image_size=size, weights=weights))
 

@@ -1,0 +1,82 @@
+"""The embedding map's contract: :class:`EmbedConfig` and :class:`EmbedResult`. Keras-free."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from tlstudio.config import DataConfig, ModelConfig
+from tlstudio.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class EmbedConfig:
+    """What the map is made of.
+
+    Attributes:
+        data: The dataset (every split is mapped; the split of each image is returned).
+        model: Only ``backbone``, ``weights`` and ``image_size`` are used.
+        cut: The cut whose pooled features are projected; empty uses the backbone's last cut.
+        method: ``"auto"``, ``"tsne"`` or ``"pca"`` (see :mod:`tlstudio.analysis.embed`).
+        tsne_limit: With ``"auto"``, more images than this are mapped by PCA alone.
+        model_path: A trained model (run folder or file) whose predictions are
+            returned; empty for none.
+        batch_size: Images per forward pass while extracting features.
+        cache_dir: Folder of the pooled feature cache; empty uses the app's cache folder.
+    """
+
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    cut: str = ""
+    method: str = "auto"
+    tsne_limit: int = 5000
+    model_path: str = ""
+    batch_size: int = 32
+    cache_dir: str = ""
+
+    def __post_init__(self) -> None:
+        from tlstudio.api.embed import METHODS
+
+        if self.method not in METHODS:
+            raise ConfigError(f"method must be one of {METHODS}. Received: method={self.method!r}")
+        if self.tsne_limit < 0:
+            raise ConfigError(f"tsne_limit must be >= 0. Received: tsne_limit={self.tsne_limit!r}")
+        if self.batch_size < 1:
+            raise ConfigError(f"batch_size must be at least 1. Received: batch_size={self.batch_size!r}")
+
+
+@dataclass(frozen=True)
+class EmbedResult:
+    """One point per image.
+
+    Attributes:
+        coords: ``[N, 2]`` float32 in [-1, 1].
+        labels: ``[N]`` int labels into ``class_names`` (after the project's relabels).
+        paths: The images, as the scan reports them.
+        splits: The split of each image.
+        class_names: Class names in label order.
+        predicted: ``[N]`` int: the model's class as an index into
+            ``class_names`` (-1 when unreadable or a class the dataset lacks);
+            empty when no model was given.
+        predicted_names: The model's class name per image ("" when unreadable); empty without a model.
+        method: ``"tsne"`` or ``"pca"``.
+        cut: The cut whose features were projected.
+        seconds: Wall time of the job.
+        cancelled: True when the job stopped early (everything is then empty).
+    """
+
+    coords: np.ndarray
+    labels: np.ndarray
+    paths: tuple[str, ...]
+    splits: tuple[str, ...]
+    class_names: tuple[str, ...]
+    predicted: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    predicted_names: tuple[str, ...] = ()
+    method: str = ""
+    cut: str = ""
+    seconds: float = 0.0
+    cancelled: bool = False
+
+
+METHODS = ("auto", "tsne", "pca")
