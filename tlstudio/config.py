@@ -306,6 +306,37 @@ class TrainConfig:
 
 
 @dataclass(frozen=True)
+class ResumePlan:
+    """What a resumed session of a run trains, beside the run's planned epochs.
+
+    ``TrainConfig.epochs`` and ``fine_tune_epochs`` always hold the planned
+    epochs; this plan holds the epochs earlier sessions completed and the
+    epochs this session trains (see :func:`tlstudio.run_folders.resume_config`).
+
+    Attributes:
+        epochs_done: Head-training (phase 1) epochs earlier sessions completed.
+        fine_tune_epochs_done: Fine-tuning (phase 2) epochs earlier sessions completed.
+        remaining_epochs: Phase 1 epochs this session trains.
+        remaining_fine_tune_epochs: Phase 2 epochs this session trains.
+    """
+
+    epochs_done: int = 0
+    fine_tune_epochs_done: int = 0
+    remaining_epochs: int = 0
+    remaining_fine_tune_epochs: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("epochs_done", "fine_tune_epochs_done", "remaining_epochs", "remaining_fine_tune_epochs"):
+            v = getattr(self, name)
+            _check(isinstance(v, int) and not isinstance(v, bool) and v >= 0, f"{name} must be a whole number >= 0. Received: {name}={v!r}")
+        _check(
+            self.remaining_epochs + self.remaining_fine_tune_epochs >= 1,
+            "a resumed session needs at least one epoch to train. "
+            f"Received: remaining_epochs={self.remaining_epochs}, remaining_fine_tune_epochs={self.remaining_fine_tune_epochs}",
+        )
+
+
+@dataclass(frozen=True)
 class RunConfig:
     """Everything one training run needs.
 
@@ -315,6 +346,9 @@ class RunConfig:
         train: The training stage.
         run_dir: Output folder; empty means a new timestamped folder under ``runs/``.
         resume_from: A previous run folder to continue from its last checkpoint.
+        resume_plan: With ``resume_from``: the epochs this session trains
+            (``train`` keeps the planned epochs). None trains ``train.epochs``
+            and ``train.fine_tune_epochs``.
     """
 
     data: DataConfig = field(default_factory=DataConfig)
@@ -322,6 +356,13 @@ class RunConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     run_dir: str = ""
     resume_from: str = ""
+    resume_plan: ResumePlan | None = None
+
+    def session_epochs(self) -> tuple[int, int]:
+        """``(head epochs, fine-tune epochs)`` this session trains: the resume plan's, else the planned ones."""
+        if self.resume_plan is not None:
+            return self.resume_plan.remaining_epochs, self.resume_plan.remaining_fine_tune_epochs
+        return self.train.epochs, self.train.fine_tune_epochs
 
 
 @dataclass(frozen=True)

@@ -177,7 +177,7 @@ def build_config(args: argparse.Namespace):
     from tlstudio.config import DataConfig, ModelConfig, RunConfig, TrainConfig
 
     if args.resume:
-        from tlstudio.training.result import resume_config
+        from tlstudio.run_folders import resume_config
 
         config = resume_config(args.resume, epochs=args.epochs, fine_tune_epochs=args.fine_tune_epochs)
         if args.data and args.data != config.data.root:
@@ -229,12 +229,12 @@ _METRIC_KEYS = ("loss", "accuracy", "val_loss", "val_accuracy", "lr", "seconds")
 
 
 def check_run_folder(run_dir: str) -> None:
-    """Check a run folder's files before ``--resume`` loads anything (see :func:`tlstudio.schemas.check_run_folder`).
+    """Check a run folder's files before ``--resume`` loads anything (see :func:`tlstudio.run_folders.check_run_folder`).
 
     Raises:
         ProjectError: naming the damaged file and field, what was expected and ``Received: ...``.
     """
-    from tlstudio.schemas import check_run_folder as check
+    from tlstudio.run_folders import check_run_folder as check
 
     check(run_dir)
 
@@ -541,7 +541,7 @@ def run(args: argparse.Namespace) -> int:
     previous = install_cancel_handlers(token)
     try:
         if config.resume_from:
-            from tlstudio.training.result import read_history
+            from tlstudio.run_folders import read_history
 
             printer.set_first_epoch(len(read_history(config.resume_from)))
         result = train_job(config, sink=printer, cancel=token, strategy=strategy)  # --head auto searches first

@@ -213,7 +213,9 @@ def read_class_names(folder: str | Path) -> list[str] | None:
         names = [line.strip() for line in labels.read_text(encoding="utf-8").splitlines() if line.strip()]
         if names:
             return names
-    for fname in ("model.json", "class_names.json"):
+    from tlstudio.run_folders import CLASS_NAMES
+
+    for fname in ("model.json", CLASS_NAMES):
         path = folder / fname
         if path.is_file():
             try:

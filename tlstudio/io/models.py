@@ -41,6 +41,7 @@ from tlstudio.errors import ModelFileError
 from tlstudio.export.metadata import read_class_names, read_json
 from tlstudio.io.limits import FileTooLarge, check_zip
 from tlstudio.io.runners import KINDS, Runner, open_runner
+from tlstudio.run_folders.run_files import MODEL
 
 KIND_LABELS = {"keras": "Keras", "savedmodel": "SavedModel", "tflite": "TFLite", "onnx": "ONNX"}
 """Format key to the name shown in messages."""
@@ -103,8 +104,8 @@ def find_model(path: str | os.PathLike) -> tuple[Path, str, str | None]:
     """
     p = Path(path).expanduser()
     run_dir = None
-    if p.is_dir() and (p / "model.keras").is_file():
-        run_dir, p = str(p), p / "model.keras"
+    if p.is_dir() and (p / MODEL).is_file():
+        run_dir, p = str(p), p / MODEL
     if p.is_dir():
         if (p / "saved_model.pb").is_file():
             return p, "savedmodel", None

@@ -43,6 +43,7 @@ from PySide6.QtWidgets import (
 )
 
 from tlstudio.config import OPTIMIZERS, SCHEDULES, RunConfig, TrainConfig
+from tlstudio.run_folders import RunFolder
 from tlstudio.events import (
     BatchEnd,
     CheckpointSaved,
@@ -464,7 +465,7 @@ class TrainPage(QWidget):
             if not Path(run_dir).is_dir():
                 self.state.report_error(f"Cannot resume the run in {run_dir}: the folder does not exist.", "")
                 return False
-            if not (Path(run_dir) / "last.weights.h5").is_file():
+            if not RunFolder(run_dir).can_resume():
                 self.state.report_error(
                     f"Cannot resume the run in {run_dir}: it has no checkpoint (last.weights.h5); "
                     "the run stopped before its first epoch ended.",
@@ -472,14 +473,12 @@ class TrainPage(QWidget):
                 )
                 return False
         from tlstudio.errors import ConfigError
-        from tlstudio.training import resume_config  # light: reads JSON only
-
-        from tlstudio.training.result import load_run_config, read_history
+        from tlstudio.run_folders import load_history, load_run_config, resume_config  # light: reads JSON only
 
         extended = False
         try:
             recorded = load_run_config(run_dir)  # the run's own settings, as run_config.json holds them
-            history = read_history(run_dir)
+            history = load_history(run_dir)
             try:
                 config = resume_config(run_dir)  # the epochs the run has left
             except ConfigError:
@@ -492,7 +491,8 @@ class TrainPage(QWidget):
             message, details = format_error(exc)
             self.state.report_error(f"Cannot resume the run in {run_dir}: {message}", details)
             return False
-        message = resume_message(run_dir, len(history), config.train.epochs, config.train.fine_tune_epochs, extended)
+        plan = config.resume_plan
+        message = resume_message(run_dir, len(history), plan.remaining_epochs, plan.remaining_fine_tune_epochs, extended)
         # the plots go on from the run on show; another run's plots are redrawn from its history
         same = bool(self._run_dir) and Path(self._run_dir).resolve() == Path(run_dir).resolve()
         self._run_dir = run_dir
@@ -513,7 +513,7 @@ class TrainPage(QWidget):
         """The last run folder that has a ``last.weights.h5`` checkpoint, or ``""``."""
         candidates = [self._run_dir, getattr(self.state.run_result, "run_dir", "") or ""]
         for run_dir in candidates:
-            if run_dir and (Path(run_dir) / "last.weights.h5").is_file():
+            if run_dir and RunFolder(run_dir).can_resume():
                 return run_dir
         return ""
 
