@@ -211,7 +211,7 @@ class ModelConfig:
     image_size: int = option(0, label="Image size", help="square input side in pixels; 0 = the backbone's default, else >= 32")
     head: HeadConfig = field(default_factory=HeadConfig)
     freeze: FreezeConfig = field(default_factory=FreezeConfig)
-    cut: str = option("", label="Cut", help="end the backbone at this cut point, e.g. block4_pool; \"\" = the whole backbone")
+    cut: str = option("", label="Cut", help="end the backbone at this cut point, e.g. block4_pool; empty: the whole backbone")
 
     def __post_init__(self) -> None:
         _check(isinstance(self.cut, str), f"cut must be a layer name or \"\" (the whole backbone). Received: cut={self.cut!r}")
