@@ -19,6 +19,7 @@ from tlstudio.errors import ProjectError
 from tlstudio.io.atomic import atomic_write_json
 from tlstudio.run_folders.run_files import CLASS_NAMES, MODEL, RESULT, RUN_CONFIG, load_history
 
+
 @dataclass(frozen=True)
 class RunResult:
     """What a training run produced.
