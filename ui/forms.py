@@ -34,6 +34,12 @@ binds a checkbox plus an amount (0 when unchecked), and
 write function and the signals that mean "changed". A page that changes
 bound widgets itself (not from a config) wraps that in
 ``with form.writing():`` to keep it from counting as an edit.
+
+Labels, tooltips, ranges and choices come from the config's option schema
+(:mod:`tlstudio.options`): :meth:`FormBinder.bind` gives a widget without a
+tooltip its field's, and keeps a spin box within the field's range;
+:func:`field_label` is a form row's label and :func:`option_for` the whole
+description.
 """
 
 from __future__ import annotations
@@ -47,6 +53,7 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QCheckBox, QComboBox, QDoubleSpinBox, QLineEdit, QSpinBox, QWidget
 
 from tlstudio.errors import TlStudioError
+from tlstudio.options import Option, options
 
 INVALID_INPUT = (TlStudioError, ValueError)
 """What a config's ``__post_init__``, a ``check`` or a read function raises for values it refuses."""
@@ -107,6 +114,44 @@ def replace_paths(config: Any, values: Iterable[tuple[str, Any]]) -> Any:
             node = node.setdefault(part, _Nested())
         node[leaf] = value
     return _apply(config, tree)
+
+
+# ------------------------------------------------------------- option schema
+
+
+def option_for(config: Any, path: str) -> Option | None:
+    """The :class:`~tlstudio.options.Option` of dotted field ``path`` of ``config`` (a config or its class); None without one."""
+    cls = config if isinstance(config, type) else type(config)
+    *parents, leaf = path.split(".")
+    for part in parents:
+        hint = {f.name: f for f in dataclasses.fields(cls)}[part]
+        default = hint.default_factory() if hint.default_factory is not dataclasses.MISSING else hint.default
+        cls = type(default)
+    return options(cls).get(leaf) if dataclasses.is_dataclass(cls) else None
+
+
+def field_label(config: Any, path: str) -> str:
+    """The form row label of field ``path``: its option's label and a colon (``"Batch size:"``).
+
+    Raises:
+        KeyError: the field has no option.
+    """
+    opt = option_for(config, path)
+    if opt is None:
+        raise KeyError(f"{path} has no option: give its label by hand. Received: {path!r}")
+    return f"{opt.label}:"
+
+
+def describe_widget(widget: QWidget, opt: Option, *, scale: float = 1) -> None:
+    """Give ``widget`` the tooltip of ``opt`` (unless it has one) and keep a spin box within its closed bounds."""
+    if not widget.toolTip():
+        widget.setToolTip(opt.tooltip)
+    if isinstance(widget, (QSpinBox, QDoubleSpinBox)):
+        cast = type(widget.value())
+        if opt.min is not None and not opt.min_open and widget.minimum() < opt.min * scale:
+            widget.setMinimum(cast(opt.min * scale))
+        if opt.max is not None and not opt.max_open and widget.maximum() > opt.max * scale:
+            widget.setMaximum(cast(opt.max * scale))
 
 
 # ------------------------------------------------------------- widget access
@@ -205,14 +250,20 @@ class FormBinder(QObject):
         QCheckBox <-> bool; QComboBox <-> the current item's data (its text
         when it has none); QSpinBox / QDoubleSpinBox <-> number (``scale``:
         the widget shows ``value * scale``, e.g. 100 for a percentage);
-        QLineEdit <-> str, read when editing finishes.
+        QLineEdit <-> str, read when editing finishes. A field with an
+        option (:mod:`tlstudio.options`) gives the widget its tooltip, unless
+        the widget has one, and its closed range (:func:`describe_widget`).
 
         Raises:
             TypeError: another widget type (use :meth:`bind_custom`).
             AttributeError: ``path`` is not a field of the config.
         """
         read, write, signals = _standard(widget, scale)
-        return self.bind_custom(path, read=read, write=write, signals=signals)
+        binding = self.bind_custom(path, read=read, write=write, signals=signals)
+        opt = option_for(self._config, path)
+        if opt is not None:
+            describe_widget(widget, opt, scale=scale)
+        return binding
 
     def bind_toggle(self, path: str, check: QCheckBox, amount: QSpinBox | QDoubleSpinBox, *, scale: float = 1, off: Any = 0) -> Binding:
         """Bind a field that is ``off`` unless ``check`` is ticked, then the amount ``amount`` shows.

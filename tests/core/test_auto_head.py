@@ -17,7 +17,7 @@ from tlstudio.events import LogMessage, Progress, RunFinished
 from tlstudio.jobs import run_job
 from tlstudio.api.probe import CutScore, ProbeResult
 from tlstudio.api.sweep import TrialParams
-from tlstudio.training.result import RUN_ENTRIES, RUN_CONFIG, RESULT
+from tlstudio.run_folders import RUN_ENTRIES, RUN_CONFIG, RESULT
 
 
 @pytest.fixture(scope="module")

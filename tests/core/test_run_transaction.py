@@ -26,7 +26,7 @@ from tlstudio.cli import main as cli_main
 from tlstudio.config import DataConfig, HeadConfig, ModelConfig, RunConfig, TrainConfig
 from tlstudio.data import generate_sample_dataset
 from tlstudio.training import load_run, resume_config, run_training
-from tlstudio.training import result as results
+from tlstudio.run_folders import run_files as results
 from tlstudio.training import saveguard
 from tlstudio.training.callbacks import weights_epochs
 from tlstudio.training.run_folder import create_run_dir

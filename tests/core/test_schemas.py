@@ -7,7 +7,8 @@ import pytest
 from tlstudio.config import RunConfig, to_dict, to_json
 from tlstudio.errors import ProjectError
 from tlstudio.project import Project
-from tlstudio.schemas import check_history, check_run_folder, load_calc_spec, load_history, load_run_config, read_json
+from tlstudio.run_folders import check_run_folder, load_history, load_run_config
+from tlstudio.schemas import check_history, load_calc_spec, read_json
 
 
 def _project_file(tmp_path, **changes):

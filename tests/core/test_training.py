@@ -249,7 +249,7 @@ def test_resume_continues_numbering_and_history(shapes, tmp_path):
     with pytest.raises(Exception, match="already completed"):
         resume_config(first.run_dir)
     config = resume_config(first.run_dir, epochs=2)
-    assert config.resume_from == first.run_dir and config.train.epochs == 2
+    assert config.resume_from == first.run_dir and config.resume_plan.remaining_epochs == 2
     rec = Recorder()
     second = run_training(config, rec)
     assert second.error is None, second.error_details
@@ -272,7 +272,7 @@ def test_resume_of_a_cancelled_run_does_the_remaining_epochs(shapes, tmp_path):
     first = run_training(make_config(shapes, tmp_path / "run", epochs=3), sink, token)
     assert first.cancelled and first.epochs_completed == 1
     config = resume_config(first.run_dir)
-    assert config.train.epochs == 2
+    assert config.resume_plan.remaining_epochs == 2
     second = run_training(config)
     assert [h["epoch"] for h in second.history] == [0, 1, 2]
 

@@ -18,7 +18,8 @@ from tlstudio.errors import ConfigError, ProjectError
 from tlstudio.events import BatchEnd, EpochEnd, PhaseChanged, PhasePlan, Progress, RunStarted
 from tlstudio.training.callbacks import CancelCallback, RunState, is_better, safe_sink
 from tlstudio.training.optimizers import current_learning_rate, make_optimizer
-from tlstudio.training.result import RunResult, load_run, resume_config, write_json
+from tlstudio.run_folders import resume_config
+from tlstudio.training.result import RunResult, load_run, write_json
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -125,9 +126,9 @@ def test_load_run_without_result_json_reports_an_unfinished_run(tmp_path):
 def test_resume_config_defaults_to_the_remaining_plan(tmp_path):
     folder = _fake_run(tmp_path / "run", [{"epoch": 0, "phase": 1}, {"epoch": 1, "phase": 1}], plan=(3, 2))
     config = resume_config(folder)
-    assert (config.train.epochs, config.train.fine_tune_epochs) == (1, 2)
+    assert (config.resume_plan.remaining_epochs, config.resume_plan.remaining_fine_tune_epochs) == (1, 2)
     assert config.resume_from == str(folder) and config.run_dir == str(folder)
-    assert resume_config(folder, epochs=0, fine_tune_epochs=4).train.fine_tune_epochs == 4
+    assert resume_config(folder, epochs=0, fine_tune_epochs=4).resume_plan.remaining_fine_tune_epochs == 4
     done = _fake_run(tmp_path / "done", [{"epoch": i, "phase": 1} for i in range(3)], plan=(3, 0))
     with pytest.raises(ConfigError, match="already completed"):
         resume_config(done)

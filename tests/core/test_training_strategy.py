@@ -191,7 +191,7 @@ def test_one_machine_datasets_are_left_alone():
 
 
 def test_worker_scratch_folder_is_marked_kept_on_request_and_deleted(tmp_path, monkeypatch):
-    from tlstudio.training import result as results
+    from tlstudio.run_folders import run_files as results
     from tlstudio.training.run_folder import KEEP_WORKER_MODEL_ENV, remove_worker_scratch, worker_scratch_dir
 
     monkeypatch.setenv("TMPDIR", str(tmp_path))

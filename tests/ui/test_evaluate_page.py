@@ -323,7 +323,7 @@ def test_a_run_record_is_created_when_the_run_started(tmp_path):
 
     from tlstudio.project import RunRecord
     from tlstudio.training import RunResult
-    from tlstudio.training.result import RUN_MARKER
+    from tlstudio.run_folders import RUN_MARKER
 
     run = tmp_path / "run"
     run.mkdir()

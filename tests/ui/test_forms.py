@@ -238,3 +238,21 @@ def test_binding_mistakes_are_caught_when_binding(qtbot):
         form.bind("epoch", _spin())
     with pytest.raises(TypeError, match="Received: <class"):
         FormBinder(TrainConfig)
+
+
+def test_bind_gives_the_options_tooltip_and_range_and_field_label_its_label(qtbot):
+    from tlstudio.options import option_of
+    from ui.forms import field_label
+
+    batch, patience, momentum = _spin(-5, 4096), _spin(0, 100), _dspin(-1.0, 5.0)
+    patience.setToolTip("the page's own words")
+    form = FormBinder(TrainConfig())
+    form.bind("batch_size", batch)
+    form.bind("patience", patience)
+    form.bind("momentum", momentum)
+    assert batch.toolTip() == option_of(TrainConfig, "batch_size").tooltip and batch.toolTip()
+    assert patience.toolTip() == "the page's own words"  # a widget's own tooltip is kept
+    assert (batch.minimum(), batch.maximum()) == (1, 4096)  # within the option's range: batch_size >= 1
+    assert (momentum.minimum(), momentum.maximum()) == (0.0, 5.0)  # [0, 1): the open end is the config's to refuse
+    assert field_label(TrainConfig(), "batch_size") == "Batch size:"
+    assert field_label(DataConfig, "augment.zoom") == "Zoom:"

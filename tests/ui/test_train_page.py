@@ -347,7 +347,7 @@ def test_resume_a_run_picked_from_the_history(recorded, qtbot, tmp_path):
     config = recorder.configs[-1]
     assert config.run_dir == str(picked) and config.resume_from == str(picked)
     # what the picked run has left, not the page's 4 + 5 epochs
-    assert (config.train.epochs, config.train.fine_tune_epochs) == (1, 1)
+    assert (config.resume_plan.remaining_epochs, config.resume_plan.remaining_fine_tune_epochs) == (1, 1)
     assert page.resumable_run() == str(picked)  # Resume now means the picked run
     assert "Resuming the run in " + str(picked) in page.log.toPlainText()
 
@@ -358,7 +358,7 @@ def test_resume_a_completed_picked_run_trains_the_pages_epochs(recorded, qtbot, 
     with qtbot.waitSignal(page.run_finished, timeout=10_000):
         assert page.resume(done) is True  # a Path is accepted too
     config = recorder.configs[-1]
-    assert (config.train.epochs, config.train.fine_tune_epochs) == (4, 5)
+    assert (config.resume_plan.remaining_epochs, config.resume_plan.remaining_fine_tune_epochs) == (4, 5)
     assert config.resume_from == str(done)
 
 
@@ -499,7 +499,7 @@ def test_resume_message_and_recorded_config_are_the_runs_own(recorded, qtbot, tm
     with qtbot.waitSignal(page.run_finished, timeout=10_000):
         assert page.resume(str(run)) is True
     sent = recorder.configs[-1]
-    assert (sent.train.epochs, sent.train.fine_tune_epochs) == (4, 2)  # the engine trains what is left
+    assert (sent.resume_plan.remaining_epochs, sent.resume_plan.remaining_fine_tune_epochs) == (4, 2)  # the engine trains what is left
     kept = page.state.last_run_config
     assert (kept.train.epochs, kept.train.fine_tune_epochs) == (5, 2)  # what the project stores
     assert not kept.resume_from

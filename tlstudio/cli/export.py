@@ -14,7 +14,8 @@ import json
 import sys
 
 from tlstudio.cli import EXIT_OK, EXIT_USAGE, error
-from tlstudio.config import EXPORT_FORMATS
+from tlstudio.cli.arguments import add_option
+from tlstudio.config import EXPORT_FORMATS, ExportConfig
 
 
 def register(subparsers) -> None:
@@ -31,8 +32,8 @@ def register(subparsers) -> None:
         help=f"comma-separated formats from {','.join(EXPORT_FORMATS)} (default keras)",
     )
     parser.add_argument("--out", required=True, metavar="DIR", help="destination folder (created if missing)")
-    parser.add_argument("--name", default="model", help="base file name (default 'model')")
-    parser.add_argument("--force", action="store_true", help="replace existing files in the destination")
+    add_option(parser, ExportConfig, "name")
+    add_option(parser, ExportConfig, "overwrite", "--force")
     parser.add_argument("--no-verify", action="store_true", help="skip the fresh-process parity check")
     parser.add_argument("--json", action="store_true", help="print the export result as JSON on stdout")
     parser.set_defaults(func=run)
@@ -54,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     formats = tuple(f.strip().lower() for f in args.format.split(",") if f.strip())
     try:
         config = ExportConfig(
-            formats=formats, out_dir=args.out, name=args.name, overwrite=args.force, verify=not args.no_verify
+            formats=formats, out_dir=args.out, name=args.name, overwrite=args.overwrite, verify=not args.no_verify
         )
     except ConfigError as exc:  # --format, --name: the command line is wrong
         error(str(exc))

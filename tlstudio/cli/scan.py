@@ -14,6 +14,8 @@ import json
 import sys
 
 from tlstudio.cli import EXIT_DATA, EXIT_OK, EXIT_USAGE, error
+from tlstudio.cli.arguments import add_option
+from tlstudio.config import DataConfig
 
 
 def register(subparsers) -> None:
@@ -24,10 +26,10 @@ def register(subparsers) -> None:
     )
     parser.add_argument("data", metavar="DATA", help="dataset folder: DATA/<class>/* or DATA/{train,val,test}/<class>/*")
     parser.add_argument("--json", action="store_true", help="print the dataset report as JSON on stdout")
-    parser.add_argument("--val", type=float, default=0.2, metavar="F", help="validation fraction per class (default 0.2)")
-    parser.add_argument("--test", type=float, default=0.0, metavar="F", help="test fraction per class (default 0)")
-    parser.add_argument("--seed", type=int, default=1337, metavar="N", help="split seed (default 1337)")
-    parser.add_argument("--max-megapixels", type=float, default=89.0, metavar="MP", help="skip larger images (default 89)")
+    add_option(parser, DataConfig, "val_fraction", "--val", metavar="F")
+    add_option(parser, DataConfig, "test_fraction", "--test", metavar="F")
+    add_option(parser, DataConfig, "seed", metavar="N")
+    add_option(parser, DataConfig, "max_megapixels", metavar="MP")
     parser.add_argument("--no-cache", action="store_true", help="decode every file again instead of using the validation cache")
     parser.set_defaults(func=run)
 
@@ -81,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         config = DataConfig(
-            root=args.data, val_fraction=args.val, test_fraction=args.test, seed=args.seed, max_megapixels=args.max_megapixels
+            root=args.data, val_fraction=args.val_fraction, test_fraction=args.test_fraction, seed=args.seed, max_megapixels=args.max_megapixels
         )
     except ConfigError as exc:
         error(str(exc))

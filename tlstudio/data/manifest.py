@@ -42,7 +42,7 @@ from tlstudio.errors import DataError, ProjectError
 from tlstudio.events import LogMessage, Sink, null_sink
 from tlstudio.io.atomic import atomic_write_json
 
-MANIFEST_FILE = "split_manifest.json"
+from tlstudio.run_folders.run_files import SPLIT_MANIFEST as MANIFEST_FILE  # the run folder's names are spelled once
 MANIFEST_VERSION = 1
 
 

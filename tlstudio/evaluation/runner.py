@@ -129,7 +129,7 @@ def _prepare(data: Any, source: ModelSource, sink: Sink, cancel: CancelToken) ->
     base = DataConfig()
     stored = None
     if source.run_dir:
-        from tlstudio.training.result import load_run_config
+        from tlstudio.run_folders import load_run_config
 
         base = load_run_config(source.run_dir).data
         stored = split_manifest.read_manifest(source.run_dir)

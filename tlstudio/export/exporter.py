@@ -360,16 +360,18 @@ def run_metadata(folder: str | Path) -> dict[str, Any]:
     names = read_class_names(folder)
     if names:
         meta["class_names"] = names
-    run_config = read_json(folder / "run_config.json")
+    from tlstudio.run_folders import DATASET_REPORT, RESULT, RUN_CONFIG
+
+    run_config = read_json(folder / RUN_CONFIG)
     if isinstance(run_config, dict):
         meta["run_config"] = run_config
-    result = read_json(folder / "result.json")
+    result = read_json(folder / RESULT)
     if isinstance(result, dict) and isinstance(result.get("best_metrics"), dict):
         meta["best_metrics"] = result["best_metrics"]
-    counts = class_counts_from_report(read_json(folder / "dataset_report.json"))
+    counts = class_counts_from_report(read_json(folder / DATASET_REPORT))
     if counts:
         meta["dataset_class_counts"] = counts
-    if (folder / "run_config.json").is_file():
+    if (folder / RUN_CONFIG).is_file():
         meta["run_dir"] = str(folder.resolve())
     return meta
 

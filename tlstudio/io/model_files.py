@@ -41,6 +41,7 @@ import numpy as np
 from tlstudio.errors import ModelFileError
 from tlstudio.io.limits import FileTooLarge, check_zip
 from tlstudio.io.runners import KINDS, Runner, open_runner
+from tlstudio.run_folders.run_files import MODEL
 
 KIND_LABELS = {"keras": "Keras", "savedmodel": "SavedModel", "tflite": "TFLite", "onnx": "ONNX"}
 """Format key to the name shown in messages."""
@@ -103,8 +104,8 @@ def find_model(path: str | os.PathLike) -> tuple[Path, str, str | None]:
     """
     p = Path(path).expanduser()
     run_dir = None
-    if p.is_dir() and (p / "model.keras").is_file():
-        run_dir, p = str(p), p / "model.keras"
+    if p.is_dir() and (p / MODEL).is_file():
+        run_dir, p = str(p), p / MODEL
     if p.is_dir():
         if (p / "saved_model.pb").is_file():
             return p, "savedmodel", None
@@ -320,7 +321,9 @@ def read_class_names(folder: str | Path) -> list[str] | None:
         names = [line.strip() for line in labels.read_text(encoding="utf-8").splitlines() if line.strip()]
         if names:
             return names
-    for fname in ("model.json", "class_names.json"):
+    from tlstudio.run_folders import CLASS_NAMES
+
+    for fname in ("model.json", CLASS_NAMES):
         path = folder / fname
         if path.is_file():
             try:

@@ -45,7 +45,7 @@ from tlstudio.cancel import CancelToken
 from tlstudio.config import RunConfig, to_dict
 from tlstudio.errors import TlStudioError
 from tlstudio.events import LogMessage, RunFinished, Sink
-from tlstudio.training.result import AUTO_HEAD
+from tlstudio.run_folders import AUTO_HEAD, RESULT
 
 logger = logging.getLogger(__name__)
 
@@ -287,7 +287,7 @@ def choose(config: RunConfig, *, sink: Sink, cancel: CancelToken, trials: int | 
 def record(run_dir: str, choice: AutoHeadChoice) -> str | None:
     """Write ``auto_head.json`` into ``run_dir`` (atomically); the path, or None when there is no run folder."""
     from tlstudio.io.atomic import atomic_write_json
-    from tlstudio.training.result import has_marker
+    from tlstudio.run_folders import has_marker
 
     if not run_dir or not Path(run_dir).is_dir() or not has_marker(run_dir):
         return None
@@ -350,8 +350,8 @@ def train_with_auto_head(config: RunConfig, sink: Sink, cancel: CancelToken, *, 
         data = outcome.to_dict()
         data.pop("history", None)
         try:
-            results.write_json(Path(outcome.run_dir) / results.RESULT, data)
+            results.write_json(Path(outcome.run_dir) / RESULT, data)
         except OSError as exc:
-            logger.warning("could not add the auto head choice to %s: %s", Path(outcome.run_dir) / results.RESULT, exc)
+            logger.warning("could not add the auto head choice to %s: %s", Path(outcome.run_dir) / RESULT, exc)
         sink(LogMessage(f"Auto head: the choice and every trial are recorded in {path}", "info"))
     return outcome

@@ -248,7 +248,7 @@ class Project:
         """Mark ``record`` damaged when the files of its run folder that the app reads back are damaged."""
         if record.damaged or not record.run_dir or not Path(record.run_dir).is_dir():
             return
-        from tlstudio.schemas import check_run_folder
+        from tlstudio.run_folders import check_run_folder
 
         try:
             check_run_folder(record.run_dir, open_weights=False)
@@ -389,7 +389,9 @@ class Project:
         record = self.get_run(run_id)
         result = load_run(record.run_dir)
         config = None
-        if not (Path(record.run_dir) / "run_config.json").is_file() and record.config:
+        from tlstudio.run_folders import RunFolder
+
+        if not RunFolder(record.run_dir).is_run() and record.config:
             config = record.run_config
         fresh = RunRecord.from_result(result, config, run_id=record.id)
         fresh.created, fresh.notes = record.created or fresh.created, record.notes

@@ -32,7 +32,7 @@ def _run_started(run_dir: str) -> str:
 
     A record is added when the run ends; its ``created`` must be the start, not the finish.
     """
-    from tlstudio.training.result import RUN_MARKER
+    from tlstudio.run_folders import RUN_MARKER
 
     try:
         data = json.loads((Path(run_dir) / RUN_MARKER).read_text(encoding="utf-8"))
@@ -105,7 +105,9 @@ class RunRecord:
     @property
     def log_dir(self) -> str:
         """The run's TensorBoard log folder."""
-        return str(Path(self.run_dir) / "logs")
+        from tlstudio.run_folders import RunFolder
+
+        return str(RunFolder(self.run_dir).logs)
 
     def summary(self) -> dict[str, Any]:
         """Key settings and metrics for a run list."""
@@ -173,7 +175,9 @@ class RunRecord:
         The config snapshot is ``config`` or, when None, the run folder's ``run_config.json``.
         """
         if config is None:
-            snapshot = Path(result.run_dir) / "run_config.json"
+            from tlstudio.run_folders import RunFolder
+
+            snapshot = RunFolder(result.run_dir).run_config
             config_dict = json.loads(snapshot.read_text(encoding="utf-8")) if snapshot.is_file() else {}
         else:
             config_dict = to_dict(config)

@@ -7,8 +7,9 @@ Public API::
     result = run_training(config, sink, cancel)   # -> RunResult
 
 :func:`run_training` (in :mod:`tlstudio.training.run`) loads Keras and
-TensorFlow. :class:`RunResult`, :func:`load_run` and :func:`resume_config`
-live in the light module :mod:`tlstudio.training.result`, so the GUI can read
+TensorFlow. :class:`RunResult` and :func:`load_run` live in the light module
+:mod:`tlstudio.training.result` and :func:`resume_config` in
+:mod:`tlstudio.run_folders`, so the GUI can read
 finished runs without loading TensorFlow. The names are resolved lazily here
 for the same reason: ``import tlstudio.training`` stays cheap until
 ``run_training`` is used.
@@ -20,10 +21,14 @@ from typing import Any
 
 __all__ = ["RunResult", "load_run", "resume_config", "run_training"]
 
-_LIGHT = {"RunResult", "load_run", "resume_config"}
+_LIGHT = {"RunResult", "load_run"}
 
 
 def __getattr__(name: str) -> Any:
+    if name == "resume_config":
+        from tlstudio.run_folders import resume_config
+
+        return resume_config
     if name in _LIGHT:
         from tlstudio.training import result
 

@@ -30,7 +30,8 @@ from tlstudio.events import BatchEnd, CheckpointSaved, EpochEnd, Sink, Validatin
 from tlstudio.io.atomic import atomic_path
 from tlstudio.training import saveguard
 from tlstudio.training.optimizers import current_learning_rate
-from tlstudio.training.result import WEIGHTS_EPOCHS_ATTR, write_json
+from tlstudio.run_folders.run_files import WEIGHTS_EPOCHS_ATTR
+from tlstudio.training.result import write_json
 
 logger = logging.getLogger(__name__)
 
@@ -73,7 +74,7 @@ def save_weights(model, path: str, epochs: int | None = None) -> None:
         model: The model whose weights are saved.
         path: The ``.weights.h5`` file.
         epochs: Epochs completed, stored as the root attribute
-            :data:`~tlstudio.training.result.WEIGHTS_EPOCHS_ATTR` so that a
+            :data:`~tlstudio.run_folders.WEIGHTS_EPOCHS_ATTR` so that a
             resume can check ``history.json`` against the weights.
     """
     with saveguard.saving(), without_optimizers(model), atomic_path(path) as tmp:

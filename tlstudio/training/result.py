@@ -1,8 +1,8 @@
 """The outcome of a training run, and reading a run folder back.
 
 This module is light (no TensorFlow): the GUI, evaluation and project code use
-it to list and reopen runs. The run folder layout is described in
-``docs/architecture.md``; the file names are the constants below.
+it to list and reopen runs. The run folder's file names, its checked loaders
+and the resume plan are in :mod:`tlstudio.run_folders`.
 """
 
 from __future__ import annotations
@@ -14,35 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from tlstudio.config import RunConfig, from_json, to_json
-from tlstudio.errors import ConfigError, ProjectError
+from tlstudio.config import RunConfig, to_json
+from tlstudio.errors import ProjectError
 from tlstudio.io.atomic import atomic_write_json
-
-RUN_CONFIG = "run_config.json"
-CLASS_NAMES = "class_names.json"
-DATASET_REPORT = "dataset_report.json"
-HISTORY = "history.json"
-BEST_WEIGHTS = "best.weights.h5"
-LAST_WEIGHTS = "last.weights.h5"
-MODEL = "model.keras"
-RESULT = "result.json"
-LOGS = "logs"
-SPLIT_MANIFEST = "split_manifest.json"
-AUTO_HEAD = "auto_head.json"
-RUN_MARKER = ".tlstudio-run"
-"""Marker file of a run folder: JSON ``{"format": "tlstudio-run", "version": 1, "created": ..., "tlstudio": ...}``."""
-
-MARKER_FORMAT = "tlstudio-run"
-
-RUN_ENTRIES = frozenset(
-    {RUN_MARKER, RUN_CONFIG, CLASS_NAMES, DATASET_REPORT, SPLIT_MANIFEST, HISTORY, BEST_WEIGHTS, LAST_WEIGHTS, MODEL, RESULT, LOGS,
-     AUTO_HEAD}
-)
-"""Everything tlstudio writes in a run folder (``logs`` is a folder). Temporaries
-of these, ``.NAME.tmp-XXXXXXXX...`` (see :mod:`tlstudio.io.atomic`), may also be present."""
-
-WEIGHTS_EPOCHS_ATTR = "tlstudio_epochs_completed"
-"""Root attribute of ``last.weights.h5``: the epochs completed that the weights hold."""
+from tlstudio.run_folders.run_files import CLASS_NAMES, MODEL, RESULT, RUN_CONFIG, load_history
 
 
 @dataclass(frozen=True)
@@ -117,25 +92,6 @@ class RunResult:
         return cls(**kwargs)
 
 
-def marker_text() -> str:
-    """The content of a new :data:`RUN_MARKER` file."""
-    import datetime as _dt
-
-    from tlstudio import __version__
-
-    created = _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
-    return json.dumps({"format": MARKER_FORMAT, "version": 1, "created": created, "tlstudio": __version__}, indent=2) + "\n"
-
-
-def has_marker(run_dir: str | os.PathLike) -> bool:
-    """True when ``run_dir`` holds a readable :data:`RUN_MARKER` of the right format."""
-    try:
-        data = json.loads((Path(run_dir) / RUN_MARKER).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    return isinstance(data, dict) and data.get("format") == MARKER_FORMAT
-
-
 def _read_json(path: Path) -> Any:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
@@ -148,25 +104,6 @@ def _read_json(path: Path) -> Any:
 def write_json(path: str | os.PathLike, data: Any) -> None:
     """Write ``data`` as indented JSON, atomically (see :func:`tlstudio.io.atomic.atomic_write_json`)."""
     atomic_write_json(path, data)
-
-
-def read_history(run_dir: str | os.PathLike) -> list[dict[str, Any]]:
-    """The epochs recorded in ``run_dir/history.json`` (empty when absent)."""
-    path = Path(run_dir) / HISTORY
-    if not path.is_file():
-        return []
-    data = _read_json(path)
-    if not isinstance(data, list):
-        raise ProjectError(f"{path} must hold a JSON list. Received: {type(data).__name__}", path=str(path))
-    return [dict(h) for h in data]
-
-
-def load_run_config(run_dir: str | os.PathLike) -> RunConfig:
-    """The :class:`RunConfig` snapshot stored in ``run_dir/run_config.json``."""
-    path = Path(run_dir) / RUN_CONFIG
-    if not path.is_file():
-        raise ProjectError(f"{run_dir} is not a tlstudio run folder: {RUN_CONFIG} is missing.", path=str(run_dir))
-    return from_json(RunConfig, path.read_text(encoding="utf-8"))
 
 
 def load_run(run_dir: str | os.PathLike) -> RunResult:
@@ -182,7 +119,7 @@ def load_run(run_dir: str | os.PathLike) -> RunResult:
     folder = Path(run_dir)
     if not folder.is_dir():
         raise ProjectError(f"run folder {folder} does not exist.", path=str(folder))
-    history = tuple(read_history(folder))
+    history = tuple(load_history(folder))
     result_path = folder / RESULT
     if result_path.is_file():
         data = dict(_read_json(result_path))
@@ -214,48 +151,6 @@ def load_run(run_dir: str | os.PathLike) -> RunResult:
         epochs_completed=len(history),
         error=f"the run in {folder} has no {RESULT}: it is still running or was interrupted.",
     )
-
-
-def resume_config(
-    run_dir: str | os.PathLike,
-    *,
-    epochs: int | None = None,
-    fine_tune_epochs: int | None = None,
-) -> RunConfig:
-    """A :class:`RunConfig` that continues the run in ``run_dir``.
-
-    The run's own config is reused, with ``resume_from`` and ``run_dir`` set to
-    the folder, so the new session loads ``last.weights.h5``, continues the
-    epoch numbering and appends to ``history.json``.
-
-    Args:
-        run_dir: A run folder written by :func:`~tlstudio.training.run_training`.
-        epochs: More head-training (phase 1) epochs. None means what is left
-            of the original plan.
-        fine_tune_epochs: More fine-tuning (phase 2) epochs. None means what is
-            left of the original plan.
-
-    Raises:
-        ProjectError: when ``run_dir`` is not a run folder.
-        ConfigError: when the original plan is complete and no more epochs were asked for.
-    """
-    config = load_run_config(run_dir)
-    history = read_history(run_dir)
-    done = {1: 0, 2: 0}
-    for entry in history:
-        done[int(entry.get("phase", 1))] = done.get(int(entry.get("phase", 1)), 0) + 1
-    train = config.train
-    if epochs is None:
-        epochs = max(0, train.epochs - done[1]) if done[2] == 0 else 0
-    if fine_tune_epochs is None:
-        fine_tune_epochs = max(0, train.fine_tune_epochs - done[2])
-    if epochs + fine_tune_epochs < 1:
-        raise ConfigError(
-            f"the run in {run_dir} already completed its {len(history)} planned epochs; "
-            f"ask for more epochs to resume it. Received: epochs={epochs}, fine_tune_epochs={fine_tune_epochs}"
-        )
-    train = dataclasses.replace(train, epochs=epochs, fine_tune_epochs=fine_tune_epochs)
-    return dataclasses.replace(config, train=train, run_dir=str(run_dir), resume_from=str(run_dir))
 
 
 def config_snapshot(config: RunConfig) -> str:

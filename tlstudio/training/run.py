@@ -56,6 +56,7 @@ from tlstudio.events import (
 from tlstudio.data import manifest as split_manifest
 from tlstudio.data.pixel_cache import PixelCacheCancelled
 from tlstudio.io.atomic import atomic_path, atomic_write_text
+from tlstudio.run_folders import run_files
 from tlstudio.training import features as feature_cache
 from tlstudio.training import head_norm
 from tlstudio.training import result as results
@@ -269,9 +270,9 @@ def _train(
     run_dir = session.run_dir
     with saveguard.saving():
         if not resuming:
-            atomic_write_text(run_dir / results.RUN_CONFIG, results.config_snapshot(config))
-        results.write_json(run_dir / results.CLASS_NAMES, list(data.class_names))
-        results.write_json(run_dir / results.DATASET_REPORT, {**data.to_dict(), "decisions": decisions_report(config.data, data)})
+            atomic_write_text(run_dir / run_files.RUN_CONFIG, results.config_snapshot(config))
+        results.write_json(run_dir / run_files.CLASS_NAMES, list(data.class_names))
+        results.write_json(run_dir / run_files.DATASET_REPORT, {**data.to_dict(), "decisions": decisions_report(config.data, data)})
         split_manifest.write_manifest(run_dir, new_manifest)
 
     has_val = len(data.val) > 0
@@ -293,12 +294,12 @@ def _train(
         model = build_model(config.model, data.num_classes, augment=augment, seed=train.seed)
     session.model = model
     if resuming:
-        load_weights(model, str(Path(config.resume_from) / results.LAST_WEIGHTS))
+        load_weights(model, str(Path(config.resume_from) / run_files.LAST_WEIGHTS))
 
     # Plan both phases: parameter counts as each phase will see them.
-    head_epochs = train.epochs
-    fine_epochs = train.fine_tune_epochs if config.model.freeze.mode != "all" else 0
-    if train.fine_tune_epochs and not fine_epochs:
+    head_epochs, session_fine_epochs = config.session_epochs()  # a resume trains what its plan has left
+    fine_epochs = session_fine_epochs if config.model.freeze.mode != "all" else 0
+    if session_fine_epochs and not fine_epochs:
         sink(LogMessage("freeze mode 'all' keeps the backbone frozen: the fine-tuning phase is skipped", "warning"))
     plans = []
     if fine_epochs:
@@ -429,16 +430,16 @@ def _fit(fit_model, full_model, train_ds, val_ds, plan, first_epoch, class_weigh
             str(run_dir),
             state,
             sink,
-            best_name=results.BEST_WEIGHTS,
-            last_name=results.LAST_WEIGHTS,
-            history_name=results.HISTORY,
+            best_name=run_files.BEST_WEIGHTS,
+            last_name=run_files.LAST_WEIGHTS,
+            history_name=run_files.HISTORY,
             defer_writes=fit_model is not full_model,
         ),
     ]
     if train.early_stopping:
         callbacks.append(PhaseEarlyStopping(state, train.patience))
     if train.tensorboard:
-        callbacks.append(ScalarLogger(str(run_dir / results.LOGS), state))
+        callbacks.append(ScalarLogger(str(run_dir / run_files.LOGS), state))
     fit_model.fit(
         train_ds,
         validation_data=val_ds,
@@ -518,10 +519,10 @@ def _load_previous(config: RunConfig, session: _Session, sink: Sink) -> None:
     consistent state.
     """
     folder = Path(config.resume_from)
-    last = folder / results.LAST_WEIGHTS
+    last = folder / run_files.LAST_WEIGHTS
     if not last.is_file():
         raise ConfigError(
-            f"cannot resume from {folder}: it has no {results.LAST_WEIGHTS} (no epoch was completed). Received: resume_from={str(folder)!r}"
+            f"cannot resume from {folder}: it has no {run_files.LAST_WEIGHTS} (no epoch was completed). Received: resume_from={str(folder)!r}"
         )
     previous = results.load_run(folder)
     if previous.class_names and tuple(previous.class_names) != session.class_names:
@@ -532,10 +533,10 @@ def _load_previous(config: RunConfig, session: _Session, sink: Sink) -> None:
     history = [dict(h) for h in previous.history]
     held = weights_epochs(last)
     if held is not None and held < len(history):
-        sink(LogMessage(f"{last} holds {held} epochs but {results.HISTORY} lists {len(history)}: continuing after epoch {held}", "warning"))
+        sink(LogMessage(f"{last} holds {held} epochs but {run_files.HISTORY} lists {len(history)}: continuing after epoch {held}", "warning"))
         history = history[:held]
     elif held is not None and held > len(history):
-        sink(LogMessage(f"{last} holds {held} epochs, one more than {results.HISTORY} recorded (a session was stopped between the two writes)", "warning"))
+        sink(LogMessage(f"{last} holds {held} epochs, one more than {run_files.HISTORY} recorded (a session was stopped between the two writes)", "warning"))
     state.history = history
     state.epochs_saved = len(history)
     if previous.best_metrics and previous.monitor in previous.best_metrics:
@@ -548,10 +549,10 @@ def _save_usable_model(session: _Session) -> str | None:
     model = session.model
     if model is None or session.run_dir is None:
         return None
-    best = session.run_dir / results.BEST_WEIGHTS
+    best = session.run_dir / run_files.BEST_WEIGHTS
     if best.is_file():
         load_weights(model, str(best))
-    path = session.run_dir / results.MODEL
+    path = session.run_dir / run_files.MODEL
     with saveguard.saving(), without_optimizers(model), atomic_path(path) as tmp:
         model.save(str(tmp))
     return str(path)
@@ -562,10 +563,10 @@ def _write_outcome(session: _Session, outcome: RunResult) -> None:
         return  # failed before the run folder was made (e.g. unusable data, a folder in use): write nothing
     try:
         with saveguard.saving():
-            results.write_json(session.run_dir / results.HISTORY, [dict(h) for h in outcome.history])
+            results.write_json(session.run_dir / run_files.HISTORY, [dict(h) for h in outcome.history])
             data = outcome.to_dict()
             data.pop("history", None)
-            results.write_json(session.run_dir / results.RESULT, data)
+            results.write_json(session.run_dir / run_files.RESULT, data)
     except OSError as exc:
         logger.warning("could not write the run result into %s: %s", session.run_dir, exc)
 

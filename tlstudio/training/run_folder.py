@@ -7,7 +7,7 @@
   with :func:`os.mkdir`, which fails when the name exists, and retried with a
   ``-2``, ``-3``... suffix; so two runs started in the same second (in two
   processes too) get two folders.
-* Every run folder gets the :data:`~tlstudio.training.result.RUN_MARKER`
+* Every run folder gets the :data:`~tlstudio.run_folders.RUN_MARKER`
   file, which a delete checks before removing anything
   (:func:`tlstudio.training.safe_delete.deletable_run_folder`).
 
@@ -24,7 +24,7 @@ from pathlib import Path
 from tlstudio import paths
 from tlstudio.errors import ConfigError
 from tlstudio.io.atomic import atomic_write_text
-from tlstudio.training import result as results
+from tlstudio.run_folders import run_files
 
 MAX_SUFFIX = 1000
 
@@ -62,8 +62,8 @@ def check_new_run_dir(run_dir: str | os.PathLike, resume_from: str | os.PathLike
 
 def write_marker(run_dir: Path) -> None:
     """Write the run marker unless the folder already has a valid one."""
-    if not results.has_marker(run_dir):
-        atomic_write_text(run_dir / results.RUN_MARKER, results.marker_text())
+    if not run_files.has_marker(run_dir):
+        atomic_write_text(run_dir / run_files.RUN_MARKER, run_files.marker_text())
 
 
 def create_run_dir(run_dir: str | os.PathLike = "", *, backbone: str = "model", resume_from: str | os.PathLike = "") -> Path:
@@ -148,7 +148,7 @@ def remove_worker_scratch(folder: str | os.PathLike, *, index: int = 0) -> bool:
 
     folder = Path(folder)
     keep = os.environ.get(KEEP_WORKER_MODEL_ENV, "").strip()
-    model = folder / results.MODEL
+    model = folder / run_files.MODEL
     if keep and model.is_file():
         Path(keep).mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(Path(keep) / f"worker-{index}.keras", model.read_bytes())

@@ -26,10 +26,10 @@ from pathlib import Path
 from tlstudio.errors import ProjectError
 from tlstudio.io import IMAGE_EXTENSIONS
 
-from tlstudio.training.result import RUN_ENTRIES as _WRITTEN  # noqa: E402 - the run folder's layout, defined once
-from tlstudio.training.result import RUN_MARKER  # noqa: E402,F401 - re-exported
+from tlstudio.run_folders.run_files import HISTORY, LOGS, RUN_CONFIG, RUN_MARKER  # noqa: E402,F401 - RUN_MARKER re-exported
+from tlstudio.run_folders.run_files import RUN_ENTRIES as _WRITTEN  # noqa: E402 - the run folder's layout, defined once
 
-RUN_FOLDERS = frozenset({"logs", "export"})
+RUN_FOLDERS = frozenset({LOGS, "export"})
 """Sub-folders a run folder may hold: TensorBoard logs, and exports made into the default ``<run>/export``."""
 
 RUN_FILES = frozenset(_WRITTEN - RUN_FOLDERS - {RUN_MARKER})
@@ -104,9 +104,9 @@ def deletable_run_folder(run_dir: str | os.PathLike, dataset: str | os.PathLike 
             "Delete the folder yourself if you are sure.",
             path=str(folder),
         )
-    if RUN_MARKER not in entries and not ({"run_config.json", "history.json"} & set(entries)):
+    if RUN_MARKER not in entries and not ({RUN_CONFIG, HISTORY} & set(entries)):
         raise ProjectError(
-            f"{refuse} it has no {RUN_MARKER} marker and no run_config.json, so it is not a tlstudio run folder. "
+            f"{refuse} it has no {RUN_MARKER} marker and no {RUN_CONFIG}, so it is not a tlstudio run folder. "
             f"Received: {_short(entries) or 'an empty folder'}",
             path=str(folder),
         )

@@ -52,6 +52,7 @@ from tlstudio.api.evaluate import write_predictions_csv
 from tlstudio.events import Progress
 from tlstudio.api.evaluate import EvaluateConfig, PredictConfig, PredictResult
 from tlstudio.api.model_ref import ModelRef
+from tlstudio.run_folders import MODEL, RUN_CONFIG
 from ui.engine import engine
 from ui.map_link import Prediction, map_link
 from ui.project_actions import project_controller
@@ -377,7 +378,7 @@ class EvaluatePage(QWidget):
         if not path:
             return
         p = Path(path)
-        run_dir = p.parent if p.name == "model.keras" and (p.parent / "run_config.json").is_file() else None
+        run_dir = p.parent if p.name == MODEL and (p.parent / RUN_CONFIG).is_file() else None
         self.set_model(str(run_dir or p), None)
 
     def set_model(self, path: str, data: Any = None, splits: tuple[str, ...] = ("val", "test")) -> None:
@@ -392,7 +393,7 @@ class EvaluatePage(QWidget):
         self.data = data
         self.splits = tuple(splits)
         self._stale = True
-        kind = "run" if (Path(path) / "run_config.json").is_file() else "exported model"
+        kind = "run" if (Path(path) / RUN_CONFIG).is_file() else "exported model"
         self.source_label.setText(f"<b>Model</b> ({kind}): {path}")
         if self.isVisible():
             self.evaluate()

@@ -42,7 +42,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from tlstudio.config import OPTIMIZERS, SCHEDULES, RunConfig, TrainConfig
+from tlstudio.config import RunConfig, TrainConfig
+from tlstudio.options import option_of
+from tlstudio.run_folders import RunFolder
 from tlstudio.events import (
     BatchEnd,
     CheckpointSaved,
@@ -59,7 +61,7 @@ from ui.pages.train_eta import EtaClock
 from ui.state import AppState
 from ui.widgets.plots import TrainingPlots
 from ui.engine import EngineClient, engine
-from ui.forms import FormBinder
+from ui.forms import FormBinder, field_label
 
 LOG_LINES = 2000
 """Lines kept in the log pane."""
@@ -115,13 +117,12 @@ def format_duration(seconds: float) -> str:
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
-def _lr_spin(tip: str) -> QDoubleSpinBox:
+def _lr_spin() -> QDoubleSpinBox:
     spin = QDoubleSpinBox()
     spin.setDecimals(7)
     spin.setRange(1e-7, 1.0)
     spin.setSingleStep(1e-4)
     spin.setStepType(QDoubleSpinBox.StepType.AdaptiveDecimalStepType)
-    spin.setToolTip(tip)
     return spin
 
 
@@ -176,43 +177,31 @@ class TrainPage(QWidget):
         title = QLabel("Train")
         title.setObjectName("PageTitle")
 
-        # --- hyperparameters
+        # --- hyperparameters: tooltips, labels and choices come from TrainConfig's option schema (FormBinder.bind)
         self.epochs_spin = QSpinBox()
         self.epochs_spin.setRange(0, 1000)
-        self.epochs_spin.setToolTip("Phase 1: epochs that train only the new head, with the backbone frozen")
         self.fine_epochs_spin = QSpinBox()
         self.fine_epochs_spin.setRange(0, 1000)
-        self.fine_epochs_spin.setToolTip(
-            "Phase 2: epochs that fine-tune the unfrozen backbone layers (Model page) at the low learning rate. 0 skips it."
-        )
         self.batch_spin = QSpinBox()
         self.batch_spin.setRange(1, 4096)
-        self.batch_spin.setToolTip("Images per training step. Smaller uses less memory; 16-64 is typical")
         self.optimizer_combo = QComboBox()
-        for key in OPTIMIZERS:
+        for key in option_of(TrainConfig, "optimizer").choices:
             self.optimizer_combo.addItem(OPTIMIZER_LABELS.get(key, key), key)
-        self.optimizer_combo.setToolTip("The algorithm that updates the weights")
-        self.lr_spin = _lr_spin("Phase 1 learning rate (head training). 1e-3 suits Adam")
-        self.fine_lr_spin = _lr_spin("Phase 2 learning rate (fine-tuning). Keep it low, e.g. 1e-5, not to wreck the pretrained features")
+        self.lr_spin = _lr_spin()
+        self.fine_lr_spin = _lr_spin()
         self.schedule_combo = QComboBox()
-        for key in SCHEDULES:
+        for key in option_of(TrainConfig, "schedule").choices:
             self.schedule_combo.addItem(SCHEDULE_LABELS.get(key, key), key)
-        self.schedule_combo.setToolTip("How the learning rate changes during each phase")
         self.early_check = QCheckBox("Stop early")
-        self.early_check.setToolTip("End a phase when the monitored metric has not improved for 'patience' epochs")
         self.patience_spin = QSpinBox()
         self.patience_spin.setRange(1, 100)
         self.patience_spin.setSuffix(" epochs")
-        self.patience_spin.setToolTip("Epochs without improvement before stopping early")
         self.monitor_combo = QComboBox()
-        for key, label in MONITOR_LABELS.items():
-            self.monitor_combo.addItem(label, key)
-        self.monitor_combo.setToolTip("The metric that picks the best epoch (saved checkpoint) and drives early stopping")
+        for key in option_of(TrainConfig, "monitor").choices:
+            self.monitor_combo.addItem(MONITOR_LABELS.get(key, key), key)
         self.class_weights_check = QCheckBox("Balance classes")
-        self.class_weights_check.setToolTip("Weight the loss so that rare classes count as much as common ones")
         self.seed_spin = QSpinBox()
         self.seed_spin.setRange(0, 2**31 - 1)
-        self.seed_spin.setToolTip("Seed of weight initialisation and shuffling: the same seed repeats a run")
         early_row = QHBoxLayout()
         early_row.setContentsMargins(0, 0, 0, 0)
         early_row.addWidget(self.early_check)
@@ -222,25 +211,16 @@ class TrainPage(QWidget):
 
         params_box = QGroupBox("Hyperparameters")
         form = QFormLayout(params_box)
-        form.addRow("Epochs (head):", self.epochs_spin)
-        form.addRow("Fine-tune epochs:", self.fine_epochs_spin)
-        form.addRow("Batch size:", self.batch_spin)
-        form.addRow("Optimizer:", self.optimizer_combo)
-        form.addRow("Learning rate:", self.lr_spin)
-        form.addRow("Fine-tune LR:", self.fine_lr_spin)
-        form.addRow("LR schedule:", self.schedule_combo)
-        form.addRow("Best epoch by:", self.monitor_combo)
-        form.addRow("Early stopping:", early)
-        form.addRow("Class weights:", self.class_weights_check)
-        form.addRow("Seed:", self.seed_spin)
+        for name, widget in (
+            ("epochs", self.epochs_spin), ("fine_tune_epochs", self.fine_epochs_spin), ("batch_size", self.batch_spin),
+            ("optimizer", self.optimizer_combo), ("learning_rate", self.lr_spin), ("fine_tune_learning_rate", self.fine_lr_spin),
+            ("schedule", self.schedule_combo), ("monitor", self.monitor_combo), ("early_stopping", early),
+            ("class_weights", self.class_weights_check), ("seed", self.seed_spin),
+        ):
+            form.addRow(field_label(TrainConfig, name), widget)
         # issue 12: TrainConfig.auto_head, the "Auto" choice of cut and head
-        self.auto_head_check = QCheckBox("Choose cut and head automatically")
+        self.auto_head_check = QCheckBox(option_of(TrainConfig, "auto_head").label)
         self.auto_head_check.setObjectName("AutoHead")
-        self.auto_head_check.setToolTip(
-            "Before training, run the transfer probe and a short head sweep on the cached features, then train "
-            "the cut and head they choose instead of the Model page's. The run says what it chose and why "
-            "(auto_head.json in the run folder)."
-        )
         auto_hint = QLabel("probe + sweep first; overrides the Model page's cut and head, and the head epochs "
                            "(early stopping on validation loss decides)")
         auto_hint.setObjectName("Hint")
@@ -464,7 +444,7 @@ class TrainPage(QWidget):
             if not Path(run_dir).is_dir():
                 self.state.report_error(f"Cannot resume the run in {run_dir}: the folder does not exist.", "")
                 return False
-            if not (Path(run_dir) / "last.weights.h5").is_file():
+            if not RunFolder(run_dir).can_resume():
                 self.state.report_error(
                     f"Cannot resume the run in {run_dir}: it has no checkpoint (last.weights.h5); "
                     "the run stopped before its first epoch ended.",
@@ -472,14 +452,12 @@ class TrainPage(QWidget):
                 )
                 return False
         from tlstudio.errors import ConfigError
-        from tlstudio.training import resume_config  # light: reads JSON only
-
-        from tlstudio.training.result import load_run_config, read_history
+        from tlstudio.run_folders import load_history, load_run_config, resume_config  # light: reads JSON only
 
         extended = False
         try:
             recorded = load_run_config(run_dir)  # the run's own settings, as run_config.json holds them
-            history = read_history(run_dir)
+            history = load_history(run_dir)
             try:
                 config = resume_config(run_dir)  # the epochs the run has left
             except ConfigError:
@@ -492,7 +470,8 @@ class TrainPage(QWidget):
             message, details = format_error(exc)
             self.state.report_error(f"Cannot resume the run in {run_dir}: {message}", details)
             return False
-        message = resume_message(run_dir, len(history), config.train.epochs, config.train.fine_tune_epochs, extended)
+        plan = config.resume_plan
+        message = resume_message(run_dir, len(history), plan.remaining_epochs, plan.remaining_fine_tune_epochs, extended)
         # the plots go on from the run on show; another run's plots are redrawn from its history
         same = bool(self._run_dir) and Path(self._run_dir).resolve() == Path(run_dir).resolve()
         self._run_dir = run_dir
@@ -513,7 +492,7 @@ class TrainPage(QWidget):
         """The last run folder that has a ``last.weights.h5`` checkpoint, or ``""``."""
         candidates = [self._run_dir, getattr(self.state.run_result, "run_dir", "") or ""]
         for run_dir in candidates:
-            if run_dir and (Path(run_dir) / "last.weights.h5").is_file():
+            if run_dir and RunFolder(run_dir).can_resume():
                 return run_dir
         return ""
 

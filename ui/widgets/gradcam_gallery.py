@@ -37,6 +37,7 @@ from PySide6.QtWidgets import (
 
 from tlstudio.api.evaluate import PredictConfig, PredictResult  # dataclasses only: no TensorFlow
 from tlstudio.api.model_ref import ModelRef
+from tlstudio.run_folders import MODEL, RUN_CONFIG
 from ui.engine import engine
 from ui.widgets.audit_view import ThumbnailLoader
 
@@ -248,7 +249,7 @@ class GradCamGallery(QDialog):
         if self.model_path:
             cams = min(len(shown), MAX_GRADCAM)
             model = Path(self.model_path)
-            name = model.parent.name if model.name == "model.keras" and (model.parent / "run_config.json").is_file() else model.name
+            name = model.parent.name if model.name == MODEL and (model.parent / RUN_CONFIG).is_file() else model.name
             self.note.setText(html.escape(f"Grad-CAM of {'each image' if cams == len(shown) else f'the first {cams} images'} by "
                                           f"{name}: the red areas drove its prediction.{more}"))
             for i, tile in enumerate(self.tiles):

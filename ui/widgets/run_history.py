@@ -44,6 +44,7 @@ from PySide6.QtWidgets import (
 )
 
 from tlstudio.errors import TlStudioError
+from tlstudio.run_folders import RunFolder
 
 COLUMNS = (
     ("id", "Run"),
@@ -439,7 +440,7 @@ class RunHistoryWidget(QWidget):
 
     def _resumable(self, run_id: str) -> bool:
         record = self.controller.project.get_run(run_id)
-        return not record.damaged and bool(record.run_dir) and (Path(record.run_dir) / "last.weights.h5").is_file()
+        return not record.damaged and bool(record.run_dir) and RunFolder(record.run_dir).can_resume()
 
     def resume_selected(self) -> bool:
         ids = self.selected_ids()
