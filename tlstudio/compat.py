@@ -15,7 +15,9 @@ per item that fails when an installed Keras stops behaving as relied on:
   and Keras' EfficientNet adds an input rescaling only on its ``"imagenet"``
   branch;
 * :func:`imagenet_file_name` and :func:`imagenet_url`: the file names and
-  download addresses ``keras.applications`` uses for ImageNet weights.
+  download addresses ``keras.applications`` uses for ImageNet weights;
+* :func:`skip_single_replica_all_reduce`: the TensorFlow optimizer's
+  ``_all_reduce_sum_gradients``, replaced by the identity on one replica.
 
 Importing this module is cheap: Keras is imported inside the functions.
 """
@@ -190,3 +192,29 @@ def imagenet_url(family: str, key: str, image_size: int) -> str:
     if family == "efficientnet":
         return f"{EFFICIENTNET_URL}{name}"
     return f"{KERAS_APPLICATIONS_URL}{folder[family]}{name}"
+
+
+# --------------------------------------------------------------------------- optimizer
+
+
+def skip_single_replica_all_reduce(optimizer: Any) -> bool:
+    """Make ``optimizer`` skip the gradient all-reduce, which is the identity on one replica.
+
+    Keras' TensorFlow optimizer sums the gradients over replicas with
+    ``ReplicaContext.all_reduce`` even under the default (one-replica)
+    strategy. Traced in a ``tf.function``, that all-reduce is a
+    ``tf.custom_gradient`` whose gradient function TensorFlow registers in its
+    process-wide gradient registry and never removes; its closure holds
+    tensors of the traced graph, so every sweep trial's ``train_step`` graph
+    (about 2 MB) stayed alive for the life of the engine process.
+
+    Returns:
+        True when the optimizer now skips it; False under a distribution
+        strategy (nothing changes) or when the optimizer has no such method.
+    """
+    import tensorflow as tf
+
+    if tf.distribute.has_strategy() or not hasattr(optimizer, "_all_reduce_sum_gradients"):
+        return False
+    optimizer._all_reduce_sum_gradients = lambda grads_and_vars: list(grads_and_vars)
+    return True

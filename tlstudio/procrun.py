@@ -25,9 +25,10 @@ in a queue's feeder thread):
 
 * parent -> child, on the request queue: ``("run", job, payload)``,
   ``("cancel", job)``, ``("stop",)``.
-* child -> parent, on the response queue: ``("ready", 0, modules)`` once
-  the device is set up and the preload modules are imported (jobs that do
-  not need TensorFlow run before that),
+* child -> parent, on the response queue: ``("ready", 0, (modules, errors))``
+  once the device is set up and the preload modules are imported (jobs that
+  do not need TensorFlow run before that); ``errors`` holds
+  ``(module, reason)`` of every preload module that failed to import,
   ``("event", job, payload)``, ``("result", job, payload)``,
   ``("error", job, payload)``.
 
@@ -55,6 +56,7 @@ from __future__ import annotations
 
 import importlib
 import itertools
+import logging
 import multiprocessing
 import os
 import pickle
@@ -65,6 +67,8 @@ import traceback
 from typing import Any, Callable
 
 from tlstudio.cancel import CancelToken
+
+_log = logging.getLogger(__name__)
 
 PRELOAD = ("tensorflow", "keras", "tlstudio.backbones", "tlstudio.model", "tlstudio.training.run")
 """Modules the child imports as soon as it starts, so the first job finds them loaded."""
@@ -192,13 +196,14 @@ class _Child:
         finally:
             self.device_ready.set()
         loaded = []
+        errors = []
         for name in preload:
             try:
                 importlib.import_module(name)
                 loaded.append(name)
-            except Exception:  # noqa: BLE001 - a job that needs it reports the failure itself
-                pass
-        self.responses.put(("ready", 0, pickle.dumps(tuple(loaded))))
+            except Exception as exc:  # noqa: BLE001 - reported to the parent with the ready message
+                errors.append((name, f"{type(exc).__name__}: {exc}"))
+        self.responses.put(("ready", 0, pickle.dumps((tuple(loaded), tuple(errors)))))
 
     def cancel_all(self) -> None:
         for token in list(self.tokens.values()):
@@ -361,6 +366,8 @@ class EngineProcess:
         self._ids = itertools.count(1)
         self._ready = threading.Event()
         self.loaded: tuple[str, ...] = ()
+        self.preload_errors: tuple[tuple[str, str], ...] = ()
+        """``(module, reason)`` of each preload module the child could not import (also logged)."""
         self.starts = 0
         """How many child processes were started (a restart after a crash counts)."""
         self.on_exit: Callable[[int | None], None] | None = None
@@ -570,7 +577,9 @@ class EngineProcess:
             except (EOFError, OSError, ValueError):
                 break
             if kind == "ready":
-                self.loaded = pickle.loads(data)
+                self.loaded, self.preload_errors = pickle.loads(data)
+                for module, reason in self.preload_errors:
+                    _log.warning("the engine process could not preload %s: %s", module, reason)
                 self._ready.set()
                 continue
             with self._jobs_lock:

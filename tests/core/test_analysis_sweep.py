@@ -12,7 +12,7 @@ import pytest
 from tests.core.analysis_data import make_presplit, seeded_weights
 from tlstudio.analysis import sweep as sweep_mod
 from tlstudio.analysis.kfold import fold_splits
-from tlstudio.analysis.promote import head_config, promote, unsupported
+from tlstudio.analysis.promote import head_config, promote
 from tlstudio.analysis.sweep_trial import run_folds
 from tlstudio.cancel import CancelToken
 from tlstudio.config import DataConfig, ModelConfig, RunConfig
@@ -244,10 +244,7 @@ def test_promote_gives_a_run_config_whose_head_reproduces_the_trial(dataset):
     assert (run.train.optimizer, run.train.learning_rate, run.train.weight_decay) == ("adamw", 3e-3, 1e-2)
     assert run.train.early_stopping and run.train.monitor == "val_loss" and run.train.patience == config.patience
     assert run.train.epochs == 25 and run.train.batch_size == config.batch_size
-    if any(f.name == "cut" for f in dataclasses.fields(ModelConfig)):
-        assert run.model.cut == "block3_pool"
-    else:
-        assert any("cut=block3_pool" in note for note in unsupported(params, "block5_pool"))
+    assert run.model.cut == "block3_pool"
 
     from tlstudio.analysis.sweep_trial import inner_split, standardise
 

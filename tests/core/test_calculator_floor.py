@@ -5,12 +5,11 @@ from __future__ import annotations
 import dataclasses
 import json
 
+import keras
 import pytest
 
 from tlstudio.cli import main
 from tlstudio.shapes.calculator import CalcLayer, CalcSpec, CalculatorError, calculate, cross_check
-
-keras = pytest.importorskip("keras")
 
 # 32×32×3 → conv 32 (3×3) → pool 2 → conv 64 (3×3) → pool 2 → conv 64 (3×3) → flatten → dense 64 → dense 10
 CNN_LAYERS = (

@@ -151,3 +151,12 @@ def test_normalization_as_constants_swaps_the_statistics_for_numpy_and_back():
         assert isinstance(norm.mean, np.ndarray) and isinstance(norm.variance, np.ndarray)
         np.testing.assert_allclose(model(np.array([[1.0, 2.0, 3.0]], np.float32)), [[0.0, 0.0, 0.0]], atol=1e-6)
     assert norm.mean is before
+
+
+def test_the_optimizer_skips_the_single_replica_all_reduce_and_still_trains():
+    variable = keras.Variable(np.ones((2,), np.float32))
+    optimizer = keras.optimizers.SGD(learning_rate=0.5)
+    optimizer.build([variable])
+    assert compat.skip_single_replica_all_reduce(optimizer) is True
+    optimizer.apply([keras.ops.convert_to_tensor(np.array([1.0, 2.0], np.float32))], [variable])
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(variable), [0.5, 0.0])

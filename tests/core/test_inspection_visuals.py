@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
+import keras
 import numpy as np
 import pytest
 
-keras = pytest.importorskip("keras")
-
-from tlstudio.inspection.activations import activation_maps, feature_extractor  # noqa: E402
-from tlstudio.inspection.filters import filter_grid  # noqa: E402
-from tlstudio.inspection.gradcam import grad_cam, last_conv_layer  # noqa: E402
-from tlstudio.inspection.report import save_png, to_csv, to_markdown  # noqa: E402
-from tlstudio.inspection.table import layer_table  # noqa: E402
+from tlstudio.inspection.activations import activation_maps, feature_extractor
+from tlstudio.inspection.filters import filter_grid
+from tlstudio.inspection.gradcam import grad_cam, last_conv_layer
+from tlstudio.inspection.report import save_png, to_csv, to_markdown
+from tlstudio.inspection.table import layer_table
 
 SIZE = 32
 SQUARE = 8

@@ -119,6 +119,20 @@ def test_jobs_run_in_one_reused_child_with_ordered_events(server):
     assert pid2 == pid and server.starts == 1  # the same process serves the next job
 
 
+def test_a_preload_module_that_fails_to_import_is_reported_with_ready(caplog):
+    server = make_server(preload=("json", "tlstudio.no_such_module"))
+    server.start()
+    try:
+        with caplog.at_level("WARNING", logger="tlstudio.procrun"):
+            assert server.wait_ready(30)
+        assert server.loaded == ("json",)
+        assert [m for m, _ in server.preload_errors] == ["tlstudio.no_such_module"]
+        assert "ModuleNotFoundError" in server.preload_errors[0][1]
+        assert "could not preload tlstudio.no_such_module" in caplog.text
+    finally:
+        server.shutdown(10)
+
+
 def test_two_jobs_run_at_the_same_time(server):
     import threading
 

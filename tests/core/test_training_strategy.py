@@ -239,3 +239,18 @@ def test_a_cancel_on_any_worker_stops_this_one_too():
     callback.on_train_batch_end(2)
     assert token.cancelled and state.cancelled and model.stop_training
     assert asked == [False, False, False]  # this worker's own token was never set before
+
+
+def test_a_broken_gpu_listing_falls_back_to_the_cpu_with_a_log_line(monkeypatch, caplog):
+    import tensorflow as tf
+
+    from tlstudio.training import strategy
+
+    def broken(kind):
+        raise RuntimeError("libcuda.so.1: cannot open shared object file")
+
+    monkeypatch.setattr(tf.config, "list_physical_devices", broken)
+    monkeypatch.setattr(strategy, "_GPU_ERRORS_LOGGED", set())
+    with caplog.at_level("WARNING", logger="tlstudio.training.strategy"):
+        assert strategy.gpus() == []
+    assert "training runs on the CPU: RuntimeError: libcuda.so.1" in caplog.text

@@ -10,9 +10,8 @@ patience (on ``val_loss``, as the trials stop on their inner validation loss).
 
 The cut point goes into ``ModelConfig.cut`` and label smoothing into
 ``TrainConfig.label_smoothing`` (the run's loss smooths the labels as the
-trial's did, :mod:`tlstudio.training.loss`). :func:`unsupported` lists what
-an older configuration without those fields could not carry, never dropping
-it silently. ``train --head auto`` promotes its best trial through the same
+trial's did, :mod:`tlstudio.training.loss`), so a promoted run carries every
+setting of its trial. ``train --head auto`` promotes its best trial through the same
 path (:mod:`tlstudio.jobs.auto_head`).
 
 Plain Python: no Keras.
@@ -22,7 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from tlstudio.config import DenseSpec, HeadConfig, ModelConfig, RunConfig, TrainConfig
+from tlstudio.config import DenseSpec, HeadConfig, RunConfig, TrainConfig
 from tlstudio.errors import ConfigError
 from tlstudio.api.sweep import SweepConfig, Trial, TrialParams
 
@@ -39,28 +38,13 @@ def train_config(params: TrialParams, *, batch_size: int, patience: int, seed: i
     Class weights are off: the trials fit unweighted, and their accuracy is
     the plain accuracy.
     """
-    extra = {"label_smoothing": float(params.label_smoothing)} if _has(TrainConfig, "label_smoothing") else {}
     return TrainConfig(
         epochs=int(params.epochs), fine_tune_epochs=0, batch_size=int(batch_size),
         optimizer="adamw" if params.weight_decay > 0 else "adam", learning_rate=float(params.learning_rate),
         weight_decay=float(params.weight_decay), schedule="constant", early_stopping=True, patience=int(patience),
-        monitor="val_loss", class_weights=False, seed=int(seed), **extra,
+        monitor="val_loss", class_weights=False, seed=int(seed),
+        label_smoothing=float(params.label_smoothing),
     )
-
-
-def unsupported(params: TrialParams, last_cut: str | None = None) -> tuple[str, ...]:
-    """What of ``params`` a :class:`RunConfig` cannot express in this version, one sentence each.
-
-    Args:
-        params: The trial's settings.
-        last_cut: The backbone's last cut; a trial there needs no ``ModelConfig.cut``.
-    """
-    notes = []
-    if not _has(ModelConfig, "cut") and params.cut != last_cut:
-        notes.append(f"cut={params.cut}: this version's model config has no cut point, so the run uses the whole backbone")
-    if not _has(TrainConfig, "label_smoothing") and params.label_smoothing > 0:
-        notes.append(f"label_smoothing={params.label_smoothing:g}: this version's training has no label smoothing")
-    return tuple(notes)
 
 
 def promote(trial: Trial, config: SweepConfig, *, run_dir: str = "", fine_tune_epochs: int = 0,
@@ -80,16 +64,10 @@ def promote(trial: Trial, config: SweepConfig, *, run_dir: str = "", fine_tune_e
     if not trial.ok:
         raise ConfigError(f"trial {trial.params.label()} failed, so it cannot be promoted to a run. "
                           f"Received: error={trial.error!r}")
-    model_changes = {"head": head_config(trial.params)}
-    if _has(ModelConfig, "cut"):
-        model_changes["cut"] = trial.params.cut
-    model = dataclasses.replace(config.model, **model_changes)
+    model = dataclasses.replace(config.model, head=head_config(trial.params), cut=trial.params.cut)
     train = dataclasses.replace(
         train_config(trial.params, batch_size=config.batch_size, patience=config.patience, seed=config.seed),
         fine_tune_epochs=int(fine_tune_epochs), fine_tune_learning_rate=float(fine_tune_learning_rate),
     )
     return RunConfig(data=config.data, model=model, train=train, run_dir=run_dir)
 
-
-def _has(cls: type, name: str) -> bool:
-    return any(f.name == name for f in dataclasses.fields(cls))

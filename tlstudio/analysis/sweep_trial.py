@@ -22,7 +22,7 @@ problems (its per-epoch overhead dominates). The functions hold no graph
 loop on purpose: TensorFlow keeps the ``while`` bodies of a traced loop
 registered in its eager context for the life of the process, which made
 memory grow by about 4 MB per trial. The optimizer skips the one-replica
-gradient all-reduce (:func:`_skip_single_replica_all_reduce`), whose traced
+gradient all-reduce (:func:`tlstudio.compat.skip_single_replica_all_reduce`), whose traced
 custom gradient TensorFlow registered for good with the whole train step
 graph: another 2 MB per trial. Nothing else outlives the trial: the caller
 clears the Keras session after it.
@@ -35,6 +35,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from tlstudio import compat
 from tlstudio.analysis.kfold import fold_splits
 from tlstudio.cancel import CancelToken
 from tlstudio.errors import DataError
@@ -73,25 +74,6 @@ def inner_split(labels: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray] 
         return fold_splits(labels, INNER_FOLDS, seed)[0]
     except DataError:
         return None
-
-
-def _skip_single_replica_all_reduce(optimizer) -> None:
-    """Make the optimizer skip the gradient all-reduce, which is the identity on one replica.
-
-    Keras' TensorFlow optimizer sums the gradients over replicas with
-    ``ReplicaContext.all_reduce`` even under the default (one-replica)
-    strategy. Traced in a ``tf.function``, that all-reduce is a
-    ``tf.custom_gradient`` whose gradient function TensorFlow registers in its
-    process-wide gradient registry and never removes; its closure holds
-    tensors of the traced graph, so every trial's ``train_step`` graph (about
-    2 MB) stayed alive for the life of the engine process. The trials never
-    run under a distribution strategy; when one is active, nothing changes.
-    """
-    import tensorflow as tf
-
-    if tf.distribute.has_strategy() or not hasattr(optimizer, "_all_reduce_sum_gradients"):
-        return
-    optimizer._all_reduce_sum_gradients = lambda grads_and_vars: list(grads_and_vars)
 
 
 def run_folds(
@@ -138,7 +120,7 @@ def run_folds(
     steps = max(1, -(-max(len(s[0]) for s in splits) // batch_size))
     optimizer = make_optimizer(train, train.learning_rate, steps, train.epochs)
     optimizer.build(head.trainable_variables)
-    _skip_single_replica_all_reduce(optimizer)
+    compat.skip_single_replica_all_reduce(optimizer)
     loss_fn = keras.losses.CategoricalCrossentropy(label_smoothing=float(params.label_smoothing))
     initial = [np.array(w) for w in head.get_weights()]
     initial_opt = [np.array(v.numpy()) for v in optimizer.variables]

@@ -38,7 +38,7 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tlstudio.analysis.promote import promote, unsupported
+    from tlstudio.analysis.promote import promote
     from tlstudio.cli import EXIT_CANCELLED
     from tlstudio.config import to_dict
     from tlstudio.errors import ConfigError
@@ -59,16 +59,12 @@ def run(args: argparse.Namespace) -> int:
     if result.cancelled:
         return EXIT_CANCELLED
     best = result.best
-    notes = unsupported(best.params) if best else ()
     if args.json:
         out = result.to_json()
         out["promoted"] = to_dict(promote(best, config)) if best else None
-        out["promote_notes"] = list(notes)
         print(json.dumps(out, indent=2))
     else:
         _print_table(args, result)
-        for note in notes:
-            print(f"note: the promoted run cannot follow {note}")
     if best is None:
         error(f"no trial could be scored; every one of the {len(result.trials)} trials failed. "
               f"Received: {result.trials[0].error if result.trials else 'no trials'}")

@@ -43,7 +43,6 @@ from tlstudio.export.formats import FORMAT_LABELS, FORMAT_TOLERANCES, available_
 from tlstudio.export.inference import augmentation_layers, inference_model
 from tlstudio.export.metadata import SERVED_GRAPH, build_metadata, class_counts_from_report, input_hw, is_export_metadata, labels_text, merge_previous, previous_export
 from tlstudio.export.verify import predict_in_fresh_process, top1_agreement
-from tlstudio.io import IMAGE_EXTENSIONS
 from tlstudio.io.atomic import atomic_path, atomic_write_json, atomic_write_text, remove_stale_temps
 from tlstudio.io.model_files import find_keras_model, load_keras_model, read_class_names, read_json
 
@@ -376,23 +375,58 @@ def run_metadata(folder: str | Path) -> dict[str, Any]:
     return meta
 
 
-def validation_images(run_config: Mapping[str, Any] | None, height: int, width: int, n: int = NUM_VERIFY_IMAGES) -> np.ndarray | None:
-    """Up to ``n`` real images of the run's dataset, read like training reads them.
+def _sample_files(run_folder: Path, run_config: Mapping[str, Any] | None, sink: Sink) -> list[list[Path]] | None:
+    """The files a run used, per class in label order, validation split first; None (said why) when unknown.
 
-    Picks files round-robin over the class folders in sorted order, so the
-    batch is the same every time; unreadable files are skipped. Returns None
-    when the dataset is not reachable.
+    From the run's split manifest when it has one; a run made before
+    manifests existed is split again from its data config, which applies the
+    project's exclusions.
+    """
+    from tlstudio.data.manifest import MANIFEST_FILE, read_manifest
+
+    manifest = read_manifest(run_folder)
+    if manifest is not None:
+        root = Path(manifest.root)
+        if not root.is_dir():
+            sink(LogMessage(f"the run's dataset folder {root} is not there; verifying with synthetic images", "warning"))
+            return None
+        return [[root / e.path for split in ("val", "test", "train") for e in manifest.splits.get(split, ()) if e.class_name == name]
+                for name in manifest.class_names]
+    from tlstudio.config import DataConfig, from_dict
+    from tlstudio.data import prepare_data
+    from tlstudio.errors import TlStudioError
+
+    try:
+        data_config = from_dict(DataConfig, dict((run_config or {}).get("data") or {}), "data")
+        if not data_config.root or not Path(data_config.root).is_dir():
+            sink(LogMessage(f"{run_folder} has no {MANIFEST_FILE} and its dataset folder {data_config.root or '(none)'} "
+                            "is not there; verifying with synthetic images", "warning"))
+            return None
+        data = prepare_data(data_config)
+    except TlStudioError as exc:
+        sink(LogMessage(f"the run's dataset cannot be split again ({exc}); verifying with synthetic images", "warning"))
+        return None
+    items = (*data.val, *data.test, *data.train)
+    return [[Path(item.path) for item in items if item.label == label] for label in range(len(data.class_names))]
+
+
+def validation_images(
+    run_folder: str | Path, run_config: Mapping[str, Any] | None, height: int, width: int,
+    n: int = NUM_VERIFY_IMAGES, sink: Sink = null_sink,
+) -> np.ndarray | None:
+    """Up to ``n`` real images the run used, read like training reads them.
+
+    The files are those of the run's split manifest (excluded files never
+    are): the validation split first, then test, then train, round-robin over
+    the classes in label order, so the batch is the same every time. A file
+    that cannot be read is left out with a warning naming it. Returns None,
+    with a warning saying why, when the run's images cannot be found.
     """
     from tlstudio.imaging import load_image
 
-    root = Path(((run_config or {}).get("data") or {}).get("root") or "")
-    if not str(root) or not root.is_dir():
+    per_class = _sample_files(Path(run_folder), run_config, sink)
+    if per_class is None:
         return None
-    per_class: list[list[Path]] = []
-    for class_dir in sorted(p for p in root.rglob("*") if p.is_dir()):
-        files = sorted(f for f in class_dir.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_EXTENSIONS)
-        if files:
-            per_class.append(files)
     arrays: list[np.ndarray] = []
     index = 0
     while len(arrays) < n and any(index < len(files) for files in per_class):
@@ -400,8 +434,8 @@ def validation_images(run_config: Mapping[str, Any] | None, height: int, width: 
             if index < len(files) and len(arrays) < n:
                 try:
                     arrays.append(load_image(files[index], size=(width, height)))
-                except Exception:
-                    pass
+                except (OSError, ValueError) as exc:  # PIL.UnidentifiedImageError is an OSError
+                    sink(LogMessage(f"verification skips {files[index]}: {type(exc).__name__}: {exc}", "warning"))
         index += 1
     return np.stack(arrays).astype(np.float32) if arrays else None
 
@@ -417,7 +451,7 @@ def export_run(
     Reads ``model.keras`` and the run's ``class_names.json``,
     ``run_config.json``, ``result.json`` and ``dataset_report.json`` (or a
     ``labels.txt``/``model.json`` next to a ``.keras`` file). Verification uses
-    up to eight real images of the run's dataset when the dataset folder is
+    up to eight real images of the run (from its split manifest) when the dataset folder is
     still there, else a fixed synthetic batch.
 
     Args:
@@ -451,5 +485,5 @@ def export_run(
             height, width = input_hw(model)
         except ValueError as exc:
             raise ExportError(f"{model_path} is not an image classifier tlstudio can export: {exc}", path=str(model_path)) from exc
-        images = validation_images(meta.get("run_config"), height, width)
+        images = validation_images(folder, meta.get("run_config"), height, width, sink=sink) if "run_dir" in meta else None
     return export_model(model, export_cfg, metadata=meta, verify_images=images, sink=sink, cancel=cancel)

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import math
 import os
 from typing import Iterator
@@ -47,6 +48,9 @@ import tensorflow as tf
 
 from tlstudio.errors import ConfigError
 from tlstudio.training.cluster import is_chief, role
+
+_log = logging.getLogger(__name__)
+_GPU_ERRORS_LOGGED: set[str] = set()  # each reason is logged once per process
 
 __all__ = [
     "MultiWorkerMirroredStrategy",
@@ -68,10 +72,14 @@ __all__ = [
 
 
 def gpus() -> list:
-    """Visible physical GPUs."""
+    """Visible physical GPUs; none, with a logged warning saying why, when TensorFlow cannot list them."""
     try:
         return tf.config.list_physical_devices("GPU")
-    except Exception:  # noqa: BLE001 - a broken CUDA install must not stop CPU training
+    except Exception as exc:  # noqa: BLE001 - a broken CUDA install must not stop CPU training
+        reason = f"{type(exc).__name__}: {exc}"
+        if reason not in _GPU_ERRORS_LOGGED:
+            _GPU_ERRORS_LOGGED.add(reason)
+            _log.warning("TensorFlow could not list the GPUs, so training runs on the CPU: %s", reason)
         return []
 
 

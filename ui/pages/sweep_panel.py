@@ -54,7 +54,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from tlstudio.analysis.promote import promote, unsupported  # plain Python: no Keras
+from tlstudio.analysis.promote import promote  # plain Python: no Keras
 from tlstudio.backbones import BACKBONES, block_of, cut_points
 from tlstudio.config import DataConfig, FreezeConfig, ModelConfig, RunConfig, TrainConfig
 from tlstudio.errors import ConfigError, TlStudioError
@@ -542,7 +542,7 @@ class SweepPanel(QWidget):
             self.promote_hint.setText(str(exc))
             return None
         model = dataclasses.replace(run.model, cut="" if run.model.cut == cut_points(run.model.backbone)[-1] else run.model.cut)
-        notes = list(unsupported(trial.params, cut_points(model.backbone)[-1]))
+        notes = []
         if fine and model.freeze.mode == "all":
             model = dataclasses.replace(model, freeze=fine_tune_freeze(model))
             notes.append("fine-tuning unfreezes the last block (everything was frozen)")
