@@ -435,7 +435,7 @@ def test_a_confusion_cell_rings_its_images_on_the_embedding_map(qtbot, page, exp
 
     from tlstudio.jobs.embed import EmbedResult
     from ui.map_link import map_link
-    from ui.widgets.embedding_map import CORRECT_COLOURS, EmbeddingMap
+    from ui.panels.embedding_map import CORRECT_COLOURS, EmbeddingMap
 
     paths = tuple(sorted(str(p) for p in (exported / "data").rglob("*.png")))
     labels = np.array([0 if "/red/" in p else 1 for p in paths])

@@ -835,8 +835,8 @@ class DataPage(QWidget):
     # ------------------------------------------------------ audit (issue 13)
 
     def _build_audit_tab(self) -> QWidget:
-        """The Audit tab (:mod:`ui.widgets.audit_view`): runs the "audit" job; a moved file rescans the folder."""
-        from ui.widgets.audit_view import AuditView
+        """The Audit tab (:mod:`ui.panels.audit_view`): runs the "audit" job; a moved file rescans the folder."""
+        from ui.panels.audit_view import AuditView
 
         self.audit_view = AuditView(self.state)
         self.audit_view.actions.dataset_changed.connect(lambda: self.state.dataset_root and self.open_folder(self.state.dataset_root))
@@ -850,8 +850,8 @@ class DataPage(QWidget):
             self.audit_view.run_audit()
 
     def _build_map_tab(self) -> QWidget:
-        """The embedding map (:mod:`ui.widgets.embedding_map`); coloured by the last audit's findings too."""
-        from ui.widgets.embedding_map import EmbeddingMap
+        """The embedding map (:mod:`ui.panels.embedding_map`); coloured by the last audit's findings too."""
+        from ui.panels.embedding_map import EmbeddingMap
 
         self.embedding_map = EmbeddingMap(self.state)
         self.audit_view.audited.connect(self.embedding_map.set_audit)

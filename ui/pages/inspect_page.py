@@ -14,7 +14,7 @@ Three sections: **Layers**, **Calculator** and **Memory**.
 * **Grad-CAM**: where the model looks for a class, for the same image as the
   Activations tab; shown as soon as the image is chosen, computed when the
   tab is open.
-* **Calculator** (:mod:`ui.widgets.calculator`) and **Memory**
+* **Calculator** (:mod:`ui.panels.calculator`) and **Memory**
   (:mod:`ui.widgets.memory_panel`): pure arithmetic, no engine needed.
 
 Every model-bound computation is an engine job (:mod:`tlstudio.jobs.inspect`)
@@ -65,7 +65,7 @@ from tlstudio.io.atomic import atomic_write_text
 from tlstudio.jobs.inspect import FILTER_MODES, ActivationsConfig, FiltersConfig, GradCamConfig, InspectTableConfig
 from tlstudio.jobs.models import ModelRef
 from ui.engine import engine
-from ui.widgets.calculator import CalculatorWidget
+from ui.panels.calculator import CalculatorWidget
 from ui.widgets.column_chooser import ColumnChooser
 from ui.widgets.images import PathLabel, breakable, image_label, wrapping_label
 from ui.widgets.layer_table_model import (

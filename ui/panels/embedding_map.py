@@ -417,9 +417,9 @@ class EmbeddingMap(QWidget):
         return text + (f" · predicted {predicted}" if predicted else "")
 
     def gallery(self):
-        """The window of selected images with their Grad-CAM (:mod:`ui.widgets.gradcam_gallery`), made on first use."""
+        """The window of selected images with their Grad-CAM (:mod:`ui.panels.gradcam_gallery`), made on first use."""
         if self._gallery is None:
-            from ui.widgets.gradcam_gallery import GradCamGallery
+            from ui.panels.gradcam_gallery import GradCamGallery
 
             self._gallery = GradCamGallery(self.state, self)
         return self._gallery

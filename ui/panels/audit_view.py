@@ -11,10 +11,10 @@ and size. The result shows, most important first:
 * **Outliers**: images far from every other image in feature space.
 * **Class balance**: images per class, the ratio, and what to do.
 
-Cards carry the actions of :class:`~ui.pages.audit_actions.AuditActions`:
+Cards carry the actions of :class:`~ui.panels.audit_actions.AuditActions`:
 Relabel (label issues), Exclude, Looks right; Undo takes back the newest.
 Findings the project already dismissed are not shown again. Thumbnails load
-off the GUI thread (:func:`ui.widgets.thumbnails.load_thumbnail`).
+off the GUI thread (:class:`ui.widgets.thumbnails.ThumbnailLoader`).
 
 A finished audit is saved in the project (:class:`~tlstudio.audit_record.AuditRecord`:
 when, on which files, what it found). When a project opens, or this tab is
@@ -34,8 +34,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QObject, QRunnable, Qt, QThreadPool, Signal
-from PySide6.QtGui import QColor, QImage, QPixmap
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QFrame,
     QGridLayout,
@@ -52,9 +51,9 @@ from PySide6.QtWidgets import (
 from tlstudio.project.audit_record import AuditRecord, dataset_fingerprint
 from tlstudio.jobs.audit import AuditConfig, AuditResult, DuplicateGroup, Imbalance  # dataclasses only
 from ui.engine import engine
-from ui.pages.audit_actions import AuditActions
+from ui.panels.audit_actions import AuditActions
 from ui.widgets.job_controls import JobControls
-from ui.widgets.thumbnails import load_thumbnail
+from ui.widgets.thumbnails import ThumbnailLoader, placeholder_pixmap
 
 logger = logging.getLogger(__name__)
 
@@ -63,75 +62,6 @@ CARD_WIDTH = 236
 BUSY_KEY = "audit"
 LEAK_COLOUR = "#b3261e"
 DONE_COLOUR = "#2e7d32"
-
-
-# ------------------------------------------------------------------ thumbnails
-
-
-class _Loaded(QObject):
-    loaded = Signal(str, QImage)
-
-
-class _Job(QRunnable):
-    def __init__(self, path: str, signals: _Loaded, size: int = THUMB):
-        super().__init__()
-        self.path, self.signals, self.size = path, signals, size
-
-    def run(self) -> None:
-        image = load_thumbnail(self.path, self.size)
-        try:
-            self.signals.loaded.emit(self.path, image)
-        except RuntimeError:  # the view went away meanwhile
-            pass
-
-
-class ThumbnailLoader(QObject):
-    """Loads thumbnails on a private pool and hands each one to the labels waiting for it.
-
-    Args:
-        parent: Owner.
-        size: Side of the square thumbnails, in pixels.
-    """
-
-    def __init__(self, parent: QObject | None = None, size: int = THUMB):
-        super().__init__(parent)
-        self.size = size
-        self._pool = QThreadPool(self)
-        self._pool.setMaxThreadCount(2)
-        self._signals = _Loaded()
-        self._signals.loaded.connect(self._on_loaded)
-        self._waiting: dict[str, list[QLabel]] = {}
-        self._cache: dict[str, QPixmap] = {}
-
-    def request(self, path: str, label: QLabel) -> None:
-        """Show ``path``'s thumbnail in ``label`` when it is ready."""
-        if path in self._cache:
-            label.setPixmap(self._cache[path])
-            return
-        first = path not in self._waiting
-        self._waiting.setdefault(path, []).append(label)
-        if first:
-            self._pool.start(_Job(path, self._signals, self.size))
-
-    def pending(self) -> int:
-        return len(self._waiting)
-
-    def shutdown(self, timeout_ms: int = 5000) -> None:
-        self._pool.clear()
-        self._pool.waitForDone(timeout_ms)
-
-    def _on_loaded(self, path: str, image: QImage) -> None:
-        if image.isNull():
-            pixmap = QPixmap(self.size, self.size)
-            pixmap.fill(QColor("#f3d6d2"))  # unreadable or moved away: a pale red tile
-        else:
-            pixmap = QPixmap.fromImage(image)
-        self._cache[path] = pixmap
-        for label in self._waiting.pop(path, []):
-            try:
-                label.setPixmap(pixmap)
-            except RuntimeError:  # the card was removed meanwhile
-                pass
 
 
 # ---------------------------------------------------------------------- cards
@@ -162,9 +92,7 @@ class SuspectCard(QFrame):
         self.thumb = QLabel()
         self.thumb.setFixedSize(THUMB, THUMB)
         self.thumb.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        placeholder = QPixmap(THUMB, THUMB)
-        placeholder.fill(QColor("#e4e7eb"))
-        self.thumb.setPixmap(placeholder)
+        self.thumb.setPixmap(placeholder_pixmap(THUMB))
         name = Path(path).name
         self.name_label = QLabel(self.fontMetrics().elidedText(name, Qt.TextElideMode.ElideMiddle, CARD_WIDTH - 16))
         self.name_label.setToolTip(path)
@@ -319,7 +247,7 @@ class AuditView(QWidget):
         parent: Parent widget.
 
     Attributes:
-        actions: The :class:`~ui.pages.audit_actions.AuditActions` the cards call.
+        actions: The :class:`~ui.panels.audit_actions.AuditActions` the cards call.
         label_grid: Cards of the label issues.
         outlier_grid: Cards of the outliers.
         duplicate_rows: One row widget per duplicate group shown, each with ``cards``.

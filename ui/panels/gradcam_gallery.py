@@ -21,7 +21,7 @@ from typing import Any, Sequence
 
 import numpy as np
 from PySide6.QtCore import Qt, QUrl
-from PySide6.QtGui import QColor, QDesktopServices, QImage, QPixmap
+from PySide6.QtGui import QDesktopServices, QPixmap
 from PySide6.QtWidgets import (
     QDialog,
     QFrame,
@@ -38,7 +38,8 @@ from PySide6.QtWidgets import (
 from tlstudio.jobs.evaluate import PredictConfig, PredictResult  # dataclasses only: no TensorFlow
 from tlstudio.jobs.models import ModelRef
 from ui.engine import engine
-from ui.widgets.audit_view import ThumbnailLoader
+from ui.widgets.images import to_pixmap
+from ui.widgets.thumbnails import ThumbnailLoader, placeholder_pixmap
 
 TILE = 128
 """Side of a thumbnail and of a Grad-CAM overlay, in pixels."""
@@ -55,16 +56,7 @@ NO_MODEL_TEXT = ("Grad-CAM needs a trained model: train one on the Train page, o
 
 
 def _pixmap(array: np.ndarray, side: int) -> QPixmap:
-    arr = np.ascontiguousarray(array, dtype=np.uint8)
-    h, w = arr.shape[:2]
-    image = QImage(arr.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
-    return QPixmap.fromImage(image).scaled(side, side, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation)
-
-
-def _placeholder() -> QPixmap:
-    pixmap = QPixmap(TILE, TILE)
-    pixmap.fill(QColor("#e4e7eb"))
-    return pixmap
+    return to_pixmap(array).scaled(side, side, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation)
 
 
 class ImageTile(QFrame):
@@ -85,7 +77,7 @@ class ImageTile(QFrame):
         self.image = QLabel()
         self.image.setFixedSize(TILE, TILE)
         self.image.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.image.setPixmap(_placeholder())
+        self.image.setPixmap(placeholder_pixmap(TILE))
         self.cam = QLabel("waiting…")
         self.cam.setObjectName("GradCam")
         self.cam.setFixedSize(TILE, TILE)
