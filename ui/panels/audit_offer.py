@@ -21,9 +21,11 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from ui.panels.audit_view import current_fingerprint, when_text
-
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QWidget
+
+from tlstudio.project.audit_record import AuditRecord
+from ui.jobs.audit_jobs import current_fingerprint
+from ui.panels.audit_cards import when_text
 
 LEAK_COLOUR = "#b00020"
 
@@ -70,7 +72,7 @@ class AuditOffer(QWidget):
         super().showEvent(event)
         self.refresh()
 
-    def record(self) -> Any:
+    def record(self) -> AuditRecord | None:
         """The project's last audit when it was of the current dataset folder, else None.
 
         The project controller is looked up, never made (making one starts autosaving).
@@ -83,7 +85,7 @@ class AuditOffer(QWidget):
         if controller is not self._watched:  # another project opening: refresh
             controller.project_changed.connect(lambda _p: self.refresh())
             self._watched = controller
-        record = getattr(controller.project, "audit", None)
+        record = controller.project.audit
         root = self.state.data_config.root
         return record if record is not None and _key(record.root) == _key(root) else None
 
