@@ -50,7 +50,6 @@ from PySide6.QtWidgets import (
 )
 
 from tlstudio.data.scan import IMAGE_EXTENSIONS
-from tlstudio.imaging import load_rgb
 from tlstudio.inspection import formulas as fm
 from tlstudio.inspection.formulas import LayerRow, LayerTable
 from tlstudio.inspection.report import to_csv, to_markdown
@@ -66,6 +65,7 @@ from ui.state import AppState
 from ui.widgets.images import breakable
 from ui.widgets.layer_table_model import detail_html
 from ui.widgets.memory_panel import MemoryPanel
+from ui.widgets.thumbnails import load_preview
 
 SPLITTER_KEY = "inspect/splitter"
 """QSettings key of the table/detail splitter's state."""
@@ -354,9 +354,7 @@ class InspectPage(QWidget):
             prefix: Shown before the path, e.g. ``"validation · cats: "``.
         """
         try:
-            image = load_rgb(path)
-            image.thumbnail((PREVIEW_SIDE, PREVIEW_SIDE))
-            preview = np.asarray(image, dtype=np.uint8)
+            preview = load_preview(path, PREVIEW_SIDE)
         except (OSError, ValueError) as exc:  # PIL.UnidentifiedImageError is an OSError
             suffixes = ", ".join(sorted(IMAGE_EXTENSIONS))
             self.pictures.say_image(

@@ -181,7 +181,7 @@ class EmbeddingMap(QWidget):
 
     def embed_config(self) -> EmbedConfig:
         """The map of the current dataset with the Model page's backbone; the last run's model predicts."""
-        model_path = getattr(self.state, "model_path", "") or ""
+        model_path = self.state.model_path or ""
         return EmbedConfig(data=self.state.data_config, model=self.state.model_config, model_path=model_path)
 
     def compute(self) -> bool:

@@ -227,7 +227,7 @@ class GradCamGallery(QDialog):
         captions = list(captions) + [""] * (len(paths) - len(captions))
         shown = paths[:MAX_IMAGES]
         self.tiles = [ImageTile(p, c) for p, c in zip(shown, captions)]
-        self.model_path = getattr(self.state, "model_path", "") or ""
+        self.model_path = self.state.model_path or ""
         columns = COLUMNS if self.model_path else COLUMNS_WITHOUT_CAM
         for i, tile in enumerate(self.tiles):
             self.grid.addWidget(tile, i // columns, i % columns, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)

@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import QMimeData, QSize, Qt, Signal
-from PySide6.QtGui import QDragEnterEvent, QDropEvent, QPixmap
+from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -37,6 +37,7 @@ from tlstudio.evaluation.runner import ImagePrediction
 from tlstudio.jobs.evaluate import PredictResult
 from ui.state import AppState
 from ui.widgets.images import to_pixmap
+from ui.widgets.thumbnails import preview_pixmap
 
 TOP_K = 5
 
@@ -204,7 +205,7 @@ class ImageTestPanel(QWidget):
 
     def show_image(self, path: str) -> None:
         """Show ``path`` while it is being predicted (its name when it cannot be drawn)."""
-        pix = QPixmap(path)
+        pix = preview_pixmap(path)
         if not pix.isNull():
             self.drop_area.setPixmap(pix.scaled(self.drop_area.size(), Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation))
         else:  # never leave the previous picture next to this file's result

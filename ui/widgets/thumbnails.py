@@ -12,7 +12,11 @@ thousands of images therefore decodes only what comes into view.
 labels (the audit cards, the Grad-CAM gallery): the same decoding, the same
 placeholder and "unreadable" tiles, one cache per loader.
 
-This is the one place the GUI turns an image file into a thumbnail.
+:func:`load_preview` and :func:`preview_pixmap` read one image whole (or
+shrunk to a side) for the pictures that show a single chosen image: the
+Inspect page's Grad-CAM tab and the Evaluate page's test image.
+
+This is the one place the GUI turns an image file into pixels.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from pathlib import Path
 
+import numpy as np
 from PySide6.QtCore import (
     QAbstractListModel,
     QModelIndex,
@@ -33,6 +38,8 @@ from PySide6.QtCore import (
 )
 from PySide6.QtGui import QColor, QImage, QPixmap
 from PySide6.QtWidgets import QLabel, QListView, QWidget
+
+from ui.widgets.images import to_pixmap
 
 THUMB_SIZE = 96
 CACHE_LIMIT = 2000
@@ -78,6 +85,29 @@ def thumbnail_pixmap(image: QImage, size: int) -> QPixmap:
         pixmap.fill(QColor(UNREADABLE_COLOUR))  # unreadable or moved away: a pale red tile
         return pixmap
     return QPixmap.fromImage(image)
+
+
+def load_preview(path: str, max_side: int = 0) -> np.ndarray:
+    """``path`` as a uint8 RGB array, as training reads it, shrunk to fit ``max_side`` when given.
+
+    Raises:
+        OSError: the file cannot be read or is not an image (PIL.UnidentifiedImageError is an OSError).
+        ValueError: the image cannot be decoded.
+    """
+    from tlstudio.imaging import load_rgb
+
+    image = load_rgb(path)
+    if max_side:
+        image.thumbnail((max_side, max_side))
+    return np.asarray(image, dtype=np.uint8)
+
+
+def preview_pixmap(path: str) -> QPixmap:
+    """``path`` as a pixmap at its own size, read as :func:`load_preview` does (null when it cannot be read)."""
+    try:
+        return to_pixmap(load_preview(path))
+    except (OSError, ValueError):
+        return QPixmap()
 
 
 class _Signals(QObject):
