@@ -26,6 +26,7 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QWidget
 from tlstudio.project.audit_record import AuditRecord
 from ui.jobs.audit_jobs import current_fingerprint
 from ui.panels.audit_cards import when_text
+from ui.state import AppState
 
 LEAK_COLOUR = "#b00020"
 
@@ -42,7 +43,7 @@ class AuditOffer(QWidget):
         parent: Parent widget.
     """
 
-    def __init__(self, state: Any, parent: QWidget | None = None):
+    def __init__(self, state: AppState, parent: QWidget | None = None):
         super().__init__(parent)
         self.state = state
         self._trained: set[str] = set()

@@ -27,7 +27,6 @@ import html
 import logging
 import os
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
@@ -35,9 +34,11 @@ from PySide6.QtCore import QPointF, Qt, QUrl, Signal
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QPushButton, QToolButton, QToolTip, QVBoxLayout, QWidget
 
+from tlstudio.jobs.audit import AuditResult  # dataclasses only
 from tlstudio.jobs.embed import EmbedConfig, EmbedResult  # config dataclasses only: no TensorFlow
 from ui.engine import engine
 from ui.map_link import map_link
+from ui.state import AppState
 from ui.widgets.job_controls import JobControls
 from ui.widgets.lasso import LassoViewBox, points_in_polygon
 
@@ -52,7 +53,7 @@ CORRECT_COLOURS = {"correct": "#59a14f", "wrong": "#e15759", "no prediction": UN
 SELECTION_COLOUR = "#1b1f23"
 
 
-def audit_flags(paths: tuple[str, ...], audit: Any) -> list[str]:
+def audit_flags(paths: tuple[str, ...], audit: AuditResult | None) -> list[str]:
     """The audit flag of every path: ``"leak"`` > ``"label issue"`` > ``"duplicate"`` > ``"outlier"`` > ``"none"``."""
     flags: dict[str, str] = {}
     if audit is not None:
@@ -91,11 +92,11 @@ class EmbeddingMap(QWidget):
     point_clicked = Signal(str)
     images_selected = Signal(list)
 
-    def __init__(self, state: Any, parent: QWidget | None = None):
+    def __init__(self, state: AppState, parent: QWidget | None = None):
         super().__init__(parent)
         self.state = state
         self.result: EmbedResult | None = None
-        self.audit: Any = None
+        self.audit: AuditResult | None = None
         self.open_images = True
         self._brush_index = np.zeros(0, np.int64)
         self.selected = np.zeros(0, np.int64)
@@ -197,7 +198,7 @@ class EmbeddingMap(QWidget):
         self.runner.start("embed", config)
         return True
 
-    def set_audit(self, audit: Any) -> None:
+    def set_audit(self, audit: AuditResult | None) -> None:
         """Keep the audit result for the "Audit flag" colours."""
         self.audit = audit
         if self.result is not None and self.colour_combo.currentText() == "Audit flag":

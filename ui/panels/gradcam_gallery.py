@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import html
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Sequence
 
 import numpy as np
 from PySide6.QtCore import Qt, QUrl
@@ -38,6 +38,7 @@ from PySide6.QtWidgets import (
 from tlstudio.jobs.evaluate import PredictConfig, PredictResult  # dataclasses only: no TensorFlow
 from tlstudio.jobs.models import ModelRef
 from ui.engine import engine
+from ui.state import AppState
 from ui.widgets.images import to_pixmap
 from ui.widgets.thumbnails import ThumbnailLoader, placeholder_pixmap
 
@@ -166,7 +167,7 @@ class GradCamGallery(QDialog):
         model_path: The model whose Grad-CAM is shown ("" when none).
     """
 
-    def __init__(self, state: Any, parent: QWidget | None = None):
+    def __init__(self, state: AppState, parent: QWidget | None = None):
         super().__init__(parent)
         self.setObjectName("GradCamGallery")
         self.setWindowTitle("Selected images")
