@@ -45,8 +45,7 @@ from ui import settings as app_settings
 from ui.engine import engine
 from ui.forms import FormBinder
 from ui.jobs import data_jobs
-from ui.jobs.data_jobs import PREVIEW_IMAGES, PREVIEW_SIZE, PREVIEW_VARIANTS  # noqa: F401 - the page's preview settings
-from ui.panels.augment_preview import FLIP_LABELS, MIN_PREVIEW_TILE, AugmentPreviewPanel  # noqa: F401
+from ui.panels.augment_preview import AugmentPreviewPanel
 from ui.panels.class_split import ClassSplitPanel
 from ui.panels.image_browser import ImageBrowser
 from ui.panels.validation_report import ValidationReportPanel

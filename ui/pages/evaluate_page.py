@@ -48,9 +48,8 @@ from tlstudio.events import Progress
 from tlstudio.jobs.evaluate import PredictResult
 from tlstudio.jobs.models import ModelRef
 from ui.jobs.evaluate_jobs import EvaluateJobs, folder_images, is_run, model_source
-from ui.panels.evaluation_results import SPLIT_TITLES, EvaluationResults, summary_html  # noqa: F401 - SPLIT_TITLES: the page's names
-from ui.panels.image_test import TOP_K, ProbabilityBars, dropped_file, readable_reason  # noqa: F401 - re-exported for callers
-from ui.panels.image_test import ImageTestPanel
+from ui.panels.evaluation_results import EvaluationResults, summary_html
+from ui.panels.image_test import ImageTestPanel, dropped_file
 from ui.project_actions import project_controller
 from ui.state import AppState
 from ui.widgets.run_history import RunHistoryWidget

@@ -60,7 +60,7 @@ from ui.jobs.inspect_jobs import VISUAL_JOBS, InspectJobs, VisualConfig, weights
 from ui.panels.calculator import CalculatorWidget
 from ui.panels.layer_pictures import LayerPictures
 from ui.panels.layer_table import LayerTablePanel
-from ui.panels.model_source import CURRENT, DEFAULT_WEIGHTS, INSPECT_WEIGHTS, ModelSourceBar  # noqa: F401 - the page's names
+from ui.panels.model_source import ModelSourceBar
 from ui.state import AppState
 from ui.widgets.images import breakable
 from ui.widgets.layer_table_model import detail_html

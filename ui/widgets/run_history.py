@@ -40,7 +40,7 @@ from PySide6.QtWidgets import (
 )
 
 from tlstudio.errors import TlStudioError
-from ui.widgets.run_comparison import DIFF_ROWS_SHOWN, RunComparison, compact_rows, rows_height  # noqa: F401 - DIFF_ROWS_SHOWN: callers read it here
+from ui.widgets.run_comparison import RunComparison, compact_rows, rows_height
 
 COLUMNS = (
     ("id", "Run"),
