@@ -21,7 +21,7 @@ from tlstudio.events import Progress
 from tlstudio.imaging import load_image
 from tlstudio.jobs import LIGHT_JOBS, run_job
 from tlstudio.api.data import AugmentPreviewConfig, PrepareDataConfig
-from tlstudio.jobs.data import augment_preview, prepare
+from tlstudio.api.data import augment_preview, prepare
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -82,7 +82,7 @@ def test_prepare_data_is_light_and_never_loads_tensorflow(shapes, tmp_path):
         import sys
         from tlstudio.config import DataConfig
         from tlstudio.jobs import run_job
-        from tlstudio.jobs.data import PrepareDataConfig
+        from tlstudio.api.data import PrepareDataConfig
 
         prepared = run_job("prepare_data", PrepareDataConfig(DataConfig(root={str(shapes)!r})))
         assert prepared.report.num_valid == 15, prepared.report.num_valid

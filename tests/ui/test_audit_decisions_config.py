@@ -6,7 +6,7 @@ from pathlib import Path
 
 from tlstudio.config import DataConfig
 from tlstudio.data import prepare_data
-from ui.pages.audit_actions import AuditActions
+from ui.panels.audit_actions import AuditActions
 from ui.project_actions import project_controller
 from ui.state import AppState
 

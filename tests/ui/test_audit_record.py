@@ -8,7 +8,7 @@ from types import SimpleNamespace
 from tlstudio.project.audit_record import file_list_fingerprint
 from ui.project_actions import project_controller
 from ui.state import AppState
-from ui.widgets.audit_view import AuditView
+from ui.panels.audit_view import AuditView
 
 from .test_audit_view import _result
 

@@ -16,7 +16,7 @@ import pytest
 from tlstudio.api.audit import AuditResult, DuplicateGroup, Imbalance, LabelIssue, Outlier
 from ui.project_actions import project_controller
 from ui.state import AppState
-from ui.widgets.audit_view import AuditView
+from ui.panels.audit_view import AuditView
 
 
 def _digest(path: Path) -> str:

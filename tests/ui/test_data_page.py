@@ -16,7 +16,8 @@ from PySide6.QtGui import QGuiApplication
 from tlstudio.config import AugmentConfig
 from tlstudio.events import Progress
 from ui import worker
-from ui.pages import data_page as data_page_module
+from ui.jobs import data_jobs
+from ui.panels import augment_preview
 from ui.pages.data_page import DataPage
 from ui.state import AppState
 
@@ -206,7 +207,7 @@ def test_preview_tab_shows_augmented_samples(qtbot, page, tiny_dataset):
     page.aug_checks["zoom"].setChecked(True)
     with qtbot.waitSignal(page.preview_runner.finished, timeout=120_000):
         page.tabs.setCurrentIndex(2)
-    assert len(page.preview_labels) == 2 * (1 + data_page_module.PREVIEW_VARIANTS)
+    assert len(page.preview_labels) == 2 * (1 + data_jobs.PREVIEW_VARIANTS)
     assert all(not label.pixmap().isNull() for label in page.preview_labels)
     assert page.preview_status.text().startswith("Random draws")
 
@@ -263,7 +264,7 @@ def test_screenshot_after_an_augmentation_preview(qtbot, main_window, tiny_datas
     with qtbot.waitSignal(page.preview_runner.finished, timeout=120_000):
         page.tabs.setCurrentIndex(2)
     assert page.preview_runner.job == "augment_preview"
-    assert len(page.preview_labels) == 2 * (1 + data_page_module.PREVIEW_VARIANTS)
+    assert len(page.preview_labels) == 2 * (1 + data_jobs.PREVIEW_VARIANTS)
     qtbot.wait(100)
     path = tmp_path / f"data_page_{size[0]}x{size[1]}.png"
     assert main_window.grab().save(str(path))
@@ -273,7 +274,7 @@ def test_screenshot_after_an_augmentation_preview(qtbot, main_window, tiny_datas
     for label in page.preview_labels:
         right = label.mapTo(viewport, label.contentsRect().center()).x() + label.pixmap().width() // 2
         assert right <= viewport.width()
-        assert label.pixmap().width() >= data_page_module.MIN_PREVIEW_TILE
+        assert label.pixmap().width() >= augment_preview.MIN_PREVIEW_TILE
     page.tabs.setCurrentIndex(0)
     qtbot.wait(100)
     assert main_window.grab().save(str(tmp_path / f"data_page_{size[0]}x{size[1]}_images.png"))

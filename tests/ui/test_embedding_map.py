@@ -11,7 +11,7 @@ from PySide6.QtCore import Qt
 from tlstudio.api.audit import AuditResult, DuplicateGroup, Imbalance, LabelIssue, Outlier
 from tlstudio.api.embed import EmbedResult
 from ui.state import AppState
-from ui.widgets.embedding_map import FLAG_COLOURS, EmbeddingMap
+from ui.panels.embedding_map import FLAG_COLOURS, EmbeddingMap
 
 
 def _result(n: int, with_predictions: bool = True) -> EmbedResult:

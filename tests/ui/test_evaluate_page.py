@@ -247,7 +247,7 @@ def test_csv_to_an_unwritable_place_reports_a_readable_error(qtbot, page, export
     ],
 )
 def test_readable_reason(reason, text):
-    from ui.pages.evaluate_page import readable_reason
+    from ui.panels.image_test import readable_reason
 
     assert readable_reason(reason) == text
 
@@ -408,7 +408,7 @@ def test_runs_table_fits_without_a_horizontal_scrollbar_and_every_difference_sho
 
 
 def test_many_differences_scroll_and_the_title_says_so(qtbot, page, tmp_path):
-    from ui.widgets.run_history import DIFF_ROWS_SHOWN
+    from ui.widgets.run_comparison import DIFF_ROWS_SHOWN
 
     _add_run(page, tmp_path, "run-a")
     _add_run(page, tmp_path, "run-b", epochs=3, fine_tune_epochs=1, learning_rate=3e-4, batch_size=8, seed=7,
@@ -435,7 +435,7 @@ def test_a_confusion_cell_rings_its_images_on_the_embedding_map(qtbot, page, exp
 
     from tlstudio.api.embed import EmbedResult
     from ui.map_link import map_link
-    from ui.widgets.embedding_map import CORRECT_COLOURS, EmbeddingMap
+    from ui.panels.embedding_map import CORRECT_COLOURS, EmbeddingMap
 
     paths = tuple(sorted(str(p) for p in (exported / "data").rglob("*.png")))
     labels = np.array([0 if "/red/" in p else 1 for p in paths])

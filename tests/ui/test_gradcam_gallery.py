@@ -12,7 +12,7 @@ from PIL import Image
 
 from tlstudio.api.embed import EmbedResult
 from ui.state import AppState
-from ui.widgets.gradcam_gallery import MAX_GRADCAM, NO_MODEL_TEXT, GradCamGallery
+from ui.panels.gradcam_gallery import MAX_GRADCAM, NO_MODEL_TEXT, GradCamGallery
 
 from .test_evaluate_page import _tiny_model
 
@@ -106,7 +106,7 @@ def test_a_model_that_cannot_load_stops_the_gradcam_with_its_reason(qtbot, tmp_p
 
 
 def test_map_click_opens_the_gallery(qtbot, tmp_path):
-    from ui.widgets.embedding_map import EmbeddingMap
+    from ui.panels.embedding_map import EmbeddingMap
 
     paths = _images(tmp_path, 4)
     result = EmbedResult(coords=np.array([[0, 0], [0.5, 0.5], [-0.5, 0.5], [0.5, -0.5]], np.float32),

@@ -21,7 +21,8 @@ from PySide6.QtCore import Qt
 from tlstudio.backbones import BACKBONES, WEIGHTS_LABELS
 from tlstudio.config import ModelConfig
 from tlstudio.api.model_ref import ModelRef
-from ui.pages.inspect_page import CURRENT, InspectPage
+from ui.pages.inspect_page import InspectPage
+from ui.panels.model_source import CURRENT
 from ui.state import AppState
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -9,7 +9,7 @@ import numpy as np
 from tlstudio.api.embed import EmbedResult
 from ui.map_link import Prediction, map_link
 from ui.state import AppState
-from ui.widgets.embedding_map import EmbeddingMap
+from ui.panels.embedding_map import EmbeddingMap
 
 
 def _result(root) -> EmbedResult:

@@ -41,7 +41,7 @@ import numpy as np
 from tlstudio.errors import ModelFileError
 from tlstudio.io.limits import FileTooLarge, check_zip
 from tlstudio.io.runners import KINDS, Runner, open_runner
-from tlstudio.run_folders.run_files import MODEL
+from tlstudio.run_file_names import CLASS_NAMES, MODEL
 
 KIND_LABELS = {"keras": "Keras", "savedmodel": "SavedModel", "tflite": "TFLite", "onnx": "ONNX"}
 """Format key to the name shown in messages."""
@@ -321,8 +321,6 @@ def read_class_names(folder: str | Path) -> list[str] | None:
         names = [line.strip() for line in labels.read_text(encoding="utf-8").splitlines() if line.strip()]
         if names:
             return names
-    from tlstudio.run_folders import CLASS_NAMES
-
     for fname in ("model.json", CLASS_NAMES):
         path = folder / fname
         if path.is_file():

@@ -2,7 +2,7 @@
 
 The dataset audit's "Relabel" may move a file from its class folder to the
 suggested one after the user confirmed both full paths
-(:mod:`ui.pages.audit_actions`). The move is a rename inside the dataset:
+(:mod:`ui.panels.audit_actions`). The move is a rename inside the dataset:
 the bytes are never rewritten, a file already at the target is never
 replaced (a free name ``photo-1.jpg`` is chosen instead), and both folders
 are fsynced so that a crash leaves the image in exactly one of the two

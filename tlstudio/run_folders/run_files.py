@@ -18,34 +18,24 @@ from typing import Any
 
 from tlstudio.config import RunConfig
 from tlstudio.errors import ProjectError
-from tlstudio.schemas import check_class_names, check_history, check_result, check_run_config, read_json
-
-RUN_CONFIG = "run_config.json"
-CLASS_NAMES = "class_names.json"
-DATASET_REPORT = "dataset_report.json"
-HISTORY = "history.json"
-BEST_WEIGHTS = "best.weights.h5"
-LAST_WEIGHTS = "last.weights.h5"
-MODEL = "model.keras"
-RESULT = "result.json"
-LOGS = "logs"
-SPLIT_MANIFEST = "split_manifest.json"
-AUTO_HEAD = "auto_head.json"
-RUN_MARKER = ".tlstudio-run"
-"""Marker file of a run folder: JSON ``{"format": "tlstudio-run", "version": 1, "created": ..., "tlstudio": ...}``."""
-
-MARKER_FORMAT = "tlstudio-run"
-
-RUN_ENTRIES = frozenset(
-    {RUN_MARKER, RUN_CONFIG, CLASS_NAMES, DATASET_REPORT, SPLIT_MANIFEST, HISTORY, BEST_WEIGHTS, LAST_WEIGHTS, MODEL, RESULT, LOGS,
-     AUTO_HEAD}
+from tlstudio.run_file_names import (
+    AUTO_HEAD,
+    BEST_WEIGHTS,
+    CLASS_NAMES,
+    DATASET_REPORT,
+    HISTORY,
+    LAST_WEIGHTS,
+    LOGS,
+    MARKER_FORMAT,
+    MODEL,
+    RESULT,
+    RUN_CONFIG,
+    RUN_ENTRIES,
+    RUN_MARKER,
+    SPLIT_MANIFEST,
+    WEIGHTS_EPOCHS_ATTR,
 )
-"""Everything tlstudio writes in a run folder (``logs`` is a folder). Temporaries
-of these, ``.NAME.tmp-XXXXXXXX...`` (see :mod:`tlstudio.io.atomic`), may also be present."""
-
-WEIGHTS_EPOCHS_ATTR = "tlstudio_epochs_completed"
-"""Root attribute of ``last.weights.h5``: the epochs completed that the weights hold."""
-
+from tlstudio.schemas import check_class_names, check_history, check_result, check_run_config, read_json
 
 class RunFolder:
     """One run folder: the path of each file it holds, and its checked loaders.

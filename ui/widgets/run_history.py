@@ -14,18 +14,14 @@ contents and gives the Run column what is left (at least
 :data:`RUN_MIN_WIDTH`), eliding long names in the middle with the run folder's
 full path in the tooltip, and Notes stretches into the rest; they refit when
 the view resizes, so a 1024×680 window needs no horizontal scrollbar. The
-config differences table is as tall as its rows (up to
-:data:`DIFF_ROWS_SHOWN`, then it scrolls and its title says how many rows are
-below).
+comparison below the table is :class:`~ui.widgets.run_comparison.RunComparison`.
 """
 
 from __future__ import annotations
 
-from html import escape
 from pathlib import Path
 from typing import Any, Callable
 
-import pyqtgraph as pg
 from PySide6.QtCore import QEvent, Qt, QUrl
 from PySide6.QtGui import QBrush, QColor, QDesktopServices
 from PySide6.QtWidgets import (
@@ -44,7 +40,7 @@ from PySide6.QtWidgets import (
 )
 
 from tlstudio.errors import TlStudioError
-from tlstudio.run_folders import RunFolder
+from ui.widgets.run_comparison import RunComparison, compact_rows, rows_height
 
 COLUMNS = (
     ("id", "Run"),
@@ -69,9 +65,6 @@ RUN_MIN_WIDTH = 110
 NOTES_MIN_WIDTH = 80
 """Room (px) the Run column leaves for the Notes column (its title's width while no run has a note); Notes takes the rest."""
 
-DIFF_ROWS_SHOWN = 6
-"""The config differences table shows this many rows at most; more scroll, and its title says so."""
-
 COLUMN_TIPS = {
     "id": "The run's name; hover a run for its folder",
     "freeze": "Which backbone layers stay frozen while fine-tuning",
@@ -83,9 +76,6 @@ COLUMN_TIPS = {
     "notes": "Your notes: double-click a cell to write one",
 }
 """Header tooltips of the runs table, by column key."""
-
-PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf")
-
 
 def _fmt(key: str, value: Any) -> str:
     if value is None:
@@ -108,18 +98,6 @@ def _local_time(iso: str) -> str:
     except ValueError:
         return iso.replace("T", " ").replace("Z", "")[:16]
     return (stamp.astimezone() if stamp.tzinfo else stamp).strftime("%Y-%m-%d %H:%M")
-
-
-def _compact_rows(table: QTableWidget) -> None:
-    """Rows one text line tall (plus padding), not the style's roomier default."""
-    table.verticalHeader().setDefaultSectionSize(table.fontMetrics().height() + 10)
-
-
-def _rows_height(table: QTableWidget, rows: int) -> int:
-    """Height (px) that shows the header and ``rows`` rows of ``table`` without a vertical scrollbar."""
-    header = table.horizontalHeader().sizeHint().height()
-    bar = table.horizontalScrollBar().sizeHint().height() if table.horizontalScrollBar().isVisible() else 0
-    return header + rows * table.verticalHeader().defaultSectionSize() + 2 * table.frameWidth() + bar + 2
 
 
 class RunHistoryWidget(QWidget):
@@ -149,7 +127,7 @@ class RunHistoryWidget(QWidget):
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.DoubleClicked | QAbstractItemView.EditTrigger.EditKeyPressed)
         self.table.verticalHeader().setVisible(False)
-        _compact_rows(self.table)
+        compact_rows(self.table)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         self.table.horizontalHeader().setStretchLastSection(True)  # Notes takes what is left
         self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
@@ -158,7 +136,7 @@ class RunHistoryWidget(QWidget):
             if key in COLUMN_TIPS:
                 self.table.horizontalHeaderItem(col).setToolTip(COLUMN_TIPS[key])
         self.table.setAccessibleName("Runs")
-        self.table.setMinimumHeight(_rows_height(self.table, 3))
+        self.table.setMinimumHeight(rows_height(self.table, 3))
         self.table.viewport().installEventFilter(self)  # its width is the room the columns share
         self.table.itemSelectionChanged.connect(self.update_comparison)
         self.table.itemChanged.connect(self._on_item_changed)
@@ -181,54 +159,11 @@ class RunHistoryWidget(QWidget):
         buttons.addWidget(self.logs_button)
         buttons.addWidget(self.delete_button)
 
-        pg.setConfigOptions(antialias=True)
-        self.acc_plot = pg.PlotWidget(background="w")
-        self.acc_plot.setObjectName("CompareAccuracy")
-        self.loss_plot = pg.PlotWidget(background="w")
-        self.loss_plot.setObjectName("CompareLoss")
-        for plot, title in ((self.acc_plot, "Accuracy (solid: validation, dashed: training)"), (self.loss_plot, "Loss (solid: validation, dashed: training)")):
-            plot.setTitle(title, color="#333", size="10pt")
-            plot.setLabel("bottom", "epoch")
-            plot.showGrid(x=True, y=True, alpha=0.25)
-        # One legend for both plots, as a wrapping label above them: run names are
-        # long, and a pyqtgraph legend inside a half-width plot covered the
-        # curves and was clipped at its right edge at 200% scaling.
-        self.legend = QLabel("")
-        self.legend.setObjectName("CompareLegend")
-        self.legend.setTextFormat(Qt.TextFormat.RichText)
-        self.legend.setWordWrap(True)
-        self.legend.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.legend.setToolTip("Colour of each selected run in both plots")
-        self.train_curves = QCheckBox("Show training curves")
-        self.train_curves.setToolTip("Also draw each run's training curves (dashed) next to its validation curves")
-        self.train_curves.setChecked(True)
-        self.train_curves.toggled.connect(self.update_comparison)
+        self.comparison = RunComparison()
+        self.comparison.train_curves.toggled.connect(self.update_comparison)
+        for name in ("acc_plot", "loss_plot", "legend", "train_curves", "diff_table", "diff_label"):
+            setattr(self, name, getattr(self.comparison, name))
 
-        self.diff_table = QTableWidget(0, 1)
-        self.diff_table.setHorizontalHeaderLabels(["setting"])  # not Qt's default "1"
-        self.diff_table.setObjectName("ConfigDiff")
-        self.diff_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.diff_table.verticalHeader().setVisible(False)
-        _compact_rows(self.diff_table)
-        self.diff_table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
-        self.diff_table.setWordWrap(False)
-        self.diff_table.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
-        self.diff_table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)  # the runs share the width
-        self.diff_label = QLabel("Config differences")
-
-        plots = QWidget()
-        plots_layout = QHBoxLayout(plots)
-        plots_layout.setContentsMargins(0, 0, 0, 0)
-        plots_layout.addWidget(self.acc_plot)
-        plots_layout.addWidget(self.loss_plot)
-        lower = QWidget()
-        lower_layout = QVBoxLayout(lower)
-        lower_layout.setContentsMargins(0, 0, 0, 0)
-        lower_layout.addWidget(self.legend)
-        lower_layout.addWidget(plots, 3)
-        lower_layout.addWidget(self.train_curves)
-        lower_layout.addWidget(self.diff_label)
-        lower_layout.addWidget(self.diff_table)  # as tall as its rows: the plots take the rest
         top = QWidget()
         top_layout = QVBoxLayout(top)
         top_layout.setContentsMargins(0, 0, 0, 0)
@@ -236,7 +171,7 @@ class RunHistoryWidget(QWidget):
         top_layout.addLayout(buttons)
         splitter = QSplitter(Qt.Orientation.Vertical)
         splitter.addWidget(top)
-        splitter.addWidget(lower)
+        splitter.addWidget(self.comparison)
         splitter.setStretchFactor(0, 1)
         splitter.setStretchFactor(1, 3)
         layout = QVBoxLayout(self)
@@ -245,7 +180,6 @@ class RunHistoryWidget(QWidget):
 
         controller.runs_changed.connect(self.refresh)
         controller.project_changed.connect(lambda _p: self.refresh())
-        self._fit_diff_table()
         self.refresh()
 
     # ------------------------------------------------------------- layout
@@ -275,11 +209,6 @@ class RunHistoryWidget(QWidget):
         header.setStretchLastSection(False)
         header.resizeSection(NOTES_COLUMN, notes)
         header.setStretchLastSection(True)
-
-    def _fit_diff_table(self) -> None:
-        """Make the differences table as tall as its rows (at most :data:`DIFF_ROWS_SHOWN`; more scroll)."""
-        rows = self.diff_table.rowCount()
-        self.diff_table.setFixedHeight(_rows_height(self.diff_table, min(max(rows, 1), DIFF_ROWS_SHOWN)))
 
     # ------------------------------------------------------------- table
 
@@ -346,77 +275,19 @@ class RunHistoryWidget(QWidget):
         """Overlay the curves of the selected runs and list their config differences."""
         self._update_buttons()
         ids = self.selected_ids()
-        project = self.controller.project
-        for plot in (self.acc_plot, self.loss_plot):
-            plot.clear()
-        self.diff_table.setRowCount(0)
-        self._fit_diff_table()
-        self.legend.clear()
-        self._legend_entries: list[tuple[str, str]] = []
-        if not ids:
-            self.diff_label.setText("Config differences: select two or more runs")
-            return
-        records = [project.get_run(i) for i in ids]
-        from tlstudio.project import config_diff, history_curves
-
-        show_train = self.train_curves.isChecked()
-        for n, record in enumerate(records):
-            colour = PALETTE[n % len(PALETTE)]
-            curves = history_curves(record.history)
-            x = curves["epoch"]
-            for plot, key in ((self.acc_plot, "accuracy"), (self.loss_plot, "loss")):
-                if f"val_{key}" in curves:
-                    plot.plot(x, curves[f"val_{key}"], pen=pg.mkPen(colour, width=2), symbol="o", symbolSize=5, symbolBrush=colour, name=record.id)
-                if show_train and key in curves:
-                    plot.plot(x, curves[key], pen=pg.mkPen(colour, width=1.5, style=Qt.PenStyle.DashLine),
-                              name=None if f"val_{key}" in curves else record.id)
-        self._legend_entries = [(PALETTE[n % len(PALETTE)], r.id) for n, r in enumerate(records)]
-        self.legend.setText(" &nbsp; ".join(
-            f'<span style="color:{colour}">&#9632;</span>&nbsp;{escape(run_id)}' for colour, run_id in self._legend_entries
-        ))
-        longest = max((len(r.history) for r in records), default=0)
-        for plot in (self.acc_plot, self.loss_plot):
-            axis = plot.getAxis("bottom")
-            if 0 < longest <= 25:
-                axis.setTickSpacing(major=5 if longest > 12 else 1, minor=1)
-            else:
-                axis.setTickSpacing()
-        if len(records) < 2:
-            self.diff_label.setText("Config differences: select two or more runs")
-            return
-        rows = config_diff([r.config for r in records])
-        hidden = len(rows) - DIFF_ROWS_SHOWN
-        title = f"Config differences ({len(rows)}"
-        title += f"; scroll the table for the other {hidden})" if hidden > 0 else ")"
-        self.diff_label.setText(title if rows else "Config differences: the configs are identical")
-        self.diff_table.setColumnCount(1 + len(records))
-        self.diff_table.setHorizontalHeaderLabels(["setting", *[r.id for r in records]])
-        self.diff_table.setRowCount(len(rows))
-        for row, values in enumerate(rows):
-            for col, value in enumerate(values):
-                item = QTableWidgetItem("—" if value is None else str(value))
-                item.setToolTip(item.text())  # the full value when the column elides it
-                self.diff_table.setItem(row, col, item)
-        header = self.diff_table.horizontalHeader()
-        header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
-        for col, record in enumerate(records, start=1):
-            self.diff_table.horizontalHeaderItem(col).setToolTip(record.run_dir or record.id)
-        self._fit_diff_table()
+        self.comparison.show_runs([self.controller.project.get_run(i) for i in ids])
 
     def diff_rows(self) -> list[tuple[str, ...]]:
         """The config diff as shown: ``(setting, value per run...)``."""
-        out = []
-        for row in range(self.diff_table.rowCount()):
-            out.append(tuple(self.diff_table.item(row, c).text() for c in range(self.diff_table.columnCount())))
-        return out
+        return self.comparison.diff_rows()
 
     def legend_entries(self) -> list[tuple[str, str]]:
         """``(colour, run id)`` of each run named in the legend, in order."""
-        return list(self._legend_entries)
+        return self.comparison.legend_entries()
 
     def plotted_runs(self) -> list[str]:
         """Names of the validation curves on the accuracy plot."""
-        return [item.name() for item in self.acc_plot.getPlotItem().listDataItems() if item.name()]
+        return self.comparison.plotted_runs()
 
     # ------------------------------------------------------------- actions
 
@@ -440,7 +311,7 @@ class RunHistoryWidget(QWidget):
 
     def _resumable(self, run_id: str) -> bool:
         record = self.controller.project.get_run(run_id)
-        return not record.damaged and bool(record.run_dir) and RunFolder(record.run_dir).can_resume()
+        return not record.damaged and bool(record.run_dir) and (Path(record.run_dir) / "last.weights.h5").is_file()
 
     def resume_selected(self) -> bool:
         ids = self.selected_ids()

@@ -7,6 +7,16 @@ small private ``QThreadPool``, through :func:`tlstudio.imaging.load_rgb` (the
 same pixels training sees: EXIF orientation, RGB, first frame). Until it
 arrives the item shows a grey placeholder. Scrolling through a folder of
 thousands of images therefore decodes only what comes into view.
+
+:class:`ThumbnailLoader` serves the panels that show thumbnails in their own
+labels (the audit cards, the Grad-CAM gallery): the same decoding, the same
+placeholder and "unreadable" tiles, one cache per loader.
+
+:func:`load_preview` and :func:`preview_pixmap` read one image whole (or
+shrunk to a side) for the pictures that show a single chosen image: the
+Inspect page's Grad-CAM tab and the Evaluate page's test image.
+
+This is the one place the GUI turns an image file into pixels.
 """
 
 from __future__ import annotations
@@ -14,6 +24,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from pathlib import Path
 
+import numpy as np
 from PySide6.QtCore import (
     QAbstractListModel,
     QModelIndex,
@@ -26,10 +37,14 @@ from PySide6.QtCore import (
     Signal,
 )
 from PySide6.QtGui import QColor, QImage, QPixmap
-from PySide6.QtWidgets import QListView, QWidget
+from PySide6.QtWidgets import QLabel, QListView, QWidget
+
+from ui.widgets.images import to_pixmap
 
 THUMB_SIZE = 96
 CACHE_LIMIT = 2000
+PLACEHOLDER_COLOUR = "#e4e7eb"
+UNREADABLE_COLOUR = "#f3d6d2"
 
 
 def load_thumbnail(path: str, size: int) -> QImage:
@@ -54,6 +69,45 @@ def load_thumbnail(path: str, size: int) -> QImage:
     data = tile.tobytes("raw", "RGBA")
     qimg = QImage(data, size, size, 4 * size, QImage.Format.Format_RGBA8888)
     return qimg.copy()  # own the pixels; `data` goes away with this frame
+
+
+def placeholder_pixmap(size: int) -> QPixmap:
+    """The grey square shown while a thumbnail loads."""
+    pixmap = QPixmap(size, size)
+    pixmap.fill(QColor(PLACEHOLDER_COLOUR))
+    return pixmap
+
+
+def thumbnail_pixmap(image: QImage, size: int) -> QPixmap:
+    """``image`` as a pixmap, or a pale red ``size`` square when it could not be read (null)."""
+    if image.isNull():
+        pixmap = QPixmap(size, size)
+        pixmap.fill(QColor(UNREADABLE_COLOUR))  # unreadable or moved away: a pale red tile
+        return pixmap
+    return QPixmap.fromImage(image)
+
+
+def load_preview(path: str, max_side: int = 0) -> np.ndarray:
+    """``path`` as a uint8 RGB array, as training reads it, shrunk to fit ``max_side`` when given.
+
+    Raises:
+        OSError: the file cannot be read or is not an image (PIL.UnidentifiedImageError is an OSError).
+        ValueError: the image cannot be decoded.
+    """
+    from tlstudio.imaging import load_rgb
+
+    image = load_rgb(path)
+    if max_side:
+        image.thumbnail((max_side, max_side))
+    return np.asarray(image, dtype=np.uint8)
+
+
+def preview_pixmap(path: str) -> QPixmap:
+    """``path`` as a pixmap at its own size, read as :func:`load_preview` does (null when it cannot be read)."""
+    try:
+        return to_pixmap(load_preview(path))
+    except (OSError, ValueError):
+        return QPixmap()
 
 
 class _Signals(QObject):
@@ -106,8 +160,7 @@ class ThumbnailModel(QAbstractListModel):
         self._pool.setMaxThreadCount(max_threads)
         self._signals = _Signals()
         self._signals.loaded.connect(self._on_loaded)
-        self._placeholder = QPixmap(thumb_size, thumb_size)
-        self._placeholder.fill(QColor("#e4e7eb"))
+        self._placeholder = placeholder_pixmap(thumb_size)
 
     # --------------------------------------------------------------- API
 
@@ -182,11 +235,7 @@ class ThumbnailModel(QAbstractListModel):
         if generation != self._generation:
             self._requested.discard(path)
             return
-        if image.isNull():
-            pixmap = QPixmap(self._size, self._size)
-            pixmap.fill(QColor("#f3d6d2"))  # unreadable file: a pale red tile
-        else:
-            pixmap = QPixmap.fromImage(image)
+        pixmap = thumbnail_pixmap(image, self._size)
         self._cache[path] = pixmap
         while len(self._cache) > CACHE_LIMIT:
             old, _ = self._cache.popitem(last=False)
@@ -196,6 +245,70 @@ class ThumbnailModel(QAbstractListModel):
             index = self.index(row)
             self.dataChanged.emit(index, index, [Qt.ItemDataRole.DecorationRole])
         self.thumbnail_loaded.emit(path)
+
+
+class _Loaded(QObject):
+    loaded = Signal(str, QImage)
+
+
+class _LabelJob(QRunnable):
+    def __init__(self, path: str, signals: _Loaded, size: int):
+        super().__init__()
+        self.path, self.signals, self.size = path, signals, size
+
+    def run(self) -> None:
+        image = load_thumbnail(self.path, self.size)
+        try:
+            self.signals.loaded.emit(self.path, image)
+        except RuntimeError:  # the view went away meanwhile
+            pass
+
+
+class ThumbnailLoader(QObject):
+    """Loads thumbnails on a private pool and hands each one to the labels waiting for it.
+
+    Args:
+        parent: Owner.
+        size: Side of the square thumbnails, in pixels.
+    """
+
+    def __init__(self, parent: QObject | None = None, size: int = THUMB_SIZE):
+        super().__init__(parent)
+        self.size = size
+        self._pool = QThreadPool(self)
+        self._pool.setMaxThreadCount(2)
+        self._signals = _Loaded()
+        self._signals.loaded.connect(self._on_loaded)
+        self._waiting: dict[str, list[QLabel]] = {}
+        self._cache: dict[str, QPixmap] = {}
+
+    def request(self, path: str, label: QLabel) -> None:
+        """Show ``path``'s thumbnail in ``label`` when it is ready."""
+        if path in self._cache:
+            label.setPixmap(self._cache[path])
+            return
+        first = path not in self._waiting
+        self._waiting.setdefault(path, []).append(label)
+        if first:
+            self._pool.start(_LabelJob(path, self._signals, self.size))
+
+    def pending(self) -> int:
+        """Paths asked for whose thumbnail has not arrived yet."""
+        return len(self._waiting)
+
+    def shutdown(self, timeout_ms: int = 5000) -> None:
+        """Drop queued loads and wait for the running ones."""
+        self._pool.clear()
+        self._pool.waitForDone(timeout_ms)
+
+    def _on_loaded(self, path: str, image: QImage) -> None:
+        pixmap = thumbnail_pixmap(image, self.size)
+        self._cache[path] = pixmap
+        for label in self._waiting.pop(path, []):
+            try:
+                label.setPixmap(pixmap)
+            except RuntimeError:  # the card was removed meanwhile
+                pass
 
 
 class ThumbnailView(QListView):

@@ -27,8 +27,16 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from tlstudio.shapes import formulas as fm
-from tlstudio.shapes.calculator import LAYER_KINDS, CalcLayer, CalcSpec, CalculatorError, calculate, example_spec
+from tlstudio.inspection import formulas as fm
+from tlstudio.shapes.calculator import (
+    LAYER_KINDS,
+    CalcLayer,
+    CalcSpec,
+    CalculatorError,
+    CrossCheck,
+    calculate,
+    example_spec,
+)
 from tlstudio.api.inspect import CrossCheckConfig
 from ui.engine import engine
 from ui.widgets.layer_table_model import shape_text
@@ -267,7 +275,7 @@ class CalculatorWidget(QWidget):
             self.check_label.setText(f"Keras could not build it: {message}")
             self.check_label.setStyleSheet("color: #c0392b;")
 
-    def _on_checked(self, check: Any) -> None:
+    def _on_checked(self, check: CrossCheck | None) -> None:
         if check is None or not self._still_shown():  # cancelled, or the network was edited meanwhile
             return
         if check.ok:

@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import html
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Sequence
 
 import numpy as np
 from PySide6.QtCore import Qt, QUrl
-from PySide6.QtGui import QColor, QDesktopServices, QImage, QPixmap
+from PySide6.QtGui import QDesktopServices, QPixmap
 from PySide6.QtWidgets import (
     QDialog,
     QFrame,
@@ -39,7 +39,9 @@ from tlstudio.api.evaluate import PredictConfig, PredictResult  # dataclasses on
 from tlstudio.api.model_ref import ModelRef
 from tlstudio.run_folders import MODEL, RUN_CONFIG
 from ui.engine import engine
-from ui.widgets.audit_view import ThumbnailLoader
+from ui.state import AppState
+from ui.widgets.images import to_pixmap
+from ui.widgets.thumbnails import ThumbnailLoader, placeholder_pixmap
 
 TILE = 128
 """Side of a thumbnail and of a Grad-CAM overlay, in pixels."""
@@ -56,16 +58,7 @@ NO_MODEL_TEXT = ("Grad-CAM needs a trained model: train one on the Train page, o
 
 
 def _pixmap(array: np.ndarray, side: int) -> QPixmap:
-    arr = np.ascontiguousarray(array, dtype=np.uint8)
-    h, w = arr.shape[:2]
-    image = QImage(arr.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
-    return QPixmap.fromImage(image).scaled(side, side, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation)
-
-
-def _placeholder() -> QPixmap:
-    pixmap = QPixmap(TILE, TILE)
-    pixmap.fill(QColor("#e4e7eb"))
-    return pixmap
+    return to_pixmap(array).scaled(side, side, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation)
 
 
 class ImageTile(QFrame):
@@ -86,7 +79,7 @@ class ImageTile(QFrame):
         self.image = QLabel()
         self.image.setFixedSize(TILE, TILE)
         self.image.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.image.setPixmap(_placeholder())
+        self.image.setPixmap(placeholder_pixmap(TILE))
         self.cam = QLabel("waiting…")
         self.cam.setObjectName("GradCam")
         self.cam.setFixedSize(TILE, TILE)
@@ -175,7 +168,7 @@ class GradCamGallery(QDialog):
         model_path: The model whose Grad-CAM is shown ("" when none).
     """
 
-    def __init__(self, state: Any, parent: QWidget | None = None):
+    def __init__(self, state: AppState, parent: QWidget | None = None):
         super().__init__(parent)
         self.setObjectName("GradCamGallery")
         self.setWindowTitle("Selected images")
@@ -236,7 +229,7 @@ class GradCamGallery(QDialog):
         captions = list(captions) + [""] * (len(paths) - len(captions))
         shown = paths[:MAX_IMAGES]
         self.tiles = [ImageTile(p, c) for p, c in zip(shown, captions)]
-        self.model_path = getattr(self.state, "model_path", "") or ""
+        self.model_path = self.state.model_path or ""
         columns = COLUMNS if self.model_path else COLUMNS_WITHOUT_CAM
         for i, tile in enumerate(self.tiles):
             self.grid.addWidget(tile, i // columns, i % columns, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)

@@ -11,10 +11,10 @@ and size. The result shows, most important first:
 * **Outliers**: images far from every other image in feature space.
 * **Class balance**: images per class, the ratio, and what to do.
 
-Cards carry the actions of :class:`~ui.pages.audit_actions.AuditActions`:
+Cards carry the actions of :class:`~ui.panels.audit_actions.AuditActions`:
 Relabel (label issues), Exclude, Looks right; Undo takes back the newest.
 Findings the project already dismissed are not shown again. Thumbnails load
-off the GUI thread (:func:`ui.widgets.thumbnails.load_thumbnail`).
+off the GUI thread (:class:`ui.widgets.thumbnails.ThumbnailLoader`).
 
 A finished audit is saved in the project (:class:`~tlstudio.audit_record.AuditRecord`:
 when, on which files, what it found). When a project opens, or this tab is
@@ -27,285 +27,28 @@ adopted as the files the audit stands for.
 
 from __future__ import annotations
 
-import datetime as _dt
 import html
 import logging
-import os
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QObject, QRunnable, Qt, QThreadPool, Signal
-from PySide6.QtGui import QColor, QImage, QPixmap
-from PySide6.QtWidgets import (
-    QFrame,
-    QGridLayout,
-    QHBoxLayout,
-    QLabel,
-    QPushButton,
-    QScrollArea,
-    QSizePolicy,
-    QToolButton,
-    QVBoxLayout,
-    QWidget,
-)
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import QLabel, QPushButton, QScrollArea, QVBoxLayout, QWidget
 
-from tlstudio.project.audit_record import AuditRecord, dataset_fingerprint
-from tlstudio.api.audit import AuditConfig, AuditResult, DuplicateGroup, Imbalance  # dataclasses only
+from tlstudio.api.audit import AuditConfig, AuditResult, DuplicateGroup, LabelIssue  # dataclasses only
+from tlstudio.project.audit_record import AuditRecord
 from ui.engine import engine
-from ui.pages.audit_actions import AuditActions
+from ui.jobs import audit_jobs
+from ui.jobs.audit_jobs import current_fingerprint, same_folder
+from ui.panels.audit_actions import AuditActions
+from ui.panels.audit_cards import LEAK_COLOUR, CardGrid, DuplicateRow, SuspectCard, imbalance_html, section_title, when_text
+from ui.state import AppState
 from ui.widgets.job_controls import JobControls
-from ui.widgets.thumbnails import load_thumbnail
+from ui.widgets.thumbnails import ThumbnailLoader
 
 logger = logging.getLogger(__name__)
 
-THUMB = 96
-CARD_WIDTH = 236
 BUSY_KEY = "audit"
-LEAK_COLOUR = "#b3261e"
-DONE_COLOUR = "#2e7d32"
-
-
-# ------------------------------------------------------------------ thumbnails
-
-
-class _Loaded(QObject):
-    loaded = Signal(str, QImage)
-
-
-class _Job(QRunnable):
-    def __init__(self, path: str, signals: _Loaded, size: int = THUMB):
-        super().__init__()
-        self.path, self.signals, self.size = path, signals, size
-
-    def run(self) -> None:
-        image = load_thumbnail(self.path, self.size)
-        try:
-            self.signals.loaded.emit(self.path, image)
-        except RuntimeError:  # the view went away meanwhile
-            pass
-
-
-class ThumbnailLoader(QObject):
-    """Loads thumbnails on a private pool and hands each one to the labels waiting for it.
-
-    Args:
-        parent: Owner.
-        size: Side of the square thumbnails, in pixels.
-    """
-
-    def __init__(self, parent: QObject | None = None, size: int = THUMB):
-        super().__init__(parent)
-        self.size = size
-        self._pool = QThreadPool(self)
-        self._pool.setMaxThreadCount(2)
-        self._signals = _Loaded()
-        self._signals.loaded.connect(self._on_loaded)
-        self._waiting: dict[str, list[QLabel]] = {}
-        self._cache: dict[str, QPixmap] = {}
-
-    def request(self, path: str, label: QLabel) -> None:
-        """Show ``path``'s thumbnail in ``label`` when it is ready."""
-        if path in self._cache:
-            label.setPixmap(self._cache[path])
-            return
-        first = path not in self._waiting
-        self._waiting.setdefault(path, []).append(label)
-        if first:
-            self._pool.start(_Job(path, self._signals, self.size))
-
-    def pending(self) -> int:
-        return len(self._waiting)
-
-    def shutdown(self, timeout_ms: int = 5000) -> None:
-        self._pool.clear()
-        self._pool.waitForDone(timeout_ms)
-
-    def _on_loaded(self, path: str, image: QImage) -> None:
-        if image.isNull():
-            pixmap = QPixmap(self.size, self.size)
-            pixmap.fill(QColor("#f3d6d2"))  # unreadable or moved away: a pale red tile
-        else:
-            pixmap = QPixmap.fromImage(image)
-        self._cache[path] = pixmap
-        for label in self._waiting.pop(path, []):
-            try:
-                label.setPixmap(pixmap)
-            except RuntimeError:  # the card was removed meanwhile
-                pass
-
-
-# ---------------------------------------------------------------------- cards
-
-
-class SuspectCard(QFrame):
-    """One image of one finding: thumbnail, file name, what was found, and the actions.
-
-    Attributes:
-        kind: ``"label"``, ``"duplicate"`` or ``"outlier"``.
-        path: The image, as the scan reported it.
-        given: Its class folder (label issues), else "".
-        suggested: The suggested class (label issues), else "".
-    """
-
-    relabel_clicked = Signal(object)
-    exclude_clicked = Signal(object)
-    dismiss_clicked = Signal(object)
-
-    def __init__(self, kind: str, path: str, info: str, *, given: str = "", suggested: str = "",
-                 split: str = "", dismissible: bool = True, parent: QWidget | None = None):
-        super().__init__(parent)
-        self.setObjectName("SuspectCard")
-        self.setFrameShape(QFrame.Shape.StyledPanel)
-        self.setFixedWidth(CARD_WIDTH)
-        self.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Maximum)
-        self.kind, self.path, self.given, self.suggested, self.split = kind, path, given, suggested, split
-        self.thumb = QLabel()
-        self.thumb.setFixedSize(THUMB, THUMB)
-        self.thumb.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        placeholder = QPixmap(THUMB, THUMB)
-        placeholder.fill(QColor("#e4e7eb"))
-        self.thumb.setPixmap(placeholder)
-        name = Path(path).name
-        self.name_label = QLabel(self.fontMetrics().elidedText(name, Qt.TextElideMode.ElideMiddle, CARD_WIDTH - 16))
-        self.name_label.setToolTip(path)
-        self.info = QLabel(info)
-        self.info.setWordWrap(True)
-        self.info.setTextFormat(Qt.TextFormat.RichText)
-        self.status = QLabel("")
-        self.status.setObjectName("SuspectStatus")
-        self.status.setWordWrap(True)
-        self.status.setStyleSheet(f"color: {DONE_COLOUR};")
-        self.status.setVisible(False)
-        self.relabel_button = self._button("Relabel", f"Record this image as “{suggested}”; you are then asked whether to move the file")
-        self.exclude_button = self._button("Exclude", "Leave this image out of training, evaluation and export (the file is untouched)")
-        self.dismiss_button = self._button("Looks right", "Dismiss this finding; the next audit does not show it again")
-        self.relabel_button.setVisible(kind == "label")
-        self.dismiss_button.setVisible(dismissible)
-        self.relabel_button.clicked.connect(lambda: self.relabel_clicked.emit(self))
-        self.exclude_button.clicked.connect(lambda: self.exclude_clicked.emit(self))
-        self.dismiss_button.clicked.connect(lambda: self.dismiss_clicked.emit(self))
-        self.setToolTip(path + (f"\nsplit: {split}" if split else ""))
-
-        buttons = QHBoxLayout()
-        buttons.setContentsMargins(0, 0, 0, 0)
-        buttons.setSpacing(2)
-        for button in (self.relabel_button, self.exclude_button, self.dismiss_button):
-            buttons.addWidget(button)
-        buttons.addStretch(1)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(6, 6, 6, 6)
-        layout.setSpacing(2)
-        layout.addWidget(self.thumb, 0, Qt.AlignmentFlag.AlignHCenter)
-        layout.addWidget(self.name_label)
-        layout.addWidget(self.info)
-        layout.addWidget(self.status)
-        layout.addLayout(buttons)
-
-    @staticmethod
-    def _button(text: str, tip: str) -> QToolButton:
-        button = QToolButton()
-        button.setText(text)
-        button.setToolTip(tip)
-        button.setAutoRaise(False)
-        return button
-
-    def show_decision(self, text: str) -> None:
-        """Show what was decided ("" clears it) and enable only what still makes sense."""
-        self.status.setText(text)
-        self.status.setVisible(bool(text))
-        self.relabel_button.setEnabled(not text)
-        self.exclude_button.setEnabled(not text)
-
-
-class CardGrid(QWidget):
-    """Cards in as many columns as the width allows."""
-
-    def __init__(self, parent: QWidget | None = None):
-        super().__init__(parent)
-        self.cards: list[QWidget] = []
-        self.grid = QGridLayout(self)
-        self.grid.setContentsMargins(0, 0, 0, 0)
-        self.grid.setSpacing(6)
-        self._columns = 0
-
-    def set_cards(self, cards: list[QWidget]) -> None:
-        for card in self.cards:
-            self.grid.removeWidget(card)
-            card.deleteLater()
-        self.cards = list(cards)
-        self._columns = 0
-        self._relayout()
-
-    def remove(self, card: QWidget) -> None:
-        if card in self.cards:
-            self.cards.remove(card)
-            self.grid.removeWidget(card)
-            card.deleteLater()
-            self._columns = 0
-            self._relayout()
-
-    def columns(self) -> int:
-        return max(1, (self.width() + self.grid.spacing()) // (CARD_WIDTH + self.grid.spacing()))
-
-    def _relayout(self) -> None:
-        columns = self.columns()
-        if columns == self._columns:
-            return
-        self._columns = columns
-        for card in self.cards:
-            self.grid.removeWidget(card)
-        for i, card in enumerate(self.cards):
-            self.grid.addWidget(card, i // columns, i % columns, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
-        self.grid.setColumnStretch(columns, 1)
-
-    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt API
-        super().resizeEvent(event)
-        self._relayout()
-
-
-def _section_title(text: str) -> QLabel:
-    label = QLabel(text)
-    label.setObjectName("AuditSection")
-    label.setTextFormat(Qt.TextFormat.RichText)
-    label.setWordWrap(True)
-    label.setStyleSheet("font-weight: 600; margin-top: 8px;")
-    return label
-
-
-def imbalance_html(imbalance: Imbalance) -> str:
-    """Class counts, the largest/smallest ratio and the advice, as a small HTML table."""
-    counts = dict(imbalance.counts)
-    if not counts:
-        return "No classes were counted."
-    top = max(counts.values()) or 1
-    rows = "".join(
-        f"<tr><td>{html.escape(name)}</td><td align='right'>&nbsp;{n}&nbsp;</td>"
-        f"<td><span style='color:#2f6fb3'>{'█' * max(1, round(20 * n / top)) if n else ''}</span></td></tr>"
-        for name, n in counts.items()
-    )
-    return (f"<table cellspacing='2'>{rows}</table>"
-            f"<p>Largest / smallest class: <b>{imbalance.ratio:.1f}×</b>. {html.escape(imbalance.advice)}</p>")
-
-
-def _same_folder(a: str, b: str) -> bool:
-    return bool(a) and bool(b) and os.path.realpath(a) == os.path.realpath(b)
-
-
-def current_fingerprint(state: Any) -> str:
-    """The file-list fingerprint of the state's dataset as last scanned; "" when the scan is not of that folder."""
-    prepared = getattr(state, "prepared_data", None)
-    if prepared is None or not _same_folder(getattr(prepared, "root", ""), state.data_config.root):
-        return ""
-    return dataset_fingerprint(prepared)
-
-
-def when_text(iso: str) -> str:
-    """An ISO UTC time as local "2026-11-30 03:40" (the text itself when it is not a time)."""
-    try:
-        moment = _dt.datetime.fromisoformat(iso.replace("Z", "+00:00"))
-    except ValueError:
-        return iso
-    return moment.astimezone().strftime("%Y-%m-%d %H:%M")
 
 
 # ----------------------------------------------------------------------- view
@@ -319,7 +62,7 @@ class AuditView(QWidget):
         parent: Parent widget.
 
     Attributes:
-        actions: The :class:`~ui.pages.audit_actions.AuditActions` the cards call.
+        actions: The :class:`~ui.panels.audit_actions.AuditActions` the cards call.
         label_grid: Cards of the label issues.
         outlier_grid: Cards of the outliers.
         duplicate_rows: One row widget per duplicate group shown, each with ``cards``.
@@ -328,12 +71,12 @@ class AuditView(QWidget):
         restored: The project record the result shown came from, or None when it ran in this session.
 
     Signals:
-        audited(object): an :class:`~tlstudio.api.audit.AuditResult` arrived.
+        audited(object): an :class:`~tlstudio.jobs.audit.AuditResult` arrived.
     """
 
     audited = Signal(object)
 
-    def __init__(self, state: Any, parent: QWidget | None = None):
+    def __init__(self, state: AppState, parent: QWidget | None = None):
         super().__init__(parent)
         self.setObjectName("AuditView")
         self.state = state
@@ -347,7 +90,7 @@ class AuditView(QWidget):
         self._adopt_next_scan = False
         self.actions = AuditActions(state, self)
         self.loader = ThumbnailLoader(self)
-        self.duplicate_rows: list[QWidget] = []
+        self.duplicate_rows: list[DuplicateRow] = []
 
         self.controls = JobControls("Run audit", "Look for mislabelled images, duplicates, train/val leaks and outliers "
                                     "(features of the Model page's backbone; nothing is changed)")
@@ -362,14 +105,14 @@ class AuditView(QWidget):
         self.summary.setWordWrap(True)
         self.summary.setTextFormat(Qt.TextFormat.RichText)
 
-        self.label_title = _section_title("")
+        self.label_title = section_title("")
         self.label_grid = CardGrid()
-        self.duplicate_title = _section_title("")
+        self.duplicate_title = section_title("")
         self.duplicate_box = QVBoxLayout()
         self.duplicate_box.setSpacing(6)
-        self.outlier_title = _section_title("")
+        self.outlier_title = section_title("")
         self.outlier_grid = CardGrid()
-        self.balance_title = _section_title("")
+        self.balance_title = section_title("")
         self.balance = QLabel("")
         self.balance.setObjectName("AuditBalance")
         self.balance.setTextFormat(Qt.TextFormat.RichText)
@@ -413,7 +156,7 @@ class AuditView(QWidget):
 
     def audit_config(self) -> AuditConfig:
         """The audit of the current dataset with the Model page's backbone, weights and size."""
-        return AuditConfig(data=self.state.data_config, model=self.state.model_config)
+        return audit_jobs.audit_config(self.state)
 
     def run_audit(self) -> bool:
         """Submit the ``"audit"`` job; False (and a status line saying why) when it cannot start."""
@@ -488,9 +231,9 @@ class AuditView(QWidget):
     def restore_from_project(self) -> bool:
         """Show the project's last audit of the current dataset, if it has one (no job runs); True when shown."""
         controller = self._existing_controller()
-        record = getattr(controller.project, "audit", None) if controller is not None else None
+        record = controller.project.audit if controller is not None else None
         root = self.state.data_config.root
-        if record is None or not _same_folder(record.root, root):
+        if record is None or not same_folder(record.root, root):
             return False
         try:
             result = record.result()
@@ -505,7 +248,7 @@ class AuditView(QWidget):
 
     def is_current(self) -> bool:
         """True when the result shown is a finished audit of the current dataset's files as last scanned."""
-        if self.result is None or self.result.cancelled or not _same_folder(self.result_root, self.state.data_config.root):
+        if self.result is None or self.result.cancelled or not same_folder(self.result_root, self.state.data_config.root):
             return False
         now = current_fingerprint(self.state)
         return bool(now) and now == self.result_fingerprint
@@ -538,18 +281,18 @@ class AuditView(QWidget):
             return
         self.result_fingerprint = now
         controller = self._existing_controller()
-        record = getattr(controller.project, "audit", None) if controller is not None else None
-        if record is not None and _same_folder(record.root, self.result_root) and record.fingerprint != now:
+        record = controller.project.audit if controller is not None else None
+        if record is not None and same_folder(record.root, self.result_root) and record.fingerprint != now:
             record.fingerprint = now
             self.controller._changed()
 
     def _on_dataset_maybe_changed(self) -> None:
         """Another dataset folder: its own record, or nothing (other config changes leave the findings alone)."""
         root = self.state.data_config.root
-        if _same_folder(root, self._root_seen) or root == self._root_seen:
+        if same_folder(root, self._root_seen) or root == self._root_seen:
             return
         self._root_seen = root
-        if self.result_root and not _same_folder(self.result_root, root) and not self.restore_from_project():
+        if self.result_root and not same_folder(self.result_root, root) and not self.restore_from_project():
             self._clear()
         elif self.result is None:
             self.restore_from_project()
@@ -584,7 +327,7 @@ class AuditView(QWidget):
     # ------------------------------------------------------------ building
 
     @staticmethod
-    def _issue_text(issue) -> str:
+    def _issue_text(issue: LabelIssue) -> str:
         return (f"given <b>{html.escape(issue.given)}</b> → suggested <b>{html.escape(issue.suggested)}</b><br>"
                 f"score {issue.score:.2f}")
 
@@ -605,43 +348,9 @@ class AuditView(QWidget):
         for row in self.duplicate_rows:
             self.duplicate_box.addWidget(row)
 
-    def _duplicate_row(self, group: DuplicateGroup) -> QWidget:
-        row = QFrame()
-        row.setObjectName("DuplicateGroup")
-        row.setFrameShape(QFrame.Shape.StyledPanel)
-        row.group = group
-        kind = "Exact copies (same bytes)" if group.kind == "exact" else f"Near copies (similarity {group.similarity:.2f})"
-        leak = (f" · <span style='color:{LEAK_COLOUR}'><b>across splits ({', '.join(sorted(set(group.splits)))}): a leak</b></span>"
-                if group.cross_split else f" · all in {group.splits[0] if group.splits else '?'}")
-        head = QLabel(kind + leak)
-        head.setTextFormat(Qt.TextFormat.RichText)
-        looks_right = QPushButton("Looks right")
-        looks_right.setToolTip("These are different images; the next audit does not show this group again")
-        looks_right.clicked.connect(lambda: self._dismiss_group(row))
-        top = QHBoxLayout()
-        top.addWidget(head, 1)
-        top.addWidget(looks_right)
-        cards_row = QHBoxLayout()
-        cards_row.setSpacing(6)
-        row.cards = []
-        for path, split in zip(group.paths, group.splits):
-            card = self._card("duplicate", path, f"split <b>{html.escape(split)}</b> · {html.escape(Path(path).parent.name)}",
-                              split=split, dismissible=False)
-            row.cards.append(card)
-            cards_row.addWidget(card, 0, Qt.AlignmentFlag.AlignTop)
-        cards_row.addStretch(1)
-        inner = QWidget()
-        inner.setLayout(cards_row)
-        scroller = QScrollArea()  # a big group scrolls sideways instead of widening the page
-        scroller.setWidget(inner)
-        scroller.setWidgetResizable(True)
-        scroller.setFrameShape(QFrame.Shape.NoFrame)
-        scroller.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        scroller.setFixedHeight(inner.sizeHint().height() + scroller.horizontalScrollBar().sizeHint().height() + 4)
-        layout = QVBoxLayout(row)
-        layout.setContentsMargins(6, 6, 6, 6)
-        layout.addLayout(top)
-        layout.addWidget(scroller)
+    def _duplicate_row(self, group: DuplicateGroup) -> DuplicateRow:
+        row = DuplicateRow(group, self._card)
+        row.dismiss_clicked.connect(self._dismiss_group)
         return row
 
     def _show_sections(self, shown: bool) -> None:
@@ -674,7 +383,7 @@ class AuditView(QWidget):
             grid.remove(card)
         self._update_titles()
 
-    def _dismiss_group(self, row: QWidget) -> None:
+    def _dismiss_group(self, row: DuplicateRow) -> None:
         self.actions.dismiss("duplicate", list(row.group.paths))
         self.duplicate_rows.remove(row)
         self.duplicate_box.removeWidget(row)

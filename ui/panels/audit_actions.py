@@ -34,6 +34,7 @@ from PySide6.QtWidgets import QMessageBox, QWidget
 from tlstudio.dataset_decisions import DatasetDecisions, finding_key
 from tlstudio.errors import TlStudioError
 from tlstudio.io.move_image import class_target, move_image
+from ui.state import AppState
 
 logger = logging.getLogger(__name__)
 
@@ -85,7 +86,7 @@ class AuditActions(QObject):
     failed = Signal(str)
     dataset_changed = Signal()
 
-    def __init__(self, state: Any, parent: QWidget | None = None):
+    def __init__(self, state: AppState, parent: QWidget | None = None):
         super().__init__(parent)
         self.state = state
         self._parent = parent

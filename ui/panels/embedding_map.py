@@ -27,7 +27,6 @@ import html
 import logging
 import os
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
@@ -35,9 +34,11 @@ from PySide6.QtCore import QPointF, Qt, QUrl, Signal
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QPushButton, QToolButton, QToolTip, QVBoxLayout, QWidget
 
+from tlstudio.api.audit import AuditResult  # dataclasses only
 from tlstudio.api.embed import EmbedConfig, EmbedResult  # config dataclasses only: no TensorFlow
 from ui.engine import engine
 from ui.map_link import map_link
+from ui.state import AppState
 from ui.widgets.job_controls import JobControls
 from ui.widgets.lasso import LassoViewBox, points_in_polygon
 
@@ -52,7 +53,7 @@ CORRECT_COLOURS = {"correct": "#59a14f", "wrong": "#e15759", "no prediction": UN
 SELECTION_COLOUR = "#1b1f23"
 
 
-def audit_flags(paths: tuple[str, ...], audit: Any) -> list[str]:
+def audit_flags(paths: tuple[str, ...], audit: AuditResult | None) -> list[str]:
     """The audit flag of every path: ``"leak"`` > ``"label issue"`` > ``"duplicate"`` > ``"outlier"`` > ``"none"``."""
     flags: dict[str, str] = {}
     if audit is not None:
@@ -78,7 +79,7 @@ class EmbeddingMap(QWidget):
         parent: Parent widget.
 
     Attributes:
-        result: The last :class:`~tlstudio.api.embed.EmbedResult` shown.
+        result: The last :class:`~tlstudio.jobs.embed.EmbedResult` shown.
         audit: The last audit result (for the "Audit flag" colours), or None.
         open_images: Show a new selection in the Grad-CAM gallery (tests turn it off).
         selected: Indices of the selected points.
@@ -91,11 +92,11 @@ class EmbeddingMap(QWidget):
     point_clicked = Signal(str)
     images_selected = Signal(list)
 
-    def __init__(self, state: Any, parent: QWidget | None = None):
+    def __init__(self, state: AppState, parent: QWidget | None = None):
         super().__init__(parent)
         self.state = state
         self.result: EmbedResult | None = None
-        self.audit: Any = None
+        self.audit: AuditResult | None = None
         self.open_images = True
         self._brush_index = np.zeros(0, np.int64)
         self.selected = np.zeros(0, np.int64)
@@ -181,7 +182,7 @@ class EmbeddingMap(QWidget):
 
     def embed_config(self) -> EmbedConfig:
         """The map of the current dataset with the Model page's backbone; the last run's model predicts."""
-        model_path = getattr(self.state, "model_path", "") or ""
+        model_path = self.state.model_path or ""
         return EmbedConfig(data=self.state.data_config, model=self.state.model_config, model_path=model_path)
 
     def compute(self) -> bool:
@@ -197,7 +198,7 @@ class EmbeddingMap(QWidget):
         self.runner.start("embed", config)
         return True
 
-    def set_audit(self, audit: Any) -> None:
+    def set_audit(self, audit: AuditResult | None) -> None:
         """Keep the audit result for the "Audit flag" colours."""
         self.audit = audit
         if self.result is not None and self.colour_combo.currentText() == "Audit flag":
@@ -417,9 +418,9 @@ class EmbeddingMap(QWidget):
         return text + (f" · predicted {predicted}" if predicted else "")
 
     def gallery(self):
-        """The window of selected images with their Grad-CAM (:mod:`ui.widgets.gradcam_gallery`), made on first use."""
+        """The window of selected images with their Grad-CAM (:mod:`ui.panels.gradcam_gallery`), made on first use."""
         if self._gallery is None:
-            from ui.widgets.gradcam_gallery import GradCamGallery
+            from ui.panels.gradcam_gallery import GradCamGallery
 
             self._gallery = GradCamGallery(self.state, self)
         return self._gallery

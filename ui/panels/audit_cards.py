@@ -1,0 +1,254 @@
+"""The pieces the Audit tab shows its findings with: cards, a grid of cards, a duplicate group, the balance table.
+
+A :class:`SuspectCard` is one image of one finding: its thumbnail (loaded by
+the tab's :class:`~ui.widgets.thumbnails.ThumbnailLoader`), file name, what
+was found and the actions Relabel, Exclude and Looks right. A
+:class:`CardGrid` lays cards out in as many columns as fit; a
+:class:`DuplicateRow` shows one duplicate group's images side by side.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import html
+from collections.abc import Callable
+from pathlib import Path
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QFrame,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QScrollArea,
+    QSizePolicy,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from tlstudio.api.audit import DuplicateGroup, Imbalance  # dataclasses only
+from ui.widgets.thumbnails import placeholder_pixmap
+
+THUMB = 96
+CARD_WIDTH = 236
+LEAK_COLOUR = "#b3261e"
+DONE_COLOUR = "#2e7d32"
+
+
+class SuspectCard(QFrame):
+    """One image of one finding: thumbnail, file name, what was found, and the actions.
+
+    Attributes:
+        kind: ``"label"``, ``"duplicate"`` or ``"outlier"``.
+        path: The image, as the scan reported it.
+        given: Its class folder (label issues), else "".
+        suggested: The suggested class (label issues), else "".
+    """
+
+    relabel_clicked = Signal(object)
+    exclude_clicked = Signal(object)
+    dismiss_clicked = Signal(object)
+
+    def __init__(self, kind: str, path: str, info: str, *, given: str = "", suggested: str = "",
+                 split: str = "", dismissible: bool = True, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setObjectName("SuspectCard")
+        self.setFrameShape(QFrame.Shape.StyledPanel)
+        self.setFixedWidth(CARD_WIDTH)
+        self.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Maximum)
+        self.kind, self.path, self.given, self.suggested, self.split = kind, path, given, suggested, split
+        self.thumb = QLabel()
+        self.thumb.setFixedSize(THUMB, THUMB)
+        self.thumb.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.thumb.setPixmap(placeholder_pixmap(THUMB))
+        name = Path(path).name
+        self.name_label = QLabel(self.fontMetrics().elidedText(name, Qt.TextElideMode.ElideMiddle, CARD_WIDTH - 16))
+        self.name_label.setToolTip(path)
+        self.info = QLabel(info)
+        self.info.setWordWrap(True)
+        self.info.setTextFormat(Qt.TextFormat.RichText)
+        self.status = QLabel("")
+        self.status.setObjectName("SuspectStatus")
+        self.status.setWordWrap(True)
+        self.status.setStyleSheet(f"color: {DONE_COLOUR};")
+        self.status.setVisible(False)
+        self.relabel_button = self._button("Relabel", f"Record this image as “{suggested}”; you are then asked whether to move the file")
+        self.exclude_button = self._button("Exclude", "Leave this image out of training, evaluation and export (the file is untouched)")
+        self.dismiss_button = self._button("Looks right", "Dismiss this finding; the next audit does not show it again")
+        self.relabel_button.setVisible(kind == "label")
+        self.dismiss_button.setVisible(dismissible)
+        self.relabel_button.clicked.connect(lambda: self.relabel_clicked.emit(self))
+        self.exclude_button.clicked.connect(lambda: self.exclude_clicked.emit(self))
+        self.dismiss_button.clicked.connect(lambda: self.dismiss_clicked.emit(self))
+        self.setToolTip(path + (f"\nsplit: {split}" if split else ""))
+
+        buttons = QHBoxLayout()
+        buttons.setContentsMargins(0, 0, 0, 0)
+        buttons.setSpacing(2)
+        for button in (self.relabel_button, self.exclude_button, self.dismiss_button):
+            buttons.addWidget(button)
+        buttons.addStretch(1)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(6, 6, 6, 6)
+        layout.setSpacing(2)
+        layout.addWidget(self.thumb, 0, Qt.AlignmentFlag.AlignHCenter)
+        layout.addWidget(self.name_label)
+        layout.addWidget(self.info)
+        layout.addWidget(self.status)
+        layout.addLayout(buttons)
+
+    @staticmethod
+    def _button(text: str, tip: str) -> QToolButton:
+        button = QToolButton()
+        button.setText(text)
+        button.setToolTip(tip)
+        button.setAutoRaise(False)
+        return button
+
+    def show_decision(self, text: str) -> None:
+        """Show what was decided ("" clears it) and enable only what still makes sense."""
+        self.status.setText(text)
+        self.status.setVisible(bool(text))
+        self.relabel_button.setEnabled(not text)
+        self.exclude_button.setEnabled(not text)
+
+
+class CardGrid(QWidget):
+    """Cards in as many columns as the width allows."""
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.cards: list[QWidget] = []
+        self.grid = QGridLayout(self)
+        self.grid.setContentsMargins(0, 0, 0, 0)
+        self.grid.setSpacing(6)
+        self._columns = 0
+
+    def set_cards(self, cards: list[QWidget]) -> None:
+        for card in self.cards:
+            self.grid.removeWidget(card)
+            card.deleteLater()
+        self.cards = list(cards)
+        self._columns = 0
+        self._relayout()
+
+    def remove(self, card: QWidget) -> None:
+        if card in self.cards:
+            self.cards.remove(card)
+            self.grid.removeWidget(card)
+            card.deleteLater()
+            self._columns = 0
+            self._relayout()
+
+    def columns(self) -> int:
+        return max(1, (self.width() + self.grid.spacing()) // (CARD_WIDTH + self.grid.spacing()))
+
+    def _relayout(self) -> None:
+        columns = self.columns()
+        if columns == self._columns:
+            return
+        self._columns = columns
+        for card in self.cards:
+            self.grid.removeWidget(card)
+        for i, card in enumerate(self.cards):
+            self.grid.addWidget(card, i // columns, i % columns, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
+        self.grid.setColumnStretch(columns, 1)
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt API
+        super().resizeEvent(event)
+        self._relayout()
+
+
+def section_title(text: str) -> QLabel:
+    """A bold rich-text title above a section of findings."""
+    label = QLabel(text)
+    label.setObjectName("AuditSection")
+    label.setTextFormat(Qt.TextFormat.RichText)
+    label.setWordWrap(True)
+    label.setStyleSheet("font-weight: 600; margin-top: 8px;")
+    return label
+
+
+def imbalance_html(imbalance: Imbalance) -> str:
+    """Class counts, the largest/smallest ratio and the advice, as a small HTML table."""
+    counts = dict(imbalance.counts)
+    if not counts:
+        return "No classes were counted."
+    top = max(counts.values()) or 1
+    rows = "".join(
+        f"<tr><td>{html.escape(name)}</td><td align='right'>&nbsp;{n}&nbsp;</td>"
+        f"<td><span style='color:#2f6fb3'>{'█' * max(1, round(20 * n / top)) if n else ''}</span></td></tr>"
+        for name, n in counts.items()
+    )
+    return (f"<table cellspacing='2'>{rows}</table>"
+            f"<p>Largest / smallest class: <b>{imbalance.ratio:.1f}×</b>. {html.escape(imbalance.advice)}</p>")
+
+
+def when_text(iso: str) -> str:
+    """An ISO UTC time as local "2026-11-30 03:40" (the text itself when it is not a time)."""
+    try:
+        moment = _dt.datetime.fromisoformat(iso.replace("Z", "+00:00"))
+    except ValueError:
+        return iso
+    return moment.astimezone().strftime("%Y-%m-%d %H:%M")
+
+
+
+class DuplicateRow(QFrame):
+    """One duplicate group: what kind of copies, whether they leak across splits, and a card per image.
+
+    Args:
+        group: The group shown.
+        make_card: Makes the card of one image (``kind, path, info, split=, dismissible=``).
+        parent: Parent widget.
+
+    Attributes:
+        group: The group shown.
+        cards: Its cards, in the group's order.
+
+    Signals:
+        dismiss_clicked(object): "Looks right" was pressed for this row.
+    """
+
+    dismiss_clicked = Signal(object)
+
+    def __init__(self, group: DuplicateGroup, make_card: Callable[..., SuspectCard], parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setObjectName("DuplicateGroup")
+        self.setFrameShape(QFrame.Shape.StyledPanel)
+        self.group = group
+        kind = "Exact copies (same bytes)" if group.kind == "exact" else f"Near copies (similarity {group.similarity:.2f})"
+        leak = (f" · <span style='color:{LEAK_COLOUR}'><b>across splits ({', '.join(sorted(set(group.splits)))}): a leak</b></span>"
+                if group.cross_split else f" · all in {group.splits[0] if group.splits else '?'}")
+        head = QLabel(kind + leak)
+        head.setTextFormat(Qt.TextFormat.RichText)
+        looks_right = QPushButton("Looks right")
+        looks_right.setToolTip("These are different images; the next audit does not show this group again")
+        looks_right.clicked.connect(lambda: self.dismiss_clicked.emit(self))
+        top = QHBoxLayout()
+        top.addWidget(head, 1)
+        top.addWidget(looks_right)
+        cards_row = QHBoxLayout()
+        cards_row.setSpacing(6)
+        self.cards: list[SuspectCard] = []
+        for path, split in zip(group.paths, group.splits):
+            card = make_card("duplicate", path, f"split <b>{html.escape(split)}</b> · {html.escape(Path(path).parent.name)}",
+                              split=split, dismissible=False)
+            self.cards.append(card)
+            cards_row.addWidget(card, 0, Qt.AlignmentFlag.AlignTop)
+        cards_row.addStretch(1)
+        inner = QWidget()
+        inner.setLayout(cards_row)
+        scroller = QScrollArea()  # a big group scrolls sideways instead of widening the page
+        scroller.setWidget(inner)
+        scroller.setWidgetResizable(True)
+        scroller.setFrameShape(QFrame.Shape.NoFrame)
+        scroller.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroller.setFixedHeight(inner.sizeHint().height() + scroller.horizontalScrollBar().sizeHint().height() + 4)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(6, 6, 6, 6)
+        layout.addLayout(top)
+        layout.addWidget(scroller)
+

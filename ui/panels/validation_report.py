@@ -1,0 +1,97 @@
+"""The Data page's Validation report tab: how many files were usable, and every skipped file with its reason."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from tlstudio.data.types import PreparedData, ValidationReport
+
+
+class ValidationReportPanel(QWidget):
+    """A summary line, the table of skipped files, the scan's notes and a Copy button.
+
+    Args:
+        parent: Parent widget.
+    """
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.report_summary = QLabel("No dataset loaded.")
+        self.report_summary.setObjectName("ReportSummary")
+        self.report_summary.setWordWrap(True)
+        self.report_table = QTableWidget(0, 2)
+        self.report_table.setObjectName("SkippedTable")
+        self.report_table.setHorizontalHeaderLabels(["Skipped file", "Reason"])
+        self.report_table.setToolTip("Every file that will not be used, and why")
+        self.report_table.verticalHeader().setVisible(False)
+        self.report_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.report_table.setWordWrap(False)
+        self.report_table.setTextElideMode(Qt.TextElideMode.ElideLeft)
+        header = self.report_table.horizontalHeader()
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
+        self.warnings_label = QLabel()
+        self.warnings_label.setWordWrap(True)
+        self.warnings_label.setObjectName("Hint")
+        self.copy_report_button = QPushButton("Copy report")
+        self.copy_report_button.setToolTip("Copy the summary and every skipped file with its reason")
+        buttons = QHBoxLayout()
+        buttons.addStretch(1)
+        buttons.addWidget(self.copy_report_button)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.report_summary)
+        layout.addWidget(self.report_table, 1)
+        layout.addWidget(self.warnings_label)
+        layout.addLayout(buttons)
+
+    def fill(self, report: ValidationReport | None) -> None:
+        """Show ``report`` (None: no dataset loaded)."""
+        if report is None:
+            self.report_summary.setText("No dataset loaded.")
+            self.report_table.setRowCount(0)
+            self.warnings_label.setText("")
+            self.copy_report_button.setEnabled(False)
+            return
+        skipped = list(report.skipped)
+        self.report_summary.setText(
+            f"{report.num_files} files looked at: {report.num_valid} usable, {len(skipped)} skipped."
+            + (f" {report.cache_hits} results came from the cache." if report.cache_hits else "")
+        )
+        self.report_table.setRowCount(len(skipped))
+        root = report.root.rstrip("/\\")
+        for row, item in enumerate(skipped):
+            shown = item.path[len(root) + 1:] if item.path.startswith(root) else item.path
+            path_item = QTableWidgetItem(shown)
+            path_item.setToolTip(item.path)
+            self.report_table.setItem(row, 0, path_item)
+            self.report_table.setItem(row, 1, QTableWidgetItem(item.reason))
+        self.warnings_label.setText("\n".join(f"Note: {w}" for w in report.scan.warnings))
+        self.copy_report_button.setEnabled(True)
+
+    def report_text(self, prepared: PreparedData | None) -> str:
+        """``prepared``'s validation report as plain text (what Copy puts on the clipboard)."""
+        if prepared is None:
+            return ""
+        report = prepared.report
+        lines = [f"Dataset: {report.root}", self.report_summary.text()]
+        for split, per_class in prepared.counts.items():
+            if any(per_class.values()):
+                lines.append(f"{split}: " + ", ".join(f"{k} {v}" for k, v in per_class.items()))
+        if report.skipped:
+            lines.append("")
+            lines.append("Skipped files:")
+            lines.extend(f"{s.path}\t{s.reason}" for s in report.skipped)
+        for w in report.scan.warnings:
+            lines.append(f"Note: {w}")
+        return "\n".join(lines)
