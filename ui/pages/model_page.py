@@ -40,8 +40,8 @@ from tlstudio.layout import (
 )
 from ui.forms import FormBinder
 from ui.jobs.model_jobs import DefaultWeightsJob, LayoutJob, key_of, layout_key, shown_cut
-from ui.pages.probe_panel import ProbePanel
-from ui.pages.sweep_panel import SweepPanel
+from ui.panels.probe_panel import ProbePanel
+from ui.panels.sweep_panel import SweepPanel
 from ui.panels import backbone_form, freeze_tree, head_designer
 from ui.panels.backbone_form import BackboneForm
 from ui.panels.freeze_tree import FreezeTree, fmt
