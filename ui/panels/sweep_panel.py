@@ -56,6 +56,7 @@ from tlstudio.project.sweeps import StoredSweep, last_sweep, new_sweep, sweeps_f
 from ui.engine import engine
 from ui.jobs.sweep_jobs import best_text, grid_size, promotion, stale_text
 from ui.panels.sweep_space import SweepSpaceEditor
+from ui.state import AppState
 from ui.widgets.job_controls import JobControls
 from ui.widgets.sweep_plot import SweepPlot
 from ui.widgets.sweep_table import SweepTable
@@ -88,7 +89,7 @@ class SweepPanel(QWidget):
     finished_sweep = Signal(object)
     promoted = Signal(object)
 
-    def __init__(self, state: Any, parent: QWidget | None = None, *, project_path: Callable[[], Any] | None = None):
+    def __init__(self, state: AppState, parent: QWidget | None = None, *, project_path: Callable[[], Any] | None = None):
         super().__init__(parent)
         self.setObjectName("SweepPanel")
         self.state = state
