@@ -229,6 +229,7 @@ def test_data_page_audit_tab_rescans_after_a_move_and_after_its_undo(qtbot, data
     _no_autosave_left(page.state)
 
 
+@pytest.mark.engine
 def test_run_audit_runs_the_engine_job_on_the_open_dataset(qtbot, dataset):
     from tlstudio.config import DataConfig, ModelConfig
 

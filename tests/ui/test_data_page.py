@@ -164,6 +164,7 @@ def slow_dataset(tmp_path):
     return root
 
 
+@pytest.mark.engine
 def test_cancel_stops_a_slow_scan_in_the_engine(qtbot, page, slow_dataset):
     checked = []
 
@@ -201,6 +202,7 @@ def test_open_sample_dataset_generates_and_loads_it(qtbot, page):
     assert page.state.dataset_root == str(prepared.root)
 
 
+@pytest.mark.engine
 def test_preview_tab_shows_augmented_samples(qtbot, page, tiny_dataset):
     _open(qtbot, page, tiny_dataset)
     page.aug_checks["zoom"].setChecked(True)
@@ -251,6 +253,7 @@ def test_split_refused_before_any_dataset_is_explained_then_cleared(page):
     assert (page.state.data_config.val_fraction, page.state.data_config.test_fraction) == (0.6, 0.1)
 
 
+@pytest.mark.engine
 @pytest.mark.parametrize("size", [(1200, 800), (1024, 680)], ids=["1200x800", "1024x680"])
 def test_screenshot_after_an_augmentation_preview(qtbot, main_window, tiny_dataset, tmp_path, size):
     main_window.resize(*size)

@@ -89,6 +89,7 @@ def _click_cell(qtbot, page, row, col):
     qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
 
 
+@pytest.mark.engine
 def test_clicking_a_confusion_cell_shows_its_images(qtbot, page, exported):
     page.show()
     assert not page.summary.isVisible()  # nothing to say yet: no empty gap above the tabs
@@ -115,6 +116,7 @@ def test_clicking_a_confusion_cell_shows_its_images(qtbot, page, exported):
     assert [os.path.basename(p) for p in page.thumbs.paths()] == ["r3.png"]
 
 
+@pytest.mark.engine
 def test_results_screenshot(qtbot, page, exported, tmp_path):
     """After an evaluation and a single-image test, both tabs have their content (looked at by eye too)."""
     page.show()
@@ -135,6 +137,7 @@ def test_results_screenshot(qtbot, page, exported, tmp_path):
     assert page.folder_table.rowCount() == 7 and page.bars.values()[0][0] == "blue"
 
 
+@pytest.mark.engine
 def test_single_image_test_shows_top_k_bars_and_grad_cam(qtbot, page, exported):
     page.set_model(str(exported / "model" / "model.keras"))
     with qtbot.waitSignal(page.runner.finished, timeout=TIMEOUT):
@@ -151,6 +154,7 @@ def test_single_image_test_shows_top_k_bars_and_grad_cam(qtbot, page, exported):
     assert not hasattr(page, "loaded_model")  # the page keeps a path; the engine keeps the model
 
 
+@pytest.mark.engine
 def test_grad_cam_can_be_turned_off(qtbot, page, exported):
     page.set_model(str(exported / "model" / "model.keras"))
     page.gradcam_box.setChecked(False)
@@ -160,6 +164,7 @@ def test_grad_cam_can_be_turned_off(qtbot, page, exported):
     assert "Grad-CAM" not in page.prediction_label.text()
 
 
+@pytest.mark.engine
 def test_paste_from_clipboard(qtbot, page, exported):
     from PySide6.QtGui import QColor, QGuiApplication, QImage
 
@@ -172,6 +177,7 @@ def test_paste_from_clipboard(qtbot, page, exported):
     assert page.bars.values()[0][0] == "red"
 
 
+@pytest.mark.engine
 def test_folder_test_and_csv(qtbot, page, exported, tmp_path):
     page.set_model(str(exported / "model" / "model.keras"))
     with qtbot.waitSignal(page.runner.finished, timeout=TIMEOUT):
@@ -188,6 +194,7 @@ def test_folder_test_and_csv(qtbot, page, exported, tmp_path):
     assert by_name["r0.png"] == "red" and by_name["b0.png"] == "blue" and by_name["r3.png"] == "blue"
 
 
+@pytest.mark.engine
 def test_bad_model_reports_a_readable_error(qtbot, page, tmp_path):
     bad = tmp_path / "m.keras"
     bad.write_bytes(b"not a model")
@@ -199,6 +206,7 @@ def test_bad_model_reports_a_readable_error(qtbot, page, tmp_path):
     assert errors and "m.keras" in errors[0]
 
 
+@pytest.mark.engine
 def test_dropping_an_image_file_tests_it(qtbot, page, exported):
     from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
     from PySide6.QtGui import QDropEvent
@@ -213,6 +221,7 @@ def test_dropping_an_image_file_tests_it(qtbot, page, exported):
     assert "r1.png" in page.prediction_label.text()
 
 
+@pytest.mark.engine
 def test_unreadable_image_clears_the_last_picture_and_says_why(qtbot, page, exported, tmp_path):
     page.set_model(str(exported / "model" / "model.keras"))
     with qtbot.waitSignal(page.runner.finished, timeout=TIMEOUT):
@@ -228,6 +237,7 @@ def test_unreadable_image_clears_the_last_picture_and_says_why(qtbot, page, expo
     assert page.drop_area.pixmap().isNull() and page.drop_area.text() == "notes.jpg"
 
 
+@pytest.mark.engine
 def test_csv_to_an_unwritable_place_reports_a_readable_error(qtbot, page, exported, tmp_path):
     page.set_model(str(exported / "model" / "model.keras"))
     with qtbot.waitSignal(page.runner.finished, timeout=TIMEOUT):
@@ -298,6 +308,7 @@ def test_a_selected_mistake_stays_red_and_a_selected_hit_stays_blue(qtbot):
     assert hit.blue() > hit.red() + 40  # blue: correct
 
 
+@pytest.mark.engine
 def test_the_empty_matrix_says_evaluating_while_it_runs_and_the_progress_is_readable(qtbot, page, exported):
     from tlstudio.events import Progress
 
@@ -428,6 +439,7 @@ def test_many_differences_scroll_and_the_title_says_so(qtbot, page, tmp_path):
     assert all(_fully_visible(diff, r, 0) for r in range(DIFF_ROWS_SHOWN))
 
 
+@pytest.mark.engine
 def test_a_confusion_cell_rings_its_images_on_the_embedding_map(qtbot, page, exported):
     """The Evaluate page and the Data page's map meet only through ui.map_link: a cell rings its points there,
     the evaluation colours the map by predicted class and correct/wrong, and "Show on map" asks for the Data page."""

@@ -44,6 +44,7 @@ def _wait_done(qtbot, page, timeout=180_000):
     qtbot.wait(50)
 
 
+@pytest.mark.engine
 def test_export_runs_in_the_engine_and_shows_parity(qtbot, page, app_state, tiny_run, tmp_path, monkeypatch):
     app_state.set_model_path(str(tiny_run / "model.keras"))
     assert page.source_edit.text() == str(tiny_run / "model.keras")
@@ -110,6 +111,7 @@ def test_unavailable_format_is_disabled_with_reason(qtbot, page):
     assert onnx.isEnabled() and onnx.toolTip().startswith("ONNX for onnxruntime")
 
 
+@pytest.mark.engine
 def test_probe_fills_availability_from_engine(qtbot, page):
     page.show()
     qtbot.waitUntil(lambda: bool(page.availability), timeout=120_000)
@@ -133,6 +135,7 @@ def test_export_button_explains_missing_inputs(qtbot, page, tmp_path, app_state)
     assert "name" in page.export_button.toolTip()
 
 
+@pytest.mark.engine
 def test_engine_error_reaches_the_error_dialog(qtbot, page, app_state, tmp_path):
     bad = tmp_path / "broken.keras"
     bad.write_bytes(b"not a zip")

@@ -55,6 +55,7 @@ def test_without_a_model_the_images_show_and_say_why_no_gradcam(qtbot, tmp_path)
     gallery.shutdown()
 
 
+@pytest.mark.engine
 def test_with_a_model_each_image_gets_its_prediction_and_gradcam(qtbot, tmp_path, tiny_model):
     state = AppState()
     state.set_model_path(tiny_model)
@@ -74,6 +75,7 @@ def test_with_a_model_each_image_gets_its_prediction_and_gradcam(qtbot, tmp_path
     gallery.shutdown()
 
 
+@pytest.mark.engine
 def test_a_new_selection_replaces_the_old_and_caps_the_gradcam_jobs(qtbot, tmp_path, tiny_model):
     state = AppState()
     state.set_model_path(tiny_model)
@@ -91,6 +93,7 @@ def test_a_new_selection_replaces_the_old_and_caps_the_gradcam_jobs(qtbot, tmp_p
     gallery.shutdown()
 
 
+@pytest.mark.engine
 def test_a_model_that_cannot_load_stops_the_gradcam_with_its_reason(qtbot, tmp_path):
     state = AppState()
     broken = tmp_path / "broken.keras"

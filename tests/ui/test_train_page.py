@@ -212,6 +212,7 @@ def test_resume_needs_a_checkpoint(page, tmp_path):
     assert page.resume_button.isEnabled()
 
 
+@pytest.mark.engine
 @pytest.mark.slow
 def test_the_page_trains_in_the_engine_process_and_cancel_stops_the_run(qtbot, tmp_path, engine_client):
     """Start on the page, the run goes to the engine process, its events come back; Cancel stops it."""
@@ -242,6 +243,7 @@ def test_the_page_trains_in_the_engine_process_and_cancel_stops_the_run(qtbot, t
     assert engine_client.server.is_alive()  # the process stays for the next job
 
 
+@pytest.mark.engine
 @pytest.mark.slow
 def test_a_real_run_shows_validation_on_the_progress_bar(qtbot, tmp_path, engine_client):
     """A one-epoch run in the engine process: Validating events arrive and the bar says so."""
