@@ -15,6 +15,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from tests.support.images import write_images
+
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -254,15 +256,6 @@ def main_window(qtbot, isolated_settings):
     qtbot.wait(10)
 
 
-def _write_images(folder: Path, n: int, color: tuple[int, int, int], size: int = 40, seed: int = 0) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(seed)
-    for i in range(n):
-        noise = rng.integers(-30, 30, size=(size, size, 3))
-        arr = np.clip(np.array(color)[None, None, :] + noise, 0, 255).astype(np.uint8)
-        Image.fromarray(arr).save(folder / f"img_{i:03d}.png")
-
-
 @pytest.fixture
 def tiny_dataset(tmp_path) -> Path:
     """A generated 3-class folder, 8 small images per class."""
@@ -275,8 +268,8 @@ def tiny_dataset(tmp_path) -> Path:
 def broken_file_dataset(tmp_path) -> Path:
     """Two classes of 6 good images each, plus one unreadable .jpg file."""
     root = tmp_path / "with_broken"
-    _write_images(root / "cats", 6, (180, 120, 60), seed=1)
-    _write_images(root / "dogs", 6, (60, 120, 180), seed=2)
+    write_images(root / "cats", 6, (180, 120, 60), seed=1)
+    write_images(root / "dogs", 6, (60, 120, 180), seed=2)
     (root / "cats" / "broken.jpg").write_bytes(b"this is not an image")
     return root
 

@@ -131,11 +131,11 @@ def test_impossible_split_is_explained_not_applied(qtbot, page, tiny_dataset):
 
 
 def test_thumbnails_load_lazily(qtbot, page, tmp_path):
-    from tests.ui.conftest import _write_images
+    from tests.support.images import write_images
 
     root = tmp_path / "many"
-    _write_images(root / "a", 60, (200, 50, 50), size=32, seed=1)
-    _write_images(root / "b", 60, (50, 50, 200), size=32, seed=2)
+    write_images(root / "a", 60, (200, 50, 50), size=32, seed=1)
+    write_images(root / "b", 60, (50, 50, 200), size=32, seed=2)
     page.resize(700, 500)
     _open(qtbot, page, root)
     model = page.thumb_model
@@ -283,11 +283,11 @@ def test_screenshot_after_an_augmentation_preview(qtbot, main_window, tiny_datas
 
 
 def _presplit(root, splits):
-    from tests.ui.conftest import _write_images
+    from tests.support.images import write_images
 
     for i, split in enumerate(splits):
-        _write_images(root / split / "ants", 4, (180, 120, 60), seed=10 + i)
-        _write_images(root / split / "bees", 4, (60, 120, 180), seed=20 + i)
+        write_images(root / split / "ants", 4, (180, 120, 60), seed=10 + i)
+        write_images(root / split / "bees", 4, (60, 120, 180), seed=20 + i)
     return root
 
 

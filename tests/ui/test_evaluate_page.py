@@ -8,39 +8,14 @@ from __future__ import annotations
 
 import csv
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
+from tests.support.red_blue_model import tiny_model
+
 TIMEOUT = 60_000
-ROOT = Path(__file__).resolve().parents[2]
-
-TINY_MODEL = """
-import sys
-import keras
-import numpy as np
-
-# 1x1 conv (identity) -> mean colour -> softmax((red - blue) / 50, (blue - red) / 50)
-inputs = keras.Input((16, 16, 3))
-x = keras.layers.Conv2D(3, 1, name="conv", use_bias=False)(inputs)
-x = keras.layers.GlobalAveragePooling2D()(x)
-outputs = keras.layers.Dense(2, activation="softmax", name="predictions")(x)
-model = keras.Model(inputs, outputs)
-model.get_layer("conv").set_weights([np.eye(3, dtype=np.float32).reshape(1, 1, 3, 3)])
-kernel = np.array([[1.0, -1.0], [0.0, 0.0], [-1.0, 1.0]], np.float32) / 50.0
-model.get_layer("predictions").set_weights([kernel, np.zeros(2, np.float32)])
-model.save(sys.argv[1])
-"""
-
-
-def _tiny_model(path):
-    """Write the tiny model to ``path`` in another process (this one stays free of Keras)."""
-    proc = subprocess.run([sys.executable, "-c", TINY_MODEL, str(path)], cwd=ROOT, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr
-
 
 def _image(path, rgb):
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -52,7 +27,7 @@ def _image(path, rgb):
 def exported(tmp_path_factory):
     root = tmp_path_factory.mktemp("evalpage")
     (root / "model").mkdir()
-    _tiny_model(root / "model" / "model.keras")
+    tiny_model(root / "model" / "model.keras")
     (root / "model" / "labels.txt").write_text("red\nblue\n")
     for i, rgb in enumerate([(250, 0, 0), (200, 20, 10), (180, 0, 60), (90, 0, 160)]):
         _image(root / "data" / "red" / f"r{i}.png", rgb)

@@ -21,9 +21,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory) -> Path:
-    """A run folder around a tiny trained model (tests.core.test_export.make_run_dir, in another process)."""
+    """A run folder around a tiny trained model (tests.support.tiny_model.make_run_dir, in another process)."""
     base = tmp_path_factory.mktemp("export-page")
-    code = "import sys; from pathlib import Path; from tests.core.test_export import make_run_dir; print(make_run_dir(Path(sys.argv[1])))"
+    code = "import sys; from pathlib import Path; from tests.support.tiny_model import make_run_dir; print(make_run_dir(Path(sys.argv[1])))"
     proc = subprocess.run([sys.executable, "-c", code, str(base)], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     return Path(proc.stdout.strip().splitlines()[-1])

@@ -14,7 +14,7 @@ from tlstudio.jobs.embed import EmbedResult
 from ui.state import AppState
 from ui.widgets.gradcam_gallery import MAX_GRADCAM, NO_MODEL_TEXT, GradCamGallery
 
-from .test_evaluate_page import _tiny_model
+from tests.support.red_blue_model import tiny_model as write_tiny_model
 
 
 def _images(folder, n=4):
@@ -31,7 +31,7 @@ def _images(folder, n=4):
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory):
     path = tmp_path_factory.mktemp("gallery") / "model.keras"
-    _tiny_model(path)
+    write_tiny_model(path)
     (path.parent / "labels.txt").write_text("red\nblue\n")
     return str(path)
 

@@ -397,7 +397,7 @@ def test_resume_a_picked_run_that_cannot_be_resumed_says_why(recorded, tmp_path)
 @pytest.mark.parametrize("size", [(856, 610), (1432, 930)])  # the page's share of a 1024x680 and a 1600x1000 window
 @pytest.mark.parametrize("advice", [False, True])
 def test_plots_stay_readable_with_the_lr_strip_and_no_legend_over_a_curve(qtbot, size, advice):
-    from tests.ui.test_plots import drawn_labels, feed_demo_run, scene_rect
+    from tests.support.plots import drawn_labels, feed_demo_run, scene_rect
     from tlstudio.events import TrainingAdvice
 
     page = TrainPage(AppState())

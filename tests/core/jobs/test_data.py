@@ -22,7 +22,7 @@ from tlstudio.imaging import load_image
 from tlstudio.jobs import LIGHT_JOBS, run_job
 from tlstudio.jobs.data import AugmentPreviewConfig, PrepareDataConfig, augment_preview, prepare
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture(autouse=True)

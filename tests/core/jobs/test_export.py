@@ -17,12 +17,12 @@ from tlstudio.export.result import ExportResult
 from tlstudio.jobs import run_job
 from tlstudio.jobs.export import ExportJobConfig
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory) -> Path:
-    from tests.core.test_export import make_run_dir
+    from tests.support.tiny_model import make_run_dir
 
     return make_run_dir(tmp_path_factory.mktemp("jobs-export"))
 

@@ -23,7 +23,7 @@ from tlstudio.cli.exit_codes import (
 )
 from tlstudio.errors import DataError, ModelFileError
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture(autouse=True)

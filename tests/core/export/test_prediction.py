@@ -13,7 +13,7 @@ import pytest
 
 from PIL import Image  # noqa: E402
 
-from tests.core.test_export import CLASS_NAMES, SIZE, build_tiny_model, train_tiny_model  # noqa: E402
+from tests.support.tiny_model import CLASS_NAMES, SIZE, build_tiny_model, train_tiny_model  # noqa: E402
 from tlstudio.cli import main as cli_main  # noqa: E402
 from tlstudio.config import ExportConfig  # noqa: E402
 from tlstudio.errors import ModelFileError  # noqa: E402

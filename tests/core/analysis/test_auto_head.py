@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.core.analysis_data import make_presplit, seeded_weights
-from tests.core.test_training import Recorder
+from tests.support.analysis_data import make_presplit, seeded_weights
+from tests.support.events import Recorder
 from tlstudio.analysis import auto_head
 from tlstudio.analysis.promote import head_config
 from tlstudio.cancel import CancelToken

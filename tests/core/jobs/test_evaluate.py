@@ -26,7 +26,7 @@ from tlstudio.jobs import run_job
 from tlstudio.jobs.evaluate import EvaluateConfig, PredictConfig, PredictResult
 from tlstudio.jobs.models import CACHE, ModelRef
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def _save_model(path: Path, conv: bool = True) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.core.analysis_data import make_presplit, seeded_weights, plant_exact_leak, plant_flips, plant_near_copy, plant_noise
+from tests.support.analysis_data import make_presplit, seeded_weights, plant_exact_leak, plant_flips, plant_near_copy, plant_noise
 from tlstudio.analysis import audit as find
 from tlstudio.config import DataConfig, ModelConfig
 from tlstudio.errors import ConfigError

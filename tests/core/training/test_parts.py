@@ -20,7 +20,7 @@ from tlstudio.training.callbacks import CancelCallback, RunState, is_better, saf
 from tlstudio.training.optimizers import current_learning_rate, make_optimizer
 from tlstudio.training.result import RunResult, load_run, resume_config, write_json
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 # --------------------------------------------------------------------------- optimizers

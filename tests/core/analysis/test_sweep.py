@@ -9,7 +9,7 @@ import os
 import numpy as np
 import pytest
 
-from tests.core.analysis_data import make_presplit, seeded_weights
+from tests.support.analysis_data import make_presplit, seeded_weights
 from tlstudio.analysis import sweep as sweep_mod
 from tlstudio.analysis.kfold import fold_splits
 from tlstudio.analysis.promote import head_config, promote, unsupported

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tests.core.analysis_data import make_presplit, seeded_weights
+from tests.support.analysis_data import make_presplit, seeded_weights
 from tlstudio.analysis.embed import project_2d
 from tlstudio.config import DataConfig, ModelConfig
 from tlstudio.errors import ConfigError

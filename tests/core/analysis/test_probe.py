@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.core.analysis_data import make_presplit, seeded_weights
+from tests.support.analysis_data import make_presplit, seeded_weights
 from tlstudio.analysis import pooled_cache
 from tlstudio.analysis.cuts import cut_points
 from tlstudio.cancel import CancelToken

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tests.core.analysis_data import make_presplit, seeded_weights
+from tests.support.analysis_data import make_presplit, seeded_weights
 from tlstudio.cli import EXIT_DATA, EXIT_OK, EXIT_USAGE, main
 
 CUTS = {f"block{b}_pool" for b in range(1, 6)}

@@ -22,6 +22,8 @@ from tlstudio.events import BatchEnd, CheckpointSaved, EpochEnd, LogMessage, Pha
 from tlstudio.training import RunResult, load_run, resume_config, run_training
 from tlstudio.training.run import feature_model
 
+from tests.support.events import Recorder
+
 SIZE = 64
 
 
@@ -39,20 +41,6 @@ def make_config(root: Path, run_dir: Path, **train) -> RunConfig:
     defaults = dict(epochs=2, batch_size=16, learning_rate=0.01, seed=5, tensorboard=False)
     defaults.update(train)
     return RunConfig(data=data, model=model, train=TrainConfig(**defaults), run_dir=str(run_dir))
-
-
-class Recorder:
-    def __init__(self):
-        self.events = []
-
-    def __call__(self, event):
-        self.events.append(event)
-
-    def of(self, kind):
-        return [e for e in self.events if isinstance(e, kind)]
-
-    def names(self):
-        return [type(e).__name__ for e in self.events]
 
 
 def test_two_phase_run_events_folder_and_unfrozen_layers(shapes, tmp_path):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from tests.core.analysis_data import make_presplit, plant_exact_leak, seeded_weights
+from tests.support.analysis_data import make_presplit, plant_exact_leak, seeded_weights
 from tlstudio.cli import EXIT_OK, EXIT_USAGE, main
 
 

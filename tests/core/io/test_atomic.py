@@ -16,7 +16,7 @@ import pytest
 from tlstudio.io import atomic
 from tlstudio.io.atomic import atomic_path, atomic_write_bytes, atomic_write_json, atomic_write_text, remove_stale_temps
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def _names(folder: Path) -> list[str]:

@@ -31,7 +31,7 @@ from tlstudio.training import saveguard
 from tlstudio.training.callbacks import weights_epochs
 from tlstudio.training.run_folder import create_run_dir
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 SIZE = 32
 
 

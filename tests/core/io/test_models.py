@@ -11,14 +11,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.core.test_export import CLASS_NAMES, SIZE, build_tiny_model
+from tests.support.tiny_model import CLASS_NAMES, SIZE, build_tiny_model
 from tlstudio.config import ExportConfig
 from tlstudio.errors import ModelFileError
 from tlstudio.export import FORMAT_TOLERANCES, available_formats, export_model
 from tlstudio.io import models as io_models
 from tlstudio.io.models import LoadedModel, find_model, load_keras_model, load_model, resolve_model
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 TARGETS = {"keras": "model.keras", "savedmodel": "model_savedmodel", "tflite": "model.tflite", "onnx": "model.onnx"}
 
 
