@@ -1,6 +1,7 @@
 """Test-wide settings: no display, quiet TensorFlow, caches in temporary folders."""
 
 import os
+import time
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -17,3 +18,32 @@ def _isolated_tlstudio_dirs(tmp_path_factory):
     os.environ["TLSTUDIO_CACHE_DIR"] = str(base / "cache")
     os.environ["TLSTUDIO_RUNS_DIR"] = str(base / "runs")
     yield base
+
+
+_TIMING = {"began": 0.0, "summed": 0.0, "tests": 0}
+
+
+def pytest_sessionstart(session):
+    """Start the clock for the suite's test time (see :func:`pytest_terminal_summary`)."""
+    _TIMING["began"] = time.perf_counter()
+
+
+def pytest_runtest_logreport(report):
+    """Add up each test's setup, call and teardown time (on the controller when tests run on xdist workers)."""
+    _TIMING["summed"] += report.duration
+    if report.when == "call":
+        _TIMING["tests"] += 1
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    """Print the suite's test time: the wall-clock time of the session, the workers, and the summed per-test time."""
+    if hasattr(config, "workerinput"):  # an xdist worker: the controller prints the total
+        return
+    workers = config.getoption("numprocesses", None) if config.pluginmanager.hasplugin("xdist") else None
+    workers = workers if isinstance(workers, int) and workers > 0 else 1
+    wall = time.perf_counter() - _TIMING["began"]
+    terminalreporter.write_sep("=", "test time")
+    terminalreporter.write_line(
+        f"test time: {wall:.0f} s on {workers} worker{'s' if workers != 1 else ''} "
+        f"({_TIMING['tests']} tests; {_TIMING['summed']:.0f} s summed over tests, setup and teardown included)"
+    )

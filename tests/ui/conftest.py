@@ -15,6 +15,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from tests.support.images import write_images
+
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -43,22 +45,142 @@ def _gc_in_gui_thread(qapp):
     gc.collect()
 
 
-@pytest.fixture(scope="session", autouse=True)
-def engine_client(qapp, _gc_in_gui_thread):
-    """One real engine process for the GUI tests, as the app has: pages submit their jobs to it.
+@pytest.fixture(scope="session")
+def real_engine(qapp, _gc_in_gui_thread):
+    """One real engine process per worker, started for the first test marked ``engine``.
 
-    It is the application's client (:func:`ui.engine.engine`), started once;
-    TensorFlow loads in that child process only.
+    It is the application's client (:class:`ui.engine.EngineClient`) over a
+    real :class:`tlstudio.procrun.EngineProcess`; TensorFlow loads in that
+    child process only.
     """
     from tlstudio.procrun import EngineProcess
-    from ui.engine import EngineClient, set_engine
+    from ui.engine import EngineClient
 
     client = EngineClient(EngineProcess(niceness=0, cancel_timeout=60.0), parent=qapp)
-    previous = set_engine(client)
     client.server.start()
     yield client
     client.shutdown(30)
+
+
+@pytest.fixture(autouse=True)
+def engine_client(request, qapp, _gc_in_gui_thread):
+    """The engine client the test's pages submit their jobs to (:func:`ui.engine.engine`).
+
+    A test marked ``@pytest.mark.engine`` gets the session's real engine
+    process (:func:`real_engine`); every other test gets the application's
+    client over a :class:`~tests.support.fake_engine.FakeEngineProcess`,
+    which runs no TensorFlow and answers only what the test registered
+    (fixture ``fake_engine``). A job without an answer fails the test.
+    """
+    from ui.engine import EngineClient, set_engine
+
+    if request.node.get_closest_marker("engine") is not None:
+        client = request.getfixturevalue("real_engine")
+        previous = set_engine(client)
+        yield client
+        set_engine(previous)
+        return
+    from pytestqt.qtbot import QtBot
+    from pytestqt.wait_signal import _AbstractSignalBlocker
+
+    from tests.support.fake_engine import FakeEngineProcess
+
+    server = FakeEngineProcess()
+    for job in sorted(server.light_jobs):  # no TensorFlow: the real answer at no cost
+        server.run_in_process(job)
+    client = EngineClient(server, parent=qapp)
+    saved = _engine_result_caches()
+    monkeypatch = request.getfixturevalue("monkeypatch")
+    monkeypatch.setattr(QtBot, "waitUntil", _fail_fast_on_unexpected_jobs(QtBot.waitUntil, client.server))
+    monkeypatch.setattr(_AbstractSignalBlocker, "wait", _stop_waiting_on_unexpected_jobs(_AbstractSignalBlocker.wait, client.server))
+    previous = set_engine(client)
+    client.server.start()
+    for cache, _content in saved.values():  # a real answer cached by an earlier test must not stand in for a registration
+        cache.clear()
+    yield client
+    client.shutdown(30)
     set_engine(previous)
+    client.deleteLater()
+    for key, (cache, _content) in _engine_result_caches().items():  # no fake answer outlives its test
+        cache.clear()
+        cache.update(saved[key][1] if key in saved else {})  # a module first loaded in the test started empty
+    if client.server.unexpected:
+        pytest.fail(
+            "the test started engine jobs the fake engine has no answer for (register them with "
+            "fake_engine.register, or mark the test @pytest.mark.engine):\n  " + "\n  ".join(client.server.unexpected),
+            pytrace=False,
+        )
+
+
+ENGINE_RESULT_CACHES = ("_LAYOUTS", "_DEFAULT_CHOICES")
+"""Names of the GUI's module-level caches of engine answers (:mod:`ui.pages.model_page`)."""
+
+
+def _engine_result_caches() -> dict[int, tuple[dict, dict]]:
+    """Each loaded ``ui`` module's cache of engine answers: ``id -> (cache, a copy of its content)``.
+
+    A test on the fake engine starts with these caches empty and leaves them
+    as it found them, so fake answers never reach a test on the real engine
+    and a test never passes on an answer an earlier test left behind.
+    """
+    import sys
+
+    found = {}
+    for name, module in list(sys.modules.items()):
+        if name == "ui" or name.startswith("ui."):
+            for attr in ENGINE_RESULT_CACHES:
+                cache = getattr(module, attr, None)
+                if isinstance(cache, dict):
+                    found[id(cache)] = cache
+    return {key: (cache, dict(cache)) for key, cache in found.items()}
+
+
+def _fail_fast_on_unexpected_jobs(wait_until, server):
+    """``qtbot.waitUntil`` that stops waiting as soon as the fake engine got a job it has no answer for."""
+    from tests.support.fake_engine import UnexpectedJob
+
+    def waitUntil(self, callback, *args, **kwargs):
+        def check():
+            if server.unexpected:
+                raise UnexpectedJob("; ".join(server.unexpected))
+            return callback()
+
+        return wait_until(self, check, *args, **kwargs)
+
+    return waitUntil
+
+
+def _stop_waiting_on_unexpected_jobs(wait, server):
+    """``qtbot.waitSignal(...).wait`` that stops as soon as the fake engine got a job it has no answer for."""
+    from PySide6.QtCore import QTimer
+
+    from tests.support.fake_engine import UnexpectedJob
+
+    def blocker_wait(self):
+        watch = QTimer()
+        watch.setInterval(50)
+        watch.timeout.connect(lambda: server.unexpected and self._quit_loop_by_timeout())
+        watch.start()
+        try:
+            wait(self)
+        except TimeoutError:
+            if server.unexpected:
+                raise UnexpectedJob("; ".join(server.unexpected)) from None
+            raise
+        finally:
+            watch.stop()
+        if server.unexpected:
+            raise UnexpectedJob("; ".join(server.unexpected))
+
+    return blocker_wait
+
+
+@pytest.fixture
+def fake_engine(request, engine_client):
+    """The :class:`~tests.support.fake_engine.FakeEngineProcess` under this test's engine client, to register answers."""
+    if request.node.get_closest_marker("engine") is not None:
+        pytest.fail("a test marked 'engine' runs on the real engine; it cannot use fake_engine", pytrace=False)
+    return engine_client.server
 
 
 @pytest.fixture(autouse=True)
@@ -134,15 +256,6 @@ def main_window(qtbot, isolated_settings):
     qtbot.wait(10)
 
 
-def _write_images(folder: Path, n: int, color: tuple[int, int, int], size: int = 40, seed: int = 0) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(seed)
-    for i in range(n):
-        noise = rng.integers(-30, 30, size=(size, size, 3))
-        arr = np.clip(np.array(color)[None, None, :] + noise, 0, 255).astype(np.uint8)
-        Image.fromarray(arr).save(folder / f"img_{i:03d}.png")
-
-
 @pytest.fixture
 def tiny_dataset(tmp_path) -> Path:
     """A generated 3-class folder, 8 small images per class."""
@@ -155,8 +268,8 @@ def tiny_dataset(tmp_path) -> Path:
 def broken_file_dataset(tmp_path) -> Path:
     """Two classes of 6 good images each, plus one unreadable .jpg file."""
     root = tmp_path / "with_broken"
-    _write_images(root / "cats", 6, (180, 120, 60), seed=1)
-    _write_images(root / "dogs", 6, (60, 120, 180), seed=2)
+    write_images(root / "cats", 6, (180, 120, 60), seed=1)
+    write_images(root / "dogs", 6, (60, 120, 180), seed=2)
     (root / "cats" / "broken.jpg").write_bytes(b"this is not an image")
     return root
 

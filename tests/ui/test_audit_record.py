@@ -10,7 +10,7 @@ from ui.project_actions import project_controller
 from ui.state import AppState
 from ui.panels.audit_view import AuditView
 
-from .test_audit_view import _result
+from tests.support.audit_result import audit_result
 
 
 def _prepared(root: Path, extra: tuple[str, ...] = ()) -> SimpleNamespace:
@@ -36,7 +36,7 @@ def test_a_finished_audit_is_saved_and_a_reopened_project_shows_it_without_runni
     assert view.result is None and not view.is_current()
     # what the real job's answer goes through, without the engine (the job is tested elsewhere)
     view._submitted = (str(root), file_list_fingerprint(str(p) for p in root.rglob("*.png")))
-    view._on_result(_result(root))
+    view._on_result(audit_result(root))
     record = project_controller(state).project.audit
     assert record is not None and record.summary["leaks"] == 1 and record.summary["label_issues"] == 2
     assert record.fingerprint == view.result_fingerprint and view.is_current()
@@ -50,7 +50,7 @@ def test_a_finished_audit_is_saved_and_a_reopened_project_shows_it_without_runni
     qtbot.addWidget(view2)
     view2.runner.start = lambda *a, **k: submitted.append(a)  # no job may run
     project_controller(other).open_project(saved)
-    assert view2.result == _result(root) and not submitted
+    assert view2.result == audit_result(root) and not submitted
     assert "Last audit" in view2.summary.text() and "not run again" in view2.controls.status.text()
     assert [c.path for c in view2.label_grid.cards] == [str(root / "circle" / "circle_000.png"), str(root / "triangle" / "triangle_006.png")]
     assert not view2.is_current()  # the folder was not scanned yet in this window: unknown, so not trusted
@@ -67,15 +67,15 @@ def test_a_tab_built_after_the_project_opened_shows_its_audit(qtbot, tiny_datase
     root = tiny_dataset.resolve()
     state = AppState()
     controller = project_controller(state)
-    controller.project.set_audit(AuditRecord.from_result(_result(root), str(root), "sha256:abc"))
+    controller.project.set_audit(AuditRecord.from_result(audit_result(root), str(root), "sha256:abc"))
     state.update_data_config(root=str(root))
     view = AuditView(state)
     qtbot.addWidget(view)
-    assert view.result == _result(root) and view.restored is not None
+    assert view.result == audit_result(root) and view.restored is not None
     state.update_data_config(root=str(tmp_path))  # another dataset: its findings are not these
     assert view.result is None and not view.label_grid.cards
     state.update_data_config(root=str(root))
-    assert view.result == _result(root)
+    assert view.result == audit_result(root)
     _no_autosave_left(state)
 
 
@@ -85,13 +85,13 @@ def test_the_data_page_hands_a_restored_audit_to_the_map_and_the_train_pages_off
 
     root = tiny_dataset.resolve()
     state = AppState()
-    project_controller(state).project.set_audit(AuditRecord.from_result(_result(root), str(root), "sha256:abc"))
+    project_controller(state).project.set_audit(AuditRecord.from_result(audit_result(root), str(root), "sha256:abc"))
     state.update_data_config(root=str(root))
     page = DataPage(state)
     qtbot.addWidget(page)
-    assert page.audit_view.result == _result(root)
-    assert page.embedding_map.audit == _result(root)  # the map's "Audit flag" colours
-    assert state.audit_of(str(root)) == _result(root)  # what the Train page's offer reads
+    assert page.audit_view.result == audit_result(root)
+    assert page.embedding_map.audit == audit_result(root)  # the map's "Audit flag" colours
+    assert state.audit_of(str(root)) == audit_result(root)  # what the Train page's offer reads
     page.shutdown()
     _no_autosave_left(state)
 
@@ -104,7 +104,7 @@ def test_a_move_made_by_the_audit_tab_does_not_make_the_audit_out_of_date(qtbot,
     view = AuditView(state)
     qtbot.addWidget(view)
     view._submitted = (str(root), file_list_fingerprint(str(p) for p in root.rglob("*.png")))
-    view._on_result(_result(root))
+    view._on_result(audit_result(root))
     moved = str(root / "square" / "circle_000.png")
     after_move = _prepared(root, (moved,))  # (the test only adds the new name; the fingerprint differs all the same)
     view.actions.dataset_changed.emit()  # what a confirmed Relabel move does; the Data page rescans
@@ -123,7 +123,7 @@ def test_a_project_opened_with_the_same_configs_shows_its_audit_after_the_rescan
 
     root = tiny_dataset.resolve()
     project = Project.new(dataset=str(root))
-    project.set_audit(AuditRecord.from_result(_result(root), str(root), "sha256:abc"))
+    project.set_audit(AuditRecord.from_result(audit_result(root), str(root), "sha256:abc"))
     saved = project.save(tmp_path / "same.tlsproj")
     state = AppState()
     state.set_data_config(project.data)  # what restoring the last session's configs did
@@ -132,5 +132,5 @@ def test_a_project_opened_with_the_same_configs_shows_its_audit_after_the_rescan
     assert view.result is None
     project_controller(state).open_project(saved)  # same configs: no data_config_changed
     state.set_prepared_data(_prepared(root))  # the rescan opening a project asks for
-    assert view.result == _result(root) and "Last audit" in view.summary.text()
+    assert view.result == audit_result(root) and "Last audit" in view.summary.text()
     _no_autosave_left(state)

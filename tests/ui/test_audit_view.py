@@ -13,10 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from tlstudio.api.audit import AuditResult, DuplicateGroup, Imbalance, LabelIssue, Outlier
+from tlstudio.api.audit import AuditResult
 from ui.project_actions import project_controller
 from ui.state import AppState
 from ui.panels.audit_view import AuditView
+
+from tests.support.audit_result import audit_result
 
 
 def _digest(path: Path) -> str:
@@ -28,26 +30,6 @@ def dataset(tiny_dataset) -> Path:
     return tiny_dataset.resolve()
 
 
-def _result(root: Path) -> AuditResult:
-    p = lambda c, i: str(root / c / f"{c}_{i:03d}.png")  # noqa: E731
-    return AuditResult(
-        duplicates=(
-            DuplicateGroup("exact", (p("circle", 1), p("circle", 2)), ("train", "val"), True, 1.0),
-            DuplicateGroup("near", (p("square", 3), p("square", 4), p("square", 5)), ("train", "train", "train"), False, 0.981),
-        ),
-        label_issues=(
-            LabelIssue(p("circle", 0), "circle", "square", 0.93),
-            LabelIssue(p("triangle", 6), "triangle", "circle", 0.71),
-        ),
-        outliers=(Outlier(p("square", 7), 0.62),),
-        imbalance=Imbalance({"circle": 8, "square": 8, "triangle": 8}, 1.0, "The classes are balanced."),
-        class_names=("circle", "square", "triangle"),
-        num_images=24,
-        cut="block5_pool",
-        seconds=2.5,
-    )
-
-
 @pytest.fixture
 def view(qtbot, dataset):
     state = AppState()
@@ -55,7 +37,7 @@ def view(qtbot, dataset):
     qtbot.addWidget(widget)
     widget.resize(1024, 680)
     widget.show()
-    widget.show_result(_result(dataset))
+    widget.show_result(audit_result(dataset))
     qtbot.waitUntil(lambda: widget.loader.pending() == 0, timeout=10_000)
     yield widget
     widget.shutdown()
@@ -174,7 +156,7 @@ def test_looks_right_removes_the_suspect_and_an_audit_run_again_keeps_it_hidden(
     project = project_controller(view.state).project
     assert project.decisions.dismissed == [f"label:{path}"]
 
-    view.show_result(_result(dataset))  # the same findings again
+    view.show_result(audit_result(dataset))  # the same findings again
     assert path not in [c.path for c in view.label_grid.cards]
     assert "1 finding you marked as looking right is hidden" in view.summary.text()
 
@@ -211,7 +193,7 @@ def test_data_page_audit_tab_rescans_after_a_move_and_after_its_undo(qtbot, data
     audit_index = tabs.indexOf(page.audit_view)
     assert audit_index >= 0 and tabs.tabText(audit_index) == "Audit"
     view = page.audit_view
-    view.show_result(_result(dataset))
+    view.show_result(audit_result(dataset))
     view.actions.confirm = lambda title, text: True
 
     def totals():
@@ -229,6 +211,7 @@ def test_data_page_audit_tab_rescans_after_a_move_and_after_its_undo(qtbot, data
     _no_autosave_left(page.state)
 
 
+@pytest.mark.engine
 def test_run_audit_runs_the_engine_job_on_the_open_dataset(qtbot, dataset):
     from tlstudio.config import DataConfig, ModelConfig
 

@@ -12,6 +12,7 @@ from PySide6.QtCore import Qt
 RUN_TIMEOUT_MS = 300_000
 
 
+@pytest.mark.engine
 @pytest.mark.slow
 def test_auto_head_from_the_train_page_trains_the_chosen_cut_and_says_why(qtbot, tmp_path):
     from tlstudio.data import generate_sample_dataset

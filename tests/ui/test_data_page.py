@@ -132,11 +132,11 @@ def test_impossible_split_is_explained_not_applied(qtbot, page, tiny_dataset):
 
 
 def test_thumbnails_load_lazily(qtbot, page, tmp_path):
-    from tests.ui.conftest import _write_images
+    from tests.support.images import write_images
 
     root = tmp_path / "many"
-    _write_images(root / "a", 60, (200, 50, 50), size=32, seed=1)
-    _write_images(root / "b", 60, (50, 50, 200), size=32, seed=2)
+    write_images(root / "a", 60, (200, 50, 50), size=32, seed=1)
+    write_images(root / "b", 60, (50, 50, 200), size=32, seed=2)
     page.resize(700, 500)
     _open(qtbot, page, root)
     model = page.thumb_model
@@ -165,6 +165,7 @@ def slow_dataset(tmp_path):
     return root
 
 
+@pytest.mark.engine
 def test_cancel_stops_a_slow_scan_in_the_engine(qtbot, page, slow_dataset):
     checked = []
 
@@ -202,6 +203,7 @@ def test_open_sample_dataset_generates_and_loads_it(qtbot, page):
     assert page.state.dataset_root == str(prepared.root)
 
 
+@pytest.mark.engine
 def test_preview_tab_shows_augmented_samples(qtbot, page, tiny_dataset):
     _open(qtbot, page, tiny_dataset)
     page.aug_checks["zoom"].setChecked(True)
@@ -252,6 +254,7 @@ def test_split_refused_before_any_dataset_is_explained_then_cleared(page):
     assert (page.state.data_config.val_fraction, page.state.data_config.test_fraction) == (0.6, 0.1)
 
 
+@pytest.mark.engine
 @pytest.mark.parametrize("size", [(1200, 800), (1024, 680)], ids=["1200x800", "1024x680"])
 def test_screenshot_after_an_augmentation_preview(qtbot, main_window, tiny_dataset, tmp_path, size):
     main_window.resize(*size)
@@ -281,11 +284,11 @@ def test_screenshot_after_an_augmentation_preview(qtbot, main_window, tiny_datas
 
 
 def _presplit(root, splits):
-    from tests.ui.conftest import _write_images
+    from tests.support.images import write_images
 
     for i, split in enumerate(splits):
-        _write_images(root / split / "ants", 4, (180, 120, 60), seed=10 + i)
-        _write_images(root / split / "bees", 4, (60, 120, 180), seed=20 + i)
+        write_images(root / split / "ants", 4, (180, 120, 60), seed=10 + i)
+        write_images(root / split / "bees", 4, (60, 120, 180), seed=20 + i)
     return root
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 import time
 
 import numpy as np
@@ -101,6 +103,7 @@ def test_click_on_a_point_reports_its_path(qtbot):
     widget.shutdown()
 
 
+@pytest.mark.engine
 def test_map_tab_runs_the_real_embed_job(qtbot, tiny_dataset):
     from dataclasses import replace
 

@@ -8,39 +8,14 @@ from __future__ import annotations
 
 import csv
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
+from tests.support.red_blue_model import tiny_model
+
 TIMEOUT = 60_000
-ROOT = Path(__file__).resolve().parents[2]
-
-TINY_MODEL = """
-import sys
-import keras
-import numpy as np
-
-# 1x1 conv (identity) -> mean colour -> softmax((red - blue) / 50, (blue - red) / 50)
-inputs = keras.Input((16, 16, 3))
-x = keras.layers.Conv2D(3, 1, name="conv", use_bias=False)(inputs)
-x = keras.layers.GlobalAveragePooling2D()(x)
-outputs = keras.layers.Dense(2, activation="softmax", name="predictions")(x)
-model = keras.Model(inputs, outputs)
-model.get_layer("conv").set_weights([np.eye(3, dtype=np.float32).reshape(1, 1, 3, 3)])
-kernel = np.array([[1.0, -1.0], [0.0, 0.0], [-1.0, 1.0]], np.float32) / 50.0
-model.get_layer("predictions").set_weights([kernel, np.zeros(2, np.float32)])
-model.save(sys.argv[1])
-"""
-
-
-def _tiny_model(path):
-    """Write the tiny model to ``path`` in another process (this one stays free of Keras)."""
-    proc = subprocess.run([sys.executable, "-c", TINY_MODEL, str(path)], cwd=ROOT, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr
-
 
 def _image(path, rgb):
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -52,7 +27,7 @@ def _image(path, rgb):
 def exported(tmp_path_factory):
     root = tmp_path_factory.mktemp("evalpage")
     (root / "model").mkdir()
-    _tiny_model(root / "model" / "model.keras")
+    tiny_model(root / "model" / "model.keras")
     (root / "model" / "labels.txt").write_text("red\nblue\n")
     for i, rgb in enumerate([(250, 0, 0), (200, 20, 10), (180, 0, 60), (90, 0, 160)]):
         _image(root / "data" / "red" / f"r{i}.png", rgb)
@@ -89,6 +64,7 @@ def _click_cell(qtbot, page, row, col):
     qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
 
 
+@pytest.mark.engine
 def test_clicking_a_confusion_cell_shows_its_images(qtbot, page, exported):
     page.show()
     assert not page.summary.isVisible()  # nothing to say yet: no empty gap above the tabs
@@ -115,6 +91,7 @@ def test_clicking_a_confusion_cell_shows_its_images(qtbot, page, exported):
     assert [os.path.basename(p) for p in page.thumbs.paths()] == ["r3.png"]
 
 
+@pytest.mark.engine
 def test_results_screenshot(qtbot, page, exported, tmp_path):
     """After an evaluation and a single-image test, both tabs have their content (looked at by eye too)."""
     page.show()
@@ -135,6 +112,7 @@ def test_results_screenshot(qtbot, page, exported, tmp_path):
     assert page.folder_table.rowCount() == 7 and page.bars.values()[0][0] == "blue"
 
 
+@pytest.mark.engine
 def test_single_image_test_shows_top_k_bars_and_grad_cam(qtbot, page, exported):
     page.set_model(str(exported / "model" / "model.keras"))
     with qtbot.waitSignal(page.runner.finished, timeout=TIMEOUT):
@@ -151,6 +129,7 @@ def test_single_image_test_shows_top_k_bars_and_grad_cam(qtbot, page, exported):
     assert not hasattr(page, "loaded_model")  # the page keeps a path; the engine keeps the model
 
 
+@pytest.mark.engine
 def test_grad_cam_can_be_turned_off(qtbot, page, exported):
     page.set_model(str(exported / "model" / "model.keras"))
     page.gradcam_box.setChecked(False)
@@ -160,6 +139,7 @@ def test_grad_cam_can_be_turned_off(qtbot, page, exported):
     assert "Grad-CAM" not in page.prediction_label.text()
 
 
+@pytest.mark.engine
 def test_paste_from_clipboard(qtbot, page, exported):
     from PySide6.QtGui import QColor, QGuiApplication, QImage
 
@@ -172,6 +152,7 @@ def test_paste_from_clipboard(qtbot, page, exported):
     assert page.bars.values()[0][0] == "red"
 
 
+@pytest.mark.engine
 def test_folder_test_and_csv(qtbot, page, exported, tmp_path):
     page.set_model(str(exported / "model" / "model.keras"))
     with qtbot.waitSignal(page.runner.finished, timeout=TIMEOUT):
@@ -188,6 +169,7 @@ def test_folder_test_and_csv(qtbot, page, exported, tmp_path):
     assert by_name["r0.png"] == "red" and by_name["b0.png"] == "blue" and by_name["r3.png"] == "blue"
 
 
+@pytest.mark.engine
 def test_bad_model_reports_a_readable_error(qtbot, page, tmp_path):
     bad = tmp_path / "m.keras"
     bad.write_bytes(b"not a model")
@@ -199,6 +181,7 @@ def test_bad_model_reports_a_readable_error(qtbot, page, tmp_path):
     assert errors and "m.keras" in errors[0]
 
 
+@pytest.mark.engine
 def test_dropping_an_image_file_tests_it(qtbot, page, exported):
     from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
     from PySide6.QtGui import QDropEvent
@@ -213,6 +196,7 @@ def test_dropping_an_image_file_tests_it(qtbot, page, exported):
     assert "r1.png" in page.prediction_label.text()
 
 
+@pytest.mark.engine
 def test_unreadable_image_clears_the_last_picture_and_says_why(qtbot, page, exported, tmp_path):
     page.set_model(str(exported / "model" / "model.keras"))
     with qtbot.waitSignal(page.runner.finished, timeout=TIMEOUT):
@@ -228,6 +212,7 @@ def test_unreadable_image_clears_the_last_picture_and_says_why(qtbot, page, expo
     assert page.drop_area.pixmap().isNull() and page.drop_area.text() == "notes.jpg"
 
 
+@pytest.mark.engine
 def test_csv_to_an_unwritable_place_reports_a_readable_error(qtbot, page, exported, tmp_path):
     page.set_model(str(exported / "model" / "model.keras"))
     with qtbot.waitSignal(page.runner.finished, timeout=TIMEOUT):
@@ -298,6 +283,7 @@ def test_a_selected_mistake_stays_red_and_a_selected_hit_stays_blue(qtbot):
     assert hit.blue() > hit.red() + 40  # blue: correct
 
 
+@pytest.mark.engine
 def test_the_empty_matrix_says_evaluating_while_it_runs_and_the_progress_is_readable(qtbot, page, exported):
     from tlstudio.events import Progress
 
@@ -428,6 +414,7 @@ def test_many_differences_scroll_and_the_title_says_so(qtbot, page, tmp_path):
     assert all(_fully_visible(diff, r, 0) for r in range(DIFF_ROWS_SHOWN))
 
 
+@pytest.mark.engine
 def test_a_confusion_cell_rings_its_images_on_the_embedding_map(qtbot, page, exported):
     """The Evaluate page and the Data page's map meet only through ui.map_link: a cell rings its points there,
     the evaluation colours the map by predicted class and correct/wrong, and "Show on map" asks for the Data page."""

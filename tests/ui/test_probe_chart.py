@@ -105,6 +105,7 @@ def test_model_page_probe_tab_refuses_without_a_dataset_and_names_what_is_missin
     assert not page.probe_panel.runner.is_running()
 
 
+@pytest.mark.engine
 def test_model_page_runs_the_probe_job_in_the_engine_and_draws_every_cut(qtbot, tiny_dataset, tmp_path):
     from ui.pages.model_page import ModelPage
 

@@ -263,6 +263,7 @@ def test_notes_typed_in_the_run_table_are_saved(window, saved_project):
     assert Project.load(saved_project).get_run("run-vgg").notes == "baseline"
 
 
+@pytest.mark.engine
 def test_declined_recovery_is_not_offered_again(window, saved_project, qtbot):
     from tlstudio.project import recover
     from ui.project_actions import DISCARD
@@ -275,6 +276,7 @@ def test_declined_recovery_is_not_offered_again(window, saved_project, qtbot):
     assert actions.controller.pending_recovery() is None
 
 
+@pytest.mark.engine
 def test_this_sessions_own_autosave_is_never_offered(window, saved_project):
     win, actions = window
     actions.open(str(saved_project))

@@ -8,6 +8,8 @@ instances (the data the engine sends). The panel tests run the real
 
 from __future__ import annotations
 
+import pytest
+
 import math
 import os
 from pathlib import Path
@@ -136,6 +138,7 @@ def _panel(qtbot, dataset: Path, project: Path) -> SweepPanel:
     return panel
 
 
+@pytest.mark.engine
 def test_sweep_runs_in_the_engine_is_stored_in_the_project_and_resumes(qtbot, tiny_dataset, tmp_path):
     project = tmp_path / "proj" / "ants.tlsproj"
     panel = _panel(qtbot, tiny_dataset, project)
@@ -238,6 +241,7 @@ def test_train_page_auto_checkbox_edits_train_config_auto_head(qtbot, tmp_path):
     _grab(page, "train_page_auto", tmp_path)
 
 
+@pytest.mark.engine
 def test_promote_in_the_window_starts_the_full_run_on_the_train_page(main_window, qtbot, tiny_dataset):
     """Promote puts the trial into the Model and Train pages and the Train page starts it in the engine."""
     from tlstudio.api.sweep import SweepConfig

@@ -229,6 +229,7 @@ def test_resume_needs_a_checkpoint(page, tmp_path):
     assert page.resume_button.isEnabled()
 
 
+@pytest.mark.engine
 @pytest.mark.slow
 def test_the_page_trains_in_the_engine_process_and_cancel_stops_the_run(qtbot, tmp_path, engine_client):
     """Start on the page, the run goes to the engine process, its events come back; Cancel stops it."""
@@ -259,6 +260,7 @@ def test_the_page_trains_in_the_engine_process_and_cancel_stops_the_run(qtbot, t
     assert engine_client.server.is_alive()  # the process stays for the next job
 
 
+@pytest.mark.engine
 @pytest.mark.slow
 def test_a_real_run_shows_validation_on_the_progress_bar(qtbot, tmp_path, engine_client):
     """A one-epoch run in the engine process: Validating events arrive and the bar says so."""
@@ -412,7 +414,7 @@ def test_resume_a_picked_run_that_cannot_be_resumed_says_why(recorded, tmp_path)
 @pytest.mark.parametrize("size", [(856, 610), (1432, 930)])  # the page's share of a 1024x680 and a 1600x1000 window
 @pytest.mark.parametrize("advice", [False, True])
 def test_plots_stay_readable_with_the_lr_strip_and_no_legend_over_a_curve(qtbot, size, advice):
-    from tests.ui.test_plots import drawn_labels, feed_demo_run, scene_rect
+    from tests.support.plots import drawn_labels, feed_demo_run, scene_rect
     from tlstudio.events import TrainingAdvice
 
     page = TrainPage(AppState())

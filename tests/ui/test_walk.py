@@ -18,6 +18,8 @@ from PySide6.QtWidgets import QFileDialog
 
 from tlstudio.events import BatchEnd
 
+pytestmark = pytest.mark.engine  # the real engine process: jobs with results from TensorFlow
+
 RUN_TIMEOUT_MS = 300_000
 STEP_TIMEOUT_MS = 120_000
 

@@ -19,6 +19,8 @@ from PySide6.QtCore import Qt
 from tlstudio.config import FreezeConfig
 from tlstudio.events import BatchEnd
 
+pytestmark = pytest.mark.engine  # the real engine process: jobs with results from TensorFlow
+
 RUN_TIMEOUT_MS = 300_000
 STEP_TIMEOUT_MS = 120_000
 

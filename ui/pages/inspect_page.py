@@ -50,7 +50,7 @@ from PySide6.QtWidgets import (
 )
 
 from tlstudio.data.scan import IMAGE_EXTENSIONS
-from tlstudio.inspection import formulas as fm
+from tlstudio.shapes import formulas as fm
 from tlstudio.shapes.formulas import LayerRow, LayerTable
 from tlstudio.inspection.report import to_csv, to_markdown
 from tlstudio.io.atomic import atomic_write_text

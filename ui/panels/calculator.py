@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from tlstudio.inspection import formulas as fm
+from tlstudio.shapes import formulas as fm
 from tlstudio.shapes.calculator import (
     LAYER_KINDS,
     CalcLayer,

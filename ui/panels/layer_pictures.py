@@ -31,7 +31,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from tlstudio.inspection import formulas as fm
+from tlstudio.shapes import formulas as fm
 from tlstudio.shapes.formulas import LayerTable
 from tlstudio.api.inspect import FILTER_MODES, ActivationsResult, FiltersResult, GradCamResult
 from ui.widgets.images import PathLabel, image_label, wrapping_label

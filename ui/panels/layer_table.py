@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from tlstudio.inspection import formulas as fm
+from tlstudio.shapes import formulas as fm
 from tlstudio.shapes.formulas import LayerRow, LayerTable
 from ui.widgets.column_chooser import ColumnChooser
 from ui.widgets.images import wrapping_label

@@ -1,0 +1,121 @@
+"""The audit finds planted leaks, near copies, mislabelled images and an outlier in generated data."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.support.analysis_data import make_presplit, seeded_weights, plant_exact_leak, plant_flips, plant_near_copy, plant_noise
+from tlstudio.analysis import audit as find
+from tlstudio.config import DataConfig, ModelConfig
+from tlstudio.errors import ConfigError
+from tlstudio.jobs import run_job
+from tlstudio.api.audit import AuditConfig
+
+
+
+@pytest.fixture(scope="module")
+def planted(tmp_path_factory):
+    root = tmp_path_factory.mktemp("audit") / "data"
+    model = ModelConfig(backbone="vgg16", weights=seeded_weights(root.parent), image_size=32)
+    paths = make_presplit(root)
+    planted = {
+        "exact": (paths["red"][0], plant_exact_leak(paths["red"][0], root)),
+        "near": (paths["blue"][1], plant_near_copy(paths["blue"][1], root)),
+        "flips": plant_flips(root, 3),
+        "noise": plant_noise(root),
+    }
+    config = AuditConfig(DataConfig(root=str(root)), model, folds=4, cache_dir=str(root.parent / "cache"))
+    result = run_job("audit", config)
+    return planted, result, config
+
+
+def test_exact_copy_across_splits_is_a_leak(planted):
+    files, result, _ = planted
+    exact = [g for g in result.duplicates if g.kind == "exact"]
+    assert len(exact) == 1
+    group = exact[0]
+    assert set(group.paths) == {str(p) for p in files["exact"]}
+    assert group.cross_split and sorted(group.splits) == ["train", "val"] and group.similarity == 1.0
+    assert group in result.leaks
+
+
+def test_resized_recompressed_copy_is_a_near_duplicate(planted):
+    files, result, _ = planted
+    near = [g for g in result.duplicates if g.kind == "near"]
+    wanted = {str(p) for p in files["near"]}
+    assert any(wanted <= set(g.paths) and g.cross_split for g in near), near
+    # No false groups: every reported group holds a planted pair.
+    planted_paths = {str(p) for pair in (files["exact"], files["near"]) for p in pair}
+    assert all(set(g.paths) & planted_paths for g in result.duplicates), result.duplicates
+
+
+def test_mislabelled_images_rank_first(planted):
+    files, result, _ = planted
+    flips = {str(p) for p in files["flips"]}
+    top = [issue.path for issue in result.label_issues[: len(flips)]]
+    assert set(top) == flips, result.label_issues[:6]
+    for issue in result.label_issues[: len(flips)]:
+        assert issue.given == "blue" and issue.suggested == "red" and 0.5 < issue.score <= 1.0
+    scores = [i.score for i in result.label_issues]
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_noise_image_is_the_first_outlier(planted):
+    files, result, _ = planted
+    assert result.outliers and result.outliers[0].path == str(files["noise"])
+    assert len(result.outliers) <= 3
+
+
+def test_imbalance_and_json_shape(planted):
+    _, result, _ = planted
+    # train: red 24 + noise, blue 24 + 3 flips; val: red 8 + copy, blue 8 + near copy
+    assert dict(result.imbalance.counts) == {"blue": 24 + 3 + 8 + 1, "red": 24 + 1 + 8 + 1}
+    assert result.imbalance.ratio == pytest.approx(36 / 34) and "balanced" in result.imbalance.advice
+    data = json.loads(json.dumps(result.to_json()))
+    assert set(data) >= {"duplicates", "label_issues", "outliers", "imbalance"}
+    assert set(data["duplicates"][0]) == {"kind", "paths", "splits", "cross_split", "similarity"}
+    assert set(data["label_issues"][0]) == {"path", "given", "suggested", "score"}
+    assert set(data["outliers"][0]) == {"path", "score"}
+    assert result.cut in ("block1_pool", "block2_pool", "block3_pool", "block4_pool", "block5_pool")
+
+
+def test_audit_changes_no_file(planted, tmp_path):
+    files, _, config = planted
+    root = Path(files["noise"]).parents[2]
+    before = sorted((p, p.stat().st_mtime_ns) for p in root.rglob("*") if p.is_file())
+    run_job("audit", config)
+    after = sorted((p, p.stat().st_mtime_ns) for p in root.rglob("*") if p.is_file())
+    assert before == after
+
+
+def test_imbalance_advice_for_a_strong_imbalance():
+    result = find.imbalance({"cats": 300, "dogs": 40})
+    assert result.ratio == pytest.approx(7.5)
+    assert "Strongly imbalanced" in result.advice and "'dogs'" in result.advice
+
+
+def test_config_errors_name_the_field():
+    with pytest.raises(ConfigError, match="near_similarity.*Received: 1.5"):
+        AuditConfig(near_similarity=1.5)
+    with pytest.raises(ConfigError, match="folds.*Received: folds=1"):
+        AuditConfig(folds=1)
+
+
+def test_outliers_need_a_clear_margin():
+    rng = np.random.default_rng(0)
+    unit = find.normalised(rng.normal(size=(50, 16)))
+    assert len(find.outliers(unit, [f"p{i}" for i in range(50)])) <= 2
+
+
+def test_a_shared_perceptual_hash_needs_agreeing_features():
+    from tlstudio.analysis.audit import near_pairs
+
+    hashes = np.array([0b1010, 0b1011, 0b1010, 0xFFFF0000], dtype=np.uint64)  # 0, 1 and 2 within 1 bit
+    unit = np.array([[1.0, 0.0], [0.96, 0.28], [0.6, 0.8], [0.0, 1.0]])  # cos(0, 1) 0.96; cos(0, 2) 0.6
+    assert near_pairs(hashes, unit, phash_distance=6, similarity=0.98) == [(0, 1)]  # 0-2 and 1-2 share a hash only
+    assert near_pairs(hashes, unit, phash_distance=6, similarity=0.98, hash_confirm=0.0) == [(0, 1), (0, 2), (1, 2)]
+    assert (2, 3) in near_pairs(hashes, unit, phash_distance=6, similarity=0.8)  # far hashes: the features alone (cos 0.8)

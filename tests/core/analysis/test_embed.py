@@ -1,0 +1,62 @@
+"""The embedding map: PCA/t-SNE projection, and the "embed" job on generated images (features cached)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tests.support.analysis_data import make_presplit, seeded_weights
+from tlstudio.analysis.embed import project_2d
+from tlstudio.config import DataConfig, ModelConfig
+from tlstudio.errors import ConfigError
+from tlstudio.jobs import JOBS, run_job
+from tlstudio.api.embed import EmbedConfig
+
+
+def _blobs(n_per: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(0, 8, (3, 20))
+    x = np.concatenate([c + rng.normal(0, 1, (n_per, 20)) for c in centres])
+    return x.astype(np.float32), np.repeat(np.arange(3), n_per)
+
+
+def _separation(coords: np.ndarray, labels: np.ndarray) -> float:
+    """Share of points whose nearest neighbour on the map has their label."""
+    d = ((coords[:, None] - coords[None]) ** 2).sum(-1)
+    np.fill_diagonal(d, np.inf)
+    return float((labels[d.argmin(1)] == labels).mean())
+
+
+def test_tsne_and_pca_keep_clusters_apart_and_auto_switches_by_size():
+    x, y = _blobs(30)
+    coords, method = project_2d(x, seed=1)
+    assert method == "tsne" and coords.shape == (90, 2) and coords.dtype == np.float32
+    assert np.abs(coords).max() == pytest.approx(1.0)
+    assert _separation(coords, y) > 0.95
+    again, _ = project_2d(x, seed=1)
+    np.testing.assert_allclose(coords, again, atol=1e-5)  # the same seed gives the same map
+    coords, method = project_2d(x, tsne_limit=50)
+    assert method == "pca" and _separation(coords, y) > 0.95
+    assert project_2d(x[:2])[0].shape == (2, 2)
+    with pytest.raises(ValueError, match="Received: 'umap'"):
+        project_2d(x, method="umap")
+
+
+def test_embed_job_maps_every_image_with_labels_and_splits(tmp_path):
+    assert JOBS["embed"] == "tlstudio.jobs.embed:embed"
+    root = tmp_path / "data"
+    make_presplit(root, train=10, val=4)
+    model = ModelConfig(backbone="vgg16", weights=seeded_weights(tmp_path), image_size=32)
+    excluded = str(root / "train" / "red" / "red_train_000.png")
+    config = EmbedConfig(DataConfig(root=str(root), exclude=(excluded,)), model, cache_dir=str(tmp_path / "cache"))
+    result = run_job("embed", config)
+    assert not result.cancelled and result.method == "tsne" and result.cut == "block5_pool"
+    assert len(result.paths) == 27 and excluded not in result.paths
+    assert result.coords.shape == (27, 2) and np.isfinite(result.coords).all()
+    assert set(result.splits) == {"train", "val"} and result.class_names == ("blue", "red")
+    assert [result.class_names[label] for label in result.labels] == [p.split("/")[-2] for p in result.paths]
+    assert result.predicted.size == 0
+    with pytest.raises(ConfigError, match="Received: cut='nope'"):
+        run_job("embed", EmbedConfig(DataConfig(root=str(root)), model, cut="nope", cache_dir=str(tmp_path / "cache")))
+    with pytest.raises(ConfigError, match="Received: method='x'"):
+        EmbedConfig(method="x")
