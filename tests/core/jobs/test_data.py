@@ -21,7 +21,7 @@ from tlstudio.events import Progress
 from tlstudio.imaging import load_image
 from tlstudio.jobs import LIGHT_JOBS, run_job
 from tlstudio.api.data import AugmentPreviewConfig, PrepareDataConfig
-from tlstudio.api.data import augment_preview, prepare
+from tlstudio.jobs.data import augment_preview, prepare
 
 ROOT = Path(__file__).resolve().parents[3]
 
