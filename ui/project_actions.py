@@ -40,6 +40,7 @@ from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QFileDialog, QMainWindow, QMenu, QMessageBox, QWidget
 
+from tlstudio.api.train import RunResult
 from tlstudio.errors import TlStudioError
 from tlstudio.project import PROJECT_SUFFIX, Project, discard_autosave, new_session_id, recover
 
@@ -146,8 +147,8 @@ class ProjectController(QObject):
         self.project.set_configs(data=self.state.data_config, model=self.state.model_config, train=self.state.train_config)
         self._changed()
 
-    def _on_run_finished(self, result: Any) -> None:
-        if result is None or not getattr(result, "run_dir", None):
+    def _on_run_finished(self, result: RunResult | None) -> None:
+        if result is None or not result.run_dir:
             return
         self.add_run(result, self.state.last_run_config)
 

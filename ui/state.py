@@ -15,6 +15,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
+from tlstudio.api.train import RunResult
 from tlstudio.config import DataConfig, ModelConfig, RunConfig, TrainConfig
 
 RUN_STATES = ("idle", "running", "cancelling", "finished", "cancelled", "failed")
@@ -235,7 +236,7 @@ class AppState(QObject):
         if self.is_running:
             self.set_run_state("cancelling")
 
-    def finish_run(self, result: Any = None, *, error: str | None = None) -> None:
+    def finish_run(self, result: RunResult | None = None, *, error: str | None = None) -> None:
         """Mark the run as ended and store its result.
 
         Args:
@@ -243,13 +244,13 @@ class AppState(QObject):
             error: A readable error message when the run failed.
         """
         self._run_result = result
-        if error or getattr(result, "error", None):
+        if error or (result is not None and result.error):
             state = "failed"
-        elif getattr(result, "cancelled", False):
+        elif result is not None and result.cancelled:
             state = "cancelled"
         else:
             state = "finished"
-        path = getattr(result, "model_path", None)
+        path = result.model_path if result is not None else None
         if path:
             self.set_model_path(str(path))
         self.set_run_state(state)

@@ -7,7 +7,7 @@ import pytest
 
 from tlstudio import caches, paths
 from tlstudio.cli import main as cli_main
-from tlstudio.data.types import Item
+from tlstudio.api.dataset import Item
 
 
 def _items(tmp_path, n=2):

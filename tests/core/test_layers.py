@@ -22,7 +22,9 @@ UI_ALLOWED = frozenset({
     # the contract: every job's config, result and event dataclasses
     "tlstudio.api.audit",
     "tlstudio.api.data",
+    "tlstudio.api.dataset",
     "tlstudio.api.device",
+    "tlstudio.api.train",
     "tlstudio.api.embed",
     "tlstudio.api.evaluate",
     "tlstudio.api.export",

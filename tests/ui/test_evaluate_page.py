@@ -308,7 +308,7 @@ def test_a_run_record_is_created_when_the_run_started(tmp_path):
     import json
 
     from tlstudio.project import RunRecord
-    from tlstudio.training import RunResult
+    from tlstudio.api.train import RunResult
     from tlstudio.run_folders import RUN_MARKER
 
     run = tmp_path / "run"
@@ -329,7 +329,7 @@ def _add_run(page, root, name, **train):
     from dataclasses import replace
 
     from tlstudio.config import DataConfig, ModelConfig, RunConfig, TrainConfig, to_json
-    from tlstudio.training.result import RunResult
+    from tlstudio.api.train import RunResult
 
     config = RunConfig(data=DataConfig(root=str(root / "no-data")), model=ModelConfig(weights="none"), train=TrainConfig(epochs=4))
     config = replace(config, train=replace(config.train, **train))

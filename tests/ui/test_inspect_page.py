@@ -532,7 +532,7 @@ def test_splitter_does_not_move_when_pictures_and_long_paths_arrive(qtbot, augme
 
 def test_grad_cam_reuses_the_activations_image_and_answers_at_once(qtbot, tmp_path):
     """Dataset image on either tab: the image shows on the Grad-CAM tab at once; an unreadable file is named."""
-    from tlstudio.data.types import Item
+    from tlstudio.api.dataset import Item
 
     files = []
     for i in range(3):

@@ -11,7 +11,7 @@ import pytest
 
 from tlstudio.config import DataConfig, ModelConfig, RunConfig, TrainConfig, to_json
 from tlstudio.project import Project
-from tlstudio.training.result import RunResult
+from tlstudio.api.train import RunResult
 
 
 def _run(tmp_path, name, config, accs):

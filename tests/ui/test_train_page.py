@@ -204,7 +204,7 @@ def test_events_drive_progress_log_and_cache_notice(page):
 
 
 def test_summary_names_best_metrics_and_model(page):
-    from tlstudio.training import RunResult
+    from tlstudio.api.train import RunResult
 
     result = RunResult(
         run_dir="/tmp/r", model_path="/tmp/r/model.keras", epochs_completed=3,
@@ -312,7 +312,7 @@ def record_train(config, *, sink, cancel):
     from pathlib import Path
 
     from tlstudio.config import to_json
-    from tlstudio.training import RunResult
+    from tlstudio.api.train import RunResult
 
     folder = Path(os.environ["TLSTUDIO_TEST_RECORD"])
     number = len(list(folder.glob("*.json")))

@@ -42,7 +42,7 @@ from tlstudio.data.prepare import check_usable, prepare_data
 from tlstudio.data.sample import generate_sample_dataset, sample_dataset_path
 from tlstudio.data.scan import IMAGE_EXTENSIONS, scan_folder
 from tlstudio.data.split import split_items
-from tlstudio.data.types import (
+from tlstudio.api.dataset import (
     Item,
     PreparedData,
     ScanResult,

@@ -9,7 +9,7 @@ embedding map) honours them without knowing about projects:
 * an **excluded** image is left out of every split; its file is untouched;
 * a **relabelled** image counts under its new class wherever its file lies.
 
-They are applied to the :class:`~tlstudio.data.types.ValidationReport`,
+They are applied to the :class:`~tlstudio.api.dataset.ValidationReport`,
 before the split. A relabelled image is placed in the split order of its new
 class (by its path relative to that class folder, ``../ants/1.jpg``), so like
 any added or removed file it can move at most a file or two across a split
@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tlstudio.config import DataConfig
-from tlstudio.data.types import SPLITS, PreparedData, ValidationReport
+from tlstudio.api.dataset import SPLITS, PreparedData, ValidationReport
 from tlstudio.errors import DataError
 
 

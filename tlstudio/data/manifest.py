@@ -37,7 +37,7 @@ from typing import Any, Mapping
 from tlstudio.cancel import CancelToken
 from tlstudio.config import DataConfig
 from tlstudio.data.split import assign_new_file, class_weights
-from tlstudio.data.types import LAYOUT_PRESPLIT, SPLIT_ALL, SPLITS, Item, PreparedData, ValidationReport
+from tlstudio.api.dataset import LAYOUT_PRESPLIT, SPLIT_ALL, SPLITS, Item, PreparedData, ValidationReport
 from tlstudio.errors import DataError, ProjectError
 from tlstudio.events import LogMessage, Sink, null_sink
 from tlstudio.io.atomic import atomic_write_json

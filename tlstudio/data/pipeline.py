@@ -42,7 +42,7 @@ from tlstudio import imaging
 from tlstudio.caches import human_size
 from tlstudio.cancel import CancelToken
 from tlstudio.data import pixel_cache
-from tlstudio.data.types import Item
+from tlstudio.api.dataset import Item
 from tlstudio.errors import DataError
 from tlstudio.events import LogMessage, Progress, Sink, null_sink
 

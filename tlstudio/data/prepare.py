@@ -10,7 +10,7 @@ from tlstudio.config import DataConfig
 from tlstudio.data.decisions import apply_decisions
 from tlstudio.data.scan import scan_folder
 from tlstudio.data.split import split_items
-from tlstudio.data.types import (
+from tlstudio.api.dataset import (
     LAYOUT_PRESPLIT,
     SPLIT_ALL,
     SPLITS,

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import os
 
-from tlstudio.data.types import LAYOUT_FLAT, LAYOUT_PRESPLIT, SPLIT_ALL, ScanResult, SkippedFile
+from tlstudio.api.dataset import LAYOUT_FLAT, LAYOUT_PRESPLIT, SPLIT_ALL, ScanResult, SkippedFile
 from tlstudio.errors import DataError
 from tlstudio.io import IMAGE_EXTENSIONS  # noqa: F401  (the scan's candidate images; re-exported by tlstudio.data)
 

@@ -29,7 +29,7 @@ import os
 from typing import Mapping
 
 from tlstudio.config import DataConfig
-from tlstudio.data.types import LAYOUT_PRESPLIT, SPLIT_ALL, SPLITS, Item, SplitResult, ValidationReport
+from tlstudio.api.dataset import LAYOUT_PRESPLIT, SPLIT_ALL, SPLITS, Item, SplitResult, ValidationReport
 from tlstudio.errors import DataError
 
 

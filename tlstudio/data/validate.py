@@ -33,7 +33,7 @@ from PIL import Image, UnidentifiedImageError
 from tlstudio import imaging
 from tlstudio.cancel import CancelToken, ensure_token
 from tlstudio.data.cache import FileCheck, ValidationCache
-from tlstudio.data.types import ScanResult, SkippedFile, ValidationReport
+from tlstudio.api.dataset import ScanResult, SkippedFile, ValidationReport
 from tlstudio.events import Progress, Sink, null_sink
 
 STAGE = "validate"

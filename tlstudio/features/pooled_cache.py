@@ -308,7 +308,7 @@ def _extract(model, image_paths: tuple[str, ...], size: int, batch_size: int, wr
              chunk_images: int, label: str, sink: Sink, cancel: CancelToken) -> bool:
     """Fill ``writers`` (one per model output) chunk by chunk; False when cancelled."""
     from tlstudio.data.pipeline import load_items_array
-    from tlstudio.data.types import Item
+    from tlstudio.api.dataset import Item
 
     total = len(image_paths)
     sink(Progress("features", 0, total, _say(label, f"computing backbone features for {total} images")))

@@ -298,7 +298,7 @@ def record(run_dir: str, choice: AutoHeadChoice) -> str | None:
 
 def _failed(config: RunConfig, exc: BaseException | None, sink: Sink, started: float, *, cancelled: bool = False,
             details: str | None = None):
-    from tlstudio.training.result import RunResult
+    from tlstudio.api.train import RunResult
 
     error = None if exc is None else (str(exc) if isinstance(exc, TlStudioError) else f"{type(exc).__name__}: {exc}")
     result = RunResult(run_dir=config.run_dir, cancelled=cancelled, error=error, error_details=details,

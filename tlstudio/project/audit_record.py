@@ -42,7 +42,7 @@ def dataset_fingerprint(prepared: Any) -> str:
     """The fingerprint of a prepared dataset's valid files (before the project's exclusions); "" without one.
 
     Args:
-        prepared: A :class:`~tlstudio.data.types.PreparedData` (its ``report.valid``: split -> class -> paths), or None.
+        prepared: A :class:`~tlstudio.api.dataset.PreparedData` (its ``report.valid``: split -> class -> paths), or None.
     """
     report = getattr(prepared, "report", None)
     valid = getattr(report, "valid", None)

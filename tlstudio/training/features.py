@@ -48,7 +48,7 @@ from tlstudio import backbones
 from tlstudio.features import pooled_cache
 from tlstudio.features.shards import RowReader
 from tlstudio.cancel import CancelToken
-from tlstudio.data.types import Item
+from tlstudio.api.dataset import Item
 from tlstudio.events import Sink, null_sink
 
 KIND_OF_POOLING = {"avg": "avg", "max": "max", "flatten": "map"}

@@ -74,7 +74,7 @@ from tlstudio.training.callbacks import (
 )
 from tlstudio.training.loss import make_loss
 from tlstudio.training.optimizers import make_optimizer
-from tlstudio.training.result import RunResult
+from tlstudio.api.train import RunResult
 from tlstudio.training.run_folder import check_new_run_dir, create_run_dir, remove_worker_scratch, worker_scratch_dir
 from tlstudio.training.strategy import any_worker, check_same_run, describe_devices, distribute_ready, eval_batch_size, is_chief, precision_policy, select_strategy, train_steps
 

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from tlstudio.config import AugmentConfig, DataConfig
 from tlstudio.data import split_items  # light: no TensorFlow
 from tlstudio.data.decisions import apply_decisions  # light: no TensorFlow
-from tlstudio.data.types import PreparedData
+from tlstudio.api.dataset import PreparedData
 from tlstudio.api.data import AugmentPreviewConfig, PrepareDataConfig  # config dataclasses only: no TensorFlow
 
 PREVIEW_IMAGES = 2

@@ -17,7 +17,7 @@ from tlstudio.config import RunConfig, TrainConfig
 from tlstudio.errors import ConfigError
 from tlstudio.project import RunRecord
 from tlstudio.run_folders import LAST_WEIGHTS, load_history, load_run_config, resume_config
-from tlstudio.training.result import RunResult
+from tlstudio.api.train import RunResult
 from ui.forms import INVALID_INPUT
 from ui.jobs.train_text import resume_message
 from ui.worker import format_error

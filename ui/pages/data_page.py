@@ -38,7 +38,7 @@ from PySide6.QtWidgets import (
 )
 
 from tlstudio.config import AugmentConfig, DataConfig
-from tlstudio.data.types import PreparedData, ValidationReport
+from tlstudio.api.dataset import PreparedData, ValidationReport
 from tlstudio.errors import ConfigError, TlStudioError
 from tlstudio.events import LogMessage, Progress
 from ui import settings as app_settings

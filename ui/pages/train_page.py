@@ -43,7 +43,7 @@ from tlstudio.events import (
     Validating,
 )
 from tlstudio.project import RunRecord
-from tlstudio.training.result import RunResult
+from tlstudio.api.train import RunResult
 from ui.engine import EngineClient, engine
 from ui.jobs.train_jobs import JobRefused, RunView, checkpointed, resume_plan, start_config
 from ui.jobs.train_text import MONITOR_LABELS, plural, run_summary

@@ -1,6 +1,6 @@
 """The Data page's left column: images per class and split, a bar chart, and the split settings.
 
-:class:`ClassSplitPanel` shows a :class:`~tlstudio.data.types.PreparedData`'s
+:class:`ClassSplitPanel` shows a :class:`~tlstudio.api.dataset.PreparedData`'s
 counts in a table and a chart, and holds the Validation, Test and Seed boxes.
 When the dataset brings its own ``train``/``val`` (and ``test``) folders, the
 boxes those folders make void are disabled, each with the reason.
@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from tlstudio.data.types import PreparedData
+from tlstudio.api.dataset import PreparedData
 
 
 def percent_spin(tip: str, maximum: float = 90.0) -> QDoubleSpinBox:

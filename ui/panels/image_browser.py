@@ -6,7 +6,7 @@ from pathlib import Path
 
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
-from tlstudio.data.types import PreparedData
+from tlstudio.api.dataset import PreparedData
 from ui.widgets.thumbnails import ThumbnailModel, ThumbnailView
 
 

@@ -15,7 +15,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from tlstudio.data.types import PreparedData, ValidationReport
+from tlstudio.api.dataset import PreparedData, ValidationReport
 
 
 class ValidationReportPanel(QWidget):

@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from tlstudio.data import scan_folder
-from tlstudio.data.types import LAYOUT_FLAT, LAYOUT_PRESPLIT, SPLIT_ALL
+from tlstudio.api.dataset import LAYOUT_FLAT, LAYOUT_PRESPLIT, SPLIT_ALL
 from tlstudio.errors import DataError
 
 

@@ -15,7 +15,7 @@ from tlstudio import imaging
 from tlstudio.cancel import CancelToken
 from tlstudio.data import scan_folder, validate_files
 from tlstudio.data import validate as validate_module
-from tlstudio.data.types import SPLIT_ALL
+from tlstudio.api.dataset import SPLIT_ALL
 from tlstudio.events import Progress
 
 

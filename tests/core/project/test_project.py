@@ -10,7 +10,7 @@ import pytest
 from tlstudio.config import DataConfig, ModelConfig, RunConfig, TrainConfig, to_json
 from tlstudio.errors import ProjectError
 from tlstudio.project import SCHEMA_VERSION, Project, autosave_path, config_diff, recover
-from tlstudio.training.result import RunResult
+from tlstudio.api.train import RunResult
 
 
 def _history(n, start_acc=0.5):

@@ -17,7 +17,7 @@ from tlstudio.features import pooled_cache
 from tlstudio.cancel import CancelToken
 from tlstudio.config import HeadConfig, ModelConfig
 from tlstudio.data import pipeline
-from tlstudio.data.types import Item
+from tlstudio.api.dataset import Item
 from tlstudio.events import Progress
 from tlstudio.model import build_model, find_head
 from tlstudio.training import features

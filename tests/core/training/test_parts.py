@@ -19,7 +19,8 @@ from tlstudio.events import BatchEnd, EpochEnd, PhaseChanged, PhasePlan, Progres
 from tlstudio.training.callbacks import CancelCallback, RunState, is_better, safe_sink
 from tlstudio.training.optimizers import current_learning_rate, make_optimizer
 from tlstudio.run_folders import resume_config
-from tlstudio.training.result import RunResult, load_run, write_json
+from tlstudio.api.train import RunResult
+from tlstudio.training.result import load_run, write_json
 
 ROOT = Path(__file__).resolve().parents[3]
 

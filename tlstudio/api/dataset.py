@@ -1,6 +1,7 @@
-"""Plain, frozen records that the dataset layer passes around.
+"""The dataset's typed records: what a scan, a validation, a split and the
+prepare_data job return (:class:`PreparedData`, :class:`ValidationReport`, ...).
 
-Nothing here imports TensorFlow; the GUI can read every record at start-up.
+Nothing here imports TensorFlow; the GUI reads every record at start-up.
 """
 
 from __future__ import annotations
