@@ -113,7 +113,7 @@ def engine_client(request, qapp, _gc_in_gui_thread):
 
 
 ENGINE_RESULT_CACHES = ("_LAYOUTS", "_DEFAULT_CHOICES")
-"""Names of the GUI's module-level caches of engine answers (:mod:`ui.pages.model_page`)."""
+"""Names of the GUI's module-level caches of engine answers (:mod:`ui.jobs.model_jobs`)."""
 
 
 def _engine_result_caches() -> dict[int, tuple[dict, dict]]:

@@ -6,6 +6,7 @@ Keras-free, so the GUI reads a run's typed result. The job is
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 

@@ -7,12 +7,10 @@ and the resume plan are in :mod:`tlstudio.run_folders`.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from tlstudio.api.train import RunResult
 from tlstudio.config import RunConfig, to_json
