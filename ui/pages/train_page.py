@@ -27,7 +27,7 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QScrollArea, QSplitter, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSplitter, QVBoxLayout, QWidget
 
 from tlstudio.config import RunConfig, TrainConfig
 from tlstudio.events import (
@@ -53,6 +53,7 @@ from ui.panels.run_progress import RunProgress
 from ui.panels.train_settings import WIDGETS, TrainSettings
 from ui.state import AppState
 from ui.widgets.plots import TrainingPlots
+from ui.widgets.scroll_areas import FormScroll
 
 RIGHT_MARGIN = 8
 """Pixels between the progress bar, plots and log and the window's right edge."""
@@ -149,12 +150,7 @@ class TrainPage(QWidget):
         left_layout.addLayout(buttons)
         left_layout.addWidget(self.summary_label)
         left_layout.addStretch(1)
-        left_scroll = QScrollArea()
-        left_scroll.setWidgetResizable(True)
-        left_scroll.setFrameShape(QScrollArea.Shape.NoFrame)
-        left_scroll.setWidget(left)
-        left_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        left_scroll.setMinimumWidth(left.minimumSizeHint().width() + left_scroll.verticalScrollBar().sizeHint().width() + 4)
+        left_scroll = FormScroll(left)  # up and down only; as narrow as the settings allow
 
         # --- progress, plots, log
         self.run_progress = RunProgress()

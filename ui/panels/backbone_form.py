@@ -9,14 +9,13 @@ for the page's :class:`~ui.forms.FormBinder` (:meth:`BackboneForm.read_weights`,
 
 from __future__ import annotations
 
-import re
-
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QComboBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit, QPushButton, QSpinBox, QWidget
 
 from tlstudio.backbones import BACKBONES, WEIGHTS_DESCRIPTIONS, cut_points, weights_status
 from tlstudio.errors import ConfigError, TlStudioError
 from ui.jobs.model_jobs import cut_choices, shown_cut
+from ui.widgets.images import breakable
 
 WEIGHTS_LABELS: dict[str, str] = {
     "imagenet": "ImageNet (recommended)",
@@ -256,8 +255,7 @@ class BackboneForm(QGroupBox):
             mark, prop = "✔ ", "ok"
         else:
             mark, prop = "⚠ ", "missing"
-        # File names and paths have no spaces to wrap at: allow a break after _ / and \\.
-        self.weights_status.setText(mark + re.sub(r"([_/\\\\])", "\\1\u200b", message))
+        self.weights_status.setText(mark + breakable(message))
         self.weights_status.setProperty("status", prop)
         colour = {"ok": "#2e7d32", "missing": "#b3261e"}.get(prop, "")
         self.weights_status.setStyleSheet(f"color: {colour};" if colour else "")
