@@ -23,6 +23,7 @@ from typing import Any
 
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QWidget
 
+from tlstudio.config import RunConfig
 from tlstudio.project.audit_record import AuditRecord
 from ui.jobs.audit_jobs import current_fingerprint
 from ui.panels.audit_cards import when_text
@@ -64,8 +65,8 @@ class AuditOffer(QWidget):
         self._watched: Any = None
         self.refresh()
 
-    def _on_run_started(self, config: Any) -> None:
-        root = getattr(getattr(config, "data", None), "root", "") or self.state.data_config.root
+    def _on_run_started(self, config: RunConfig) -> None:
+        root = config.data.root or self.state.data_config.root
         self._trained.add(_key(root))
         self.refresh()
 
