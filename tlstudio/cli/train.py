@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 import time
@@ -180,8 +181,8 @@ def build_config(args: argparse.Namespace):
         from tlstudio.run_folders import resume_config
 
         config = resume_config(args.resume, epochs=args.epochs, fine_tune_epochs=args.fine_tune_epochs)
-        if args.data and args.data != config.data.root:
-            config = dataclasses.replace(config, data=dataclasses.replace(config.data, root=args.data))
+        if args.data and os.path.abspath(args.data) != config.data.root:  # DATA is a folder the user names from here
+            config = dataclasses.replace(config, data=dataclasses.replace(config.data, root=os.path.abspath(args.data)))
         return config
     data = DataConfig(
         root=args.data,
