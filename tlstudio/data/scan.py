@@ -30,6 +30,7 @@ import os
 from tlstudio.api.dataset import LAYOUT_FLAT, LAYOUT_PRESPLIT, SPLIT_ALL, ScanResult, SkippedFile
 from tlstudio.errors import DataError
 from tlstudio.io import IMAGE_EXTENSIONS  # noqa: F401  (the scan's candidate images; re-exported by tlstudio.data)
+from tlstudio.io.class_names import look_alike, name_problem, shown
 from tlstudio.io.move_image import finish_interrupted_moves
 
 SPLIT_FOLDER_NAMES = {"train": "train", "val": "val", "validation": "val", "test": "test"}
@@ -149,6 +150,36 @@ def _one_file_in_two_places(files: dict[str, dict[str, tuple[str, ...]]], inodes
     return out
 
 
+def _check_class_names(root: str, folders: dict[str, str], per_split: dict[str, dict[str, tuple[str, ...]]]) -> None:
+    """Refuse class folder names that labels.txt cannot hold one per line, or that look like another class.
+
+    Raises:
+        DataError: naming the folder, what is wrong and ``Received: 'the name'``.
+    """
+    problems = []
+    for split, per_class in per_split.items():
+        names = sorted(per_class)
+        for name in names:
+            problem = name_problem(name)
+            if problem:
+                problems.append(f"the class folder {shown(name)} in {folders[split]} {problem}")
+        for i, a in enumerate(names):
+            for b in names[i + 1:]:
+                if look_alike(a, b):
+                    problems.append(
+                        f"the class folders {shown(a, True)} and {shown(b, True)} in {folders[split]} look the same "
+                        "but are written with other Unicode characters, so they would be two classes"
+                    )
+    if problems:
+        first = problems[0] + (f" (and {len(problems) - 1} more problem(s))" if len(problems) > 1 else "")
+        bad = sorted({repr(n) for per_class in per_split.values() for n in per_class if name_problem(n)}
+                     | {f"{shown(a, True)} / {shown(b, True)}" for pc in per_split.values() for a in pc for b in pc if a < b and look_alike(a, b)})
+        raise DataError(
+            f"{root}: {first}; rename the folder so each class is one plain line in labels.txt. Received: {', '.join(bad)}",
+            path=root,
+        )
+
+
 def scan_folder(root: str | os.PathLike) -> ScanResult:
     """List the classes and candidate image files of a dataset folder.
 
@@ -203,6 +234,7 @@ def scan_folder(root: str | os.PathLike) -> ScanResult:
         if stray:
             warnings.append(f"{root}: ignored {len(stray)} file(s) next to the split folders ({', '.join(stray[:5])})")
         warnings.extend(_one_file_in_two_places(files, inodes))
+        _check_class_names(root, split_dirs, files)
         names = sorted({name for per_class in files.values() for name in per_class})
         ordered = {s: files[s] for s in ("train", "val", "test") if s in files}
         loose = tuple(os.path.join(root, name) for name in stray)
@@ -211,6 +243,7 @@ def scan_folder(root: str | os.PathLike) -> ScanResult:
     loose_files: list[str] = []
     per_class = _scan_classes(root, visited, skipped, warnings, loose_files, inodes)
     warnings.extend(_one_file_in_two_places({SPLIT_ALL: per_class}, inodes))
+    _check_class_names(root, {SPLIT_ALL: root}, {SPLIT_ALL: per_class})
     return ScanResult(
         root,
         LAYOUT_FLAT,
