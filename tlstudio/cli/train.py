@@ -55,7 +55,9 @@ examples:
   tlstudio-cli train photos/ --resume runs/resnet --fine-tune-epochs 3
 
 On several machines, set TF_CONFIG on each worker and run the same command:
-training then runs under MultiWorkerMirroredStrategy (see the README).
+training then runs under MultiWorkerMirroredStrategy (see the README). Each
+worker waits up to TLSTUDIO_WORKER_WAIT seconds (default 600) for the others;
+Ctrl-C or SIGTERM ends the wait.
 """
 
 
