@@ -372,10 +372,19 @@ def case_lonely_worker(rng: random.Random, tmp: Path, data: Path) -> str | None:
                TF_CONFIG=json.dumps({"cluster": {"worker": [f"localhost:{a}", f"localhost:{b}"]}, "task": {"type": "worker", "index": 0}}))
     proc = subprocess.Popen([sys.executable, "-m", "tlstudio", "train", str(data), "--weights", "none", "--out", str(tmp / "run")],
                             cwd=ROOT, env=env, text=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    if how != "limit":
+    import threading
+
+    waiting = threading.Event()
+
+    def read() -> None:
         for line in proc.stderr:
             if "waiting up to" in line:
-                break
+                waiting.set()
+
+    threading.Thread(target=read, daemon=True).start()
+    if how != "limit":
+        if not waiting.wait(60):  # main said only "waiting for all 2 workers to join", then blocked in TensorFlow
+            waiting.set()
         time.sleep(rng.uniform(0.0, 1.0))
         proc.send_signal(signal.SIGINT if how == "SIGINT" else signal.SIGTERM)
     try:
@@ -383,7 +392,7 @@ def case_lonely_worker(rng: random.Random, tmp: Path, data: Path) -> str | None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
-        return f"{how}: still waiting after 60 s"
+        return f"{how}: still waiting 60 s after {'the signal' if how != 'limit' else 'its start'}"
     expected = 1 if how == "limit" else 130
     return None if proc.returncode == expected else f"{how}: exit {proc.returncode}, expected {expected}"
 
