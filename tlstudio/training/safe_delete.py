@@ -63,10 +63,6 @@ def _base_name(name: str) -> str:
     return match.group("name") if match else name
 
 
-def _is_known(name: str) -> bool:
-    return name in RUN_ENTRIES or _base_name(name) in RUN_ENTRIES
-
-
 def _export_names(folder: Path) -> set[str]:
     """What an export folder may hold: its metadata, and the model files its ``model.json`` lists."""
     names = set(EXPORT_FILES)
@@ -103,7 +99,8 @@ def _walk(real: Path) -> tuple[list[Path], list[Path], list[str], list[str]]:
                 elif allowed == "top" and base == "export":
                     folders.append(child)
                     visit(child, "export")
-                elif allowed == "logs" or (allowed == "tree" and base in {"variables", "assets"}) or (allowed == "export" and base in export_names.get(path, set())):
+                elif (allowed == "logs" or (allowed == "tree" and base in {"variables", "assets"})
+                      or (allowed == "export" and base in export_names.get(path, set()))):
                     folders.append(child)
                     visit(child, "logs" if allowed == "logs" else "tree")
                 else:
