@@ -37,6 +37,7 @@ from typing import Any, Mapping
 
 from tlstudio.config import RunConfig, from_dict
 from tlstudio.errors import ConfigError, ProjectError
+from tlstudio.io.class_names import names_problem
 from tlstudio.io.json_text import field_with_bad_bytes
 
 METRIC_KEYS = ("loss", "accuracy", "val_loss", "val_accuracy", "lr", "seconds")
@@ -167,7 +168,12 @@ def check_metrics(metrics: Any, path: Any, field: str) -> dict[str, float]:
 
 
 def check_class_names(names: Any, path: Any = None, field: str = "class_names") -> list[str]:
-    """A list of class names (texts)."""
+    """A list of class names in label order, kept to the rules of :mod:`tlstudio.io.class_names`.
+
+    Raises:
+        ProjectError: not a list, an entry that is not a plain one-line text,
+            a name listed twice or two Unicode look-alikes; naming the entry.
+    """
     if names is None:
         return []
     if not isinstance(names, list):
@@ -175,6 +181,15 @@ def check_class_names(names: Any, path: Any = None, field: str = "class_names") 
     for i, name in enumerate(names):
         if not isinstance(name, str):
             raise _fail(path, f"{field}[{i}]", "a text", name)
+    problem = names_problem(names)
+    if problem:
+        index, sentence = problem
+        where = f"{path}: " if path else ""
+        entry = f"{field}[{index}]" if index is not None else field
+        raise ProjectError(
+            f"{where}{entry}: class names must be distinct one-line texts: {sentence}. Received: {field}={json_text(names)}",
+            path=str(path) if path else None,
+        )
     return list(names)
 
 

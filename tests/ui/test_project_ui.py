@@ -17,6 +17,7 @@ from tlstudio.api.train import RunResult
 def _run(tmp_path, name, config, accs):
     run_dir = tmp_path / "runs" / name
     (run_dir / "logs").mkdir(parents=True)
+    (run_dir / ".tlstudio-run").write_text('{"format": "tlstudio-run", "version": 1}')  # as every run folder has
     (run_dir / "run_config.json").write_text(to_json(config))
     history = tuple(
         {"epoch": i, "phase": 1, "loss": 1.0 - a, "accuracy": a, "val_loss": 1.1 - a, "val_accuracy": a - 0.05, "lr": 1e-3, "seconds": 1.0}

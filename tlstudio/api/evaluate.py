@@ -13,8 +13,9 @@ import numpy as np
 from tlstudio.api.metrics import Metrics, cell_members, most_confident_mistakes, predicted_labels
 from tlstudio.api.model_ref import ModelRef
 from tlstudio.config import DataConfig
-from tlstudio.errors import ConfigError
+from tlstudio.errors import ConfigError, DataError
 from tlstudio.io.atomic import atomic_write_bytes
+from tlstudio.io.csv_target import check_not_an_input
 
 
 SPLIT_CHOICES = ("val", "test", "train", "all")
@@ -137,7 +138,14 @@ def write_predictions_csv(path: str | os.PathLike, rows: Sequence[ImagePredictio
     Rows whose ``true`` is -1 (unlabelled images) leave ``true`` and ``correct`` empty.
     File names that are not UTF-8 are written as their original bytes
     (``surrogateescape``), so they never stop the export.
+
+    Raises:
+        DataError: ``path`` is an image or one of the rows' images; nothing is written.
+        OSError: the file cannot be written.
     """
+    problem = check_not_an_input(path, [r.path for r in rows])
+    if problem:
+        raise DataError(problem, path=os.fspath(path))
     buf = io.StringIO()
     writer = csv.writer(buf)
     writer.writerow(["path", "true", "predicted", "confidence", "correct", *[f"p_{n}" for n in class_names]])

@@ -6,6 +6,9 @@ run folder is evaluated on its own dataset and split; a DATA folder given with
 a run folder is split with the run's seed and fractions, and with an exported
 model with the default ones (use --split all to evaluate every image).
 
+--csv is refused (exit 2, before any work) when it names an image, the model
+or a file inside the dataset folder.
+
 Exit 0 on success, 1 when the model or run folder cannot be used, 2 for a bad
 command line, 3 when there is no usable dataset to evaluate on.
 """
@@ -72,7 +75,27 @@ def _print_text(result, mistakes: int) -> None:
         print(f"skipped {path}: {reason}", file=sys.stderr)
 
 
+def _dataset_of(model: str) -> str:
+    """The dataset folder a run folder was trained on ("" for an exported model or an unreadable run)."""
+    from tlstudio.errors import TlStudioError
+    from tlstudio.io.model_files import resolve_model
+    from tlstudio.run_folders import RunFolder
+
+    try:
+        source = resolve_model(model)
+        return RunFolder(source.run_dir).load_config().data.root if source.run_dir else ""
+    except TlStudioError:
+        return ""  # evaluate_model reports it in its own words
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.csv:  # never over an image, never into the dataset or onto the model: checked before any work
+        from tlstudio.io.csv_target import csv_target_problem
+
+        inputs = [args.model, args.data or _dataset_of(args.model)]
+        problem = csv_target_problem(args.csv, [i for i in inputs if i])
+        if problem:
+            raise UsageError(problem)
     if args.data is None:
         from tlstudio.io.model_files import resolve_model
 

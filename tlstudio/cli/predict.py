@@ -6,7 +6,8 @@ Images are read like training reads them (EXIF orientation, RGB, resize).
 A file that cannot be read gets a row with its error and does not stop the
 others. Exit 0 when every file was predicted, 1 when some could not be read
 (or the model could not be loaded), 2 for a bad command line, 3 when no image
-files were found. --csv is written to a temporary file next to OUT.csv and
+files were found. --csv is refused (exit 2, before any prediction) when it
+names an image, one of the inputs or a file inside an input folder. --csv is written to a temporary file next to OUT.csv and
 renamed at the end, so an existing OUT.csv is replaced only by a complete
 table. File names that are not valid UTF-8 keep their original bytes in the
 CSV and in the printed rows.
@@ -22,8 +23,9 @@ import os
 import sys
 
 from tlstudio.cli import EXIT_DATA, EXIT_ERROR, EXIT_OK, EXIT_USAGE, error
-from tlstudio.errors import TlStudioError
+from tlstudio.errors import DataError, TlStudioError
 from tlstudio.io.atomic import atomic_write_bytes
+from tlstudio.io.csv_target import check_not_an_input, csv_target_problem
 
 
 def register(subparsers) -> None:
@@ -67,7 +69,11 @@ def write_csv(path: str, rows, top_k: int) -> None:
 
     Raises:
         OSError: The folder is missing or not writable, or the disk is full.
+        DataError: ``path`` is an image, or one of the rows' images (nothing written).
     """
+    problem = check_not_an_input(path, [row.path for row in rows])
+    if problem:
+        raise DataError(problem, path=str(path))
     header = ["path"]
     for i in range(1, top_k + 1):
         header += [f"class_{i}", f"prob_{i}"]
@@ -91,18 +97,6 @@ GRAPH_CODE_KINDS = {"savedmodel": "SavedModel", "tflite": "TFLite model", "onnx"
 """Model formats that execute the computation graph stored in the file (not only weights)."""
 
 
-def csv_problem(path: str) -> str | None:
-    """Why ``--csv path`` cannot be written, checked before any prediction; None when it can."""
-    folder = os.path.dirname(os.path.abspath(path))
-    if os.path.isdir(path):
-        return f"--csv {path} is a folder; give a file name such as {os.path.join(path, 'predictions.csv')}. Received: a folder"
-    if not os.path.isdir(folder):
-        return f"--csv {path}: the folder {folder} does not exist. Received: a missing folder"
-    if not os.access(folder, os.W_OK):
-        return f"--csv {path}: the folder {folder} is not writable. Received: a read-only folder"
-    return None
-
-
 def run(args: argparse.Namespace) -> int:
     if args.top_k < 1:
         error(f"--top-k must be at least 1. Received: {args.top_k}")
@@ -110,7 +104,8 @@ def run(args: argparse.Namespace) -> int:
     if args.batch_size < 1:
         error(f"--batch-size must be at least 1. Received: {args.batch_size}")
         return EXIT_USAGE
-    problem = csv_problem(args.csv) if args.csv else None
+    # never over an image, never among the inputs (the model included): checked before any work
+    problem = csv_target_problem(args.csv, [*args.images, args.model]) if args.csv else None
     if problem:
         error(problem)
         return EXIT_USAGE

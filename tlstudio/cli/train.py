@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 import time
@@ -54,7 +55,9 @@ examples:
   tlstudio-cli train photos/ --resume runs/resnet --fine-tune-epochs 3
 
 On several machines, set TF_CONFIG on each worker and run the same command:
-training then runs under MultiWorkerMirroredStrategy (see the README).
+training then runs under MultiWorkerMirroredStrategy (see the README). Each
+worker waits up to TLSTUDIO_WORKER_WAIT seconds (default 600) for the others;
+Ctrl-C or SIGTERM ends the wait.
 """
 
 
@@ -180,8 +183,8 @@ def build_config(args: argparse.Namespace):
         from tlstudio.run_folders import resume_config
 
         config = resume_config(args.resume, epochs=args.epochs, fine_tune_epochs=args.fine_tune_epochs)
-        if args.data and args.data != config.data.root:
-            config = dataclasses.replace(config, data=dataclasses.replace(config.data, root=args.data))
+        if args.data and os.path.abspath(args.data) != config.data.root:  # DATA is a folder the user names from here
+            config = dataclasses.replace(config, data=dataclasses.replace(config.data, root=os.path.abspath(args.data)))
         return config
     data = DataConfig(
         root=args.data,
@@ -519,28 +522,62 @@ def install_cancel_handlers(token) -> dict[int, Any]:
     return previous
 
 
+def _join_cluster(worker, wait: float, token) -> bool:
+    """Wait for the other workers before TensorFlow joins the cluster; False when SIGINT or SIGTERM ended the wait.
+
+    TensorFlow's own cluster start-up cannot be interrupted, so the wait is
+    done first, in Python (:func:`tlstudio.training.cluster.wait_for_peers`),
+    where the signals and the time limit work.
+
+    Raises:
+        PeersDidNotJoin: the time limit passed (a ConfigError naming the workers).
+    """
+    from tlstudio.training.cluster import wait_for_peers
+
+    def on_signal(signum, frame):
+        token.cancel()
+
+    previous = {signum: signal.signal(signum, on_signal) for signum in (signal.SIGINT, signal.SIGTERM)}
+    peers = ", ".join(worker.peers) or "no other worker"
+    print(f"joining the cluster as {worker.address}: waiting up to {wait:g} s for {peers} (Ctrl-C cancels)",
+          file=sys.stderr, flush=True)
+    try:
+        joined = wait_for_peers(worker, token, wait)
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    if not joined:
+        print(f"cancelled while waiting for {peers} to join; nothing was written", file=sys.stderr, flush=True)
+    return joined
+
+
 def run(args: argparse.Namespace) -> int:
     if not args.data and not args.resume:
         error("DATA is required (or --resume RUN_DIR). Received: no dataset folder")
         return EXIT_USAGE
     from tlstudio.training.cluster import role
 
-    worker = role()  # a bad TF_CONFIG is a ConfigError naming it, before anything is loaded
+    from tlstudio.cancel import CancelToken
+    from tlstudio.training.cluster import wait_seconds
+
+    worker = role()  # a bad TF_CONFIG is a ConfigError naming the field, before anything is loaded
+    wait = wait_seconds() if worker is not None else 0.0  # and a bad TLSTUDIO_WORKER_WAIT
     if worker is not None:
         print(f"multi-worker training: {worker.describe()}; waiting for all {worker.total} workers to join", file=sys.stderr, flush=True)
     config = _config(args, chief=worker is None or worker.chief)
 
+    token = CancelToken()
     strategy = None
     if worker is not None:
+        if not _join_cluster(worker, wait, token):
+            return EXIT_CANCELLED
         # MultiWorkerMirroredStrategy must exist before TensorFlow runs any op.
         from tlstudio.training.strategy import select_strategy
 
         strategy = select_strategy()
 
-    from tlstudio.cancel import CancelToken
     from tlstudio.jobs.train import train as train_job
 
-    token = CancelToken()
     printer = ProgressPrinter()
     previous = install_cancel_handlers(token)
     try:

@@ -231,6 +231,7 @@ class Reconciled:
         new: Split to new files placed there (empty when new files were left out).
         new_left_out: New files that were not used.
         messages: The sentences reported as warnings.
+        unchanged: Manifest files found with the same path and size.
     """
 
     data: PreparedData
@@ -240,6 +241,7 @@ class Reconciled:
     new: Mapping[str, int] = field(default_factory=dict)
     new_left_out: int = 0
     messages: tuple[str, ...] = ()
+    unchanged: int = 0
 
 
 def _current_split(report: ValidationReport, split_key: str, manifest: SplitManifest, class_name: str, rel_in_class: str) -> str:
@@ -270,6 +272,7 @@ def reconcile(manifest: SplitManifest, report: ValidationReport, *, assign_new: 
     out: dict[str, list[Item]] = {s: [] for s in SPLITS}
     seen: set[str] = set()
     changed: Counter[str] = Counter()
+    same_size = 0
     new: Counter[str] = Counter()
     added: dict[str, list[ManifestEntry]] = {s: [] for s in SPLITS}
     left_out = 0
@@ -286,6 +289,7 @@ def reconcile(manifest: SplitManifest, report: ValidationReport, *, assign_new: 
                         st = os.stat(path)
                         if st.st_size != entry.size or st.st_mtime_ns != entry.mtime_ns:
                             changed[split] += 1
+                        same_size += st.st_size == entry.size
                     except OSError:
                         pass  # gone since the scan: it is still counted where it was; its read reports it
                     out[split].append(Item(path, label[class_name]))
@@ -329,7 +333,7 @@ def reconcile(manifest: SplitManifest, report: ValidationReport, *, assign_new: 
         where = ", ".join(f"{new[s]} to {s}" for s in SPLITS if new[s])
         messages.append(f"{_files(sum(new.values()))} new since the run was made {'was' if sum(new.values()) == 1 else 'were'} added ({where}); no earlier file moved")
     updated = SplitManifest(
-        root=report.root,
+        root=manifest.root,  # where the run was made; a session on a moved copy never rewrites it
         layout=manifest.layout,
         seed=manifest.seed,
         val_fraction=manifest.val_fraction,
@@ -337,7 +341,60 @@ def reconcile(manifest: SplitManifest, report: ValidationReport, *, assign_new: 
         class_names=tuple(names),
         splits={s: tuple(manifest.splits.get(s, ())) + tuple(added[s]) for s in SPLITS},
     )
-    return Reconciled(data, updated, dict(missing), dict(changed), dict(new), left_out, tuple(messages))
+    return Reconciled(data, updated, dict(missing), dict(changed), dict(new), left_out, tuple(messages), same_size)
+
+
+def _check_same_dataset(manifest: SplitManifest, report: ValidationReport, result: Reconciled) -> None:
+    """Refuse a folder that is not the run's dataset: other classes, or most of its files not there.
+
+    Raises:
+        DataError: naming the folder, the run's folder and what differs.
+    """
+    now = list(report.class_names)
+    if now != list(manifest.class_names):
+        gone = [n for n in manifest.class_names if n not in now]
+        added = [n for n in now if n not in manifest.class_names]
+        what = "; ".join(part for part in (f"new: {', '.join(added)}" if added else "", f"gone: {', '.join(gone)}" if gone else "") if part)
+        raise DataError(
+            f"{report.root} has other classes than the run was trained on, so its labels would not mean the model's classes. "
+            f"Expected the classes {list(manifest.class_names)} (the run's dataset was {manifest.root}). "
+            f"Received: {now}" + (f" ({what})" if what else " (another order)"),
+            path=report.root,
+        )
+    total = sum(len(v) for v in manifest.splits.values())
+    if total and result.unchanged * 2 < total:
+        missing = sum(result.missing.values())
+        raise DataError(
+            f"{report.root} is not the dataset this run was made on: only {result.unchanged} of the {total} files in its "
+            f"{MANIFEST_FILE} are there with the same path and size. Expected the folder {manifest.root}; "
+            "to train on this folder, start a new run. "
+            f"Received: {missing} missing, {total - missing - result.unchanged} of another size, "
+            f"{sum(result.new.values()) + result.new_left_out} the run never saw",
+            path=report.root,
+        )
+
+
+def dataset_root(recorded: str, manifest: SplitManifest | None, where: str | os.PathLike = "") -> str:
+    """The absolute dataset folder of a run whose ``run_config.json`` records ``recorded``.
+
+    Runs store an absolute folder. A run made before that may record a
+    relative one, which meant the folder tlstudio was started in: it is read
+    as the run's manifest root (absolute since manifests exist), never against
+    today's working folder.
+
+    Raises:
+        DataError: a relative folder and no manifest to say where it was.
+    """
+    if not recorded or os.path.isabs(recorded):
+        return recorded
+    if manifest is not None and os.path.isabs(manifest.root):
+        return manifest.root
+    raise DataError(
+        f"{Path(where) / 'run_config.json'} records the dataset folder as the relative path {recorded!r}, which depends on the "
+        f"folder tlstudio was started in, and the run has no {MANIFEST_FILE} saying where it was. Give the dataset folder "
+        f"(tlstudio-cli evaluate RUN DATA, or tlstudio-cli train DATA --resume RUN). Received: data.root={recorded!r}",
+        path=str(where),
+    )
 
 
 def prepare_from_manifest(
@@ -357,7 +414,8 @@ def prepare_from_manifest(
 
     Raises:
         DataError: the folder cannot be used (see :func:`tlstudio.data.check_usable`),
-            or no file of the stored split is left.
+            it is not the run's dataset (other classes, or fewer than half of
+            the stored files there with their size), or no file of the stored split is left.
     """
     from tlstudio.data.prepare import check_usable
     from tlstudio.data.scan import scan_folder
@@ -375,6 +433,7 @@ def prepare_from_manifest(
 
     report = honour_decisions(report, data_config, sink)  # the project's exclusions and label overrides
     result = reconcile(manifest, report, assign_new=assign_new)
+    _check_same_dataset(manifest, report, result)
     for message in result.messages:
         sink(LogMessage(message, "warning"))
     if not (result.data.train or result.data.val or result.data.test):

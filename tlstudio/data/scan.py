@@ -17,6 +17,10 @@ Files inside a class folder whose extension is not an image type (``.txt``,
 directly in the root are ignored and mentioned in ``ScanResult.warnings``.
 The scan opens no file; :func:`tlstudio.data.validate_files` decides by
 content whether a file really is an image.
+
+Before listing, the scan finishes a relabel move that a killed process left
+half done (:func:`tlstudio.io.move_image.finish_interrupted_moves`), and it
+warns about one file (hard links) listed in two classes or splits.
 """
 
 from __future__ import annotations
@@ -26,6 +30,8 @@ import os
 from tlstudio.api.dataset import LAYOUT_FLAT, LAYOUT_PRESPLIT, SPLIT_ALL, ScanResult, SkippedFile
 from tlstudio.errors import DataError
 from tlstudio.io import IMAGE_EXTENSIONS  # noqa: F401  (the scan's candidate images; re-exported by tlstudio.data)
+from tlstudio.io.class_names import look_alike, name_problem, shown
+from tlstudio.io.move_image import finish_interrupted_moves
 
 SPLIT_FOLDER_NAMES = {"train": "train", "val": "val", "validation": "val", "test": "test"}
 """Folder name (lower case) -> split, for the presplit layout."""
@@ -59,8 +65,9 @@ def _walk_class(
     images: list[str],
     skipped: list[SkippedFile],
     warnings: list[str],
+    inodes: dict[str, int],
 ) -> None:
-    """Collect files under ``folder`` recursively, entering each real folder once."""
+    """Collect files under ``folder`` recursively, entering each real folder once (with their inode numbers, read for free)."""
     real = os.path.realpath(folder)
     if real in visited:
         warnings.append(f"{folder}: already visited (symbolic link loop or duplicate link); not entered again")
@@ -74,11 +81,15 @@ def _walk_class(
     for entry in entries:
         path = os.path.join(folder, entry.name)
         if _is_dir(entry):
-            _walk_class(path, visited, images, skipped, warnings)
+            _walk_class(path, visited, images, skipped, warnings, inodes)
             continue
         ext = os.path.splitext(entry.name)[1].lower()
         if ext in IMAGE_EXTENSIONS:
             images.append(path)
+            try:
+                inodes[path] = entry.inode()
+            except OSError:
+                pass
         else:
             shown = ext or "no extension"
             skipped.append(SkippedFile(path, f"not an image file type ({shown})"))
@@ -90,6 +101,7 @@ def _scan_classes(
     skipped: list[SkippedFile],
     warnings: list[str],
     loose: list[str],
+    inodes: dict[str, int],
 ) -> dict[str, tuple[str, ...]]:
     """Map each class folder directly under ``parent`` to its candidate files."""
     files: dict[str, tuple[str, ...]] = {}
@@ -98,7 +110,7 @@ def _scan_classes(
         path = os.path.join(parent, entry.name)
         if _is_dir(entry):
             images: list[str] = []
-            _walk_class(path, visited, images, skipped, warnings)
+            _walk_class(path, visited, images, skipped, warnings, inodes)
             files[entry.name] = tuple(images)
         else:
             stray.append(entry.name)
@@ -107,6 +119,65 @@ def _scan_classes(
         shown = ", ".join(stray[:5]) + (f" and {len(stray) - 5} more" if len(stray) > 5 else "")
         warnings.append(f"{parent}: ignored {len(stray)} file(s) outside class folders ({shown}); put images in one folder per class")
     return files
+
+
+def _one_file_in_two_places(files: dict[str, dict[str, tuple[str, ...]]], inodes: dict[str, int]) -> list[str]:
+    """Warnings for one file (hard links) listed in two classes or splits; checked by ``stat`` only where inode numbers collide."""
+    where: dict[int, list[tuple[str, str, str]]] = {}
+    for split, per_class in files.items():
+        for name, paths in per_class.items():
+            for path in paths:
+                if path in inodes:
+                    where.setdefault(inodes[path], []).append((split, name, path))
+    out = []
+    for places in where.values():
+        if len({(split, name) for split, name, _ in places}) < 2:
+            continue
+        first = places[0]
+        for other in places[1:]:
+            if (other[0], other[1]) == (first[0], first[1]):
+                continue
+            try:
+                same = os.path.samefile(first[2], other[2])
+            except OSError:
+                continue
+            if same:
+                label = lambda p: p[1] if p[0] == SPLIT_ALL else f"{p[0]}/{p[1]}"  # noqa: E731
+                out.append(
+                    f"{first[2]} and {other[2]} are one file (hard links) in both {label(first)} and {label(other)}; "
+                    "it is used in both. Keep it in one class and delete the other name"
+                )
+    return out
+
+
+def _check_class_names(root: str, folders: dict[str, str], per_split: dict[str, dict[str, tuple[str, ...]]]) -> None:
+    """Refuse class folder names that labels.txt cannot hold one per line, or that look like another class.
+
+    Raises:
+        DataError: naming the folder, what is wrong and ``Received: 'the name'``.
+    """
+    problems = []
+    for split, per_class in per_split.items():
+        names = sorted(per_class)
+        for name in names:
+            problem = name_problem(name)
+            if problem:
+                problems.append(f"the class folder {shown(name)} in {folders[split]} {problem}")
+        for i, a in enumerate(names):
+            for b in names[i + 1:]:
+                if look_alike(a, b):
+                    problems.append(
+                        f"the class folders {shown(a, True)} and {shown(b, True)} in {folders[split]} look the same "
+                        "but are written with other Unicode characters, so they would be two classes"
+                    )
+    if problems:
+        first = problems[0] + (f" (and {len(problems) - 1} more problem(s))" if len(problems) > 1 else "")
+        bad = sorted({repr(n) for per_class in per_split.values() for n in per_class if name_problem(n)}
+                     | {f"{shown(a, True)} / {shown(b, True)}" for pc in per_split.values() for a in pc for b in pc if a < b and look_alike(a, b)})
+        raise DataError(
+            f"{root}: {first}; rename the folder so each class is one plain line in labels.txt. Received: {', '.join(bad)}",
+            path=root,
+        )
 
 
 def scan_folder(root: str | os.PathLike) -> ScanResult:
@@ -135,8 +206,10 @@ def scan_folder(root: str | os.PathLike) -> ScanResult:
         raise DataError(f"Dataset folder {root} cannot be read: {exc.strerror or exc}.", path=root) from exc
 
     skipped: list[SkippedFile] = []
-    warnings: list[str] = []
+    # a relabel move killed between its link and its unlink left the image in two classes: finish it first
+    warnings: list[str] = finish_interrupted_moves(root)
     visited: set[str] = {os.path.realpath(root)}
+    inodes: dict[str, int] = {}
 
     top_dirs = [e for e in top if _is_dir(e)]
     split_of = {e.name: SPLIT_FOLDER_NAMES.get(e.name.lower()) for e in top_dirs}
@@ -155,18 +228,22 @@ def scan_folder(root: str | os.PathLike) -> ScanResult:
                 continue
             real = os.path.realpath(path)
             visited.add(real)
-            files[split] = _scan_classes(path, visited, skipped, warnings, [])
+            files[split] = _scan_classes(path, visited, skipped, warnings, [], inodes)
             split_dirs[split] = path
         stray = [e.name for e in top if not _is_dir(e)]
         if stray:
             warnings.append(f"{root}: ignored {len(stray)} file(s) next to the split folders ({', '.join(stray[:5])})")
+        warnings.extend(_one_file_in_two_places(files, inodes))
+        _check_class_names(root, split_dirs, files)
         names = sorted({name for per_class in files.values() for name in per_class})
         ordered = {s: files[s] for s in ("train", "val", "test") if s in files}
         loose = tuple(os.path.join(root, name) for name in stray)
         return ScanResult(root, LAYOUT_PRESPLIT, tuple(names), ordered, split_dirs, tuple(skipped), tuple(warnings), loose)
 
     loose_files: list[str] = []
-    per_class = _scan_classes(root, visited, skipped, warnings, loose_files)
+    per_class = _scan_classes(root, visited, skipped, warnings, loose_files, inodes)
+    warnings.extend(_one_file_in_two_places({SPLIT_ALL: per_class}, inodes))
+    _check_class_names(root, {SPLIT_ALL: root}, {SPLIT_ALL: per_class})
     return ScanResult(
         root,
         LAYOUT_FLAT,

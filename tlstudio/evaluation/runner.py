@@ -133,6 +133,8 @@ def _prepare(data: Any, source: ModelSource, sink: Sink, cancel: CancelToken) ->
 
         base = load_run_config(source.run_dir).data
         stored = split_manifest.read_manifest(source.run_dir)
+        # the run's own folder, never one of the same relative name where this process was started
+        base = replace(base, root=split_manifest.dataset_root(base.root, stored, source.run_dir))
     if data is None:
         if not source.run_dir:
             raise DataError(f"{source.model_path} is not a run folder: give the dataset folder to evaluate on.")

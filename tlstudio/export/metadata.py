@@ -20,6 +20,8 @@ import datetime as _dt
 import json
 from pathlib import Path
 from typing import Any, Mapping
+from tlstudio.errors import ExportError
+from tlstudio.io.class_names import names_problem
 from tlstudio.io.model_files import read_json
 
 INPUT_DESCRIPTION = "RGB uint8/float 0..255, HxWx3, no further preprocessing"
@@ -198,7 +200,14 @@ def merge_previous(new: dict[str, Any], previous: Mapping[str, Any] | None, out_
 
 
 def labels_text(class_names: list[str] | tuple[str, ...]) -> str:
-    """``labels.txt`` content: one class per line, in label order."""
+    """``labels.txt`` content: one class per line, in label order.
+
+    Raises:
+        ExportError: a name that would not stay one line (or one class) when read back.
+    """
+    problem = names_problem(list(class_names))
+    if problem:
+        raise ExportError(f"labels.txt: the class names cannot be written one distinct class per line: {problem[1]}. Received: {list(class_names)!r}")
     return "".join(f"{name}\n" for name in class_names)
 
 

@@ -39,6 +39,7 @@ from typing import Any
 import numpy as np
 
 from tlstudio.errors import ModelFileError
+from tlstudio.io.class_names import names_problem
 from tlstudio.io.limits import FileTooLarge, check_zip
 from tlstudio.io.runners import KINDS, Runner, open_runner
 from tlstudio.run_file_names import CLASS_NAMES, MODEL
@@ -313,26 +314,53 @@ def read_class_names(folder: str | Path) -> list[str] | None:
     """Class names stored next to a model, or None.
 
     Looks for ``labels.txt``, then ``model.json``, then a run folder's
-    ``class_names.json`` in ``folder``.
+    ``class_names.json`` in ``folder``. A file that is there but damaged
+    (a name twice, Unicode look-alikes, a dict instead of a list, not JSON)
+    is refused, never used nor skipped (:mod:`tlstudio.io.class_names`).
+
+    Raises:
+        ModelFileError: naming the file, the entry and ``Received: ...``.
     """
     folder = Path(folder)
     labels = folder / "labels.txt"
     if labels.is_file():
         names = [line.strip() for line in labels.read_text(encoding="utf-8").splitlines() if line.strip()]
         if names:
-            return names
+            return _checked_names(names, labels, "line")
     for fname in ("model.json", CLASS_NAMES):
         path = folder / fname
-        if path.is_file():
-            try:
-                data = json.loads(path.read_text(encoding="utf-8"))
-            except (OSError, json.JSONDecodeError):
+        if not path.is_file():
+            continue
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            if fname == "model.json":
+                continue  # another program's model.json (TensorFlow.js writes one): not ours to judge
+            raise ModelFileError(f"{path}: is not readable JSON ({exc}); expected the list of class names. "
+                                 f"Received: {type(exc).__name__}", path=str(path)) from exc
+        if fname == "model.json":
+            if not isinstance(data, dict) or "class_names" not in data:
                 continue
-            if isinstance(data, dict):
-                data = data.get("class_names")
-            if isinstance(data, list) and data:
-                return [str(n) for n in data]
+            data = data["class_names"]
+        if not isinstance(data, list):
+            raise ModelFileError(f"{path}: class_names must be a list of class names in label order. "
+                                 f"Received: {type(data).__name__} {json.dumps(data, default=str)[:60]}", path=str(path))
+        if data:
+            return _checked_names(data, path, "class_names")
     return None
+
+
+def _checked_names(names: list[Any], path: Path, field: str) -> list[str]:
+    problem = names_problem(names)
+    if problem:
+        index, sentence = problem
+        entry = f"{field} {index + 1}" if field == "line" and index is not None else (f"{field}[{index}]" if index is not None else field)
+        raise ModelFileError(
+            f"{path}: {entry}: class names must be distinct one-line texts: {sentence}. "
+            f"Received: {json.dumps(names, ensure_ascii=False, default=str)[:120]}",
+            path=str(path),
+        )
+    return [str(n) for n in names]
 
 
 def read_json(path: Path) -> Any:

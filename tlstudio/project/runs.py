@@ -177,8 +177,8 @@ class RunRecord:
         if config is None:
             from tlstudio.run_folders import RunFolder
 
-            snapshot = RunFolder(result.run_dir).run_config
-            config_dict = json.loads(snapshot.read_text(encoding="utf-8")) if snapshot.is_file() else {}
+            folder = RunFolder(result.run_dir)  # the checked loader: a damaged field is named (ProjectError)
+            config_dict = to_dict(folder.load_config()) if folder.run_config.is_file() else {}
         else:
             config_dict = to_dict(config)
         status = "failed" if result.error else "cancelled" if result.cancelled else "finished"

@@ -135,6 +135,10 @@ class RunFolder:
         """The checked ``run_config.json`` (see :func:`load_run_config`)."""
         return load_run_config(self.path)
 
+    def load_class_names(self) -> list[str]:
+        """The checked ``class_names.json`` (see :func:`load_class_names`)."""
+        return load_class_names(self.path)
+
     def load_history(self) -> list[dict[str, Any]]:
         """The checked ``history.json`` (see :func:`load_history`)."""
         return load_history(self.path)
@@ -196,6 +200,31 @@ def load_run_config(run_dir: str | os.PathLike) -> RunConfig:
     return check_run_config(read_json(path, "run config"), path)
 
 
+def load_class_names(run_dir: str | os.PathLike) -> list[str]:
+    """The checked ``class_names.json`` of a run folder (empty when absent).
+
+    Raises:
+        ProjectError: not a list, or names that are not distinct one-line texts
+            (see :func:`tlstudio.schemas.check_class_names`), naming the entry.
+    """
+    path = Path(run_dir) / CLASS_NAMES
+    if not path.is_file():
+        return []
+    return check_class_names(read_json(path, "class names file"), path, "class_names")
+
+
+def load_result(run_dir: str | os.PathLike) -> dict[str, Any] | None:
+    """The checked ``result.json`` of a run folder, or None when absent.
+
+    Raises:
+        ProjectError: a damaged field, naming it.
+    """
+    path = Path(run_dir) / RESULT
+    if not path.is_file():
+        return None
+    return check_result(read_json(path, "result file"), path)
+
+
 def check_run_folder(run_dir: str | os.PathLike, *, open_weights: bool = True) -> None:
     """Check the files of a run folder that tlstudio reads back, before anything is loaded.
 
@@ -215,10 +244,8 @@ def check_run_folder(run_dir: str | os.PathLike, *, open_weights: bool = True) -
     if (folder / RUN_CONFIG).is_file():
         load_run_config(folder)
     load_history(folder)
-    if (folder / RESULT).is_file():
-        check_result(read_json(folder / RESULT, "result file"), folder / RESULT)
-    if (folder / CLASS_NAMES).is_file():
-        check_class_names(read_json(folder / CLASS_NAMES, "class names file"), folder / CLASS_NAMES, "class_names")
+    load_result(folder)
+    load_class_names(folder)
     weights = folder / LAST_WEIGHTS
     if open_weights and weights.is_file():
         import h5py

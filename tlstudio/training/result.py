@@ -7,7 +7,6 @@ and the resume plan are in :mod:`tlstudio.run_folders`.
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
@@ -16,16 +15,7 @@ from tlstudio.api.train import RunResult
 from tlstudio.config import RunConfig, to_json
 from tlstudio.errors import ProjectError
 from tlstudio.io.atomic import atomic_write_json
-from tlstudio.run_folders.run_files import CLASS_NAMES, MODEL, RESULT, RUN_CONFIG, load_history
-
-
-def _read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise
-    except (OSError, ValueError) as exc:
-        raise ProjectError(f"cannot read {path}: {exc}", path=str(path)) from exc
+from tlstudio.run_folders.run_files import CLASS_NAMES, MODEL, RESULT, RUN_CONFIG, load_class_names, load_history, load_result
 
 
 def write_json(path: str | os.PathLike, data: Any) -> None:
@@ -49,7 +39,7 @@ def load_run(run_dir: str | os.PathLike) -> RunResult:
     history = tuple(load_history(folder))
     result_path = folder / RESULT
     if result_path.is_file():
-        data = dict(_read_json(result_path))
+        data = dict(load_result(folder) or {})  # checked field by field (tlstudio.schemas)
         data["history"] = history
         data["run_dir"] = str(folder)
         model = folder / MODEL
@@ -68,7 +58,7 @@ def load_run(run_dir: str | os.PathLike) -> RunResult:
     if not (folder / RUN_CONFIG).is_file():
         raise ProjectError(f"{folder} is not a tlstudio run folder: {RUN_CONFIG} is missing.", path=str(folder))
     names_path = folder / CLASS_NAMES
-    class_names = tuple(_read_json(names_path)) if names_path.is_file() else ()
+    class_names = tuple(load_class_names(folder)) if names_path.is_file() else ()
     model = folder / MODEL
     return RunResult(
         run_dir=str(folder),

@@ -32,6 +32,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
+import os
 import time
 import traceback
 from pathlib import Path
@@ -240,7 +241,11 @@ def _train(
     if config.run_dir and chief:  # refuse someone else's folder before the slow data preparation
         check_new_run_dir(config.run_dir, config.resume_from)
     new_manifest = None
-    if resuming and (stored := split_manifest.read_manifest(config.resume_from)) is not None:
+    stored = split_manifest.read_manifest(config.resume_from) if resuming else None
+    # the dataset folder is stored absolute; an older run's relative one is its manifest's root, never today's working folder
+    root = config.data.root and (split_manifest.dataset_root(config.data.root, stored, config.resume_from) if resuming else os.path.abspath(config.data.root))
+    config = dataclasses.replace(config, data=dataclasses.replace(config.data, root=root))
+    if stored is not None:
         reconciled = split_manifest.prepare_from_manifest(stored, config.data, assign_new=True, sink=sink, cancel=cancel)
         if reconciled is None:
             state.cancelled = True

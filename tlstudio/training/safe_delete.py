@@ -5,28 +5,33 @@ can be edited, moved or written by hand. Before a run folder is deleted,
 :func:`deletable_run_folder` checks that it is a tlstudio run folder:
 
 * it is a real folder (not a symbolic link, not a file);
-* it holds the marker file :data:`RUN_MARKER`, or (a run made before the
-  marker existed) a ``run_config.json`` or ``history.json``;
-* every entry in it is one tlstudio writes (:data:`RUN_ENTRIES`, or a
-  temporary of one left by :mod:`tlstudio.io.atomic`);
+* it holds a valid marker file :data:`RUN_MARKER` (``run_config.json`` or
+  ``history.json`` alone prove nothing: a user's folder may hold copies);
+* every file in it, at every depth, is one tlstudio writes: the run files
+  (:data:`RUN_ENTRIES`, or a temporary of one left by :mod:`tlstudio.io.atomic`),
+  TensorBoard event files under ``logs/``, and under ``export/`` the
+  ``labels.txt``, ``model.json`` and the model files that ``model.json`` lists;
 * nothing anywhere below it is an image or a symbolic link;
 * it is not the dataset folder, inside it, or above it.
 
 Anything else is refused with a :class:`~tlstudio.errors.ProjectError` that
-says which rule failed and what was found, and nothing is deleted.
+says which rule failed and what was found, and nothing is deleted. The
+delete itself removes those known files one by one and then the emptied
+folders (never ``rmtree``), so a file that appears between the check and the
+delete is kept, and named.
 """
 
 from __future__ import annotations
 
 import os
+import json
 import re
-import shutil
 from pathlib import Path
 
 from tlstudio.errors import ProjectError
 from tlstudio.io import IMAGE_EXTENSIONS
 
-from tlstudio.run_folders.run_files import HISTORY, LOGS, RUN_CONFIG, RUN_MARKER  # noqa: E402,F401 - RUN_MARKER re-exported
+from tlstudio.run_folders.run_files import HISTORY, LOGS, RUN_CONFIG, RUN_MARKER, has_marker  # noqa: E402,F401 - RUN_MARKER re-exported
 from tlstudio.run_folders.run_files import RUN_ENTRIES as _WRITTEN  # noqa: E402 - the run folder's layout, defined once
 
 RUN_FOLDERS = frozenset({LOGS, "export"})
@@ -43,11 +48,82 @@ _TEMP = re.compile(r"^\.(?P<name>.+?)\.(tmp|old)-[0-9a-zA-Z_]+")
 MAX_LISTED = 5
 
 
-def _is_known(name: str) -> bool:
-    if name in RUN_ENTRIES:
-        return True
-    match = _TEMP.match(name)  # a temporary of a known file, left by a killed write
-    return bool(match and match.group("name") in RUN_ENTRIES)
+EXPORT_FILES = frozenset({"labels.txt", "model.json"})
+"""Files an export always writes beside its model files (``model.json`` lists the model files)."""
+
+TENSORBOARD_PREFIX = "events.out.tfevents."
+
+_SAVED_MODEL_FILE = re.compile(r"^(saved_model\.pb|fingerprint\.pb|keras_metadata\.pb|variables\.index|variables\.data-\d+-of-\d+)$")
+"""Files of a SavedModel folder that an export lists in its ``model.json``."""
+
+
+def _base_name(name: str) -> str:
+    """The file a temporary left by :mod:`tlstudio.io.atomic` stands for, else ``name`` itself."""
+    match = _TEMP.match(name)
+    return match.group("name") if match else name
+
+
+def _export_names(folder: Path) -> set[str]:
+    """What an export folder may hold: its metadata, and the model files its ``model.json`` lists."""
+    names = set(EXPORT_FILES)
+    try:
+        data = json.loads((folder / "model.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return names
+    files = data.get("files") if isinstance(data, dict) else None
+    if isinstance(files, dict):
+        names.update(str(v) for v in files.values() if isinstance(v, str) and v and "/" not in v and v not in {".", ".."})
+    return names
+
+
+def _walk(real: Path) -> tuple[list[Path], list[Path], list[str], list[str]]:
+    """Sort everything below a run folder: (known files, folders, unknown, images or links), relative names for the last two."""
+    known: list[Path] = []
+    folders: list[Path] = []
+    unknown: list[str] = []
+    suspicious: list[str] = []
+
+    def visit(path: Path, allowed: str) -> None:
+        # allowed: "top" (the run files), "logs" (event files), "export" (one export), "tree" (inside a listed model folder)
+        for entry in sorted(os.scandir(path), key=lambda e: e.name):
+            child = Path(entry.path)
+            rel = str(child.relative_to(real))
+            if entry.is_symlink() or child.suffix.lower() in IMAGE_EXTENSIONS:
+                suspicious.append(rel)
+                continue
+            base = _base_name(entry.name)
+            if entry.is_dir(follow_symlinks=False):
+                if allowed == "top" and base == LOGS:
+                    folders.append(child)
+                    visit(child, "logs")
+                elif allowed == "top" and base == "export":
+                    folders.append(child)
+                    visit(child, "export")
+                elif (allowed == "logs" or (allowed == "tree" and base in {"variables", "assets"})
+                      or (allowed == "export" and base in export_names.get(path, set()))):
+                    folders.append(child)
+                    visit(child, "logs" if allowed == "logs" else "tree")
+                else:
+                    unknown.append(rel + "/")
+                continue
+            ok = (
+                (allowed == "top" and base in RUN_ENTRIES - RUN_FOLDERS)
+                or (allowed == "logs" and entry.name.startswith(TENSORBOARD_PREFIX))
+                or (allowed == "export" and base in export_names.get(path, set()))
+                or (allowed == "tree" and bool(_SAVED_MODEL_FILE.match(base)))
+            )
+            (known if ok else unknown).append(child if ok else rel)  # type: ignore[arg-type]
+
+    export_names: dict[Path, set[str]] = {}
+
+    def names_for(folder: Path) -> None:
+        for entry in os.scandir(folder):
+            if entry.is_dir(follow_symlinks=False) and _base_name(entry.name) == "export":
+                export_names[Path(entry.path)] = _export_names(Path(entry.path))
+
+    names_for(real)
+    visit(real, "top")
+    return known, folders, unknown, suspicious
 
 
 def _short(names: list[str]) -> str:
@@ -76,6 +152,11 @@ def deletable_run_folder(run_dir: str | os.PathLike, dataset: str | os.PathLike 
     Raises:
         ProjectError: saying why the folder is not deleted and what was found.
     """
+    checked = _checked(run_dir, dataset)
+    return None if checked is None else checked[0]
+
+
+def _checked(run_dir: str | os.PathLike, dataset: str | os.PathLike | None) -> tuple[Path, list[Path], list[Path]] | None:
     folder = Path(run_dir).expanduser()
     if not os.path.lexists(folder):
         return None
@@ -96,53 +177,58 @@ def deletable_run_folder(run_dir: str | os.PathLike, dataset: str | os.PathLike 
                 path=str(folder),
             )
     entries = sorted(os.listdir(real))
-    unknown = [name for name in entries if not _is_known(name)]
-    if unknown:
+    if not has_marker(real):
+        found = "an unreadable or foreign marker" if RUN_MARKER in entries else (_short(entries) or "an empty folder")
         raise ProjectError(
-            f"{refuse} it holds files tlstudio did not write, so it may not be a run folder; expected only "
-            f"{', '.join(sorted(RUN_FILES))}, logs/ and export/. Received: {_short(unknown)}. "
-            "Delete the folder yourself if you are sure.",
+            f"{refuse} it has no {RUN_MARKER} marker written by tlstudio, so it is not certainly a tlstudio run folder "
+            f"(a {RUN_CONFIG} or {HISTORY} alone is no proof). Delete the folder yourself if you are sure. Received: {found}",
             path=str(folder),
         )
-    if RUN_MARKER not in entries and not ({RUN_CONFIG, HISTORY} & set(entries)):
-        raise ProjectError(
-            f"{refuse} it has no {RUN_MARKER} marker and no {RUN_CONFIG}, so it is not a tlstudio run folder. "
-            f"Received: {_short(entries) or 'an empty folder'}",
-            path=str(folder),
-        )
-    suspicious = []
-    for root, dirs, files in os.walk(real):
-        for name in dirs + files:
-            path = Path(root) / name
-            if path.is_symlink() or path.suffix.lower() in IMAGE_EXTENSIONS:
-                suspicious.append(str(path.relative_to(real)))
+    known, folders, unknown, suspicious = _walk(real)
     if suspicious:
         raise ProjectError(
             f"{refuse} it holds images or links, which tlstudio never writes in a run folder (and never deletes). "
             f"Received: {_short(suspicious)}",
             path=str(folder),
         )
-    return real
+    if unknown:
+        raise ProjectError(
+            f"{refuse} it holds files tlstudio did not write, so it may not be a run folder; expected only "
+            f"{', '.join(sorted(RUN_FILES))}, TensorBoard files in logs/ and an export's files in export/. "
+            f"Received: {_short(unknown)}. Delete the folder yourself if you are sure.",
+            path=str(folder),
+        )
+    return real, known, folders
 
 
 def delete_run_folder(run_dir: str | os.PathLike, dataset: str | os.PathLike | None = None) -> bool:
     """Delete a run folder after :func:`deletable_run_folder` accepts it.
+
+    Only the files the check found to be tlstudio's are deleted, one by one,
+    then the folders they leave empty; a file that appears meanwhile is kept.
 
     Returns:
         True when a folder was deleted, False when it no longer existed.
 
     Raises:
         ProjectError: the folder is not a run folder (nothing deleted), or it
-            could not be deleted completely.
+            could not be deleted completely (naming what is left).
     """
-    real = deletable_run_folder(run_dir, dataset)
-    if real is None:
+    checked = _checked(run_dir, dataset)
+    if checked is None:
         return False
+    real, known, folders = checked
     try:
-        shutil.rmtree(real)
+        for path in known:
+            path.unlink(missing_ok=True)
+        (real / RUN_MARKER).unlink(missing_ok=True)
+        for path in sorted(folders, key=lambda p: len(p.parts), reverse=True) + [real]:
+            path.rmdir()
     except OSError as exc:
+        left = sorted(str(p.relative_to(real)) for p in real.rglob("*")) if real.is_dir() else []
         raise ProjectError(
-            f"Cannot delete the run folder {real}: {exc.strerror or exc}. Received: {type(exc).__name__} on {exc.filename}",
+            f"Cannot delete the run folder {real} completely: {exc.strerror or exc}; what tlstudio did not write is kept. "
+            f"Received: {type(exc).__name__} on {exc.filename}" + (f"; left: {_short(left)}" if left else ""),
             path=str(real),
         ) from exc
     return True

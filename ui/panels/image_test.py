@@ -35,6 +35,7 @@ from tlstudio.data.scan import IMAGE_EXTENSIONS
 from tlstudio.api.evaluate import write_predictions_csv
 from tlstudio.api.evaluate import ImagePrediction
 from tlstudio.api.evaluate import PredictResult
+from tlstudio.errors import TlStudioError
 from ui.state import AppState
 from ui.widgets.images import to_pixmap
 from ui.widgets.thumbnails import preview_pixmap
@@ -257,6 +258,9 @@ class ImageTestPanel(QWidget):
         """Write the folder-test predictions to ``path``."""
         try:
             write_predictions_csv(path, self.test_rows, self.test_class_names)
+        except TlStudioError as exc:  # an image, or one of the tested images: nothing written
+            self.state.report_error(f"Not saving the predictions: {exc}", "")
+            return
         except OSError as exc:
             self.state.report_error(f"Could not write {path}: {exc.strerror or exc}.", "")
             return

@@ -44,3 +44,74 @@ def test_refuses_an_image_outside_its_class_folder_or_a_missing_file(tmp_path):
         class_target(src, "misc", "../x")
     with pytest.raises(DataError, match="Received: no such file"):
         move_image(tmp_path / "gone.jpg", tmp_path / "b" / "gone.jpg")
+
+
+# --------------------------------------------------------------------------- a move killed half-way (issue 25.7)
+
+
+def _killed_after_link(monkeypatch, src, dst):
+    """Run move_image as a process killed between its link and its unlink: the image is in both class folders."""
+    import tlstudio.io.move_image as module
+
+    real_unlink = module.os.unlink
+
+    def killed(path, *a, **k):
+        if str(path) == str(src):
+            raise KeyboardInterrupt("killed between link and unlink")
+        return real_unlink(path, *a, **k)
+
+    monkeypatch.setattr(module.os, "unlink", killed)
+    with pytest.raises(KeyboardInterrupt):
+        move_image(src, dst)
+    monkeypatch.setattr(module.os, "unlink", real_unlink)
+    assert src.exists() and dst.exists() and src.stat().st_ino == dst.stat().st_ino
+
+
+def _dataset(root):
+    for cls in ("ants", "bees"):
+        for i in range(2):
+            _image(root / cls / f"{cls}{i}.png", f"{cls}{i}".encode())
+    return root
+
+
+def test_the_next_scan_finishes_a_move_killed_between_link_and_unlink(tmp_path, monkeypatch):
+    from tlstudio.data.scan import scan_folder
+
+    root = _dataset(tmp_path / "data")
+    src = root / "ants" / "ants0.png"
+    dst = class_target(src, "ants", "bees")
+    _killed_after_link(monkeypatch, src, dst)
+    scan = scan_folder(root)
+    assert str(dst) in scan.files["all"]["bees"] and str(src) not in scan.files["all"]["ants"]
+    assert not src.exists() and dst.read_bytes() == b"ants0"
+    assert any("interrupted" in w and str(src) in w and str(dst) in w for w in scan.warnings)
+    again = scan_folder(root)  # done once, then nothing left to say
+    assert not any("interrupted" in w for w in again.warnings)
+
+
+def test_a_move_killed_before_its_link_leaves_the_image_where_it_was(tmp_path, monkeypatch):
+    import tlstudio.io.move_image as module
+    from tlstudio.data.scan import scan_folder
+
+    root = _dataset(tmp_path / "data")
+    src = root / "ants" / "ants1.png"
+    dst = class_target(src, "ants", "bees")
+    monkeypatch.setattr(module.os, "link", lambda *a, **k: (_ for _ in ()).throw(KeyboardInterrupt()))
+    with pytest.raises(KeyboardInterrupt):
+        move_image(src, dst)
+    monkeypatch.undo()
+    scan = scan_folder(root)
+    assert str(src) in scan.files["all"]["ants"] and not dst.exists()
+
+
+def test_the_same_file_in_two_classes_without_a_record_is_named_and_kept(tmp_path):
+    import os
+
+    from tlstudio.data.scan import scan_folder
+
+    root = _dataset(tmp_path / "data")
+    src = root / "ants" / "ants0.png"
+    os.link(src, root / "bees" / "copy.png")  # a hard link made by hand: which class is right is the user's call
+    scan = scan_folder(root)
+    assert src.exists() and (root / "bees" / "copy.png").exists()
+    assert any(str(src) in w and "copy.png" in w and "both" in w for w in scan.warnings)

@@ -43,7 +43,7 @@ def test_a_run_pointing_at_a_photo_folder_does_not_delete_the_photos(tmp_path):
     with pytest.raises(ProjectError) as info:
         project.remove_run("r1", delete_files=True)
     message = str(info.value)
-    assert str(photos) in message and "did not write" in message and "Received: cats, dogs" in message
+    assert str(photos) in message and "no .tlstudio-run marker" in message and "Received: cats, dogs" in message
     assert sorted(str(p) for p in photos.rglob("*.jpg")) == before
     assert [r.id for r in project.runs] == ["r1"]  # nothing forgotten either
 
@@ -57,8 +57,65 @@ def test_a_marked_run_folder_is_deleted(tmp_path):
     assert not run_dir.exists() and project.runs == []
 
 
-def test_an_old_run_without_marker_is_deleted_when_it_holds_only_run_files(tmp_path):
-    run_dir = _run(tmp_path / "old", marker=False)
+def test_a_folder_without_the_marker_is_never_deleted_even_with_run_files(tmp_path):
+    """Issue 25.4: history.json + run_config.json are not proof; the user's notes next to them survive."""
+    run_dir = _run(tmp_path / "thesis", marker=False)
+    (run_dir / "export").mkdir()
+    (run_dir / "export" / "thesis.pdf").write_bytes(b"%PDF")
+    (run_dir / "logs" / "notes.md").write_text("my notes")
+    project = _project_with_run(tmp_path, run_dir)
+    with pytest.raises(ProjectError, match="no .tlstudio-run marker") as info:
+        project.remove_run("r1", delete_files=True)
+    assert str(run_dir) in str(info.value) and "Received:" in str(info.value)
+    assert (run_dir / "export" / "thesis.pdf").read_bytes() == b"%PDF"
+    assert (run_dir / "logs" / "notes.md").read_text() == "my notes"
+    assert (run_dir / "history.json").exists() and [r.id for r in project.runs] == ["r1"]
+
+
+def test_a_marker_that_is_not_tlstudios_is_not_proof(tmp_path):
+    run_dir = _run(tmp_path / "r", marker=False)
+    (run_dir / RUN_MARKER).write_text("")
+    with pytest.raises(ProjectError, match="marker"):
+        delete_run_folder(run_dir)
+    assert (run_dir / "model.keras").exists()
+
+
+@pytest.mark.parametrize(
+    "where",
+    ["export/thesis.pdf", "export/results.csv", "logs/notes.md", "logs/train/results.csv", "export/model_savedmodel/notes.md"],
+)
+def test_user_files_below_a_marked_run_folder_are_never_deleted(tmp_path, where):
+    """Issue 25.4: only the files tlstudio writes are deleted, also inside logs/ and export/."""
+    run_dir = _run(tmp_path / "runs" / "r1")
+    export = run_dir / "export"
+    (export / "model_savedmodel").mkdir(parents=True)
+    (export / "model.keras").write_bytes(b"zip")
+    (export / "labels.txt").write_text("a\nb\n")
+    (export / "model.json").write_text('{"metadata_version": 1, "files": {"keras": "model.keras", "savedmodel": "model_savedmodel"}}')
+    (export / "model_savedmodel" / "saved_model.pb").write_bytes(b"pb")
+    user_file = run_dir / where
+    user_file.parent.mkdir(parents=True, exist_ok=True)
+    user_file.write_bytes(b"the user's own work")
+    project = _project_with_run(tmp_path, run_dir)
+    with pytest.raises(ProjectError, match="Not deleting") as info:
+        project.remove_run("r1", delete_files=True)
+    assert where in str(info.value)
+    assert user_file.read_bytes() == b"the user's own work"
+    assert (run_dir / "model.keras").exists() and [r.id for r in project.runs] == ["r1"]
+
+
+def test_a_marked_run_with_its_export_is_deleted(tmp_path):
+    run_dir = _run(tmp_path / "runs" / "r1")
+    export = run_dir / "export"
+    (export / "model_savedmodel" / "variables").mkdir(parents=True)
+    (export / "model.keras").write_bytes(b"zip")
+    (export / "model.tflite").write_bytes(b"tfl")
+    (export / "labels.txt").write_text("a\nb\n")
+    (export / "model.json").write_text(
+        '{"metadata_version": 1, "files": {"keras": "model.keras", "tflite": "model.tflite", "savedmodel": "model_savedmodel"}}'
+    )
+    (export / "model_savedmodel" / "saved_model.pb").write_bytes(b"pb")
+    (export / "model_savedmodel" / "variables" / "variables.index").write_bytes(b"i")
     assert delete_run_folder(run_dir) and not run_dir.exists()
 
 

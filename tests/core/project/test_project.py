@@ -23,6 +23,7 @@ def _history(n, start_acc=0.5):
 def _run_folder(tmp_path, name, config, epochs=2, cancelled=False):
     run_dir = tmp_path / "runs" / name
     run_dir.mkdir(parents=True)
+    (run_dir / ".tlstudio-run").write_text('{"format": "tlstudio-run", "version": 1}')
     (run_dir / "run_config.json").write_text(to_json(config))
     history = _history(epochs)
     (run_dir / "history.json").write_text(json.dumps(list(history)))

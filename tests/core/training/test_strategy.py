@@ -134,8 +134,52 @@ def test_a_bad_tf_config_is_named(monkeypatch, raw, words):
         assert word in str(info.value)
 
 
+@pytest.mark.parametrize(
+    "raw, words",
+    [
+        # issue 25.11: a text index was accepted, then TensorFlow hung
+        ('{"cluster": {"worker": ["a:1", "b:1"]}, "task": {"type": "worker", "index": "0"}}', ["task.index must be a whole number", "Received: '0'"]),
+        ('{"cluster": {"worker": ["a:1"]}, "task": {"type": "worker", "index": true}}', ["task.index must be a whole number", "Received: True"]),
+        ('{"cluster": {"worker": ["a:1"]}, "task": {"type": "worker", "index": 0.0}}', ["task.index must be a whole number", "Received: 0.0"]),
+        ('{"cluster": {"worker": ["a:1"]}, "task": {"index": 0}}', ["task.type must be", "Received:"]),
+        ('{"cluster": {"worker": ["a:1"]}}', ["'task'", "Received:"]),
+        ('{"cluster": {"worker": ["a:1"], "ps": ["b:1"]}, "task": {"type": "worker", "index": 0}}', ["cluster.ps", "chief", "Received:"]),
+        ('{"cluster": {"worker": []}, "task": {"type": "worker", "index": 0}}', ["cluster.worker", "at least one", "Received: []"]),
+        ('{"cluster": {"worker": "a:1"}, "task": {"type": "worker", "index": 0}}', ["cluster.worker", "list", "Received: 'a:1'"]),
+        ('{"cluster": {"worker": ["localhost"]}, "task": {"type": "worker", "index": 0}}', ["cluster.worker[0]", "host:port", "Received: 'localhost'"]),
+        ('{"cluster": {"worker": ["a:99999"]}, "task": {"type": "worker", "index": 0}}', ["cluster.worker[0]", "port", "Received: 'a:99999'"]),
+        ('{"cluster": {"worker": [5]}, "task": {"type": "worker", "index": 0}}', ["cluster.worker[0]", "Received: 5"]),
+        ('{"cluster": {"worker": ["a:1", "a:1"]}, "task": {"type": "worker", "index": 0}}', ["twice", "a:1"]),
+        ('{"cluster": {"chief": ["a:1", "b:1"], "worker": ["c:1"]}, "task": {"type": "chief", "index": 0}}', ["one chief", "Received:"]),
+        ('{"clusters": {"worker": ["a:1"]}, "task": {"type": "worker", "index": 0}}', ["clusters", "Received:"]),
+    ],
+)
+def test_tf_config_is_checked_up_front_field_by_field(monkeypatch, raw, words):
+    from tlstudio.errors import ConfigError
+    from tlstudio.training.cluster import role
+
+    monkeypatch.setenv("TF_CONFIG", raw)
+    with pytest.raises(ConfigError) as info:
+        role()
+    for word in words:
+        assert word in str(info.value), str(info.value)
+    assert "bug" not in str(info.value)
+
+
+@pytest.mark.parametrize("value", ["abc", "0", "-5", "nan", "inf"])
+def test_the_worker_wait_limit_is_checked(monkeypatch, value):
+    from tlstudio.errors import ConfigError
+    from tlstudio.training.cluster import WAIT_ENV, wait_seconds
+
+    monkeypatch.setenv(WAIT_ENV, value)
+    with pytest.raises(ConfigError, match=f"{WAIT_ENV}.*Received: {value!r}"):
+        wait_seconds()
+    monkeypatch.setenv(WAIT_ENV, "12.5")
+    assert wait_seconds() == 12.5
+
+
 def test_cli_refuses_a_bad_tf_config_before_loading_tensorflow(tmp_path):
-    env = {**__import__("os").environ, "TF_CONFIG": '{"cluster": {"worker": ["a:1"]}, "task": {"index": 3}}'}
+    env = {**__import__("os").environ, "TF_CONFIG": '{"cluster": {"worker": ["a:1"]}, "task": {"type": "worker", "index": 3}}'}
     proc = subprocess.run(
         [sys.executable, "-c", "import sys; from tlstudio.cli import main; code = main(sys.argv[1:]); "
          "print('TF', 'tensorflow' in sys.modules); sys.exit(code)", "train", str(tmp_path)],
