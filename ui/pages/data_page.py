@@ -48,7 +48,7 @@ from ui.jobs import data_jobs
 from ui.panels.augment_preview import AugmentPreviewPanel
 from ui.panels.class_split import ClassSplitPanel
 from ui.panels.image_browser import ImageBrowser
-from ui.panels.validation_report import ValidationReportPanel
+from ui.panels.validation_report import ValidationReportPanel, skipped_classes_text
 from ui.state import AppState
 
 MIN_TRAIN_SHARE = 0.05
@@ -85,6 +85,8 @@ class DataPage(QWidget):
         self.setObjectName("DataPage")
         self.state = state
         self.prepared: PreparedData | None = None
+        self.refused: PreparedData | None = None  # the last folder opened, when it cannot train (its report is shown)
+        self._loading = ""  # the folder being opened
         self._split_key_of_prepared: tuple | None = None
         self._pending: tuple[str, str] | None = None  # ("folder", path) / ("sample", "") queued behind a running load
 
@@ -256,6 +258,7 @@ class DataPage(QWidget):
             self.runner.cancel()
             return
         kind, folder = request
+        self._loading = folder
         job = data_jobs.prepare_data_config(self.state.data_config, None if kind == "sample" else folder)
         self.progress.setRange(0, 0)
         self.progress.setVisible(True)
@@ -288,19 +291,41 @@ class DataPage(QWidget):
             self.status_label.setText("Cancelled. The previous dataset is still loaded." if self.prepared else "Cancelled.")
             return
         root = str(prepared.root)
+        if prepared.refused:
+            self._show_refused(root, prepared.refused, prepared)
+            return
         app_settings.add_recent_folder(root)
+        self.refused = None
         self.state.update_data_config(root=root)
         self._set_prepared(prepared)
         report = prepared.report
-        skipped = f", {report.num_skipped} skipped" if report.num_skipped else ""
+        skipped = f", {report.num_skipped} files skipped" if report.num_skipped else ""
+        classes = skipped_classes_text(report)
         self.status_label.setText(
-            f"{report.num_valid} usable images in {len(prepared.class_names)} classes{skipped} "
-            f"(checked in {report.seconds:.1f} s)."
+            f"{report.num_valid} usable images in {len(prepared.class_names)} classes{skipped}"
+            + (f"; {classes} (see the Validation report)" if classes else "")
+            + f" (checked in {report.seconds:.1f} s)."
         )
 
     def _on_load_error(self, message: str, details: str) -> None:
+        self._show_refused(self._loading, message, None)
         self.status_label.setText(f"Could not open the dataset: {message}")
         self.state.report_error(message, details)
+
+    def _show_refused(self, root: str, reason: str, prepared: PreparedData | None) -> None:
+        """The folder opened cannot train: show it and its report; the previous dataset goes, and nothing trains."""
+        self.prepared = None
+        self.refused = prepared
+        self._split_key_of_prepared = None
+        if root:
+            self.state.refuse_dataset(root, reason)
+        self.split_panel.clear()
+        self.images.set_prepared(None)
+        self._fill_report(prepared.report if prepared is not None else None)
+        self.folder_label.setText(f"{root}  (refused)" if root else "No dataset open.")
+        self.status_label.setText(f"This folder cannot train a classifier: {reason} Nothing trains until a usable folder is open.")
+        if prepared is not None:
+            self.tabs.setCurrentWidget(self.report)
 
     def _on_load_finished(self) -> None:
         self.progress.setVisible(False)
@@ -338,13 +363,12 @@ class DataPage(QWidget):
 
     def _fill_report(self, report: ValidationReport | None) -> None:
         self.report.fill(report)
-        if report is not None:
-            skipped = len(report.skipped)
-            self.tabs.setTabText(1, f"Validation report ({skipped} skipped)" if skipped else "Validation report")
+        skipped = len(report.skipped) + len(report.skipped_classes) if report is not None else 0
+        self.tabs.setTabText(1, f"Validation report ({skipped} skipped)" if skipped else "Validation report")
 
     def report_text(self) -> str:
         """The validation report as plain text (what Copy puts on the clipboard)."""
-        return self.report.report_text(self.prepared)
+        return self.report.report_text(self.prepared or self.refused)
 
     def copy_report(self) -> None:
         QGuiApplication.clipboard().setText(self.report_text())
