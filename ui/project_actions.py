@@ -184,9 +184,10 @@ class ProjectController(QObject):
             self.state.set_train_config(project.train)
         finally:
             self._applying = False
-        best = project.best_run()
-        if best is not None and best.model_path and Path(best.model_path).exists():
-            self.state.set_model_path(best.model_path)
+        # the run the Train page shows (the last one), never another project's model nor a better run of other data
+        shown = last_run(project)
+        model = shown.model_path if shown is not None and shown.model_path and Path(shown.model_path).exists() else ""
+        self.state.set_model_path(model)
         self.project_changed.emit(project)
         self.runs_changed.emit()
         self.dirty_changed.emit(project.dirty)

@@ -506,3 +506,33 @@ def test_quit_untitled_with_a_run_asks_and_a_cancelled_save_as_keeps_the_window(
     win.close()
     assert not win.isVisible()
     assert [r["id"] for r in json.loads((tmp_path / "kept.tlsproj").read_text())["runs"]] == ["run-only"]
+
+
+def test_evaluate_follows_the_run_the_train_page_shows_and_waits_to_be_asked(window, tmp_path, qtbot, fake_engine):
+    """Issue 24: after a reopen, Evaluate evaluated an older, better run of another dataset on its own."""
+    win, actions = window
+    old_data = RunConfig(data=DataConfig(root=str(tmp_path / "old-data")), model=ModelConfig(weights="none"), train=TrainConfig(epochs=2))
+    new_data = replace(old_data, data=DataConfig(root=str(tmp_path / "new-data")))
+    best_old = _run(tmp_path, "run-old", old_data, [0.8, 0.95])
+    last_new = _run(tmp_path, "run-new", new_data, [0.5, 0.6])
+    for result in (best_old, last_new):
+        (tmp_path / "runs" / os.path.basename(result.run_dir) / "model.keras").write_bytes(b"model")
+    best_old = replace(best_old, model_path=os.path.join(best_old.run_dir, "model.keras"))
+    last_new = replace(last_new, model_path=os.path.join(last_new.run_dir, "model.keras"))
+    project = Project.new("two", data=new_data.data, model=new_data.model, train=new_data.train)
+    project.add_run(best_old, old_data)
+    project.add_run(last_new, new_data)
+    path = project.save(tmp_path / "two.tlsproj")
+    assert actions.open(str(path))
+    assert win.state.model_path == last_new.model_path  # the Train page's run, not the best one
+    win.show()
+    win.show_page("evaluate")
+    page = win.pages["evaluate"]
+    qtbot.wait(50)
+    assert "evaluate" not in fake_engine.jobs_called()  # only when asked
+    assert "run-new" in page.source_label.text()
+    assert "Press Evaluate" in page.summary.text()
+    # a project without runs leaves no model of the previous one on the Evaluate page
+    empty = Project.new("empty", data=new_data.data).save(tmp_path / "empty.tlsproj")
+    assert actions.open(str(empty), confirmed=True)
+    assert win.state.model_path == "" and page.model_path == "" and not page.evaluate_button.isEnabled()
