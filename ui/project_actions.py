@@ -166,6 +166,31 @@ class ProjectController(QObject):
         self.project.set_notes(run_id, notes)
         self._changed()
 
+    def record_probe(self, config: Any, result: Any) -> None:
+        """Keep a finished transfer probe with the project (reopening shows it again) and autosave soon."""
+        from tlstudio.project.analysis_records import ProbeRecord
+
+        self.project.set_probe(ProbeRecord.of(config, result, self.dataset_fingerprint()))
+        self._changed()
+
+    def record_map(self, config: Any, result: Any) -> None:
+        """Keep a finished embedding map with the project and autosave soon."""
+        from tlstudio.project.analysis_records import MapRecord
+
+        self.project.set_map(MapRecord.of(config, result, self.dataset_fingerprint()))
+        self._changed()
+
+    def record_sweep_folder(self, folder: str | Path) -> None:
+        """Remember where the project's last head sweep is (an untitled project's are in the cache)."""
+        self.project.set_sweep_folder(str(folder))
+        self._changed()
+
+    def dataset_fingerprint(self) -> str:
+        """The fingerprint of the open dataset's valid files ("" when none is loaded)."""
+        from tlstudio.project.audit_record import dataset_fingerprint
+
+        return dataset_fingerprint(self.state.prepared_data)
+
     def refresh_run(self, run_id: str) -> None:
         self.project.refresh_run(run_id)
         self._changed(runs=True)
@@ -313,6 +338,18 @@ def last_run(project: Project) -> Any:
 def existing_project_controller(state: Any) -> ProjectController | None:
     """The :class:`ProjectController` of ``state`` if one was made, else None (making one starts autosaving)."""
     return _CONTROLLERS.get(state)
+
+
+def follow_project(state: Any, on_project: Callable[[Any], None]) -> ProjectController | None:
+    """Call ``on_project(project)`` whenever ``state``'s controller opens or creates a project.
+
+    Only an existing controller is followed (making one would start autosaving);
+    returns it, or None.
+    """
+    controller = existing_project_controller(state)
+    if controller is not None:
+        controller.project_changed.connect(on_project)
+    return controller
 
 
 def project_controller(state: Any) -> ProjectController:

@@ -178,6 +178,10 @@ class EmbeddingMap(QWidget):
         state.model_path_changed.connect(self._on_model_path)
         state.data_changed.connect(self._on_data_changed)
         self._dropped_from = ""  # the model whose predictions were dropped from the map (said in the legend)
+        self._running: EmbedConfig | None = None
+        from ui.project_actions import follow_project
+
+        self.controller = follow_project(state, self.show_project)
 
         self.runner = engine().task(self)
         self.controls.attach(self.runner)
@@ -202,6 +206,7 @@ class EmbeddingMap(QWidget):
             self.controls.status.setText("Open a dataset folder first: the map shows its images. Received: no dataset folder")
             return False
         self.controls.status.setText(f"Mapping {config.data.root} with {config.model.backbone} features…")
+        self._running = config
         self.state.begin_busy(BUSY_KEY)
         self.runner.start("embed", config)
         return True
@@ -501,6 +506,25 @@ class EmbeddingMap(QWidget):
             self.controls.status.setText("Cancelled.")
             return
         self.show_result(result)
+        if self.controller is not None and self._running is not None:
+            self.controller.record_map(self._running, result)
+
+    def show_project(self, project) -> None:
+        """Show ``project``'s last map (saying when it is stale), or none: nothing of another project stays."""
+        if self.runner.is_running():
+            return
+        record = getattr(project, "map", None)
+        if record is None:
+            self.clear_map("")
+            return
+        self.show_result(record.result)
+        self._on_model_path(self.state.model_path)  # predictions of a model that is not the project's current one go
+        when = record.ran[:16].replace("T", " ")
+        stale = record.stale_reason(self.state.data_config.root, self.controller.dataset_fingerprint() if self.controller else "")
+        self.controls.status.setText(
+            f"The project's last map ({len(record.result.paths)} images, {when} UTC)"
+            + (f"; it may be stale: {stale}. Press Compute map to update it." if stale else ".")
+        )
 
     def _on_error(self, message: str, details: str) -> None:
         self.controls.status.setText(f"The map failed: {message}")
