@@ -623,3 +623,19 @@ def test_the_log_keeps_a_readable_height_and_follows_every_run(page, qtbot):
     assert bar.value() == bar.maximum()
     page._log("and on")
     assert bar.value() == bar.maximum()
+
+
+def test_a_withdrawn_advice_leaves_the_badge(qtbot):
+    """Issue 24: "Accuracy at chance" stayed on screen after the run reached val 0.889."""
+    from tlstudio.events import TrainingAdvice
+    from ui.panels.advice_badge import AdviceBadge
+
+    badge = AdviceBadge()
+    qtbot.addWidget(badge)
+    badge.add(TrainingAdvice("overfitting", "Overfitting", "gap", "more augmentation", 1))
+    badge.add(TrainingAdvice("chance_accuracy", "Accuracy at chance", "0.35 after 3 epochs", "lower the rate", 2))
+    badge.add(TrainingAdvice("chance_accuracy", "Learning after all", "Epoch 4: validation 0.70", "", 3, withdrawn=True))
+    assert [a.code for a in badge.advice] == ["overfitting"]
+    assert "Overfitting" in badge.text() and "chance" not in badge.toolTip().lower()
+    badge.add(TrainingAdvice("overfitting", "Learning after all", "fine now", "", 4, withdrawn=True))
+    assert badge.advice == [] and not badge.isVisibleTo(badge.parentWidget() or badge)

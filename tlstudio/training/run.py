@@ -256,6 +256,7 @@ def _train(
             return
         new_manifest = split_manifest.manifest_from_data(data, config.data)
     session.class_names = tuple(data.class_names)
+    state.class_counts = tuple(int(data.counts.get("train", {}).get(name, 0)) for name in data.class_names)
 
     if resuming:
         _load_previous(config, session, sink)

@@ -403,7 +403,10 @@ class TrainPage(QWidget):
 
     def _on_advice(self, event: TrainingAdvice) -> None:
         """A line in the log and the badge above the plots; never a dialog."""
-        self._log(f"Advice ({event.title}, epoch {event.epoch + 1}): {event.message} Try: {event.suggestion}", "advice")
+        if event.withdrawn:
+            self._log(f"Advice withdrawn ({event.title}): {event.message}")
+        else:
+            self._log(f"Advice ({event.title}, epoch {event.epoch + 1}): {event.message} Try: {event.suggestion}", "advice")
         self.advice_label.add(event)
 
     @property
