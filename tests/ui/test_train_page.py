@@ -639,3 +639,11 @@ def test_a_withdrawn_advice_leaves_the_badge(qtbot):
     assert "Overfitting" in badge.text() and "chance" not in badge.toolTip().lower()
     badge.add(TrainingAdvice("overfitting", "Learning after all", "fine now", "", 4, withdrawn=True))
     assert badge.advice == [] and not badge.isVisibleTo(badge.parentWidget() or badge)
+
+
+def test_the_summary_of_a_run_cancelled_before_its_first_epoch_names_no_model():
+    from ui.jobs.train_jobs import RunView
+    from ui.jobs.train_text import run_summary
+
+    text = run_summary(RunView(run_dir="/runs/r", status="no epoch completed", epochs_completed=0, model_path=None, best_metrics={}))
+    assert "Model saved" not in text and "no epoch completed" in text and "no model was saved" in text

@@ -495,6 +495,9 @@ class Project:
         if len(ids) < 2:
             raise ProjectError(f"select two or more runs to compare. Received: {list(ids)}")
         records = [self.get_run(i) for i in ids]
+        for r in records:
+            if not r.epochs_completed and not r.history:
+                raise ProjectError(f"run {r.id} completed no epoch: it has no curves or metrics to compare. Received: {list(ids)}")
         return RunComparison(
             ids=ids,
             curves={r.id: history_curves(r.history) for r in records},

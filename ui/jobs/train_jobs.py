@@ -66,7 +66,7 @@ class RunView:
 
     @property
     def cancelled(self) -> bool:
-        return self.status == "cancelled"
+        return self.status in ("cancelled", "no epoch completed")
 
     @classmethod
     def of_result(cls, result: RunResult) -> RunView:

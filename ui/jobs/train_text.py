@@ -57,6 +57,8 @@ def run_summary(view: RunView | None) -> str:
     if view is None:
         return "The run ended without a result."
     best = dict(view.best_metrics)
+    if view.cancelled and not view.epochs_completed:
+        return "Run cancelled before its first epoch ended: no epoch completed, so no model was saved."
     head = "Run cancelled" if view.cancelled else "Run finished"
     head += f" after {plural(int(view.epochs_completed), 'epoch')}."
     if best:
