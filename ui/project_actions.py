@@ -43,6 +43,7 @@ from PySide6.QtWidgets import QFileDialog, QMainWindow, QMenu, QMessageBox, QWid
 from tlstudio.api.train import RunResult
 from tlstudio.errors import TlStudioError
 from tlstudio.project import PROJECT_SUFFIX, Project, discard_autosave, new_session_id, recover
+from tlstudio.project.autosave import claim_session, release_session, session_pid, sessions_with_project
 
 RESTORE, DISCARD, KEEP = "restore", "discard", "keep"
 """Answers to the recovery offer."""
@@ -106,6 +107,7 @@ class ProjectController(QObject):
         self.project = Project.new(data=state.data_config, model=state.model_config, train=state.train_config)
         self.project.session = self.session
         self.project.dirty = False
+        self._claim()
         self._applying = False
         self.autosave_held = False
         """True while the recovery offer is unanswered: nothing autosaves until then."""
@@ -117,6 +119,20 @@ class ProjectController(QObject):
         state.model_config_changed.connect(self._on_configs_changed)
         state.train_config_changed.connect(self._on_configs_changed)
         state.run_finished.connect(self._on_run_finished)
+
+    def _claim(self) -> None:
+        """Mark this session live, with its project (another instance then never offers our autosave as a crash)."""
+        try:
+            claim_session(self.session, self.project.path)
+        except (OSError, RuntimeError) as exc:  # a read-only cache: recovery offers stay as before
+            logger.warning("could not mark session %s as live: %s", self.session, exc)
+
+    def other_instances(self) -> list[int]:
+        """PIDs of the other live tlstudio windows that have this project's file open."""
+        if self.path is None:
+            return []
+        pids = [session_pid(s) for s in sessions_with_project(self.path, own_session=self.session)]
+        return [p for p in pids if p is not None]
 
     # ------------------------------------------------------------- queries
 
@@ -202,6 +218,7 @@ class ProjectController(QObject):
         self._autosave_timer.stop()
         project.session = self.session
         self.project = project
+        self._claim()
         self._applying = True
         try:
             self.state.set_data_config(project.data)
@@ -246,6 +263,7 @@ class ProjectController(QObject):
         self._autosave_timer.stop()
         self.project.set_configs(data=self.state.data_config, model=self.state.model_config, train=self.state.train_config)
         target = self.project.save(path)
+        self._claim()
         _remember(target)
         self.dirty_changed.emit(False)
         self.saved.emit(str(target))
@@ -299,6 +317,7 @@ class ProjectController(QObject):
                 discard_autosave(self.path, side, session=self.session)
             except (TlStudioError, OSError) as exc:
                 logger.warning("could not remove an autosave of %s (%s): %s", self.path or "an untitled project", side, exc)
+        release_session(self.session)
 
     def pending_recovery(self) -> tuple[str | None, Path] | None:
         """``(project path or None, autosave file)`` worth offering at start-up, or None.
@@ -461,7 +480,14 @@ class ProjectActions(QObject):
         except TlStudioError as exc:
             self._error(exc)
             return False
-        self.controller.state.show_status(f"Opened {path}")
+        others = self.controller.other_instances()
+        if others:
+            pids = ", ".join(str(p) for p in others)
+            self.controller.state.show_status(
+                f"Opened {path}. Another tlstudio window (PID {pids}) has this project open too: each window autosaves "
+                "on its own, and the last one saved is what the file keeps.", 15000)
+        else:
+            self.controller.state.show_status(f"Opened {path}")
         self.report_problems(project)
         return True
 

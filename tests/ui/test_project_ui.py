@@ -130,6 +130,7 @@ def test_recovery_is_offered_after_a_crash(qtbot, saved_project):
     side = actions.controller.autosave()
     future = time.time_ns() + 10**9
     os.utime(side, ns=(future, future))
+    _crash(actions.controller)
     # the app "crashes": no save. A new window at the next start offers the autosave.
     second = MainWindow(restore=False)
     qtbot.addWidget(second)
@@ -172,7 +173,15 @@ def _crashed_session(qtbot, saved_project, **train):
     first.state.update_train_config(**train)
     side = actions.controller.autosave()
     os.utime(side, ns=(time.time_ns() + 10**9,) * 2)
+    _crash(actions.controller)
     return side
+
+
+def _crash(controller):
+    """The window's process 'dies': the operating system drops its session lock (the autosave stays)."""
+    from tlstudio.project.autosave import release_session
+
+    release_session(controller.session)
 
 
 def test_recovery_offer_is_modal_and_comes_before_any_autosave(qtbot, saved_project, monkeypatch):
@@ -536,3 +545,32 @@ def test_evaluate_follows_the_run_the_train_page_shows_and_waits_to_be_asked(win
     empty = Project.new("empty", data=new_data.data).save(tmp_path / "empty.tlsproj")
     assert actions.open(str(empty), confirmed=True)
     assert win.state.model_path == "" and page.model_path == "" and not page.evaluate_button.isEnabled()
+
+
+def test_a_second_instance_neither_offers_the_live_ones_autosave_nor_hides_that_it_has_the_project(window, saved_project, qtbot):
+    """Issue 24: a second instance offered the first, live one's autosave as a crash, with "Discard deletes that file"."""
+    from tlstudio.project.autosave import claim_session, release_session, session_alive
+
+    win, actions = window
+    controller = actions.controller
+    assert session_alive(controller.session)  # this window's session is claimed while it lives
+    first = "31337-firstwin"  # the first instance, still running, with unsaved changes
+    claim_session(first, str(saved_project))
+    try:
+        project = Project.load(saved_project)
+        project.session = first
+        project.name = "changed in the first window"
+        time.sleep(0.01)
+        project.autosave()
+        asked = []
+        actions.ask_recovery = lambda text: asked.append(text) or "discard"
+        from ui import settings as app_settings
+
+        app_settings.settings().setValue("projects/last", str(saved_project))
+        assert actions.offer_recovery() is False and asked == []  # never offered, never deleted
+        messages = []
+        controller.state.status_message.connect(lambda text, _ms: messages.append(text))
+        assert actions.open(str(saved_project))
+        assert any("another tlstudio window" in m.lower() and f"PID {os.getpid()}" in m for m in messages)  # claimed here
+    finally:
+        release_session(first)
