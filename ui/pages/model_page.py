@@ -310,7 +310,10 @@ class ModelPage(QWidget):
         if not choice.reason or config.weights != "imagenet" or (config.backbone, config.image_size) != key:
             return  # usable, or the user chose something else meanwhile
         if choice.weights != config.weights:
-            self.state.update_model_config(weights=choice.weights)
+            from ui.project_actions import settled_change
+
+            with settled_change(self.state):  # the app's choice, not an edit: the project stays unchanged
+                self.state.update_model_config(weights=choice.weights)
         self._default_shown = (key[0], choice.weights)
         self.default_note.setText(choice.reason)  # no symbol: not every desktop font has one
         self.default_note.setVisible(True)
