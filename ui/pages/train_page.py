@@ -450,6 +450,7 @@ class TrainPage(QWidget):
         result = self._result
         view = RunView.of_result(result) if result is not None else None
         self.plots.redraw()
+        self.plots.fit_epochs_run()
         self.state.end_busy("training")
         error = view.error if view is not None else None
         details = view.error_details if view is not None else ""
