@@ -350,3 +350,13 @@ def test_split_boxes_a_train_val_layout_ignores_are_disabled_with_the_reason(qtb
     _open(qtbot, page, tiny_dataset)
     assert page.val_spin.isEnabled() and page.test_spin.isEnabled() and page.seed_spin.isEnabled()
     assert not page.split_reason.isVisible() and page.val_spin.toolTip().startswith("Share of each class")
+
+
+def test_an_exclusion_updates_every_count_shown(qtbot, page, tiny_dataset):
+    """Issue 24: the header stayed at 398 after an exclusion while the status bar said 397."""
+    _open(qtbot, page, tiny_dataset)
+    assert "24 usable images" in page.status_label.text()
+    excluded = page.prepared.train[0].path
+    page.state.update_data_config(exclude=(excluded,))
+    assert page.state.num_images == 23
+    assert "23 usable images" in page.status_label.text() and "1 excluded" in page.status_label.text()

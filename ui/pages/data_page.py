@@ -49,7 +49,7 @@ from ui.panels.augment_preview import AugmentPreviewPanel
 from ui.panels.class_split import ClassSplitPanel
 from ui.panels.image_browser import ImageBrowser
 from ui.panels.validation_report import ValidationReportPanel, skipped_classes_text
-from ui.state import AppState
+from ui.state import AppState, dataset_size
 
 MIN_TRAIN_SHARE = 0.05
 """The page refuses a split that leaves less than this share of each class to train on."""
@@ -298,11 +298,18 @@ class DataPage(QWidget):
         self.refused = None
         self.state.update_data_config(root=root)
         self._set_prepared(prepared)
+        self._say_counts(prepared)
+
+    def _say_counts(self, prepared: PreparedData) -> None:
+        """The status line: the images the project uses (after its exclusions), what was skipped, how long it took."""
         report = prepared.report
+        used = dataset_size(prepared)
+        excluded = report.num_valid - used
         skipped = f", {report.num_skipped} files skipped" if report.num_skipped else ""
         classes = skipped_classes_text(report)
         self.status_label.setText(
-            f"{report.num_valid} usable images in {len(prepared.class_names)} classes{skipped}"
+            f"{used} usable images in {len(prepared.class_names)} classes{skipped}"
+            + (f", {excluded} excluded by the project" if excluded > 0 else "")
             + (f"; {classes} (see the Validation report)" if classes else "")
             + f" (checked in {report.seconds:.1f} s)."
         )
@@ -432,6 +439,7 @@ class DataPage(QWidget):
         self._fill_counts(updated)
         self.images.set_split(updated)
         self.state.set_prepared_data(updated)
+        self._say_counts(updated)
 
     # -------------------------------------------------------- augmentation
 
