@@ -46,6 +46,7 @@ UI_ALLOWED = frozenset({
     "tlstudio.project",
     "tlstudio.project.audit_record",
     "tlstudio.project.analysis_records",
+    "tlstudio.project.autosave",
     "tlstudio.project.sweeps",
     "tlstudio.run_folders",
     "tlstudio.training",
