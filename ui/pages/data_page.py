@@ -39,7 +39,7 @@ from PySide6.QtWidgets import (
 
 from tlstudio.config import AugmentConfig, DataConfig
 from tlstudio.api.dataset import PreparedData, ValidationReport
-from tlstudio.errors import ConfigError, TlStudioError
+from tlstudio.errors import TlStudioError
 from tlstudio.events import LogMessage, Progress
 from ui import settings as app_settings
 from ui.engine import engine
@@ -48,28 +48,11 @@ from ui.jobs import data_jobs
 from ui.panels.augment_preview import AugmentPreviewPanel
 from ui.panels.class_split import ClassSplitPanel
 from ui.panels.image_browser import ImageBrowser
-from ui.panels.validation_report import ValidationReportPanel, skipped_classes_text
-from ui.state import AppState, dataset_size
-
-MIN_TRAIN_SHARE = 0.05
-"""The page refuses a split that leaves less than this share of each class to train on."""
+from ui.panels.validation_report import ValidationReportPanel
+from ui.state import AppState
 
 AUGMENT_TAB = 2
 """Index of the Augmentation tab."""
-
-
-def leave_enough_to_train(config: DataConfig) -> None:
-    """The page's rule for a split, beyond :class:`DataConfig`'s own: keep at least 5 % to train on.
-
-    Raises:
-        ConfigError: validation plus test take 95 % or more.
-    """
-    held_out = config.val_fraction + config.test_fraction
-    if held_out >= 1.0 - MIN_TRAIN_SHARE:
-        raise ConfigError(
-            f"Validation + test = {held_out:.0%} leaves too little to train on; keep them under {1 - MIN_TRAIN_SHARE:.0%}. "
-            f"Received: {config.val_fraction:.0%} + {config.test_fraction:.0%}"
-        )
 
 
 class DataPage(QWidget):
@@ -301,18 +284,7 @@ class DataPage(QWidget):
         self._say_counts(prepared)
 
     def _say_counts(self, prepared: PreparedData) -> None:
-        """The status line: the images the project uses (after its exclusions), what was skipped, how long it took."""
-        report = prepared.report
-        used = dataset_size(prepared)
-        excluded = report.num_valid - used
-        skipped = f", {report.num_skipped} files skipped" if report.num_skipped else ""
-        classes = skipped_classes_text(report)
-        self.status_label.setText(
-            f"{used} usable images in {len(prepared.class_names)} classes{skipped}"
-            + (f", {excluded} excluded by the project" if excluded > 0 else "")
-            + (f"; {classes} (see the Validation report)" if classes else "")
-            + f" (checked in {report.seconds:.1f} s)."
-        )
+        self.status_label.setText(data_jobs.counts_text(prepared))
 
     def _on_load_error(self, message: str, details: str) -> None:
         self._show_refused(self._loading, message, None)
@@ -391,7 +363,7 @@ class DataPage(QWidget):
 
     def _bind_form(self, config: DataConfig) -> FormBinder:
         """Bind the split and augmentation widgets to their fields of the data config."""
-        form = FormBinder(config, parent=self, check=leave_enough_to_train)
+        form = FormBinder(config, parent=self, check=data_jobs.leave_enough_to_train)
         form.bind("val_fraction", self.val_spin, scale=100)
         form.bind("test_fraction", self.test_spin, scale=100)
         form.bind("seed", self.seed_spin)
