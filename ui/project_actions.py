@@ -383,15 +383,21 @@ def settled_change(state: Any):
         controller._settling = False
 
 
+_FOLLOWERS: "weakref.WeakKeyDictionary[QObject, list[Callable[[Any], None]]]" = weakref.WeakKeyDictionary()
+
+
 def follow_project(state: Any, on_project: Callable[[Any], None]) -> ProjectController | None:
     """Call ``on_project(project)`` whenever ``state``'s controller opens or creates a project.
 
-    Only an existing controller is followed (making one would start autosaving);
-    returns it, or None.
+    Making a controller starts autosaving, so none is made here: a panel built
+    before the controller is connected when it is made. Returns the
+    controller when it exists already, else None.
     """
     controller = existing_project_controller(state)
     if controller is not None:
         controller.project_changed.connect(on_project)
+    else:
+        _FOLLOWERS.setdefault(state, []).append(on_project)
     return controller
 
 
@@ -401,6 +407,8 @@ def project_controller(state: Any) -> ProjectController:
     if controller is None:
         controller = ProjectController(state, parent=state)
         _CONTROLLERS[state] = controller
+        for follower in _FOLLOWERS.pop(state, []):  # panels built before the controller
+            controller.project_changed.connect(follower)
     return controller
 
 

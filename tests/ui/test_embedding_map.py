@@ -285,3 +285,17 @@ def test_another_dataset_clears_the_map(qtbot, tiny_dataset):
     assert widget.result is None and len(widget.scatter.data) == 0
     assert "/data" in widget.controls.status.text() and "Compute map" in widget.controls.status.text()
     widget.shutdown()
+
+
+def test_a_map_built_before_the_project_controller_still_follows_the_project(qtbot):
+    """The walk of issue 24: the Map tab is built before the controller exists, and kept the old project's map."""
+    from ui.project_actions import project_controller
+
+    widget = _map(qtbot)
+    controller = project_controller(widget.state)  # made after the map, as in the app
+    try:
+        widget.show_result(_result(20))
+        controller.new_project()
+        assert widget.result is None and len(widget.scatter.data) == 0
+    finally:
+        controller.discard_own_autosave()

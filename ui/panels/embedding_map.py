@@ -181,7 +181,7 @@ class EmbeddingMap(QWidget):
         self._running: EmbedConfig | None = None
         from ui.project_actions import follow_project
 
-        self.controller = follow_project(state, self.show_project)
+        controller = follow_project(state, self.show_project)
 
         self.runner = engine().task(self)
         self.controls.attach(self.runner)
@@ -189,6 +189,8 @@ class EmbeddingMap(QWidget):
         self.runner.result.connect(self._on_result)
         self.runner.error.connect(self._on_error)
         self.runner.finished.connect(lambda: self.state.end_busy(BUSY_KEY))
+        if controller is not None and controller.project.map is not None:  # built after the project opened
+            self.show_project(controller.project)
 
     # ------------------------------------------------------------------ API
 
@@ -508,6 +510,13 @@ class EmbeddingMap(QWidget):
         self.show_result(result)
         if self.controller is not None and self._running is not None:
             self.controller.record_map(self._running, result)
+
+    @property
+    def controller(self):
+        """The state's project controller, or None (a map on its own)."""
+        from ui.project_actions import existing_project_controller
+
+        return existing_project_controller(self.state)
 
     def show_project(self, project) -> None:
         """Show ``project``'s last map (saying when it is stale), or none: nothing of another project stays."""

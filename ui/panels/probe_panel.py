@@ -130,9 +130,9 @@ class ProbePanel(QWidget):
         self._record = None  # the project's probe record on show (for "the files changed since")
         from ui.project_actions import follow_project
 
-        self.controller = follow_project(state, self.show_project)
-        if self.controller is not None and self.controller.project.probe is not None:
-            self.show_project(self.controller.project)
+        controller = follow_project(state, self.show_project)
+        if controller is not None and controller.project.probe is not None:
+            self.show_project(controller.project)
 
     # ------------------------------------------------------------------ API
 
@@ -164,6 +164,13 @@ class ProbePanel(QWidget):
         self.use_button.setText(f"Use {best}" if best else "Use this cut")
         self.use_hint.setText("or click a point to use its cut" if best else "")
         self._update_stale()
+
+    @property
+    def controller(self) -> Any:
+        """The state's project controller, or None (a panel on its own)."""
+        from ui.project_actions import existing_project_controller
+
+        return existing_project_controller(self.state)
 
     def show_project(self, project: Any) -> None:
         """Show ``project``'s last probe, or an empty chart: nothing of another project stays."""

@@ -111,11 +111,11 @@ class SweepPanel(QWidget):
         state.train_config_changed.connect(lambda _c: self._update_size())
         state.model_config_changed.connect(lambda _c: self._update_stale())
         state.data_config_changed.connect(lambda _c: self._update_stale())
-        self.controller = None
-        if project_path is None:
+        self._follows_project = project_path is None
+        if self._follows_project:
             from ui.project_actions import follow_project
 
-            self.controller = follow_project(state, lambda _p: self.load_last())  # making one would start autosaving
+            follow_project(state, lambda _p: self.load_last())  # making a controller would start autosaving
         self.load_last()
 
     # ------------------------------------------------------------------ UI
@@ -360,6 +360,15 @@ class SweepPanel(QWidget):
             self.space_button.setChecked(False)
         self._update_buttons()
         return stored
+
+    @property
+    def controller(self) -> Any:
+        """The state's project controller when this panel follows the project, else None."""
+        if not getattr(self, "_follows_project", False):
+            return None
+        from ui.project_actions import existing_project_controller
+
+        return existing_project_controller(self.state)
 
     def _project_sweep(self) -> StoredSweep | None:
         """The project's last sweep: the one it recorded; else, for a saved project, the newest in its sweeps folder.
