@@ -124,7 +124,7 @@ def test_an_empty_class_folder_is_listed_as_skipped_and_the_rest_opens(qtbot, pa
     _open(qtbot, page, tiny_dataset)
     assert page.prepared.class_names == ("circle", "square", "triangle")
     rows = _table(page.report_table)
-    assert rows == [["birds", f"class skipped: no valid images in {tiny_dataset.resolve() / 'birds'}"]]
+    assert rows == [["birds", "class skipped: no valid images"]]
     assert "1 class folder skipped (birds)" in page.status_label.text()
 
 

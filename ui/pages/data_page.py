@@ -19,6 +19,7 @@ The page is built from panels: :class:`~ui.panels.class_split.ClassSplitPanel`
 
 from __future__ import annotations
 
+import html
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer
@@ -302,7 +303,8 @@ class DataPage(QWidget):
         self.images.set_prepared(None)
         self._fill_report(prepared.report if prepared is not None else None)
         self.folder_label.setText(f"{root}  (refused)" if root else "No dataset open.")
-        self.status_label.setText(f"This folder cannot train a classifier: {reason} Nothing trains until a usable folder is open.")
+        self.status_label.setText(f"<span style='color:#b00020'>This folder cannot train a classifier: {html.escape(reason, quote=False)} "
+                                  "Nothing trains until a usable folder is open.</span>")
         if prepared is not None:
             self.tabs.setCurrentWidget(self.report)
 

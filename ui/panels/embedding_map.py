@@ -235,7 +235,8 @@ class EmbeddingMap(QWidget):
             f"{len(result.paths)} images, {method} of the {result.cut} features"
             + (f", {result.seconds:.1f} s" if result.seconds else "")
             + ". Hover a point for its image; click one, or lasso several, to see them with their Grad-CAM."
-            + (f" No predictions: {result.prediction_note}." if result.prediction_note else "")
+            + (" No predictions: the model was trained on other classes (the legend of the prediction colours says which)."
+               if result.prediction_note else "")
         )
 
     def colour_keys(self) -> list[str]:

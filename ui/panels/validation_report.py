@@ -70,7 +70,8 @@ class ValidationReportPanel(QWidget):
             + (f" {skipped_classes_text(report)}." if classes else "")
             + (f" {report.cache_hits} results came from the cache." if report.cache_hits else "")
         )
-        rows = [(c.name, c.folder, f"class skipped: {c.reason}") for c in classes]
+        # the class's folder is in the first column: the reason says the rest (the tooltip has it whole)
+        rows = [(c.name, c.folder, "class skipped: " + c.reason.replace(f" in {c.folder}", "")) for c in classes]
         root = report.root.rstrip("/\\")
         rows += [(item.path[len(root) + 1:] if item.path.startswith(root) else item.path, item.path, item.reason)
                  for item in skipped]
@@ -79,7 +80,9 @@ class ValidationReportPanel(QWidget):
             path_item = QTableWidgetItem(shown)
             path_item.setToolTip(full)
             self.report_table.setItem(row, 0, path_item)
-            self.report_table.setItem(row, 1, QTableWidgetItem(reason))
+            reason_item = QTableWidgetItem(reason)
+            reason_item.setToolTip(reason)
+            self.report_table.setItem(row, 1, reason_item)
         self.warnings_label.setText("\n".join(f"Note: {w}" for w in report.scan.warnings))
         self.copy_report_button.setEnabled(True)
 
