@@ -387,3 +387,38 @@ def test_reopening_a_project_restores_its_probe_map_and_sweep(qtbot, tmp_path, f
         assert panel.table.trials.rowCount() == 5 and panel.resume_button.isEnabled()
     finally:
         controller.discard_own_autosave()
+
+
+def test_promote_says_every_training_setting_it_changes():
+    """Issue 24: promote set label smoothing, weight decay, the seed and class weights silently, for every later run."""
+    from tlstudio.api.sweep import SweepConfig
+    from ui.jobs.sweep_jobs import promotion
+
+    params = TrialParams(cut="block3_pool", hidden=(), learning_rate=1e-3, weight_decay=0.0, epochs=3, label_smoothing=0.0997)
+    trial = Trial(params, 0.8, 0.02, 1.0, fold_accuracies=(0.78, 0.82), epochs_run=(3, 3))
+    sweep = SweepConfig(data=DataConfig(root="/d"), model=ModelConfig(backbone="vgg16", weights="none", image_size=32),
+                        trials=5, seed=0)
+    now = TrainConfig(seed=1337, class_weights=True, label_smoothing=0.0, weight_decay=1e-4, learning_rate=1e-3)
+    run, notes = promotion(trial, sweep, fine_tune_epochs=0, fine_tune_learning_rate=1e-5, model_now=sweep.model,
+                           data_root_now="/d", train_now=now)
+    said = "; ".join(notes)
+    for change in ("label smoothing 0 → 0.0997", "weight decay 0.0001 → 0", "seed 1337 → 0", "balance classes on → off"):
+        assert change in said, said
+    assert "learning rate" not in said  # unchanged settings are not listed
+
+
+def test_every_training_setting_a_run_uses_has_a_control_on_the_train_page(qtbot):
+    from ui.panels.train_settings import TrainSettings
+
+    state = AppState(train_config=TrainConfig(label_smoothing=0.1, weight_decay=0.01))
+    settings = TrainSettings(state)
+    qtbot.addWidget(settings)
+    settings.bind()
+    settings.show_config(state.train_config)
+    assert settings.label_smoothing_spin.value() == pytest.approx(0.1)
+    assert settings.weight_decay_spin.value() == pytest.approx(0.01)
+    settings.label_smoothing_spin.setValue(0.0)
+    assert state.train_config.label_smoothing == 0.0
+    settings.set_running(True)
+    assert not settings.label_smoothing_spin.isEnabled() and not settings.weight_decay_spin.isEnabled()
+    assert not settings.auto_head_check.isEnabled()  # issue 24: nothing a run uses changes during it

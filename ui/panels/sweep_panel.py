@@ -408,7 +408,8 @@ class SweepPanel(QWidget):
         try:
             run, notes = promotion(trial, self.shown, fine_tune_epochs=fine,
                                    fine_tune_learning_rate=self.state.train_config.fine_tune_learning_rate,
-                                   model_now=self.state.model_config, data_root_now=self.state.data_config.root)
+                                   model_now=self.state.model_config, data_root_now=self.state.data_config.root,
+                                   train_now=self.state.train_config)
         except TlStudioError as exc:
             self.promote_hint.setText(str(exc))
             return None
