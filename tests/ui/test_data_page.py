@@ -11,6 +11,7 @@ import os
 import numpy as np
 import pytest
 from PIL import Image
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QGuiApplication
 
 from tlstudio.config import AugmentConfig
@@ -360,3 +361,22 @@ def test_an_exclusion_updates_every_count_shown(qtbot, page, tiny_dataset):
     page.state.update_data_config(exclude=(excluded,))
     assert page.state.num_images == 23
     assert "23 usable images" in page.status_label.text() and "1 excluded" in page.status_label.text()
+
+
+def test_a_file_name_that_is_not_utf8_still_shows_its_thumbnail(qtbot, tmp_path):
+    """Issue 24: such a name showed a grey tile; the name is shown with a replacement mark, the image as it is."""
+    from ui.widgets.thumbnails import ThumbnailModel
+
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    raw = os.path.join(os.fsencode(folder), b"\xff\xfe.png")
+    Image.new("RGB", (20, 20), (200, 10, 10)).save(raw, format="PNG")
+    path = os.fsdecode(raw)  # "\udcff\udcfe.png": how Python names it
+    model = ThumbnailModel(thumb_size=32)
+    model.set_paths([path])
+    with qtbot.waitSignal(model.thumbnail_loaded, timeout=10_000) as got:
+        model.data(model.index(0), Qt.ItemDataRole.DecorationRole)
+    assert got.args == [path] and model.loaded_count() == 1
+    pixmap = model.data(model.index(0), Qt.ItemDataRole.DecorationRole)
+    assert pixmap.toImage().pixelColor(16, 16).red() > 150  # the picture, not the grey placeholder
+    model.shutdown()
