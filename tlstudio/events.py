@@ -174,6 +174,8 @@ class TrainingAdvice:
         message: What was seen, with the figures.
         suggestion: What to try, concretely.
         epoch: Global 0-based epoch index where it was seen.
+        withdrawn: True when later epochs disproved an earlier advice of this
+            ``code``: ``message`` says what was seen; a front end removes it.
     """
 
     code: str
@@ -181,6 +183,7 @@ class TrainingAdvice:
     message: str
     suggestion: str
     epoch: int
+    withdrawn: bool = False
 
 
 @dataclass(frozen=True)

@@ -242,6 +242,13 @@ def _serve(
     parent_grace: float,
 ) -> None:
     """The child's main loop: start a thread per job, route cancels, stop on request."""
+    if os.environ.get("TLSTUDIO_ENGINE_STDERR") != "keep":  # TensorFlow's start-up lines are not the user's
+        from tlstudio.tf_startup import redirect_stderr_for_good
+
+        try:
+            redirect_stderr_for_good("engine.log")
+        except OSError:
+            pass  # an unwritable cache: the lines go where they always went
     if niceness and hasattr(os, "nice"):
         try:
             os.nice(niceness)

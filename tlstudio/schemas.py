@@ -43,7 +43,7 @@ from tlstudio.io.json_text import field_with_bad_bytes
 METRIC_KEYS = ("loss", "accuracy", "val_loss", "val_accuracy", "lr", "seconds")
 """History values that must be numbers (or null) when present."""
 
-RUN_STATUSES = ("finished", "cancelled", "failed", "unknown", "damaged")
+RUN_STATUSES = ("finished", "cancelled", "failed", "unknown", "damaged", "no epoch completed")
 """Values of a run entry's ``status`` in a project file."""
 
 MAX_JSON_BYTES = 256 << 20

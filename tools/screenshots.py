@@ -223,6 +223,8 @@ def capture(
             continue
         page = window.pages[key]
         window.show_page(key)
+        if key == "evaluate" and hasattr(page, "evaluate"):
+            page.evaluate()  # Evaluate runs when asked, as a user presses it
         _wait(app, lambda: state.busy, 2)  # a page may start work when shown
         _wait(app, lambda: not state.busy, 300)
         if key == "inspect" and hasattr(page, "load"):

@@ -80,6 +80,9 @@ class MapLink(QObject):
         self.state = state
         self.current: Highlight | None = None
         self.predictions: dict[str, Prediction] = {}
+        model_path_changed = getattr(state, "model_path_changed", None)
+        if model_path_changed is not None:  # another model: the old one's evaluation no longer describes it
+            model_path_changed.connect(lambda _path: self.predictions and self.set_predictions({}))
 
     def highlight(self, paths: Sequence[str], title: str) -> None:
         """Ask the map to ring ``paths``."""

@@ -29,6 +29,7 @@ module never loads TensorFlow.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -43,6 +44,7 @@ from PySide6.QtWidgets import QFileDialog, QMainWindow, QMenu, QMessageBox, QWid
 from tlstudio.api.train import RunResult
 from tlstudio.errors import TlStudioError
 from tlstudio.project import PROJECT_SUFFIX, Project, discard_autosave, new_session_id, recover
+from tlstudio.project.autosave import claim_session, release_session, session_pid, sessions_with_project
 
 RESTORE, DISCARD, KEEP = "restore", "discard", "keep"
 """Answers to the recovery offer."""
@@ -106,7 +108,9 @@ class ProjectController(QObject):
         self.project = Project.new(data=state.data_config, model=state.model_config, train=state.train_config)
         self.project.session = self.session
         self.project.dirty = False
+        self._claim()
         self._applying = False
+        self._settling = False
         self.autosave_held = False
         """True while the recovery offer is unanswered: nothing autosaves until then."""
         self._autosave_timer = QTimer(self)
@@ -117,6 +121,20 @@ class ProjectController(QObject):
         state.model_config_changed.connect(self._on_configs_changed)
         state.train_config_changed.connect(self._on_configs_changed)
         state.run_finished.connect(self._on_run_finished)
+
+    def _claim(self) -> None:
+        """Mark this session live, with its project (another instance then never offers our autosave as a crash)."""
+        try:
+            claim_session(self.session, self.project.path)
+        except (OSError, RuntimeError) as exc:  # a read-only cache: recovery offers stay as before
+            logger.warning("could not mark session %s as live: %s", self.session, exc)
+
+    def other_instances(self) -> list[int]:
+        """PIDs of the other live tlstudio windows that have this project's file open."""
+        if self.path is None:
+            return []
+        pids = [session_pid(s) for s in sessions_with_project(self.path, own_session=self.session)]
+        return [p for p in pids if p is not None]
 
     # ------------------------------------------------------------- queries
 
@@ -144,7 +162,11 @@ class ProjectController(QObject):
     def _on_configs_changed(self, _config: object) -> None:
         if self._applying:
             return
+        was_dirty = self.project.dirty
         self.project.set_configs(data=self.state.data_config, model=self.state.model_config, train=self.state.train_config)
+        if self._settling and not was_dirty:  # the app settled a default by itself: no edit of the user's
+            self.project.dirty = False
+            return
         self._changed()
 
     def _on_run_finished(self, result: RunResult | None) -> None:
@@ -166,6 +188,31 @@ class ProjectController(QObject):
         self.project.set_notes(run_id, notes)
         self._changed()
 
+    def record_probe(self, config: Any, result: Any) -> None:
+        """Keep a finished transfer probe with the project (reopening shows it again) and autosave soon."""
+        from tlstudio.project.analysis_records import ProbeRecord
+
+        self.project.set_probe(ProbeRecord.of(config, result, self.dataset_fingerprint()))
+        self._changed()
+
+    def record_map(self, config: Any, result: Any) -> None:
+        """Keep a finished embedding map with the project and autosave soon."""
+        from tlstudio.project.analysis_records import MapRecord
+
+        self.project.set_map(MapRecord.of(config, result, self.dataset_fingerprint()))
+        self._changed()
+
+    def record_sweep_folder(self, folder: str | Path) -> None:
+        """Remember where the project's last head sweep is (an untitled project's are in the cache)."""
+        self.project.set_sweep_folder(str(folder))
+        self._changed()
+
+    def dataset_fingerprint(self) -> str:
+        """The fingerprint of the open dataset's valid files ("" when none is loaded)."""
+        from tlstudio.project.audit_record import dataset_fingerprint
+
+        return dataset_fingerprint(self.state.prepared_data)
+
     def refresh_run(self, run_id: str) -> None:
         self.project.refresh_run(run_id)
         self._changed(runs=True)
@@ -177,6 +224,7 @@ class ProjectController(QObject):
         self._autosave_timer.stop()
         project.session = self.session
         self.project = project
+        self._claim()
         self._applying = True
         try:
             self.state.set_data_config(project.data)
@@ -184,9 +232,10 @@ class ProjectController(QObject):
             self.state.set_train_config(project.train)
         finally:
             self._applying = False
-        best = project.best_run()
-        if best is not None and best.model_path and Path(best.model_path).exists():
-            self.state.set_model_path(best.model_path)
+        # the run the Train page shows (the last one), never another project's model nor a better run of other data
+        shown = last_run(project)
+        model = shown.model_path if shown is not None and shown.model_path and Path(shown.model_path).exists() else ""
+        self.state.set_model_path(model)
         self.project_changed.emit(project)
         self.runs_changed.emit()
         self.dirty_changed.emit(project.dirty)
@@ -220,6 +269,7 @@ class ProjectController(QObject):
         self._autosave_timer.stop()
         self.project.set_configs(data=self.state.data_config, model=self.state.model_config, train=self.state.train_config)
         target = self.project.save(path)
+        self._claim()
         _remember(target)
         self.dirty_changed.emit(False)
         self.saved.emit(str(target))
@@ -273,6 +323,7 @@ class ProjectController(QObject):
                 discard_autosave(self.path, side, session=self.session)
             except (TlStudioError, OSError) as exc:
                 logger.warning("could not remove an autosave of %s (%s): %s", self.path or "an untitled project", side, exc)
+        release_session(self.session)
 
     def pending_recovery(self) -> tuple[str | None, Path] | None:
         """``(project path or None, autosave file)`` worth offering at start-up, or None.
@@ -314,12 +365,50 @@ def existing_project_controller(state: Any) -> ProjectController | None:
     return _CONTROLLERS.get(state)
 
 
+@contextlib.contextmanager
+def settled_change(state: Any):
+    """Config changes made inside are the app settling a default (e.g. weights available offline), not the user's edits.
+
+    They go into the project, but a project without unsaved changes stays so
+    (no ``*`` in the title, nothing to autosave).
+    """
+    controller = existing_project_controller(state)
+    if controller is None:
+        yield
+        return
+    controller._settling = True
+    try:
+        yield
+    finally:
+        controller._settling = False
+
+
+_FOLLOWERS: "weakref.WeakKeyDictionary[QObject, list[Callable[[Any], None]]]" = weakref.WeakKeyDictionary()
+
+
+def follow_project(state: Any, on_project: Callable[[Any], None]) -> ProjectController | None:
+    """Call ``on_project(project)`` whenever ``state``'s controller opens or creates a project.
+
+    Making a controller starts autosaving, so none is made here: a panel built
+    before the controller is connected when it is made. Returns the
+    controller when it exists already, else None.
+    """
+    controller = existing_project_controller(state)
+    if controller is not None:
+        controller.project_changed.connect(on_project)
+    else:
+        _FOLLOWERS.setdefault(state, []).append(on_project)
+    return controller
+
+
 def project_controller(state: Any) -> ProjectController:
     """The one :class:`ProjectController` of ``state`` (created on first use)."""
     controller = _CONTROLLERS.get(state)
     if controller is None:
         controller = ProjectController(state, parent=state)
         _CONTROLLERS[state] = controller
+        for follower in _FOLLOWERS.pop(state, []):  # panels built before the controller
+            controller.project_changed.connect(follower)
     return controller
 
 
@@ -423,7 +512,14 @@ class ProjectActions(QObject):
         except TlStudioError as exc:
             self._error(exc)
             return False
-        self.controller.state.show_status(f"Opened {path}")
+        others = self.controller.other_instances()
+        if others:
+            pids = ", ".join(str(p) for p in others)
+            self.controller.state.show_status(
+                f"Opened {path}. Another tlstudio window (PID {pids}) has this project open too: each window autosaves "
+                "on its own, and the last one saved is what the file keeps.", 15000)
+        else:
+            self.controller.state.show_status(f"Opened {path}")
         self.report_problems(project)
         return True
 

@@ -74,6 +74,7 @@ class AppState(QObject):
         self._model_config = model_config or ModelConfig()
         self._train_config = train_config or TrainConfig()
         self._prepared: Any = None
+        self._refused = ""
         self._run_state = "idle"
         self._run_config: RunConfig | None = None
         self._run_result: Any = None
@@ -157,9 +158,28 @@ class AppState(QObject):
         return self._prepared
 
     def set_prepared_data(self, prepared: Any) -> None:
-        """Store freshly prepared data and emit ``data_changed``."""
+        """Store freshly prepared data and emit ``data_changed``; a usable dataset clears a refusal."""
         self._prepared = prepared
+        if prepared is not None:
+            self._refused = ""
         self.data_changed.emit(prepared)
+
+    @property
+    def dataset_refused(self) -> str:
+        """Why the open dataset folder cannot train a classifier ("" when it can, or none is open)."""
+        return self._refused
+
+    def refuse_dataset(self, root: str, reason: str) -> None:
+        """The folder ``root`` was opened and refused: it becomes the dataset, with no data, and nothing trains.
+
+        Whatever was loaded before is dropped (``data_changed(None)``), so no
+        page goes on showing or training on the previous dataset.
+        """
+        self._refused = reason or "the folder cannot be used"
+        self._prepared = None
+        if root:
+            self.update_data_config(root=str(root))
+        self.data_changed.emit(None)
 
     @property
     def dataset_root(self) -> str:

@@ -23,6 +23,7 @@ The design follows napari's ``thread_worker`` and Orange's
 from __future__ import annotations
 
 import gc
+import logging
 import threading
 import time
 import traceback
@@ -35,6 +36,8 @@ from PySide6.QtCore import QCoreApplication, QObject, Qt, QThread, QTimer, Signa
 from tlstudio.cancel import CancelToken
 from tlstudio.errors import TlStudioError
 from tlstudio.events import BatchEnd, Progress
+
+logger = logging.getLogger(__name__)
 
 THROTTLE_SECONDS = 0.05
 """Minimum time between two delivered throttled events (about 20 Hz)."""
@@ -127,11 +130,14 @@ def install_gui_thread_gc(interval_ms: int = 500) -> GuiThreadGarbageCollector |
 
 
 def format_error(exc: BaseException) -> tuple[str, str]:
-    """Turn an exception into ``(readable message, traceback text)``.
+    """Turn an exception into ``(readable message, details)``.
 
     A :class:`tlstudio.errors.TlStudioError` is already written for people, so
     its message is used as it is (with the path appended when the message does
-    not mention it). Anything else becomes ``"<Type>: <message>"``.
+    not mention it), and its details are words too: the kind of problem and
+    the file, never a traceback (that goes to the log). Anything else is a bug:
+    ``"<Type>: <message>"``, with the traceback where it was raised as details
+    (the engine's own, for an error in the engine process).
     """
     details = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
     if isinstance(exc, TlStudioError):
@@ -139,9 +145,16 @@ def format_error(exc: BaseException) -> tuple[str, str]:
         path = getattr(exc, "path", None)
         if path and str(path) not in message:
             message = f"{message} ({path})"
-    else:
-        text = str(exc).strip()
-        message = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+        logger.info("%s", details)
+        lines = [message, "", f"Kind: {type(exc).__name__} (a problem with the input or the settings, not a bug in tlstudio)"]
+        if path:
+            lines.append(f"File or folder: {path}")
+        return message, "\n".join(lines)
+    text = str(exc).strip()
+    message = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    remote = getattr(exc.__cause__, "text", None)
+    if isinstance(remote, str) and remote:  # raised in the engine process: its traceback, not the relay's
+        details = f"In the engine process:\n{remote}"
     return message, details
 
 

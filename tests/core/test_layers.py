@@ -45,6 +45,8 @@ UI_ALLOWED = frozenset({
     "tlstudio.procrun",
     "tlstudio.project",
     "tlstudio.project.audit_record",
+    "tlstudio.project.analysis_records",
+    "tlstudio.project.autosave",
     "tlstudio.project.sweeps",
     "tlstudio.run_folders",
     "tlstudio.training",

@@ -197,3 +197,4 @@ def test_a_selection_for_another_backbone_is_dropped_with_a_note():
     frozen, note = frozen_or_all(layout, stale)
     assert frozen == set(layout.selectable_names)
     assert "does not fit vgg16" in note and "conv2_x" in note
+

@@ -235,3 +235,12 @@ def test_run_audit_runs_the_engine_job_on_the_open_dataset(qtbot, dataset):
     assert "24 images audited" in view.summary.text()
     view.shutdown()
     _no_autosave_left(state)
+
+
+def test_messages_name_an_image_with_its_split_folder():
+    """Issue 24: the exclusion message dropped the split ("ants/x.jpg" for "val/ants/x.jpg")."""
+    from ui.panels.audit_actions import shown_path
+
+    assert shown_path("/d/val/ants/x.jpg", "/d") == "val/ants/x.jpg"
+    assert shown_path("/d/ants/x.jpg", "/d") == "ants/x.jpg"
+    assert shown_path("/elsewhere/ants/x.jpg", "/d") == "ants/x.jpg"  # outside the dataset: class/file

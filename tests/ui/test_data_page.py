@@ -11,6 +11,7 @@ import os
 import numpy as np
 import pytest
 from PIL import Image
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QGuiApplication
 
 from tlstudio.config import AugmentConfig
@@ -74,28 +75,71 @@ def test_skipped_file_is_listed_with_reason_and_copied(qtbot, page, broken_file_
     assert "cats" in copied and "dogs" in copied
 
 
-def test_folder_without_classes_reports_a_readable_error(qtbot, page, no_class_folder):
+def _birds_refused(tmp_path):
+    """One usable class and an empty ``birds/`` holding two broken files: refused."""
+    from tests.support.images import write_images
+
+    root = tmp_path / "refused"
+    write_images(root / "ants", 4, (200, 40, 40))
+    (root / "birds").mkdir()
+    (root / "birds" / "a.jpg").write_bytes(b"")
+    (root / "birds" / "b.jpg").write_bytes(b"")
+    return root
+
+
+def test_folder_without_classes_is_shown_as_refused_with_its_report(qtbot, page, no_class_folder):
     errors = []
     page.state.error_reported.connect(lambda m, d: errors.append((m, d)))
     _open(qtbot, page, no_class_folder)
-    assert len(errors) == 1
-    message, details = errors[0]
-    assert "no class folders" in message and str(no_class_folder) in message
-    assert "Traceback" in details and "DataError" in details
+    assert errors == []  # the page says it in place; no dialog
     assert page.state.prepared_data is None
-    assert "Could not open the dataset" in page.status_label.text()
+    assert "cannot train" in page.status_label.text() and "no class folders" in page.status_label.text()
+    assert str(no_class_folder) in page.folder_label.text()
     assert page.open_button.isEnabled() and not page.cancel_button.isVisible()
 
 
-def test_main_window_shows_error_dialog_for_broken_folder(qtbot, main_window, no_class_folder):
+def test_a_refused_folder_replaces_the_old_dataset_and_nothing_trains(qtbot, page, tiny_dataset, tmp_path):
+    from ui.jobs.train_jobs import JobRefused, start_config
+
+    _open(qtbot, page, tiny_dataset)
+    assert page.class_table.rowCount() == 3
+    refused = _birds_refused(tmp_path)
+    _open(qtbot, page, refused)
+    assert page.state.data_config.root == str(refused)
+    assert page.state.prepared_data is None and page.prepared is None
+    assert str(refused) in page.folder_label.text()
+    assert page.class_table.rowCount() == 0 and page.chart is None or not page.chart.totals
+    rows = _table(page.report_table)
+    assert sorted(r[0] for r in rows) == ["birds", "birds/a.jpg", "birds/b.jpg"]  # the class, then its files
+    assert "2 skipped" in page.report_summary.text()
+    assert page.tabs.currentIndex() == 1
+    assert page.state.dataset_refused and "only one usable class" in page.state.dataset_refused
+    with pytest.raises(JobRefused, match="only one usable class"):
+        start_config(page.state, lambda: page.state.train_config)
+    _open(qtbot, page, tiny_dataset)  # a usable folder again: it trains
+    assert not page.state.dataset_refused and page.class_table.rowCount() == 3
+
+
+def test_an_empty_class_folder_is_listed_as_skipped_and_the_rest_opens(qtbot, page, tiny_dataset):
+    (tiny_dataset / "birds").mkdir()
+    _open(qtbot, page, tiny_dataset)
+    assert page.prepared.class_names == ("circle", "square", "triangle")
+    rows = _table(page.report_table)
+    assert rows == [["birds", "class skipped: no valid images"]]
+    assert "1 class folder skipped (birds)" in page.status_label.text()
+
+
+def test_main_window_error_details_are_a_message_not_a_traceback(qtbot, main_window, tmp_path):
     page = main_window.pages["data"]
+    missing = tmp_path / "gone"
     with qtbot.waitSignal(page.runner.finished, timeout=60_000):
-        main_window.open_folder(no_class_folder)
+        main_window.open_folder(missing)
     dialog = main_window.last_error_dialog
     assert dialog is not None
     qtbot.waitUntil(dialog.isVisible, timeout=5_000)
-    assert "no class folders" in dialog.message
-    assert "Traceback" in dialog.details
+    assert str(missing) in dialog.message
+    assert "Traceback" not in dialog.details and "RemoteTraceback" not in dialog.details
+    assert "DataError" in dialog.details and str(missing) in dialog.details
     dialog.close()
 
 
@@ -307,3 +351,32 @@ def test_split_boxes_a_train_val_layout_ignores_are_disabled_with_the_reason(qtb
     _open(qtbot, page, tiny_dataset)
     assert page.val_spin.isEnabled() and page.test_spin.isEnabled() and page.seed_spin.isEnabled()
     assert not page.split_reason.isVisible() and page.val_spin.toolTip().startswith("Share of each class")
+
+
+def test_an_exclusion_updates_every_count_shown(qtbot, page, tiny_dataset):
+    """Issue 24: the header stayed at 398 after an exclusion while the status bar said 397."""
+    _open(qtbot, page, tiny_dataset)
+    assert "24 usable images" in page.status_label.text()
+    excluded = page.prepared.train[0].path
+    page.state.update_data_config(exclude=(excluded,))
+    assert page.state.num_images == 23
+    assert "23 usable images" in page.status_label.text() and "1 excluded" in page.status_label.text()
+
+
+def test_a_file_name_that_is_not_utf8_still_shows_its_thumbnail(qtbot, tmp_path):
+    """Issue 24: such a name showed a grey tile; the name is shown with a replacement mark, the image as it is."""
+    from ui.widgets.thumbnails import ThumbnailModel
+
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    raw = os.path.join(os.fsencode(folder), b"\xff\xfe.png")
+    Image.new("RGB", (20, 20), (200, 10, 10)).save(raw, format="PNG")
+    path = os.fsdecode(raw)  # "\udcff\udcfe.png": how Python names it
+    model = ThumbnailModel(thumb_size=32)
+    model.set_paths([path])
+    with qtbot.waitSignal(model.thumbnail_loaded, timeout=10_000) as got:
+        model.data(model.index(0), Qt.ItemDataRole.DecorationRole)
+    assert got.args == [path] and model.loaded_count() == 1
+    pixmap = model.data(model.index(0), Qt.ItemDataRole.DecorationRole)
+    assert pixmap.toImage().pixelColor(16, 16).red() > 150  # the picture, not the grey placeholder
+    model.shutdown()

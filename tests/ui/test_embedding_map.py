@@ -223,3 +223,79 @@ def test_shift_drag_lassos_and_plain_drag_pans(qtbot):
     assert centre()[0] < before[0] - 0.1  # without Shift or the toggle, a drag pans (the view follows the mouse)
     assert len(widget.selected) > 0  # and keeps the selection
     widget.shutdown()
+
+
+# ---------------------------------------------------------------- stale predictions (issue 24)
+
+
+def _predicted_by(result: EmbedResult, model_path: str, root: str = "/data") -> EmbedResult:
+    import dataclasses
+
+    return dataclasses.replace(result, model_path=model_path, root=root)
+
+
+def test_a_new_model_drops_the_maps_old_predictions_and_says_so(qtbot):
+    widget = _map(qtbot)
+    widget.state.update_data_config(root="/data")
+    widget.state.set_model_path("/runs/old/model.keras")
+    widget.show_result(_predicted_by(_result(200), "/runs/old/model.keras"))
+    widget.colour_combo.setCurrentText("Correct / wrong")
+    assert "wrong (" in widget.legend.text()
+    widget.state.set_model_path("/runs/new/model.keras")  # trained again: the old model's verdicts go
+    assert "wrong (" not in widget.legend.text() and "no prediction (200)" in widget.legend.text()
+    assert "/runs/old" in widget.legend.text()  # and the legend says whose they were
+    widget.shutdown()
+
+
+def test_the_evaluations_predictions_belong_to_their_model(qtbot):
+    from ui.map_link import Prediction, map_link
+
+    widget = _map(qtbot)
+    widget.state.update_data_config(root="/data")
+    widget.state.set_model_path("/runs/a/model.keras")
+    result = _result(50, with_predictions=False)
+    widget.show_result(result)
+    link = map_link(widget.state)
+    link.set_predictions({p: Prediction("ants", "bees") for p in result.paths})
+    widget.colour_combo.setCurrentText("Correct / wrong")
+    assert "wrong (50)" in widget.legend.text()
+    widget.state.set_model_path("/runs/b/model.keras")  # another model: the evaluation of the old one is gone
+    assert link.predictions == {} and "wrong (" not in widget.legend.text()
+    widget.shutdown()
+
+
+def test_a_model_of_other_classes_leaves_the_map_without_predictions_and_says_why(qtbot):
+    import dataclasses
+
+    widget = _map(qtbot)
+    note = "the model's classes (circle, square, triangle) are not this dataset's (ants, bees, wasps)"
+    widget.show_result(dataclasses.replace(_result(30, with_predictions=False), prediction_note=note))
+    widget.colour_combo.setCurrentText("Predicted class")
+    assert "no prediction (30)" in widget.legend.text() and "circle, square, triangle" in widget.legend.text()
+    assert "triangle (" not in widget.legend.text()
+    widget.shutdown()
+
+
+def test_another_dataset_clears_the_map(qtbot, tiny_dataset):
+    widget = _map(qtbot)
+    widget.state.update_data_config(root="/data")
+    widget.show_result(_predicted_by(_result(40), ""))
+    widget.state.update_data_config(root=str(tiny_dataset))
+    widget.state.set_prepared_data(None)
+    assert widget.result is None and len(widget.scatter.data) == 0
+    assert "/data" in widget.controls.status.text() and "Compute map" in widget.controls.status.text()
+    widget.shutdown()
+
+
+def test_a_map_built_before_the_project_controller_still_follows_the_project(qtbot):
+    """The walk of issue 24: the Map tab is built before the controller exists, and kept the old project's map."""
+    from ui.project_actions import project_controller
+
+    widget = _map(qtbot)
+    controller = project_controller(widget.state)  # made after the map, as in the app
+    try:
+        widget.show_result(_result(20))
+        controller.new_project()
+        assert widget.result is None and len(widget.scatter.data) == 0
+    finally:
+        controller.discard_own_autosave()

@@ -149,3 +149,51 @@ def test_engine_error_reaches_the_error_dialog(qtbot, page, app_state, tmp_path)
     assert errors and "Cannot load" in errors[0][0] and "broken.keras" in errors[0][0]
     assert page.status_label.text().startswith("Export failed:")
     assert not app_state.busy
+
+
+def test_the_confirmation_lists_another_models_files_with_their_full_paths(qtbot, tmp_path, monkeypatch):
+    """Issue 24: exporting one run's .keras into a folder of another run's formats left those and described them."""
+    import json
+
+    from ui.pages.export_page import ExportPage
+    from ui.state import AppState
+
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "model.tflite").write_bytes(b"tflite")
+    (out / "model.json").write_text(json.dumps({
+        "format": "tlstudio-export", "class_names": ["a", "b"], "files": {"tflite": "model.tflite"},
+        "file_details": {"tflite": {"file": "model.tflite", "source_model": "/runs/old/model.keras"}}}))
+    run = tmp_path / "runs" / "new"
+    run.mkdir(parents=True)
+    (run / "model.keras").write_bytes(b"model")
+    page = ExportPage(AppState())
+    qtbot.addWidget(page)
+    page.source_edit.setText(str(run))
+    page.out_edit.setText(str(out))
+    for fmt, check in page.format_checks.items():
+        check.setChecked(fmt == "keras")
+    assert page.existing_targets()[-1] == out / "model.tflite"
+    asked = []
+    monkeypatch.setattr("ui.pages.export_page.QMessageBox.question", lambda *a, **k: asked.append(a[2]) or 0)
+    assert page.start_export() is False  # not confirmed: nothing starts, nothing is removed
+    assert str(out / "model.tflite") in asked[0] and "from another model: removed" in asked[0]
+    assert (out / "model.tflite").exists()
+
+
+def test_the_format_boxes_are_locked_while_an_export_runs(qtbot, monkeypatch):
+    from ui.pages.export_page import ExportPage
+    from ui.state import AppState
+
+    page = ExportPage(AppState())
+    qtbot.addWidget(page)
+    page.set_availability({"keras": None, "savedmodel": None, "tflite": None, "tflite_dynamic": None, "onnx": "no tf2onnx"})
+    for fmt, check in page.format_checks.items():
+        check.setChecked(fmt == "keras")
+    monkeypatch.setattr(page.runner, "is_running", lambda: True)
+    page._update_buttons()
+    assert not any(check.isEnabled() for check in page.format_checks.values())
+    assert page.selected_formats() == ("keras",)  # what the running export uses is still what it shows
+    monkeypatch.setattr(page.runner, "is_running", lambda: False)
+    page._update_buttons()
+    assert page.format_checks["keras"].isEnabled() and not page.format_checks["onnx"].isEnabled()

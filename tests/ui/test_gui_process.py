@@ -96,6 +96,7 @@ steps["model_path"] = window.state.model_path
 # Evaluate page: the run's validation split, then one image with Grad-CAM
 evaluate = window.pages["evaluate"]
 window.show_page("evaluate")
+evaluate.evaluate_button.click()
 wait(lambda: evaluate.result is not None and not evaluate.runner.is_running(), "evaluation")
 image = str(next((data / "circle").glob("*.png")))
 evaluate.test_image(image)

@@ -643,3 +643,34 @@ def test_page_jobs_run_in_the_engine_and_the_gui_process_never_loads_tensorflow(
     assert report["rows"] > 20
     assert report["filters"] and report["activations"] and report["gradcam"], report
     assert report["heavy"] == [] and report["model_attributes"] == [], report
+
+
+def test_a_refused_network_shows_no_totals_of_the_last_valid_one(qtbot):
+    """Issue 24: when Strict refused a network, "Parameters: 122,570" of the earlier one stayed."""
+    from ui.panels.calculator import CalculatorWidget
+
+    calc = CalculatorWidget()
+    qtbot.addWidget(calc)
+    calc.strict_box.setChecked(True)
+    assert calc.totals.text().startswith("Parameters:")
+    calc.editor.item(0, 1).setText("5")  # 7.5 somewhere below: refused
+    assert calc.table is None and "Parameters" not in calc.totals.text()
+    calc.editor.item(0, 3).setText("2")
+    assert calc.totals.text().startswith("Parameters:")
+
+
+def test_changing_a_rows_kind_resets_the_fields_that_do_not_apply(qtbot):
+    """Issue 24: a conv row turned into flatten kept its F, S, P and K."""
+    from ui.panels.calculator import CalculatorWidget
+
+    calc = CalculatorWidget()
+    qtbot.addWidget(calc)
+    combo = calc.editor.cellWidget(0, 0)
+    combo.setCurrentText("flatten")
+    assert [calc.editor.item(0, c).text() for c in range(1, 6)] == ["", "", "", "", ""]
+    combo.setCurrentText("dense")
+    cells = [calc.editor.item(0, c).text() for c in range(1, 6)]
+    assert cells[:3] == ["", "", ""] and cells[3].isdigit() and cells[4] == "relu"
+    combo.setCurrentText("pool")
+    cells = [calc.editor.item(0, c).text() for c in range(1, 6)]
+    assert cells[0] and cells[1] and cells[2] and cells[3] == "" and cells[4] == "max"

@@ -445,3 +445,21 @@ def test_cut_combo_lists_the_backbones_cut_points_and_the_tree_follows_the_cut(q
         state.set_model_config(ModelConfig(backbone="vgg16", weights="none", image_size=32, cut="block2_pool"))
         assert combo.currentText() == "block2_pool"
     assert page.layout_info.cut == "block2_pool" and page.tree.topLevelItemCount() == 2
+
+
+def test_the_model_pages_counts_count_the_heads_statistics_once_and_say_so():
+    """Issue 24: the Model page said "1 026 trainable · 14 714 688 frozen", the log 14,715,713 (the statistics)."""
+    from tlstudio.config import HeadConfig
+    from tlstudio.layout import head_param_count, head_stat_count, head_training_counts
+    from ui.jobs.model_jobs import counts_text
+
+    from tests.core.test_layout import _toy_layout
+
+    layout = _toy_layout()
+    head = HeadConfig(pooling="avg", dense=(), dropout=0.2)
+    params, stats = head_param_count(head, layout.feature_shape, 2), head_stat_count(head, layout.feature_shape)
+    assert stats == 17  # mean and variance of 8 pooled features, and their count
+    phase1 = head_training_counts(layout, params, stats)
+    text = counts_text(layout, set(), head, 2).replace("\u202f", "").replace(" ", "")
+    assert f"{phase1.non_trainable}frozen" in text  # 104 backbone + 17 statistics: what the run's log says
+    assert "17normalizationstatistics" in text

@@ -129,3 +129,22 @@ def test_marker_label_without_a_known_rate_and_after_reset(qtbot):
     assert not plots.phase_lines[-1].isVisible()
     plots.show_history([{"epoch": 0, "phase": 1, "loss": 1.0, "lr": 1e-3}, {"epoch": 1, "phase": 2, "loss": 0.5, "lr": 1e-5}])
     assert plots.phase2_epoch == 1.0 and plots.phase_lines[-1].label.toPlainText() == "fine-tune · LR 1e-5"
+
+
+def test_the_x_axis_fits_the_epochs_run_once_the_run_ends(qtbot):
+    """Issue 24: an early-stopped run filled 8% of a 0–100 axis."""
+    from tlstudio.events import EpochEnd
+
+    plots = TrainingPlots()
+    qtbot.addWidget(plots)
+    plots.resize(600, 500)
+    plots.show()
+    plots.set_epochs(100)  # the plan
+    for epoch in range(8):  # early stopping after 8
+        plots.add_epoch(EpochEnd(1, epoch, {"loss": 1.0 / (epoch + 1), "accuracy": 0.5, "val_loss": 1.0, "val_accuracy": 0.5}, 0.0, 1.0))
+    plots.fit_epochs_run()
+    low, high = plots.loss_widget.getPlotItem().viewRange()[0]
+    assert high < 10 and _bottom_labels(plots)[-1] == "8"
+    plots.reset()
+    plots.show_history([{"epoch": e, "phase": 1, "loss": 1.0, "accuracy": 0.5} for e in range(3)])  # a reopened run
+    assert plots.loss_widget.getPlotItem().viewRange()[0][1] < 4

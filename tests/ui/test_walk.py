@@ -115,6 +115,7 @@ def test_the_whole_walk_from_data_to_a_reopened_project(qtbot, shapes, tmp_path,
     # --- evaluate the run's model on its validation split
     evaluate = window.pages["evaluate"]
     window.show_page("evaluate")
+    evaluate.evaluate_button.click()  # evaluation runs when asked (issue 24)
     qtbot.waitUntil(lambda: evaluate.result is not None and not evaluate.runner.is_running(), timeout=STEP_TIMEOUT_MS)
     assert evaluate.history.table.rowCount() == 1
 

@@ -74,7 +74,7 @@ def test_the_function_always_gets_sink_and_cancel(qtbot):
     assert "unexpected keyword argument 'sink'" in rec.errors[0][0]
 
 
-def test_error_becomes_message_and_traceback(qtbot):
+def test_a_user_facing_error_becomes_a_message_with_words_as_details(qtbot):
     def broken(path, *, sink, cancel):
         sink(LogMessage("about to fail"))
         raise DataError("The folder has no class sub-folders.", path=path)
@@ -86,8 +86,19 @@ def test_error_becomes_message_and_traceback(qtbot):
     assert rec.results == []
     message, details = rec.errors[0]
     assert message == "The folder has no class sub-folders. (/data/nowhere)"
-    assert "Traceback" in details and "DataError" in details and "broken" in details
+    assert "Traceback" not in details and "DataError" in details and "File or folder: /data/nowhere" in details
     assert rec.order == ["event", "error", "finished"]
+
+
+def test_a_bug_in_the_engine_shows_the_engine_traceback_not_the_relay():
+    from tlstudio.procrun import RemoteTraceback
+    from ui.worker import format_error
+
+    exc = KeyError("layer")
+    exc.__cause__ = RemoteTraceback('Traceback (most recent call last):\n  File "jobs/x.py", line 3\nKeyError: layer\n')
+    message, details = format_error(exc)
+    assert message == "KeyError: 'layer'"
+    assert details.startswith("In the engine process:\nTraceback") and "RemoteTraceback" not in details
 
 
 def test_unexpected_exception_message_names_the_type():

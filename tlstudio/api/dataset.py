@@ -46,6 +46,21 @@ class SkippedFile:
 
 
 @dataclass(frozen=True)
+class SkippedClass:
+    """A class folder that will not be trained on, and why.
+
+    Attributes:
+        name: The folder's (class) name.
+        folder: The class folder (of the training split in a presplit dataset).
+        reason: Short human-readable reason, e.g. ``"no valid images in /d/birds (2 skipped: 2 zero bytes)"``.
+    """
+
+    name: str
+    folder: str
+    reason: str
+
+
+@dataclass(frozen=True)
 class ScanResult:
     """What a folder scan found, before any file is opened.
 
@@ -97,6 +112,9 @@ class ValidationReport:
         cache_hits: Files whose result came from the validation cache.
         max_megapixels: The size limit that was applied.
         cancelled: True when validation stopped early; ``valid`` is then partial.
+        skipped_classes: Class folders left out because they have no valid
+            training image (:func:`tlstudio.data.prepare.usable_classes`); they
+            are not in ``scan.class_names``.
     """
 
     scan: ScanResult
@@ -106,6 +124,7 @@ class ValidationReport:
     cache_hits: int = 0
     max_megapixels: float = 89.0
     cancelled: bool = False
+    skipped_classes: tuple[SkippedClass, ...] = ()
 
     @property
     def root(self) -> str:
@@ -150,6 +169,7 @@ class ValidationReport:
             "num_valid": self.num_valid,
             "num_skipped": self.num_skipped,
             "skipped": [{"path": s.path, "reason": s.reason} for s in self.skipped],
+            "skipped_classes": skipped_classes_json(self.skipped_classes),
             "warnings": list(self.scan.warnings),
             "seconds": round(self.seconds, 4),
             "cache_hits": self.cache_hits,
@@ -195,6 +215,8 @@ class PreparedData:
         root: Absolute dataset folder.
         seed: Seed of the split.
         cancelled: True when preparation was cancelled; the splits are then empty.
+        refused: Why the folder cannot train a classifier ("" when it can);
+            the splits are then empty and ``report`` says what was found.
     """
 
     class_names: tuple[str, ...]
@@ -208,6 +230,7 @@ class PreparedData:
     root: str
     seed: int = 0
     cancelled: bool = False
+    refused: str = ""
 
     @property
     def num_classes(self) -> int:
@@ -227,11 +250,18 @@ class PreparedData:
             "num_valid": self.report.num_valid,
             "num_skipped": self.report.num_skipped,
             "skipped": [{"path": s.path, "reason": s.reason} for s in self.report.skipped],
+            "skipped_classes": skipped_classes_json(self.report.skipped_classes),
             "warnings": list(self.report.scan.warnings),
             "seconds": round(self.report.seconds, 4),
             "cache_hits": self.report.cache_hits,
             "cancelled": self.cancelled,
+            **({"refused": self.refused} if self.refused else {}),
         }
+
+
+def skipped_classes_json(skipped: tuple[SkippedClass, ...]) -> list[dict[str, str]]:
+    """The skipped classes as JSON objects (``name``, ``folder``, ``reason``)."""
+    return [{"name": c.name, "folder": c.folder, "reason": c.reason} for c in skipped]
 
 
 def empty_counts(class_names: tuple[str, ...], splits: tuple[str, ...] = SPLITS) -> dict[str, dict[str, int]]:

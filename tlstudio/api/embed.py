@@ -64,6 +64,10 @@ class EmbedResult:
         cut: The cut whose features were projected.
         seconds: Wall time of the job.
         cancelled: True when the job stopped early (everything is then empty).
+        model_path: The model whose predictions these are ("" when none predicted).
+        prediction_note: Why a model that was given predicted nothing, e.g. its
+            class names are not the dataset's ("" otherwise).
+        root: The dataset folder mapped.
     """
 
     coords: np.ndarray
@@ -77,6 +81,22 @@ class EmbedResult:
     cut: str = ""
     seconds: float = 0.0
     cancelled: bool = False
+    model_path: str = ""
+    prediction_note: str = ""
+    root: str = ""
+
+
+def class_mismatch(model_names, data_names) -> str:
+    """Why a model with classes ``model_names`` must not predict a dataset of ``data_names``; "" when they match.
+
+    A model is used for a dataset only when its class names are the dataset's
+    (in any order): a model of other classes would colour every image wrong.
+    """
+    model_names, data_names = tuple(model_names), tuple(data_names)
+    if set(model_names) == set(data_names):
+        return ""
+    return (f"the model's classes ({', '.join(model_names) or 'none found'}) are not this dataset's "
+            f"({', '.join(data_names)}), so it predicts nothing here; train on this dataset to colour the map by predictions")
 
 
 METHODS = ("auto", "tsne", "pca")

@@ -134,8 +134,16 @@ def _unexpected(exc: BaseException) -> int:
     return EXIT_ERROR
 
 
+TENSORFLOW_COMMANDS = frozenset({"train", "predict", "export", "inspect", "evaluate", "probe", "audit", "sweep"})
+"""Sub-commands that load TensorFlow: it is imported first, its start-up lines going to the log file."""
+
+
 def _run(args: argparse.Namespace) -> int:
     try:
+        if getattr(args, "command", None) in TENSORFLOW_COMMANDS:
+            from tlstudio.tf_startup import import_tensorflow_quietly
+
+            import_tensorflow_quietly()
         return int(args.func(args) or 0)
     except UsageError as exc:
         error(str(exc))

@@ -1,9 +1,10 @@
 """``tlstudio-cli scan DATA``: validate a dataset folder and show how it splits.
 
 Prints the classes, the valid images per class, the split counts, the class
-weights and every skipped file with its reason. Exits 0 when the data can
-train a classifier, 3 when it cannot (the reason goes to stderr) and 2 for a
-bad command line. File names that are not valid UTF-8 are printed as their
+weights, every skipped file with its reason and every class folder skipped
+because it has no valid training image. Exits 0 when the data can train a
+classifier (at least two usable classes), 3 when it cannot (the reason goes
+to stderr) and 2 for a bad command line. File names that are not valid UTF-8 are printed as their
 original bytes, as ``ls`` prints them.
 """
 
@@ -67,6 +68,10 @@ def _print_report(data: dict) -> None:
         print("\nWarnings:")
         for warning in data["warnings"]:
             print(f"  {warning}")
+    if data.get("skipped_classes"):
+        print(f"\nSkipped classes ({len(data['skipped_classes'])}):")
+        for c in data["skipped_classes"]:
+            print(f"  {c['name']}: {c['reason']}")
     if data["skipped"]:
         print(f"\nSkipped files ({len(data['skipped'])}):")
         for s in data["skipped"]:
@@ -75,7 +80,7 @@ def _print_report(data: dict) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from tlstudio.config import DataConfig
-    from tlstudio.data.prepare import assemble, check_usable
+    from tlstudio.data.prepare import assemble, check_usable, usable_classes
     from tlstudio.data.scan import scan_folder
     from tlstudio.data.split import split_items
     from tlstudio.data.validate import validate_files
@@ -92,6 +97,7 @@ def run(args: argparse.Namespace) -> int:
     report = validate_files(
         scan, max_megapixels=config.max_megapixels, use_cache=not args.no_cache, sink=None if args.json else _progress
     )
+    report = usable_classes(report)  # empty class folders are skipped, listed with their reason
     problem = None
     try:
         check_usable(report)

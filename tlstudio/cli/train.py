@@ -313,6 +313,11 @@ def _clock(seconds: float) -> str:
     return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
 
 
+def _n(count: int, noun: str) -> str:
+    """``"1 epoch"``, ``"3 epochs"``."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
 class ProgressPrinter:
     """A sink that draws a text progress bar with ETA on ``stream``.
 
@@ -366,7 +371,7 @@ class ProgressPrinter:
             self._newline()
             self._write(
                 f"training on {event.num_train} images ({event.num_val} validation), {len(event.class_names)} classes, "
-                f"{event.total_epochs} epochs x {event.steps_per_epoch} steps, batch {event.batch_size}; {event.devices}{cache}",
+                f"{_n(event.total_epochs, 'epoch')} x {_n(event.steps_per_epoch, 'step')}, batch {event.batch_size}; {event.devices}{cache}",
                 final=True,
             )
             self._write(f"run folder: {event.run_dir}", final=True)
@@ -374,7 +379,7 @@ class ProgressPrinter:
             self._newline()
             self._phase_start = None
             self._write(
-                f"phase {event.phase} ({event.name}): {event.epochs} epochs at lr {event.learning_rate:g}, "
+                f"phase {event.phase} ({event.name}): {_n(event.epochs, 'epoch')} at lr {event.learning_rate:g}, "
                 f"{event.trainable_params:,} trainable / {event.non_trainable_params:,} frozen parameters",
                 final=True,
             )
@@ -427,7 +432,7 @@ def summary(result, worker=None) -> str:
     lines = []
     best = result.best_metrics
     state = "cancelled" if result.cancelled else ("failed" if result.error else "finished")
-    lines.append(f"Training {state} after {result.epochs_completed} epochs in {_clock(result.seconds)}.")
+    lines.append(f"Training {state} after {_n(result.epochs_completed, 'epoch')} in {_clock(result.seconds)}.")
     if best:
         parts = [f"{k} {best[k]:.4f}" for k in ("val_accuracy", "val_loss", "accuracy", "loss") if k in best]
         lines.append(f"Best epoch {int(best.get('epoch', 0)) + 1} (by {result.monitor}): " + ", ".join(parts))

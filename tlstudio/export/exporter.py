@@ -27,6 +27,7 @@ verified one.
 from __future__ import annotations
 
 import contextlib
+import shutil
 import time
 from pathlib import Path
 from typing import Any, Callable, Mapping
@@ -39,7 +40,7 @@ from tlstudio.cancel import CancelToken, ensure_token
 from tlstudio.config import ExportConfig
 from tlstudio.errors import ExportError
 from tlstudio.events import LogMessage, Progress, Sink, null_sink
-from tlstudio.export.formats import FORMAT_LABELS, FORMAT_TOLERANCES, available_formats, target_paths
+from tlstudio.export.formats import FORMAT_LABELS, FORMAT_TOLERANCES, available_formats, other_model_files, target_paths
 from tlstudio.export.inference import augmentation_layers, inference_model
 from tlstudio.export.metadata import SERVED_GRAPH, build_metadata, class_counts_from_report, input_hw, is_export_metadata, labels_text, merge_previous, previous_export
 from tlstudio.export.verify import predict_in_fresh_process, top1_agreement
@@ -117,6 +118,16 @@ def _check_request(export_cfg: ExportConfig) -> None:
             raise ExportError(f"{FORMAT_LABELS[fmt]} export is not available: {reasons[fmt]} Received: formats={export_cfg.formats!r}")
 
 
+def remove_export_file(path: Path) -> None:
+    """Remove one file (or SavedModel folder) an earlier export wrote; nothing else is ever removed here."""
+    if path.is_dir():
+        if not (path / "saved_model.pb").is_file():
+            raise ExportError(f"Not removing {path}: expected a SavedModel folder (with saved_model.pb).", path=str(path))
+        shutil.rmtree(path)
+    else:
+        path.unlink()
+
+
 def _check_targets(targets: Mapping[str, Path], overwrite: bool) -> None:
     out_dir = next(iter(targets.values())).parent
     if out_dir.exists() and not out_dir.is_dir():
@@ -186,8 +197,18 @@ def export_model(
     targets = target_paths(export_cfg.out_dir, export_cfg.name, formats)
     _check_targets(targets, export_cfg.overwrite)
     out_dir = Path(export_cfg.out_dir)
-    try:
-        previous = previous_export(out_dir, class_names, (height, width), formats)
+    # files another source model left (the GUI lists the same ones in its confirmation, so only they are removed)
+    others = other_model_files(out_dir, export_cfg.name, formats, str(meta.get("source_model") or ""))
+    if others and not export_cfg.overwrite:
+        listed = ", ".join(str(p) for p in others)
+        raise ExportError(
+            f"{out_dir} already holds {listed} exported from another model; labels.txt and model.json describe one "
+            f"model. Choose another folder, move those files away, or allow replacing them (they are then removed; "
+            f"CLI: --force). Received: classes {class_names}, source {meta.get('source_model') or 'unknown'}",
+            path=str(others[0]),
+        )
+    try:  # another model's files (confirmed by overwrite) are removed below: nothing of them is kept
+        previous = previous_export(out_dir, class_names, (height, width), formats, keep_out=others)
     except ValueError as exc:
         raise ExportError(str(exc), path=str(out_dir)) from exc
     left_out = augmentation_layers(model)
@@ -285,7 +306,12 @@ def export_model(
         "tolerance": tolerances,
         "process": "fresh python -I process importing only TensorFlow/Keras" if parity else None,
     }
+    if others:  # confirmed by the user (overwrite): another model's files go, and are not described
+        for path in others:
+            remove_export_file(path)
+            sink(LogMessage(f"removed {path}: it was exported from another model"))
     model_json = merge_previous(model_json, previous, out_dir)
+    model_json["labels_file"] = targets["labels"].name
     atomic_write_text(targets["labels"], labels_text(class_names))
     atomic_write_json(targets["metadata"], model_json, default=str)
     done += 1

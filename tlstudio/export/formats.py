@@ -114,3 +114,51 @@ def _probe_onnx_conversion() -> None:
         got = open_runner("onnx", path)(batch)
     if not np.allclose(got, expected, atol=1e-4):
         raise RuntimeError(f"probe predictions differ by {float(np.abs(got - expected).max()):.3g}")
+
+
+def _read_metadata(out_dir: Path) -> dict | None:
+    import json
+
+    try:
+        data = json.loads((out_dir / METADATA_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) and isinstance(data.get("files"), dict) else None
+
+
+def source_of(path: str | Path) -> str:
+    """The model file an export of ``path`` (a run folder or a model file) records as its ``source_model``."""
+    p = Path(path)
+    if p.is_dir() and (p / "model.keras").is_file():
+        p = p / "model.keras"
+    return str(p.resolve())
+
+
+def other_model_files(out_dir: str | Path, name: str, formats: tuple[str, ...] | list[str], source_model: str,
+                      class_names: list[str] | tuple[str, ...] | None = None) -> list[Path]:
+    """Files an earlier export of *another* model left in ``out_dir`` that this export would not replace.
+
+    ``model.json`` names them with the model they came from (``file_details``
+    ``source_model``, and the folder's class names): a file from another
+    source model, or from a model of other classes, is another model's. An
+    export either refuses them or, once the user confirmed the list, removes
+    them: ``model.json`` and ``labels.txt`` describe one model.
+    """
+    out = Path(out_dir)
+    data = _read_metadata(out)
+    if data is None:
+        return []
+    replacing = set(target_paths(out, name, formats).values())
+    old_names = [str(n) for n in data.get("class_names") or []]
+    other_classes = class_names is not None and old_names != [str(n) for n in class_names]
+    details = data.get("file_details") or {}
+    found = []
+    for fmt, file_name in data["files"].items():
+        path = out / str(file_name)
+        if path in replacing or not path.exists():
+            continue
+        entry = details.get(fmt) if isinstance(details.get(fmt), dict) else {}
+        old_source = entry.get("source_model") or data.get("source_model")
+        if other_classes or (old_source and source_model and str(old_source) != str(source_model)):
+            found.append(path)
+    return sorted(found)

@@ -137,6 +137,7 @@ def previous_export(
     class_names: list[str] | tuple[str, ...],
     hw: tuple[int, int],
     replacing: list[str] | tuple[str, ...],
+    keep_out: list[Path] | tuple[Path, ...] = (),
 ) -> dict[str, Any] | None:
     """The folder's earlier ``model.json`` when its other files may stay described by the new one.
 
@@ -145,6 +146,7 @@ def previous_export(
         class_names: The new export's class names.
         hw: The new export's (height, width).
         replacing: Formats the new export writes (their earlier files are replaced).
+        keep_out: Earlier files the export removes (another model's, confirmed): they do not stay.
 
     Returns:
         The earlier metadata, or None when there is none (or not a tlstudio one).
@@ -157,7 +159,9 @@ def previous_export(
     data = read_json(path)
     if not is_export_metadata(data):
         return None
-    staying = {fmt: name for fmt, name in data["files"].items() if fmt not in replacing and (Path(out_dir) / str(name)).exists()}
+    gone = {Path(p) for p in keep_out}
+    staying = {fmt: name for fmt, name in data["files"].items()
+               if fmt not in replacing and (Path(out_dir) / str(name)).exists() and Path(out_dir) / str(name) not in gone}
     if not staying:
         return data
     old_names = [str(n) for n in data.get("class_names") or []]

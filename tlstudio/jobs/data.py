@@ -28,20 +28,24 @@ def prepare(config: PrepareDataConfig, *, sink: Sink, cancel: CancelToken) -> "P
 
     Returns:
         The :class:`~tlstudio.data.PreparedData`; ``cancelled`` is True, with
-        empty splits, when ``cancel`` was set while files were being checked.
+        empty splits, when ``cancel`` was set while files were being checked;
+        ``refused`` says why, with empty splits and the validation report, when
+        the folder cannot train a classifier (no class folders, fewer than two
+        usable classes). Class folders without valid images are skipped and
+        listed in ``report.skipped_classes``.
 
     Raises:
-        DataError: the folder cannot train a classifier (no class folders, one
-            class, a class without valid images...).
+        DataError: the folder does not exist or cannot be read.
     """
-    from tlstudio.data import prepare_data, sample_dataset_path
+    from tlstudio.data import sample_dataset_path
+    from tlstudio.data.prepare import examine
 
     data = config.data
     if config.sample:
         sink(Progress("sample", 0, 0, "Preparing the sample dataset…"))
         data = dataclasses.replace(data, root=str(sample_dataset_path()))
     sink(Progress("scan", 0, 0, f"Scanning {data.root}…"))
-    return prepare_data(data, sink=sink, cancel=cancel)
+    return examine(data, sink=sink, cancel=cancel)
 
 
 def augment_preview(config: AugmentPreviewConfig, *, sink: Sink, cancel: CancelToken) -> "np.ndarray":

@@ -6,8 +6,10 @@ map after an audit of the same data and backbone costs only the projection
 (:mod:`tlstudio.analysis.embed`: PCA then t-SNE, or PCA alone above
 ``tsne_limit`` images). The dataset honours the project's exclusions and
 label overrides (``DataConfig.exclude`` / ``relabel``). When a trained model
-is given (``model_path``: a run folder or model file), every image is also
-predicted, so the map can be coloured by predicted class or by correct/wrong.
+is given (``model_path``: a run folder or model file) and its class names are
+the dataset's, every image is also predicted, so the map can be coloured by
+predicted class or by correct/wrong; a model of other classes predicts
+nothing, and the result says why (``prediction_note``).
 
 The config and result are in :mod:`tlstudio.api.embed`.
 """
@@ -16,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tlstudio.api.embed import EmbedConfig, EmbedResult
+from tlstudio.api.embed import EmbedConfig, EmbedResult, class_mismatch
 from tlstudio.cancel import CancelToken
 from tlstudio.errors import ConfigError
 from tlstudio.events import LogMessage, Progress, Sink
@@ -64,14 +66,21 @@ def embed(config: EmbedConfig, *, sink: Sink, cancel: CancelToken) -> EmbedResul
         sink(LogMessage(f"{len(data.paths)} images: the map is PCA alone (t-SNE is used up to {config.tsne_limit} images)"))
     if cancel.cancelled:
         return _empty(data.class_names, time.perf_counter() - start)
-    predicted, names = np.zeros(0, np.int64), ()
+    predicted, names, note, used = np.zeros(0, np.int64), (), "", ""
     if config.model_path:
-        predicted, names = _predict(config.model_path, data.paths, data.class_names, sink, cancel)
+        from tlstudio.io.model_files import resolve_model
+
+        note = class_mismatch(resolve_model(config.model_path, require_class_names=False).class_names, data.class_names)
+        if note:
+            sink(LogMessage(f"{config.model_path}: {note}", "warning"))
+        else:
+            predicted, names = _predict(config.model_path, data.paths, data.class_names, sink, cancel)
+            used = config.model_path
         if cancel.cancelled:
             return _empty(data.class_names, time.perf_counter() - start)
     sink(Progress("embed", 1, 1, "Map ready"))
     return EmbedResult(coords, data.labels, data.paths, data.splits, data.class_names, predicted, names, method, cut,
-                       time.perf_counter() - start)
+                       time.perf_counter() - start, model_path=used, prediction_note=note, root=config.data.root)
 
 
 def _predict(model_path: str, paths, class_names, sink: Sink, cancel: CancelToken):

@@ -8,13 +8,25 @@ each other's autosave. After a crash, :func:`pending_autosaves` lists the side
 files of other sessions newer than the project, :func:`recover` gives the
 newest, and :meth:`~tlstudio.project.project.Project.recover` opens it. Only a
 save, or an explicit "discard", removes a side file.
+
+**Live sessions.** A running window claims its session (:func:`claim_session`):
+a lock file ``<cache>/sessions/<session>.lock`` holding its PID and the
+project it has open, locked (``flock``) for as long as the process lives. The
+operating system drops the lock when the process ends, crash or ``kill -9``
+included, so :func:`session_alive` tells a live instance from a crashed one
+without trusting a PID that may have been reused. A live session's autosave is
+never offered as a crash (:func:`pending_autosaves`), and
+:func:`sessions_with_project` names the other live instances that have a
+project open.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import uuid
 from pathlib import Path
+from typing import Any
 
 from tlstudio.errors import ProjectError
 
@@ -88,6 +100,8 @@ def pending_autosaves(path: str | os.PathLike | None, own_session: str | None = 
         session = _session_of(side, base)
         if session is None or (own_session and session == own_session) or not side.is_file():
             continue
+        if session and session_alive(session):
+            continue  # another window that is still open: its current work, not a crash
         try:
             mtime = side.stat().st_mtime_ns
         except OSError:
@@ -124,3 +138,122 @@ def discard_autosave(path: str | os.PathLike | None, side: str | os.PathLike | N
         target.unlink()
     except FileNotFoundError:
         pass
+
+
+# ----------------------------------------------------------------- live sessions
+
+_HELD: dict[str, Any] = {}
+"""Session id -> the open, locked lock file of a session this process claimed."""
+
+
+def _lock_path(session: str) -> Path:
+    from tlstudio.paths import cache_dir
+
+    return cache_dir("sessions") / f"{session}.lock"
+
+
+def _try_lock(fh: Any) -> bool:
+    """Lock ``fh`` exclusively without waiting; False when another open file holds the lock."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX: an OS without flock counts the lock file alone
+        return True
+    try:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
+
+
+def claim_session(session: str = SESSION_ID, project: str | os.PathLike | None = None) -> None:
+    """Mark ``session`` as live for this process's lifetime, with the project it has open.
+
+    Calling it again for a held session only records the new project.
+    """
+    info = json.dumps({"pid": os.getpid(), "project": os.path.abspath(project) if project else ""})
+    fh = _HELD.get(session)
+    if fh is None:
+        path = _lock_path(session)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fh = open(path, "a+", encoding="utf-8")  # noqa: SIM115 - held open: the lock lives as long as the file
+        if not _try_lock(fh):
+            fh.close()
+            raise RuntimeError(f"session {session} is already claimed by another process. Received: {path}")
+        _HELD[session] = fh
+    fh.seek(0)
+    fh.truncate()
+    fh.write(info)
+    fh.flush()
+
+
+def release_session(session: str = SESSION_ID) -> None:
+    """End ``session``'s claim (the window closed): its lock file goes."""
+    fh = _HELD.pop(session, None)
+    if fh is None:
+        return
+    try:
+        _lock_path(session).unlink()
+    except OSError:
+        pass
+    fh.close()
+
+
+def _read_claim(session: str) -> dict[str, Any] | None:
+    """The claim of a live ``session`` (``pid``, ``project``), or None when it is not live.
+
+    A lock file nobody holds is a crashed session's: it is removed.
+    """
+    if session in _HELD:
+        fh = _HELD[session]
+        fh.seek(0)
+        text = fh.read()
+    else:
+        path = _lock_path(session)
+        try:
+            fh = open(path, "r+", encoding="utf-8")  # noqa: SIM115
+        except OSError:
+            return None
+        with fh:
+            if _try_lock(fh):  # nobody holds it: that process is gone
+                try:
+                    path.unlink()
+                except OSError:
+                    pass
+                return None
+            text = fh.read()
+    try:
+        data = json.loads(text or "{}")
+    except ValueError:
+        data = {}
+    return data if isinstance(data, dict) else {}
+
+
+def session_alive(session: str) -> bool:
+    """True while the process that claimed ``session`` runs (this one included)."""
+    return bool(session) and _read_claim(session) is not None
+
+
+def sessions_with_project(path: str | os.PathLike, own_session: str | None = SESSION_ID) -> list[str]:
+    """The other live sessions that have the project file ``path`` open."""
+    from tlstudio.paths import cache_dir
+
+    folder = cache_dir("sessions")
+    if not folder.is_dir():
+        return []
+    target = os.path.abspath(path)
+    found = []
+    for lock in sorted(folder.glob("*.lock")):
+        session = lock.name[: -len(".lock")]
+        if session == own_session:
+            continue
+        claim = _read_claim(session)
+        if claim is not None and claim.get("project") == target:
+            found.append(session)
+    return found
+
+
+def session_pid(session: str) -> int | None:
+    """The PID that claimed a live ``session``, or None."""
+    claim = _read_claim(session)
+    pid = claim.get("pid") if claim else None
+    return pid if isinstance(pid, int) else None

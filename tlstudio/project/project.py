@@ -40,6 +40,7 @@ from tlstudio.dataset_decisions import DatasetDecisions
 from tlstudio.errors import ConfigError, ProjectError
 from tlstudio.io.atomic import atomic_write_text
 from tlstudio.training.safe_delete import delete_run_folder, deletable_run_folder
+from tlstudio.project.analysis_records import MapRecord, ProbeRecord, read_record
 from tlstudio.project.audit_record import AuditRecord
 from tlstudio.project.autosave import PROJECT_SUFFIX, SESSION_ID, autosave_path, discard_autosave, recover
 from tlstudio.project.migrations import SCHEMA_VERSION, migrate
@@ -83,6 +84,11 @@ class Project:
             (:class:`~tlstudio.dataset_decisions.DatasetDecisions`).
         audit: The last dataset audit (:class:`~tlstudio.project.audit_record.AuditRecord`), or None.
         audit_problem: Why the file's audit record was dropped (damaged), else "".
+        probe: The last transfer probe (:class:`~tlstudio.project.analysis_records.ProbeRecord`), or None.
+        map: The last embedding map (:class:`~tlstudio.project.analysis_records.MapRecord`), or None.
+        sweep_folder: The folder of the last head sweep ("" when none), wherever it was
+            made (an untitled project's sweeps live in the cache).
+        record_problems: Why the file's probe or map record was dropped (damaged).
     """
 
     def __init__(
@@ -111,6 +117,10 @@ class Project:
         self.decisions = decisions if decisions is not None else DatasetDecisions()
         self.audit = audit
         self.audit_problem = ""
+        self.probe: ProbeRecord | None = None
+        self.map: MapRecord | None = None
+        self.sweep_folder = ""
+        self.record_problems: list[str] = []
 
     @property
     def damaged_runs(self) -> list[RunRecord]:
@@ -123,7 +133,7 @@ class Project:
         problems = [f"Run {r.id} is damaged: {r.damaged}" for r in self.damaged_runs]
         if self.audit_problem:
             problems.append(f"The last audit's record is damaged and was dropped (run the audit again): {self.audit_problem}")
-        return problems
+        return problems + self.record_problems
 
     # ----------------------------------------------------------------- create / load / save
 
@@ -165,6 +175,9 @@ class Project:
             "runs": [r.to_dict() for r in self.runs],
             **self.decisions.to_dict(),
             **({"audit": self.audit.to_dict()} if self.audit is not None else {}),
+            **({"probe": self.probe.to_dict()} if self.probe is not None else {}),
+            **({"map": self.map.to_dict()} if self.map is not None else {}),
+            **({"sweep_folder": self.sweep_folder} if self.sweep_folder else {}),
         }
 
     @classmethod
@@ -214,6 +227,17 @@ class Project:
             audit=audit,
         )
         project.audit_problem = audit_problem
+        where_file = str(path) if path else None
+        project.probe, problem = read_record(ProbeRecord, current, "probe", where_file)
+        if problem:
+            logger.warning("dropped the damaged probe record of %s: %s", where, problem)
+            project.record_problems.append(f"The last transfer probe's record is damaged and was dropped (run the probe again): {problem}")
+        project.map, problem = read_record(MapRecord, current, "map", where_file)
+        if problem:
+            logger.warning("dropped the damaged map record of %s: %s", where, problem)
+            project.record_problems.append(f"The last embedding map's record is damaged and was dropped (compute the map again): {problem}")
+        folder = current.get("sweep_folder")
+        project.sweep_folder = folder if isinstance(folder, str) else ""
         return project
 
     @classmethod
@@ -329,6 +353,21 @@ class Project:
         """Keep ``record`` as the last dataset audit (None forgets it) and mark the project dirty."""
         self.audit = record
         self.audit_problem = ""
+        self.dirty = True
+
+    def set_probe(self, record: ProbeRecord | None) -> None:
+        """Keep ``record`` as the last transfer probe (None forgets it) and mark the project dirty."""
+        self.probe = record
+        self.dirty = True
+
+    def set_map(self, record: MapRecord | None) -> None:
+        """Keep ``record`` as the last embedding map (None forgets it) and mark the project dirty."""
+        self.map = record
+        self.dirty = True
+
+    def set_sweep_folder(self, folder: str) -> None:
+        """Remember the folder of the last head sweep, wherever it is, and mark the project dirty."""
+        self.sweep_folder = str(folder)
         self.dirty = True
 
     # ----------------------------------------------------------------- configs
@@ -456,6 +495,9 @@ class Project:
         if len(ids) < 2:
             raise ProjectError(f"select two or more runs to compare. Received: {list(ids)}")
         records = [self.get_run(i) for i in ids]
+        for r in records:
+            if not r.epochs_completed and not r.history:
+                raise ProjectError(f"run {r.id} completed no epoch: it has no curves or metrics to compare. Received: {list(ids)}")
         return RunComparison(
             ids=ids,
             curves={r.id: history_curves(r.history) for r in records},

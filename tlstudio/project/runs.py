@@ -21,6 +21,9 @@ CURVE_KEYS = ("loss", "accuracy", "val_loss", "val_accuracy", "lr")
 DIFF_IGNORED = ("run_dir", "resume_from")
 """Config keys that differ between any two runs and are left out of config diffs."""
 
+NO_EPOCH = "no epoch completed"
+"""The status of a run cancelled before its first epoch ended: no model, kept out of comparisons."""
+
 
 def utc_now() -> str:
     """The current UTC time as ISO text to the second (``"2026-01-02T03:04:05Z"``)."""
@@ -52,7 +55,8 @@ class RunRecord:
         history: One dict per epoch (see :class:`tlstudio.training.RunResult`).
         best_metrics: Metrics of the best epoch.
         created: ISO time the run was added.
-        status: ``"finished"``, ``"cancelled"``, ``"failed"`` or ``"unknown"``.
+        status: ``"finished"``, ``"cancelled"``, ``"failed"``, ``"unknown"`` or
+            ``"no epoch completed"`` (cancelled before its first epoch ended).
         notes: Free text from the user.
         model_path: The run's usable model, or None.
         class_names: Class names in label order.
@@ -182,6 +186,8 @@ class RunRecord:
         else:
             config_dict = to_dict(config)
         status = "failed" if result.error else "cancelled" if result.cancelled else "finished"
+        if status == "cancelled" and not int(result.epochs_completed):
+            status = NO_EPOCH  # stopped before its first epoch ended: no model, no curves to compare
         return cls(
             id=run_id or Path(result.run_dir).name,
             run_dir=str(result.run_dir),

@@ -14,8 +14,11 @@ time each rule fires; it never stops a run. The rules:
     A batch loss that is NaN or infinite, or an epoch's training loss that
     rose sharply over the best epoch of the same phase.
 ``chance_accuracy``
-    Training accuracy, averaged over the last :data:`CHANCE_EPOCHS` epochs,
-    still near chance (``1 / classes``).
+    Training accuracy of each of the last :data:`CHANCE_EPOCHS` epochs, and
+    the latest validation accuracy, still near chance: the accuracy of always
+    answering the largest class (``1 / classes`` when the classes are even).
+    When a later epoch's training or validation accuracy is clearly above
+    chance, the advice is withdrawn (``TrainingAdvice(withdrawn=True)``).
 ``overfitting``
     Training accuracy well above validation accuracy for two epochs running.
 ``underfitting_augmentation``
@@ -81,10 +84,15 @@ class Advisor:
     return the advice that fired on that call (usually none).
     """
 
-    def __init__(self, num_classes: int, augmentation: bool | None = None):
+    def __init__(self, num_classes: int, augmentation: bool | None = None, class_counts: Sequence[int] | None = None):
         self.num_classes = max(2, int(num_classes))
         self.augmentation = augmentation
         self.fired: set[str] = set()
+        self.withdrawn: set[str] = set()
+        counts = [int(c) for c in class_counts or () if c is not None]
+        self.chance = max(counts) / sum(counts) if counts and sum(counts) > 0 else 1.0 / self.num_classes
+        """Accuracy of always answering the largest class (``1 / classes`` when even or unknown)."""
+        self.balanced = not counts or self.chance <= 1.0 / self.num_classes + 1e-9
 
     # ------------------------------------------------------------- inputs
 
@@ -154,25 +162,53 @@ class Advisor:
             epoch,
         )
 
+    def _chance_threshold(self) -> float:
+        return self.chance + CHANCE_MARGIN + CHANCE_SHARE * (1.0 - self.chance)
+
     def _check_chance(self, history: Sequence[Mapping[str, Any]], epoch: int) -> list[TrainingAdvice]:
+        if "chance_accuracy" in self.fired:
+            return self._withdraw_chance(history, epoch)
         if len(history) < CHANCE_EPOCHS:
             return []
-        chance = 1.0 / self.num_classes
+        chance, limit = self.chance, self._chance_threshold()
         recent = [_finite(h.get("accuracy")) for h in history[-CHANCE_EPOCHS:]]
-        if any(a is None for a in recent):
+        if any(a is None for a in recent) or max(recent) > limit:
             return []
-        if sum(recent) / len(recent) > chance + CHANCE_MARGIN + CHANCE_SHARE * (1.0 - chance):
+        val = _finite(history[-1].get("val_accuracy"))
+        if val is not None and val > limit:  # the held-out images say it learns
             return []
+        guess = (f"guessing scores {chance:.2f} with {self.num_classes} classes" if self.balanced
+                 else f"always answering the largest class scores {chance:.2f}")
         return self._fire(
             "chance_accuracy",
             "Accuracy at chance",
-            f"Training accuracy is {recent[-1]:.2f} after {len(history)} epochs; guessing scores {chance:.2f} "
-            f"with {self.num_classes} classes. The model is not learning.",
+            f"Training accuracy is {recent[-1]:.2f} after {len(history)} epochs"
+            + (f" (validation {val:.2f})" if val is not None else "")
+            + f"; {guess}. The model is not learning.",
             "Lower the learning rate; check that each class folder holds the right images; "
             "try other weights (e.g. ImageNet) or another backbone on the Model page; with strong "
             "augmentation, use less.",
             epoch,
         )
+
+    def _withdraw_chance(self, history: Sequence[Mapping[str, Any]], epoch: int) -> list[TrainingAdvice]:
+        """Take the chance-accuracy advice back once an epoch is clearly above chance (once)."""
+        if "chance_accuracy" in self.withdrawn:
+            return []
+        limit = self._chance_threshold()
+        train, val = _finite(history[-1].get("accuracy")), _finite(history[-1].get("val_accuracy"))
+        if not ((train is not None and train > limit) or (val is not None and val > limit)):
+            return []
+        self.withdrawn.add("chance_accuracy")
+        seen = f"training accuracy {train:.2f}" if train is not None else ""
+        if val is not None:
+            seen += (", " if seen else "") + f"validation {val:.2f}"
+        return [TrainingAdvice(
+            code="chance_accuracy", title="Learning after all",
+            message=f"Epoch {epoch + 1}: {seen}, above chance ({self.chance:.2f}): the model is learning; "
+                    "the earlier \"accuracy at chance\" advice no longer applies.",
+            suggestion="", epoch=int(epoch), withdrawn=True,
+        )]
 
     def _check_gap(self, history: Sequence[Mapping[str, Any]], epoch: int) -> list[TrainingAdvice]:
         recent = history[-GAP_EPOCHS:]

@@ -137,6 +137,8 @@ class RunState:
         advisor: The run's :class:`tlstudio.training.advice.Advisor` (made by the first
             :class:`EventCallback`; shared by the phases so each advice is given once).
         augmentation: Whether the run augments its training images (None: unknown).
+        class_counts: Training images per class, in label order (empty: unknown); the
+            advisor's chance accuracy takes the class balance from them.
     """
 
     monitor: str = "val_accuracy"
@@ -149,6 +151,7 @@ class RunState:
     advisor: Any = None
     augmentation: bool | None = None
     epochs_saved: int = 0
+    class_counts: tuple[int, ...] = ()
 
     @property
     def mode(self) -> str:
@@ -335,7 +338,8 @@ class EventCallback(keras.callbacks.Callback):
             if self.state.advisor is None:
                 from tlstudio.training.advice import Advisor
 
-                self.state.advisor = Advisor(int(self.model.outputs[0].shape[-1]), self.state.augmentation)
+                self.state.advisor = Advisor(int(self.model.outputs[0].shape[-1]), self.state.augmentation,
+                                             class_counts=self.state.class_counts or None)
             for advice in check(self.state.advisor):
                 self.sink(advice)
         except Exception:  # noqa: BLE001 - advice is optional, the run is not

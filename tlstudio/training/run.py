@@ -168,7 +168,8 @@ def run_training(
         interrupted = exc
     # A usable model after a cancel (best checkpoint, else current weights), or after an
     # error once some epoch was trained; never an untrained model for a run that failed.
-    if session.owns_dir and session.model is not None and session.model_path is None and (error is None or state.epochs_saved):
+    # No epoch completed (in any session): no model.keras, nothing that looks trained.
+    if session.owns_dir and session.model is not None and session.model_path is None and state.epochs_saved:
         try:
             session.model_path = _save_usable_model(session)
         except Exception as exc:  # noqa: BLE001
@@ -261,6 +262,7 @@ def _train(
             return
         new_manifest = split_manifest.manifest_from_data(data, config.data)
     session.class_names = tuple(data.class_names)
+    state.class_counts = tuple(int(data.counts.get("train", {}).get(name, 0)) for name in data.class_names)
 
     if resuming:
         _load_previous(config, session, sink)
@@ -406,7 +408,8 @@ def _train(
         if state.cancelled:
             break
 
-    session.model_path = _save_usable_model(session)
+    if state.epochs_saved:  # a run cancelled before its first epoch ended saves no model
+        session.model_path = _save_usable_model(session)
 
 
 def _adapt(head, chunks, sink: Sink) -> bool:

@@ -11,10 +11,28 @@ import dataclasses
 from collections.abc import Sequence
 
 from tlstudio.config import AugmentConfig, DataConfig
+from tlstudio.errors import ConfigError
 from tlstudio.data import split_items  # light: no TensorFlow
 from tlstudio.data.decisions import apply_decisions  # light: no TensorFlow
 from tlstudio.api.dataset import PreparedData
 from tlstudio.api.data import AugmentPreviewConfig, PrepareDataConfig  # config dataclasses only: no TensorFlow
+
+MIN_TRAIN_SHARE = 0.05
+"""The page refuses a split that leaves less than this share of each class to train on."""
+
+def leave_enough_to_train(config: DataConfig) -> None:
+    """The page's rule for a split, beyond :class:`DataConfig`'s own: keep at least 5 % to train on.
+
+    Raises:
+        ConfigError: validation plus test take 95 % or more.
+    """
+    held_out = config.val_fraction + config.test_fraction
+    if held_out >= 1.0 - MIN_TRAIN_SHARE:
+        raise ConfigError(
+            f"Validation + test = {held_out:.0%} leaves too little to train on; keep them under {1 - MIN_TRAIN_SHARE:.0%}. "
+            f"Received: {config.val_fraction:.0%} + {config.test_fraction:.0%}"
+        )
+
 
 PREVIEW_IMAGES = 2
 """Images in the augmentation preview, one per class first."""
@@ -63,3 +81,19 @@ def resplit(prepared: PreparedData, config: DataConfig) -> PreparedData:
         class_weights=dict(result.class_weights),
         seed=config.seed,
     )
+
+
+def counts_text(prepared: PreparedData) -> str:
+    """The Data page's status line: the images the project uses (after its exclusions), what was skipped, the time."""
+    from ui.panels.validation_report import skipped_classes_text
+    from ui.state import dataset_size
+
+    report = prepared.report
+    used = dataset_size(prepared)
+    excluded = report.num_valid - used
+    skipped = f", {report.num_skipped} files skipped" if report.num_skipped else ""
+    classes = skipped_classes_text(report)
+    return (f"{used} usable images in {len(prepared.class_names)} classes{skipped}"
+            + (f", {excluded} excluded by the project" if excluded > 0 else "")
+            + (f"; {classes} (see the Validation report)" if classes else "")
+            + f" (checked in {report.seconds:.1f} s).")

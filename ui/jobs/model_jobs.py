@@ -164,3 +164,23 @@ class DefaultWeightsJob(QObject):
     def _decide(self, key: tuple[str, int], choice: DefaultWeights) -> None:
         _DEFAULT_CHOICES[key] = choice
         self.decided.emit(key, choice)
+
+
+def counts_text(layout, frozen, head, num_classes: int) -> str:
+    """The Model page's parameter counts while fine-tuning and while the head trains alone.
+
+    Counted as the engine counts them (its log says the same figures): the
+    head's normalization statistics (``head_norm``'s mean and variance per
+    pooled feature, and their count) are non-trainable values of the model,
+    named once in the phase-1 line.
+    """
+    from tlstudio.layout import fine_tune_counts, head_param_count, head_stat_count, head_training_counts
+    from ui.panels.freeze_tree import fmt
+
+    params = head_param_count(head, layout.feature_shape, num_classes)
+    stats = head_stat_count(head, layout.feature_shape)
+    tuning = fine_tune_counts(layout, frozen, params, stats)
+    alone = head_training_counts(layout, params, stats)
+    return (f"<b>Fine-tuning:</b> {fmt(tuning.trainable)} trainable · {fmt(tuning.non_trainable)} non-trainable parameters"
+            f"<br><b>Head training (phase 1):</b> {fmt(alone.trainable)} trainable · {fmt(alone.non_trainable)} frozen "
+            f"(the backbone, and the head's {fmt(stats)} normalization statistics)")

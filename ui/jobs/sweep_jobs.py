@@ -13,7 +13,7 @@ import math
 
 from tlstudio.analysis.promote import promote  # plain Python: no Keras
 from tlstudio.backbones import BACKBONES, block_of, cut_points
-from tlstudio.config import FreezeConfig, ModelConfig, RunConfig
+from tlstudio.config import FreezeConfig, ModelConfig, RunConfig, TrainConfig
 from tlstudio.api.sweep import SearchSpace, SweepConfig, Trial
 
 SPACE_AXES = ("poolings", "hidden", "dropouts", "learning_rates", "weight_decays", "label_smoothings", "epochs")
@@ -44,8 +44,30 @@ def fine_tune_freeze(model: ModelConfig) -> FreezeConfig:
     return FreezeConfig(mode="blocks", blocks=tuple(kept[:-1])) if len(kept) > 1 else FreezeConfig(mode="none")
 
 
+TRAIN_NAMES = {
+    "epochs": "head epochs", "batch_size": "batch size", "optimizer": "optimizer", "learning_rate": "learning rate",
+    "weight_decay": "weight decay", "schedule": "schedule", "early_stopping": "stop early", "patience": "patience",
+    "monitor": "monitor", "class_weights": "balance classes", "seed": "seed", "label_smoothing": "label smoothing",
+}
+"""The training settings a promotion may change, as the Train page names them."""
+
+
+def _shown(value: object) -> str:
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def train_changes(before: TrainConfig, after: TrainConfig) -> list[str]:
+    """``"label smoothing 0 → 0.0997"`` for every setting of :data:`TRAIN_NAMES` that differs."""
+    return [f"{name} {_shown(getattr(before, key))} → {_shown(getattr(after, key))}"
+            for key, name in TRAIN_NAMES.items() if getattr(before, key) != getattr(after, key)]
+
+
 def promotion(trial: Trial, sweep: SweepConfig, *, fine_tune_epochs: int, fine_tune_learning_rate: float,
-              model_now: ModelConfig, data_root_now: str) -> tuple[RunConfig, list[str]]:
+              model_now: ModelConfig, data_root_now: str, train_now: TrainConfig | None = None) -> tuple[RunConfig, list[str]]:
     """The run a trial is promoted to, and what the user should know about it, one phrase each.
 
     Args:
@@ -55,6 +77,8 @@ def promotion(trial: Trial, sweep: SweepConfig, *, fine_tune_epochs: int, fine_t
         fine_tune_learning_rate: The Train page's fine-tuning learning rate.
         model_now: The model config the Model page shows now.
         data_root_now: The dataset folder open now.
+        train_now: The Train page's settings now: every one the promotion changes is named
+            (it stays in later runs, so the user must see it).
 
     Raises:
         TlStudioError: the trial cannot be promoted, in words.
@@ -72,6 +96,10 @@ def promotion(trial: Trial, sweep: SweepConfig, *, fine_tune_epochs: int, fine_t
                      f"{model.image_size or 'default'} px")
     if data_root_now != run.data.root:
         notes.append(f"the sweep scored {run.data.root}; the run trains the dataset open now")
+    if train_now is not None:
+        changes = train_changes(train_now, run.train)
+        if changes:
+            notes.append("the Train page's settings changed: " + ", ".join(changes))
     return run, notes
 
 

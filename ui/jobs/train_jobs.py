@@ -66,7 +66,7 @@ class RunView:
 
     @property
     def cancelled(self) -> bool:
-        return self.status == "cancelled"
+        return self.status in ("cancelled", "no epoch completed")
 
     @classmethod
     def of_result(cls, result: RunResult) -> RunView:
@@ -118,6 +118,8 @@ def start_config(state: AppState, read_train: Callable[[], TrainConfig]) -> RunC
     """
     if not state.data_config.root:
         raise JobRefused("Open a dataset on the Data page before training.")
+    if state.dataset_refused:
+        raise JobRefused(f"Nothing to train on: {state.dataset_refused} Open another folder on the Data page.")
     try:
         state.set_train_config(read_train())  # raises when the widgets disagree (0 + 0 epochs)
         return state.run_config()

@@ -57,6 +57,8 @@ def run_summary(view: RunView | None) -> str:
     if view is None:
         return "The run ended without a result."
     best = dict(view.best_metrics)
+    if view.cancelled and not view.epochs_completed:
+        return "Run cancelled before its first epoch ended: no epoch completed, so no model was saved."
     head = "Run cancelled" if view.cancelled else "Run finished"
     head += f" after {plural(int(view.epochs_completed), 'epoch')}."
     if best:
@@ -75,3 +77,17 @@ def run_summary(view: RunView | None) -> str:
 def elapsed_text(seconds: float) -> str:
     """``"took 1:15"`` under the progress bar once a run ended; ``""`` when it took no measured time."""
     return f"took {format_duration(seconds)}" if seconds else ""
+
+
+def engine_stopped_text(run_dir: str) -> str:
+    """What to say when the engine process died under a run in ``run_dir``: where it can go on from."""
+    from ui.jobs.train_jobs import checkpointed
+    from tlstudio.run_folders import load_history
+
+    if run_dir and checkpointed(run_dir):
+        try:
+            done = len(load_history(run_dir))
+        except Exception:  # noqa: BLE001 - an unreadable history: say it can resume, without the epoch
+            return f"The engine stopped during training; the run in {run_dir} can be resumed (Resume)."
+        return f"The engine stopped during training; the run in {run_dir} can be resumed from epoch {done + 1} (Resume)."
+    return "The engine stopped during training, before the run's first epoch ended: start it again."

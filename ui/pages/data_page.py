@@ -19,6 +19,7 @@ The page is built from panels: :class:`~ui.panels.class_split.ClassSplitPanel`
 
 from __future__ import annotations
 
+import html
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer
@@ -39,7 +40,7 @@ from PySide6.QtWidgets import (
 
 from tlstudio.config import AugmentConfig, DataConfig
 from tlstudio.api.dataset import PreparedData, ValidationReport
-from tlstudio.errors import ConfigError, TlStudioError
+from tlstudio.errors import TlStudioError
 from tlstudio.events import LogMessage, Progress
 from ui import settings as app_settings
 from ui.engine import engine
@@ -51,25 +52,8 @@ from ui.panels.image_browser import ImageBrowser
 from ui.panels.validation_report import ValidationReportPanel
 from ui.state import AppState
 
-MIN_TRAIN_SHARE = 0.05
-"""The page refuses a split that leaves less than this share of each class to train on."""
-
 AUGMENT_TAB = 2
 """Index of the Augmentation tab."""
-
-
-def leave_enough_to_train(config: DataConfig) -> None:
-    """The page's rule for a split, beyond :class:`DataConfig`'s own: keep at least 5 % to train on.
-
-    Raises:
-        ConfigError: validation plus test take 95 % or more.
-    """
-    held_out = config.val_fraction + config.test_fraction
-    if held_out >= 1.0 - MIN_TRAIN_SHARE:
-        raise ConfigError(
-            f"Validation + test = {held_out:.0%} leaves too little to train on; keep them under {1 - MIN_TRAIN_SHARE:.0%}. "
-            f"Received: {config.val_fraction:.0%} + {config.test_fraction:.0%}"
-        )
 
 
 class DataPage(QWidget):
@@ -85,6 +69,8 @@ class DataPage(QWidget):
         self.setObjectName("DataPage")
         self.state = state
         self.prepared: PreparedData | None = None
+        self.refused: PreparedData | None = None  # the last folder opened, when it cannot train (its report is shown)
+        self._loading = ""  # the folder being opened
         self._split_key_of_prepared: tuple | None = None
         self._pending: tuple[str, str] | None = None  # ("folder", path) / ("sample", "") queued behind a running load
 
@@ -256,6 +242,7 @@ class DataPage(QWidget):
             self.runner.cancel()
             return
         kind, folder = request
+        self._loading = folder
         job = data_jobs.prepare_data_config(self.state.data_config, None if kind == "sample" else folder)
         self.progress.setRange(0, 0)
         self.progress.setVisible(True)
@@ -288,19 +275,38 @@ class DataPage(QWidget):
             self.status_label.setText("Cancelled. The previous dataset is still loaded." if self.prepared else "Cancelled.")
             return
         root = str(prepared.root)
+        if prepared.refused:
+            self._show_refused(root, prepared.refused, prepared)
+            return
         app_settings.add_recent_folder(root)
+        self.refused = None
         self.state.update_data_config(root=root)
         self._set_prepared(prepared)
-        report = prepared.report
-        skipped = f", {report.num_skipped} skipped" if report.num_skipped else ""
-        self.status_label.setText(
-            f"{report.num_valid} usable images in {len(prepared.class_names)} classes{skipped} "
-            f"(checked in {report.seconds:.1f} s)."
-        )
+        self._say_counts(prepared)
+
+    def _say_counts(self, prepared: PreparedData) -> None:
+        self.status_label.setText(data_jobs.counts_text(prepared))
 
     def _on_load_error(self, message: str, details: str) -> None:
+        self._show_refused(self._loading, message, None)
         self.status_label.setText(f"Could not open the dataset: {message}")
         self.state.report_error(message, details)
+
+    def _show_refused(self, root: str, reason: str, prepared: PreparedData | None) -> None:
+        """The folder opened cannot train: show it and its report; the previous dataset goes, and nothing trains."""
+        self.prepared = None
+        self.refused = prepared
+        self._split_key_of_prepared = None
+        if root:
+            self.state.refuse_dataset(root, reason)
+        self.split_panel.clear()
+        self.images.set_prepared(None)
+        self._fill_report(prepared.report if prepared is not None else None)
+        self.folder_label.setText(f"{root}  (refused)" if root else "No dataset open.")
+        self.status_label.setText(f"<span style='color:#b00020'>This folder cannot train a classifier: {html.escape(reason, quote=False)} "
+                                  "Nothing trains until a usable folder is open.</span>")
+        if prepared is not None:
+            self.tabs.setCurrentWidget(self.report)
 
     def _on_load_finished(self) -> None:
         self.progress.setVisible(False)
@@ -338,13 +344,12 @@ class DataPage(QWidget):
 
     def _fill_report(self, report: ValidationReport | None) -> None:
         self.report.fill(report)
-        if report is not None:
-            skipped = len(report.skipped)
-            self.tabs.setTabText(1, f"Validation report ({skipped} skipped)" if skipped else "Validation report")
+        skipped = len(report.skipped) + len(report.skipped_classes) if report is not None else 0
+        self.tabs.setTabText(1, f"Validation report ({skipped} skipped)" if skipped else "Validation report")
 
     def report_text(self) -> str:
         """The validation report as plain text (what Copy puts on the clipboard)."""
-        return self.report.report_text(self.prepared)
+        return self.report.report_text(self.prepared or self.refused)
 
     def copy_report(self) -> None:
         QGuiApplication.clipboard().setText(self.report_text())
@@ -360,7 +365,7 @@ class DataPage(QWidget):
 
     def _bind_form(self, config: DataConfig) -> FormBinder:
         """Bind the split and augmentation widgets to their fields of the data config."""
-        form = FormBinder(config, parent=self, check=leave_enough_to_train)
+        form = FormBinder(config, parent=self, check=data_jobs.leave_enough_to_train)
         form.bind("val_fraction", self.val_spin, scale=100)
         form.bind("test_fraction", self.test_spin, scale=100)
         form.bind("seed", self.seed_spin)
@@ -408,6 +413,7 @@ class DataPage(QWidget):
         self._fill_counts(updated)
         self.images.set_split(updated)
         self.state.set_prepared_data(updated)
+        self._say_counts(updated)
 
     # -------------------------------------------------------- augmentation
 

@@ -188,8 +188,22 @@ class EvaluatePage(QWidget):
 
     def _on_model_path(self, path: str) -> None:
         if not path:
+            self.clear_model()
             return
         self.set_model(model_source(path), None)
+
+    def clear_model(self) -> None:
+        """No model (a project without runs): nothing of an earlier model stays on the page."""
+        if self.runner.is_running():
+            self.runner.cancel()
+        self.model_path = ""
+        self.data = None
+        self._stale = False
+        self.source_label.setText("No model yet: train one, or open an exported model.")
+        self.summary.setText("")
+        self.summary.setVisible(False)
+        self.results_panel.set_results({})
+        self._update_buttons()
 
     def set_model(self, path: str, data: str | DataConfig | None = None, splits: tuple[str, ...] = ("val", "test")) -> None:
         """Make ``path`` (run folder or exported model) the model to evaluate; results become stale.
@@ -205,14 +219,11 @@ class EvaluatePage(QWidget):
         self._stale = True
         kind = "run" if is_run(path) else "exported model"
         self.source_label.setText(f"<b>Model</b> ({kind}): {path}")
-        if self.isVisible():
-            self.evaluate()
+        if self.results:  # the results on show are another model's: say so, evaluate only when asked
+            self.results_panel.set_results({})
+        self.summary.setText("Press Evaluate to measure this model on its validation and test images.")
+        self.summary.setVisible(True)
         self._update_buttons()
-
-    def showEvent(self, event) -> None:  # noqa: N802 - Qt API
-        super().showEvent(event)
-        if self._stale and self.model_path and not self.runner.is_running():
-            self.evaluate()
 
     def choose_exported_model(self) -> None:
         path, _ = QFileDialog.getOpenFileName(
@@ -239,8 +250,7 @@ class EvaluatePage(QWidget):
             all_images: Evaluate every image instead of the validation and test splits.
         """
         self.set_model(model_path, data, ("all",) if all_images else ("val", "test"))
-        if not self.isVisible():
-            self.evaluate()
+        self.evaluate()  # the user asked for this model on this dataset
 
     # ------------------------------------------------------------- evaluation
 

@@ -42,7 +42,7 @@ from PySide6.QtWidgets import (
 from tlstudio.config import EXPORT_FORMATS, ExportConfig
 from tlstudio.errors import ConfigError
 from tlstudio.events import LogMessage, Progress
-from tlstudio.export.formats import FORMAT_LABELS, FORMAT_TOLERANCES, target_paths
+from tlstudio.export.formats import FORMAT_LABELS, FORMAT_TOLERANCES, other_model_files, source_of, target_paths
 from tlstudio.api.export import ExportResult
 from tlstudio.api.export import ExportJobConfig
 from ui.engine import engine
@@ -253,7 +253,14 @@ class ExportPage(QWidget):
 
     def selected_formats(self) -> tuple[str, ...]:
         """The checked formats that are available, in the canonical order."""
-        return tuple(f for f in EXPORT_FORMATS if self.format_checks[f].isChecked() and self.format_checks[f].isEnabled())
+        return tuple(f for f in EXPORT_FORMATS if self.format_checks[f].isChecked() and self._format_usable(f))
+
+    def _format_usable(self, fmt: str) -> bool:
+        """Available here (ONNX only once the engine has checked it)."""
+        availability = getattr(self, "availability", None) or {}
+        if fmt == "onnx" and "onnx" not in availability:
+            return False
+        return availability.get(fmt) is None
 
     def export_config(self, overwrite: bool = False) -> ExportConfig:
         """The :class:`ExportConfig` the widgets describe."""
@@ -318,21 +325,28 @@ class ExportPage(QWidget):
         self.cancel_button.setEnabled(running)
         for widget in (self.source_edit, self.source_button, self.out_edit, self.out_button, self.name_edit, self.verify_check):
             widget.setEnabled(not running)
+        for fmt, check in getattr(self, "format_checks", {}).items():  # nothing the export uses changes during it
+            check.setEnabled(not running and self._format_usable(fmt))
         folder = self.out_edit.text().strip()
         self.open_button.setEnabled(bool(folder) and Path(folder).is_dir())
 
     def existing_targets(self) -> list[Path]:
-        """Files and folders the export would replace."""
+        """Files and folders the export would replace, then those of another model it would remove."""
         cfg = self.export_config()
-        return [p for p in target_paths(cfg.out_dir, cfg.name, cfg.formats).values() if p.exists()]
+        replaced = [p for p in target_paths(cfg.out_dir, cfg.name, cfg.formats).values() if p.exists()]
+        source = self.source_edit.text().strip()
+        others = other_model_files(cfg.out_dir, cfg.name, cfg.formats, source_of(source)) if source else []
+        return replaced + [p for p in others if p not in replaced]
 
     def confirm_overwrite(self, existing: list[Path]) -> bool:
-        """Ask before replacing files; True when the user agrees."""
-        names = "\n".join(f"  {p.name}" for p in existing)
+        """Ask before replacing or removing files, naming each with its full path; True when the user agrees."""
+        cfg = self.export_config()
+        replaced = set(target_paths(cfg.out_dir, cfg.name, cfg.formats).values())
+        lines = "\n".join(f"  {p}" + ("" if p in replaced else "  (from another model: removed)") for p in existing)
         answer = QMessageBox.question(
             self,
             "Replace existing files?",
-            f"{existing[0].parent} already contains:\n{names}\n\nReplace them with the new export?",
+            f"The export replaces or removes:\n{lines}\n\nlabels.txt and model.json then describe the new model only. Go on?",
             QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
             QMessageBox.StandardButton.No,
         )

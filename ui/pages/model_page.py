@@ -39,7 +39,7 @@ from tlstudio.layout import (
     preset_frozen,
 )
 from ui.forms import FormBinder
-from ui.jobs.model_jobs import DefaultWeightsJob, LayoutJob, key_of, layout_key, shown_cut
+from ui.jobs.model_jobs import DefaultWeightsJob, LayoutJob, counts_text, key_of, layout_key, shown_cut
 from ui.panels.probe_panel import ProbePanel
 from ui.panels.sweep_panel import SweepPanel
 from ui.panels import backbone_form, freeze_tree, head_designer
@@ -317,7 +317,10 @@ class ModelPage(QWidget):
         if not choice.reason or config.weights != "imagenet" or (config.backbone, config.image_size) != key:
             return  # usable, or the user chose something else meanwhile
         if choice.weights != config.weights:
-            self.state.update_model_config(weights=choice.weights)
+            from ui.project_actions import settled_change
+
+            with settled_change(self.state):  # the app's choice, not an edit: the project stays unchanged
+                self.state.update_model_config(weights=choice.weights)
         self._default_shown = (key[0], choice.weights)
         # no symbol: not every desktop font has one; the Keras cache path must wrap, not widen the form
         self.default_note.setText(breakable(choice.reason))
@@ -418,10 +421,7 @@ class ModelPage(QWidget):
             return
         head = self.head_params()
         self.head_summary.setText(f"The head has {fmt(head)} parameters{guess}.")
-        self.counts_label.setText(
-            f"<b>Fine-tuning:</b> {fmt(counts.trainable)} trainable · {fmt(counts.non_trainable)} non-trainable parameters"
-            f"<br><b>Head training (phase 1):</b> {fmt(head)} trainable · {fmt(self.layout_info.total_params)} frozen"
-        )
+        self.counts_label.setText(counts_text(self.layout_info, self.frozen_layers(), self.form.config.head, classes))
         self.counts_label.setProperty("trainable", counts.trainable)
         self.counts_label.setProperty("non_trainable", counts.non_trainable)
 

@@ -46,7 +46,7 @@ from tlstudio.project import RunRecord
 from tlstudio.api.train import RunResult
 from ui.engine import EngineClient, engine
 from ui.jobs.train_jobs import JobRefused, RunView, checkpointed, resume_plan, start_config
-from ui.jobs.train_text import MONITOR_LABELS, plural, run_summary
+from ui.jobs.train_text import MONITOR_LABELS, engine_stopped_text, plural, run_summary
 from ui.panels.advice_badge import AdviceBadge
 from ui.panels.run_log import RunLog
 from ui.panels.run_progress import RunProgress
@@ -399,7 +399,10 @@ class TrainPage(QWidget):
 
     def _on_advice(self, event: TrainingAdvice) -> None:
         """A line in the log and the badge above the plots; never a dialog."""
-        self._log(f"Advice ({event.title}, epoch {event.epoch + 1}): {event.message} Try: {event.suggestion}", "advice")
+        if event.withdrawn:
+            self._log(f"Advice withdrawn ({event.title}): {event.message}")
+        else:
+            self._log(f"Advice ({event.title}, epoch {event.epoch + 1}): {event.message} Try: {event.suggestion}", "advice")
         self.advice_label.add(event)
 
     @property
@@ -443,15 +446,25 @@ class TrainPage(QWidget):
         result = self._result
         view = RunView.of_result(result) if result is not None else None
         self.plots.redraw()
+        self.plots.fit_epochs_run()
         self.state.end_busy("training")
         error = view.error if view is not None else None
         details = view.error_details if view is not None else ""
+        crashed = ""
         if self._worker_error is not None:
             error, details = self._worker_error
+            if error.startswith("EngineProcessError"):  # the engine process died under the run
+                crashed = engine_stopped_text(self._run_dir)
+                details = f"{error}\n\n{details}".strip()
         if view is not None and view.run_dir:
             self._run_dir = view.run_dir
         self.state.finish_run(result, error=error)
-        if error:
+        if crashed:
+            self.run_progress.ended("failed", 0.0)
+            self.summary_label.setText(crashed)
+            self._log(crashed, "error")
+            self.state.report_error(crashed, details)
+        elif error:
             self.run_progress.ended("failed", view.seconds if view is not None else 0.0)
             self.summary_label.setText(f"The run failed: {error}")
             self._log(error, "error")

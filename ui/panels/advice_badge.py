@@ -34,8 +34,11 @@ class AdviceBadge(QLabel):
         return list(self._advice)
 
     def add(self, advice: TrainingAdvice) -> None:
-        """Show ``advice`` as the latest."""
-        self._advice.append(advice)
+        """Show ``advice`` as the latest; a withdrawn one removes the earlier advice of its code."""
+        if advice.withdrawn:
+            self._advice = [a for a in self._advice if a.code != advice.code]
+        else:
+            self._advice.append(advice)
         self._show()
 
     def reset(self) -> None:

@@ -144,7 +144,7 @@ class AuditActions(QObject):
         decisions = self.decisions
         previous = decisions.label_overrides.get(path)
         decisions.relabel(path, label)
-        name = _short(path)
+        name = shown_path(path, self.state.data_config.root)
         try:
             target = class_target(path, given, label)
         except TlStudioError as exc:  # not in a class folder of that name: the override is all we can do
@@ -181,8 +181,8 @@ class AuditActions(QObject):
         if path in decisions.excluded:
             return
         decisions.exclude(path)
-        self._push(f"Exclude {_short(path)}", lambda: decisions.include(path))
-        self._saved(f"{_short(path)} is excluded from training, evaluation and export (the file is untouched).")
+        self._push(f"Exclude {shown_path(path, self.state.data_config.root)}", lambda: decisions.include(path))
+        self._saved(f"{shown_path(path, self.state.data_config.root)} is excluded from training, evaluation and export (the file is untouched).")
 
     def dismiss(self, kind: str, paths: list[str] | tuple[str, ...]) -> None:
         """Mark the ``kind`` finding about ``paths`` as looking right."""
@@ -195,7 +195,7 @@ class AuditActions(QObject):
             for key in keys:
                 decisions.undismiss(key)
 
-        what = _short(paths[0]) + (f" and {len(paths) - 1} more" if len(paths) > 1 else "")
+        what = shown_path(paths[0], self.state.data_config.root) + (f" and {len(paths) - 1} more" if len(paths) > 1 else "")
         self._push(f"Looks right: {what}", undo)
         self._saved(f"{what}: marked as looking right.")
 
@@ -244,7 +244,12 @@ class AuditActions(QObject):
         return box.clickedButton() is move
 
 
-def _short(path: str) -> str:
-    """``class/file.jpg`` for a status line."""
+def shown_path(path: str, root: str = "") -> str:
+    """``path`` as a status line names it: relative to the dataset folder ``root`` (``val/ants/x.jpg``), else ``class/file.jpg``."""
     p = Path(path)
+    if root:
+        try:
+            return p.relative_to(root).as_posix()
+        except ValueError:
+            pass
     return f"{p.parent.name}/{p.name}"

@@ -153,16 +153,37 @@ class CalculatorWidget(QWidget):
         return combo
 
     def _kind_changed(self, combo: QComboBox) -> None:
-        """Keep the last column meaningful: max/avg for pooling, an activation otherwise."""
+        """A row's new kind: the fields that do not apply are emptied, those that do keep their value or get a default.
+
+        F, S and P apply to conv and pool rows, K to conv and dense rows, the
+        last column is max/avg for pooling and an activation for conv and dense.
+        """
+        kind = combo.currentText()
+        default = CalcLayer(kind=kind)
+        spatial, filters = kind in ("conv", "pool"), kind in ("conv", "dense")
         for r in range(self.editor.rowCount()):
-            if self.editor.cellWidget(r, 0) is combo:
-                item = self.editor.item(r, 5)
-                text = item.text().lower() if item is not None else ""
-                pool = combo.currentText() == "pool"
-                if pool != (text in ("max", "avg")):
-                    self._loading = True
-                    self.editor.setItem(r, 5, QTableWidgetItem("max" if pool else "relu"))
-                    self._loading = False
+            if self.editor.cellWidget(r, 0) is not combo:
+                continue
+            old = [self._text(r, c) for c in range(1, 6)]
+            last = old[4].lower()
+            if kind == "pool":
+                last = last if last in ("max", "avg") else default.pool
+            elif kind == "flatten":
+                last = ""
+            else:
+                last = last if last and last not in ("max", "avg") else default.activation
+            f, st = (2, 2) if kind == "pool" else (default.f, default.s)  # a usual window for each kind
+            values = (
+                (old[0] or f) if spatial else "",
+                (old[1] or st) if spatial else "",
+                (old[2] or default.p) if spatial else "",
+                (old[3] or (10 if kind == "dense" else 16)) if filters else "",
+                last,
+            )
+            self._loading = True
+            for c, value in enumerate(values, start=1):
+                self.editor.setItem(r, c, QTableWidgetItem(str(value)))
+            self._loading = False
         self.recompute()
 
     def _set_row(self, r: int, layer: CalcLayer) -> None:
@@ -297,6 +318,7 @@ class CalculatorWidget(QWidget):
             self.table = None
             self.message.setText(self.error)
             self.message.setStyleSheet("color: #c0392b;")
+            self.totals.setText("")  # the totals of the last valid network are not this one's
             self.results.setEnabled(False)
             self.computed.emit(None)
             return

@@ -53,6 +53,10 @@ CORRECT_COLOURS = {"correct": "#59a14f", "wrong": "#e15759", "no prediction": UN
 SELECTION_COLOUR = "#1b1f23"
 
 
+def _same_folder(a: str, b: str) -> bool:
+    return bool(a) and bool(b) and os.path.realpath(a) == os.path.realpath(b)
+
+
 def audit_flags(paths: tuple[str, ...], audit: AuditResult | None) -> list[str]:
     """The audit flag of every path: ``"leak"`` > ``"label issue"`` > ``"duplicate"`` > ``"outlier"`` > ``"none"``."""
     flags: dict[str, str] = {}
@@ -171,12 +175,22 @@ class EmbeddingMap(QWidget):
         if self.link.current is not None:
             self._on_highlight(self.link.current)
 
+        state.model_path_changed.connect(self._on_model_path)
+        state.data_changed.connect(self._on_data_changed)
+        self._dropped_from = ""  # the model whose predictions were dropped from the map (said in the legend)
+        self._running: EmbedConfig | None = None
+        from ui.project_actions import follow_project
+
+        controller = follow_project(state, self.show_project)
+
         self.runner = engine().task(self)
         self.controls.attach(self.runner)
         self.controls.run_button.clicked.connect(self.compute)
         self.runner.result.connect(self._on_result)
         self.runner.error.connect(self._on_error)
         self.runner.finished.connect(lambda: self.state.end_busy(BUSY_KEY))
+        if controller is not None and controller.project.map is not None:  # built after the project opened
+            self.show_project(controller.project)
 
     # ------------------------------------------------------------------ API
 
@@ -194,6 +208,7 @@ class EmbeddingMap(QWidget):
             self.controls.status.setText("Open a dataset folder first: the map shows its images. Received: no dataset folder")
             return False
         self.controls.status.setText(f"Mapping {config.data.root} with {config.model.backbone} features…")
+        self._running = config
         self.state.begin_busy(BUSY_KEY)
         self.runner.start("embed", config)
         return True
@@ -207,6 +222,7 @@ class EmbeddingMap(QWidget):
     def show_result(self, result: EmbedResult) -> None:
         """Draw ``result``: one ``setData`` call on one scatter item."""
         self.result = result
+        self._dropped_from = ""
         self.scatter.setData(pos=np.asarray(result.coords, np.float64), data=np.arange(len(result.paths)))
         self._index = {p: i for i, p in enumerate(result.paths)}
         self.clear_selection()
@@ -219,6 +235,8 @@ class EmbeddingMap(QWidget):
             f"{len(result.paths)} images, {method} of the {result.cut} features"
             + (f", {result.seconds:.1f} s" if result.seconds else "")
             + ". Hover a point for its image; click one, or lasso several, to see them with their Grad-CAM."
+            + (" No predictions: the model was trained on other classes (the legend of the prediction colours says which)."
+               if result.prediction_note else "")
         )
 
     def colour_keys(self) -> list[str]:
@@ -262,8 +280,7 @@ class EmbeddingMap(QWidget):
         counts = {k: int((self._brush_index == index[k]).sum()) for k in order}
         text = " ".join(f"<span style='color:{colours[k]}'>●</span> {html.escape(k)} ({counts[k]})" for k in order if counts[k])
         if mode in ("Predicted class", "Correct / wrong") and counts.get("no prediction") == len(keys):
-            text += (" — no predictions yet: evaluate a trained model on the Evaluate page, or compute the map again "
-                     "after training.")
+            text += " — " + html.escape(self._why_no_predictions())
         elif mode == "Audit flag" and self.audit is None:
             text += " — no audit yet: run it on the Audit tab."
         self.legend.setText(text)
@@ -343,6 +360,48 @@ class EmbeddingMap(QWidget):
         self.select(indices, f"of {highlight.title}" + (f" ({missing} not on the map)" if missing else ""))
         if not len(indices) and highlight.paths:
             self._say_selection(f"None of the {len(highlight.paths)} images of {highlight.title} is on the map")
+
+    def _why_no_predictions(self) -> str:
+        r = self.result
+        if r is not None and r.prediction_note:
+            return r.prediction_note[:1].upper() + r.prediction_note[1:] + "."
+        if self._dropped_from:
+            return (f"The predictions of {self._dropped_from} were dropped: the current model is another one. "
+                    "Evaluate it, or compute the map again.")
+        return "No predictions yet: evaluate a trained model on the Evaluate page, or compute the map again after training."
+
+    def _on_model_path(self, path: str) -> None:
+        """Another model is current: predictions the map got from an earlier one are no longer shown."""
+        r = self.result
+        if r is None or not r.model_path or r.model_path == path:
+            return
+        import dataclasses
+
+        self.result = dataclasses.replace(r, predicted=np.zeros(0, np.int64), predicted_names=(), model_path="")
+        self._dropped_from = r.model_path
+        self.recolour()
+
+    def _on_data_changed(self, prepared) -> None:
+        """Another dataset (or none) is open: a map of the previous one is cleared, saying so."""
+        r = self.result
+        if r is None:
+            return
+        root = getattr(prepared, "root", "") or self.state.data_config.root
+        if prepared is not None and _same_folder(root, r.root or root):
+            return
+        if prepared is None and r.root and _same_folder(self.state.data_config.root, r.root) and not self.state.dataset_refused:
+            return
+        self.clear_map(f"The map showed {r.root or 'another dataset'}; press Compute map to map "
+                       f"{self.state.data_config.root or 'the dataset open now'}.")
+
+    def clear_map(self, message: str = "") -> None:
+        """Remove every point (the map of another dataset) and show ``message`` on the status line."""
+        self.result = None
+        self._index = {}
+        self.clear_selection()
+        self.scatter.setData(pos=np.zeros((0, 2)))
+        self.legend.setText("")
+        self.controls.status.setText(message)
 
     def _on_predictions(self, _predictions) -> None:
         if self.result is not None and self.colour_combo.currentText() in ("Predicted class", "Correct / wrong"):
@@ -450,6 +509,32 @@ class EmbeddingMap(QWidget):
             self.controls.status.setText("Cancelled.")
             return
         self.show_result(result)
+        if self.controller is not None and self._running is not None:
+            self.controller.record_map(self._running, result)
+
+    @property
+    def controller(self):
+        """The state's project controller, or None (a map on its own)."""
+        from ui.project_actions import existing_project_controller
+
+        return existing_project_controller(self.state)
+
+    def show_project(self, project) -> None:
+        """Show ``project``'s last map (saying when it is stale), or none: nothing of another project stays."""
+        if self.runner.is_running():
+            return
+        record = getattr(project, "map", None)
+        if record is None:
+            self.clear_map("")
+            return
+        self.show_result(record.result)
+        self._on_model_path(self.state.model_path)  # predictions of a model that is not the project's current one go
+        when = record.ran[:16].replace("T", " ")
+        stale = record.stale_reason(self.state.data_config.root, self.controller.dataset_fingerprint() if self.controller else "")
+        self.controls.status.setText(
+            f"The project's last map ({len(record.result.paths)} images, {when} UTC)"
+            + (f"; it may be stale: {stale}. Press Compute map to update it." if stale else ".")
+        )
 
     def _on_error(self, message: str, details: str) -> None:
         self.controls.status.setText(f"The map failed: {message}")

@@ -9,6 +9,7 @@ mistakes" lists the worst errors of the split.
 
 from __future__ import annotations
 
+import numpy as np
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -156,6 +157,13 @@ class EvaluationResults(QWidget):
         self._share_predictions()
         if self.results:
             self.show_split(next(iter(self.results)))
+        else:  # another model: nothing of the last evaluation stays on screen
+            self.current_split = ""
+            self.class_table.setRowCount(0)
+            self.matrix.set_matrix(np.zeros((0, 0), np.int64), [])
+            self._plot_reliability(None)
+            self._show_images([], "")
+            self.map_button.setEnabled(False)
 
     def _on_split_changed(self, index: int) -> None:
         split = self.split_combo.itemData(index)

@@ -126,6 +126,13 @@ class ProbePanel(QWidget):
         self.controls.run_button.clicked.connect(self.run_requested)
         state.model_config_changed.connect(lambda _c: self._update_stale())
         state.data_config_changed.connect(lambda _c: self._update_stale())
+        state.data_changed.connect(lambda _d: self._update_stale())
+        self._record = None  # the project's probe record on show (for "the files changed since")
+        from ui.project_actions import follow_project
+
+        controller = follow_project(state, self.show_project)
+        if controller is not None and controller.project.probe is not None:
+            self.show_project(controller.project)
 
     # ------------------------------------------------------------------ API
 
@@ -158,6 +165,31 @@ class ProbePanel(QWidget):
         self.use_hint.setText("or click a point to use its cut" if best else "")
         self._update_stale()
 
+    @property
+    def controller(self) -> Any:
+        """The state's project controller, or None (a panel on its own)."""
+        from ui.project_actions import existing_project_controller
+
+        return existing_project_controller(self.state)
+
+    def show_project(self, project: Any) -> None:
+        """Show ``project``'s last probe, or an empty chart: nothing of another project stays."""
+        if self.runner.is_running():
+            return
+        record = getattr(project, "probe", None)
+        self._record = record
+        if record is None:
+            self.scored = None
+            self.chart.clear()
+            self.use_button.setEnabled(False)
+            self.use_button.setText("Use this cut")
+            self.use_hint.setText("")
+            self.controls.status.setText("")
+            self._update_stale()
+            return
+        self.show_result(record.result, record.config)
+        self.controls.status.setText(f"The project's last probe ({describe(record.config)}, {record.ran[:16].replace('T', ' ')} UTC).")
+
     def choose_cut(self, layer: str) -> None:
         """Send ``cut_chosen(layer)`` (nothing for an empty name)."""
         if layer:
@@ -171,7 +203,10 @@ class ProbePanel(QWidget):
     # ------------------------------------------------------------ internals
 
     def _on_result(self, result: ProbeResult) -> None:
+        self._record = None
         self.show_result(result, self._running)
+        if self.controller is not None and self._running is not None and not result.cancelled:
+            self.controller.record_probe(self._running, result)
         if result.cancelled:
             self.controls.status.setText("Cancelled: the chart shows the cuts scored before the stop.")
         else:
@@ -198,6 +233,10 @@ class ProbePanel(QWidget):
             return
         now = self.config_for(self.state.data_config, self.state.model_config)
         changed = probe_key(now) != probe_key(self.scored)
+        files = ""
+        if self._record is not None and self.controller is not None:
+            files = self._record.stale_reason(self.controller.dataset_fingerprint())
+        what = "the settings have changed since" if changed else files
         self.stale.setText(f"These scores are for {describe(self.scored)} on {self.scored.data.root}; "
-                           "the settings have changed since. Run the probe again to update them.")
-        self.stale.setVisible(changed)
+                           f"{what}. Run the probe again to update them.")
+        self.stale.setVisible(bool(changed or files))

@@ -52,7 +52,7 @@ from tlstudio.backbones import BACKBONES, cut_points
 from tlstudio.config import DataConfig, ModelConfig, RunConfig, TrainConfig
 from tlstudio.errors import TlStudioError
 from tlstudio.api.sweep import SearchSpace, SweepConfig, SweepResult, Trial, TrialFinished
-from tlstudio.project.sweeps import StoredSweep, last_sweep, new_sweep, sweeps_folder
+from tlstudio.project.sweeps import StoredSweep, last_sweep, new_sweep, read_sweep, sweeps_folder
 from ui.engine import engine
 from ui.jobs.sweep_jobs import best_text, grid_size, promotion, stale_text
 from ui.panels.sweep_space import SweepSpaceEditor
@@ -111,12 +111,11 @@ class SweepPanel(QWidget):
         state.train_config_changed.connect(lambda _c: self._update_size())
         state.model_config_changed.connect(lambda _c: self._update_stale())
         state.data_config_changed.connect(lambda _c: self._update_stale())
-        if project_path is None:
-            from ui.project_actions import existing_project_controller
+        self._follows_project = project_path is None
+        if self._follows_project:
+            from ui.project_actions import follow_project
 
-            controller = existing_project_controller(state)  # making one would start autosaving
-            if controller is not None:
-                controller.project_changed.connect(lambda _p: self.load_last())
+            follow_project(state, lambda _p: self.load_last())  # making a controller would start autosaving
         self.load_last()
 
     # ------------------------------------------------------------------ UI
@@ -316,6 +315,8 @@ class SweepPanel(QWidget):
                                          f"writable folder. Received: {exc}")
             return False
         self.stored = None
+        if self.controller is not None:  # the project finds it again wherever it is (an untitled one's are in the cache)
+            self.controller.record_sweep_folder(Path(config.trials_file).parent)
         return self._start(config, f"Sweeping {config.trials or 'all'} trials ({config.search}) on {config.data.root}…")
 
     def resume(self) -> bool:
@@ -337,7 +338,7 @@ class SweepPanel(QWidget):
             return None
         folder = self.sweeps_folder()
         try:
-            stored = last_sweep(folder)
+            stored = self._project_sweep()
         except OSError as exc:
             logger.warning("cannot list the sweeps in %s: %s", folder, exc)
             self.controls.status.setText(f"Cannot read the project's sweeps in {folder}: expected a readable folder. "
@@ -360,6 +361,36 @@ class SweepPanel(QWidget):
         self._update_buttons()
         return stored
 
+    @property
+    def controller(self) -> Any:
+        """The state's project controller when this panel follows the project, else None."""
+        if not getattr(self, "_follows_project", False):
+            return None
+        from ui.project_actions import existing_project_controller
+
+        return existing_project_controller(self.state)
+
+    def _project_sweep(self) -> StoredSweep | None:
+        """The project's last sweep: the one it recorded; else, for a saved project, the newest in its sweeps folder.
+
+        A new untitled project has none (the cache's sweeps belong to the projects that recorded them).
+        """
+        recorded = self._recorded_sweep()
+        if recorded is not None or (self.controller is not None and self.controller.path is None):
+            return recorded
+        return last_sweep(self.sweeps_folder())
+
+    def _recorded_sweep(self) -> StoredSweep | None:
+        """The sweep the project recorded (re-linked by its folder, wherever it is), or None."""
+        folder = self.controller.project.sweep_folder if self.controller is not None else ""
+        if not folder or not Path(folder).is_dir():
+            return None
+        try:
+            return read_sweep(Path(folder))
+        except TlStudioError as exc:
+            logger.warning("the project's last sweep cannot be read: %s", exc)
+            return None
+
     def selected_trial(self) -> Trial | None:
         return self.table.selected_trial()
 
@@ -377,7 +408,8 @@ class SweepPanel(QWidget):
         try:
             run, notes = promotion(trial, self.shown, fine_tune_epochs=fine,
                                    fine_tune_learning_rate=self.state.train_config.fine_tune_learning_rate,
-                                   model_now=self.state.model_config, data_root_now=self.state.data_config.root)
+                                   model_now=self.state.model_config, data_root_now=self.state.data_config.root,
+                                   train_now=self.state.train_config)
         except TlStudioError as exc:
             self.promote_hint.setText(str(exc))
             return None
@@ -459,7 +491,7 @@ class SweepPanel(QWidget):
         self._running = None
         self.state.end_busy(BUSY_KEY)
         try:
-            self.stored = last_sweep(self.sweeps_folder())
+            self.stored = self._project_sweep()
         except OSError as exc:  # the folder went away: nothing to resume
             logger.warning("cannot read the sweeps in %s: %s", self.sweeps_folder(), exc)
             self.stored = None

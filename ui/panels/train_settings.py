@@ -27,8 +27,8 @@ SCHEDULE_LABELS = {
 }
 
 WIDGETS = ("epochs_spin", "fine_epochs_spin", "batch_spin", "optimizer_combo", "lr_spin", "fine_lr_spin",
-           "schedule_combo", "monitor_combo", "early_check", "patience_spin", "class_weights_check", "seed_spin",
-           "auto_head_check")
+           "weight_decay_spin", "schedule_combo", "monitor_combo", "early_check", "patience_spin", "class_weights_check",
+           "label_smoothing_spin", "seed_spin", "auto_head_check")
 """The settings widgets, in tab order."""
 
 
@@ -74,6 +74,14 @@ class TrainSettings(QGroupBox):
         for key in option_of(TrainConfig, "monitor").choices:
             self.monitor_combo.addItem(MONITOR_LABELS.get(key, key), key)
         self.class_weights_check = QCheckBox("Balance classes")
+        self.weight_decay_spin = QDoubleSpinBox()  # every setting a run uses has a control here (issue 24)
+        self.weight_decay_spin.setDecimals(5)
+        self.weight_decay_spin.setRange(0.0, 1.0)
+        self.weight_decay_spin.setSingleStep(1e-4)
+        self.label_smoothing_spin = QDoubleSpinBox()
+        self.label_smoothing_spin.setDecimals(4)
+        self.label_smoothing_spin.setRange(0.0, 0.99)
+        self.label_smoothing_spin.setSingleStep(0.05)
         self.seed_spin = QSpinBox()
         self.seed_spin.setRange(0, 2**31 - 1)
         early_row = QHBoxLayout()
@@ -87,8 +95,9 @@ class TrainSettings(QGroupBox):
         for name, widget in (  # row labels come from TrainConfig's option schema
             ("epochs", self.epochs_spin), ("fine_tune_epochs", self.fine_epochs_spin), ("batch_size", self.batch_spin),
             ("optimizer", self.optimizer_combo), ("learning_rate", self.lr_spin),
-            ("fine_tune_learning_rate", self.fine_lr_spin), ("schedule", self.schedule_combo),
-            ("monitor", self.monitor_combo), ("early_stopping", early), ("class_weights", self.class_weights_check),
+            ("fine_tune_learning_rate", self.fine_lr_spin), ("weight_decay", self.weight_decay_spin),
+            ("schedule", self.schedule_combo), ("monitor", self.monitor_combo), ("early_stopping", early),
+            ("class_weights", self.class_weights_check), ("label_smoothing", self.label_smoothing_spin),
             ("seed", self.seed_spin),
         ):
             form.addRow(field_label(TrainConfig, name), widget)
@@ -117,6 +126,8 @@ class TrainSettings(QGroupBox):
             ("early_stopping", self.early_check),
             ("patience", self.patience_spin),
             ("class_weights", self.class_weights_check),
+            ("weight_decay", self.weight_decay_spin),
+            ("label_smoothing", self.label_smoothing_spin),
             ("seed", self.seed_spin),
             ("auto_head", self.auto_head_check),
         ):
@@ -136,9 +147,10 @@ class TrainSettings(QGroupBox):
         self.patience_spin.setEnabled(config.early_stopping)
 
     def set_running(self, running: bool) -> None:
-        """A run is going: the settings it was started with cannot change (the Auto box stays free)."""
+        """A run is going: none of the settings it was started with can change."""
         for widget in (self.epochs_spin, self.fine_epochs_spin, self.batch_spin, self.optimizer_combo, self.lr_spin,
-                       self.fine_lr_spin, self.schedule_combo, self.monitor_combo, self.early_check,
-                       self.class_weights_check, self.seed_spin):
+                       self.fine_lr_spin, self.weight_decay_spin, self.schedule_combo, self.monitor_combo,
+                       self.early_check, self.class_weights_check, self.label_smoothing_spin, self.seed_spin,
+                       self.auto_head_check):
             widget.setEnabled(not running)
         self.patience_spin.setEnabled(not running and self.early_check.isChecked())

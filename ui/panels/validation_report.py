@@ -64,18 +64,25 @@ class ValidationReportPanel(QWidget):
             self.copy_report_button.setEnabled(False)
             return
         skipped = list(report.skipped)
+        classes = list(report.skipped_classes)
         self.report_summary.setText(
             f"{report.num_files} files looked at: {report.num_valid} usable, {len(skipped)} skipped."
+            + (f" {skipped_classes_text(report)}." if classes else "")
             + (f" {report.cache_hits} results came from the cache." if report.cache_hits else "")
         )
-        self.report_table.setRowCount(len(skipped))
+        # the class's folder is in the first column: the reason says the rest (the tooltip has it whole)
+        rows = [(c.name, c.folder, "class skipped: " + c.reason.replace(f" in {c.folder}", "")) for c in classes]
         root = report.root.rstrip("/\\")
-        for row, item in enumerate(skipped):
-            shown = item.path[len(root) + 1:] if item.path.startswith(root) else item.path
+        rows += [(item.path[len(root) + 1:] if item.path.startswith(root) else item.path, item.path, item.reason)
+                 for item in skipped]
+        self.report_table.setRowCount(len(rows))
+        for row, (shown, full, reason) in enumerate(rows):
             path_item = QTableWidgetItem(shown)
-            path_item.setToolTip(item.path)
+            path_item.setToolTip(full)
             self.report_table.setItem(row, 0, path_item)
-            self.report_table.setItem(row, 1, QTableWidgetItem(item.reason))
+            reason_item = QTableWidgetItem(reason)
+            reason_item.setToolTip(reason)
+            self.report_table.setItem(row, 1, reason_item)
         self.warnings_label.setText("\n".join(f"Note: {w}" for w in report.scan.warnings))
         self.copy_report_button.setEnabled(True)
 
@@ -88,6 +95,10 @@ class ValidationReportPanel(QWidget):
         for split, per_class in prepared.counts.items():
             if any(per_class.values()):
                 lines.append(f"{split}: " + ", ".join(f"{k} {v}" for k, v in per_class.items()))
+        if report.skipped_classes:
+            lines.append("")
+            lines.append("Skipped classes:")
+            lines.extend(f"{c.name}\t{c.reason}" for c in report.skipped_classes)
         if report.skipped:
             lines.append("")
             lines.append("Skipped files:")
@@ -95,3 +106,12 @@ class ValidationReportPanel(QWidget):
         for w in report.scan.warnings:
             lines.append(f"Note: {w}")
         return "\n".join(lines)
+
+
+def skipped_classes_text(report: ValidationReport) -> str:
+    """``"1 class folder skipped (birds)"``, or "" when none was."""
+    classes = report.skipped_classes
+    if not classes:
+        return ""
+    n = len(classes)
+    return f"{n} class folder{'s' if n != 1 else ''} skipped ({', '.join(c.name for c in classes)})"

@@ -458,6 +458,7 @@ class TrainingPlots(QWidget):
                 self.series["lr"].append(float(epoch + 1), lr)
         self._dirty = set(self.series)
         self.redraw()
+        self.fit_epochs_run()
 
     def _completed_epochs(self) -> float:
         """The last whole epoch with a drawn epoch point (0 when none)."""
@@ -521,6 +522,13 @@ class TrainingPlots(QWidget):
         """
         self._x_end = max(1.0, float(math.ceil(offset)) + float(total))
         self._apply_x_range()
+
+    def fit_epochs_run(self) -> None:
+        """The run ended: the x axis spans the epochs it ran, not the plan (an early stop fills the plot)."""
+        done = self._completed_epochs()
+        if done > 0:
+            self._x_end = max(1.0, float(math.ceil(done)))
+            self._apply_x_range()
 
     def _apply_x_range(self) -> None:
         plot = self.loss_widget.getPlotItem()  # the other plots are x-linked to it

@@ -40,7 +40,8 @@ class PercentAxis(pg.AxisItem):
 
     def tickStrings(self, values, scale, spacing):  # noqa: N802 - pyqtgraph API
         decimals = 0 if spacing * scale >= 0.01 else 1
-        return [f"{v * scale:.{decimals}%}" for v in values]
+        labels = [f"{v * scale:.{decimals}%}" for v in values]
+        return [text[1:] if text.startswith("-") and not any(c in "123456789" for c in text) else text for text in labels]
 
 
 def short_names(names: Sequence[str]) -> list[str]:

@@ -275,7 +275,9 @@ class RunHistoryWidget(QWidget):
         """Overlay the curves of the selected runs and list their config differences."""
         self._update_buttons()
         ids = self.selected_ids()
-        self.comparison.show_runs([self.controller.project.get_run(i) for i in ids])
+        records = [self.controller.project.get_run(i) for i in ids]
+        # a run that completed no epoch has no curves: it is left out of the comparison
+        self.comparison.show_runs([r for r in records if r.epochs_completed or r.history])
 
     def diff_rows(self) -> list[tuple[str, ...]]:
         """The config diff as shown: ``(setting, value per run...)``."""

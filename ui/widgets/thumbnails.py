@@ -111,7 +111,7 @@ def preview_pixmap(path: str) -> QPixmap:
 
 
 class _Signals(QObject):
-    loaded = Signal(int, str, QImage)  # generation, path, image
+    loaded = Signal(int, object, QImage)  # generation, path, image (object: a file name that is not UTF-8 crosses intact)
 
 
 class _ThumbnailJob(QRunnable):
@@ -143,7 +143,7 @@ class ThumbnailModel(QAbstractListModel):
         thumbnail_loaded(str): a thumbnail for this path has arrived.
     """
 
-    thumbnail_loaded = Signal(str)
+    thumbnail_loaded = Signal(object)  # the path, as given (object: not UTF-8 names cross intact)
     PathRole = Qt.ItemDataRole.UserRole + 1
 
     def __init__(self, thumb_size: int = THUMB_SIZE, max_threads: int = 2, parent: QObject | None = None):
@@ -248,7 +248,7 @@ class ThumbnailModel(QAbstractListModel):
 
 
 class _Loaded(QObject):
-    loaded = Signal(str, QImage)
+    loaded = Signal(object, QImage)  # object: a path Qt cannot spell (not UTF-8) crosses intact
 
 
 class _LabelJob(QRunnable):

@@ -60,3 +60,44 @@ def test_embed_job_maps_every_image_with_labels_and_splits(tmp_path):
         run_job("embed", EmbedConfig(DataConfig(root=str(root)), model, cut="nope", cache_dir=str(tmp_path / "cache")))
     with pytest.raises(ConfigError, match="Received: method='x'"):
         EmbedConfig(method="x")
+
+
+def _run_with_classes(base, names):
+    """A run folder around the tiny model, its class names set to ``names``."""
+    import json
+
+    from tests.support.tiny_model import build_tiny_model, make_run_dir
+
+    run_dir = make_run_dir(base)
+    if len(names) != 3:
+        build_tiny_model(num_classes=len(names)).save(run_dir / "model.keras")
+    (run_dir / "class_names.json").write_text(json.dumps(list(names)), encoding="utf-8")
+    return run_dir
+
+
+def test_a_model_of_other_classes_predicts_nothing_and_the_map_says_why(tmp_path, monkeypatch):
+    import tlstudio.evaluation.runner as runner
+
+    root = tmp_path / "data"
+    make_presplit(root, train=6, val=2)
+    model = ModelConfig(backbone="vgg16", weights=seeded_weights(tmp_path), image_size=32)
+    run_dir = _run_with_classes(tmp_path / "old", ("ants", "bees", "wasps"))
+    called = []
+    monkeypatch.setattr(runner, "predict_paths", lambda *a, **k: called.append(1))
+    result = run_job("embed", EmbedConfig(DataConfig(root=str(root)), model, model_path=str(run_dir),
+                                          cache_dir=str(tmp_path / "cache")))
+    assert called == []  # not one image predicted by a model of another dataset
+    assert result.predicted.size == 0 and result.predicted_names == ()
+    assert result.model_path == ""
+    assert "ants, bees, wasps" in result.prediction_note and "blue, red" in result.prediction_note
+
+
+def test_a_model_of_the_same_classes_predicts_every_image(tmp_path):
+    root = tmp_path / "data"
+    make_presplit(root, train=6, val=2)
+    model = ModelConfig(backbone="vgg16", weights=seeded_weights(tmp_path), image_size=32)
+    run_dir = _run_with_classes(tmp_path / "same", ("blue", "red"))
+    result = run_job("embed", EmbedConfig(DataConfig(root=str(root)), model, model_path=str(run_dir),
+                                          cache_dir=str(tmp_path / "cache")))
+    assert result.predicted.shape == (len(result.paths),) and set(result.predicted_names) <= {"blue", "red"}
+    assert result.model_path == str(run_dir) and result.prediction_note == ""

@@ -127,12 +127,13 @@ def test_presplit_without_val_folder_takes_validation_from_train(tmp_path):
     assert all("/train/" in i.path for i in data.val)
 
 
-def test_presplit_class_missing_from_train_is_an_error(tmp_path):
+def test_presplit_class_missing_from_train_is_skipped(tmp_path):
     root = tmp_path / "d"
     _make(root / "train", {"a": 3, "b": 3})
     _make(root / "val", {"a": 1, "b": 1, "c": 1})
-    with pytest.raises(DataError, match=r"Class 'c' has no valid images in .*train"):
-        prepare_data(DataConfig(root=str(root)))
+    data = prepare_data(DataConfig(root=str(root)))
+    assert data.class_names == ("a", "b")
+    assert [(c.name, c.folder) for c in data.report.skipped_classes] == [("c", str(root / "train" / "c"))]
 
 
 def test_empty_root_is_an_error_naming_the_folder(tmp_path):

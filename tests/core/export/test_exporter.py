@@ -368,7 +368,26 @@ def test_another_models_export_cannot_share_the_folder(tiny_model, tmp_path):
     export_model(tiny_model, _tiny_config(out, verify=False), metadata={"class_names": CLASS_NAMES})
     before = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
     other = build_tiny_model(num_classes=2, seed=4)
-    for overwrite in (False, True):
-        with pytest.raises(ExportError, match=r"already holds model\.keras exported from another model .*Received: classes \['a', 'b'\]"):
-            export_model(other, _tiny_config(out, formats=("tflite",), verify=False, overwrite=overwrite), metadata={"class_names": ["a", "b"]})
+    with pytest.raises(ExportError, match=r"already holds .*model\.keras exported from another model.*Received: classes \['a', 'b'\]"):
+        export_model(other, _tiny_config(out, formats=("tflite",), verify=False), metadata={"class_names": ["a", "b"]})
     assert {p.name: p.stat().st_mtime_ns for p in out.iterdir()} == before
+
+
+def test_files_of_another_model_are_refused_or_removed_once_confirmed_and_never_described(tiny_model, tmp_path):
+    """Issue 24: exporting only .keras of another run left the old files, and model.json listed them as this model's."""
+    out = tmp_path / "out"
+    first = {"class_names": CLASS_NAMES, "source_model": "/runs/a/model.keras"}
+    export_model(tiny_model, _tiny_config(out, formats=("keras", "tflite"), verify=False), metadata=first)
+    second = {"class_names": CLASS_NAMES, "source_model": "/runs/b/model.keras"}  # same classes, another run
+    with pytest.raises(ExportError, match=rf"{re.escape(str(out / 'model.keras'))}, {re.escape(str(out / 'model.tflite'))} "
+                                          "exported from another model"):
+        export_model(tiny_model, _tiny_config(out, formats=("keras",), verify=False, name="b"), metadata=second)
+    assert (out / "model.tflite").exists() and not (out / "b.keras").exists()  # refused: nothing removed, nothing written
+    from tlstudio.export.formats import other_model_files
+
+    assert other_model_files(out, "model", ("keras",), "/runs/b/model.keras") == [out / "model.tflite"]
+    result = export_model(tiny_model, _tiny_config(out, formats=("keras",), verify=False, overwrite=True), metadata=second)
+    data = json.loads(Path(result.metadata_path).read_text(encoding="utf-8"))
+    assert not (out / "model.tflite").exists()  # the user confirmed the list: removed
+    assert data["files"] == {"keras": "model.keras"} and data["labels_file"] == "labels.txt"
+    assert sorted(p.name for p in out.iterdir()) == ["labels.txt", "model.json", "model.keras"]

@@ -69,10 +69,16 @@ def test_a_cancelled_prepare_returns_empty_splits(shapes):
     assert prepared.cancelled and prepared.train == () and prepared.val == ()
 
 
-def test_a_folder_without_classes_is_a_data_error(tmp_path):
+def test_a_folder_without_classes_is_refused_with_its_report(tmp_path):
     (tmp_path / "loose.txt").write_text("no images")
-    with pytest.raises(DataError, match="no class folders"):
-        run_job("prepare_data", PrepareDataConfig(DataConfig(root=str(tmp_path))))
+    prepared = run_job("prepare_data", PrepareDataConfig(DataConfig(root=str(tmp_path))))
+    assert "no class folders" in prepared.refused
+    assert prepared.root == str(tmp_path) and prepared.train == ()
+
+
+def test_a_missing_folder_is_a_data_error(tmp_path):
+    with pytest.raises(DataError, match="missing"):
+        run_job("prepare_data", PrepareDataConfig(DataConfig(root=str(tmp_path / "missing"))))
 
 
 def test_prepare_data_is_light_and_never_loads_tensorflow(shapes, tmp_path):

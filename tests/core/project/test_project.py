@@ -283,3 +283,23 @@ def test_a_damaged_audit_record_is_dropped_and_said_so(tmp_path):
     del data["audit"]
     path.write_text(json.dumps(data))
     assert Project.load(path).audit is None and Project.load(path).problems == []  # older files have none
+
+
+def test_a_run_cancelled_before_its_first_epoch_is_marked_and_kept_out_of_comparisons(tmp_path):
+    """Issue 24: it said "Model saved to …" and entered the history as a normal run."""
+    config = RunConfig(data=DataConfig(root="/d"), model=ModelConfig(weights="none"))
+    project = Project.new(dataset="/d")
+    trained = project.add_run(_run_folder(tmp_path, "trained", config), config)
+    other = project.add_run(_run_folder(tmp_path, "other", config, epochs=3), config)
+    empty = RunResult(run_dir=str(tmp_path / "runs" / "empty"), cancelled=True, epochs_completed=0, class_names=("a", "b"))
+    (tmp_path / "runs" / "empty").mkdir()
+    (tmp_path / "runs" / "empty" / "run_config.json").write_text(to_json(config))
+    (tmp_path / "runs" / "empty" / "result.json").write_text(json.dumps({k: v for k, v in empty.to_dict().items() if k != "history"}))
+    (tmp_path / "runs" / "empty" / "history.json").write_text("[]")
+    record = project.add_run(empty, config)
+    assert record.status == "no epoch completed" and record.model_path is None
+    again = Project.load(project.save(tmp_path / "p.tlsproj"))
+    assert again.get_run(record.id).status == "no epoch completed" and again.problems == []
+    assert again.compare_runs([trained.id, other.id]).ids == (trained.id, other.id)
+    with pytest.raises(ProjectError, match=f"{record.id} completed no epoch"):
+        again.compare_runs([trained.id, record.id])

@@ -137,3 +137,49 @@ def test_without_augmentation_the_advice_never_says_use_less_augmentation():
     assert with_aug.code == without.code == "underfitting_augmentation"
     assert "less augmentation" in with_aug.suggestion.lower()
     assert "less augmentation" not in without.suggestion.lower() and "dropout" in without.suggestion
+
+
+# ------------------------------------------------ "not learning" false alarms (issue 24), recorded histories
+
+# A 3-class run the walk recorded: the alarm fired at epoch 3 (train 0.583, val 0.667) and stayed
+# after the run ended at val 0.889.
+LEARNING_3_CLASSES = _epochs(
+    {"loss": 1.10, "accuracy": 0.250, "val_loss": 1.05, "val_accuracy": 0.333},
+    {"loss": 1.02, "accuracy": 0.417, "val_loss": 0.95, "val_accuracy": 0.556},
+    {"loss": 0.93, "accuracy": 0.583, "val_loss": 0.86, "val_accuracy": 0.667},
+    {"loss": 0.80, "accuracy": 0.667, "val_loss": 0.71, "val_accuracy": 0.778},
+    {"loss": 0.66, "accuracy": 0.750, "val_loss": 0.58, "val_accuracy": 0.889},
+)
+# The other: it fired on a run that reached val 0.875.
+LEARNING_TO_0875 = _epochs(
+    {"loss": 1.09, "accuracy": 0.300, "val_loss": 1.08, "val_accuracy": 0.375},
+    {"loss": 1.05, "accuracy": 0.400, "val_loss": 0.99, "val_accuracy": 0.500},
+    {"loss": 0.99, "accuracy": 0.500, "val_loss": 0.90, "val_accuracy": 0.625},
+    {"loss": 0.85, "accuracy": 0.650, "val_loss": 0.75, "val_accuracy": 0.875},
+)
+
+
+def _replay(advisor, history):
+    """Every advice of a run, epoch by epoch, as the callback sends it."""
+    return [a for n in range(1, len(history) + 1) for a in advisor.epoch(history[:n])]
+
+
+@pytest.mark.parametrize("history", [LEARNING_3_CLASSES, LEARNING_TO_0875], ids=["val-0.889", "val-0.875"])
+def test_a_run_that_learns_never_hears_it_is_not_learning(history):
+    assert [a.code for a in _replay(Advisor(3), history) if a.code == "chance_accuracy"] == []
+
+
+def test_chance_takes_the_class_balance_into_account():
+    # 80 % of the images are one class: answering it always scores 0.8, so 0.75 is not learning
+    stuck = _epochs(*({"accuracy": a, "val_accuracy": 0.8} for a in (0.74, 0.78, 0.75)))
+    (advice,) = [a for a in _replay(Advisor(2, class_counts=(80, 20)), stuck) if a.code == "chance_accuracy"]
+    assert "0.80" in advice.message and "largest class" in advice.message
+    assert _replay(Advisor(2), stuck) == []  # with even classes (chance 0.5) the same figures are learning
+
+
+def test_the_alarm_is_withdrawn_when_later_epochs_disprove_it():
+    slow_start = _epochs(*({"accuracy": a, "val_accuracy": v} for a, v in
+                           ((0.33, 0.33), (0.35, 0.36), (0.36, 0.34), (0.62, 0.70), (0.81, 0.86))))
+    said = _replay(Advisor(3), slow_start)
+    assert [(a.code, a.withdrawn, a.epoch) for a in said] == [("chance_accuracy", False, 2), ("chance_accuracy", True, 3)]
+    assert "0.70" in said[1].message  # what disproved it

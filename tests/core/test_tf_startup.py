@@ -1,0 +1,52 @@
+"""TensorFlow's start-up lines (oneDNN, cudart, absl, cuInit) go to the log file, not the user's terminal (issue 24)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+NOISE = ("cudart", "oneDNN", "cpu_feature_guard", "absl::InitializeLog", "cuInit", "cuda drivers")
+
+
+def _run(code: str, tmp_path: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "TLSTUDIO_CACHE_DIR": str(tmp_path / "cache"), "PYTHONPATH": str(ROOT)}
+    env.pop("TF_CPP_MIN_LOG_LEVEL", None)  # as a user's shell has it: unset
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, env=env,
+                          timeout=300, cwd=tmp_path)
+
+
+@pytest.mark.slow
+def test_the_cli_imports_tensorflow_without_its_start_up_lines(tmp_path):
+    out = _run("""
+        from tlstudio.tf_startup import import_tensorflow_quietly
+        log = import_tensorflow_quietly()
+        import sys
+        print("log:", log)
+        print("the user's line", file=sys.stderr)
+    """, tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert not [line for line in out.stderr.splitlines() if any(n in line for n in NOISE)], out.stderr
+    assert "the user's line" in out.stderr  # the terminal is back for what the user needs
+    log = Path(out.stdout.split("log:", 1)[1].strip())
+    assert log.parent == tmp_path / "cache" / "logs"
+
+
+@pytest.mark.slow
+def test_the_engine_process_keeps_the_terminal_quiet(tmp_path):
+    out = _run("""
+        from tlstudio.procrun import EngineProcess
+        engine = EngineProcess(niceness=0)
+        engine.start()
+        assert engine.wait_ready(240)
+        engine.shutdown(60)
+        print("done")
+    """, tmp_path)
+    assert out.returncode == 0 and "done" in out.stdout, out.stderr
+    assert not [line for line in out.stderr.splitlines() if any(n in line for n in NOISE)], out.stderr
+    assert (tmp_path / "cache" / "logs" / "engine.log").is_file()
