@@ -109,6 +109,13 @@ class _Session:
     devices: str = ""
     model_path: str | None = None
     scratch: bool = False  # a non-chief worker's temporary run folder, deleted at the end
+    cached: list = dataclasses.field(default_factory=list)  # feature-cache entries read by this run (pinned)
+
+    def release_cache(self) -> None:
+        """Let the feature cache evict this run's entries again."""
+        for features in self.cached:
+            features.release()
+        self.cached.clear()
 
 
 def run_training(
@@ -165,6 +172,8 @@ def run_training(
     except (KeyboardInterrupt, SystemExit) as exc:
         state.cancelled = True
         interrupted = exc
+    finally:
+        session.release_cache()
     # A usable model after a cancel (best checkpoint, else current weights), or after an
     # error once some epoch was trained; never an untrained model for a run that failed.
     if session.owns_dir and session.model is not None and session.model_path is None and (error is None or state.epochs_saved):
@@ -368,7 +377,8 @@ def _train(
             apply_freeze(model, config.model.freeze)
         if plan.index == 1 and use_cache:
             head = find_head(model)
-            fitted = _features_for_head(model, config, data, image_size, batch_size, sink, cancel, train.seed, resuming)
+            fitted = _features_for_head(model, config, data, image_size, batch_size, sink, cancel, train.seed, resuming,
+                                        session.cached)
             if fitted is None:
                 state.cancelled = True
                 break
@@ -473,8 +483,14 @@ def feature_model(model: keras.Model, backbone: keras.Model) -> keras.Model:
     return keras.Model(inputs, x, name="features")
 
 
-def _features_for_head(model, config, data, image_size, batch_size, sink, cancel, seed, resuming):
+def _features_for_head(model, config, data, image_size, batch_size, sink, cancel, seed, resuming, held: list):
     """(train_ds, val_ds, train CachedFeatures) of cached features, or None when cancelled.
+
+    Each split's entry is appended to ``held`` as soon as it is made: it stays
+    pinned (the cache's eviction leaves it alone, in this process and in
+    others) until the run releases it, so the val split's extraction, or
+    another training sharing the cache, never evicts the train split's
+    shards while they are read.
 
     Average and max heads train on cached pooled vectors, a flatten head on
     cached float16 maps (:mod:`tlstudio.training.features`); the datasets
@@ -502,6 +518,7 @@ def _features_for_head(model, config, data, image_size, batch_size, sink, cancel
         )
         if cached is None:
             return None
+        held.append(cached)
         if split == "train":
             train_features = cached
         out.append(cached.dataset(batch_size, shuffle=shuffle, seed=seed))
