@@ -110,6 +110,19 @@ class _Session:
     model_path: str | None = None
     scratch: bool = False  # a non-chief worker's temporary run folder, deleted at the end
     cached: list = dataclasses.field(default_factory=list)  # feature-cache entries read by this run (pinned)
+    locks: list = dataclasses.field(default_factory=list)  # the run folders this run holds (tlstudio.run_folders.lock)
+
+    def lock(self, folder) -> None:
+        """Hold ``folder`` for this run, unless held already; RunFolderInUse names the other training."""
+        from tlstudio.run_folders.lock import lock_run_folder
+        from tlstudio.training.run_folder import same_folder
+
+        if not any(same_folder(held.folder, folder) for held in self.locks):
+            self.locks.append(lock_run_folder(folder))
+
+    def unlock(self) -> None:
+        while self.locks:
+            self.locks.pop().release()
 
     def release_cache(self) -> None:
         """Let the feature cache evict this run's entries again."""
@@ -207,6 +220,8 @@ def run_training(
         _write_outcome(session, outcome)
     except KeyboardInterrupt as exc:
         interrupted = interrupted or exc
+    finally:
+        session.unlock()  # after the last write: another training of this folder may start now
     if session.scratch:
         outcome = _drop_scratch(session, outcome, sink)
     sink(
@@ -246,6 +261,8 @@ def _train(
 
     resuming = bool(config.resume_from)
     chief = is_chief()
+    if resuming and chief:  # before anything of the run is read: one training per run folder at a time
+        session.lock(config.resume_from)
     if config.run_dir and chief:  # refuse someone else's folder before the slow data preparation
         check_new_run_dir(config.run_dir, config.resume_from)
     new_manifest = None
@@ -275,6 +292,7 @@ def _train(
         session.run_dir = create_run_dir(
             config.run_dir or config.resume_from, backbone=config.model.backbone, resume_from=config.resume_from
         )
+        session.lock(session.run_dir)
     session.owns_dir = True
     run_dir = session.run_dir
     with saveguard.saving():
