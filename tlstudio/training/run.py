@@ -61,6 +61,7 @@ from tlstudio.training import features as feature_cache
 from tlstudio.training import head_norm
 from tlstudio.training import result as results
 from tlstudio.training import saveguard
+from tlstudio.training.disk_space import MARGIN_BYTES, check_free, file_size, resume_needs, weights_bytes
 from tlstudio.training.callbacks import (
     CancelCallback,
     CheckpointCallback,
@@ -109,6 +110,7 @@ class _Session:
     devices: str = ""
     model_path: str | None = None
     scratch: bool = False  # a non-chief worker's temporary run folder, deleted at the end
+    epochs_at_start: int = 0  # epochs on disk when this session began (a resume's earlier ones)
     cached: list = dataclasses.field(default_factory=list)  # feature-cache entries read by this run (pinned)
     locks: list = dataclasses.field(default_factory=list)  # the run folders this run holds (tlstudio.run_folders.lock)
 
@@ -189,7 +191,9 @@ def run_training(
         session.release_cache()
     # A usable model after a cancel (best checkpoint, else current weights), or after an
     # error once some epoch was trained; never an untrained model for a run that failed.
-    if session.owns_dir and session.model is not None and session.model_path is None and (error is None or state.epochs_saved):
+    # After an error, only when this session saved an epoch (a resume that saved nothing keeps its model.keras).
+    new_epochs = state.epochs_saved > session.epochs_at_start
+    if session.owns_dir and session.model is not None and session.model_path is None and (error is None or new_epochs):
         try:
             session.model_path = _save_usable_model(session)
         except Exception as exc:  # noqa: BLE001
@@ -198,6 +202,8 @@ def run_training(
             logger.warning("could not save model.keras into %s: %s", session.run_dir, exc)
         except KeyboardInterrupt as exc:  # an abort during the save: the previous model.keras is kept whole
             interrupted = interrupted or exc
+    elif session.owns_dir and session.run_dir is not None and (session.run_dir / run_files.MODEL).is_file():
+        session.model_path = str(session.run_dir / run_files.MODEL)  # a resume that saved nothing: the model on disk still holds
     best = dict(state.best_metrics)
     saved = state.history[: state.epochs_saved]  # the epochs whose weights are on disk
     outcome = RunResult(
@@ -263,6 +269,8 @@ def _train(
     chief = is_chief()
     if resuming and chief:  # before anything of the run is read: one training per run folder at a time
         session.lock(config.resume_from)
+        # before anything is written: a resume rewrites its checkpoints, one whole copy at a time
+        check_free(config.resume_from, resume_needs(config.resume_from), "resuming the run (a new copy of its checkpoints)")
     if config.run_dir and chief:  # refuse someone else's folder before the slow data preparation
         check_new_run_dir(config.run_dir, config.resume_from)
     new_manifest = None
@@ -322,6 +330,9 @@ def _train(
     session.model = model
     if resuming:
         load_weights(model, str(Path(config.resume_from) / run_files.LAST_WEIGHTS))
+    elif chief:  # last.weights.h5, best.weights.h5 and model.keras, each about the weights' size
+        check_free(run_dir, 3 * weights_bytes(model), "the run's checkpoints and model (3 copies of the weights)")
+    session.epochs_at_start = state.epochs_saved
 
     # Plan both phases: parameter counts as each phase will see them.
     head_epochs, session_fine_epochs = config.session_epochs()  # a resume trains what its plan has left
@@ -588,6 +599,7 @@ def _save_usable_model(session: _Session) -> str | None:
     if best.is_file():
         load_weights(model, str(best))
     path = session.run_dir / run_files.MODEL
+    check_free(session.run_dir, max(file_size(path) + MARGIN_BYTES, weights_bytes(model)), f"the model {run_files.MODEL}")
     with saveguard.saving(), without_optimizers(model), atomic_path(path) as tmp:
         model.save(str(tmp))
     return str(path)
