@@ -4,21 +4,25 @@
 folder (or a ``.keras`` file). Both follow the same steps:
 
 1. refuse when a target exists and ``overwrite`` is off (nothing is written);
-2. write every requested format under a hidden temporary name in the
-   destination folder;
-3. reload all temporaries in one fresh process that imports only
+2. build the new content of the destination folder in a hidden sibling
+   (:func:`tlstudio.io.staged_folder.staged_folder`): the folder's other
+   entries hard-linked in, every requested format written there;
+3. reload all new files in one fresh process that imports only
    TensorFlow/Keras and compare their probabilities with the in-app model on a
    fixed batch of images (unless ``verify=False``);
 4. when every format is within its tolerance (:data:`FORMAT_TOLERANCES`),
-   rename them to their final names and write ``labels.txt`` and ``model.json``
-   (which also keeps describing the files an earlier export left in the folder).
+   write ``labels.txt`` and ``model.json`` there too (which also keeps
+   describing the files an earlier export left in the folder), and swap the
+   sibling with the destination folder in one step. The folder is one
+   transaction: a kill at any moment leaves the old export whole or the new
+   one whole, never one export's models beside another's labels.
 
 Every format serves :func:`tlstudio.export.inference.inference_model`:
 preprocessing -> backbone -> head in inference mode, without the training
 augmentation; the verification compares it with the app's model in
 inference mode.
 
-If anything fails (a writer, the verification, a tolerance) every temporary is
+If anything fails (a writer, the verification, a tolerance) the sibling is
 deleted and :class:`~tlstudio.errors.ExportError` is raised: a failed export
 leaves no new file behind, and an existing file is only ever replaced by a
 verified one.
@@ -26,7 +30,6 @@ verified one.
 
 from __future__ import annotations
 
-import contextlib
 import time
 from pathlib import Path
 from typing import Any, Callable, Mapping
@@ -43,7 +46,8 @@ from tlstudio.export.formats import FORMAT_LABELS, FORMAT_TOLERANCES, available_
 from tlstudio.export.inference import augmentation_layers, inference_model
 from tlstudio.export.metadata import SERVED_GRAPH, build_metadata, class_counts_from_report, input_hw, is_export_metadata, labels_text, merge_previous, previous_export
 from tlstudio.export.verify import predict_in_fresh_process, top1_agreement
-from tlstudio.io.atomic import atomic_path, atomic_write_json, atomic_write_text, remove_stale_temps
+from tlstudio.io.atomic import atomic_write_json, atomic_write_text
+from tlstudio.io.staged_folder import staged_folder
 from tlstudio.io.model_files import find_keras_model, load_keras_model, read_class_names, read_json
 
 NUM_VERIFY_IMAGES = 8
@@ -194,7 +198,6 @@ def export_model(
     served = inference_model(model)
     if left_out:
         sink(LogMessage(f"Training augmentation left out of the export: {', '.join(left_out)}"))
-    out_dir.mkdir(parents=True, exist_ok=True)
     served(np.zeros((1, height, width, 3), dtype=np.float32), training=False)  # some writers need a called model
 
     steps = len(formats) + (1 if export_cfg.verify else 0) + 1
@@ -203,18 +206,19 @@ def export_model(
     parity: dict[str, float] = {}
     agreement: dict[str, float] = {}
     n_images = 0
-    for fmt in formats:
-        remove_stale_temps(targets[fmt])
+    files = {fmt: str(targets[fmt]) for fmt in formats}
+    tolerances = {fmt: FORMAT_TOLERANCES[fmt] for fmt in formats}
     try:
-        # Each format is written to a temporary (atomic_path); leaving the stack
-        # normally renames them all into place, an exception removes them all.
-        with contextlib.ExitStack() as stack:
+        # The whole folder is one transaction: the new files, labels.txt and model.json are
+        # written into a hidden sibling holding the rest of the folder, which then takes the
+        # folder's place in one step; an exception (or a kill) leaves the old folder whole.
+        with staged_folder(out_dir, replace={path.name for path in targets.values()}) as stage:
             temps: dict[str, Path] = {}
             for fmt in formats:
                 if cancel.cancelled:
                     raise _Cancelled
                 final = targets[fmt]
-                temp = stack.enter_context(atomic_path(final))
+                temp = stage / final.name
                 temps[fmt] = temp
                 sink(Progress("export", done, steps, f"Writing {FORMAT_LABELS[fmt]}: {final.name}"))
                 t0 = time.perf_counter()
@@ -259,13 +263,33 @@ def export_model(
 
             if cancel.cancelled:
                 raise _Cancelled
-            sink(Progress("export", done, steps, "Renaming files into place"))
+            model_json = _model_json(served, class_names, meta, formats, targets, parity, agreement, tolerances, n_images)
+            model_json = merge_previous(model_json, previous, out_dir)
+            atomic_write_text(stage / targets["labels"].name, labels_text(class_names))
+            atomic_write_json(stage / targets["metadata"].name, model_json, default=str)
+            sink(Progress("export", done, steps, "Putting the new export in place"))
     except _Cancelled:
         sink(LogMessage("Export cancelled; nothing was written.", "warning"))
         return ExportResult(cancelled=True, seconds=round(time.perf_counter() - start, 3))
 
-    files = {fmt: str(targets[fmt]) for fmt in formats}
-    tolerances = {fmt: FORMAT_TOLERANCES[fmt] for fmt in formats}
+    done += 1
+    seconds = round(time.perf_counter() - start, 3)
+    sink(Progress("export", done, steps, f"Exported {len(files)} file(s) to {out_dir} in {seconds:.1f} s"))
+    return ExportResult(
+        files=files,
+        labels_path=str(targets["labels"]),
+        metadata_path=str(targets["metadata"]),
+        parity=parity,
+        top1_agreement=agreement,
+        tolerances=tolerances,
+        num_verify_images=n_images,
+        seconds=seconds,
+        format_seconds=format_seconds,
+    )
+
+
+def _model_json(served, class_names, meta, formats, targets, parity, agreement, tolerances, n_images) -> dict[str, Any]:
+    """``model.json`` of this export (before the files of an earlier export are merged in)."""
     model_json = build_metadata(served, class_names, meta)
     model_json["served_graph"] = SERVED_GRAPH
     model_json["files"] = {fmt: targets[fmt].name for fmt in formats}
@@ -285,23 +309,7 @@ def export_model(
         "tolerance": tolerances,
         "process": "fresh python -I process importing only TensorFlow/Keras" if parity else None,
     }
-    model_json = merge_previous(model_json, previous, out_dir)
-    atomic_write_text(targets["labels"], labels_text(class_names))
-    atomic_write_json(targets["metadata"], model_json, default=str)
-    done += 1
-    seconds = round(time.perf_counter() - start, 3)
-    sink(Progress("export", done, steps, f"Exported {len(files)} file(s) to {out_dir} in {seconds:.1f} s"))
-    return ExportResult(
-        files=files,
-        labels_path=str(targets["labels"]),
-        metadata_path=str(targets["metadata"]),
-        parity=parity,
-        top1_agreement=agreement,
-        tolerances=tolerances,
-        num_verify_images=n_images,
-        seconds=seconds,
-        format_seconds=format_seconds,
-    )
+    return model_json
 
 
 class _Cancelled(Exception):
