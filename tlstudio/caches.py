@@ -15,6 +15,12 @@ to delete at any time (they are rebuilt when needed):
   (:mod:`tlstudio.data.pixel_cache`), under their own size limit;
 * ``validation/``: the SQLite file of image checks (:mod:`tlstudio.data.cache`).
 
+An entry a job is reading is *pinned* (:func:`pin`): a small file
+``.pins/KEY.PID.N.pin`` beside the shards, named after the entry's key and
+the process that reads it. :func:`enforce_limit` and :func:`clear_caches`
+never delete the files of a pinned entry; a pin whose process is gone is
+stale and removed, so a killed job never keeps an entry forever.
+
 Autosaves, error logs and sample datasets also live under the cache folder;
 they are the user's work or data and are never touched here. Clearing deletes
 only files with the caches' own endings, never anything else a user may have
@@ -25,8 +31,11 @@ This module is light: it never imports TensorFlow.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
+import threading
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
@@ -94,6 +103,107 @@ def feature_limit_bytes() -> int:
     return megabytes_from_env(FEATURE_LIMIT_ENV, DEFAULT_FEATURE_LIMIT_BYTES)
 
 
+PINS = ".pins"
+"""Sub-folder of a cache folder holding the pins of the entries in use."""
+_PIN_COUNTER = itertools.count(1)
+_PIN_LOCK = threading.Lock()
+
+
+def _pid_alive(pid: int) -> bool:
+    """Whether a process ``pid`` exists on this machine (one we may not signal counts as alive)."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    except OSError:
+        return True
+    return True
+
+
+def _remove_pin(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        logger.warning("could not remove the cache pin %s: %s", path, exc)
+
+
+class Pin:
+    """One process's claim on a cache entry: its files are not evicted until :meth:`release`.
+
+    Released by :meth:`release`, by leaving a ``with`` block, or when the pin
+    is garbage-collected; the pin of a process that died is removed by the
+    next eviction. Made by :func:`pin`.
+    """
+
+    def __init__(self, folder: str | os.PathLike, key: str, *, pid: int | None = None) -> None:
+        self.folder = Path(folder)
+        self.key = str(key)
+        self.pid = os.getpid() if pid is None else int(pid)
+        pins = self.folder / PINS
+        pins.mkdir(parents=True, exist_ok=True)
+        with _PIN_LOCK:
+            number = next(_PIN_COUNTER)
+        self.path = pins / f"{self.key}.{self.pid}.{number}.pin"
+        with open(self.path, "x", encoding="utf-8") as fh:  # a pin is a name, its content only says who
+            fh.write(f"{self.pid}\n")
+        self._finalizer = weakref.finalize(self, _remove_pin, str(self.path))
+
+    @property
+    def released(self) -> bool:
+        return not self._finalizer.alive
+
+    def release(self) -> None:
+        """Let the entry be evicted again (idempotent)."""
+        self._finalizer()
+
+    def __enter__(self) -> "Pin":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+    def __repr__(self) -> str:
+        return f"Pin({self.key!r}, pid={self.pid}{', released' if self.released else ''})"
+
+
+def pin(folder: str | os.PathLike, key: str, *, pid: int | None = None) -> Pin:
+    """Pin the entry ``key`` of the cache ``folder`` for this process (or for ``pid``) until released.
+
+    Entry files are those named ``KEY.*`` in ``folder``.
+    """
+    return Pin(folder, key, pid=pid)
+
+
+def pinned_keys(folder: str | os.PathLike) -> set[str]:
+    """The keys of ``folder`` pinned by live processes; stale pins (dead processes) are removed."""
+    pins = Path(folder) / PINS
+    try:
+        entries = list(os.scandir(pins))
+    except (FileNotFoundError, NotADirectoryError):
+        return set()
+    keys = set()
+    for entry in entries:
+        parts = entry.name.split(".")
+        if len(parts) != 4 or parts[3] != "pin" or not parts[1].isdigit():
+            continue
+        if _pid_alive(int(parts[1])):
+            keys.add(parts[0])
+        else:
+            logger.info("removing the stale cache pin %s (process %s is gone)", entry.path, parts[1])
+            _remove_pin(entry.path)
+    return keys
+
+
+def _entry_key(path: Path) -> str:
+    return path.name.split(".", 1)[0]
+
+
 def _owned(folder: Path, endings: Iterable[str]) -> list[Path]:
     """Files in ``folder`` the cache owns: its endings, and temporaries of them."""
     endings = tuple(endings)
@@ -131,7 +241,7 @@ def cache_root() -> Path:
 
 
 def clear_caches(names: Iterable[str] | None = None) -> list[CacheUsage]:
-    """Delete the files of the named caches (all when None).
+    """Delete the files of the named caches (all when None), except those of entries in use (:func:`pin`).
 
     Returns:
         What was deleted, per cache.
@@ -149,7 +259,11 @@ def clear_caches(names: Iterable[str] | None = None) -> list[CacheUsage]:
         description, endings = CACHES[name]
         folder = paths.cache_dir(name)
         count = size = 0
+        in_use = pinned_keys(folder)
         for path in _owned(folder, endings):
+            if _entry_key(path) in in_use:
+                logger.info("kept the cache file %s: a running job is reading it", path)
+                continue
             n = _size(path)
             try:
                 path.unlink()
@@ -175,12 +289,14 @@ def enforce_limit(folder: str | os.PathLike, limit_bytes: int, endings: Iterable
         folder: The cache folder.
         limit_bytes: The largest total size allowed.
         endings: Endings of the files the cache owns (others are never touched).
-        keep: Files never evicted (the one just written).
+        keep: Files never evicted (the one just written). The files of entries
+            pinned by live processes (:func:`pin`) are never evicted either.
 
     Returns:
         The deleted files, oldest first.
     """
     kept = {os.path.abspath(k) for k in keep}
+    in_use = pinned_keys(folder)
     files = []
     for path in _owned(Path(folder), endings):
         try:
@@ -193,7 +309,7 @@ def enforce_limit(folder: str | os.PathLike, limit_bytes: int, endings: Iterable
     for _, size, path in sorted(files):
         if total <= limit_bytes:
             break
-        if os.path.abspath(path) in kept:
+        if os.path.abspath(path) in kept or _entry_key(path) in in_use:
             continue
         try:
             path.unlink()

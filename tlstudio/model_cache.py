@@ -8,7 +8,14 @@ models (a backbone, or the Model page's configuration with an untrained head)
 are keyed by their settings.
 
 The cache lives in the engine process; it holds at most
-:data:`MODEL_CACHE_SIZE` models and drops the least recently used one.
+:data:`MODEL_CACHE_SIZE` models and drops the least recently used one. A
+dropped model must give its memory back, or the engine grows by one model per
+job when jobs cycle more models than the cache keeps (issue 25: 80 jobs on 5
+models, 906 -> 1,954 MB): nothing else keeps a reference to it (its lock
+goes with it, also the lock of the Keras model inside a ``LoadedModel``),
+and :func:`release_memory` then collects the cycles Keras models are made of
+and hands the freed heap back to the system
+(``benchmarks/bench_model_cache_memory.py`` measures it).
 
 Jobs run in threads of their own, so two jobs may share one cached model.
 Grad-CAM runs the output layer linearly for a moment (the class score is the
@@ -19,17 +26,60 @@ logits, and Grad-CAM never sees a half-switched model.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import dataclasses
+import gc
+import logging
 import os
+import sys
 import threading
+import weakref
 from collections import OrderedDict
 from typing import Any, Callable
 
 from tlstudio.api.model_ref import ModelRef
 from tlstudio.errors import ConfigError
 
+logger = logging.getLogger(__name__)
+
 MODEL_CACHE_SIZE = 3
 """Models kept loaded at once."""
+
+
+def _malloc_trim() -> None:
+    """Give freed heap pages back to the system (glibc only; elsewhere nothing)."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        trim = getattr(libc, "malloc_trim", None)
+        if trim is not None:
+            trim(0)
+    except OSError as exc:  # pragma: no cover - a libc without it (musl)
+        logger.debug("malloc_trim unavailable: %s", exc)
+
+
+def release_memory() -> None:
+    """After a model was dropped: collect it and return the freed memory to the system.
+
+    A Keras model is a web of reference cycles (layers, their model, traced
+    functions), so only the cyclic collector frees it; TensorFlow's kernel
+    cache is cleared with it when TensorFlow is loaded. ``keras.backend.clear_session()``
+    is not called: it resets Keras' global state for every thread, and
+    another job may be building or running a model in the engine meanwhile.
+    """
+    gc.collect()
+    tf = sys.modules.get("tensorflow")
+    if tf is not None:
+        try:
+            from tensorflow.python.eager import context
+
+            if context.executing_eagerly():
+                context.context().clear_kernel_cache()
+        except Exception as exc:  # noqa: BLE001 - best effort, never fail a job over it
+            logger.debug("could not clear TensorFlow's kernel cache: %s", exc)
+    _malloc_trim()
 
 
 def _stamp(path: str) -> tuple:
@@ -59,7 +109,7 @@ class ModelCache:
         self._items: OrderedDict[tuple, Any] = OrderedDict()
         self._lock = threading.Lock()
         self._loading: dict[tuple, threading.Lock] = {}
-        self._locks: dict[int, tuple[Any, threading.RLock]] = {}  # the model is kept with its lock, so its id stays unique
+        self._locks: dict[int, tuple[Any, threading.RLock]] = {}  # id -> (weak reference to the model, its lock)
         self.loads = 0
         """How many times a model was loaded or built (a cache miss)."""
 
@@ -76,24 +126,56 @@ class ModelCache:
                     self._items.move_to_end(key)
                     return self._items[key]
             value = load()
+            dropped = []
             with self._lock:
                 self.loads += 1
                 self._items[key] = value
                 self._items.move_to_end(key)
                 while len(self._items) > self.capacity:
-                    _key, dropped = self._items.popitem(last=False)
-                    self._locks.pop(id(dropped), None)
+                    dropped.append(self._items.popitem(last=False)[1])
+                    for part in (dropped[-1], getattr(dropped[-1], "model", None)):  # a LoadedModel and its Keras model
+                        held = self._locks.get(id(part))
+                        if held is not None and not isinstance(held[0], weakref.ref):  # a strong hold ends with the entry
+                            self._locks.pop(id(part), None)
                 self._loading.pop(key, None)
+            if dropped:
+                dropped.clear()  # the last references this cache held
+                release_memory()
             return value
 
     def lock(self, value: Any) -> threading.RLock:
-        """The lock of one cached model (``value`` as :meth:`get` returned it)."""
+        """The lock of one model (``value`` as :meth:`get` returned it, or the Keras model inside it).
+
+        The lock is shared while the model lives and never keeps it alive: it is
+        held by a weak reference, and dropped with the model.
+        """
         with self._lock:
-            return self._locks.setdefault(id(value), (value, threading.RLock()))[1]
+            held = self._locks.get(id(value))
+            if held is not None and held[0]() is value:
+                return held[1]
+            lock = threading.RLock()
+            try:
+                ref = weakref.ref(value, lambda _r, i=id(value): self._forget(i, _r))
+            except TypeError:  # not weak-referenceable: shared while cached only
+                ref = (lambda v: (lambda: v))(value) if self._cached(value) else None
+            if ref is not None:
+                self._locks[id(value)] = (ref, lock)
+            return lock
+
+    def _cached(self, value: Any) -> bool:
+        return any(v is value or getattr(v, "model", None) is value for v in self._items.values())
+
+    def _forget(self, key: int, ref) -> None:
+        # Runs in the garbage collector, maybe while this thread holds self._lock: no lock here (dict ops are atomic).
+        held = self._locks.get(key)
+        if held is not None and held[0] is ref:
+            self._locks.pop(key, None)
 
     def clear(self) -> None:
         with self._lock:
             self._items.clear()
+            self._locks.clear()
+        release_memory()
 
     def __len__(self) -> int:
         return len(self._items)

@@ -21,11 +21,15 @@ AUTO_HEAD = "auto_head.json"
 RUN_MARKER = ".tlstudio-run"
 """Marker file of a run folder: JSON ``{"format": "tlstudio-run", "version": 1, "created": ..., "tlstudio": ...}``."""
 
+RUN_LOCK = ".tlstudio-lock"
+"""Lock file of a run folder while a training writes it: JSON ``{"pid": ..., "host": ..., "since": ...}``
+(see :mod:`tlstudio.run_folders.lock`). A killed training leaves it behind; the next one recovers it."""
+
 MARKER_FORMAT = "tlstudio-run"
 
 RUN_ENTRIES = frozenset(
     {RUN_MARKER, RUN_CONFIG, CLASS_NAMES, DATASET_REPORT, SPLIT_MANIFEST, HISTORY, BEST_WEIGHTS, LAST_WEIGHTS, MODEL, RESULT, LOGS,
-     AUTO_HEAD}
+     AUTO_HEAD, RUN_LOCK}
 )
 """Everything tlstudio writes in a run folder (``logs`` is a folder). Temporaries
 of these, ``.NAME.tmp-XXXXXXXX...`` (see :mod:`tlstudio.io.atomic`), may also be present."""

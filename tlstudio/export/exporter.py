@@ -4,21 +4,25 @@
 folder (or a ``.keras`` file). Both follow the same steps:
 
 1. refuse when a target exists and ``overwrite`` is off (nothing is written);
-2. write every requested format under a hidden temporary name in the
-   destination folder;
-3. reload all temporaries in one fresh process that imports only
+2. build the new content of the destination folder in a hidden sibling
+   (:func:`tlstudio.io.staged_folder.staged_folder`): the folder's other
+   entries hard-linked in, every requested format written there;
+3. reload all new files in one fresh process that imports only
    TensorFlow/Keras and compare their probabilities with the in-app model on a
    fixed batch of images (unless ``verify=False``);
 4. when every format is within its tolerance (:data:`FORMAT_TOLERANCES`),
-   rename them to their final names and write ``labels.txt`` and ``model.json``
-   (which also keeps describing the files an earlier export left in the folder).
+   write ``labels.txt`` and ``model.json`` there too (which also keeps
+   describing the files an earlier export left in the folder), and swap the
+   sibling with the destination folder in one step. The folder is one
+   transaction: a kill at any moment leaves the old export whole or the new
+   one whole, never one export's models beside another's labels.
 
 Every format serves :func:`tlstudio.export.inference.inference_model`:
 preprocessing -> backbone -> head in inference mode, without the training
 augmentation; the verification compares it with the app's model in
 inference mode.
 
-If anything fails (a writer, the verification, a tolerance) every temporary is
+If anything fails (a writer, the verification, a tolerance) the sibling is
 deleted and :class:`~tlstudio.errors.ExportError` is raised: a failed export
 leaves no new file behind, and an existing file is only ever replaced by a
 verified one.
@@ -26,8 +30,6 @@ verified one.
 
 from __future__ import annotations
 
-import contextlib
-import shutil
 import time
 from pathlib import Path
 from typing import Any, Callable, Mapping
@@ -44,7 +46,8 @@ from tlstudio.export.formats import FORMAT_LABELS, FORMAT_TOLERANCES, available_
 from tlstudio.export.inference import augmentation_layers, inference_model
 from tlstudio.export.metadata import SERVED_GRAPH, build_metadata, class_counts_from_report, input_hw, is_export_metadata, labels_text, merge_previous, previous_export
 from tlstudio.export.verify import predict_in_fresh_process, top1_agreement
-from tlstudio.io.atomic import atomic_path, atomic_write_json, atomic_write_text, remove_stale_temps
+from tlstudio.io.atomic import atomic_write_json, atomic_write_text
+from tlstudio.io.staged_folder import staged_folder
 from tlstudio.io.model_files import find_keras_model, load_keras_model, read_class_names, read_json
 
 NUM_VERIFY_IMAGES = 8
@@ -116,16 +119,6 @@ def _check_request(export_cfg: ExportConfig) -> None:
     for fmt in export_cfg.formats:
         if reasons.get(fmt):
             raise ExportError(f"{FORMAT_LABELS[fmt]} export is not available: {reasons[fmt]} Received: formats={export_cfg.formats!r}")
-
-
-def remove_export_file(path: Path) -> None:
-    """Remove one file (or SavedModel folder) an earlier export wrote; nothing else is ever removed here."""
-    if path.is_dir():
-        if not (path / "saved_model.pb").is_file():
-            raise ExportError(f"Not removing {path}: expected a SavedModel folder (with saved_model.pb).", path=str(path))
-        shutil.rmtree(path)
-    else:
-        path.unlink()
 
 
 def _check_targets(targets: Mapping[str, Path], overwrite: bool) -> None:
@@ -215,7 +208,6 @@ def export_model(
     served = inference_model(model)
     if left_out:
         sink(LogMessage(f"Training augmentation left out of the export: {', '.join(left_out)}"))
-    out_dir.mkdir(parents=True, exist_ok=True)
     served(np.zeros((1, height, width, 3), dtype=np.float32), training=False)  # some writers need a called model
 
     steps = len(formats) + (1 if export_cfg.verify else 0) + 1
@@ -224,18 +216,21 @@ def export_model(
     parity: dict[str, float] = {}
     agreement: dict[str, float] = {}
     n_images = 0
-    for fmt in formats:
-        remove_stale_temps(targets[fmt])
+    files = {fmt: str(targets[fmt]) for fmt in formats}
+    tolerances = {fmt: FORMAT_TOLERANCES[fmt] for fmt in formats}
     try:
-        # Each format is written to a temporary (atomic_path); leaving the stack
-        # normally renames them all into place, an exception removes them all.
-        with contextlib.ExitStack() as stack:
+        # The whole folder is one transaction: the new files, labels.txt and model.json are
+        # written into a hidden sibling holding the rest of the folder, which then takes the
+        # folder's place in one step; an exception (or a kill) leaves the old folder whole.
+        # Another model's files (confirmed by overwrite) are left out of the new folder: they go with the old one.
+        replaced = {path.name for path in targets.values()} | {path.name for path in others}
+        with staged_folder(out_dir, replace=replaced) as stage:
             temps: dict[str, Path] = {}
             for fmt in formats:
                 if cancel.cancelled:
                     raise _Cancelled
                 final = targets[fmt]
-                temp = stack.enter_context(atomic_path(final))
+                temp = stage / final.name
                 temps[fmt] = temp
                 sink(Progress("export", done, steps, f"Writing {FORMAT_LABELS[fmt]}: {final.name}"))
                 t0 = time.perf_counter()
@@ -280,13 +275,36 @@ def export_model(
 
             if cancel.cancelled:
                 raise _Cancelled
-            sink(Progress("export", done, steps, "Renaming files into place"))
+            model_json = _model_json(served, class_names, meta, formats, targets, parity, agreement, tolerances, n_images)
+            model_json = merge_previous(model_json, previous, out_dir)
+            model_json["labels_file"] = targets["labels"].name
+            atomic_write_text(stage / targets["labels"].name, labels_text(class_names))
+            atomic_write_json(stage / targets["metadata"].name, model_json, default=str)
+            sink(Progress("export", done, steps, "Putting the new export in place"))
     except _Cancelled:
         sink(LogMessage("Export cancelled; nothing was written.", "warning"))
         return ExportResult(cancelled=True, seconds=round(time.perf_counter() - start, 3))
 
-    files = {fmt: str(targets[fmt]) for fmt in formats}
-    tolerances = {fmt: FORMAT_TOLERANCES[fmt] for fmt in formats}
+    for path in others:
+        sink(LogMessage(f"removed {path}: it was exported from another model"))
+    done += 1
+    seconds = round(time.perf_counter() - start, 3)
+    sink(Progress("export", done, steps, f"Exported {len(files)} file(s) to {out_dir} in {seconds:.1f} s"))
+    return ExportResult(
+        files=files,
+        labels_path=str(targets["labels"]),
+        metadata_path=str(targets["metadata"]),
+        parity=parity,
+        top1_agreement=agreement,
+        tolerances=tolerances,
+        num_verify_images=n_images,
+        seconds=seconds,
+        format_seconds=format_seconds,
+    )
+
+
+def _model_json(served, class_names, meta, formats, targets, parity, agreement, tolerances, n_images) -> dict[str, Any]:
+    """``model.json`` of this export (before the files of an earlier export are merged in)."""
     model_json = build_metadata(served, class_names, meta)
     model_json["served_graph"] = SERVED_GRAPH
     model_json["files"] = {fmt: targets[fmt].name for fmt in formats}
@@ -306,28 +324,7 @@ def export_model(
         "tolerance": tolerances,
         "process": "fresh python -I process importing only TensorFlow/Keras" if parity else None,
     }
-    if others:  # confirmed by the user (overwrite): another model's files go, and are not described
-        for path in others:
-            remove_export_file(path)
-            sink(LogMessage(f"removed {path}: it was exported from another model"))
-    model_json = merge_previous(model_json, previous, out_dir)
-    model_json["labels_file"] = targets["labels"].name
-    atomic_write_text(targets["labels"], labels_text(class_names))
-    atomic_write_json(targets["metadata"], model_json, default=str)
-    done += 1
-    seconds = round(time.perf_counter() - start, 3)
-    sink(Progress("export", done, steps, f"Exported {len(files)} file(s) to {out_dir} in {seconds:.1f} s"))
-    return ExportResult(
-        files=files,
-        labels_path=str(targets["labels"]),
-        metadata_path=str(targets["metadata"]),
-        parity=parity,
-        top1_agreement=agreement,
-        tolerances=tolerances,
-        num_verify_images=n_images,
-        seconds=seconds,
-        format_seconds=format_seconds,
-    )
+    return model_json
 
 
 class _Cancelled(Exception):

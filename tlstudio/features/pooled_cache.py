@@ -43,6 +43,7 @@ the least recently used shards.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import importlib.metadata
 import json
@@ -101,6 +102,9 @@ class PooledFeatures:
         cache_hit: True when nothing was computed.
         max_arrays: The same for global max pooling.
         maps: ``cut -> np.memmap`` float16 ``[len(paths), H, W, C]`` feature maps (only when asked for).
+        pin: Keeps the entry's shards from eviction while they are read
+            (:func:`tlstudio.caches.pin`); released by ``pin.release()`` or when
+            this object is garbage-collected.
     """
 
     paths: tuple[str, ...]
@@ -110,6 +114,7 @@ class PooledFeatures:
     cache_hit: bool
     max_arrays: Mapping[str, np.ndarray] = field(default_factory=dict)
     maps: Mapping[str, np.ndarray] = field(default_factory=dict)
+    pin: caches.Pin | None = field(default=None, compare=False, repr=False)
 
     def __getitem__(self, cut: str) -> np.ndarray:
         return self.arrays[cut]
@@ -385,6 +390,8 @@ def pooled_features(
 
     Returns:
         The features, or None when cancelled (nothing of the pass is then left on disk).
+        The entry stays pinned (never evicted, by this process or another) until
+        the result's ``pin`` is released or the result is garbage-collected.
 
     Raises:
         ConfigError, WeightsUnavailableError: the backbone cannot be built.
@@ -406,6 +413,21 @@ def pooled_features(
         model = model if model is not None else _backbone(backbone, weights, size)
         stamp = "values|" + values_fingerprint(model)
     key = cache_key(image_paths, backbone, stamp, size, dtype_policy())
+    held = caches.pin(folder, key)  # before anything is read: another job's eviction leaves this entry alone
+    try:
+        result = _pooled_features(image_paths, folder, key, backbone, weights, size, batch_size, sink, cancel, cuts,
+                                  kinds, model, preprocess, chunk_images, label)
+    except BaseException:
+        held.release()
+        raise
+    if result is None:
+        held.release()
+        return None
+    return dataclasses.replace(result, pin=held)
+
+
+def _pooled_features(image_paths, folder, key, backbone, weights, size, batch_size, sink, cancel, cuts, kinds, model,
+                     preprocess, chunk_images, label) -> PooledFeatures | None:
     meta = _load_manifest(folder, key)
     if cuts is None and meta and meta.get("backbone_cuts"):
         cuts = tuple(meta["backbone_cuts"])

@@ -114,6 +114,43 @@ def _fsync_file(path: Path) -> None:
         os.close(fd)
 
 
+_RENAME_EXCHANGE = 2
+_AT_FDCWD = -100
+
+
+def exchange_folders(a: PathLike, b: PathLike) -> bool:
+    """Swap two existing folders' names in one atomic step (Linux ``renameat2(RENAME_EXCHANGE)``).
+
+    A reader (or a kill) sees either the old pair or the swapped one, never a
+    moment without ``b``. Both must be on one file system.
+
+    Returns:
+        True when swapped; False where the system or file system cannot (then nothing changed).
+
+    Raises:
+        OSError: the swap was possible but failed (a missing folder, no permission).
+    """
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return False
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):  # glibc before 2.28, musl
+        return False
+    renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    if renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP):
+        return False
+    raise OSError(err, f"could not swap {a} and {b}: {os.strerror(err)}")
+
+
 def remove_path(path: PathLike) -> None:
     """Delete a file or folder if it exists."""
     path = Path(path)

@@ -25,6 +25,7 @@ from tlstudio.run_folders.run_files import (
     RESULT,
     RUN_CONFIG,
     RUN_ENTRIES,
+    RUN_LOCK,
     RUN_MARKER,
     SPLIT_MANIFEST,
     WEIGHTS_EPOCHS_ATTR,
@@ -41,7 +42,8 @@ from tlstudio.run_folders.run_files import (
 
 __all__ = [
     "AUTO_HEAD", "BEST_WEIGHTS", "CLASS_NAMES", "DATASET_REPORT", "HISTORY", "LAST_WEIGHTS", "LOGS", "MARKER_FORMAT",
-    "MODEL", "RESULT", "RUN_CONFIG", "RUN_ENTRIES", "RUN_MARKER", "SPLIT_MANIFEST", "WEIGHTS_EPOCHS_ATTR", "RunFolder",
-    "check_run_folder", "epochs_done", "has_marker", "load_class_names", "load_history", "load_result", "load_run_config", "marker_text", "plan_resume",
+    "MODEL", "RESULT", "RUN_CONFIG", "RUN_ENTRIES", "RUN_LOCK", "RUN_MARKER", "SPLIT_MANIFEST", "WEIGHTS_EPOCHS_ATTR", "RunFolder",
+    "check_run_folder", "epochs_done", "has_marker", "load_class_names", "load_history", "load_result", "load_run_config", "marker_text",
+    "plan_resume",
     "read_history", "resume_config",
 ]

@@ -31,6 +31,7 @@ from tlstudio.run_file_names import (
     RESULT,
     RUN_CONFIG,
     RUN_ENTRIES,
+    RUN_LOCK,
     RUN_MARKER,
     SPLIT_MANIFEST,
     WEIGHTS_EPOCHS_ATTR,

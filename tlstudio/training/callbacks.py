@@ -64,7 +64,9 @@ def safe_sink(sink: Sink) -> Sink:
 def save_weights(model, path: str, epochs: int | None = None) -> None:
     """``model.save_weights(path)`` without optimizer state, atomically.
 
-    See :func:`tlstudio.compat.without_optimizers`. The file is written
+    See :func:`tlstudio.compat.without_optimizers`. A disk without the room
+    for a whole new copy is refused first (:class:`~tlstudio.training.disk_space.DiskFullError`,
+    naming the folder and both sizes). The file is written
     under a temporary name and renamed into place
     (:func:`tlstudio.io.atomic.atomic_path`), so a run killed mid-checkpoint
     keeps its previous checkpoint whole. A second Ctrl-C waits for it
@@ -77,13 +79,21 @@ def save_weights(model, path: str, epochs: int | None = None) -> None:
             :data:`~tlstudio.run_folders.WEIGHTS_EPOCHS_ATTR` so that a
             resume can check ``history.json`` against the weights.
     """
-    with saveguard.saving(), without_optimizers(model), atomic_path(path) as tmp:
-        model.save_weights(str(tmp), overwrite=True)
-        if epochs is not None:
-            import h5py
+    from tlstudio.training.disk_space import check_free, checkpoint_needs, release_h5
 
-            with h5py.File(tmp, "a") as fh:
-                fh.attrs[WEIGHTS_EPOCHS_ATTR] = int(epochs)
+    # Refused before h5py starts: on a full disk it fails half way and leaves HDF5 handles that crash the exit.
+    check_free(os.path.dirname(os.path.abspath(path)), checkpoint_needs(path, model), f"the checkpoint {os.path.basename(path)}")
+    with saveguard.saving(), without_optimizers(model), atomic_path(path) as tmp:
+        try:
+            model.save_weights(str(tmp), overwrite=True)
+            if epochs is not None:
+                import h5py
+
+                with h5py.File(tmp, "a") as fh:
+                    fh.attrs[WEIGHTS_EPOCHS_ATTR] = int(epochs)
+        except BaseException:
+            release_h5(tmp)  # the disk filled during the write
+            raise
 
 
 def weights_epochs(path: str | os.PathLike) -> int | None:
@@ -361,8 +371,11 @@ class CheckpointCallback(keras.callbacks.Callback):
     With ``defer_writes=True`` (the feature-cache phase, where an epoch takes
     milliseconds but a full VGG checkpoint is tens of megabytes) the best head
     weights are kept in memory and both files are written once, when ``fit``
-    ends (also after a cancel), then the history. :class:`CheckpointSaved` is
-    still sent at the improving epoch, with the path the file is written to.
+    ends (also after a cancel), then the history.
+
+    :class:`CheckpointSaved` is sent, and ``state.best_metrics`` updated, only
+    once the best checkpoint is on disk (with deferred writes, when ``fit``
+    ends): a checkpoint a full disk refused is never claimed.
 
     Args:
         full_model: The complete model whose weights are saved.
@@ -402,6 +415,16 @@ class CheckpointCallback(keras.callbacks.Callback):
         self._pending_best = None
         self._epochs_seen = 0
 
+    def _best_so_far(self) -> float | None:
+        """The best value to beat: a pending (deferred, not yet written) best, else the one on disk."""
+        return self._pending_best[1] if self._pending_best is not None else self.state.best_value
+
+    def _saved_best(self, value: float, entry: dict, epoch: int) -> None:
+        """Record a best checkpoint once its file is on disk, and say so."""
+        self.state.best_value = float(value)
+        self.state.best_metrics = dict(entry)
+        self.sink(CheckpointSaved(path=self.best_path, epoch=int(epoch), monitor=self.state.monitor, value=float(value)))
+
     def on_epoch_end(self, epoch, logs=None):
         if self.state.cancelled or not self.state.history or self.state.history[-1]["epoch"] != epoch:
             return
@@ -409,21 +432,19 @@ class CheckpointCallback(keras.callbacks.Callback):
         entry = self.state.history[-1]
         done = len(self.state.history)
         value = entry.get(self.state.monitor)
-        improved = value is not None and is_better(value, self.state.best_value, self.state.mode)
-        with saveguard.saving():
-            if not self.defer_writes:
-                save_weights(self.full_model, self.last_path, done)
-                self.state.epochs_saved = done
-                self._write_history()
+        improved = value is not None and is_better(value, self._best_so_far(), self.state.mode)
+        if self.defer_writes:
             if improved:
-                self.state.best_value = float(value)
-                self.state.best_metrics = dict(entry)
-                if self.defer_writes:
-                    self._pending_best = self.model.get_weights()
-                else:
-                    save_weights(self.full_model, self.best_path)
-        if improved:
-            self.sink(CheckpointSaved(path=self.best_path, epoch=int(epoch), monitor=self.state.monitor, value=float(value)))
+                self._pending_best = (self.model.get_weights(), float(value), dict(entry), int(epoch))
+            return
+        with saveguard.saving():
+            save_weights(self.full_model, self.last_path, done)
+            self.state.epochs_saved = done
+            self._write_history()
+            if improved:
+                save_weights(self.full_model, self.best_path)
+        if improved:  # only now: a best whose file never reached the disk is never claimed
+            self._saved_best(value, entry, epoch)
 
     def _write_history(self) -> None:
         if self.history_path:
@@ -433,13 +454,16 @@ class CheckpointCallback(keras.callbacks.Callback):
         if not self.defer_writes or not self._epochs_seen:
             return
         done = len(self.state.history)
+        pending, self._pending_best = self._pending_best, None
         with saveguard.saving():
-            if self._pending_best is not None:
+            if pending is not None:
                 current = self.model.get_weights()
-                self.model.set_weights(self._pending_best)
-                save_weights(self.full_model, self.best_path)
-                self.model.set_weights(current)
-                self._pending_best = None
+                self.model.set_weights(pending[0])
+                try:
+                    save_weights(self.full_model, self.best_path)
+                finally:
+                    self.model.set_weights(current)
+                self._saved_best(*pending[1:])
             save_weights(self.full_model, self.last_path, done)
             self.state.epochs_saved = done
             self._write_history()

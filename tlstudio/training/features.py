@@ -36,6 +36,7 @@ damaged shard is logged and rebuilt; the folder is kept under
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from dataclasses import dataclass
 from typing import Any, Iterator, Sequence
@@ -69,6 +70,8 @@ class CachedFeatures:
         cut: The backbone layer they were taken from.
         key: The cache key of the entry.
         cache_hit: True when nothing was computed.
+        pin: Keeps the shards from eviction while they are read (see
+            :func:`tlstudio.caches.pin`); a training releases it when it ends.
     """
 
     features: np.ndarray
@@ -77,6 +80,12 @@ class CachedFeatures:
     cut: str
     key: str
     cache_hit: bool
+    pin: Any = dataclasses.field(default=None, compare=False, repr=False)
+
+    def release(self) -> None:
+        """Let the cache evict these features again."""
+        if self.pin is not None:
+            self.pin.release()
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -150,7 +159,9 @@ def cached_features(
 
     Returns:
         The :class:`CachedFeatures` (``features`` is a :class:`numpy.memmap`), or
-        None when cancelled (nothing of the pass is then left on disk).
+        None when cancelled (nothing of the pass is then left on disk). Its
+        entry stays pinned until :meth:`CachedFeatures.release` (or until it is
+        garbage-collected), so no eviction removes the shards mid-training.
 
     Raises:
         ValueError: an unknown pooling (named, with the choices).
@@ -181,7 +192,7 @@ def cached_features(
     if result is None:
         return None
     labels = np.array([item.label for item in items], np.int32)
-    return CachedFeatures(result.pooled(layer, kind), labels, pooling, layer, result.key, result.cache_hit)
+    return CachedFeatures(result.pooled(layer, kind), labels, pooling, layer, result.key, result.cache_hit, pin=result.pin)
 
 
 def fit_model(head: keras.Model, pooling: str) -> keras.Model:

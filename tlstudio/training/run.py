@@ -62,6 +62,7 @@ from tlstudio.training import features as feature_cache
 from tlstudio.training import head_norm
 from tlstudio.training import result as results
 from tlstudio.training import saveguard
+from tlstudio.training.disk_space import MARGIN_BYTES, check_free, file_size, resume_needs, weights_bytes
 from tlstudio.training.callbacks import (
     CancelCallback,
     CheckpointCallback,
@@ -110,6 +111,27 @@ class _Session:
     devices: str = ""
     model_path: str | None = None
     scratch: bool = False  # a non-chief worker's temporary run folder, deleted at the end
+    epochs_at_start: int = 0  # epochs on disk when this session began (a resume's earlier ones)
+    cached: list = dataclasses.field(default_factory=list)  # feature-cache entries read by this run (pinned)
+    locks: list = dataclasses.field(default_factory=list)  # the run folders this run holds (tlstudio.run_folders.lock)
+
+    def lock(self, folder) -> None:
+        """Hold ``folder`` for this run, unless held already; RunFolderInUse names the other training."""
+        from tlstudio.run_folders.lock import lock_run_folder
+        from tlstudio.training.run_folder import same_folder
+
+        if not any(same_folder(held.folder, folder) for held in self.locks):
+            self.locks.append(lock_run_folder(folder))
+
+    def unlock(self) -> None:
+        while self.locks:
+            self.locks.pop().release()
+
+    def release_cache(self) -> None:
+        """Let the feature cache evict this run's entries again."""
+        for features in self.cached:
+            features.release()
+        self.cached.clear()
 
 
 def run_training(
@@ -166,10 +188,15 @@ def run_training(
     except (KeyboardInterrupt, SystemExit) as exc:
         state.cancelled = True
         interrupted = exc
+    finally:
+        session.release_cache()
     # A usable model after a cancel (best checkpoint, else current weights), or after an
     # error once some epoch was trained; never an untrained model for a run that failed.
     # No epoch completed (in any session): no model.keras, nothing that looks trained.
-    if session.owns_dir and session.model is not None and session.model_path is None and state.epochs_saved:
+    # After an error, only when this session saved an epoch (a resume that saved nothing keeps its model.keras).
+    new_epochs = state.epochs_saved > session.epochs_at_start
+    if (session.owns_dir and session.model is not None and session.model_path is None and state.epochs_saved
+            and (error is None or new_epochs)):
         try:
             session.model_path = _save_usable_model(session)
         except Exception as exc:  # noqa: BLE001
@@ -178,6 +205,8 @@ def run_training(
             logger.warning("could not save model.keras into %s: %s", session.run_dir, exc)
         except KeyboardInterrupt as exc:  # an abort during the save: the previous model.keras is kept whole
             interrupted = interrupted or exc
+    elif session.owns_dir and session.run_dir is not None and (session.run_dir / run_files.MODEL).is_file():
+        session.model_path = str(session.run_dir / run_files.MODEL)  # a resume that saved nothing: the model on disk still holds
     best = dict(state.best_metrics)
     saved = state.history[: state.epochs_saved]  # the epochs whose weights are on disk
     outcome = RunResult(
@@ -200,6 +229,8 @@ def run_training(
         _write_outcome(session, outcome)
     except KeyboardInterrupt as exc:
         interrupted = interrupted or exc
+    finally:
+        session.unlock()  # after the last write: another training of this folder may start now
     if session.scratch:
         outcome = _drop_scratch(session, outcome, sink)
     sink(
@@ -239,6 +270,10 @@ def _train(
 
     resuming = bool(config.resume_from)
     chief = is_chief()
+    if resuming and chief:  # before anything of the run is read: one training per run folder at a time
+        session.lock(config.resume_from)
+        # before anything is written: a resume rewrites its checkpoints, one whole copy at a time
+        check_free(config.resume_from, resume_needs(config.resume_from), "resuming the run (a new copy of its checkpoints)")
     if config.run_dir and chief:  # refuse someone else's folder before the slow data preparation
         check_new_run_dir(config.run_dir, config.resume_from)
     new_manifest = None
@@ -273,6 +308,7 @@ def _train(
         session.run_dir = create_run_dir(
             config.run_dir or config.resume_from, backbone=config.model.backbone, resume_from=config.resume_from
         )
+        session.lock(session.run_dir)
     session.owns_dir = True
     run_dir = session.run_dir
     with saveguard.saving():
@@ -302,6 +338,9 @@ def _train(
     session.model = model
     if resuming:
         load_weights(model, str(Path(config.resume_from) / run_files.LAST_WEIGHTS))
+    elif chief:  # last.weights.h5, best.weights.h5 and model.keras, each about the weights' size
+        check_free(run_dir, 3 * weights_bytes(model), "the run's checkpoints and model (3 copies of the weights)")
+    session.epochs_at_start = state.epochs_saved
 
     # Plan both phases: parameter counts as each phase will see them.
     head_epochs, session_fine_epochs = config.session_epochs()  # a resume trains what its plan has left
@@ -375,7 +414,8 @@ def _train(
             apply_freeze(model, config.model.freeze)
         if plan.index == 1 and use_cache:
             head = find_head(model)
-            fitted = _features_for_head(model, config, data, image_size, batch_size, sink, cancel, train.seed, resuming)
+            fitted = _features_for_head(model, config, data, image_size, batch_size, sink, cancel, train.seed, resuming,
+                                        session.cached)
             if fitted is None:
                 state.cancelled = True
                 break
@@ -481,8 +521,14 @@ def feature_model(model: keras.Model, backbone: keras.Model) -> keras.Model:
     return keras.Model(inputs, x, name="features")
 
 
-def _features_for_head(model, config, data, image_size, batch_size, sink, cancel, seed, resuming):
+def _features_for_head(model, config, data, image_size, batch_size, sink, cancel, seed, resuming, held: list):
     """(train_ds, val_ds, train CachedFeatures) of cached features, or None when cancelled.
+
+    Each split's entry is appended to ``held`` as soon as it is made: it stays
+    pinned (the cache's eviction leaves it alone, in this process and in
+    others) until the run releases it, so the val split's extraction, or
+    another training sharing the cache, never evicts the train split's
+    shards while they are read.
 
     Average and max heads train on cached pooled vectors, a flatten head on
     cached float16 maps (:mod:`tlstudio.training.features`); the datasets
@@ -510,6 +556,7 @@ def _features_for_head(model, config, data, image_size, batch_size, sink, cancel
         )
         if cached is None:
             return None
+        held.append(cached)
         if split == "train":
             train_features = cached
         out.append(cached.dataset(batch_size, shuffle=shuffle, seed=seed))
@@ -561,6 +608,7 @@ def _save_usable_model(session: _Session) -> str | None:
     if best.is_file():
         load_weights(model, str(best))
     path = session.run_dir / run_files.MODEL
+    check_free(session.run_dir, max(file_size(path) + MARGIN_BYTES, weights_bytes(model)), f"the model {run_files.MODEL}")
     with saveguard.saving(), without_optimizers(model), atomic_path(path) as tmp:
         model.save(str(tmp))
     return str(path)
