@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from tlstudio.errors import ConfigError
-from tlstudio.options import check_options, option
+from tlstudio.options import check_options, option, precision_option
 
 T = TypeVar("T")
 
@@ -251,7 +251,11 @@ class TrainConfig:
         seed: Seed for weights init, shuffling and augmentation.
         feature_cache: ``"auto"`` trains phase 1 on cached backbone features when
             nothing in the backbone trains and augmentation is off; ``"off"`` never does.
-        mixed_precision: Use ``mixed_float16`` on a GPU (ignored on CPU).
+        precision: Compute precision of feature extraction and both training
+            phases: ``"auto"`` (see :mod:`tlstudio.precision`), ``"float32"``,
+            ``"bfloat16"`` or ``"float16"``. Weights, the output layer, the loss
+            and the saved ``model.keras`` stay float32. Replaces the older
+            ``mixed_precision`` switch (see :func:`upgrade_train_dict`).
         tensorboard: Write TensorBoard logs into the run folder.
         label_smoothing: Share of each label spread evenly over all classes in the
             training loss (0 = plain cross-entropy; 0.1 is a common choice).
@@ -316,7 +320,7 @@ class TrainConfig:
         "auto", label="Feature cache", choices=FEATURE_CACHE_CHOICES,
         help="auto: train phase 1 on cached backbone features when nothing in the backbone trains; off: never",
     )
-    mixed_precision: bool = option(False, label="Mixed precision", help="mixed_float16 on a GPU (ignored on CPU)")
+    precision: str = precision_option("auto")
     tensorboard: bool = option(True, label="TensorBoard", help="write TensorBoard logs into the run folder")
     label_smoothing: float = option(
         0.0, label="Label smoothing", min=0.0, max=1.0, max_open=True, help="label smoothing of the loss",
@@ -466,6 +470,8 @@ def from_dict(cls: type[T], data: dict[str, Any], where: str = "") -> T:
     if not isinstance(data, dict):
         what = where or "the file"
         raise ConfigError(f"{what} must hold a JSON object (the {cls.__name__} settings). Received: {_short_json(data)}")
+    if cls is TrainConfig:
+        data = upgrade_train_dict(data)
     hints = _hints(cls)
     kwargs = {}
     for f in dataclasses.fields(cls):
@@ -477,6 +483,25 @@ def from_dict(cls: type[T], data: dict[str, Any], where: str = "") -> T:
         if not where:
             raise
         raise ConfigError(f"{where}: {exc}") from exc
+
+
+def upgrade_train_dict(data: dict[str, Any]) -> dict[str, Any]:
+    """A train dict written before ``precision`` existed, with its ``mixed_precision`` switch translated.
+
+    The old switch computed in ``mixed_float16`` on a GPU and in float32 on a
+    CPU, so ``true`` becomes ``"auto"`` (float16 on a GPU with tensor cores)
+    and ``false`` becomes ``"float32"``: a resumed run or a reopened project
+    computes as it did. A dict that has ``precision`` is returned unchanged
+    (its ``mixed_precision``, if any, is ignored like any unknown key).
+    """
+    if "precision" in data or "mixed_precision" not in data:
+        return data
+    old = data["mixed_precision"]
+    if not isinstance(old, bool):
+        raise ConfigError(f"train.mixed_precision (an older file's switch) must be true or false. Received: mixed_precision={_short_json(old)}")
+    out = {k: v for k, v in data.items() if k != "mixed_precision"}
+    out["precision"] = "auto" if old else "float32"
+    return out
 
 
 _HINTS: dict[type, dict[str, Any]] = {}

@@ -215,7 +215,7 @@ def build_config(args: argparse.Namespace):
         class_weights=not args.no_class_weights,
         seed=args.seed,
         feature_cache="off" if args.no_feature_cache else "auto",
-        mixed_precision=args.mixed_precision,
+        precision=args.precision,
         tensorboard=not args.no_tensorboard,
     )
     train_kwargs.update(parse_schedule(args.schedule))
@@ -287,7 +287,7 @@ def register(subparsers) -> None:
     g.add_argument("--no-class-weights", action="store_true", help="do not weight the loss by class frequency")
     add_option(g, TrainConfig, "seed", metavar="N")
     g.add_argument("--no-feature-cache", action="store_true", help="always push images through the backbone, even when it is frozen")
-    add_option(g, TrainConfig, "mixed_precision")
+    add_option(g, TrainConfig, "precision")
     g = parser.add_argument_group("data")
     add_option(g, DataConfig, "val_fraction", "--val", metavar="F")
     add_option(g, DataConfig, "test_fraction", "--test", metavar="F")

@@ -189,7 +189,7 @@ def auto_run_config(trial, sweep_config, config: RunConfig) -> RunConfig:
                        fine_tune_learning_rate=config.train.fine_tune_learning_rate)
     user = config.train
     train = dataclasses.replace(
-        promoted.train, seed=user.seed, feature_cache=user.feature_cache, mixed_precision=user.mixed_precision,
+        promoted.train, seed=user.seed, feature_cache=user.feature_cache, precision=user.precision,
         tensorboard=user.tensorboard, auto_head=True,
     )
     return dataclasses.replace(promoted, train=train, resume_from="")

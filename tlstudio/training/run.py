@@ -76,7 +76,7 @@ from tlstudio.training.loss import make_loss
 from tlstudio.training.optimizers import make_optimizer
 from tlstudio.api.train import RunResult
 from tlstudio.training.run_folder import check_new_run_dir, create_run_dir, remove_worker_scratch, worker_scratch_dir
-from tlstudio.training.strategy import any_worker, check_same_run, describe_devices, distribute_ready, eval_batch_size, is_chief, precision_policy, select_strategy, train_steps
+from tlstudio.training.strategy import any_worker, check_same_run, describe_devices, distribute_ready, eval_batch_size, is_chief, select_strategy, train_steps
 
 logger = logging.getLogger(__name__)
 
@@ -107,6 +107,7 @@ class _Session:
     class_names: tuple[str, ...] = ()
     feature_cache: bool = False
     devices: str = ""
+    precision: str = "float32"
     model_path: str | None = None
     scratch: bool = False  # a non-chief worker's temporary run folder, deleted at the end
 
@@ -154,8 +155,7 @@ def run_training(
     error_type: str | None = None
     interrupted: BaseException | None = None
     try:
-        with precision_policy(config.train.mixed_precision):
-            _train(config, session, sink, cancel, strategy)
+        _train(config, session, sink, cancel, strategy)
     except Exception as exc:  # noqa: BLE001 - reported through RunFinished, see module docstring
         from tlstudio.data.pipeline import unreadable_image_error
 
@@ -229,7 +229,8 @@ def _train(
     from tlstudio.backbones import resolve_image_size
     from tlstudio.data import make_dataset, prepare_data
     from tlstudio.data.decisions import decisions_report
-    from tlstudio.model import apply_freeze, build_model, find_backbone, find_head, freeze_all, param_counts
+    from tlstudio.model import apply_freeze, build_model, find_backbone, find_head, freeze_all, param_counts, set_compute_precision
+    from tlstudio.precision.runtime import resolve as resolve_precision
 
     train = config.train
     state = session.state
@@ -283,7 +284,10 @@ def _train(
     image_size = resolve_image_size(config.model.backbone, config.model.image_size)
     strategy = strategy or select_strategy()
     check_same_run(strategy, config, data)  # across workers: the same settings and the same split, or a clear error
-    session.devices = describe_devices(strategy, mixed_precision=train.mixed_precision)
+    choice = resolve_precision(train.precision)
+    session.precision = choice.precision
+    session.devices = describe_devices(strategy, precision=f"{choice.precision} ({choice.reason})")
+    sink(LogMessage(f"precision: {choice.sentence()}", "info"))
     batch_size = train.batch_size
     num_train, num_val = len(data.train), len(data.val)
     steps = train_steps(num_train, batch_size, strategy)  # across workers, less a last batch too small to split
@@ -292,6 +296,7 @@ def _train(
     augment = config.data.augment
     with strategy.scope():
         model = build_model(config.model, data.num_classes, augment=augment, seed=train.seed)
+    set_compute_precision(model, choice.precision)
     session.model = model
     if resuming:
         load_weights(model, str(Path(config.resume_from) / run_files.LAST_WEIGHTS))
@@ -368,7 +373,7 @@ def _train(
             apply_freeze(model, config.model.freeze)
         if plan.index == 1 and use_cache:
             head = find_head(model)
-            fitted = _features_for_head(model, config, data, image_size, batch_size, sink, cancel, train.seed, resuming)
+            fitted = _features_for_head(model, config, data, image_size, batch_size, sink, cancel, train.seed, resuming, choice.precision)
             if fitted is None:
                 state.cancelled = True
                 break
@@ -395,7 +400,9 @@ def _train(
         normalised = True
         with strategy.scope():
             optimizer = make_optimizer(train, plan.learning_rate, steps, plan.epochs)
-            fit_model.compile(optimizer=optimizer, loss=make_loss(train), metrics=["accuracy"])
+            if choice.loss_scale:  # float16 gradients underflow without it (the Keras mixed-precision guide)
+                optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+            fit_model.compile(optimizer=optimizer, loss=make_loss(train), metrics=["accuracy"], jit_compile=choice.jit_compile)
         train_ds, val_ds = distribute_ready(train_ds, val_ds, num_train=num_train, num_val=num_val, batch_size=batch_size, strategy=strategy)
         _fit(fit_model, model, train_ds, val_ds, plan, first_epoch, class_weight, **common)
         if state.cancelled:
@@ -473,7 +480,7 @@ def feature_model(model: keras.Model, backbone: keras.Model) -> keras.Model:
     return keras.Model(inputs, x, name="features")
 
 
-def _features_for_head(model, config, data, image_size, batch_size, sink, cancel, seed, resuming):
+def _features_for_head(model, config, data, image_size, batch_size, sink, cancel, seed, resuming, precision):
     """(train_ds, val_ds, train CachedFeatures) of cached features, or None when cancelled.
 
     Average and max heads train on cached pooled vectors, a flatten head on
@@ -498,7 +505,7 @@ def _features_for_head(model, config, data, image_size, batch_size, sink, cancel
         cached = feature_cache.cached_features(
             items, backbone=config.model.backbone, weights=config.model.weights, image_size=image_size,
             pooling=pooling, model=model, weights_id=weights_id, batch_size=batch_size, sink=sink, cancel=cancel,
-            split=split,
+            split=split, precision=precision,
         )
         if cached is None:
             return None
@@ -552,6 +559,11 @@ def _save_usable_model(session: _Session) -> str | None:
     best = session.run_dir / run_files.BEST_WEIGHTS
     if best.is_file():
         load_weights(model, str(best))
+    if session.precision != "float32":  # the saved model computes in float32: the app's numbers and exports match
+        from tlstudio.model import set_compute_precision
+
+        set_compute_precision(model, "float32")
+        session.precision = "float32"
     path = session.run_dir / run_files.MODEL
     with saveguard.saving(), without_optimizers(model), atomic_path(path) as tmp:
         model.save(str(tmp))
