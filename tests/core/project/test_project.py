@@ -3,6 +3,7 @@
 import json
 import os
 import time
+from pathlib import Path
 from dataclasses import replace
 
 import pytest
@@ -282,3 +283,23 @@ def test_a_damaged_audit_record_is_dropped_and_said_so(tmp_path):
     del data["audit"]
     path.write_text(json.dumps(data))
     assert Project.load(path).audit is None and Project.load(path).problems == []  # older files have none
+
+
+def test_a_project_and_its_runs_with_the_old_mixed_precision_switch_still_load(tmp_path):
+    from tlstudio.run_folders import load_run_config
+
+    config = RunConfig(data=DataConfig(root="/data"), model=ModelConfig(backbone="vgg16", weights="none"))
+    run = _run_folder(tmp_path, "old-run", config)
+    run_file = Path(run.run_dir) / "run_config.json"
+    old_run = json.loads(run_file.read_text())
+    del old_run["train"]["precision"]
+    old_run["train"]["mixed_precision"] = False
+    run_file.write_text(json.dumps(old_run))
+    assert load_run_config(run.run_dir).train.precision == "float32"  # what that run computed in
+
+    data = Project.new("old", data=config.data, model=config.model, train=config.train).to_dict()
+    del data["train"]["precision"]
+    data["train"]["mixed_precision"] = True
+    path = tmp_path / "old.tlsproj"
+    path.write_text(json.dumps(data))
+    assert Project.load(path).train.precision == "auto"  # the old switch asked for float16 on a GPU: auto does
