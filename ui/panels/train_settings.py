@@ -20,6 +20,12 @@ OPTIMIZER_LABELS = {
     "sgd": "SGD with momentum",
     "adamw": "AdamW (Adam with weight decay)",
 }
+PRECISION_LABELS = {
+    "auto": "Auto (the fastest this machine measures)",
+    "float32": "float32 (exact, slowest)",
+    "bfloat16": "bfloat16 (CPUs with AMX, recent GPUs)",
+    "float16": "float16 (GPUs with tensor cores)",
+}
 SCHEDULE_LABELS = {
     "constant": "Constant",
     "cosine": "Cosine decay",
@@ -28,7 +34,7 @@ SCHEDULE_LABELS = {
 
 WIDGETS = ("epochs_spin", "fine_epochs_spin", "batch_spin", "optimizer_combo", "lr_spin", "fine_lr_spin",
            "schedule_combo", "monitor_combo", "early_check", "patience_spin", "class_weights_check", "seed_spin",
-           "auto_head_check")
+           "precision_combo", "auto_head_check")
 """The settings widgets, in tab order."""
 
 
@@ -74,6 +80,10 @@ class TrainSettings(QGroupBox):
         for key in option_of(TrainConfig, "monitor").choices:
             self.monitor_combo.addItem(MONITOR_LABELS.get(key, key), key)
         self.class_weights_check = QCheckBox("Balance classes")
+        self.precision_combo = QComboBox()  # issue 23: TrainConfig.precision
+        self.precision_combo.setObjectName("Precision")
+        for key in option_of(TrainConfig, "precision").choices:
+            self.precision_combo.addItem(PRECISION_LABELS.get(key, key), key)
         self.seed_spin = QSpinBox()
         self.seed_spin.setRange(0, 2**31 - 1)
         early_row = QHBoxLayout()
@@ -89,7 +99,7 @@ class TrainSettings(QGroupBox):
             ("optimizer", self.optimizer_combo), ("learning_rate", self.lr_spin),
             ("fine_tune_learning_rate", self.fine_lr_spin), ("schedule", self.schedule_combo),
             ("monitor", self.monitor_combo), ("early_stopping", early), ("class_weights", self.class_weights_check),
-            ("seed", self.seed_spin),
+            ("seed", self.seed_spin), ("precision", self.precision_combo),
         ):
             form.addRow(field_label(TrainConfig, name), widget)
         # issue 12: TrainConfig.auto_head, the "Auto" choice of cut and head
@@ -118,6 +128,7 @@ class TrainSettings(QGroupBox):
             ("patience", self.patience_spin),
             ("class_weights", self.class_weights_check),
             ("seed", self.seed_spin),
+            ("precision", self.precision_combo),
             ("auto_head", self.auto_head_check),
         ):
             self.form.bind(path, widget)
@@ -139,6 +150,6 @@ class TrainSettings(QGroupBox):
         """A run is going: the settings it was started with cannot change (the Auto box stays free)."""
         for widget in (self.epochs_spin, self.fine_epochs_spin, self.batch_spin, self.optimizer_combo, self.lr_spin,
                        self.fine_lr_spin, self.schedule_combo, self.monitor_combo, self.early_check,
-                       self.class_weights_check, self.seed_spin):
+                       self.class_weights_check, self.seed_spin, self.precision_combo):
             widget.setEnabled(not running)
         self.patience_spin.setEnabled(not running and self.early_check.isChecked())
