@@ -98,3 +98,20 @@ def test_auto_on_this_machine_names_its_reason():
     choice = resolve("auto")
     assert choice.precision in ("float32", "bfloat16", "float16") and choice.reason
     assert choice.sentence().startswith(("CPU: ", "GPU: "))
+
+
+def test_opt_in_fast_evaluation_copies_the_model_and_leaves_the_loaded_one_float32(tmp_path):
+    from tlstudio.evaluation.runner import fast_precision_copy
+    from tlstudio.io.model_files import load_model
+
+    model = build_model(MODEL, 2, seed=1)
+    model.save(tmp_path / "model.keras")
+    (tmp_path / "labels.txt").write_text("a\nb\n")
+    loaded = load_model(tmp_path / "model.keras")
+    x = np.random.default_rng(0).uniform(0, 255, (2, SIZE, SIZE, 3)).astype("float32")
+    rec = Recorder()
+    fast, used = fast_precision_copy(loaded, "bfloat16", rec)
+    assert used == "bfloat16" and fast is not loaded and not rec.events
+    assert find_backbone(loaded.model).layers[1].compute_dtype == "float32"
+    assert np.abs(fast.run(x) - loaded.run(x)).max() < 0.05
+    assert fast_precision_copy(loaded, "float32") == (loaded, "float32")
