@@ -154,6 +154,8 @@ def main(argv=None) -> int:
             tunes[precision] = [train_run(data, size, precision, SEED + s, epochs=1, fine_tune_epochs=2,
                                           out=scratch / f"tune-{precision}-{s}")[1] for s in range(args.fine_tune_seeds)]
         for name, table in (("default head", heads), ("2-epoch fine-tune", tunes)):
+            if not table["float32"]:
+                continue
             base, _ = _spread(table["float32"])
             for precision in precisions:
                 mean, spread = _spread(table[precision])

@@ -228,6 +228,12 @@ class ModelConfig:
         check_options(self)
 
 
+AUTO_BATCH = 0
+"""``TrainConfig.batch_size`` that asks the run to choose (``--batch-size auto``, "Auto" in the GUI)."""
+DEFAULT_BATCH = 32
+"""The batch of feature passes and head sweeps when the training batch is auto."""
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """Hyperparameters of the two-phase recipe.
@@ -235,7 +241,8 @@ class TrainConfig:
     Attributes:
         epochs: Phase 1 epochs (head only, backbone frozen).
         fine_tune_epochs: Phase 2 epochs (unfrozen layers, low LR). 0 skips phase 2.
-        batch_size: Global batch size.
+        batch_size: Global batch size; :data:`AUTO_BATCH` (0) lets the run choose
+            the largest that fits in memory (:mod:`tlstudio.training.batch_auto`).
         optimizer: ``"adam"``, ``"sgd"`` (with momentum) or ``"adamw"``.
         learning_rate: Phase 1 learning rate.
         fine_tune_learning_rate: Phase 2 learning rate.
@@ -273,8 +280,10 @@ class TrainConfig:
         tooltip="Phase 2: epochs that fine-tune the unfrozen backbone layers (Model page) at the low learning rate. 0 skips it.",
     )
     batch_size: int = option(
-        32, label="Batch size", min=1, help="global batch size",
-        tooltip="Images per training step. Smaller uses less memory; 16-64 is typical",
+        32, label="Batch size", min=0, help="global batch size; 0 (auto) picks the largest whose estimated memory fits",
+        tooltip="Images per training step. Smaller uses less memory; 16-64 is typical. Auto (0) picks the largest "
+        "batch whose estimated peak memory, with the estimate's ±20% error as margin, fits in 80% of the free GPU "
+        "memory or available RAM, and the run log says the estimate",
     )
     optimizer: str = option(
         "adam", label="Optimizer", choices=OPTIMIZERS, help="the algorithm that updates the weights",
@@ -332,6 +341,12 @@ class TrainConfig:
         "the cut and head they choose instead of the Model page's. The run says what it chose and why "
         "(auto_head.json in the run folder).",
     )
+
+    @property
+    def work_batch_size(self) -> int:
+        """The batch size, or :data:`DEFAULT_BATCH` when it is auto: for feature passes and head sweeps,
+        whose memory the training estimate does not describe."""
+        return self.batch_size or DEFAULT_BATCH
 
     def __post_init__(self) -> None:
         # checks whose wording older files and tests rely on come first

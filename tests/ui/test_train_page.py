@@ -156,6 +156,12 @@ def test_the_precision_choice_comes_from_the_option_and_follows_the_state(page):
     assert combo.currentData() == "float32"
 
 
+def test_batch_size_auto_is_the_spin_box_s_lowest_value(page):
+    page.batch_spin.setValue(0)
+    assert page.batch_spin.text() == "Auto" and page.state.train_config.batch_size == 0
+    assert "estimated peak memory" in page.batch_spin.toolTip()
+
+
 def test_the_status_bar_line_names_device_and_precision():
     from tlstudio.api.device import DeviceInfo
 

@@ -222,6 +222,18 @@ def build_config(args: argparse.Namespace):
     return RunConfig(data=data, model=model, train=TrainConfig(**train_kwargs), run_dir=args.out or "")
 
 
+def batch_size_arg(text: str) -> int:
+    """``--batch-size``: a whole number, or ``auto`` (:data:`tlstudio.config.AUTO_BATCH`)."""
+    from tlstudio.config import AUTO_BATCH
+
+    if text.strip().lower() == "auto":
+        return AUTO_BATCH
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number or 'auto'. Received: {text!r}") from None
+
+
 # --------------------------------------------------------------------------- resume checks
 
 _METRIC_KEYS = ("loss", "accuracy", "val_loss", "val_accuracy", "lr", "seconds")
@@ -270,7 +282,7 @@ def register(subparsers) -> None:
     # None: a resume trains what its plan has left; a new run takes the field's default
     add_option(g, TrainConfig, "epochs", default=None, metavar="N")
     add_option(g, TrainConfig, "fine_tune_epochs", default=None, metavar="N")
-    add_option(g, TrainConfig, "batch_size", metavar="N")
+    add_option(g, TrainConfig, "batch_size", metavar="N|auto").type = batch_size_arg
     add_option(g, TrainConfig, "learning_rate", "--lr", metavar="X")
     add_option(g, TrainConfig, "fine_tune_learning_rate", "--fine-tune-lr", metavar="X")
     add_option(g, TrainConfig, "optimizer")

@@ -63,7 +63,8 @@ class TrainSettings(QGroupBox):
         self.fine_epochs_spin = QSpinBox()
         self.fine_epochs_spin.setRange(0, 1000)
         self.batch_spin = QSpinBox()
-        self.batch_spin.setRange(1, 4096)
+        self.batch_spin.setRange(0, 4096)
+        self.batch_spin.setSpecialValueText("Auto")  # 0: the run picks the largest batch that fits in memory
         self.optimizer_combo = QComboBox()
         for key in option_of(TrainConfig, "optimizer").choices:
             self.optimizer_combo.addItem(OPTIMIZER_LABELS.get(key, key), key)
