@@ -121,6 +121,7 @@ class EvaluationResult:
             "notes": list(self.notes),
             "missing": self.missing,
             "not_evaluated": self.not_evaluated,
+            "precision": self.precision,
             **self.metrics.to_dict(),
         }
         if include_images:
