@@ -247,7 +247,7 @@ def choose(config: RunConfig, *, sink: Sink, cancel: CancelToken, trials: int | 
     sink(LogMessage("Auto head: probing the backbone's cut points, then a short head sweep on the cached features", "info"))
     probe_result = probe(
         ProbeConfig(data=config.data, model=model, folds=folds, cuts=(model.cut,) if model.cut else (),
-                    batch_size=config.train.work_batch_size, cache_dir=cache_dir),
+                    batch_size=config.train.work_batch_size, precision=config.train.precision, cache_dir=cache_dir),
         sink=sink, cancel=cancel,
     )
     if probe_result.cancelled or cancel.cancelled:
@@ -264,7 +264,7 @@ def choose(config: RunConfig, *, sink: Sink, cancel: CancelToken, trials: int | 
     sweep_config = SweepConfig(
         data=config.data, model=model, space=auto_space(cuts, (pooling,)), trials=trials, search="random", seed=seed, folds=folds,
         batch_size=config.train.work_batch_size, patience=AUTO_PATIENCE, feature_batch_size=config.train.work_batch_size,
-        cache_dir=cache_dir,
+        precision=config.train.precision, cache_dir=cache_dir,
     )
     start = time.perf_counter()
     sweep_result = sweep(sweep_config, sink=sink, cancel=cancel)
