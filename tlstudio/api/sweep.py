@@ -53,7 +53,6 @@ class SearchSpace:
     epochs: tuple[int, ...] = (30, 100)
 
     def __post_init__(self) -> None:
-        check_options(self)
         for name in ("poolings", "hidden", "dropouts", "learning_rates", "weight_decays", "label_smoothings", "epochs"):
             _check(len(getattr(self, name)) > 0, f"space.{name} needs at least one value. Received: {name}=()")
         bad = [p for p in self.poolings if p not in POOLINGS]
@@ -107,6 +106,7 @@ class SweepConfig:
     cache_dir: str = ""
 
     def __post_init__(self) -> None:
+        check_options(self)
         _check(self.search in SEARCHES, f"search must be one of {SEARCHES}. Received: search={self.search!r}")
         _check(self.trials >= 0, f"trials must be >= 0. Received: trials={self.trials!r}")
         _check(self.trials >= 1 or self.search == "grid",

@@ -107,3 +107,19 @@ def test_an_older_files_mixed_precision_switch_is_migrated(old, new):
     assert from_dict(TrainConfig, {**data, "precision": "bfloat16"}).precision == "bfloat16"  # a newer file wins
     with pytest.raises(ConfigError, match="mixed_precision .* must be true or false. Received: mixed_precision=\"yes\""):
         from_dict(TrainConfig, {**data, "mixed_precision": "yes"}, "train")
+
+
+@pytest.mark.parametrize("module, name", [("probe", "ProbeConfig"), ("audit", "AuditConfig"), ("embed", "EmbedConfig"),
+                                          ("sweep", "SweepConfig"), ("evaluate", "EvaluateConfig")])
+def test_every_job_with_a_precision_uses_the_one_description(module, name):
+    import importlib
+
+    from tlstudio.config import DataConfig
+
+    cls = getattr(importlib.import_module(f"tlstudio.api.{module}"), name)
+    opt = option_of(cls, "precision")
+    assert opt.choices == PRECISIONS and opt.label == option_of(TrainConfig, "precision").label
+    assert opt.default == ("float32" if name == "EvaluateConfig" else "auto")  # evaluation: float32 unless opted in
+    first = "/m/model.keras" if name == "EvaluateConfig" else DataConfig(root="/d")
+    with pytest.raises(ConfigError, match=r"precision must be one of .* Received: 'fp8'"):
+        cls(first, precision="fp8")

@@ -115,3 +115,10 @@ def test_opt_in_fast_evaluation_copies_the_model_and_leaves_the_loaded_one_float
     assert find_backbone(loaded.model).layers[1].compute_dtype == "float32"
     assert np.abs(fast.run(x) - loaded.run(x)).max() < 0.05
     assert fast_precision_copy(loaded, "float32") == (loaded, "float32")
+
+
+def test_the_micro_benchmark_returns_a_ratio():
+    from tlstudio.precision.runtime import measure
+
+    ratio = measure("bfloat16", size=16, batch=2, repeats=1, rounds=1)
+    assert 0 < ratio < 100
