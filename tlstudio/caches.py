@@ -1,6 +1,6 @@
 """The disk caches: what they hold, how large they may grow, and clearing them.
 
-tlstudio keeps three caches under :func:`tlstudio.paths.cache_dir`, all safe
+tlstudio keeps these caches under :func:`tlstudio.paths.cache_dir`, all safe
 to delete at any time (they are rebuilt when needed):
 
 * ``pooled/``: backbone features (:mod:`tlstudio.features.pooled_cache`):
@@ -13,7 +13,9 @@ to delete at any time (they are rebuilt when needed):
   longer written, kept here so clearing frees them;
 * ``pixels/``: decoded images at the training size as ``.npy`` shards
   (:mod:`tlstudio.data.pixel_cache`), under their own size limit;
-* ``validation/``: the SQLite file of image checks (:mod:`tlstudio.data.cache`).
+* ``validation/``: the SQLite file of image checks (:mod:`tlstudio.data.cache`);
+* ``precision/``: how much faster bfloat16 or float16 measured than float32
+  on this machine (:mod:`tlstudio.precision`), so ``auto`` measures once.
 
 An entry a job is reading is *pinned* (:func:`pin`): a small file
 ``.pins/KEY.PID.N.pin`` beside the shards, named after the entry's key and
@@ -49,6 +51,7 @@ CACHES = {
     "pooled": ("backbone features: pooled vectors and maps (training, probe, sweep, audit)", (".npy", ".json")),
     "pixels": ("decoded images at the training size (tlstudio.data.pixel_cache)", (".npy",)),
     "validation": ("image check results", (".sqlite", ".sqlite-journal", ".sqlite-wal", ".sqlite-shm")),
+    "precision": ("measured speed of the fast precisions on this machine (cleared: measured again)", (".json",)),
 }
 """Cache name -> (description, endings of the files it owns)."""
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from tlstudio.errors import ConfigError
-from tlstudio.options import check_options, option
+from tlstudio.options import check_options, option, precision_option
 
 T = TypeVar("T")
 
@@ -228,6 +228,12 @@ class ModelConfig:
         check_options(self)
 
 
+AUTO_BATCH = 0
+"""``TrainConfig.batch_size`` that asks the run to choose (``--batch-size auto``, "Auto" in the GUI)."""
+DEFAULT_BATCH = 32
+"""The batch of feature passes and head sweeps when the training batch is auto."""
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """Hyperparameters of the two-phase recipe.
@@ -235,7 +241,8 @@ class TrainConfig:
     Attributes:
         epochs: Phase 1 epochs (head only, backbone frozen).
         fine_tune_epochs: Phase 2 epochs (unfrozen layers, low LR). 0 skips phase 2.
-        batch_size: Global batch size.
+        batch_size: Global batch size; :data:`AUTO_BATCH` (0) lets the run choose
+            the largest that fits in memory (:mod:`tlstudio.training.batch_auto`).
         optimizer: ``"adam"``, ``"sgd"`` (with momentum) or ``"adamw"``.
         learning_rate: Phase 1 learning rate.
         fine_tune_learning_rate: Phase 2 learning rate.
@@ -251,7 +258,11 @@ class TrainConfig:
         seed: Seed for weights init, shuffling and augmentation.
         feature_cache: ``"auto"`` trains phase 1 on cached backbone features when
             nothing in the backbone trains and augmentation is off; ``"off"`` never does.
-        mixed_precision: Use ``mixed_float16`` on a GPU (ignored on CPU).
+        precision: Compute precision of feature extraction and both training
+            phases: ``"auto"`` (see :mod:`tlstudio.precision`), ``"float32"``,
+            ``"bfloat16"`` or ``"float16"``. Weights, the output layer, the loss
+            and the saved ``model.keras`` stay float32. Replaces the older
+            ``mixed_precision`` switch (see :func:`upgrade_train_dict`).
         tensorboard: Write TensorBoard logs into the run folder.
         label_smoothing: Share of each label spread evenly over all classes in the
             training loss (0 = plain cross-entropy; 0.1 is a common choice).
@@ -269,8 +280,10 @@ class TrainConfig:
         tooltip="Phase 2: epochs that fine-tune the unfrozen backbone layers (Model page) at the low learning rate. 0 skips it.",
     )
     batch_size: int = option(
-        32, label="Batch size", min=1, help="global batch size",
-        tooltip="Images per training step. Smaller uses less memory; 16-64 is typical",
+        32, label="Batch size", min=0, help="global batch size; 0 (auto) picks the largest whose estimated memory fits",
+        tooltip="Images per training step. Smaller uses less memory; 16-64 is typical. Auto (0) picks the largest "
+        "batch whose estimated peak memory, with the estimate's ±20% error as margin, fits in 80% of the free GPU "
+        "memory or available RAM, and the run log says the estimate",
     )
     optimizer: str = option(
         "adam", label="Optimizer", choices=OPTIMIZERS, help="the algorithm that updates the weights",
@@ -316,7 +329,7 @@ class TrainConfig:
         "auto", label="Feature cache", choices=FEATURE_CACHE_CHOICES,
         help="auto: train phase 1 on cached backbone features when nothing in the backbone trains; off: never",
     )
-    mixed_precision: bool = option(False, label="Mixed precision", help="mixed_float16 on a GPU (ignored on CPU)")
+    precision: str = precision_option("auto")
     tensorboard: bool = option(True, label="TensorBoard", help="write TensorBoard logs into the run folder")
     label_smoothing: float = option(
         0.0, label="Label smoothing", min=0.0, max=1.0, max_open=True, help="label smoothing of the loss",
@@ -328,6 +341,12 @@ class TrainConfig:
         "the cut and head they choose instead of the Model page's. The run says what it chose and why "
         "(auto_head.json in the run folder).",
     )
+
+    @property
+    def work_batch_size(self) -> int:
+        """The batch size, or :data:`DEFAULT_BATCH` when it is auto: for feature passes and head sweeps,
+        whose memory the training estimate does not describe."""
+        return self.batch_size or DEFAULT_BATCH
 
     def __post_init__(self) -> None:
         # checks whose wording older files and tests rely on come first
@@ -466,6 +485,8 @@ def from_dict(cls: type[T], data: dict[str, Any], where: str = "") -> T:
     if not isinstance(data, dict):
         what = where or "the file"
         raise ConfigError(f"{what} must hold a JSON object (the {cls.__name__} settings). Received: {_short_json(data)}")
+    if cls is TrainConfig:
+        data = upgrade_train_dict(data)
     hints = _hints(cls)
     kwargs = {}
     for f in dataclasses.fields(cls):
@@ -477,6 +498,25 @@ def from_dict(cls: type[T], data: dict[str, Any], where: str = "") -> T:
         if not where:
             raise
         raise ConfigError(f"{where}: {exc}") from exc
+
+
+def upgrade_train_dict(data: dict[str, Any]) -> dict[str, Any]:
+    """A train dict written before ``precision`` existed, with its ``mixed_precision`` switch translated.
+
+    The old switch computed in ``mixed_float16`` on a GPU and in float32 on a
+    CPU, so ``true`` becomes ``"auto"`` (float16 on a GPU with tensor cores)
+    and ``false`` becomes ``"float32"``: a resumed run or a reopened project
+    computes as it did. A dict that has ``precision`` is returned unchanged
+    (its ``mixed_precision``, if any, is ignored like any unknown key).
+    """
+    if "precision" in data or "mixed_precision" not in data:
+        return data
+    old = data["mixed_precision"]
+    if not isinstance(old, bool):
+        raise ConfigError(f"train.mixed_precision (an older file's switch) must be true or false. Received: mixed_precision={_short_json(old)}")
+    out = {k: v for k, v in data.items() if k != "mixed_precision"}
+    out["precision"] = "auto" if old else "float32"
+    return out
 
 
 _HINTS: dict[type, dict[str, Any]] = {}

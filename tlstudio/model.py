@@ -187,6 +187,23 @@ def build_model(
     return model
 
 
+def set_compute_precision(model: keras.Model, precision: str) -> None:
+    """Make a model from :func:`build_model` compute in ``precision``, in place.
+
+    The backbone and the head's pooling and hidden layers take the precision's
+    policy; the input, augmentation, preprocessing, ``head_norm`` and the
+    ``predictions`` layer stay float32 (the Keras mixed-precision recipe: a
+    float32 output and loss). Weights are float32 variables under every
+    policy, so checkpoints do not change. ``set_compute_precision(model,
+    "float32")`` undoes it before the model is saved.
+    """
+    from tlstudio.precision.runtime import set_policy
+
+    head = find_head(model)
+    hidden = [layer for layer in head.layers if layer.name.startswith(("head_pool", "head_dense_", "head_dropout"))]
+    set_policy([find_backbone(model), *hidden], precision)
+
+
 def find_backbone(model: keras.Model) -> keras.Model:
     """Return the nested backbone model of a model made by :func:`build_model`."""
     return _find(model, BACKBONE_NAME)

@@ -83,6 +83,29 @@ def option(
     return dataclasses.field(default=default, default_factory=default_factory, metadata={OPTION_KEY: spec})
 
 
+PRECISIONS = ("auto", "float32", "bfloat16", "float16")
+"""The compute precisions a user may ask for; ``auto`` lets :mod:`tlstudio.precision` choose per machine."""
+
+
+def precision_option(default: str = "auto", *, what: str = "feature extraction and training") -> Any:
+    """The one description of a ``precision`` field (training, feature extraction, opt-in fast evaluation).
+
+    Args:
+        default: ``"auto"`` where speed is wanted; ``"float32"`` where the
+            numbers must match the exported files exactly (evaluation).
+        what: The work the field applies to, for the help text.
+    """
+    return option(
+        default, label="Precision", choices=PRECISIONS,
+        help=f"compute precision of {what}: auto (bfloat16 on CPUs with AMX/AVX512-BF16, float16 on GPUs "
+             "with tensor cores, when measured faster), float32, bfloat16 or float16",
+        tooltip=f"Compute precision of {what}. Auto picks bfloat16 on a CPU with AMX or AVX512-BF16 and float16 "
+                "on a GPU with tensor cores, and keeps float32 where a short first-run measurement finds the fast "
+                "precision slower. Weights and the output layer stay float32; evaluation, predictions and exports "
+                "stay float32 unless you opt in.",
+    )
+
+
 def _number(value: Any) -> str:
     """``value`` for a range: ``2**32`` for a large power of two, ``1e-05`` short (``:g``)."""
     if isinstance(value, int) and value >= 2**16 and value & (value - 1) == 0:

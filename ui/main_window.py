@@ -381,6 +381,8 @@ class MainWindow(QMainWindow):
             device = client.device
             self.tf_label.setText(device.summary())
             details = [message, f"TensorFlow {device.tensorflow}, Keras {device.keras}"]
+            if device.precision:
+                details.append(f"Precision 'auto' computes in {device.precision} here: {device.precision_reason}")
             if device.kind == "GPU":
                 details.append("GPU memory growth on" if device.memory_growth else "GPU memory limited")
             if device.setup_error:

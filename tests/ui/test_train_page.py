@@ -146,6 +146,33 @@ def test_widgets_and_state_stay_in_step(page):
     assert not page.class_weights_check.isChecked()
 
 
+def test_the_precision_choice_comes_from_the_option_and_follows_the_state(page):
+    from tlstudio.options import option_of
+
+    combo = page.precision_combo
+    assert [combo.itemData(i) for i in range(combo.count())] == list(option_of(TrainConfig, "precision").choices)
+    assert combo.currentData() == "auto" and "AMX" in combo.toolTip()
+    combo.setCurrentIndex(combo.findData("bfloat16"))
+    assert page.state.train_config.precision == "bfloat16"
+    page.state.update_train_config(precision="float32")
+    assert combo.currentData() == "float32"
+
+
+def test_batch_size_auto_is_the_spin_box_s_lowest_value(page):
+    page.batch_spin.setValue(0)
+    assert page.batch_spin.text() == "Auto" and page.state.train_config.batch_size == 0
+    assert "estimated peak memory" in page.batch_spin.toolTip()
+
+
+def test_the_status_bar_line_names_device_and_precision():
+    from tlstudio.api.device import DeviceInfo
+
+    cpu = DeviceInfo("CPU", "x", 0, 0, 2, False, "t", "k", precision="bfloat16", precision_reason="AMX, 3.1x float32 measured")
+    assert cpu.summary() == "CPU: 2 cores, bfloat16 (AMX)"
+    gpu = DeviceInfo("GPU", "NVIDIA A100", 40960, 1, 8, True, "t", "k", precision="float16", precision_reason="tensor cores")
+    assert gpu.summary() == "GPU: NVIDIA A100 (40,960 MiB), float16 (tensor cores)"
+
+
 def test_start_without_a_dataset_says_so_and_stays_idle(page, qtbot):
     errors = []
     page.state.error_reported.connect(lambda message, details: errors.append(message))

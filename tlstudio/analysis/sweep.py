@@ -204,6 +204,7 @@ def run_sweep_job(config: SweepConfig, *, sink: Sink, cancel: CancelToken) -> Sw
     from tlstudio.analysis import sweep_store
     from tlstudio.analysis.dataset import analysis_data
     from tlstudio.features.pooled_cache import pooled_features
+    from tlstudio.precision.runtime import fast_precision
 
     start = time.perf_counter()
     data = analysis_data(config.data, sink=sink, cancel=cancel)
@@ -212,6 +213,7 @@ def run_sweep_job(config: SweepConfig, *, sink: Sink, cancel: CancelToken) -> Sw
     pooled = pooled_features(
         data.paths, backbone=config.model.backbone, weights=config.model.weights, image_size=config.model.image_size,
         batch_size=config.feature_batch_size, cache_dir=config.cache_dir or None, sink=sink, cancel=cancel,
+        precision=fast_precision(config.precision, sink),
     )
     if pooled is None:
         return SweepResult((), -1, data.class_names, seconds=time.perf_counter() - start, cancelled=True)

@@ -7,6 +7,7 @@ from typing import Any, Mapping
 
 from tlstudio.config import DataConfig, ModelConfig
 from tlstudio.errors import ConfigError
+from tlstudio.options import check_options, precision_option
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,8 @@ class AuditConfig:
             which two images are near duplicates.
         max_outliers: At most this many outliers are reported.
         batch_size: Images per forward pass while extracting features.
+        precision: Compute precision of the feature extraction (``"auto"``, ``"float32"``,
+            ``"bfloat16"``, ``"float16"``); part of the feature cache key.
         cache_dir: Folder of the pooled feature cache; empty uses the app's cache folder.
     """
 
@@ -37,9 +40,11 @@ class AuditConfig:
     phash_distance: int = 6
     max_outliers: int = 20
     batch_size: int = 32
+    precision: str = precision_option("auto", what="feature extraction")
     cache_dir: str = ""
 
     def __post_init__(self) -> None:
+        check_options(self)
         checks = (
             (self.folds >= 2, f"folds must be at least 2. Received: folds={self.folds!r}"),
             (0.0 < self.near_similarity <= 1.0, f"near_similarity must be within (0, 1]. Received: {self.near_similarity!r}"),

@@ -23,6 +23,9 @@ class DeviceInfo:
         tensorflow: TensorFlow version.
         keras: Keras version.
         setup_error: Why the device set-up failed ("" when it did not).
+        precision: What ``precision="auto"`` computes in on this device
+            (``"float32"``, ``"bfloat16"``, ``"float16"``; "" when unknown).
+        precision_reason: Why, in a few words (``"AMX, 3.1x float32 measured"``).
     """
 
     kind: str
@@ -34,11 +37,19 @@ class DeviceInfo:
     tensorflow: str
     keras: str
     setup_error: str = ""
+    precision: str = ""
+    precision_reason: str = ""
 
     def summary(self) -> str:
-        """One short line for a status bar, e.g. ``"GPU: NVIDIA A100 (40,960 MiB)"`` or ``"CPU: 8 cores"``."""
+        """One short line for a status bar: ``"GPU: NVIDIA A100 (40,960 MiB), float16 (tensor cores, compute 8.0)"``
+        or ``"CPU: 2 cores, bfloat16 (AMX)"``; the precision is what ``auto`` chooses here."""
         if self.kind == "GPU":
             memory = f" ({self.memory_mb:,} MiB)" if self.memory_mb else ""
             more = f" +{self.gpus - 1}" if self.gpus > 1 else ""
-            return f"GPU: {self.name}{memory}{more}"
-        return f"CPU: {self.cpu_cores} core{'s' if self.cpu_cores != 1 else ''}"
+            where = f"GPU: {self.name}{memory}{more}"
+        else:
+            where = f"CPU: {self.cpu_cores} core{'s' if self.cpu_cores != 1 else ''}"
+        if not self.precision:
+            return where
+        reason = self.precision_reason.split(",")[0]  # the short reason; the tooltip has the measurement
+        return f"{where}, {self.precision}" + (f" ({reason})" if reason else "")

@@ -8,6 +8,7 @@ import numpy as np
 
 from tlstudio.config import DataConfig, ModelConfig
 from tlstudio.errors import ConfigError
+from tlstudio.options import check_options, precision_option
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,8 @@ class EmbedConfig:
         model_path: A trained model (run folder or file) whose predictions are
             returned; empty for none.
         batch_size: Images per forward pass while extracting features.
+        precision: Compute precision of the feature extraction (``"auto"``, ``"float32"``,
+            ``"bfloat16"``, ``"float16"``); part of the feature cache key.
         cache_dir: Folder of the pooled feature cache; empty uses the app's cache folder.
     """
 
@@ -33,9 +36,11 @@ class EmbedConfig:
     tsne_limit: int = 5000
     model_path: str = ""
     batch_size: int = 32
+    precision: str = precision_option("auto", what="feature extraction")
     cache_dir: str = ""
 
     def __post_init__(self) -> None:
+        check_options(self)
         from tlstudio.api.embed import METHODS
 
         if self.method not in METHODS:

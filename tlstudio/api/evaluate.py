@@ -16,6 +16,7 @@ from tlstudio.config import DataConfig
 from tlstudio.errors import ConfigError, DataError
 from tlstudio.io.atomic import atomic_write_bytes
 from tlstudio.io.csv_target import check_not_an_input
+from tlstudio.options import check_options, precision_option
 
 
 SPLIT_CHOICES = ("val", "test", "train", "all")
@@ -70,6 +71,8 @@ class EvaluationResult:
             ``"2 files of the val split are missing since the run was made"``.
         missing: Files of this split in the run's manifest that are gone.
         not_evaluated: Files new since the run was made, left out.
+        precision: What the model computed in: ``"float32"`` (the exported
+            files' numbers), or the fast precision the user opted in to.
     """
 
     model_path: str
@@ -85,6 +88,7 @@ class EvaluationResult:
     notes: tuple[str, ...] = ()
     missing: int = 0
     not_evaluated: int = 0
+    precision: str = "float32"
 
     @property
     def y_pred(self) -> np.ndarray:
@@ -118,6 +122,7 @@ class EvaluationResult:
             "notes": list(self.notes),
             "missing": self.missing,
             "not_evaluated": self.not_evaluated,
+            "precision": self.precision,
             **self.metrics.to_dict(),
         }
         if include_images:
@@ -183,14 +188,20 @@ class EvaluateConfig:
         splits: Splits to evaluate, in order (``"val"``, ``"test"``,
             ``"train"``, ``"all"``); splits after the first that have no
             images are left out of the result.
+        precision: ``"float32"`` (the default) computes exactly what the
+            exported files compute. A fast precision (``"auto"``,
+            ``"bfloat16"``, ``"float16"``) is an opt-in for a ``.keras`` model
+            or run folder; each result's ``precision`` says what was used.
     """
 
     model: ModelRef
     data: DataConfig | str | None = None
     splits: tuple[str, ...] = ("val", "test")
+    precision: str = precision_option("float32", what="evaluation (float32 gives the exported files' numbers)")
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "model", _as_ref(self.model))
+        check_options(self)
         if isinstance(self.data, os.PathLike):
             object.__setattr__(self, "data", str(self.data))
         splits = (self.splits,) if isinstance(self.splits, str) else tuple(self.splits)

@@ -7,6 +7,7 @@ from typing import Any
 
 from tlstudio.config import DataConfig, ModelConfig
 from tlstudio.errors import ConfigError
+from tlstudio.options import check_options, precision_option
 
 
 @dataclass(frozen=True)
@@ -20,6 +21,8 @@ class ProbeConfig:
         cuts: Cut layer names to probe; empty probes every cut of the backbone.
         poolings: The global poolings scored at every cut (``"avg"``, ``"max"``).
         batch_size: Images per forward pass while extracting features.
+        precision: Compute precision of the feature extraction (``"auto"``, ``"float32"``,
+            ``"bfloat16"``, ``"float16"``); part of the feature cache key.
         cache_dir: Folder of the pooled feature cache; empty uses the app's cache folder.
     """
 
@@ -29,9 +32,11 @@ class ProbeConfig:
     cuts: tuple[str, ...] = ()
     poolings: tuple[str, ...] = ("avg", "max")
     batch_size: int = 32
+    precision: str = precision_option("auto", what="feature extraction")
     cache_dir: str = ""
 
     def __post_init__(self) -> None:
+        check_options(self)
         if not self.poolings or any(p not in ("avg", "max") for p in self.poolings):
             raise ConfigError(f"poolings must be one or both of 'avg' and 'max'. Received: poolings={self.poolings!r}")
         if self.folds < 2:

@@ -8,6 +8,7 @@ from typing import Any
 
 from tlstudio.config import DataConfig, ModelConfig
 from tlstudio.errors import ConfigError
+from tlstudio.options import check_options, precision_option
 
 
 SEARCHES = ("random", "grid")
@@ -85,6 +86,8 @@ class SweepConfig:
         patience: Early-stopping patience in epochs, on an inner validation split of each training fold.
         trials_file: JSON file holding the trials; an existing file of the same sweep is resumed. Empty: none.
         feature_batch_size: Images per forward pass while extracting features.
+        precision: Compute precision of the feature extraction (``"auto"``, ``"float32"``,
+            ``"bfloat16"``, ``"float16"``); part of the feature cache key.
         cache_dir: Folder of the pooled feature cache; empty uses the app's cache folder.
     """
 
@@ -99,9 +102,11 @@ class SweepConfig:
     patience: int = 5
     trials_file: str = ""
     feature_batch_size: int = 32
+    precision: str = precision_option("auto", what="feature extraction")
     cache_dir: str = ""
 
     def __post_init__(self) -> None:
+        check_options(self)
         _check(self.search in SEARCHES, f"search must be one of {SEARCHES}. Received: search={self.search!r}")
         _check(self.trials >= 0, f"trials must be >= 0. Received: trials={self.trials!r}")
         _check(self.trials >= 1 or self.search == "grid",

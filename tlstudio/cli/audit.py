@@ -40,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
     if args.limit < 1:
         raise UsageError(f"--limit must be at least 1. Received: {args.limit}")
     try:
-        config = AuditConfig(data, model, cut=args.cut, folds=args.folds, batch_size=args.batch_size)
+        config = AuditConfig(data, model, cut=args.cut, folds=args.folds, batch_size=args.batch_size, precision=args.precision)
     except ConfigError as exc:
         raise UsageError(str(exc)) from None
     result = run_job("audit", config, sink=progress)

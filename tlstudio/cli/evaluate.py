@@ -34,6 +34,10 @@ def register(subparsers) -> None:
     parser.add_argument("--json", action="store_true", help="print the metrics as JSON on stdout")
     parser.add_argument("--csv", metavar="FILE", default=None, help="write one row per image (path, true, predicted, probabilities)")
     parser.add_argument("--mistakes", type=int, default=5, metavar="N", help="list the N most confident mistakes (default 5, 0 = none)")
+    from tlstudio.api.evaluate import EvaluateConfig
+    from tlstudio.cli.arguments import add_option
+
+    add_option(parser, EvaluateConfig, "precision", extra="; anything but float32 is an opt-in")
     parser.set_defaults(func=run)
 
 
@@ -50,6 +54,8 @@ def _print_text(result, mistakes: int) -> None:
     names = m.class_names
     print(f"Model: {result.model_path}")
     print(f"Split: {result.split}, images: {m.num_images}" + (f", unreadable: {len(result.skipped)}" if result.skipped else ""))
+    if result.precision != "float32":
+        print(f"Precision: {result.precision} (opted in; exported files compute in float32)")
     print(f"Accuracy: {m.accuracy:.4f}   macro F1: {m.macro_f1:.4f}", end="")
     for k, v in m.top_k.items():
         if k > 1:
@@ -106,9 +112,22 @@ def run(args: argparse.Namespace) -> int:
                 "Received: no DATA argument"
             )
 
-    from tlstudio.evaluation import evaluate_model
+    if args.precision == "float32":  # the exported files' numbers
+        from tlstudio.evaluation import evaluate_model
 
-    result = evaluate_model(args.model, args.data, split=args.split, sink=_progress)
+        result = evaluate_model(args.model, args.data, split=args.split, sink=_progress)
+    else:  # the opt-in: the job makes a private copy of the model in that precision and says what it used
+        from tlstudio.api.evaluate import EvaluateConfig
+        from tlstudio.jobs import run_job
+
+        def sink(event) -> None:
+            from tlstudio.events import LogMessage
+
+            if isinstance(event, LogMessage):
+                print(event.message, file=sys.stderr)
+            _progress(event)
+
+        result = run_job("evaluate", EvaluateConfig(args.model, args.data, (args.split,), precision=args.precision), sink=sink)[args.split]
     if args.csv:
         result.write_csv(args.csv)
     if args.json:

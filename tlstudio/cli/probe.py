@@ -30,6 +30,9 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     add_option(parser, DataConfig, "val_fraction", "--val", metavar="F", extra=" of a flat folder")
     add_option(parser, DataConfig, "seed", metavar="N", extra=" (also the folds' seed)")
     parser.add_argument("--batch-size", type=int, default=32, metavar="N", help="images per forward pass (default 32)")
+    from tlstudio.api.probe import ProbeConfig
+
+    add_option(parser, ProbeConfig, "precision")  # the one description, shared with TrainConfig's
     parser.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
 
 
@@ -81,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
     data, model = model_configs(args)
     if args.folds < 2:
         raise UsageError(f"--folds must be at least 2. Received: {args.folds}")
-    result = run_job("probe", ProbeConfig(data, model, folds=args.folds, batch_size=args.batch_size), sink=progress)
+    result = run_job("probe", ProbeConfig(data, model, folds=args.folds, batch_size=args.batch_size, precision=args.precision), sink=progress)
     if result.cancelled:
         return EXIT_CANCELLED
     if args.json:

@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--trials must be at least 1 (0 only with --search grid). Received: {args.trials}")
     try:
         config = SweepConfig(data, model, trials=args.trials, search=args.search, seed=args.seed, folds=args.folds,
-                             trials_file=args.resume, feature_batch_size=args.batch_size)
+                             trials_file=args.resume, feature_batch_size=args.batch_size, precision=args.precision)
     except ConfigError as exc:
         raise UsageError(str(exc)) from None
     result = run_job("sweep", config, sink=progress)

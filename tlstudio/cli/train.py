@@ -218,11 +218,23 @@ def build_config(args: argparse.Namespace):
         class_weights=not args.no_class_weights,
         seed=args.seed,
         feature_cache="off" if args.no_feature_cache else "auto",
-        mixed_precision=args.mixed_precision,
+        precision=args.precision,
         tensorboard=not args.no_tensorboard,
     )
     train_kwargs.update(parse_schedule(args.schedule))
     return RunConfig(data=data, model=model, train=TrainConfig(**train_kwargs), run_dir=args.out or "")
+
+
+def batch_size_arg(text: str) -> int:
+    """``--batch-size``: a whole number, or ``auto`` (:data:`tlstudio.config.AUTO_BATCH`)."""
+    from tlstudio.config import AUTO_BATCH
+
+    if text.strip().lower() == "auto":
+        return AUTO_BATCH
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number or 'auto'. Received: {text!r}") from None
 
 
 # --------------------------------------------------------------------------- resume checks
@@ -273,7 +285,7 @@ def register(subparsers) -> None:
     # None: a resume trains what its plan has left; a new run takes the field's default
     add_option(g, TrainConfig, "epochs", default=None, metavar="N")
     add_option(g, TrainConfig, "fine_tune_epochs", default=None, metavar="N")
-    add_option(g, TrainConfig, "batch_size", metavar="N")
+    add_option(g, TrainConfig, "batch_size", metavar="N|auto").type = batch_size_arg
     add_option(g, TrainConfig, "learning_rate", "--lr", metavar="X")
     add_option(g, TrainConfig, "fine_tune_learning_rate", "--fine-tune-lr", metavar="X")
     add_option(g, TrainConfig, "optimizer")
@@ -290,7 +302,7 @@ def register(subparsers) -> None:
     g.add_argument("--no-class-weights", action="store_true", help="do not weight the loss by class frequency")
     add_option(g, TrainConfig, "seed", metavar="N")
     g.add_argument("--no-feature-cache", action="store_true", help="always push images through the backbone, even when it is frozen")
-    add_option(g, TrainConfig, "mixed_precision")
+    add_option(g, TrainConfig, "precision")
     g = parser.add_argument_group("data")
     add_option(g, DataConfig, "val_fraction", "--val", metavar="F")
     add_option(g, DataConfig, "test_fraction", "--test", metavar="F")

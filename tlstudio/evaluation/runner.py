@@ -235,6 +235,37 @@ def evaluate_loaded(
     )
 
 
+def fast_precision_copy(model: LoadedModel, precision: str, sink: Sink | None = None) -> tuple[LoadedModel, str]:
+    """``(a copy of model computing in precision, the precision used)`` for an opt-in fast evaluation.
+
+    Only a tlstudio ``.keras`` model (a run folder's, or an exported one)
+    can compute in another precision: it is loaded afresh (the engine's
+    shared model stays float32) and its backbone and hidden head layers are
+    set to the precision (:func:`tlstudio.model.set_compute_precision`).
+    Anything else (SavedModel, TFLite, ONNX, a model without a tlstudio
+    backbone) is evaluated in float32, and ``sink`` is told why.
+    """
+    sink = sink or null_sink
+    if precision == "float32":
+        return model, "float32"
+    if model.kind != "keras" or model.model is None:
+        sink(LogMessage(f"a {model.kind} model computes in the precision it was exported with: evaluated in float32", "warning"))
+        return model, "float32"
+    import keras
+
+    from tlstudio.io.runners import Runner
+    from tlstudio.model import set_compute_precision
+
+    fresh = keras.saving.load_model(model.source.model_path, compile=False)
+    try:
+        set_compute_precision(fresh, precision)
+    except (KeyError, ValueError) as exc:  # no nested "backbone"/"head": not a model tlstudio built
+        sink(LogMessage(f"{model.source.model_path} has no tlstudio backbone to compute in {precision} ({exc}): evaluated in float32", "warning"))
+        return model, "float32"
+    runner = Runner("keras", fresh.predict_on_batch, tuple(fresh.input_shape), model.num_classes, fresh)
+    return LoadedModel(model.source, runner, model.image_size, model.num_classes), precision
+
+
 def _empty_result(model: LoadedModel, split: str) -> EvaluationResult:
     """The result of an evaluation cancelled before any image was predicted."""
     n = len(model.class_names)

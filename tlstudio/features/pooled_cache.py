@@ -33,7 +33,7 @@ with file reads, so a pass over all of them keeps the memory flat too.
 The key covers everything that changes the features: the image files in
 order with their sizes and modification times, the backbone, the weights
 (the weights file's size and modification time, or a hash of the weight
-values for random or changed weights), the image size, the Keras dtype policy
+values for random or changed weights), the image size, the compute precision's Keras policy
 and the tlstudio, TensorFlow, Keras, NumPy and Pillow versions. A damaged
 shard (missing, truncated, a wrong shape or dtype) is logged and rebuilt. The
 folder is kept under :func:`tlstudio.caches.feature_limit_bytes` by evicting
@@ -51,7 +51,6 @@ import logging
 import os
 import re
 import shutil
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -64,6 +63,7 @@ from tlstudio.cancel import CancelToken
 from tlstudio.events import Progress, Sink, null_sink
 from tlstudio.features.shards import RowReader, ShardWriter  # noqa: F401 - RowReader is part of this API
 from tlstudio.io.atomic import atomic_path, atomic_write_json
+from tlstudio.precision import POLICIES, check_precision
 
 logger = logging.getLogger(__name__)
 
@@ -155,14 +155,6 @@ def versions() -> dict[str, str]:
         "numpy": np.__version__,
         "pillow": PIL.__version__,
     }
-
-
-def dtype_policy() -> str:
-    """The Keras dtype policy the backbone would compute under (``"float32"`` while Keras is not loaded)."""
-    keras = sys.modules.get("keras")
-    if keras is None:
-        return "float32"
-    return str(keras.config.dtype_policy().name)
 
 
 def files_fingerprint(image_paths: Sequence[str]) -> str:
@@ -295,13 +287,13 @@ def _extraction_model(backbone_model, preprocess, wanted: Sequence[tuple[str, st
     by_cut = dict(zip(cuts, outputs))
     result = []
     for kind, cut in wanted:
-        o = by_cut[cut]
+        o = keras.ops.cast(by_cut[cut], "float32")  # pooled in float32 whatever the backbone computes in
         if kind == "avg":
-            result.append(keras.ops.cast(keras.ops.mean(o, axis=(1, 2)), "float32"))
+            result.append(keras.ops.mean(o, axis=(1, 2)))
         elif kind == "max":
-            result.append(keras.ops.cast(keras.ops.max(o, axis=(1, 2)), "float32"))
+            result.append(keras.ops.max(o, axis=(1, 2)))
         else:
-            result.append(keras.ops.cast(o, "float32"))
+            result.append(o)
     return keras.Model(inputs, result)
 
 
@@ -365,6 +357,7 @@ def pooled_features(
     weights_id: str | None = None,
     chunk_images: int = CHUNK_IMAGES,
     label: str = "",
+    precision: str = "float32",
 ) -> PooledFeatures | None:
     """The cached features of ``image_paths`` at the chosen cuts, from the cache or one extraction pass.
 
@@ -387,6 +380,10 @@ def pooled_features(
             weights file's stamp, or hashes the values of random weights or of a given ``model``.
         chunk_images: Images decoded per chunk (bounds the memory of an extraction).
         label: Prefix of the progress messages (e.g. ``"train"``).
+        precision: The resolved precision the backbone computes in
+            (``"float32"``, ``"bfloat16"``, ``"float16"``; see
+            :func:`tlstudio.precision.runtime.resolve`). It is part of the key;
+            a shared float32 ``model`` is copied for a fast precision.
 
     Returns:
         The features, or None when cancelled (nothing of the pass is then left on disk).
@@ -412,11 +409,14 @@ def pooled_features(
     if stamp is None:  # random weights or a given model: the values are the identity, so build first
         model = model if model is not None else _backbone(backbone, weights, size)
         stamp = "values|" + values_fingerprint(model)
-    key = cache_key(image_paths, backbone, stamp, size, dtype_policy())
+    policy = POLICIES[check_precision(precision)] if precision != "auto" else ""
+    if not policy:
+        raise ValueError("pooled_features needs a resolved precision (float32, bfloat16 or float16). Received: 'auto'")
+    key = cache_key(image_paths, backbone, stamp, size, policy)
     held = caches.pin(folder, key)  # before anything is read: another job's eviction leaves this entry alone
     try:
         result = _pooled_features(image_paths, folder, key, backbone, weights, size, batch_size, sink, cancel, cuts,
-                                  kinds, model, preprocess, chunk_images, label)
+                                  kinds, model, preprocess, chunk_images, label, precision, policy)
     except BaseException:
         held.release()
         raise
@@ -427,7 +427,7 @@ def pooled_features(
 
 
 def _pooled_features(image_paths, folder, key, backbone, weights, size, batch_size, sink, cancel, cuts, kinds, model,
-                     preprocess, chunk_images, label) -> PooledFeatures | None:
+                     preprocess, chunk_images, label, precision, policy) -> PooledFeatures | None:
     meta = _load_manifest(folder, key)
     if cuts is None and meta and meta.get("backbone_cuts"):
         cuts = tuple(meta["backbone_cuts"])
@@ -452,6 +452,10 @@ def _pooled_features(image_paths, folder, key, backbone, weights, size, batch_si
     if unknown:
         raise ValueError(f"{backbone}: no layer {unknown[0]!r} to take features from. Expected one of "
                          f"{', '.join(_cut_points(model, backbone))}. Received: cuts={list(cuts)!r}")
+    if precision != "float32":
+        from tlstudio.precision.runtime import copy_with_policy
+
+        model = copy_with_policy(model, precision)  # a shared cached backbone stays float32
     extractor = _extraction_model(model, preprocess or backbones.preprocess_layer(backbone), missing)
     shapes = {wk: tuple(int(d) for d in out.shape[1:]) for wk, out in zip(missing, extractor.outputs)}
     _check_space(folder, sum(len(image_paths) * int(np.prod(s)) * np.dtype(KINDS[k]).itemsize for (k, _), s in shapes.items()))
@@ -473,7 +477,7 @@ def _pooled_features(image_paths, folder, key, backbone, weights, size, batch_si
                 raise _Cancelled  # atomic_path removes every temporary; nothing is committed
     except _Cancelled:
         return None
-    _write_manifest(folder, key, backbone, weights, size, len(image_paths), backbone_cuts, shapes)
+    _write_manifest(folder, key, backbone, weights, size, len(image_paths), backbone_cuts, shapes, policy)
     _evict(folder, key, wanted)
     found, missing = _open(folder, key, _load_manifest(folder, key), len(image_paths), wanted)
     if missing:
@@ -491,7 +495,7 @@ def _result(image_paths, cuts, found, key, *, cache_hit) -> PooledFeatures:
 
 
 def _write_manifest(folder: Path, key: str, backbone: str, weights: str, size: int, count: int,
-                    backbone_cuts: list[str] | None, shapes: Mapping[tuple[str, str], tuple[int, ...]]) -> None:
+                    backbone_cuts: list[str] | None, shapes: Mapping[tuple[str, str], tuple[int, ...]], policy: str) -> None:
     """List the new shards beside those already listed (re-read now: another process may have added some)."""
     meta = _load_manifest(folder, key) or {}
     shards: dict[str, dict[str, list[int]]] = {kind: dict(meta.get("shards", {}).get(kind, {})) for kind in KINDS}
@@ -500,7 +504,7 @@ def _write_manifest(folder: Path, key: str, backbone: str, weights: str, size: i
     atomic_write_json(_manifest_path(folder, key), {
         "version": CACHE_VERSION, "backbone": backbone, "weights": weights, "image_size": size, "count": count,
         "backbone_cuts": backbone_cuts or meta.get("backbone_cuts"), "shards": shards,
-        "policy": dtype_policy(), "versions": versions(),
+        "policy": policy, "versions": versions(),
     }, fsync=False)
 
 

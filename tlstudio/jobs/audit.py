@@ -39,6 +39,7 @@ def audit(config: AuditConfig, *, sink: Sink, cancel: CancelToken) -> AuditResul
     from tlstudio.analysis.dataset import analysis_data
     from tlstudio.analysis.kfold import kfold_fit
     from tlstudio.features.pooled_cache import pooled_features
+    from tlstudio.precision.runtime import fast_precision
 
     start = time.perf_counter()
     data = analysis_data(config.data, sink=sink, cancel=cancel)
@@ -48,6 +49,7 @@ def audit(config: AuditConfig, *, sink: Sink, cancel: CancelToken) -> AuditResul
     features = pooled_features(
         data.paths, backbone=config.model.backbone, weights=config.model.weights, image_size=config.model.image_size,
         batch_size=config.batch_size, cache_dir=config.cache_dir or None, sink=sink, cancel=cancel,
+        precision=fast_precision(config.precision, sink),
     )
     if features is None:
         return AuditResult((), (), (), empty, data.class_names, len(data.paths), seconds=time.perf_counter() - start, cancelled=True)

@@ -189,7 +189,7 @@ def auto_run_config(trial, sweep_config, config: RunConfig) -> RunConfig:
                        fine_tune_learning_rate=config.train.fine_tune_learning_rate)
     user = config.train
     train = dataclasses.replace(
-        promoted.train, seed=user.seed, feature_cache=user.feature_cache, mixed_precision=user.mixed_precision,
+        promoted.train, seed=user.seed, feature_cache=user.feature_cache, precision=user.precision,
         tensorboard=user.tensorboard, auto_head=True,
     )
     return dataclasses.replace(promoted, train=train, resume_from="")
@@ -247,7 +247,7 @@ def choose(config: RunConfig, *, sink: Sink, cancel: CancelToken, trials: int | 
     sink(LogMessage("Auto head: probing the backbone's cut points, then a short head sweep on the cached features", "info"))
     probe_result = probe(
         ProbeConfig(data=config.data, model=model, folds=folds, cuts=(model.cut,) if model.cut else (),
-                    batch_size=config.train.batch_size, cache_dir=cache_dir),
+                    batch_size=config.train.work_batch_size, precision=config.train.precision, cache_dir=cache_dir),
         sink=sink, cancel=cancel,
     )
     if probe_result.cancelled or cancel.cancelled:
@@ -263,8 +263,8 @@ def choose(config: RunConfig, *, sink: Sink, cancel: CancelToken, trials: int | 
     probe_seconds = time.perf_counter() - start
     sweep_config = SweepConfig(
         data=config.data, model=model, space=auto_space(cuts, (pooling,)), trials=trials, search="random", seed=seed, folds=folds,
-        batch_size=config.train.batch_size, patience=AUTO_PATIENCE, feature_batch_size=config.train.batch_size,
-        cache_dir=cache_dir,
+        batch_size=config.train.work_batch_size, patience=AUTO_PATIENCE, feature_batch_size=config.train.work_batch_size,
+        precision=config.train.precision, cache_dir=cache_dir,
     )
     start = time.perf_counter()
     sweep_result = sweep(sweep_config, sink=sink, cancel=cancel)

@@ -103,6 +103,14 @@ def device_info(config: object = None, *, sink: Sink, cancel: CancelToken) -> De
                 memory = 0
     else:
         name = _cpu_model()
+    precision, reason = "", ""
+    try:
+        from tlstudio.precision.runtime import resolve
+
+        choice = resolve("auto")  # measured once per machine and versions, then read from the cache
+        precision, reason = choice.precision, choice.reason
+    except Exception as exc:  # noqa: BLE001 - the device is still described; the reason says why
+        precision, reason = "float32", f"auto could not decide: {type(exc).__name__}: {exc}"
     return DeviceInfo(
         kind="GPU" if gpus else "CPU",
         name=name,
@@ -113,6 +121,8 @@ def device_info(config: object = None, *, sink: Sink, cancel: CancelToken) -> De
         tensorflow=str(tf.__version__),
         keras=str(keras.__version__),
         setup_error=str(_SETUP.get("error", "")),
+        precision=precision,
+        precision_reason=reason,
     )
 
 

@@ -43,6 +43,7 @@ def embed(config: EmbedConfig, *, sink: Sink, cancel: CancelToken) -> EmbedResul
     from tlstudio.analysis.dataset import analysis_data
     from tlstudio.analysis.embed import project_2d
     from tlstudio.features.pooled_cache import pooled_features
+    from tlstudio.precision.runtime import fast_precision
 
     start = time.perf_counter()
     data = analysis_data(config.data, sink=sink, cancel=cancel)
@@ -51,6 +52,7 @@ def embed(config: EmbedConfig, *, sink: Sink, cancel: CancelToken) -> EmbedResul
     features = pooled_features(
         data.paths, backbone=config.model.backbone, weights=config.model.weights, image_size=config.model.image_size,
         batch_size=config.batch_size, cache_dir=config.cache_dir or None, sink=sink, cancel=cancel,
+        precision=fast_precision(config.precision, sink),
     )
     if features is None:
         return _empty(data.class_names, time.perf_counter() - start)

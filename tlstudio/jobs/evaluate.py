@@ -39,12 +39,27 @@ def evaluate(config: EvaluateConfig, *, sink: Sink, cancel: CancelToken) -> dict
         DataError: the dataset cannot be read, the first split is empty, or
             the dataset has classes the model does not know.
     """
+    from dataclasses import replace
+
     from tlstudio.evaluation import evaluate_splits
+    from tlstudio.evaluation.runner import fast_precision_copy
 
     sink(Progress("load", 0, 0, f"Loading {config.model.path}"))
     model = loaded_model(config.model)
-    with model_lock(model):
-        return evaluate_splits(model, config.data, splits=config.splits, sink=sink, cancel=cancel)
+    used = "float32"
+    if config.precision != "float32":  # the user's opt-in: faster, not the exported files' exact numbers
+        from tlstudio.precision.runtime import resolve
+
+        choice = resolve(config.precision)
+        sink(LogMessage(f"evaluation precision: {choice.sentence()}", "info"))
+        with model_lock(model):
+            model, used = fast_precision_copy(model, choice.precision, sink)
+    if used == "float32":
+        with model_lock(model):
+            results = evaluate_splits(model, config.data, splits=config.splits, sink=sink, cancel=cancel)
+    else:  # a private copy: no lock (the cache's lock table would keep it alive)
+        results = evaluate_splits(model, config.data, splits=config.splits, sink=sink, cancel=cancel)
+    return {split: replace(result, precision=used) for split, result in results.items()}
 
 
 def predict(config: PredictConfig, *, sink: Sink, cancel: CancelToken) -> PredictResult:

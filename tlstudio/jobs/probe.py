@@ -40,6 +40,7 @@ def probe(config: ProbeConfig, *, sink: Sink, cancel: CancelToken) -> ProbeResul
 
     from tlstudio.analysis.dataset import analysis_data
     from tlstudio.features.pooled_cache import pooled_features
+    from tlstudio.precision.runtime import fast_precision
     from tlstudio.analysis.probe import best_cut, explain, score_cuts
 
     start = time.perf_counter()
@@ -49,6 +50,7 @@ def probe(config: ProbeConfig, *, sink: Sink, cancel: CancelToken) -> ProbeResul
     features = pooled_features(
         data.paths, backbone=config.model.backbone, weights=config.model.weights, image_size=config.model.image_size,
         batch_size=config.batch_size, cache_dir=config.cache_dir or None, sink=sink, cancel=cancel,
+        precision=fast_precision(config.precision, sink),
     )
     if features is None:
         return _cancelled(data.class_names, start)

@@ -27,8 +27,8 @@ training stays flat as the number of images grows.
 
 The cache key covers the images (path, size, modification time, order), the
 backbone, its weights (the weights file's stamp for a new run, a hash of the
-values for random weights or a resumed run), the input size, the Keras dtype
-policy and the tlstudio, Keras, TensorFlow, NumPy and Pillow versions. A
+values for random weights or a resumed run), the input size, the compute
+precision and the tlstudio, Keras, TensorFlow, NumPy and Pillow versions. A
 damaged shard is logged and rebuilt; the folder is kept under
 :func:`tlstudio.caches.feature_limit_bytes`, least recently used first, and
 ``tlstudio-cli cache clear`` empties it.
@@ -126,6 +126,7 @@ def cached_features(
     sink: Sink = null_sink,
     cancel: CancelToken | None = None,
     split: str = "train",
+    precision: str = "float32",
 ) -> CachedFeatures | None:
     """The features a head with ``pooling`` trains on, for ``items``, from the cache or one chunked pass.
 
@@ -156,6 +157,7 @@ def cached_features(
         sink: Receives ``Progress(stage="features")`` events.
         cancel: Checked between batches.
         split: Names the split in the progress messages.
+        precision: The resolved compute precision of the extraction (part of the key).
 
     Returns:
         The :class:`CachedFeatures` (``features`` is a :class:`numpy.memmap`), or
@@ -187,7 +189,7 @@ def cached_features(
     result = pooled_cache.pooled_features(
         [item.path for item in items], backbone=backbone, weights=weights, image_size=size, batch_size=batch_size,
         cache_dir=cache_dir, sink=sink, cancel=cancel, cuts=(layer,), poolings=(kind,), model=net,
-        preprocess=preprocess, weights_id=weights_id, chunk_images=chunk_images, label=split,
+        preprocess=preprocess, weights_id=weights_id, chunk_images=chunk_images, label=split, precision=precision,
     )
     if result is None:
         return None

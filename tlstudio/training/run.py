@@ -43,7 +43,7 @@ import tensorflow as tf
 
 from tlstudio.cancel import CancelToken, ensure_token
 from tlstudio.compat import without_optimizers
-from tlstudio.config import RunConfig
+from tlstudio.config import AUTO_BATCH, RunConfig
 from tlstudio.errors import ConfigError, TlStudioError
 from tlstudio.events import (
     LogMessage,
@@ -78,7 +78,7 @@ from tlstudio.training.loss import make_loss
 from tlstudio.training.optimizers import make_optimizer
 from tlstudio.api.train import RunResult
 from tlstudio.training.run_folder import check_new_run_dir, create_run_dir, remove_worker_scratch, worker_scratch_dir
-from tlstudio.training.strategy import any_worker, check_same_run, describe_devices, distribute_ready, eval_batch_size, is_chief, precision_policy, select_strategy, train_steps
+from tlstudio.training.strategy import any_worker, check_same_run, describe_devices, distribute_ready, eval_batch_size, is_chief, select_strategy, train_steps
 
 logger = logging.getLogger(__name__)
 
@@ -109,6 +109,7 @@ class _Session:
     class_names: tuple[str, ...] = ()
     feature_cache: bool = False
     devices: str = ""
+    precision: str = "float32"
     model_path: str | None = None
     scratch: bool = False  # a non-chief worker's temporary run folder, deleted at the end
     epochs_at_start: int = 0  # epochs on disk when this session began (a resume's earlier ones)
@@ -177,8 +178,7 @@ def run_training(
     error_type: str | None = None
     interrupted: BaseException | None = None
     try:
-        with precision_policy(config.train.mixed_precision):
-            _train(config, session, sink, cancel, strategy)
+        _train(config, session, sink, cancel, strategy)
     except Exception as exc:  # noqa: BLE001 - reported through RunFinished, see module docstring
         from tlstudio.data.pipeline import unreadable_image_error
 
@@ -262,7 +262,8 @@ def _train(
     from tlstudio.backbones import resolve_image_size
     from tlstudio.data import make_dataset, prepare_data
     from tlstudio.data.decisions import decisions_report
-    from tlstudio.model import apply_freeze, build_model, find_backbone, find_head, freeze_all, param_counts
+    from tlstudio.model import apply_freeze, build_model, find_backbone, find_head, freeze_all, param_counts, set_compute_precision
+    from tlstudio.precision.runtime import resolve as resolve_precision
 
     train = config.train
     state = session.state
@@ -326,15 +327,16 @@ def _train(
     image_size = resolve_image_size(config.model.backbone, config.model.image_size)
     strategy = strategy or select_strategy()
     check_same_run(strategy, config, data)  # across workers: the same settings and the same split, or a clear error
-    session.devices = describe_devices(strategy, mixed_precision=train.mixed_precision)
-    batch_size = train.batch_size
+    choice = resolve_precision(train.precision)
+    session.precision = choice.precision
+    session.devices = describe_devices(strategy, precision=f"{choice.precision} ({choice.reason})")
+    sink(LogMessage(f"precision: {choice.sentence()}", "info"))
     num_train, num_val = len(data.train), len(data.val)
-    steps = train_steps(num_train, batch_size, strategy)  # across workers, less a last batch too small to split
-    val_steps = math.ceil(num_val / eval_batch_size(num_val, batch_size, strategy)) if has_val else 0
 
     augment = config.data.augment
     with strategy.scope():
         model = build_model(config.model, data.num_classes, augment=augment, seed=train.seed)
+    set_compute_precision(model, choice.precision)
     session.model = model
     if resuming:
         load_weights(model, str(Path(config.resume_from) / run_files.LAST_WEIGHTS))
@@ -356,6 +358,12 @@ def _train(
     if head_epochs:
         counts = param_counts(model)
         plans.insert(0, PhasePlan(1, "head", head_epochs, train.learning_rate, counts.trainable, counts.non_trainable))
+
+    batch_size = train.batch_size
+    if batch_size == AUTO_BATCH:
+        batch_size = _auto_batch(model, plans, train, num_train, strategy, sink)
+    steps = train_steps(num_train, batch_size, strategy)  # across workers, less a last batch too small to split
+    val_steps = math.ceil(num_val / eval_batch_size(num_val, batch_size, strategy)) if has_val else 0
 
     use_cache = bool(head_epochs) and train.feature_cache == "auto" and not augment.enabled
     session.feature_cache = use_cache
@@ -391,6 +399,41 @@ def _train(
     # The head's input statistics are adapted once per run, before its first epoch;
     # a resumed run has them in last.weights.h5 already.
     normalised = False
+
+    def prepare(plan: PhasePlan, *, adapt: bool):
+        """``(fit_model, train_ds, val_ds)`` of a phase at the current batch size; None when cancelled."""
+        if plan.index == 1 and use_cache:
+            head = find_head(model)
+            fitted = _features_for_head(model, config, data, image_size, batch_size, sink, cancel, train.seed, resuming,
+                                        choice.precision, session.cached)
+            if fitted is None:
+                return None
+            train_ds, val_ds, train_features = fitted
+            with strategy.scope():  # a model made outside the scope cannot be fitted under it
+                fit_model = feature_cache.fit_model(head, config.model.head.pooling)
+            if adapt and not resuming and not _adapt(head, train_features.chunks(), sink):
+                return None
+            return fit_model, train_ds, val_ds
+        if adapt and not resuming and not normalised:
+            chunks = head_norm.image_chunks(
+                feature_model(model, find_backbone(model)), data.train, image_size, batch_size, sink=sink, cancel=cancel
+            )
+            if not _adapt(find_head(model), chunks, sink):
+                return None
+        datasets = image_data()
+        if datasets is None:
+            return None
+        return model, datasets[0], datasets[1]
+
+    def fit_phase(plan: PhasePlan, first_epoch: int, fit_model, train_ds, val_ds) -> None:
+        with strategy.scope():
+            optimizer = make_optimizer(train, plan.learning_rate, steps, plan.epochs)
+            if choice.loss_scale:  # float16 gradients underflow without it (the Keras mixed-precision guide)
+                optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+            fit_model.compile(optimizer=optimizer, loss=make_loss(train), metrics=["accuracy"], jit_compile=choice.jit_compile)
+        train_ds, val_ds = distribute_ready(train_ds, val_ds, num_train=num_train, num_val=num_val, batch_size=batch_size, strategy=strategy)
+        _fit(fit_model, model, train_ds, val_ds, plan, first_epoch, class_weight, **common)
+
     for plan in plans:
         if cancel.cancelled:
             state.cancelled = True
@@ -412,44 +455,49 @@ def _train(
             freeze_all(model)
         else:
             apply_freeze(model, config.model.freeze)
-        if plan.index == 1 and use_cache:
-            head = find_head(model)
-            fitted = _features_for_head(model, config, data, image_size, batch_size, sink, cancel, train.seed, resuming,
-                                        session.cached)
-            if fitted is None:
-                state.cancelled = True
-                break
-            train_ds, val_ds, train_features = fitted
-            with strategy.scope():  # a model made outside the scope cannot be fitted under it
-                fit_model = feature_cache.fit_model(head, config.model.head.pooling)
-            if not resuming and not _adapt(head, train_features.chunks(), sink):
-                state.cancelled = True
-                break
-        else:
-            if not resuming and not normalised:
-                chunks = head_norm.image_chunks(
-                    feature_model(model, find_backbone(model)), data.train, image_size, batch_size, sink=sink, cancel=cancel
-                )
-                if not _adapt(find_head(model), chunks, sink):
-                    state.cancelled = True
-                    break
-            datasets = image_data()
-            if datasets is None:
-                state.cancelled = True
-                break
-            train_ds, val_ds = datasets
-            fit_model = model
+        prepared = prepare(plan, adapt=True)
+        if prepared is None:
+            state.cancelled = True
+            break
         normalised = True
-        with strategy.scope():
-            optimizer = make_optimizer(train, plan.learning_rate, steps, plan.epochs)
-            fit_model.compile(optimizer=optimizer, loss=make_loss(train), metrics=["accuracy"])
-        train_ds, val_ds = distribute_ready(train_ds, val_ds, num_train=num_train, num_val=num_val, batch_size=batch_size, strategy=strategy)
-        _fit(fit_model, model, train_ds, val_ds, plan, first_epoch, class_weight, **common)
+        try:
+            fit_phase(plan, first_epoch, *prepared)
+        except tf.errors.ResourceExhaustedError as exc:
+            if batch_size <= 1 or state.cancelled:
+                raise
+            done = state.epochs_completed - first_epoch
+            old, batch_size = batch_size, max(1, batch_size // 2)
+            steps = train_steps(num_train, batch_size, strategy)
+            common.update(steps=steps, batch_size=batch_size)
+            first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
+            sink(LogMessage(f"out of memory at batch {old} ({first_line}): retrying phase {plan.index} once at batch "
+                            f"{batch_size}, from epoch {state.epochs_completed + 1}", "warning"))
+            plan = dataclasses.replace(plan, epochs=plan.epochs - done)
+            first_epoch = state.epochs_completed
+            prepared = prepare(plan, adapt=False) if plan.epochs > 0 else None
+            if prepared is None:
+                state.cancelled = state.cancelled or plan.epochs > 0
+                if state.cancelled:
+                    break
+                continue
+            fit_phase(plan, first_epoch, *prepared)  # a second out-of-memory error ends the run, named
         if state.cancelled:
             break
 
     if state.epochs_saved:  # a run cancelled before its first epoch ended saves no model
         session.model_path = _save_usable_model(session)
+
+
+def _auto_batch(model, plans, train, num_train: int, strategy, sink: Sink) -> int:
+    """The global batch ``--batch-size auto`` chooses (see :mod:`tlstudio.training.batch_auto`), said in the log."""
+    from tlstudio.training.batch_auto import choose_batch, free_device_memory, model_totals
+    from tlstudio.training.strategy import replicas
+
+    trainable = max((p.trainable_params for p in plans), default=0)
+    free, where = free_device_memory()
+    choice = choose_batch(model_totals(model, trainable), free, optimizer=train.optimizer, num_train=num_train, where=where)
+    sink(LogMessage(choice.sentence(), "info"))
+    return choice.batch_size * replicas(strategy)  # each replica's memory holds its share
 
 
 def _adapt(head, chunks, sink: Sink) -> bool:
@@ -521,7 +569,7 @@ def feature_model(model: keras.Model, backbone: keras.Model) -> keras.Model:
     return keras.Model(inputs, x, name="features")
 
 
-def _features_for_head(model, config, data, image_size, batch_size, sink, cancel, seed, resuming, held: list):
+def _features_for_head(model, config, data, image_size, batch_size, sink, cancel, seed, resuming, precision, held: list):
     """(train_ds, val_ds, train CachedFeatures) of cached features, or None when cancelled.
 
     Each split's entry is appended to ``held`` as soon as it is made: it stays
@@ -552,7 +600,7 @@ def _features_for_head(model, config, data, image_size, batch_size, sink, cancel
         cached = feature_cache.cached_features(
             items, backbone=config.model.backbone, weights=config.model.weights, image_size=image_size,
             pooling=pooling, model=model, weights_id=weights_id, batch_size=batch_size, sink=sink, cancel=cancel,
-            split=split,
+            split=split, precision=precision,
         )
         if cached is None:
             return None
@@ -607,6 +655,11 @@ def _save_usable_model(session: _Session) -> str | None:
     best = session.run_dir / run_files.BEST_WEIGHTS
     if best.is_file():
         load_weights(model, str(best))
+    if session.precision != "float32":  # the saved model computes in float32: the app's numbers and exports match
+        from tlstudio.model import set_compute_precision
+
+        set_compute_precision(model, "float32")
+        session.precision = "float32"
     path = session.run_dir / run_files.MODEL
     check_free(session.run_dir, max(file_size(path) + MARGIN_BYTES, weights_bytes(model)), f"the model {run_files.MODEL}")
     with saveguard.saving(), without_optimizers(model), atomic_path(path) as tmp:

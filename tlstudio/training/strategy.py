@@ -28,21 +28,18 @@ Across several workers (``run_training`` calls these; each is a no-op on one mac
   :mod:`tlstudio.training.cluster`); the others use
   :func:`tlstudio.training.run_folder.worker_scratch_dir`.
 
-Mixed precision (``mixed_float16``) is applied only when a GPU is visible; on
-CPU it would be slower and less accurate. The model's softmax output layer is
-float32 under any policy.
+The compute precision is chosen by :mod:`tlstudio.precision` and set on the
+model's layers (never as the process-wide Keras policy); the model's softmax
+output layer is float32 under any precision.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import math
 import os
-from typing import Iterator
 
-import keras
 import numpy as np
 import tensorflow as tf
 
@@ -62,7 +59,6 @@ __all__ = [
     "gpus",
     "is_chief",
     "is_multi_worker",
-    "precision_policy",
     "replicas",
     "role",
     "select_strategy",
@@ -141,12 +137,12 @@ def replicas(strategy: tf.distribute.Strategy) -> int:
     return int(getattr(strategy, "num_replicas_in_sync", 1) or 1)
 
 
-def describe_devices(strategy: tf.distribute.Strategy | None = None, *, mixed_precision: bool = False) -> str:
-    """One line saying where training runs, e.g. ``"CPU (2 threads), default strategy"``.
+def describe_devices(strategy: tf.distribute.Strategy | None = None, *, precision: str = "float32") -> str:
+    """One line saying where training runs, e.g. ``"CPU (2 cores), default strategy, float32"``.
 
     Args:
         strategy: The strategy in use; None describes :func:`select_strategy`'s choice.
-        mixed_precision: Whether mixed precision was asked for.
+        precision: The precision the run computes in (resolved, with its reason when known).
     """
     strategy = strategy or select_strategy()
     gpu_list = gpus()
@@ -164,24 +160,7 @@ def describe_devices(strategy: tf.distribute.Strategy | None = None, *, mixed_pr
         cpus = tf.config.list_logical_devices("CPU")
         where = f"CPU ({os.cpu_count() or 1} cores" + (f", {len(cpus)} logical devices" if len(cpus) > 1 else "") + ")"
     strategy_text = "default strategy" if name in ("_DefaultDistributionStrategy", "DefaultDistributionStrategy") else f"{name} x{n}"
-    precision = "mixed_float16" if (mixed_precision and gpu_list) else "float32"
     return f"{where}, {strategy_text}, {precision}"
-
-
-@contextlib.contextmanager
-def precision_policy(mixed_precision: bool) -> Iterator[str]:
-    """Set the Keras dtype policy for a run and restore the previous one afterwards.
-
-    Yields the policy name in use: ``"mixed_float16"`` when asked for and a GPU
-    is visible, else ``"float32"``.
-    """
-    previous = keras.config.dtype_policy()
-    name = "mixed_float16" if (mixed_precision and gpus()) else "float32"
-    keras.config.set_dtype_policy(name)
-    try:
-        yield name
-    finally:
-        keras.config.set_dtype_policy(previous)
 
 
 def is_multi_worker(strategy: tf.distribute.Strategy | None) -> bool:

@@ -18,7 +18,7 @@ from ui.state import AppState
 
 def audit_config(state: AppState) -> AuditConfig:
     """The audit of the current dataset with the Model page's backbone, weights and size."""
-    return AuditConfig(data=state.data_config, model=state.model_config)
+    return AuditConfig(data=state.data_config, model=state.model_config, precision=state.train_config.precision)
 
 
 def same_folder(a: str, b: str) -> bool:

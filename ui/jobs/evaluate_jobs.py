@@ -64,10 +64,10 @@ class EvaluateJobs(QObject):
         return ModelRef(path=model_path)
 
     def evaluate(self, model_path: str, data: str | DataConfig | None, splits: Sequence[str],
-                 on_result: Callable[[dict[str, Any]], None]) -> None:
-        """Evaluate ``model_path`` on ``splits`` of ``data`` (None: the run's own dataset)."""
+                 on_result: Callable[[dict[str, Any]], None], precision: str = "float32") -> None:
+        """Evaluate ``model_path`` on ``splits`` of ``data`` (None: the run's own dataset) in ``precision``."""
         self._on_result = on_result
-        self.runner.start("evaluate", EvaluateConfig(self.model_ref(model_path), data, tuple(splits)))
+        self.runner.start("evaluate", EvaluateConfig(self.model_ref(model_path), data, tuple(splits), precision=precision))
 
     def predict(self, model_path: str, paths: Sequence[str], gradcam: bool, on_result: Callable[[PredictResult], None]) -> None:
         """Predict ``paths`` with ``model_path``, with a Grad-CAM overlay when ``gradcam``."""

@@ -32,6 +32,7 @@ from pathlib import Path
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QGuiApplication, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
+    QCheckBox,
     QFileDialog,
     QHBoxLayout,
     QLabel,
@@ -73,6 +74,7 @@ class EvaluatePage(QWidget):
         self.data: str | DataConfig | None = None
         self.splits: tuple[str, ...] = ("val", "test")
         self._stale = False
+        self._fast_asked = False
         self._temp_dir = tempfile.TemporaryDirectory(prefix="tlstudio-paste-")
         self.jobs = EvaluateJobs(self)
         self.runner = self.jobs.runner
@@ -89,6 +91,11 @@ class EvaluatePage(QWidget):
         self.evaluate_button = QPushButton("Evaluate")
         self.evaluate_button.setToolTip("Predict the validation (and test) images with the current model")
         self.evaluate_button.clicked.connect(self.evaluate)
+        self.fast_check = QCheckBox("Fast precision")  # issue 23: opt-in; float32 keeps the exported files' numbers
+        self.fast_check.setObjectName("FastPrecision")
+        self.fast_check.setToolTip(
+            "Evaluate in the Train page's precision (bfloat16 or float16 where this machine is faster in it). "
+            "Off: float32, exactly the numbers the exported files give.")
         self.open_button = QPushButton("Open exported model…")
         self.open_button.setToolTip("Evaluate any exported .keras / .tflite file or SavedModel folder on a dataset")
         self.open_button.clicked.connect(self.choose_exported_model)
@@ -105,6 +112,7 @@ class EvaluatePage(QWidget):
         header.addWidget(self.source_label, 1)
         header.addWidget(self.progress)
         header.addWidget(self.cancel_button)
+        header.addWidget(self.fast_check)
         header.addWidget(self.evaluate_button)
         header.addWidget(self.open_button)
         self.summary = QLabel("")
@@ -262,7 +270,11 @@ class EvaluatePage(QWidget):
         self.summary.setVisible(True)
         self.state.begin_busy("evaluate")
         self.runner.finished.connect(self._end_busy)
-        self.jobs.evaluate(self.model_path, self.data, self.splits, self._on_evaluated)
+        precision = "float32"
+        if self.fast_check.isChecked():  # the Train page's choice; float32 there means auto here
+            precision = self.state.train_config.precision if self.state.train_config.precision != "float32" else "auto"
+        self._fast_asked = precision != "float32"
+        self.jobs.evaluate(self.model_path, self.data, self.splits, self._on_evaluated, precision)
         return True
 
     def _end_busy(self) -> None:
@@ -270,7 +282,7 @@ class EvaluatePage(QWidget):
         self.state.end_busy("evaluate")
 
     def _on_evaluated(self, results: dict[str, EvaluationResult]) -> None:
-        self.summary.setText(summary_html(results))
+        self.summary.setText(summary_html(results, self._fast_asked))
         self.summary.setVisible(True)
         self.results_panel.set_results(results)
         self._update_buttons()

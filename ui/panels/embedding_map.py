@@ -197,7 +197,8 @@ class EmbeddingMap(QWidget):
     def embed_config(self) -> EmbedConfig:
         """The map of the current dataset with the Model page's backbone; the last run's model predicts."""
         model_path = self.state.model_path or ""
-        return EmbedConfig(data=self.state.data_config, model=self.state.model_config, model_path=model_path)
+        return EmbedConfig(data=self.state.data_config, model=self.state.model_config, model_path=model_path,
+                           precision=self.state.train_config.precision)
 
     def compute(self) -> bool:
         """Submit the ``"embed"`` job; False (and a status line saying why) when it cannot start."""

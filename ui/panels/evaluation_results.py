@@ -39,8 +39,9 @@ def _pct(value: float | None) -> str:
     return "—" if value is None else f"{value:.1%}"
 
 
-def summary_html(results: dict[str, EvaluationResult]) -> str:
-    """One line per split: accuracy, top-k, calibration error, skipped images, cancelled."""
+def summary_html(results: dict[str, EvaluationResult], fast_asked: bool = False) -> str:
+    """One line per split: accuracy, top-k, calibration error, skipped images, cancelled; and the precision
+    when the user opted in to a fast one (``fast_asked``)."""
     parts = []
     for split, result in results.items():
         m = result.metrics
@@ -51,6 +52,13 @@ def summary_html(results: dict[str, EvaluationResult]) -> str:
             parts.append(f"{len(result.skipped)} unreadable image(s) skipped")
         if result.cancelled:
             parts.append("cancelled: partial results")
+    used = {r.precision for r in results.values()}
+    if used - {"float32"}:
+        parts.append(f"<i>Computed in {', '.join(sorted(used))} (fast precision, opted in): exported files compute "
+                     "in float32, so their numbers may differ slightly.</i>")
+    elif fast_asked and results:
+        parts.append("<i>Fast precision asked for: this machine and model compute in float32 (no faster precision "
+                     "measured here), the exported files' numbers.</i>")
     return "<br>".join(parts)
 
 

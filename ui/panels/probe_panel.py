@@ -138,7 +138,7 @@ class ProbePanel(QWidget):
 
     def config_for(self, data: DataConfig, model: ModelConfig) -> ProbeConfig:
         """The probe config for ``data`` and ``model`` with the folds this tab shows."""
-        return ProbeConfig(data=data, model=model, folds=self.folds_spin.value())
+        return ProbeConfig(data=data, model=model, folds=self.folds_spin.value(), precision=self.state.train_config.precision)
 
     def start(self, config: ProbeConfig) -> bool:
         """Submit the ``"probe"`` job; False (and a status line saying why) when it cannot start."""

@@ -276,7 +276,7 @@ class SweepPanel(QWidget):
         """
         return SweepConfig(data=data, model=model, space=self.space(model, train), trials=self.trials_spin.value(),
                            search=self.search_combo.currentData(), seed=self.seed_spin.value(),
-                           folds=self.folds_spin.value(), batch_size=train.batch_size,
+                           folds=self.folds_spin.value(), batch_size=train.work_batch_size, precision=train.precision,
                            patience=train.patience if train.early_stopping else SweepConfig().patience)
 
     def show_settings(self, config: SweepConfig) -> None:

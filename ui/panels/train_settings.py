@@ -20,6 +20,12 @@ OPTIMIZER_LABELS = {
     "sgd": "SGD with momentum",
     "adamw": "AdamW (Adam with weight decay)",
 }
+PRECISION_LABELS = {
+    "auto": "Auto (the fastest this machine measures)",
+    "float32": "float32 (exact, slowest)",
+    "bfloat16": "bfloat16 (CPUs with AMX, recent GPUs)",
+    "float16": "float16 (GPUs with tensor cores)",
+}
 SCHEDULE_LABELS = {
     "constant": "Constant",
     "cosine": "Cosine decay",
@@ -28,7 +34,7 @@ SCHEDULE_LABELS = {
 
 WIDGETS = ("epochs_spin", "fine_epochs_spin", "batch_spin", "optimizer_combo", "lr_spin", "fine_lr_spin",
            "weight_decay_spin", "schedule_combo", "monitor_combo", "early_check", "patience_spin", "class_weights_check",
-           "label_smoothing_spin", "seed_spin", "auto_head_check")
+           "label_smoothing_spin", "seed_spin", "precision_combo", "auto_head_check")
 """The settings widgets, in tab order."""
 
 
@@ -57,7 +63,8 @@ class TrainSettings(QGroupBox):
         self.fine_epochs_spin = QSpinBox()
         self.fine_epochs_spin.setRange(0, 1000)
         self.batch_spin = QSpinBox()
-        self.batch_spin.setRange(1, 4096)
+        self.batch_spin.setRange(0, 4096)
+        self.batch_spin.setSpecialValueText("Auto")  # 0: the run picks the largest batch that fits in memory
         self.optimizer_combo = QComboBox()
         for key in option_of(TrainConfig, "optimizer").choices:
             self.optimizer_combo.addItem(OPTIMIZER_LABELS.get(key, key), key)
@@ -82,6 +89,10 @@ class TrainSettings(QGroupBox):
         self.label_smoothing_spin.setDecimals(4)
         self.label_smoothing_spin.setRange(0.0, 0.99)
         self.label_smoothing_spin.setSingleStep(0.05)
+        self.precision_combo = QComboBox()  # issue 23: TrainConfig.precision
+        self.precision_combo.setObjectName("Precision")
+        for key in option_of(TrainConfig, "precision").choices:
+            self.precision_combo.addItem(PRECISION_LABELS.get(key, key), key)
         self.seed_spin = QSpinBox()
         self.seed_spin.setRange(0, 2**31 - 1)
         early_row = QHBoxLayout()
@@ -98,7 +109,7 @@ class TrainSettings(QGroupBox):
             ("fine_tune_learning_rate", self.fine_lr_spin), ("weight_decay", self.weight_decay_spin),
             ("schedule", self.schedule_combo), ("monitor", self.monitor_combo), ("early_stopping", early),
             ("class_weights", self.class_weights_check), ("label_smoothing", self.label_smoothing_spin),
-            ("seed", self.seed_spin),
+            ("seed", self.seed_spin), ("precision", self.precision_combo),
         ):
             form.addRow(field_label(TrainConfig, name), widget)
         # issue 12: TrainConfig.auto_head, the "Auto" choice of cut and head
@@ -129,6 +140,7 @@ class TrainSettings(QGroupBox):
             ("weight_decay", self.weight_decay_spin),
             ("label_smoothing", self.label_smoothing_spin),
             ("seed", self.seed_spin),
+            ("precision", self.precision_combo),
             ("auto_head", self.auto_head_check),
         ):
             self.form.bind(path, widget)
@@ -151,6 +163,6 @@ class TrainSettings(QGroupBox):
         for widget in (self.epochs_spin, self.fine_epochs_spin, self.batch_spin, self.optimizer_combo, self.lr_spin,
                        self.fine_lr_spin, self.weight_decay_spin, self.schedule_combo, self.monitor_combo,
                        self.early_check, self.class_weights_check, self.label_smoothing_spin, self.seed_spin,
-                       self.auto_head_check):
+                       self.precision_combo, self.auto_head_check):
             widget.setEnabled(not running)
         self.patience_spin.setEnabled(not running and self.early_check.isChecked())

@@ -3,6 +3,7 @@
 import json
 import os
 import time
+from pathlib import Path
 from dataclasses import replace
 
 import pytest
@@ -303,3 +304,23 @@ def test_a_run_cancelled_before_its_first_epoch_is_marked_and_kept_out_of_compar
     assert again.compare_runs([trained.id, other.id]).ids == (trained.id, other.id)
     with pytest.raises(ProjectError, match=f"{record.id} completed no epoch"):
         again.compare_runs([trained.id, record.id])
+
+
+def test_a_project_and_its_runs_with_the_old_mixed_precision_switch_still_load(tmp_path):
+    from tlstudio.run_folders import load_run_config
+
+    config = RunConfig(data=DataConfig(root="/data"), model=ModelConfig(backbone="vgg16", weights="none"))
+    run = _run_folder(tmp_path, "old-run", config)
+    run_file = Path(run.run_dir) / "run_config.json"
+    old_run = json.loads(run_file.read_text())
+    del old_run["train"]["precision"]
+    old_run["train"]["mixed_precision"] = False
+    run_file.write_text(json.dumps(old_run))
+    assert load_run_config(run.run_dir).train.precision == "float32"  # what that run computed in
+
+    data = Project.new("old", data=config.data, model=config.model, train=config.train).to_dict()
+    del data["train"]["precision"]
+    data["train"]["mixed_precision"] = True
+    path = tmp_path / "old.tlsproj"
+    path.write_text(json.dumps(data))
+    assert Project.load(path).train.precision == "auto"  # the old switch asked for float16 on a GPU: auto does
