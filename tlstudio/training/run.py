@@ -41,7 +41,7 @@ import keras
 import tensorflow as tf
 
 from tlstudio.cancel import CancelToken, ensure_token
-from tlstudio.compat import without_optimizers
+from tlstudio.compat import op_determinism, without_optimizers
 from tlstudio.config import RunConfig
 from tlstudio.errors import ConfigError, TlStudioError
 from tlstudio.events import (
@@ -154,7 +154,7 @@ def run_training(
     error_type: str | None = None
     interrupted: BaseException | None = None
     try:
-        with precision_policy(config.train.mixed_precision):
+        with precision_policy(config.train.mixed_precision), op_determinism(config.train.deterministic):
             _train(config, session, sink, cancel, strategy)
     except Exception as exc:  # noqa: BLE001 - reported through RunFinished, see module docstring
         from tlstudio.data.pipeline import unreadable_image_error
@@ -234,6 +234,8 @@ def _train(
     train = config.train
     state = session.state
     keras.utils.set_random_seed(train.seed)
+    if train.deterministic:
+        sink(LogMessage(f"deterministic run: seed {train.seed}, TensorFlow op determinism on (slower; the same seed repeats the weights bit for bit)", "info"))
 
     resuming = bool(config.resume_from)
     chief = is_chief()
