@@ -35,6 +35,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from tlstudio.api.report import ModelCard
 from tlstudio.config import DataConfig, ModelConfig, RunConfig, TrainConfig, from_dict, to_dict
 from tlstudio.dataset_decisions import DatasetDecisions
 from tlstudio.errors import ConfigError, ProjectError
@@ -82,6 +83,8 @@ class Project:
         decisions: Label overrides, exclusions and dismissed audit suspects
             (:class:`~tlstudio.dataset_decisions.DatasetDecisions`).
         audit: The last dataset audit (:class:`~tlstudio.project.audit_record.AuditRecord`), or None.
+        model_card: What the user says about the model (intended use, limitations, data
+            provenance, authors): the run report's Model card section.
         audit_problem: Why the file's audit record was dropped (damaged), else "".
     """
 
@@ -97,6 +100,7 @@ class Project:
         created: str = "",
         decisions: DatasetDecisions | None = None,
         audit: AuditRecord | None = None,
+        model_card: ModelCard | None = None,
     ):
         self.path: Path | None = Path(path) if path else None
         self.name = name or (self.path.stem if self.path else "untitled")
@@ -110,6 +114,7 @@ class Project:
         self.recovered_from: Path | None = None
         self.decisions = decisions if decisions is not None else DatasetDecisions()
         self.audit = audit
+        self.model_card = model_card if model_card is not None else ModelCard()
         self.audit_problem = ""
 
     @property
@@ -165,6 +170,7 @@ class Project:
             "runs": [r.to_dict() for r in self.runs],
             **self.decisions.to_dict(),
             **({"audit": self.audit.to_dict()} if self.audit is not None else {}),
+            **({"model_card": self.model_card.to_dict()} if not self.model_card.empty else {}),
         }
 
     @classmethod
@@ -186,6 +192,7 @@ class Project:
                 data_cfg = replace(data_cfg, root=str(current["dataset"]))
             model_cfg = from_dict(ModelConfig, current.get("model") or {}, "model")
             train_cfg = from_dict(TrainConfig, current.get("train") or {}, "train")
+            card = ModelCard.from_dict(current.get("model_card") or {}, "model_card")
         except ConfigError as exc:
             raise ProjectError(f"{where}: {exc}", path=str(path) if path else None) from exc
         runs = []
@@ -212,6 +219,7 @@ class Project:
             created=str(current.get("created") or ""),
             decisions=DatasetDecisions.from_dict(current),
             audit=audit,
+            model_card=card,
         )
         project.audit_problem = audit_problem
         return project
@@ -332,6 +340,12 @@ class Project:
         self.dirty = True
 
     # ----------------------------------------------------------------- configs
+
+    def set_model_card(self, card: ModelCard) -> None:
+        """Replace the model card; the project becomes dirty when it changed."""
+        if card != self.model_card:
+            self.model_card = card
+            self.dirty = True
 
     def set_configs(self, *, data: DataConfig | None = None, model: ModelConfig | None = None, train: TrainConfig | None = None) -> None:
         """Replace any of the stage configs and mark the project dirty."""

@@ -193,6 +193,7 @@ def run_training(
         monitor=state.monitor,
         devices=session.devices,
         error_type=error_type,
+        versions=results.software_versions(),
     )
     try:
         _write_outcome(session, outcome)
