@@ -7,13 +7,14 @@ template (autoescaped: every file name and note is text, never markup).
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 from pathlib import Path
 from typing import Any
 
 from tlstudio.api.audit import AuditResult
 from tlstudio.api.report import ModelCard
-from tlstudio.config import to_dict
+from tlstudio.config import RunConfig, to_dict
 from tlstudio.options import option_of
 from tlstudio.report import figures
 from tlstudio.report.command import shell_line, train_command
@@ -41,6 +42,21 @@ def _flatten(value: Any, prefix: str = "") -> list[tuple[str, str]]:
     if isinstance(value, list):
         return [(prefix, ", ".join(str(v) for v in value) if value else "(none)")]
     return [(prefix, "" if value is None else str(value))]
+
+
+def as_trained(config: RunConfig, history: tuple[dict[str, Any], ...]) -> tuple[RunConfig, bool]:
+    """``(config, resumed)``: the run's config with the epochs its history shows when later sessions added some.
+
+    ``run_config.json`` holds the first session's settings; a resumed run that
+    trained more epochs than that plan recorded them only in ``history.json``.
+    """
+    head = sum(1 for h in history if h.get("phase", 1) == 1)
+    fine = sum(1 for h in history if h.get("phase") == 2)
+    train = config.train
+    if head <= train.epochs and fine <= train.fine_tune_epochs:
+        return config, False
+    grown = dataclasses.replace(train, epochs=max(head, train.epochs), fine_tune_epochs=max(fine, train.fine_tune_epochs))
+    return dataclasses.replace(config, train=grown), True
 
 
 def _status(facts: RunFacts) -> str:
@@ -122,7 +138,13 @@ def build_context(facts: RunFacts, evaluated: Evaluated, card: ModelCard, audit:
     config, result, dataset = facts.config, facts.result, facts.dataset or {}
     counts = dataset.get("counts") or {}
     class_names = facts.class_names
-    command, notes = train_command(config) if config is not None else ([], [])
+    command, notes = [], []
+    if config is not None:
+        config, resumed = as_trained(config, facts.history)
+        command, notes = train_command(config)
+        if resumed:
+            notes.append(f"The run was resumed: its sessions trained {len(facts.history)} epochs in all, "
+                         "which the command trains in one go (the shuffles differ from the resumed sessions').")
     model_files = []
     for name in ("model.keras", "best.weights.h5", "last.weights.h5"):
         path = Path(facts.run_dir) / name
