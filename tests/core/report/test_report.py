@@ -76,7 +76,7 @@ def _report(run_dir: Path, out: Path, **kwargs):
 
 
 def _text(path: str | Path) -> str:
-    return html.unescape(re.sub(r"<[^>]+>", " ", Path(path).read_text(encoding="utf-8")))
+    return re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", Path(path).read_text(encoding="utf-8"))))
 
 
 @pytest.mark.parametrize("kind", ["finished", "cancelled", "resumed", "handmade"])
