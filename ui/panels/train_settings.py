@@ -28,7 +28,7 @@ SCHEDULE_LABELS = {
 
 WIDGETS = ("epochs_spin", "fine_epochs_spin", "batch_spin", "optimizer_combo", "lr_spin", "fine_lr_spin",
            "schedule_combo", "monitor_combo", "early_check", "patience_spin", "class_weights_check", "seed_spin",
-           "auto_head_check")
+           "deterministic_check", "auto_head_check")
 """The settings widgets, in tab order."""
 
 
@@ -82,6 +82,16 @@ class TrainSettings(QGroupBox):
         early_row.addWidget(self.patience_spin, 1)
         early = QWidget()
         early.setLayout(early_row)
+        deterministic = option_of(TrainConfig, "deterministic")
+        self.deterministic_check = QCheckBox(deterministic.label)
+        self.deterministic_check.setObjectName("Deterministic")
+        self.deterministic_check.setToolTip(deterministic.tooltip or deterministic.help)
+        seed_row = QHBoxLayout()
+        seed_row.setContentsMargins(0, 0, 0, 0)
+        seed_row.addWidget(self.seed_spin, 1)
+        seed_row.addWidget(self.deterministic_check)
+        seed = QWidget()
+        seed.setLayout(seed_row)
 
         form = QFormLayout(self)
         for name, widget in (  # row labels come from TrainConfig's option schema
@@ -89,7 +99,7 @@ class TrainSettings(QGroupBox):
             ("optimizer", self.optimizer_combo), ("learning_rate", self.lr_spin),
             ("fine_tune_learning_rate", self.fine_lr_spin), ("schedule", self.schedule_combo),
             ("monitor", self.monitor_combo), ("early_stopping", early), ("class_weights", self.class_weights_check),
-            ("seed", self.seed_spin),
+            ("seed", seed),
         ):
             form.addRow(field_label(TrainConfig, name), widget)
         # issue 12: TrainConfig.auto_head, the "Auto" choice of cut and head
@@ -118,6 +128,7 @@ class TrainSettings(QGroupBox):
             ("patience", self.patience_spin),
             ("class_weights", self.class_weights_check),
             ("seed", self.seed_spin),
+            ("deterministic", self.deterministic_check),
             ("auto_head", self.auto_head_check),
         ):
             self.form.bind(path, widget)
@@ -139,6 +150,6 @@ class TrainSettings(QGroupBox):
         """A run is going: the settings it was started with cannot change (the Auto box stays free)."""
         for widget in (self.epochs_spin, self.fine_epochs_spin, self.batch_spin, self.optimizer_combo, self.lr_spin,
                        self.fine_lr_spin, self.schedule_combo, self.monitor_combo, self.early_check,
-                       self.class_weights_check, self.seed_spin):
+                       self.class_weights_check, self.seed_spin, self.deterministic_check):
             widget.setEnabled(not running)
         self.patience_spin.setEnabled(not running and self.early_check.isChecked())
