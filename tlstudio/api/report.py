@@ -15,6 +15,7 @@ from typing import Any, Mapping
 from tlstudio.api.audit import AuditResult
 from tlstudio.errors import ConfigError
 from tlstudio.options import check_options, option
+from tlstudio.run_file_names import EXPORT_DIR, REPORT
 
 REPORT_SPLITS = ("auto", "val", "test", "all")
 """Which split the report evaluates: ``auto`` takes the test split when the run has one, else validation."""
@@ -87,6 +88,7 @@ class ReportConfig:
         audit: The project's last dataset audit, shown in the Data section; None when no audit ran.
         export_dirs: Export folders of this run's model; their files are listed
             with size and SHA-256, and a :data:`CERTIFICATE_FILE` in one is shown.
+            Empty: the run's default export folder ``<run>/export`` when it exists.
         mistakes: How many of the most confident mistakes get a Grad-CAM.
         thumbnails: How many audit findings of each kind get a thumbnail.
     """
@@ -119,7 +121,13 @@ class ReportConfig:
     @property
     def out_path(self) -> str:
         """The file the report goes to."""
-        return self.out or os.path.join(self.run_dir, "report.html")
+        return self.out or os.path.join(self.run_dir, REPORT)
+
+    @property
+    def exports(self) -> tuple[str, ...]:
+        """The export folders the report lists: :attr:`export_dirs`, else ``<run>/export`` when it exists."""
+        default = os.path.join(self.run_dir, EXPORT_DIR)
+        return self.export_dirs or ((default,) if os.path.isdir(default) else ())
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,7 @@ def write_report(config: ReportConfig, sink: Sink = null_sink, cancel: CancelTok
     if out.exists() and not config.overwrite:
         raise ConfigError(f"{out} exists; choose another file or allow replacing it (--force). Received: out={str(out)!r}")
     sink(Progress("report", 0, 4, f"Reading {config.run_dir}"))
-    facts = read_run(config.run_dir, config.export_dirs)
+    facts = read_run(config.run_dir, config.exports)
     if cancel.cancelled:
         return ReportResult(str(out), cancelled=True)
     sink(Progress("report", 1, 4, "Evaluating the model"))

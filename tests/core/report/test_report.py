@@ -163,3 +163,16 @@ def test_cli_report_takes_the_model_card_from_the_project(runs, tmp_path, capsys
     assert "Teaching transfer learning" in _text(out) and "R. Porter" in _text(out)
     assert cli(["report", str(runs["finished"]), "--out", str(out)]) == 1
     assert "exists" in capsys.readouterr().err
+
+
+def test_the_default_report_and_export_folder_stay_inside_a_deletable_run_folder(runs, tmp_path):
+    from tlstudio.training.safe_delete import deletable_run_folder
+
+    run = tmp_path / "copy"
+    shutil.copytree(runs["handmade"], run)
+    (run / "export").mkdir()
+    shutil.copy(run / "model.keras", run / "export" / "model.keras")
+    result = run_job("report", ReportConfig(run_dir=str(run)))  # no export folder given: <run>/export is listed
+    assert result.path == str(run / "report.html")
+    assert hashlib.sha256((run / "export" / "model.keras").read_bytes()).hexdigest() in _text(result.path)
+    assert deletable_run_folder(run) == run  # the report is one of the files a run folder may hold
