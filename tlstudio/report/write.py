@@ -22,12 +22,14 @@ def write_report(config: ReportConfig, sink: Sink = null_sink, cancel: CancelTok
     missing named at the top. Nothing is written when cancelled.
 
     Raises:
-        ConfigError: the output file exists and ``config.overwrite`` is False,
+        ConfigError: the run folder does not exist; the output file exists and ``config.overwrite`` is False,
             or it is a folder.
     """
     cancel = cancel or CancelToken()
     started = time.perf_counter()
     out = Path(config.out_path)
+    if not Path(config.run_dir).is_dir():
+        raise ConfigError(f"the run folder to report on does not exist or is not a folder. Received: {config.run_dir}")
     if out.is_dir():
         raise ConfigError(f"the report's output must be a file, not a folder. Received: {out}")
     if out.exists() and not config.overwrite:
