@@ -74,3 +74,23 @@ def test_screenshot(dialog, qtbot, size):
     qtbot.wait(50)
     assert all(e.height() >= 40 for e in dialog.card_edits.values())
     dialog.grab().save(f"/tmp/report-work/dialog_{size[0]}.png")
+
+
+def test_a_cancelled_report_says_nothing_was_written(dialog, fake_engine, qtbot, tmp_path):
+    fake_engine.register(ReportConfig, lambda c: ReportResult(c.out, cancelled=True))
+    with qtbot.waitSignal(dialog.runner.finished, timeout=10_000):
+        dialog.export_to(str(tmp_path / "r.html"))
+    assert dialog.status.text() == "Cancelled: no report was written." and dialog.open_button.isHidden()
+    assert dialog.cancel_button.text() == "Close"
+
+
+def test_the_file_menu_opens_the_report_dialog(qtbot, fake_engine, isolated_settings):
+    from ui.main_window import MainWindow
+
+    window = MainWindow(restore=False)
+    qtbot.addWidget(window)
+    file_menu = window.menuBar().actions()[0].menu()
+    assert window.report_action in file_menu.actions() and window.report_action.text() == "Export &report…"
+    window.report_action.trigger()
+    assert window.report_dialog.isVisible() and window.report_dialog.run_edit.text() == ""
+    window.report_dialog.close()
