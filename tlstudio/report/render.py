@@ -102,6 +102,26 @@ def _audit(audit: AuditResult | None, limit: int) -> dict[str, Any] | None:
     }
 
 
+def certificate_view(fields: dict[str, Any]) -> dict[str, Any]:
+    """A certificate's fields arranged to read: scalars as rows, lists of objects as tables.
+
+    In a table, a cell that is itself a list or an object shows its length
+    (e.g. the number of disagreements), so a certificate of any shape reads
+    as a page, not as a dump. Other lists and objects are shown as JSON.
+    """
+    scalars, tables, other = [], [], []
+    for key, value in fields.items():
+        if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+            columns = list(dict.fromkeys(k for row in value for k in row))
+            rows = [[(len(row[c]) if isinstance(row.get(c), (list, dict)) else row.get(c, "")) for c in columns] for row in value]
+            tables.append((key, columns, rows))
+        elif isinstance(value, (list, dict)):
+            other.append((key, value))
+        else:
+            scalars.append((key, value))
+    return {"scalars": scalars, "tables": tables, "other": other}
+
+
 def _duration(facts: RunFacts) -> float | None:
     history = facts.history
     seconds = [h.get("seconds") for h in history if isinstance(h.get("seconds"), (int, float))]
@@ -192,7 +212,8 @@ def build_context(facts: RunFacts, evaluated: Evaluated, card: ModelCard, audit:
             "auto_head": facts.auto_head,
         },
         "evaluation": _evaluation(evaluated),
-        "exports": {"folders": facts.exports, "certificates": facts.certificates},
+        "exports": {"folders": facts.exports,
+                    "certificates": [(c, certificate_view(c.fields)) for c in facts.certificates]},
         "model_card": [(option_of(ModelCard, name).label, value.strip()) for name, value in card.to_dict().items()],
         "reproduce": {
             "command": shell_line(command) if command else "",

@@ -60,3 +60,4 @@ def test_what_the_command_line_cannot_say_comes_back_as_notes():
     assert "dense layers differ" in text
     assert "10.0 megapixels" in text
     assert "left out 1 image(s) and relabelled 1" in text
+
