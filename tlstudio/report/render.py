@@ -115,6 +115,10 @@ def certificate_view(fields: dict[str, Any]) -> dict[str, Any]:
             columns = list(dict.fromkeys(k for row in value for k in row))
             rows = [[(len(row[c]) if isinstance(row.get(c), (list, dict)) else row.get(c, "")) for c in columns] for row in value]
             tables.append((key, columns, rows))
+        elif isinstance(value, list) and not any(isinstance(v, (list, dict)) for v in value):
+            scalars.append((key, ", ".join(str(v) for v in value) if value else "(none)"))
+        elif isinstance(value, dict) and not any(isinstance(v, (list, dict)) for v in value.values()):
+            scalars.append((key, ", ".join(f"{k}: {v}" for k, v in value.items()) if value else "(none)"))
         elif isinstance(value, (list, dict)):
             other.append((key, value))
         else:
