@@ -5,8 +5,9 @@ one head epoch on cached features, then one fine-tuning epoch of block4 on
 the images) twice with ``--deterministic`` and twice without, alternating,
 in fresh processes through ``tlstudio-cli train``; prints the median
 training time of each and their ratio (the baseline is the same run without
-determinism, measured in the same session). Then ``tlstudio-cli report`` on
-the last run: the time it takes and the file's size.
+determinism, measured in the same session), and whether the two runs of each
+kind ended with bit-equal weights. Then ``tlstudio-cli report`` on the last
+run: the time it takes and the file's size.
 
     python benchmarks/bench_report.py [DATA] [--repeats N]
 """
@@ -38,6 +39,16 @@ def _train(data: Path, out: Path, deterministic: bool, env: dict[str, str]) -> f
     return sum(h["seconds"] for h in history)
 
 
+def _bit_equal(a: Path, b: Path, env: dict[str, str]) -> str:
+    """Whether two runs' model.keras hold bit-equal weights (checked in a fresh process), else their largest difference."""
+    code = ("import sys, keras, numpy as np\n"
+            "w = [keras.saving.load_model(p, compile=False).get_weights() for p in sys.argv[1:]]\n"
+            "same = all(x.tobytes() == y.tobytes() for x, y in zip(*w))\n"
+            "print('bit-equal' if same else f'differ (max |diff| {max(float(np.max(np.abs(x - y))) for x, y in zip(*w)):.3g})')")
+    done = subprocess.run([sys.executable, "-c", code, str(a / "model.keras"), str(b / "model.keras")], env=env, capture_output=True, text=True)
+    return done.stdout.strip() or done.stderr[-300:]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("data", nargs="?", default=str(DATA))
@@ -55,6 +66,10 @@ def main() -> None:
         plain, det = statistics.median(times[False]), statistics.median(times[True])
         print(f"training epochs (s): plain {[round(t, 1) for t in times[False]]}, deterministic {[round(t, 1) for t in times[True]]}")
         print(f"determinism costs x{det / plain:.2f} of the training time (median {det:.1f} s against {plain:.1f} s)")
+        if args.repeats >= 2:
+            root = Path(tmp)
+            print(f"two plain runs: {_bit_equal(root / 'run-0-0', root / 'run-1-0', env)}; "
+                  f"two deterministic runs: {_bit_equal(root / 'run-0-1', root / 'run-1-1', env)}")
         started = time.perf_counter()
         done = subprocess.run([sys.executable, "-m", "tlstudio", "report", str(last), "--json"], env=env, capture_output=True, text=True)
         wall = time.perf_counter() - started
