@@ -17,7 +17,11 @@ per item that fails when an installed Keras stops behaving as relied on:
 * :func:`imagenet_file_name` and :func:`imagenet_url`: the file names and
   download addresses ``keras.applications`` uses for ImageNet weights;
 * :func:`skip_single_replica_all_reduce`: the TensorFlow optimizer's
-  ``_all_reduce_sum_gradients``, replaced by the identity on one replica.
+  ``_all_reduce_sum_gradients``, replaced by the identity on one replica;
+* :func:`op_determinism`: TensorFlow's public API can turn op determinism on
+  (``tf.config.experimental.enable_op_determinism``) but not off again, so
+  the engine, which runs many jobs in one process, uses the framework
+  module's ``disable_op_determinism`` and ``is_op_determinism_enabled``.
 
 Importing this module is cheap: Keras is imported inside the functions.
 """
@@ -218,3 +222,27 @@ def skip_single_replica_all_reduce(optimizer: Any) -> bool:
         return False
     optimizer._all_reduce_sum_gradients = lambda grads_and_vars: list(grads_and_vars)
     return True
+
+
+# --------------------------------------------------------------------------- determinism
+
+
+@contextlib.contextmanager
+def op_determinism(enabled: bool) -> Iterator[None]:
+    """Within the block, TensorFlow's op determinism is on when ``enabled``; afterwards as before.
+
+    With ``enabled`` False nothing changes. The flag is process-wide, so the
+    caller must be the only job running (``train`` is an exclusive job).
+    """
+    if not enabled:
+        yield
+        return
+    from tensorflow.python.framework import config as tf_config
+
+    before = tf_config.is_op_determinism_enabled()
+    tf_config.enable_op_determinism()
+    try:
+        yield
+    finally:
+        if not before:
+            tf_config.disable_op_determinism()

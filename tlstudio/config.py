@@ -269,6 +269,10 @@ class TrainConfig:
         auto_head: Before training, probe the cut points and sweep small heads on
             the pooled feature cache, then train the chosen cut and head
             (recorded in ``auto_head.json`` in the run folder).
+        deterministic: Seed Python, NumPy and TensorFlow with ``seed`` and turn on
+            TensorFlow's op determinism for the run, so two runs with the same
+            settings give bit-equal weights on the same machine (slower; a GPU
+            may refuse ops that have no deterministic kernel).
     """
 
     epochs: int = option(
@@ -340,6 +344,12 @@ class TrainConfig:
         tooltip="Before training, run the transfer probe and a short head sweep on the cached features, then train "
         "the cut and head they choose instead of the Model page's. The run says what it chose and why "
         "(auto_head.json in the run folder).",
+    )
+    deterministic: bool = option(
+        False, label="Deterministic",
+        help="repeatable run: the same seed gives bit-equal weights (TensorFlow op determinism; slower, a GPU may refuse some ops)",
+        tooltip="Seed everything and turn on TensorFlow's op determinism, so that running again with the same seed gives "
+        "bit-equal weights on this machine. Costs speed; on a GPU, ops without a deterministic kernel stop the run with an error.",
     )
 
     @property

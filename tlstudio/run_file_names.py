@@ -18,6 +18,10 @@ RESULT = "result.json"
 LOGS = "logs"
 SPLIT_MANIFEST = "split_manifest.json"
 AUTO_HEAD = "auto_head.json"
+REPORT = "report.html"
+"""The run report (``tlstudio-cli report``, File ▸ Export report…) when written into the run folder, its default place."""
+EXPORT_DIR = "export"
+"""The run's default export folder, ``<run>/export``; the report lists it when no other export folder is given."""
 RUN_MARKER = ".tlstudio-run"
 """Marker file of a run folder: JSON ``{"format": "tlstudio-run", "version": 1, "created": ..., "tlstudio": ...}``."""
 
@@ -29,7 +33,7 @@ MARKER_FORMAT = "tlstudio-run"
 
 RUN_ENTRIES = frozenset(
     {RUN_MARKER, RUN_CONFIG, CLASS_NAMES, DATASET_REPORT, SPLIT_MANIFEST, HISTORY, BEST_WEIGHTS, LAST_WEIGHTS, MODEL, RESULT, LOGS,
-     AUTO_HEAD, RUN_LOCK}
+     AUTO_HEAD, RUN_LOCK, REPORT}
 )
 """Everything tlstudio writes in a run folder (``logs`` is a folder). Temporaries
 of these, ``.NAME.tmp-XXXXXXXX...`` (see :mod:`tlstudio.io.atomic`), may also be present."""

@@ -12,15 +12,18 @@ VENV=.venv
 QT_DEBS="libegl1 libgl1 libxkbcommon0 libxkbcommon-x11-0 libfontconfig1 libdbus-1-3 \
 libglib2.0-0 libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-shape0 libxcb-xinerama0 \
 libxcb-randr0 libxcb-render-util0 libxcb-image0"
+# The browser of tests/core/report/test_browser.py, which opens a run report in headless
+# Chromium through Playwright (Playwright's own browser download needs the internet).
+BROWSER_DEBS="chromium"
 
 if command -v dpkg-query >/dev/null 2>&1; then
     missing=""
-    for p in $QT_DEBS; do
+    for p in $QT_DEBS $BROWSER_DEBS; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
     done
     if [ -n "$missing" ]; then
         if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
-        echo "bootstrap: installing system libraries for Qt:$missing"
+        echo "bootstrap: installing system packages (Qt libraries, Chromium):$missing"
         $SUDO apt-get update -q
         DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends $missing
     fi

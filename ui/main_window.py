@@ -192,6 +192,10 @@ class MainWindow(QMainWindow):
         self.sample_action.setStatusTip("Open the small bundled sample dataset (generated on first use)")
         self.sample_action.triggered.connect(self.state.request_open_sample)
 
+        self.report_action = QAction("Export &report…", self)
+        self.report_action.setStatusTip("Write one self-contained HTML report of a run: data, training, evaluation, exports, model card")
+        self.report_action.triggered.connect(self.export_report)
+
         self.quit_action = QAction("&Quit", self)
         self.quit_action.setShortcut(QKeySequence("Ctrl+Q"))
         self.quit_action.setMenuRole(QAction.MenuRole.QuitRole)
@@ -228,6 +232,8 @@ class MainWindow(QMainWindow):
         self.recent_menu.setObjectName("RecentMenu")
         self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
         self._fill_recent_menu()
+        file_menu.addSeparator()
+        file_menu.addAction(self.report_action)
         file_menu.addSeparator()
         file_menu.addAction(self.cancel_action)
         file_menu.addSeparator()
@@ -334,6 +340,15 @@ class MainWindow(QMainWindow):
     @property
     def last_error_dialog(self) -> ErrorDialog | None:
         return self._last_error_dialog
+
+    def export_report(self) -> None:
+        """File ▸ Export report…: the model card, then one self-contained HTML report of a run."""
+        from ui.panels.report_dialog import ReportDialog
+
+        dialog = ReportDialog(self.state, self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.open()
+        self.report_dialog = dialog
 
     def show_about(self) -> None:
         QMessageBox.about(

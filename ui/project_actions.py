@@ -159,6 +159,12 @@ class ProjectController(QObject):
             self.runs_changed.emit()
         self._autosave_timer.start()
 
+    def set_model_card(self, card: Any) -> None:
+        """Keep the model card the user typed (File ▸ Export report…) in the project."""
+        if card != self.project.model_card:
+            self.project.set_model_card(card)
+            self._changed()
+
     def _on_configs_changed(self, _config: object) -> None:
         if self._applying:
             return

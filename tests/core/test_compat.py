@@ -160,3 +160,17 @@ def test_the_optimizer_skips_the_single_replica_all_reduce_and_still_trains():
     assert compat.skip_single_replica_all_reduce(optimizer) is True
     optimizer.apply([keras.ops.convert_to_tensor(np.array([1.0, 2.0], np.float32))], [variable])
     np.testing.assert_allclose(keras.ops.convert_to_numpy(variable), [0.5, 0.0])
+
+
+def test_op_determinism_is_on_inside_the_block_and_as_before_after_it():
+    from tensorflow.python.framework import config as tf_config
+
+    assert not tf_config.is_op_determinism_enabled()
+    with compat.op_determinism(True):
+        assert tf_config.is_op_determinism_enabled()
+    assert not tf_config.is_op_determinism_enabled()
+    with pytest.raises(RuntimeError), compat.op_determinism(True):
+        raise RuntimeError("a failed run")
+    assert not tf_config.is_op_determinism_enabled()  # turned off again after an error too
+    with compat.op_determinism(False):
+        assert not tf_config.is_op_determinism_enabled()

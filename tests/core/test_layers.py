@@ -32,6 +32,7 @@ UI_ALLOWED = frozenset({
     "tlstudio.api.metrics",
     "tlstudio.api.model_ref",
     "tlstudio.api.probe",
+    "tlstudio.api.report",
     "tlstudio.api.sweep",
     "tlstudio.api.weights",
     # configs, options, events, errors and cancellation

@@ -173,6 +173,15 @@ def test_the_status_bar_line_names_device_and_precision():
     assert gpu.summary() == "GPU: NVIDIA A100 (40,960 MiB), float16 (tensor cores)"
 
 
+def test_the_deterministic_box_sits_by_the_seed_and_sets_the_config(page, qtbot):
+    assert not page.deterministic_check.isChecked() and page.deterministic_check.text() == "Deterministic"
+    assert "bit-equal" in page.deterministic_check.toolTip()
+    page.deterministic_check.setChecked(True)
+    assert page.state.train_config.deterministic is True
+    page.state.update_train_config(deterministic=False)
+    assert not page.deterministic_check.isChecked()
+
+
 def test_start_without_a_dataset_says_so_and_stays_idle(page, qtbot):
     errors = []
     page.state.error_reported.connect(lambda message, details: errors.append(message))

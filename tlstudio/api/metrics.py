@@ -11,7 +11,11 @@ Conventions for empty cases, chosen so that nothing ever divides by zero:
   prediction to count), and a class with no true images has **recall 0**;
 * F1 is 0 when precision + recall is 0;
 * a confusion-matrix row with no images normalises to all zeros;
-* accuracy, top-k accuracy and ECE of zero images are 0.
+* accuracy, top-k accuracy and ECE of zero images are 0;
+* a one-vs-rest ROC or precision-recall curve of a class with no true images,
+  or (ROC) with no images of other classes, has no area: ``None``, and no points.
+
+The one-vs-rest curves come from scikit-learn (imported when they are computed).
 """
 
 from __future__ import annotations
@@ -245,6 +249,66 @@ def most_confident_mistakes(y_true: Any, probs: Any, limit: int | None = None) -
 
 
 @dataclass(frozen=True)
+class ClassCurves:
+    """One-vs-rest ROC and precision-recall curves of one class, from its probability column.
+
+    Attributes:
+        name: Class name.
+        fpr: False-positive rates of the ROC curve, increasing (empty without an area).
+        tpr: True-positive rates at those thresholds.
+        roc_auc: Area under the ROC curve, or None when the class has no true
+            images or every image is of it.
+        recall: Recall of the precision-recall curve, decreasing (empty without positives).
+        precision: Precision at those thresholds.
+        average_precision: Area under the precision-recall curve as average
+            precision (scikit-learn's step-wise sum), or None without true images.
+    """
+
+    name: str
+    fpr: tuple[float, ...] = ()
+    tpr: tuple[float, ...] = ()
+    roc_auc: float | None = None
+    recall: tuple[float, ...] = ()
+    precision: tuple[float, ...] = ()
+    average_precision: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "roc_auc": self.roc_auc,
+            "average_precision": self.average_precision,
+            "roc": {"fpr": [round(v, 6) for v in self.fpr], "tpr": [round(v, 6) for v in self.tpr]},
+            "pr": {"recall": [round(v, 6) for v in self.recall], "precision": [round(v, 6) for v in self.precision]},
+        }
+
+
+def one_vs_rest_curves(y_true: Any, probs: Any, class_names: Sequence[str]) -> tuple[ClassCurves, ...]:
+    """ROC and precision-recall curves with their areas, one class against the rest, per class."""
+    from sklearn.metrics import average_precision_score, precision_recall_curve, roc_auc_score, roc_curve
+
+    t = _as_labels(y_true, len(class_names))
+    p = _as_probs(probs, t.shape[0])
+    curves = []
+    for i, name in enumerate(class_names):
+        positive = t == i
+        n_pos = int(positive.sum())
+        if n_pos == 0:
+            curves.append(ClassCurves(str(name)))
+            continue
+        score = p[:, i]
+        precision, recall, _ = precision_recall_curve(positive, score)
+        precision_pts, recall_pts = tuple(float(v) for v in precision), tuple(float(v) for v in recall)
+        ap = float(average_precision_score(positive, score))
+        fpr_pts, tpr_pts, auc = (), (), None
+        if n_pos < t.shape[0]:
+            fpr, tpr, _ = roc_curve(positive, score)
+            fpr_pts, tpr_pts = tuple(float(v) for v in fpr), tuple(float(v) for v in tpr)
+            auc = float(roc_auc_score(positive, score))
+        curves.append(ClassCurves(str(name), fpr_pts, tpr_pts, auc, recall_pts, precision_pts, ap))
+    return tuple(curves)
+
+
+@dataclass(frozen=True)
 class Metrics:
     """Every metric of one evaluated split.
 
@@ -257,6 +321,7 @@ class Metrics:
         confusion: Counts ``[true][pred]``.
         top_k: ``{k: accuracy}`` for the requested k (only those below the class count, plus 1).
         calibration: Reliability curve and ECE.
+        curves: One-vs-rest ROC and precision-recall curves with their areas, per class.
     """
 
     class_names: tuple[str, ...]
@@ -267,6 +332,7 @@ class Metrics:
     confusion: np.ndarray = field(repr=False)
     top_k: dict[int, float] = field(default_factory=dict)
     calibration: Calibration | None = None
+    curves: tuple[ClassCurves, ...] = ()
 
     @property
     def confusion_normalized(self) -> np.ndarray:
@@ -284,6 +350,7 @@ class Metrics:
             "confusion_normalized": self.confusion_normalized.round(6).tolist(),
             "top_k": {str(k): v for k, v in self.top_k.items()},
             "calibration": self.calibration.to_dict() if self.calibration else None,
+            "curves": [c.to_dict() for c in self.curves],
         }
 
 
@@ -323,4 +390,5 @@ def compute_metrics(
         confusion=cm,
         top_k={k: top_k_accuracy(t, p, k) for k in ks},
         calibration=calibration(t, p, n_bins),
+        curves=one_vs_rest_curves(t, p, names) if t.size else tuple(ClassCurves(n) for n in names),
     )

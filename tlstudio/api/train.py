@@ -41,6 +41,8 @@ class RunResult:
         error_type: Class name of the error (``"DataError"``, ``"WeightsUnavailableError"``...), or None.
         auto_head: With ``train --head auto``: the chosen cut and trial, its CV score and the
             reason (the whole record is in ``auto_head.json``); None otherwise.
+        versions: Python, TensorFlow, Keras, NumPy, Pillow and tlstudio versions of the
+            process that trained (the report's Reproduce section); empty for older runs.
     """
 
     run_dir: str
@@ -58,6 +60,7 @@ class RunResult:
     devices: str = ""
     error_type: str | None = None
     auto_head: Mapping[str, Any] | None = None
+    versions: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -70,6 +73,7 @@ class RunResult:
         data["best_metrics"] = dict(self.best_metrics)
         data["history"] = [dict(h) for h in self.history]
         data["class_names"] = list(self.class_names)
+        data["versions"] = dict(self.versions)
         return data
 
     @classmethod
@@ -80,6 +84,8 @@ class RunResult:
         kwargs["best_metrics"] = dict(kwargs.get("best_metrics") or {})
         kwargs["history"] = tuple(dict(h) for h in kwargs.get("history") or ())
         kwargs["class_names"] = tuple(kwargs.get("class_names") or ())
+        versions = kwargs.get("versions")
+        kwargs["versions"] = {str(k): str(v) for k, v in versions.items()} if isinstance(versions, Mapping) else {}
         if "run_dir" not in kwargs:
             raise ProjectError(f"a run result needs 'run_dir'. Received keys: {sorted(data)}")
         return cls(**kwargs)

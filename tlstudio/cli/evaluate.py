@@ -64,9 +64,13 @@ def _print_text(result, mistakes: int) -> None:
         print(f"   ECE: {m.calibration.ece:.4f}", end="")
     print()
     width = max(8, *(len(n) for n in names))
-    print(f"\n{'class':<{width}}  precision  recall      f1  support")
+    print(f"\n{'class':<{width}}  precision  recall      f1  support  roc_auc      ap")
+    areas = {c.name: c for c in m.curves}
     for r in m.per_class:
-        print(f"{r.name:<{width}}  {r.precision:>9.3f}  {r.recall:>6.3f}  {r.f1:>6.3f}  {r.support:>7}")
+        c = areas.get(r.name)
+        auc = "—" if c is None or c.roc_auc is None else f"{c.roc_auc:.3f}"
+        ap = "—" if c is None or c.average_precision is None else f"{c.average_precision:.3f}"
+        print(f"{r.name:<{width}}  {r.precision:>9.3f}  {r.recall:>6.3f}  {r.f1:>6.3f}  {r.support:>7}  {auc:>7}  {ap:>6}")
     col = max(6, *(len(n) for n in names))
     print("\nConfusion matrix (rows: true, columns: predicted)")
     print(" " * width + "  " + "  ".join(f"{n:>{col}}" for n in names))

@@ -220,6 +220,7 @@ def build_config(args: argparse.Namespace):
         feature_cache="off" if args.no_feature_cache else "auto",
         precision=args.precision,
         tensorboard=not args.no_tensorboard,
+        deterministic=args.deterministic,
     )
     train_kwargs.update(parse_schedule(args.schedule))
     return RunConfig(data=data, model=model, train=TrainConfig(**train_kwargs), run_dir=args.out or "")
@@ -301,6 +302,7 @@ def register(subparsers) -> None:
     add_option(g, TrainConfig, "monitor")
     g.add_argument("--no-class-weights", action="store_true", help="do not weight the loss by class frequency")
     add_option(g, TrainConfig, "seed", metavar="N")
+    add_option(g, TrainConfig, "deterministic")
     g.add_argument("--no-feature-cache", action="store_true", help="always push images through the backbone, even when it is frozen")
     add_option(g, TrainConfig, "precision")
     g = parser.add_argument_group("data")

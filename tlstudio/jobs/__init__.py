@@ -54,6 +54,8 @@ JOBS: dict[str, str] = {
     # Export page
     "export": "tlstudio.jobs.export:export",
     "export_formats": "tlstudio.jobs.export:export_formats",
+    # File menu
+    "report": "tlstudio.jobs.report:report",
 }
 """Job name -> ``"tlstudio.module:function"``. The only work the engine process runs."""
 

@@ -35,6 +35,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from tlstudio.api.report import ModelCard
 from tlstudio.config import DataConfig, ModelConfig, RunConfig, TrainConfig, from_dict, to_dict
 from tlstudio.dataset_decisions import DatasetDecisions
 from tlstudio.errors import ConfigError, ProjectError
@@ -83,6 +84,8 @@ class Project:
         decisions: Label overrides, exclusions and dismissed audit suspects
             (:class:`~tlstudio.dataset_decisions.DatasetDecisions`).
         audit: The last dataset audit (:class:`~tlstudio.project.audit_record.AuditRecord`), or None.
+        model_card: What the user says about the model (intended use, limitations, data
+            provenance, authors): the run report's Model card section.
         audit_problem: Why the file's audit record was dropped (damaged), else "".
         probe: The last transfer probe (:class:`~tlstudio.project.analysis_records.ProbeRecord`), or None.
         map: The last embedding map (:class:`~tlstudio.project.analysis_records.MapRecord`), or None.
@@ -103,6 +106,7 @@ class Project:
         created: str = "",
         decisions: DatasetDecisions | None = None,
         audit: AuditRecord | None = None,
+        model_card: ModelCard | None = None,
     ):
         self.path: Path | None = Path(path) if path else None
         self.name = name or (self.path.stem if self.path else "untitled")
@@ -116,6 +120,7 @@ class Project:
         self.recovered_from: Path | None = None
         self.decisions = decisions if decisions is not None else DatasetDecisions()
         self.audit = audit
+        self.model_card = model_card if model_card is not None else ModelCard()
         self.audit_problem = ""
         self.probe: ProbeRecord | None = None
         self.map: MapRecord | None = None
@@ -178,6 +183,7 @@ class Project:
             **({"probe": self.probe.to_dict()} if self.probe is not None else {}),
             **({"map": self.map.to_dict()} if self.map is not None else {}),
             **({"sweep_folder": self.sweep_folder} if self.sweep_folder else {}),
+            **({"model_card": self.model_card.to_dict()} if not self.model_card.empty else {}),
         }
 
     @classmethod
@@ -199,6 +205,7 @@ class Project:
                 data_cfg = replace(data_cfg, root=str(current["dataset"]))
             model_cfg = from_dict(ModelConfig, current.get("model") or {}, "model")
             train_cfg = from_dict(TrainConfig, current.get("train") or {}, "train")
+            card = ModelCard.from_dict(current.get("model_card") or {}, "model_card")
         except ConfigError as exc:
             raise ProjectError(f"{where}: {exc}", path=str(path) if path else None) from exc
         runs = []
@@ -225,6 +232,7 @@ class Project:
             created=str(current.get("created") or ""),
             decisions=DatasetDecisions.from_dict(current),
             audit=audit,
+            model_card=card,
         )
         project.audit_problem = audit_problem
         where_file = str(path) if path else None
@@ -371,6 +379,12 @@ class Project:
         self.dirty = True
 
     # ----------------------------------------------------------------- configs
+
+    def set_model_card(self, card: ModelCard) -> None:
+        """Replace the model card; the project becomes dirty when it changed."""
+        if card != self.model_card:
+            self.model_card = card
+            self.dirty = True
 
     def set_configs(self, *, data: DataConfig | None = None, model: ModelConfig | None = None, train: TrainConfig | None = None) -> None:
         """Replace any of the stage configs and mark the project dirty."""

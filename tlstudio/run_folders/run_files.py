@@ -23,11 +23,13 @@ from tlstudio.run_file_names import (
     BEST_WEIGHTS,
     CLASS_NAMES,
     DATASET_REPORT,
+    EXPORT_DIR,
     HISTORY,
     LAST_WEIGHTS,
     LOGS,
     MARKER_FORMAT,
     MODEL,
+    REPORT,
     RESULT,
     RUN_CONFIG,
     RUN_ENTRIES,
@@ -114,6 +116,16 @@ class RunFolder:
     def auto_head(self) -> Path:
         """``auto_head.json``: the cut and head ``train --head auto`` chose."""
         return self.path / AUTO_HEAD
+
+    @property
+    def report(self) -> Path:
+        """``report.html``: the run report, when written to its default place."""
+        return self.path / REPORT
+
+    @property
+    def export_dir(self) -> Path:
+        """``export/``: the run's default export folder."""
+        return self.path / EXPORT_DIR
 
     @property
     def marker(self) -> Path:

@@ -18,6 +18,30 @@ from tlstudio.io.atomic import atomic_write_json
 from tlstudio.run_folders.run_files import CLASS_NAMES, MODEL, RESULT, RUN_CONFIG, load_class_names, load_history, load_result
 
 
+SOFTWARE = ("tensorflow", "keras", "numpy", "pillow", "tlstudio")
+"""The packages whose versions a run records (with Python's)."""
+
+
+def software_versions() -> dict[str, str]:
+    """``{"python": "3.11.2", "tensorflow": ..., "keras": ..., "numpy": ..., "pillow": ..., "tlstudio": ...}``.
+
+    Read from the installed distributions' metadata, so nothing is imported;
+    a package that is not installed is ``"not installed"``.
+    """
+    import platform
+    from importlib import metadata
+
+    from tlstudio import __version__
+
+    found = {"python": platform.python_version()}
+    for name in SOFTWARE:
+        try:
+            found[name] = __version__ if name == "tlstudio" else metadata.version(name)
+        except metadata.PackageNotFoundError:
+            found[name] = "not installed"
+    return found
+
+
 def write_json(path: str | os.PathLike, data: Any) -> None:
     """Write ``data`` as indented JSON, atomically (see :func:`tlstudio.io.atomic.atomic_write_json`)."""
     atomic_write_json(path, data)

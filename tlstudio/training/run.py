@@ -42,7 +42,7 @@ import keras
 import tensorflow as tf
 
 from tlstudio.cancel import CancelToken, ensure_token
-from tlstudio.compat import without_optimizers
+from tlstudio.compat import op_determinism, without_optimizers
 from tlstudio.config import AUTO_BATCH, RunConfig
 from tlstudio.errors import ConfigError, TlStudioError
 from tlstudio.events import (
@@ -178,7 +178,8 @@ def run_training(
     error_type: str | None = None
     interrupted: BaseException | None = None
     try:
-        _train(config, session, sink, cancel, strategy)
+        with op_determinism(config.train.deterministic):
+            _train(config, session, sink, cancel, strategy)
     except Exception as exc:  # noqa: BLE001 - reported through RunFinished, see module docstring
         from tlstudio.data.pipeline import unreadable_image_error
 
@@ -224,6 +225,7 @@ def run_training(
         monitor=state.monitor,
         devices=session.devices,
         error_type=error_type,
+        versions=results.software_versions(),
     )
     try:
         _write_outcome(session, outcome)
@@ -268,6 +270,8 @@ def _train(
     train = config.train
     state = session.state
     keras.utils.set_random_seed(train.seed)
+    if train.deterministic:
+        sink(LogMessage(f"deterministic run: seed {train.seed}, TensorFlow op determinism on (slower; the same seed repeats the weights bit for bit)", "info"))
 
     resuming = bool(config.resume_from)
     chief = is_chief()

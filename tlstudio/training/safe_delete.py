@@ -31,10 +31,11 @@ from pathlib import Path
 from tlstudio.errors import ProjectError
 from tlstudio.io import IMAGE_EXTENSIONS
 
-from tlstudio.run_folders.run_files import HISTORY, LOGS, RUN_CONFIG, RUN_MARKER, has_marker  # noqa: E402,F401 - RUN_MARKER re-exported
+from tlstudio.run_folders.run_files import EXPORT_DIR, HISTORY, LOGS, RUN_CONFIG, RUN_MARKER, has_marker  # noqa: E402,F401 - RUN_MARKER re-exported
 from tlstudio.run_folders.run_files import RUN_ENTRIES as _WRITTEN  # noqa: E402 - the run folder's layout, defined once
 
-RUN_FOLDERS = frozenset({LOGS, "export"})
+
+RUN_FOLDERS = frozenset({LOGS, EXPORT_DIR})
 """Sub-folders a run folder may hold: TensorBoard logs, and exports made into the default ``<run>/export``."""
 
 RUN_FILES = frozenset(_WRITTEN - RUN_FOLDERS - {RUN_MARKER})

@@ -1,10 +1,13 @@
-"""The Evaluate page's Results tab: per-class figures, reliability, confusion matrix and the images behind a cell.
+"""The Evaluate page's Results tab: per-class figures, reliability, confusion matrix, ROC and PR curves, and the images behind a cell.
 
 The panel shows the :class:`~tlstudio.evaluation.runner.EvaluationResult` of
 each evaluated split. A confusion-matrix cell lists its images (true class,
 predicted class and probability, most confident first) and rings them on the
 Data page's embedding map (:mod:`ui.map_link`); "Show the most confident
-mistakes" lists the worst errors of the split.
+mistakes" lists the worst errors of the split. Beside the matrix, the
+one-vs-rest ROC and precision-recall curves with their areas (ROC AUC and AP
+also in the per-class table) are the evaluation's own numbers, the ones the
+run report shows.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from tlstudio.api.evaluate import EvaluationResult, ImagePrediction
 from ui.map_link import Prediction, map_link
 from ui.state import AppState
 from ui.widgets.confusion_matrix import ConfusionMatrixView
+from ui.widgets.roc_pr_plot import RocPrPlots
 from ui.widgets.thumbnails import ThumbnailModel, ThumbnailView
 
 SPLIT_TITLES = {"val": "Validation", "test": "Test", "train": "Training", "all": "All images"}
@@ -79,12 +83,19 @@ class EvaluationResults(QWidget):
         self.split_combo = QComboBox()
         self.split_combo.setAccessibleName("Split")
         self.split_combo.currentIndexChanged.connect(self._on_split_changed)
-        self.class_table = QTableWidget(0, 5)
+        self.class_table = QTableWidget(0, 7)
         self.class_table.setObjectName("ClassTable")
-        self.class_table.setHorizontalHeaderLabels(["class", "precision", "recall", "F1", "support"])
+        self.class_table.setHorizontalHeaderLabels(["class", "prec.", "recall", "F1", "n", "AUC", "AP"])
+        for col, tip in enumerate(("Class", "Precision: correct predictions of the class / all predictions of it",
+                                   "Recall: correct predictions of the class / its images", "F1: harmonic mean of precision and recall",
+                                   "Support: images of the class in the split",
+                                   "ROC AUC: area under the one-vs-rest ROC curve (1 perfect, 0.5 chance)",
+                                   "AP (average precision): area under the one-vs-rest precision-recall curve")):
+            self.class_table.horizontalHeaderItem(col).setToolTip(tip)
         self.class_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.class_table.verticalHeader().setVisible(False)
-        self.class_table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.class_table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.class_table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         import pyqtgraph as pg
 
         self.reliability = pg.PlotWidget(background="w")
@@ -99,6 +110,7 @@ class EvaluationResults(QWidget):
             "Reliability curve: accuracy of the images in each confidence bin. A calibrated model follows the diagonal; "
             "ECE is the image-weighted mean gap."
         )
+        self.curves = RocPrPlots()
         self.matrix = ConfusionMatrixView()
         self.matrix.cell_activated.connect(self.show_cell)
         self.mistakes_button = QPushButton("Show the most confident mistakes")
@@ -133,8 +145,10 @@ class EvaluationResults(QWidget):
         top_split = QSplitter(Qt.Orientation.Horizontal)
         top_split.addWidget(left)
         top_split.addWidget(right)
+        top_split.addWidget(self.curves)
         top_split.setStretchFactor(0, 2)
         top_split.setStretchFactor(1, 3)
+        top_split.setStretchFactor(2, 2)
         images = QWidget()
         images_layout = QVBoxLayout(images)
         images_layout.setContentsMargins(0, 0, 0, 0)
@@ -189,8 +203,12 @@ class EvaluationResults(QWidget):
             self.split_combo.blockSignals(False)
         m = result.metrics
         self.class_table.setRowCount(len(m.per_class))
+        areas = {c.name: c for c in m.curves}
         for row, r in enumerate(m.per_class):
-            values = [r.name, f"{r.precision:.3f}", f"{r.recall:.3f}", f"{r.f1:.3f}", str(r.support)]
+            c = areas.get(r.name)
+            auc = "—" if c is None or c.roc_auc is None else f"{c.roc_auc:.3f}"
+            ap = "—" if c is None or c.average_precision is None else f"{c.average_precision:.3f}"
+            values = [r.name, f"{r.precision:.3f}", f"{r.recall:.3f}", f"{r.f1:.3f}", str(r.support), auc, ap]
             for col, text in enumerate(values):
                 item = QTableWidgetItem(text)
                 if col:
@@ -203,6 +221,7 @@ class EvaluationResults(QWidget):
         table.setMaximumHeight(max(80, min(fit, 320)))
         self.matrix.set_matrix(m.confusion, m.class_names)
         self._plot_reliability(m.calibration)
+        self.curves.set_curves(m.curves)
         self._show_images([], "Click a confusion-matrix cell to see its images and ring them on the map.")
         self.map_button.setEnabled(False)
 

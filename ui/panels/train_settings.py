@@ -34,7 +34,7 @@ SCHEDULE_LABELS = {
 
 WIDGETS = ("epochs_spin", "fine_epochs_spin", "batch_spin", "optimizer_combo", "lr_spin", "fine_lr_spin",
            "weight_decay_spin", "schedule_combo", "monitor_combo", "early_check", "patience_spin", "class_weights_check",
-           "label_smoothing_spin", "seed_spin", "precision_combo", "auto_head_check")
+           "label_smoothing_spin", "seed_spin", "deterministic_check", "precision_combo", "auto_head_check")
 """The settings widgets, in tab order."""
 
 
@@ -101,6 +101,16 @@ class TrainSettings(QGroupBox):
         early_row.addWidget(self.patience_spin, 1)
         early = QWidget()
         early.setLayout(early_row)
+        deterministic = option_of(TrainConfig, "deterministic")
+        self.deterministic_check = QCheckBox(deterministic.label)
+        self.deterministic_check.setObjectName("Deterministic")
+        self.deterministic_check.setToolTip(deterministic.tooltip or deterministic.help)
+        seed_row = QHBoxLayout()
+        seed_row.setContentsMargins(0, 0, 0, 0)
+        seed_row.addWidget(self.seed_spin, 1)
+        seed_row.addWidget(self.deterministic_check)
+        seed = QWidget()
+        seed.setLayout(seed_row)
 
         form = QFormLayout(self)
         for name, widget in (  # row labels come from TrainConfig's option schema
@@ -109,7 +119,7 @@ class TrainSettings(QGroupBox):
             ("fine_tune_learning_rate", self.fine_lr_spin), ("weight_decay", self.weight_decay_spin),
             ("schedule", self.schedule_combo), ("monitor", self.monitor_combo), ("early_stopping", early),
             ("class_weights", self.class_weights_check), ("label_smoothing", self.label_smoothing_spin),
-            ("seed", self.seed_spin), ("precision", self.precision_combo),
+            ("seed", seed), ("precision", self.precision_combo),
         ):
             form.addRow(field_label(TrainConfig, name), widget)
         # issue 12: TrainConfig.auto_head, the "Auto" choice of cut and head
@@ -141,6 +151,7 @@ class TrainSettings(QGroupBox):
             ("label_smoothing", self.label_smoothing_spin),
             ("seed", self.seed_spin),
             ("precision", self.precision_combo),
+            ("deterministic", self.deterministic_check),
             ("auto_head", self.auto_head_check),
         ):
             self.form.bind(path, widget)
@@ -163,6 +174,6 @@ class TrainSettings(QGroupBox):
         for widget in (self.epochs_spin, self.fine_epochs_spin, self.batch_spin, self.optimizer_combo, self.lr_spin,
                        self.fine_lr_spin, self.weight_decay_spin, self.schedule_combo, self.monitor_combo,
                        self.early_check, self.class_weights_check, self.label_smoothing_spin, self.seed_spin,
-                       self.precision_combo, self.auto_head_check):
+                       self.deterministic_check, self.precision_combo, self.auto_head_check):
             widget.setEnabled(not running)
         self.patience_spin.setEnabled(not running and self.early_check.isChecked())

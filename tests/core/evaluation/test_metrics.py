@@ -144,3 +144,29 @@ def test_predictions_csv_keeps_file_names_that_are_not_utf8(tmp_path):
     write_predictions_csv(out, [row], ["a", "b"])
     lines = out.read_bytes().splitlines()
     assert lines[1].startswith(b"/photos/caf\xe9.png,b,b,0.900000,1,")
+
+
+def test_one_vs_rest_auc_on_a_hand_computed_example():
+    from tlstudio.api.metrics import one_vs_rest_curves
+
+    # Class 0 scores: positives 0.9, 0.4; negatives 0.6, 0.1. Of the 4 (pos, neg) pairs,
+    # 3 rank the positive higher: ROC AUC 0.75. Ranked by score: 0.9 (pos), 0.6 (neg), 0.4 (pos),
+    # 0.1 (neg): average precision = 1/2 * (1/1) + 1/2 * (2/3) = 5/6.
+    y = np.array([0, 1, 0, 1])
+    probs = np.array([[0.9, 0.1], [0.6, 0.4], [0.4, 0.6], [0.1, 0.9]])
+    curves = one_vs_rest_curves(y, probs, ["a", "b"])
+    assert curves[0].roc_auc == pytest.approx(0.75)
+    assert curves[0].average_precision == pytest.approx(5 / 6)
+    assert curves[0].fpr[0] == 0.0 and curves[0].fpr[-1] == 1.0 and curves[0].tpr[-1] == 1.0
+    assert len(curves[0].recall) == len(curves[0].precision) > 1
+
+
+def test_curves_of_a_class_without_images_have_no_area():
+    y = np.array([0, 0, 1])
+    probs = np.array([[0.8, 0.1, 0.1], [0.5, 0.3, 0.2], [0.2, 0.7, 0.1]])
+    m = compute_metrics(y, probs, ["a", "b", "c"])
+    assert [c.name for c in m.curves] == ["a", "b", "c"]
+    assert m.curves[0].roc_auc == pytest.approx(1.0) and m.curves[1].roc_auc == pytest.approx(1.0)
+    assert m.curves[2].roc_auc is None and m.curves[2].average_precision is None and m.curves[2].fpr == ()
+    assert m.to_dict()["curves"][2] == {"name": "c", "roc_auc": None, "average_precision": None,
+                                         "roc": {"fpr": [], "tpr": []}, "pr": {"recall": [], "precision": []}}
