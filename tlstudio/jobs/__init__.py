@@ -54,6 +54,9 @@ JOBS: dict[str, str] = {
     # Export page
     "export": "tlstudio.jobs.export:export",
     "export_formats": "tlstudio.jobs.export:export_formats",
+    # Label page
+    "label_suggest": "tlstudio.jobs.label:suggest",
+    "label_retrain": "tlstudio.jobs.label:retrain",
 }
 """Job name -> ``"tlstudio.module:function"``. The only work the engine process runs."""
 
