@@ -39,12 +39,18 @@ from tlstudio.events import Sink
 
 @dataclass
 class RunModel:
-    """A run's configuration, classes and loaded Keras model."""
+    """A run's configuration, classes and loaded Keras model.
+
+    ``weights_id`` keys the feature cache: the model file's path, size and
+    modification time (the run's weights, fine-tuned or not), so the values
+    are not hashed again every round.
+    """
 
     config: RunConfig
     class_names: tuple[str, ...]
     model: object
     run_dir: str
+    weights_id: str = ""
 
 
 def load_run(run_dir: str) -> RunModel:
@@ -62,7 +68,9 @@ def load_run(run_dir: str) -> RunModel:
     loaded = loaded_model(ModelRef(path=str(run_dir)))
     if loaded.model is None:
         raise ConfigError(f"{run_dir}: the loop needs a run folder with a Keras model. Received: a {loaded.kind} model")
-    return RunModel(config, tuple(loaded.class_names), loaded.model, str(run_dir))
+    stat = os.stat(folder.model)
+    stamp = f"run-model|{os.path.abspath(folder.model)}|{stat.st_size}|{stat.st_mtime_ns}"
+    return RunModel(config, tuple(loaded.class_names), loaded.model, str(run_dir), stamp)
 
 
 def base_config(data: DataConfig, run: RunModel) -> DataConfig:
@@ -97,8 +105,8 @@ def features(run: RunModel, paths: Sequence[str], *, batch_size: int, cache_dir:
     model = run.config.model
     cached = cached_features(
         [Item(p, 0) for p in paths], backbone=model.backbone, weights=model.weights, image_size=model.image_size,
-        pooling=model.head.pooling, model=run.model, batch_size=batch_size, cache_dir=cache_dir or None,
-        sink=sink, cancel=cancel, split=label,
+        pooling=model.head.pooling, model=run.model, weights_id=run.weights_id, batch_size=batch_size,
+        cache_dir=cache_dir or None, sink=sink, cancel=cancel, split=label,
     )
     return None if cached is None else np.asarray(cached.features, np.float32)
 
@@ -118,11 +126,11 @@ def predict_head(run: RunModel, x: np.ndarray, head_file: str = "") -> np.ndarra
         return np.zeros((0, len(run.class_names)), np.float32)
     if head_file:
         head = keras.models.load_model(head_file, compile=False)
-        return np.asarray(head.predict(as_maps(x), verbose=0, batch_size=256), np.float32)
+        return predict(head, as_maps(x))
     from tlstudio.training.features import fit_model
 
     on_features = fit_model(find_head(run.model), run.config.model.head.pooling)
-    return np.asarray(on_features.predict(x, verbose=0, batch_size=256), np.float32)
+    return predict(on_features, x)
 
 
 def as_maps(x: np.ndarray) -> np.ndarray:
@@ -134,7 +142,9 @@ def fit_head(run: RunModel, x: np.ndarray, y: np.ndarray, num_classes: int, *, s
              cancel: CancelToken):
     """The run's head, new, fitted on features ``x`` and labels ``y`` as the run's phase 1 was; (head, epochs)."""
     import keras
+    import tensorflow as tf
 
+    from tlstudio import compat
     from tlstudio.data.split import class_weights
     from tlstudio.model import build_head
     from tlstudio.training.head_norm import adapt_head_normalization
@@ -150,17 +160,67 @@ def fit_head(run: RunModel, x: np.ndarray, y: np.ndarray, num_classes: int, *, s
     train = run.config.train
     epochs = max(1, min(int(train.epochs), int(max_epochs)))
     steps = max(1, int(np.ceil(len(y) / train.batch_size)))
-    head.compile(optimizer=make_optimizer(train, train.learning_rate, steps, epochs), loss=make_loss(train),
-                 metrics=["accuracy"])
+    optimizer = make_optimizer(train, train.learning_rate, steps, epochs)
+    loss_fn = make_loss(train)
+    if isinstance(loss_fn, str):  # the plain loss is named; the step needs the object (it takes sample weights)
+        loss_fn = keras.losses.SparseCategoricalCrossentropy()
     counts = np.bincount(y, minlength=num_classes)
-    weights = None
+    sample_weight = np.ones(len(y), np.float32)
     if train.class_weights:  # the run's balanced weights; an empty class weighs 0
         names = tuple(str(i) for i in range(num_classes))
         weights = class_weights({str(i): int(c) for i, c in enumerate(counts)}, names)
+        sample_weight = np.array([weights[int(k)] for k in y], np.float32)
+    # A compiled step and a plain epoch loop: Keras' fit costs seconds per call on a few dozen rows
+    # (see tlstudio.analysis.sweep_trial, which fits its trials the same way).
+    optimizer.build(head.trainable_variables)
+    compat.skip_single_replica_all_reduce(optimizer)
+    spec = [tf.TensorSpec([None, *maps.shape[1:]], tf.float32), tf.TensorSpec([None], tf.int64),
+            tf.TensorSpec([None], tf.float32)]
+
+    @tf.function(input_signature=spec)
+    def step(xb, yb, wb):
+        with tf.GradientTape() as tape:
+            loss = loss_fn(yb, head(xb, training=True), sample_weight=wb)
+        optimizer.apply(tape.gradient(loss, head.trainable_variables), head.trainable_variables)
+
+    rng = np.random.default_rng(seed)
+    labels = np.asarray(y, np.int64)
     done = 0
-    for _ in range(epochs):  # one epoch per call, so cancel is checked between epochs
+    for _ in range(epochs):
         if cancel.cancelled:
             break
-        head.fit(maps, y, batch_size=train.batch_size, epochs=1, shuffle=True, class_weight=weights, verbose=0)
+        order = rng.permutation(len(labels))
+        for start in range(0, len(order), train.batch_size):
+            rows = order[start : start + train.batch_size]
+            step(maps[rows], labels[rows], sample_weight[rows])
         done += 1
     return head, done
+
+
+def predict(model, x: np.ndarray, rows: int = 1024) -> np.ndarray:
+    """``model`` called on ``x`` in chunks (no ``predict`` loop to retrace for every new batch shape)."""
+    out = [np.asarray(model(x[i : i + rows], training=False), np.float32) for i in range(0, len(x), rows)]
+    return np.concatenate(out) if out else np.zeros((0, int(model.outputs[0].shape[-1])), np.float32)
+
+
+_HASHES: dict[tuple[str, int, int], np.uint64] = {}
+"""Perceptual hashes this process computed, by (path, size, mtime): a round re-hashes only new images."""
+
+
+def perceptual_hashes(paths: Sequence[str], cancel: CancelToken) -> np.ndarray:
+    """The audit's 64-bit perceptual hash of every image, remembered between rounds."""
+    from tlstudio.analysis.audit import perceptual_hashes as compute
+
+    keys = []
+    for path in paths:
+        st = os.stat(path)
+        keys.append((path, st.st_size, st.st_mtime_ns))
+    missing = [k for k in keys if k not in _HASHES]
+    if missing:
+        fresh = compute([k[0] for k in missing], cancel)
+        if cancel.cancelled:
+            return np.zeros(len(paths), np.uint64)
+        if len(_HASHES) > 200_000:
+            _HASHES.clear()
+        _HASHES.update(zip(missing, fresh))
+    return np.array([_HASHES[k] for k in keys], np.uint64)

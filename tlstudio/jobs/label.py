@@ -31,7 +31,6 @@ def suggest(config: SuggestConfig, *, sink: Sink, cancel: CancelToken) -> Sugges
     import numpy as np
 
     from tlstudio.analysis import active, active_loop
-    from tlstudio.analysis import audit as audit_rule
     from tlstudio.analysis.dataset import analysis_data
     from tlstudio.data.labelling import pool_images
 
@@ -62,8 +61,8 @@ def suggest(config: SuggestConfig, *, sink: Sink, cancel: CancelToken) -> Sugges
     in_pool = [i for i, p in enumerate(pool) if p in labelled]
     pool_unit, base_unit = active.standardised_together(active_loop.embedding(pool_x), active_loop.embedding(base_x))
     anchors = np.concatenate([base_unit, pool_unit[in_pool]])
-    pool_hashes = audit_rule.perceptual_hashes(pool, cancel)
-    base_hashes = audit_rule.perceptual_hashes(base.paths, cancel)
+    pool_hashes = active_loop.perceptual_hashes(pool, cancel)
+    base_hashes = active_loop.perceptual_hashes(base.paths, cancel)
     if cancel.cancelled:
         return stopped()
     anchor_paths = list(base.paths) + [pool[i] for i in in_pool]
@@ -159,7 +158,7 @@ def retrain(config: RetrainConfig, *, sink: Sink, cancel: CancelToken) -> Retrai
     head, epochs = active_loop.fit_head(run, x, y, len(names), seed=config.seed, max_epochs=config.max_epochs, cancel=cancel)
     if cancel.cancelled:
         return stopped()
-    proba = np.asarray(head.predict(active_loop.as_maps(base_x[val_rows]), verbose=0), np.float32)
+    proba = active_loop.predict(head, active_loop.as_maps(base_x[val_rows]))
     accuracy = float(np.mean(np.argmax(proba, axis=1) == base.labels[val_rows]))
     if config.head_file:
         from tlstudio.io.atomic import atomic_path
