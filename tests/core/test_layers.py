@@ -46,6 +46,7 @@ UI_ALLOWED = frozenset({
     "tlstudio.procrun",
     "tlstudio.project",
     "tlstudio.project.audit_record",
+    "tlstudio.project.label_record",
     "tlstudio.project.sweeps",
     "tlstudio.run_folders",
     "tlstudio.training",

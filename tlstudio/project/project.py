@@ -41,6 +41,7 @@ from tlstudio.errors import ConfigError, ProjectError
 from tlstudio.io.atomic import atomic_write_text
 from tlstudio.training.safe_delete import delete_run_folder, deletable_run_folder
 from tlstudio.project.audit_record import AuditRecord
+from tlstudio.project.label_record import LabelRecord
 from tlstudio.project.autosave import PROJECT_SUFFIX, SESSION_ID, autosave_path, discard_autosave, recover
 from tlstudio.project.migrations import SCHEMA_VERSION, migrate
 from tlstudio.project.runs import RunComparison, RunRecord, config_diff, history_curves, utc_now
@@ -111,6 +112,8 @@ class Project:
         self.decisions = decisions if decisions is not None else DatasetDecisions()
         self.audit = audit
         self.audit_problem = ""
+        self.label: LabelRecord | None = None
+        self.label_problem = ""
 
     @property
     def damaged_runs(self) -> list[RunRecord]:
@@ -123,6 +126,9 @@ class Project:
         problems = [f"Run {r.id} is damaged: {r.damaged}" for r in self.damaged_runs]
         if self.audit_problem:
             problems.append(f"The last audit's record is damaged and was dropped (run the audit again): {self.audit_problem}")
+        if self.label_problem:
+            problems.append(f"The labelling rounds' record is damaged and was dropped (the filed images are in "
+                            f"the dataset): {self.label_problem}")
         return problems
 
     # ----------------------------------------------------------------- create / load / save
@@ -165,6 +171,7 @@ class Project:
             "runs": [r.to_dict() for r in self.runs],
             **self.decisions.to_dict(),
             **({"audit": self.audit.to_dict()} if self.audit is not None else {}),
+            **({"label": self.label.to_dict()} if self.label is not None else {}),
         }
 
     @classmethod
@@ -214,6 +221,12 @@ class Project:
             audit=audit,
         )
         project.audit_problem = audit_problem
+        if current.get("label") is not None:
+            try:
+                project.label = LabelRecord.from_dict(current["label"], where)
+            except ProjectError as exc:  # the project still opens, and says so
+                logger.warning("dropped the damaged labelling record of %s: %s", where, exc)
+                project.label_problem = str(exc)
         return project
 
     @classmethod
@@ -322,6 +335,14 @@ class Project:
         side = autosave_path(self.path, self.session)
         _write_project_file(side, json.dumps(self.to_dict(), indent=2, allow_nan=True))
         return side
+
+    # ----------------------------------------------------------------- labelling loop
+
+    def set_label(self, record: LabelRecord | None) -> None:
+        """Keep ``record`` as the labelling loop (None forgets it) and mark the project dirty."""
+        self.label = record
+        self.label_problem = ""
+        self.dirty = True
 
     # ----------------------------------------------------------------- audit
 
