@@ -109,7 +109,7 @@ class MainWindow(QMainWindow):
         self.navigator.setObjectName("Navigator")
         self.navigator.setIconSize(QSize(22, 22))
         self.navigator.setSpacing(2)
-        self.navigator.setToolTip("Workflow steps (Ctrl+1 … Ctrl+6)")
+        self.navigator.setToolTip(f"Workflow steps (Ctrl+1 … Ctrl+{len(PAGES)})")
         self.navigator.setAccessibleName("Workflow steps")
         self.stack = QStackedWidget()
         self.stack.setObjectName("PageStack")
