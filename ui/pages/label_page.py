@@ -24,31 +24,18 @@ import os
 from pathlib import Path
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import (
-    QComboBox,
-    QFileDialog,
-    QHBoxLayout,
-    QInputDialog,
-    QLabel,
-    QLineEdit,
-    QMessageBox,
-    QPushButton,
-    QSpinBox,
-    QSplitter,
-    QVBoxLayout,
-    QWidget,
-)
+from PySide6.QtWidgets import QInputDialog, QLabel, QMessageBox, QSplitter, QVBoxLayout, QWidget
 
 from tlstudio.api.evaluate import PredictConfig, PredictResult  # dataclasses only
-from tlstudio.api.label import RetrainResult, SuggestConfig, SuggestResult
+from tlstudio.api.label import RetrainResult, SuggestResult
 from tlstudio.api.model_ref import ModelRef
 from tlstudio.errors import TlStudioError
-from tlstudio.options import option_of
 from tlstudio.project.label_record import LabelRecord
 from ui.engine import engine
 from ui.jobs import label_jobs
 from ui.panels.label_actions import LabelActions
 from ui.panels.label_grid import LabelCard, LabelGrid
+from ui.panels.label_source import LabelSource
 from ui.state import AppState
 from ui.widgets.images import to_pixmap
 from ui.widgets.job_controls import JobControls
@@ -73,36 +60,9 @@ class LabelPage(QWidget):
         self._after_refit_suggest = True
         self._cam_queue: list[LabelCard] = []
 
-        self.pool_edit = QLineEdit()
-        self.pool_edit.setObjectName("LabelPool")
-        self.pool_edit.setPlaceholderText("folder of unsorted images (any sub-folders)")
-        pool_button = QPushButton("Browse…")
-        pool_button.clicked.connect(self._choose_pool)
-        self.run_combo = QComboBox()
-        self.run_combo.setObjectName("LabelRun")
-        self.run_combo.setEditable(True)
-        self.run_combo.setMinimumContentsLength(24)
-        self.run_combo.setToolTip("The run whose model scores the images and whose head, cut and settings are refitted")
-        run_button = QPushButton("Browse…")
-        run_button.clicked.connect(self._choose_run)
-        strategy = option_of(SuggestConfig, "strategy")
-        self.strategy_combo = QComboBox()
-        self.strategy_combo.setObjectName("LabelStrategy")
-        self.strategy_combo.addItems(list(strategy.choices))
-        self.strategy_combo.setCurrentText(str(strategy.default))
-        self.strategy_combo.setToolTip(strategy.tooltip or strategy.help)
-        batch = option_of(SuggestConfig, "n")
-        self.batch_spin = QSpinBox()
-        self.batch_spin.setRange(int(batch.min), int(batch.max))
-        self.batch_spin.setValue(int(batch.default))
-        self.batch_spin.setToolTip(batch.help)
+        self.source = LabelSource()
         self.controls = JobControls("Suggest batch", "Rank the unsorted images and show the batch to label")
         self.controls.run_button.clicked.connect(self.suggest)
-        top = QHBoxLayout()
-        for widget, stretch in ((QLabel("Unsorted"), 0), (self.pool_edit, 2), (pool_button, 0), (QLabel("Run"), 0),
-                                (self.run_combo, 2), (run_button, 0), (QLabel("Strategy"), 0), (self.strategy_combo, 0),
-                                (QLabel("Batch"), 0), (self.batch_spin, 0)):
-            top.addWidget(widget, stretch)
 
         self.grid = LabelGrid()
         self.grid.changed.connect(self._refresh)
@@ -133,7 +93,7 @@ class LabelPage(QWidget):
         splitter.setStretchFactor(1, 1)
 
         layout = QVBoxLayout(self)
-        layout.addLayout(top)
+        layout.addWidget(self.source)
         layout.addWidget(self.controls)
         layout.addWidget(splitter, 1)
 
@@ -346,31 +306,18 @@ class LabelPage(QWidget):
     # ------------------------------------------------------------------ form, project, read-outs
 
     def _take_form(self) -> bool:
-        pool, run_dir = self.pool_edit.text().strip(), self.run_combo.currentText().strip()
-        if not pool or not os.path.isdir(pool):
-            self.controls.status.setText(f"Choose the folder of unsorted images. Received: {pool or 'nothing'!r}")
+        problem = self.source.problem()
+        if problem:
+            self.controls.status.setText(problem)
             return False
-        if not run_dir or not os.path.isfile(os.path.join(run_dir, "run_config.json")):
-            self.controls.status.setText(f"Choose a trained run folder (with run_config.json). Received: {run_dir or 'nothing'!r}")
-            return False
-        if (os.path.abspath(pool), os.path.abspath(run_dir)) != (os.path.abspath(self.record.pool or "."),
-                                                                  os.path.abspath(self.record.run_dir or ".")):
+        pool, run_dir = os.path.abspath(self.source.pool()), os.path.abspath(self.source.run_dir())
+        if (pool, run_dir) != (self.record.pool, self.record.run_dir):
             if self.record.rounds or self.record.baseline:
                 self.record = LabelRecord()  # another folder or run: a new loop (the old rounds' files stay filed)
-            self.record.pool, self.record.run_dir = os.path.abspath(pool), os.path.abspath(run_dir)
-        self.record.strategy = self.strategy_combo.currentText()
-        self.record.n = self.batch_spin.value()
+            self.record.pool, self.record.run_dir = pool, run_dir
+        self.record.strategy = self.source.strategy_combo.currentText()
+        self.record.n = self.source.batch_spin.value()
         return True
-
-    def _choose_pool(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Unsorted images", self.pool_edit.text())
-        if folder:
-            self.pool_edit.setText(folder)
-
-    def _choose_run(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Run folder", self.run_combo.currentText())
-        if folder:
-            self.run_combo.setCurrentText(folder)
 
     def _controller(self):
         from ui.project_actions import existing_project_controller
@@ -388,17 +335,11 @@ class LabelPage(QWidget):
         runs = [r.run_dir for r in (project.runs if project is not None else []) if r.run_dir]
         if self.state.model_path:
             runs.append(os.path.dirname(self.state.model_path))
-        current = self.run_combo.currentText()
-        self.run_combo.clear()
-        self.run_combo.addItems(list(dict.fromkeys(runs)))
-        self.run_combo.setCurrentText(current or (runs[-1] if runs else ""))
+        self.source.offer_runs(runs)
         if project is None or project.label is None:
             return False
         self.record = project.label
-        self.pool_edit.setText(self.record.pool)
-        self.run_combo.setCurrentText(self.record.run_dir)
-        self.strategy_combo.setCurrentText(self.record.strategy)
-        self.batch_spin.setValue(self.record.n)
+        self.source.show_record(self.record)
         self.actions.move_check.setChecked(self.record.move)
         self._refresh()
         return True
@@ -409,6 +350,7 @@ class LabelPage(QWidget):
         controller = project_controller(self.state)
         controller.project.set_label(self.record)
         controller._changed()  # marks the project dirty and schedules its autosave, as every project change does
+        controller.autosave()  # now: the files are filed already, so a killed app must not lose the round
 
     def _refresh(self) -> None:
         labelled, skipped = self.grid.decisions()
