@@ -47,6 +47,9 @@ def suggest(config: SuggestConfig, *, sink: Sink, cancel: CancelToken) -> Sugges
     if cancel.cancelled:
         return stopped()
     skipped = [Skipped(p, reason) for p, reason in unreadable.items()]
+    if not pool:
+        sink(LogMessage(f"{config.pool} holds no readable images to suggest", "warning"))
+        return SuggestResult((), tuple(skipped), class_names, config.strategy, 0, time.perf_counter() - start)
     base = analysis_data(active_loop.base_config(config.data, run), sink=sink, cancel=cancel)
     if base.cancelled:
         return stopped()

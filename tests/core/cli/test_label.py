@@ -35,8 +35,13 @@ def test_suggest_prints_the_batch_and_the_skipped_copies_as_json(world, capsys):
     assert "5 of 8 images to label (uncertainty)" in capsys.readouterr().out
 
 
-def test_suggest_refuses_a_bad_strategy_and_a_missing_pool(world, capsys):
+def test_suggest_refuses_a_bad_strategy_and_a_missing_pool(world, capsys, tmp_path):
     base, run_dir, _ = world
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "broken.jpg").write_bytes(b"not a jpeg")
+    assert main(["label", "suggest", str(tmp_path / "empty"), "--run", str(run_dir), "--json"]) == EXIT_OK
+    empty = json.loads(capsys.readouterr().out)
+    assert empty["suggestions"] == [] and empty["skipped"][0]["path"].endswith("broken.jpg")
     assert main(["label", "suggest", str(base / "pool"), "--run", str(run_dir), "--strategy", "smart"]) == EXIT_USAGE
     assert main(["label", "suggest", str(base / "nope"), "--run", str(run_dir)]) == EXIT_DATA
     assert "nope: expected a folder of unsorted images. Received: no such folder" in capsys.readouterr().err
