@@ -17,9 +17,12 @@ round computes no features after the first, except for moved images.
 The head is refitted as the run fitted it in phase 1: the run's
 :class:`~tlstudio.config.HeadConfig` (on a 1x1 map of the pooled vector, so
 its pooling is the identity), ``head_norm`` adapted on the training rows, the
-run's optimizer, learning rate, loss, batch size and class weights; epochs
-are the run's, capped. No early stopping: the validation split is the
-measure, so it must not choose the epoch.
+run's optimizer, learning rate, loss, batch size and class weights. Epochs
+are the run's, but at least enough for :data:`MIN_STEPS` optimizer steps: a
+run's 10 epochs over 200 images are 70 steps, over the loop's first 16
+images only 10, and the head would stay near its random start (measured on
+ants-bees: 30 steps left it below chance). No early stopping: the validation
+split is the measure, so it must not choose the epoch.
 """
 
 from __future__ import annotations
@@ -35,6 +38,9 @@ from tlstudio.cancel import CancelToken
 from tlstudio.config import DataConfig, RunConfig
 from tlstudio.errors import ConfigError, DataError
 from tlstudio.events import Sink
+
+MIN_STEPS = 300
+"""A refit takes at least this many optimizer steps (capped by ``max_epochs``), whatever the image count."""
 
 
 @dataclass
@@ -158,8 +164,8 @@ def fit_head(run: RunModel, x: np.ndarray, y: np.ndarray, num_classes: int, *, s
     head = build_head(run.config.model.head, maps.shape[1:], num_classes, seed=seed)
     adapt_head_normalization(head, [x if x.ndim == 2 else maps])
     train = run.config.train
-    epochs = max(1, min(int(train.epochs), int(max_epochs)))
     steps = max(1, int(np.ceil(len(y) / train.batch_size)))
+    epochs = max(1, min(max(int(train.epochs), -(-MIN_STEPS // steps)), int(max_epochs)))
     optimizer = make_optimizer(train, train.learning_rate, steps, epochs)
     loss_fn = make_loss(train)
     if isinstance(loss_fn, str):  # the plain loss is named; the step needs the object (it takes sample weights)

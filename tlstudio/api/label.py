@@ -169,7 +169,8 @@ class RetrainConfig:
             suggestion; empty saves nothing.
         strategy: Recorded with the point of the learning curve.
         seed: Seed of the head's initialisation and shuffling.
-        max_epochs: Cap on the run's phase-1 epochs, so a round stays quick.
+        max_epochs: The most epochs a refit takes (it takes the run's epochs, or more
+            when the images are too few for :data:`tlstudio.analysis.active_loop.MIN_STEPS` steps).
         batch_size: Images per forward pass while embedding.
         cache_dir: Folder of the pooled feature cache; empty uses the app's cache folder.
     """
@@ -181,7 +182,7 @@ class RetrainConfig:
     head_file: str = ""
     strategy: str = option("diverse", label="Strategy", choices=STRATEGIES, help="the strategy of this round")
     seed: int = option(0, label="Seed", min=0, help="seed of the head's fit")
-    max_epochs: int = option(30, label="Epochs", min=1, max=1000, help="most epochs of the head's refit")
+    max_epochs: int = option(300, label="Epochs", min=1, max=10000, help="most epochs of the head's refit")
     batch_size: int = 32
     cache_dir: str = ""
 
