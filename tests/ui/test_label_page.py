@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PySide6.QtCore import Qt
 
 from tests.support.images import write_images
+from tlstudio.api.evaluate import PredictConfig, PredictResult
 from tlstudio.api.label import RetrainConfig, RetrainResult, SuggestConfig, SuggestResult, Suggestion
 from tlstudio.config import DataConfig, RunConfig, to_json
 from ui.pages.label_page import LabelPage
@@ -41,6 +43,9 @@ def page(qtbot, fake_engine, world):
     refits = iter([0.60, 0.70, 0.75, 0.80])
     fake_engine.register(RetrainConfig, lambda c: RetrainResult(next(refits), 6 + len(c.labelled), ("ants", "bees"), c.strategy))
     fake_engine.register(SuggestConfig, lambda c: _batch(pool))
+    overlay = np.zeros((32, 32, 3), np.uint8)
+    overlay[:, :16, 0] = 255
+    fake_engine.register(PredictConfig, lambda c: PredictResult(str(c.model.path), ("ants", "bees"), (), overlay=overlay))
     state = AppState(DataConfig(root=str(data)))
     widget = LabelPage(state)
     qtbot.addWidget(widget)
@@ -81,6 +86,12 @@ def test_a_batch_is_labelled_with_the_keyboard_applied_and_undone(qtbot, page, f
     page.actions.accept_button.click()
     assert [c.decision for c in grid.cards[3:]] == [None, "bees", "ants"]
     assert page.actions.accept_button.text() == "Accept 0"
+    # Grad-CAM on demand: g asks for the current card's, the run's model draws it.
+    assert grid.current == 3  # the one card still undecided
+    qtbot.keyClick(grid, "g")
+    qtbot.waitUntil(lambda: page.cams.pending() == 0 and not grid.cards[3].cam.pixmap().isNull(), timeout=10_000)
+    predict = [c for _, c in fake_engine.calls if isinstance(c, PredictConfig)]
+    assert predict[0].paths == (grid.cards[3].path,) and predict[0].gradcam and predict[0].model.path == str(world[2])
     # A new class from the grid gets the next number key.
     assert page.new_class("wasps") == "wasps"
     grid.set_current(3)

@@ -26,18 +26,16 @@ from pathlib import Path
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QInputDialog, QLabel, QMessageBox, QSplitter, QVBoxLayout, QWidget
 
-from tlstudio.api.evaluate import PredictConfig, PredictResult  # dataclasses only
 from tlstudio.api.label import RetrainResult, SuggestResult
-from tlstudio.api.model_ref import ModelRef
 from tlstudio.errors import TlStudioError
 from tlstudio.project.label_record import LabelRecord
 from ui.engine import engine
 from ui.jobs import label_jobs
 from ui.panels.label_actions import LabelActions
+from ui.panels.label_cams import CardCams
 from ui.panels.label_grid import LabelCard, LabelGrid
 from ui.panels.label_source import LabelSource
 from ui.state import AppState
-from ui.widgets.images import to_pixmap
 from ui.widgets.job_controls import JobControls
 
 BUSY_KEY = "label"
@@ -58,7 +56,6 @@ class LabelPage(QWidget):
         self.record = LabelRecord()
         self._classes: list[str] = []
         self._after_refit_suggest = True
-        self._cam_queue: list[LabelCard] = []
 
         self.source = LabelSource()
         self.controls = JobControls("Suggest batch", "Rank the unsorted images and show the batch to label")
@@ -102,10 +99,7 @@ class LabelPage(QWidget):
         self.runner.result.connect(self._on_result)
         self.runner.error.connect(self._on_error)
         self.runner.finished.connect(lambda: self.state.end_busy(BUSY_KEY))
-        self.cam_runner = engine().task(self)
-        self.cam_runner.result.connect(self._on_cam)
-        self.cam_runner.error.connect(self._on_cam_error)
-        self.cam_runner.finished.connect(self._next_cam)
+        self.cams = CardCams(self)
         self._watched = None
         self.restore_from_project()
         self._refresh()
@@ -213,36 +207,9 @@ class LabelPage(QWidget):
         self.controls.status.setText("The Model and Train pages now hold the run's settings; start it on the Train page.")
         return False
 
-    # ------------------------------------------------------------------ Grad-CAM
-
     def request_gradcam(self, card: LabelCard) -> None:
         """Queue ``card``'s Grad-CAM (the run's model on that image)."""
-        if card in self._cam_queue:
-            return
-        card.show_cam(None, "waiting…")
-        self._cam_queue.append(card)
-        self._next_cam()
-
-    def _next_cam(self) -> None:
-        if self.cam_runner.is_running() or not self._cam_queue:
-            return
-        card = self._cam_queue[0]
-        self.cam_runner.start("predict", PredictConfig(ModelRef(path=self.record.run_dir), (card.path,), gradcam=True))
-
-    def _on_cam(self, out: PredictResult) -> None:
-        card = self._cam_queue.pop(0) if self._cam_queue else None
-        if card is None or card not in self.grid.cards:
-            return
-        if out.overlay is not None:
-            card.show_cam(to_pixmap(out.overlay))
-        else:
-            card.show_cam(None, out.gradcam_error or "no Grad-CAM")
-
-    def _on_cam_error(self, message: str, _details: str) -> None:
-        card = self._cam_queue.pop(0) if self._cam_queue else None
-        if card is not None and card in self.grid.cards:
-            card.show_cam(None, "failed")
-            card.cam.setToolTip(message)
+        self.cams.request(card, self.record.run_dir)
 
     # ------------------------------------------------------------------ engine results
 
@@ -264,6 +231,7 @@ class LabelPage(QWidget):
             return
         extra = [c for c in self._classes if c not in result.class_names]
         self._classes = list(result.class_names) + extra
+        self.cams.clear()
         self.grid.set_batch(result.suggestions, self._classes)
         self.grid.setFocus()
         copies = sum(1 for s in result.skipped if "copy of" in s.reason)
@@ -362,7 +330,6 @@ class LabelPage(QWidget):
 
     def shutdown(self, timeout_ms: int = 5000) -> None:
         """Cancel running jobs and stop loading thumbnails (the undecided batch is not kept)."""
-        self._cam_queue = []
+        self.cams.clear()
         self.runner.cancel()
-        self.cam_runner.cancel()
         self.grid.shutdown(timeout_ms)
