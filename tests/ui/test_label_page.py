@@ -164,3 +164,37 @@ def _grab(widget, tmp_path):
         for _ in range(3):
             QApplication.processEvents()
         widget.grab().save(str(Path("/tmp") / f"label_page_{w}.png"))
+
+
+def test_a_cancelled_refit_stops_the_chain_and_an_engine_error_is_shown(qtbot, fake_engine, world):
+    from tlstudio.errors import DataError
+
+    data, pool, run_dir = world
+    answers = iter([RetrainResult(0.0, 0, ("ants", "bees"), "diverse", cancelled=True),
+                    DataError(f"{data}: the learning curve needs a validation split. Received: 0 validation images")])
+
+    def retrain(config):
+        answer = next(answers)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    fake_engine.register(RetrainConfig, retrain)
+    state = AppState(DataConfig(root=str(data)))
+    errors = []
+    state.error_reported.connect(lambda message, details: errors.append(message))
+    page = LabelPage(state)
+    qtbot.addWidget(page)
+    page.source.pool_edit.setText(str(pool))
+    page.source.run_combo.setCurrentText(str(run_dir))
+    assert page.suggest()
+    qtbot.waitUntil(lambda: not page.runner.is_running() and "cancelled" in page.controls.status.text(), timeout=10_000)
+    assert page.record.curve() == [] and not any(isinstance(c, SuggestConfig) for _, c in fake_engine.calls)
+    assert page.suggest()  # no point yet: it refits again, and the engine refuses
+    qtbot.waitUntil(lambda: bool(errors), timeout=10_000)
+    assert "needs a validation split" in errors[0] and "validation split" in page.controls.status.text()
+    assert not page.grid.cards
+    page.shutdown()
+    controller = project_controller(state)
+    controller._autosave_timer.stop()
+    controller.discard_own_autosave()

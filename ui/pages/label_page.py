@@ -107,14 +107,18 @@ class LabelPage(QWidget):
     # ------------------------------------------------------------------ the loop
 
     def suggest(self) -> bool:
-        """Start the next batch (refitting first when the loop has no curve yet); False when it cannot start."""
+        """Start the next batch (refitting first when the last round has no point yet); False when it cannot start."""
         if self.runner.is_running():
             return False
+        self._after_refit_suggest = True
         if not self._take_form():
             return False
         if self.record.baseline is None and not self.record.rounds:
             return self._start("label_retrain", label_jobs.retrain_config(self.state, self.record),
                                "Fitting the run's head on the dataset as it is (the curve's first point)…")
+        if self.record.rounds and self.record.rounds[-1].val_accuracy is None:  # a refit cancelled, or the app killed
+            return self._start("label_retrain", label_jobs.retrain_config(self.state, self.record),
+                               "Refitting the head on the last applied batch first…")
         return self._start("label_suggest", label_jobs.suggest_config(self.state, self.record),
                            f"Ranking {self.record.pool} with {self.record.strategy}…")
 
@@ -247,6 +251,7 @@ class LabelPage(QWidget):
     def _record_refit(self, result: RetrainResult) -> None:
         if result.cancelled:
             self.controls.status.setText("Refit cancelled; the batch stays applied (Suggest batch refits first).")
+            self._after_refit_suggest = False
             return
         if self.record.rounds:
             last = self.record.rounds[-1]
