@@ -144,6 +144,11 @@ def test_the_loop_comes_back_from_the_project(qtbot, page, world):
     assert other.restore_from_project()
     assert other.actions.curve.curve == page.record.curve() and other.source.pool() == page.record.pool
     other.shutdown()
+    # "Train a full run": the run's model and settings on the grown dataset, with fine-tuning when asked.
+    assert not page.promote(4)  # no main window here: the settings are set, the run is started on the Train page
+    assert page.state.train_config.fine_tune_epochs == 4
+    assert page.state.data_config.train_only == page.record.targets() and len(page.record.targets()) == 1
+    assert page.state.model_config.backbone == "vgg16" and "Train page" in page.controls.status.text()
 
 
 def test_bad_folders_are_named_and_nothing_starts(qtbot, page, fake_engine, tmp_path):
