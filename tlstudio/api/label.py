@@ -14,6 +14,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
+from tlstudio.api.audit import AuditConfig
 from tlstudio.config import DataConfig
 from tlstudio.errors import ConfigError
 from tlstudio.options import check_options, option
@@ -23,6 +24,8 @@ STRATEGIES = ("uncertainty", "diverse", "random")
 candidates, then greedy k-centre on the embeddings. ``random``: a seeded shuffle (for comparison)."""
 
 DEFAULT_BATCH = 24
+_AUDIT = AuditConfig()
+"""The dataset audit's duplicate thresholds are the loop's: one rule for a copy."""
 
 
 def _check_text(value: Any, name: str) -> None:
@@ -70,8 +73,8 @@ class SuggestConfig:
     exclude: tuple[str, ...] = ()
     head_file: str = ""
     head_classes: tuple[str, ...] = ()
-    near_similarity: float = 0.98
-    phash_distance: int = 6
+    near_similarity: float = _AUDIT.near_similarity
+    phash_distance: int = _AUDIT.phash_distance
     batch_size: int = 32
     cache_dir: str = ""
 

@@ -64,3 +64,19 @@ def test_retrain_adds_labelled_images_to_training_and_scores_validation(loop, tm
                                                 head_classes=result.class_names))
     right = [s for s in rescored.suggestions if s.suggested in s.path]
     assert len(right) == len(rescored.suggestions)
+
+
+def test_the_configs_round_trip_through_json_and_name_a_bad_field():
+    from tlstudio.config import from_json, to_json
+    from tlstudio.errors import ConfigError
+
+    suggest = SuggestConfig(pool="/p", run_dir="/r", n=16, strategy="random", labelled=(("/p/a.jpg", "ants"),), exclude=("/p/b.jpg",))
+    assert from_json(SuggestConfig, to_json(suggest)) == suggest
+    retrain = RetrainConfig(run_dir="/r", pool="/p", labelled=(("/p/a.jpg", "ants"),), head_file="/h/round-1.keras")
+    assert from_json(RetrainConfig, to_json(retrain)) == retrain
+    with pytest.raises(ConfigError, match="strategy must be one of .*Received: 'smart'"):
+        SuggestConfig(pool="/p", run_dir="/r", strategy="smart")
+    with pytest.raises(ConfigError, match=r"n must be within \[1, 1000\]. Received: n=0"):
+        SuggestConfig(pool="/p", run_dir="/r", n=0)
+    with pytest.raises(ConfigError, match="pool must be a folder path. Received: pool=''"):
+        SuggestConfig(pool="", run_dir="/r")
