@@ -104,16 +104,18 @@ def features(run: RunModel, paths: Sequence[str], *, batch_size: int, cache_dir:
              cancel: CancelToken, label: str) -> np.ndarray | None:
     """The run's head input for ``paths`` (pooled vectors, or maps for a flatten head); None when cancelled."""
     from tlstudio.api.dataset import Item
+    from tlstudio.model_cache import model_lock
     from tlstudio.training.features import cached_features
 
     if not paths:
         return np.zeros((0, 0), np.float32)
     model = run.config.model
-    cached = cached_features(
-        [Item(p, 0) for p in paths], backbone=model.backbone, weights=model.weights, image_size=model.image_size,
-        pooling=model.head.pooling, model=run.model, weights_id=run.weights_id, batch_size=batch_size,
-        cache_dir=cache_dir or None, sink=sink, cancel=cancel, split=label,
-    )
+    with model_lock(run.model):  # the engine's cached model: one job runs it at a time
+        cached = cached_features(
+            [Item(p, 0) for p in paths], backbone=model.backbone, weights=model.weights, image_size=model.image_size,
+            pooling=model.head.pooling, model=run.model, weights_id=run.weights_id, batch_size=batch_size,
+            cache_dir=cache_dir or None, sink=sink, cancel=cancel, split=label,
+        )
     return None if cached is None else np.asarray(cached.features, np.float32)
 
 
@@ -133,10 +135,12 @@ def predict_head(run: RunModel, x: np.ndarray, head_file: str = "") -> np.ndarra
     if head_file:
         head = keras.models.load_model(head_file, compile=False)
         return predict(head, as_maps(x))
+    from tlstudio.model_cache import model_lock
     from tlstudio.training.features import fit_model
 
-    on_features = fit_model(find_head(run.model), run.config.model.head.pooling)
-    return predict(on_features, x)
+    with model_lock(run.model):
+        on_features = fit_model(find_head(run.model), run.config.model.head.pooling)
+        return predict(on_features, x)
 
 
 def as_maps(x: np.ndarray) -> np.ndarray:
