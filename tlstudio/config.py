@@ -108,6 +108,10 @@ class DataConfig:
             every split: the project's exclusion list. The files are untouched.
         relabel: ``(path, class name)`` pairs: the image counts under that
             class wherever it lies (the project's label overrides).
+        train_only: Images (absolute paths as the scan reports them) that
+            always go to the training split and do not count when the other
+            files are split: the images the Label page added, so validation
+            keeps the same files from one labelling round to the next.
     """
 
     root: str = option("", label="Dataset", help="dataset folder: DATA/<class>/* or DATA/{train,val,test}/<class>/*")
@@ -118,9 +122,12 @@ class DataConfig:
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     exclude: tuple[str, ...] = ()
     relabel: tuple[tuple[str, str], ...] = ()
+    train_only: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         _check_decisions(self.exclude, self.relabel)
+        for i, path in enumerate(self.train_only):
+            _check(isinstance(path, str) and bool(path), f"train_only[{i}] must be an image path. Received: {path!r}")
         if isinstance(self.seed, int):
             _check_seed(self.seed)  # its wording comes first: older files and tests rely on it
         check_options(self)

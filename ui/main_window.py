@@ -109,7 +109,7 @@ class MainWindow(QMainWindow):
         self.navigator.setObjectName("Navigator")
         self.navigator.setIconSize(QSize(22, 22))
         self.navigator.setSpacing(2)
-        self.navigator.setToolTip("Workflow steps (Ctrl+1 … Ctrl+6)")
+        self.navigator.setToolTip(f"Workflow steps (Ctrl+1 … Ctrl+{len(PAGES)})")
         self.navigator.setAccessibleName("Workflow steps")
         self.stack = QStackedWidget()
         self.stack.setObjectName("PageStack")
@@ -172,14 +172,14 @@ class MainWindow(QMainWindow):
         for key, _t, _d in PAGES:
             if key not in self.pages:
                 self.pages[key]
-                QTimer.singleShot(0, self._build_next_page)  # let the window paint in between
+                QTimer.singleShot(0, self, self._build_next_page)  # let the window paint in between (dropped once it is deleted)
                 return
 
     def showEvent(self, event) -> None:  # noqa: N802 - Qt API
         super().showEvent(event)
         if not self._shown_once:
             self._shown_once = True
-            QTimer.singleShot(0, self._build_next_page)
+            QTimer.singleShot(0, self, self._build_next_page)
 
     def _build_actions(self) -> None:
         self.open_action = QAction(icon("folder"), "&Open folder…", self)

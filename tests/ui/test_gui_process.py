@@ -3,7 +3,8 @@
 A fresh GUI process (the app's MainWindow, offscreen) is driven through a
 whole workflow: open a dataset, list the Model page's layers, train a short
 run, evaluate it, test one image with Grad-CAM, inspect the model with
-filters and Grad-CAM, and export it with verification. Afterwards
+filters and Grad-CAM, export it with verification, and label one batch of an
+unsorted folder on the Label page (suggest, keys, apply, refit). Afterwards
 ``tensorflow`` and ``keras`` must be absent from the GUI's ``sys.modules``
 and no TensorFlow library mapped in its memory; and no Qt library may be
 mapped in the engine process.
@@ -130,6 +131,25 @@ export.start_export()
 wait(idle(export.runner), "export")
 steps["exported"] = sorted(export.last_result.files) if export.last_result is not None else None
 
+# Label page: an unsorted folder, one batch labelled with the keys, filed and refitted
+from PySide6.QtTest import QTest
+pool = generate_sample_dataset(work / "pool", per_class=3, size=32, seed=9)
+label = window.pages["label"]
+window.show_page("label")
+label.source.pool_edit.setText(str(pool))
+label.source.run_combo.setCurrentText(os.path.dirname(window.state.model_path))
+label.source.batch_spin.setValue(4)
+label.suggest()
+wait(lambda: len(label.grid.cards) == 4 and idle(label.runner)(), "labelling batch")
+label.grid.setFocus()
+for card in label.grid.cards:
+    QTest.keyClick(label.grid, "1")
+label.apply_batch()
+wait(lambda: len(label.record.curve()) == 2 and idle(label.runner)(), "refit after the batch")
+wait(idle(label.runner), "the next batch")
+steps["label_curve"] = len(label.record.curve())
+steps["label_filed"] = all(os.path.isfile(p.target) for p in label.record.rounds[0].batch.placed)
+
 engine_pid = client.server.pid
 with open("/proc/self/maps", encoding="utf-8") as fh:
     gui_maps = fh.read()
@@ -169,6 +189,7 @@ def test_a_whole_workflow_keeps_tensorflow_out_of_the_gui_and_qt_out_of_the_engi
     assert steps["model_layers"] > 10 and steps["model_path"].endswith("model.keras")
     assert steps["evaluate_overlay"] and steps["inspect_gradcam"] and steps["inspect_rows"] > 20, steps
     assert steps["exported"] == ["keras"], steps
+    assert steps["label_curve"] == 2 and steps["label_filed"], steps
     assert report["engine_maps_tensorflow"], "the engine process did not do the TensorFlow work"
     assert report["gui_modules"] == [], f"TensorFlow/Keras modules in the GUI process: {report['gui_modules'][:10]}"
     assert not report["gui_maps_tensorflow"], "a TensorFlow library is mapped in the GUI process"

@@ -43,7 +43,7 @@ __all__ = [
     "FS_ERRORS", "UsageError", "build_parser", "error", "main", "one_line",
 ]
 
-COMMANDS = ("scan", "sample", "train", "predict", "export", "inspect", "evaluate", "report", "cache", "probe", "sweep", "audit")
+COMMANDS = ("scan", "sample", "train", "predict", "export", "inspect", "evaluate", "report", "cache", "probe", "sweep", "audit", "label")
 """Sub-command module names, in the order ``--help`` lists them."""
 
 FS_ERRORS = "tlstudio-surrogateescape"

@@ -253,7 +253,8 @@ def _current_split(report: ValidationReport, split_key: str, manifest: SplitMani
     return assign_new_file(manifest.seed, class_name, rel_in_class, manifest.val_fraction, manifest.test_fraction)
 
 
-def reconcile(manifest: SplitManifest, report: ValidationReport, *, assign_new: bool, seed: int | None = None) -> Reconciled:
+def reconcile(manifest: SplitManifest, report: ValidationReport, *, assign_new: bool, seed: int | None = None,
+              train_only: frozenset[str] = frozenset()) -> Reconciled:
     """Apply a stored split to a fresh validation report of the same dataset.
 
     Args:
@@ -262,6 +263,8 @@ def reconcile(manifest: SplitManifest, report: ValidationReport, *, assign_new: 
         assign_new: Place new files with :func:`~tlstudio.data.split.assign_new_file`
             (a resume); False leaves them out (an evaluation).
         seed: Recorded in the returned data (default: the manifest's).
+        train_only: New files that go to training, not where their hash would
+            place them (``DataConfig.train_only``: the images the Label page added).
 
     Returns:
         The :class:`Reconciled` split.
@@ -294,7 +297,8 @@ def reconcile(manifest: SplitManifest, report: ValidationReport, *, assign_new: 
                         pass  # gone since the scan: it is still counted where it was; its read reports it
                     out[split].append(Item(path, label[class_name]))
                 elif assign_new:
-                    split = _current_split(report, split_key if split_key != SPLIT_ALL else "train", manifest, class_name, os.path.relpath(path, class_dir))
+                    split = "train" if path in train_only else _current_split(
+                        report, split_key if split_key != SPLIT_ALL else "train", manifest, class_name, os.path.relpath(path, class_dir))
                     new[split] += 1
                     out[split].append(Item(path, label[class_name]))
                     added[split].append(_entry(path, report.root, class_name))
@@ -432,7 +436,7 @@ def prepare_from_manifest(
     from tlstudio.data.prepare import honour_decisions
 
     report = honour_decisions(report, data_config, sink)  # the project's exclusions and label overrides
-    result = reconcile(manifest, report, assign_new=assign_new)
+    result = reconcile(manifest, report, assign_new=assign_new, train_only=frozenset(data_config.train_only))
     _check_same_dataset(manifest, report, result)
     for message in result.messages:
         sink(LogMessage(message, "warning"))

@@ -126,7 +126,9 @@ def split_items(report: ValidationReport, data_config: DataConfig) -> SplitResul
 
     Args:
         report: Result of :func:`tlstudio.data.validate_files`.
-        data_config: Supplies ``val_fraction``, ``test_fraction`` and ``seed``.
+        data_config: Supplies ``val_fraction``, ``test_fraction`` and ``seed``;
+            its ``train_only`` images go to training and are left out when
+            the other files are split, so adding them moves no other file.
 
     Returns:
         A :class:`SplitResult` with items ordered by class then path, counts per
@@ -137,20 +139,26 @@ def split_items(report: ValidationReport, data_config: DataConfig) -> SplitResul
     """
     names = report.class_names
     scan = report.scan
+    train_only = set(data_config.train_only)
     out: dict[str, list[Item]] = {s: [] for s in SPLITS}
     for label, name in enumerate(names):
         if report.layout == LAYOUT_PRESPLIT:
             parts = {s: list(report.valid.get(s, {}).get(name, ())) for s in SPLITS}
             if "val" not in report.valid and data_config.val_fraction > 0 and parts["train"]:
                 train_dir = scan.class_dir("train", name)
-                train, val, _ = _split_class(tuple(parts["train"]), train_dir, name, data_config, data_config.val_fraction, 0.0)
-                parts["train"], parts["val"] = train, val
+                forced = [p for p in parts["train"] if p in train_only]
+                rest = tuple(p for p in parts["train"] if p not in train_only)
+                train, val, _ = (_split_class(rest, train_dir, name, data_config, data_config.val_fraction, 0.0)
+                                 if rest else ([], [], []))
+                parts["train"], parts["val"] = train + forced, val
         else:
             paths = report.valid.get(SPLIT_ALL, {}).get(name, ())
+            forced = [p for p in paths if p in train_only]
+            paths = tuple(p for p in paths if p not in train_only)
             train, val, test = _split_class(
                 paths, scan.class_dir(SPLIT_ALL, name), name, data_config, data_config.val_fraction, data_config.test_fraction
-            )
-            parts = {"train": train, "val": val, "test": test}
+            ) if paths or not forced else ([], [], [])  # a class made of labelled images only: all of it trains
+            parts = {"train": train + forced, "val": val, "test": test}
         for split in SPLITS:
             out[split].extend(Item(path, label) for path in sorted(parts[split]))
 

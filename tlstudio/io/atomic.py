@@ -249,6 +249,42 @@ def atomic_write_bytes(path: PathLike, data: BytesLike | Iterable[BytesLike], *,
     return final
 
 
+def atomic_write_new(path: PathLike, data: BytesLike | Iterable[BytesLike], *, fsync: bool = True) -> Path:
+    """Write ``data`` to ``path`` atomically, only when no file is there: never replaces one.
+
+    Like :func:`atomic_write_bytes`, but the finished temporary is committed
+    with a hard link, which fails when ``path`` exists (a file that appeared
+    while writing included), so an image already in a dataset is never overwritten.
+
+    Raises:
+        FileExistsError: ``path`` exists (nothing was written).
+        OSError: see :func:`atomic_write_bytes`.
+    """
+    final = Path(path)
+    if os.path.lexists(final):
+        raise FileExistsError(errno.EEXIST, "a file is already there", str(final))
+    fd, temp = _new_temp(final, "")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            _set_mode(fh.fileno(), final)
+            for chunk in [data] if isinstance(data, (bytes, bytearray, memoryview)) else data:
+                fh.write(chunk)
+            fh.flush()
+            if fsync:
+                os.fsync(fh.fileno())
+        try:
+            os.link(temp, final)
+        except OSError as exc:
+            if exc.errno == errno.EEXIST or os.path.lexists(final):
+                raise FileExistsError(errno.EEXIST, "a file is already there", str(final)) from exc
+            os.rename(temp, final)  # no hard links on this file system: checked just above
+        if fsync:
+            fsync_dir(final.parent)
+    finally:
+        remove_path(temp)
+    return final
+
+
 def atomic_write_text(path: PathLike, text: str, encoding: str = "utf-8", *, fsync: bool = True) -> Path:
     """Write ``text`` to ``path`` atomically (line endings written as given, ``\\n`` stays ``\\n``).
 

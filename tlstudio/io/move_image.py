@@ -1,4 +1,4 @@
-"""Move one image into another class folder, never overwriting and never deleting.
+"""Move or copy one image into a class folder, never overwriting and never deleting.
 
 The dataset audit's "Relabel" may move a file from its class folder to the
 suggested one after the user confirmed both full paths
@@ -14,6 +14,11 @@ record of itself to the cache (``moves/``), removed when the move is done;
 move whose two names are still the same file (and drops a record whose move
 never linked), so the image ends in exactly one class.
 
+The Label page files images from an unsorted folder into a class folder:
+:func:`copy_image` (its default) writes the copy through the atomic writer
+(:func:`tlstudio.io.atomic.atomic_write_new`, which never replaces a file),
+:func:`move_image` moves it. :func:`free_name` picks the name.
+
 This module is light: no TensorFlow, no Qt.
 """
 
@@ -26,7 +31,7 @@ import os
 from pathlib import Path
 
 from tlstudio.errors import DataError
-from tlstudio.io.atomic import atomic_write_json, fsync_dir
+from tlstudio.io.atomic import atomic_write_json, atomic_write_new, fsync_dir
 from tlstudio.paths import cache_dir
 
 JOURNAL = "moves"
@@ -179,3 +184,51 @@ def finish_interrupted_moves(root: str | os.PathLike) -> list[str]:
             continue
         _drop(record)
     return messages
+
+
+def free_name(folder: str | os.PathLike, name: str) -> Path:
+    """``folder/name``, or ``folder/stem-1.ext``, ``-2``… when that name is taken."""
+    folder = Path(folder)
+    target = folder / name
+    stem, suffix = Path(name).stem, Path(name).suffix
+    n = 1
+    while os.path.lexists(target):
+        target = folder / f"{stem}-{n}{suffix}"
+        n += 1
+    return target
+
+
+def _chunks(path: Path):
+    with open(path, "rb") as fh:
+        yield from iter(lambda: fh.read(1 << 20), b"")
+
+
+def copy_image(source: str | os.PathLike, folder: str | os.PathLike) -> Path:
+    """Copy ``source`` into ``folder`` under its own name, or a free one (:func:`free_name`).
+
+    The folder is created when missing. The copy is written through the
+    atomic writer and committed only where no file is (a name taken in the
+    meantime gets the next free name), so nothing is ever overwritten and a
+    crash leaves either the whole copy or none.
+
+    Returns:
+        Where the copy is.
+
+    Raises:
+        DataError: the source is missing or the folder is not writable (names both paths).
+    """
+    src = Path(source)
+    if not src.is_file():
+        raise DataError(f"{src}: expected an image file to copy into {folder}. Received: no such file")
+    try:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        for _ in range(100):
+            target = free_name(folder, src.name)
+            try:
+                return atomic_write_new(target, _chunks(src))
+            except FileExistsError:
+                continue  # taken while we wrote: try the next free name
+    except OSError as exc:
+        raise DataError(f"could not copy {src} into {folder}: expected a writable dataset folder. "
+                        f"Received: {exc.strerror or exc}") from exc
+    raise DataError(f"could not copy {src} into {folder}: every free name was taken while writing. Received: 100 attempts")

@@ -56,6 +56,9 @@ JOBS: dict[str, str] = {
     "export_formats": "tlstudio.jobs.export:export_formats",
     # File menu
     "report": "tlstudio.jobs.report:report",
+    # Label page
+    "label_suggest": "tlstudio.jobs.label:suggest",
+    "label_retrain": "tlstudio.jobs.label:retrain",
 }
 """Job name -> ``"tlstudio.module:function"``. The only work the engine process runs."""
 

@@ -43,6 +43,7 @@ from tlstudio.io.atomic import atomic_write_text
 from tlstudio.training.safe_delete import delete_run_folder, deletable_run_folder
 from tlstudio.project.analysis_records import MapRecord, ProbeRecord, read_record
 from tlstudio.project.audit_record import AuditRecord
+from tlstudio.project.label_record import LabelRecord
 from tlstudio.project.autosave import PROJECT_SUFFIX, SESSION_ID, autosave_path, discard_autosave, recover
 from tlstudio.project.migrations import SCHEMA_VERSION, migrate
 from tlstudio.project.runs import RunComparison, RunRecord, config_diff, history_curves, utc_now
@@ -126,6 +127,8 @@ class Project:
         self.map: MapRecord | None = None
         self.sweep_folder = ""
         self.record_problems: list[str] = []
+        self.label: LabelRecord | None = None
+        self.label_problem = ""
 
     @property
     def damaged_runs(self) -> list[RunRecord]:
@@ -138,6 +141,9 @@ class Project:
         problems = [f"Run {r.id} is damaged: {r.damaged}" for r in self.damaged_runs]
         if self.audit_problem:
             problems.append(f"The last audit's record is damaged and was dropped (run the audit again): {self.audit_problem}")
+        if self.label_problem:
+            problems.append(f"The labelling rounds' record is damaged and was dropped (the filed images are in "
+                            f"the dataset): {self.label_problem}")
         return problems + self.record_problems
 
     # ----------------------------------------------------------------- create / load / save
@@ -184,6 +190,7 @@ class Project:
             **({"map": self.map.to_dict()} if self.map is not None else {}),
             **({"sweep_folder": self.sweep_folder} if self.sweep_folder else {}),
             **({"model_card": self.model_card.to_dict()} if not self.model_card.empty else {}),
+            **({"label": self.label.to_dict()} if self.label is not None else {}),
         }
 
     @classmethod
@@ -246,6 +253,12 @@ class Project:
             project.record_problems.append(f"The last embedding map's record is damaged and was dropped (compute the map again): {problem}")
         folder = current.get("sweep_folder")
         project.sweep_folder = folder if isinstance(folder, str) else ""
+        if current.get("label") is not None:
+            try:
+                project.label = LabelRecord.from_dict(current["label"], where)
+            except ProjectError as exc:  # the project still opens, and says so
+                logger.warning("dropped the damaged labelling record of %s: %s", where, exc)
+                project.label_problem = str(exc)
         return project
 
     @classmethod
@@ -354,6 +367,14 @@ class Project:
         side = autosave_path(self.path, self.session)
         _write_project_file(side, json.dumps(self.to_dict(), indent=2, allow_nan=True))
         return side
+
+    # ----------------------------------------------------------------- labelling loop
+
+    def set_label(self, record: LabelRecord | None) -> None:
+        """Keep ``record`` as the labelling loop (None forgets it) and mark the project dirty."""
+        self.label = record
+        self.label_problem = ""
+        self.dirty = True
 
     # ----------------------------------------------------------------- audit
 

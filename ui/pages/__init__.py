@@ -16,6 +16,7 @@ PAGES: tuple[tuple[str, str, str], ...] = (
     ("evaluate", "Evaluate", "Validation accuracy and per-class figures of the best model."),
     ("inspect", "Inspect", "Layers, filters, activations and Grad-CAM of the trained model."),
     ("export", "Export", "Save the model as .keras, SavedModel, TFLite or ONNX."),
+    ("label", "Label", "Grow the dataset from an unsorted folder, the images the model is least sure about first."),
 )
 """The steps of the workflow, in order."""
 

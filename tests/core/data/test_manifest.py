@@ -181,3 +181,22 @@ def test_evaluate_and_resume_use_the_stored_split(tmp_path):
     assert {p for p in train_before} <= {p for p, (s, _) in after.items() if s == "train"}
     assert sum(1 for p in after if "/new_" in p) == 9
     assert any("were added" in e.message for e in events if isinstance(e, LogMessage))
+
+
+def test_images_the_label_page_added_go_to_train_in_the_manifest_and_on_resume(tmp_path):
+    root = _make(tmp_path / "d")
+    config = DataConfig(root=str(root), val_fraction=0.3, seed=4)
+    manifest = manifest_from_data(prepare_data(config), config)
+    _make(root, per_class=6, start=100)
+    added = tuple(sorted(str(p) for c in CLASSES for p in (root / c).glob(f"{c}_1*.png")))
+    pinned = DataConfig(root=str(root), val_fraction=0.3, seed=4, train_only=added)
+    # A new run's manifest (what Evaluate and Resume read back) has them in train, and the old split unchanged.
+    fresh = manifest_from_data(prepare_data(pinned), pinned)
+    split_of = {e.path: split for split, entries in fresh.splits.items() for e in entries}
+    assert all(split_of[str(Path(p).relative_to(root))] == "train" for p in added)
+    assert {e.path for e in fresh.splits["val"]} == {e.path for e in manifest.splits["val"]}
+    # A resumed run places new files by their hash, except these.
+    hashed = _splits(reconcile(manifest, _report(root), assign_new=True).data)
+    assert any(hashed[p] != "train" for p in added)  # without train_only some land in val
+    resumed = _splits(reconcile(manifest, _report(root), assign_new=True, train_only=frozenset(added)).data)
+    assert all(resumed[p] == "train" for p in added)
