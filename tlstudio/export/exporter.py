@@ -276,7 +276,7 @@ def export_model(
             if cancel.cancelled:
                 raise _Cancelled
             model_json = _model_json(served, class_names, meta, formats, targets, parity, agreement, tolerances, n_images)
-            model_json = merge_previous(model_json, previous, out_dir)
+            model_json = merge_previous(model_json, previous, stage)  # what the new folder keeps (not another model's files)
             model_json["labels_file"] = targets["labels"].name
             atomic_write_text(stage / targets["labels"].name, labels_text(class_names))
             atomic_write_json(stage / targets["metadata"].name, model_json, default=str)
