@@ -117,11 +117,20 @@ CHILD = textwrap.dedent(
 
 
 def _run(code: str, *args: str) -> list[str]:
+    """Run a child, printing its sample lines as they come; its output lines."""
     env = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": ""}
-    proc = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, env=env, cwd=ROOT)
-    if proc.returncode != 0:
-        raise SystemExit(f"child failed (exit {proc.returncode}):\n{proc.stderr[-3000:]}")
-    return proc.stdout.splitlines()
+    with tempfile.TemporaryFile("w+") as err:
+        proc = subprocess.Popen([sys.executable, "-c", code, *args], stdout=subprocess.PIPE, stderr=err, text=True, env=env, cwd=ROOT)
+        lines = []
+        for line in proc.stdout:
+            line = line.rstrip("\n")
+            lines.append(line)
+            if line.startswith("  "):
+                print(line, flush=True)
+        if proc.wait() != 0:
+            err.seek(0)
+            raise SystemExit(f"child failed (exit {proc.returncode}):\n{err.read()[-3000:]}")
+    return lines
 
 
 def _growth(samples: list[list[float]], warm: int) -> tuple[float, float, float]:
@@ -136,15 +145,14 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=80)
     parser.add_argument("--models", type=int, default=5)
+    parser.add_argument("--modes", nargs="+", default=["baseline", "tlstudio"], choices=["baseline", "tlstudio"],
+                        help="which children to run (both by default; the ratio needs both)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-model-cache-") as tmp:
         _run(SETUP, tmp, str(args.models))
         results = {}
-        for mode in ("baseline", "tlstudio"):
+        for mode in args.modes:
             lines = _run(CHILD, mode, tmp, str(args.jobs), str(args.models))
-            for line in lines:
-                if line.startswith("  "):
-                    print(line)
             results[mode] = json.loads(next(line for line in lines if line.startswith("RESULT "))[7:])
     print(f"\n{args.jobs} predict jobs cycling {args.models} models (LRU of 3), RSS after the first {args.models} jobs -> at the end:")
     per_job = {}
@@ -152,6 +160,8 @@ def main() -> int:
         start, end, slope = _growth(samples, args.models)
         per_job[mode] = slope
         print(f"  {mode:9s} {start:7.0f} MB -> {end:7.0f} MB   growth {end - start:+7.0f} MB, {slope:+6.2f} MB per job")
+    if len(per_job) < 2:
+        return 0
     base, ours = per_job["baseline"], per_job["tlstudio"]
     if base > 0.5:
         print(f"  growth per job, tlstudio / hand-written Keras: {ours / base:.2f}")

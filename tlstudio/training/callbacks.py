@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import math
+import errno
 import os
 import time
 import warnings
@@ -79,7 +80,7 @@ def save_weights(model, path: str, epochs: int | None = None) -> None:
             :data:`~tlstudio.run_folders.WEIGHTS_EPOCHS_ATTR` so that a
             resume can check ``history.json`` against the weights.
     """
-    from tlstudio.training.disk_space import check_free, checkpoint_needs, release_h5
+    from tlstudio.training.disk_space import DiskFullError, check_free, checkpoint_needs, release_h5
 
     # Refused before h5py starts: on a full disk it fails half way and leaves HDF5 handles that crash the exit.
     check_free(os.path.dirname(os.path.abspath(path)), checkpoint_needs(path, model), f"the checkpoint {os.path.basename(path)}")
@@ -91,8 +92,15 @@ def save_weights(model, path: str, epochs: int | None = None) -> None:
 
                 with h5py.File(tmp, "a") as fh:
                     fh.attrs[WEIGHTS_EPOCHS_ATTR] = int(epochs)
-        except BaseException:
+        except BaseException as exc:
             release_h5(tmp)  # the disk filled during the write
+            if isinstance(exc, OSError) and (exc.errno == errno.ENOSPC or "No space left" in str(exc)):
+                raise DiskFullError(
+                    errno.ENOSPC,
+                    f"the disk of {os.path.dirname(os.path.abspath(path))} filled up while the checkpoint "
+                    f"{os.path.basename(path)} was written; the previous one is kept. Free some space, then resume the run. "
+                    f"Received: No space left on device",
+                ) from exc
             raise
 
 

@@ -62,7 +62,7 @@ from tlstudio.training import features as feature_cache
 from tlstudio.training import head_norm
 from tlstudio.training import result as results
 from tlstudio.training import saveguard
-from tlstudio.training.disk_space import MARGIN_BYTES, check_free, file_size, resume_needs, weights_bytes
+from tlstudio.training.disk_space import MARGIN_BYTES, DiskFullError, check_free, file_size, resume_needs, weights_bytes
 from tlstudio.training.callbacks import (
     CancelCallback,
     CheckpointCallback,
@@ -93,6 +93,8 @@ def default_run_dir(config: RunConfig) -> Path:
 def _one_line(exc: BaseException) -> str:
     if isinstance(exc, TlStudioError):
         return str(exc)
+    if isinstance(exc, DiskFullError):  # its message is written for people: no "[Errno 28]"
+        return str(exc.strerror)
     text = str(exc).strip().splitlines()
     first = text[0] if text else ""
     return f"training failed: {type(exc).__name__}: {first}" if first else f"training failed: {type(exc).__name__}"
