@@ -26,7 +26,7 @@ def _image(path: Path, channel: int, rng: np.random.Generator) -> None:
     Image.fromarray(arr).save(path)
 
 
-def make_manifest_run(base: Path, *, train_per_class: int = 4, val_per_class: int = 3, model=None) -> Path:
+def make_manifest_run(base: Path, *, train_per_class: int = 4, val_per_class: int = 3, model=None, with_model: bool = True) -> Path:
     """``base/run`` (model.keras, run_config.json with one excluded training image, split_manifest.json) and ``base/data``.
 
     Training images are ``<class>/train_<i>.png``, validation ``<class>/val_<i>.png``;
@@ -44,7 +44,8 @@ def make_manifest_run(base: Path, *, train_per_class: int = 4, val_per_class: in
                 splits[split].append(ManifestEntry(rel, name, int(st.st_size), int(st.st_mtime_ns)))
     run_dir = base / "run"
     run_dir.mkdir(parents=True)
-    (model or train_tiny_model(build_tiny_model())).save(run_dir / "model.keras")
+    if with_model:
+        (model or train_tiny_model(build_tiny_model())).save(run_dir / "model.keras")
     excluded = str(data / "ants" / "train_0.png")
     run_config = RunConfig(
         data=DataConfig(root=str(data), exclude=(excluded,)),
