@@ -48,7 +48,6 @@ from tlstudio.export.certify_step import certificate_summary, certify_step
 from tlstudio.export.quantize import INT8_FORMAT
 from tlstudio.export.run_source import NUM_VERIFY_IMAGES, CertifySet, calibration_for, certify_set, run_metadata, validation_images
 from tlstudio.export.writers import WRITERS
-from tlstudio.api.certificate import CERTIFICATE_FILE
 from tlstudio.io.model_files import find_keras_model, load_keras_model, read_json
 
 __all__ = ["WRITERS", "export_model", "export_run", "run_metadata", "synthetic_images", "validation_images"]
@@ -76,7 +75,7 @@ def _check_targets(targets: Mapping[str, Path], overwrite: bool) -> None:
     out_dir = next(iter(targets.values())).parent
     if out_dir.exists() and not out_dir.is_dir():
         raise ExportError(f"The destination {out_dir} is a file, not a folder.", path=str(out_dir))
-    shared = {targets.get("labels"), targets.get("metadata")}
+    shared = {targets.get("labels"), targets.get("metadata"), targets.get("certificate")}
     mergeable = is_export_metadata(read_json(out_dir / "model.json"))  # earlier export: model.json is merged, not lost
     existing = [p for p in targets.values() if p.exists() and not (mergeable and p in shared)]
     if existing and not overwrite:
@@ -264,7 +263,7 @@ def export_model(
                               "float_ops": list(float_ops.get(INT8_FORMAT, ()))}
     if failed:
         model_json["failed"] = dict(failed)
-    certificate_path = out_dir / CERTIFICATE_FILE
+    certificate_path = targets["certificate"]
     if certificate is not None:
         model_json.update(certificate_summary(certificate, export_cfg.drop_threshold))
     model_json = merge_previous(model_json, previous, out_dir)

@@ -12,6 +12,7 @@ import importlib.util
 import tempfile
 from pathlib import Path
 
+from tlstudio.api.certificate import CERTIFICATE_FILE
 from tlstudio.config import EXPORT_FORMATS
 
 FORMAT_LABELS = {
@@ -51,7 +52,7 @@ METADATA_FILE = "model.json"
 
 
 def target_paths(out_dir: str | Path, name: str, formats: tuple[str, ...] | list[str]) -> dict[str, Path]:
-    """Final paths an export writes, keyed by format, plus ``"labels"`` and ``"metadata"``.
+    """Final paths an export writes, keyed by format, plus ``"labels"``, ``"metadata"`` and ``"certificate"``.
 
     Args:
         out_dir: Destination folder.
@@ -73,6 +74,7 @@ def target_paths(out_dir: str | Path, name: str, formats: tuple[str, ...] | list
     paths = {fmt: out / names[fmt] for fmt in formats}
     paths["labels"] = out / LABELS_FILE
     paths["metadata"] = out / METADATA_FILE
+    paths["certificate"] = out / CERTIFICATE_FILE
     return paths
 
 
