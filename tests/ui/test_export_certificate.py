@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor
 
 from tlstudio.api.certificate import ClassCertificate, Disagreement, ExportCertificate, FormatCertificate, Latency
@@ -104,7 +105,12 @@ def test_certificate_table_marks_class_drops_and_the_grid_compares_top3(qtbot, p
     grid = page.disagreements
     assert grid.format_combo.currentData() == "tflite_int8" and grid.thumbs.rowCount() == 3
     assert "3 of 9" in grid.count_label.text()
-    grid.show_index(grid.thumbs.index(1, 0))
+    page.show()
+    qtbot.waitExposed(page)
+    page.results_tabs.setCurrentWidget(grid)
+    qtbot.wait(50)
+    rect = grid.view.visualRect(grid.thumbs.index(1, 0))
+    qtbot.mouseClick(grid.view.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())  # a user's click
     assert "The app" in grid.app_top.text() and "bees" in grid.app_top.text() and "70.0%" in grid.app_top.text()
     assert "int8" in grid.file_top.text() and "50.0%" in grid.file_top.text()
     assert not grid.picture.pixmap().isNull()
