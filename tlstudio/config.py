@@ -33,7 +33,8 @@ FREEZE_MODES = ("all", "none", "blocks", "up_to", "layers")
 OPTIMIZERS = ("adam", "sgd", "adamw")
 SCHEDULES = ("constant", "cosine", "step")
 FLIP_CHOICES = ("none", "horizontal", "vertical", "horizontal_and_vertical")
-EXPORT_FORMATS = ("keras", "savedmodel", "tflite", "tflite_dynamic", "onnx")
+EXPORT_FORMATS = ("keras", "savedmodel", "tflite", "tflite_dynamic", "tflite_float16", "tflite_int8", "onnx")
+INT8_IO_CHOICES = ("uint8", "int8", "float")
 MONITORS = ("val_accuracy", "val_loss", "accuracy", "loss")
 FEATURE_CACHE_CHOICES = ("auto", "off")
 
@@ -443,11 +444,26 @@ class ExportConfig:
     """Export of a trained model.
 
     Attributes:
-        formats: Any of ``"keras"``, ``"savedmodel"``, ``"tflite"``, ``"tflite_dynamic"``, ``"onnx"``.
+        formats: Any of :data:`EXPORT_FORMATS`.
         out_dir: Destination folder.
         name: Base file name (without extension).
         overwrite: Replace existing files (the CLI's ``--force``).
         verify: Reload each file in a fresh process and compare predictions.
+        calibration: Images of the run's training split (stratified by class,
+            exclusions honoured) that calibrate the int8 quantization.
+        int8_io: Input/output type of the int8 file: ``"uint8"`` (raw pixels
+            0..255 map exactly), ``"int8"`` or ``"float"`` (float32 in and out,
+            int8 inside).
+        float_fallback: Let the int8 file keep an op the converter cannot
+            quantize in float32 instead of failing that format.
+        certify: Measure a certificate for every written file (agreement with
+            the app per class, accuracy change, probability differences,
+            size, latency) on the run's validation split.
+        certify_folder: A folder of ``<class>/<image>`` files to certify on
+            instead of the run's validation split ("" = the validation split).
+        latency_runs: Single-image calls timed per format and thread setting.
+        drop_threshold: A class whose accuracy drops by more than this many
+            points against the app is flagged.
     """
 
     formats: tuple[str, ...] = option(("keras",), label="Formats", help="formats to write: " + ", ".join(EXPORT_FORMATS))
@@ -455,6 +471,19 @@ class ExportConfig:
     name: str = option("model", label="Name", help="base file name")
     overwrite: bool = option(False, label="Replace existing files", help="replace existing files in the destination")
     verify: bool = option(True, label="Verify", help="reload each file in a fresh process and compare predictions")
+    calibration: int = option(200, label="Calibration images", min=1, max=100000,
+                              help="training images (stratified by class) that calibrate the int8 file")
+    int8_io: str = option("uint8", label="int8 input/output", choices=INT8_IO_CHOICES,
+                          help="input and output type of the int8 file (uint8 takes raw pixels exactly)")
+    float_fallback: bool = option(False, label="Allow float fallback ops",
+                                  help="keep ops the int8 converter cannot quantize in float32 instead of failing tflite_int8")
+    certify: bool = option(True, label="Certificate", help="measure agreement, accuracy change and latency of every written file")
+    certify_folder: str = option("", label="Certify on folder",
+                                 help="a folder of <class>/<image> files to certify on instead of the run's validation split")
+    latency_runs: int = option(50, label="Latency calls", min=1, max=100000,
+                               help="single-image calls timed per format and thread setting")
+    drop_threshold: float = option(1.0, label="Class drop threshold (points)", min=0.0, max=100.0,
+                                   help="flag a class whose accuracy drops by more than this many points against the app")
 
     def __post_init__(self) -> None:
         check_options(self)

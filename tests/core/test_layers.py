@@ -28,6 +28,7 @@ UI_ALLOWED = frozenset({
     "tlstudio.api.embed",
     "tlstudio.api.evaluate",
     "tlstudio.api.export",
+    "tlstudio.api.certificate",
     "tlstudio.api.inspect",
     "tlstudio.api.label",
     "tlstudio.api.metrics",

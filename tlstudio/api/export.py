@@ -7,6 +7,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
+from tlstudio.api.certificate import ExportCertificate
 from tlstudio.config import ExportConfig
 from tlstudio.errors import ConfigError
 
@@ -50,6 +51,11 @@ class ExportResult:
         seconds: Wall time of the whole export.
         format_seconds: Format to the time its writer took.
         cancelled: True when the export was cancelled (nothing was written).
+        failed: Format to why it was not written; the other formats were.
+        certificate: The certificate of the written files (None when
+            certification was off, cancelled or impossible; see ``certificate_note``).
+        certificate_path: ``certificate.json`` in the export folder.
+        certificate_note: Why there is no certificate, when there is none.
     """
 
     files: Mapping[str, str] = field(default_factory=dict)
@@ -62,6 +68,10 @@ class ExportResult:
     seconds: float = 0.0
     format_seconds: Mapping[str, float] = field(default_factory=dict)
     cancelled: bool = False
+    failed: Mapping[str, str] = field(default_factory=dict)
+    certificate: ExportCertificate | None = None
+    certificate_path: str | None = None
+    certificate_note: str = ""
 
     @property
     def verified(self) -> bool:
@@ -72,4 +82,5 @@ class ExportResult:
         """A JSON-friendly dict (for ``--json`` and ``model.json``)."""
         data = dataclasses.asdict(self)
         data["verified"] = self.verified
+        data["certificate"] = self.certificate.to_dict() if self.certificate is not None else None
         return data

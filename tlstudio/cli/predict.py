@@ -7,7 +7,10 @@ A file that cannot be read gets a row with its error and does not stop the
 others. Exit 0 when every file was predicted, 1 when some could not be read
 (or the model could not be loaded), 2 for a bad command line, 3 when no image
 files were found. --csv is refused (exit 2, before any prediction) when it
-names an image, one of the inputs or a file inside an input folder. --csv is written to a temporary file next to OUT.csv and
+names an image, one of the inputs or a file inside an input folder. When the
+file's export certificate (model.json next to it) shows a class whose accuracy
+dropped by more than --drop-threshold points against the app, a warning names
+it. --csv is written to a temporary file next to OUT.csv and
 renamed at the end, so an existing OUT.csv is replaced only by a complete
 table. File names that are not valid UTF-8 keep their original bytes in the
 CSV and in the printed rows.
@@ -40,6 +43,8 @@ def register(subparsers) -> None:
     parser.add_argument("--batch-size", type=int, default=32, metavar="N", help="images per forward pass (default 32)")
     parser.add_argument("--csv", metavar="OUT.csv", help="also write the rows to a CSV file")
     parser.add_argument("--json", action="store_true", help="print the rows as JSON on stdout")
+    parser.add_argument("--drop-threshold", type=float, default=1.0, metavar="POINTS",
+                        help="warn when the served file's export certificate shows a class accuracy drop above POINTS (default 1)")
     parser.set_defaults(func=run)
 
 
@@ -124,6 +129,10 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
 
+    from tlstudio.export.certificate_check import certificate_warnings
+
+    for line in certificate_warnings(args.model, args.drop_threshold):
+        print(f"warning: {line}", file=sys.stderr)
     files = collect_images(args.images)
     if not files:
         error(f"no image files found in {' '.join(args.images)}. Received: {len(args.images)} path(s) without image files")

@@ -4,14 +4,19 @@ Importing this package is cheap; TensorFlow loads when an export or
 prediction function is first used.
 
 An export writes one or more model files (Keras ``.keras``, TensorFlow
-SavedModel, TFLite float32 or dynamic-range quantized, and ONNX when a working
-converter is installed) together with ``labels.txt`` and ``model.json``. Every
+SavedModel, TFLite float32, dynamic-range, float16 or full-integer int8, and
+ONNX when a working converter is installed) together with ``labels.txt``,
+``model.json`` and ``certificate.json`` (:mod:`tlstudio.export.certify`:
+agreement with the app per class and per image, accuracy change, size and
+latency of every written file). Every
 file takes raw RGB pixels (float 0..255, HxWx3): the preprocessing is inside
 the model, so a file used outside the app gives the app's numbers.
 
 Each file is written under a temporary name in the destination folder,
 verified in a fresh Python process that imports only TensorFlow/Keras, and
 renamed to its final name only when its predictions match the in-app model.
+A format that cannot be written is reported in ``ExportResult.failed``; the
+others are still written.
 
 Example:
 

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Mapping
 
 import keras
 import numpy as np
@@ -42,65 +42,19 @@ from tlstudio.cancel import CancelToken, ensure_token
 from tlstudio.config import ExportConfig
 from tlstudio.errors import ExportError
 from tlstudio.events import LogMessage, Progress, Sink, null_sink
-from tlstudio.export.formats import FORMAT_LABELS, FORMAT_TOLERANCES, available_formats, other_model_files, target_paths
+from tlstudio.export.formats import AGREEMENT_PASSES, FORMAT_LABELS, FORMAT_TOLERANCES, available_formats, other_model_files, target_paths
 from tlstudio.export.inference import augmentation_layers, inference_model
-from tlstudio.export.metadata import SERVED_GRAPH, build_metadata, class_counts_from_report, input_hw, is_export_metadata, labels_text, merge_previous, previous_export
+from tlstudio.export.metadata import SERVED_GRAPH, build_metadata, input_hw, is_export_metadata, labels_text, merge_previous, previous_export
 from tlstudio.export.verify import predict_in_fresh_process, top1_agreement
-from tlstudio.io.atomic import atomic_write_json, atomic_write_text
+from tlstudio.io.atomic import atomic_write_json, atomic_write_text, remove_path
+from tlstudio.export.certify_step import certificate_summary, certify_step
+from tlstudio.export.quantize import INT8_FORMAT
+from tlstudio.export.run_source import NUM_VERIFY_IMAGES, CertifySet, calibration_for, certify_set, run_metadata, validation_images
+from tlstudio.export.writers import WRITERS
+from tlstudio.io.model_files import find_keras_model, load_keras_model, read_json
 from tlstudio.io.staged_folder import staged_folder
-from tlstudio.io.model_files import find_keras_model, load_keras_model, read_class_names, read_json
 
-NUM_VERIFY_IMAGES = 8
-"""Images used for verification when the caller passes none."""
-
-
-# --------------------------------------------------------------------------- writers
-
-
-def _signature(model: keras.Model) -> list[keras.InputSpec]:
-    height, width = input_hw(model)
-    return [keras.InputSpec(shape=(None, height, width, 3), dtype="float32", name="image")]
-
-
-def _write_keras(model: keras.Model, path: Path) -> None:
-    model.save(str(path))
-
-
-def _write_savedmodel(model: keras.Model, path: Path) -> None:
-    model.export(str(path), format="tf_saved_model", input_signature=_signature(model), verbose=False)
-
-
-def _write_tflite(model: keras.Model, path: Path) -> None:
-    model.export(str(path), format="litert", input_signature=_signature(model), verbose=False)
-
-
-def _write_tflite_dynamic(model: keras.Model, path: Path) -> None:
-    import tensorflow as tf
-
-    model.export(
-        str(path),
-        format="litert",
-        input_signature=_signature(model),
-        verbose=False,
-        optimizations=[tf.lite.Optimize.DEFAULT],
-    )
-
-
-def _write_onnx(model: keras.Model, path: Path) -> None:
-    from tlstudio import compat
-
-    with compat.normalization_as_constants(model):  # the head's input statistics as graph constants
-        model.export(str(path), format="onnx", input_signature=_signature(model), verbose=False)
-
-
-WRITERS: dict[str, Callable[[keras.Model, Path], None]] = {
-    "keras": _write_keras,
-    "savedmodel": _write_savedmodel,
-    "tflite": _write_tflite,
-    "tflite_dynamic": _write_tflite_dynamic,
-    "onnx": _write_onnx,
-}
-"""Format to ``writer(model, temp_path)``; a writer writes exactly ``temp_path``."""
+__all__ = ["WRITERS", "export_model", "export_run", "run_metadata", "synthetic_images", "validation_images"]
 
 
 # --------------------------------------------------------------------------- export
@@ -125,7 +79,7 @@ def _check_targets(targets: Mapping[str, Path], overwrite: bool) -> None:
     out_dir = next(iter(targets.values())).parent
     if out_dir.exists() and not out_dir.is_dir():
         raise ExportError(f"The destination {out_dir} is a file, not a folder.", path=str(out_dir))
-    shared = {targets.get("labels"), targets.get("metadata")}
+    shared = {targets.get("labels"), targets.get("metadata"), targets.get("certificate")}
     mergeable = is_export_metadata(read_json(out_dir / "model.json"))  # earlier export: model.json is merged, not lost
     existing = [p for p in targets.values() if p.exists() and not (mergeable and p in shared)]
     if existing and not overwrite:
@@ -143,6 +97,9 @@ def export_model(
     *,
     metadata: Mapping[str, Any],
     verify_images: np.ndarray | None = None,
+    calibration: np.ndarray | None = None,
+    certify_on: CertifySet | None = None,
+    certify_note: str = "",
     sink: Sink = null_sink,
     cancel: CancelToken | None = None,
 ) -> ExportResult:
@@ -151,24 +108,29 @@ def export_model(
     Args:
         model: A Keras model taking raw RGB float pixels (None, H, W, 3) in
             0..255 and returning softmax probabilities.
-        export_cfg: Formats, destination, base name, overwrite and verify flags.
+        export_cfg: Formats, destination, base name, overwrite, verify and
+            certificate settings.
         metadata: Must hold ``"class_names"`` (label order); may hold
             ``"run_config"``, ``"best_metrics"``, ``"dataset_class_counts"``
             and other JSON values to record in ``model.json``.
         verify_images: Raw RGB pixels (N, H, W, 3) for verification; None uses
             a fixed, seeded batch of synthetic images.
+        calibration: Raw RGB pixels that calibrate ``tflite_int8``.
+        certify_on: The images of the certificate (with ``export_cfg.certify``);
+            None skips it with ``certify_note`` (why there are no images).
         sink: Receives :class:`~tlstudio.events.Progress` and
             :class:`~tlstudio.events.LogMessage` events.
         cancel: Checked between steps; a cancelled export removes its
-            temporaries and returns ``ExportResult(cancelled=True)``.
+            temporaries and returns ``ExportResult(cancelled=True)``. Cancel
+            during the certificate keeps the written files without one.
 
     Returns:
-        An :class:`ExportResult`.
+        An :class:`ExportResult`. A format whose writer or verification
+        failed is named in ``failed`` and the other formats are written.
 
     Raises:
         ExportError: a target exists (and ``overwrite`` is off), a format is
-            unavailable, a writer failed, or a file did not reproduce the app's
-            probabilities within its tolerance. Nothing new is left on disk.
+            unavailable, or no format could be written. Nothing new is left on disk.
     """
     start = time.perf_counter()
     cancel = ensure_token(cancel)
@@ -200,7 +162,7 @@ def export_model(
             f"CLI: --force). Received: classes {class_names}, source {meta.get('source_model') or 'unknown'}",
             path=str(others[0]),
         )
-    try:  # another model's files (confirmed by overwrite) are removed below: nothing of them is kept
+    try:  # another model's files (confirmed by overwrite) are left out of the new folder: nothing of them is kept
         previous = previous_export(out_dir, class_names, (height, width), formats, keep_out=others)
     except ValueError as exc:
         raise ExportError(str(exc), path=str(out_dir)) from exc
@@ -215,14 +177,15 @@ def export_model(
     format_seconds: dict[str, float] = {}
     parity: dict[str, float] = {}
     agreement: dict[str, float] = {}
+    failed: dict[str, str] = {}
+    float_ops: dict[str, tuple[str, ...]] = {}
     n_images = 0
-    files = {fmt: str(targets[fmt]) for fmt in formats}
-    tolerances = {fmt: FORMAT_TOLERANCES[fmt] for fmt in formats}
     try:
-        # The whole folder is one transaction: the new files, labels.txt and model.json are
-        # written into a hidden sibling holding the rest of the folder, which then takes the
-        # folder's place in one step; an exception (or a kill) leaves the old folder whole.
-        # Another model's files (confirmed by overwrite) are left out of the new folder: they go with the old one.
+        # The whole folder is one transaction: the new files, labels.txt and model.json are written
+        # into a hidden sibling holding the rest of the folder, which then takes the folder's place in
+        # one step; an exception (or a kill) leaves the old folder whole. Another model's files
+        # (confirmed by overwrite) are left out of the new folder: they go with the old one. A format
+        # whose writer or check fails is dropped alone (its file removed) and named in `failed`.
         replaced = {path.name for path in targets.values()} | {path.name for path in others}
         with staged_folder(out_dir, replace=replaced) as stage:
             temps: dict[str, Path] = {}
@@ -231,19 +194,29 @@ def export_model(
                     raise _Cancelled
                 final = targets[fmt]
                 temp = stage / final.name
-                temps[fmt] = temp
                 sink(Progress("export", done, steps, f"Writing {FORMAT_LABELS[fmt]}: {final.name}"))
                 t0 = time.perf_counter()
                 try:
-                    WRITERS[fmt](served, temp)
-                except ExportError:
-                    raise
+                    if fmt == INT8_FORMAT:
+                        kept = WRITERS[fmt](served, temp, calibration=calibration, int8_io=export_cfg.int8_io,
+                                            float_fallback=export_cfg.float_fallback)
+                        float_ops[fmt] = tuple(kept or ())
+                        if kept:
+                            sink(LogMessage(f"{FORMAT_LABELS[fmt]} keeps {', '.join(kept)} in float32 (float fallback)", "warning"))
+                    else:
+                        WRITERS[fmt](served, temp)
+                    if not temp.exists():
+                        raise ExportError(f"Writing {final} produced no file.", path=str(final))
                 except Exception as exc:
-                    raise ExportError(f"Writing {final} failed: {type(exc).__name__}: {exc}", path=str(final)) from exc
+                    message = str(exc) if isinstance(exc, ExportError) else f"Writing {final} failed: {type(exc).__name__}: {exc}"
+                    _drop(temp, fmt, message, failed, sink)
+                    done += 1
+                    continue
+                temps[fmt] = temp
                 format_seconds[fmt] = round(time.perf_counter() - t0, 3)
-                if not temp.exists():
-                    raise ExportError(f"Writing {final} produced no file.", path=str(final))
                 done += 1
+            if not temps:
+                raise ExportError(_all_failed(failed), path=str(targets[formats[0]]))
 
             if export_cfg.verify:
                 if cancel.cancelled:
@@ -254,28 +227,24 @@ def export_model(
                 # The app's own model in inference mode (augmentation off), not the served copy.
                 expected = np.asarray(model.predict(images, batch_size=16, verbose=0), dtype=np.float32)
                 results = predict_in_fresh_process(temps, images)
-                for fmt in formats:
-                    got = results.get(fmt, "no result")
-                    if isinstance(got, str):
-                        raise ExportError(
-                            f"The exported {FORMAT_LABELS[fmt]} file {targets[fmt]} does not load outside the app: {got}",
-                            path=str(targets[fmt]),
-                        )
-                    if got.shape != expected.shape:
-                        raise ExportError(
-                            f"The exported {FORMAT_LABELS[fmt]} file {targets[fmt]} gives outputs of shape {got.shape}, "
-                            f"the app's model {expected.shape}.",
-                            path=str(targets[fmt]),
-                        )
-                    parity[fmt] = float(np.max(np.abs(got.astype(np.float64) - expected.astype(np.float64))))
-                    agreement[fmt] = top1_agreement(got, expected)
-                    sink(LogMessage(f"{FORMAT_LABELS[fmt]}: max |Δ| = {parity[fmt]:.3g}, top-1 agreement {agreement[fmt]:.0%}"))
-                _check_parity(formats, parity, agreement, targets)
+                for fmt in list(temps):
+                    problem = _parity_problem(fmt, results.get(fmt, "no result"), expected, targets[fmt], parity, agreement)
+                    if problem:
+                        _drop(temps[fmt], fmt, problem, failed, sink)
+                        del temps[fmt]
+                if not temps:
+                    raise ExportError(_all_failed(failed), path=str(targets[formats[0]]))
                 done += 1
 
             if cancel.cancelled:
                 raise _Cancelled
-            model_json = _model_json(served, class_names, meta, formats, targets, parity, agreement, tolerances, n_images)
+            written = tuple(f for f in formats if f not in failed)
+            model_json = _model_json(served, class_names, meta, written, targets, parity, agreement, n_images)
+            if export_cfg.int8_io and INT8_FORMAT in written:
+                model_json["int8"] = {"io": export_cfg.int8_io, "calibration_images": int(len(calibration)) if calibration is not None else 0,
+                                      "float_ops": list(float_ops.get(INT8_FORMAT, ()))}
+            if failed:
+                model_json["failed"] = dict(failed)
             model_json = merge_previous(model_json, previous, stage)  # what the new folder keeps (not another model's files)
             model_json["labels_file"] = targets["labels"].name
             atomic_write_text(stage / targets["labels"].name, labels_text(class_names))
@@ -284,9 +253,23 @@ def export_model(
     except _Cancelled:
         sink(LogMessage("Export cancelled; nothing was written.", "warning"))
         return ExportResult(cancelled=True, seconds=round(time.perf_counter() - start, 3))
-
     for path in others:
         sink(LogMessage(f"removed {path}: it was exported from another model"))
+
+    files = {fmt: str(targets[fmt]) for fmt in written}
+    tolerances = {fmt: FORMAT_TOLERANCES[fmt] for fmt in written}
+    # The certificate measures the files in place. It comes after the swap, so a cancel (or a kill)
+    # while it runs keeps a whole export without one; certificate.json never survives from an older export.
+    certificate, note = None, certify_note
+    certificate_path = targets["certificate"]
+    if export_cfg.certify and certify_on is not None:
+        certificate, note = certify_step(model, files, certify_on, class_names, export_cfg, float_ops, sink, cancel)
+    elif export_cfg.certify and not note:
+        note = "no images to certify on were given"
+    if certificate is not None:
+        atomic_write_json(certificate_path, certificate.to_dict())
+        model_json.update(certificate_summary(certificate, export_cfg.drop_threshold))
+        atomic_write_json(targets["metadata"], model_json, default=str)
     done += 1
     seconds = round(time.perf_counter() - start, 3)
     sink(Progress("export", done, steps, f"Exported {len(files)} file(s) to {out_dir} in {seconds:.1f} s"))
@@ -294,56 +277,56 @@ def export_model(
         files=files,
         labels_path=str(targets["labels"]),
         metadata_path=str(targets["metadata"]),
-        parity=parity,
-        top1_agreement=agreement,
+        parity={f: parity[f] for f in written if f in parity},
+        top1_agreement={f: agreement[f] for f in written if f in agreement},
         tolerances=tolerances,
         num_verify_images=n_images,
         seconds=seconds,
         format_seconds=format_seconds,
+        failed=failed,
+        certificate=certificate,
+        certificate_path=str(certificate_path) if certificate is not None else None,
+        certificate_note=note,
     )
 
 
-def _model_json(served, class_names, meta, formats, targets, parity, agreement, tolerances, n_images) -> dict[str, Any]:
-    """``model.json`` of this export (before the files of an earlier export are merged in)."""
-    model_json = build_metadata(served, class_names, meta)
-    model_json["served_graph"] = SERVED_GRAPH
-    model_json["files"] = {fmt: targets[fmt].name for fmt in formats}
-    model_json["file_details"] = {
-        fmt: {
-            "file": targets[fmt].name,
-            "created": model_json["created"],
-            "source_model": meta.get("source_model"),
-            "verified": fmt in parity,
-        }
-        for fmt in formats
-    }
-    model_json["verification"] = {
-        "images": n_images,
-        "max_abs_diff": parity,
-        "top1_agreement": agreement,
-        "tolerance": tolerances,
-        "process": "fresh python -I process importing only TensorFlow/Keras" if parity else None,
-    }
-    return model_json
+def _drop(temp: Path, fmt: str, message: str, failed: dict[str, str], sink: Sink) -> None:
+    """Remove format ``fmt``'s file from the staged folder and record why it is not written."""
+    if temp.exists() or temp.is_symlink():
+        remove_path(temp)  # only the stage's own new file: the other formats go on
+    failed[fmt] = message
+    sink(LogMessage(f"{FORMAT_LABELS[fmt]} not written: {message}", "warning"))
+
+
+def _all_failed(failed: Mapping[str, str]) -> str:
+    if len(failed) == 1:
+        return next(iter(failed.values()))
+    return "No format could be written: " + " | ".join(f"{fmt}: {why}" for fmt, why in failed.items())
 
 
 class _Cancelled(Exception):
     """Raised inside the export's write stack so that its temporaries are removed."""
 
 
-def _check_parity(
-    formats: tuple[str, ...], parity: Mapping[str, float], agreement: Mapping[str, float], targets: Mapping[str, Path]
-) -> None:
-    for fmt in formats:
-        bound = FORMAT_TOLERANCES[fmt]
-        ok = parity[fmt] <= bound or (fmt == "tflite_dynamic" and agreement[fmt] == 1.0)
-        if not ok:
-            raise ExportError(
-                f"The exported {FORMAT_LABELS[fmt]} file {targets[fmt].name} does not reproduce the app's predictions: "
-                f"max |Δ| of probabilities is {parity[fmt]:.3g}, above the allowed {bound:g} "
-                f"(top-1 agreement {agreement[fmt]:.0%}). Nothing was written. Received: format={fmt!r}",
-                path=str(targets[fmt]),
-            )
+def _parity_problem(
+    fmt: str, got: np.ndarray | str, expected: np.ndarray, target: Path, parity: dict[str, float], agreement: dict[str, float]
+) -> str | None:
+    """None when format ``fmt``'s verification passed (its numbers recorded), else why not."""
+    label = FORMAT_LABELS[fmt]
+    if isinstance(got, str):
+        return f"The exported {label} file {target} does not load outside the app: {got}"
+    if got.shape != expected.shape:
+        return f"The exported {label} file {target} gives outputs of shape {got.shape}, the app's model {expected.shape}."
+    parity[fmt] = float(np.max(np.abs(got.astype(np.float64) - expected.astype(np.float64))))
+    agreement[fmt] = top1_agreement(got, expected)
+    bound = FORMAT_TOLERANCES[fmt]
+    if parity[fmt] <= bound or (fmt in AGREEMENT_PASSES and agreement[fmt] == 1.0):
+        return None
+    return (
+        f"The exported {label} file {target.name} does not reproduce the app's predictions: "
+        f"max |Δ| of probabilities is {parity[fmt]:.3g}, above the allowed {bound:g} "
+        f"(top-1 agreement {agreement[fmt]:.0%}). Nothing was written. Received: format={fmt!r}"
+    )
 
 
 def _verification_batch(images: np.ndarray | None, height: int, width: int) -> np.ndarray:
@@ -367,104 +350,6 @@ def synthetic_images(n: int, height: int, width: int, seed: int = 0) -> np.ndarr
     if n >= 2:
         batch[1] = 127.0
     return batch
-
-
-# --------------------------------------------------------------------------- runs
-
-
-def run_metadata(folder: str | Path) -> dict[str, Any]:
-    """Facts about a run for ``model.json``, read from its folder's JSON files.
-
-    Missing files are left out; a damaged ``run_config.json``,
-    ``result.json`` or class list is refused (ProjectError / ModelFileError
-    naming the file and field) before anything is exported.
-    """
-    folder = Path(folder)
-    meta: dict[str, Any] = {}
-    names = read_class_names(folder)  # checked: a damaged class list is refused, never exported
-    if names:
-        meta["class_names"] = names
-    import json
-
-    from tlstudio.config import to_json
-    from tlstudio.run_folders import DATASET_REPORT, RUN_CONFIG, load_result, load_run_config
-
-    if (folder / RUN_CONFIG).is_file():  # through the typed schema: a damaged field is named, not a crash later
-        meta["run_config"] = json.loads(to_json(load_run_config(folder)))
-    result = load_result(folder)
-    if result is not None and isinstance(result.get("best_metrics"), dict):
-        meta["best_metrics"] = result["best_metrics"]
-    counts = class_counts_from_report(read_json(folder / DATASET_REPORT))
-    if counts:
-        meta["dataset_class_counts"] = counts
-    if (folder / RUN_CONFIG).is_file():
-        meta["run_dir"] = str(folder.resolve())
-    return meta
-
-
-def _sample_files(run_folder: Path, run_config: Mapping[str, Any] | None, sink: Sink) -> list[list[Path]] | None:
-    """The files a run used, per class in label order, validation split first; None (said why) when unknown.
-
-    From the run's split manifest when it has one; a run made before
-    manifests existed is split again from its data config, which applies the
-    project's exclusions.
-    """
-    from tlstudio.data.manifest import MANIFEST_FILE, read_manifest
-
-    manifest = read_manifest(run_folder)
-    if manifest is not None:
-        root = Path(manifest.root)
-        if not root.is_dir():
-            sink(LogMessage(f"the run's dataset folder {root} is not there; verifying with synthetic images", "warning"))
-            return None
-        return [[root / e.path for split in ("val", "test", "train") for e in manifest.splits.get(split, ()) if e.class_name == name]
-                for name in manifest.class_names]
-    from tlstudio.config import DataConfig, from_dict
-    from tlstudio.data import prepare_data
-    from tlstudio.errors import TlStudioError
-
-    try:
-        data_config = from_dict(DataConfig, dict((run_config or {}).get("data") or {}), "data")
-        if not data_config.root or not Path(data_config.root).is_dir():
-            sink(LogMessage(f"{run_folder} has no {MANIFEST_FILE} and its dataset folder {data_config.root or '(none)'} "
-                            "is not there; verifying with synthetic images", "warning"))
-            return None
-        data = prepare_data(data_config)
-    except TlStudioError as exc:
-        sink(LogMessage(f"the run's dataset cannot be split again ({exc}); verifying with synthetic images", "warning"))
-        return None
-    items = (*data.val, *data.test, *data.train)
-    return [[Path(item.path) for item in items if item.label == label] for label in range(len(data.class_names))]
-
-
-def validation_images(
-    run_folder: str | Path, run_config: Mapping[str, Any] | None, height: int, width: int,
-    n: int = NUM_VERIFY_IMAGES, sink: Sink = null_sink,
-) -> np.ndarray | None:
-    """Up to ``n`` real images the run used, read like training reads them.
-
-    The files are those of the run's split manifest (excluded files never
-    are): the validation split first, then test, then train, round-robin over
-    the classes in label order, so the batch is the same every time. A file
-    that cannot be read is left out with a warning naming it. Returns None,
-    with a warning saying why, when the run's images cannot be found.
-    """
-    from tlstudio.imaging import load_image
-
-    per_class = _sample_files(Path(run_folder), run_config, sink)
-    if per_class is None:
-        return None
-    arrays: list[np.ndarray] = []
-    index = 0
-    while len(arrays) < n and any(index < len(files) for files in per_class):
-        for files in per_class:
-            if index < len(files) and len(arrays) < n:
-                try:
-                    arrays.append(load_image(files[index], size=(width, height)))
-                except (OSError, ValueError) as exc:  # PIL.UnidentifiedImageError is an OSError
-                    sink(LogMessage(f"verification skips {files[index]}: {type(exc).__name__}: {exc}", "warning"))
-        index += 1
-    return np.stack(arrays).astype(np.float32) if arrays else None
 
 
 def export_run(
@@ -506,11 +391,51 @@ def export_run(
         meta["class_names"] = [f"class_{i}" for i in range(int(model.output_shape[-1]))]
         sink(LogMessage(f"No class names found next to {model_path}; using class_0, class_1, ...", "warning"))
     meta["source_model"] = str(model_path.resolve())
+    try:
+        height, width = input_hw(model)
+    except ValueError as exc:
+        raise ExportError(f"{model_path} is not an image classifier tlstudio can export: {exc}", path=str(model_path)) from exc
     images = None
+    in_run = "run_dir" in meta
     if export_cfg.verify:
+        images = validation_images(folder, meta.get("run_config"), height, width, sink=sink) if in_run else None
+    calibration = None
+    if INT8_FORMAT in export_cfg.formats:
         try:
-            height, width = input_hw(model)
-        except ValueError as exc:
-            raise ExportError(f"{model_path} is not an image classifier tlstudio can export: {exc}", path=str(model_path)) from exc
-        images = validation_images(folder, meta.get("run_config"), height, width, sink=sink) if "run_dir" in meta else None
-    return export_model(model, export_cfg, metadata=meta, verify_images=images, sink=sink, cancel=cancel)
+            calibration = calibration_for(folder if in_run else None, meta.get("run_config"), export_cfg.calibration, height, width, sink)
+        except ExportError as exc:  # the int8 writer reports it for its format; the others are still written
+            sink(LogMessage(str(exc), "warning"))
+    certify_on, certify_note = None, ""
+    if export_cfg.certify:
+        try:
+            sink(Progress("export", 0, 0, "Reading the images of the certificate"))
+            certify_on = certify_set(folder if in_run else None, export_cfg.certify_folder, list(meta["class_names"]), height, width, sink)
+        except ExportError as exc:
+            sink(LogMessage(f"No certificate: {exc}", "warning"))
+            certify_note = str(exc)
+    return export_model(model, export_cfg, metadata=meta, verify_images=images, calibration=calibration,
+                        certify_on=certify_on, certify_note=certify_note, sink=sink, cancel=cancel)
+
+
+def _model_json(served, class_names, meta, written, targets, parity, agreement, n_images) -> dict[str, Any]:
+    """``model.json`` of this export (before the files of an earlier export are merged in)."""
+    model_json = build_metadata(served, class_names, meta)
+    model_json["served_graph"] = SERVED_GRAPH
+    model_json["files"] = {fmt: targets[fmt].name for fmt in written}
+    model_json["file_details"] = {
+        fmt: {
+            "file": targets[fmt].name,
+            "created": model_json["created"],
+            "source_model": meta.get("source_model"),
+            "verified": fmt in parity,
+        }
+        for fmt in written
+    }
+    model_json["verification"] = {
+        "images": n_images,
+        "max_abs_diff": {f: parity[f] for f in written if f in parity},
+        "top1_agreement": {f: agreement[f] for f in written if f in agreement},
+        "tolerance": {fmt: FORMAT_TOLERANCES[fmt] for fmt in written},
+        "process": "fresh python -I process importing only TensorFlow/Keras" if parity else None,
+    }
+    return model_json

@@ -12,6 +12,7 @@ import importlib.util
 import tempfile
 from pathlib import Path
 
+from tlstudio.api.certificate import CERTIFICATE_FILE
 from tlstudio.config import EXPORT_FORMATS
 
 FORMAT_LABELS = {
@@ -19,6 +20,8 @@ FORMAT_LABELS = {
     "savedmodel": "TensorFlow SavedModel",
     "tflite": "TFLite float32",
     "tflite_dynamic": "TFLite dynamic-range quantized",
+    "tflite_float16": "TFLite float16",
+    "tflite_int8": "TFLite full-integer int8",
     "onnx": "ONNX",
 }
 """Human-readable name of every format."""
@@ -28,20 +31,28 @@ FORMAT_TOLERANCES = {
     "savedmodel": 1e-5,
     "tflite": 1e-3,
     "tflite_dynamic": 5e-2,
+    "tflite_float16": 2e-2,
+    "tflite_int8": 1.0,
     "onnx": 1e-4,
 }
 """Largest allowed max |Δ| between the exported file's probabilities and the app's.
 
-``tflite_dynamic`` stores int8 weights, so it is held to a looser bound; it
-also passes when its top-1 class agrees with the app's on every image.
+``tflite_dynamic`` and ``tflite_float16`` store smaller weights, so they are
+held to a looser bound; they also pass when their top-1 class agrees with the
+app's on every image. ``tflite_int8`` computes in integers: its check is that
+it loads and runs outside the app, and its certificate measures what it costs
+(agreement and accuracy per class), which the user judges.
 """
+
+AGREEMENT_PASSES = frozenset({"tflite_dynamic", "tflite_float16"})
+"""Formats that also pass verification when their top-1 agrees with the app's on every image."""
 
 LABELS_FILE = "labels.txt"
 METADATA_FILE = "model.json"
 
 
 def target_paths(out_dir: str | Path, name: str, formats: tuple[str, ...] | list[str]) -> dict[str, Path]:
-    """Final paths an export writes, keyed by format, plus ``"labels"`` and ``"metadata"``.
+    """Final paths an export writes, keyed by format, plus ``"labels"``, ``"metadata"`` and ``"certificate"``.
 
     Args:
         out_dir: Destination folder.
@@ -56,11 +67,14 @@ def target_paths(out_dir: str | Path, name: str, formats: tuple[str, ...] | list
         "savedmodel": f"{name}_savedmodel",
         "tflite": f"{name}.tflite",
         "tflite_dynamic": f"{name}_dynamic.tflite",
+        "tflite_float16": f"{name}_float16.tflite",
+        "tflite_int8": f"{name}_int8.tflite",
         "onnx": f"{name}.onnx",
     }
     paths = {fmt: out / names[fmt] for fmt in formats}
     paths["labels"] = out / LABELS_FILE
     paths["metadata"] = out / METADATA_FILE
+    paths["certificate"] = out / CERTIFICATE_FILE
     return paths
 
 

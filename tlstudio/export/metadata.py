@@ -179,8 +179,8 @@ def previous_export(
 def merge_previous(new: dict[str, Any], previous: Mapping[str, Any] | None, out_dir: str | Path) -> dict[str, Any]:
     """Add the files of an earlier export that are still in ``out_dir`` (and not replaced) to ``new``.
 
-    Merges ``files``, ``file_details`` and the per-format ``verification``
-    values; the new export's own entries win.
+    Merges ``files``, ``file_details``, the per-format ``verification``
+    values and ``certificates``; the new export's own entries win.
     """
     if not previous:
         return new
@@ -190,16 +190,22 @@ def merge_previous(new: dict[str, Any], previous: Mapping[str, Any] | None, out_
     verification = {k: (dict(v) if isinstance(v, dict) else v) for k, v in (new.get("verification") or {}).items()}
     old_verification = previous.get("verification") or {}
     old_details = previous.get("file_details") or {}
+    certificates = dict(new.get("certificates") or {})
+    old_certificates = previous.get("certificates") if isinstance(previous.get("certificates"), dict) else {}
     for fmt, name in (previous.get("files") or {}).items():
         if fmt in files or not (Path(out_dir) / str(name)).exists():
             continue
         files[fmt] = name
+        if fmt in old_certificates:  # its certificate of the earlier export (measured on that export's images)
+            certificates[fmt] = old_certificates[fmt]
         details[fmt] = old_details.get(fmt) or {"file": name, "created": previous.get("created"), "source_model": previous.get("source_model")}
         for key in ("max_abs_diff", "top1_agreement", "tolerance"):
             old = old_verification.get(key) or {}
             if fmt in old and isinstance(verification.get(key), dict):
                 verification[key][fmt] = old[fmt]
     out["files"], out["file_details"], out["verification"] = files, details, verification
+    if certificates:
+        out["certificates"] = certificates
     return out
 
 

@@ -37,7 +37,7 @@ report = {}
 
 for fmt, path in spec["files"].items():
     try:
-        kind = "tflite" if fmt == "tflite_dynamic" else fmt
+        kind = "tflite" if fmt.startswith("tflite") else fmt
         probs = np.asarray(open_runner(kind, path)(images), dtype="float32")
         out = os.path.join(spec["out_dir"], fmt + ".npy")
         np.save(out, probs)

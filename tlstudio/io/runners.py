@@ -64,14 +64,14 @@ def _dims(shape: Any) -> tuple:
     return tuple(int(d) if isinstance(d, (int, np.integer)) and int(d) >= 0 else None for d in shape)
 
 
-def _open_keras(path: str) -> Runner:
+def _open_keras(path: str, threads: int | None = None) -> Runner:  # threads: set TensorFlow's before its first op
     import keras
 
     model = keras.saving.load_model(path, compile=False)
     return Runner("keras", model.predict_on_batch, _dims(model.input_shape), _dims(model.output_shape)[-1], model)
 
 
-def _open_savedmodel(path: str) -> Runner:
+def _open_savedmodel(path: str, threads: int | None = None) -> Runner:
     import tensorflow as tf
 
     loaded = tf.saved_model.load(path)
@@ -88,7 +88,8 @@ def _open_savedmodel(path: str) -> Runner:
     return Runner("savedmodel", run, _dims(spec.shape.as_list()), _dims(out_spec.shape.as_list())[-1])
 
 
-def _tflite_interpreter(path: str) -> Any:
+def _tflite_interpreter(path: str, threads: int | None = None) -> Any:
+    kwargs = {"model_path": path} if threads is None else {"model_path": path, "num_threads": int(threads)}
     try:
         from ai_edge_litert.interpreter import Interpreter
     except ImportError:  # LiteRT is optional; TensorFlow still ships the same interpreter
@@ -99,12 +100,29 @@ def _tflite_interpreter(path: str) -> Any:
         with warnings.catch_warnings():  # "tf.lite.Interpreter is deprecated, use LiteRT" says nothing about the file
             warnings.simplefilter("ignore", UserWarning)
             warnings.simplefilter("ignore", DeprecationWarning)
-            return tf.lite.Interpreter(model_path=path)
-    return Interpreter(model_path=path)
+            return tf.lite.Interpreter(**kwargs)
+    return Interpreter(**kwargs)
 
 
-def _open_tflite(path: str) -> Runner:
-    interpreter = _tflite_interpreter(path)
+def _quantize(batch: np.ndarray, detail: dict) -> np.ndarray:
+    """Float pixels to an integer input tensor with its scale and zero point (uint8/int8 I/O)."""
+    dtype = np.dtype(detail["dtype"])
+    if dtype.kind == "f":
+        return batch.astype(dtype, copy=False)
+    scale, zero = detail["quantization"]
+    info = np.iinfo(dtype)
+    return np.clip(np.round(batch / (scale or 1.0) + zero), info.min, info.max).astype(dtype)
+
+
+def _dequantize(values: np.ndarray, detail: dict) -> np.ndarray:
+    if np.asarray(values).dtype.kind == "f":
+        return values
+    scale, zero = detail["quantization"]
+    return (values.astype(np.float32) - zero) * (scale or 1.0)
+
+
+def _open_tflite(path: str, threads: int | None = None) -> Runner:
+    interpreter = _tflite_interpreter(path, threads)
     inp = interpreter.get_input_details()[0]
     out = interpreter.get_output_details()[0]
     state = {"shape": None}
@@ -114,18 +132,22 @@ def _open_tflite(path: str) -> Runner:
             interpreter.resize_tensor_input(inp["index"], list(batch.shape))
             interpreter.allocate_tensors()
             state["shape"] = batch.shape
-        interpreter.set_tensor(inp["index"], batch)
+        interpreter.set_tensor(inp["index"], _quantize(batch, inp))  # an int8/uint8 file takes its quantized pixels
         interpreter.invoke()
-        return interpreter.get_tensor(out["index"]).copy()
+        return _dequantize(interpreter.get_tensor(out["index"]).copy(), out)
 
     shape = inp.get("shape_signature", inp["shape"])
     return Runner("tflite", run, _dims(shape), _dims(out["shape"])[-1])
 
 
-def _open_onnx(path: str) -> Runner:
+def _open_onnx(path: str, threads: int | None = None) -> Runner:
     import onnxruntime
 
-    session = onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
+    options = onnxruntime.SessionOptions()
+    if threads is not None:
+        options.intra_op_num_threads = int(threads)
+        options.inter_op_num_threads = 1
+    session = onnxruntime.InferenceSession(path, sess_options=options, providers=["CPUExecutionProvider"])
     inp = session.get_inputs()[0]
 
     def run(batch: np.ndarray) -> np.ndarray:
@@ -134,7 +156,7 @@ def _open_onnx(path: str) -> Runner:
     return Runner("onnx", run, _dims(inp.shape), _dims(session.get_outputs()[0].shape)[-1])
 
 
-_OPENERS: dict[str, Callable[[str], Runner]] = {
+_OPENERS: dict[str, Callable[..., Runner]] = {
     "keras": _open_keras,
     "savedmodel": _open_savedmodel,
     "tflite": _open_tflite,
@@ -142,12 +164,16 @@ _OPENERS: dict[str, Callable[[str], Runner]] = {
 }
 
 
-def open_runner(kind: str, path: str) -> Runner:
+def open_runner(kind: str, path: str, threads: int | None = None) -> Runner:
     """Load the model file or folder ``path`` of format ``kind``.
 
     Args:
         kind: One of :data:`KINDS`.
         path: The ``.keras``/``.tflite``/``.onnx`` file or SavedModel folder.
+        threads: Threads for the TFLite interpreter and ONNX Runtime (None:
+            their default). TensorFlow's own threads (``keras``,
+            ``savedmodel``) are process-wide: :func:`set_tensorflow_threads`
+            before the first TensorFlow op.
 
     Returns:
         A :class:`Runner`.
@@ -159,4 +185,12 @@ def open_runner(kind: str, path: str) -> Runner:
     """
     if kind not in _OPENERS:
         raise ValueError(f"unknown model format; expected one of {KINDS}. Received: {kind!r}")
-    return _OPENERS[kind](str(path))
+    return _OPENERS[kind](str(path), threads)
+
+
+def set_tensorflow_threads(threads: int) -> None:
+    """Give TensorFlow ``threads`` intra-op threads and one inter-op thread; call before its first op."""
+    import tensorflow as tf
+
+    tf.config.threading.set_intra_op_parallelism_threads(int(threads))
+    tf.config.threading.set_inter_op_parallelism_threads(1)

@@ -21,8 +21,10 @@ from tlstudio.events import Sink
 def export(config: ExportJobConfig, *, sink: Sink, cancel: CancelToken) -> ExportResult:
     """Write the chosen formats of ``config.source`` and check each one in a fresh TensorFlow process.
 
-    Sends :class:`~tlstudio.events.Progress` per step; cancel is checked
-    between steps, and a cancelled export writes nothing.
+    Sends :class:`~tlstudio.events.Progress` per step (stage ``"certify"``
+    while the certificate is measured); cancel is checked between steps, and
+    a cancelled export writes nothing, except that a cancel during the
+    certificate keeps the written files without one.
 
     Raises:
         ModelFileError: the run folder or model file cannot be read.

@@ -6,7 +6,11 @@ replaced after a question. The export is the engine's ``export`` job
 (:mod:`tlstudio.jobs.export`, which reloads every file in a fresh
 TensorFlow-only process); which formats work here is its ``export_formats``
 job. The page then lists each written file with its max |Δ| of probabilities
-against the app's model and the bound it had to meet.
+against the app's model and the bound it had to meet, the certificate of
+every file (:mod:`ui.panels.certificate_table`: one row per format, a red
+cell for a class that dropped more than the threshold) and the images where
+a file disagrees with the app (:mod:`ui.panels.disagreement_grid`). The int8
+and certificate settings are :mod:`ui.panels.export_options`.
 
 The page never imports TensorFlow: it imports the light
 :mod:`tlstudio.export.formats` (file names, labels, tolerances) and the job's
@@ -15,6 +19,7 @@ config, and receives a plain :class:`~tlstudio.api.export.ExportResult`.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
 
@@ -25,6 +30,7 @@ from PySide6.QtWidgets import (
     QCheckBox,
     QFileDialog,
     QFormLayout,
+    QGridLayout,
     QGroupBox,
     QHBoxLayout,
     QHeaderView,
@@ -33,6 +39,7 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QProgressBar,
     QPushButton,
+    QTabWidget,
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
@@ -46,6 +53,9 @@ from tlstudio.export.formats import FORMAT_LABELS, FORMAT_TOLERANCES, other_mode
 from tlstudio.api.export import ExportResult
 from tlstudio.api.export import ExportJobConfig
 from ui.engine import engine
+from ui.panels.certificate_table import CertificateTable
+from ui.panels.disagreement_grid import DisagreementGrid
+from ui.panels.export_options import ExportOptions
 from ui.state import AppState
 
 FORMAT_HINTS = {
@@ -53,6 +63,9 @@ FORMAT_HINTS = {
     "savedmodel": "TensorFlow SavedModel folder for TF Serving / tf.saved_model.load; signature input 'image'",
     "tflite": "TensorFlow Lite, float32: mobile and edge devices, same numbers as the app",
     "tflite_dynamic": "TensorFlow Lite with int8 weights (about 4x smaller); probabilities may shift slightly",
+    "tflite_float16": "TensorFlow Lite with float16 weights (about 2x smaller), float32 input and output",
+    "tflite_int8": "TensorFlow Lite computing in integers (about 4x smaller, for NPUs and microcontrollers), calibrated on "
+                   "the run's training images; its certificate shows what it costs per class",
     "onnx": "ONNX for onnxruntime and other runtimes",
 }
 DEFAULT_FORMATS = ("keras", "savedmodel", "tflite")
@@ -119,7 +132,7 @@ class ExportPage(QWidget):
 
         # --- formats
         formats_box = QGroupBox("Formats")
-        formats_layout = QVBoxLayout(formats_box)
+        formats_layout = QGridLayout(formats_box)  # two columns: the page fits 1024x680
         self.format_checks: dict[str, QCheckBox] = {}
         for fmt in EXPORT_FORMATS:
             check = QCheckBox(FORMAT_LABELS[fmt])
@@ -127,7 +140,7 @@ class ExportPage(QWidget):
             check.setChecked(fmt in DEFAULT_FORMATS)
             check.setToolTip(FORMAT_HINTS[fmt])
             check.toggled.connect(self._update_buttons)
-            formats_layout.addWidget(check)
+            formats_layout.addWidget(check, len(self.format_checks) % 4, len(self.format_checks) // 4)
             self.format_checks[fmt] = check
         onnx = self.format_checks["onnx"]
         onnx.setEnabled(False)
@@ -168,7 +181,8 @@ class ExportPage(QWidget):
         self.export_button.setToolTip("Write and verify the chosen formats")
         self.export_button.clicked.connect(self.start_export)
         self.cancel_button = QPushButton("Cancel")
-        self.cancel_button.setToolTip("Stop after the current step; nothing is written")
+        self.cancel_button.setToolTip("Stop after the current step: nothing is written, or, while the certificate "
+                                      "is measured, the files are kept without one")
         self.cancel_button.clicked.connect(self.runner_cancel)
         self.open_button = QPushButton("Open folder")
         self.open_button.setToolTip("Show the exported files in the file manager")
@@ -204,9 +218,15 @@ class ExportPage(QWidget):
         self.results_table.setToolTip(
             "Largest difference between a file's probabilities and the app's, on the same images, in a fresh process"
         )
-        results_box = QGroupBox("Written files")
-        results_layout = QVBoxLayout(results_box)
-        results_layout.addWidget(self.results_table)
+        self.certificate_table = CertificateTable()
+        self.disagreements = DisagreementGrid()
+        self.certificate_table.format_selected.connect(self.disagreements.select_format)
+        self.results_tabs = QTabWidget()
+        self.results_tabs.setObjectName("ExportResultTabs")
+        self.results_tabs.addTab(self.results_table, "Written files")
+        self.results_tabs.addTab(self.certificate_table, "Certificate")
+        self.results_tabs.addTab(self.disagreements, "Disagreements")
+        self.options = ExportOptions()
 
         top = QHBoxLayout()
         top.addWidget(formats_box)
@@ -216,10 +236,11 @@ class ExportPage(QWidget):
         layout.addWidget(title)
         layout.addWidget(intro)
         layout.addLayout(top)
+        layout.addWidget(self.options)
         layout.addLayout(buttons)
         layout.addWidget(self.progress)
         layout.addWidget(self.status_label)
-        layout.addWidget(results_box, 1)
+        layout.addWidget(self.results_tabs, 1)
 
     # ------------------------------------------------------------ inputs
 
@@ -263,13 +284,19 @@ class ExportPage(QWidget):
         return availability.get(fmt) is None
 
     def export_config(self, overwrite: bool = False) -> ExportConfig:
-        """The :class:`ExportConfig` the widgets describe."""
-        return ExportConfig(
+        """The :class:`ExportConfig` the widgets describe.
+
+        Raises:
+            ConfigError: a setting out of its range (the message names it).
+        """
+        return dataclasses.replace(
+            ExportConfig(**self.options.config_fields()),
             formats=self.selected_formats(),
             out_dir=self.out_edit.text().strip(),
             name=self.name_edit.text().strip(),
             overwrite=overwrite,
             verify=self.verify_check.isChecked(),
+            drop_threshold=self.certificate_table.threshold.value(),
         )
 
     # ------------------------------------------------------- availability
@@ -323,7 +350,8 @@ class ExportPage(QWidget):
         self.export_button.setEnabled(not running and problem is None)
         self.export_button.setToolTip(problem or "Write and verify the chosen formats")
         self.cancel_button.setEnabled(running)
-        for widget in (self.source_edit, self.source_button, self.out_edit, self.out_button, self.name_edit, self.verify_check):
+        for widget in (self.source_edit, self.source_button, self.out_edit, self.out_button, self.name_edit, self.verify_check,
+                       self.options):
             widget.setEnabled(not running)
         for fmt, check in getattr(self, "format_checks", {}).items():  # nothing the export uses changes during it
             check.setEnabled(not running and self._format_usable(fmt))
@@ -375,6 +403,8 @@ class ExportPage(QWidget):
             return False
         self.last_result = None
         self.results_table.setRowCount(0)
+        self.certificate_table.clear("Exporting…")
+        self.disagreements.set_certificate(None)
         self.progress.setRange(0, 0)
         self.progress.setFormat("Starting…")
         self.status_label.setText(f"Exporting {', '.join(FORMAT_LABELS[f] for f in config.config.formats)}…")
@@ -413,11 +443,15 @@ class ExportPage(QWidget):
         for fmt, path in result.files.items():
             if fmt in result.parity:
                 delta = f"{result.parity[fmt]:.2g}"
-                if fmt == "tflite_dynamic":
+                if fmt.startswith("tflite_"):
                     delta += f"  (top-1 agrees {result.top1_agreement.get(fmt, 0):.0%})"
             else:
                 delta = "not checked"
             rows.append((FORMAT_LABELS[fmt], str(path), delta, f"{FORMAT_TOLERANCES[fmt]:g}"))
+        for fmt, why in result.failed.items():
+            rows.append((FORMAT_LABELS[fmt], "not written", export_error_text(why), ""))
+        if result.certificate_path:
+            rows.append(("Certificate", str(result.certificate_path), "", ""))
         if result.labels_path:
             rows.append(("Labels", str(result.labels_path), "", ""))
         if result.metadata_path:
@@ -429,9 +463,14 @@ class ExportPage(QWidget):
                 item.setToolTip(text)
                 self.results_table.setItem(r, c, item)
         checked = "checked in a fresh process" if result.verified else "not checked"
+        failed = f" Not written: {', '.join(FORMAT_LABELS[f] for f in result.failed)} (see the table)." if result.failed else ""
         self.status_label.setText(
-            f"Wrote {len(result.files)} model file(s), labels.txt and model.json in {result.seconds:.1f} s ({checked})."
+            f"Wrote {len(result.files)} model file(s), labels.txt and model.json in {result.seconds:.1f} s ({checked}).{failed}"
         )
+        self.certificate_table.set_certificate(result.certificate, result.certificate_note)
+        self.disagreements.set_certificate(result.certificate)
+        if result.certificate is not None:
+            self.results_tabs.setCurrentWidget(self.certificate_table)
 
     def _on_error(self, message: str, details: str) -> None:
         shown = export_error_text(message)
