@@ -307,3 +307,24 @@ def test_split_boxes_a_train_val_layout_ignores_are_disabled_with_the_reason(qtb
     _open(qtbot, page, tiny_dataset)
     assert page.val_spin.isEnabled() and page.test_spin.isEnabled() and page.seed_spin.isEnabled()
     assert not page.split_reason.isVisible() and page.val_spin.toolTip().startswith("Share of each class")
+
+
+def test_a_class_folder_name_with_an_edge_space_is_refused_with_its_name(qtbot, main_window, tmp_path):
+    """Issue 25.9: ``bees`` and ``bees `` would collapse into one class in labels.txt; the dialog names the folder."""
+    for name in ("ants", "bees "):
+        (tmp_path / "d" / name).mkdir(parents=True)
+        for i in range(3):
+            Image.new("RGB", (16, 16), (40 * i, 90, 10)).save(tmp_path / "d" / name / f"{i}.png")
+    page = main_window.pages["data"]
+    with qtbot.waitSignal(page.runner.finished, timeout=60_000):
+        main_window.open_folder(tmp_path / "d")
+    dialog = main_window.last_error_dialog
+    assert dialog is not None
+    qtbot.waitUntil(dialog.isVisible, timeout=5_000)
+    assert "'bees '" in dialog.message and "rename the folder" in dialog.message and "Received:" in dialog.message
+    if os.environ.get("TLSTUDIO_GRAB"):
+        main_window.resize(1024, 680)
+        main_window.grab().save(os.path.join(os.environ["TLSTUDIO_GRAB"], "data_bad_class_window.png"))
+        dialog.grab().save(os.path.join(os.environ["TLSTUDIO_GRAB"], "data_bad_class_dialog.png"))
+    dialog.close()
+    assert page.state.prepared_data is None
