@@ -380,3 +380,24 @@ def test_a_file_name_that_is_not_utf8_still_shows_its_thumbnail(qtbot, tmp_path)
     pixmap = model.data(model.index(0), Qt.ItemDataRole.DecorationRole)
     assert pixmap.toImage().pixelColor(16, 16).red() > 150  # the picture, not the grey placeholder
     model.shutdown()
+
+
+def test_a_class_folder_name_with_an_edge_space_is_refused_with_its_name(qtbot, main_window, tmp_path):
+    """Issue 25.9: ``bees`` and ``bees `` would collapse into one class in labels.txt; the dialog names the folder."""
+    for name in ("ants", "bees "):
+        (tmp_path / "d" / name).mkdir(parents=True)
+        for i in range(3):
+            Image.new("RGB", (16, 16), (40 * i, 90, 10)).save(tmp_path / "d" / name / f"{i}.png")
+    page = main_window.pages["data"]
+    with qtbot.waitSignal(page.runner.finished, timeout=60_000):
+        main_window.open_folder(tmp_path / "d")
+    dialog = main_window.last_error_dialog
+    assert dialog is not None
+    qtbot.waitUntil(dialog.isVisible, timeout=5_000)
+    assert "'bees '" in dialog.message and "rename the folder" in dialog.message and "Received:" in dialog.message
+    if os.environ.get("TLSTUDIO_GRAB"):
+        main_window.resize(1024, 680)
+        main_window.grab().save(os.path.join(os.environ["TLSTUDIO_GRAB"], "data_bad_class_window.png"))
+        dialog.grab().save(os.path.join(os.environ["TLSTUDIO_GRAB"], "data_bad_class_dialog.png"))
+    dialog.close()
+    assert page.state.prepared_data is None

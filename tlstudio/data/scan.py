@@ -159,15 +159,16 @@ def _check_class_names(root: str, folders: dict[str, str], per_split: dict[str, 
     problems = []
     for split, per_class in per_split.items():
         names = sorted(per_class)
+        where = "" if folders[split] == root else f" in {folders[split]}"
         for name in names:
             problem = name_problem(name)
             if problem:
-                problems.append(f"the class folder {shown(name)} in {folders[split]} {problem}")
+                problems.append(f"the class folder {shown(name)}{where} {problem}")
         for i, a in enumerate(names):
             for b in names[i + 1:]:
                 if look_alike(a, b):
                     problems.append(
-                        f"the class folders {shown(a, True)} and {shown(b, True)} in {folders[split]} look the same "
+                        f"the class folders {shown(a, True)} and {shown(b, True)}{where} look the same "
                         "but are written with other Unicode characters, so they would be two classes"
                     )
     if problems:
