@@ -63,4 +63,3 @@ def test_screenshot(panel, qtbot, tmp_path, size):
     qtbot.wait(50)
     assert panel.curves.roc.width() > 120 and panel.curves.pr.height() > 120 and panel.matrix.width() > 150
     panel.grab().save(str(tmp_path / f"curves_{size[0]}.png"))
-    panel.grab().save(f"/tmp/report-work/curves_{size[0]}.png")

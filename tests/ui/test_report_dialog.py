@@ -68,12 +68,12 @@ def test_no_run_folder_says_so_without_a_job(dialog, fake_engine, tmp_path):
 
 
 @pytest.mark.parametrize("size", [(1024, 680), (1600, 1000)])
-def test_screenshot(dialog, qtbot, size):
+def test_screenshot(dialog, qtbot, tmp_path, size):
     dialog.resize(min(size[0], 720), min(size[1], 560))
     dialog.show()
     qtbot.wait(50)
     assert all(e.height() >= 40 for e in dialog.card_edits.values())
-    dialog.grab().save(f"/tmp/report-work/dialog_{size[0]}.png")
+    assert dialog.grab().save(str(tmp_path / f"dialog_{size[0]}.png"))
 
 
 def test_a_cancelled_report_says_nothing_was_written(dialog, fake_engine, qtbot, tmp_path):
