@@ -302,3 +302,15 @@ def test_a_run_cancelled_before_its_first_epoch_is_marked_and_kept_out_of_compar
     assert again.compare_runs([trained.id, other.id]).ids == (trained.id, other.id)
     with pytest.raises(ProjectError, match=f"{record.id} completed no epoch"):
         again.compare_runs([trained.id, record.id])
+
+
+def test_the_audits_note_on_weak_features_survives_a_reopen(tmp_path):
+    from dataclasses import replace as swap
+
+    from tlstudio.project.audit_record import AuditRecord
+
+    result = swap(_audit_result(), oof_accuracy=0.62, label_note="The features separate these classes only to 62%")
+    project = Project.new(dataset="/d")
+    project.set_audit(AuditRecord.from_result(result, "/d", "sha256:x"))
+    again = Project.load(project.save(tmp_path / "p.tlsproj")).audit.result()
+    assert again.label_note == result.label_note and again.oof_accuracy == 0.62
