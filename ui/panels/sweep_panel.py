@@ -240,8 +240,7 @@ class SweepPanel(QWidget):
         self.space_scroll.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.space_scroll.setWidget(self.space_box)
         self.space_scroll.setMinimumWidth(240)
-        self.space_scroll.setFixedHeight(self.space_box.sizeHint().height()
-                                         + self.space_scroll.horizontalScrollBar().sizeHint().height() + 2)
+        self._fit_space_height()
         layout.addWidget(self.space_scroll)
         layout.addLayout(run_row)
         layout.addWidget(self.stale)
@@ -268,6 +267,16 @@ class SweepPanel(QWidget):
             self.size_label.setText(f"grid of {size:,} points: {runs:,} trials")
         else:
             self.size_label.setText(f"{trials:,} random draws")
+
+    def _fit_space_height(self) -> None:
+        """The search space's whole height, and room for its sideways scroll bar."""
+        self.space_box.adjustSize()
+        height = max(self.space_box.sizeHint().height(), self.space_box.minimumSizeHint().height())
+        self.space_scroll.setFixedHeight(height + self.space_scroll.horizontalScrollBar().sizeHint().height() + 4)
+
+    def showEvent(self, event) -> None:  # noqa: N802 - Qt API
+        super().showEvent(event)
+        self._fit_space_height()  # the style's sizes are known now
 
     def _show_space(self, shown: bool) -> None:
         self.space_scroll.setVisible(shown)
