@@ -359,7 +359,7 @@ def prepare_from_manifest(
         DataError: the folder cannot be used (see :func:`tlstudio.data.check_usable`),
             or no file of the stored split is left.
     """
-    from tlstudio.data.prepare import check_usable
+    from tlstudio.data.prepare import check_usable, usable_classes
     from tlstudio.data.scan import scan_folder
     from tlstudio.data.validate import validate_files
 
@@ -370,6 +370,7 @@ def prepare_from_manifest(
     report = validate_files(scan, max_megapixels=data_config.max_megapixels, sink=sink, cancel=cancel)
     if report.cancelled:
         return None
+    report = usable_classes(report)  # an empty class folder is skipped, as the run skipped it
     check_usable(report)
     from tlstudio.data.prepare import honour_decisions
 

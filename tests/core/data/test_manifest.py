@@ -181,3 +181,16 @@ def test_evaluate_and_resume_use_the_stored_split(tmp_path):
     assert {p for p in train_before} <= {p for p, (s, _) in after.items() if s == "train"}
     assert sum(1 for p in after if "/new_" in p) == 9
     assert any("were added" in e.message for e in events if isinstance(e, LogMessage))
+
+
+def test_a_stored_split_skips_an_empty_class_folder_as_the_run_did(tmp_path):
+    """The walk of issue 24: Evaluate refused a run trained beside an empty class ("classes the model does not know")."""
+    root = _make(tmp_path / "d")
+    (root / "birds").mkdir()
+    (root / "birds" / "broken.jpg").write_bytes(b"")
+    data = prepare_data(DataConfig(root=str(root), val_fraction=0.25))
+    assert "birds" not in data.class_names
+    manifest = manifest_from_data(data, DataConfig(root=str(root), val_fraction=0.25))
+    again = prepare_from_manifest(manifest, DataConfig(root=str(root), val_fraction=0.25), assign_new=False)
+    assert again.data.class_names == data.class_names
+    assert [c.name for c in again.data.report.skipped_classes] == ["birds"]
