@@ -405,9 +405,12 @@ def test_the_model_pages_counts_count_the_heads_statistics_once_and_say_so():
     from tlstudio.layout import head_param_count, head_stat_count, head_training_counts
     from ui.jobs.model_jobs import counts_text
 
-    from tests.core.test_layout import _toy_layout
+    from tlstudio.layout import BackboneLayout, LayerInfo
 
-    layout = _toy_layout()
+    layers = (LayerInfo("b1_conv1", "Conv2D", "b1", 10, 0), LayerInfo("b1_bn", "BatchNormalization", "b1", 0, 4),
+              LayerInfo("b1_conv2", "Conv2D", "b1", 20, 0), LayerInfo("b2_conv1", "Conv2D", "b2", 30, 0),
+              LayerInfo("b2_conv2", "Conv2D", "b2", 40, 0))
+    layout = BackboneLayout("toy", 32, layers, ("b1", "b2"), (2, 2, 8))
     head = HeadConfig(pooling="avg", dense=(), dropout=0.2)
     params, stats = head_param_count(head, layout.feature_shape, 2), head_stat_count(head, layout.feature_shape)
     assert stats == 17  # mean and variance of 8 pooled features, and their count
