@@ -108,7 +108,7 @@ class ProjectController(QObject):
         self.project = Project.new(data=state.data_config, model=state.model_config, train=state.train_config)
         self.project.session = self.session
         self.project.dirty = False
-        self._claim()
+        weakref.finalize(self, release_session, self.session)  # a controller that goes releases its lock (and file handle)
         self._applying = False
         self._settling = False
         self.autosave_held = False
@@ -123,7 +123,10 @@ class ProjectController(QObject):
         state.run_finished.connect(self._on_run_finished)
 
     def _claim(self) -> None:
-        """Mark this session live, with its project (another instance then never offers our autosave as a crash)."""
+        """Mark this session live, with its project (another instance then never offers our autosave as a crash).
+
+        Claimed once there is something to protect or announce: an autosave, or a project file open.
+        """
         try:
             claim_session(self.session, self.project.path)
         except (OSError, RuntimeError) as exc:  # a read-only cache: recovery offers stay as before
@@ -230,7 +233,8 @@ class ProjectController(QObject):
         self._autosave_timer.stop()
         project.session = self.session
         self.project = project
-        self._claim()
+        if project.path is not None or project.recovered_from is not None:
+            self._claim()
         self._applying = True
         try:
             self.state.set_data_config(project.data)
@@ -289,6 +293,7 @@ class ProjectController(QObject):
             self._autosave_timer.start()  # try again once the recovery question is answered
             return None
         try:
+            self._claim()  # before the side file exists: another window never takes it for a crash
             return self.project.autosave()
         except TlStudioError as exc:
             self.state.show_status(f"Autosave failed: {exc}", 6000)

@@ -244,3 +244,37 @@ def test_messages_name_an_image_with_its_split_folder():
     assert shown_path("/d/val/ants/x.jpg", "/d") == "val/ants/x.jpg"
     assert shown_path("/d/ants/x.jpg", "/d") == "ants/x.jpg"
     assert shown_path("/elsewhere/ants/x.jpg", "/d") == "ants/x.jpg"  # outside the dataset: class/file
+
+
+def test_every_card_is_whole_in_a_1024_px_window(qtbot, tmp_path):
+    """Issue 24: at 1024×680 the second card column was cut ("Looks righ")."""
+    from tests.support.audit_result import audit_result
+    from tlstudio.data import generate_sample_dataset
+    from ui.panels.audit_view import AuditView
+    from ui.state import AppState
+
+    root = generate_sample_dataset(tmp_path / "shapes", per_class=8, size=40)
+    view = AuditView(AppState())
+    qtbot.addWidget(view)
+    view.resize(490, 500)  # the Audit tab's width in a 1024×680 window
+    view.show()
+    view.show_result(audit_result(root))
+    qtbot.wait(50)
+    from PySide6.QtWidgets import QFrame, QScrollArea
+
+    def outer(widget):  # the Audit tab's own scroll area (a duplicate group's row scrolls sideways inside it)
+        found, parent = None, widget.parentWidget()
+        while parent is not None:
+            if isinstance(parent, QScrollArea):
+                found = parent
+            parent = parent.parentWidget()
+        return found
+
+    cards = [c for c in view.cards() if c.isVisible() and c.kind != "duplicate"]
+    groups = [g for g in view.findChildren(QFrame, "DuplicateGroup") if g.isVisible()]
+    assert cards and groups
+    for widget in cards + groups:
+        area = outer(widget)
+        right = widget.mapTo(area.viewport(), widget.rect().topRight()).x()
+        assert right <= area.viewport().width(), (type(widget).__name__, right, area.viewport().width())
+    view.shutdown()

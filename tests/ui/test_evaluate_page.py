@@ -459,3 +459,23 @@ def test_a_confusion_cell_rings_its_images_on_the_embedding_map(qtbot, page, exp
         page.map_button.click()
     assert asked == ["data"]
     embedding.shutdown()
+
+
+def test_the_runs_table_shows_five_runs_at_1024_by_680(qtbot, tmp_path):
+    """Issue 24: at 1024×680 the Runs table showed 3 rows."""
+    from ui.project_actions import project_controller
+    from ui.state import AppState
+    from ui.widgets.run_comparison import rows_height
+    from ui.widgets.run_history import RunHistoryWidget
+
+    state = AppState()
+    controller = project_controller(state)
+    try:
+        history = RunHistoryWidget(controller)
+        qtbot.addWidget(history)
+        history.resize(1024 - 200, 680 - 190)  # the Runs tab's room in a 1024×680 window
+        history.show()
+        qtbot.wait(20)
+        assert history.table.height() >= rows_height(history.table, 5)
+    finally:
+        controller.discard_own_autosave()

@@ -453,9 +453,12 @@ def test_the_model_pages_counts_count_the_heads_statistics_once_and_say_so():
     from tlstudio.layout import head_param_count, head_stat_count, head_training_counts
     from ui.jobs.model_jobs import counts_text
 
-    from tests.core.test_layout import _toy_layout
+    from tlstudio.layout import BackboneLayout, LayerInfo
 
-    layout = _toy_layout()
+    layers = (LayerInfo("b1_conv1", "Conv2D", "b1", 10, 0), LayerInfo("b1_bn", "BatchNormalization", "b1", 0, 4),
+              LayerInfo("b1_conv2", "Conv2D", "b1", 20, 0), LayerInfo("b2_conv1", "Conv2D", "b2", 30, 0),
+              LayerInfo("b2_conv2", "Conv2D", "b2", 40, 0))
+    layout = BackboneLayout("toy", 32, layers, ("b1", "b2"), (2, 2, 8))
     head = HeadConfig(pooling="avg", dense=(), dropout=0.2)
     params, stats = head_param_count(head, layout.feature_shape, 2), head_stat_count(head, layout.feature_shape)
     assert stats == 17  # mean and variance of 8 pooled features, and their count
@@ -463,3 +466,30 @@ def test_the_model_pages_counts_count_the_heads_statistics_once_and_say_so():
     text = counts_text(layout, set(), head, 2).replace("\u202f", "").replace(" ", "")
     assert f"{phase1.non_trainable}frozen" in text  # 104 backbone + 17 statistics: what the run's log says
     assert "17normalizationstatistics" in text
+
+
+
+def test_the_model_page_fits_a_1024_px_window_with_the_head_sweep_whole(qtbot):
+    """Issue 24: at 1024×680 the left form's scroll bar overlapped the right panel and the sweep's buttons read
+    "omote to a r": the page was wider than the window leaves it."""
+    from PySide6.QtWidgets import QApplication
+
+    from ui.app import configure_application
+    from ui.main_window import MainWindow
+
+    app = QApplication.instance()
+    saved = (app.styleSheet(), app.style().name())
+    configure_application(app)  # the app's style and sheet: the sizes a user sees
+    try:
+        window = MainWindow(AppState(), restore=False)
+        qtbot.addWidget(window)
+        room = 1024 - window.navigator.width()
+        page = ModelPage(AppState())
+        qtbot.addWidget(page)
+        assert page.minimumSizeHint().width() <= room, (page.minimumSizeHint().width(), room)
+        sweep = page.sweep_panel
+        for button in (sweep.promote_button, sweep.resume_button, sweep.fine_tune_check):
+            assert button.minimumSizeHint().width() >= button.fontMetrics().horizontalAdvance(button.text())
+    finally:
+        app.setStyleSheet(saved[0])
+        app.setStyle(saved[1])

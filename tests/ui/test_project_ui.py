@@ -554,7 +554,6 @@ def test_a_second_instance_neither_offers_the_live_ones_autosave_nor_hides_that_
 
     win, actions = window
     controller = actions.controller
-    assert session_alive(controller.session)  # this window's session is claimed while it lives
     first = "31337-firstwin"  # the first instance, still running, with unsaved changes
     claim_session(first, str(saved_project))
     try:
@@ -573,6 +572,7 @@ def test_a_second_instance_neither_offers_the_live_ones_autosave_nor_hides_that_
         controller.state.status_message.connect(lambda text, _ms: messages.append(text))
         assert actions.open(str(saved_project))
         assert any("another tlstudio window" in m.lower() and f"PID {os.getpid()}" in m for m in messages)  # claimed here
+        assert session_alive(controller.session)  # this window's session is claimed once it has a project open
     finally:
         release_session(first)
 

@@ -185,6 +185,40 @@ def label_issues(
     return issues
 
 
+RANK_LIMIT = 20
+"""With weak features, this many least certain images are listed (ranked, not flagged)."""
+
+
+def label_suspects(oof_proba: np.ndarray, labels: np.ndarray, paths: Sequence[str], class_names: Sequence[str],
+                   oof_accuracy: float) -> tuple[list[LabelIssue], str]:
+    """The label suspects, and a note when the out-of-fold model is too weak to flag anything.
+
+    The features separate the classes well when the out-of-fold accuracy is
+    at least halfway from chance (always answering the largest class) to 1.
+    Then confident learning flags suspects (:func:`label_issues`). Otherwise
+    its flags mean little: the :data:`RANK_LIMIT` images the model is least
+    sure of are ranked instead, and the note says why.
+    """
+    labels = np.asarray(labels, np.int64)
+    counts = np.bincount(labels, minlength=len(class_names)) if len(labels) else np.zeros(1)
+    chance = float(counts.max() / max(1, counts.sum()))
+    if oof_accuracy >= chance + 0.5 * (1.0 - chance):
+        return label_issues(oof_proba, labels, paths, class_names), ""
+    proba = np.asarray(oof_proba, np.float64)
+    proba = proba / np.clip(proba.sum(axis=1, keepdims=True), 1e-12, None)
+    own = proba[np.arange(len(labels)), labels]
+    ranked = sorted(range(len(labels)), key=lambda i: (own[i], i))[:RANK_LIMIT]
+    issues = []
+    for i in ranked:
+        scores = proba[i].copy()
+        scores[labels[i]] = -1.0
+        issues.append(LabelIssue(paths[i], class_names[labels[i]], class_names[int(np.argmax(scores))], float(1.0 - own[i])))
+    note = (f"The features separate these classes only to {oof_accuracy:.0%} (out-of-fold accuracy; always answering "
+            f"the largest class scores {chance:.0%}): label suggestions are unreliable, so the {len(issues)} images "
+            "the model is least sure of are ranked, not flagged.")
+    return issues, note
+
+
 def outliers(unit: np.ndarray, paths: Sequence[str], *, k: int = K_NEIGHBOURS, limit: int = 20) -> list[Outlier]:
     """Images whose mean cosine distance to their ``k`` nearest neighbours is unusually large, strangest first."""
     n = len(paths)

@@ -136,6 +136,9 @@ class AuditResult:
         cut: The cut layer whose features were used.
         seconds: Wall time of the whole job.
         cancelled: True when the job stopped early; the lists are then partial.
+        oof_accuracy: Out-of-fold accuracy of the head fitted on ``cut`` (how well the features separate the classes).
+        label_note: Why ``label_issues`` is a ranking of the least certain images rather than flags
+            (the features separate the classes too weakly), else "".
     """
 
     duplicates: tuple[DuplicateGroup, ...]
@@ -147,6 +150,8 @@ class AuditResult:
     cut: str = ""
     seconds: float = 0.0
     cancelled: bool = False
+    oof_accuracy: float = 0.0
+    label_note: str = ""
 
     @property
     def leaks(self) -> tuple[DuplicateGroup, ...]:
@@ -176,4 +181,6 @@ class AuditResult:
             "cut": self.cut,
             "seconds": round(self.seconds, 3),
             "cancelled": self.cancelled,
+            "oof_accuracy": round(self.oof_accuracy, 4),
+            "label_note": self.label_note,
         }

@@ -421,7 +421,7 @@ def prepare_from_manifest(
             it is not the run's dataset (other classes, or fewer than half of
             the stored files there with their size), or no file of the stored split is left.
     """
-    from tlstudio.data.prepare import check_usable
+    from tlstudio.data.prepare import check_usable, usable_classes
     from tlstudio.data.scan import scan_folder
     from tlstudio.data.validate import validate_files
 
@@ -432,6 +432,7 @@ def prepare_from_manifest(
     report = validate_files(scan, max_megapixels=data_config.max_megapixels, sink=sink, cancel=cancel)
     if report.cancelled:
         return None
+    report = usable_classes(report)  # an empty class folder is skipped, as the run skipped it
     check_usable(report)
     from tlstudio.data.prepare import honour_decisions
 

@@ -77,7 +77,9 @@ def audit(config: AuditConfig, *, sink: Sink, cancel: CancelToken) -> AuditResul
             best = (cut, fit)
     cut, fit = best
     sink(LogMessage(f"audit uses {cut} (out-of-fold accuracy {fit.accuracy:.2f} ± {fit.std:.2f} over {fit.folds} folds)"))
-    issues = find.label_issues(fit.oof_proba, data.labels, data.paths, data.class_names)
+    issues, label_note = find.label_suspects(fit.oof_proba, data.labels, data.paths, data.class_names, fit.accuracy)
+    if label_note:
+        sink(LogMessage(label_note, "warning"))
     # Duplicates and leaks.
     sink(Progress("audit", 0, len(data.paths), "Hashing files for duplicates"))
     content = []
@@ -108,4 +110,6 @@ def audit(config: AuditConfig, *, sink: Sink, cancel: CancelToken) -> AuditResul
         num_images=len(data.paths),
         cut=cut,
         seconds=time.perf_counter() - start,
+        oof_accuracy=float(fit.accuracy),
+        label_note=label_note,
     )

@@ -118,6 +118,8 @@ class AuditRecord:
             cut=str(f.get("cut", "")),
             seconds=float(f.get("seconds", 0.0)),
             cancelled=bool(f.get("cancelled", False)),
+            oof_accuracy=float(f.get("oof_accuracy") or 0.0),
+            label_note=str(f.get("label_note") or ""),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -177,6 +179,8 @@ class AuditRecord:
         check.texts(findings.get("class_names", []), f"{where}.class_names")
         if isinstance(findings.get("num_images", 0), bool) or not isinstance(findings.get("num_images", 0), int):
             check.fail(f"{where}.num_images", "a whole number", findings.get("num_images"))
+        check.number(findings.get("oof_accuracy", 0.0), f"{where}.oof_accuracy")
+        check.text(findings.get("label_note", ""), f"{where}.label_note", empty=True)
         return cls(ran=data["ran"], root=data["root"], fingerprint=data["fingerprint"], summary=dict(summary),
                    findings=dict(findings))
 

@@ -169,6 +169,7 @@ class ModelPage(QWidget):
         self.splitter = splitter
 
         layout = QVBoxLayout(self)
+        layout.setContentsMargins(6, 6, 6, 6)  # with the form and the sweep side by side, a 1024 px window has no pixel to spare
         layout.addWidget(title)
         layout.addWidget(splitter, 1)
 

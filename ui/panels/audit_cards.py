@@ -14,7 +14,7 @@ import html
 from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QPoint, Qt, Signal
 from PySide6.QtWidgets import (
     QFrame,
     QGridLayout,
@@ -143,9 +143,31 @@ class CardGrid(QWidget):
             self._relayout()
 
     def columns(self) -> int:
-        return max(1, (self.width() + self.grid.spacing()) // (CARD_WIDTH + self.grid.spacing()))
+        """As many columns as the visible width holds (in a scroll area: its viewport, not this widget's width,
+        which a previous layout may have widened past it)."""
+        width = self.width()
+        area = self._scroll_area()
+        if area is not None and area.widget() is not None:
+            x = self.mapTo(area.widget(), QPoint(0, 0)).x()
+            width = min(width, area.viewport().width() - 2 * max(0, x))
+        return max(1, (width + self.grid.spacing()) // (CARD_WIDTH + self.grid.spacing()))
+
+    def _scroll_area(self) -> QScrollArea | None:
+        parent = self.parentWidget()
+        while parent is not None and not isinstance(parent, QScrollArea):
+            parent = parent.parentWidget()
+        return parent
+
+    def eventFilter(self, watched, event) -> bool:  # noqa: N802 - Qt API
+        if event.type() == event.Type.Resize:  # the viewport narrowed: the columns may no longer fit
+            self._relayout()
+        return False
 
     def _relayout(self) -> None:
+        area = self._scroll_area()
+        if area is not None and not getattr(self, "_watching", False):
+            area.viewport().installEventFilter(self)
+            self._watching = True
         columns = self.columns()
         if columns == self._columns:
             return
@@ -224,6 +246,7 @@ class DuplicateRow(QFrame):
                 if group.cross_split else f" · all in {group.splits[0] if group.splits else '?'}")
         head = QLabel(kind + leak)
         head.setTextFormat(Qt.TextFormat.RichText)
+        head.setWordWrap(True)  # wraps in a narrow window: the row's "Looks right" stays whole
         looks_right = QPushButton("Looks right")
         looks_right.setToolTip("These are different images; the next audit does not show this group again")
         looks_right.clicked.connect(lambda: self.dismiss_clicked.emit(self))

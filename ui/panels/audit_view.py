@@ -192,6 +192,8 @@ class AuditView(QWidget):
         leaks = len(result.leaks)
         parts = [f"{result.num_images} images audited" + (f" with {html.escape(result.cut)} features" if result.cut else "")
                  + (f" in {result.seconds:.1f} s" if result.seconds else "") + "."]
+        if result.label_note:
+            parts.append(f"<span style='color:#8a5a00'>{html.escape(result.label_note)}</span>")
         if leaks:
             parts.append(f"<span style='color:{LEAK_COLOUR}'><b>{leaks} duplicate group{'s' if leaks != 1 else ''} "
                          "span train and validation/test: validation accuracy is inflated.</b></span>")

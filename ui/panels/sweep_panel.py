@@ -35,6 +35,7 @@ from typing import Any, Callable
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
+    QScrollArea,
     QCheckBox,
     QComboBox,
     QHBoxLayout,
@@ -153,10 +154,11 @@ class SweepPanel(QWidget):
         self.space_button.setCheckable(True)
         self.space_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
         self.space_button.setToolTip("Show or hide which parameters the sweep varies and their values")
-        self.trials_spin.setMaximumWidth(110)
+        self.trials_spin.setMaximumWidth(80)
         self.folds_spin.setMaximumWidth(60)
         self.seed_spin.setMaximumWidth(100)
         top = QHBoxLayout()
+        top.setSpacing(4)  # fits beside the Model page's form at 1024 px
         for label, widget in (("Search:", self.search_combo), ("Trials:", self.trials_spin), ("Folds:", self.folds_spin)):
             top.addWidget(QLabel(label))
             top.addWidget(widget)
@@ -211,7 +213,7 @@ class SweepPanel(QWidget):
         self.fine_tune_check.setToolTip("After the head, fine-tune the backbone (the freezing tree's unfrozen layers; "
                                         "the last block when everything is frozen) at the Train page's low learning rate")
         self.fine_tune_spin = QSpinBox()
-        self.fine_tune_spin.setRange(1, 1000)
+        self.fine_tune_spin.setRange(1, 999)
         self.fine_tune_spin.setValue(DEFAULT_FINE_TUNE_EPOCHS)
         self.fine_tune_spin.setSuffix(" epochs")
         self.fine_tune_spin.setEnabled(False)
@@ -220,19 +222,31 @@ class SweepPanel(QWidget):
         self.promote_hint.setObjectName("Hint")
         self.promote_hint.setWordWrap(True)
         promote_row = QHBoxLayout()
+        promote_row.setSpacing(4)
         promote_row.addWidget(self.promote_button)
         promote_row.addWidget(self.fine_tune_check)
         promote_row.addWidget(self.fine_tune_spin)
-        promote_row.addWidget(self.promote_hint, 1)
+        promote_row.addStretch(1)
 
         layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 6, 4, 4)
         layout.addWidget(intro)
         layout.addLayout(top)
-        layout.addWidget(self.space_box)
+        # the search space scrolls sideways in a narrow window (1024 px): the page never grows past the screen
+        self.space_scroll = QScrollArea()
+        self.space_scroll.setObjectName("SweepSpaceScroll")
+        self.space_scroll.setWidgetResizable(True)
+        self.space_scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        self.space_scroll.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.space_scroll.setWidget(self.space_box)
+        self.space_scroll.setMinimumWidth(240)
+        self._fit_space_height()
+        layout.addWidget(self.space_scroll)
         layout.addLayout(run_row)
         layout.addWidget(self.stale)
         layout.addWidget(split, 1)
         layout.addLayout(promote_row)
+        layout.addWidget(self.promote_hint)  # a line of its own: what promote changed is never cut
         self.space_button.setChecked(True)
         self._update_buttons()
         self._update_size()
@@ -254,8 +268,18 @@ class SweepPanel(QWidget):
         else:
             self.size_label.setText(f"{trials:,} random draws")
 
+    def _fit_space_height(self) -> None:
+        """The search space's whole height, and room for its sideways scroll bar."""
+        self.space_box.adjustSize()
+        height = max(self.space_box.sizeHint().height(), self.space_box.minimumSizeHint().height())
+        self.space_scroll.setFixedHeight(height + self.space_scroll.horizontalScrollBar().sizeHint().height() + 4)
+
+    def showEvent(self, event) -> None:  # noqa: N802 - Qt API
+        super().showEvent(event)
+        self._fit_space_height()  # the style's sizes are known now
+
     def _show_space(self, shown: bool) -> None:
-        self.space_box.setVisible(shown)
+        self.space_scroll.setVisible(shown)
         self.space_button.setArrowType(Qt.ArrowType.DownArrow if shown else Qt.ArrowType.RightArrow)
 
     # -------------------------------------------------------------- config

@@ -136,7 +136,7 @@ class RunHistoryWidget(QWidget):
             if key in COLUMN_TIPS:
                 self.table.horizontalHeaderItem(col).setToolTip(COLUMN_TIPS[key])
         self.table.setAccessibleName("Runs")
-        self.table.setMinimumHeight(rows_height(self.table, 3))
+        self.table.setMinimumHeight(rows_height(self.table, 5))  # five runs at 1024×680, more when there is room
         self.table.viewport().installEventFilter(self)  # its width is the room the columns share
         self.table.itemSelectionChanged.connect(self.update_comparison)
         self.table.itemChanged.connect(self._on_item_changed)
@@ -172,7 +172,7 @@ class RunHistoryWidget(QWidget):
         splitter = QSplitter(Qt.Orientation.Vertical)
         splitter.addWidget(top)
         splitter.addWidget(self.comparison)
-        splitter.setStretchFactor(0, 1)
+        splitter.setStretchFactor(0, 2)
         splitter.setStretchFactor(1, 3)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)

@@ -119,3 +119,23 @@ def test_a_shared_perceptual_hash_needs_agreeing_features():
     assert near_pairs(hashes, unit, phash_distance=6, similarity=0.98) == [(0, 1)]  # 0-2 and 1-2 share a hash only
     assert near_pairs(hashes, unit, phash_distance=6, similarity=0.98, hash_confirm=0.0) == [(0, 1), (0, 2), (1, 2)]
     assert (2, 3) in near_pairs(hashes, unit, phash_distance=6, similarity=0.8)  # far hashes: the features alone (cos 0.8)
+
+
+def test_weak_features_rank_label_suspects_and_say_they_are_unreliable():
+    """Issue 24: 107 of 398 photos flagged at 0.99–1.00 while the features barely separated the classes."""
+    from tlstudio.analysis.audit import RANK_LIMIT, label_suspects
+
+    rng = np.random.default_rng(0)
+    n = 200
+    labels = np.arange(n) % 2
+    proba = rng.dirichlet([1.0, 1.0], n)  # out-of-fold guesses barely better than a coin
+    accuracy = float((proba.argmax(1) == labels).mean())
+    paths = [f"/d/{'ab'[l]}/{i}.jpg" for i, l in enumerate(labels)]
+    issues, note = label_suspects(proba, labels, paths, ("a", "b"), accuracy)
+    assert len(issues) <= RANK_LIMIT and f"only to {accuracy:.0%}" in note and "unreliable" in note
+    self_conf = [1 - i.score for i in issues]
+    assert self_conf == sorted(self_conf)  # ranked, least certain first
+    confident = np.eye(2)[labels] * 0.96 + 0.02
+    confident[5] = [0.02, 0.98] if labels[5] == 0 else [0.98, 0.02]  # one clear mislabel
+    issues, note = label_suspects(confident, labels, paths, ("a", "b"), 0.995)
+    assert note == "" and [i.path for i in issues] == [paths[5]]

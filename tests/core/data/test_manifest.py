@@ -200,3 +200,16 @@ def test_images_the_label_page_added_go_to_train_in_the_manifest_and_on_resume(t
     assert any(hashed[p] != "train" for p in added)  # without train_only some land in val
     resumed = _splits(reconcile(manifest, _report(root), assign_new=True, train_only=frozenset(added)).data)
     assert all(resumed[p] == "train" for p in added)
+
+
+def test_a_stored_split_skips_an_empty_class_folder_as_the_run_did(tmp_path):
+    """The walk of issue 24: Evaluate refused a run trained beside an empty class ("classes the model does not know")."""
+    root = _make(tmp_path / "d")
+    (root / "birds").mkdir()
+    (root / "birds" / "broken.jpg").write_bytes(b"")
+    data = prepare_data(DataConfig(root=str(root), val_fraction=0.25))
+    assert "birds" not in data.class_names
+    manifest = manifest_from_data(data, DataConfig(root=str(root), val_fraction=0.25))
+    again = prepare_from_manifest(manifest, DataConfig(root=str(root), val_fraction=0.25), assign_new=False)
+    assert again.data.class_names == data.class_names
+    assert [c.name for c in again.data.report.skipped_classes] == ["birds"]

@@ -324,3 +324,15 @@ def test_a_project_and_its_runs_with_the_old_mixed_precision_switch_still_load(t
     path = tmp_path / "old.tlsproj"
     path.write_text(json.dumps(data))
     assert Project.load(path).train.precision == "auto"  # the old switch asked for float16 on a GPU: auto does
+
+
+def test_the_audits_note_on_weak_features_survives_a_reopen(tmp_path):
+    from dataclasses import replace as swap
+
+    from tlstudio.project.audit_record import AuditRecord
+
+    result = swap(_audit_result(), oof_accuracy=0.62, label_note="The features separate these classes only to 62%")
+    project = Project.new(dataset="/d")
+    project.set_audit(AuditRecord.from_result(result, "/d", "sha256:x"))
+    again = Project.load(project.save(tmp_path / "p.tlsproj")).audit.result()
+    assert again.label_note == result.label_note and again.oof_accuracy == 0.62
