@@ -7,7 +7,7 @@ from pathlib import Path
 from tlstudio.config import DataConfig
 from tlstudio.data import prepare_data
 from ui.panels.audit_actions import AuditActions
-from ui.project_actions import project_controller
+from ui.project_controller import project_controller
 from ui.state import AppState
 
 

@@ -7,7 +7,7 @@ import pytest
 from tlstudio.config import DataConfig, RunConfig
 from tlstudio.api.audit import AuditResult, DuplicateGroup, Imbalance
 from ui.panels.audit_offer import AuditOffer
-from ui.project_actions import project_controller
+from ui.project_controller import project_controller
 from ui.state import AppState
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 from tlstudio.project.audit_record import file_list_fingerprint
-from ui.project_actions import project_controller
+from ui.project_controller import project_controller
 from ui.state import AppState
 from ui.panels.audit_view import AuditView
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tlstudio.api.audit import AuditResult
-from ui.project_actions import project_controller
+from ui.project_controller import project_controller
 from ui.state import AppState
 from ui.panels.audit_view import AuditView
 

@@ -289,7 +289,7 @@ def test_another_dataset_clears_the_map(qtbot, tiny_dataset):
 
 def test_a_map_built_before_the_project_controller_still_follows_the_project(qtbot):
     """The walk of issue 24: the Map tab is built before the controller exists, and kept the old project's map."""
-    from ui.project_actions import project_controller
+    from ui.project_controller import project_controller
 
     widget = _map(qtbot)
     controller = project_controller(widget.state)  # made after the map, as in the app

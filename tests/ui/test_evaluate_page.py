@@ -463,7 +463,7 @@ def test_a_confusion_cell_rings_its_images_on_the_embedding_map(qtbot, page, exp
 
 def test_the_runs_table_shows_five_runs_at_1024_by_680(qtbot, tmp_path):
     """Issue 24: at 1024×680 the Runs table showed 3 rows."""
-    from ui.project_actions import project_controller
+    from ui.project_controller import project_controller
     from ui.state import AppState
     from ui.widgets.run_comparison import rows_height
     from ui.widgets.run_history import RunHistoryWidget

@@ -13,7 +13,7 @@ from tlstudio.api.evaluate import PredictConfig, PredictResult
 from tlstudio.api.label import RetrainConfig, RetrainResult, SuggestConfig, SuggestResult, Suggestion
 from tlstudio.config import DataConfig, RunConfig, to_json
 from ui.pages.label_page import LabelPage
-from ui.project_actions import project_controller
+from ui.project_controller import project_controller
 from ui.state import AppState
 
 

@@ -53,7 +53,7 @@ def test_show_on_map_shows_the_data_pages_map_tab(qtbot):
     map_link(state).request_show()
     assert asked == ["data"] and page.tabs.currentWidget() is page.embedding_map
     page.shutdown()
-    from ui.project_actions import project_controller
+    from ui.project_controller import project_controller
 
     project_controller(state)._autosave_timer.stop()  # the Audit tab reads the project: leave no autosave behind
     project_controller(state).discard_own_autosave()

@@ -74,7 +74,7 @@ def test_open_saved_project_restores_configs_and_run_history(window, saved_proje
     assert [table.item(r, 0).text() for r in range(2)] == ["run-vgg", "run-resnet"]
     assert table.item(1, 2).text() == "resnet50" and table.item(1, 8).text() == "85.0%"
     assert "demo" in win.windowTitle() and "*" not in win.windowTitle()
-    from ui.project_actions import recent_projects
+    from ui.project_controller import recent_projects
 
     assert recent_projects()[0] == str(saved_project)
 
@@ -579,7 +579,7 @@ def test_a_second_instance_neither_offers_the_live_ones_autosave_nor_hides_that_
 
 def test_a_fresh_launch_is_not_unsaved_until_the_user_changes_something(window):
     """Issue 24: a fresh launch was titled "untitled *": the offline weights choice counted as an edit."""
-    from ui.project_actions import settled_change
+    from ui.project_controller import settled_change
 
     win, actions = window
     controller = actions.controller

@@ -313,7 +313,7 @@ def test_opening_a_project_shows_its_last_sweep(qtbot, tmp_path):
     from tlstudio.analysis import sweep_store
     from tlstudio.api.sweep import SweepConfig
     from tlstudio.project.sweeps import new_sweep
-    from ui.project_actions import project_controller
+    from ui.project_controller import project_controller
 
     state = AppState(model_config=ModelConfig(backbone="vgg16", weights="none", image_size=32))
     controller = project_controller(state)
@@ -344,7 +344,7 @@ def test_reopening_a_project_restores_its_probe_map_and_sweep(qtbot, tmp_path, f
     from tlstudio.api.sweep import SweepConfig
     from ui.panels.embedding_map import EmbeddingMap
     from ui.panels.probe_panel import ProbePanel
-    from ui.project_actions import project_controller
+    from ui.project_controller import project_controller
 
     monkeypatch.setenv("TLSTUDIO_CACHE_DIR", str(tmp_path / "cache"))  # an untitled project's sweeps go here
     state = AppState(data_config=DataConfig(root=str(tmp_path / "d")),

@@ -18,7 +18,7 @@ from tlstudio.api.report import ModelCard, ReportConfig
 from tlstudio.project import Project
 from ui.engine import engine
 from ui.jobs.evaluate_jobs import is_run, model_source
-from ui.project_actions import last_run
+from ui.project_controller import last_run
 
 
 def default_run(state: Any, project: Project) -> str:

@@ -51,7 +51,7 @@ from tlstudio.api.model_ref import ModelRef
 from ui.jobs.evaluate_jobs import EvaluateJobs, folder_images, is_run, model_source
 from ui.panels.evaluation_results import EvaluationResults, summary_html
 from ui.panels.image_test import ImageTestPanel, dropped_file
-from ui.project_actions import project_controller
+from ui.project_controller import project_controller
 from ui.state import AppState
 from ui.widgets.run_history import RunHistoryWidget
 

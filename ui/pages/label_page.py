@@ -293,7 +293,7 @@ class LabelPage(QWidget):
         return True
 
     def _controller(self):
-        from ui.project_actions import existing_project_controller
+        from ui.project_controller import existing_project_controller
 
         controller = existing_project_controller(self.state)
         if controller is not None and controller is not self._watched:
@@ -318,7 +318,7 @@ class LabelPage(QWidget):
         return True
 
     def _save(self) -> None:
-        from ui.project_actions import project_controller
+        from ui.project_controller import project_controller
 
         controller = project_controller(self.state)
         controller.project.set_label(self.record)

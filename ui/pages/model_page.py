@@ -318,7 +318,7 @@ class ModelPage(QWidget):
         if not choice.reason or config.weights != "imagenet" or (config.backbone, config.image_size) != key:
             return  # usable, or the user chose something else meanwhile
         if choice.weights != config.weights:
-            from ui.project_actions import settled_change
+            from ui.project_controller import settled_change
 
             with settled_change(self.state):  # the app's choice, not an edit: the project stays unchanged
                 self.state.update_model_config(weights=choice.weights)

@@ -117,7 +117,7 @@ class AuditActions(QObject):
 
     @property
     def controller(self):
-        from ui.project_actions import project_controller
+        from ui.project_controller import project_controller
 
         # Looked up on first use only: creating the controller makes it autosave every config change.
         controller = project_controller(self.state)

@@ -79,7 +79,7 @@ class AuditOffer(QWidget):
 
         The project controller is looked up, never made (making one starts autosaving).
         """
-        from ui.project_actions import existing_project_controller
+        from ui.project_controller import existing_project_controller
 
         controller = existing_project_controller(self.state)
         if controller is None:

@@ -215,14 +215,14 @@ class AuditView(QWidget):
     @property
     def controller(self):
         """The project controller, made if needed (only when the user acts: making one starts autosaving)."""
-        from ui.project_actions import project_controller
+        from ui.project_controller import project_controller
 
         project_controller(self.state)
         return self._existing_controller()
 
     def _existing_controller(self):
         """The project controller if one exists (never made here), watched for another project opening."""
-        from ui.project_actions import existing_project_controller
+        from ui.project_controller import existing_project_controller
 
         controller = existing_project_controller(self.state)
         if controller is not None and controller is not self._watched_controller:

@@ -179,7 +179,7 @@ class EmbeddingMap(QWidget):
         state.data_changed.connect(self._on_data_changed)
         self._dropped_from = ""  # the model whose predictions were dropped from the map (said in the legend)
         self._running: EmbedConfig | None = None
-        from ui.project_actions import follow_project
+        from ui.project_controller import follow_project
 
         controller = follow_project(state, self.show_project)
 
@@ -516,7 +516,7 @@ class EmbeddingMap(QWidget):
     @property
     def controller(self):
         """The state's project controller, or None (a map on its own)."""
-        from ui.project_actions import existing_project_controller
+        from ui.project_controller import existing_project_controller
 
         return existing_project_controller(self.state)
 

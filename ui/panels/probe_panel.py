@@ -128,7 +128,7 @@ class ProbePanel(QWidget):
         state.data_config_changed.connect(lambda _c: self._update_stale())
         state.data_changed.connect(lambda _d: self._update_stale())
         self._record = None  # the project's probe record on show (for "the files changed since")
-        from ui.project_actions import follow_project
+        from ui.project_controller import follow_project
 
         controller = follow_project(state, self.show_project)
         if controller is not None and controller.project.probe is not None:
@@ -168,7 +168,7 @@ class ProbePanel(QWidget):
     @property
     def controller(self) -> Any:
         """The state's project controller, or None (a panel on its own)."""
-        from ui.project_actions import existing_project_controller
+        from ui.project_controller import existing_project_controller
 
         return existing_project_controller(self.state)
 

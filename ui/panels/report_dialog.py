@@ -34,7 +34,7 @@ from tlstudio.api.report import ModelCard, ReportResult
 from tlstudio.events import Progress
 from tlstudio.options import option_of
 from ui.jobs.report_jobs import ReportJobs, default_run, project_audit
-from ui.project_actions import project_controller
+from ui.project_controller import project_controller
 
 
 def _path_row(edit: QLineEdit, button: QPushButton) -> QWidget:

@@ -80,7 +80,7 @@ class SweepPanel(QWidget):
         parent: Parent widget.
         project_path: Returns the path of the open project (None when untitled);
             by default the one of the state's project controller
-            (:func:`ui.project_actions.existing_project_controller`; none: untitled).
+            (:func:`ui.project_controller.existing_project_controller`; none: untitled).
 
     Signals:
         finished_sweep(object): a :class:`~tlstudio.jobs.sweep.SweepResult` arrived.
@@ -114,7 +114,7 @@ class SweepPanel(QWidget):
         state.data_config_changed.connect(lambda _c: self._update_stale())
         self._follows_project = project_path is None
         if self._follows_project:
-            from ui.project_actions import follow_project
+            from ui.project_controller import follow_project
 
             follow_project(state, lambda _p: self.load_last())  # making a controller would start autosaving
         self.load_last()
@@ -390,7 +390,7 @@ class SweepPanel(QWidget):
         """The state's project controller when this panel follows the project, else None."""
         if not getattr(self, "_follows_project", False):
             return None
-        from ui.project_actions import existing_project_controller
+        from ui.project_controller import existing_project_controller
 
         return existing_project_controller(self.state)
 
@@ -454,7 +454,7 @@ class SweepPanel(QWidget):
     # ------------------------------------------------------------ internals
 
     def _controller_path(self) -> Any:
-        from ui.project_actions import existing_project_controller
+        from ui.project_controller import existing_project_controller
 
         controller = existing_project_controller(self.state)
         return controller.path if controller is not None else None

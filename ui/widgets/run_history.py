@@ -104,7 +104,7 @@ class RunHistoryWidget(QWidget):
     """Table of runs plus a comparison of the selected ones.
 
     Args:
-        controller: The :class:`ui.project_actions.ProjectController` whose project is shown.
+        controller: The :class:`ui.project_controller.ProjectController` whose project is shown.
     """
 
     def __init__(self, controller: Any, parent: QWidget | None = None):
