@@ -194,3 +194,13 @@ def test_the_counts_see_a_cycle_and_a_two_way_pair():
     edges = {"tlstudio.a.x": {"tlstudio.b.y"}, "tlstudio.b.y": {"tlstudio.a.x"}, "tlstudio.c": {"tlstudio.a.x"}}
     assert import_cycles(edges) == [["tlstudio.a.x", "tlstudio.b.y"]]
     assert two_way_pairs(edges) == [("tlstudio.a", "tlstudio.b")]
+
+
+MAX_SOURCE_LINES = 700
+"""No file of the engine, the GUI, main.py, the tools or the benchmarks is longer: a longer one holds more than one job."""
+
+
+def test_no_source_file_is_longer_than_the_limit():
+    sources = [ROOT / "main.py", *(p for folder in ("tlstudio", "ui", "tools", "benchmarks") for p in (ROOT / folder).rglob("*.py"))]
+    long = {str(p.relative_to(ROOT)): n for p in sources if (n := len(p.read_text(encoding="utf-8").splitlines())) > MAX_SOURCE_LINES}
+    assert long == {}, f"split these files (each over {MAX_SOURCE_LINES} lines); received: {long}"
