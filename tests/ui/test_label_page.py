@@ -126,11 +126,17 @@ def test_a_batch_is_labelled_with_the_keyboard_applied_and_undone(qtbot, page, f
     assert all((pool / "day1" / name).is_file() for name in placed)
 
 
-def test_the_loop_comes_back_from_the_project(qtbot, page, world):
+def test_the_loop_comes_back_from_the_project(qtbot, page, world, monkeypatch):
+    from PySide6.QtWidgets import QMessageBox
+
     assert page.suggest()
     _wait_batch(qtbot, page)
     page.grid.setFocus()
     qtbot.keyClick(page.grid, "1")
+    asked = []
+    monkeypatch.setattr(QMessageBox, "question", lambda *a: asked.append(a[2]) or QMessageBox.StandardButton.No)
+    assert not page.suggest()  # another batch would drop the decision: asked, and refused
+    assert "Drop the 1 decision(s)" in asked[0] and page.grid.cards[0].decision == "ants"
     assert page.apply_batch()
     qtbot.waitUntil(lambda: len(page.record.curve()) == 2, timeout=10_000)
     project = project_controller(page.state).project
