@@ -204,8 +204,10 @@ def main(argv=None) -> int:
                   + f"   {statistics.mean(areas[strategy]):.3f}±{statistics.pstdev(areas[strategy]):.3f}")
         for strategy in ("uncertainty", "diverse"):
             wins = sum(a > b for a, b in zip(areas[strategy], areas["random"]))
-            diff = statistics.mean(a - b for a, b in zip(areas[strategy], areas["random"]))
-            print(f"{strategy} - random, area: {diff:+.3f} (above random in {wins} of {args.seeds} seeds)")
+            diffs = [a - b for a, b in zip(areas[strategy], areas["random"])]
+            spread = statistics.stdev(diffs) if len(diffs) > 1 else 0.0
+            print(f"{strategy} - random, area: {statistics.mean(diffs):+.3f} ± {spread:.3f} (sd of the paired "
+                  f"differences; above random in {wins} of {args.seeds} seeds)")
         every = [t for s in STRATEGIES for t in times[s]]
         print(f"\nA round (suggest {args.batch} + file them + retrain) on cached features: median {statistics.median(every):.1f} s, "
               f"max {max(every):.1f} s over {len(every)} rounds, {os.cpu_count()} cores")

@@ -116,6 +116,10 @@ def test_a_batch_is_labelled_with_the_keyboard_applied_and_undone(qtbot, page, f
     assert page.record.curve() == [(6, 0.6, "start"), (11, 0.7, "diverse")]
     assert page.record.rounds[0].skipped == (str(pool / "day1" / "img_002.png"),)
     _wait_batch(qtbot, page)  # the next batch follows the refit
+    from ui.panels.label_grid import LabelCard
+
+    shown = [c for c in page.grid.findChildren(LabelCard) if c.isVisible()]
+    assert shown == page.grid.cards  # the applied batch's cards are gone at once, not painted under the new ones
     nxt = [c for _, c in fake_engine.calls if isinstance(c, SuggestConfig)][-1]
     assert str(pool / "day1" / "img_002.png") in nxt.exclude and len(nxt.labelled) == 5
     assert nxt.head_file == ""  # the fake engine saved no refitted head, so the run's own head scores
@@ -126,11 +130,17 @@ def test_a_batch_is_labelled_with_the_keyboard_applied_and_undone(qtbot, page, f
     assert all((pool / "day1" / name).is_file() for name in placed)
 
 
-def test_the_loop_comes_back_from_the_project(qtbot, page, world):
+def test_the_loop_comes_back_from_the_project(qtbot, page, world, monkeypatch):
+    from PySide6.QtWidgets import QMessageBox
+
     assert page.suggest()
     _wait_batch(qtbot, page)
     page.grid.setFocus()
     qtbot.keyClick(page.grid, "1")
+    asked = []
+    monkeypatch.setattr(QMessageBox, "question", lambda *a: asked.append(a[2]) or QMessageBox.StandardButton.No)
+    assert not page.suggest()  # another batch would drop the decision: asked, and refused
+    assert "Drop the 1 decision(s)" in asked[0] and page.grid.cards[0].decision == "ants"
     assert page.apply_batch()
     qtbot.waitUntil(lambda: len(page.record.curve()) == 2, timeout=10_000)
     project = project_controller(page.state).project

@@ -59,7 +59,7 @@ class LabelPage(QWidget):
 
         self.source = LabelSource()
         self.controls = JobControls("Suggest batch", "Rank the unsorted images and show the batch to label")
-        self.controls.run_button.clicked.connect(self.suggest)
+        self.controls.run_button.clicked.connect(lambda: self.suggest())
 
         self.grid = LabelGrid()
         self.grid.changed.connect(self._refresh)
@@ -106,10 +106,16 @@ class LabelPage(QWidget):
 
     # ------------------------------------------------------------------ the loop
 
-    def suggest(self) -> bool:
+    def suggest(self, confirmed: bool = False) -> bool:
         """Start the next batch (refitting first when the last round has no point yet); False when it cannot start."""
         if self.runner.is_running():
             return False
+        labelled, skipped = self.grid.decisions()
+        if (labelled or skipped) and not confirmed:
+            answer = QMessageBox.question(self, "Suggest another batch", f"Drop the {len(labelled) + len(skipped)} "
+                                          "decision(s) of this batch, which is not applied yet?")
+            if answer != QMessageBox.StandardButton.Yes:
+                return False
         self._after_refit_suggest = True
         if not self._take_form():
             return False
@@ -270,7 +276,7 @@ class LabelPage(QWidget):
 
     def _suggest_once(self) -> None:
         self.runner.finished.disconnect(self._suggest_once)
-        self.suggest()
+        self.suggest(confirmed=True)
 
     def _on_error(self, message: str, details: str) -> None:
         self.controls.status.setText(f"<span style='color:#b00020'>{html.escape(message)}</span>")

@@ -158,6 +158,8 @@ class LabelGrid(QScrollArea):
     def set_batch(self, suggestions: tuple[Suggestion, ...], classes: list[str]) -> None:
         """Show a new batch, every card undecided; the number keys give ``classes`` in order."""
         self.classes = list(classes)
+        for old in self.cards:  # hidden now: deleteLater frees them only once the event loop turns
+            old.hide()
         cards = []
         for s in suggestions:
             card = LabelCard(s)

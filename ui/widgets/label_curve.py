@@ -39,9 +39,12 @@ class LabelCurve(QWidget):
         self.summary = QLabel(EMPTY_TEXT)
         self.summary.setObjectName("Hint")
         self.summary.setWordWrap(True)
+        self.legend = QLabel(" ".join(f"<span style='color:{c}'>●</span> {name}" for name, c in COLOURS.items()))
+        self.legend.setObjectName("LabelCurveLegend")
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.plot, 1)
+        layout.addWidget(self.legend)
         layout.addWidget(self.summary)
         self.curve: list[tuple[int, float, str]] = []
 
