@@ -20,10 +20,6 @@ from tlstudio.run_file_names import EXPORT_DIR, REPORT
 REPORT_SPLITS = ("auto", "val", "test", "all")
 """Which split the report evaluates: ``auto`` takes the test split when the run has one, else validation."""
 
-CERTIFICATE_FILE = "certificate.json"
-"""The hook for the export certificate (issue 20): when an export folder holds
-this file, the report shows it next to the exported files, field by field."""
-
 
 @dataclass(frozen=True)
 class ModelCard:

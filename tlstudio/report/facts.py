@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tlstudio.api.report import CERTIFICATE_FILE
+from tlstudio.api.certificate import CERTIFICATE_FILE  # an export folder holding it: the report shows the certificate
 from tlstudio.api.train import RunResult
 from tlstudio.config import RunConfig
 from tlstudio.errors import TlStudioError

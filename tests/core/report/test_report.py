@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from tlstudio.api.report import CERTIFICATE_FILE, ModelCard, ReportConfig
+from tlstudio.api.certificate import CERTIFICATE_FILE
+from tlstudio.api.report import ModelCard, ReportConfig
 from tlstudio.cancel import CancelToken
 from tlstudio.cli import main as cli
 from tlstudio.config import DataConfig, HeadConfig, ModelConfig, RunConfig, TrainConfig
