@@ -325,7 +325,7 @@ def _parity_problem(
     return (
         f"The exported {label} file {target.name} does not reproduce the app's predictions: "
         f"max |Δ| of probabilities is {parity[fmt]:.3g}, above the allowed {bound:g} "
-        f"(top-1 agreement {agreement[fmt]:.0%}). Nothing was written. Received: format={fmt!r}"
+        f"(top-1 agreement {agreement[fmt]:.0%}). This file was not written. Received: format={fmt!r}"
     )
 
 
