@@ -26,6 +26,15 @@ folder, so every feature pass is cold):
 
 float16 on a CPU is emulated and slow; list it in ``--precisions`` only where
 a GPU is visible (``bench_gpu.py`` measures a GPU).
+
+Measured here (AMD EPYC Zen 3, 2 shared cores, no AMX or AVX512-BF16, so
+``auto`` keeps float32), ``--image-size 160 --epochs 3``, one fine-tune seed:
+extraction bfloat16 / float32 1.02x for VGG16 (0.80 vs 0.81 images/s at load
+~19) and 1.02x for ResNet50; mean feature cosine >= 0.99999 at every cut of
+both; best validation accuracy of the default head 0.707 in both precisions
+(spread over 3 seeds 0.061 float32, 0.020 bfloat16), 2-epoch fine-tune 0.571
+in both; cold frozen run 65.9 s against 221.3 s for the float32 script (3.4x)
+and 247.3 s for the ``mixed_bfloat16`` script (3.8x), at load ~4.
 """
 
 from __future__ import annotations

@@ -122,3 +122,13 @@ def test_the_micro_benchmark_returns_a_ratio():
 
     ratio = measure("bfloat16", size=16, batch=2, repeats=1, rounds=1)
     assert 0 < ratio < 100
+
+
+def test_the_device_job_tells_the_status_bar_what_auto_computes_in():
+    from tlstudio.cancel import CancelToken
+    from tlstudio.jobs.device import device_info
+
+    info = device_info(None, sink=lambda e: None, cancel=CancelToken())
+    choice = resolve("auto")
+    assert (info.precision, info.precision_reason) == (choice.precision, choice.reason)
+    assert info.summary().startswith(("CPU: ", "GPU: ")) and f", {choice.precision} (" in info.summary()
