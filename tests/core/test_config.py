@@ -127,8 +127,8 @@ def test_from_dict_prefixes_the_place_in_a_larger_file():
         from_dict(RunConfig, {"train": {"batch_size": 2.5}})
     assert "train.batch_size must be a whole number. Received: train.batch_size=2.5" in str(info.value)
     with pytest.raises(ConfigError) as info:
-        from_dict(RunConfig, {"train": {"batch_size": 0}})
-    assert str(info.value).startswith("train: batch_size must be >= 1. Received: batch_size=0")
+        from_dict(RunConfig, {"train": {"batch_size": -1}})
+    assert str(info.value).startswith("train: batch_size must be >= 0. Received: batch_size=-1")
 
 
 def test_from_dict_accepts_whole_numbers_for_floats_and_lists_for_tuples():

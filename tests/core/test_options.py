@@ -42,7 +42,7 @@ def test_each_field_default_is_its_options_default():
 
 def test_option_view_holds_label_help_tooltip_range_and_choices():
     batch = option_of(TrainConfig, "batch_size")
-    assert (batch.type, batch.default, batch.label, batch.min, batch.range_text) == (int, 32, "Batch size", 1, ">= 1")
+    assert (batch.type, batch.default, batch.label, batch.min, batch.range_text) == (int, 32, "Batch size", 0, ">= 0")
     assert batch.tooltip.startswith("Images per training step")
     assert option_of(TrainConfig, "optimizer").choices == ("adam", "sgd", "adamw")
     assert option_of(TrainConfig, "momentum").range_text == "within [0, 1)"
@@ -83,7 +83,7 @@ def test_check_options_accepts_the_bounds_that_are_closed():
 @pytest.mark.parametrize(
     "changes, message",
     [
-        ({"batch_size": 0}, "batch_size must be >= 1. Received: batch_size=0"),
+        ({"batch_size": -1}, "batch_size must be >= 0. Received: batch_size=-1"),
         ({"step_gamma": 0.0}, "step_gamma must be within (0, 1]. Received: step_gamma=0.0"),
         ({"learning_rate": 0.0}, "learning_rate must be > 0. Received: learning_rate=0.0"),
         ({"monitor": "f1"}, "monitor must be one of ('val_accuracy', 'val_loss', 'accuracy', 'loss'). Received: 'f1'"),
@@ -133,7 +133,7 @@ def test_cli_train_defaults_choices_and_help_come_from_train_config():
     assert tuple(actions["monitor"].choices) == option_of(TrainConfig, "monitor").choices
     assert "--lr" in actions["learning_rate"].option_strings
     text = train.format_help()
-    assert "global batch size (>= 1; default 32)" in " ".join(text.split())
+    assert "global batch size; 0 (auto) picks the largest whose estimated memory fits (>= 0; default 32)" in " ".join(text.split())
     assert "SGD momentum (within [0, 1); default 0.9)" in " ".join(text.split())
 
 

@@ -39,7 +39,7 @@ def test_the_file_names_of_a_run_folder():
     folder = RunFolder("/runs/a")
     paths = [folder.run_config, folder.class_names, folder.dataset_report, folder.history, folder.best_weights,
              folder.last_weights, folder.model, folder.result, folder.logs, folder.split_manifest, folder.auto_head,
-             folder.marker, folder.report]
+             folder.marker, folder.report, folder.lock]
     assert {p.name for p in paths} == set(RUN_ENTRIES)
     assert all(str(p.parent) == "/runs/a" for p in paths)
 

@@ -252,7 +252,7 @@ def test_bind_gives_the_options_tooltip_and_range_and_field_label_its_label(qtbo
     form.bind("momentum", momentum)
     assert batch.toolTip() == option_of(TrainConfig, "batch_size").tooltip and batch.toolTip()
     assert patience.toolTip() == "the page's own words"  # a widget's own tooltip is kept
-    assert (batch.minimum(), batch.maximum()) == (1, 4096)  # within the option's range: batch_size >= 1
+    assert (batch.minimum(), batch.maximum()) == (0, 4096)  # within the option's range: batch_size >= 0 (0: auto)
     assert (momentum.minimum(), momentum.maximum()) == (0.0, 5.0)  # [0, 1): the open end is the config's to refuse
     assert field_label(TrainConfig(), "batch_size") == "Batch size:"
     assert field_label(DataConfig, "augment.zoom") == "Zoom:"

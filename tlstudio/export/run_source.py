@@ -84,20 +84,24 @@ def calibration_for(run_folder: Path | None, run_config: Mapping[str, Any] | Non
 def run_metadata(folder: str | Path) -> dict[str, Any]:
     """Facts about a run for ``model.json``, read from its folder's JSON files.
 
-    Missing or unreadable files are simply left out.
+    Missing files are left out; a damaged ``run_config.json``,
+    ``result.json`` or class list is refused (ProjectError / ModelFileError
+    naming the file and field) before anything is exported.
     """
     folder = Path(folder)
     meta: dict[str, Any] = {}
-    names = read_class_names(folder)
+    names = read_class_names(folder)  # checked: a damaged class list is refused, never exported
     if names:
         meta["class_names"] = names
-    from tlstudio.run_folders import DATASET_REPORT, RESULT, RUN_CONFIG
+    import json
 
-    run_config = read_json(folder / RUN_CONFIG)
-    if isinstance(run_config, dict):
-        meta["run_config"] = run_config
-    result = read_json(folder / RESULT)
-    if isinstance(result, dict) and isinstance(result.get("best_metrics"), dict):
+    from tlstudio.config import to_json
+    from tlstudio.run_folders import DATASET_REPORT, RUN_CONFIG, load_result, load_run_config
+
+    if (folder / RUN_CONFIG).is_file():  # through the typed schema: a damaged field is named, not a crash later
+        meta["run_config"] = json.loads(to_json(load_run_config(folder)))
+    result = load_result(folder)
+    if result is not None and isinstance(result.get("best_metrics"), dict):
         meta["best_metrics"] = result["best_metrics"]
     counts = class_counts_from_report(read_json(folder / DATASET_REPORT))
     if counts:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import shlex
 
-from tlstudio.config import AugmentConfig, DataConfig, FreezeConfig, HeadConfig, RunConfig, TrainConfig
+from tlstudio.config import AUTO_BATCH, AugmentConfig, DataConfig, FreezeConfig, HeadConfig, RunConfig, TrainConfig
 
 
 def _num(value: float) -> str:
@@ -71,7 +71,8 @@ def train_command(config: RunConfig) -> tuple[list[str], list[str]]:
     argv += ["--head", "auto" if train.auto_head else head_spec(model.head), "--freeze", freeze_spec(model.freeze)]
     if model.cut:
         argv += ["--cut", model.cut]
-    argv += ["--epochs", str(train.epochs), "--fine-tune-epochs", str(train.fine_tune_epochs), "--batch-size", str(train.batch_size)]
+    batch = "auto" if train.batch_size == AUTO_BATCH else str(train.batch_size)
+    argv += ["--epochs", str(train.epochs), "--fine-tune-epochs", str(train.fine_tune_epochs), "--batch-size", batch]
     argv += ["--optimizer", train.optimizer, "--lr", _num(train.learning_rate), "--fine-tune-lr", _num(train.fine_tune_learning_rate)]
     argv += ["--momentum", _num(train.momentum), "--weight-decay", _num(train.weight_decay)]
     argv += ["--label-smoothing", _num(train.label_smoothing), "--schedule", schedule_spec(train), "--monitor", train.monitor]
@@ -84,8 +85,7 @@ def train_command(config: RunConfig) -> tuple[list[str], list[str]]:
         argv.append("--deterministic")
     if train.feature_cache == "off":
         argv.append("--no-feature-cache")
-    if train.mixed_precision:
-        argv.append("--mixed-precision")
+    argv += ["--precision", train.precision]
     argv += ["--val", _num(data.val_fraction), "--test", _num(data.test_fraction), "--augment", augment_spec(data.augment)]
     if not train.tensorboard:
         argv.append("--no-tensorboard")

@@ -132,6 +132,11 @@ class RunFolder:
         """``.tlstudio-run``: the file that says tlstudio made this folder."""
         return self.path / RUN_MARKER
 
+    @property
+    def lock(self) -> Path:
+        """``.tlstudio-lock``: the PID of the training that holds this folder (:mod:`tlstudio.run_folders.lock`)."""
+        return self.path / RUN_LOCK
+
     def is_run(self) -> bool:
         """True when the folder holds a ``run_config.json``."""
         return self.run_config.is_file()

@@ -22,7 +22,7 @@ CONFIGS = {
                           freeze=FreezeConfig(mode="blocks", blocks=("conv1", "conv2_x"))),
         train=TrainConfig(epochs=4, fine_tune_epochs=3, batch_size=12, optimizer="sgd", learning_rate=3e-3, fine_tune_learning_rate=2e-6,
                           momentum=0.8, weight_decay=0.0, schedule="step", step_every=2, step_gamma=0.25, early_stopping=True, patience=2,
-                          monitor="val_loss", class_weights=False, seed=42, feature_cache="off", mixed_precision=True,
+                          monitor="val_loss", class_weights=False, seed=42, feature_cache="off", precision="bfloat16",
                           tensorboard=False, label_smoothing=0.1, deterministic=True),
     ),
     "up_to": RunConfig(data=DataConfig(root="d", seed=9), model=ModelConfig(freeze=FreezeConfig(mode="up_to", up_to="block3_pool")),
