@@ -173,10 +173,15 @@ def test_cli_report_takes_the_model_card_from_the_project(runs, tmp_path, capsys
 def test_the_default_report_and_export_folder_stay_inside_a_deletable_run_folder(runs, tmp_path):
     from tlstudio.training.safe_delete import deletable_run_folder
 
+    from tlstudio.run_folders import RUN_MARKER, marker_text
+
     run = tmp_path / "copy"
     shutil.copytree(runs["handmade"], run)
+    (run / RUN_MARKER).write_text(marker_text())  # as every run tlstudio makes: only a marked folder is ever deleted
     (run / "export").mkdir()
     shutil.copy(run / "model.keras", run / "export" / "model.keras")
+    (run / "export" / "labels.txt").write_text("a\nb\n")
+    (run / "export" / "model.json").write_text('{"files": {"keras": "model.keras"}}')
     result = run_job("report", ReportConfig(run_dir=str(run)))  # no export folder given: <run>/export is listed
     assert result.path == str(run / "report.html")
     assert hashlib.sha256((run / "export" / "model.keras").read_bytes()).hexdigest() in _text(result.path)
