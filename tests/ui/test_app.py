@@ -61,7 +61,7 @@ def test_window_shows_then_the_engine_reports_its_device_and_tensorflow_never_lo
     assert report["visible"] is True
     assert report["tf_at_show"] is False, "TensorFlow was imported before the window was shown"
     assert report["indicator_at_show"] == "Engine starting…"
-    assert report["ready"] is True and re.fullmatch(r"CPU: \d+ cores?|GPU: .+", report["indicator"]), report
+    assert report["ready"] is True and re.fullmatch(r"(CPU: \d+ cores?|GPU: .+), (float32|bfloat16|float16) \(.+\)", report["indicator"]), report
     assert report["tf_at_ready"] is False, "TensorFlow was imported in the GUI process"
 
 

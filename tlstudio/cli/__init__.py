@@ -143,6 +143,10 @@ def _run(args: argparse.Namespace) -> int:
         if getattr(args, "command", None) in TENSORFLOW_COMMANDS:
             from tlstudio.tf_startup import import_tensorflow_quietly
 
+            check = getattr(args, "before_tensorflow", None)
+            if check is not None:
+                check(args)  # input refused here is refused in a moment, without TensorFlow's start-up
+
             import_tensorflow_quietly()
         return int(args.func(args) or 0)
     except UsageError as exc:

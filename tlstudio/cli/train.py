@@ -314,7 +314,7 @@ def register(subparsers) -> None:
     g.add_argument("--resume", default="", metavar="RUN_DIR", help="continue that run from its last checkpoint (same settings)")
     g.add_argument("--no-tensorboard", action="store_true", help="do not write TensorBoard logs")
     g.add_argument("--json", action="store_true", help="print the run result as JSON on stdout")
-    parser.set_defaults(func=run)
+    parser.set_defaults(func=run, before_tensorflow=check_before_tensorflow)
 
 
 # --------------------------------------------------------------------------- progress
@@ -539,6 +539,14 @@ def install_cancel_handlers(token) -> dict[int, Any]:
     for signum in (signal.SIGINT, signal.SIGTERM):
         previous[signum] = signal.signal(signum, on_signal)
     return previous
+
+
+def check_before_tensorflow(args: argparse.Namespace) -> None:
+    """What ``train`` refuses before TensorFlow loads: a bad ``TF_CONFIG`` or ``TLSTUDIO_WORKER_WAIT`` (ConfigError)."""
+    from tlstudio.training.cluster import role, wait_seconds
+
+    if role() is not None:
+        wait_seconds()
 
 
 def _join_cluster(worker, wait: float, token) -> bool:

@@ -120,7 +120,10 @@ def test_cancel_leaves_no_file(dataset):
     result = pooled_cache.pooled_features(paths, backbone="vgg16", weights=config.model.weights, image_size=32,
                                           cache_dir=str(folder), sink=sink, cancel=cancel)
     assert result is None
-    assert list(folder.iterdir()) == []
+    from tlstudio.caches import PINS
+
+    assert [p for p in folder.iterdir() if p.name != PINS] == []  # no shard, no manifest, no temporary
+    assert list((folder / PINS).iterdir()) == []  # and the cancelled job's pin was released
 
 
 def test_unknown_cut_and_bad_folds_name_the_field(dataset):
