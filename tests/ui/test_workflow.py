@@ -152,13 +152,12 @@ def test_error_paths_show_readable_messages(qtbot, main_window, shapes, no_class
     state = window.state
     page = window.pages["train"]
 
-    # a folder without class sub-folders cannot be opened
-    with qtbot.waitSignal(state.error_reported, timeout=STEP_TIMEOUT_MS) as reported:
+    # a folder without class sub-folders is refused in place on the Data page, in words, and nothing can train
+    data = window.pages["data"]
+    with qtbot.waitSignal(data.runner.finished, timeout=STEP_TIMEOUT_MS):
         window.open_folder(no_class_folder)
-    message, _details = reported.args
-    assert message and "Traceback" not in message
-    assert window.last_error_dialog is not None and window.last_error_dialog.message == message
-    window.last_error_dialog.close()
+    assert state.prepared_data is None and state.dataset_refused
+    assert "no class folders" in data.status_label.text() and "Traceback" not in data.status_label.text()
 
     # training on a folder that broke after it was opened: the run fails, the dialog explains
     _open_data(qtbot, window, shapes)
