@@ -51,7 +51,6 @@ def test_evaluation_stays_float32_unless_the_user_opts_in(qtbot, page, fake_engi
     _evaluate(qtbot, page)
     assert fake_engine.calls[-1][1].precision == "bfloat16"  # the Train page's choice
     assert "Computed in bfloat16 (fast precision, opted in)" in page.summary.text()
-    page.grab().save("/tmp/evaluate_fast_precision.png")
 
 
 def test_an_opt_in_this_machine_cannot_speed_up_says_float32(qtbot, page, fake_engine):
