@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Iterable
 
 from tlstudio import paths
+from tlstudio.processes import pid_alive
 
 logger = logging.getLogger(__name__)
 
@@ -110,21 +111,6 @@ PINS = ".pins"
 """Sub-folder of a cache folder holding the pins of the entries in use."""
 _PIN_COUNTER = itertools.count(1)
 _PIN_LOCK = threading.Lock()
-
-
-def _pid_alive(pid: int) -> bool:
-    """Whether a process ``pid`` exists on this machine (one we may not signal counts as alive)."""
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    except OSError:
-        return True
-    return True
 
 
 def _remove_pin(path: str) -> None:
@@ -195,7 +181,7 @@ def pinned_keys(folder: str | os.PathLike) -> set[str]:
         parts = entry.name.split(".")
         if len(parts) != 4 or parts[3] != "pin" or not parts[1].isdigit():
             continue
-        if _pid_alive(int(parts[1])):
+        if pid_alive(int(parts[1])):
             keys.add(parts[0])
         else:
             logger.info("removing the stale cache pin %s (process %s is gone)", entry.path, parts[1])

@@ -41,8 +41,6 @@ class EmbedConfig:
 
     def __post_init__(self) -> None:
         check_options(self)
-        from tlstudio.api.embed import METHODS
-
         if self.method not in METHODS:
             raise ConfigError(f"method must be one of {METHODS}. Received: method={self.method!r}")
         if self.tsne_limit < 0:

@@ -36,6 +36,7 @@ from pathlib import Path
 
 from tlstudio.errors import ConfigError
 from tlstudio.run_file_names import RUN_LOCK
+from tlstudio.processes import pid_alive
 
 try:  # POSIX
     import fcntl
@@ -51,18 +52,6 @@ _HELD_LOCK = threading.Lock()
 
 class RunFolderInUse(ConfigError):
     """The run folder is held by another training; the message names its process."""
-
-
-def _pid_alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:  # exists, but is not ours to signal
-        return True
-    return True
 
 
 def _owner_text(owner: dict) -> str:
@@ -174,7 +163,7 @@ def lock_run_folder(run_dir: str | os.PathLike) -> RunLock:
                 raise _in_use(folder, owner)
             if locked is None:
                 pid = owner.get("pid")
-                if isinstance(pid, int) and pid != os.getpid() and owner.get("host") in (None, socket.gethostname()) and _pid_alive(pid):
+                if isinstance(pid, int) and pid != os.getpid() and owner.get("host") in (None, socket.gethostname()) and pid_alive(pid):
                     raise _in_use(folder, owner)
             try:
                 same = os.path.samestat(os.fstat(fd), os.stat(path))
