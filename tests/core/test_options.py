@@ -10,7 +10,7 @@ import pytest
 
 from tlstudio.cli import build_parser
 from tlstudio.cli.arguments import add_option, help_text
-from tlstudio.cli.train import build_config
+from tlstudio.cli.train_options import build_config
 from tlstudio.config import DataConfig, ExportConfig, ModelConfig, TrainConfig
 from tlstudio.errors import ConfigError
 from tlstudio.options import check_options, option, option_of, options

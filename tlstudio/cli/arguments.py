@@ -6,6 +6,13 @@ description::
 
     add_option(group, TrainConfig, "batch_size", metavar="N")
     # --batch-size N   global batch size (>= 1; default 32)
+
+A flag whose value is a short syntax the command parses into the field
+(``--head avg:dense=256``) is :func:`add_spec_option`; the ``--no-X`` switch
+of a setting that is on by default is :func:`add_off_switch`; a second
+spelling of another flag's value is :func:`add_alias`. Each action keeps the
+:class:`~tlstudio.options.Option` it was built from as :data:`DESCRIBES`, so a
+test can hold every flag's help to its field's.
 """
 
 from __future__ import annotations
@@ -16,6 +23,14 @@ from typing import Any
 from tlstudio.options import Option, option_of
 
 _UNSET: Any = object()
+
+DESCRIBES = "config_option"
+"""Attribute of an argparse action built here: the :class:`~tlstudio.options.Option` its help comes from."""
+
+
+def _described(action: argparse.Action, opt: Option) -> argparse.Action:
+    setattr(action, DESCRIBES, opt)
+    return action
 
 
 def flag_of(name: str) -> str:
@@ -31,13 +46,15 @@ def _shown(value: Any) -> str:
     return str(value)
 
 
-def help_text(opt: Option, *, extra: str = "") -> str:
+def help_text(opt: Option, *, extra: str = "", default: Any = _UNSET) -> str:
     """The help line of ``opt``: its help, then its range and default in brackets (``%`` escaped for argparse).
 
     A default that is an empty text or False is not shown: the help says what leaving the option out means.
+    ``default`` replaces the field's default in the brackets (a flag's own spelling of it, e.g. ``avg``).
     """
-    shown = not (opt.default is None or opt.default is False or opt.default == "")  # a switch or an empty text: the help says what absent means
-    notes = [n for n in (opt.range_text, f"default {_shown(opt.default)}" if shown else "") if n]
+    value = opt.default if default is _UNSET else default
+    shown = not (value is None or value is False or value == "")  # a switch or an empty text: the help says what absent means
+    notes = [n for n in (opt.range_text, f"default {_shown(value)}" if shown else "") if n]
     text = f"{opt.help}{extra} ({'; '.join(notes)})" if notes else f"{opt.help}{extra}"
     return text.replace("%", "%%")
 
@@ -91,4 +108,68 @@ def add_option(
             kwargs["choices"] = opt.choices
         elif metavar:
             kwargs["metavar"] = metavar
-    return parser.add_argument(flag, **kwargs)
+    return _described(parser.add_argument(flag, **kwargs), opt)
+
+
+def add_positional(parser: argparse.ArgumentParser | Any, config_cls: type, field: str, metavar: str) -> argparse.Action:
+    """Add an optional positional argument that sets text field ``field`` (``tlstudio-cli train DATA``); absent: the field's default."""
+    opt = option_of(config_cls, field)
+    return _described(parser.add_argument(field, metavar=metavar, nargs="?", default=opt.default, help=help_text(opt)), opt)
+
+
+def add_spec_option(
+    parser: argparse.ArgumentParser | Any,
+    config_cls: type,
+    field: str,
+    flag: str | None = None,
+    *,
+    default: Any,
+    syntax: str,
+    metavar: str = "SPEC",
+    type: Any = None,  # noqa: A002 - argparse's word
+) -> argparse.Action:
+    """Add a flag whose value is a short syntax that the command parses into field ``field`` (and perhaps its neighbours).
+
+    The help is the field's help, then ``syntax`` (what the value looks like),
+    then the flag's own ``default`` in brackets. ``args.<field>`` holds the text
+    (or what ``type`` makes of it) for the command to parse.
+
+    Args:
+        parser: An :class:`argparse.ArgumentParser` or an argument group.
+        config_cls: The config dataclass (``ModelConfig``).
+        field: The field's name (``"head"``).
+        flag: The flag; None spells the field's name.
+        default: The flag's value when it is absent, as the user would write it (``"avg"``).
+        syntax: Words after the help, e.g. ``": POOLING[:dense=UNITS,..], e.g. avg:dense=256"``.
+        metavar: The value's name in the help.
+        type: argparse's conversion of the text (None keeps the text).
+    """
+    opt = option_of(config_cls, field)
+    kwargs: dict[str, Any] = {"dest": field, "default": default, "metavar": metavar,
+                              "help": help_text(opt, extra=syntax, default=default)}
+    if type is not None:
+        kwargs["type"] = type
+    return _described(parser.add_argument(flag or flag_of(field), **kwargs), opt)
+
+
+def add_off_switch(parser: argparse.ArgumentParser | Any, config_cls: type, field: str, flag: str | None = None) -> argparse.Action:
+    """Add ``--no-FIELD``, which turns off a true/false field that is on by default; ``args.<field>`` is the value.
+
+    The help is ``"do not "`` and the field's help (``--no-class-weights``: do
+    not weight the loss by class frequency).
+    """
+    opt = option_of(config_cls, field)
+    if opt.type is not bool or opt.default is not True:
+        raise ValueError(f"{config_cls.__name__}.{field} is not a switch that is on by default. Received: {field!r}")
+    flag = flag or "--no-" + field.replace("_", "-")
+    return _described(parser.add_argument(flag, dest=field, action="store_false", default=True,
+                                           help=f"do not {opt.help}".replace("%", "%%")), opt)
+
+
+def add_alias(parser: argparse.ArgumentParser | Any, config_cls: type, field: str, flag: str, value: Any, *, of: str) -> argparse.Action:
+    """Add ``flag``, a switch that sets field ``field`` to ``value``, the same as ``of`` with that value (``--no-feature-cache``)."""
+    opt = option_of(config_cls, field)
+    if opt.choices is not None and value not in opt.choices:
+        raise ValueError(f"{value!r} is not a choice of {config_cls.__name__}.{field}. Received: {value!r}")
+    return _described(parser.add_argument(flag, dest=field, action="store_const", const=value,
+                                           help=f"the same as {of} {value}"), opt)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 
 from tlstudio.api.train import RunResult
-from tlstudio.cli.train import ProgressPrinter, summary
+from tlstudio.cli.train_progress import ProgressPrinter, summary
 from tlstudio.events import PhaseChanged, PhasePlan, RunStarted
 
 

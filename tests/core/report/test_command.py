@@ -8,7 +8,7 @@ import shlex
 import pytest
 
 from tlstudio.cli import build_parser
-from tlstudio.cli.train import build_config
+from tlstudio.cli.train_options import build_config
 from tlstudio.config import AugmentConfig, DataConfig, DenseSpec, FreezeConfig, HeadConfig, ModelConfig, RunConfig, TrainConfig
 from tlstudio.report.command import shell_line, train_command
 

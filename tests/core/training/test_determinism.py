@@ -54,7 +54,7 @@ def _assert_bit_equal(a: list[np.ndarray], b: list[np.ndarray]) -> None:
 
 def test_the_flag_is_an_option_with_a_cli_switch_and_round_trips():
     from tlstudio.cli import build_parser
-    from tlstudio.cli.train import build_config
+    from tlstudio.cli.train_options import build_config
 
     assert TrainConfig().deterministic is False
     assert from_dict(TrainConfig, {}).deterministic is False  # run_config.json files written before the flag

@@ -148,7 +148,7 @@ def test_run_result_dict_round_trip():
 
 
 def test_cli_option_parsers():
-    from tlstudio.cli.train import parse_augment, parse_freeze, parse_head, parse_schedule
+    from tlstudio.cli.train_options import parse_augment, parse_freeze, parse_head, parse_schedule
 
     assert parse_freeze("all") == FreezeConfig(mode="all")
     assert parse_freeze("blocks:block1,block2") == FreezeConfig(mode="blocks", blocks=("block1", "block2"))
@@ -184,7 +184,7 @@ def _events(num_train=20):
 
 
 def test_progress_printer_tty_and_log_modes():
-    from tlstudio.cli.train import ProgressPrinter
+    from tlstudio.cli.train_progress import ProgressPrinter
 
     tty = io.StringIO()
     printer = ProgressPrinter(tty, tty=True)
