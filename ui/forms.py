@@ -36,10 +36,14 @@ bound widgets itself (not from a config) wraps that in
 ``with form.writing():`` to keep it from counting as an edit.
 
 Labels, tooltips, ranges and choices come from the config's option schema
-(:mod:`tlstudio.options`): :meth:`FormBinder.bind` gives a widget without a
-tooltip its field's, and keeps a spin box within the field's range;
+(:mod:`tlstudio.options`), never from the page: :meth:`FormBinder.bind`
+gives a widget without a tooltip its field's, and keeps a spin box within the
+field's range; :func:`field_row` adds a form row with the field's label and
+tooltip, :func:`field_check` a check box named by the field,
+:func:`fill_choices` a combo's items in the order of the field's choices;
 :func:`field_label` is a form row's label and :func:`option_for` the whole
-description.
+description. Each :class:`Binding` keeps its widgets, so a test can hold
+every bound widget's row to its field's label.
 """
 
 from __future__ import annotations
@@ -50,7 +54,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator
 
 from PySide6.QtCore import QObject, Signal
-from PySide6.QtWidgets import QCheckBox, QComboBox, QDoubleSpinBox, QLineEdit, QSpinBox, QWidget
+from PySide6.QtWidgets import QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QLineEdit, QSpinBox, QWidget
 
 from tlstudio.errors import TlStudioError
 from tlstudio.options import Option, options
@@ -69,11 +73,13 @@ class Binding:
             or a :class:`~tlstudio.errors.TlStudioError` when they show none.
         write: Shows a field value in the widgets; raises ``ValueError`` when
             the widgets cannot show it (a value that is not one of a combo's choices).
+        widgets: The input widgets that show the field (none when it has no widget of its own).
     """
 
     path: str
     read: Callable[[], Any]
     write: Callable[[Any], None]
+    widgets: tuple[QWidget, ...] = ()
 
 
 class _Nested(dict):
@@ -130,16 +136,57 @@ def option_for(config: Any, path: str) -> Option | None:
     return options(cls).get(leaf) if dataclasses.is_dataclass(cls) else None
 
 
+def described(config: Any, path: str) -> Option:
+    """The :class:`~tlstudio.options.Option` of field ``path`` of ``config`` (a config or its class).
+
+    Raises:
+        KeyError: the field has no option (declare it with :func:`tlstudio.options.option`).
+    """
+    opt = option_for(config, path)
+    if opt is None:
+        raise KeyError(f"{path} has no option: declare it with tlstudio.options.option. Received: {path!r}")
+    return opt
+
+
 def field_label(config: Any, path: str) -> str:
     """The form row label of field ``path``: its option's label and a colon (``"Batch size:"``).
 
     Raises:
         KeyError: the field has no option.
     """
-    opt = option_for(config, path)
-    if opt is None:
-        raise KeyError(f"{path} has no option: give its label by hand. Received: {path!r}")
-    return f"{opt.label}:"
+    return f"{described(config, path).label}:"
+
+
+def field_row(form: QFormLayout, config: Any, path: str, widget: QWidget, *, scale: float = 1) -> None:
+    """Add the row of field ``path`` to ``form``: its option's label, and ``widget`` with its tooltip and range.
+
+    ``widget`` may be a row of several widgets; give its input widget the
+    tooltip with :func:`describe_widget` (or :meth:`FormBinder.bind`).
+    """
+    opt = described(config, path)
+    describe_widget(widget, opt, scale=scale)
+    form.addRow(f"{opt.label}:", widget)
+
+
+def field_check(config: Any, path: str) -> QCheckBox:
+    """A check box named and explained by field ``path``'s option (a switch, or the label of an amount)."""
+    opt = described(config, path)
+    check = QCheckBox(opt.label)
+    check.setToolTip(opt.tooltip)
+    return check
+
+
+def fill_choices(combo: QComboBox, config: Any, path: str, names: dict[Any, str] | None = None) -> None:
+    """Add the choices of field ``path`` to ``combo`` in the option's order: item data the value, text its name.
+
+    Args:
+        names: What the user reads for a value (``{"avg": "Global average"}``); the value itself when absent.
+    """
+    opt = described(config, path)
+    if opt.choices is None:
+        raise KeyError(f"{path} has no choices. Received: {path!r}")
+    for value in opt.choices:
+        combo.addItem((names or {}).get(value, str(value)), value)
 
 
 def describe_widget(widget: QWidget, opt: Option, *, scale: float = 1) -> None:
@@ -259,7 +306,7 @@ class FormBinder(QObject):
             AttributeError: ``path`` is not a field of the config.
         """
         read, write, signals = _standard(widget, scale)
-        binding = self.bind_custom(path, read=read, write=write, signals=signals)
+        binding = self.bind_custom(path, read=read, write=write, signals=signals, widgets=(widget,))
         opt = option_for(self._config, path)
         if opt is not None:
             describe_widget(widget, opt, scale=scale)
@@ -286,16 +333,19 @@ class FormBinder(QObject):
 
         check.toggled.connect(amount.setEnabled)
         amount.setEnabled(check.isChecked())
-        return self.bind_custom(path, read=read, write=write, signals=[check.toggled, *signals])
+        return self.bind_custom(path, read=read, write=write, signals=[check.toggled, *signals], widgets=(check, amount))
 
-    def bind_custom(self, path: str, *, read: Callable[[], Any], write: Callable[[Any], None], signals: Iterable[Any]) -> Binding:
+    def bind_custom(self, path: str, *, read: Callable[[], Any], write: Callable[[Any], None], signals: Iterable[Any],
+                    widgets: Iterable[QWidget] = ()) -> Binding:
         """Bind field ``path`` with its own ``read`` and ``write`` functions; any of ``signals`` means "edited".
+
+        ``widgets`` are the input widgets that show the field (kept in the :class:`Binding`).
 
         Raises:
             AttributeError: ``path`` is not a field of the config.
         """
         get_path(self._config, path)  # fails now, not at the first edit
-        binding = Binding(path, read, write)
+        binding = Binding(path, read, write, tuple(widgets))
         self._bindings.append(binding)
         for signal in signals:
             signal.connect(self._on_widget_changed)

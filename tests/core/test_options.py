@@ -146,3 +146,80 @@ def test_cli_train_flags_set_the_fields_and_bad_values_get_the_config_message():
         build_config(train.parse_args(["photos", "--momentum", "1.5"]))
     with pytest.raises(SystemExit):
         train.parse_args(["photos", "--monitor", "f1"])
+
+
+# --------------------------------------------------------------------------- one description, nothing restated
+
+_STAGES = (DataConfig, ModelConfig, TrainConfig)
+
+
+def _configs_within(cls: type) -> list[type]:
+    """``cls`` and every config dataclass nested in its fields' defaults (HeadConfig, AugmentConfig...), each once."""
+    found = [cls]
+    for f in dataclasses.fields(cls):
+        default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+        if dataclasses.is_dataclass(default) and type(default) not in found:
+            found += [c for c in _configs_within(type(default)) if c not in found]
+    return found
+
+
+def test_every_field_a_user_sets_has_its_one_description():
+    from tlstudio.config import AugmentConfig, DenseSpec, FreezeConfig, HeadConfig
+
+    within = [c for stage in _STAGES for c in _configs_within(stage)]
+    assert {AugmentConfig, HeadConfig, FreezeConfig}.issubset(within)
+    for cls in [*within, DenseSpec]:
+        missing = [f.name for f in dataclasses.fields(cls) if f.name not in options(cls)]
+        assert not missing, f"{cls.__name__} fields without an option: {missing}"
+        for name, opt in options(cls).items():
+            assert opt.label and opt.help and opt.tooltip, (cls.__name__, name)
+            assert opt.label[0].isupper() and not opt.label.endswith(":"), (cls.__name__, name, opt.label)
+    labels = [opt.label for opt in options(TrainConfig).values()]
+    assert len(labels) == len(set(labels))  # one form, no two rows named alike
+
+
+def test_every_cli_train_flag_is_built_from_its_fields_description():
+    from tlstudio.cli.arguments import DESCRIBES
+
+    train = _train_parser()
+    described = {}
+    for action in train._actions:  # noqa: SLF001 - argparse's own API
+        if isinstance(action, argparse._HelpAction) or action.dest == "json":  # noqa: SLF001
+            continue
+        opt = getattr(action, DESCRIBES, None)
+        name = action.option_strings[0] if action.option_strings else action.metavar
+        assert opt is not None, f"{name} is written by hand: build it with tlstudio.cli.arguments"
+        described[name] = opt
+        if action.help.startswith("the same as "):  # an alias names the flag it spells differently
+            other = action.help.split()[3]
+            assert getattr(next(a for a in train._actions if other in a.option_strings), DESCRIBES) is opt  # noqa: SLF001
+        elif action.help.startswith("do not "):
+            assert action.help == f"do not {opt.help}" and opt.default is True, name
+        else:
+            assert action.help.startswith(opt.help.replace("%", "%%")), (name, action.help, opt.help)
+        if opt.choices is not None and action.choices is not None:
+            assert tuple(action.choices) == opt.choices, name
+        if action.option_strings and action.type in (int, float) and action.default is not None:
+            assert action.default == opt.default, name
+    # every setting of a run has its flag: patience rides on --early-stopping N, step_* on --schedule step:N,G,
+    # auto_head on --head auto; the project's decisions and the size limit are not the command line's
+    shown = {opt.name for opt in described.values()}
+    riders = ("patience", "step_every", "step_gamma", "auto_head", "max_megapixels", "exclude", "relabel", "train_only")
+    for cls in _STAGES:
+        ours = {n for n in options(cls) if n not in riders}
+        assert ours <= shown, f"{cls.__name__} options without a flag: {sorted(ours - shown)}"
+
+
+def test_the_flags_that_parse_a_syntax_set_the_same_fields_as_before():
+    train = _train_parser()
+    config = build_config(train.parse_args([
+        "photos", "--head", "max:dense=16", "--freeze", "none", "--augment", "flip", "--schedule", "step:2,0.5",
+        "--early-stopping", "4", "--no-class-weights", "--no-feature-cache", "--no-tensorboard", "--out", "o",
+    ]))
+    assert config.model.head.pooling == "max" and config.model.head.dense[0].units == 16
+    assert config.model.freeze.mode == "none" and config.data.augment.flip == "horizontal"
+    assert (config.train.schedule, config.train.step_every, config.train.step_gamma) == ("step", 2, 0.5)
+    assert config.train.early_stopping and config.train.patience == 4
+    assert (config.train.class_weights, config.train.feature_cache, config.train.tensorboard) == (False, "off", False)
+    assert config.run_dir == "o" and config.data.root == "photos"
+    assert build_config(train.parse_args(["photos", "--feature-cache", "off"])).train.feature_cache == "off"

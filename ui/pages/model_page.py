@@ -38,7 +38,7 @@ from tlstudio.layout import (
     head_stat_count,
     preset_frozen,
 )
-from ui.forms import FormBinder
+from ui.forms import FormBinder, described
 from ui.jobs.model_jobs import DefaultWeightsJob, LayoutJob, counts_text, key_of, layout_key, shown_cut
 from ui.panels.probe_panel import ProbePanel
 from ui.panels.sweep_panel import SweepPanel
@@ -155,7 +155,7 @@ class ModelPage(QWidget):
         self.right_tabs = QTabWidget()
         self.right_tabs.setObjectName("ModelTabs")
         # each tab scrolls sideways in a window too narrow for it, rather than being cut under the form
-        self.right_tabs.addTab(side_scroll(self.freezing), "Freezing")
+        self.right_tabs.addTab(side_scroll(self.freezing), described(ModelConfig, "freeze").label)
         self.right_tabs.addTab(side_scroll(self.probe_panel), "Transfer probe")
         self.right_tabs.addTab(side_scroll(self.sweep_panel), "Head sweep")
 
@@ -195,20 +195,23 @@ class ModelPage(QWidget):
             read=self.backbone.read_weights,
             write=self.backbone.write_weights,
             signals=[self.weights_combo.currentIndexChanged, self.weights_file.editingFinished],
+            widgets=(self.weights_combo, self.weights_file),
         )
         form.bind_custom("image_size", read=self.backbone.read_image_size, write=self.size_spin.setValue,
-                         signals=[self.size_spin.valueChanged])
+                         signals=[self.size_spin.valueChanged], widgets=(self.size_spin,))
         form.bind_custom("cut", read=self.backbone.read_cut, write=self.backbone.write_cut,
-                         signals=[self.cut_combo.currentIndexChanged])
+                         signals=[self.cut_combo.currentIndexChanged], widgets=(self.cut_combo,))
         form.bind("head.pooling", self.pooling_combo)
         form.bind_custom(
             "head.dense",
             read=self.head.read_dense,
             write=self.head.write_dense,
             signals=[self.dense_count.valueChanged, *(row.changed for row in self.dense_rows)],
+            widgets=(self.dense_count,),
         )
         form.bind("head.dropout", self.final_dropout)
-        form.bind_custom("freeze", read=self._read_freeze, write=self._write_freeze, signals=[])
+        # the freezing tree is the field's editor: its rows are the backbone's layers, checked when frozen
+        form.bind_custom("freeze", read=self._read_freeze, write=self._write_freeze, signals=[], widgets=(self.tree,))
         form.edited.connect(self._on_form_edited)
         form.invalid.connect(lambda message: self.state.show_status(message, 6000))
         return form

@@ -30,11 +30,16 @@ from PySide6.QtWidgets import (
 
 from tlstudio.config import AugmentConfig
 from ui.engine import engine
+from ui.forms import field_check, field_row, fill_choices
 from ui.jobs.data_jobs import PREVIEW_SIZE, PREVIEW_VARIANTS, augment_preview_config
 from ui.panels.class_split import percent_spin
 from ui.widgets.images import to_pixmap
 
-FLIP_LABELS = {
+AMOUNTS = ("rotation", "zoom", "contrast", "translation")
+"""The fields of :class:`~tlstudio.config.AugmentConfig` set by a check box and an amount."""
+FIRST_AMOUNT = 10.0
+"""The amount (%) a box shows before it is first ticked (the field itself is 0, off, until then)."""
+FLIP_LABELS = {  # what the user reads for each of AugmentConfig.flip's choices
     "none": "No flip",
     "horizontal": "Left–right",
     "vertical": "Up–down",
@@ -76,26 +81,18 @@ class AugmentPreviewPanel(QWidget):
 
     def _build(self) -> None:
         self.flip_combo = QComboBox()
-        for key, label in FLIP_LABELS.items():
-            self.flip_combo.addItem(label, key)
+        fill_choices(self.flip_combo, AugmentConfig, "flip", FLIP_LABELS)
         self.flip_combo.setMaximumWidth(220)
-        self.flip_combo.setToolTip("Random mirror images; use left–right for most photos, not for text or digits")
         self.aug_checks: dict[str, QCheckBox] = {}
         self.aug_spins: dict[str, QDoubleSpinBox] = {}
-        tips = {
-            "rotation": ("Rotation", "Random rotation up to this share of a full turn (10 % = ±36°)", 10.0),
-            "zoom": ("Zoom", "Random zoom in or out by up to this share", 10.0),
-            "contrast": ("Contrast", "Random contrast change by up to this share", 10.0),
-            "translation": ("Shift", "Random shift by up to this share of the width and height", 10.0),
-        }
         form = QFormLayout()
-        form.addRow("Flip:", self.flip_combo)
-        for key, (label, tip, default) in tips.items():
-            check = QCheckBox(label)
-            check.setToolTip(tip)
-            spin = percent_spin(tip, maximum=100.0)
+        field_row(form, AugmentConfig, "flip", self.flip_combo)
+        for key in AMOUNTS:
+            check = field_check(AugmentConfig, key)
+            spin = percent_spin(maximum=100.0)
+            spin.setToolTip(check.toolTip())
             spin.setMaximumWidth(140)
-            spin.setValue(default)
+            spin.setValue(FIRST_AMOUNT)
             self.aug_checks[key], self.aug_spins[key] = check, spin
             form.addRow(check, spin)
 

@@ -1,7 +1,7 @@
 """The Model page's "Backbone" box: the pretrained network, its weights, the input size and where it is cut.
 
 The choices come from the engine's registry (:mod:`tlstudio.backbones`, plain
-Python). The box reads and writes the ``backbone``, ``weights``,
+Python); the rows' labels and tooltips from :class:`~tlstudio.config.ModelConfig`'s options. The box reads and writes the ``backbone``, ``weights``,
 ``image_size`` and ``cut`` fields of the :class:`~tlstudio.config.ModelConfig`
 for the page's :class:`~ui.forms.FormBinder` (:meth:`BackboneForm.read_weights`,
 :meth:`BackboneForm.write_cut`...), and says whether the chosen weights can be had.
@@ -13,7 +13,9 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QComboBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit, QPushButton, QSpinBox, QWidget
 
 from tlstudio.backbones import BACKBONES, WEIGHTS_DESCRIPTIONS, cut_points, weights_status
+from tlstudio.config import ModelConfig
 from tlstudio.errors import ConfigError, TlStudioError
+from ui.forms import field_row
 from ui.jobs.model_jobs import cut_choices, shown_cut
 from ui.widgets.images import breakable
 
@@ -67,13 +69,11 @@ class BackboneForm(QGroupBox):
         self._cuts_for: str | None = None
         self.backbone_combo = QComboBox()
         self.backbone_combo.setObjectName("BackboneCombo")
-        self.backbone_combo.setToolTip("The pretrained network whose features the new head learns from")
         self.backbone_help = QLabel()
         self.backbone_help.setObjectName("Hint")
         self.backbone_help.setWordWrap(True)
         self.weights_combo = QComboBox()
         self.weights_combo.setObjectName("WeightsCombo")
-        self.weights_combo.setToolTip("Where the backbone's starting weights come from")
         for key, description in WEIGHTS_DESCRIPTIONS.items():  # the engine's registry of weights sources
             self.weights_combo.addItem(WEIGHTS_LABELS.get(key, key), key)
             self.weights_combo.setItemData(self.weights_combo.count() - 1, description, Qt.ItemDataRole.ToolTipRole)
@@ -101,19 +101,10 @@ class BackboneForm(QGroupBox):
         self.weights_status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.cut_combo = QComboBox()
         self.cut_combo.setObjectName("CutCombo")
-        self.cut_combo.setToolTip(
-            "Where the backbone ends: the head takes the features of this layer, and the layers after it are left "
-            "out of the model (training, export, inspector and freezing follow). Early blocks see edges and "
-            "textures, late blocks object parts; the Transfer probe tab scores each cut on your images."
-        )
         self.size_spin = QSpinBox()
         self.size_spin.setObjectName("ImageSize")
         self.size_spin.setRange(0, 1024)
         self.size_spin.setSingleStep(16)
-        self.size_spin.setToolTip(
-            "Images are resized to this square side before entering the network. Smaller is faster; "
-            "the backbone's own size is usually best. 0 = the backbone's default."
-        )
 
         # Long item texts must not set the panel's width: the combos elide, the lists show it all.
         for combo in (self.backbone_combo, self.weights_combo, self.cut_combo):
@@ -121,9 +112,9 @@ class BackboneForm(QGroupBox):
             combo.setMinimumContentsLength(MIN_COMBO_CHARS)
 
         form = QFormLayout(self)
-        form.addRow("Network:", self.backbone_combo)
+        field_row(form, ModelConfig, "backbone", self.backbone_combo)
         form.addRow(self.backbone_help)
-        form.addRow("Weights:", self.weights_combo)
+        field_row(form, ModelConfig, "weights", self.weights_combo)
         form.addRow("", self.file_widget)
         form.addRow(self.weights_help)
         form.addRow(self.weights_status)
@@ -134,8 +125,8 @@ class BackboneForm(QGroupBox):
         self.default_note.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.default_note.setStyleSheet(NOTE_STYLE)
         form.addRow(self.default_note)
-        form.addRow("Input size:", self.size_spin)
-        form.addRow("Cut at:", self.cut_combo)
+        field_row(form, ModelConfig, "image_size", self.size_spin)
+        field_row(form, ModelConfig, "cut", self.cut_combo)
 
         # What only the widgets show follows them directly, before the page's form reads them.
         self.backbone_combo.currentIndexChanged.connect(self.fill_cuts)  # before the form reads the cut

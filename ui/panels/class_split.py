@@ -24,16 +24,17 @@ from PySide6.QtWidgets import (
 )
 
 from tlstudio.api.dataset import PreparedData
+from tlstudio.config import DataConfig
+from ui.forms import field_row
 
 
-def percent_spin(tip: str, maximum: float = 90.0) -> QDoubleSpinBox:
-    """A 0 to ``maximum`` % box in steps of 5, with ``tip`` as its tooltip."""
+def percent_spin(maximum: float = 90.0) -> QDoubleSpinBox:
+    """A 0 to ``maximum`` % box in steps of 5 (its tooltip is its field's, see :func:`ui.forms.field_row`)."""
     spin = QDoubleSpinBox()
     spin.setRange(0.0, maximum)
     spin.setDecimals(0)
     spin.setSingleStep(5.0)
     spin.setSuffix(" %")
-    spin.setToolTip(tip)
     return spin
 
 
@@ -70,11 +71,10 @@ class ClassSplitPanel(QWidget):
         classes_layout.addWidget(self.class_table, 1)
         classes_layout.addWidget(self.chart_holder, 1)
 
-        self.val_spin = percent_spin("Share of each class held out to validate after every epoch")
-        self.test_spin = percent_spin("Share of each class kept aside for a final test (0 = no test split)")
+        self.val_spin = percent_spin()
+        self.test_spin = percent_spin()
         self.seed_spin = QSpinBox()
         self.seed_spin.setRange(0, 2**31 - 1)
-        self.seed_spin.setToolTip("Seed of the split and the augmentation: the same seed gives the same split")
         self.split_label = QLabel()
         self.split_label.setObjectName("SplitCounts")
         self.split_label.setWordWrap(True)
@@ -82,9 +82,9 @@ class ClassSplitPanel(QWidget):
             spin.setMaximumWidth(160)
         split_box = QGroupBox("Split")
         split_form = QFormLayout(split_box)
-        split_form.addRow("Validation:", self.val_spin)
-        split_form.addRow("Test:", self.test_spin)
-        split_form.addRow("Seed:", self.seed_spin)
+        field_row(split_form, DataConfig, "val_fraction", self.val_spin, scale=100)
+        field_row(split_form, DataConfig, "test_fraction", self.test_spin, scale=100)
+        field_row(split_form, DataConfig, "seed", self.seed_spin)
         split_form.addRow(self.split_label)
         self.split_reason = QLabel()
         self.split_reason.setObjectName("SplitDisabledReason")

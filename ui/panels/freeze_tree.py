@@ -27,7 +27,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from tlstudio.config import ModelConfig
 from tlstudio.layout import BackboneLayout
+from ui.forms import described
 
 PRESETS: tuple[tuple[str, str, str], ...] = (
     ("all", "Freeze all", "Feature extraction: keep every backbone layer frozen and train only the new head. Fast, needs little data."),
@@ -59,7 +61,8 @@ class FreezeTree(QGroupBox):
     edited = Signal()
 
     def __init__(self, parent: QWidget | None = None):
-        super().__init__("Freezing (what stays fixed while fine-tuning)", parent)
+        freeze = described(ModelConfig, "freeze")
+        super().__init__(f"{freeze.label} ({freeze.help})", parent)
         self._writing = 0
         self.preset_buttons: dict[str, QPushButton] = {}
         presets_row = QHBoxLayout()

@@ -10,10 +10,11 @@ from __future__ import annotations
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QSpinBox, QVBoxLayout, QWidget
 
-from tlstudio.config import ACTIVATION_CHOICES, DenseSpec, TrainConfig
+from tlstudio.config import DenseSpec, HeadConfig, TrainConfig
+from ui.forms import described, field_row, fill_choices
 from ui.panels.backbone_form import MIN_COMBO_CHARS
 
-POOLING_LABELS = {
+POOLING_LABELS = {  # what the user reads for each of HeadConfig.pooling's choices
     "avg": "Global average",
     "max": "Global max",
     "flatten": "Flatten (keeps position, many parameters)",
@@ -35,25 +36,26 @@ class DenseRow(QWidget):
 
     def __init__(self, index: int, parent: QWidget | None = None):
         super().__init__(parent)
+        units, activation, dropout = (described(DenseSpec, name) for name in ("units", "activation", "dropout"))
         self.units = QSpinBox()
         self.units.setRange(1, 8192)
-        self.units.setValue(256)
-        self.units.setToolTip(f"Neurons in hidden dense layer {index}")
+        self.units.setValue(units.default)
+        self.units.setToolTip(units.tooltip)
         self.activation = QComboBox()
-        self.activation.addItems(ACTIVATION_CHOICES)
-        self.activation.setToolTip(f"Activation function of hidden dense layer {index} (relu is the usual choice)")
+        fill_choices(self.activation, DenseSpec, "activation")
+        self.activation.setToolTip(activation.tooltip)
         self.dropout = QDoubleSpinBox()
         self.dropout.setRange(0.0, 0.9)
         self.dropout.setSingleStep(0.1)
         self.dropout.setDecimals(2)
-        self.dropout.setToolTip(f"Share of dense layer {index}'s outputs dropped at random while training (regularisation)")
+        self.dropout.setToolTip(dropout.tooltip)
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(QLabel(f"Dense {index}:"))
         layout.addWidget(self.units)
-        layout.addWidget(QLabel("units"))
+        layout.addWidget(QLabel(units.label.lower()))
         layout.addWidget(self.activation)
-        layout.addWidget(QLabel("dropout"))
+        layout.addWidget(QLabel(dropout.label.lower()))
         layout.addWidget(self.dropout)
         layout.addStretch(1)
         self.units.valueChanged.connect(self.changed)
@@ -61,11 +63,11 @@ class DenseRow(QWidget):
         self.dropout.valueChanged.connect(self.changed)
 
     def spec(self) -> DenseSpec:
-        return DenseSpec(units=self.units.value(), activation=self.activation.currentText(), dropout=round(self.dropout.value(), 4))
+        return DenseSpec(units=self.units.value(), activation=self.activation.currentData(), dropout=round(self.dropout.value(), 4))
 
     def set_spec(self, spec: DenseSpec) -> None:
         self.units.setValue(spec.units)
-        self.activation.setCurrentText(spec.activation)
+        self.activation.setCurrentIndex(self.activation.findData(spec.activation))
         self.dropout.setValue(spec.dropout)
 
 
@@ -80,30 +82,26 @@ class HeadDesigner(QGroupBox):
         super().__init__("Head (the new classifier)", parent)
         self.pooling_combo = QComboBox()
         self.pooling_combo.setObjectName("PoolingCombo")
-        for key, label in POOLING_LABELS.items():
-            self.pooling_combo.addItem(label, key)
-        self.pooling_combo.setToolTip("How the backbone's feature map becomes one vector per image")
+        fill_choices(self.pooling_combo, HeadConfig, "pooling", POOLING_LABELS)
         self.dense_count = QSpinBox()
         self.dense_count.setObjectName("DenseCount")
         self.dense_count.setRange(0, MAX_DENSE)
-        self.dense_count.setToolTip("Hidden dense layers between the pooled features and the output (0 = a linear classifier)")
         self.dense_rows = [DenseRow(i + 1) for i in range(MAX_DENSE)]
         self.final_dropout = QDoubleSpinBox()
         self.final_dropout.setObjectName("FinalDropout")
         self.final_dropout.setRange(0.0, 0.9)
         self.final_dropout.setSingleStep(0.1)
         self.final_dropout.setDecimals(2)
-        self.final_dropout.setToolTip("Share of features dropped at random right before the output layer while training")
         self.pooling_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.pooling_combo.setMinimumContentsLength(MIN_COMBO_CHARS)
         head_layout = QVBoxLayout(self)
         head_form = QFormLayout()
         head_layout.addLayout(head_form)
-        head_form.addRow("Pooling:", self.pooling_combo)
-        head_form.addRow("Hidden layers:", self.dense_count)
+        field_row(head_form, HeadConfig, "pooling", self.pooling_combo)
+        field_row(head_form, HeadConfig, "dense", self.dense_count)
         for row in self.dense_rows:
             head_form.addRow(row)
-        head_form.addRow("Final dropout:", self.final_dropout)
+        field_row(head_form, HeadConfig, "dropout", self.final_dropout)
         self.head_summary = QLabel()
         self.head_summary.setObjectName("Hint")
         self.head_summary.setWordWrap(True)

@@ -10,8 +10,7 @@ from __future__ import annotations
 from PySide6.QtWidgets import QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QSpinBox, QWidget
 
 from tlstudio.config import TrainConfig
-from tlstudio.options import option_of
-from ui.forms import FormBinder, field_label
+from ui.forms import FormBinder, field_check, field_label, fill_choices
 from ui.jobs.train_text import MONITOR_LABELS
 from ui.state import AppState
 
@@ -66,20 +65,17 @@ class TrainSettings(QGroupBox):
         self.batch_spin.setRange(0, 4096)
         self.batch_spin.setSpecialValueText("Auto")  # 0: the run picks the largest batch that fits in memory
         self.optimizer_combo = QComboBox()
-        for key in option_of(TrainConfig, "optimizer").choices:
-            self.optimizer_combo.addItem(OPTIMIZER_LABELS.get(key, key), key)
+        fill_choices(self.optimizer_combo, TrainConfig, "optimizer", OPTIMIZER_LABELS)
         self.lr_spin = _lr_spin()
         self.fine_lr_spin = _lr_spin()
         self.schedule_combo = QComboBox()
-        for key in option_of(TrainConfig, "schedule").choices:
-            self.schedule_combo.addItem(SCHEDULE_LABELS.get(key, key), key)
+        fill_choices(self.schedule_combo, TrainConfig, "schedule", SCHEDULE_LABELS)
         self.early_check = QCheckBox("Stop early")
         self.patience_spin = QSpinBox()
         self.patience_spin.setRange(1, 100)
         self.patience_spin.setSuffix(" epochs")
         self.monitor_combo = QComboBox()
-        for key in option_of(TrainConfig, "monitor").choices:
-            self.monitor_combo.addItem(MONITOR_LABELS.get(key, key), key)
+        fill_choices(self.monitor_combo, TrainConfig, "monitor", MONITOR_LABELS)
         self.class_weights_check = QCheckBox("Balance classes")
         self.weight_decay_spin = QDoubleSpinBox()  # every setting a run uses has a control here (issue 24)
         self.weight_decay_spin.setDecimals(5)
@@ -91,8 +87,7 @@ class TrainSettings(QGroupBox):
         self.label_smoothing_spin.setSingleStep(0.05)
         self.precision_combo = QComboBox()  # issue 23: TrainConfig.precision
         self.precision_combo.setObjectName("Precision")
-        for key in option_of(TrainConfig, "precision").choices:
-            self.precision_combo.addItem(PRECISION_LABELS.get(key, key), key)
+        fill_choices(self.precision_combo, TrainConfig, "precision", PRECISION_LABELS)
         self.seed_spin = QSpinBox()
         self.seed_spin.setRange(0, 2**31 - 1)
         early_row = QHBoxLayout()
@@ -101,10 +96,8 @@ class TrainSettings(QGroupBox):
         early_row.addWidget(self.patience_spin, 1)
         early = QWidget()
         early.setLayout(early_row)
-        deterministic = option_of(TrainConfig, "deterministic")
-        self.deterministic_check = QCheckBox(deterministic.label)
+        self.deterministic_check = field_check(TrainConfig, "deterministic")
         self.deterministic_check.setObjectName("Deterministic")
-        self.deterministic_check.setToolTip(deterministic.tooltip or deterministic.help)
         seed_row = QHBoxLayout()
         seed_row.setContentsMargins(0, 0, 0, 0)
         seed_row.addWidget(self.seed_spin, 1)
@@ -123,7 +116,7 @@ class TrainSettings(QGroupBox):
         ):
             form.addRow(field_label(TrainConfig, name), widget)
         # issue 12: TrainConfig.auto_head, the "Auto" choice of cut and head
-        self.auto_head_check = QCheckBox("Choose cut and head automatically")
+        self.auto_head_check = field_check(TrainConfig, "auto_head")
         self.auto_head_check.setObjectName("AutoHead")
         auto_hint = QLabel("probe + sweep first; overrides the Model page's cut and head, and the head epochs "
                            "(early stopping on validation loss decides)")
