@@ -39,7 +39,7 @@ def test_auto_batch_in_a_run_and_one_retry_at_half_the_batch_after_out_of_memory
 
     from tlstudio.config import DataConfig, HeadConfig, ModelConfig, RunConfig, TrainConfig
     from tlstudio.events import LogMessage, RunStarted
-    from tlstudio.training import run as run_module
+    from tlstudio.training import phases
     from tlstudio.training import run_training
     from tests.support.events import Recorder
     from tests.support.images import write_images
@@ -52,7 +52,7 @@ def test_auto_batch_in_a_run_and_one_retry_at_half_the_batch_after_out_of_memory
         train=TrainConfig(epochs=2, batch_size=0, seed=2, tensorboard=False, precision="float32"),
         run_dir=str(tmp_path / "run"),
     )
-    real_fit, calls = run_module._fit, []
+    real_fit, calls = phases.fit, []
 
     def fit_once_out_of_memory(*args, **kwargs):
         calls.append(kwargs["batch_size"])
@@ -60,7 +60,7 @@ def test_auto_batch_in_a_run_and_one_retry_at_half_the_batch_after_out_of_memory
             raise tf.errors.ResourceExhaustedError(None, None, "OOM when allocating tensor with shape[16,64,32,32]")
         return real_fit(*args, **kwargs)
 
-    monkeypatch.setattr(run_module, "_fit", fit_once_out_of_memory)
+    monkeypatch.setattr(phases, "fit", fit_once_out_of_memory)
     rec = Recorder()
     result = run_training(config, rec)
     assert result.error is None, result.error_details

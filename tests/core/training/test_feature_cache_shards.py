@@ -21,7 +21,7 @@ from tlstudio.api.dataset import Item
 from tlstudio.events import Progress
 from tlstudio.model import build_model, find_head
 from tlstudio.training import features
-from tlstudio.training.run import feature_model
+from tlstudio.training.head_inputs import feature_model
 
 SIZE = 32
 

@@ -20,7 +20,7 @@ from tlstudio.config import DataConfig, FreezeConfig, HeadConfig, ModelConfig, R
 from tlstudio.data import generate_sample_dataset, load_items_array, prepare_data
 from tlstudio.events import BatchEnd, CheckpointSaved, EpochEnd, LogMessage, PhaseChanged, Progress, RunFinished, RunStarted
 from tlstudio.training import RunResult, load_run, resume_config, run_training
-from tlstudio.training.run import feature_model
+from tlstudio.training.head_inputs import feature_model
 
 from tests.support.events import Recorder
 
