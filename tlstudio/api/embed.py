@@ -7,8 +7,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from tlstudio.config import DataConfig, ModelConfig
-from tlstudio.errors import ConfigError
-from tlstudio.options import check_options, precision_option
+from tlstudio.options import check_options, option, precision_option
+
+METHODS = ("auto", "tsne", "pca")
+"""The map's projections (see :mod:`tlstudio.analysis.embed`)."""
 
 
 @dataclass(frozen=True)
@@ -32,21 +34,15 @@ class EmbedConfig:
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     cut: str = ""
-    method: str = "auto"
-    tsne_limit: int = 5000
+    method: str = option("auto", label="Method", choices=METHODS, help="how the features are projected to 2-D")
+    tsne_limit: int = option(5000, label="t-SNE limit", min=0, help="with auto, more images than this are mapped by PCA alone")
     model_path: str = ""
-    batch_size: int = 32
+    batch_size: int = option(32, label="Batch size", min=1, help="images per forward pass while extracting features")
     precision: str = precision_option("auto", what="feature extraction")
     cache_dir: str = ""
 
     def __post_init__(self) -> None:
         check_options(self)
-        if self.method not in METHODS:
-            raise ConfigError(f"method must be one of {METHODS}. Received: method={self.method!r}")
-        if self.tsne_limit < 0:
-            raise ConfigError(f"tsne_limit must be >= 0. Received: tsne_limit={self.tsne_limit!r}")
-        if self.batch_size < 1:
-            raise ConfigError(f"batch_size must be at least 1. Received: batch_size={self.batch_size!r}")
 
 
 @dataclass(frozen=True)
@@ -101,5 +97,3 @@ def class_mismatch(model_names, data_names) -> str:
     return (f"the model's classes ({', '.join(model_names) or 'none found'}) are not this dataset's "
             f"({', '.join(data_names)}), so it predicts nothing here; train on this dataset to colour the map by predictions")
 
-
-METHODS = ("auto", "tsne", "pca")

@@ -7,7 +7,7 @@ from typing import Any
 
 from tlstudio.config import DataConfig, ModelConfig
 from tlstudio.errors import ConfigError
-from tlstudio.options import check_options, precision_option
+from tlstudio.options import check_options, option, precision_option
 
 
 @dataclass(frozen=True)
@@ -28,10 +28,10 @@ class ProbeConfig:
 
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
-    folds: int = 5
+    folds: int = option(5, label="Folds", min=2, help="stratified cross-validation folds")
     cuts: tuple[str, ...] = ()
     poolings: tuple[str, ...] = ("avg", "max")
-    batch_size: int = 32
+    batch_size: int = option(32, label="Batch size", min=1, help="images per forward pass while extracting features")
     precision: str = precision_option("auto", what="feature extraction")
     cache_dir: str = ""
 
@@ -39,10 +39,6 @@ class ProbeConfig:
         check_options(self)
         if not self.poolings or any(p not in ("avg", "max") for p in self.poolings):
             raise ConfigError(f"poolings must be one or both of 'avg' and 'max'. Received: poolings={self.poolings!r}")
-        if self.folds < 2:
-            raise ConfigError(f"folds must be at least 2 for cross-validation. Received: folds={self.folds!r}")
-        if self.batch_size < 1:
-            raise ConfigError(f"batch_size must be at least 1. Received: batch_size={self.batch_size!r}")
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,8 @@ from typing import Any
 
 from tlstudio.config import DataConfig, ModelConfig
 from tlstudio.errors import ConfigError
-from tlstudio.options import check_options, precision_option
+from tlstudio.config import SEED_LIMIT
+from tlstudio.options import check_options, option, precision_option
 
 
 SEARCHES = ("random", "grid")
@@ -94,28 +95,23 @@ class SweepConfig:
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     space: SearchSpace = field(default_factory=SearchSpace)
-    trials: int = 24
-    search: str = "random"
-    seed: int = 0
-    folds: int = 5
-    batch_size: int = 32
-    patience: int = 5
+    trials: int = option(24, label="Trials", min=0, help="trials to run (0 with the grid search: the whole grid)")
+    search: str = option("random", label="Search", choices=SEARCHES, help="random draws or the whole grid")
+    seed: int = option(0, label="Seed", min=0, max=SEED_LIMIT, max_open=True, help="seed of the plan, the folds and every trial")
+    folds: int = option(5, label="Folds", min=2, help="stratified cross-validation folds")
+    batch_size: int = option(32, label="Batch size", min=1, help="head training batch size")
+    patience: int = option(5, label="Patience", min=1, help="early-stopping patience in epochs, on an inner validation split")
     trials_file: str = ""
-    feature_batch_size: int = 32
+    feature_batch_size: int = option(32, label="Feature batch size", min=1, help="images per forward pass while extracting features")
     precision: str = precision_option("auto", what="feature extraction")
     cache_dir: str = ""
 
     def __post_init__(self) -> None:
-        check_options(self)
+        # its wording names the field's value, as the sweep's older messages did; the choices check follows
         _check(self.search in SEARCHES, f"search must be one of {SEARCHES}. Received: search={self.search!r}")
-        _check(self.trials >= 0, f"trials must be >= 0. Received: trials={self.trials!r}")
+        check_options(self)
         _check(self.trials >= 1 or self.search == "grid",
                f"trials=0 (the whole space) needs search='grid'. Received: trials=0, search={self.search!r}")
-        _check(self.folds >= 2, f"folds must be at least 2 for cross-validation. Received: folds={self.folds!r}")
-        _check(self.batch_size >= 1, f"batch_size must be at least 1. Received: batch_size={self.batch_size!r}")
-        _check(self.patience >= 1, f"patience must be at least 1. Received: patience={self.patience!r}")
-        _check(self.feature_batch_size >= 1, f"feature_batch_size must be at least 1. Received: {self.feature_batch_size!r}")
-        _check(0 <= self.seed < 2**32, f"seed must be within [0, 2**32). Received: seed={self.seed!r}")
 
 
 @dataclass(frozen=True)

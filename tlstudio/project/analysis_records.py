@@ -8,7 +8,9 @@ The Model page and the Data page's Map tab show a record when the project
 opens and say it is stale when the settings or the dataset's files have
 changed since (:meth:`ProbeRecord.stale_reason`, :meth:`MapRecord.stale_reason`).
 Both are checked field by field when read back; a damaged record is dropped
-and the project says so. Light: no TensorFlow, no Qt.
+and the project says so. What the two share (when it ran, the fingerprint,
+the settings, the JSON form and its checks) is :class:`CheckedRecord`; each
+record adds only its result's reading and writing. Light: no TensorFlow, no Qt.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from __future__ import annotations
 import datetime as _dt
 import os
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, ClassVar, Mapping
 
 import numpy as np
 
@@ -47,49 +49,85 @@ def _config(cls: type, value: Any, where: str, check: _Checker) -> Any:
         check.fail(where, f"the {cls.__name__} settings ({exc})", value)
 
 
-def _head(data: Any, where: str, check: _Checker) -> None:
-    check.mapping(data, where)
-    check.text(data.get("ran"), f"{where}.ran", empty=False)
-    check.text(data.get("fingerprint", ""), f"{where}.fingerprint")
-    check.mapping(data.get("result"), f"{where}.result")
-
-
 @dataclass
-class ProbeRecord:
-    """The last transfer probe of a project.
+class CheckedRecord:
+    """A project's record of the last run of a job: when, on which files, with which settings, and its result.
+
+    A subclass names its field in the project file (:attr:`KEY`) and its
+    config class (:attr:`CONFIG`), and writes and reads its result
+    (:meth:`result_dict`, :meth:`read_result`); the rest is here.
 
     Attributes:
         ran: When it finished, ISO 8601 UTC.
         fingerprint: The dataset's valid files then ("" when unknown).
-        config: The settings it was scored with.
-        result: Its scores.
+        config: The settings it ran with.
+        result: What it found.
     """
+
+    KEY: ClassVar[str] = ""
+    """The record's field in the project file (``"probe"``), and the start of every field path in its messages."""
+    CONFIG: ClassVar[type] = type(None)
+    """The job's config class, read back with :func:`tlstudio.config.from_dict`."""
 
     ran: str
     fingerprint: str
+    config: Any
+    result: Any
+
+    @classmethod
+    def of(cls, config: Any, result: Any, fingerprint: str, ran: str = "") -> Any:
+        """A record of a job that has just finished (``ran`` now unless given)."""
+        return cls(ran or _now(), fingerprint, config, result)
+
+    def files_changed(self, fingerprint_now: str) -> bool:
+        """True when the dataset's valid files are known to differ from the record's."""
+        return _files_changed(self.fingerprint, fingerprint_now)
+
+    def result_dict(self) -> dict[str, Any]:
+        """The result as JSON values."""
+        raise NotImplementedError
+
+    @classmethod
+    def read_result(cls, r: Mapping[str, Any], check: _Checker) -> Any:
+        """The result read back from ``r`` (a mapping), each field checked by ``check``."""
+        raise NotImplementedError
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"ran": self.ran, "fingerprint": self.fingerprint, "config": to_dict(self.config), "result": self.result_dict()}
+
+    @classmethod
+    def from_dict(cls, data: Any, path: Any = None) -> Any:
+        """Read a record back. Raises :class:`ProjectError` naming the file and the field."""
+        check = _Checker(path)
+        check.mapping(data, cls.KEY)
+        check.text(data.get("ran"), f"{cls.KEY}.ran", empty=False)
+        check.text(data.get("fingerprint", ""), f"{cls.KEY}.fingerprint")
+        check.mapping(data.get("result"), f"{cls.KEY}.result")
+        config = _config(cls.CONFIG, data.get("config"), f"{cls.KEY}.config", check)
+        return cls(data["ran"], data.get("fingerprint", ""), config, cls.read_result(data["result"], check))
+
+
+@dataclass
+class ProbeRecord(CheckedRecord):
+    """The last transfer probe of a project: its settings and its scores (see :class:`CheckedRecord`)."""
+
+    KEY: ClassVar[str] = "probe"
+    CONFIG: ClassVar[type] = ProbeConfig
+
     config: ProbeConfig
     result: ProbeResult
 
-    @classmethod
-    def of(cls, config: ProbeConfig, result: ProbeResult, fingerprint: str, ran: str = "") -> "ProbeRecord":
-        return cls(ran or _now(), fingerprint, config, result)
-
     def stale_reason(self, fingerprint_now: str) -> str:
         """Why the scores no longer describe the dataset ("" when they do, or when it cannot be told)."""
-        if _files_changed(self.fingerprint, fingerprint_now):
+        if self.files_changed(fingerprint_now):
             return "the dataset's files have changed since"
         return ""
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"ran": self.ran, "fingerprint": self.fingerprint, "config": to_dict(self.config), "result": self.result.to_json()}
+    def result_dict(self) -> dict[str, Any]:
+        return self.result.to_json()
 
     @classmethod
-    def from_dict(cls, data: Any, path: Any = None) -> "ProbeRecord":
-        """Read a record back. Raises :class:`ProjectError` naming the file and the field."""
-        check = _Checker(path)
-        _head(data, "probe", check)
-        config = _config(ProbeConfig, data.get("config"), "probe.config", check)
-        r = data["result"]
+    def read_result(cls, r: Mapping[str, Any], check: _Checker) -> ProbeResult:
         cuts = []
         for n, c in enumerate(check.items(r, "cuts", "probe.result")):
             at = f"probe.result.cuts[{n}]"
@@ -115,71 +153,50 @@ class ProbeRecord:
             check.number(r.get(key, 0), f"probe.result.{key}")
         for key in ("cache_hit", "cancelled"):
             check.boolean(r.get(key, False), f"probe.result.{key}")
-        result = ProbeResult(tuple(cuts), r.get("best", ""), r.get("explanation", ""), tuple(r.get("class_names", [])),
-                             int(r.get("num_images", 0)), int(r.get("folds", 0)), float(r.get("chance", 0.0)),
-                             float(r.get("seconds", 0.0)), bool(r.get("cache_hit", False)), bool(r.get("cancelled", False)))
-        return cls(data["ran"], data.get("fingerprint", ""), config, result)
+        return ProbeResult(tuple(cuts), r.get("best", ""), r.get("explanation", ""), tuple(r.get("class_names", [])),
+                           int(r.get("num_images", 0)), int(r.get("folds", 0)), float(r.get("chance", 0.0)),
+                           float(r.get("seconds", 0.0)), bool(r.get("cache_hit", False)), bool(r.get("cancelled", False)))
 
 
 @dataclass
-class MapRecord:
-    """The last embedding map of a project.
+class MapRecord(CheckedRecord):
+    """The last embedding map of a project: its settings and its points (coordinates, labels, paths, splits, predictions)."""
 
-    Attributes:
-        ran: When it finished, ISO 8601 UTC.
-        fingerprint: The dataset's valid files then ("" when unknown).
-        config: The settings it was computed with.
-        result: Its points (coordinates, labels, paths, splits, predictions).
-    """
+    KEY: ClassVar[str] = "map"
+    CONFIG: ClassVar[type] = EmbedConfig
 
-    ran: str
-    fingerprint: str
     config: EmbedConfig
     result: EmbedResult
-
-    @classmethod
-    def of(cls, config: EmbedConfig, result: EmbedResult, fingerprint: str, ran: str = "") -> "MapRecord":
-        return cls(ran or _now(), fingerprint, config, result)
 
     def stale_reason(self, root_now: str, fingerprint_now: str) -> str:
         """Why the map no longer describes the open dataset ("" when it does, or when it cannot be told)."""
         root = self.result.root or self.config.data.root
         if root_now and root and not _same_folder(root, root_now):
             return f"it is a map of {root}"
-        if _files_changed(self.fingerprint, fingerprint_now):
+        if self.files_changed(fingerprint_now):
             return "the dataset's files have changed since"
         return ""
 
-    def to_dict(self) -> dict[str, Any]:
+    def result_dict(self) -> dict[str, Any]:
         r = self.result
         return {
-            "ran": self.ran,
-            "fingerprint": self.fingerprint,
-            "config": to_dict(self.config),
-            "result": {
-                "coords": [[round(float(x), 5), round(float(y), 5)] for x, y in np.asarray(r.coords, np.float64)],
-                "labels": [int(v) for v in np.asarray(r.labels).reshape(-1)],
-                "paths": list(r.paths),
-                "splits": list(r.splits),
-                "class_names": list(r.class_names),
-                "predicted": [int(v) for v in np.asarray(r.predicted).reshape(-1)],
-                "predicted_names": list(r.predicted_names),
-                "method": r.method,
-                "cut": r.cut,
-                "seconds": round(float(r.seconds), 3),
-                "model_path": r.model_path,
-                "prediction_note": r.prediction_note,
-                "root": r.root,
-            },
+            "coords": [[round(float(x), 5), round(float(y), 5)] for x, y in np.asarray(r.coords, np.float64)],
+            "labels": [int(v) for v in np.asarray(r.labels).reshape(-1)],
+            "paths": list(r.paths),
+            "splits": list(r.splits),
+            "class_names": list(r.class_names),
+            "predicted": [int(v) for v in np.asarray(r.predicted).reshape(-1)],
+            "predicted_names": list(r.predicted_names),
+            "method": r.method,
+            "cut": r.cut,
+            "seconds": round(float(r.seconds), 3),
+            "model_path": r.model_path,
+            "prediction_note": r.prediction_note,
+            "root": r.root,
         }
 
     @classmethod
-    def from_dict(cls, data: Any, path: Any = None) -> "MapRecord":
-        """Read a record back. Raises :class:`ProjectError` naming the file and the field."""
-        check = _Checker(path)
-        _head(data, "map", check)
-        config = _config(EmbedConfig, data.get("config"), "map.config", check)
-        r = data["result"]
+    def read_result(cls, r: Mapping[str, Any], check: _Checker) -> EmbedResult:
         for key in ("paths", "splits", "class_names", "predicted_names"):
             check.texts(r.get(key, []), f"map.result.{key}")
         n = len(r.get("paths", []))
@@ -197,14 +214,13 @@ class MapRecord:
         for key in ("method", "cut", "model_path", "prediction_note", "root"):
             check.text(r.get(key, ""), f"map.result.{key}")
         check.number(r.get("seconds", 0.0), "map.result.seconds")
-        result = EmbedResult(
+        return EmbedResult(
             coords=np.asarray(coords, np.float32).reshape(n, 2), labels=np.asarray(labels, np.int64),
             paths=tuple(r["paths"]), splits=tuple(r["splits"]), class_names=tuple(r.get("class_names", [])),
             predicted=np.asarray(predicted, np.int64), predicted_names=tuple(r.get("predicted_names", [])),
             method=r.get("method", ""), cut=r.get("cut", ""), seconds=float(r.get("seconds", 0.0)),
             model_path=r.get("model_path", ""), prediction_note=r.get("prediction_note", ""), root=r.get("root", ""),
         )
-        return cls(data["ran"], data.get("fingerprint", ""), config, result)
 
 
 def _number(value: Any) -> bool:

@@ -4,7 +4,7 @@
 it opens the run (:func:`~tlstudio.training.run_session.open_run`), builds the
 model under the strategy, plans each phase's epochs and trainable parameters,
 chooses the batch (``--batch-size auto``: :func:`auto_batch`), adapts the
-head's input statistics once (:func:`adapt`) and fits each phase
+head's input statistics once (:func:`adapt_head`) and fits each phase
 (:func:`fit`), retrying a phase once at half the batch after running out of
 memory. It records what it built in the :class:`~tlstudio.training.run_session.RunSession`.
 """
@@ -161,14 +161,14 @@ def train_phases(
             train_ds, val_ds, train_features = fitted
             with strategy.scope():  # a model made outside the scope cannot be fitted under it
                 fit_model = feature_cache.fit_model(head, config.model.head.pooling)
-            if adapt and not resuming and not adapt(head, train_features.chunks(), sink):
+            if adapt and not resuming and not adapt_head(head, train_features.chunks(), sink):
                 return None
             return fit_model, train_ds, val_ds
         if adapt and not resuming and not normalised:
             chunks = head_norm.image_chunks(
                 feature_model(model, find_backbone(model)), data.train, image_size, batch_size, sink=sink, cancel=cancel
             )
-            if not adapt(find_head(model), chunks, sink):
+            if not adapt_head(find_head(model), chunks, sink):
                 return None
         datasets = image_data()
         if datasets is None:
@@ -250,7 +250,7 @@ def auto_batch(model, plans, train, num_train: int, strategy, sink: Sink) -> int
     return choice.batch_size * replicas(strategy)  # each replica's memory holds its share
 
 
-def adapt(head, chunks, sink: Sink) -> bool:
+def adapt_head(head, chunks, sink: Sink) -> bool:
     """Adapt the head's ``head_norm`` from ``chunks``; False when the pass was cancelled."""
     stats = head_norm.adapt_head_normalization(head, chunks)
     if stats is None:
