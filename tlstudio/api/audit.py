@@ -6,7 +6,8 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from tlstudio.config import DataConfig, ModelConfig
-from tlstudio.options import check_options, option, precision_option
+from tlstudio.errors import ConfigError
+from tlstudio.options import check_options, precision_option
 
 
 @dataclass(frozen=True)
@@ -34,22 +35,26 @@ class AuditConfig:
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     cut: str = ""
-    folds: int = option(5, label="Folds", min=2, help="stratified folds of the out-of-fold head fits")
-    near_similarity: float = option(
-        0.98, label="Near-duplicate similarity", min=0.0, max=1.0, min_open=True,
-        help="cosine similarity of the pooled features at or above which two images are near duplicates",
-    )
-    phash_distance: int = option(
-        6, label="Perceptual-hash distance", min=0, max=64,
-        help="perceptual-hash Hamming distance (of 64 bits) at or below which two images are near duplicates",
-    )
-    max_outliers: int = option(20, label="Outliers", min=0, help="at most this many outliers are reported")
-    batch_size: int = option(32, label="Batch size", min=1, help="images per forward pass while extracting features")
+    folds: int = 5
+    near_similarity: float = 0.98
+    phash_distance: int = 6
+    max_outliers: int = 20
+    batch_size: int = 32
     precision: str = precision_option("auto", what="feature extraction")
     cache_dir: str = ""
 
     def __post_init__(self) -> None:
         check_options(self)
+        checks = (
+            (self.folds >= 2, f"folds must be at least 2. Received: folds={self.folds!r}"),
+            (0.0 < self.near_similarity <= 1.0, f"near_similarity must be within (0, 1]. Received: {self.near_similarity!r}"),
+            (0 <= self.phash_distance <= 64, f"phash_distance must be within [0, 64]. Received: {self.phash_distance!r}"),
+            (self.max_outliers >= 0, f"max_outliers must be >= 0. Received: {self.max_outliers!r}"),
+            (self.batch_size >= 1, f"batch_size must be at least 1. Received: {self.batch_size!r}"),
+        )
+        for ok, message in checks:
+            if not ok:
+                raise ConfigError(message)
 
 
 @dataclass(frozen=True)
