@@ -157,6 +157,17 @@ def _auto_head(args: argparse.Namespace) -> bool:
     return args.head.strip().lower() == "auto"
 
 
+def _given(config_cls: type, args: argparse.Namespace, **parsed: Any) -> dict[str, Any]:
+    """The fields of ``config_cls`` that ``args`` holds under their own names (each flag's dest is its field), then ``parsed``.
+
+    ``parsed`` holds the fields whose flag is a short syntax or sets several fields at once.
+    """
+    from tlstudio.options import options
+
+    given = {name: getattr(args, name) for name in options(config_cls) if name in vars(args)}
+    return {**given, **parsed}
+
+
 def build_config(args: argparse.Namespace):
     """The :class:`~tlstudio.config.RunConfig` described by the parsed arguments."""
     import dataclasses
@@ -170,44 +181,20 @@ def build_config(args: argparse.Namespace):
         if args.root and os.path.abspath(args.root) != config.data.root:  # DATA is a folder the user names from here
             config = dataclasses.replace(config, data=dataclasses.replace(config.data, root=os.path.abspath(args.root)))
         return config
-    data = DataConfig(
-        root=args.root,
-        val_fraction=args.val_fraction,
-        test_fraction=args.test_fraction,
-        seed=args.seed,
-        augment=parse_augment(args.augment),
-    )
-    model = ModelConfig(
-        backbone=args.backbone,
-        weights=args.weights,
-        image_size=args.image_size,
-        head=parse_head("avg" if _auto_head(args) else args.head),
-        freeze=parse_freeze(args.freeze),
-        cut=args.cut,
-    )
-    train_kwargs: dict[str, Any] = dict(
+    data = DataConfig(**_given(DataConfig, args, augment=parse_augment(args.augment)))
+    model = ModelConfig(**_given(
+        ModelConfig, args, head=parse_head("avg" if _auto_head(args) else args.head), freeze=parse_freeze(args.freeze),
+    ))
+    train = TrainConfig(**_given(
+        TrainConfig, args,
         epochs=TrainConfig().epochs if args.epochs is None else args.epochs,
         fine_tune_epochs=TrainConfig().fine_tune_epochs if args.fine_tune_epochs is None else args.fine_tune_epochs,
-        batch_size=args.batch_size,
-        optimizer=args.optimizer,
-        learning_rate=args.learning_rate,
-        fine_tune_learning_rate=args.fine_tune_learning_rate,
-        momentum=args.momentum,
-        weight_decay=args.weight_decay,
-        label_smoothing=args.label_smoothing,
         auto_head=_auto_head(args),
         early_stopping=args.early_stopping > 0,
         patience=max(1, args.early_stopping),
-        monitor=args.monitor,
-        class_weights=args.class_weights,
-        seed=args.seed,
-        feature_cache=args.feature_cache,
-        precision=args.precision,
-        tensorboard=args.tensorboard,
-        deterministic=args.deterministic,
-    )
-    train_kwargs.update(parse_schedule(args.schedule))
-    return RunConfig(data=data, model=model, train=TrainConfig(**train_kwargs), run_dir=args.run_dir)
+        **parse_schedule(args.schedule),
+    ))
+    return RunConfig(data=data, model=model, train=train, run_dir=args.run_dir)
 
 
 def batch_size_arg(text: str) -> int:
