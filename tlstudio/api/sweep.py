@@ -95,13 +95,13 @@ class SweepConfig:
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     space: SearchSpace = field(default_factory=SearchSpace)
-    trials: int = option(24, label="Trials", min=0, help="trials to run (0 with the grid search: the whole grid)")
-    search: str = option("random", label="Search", choices=SEARCHES, help="random draws or the whole grid")
+    trials: int = option(24, label="Trials", min=0, help="trials to run (0 with --search grid: the whole grid)")
+    search: str = option("random", label="Search", choices=SEARCHES, help="random draws or the grid")
     seed: int = option(0, label="Seed", min=0, max=SEED_LIMIT, max_open=True, help="seed of the plan, the folds and every trial")
     folds: int = option(5, label="Folds", min=2, help="stratified cross-validation folds")
     batch_size: int = option(32, label="Batch size", min=1, help="head training batch size")
     patience: int = option(5, label="Patience", min=1, help="early-stopping patience in epochs, on an inner validation split")
-    trials_file: str = ""
+    trials_file: str = option("", label="Trials file", help="JSON file holding the trials; resumed when it exists")
     feature_batch_size: int = option(32, label="Feature batch size", min=1, help="images per forward pass while extracting features")
     precision: str = precision_option("auto", what="feature extraction")
     cache_dir: str = ""

