@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from tlstudio.config import DataConfig, ModelConfig
+from tlstudio.errors import ConfigError
 from tlstudio.options import check_options, option, precision_option
 
 METHODS = ("auto", "tsne", "pca")
@@ -42,6 +43,8 @@ class EmbedConfig:
     cache_dir: str = ""
 
     def __post_init__(self) -> None:
+        if self.method not in METHODS:  # its wording names the field's value, as the map's older messages did
+            raise ConfigError(f"method must be one of {METHODS}. Received: method={self.method!r}")
         check_options(self)
 
 

@@ -51,7 +51,7 @@ def train_phases(
     """Train both phases of ``config`` into ``session``; raises on failure (``run_training`` reports it)."""
     from tlstudio.backbones import resolve_image_size
     from tlstudio.data import make_dataset
-    from tlstudio.model import apply_freeze, build_model, find_backbone, find_head, freeze_all, param_counts, set_compute_precision
+    from tlstudio.model import apply_freeze, build_model, find_backbone, find_head, freeze_all, set_compute_precision
     from tlstudio.precision.runtime import resolve as resolve_precision
 
     train = config.train
@@ -94,20 +94,7 @@ def train_phases(
         check_free(run_dir, 3 * weights_bytes(model), "the run's checkpoints and model (3 copies of the weights)")
     session.epochs_at_start = state.epochs_saved
 
-    # Plan both phases: parameter counts as each phase will see them.
-    head_epochs, session_fine_epochs = config.session_epochs()  # a resume trains what its plan has left
-    fine_epochs = session_fine_epochs if config.model.freeze.mode != "all" else 0
-    if session_fine_epochs and not fine_epochs:
-        sink(LogMessage("freeze mode 'all' keeps the backbone frozen: the fine-tuning phase is skipped", "warning"))
-    plans = []
-    if fine_epochs:
-        apply_freeze(model, config.model.freeze)
-        counts = param_counts(model)
-        plans.append(PhasePlan(2, "fine_tune", fine_epochs, train.fine_tune_learning_rate, counts.trainable, counts.non_trainable))
-    freeze_all(model)
-    if head_epochs:
-        counts = param_counts(model)
-        plans.insert(0, PhasePlan(1, "head", head_epochs, train.learning_rate, counts.trainable, counts.non_trainable))
+    plans = plan_phases(model, config, sink)
 
     batch_size = train.batch_size
     if batch_size == AUTO_BATCH:
@@ -115,7 +102,7 @@ def train_phases(
     steps = train_steps(num_train, batch_size, strategy)  # across workers, less a last batch too small to split
     val_steps = math.ceil(num_val / eval_batch_size(num_val, batch_size, strategy)) if has_val else 0
 
-    use_cache = bool(head_epochs) and train.feature_cache == "auto" and not augment.enabled
+    use_cache = any(p.index == 1 for p in plans) and train.feature_cache == "auto" and not augment.enabled
     session.feature_cache = use_cache
     class_weight = {int(k): float(v) for k, v in data.class_weights.items()} if train.class_weights else None
 
@@ -124,7 +111,7 @@ def train_phases(
             run_dir=str(run_dir),
             class_names=tuple(data.class_names),
             phases=tuple(plans),
-            total_epochs=head_epochs + fine_epochs,
+            total_epochs=sum(p.epochs for p in plans),
             steps_per_epoch=steps,
             validation_steps=val_steps,
             num_train=num_train,
@@ -236,6 +223,30 @@ def train_phases(
 
     if state.epochs_saved:  # a run cancelled before its first epoch ended saves no model
         session.model_path = save_usable_model(session)
+
+
+def plan_phases(model: keras.Model, config: RunConfig, sink: Sink) -> list[PhasePlan]:
+    """The phases this session trains, with the parameter counts each will see; leaves the backbone frozen.
+
+    A resume trains what its plan has left; freeze mode ``all`` skips the fine-tuning phase (and says so).
+    """
+    from tlstudio.model import apply_freeze, freeze_all, param_counts
+
+    train = config.train
+    head_epochs, session_fine_epochs = config.session_epochs()
+    fine_epochs = session_fine_epochs if config.model.freeze.mode != "all" else 0
+    if session_fine_epochs and not fine_epochs:
+        sink(LogMessage("freeze mode 'all' keeps the backbone frozen: the fine-tuning phase is skipped", "warning"))
+    plans = []
+    if fine_epochs:
+        apply_freeze(model, config.model.freeze)
+        counts = param_counts(model)
+        plans.append(PhasePlan(2, "fine_tune", fine_epochs, train.fine_tune_learning_rate, counts.trainable, counts.non_trainable))
+    freeze_all(model)
+    if head_epochs:
+        counts = param_counts(model)
+        plans.insert(0, PhasePlan(1, "head", head_epochs, train.learning_rate, counts.trainable, counts.non_trainable))
+    return plans
 
 
 def auto_batch(model, plans, train, num_train: int, strategy, sink: Sink) -> int:
