@@ -1,6 +1,8 @@
 """Test-wide settings: no display, quiet TensorFlow, caches in temporary folders."""
 
+import gc
 import os
+import sys
 import time
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -18,6 +20,26 @@ def _isolated_tlstudio_dirs(tmp_path_factory):
     os.environ["TLSTUDIO_CACHE_DIR"] = str(base / "cache")
     os.environ["TLSTUDIO_RUNS_DIR"] = str(base / "runs")
     yield base
+
+
+_FROZEN = []
+
+
+@pytest.fixture(autouse=True)
+def _freeze_tensorflow_objects():
+    """After the first test that imported TensorFlow, keep its objects out of every later collection.
+
+    TensorFlow and Keras leave ~400,000 long-lived objects; each full
+    collection walked them all, about half a second, and the GUI tests collect
+    after every test (``tests/ui/conftest.py``) in a worker that may have run
+    engine tests before. Garbage is collected first, then everything still
+    alive moves to the permanent generation (:func:`gc.freeze`), once.
+    """
+    yield
+    if not _FROZEN and "tensorflow" in sys.modules:
+        gc.collect()
+        gc.freeze()
+        _FROZEN.append(True)
 
 
 _TIMING = {"began": 0.0, "summed": 0.0, "tests": 0}
