@@ -680,7 +680,7 @@ def test_a_withdrawn_advice_leaves_the_badge(qtbot):
 
 
 def test_the_summary_of_a_run_cancelled_before_its_first_epoch_names_no_model():
-    from ui.jobs.train_jobs import RunView
+    from ui.jobs.run_view import RunView
     from ui.jobs.train_text import run_summary
 
     text = run_summary(RunView(run_dir="/runs/r", status="no epoch completed", epochs_completed=0, model_path=None, best_metrics={}))

@@ -9,15 +9,13 @@ else says that the run could not be prepared, with the traceback as details.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from tlstudio.config import RunConfig, TrainConfig
 from tlstudio.errors import ConfigError
-from tlstudio.project import RunRecord
 from tlstudio.run_folders import LAST_WEIGHTS, load_history, load_run_config, resume_config
-from tlstudio.api.train import RunResult
 from ui.forms import INVALID_INPUT
 from ui.jobs.train_text import resume_message
 from ui.worker import format_error
@@ -38,49 +36,6 @@ class JobRefused(Exception):
         super().__init__(message)
         self.message = message
         self.details = details
-
-
-@dataclass(frozen=True)
-class RunView:
-    """What the Train page shows of a run that ended: a finished session or a project's recorded run.
-
-    Attributes:
-        run_dir: The run folder.
-        status: ``"finished"``, ``"cancelled"`` or ``"failed"`` (a project's record may say ``"unknown"``).
-        epochs_completed: Epochs completed over every session of the run.
-        best_metrics: Metrics of the best epoch.
-        model_path: The saved usable model, or None.
-        seconds: Wall time of the session (0 for a recorded run).
-        error: One readable line when the run failed, else None.
-        error_details: The traceback of the error, or ``""``.
-    """
-
-    run_dir: str = ""
-    status: str = "finished"
-    epochs_completed: int = 0
-    best_metrics: Mapping[str, float] = field(default_factory=dict)
-    model_path: str | None = None
-    seconds: float = 0.0
-    error: str | None = None
-    error_details: str = ""
-
-    @property
-    def cancelled(self) -> bool:
-        return self.status in ("cancelled", "no epoch completed")
-
-    @classmethod
-    def of_result(cls, result: RunResult) -> RunView:
-        """The view of the engine's :class:`~tlstudio.training.RunResult`."""
-        status = "failed" if result.error else "cancelled" if result.cancelled else "finished"
-        return cls(run_dir=result.run_dir, status=status, epochs_completed=int(result.epochs_completed),
-                   best_metrics=dict(result.best_metrics), model_path=result.model_path, seconds=float(result.seconds),
-                   error=result.error, error_details=result.error_details or "")
-
-    @classmethod
-    def of_record(cls, record: RunRecord) -> RunView:
-        """The view of a run the project recorded (:class:`~tlstudio.project.RunRecord`)."""
-        return cls(run_dir=str(record.run_dir), status=record.status, epochs_completed=int(record.epochs_completed),
-                   best_metrics=dict(record.best_metrics), model_path=record.model_path)
 
 
 @dataclass(frozen=True)
@@ -128,14 +83,6 @@ def start_config(state: AppState, read_train: Callable[[], TrainConfig]) -> RunC
     except Exception as exc:  # noqa: BLE001 - not a settings problem: say so, with the traceback
         message, details = format_error(exc)
         raise JobRefused(f"The run could not be prepared: {message}", details) from exc
-
-
-def checkpointed(*run_dirs: str) -> str:
-    """The first of ``run_dirs`` that holds a ``last.weights.h5`` checkpoint, or ``""``."""
-    for run_dir in run_dirs:
-        if run_dir and (Path(run_dir) / LAST_WEIGHTS).is_file():
-            return run_dir
-    return ""
 
 
 def resume_plan(run_dir: str, *, epochs: int, fine_tune_epochs: int) -> ResumeSession:

@@ -6,10 +6,7 @@ the sentences the page shows in its log and summary.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from ui.jobs.train_jobs import RunView
+from ui.jobs.run_view import RunView, checkpointed
 
 MONITOR_LABELS = {
     "val_accuracy": "validation accuracy",
@@ -81,7 +78,6 @@ def elapsed_text(seconds: float) -> str:
 
 def engine_stopped_text(run_dir: str) -> str:
     """What to say when the engine process died under a run in ``run_dir``: where it can go on from."""
-    from ui.jobs.train_jobs import checkpointed
     from tlstudio.run_folders import load_history
 
     if run_dir and checkpointed(run_dir):

@@ -45,7 +45,8 @@ from tlstudio.events import (
 from tlstudio.project import RunRecord
 from tlstudio.api.train import RunResult
 from ui.engine import EngineClient, engine
-from ui.jobs.train_jobs import JobRefused, RunView, checkpointed, resume_plan, start_config
+from ui.jobs.run_view import RunView, checkpointed
+from ui.jobs.train_jobs import JobRefused, resume_plan, start_config
 from ui.jobs.train_text import MONITOR_LABELS, engine_stopped_text, plural, run_summary
 from ui.panels.advice_badge import AdviceBadge
 from ui.panels.run_log import RunLog
