@@ -40,6 +40,6 @@ want=$(sha256sum pyproject.toml | cut -d' ' -f1)
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
     echo "bootstrap: installing tlstudio and its dependencies into $VENV"
     "$VENV/bin/python" -m pip install -q --upgrade pip
-    "$VENV/bin/python" -m pip install -q -e ".[test,offline,onnx]"
+    "$VENV/bin/python" -m pip install -q -e ".[test,offline,onnx,litert]"
     echo "$want" > "$stamp"
 fi
