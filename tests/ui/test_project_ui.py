@@ -590,3 +590,18 @@ def test_a_fresh_launch_is_not_unsaved_until_the_user_changes_something(window):
     assert not controller.dirty and "*" not in win.windowTitle()  # ...but nobody changed anything
     win.state.update_train_config(epochs=9)
     assert controller.dirty and win.windowTitle().startswith("untitled *")
+
+
+def test_the_sample_opened_at_launch_is_not_an_unsaved_change(window, qtbot):
+    """`make run` (main.py --sample) titled the window "untitled *" once the sample had opened, before any edit."""
+    from ui.app import open_at_launch
+
+    win, actions = window
+    page = win.pages["data"]
+    with qtbot.waitSignal(page.runner.finished, timeout=120_000):
+        open_at_launch(win, None)
+    assert win.state.prepared_data is not None
+    assert actions.controller.project.data.root == win.state.dataset_root != ""  # recorded with the project...
+    assert not actions.controller.dirty and "*" not in win.windowTitle()  # ...but nobody changed anything
+    win.state.update_train_config(epochs=9)
+    assert actions.controller.dirty and win.windowTitle().startswith("untitled *")
