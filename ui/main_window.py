@@ -33,6 +33,7 @@ from ui import settings as app_settings
 from ui import worker
 from ui.pages import PAGES, class_name
 from ui.widgets.icons import icon
+from ui.widgets.status_bar import ElidedLabel, StatusBar
 from ui.state import AppState
 from ui.widgets.error_dialog import ErrorDialog, show_error
 
@@ -254,18 +255,19 @@ class MainWindow(QMainWindow):
         help_menu.addAction(self.about_action)
 
     def _build_status_bar(self) -> None:
-        bar = self.statusBar()
+        bar = StatusBar(self)  # messages shown whole: wrapped, never cut
+        self.setStatusBar(bar)
         bar.setObjectName("StatusBar")
-        self.dataset_label = QLabel()
+        self.dataset_label = ElidedLabel(max_width=300)
         self.dataset_label.setObjectName("StatusDataset")
         self.dataset_label.setToolTip("Current dataset: folder, usable images and classes")
-        self.backbone_label = QLabel()
+        self.backbone_label = ElidedLabel(max_width=220)
         self.backbone_label.setObjectName("StatusBackbone")
         self.backbone_label.setToolTip("Backbone and weights of the model to train")
-        self.run_label = QLabel()
+        self.run_label = ElidedLabel(max_width=200, mode=Qt.TextElideMode.ElideRight)
         self.run_label.setObjectName("StatusRun")
         self.run_label.setToolTip("State of the training run")
-        self.tf_label = QLabel("Engine starting…")
+        self.tf_label = ElidedLabel("Engine starting…", max_width=260, mode=Qt.TextElideMode.ElideRight)
         self.tf_label.setObjectName("StatusTensorFlow")
         self.tf_label.setProperty("ready", False)
         self.tf_label.setToolTip(
@@ -273,6 +275,7 @@ class MainWindow(QMainWindow):
         )
         for widget in (self.dataset_label, self.backbone_label, self.run_label, self.tf_label):
             bar.addPermanentWidget(widget)
+        bar.optional = [self.dataset_label, self.backbone_label]  # the pages show these too: a long message takes their room
 
     def _connect_state(self) -> None:
         s = self.state
