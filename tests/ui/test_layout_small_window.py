@@ -78,3 +78,75 @@ def test_status_fields_elide_long_values_and_keep_them_in_the_tooltip(small_wind
         assert field.fontMetrics().horizontalAdvance(field.shown_text()) <= field.width()
     assert "…" in win.dataset_label.shown_text()
     assert "a-very-long-dataset-folder-name-from-a-camera-export-2026-12-06" in win.dataset_label.toolTip()
+
+
+@pytest.fixture
+def styled(qapp):
+    """The app's own style and style sheet: the sizes a user sees."""
+    from ui.app import configure_application
+
+    saved = (qapp.styleSheet(), qapp.style().name())
+    configure_application(qapp)
+    yield
+    qapp.setStyleSheet(saved[0])
+    qapp.setStyle(saved[1])
+
+
+def _trials(n: int):
+    from tlstudio.api.sweep import Trial, TrialParams
+
+    cuts = ("block1_pool", "block2_pool", "block3_pool", "block4_pool", "block5_pool")
+    return [Trial(TrialParams(cut=cuts[i % 5], hidden=(256,) if i % 2 else (), learning_rate=3e-4 * (1 + i % 3), epochs=30),
+                  0.6 + 0.02 * i, 0.03, 1.5, fold_accuracies=(0.58 + 0.02 * i, 0.62 + 0.02 * i), epochs_run=(3, 3))
+            for i in range(n)]
+
+
+def _sweep_tab(win, qtbot, fake_engine):
+    from tlstudio.api.sweep import SweepConfig
+    from tlstudio.config import DataConfig
+    from tlstudio.errors import TlStudioError
+
+    fake_engine.register("describe_backbone", TlStudioError("the layer list is not part of this test"))
+    win.show_page("model")
+    page = win.pages["model"]
+    page.show_tab(page.sweep_panel)
+    panel = page.sweep_panel
+    panel.shown = SweepConfig(data=DataConfig(root=win.state.data_config.root))
+    panel._show_trials(_trials(15), 14)
+    panel.space_button.setChecked(False)  # as when a stored sweep is shown
+    panel.controls.status.setText("15 trials in 45.4 s; best 88.0% ± 3.0% (block5_pool avg [256] d0.2 lr0.0009 wd0 e30).")
+    qtbot.wait(100)
+    area = panel.parentWidget().parentWidget()  # the page's side scroll area
+    return panel, area
+
+
+def test_the_head_sweep_fits_a_1024_by_680_window_without_scrolling(small_window, styled, qtbot, fake_engine):
+    """At 680 px the sweep tab scrolled: the plot was cut and the promote row out of sight; the table showed a few rows."""
+    panel, area = _sweep_tab(small_window, qtbot, fake_engine)
+    assert not panel.space_scroll.isVisible()  # a sweep is shown: the search space is folded
+    qtbot.waitUntil(lambda: not area.verticalScrollBar().isVisible(), timeout=2_000)
+    assert not area.horizontalScrollBar().isVisible()
+    viewport = area.viewport()
+    for widget in (panel.controls.run_button, panel.resume_button, panel.space_button, panel.table, panel.plot,
+                   panel.promote_button, panel.fine_tune_check):
+        top_left = widget.mapTo(viewport, QPoint(0, 0))
+        assert viewport.rect().contains(QRect(top_left, widget.size())), (widget.objectName() or type(widget).__name__, top_left, widget.size())
+    rows = panel.table.viewport().height() // panel.table.rowHeight(0)
+    assert rows >= 5, rows
+    assert panel.plot.height() >= 150
+    assert text_fits(panel.controls.status)
+
+
+def test_the_search_space_shows_every_value_whole_at_1024_px(small_window, styled, qtbot, fake_engine):
+    """The search space's values read "0003, 0.001" at 1024 px, and its right side scrolled sideways."""
+    panel, _area = _sweep_tab(small_window, qtbot, fake_engine)
+    panel.space_button.setChecked(True)
+    qtbot.waitUntil(panel.space_scroll.isVisible, timeout=2_000)
+    qtbot.wait(50)
+    assert not panel.space_scroll.horizontalScrollBar().isVisible()
+    assert panel.space_box.width() <= panel.space_scroll.viewport().width()
+    for key, edit in panel.param_edits.items():
+        room = edit.contentsRect().width() - 8  # the frame's text margins
+        assert edit.fontMetrics().horizontalAdvance(edit.text()) <= room, (key, edit.text(), edit.width())
+        check = panel.param_checks[key]
+        assert check.width() >= check.sizeHint().width(), key

@@ -36,8 +36,8 @@ import logging
 from pathlib import Path
 from typing import Any, Callable
 
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSplitter, QVBoxLayout, QWidget
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtWidgets import QLabel, QPushButton, QSplitter, QVBoxLayout, QWidget
 
 from tlstudio.api.sweep import SearchSpace, SweepConfig, SweepResult, Trial, TrialFinished
 from tlstudio.backbones import BACKBONES, cut_points
@@ -60,6 +60,23 @@ BUSY_KEY = "sweep"
 
 INTRO = ("Trains many small heads on the cached features of your training images and scores each by k-fold "
          "cross-validation: seconds per trial, not a training run. Promote the best to train it for real.")
+
+
+class _CompactSplitter(QSplitter):
+    """The table and the plot ask for little height and take what is left.
+
+    In the Model page's scroll area a panel gets at least its preferred height
+    (word-wrapped labels make it height-for-width); the table's and plot's
+    preferred 700 px made the tab scroll at 1024×680 with the promote row out
+    of sight. They stretch into whatever room the window has.
+    """
+
+    PREFERRED_HEIGHT = 300
+
+    def sizeHint(self):  # noqa: N802 - Qt API
+        hint = super().sizeHint()
+        hint.setHeight(max(self.minimumSizeHint().height(), self.PREFERRED_HEIGHT))
+        return hint
 
 
 class SweepPanel(QWidget):
@@ -94,6 +111,7 @@ class SweepPanel(QWidget):
         self.shown: SweepConfig | None = None  # the sweep whose trials the table shows
         self.stored: StoredSweep | None = None  # the project's last sweep, as read back
         self._running: SweepConfig | None = None
+        self._split_set = False
         self._project_path = project_path or self._controller_path
 
         self._build_ui()
@@ -119,9 +137,9 @@ class SweepPanel(QWidget):
     # ------------------------------------------------------------------ UI
 
     def _build_ui(self) -> None:
-        intro = QLabel(INTRO)
-        intro.setObjectName("Hint")
-        intro.setWordWrap(True)
+        self.intro = QLabel(INTRO)
+        self.intro.setObjectName("Hint")
+        self.intro.setWordWrap(True)
         self.settings = SweepSettings()
         self.settings.changed.connect(self._update_size)
         for name in ("search_combo", "trials_spin", "folds_spin", "seed_spin", "size_label", "space_box", "space_scroll",
@@ -135,10 +153,11 @@ class SweepPanel(QWidget):
         self.resume_button.setObjectName("SweepResume")
         self.resume_button.setToolTip("Continue the project's last sweep: the trials it scored are kept, the rest run")
         self.resume_button.clicked.connect(lambda: self.resume())
-        run_row = QHBoxLayout()
-        run_row.addWidget(self.controls, 1)
-        run_row.addWidget(self.space_button, 0, Qt.AlignmentFlag.AlignTop)
-        run_row.addWidget(self.resume_button, 0, Qt.AlignmentFlag.AlignTop)
+        # beside Run/Cancel, so the status line beneath has the panel's whole width (two lines at 1024 px, not four)
+        buttons = self.controls.layout().itemAt(0).layout()
+        buttons.addStretch(0)
+        buttons.addWidget(self.space_button)
+        buttons.addWidget(self.resume_button)
 
         self.table = SweepTable()
         self.table.trial_selected.connect(self._on_selected)
@@ -149,7 +168,7 @@ class SweepPanel(QWidget):
         self.stale.setWordWrap(True)
         self.stale.setStyleSheet("color: #8a5a00;")
         self.stale.setVisible(False)
-        split = QSplitter(Qt.Orientation.Vertical)
+        split = _CompactSplitter(Qt.Orientation.Vertical)
         split.addWidget(self.table)
         split.addWidget(self.plot)
         split.setChildrenCollapsible(False)
@@ -166,9 +185,10 @@ class SweepPanel(QWidget):
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 6, 4, 4)
-        layout.addWidget(intro)
+        layout.setSpacing(4)
+        layout.addWidget(self.intro)
         layout.addWidget(self.settings)
-        layout.addLayout(run_row)
+        layout.addWidget(self.controls)
         layout.addWidget(self.stale)
         layout.addWidget(split, 1)
         layout.addWidget(self.promote_row)
@@ -178,6 +198,18 @@ class SweepPanel(QWidget):
 
     def _update_size(self) -> None:
         self.settings.update_size(self.state.model_config, self.state.train_config)
+
+    def showEvent(self, event) -> None:  # noqa: N802 - Qt API
+        super().showEvent(event)
+        if not self._split_set:
+            QTimer.singleShot(0, self, self._share_split)
+
+    def _share_split(self) -> None:
+        """Three fifths of the room to the table, the rest to the plot (once; the user's drag is kept after)."""
+        total = sum(self.splitter.sizes())
+        if total > 0 and self.isVisible():
+            self._split_set = True
+            self.splitter.setSizes([total * 3 // 5, total - total * 3 // 5])
 
     # -------------------------------------------------------------- config
 
@@ -347,6 +379,7 @@ class SweepPanel(QWidget):
         order = cut_points(self.shown.model.backbone) if self.shown and self.shown.model.backbone in BACKBONES else ()
         self.table.trials.set_trials(trials, best)
         self.plot.set_trials(trials, order)
+        self.intro.setVisible(not trials and self._running is None)  # once there are trials, they need the room
         self._update_stale()
         self._on_selected(self.table.selected_trial())
 

@@ -162,7 +162,13 @@ class SweepSettings(QWidget):
 
     def showEvent(self, event) -> None:  # noqa: N802 - Qt API
         super().showEvent(event)
+        self.space_box.fit_to(self.width())
         self.fit_space_height()  # the style's sizes are known now
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt API
+        super().resizeEvent(event)
+        if self.space_box.fit_to(event.size().width()):  # one column in a narrow window: every value read whole
+            self.fit_space_height()
 
     def _show_space(self, shown: bool) -> None:
         self.space_scroll.setVisible(shown)

@@ -56,8 +56,9 @@ class ElidedLabel(QLabel):
         self._elide()
 
     def sizeHint(self):  # noqa: N802 - Qt API
-        hint = super().sizeHint()
-        hint.setWidth(min(self.maximumWidth(), self.fontMetrics().horizontalAdvance(self._full) + 2 * self.margin() + 8))
+        hint = super().sizeHint()  # of the text shown: its padding is what the style adds around it
+        padding = max(0, hint.width() - self.fontMetrics().horizontalAdvance(super().text()))
+        hint.setWidth(min(self.maximumWidth(), self.fontMetrics().horizontalAdvance(self._full) + padding + 4))
         return hint
 
     def minimumSizeHint(self):  # noqa: N802 - Qt API
