@@ -150,3 +150,25 @@ def test_the_search_space_shows_every_value_whole_at_1024_px(small_window, style
         assert edit.fontMetrics().horizontalAdvance(edit.text()) <= room, (key, edit.text(), edit.width())
         check = panel.param_checks[key]
         assert check.width() >= check.sizeHint().width(), key
+
+
+def test_the_inspect_pages_image_line_is_never_cut_at_1024_px(small_window, styled, qtbot, fake_engine):
+    """It read "No image: pick one from the datase" at 1024 px."""
+    from tlstudio.errors import TlStudioError
+
+    for job in ("inspect_table", "describe_backbone"):
+        fake_engine.register(job, TlStudioError("the layer table is not part of this test"))
+    win = small_window
+    win.show_page("inspect")
+    page = win.pages["inspect"]
+    pictures = page.pictures
+    seen = 0
+    for label in (pictures.act_image_label, pictures.cam_image_label):
+        pictures.setCurrentWidget(label.parentWidget())
+        qtbot.waitUntil(label.isVisible, timeout=2_000)
+        qtbot.wait(20)
+        assert label.fontMetrics().horizontalAdvance(label.text()) <= label.width(), (label.text(), label.width())
+        assert label.text() == label.empty_text or (label.text().endswith("…") and label.toolTip() == label.empty_text)
+        assert "…" not in label.text()  # short enough to be read whole at 1024 px
+        seen += 1
+    assert seen == 2
