@@ -98,6 +98,13 @@ class SuspectCard(QFrame):
         layout.addWidget(self.info)
         layout.addWidget(self.status)
         layout.addLayout(buttons)
+        self._fix_height()
+
+    def _fix_height(self) -> None:
+        """A fixed size: the Audit tab lays out 100+ cards without measuring their wrapped text again each time."""
+        self.layout().activate()
+        self.setFixedHeight(self.layout().totalHeightForWidth(CARD_WIDTH) if self.layout().hasHeightForWidth()
+                            else self.sizeHint().height())
 
     @staticmethod
     def _button(text: str, tip: str) -> QToolButton:
@@ -109,10 +116,14 @@ class SuspectCard(QFrame):
 
     def show_decision(self, text: str) -> None:
         """Show what was decided ("" clears it) and enable only what still makes sense."""
+        shown = bool(text)
+        changed = shown != self.status.isVisibleTo(self) or (shown and text != self.status.text())
         self.status.setText(text)
-        self.status.setVisible(bool(text))
+        self.status.setVisible(shown)
         self.relabel_button.setEnabled(not text)
         self.exclude_button.setEnabled(not text)
+        if changed:
+            self._fix_height()
 
 
 class CardGrid(QWidget):
@@ -133,6 +144,18 @@ class CardGrid(QWidget):
         self.cards = list(cards)
         self._columns = 0
         self._relayout()
+
+    def add_cards(self, cards: list[QWidget]) -> None:
+        """Append ``cards`` after the ones shown (the others stay where they are)."""
+        if not self._columns:
+            self.cards += cards
+            self._relayout()
+            return
+        columns = self._columns
+        for card in cards:
+            i = len(self.cards)
+            self.cards.append(card)
+            self.grid.addWidget(card, i // columns, i % columns, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
 
     def remove(self, card: QWidget) -> None:
         if card in self.cards:

@@ -41,6 +41,7 @@ from ui.engine import engine
 from ui.jobs import audit_jobs
 from ui.jobs.audit_jobs import current_fingerprint, same_folder
 from ui.panels.audit_actions import AuditActions
+from ui.panels.audit_builder import CardBuilder
 from ui.panels.audit_cards import LEAK_COLOUR, CardGrid, DuplicateRow, SuspectCard, imbalance_html, section_title, when_text
 from ui.state import AppState
 from ui.widgets.job_controls import JobControls
@@ -49,6 +50,9 @@ from ui.widgets.thumbnails import ThumbnailLoader
 logger = logging.getLogger(__name__)
 
 BUSY_KEY = "audit"
+
+LABEL_PAGE = 24
+"""Label suspects shown at first and per "Show more" (a weak audit of 398 photos listed 107)."""
 
 
 # ----------------------------------------------------------------------- view
@@ -91,6 +95,8 @@ class AuditView(QWidget):
         self.actions = AuditActions(state, self)
         self.loader = ThumbnailLoader(self)
         self.duplicate_rows: list[DuplicateRow] = []
+        self.builder = CardBuilder(self._make, self._place, self)  # ~150 cards in one go froze the window 769 ms
+        self.builder.after_chunk = self._update_titles
 
         self.controls = JobControls("Run audit", "Look for mislabelled images, duplicates, train/val leaks and outliers "
                                     "(features of the Model page's backbone; nothing is changed)")
@@ -107,6 +113,11 @@ class AuditView(QWidget):
 
         self.label_title = section_title("")
         self.label_grid = CardGrid()
+        self.label_more = QPushButton("")
+        self.label_more.setObjectName("AuditMoreLabels")
+        self.label_more.setToolTip("Show the next suspects, most suspicious first")
+        self.label_more.clicked.connect(self.show_more_issues)
+        self._more_issues: list[LabelIssue] = []  # suspects not shown yet (a page at a time)
         self.duplicate_title = section_title("")
         self.duplicate_box = QVBoxLayout()
         self.duplicate_box.setSpacing(6)
@@ -120,8 +131,10 @@ class AuditView(QWidget):
 
         body = QWidget()
         body_layout = QVBoxLayout(body)
-        for widget in (self.label_title, self.label_grid, self.duplicate_title):
+        for widget in (self.label_title, self.label_grid):
             body_layout.addWidget(widget)
+        body_layout.addWidget(self.label_more, 0, Qt.AlignmentFlag.AlignLeft)
+        body_layout.addWidget(self.duplicate_title)
         body_layout.addLayout(self.duplicate_box)
         for widget in (self.outlier_title, self.outlier_grid, self.balance_title, self.balance):
             body_layout.addWidget(widget)
@@ -181,10 +194,16 @@ class AuditView(QWidget):
         outliers = [o for o in result.outliers if not decisions.is_dismissed("outlier", o.path)]
         hidden = (len(result.label_issues) - len(issues)) + (len(result.duplicates) - len(groups)) + (len(result.outliers) - len(outliers))
 
-        self.label_grid.set_cards([self._card("label", i.path, self._issue_text(i), given=i.given, suggested=i.suggested)
-                                   for i in issues])
-        self._set_duplicates(groups)
-        self.outlier_grid.set_cards([self._card("outlier", o.path, html.escape(o.describe())) for o in outliers])
+        self.builder.stop()
+        self._more_issues = []
+        self.label_more.setVisible(False)
+        self.label_grid.set_cards([])
+        self._set_duplicates([])
+        self.outlier_grid.set_cards([])
+        self._more_issues = issues[LABEL_PAGE:]
+        self.builder.start([("label", i) for i in issues[:LABEL_PAGE]] + [("duplicate", g) for g in groups]
+                           + [("outlier", o) for o in outliers])
+        self._update_more()
         self.balance.setText(imbalance_html(result.imbalance))
         self._show_sections(True)
         self._update_titles()
@@ -300,6 +319,9 @@ class AuditView(QWidget):
 
     def _clear(self) -> None:
         self.result, self.result_root, self.result_fingerprint, self.restored = None, "", "", None
+        self.builder.stop()
+        self._more_issues = []
+        self.label_more.setVisible(False)
         self.label_grid.set_cards([])
         self.outlier_grid.set_cards([])
         self._set_duplicates([])
@@ -322,6 +344,7 @@ class AuditView(QWidget):
 
     def shutdown(self, timeout_ms: int = 5000) -> None:
         """Cancel a running audit and stop loading thumbnails."""
+        self.builder.stop()
         self.runner.cancel()
         self.loader.shutdown(timeout_ms)
 
@@ -341,6 +364,39 @@ class AuditView(QWidget):
         self.loader.request(path, card.thumb)
         return card
 
+    def show_more_issues(self) -> None:
+        """Show the next page of label suspects."""
+        page, self._more_issues = self._more_issues[:LABEL_PAGE], self._more_issues[LABEL_PAGE:]
+        self.builder.extend([("label", i) for i in page])
+        self._update_more()
+
+    def _update_more(self) -> None:
+        left = len(self._more_issues)
+        self.label_more.setText(f"Show {min(LABEL_PAGE, left)} more ({left} not shown)")
+        self.label_more.setVisible(bool(left) and self.label_title.isVisibleTo(self))
+
+    def _make(self, kind: str, finding: Any):
+        """The card (or, for a duplicate group, the row) of one finding."""
+        if kind == "label":
+            return self._card("label", finding.path, self._issue_text(finding), given=finding.given, suggested=finding.suggested)
+        if kind == "duplicate":
+            return self._duplicate_row(finding)
+        return self._card("outlier", finding.path, html.escape(finding.describe()))
+
+    def _place(self, kind: str, widgets: list) -> None:
+        """Show a chunk of built cards after the ones shown, with their decisions."""
+        if kind == "label":
+            self.label_grid.add_cards(widgets)
+        elif kind == "outlier":
+            self.outlier_grid.add_cards(widgets)
+        else:
+            for row in widgets:
+                self.duplicate_rows.append(row)
+                self.duplicate_box.addWidget(row)
+        for widget in widgets:
+            for card in getattr(widget, "cards", [widget]):
+                self._refresh_card(card)
+
     def _set_duplicates(self, groups: list[DuplicateGroup]) -> None:
         for row in self.duplicate_rows:
             self.duplicate_box.removeWidget(row)
@@ -358,11 +414,14 @@ class AuditView(QWidget):
         for widget in (self.label_title, self.label_grid, self.duplicate_title, self.outlier_title, self.outlier_grid,
                        self.balance_title, self.balance):
             widget.setVisible(shown)
+        self.label_more.setVisible(shown and bool(self._more_issues))
 
     def _update_titles(self) -> None:
-        n_issues, n_out = len(self.label_grid.cards), len(self.outlier_grid.cards)
-        n_groups = len(self.duplicate_rows)
-        leaks = sum(1 for row in self.duplicate_rows if row.group.cross_split)
+        queued = self.builder.queued
+        n_issues = len(self.label_grid.cards) + len(queued("label")) + len(self._more_issues)
+        n_out = len(self.outlier_grid.cards) + len(queued("outlier"))
+        n_groups = len(self.duplicate_rows) + len(queued("duplicate"))
+        leaks = sum(1 for g in [*(row.group for row in self.duplicate_rows), *queued("duplicate")] if g.cross_split)
         self.label_title.setText(f"Possible label issues ({n_issues})" + ("" if n_issues else ": none found"))
         self.duplicate_title.setText(f"Duplicates ({n_groups} group{'s' if n_groups != 1 else ''}"
                                      + (f", <span style='color:{LEAK_COLOUR}'>{leaks} across splits</span>" if leaks else "")
@@ -416,9 +475,10 @@ class AuditView(QWidget):
 
     def _restores_dismissed(self) -> bool:
         """True when a finding shown as dismissed is no longer dismissed (after Undo)."""
+        self.builder.finish()
         decisions = self.actions.decisions
         result = self.result
-        shown = {(c.kind, c.path) for c in self.cards()}
+        shown = {(c.kind, c.path) for c in self.cards()} | {("label", i.path) for i in self._more_issues}
         wanted = {("label", i.path) for i in result.label_issues if not decisions.is_dismissed("label", i.path)}
         wanted |= {("outlier", o.path) for o in result.outliers if not decisions.is_dismissed("outlier", o.path)}
         wanted |= {("duplicate", p) for g in result.duplicates if not all(decisions.is_dismissed("duplicate", q) for q in g.paths) for p in g.paths}

@@ -1,0 +1,192 @@
+"""Benchmark: does the GUI thread stall when big results appear? (issue 24, item 13)
+
+A walk on real photos measured two freezes: 769 ms when the audit's results
+appeared on the Data page, and 1,646 ms when a project was opened right after
+launch. This script replays both offscreen with the heartbeat of
+:mod:`bench_gui_responsiveness` (a 10 ms ``QTimer`` on the GUI thread; a
+gap between two beats is a freeze) and no engine work at all: the results are
+built by hand at the walk's size, so what is measured is the GUI's own work.
+
+* ``audit results appear``: the Audit tab receives an
+  :class:`~tlstudio.api.audit.AuditResult` of ``--images`` photos with 107
+  label suspects, 12 duplicate groups and 20 outliers (the walk's audit of 398
+  photos) and shows it, until every card is built and every thumbnail loaded.
+* ``open a project after launch``: a main window is made and shown, and at
+  once a project is opened that holds ``--runs`` runs (10 epochs each), that
+  audit, a transfer probe, an embedding map of ``--images`` points and a head
+  sweep of 24 trials, until the window is idle.
+
+Each scenario runs twice in the same process: **one go** (the views built in
+one call on the GUI thread, as before this benchmark: ``--one-go``
+switches the chunked building off) and **chunked** (the app's way now: the
+Audit tab adds its cards a few per event-loop turn; the project's views are
+restored one per turn). The baseline is the same work in one go, measured in
+this run. Target: the chunked worst gap under 50 ms.
+
+Run (offscreen; the ants-bees photos are used for thumbnails when present)::
+
+    .venv/bin/python benchmarks/bench_gui_stalls.py [--images 398] [--runs 8] [--repeat 2] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from bench_gui_responsiveness import TARGET_MS, Heartbeat, quiet_qt_messages, run_until  # noqa: E402
+
+ANTS_BEES = ROOT / ".." / "shared" / "datasets" / "ants-bees"
+
+
+def photos(n: int, tmp: Path) -> list[str]:
+    """``n`` image paths: the ants-bees photos repeated (symlinks), or generated pictures."""
+    if ANTS_BEES.is_dir():
+        source = sorted(p for p in ANTS_BEES.rglob("*") if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+    else:
+        from tlstudio.data import generate_sample_dataset
+
+        source = sorted(generate_sample_dataset(tmp / "shapes", per_class=40, size=96).rglob("*.png"))
+    out = []
+    for i in range(n):
+        src = source[i % len(source)]
+        cls = "ants" if i % 2 else "bees"
+        target = tmp / "photos" / cls / f"{i:04d}{src.suffix}"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if not target.exists():
+            target.symlink_to(src.resolve())
+        out.append(str(target))
+    return out
+
+
+def start_beating(beat: Heartbeat) -> None:
+    """Start the heartbeat counting from now: a freeze that begins at once is a gap too."""
+    beat.start()
+    beat._last, beat._last_cpu = time.perf_counter(), time.thread_time()
+
+
+def finish(beat: Heartbeat, t0: float) -> dict:
+    """The heartbeat's figures, the seconds since ``t0``, and the GUI thread's own CPU in its worst long gap.
+
+    On a loaded machine a gap is mostly waiting for a core; the CPU the GUI
+    thread itself used in the gap is what the app can change.
+    """
+    stats = beat.stop()
+    stats["seconds"] = time.perf_counter() - t0
+    stats["worst_gap_cpu_ms"] = max((cpu for _t, _gap, cpu in beat.long), default=0.0)
+    return stats
+
+
+def audit_result(paths: list[str]):
+    from tlstudio.api.audit import AuditResult, DuplicateGroup, Imbalance, LabelIssue, Outlier
+
+    issues = tuple(LabelIssue(paths[i], "ants" if i % 2 else "bees", "bees" if i % 2 else "ants", 0.99 + 0.0001 * (i % 100))
+                   for i in range(0, min(len(paths), 214), 2))[:107]
+    groups = tuple(DuplicateGroup("near", (paths[300 + 2 * g], paths[301 + 2 * g]), ("train", "val"), True, 0.985)
+                   for g in range(12) if 301 + 2 * g < len(paths))
+    outliers = tuple(Outlier(paths[i], 0.5 - 0.01 * k) for k, i in enumerate(range(250, min(len(paths), 270))))
+    return AuditResult(groups, issues, outliers, Imbalance({"ants": len(paths) // 2, "bees": len(paths) - len(paths) // 2}, 1.0, "Balanced."),
+                       ("ants", "bees"), len(paths), "block5_pool", 60.0, oof_accuracy=0.62, label_note="")
+
+
+def measure_audit(app, beat: Heartbeat, paths: list[str], chunked: bool) -> dict:
+    from tlstudio.config import DataConfig
+    from ui.panels import audit_builder
+    from ui.panels.audit_view import AuditView
+    from ui.state import AppState
+
+    audit_builder.CHUNKED = chunked
+    state = AppState(data_config=DataConfig(root=str(Path(paths[0]).parents[1])))
+    view = AuditView(state)
+    view.resize(1200, 800)
+    view.show()
+    run_until(lambda: False, 0.3)
+    result = audit_result(paths)
+    from ui.panels.audit_view import LABEL_PAGE
+
+    wanted = min(LABEL_PAGE, len(result.label_issues)) + sum(len(g.paths) for g in result.duplicates) + len(result.outliers)
+    start_beating(beat)
+    t0 = time.perf_counter()
+    view._submitted = (state.data_config.root, "")
+    view._on_result(result)
+    done = run_until(lambda: len(view.cards()) >= wanted and view.loader.pending() == 0, 120)
+    stats = finish(beat, t0)
+    stats["cards"] = len(view.cards())
+    stats["finished"] = done
+    view.shutdown()
+    view.deleteLater()
+    run_until(lambda: False, 0.2)
+    return stats
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--images", type=int, default=398, help="photos in the audit (default 398, the walk's)")
+    parser.add_argument("--runs", type=int, default=8, help="runs in the project (default 8)")
+    parser.add_argument("--repeat", type=int, default=2, help="measurements of each way (default 2)")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication.instance() or QApplication([])
+    quiet_qt_messages()
+    from ui.app import configure_application
+    from ui.engine import EngineClient, set_engine
+
+    configure_application(app)
+    from tests.support.fake_engine import FakeEngineProcess
+
+    server = FakeEngineProcess()  # no engine work is measured: the pages' jobs answer from the test table
+    for job in sorted(server.light_jobs):
+        server.run_in_process(job)
+    client = EngineClient(server, parent=app)
+    set_engine(client)
+    client.start()
+
+    tmp = Path(tempfile.mkdtemp(prefix="bench-stalls-"))
+    os.environ.setdefault("TLSTUDIO_CACHE_DIR", str(tmp / "cache"))
+    paths = photos(args.images, tmp)
+    beat = Heartbeat()
+    rows: list[tuple[str, dict]] = []
+    for _ in range(args.repeat):
+        for chunked in (False, True):
+            rows.append((f"audit results appear ({'chunked' if chunked else 'one go'})", measure_audit(app, beat, paths, chunked)))
+            print(rows[-1], file=sys.stderr, flush=True)
+    client.shutdown(5)
+    return report(rows, args.json, tmp)
+
+
+def report(rows, as_json: bool, tmp: Path) -> int:
+    if as_json:
+        print(json.dumps({"results": rows, "load_avg": os.getloadavg()}, indent=2))
+        return 0
+    print(f"load average {os.getloadavg()[0]:.2f}; target < {TARGET_MS:.0f} ms")
+    print(f"{'scenario':48} {'worst ms':>9} {'its CPU ms':>10} {'p99 ms':>8} {'>50ms':>6} {'seconds':>8}")
+    for name, s in rows:
+        print(f"{name:48} {s['worst_ms']:9.1f} {s['worst_gap_cpu_ms']:10.1f} {s['p99_ms']:8.1f} {s['over_50ms']:6d} {s['seconds']:8.2f}")
+    by_way: dict[str, list[dict]] = {}
+    for name, s in rows:
+        by_way.setdefault(name, []).append(s)
+    for name in sorted({n.rsplit(" (", 1)[0] for n, _ in rows}):
+        one, chunk = by_way.get(f"{name} (one go)", []), by_way.get(f"{name} (chunked)", [])
+        if one and chunk:
+            worst = lambda runs, key: max(r[key] for r in runs)  # noqa: E731
+            print(f"{name}: worst gap one go {worst(one, 'worst_ms'):.0f} ms ({worst(one, 'worst_gap_cpu_ms'):.0f} ms of GUI CPU), "
+                  f"chunked {worst(chunk, 'worst_ms'):.0f} ms ({worst(chunk, 'worst_gap_cpu_ms'):.0f} ms of GUI CPU): "
+                  f"{worst(one, 'worst_ms') / max(worst(chunk, 'worst_ms'), 1e-9):.1f}x smaller")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
