@@ -70,9 +70,11 @@ class MainWindow(QMainWindow):
 
     Signals:
         tensorflow_ready_changed(bool): the background TensorFlow import finished.
+        page_built(str, object): page ``key`` was just built (on first visit, lookup, or after show).
     """
 
     tensorflow_ready_changed = Signal(bool)
+    page_built = Signal(str, object)
 
     def __init__(self, state: AppState | None = None, restore: bool = True):
         super().__init__()
@@ -148,6 +150,7 @@ class MainWindow(QMainWindow):
         self.stack.setCurrentIndex(current)
         if key == "evaluate":
             self._wire_resume(page)
+        self.page_built.emit(key, page)
         return page
 
     def _wire_resume(self, evaluate_page: QWidget) -> None:

@@ -605,3 +605,19 @@ def test_the_sample_opened_at_launch_is_not_an_unsaved_change(window, qtbot):
     assert not actions.controller.dirty and "*" not in win.windowTitle()  # ...but nobody changed anything
     win.state.update_train_config(epochs=9)
     assert actions.controller.dirty and win.windowTitle().startswith("untitled *")
+
+
+def test_opening_a_project_right_after_launch_does_not_build_the_train_page_at_once(qtbot, saved_project):
+    """Issue 24: opening a project right after launch froze the window 1.6 s; 0.4 s of it built the Train page
+    inside the open call to show the last run. The page shows the run when it is built, after show or on a visit."""
+    from ui.main_window import MainWindow
+    from ui.project_actions import install_project_actions
+
+    win = MainWindow(restore=False)
+    qtbot.addWidget(win)
+    actions = install_project_actions(win, win.state, offer_recovery=False)
+    assert "train" not in win.pages  # the window is not shown yet: only the first page exists
+    assert actions.open(str(saved_project))
+    assert "train" not in win.pages  # not built by the open itself
+    page = win.pages["train"]  # built on a visit (or after show): it shows the project's last run
+    assert page.summary_label.text().startswith("Run finished after 3 epochs")

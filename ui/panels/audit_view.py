@@ -255,6 +255,8 @@ class AuditView(QWidget):
         root = self.state.data_config.root
         if record is None or not same_folder(record.root, root):
             return False
+        if record is self.restored and self.result is not None and self.result_root == record.root:
+            return True  # shown already (opening a project reaches here twice: the project, then its dataset)
         try:
             result = record.result()
         except (KeyError, TypeError, ValueError) as exc:  # from_dict checked it; log what is dropped all the same
