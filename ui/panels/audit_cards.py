@@ -231,6 +231,36 @@ def imbalance_html(imbalance: Imbalance) -> str:
             f"<p>Largest / smallest class: <b>{imbalance.ratio:.1f}×</b>. {html.escape(imbalance.advice)}</p>")
 
 
+def summary_parts(result, hidden: int, restored_ran: str, stale: bool) -> list[str]:
+    """The sentences (HTML) above an audit's findings: what was audited, warnings, and where the result comes from."""
+    leaks = len(result.leaks)
+    parts = [f"{result.num_images} images audited" + (f" with {html.escape(result.cut)} features" if result.cut else "")
+             + (f" in {result.seconds:.1f} s" if result.seconds else "") + "."]
+    if result.label_note:
+        parts.append(f"<span style='color:#8a5a00'>{html.escape(result.label_note)}</span>")
+    if leaks:
+        parts.append(f"<span style='color:{LEAK_COLOUR}'><b>{leaks} duplicate group{'s' if leaks != 1 else ''} "
+                     "span train and validation/test: validation accuracy is inflated.</b></span>")
+    if hidden:
+        parts.append(f"{hidden} finding{'s' if hidden != 1 else ''} you marked as looking right {'are' if hidden != 1 else 'is'} hidden.")
+    if result.cancelled:
+        parts.append("Cancelled: the lists are partial.")
+    if restored_ran:
+        parts.insert(0, f"<b>Last audit, {html.escape(when_text(restored_ran))}</b> (saved in the project):")
+    if stale:
+        parts.append(f"<span style='color:{LEAK_COLOUR}'>The dataset's files changed since this audit: run it again.</span>")
+    return parts
+
+
+def titles(n_issues: int, n_groups: int, leaks: int, n_out: int) -> tuple[str, str, str]:
+    """The titles of the label-issue, duplicate and outlier sections."""
+    return (f"Possible label issues ({n_issues})" + ("" if n_issues else ": none found"),
+            f"Duplicates ({n_groups} group{'s' if n_groups != 1 else ''}"
+            + (f", <span style='color:{LEAK_COLOUR}'>{leaks} across splits</span>" if leaks else "")
+            + ")" + ("" if n_groups else ": none found"),
+            f"Outliers ({n_out})" + ("" if n_out else ": none found"))
+
+
 def when_text(iso: str) -> str:
     """An ISO UTC time as local "2026-11-30 03:40" (the text itself when it is not a time)."""
     try:

@@ -42,7 +42,7 @@ from ui.jobs import audit_jobs
 from ui.jobs.audit_jobs import current_fingerprint, same_folder
 from ui.panels.audit_actions import AuditActions
 from ui.panels.audit_builder import CardBuilder
-from ui.panels.audit_cards import LEAK_COLOUR, CardGrid, DuplicateRow, SuspectCard, imbalance_html, section_title, when_text
+from ui.panels.audit_cards import CardGrid, DuplicateRow, SuspectCard, imbalance_html, section_title, summary_parts, titles
 from ui.state import AppState
 from ui.widgets.job_controls import JobControls
 from ui.widgets.thumbnails import ThumbnailLoader
@@ -195,8 +195,6 @@ class AuditView(QWidget):
         hidden = (len(result.label_issues) - len(issues)) + (len(result.duplicates) - len(groups)) + (len(result.outliers) - len(outliers))
 
         self.builder.stop()
-        self._more_issues = []
-        self.label_more.setVisible(False)
         self.label_grid.set_cards([])
         self._set_duplicates([])
         self.outlier_grid.set_cards([])
@@ -207,23 +205,8 @@ class AuditView(QWidget):
         self.balance.setText(imbalance_html(result.imbalance))
         self._show_sections(True)
         self._update_titles()
-        leaks = len(result.leaks)
-        parts = [f"{result.num_images} images audited" + (f" with {html.escape(result.cut)} features" if result.cut else "")
-                 + (f" in {result.seconds:.1f} s" if result.seconds else "") + "."]
-        if result.label_note:
-            parts.append(f"<span style='color:#8a5a00'>{html.escape(result.label_note)}</span>")
-        if leaks:
-            parts.append(f"<span style='color:{LEAK_COLOUR}'><b>{leaks} duplicate group{'s' if leaks != 1 else ''} "
-                         "span train and validation/test: validation accuracy is inflated.</b></span>")
-        if hidden:
-            parts.append(f"{hidden} finding{'s' if hidden != 1 else ''} you marked as looking right {'are' if hidden != 1 else 'is'} hidden.")
-        if result.cancelled:
-            parts.append("Cancelled: the lists are partial.")
-        if self.restored is not None:
-            parts.insert(0, f"<b>Last audit, {html.escape(when_text(self.restored.ran))}</b> (saved in the project):")
         self._shown_stale = self._stale()
-        if self._shown_stale:
-            parts.append(f"<span style='color:{LEAK_COLOUR}'>The dataset's files changed since this audit: run it again.</span>")
+        parts = summary_parts(result, hidden, self.restored.ran if self.restored is not None else "", self._shown_stale)
         self.summary.setText(" ".join(parts))
         for card in self.cards():
             self._refresh_card(card)
@@ -424,11 +407,8 @@ class AuditView(QWidget):
         n_out = len(self.outlier_grid.cards) + len(queued("outlier"))
         n_groups = len(self.duplicate_rows) + len(queued("duplicate"))
         leaks = sum(1 for g in [*(row.group for row in self.duplicate_rows), *queued("duplicate")] if g.cross_split)
-        self.label_title.setText(f"Possible label issues ({n_issues})" + ("" if n_issues else ": none found"))
-        self.duplicate_title.setText(f"Duplicates ({n_groups} group{'s' if n_groups != 1 else ''}"
-                                     + (f", <span style='color:{LEAK_COLOUR}'>{leaks} across splits</span>" if leaks else "")
-                                     + ")" + ("" if n_groups else ": none found"))
-        self.outlier_title.setText(f"Outliers ({n_out})" + ("" if n_out else ": none found"))
+        for label, text in zip((self.label_title, self.duplicate_title, self.outlier_title), titles(n_issues, n_groups, leaks, n_out)):
+            label.setText(text)
         self.balance_title.setText("Class balance")
 
     # ------------------------------------------------------------- actions
