@@ -172,3 +172,27 @@ def test_the_inspect_pages_image_line_is_never_cut_at_1024_px(small_window, styl
         assert "…" not in label.text()  # short enough to be read whole at 1024 px
         seen += 1
     assert seen == 2
+
+
+def test_evaluation_results_are_whole_at_1024_by_680(small_window, styled, qtbot):
+    """At 1024×680 the per-class table showed one and a half classes and the images hint read "…ring them on the m"."""
+    import numpy as np
+
+    from tlstudio.api.evaluate import EvaluationResult
+    from tlstudio.api.metrics import compute_metrics
+
+    names = ("ants", "bees", "wasps")
+    y = np.array([0] * 8 + [1] * 8 + [2] * 4)
+    probs = np.full((len(y), 3), 0.1) + 0.7 * np.eye(3)[y]
+    result = EvaluationResult("/run/model.keras", "val", names, tuple(f"/d/{i}.png" for i in range(len(y))), y, probs,
+                              compute_metrics(y, probs, names))
+    win = small_window
+    win.show_page("evaluate")
+    view = win.pages["evaluate"].results_panel
+    view.set_results({"val": result})
+    qtbot.wait(100)
+    table = view.class_table
+    rows_shown = table.viewport().height() // table.rowHeight(0)
+    assert rows_shown >= len(names), rows_shown
+    label = view.images_label
+    assert label.isVisible() and text_fits(label), (label.text(), label.size())

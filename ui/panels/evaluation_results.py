@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QPushButton,
+    QSizePolicy,
     QSplitter,
     QTableWidget,
     QTableWidgetItem,
@@ -122,6 +123,8 @@ class EvaluationResults(QWidget):
         self.map_button.setEnabled(False)
         self.images_label = QLabel("Click a confusion-matrix cell to see its images.")
         self.images_label.setObjectName("ImagesLabel")
+        self.images_label.setWordWrap(True)  # at 1024 px it read "…ring them on the m"
+        self.images_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.thumbs = ThumbnailModel(thumb_size=96, parent=self)
         self.thumb_view = ThumbnailView()
         self.thumb_view.setModel(self.thumbs)
@@ -218,7 +221,9 @@ class EvaluationResults(QWidget):
                 self.class_table.setItem(row, col, item)
         table = self.class_table
         fit = table.horizontalHeader().height() + sum(table.rowHeight(r) for r in range(table.rowCount())) + 2 * table.frameWidth() + 2
+        fit += table.horizontalScrollBar().sizeHint().height()  # a narrow window scrolls the columns sideways
         table.setMaximumHeight(max(80, min(fit, 320)))
+        table.setMinimumHeight(min(fit, 200))  # every class of a small dataset in view (at 1024x680 it showed one and a half)
         self.matrix.set_matrix(m.confusion, m.class_names)
         self._plot_reliability(m.calibration)
         self.curves.set_curves(m.curves)
