@@ -140,6 +140,7 @@ class CardGrid(QWidget):
     def set_cards(self, cards: list[QWidget]) -> None:
         for card in self.cards:
             self.grid.removeWidget(card)
+            card.hide()  # gone from sight now; deleted when the event loop next runs
             card.deleteLater()
         self.cards = list(cards)
         self._columns = 0
@@ -161,6 +162,7 @@ class CardGrid(QWidget):
         if card in self.cards:
             self.cards.remove(card)
             self.grid.removeWidget(card)
+            card.hide()
             card.deleteLater()
             self._columns = 0
             self._relayout()

@@ -385,6 +385,7 @@ class AuditView(QWidget):
     def _set_duplicates(self, groups: list[DuplicateGroup]) -> None:
         for row in self.duplicate_rows:
             self.duplicate_box.removeWidget(row)
+            row.hide()  # gone from sight now; deleted when the event loop next runs
             row.deleteLater()
         self.duplicate_rows = [self._duplicate_row(g) for g in groups]
         for row in self.duplicate_rows:
