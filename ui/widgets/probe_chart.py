@@ -159,6 +159,7 @@ class ProbeChart(QWidget):
         self.best_label.setText("")
         self.chance_line.setVisible(False)
         self.plot_widget.getPlotItem().getAxis("bottom").setTicks([[]])
+        self.plot_widget.getPlotItem().setYRange(0.0, 1.0, padding=0)  # 0%..100%: an empty range labelled every tick "0.0%"
         self.summary.setText(message)
         self.explanation.setText("")
 
