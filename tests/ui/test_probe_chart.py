@@ -194,6 +194,9 @@ def test_the_empty_chart_reads_zero_to_a_hundred_percent(qtbot):
     chart.resize(450, 400)
     chart.show()
     qtbot.waitExposed(chart)
+    chart.set_result(_result())
+    chart.clear()  # another dataset, or a project without a probe
+    qtbot.wait(50)
     low, high = chart.plot_widget.getPlotItem().viewRange()[1]
     assert low <= 0.0 and high >= 1.0 - 1e-9
     axis = chart.plot_widget.getPlotItem().getAxis("left")
