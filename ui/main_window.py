@@ -261,7 +261,7 @@ class MainWindow(QMainWindow):
         bar = StatusBar(self)  # messages shown whole: wrapped, never cut
         self.setStatusBar(bar)
         bar.setObjectName("StatusBar")
-        self.dataset_label = ElidedLabel(max_width=300)
+        self.dataset_label = ElidedLabel(max_width=420)
         self.dataset_label.setObjectName("StatusDataset")
         self.dataset_label.setToolTip("Current dataset: folder, usable images and classes")
         self.backbone_label = ElidedLabel(max_width=220)
@@ -270,7 +270,7 @@ class MainWindow(QMainWindow):
         self.run_label = ElidedLabel(max_width=200, mode=Qt.TextElideMode.ElideRight)
         self.run_label.setObjectName("StatusRun")
         self.run_label.setToolTip("State of the training run")
-        self.tf_label = ElidedLabel("Engine starting…", max_width=260, mode=Qt.TextElideMode.ElideRight)
+        self.tf_label = ElidedLabel("Engine starting…", max_width=340, mode=Qt.TextElideMode.ElideRight)
         self.tf_label.setObjectName("StatusTensorFlow")
         self.tf_label.setProperty("ready", False)
         self.tf_label.setToolTip(
