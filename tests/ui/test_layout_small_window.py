@@ -196,3 +196,7 @@ def test_evaluation_results_are_whole_at_1024_by_680(small_window, styled, qtbot
     assert rows_shown >= len(names), rows_shown
     label = view.images_label
     assert label.isVisible() and text_fits(label), (label.text(), label.size())
+    header = table.horizontalHeader()
+    for col in range(table.columnCount()):  # every metric in view, none scrolled away
+        left = header.sectionViewportPosition(col)
+        assert 0 <= left and left + header.sectionSize(col) <= table.viewport().width() + 1, (col, left, table.viewport().width())
