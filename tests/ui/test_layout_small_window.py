@@ -200,3 +200,16 @@ def test_evaluation_results_are_whole_at_1024_by_680(small_window, styled, qtbot
     for col in range(table.columnCount()):  # every metric in view, none scrolled away
         left = header.sectionViewportPosition(col)
         assert 0 <= left and left + header.sectionSize(col) <= table.viewport().width() + 1, (col, left, table.viewport().width())
+
+
+def test_the_export_page_shows_every_choice_whole_at_1024_px(small_window, styled, qtbot, fake_engine):
+    """The walk saw "TFLite dynamic-range quantize", "Measure a certificate for e" and "uint8 (raw pixe" at 1024 px."""
+    fake_engine.register("export_formats", {"keras": None, "savedmodel": None, "tflite": None, "onnx": "not installed"})
+    win = small_window
+    win.show_page("export")
+    page = win.pages["export"]
+    qtbot.wait(100)
+    widgets = [*page.format_checks.values(), page.options.certify, page.options.int8_io, page.options.float_fallback]
+    for widget in widgets:
+        assert widget.width() >= widget.sizeHint().width(), (getattr(widget, "text", lambda: "")() or widget.objectName(), widget.width())
+        assert inside_window(widget)
