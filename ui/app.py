@@ -114,16 +114,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     install_project_actions(window, window.state)
     window.show()
 
-    if args.folder:
-        QTimer.singleShot(0, lambda: window.open_folder(os.path.abspath(args.folder)))
-    elif args.sample:
-        QTimer.singleShot(0, window.state.request_open_sample)
+    if args.folder or args.sample:
+        QTimer.singleShot(0, lambda: open_at_launch(window, os.path.abspath(args.folder) if args.folder else None))
     if not args.no_warmup:
         # After the first paint: spawning the engine process takes some 50 ms of Python work here.
         QTimer.singleShot(200, lambda: start_warmup(window))
 
     app.aboutToQuit.connect(lambda: _shutdown(worker))
     return app.exec()
+
+
+def open_at_launch(window, folder: str | None) -> None:
+    """Open ``folder`` (None: the bundled sample) as the command line asked: shown, but no edit of the user's.
+
+    The untitled project records the dataset without gaining unsaved changes,
+    so ``make run`` starts with a window titled "untitled", not "untitled *".
+    """
+    from ui import settings as app_settings
+
+    window.show_page("data")
+    page = window.pages["data"]
+    if folder is None:
+        page.open_sample(by_app=True)
+    else:
+        app_settings.add_recent_folder(folder)
+        page.open_folder(folder, by_app=True)
 
 
 def _shutdown(worker_module) -> None:

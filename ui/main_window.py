@@ -33,6 +33,7 @@ from ui import settings as app_settings
 from ui import worker
 from ui.pages import PAGES, class_name
 from ui.widgets.icons import icon
+from ui.widgets.status_bar import ElidedLabel, StatusBar
 from ui.state import AppState
 from ui.widgets.error_dialog import ErrorDialog, show_error
 
@@ -69,9 +70,11 @@ class MainWindow(QMainWindow):
 
     Signals:
         tensorflow_ready_changed(bool): the background TensorFlow import finished.
+        page_built(str, object): page ``key`` was just built (on first visit, lookup, or after show).
     """
 
     tensorflow_ready_changed = Signal(bool)
+    page_built = Signal(str, object)
 
     def __init__(self, state: AppState | None = None, restore: bool = True):
         super().__init__()
@@ -147,6 +150,7 @@ class MainWindow(QMainWindow):
         self.stack.setCurrentIndex(current)
         if key == "evaluate":
             self._wire_resume(page)
+        self.page_built.emit(key, page)
         return page
 
     def _wire_resume(self, evaluate_page: QWidget) -> None:
@@ -254,18 +258,19 @@ class MainWindow(QMainWindow):
         help_menu.addAction(self.about_action)
 
     def _build_status_bar(self) -> None:
-        bar = self.statusBar()
+        bar = StatusBar(self)  # messages shown whole: wrapped, never cut
+        self.setStatusBar(bar)
         bar.setObjectName("StatusBar")
-        self.dataset_label = QLabel()
+        self.dataset_label = ElidedLabel(max_width=420)
         self.dataset_label.setObjectName("StatusDataset")
         self.dataset_label.setToolTip("Current dataset: folder, usable images and classes")
-        self.backbone_label = QLabel()
+        self.backbone_label = ElidedLabel(max_width=220)
         self.backbone_label.setObjectName("StatusBackbone")
         self.backbone_label.setToolTip("Backbone and weights of the model to train")
-        self.run_label = QLabel()
+        self.run_label = ElidedLabel(max_width=200, mode=Qt.TextElideMode.ElideRight)
         self.run_label.setObjectName("StatusRun")
         self.run_label.setToolTip("State of the training run")
-        self.tf_label = QLabel("Engine starting…")
+        self.tf_label = ElidedLabel("Engine starting…", max_width=340, mode=Qt.TextElideMode.ElideRight)
         self.tf_label.setObjectName("StatusTensorFlow")
         self.tf_label.setProperty("ready", False)
         self.tf_label.setToolTip(
@@ -273,6 +278,7 @@ class MainWindow(QMainWindow):
         )
         for widget in (self.dataset_label, self.backbone_label, self.run_label, self.tf_label):
             bar.addPermanentWidget(widget)
+        bar.optional = [self.dataset_label, self.backbone_label]  # the pages show these too: a long message takes their room
 
     def _connect_state(self) -> None:
         s = self.state

@@ -52,6 +52,8 @@ class ProjectActions(QObject):
         super().__init__(window)
         self.window = window
         self.controller = controller
+        self._run_for_train_page: Any = None  # the last run, shown once a Train page not built yet is built
+        self._waiting_for_train_page = False
         self.ask: Callable[[str, str], bool] | None = None
         """Yes/no question hook; None asks with a message box (tests set a function)."""
         self.ask_save: Callable[[str], str] | None = None
@@ -99,15 +101,38 @@ class ProjectActions(QObject):
         self.window.setWindowTitle(f"{self.controller.title()} — Transfer Learning Studio")
 
     def _show_last_run(self, project: Project) -> None:
-        """Put an opened project's last run on the Train page: its plots, summary and Resume."""
+        """Put an opened project's last run on the Train page: its plots, summary and Resume.
+
+        A Train page not built yet is not built here (its 0.4 s of widgets froze the
+        window when a project was opened right after launch): it shows the run
+        when it is built, after show or on first visit.
+        """
         run = last_run(project)
+        self._run_for_train_page = run
         pages = getattr(self.window, "pages", None)
         if run is None or pages is None:
             return
-        try:
-            page = pages["train"]
-        except KeyError:  # a window without a Train page
+        if "train" in pages:  # built
+            self._show_run_on(pages["train"], run)
+        elif not self._waiting_for_train_page and hasattr(self.window, "page_built"):
+            self._waiting_for_train_page = True
+            self.window.page_built.connect(self._on_page_built)
+        elif not hasattr(self.window, "page_built"):
+            try:
+                self._show_run_on(pages["train"], run)
+            except KeyError:  # a window without a Train page
+                return
+
+    def _on_page_built(self, key: str, page) -> None:
+        if key != "train":
             return
+        self.window.page_built.disconnect(self._on_page_built)
+        self._waiting_for_train_page = False
+        if self._run_for_train_page is not None:
+            self._show_run_on(page, self._run_for_train_page)
+
+    @staticmethod
+    def _show_run_on(page, run) -> None:
         show = getattr(page, "show_run", None)
         if callable(show):
             show(run)

@@ -89,3 +89,41 @@ def seeded_weights(folder: Path, seed: int = 0, backbone: str = "vgg16", size: i
         keras.utils.set_random_seed(seed)
         build_backbone(backbone, "none", size).save_weights(str(path))
     return f"file:{path}"
+
+
+def textured_photo(base: tuple[int, int, int], rng: np.random.Generator, size: int = 48) -> Image.Image:
+    """A photo-like picture: a dark subject on a colour field around ``base``, from sharp and grainy to smooth (a macro
+    shot's blurred background): every pixel its own shade."""
+    coarse = rng.normal(0.0, 30.0, (4, 4, 3))
+    field = np.asarray(Image.fromarray(np.uint8(np.clip(coarse + 128, 0, 255))).resize((size, size), Image.BICUBIC), np.float32) - 128
+    grain = rng.normal(0.0, rng.uniform(1.5, 14.0), (size, size, 3))
+    img = Image.fromarray(np.uint8(np.clip(np.asarray(base, np.float32) + field + grain, 0, 255)))
+    draw = ImageDraw.Draw(img)
+    x0, y0 = (int(v) for v in rng.integers(4, size // 2, 2))
+    w, h = (int(v) for v in rng.integers(size // 6, size // 3, 2))
+    draw.ellipse([x0, y0, x0 + w, y0 + h], fill=tuple(int(c * 0.3) for c in base))
+    return img
+
+
+def placeholder_picture(size: int = 48) -> Image.Image:
+    """A web site's grey "image not found" placeholder: flat light grey, a thin frame and two lines of dark "text"."""
+    img = Image.new("RGB", (size, size), (242, 242, 242))
+    draw = ImageDraw.Draw(img)
+    draw.rectangle([1, 1, size - 2, size - 2], outline=(225, 225, 225))
+    draw.rectangle([size // 6, size * 2 // 5, size * 5 // 6, size * 2 // 5 + 4], fill=(70, 70, 70))
+    draw.rectangle([size // 4, size * 3 // 5, size * 3 // 4, size * 3 // 5 + 2], fill=(130, 130, 130))
+    return img
+
+
+def make_photos_with_placeholder(root: Path, *, per_class: int = 20, seed: int = 0) -> Path:
+    """``root/{ants,bees}/*.png`` photo-like pictures, and ``root/ants/imageNotFound.png``; returns the placeholder."""
+    rng = np.random.default_rng(seed)
+    for name, base in (("ants", (120, 80, 50)), ("bees", (190, 160, 60))):
+        folder = root / name
+        folder.mkdir(parents=True, exist_ok=True)
+        for i in range(per_class):  # every other one on a pale, nearly grey background (a wall, the sky, paper)
+            background = base if i % 2 else tuple(int(0.25 * c + 165) for c in base)
+            textured_photo(background, rng).save(folder / f"{name}_{i:03d}.png")
+    target = root / "ants" / "imageNotFound.png"
+    placeholder_picture().save(target)
+    return target

@@ -229,6 +229,7 @@ def test_run_audit_runs_the_engine_job_on_the_open_dataset(qtbot, dataset):
     result = view.result
     qtbot.waitUntil(lambda: not view.runner.is_running(), timeout=30_000)
     assert isinstance(result, AuditResult) and result.num_images == 24 and not result.cancelled
+    qtbot.waitUntil(lambda: not view.builder.busy(), timeout=10_000)  # the cards are built a few per turn
     assert len(view.label_grid.cards) == len(result.label_issues)
     assert len(view.duplicate_rows) == len(result.duplicates)
     assert view.label_title.isVisible() and "circle" in view.balance.text()
@@ -277,4 +278,30 @@ def test_every_card_is_whole_in_a_1024_px_window(qtbot, tmp_path):
         area = outer(widget)
         right = widget.mapTo(area.viewport(), widget.rect().topRight()).x()
         assert right <= area.viewport().width(), (type(widget).__name__, right, area.viewport().width())
+    view.shutdown()
+
+
+def test_a_big_audit_appears_a_few_cards_per_turn_and_a_page_of_suspects_at_a_time(qtbot, tmp_path):
+    """Issue 24: 150 cards built in one call froze the window for 769 ms when an audit of 398 photos arrived."""
+    from tlstudio.api.audit import AuditResult, Imbalance, LabelIssue, Outlier
+    from tlstudio.config import DataConfig
+    from ui.panels.audit_view import LABEL_PAGE, AuditView
+    from ui.state import AppState
+
+    paths = [str(tmp_path / f"{i:03d}.png") for i in range(150)]
+    result = AuditResult((), tuple(LabelIssue(p, "a", "b", 0.99) for p in paths[:107]),
+                         tuple(Outlier(p, 0.5) for p in paths[107:127]), Imbalance({"a": 75, "b": 75}, 1.0, ""),
+                         ("a", "b"), 150, "block5_pool", 1.0)
+    view = AuditView(AppState(data_config=DataConfig(root=str(tmp_path))))
+    qtbot.addWidget(view)
+    view.show()
+    view.show_result(result)
+    assert view.builder.busy() and len(view.cards()) < LABEL_PAGE + 20  # not all in the call that received the result
+    assert view.label_title.text().startswith("Possible label issues (107)")  # the counts are whole at once
+    qtbot.waitUntil(lambda: not view.builder.busy(), timeout=10_000)
+    assert len(view.label_grid.cards) == LABEL_PAGE and len(view.outlier_grid.cards) == 20
+    assert view.label_more.isVisible() and f"({107 - LABEL_PAGE} not shown)" in view.label_more.text()
+    view.label_more.click()
+    qtbot.waitUntil(lambda: not view.builder.busy(), timeout=10_000)
+    assert [c.path for c in view.label_grid.cards] == paths[: 2 * LABEL_PAGE]  # the next page, in order
     view.shutdown()

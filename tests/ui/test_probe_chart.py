@@ -183,3 +183,23 @@ def test_percent_ticks_never_read_minus_zero():
     axis = PercentAxis("left")
     labels = axis.tickStrings([-0.00001, -0.0, 0.0, 0.0004, 0.5], 1.0, 0.001)
     assert not any(label.startswith("-0") for label in labels) and labels[-1] == "50.0%"
+
+
+def test_the_empty_chart_reads_zero_to_a_hundred_percent(qtbot):
+    """The walk (issue 24) saw an empty probe chart whose every tick read "0.0%": its range was a sliver around 0."""
+    from ui.widgets.probe_chart import ProbeChart
+
+    chart = ProbeChart()
+    qtbot.addWidget(chart)
+    chart.resize(450, 400)
+    chart.show()
+    qtbot.waitExposed(chart)
+    chart.set_result(_result())
+    chart.clear()  # another dataset, or a project without a probe
+    qtbot.wait(50)
+    low, high = chart.plot_widget.getPlotItem().viewRange()[1]
+    assert low <= 0.0 and high >= 1.0 - 1e-9
+    axis = chart.plot_widget.getPlotItem().getAxis("left")
+    spacing, values = axis.tickValues(low, high, 300)[0]
+    labels = axis.tickStrings(values, 1.0, spacing)
+    assert len(labels) > 2 and len(set(labels)) == len(labels)  # distinct labels, not "0.0%" on every tick

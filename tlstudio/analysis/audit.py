@@ -31,7 +31,11 @@ Thresholds (the defaults of :class:`tlstudio.api.audit.AuditConfig`):
 * **Outliers**: the mean cosine distance to the :data:`K_NEIGHBOURS` = 5
   nearest images in standardised feature space; an image is an outlier when
   its score is above the median by more than 3 robust standard deviations
-  (1.4826 x the median absolute deviation).
+  (1.4826 x the median absolute deviation). Pooled features average the
+  picture away (a grey "image not found" placeholder was among the *least*
+  unusual ants-bees photos by this score), so the pixels are checked too:
+  :mod:`tlstudio.analysis.pixel_outliers` (colourfulness, flat share,
+  colours).
 """
 
 from __future__ import annotations
@@ -65,19 +69,43 @@ def content_hash(path: str) -> str:
     return digest.hexdigest()
 
 
-def perceptual_hashes(paths: Sequence[str], cancel: CancelToken | None = None) -> np.ndarray:
-    """The 64-bit ``imagehash.phash`` of every image as ``uint64`` (read through :mod:`tlstudio.imaging`)."""
+def _phash(image) -> np.uint64:
     import imagehash
 
+    bits = imagehash.phash(image).hash.flatten()
+    return np.uint64(int("".join("1" if b else "0" for b in bits), 2))
+
+
+def perceptual_hashes(paths: Sequence[str], cancel: CancelToken | None = None) -> np.ndarray:
+    """The 64-bit ``imagehash.phash`` of every image as ``uint64`` (read through :mod:`tlstudio.imaging`)."""
     from tlstudio.imaging import load_rgb
 
     out = np.zeros(len(paths), np.uint64)
     for i, path in enumerate(paths):
         if cancel is not None and cancel.cancelled:
             break
-        bits = imagehash.phash(load_rgb(path)).hash.flatten()
-        out[i] = np.uint64(int("".join("1" if b else "0" for b in bits), 2))
+        out[i] = _phash(load_rgb(path))
     return out
+
+
+def hashes_and_pixel_statistics(paths: Sequence[str], cancel: CancelToken | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Every image's perceptual hash and :func:`~tlstudio.analysis.pixel_outliers.pixel_statistics`, one decode each.
+
+    Returns:
+        ``[N]`` ``uint64`` hashes and ``[N, 3]`` statistics (NaN rows for images not reached when cancelled).
+    """
+    from tlstudio.analysis.pixel_outliers import STATISTICS, pixel_statistics
+    from tlstudio.imaging import load_rgb
+
+    hashes = np.zeros(len(paths), np.uint64)
+    stats = np.full((len(paths), len(STATISTICS)), np.nan)
+    for i, path in enumerate(paths):
+        if cancel is not None and cancel.cancelled:
+            break
+        image = load_rgb(path)
+        hashes[i] = _phash(image)
+        stats[i] = pixel_statistics(image)
+    return hashes, stats
 
 
 def normalised(features: np.ndarray) -> np.ndarray:

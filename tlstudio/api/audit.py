@@ -94,17 +94,39 @@ class LabelIssue:
     score: float
 
 
+OUTLIER_KINDS = ("features", "pixels")
+
+
 @dataclass(frozen=True)
 class Outlier:
-    """An image far from every other image in feature space.
+    """An image unlike the others: far from every other image in feature space, or in its pixels' make-up.
 
     Attributes:
         path: The image.
-        score: Mean cosine distance to its k nearest neighbours (0..2, higher is stranger).
+        score: ``kind`` "features": the mean cosine distance to its k nearest
+            neighbours (0..2, higher is stranger); "pixels": how many robust
+            standard deviations its most unusual pixel statistic is from the
+            dataset's median.
+        kind: ``"features"`` or ``"pixels"`` (colourfulness, flat area or
+            number of colours unlike the other images': placeholders, blank
+            frames, drawings, black-and-white photos).
+        reason: What is unusual, in words ("" for a feature outlier).
     """
 
     path: str
     score: float
+    kind: str = "features"
+    reason: str = ""
+
+    def __post_init__(self) -> None:
+        if self.kind not in OUTLIER_KINDS:
+            raise ValueError(f"Outlier.kind must be one of {', '.join(OUTLIER_KINDS)}. Received: {self.kind!r}")
+
+    def describe(self) -> str:
+        """One line: what is unusual (pixels) or how far it is from its neighbours (features)."""
+        if self.kind == "pixels":
+            return f"{self.reason} ({self.score:.1f} robust SD from the dataset's median)"
+        return f"distance to its neighbours {self.score:.2f}"
 
 
 @dataclass(frozen=True)
@@ -170,7 +192,7 @@ class AuditResult:
                 {"path": i.path, "given": i.given, "suggested": i.suggested, "score": round(i.score, 4)}
                 for i in self.label_issues
             ],
-            "outliers": [{"path": o.path, "score": round(o.score, 4)} for o in self.outliers],
+            "outliers": [{"path": o.path, "score": round(o.score, 4), "kind": o.kind, "reason": o.reason} for o in self.outliers],
             "imbalance": {
                 "counts": dict(self.imbalance.counts),
                 "ratio": round(self.imbalance.ratio, 3),

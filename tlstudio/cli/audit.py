@@ -67,7 +67,7 @@ def _print(result, limit: int) -> None:
         print(f"  {issue.score:.3f}  {issue.path}  given '{issue.given}', looks like '{issue.suggested}'")
     print(f"\nOutliers: {len(result.outliers)}")
     for o in result.outliers[:limit]:
-        print(f"  {o.score:.3f}  {o.path}")
+        print(f"  {o.path}: {o.describe()}")
     counts = ", ".join(f"{name} {n}" for name, n in result.imbalance.counts.items())
     print(f"\nClass balance: {counts} (ratio {result.imbalance.ratio:.2f})")
     print(f"  {result.imbalance.advice}")

@@ -5,7 +5,7 @@ hashes, near duplicates from a perceptual hash and from the cosine similarity
 of pooled backbone features; a group that spans splits is a leak. Label
 issues come from confident learning on out-of-fold probabilities of k-fold
 head fits (:mod:`tlstudio.analysis.kfold`); outliers from the kNN distance in
-feature space.
+feature space and from pixel statistics (:mod:`tlstudio.analysis.pixel_outliers`).
 
 The config and the result dataclasses are in :mod:`tlstudio.api.audit`.
 """
@@ -36,6 +36,7 @@ def audit(config: AuditConfig, *, sink: Sink, cancel: CancelToken) -> AuditResul
     import numpy as np
 
     from tlstudio.analysis import audit as find
+    from tlstudio.analysis import pixel_outliers as pixels
     from tlstudio.analysis.dataset import analysis_data
     from tlstudio.analysis.kfold import kfold_fit
     from tlstudio.features.pooled_cache import pooled_features
@@ -88,7 +89,7 @@ def audit(config: AuditConfig, *, sink: Sink, cancel: CancelToken) -> AuditResul
             return stopped(issues=issues, cut=cut)
         content.append(find.content_hash(path))
     sink(Progress("audit", 0, len(data.paths), "Perceptual hashes for near duplicates"))
-    hashes = find.perceptual_hashes(data.paths, cancel)
+    hashes, pictures = find.hashes_and_pixel_statistics(data.paths, cancel)
     if cancel.cancelled:
         return stopped(issues=issues, cut=cut)
     unit = find.normalised(features[cut])
@@ -96,7 +97,8 @@ def audit(config: AuditConfig, *, sink: Sink, cancel: CancelToken) -> AuditResul
     duplicates = find.duplicate_groups(
         data.paths, data.splits, content, hashes, deepest, phash_distance=config.phash_distance, similarity=config.near_similarity
     )
-    outliers = find.outliers(unit, data.paths, limit=config.max_outliers)
+    outliers = pixels.merged(pixels.pixel_outliers(pictures, data.paths, limit=config.max_outliers),
+                             find.outliers(unit, data.paths, limit=config.max_outliers), config.max_outliers)
     leaks = sum(g.cross_split for g in duplicates)
     if leaks:
         sink(LogMessage(f"{leaks} duplicate group(s) span splits: the same photo is in more than one split (a leak)", "warning"))

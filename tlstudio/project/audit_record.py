@@ -110,7 +110,8 @@ class AuditRecord:
             duplicates=tuple(DuplicateGroup(g["kind"], tuple(g["paths"]), tuple(g["splits"]), bool(g["cross_split"]),
                                             float(g["similarity"])) for g in f.get("duplicates", [])),
             label_issues=tuple(LabelIssue(i["path"], i["given"], i["suggested"], float(i["score"])) for i in f.get("label_issues", [])),
-            outliers=tuple(Outlier(o["path"], float(o["score"])) for o in f.get("outliers", [])),
+            outliers=tuple(Outlier(o["path"], float(o["score"]), str(o.get("kind", "features")), str(o.get("reason", "")))
+                           for o in f.get("outliers", [])),
             imbalance=Imbalance({str(k): int(v) for k, v in (imbalance.get("counts") or {}).items()},
                                 float(imbalance.get("ratio", 1.0)), str(imbalance.get("advice", ""))),
             class_names=tuple(f.get("class_names", ())),
@@ -135,6 +136,8 @@ class AuditRecord:
             ProjectError: naming the file and the field (``audit.findings.label_issues[2].score``), what
                 was expected and ``Received``.
         """
+        from tlstudio.api.audit import OUTLIER_KINDS
+
         check = _Checker(path)
         check.mapping(data, "audit")
         for key in ("ran", "root", "fingerprint"):
@@ -167,6 +170,9 @@ class AuditRecord:
             check.mapping(o, at)
             check.text(o.get("path"), f"{at}.path")
             check.number(o.get("score"), f"{at}.score")
+            if o.get("kind", "features") not in OUTLIER_KINDS:
+                check.fail(f"{at}.kind", f"one of {', '.join(OUTLIER_KINDS)}", o.get("kind"))
+            check.text(o.get("reason", ""), f"{at}.reason", empty=True)
         imbalance = findings.get("imbalance", {})
         check.mapping(imbalance, f"{where}.imbalance")
         counts = imbalance.get("counts", {})

@@ -19,6 +19,8 @@ The page is built from panels: :class:`~ui.panels.class_split.ClassSplitPanel`
 
 from __future__ import annotations
 
+import contextlib
+
 import html
 from pathlib import Path
 
@@ -72,7 +74,8 @@ class DataPage(QWidget):
         self.refused: PreparedData | None = None  # the last folder opened, when it cannot train (its report is shown)
         self._loading = ""  # the folder being opened
         self._split_key_of_prepared: tuple | None = None
-        self._pending: tuple[str, str] | None = None  # ("folder", path) / ("sample", "") queued behind a running load
+        self._pending: tuple[str, str, bool] | None = None  # ("folder", path, by_app) / ("sample", "", by_app) queued behind a running load
+        self._by_app = False  # the load running was started by the app (at launch), not by the user
 
         self.runner = engine().task(self)
         self.runner.event.connect(self._on_event)
@@ -219,13 +222,18 @@ class DataPage(QWidget):
             app_settings.add_recent_folder(folder)
             self.open_folder(folder)
 
-    def open_folder(self, folder: str) -> None:
-        """Scan and validate ``folder`` in the worker."""
-        self._start(("folder", str(folder)))
+    def open_folder(self, folder: str, *, by_app: bool = False) -> None:
+        """Scan and validate ``folder`` in the worker.
 
-    def open_sample(self) -> None:
-        """Generate (first time) and load the bundled sample dataset in the worker."""
-        self._start(("sample", ""))
+        Args:
+            by_app: The app opens it by itself (the folder on the command line):
+                the project records it but gains no unsaved change.
+        """
+        self._start(("folder", str(folder), by_app))
+
+    def open_sample(self, *, by_app: bool = False) -> None:
+        """Generate (first time) and load the bundled sample dataset in the worker (``by_app``: as :meth:`open_folder`)."""
+        self._start(("sample", "", by_app))
 
     def cancel(self) -> None:
         """Stop the running scan at its next file."""
@@ -236,12 +244,12 @@ class DataPage(QWidget):
     def is_loading(self) -> bool:
         return self.runner.is_running()
 
-    def _start(self, request: tuple[str, str]) -> None:
+    def _start(self, request: tuple[str, str, bool]) -> None:
         if self.runner.is_running():
             self._pending = request  # start it when the current load has wound down
             self.runner.cancel()
             return
-        kind, folder = request
+        kind, folder, self._by_app = request
         self._loading = folder
         job = data_jobs.prepare_data_config(self.state.data_config, None if kind == "sample" else folder)
         self.progress.setRange(0, 0)
@@ -280,9 +288,18 @@ class DataPage(QWidget):
             return
         app_settings.add_recent_folder(root)
         self.refused = None
-        self.state.update_data_config(root=root)
-        self._set_prepared(prepared)
+        with self._settled_if_by_app():
+            self.state.update_data_config(root=root)
+            self._set_prepared(prepared)
         self._say_counts(prepared)
+
+    def _settled_if_by_app(self):
+        """A dataset the app opened by itself (``make run``'s sample) is no edit of the user's: no ``*`` in the title."""
+        if not self._by_app:
+            return contextlib.nullcontext()
+        from ui.project_controller import settled_change
+
+        return settled_change(self.state)
 
     def _say_counts(self, prepared: PreparedData) -> None:
         self.status_label.setText(data_jobs.counts_text(prepared))

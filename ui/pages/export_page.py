@@ -140,6 +140,7 @@ class ExportPage(QWidget):
             check.setChecked(fmt in DEFAULT_FORMATS)
             check.setToolTip(FORMAT_HINTS[fmt])
             check.toggled.connect(self._update_buttons)
+            check.setMinimumWidth(check.sizeHint().width())  # whole at 1024 px ("TFLite dynamic-range quantize" was cut)
             formats_layout.addWidget(check, len(self.format_checks) % 4, len(self.format_checks) // 4)
             self.format_checks[fmt] = check
         onnx = self.format_checks["onnx"]

@@ -98,6 +98,13 @@ class SuspectCard(QFrame):
         layout.addWidget(self.info)
         layout.addWidget(self.status)
         layout.addLayout(buttons)
+        self._fix_height()
+
+    def _fix_height(self) -> None:
+        """A fixed size: the Audit tab lays out 100+ cards without measuring their wrapped text again each time."""
+        self.layout().activate()
+        self.setFixedHeight(self.layout().totalHeightForWidth(CARD_WIDTH) if self.layout().hasHeightForWidth()
+                            else self.sizeHint().height())
 
     @staticmethod
     def _button(text: str, tip: str) -> QToolButton:
@@ -109,10 +116,14 @@ class SuspectCard(QFrame):
 
     def show_decision(self, text: str) -> None:
         """Show what was decided ("" clears it) and enable only what still makes sense."""
+        shown = bool(text)
+        changed = shown != self.status.isVisibleTo(self) or (shown and text != self.status.text())
         self.status.setText(text)
-        self.status.setVisible(bool(text))
+        self.status.setVisible(shown)
         self.relabel_button.setEnabled(not text)
         self.exclude_button.setEnabled(not text)
+        if changed:
+            self._fix_height()
 
 
 class CardGrid(QWidget):
@@ -129,15 +140,29 @@ class CardGrid(QWidget):
     def set_cards(self, cards: list[QWidget]) -> None:
         for card in self.cards:
             self.grid.removeWidget(card)
+            card.hide()  # gone from sight now; deleted when the event loop next runs
             card.deleteLater()
         self.cards = list(cards)
         self._columns = 0
         self._relayout()
 
+    def add_cards(self, cards: list[QWidget]) -> None:
+        """Append ``cards`` after the ones shown (the others stay where they are)."""
+        if not self._columns:
+            self.cards += cards
+            self._relayout()
+            return
+        columns = self._columns
+        for card in cards:
+            i = len(self.cards)
+            self.cards.append(card)
+            self.grid.addWidget(card, i // columns, i % columns, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
+
     def remove(self, card: QWidget) -> None:
         if card in self.cards:
             self.cards.remove(card)
             self.grid.removeWidget(card)
+            card.hide()
             card.deleteLater()
             self._columns = 0
             self._relayout()
@@ -206,6 +231,36 @@ def imbalance_html(imbalance: Imbalance) -> str:
     )
     return (f"<table cellspacing='2'>{rows}</table>"
             f"<p>Largest / smallest class: <b>{imbalance.ratio:.1f}×</b>. {html.escape(imbalance.advice)}</p>")
+
+
+def summary_parts(result, hidden: int, restored_ran: str, stale: bool) -> list[str]:
+    """The sentences (HTML) above an audit's findings: what was audited, warnings, and where the result comes from."""
+    leaks = len(result.leaks)
+    parts = [f"{result.num_images} images audited" + (f" with {html.escape(result.cut)} features" if result.cut else "")
+             + (f" in {result.seconds:.1f} s" if result.seconds else "") + "."]
+    if result.label_note:
+        parts.append(f"<span style='color:#8a5a00'>{html.escape(result.label_note)}</span>")
+    if leaks:
+        parts.append(f"<span style='color:{LEAK_COLOUR}'><b>{leaks} duplicate group{'s' if leaks != 1 else ''} "
+                     "span train and validation/test: validation accuracy is inflated.</b></span>")
+    if hidden:
+        parts.append(f"{hidden} finding{'s' if hidden != 1 else ''} you marked as looking right {'are' if hidden != 1 else 'is'} hidden.")
+    if result.cancelled:
+        parts.append("Cancelled: the lists are partial.")
+    if restored_ran:
+        parts.insert(0, f"<b>Last audit, {html.escape(when_text(restored_ran))}</b> (saved in the project):")
+    if stale:
+        parts.append(f"<span style='color:{LEAK_COLOUR}'>The dataset's files changed since this audit: run it again.</span>")
+    return parts
+
+
+def titles(n_issues: int, n_groups: int, leaks: int, n_out: int) -> tuple[str, str, str]:
+    """The titles of the label-issue, duplicate and outlier sections."""
+    return (f"Possible label issues ({n_issues})" + ("" if n_issues else ": none found"),
+            f"Duplicates ({n_groups} group{'s' if n_groups != 1 else ''}"
+            + (f", <span style='color:{LEAK_COLOUR}'>{leaks} across splits</span>" if leaks else "")
+            + ")" + ("" if n_groups else ": none found"),
+            f"Outliers ({n_out})" + ("" if n_out else ": none found"))
 
 
 def when_text(iso: str) -> str:

@@ -11,7 +11,8 @@ and size. The result shows, most important first:
 * **Outliers**: images far from every other image in feature space.
 * **Class balance**: images per class, the ratio, and what to do.
 
-Cards carry the actions of :class:`~ui.panels.audit_actions.AuditActions`:
+The cards are built and laid out by :class:`~ui.panels.audit_findings.AuditFindings`;
+they carry the actions of :class:`~ui.panels.audit_actions.AuditActions`:
 Relabel (label issues), Exclude, Looks right; Undo takes back the newest.
 Findings the project already dismissed are not shown again. Thumbnails load
 off the GUI thread (:class:`ui.widgets.thumbnails.ThumbnailLoader`).
@@ -27,21 +28,21 @@ adopted as the files the audit stands for.
 
 from __future__ import annotations
 
-import html
 import logging
 from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QLabel, QPushButton, QScrollArea, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QLabel, QPushButton, QVBoxLayout, QWidget
 
-from tlstudio.api.audit import AuditConfig, AuditResult, DuplicateGroup, LabelIssue  # dataclasses only
+from tlstudio.api.audit import AuditConfig, AuditResult  # dataclasses only
 from tlstudio.project.audit_record import AuditRecord
 from ui.engine import engine
 from ui.jobs import audit_jobs
 from ui.jobs.audit_jobs import current_fingerprint, same_folder
 from ui.panels.audit_actions import AuditActions
-from ui.panels.audit_cards import LEAK_COLOUR, CardGrid, DuplicateRow, SuspectCard, imbalance_html, section_title, when_text
+from ui.panels.audit_cards import DuplicateRow, SuspectCard, imbalance_html, summary_parts
+from ui.panels.audit_findings import LABEL_PAGE, AuditFindings
 from ui.state import AppState
 from ui.widgets.job_controls import JobControls
 from ui.widgets.thumbnails import ThumbnailLoader
@@ -49,6 +50,8 @@ from ui.widgets.thumbnails import ThumbnailLoader
 logger = logging.getLogger(__name__)
 
 BUSY_KEY = "audit"
+
+__all__ = ["AuditView", "LABEL_PAGE"]
 
 
 # ----------------------------------------------------------------------- view
@@ -90,8 +93,6 @@ class AuditView(QWidget):
         self._adopt_next_scan = False
         self.actions = AuditActions(state, self)
         self.loader = ThumbnailLoader(self)
-        self.duplicate_rows: list[DuplicateRow] = []
-
         self.controls = JobControls("Run audit", "Look for mislabelled images, duplicates, train/val leaks and outliers "
                                     "(features of the Model page's backbone; nothing is changed)")
         self.undo_button = QPushButton("Undo")
@@ -105,31 +106,15 @@ class AuditView(QWidget):
         self.summary.setWordWrap(True)
         self.summary.setTextFormat(Qt.TextFormat.RichText)
 
-        self.label_title = section_title("")
-        self.label_grid = CardGrid()
-        self.duplicate_title = section_title("")
-        self.duplicate_box = QVBoxLayout()
-        self.duplicate_box.setSpacing(6)
-        self.outlier_title = section_title("")
-        self.outlier_grid = CardGrid()
-        self.balance_title = section_title("")
-        self.balance = QLabel("")
-        self.balance.setObjectName("AuditBalance")
-        self.balance.setTextFormat(Qt.TextFormat.RichText)
-        self.balance.setWordWrap(True)
-
-        body = QWidget()
-        body_layout = QVBoxLayout(body)
-        for widget in (self.label_title, self.label_grid, self.duplicate_title):
-            body_layout.addWidget(widget)
-        body_layout.addLayout(self.duplicate_box)
-        for widget in (self.outlier_title, self.outlier_grid, self.balance_title, self.balance):
-            body_layout.addWidget(widget)
-        body_layout.addStretch(1)
-        self.scroll = QScrollArea()
-        self.scroll.setWidgetResizable(True)
-        self.scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.scroll.setWidget(body)
+        self.scroll = self.findings = AuditFindings(self.loader, self._refresh_card)
+        self.findings.relabel.connect(self._relabel)
+        self.findings.exclude.connect(self._exclude)
+        self.findings.dismiss.connect(self._dismiss)
+        self.findings.dismiss_group.connect(self._dismiss_group)
+        # the findings' parts, as the tab's own (tests and the screenshots read them here)
+        for name in ("label_title", "label_grid", "label_more", "duplicate_title", "outlier_title", "outlier_grid",
+                     "balance_title", "balance", "builder"):
+            setattr(self, name, getattr(self.findings, name))
 
         layout = QVBoxLayout(self)
         layout.addWidget(self.controls)
@@ -146,7 +131,6 @@ class AuditView(QWidget):
         # A move made here rescans the folder; that new file list is not "the dataset changed since the audit".
         self.actions.dataset_changed.connect(lambda: setattr(self, "_adopt_next_scan", True))
         self.actions.failed.connect(self._on_failed)
-        self._show_sections(False)
         self._watched_controller: Any = None
         state.data_changed.connect(lambda _p: self._update_staleness())
         state.data_config_changed.connect(lambda _c: self._on_dataset_maybe_changed())
@@ -181,31 +165,9 @@ class AuditView(QWidget):
         outliers = [o for o in result.outliers if not decisions.is_dismissed("outlier", o.path)]
         hidden = (len(result.label_issues) - len(issues)) + (len(result.duplicates) - len(groups)) + (len(result.outliers) - len(outliers))
 
-        self.label_grid.set_cards([self._card("label", i.path, self._issue_text(i), given=i.given, suggested=i.suggested)
-                                   for i in issues])
-        self._set_duplicates(groups)
-        self.outlier_grid.set_cards([self._card("outlier", o.path, f"distance to its neighbours <b>{o.score:.2f}</b>")
-                                     for o in outliers])
-        self.balance.setText(imbalance_html(result.imbalance))
-        self._show_sections(True)
-        self._update_titles()
-        leaks = len(result.leaks)
-        parts = [f"{result.num_images} images audited" + (f" with {html.escape(result.cut)} features" if result.cut else "")
-                 + (f" in {result.seconds:.1f} s" if result.seconds else "") + "."]
-        if result.label_note:
-            parts.append(f"<span style='color:#8a5a00'>{html.escape(result.label_note)}</span>")
-        if leaks:
-            parts.append(f"<span style='color:{LEAK_COLOUR}'><b>{leaks} duplicate group{'s' if leaks != 1 else ''} "
-                         "span train and validation/test: validation accuracy is inflated.</b></span>")
-        if hidden:
-            parts.append(f"{hidden} finding{'s' if hidden != 1 else ''} you marked as looking right {'are' if hidden != 1 else 'is'} hidden.")
-        if result.cancelled:
-            parts.append("Cancelled: the lists are partial.")
-        if self.restored is not None:
-            parts.insert(0, f"<b>Last audit, {html.escape(when_text(self.restored.ran))}</b> (saved in the project):")
+        self.findings.show_findings(issues, groups, outliers, imbalance_html(result.imbalance))
         self._shown_stale = self._stale()
-        if self._shown_stale:
-            parts.append(f"<span style='color:{LEAK_COLOUR}'>The dataset's files changed since this audit: run it again.</span>")
+        parts = summary_parts(result, hidden, self.restored.ran if self.restored is not None else "", self._shown_stale)
         self.summary.setText(" ".join(parts))
         for card in self.cards():
             self._refresh_card(card)
@@ -237,6 +199,8 @@ class AuditView(QWidget):
         root = self.state.data_config.root
         if record is None or not same_folder(record.root, root):
             return False
+        if record is self.restored and self.result is not None and self.result_root == record.root:
+            return True  # shown already (opening a project reaches here twice: the project, then its dataset)
         try:
             result = record.result()
         except (KeyError, TypeError, ValueError) as exc:  # from_dict checked it; log what is dropped all the same
@@ -301,10 +265,8 @@ class AuditView(QWidget):
 
     def _clear(self) -> None:
         self.result, self.result_root, self.result_fingerprint, self.restored = None, "", "", None
-        self.label_grid.set_cards([])
-        self.outlier_grid.set_cards([])
-        self._set_duplicates([])
-        self._show_sections(False)
+        self.findings.clear()
+        self.findings.set_sections_visible(False)
         self.summary.setText("Run the audit to look for mislabelled images, duplicates across splits and outliers.")
 
     def _save_record(self, result: AuditResult) -> None:
@@ -316,60 +278,20 @@ class AuditView(QWidget):
         self.controller.project.set_audit(AuditRecord.from_result(result, root, fingerprint))
         self.controller._changed()  # marks the project dirty and schedules its autosave, as every project change does
 
+    @property
+    def duplicate_rows(self) -> list[DuplicateRow]:
+        """One row per duplicate group shown."""
+        return self.findings.duplicate_rows
+
     def cards(self) -> list[SuspectCard]:
         """Every card shown, label issues, then duplicates, then outliers."""
-        dup = [c for row in self.duplicate_rows for c in row.cards]
-        return [*self.label_grid.cards, *dup, *self.outlier_grid.cards]
+        return self.findings.cards()
 
     def shutdown(self, timeout_ms: int = 5000) -> None:
         """Cancel a running audit and stop loading thumbnails."""
+        self.builder.stop()
         self.runner.cancel()
         self.loader.shutdown(timeout_ms)
-
-    # ------------------------------------------------------------ building
-
-    @staticmethod
-    def _issue_text(issue: LabelIssue) -> str:
-        return (f"given <b>{html.escape(issue.given)}</b> → suggested <b>{html.escape(issue.suggested)}</b><br>"
-                f"score {issue.score:.2f}")
-
-    def _card(self, kind: str, path: str, info: str, *, given: str = "", suggested: str = "", split: str = "",
-              dismissible: bool = True) -> SuspectCard:
-        card = SuspectCard(kind, path, info, given=given, suggested=suggested, split=split, dismissible=dismissible)
-        card.relabel_clicked.connect(self._relabel)
-        card.exclude_clicked.connect(self._exclude)
-        card.dismiss_clicked.connect(self._dismiss)
-        self.loader.request(path, card.thumb)
-        return card
-
-    def _set_duplicates(self, groups: list[DuplicateGroup]) -> None:
-        for row in self.duplicate_rows:
-            self.duplicate_box.removeWidget(row)
-            row.deleteLater()
-        self.duplicate_rows = [self._duplicate_row(g) for g in groups]
-        for row in self.duplicate_rows:
-            self.duplicate_box.addWidget(row)
-
-    def _duplicate_row(self, group: DuplicateGroup) -> DuplicateRow:
-        row = DuplicateRow(group, self._card)
-        row.dismiss_clicked.connect(self._dismiss_group)
-        return row
-
-    def _show_sections(self, shown: bool) -> None:
-        for widget in (self.label_title, self.label_grid, self.duplicate_title, self.outlier_title, self.outlier_grid,
-                       self.balance_title, self.balance):
-            widget.setVisible(shown)
-
-    def _update_titles(self) -> None:
-        n_issues, n_out = len(self.label_grid.cards), len(self.outlier_grid.cards)
-        n_groups = len(self.duplicate_rows)
-        leaks = sum(1 for row in self.duplicate_rows if row.group.cross_split)
-        self.label_title.setText(f"Possible label issues ({n_issues})" + ("" if n_issues else ": none found"))
-        self.duplicate_title.setText(f"Duplicates ({n_groups} group{'s' if n_groups != 1 else ''}"
-                                     + (f", <span style='color:{LEAK_COLOUR}'>{leaks} across splits</span>" if leaks else "")
-                                     + ")" + ("" if n_groups else ": none found"))
-        self.outlier_title.setText(f"Outliers ({n_out})" + ("" if n_out else ": none found"))
-        self.balance_title.setText("Class balance")
 
     # ------------------------------------------------------------- actions
 
@@ -381,16 +303,11 @@ class AuditView(QWidget):
 
     def _dismiss(self, card: SuspectCard) -> None:
         self.actions.dismiss(card.kind, [card.path])
-        for grid in (self.label_grid, self.outlier_grid):
-            grid.remove(card)
-        self._update_titles()
+        self.findings.remove_card(card)
 
     def _dismiss_group(self, row: DuplicateRow) -> None:
         self.actions.dismiss("duplicate", list(row.group.paths))
-        self.duplicate_rows.remove(row)
-        self.duplicate_box.removeWidget(row)
-        row.deleteLater()
-        self._update_titles()
+        self.findings.remove_group(row)
 
     def _refresh_card(self, card: SuspectCard) -> None:
         decisions = self.actions.decisions
@@ -417,9 +334,10 @@ class AuditView(QWidget):
 
     def _restores_dismissed(self) -> bool:
         """True when a finding shown as dismissed is no longer dismissed (after Undo)."""
+        self.builder.finish()
         decisions = self.actions.decisions
         result = self.result
-        shown = {(c.kind, c.path) for c in self.cards()}
+        shown = {(c.kind, c.path) for c in self.cards()} | {("label", i.path) for i in self.findings.more_issues}
         wanted = {("label", i.path) for i in result.label_issues if not decisions.is_dismissed("label", i.path)}
         wanted |= {("outlier", o.path) for o in result.outliers if not decisions.is_dismissed("outlier", o.path)}
         wanted |= {("duplicate", p) for g in result.duplicates if not all(decisions.is_dismissed("duplicate", q) for q in g.paths) for p in g.paths}

@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QPushButton,
+    QSizePolicy,
     QSplitter,
     QTableWidget,
     QTableWidgetItem,
@@ -95,7 +96,7 @@ class EvaluationResults(QWidget):
         self.class_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.class_table.verticalHeader().setVisible(False)
         self.class_table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        self.class_table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        self.class_table.horizontalHeader().setStretchLastSection(False)
         import pyqtgraph as pg
 
         self.reliability = pg.PlotWidget(background="w")
@@ -122,6 +123,8 @@ class EvaluationResults(QWidget):
         self.map_button.setEnabled(False)
         self.images_label = QLabel("Click a confusion-matrix cell to see its images.")
         self.images_label.setObjectName("ImagesLabel")
+        self.images_label.setWordWrap(True)  # at 1024 px it read "…ring them on the m"
+        self.images_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.thumbs = ThumbnailModel(thumb_size=96, parent=self)
         self.thumb_view = ThumbnailView()
         self.thumb_view.setModel(self.thumbs)
@@ -140,15 +143,20 @@ class EvaluationResults(QWidget):
         right = QWidget()
         right_layout = QVBoxLayout(right)
         right_layout.setContentsMargins(0, 0, 0, 0)
-        right_layout.addWidget(QLabel("Confusion matrix (rows: true class, columns: predicted; % of the row)"))
+        matrix_title = QLabel("Confusion matrix (rows: true class, columns: predicted; % of the row)")
+        matrix_title.setWordWrap(True)  # a narrow window wraps it instead of cutting it
+        matrix_title.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        right_layout.addWidget(matrix_title)
         right_layout.addWidget(self.matrix)
         top_split = QSplitter(Qt.Orientation.Horizontal)
         top_split.addWidget(left)
         top_split.addWidget(right)
+        self.curves.setMinimumWidth(210)  # the ROC and precision-recall plots stay readable beside the table and matrix
         top_split.addWidget(self.curves)
-        top_split.setStretchFactor(0, 2)
-        top_split.setStretchFactor(1, 3)
-        top_split.setStretchFactor(2, 2)
+        top_split.setChildrenCollapsible(False)
+        top_split.setStretchFactor(0, 1)
+        top_split.setStretchFactor(1, 3)  # the matrix first: its class names are its column headers
+        top_split.setStretchFactor(2, 1)
         images = QWidget()
         images_layout = QVBoxLayout(images)
         images_layout.setContentsMargins(0, 0, 0, 0)
@@ -218,7 +226,14 @@ class EvaluationResults(QWidget):
                 self.class_table.setItem(row, col, item)
         table = self.class_table
         fit = table.horizontalHeader().height() + sum(table.rowHeight(r) for r in range(table.rowCount())) + 2 * table.frameWidth() + 2
+        fit += table.horizontalScrollBar().sizeHint().height()  # a narrow window scrolls the columns sideways
         table.setMaximumHeight(max(80, min(fit, 320)))
+        table.setMinimumHeight(min(fit, 200))  # every class of a small dataset in view (at 1024x680 it showed one and a half)
+        # every column in view: at 1024 px the class column took the whole width and the metrics were scrolled away
+        table.resizeColumnsToContents()
+        header = table.horizontalHeader()
+        wide = header.length() + 2 * table.frameWidth() + (table.verticalScrollBar().sizeHint().width() if fit > 200 else 0) + 2
+        table.setMinimumWidth(min(wide, 420))
         self.matrix.set_matrix(m.confusion, m.class_names)
         self._plot_reliability(m.calibration)
         self.curves.set_curves(m.curves)

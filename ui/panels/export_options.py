@@ -45,6 +45,7 @@ class ExportOptions(QWidget):
         self.int8_io.setObjectName("Int8IO")
         for choice in INT8_IO_CHOICES:
             self.int8_io.addItem(IO_TEXT[choice], choice)
+        self.int8_io.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)  # "uint8 (raw pixe" at 1024 px
         self.float_fallback = QCheckBox(field_label(base, "float_fallback").rstrip(":"))
         self.certify = QCheckBox("Measure a certificate for every file")
         self.certify.setObjectName("CertifyCheck")
@@ -70,12 +71,16 @@ class ExportOptions(QWidget):
         int8_grid.addWidget(self.float_fallback, 1, 0, 1, 4)
         cert_box = QGroupBox("Certificate")
         cert_grid = QGridLayout(cert_box)
-        cert_grid.addWidget(self.certify, 0, 0, 1, 2)
-        cert_grid.addWidget(QLabel(field_label(base, "latency_runs")), 0, 2)
-        cert_grid.addWidget(self.latency_runs, 0, 3)
+        # the check has a row of its own: beside "Latency calls" it read "Measure a certificate for e" at 1024 px
+        cert_grid.addWidget(self.certify, 0, 0, 1, 4)
         cert_grid.addWidget(QLabel("Images:"), 1, 0)
         cert_grid.addWidget(self.folder, 1, 1, 1, 2)
         cert_grid.addWidget(self.folder_button, 1, 3)
+        latency = QHBoxLayout()
+        latency.addWidget(QLabel(field_label(base, "latency_runs")))
+        latency.addWidget(self.latency_runs)
+        latency.addStretch(1)
+        cert_grid.addLayout(latency, 2, 0, 1, 4)
         cert_grid.setColumnStretch(1, 1)
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)

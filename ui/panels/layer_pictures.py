@@ -37,6 +37,9 @@ from tlstudio.api.inspect import FILTER_MODES, ActivationsResult, FiltersResult,
 from ui.widgets.images import PathLabel, image_label, wrapping_label
 from ui.widgets.layer_table_model import shape_text
 
+NO_IMAGE = "No image yet"
+"""What the image line says before an image is picked (short: at 1024 px the longer text was cut)."""
+
 
 class LayerPictures(QTabWidget):
     """The five tabs about the selected layer and the chosen image.
@@ -138,7 +141,7 @@ class LayerPictures(QTabWidget):
 
     def _activations_tab(self) -> QWidget:
         w = QWidget()
-        self.act_image_label = PathLabel("No image: pick one from the dataset or a file.")
+        self.act_image_label = PathLabel(NO_IMAGE)
         self.act_info = wrapping_label("")
         self.act_info.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.act_area, self.act_image = image_label()
@@ -164,7 +167,7 @@ class LayerPictures(QTabWidget):
             "inspect the Current model, not a bare backbone."
         )
         self.cam_area, self.cam_image = image_label()
-        self.cam_image_label = PathLabel("No image: pick one from the dataset or a file.")
+        self.cam_image_label = PathLabel(NO_IMAGE)
         self.cam_class.currentIndexChanged.connect(lambda _: self.refresh_requested.emit())
         self.cam_layer.currentIndexChanged.connect(lambda _: self.refresh_requested.emit())
         buttons = self._image_buttons()

@@ -11,9 +11,12 @@ sortable :class:`~ui.widgets.sweep_table.SweepTable` and a point to the
 parameter, and the best-so-far line). A failing trial is listed with its
 message and the sweep goes on.
 
-The space is set in a :class:`~ui.panels.sweep_space.SweepSpaceEditor`; how
-many trials it holds, the best trial in words and the run a trial is
-promoted to come from :mod:`ui.jobs.sweep_jobs`.
+The settings and the search space are a
+:class:`~ui.panels.sweep_settings.SweepSettings`; the promote row is a
+:class:`~ui.panels.sweep_promote.PromoteRow`; which stored sweep is the
+project's last comes from :mod:`ui.panels.sweep_history`; how many trials the
+space holds, the best trial in words and the run a trial is promoted to come
+from :mod:`ui.jobs.sweep_jobs`. This module wires them to the engine task.
 
 Storage: every sweep has its own folder next to the project
 (:mod:`tlstudio.project.sweeps`); the engine rewrites its trials file after
@@ -33,30 +36,19 @@ import logging
 from pathlib import Path
 from typing import Any, Callable
 
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (
-    QScrollArea,
-    QCheckBox,
-    QComboBox,
-    QHBoxLayout,
-    QLabel,
-    QPushButton,
-    QSizePolicy,
-    QSpinBox,
-    QSplitter,
-    QToolButton,
-    QVBoxLayout,
-    QWidget,
-)
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtWidgets import QLabel, QPushButton, QSplitter, QVBoxLayout, QWidget
 
+from tlstudio.api.sweep import SearchSpace, SweepConfig, SweepResult, Trial, TrialFinished
 from tlstudio.backbones import BACKBONES, cut_points
 from tlstudio.config import DataConfig, ModelConfig, RunConfig, TrainConfig
 from tlstudio.errors import TlStudioError
-from tlstudio.api.sweep import SearchSpace, SweepConfig, SweepResult, Trial, TrialFinished
-from tlstudio.project.sweeps import StoredSweep, last_sweep, new_sweep, read_sweep, sweeps_folder
+from tlstudio.project.sweeps import StoredSweep, last_sweep, new_sweep, sweeps_folder
 from ui.engine import engine
-from ui.jobs.sweep_jobs import best_text, grid_size, promotion, stale_text
-from ui.panels.sweep_space import SweepSpaceEditor
+from ui.jobs.sweep_jobs import best_text, stale_text
+from ui.panels.sweep_history import project_sweep
+from ui.panels.sweep_promote import PromoteRow
+from ui.panels.sweep_settings import SweepSettings
 from ui.state import AppState
 from ui.widgets.job_controls import JobControls
 from ui.widgets.sweep_plot import SweepPlot
@@ -69,7 +61,22 @@ BUSY_KEY = "sweep"
 INTRO = ("Trains many small heads on the cached features of your training images and scores each by k-fold "
          "cross-validation: seconds per trial, not a training run. Promote the best to train it for real.")
 
-DEFAULT_FINE_TUNE_EPOCHS = 5
+
+class _CompactSplitter(QSplitter):
+    """The table and the plot ask for little height and take what is left.
+
+    In the Model page's scroll area a panel gets at least its preferred height
+    (word-wrapped labels make it height-for-width); the table's and plot's
+    preferred 700 px made the tab scroll at 1024×680 with the promote row out
+    of sight. They stretch into whatever room the window has.
+    """
+
+    PREFERRED_HEIGHT = 300
+
+    def sizeHint(self):  # noqa: N802 - Qt API
+        hint = super().sizeHint()
+        hint.setHeight(max(self.minimumSizeHint().height(), self.PREFERRED_HEIGHT))
+        return hint
 
 
 class SweepPanel(QWidget):
@@ -81,6 +88,13 @@ class SweepPanel(QWidget):
         project_path: Returns the path of the open project (None when untitled);
             by default the one of the state's project controller
             (:func:`ui.project_controller.existing_project_controller`; none: untitled).
+
+    Attributes:
+        settings: The :class:`~ui.panels.sweep_settings.SweepSettings` (its controls are also
+            reachable here: ``search_combo``, ``trials_spin``, ``folds_spin``, ``seed_spin``,
+            ``size_label``, ``space_box``, ``param_checks``, ``param_edits``, ``space_button``).
+        promote_row: The :class:`~ui.panels.sweep_promote.PromoteRow` (``promote_button``,
+            ``fine_tune_check``, ``fine_tune_spin``, ``promote_hint``).
 
     Signals:
         finished_sweep(object): a :class:`~tlstudio.jobs.sweep.SweepResult` arrived.
@@ -97,6 +111,7 @@ class SweepPanel(QWidget):
         self.shown: SweepConfig | None = None  # the sweep whose trials the table shows
         self.stored: StoredSweep | None = None  # the project's last sweep, as read back
         self._running: SweepConfig | None = None
+        self._split_set = False
         self._project_path = project_path or self._controller_path
 
         self._build_ui()
@@ -122,69 +137,27 @@ class SweepPanel(QWidget):
     # ------------------------------------------------------------------ UI
 
     def _build_ui(self) -> None:
-        intro = QLabel(INTRO)
-        intro.setObjectName("Hint")
-        intro.setWordWrap(True)
-
-        self.search_combo = QComboBox()
-        self.search_combo.setObjectName("SweepSearch")
-        self.search_combo.addItem("Random", "random")
-        self.search_combo.addItem("Grid", "grid")
-        self.search_combo.setToolTip("Random: draws settings from the ranges (covers the few settings that matter "
-                                     "better). Grid: every combination of the listed values, in a seeded order")
-        self.trials_spin = QSpinBox()
-        self.trials_spin.setObjectName("SweepTrials")
-        self.trials_spin.setRange(0, 1000)
-        self.trials_spin.setValue(24)
-        self.trials_spin.setSpecialValueText("whole grid")
-        self.trials_spin.setToolTip("Trials to run (a grid capped below its size runs a seeded sample of it; "
-                                    "0 runs the whole grid)")
-        self.folds_spin = QSpinBox()
-        self.folds_spin.setObjectName("SweepFolds")
-        self.folds_spin.setRange(2, 10)
-        self.folds_spin.setValue(SweepConfig().folds)
-        self.folds_spin.setToolTip("Cross-validation folds per trial")
-        self.seed_spin = QSpinBox()
-        self.seed_spin.setObjectName("SweepSeed")
-        self.seed_spin.setRange(0, 2**31 - 1)
-        self.seed_spin.setToolTip("Seed of the plan, the folds and every trial's initialisation: the same seed repeats a sweep")
-        self.space_button = QToolButton()
-        self.space_button.setObjectName("SweepSpaceToggle")
-        self.space_button.setText("Search space")
-        self.space_button.setCheckable(True)
-        self.space_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
-        self.space_button.setToolTip("Show or hide which parameters the sweep varies and their values")
-        self.trials_spin.setMaximumWidth(80)
-        self.folds_spin.setMaximumWidth(60)
-        self.seed_spin.setMaximumWidth(100)
-        top = QHBoxLayout()
-        top.setSpacing(4)  # fits beside the Model page's form at 1024 px
-        for label, widget in (("Search:", self.search_combo), ("Trials:", self.trials_spin), ("Folds:", self.folds_spin)):
-            top.addWidget(QLabel(label))
-            top.addWidget(widget)
-        self.size_label = QLabel("")
-        self.size_label.setObjectName("Hint")
-        self.size_label.setToolTip("How many settings the search space holds, and how many the sweep will try")
-        self.size_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)  # never widens the tab
-        top.addWidget(self.size_label, 1)
-
-        self.space_box = SweepSpaceEditor(self.seed_spin)
-        self.param_checks = self.space_box.param_checks
-        self.param_edits = self.space_box.param_edits
-        self.space_button.toggled.connect(self._show_space)
-        self.space_box.changed.connect(self._update_size)
-        self.search_combo.currentIndexChanged.connect(self._update_size)
-        self.trials_spin.valueChanged.connect(self._update_size)
+        self.intro = QLabel(INTRO)
+        self.intro.setObjectName("Hint")
+        self.intro.setWordWrap(True)
+        self.settings = SweepSettings()
+        self.settings.changed.connect(self._update_size)
+        for name in ("search_combo", "trials_spin", "folds_spin", "seed_spin", "size_label", "space_box", "space_scroll",
+                     "space_button"):
+            setattr(self, name, getattr(self.settings, name))
+        self.param_checks = self.settings.param_checks
+        self.param_edits = self.settings.param_edits
 
         self.controls = JobControls("Run sweep", "Score the trials of this search space on the dataset (k-fold CV on cached features)")
         self.resume_button = QPushButton("Resume")
         self.resume_button.setObjectName("SweepResume")
         self.resume_button.setToolTip("Continue the project's last sweep: the trials it scored are kept, the rest run")
         self.resume_button.clicked.connect(lambda: self.resume())
-        run_row = QHBoxLayout()
-        run_row.addWidget(self.controls, 1)
-        run_row.addWidget(self.space_button, 0, Qt.AlignmentFlag.AlignTop)
-        run_row.addWidget(self.resume_button, 0, Qt.AlignmentFlag.AlignTop)
+        # beside Run/Cancel, so the status line beneath has the panel's whole width (two lines at 1024 px, not four)
+        buttons = self.controls.layout().itemAt(0).layout()
+        buttons.addStretch(0)
+        buttons.addWidget(self.space_button)
+        buttons.addWidget(self.resume_button)
 
         self.table = SweepTable()
         self.table.trial_selected.connect(self._on_selected)
@@ -195,7 +168,7 @@ class SweepPanel(QWidget):
         self.stale.setWordWrap(True)
         self.stale.setStyleSheet("color: #8a5a00;")
         self.stale.setVisible(False)
-        split = QSplitter(Qt.Orientation.Vertical)
+        split = _CompactSplitter(Qt.Orientation.Vertical)
         split.addWidget(self.table)
         split.addWidget(self.plot)
         split.setChildrenCollapsible(False)
@@ -203,84 +176,40 @@ class SweepPanel(QWidget):
         split.setStretchFactor(1, 2)
         self.splitter = split
 
-        self.promote_button = QPushButton("Promote to a run")
-        self.promote_button.setObjectName("SweepPromote")
-        self.promote_button.setToolTip("Put the selected trial's cut and head into the Model page and its training "
-                                       "settings into the Train page, and start the full run there")
+        self.promote_row = PromoteRow(self.state)
+        self.promote_button = self.promote_row.promote_button
         self.promote_button.clicked.connect(lambda: self.promote_selected())
-        self.fine_tune_check = QCheckBox("then fine-tune")
-        self.fine_tune_check.setObjectName("SweepFineTune")
-        self.fine_tune_check.setToolTip("After the head, fine-tune the backbone (the freezing tree's unfrozen layers; "
-                                        "the last block when everything is frozen) at the Train page's low learning rate")
-        self.fine_tune_spin = QSpinBox()
-        self.fine_tune_spin.setRange(1, 999)
-        self.fine_tune_spin.setValue(DEFAULT_FINE_TUNE_EPOCHS)
-        self.fine_tune_spin.setSuffix(" epochs")
-        self.fine_tune_spin.setEnabled(False)
-        self.fine_tune_check.toggled.connect(self.fine_tune_spin.setEnabled)
-        self.promote_hint = QLabel("")
-        self.promote_hint.setObjectName("Hint")
-        self.promote_hint.setWordWrap(True)
-        promote_row = QHBoxLayout()
-        promote_row.setSpacing(4)
-        promote_row.addWidget(self.promote_button)
-        promote_row.addWidget(self.fine_tune_check)
-        promote_row.addWidget(self.fine_tune_spin)
-        promote_row.addStretch(1)
+        self.fine_tune_check = self.promote_row.fine_tune_check
+        self.fine_tune_spin = self.promote_row.fine_tune_spin
+        self.promote_hint = self.promote_row.hint
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 6, 4, 4)
-        layout.addWidget(intro)
-        layout.addLayout(top)
-        # the search space scrolls sideways in a narrow window (1024 px): the page never grows past the screen
-        self.space_scroll = QScrollArea()
-        self.space_scroll.setObjectName("SweepSpaceScroll")
-        self.space_scroll.setWidgetResizable(True)
-        self.space_scroll.setFrameShape(QScrollArea.Shape.NoFrame)
-        self.space_scroll.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.space_scroll.setWidget(self.space_box)
-        self.space_scroll.setMinimumWidth(240)
-        self._fit_space_height()
-        layout.addWidget(self.space_scroll)
-        layout.addLayout(run_row)
+        layout.setSpacing(4)
+        layout.addWidget(self.intro)
+        layout.addWidget(self.settings)
+        layout.addWidget(self.controls)
         layout.addWidget(self.stale)
         layout.addWidget(split, 1)
-        layout.addLayout(promote_row)
-        layout.addWidget(self.promote_hint)  # a line of its own: what promote changed is never cut
+        layout.addWidget(self.promote_row)
         self.space_button.setChecked(True)
         self._update_buttons()
         self._update_size()
 
     def _update_size(self) -> None:
-        """Say how many points the space has and how many trials will run ("grid of 96 points: 24 in a seeded order")."""
-        try:
-            space = self.space(self.state.model_config, self.state.train_config)
-        except (TlStudioError, KeyError) as exc:
-            self.size_label.setText("space not valid")
-            self.size_label.setToolTip(str(exc))
-            return
-        self.size_label.setToolTip("How many settings the search space holds, and how many the sweep will try")
-        size = grid_size(space, self.state.model_config)
-        trials = self.trials_spin.value()
-        if self.search_combo.currentData() == "grid":
-            runs = size if trials == 0 else min(trials, size)
-            self.size_label.setText(f"grid of {size:,} points: {runs:,} trials")
-        else:
-            self.size_label.setText(f"{trials:,} random draws")
-
-    def _fit_space_height(self) -> None:
-        """The search space's whole height, and room for its sideways scroll bar."""
-        self.space_box.adjustSize()
-        height = max(self.space_box.sizeHint().height(), self.space_box.minimumSizeHint().height())
-        self.space_scroll.setFixedHeight(height + self.space_scroll.horizontalScrollBar().sizeHint().height() + 4)
+        self.settings.update_size(self.state.model_config, self.state.train_config)
 
     def showEvent(self, event) -> None:  # noqa: N802 - Qt API
         super().showEvent(event)
-        self._fit_space_height()  # the style's sizes are known now
+        if not self._split_set:
+            QTimer.singleShot(0, self, self._share_split)
 
-    def _show_space(self, shown: bool) -> None:
-        self.space_scroll.setVisible(shown)
-        self.space_button.setArrowType(Qt.ArrowType.DownArrow if shown else Qt.ArrowType.RightArrow)
+    def _share_split(self) -> None:
+        """Three fifths of the room to the table, the rest to the plot (once; the user's drag is kept after)."""
+        total = sum(self.splitter.sizes())
+        if total > 0 and self.isVisible():
+            self._split_set = True
+            self.splitter.setSizes([total * 3 // 5, total - total * 3 // 5])
 
     # -------------------------------------------------------------- config
 
@@ -290,7 +219,7 @@ class SweepPanel(QWidget):
         Raises:
             ConfigError: a value that cannot be read, naming the parameter and ``Received``.
         """
-        return self.space_box.space(model, train)
+        return self.settings.space(model, train)
 
     def config_for(self, data: DataConfig, model: ModelConfig, train: TrainConfig) -> SweepConfig:
         """The sweep config for the pages' data, model and training with this tab's settings.
@@ -298,18 +227,11 @@ class SweepPanel(QWidget):
         Raises:
             ConfigError: a setting the sweep refuses, in words.
         """
-        return SweepConfig(data=data, model=model, space=self.space(model, train), trials=self.trials_spin.value(),
-                           search=self.search_combo.currentData(), seed=self.seed_spin.value(),
-                           folds=self.folds_spin.value(), batch_size=train.work_batch_size, precision=train.precision,
-                           patience=train.patience if train.early_stopping else SweepConfig().patience)
+        return self.settings.config_for(data, model, train)
 
     def show_settings(self, config: SweepConfig) -> None:
         """Show ``config``'s search, trials, folds, seed and space in the editor."""
-        self.search_combo.setCurrentIndex(max(0, self.search_combo.findData(config.search)))
-        self.trials_spin.setValue(config.trials)
-        self.folds_spin.setValue(config.folds)
-        self.seed_spin.setValue(config.seed)
-        self.space_box.show_space(config.space)
+        self.settings.show_settings(config)
 
     # ------------------------------------------------------------------ API
 
@@ -395,25 +317,8 @@ class SweepPanel(QWidget):
         return existing_project_controller(self.state)
 
     def _project_sweep(self) -> StoredSweep | None:
-        """The project's last sweep: the one it recorded; else, for a saved project, the newest in its sweeps folder.
-
-        A new untitled project has none (the cache's sweeps belong to the projects that recorded them).
-        """
-        recorded = self._recorded_sweep()
-        if recorded is not None or (self.controller is not None and self.controller.path is None):
-            return recorded
-        return last_sweep(self.sweeps_folder())
-
-    def _recorded_sweep(self) -> StoredSweep | None:
-        """The sweep the project recorded (re-linked by its folder, wherever it is), or None."""
-        folder = self.controller.project.sweep_folder if self.controller is not None else ""
-        if not folder or not Path(folder).is_dir():
-            return None
-        try:
-            return read_sweep(Path(folder))
-        except TlStudioError as exc:
-            logger.warning("the project's last sweep cannot be read: %s", exc)
-            return None
+        """The project's last sweep (:func:`ui.panels.sweep_history.project_sweep`)."""
+        return project_sweep(self.controller, self.sweeps_folder())
 
     def selected_trial(self) -> Trial | None:
         return self.table.selected_trial()
@@ -425,25 +330,13 @@ class SweepPanel(QWidget):
             The run config, or None (with the reason beside the button) when no scored trial is selected.
         """
         trial = self.selected_trial()
-        if trial is None or self.shown is None:
-            self.promote_hint.setText("Select a trial in the table first.")
+        what = f"trial {self.table.selected_row() + 1} ({trial.cv_accuracy:.1%})" if trial is not None else ""
+        run = self.promote_row.promote(trial, self.shown, what)
+        if run is None:
             return None
-        fine = self.fine_tune_spin.value() if self.fine_tune_check.isChecked() else 0
-        try:
-            run, notes = promotion(trial, self.shown, fine_tune_epochs=fine,
-                                   fine_tune_learning_rate=self.state.train_config.fine_tune_learning_rate,
-                                   model_now=self.state.model_config, data_root_now=self.state.data_config.root,
-                                   train_now=self.state.train_config)
-        except TlStudioError as exc:
-            self.promote_hint.setText(str(exc))
-            return None
-        self.state.set_model_config(run.model)
-        self.state.set_train_config(run.train)
-        what = f"trial {self.table.selected_row() + 1} ({trial.cv_accuracy:.1%})"
-        self.promote_hint.setText(f"Promoted {what}" + (f"; {'; '.join(notes)}" if notes else "") + ".")
         self.promoted.emit(run)
         if start:
-            self._start_training(what)
+            self.promote_row.start_training(what)
         return run
 
     def shutdown(self, timeout_ms: int = 30_000) -> None:
@@ -486,6 +379,7 @@ class SweepPanel(QWidget):
         order = cut_points(self.shown.model.backbone) if self.shown and self.shown.model.backbone in BACKBONES else ()
         self.table.trials.set_trials(trials, best)
         self.plot.set_trials(trials, order)
+        self.intro.setVisible(not trials and self._running is None)  # once there are trials, they need the room
         self._update_stale()
         self._on_selected(self.table.selected_trial())
 
@@ -524,10 +418,7 @@ class SweepPanel(QWidget):
     def _on_selected(self, trial: Trial | None) -> None:
         self.plot.select(self.table.selected_row())
         self._update_buttons()
-        if trial is not None and not trial.ok:
-            self.promote_hint.setText("A failed trial cannot be promoted.")
-        elif trial is not None:
-            self.promote_hint.setText("")
+        self.promote_row.show_selection(trial)
 
     def _update_buttons(self) -> None:
         running = self.runner.is_running() if hasattr(self, "runner") else False
@@ -535,17 +426,3 @@ class SweepPanel(QWidget):
         self.promote_button.setEnabled(not running and trial is not None and trial.ok and self.shown is not None)
         can_resume = self.stored is not None and not self.stored.complete
         self.resume_button.setEnabled(not running and can_resume)
-
-    def _start_training(self, what: str) -> None:
-        """Start the full run on the Train page of this window (the configs are set already)."""
-        window = self.window()
-        pages = getattr(window, "pages", None)
-        if pages is None:
-            self.promote_hint.setText(self.promote_hint.text() + " Start it on the Train page.")
-            return
-        self.state.request_page("train")
-        page = pages["train"]
-        if not page.start():
-            self.promote_hint.setText(self.promote_hint.text() + " The run did not start: see the Train page.")
-            return
-        self.state.show_status(f"Training the promoted {what} on the Train page", 6000)

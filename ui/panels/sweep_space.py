@@ -117,8 +117,12 @@ def space_texts(space: SearchSpace) -> dict[str, str]:
             "epochs": ", ".join(str(e) for e in space.epochs)}
 
 
+VALUES_WIDTH_TEXT = "0.0001, 0.0003, 0.001"
+"""An edit is at least this wide: a list of learning rates is read whole (at 1024 px one read "01, 0.003")."""
+
+
 class SweepSpaceEditor(QGroupBox):
-    """A box and a line of values per parameter, in two columns, and the sweep's seed.
+    """A box and a line of values per parameter, in two columns when they fit (else one), and the sweep's seed.
 
     Args:
         seed_spin: The sweep's seed box, shown in the editor's last row.
@@ -135,36 +139,61 @@ class SweepSpaceEditor(QGroupBox):
         self.setObjectName("SweepSpace")
         self.setToolTip("A ticked parameter takes the values listed beside it; an unticked one keeps "
                         "the value the Model and Train pages show")
-        grid = QGridLayout(self)
+        self.grid = grid = QGridLayout(self)
         grid.setHorizontalSpacing(6)
         grid.setVerticalSpacing(3)
         self.param_checks: dict[str, QCheckBox] = {}
         self.param_edits: dict[str, QLineEdit] = {}
-        half = (len(PARAMETERS) + 1) // 2
-        for i, param in enumerate(PARAMETERS):
+        for param in PARAMETERS:
             check = QCheckBox(param.label)
             check.setChecked(True)
             check.setToolTip(f"Vary {param.label.lower()} (unticked: keep the page's value)")
             edit = QLineEdit(param.default)
             edit.setObjectName(f"SweepValues_{param.key}")
             edit.setToolTip(param.tip)
+            edit.setMinimumWidth(edit.fontMetrics().horizontalAdvance(VALUES_WIDTH_TEXT))  # values are read whole
             check.toggled.connect(edit.setEnabled)
-            row, col = i % half, (i // half) * 2
-            grid.addWidget(check, row, col)
-            grid.addWidget(edit, row, col + 1)
             self.param_checks[param.key] = check
             self.param_edits[param.key] = edit
-        seed_row = QHBoxLayout()
-        seed_row.addWidget(seed_spin)
-        seed_row.addStretch(1)
-        grid.addWidget(QLabel("Seed:"), half, 0)
-        grid.addLayout(seed_row, half, 1)
-        grid.setColumnStretch(1, 1)
-        grid.setColumnStretch(3, 1)
+        self.seed_label = QLabel("Seed:")
+        self.seed_row = QHBoxLayout()
+        self.seed_row.addWidget(seed_spin)
+        self.seed_row.addStretch(1)
+        self.columns = 0
+        self._arrange(2)
         for edit in self.param_edits.values():
             edit.textChanged.connect(self.changed)
         for check in self.param_checks.values():
             check.toggled.connect(self.changed)
+
+    def _arrange(self, columns: int) -> None:
+        """Lay the parameters out in ``columns`` (1 or 2) pairs of columns, the seed beneath."""
+        if columns == self.columns:
+            return
+        self.columns = columns
+        grid = self.grid
+        for widget in (*self.param_checks.values(), *self.param_edits.values(), self.seed_label):
+            grid.removeWidget(widget)
+        grid.removeItem(self.seed_row)
+        rows = (len(PARAMETERS) + columns - 1) // columns
+        for i, param in enumerate(PARAMETERS):
+            row, col = i % rows, (i // rows) * 2
+            grid.addWidget(self.param_checks[param.key], row, col)
+            grid.addWidget(self.param_edits[param.key], row, col + 1)
+        grid.addWidget(self.seed_label, rows, 0)
+        grid.addLayout(self.seed_row, rows, 1)
+        for col in range(4):
+            grid.setColumnStretch(col, 1 if col in (1, 3) and col < 2 * columns else 0)
+
+    def fit_to(self, width: int) -> bool:
+        """Two columns when ``width`` holds them with every value whole, else one; True when the layout changed."""
+        check = max(c.sizeHint().width() for c in self.param_checks.values())
+        edit = max(e.minimumWidth() for e in self.param_edits.values())
+        margins = self.contentsMargins()
+        two = 2 * (check + edit) + 3 * self.grid.horizontalSpacing() + margins.left() + margins.right() + 8
+        before = self.columns
+        self._arrange(2 if width >= two else 1)
+        return self.columns != before
 
     def space(self, model: ModelConfig, train: TrainConfig) -> SearchSpace:
         """The search space the editor shows (unticked parameters at the pages' values).

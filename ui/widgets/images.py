@@ -136,8 +136,11 @@ class PathLabel(QLabel):
         self._elide()
 
     def _elide(self) -> None:
-        if not self.path:
-            self.setText(self.empty_text)
+        if not self.path:  # never cut mid-word: an ellipsis, and the whole text as the tooltip
+            room = max(20, self.width() - 4)
+            shown = self.fontMetrics().elidedText(self.empty_text, Qt.TextElideMode.ElideRight, room)
+            self.setText(shown)
+            self.setToolTip(self.empty_text if shown != self.empty_text else "")
             return
         prefix = self._prefix
         room = max(20, self.width() - self.fontMetrics().horizontalAdvance(prefix) - 4)

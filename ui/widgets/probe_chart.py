@@ -38,6 +38,10 @@ class PercentAxis(pg.AxisItem):
         super().__init__(*args, **kwargs)
         self.enableAutoSIPrefix(False)
 
+    def tickValues(self, minVal, maxVal, size):  # noqa: N802, N803 - pyqtgraph API
+        # a view reaching past 100% (room for a marker) shows no tick above it: a fraction never passes 1
+        return [(spacing, [v for v in values if v <= 1.0 + 1e-9]) for spacing, values in super().tickValues(minVal, maxVal, size)]
+
     def tickStrings(self, values, scale, spacing):  # noqa: N802 - pyqtgraph API
         decimals = 0 if spacing * scale >= 0.01 else 1
         labels = [f"{v * scale:.{decimals}%}" for v in values]
@@ -155,6 +159,7 @@ class ProbeChart(QWidget):
         self.best_label.setText("")
         self.chance_line.setVisible(False)
         self.plot_widget.getPlotItem().getAxis("bottom").setTicks([[]])
+        self.plot_widget.getPlotItem().setYRange(0.0, 1.0, padding=0)  # 0%..100%: an empty range labelled every tick "0.0%"
         self.summary.setText(message)
         self.explanation.setText("")
 

@@ -136,6 +136,10 @@ def _plot_widget(left: str, bottom: str) -> pg.PlotWidget:
     return widget
 
 
+STAR_ROOM = 0.025
+"""The view reaches this far above 100%: the best trial's star is drawn whole."""
+
+
 def _fit_y(plot: pg.PlotItem, ys: Sequence[float]) -> None:
     """A y range with room above the best point for its star (scores are fractions in [0, 1])."""
     if not ys:
@@ -143,7 +147,8 @@ def _fit_y(plot: pg.PlotItem, ys: Sequence[float]) -> None:
         return
     low, high = min(ys), max(ys)
     pad = max(0.02, 0.15 * (high - low))
-    plot.setYRange(max(0.0, low - pad), min(1.0, high + pad), padding=0)
+    # a point at 100% keeps room for its star above it (the axis shows no tick past 100%)
+    plot.setYRange(max(0.0, low - pad), min(1.0 + STAR_ROOM, high + pad), padding=0)
 
 
 class SweepPlot(QWidget):

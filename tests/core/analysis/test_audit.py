@@ -79,7 +79,7 @@ def test_imbalance_and_json_shape(planted):
     assert set(data) >= {"duplicates", "label_issues", "outliers", "imbalance"}
     assert set(data["duplicates"][0]) == {"kind", "paths", "splits", "cross_split", "similarity"}
     assert set(data["label_issues"][0]) == {"path", "given", "suggested", "score"}
-    assert set(data["outliers"][0]) == {"path", "score"}
+    assert set(data["outliers"][0]) == {"path", "score", "kind", "reason"}
     assert result.cut in ("block1_pool", "block2_pool", "block3_pool", "block4_pool", "block5_pool")
 
 
@@ -139,3 +139,41 @@ def test_weak_features_rank_label_suspects_and_say_they_are_unreliable():
     confident[5] = [0.02, 0.98] if labels[5] == 0 else [0.98, 0.02]  # one clear mislabel
     issues, note = label_suspects(confident, labels, paths, ("a", "b"), 0.995)
     assert note == "" and [i.path for i in issues] == [paths[5]]
+
+
+@pytest.fixture(scope="module")
+def placeholder_audit(tmp_path_factory):
+    from tests.support.analysis_data import make_photos_with_placeholder
+
+    root = tmp_path_factory.mktemp("placeholder") / "data"
+    placeholder = make_photos_with_placeholder(root)
+    model = ModelConfig(backbone="vgg16", weights=seeded_weights(root.parent), image_size=32)
+    config = AuditConfig(DataConfig(root=str(root), val_fraction=0.25), model, folds=3, cache_dir=str(root.parent / "cache"))
+    return placeholder, run_job("audit", config)
+
+
+def test_a_grey_placeholder_among_photos_is_an_outlier(placeholder_audit):
+    """Issue 24: the ants-bees photos' grey "imageNotFound.gif" was not an outlier: pooled features average it away."""
+    placeholder, result = placeholder_audit
+    found = [o for o in result.outliers if o.path == str(placeholder)]
+    assert found, [(Path(o.path).name, o.kind, round(o.score, 2)) for o in result.outliers]
+    assert result.outliers[0].path == str(placeholder)  # the strangest
+    assert found[0].kind == "pixels" and "colour" in found[0].reason
+    assert [o.path for o in result.outliers if o.kind == "pixels"] == [str(placeholder)]  # no photo's pixels are odd
+
+
+def test_pixel_outliers_need_a_clear_margin():
+    from tlstudio.analysis.pixel_outliers import pixel_outliers
+
+    rng = np.random.default_rng(0)
+    stats = np.stack([rng.normal(50, 5, 60), rng.uniform(0.1, 0.2, 60), rng.normal(1200, 100, 60)], axis=1)
+    paths = [f"p{i}" for i in range(60)]
+    assert pixel_outliers(stats, paths) == []  # ordinary spread: nothing flagged
+    stats[7] = (0.3, 0.8, 43)  # grey, flat, few colours
+    flagged = pixel_outliers(stats, paths)
+    assert [o.path for o in flagged] == ["p7"]
+    assert "almost no colour" in flagged[0].reason and "few distinct colours" in flagged[0].reason  # every odd statistic
+    assert pixel_outliers(stats[:5], paths[:5]) == []  # too few images to say what is usual
+    same = np.tile([50.0, 0.15, 1200.0], (30, 1))
+    same[3, 0] = 51.0
+    assert pixel_outliers(same, paths[:30]) == []  # near-identical pictures: a small difference is no outlier

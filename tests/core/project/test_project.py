@@ -336,3 +336,27 @@ def test_the_audits_note_on_weak_features_survives_a_reopen(tmp_path):
     project.set_audit(AuditRecord.from_result(result, "/d", "sha256:x"))
     again = Project.load(project.save(tmp_path / "p.tlsproj")).audit.result()
     assert again.label_note == result.label_note and again.oof_accuracy == 0.62
+
+
+def test_a_pixel_outlier_keeps_its_kind_and_reason_and_an_older_record_reads_as_features(tmp_path):
+    import dataclasses
+
+    from tlstudio.api.audit import Outlier
+    from tlstudio.project.audit_record import AuditRecord
+
+    result = dataclasses.replace(_audit_result(), outliers=(
+        Outlier("/d/a/placeholder.gif", 6.2, "pixels", "almost no colour (colourfulness 0.3; the dataset's median 52)"),
+        Outlier("/d/b/4.jpg", 0.5)))
+    project = Project.new(dataset="/d")
+    project.set_audit(AuditRecord.from_result(result, "/d", "sha256:x"))
+    path = project.save(tmp_path / "p.tlsproj")
+    assert Project.load(path).audit.result().outliers == result.outliers
+    data = json.loads(path.read_text())
+    for outlier in data["audit"]["findings"]["outliers"]:  # as a file written before pixel outliers
+        del outlier["kind"], outlier["reason"]
+    path.write_text(json.dumps(data))
+    assert [o.kind for o in Project.load(path).audit.result().outliers] == ["features", "features"]
+    data["audit"]["findings"]["outliers"][0]["kind"] = "vibes"
+    path.write_text(json.dumps(data))
+    again = Project.load(path)
+    assert again.audit is None and "audit.findings.outliers[0].kind" in again.audit_problem and "vibes" in again.audit_problem
