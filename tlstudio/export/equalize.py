@@ -79,6 +79,9 @@ class Int8Rewrite:
 def _clone(model: keras.Model) -> keras.Model:
     copy = keras.models.clone_model(model)
     copy.set_weights(model.get_weights())
+    for layer in copy._flatten_layers(include_self=False):  # noqa: SLF001
+        if isinstance(layer, keras.layers.Normalization):  # it reads its mean and variance here, not on set_weights
+            layer.finalize_state()
     return copy
 
 
@@ -222,16 +225,17 @@ def find_boundary(backbone: keras.Model, head: keras.Model) -> _Boundary | str:
 
 
 def _channel_ranges(fn, images: np.ndarray, channels: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per-channel max |x| of the producer output and of the pooled features, over ``images``."""
+    """Max |x| of the producer output per channel, and of the pooled features per feature, over ``images``."""
     prod = np.zeros(channels)
-    pooled = np.zeros(channels)
+    pooled = None
     for i in range(0, len(images), _BATCH):
         a, p = fn(images[i:i + _BATCH])
         a = np.abs(np.asarray(a, dtype=np.float64)).reshape(-1, channels)
-        p = np.abs(np.asarray(p, dtype=np.float64)).reshape(-1, channels)
+        p = np.abs(np.asarray(p, dtype=np.float64))
+        p = p.reshape(len(p), -1).max(axis=0)
         prod = np.maximum(prod, a.max(axis=0))
-        pooled = np.maximum(pooled, p.max(axis=0))
-    return prod, pooled
+        pooled = p if pooled is None else np.maximum(pooled, p)
+    return prod, (pooled if pooled is not None else np.zeros(channels))
 
 
 def channel_factors(prod: np.ndarray, pooled: np.ndarray, *, rows: np.ndarray | None = None,
@@ -286,10 +290,16 @@ def _apply(boundary: _Boundary, s: np.ndarray, positions: int) -> None:
 
 
 def equalize_channels(backbone: keras.Model, head: keras.Model, backbone_input: Callable[[np.ndarray], Any],
-                      images: np.ndarray) -> str:
-    """Equalize the channels at the backbone -> head boundary in place; a sentence saying what was done.
+                      images: np.ndarray, *, fold: bool = True, balance: bool = True) -> tuple[keras.Model, list[str], list[str]]:
+    """Equalize the channels at the backbone -> head boundary (the backbone in place).
 
-    ``backbone_input`` maps raw images to the backbone's input.
+    ``backbone_input`` maps raw images to the backbone's input. With
+    ``fold``, ``head_norm`` is first folded into the Dense after it
+    (:func:`fold_head_norm`) and the factors go into that Dense's input rows,
+    balanced against them (``balance``) as in Nagel et al.
+
+    Returns:
+        The head (a new one when folded), the changes and the steps skipped, as sentences.
 
     Raises:
         ValueError: with the reason when the boundary cannot be equalized.
@@ -306,33 +316,118 @@ def equalize_channels(backbone: keras.Model, head: keras.Model, backbone_input: 
         a, f = probe_b(backbone_input(x), training=False)
         return a, probe_h(f, training=False)
 
-    prod, pooled = _channel_ranges(ranges, _spread(images, RANGE_IMAGES), channels)
-    positions = int(np.prod(found.pool.output.shape[1:])) // channels
+    prod, features = _channel_ranges(ranges, _spread(images, RANGE_IMAGES), channels)
+    positions = len(features) // channels
+    pooled = features.reshape(positions, channels).max(axis=0)
+    changes: list[str] = []
+    skipped: list[str] = []
+    if fold and isinstance(found.absorber, L.Normalization):
+        try:
+            head, folded = fold_head_norm(head, features)
+            changes.append(folded)
+            found = find_boundary(backbone, head)
+            assert not isinstance(found, str), found
+        except ValueError as exc:
+            skipped.append(f"head_norm kept: {exc}")
     rows = None
     a = found.absorber
     if isinstance(a, L.Normalization):
         std = np.sqrt(np.maximum(np.asarray(a.adapt_variance, dtype=np.float64), 0)).reshape(positions, channels)
         quiet = (std < 10 * keras.config.epsilon()).any(axis=0)  # the layer's max(std, eps) would not scale
         prod, pooled = np.where(quiet, 0.0, prod), np.where(quiet, 0.0, pooled)
-    else:
+    elif balance:
         rows = np.abs(a.get_weights()[0]).max(axis=1).reshape(positions, channels).max(axis=0)
     s = channel_factors(prod, pooled, rows=rows)
     rng = np.sqrt(prod * pooled)
     live = rng > rng.max() * 1e-7
     before = rng[live]
     _apply(found, s, positions)
-    into = f"{head.name}/{a.name}" + (" mean and variance" if rows is None else " input rows")
+    into = f"{head.name}/{a.name}" + (" mean and variance" if isinstance(a, L.Normalization) else " input rows")
     spread = f"{before.min():.3g}..{before.max():.3g}" if live.any() else "-"
-    return (f"equalized {int(live.sum())} of {channels} channels of {backbone.name}/{found.producer.name} for int8 "
-            f"(cross-layer equalization through {', '.join(found.path) or 'nothing'}; channel ranges {spread} brought "
-            f"to one; the factors are divided out in {into})")
+    how = "balanced against the rows they are divided out of" if rows is not None else "brought to one"
+    changes.append(f"equalized {int(live.sum())} of {channels} channels of {backbone.name}/{found.producer.name} for int8 "
+                   f"(cross-layer equalization through {', '.join(found.path) or 'nothing'}; channel ranges {spread} "
+                   f"{how}; the factors are divided out in {into})")
+    return head, changes, skipped
+
+
+# ------------------------------------------------------------------ head_norm folded into the Dense after it
+
+
+def fold_head_norm(head: keras.Model, ranges: np.ndarray | None = None) -> tuple[keras.Model, str]:
+    """The head with its Normalization folded into the first Dense after it, and a sentence; or ``(head, why not)``.
+
+    ``Dense((x - m) / d) = x (W / d) + (b - (m / d) W)`` with ``d = max(sqrt(var), eps)``:
+    in int8 the normalisation would be a SUB and a MUL by a per-tensor
+    quantized vector ``1 / d`` (1.6 quantization steps of error on VGG16),
+    while the Dense's kernel is quantized per output unit. A channel that was
+    constant 0 when ``head_norm`` was adapted (variance and mean 0) gets a
+    zero row, which is what ``head_norm`` computes for it at 0, when it is
+    0 on the calibration images too (``ranges``: max |x| per pooled feature there).
+
+    Raises:
+        ValueError: the head is not pooling -> Normalization -> (Dropout) -> Dense, or a
+            channel has a variance below eps² with a mean other than 0.
+    """
+    L = keras.layers
+    inner = [l for l in head.layers if not isinstance(l, L.InputLayer)]
+    norms = [i for i, l in enumerate(inner) if isinstance(l, L.Normalization)]
+    if not norms:
+        raise ValueError("the head has no normalisation")
+    at = norms[0]
+    norm = inner[at]
+    dense = next((l for l in inner[at + 1:] if not isinstance(l, L.Dropout)), None)
+    if not isinstance(dense, L.Dense) or getattr(norm, "input_mean", None) is not None or tuple(norm.axis) not in ((-1,), (1,)):
+        raise ValueError(f"{norm.name} is not followed by a Dense layer (through Dropout only)")
+    if any(isinstance(l, L.Normalization) for l in inner[at + 1:]) or len(head.inputs) != 1:
+        raise ValueError("the head has more than one normalisation or input")
+    mean = np.asarray(norm.adapt_mean, dtype=np.float64).reshape(-1)
+    var = np.asarray(norm.adapt_variance, dtype=np.float64).reshape(-1)
+    eps = keras.config.epsilon()
+    d = np.maximum(np.sqrt(np.maximum(var, 0)), eps)
+    dead = (np.sqrt(np.maximum(var, 0)) < 10 * eps) & (np.abs(mean) < eps)
+    if ranges is not None:
+        dead &= np.asarray(ranges).reshape(-1) == 0
+    shaky = (np.sqrt(np.maximum(var, 0)) < 10 * eps) & ~dead
+    if shaky.any():
+        raise ValueError(f"{int(shaky.sum())} feature(s) of {norm.name} have a variance of about 0 but are not 0 "
+                         f"on the calibration images, which {norm.name} would amplify by 1/eps")
+    kernel, *rest = dense.get_weights()
+    # x W/d and the bias's (m/d) W cancel: float32 keeps about 6e-8 of the larger of them
+    cancel = 6e-8 * float(np.max(np.abs(np.where(dead, 0.0, mean / d)) @ np.abs(kernel.astype(np.float64)))) if len(mean) else 0.0
+    if cancel > 1e-5:
+        raise ValueError(f"folding would cost float32 precision (features whose mean is {np.max(np.abs(mean / d)):.3g} "
+                         f"times their std; a logit could move by {cancel:.2g})")
+    k = kernel.astype(np.float64) / d[:, None]
+    k[dead] = 0.0
+    shift = (np.where(dead, 0.0, mean / d)) @ kernel.astype(np.float64)
+    bias = (rest[0] if dense.use_bias else np.zeros(kernel.shape[1])) - shift
+    folded = L.Dense(dense.units, activation=dense.activation, dtype=dense.dtype_policy, name=dense.name)
+    inputs = keras.Input(shape=head.inputs[0].shape[1:], name=head.inputs[0].name)
+    x = inputs
+    fresh = []  # new layers, so the new head is a graph of its own
+    for layer in inner:
+        if layer is norm:
+            continue
+        new = folded if layer is dense else layer.__class__.from_config(layer.get_config())
+        x = new(x)
+        fresh.append((new, layer))
+    for new, layer in fresh:
+        if new is folded:
+            folded.set_weights([k.astype("float32"), bias.astype("float32")])
+        elif layer.weights:
+            new.set_weights(layer.get_weights())
+    return keras.Model(inputs, x, name=head.name), (
+        f"{head.name}/{norm.name} folded into {head.name}/{dense.name} (its kernel rows divided by the feature "
+        f"std, the mean moved into the bias{f'; {int(dead.sum())} feature(s) constant 0 get zero rows' if dead.any() else ''})")
 
 
 # ------------------------------------------------------------------ both, checked
 
 
 def rewrite_for_int8(model: keras.Model, images: np.ndarray, *, tolerance: float = EQUIVALENCE_TOLERANCE,
-                     preprocess: bool = True, equalize: bool = True) -> tuple[keras.Model, Int8Rewrite]:
+                     preprocess: bool = True, equalize: bool = True, fold: bool = True,
+                     balance: bool = True) -> tuple[keras.Model, Int8Rewrite]:
     """The model the int8 converter should get, and what was done to it.
 
     ``model`` itself is never changed. The copy is used only when its
@@ -357,7 +452,10 @@ def rewrite_for_int8(model: keras.Model, images: np.ndarray, *, tolerance: float
                            "(TFLite's int8 REVERSE_V2 does not rescale its output)")
     if equalize:
         try:
-            changes.append(equalize_channels(parts["backbone"], parts["head"], parts["preprocess"], images))
+            parts["head"], done, notes = equalize_channels(parts["backbone"], parts["head"], parts["preprocess"], images,
+                                                           fold=fold, balance=balance)
+            changes.extend(done)
+            skipped.extend(notes)
         except ValueError as exc:
             skipped.append(f"no channel equalization: {exc}")
     if not changes:
