@@ -224,18 +224,23 @@ def find_boundary(backbone: keras.Model, head: keras.Model) -> _Boundary | str:
     return "the head has no normalisation or Dense layer after its pooling"
 
 
-def _channel_ranges(fn, images: np.ndarray, channels: int) -> tuple[np.ndarray, np.ndarray]:
-    """Max |x| of the producer output per channel, and of the pooled features per feature, over ``images``."""
+def _channel_ranges(fn, images: np.ndarray, channels: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Max |x| of the producer output per channel; max |x| and mean of the pooled features per feature, over ``images``."""
     prod = np.zeros(channels)
     pooled = None
+    total = None
     for i in range(0, len(images), _BATCH):
         a, p = fn(images[i:i + _BATCH])
         a = np.abs(np.asarray(a, dtype=np.float64)).reshape(-1, channels)
-        p = np.abs(np.asarray(p, dtype=np.float64))
-        p = p.reshape(len(p), -1).max(axis=0)
+        p = np.asarray(p, dtype=np.float64)
+        p = p.reshape(len(p), -1)
+        total = p.sum(axis=0) if total is None else total + p.sum(axis=0)
+        p = np.abs(p).max(axis=0)
         prod = np.maximum(prod, a.max(axis=0))
         pooled = p if pooled is None else np.maximum(pooled, p)
-    return prod, (pooled if pooled is not None else np.zeros(channels))
+    if pooled is None:
+        return prod, np.zeros(channels), np.zeros(channels)
+    return prod, pooled, total / len(images)
 
 
 def channel_factors(prod: np.ndarray, pooled: np.ndarray, *, rows: np.ndarray | None = None,
@@ -290,7 +295,8 @@ def _apply(boundary: _Boundary, s: np.ndarray, positions: int) -> None:
 
 
 def equalize_channels(backbone: keras.Model, head: keras.Model, backbone_input: Callable[[np.ndarray], Any],
-                      images: np.ndarray, *, fold: bool = True, balance: bool = True) -> tuple[keras.Model, list[str], list[str]]:
+                      images: np.ndarray, *, fold: bool = True, balance: bool = True
+                      ) -> tuple[keras.Model, list[str], list[str], np.ndarray | None]:
     """Equalize the channels at the backbone -> head boundary (the backbone in place).
 
     ``backbone_input`` maps raw images to the backbone's input. With
@@ -299,7 +305,9 @@ def equalize_channels(backbone: keras.Model, head: keras.Model, backbone_input: 
     balanced against them (``balance``) as in Nagel et al.
 
     Returns:
-        The head (a new one when folded), the changes and the steps skipped, as sentences.
+        The head (a new one when folded), the changes and the steps skipped,
+        as sentences, and the mean of the Dense's input on the calibration
+        images when the factors went into a Dense (else None).
 
     Raises:
         ValueError: with the reason when the boundary cannot be equalized.
@@ -316,7 +324,7 @@ def equalize_channels(backbone: keras.Model, head: keras.Model, backbone_input: 
         a, f = probe_b(backbone_input(x), training=False)
         return a, probe_h(f, training=False)
 
-    prod, features = _channel_ranges(ranges, _spread(images, RANGE_IMAGES), channels)
+    prod, features, feature_mean = _channel_ranges(ranges, _spread(images, RANGE_IMAGES), channels)
     positions = len(features) // channels
     pooled = features.reshape(positions, channels).max(axis=0)
     changes: list[str] = []
@@ -348,7 +356,29 @@ def equalize_channels(backbone: keras.Model, head: keras.Model, backbone_input: 
     changes.append(f"equalized {int(live.sum())} of {channels} channels of {backbone.name}/{found.producer.name} for int8 "
                    f"(cross-layer equalization through {', '.join(found.path) or 'nothing'}; channel ranges {spread} "
                    f"{how}; the factors are divided out in {into})")
-    return head, changes, skipped
+    dense_mean = None if isinstance(a, L.Normalization) else feature_mean * np.tile(s, positions)
+    return head, changes, skipped, dense_mean
+
+
+def correct_dense_bias(dense, input_mean: np.ndarray) -> str:
+    """Bias correction (Nagel et al.) of ``dense`` for the int8 rounding of its kernel; a sentence.
+
+    The converter quantizes the kernel per output unit with the scale
+    ``max |w| / 127``; ``E[x] (W_q - W)`` is then a systematic shift of every
+    output, large when the inputs have a large mean (the folded ``head_norm``
+    moved the mean into the bias, but the int8 kernel still multiplies the
+    raw features). Subtracting it from the bias cancels it in the int8 file;
+    the float copy moves by the same amount, which is why this comes after
+    the float check.
+    """
+    kernel, *rest = dense.get_weights()
+    k = kernel.astype(np.float64)
+    scale = np.abs(k).max(axis=0) / 127.0
+    scale[scale == 0] = 1.0
+    shift = np.asarray(input_mean, dtype=np.float64) @ (np.clip(np.round(k / scale), -127, 127) * scale - k)
+    dense.set_weights([kernel, (rest[0] - shift).astype("float32")])
+    return (f"bias of {dense.name} corrected for the int8 rounding of its kernel (Nagel et al.: minus E[x]·(W_q − W) "
+            f"on the calibration images; up to {np.max(np.abs(shift)):.2g} per output, which the int8 file's rounding adds back)")
 
 
 # ------------------------------------------------------------------ head_norm folded into the Dense after it
@@ -427,7 +457,7 @@ def fold_head_norm(head: keras.Model, ranges: np.ndarray | None = None) -> tuple
 
 def rewrite_for_int8(model: keras.Model, images: np.ndarray, *, tolerance: float = EQUIVALENCE_TOLERANCE,
                      preprocess: bool = True, equalize: bool = True, fold: bool = True,
-                     balance: bool = True) -> tuple[keras.Model, Int8Rewrite]:
+                     balance: bool = True, bias_correction: bool = True) -> tuple[keras.Model, Int8Rewrite]:
     """The model the int8 converter should get, and what was done to it.
 
     ``model`` itself is never changed. The copy is used only when its
@@ -441,6 +471,7 @@ def rewrite_for_int8(model: keras.Model, images: np.ndarray, *, tolerance: float
     copy, parts = made
     changes: list[str] = []
     skipped: list[str] = []
+    dense_mean = None
     if preprocess:
         affine = affine_preprocess(parts["preprocess"])
         if isinstance(affine, str):
@@ -452,8 +483,8 @@ def rewrite_for_int8(model: keras.Model, images: np.ndarray, *, tolerance: float
                            "(TFLite's int8 REVERSE_V2 does not rescale its output)")
     if equalize:
         try:
-            parts["head"], done, notes = equalize_channels(parts["backbone"], parts["head"], parts["preprocess"], images,
-                                                           fold=fold, balance=balance)
+            parts["head"], done, notes, dense_mean = equalize_channels(
+                parts["backbone"], parts["head"], parts["preprocess"], images, fold=fold, balance=balance)
             changes.extend(done)
             skipped.extend(notes)
         except ValueError as exc:
@@ -470,4 +501,7 @@ def rewrite_for_int8(model: keras.Model, images: np.ndarray, *, tolerance: float
                                                      f"function (max |Δp| {diff:.3g} > {tolerance:g} on {len(check)} "
                                                      f"calibration images); converted the model unchanged"))
     changes.append(f"float check: max |Δp| {diff:.2g} on {len(check)} calibration images")
+    if dense_mean is not None and bias_correction:
+        dense = next(l for l in parts["head"].layers if isinstance(l, keras.layers.Dense))
+        changes.append(correct_dense_bias(dense, dense_mean))
     return rewritten, Int8Rewrite(tuple(changes), tuple(skipped), diff)

@@ -88,7 +88,7 @@ def test_rewritten_copy_is_the_same_float_function_and_the_model_is_untouched(po
     model = tiny_model(pooling)
     before = [w.copy() for w in model.get_weights()]
     x = images(24, 3)
-    rewritten, done = rewrite_for_int8(model, x)
+    rewritten, done = rewrite_for_int8(model, x, bias_correction=False)  # the one step meant to move the float function
     assert rewritten is not model
     assert np.max(np.abs(_probs(rewritten, x) - _probs(model, x))) < 1e-5
     assert done.max_abs_diff < 1e-5
@@ -109,14 +109,14 @@ def test_rewritten_copy_is_the_same_float_function_and_the_model_is_untouched(po
 def test_batchnorm_producer_and_a_head_without_normalisation():
     model = tiny_model("avg", last="bn_relu", norm=False)
     x = images(24, 3)
-    rewritten, done = rewrite_for_int8(model, x)
+    rewritten, done = rewrite_for_int8(model, x, bias_correction=False)
     assert np.max(np.abs(_probs(rewritten, x) - _probs(model, x))) < 1e-5
     assert any("backbone/block2_bn" in c and "predictions input rows" in c for c in done.changes)
 
 
 def test_a_path_that_is_not_homogeneous_is_left_alone_and_says_why():
     model = tiny_model("avg", last="relu6")
-    rewritten, done = rewrite_for_int8(model, images(8, 3))
+    rewritten, done = rewrite_for_int8(model, images(8, 3), bias_correction=False)
     assert any("no channel equalization" in s and "block2_relu6" in s for s in done.skipped)
     assert any("1x1 convolution" in c for c in done.changes)  # the preprocessing rewrite still applies
     assert np.max(np.abs(_probs(rewritten, images(8, 4)) - _probs(model, images(8, 4)))) < 1e-5
@@ -167,3 +167,14 @@ def test_int8_agreement_goes_up_with_the_rewrites(tmp_path):
     equalized, equalized_diff = agreement(True)
     assert equalized >= 0.95 and equalized > plain + 0.1, (plain, equalized)
     assert equalized_diff < plain_diff / 2, (plain_diff, equalized_diff)
+
+
+def test_bias_correction_comes_after_the_float_check_and_is_said():
+    model = tiny_model("avg")
+    x = images(24, 3)
+    plain, _ = rewrite_for_int8(model, x, bias_correction=False)
+    corrected, done = rewrite_for_int8(model, x)
+    assert done.changes[-1].startswith("bias of predictions corrected for the int8 rounding")
+    assert done.changes[-2].startswith("float check")
+    kernel = corrected.get_layer("head").get_layer("predictions").get_weights()[0]
+    assert np.array_equal(kernel, plain.get_layer("head").get_layer("predictions").get_weights()[0])  # only the bias moves
