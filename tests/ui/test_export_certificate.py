@@ -42,7 +42,9 @@ def _certificate(paths: list[str]) -> ExportCertificate:
                           for p in paths)
     int8 = FormatCertificate("tflite_int8", "/o/model_int8.tflite", 240_000, "tflite 2.21", 9, 0.667, 0.667, 0.889, 0.3, 0.05,
                              (ClassCertificate("ants", 3, 1.0, 1.0, 1.0), ClassCertificate("bees", 3, 0.333, 1.0, 0.333),
-                              ClassCertificate("wasps", 3, 0.667, 0.667, 0.658)), lat, disagreements)
+                              ClassCertificate("wasps", 3, 0.667, 0.667, 0.658)), lat, disagreements,
+                             graph_changes=("equalized 8 of 8 channels of backbone/conv for int8 (...)",
+                                            "float check: max |Δp| 3e-07 on 32 calibration images"))
     return ExportCertificate(NAMES, "validation split", 9, "ab" * 32, "cd" * 32, (tflite, int8), {}, {"tensorflow": "2.21.0"}, 2, 50, "now")
 
 
@@ -65,12 +67,14 @@ def test_the_config_carries_the_int8_and_certificate_settings(page):
     page.options.calibration.setValue(64)
     page.options.int8_io.setCurrentIndex(page.options.int8_io.findData("int8"))
     page.options.float_fallback.setChecked(True)
+    assert page.options.int8_equalize.isChecked()  # on by default
+    page.options.int8_equalize.setChecked(False)
     page.options.latency_runs.setValue(80)
     page.certificate_table.threshold.setValue(2.5)
     page.format_checks["tflite_int8"].setChecked(True)
     cfg = page.export_config()
     assert (cfg.calibration, cfg.int8_io, cfg.float_fallback, cfg.latency_runs, cfg.drop_threshold) == (64, "int8", True, 80, 2.5)
-    assert "tflite_int8" in cfg.formats and cfg.certify and cfg.certify_folder == ""
+    assert "tflite_int8" in cfg.formats and cfg.certify and cfg.certify_folder == "" and not cfg.int8_equalize
     page.options.certify.setChecked(False)
     assert not page.options.latency_runs.isEnabled() and not page.export_config().certify
 
@@ -88,7 +92,8 @@ def test_certificate_table_marks_class_drops_and_the_grid_compares_top3(qtbot, p
     qtbot.wait(50)
     table = page.certificate_table.table
     assert table.rowCount() == 2 and page.results_tabs.currentWidget() is page.certificate_table
-    assert [table.item(r, 0).text() for r in range(2)] == ["TFLite float32", "TFLite full-integer int8"]
+    assert [table.item(r, 0).text() for r in range(2)] == ["TFLite float32", "TFLite full-integer int8 (equalized)"]
+    assert "equalized 8 of 8 channels" in table.item(1, 0).toolTip() and "float check" in table.item(1, 0).toolTip()
     assert table.item(1, 1).text() == "66.7%" and "(-22.2)" in table.item(1, 2).text()
     assert table.item(1, FIXED_COLUMNS.index("1 thread ms")).text() == "2.00 / 2.50"
     bees = len(FIXED_COLUMNS) + 1

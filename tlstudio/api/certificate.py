@@ -107,6 +107,9 @@ class FormatCertificate:
         latency: Single-image latency, one thread first, then all threads.
         disagreements: Every image whose top-1 differs from the app's.
         float_ops: Layers an int8 file keeps in float32 (float fallback).
+        graph_changes: Float-equivalent rewrites of the graph the int8 file was
+            converted from (channel equalization, preprocessing as a 1x1
+            convolution), each a sentence, the float check last.
     """
 
     format: str
@@ -123,6 +126,7 @@ class FormatCertificate:
     latency: tuple[Latency, ...] = ()
     disagreements: tuple[Disagreement, ...] = ()
     float_ops: tuple[str, ...] = ()
+    graph_changes: tuple[str, ...] = ()
 
     @property
     def accuracy_change_points(self) -> float:

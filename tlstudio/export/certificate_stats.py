@@ -55,6 +55,7 @@ def format_certificate(
     latencies: Sequence[Latency] = (),
     runtime: str = "",
     float_ops: Sequence[str] = (),
+    graph_changes: Sequence[str] = (),
 ) -> FormatCertificate:
     """Compare a file's probabilities with the app's on the same images.
 
@@ -69,6 +70,7 @@ def format_certificate(
         latencies: Measured single-image latencies.
         runtime: The runtime and its version.
         float_ops: Layers an int8 file keeps in float.
+        graph_changes: Rewrites of the graph the file was converted from.
     """
     app_probs = np.asarray(app_probs, dtype=np.float64)
     probs = np.asarray(probs, dtype=np.float64)
@@ -99,4 +101,5 @@ def format_certificate(
         agreement=_share(agree), accuracy=_share(top[known] == labels[known]), app_accuracy=_share(app_top[known] == labels[known]),
         max_abs_diff=round(float(diff.max()), 8) if diff.size else 0.0, mean_abs_diff=round(float(diff.mean()), 8) if diff.size else 0.0,
         classes=tuple(classes), latency=tuple(latencies), disagreements=disagreements, float_ops=tuple(float_ops),
+        graph_changes=tuple(graph_changes),
     )

@@ -213,6 +213,7 @@ def certify_export(
     app_probs: np.ndarray, files: Mapping[str, str], images: np.ndarray, labels: np.ndarray, paths: Sequence[str],
     class_names: Sequence[str], *, source: str, image_hash: str, manifest_hash: str, latency_runs: int,
     float_ops: Mapping[str, Sequence[str]], sink: Sink, cancel: CancelToken,
+    graph_changes: Mapping[str, Sequence[str]] | None = None,
 ) -> ExportCertificate:
     """Every file of ``files`` against the app's probabilities ``app_probs`` on ``images``.
 
@@ -237,7 +238,8 @@ def certify_export(
         lats = [latency(r[fmt]["seconds"], t) for r, t in zip(reports, settings) if "seconds" in r.get(fmt, {})]
         try:
             formats.append(format_certificate(fmt, file, app_probs, first["probs"], labels, paths, class_names, latencies=lats,
-                                              runtime=first.get("runtime", ""), float_ops=float_ops.get(fmt, ())))
+                                              runtime=first.get("runtime", ""), float_ops=float_ops.get(fmt, ()),
+                                              graph_changes=(graph_changes or {}).get(fmt, ())))
         except ValueError as exc:
             failed[fmt] = str(exc)
     for fmt, why in failed.items():

@@ -23,6 +23,7 @@ from tlstudio.export.run_source import CertifySet
 def certify_step(
     model: Any, files: Mapping[str, str], on: CertifySet, class_names: Sequence[str], export_cfg: ExportConfig,
     float_ops: Mapping[str, Sequence[str]], sink: Sink, cancel: CancelToken,
+    graph_changes: Mapping[str, Sequence[str]] | None = None,
 ) -> tuple[ExportCertificate | None, str]:
     """``(certificate, "")``, or ``(None, why not)`` when cancelled or the measurement failed."""
     sink(Progress("certify", 0, 0, f"Certificate: the app's predictions on {len(on.images)} image(s) ({on.source})"))
@@ -31,6 +32,7 @@ def certify_step(
         certificate = certify_export(
             app_probs, files, on.images, on.labels, on.paths, class_names, source=on.source, image_hash=on.image_hash,
             manifest_hash=on.manifest_hash, latency_runs=export_cfg.latency_runs, float_ops=float_ops, sink=sink, cancel=cancel,
+            graph_changes=graph_changes,
         )
     except CertifyCancelled:
         note = "the certificate was cancelled; the files were written without one"

@@ -179,6 +179,8 @@ def export_model(
     agreement: dict[str, float] = {}
     failed: dict[str, str] = {}
     float_ops: dict[str, tuple[str, ...]] = {}
+    graph_changes: dict[str, tuple[str, ...]] = {}
+    rewrite_skipped: tuple[str, ...] = ()
     n_images = 0
     try:
         # The whole folder is one transaction: the new files, labels.txt and model.json are written
@@ -198,9 +200,15 @@ def export_model(
                 t0 = time.perf_counter()
                 try:
                     if fmt == INT8_FORMAT:
-                        kept = WRITERS[fmt](served, temp, calibration=calibration, int8_io=export_cfg.int8_io,
-                                            float_fallback=export_cfg.float_fallback)
-                        float_ops[fmt] = tuple(kept or ())
+                        if export_cfg.int8_equalize and calibration is not None:
+                            sink(Progress("export", done, steps, f"Writing {FORMAT_LABELS[fmt]}: equalizing a copy of the "
+                                                                 f"model for int8 and checking it on the calibration images"))
+                        built = WRITERS[fmt](served, temp, calibration=calibration, int8_io=export_cfg.int8_io,
+                                             float_fallback=export_cfg.float_fallback, equalize=export_cfg.int8_equalize)
+                        kept = built.float_ops
+                        float_ops[fmt], graph_changes[fmt], rewrite_skipped = kept, built.graph_changes, built.skipped
+                        for line in (*built.graph_changes, *built.skipped):
+                            sink(LogMessage(f"{FORMAT_LABELS[fmt]}: {line}"))
                         if kept:
                             sink(LogMessage(f"{FORMAT_LABELS[fmt]} keeps {', '.join(kept)} in float32 (float fallback)", "warning"))
                     else:
@@ -242,7 +250,9 @@ def export_model(
             model_json = _model_json(served, class_names, meta, written, targets, parity, agreement, n_images)
             if export_cfg.int8_io and INT8_FORMAT in written:
                 model_json["int8"] = {"io": export_cfg.int8_io, "calibration_images": int(len(calibration)) if calibration is not None else 0,
-                                      "float_ops": list(float_ops.get(INT8_FORMAT, ()))}
+                                      "float_ops": list(float_ops.get(INT8_FORMAT, ())),
+                                      "graph_changes": list(graph_changes.get(INT8_FORMAT, ())),
+                                      "graph_changes_skipped": list(rewrite_skipped)}
             if failed:
                 model_json["failed"] = dict(failed)
             model_json = merge_previous(model_json, previous, stage)  # what the new folder keeps (not another model's files)
@@ -263,7 +273,8 @@ def export_model(
     certificate, note = None, certify_note
     certificate_path = targets["certificate"]
     if export_cfg.certify and certify_on is not None:
-        certificate, note = certify_step(model, files, certify_on, class_names, export_cfg, float_ops, sink, cancel)
+        certificate, note = certify_step(model, files, certify_on, class_names, export_cfg, float_ops, sink, cancel,
+                                         graph_changes)
     elif export_cfg.certify and not note:
         note = "no images to certify on were given"
     if certificate is not None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
@@ -27,6 +28,22 @@ from tlstudio.errors import ExportError
 from tlstudio.export.metadata import input_hw
 
 INT8_FORMAT = "tflite_int8"
+
+
+@dataclass(frozen=True)
+class Int8File:
+    """What :func:`write_tflite_int8` made.
+
+    Attributes:
+        float_ops: Layers kept in float32 (only with float fallback).
+        graph_changes: Float-equivalent rewrites of the converted copy
+            (:mod:`tlstudio.export.equalize`), each a sentence, with the float check.
+        skipped: Rewrites not done, and why.
+    """
+
+    float_ops: tuple[str, ...] = ()
+    graph_changes: tuple[str, ...] = ()
+    skipped: tuple[str, ...] = ()
 
 
 def _signature(model: keras.Model) -> list[keras.InputSpec]:
@@ -158,11 +175,17 @@ def float_tensors(path: Path) -> list[tuple[str, str]]:
 
 def write_tflite_int8(
     model: keras.Model, path: Path, *, calibration: np.ndarray | None, int8_io: str = "uint8", float_fallback: bool = False,
-) -> tuple[str, ...]:
+    equalize: bool = True,
+) -> Int8File:
     """Full-integer post-training quantization calibrated on ``calibration``.
 
+    With ``equalize`` the converter gets a float-equivalent copy of ``model``
+    whose preprocessing and feature channels suit one int8 scale per tensor
+    (:func:`tlstudio.export.equalize.rewrite_for_int8`, checked on the
+    calibration images); ``model`` itself is not changed.
+
     Returns:
-        The layers kept in float32 (only with ``float_fallback``).
+        The layers kept in float32 (only with ``float_fallback``) and the rewrites made.
 
     Raises:
         ExportError: no calibration images, the converter cannot quantize an
@@ -174,6 +197,13 @@ def write_tflite_int8(
     if calibration is None or len(calibration) == 0:
         raise ExportError("tflite_int8 needs calibration images from the run's training split. Received: none")
     images = np.asarray(calibration, dtype=np.float32)
+    changes: tuple[str, ...] = ()
+    skipped: tuple[str, ...] = ()
+    if equalize:
+        from tlstudio.export.equalize import rewrite_for_int8
+
+        model, done = rewrite_for_int8(model, images)
+        changes, skipped = done.changes, done.skipped
 
     def representative():
         for i in range(len(images)):
@@ -196,7 +226,7 @@ def write_tflite_int8(
             f"them in float32, or export tflite_float16. Received: {first}", path=str(path)) from exc
     kept = float_tensors(path)
     if not kept:
-        return ()
+        return Int8File((), changes, skipped)
     named = layers_named_in(" ".join(name for name, _ in kept), names) or [name for name, _ in kept]
     ops_used = sorted({op for _, op in kept})
     if not float_fallback:
@@ -204,4 +234,4 @@ def write_tflite_int8(
             f"The int8 converter cannot quantize layer(s) {', '.join(named)} (ops {', '.join(ops_used)}): they would run "
             f"in float32. Allow float fallback ops (CLI: --float-fallback) to accept that, or export tflite_float16. "
             f"Received: {len(kept)} float32 tensor(s)", path=str(path))
-    return tuple(named)
+    return Int8File(tuple(named), changes, skipped)

@@ -128,6 +128,9 @@ class CertificateTable(QWidget):
                     f"median / p90 with {certificate.threads_all} threads, {cert.runtime}"]
             if cert.float_ops:
                 tips[0] += f"\nkept in float32: {', '.join(cert.float_ops)}"
+            if cert.graph_changes:
+                cells[0] += " (equalized)"
+                tips[0] += "\nconverted from a float-equivalent copy:\n" + "\n".join(f"• {line}" for line in cert.graph_changes)
             for c, (text, tip) in enumerate(zip(cells, tips)):
                 item = QTableWidgetItem(text)
                 item.setToolTip(tip or text)

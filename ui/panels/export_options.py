@@ -47,6 +47,8 @@ class ExportOptions(QWidget):
             self.int8_io.addItem(IO_TEXT[choice], choice)
         self.int8_io.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)  # "uint8 (raw pixe" at 1024 px
         self.float_fallback = QCheckBox(field_label(base, "float_fallback").rstrip(":"))
+        self.int8_equalize = QCheckBox(field_label(base, "int8_equalize").rstrip(":"))
+        self.int8_equalize.setObjectName("Int8Equalize")
         self.certify = QCheckBox("Measure a certificate for every file")
         self.certify.setObjectName("CertifyCheck")
         self.folder = QLineEdit()
@@ -57,6 +59,7 @@ class ExportOptions(QWidget):
         self.latency_runs = QSpinBox()
         self.latency_runs.setRange(1, 100000)
         for path, widget in (("calibration", self.calibration), ("int8_io", self.int8_io), ("float_fallback", self.float_fallback),
+                             ("int8_equalize", self.int8_equalize),
                              ("certify", self.certify), ("certify_folder", self.folder), ("latency_runs", self.latency_runs)):
             self.form.bind(path, widget)
         self.form.set_config(base, force=True)
@@ -69,6 +72,7 @@ class ExportOptions(QWidget):
         int8_grid.addWidget(QLabel("I/O:"), 0, 2)
         int8_grid.addWidget(self.int8_io, 0, 3)
         int8_grid.addWidget(self.float_fallback, 1, 0, 1, 4)
+        int8_grid.addWidget(self.int8_equalize, 2, 0, 1, 4)
         cert_box = QGroupBox("Certificate")
         cert_grid = QGridLayout(cert_box)
         # the check has a row of its own: beside "Latency calls" it read "Measure a certificate for e" at 1024 px
@@ -96,7 +100,7 @@ class ExportOptions(QWidget):
     def config_fields(self) -> dict:
         """The int8 and certificate fields the widgets show (raises ConfigError for values the config refuses)."""
         config = self.form.read()
-        names = ("calibration", "int8_io", "float_fallback", "certify", "certify_folder", "latency_runs")
+        names = ("calibration", "int8_io", "float_fallback", "int8_equalize", "certify", "certify_folder", "latency_runs")
         return {f.name: getattr(config, f.name) for f in dataclasses.fields(config) if f.name in names}
 
     def setEnabled(self, enabled: bool) -> None:  # noqa: N802 - Qt API
