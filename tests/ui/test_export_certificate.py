@@ -138,3 +138,30 @@ def test_no_certificate_says_why(qtbot, page, fake_engine):
     qtbot.wait(50)
     assert "No certificate: the run has no split manifest" in page.certificate_table.summary.text()
     assert page.certificate_table.table.rowCount() == 0
+
+
+def test_a_short_window_keeps_every_certificate_row_in_view(qtbot, page, fake_engine, tmp_path):
+    """At 1024×680 the settings took the height and the certificate showed one row; now they scroll instead."""
+    page.resize(850, 610)  # the page's share of a 1024×680 window
+    page.show()
+    qtbot.waitExposed(page)
+    result = ExportResult(files={"tflite": "/o/model.tflite", "tflite_int8": "/o/model_int8.tflite"},
+                          certificate=_certificate(_images(tmp_path / "val" / "bees", 1)))
+    fake_engine.register(ExportJobConfig, result)
+    for fmt, check in page.format_checks.items():
+        check.setChecked(fmt in ("tflite", "tflite_int8"))
+    with qtbot.waitSignal(page.runner.finished, timeout=10_000):
+        assert page.start_export()
+    qtbot.wait(50)
+    table = page.certificate_table.table
+    assert table.rowCount() == 2
+    for row in range(table.rowCount()):
+        cell = table.visualRect(table.model().index(row, 0))
+        assert table.viewport().rect().contains(cell), (row, cell, table.viewport().rect())
+    page_rect = page.rect()
+    for widget in (page.export_button, page.progress, page.status_label):  # the controls stay in view
+        corner = widget.mapTo(page, widget.rect().bottomRight())
+        assert widget.isVisible() and page_rect.contains(corner), widget.objectName()
+    scroll = page.settings_scroll
+    assert scroll.widget().height() > scroll.viewport().height()  # the settings scroll; nothing is cut
+    assert scroll.verticalScrollBar().isVisible()

@@ -23,7 +23,7 @@ import dataclasses
 import re
 from pathlib import Path
 
-from PySide6.QtCore import Qt, QUrl
+from PySide6.QtCore import QSize, Qt, QUrl
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -39,6 +39,7 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QProgressBar,
     QPushButton,
+    QSplitter,
     QTabWidget,
     QTableWidget,
     QTableWidgetItem,
@@ -57,6 +58,7 @@ from ui.panels.certificate_table import CertificateTable
 from ui.panels.disagreement_grid import DisagreementGrid
 from ui.panels.export_options import ExportOptions
 from ui.state import AppState
+from ui.widgets.scroll_areas import FormScroll
 
 FORMAT_HINTS = {
     "keras": "Keras 3 native file with the preprocessing inside; load with keras.saving.load_model",
@@ -79,6 +81,21 @@ def default_out_dir(model_path: str) -> str:
     path = Path(model_path)
     folder = path if path.is_dir() else path.parent
     return str(folder / "export")
+
+
+RESULTS_MIN_HEIGHT = 150
+"""Least height of the results tabs: the certificate's header and two rows."""
+
+RESULTS_ROOM = 260
+"""Height the results get once there are some (about six certificate rows), when the window has it."""
+
+
+class _SettingsScroll(FormScroll):
+    """The export settings: as tall as they are when there is room, scrolling when the window is short."""
+
+    def sizeHint(self) -> QSize:  # noqa: N802 (Qt name)
+        form = self.widget()
+        return QSize(super().sizeHint().width(), form.sizeHint().height() if form is not None else 0)
 
 
 class ExportPage(QWidget):
@@ -229,19 +246,37 @@ class ExportPage(QWidget):
         self.results_tabs.addTab(self.disagreements, "Disagreements")
         self.options = ExportOptions()
 
+        settings = QWidget()
+        settings_layout = QVBoxLayout(settings)
+        settings_layout.setContentsMargins(0, 0, 0, 0)
         top = QHBoxLayout()
         top.addWidget(formats_box)
         top.addWidget(dest_box, 1)
+        settings_layout.addLayout(top)
+        settings_layout.addWidget(self.options)
+        self.settings_scroll = _SettingsScroll(settings)
+        upper = QWidget()
+        upper_layout = QVBoxLayout(upper)
+        upper_layout.setContentsMargins(0, 0, 0, 0)
+        upper_layout.addWidget(self.settings_scroll, 1)
+        upper_layout.addLayout(buttons)
+        upper_layout.addWidget(self.progress)
+        upper_layout.addWidget(self.status_label)
+        # The settings scroll in a short window, so the certificate keeps room for its rows; the
+        # handle between them moves either way.
+        self.splitter = QSplitter(Qt.Orientation.Vertical)
+        self.splitter.setObjectName("ExportSplitter")
+        self.splitter.setChildrenCollapsible(False)
+        self.splitter.addWidget(upper)
+        self.splitter.addWidget(self.results_tabs)
+        self.splitter.setStretchFactor(0, 0)
+        self.splitter.setStretchFactor(1, 1)
+        self.results_tabs.setMinimumHeight(RESULTS_MIN_HEIGHT)
 
         layout = QVBoxLayout(self)
         layout.addWidget(title)
         layout.addWidget(intro)
-        layout.addLayout(top)
-        layout.addWidget(self.options)
-        layout.addLayout(buttons)
-        layout.addWidget(self.progress)
-        layout.addWidget(self.status_label)
-        layout.addWidget(self.results_tabs, 1)
+        layout.addWidget(self.splitter, 1)
 
     # ------------------------------------------------------------ inputs
 
@@ -472,6 +507,14 @@ class ExportPage(QWidget):
         self.disagreements.set_certificate(result.certificate)
         if result.certificate is not None:
             self.results_tabs.setCurrentWidget(self.certificate_table)
+        self._make_room_for_results()
+
+    def _make_room_for_results(self) -> None:
+        """Give the results their rows, taking the room from the settings (which then scroll)."""
+        upper, results = self.splitter.sizes()
+        want = min(RESULTS_ROOM, upper + results - self.settings_scroll.minimumSizeHint().height())
+        if results < want:
+            self.splitter.setSizes([upper + results - want, want])
 
     def _on_error(self, message: str, details: str) -> None:
         shown = export_error_text(message)
