@@ -165,3 +165,10 @@ def test_a_short_window_keeps_every_certificate_row_in_view(qtbot, page, fake_en
     scroll = page.settings_scroll
     assert scroll.widget().height() > scroll.viewport().height()  # the settings scroll; nothing is cut
     assert scroll.verticalScrollBar().isVisible()
+    page.resize(1400, 900)  # made taller, then as short again: the results keep their rows
+    qtbot.wait(20)
+    page.resize(850, 610)
+    qtbot.wait(20)
+    assert page.results_tabs.height() >= 250, page.splitter.sizes()
+    for widget in (*page.format_checks.values(), page.verify_check, page.out_button):  # whole, or scrolled to
+        assert widget.width() >= widget.sizeHint().width(), widget.objectName()

@@ -91,7 +91,15 @@ RESULTS_ROOM = 260
 
 
 class _SettingsScroll(FormScroll):
-    """The export settings: as tall as they are when there is room, scrolling when the window is short."""
+    """The export settings: as tall as they are when there is room, scrolling when the window is short.
+
+    Sideways too, when a window narrower than the settings leaves no room for
+    the scroll bar: scrolled, never cut.
+    """
+
+    def __init__(self, form: QWidget, parent: QWidget | None = None):
+        super().__init__(form, parent)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
 
     def sizeHint(self) -> QSize:  # noqa: N802 (Qt name)
         form = self.widget()
@@ -179,7 +187,7 @@ class ExportPage(QWidget):
         self.name_edit = QLineEdit("model")
         self.name_edit.setToolTip("Base file name: model.keras, model_savedmodel/, model.tflite, model_dynamic.tflite, model.onnx")
         self.name_edit.textChanged.connect(self._update_buttons)
-        self.verify_check = QCheckBox("Check every file in a fresh TensorFlow process")
+        self.verify_check = QCheckBox("Check every file in a fresh process")
         self.verify_check.setChecked(True)
         self.verify_check.setToolTip(
             "Reload each file without tlstudio, predict the same images and compare the probabilities. "
@@ -508,6 +516,12 @@ class ExportPage(QWidget):
         if result.certificate is not None:
             self.results_tabs.setCurrentWidget(self.certificate_table)
         self._make_room_for_results()
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 (Qt name)
+        """A window made shorter takes the height from the settings first, not from the results."""
+        super().resizeEvent(event)
+        if self.results_table.rowCount() or self.certificate_table.table.rowCount():
+            self._make_room_for_results()
 
     def _make_room_for_results(self) -> None:
         """Give the results their rows, taking the room from the settings (which then scroll)."""
