@@ -24,7 +24,6 @@ option, instead of hanging in a collective.
 
 from __future__ import annotations
 
-import concurrent.futures
 import json
 import os
 import socket
@@ -115,15 +114,9 @@ def _weights(path: Path) -> list[np.ndarray]:
 
 @pytest.mark.slow  # two or three TensorFlow processes: over 40 s on two cores
 @pytest.mark.parametrize("cache", ["features", "images"])
-def test_two_workers_train_one_model(tmp_path, tmp_path_factory, sample, cache):
+def test_two_workers_train_one_model(tmp_path, sample, cache):
     args = BATCH + (["--no-feature-cache"] if cache == "images" else [])
     out = tmp_path / "run"
-    alone_future = None
-    if cache == "images":  # the one-process run to compare with starts now, beside the cluster, in a folder of its own
-        alone_tmp = tmp_path_factory.mktemp("alone")
-        pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
-        alone_future = pool.submit(_train, alone_tmp, sample, alone_tmp / "run", args, workers=1)
-        pool.shutdown(wait=False)
     (chief_rc, chief, chief_err), (worker_rc, worker, worker_err) = _train(tmp_path, sample, out, args, workers=2)
     tail = f"\n--- chief\n{chief_err[-3000:]}\n--- worker\n{worker_err[-3000:]}"
     assert (chief_rc, worker_rc) == (0, 0), tail
@@ -150,7 +143,8 @@ def test_two_workers_train_one_model(tmp_path, tmp_path_factory, sample, cache):
     if cache == "features":
         return  # the comparison with one process costs another run; the image path makes it
     # One batch per epoch: the two workers train as one process does.
-    ((alone_rc, alone, alone_err),) = alone_future.result(timeout=TIMEOUT + 30)
+    (tmp_path / "alone").mkdir()
+    ((alone_rc, alone, alone_err),) = _train(tmp_path / "alone", sample, tmp_path / "alone" / "run", args, workers=1)
     assert alone_rc == 0, alone_err[-3000:]
     for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
         assert chief["history"][0][key] == pytest.approx(alone["history"][0][key], rel=1e-4, abs=1e-6), key
