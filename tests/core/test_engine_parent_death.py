@@ -106,7 +106,7 @@ def test_a_training_in_the_engine_stops_saves_and_exits_when_the_gui_is_killed(t
         "from tlstudio.config import DataConfig, ModelConfig, RunConfig, TrainConfig, HeadConfig\n"
         "from tlstudio.events import EpochEnd\n"
         f"config = RunConfig(data=DataConfig(root={str(data)!r}, val_fraction=0.25, seed=1),"
-        " model=ModelConfig(backbone='vgg16', weights='none', image_size=32, head=HeadConfig(dropout=0.0)),"
+        " model=ModelConfig(backbone='vgg16', weights='none', image_size=32, head=HeadConfig(dropout=0.0), cut='block2_pool'),"
         " train=TrainConfig(epochs=400, batch_size=8, seed=1, tensorboard=False, feature_cache='off'),"
         f" run_dir={str(run_dir)!r})\n"
     )

@@ -298,8 +298,10 @@ def test_batchnorm_runs_in_inference_mode_during_training(bn_model):
 
 
 def test_keras_file_round_trip_without_tlstudio(tmp_path):
+    # Cut at block2_pool: the whole VGG16 layout (augmentation, preprocessing, nested backbone, head) in a 1 MB file.
     cfg = ModelConfig(
-        backbone="vgg16", weights="none", image_size=32, head=HeadConfig(dense=(DenseSpec(8, dropout=0.3),))
+        backbone="vgg16", weights="none", image_size=32, head=HeadConfig(dense=(DenseSpec(8, dropout=0.3),)),
+        cut="block2_pool",
     )
     model = build_model(cfg, 3, augment=AugmentConfig(flip="horizontal", contrast=0.2))
     apply_freeze(model, FreezeConfig(mode="blocks", blocks=("block1",)))

@@ -15,7 +15,8 @@ from tests.support.events import Recorder
 from tests.support.images import write_images
 
 SIZE = 32
-MODEL = ModelConfig(backbone="vgg16", weights="none", image_size=SIZE, head=HeadConfig(dropout=0.0))
+# VGG16 cut at block2_pool: the same layers and precision code path, 1/50 of the weights.
+MODEL = ModelConfig(backbone="vgg16", weights="none", image_size=SIZE, head=HeadConfig(dropout=0.0), cut="block2_pool")
 
 
 @pytest.fixture(scope="module")

@@ -76,10 +76,20 @@ def test_two_deterministic_runs_in_one_process_give_bit_equal_weights(shapes, tm
 
 @pytest.mark.slow
 def test_two_deterministic_runs_in_fresh_processes_give_bit_equal_weights(shapes, tmp_path):
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": "", "TLSTUDIO_CACHE_DIR": str(tmp_path / "cache")}
-    for name in ("a", "b"):
-        done = subprocess.run([sys.executable, "-m", "tlstudio", "train", str(shapes), *ARGS, "--out", str(tmp_path / name)],
-                              cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
-        assert done.returncode == 0, done.stderr[-3000:]
-        assert "deterministic run: seed 11" in done.stderr
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": ""}
+    # The two processes run side by side, each fresh with its own cache folder: neither sees the other.
+    procs = [subprocess.Popen([sys.executable, "-m", "tlstudio", "train", str(shapes), *ARGS, "--out", str(tmp_path / name)],
+                              cwd=ROOT, env={**env, "TLSTUDIO_CACHE_DIR": str(tmp_path / f"cache-{name}")},
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for name in ("a", "b")]
+    try:
+        for proc in procs:
+            _out, err = proc.communicate(timeout=300)
+            assert proc.returncode == 0, err[-3000:]
+            assert "deterministic run: seed 11" in err
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
     _assert_bit_equal(_weights(tmp_path / "a" / "model.keras"), _weights(tmp_path / "b" / "model.keras"))

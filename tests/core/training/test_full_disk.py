@@ -6,7 +6,7 @@ and the process died with SIGSEGV after h5py's errors. Here the disk fills at
 the h5 save boundary: ``save_weights`` writes part of its file and raises
 ENOSPC, as h5py does on a full disk (a real small tmpfs needs root, so the
 tests inject it; ``docs`` / the issue note has the tmpfs check). Tiny: VGG16
-with random weights at 32 px.
+with random weights at 32 px, cut at ``block3_pool`` except on the real tmpfs.
 """
 
 from __future__ import annotations
@@ -34,9 +34,10 @@ ROOT = Path(__file__).resolve().parents[3]
 SIZE = 32
 
 
-def _train(base: Path, feature_cache: str) -> Path:
+def _train(base: Path, feature_cache: str, cut: str = "block3_pool") -> Path:
+    """One epoch; VGG16 cut at ``block3_pool`` (a ~7 MB checkpoint) unless ``cut`` says otherwise."""
     shapes = generate_sample_dataset(base / "shapes", per_class=6, size=SIZE, seed=3)
-    model = ModelConfig(backbone="vgg16", weights="none", image_size=SIZE, head=HeadConfig(dropout=0.0))
+    model = ModelConfig(backbone="vgg16", weights="none", image_size=SIZE, head=HeadConfig(dropout=0.0), cut=cut)
     config = RunConfig(data=DataConfig(root=str(shapes), val_fraction=0.25, seed=7), model=model,
                        train=TrainConfig(epochs=1, batch_size=8, seed=5, tensorboard=False, feature_cache=feature_cache,
                                          monitor="loss"),
@@ -128,7 +129,7 @@ def small_disk(tmp_path):
 
 def test_cli_resume_on_a_really_full_disk_exits_1_with_one_line_and_claims_nothing(tmp_path, small_disk):
     """The issue's case on a real disk: the run takes 169 MB of a 200 MB tmpfs; a new checkpoint copy does not fit."""
-    run = _train(tmp_path / "made", "off")
+    run = _train(tmp_path / "made", "off", cut="")  # the whole VGG16: 56 MB checkpoints, as the sizes below assume
     shutil.copytree(run, small_disk / "run")
     run = small_disk / "run"
     free = shutil.disk_usage(run).free

