@@ -170,5 +170,6 @@ def test_a_short_window_keeps_every_certificate_row_in_view(qtbot, page, fake_en
     page.resize(850, 610)
     qtbot.wait(20)
     assert page.results_tabs.height() >= 250, page.splitter.sizes()
+    assert page.settings_scroll.height() >= 150, page.splitter.sizes()  # and the settings keep theirs
     for widget in (*page.format_checks.values(), page.verify_check, page.out_button):  # whole, or scrolled to
         assert widget.width() >= widget.sizeHint().width(), widget.objectName()

@@ -524,11 +524,13 @@ class ExportPage(QWidget):
             self._make_room_for_results()
 
     def _make_room_for_results(self) -> None:
-        """Give the results their rows, taking the room from the settings (which then scroll)."""
+        """Results get :data:`RESULTS_ROOM`; the settings get the rest, up to all they need (else they scroll)."""
         upper, results = self.splitter.sizes()
-        want = min(RESULTS_ROOM, upper + results - self.settings_scroll.minimumSizeHint().height())
-        if results < want:
-            self.splitter.setSizes([upper + results - want, want])
+        total = upper + results
+        settings = self.splitter.widget(0)
+        upper_new = max(settings.minimumSizeHint().height(), min(settings.sizeHint().height(), total - RESULTS_ROOM))
+        if upper_new != upper:
+            self.splitter.setSizes([upper_new, total - upper_new])
 
     def _on_error(self, message: str, details: str) -> None:
         shown = export_error_text(message)
