@@ -63,6 +63,16 @@ def page(qtbot, app_state, fake_engine, tmp_path):
     widget.disagreements.shutdown()
 
 
+def _export_tflite_and_int8(qtbot, page, fake_engine, result: ExportResult) -> None:
+    """Tick TFLite float32 and int8, export, and let the fake engine answer ``result``."""
+    fake_engine.register(ExportJobConfig, result)
+    for fmt, check in page.format_checks.items():
+        check.setChecked(fmt in ("tflite", "tflite_int8"))
+    with qtbot.waitSignal(page.runner.finished, timeout=10_000):
+        assert page.start_export()
+    qtbot.wait(50)
+
+
 def test_the_config_carries_the_int8_and_certificate_settings(page):
     page.options.calibration.setValue(64)
     page.options.int8_io.setCurrentIndex(page.options.int8_io.findData("int8"))
@@ -84,12 +94,7 @@ def test_certificate_table_marks_class_drops_and_the_grid_compares_top3(qtbot, p
     result = ExportResult(files={"tflite": "/o/model.tflite", "tflite_int8": "/o/model_int8.tflite"},
                           failed={"onnx": "ONNX export is not available"}, certificate=_certificate(paths),
                           certificate_path=str(tmp_path / "certificate.json"))
-    fake_engine.register(ExportJobConfig, result)
-    for fmt, check in page.format_checks.items():
-        check.setChecked(fmt in ("tflite", "tflite_int8"))
-    with qtbot.waitSignal(page.runner.finished, timeout=10_000):
-        assert page.start_export()
-    qtbot.wait(50)
+    _export_tflite_and_int8(qtbot, page, fake_engine, result)
     table = page.certificate_table.table
     assert table.rowCount() == 2 and page.results_tabs.currentWidget() is page.certificate_table
     assert [table.item(r, 0).text() for r in range(2)] == ["TFLite float32", "TFLite full-integer int8 (equalized)"]
@@ -147,12 +152,7 @@ def test_a_short_window_keeps_every_certificate_row_in_view(qtbot, page, fake_en
     qtbot.waitExposed(page)
     result = ExportResult(files={"tflite": "/o/model.tflite", "tflite_int8": "/o/model_int8.tflite"},
                           certificate=_certificate(_images(tmp_path / "val" / "bees", 1)))
-    fake_engine.register(ExportJobConfig, result)
-    for fmt, check in page.format_checks.items():
-        check.setChecked(fmt in ("tflite", "tflite_int8"))
-    with qtbot.waitSignal(page.runner.finished, timeout=10_000):
-        assert page.start_export()
-    qtbot.wait(50)
+    _export_tflite_and_int8(qtbot, page, fake_engine, result)
     table = page.certificate_table.table
     assert table.rowCount() == 2
     for row in range(table.rowCount()):
