@@ -156,7 +156,7 @@ class CardGrid(QWidget):
         for card in cards:
             i = len(self.cards)
             self.cards.append(card)
-            self.grid.addWidget(card, i // columns, i % columns, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
+            self._place(card, i, columns)
 
     def remove(self, card: QWidget) -> None:
         if card in self.cards:
@@ -200,8 +200,13 @@ class CardGrid(QWidget):
         for card in self.cards:
             self.grid.removeWidget(card)
         for i, card in enumerate(self.cards):
-            self.grid.addWidget(card, i // columns, i % columns, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
+            self._place(card, i, columns)
         self.grid.setColumnStretch(columns, 1)
+
+    def _place(self, card: QWidget, index: int, columns: int) -> None:
+        """Put ``card`` in its cell and show it in the same turn (a layout shows a new child only once the event loop runs)."""
+        self.grid.addWidget(card, index // columns, index % columns, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
+        card.show()
 
     def resizeEvent(self, event) -> None:  # noqa: N802 - Qt API
         super().resizeEvent(event)
