@@ -216,21 +216,6 @@ class LayerPictures(QTabWidget):
         if classifier and preview is not None:
             self.cam_image.set_picture(preview)
 
-    def _fill_blocks(self) -> None:
-        if self.table is None:
-            self.blocks.setRowCount(0)
-            return
-        groups = self.table.groups(self.block_level.currentData())
-        self.blocks.setRowCount(len(groups))
-        for r, g in enumerate(groups):
-            cells = (
-                g.name, str(g.layers), f"{g.params:,}", f"{g.trainable_params:,}", fm.human_bytes(g.act_elements * 4),
-                shape_text(g.output_shape), f"{g.rf} / {g.jump}" if g.rf is not None else "",
-            )
-            for c, text in enumerate(cells):
-                self.blocks.setItem(r, c, QTableWidgetItem(text))
-        self.blocks.resizeColumnsToContents()
-
     def fill_blocks(self) -> None:
         """Fill the Blocks tab with the table's stages or residual blocks."""
         if self.table is None:
