@@ -197,10 +197,24 @@ def make_project(tmp: Path, paths: list[str], runs: int) -> Path:
     return project.save(tmp / "walk.tlsproj")
 
 
-def measure_open(app, beat: Heartbeat, project: Path, chunked: bool) -> dict:
+def set_way(app, now: bool) -> None:
+    """The app's way now (plots built when shown, the style sheet on the window, audit cards in chunks) or before."""
+    from ui.app import WINDOW_STYLE_SHEET
+    from ui.panels import audit_builder
+    from ui.widgets import lazy_plot
+    from ui.widgets.icons import style_sheet
+
+    audit_builder.CHUNKED = now
+    lazy_plot.EAGER = not now
+    app.setStyleSheet("" if now else style_sheet("light"))
+    app.setProperty(WINDOW_STYLE_SHEET, style_sheet("light") if now else "")
+
+
+def measure_open(app, beat: Heartbeat, project: Path, chunked: bool, tracer=None) -> dict:
     """A main window made and shown, and at once the project opened (as ``main.py walk.tlsproj`` right after launch)."""
     from ui.main_window import MainWindow
     from ui.project_actions import ProjectActions, install_project_actions
+    from ui.widgets.lazy_plot import build_queue
 
     ProjectActions._ask_save = lambda self, text: "discard"  # closing the window at the end asks nothing
     window = MainWindow(restore=False)
@@ -210,10 +224,15 @@ def measure_open(app, beat: Heartbeat, project: Path, chunked: bool) -> dict:
     run_until(lambda: False, 0.2)  # the first paint; the other pages are still being built in the background
     start_beating(beat)
     t0 = time.perf_counter()
+    if tracer is not None:
+        tracer.samples.clear()
     opened = actions.open(str(project))
     run_until(lambda: False, 3.0)  # the window settles: pages build, views restore
     stats = finish(beat, t0)
     stats["opened"] = bool(opened)
+    stats["plots_waiting"] = build_queue().pending()
+    if tracer is not None:
+        stats["stacks"] = list(tracer.samples)
     window.close()
     window.deleteLater()
     run_until(lambda: False, 0.3)
@@ -226,6 +245,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=8, help="runs in the project (default 8)")
     parser.add_argument("--repeat", type=int, default=2, help="measurements of each way (default 2)")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--trace", action="store_true", help="print what the GUI thread ran in each gap over 50 ms (opening a project, now)")
     args = parser.parse_args(argv)
 
     from PySide6.QtWidgets import QApplication
@@ -256,15 +276,27 @@ def main(argv: list[str] | None = None) -> int:
 
     server.register("prepare_data", run_job("prepare_data", PrepareDataConfig(DataConfig(root=str(Path(paths[0]).parents[1])))))
     beat = Heartbeat()
+    tracer = None
+    if args.trace:
+        from bench_gui_responsiveness import StallTracer
+
+        tracer = StallTracer(beat)
+        tracer.start()
     rows: list[tuple[str, dict]] = []
     project = make_project(tmp, paths, args.runs)
     for _ in range(args.repeat):
-        for chunked in (False, True):
-            way = "chunked" if chunked else "one go"
-            rows.append((f"audit results appear ({way})", measure_audit(app, beat, paths, chunked)))
+        for now in (False, True):
+            way = "now" if now else "before"
+            set_way(app, now)
+            rows.append((f"audit results appear ({way})", measure_audit(app, beat, paths, now)))
             print(rows[-1], file=sys.stderr, flush=True)
-            rows.append((f"open a project after launch ({way})", measure_open(app, beat, project, chunked)))
+            rows.append((f"open a project after launch ({way})", measure_open(app, beat, project, now, tracer if now else None)))
+            stacks = rows[-1][1].pop("stacks", [])
             print(rows[-1], file=sys.stderr, flush=True)
+            for gap, text in stacks:
+                print(f"--- gap {gap:.0f} ms\n{text}", file=sys.stderr, flush=True)
+    if tracer is not None:
+        tracer.stop()
     client.shutdown(5)
     return report(rows, args.json, tmp)
 
@@ -281,11 +313,11 @@ def report(rows, as_json: bool, tmp: Path) -> int:
     for name, s in rows:
         by_way.setdefault(name, []).append(s)
     for name in sorted({n.rsplit(" (", 1)[0] for n, _ in rows}):
-        one, chunk = by_way.get(f"{name} (one go)", []), by_way.get(f"{name} (chunked)", [])
+        one, chunk = by_way.get(f"{name} (before)", []), by_way.get(f"{name} (now)", [])
         if one and chunk:
             worst = lambda runs, key: max(r[key] for r in runs)  # noqa: E731
-            print(f"{name}: worst gap one go {worst(one, 'worst_ms'):.0f} ms ({worst(one, 'worst_gap_cpu_ms'):.0f} ms of GUI CPU), "
-                  f"chunked {worst(chunk, 'worst_ms'):.0f} ms ({worst(chunk, 'worst_gap_cpu_ms'):.0f} ms of GUI CPU): "
+            print(f"{name}: worst gap before {worst(one, 'worst_ms'):.0f} ms ({worst(one, 'worst_gap_cpu_ms'):.0f} ms of GUI CPU), "
+                  f"now {worst(chunk, 'worst_ms'):.0f} ms ({worst(chunk, 'worst_gap_cpu_ms'):.0f} ms of GUI CPU): "
                   f"{worst(one, 'worst_ms') / max(worst(chunk, 'worst_ms'), 1e-9):.1f}x smaller")
     return 0
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from PySide6.QtCore import QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
 from PySide6.QtWidgets import (
+    QApplication,
     QFileDialog,
     QHBoxLayout,
     QLabel,
@@ -94,6 +95,9 @@ class MainWindow(QMainWindow):
         self._shown_once = False
         self._last_error_dialog: ErrorDialog | None = None
 
+        sheet = QApplication.instance().property("tlstudioWindowStyleSheet")  # see ui.app.configure_application
+        if sheet:
+            self.setStyleSheet(sheet)
         self._build_pages()
         self._build_actions()
         self._build_menus()
