@@ -82,11 +82,13 @@ def test_status_fields_elide_long_values_and_keep_them_in_the_tooltip(small_wind
 
 @pytest.fixture
 def styled(qapp):
-    """The app's own style and style sheet: the sizes a user sees."""
-    from ui.app import configure_application
+    """The app's own style and style sheet: the sizes a user sees (the app sets the sheet on its main window; here on
+    the application, so that a window made before this fixture has it too)."""
+    from ui.widgets.icons import style_sheet
 
     saved = (qapp.styleSheet(), qapp.style().name())
-    configure_application(qapp)
+    qapp.setStyle("Fusion")
+    qapp.setStyleSheet(style_sheet("light"))
     yield
     qapp.setStyleSheet(saved[0])
     qapp.setStyle(saved[1])
@@ -213,3 +215,36 @@ def test_the_export_page_shows_every_choice_whole_at_1024_px(small_window, style
     for widget in widgets:
         assert widget.width() >= widget.sizeHint().width(), (getattr(widget, "text", lambda: "")() or widget.objectName(), widget.width())
         assert inside_window(widget)
+
+
+def test_the_audit_shows_two_columns_of_whole_cards_at_1024_by_680(small_window, styled, qtbot, tmp_path):
+    """Seen in the walk: at 1024 px the Audit showed one column of cards (two needed 478 px, the tab had about 460)."""
+    from tests.support.audit_result import audit_result
+    from tlstudio.data import generate_sample_dataset
+
+    root = generate_sample_dataset(tmp_path / "shapes", per_class=8, size=40)
+    win = small_window
+    win.show_page("data")
+    page = win.pages["data"]
+    page.tabs.setCurrentWidget(page.audit_view)
+    view = page.audit_view
+    view.show_result(audit_result(root))
+    qtbot.waitUntil(lambda: not view.builder.busy())
+    qtbot.wait(100)
+    cards = [c for c in view.cards() if c.isVisible() and c.kind != "duplicate"]
+    assert len(cards) >= 2
+    area = view.findings
+    viewport = area.viewport()
+    lefts = {c.mapTo(viewport, QPoint(0, 0)).x() for c in cards}
+    assert len(lefts) >= 2, f"one column of cards in a {viewport.width()} px wide tab"
+    assert not area.horizontalScrollBar().isVisible()
+    for card in cards:
+        top_left = card.mapTo(viewport, QPoint(0, 0))
+        assert top_left.x() >= 0 and top_left.x() + card.width() <= viewport.width(), (top_left, card.width(), viewport.width())
+        for button in (card.relabel_button, card.exclude_button, card.dismiss_button):
+            if button.isVisibleTo(card):
+                inside = button.mapTo(card, QPoint(0, 0)).x() + button.width() <= card.contentsRect().right() + 1
+                text = button.fontMetrics().horizontalAdvance(button.text())
+                assert inside and button.width() >= text + 8, (button.text(), button.width(), text, card.width())  # "Looks righ"
+        assert text_fits(card.name_label) or "…" in card.name_label.text()
+        assert card.info.height() >= card.info.heightForWidth(card.info.width()), card.info.text()  # wrapped text whole
