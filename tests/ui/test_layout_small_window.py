@@ -248,3 +248,32 @@ def test_the_audit_shows_two_columns_of_whole_cards_at_1024_by_680(small_window,
                 assert inside and button.width() >= text + 8, (button.text(), button.width(), text, card.width())  # "Looks righ"
         assert text_fits(card.name_label) or "…" in card.name_label.text()
         assert card.info.height() >= card.info.heightForWidth(card.info.width()), card.info.text()  # wrapped text whole
+
+
+def test_with_the_search_space_open_only_the_space_scrolls_at_1024_by_680(small_window, styled, qtbot, fake_engine):
+    """Seen in the walk: with the search space opened at 680 px the whole sweep tab scrolled (the plot and the promote
+    row out of sight). The tab fits; the search space scrolls inside itself when the window is too short for all of it."""
+    panel, area = _sweep_tab(small_window, qtbot, fake_engine)
+    panel.space_button.setChecked(True)
+    qtbot.waitUntil(panel.space_scroll.isVisible, timeout=2_000)
+    qtbot.wait(100)
+    assert not area.verticalScrollBar().isVisible(), (area.widget().height(), area.viewport().height())
+    viewport = area.viewport()
+    for widget in (panel.controls.run_button, panel.space_scroll, panel.table, panel.plot, panel.promote_button):
+        top_left = widget.mapTo(viewport, QPoint(0, 0))
+        assert viewport.rect().contains(QRect(top_left, widget.size())), (widget.objectName() or type(widget).__name__, top_left, widget.size())
+    assert panel.space_scroll.height() >= 90 and panel.plot.height() >= 150
+    inner = panel.space_scroll
+    if inner.height() < panel.space_box.sizeHint().height():  # what does not fit scrolls, inside the space only
+        assert inner.verticalScrollBar().isVisible()
+
+
+def test_at_1600_by_1000_the_open_search_space_is_whole(small_window, styled, qtbot, fake_engine):
+    small_window.resize(1600, 1000)
+    panel, area = _sweep_tab(small_window, qtbot, fake_engine)
+    panel.space_button.setChecked(True)
+    qtbot.waitUntil(panel.space_scroll.isVisible, timeout=2_000)
+    qtbot.wait(100)
+    assert not area.verticalScrollBar().isVisible()
+    assert not panel.space_scroll.verticalScrollBar().isVisible()
+    assert panel.space_scroll.viewport().height() >= panel.space_box.minimumSizeHint().height()
