@@ -42,7 +42,7 @@ class ClassCountChart(QWidget):
         settle([self.holder])
 
     def _make_plot(self) -> pg.PlotWidget:
-        widget = pg.PlotWidget(background="w")
+        widget = pg.PlotWidget(background="w", enableMenu=False)
         widget.setMinimumHeight(140)
         widget.setMenuEnabled(False)
         widget.setMouseEnabled(x=False, y=False)

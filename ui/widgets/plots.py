@@ -357,7 +357,7 @@ class TrainingPlots(QWidget):
         """Build plot ``name`` with its curves and phase marker, and draw what is known so far."""
         if name != "loss":
             self.holders["loss"].widget()  # the x axis the others link to
-        widget = pg.PlotWidget(background="w", axisItems={"left": RateAxis(orientation="left")} if name == "lr" else None)
+        widget = pg.PlotWidget(background="w", enableMenu=False, axisItems={"left": RateAxis(orientation="left")} if name == "lr" else None)
         widget.setToolTip(PLOT_TIPS[name])
         plot = _style_plot(widget, *PLOT_TITLES[name])
         if name == "acc":

@@ -131,7 +131,7 @@ class ProbeChart(QWidget):
         settle([self.holder])
 
     def _make_plot(self) -> pg.PlotWidget:
-        widget = pg.PlotWidget(background="w", axisItems={"left": PercentAxis("left")})
+        widget = pg.PlotWidget(background="w", enableMenu=False, axisItems={"left": PercentAxis("left")})
         widget.setObjectName("ProbePlot")
         widget.setMinimumHeight(180)
         widget.setMenuEnabled(False)

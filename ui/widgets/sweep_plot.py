@@ -121,7 +121,7 @@ def steps(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _plot_widget(left: str, bottom: str) -> pg.PlotWidget:
-    widget = pg.PlotWidget(background="w", axisItems={"left": PercentAxis("left")})
+    widget = pg.PlotWidget(background="w", enableMenu=False, axisItems={"left": PercentAxis("left")})
     widget.setMenuEnabled(False)
     widget.hideButtons()
     widget.setMinimumHeight(150)
