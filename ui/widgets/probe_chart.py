@@ -87,6 +87,9 @@ def summary_text(result: ProbeResult) -> str:
     return " ".join(parts)
 
 
+BEST_ROOM = 0.12
+"""Share of the view kept above the best point: the star and its "best" label are drawn whole, even at 100%."""
+
 PLOT_TIP = "Cut points from the input (left) to the output (right); hover a point for its score"
 
 
@@ -236,7 +239,9 @@ class ProbeChart(QWidget):
         low = min(float(np.min(y - std)), result.chance or 1.0)
         high = float(np.max(y + std))
         pad = max(0.02, 0.12 * (high - low))
-        plot.setYRange(max(0.0, low - pad), min(1.0, high + 2.5 * pad), padding=0)
+        # room above the best point for its star and its "best" label, past 100% if need be (no tick is drawn there)
+        top = max(high + 2.5 * pad, high + BEST_ROOM * (high + 2.5 * pad - max(0.0, low - pad)))
+        plot.setYRange(max(0.0, low - pad), min(1.0 + BEST_ROOM, top), padding=0)
         plot.setXRange(-0.5, len(cuts) - 0.5, padding=0)
 
     def best_point(self) -> tuple[float, float] | None:
