@@ -63,3 +63,12 @@ def test_looking_at_a_plot_before_it_is_shown_builds_it_with_its_data(qtbot):
     assert not chart.holder.built
     xs, ys = chart.curve.getData()  # a test (or code) that looks gets the real plot, drawn
     assert chart.holder.built and list(xs) == [0, 1, 2] and chart.best_point() == (2.0, ys[2])
+
+
+def test_a_holder_asks_for_the_room_its_plot_would(qtbot):
+    """A holder with a QWidget's empty hints made the Evaluate page's splitter give ROC/PR 210 px at 1600 px (434 with the plots)."""
+    holder = LazyPlot(lambda: pg.PlotWidget())
+    qtbot.addWidget(holder)
+    plot = pg.PlotWidget()
+    qtbot.addWidget(plot)
+    assert holder.sizeHint() == plot.sizeHint() and holder.minimumSizeHint() == plot.minimumSizeHint()

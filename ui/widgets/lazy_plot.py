@@ -20,12 +20,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import QObject, QTimer, Signal
+from PySide6.QtCore import QObject, QSize, QTimer, Signal
 from PySide6.QtGui import QColor, QPainter
 from PySide6.QtWidgets import QSizePolicy, QSplitter, QVBoxLayout, QWidget
 
 EAGER = False
 """True builds every plot in its holder's constructor (the old way; the stalls benchmark's baseline)."""
+
+
+PLOT_SIZE_HINT = QSize(600, 480)
+PLOT_MINIMUM_SIZE_HINT = QSize(68, 68)
+"""pyqtgraph's ``PlotWidget`` size hints (0.14), which a holder reports until its plot is built."""
 
 
 class _BuildQueue(QObject):
@@ -165,6 +170,13 @@ class LazyPlot(QWidget):
         super().showEvent(event)
         if self._widget is None:
             build_queue().add(self)
+
+    def sizeHint(self) -> QSize:  # noqa: N802 - Qt API
+        """A PlotWidget's own hint: layouts and splitters share the room as they did with the plot in place."""
+        return QSize(PLOT_SIZE_HINT) if self._widget is None else self._widget.sizeHint()
+
+    def minimumSizeHint(self) -> QSize:  # noqa: N802 - Qt API
+        return QSize(PLOT_MINIMUM_SIZE_HINT) if self._widget is None else self._widget.minimumSizeHint()
 
     def paintEvent(self, event) -> None:  # noqa: N802 - Qt API
         if self._widget is None:  # the plot's white until it is built: no grey flash

@@ -49,8 +49,8 @@ def _roc_plot() -> pg.PlotWidget:
 
 
 def _pr_plot() -> pg.PlotWidget:
-    plot = _plot("Precision-recall (one vs rest)", "recall", "precision",
-                 "One class against the rest: precision against recall as the threshold falls. AP (average "
+    plot = _plot("PR (one vs rest)", "recall", "precision",
+                 "Precision-recall, one class against the rest: precision against recall as the threshold falls. AP (average "
                  "precision) is the area under it; it says more than ROC AUC when a class is rare.")
     plot.setObjectName("PrPlot")
     plot.addLegend(offset=(4, -4), labelTextSize="7pt")
