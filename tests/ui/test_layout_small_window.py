@@ -277,3 +277,45 @@ def test_at_1600_by_1000_the_open_search_space_is_whole(small_window, styled, qt
     assert not area.verticalScrollBar().isVisible()
     assert not panel.space_scroll.verticalScrollBar().isVisible()
     assert panel.space_scroll.viewport().height() >= panel.space_box.minimumSizeHint().height()
+
+
+@pytest.fixture
+def configured_app(qapp):
+    """The application as ``ui.app.configure_application`` sets it up (the sheet on each main window), restored after."""
+    from ui.app import WINDOW_STYLE_SHEET, configure_application
+
+    saved = (qapp.styleSheet(), qapp.style().name(), qapp.font(), qapp.property(WINDOW_STYLE_SHEET))
+    configure_application(qapp)
+    yield qapp
+    qapp.setStyleSheet(saved[0])
+    qapp.setStyle(saved[1])
+    qapp.setFont(saved[2])
+    qapp.setProperty(WINDOW_STYLE_SHEET, saved[3])
+
+
+def test_audit_cards_made_outside_the_window_are_measured_with_the_windows_font(configured_app, isolated_settings, qtbot, tmp_path):
+    """Seen in the walk's screenshots: with the sheet on the window, a card measured its text (and fixed its height)
+    with the application's 9 pt font before it was placed; at 10 pt its name was drawn under its thumbnail."""
+    from tests.support.audit_result import audit_result
+    from tlstudio.data import generate_sample_dataset
+    from ui.main_window import MainWindow
+
+    root = generate_sample_dataset(tmp_path / "shapes", per_class=8, size=40)
+    win = MainWindow(restore=False)
+    qtbot.addWidget(win)
+    win.resize(*SMALL)
+    win.show()
+    qtbot.waitExposed(win)
+    page = win.pages["data"]
+    page.tabs.setCurrentWidget(page.audit_view)
+    view = page.audit_view
+    view.show_result(audit_result(root))
+    qtbot.waitUntil(lambda: not view.builder.busy())
+    qtbot.wait(100)
+    cards = [c for c in view.cards() if c.isVisible() and c.kind != "duplicate"]
+    assert cards
+    for card in cards:
+        thumb_bottom = card.thumb.geometry().bottom()
+        assert card.name_label.geometry().top() > thumb_bottom, (card.path, card.name_label.geometry(), thumb_bottom)
+        assert card.info.height() >= card.info.heightForWidth(card.info.width()), card.info.text()
+        assert card.name_label.font().pointSizeF() == card.info.font().pointSizeF() == 10.0
