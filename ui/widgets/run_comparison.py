@@ -96,8 +96,8 @@ class RunComparison(QWidget):
         plots = QWidget()
         plots_layout = QHBoxLayout(plots)
         plots_layout.setContentsMargins(0, 0, 0, 0)
-        plots_layout.addWidget(self.holders["accuracy"])
-        plots_layout.addWidget(self.holders["loss"])
+        plots_layout.addWidget(self.holders["accuracy"], 1)  # halves: a built plot's size hint follows its size,
+        plots_layout.addWidget(self.holders["loss"], 1)  # so the one built first would keep the width it had then
         lower_layout = QVBoxLayout(self)
         lower_layout.setContentsMargins(0, 0, 0, 0)
         lower_layout.addWidget(self.legend)
