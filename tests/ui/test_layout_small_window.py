@@ -72,6 +72,8 @@ def test_status_fields_elide_long_values_and_keep_them_in_the_tooltip(small_wind
     win = small_window
     win.state.update_data_config(root="/tmp/a-very-long-dataset-folder-name-from-a-camera-export-2026-12-06")
     qtbot.waitUntil(lambda: "camera-export" in win.dataset_label.text(), timeout=2_000)
+    win.build_remaining_pages()  # the pages are built in the background after show; the Model page's weights notice
+    win.statusBar().clearMessage()  # is a long temporary message that takes the optional fields' room (test above)
     qtbot.wait(50)
     for field in (win.dataset_label, win.backbone_label, win.run_label, win.tf_label):
         assert inside_window(field)
