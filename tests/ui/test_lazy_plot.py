@@ -87,3 +87,25 @@ def test_the_run_comparisons_two_plots_share_the_width_equally_though_built_one_
     qtbot.wait(50)
     widths = [comparison.acc_plot.width(), comparison.loss_plot.width()]
     assert abs(widths[0] - widths[1]) <= 2, widths
+
+
+def test_a_run_fed_to_the_training_plots_while_hidden_is_drawn_whole_when_they_are_shown(qtbot):
+    """Training goes on while the user looks at another page: the Train page's plots, built when it is shown, draw
+    every point so far, the phase-2 marker and the run's x range."""
+    from tests.support.plots import feed_demo_run
+    from ui.widgets.plots import TrainingPlots
+
+    plots = TrainingPlots()
+    qtbot.addWidget(plots)
+    feed_demo_run(plots)
+    assert not any(h.built for h in plots.holders.values())
+    plots.resize(600, 500)
+    plots.show()
+    qtbot.waitUntil(lambda: all(h.built for h in plots.holders.values()))
+    x, y = plots._curves["acc_val"].getOriginalDataset()
+    assert list(x) == [1.0, 2.0, 3.0, 4.0, 5.0, 6.0] and len(y) == 6
+    assert len(plots.series["loss_batch"]) == len(plots._curves["loss_batch"].getOriginalDataset()[0]) > 40  # with the break at phase 2
+    assert all(line.isVisible() and line.value() == 4.0 for line in plots.phase_lines)
+    assert plots.phase_lines[-1].label.toPlainText() == "fine-tune · LR 1e-4"
+    low, high = plots.loss_widget.getPlotItem().viewRange()[0]
+    assert low <= 0.0 and 6.0 <= high < 7.0
