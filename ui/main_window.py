@@ -16,6 +16,7 @@ from pathlib import Path
 from PySide6.QtCore import QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
 from PySide6.QtWidgets import (
+    QApplication,
     QFileDialog,
     QHBoxLayout,
     QLabel,
@@ -59,6 +60,9 @@ def load_page(key: str, state: AppState) -> QWidget:
 
 CANCELLING_MESSAGE = "Cancelling… the task stops at its next safe point."
 
+PAGE_BUILD_PAUSE_MS = 40
+"""Pause between two pages built in the background after launch."""
+
 
 class MainWindow(QMainWindow):
     """The tlstudio main window.
@@ -94,6 +98,9 @@ class MainWindow(QMainWindow):
         self._shown_once = False
         self._last_error_dialog: ErrorDialog | None = None
 
+        sheet = QApplication.instance().property("tlstudioWindowStyleSheet")  # see ui.app.configure_application
+        if sheet:
+            self.setStyleSheet(sheet)
         self._build_pages()
         self._build_actions()
         self._build_menus()
@@ -137,11 +144,11 @@ class MainWindow(QMainWindow):
         layout.addWidget(self.stack, 1)
         self.setCentralWidget(central)
 
-    def _build_page(self, key: str) -> QWidget:
-        """Create page ``key`` now and put it in the stack (called through ``self.pages``)."""
+    def _build_page(self, key: str, page: QWidget | None = None) -> QWidget:
+        """Create page ``key`` now (or take ``page``, made a turn before) and put it in the stack (called through ``self.pages``)."""
         index = next(i for i, (k, _t, _d) in enumerate(PAGES) if k == key)
-        page = load_page(key, self.state)
-        page.setProperty("pageKey", key)
+        if page is None:
+            page = self._make_page(key)
         slot = self.stack.widget(index)
         current = self.stack.currentIndex()
         self.stack.insertWidget(index, page)
@@ -151,6 +158,11 @@ class MainWindow(QMainWindow):
         if key == "evaluate":
             self._wire_resume(page)
         self.page_built.emit(key, page)
+        return page
+
+    def _make_page(self, key: str) -> QWidget:
+        page = load_page(key, self.state)
+        page.setProperty("pageKey", key)
         return page
 
     def _wire_resume(self, evaluate_page: QWidget) -> None:
@@ -173,10 +185,15 @@ class MainWindow(QMainWindow):
             self.pages[key]
 
     def _build_next_page(self) -> None:
+        """Build the next page in two steps a pause apart: make it, then put it in the window (restyling a page's
+        widgets for the window's style sheet is a third of the work). Each step is one short event-loop turn."""
         for key, _t, _d in PAGES:
             if key not in self.pages:
-                self.pages[key]
-                QTimer.singleShot(0, self, self._build_next_page)  # let the window paint in between (dropped once it is deleted)
+                if not self.pages.make_pending(key, self._make_page):
+                    self.pages[key]  # made a step before: into the stack now
+                # a pause, not the next turn: the window paints and answers in between, and a page build never runs
+                # in the same pass as other late work (opening a project right after launch)
+                QTimer.singleShot(PAGE_BUILD_PAUSE_MS, self, self._build_next_page)  # dropped once the window is deleted
                 return
 
     def showEvent(self, event) -> None:  # noqa: N802 - Qt API
@@ -540,6 +557,7 @@ class MainWindow(QMainWindow):
             return
         self._save_settings()
         self._poll.stop()
+        self.pages.finish_pending()
         for page in self.pages.values():
             shutdown = getattr(page, "shutdown", None)
             if callable(shutdown):
@@ -616,13 +634,27 @@ class _Pages(dict):
     def __init__(self, build):
         super().__init__()
         self._build = build
+        self._pending: dict[str, QWidget] = {}
+        """Pages made but not yet in the window (the background build's first step)."""
 
     def __missing__(self, key: str) -> QWidget:
         if key not in {k for k, _t, _d in PAGES}:
             raise KeyError(key)
-        page = self._build(key)
+        page = self._build(key, self._pending.pop(key, None))
         self[key] = page
         return page
+
+    def make_pending(self, key: str, make) -> bool:
+        """Make page ``key`` with ``make(key)`` and keep it for its second step; False when it was made already."""
+        if key in self._pending:
+            return False
+        self._pending[key] = make(key)
+        return True
+
+    def finish_pending(self) -> None:
+        """Put every page made but not yet placed in the window now."""
+        for key in list(self._pending):
+            self[key]
 
 
 def _restore_configs(state: AppState) -> None:

@@ -52,6 +52,7 @@ def test_a_finished_audit_is_saved_and_a_reopened_project_shows_it_without_runni
     project_controller(other).open_project(saved)
     assert view2.result == audit_result(root) and not submitted
     assert "Last audit" in view2.summary.text() and "not run again" in view2.controls.status.text()
+    qtbot.waitUntil(lambda: not view2.builder.busy())  # the cards follow over the next turns
     assert [c.path for c in view2.label_grid.cards] == [str(root / "circle" / "circle_000.png"), str(root / "triangle" / "triangle_006.png")]
     assert not view2.is_current()  # the folder was not scanned yet in this window: unknown, so not trusted
     other.set_prepared_data(_prepared(root))

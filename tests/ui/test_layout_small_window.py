@@ -72,6 +72,8 @@ def test_status_fields_elide_long_values_and_keep_them_in_the_tooltip(small_wind
     win = small_window
     win.state.update_data_config(root="/tmp/a-very-long-dataset-folder-name-from-a-camera-export-2026-12-06")
     qtbot.waitUntil(lambda: "camera-export" in win.dataset_label.text(), timeout=2_000)
+    win.build_remaining_pages()  # the pages are built in the background after show; the Model page's weights notice
+    win.statusBar().clearMessage()  # is a long temporary message that takes the optional fields' room (test above)
     qtbot.wait(50)
     for field in (win.dataset_label, win.backbone_label, win.run_label, win.tf_label):
         assert inside_window(field)
@@ -82,11 +84,13 @@ def test_status_fields_elide_long_values_and_keep_them_in_the_tooltip(small_wind
 
 @pytest.fixture
 def styled(qapp):
-    """The app's own style and style sheet: the sizes a user sees."""
-    from ui.app import configure_application
+    """The app's own style and style sheet: the sizes a user sees (the app sets the sheet on its main window; here on
+    the application, so that a window made before this fixture has it too)."""
+    from ui.widgets.icons import style_sheet
 
     saved = (qapp.styleSheet(), qapp.style().name())
-    configure_application(qapp)
+    qapp.setStyle("Fusion")
+    qapp.setStyleSheet(style_sheet("light"))
     yield
     qapp.setStyleSheet(saved[0])
     qapp.setStyle(saved[1])
@@ -213,3 +217,107 @@ def test_the_export_page_shows_every_choice_whole_at_1024_px(small_window, style
     for widget in widgets:
         assert widget.width() >= widget.sizeHint().width(), (getattr(widget, "text", lambda: "")() or widget.objectName(), widget.width())
         assert inside_window(widget)
+
+
+def test_the_audit_shows_two_columns_of_whole_cards_at_1024_by_680(small_window, styled, qtbot, tmp_path):
+    """Seen in the walk: at 1024 px the Audit showed one column of cards (two needed 478 px, the tab had about 460)."""
+    from tests.support.audit_result import audit_result
+    from tlstudio.data import generate_sample_dataset
+
+    root = generate_sample_dataset(tmp_path / "shapes", per_class=8, size=40)
+    win = small_window
+    win.show_page("data")
+    page = win.pages["data"]
+    page.tabs.setCurrentWidget(page.audit_view)
+    view = page.audit_view
+    view.show_result(audit_result(root))
+    qtbot.waitUntil(lambda: not view.builder.busy())
+    qtbot.wait(100)
+    cards = [c for c in view.cards() if c.isVisible() and c.kind != "duplicate"]
+    assert len(cards) >= 2
+    area = view.findings
+    viewport = area.viewport()
+    lefts = {c.mapTo(viewport, QPoint(0, 0)).x() for c in cards}
+    assert len(lefts) >= 2, f"one column of cards in a {viewport.width()} px wide tab"
+    assert not area.horizontalScrollBar().isVisible()
+    for card in cards:
+        top_left = card.mapTo(viewport, QPoint(0, 0))
+        assert top_left.x() >= 0 and top_left.x() + card.width() <= viewport.width(), (top_left, card.width(), viewport.width())
+        for button in (card.relabel_button, card.exclude_button, card.dismiss_button):
+            if button.isVisibleTo(card):
+                inside = button.mapTo(card, QPoint(0, 0)).x() + button.width() <= card.contentsRect().right() + 1
+                text = button.fontMetrics().horizontalAdvance(button.text())
+                assert inside and button.width() >= text + 8, (button.text(), button.width(), text, card.width())  # "Looks righ"
+        assert text_fits(card.name_label) or "…" in card.name_label.text()
+        assert card.info.height() >= card.info.heightForWidth(card.info.width()), card.info.text()  # wrapped text whole
+
+
+def test_with_the_search_space_open_only_the_space_scrolls_at_1024_by_680(small_window, styled, qtbot, fake_engine):
+    """Seen in the walk: with the search space opened at 680 px the whole sweep tab scrolled (the plot and the promote
+    row out of sight). The tab fits; the search space scrolls inside itself when the window is too short for all of it."""
+    panel, area = _sweep_tab(small_window, qtbot, fake_engine)
+    panel.space_button.setChecked(True)
+    qtbot.waitUntil(panel.space_scroll.isVisible, timeout=2_000)
+    qtbot.wait(100)
+    assert not area.verticalScrollBar().isVisible(), (area.widget().height(), area.viewport().height())
+    viewport = area.viewport()
+    for widget in (panel.controls.run_button, panel.space_scroll, panel.table, panel.plot, panel.promote_button):
+        top_left = widget.mapTo(viewport, QPoint(0, 0))
+        assert viewport.rect().contains(QRect(top_left, widget.size())), (widget.objectName() or type(widget).__name__, top_left, widget.size())
+    assert panel.space_scroll.height() >= 90 and panel.plot.height() >= 150
+    inner = panel.space_scroll
+    if inner.height() < panel.space_box.sizeHint().height():  # what does not fit scrolls, inside the space only
+        assert inner.verticalScrollBar().isVisible()
+
+
+def test_at_1600_by_1000_the_open_search_space_is_whole(small_window, styled, qtbot, fake_engine):
+    small_window.resize(1600, 1000)
+    panel, area = _sweep_tab(small_window, qtbot, fake_engine)
+    panel.space_button.setChecked(True)
+    qtbot.waitUntil(panel.space_scroll.isVisible, timeout=2_000)
+    qtbot.wait(100)
+    assert not area.verticalScrollBar().isVisible()
+    assert not panel.space_scroll.verticalScrollBar().isVisible()
+    assert panel.space_scroll.viewport().height() >= panel.space_box.minimumSizeHint().height()
+
+
+@pytest.fixture
+def configured_app(qapp):
+    """The application as ``ui.app.configure_application`` sets it up (the sheet on each main window), restored after."""
+    from ui.app import WINDOW_STYLE_SHEET, configure_application
+
+    saved = (qapp.styleSheet(), qapp.style().name(), qapp.font(), qapp.property(WINDOW_STYLE_SHEET))
+    configure_application(qapp)
+    yield qapp
+    qapp.setStyleSheet(saved[0])
+    qapp.setStyle(saved[1])
+    qapp.setFont(saved[2])
+    qapp.setProperty(WINDOW_STYLE_SHEET, saved[3])
+
+
+def test_audit_cards_made_outside_the_window_are_measured_with_the_windows_font(configured_app, isolated_settings, qtbot, tmp_path):
+    """Seen in the walk's screenshots: with the sheet on the window, a card measured its text (and fixed its height)
+    with the application's 9 pt font before it was placed; at 10 pt its name was drawn under its thumbnail."""
+    from tests.support.audit_result import audit_result
+    from tlstudio.data import generate_sample_dataset
+    from ui.main_window import MainWindow
+
+    root = generate_sample_dataset(tmp_path / "shapes", per_class=8, size=40)
+    win = MainWindow(restore=False)
+    qtbot.addWidget(win)
+    win.resize(*SMALL)
+    win.show()
+    qtbot.waitExposed(win)
+    page = win.pages["data"]
+    page.tabs.setCurrentWidget(page.audit_view)
+    view = page.audit_view
+    view.show_result(audit_result(root))
+    qtbot.waitUntil(lambda: not view.builder.busy())
+    qtbot.wait(100)
+    cards = [c for c in view.cards() if c.isVisible() and c.kind != "duplicate"]
+    assert cards
+    for card in cards:
+        thumb_bottom = card.thumb.geometry().bottom()
+        assert card.name_label.geometry().top() > thumb_bottom, (card.path, card.name_label.geometry(), thumb_bottom)
+        assert card.info.height() >= card.info.heightForWidth(card.info.width()), card.info.text()
+        assert card.name_label.font().pointSizeF() == card.info.font().pointSizeF() == 10.0

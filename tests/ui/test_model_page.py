@@ -474,12 +474,13 @@ def test_the_model_page_fits_a_1024_px_window_with_the_head_sweep_whole(qtbot):
     "omote to a r": the page was wider than the window leaves it."""
     from PySide6.QtWidgets import QApplication
 
-    from ui.app import configure_application
     from ui.main_window import MainWindow
+    from ui.widgets.icons import style_sheet
 
     app = QApplication.instance()
     saved = (app.styleSheet(), app.style().name())
-    configure_application(app)  # the app's style and sheet: the sizes a user sees
+    app.setStyle("Fusion")  # the app's style and sheet (on the application here, for a page outside a window): the sizes a user sees
+    app.setStyleSheet(style_sheet("light"))
     try:
         window = MainWindow(AppState(), restore=False)
         qtbot.addWidget(window)

@@ -88,6 +88,7 @@ def test_legend_sits_above_the_plots_and_the_lr_strip_stays_readable(qtbot, size
     plots.resize(*size)
     plots.show()
     qtbot.waitExposed(plots)
+    qtbot.waitUntil(lambda: all(holder.built for holder in plots.holders.values()))  # built when shown, one a turn
     feed_demo_run(plots)
     qtbot.wait(50)
     # the legend is a row of its own: no legend item inside a plot, nothing of it over a data area

@@ -203,3 +203,28 @@ def test_the_empty_chart_reads_zero_to_a_hundred_percent(qtbot):
     spacing, values = axis.tickValues(low, high, 300)[0]
     labels = axis.tickStrings(values, 1.0, spacing)
     assert len(labels) > 2 and len(set(labels)) == len(labels)  # distinct labels, not "0.0%" on every tick
+
+
+def test_a_best_cut_at_100_percent_keeps_its_star_and_label_inside_the_plot(qtbot):
+    """Seen in the walk's screenshot (sample shapes, 1024×680): the best cut scored 100% and its star was cut in half
+    at the top edge; its "best 100%" label was above the view."""
+    cuts = tuple(CutScore(f"block{b}_pool", acc, 0.0 if acc == 1.0 else 0.04, 64 * b, 0, "max", (("max", acc, 0.0),))
+                 for b, acc in zip(range(1, 6), (0.93, 0.97, 0.98, 1.0, 0.985)))
+    chart = ProbeChart()
+    qtbot.addWidget(chart)
+    chart.resize(480, 330)
+    chart.show()
+    chart.set_result(ProbeResult(cuts=cuts, best="block4_pool", explanation="", class_names=("a", "b", "c"), num_images=126,
+                                 folds=5, chance=1 / 3, seconds=4.3))
+    qtbot.waitUntil(lambda: chart.holder.built)
+    qtbot.wait(50)
+    box = chart.plot_widget.getPlotItem().getViewBox()
+    view = box.mapRectToScene(box.boundingRect())
+    star = chart.best_marker.points()[0]
+    centre = box.mapViewToScene(star.pos())
+    assert view.top() + 11 <= centre.y(), (view.top(), centre.y())  # the whole star (22 px) is in the view
+    label = chart.best_label.mapRectToScene(chart.best_label.boundingRect())
+    assert view.contains(label) and chart.best_label.toPlainText() == "best 100%"
+    axis = chart.plot_widget.getPlotItem().getAxis("left")
+    low, high = box.viewRange()[1]
+    assert all(v <= 1.0 + 1e-9 for _s, values in axis.tickValues(low, high, 300) for v in values)  # no "110%" tick

@@ -461,6 +461,7 @@ def test_plots_stay_readable_with_the_lr_strip_and_no_legend_over_a_curve(qtbot,
     page.show()
     qtbot.waitExposed(page)
     plots = page.plots
+    qtbot.waitUntil(lambda: all(holder.built for holder in plots.holders.values()))  # built when shown, one a turn
     feed_demo_run(plots)
     if advice:  # the badge above the plots (four lines at 1024 px) takes their height
         for code in ("a", "b"):

@@ -123,7 +123,7 @@ class EvaluatePage(QWidget):
 
         # ---- results tab
         self.results_panel = EvaluationResults(state)
-        for name in ("split_combo", "class_table", "reliability", "matrix", "mistakes_button", "map_button",
+        for name in ("split_combo", "class_table", "matrix", "mistakes_button", "map_button",
                      "images_label", "thumbs", "thumb_view"):
             setattr(self, name, getattr(self.results_panel, name))
 
@@ -161,6 +161,11 @@ class EvaluatePage(QWidget):
         self._update_buttons()
 
     # ------------------------------------------------------------- the panels' state
+
+    @property
+    def reliability(self):
+        """The Results tab's reliability plot (built now if it was not shown yet)."""
+        return self.results_panel.reliability
 
     @property
     def results(self) -> dict[str, EvaluationResult]:

@@ -46,10 +46,16 @@ class CardBuilder(QObject):
         self.after_chunk: Callable[[], None] = lambda: None
         """Called after each chunk is placed (titles, decisions)."""
 
-    def start(self, findings: list[tuple[str, Any]]) -> None:
-        """Drop what was queued and build ``findings`` (``(kind, finding)`` in display order): some now, the rest soon."""
+    def start(self, findings: list[tuple[str, Any]], now: bool = True) -> None:
+        """Drop what was queued and build ``findings`` (``(kind, finding)`` in display order): some now, the rest soon.
+
+        ``now=False`` builds none in this call (a restored result, shown while a project opens: that call is long enough).
+        """
         self._queue = list(findings)
-        self._some(first=True)
+        if now or not CHUNKED:
+            self._some(first=True)
+        else:
+            self._timer.start()
 
     def extend(self, findings: list[tuple[str, Any]]) -> None:
         """Queue more findings after the ones queued; they are built over the next turns."""

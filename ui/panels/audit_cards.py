@@ -14,7 +14,7 @@ import html
 from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import QPoint, Qt, Signal
+from PySide6.QtCore import QPoint, QSize, Qt, Signal
 from PySide6.QtWidgets import (
     QFrame,
     QGridLayout,
@@ -32,9 +32,20 @@ from tlstudio.api.audit import DuplicateGroup, Imbalance  # dataclasses only
 from ui.widgets.thumbnails import placeholder_pixmap
 
 THUMB = 96
-CARD_WIDTH = 236
+CARD_WIDTH = 224
+"""Two columns fit the Audit tab of a 1024 px window (its viewport is about 485 px, 465 px inside the margins)."""
+CARD_BUTTON_MARGIN = 6
+"""Room (px) a card's button keeps on each side of its text when the card is narrow."""
 LEAK_COLOUR = "#b3261e"
 DONE_COLOUR = "#2e7d32"
+
+
+class _CardButton(QToolButton):
+    """A card's action button: it may give up the style's spare padding (two card columns fit a 1024 px window), never its text."""
+
+    def minimumSizeHint(self) -> QSize:  # noqa: N802 - Qt API
+        hint = super().minimumSizeHint()
+        return QSize(min(hint.width(), self.fontMetrics().horizontalAdvance(self.text()) + 2 * CARD_BUTTON_MARGIN), hint.height())
 
 
 class SuspectCard(QFrame):
@@ -108,7 +119,8 @@ class SuspectCard(QFrame):
 
     @staticmethod
     def _button(text: str, tip: str) -> QToolButton:
-        button = QToolButton()
+        button = _CardButton()
+        button.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
         button.setText(text)
         button.setToolTip(tip)
         button.setAutoRaise(False)

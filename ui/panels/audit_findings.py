@@ -88,12 +88,13 @@ class AuditFindings(QScrollArea):
 
     # ------------------------------------------------------------------ API
 
-    def show_findings(self, issues: list[LabelIssue], groups: list[DuplicateGroup], outliers: list[Outlier], balance: str) -> None:
-        """Replace the cards: the first page of ``issues``, every group and outlier (built over the next turns)."""
+    def show_findings(self, issues: list[LabelIssue], groups: list[DuplicateGroup], outliers: list[Outlier], balance: str,
+                      now: bool = True) -> None:
+        """Replace the cards: the first page of ``issues``, every group and outlier (built over the next turns; ``now=False``: none in this call)."""
         self.clear()
         self.more_issues = issues[LABEL_PAGE:]
         self.builder.start([("label", i) for i in issues[:LABEL_PAGE]] + [("duplicate", g) for g in groups]
-                           + [("outlier", o) for o in outliers])
+                           + [("outlier", o) for o in outliers], now=now)
         self.balance.setText(balance)
         self.set_sections_visible(True)
         self._update_more()

@@ -156,8 +156,8 @@ class AuditView(QWidget):
         self.runner.start("audit", config)
         return True
 
-    def show_result(self, result: AuditResult) -> None:
-        """Show ``result``'s findings (without the ones the project dismissed)."""
+    def show_result(self, result: AuditResult, now: bool = True) -> None:
+        """Show ``result``'s findings (without the ones the project dismissed); ``now=False``: no card built in this call."""
         self.result = result
         decisions = self.actions.decisions
         issues = [i for i in result.label_issues if not decisions.is_dismissed("label", i.path)]
@@ -165,7 +165,7 @@ class AuditView(QWidget):
         outliers = [o for o in result.outliers if not decisions.is_dismissed("outlier", o.path)]
         hidden = (len(result.label_issues) - len(issues)) + (len(result.duplicates) - len(groups)) + (len(result.outliers) - len(outliers))
 
-        self.findings.show_findings(issues, groups, outliers, imbalance_html(result.imbalance))
+        self.findings.show_findings(issues, groups, outliers, imbalance_html(result.imbalance), now=now)
         self._shown_stale = self._stale()
         parts = summary_parts(result, hidden, self.restored.ran if self.restored is not None else "", self._shown_stale)
         self.summary.setText(" ".join(parts))
@@ -207,7 +207,7 @@ class AuditView(QWidget):
             logger.warning("the project's audit record of %s could not be shown: %s", record.root, exc)
             return False
         self.result_root, self.result_fingerprint, self.restored = record.root, record.fingerprint, record
-        self.show_result(result)
+        self.show_result(result, now=False)  # the cards follow over the next turns: opening a project is one long call already
         self.controls.status.setText("Shown from the project file: not run again. Run audit looks again.")
         self.audited.emit(result)
         return True

@@ -40,6 +40,7 @@ from ui.engine import engine
 from ui.map_link import map_link
 from ui.state import AppState
 from ui.widgets.job_controls import JobControls
+from ui.widgets.lazy_plot import LazyPlot, build_on_look, settle
 from ui.widgets.lasso import LassoViewBox, points_in_polygon
 
 logger = logging.getLogger(__name__)
@@ -103,6 +104,7 @@ class EmbeddingMap(QWidget):
         self.audit: AuditResult | None = None
         self.open_images = True
         self._brush_index = np.zeros(0, np.int64)
+        self._brush_table: list[QBrush] = []
         self.selected = np.zeros(0, np.int64)
         self._gallery = None
 
@@ -141,32 +143,16 @@ class EmbeddingMap(QWidget):
         row.addWidget(self.clear_button)
         row.addStretch(1)
 
-        self.view_box = LassoViewBox()
         self.lasso_button.toggled.connect(self._on_lasso_toggled)
-        self.view_box.sigLassoFinished.connect(self.select_polygon)
-        self.plot = pg.PlotWidget(viewBox=self.view_box)
-        self.plot.setBackground("w")
-        self.plot.hideAxis("left")
-        self.plot.hideAxis("bottom")
-        self.plot.setAspectLocked(True)
-        self.scatter = pg.ScatterPlotItem(size=7, pen=None, hoverable=True, hoverSize=11, tip=None)
-        self.scatter.setToolTip("")
-        self.plot.addItem(self.scatter)
-        self.scatter.sigClicked.connect(self._on_clicked)
-        self.scatter.sigHovered.connect(self._on_hovered)
-        # The selection: rings over the selected points, on an item of its own that takes no mouse events.
-        self.highlight = pg.ScatterPlotItem(size=12, pen=pg.mkPen(SELECTION_COLOUR, width=2), brush=None)
-        self.highlight.setAcceptedMouseButtons(Qt.MouseButton.NoButton)
-        self.highlight.setAcceptHoverEvents(False)
-        self.highlight.setZValue(10)
-        self.plot.addItem(self.highlight)
+        self.holder = LazyPlot(self._make_plot)  # built when the Map tab is first shown
 
         layout = QVBoxLayout(self)
         layout.addWidget(self.controls)
         layout.addLayout(row)
         layout.addWidget(self.selection_label)
         layout.addWidget(self.legend)
-        layout.addWidget(self.plot, 1)
+        layout.addWidget(self.holder, 1)
+        settle([self.holder])
 
         self.link = map_link(state)
         self.link.highlight_changed.connect(self._on_highlight)
@@ -191,6 +177,51 @@ class EmbeddingMap(QWidget):
         self.runner.finished.connect(lambda: self.state.end_busy(BUSY_KEY))
         if controller is not None and controller.project.map is not None:  # built after the project opened
             self.show_project(controller.project)
+
+    def _make_plot(self) -> pg.PlotWidget:
+        """The map's plot, with the points, colours and selection known so far."""
+        self.view_box = LassoViewBox()
+        self.view_box.lasso_mode = self.lasso_button.isChecked()
+        self.view_box.sigLassoFinished.connect(self.select_polygon)
+        plot = pg.PlotWidget(viewBox=self.view_box)
+        plot.setBackground("w")
+        plot.hideAxis("left")
+        plot.hideAxis("bottom")
+        plot.setAspectLocked(True)
+        self.scatter = pg.ScatterPlotItem(size=7, pen=None, hoverable=True, hoverSize=11, tip=None)
+        self.scatter.setToolTip("")
+        plot.addItem(self.scatter)
+        self.scatter.sigClicked.connect(self._on_clicked)
+        self.scatter.sigHovered.connect(self._on_hovered)
+        # The selection: rings over the selected points, on an item of its own that takes no mouse events.
+        self.highlight = pg.ScatterPlotItem(size=12, pen=pg.mkPen(SELECTION_COLOUR, width=2), brush=None)
+        self.highlight.setAcceptedMouseButtons(Qt.MouseButton.NoButton)
+        self.highlight.setAcceptHoverEvents(False)
+        self.highlight.setZValue(10)
+        plot.addItem(self.highlight)
+        if self.lasso_button.isChecked():
+            plot.setCursor(Qt.CursorShape.CrossCursor)
+        return plot
+
+    def _render_all(self, plot: pg.PlotWidget) -> None:
+        """Draw the current map (points, colours, selection) on the just-built plot."""
+        r = self.result
+        if r is None:
+            self.scatter.setData(pos=np.zeros((0, 2)))
+        else:
+            self.scatter.setData(pos=np.asarray(r.coords, np.float64), data=np.arange(len(r.paths)))
+            if len(self._brush_index) == len(r.paths) and self._brush_table:
+                self.scatter.setBrush([self._brush_table[i] for i in self._brush_index])
+        self._draw_selection()
+        if r is not None:
+            plot.autoRange()
+
+    @property
+    def plot(self) -> pg.PlotWidget:
+        return self.holder.widget()
+
+    def __getattr__(self, name: str):  # the plot's items: looking at one builds the plot
+        return build_on_look(self, name, dict.fromkeys(("scatter", "highlight", "view_box"), "holder"))
 
     # ------------------------------------------------------------------ API
 
@@ -224,13 +255,17 @@ class EmbeddingMap(QWidget):
         """Draw ``result``: one ``setData`` call on one scatter item."""
         self.result = result
         self._dropped_from = ""
-        self.scatter.setData(pos=np.asarray(result.coords, np.float64), data=np.arange(len(result.paths)))
+        if self.holder.built:
+            self.scatter.setData(pos=np.asarray(result.coords, np.float64), data=np.arange(len(result.paths)))
+        else:
+            self.holder.render(self._render_all)
         self._index = {p: i for i, p in enumerate(result.paths)}
         self.clear_selection()
         if self.link.current is not None:
             self._on_highlight(self.link.current)
         self.recolour()
-        self.plot.autoRange()
+        if self.holder.built:
+            self.plot.autoRange()
         method = {"tsne": "t-SNE", "pca": "PCA"}.get(result.method, result.method)
         self.controls.status.setText(
             f"{len(result.paths)} images, {method} of the {result.cut} features"
@@ -274,8 +309,9 @@ class EmbeddingMap(QWidget):
         brushes = {key: QBrush(QColor(colour)) for key, colour in colours.items()}
         index = {key: i for i, key in enumerate(order)}
         self._brush_index = np.array([index[k] for k in keys], np.int64)
-        table = [brushes[k] for k in order]
-        self.scatter.setBrush([table[i] for i in self._brush_index])
+        self._brush_table = [brushes[k] for k in order]
+        if self.holder.built:
+            self.scatter.setBrush([self._brush_table[i] for i in self._brush_index])
         if len(self.selected):
             self._draw_selection()
         counts = {k: int((self._brush_index == index[k]).sum()) for k in order}
@@ -400,7 +436,10 @@ class EmbeddingMap(QWidget):
         self.result = None
         self._index = {}
         self.clear_selection()
-        self.scatter.setData(pos=np.zeros((0, 2)))
+        if self.holder.built:
+            self.scatter.setData(pos=np.zeros((0, 2)))
+        else:
+            self.holder.render(self._render_all)
         self.legend.setText("")
         self.controls.status.setText(message)
 
@@ -416,6 +455,8 @@ class EmbeddingMap(QWidget):
 
     def _draw_selection(self) -> None:
         """Selected points drawn again on top in their colours with a dark ring; the others fade."""
+        if not self.holder.built:  # drawn with the points when the plot is built
+            return
         idx = self.selected
         if self.result is None or not len(idx):
             self.highlight.setData(pos=np.zeros((0, 2)))
@@ -429,6 +470,8 @@ class EmbeddingMap(QWidget):
         self.scatter.setOpacity(0.3)
 
     def _on_lasso_toggled(self, on: bool) -> None:
+        if not self.holder.built:  # the plot takes the mode when it is built
+            return
         self.view_box.lasso_mode = on
         self.plot.setCursor(Qt.CursorShape.CrossCursor if on else Qt.CursorShape.ArrowCursor)
 

@@ -34,6 +34,7 @@ from tlstudio.api.evaluate import EvaluationResult, ImagePrediction
 from ui.map_link import Prediction, map_link
 from ui.state import AppState
 from ui.widgets.confusion_matrix import ConfusionMatrixView
+from ui.widgets.lazy_plot import LazyPlot, settle
 from ui.widgets.roc_pr_plot import RocPrPlots
 from ui.widgets.thumbnails import ThumbnailModel, ThumbnailView
 
@@ -97,20 +98,9 @@ class EvaluationResults(QWidget):
         self.class_table.verticalHeader().setVisible(False)
         self.class_table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.class_table.horizontalHeader().setStretchLastSection(False)
-        import pyqtgraph as pg
-
-        self.reliability = pg.PlotWidget(background="w")
-        self.reliability.setObjectName("ReliabilityPlot")
-        self.reliability.setMinimumHeight(160)
-        self.reliability.setLabel("bottom", "confidence")
-        self.reliability.setLabel("left", "accuracy")
-        self.reliability.setXRange(0, 1, padding=0.02)
-        self.reliability.setYRange(0, 1, padding=0.02)
-        self.reliability.setMouseEnabled(x=False, y=False)
-        self.reliability.setToolTip(
-            "Reliability curve: accuracy of the images in each confidence bin. A calibrated model follows the diagonal; "
-            "ECE is the image-weighted mean gap."
-        )
+        self.reliability_holder = LazyPlot(_reliability_plot)  # built when first shown
+        self.reliability_holder.setMinimumHeight(160)
+        settle([self.reliability_holder])
         self.curves = RocPrPlots()
         self.matrix = ConfusionMatrixView()
         self.matrix.cell_activated.connect(self.show_cell)
@@ -139,7 +129,7 @@ class EvaluationResults(QWidget):
         split_row.addWidget(self.split_combo, 1)
         left_layout.addLayout(split_row)
         left_layout.addWidget(self.class_table)
-        left_layout.addWidget(self.reliability, 1)
+        left_layout.addWidget(self.reliability_holder, 1)
         right = QWidget()
         right_layout = QVBoxLayout(right)
         right_layout.setContentsMargins(0, 0, 0, 0)
@@ -240,24 +230,13 @@ class EvaluationResults(QWidget):
         self._show_images([], "Click a confusion-matrix cell to see its images and ring them on the map.")
         self.map_button.setEnabled(False)
 
-    def _plot_reliability(self, cal: Calibration | None) -> None:
-        import pyqtgraph as pg
+    @property
+    def reliability(self):
+        """The reliability plot (built now if it was not shown yet)."""
+        return self.reliability_holder.widget()
 
-        plot = self.reliability
-        plot.clear()
-        plot.plot([0, 1], [0, 1], pen=pg.mkPen("#888", width=1, style=Qt.PenStyle.DashLine))
-        if cal is None:
-            return
-        used = [b for b in cal.bins if b.count]
-        if used:
-            width = (cal.bins[0].upper - cal.bins[0].lower) * 0.9
-            bars = pg.BarGraphItem(
-                x=[(b.lower + b.upper) / 2 for b in used], height=[b.accuracy for b in used], width=width,
-                brush=pg.mkBrush(33, 113, 181, 170), pen=pg.mkPen("#215f9a"),
-            )
-            plot.addItem(bars)
-            plot.plot([b.confidence for b in used], [b.accuracy for b in used], pen=None, symbol="o", symbolSize=5, symbolBrush="#d62728")
-        plot.setTitle(f"Reliability · ECE {cal.ece:.3f}", color="#333", size="9pt")
+    def _plot_reliability(self, cal: Calibration | None) -> None:
+        self.reliability_holder.render(lambda plot: _draw_reliability(plot, cal))
 
     @property
     def result(self) -> EvaluationResult | None:
@@ -303,3 +282,41 @@ class EvaluationResults(QWidget):
         self.thumbs.set_paths([r.path for r in rows], labels, tips)
         self.images_label.setText(text)
 
+
+def _reliability_plot():
+    import pyqtgraph as pg
+
+    plot = pg.PlotWidget(background="w")
+    plot.setObjectName("ReliabilityPlot")
+    plot.setMinimumHeight(160)
+    plot.setLabel("bottom", "confidence")
+    plot.setLabel("left", "accuracy")
+    plot.setXRange(0, 1, padding=0.02)
+    plot.setYRange(0, 1, padding=0.02)
+    plot.setMouseEnabled(x=False, y=False)
+    plot.setToolTip(
+        "Reliability curve: accuracy of the images in each confidence bin. A calibrated model follows the diagonal; "
+        "ECE is the image-weighted mean gap."
+    )
+    return plot
+
+
+def _draw_reliability(plot, cal) -> None:
+    """The diagonal, and the bins of ``cal`` (None: the diagonal only)."""
+    import pyqtgraph as pg
+
+    plot.clear()
+    plot.plot([0, 1], [0, 1], pen=pg.mkPen("#888", width=1, style=Qt.PenStyle.DashLine))
+    if cal is None:
+        plot.setTitle(None)
+        return
+    used = [b for b in cal.bins if b.count]
+    if used:
+        width = (cal.bins[0].upper - cal.bins[0].lower) * 0.9
+        bars = pg.BarGraphItem(
+            x=[(b.lower + b.upper) / 2 for b in used], height=[b.accuracy for b in used], width=width,
+            brush=pg.mkBrush(33, 113, 181, 170), pen=pg.mkPen("#215f9a"),
+        )
+        plot.addItem(bars)
+        plot.plot([b.confidence for b in used], [b.accuracy for b in used], pen=None, symbol="o", symbolSize=5, symbolBrush="#d62728")
+    plot.setTitle(f"Reliability · ECE {cal.ece:.3f}", color="#333", size="9pt")

@@ -107,8 +107,7 @@ class ProbePanel(QWidget):
         self.use_hint.setObjectName("Hint")
         self.use_hint.setWordWrap(True)
         use_row.addWidget(self.use_hint, 1)
-        self.chart.points.sigClicked.connect(self._on_point_clicked)
-        self.chart.best_marker.sigClicked.connect(self._on_point_clicked)
+        self.chart.point_clicked.connect(self._on_point_clicked)
 
         layout = QVBoxLayout(self)
         layout.addWidget(intro)

@@ -187,7 +187,7 @@ class SweepPanel(QWidget):
         layout.setContentsMargins(4, 6, 4, 4)
         layout.setSpacing(4)
         layout.addWidget(self.intro)
-        layout.addWidget(self.settings)
+        layout.addWidget(self.settings, 1)  # as much of an open search space as the trials leave room for (capped at all of it)
         layout.addWidget(self.controls)
         layout.addWidget(self.stale)
         layout.addWidget(split, 1)
@@ -198,6 +198,12 @@ class SweepPanel(QWidget):
 
     def _update_size(self) -> None:
         self.settings.update_size(self.state.model_config, self.state.train_config)
+
+    def heightForWidth(self, width: int) -> int:  # noqa: N802 - Qt API
+        """The least height the panel needs at ``width``: the Model page's scroll area gives it at least this much and
+        scrolls only when the window is shorter; the room above it goes to the trials and an open search space."""
+        layout = self.layout()
+        return layout.totalMinimumHeightForWidth(width) if layout.hasHeightForWidth() else layout.totalMinimumSize().height()
 
     def showEvent(self, event) -> None:  # noqa: N802 - Qt API
         super().showEvent(event)

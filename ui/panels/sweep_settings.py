@@ -10,7 +10,7 @@ It turns them into a :class:`~tlstudio.api.sweep.SweepConfig`
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QScrollArea, QSizePolicy, QSpinBox, QToolButton, QVBoxLayout, QWidget
 
 from tlstudio.api.sweep import SearchSpace, SweepConfig
@@ -18,6 +18,20 @@ from tlstudio.config import DataConfig, ModelConfig, TrainConfig
 from tlstudio.errors import TlStudioError
 from ui.jobs.sweep_jobs import grid_size
 from ui.panels.sweep_space import SweepSpaceEditor
+
+
+SPACE_MIN_HEIGHT = 96
+"""The open search space keeps at least this height (px); what does not fit scrolls inside it."""
+
+
+class _SpaceScroll(QScrollArea):
+    """The search space's scroll area: it asks for little height and takes what the tab can spare, up to all of it."""
+
+    preferred_height = SPACE_MIN_HEIGHT
+
+    def sizeHint(self) -> QSize:  # noqa: N802 - Qt API
+        hint = super().sizeHint()
+        return QSize(hint.width(), self.preferred_height)
 
 
 class SweepSettings(QWidget):
@@ -82,20 +96,22 @@ class SweepSettings(QWidget):
         top.addWidget(self.size_label, 1)
 
         self.space_box = SweepSpaceEditor(self.seed_spin)
-        # the search space scrolls sideways in a narrow window (1024 px): the page never grows past the screen
-        self.space_scroll = QScrollArea()
+        # In a short window (680 px) the search space scrolls inside itself and the tab does not: it asks for
+        # SPACE_MIN_HEIGHT, grows up to its whole height when there is room, and the page never grows past the screen.
+        self.space_scroll = _SpaceScroll()
         self.space_scroll.setObjectName("SweepSpaceScroll")
         self.space_scroll.setWidgetResizable(True)
         self.space_scroll.setFrameShape(QScrollArea.Shape.NoFrame)
-        self.space_scroll.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.space_scroll.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
         self.space_scroll.setWidget(self.space_box)
         self.space_scroll.setMinimumWidth(240)
-        self.fit_space_height()
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(top)
-        layout.addWidget(self.space_scroll)
+        layout.addWidget(self.space_scroll, 1)
+        self._top = top
+        self.fit_space_height()
 
         self.space_button.toggled.connect(self._show_space)
         self.space_box.changed.connect(self.changed)
@@ -155,10 +171,23 @@ class SweepSettings(QWidget):
             self.size_label.setText(f"{trials:,} random draws")
 
     def fit_space_height(self) -> None:
-        """The search space's whole height, and room for its sideways scroll bar."""
+        """At most the search space's whole height (and room for a sideways scroll bar); at least SPACE_MIN_HEIGHT of it."""
         self.space_box.adjustSize()
         height = max(self.space_box.sizeHint().height(), self.space_box.minimumSizeHint().height())
-        self.space_scroll.setFixedHeight(height + self.space_scroll.horizontalScrollBar().sizeHint().height() + 4)
+        whole = height + self.space_scroll.horizontalScrollBar().sizeHint().height() + 4
+        self.space_scroll.setMaximumHeight(whole)
+        self.space_scroll.setMinimumHeight(min(whole, SPACE_MIN_HEIGHT))
+        self.space_scroll.preferred_height = min(whole, SPACE_MIN_HEIGHT)
+        self.space_scroll.updateGeometry()
+        self._fit_max_height()
+
+    def _fit_max_height(self) -> None:
+        """Never taller than the top row and the whole space: the room left goes to the trials below."""
+        top = self._top.sizeHint().height()
+        if self._top.hasHeightForWidth() and self.width() >= 200:
+            top = max(top, self._top.totalHeightForWidth(self.width()))
+        extra = self.layout().spacing() + self.space_scroll.maximumHeight() if self.space_button.isChecked() else 0
+        self.setMaximumHeight(top + extra)
 
     def showEvent(self, event) -> None:  # noqa: N802 - Qt API
         super().showEvent(event)
@@ -169,7 +198,10 @@ class SweepSettings(QWidget):
         super().resizeEvent(event)
         if self.space_box.fit_to(event.size().width()):  # one column in a narrow window: every value read whole
             self.fit_space_height()
+        elif event.size().width() != event.oldSize().width():
+            self._fit_max_height()  # the top row's wrapped text may take another height
 
     def _show_space(self, shown: bool) -> None:
         self.space_scroll.setVisible(shown)
+        self._fit_max_height()
         self.space_button.setArrowType(Qt.ArrowType.DownArrow if shown else Qt.ArrowType.RightArrow)

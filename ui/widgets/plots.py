@@ -36,6 +36,7 @@ from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QGraphicsItem, QLabel, QVBoxLayout, QWidget
 
 from tlstudio.events import BatchEnd, EpochEnd, PhaseChanged, RunStarted
+from ui.widgets.lazy_plot import LazyPlot, settle
 
 REDRAW_INTERVAL_MS = 100
 """Minimum time between two redraws of the curves."""
@@ -68,6 +69,31 @@ LR_MAX_HEIGHT = 170
 
 LEGEND_FONT_SCALE = 0.9
 """The legend's font relative to the page's: one line above the plots in a 1024-pixel-wide window."""
+
+PLOT_NAMES = ("loss", "acc", "lr")
+PLOT_TITLES = {"loss": ("loss",), "acc": ("accuracy",), "lr": ("LR", "epoch")}
+PLOT_TIPS = {
+    "loss": "Loss. Faint line: recent training batches; bold line: the same, smoothed; "
+            "squares: training loss per epoch; circles: validation loss per epoch.",
+    "acc": "Accuracy. Faint line: recent training batches; bold line: the same, smoothed; "
+           "squares: training accuracy per epoch; circles: validation accuracy per epoch.",
+    "lr": "Learning rate used for each batch (log scale); the dashed line is where fine-tuning starts",
+}
+
+
+def _curve_styles(prefix: str) -> list[tuple[str, str, Any]]:
+    return [
+        (f"{prefix}_batch", prefix, lambda: {"pen": pg.mkPen(RAW_COLOUR, width=1)}),
+        (f"{prefix}_smooth", prefix, lambda: {"pen": pg.mkPen(TRAIN_COLOUR, width=2), "name": "train (batches)"}),
+        (f"{prefix}_train", prefix, lambda: {"pen": None, "symbol": "s", "symbolSize": 8, "symbolBrush": TRAIN_COLOUR,
+                                             "symbolPen": "w", "name": "train (epoch)"}),
+        (f"{prefix}_val", prefix, lambda: {"pen": pg.mkPen(VAL_COLOUR, width=2), "symbol": "o", "symbolSize": 8,
+                                           "symbolBrush": VAL_COLOUR, "symbolPen": "w", "name": "validation"}),
+    ]
+
+
+CURVES = (*_curve_styles("loss"), *_curve_styles("acc"), ("lr", "lr", lambda: {"pen": pg.mkPen(LR_COLOUR, width=2)}))
+"""Every curve: its key, the plot it is on, and its look (made when the plot is built)."""
 
 
 def legend_html() -> str:
@@ -281,31 +307,19 @@ class TrainingPlots(QWidget):
         self._smoothing = smoothing
         self._phase2_lr: float | None = None
 
-        self.loss_widget = pg.PlotWidget(background="w")
-        self.acc_widget = pg.PlotWidget(background="w")
-        self.lr_widget = pg.PlotWidget(background="w", axisItems={"left": RateAxis(orientation="left")})
-        self.loss_widget.setToolTip(
-            "Loss. Faint line: recent training batches; bold line: the same, smoothed; "
-            "squares: training loss per epoch; circles: validation loss per epoch."
-        )
-        self.acc_widget.setToolTip(
-            "Accuracy. Faint line: recent training batches; bold line: the same, smoothed; "
-            "squares: training accuracy per epoch; circles: validation accuracy per epoch."
-        )
-        self.lr_widget.setToolTip("Learning rate used for each batch (log scale); the dashed line is where fine-tuning starts")
-        loss_plot = _style_plot(self.loss_widget, "loss")
-        acc_plot = _style_plot(self.acc_widget, "accuracy")
-        lr_plot = _style_plot(self.lr_widget, "LR", bottom="epoch")
-        acc_plot.setYRange(0.0, 1.0, padding=0.02)
-        acc_plot.enableAutoRange(axis="y", enable=False)
-        lr_plot.setLogMode(x=False, y=True)
-        lr_plot.getViewBox().setDefaultPadding(LR_PADDING)
-        for widget in (self.loss_widget, self.acc_widget):
-            widget.setMinimumHeight(PLOT_MIN_HEIGHT)
-        self.lr_widget.setMinimumHeight(LR_MIN_HEIGHT)
-        self.lr_widget.setMaximumHeight(LR_MAX_HEIGHT)
-        acc_plot.setXLink(loss_plot)
-        lr_plot.setXLink(loss_plot)
+        self._phase2_label = "fine-tune"
+        self._x_end: float | None = None
+        self._plots: dict[str, pg.PlotItem] = {}
+        """The plots built so far, by name (``loss``, ``acc``, ``lr``)."""
+        self._curves: dict[str, pg.PlotDataItem] = {}
+        self._lines: dict[str, pg.InfiniteLine] = {}
+        # Each plot is built when first shown, one per event-loop turn (a PlotWidget is ~30 ms of work).
+        self.holders = {name: LazyPlot(lambda name=name: self._make_plot(name)) for name in PLOT_NAMES}
+        for name in ("loss", "acc"):
+            self.holders[name].setMinimumHeight(PLOT_MIN_HEIGHT)
+        self.holders["lr"].setMinimumHeight(LR_MIN_HEIGHT)
+        self.holders["lr"].setMaximumHeight(LR_MAX_HEIGHT)
+        self.holders["loss"].setToolTip(PLOT_TIPS["loss"])
 
         self.legend = QLabel(legend_html())
         self.legend.setObjectName("TrainingPlotsLegend")
@@ -322,44 +336,14 @@ class TrainingPlots(QWidget):
             "the dashed line marks where fine-tuning the backbone starts."
         )
 
-        self.curves: dict[str, pg.PlotDataItem] = {}
-        self.series: dict[str, Series] = {}
-        for prefix, plot in (("loss", loss_plot), ("acc", acc_plot)):
-            self._add_curve(f"{prefix}_batch", plot, pen=pg.mkPen(RAW_COLOUR, width=1))
-            self._add_curve(f"{prefix}_smooth", plot, pen=pg.mkPen(TRAIN_COLOUR, width=2), name="train (batches)")
-            self._add_curve(
-                f"{prefix}_train", plot, pen=None, symbol="s", symbolSize=8,
-                symbolBrush=TRAIN_COLOUR, symbolPen="w", name="train (epoch)",
-            )
-            self._add_curve(
-                f"{prefix}_val", plot, pen=pg.mkPen(VAL_COLOUR, width=2), symbol="o", symbolSize=8,
-                symbolBrush=VAL_COLOUR, symbolPen="w", name="validation",
-            )
-        self._add_curve("lr", lr_plot, pen=pg.mkPen(LR_COLOUR, width=2))
-
-        self.phase_lines: list[pg.InfiniteLine] = []
-        for plot in (loss_plot, acc_plot, lr_plot):
-            line = pg.InfiniteLine(
-                angle=90, movable=False,
-                pen=pg.mkPen(PHASE_COLOUR, width=1.5, style=Qt.PenStyle.DashLine),
-                # labelled on the LR strip, half-way up: the rate steps down at the marker,
-                # so the label sits between the two levels, on the side of the line with
-                # more room (pyqtgraph flips the anchor when the line passes the middle)
-                label="fine-tune" if plot is lr_plot else None,
-                labelOpts={"position": 0.5, "color": PHASE_COLOUR, "anchors": [(0, 0.5), (1, 0.5)]},
-            )
-            line.setVisible(False)
-            line.setZValue(-10)
-            plot.addItem(line, ignoreBounds=True)
-            self.phase_lines.append(line)
+        self.series: dict[str, Series] = {key: Series() for key, _plot, _kwargs in CURVES}
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(2)
         layout.addWidget(self.legend)
-        layout.addWidget(self.loss_widget, 3)
-        layout.addWidget(self.acc_widget, 3)
-        layout.addWidget(self.lr_widget, 2)
+        for name, stretch in zip(PLOT_NAMES, (3, 3, 2)):
+            layout.addWidget(self.holders[name], stretch)
 
         self._redraw_timer = QTimer(self)
         self._redraw_timer.setSingleShot(True)
@@ -367,11 +351,78 @@ class TrainingPlots(QWidget):
         self._redraw_timer.timeout.connect(self.redraw)
         self._dirty: set[str] = set()
         self.reset()
+        settle(self.holders.values())
 
-    def _add_curve(self, key: str, plot: pg.PlotItem, **kwargs: Any) -> None:
-        curve = plot.plot([], [], connect="finite", **kwargs)
-        self.curves[key] = curve
-        self.series[key] = Series()
+    def _make_plot(self, name: str) -> pg.PlotWidget:
+        """Build plot ``name`` with its curves and phase marker, and draw what is known so far."""
+        if name != "loss":
+            self.holders["loss"].widget()  # the x axis the others link to
+        widget = pg.PlotWidget(background="w", enableMenu=False, axisItems={"left": RateAxis(orientation="left")} if name == "lr" else None)
+        widget.setToolTip(PLOT_TIPS[name])
+        plot = _style_plot(widget, *PLOT_TITLES[name])
+        if name == "acc":
+            plot.setYRange(0.0, 1.0, padding=0.02)
+            plot.enableAutoRange(axis="y", enable=False)
+        if name == "lr":
+            plot.setLogMode(x=False, y=True)
+            plot.getViewBox().setDefaultPadding(LR_PADDING)
+            widget.setMinimumHeight(LR_MIN_HEIGHT)
+            widget.setMaximumHeight(LR_MAX_HEIGHT)
+        else:
+            widget.setMinimumHeight(PLOT_MIN_HEIGHT)
+        if name != "loss":
+            plot.setXLink(self._plots["loss"])
+        self._plots[name] = plot
+        for key, plot_name, kwargs in CURVES:
+            if plot_name == name:
+                self._curves[key] = plot.plot([], [], connect="finite", **kwargs())
+                self._dirty.add(key)
+        line = pg.InfiniteLine(
+            angle=90, movable=False,
+            pen=pg.mkPen(PHASE_COLOUR, width=1.5, style=Qt.PenStyle.DashLine),
+            # labelled on the LR strip, half-way up: the rate steps down at the marker,
+            # so the label sits between the two levels, on the side of the line with
+            # more room (pyqtgraph flips the anchor when the line passes the middle)
+            label="fine-tune" if name == "lr" else None,
+            labelOpts={"position": 0.5, "color": PHASE_COLOUR, "anchors": [(0, 0.5), (1, 0.5)]},
+        )
+        line.setVisible(False)
+        line.setZValue(-10)
+        plot.addItem(line, ignoreBounds=True)
+        self._lines[name] = line
+        self._apply_x_range()
+        self._apply_phase_lines()
+        self.redraw()
+        return widget
+
+    def _built(self) -> None:
+        """Build every plot now (code and tests that look at them get real plots)."""
+        for holder in self.holders.values():
+            holder.widget()
+
+    @property
+    def loss_widget(self) -> pg.PlotWidget:
+        return self.holders["loss"].widget()
+
+    @property
+    def acc_widget(self) -> pg.PlotWidget:
+        return self.holders["acc"].widget()
+
+    @property
+    def lr_widget(self) -> pg.PlotWidget:
+        return self.holders["lr"].widget()
+
+    @property
+    def curves(self) -> dict[str, pg.PlotDataItem]:
+        """Every curve by name (the plots are built if they were not)."""
+        self._built()
+        return dict(self._curves)
+
+    @property
+    def phase_lines(self) -> list[pg.InfiniteLine]:
+        """The phase-2 markers of the loss, accuracy and LR plots (the last one labelled)."""
+        self._built()
+        return [self._lines[name] for name in PLOT_NAMES]
 
     # ----------------------------------------------------------------- API
 
@@ -390,10 +441,8 @@ class TrainingPlots(QWidget):
         self._phase2_epoch: float | None = None
         self._x_end: float | None = None
         self._session_epochs: int | None = None
-        self.loss_widget.getPlotItem().enableAutoRange(x=True)
-        self._epoch_ticks(1.0)  # an empty plot shows epochs 0 and 1, not 0.1 … 0.9
-        for line in self.phase_lines:
-            line.setVisible(False)
+        self._apply_x_range()
+        self._apply_phase_lines()
         self.redraw()
 
     def point_count(self, key: str) -> int:
@@ -434,8 +483,7 @@ class TrainingPlots(QWidget):
         self._last_batch = None
         if self._phase2_epoch is not None and self._phase2_epoch > first_epoch:
             self._phase2_epoch = None
-            for line in self.phase_lines:
-                line.setVisible(False)
+            self._apply_phase_lines()
         self._x_end = max(1.0, float(first_epoch) + float(epochs))
         self._apply_x_range()
         self._schedule()
@@ -531,16 +579,21 @@ class TrainingPlots(QWidget):
             self._apply_x_range()
 
     def _apply_x_range(self) -> None:
-        plot = self.loss_widget.getPlotItem()  # the other plots are x-linked to it
-        plot.enableAutoRange(x=False)
-        plot.setXRange(0.0, self._x_end, padding=0.02)
-        self._epoch_ticks(self._x_end)
+        """Show ``[0, x_end]`` (automatic while no run is planned) on the plots built so far."""
+        plot = self._plots.get("loss")  # the other plots are x-linked to it
+        if plot is not None:
+            if self._x_end is None:
+                plot.enableAutoRange(x=True)
+            else:
+                plot.enableAutoRange(x=False)
+                plot.setXRange(0.0, self._x_end, padding=0.02)
+        self._epoch_ticks(1.0 if self._x_end is None else self._x_end)  # an empty plot shows epochs 0 and 1, not 0.1 … 0.9
 
     def _epoch_ticks(self, end: float) -> None:
         """Label whole epochs on the x axes (every 1, 2, 5 or 10 epochs for ``[0, end]``)."""
         major = next((step for step, limit in ((1, 12), (2, 25), (5, 60), (10, 120)) if end <= limit), None)
-        for widget in (self.loss_widget, self.acc_widget, self.lr_widget):
-            axis = widget.getPlotItem().getAxis("bottom")
+        for plot in self._plots.values():
+            axis = plot.getAxis("bottom")
             if major is None:
                 axis.setTickSpacing()  # long runs: pyqtgraph's automatic spacing
             else:
@@ -561,12 +614,8 @@ class TrainingPlots(QWidget):
         """
         self._phase2_epoch = float(first_epoch)
         rate = format_rate(learning_rate) if learning_rate is not None else ""
-        for line in self.phase_lines:
-            line.setPos(self._phase2_epoch)
-            line.setVisible(True)
-        label = self.phase_lines[-1].label
-        label.format = f"fine-tune · LR {rate}" if rate else "fine-tune"
-        label.valueChanged()  # re-renders the text (it skips that while the line is hidden)
+        self._phase2_label = f"fine-tune · LR {rate}" if rate else "fine-tune"
+        self._apply_phase_lines()
         # the batch curves restart: fine-tuning is a new regime, so break the lines there
         for ema in self._ema.values():
             ema.reset()
@@ -580,8 +629,22 @@ class TrainingPlots(QWidget):
         self._redraw_timer.stop()
         dirty, self._dirty = self._dirty, set()
         for key in dirty:
+            curve = self._curves.get(key)
+            if curve is None:  # its plot is not built yet: it draws every point when it is
+                continue
             series = self.series[key]
-            self.curves[key].setData(series.x, series.y)
+            curve.setData(series.x, series.y)
+
+    def _apply_phase_lines(self) -> None:
+        """Show the phase-2 marker (or hide it) on the plots built so far."""
+        for name, line in self._lines.items():
+            line.setVisible(self._phase2_epoch is not None)
+            if self._phase2_epoch is not None:
+                line.setPos(self._phase2_epoch)
+            if name == "lr":
+                line.label.format = self._phase2_label
+                if self._phase2_epoch is not None:
+                    line.label.valueChanged()  # re-renders the text (it skips that while the line is hidden)
 
     # ----------------------------------------------------------- internals
 

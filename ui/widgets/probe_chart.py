@@ -16,10 +16,11 @@ from typing import Any, Sequence
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from tlstudio.api.probe import CutScore, ProbeResult  # dataclasses only: no TensorFlow
+from ui.widgets.lazy_plot import LazyPlot, build_on_look, settle
 
 LINE_COLOUR = "#2f6fb3"
 BEST_COLOUR = "#d1495b"
@@ -86,6 +87,12 @@ def summary_text(result: ProbeResult) -> str:
     return " ".join(parts)
 
 
+BEST_ROOM = 0.12
+"""Share of the view kept above the best point: the star and its "best" label are drawn whole, even at 100%."""
+
+PLOT_TIP = "Cut points from the input (left) to the output (right); hover a point for its score"
+
+
 class ProbeChart(QWidget):
     """CV accuracy per cut point, the best cut marked, the explanation below.
 
@@ -93,6 +100,9 @@ class ProbeChart(QWidget):
         layers: Cut layer names in depth order, as drawn.
         best_layer: The marked cut ("" before a result).
     """
+
+    point_clicked = Signal(object, object, object)
+    """A cut's point (or the best cut's star) was clicked: ``(item, points, event)``, as pyqtgraph's ``sigClicked``."""
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -105,16 +115,35 @@ class ProbeChart(QWidget):
         self.summary.setObjectName("ProbeSummary")
         self.summary.setWordWrap(True)
         self.summary.setTextFormat(Qt.TextFormat.RichText)
-        self.plot_widget = pg.PlotWidget(background="w", axisItems={"left": PercentAxis("left")})
-        self.plot_widget.setObjectName("ProbePlot")
-        self.plot_widget.setMinimumHeight(180)
-        self.plot_widget.setMenuEnabled(False)
-        self.plot_widget.setMouseEnabled(x=False, y=False)
-        self.plot_widget.hideButtons()
-        plot = self.plot_widget.getPlotItem()
+        self.holder = LazyPlot(self._make_plot)  # built when first shown
+        self.holder.setMinimumHeight(180)
+        self.holder.setToolTip(PLOT_TIP)
+
+        self.explanation = QLabel("")
+        self.explanation.setObjectName("ProbeExplanation")
+        self.explanation.setWordWrap(True)
+        self.explanation.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(4)
+        layout.addWidget(self.summary)
+        layout.addWidget(self.holder, 1)
+        layout.addWidget(self.explanation)
+        self.clear()
+        settle([self.holder])
+
+    def _make_plot(self) -> pg.PlotWidget:
+        widget = pg.PlotWidget(background="w", enableMenu=False, axisItems={"left": PercentAxis("left")})
+        widget.setObjectName("ProbePlot")
+        widget.setMinimumHeight(180)
+        widget.setMenuEnabled(False)
+        widget.setMouseEnabled(x=False, y=False)
+        widget.hideButtons()
+        plot = widget.getPlotItem()
         plot.showGrid(x=False, y=True, alpha=0.25)
         plot.setLabel("left", "CV accuracy", color=AXIS_COLOUR)
-        self.plot_widget.setToolTip("Cut points from the input (left) to the output (right); hover a point for its score")
+        widget.setToolTip(PLOT_TIP)
         for name in ("left", "bottom"):
             axis = plot.getAxis(name)
             axis.setTextPen(AXIS_COLOUR)
@@ -132,19 +161,17 @@ class ProbeChart(QWidget):
                                            label="chance", labelOpts={"color": CHANCE_COLOUR, "position": 0.04, "anchors": [(0, 1), (0, 1)]})
         self.chance_line.setVisible(False)
         plot.addItem(self.chance_line)
+        self.points.sigClicked.connect(self.point_clicked)
+        self.best_marker.sigClicked.connect(self.point_clicked)
 
-        self.explanation = QLabel("")
-        self.explanation.setObjectName("ProbeExplanation")
-        self.explanation.setWordWrap(True)
-        self.explanation.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        return widget
 
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.setSpacing(4)
-        layout.addWidget(self.summary)
-        layout.addWidget(self.plot_widget, 1)
-        layout.addWidget(self.explanation)
-        self.clear()
+    @property
+    def plot_widget(self) -> pg.PlotWidget:
+        return self.holder.widget()
+
+    def __getattr__(self, name: str) -> Any:  # the plot's items: looking at one builds the plot
+        return build_on_look(self, name, dict.fromkeys(("curve", "error_bars", "points", "best_marker", "best_label", "chance_line"), "holder"))
 
     # ------------------------------------------------------------------ API
 
@@ -152,16 +179,20 @@ class ProbeChart(QWidget):
         """Show no result, with ``message`` above the empty plot."""
         self.result = None
         self.layers, self.best_layer = [], ""
+        self._cuts: list[CutScore] = []
+        self.holder.render(self._draw)
+        self.summary.setText(message)
+        self.explanation.setText("")
+
+    def _draw_empty(self, widget: pg.PlotWidget) -> None:
         self.curve.setData([], [])
         self.error_bars.setData(x=np.zeros(0), y=np.zeros(0), height=np.zeros(0))
         self.points.setData([])
         self.best_marker.setData([])
         self.best_label.setText("")
         self.chance_line.setVisible(False)
-        self.plot_widget.getPlotItem().getAxis("bottom").setTicks([[]])
-        self.plot_widget.getPlotItem().setYRange(0.0, 1.0, padding=0)  # 0%..100%: an empty range labelled every tick "0.0%"
-        self.summary.setText(message)
-        self.explanation.setText("")
+        widget.getPlotItem().getAxis("bottom").setTicks([[]])
+        widget.getPlotItem().setYRange(0.0, 1.0, padding=0)  # 0%..100%: an empty range labelled every tick "0.0%"
 
     def set_result(self, result: ProbeResult) -> None:
         """Draw the scores of ``result``, mark its best cut and show its explanation."""
@@ -173,6 +204,19 @@ class ProbeChart(QWidget):
             return
         self.result = result
         self.layers = [c.layer for c in cuts]
+        self._cuts = cuts
+        best = next((i for i, c in enumerate(cuts) if c.layer == result.best), None)
+        self.best_layer = result.best if best is not None else ""
+        self.holder.render(self._draw)
+        self.summary.setText(summary_text(result))
+        self.explanation.setText(result.explanation)
+
+    def _draw(self, widget: pg.PlotWidget) -> None:
+        """Draw the current result (or nothing) on the built plot."""
+        cuts, result = self._cuts, self.result
+        if not cuts or result is None:
+            self._draw_empty(widget)
+            return
         x = np.arange(len(cuts), dtype=float)
         y = np.array([c.cv_accuracy for c in cuts], dtype=float)
         std = np.array([c.cv_std for c in cuts], dtype=float)
@@ -180,7 +224,6 @@ class ProbeChart(QWidget):
         self.error_bars.setData(x=x, y=y, height=2 * std)
         self.points.setData([{"pos": (i, c.cv_accuracy), "data": c} for i, c in enumerate(cuts)])
         best = next((i for i, c in enumerate(cuts) if c.layer == result.best), None)
-        self.best_layer = result.best if best is not None else ""
         if best is not None:
             self.best_marker.setData([{"pos": (best, cuts[best].cv_accuracy), "data": cuts[best]}])
             self.best_label.setText(f"best {cuts[best].cv_accuracy:.0%}")
@@ -188,7 +231,7 @@ class ProbeChart(QWidget):
         else:
             self.best_marker.setData([])
             self.best_label.setText("")
-        plot = self.plot_widget.getPlotItem()
+        plot = widget.getPlotItem()
         names = short_names(self.layers)  # block4_pool -> block4, so five cuts fit a 1024-wide window
         plot.getAxis("bottom").setTicks([[(i, _short(name)) for i, name in enumerate(names)]])
         self.chance_line.setVisible(result.chance > 0)
@@ -196,13 +239,14 @@ class ProbeChart(QWidget):
         low = min(float(np.min(y - std)), result.chance or 1.0)
         high = float(np.max(y + std))
         pad = max(0.02, 0.12 * (high - low))
-        plot.setYRange(max(0.0, low - pad), min(1.0, high + 2.5 * pad), padding=0)
+        # room above the best point for its star and its "best" label, past 100% if need be (no tick is drawn there)
+        top = max(high + 2.5 * pad, high + BEST_ROOM * (high + 2.5 * pad - max(0.0, low - pad)))
+        plot.setYRange(max(0.0, low - pad), min(1.0 + BEST_ROOM, top), padding=0)
         plot.setXRange(-0.5, len(cuts) - 0.5, padding=0)
-        self.summary.setText(summary_text(result))
-        self.explanation.setText(result.explanation)
 
     def best_point(self) -> tuple[float, float] | None:
         """Where the best-cut marker is drawn: ``(x, accuracy)``, or None."""
+        self.holder.widget()
         points = self.best_marker.points()
         if not len(points):
             return None

@@ -15,6 +15,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 from tlstudio.api.metrics import ClassCurves
+from ui.widgets.lazy_plot import LazyPlot, settle
 
 COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
 """Matplotlib's tab10, so a class has the same colour here and in the report."""
@@ -38,38 +39,70 @@ def _plot(title: str, x: str, y: str, tip: str) -> pg.PlotWidget:
     return plot
 
 
+def _roc_plot() -> pg.PlotWidget:
+    plot = _plot("ROC (one vs rest)", "false-positive rate", "true-positive rate",
+                 "One class against the rest: the true-positive rate against the false-positive rate as the "
+                 "threshold on the class's probability falls. AUC 1 is perfect, 0.5 is chance.")
+    plot.setObjectName("RocPlot")
+    plot.addLegend(offset=(-4, -4), labelTextSize="7pt")
+    return plot
+
+
+def _pr_plot() -> pg.PlotWidget:
+    plot = _plot("PR (one vs rest)", "recall", "precision",
+                 "Precision-recall, one class against the rest: precision against recall as the threshold falls. AP (average "
+                 "precision) is the area under it; it says more than ROC AUC when a class is rare.")
+    plot.setObjectName("PrPlot")
+    plot.addLegend(offset=(4, -4), labelTextSize="7pt")
+    return plot
+
+
 class RocPrPlots(QWidget):
     """ROC above precision-recall, one curve per class, its area in the legend."""
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
-        self.roc = _plot("ROC (one vs rest)", "false-positive rate", "true-positive rate",
-                         "One class against the rest: the true-positive rate against the false-positive rate as the "
-                         "threshold on the class's probability falls. AUC 1 is perfect, 0.5 is chance.")
-        self.roc.setObjectName("RocPlot")
-        self.pr = _plot("Precision-recall (one vs rest)", "recall", "precision",
-                        "One class against the rest: precision against recall as the threshold falls. AP (average "
-                        "precision) is the area under it; it says more than ROC AUC when a class is rare.")
-        self.pr.setObjectName("PrPlot")
-        self.legends = (self.roc.addLegend(offset=(-4, -4), labelTextSize="7pt"), self.pr.addLegend(offset=(4, -4), labelTextSize="7pt"))
+        # each plot is built when first shown (a PlotWidget is ~30 ms of work), and draws the curves then
+        self.holders = (LazyPlot(lambda: _roc_plot()), LazyPlot(lambda: _pr_plot()))
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.roc, 1)
-        layout.addWidget(self.pr, 1)
+        for holder in self.holders:
+            holder.setMinimumSize(150, 150)
+            layout.addWidget(holder, 1)
         self.curves: tuple[ClassCurves, ...] = ()
+        settle(self.holders)
+
+    @property
+    def roc(self) -> pg.PlotWidget:
+        return self.holders[0].widget()
+
+    @property
+    def pr(self) -> pg.PlotWidget:
+        return self.holders[1].widget()
+
+    @property
+    def legends(self):
+        return self.roc.plotItem.legend, self.pr.plotItem.legend
 
     def set_curves(self, curves: Sequence[ClassCurves]) -> None:
         """Draw ``curves`` (one :class:`~tlstudio.api.metrics.ClassCurves` per class), replacing the last ones."""
         self.curves = tuple(curves)
-        for plot in (self.roc, self.pr):
-            plot.clear()
-        self.roc.plot([0, 1], [0, 1], pen=pg.mkPen("#999", width=1, style=Qt.PenStyle.DotLine))
+        self.holders[0].render(self._draw_roc)
+        self.holders[1].render(self._draw_pr)
+
+    def _draw_roc(self, plot: pg.PlotWidget) -> None:
+        plot.clear()
+        plot.plot([0, 1], [0, 1], pen=pg.mkPen("#999", width=1, style=Qt.PenStyle.DotLine))
         for i, c in enumerate(self.curves):
-            pen = pg.mkPen(COLOURS[i % len(COLOURS)], width=2)
             if c.roc_auc is not None:
-                self.roc.plot(list(c.fpr), list(c.tpr), pen=pen, name=f"{c.name} AUC {_area(c.roc_auc)}")
+                plot.plot(list(c.fpr), list(c.tpr), pen=pg.mkPen(COLOURS[i % len(COLOURS)], width=2), name=f"{c.name} AUC {_area(c.roc_auc)}")
+
+    def _draw_pr(self, plot: pg.PlotWidget) -> None:
+        plot.clear()
+        for i, c in enumerate(self.curves):
             if c.average_precision is not None:
-                self.pr.plot(list(c.recall), list(c.precision), pen=pen, stepMode=None, name=f"{c.name} AP {_area(c.average_precision)}")
+                plot.plot(list(c.recall), list(c.precision), pen=pg.mkPen(COLOURS[i % len(COLOURS)], width=2), stepMode=None,
+                          name=f"{c.name} AP {_area(c.average_precision)}")
 
     def legend_texts(self) -> tuple[list[str], list[str]]:
         """The ROC and PR legends' entries, as shown."""

@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 )
 
 from tlstudio.project import RunRecord
+from ui.widgets.lazy_plot import LazyPlot, settle
 
 DIFF_ROWS_SHOWN = 6
 """Rows of the config differences table shown before it scrolls."""
@@ -35,6 +36,15 @@ PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e
 def compact_rows(table: QTableWidget) -> None:
     """Rows one text line tall (plus padding), not the style's roomier default."""
     table.verticalHeader().setDefaultSectionSize(table.fontMetrics().height() + 10)
+
+
+def _make_plot(key: str) -> pg.PlotWidget:
+    plot = pg.PlotWidget(background="w")
+    plot.setObjectName("CompareAccuracy" if key == "accuracy" else "CompareLoss")
+    plot.setTitle(f"{key.capitalize()} (solid: validation, dashed: training)", color="#333", size="10pt")
+    plot.setLabel("bottom", "epoch")
+    plot.showGrid(x=True, y=True, alpha=0.25)
+    return plot
 
 
 def rows_height(table: QTableWidget, rows: int) -> int:
@@ -55,14 +65,9 @@ class RunComparison(QWidget):
         super().__init__(parent)
         self._legend_entries: list[tuple[str, str]] = []
         pg.setConfigOptions(antialias=True)
-        self.acc_plot = pg.PlotWidget(background="w")
-        self.acc_plot.setObjectName("CompareAccuracy")
-        self.loss_plot = pg.PlotWidget(background="w")
-        self.loss_plot.setObjectName("CompareLoss")
-        for plot, title in ((self.acc_plot, "Accuracy (solid: validation, dashed: training)"), (self.loss_plot, "Loss (solid: validation, dashed: training)")):
-            plot.setTitle(title, color="#333", size="10pt")
-            plot.setLabel("bottom", "epoch")
-            plot.showGrid(x=True, y=True, alpha=0.25)
+        self._records: tuple[RunRecord, ...] = ()
+        # each plot is built when first shown (a PlotWidget is ~30 ms of work), and draws the runs then
+        self.holders = {key: LazyPlot(lambda key=key: _make_plot(key)) for key in ("accuracy", "loss")}
         # One legend for both plots, as a wrapping label above them: run names are
         # long, and a pyqtgraph legend inside a half-width plot covered the
         # curves and was clipped at its right edge at 200% scaling.
@@ -91,8 +96,8 @@ class RunComparison(QWidget):
         plots = QWidget()
         plots_layout = QHBoxLayout(plots)
         plots_layout.setContentsMargins(0, 0, 0, 0)
-        plots_layout.addWidget(self.acc_plot)
-        plots_layout.addWidget(self.loss_plot)
+        plots_layout.addWidget(self.holders["accuracy"], 1)  # halves: a built plot's size hint follows its size,
+        plots_layout.addWidget(self.holders["loss"], 1)  # so the one built first would keep the width it had then
         lower_layout = QVBoxLayout(self)
         lower_layout.setContentsMargins(0, 0, 0, 0)
         lower_layout.addWidget(self.legend)
@@ -101,6 +106,15 @@ class RunComparison(QWidget):
         lower_layout.addWidget(self.diff_label)
         lower_layout.addWidget(self.diff_table)  # as tall as its rows: the plots take the rest
         self._fit_diff_table()
+        settle(self.holders.values())
+
+    @property
+    def acc_plot(self) -> pg.PlotWidget:
+        return self.holders["accuracy"].widget()
+
+    @property
+    def loss_plot(self) -> pg.PlotWidget:
+        return self.holders["loss"].widget()
 
     def _fit_diff_table(self) -> None:
         """Make the differences table as tall as its rows (at most :data:`DIFF_ROWS_SHOWN`; more scroll)."""
@@ -109,8 +123,9 @@ class RunComparison(QWidget):
 
     def show_runs(self, records: Sequence[RunRecord]) -> None:
         """Overlay ``records``' curves and list their config differences (none: an empty comparison)."""
-        for plot in (self.acc_plot, self.loss_plot):
-            plot.clear()
+        self._records = tuple(records)
+        for key, holder in self.holders.items():
+            holder.render(lambda plot, key=key: self._draw(plot, key))
         self.diff_table.setRowCount(0)
         self._fit_diff_table()
         self.legend.clear()
@@ -118,30 +133,12 @@ class RunComparison(QWidget):
         if not records:
             self.diff_label.setText("Config differences: select two or more runs")
             return
-        from tlstudio.project import config_diff, history_curves
+        from tlstudio.project import config_diff
 
-        show_train = self.train_curves.isChecked()
-        for n, record in enumerate(records):
-            colour = PALETTE[n % len(PALETTE)]
-            curves = history_curves(record.history)
-            x = curves["epoch"]
-            for plot, key in ((self.acc_plot, "accuracy"), (self.loss_plot, "loss")):
-                if f"val_{key}" in curves:
-                    plot.plot(x, curves[f"val_{key}"], pen=pg.mkPen(colour, width=2), symbol="o", symbolSize=5, symbolBrush=colour, name=record.id)
-                if show_train and key in curves:
-                    plot.plot(x, curves[key], pen=pg.mkPen(colour, width=1.5, style=Qt.PenStyle.DashLine),
-                              name=None if f"val_{key}" in curves else record.id)
         self._legend_entries = [(PALETTE[n % len(PALETTE)], r.id) for n, r in enumerate(records)]
         self.legend.setText(" &nbsp; ".join(
             f'<span style="color:{colour}">&#9632;</span>&nbsp;{escape(run_id)}' for colour, run_id in self._legend_entries
         ))
-        longest = max((len(r.history) for r in records), default=0)
-        for plot in (self.acc_plot, self.loss_plot):
-            axis = plot.getAxis("bottom")
-            if 0 < longest <= 25:
-                axis.setTickSpacing(major=5 if longest > 12 else 1, minor=1)
-            else:
-                axis.setTickSpacing()
         if len(records) < 2:
             self.diff_label.setText("Config differences: select two or more runs")
             return
@@ -163,6 +160,28 @@ class RunComparison(QWidget):
         for col, record in enumerate(records, start=1):
             self.diff_table.horizontalHeaderItem(col).setToolTip(record.run_dir or record.id)
         self._fit_diff_table()
+
+    def _draw(self, plot: pg.PlotWidget, key: str) -> None:
+        """Draw the runs' ``key`` curves (``accuracy`` or ``loss``) on ``plot``."""
+        from tlstudio.project import history_curves
+
+        plot.clear()
+        show_train = self.train_curves.isChecked()
+        for n, record in enumerate(self._records):
+            colour = PALETTE[n % len(PALETTE)]
+            curves = history_curves(record.history)
+            x = curves["epoch"]
+            if f"val_{key}" in curves:
+                plot.plot(x, curves[f"val_{key}"], pen=pg.mkPen(colour, width=2), symbol="o", symbolSize=5, symbolBrush=colour, name=record.id)
+            if show_train and key in curves:
+                plot.plot(x, curves[key], pen=pg.mkPen(colour, width=1.5, style=Qt.PenStyle.DashLine),
+                          name=None if f"val_{key}" in curves else record.id)
+        longest = max((len(r.history) for r in self._records), default=0)
+        axis = plot.getAxis("bottom")
+        if 0 < longest <= 25:
+            axis.setTickSpacing(major=5 if longest > 12 else 1, minor=1)
+        else:
+            axis.setTickSpacing()
 
     def diff_rows(self) -> list[tuple[str, ...]]:
         """The config diff as shown: ``(setting, value per run...)``."""

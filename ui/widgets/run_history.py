@@ -161,7 +161,7 @@ class RunHistoryWidget(QWidget):
 
         self.comparison = RunComparison()
         self.comparison.train_curves.toggled.connect(self.update_comparison)
-        for name in ("acc_plot", "loss_plot", "legend", "train_curves", "diff_table", "diff_label"):
+        for name in ("legend", "train_curves", "diff_table", "diff_label"):
             setattr(self, name, getattr(self.comparison, name))
 
         top = QWidget()
@@ -183,6 +183,16 @@ class RunHistoryWidget(QWidget):
         self.refresh()
 
     # ------------------------------------------------------------- layout
+
+
+    @property
+    def acc_plot(self):
+        """The comparison's accuracy plot (built now if it was not shown yet)."""
+        return self.comparison.acc_plot
+
+    @property
+    def loss_plot(self):
+        return self.comparison.loss_plot
 
     def eventFilter(self, watched, event) -> bool:  # noqa: N802 - Qt API
         if watched is self.table.viewport() and event.type() == QEvent.Type.Resize:

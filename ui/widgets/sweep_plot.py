@@ -25,6 +25,7 @@ from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidg
 
 from tlstudio.api.sweep import Trial, best_index  # dataclasses only: no TensorFlow
 from ui.widgets.probe_chart import PercentAxis, short_names
+from ui.widgets.lazy_plot import LazyPlot, build_on_look, settle
 
 POINT_COLOUR = "#2f6fb3"
 BEST_COLOUR = "#d1495b"
@@ -120,7 +121,7 @@ def steps(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _plot_widget(left: str, bottom: str) -> pg.PlotWidget:
-    widget = pg.PlotWidget(background="w", axisItems={"left": PercentAxis("left")})
+    widget = pg.PlotWidget(background="w", enableMenu=False, axisItems={"left": PercentAxis("left")})
     widget.setMenuEnabled(False)
     widget.hideButtons()
     widget.setMinimumHeight(150)
@@ -175,25 +176,12 @@ class SweepPlot(QWidget):
         self.param_combo.setToolTip("The parameter on the horizontal axis of the left plot")
         self.param_combo.currentIndexChanged.connect(self._draw_params)
 
-        self.by_param = _plot_widget("CV accuracy", "")
-        self.by_param.setObjectName("SweepByParameter")
-        self.by_param.setToolTip("Each scored trial's CV accuracy against the chosen parameter; click a point to select its trial")
-        self.points = pg.ScatterPlotItem(size=8, brush=pg.mkBrush(POINT_COLOUR), pen=pg.mkPen("w", width=1), hoverable=True, tip=self._tip)
-        self.points.sigClicked.connect(self._on_clicked)
-        self.best_point = pg.ScatterPlotItem(size=18, symbol="star", brush=pg.mkBrush(BEST_COLOUR), pen=pg.mkPen("w", width=1))
-        self.ring = pg.ScatterPlotItem(size=16, brush=None, pen=pg.mkPen(AXIS_COLOUR, width=2))
-        for item in (self.points, self.best_point, self.ring):
-            self.by_param.addItem(item)
-
-        self.progress_plot = _plot_widget("CV accuracy", "")
-        self.progress_plot.setObjectName("SweepBestSoFar")
-        self.progress_plot.setToolTip("Grey: each trial's score as it finished; red: the best so far")
-        self.trial_dots = pg.ScatterPlotItem(size=6, brush=pg.mkBrush(TRIAL_COLOUR), pen=None)
-        self.best_line = pg.PlotDataItem([], [], pen=pg.mkPen(BEST_COLOUR, width=2), )
-        self.progress_plot.addItem(self.trial_dots)
-        self.progress_plot.addItem(self.best_line)
-        self.progress_plot.getPlotItem().setTitle(f"<span style='color:{BEST_COLOUR}'>best so far</span> by trial",
-                                                  color=AXIS_COLOUR, size="9pt")
+        # each plot is built when first shown (a PlotWidget is ~30 ms of work), and draws the trials then
+        self._params_holder, self._progress_holder = LazyPlot(self._make_by_param), LazyPlot(self._make_progress)
+        self.holders = (self._params_holder, self._progress_holder)
+        for holder in self.holders:
+            holder.setMinimumHeight(150)
+        self._xs: dict[int, float] = {}
 
         self.empty = QLabel("")
         self.empty.setObjectName("Hint")
@@ -205,13 +193,49 @@ class SweepPlot(QWidget):
         top.addWidget(self.scale_note)
         top.addWidget(self.empty, 1)
         plots = QHBoxLayout()
-        plots.addWidget(self.by_param, 3)
-        plots.addWidget(self.progress_plot, 2)
+        plots.addWidget(self.holders[0], 3)
+        plots.addWidget(self.holders[1], 2)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(top)
         layout.addLayout(plots, 1)
         self.set_trials([])
+        settle(self.holders)
+
+    def _make_by_param(self) -> pg.PlotWidget:
+        widget = _plot_widget("CV accuracy", "")
+        widget.setObjectName("SweepByParameter")
+        widget.setToolTip("Each scored trial's CV accuracy against the chosen parameter; click a point to select its trial")
+        self.points = pg.ScatterPlotItem(size=8, brush=pg.mkBrush(POINT_COLOUR), pen=pg.mkPen("w", width=1), hoverable=True, tip=self._tip)
+        self.points.sigClicked.connect(self._on_clicked)
+        self.best_point = pg.ScatterPlotItem(size=18, symbol="star", brush=pg.mkBrush(BEST_COLOUR), pen=pg.mkPen("w", width=1))
+        self.ring = pg.ScatterPlotItem(size=16, brush=None, pen=pg.mkPen(AXIS_COLOUR, width=2))
+        for item in (self.points, self.best_point, self.ring):
+            widget.addItem(item)
+        return widget
+
+    def _make_progress(self) -> pg.PlotWidget:
+        widget = _plot_widget("CV accuracy", "")
+        widget.setObjectName("SweepBestSoFar")
+        widget.setToolTip("Grey: each trial's score as it finished; red: the best so far")
+        self.trial_dots = pg.ScatterPlotItem(size=6, brush=pg.mkBrush(TRIAL_COLOUR), pen=None)
+        self.best_line = pg.PlotDataItem([], [], pen=pg.mkPen(BEST_COLOUR, width=2), )
+        widget.addItem(self.trial_dots)
+        widget.addItem(self.best_line)
+        widget.getPlotItem().setTitle(f"<span style='color:{BEST_COLOUR}'>best so far</span> by trial", color=AXIS_COLOUR, size="9pt")
+        return widget
+
+    @property
+    def by_param(self) -> pg.PlotWidget:
+        return self.holders[0].widget()
+
+    @property
+    def progress_plot(self) -> pg.PlotWidget:
+        return self.holders[1].widget()
+
+    def __getattr__(self, name: str) -> Any:  # the plots' items: looking at one builds its plot
+        return build_on_look(self, name, {"points": "_params_holder", "best_point": "_params_holder", "ring": "_params_holder",
+                                          "trial_dots": "_progress_holder", "best_line": "_progress_holder"})
 
     # ------------------------------------------------------------------ API
 
@@ -255,17 +279,25 @@ class SweepPlot(QWidget):
 
     def _draw_params(self) -> None:
         scored = self._scored()
-        plot = self.by_param.getPlotItem()
         name = self.parameter
         self.scale_note.setText("log scale" if name in LOG_SCALE else "")
+        if not scored:
+            self._xs = {}
+            self.empty.setText("No scored trial yet." if not self.trials else "No trial has been scored: every one failed.")
+        else:
+            self.empty.setText("")
+        self.holders[0].render(self._render_params)
+
+    def _render_params(self, widget: pg.PlotWidget) -> None:
+        scored = self._scored()
+        plot = widget.getPlotItem()
+        name = self.parameter
         if not scored:
             self.points.setData([])
             self.best_point.setData([])
             self.ring.setData([])
             plot.getAxis("bottom").setTicks(None)
-            self.empty.setText("No scored trial yet." if not self.trials else "No trial has been scored: every one failed.")
             return
-        self.empty.setText("")
         xs, ticks = axis_positions([t for _i, t in scored], name, self.cut_order)
         self._xs = {i: x for (i, _t), x in zip(scored, xs)}
         # arrays, not a list of spot dicts: pyqtgraph's fast path (one call per trial event)
@@ -286,18 +318,23 @@ class SweepPlot(QWidget):
         self._draw_ring()
 
     def _draw_ring(self) -> None:
-        xs = getattr(self, "_xs", {})
+        if not self.holders[0].built:  # drawn with the points when the plot is built
+            return
+        xs = self._xs
         if self.selected in xs:
             self.ring.setData(x=[xs[self.selected]], y=[self.trials[self.selected].cv_accuracy])
         else:
             self.ring.setData([])
 
     def _draw_progress(self) -> None:
+        self._best = best_so_far(self.trials)
+        self.holders[1].render(self._render_progress)
+
+    def _render_progress(self, widget: pg.PlotWidget) -> None:
         scored = [(i + 1.0, t.cv_accuracy) for i, t in enumerate(self.trials) if t.ok and not math.isnan(t.cv_accuracy)]
         self.trial_dots.setData([x for x, _y in scored], [y for _x, y in scored])
-        self._best = best_so_far(self.trials)
         self.best_line.setData(*steps(*self._best))
-        plot = self.progress_plot.getPlotItem()
+        plot = widget.getPlotItem()
         plot.setXRange(0.5, max(len(self.trials), 1) + 0.5, padding=0.02)
         _fit_y(plot, [y for _x, y in scored])
 
