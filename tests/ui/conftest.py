@@ -33,6 +33,24 @@ def _qsettings_in_tmp(tmp_path_factory):
     yield base
 
 
+@pytest.fixture(autouse=True)
+def _no_untitled_autosave_from_an_earlier_test():
+    """Start each GUI test without another test's autosave of an untitled project.
+
+    Untitled projects autosave into the session's cache folder, shared by every
+    test of a worker and by the GUI processes some tests start. A file left by a
+    test whose window "crashed", or by such a process, would be offered as crash
+    recovery to a later test's window, which then waits on a modal question.
+    """
+    from tlstudio.paths import cache_dir
+
+    folder = cache_dir("autosave")
+    assert Path(os.environ["TLSTUDIO_CACHE_DIR"]) in folder.parents, folder  # never the user's cache
+    for side in folder.glob("untitled*.autosave"):
+        side.unlink()
+    yield
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _gc_in_gui_thread(qapp):
     """Collect garbage in the GUI thread only, as the app does (see ui.worker)."""
