@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import ast
+import json
 import subprocess
 import sys
 import textwrap
@@ -118,18 +119,55 @@ def test_engine_imports_with_pyside6_absent():
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
-@pytest.mark.parametrize("module", LIGHT_MODULES)
-def test_light_modules_do_not_load_tensorflow(module):
-    proc = _run(
-        f"""
-        import sys, importlib
-        importlib.import_module({module!r})
-        heavy = sorted(m for m in ("tensorflow", "keras") if m in sys.modules)
-        print(heavy)
-        sys.exit(1 if heavy else 0)
-        """
+# Each module is imported in its own child of one fresh interpreter (fork), which costs milliseconds
+# where a new interpreter costs a second under load. The parent first imports the few modules every
+# engine module imports (``COMMON``); that can only add modules to a child's ``sys.modules``, so a
+# module that loads TensorFlow is still caught (and if ``COMMON`` loaded it, every check fails).
+COMMON = ["tlstudio", "tlstudio.errors", "tlstudio.config", "tlstudio.events"]
+_FORK_EACH = """
+import importlib, json, os, sys
+modules = json.loads(sys.argv[1])
+for name in json.loads(sys.argv[2]):
+    importlib.import_module(name)
+report = {}
+for name in modules:
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(read)
+        try:
+            importlib.import_module(name)
+            text = json.dumps(sorted(m for m in ("tensorflow", "keras") if m in sys.modules))
+        except BaseException as exc:
+            text = json.dumps(["import failed: " + repr(exc)])
+        os.write(write, text.encode())
+        os._exit(0)
+    os.close(write)
+    chunks = []
+    while chunk := os.read(read, 65536):
+        chunks.append(chunk)
+    os.close(read)
+    os.waitpid(pid, 0)
+    report[name] = json.loads(b"".join(chunks) or b'["the child died"]')
+print(json.dumps(report))
+"""
+
+
+@pytest.fixture(scope="module")
+def light_imports() -> dict[str, list[str]]:
+    """For each light module, the heavy modules (or the error) that importing it in a fresh interpreter left."""
+    proc = subprocess.run(
+        [sys.executable, "-c", _FORK_EACH, json.dumps(LIGHT_MODULES), json.dumps(COMMON)],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
     )
-    assert proc.returncode == 0, f"importing {module} loaded {proc.stdout.strip()} {proc.stderr[-2000:]}"
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize("module", LIGHT_MODULES)
+def test_light_modules_do_not_load_tensorflow(module, light_imports):
+    heavy = light_imports[module]
+    assert not heavy, f"importing {module} loaded {heavy}"
 
 
 def test_importing_every_gui_module_loads_no_tensorflow():
