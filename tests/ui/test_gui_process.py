@@ -127,6 +127,7 @@ export.out_edit.setText(str(work / "export"))
 for fmt, check in export.format_checks.items():
     check.setChecked(fmt == "keras")
 export.verify_check.setChecked(True)
+export.options.certify.setChecked(False)  # the certificate's own processes are not the GUI's; nothing here reads it
 export.start_export()
 wait(idle(export.runner), "export")
 steps["exported"] = sorted(export.last_result.files) if export.last_result is not None else None

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import resource
+import shutil
 import signal
 import subprocess
 import sys
@@ -158,11 +159,18 @@ def _resume_process(run_dir: Path, epochs: int, fsize: int | None = None) -> sub
     )
 
 
-@pytest.fixture
-def finished_run(shapes, tmp_path) -> tuple[Path, bytes, list]:
-    result = run_training(make_config(shapes, tmp_path / "run", epochs=2))
+@pytest.fixture(scope="module")
+def _trained_once(shapes, tmp_path_factory) -> Path:
+    result = run_training(make_config(shapes, tmp_path_factory.mktemp("trained") / "run", epochs=2))
     assert result.error is None, result.error_details
-    run_dir = Path(result.run_dir)
+    return Path(result.run_dir)
+
+
+@pytest.fixture
+def finished_run(_trained_once, tmp_path) -> tuple[Path, bytes, list]:
+    """A finished 2-epoch run of this test's own: a copy of the one trained for the module (tests change it)."""
+    run_dir = tmp_path / "run"
+    shutil.copytree(_trained_once, run_dir)
     return run_dir, (run_dir / results.MODEL).read_bytes(), results.read_history(run_dir)
 
 
