@@ -84,6 +84,8 @@ def test_open_pick_freeze_train_then_cancel(qtbot, main_window, shapes):
     state = window.state
     _open_data(qtbot, window, shapes)
     _pick_model(qtbot, window)
+    # VGG16 cut at block3_pool for the runs (the same code path; 7 MB checkpoints instead of 58 MB); block1 stays frozen
+    state.update_model_config(cut="block3_pool")
     _set_training(window, epochs=1, fine_tune_epochs=1, batch_size=8)
     page = window.pages["train"]
 
@@ -99,6 +101,7 @@ def test_open_pick_freeze_train_then_cancel(qtbot, main_window, shapes):
     assert state.model_path == result.model_path and Path(result.model_path).is_file()
     saved = json.loads((Path(result.run_dir) / "run_config.json").read_text())
     assert saved["model"]["freeze"]["mode"] == "blocks" and saved["model"]["freeze"]["blocks"] == ["block1"]
+    assert saved["model"]["cut"] == "block3_pool"
     # the plots hold what the run reported
     for key in ("loss_batch", "loss_smooth", "acc_batch", "lr"):
         assert _curve_len(page, key) > 0, key
