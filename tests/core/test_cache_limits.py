@@ -132,7 +132,7 @@ def test_training_names_an_image_broken_after_the_scan(tmp_path):
     victim = sorted(p for p in root.rglob("*.png"))[0]
     config = RunConfig(
         data=DataConfig(root=str(root), val_fraction=0.25, seed=1),
-        model=ModelConfig(backbone="vgg16", weights="none", image_size=32, head=HeadConfig(dropout=0.0)),
+        model=ModelConfig(backbone="vgg16", weights="none", image_size=32, head=HeadConfig(dropout=0.0), cut="block2_pool"),
         train=TrainConfig(epochs=1, batch_size=4, feature_cache="off", tensorboard=False),
         run_dir=str(tmp_path / "run"),
     )

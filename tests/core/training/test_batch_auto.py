@@ -48,7 +48,7 @@ def test_auto_batch_in_a_run_and_one_retry_at_half_the_batch_after_out_of_memory
         write_images(tmp_path / "data" / f"c{i}", 12, colour, size=32, seed=i)
     config = RunConfig(
         data=DataConfig(root=str(tmp_path / "data"), val_fraction=0.25, seed=1),
-        model=ModelConfig(backbone="vgg16", weights="none", image_size=32, head=HeadConfig(dropout=0.0)),
+        model=ModelConfig(backbone="vgg16", weights="none", image_size=32, head=HeadConfig(dropout=0.0), cut="block3_pool"),
         train=TrainConfig(epochs=2, batch_size=0, seed=2, tensorboard=False, precision="float32"),
         run_dir=str(tmp_path / "run"),
     )
