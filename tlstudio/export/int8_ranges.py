@@ -59,6 +59,16 @@ def quantize(calibrated: bytes, io_type: Any, denylisted_nodes: Sequence[str] = 
                                  denylisted_nodes=list(denylisted_nodes) or None)
 
 
+def _interpreter(model: bytes, **kwargs):
+    import warnings
+
+    import tensorflow as tf
+
+    with warnings.catch_warnings():  # "tf.lite.Interpreter is deprecated", "preserve_all_tensors is for debugging"
+        warnings.simplefilter("ignore")
+        return tf.lite.Interpreter(model_content=model, **kwargs)
+
+
 def _ops(interpreter) -> list[dict]:
     return interpreter._get_ops_details()  # noqa: SLF001 - the only way to see which op makes a tensor
 
@@ -70,9 +80,7 @@ def head_nodes(calibrated: bytes, head_name: str) -> list[str]:
     ``head_name`` or ``head_name_<n>`` (``model/head_1/predictions_1/MatMul``).
     Empty when no op is found inside the head.
     """
-    import tensorflow as tf
-
-    interpreter = tf.lite.Interpreter(model_content=calibrated)
+    interpreter = _interpreter(calibrated)
     names = {t["index"]: t["name"] for t in interpreter.get_tensor_details()}
     inside = re.compile(rf"(^|[/;]){re.escape(head_name)}(_\d+)?/")
     outputs = [names[int(op["outputs"][0])] for op in _ops(interpreter) if len(op.get("outputs", []))]
@@ -114,7 +122,6 @@ def clip_ranges(calibrated: bytes, images: np.ndarray) -> tuple[bytes, str | Non
     :data:`CLIP_IMAGES` of ``images``. Returns the new model and a sentence
     (None when no range was clipped).
     """
-    import tensorflow as tf
     from tensorflow.lite.tools import flatbuffer_utils
 
     model = flatbuffer_utils.read_model_from_bytearray(bytearray(calibrated))
@@ -126,7 +133,7 @@ def clip_ranges(calibrated: bytes, images: np.ndarray) -> tuple[bytes, str | Non
             return None
         return float(np.asarray(q.min)[0]), float(np.asarray(q.max)[0])
 
-    interpreter = tf.lite.Interpreter(model_content=calibrated, experimental_preserve_all_tensors=True)
+    interpreter = _interpreter(calibrated, experimental_preserve_all_tensors=True)  # every float tensor, for the histograms
     ops = _ops(interpreter)
     clipped: dict[int, float] = {}
     tops: dict[int, float] = {}

@@ -207,9 +207,7 @@ def write_tflite_int8(
     changes: list[str] = []
     skipped: list[str] = []
     head = _head_name(model)
-    if float_head and head is None:
-        skipped.append("head kept in int8: the model is not image -> preprocess -> backbone -> head")
-        float_head = False
+    float_head = float_head and head is not None
     if equalize:
         from tlstudio.export.equalize import rewrite_for_int8
 
@@ -217,6 +215,8 @@ def write_tflite_int8(
         model, done = rewrite_for_int8(model, images, bias_correction=not float_head)
         changes.extend(done.changes)
         skipped.extend(done.skipped)
+    if head is None:
+        skipped.append("head kept in int8: the model is not image -> preprocess -> backbone -> head")
 
     def representative():
         for i in range(len(images)):
