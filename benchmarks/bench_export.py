@@ -116,7 +116,7 @@ def bench(name: str, run: Path, out: Path, latency_runs: int, calibration: int, 
         at_risk, margins = near_ties(run, int8.max_abs_diff)
         print(f"near ties: {len(at_risk)} of {len(margins)} images have an app margin (top-1 minus top-2 probability) below "
               f"2 x int8's max |Δp| = {2 * int8.max_abs_diff:.3f}, so int8's error can reorder them"
-              + (f": {', '.join(f'{name} {m:.3f}' for name, m in at_risk)}" if at_risk else "")
+              + (f": {', '.join(f'{name} {m:.3f}' for name, m in at_risk[:8])}{', …' if len(at_risk) > 8 else ''}" if at_risk else "")
               + f"; the 5 smallest app margins: {', '.join(f'{m:.3f}' for m in sorted(margins)[:5])}")
         print(f"targets: int8 agreement {100 * int8.agreement:.2f}% ({int8.images - len(int8.disagreements)}/{int8.images}; >= 98%), size {int8.size_bytes / f32.size_bytes:.0%} of float32 "
               f"(<= 30%), 1-thread latency {int8.latency_for(1).median_ms / f32.latency_for(1).median_ms:.2f}x float32 (<= 1.00)")
