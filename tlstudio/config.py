@@ -554,7 +554,8 @@ class ExportConfig:
                                   help="keep ops the int8 converter cannot quantize in float32 instead of failing tflite_int8")
     int8_equalize: bool = option(True, label="Equalize channels for int8",
                                  help="convert a float-equivalent copy whose preprocessing and feature channels suit int8 "
-                                      "(checked on the calibration images); off: convert the model as it is")
+                                      "(checked on the calibration images), with activation ranges clipped where that "
+                                      "lowers the int8 error; off: convert the model as it is")
     int8_float_head: bool = option(True, label="Keep the head in float32 (int8 backbone)",
                                    help="run the head (pooling, Dense, softmax) of the int8 file in float32, a few KB; "
                                         "off: every op in int8 (full-integer, for accelerators that run nothing else)")

@@ -46,8 +46,8 @@ def register(subparsers) -> None:
     add_option(quant, ExportConfig, "int8_io", "--int8-io")
     add_option(quant, ExportConfig, "float_fallback")
     quant.add_argument("--no-int8-equalize", action="store_true",
-                       help="convert the model as it is, without the float-equivalent channel equalization and "
-                            "preprocessing rewrite (for comparison)")
+                       help="convert the model as it is, without the channel equalization, the preprocessing "
+                            "rewrite and the clipped activation ranges (for comparison)")
     quant.add_argument("--int8-integer-head", action="store_true",
                        help="quantize the head too (full-integer file) instead of keeping its pooling, Dense and "
                             "softmax in float32")
