@@ -20,7 +20,7 @@ names the head's ops so that :func:`quantize` keeps them in float32
 
 Measured on the VGG16 run of issue 20 (49 validation images against the
 app): mean |Δp| 0.0161 -> 0.0087, max |Δp| 0.060 -> 0.038, 47 -> 48 agreeing,
-file size +3 KB (see ``/work/notes/issue-20-session.md``).
+file size +3 KB (README, "float16, int8 and the certificate").
 """
 
 from __future__ import annotations
