@@ -207,7 +207,7 @@ def write_tflite_int8(
     changes: list[str] = []
     skipped: list[str] = []
     head = _head_name(model)
-    float_head = float_head and head is not None
+    asked, float_head = float_head, float_head and head is not None
     if equalize:
         from tlstudio.export.equalize import rewrite_for_int8
 
@@ -215,7 +215,7 @@ def write_tflite_int8(
         model, done = rewrite_for_int8(model, images, bias_correction=not float_head)
         changes.extend(done.changes)
         skipped.extend(done.skipped)
-    if head is None:
+    if asked and head is None:
         skipped.append("head kept in int8: the model is not image -> preprocess -> backbone -> head")
 
     def representative():
