@@ -113,9 +113,38 @@ def bench(name: str, run: Path, out: Path, latency_runs: int, calibration: int, 
             print("int8 disagreements (app top-1 p, int8 top-1 p):", "; ".join(
                 f"{Path(d.path).name} {d.app_top3[0][0]} {d.app_top3[0][1]:.3f} / {d.format_top3[0][0]} {d.format_top3[0][1]:.3f}"
                 for d in int8.disagreements))
-        print(f"targets: int8 agreement {100 * int8.agreement:.1f}% (>= 98%), size {int8.size_bytes / f32.size_bytes:.0%} of float32 "
+        at_risk, margins = near_ties(run, int8.max_abs_diff)
+        print(f"near ties: {len(at_risk)} of {len(margins)} images have an app margin (top-1 minus top-2 probability) below "
+              f"2 x int8's max |Δp| = {2 * int8.max_abs_diff:.3f}, so int8's error can reorder them"
+              + (f": {', '.join(f'{name} {m:.3f}' for name, m in at_risk[:8])}{', …' if len(at_risk) > 8 else ''}" if at_risk else "")
+              + f"; the 5 smallest app margins: {', '.join(f'{m:.3f}' for m in sorted(margins)[:5])}")
+        print(f"targets: int8 agreement {100 * int8.agreement:.2f}% ({int8.images - len(int8.disagreements)}/{int8.images}; >= 98%), size {int8.size_bytes / f32.size_bytes:.0%} of float32 "
               f"(<= 30%), 1-thread latency {int8.latency_for(1).median_ms / f32.latency_for(1).median_ms:.2f}x float32 (<= 1.00)")
     return {"certificate": str(result.certificate_path), "keras_baseline": base, "formats": rows}
+
+
+def near_ties(run: Path, max_abs_diff: float) -> tuple[list[tuple[str, float]], list[float]]:
+    """The certificate images whose app margin p1 - p2 is below ``2 * max_abs_diff``, and every image's margin.
+
+    An error of at most ``max_abs_diff`` per probability can reorder the top
+    two classes only where the app's own margin is below twice that, so these
+    bound the disagreements a format with that error can have.
+    """
+    import numpy as np
+
+    from tlstudio.export.inference import inference_model
+    from tlstudio.export.metadata import input_hw
+    from tlstudio.export.run_source import certify_set, run_metadata
+    from tlstudio.io.model_files import load_keras_model
+
+    model = load_keras_model(run / "model.keras")
+    height, width = input_hw(model)
+    images = certify_set(run, "", list(run_metadata(run)["class_names"]), height, width)
+    served = inference_model(model)
+    probs = np.concatenate([np.asarray(served(images.images[i:i + 8], training=False)) for i in range(0, len(images.images), 8)])
+    top2 = np.sort(probs, axis=1)[:, -2:]
+    margins = [float(m) for m in top2[:, 1] - top2[:, 0]]
+    return [(Path(path).name, m) for path, m in zip(images.paths, margins) if m < 2 * max_abs_diff], margins
 
 
 def main() -> None:

@@ -525,7 +525,12 @@ class ExportConfig:
         int8_equalize: Convert a float-equivalent copy of the model whose
             preprocessing and feature channels suit int8's one scale per
             tensor (:mod:`tlstudio.export.equalize`; checked on the
-            calibration images, refused when not equivalent).
+            calibration images, refused when not equivalent), and clip the
+            calibrated ranges of its ReLU convolutions where that lowers the
+            int8 error (:mod:`tlstudio.export.int8_ranges`).
+        int8_float_head: Keep the int8 file's head (pooling, Dense,
+            softmax) in float32 on the int8 backbone's features; recorded in
+            the certificate's ``float_ops``. Off: full-integer.
         certify: Measure a certificate for every written file (agreement with
             the app per class, accuracy change, probability differences,
             size, latency) on the run's validation split.
@@ -549,7 +554,11 @@ class ExportConfig:
                                   help="keep ops the int8 converter cannot quantize in float32 instead of failing tflite_int8")
     int8_equalize: bool = option(True, label="Equalize channels for int8",
                                  help="convert a float-equivalent copy whose preprocessing and feature channels suit int8 "
-                                      "(checked on the calibration images); off: convert the model as it is")
+                                      "(checked on the calibration images), with activation ranges clipped where that "
+                                      "lowers the int8 error; off: convert the model as it is")
+    int8_float_head: bool = option(True, label="Keep the head in float32 (int8 backbone)",
+                                   help="run the head (pooling, Dense, softmax) of the int8 file in float32, a few KB; "
+                                        "off: every op in int8 (full-integer, for accelerators that run nothing else)")
     certify: bool = option(True, label="Certificate", help="measure agreement, accuracy change and latency of every written file")
     certify_folder: str = option("", label="Certify on folder",
                                  help="a folder of <class>/<image> files to certify on instead of the run's validation split")

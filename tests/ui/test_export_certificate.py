@@ -79,12 +79,16 @@ def test_the_config_carries_the_int8_and_certificate_settings(page):
     page.options.float_fallback.setChecked(True)
     assert page.options.int8_equalize.isChecked()  # on by default
     page.options.int8_equalize.setChecked(False)
+    assert page.options.int8_float_head.isChecked()  # on by default
+    assert page.export_config().int8_float_head
+    page.options.int8_float_head.setChecked(False)
     page.options.latency_runs.setValue(80)
     page.certificate_table.threshold.setValue(2.5)
     page.format_checks["tflite_int8"].setChecked(True)
     cfg = page.export_config()
     assert (cfg.calibration, cfg.int8_io, cfg.float_fallback, cfg.latency_runs, cfg.drop_threshold) == (64, "int8", True, 80, 2.5)
     assert "tflite_int8" in cfg.formats and cfg.certify and cfg.certify_folder == "" and not cfg.int8_equalize
+    assert not cfg.int8_float_head
     page.options.certify.setChecked(False)
     assert not page.options.latency_runs.isEnabled() and not page.export_config().certify
 

@@ -46,8 +46,11 @@ def register(subparsers) -> None:
     add_option(quant, ExportConfig, "int8_io", "--int8-io")
     add_option(quant, ExportConfig, "float_fallback")
     quant.add_argument("--no-int8-equalize", action="store_true",
-                       help="convert the model as it is, without the float-equivalent channel equalization and "
-                            "preprocessing rewrite (for comparison)")
+                       help="convert the model as it is, without the channel equalization, the preprocessing "
+                            "rewrite and the clipped activation ranges (for comparison)")
+    quant.add_argument("--int8-integer-head", action="store_true",
+                       help="quantize the head too (full-integer file) instead of keeping its pooling, Dense and "
+                            "softmax in float32")
     cert = parser.add_argument_group("certificate")
     cert.add_argument("--no-certify", action="store_true", help="skip the certificate (agreement, accuracy change, latency)")
     add_option(cert, ExportConfig, "certify_folder", metavar="DIR")
@@ -83,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
         config = ExportConfig(
             formats=formats, out_dir=args.out, name=args.name, overwrite=args.overwrite, verify=not args.no_verify,
             calibration=args.calibration, int8_io=args.int8_io, float_fallback=args.float_fallback,
-            int8_equalize=not args.no_int8_equalize, certify=not args.no_certify, certify_folder=args.certify_folder, latency_runs=args.latency_runs,
+            int8_equalize=not args.no_int8_equalize, int8_float_head=not args.int8_integer_head, certify=not args.no_certify, certify_folder=args.certify_folder, latency_runs=args.latency_runs,
             drop_threshold=args.drop_threshold,
         )
     except ConfigError as exc:  # --format, --name, ranges: the command line is wrong

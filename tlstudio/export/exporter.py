@@ -204,13 +204,16 @@ def export_model(
                             sink(Progress("export", done, steps, f"Writing {FORMAT_LABELS[fmt]}: equalizing a copy of the "
                                                                  f"model for int8 and checking it on the calibration images"))
                         built = WRITERS[fmt](served, temp, calibration=calibration, int8_io=export_cfg.int8_io,
-                                             float_fallback=export_cfg.float_fallback, equalize=export_cfg.int8_equalize)
+                                             float_fallback=export_cfg.float_fallback, equalize=export_cfg.int8_equalize,
+                                             float_head=export_cfg.int8_float_head)
                         kept = built.float_ops
                         float_ops[fmt], graph_changes[fmt], rewrite_skipped = kept, built.graph_changes, built.skipped
                         for line in (*built.graph_changes, *built.skipped):
                             sink(LogMessage(f"{FORMAT_LABELS[fmt]}: {line}"))
                         if kept:
-                            sink(LogMessage(f"{FORMAT_LABELS[fmt]} keeps {', '.join(kept)} in float32 (float fallback)", "warning"))
+                            why = "float head" if export_cfg.int8_float_head and not export_cfg.float_fallback else "float fallback"
+                            sink(LogMessage(f"{FORMAT_LABELS[fmt]} keeps {', '.join(kept)} in float32 ({why})",
+                                            "info" if why == "float head" else "warning"))
                     else:
                         WRITERS[fmt](served, temp)
                     if not temp.exists():

@@ -175,17 +175,22 @@ def float_tensors(path: Path) -> list[tuple[str, str]]:
 
 def write_tflite_int8(
     model: keras.Model, path: Path, *, calibration: np.ndarray | None, int8_io: str = "uint8", float_fallback: bool = False,
-    equalize: bool = True,
+    equalize: bool = True, float_head: bool = False,
 ) -> Int8File:
     """Full-integer post-training quantization calibrated on ``calibration``.
 
     With ``equalize`` the converter gets a float-equivalent copy of ``model``
     whose preprocessing and feature channels suit one int8 scale per tensor
     (:func:`tlstudio.export.equalize.rewrite_for_int8`, checked on the
-    calibration images); ``model`` itself is not changed.
+    calibration images), and the calibrated ranges of its ReLU convolutions
+    are clipped where that lowers the int8 error
+    (:func:`tlstudio.export.int8_ranges.clip_ranges`); ``model`` itself is
+    not changed. With ``float_head`` the head (pooling, Dense, softmax) stays
+    in float32 and is listed in ``float_ops``; the backbone is int8.
 
     Returns:
-        The layers kept in float32 (only with ``float_fallback``) and the rewrites made.
+        The layers kept in float32 (the head with ``float_head``, else only
+        with ``float_fallback``) and the changes made.
 
     Raises:
         ExportError: no calibration images, the converter cannot quantize an
@@ -194,16 +199,24 @@ def write_tflite_int8(
     """
     import tensorflow as tf
 
+    from tlstudio.export import int8_ranges
+
     if calibration is None or len(calibration) == 0:
         raise ExportError("tflite_int8 needs calibration images from the run's training split. Received: none")
     images = np.asarray(calibration, dtype=np.float32)
-    changes: tuple[str, ...] = ()
-    skipped: tuple[str, ...] = ()
+    changes: list[str] = []
+    skipped: list[str] = []
+    head = _head_name(model)
+    asked, float_head = float_head, float_head and head is not None
     if equalize:
         from tlstudio.export.equalize import rewrite_for_int8
 
-        model, done = rewrite_for_int8(model, images)
-        changes, skipped = done.changes, done.skipped
+        # a float Dense has no int8 rounding to correct
+        model, done = rewrite_for_int8(model, images, bias_correction=not float_head)
+        changes.extend(done.changes)
+        skipped.extend(done.skipped)
+    if asked and head is None:
+        skipped.append("head kept in int8: the model is not image -> preprocess -> backbone -> head")
 
     def representative():
         for i in range(len(images)):
@@ -212,10 +225,21 @@ def write_tflite_int8(
     io_type = {"uint8": tf.uint8, "int8": tf.int8, "float": tf.float32}[int8_io]
     ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8] + ([tf.lite.OpsSet.TFLITE_BUILTINS] if float_fallback else [])
     names = layer_names(model)
+    deny: list[str] = []
     try:
-        model.export(str(path), format="litert", input_signature=_signature(model), verbose=False,
-                     optimizations=[tf.lite.Optimize.DEFAULT], representative_dataset=representative,
-                     target_spec={"supported_ops": ops}, inference_input_type=io_type, inference_output_type=io_type)
+        calibrated = int8_ranges.calibrate(model, path, _signature(model), representative, supported_ops=ops)
+        if equalize:
+            calibrated, clipped = int8_ranges.clip_ranges(calibrated, images)
+            if clipped:
+                changes.append(clipped)
+        if float_head:
+            deny = int8_ranges.head_nodes(calibrated, head)
+            if deny:
+                changes.append(f"head ({head}) kept in float32: its pooling, Dense and softmax run on the int8 backbone's "
+                               f"dequantized features (selective quantization, {len(deny)} op(s))")
+            else:
+                skipped.append(f"head kept in int8: no op of {head} found in the converted graph")
+        path.write_bytes(int8_ranges.quantize(calibrated, io_type, deny))
     except Exception as exc:
         text = str(exc)
         named = layers_named_in(text, names)
@@ -224,9 +248,12 @@ def write_tflite_int8(
         raise ExportError(
             f"The int8 converter cannot quantize {where}. Allow float fallback ops (CLI: --float-fallback) to keep "
             f"them in float32, or export tflite_float16. Received: {first}", path=str(path)) from exc
-    kept = float_tensors(path)
+    head_layers = [n for n in layer_names(model.get_layer(head)) if n != head] if deny else []
+    # the quantizer may suffix a float op's output name ("...:0" -> "...:01")
+    kept = [(name, op) for name, op in float_tensors(path) if not any(name.startswith(d) for d in deny)]
+    in_head = tuple(layers_named_in(" ".join(deny), head_layers)) if deny else ()
     if not kept:
-        return Int8File((), changes, skipped)
+        return Int8File(in_head, tuple(changes), tuple(skipped))
     named = layers_named_in(" ".join(name for name, _ in kept), names) or [name for name, _ in kept]
     ops_used = sorted({op for _, op in kept})
     if not float_fallback:
@@ -234,4 +261,12 @@ def write_tflite_int8(
             f"The int8 converter cannot quantize layer(s) {', '.join(named)} (ops {', '.join(ops_used)}): they would run "
             f"in float32. Allow float fallback ops (CLI: --float-fallback) to accept that, or export tflite_float16. "
             f"Received: {len(kept)} float32 tensor(s)", path=str(path))
-    return Int8File(tuple(named), changes, skipped)
+    return Int8File(tuple(dict.fromkeys((*in_head, *named))), tuple(changes), tuple(skipped))
+
+
+def _head_name(model: keras.Model) -> str | None:
+    """The name of the model's head (its last nested model) when it is ``image -> preprocess -> backbone -> head``."""
+    inner = [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
+    if [layer.name for layer in inner] != ["preprocess", "backbone", "head"] or not isinstance(inner[-1], keras.Model):
+        return None
+    return inner[-1].name

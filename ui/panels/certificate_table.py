@@ -128,9 +128,12 @@ class CertificateTable(QWidget):
                     f"median / p90 with {certificate.threads_all} threads, {cert.runtime}"]
             if cert.float_ops:
                 tips[0] += f"\nkept in float32: {', '.join(cert.float_ops)}"
+            notes = (["equalized"] if cert.graph_changes else []) + (
+                [f"{len(cert.float_ops)} layer{'s' if len(cert.float_ops) > 1 else ''} float32"] if cert.float_ops else [])
+            if notes:
+                cells[0] += f" ({', '.join(notes)})"
             if cert.graph_changes:
-                cells[0] += " (equalized)"
-                tips[0] += "\nconverted from a float-equivalent copy:\n" + "\n".join(f"• {line}" for line in cert.graph_changes)
+                tips[0] += "\nconverted from a copy of the model with these changes:\n" + "\n".join(f"• {line}" for line in cert.graph_changes)
             for c, (text, tip) in enumerate(zip(cells, tips)):
                 item = QTableWidgetItem(text)
                 item.setToolTip(tip or text)

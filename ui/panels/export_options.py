@@ -1,7 +1,8 @@
 """The Export page's int8 and certificate settings, bound to :class:`~tlstudio.config.ExportConfig`.
 
 int8: calibration images (from the run's training split, stratified, the
-run's exclusions honoured), input/output type, float fallback ops.
+run's exclusions honoured), input/output type, float fallback ops,
+channel equalization, and the head kept in float32.
 Certificate: on/off, the images (the run's validation split, or a folder
 of ``<class>/<image>`` files) and the timed calls per format. Labels,
 ranges, choices and tooltips come from the config's option schema.
@@ -49,6 +50,8 @@ class ExportOptions(QWidget):
         self.float_fallback = QCheckBox(field_label(base, "float_fallback").rstrip(":"))
         self.int8_equalize = QCheckBox(field_label(base, "int8_equalize").rstrip(":"))
         self.int8_equalize.setObjectName("Int8Equalize")
+        self.int8_float_head = QCheckBox(field_label(base, "int8_float_head").rstrip(":"))
+        self.int8_float_head.setObjectName("Int8FloatHead")
         self.certify = QCheckBox("Measure a certificate for every file")
         self.certify.setObjectName("CertifyCheck")
         self.folder = QLineEdit()
@@ -59,7 +62,7 @@ class ExportOptions(QWidget):
         self.latency_runs = QSpinBox()
         self.latency_runs.setRange(1, 100000)
         for path, widget in (("calibration", self.calibration), ("int8_io", self.int8_io), ("float_fallback", self.float_fallback),
-                             ("int8_equalize", self.int8_equalize),
+                             ("int8_equalize", self.int8_equalize), ("int8_float_head", self.int8_float_head),
                              ("certify", self.certify), ("certify_folder", self.folder), ("latency_runs", self.latency_runs)):
             self.form.bind(path, widget)
         self.form.set_config(base, force=True)
@@ -73,6 +76,7 @@ class ExportOptions(QWidget):
         int8_grid.addWidget(self.int8_io, 0, 3)
         int8_grid.addWidget(self.float_fallback, 1, 0, 1, 4)
         int8_grid.addWidget(self.int8_equalize, 2, 0, 1, 4)
+        int8_grid.addWidget(self.int8_float_head, 3, 0, 1, 4)
         cert_box = QGroupBox("Certificate")
         cert_grid = QGridLayout(cert_box)
         # the check has a row of its own: beside "Latency calls" it read "Measure a certificate for e" at 1024 px
@@ -100,7 +104,7 @@ class ExportOptions(QWidget):
     def config_fields(self) -> dict:
         """The int8 and certificate fields the widgets show (raises ConfigError for values the config refuses)."""
         config = self.form.read()
-        names = ("calibration", "int8_io", "float_fallback", "int8_equalize", "certify", "certify_folder", "latency_runs")
+        names = ("calibration", "int8_io", "float_fallback", "int8_equalize", "int8_float_head", "certify", "certify_folder", "latency_runs")
         return {f.name: getattr(config, f.name) for f in dataclasses.fields(config) if f.name in names}
 
     def setEnabled(self, enabled: bool) -> None:  # noqa: N802 - Qt API

@@ -72,9 +72,13 @@ def test_int8_and_float16_export_with_a_certificate(run_dir, tmp_path):
     assert set(model_json["certificates"]) == set(result.files)
     assert model_json["certificate"]["split_manifest_hash"] == cert.split_manifest_hash
     assert model_json["int8"]["io"] == "uint8" and model_json["int8"]["calibration_images"] == 6
-    # this tiny model is not laid out image -> preprocess -> backbone -> head: converted as it is, and said so
-    assert model_json["int8"]["graph_changes"] == list(int8.graph_changes) == []
+    # this tiny model is not laid out image -> preprocess -> backbone -> head: converted as it is (only its
+    # calibrated ranges clipped), its head in int8, and said so
+    assert model_json["int8"]["graph_changes"] == list(int8.graph_changes)
+    assert all(line.startswith("activation ranges of") for line in int8.graph_changes)
     assert model_json["int8"]["graph_changes_skipped"][0].startswith("no int8 rewrite: the model is not image -> preprocess")
+    assert model_json["int8"]["graph_changes_skipped"][1].startswith("head kept in int8")
+    assert int8.float_ops == ()
     assert any(isinstance(e, Progress) and e.stage == "certify" and e.total for e in events)
 
 
