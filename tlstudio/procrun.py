@@ -242,6 +242,9 @@ def _serve(
     parent_grace: float,
 ) -> None:
     """The child's main loop: start a thread per job, route cancels, stop on request."""
+    from tlstudio.tf_startup import passive_openmp
+
+    passive_openmp()  # before the preload loads TensorFlow and scikit-learn
     if os.environ.get("TLSTUDIO_ENGINE_STDERR") != "keep":  # TensorFlow's start-up lines are not the user's
         from tlstudio.tf_startup import redirect_stderr_for_good
 

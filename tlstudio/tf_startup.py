@@ -7,7 +7,8 @@ before absl::InitializeLog()", "failed call to cuInit"), whatever
 they can act on. :func:`import_tensorflow_quietly` imports TensorFlow and looks
 for its devices with descriptor 2 pointed at ``<cache>/logs/tensorflow.log``;
 :func:`stderr_to_log` sends a background process's whole stderr (the engine's)
-to a log file of its own. Light: imports TensorFlow only when asked.
+to a log file of its own. :func:`passive_openmp` makes OpenMP threads sleep
+while they wait. Light: imports TensorFlow only when asked.
 """
 
 from __future__ import annotations
@@ -59,6 +60,20 @@ def redirect_stderr_for_good(name: str) -> Path:
     os.dup2(target, 2)
     os.close(target)
     return path
+
+
+def passive_openmp() -> None:
+    """Make this process's OpenMP threads sleep while they wait, unless the user chose otherwise.
+
+    By default libgomp's idle threads spin for a while before they sleep. The
+    engine shares the machine with the GUI (and a laptop with everything
+    else), so a spinning thread takes the core the thread it waits for needs:
+    on 2 busy cores scikit-learn's t-SNE of the map took several times longer
+    (``benchmarks/bench_map_threads.py``). Results do not change. libgomp reads
+    the variable when it loads (with TensorFlow or scikit-learn), so this runs
+    first in the engine process and in the CLI.
+    """
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 def import_tensorflow_quietly() -> Path:

@@ -50,3 +50,22 @@ def test_the_engine_process_keeps_the_terminal_quiet(tmp_path):
     assert out.returncode == 0 and "done" in out.stdout, out.stderr
     assert not [line for line in out.stderr.splitlines() if any(n in line for n in NOISE)], out.stderr
     assert (tmp_path / "cache" / "logs" / "engine.log").is_file()
+
+
+@pytest.mark.parametrize("user_value", [None, "ACTIVE"])
+def test_the_cli_lets_openmp_threads_sleep_unless_the_user_chose(tmp_path, user_value):
+    """A spinning OpenMP thread takes the core the GUI or its sibling thread needs (benchmarks/bench_map_threads.py)."""
+    code = """
+        import os
+        from tlstudio.cli import main
+        assert main(["--version"]) == 0
+        print("policy:", os.environ.get("OMP_WAIT_POLICY"))
+    """
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TLSTUDIO_CACHE_DIR": str(tmp_path / "cache")}
+    env.pop("OMP_WAIT_POLICY", None)
+    if user_value:
+        env["OMP_WAIT_POLICY"] = user_value
+    out = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, env=env,
+                         timeout=120, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert f"policy: {user_value or 'PASSIVE'}" in out.stdout

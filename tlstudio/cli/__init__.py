@@ -181,6 +181,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         exiting, and so does nothing else: ``main`` never raises ``SystemExit``.
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from tlstudio.tf_startup import passive_openmp
+
+    passive_openmp()
     with _file_name_safe_streams():
         parser = build_parser()
         try:
