@@ -55,6 +55,25 @@ def _grab(widget, name: str, tmp_path: Path) -> Path:
     return out
 
 
+def test_a_table_filled_while_hidden_fits_its_columns_when_shown(qtbot):
+    """Filling a hidden table measures nothing (the Model page is built in the background with its sweep tab
+    hidden); shown, every column is wide enough for its header and its first rows."""
+    from ui.widgets.sweep_table import STATUS_COLUMN
+
+    table = SweepTable()
+    qtbot.addWidget(table)
+    table.trials.set_trials([_trial(cut=f"block{i}_pool_with_a_long_name", lr=1e-3 * (i + 1)) for i in range(1, 5)])
+    table.resize(1400, 300)
+    table.show()
+    qtbot.waitExposed(table)
+    header = table.horizontalHeader()
+    for column in range(table.model().columnCount() - 1):  # the last one stretches
+        if column == STATUS_COLUMN:
+            continue
+        wanted = max(table.sizeHintForColumn(column), header.sectionSizeHint(column))
+        assert header.sectionSize(column) >= wanted, (column, header.sectionSize(column), wanted)
+
+
 def test_table_sorts_numbers_as_numbers_and_lists_a_failed_trial_with_its_message(qtbot):
     table = SweepTable()
     qtbot.addWidget(table)

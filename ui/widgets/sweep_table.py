@@ -207,6 +207,7 @@ class SweepTable(QTableView):
         header.setResizeContentsPrecision(SIZE_ROWS)
         header.setStretchLastSection(True)
         self._sized_rows = -1
+        self._fit_when_shown = False
         self.trials.modelReset.connect(self._fit_columns)
         self.trials.rowsInserted.connect(lambda *_a: self._fit_columns() if self.trials.rowCount() <= SIZE_ROWS else None)
         self._fit_columns()
@@ -215,9 +216,23 @@ class SweepTable(QTableView):
         self.selectionModel().selectionChanged.connect(lambda *_a: self.trial_selected.emit(self.selected_trial()))
 
     def _fit_columns(self) -> None:
-        """Size the columns to the header and the first :data:`SIZE_ROWS` rows; Status gets a fixed width."""
+        """Size the columns to the header and the first :data:`SIZE_ROWS` rows; Status gets a fixed width.
+
+        A hidden table is sized when it is next shown: measuring every cell with the style sheet is most of
+        the Model page's construction when the project has a sweep (35 of 65 ms), and the page is built in
+        the background after launch with its sweep tab hidden.
+        """
+        if not self.isVisible():
+            self._fit_when_shown = True
+            return
+        self._fit_when_shown = False
         self.resizeColumnsToContents()
         self.horizontalHeader().resizeSection(STATUS_COLUMN, STATUS_WIDTH)
+
+    def showEvent(self, event) -> None:  # noqa: N802 - Qt API
+        super().showEvent(event)
+        if self._fit_when_shown:
+            self._fit_columns()
 
     def selected_row(self) -> int:
         """Plan position of the selected trial, or -1."""
