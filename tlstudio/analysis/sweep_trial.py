@@ -14,10 +14,14 @@ For every fold of :func:`tlstudio.analysis.kfold.fold_splits`:
   of :func:`tlstudio.training.optimizers.make_optimizer` and a categorical
   cross-entropy with the trial's label smoothing.
 
-Speed: the trial's model, optimizer and two compiled functions (one
-training step, one validation loss) are built once and reused by every
-fold, with the weights and optimizer state reset to their initial values
-before each fold. Keras' ``fit`` costs 5-20 times more on these tiny
+Speed: the trial's model, optimizer and compiled functions are built once
+and reused by every fold, with the weights and optimizer state reset to
+their initial values before each fold. The last training step of an epoch
+and the validation loss after it are one compiled function (one call and
+one trace instead of two: on a small dataset an epoch is a single batch,
+and the fixed cost of each call and trace dominated); the other steps of a
+longer epoch use a function of the training step alone, traced only when an
+epoch has more than one batch. Keras' ``fit`` costs 5-20 times more on these tiny
 problems (its per-epoch overhead dominates). The functions hold no graph
 loop on purpose: TensorFlow keeps the ``while`` bodies of a traced loop
 registered in its eager context for the life of the process, which made
@@ -127,22 +131,28 @@ def run_folds(
     spec_x = tf.TensorSpec([None, 1, 1, channels], tf.float32)
     spec_y = tf.TensorSpec([None, num_classes], tf.float32)
 
-    @tf.function(input_signature=[spec_x, spec_y])
-    def train_step(x, y):
+    def train_step_body(x, y):
         with tf.GradientTape() as tape:
             loss = loss_fn(y, head(x, training=True))
         optimizer.apply(tape.gradient(loss, head.trainable_variables), head.trainable_variables)
 
     @tf.function(input_signature=[spec_x, spec_y])
-    def val_loss_of(x, y):
-        return loss_fn(y, head(x, training=False))
+    def train_step(x, y):
+        train_step_body(x, y)
+
+    @tf.function(input_signature=[spec_x, spec_y, spec_x, spec_y])
+    def last_step_and_val_loss(x, y, x_val, y_val):
+        train_step_body(x, y)  # the variables' updates come before the reads below (automatic control dependencies)
+        return loss_fn(y_val, head(x_val, training=False))
 
     def epoch(x, y, x_val, y_val, rng):
         order = rng.permutation(len(x))
-        for start in range(0, len(x), batch_size):
+        starts = range(0, len(x), batch_size)
+        for start in starts[:-1]:
             batch = order[start : start + batch_size]
             train_step(x[batch], y[batch])
-        return float(val_loss_of(x_val, y_val))
+        batch = order[starts[-1] : starts[-1] + batch_size]
+        return float(last_step_and_val_loss(x[batch], y[batch], x_val, y_val))
 
     accuracies: list[float] = []
     epochs_run: list[int] = []
