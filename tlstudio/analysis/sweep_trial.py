@@ -24,8 +24,9 @@ each, whose fixed costs dominated there. A longer epoch calls a
 training-step function per batch and a validation-loss function after
 them (fusing the last step with the validation loss would trace the
 training step twice, which costs more than the call it saves on short
-trials). Functions are traced on their first call only. Keras' ``fit`` costs 5-20 times more on these tiny
-problems (its per-epoch overhead dominates). The functions hold no graph
+trials). Functions are traced on their first call only. Keras' ``fit``
+costs 5-20 times more on these tiny problems (its per-epoch overhead
+dominates). The functions hold no graph
 loop on purpose: TensorFlow keeps the ``while`` bodies of a traced loop
 registered in its eager context for the life of the process, which made
 memory grow by about 4 MB per trial. The optimizer skips the one-replica
