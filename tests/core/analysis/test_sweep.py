@@ -209,7 +209,8 @@ def test_no_traced_train_step_outlives_its_trial():
                                         batch_size=16, patience=3, sink=lambda e: None, cancel=CancelToken())
     assert all(t.ok for t in trials)
     gc.collect()
-    alive = [g.name for g in gc.get_objects() if isinstance(g, FuncGraph) and g.name in ("train_step", "val_loss_of")]
+    names = ("train_step", "val_loss_of", "step_and_val_loss")
+    alive = [g.name for g in gc.get_objects() if isinstance(g, FuncGraph) and g.name in names]
     assert alive == []
 
 
@@ -264,3 +265,59 @@ def test_promote_gives_a_run_config_whose_head_reproduces_the_trial(dataset):
         accuracies.append(float(np.mean(np.argmax(head.predict(z[test_rows], verbose=0), 1) == y[test_rows])))
         keras.backend.clear_session()
     assert np.mean(accuracies) == pytest.approx(trial.cv_accuracy, abs=0.1)
+
+
+def test_a_trial_scores_the_same_in_a_sweep_as_alone():
+    """Nothing of one trial reaches the next: the third trial of a sweep (after a different head and one of its own
+    architecture) scores exactly as the same trial run alone, and running the sweep again gives the same trials."""
+    import keras
+
+    x, y = _blobs(n=48, d=8, shift=1.0)
+    planned = [TrialParams("c", hidden=(8,), dropout=0.3, learning_rate=1e-2, weight_decay=1e-2, label_smoothing=0.1,
+                           epochs=12),
+               TrialParams("c", hidden=(), dropout=0.0, learning_rate=3e-2, epochs=12),
+               TrialParams("c", hidden=(8,), dropout=0.3, learning_rate=3e-3, weight_decay=1e-2, label_smoothing=0.1,
+                           epochs=12)]
+    kwargs = dict(num_classes=2, folds=3, seed=5, batch_size=16, patience=3, sink=lambda e: None, cancel=CancelToken())
+    trials, _, _ = sweep_mod.run_trials(planned, lambda cut, pooling: x, y, **kwargs)
+    assert all(t.ok for t in trials)
+    again, _, _ = sweep_mod.run_trials(planned, lambda cut, pooling: x, y, **kwargs)
+    assert [(t.fold_accuracies, t.epochs_run) for t in again] == [(t.fold_accuracies, t.epochs_run) for t in trials]
+    keras.backend.clear_session()
+    alone = run_folds(planned[2], x, y, fold_splits(y, 3, 5), num_classes=2, batch_size=16, patience=3, seed=5,
+                      cancel=CancelToken())
+    assert (alone.accuracies, alone.epochs) == (trials[2].fold_accuracies, trials[2].epochs_run)
+    assert trials[2].epochs_run != trials[0].epochs_run or trials[2].fold_accuracies != trials[0].fold_accuracies
+
+
+def test_the_sweep_keeps_older_objects_out_of_collections_only_while_it_runs():
+    """The app's engine collects without freezing: the sweep freezes what was alive before it and unfreezes after;
+    a cycle made during the sweep is still collected."""
+    import gc
+    import weakref
+
+    class Node:
+        pass
+
+    gc.unfreeze()  # the suite freezes once TensorFlow is loaded (tests/conftest.py); this is the app's case
+    try:
+        before = Node()
+        before.me = before
+        with sweep_mod.older_objects_frozen():
+            assert gc.get_freeze_count() > 0
+            during = Node()
+            during.me = during
+            gone = weakref.ref(during)
+            del during
+            gc.collect()
+            assert gone() is None  # made during the sweep: collected
+            kept = weakref.ref(before)
+            del before
+            gc.collect()
+            assert kept() is not None  # older: skipped while the sweep runs
+        assert gc.get_freeze_count() == 0
+        gc.collect()
+        assert kept() is None  # and collected after it
+    finally:
+        gc.collect()
+        gc.freeze()
