@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import itertools
 import logging
 import math
 import time

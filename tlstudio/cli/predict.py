@@ -22,7 +22,6 @@ import argparse
 import csv
 import io
 import json
-import os
 import sys
 
 from tlstudio.cli import EXIT_DATA, EXIT_ERROR, EXIT_OK, EXIT_USAGE, error

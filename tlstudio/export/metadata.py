@@ -17,7 +17,6 @@ Files of another model (other classes or input size) cannot share a folder's
 from __future__ import annotations
 
 import datetime as _dt
-import json
 from pathlib import Path
 from typing import Any, Mapping
 from tlstudio.errors import ExportError

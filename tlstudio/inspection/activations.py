@@ -98,7 +98,6 @@ def feature_extractor(model: Any, layers: Sequence[str]) -> Callable[[np.ndarray
         groups.setdefault(gid, (chain, []))[1].append((i, layer))
     plans = []
     for chain, items in groups.values():
-        inner = functional_of(chain[-1])
         sub = keras.Model(model_inputs(chain[-1]), [layer.output for _, layer in items])
         plans.append((prefix_models(chain), sub, [i for i, _ in items]))
 

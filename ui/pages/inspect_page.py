@@ -287,10 +287,6 @@ class InspectPage(QWidget):
         self.status.setText(f"Could not inspect: {breakable(message)}")
         self.state.report_error(message, details)
 
-    def _on_error(self, message: str, details: str) -> None:
-        self.status.setText(f"Could not inspect: {breakable(message)}")
-        self.state.report_error(message, details)
-
     # ------------------------------------------------------------- selection
 
     def selected_row(self) -> LayerRow | None:
