@@ -32,6 +32,7 @@ from tlstudio.config import DataConfig, ModelConfig, TrainConfig
 from ui import settings as app_settings
 from ui import worker
 from ui.pages import PAGES, class_name
+from ui.widgets import turns
 from ui.widgets.icons import icon
 from ui.widgets.status_bar import ElidedLabel, StatusBar
 from ui.state import AppState
@@ -186,10 +187,15 @@ class MainWindow(QMainWindow):
     def _build_next_page(self) -> None:
         """Build the next page in two steps a pause apart: make it, then put it in the window (restyling a page's
         widgets for the window's style sheet is a third of the work). Each step is one short event-loop turn."""
+        wait = turns.wait_ms()
+        if wait:  # another builder's step has just ended (a plot, audit cards)
+            QTimer.singleShot(wait, self, self._build_next_page)
+            return
         for key, _t, _d in PAGES:
             if key not in self.pages:
-                if not self.pages.make_pending(key, self._make_page):
-                    self.pages[key]  # made a step before: into the stack now
+                with turns.step():
+                    if not self.pages.make_pending(key, self._make_page):
+                        self.pages[key]  # made a step before: into the stack now
                 # a pause, not the next turn: the window paints and answers in between, and a page build never runs
                 # in the same pass as other late work (opening a project right after launch)
                 QTimer.singleShot(PAGE_BUILD_PAUSE_MS, self, self._build_next_page)  # dropped once the window is deleted

@@ -16,6 +16,8 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QTimer
 
+from ui.widgets import turns
+
 CHUNKED = True
 """Build a few cards per turn (False: all in one call, the benchmark's baseline)."""
 CHUNK_MS = 12.0
@@ -55,13 +57,13 @@ class CardBuilder(QObject):
         if now or not CHUNKED:
             self._some(first=True)
         else:
-            self._timer.start()
+            self._timer.start(0)
 
     def extend(self, findings: list[tuple[str, Any]]) -> None:
         """Queue more findings after the ones queued; they are built over the next turns."""
         self._queue += findings
         if self._queue:
-            self._timer.start()
+            self._timer.start(0)
 
     def stop(self) -> None:
         self._queue = []
@@ -79,6 +81,15 @@ class CardBuilder(QObject):
         return bool(self._queue)
 
     def _some(self, first: bool = False, everything: bool = False) -> None:
+        if not (first or everything):
+            wait = turns.wait_ms()
+            if wait:  # another builder's step has just ended
+                self._timer.start(wait)
+                return
+        with turns.step():
+            self._chunk(first, everything)
+
+    def _chunk(self, first: bool, everything: bool) -> None:
         start = time.perf_counter()
         built: dict[str, list] = {kind: [] for kind in KINDS}
         count = 0
@@ -93,7 +104,7 @@ class CardBuilder(QObject):
             if built[kind]:
                 self._place(kind, built[kind])
         if self._queue:
-            self._timer.start()
+            self._timer.start(0)
         else:
             self._timer.stop()
         if count or first:

@@ -24,6 +24,8 @@ from PySide6.QtCore import QObject, QSize, QTimer, Signal
 from PySide6.QtGui import QColor, QPainter
 from PySide6.QtWidgets import QSizePolicy, QSplitter, QVBoxLayout, QWidget
 
+from ui.widgets import turns
+
 EAGER = False
 """True builds every plot in its holder's constructor (the old way; the stalls benchmark's baseline)."""
 
@@ -48,13 +50,17 @@ class _BuildQueue(QObject):
         if holder not in self._waiting:
             self._waiting.append(holder)
         if not self._timer.isActive():
-            self._timer.start()
+            self._timer.start(0)
 
     def pending(self) -> int:
         """Holders still waiting (a holder hidden again before its turn waits until it is shown)."""
         return len(self._waiting)
 
     def _build_one(self) -> None:
+        wait = turns.wait_ms()
+        if wait:  # another builder's step has just ended
+            self._timer.start(wait)
+            return
         while self._waiting:
             holder = self._waiting.pop(0)
             try:
@@ -62,10 +68,11 @@ class _BuildQueue(QObject):
             except RuntimeError:  # deleted with its page
                 continue
             if wanted:
-                holder.widget()
+                with turns.step():
+                    holder.widget()
                 break
         if self._waiting:
-            self._timer.start()
+            self._timer.start(0)
 
     def flush(self) -> None:
         """Build every waiting holder now (tests, screenshots)."""
