@@ -60,7 +60,8 @@ open a project after launch       392-561 ms (345-496 CPU)  50-88 ms (0-34 CPU)
 ================================  ========================  ======================
 
 The worst gap of the open is one per run, with at most 34 ms of GUI CPU in it:
-the thread waited (thumbnail threads hold the GIL while they resize).
+the GUI thread mostly waited (the stack samples of such gaps show the thumbnail
+threads decoding and resizing beside it; the GIL is the likely wait).
 
 (Main before this change, same script's old "chunked" way, load 1.7:
 582-666 ms, 406-561 ms CPU.) Every step the app now takes after launch is
