@@ -48,20 +48,22 @@ open a project after launch       435-821 ms (321-603 CPU)  116-189 ms (60-99 CP
 
 After the background builders took turns (:mod:`ui.widgets.turns`: one step,
 then 12 ms before another builder's step) and the sweep table fitted its
-columns only when shown, two runs of ``--repeat 3`` at load 0.8 (idle machine):
+columns only when shown, four runs of ``--repeat 3`` (12 measurements each
+way) at load 0.8-1.5, the machine otherwise idle:
 
 ================================  ========================  ======================
 scenario                          before                    now
 ================================  ========================  ======================
-audit results appear (398 photos) 369-441 ms (301-389 CPU)  50-67 ms (36-64 CPU)
-open a project after launch       392-561 ms (345-496 CPU)  50-88 ms (0-34 CPU)
-  its p99 gap                     130-165 ms                34-41 ms
-  its open call alone (CPU)       294-406 ms                20-22 ms
+audit results appear (398 photos) 369-650 ms (301-554 CPU)  50-90 ms (36-81 CPU)
+open a project after launch       392-580 ms (343-496 CPU)  50-126 ms (0-71 CPU)
+  its p99 gap                     130-259 ms                31-56 ms
+  its gaps over 50 ms             4-8                       0-3
+  its open call alone (CPU)       291-425 ms                20-38 ms
 ================================  ========================  ======================
 
-The worst gap of the open is one per run, with at most 34 ms of GUI CPU in it:
-the GUI thread mostly waited (the stack samples of such gaps show the thumbnail
-threads decoding and resizing beside it; the GIL is the likely wait).
+In the open's worst gap the GUI thread often used far less CPU than the gap
+lasted: it waited (the stack samples of such gaps show the thumbnail threads
+decoding and resizing beside it; the GIL is the likely wait).
 
 (Main before this change, same script's old "chunked" way, load 1.7:
 582-666 ms, 406-561 ms CPU.) Every step the app now takes after launch is
