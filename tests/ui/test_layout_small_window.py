@@ -83,6 +83,19 @@ def test_status_fields_elide_long_values_and_keep_them_in_the_tooltip(small_wind
     assert "a-very-long-dataset-folder-name-from-a-camera-export-2026-12-06" in win.dataset_label.toolTip()
 
 
+def _shown_audit_cards(win, root, qtbot):
+    """The Data page's Audit tab showing an audit of ``root``, once every card is built; its visible cards."""
+    from tests.support.audit_result import audit_result
+
+    page = win.pages["data"]
+    page.tabs.setCurrentWidget(page.audit_view)
+    view = page.audit_view
+    view.show_result(audit_result(root))
+    qtbot.waitUntil(lambda: not view.builder.busy())
+    qtbot.wait(100)
+    return view, [c for c in view.cards() if c.isVisible() and c.kind != "duplicate"]
+
+
 @pytest.fixture
 def styled(qapp):
     """The app's own style and style sheet: the sizes a user sees (the app sets the sheet on its main window; here on
@@ -222,19 +235,12 @@ def test_the_export_page_shows_every_choice_whole_at_1024_px(small_window, style
 
 def test_the_audit_shows_two_columns_of_whole_cards_at_1024_by_680(small_window, styled, qtbot, tmp_path):
     """Seen in the walk: at 1024 px the Audit showed one column of cards (two needed 478 px, the tab had about 460)."""
-    from tests.support.audit_result import audit_result
     from tlstudio.data import generate_sample_dataset
 
     root = generate_sample_dataset(tmp_path / "shapes", per_class=8, size=40)
     win = small_window
     win.show_page("data")
-    page = win.pages["data"]
-    page.tabs.setCurrentWidget(page.audit_view)
-    view = page.audit_view
-    view.show_result(audit_result(root))
-    qtbot.waitUntil(lambda: not view.builder.busy())
-    qtbot.wait(100)
-    cards = [c for c in view.cards() if c.isVisible() and c.kind != "duplicate"]
+    view, cards = _shown_audit_cards(win, root, qtbot)
     assert len(cards) >= 2
     area = view.findings
     viewport = area.viewport()
@@ -299,7 +305,6 @@ def configured_app(qapp):
 def test_audit_cards_made_outside_the_window_are_measured_with_the_windows_font(configured_app, isolated_settings, qtbot, tmp_path):
     """Seen in the walk's screenshots: with the sheet on the window, a card measured its text (and fixed its height)
     with the application's 9 pt font before it was placed; at 10 pt its name was drawn under its thumbnail."""
-    from tests.support.audit_result import audit_result
     from tlstudio.data import generate_sample_dataset
     from ui.main_window import MainWindow
 
@@ -309,13 +314,7 @@ def test_audit_cards_made_outside_the_window_are_measured_with_the_windows_font(
     win.resize(*SMALL)
     win.show()
     qtbot.waitExposed(win)
-    page = win.pages["data"]
-    page.tabs.setCurrentWidget(page.audit_view)
-    view = page.audit_view
-    view.show_result(audit_result(root))
-    qtbot.waitUntil(lambda: not view.builder.busy())
-    qtbot.wait(100)
-    cards = [c for c in view.cards() if c.isVisible() and c.kind != "duplicate"]
+    view, cards = _shown_audit_cards(win, root, qtbot)
     assert cards
     for card in cards:
         thumb_bottom = card.thumb.geometry().bottom()
