@@ -177,3 +177,37 @@ def test_a_short_window_keeps_every_certificate_row_in_view(qtbot, page, fake_en
     assert page.settings_scroll.height() >= 150, page.splitter.sizes()  # and the settings keep theirs
     for widget in (*page.format_checks.values(), page.verify_check, page.out_button):  # whole, or scrolled to
         assert widget.width() >= widget.sizeHint().width(), widget.objectName()
+
+
+def test_the_certificate_fits_the_page_width_of_a_1024_window(qtbot, page, fake_engine, tmp_path):
+    """Five formats and two classes in the page's share of a 1024×680 window: no sideways scrolling.
+
+    The Format column takes what is left and elides its notes (whole in the tooltip); before, the
+    last class column was pushed out of view and the table scrolled sideways.
+    """
+    page.resize(850, 610)
+    page.show()
+    qtbot.waitExposed(page)
+    lat = (Latency(1, 50, 412.5, 430.25), Latency(2, 50, 230.75, 251.5))
+    classes = (ClassCertificate("ants", 25, 1.0, 0.92, 0.92), ClassCertificate("bees", 24, 0.958, 0.958, 0.917))
+    formats = tuple(
+        FormatCertificate(fmt, f"/o/model_{fmt}.tflite", 14_800_000, "tflite 2.21.0", 49, 0.9796, 0.918, 0.918, 0.0379, 0.0087,
+                          classes, lat, float_ops=("head/pool", "head/dense") if fmt == "tflite_int8" else (),
+                          graph_changes=("equalized 512 of 512 channels",) if fmt == "tflite_int8" else ())
+        for fmt in ("keras", "savedmodel", "tflite", "tflite_float16", "tflite_int8"))
+    cert = ExportCertificate(("ants", "bees"), "validation split", 49, "ab" * 32, "cd" * 32, formats, {}, {"tensorflow": "2.21.0"}, 2, 50, "now")
+    result = ExportResult(files={f.format: f.file for f in formats}, certificate=cert)
+    _export_tflite_and_int8(qtbot, page, fake_engine, result)
+    table = page.certificate_table.table
+    qtbot.wait(50)
+    assert table.rowCount() == 5
+    assert table.horizontalScrollBar().maximum() == 0, table.horizontalScrollBar().maximum()
+    last = table.visualRect(table.model().index(0, table.columnCount() - 1))
+    assert table.viewport().rect().contains(last), (last, table.viewport().rect())
+    int8 = table.item(4, 0)
+    assert "2 layers float32" in int8.text() and "2 layers float32" in int8.toolTip()  # elided on screen, whole here
+    for c in range(1, table.columnCount()):  # every number whole
+        item = table.item(4, c)
+        width = table.fontMetrics().horizontalAdvance(item.text())
+        assert table.columnWidth(c) >= width, (table.horizontalHeaderItem(c).text(), table.columnWidth(c), width)
+    page.grab().save(str(tmp_path / "certificate_850.png"))

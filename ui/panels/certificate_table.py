@@ -74,8 +74,12 @@ class CertificateTable(QWidget):
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        self.table.horizontalHeader().setStretchLastSection(True)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        # The Format column takes the width left after the numbers, which stay whole; its notes elide
+        # (whole in the tooltip) instead of pushing the class columns out of a 1024 px window.
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        header.setStretchLastSection(False)
         self.table.itemSelectionChanged.connect(self._on_selection)
         row = QHBoxLayout()
         row.addWidget(QLabel(opt.label + ":"))
@@ -132,6 +136,7 @@ class CertificateTable(QWidget):
                 [f"{len(cert.float_ops)} layer{'s' if len(cert.float_ops) > 1 else ''} float32"] if cert.float_ops else [])
             if notes:
                 cells[0] += f" ({', '.join(notes)})"
+            tips[0] = f"{cells[0]}\n{tips[0]}"
             if cert.graph_changes:
                 tips[0] += "\nconverted from a copy of the model with these changes:\n" + "\n".join(f"• {line}" for line in cert.graph_changes)
             for c, (text, tip) in enumerate(zip(cells, tips)):
