@@ -222,11 +222,12 @@ def set_way(app, now: bool) -> None:
     """The app's way now (plots built when shown, the style sheet on the window, audit cards in chunks) or before."""
     from ui.app import WINDOW_STYLE_SHEET
     from ui.panels import audit_builder
-    from ui.widgets import lazy_plot
+    from ui.widgets import lazy_plot, sections
     from ui.widgets.icons import style_sheet
 
     audit_builder.CHUNKED = now
     lazy_plot.EAGER = not now
+    sections.EAGER = not now
     app.setStyleSheet("" if now else style_sheet("light"))
     app.setProperty(WINDOW_STYLE_SHEET, style_sheet("light") if now else "")
 

@@ -32,7 +32,7 @@ from tlstudio.config import DataConfig, ModelConfig, TrainConfig
 from ui import settings as app_settings
 from ui import worker
 from ui.pages import PAGES, class_name
-from ui.widgets import turns
+from ui.widgets import sections, turns
 from ui.widgets.icons import icon
 from ui.widgets.status_bar import ElidedLabel, StatusBar
 from ui.state import AppState
@@ -157,6 +157,7 @@ class MainWindow(QMainWindow):
         self.stack.setCurrentIndex(current)
         if key == "evaluate":
             self._wire_resume(page)
+        sections.build_later(page)  # its parts follow, one per background turn, styled as the window styles them
         self.page_built.emit(key, page)
         return page
 
