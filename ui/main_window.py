@@ -168,7 +168,7 @@ class MainWindow(QMainWindow):
 
     def _wire_resume(self, evaluate_page: QWidget) -> None:
         """Let the Runs tab's Resume button continue a run on the Train page."""
-        evaluate_page.history.set_resume_handler(self.resume_run)
+        evaluate_page.set_resume_handler(self.resume_run)
 
     def resume_run(self, run_dir: str) -> bool:
         """Show the Train page and continue the run in ``run_dir`` there."""

@@ -44,6 +44,22 @@ def test_the_inspect_pages_calculator_and_memory_are_built_on_turns_after_the_pa
     assert page.calculator.parentWidget() is not None and page.calculator.window() is win
 
 
+def test_the_runs_tab_is_built_after_the_evaluate_page_and_keeps_the_windows_resume_handler(qtbot, isolated_settings,
+                                                                                          fake_engine):
+    from ui.main_window import MainWindow
+
+    win = MainWindow(restore=False)
+    qtbot.addWidget(win)
+    built: dict[str, bool] = {}
+    win.page_built.connect(lambda key, page: built.setdefault(key, page._history_holder.built) if key == "evaluate" else None)
+    win.show()
+    qtbot.waitUntil(lambda: "evaluate" in built, timeout=20_000)
+    assert built["evaluate"] is False  # placed without its Runs tab
+    page = win.pages["evaluate"]
+    qtbot.waitUntil(lambda: page._history_holder.built, timeout=20_000)
+    assert page.history.resume_handler == win.resume_run  # given to the page before the tab was built
+
+
 def test_a_part_is_made_on_one_turn_and_placed_on_the_next(qtbot):
     ticks = [0]
     ticker = QTimer()
