@@ -57,16 +57,11 @@ def recent_projects() -> list[str]:
 
 
 def _remember(path: Path) -> None:
-    """Put ``path`` first in the recent projects; every QSettings of this process sees it at once.
-
-    The settings file is written on the next turn of the event loop, not inside the open call: writing it (the
-    file is synced to disk) waited 10-20 ms on a busy machine, on top of a window that opens a project and paints.
-    """
     store = _settings()
     items = [str(path)] + [p for p in recent_projects() if p != str(path)]
     store.setValue(RECENT_KEY, items[:MAX_RECENT])
     store.setValue(LAST_KEY, str(path))
-    QTimer.singleShot(0, store.sync)  # holds `store` until then; without an event loop its deletion writes the file
+    store.sync()
 
 
 class ProjectController(QObject):

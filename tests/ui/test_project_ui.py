@@ -6,7 +6,6 @@ import json
 import os
 import time
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 
@@ -78,24 +77,6 @@ def test_open_saved_project_restores_configs_and_run_history(window, saved_proje
     from ui.project_controller import recent_projects
 
     assert recent_projects()[0] == str(saved_project)
-
-
-def test_opening_a_project_writes_the_settings_file_on_a_later_turn(window, saved_project, qtbot):
-    """Issue 24, item 13: writing the settings file (synced to disk) waited 10-20 ms inside the open call on a busy
-    machine. The recent list is seen at once in this process; the file is written on the next turn."""
-    from ui.project_controller import recent_projects
-    from ui.settings import settings
-
-    settings_file = Path(settings().fileName())
-    win, actions = window
-
-    def written() -> bool:
-        return settings_file.is_file() and str(saved_project) in settings_file.read_text(errors="replace")
-
-    assert actions.open(str(saved_project))
-    assert not written()
-    assert recent_projects()[0] == str(saved_project)  # (a QSettings deleted writes the file too)
-    qtbot.waitUntil(written)
 
 
 def test_compare_two_runs(window, saved_project):
