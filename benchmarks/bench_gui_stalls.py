@@ -62,8 +62,31 @@ open a project after launch       392-580 ms (343-496 CPU)  50-126 ms (0-71 CPU)
 ================================  ========================  ======================
 
 In the open's worst gap the GUI thread often used far less CPU than the gap
-lasted: it waited (the stack samples of such gaps show the thumbnail threads
-decoding and resizing beside it; the GIL is the likely wait).
+lasted: it waited. The thumbnail threads decoding beside it were suspected
+(the GIL), but they are not the wait: in the same process, alternating, the
+worst gap was no shorter with the decoding in a process pool, nor with no
+decoding at all (a stand-in tile); the wait is for a core of the loaded
+machine (the issue 24 note has the figures).
+
+Then the heavy parts of a page became sections built after it
+(:mod:`ui.widgets.sections`: Inspect's calculator and memory tabs,
+Evaluate's Runs tab; each made on one turn and placed on the next). Main
+and this change alternately, three runs each of ``--repeat 2`` (the "now"
+rows only, 6 measurements each) at load 4.3-6.0:
+
+================================  ========================  ======================
+open a project after launch       main                      sections
+================================  ========================  ======================
+worst gap                         100-287 ms                98-151 ms
+p99 gap                           67-155 ms                 37-95 ms
+gaps over 50 ms                   3-8                       2-6
+================================  ========================  ======================
+
+With the sections, no page or section step reaches 25 ms of GUI CPU. The
+worst gap left is the open call itself (``Project.load`` 12-14 ms of CPU, the
+configs pushed to the pages 8 ms, the settings file written with a disk sync,
+10-20 ms of waiting) followed, in the same pass, by the Data page taking the
+scan's result and the window's paint (12-16 ms of CPU).
 
 (Main before this change, same script's old "chunked" way, load 1.7:
 582-666 ms, 406-561 ms CPU.) Every step the app now takes after launch is
