@@ -82,7 +82,8 @@ p99 gap                           67-155 ms                 37-95 ms
 gaps over 50 ms                   3-8                       2-6
 ================================  ========================  ======================
 
-With the sections, no page or section step reaches 25 ms of GUI CPU. The
+With the sections, the largest steps seen in gaps over 50 ms were 20-31 ms
+of GUI CPU at load 5 (a page step had reached 49-63 ms, Inspect's). The
 worst gap left is the open call itself (``Project.load`` 12-14 ms of CPU, the
 configs pushed to the pages 8 ms, the settings file written with a disk sync,
 10-20 ms of waiting) followed, in the same pass, by the Data page taking the
