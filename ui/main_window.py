@@ -181,9 +181,10 @@ class MainWindow(QMainWindow):
             self.stack.setCurrentIndex(row)
 
     def build_remaining_pages(self) -> None:
-        """Build every page not built yet (normally done one per event-loop turn after show)."""
+        """Build every page not built yet, and their sections (normally done one per event-loop turn after show)."""
         for key, _t, _d in PAGES:
             self.pages[key]
+        sections.section_queue().flush()
 
     def _build_next_page(self) -> None:
         """Build the next page in two steps a pause apart: make it, then put it in the window (restyling a page's
