@@ -82,6 +82,12 @@ p99 gap                           67-155 ms                 37-95 ms
 gaps over 50 ms                   3-8                       2-6
 ================================  ========================  ======================
 
+Then a builder's spacing counted from the pass after the previous step
+(its layout and paint), and opening a project became such a step. Same
+comparison at load 7.0-8.3: main 100-226 ms worst, 68-124 ms p99, 3-10 gaps
+over 50 ms; this change 117-193 ms, 36-64 ms, 2-5. The p99 and the count
+halve; the worst gap (the open call and its paint) much less.
+
 With the sections, the largest steps seen in gaps over 50 ms were 20-31 ms
 of GUI CPU at load 5 (a page step had reached 49-63 ms, Inspect's). The
 worst gap left is the open call itself (``Project.load`` 12-14 ms of CPU, the
