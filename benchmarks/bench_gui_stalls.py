@@ -17,12 +17,13 @@ built by hand at the walk's size, so what is measured is the GUI's own work.
   the window is idle (3 s).
 
 Each scenario runs both ways in the same process: **before** (the old way:
-every pyqtgraph plot built with its page, the style sheet set on the
-application, the Audit tab's cards built in the call that receives the
-result) and **now** (plots built when first shown, one per event-loop turn,
-:mod:`ui.widgets.lazy_plot`; the style sheet on the main window; audit cards
-a few per turn, :mod:`ui.panels.audit_builder`, and none inside the open call
-when restored from a project). The baseline is the same work the old way,
+every pyqtgraph plot built with its page, every page built whole, the style
+sheet set on the application, the Audit tab's cards built in the call that
+receives the result) and **now** (plots built when first shown, one per
+event-loop turn, :mod:`ui.widgets.lazy_plot`; a page's heavy parts built on
+turns after it, :mod:`ui.widgets.sections`; the style sheet on the main
+window; audit cards a few per turn, :mod:`ui.panels.audit_builder`, and none
+inside the open call when restored from a project). The baseline is the same work the old way,
 measured in this run. Target: the worst gap under 50 ms.
 
 Besides the gap, the table gives the GUI thread's own CPU time in its worst
