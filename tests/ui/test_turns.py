@@ -114,8 +114,7 @@ def test_opening_a_project_is_a_step_the_builders_wait_behind(qtbot, isolated_se
     path = Project.new("demo", data=DataConfig(root=str(tmp_path / "no-data")), model=ModelConfig(weights="none"),
                        train=TrainConfig(epochs=3)).save(tmp_path / "demo.tlsproj")
     controller = ProjectController(AppState())
-    qtbot.wait(50)  # no step lately
-    assert turns.wait_ms() == 0
+    qtbot.waitUntil(lambda: turns.wait_ms() == 0)  # no step lately
     controller.open_project(path)
     assert turns.wait_ms() > 0
     qtbot.waitUntil(lambda: turns.wait_ms() == 0)

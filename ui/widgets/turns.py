@@ -7,9 +7,12 @@ timers. When several were due at once, Qt ran them in the same pass of the
 event loop, one after the other, and their steps added up to one long freeze
 (opening a project right after launch: a 16 ms card chunk, then a 40 ms page,
 then the paint, in one 111 ms gap). A builder asks :func:`wait_ms` before a
-step: 0 means go; more means another builder's step has just ended, and it
+step: 0 means go; more means another builder's step has just ended, or the
+pass of the event loop that lays it out and paints it has not run yet, and it
 tries again after that many milliseconds, so the window paints and answers
-input between any two steps. Each step runs inside :func:`step`.
+input between any two steps. Each step runs inside :func:`step`; so does
+other long GUI work the builders should not follow at once (opening a
+project).
 """
 
 from __future__ import annotations
