@@ -17,12 +17,13 @@ built by hand at the walk's size, so what is measured is the GUI's own work.
   the window is idle (3 s).
 
 Each scenario runs both ways in the same process: **before** (the old way:
-every pyqtgraph plot built with its page, the style sheet set on the
-application, the Audit tab's cards built in the call that receives the
-result) and **now** (plots built when first shown, one per event-loop turn,
-:mod:`ui.widgets.lazy_plot`; the style sheet on the main window; audit cards
-a few per turn, :mod:`ui.panels.audit_builder`, and none inside the open call
-when restored from a project). The baseline is the same work the old way,
+every pyqtgraph plot built with its page, every page built whole, the style
+sheet set on the application, the Audit tab's cards built in the call that
+receives the result) and **now** (plots built when first shown, one per
+event-loop turn, :mod:`ui.widgets.lazy_plot`; a page's heavy parts built on
+turns after it, :mod:`ui.widgets.sections`; the style sheet on the main
+window; audit cards a few per turn, :mod:`ui.panels.audit_builder`, and none
+inside the open call when restored from a project). The baseline is the same work the old way,
 measured in this run. Target: the worst gap under 50 ms.
 
 Besides the gap, the table gives the GUI thread's own CPU time in its worst
@@ -62,8 +63,38 @@ open a project after launch       392-580 ms (343-496 CPU)  50-126 ms (0-71 CPU)
 ================================  ========================  ======================
 
 In the open's worst gap the GUI thread often used far less CPU than the gap
-lasted: it waited (the stack samples of such gaps show the thumbnail threads
-decoding and resizing beside it; the GIL is the likely wait).
+lasted: it waited. The thumbnail threads decoding beside it were suspected
+(the GIL), but they are not the wait: in the same process, alternating, the
+worst gap was no shorter with the decoding in a process pool, nor with no
+decoding at all (a stand-in tile); the wait is for a core of the loaded
+machine (the issue 24 note has the figures).
+
+Then the heavy parts of a page became sections built after it
+(:mod:`ui.widgets.sections`: Inspect's calculator and memory tabs,
+Evaluate's Runs tab; each made on one turn and placed on the next). Main
+and this change alternately, three runs each of ``--repeat 2`` (the "now"
+rows only, 6 measurements each) at load 4.3-6.0:
+
+================================  ========================  ======================
+open a project after launch       main                      sections
+================================  ========================  ======================
+worst gap                         100-287 ms                98-151 ms
+p99 gap                           67-155 ms                 37-95 ms
+gaps over 50 ms                   3-8                       2-6
+================================  ========================  ======================
+
+Then a builder's spacing counted from the pass after the previous step
+(its layout and paint), and opening a project became such a step. Same
+comparison at load 7.0-8.3: main 100-226 ms worst, 68-124 ms p99, 3-10 gaps
+over 50 ms; this change 117-193 ms, 36-64 ms, 2-5. The p99 and the count
+halve; the worst gap (the open call and its paint) much less.
+
+With the sections, the largest steps seen in gaps over 50 ms were 20-31 ms
+of GUI CPU at load 5 (a page step had reached 49-63 ms, Inspect's). The
+worst gap left is the open call itself (``Project.load`` 12-14 ms of CPU, the
+configs pushed to the pages 8 ms, the settings file written with a disk sync,
+10-20 ms of waiting) followed, in the same pass, by the Data page taking the
+scan's result and the window's paint (12-16 ms of CPU).
 
 (Main before this change, same script's old "chunked" way, load 1.7:
 582-666 ms, 406-561 ms CPU.) Every step the app now takes after launch is
@@ -222,11 +253,12 @@ def set_way(app, now: bool) -> None:
     """The app's way now (plots built when shown, the style sheet on the window, audit cards in chunks) or before."""
     from ui.app import WINDOW_STYLE_SHEET
     from ui.panels import audit_builder
-    from ui.widgets import lazy_plot
+    from ui.widgets import lazy_plot, sections
     from ui.widgets.icons import style_sheet
 
     audit_builder.CHUNKED = now
     lazy_plot.EAGER = not now
+    sections.EAGER = not now
     app.setStyleSheet("" if now else style_sheet("light"))
     app.setProperty(WINDOW_STYLE_SHEET, style_sheet("light") if now else "")
 

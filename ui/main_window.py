@@ -32,7 +32,7 @@ from tlstudio.config import DataConfig, ModelConfig, TrainConfig
 from ui import settings as app_settings
 from ui import worker
 from ui.pages import PAGES, class_name
-from ui.widgets import turns
+from ui.widgets import sections, turns
 from ui.widgets.icons import icon
 from ui.widgets.status_bar import ElidedLabel, StatusBar
 from ui.state import AppState
@@ -157,6 +157,7 @@ class MainWindow(QMainWindow):
         self.stack.setCurrentIndex(current)
         if key == "evaluate":
             self._wire_resume(page)
+        sections.build_later(page)  # its parts follow, one per background turn, styled as the window styles them
         self.page_built.emit(key, page)
         return page
 
@@ -167,7 +168,7 @@ class MainWindow(QMainWindow):
 
     def _wire_resume(self, evaluate_page: QWidget) -> None:
         """Let the Runs tab's Resume button continue a run on the Train page."""
-        evaluate_page.history.set_resume_handler(self.resume_run)
+        evaluate_page.set_resume_handler(self.resume_run)
 
     def resume_run(self, run_dir: str) -> bool:
         """Show the Train page and continue the run in ``run_dir`` there."""
@@ -180,9 +181,10 @@ class MainWindow(QMainWindow):
             self.stack.setCurrentIndex(row)
 
     def build_remaining_pages(self) -> None:
-        """Build every page not built yet (normally done one per event-loop turn after show)."""
+        """Build every page not built yet, and their sections (normally done one per event-loop turn after show)."""
         for key, _t, _d in PAGES:
             self.pages[key]
+        sections.section_queue().flush()
 
     def _build_next_page(self) -> None:
         """Build the next page in two steps a pause apart: make it, then put it in the window (restyling a page's

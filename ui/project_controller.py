@@ -30,6 +30,7 @@ from tlstudio.api.train import RunResult
 from tlstudio.errors import TlStudioError
 from tlstudio.project import PROJECT_SUFFIX, Project, discard_autosave, new_session_id, recover
 from tlstudio.project.autosave import claim_session, release_session, session_pid, sessions_with_project
+from ui.widgets import turns
 
 logger = logging.getLogger(__name__)
 
@@ -239,10 +240,12 @@ class ProjectController(QObject):
     def open_project(self, path: str | Path) -> Project:
         """Open a project file and apply its configs. Raises ProjectError."""
         project = Project.load(path)
-        self._apply(project)
-        if project.dataset and Path(project.dataset).is_dir():
-            self.state.request_open_folder(project.dataset)
-        _remember(Path(path))
+        # the pages take the configs, and the background builders wait until the window has shown them (a step)
+        with turns.step():
+            self._apply(project)
+            if project.dataset and Path(project.dataset).is_dir():
+                self.state.request_open_folder(project.dataset)
+            _remember(Path(path))
         return project
 
     def recover_project(self, path: str | Path | None, side: str | Path | None = None) -> Project:

@@ -16,6 +16,9 @@ from PIL import Image
 from tests.support.red_blue_model import tiny_model
 
 TIMEOUT = 60_000
+RUNS_TAB = 2
+"""The Evaluate page's Runs tab (its page is the section holding ``page.history``)."""
+
 
 def _image(path, rgb):
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -359,7 +362,7 @@ def test_runs_table_fits_without_a_horizontal_scrollbar_and_every_difference_sho
     history = page.history
     page.resize(*size)
     page.show()
-    page.tabs.setCurrentWidget(history)
+    page.tabs.setCurrentIndex(RUNS_TAB)  # the tab holds the section the history was built in
     qtbot.waitExposed(page)
     history.select_runs([r.id for r in page.controller.project.runs])
     qtbot.wait(50)
@@ -402,7 +405,7 @@ def test_many_differences_scroll_and_the_title_says_so(qtbot, page, tmp_path):
     history = page.history
     page.resize(856, 610)
     page.show()
-    page.tabs.setCurrentWidget(history)
+    page.tabs.setCurrentIndex(RUNS_TAB)  # the tab holds the section the history was built in
     qtbot.waitExposed(page)
     history.select_runs(["run-a", "run-b"])
     qtbot.wait(50)

@@ -54,3 +54,67 @@ def test_a_step_spaces_the_next_one():
     with turns.step():
         pass
     assert 0 < turns.wait_ms() <= turns.SPACING_MS
+
+
+def test_a_step_never_runs_right_behind_the_paint_of_the_one_before(qtbot):
+    """The spacing counts from the pass after a step (its layout and paint), not from the step's end.
+
+    A builder whose timer was due before the heartbeat ran its step right behind another step's paint, in the same
+    freeze (a card chunk after the paint of an opened project), when the paint outlasted the spacing.
+    """
+    import time
+
+    from PySide6.QtCore import QObject, Qt, Signal
+
+    class Poster(QObject):
+        paint = Signal()
+
+    log: list[str] = []
+    beat = QTimer()
+    beat.setTimerType(Qt.TimerType.PreciseTimer)
+    beat.setInterval(10)
+    beat.timeout.connect(lambda: log.append("beat"))
+    poster = Poster()
+    poster.paint.connect(lambda: (time.sleep(0.03), log.append("paint")), Qt.ConnectionType.QueuedConnection)
+
+    def builder() -> None:
+        wait = turns.wait_ms()
+        if wait:
+            QTimer.singleShot(wait, builder)
+            return
+        with turns.step():
+            log.append("step B")
+
+    def step_a() -> None:
+        with turns.step():
+            time.sleep(0.02)
+            log.append("step A")
+            poster.paint.emit()  # the layout and paint after it, in the next pass: longer than the spacing
+
+    def right_after_a_beat() -> None:
+        beat.timeout.disconnect(right_after_a_beat)
+        QTimer.singleShot(1, step_a)
+        QTimer.singleShot(2, builder)  # due before the next beat: it fires as soon as step A and its paint are over
+
+    beat.timeout.connect(right_after_a_beat)
+    beat.start()
+    qtbot.waitUntil(lambda: "step B" in log, timeout=5_000)
+    beat.stop()
+    after_paint = log[log.index("paint") + 1:]
+    assert after_paint[0] == "beat", log[-12:]  # the heartbeat ran between the paint and the next step
+
+
+def test_opening_a_project_is_a_step_the_builders_wait_behind(qtbot, isolated_settings, fake_engine, tmp_path):
+    """The pages take an opened project's configs in the open call; a card chunk ran right behind its paint."""
+    from tlstudio.config import DataConfig, ModelConfig, TrainConfig
+    from tlstudio.project import Project
+    from ui.project_controller import ProjectController
+    from ui.state import AppState
+
+    path = Project.new("demo", data=DataConfig(root=str(tmp_path / "no-data")), model=ModelConfig(weights="none"),
+                       train=TrainConfig(epochs=3)).save(tmp_path / "demo.tlsproj")
+    controller = ProjectController(AppState())
+    qtbot.waitUntil(lambda: turns.wait_ms() == 0)  # no step lately
+    controller.open_project(path)
+    assert turns.wait_ms() > 0
+    qtbot.waitUntil(lambda: turns.wait_ms() == 0)

@@ -27,7 +27,9 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QGuiApplication, QKeySequence, QShortcut
@@ -54,6 +56,7 @@ from ui.panels.image_test import ImageTestPanel, dropped_file
 from ui.project_controller import project_controller
 from ui.state import AppState
 from ui.widgets.run_history import RunHistoryWidget
+from ui.widgets.sections import Section, build_on_look
 
 PROGRESS_VERBS = {"evaluate": "Evaluating", "predict": "Predicting", "load": "Loading", "validate": "Checking", "scan": "Scanning"}
 """Progress stage -> the word the progress bar starts with."""
@@ -136,13 +139,15 @@ class EvaluatePage(QWidget):
                      "folder_button", "csv_button", "folder_table", "folder_label"):
             setattr(self, name, getattr(self.image_test, name))
 
-        # ---- runs tab
-        self.history = RunHistoryWidget(self.controller)
+        # ---- runs tab: a part built after the page, on background turns of its own (ui.widgets.sections): the run
+        # table and comparison were half of the page's build. Looking at page.history builds it at once.
+        self._resume_handler: Callable[[str], Any] | None = None
+        self._history_holder = Section(self._runs_section)
 
         self.tabs = QTabWidget()
         self.tabs.addTab(self.results_panel, "Results")
         self.tabs.addTab(self.image_test, "Test images")
-        self.tabs.addTab(self.history, "Runs")
+        self.tabs.addTab(self._history_holder, "Runs")
         title = QLabel("Evaluate")
         title.setObjectName("PageTitle")
         layout = QVBoxLayout(self)
@@ -159,6 +164,22 @@ class EvaluatePage(QWidget):
         if state.model_path:
             self._on_model_path(state.model_path)
         self._update_buttons()
+
+    def __getattr__(self, name: str) -> Any:
+        """``history``: the Runs tab's part is built now if its turn has not come yet."""
+        return build_on_look(self, name, {"history": "_history_holder"})
+
+    def _runs_section(self) -> QWidget:
+        self.history = RunHistoryWidget(self.controller)
+        if self._resume_handler is not None:
+            self.history.set_resume_handler(self._resume_handler)
+        return self.history
+
+    def set_resume_handler(self, handler: Callable[[str], Any] | None) -> None:
+        """What the Runs tab's Resume button calls with a run folder (its part may not be built yet)."""
+        self._resume_handler = handler
+        if "history" in self.__dict__:
+            self.history.set_resume_handler(handler)
 
     # ------------------------------------------------------------- the panels' state
 

@@ -65,10 +65,14 @@ from ui.state import AppState
 from ui.widgets.images import breakable
 from ui.widgets.layer_table_model import detail_html
 from ui.widgets.memory_panel import MemoryPanel
+from ui.widgets.sections import Section, build_on_look
 from ui.widgets.thumbnails import load_preview
 
 SPLITTER_KEY = "inspect/splitter"
 """QSettings key of the table/detail splitter's state."""
+
+SECTION_PARTS = {"calculator": "_calculator_holder", "memory": "_memory_holder"}
+"""The page's attributes each part sets -> the attribute holding the part's section."""
 
 PREVIEW_SIDE = 512
 """Longest side of the chosen image's preview on the Grad-CAM tab."""
@@ -151,9 +155,13 @@ class InspectPage(QWidget):
         self.sections.setDocumentMode(True)
         self.sections.addTab(self.split, "Layers")
         self.sections.setTabToolTip(0, "The inspected model's layers, filters, activations and Grad-CAM")
-        self.sections.addTab(self._calculator_section(), "Calculator")
+        # Each is a part built on its own background turn after the page (ui.widgets.sections): the calculator
+        # alone was a third of the page's build. Looking at page.calculator or page.memory builds it at once.
+        self._calculator_holder = Section(self._calculator_section)
+        self.sections.addTab(self._calculator_holder, "Calculator")
         self.sections.setTabToolTip(1, "Edit a plain CNN and watch its shapes, parameters and receptive fields")
-        self.sections.addTab(self._memory_section(), "Memory")
+        self._memory_holder = Section(self._memory_section)
+        self.sections.addTab(self._memory_holder, "Memory")
         self.sections.setTabToolTip(2, "Training memory of the inspected model by batch size")
         layout = QVBoxLayout(self)
         layout.addWidget(title)
@@ -162,6 +170,10 @@ class InspectPage(QWidget):
 
         state.model_path_changed.connect(self._mark_stale)
         state.model_config_changed.connect(self._mark_stale)
+
+    def __getattr__(self, name: str) -> Any:
+        """``calculator`` and ``memory``: their section is built now if its turn has not come yet."""
+        return build_on_look(self, name, SECTION_PARTS)
 
     # ---------------------------------------------------------------- layout
 
