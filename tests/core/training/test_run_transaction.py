@@ -143,6 +143,8 @@ def sink(event):
         print("EPOCH", event.epoch, flush=True)
 result = run_training(config, sink)
 print("ERROR", result.error, flush=True)
+from tlstudio.tf_startup import exit_without_a_full_collection
+exit_without_a_full_collection()  # ends as the CLI does
 """
 
 
