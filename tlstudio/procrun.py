@@ -285,6 +285,9 @@ def _serve(
             break
     responses.close()
     responses.join_thread()  # every queued response reaches the pipe before exit
+    from tlstudio.tf_startup import exit_without_a_full_collection
+
+    exit_without_a_full_collection()  # the process ends now: its exit does not walk TensorFlow's objects
 
 
 # ----------------------------------------------------------------- parent side

@@ -324,6 +324,8 @@ def test_keras_file_round_trip_without_tlstudio(tmp_path):
         model = keras.saving.load_model({str(path)!r})
         out = model.predict(np.load({str(tmp_path / 'x.npy')!r}), verbose=0)
         print(float(np.max(np.abs(out - np.load({str(tmp_path / 'expected.npy')!r})))))
+        import gc
+        gc.freeze()  # the process ends here: its exit need not walk TensorFlow's objects
     """
     proc = subprocess.run(
         [sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, timeout=300, cwd=tmp_path

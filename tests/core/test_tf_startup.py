@@ -24,11 +24,12 @@ def _run(code: str, tmp_path: Path) -> subprocess.CompletedProcess:
 @pytest.mark.slow
 def test_the_cli_imports_tensorflow_without_its_start_up_lines(tmp_path):
     out = _run("""
-        from tlstudio.tf_startup import import_tensorflow_quietly
+        from tlstudio.tf_startup import exit_without_a_full_collection, import_tensorflow_quietly
         log = import_tensorflow_quietly()
         import sys
         print("log:", log)
         print("the user's line", file=sys.stderr)
+        exit_without_a_full_collection()  # as the CLI ends
     """, tmp_path)
     assert out.returncode == 0, out.stderr
     assert not [line for line in out.stderr.splitlines() if any(n in line for n in NOISE)], out.stderr
@@ -69,3 +70,25 @@ def test_the_cli_lets_openmp_threads_sleep_unless_the_user_chose(tmp_path, user_
                          timeout=120, cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     assert f"policy: {user_value or 'PASSIVE'}" in out.stdout
+
+
+def test_a_command_ends_without_walking_its_objects_but_an_embedded_call_does_not_freeze_them(tmp_path):
+    """``main()`` (the process's own command line) freezes what is left for the exit; ``main([...])`` leaves the caller's collector alone."""
+    code = """
+        import gc, sys
+        from tlstudio.cli import main
+        garbage = [[]]
+        garbage[0].append(garbage)  # a cycle, garbage once dropped: collected before the freeze, as the exit did
+        import weakref
+        class Box: pass
+        box = Box(); box.cycle = box; seen = weakref.ref(box); del box, garbage
+        assert main(["--version"]) == 0 and gc.get_freeze_count() == 0
+        sys.argv = ["tlstudio-cli", "--version"]
+        assert main() == 0
+        print("frozen:", gc.get_freeze_count() > 0, "collected:", seen() is None)
+    """
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TLSTUDIO_CACHE_DIR": str(tmp_path / "cache")}
+    out = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, env=env,
+                         timeout=120, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert "frozen: True collected: True" in out.stdout

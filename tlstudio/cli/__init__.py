@@ -179,7 +179,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         The exit code: 0 success, 1 failure, 2 bad command line, 3 unusable
         data, 130 cancelled. ``--help`` and ``--version`` return 0 instead of
         exiting, and so does nothing else: ``main`` never raises ``SystemExit``.
+
+    With ``argv`` None (the process's own command line: ``tlstudio-cli``,
+    ``python -m tlstudio``) the process ends when this returns, so the objects
+    left are kept out of its exit's collections
+    (:func:`~tlstudio.tf_startup.exit_without_a_full_collection`).
     """
+    if argv is None:
+        try:
+            return _main(argv)
+        finally:
+            from tlstudio.tf_startup import exit_without_a_full_collection
+
+            exit_without_a_full_collection()
+    return _main(argv)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from tlstudio.tf_startup import passive_openmp
 

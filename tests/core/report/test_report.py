@@ -55,8 +55,8 @@ def runs(shapes, tmp_path_factory) -> dict[str, Path]:
     cancelled = run_training(_config(shapes, base / "cancelled"), lambda e: isinstance(e, EpochEnd) and token.cancel(), token)
     assert cancelled.cancelled and cancelled.epochs_completed == 1
 
-    first = run_training(_config(shapes, base / "resumed", epochs=2))
-    resumed = run_training(resume_config(first.run_dir, epochs=2))
+    shutil.copytree(finished.run_dir, base / "resumed")  # 3 epochs, and one more: a run resumed once, of its own folder
+    resumed = run_training(resume_config(str(base / "resumed"), epochs=1))
     assert resumed.error is None and len(resumed.history) == 4
 
     damaged = base / "damaged"
@@ -189,36 +189,17 @@ def test_the_default_report_and_export_folder_stay_inside_a_deletable_run_folder
 
 
 @pytest.mark.slow
-def test_a_multi_worker_chiefs_run_gets_a_whole_report(shapes, tmp_path):
-    """Two workers on localhost (TF_CONFIG) train one model; the chief's run folder is reported like any other."""
-    import os
-    import socket
-    import subprocess
-    import sys
+def test_a_multi_worker_chiefs_run_gets_a_whole_report(tmp_path_factory, tmp_path):
+    """Two workers on localhost (TF_CONFIG) train one model; the chief's run folder is reported like any other.
 
-    socks = [socket.socket() for _ in range(2)]
-    for s in socks:
-        s.bind(("localhost", 0))
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    out = tmp_path / "chief"
-    procs = []
-    for index in range(2):
-        env = {k: v for k, v in os.environ.items() if k != "TF_CONFIG"}
-        env.update(TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="", TLSTUDIO_CACHE_DIR=str(tmp_path / "cache"),
-                   TF_CONFIG=json.dumps({"cluster": {"worker": [f"localhost:{p}" for p in ports]}, "task": {"type": "worker", "index": index}}))
-        cmd = [sys.executable, "-m", "tlstudio", "train", str(shapes), "--backbone", "vgg16", "--weights", "none", "--image-size", "32",
-               "--cut", "block1_pool", "--epochs", "1", "--batch-size", "24", "--test", "0.2", "--no-tensorboard", "--out", str(out)]
-        procs.append(subprocess.Popen(cmd, cwd=Path(__file__).resolve().parents[3], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
-    try:
-        outputs = [p.communicate(timeout=300) for p in procs]
-    finally:
-        for p in procs:
-            if p.poll() is None:
-                p.kill()
-    assert [p.returncode for p in procs] == [0, 0], outputs[0][1][-2000:]
-    result = _report(out, tmp_path / "r.html")
+    The run is the session's shared two-worker run (``tests/support/cluster.py``), which
+    ``tests/core/training/test_multiworker.py`` checks as a run; the report only reads it.
+    """
+    from tests.support.cluster import shared_features_run
+
+    cluster, results = shared_features_run(tmp_path_factory)
+    assert [rc for rc, _result, _err in results] == [0, 0], results[0][2][-2000:]
+    result = _report(cluster / "run", tmp_path / "r.html")
     text = _text(result.path)
     assert result.missing == () and "MultiWorkerMirroredStrategy" in text and "Status finished" in text
 

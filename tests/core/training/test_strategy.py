@@ -67,6 +67,8 @@ SCRIPT = textwrap.dedent(
             "mirrored_devices": multi.devices,
         }
     print("REPORT" + json.dumps(report))
+    from tlstudio.tf_startup import exit_without_a_full_collection
+    exit_without_a_full_collection()  # ends as the CLI does
     """
 )
 
