@@ -50,6 +50,12 @@ def test_window_shows_then_the_engine_reports_its_device_and_tensorflow_never_lo
 
         QTimer.singleShot(0, check_shown)
         QTimer.singleShot(120_000, app.quit)
+        # The app's engine client, at the test workers' priority: the app starts its engine at a lower
+        # one (CHILD_NICENESS) so the GUI gets a core first, and beside a busy test worker or other load
+        # that starved the engine's start-up to a fifth of its speed (55 s instead of 14 s at load 4-6).
+        from tlstudio.procrun import EngineProcess
+        from ui.engine import EngineClient, set_engine
+        set_engine(EngineClient(EngineProcess(niceness=0), parent=app))
         import ui.app
         ui.app.main([])
         print(report)
