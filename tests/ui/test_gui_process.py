@@ -49,6 +49,11 @@ install_exception_hook(window)
 window.state.error_reported.connect(lambda message, details: errors.append(message))
 window.resize(1200, 800)
 window.show()
+# The app's engine client at the test workers' priority (the app's CHILD_NICENESS starves the engine
+# beside a busy test worker); start_warmup starts it as the app does.
+from tlstudio.procrun import EngineProcess
+from ui.engine import EngineClient, set_engine
+set_engine(EngineClient(EngineProcess(niceness=0), parent=app))
 client = start_warmup(window)
 steps = {}
 
