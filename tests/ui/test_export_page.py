@@ -1,14 +1,12 @@
 """Export page on the real engine process: formats, destination, overwrite question, export, parity table.
 
-The tiny trained run is written by a separate Python process, so this (GUI)
-test process never imports Keras.
+The tiny trained run is written by another Python process (the session's shared
+one, :mod:`tests.support.shared_folder`), so this (GUI) test process never imports Keras.
 """
 
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -16,17 +14,17 @@ from PySide6.QtWidgets import QMessageBox
 
 from ui.pages.export_page import ExportPage
 
-ROOT = Path(__file__).resolve().parents[2]
-
 
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory) -> Path:
-    """A run folder around a tiny trained model (tests.support.tiny_model.make_run_dir, in another process)."""
-    base = tmp_path_factory.mktemp("export-page")
-    code = "import sys; from pathlib import Path; from tests.support.tiny_model import make_run_dir; print(make_run_dir(Path(sys.argv[1])))"
-    proc = subprocess.run([sys.executable, "-c", code, str(base)], cwd=ROOT, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr
-    return Path(proc.stdout.strip().splitlines()[-1])
+    """The session's run folder around a tiny trained model (tests.support.tiny_model.make_run_dir).
+
+    Made once per session by whichever worker asks first; when that is this
+    process, another Python process trains it, so this (GUI) process never imports Keras.
+    """
+    from tests.support.shared_folder import tiny_run as shared_tiny_run
+
+    return shared_tiny_run(tmp_path_factory, keras_free=True)
 
 
 @pytest.fixture

@@ -24,9 +24,10 @@ DAMAGE = {
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
-    from tests.support.tiny_model import make_run_dir
+    """This module's copy of the session's tiny run (tests.support.tiny_model.make_run_dir): its tests damage files."""
+    from tests.support.shared_folder import own_copy, tiny_run
 
-    return make_run_dir(tmp_path_factory.mktemp("damaged"))
+    return own_copy(tiny_run(tmp_path_factory).parent, tmp_path_factory.mktemp("damaged") / "tiny") / "run"
 
 
 @pytest.fixture

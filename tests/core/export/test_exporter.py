@@ -30,7 +30,10 @@ from tests.support.tiny_model import CLASS_NAMES, SIZE, build_tiny_model, make_i
 ROOT = Path(__file__).resolve().parents[3]
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory) -> Path:
-    return make_run_dir(tmp_path_factory.mktemp("export-run"))
+    """The session's tiny run (tests.support.tiny_model.make_run_dir); these tests only read it."""
+    from tests.support.shared_folder import tiny_run
+
+    return tiny_run(tmp_path_factory)
 
 
 @pytest.fixture(scope="module")
