@@ -62,26 +62,27 @@ def test_embed_job_maps_every_image_with_labels_and_splits(tmp_path):
         EmbedConfig(method="x")
 
 
-def _run_with_classes(base, names):
-    """A run folder around the tiny model, its class names set to ``names``."""
+def _run_with_classes(tmp_path_factory, base, names):
+    """A copy of the session's tiny run (tests.support.tiny_model.make_run_dir), its class names set to ``names``."""
     import json
 
-    from tests.support.tiny_model import build_tiny_model, make_run_dir
+    from tests.support.shared_folder import own_copy, tiny_run
+    from tests.support.tiny_model import build_tiny_model
 
-    run_dir = make_run_dir(base)
+    run_dir = own_copy(tiny_run(tmp_path_factory).parent, base) / "run"
     if len(names) != 3:
         build_tiny_model(num_classes=len(names)).save(run_dir / "model.keras")
     (run_dir / "class_names.json").write_text(json.dumps(list(names)), encoding="utf-8")
     return run_dir
 
 
-def test_a_model_of_other_classes_predicts_nothing_and_the_map_says_why(tmp_path, monkeypatch):
+def test_a_model_of_other_classes_predicts_nothing_and_the_map_says_why(tmp_path, tmp_path_factory, monkeypatch):
     import tlstudio.evaluation.runner as runner
 
     root = tmp_path / "data"
     make_presplit(root, train=6, val=2)
     model = ModelConfig(backbone="vgg16", weights=seeded_weights(tmp_path), image_size=32)
-    run_dir = _run_with_classes(tmp_path / "old", ("ants", "bees", "wasps"))
+    run_dir = _run_with_classes(tmp_path_factory, tmp_path / "old", ("ants", "bees", "wasps"))
     called = []
     monkeypatch.setattr(runner, "predict_paths", lambda *a, **k: called.append(1))
     result = run_job("embed", EmbedConfig(DataConfig(root=str(root)), model, model_path=str(run_dir),
@@ -92,11 +93,11 @@ def test_a_model_of_other_classes_predicts_nothing_and_the_map_says_why(tmp_path
     assert "ants, bees, wasps" in result.prediction_note and "blue, red" in result.prediction_note
 
 
-def test_a_model_of_the_same_classes_predicts_every_image(tmp_path):
+def test_a_model_of_the_same_classes_predicts_every_image(tmp_path, tmp_path_factory):
     root = tmp_path / "data"
     make_presplit(root, train=6, val=2)
     model = ModelConfig(backbone="vgg16", weights=seeded_weights(tmp_path), image_size=32)
-    run_dir = _run_with_classes(tmp_path / "same", ("blue", "red"))
+    run_dir = _run_with_classes(tmp_path_factory, tmp_path / "same", ("blue", "red"))
     result = run_job("embed", EmbedConfig(DataConfig(root=str(root)), model, model_path=str(run_dir),
                                           cache_dir=str(tmp_path / "cache")))
     assert result.predicted.shape == (len(result.paths),) and set(result.predicted_names) <= {"blue", "red"}
