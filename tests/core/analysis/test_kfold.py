@@ -70,8 +70,9 @@ def test_the_folds_fit_with_one_blas_thread_and_the_process_keeps_its_threads(mo
     labels = np.repeat([0, 1], 20)
     features = rng.normal(size=(40, 16)).astype(np.float32) + labels[:, None]
     with threadpool_limits(limits=2, user_api="blas"):  # the process's own setting, as on a 2-core machine
+        before = sorted({lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"})
         result = kfold_fit(features, labels, folds=4)
         after = sorted({lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"})
     assert seen == [[1]] * 4
-    assert after == [2]
+    assert after == before  # [2] where the machine has 2 cores or more
     assert result.accuracy > 0.6 and np.allclose(result.oof_proba.sum(axis=1), 1.0, atol=1e-5)
