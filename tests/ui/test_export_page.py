@@ -1,7 +1,7 @@
 """Export page on the real engine process: formats, destination, overwrite question, export, parity table.
 
 The tiny trained run is written by another Python process (the session's shared
-one, :mod:`tests.support.shared_folder`), so this (GUI) test process never imports Keras.
+one, :mod:`tests.support.tiny_run`), so this (GUI) test process never imports Keras.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ def tiny_run(tmp_path_factory) -> Path:
     Made once per session by whichever worker asks first; when that is this
     process, another Python process trains it, so this (GUI) process never imports Keras.
     """
-    from tests.support.shared_folder import tiny_run as shared_tiny_run
+    from tests.support.tiny_run import tiny_run as shared_tiny_run
 
     return shared_tiny_run(tmp_path_factory, keras_free=True)
 

@@ -66,7 +66,7 @@ def _run_with_classes(tmp_path_factory, base, names):
     """A copy of the session's tiny run (tests.support.tiny_model.make_run_dir), its class names set to ``names``."""
     import json
 
-    from tests.support.shared_folder import own_copy, tiny_run
+    from tests.support.tiny_run import own_copy, tiny_run
     from tests.support.tiny_model import build_tiny_model
 
     run_dir = own_copy(tiny_run(tmp_path_factory).parent, base) / "run"

@@ -25,7 +25,7 @@ DAMAGE = {
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
     """This module's copy of the session's tiny run (tests.support.tiny_model.make_run_dir): its tests damage files."""
-    from tests.support.shared_folder import own_copy, tiny_run
+    from tests.support.tiny_run import own_copy, tiny_run
 
     return own_copy(tiny_run(tmp_path_factory).parent, tmp_path_factory.mktemp("damaged") / "tiny") / "run"
 

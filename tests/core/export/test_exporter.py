@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[3]
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory) -> Path:
     """The session's tiny run (tests.support.tiny_model.make_run_dir); these tests only read it."""
-    from tests.support.shared_folder import tiny_run
+    from tests.support.tiny_run import tiny_run
 
     return tiny_run(tmp_path_factory)
 
