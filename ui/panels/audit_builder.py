@@ -2,9 +2,11 @@
 
 An audit of 398 photos listed 107 label suspects, duplicate groups and 20
 outliers: some 150 cards. Built in one call, they froze the window for 769 ms
-when the result arrived. :class:`CardBuilder` builds the first
-:data:`FIRST_CARDS` at once (a small audit is whole at once) and the rest for
-at most :data:`CHUNK_MS` per turn of the event loop
+when the result arrived. :class:`CardBuilder` builds cards for at most
+:data:`CHUNK_MS` per turn of the event loop, the call that receives the
+result included (at least one card per turn), so that call and the paint
+after it stay inside one heartbeat: its first eight cards at once had made
+it the worst gap left, 65 ms on the idle machine
 (``benchmarks/bench_gui_stalls.py`` measures both ways).
 """
 
@@ -22,8 +24,6 @@ CHUNKED = True
 """Build a few cards per turn (False: all in one call, the benchmark's baseline)."""
 CHUNK_MS = 12.0
 """Build cards for at most this long per turn (at least one card)."""
-FIRST_CARDS = 8
-"""Cards built at once when a result arrives."""
 
 KINDS = ("label", "duplicate", "outlier")
 
@@ -94,8 +94,7 @@ class CardBuilder(QObject):
         built: dict[str, list] = {kind: [] for kind in KINDS}
         count = 0
         while self._queue:
-            if CHUNKED and not everything and count and (count >= FIRST_CARDS or not first) \
-                    and (time.perf_counter() - start) * 1000.0 >= CHUNK_MS:
+            if CHUNKED and not everything and count and (time.perf_counter() - start) * 1000.0 >= CHUNK_MS:
                 break
             kind, finding = self._queue.pop(0)
             built[kind].append(self._make(kind, finding))
