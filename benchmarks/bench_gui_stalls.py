@@ -104,6 +104,26 @@ call (20-40 ms; ``Project.load`` parsing and checking the runs is most of it).
 What remains over 50 ms is such a step and the layout and paint that follow
 it in the same pass, and the thread waiting for a core.
 
+On the idle machine (load 0.7-1.6), with all of the above, the call that
+receives an audit had become the audit's worst gap: it built its first
+eight cards at once (about 40 ms) before the paint, 65-67 ms in all. It now
+keeps to one chunk's time like every later turn. Eight runs of ``--repeat 3``
+(24 measurements each way) after that change:
+
+================================  ========================  ======================
+scenario                          before                    now
+================================  ========================  ======================
+audit results appear (398 photos) 377-590 ms                33-63 ms (22 of 24 under 50)
+open a project after launch       363-660 ms                44-101 ms (5 of 24 under 50)
+  its p99 gap                     104-195 ms                30-47 ms
+  its gaps over 50 ms             5-8                       0-3
+================================  ========================  ======================
+
+The open's worst gap holds 50-72 ms of GUI CPU (the open call, 21-39 ms,
+and the paint after it). Beside it, one decoding thread instead of two per
+pool, or a 0.5 ms GIL switch interval, changed nothing measurable (same
+minutes, three runs each).
+
 Run (offscreen; the ants-bees photos are used for thumbnails when present)::
 
     .venv/bin/python benchmarks/bench_gui_stalls.py [--images 398] [--runs 8] [--repeat 2] [--json]
