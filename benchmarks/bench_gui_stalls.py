@@ -107,15 +107,15 @@ it in the same pass, and the thread waiting for a core.
 On the idle machine (load 0.7-1.6), with all of the above, the call that
 receives an audit had become the audit's worst gap: it built its first
 eight cards at once (about 40 ms) before the paint, 65-67 ms in all. It now
-keeps to one chunk's time like every later turn. Eight runs of ``--repeat 3``
-(24 measurements each way) after that change:
+keeps to one chunk's time like every later turn. Seven runs after that
+change (19 measurements of the shipped way, 12 of the old way):
 
 ================================  ========================  ======================
 scenario                          before                    now
 ================================  ========================  ======================
-audit results appear (398 photos) 377-590 ms                33-63 ms (22 of 24 under 50)
-open a project after launch       363-660 ms                44-101 ms (5 of 24 under 50)
-  its p99 gap                     104-195 ms                30-47 ms
+audit results appear (398 photos) 377-590 ms                32-63 ms (17 of 19 under 50)
+open a project after launch       363-660 ms                44-101 ms (4 of 19 under 50)
+  its p99 gap                     104-195 ms                31-47 ms
   its gaps over 50 ms             5-8                       0-3
 ================================  ========================  ======================
 
