@@ -79,6 +79,9 @@ def run(args: argparse.Namespace) -> int:
     if args.min_agreement is not None and not 0 <= args.min_agreement <= 100:
         error(f"--min-agreement is a percentage within [0, 100]. Received: {args.min_agreement:g}")
         return EXIT_USAGE
+    if args.min_agreement is not None and 0 < args.min_agreement <= 1:  # a share typed for a percentage passes everything
+        print(f"warning: --min-agreement is a percentage: {args.min_agreement:g} means {args.min_agreement:g}%, "
+              f"not {100 * args.min_agreement:g}%.", file=sys.stderr, flush=True)
     if args.min_agreement is not None and args.no_certify:
         error("--min-agreement needs the certificate; leave out --no-certify. Received: --no-certify --min-agreement")
         return EXIT_USAGE

@@ -115,6 +115,15 @@ def test_out_of_range_option_values_are_usage_errors_in_one_line(tmp_path, capsy
         _assert_one_error_line(capsys.readouterr().err, words, "Received:")
 
 
+def test_a_share_given_for_min_agreement_is_named_as_a_percentage(tmp_path, capsys):
+    """``--min-agreement 0.95`` means 0.95 %, so it passed a format that agreed on 91.7 % without a word."""
+    main(["export", str(tmp_path / "no-run"), "--min-agreement", "0.95", "--out", str(tmp_path / "e")])
+    err = capsys.readouterr().err
+    assert "warning: --min-agreement is a percentage: 0.95 means 0.95%, not 95%." in err
+    main(["export", str(tmp_path / "no-run"), "--min-agreement", "95", "--out", str(tmp_path / "e")])
+    assert "is a percentage" not in capsys.readouterr().err
+
+
 # --------------------------------------------------------------------------- unusable data: 3
 
 
