@@ -20,12 +20,12 @@ import pytest
 import keras  # noqa: E402
 
 from tlstudio.cli import main as cli_main  # noqa: E402
-from tlstudio.config import EXPORT_FORMATS, DataConfig, ExportConfig, ModelConfig, RunConfig, TrainConfig, to_json  # noqa: E402
+from tlstudio.config import EXPORT_FORMATS, ExportConfig, ModelConfig  # noqa: E402
 from tlstudio.errors import ExportError  # noqa: E402
 from tlstudio.export import FORMAT_TOLERANCES, available_formats, export_model, export_run  # noqa: E402
 from tlstudio.export import exporter as exporter_module  # noqa: E402
 
-from tests.support.tiny_model import CLASS_NAMES, SIZE, build_tiny_model, make_image_folder, make_run_dir, train_tiny_model  # noqa: E402,F401
+from tests.support.tiny_model import CLASS_NAMES, SIZE, build_tiny_model  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[3]
 @pytest.fixture(scope="module")

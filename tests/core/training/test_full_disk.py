@@ -17,7 +17,6 @@ import os
 import shutil
 import subprocess
 import sys
-import textwrap
 from collections import namedtuple
 from pathlib import Path
 
