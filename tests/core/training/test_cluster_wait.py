@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -20,20 +19,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.cluster import free_ports
+
 ROOT = Path(__file__).resolve().parents[3]
 TIMEOUT = 180
 TRAIN = ["--backbone", "vgg16", "--weights", "none", "--image-size", "32", "--cut", "block1_pool", "--epochs", "1", "--no-tensorboard"]
-
-
-def _free_ports(n: int) -> list[int]:
-    socks = [socket.socket() for _ in range(n)]
-    try:
-        for s in socks:
-            s.bind(("localhost", 0))
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +35,7 @@ def sample(tmp_path_factory) -> Path:
 
 def _lonely_env(tmp_path: Path, wait: str) -> tuple[dict[str, str], str]:
     """The environment of worker 1 of 2 whose peer (returned) is never started."""
-    ports = _free_ports(2)
+    ports = free_ports(2)
     peer = f"localhost:{ports[1]}"
     env = dict(
         TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="", TLSTUDIO_WORKER_WAIT=wait,
