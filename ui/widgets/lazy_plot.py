@@ -96,9 +96,10 @@ def build_queue() -> _BuildQueue:
 
 
 def build_on_look(owner: object, name: str, items: dict[str, str]) -> Any:
-    """For an owner's ``__getattr__``: ``name`` is a plot item made by a holder's build: build it and return the item.
+    """For an owner's ``__getattr__``: ``name`` is made by a holder's build: build it now and return it.
 
-    ``items`` maps item names to the attribute that holds their :class:`LazyPlot`.
+    ``items`` maps the names a build sets on its owner to the attribute that holds their holder (a
+    :class:`LazyPlot`, or a :class:`ui.widgets.sections.Section`: anything whose ``widget()`` builds).
     Code and tests that look at a plot's curves get real ones, drawn with the data given so far.
     """
     holder_name = items.get(name)

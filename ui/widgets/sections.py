@@ -14,7 +14,7 @@ part is built:
 * at once when the section is first shown (a click on its tab before its
   turn came);
 * at once when code looks at something the part makes (the owner's
-  ``__getattr__`` calls :func:`build_on_look`).
+  ``__getattr__`` calls :func:`build_on_look`, the one of :mod:`ui.widgets.lazy_plot`).
 
 A part is built inside its section (the section's only child), so a section
 can be a tab's page, a splitter's pane or a layout item alike.
@@ -23,13 +23,15 @@ can be a tab's page, a splitter's pane or a layout item alike.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 import shiboken6
 from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 from ui.widgets import turns
+from ui.widgets.lazy_plot import build_on_look
+
+__all__ = ["EAGER", "Section", "build_later", "build_on_look", "section_queue"]
 
 EAGER = False
 """True builds every part in its section's constructor (the old way; the stalls benchmark's baseline)."""
@@ -167,16 +169,3 @@ def build_later(root: QWidget) -> int:
     for section in waiting:
         section_queue().add(section)
     return len(waiting)
-
-
-def build_on_look(owner: object, name: str, parts: dict[str, str]) -> Any:
-    """For an owner's ``__getattr__``: ``name`` is made by a section's part: build the part and return ``name``.
-
-    ``parts`` maps the names a part sets on its owner to the attribute that holds its :class:`Section`.
-    """
-    holder_name = parts.get(name)
-    holder = owner.__dict__.get(holder_name) if holder_name else None
-    if holder is None:
-        raise AttributeError(f"{type(owner).__name__!r} object has no attribute {name!r}")
-    holder.widget()
-    return object.__getattribute__(owner, name)
