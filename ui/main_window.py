@@ -306,23 +306,31 @@ class MainWindow(QMainWindow):
 
     def _connect_state(self) -> None:
         s = self.state
-        s.data_changed.connect(lambda _d: self._refresh_status())
+        # bound methods, not lambdas: Qt drops a bound slot when this window is deleted, while a
+        # lambda stays connected to the longer-lived state and reaches a deleted window
+        for signal in (s.data_changed, s.model_config_changed, s.run_state_changed, s.busy_changed):
+            signal.connect(self._on_state_changed)
         s.data_config_changed.connect(self._on_data_config_changed)
-        s.model_config_changed.connect(lambda _c: self._refresh_status())
-        s.run_state_changed.connect(lambda _s: self._refresh_status())
-        s.run_state_changed.connect(lambda _s: QTimer.singleShot(0, self, self._clear_cancelling_message))
-        s.busy_changed.connect(lambda _b: self._refresh_status())
-        s.busy_changed.connect(lambda _b: QTimer.singleShot(0, self, self._clear_cancelling_message))
         s.error_reported.connect(self.show_error)
-        s.status_message.connect(lambda text, ms: self.statusBar().showMessage(text, ms))
+        s.status_message.connect(self._show_status_message)
         s.page_requested.connect(self.show_page)
-        s.open_folder_requested.connect(lambda _p: self.show_page("data"))
-        s.open_sample_requested.connect(lambda: self.show_page("data"))
+        s.open_folder_requested.connect(self._show_data_page)
+        s.open_sample_requested.connect(self._show_data_page)
         # any task on any runner enables Esc
         self._poll = QTimer(self)
         self._poll.setInterval(250)
         self._poll.timeout.connect(self._update_cancel_action)
         self._poll.start()
+
+    def _on_state_changed(self, *_args) -> None:
+        self._refresh_status()
+        QTimer.singleShot(0, self, self._clear_cancelling_message)
+
+    def _show_status_message(self, text: str, ms: int) -> None:
+        self.statusBar().showMessage(text, ms)
+
+    def _show_data_page(self, *_args) -> None:
+        self.show_page("data")
 
     # ------------------------------------------------------------- actions
 
@@ -414,9 +422,12 @@ class MainWindow(QMainWindow):
     def watch_engine(self, client) -> None:
         """Show the engine's state and device in the status bar (:class:`ui.engine.EngineClient`)."""
         client.state_changed.connect(self._on_engine_state)
-        client.crashed.connect(lambda message: self.statusBar().showMessage(message, 15_000))
+        client.crashed.connect(self._on_engine_crashed)
         if client.state != "stopped":
             self._on_engine_state(client.state, client.message)
+
+    def _on_engine_crashed(self, message: str) -> None:
+        self.statusBar().showMessage(message, 15_000)
 
     def _on_engine_state(self, state: str, message: str) -> None:
         from ui import engine as engine_module

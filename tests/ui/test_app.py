@@ -389,3 +389,31 @@ def test_the_export_error_shown_in_the_gui_does_not_end_with_the_format_key(qtbo
     assert shown.endswith("Nothing was written.") and "format='savedmodel'" not in shown
     assert "Received: format='savedmodel'" in details and "Traceback" in details
     assert not page.status_label.text().endswith("'savedmodel'")
+
+
+def test_a_deleted_window_no_longer_hears_the_state_it_leaves_behind(qtbot, fake_engine):
+    """The state outlives its window (a test's or a reopened window's); its signals must not reach a deleted one."""
+    import shiboken6
+
+    from ui.state import AppState
+
+    fake_engine.register("export_formats", {"keras": None})
+    fake_engine.register("inspect_table", RuntimeError("no table in this test"))
+    state = AppState()
+    win = MainWindow(state=state, restore=False)
+    win.show()
+    qtbot.waitExposed(win)
+    for key, *_ in PAGES:  # each page's panels listen to the state too
+        win.show_page(key)
+    shiboken6.delete(win)
+    with qtbot.captureExceptions() as exceptions:
+        state.model_config_changed.emit(state.model_config)
+        state.train_config_changed.emit(state.train_config)
+        state.data_config_changed.emit(state.data_config)
+        state.data_changed.emit(None)
+        state.run_state_changed.emit("idle")
+        state.busy_changed.emit(False)
+        state.status_message.emit("still here", 0)
+        state.open_sample_requested.emit()
+        qtbot.wait(20)
+    assert exceptions == []

@@ -95,7 +95,7 @@ class ModelPage(QWidget):
         self.head.update_rows()
         self._update_counts()
         state.model_config_changed.connect(self._on_state_config)
-        state.data_changed.connect(lambda _d: self._update_counts())
+        state.data_changed.connect(self._update_counts)
         state.train_config_changed.connect(self.head.show_auto)
         self.head.show_auto(state.train_config)
         self.tree_status.setText("The layer list is built when this page is first shown.")
@@ -415,7 +415,7 @@ class ModelPage(QWidget):
         counts = self.counts()
         return None if counts is None else (counts.trainable, counts.non_trainable)
 
-    def _update_counts(self) -> None:
+    def _update_counts(self, *_signal_args) -> None:
         counts = self.counts()
         classes = self.num_classes()
         guess = "" if self.state.class_names else f" (assuming {classes} classes until a dataset is open)"

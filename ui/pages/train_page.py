@@ -102,8 +102,8 @@ class TrainPage(QWidget):
         self._build_ui()
         self._show_config(state.train_config)
         state.train_config_changed.connect(self._show_config)
-        state.run_state_changed.connect(lambda _s: self._update_buttons())
-        state.data_config_changed.connect(lambda _c: self._update_buttons())
+        state.run_state_changed.connect(self._update_buttons)
+        state.data_config_changed.connect(self._update_buttons)
         self._update_buttons()
 
     # ------------------------------------------------------------------ UI
@@ -342,7 +342,7 @@ class TrainPage(QWidget):
         self._update_buttons()
         return True
 
-    def _update_buttons(self) -> None:
+    def _update_buttons(self, *_signal_args) -> None:
         running = self.runner.is_running()
         cancelling = running and self.runner.is_cancelling()
         self.start_button.setEnabled(not running)

@@ -58,10 +58,10 @@ class AuditOffer(QWidget):
         row.setContentsMargins(0, 0, 0, 0)
         row.addWidget(self.label, 1)
         row.addWidget(self.button)
-        state.data_config_changed.connect(lambda _c: self.refresh())
-        state.audit_recorded.connect(lambda _root: self.refresh())
+        state.data_config_changed.connect(self.refresh)
+        state.audit_recorded.connect(self.refresh)
         state.run_started.connect(self._on_run_started)
-        state.data_changed.connect(lambda _p: self.refresh())  # a rescan: the files may have changed
+        state.data_changed.connect(self.refresh)  # a rescan: the files may have changed
         self._watched: Any = None
         self.refresh()
 
@@ -91,7 +91,7 @@ class AuditOffer(QWidget):
         root = self.state.data_config.root
         return record if record is not None and _key(record.root) == _key(root) else None
 
-    def refresh(self) -> None:
+    def refresh(self, *_signal_args) -> None:
         """Show the offer, the leak warning, or nothing, for the current dataset."""
         root = self.state.data_config.root
         audit = self.state.audit_of(root) if root else None

@@ -132,8 +132,8 @@ class AuditView(QWidget):
         self.actions.dataset_changed.connect(lambda: setattr(self, "_adopt_next_scan", True))
         self.actions.failed.connect(self._on_failed)
         self._watched_controller: Any = None
-        state.data_changed.connect(lambda _p: self._update_staleness())
-        state.data_config_changed.connect(lambda _c: self._on_dataset_maybe_changed())
+        state.data_changed.connect(self._update_staleness)
+        state.data_config_changed.connect(self._on_dataset_maybe_changed)
         self.restore_from_project()
 
     # ------------------------------------------------------------------ API
@@ -229,7 +229,7 @@ class AuditView(QWidget):
         if self.result is None:
             self.restore_from_project()  # a project opened with the same configs emits no config change
 
-    def _update_staleness(self) -> None:
+    def _update_staleness(self, *_signal_args) -> None:
         if self.result is None:
             self.restore_from_project()  # a project opened before this tab heard of its controller: the rescan says so
         if self._adopt_next_scan:
@@ -252,7 +252,7 @@ class AuditView(QWidget):
             record.fingerprint = now
             self.controller._changed()
 
-    def _on_dataset_maybe_changed(self) -> None:
+    def _on_dataset_maybe_changed(self, *_signal_args) -> None:
         """Another dataset folder: its own record, or nothing (other config changes leave the findings alone)."""
         root = self.state.data_config.root
         if same_folder(root, self._root_seen) or root == self._root_seen:

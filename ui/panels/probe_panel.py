@@ -123,9 +123,9 @@ class ProbePanel(QWidget):
         self.runner.error.connect(self._on_error)
         self.runner.finished.connect(self._on_finished)
         self.controls.run_button.clicked.connect(self.run_requested)
-        state.model_config_changed.connect(lambda _c: self._update_stale())
-        state.data_config_changed.connect(lambda _c: self._update_stale())
-        state.data_changed.connect(lambda _d: self._update_stale())
+        state.model_config_changed.connect(self._update_stale)
+        state.data_config_changed.connect(self._update_stale)
+        state.data_changed.connect(self._update_stale)
         self._record = None  # the project's probe record on show (for "the files changed since")
         from ui.project_controller import follow_project
 
@@ -225,7 +225,7 @@ class ProbePanel(QWidget):
         self._running = None
         self.state.end_busy(BUSY_KEY)
 
-    def _update_stale(self) -> None:
+    def _update_stale(self, *_signal_args) -> None:
         """Say so when the chart was scored with other settings than the page shows now."""
         if self.scored is None:
             self.stale.setVisible(False)

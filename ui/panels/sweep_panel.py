@@ -123,10 +123,10 @@ class SweepPanel(QWidget):
         self.runner.finished.connect(self._on_finished)
         self.runner.running_changed.connect(lambda _r: self._update_buttons())
         self.controls.run_button.clicked.connect(lambda: self.run())
-        state.model_config_changed.connect(lambda _c: self._update_size())
-        state.train_config_changed.connect(lambda _c: self._update_size())
-        state.model_config_changed.connect(lambda _c: self._update_stale())
-        state.data_config_changed.connect(lambda _c: self._update_stale())
+        state.model_config_changed.connect(self._update_size)
+        state.train_config_changed.connect(self._update_size)
+        state.model_config_changed.connect(self._update_stale)
+        state.data_config_changed.connect(self._update_stale)
         self._follows_project = project_path is None
         if self._follows_project:
             from ui.project_controller import follow_project
@@ -196,7 +196,7 @@ class SweepPanel(QWidget):
         self._update_buttons()
         self._update_size()
 
-    def _update_size(self) -> None:
+    def _update_size(self, *_signal_args) -> None:
         self.settings.update_size(self.state.model_config, self.state.train_config)
 
     def heightForWidth(self, width: int) -> int:  # noqa: N802 - Qt API
@@ -369,7 +369,7 @@ class SweepPanel(QWidget):
         self._update_buttons()
         return True
 
-    def _update_stale(self) -> None:
+    def _update_stale(self, *_signal_args) -> None:
         """Say so when the trials shown were scored on another dataset or backbone than the pages show now."""
         shown = self.shown
         if shown is None:
